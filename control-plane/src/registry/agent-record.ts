@@ -1,0 +1,37 @@
+import type { InstanceInfo } from '@meshlet/shared';
+
+/** What the control plane knows of the app behind an agent. */
+export type AppHealth = 'unknown' | 'healthy' | 'unhealthy';
+
+/** An instance's state as shown to operators. Only `healthy` instances are routed to. */
+export type InstanceState = 'healthy' | 'unhealthy' | 'unknown' | 'disconnected';
+
+/** Everything the control plane knows about one agent. */
+export interface AgentRecord {
+  agentId: string;
+  /** Absent for a client-only agent. */
+  instance: InstanceInfo | undefined;
+  connected: boolean;
+  remoteAddress: string;
+  connectedAt: number;
+  disconnectedAt: number | undefined;
+  /** Why the agent is no longer connected. */
+  disconnectReason: string | undefined;
+  lastSeenAt: number;
+  health: AppHealth;
+  healthReason: string | undefined;
+  /** Last table sent: version, nonce and when. */
+  sent: { version: number; nonce: string; at: number } | undefined;
+  acked: { version: number; at: number } | undefined;
+  nacked: { version: number; error: string; at: number } | undefined;
+}
+
+/** The state and reason of an agent's instance, derived from connection and app health. */
+export function instanceState(r: AgentRecord): { state: InstanceState; reason: string } {
+  if (!r.connected) return { state: 'disconnected', reason: r.disconnectReason ?? 'agent disconnected' };
+  if (r.health === 'healthy') return { state: 'healthy', reason: 'app health check passing' };
+  if (r.health === 'unhealthy') {
+    return { state: 'unhealthy', reason: `app health check failing${r.healthReason ? `: ${r.healthReason}` : ''}` };
+  }
+  return { state: 'unknown', reason: 'no health report from the agent yet' };
+}

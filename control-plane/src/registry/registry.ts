@@ -1,0 +1,118 @@
+import type { Hello, ServiceRoutes } from '@meshlet/shared';
+import { type AgentRecord, instanceState } from './agent-record.js';
+
+/**
+ * Services and instances, learned from agents' hellos and kept current by
+ * their heartbeats and health reports. It decides who is routable and tells
+ * its owner (through `onChange`) whenever that may have changed.
+ */
+export class Registry {
+  readonly #agents = new Map<string, AgentRecord>();
+  readonly #services = new Set<string>();
+  readonly #clock: () => number;
+  readonly #onChange: () => void;
+  readonly #onNewService: (names: string[]) => void;
+
+  constructor(options: {
+    clock: () => number;
+    onChange: () => void;
+    onNewService?: (names: string[]) => void;
+    knownServices?: Iterable<string>;
+  }) {
+    this.#clock = options.clock;
+    this.#onChange = options.onChange;
+    this.#onNewService = options.onNewService ?? (() => undefined);
+    for (const s of options.knownServices ?? []) this.#services.add(s);
+  }
+
+  /** Records a (re)connected agent from its hello. */
+  connect(hello: Hello, remoteAddress: string): AgentRecord {
+    const now = this.#clock();
+    const record: AgentRecord = {
+      agentId: hello.agentId,
+      instance: hello.instance,
+      connected: true,
+      remoteAddress,
+      connectedAt: now,
+      disconnectedAt: undefined,
+      disconnectReason: undefined,
+      lastSeenAt: now,
+      health: 'unknown',
+      healthReason: undefined,
+      sent: undefined,
+      acked: undefined,
+      nacked: undefined,
+    };
+    this.#agents.set(hello.agentId, record);
+    if (hello.instance && !this.#services.has(hello.instance.service)) {
+      this.#services.add(hello.instance.service);
+      this.#onNewService(this.serviceNames());
+    }
+    this.#onChange();
+    return record;
+  }
+
+  /** Marks the agent gone; its instance leaves the routing table. */
+  disconnect(record: AgentRecord, reason: string): void {
+    if (!record.connected) return;
+    record.connected = false;
+    record.disconnectedAt = this.#clock();
+    record.disconnectReason = reason;
+    this.#onChange();
+  }
+
+  /** Any message from an agent proves it alive. */
+  seen(record: AgentRecord): void {
+    record.lastSeenAt = this.#clock();
+  }
+
+  /** Records the agent's report of its app. */
+  health(record: AgentRecord, status: 'healthy' | 'unhealthy', reason: string | undefined): void {
+    const changed = record.health !== status;
+    record.health = status;
+    record.healthReason = reason;
+    if (changed) this.#onChange();
+  }
+
+  /** Connected agents that have been silent longer than `timeoutMs`. */
+  silentAgents(timeoutMs: number): AgentRecord[] {
+    const now = this.#clock();
+    return [...this.#agents.values()].filter((r) => r.connected && now - r.lastSeenAt > timeoutMs);
+  }
+
+  /** Drops disconnected agents older than `afterMs` from the listing. */
+  forget(afterMs: number): void {
+    const now = this.#clock();
+    for (const [id, r] of this.#agents) {
+      if (!r.connected && r.disconnectedAt !== undefined && now - r.disconnectedAt > afterMs) this.#agents.delete(id);
+    }
+  }
+
+  /** All agents, connected or recently gone. */
+  agents(): AgentRecord[] {
+    return [...this.#agents.values()];
+  }
+
+  /** Names of every service ever registered (kept in the store). */
+  serviceNames(): string[] {
+    return [...this.#services].sort();
+  }
+
+  /**
+   * The routable endpoints of every known service. A known service with no
+   * healthy instance stays in the table with no endpoints, so that callers
+   * answer "no healthy endpoint" (503) rather than "unknown service" (404).
+   */
+  routingServices(): Record<string, ServiceRoutes> {
+    const out: Record<string, ServiceRoutes> = {};
+    for (const name of this.serviceNames()) out[name] = { endpoints: [] };
+    for (const r of this.#agents.values()) {
+      const i = r.instance;
+      if (!i || instanceState(r).state !== 'healthy') continue;
+      const endpoint = { id: i.id, host: i.host, port: i.port, tier: i.tier, weight: i.weight, labels: i.labels };
+      (out[i.service] as ServiceRoutes).endpoints.push(i.zone === undefined ? endpoint : { ...endpoint, zone: i.zone });
+    }
+    for (const s of Object.values(out)) s.endpoints.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return out;
+  }
+}

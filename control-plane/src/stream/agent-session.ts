@@ -1,0 +1,204 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import {
+  type AgentMessage,
+  CloseCodes,
+  type Decoder,
+  type ErrorMessage,
+  type Hello,
+  type Logger,
+  PROTOCOL_VERSION,
+  type Routes,
+  SharedErrorCodes,
+} from '@meshlet/shared';
+import type { WebSocket } from 'ws';
+import { ControlPlaneErrorCodes } from '../errors.js';
+import type { ControlPlaneMetrics } from '../metrics.js';
+import type { Pusher, TableSink } from '../push/pusher.js';
+import type { AgentRecord } from '../registry/agent-record.js';
+import type { Registry } from '../registry/registry.js';
+
+/** What a session needs from the control plane around it. */
+export interface SessionContext {
+  registry: Registry;
+  pusher: Pusher;
+  metrics: ControlPlaneMetrics;
+  log: Logger;
+  decode: Decoder<AgentMessage>;
+  helloTimeoutMs: number;
+  clock: () => number;
+  joinToken: string | undefined;
+  /** Sessions by agent id, to replace an older connection of the same agent. */
+  sessions: Map<string, AgentSession>;
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** Compares tokens in constant time (hashing first makes the lengths equal). */
+function tokenMatches(expected: string, given: string | undefined): boolean {
+  return given !== undefined && timingSafeEqual(digest(expected), digest(given));
+}
+
+/**
+ * One agent's stream. Before its hello the agent is nobody: anything else
+ * closes the stream. After it, bad messages are answered with an error and
+ * counted, and the stream stays up; only an oversized message closes it,
+ * because the peer is clearly not speaking the protocol.
+ */
+export class AgentSession implements TableSink {
+  readonly #socket: WebSocket;
+  readonly #ctx: SessionContext;
+  readonly #remoteAddress: string;
+  #record: AgentRecord | undefined;
+  #helloTimer: NodeJS.Timeout | undefined;
+
+  constructor(socket: WebSocket, remoteAddress: string, ctx: SessionContext) {
+    this.#socket = socket;
+    this.#ctx = ctx;
+    this.#remoteAddress = remoteAddress;
+    this.#helloTimer = setTimeout(() => {
+      this.#fail(ControlPlaneErrorCodes.HELLO_REQUIRED, `no hello within ${ctx.helloTimeoutMs} ms`, CloseCodes.HELLO_REQUIRED);
+    }, ctx.helloTimeoutMs);
+    socket.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
+    socket.on('close', () => this.#onClose());
+    socket.on('error', (err: Error & { code?: string }) => {
+      // ws closes the stream itself (1009) on a frame above its hard cap.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') ctx.metrics.streamRejected.inc({ code: SharedErrorCodes.PROTOCOL_TOO_LARGE });
+      ctx.log.warn({ agentId: this.#record?.agentId, remoteAddress, err: err.message }, 'agent stream error');
+    });
+  }
+
+  /** The agent's record; only valid after hello. */
+  get record(): AgentRecord {
+    if (!this.#record) throw new Error('session has no hello yet');
+    return this.#record;
+  }
+
+  /** Sends a routing table. */
+  send(message: Routes): void {
+    this.#socket.send(JSON.stringify(message));
+  }
+
+  /** Closes the stream with a code and a reason the agent can read. */
+  close(code: number, reason: string): void {
+    this.#socket.close(code, reason.slice(0, 120));
+  }
+
+  #reply(error: ErrorMessage): void {
+    if (this.#socket.readyState === this.#socket.OPEN) this.#socket.send(JSON.stringify(error));
+  }
+
+  #fail(code: string, message: string, closeCode: number): void {
+    this.#ctx.metrics.streamRejected.inc({ code });
+    this.#reply({ type: 'error', code, message });
+    this.close(closeCode, message);
+  }
+
+  #onFrame(data: Buffer, isBinary: boolean): void {
+    const ctx = this.#ctx;
+    const decoded = ctx.decode(isBinary ? data : data.toString('utf8'));
+    if (!decoded.ok) {
+      ctx.metrics.streamRejected.inc({ code: decoded.error.code });
+      ctx.log.warn({ agentId: this.#record?.agentId, remoteAddress: this.#remoteAddress, code: decoded.error.code, msg: decoded.error.message }, 'refused agent message');
+      if (decoded.error.code === SharedErrorCodes.PROTOCOL_TOO_LARGE) {
+        this.#reply(decoded.error);
+        this.close(CloseCodes.MESSAGE_TOO_BIG, decoded.error.message);
+      } else if (!this.#record) {
+        this.#reply(decoded.error);
+        this.close(CloseCodes.HELLO_REQUIRED, `first message must be a valid hello: ${decoded.error.message}`);
+      } else {
+        this.#reply(decoded.error);
+      }
+      return;
+    }
+    const msg = decoded.message;
+    ctx.metrics.streamMessages.inc({ type: msg.type });
+    if (!this.#record) {
+      if (msg.type !== 'hello') {
+        this.#fail(ControlPlaneErrorCodes.HELLO_REQUIRED, `first message must be a hello, got "${msg.type}"`, CloseCodes.HELLO_REQUIRED);
+        return;
+      }
+      this.#onHello(msg);
+      return;
+    }
+    const record = this.#record;
+    ctx.registry.seen(record);
+    switch (msg.type) {
+      case 'hello':
+        this.#reply({ type: 'error', code: SharedErrorCodes.PROTOCOL_SCHEMA, message: 'hello was already received on this stream' });
+        return;
+      case 'heartbeat':
+        return;
+      case 'health':
+        ctx.registry.health(record, msg.status, msg.reason);
+        return;
+      case 'ack':
+        if (record.sent && msg.nonce === record.sent.nonce && msg.version === record.sent.version) {
+          record.acked = { version: msg.version, at: ctx.clock() };
+        }
+        return;
+      case 'nack':
+        ctx.metrics.nacks.inc();
+        record.nacked = { version: msg.version, error: msg.error, at: ctx.clock() };
+        ctx.log.warn({ agentId: record.agentId, version: msg.version, error: msg.error }, 'agent refused a routing table');
+        return;
+      case 'error':
+        ctx.log.warn({ agentId: record.agentId, code: msg.code, msg: msg.message }, 'agent reported an error');
+        return;
+    }
+  }
+
+  #onHello(hello: Hello): void {
+    const ctx = this.#ctx;
+    if (this.#helloTimer) clearTimeout(this.#helloTimer);
+    this.#helloTimer = undefined;
+    if (hello.protocolVersion !== PROTOCOL_VERSION) {
+      this.#fail(
+        SharedErrorCodes.PROTOCOL_VERSION_MISMATCH,
+        `protocol version ${hello.protocolVersion} is not supported; this control plane speaks ${PROTOCOL_VERSION}: upgrade the agent or the control plane`,
+        CloseCodes.VERSION_MISMATCH,
+      );
+      return;
+    }
+    if (ctx.joinToken !== undefined && !tokenMatches(ctx.joinToken, hello.joinToken)) {
+      this.#fail(
+        ControlPlaneErrorCodes.JOIN_TOKEN_INVALID,
+        hello.joinToken === undefined ? 'join token required: set controlPlane.joinToken in the agent config' : 'join token rejected: check controlPlane.joinToken',
+        CloseCodes.UNAUTHORIZED,
+      );
+      return;
+    }
+    const previous = ctx.sessions.get(hello.agentId);
+    if (previous && previous !== this) previous.close(CloseCodes.REPLACED, 'replaced by a newer connection of the same agent');
+    ctx.sessions.set(hello.agentId, this);
+    const record = ctx.registry.connect(hello, this.#remoteAddress);
+    this.#record = record;
+    ctx.metrics.connectedAgents.set(ctx.sessions.size);
+    ctx.log.info({ agentId: hello.agentId, service: hello.instance?.service, remoteAddress: this.#remoteAddress, tableVersion: hello.tableVersion }, 'agent connected');
+    ctx.pusher.add(this, hello.tableVersion);
+  }
+
+  #onClose(): void {
+    const ctx = this.#ctx;
+    if (this.#helloTimer) clearTimeout(this.#helloTimer);
+    if (!this.#record) return;
+    ctx.pusher.remove(this);
+    if (ctx.sessions.get(this.#record.agentId) === this) {
+      ctx.sessions.delete(this.#record.agentId);
+      ctx.registry.disconnect(this.#record, this.#record.disconnectReason ?? 'agent disconnected');
+    }
+    ctx.metrics.connectedAgents.set(ctx.sessions.size);
+    ctx.log.info({ agentId: this.#record.agentId }, 'agent disconnected');
+  }
+
+  /** Ends the stream of an agent that stopped sending heartbeats. */
+  expire(timeoutMs: number): void {
+    const record = this.record;
+    const reason = `no heartbeat for over ${timeoutMs} ms`;
+    this.#ctx.registry.disconnect(record, reason);
+    this.#ctx.metrics.streamRejected.inc({ code: ControlPlaneErrorCodes.HEARTBEAT_TIMEOUT });
+    this.#reply({ type: 'error', code: ControlPlaneErrorCodes.HEARTBEAT_TIMEOUT, message: reason });
+    this.#socket.terminate();
+  }
+}

@@ -1,0 +1,99 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { Id, Port, ServiceName } from '../protocol/messages.js';
+import { LogConfig } from './common.js';
+
+/** The agent's active HTTP check of its local app. */
+export const HealthCheckConfig = Type.Object(
+  {
+    path: Type.String({ minLength: 1, pattern: '^/', default: '/healthz' }),
+    intervalMs: Type.Integer({ minimum: 50, maximum: 600_000, default: 1000 }),
+    timeoutMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 500 }),
+    healthyThreshold: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
+    unhealthyThreshold: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
+  },
+  { default: {}, additionalProperties: false },
+);
+
+/** The service instance this agent fronts. Absent for a client-only agent. */
+export const InstanceConfig = Type.Object(
+  {
+    service: ServiceName,
+    /** Defaults to the agent id. */
+    id: Type.Optional(Id),
+    zone: Type.Optional(Type.String({ maxLength: 63 })),
+    tier: Type.Integer({ minimum: 0, maximum: 15, default: 0 }),
+    weight: Type.Integer({ minimum: 1, maximum: 10000, default: 1 }),
+    labels: Type.Record(Type.String({ minLength: 1, maxLength: 63 }), Type.String({ maxLength: 253 }), { default: {} }),
+    app: Type.Object(
+      {
+        host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+        port: Port,
+      },
+      { additionalProperties: false },
+    ),
+    healthCheck: HealthCheckConfig,
+  },
+  { additionalProperties: false },
+);
+
+/** Agent configuration: YAML file, then `MESHLET_*` variables, then flags. */
+export const AgentConfig = Type.Object(
+  {
+    agentId: Id,
+    instance: Type.Optional(InstanceConfig),
+    listeners: Type.Object(
+      {
+        outbound: Type.Object(
+          {
+            enabled: Type.Boolean({ default: true }),
+            host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+            port: Type.Integer({ minimum: 0, maximum: 65535, default: 15001 }),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        inbound: Type.Object(
+          {
+            host: Type.String({ minLength: 1, default: '0.0.0.0' }),
+            port: Type.Integer({ minimum: 0, maximum: 65535, default: 15006 }),
+            /** Address other agents use to reach this one; derived from `host` when absent. */
+            advertiseHost: Type.Optional(Type.String({ minLength: 1 })),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        admin: Type.Object(
+          {
+            host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+            port: Type.Integer({ minimum: 0, maximum: 65535, default: 15000 }),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    controlPlane: Type.Object(
+      {
+        url: Type.String({ pattern: '^wss?://', default: 'ws://127.0.0.1:15010/v1/stream' }),
+        joinToken: Type.Optional(Type.String({ minLength: 1 })),
+        heartbeatIntervalMs: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 }),
+        reconnectInitialDelayMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 200 }),
+        reconnectMaxDelayMs: Type.Integer({ minimum: 10, maximum: 600_000, default: 5000 }),
+        maxMessageBytes: Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024, default: 16 * 1024 * 1024 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    proxy: Type.Object(
+      {
+        connectTimeoutMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),
+        requestTimeoutMs: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 15_000 }),
+        /** Attempts for a request that never reached an app (connect failure); idempotent requests only. */
+        maxAttempts: Type.Integer({ minimum: 1, maximum: 5, default: 2 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    dataDir: Type.String({ minLength: 1, default: './data/agent' }),
+    log: LogConfig,
+  },
+  { additionalProperties: false },
+);
+/** {@inheritDoc AgentConfig} */
+export type AgentConfig = Static<typeof AgentConfig>;

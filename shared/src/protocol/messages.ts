@@ -1,0 +1,176 @@
+import { type Static, Type } from '@sinclair/typebox';
+
+/**
+ * Protocol v1 between agent and control plane: JSON messages over one
+ * WebSocket at `/v1/stream`, each an object with a `type`. Unknown fields are
+ * ignored so that a newer peer can add fields without a version bump; a
+ * change that an older peer would misread bumps {@link PROTOCOL_VERSION}.
+ */
+export const PROTOCOL_VERSION = 1;
+
+/** Service names are DNS labels so they can be used as `Host` headers. */
+export const ServiceName = Type.String({
+  minLength: 1,
+  maxLength: 63,
+  pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$',
+  fix: 'use a DNS label: lower-case letters, digits and "-", such as "orders" or "user-api"',
+});
+
+/** Identifiers of agents and instances. */
+export const Id = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$',
+  fix: 'use letters, digits, ".", "_", ":" and "-", starting with a letter or digit, such as "orders-1"',
+});
+
+/** A TCP port. */
+export const Port = Type.Integer({ minimum: 1, maximum: 65535, fix: 'use a port between 1 and 65535' });
+
+/** Free-form labels such as `role=primary`, `version=v2`. */
+export const Labels = Type.Record(Type.String({ minLength: 1, maxLength: 63 }), Type.String({ maxLength: 253 }));
+
+/** One reachable endpoint of a service: the address of its agent's inbound listener. */
+export const Endpoint = Type.Object({
+  id: Id,
+  host: Type.String({ minLength: 1, maxLength: 253 }),
+  port: Port,
+  zone: Type.Optional(Type.String({ maxLength: 63 })),
+  tier: Type.Integer({ minimum: 0, maximum: 15 }),
+  weight: Type.Integer({ minimum: 1, maximum: 10000 }),
+  labels: Labels,
+});
+/** {@inheritDoc Endpoint} */
+export type Endpoint = Static<typeof Endpoint>;
+
+/** What an agent says about the instance it fronts, in its hello. */
+export const InstanceInfo = Type.Object({
+  service: ServiceName,
+  id: Id,
+  host: Type.String({ minLength: 1, maxLength: 253 }),
+  port: Port,
+  zone: Type.Optional(Type.String({ maxLength: 63 })),
+  tier: Type.Integer({ minimum: 0, maximum: 15 }),
+  weight: Type.Integer({ minimum: 1, maximum: 10000 }),
+  labels: Labels,
+});
+/** {@inheritDoc InstanceInfo} */
+export type InstanceInfo = Static<typeof InstanceInfo>;
+
+/** agent → control plane, first message on every connection. */
+export const Hello = Type.Object({
+  type: Type.Literal('hello'),
+  protocolVersion: Type.Integer({ minimum: 1 }),
+  agentId: Id,
+  /** Join token; never logged. */
+  joinToken: Type.Optional(Type.String({ maxLength: 1024 })),
+  /** Absent for an agent that only sends traffic (a client). */
+  instance: Type.Optional(InstanceInfo),
+  /** Version of the routing table the agent holds, 0 if none; a restarted control plane continues above it. */
+  tableVersion: Type.Integer({ minimum: 0 }),
+});
+/** {@inheritDoc Hello} */
+export type Hello = Static<typeof Hello>;
+
+/** agent → control plane, every `heartbeatIntervalMs`. */
+export const Heartbeat = Type.Object({
+  type: Type.Literal('heartbeat'),
+  seq: Type.Integer({ minimum: 0 }),
+});
+/** {@inheritDoc Heartbeat} */
+export type Heartbeat = Static<typeof Heartbeat>;
+
+/** agent → control plane: the result of the agent's local check of its app, sent on every change. */
+export const Health = Type.Object({
+  type: Type.Literal('health'),
+  status: Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy')]),
+  reason: Type.Optional(Type.String({ maxLength: 1024 })),
+});
+/** {@inheritDoc Health} */
+export type Health = Static<typeof Health>;
+
+/** The endpoints of one service in a routing table. */
+export const ServiceRoutes = Type.Object({
+  endpoints: Type.Array(Endpoint, { maxItems: 10000 }),
+});
+/** {@inheritDoc ServiceRoutes} */
+export type ServiceRoutes = Static<typeof ServiceRoutes>;
+
+/** control plane → agent: a full routing table. */
+export const Routes = Type.Object({
+  type: Type.Literal('routes'),
+  version: Type.Integer({ minimum: 1 }),
+  nonce: Type.String({ minLength: 1, maxLength: 64 }),
+  services: Type.Record(ServiceName, ServiceRoutes),
+});
+/** {@inheritDoc Routes} */
+export type Routes = Static<typeof Routes>;
+
+/** agent → control plane: the table `version`/`nonce` was applied. */
+export const Ack = Type.Object({
+  type: Type.Literal('ack'),
+  version: Type.Integer({ minimum: 1 }),
+  nonce: Type.String({ minLength: 1, maxLength: 64 }),
+  ringChecksums: Type.Optional(Type.Record(Type.String(), Type.String())),
+});
+/** {@inheritDoc Ack} */
+export type Ack = Static<typeof Ack>;
+
+/** agent → control plane: the table was refused; the agent keeps its previous one. */
+export const Nack = Type.Object({
+  type: Type.Literal('nack'),
+  version: Type.Integer({ minimum: 0 }),
+  nonce: Type.String({ maxLength: 64 }),
+  error: Type.String({ maxLength: 4096 }),
+});
+/** {@inheritDoc Nack} */
+export type Nack = Static<typeof Nack>;
+
+/** Either direction: a message was refused. `code` is a stable `MESHLET_*` code. */
+export const ErrorMessage = Type.Object({
+  type: Type.Literal('error'),
+  code: Type.String({ minLength: 1, maxLength: 64 }),
+  message: Type.String({ maxLength: 4096 }),
+  field: Type.Optional(Type.String({ maxLength: 256 })),
+});
+/** {@inheritDoc ErrorMessage} */
+export type ErrorMessage = Static<typeof ErrorMessage>;
+
+/** Messages an agent sends. */
+export type AgentMessage = Hello | Heartbeat | Health | Ack | Nack | ErrorMessage;
+/** Messages a control plane sends. */
+export type ControlMessage = Routes | ErrorMessage;
+
+/** Schemas of the messages an agent may send, by type. */
+export const agentMessageSchemas = {
+  hello: Hello,
+  heartbeat: Heartbeat,
+  health: Health,
+  ack: Ack,
+  nack: Nack,
+  error: ErrorMessage,
+} as const;
+
+/** Schemas of the messages a control plane may send, by type. */
+export const controlMessageSchemas = {
+  routes: Routes,
+  error: ErrorMessage,
+} as const;
+
+/** WebSocket close codes meshlet uses (4000-4999 is the application range). */
+export const CloseCodes = {
+  /** The first message was not a hello, or it came too late. */
+  HELLO_REQUIRED: 4001,
+  /** The agent speaks another protocol version. */
+  VERSION_MISMATCH: 4002,
+  /** The join token was missing or wrong. */
+  UNAUTHORIZED: 4003,
+  /** No heartbeat within the timeout. */
+  HEARTBEAT_TIMEOUT: 4008,
+  /** A newer connection with the same agent id took over. */
+  REPLACED: 4009,
+  /** Standard: message too big. */
+  MESSAGE_TOO_BIG: 1009,
+  /** Standard: the server is going away (shutdown). */
+  GOING_AWAY: 1001,
+} as const;
