@@ -41,6 +41,8 @@ async function main(): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down');
+      // A stuck connection must not keep a stopping process alive forever.
+      setTimeout(() => process.exit(1), 10_000).unref();
       resolve();
     };
     process.once('SIGTERM', () => stop('SIGTERM'));

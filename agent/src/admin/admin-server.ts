@@ -1,0 +1,58 @@
+import type { Logger } from '@meshlet/shared';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { RouteTable } from '../route/route-table.js';
+
+/** What the admin endpoints report on. */
+export interface AdminState {
+  agentId: string;
+  table: () => RouteTable | undefined;
+  listening: () => boolean;
+  controlPlane: () => { connected: boolean; url: string; lastClose: { code: number; reason: string } | undefined };
+  appHealth: () => { status: string; detail: string } | undefined;
+}
+
+/**
+ * The agent's admin endpoints, on 127.0.0.1 by default: `/ready` for
+ * orchestrators and `/config` for operators.
+ */
+export function createAdminServer(state: AdminState, log: Logger): FastifyInstance {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: log.child({ component: 'admin' }) as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+
+  // Ready means "can route": listeners up and a table in hand, whether
+  // fresh from the control plane or persisted. A control plane that is away
+  // does not make the agent unready; that is the point of the persisted table.
+  app.get('/ready', async (_req, reply) => {
+    const table = state.table();
+    if (!state.listening()) return reply.code(503).send({ ready: false, reason: 'listeners are not bound yet' });
+    if (!table) {
+      return reply.code(503).send({
+        ready: false,
+        reason: 'no routing table yet: the control plane has not sent one and none is persisted',
+      });
+    }
+    return { ready: true, tableVersion: table.version, source: table.source };
+  });
+
+  app.get('/config', async () => {
+    const table = state.table();
+    return {
+      agentId: state.agentId,
+      controlPlane: state.controlPlane(),
+      appHealth: state.appHealth() ?? null,
+      table: table
+        ? {
+            version: table.version,
+            nonce: table.nonce,
+            source: table.source,
+            receivedAt: new Date(table.receivedAt).toISOString(),
+            services: table.routes.services,
+          }
+        : null,
+    };
+  });
+
+  return app;
+}

@@ -1,0 +1,223 @@
+import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AgentConfig, Health, InstanceInfo, Logger, Routes } from '@meshlet/shared';
+import type { FastifyInstance } from 'fastify';
+import { Pool } from 'undici';
+import { createAdminServer } from './admin/admin-server.js';
+import { ControlClient } from './control/control-client.js';
+import { TableCache } from './control/table-cache.js';
+import { HealthMonitor } from './health/health-monitor.js';
+import { HttpHealthCheck } from './health/http-health-check.js';
+import { InboundListener } from './listener/inbound-listener.js';
+import { OriginPools, originOf } from './listener/origin-pools.js';
+import { OutboundListener } from './listener/outbound-listener.js';
+import { RouteTable } from './route/route-table.js';
+
+/** Addresses the agent actually bound (ports may have been 0 in the config). */
+export interface AgentAddresses {
+  outbound: number | undefined;
+  inbound: number | undefined;
+  admin: number;
+}
+
+function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+/** The address other agents should use for this one's inbound listener. */
+export function advertiseHost(bindHost: string, configured: string | undefined): string {
+  if (configured) return configured;
+  if (bindHost !== '0.0.0.0' && bindHost !== '::') return bindHost;
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+/** A running agent: listeners, health monitor, control-plane client and admin server. */
+export class Agent {
+  readonly #config: AgentConfig;
+  readonly #log: Logger;
+  readonly #random: () => number;
+  readonly #clock: () => number;
+  readonly #cache: TableCache;
+  readonly #pools: OriginPools;
+  #table: RouteTable | undefined;
+  #outbound: OutboundListener | undefined;
+  #inbound: InboundListener | undefined;
+  #appPool: Pool | undefined;
+  #monitor: HealthMonitor | undefined;
+  #client: ControlClient | undefined;
+  #admin: FastifyInstance | undefined;
+  #health: Health | undefined;
+  #listening = false;
+  #inboundPort: number | undefined;
+
+  constructor(config: AgentConfig, log: Logger, deps: { random?: () => number; clock?: () => number } = {}) {
+    this.#config = config;
+    this.#log = log;
+    this.#random = deps.random ?? Math.random;
+    this.#clock = deps.clock ?? Date.now;
+    this.#cache = new TableCache(config.dataDir, log);
+    this.#pools = new OriginPools({ connectTimeoutMs: config.proxy.connectTimeoutMs });
+  }
+
+  /** The table in force. */
+  get table(): RouteTable | undefined {
+    return this.#table;
+  }
+
+  /** Loads the persisted table, binds the listeners, starts checks and the control-plane client. */
+  async start(): Promise<AgentAddresses> {
+    const c = this.#config;
+    await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
+    const persisted = await this.#cache.load();
+    if (persisted) {
+      this.#install(persisted, 'disk');
+      this.#log.info({ version: persisted.version, path: this.#cache.path }, 'serving the persisted routing table until the control plane answers');
+    }
+
+    const addresses: AgentAddresses = { outbound: undefined, inbound: undefined, admin: 0 };
+    if (c.listeners.outbound.enabled) {
+      this.#outbound = new OutboundListener({
+        table: () => this.#table,
+        pools: this.#pools,
+        log: this.#log.child({ component: 'outbound' }),
+        requestTimeoutMs: c.proxy.requestTimeoutMs,
+        maxAttempts: c.proxy.maxAttempts,
+      });
+      addresses.outbound = await listen(this.#outbound.server, c.listeners.outbound.host, c.listeners.outbound.port);
+    }
+    const instance = c.instance;
+    if (instance) {
+      this.#appPool = new Pool(originOf(instance.app.host, instance.app.port), {
+        connect: { timeout: c.proxy.connectTimeoutMs },
+        keepAliveTimeout: 4_000,
+      });
+      this.#inbound = new InboundListener({
+        app: this.#appPool,
+        appName: `${instance.app.host}:${instance.app.port}`,
+        log: this.#log.child({ component: 'inbound' }),
+        requestTimeoutMs: c.proxy.requestTimeoutMs,
+      });
+      addresses.inbound = await listen(this.#inbound.server, c.listeners.inbound.host, c.listeners.inbound.port);
+      this.#inboundPort = addresses.inbound;
+      const hc = instance.healthCheck;
+      this.#monitor = new HealthMonitor({
+        check: new HttpHealthCheck(this.#appPool, hc.path, hc.timeoutMs),
+        intervalMs: hc.intervalMs,
+        healthyThreshold: hc.healthyThreshold,
+        unhealthyThreshold: hc.unhealthyThreshold,
+        log: this.#log.child({ component: 'health' }),
+        onChange: (status, reason) => {
+          this.#health = { type: 'health', status, reason };
+          this.#client?.sendHealth(this.#health);
+        },
+      });
+    }
+    this.#listening = true;
+
+    this.#client = new ControlClient({
+      url: c.controlPlane.url,
+      agentId: c.agentId,
+      joinToken: c.controlPlane.joinToken,
+      instance: () => this.#instanceInfo(),
+      heartbeatIntervalMs: c.controlPlane.heartbeatIntervalMs,
+      reconnectInitialDelayMs: c.controlPlane.reconnectInitialDelayMs,
+      reconnectMaxDelayMs: c.controlPlane.reconnectMaxDelayMs,
+      maxMessageBytes: c.controlPlane.maxMessageBytes,
+      log: this.#log.child({ component: 'control' }),
+      random: this.#random,
+      clock: this.#clock,
+      tableVersion: () => this.#table?.version ?? 0,
+      health: () => this.#health,
+      applyRoutes: (routes) => this.#apply(routes),
+    });
+
+    this.#admin = createAdminServer(
+      {
+        agentId: c.agentId,
+        table: () => this.#table,
+        listening: () => this.#listening,
+        controlPlane: () => ({
+          connected: this.#client?.connected ?? false,
+          url: c.controlPlane.url,
+          lastClose: this.#client?.lastClose,
+        }),
+        appHealth: () => this.#monitor?.status,
+      },
+      this.#log,
+    );
+    await this.#admin.listen({ host: c.listeners.admin.host, port: c.listeners.admin.port });
+    const adminAddr = this.#admin.server.address() as AddressInfo;
+    addresses.admin = adminAddr.port;
+
+    this.#monitor?.start();
+    this.#client.start();
+    this.#log.info({ ...addresses, agentId: c.agentId, service: instance?.service }, 'agent started');
+    return addresses;
+  }
+
+  #instanceInfo(): InstanceInfo | undefined {
+    const i = this.#config.instance;
+    if (!i || this.#inboundPort === undefined) return undefined;
+    const inbound = this.#config.listeners.inbound;
+    const info: InstanceInfo = {
+      service: i.service,
+      id: i.id ?? this.#config.agentId,
+      host: advertiseHost(inbound.host, inbound.advertiseHost),
+      port: this.#inboundPort,
+      tier: i.tier,
+      weight: i.weight,
+      labels: i.labels,
+    };
+    if (i.zone !== undefined) info.zone = i.zone;
+    return info;
+  }
+
+  #install(routes: Routes, source: 'control-plane' | 'disk'): void {
+    const table = new RouteTable(routes, source, this.#clock(), this.#random);
+    this.#table = table;
+    this.#pools.retain(table.origins());
+  }
+
+  #apply(routes: Routes): string | undefined {
+    try {
+      this.#install(routes, 'control-plane');
+    } catch (e) {
+      return `could not build the routing table: ${(e as Error).message}`;
+    }
+    this.#log.info({ version: routes.version, services: Object.keys(routes.services).length }, 'applied routing table');
+    this.#cache.save(routes).catch((e: unknown) => {
+      this.#log.error({ err: (e as Error).message, path: this.#cache.path }, 'could not persist the routing table');
+    });
+    return undefined;
+  }
+
+  /** Stops accepting, lets in-flight requests finish, closes everything. */
+  async stop(): Promise<void> {
+    this.#client?.stop();
+    this.#monitor?.stop();
+    const servers = [this.#outbound?.server, this.#inbound?.server].filter((s): s is Server => s !== undefined);
+    await Promise.all(servers.map(closeServer));
+    await this.#admin?.close();
+    await this.#pools.close();
+    await this.#appPool?.close();
+    this.#log.info('agent stopped');
+  }
+}

@@ -1,0 +1,163 @@
+import {
+  backoffDelay,
+  type ControlMessage,
+  createControlMessageDecoder,
+  type Decoder,
+  type Health,
+  type Hello,
+  type InstanceInfo,
+  type Logger,
+  PROTOCOL_VERSION,
+  type RandomSource,
+  type Routes,
+} from '@meshlet/shared';
+import WebSocket from 'ws';
+
+/** Options of {@link ControlClient}. */
+export interface ControlClientOptions {
+  url: string;
+  agentId: string;
+  joinToken: string | undefined;
+  /** Called at each (re)connect: the instance may know its bound port only after listening. */
+  instance: () => InstanceInfo | undefined;
+  heartbeatIntervalMs: number;
+  reconnectInitialDelayMs: number;
+  reconnectMaxDelayMs: number;
+  maxMessageBytes: number;
+  log: Logger;
+  random: RandomSource;
+  clock: () => number;
+  /** Version of the table held now, 0 if none. */
+  tableVersion: () => number;
+  /** Current health report of the local app, if known. */
+  health: () => Health | undefined;
+  /** Applies a table; returns an error text to NACK it, or `undefined` to ACK. */
+  applyRoutes: (routes: Routes) => string | undefined;
+}
+
+/**
+ * The agent's side of the stream: hello, heartbeats, health, ACK/NACK.
+ * When the stream drops it reconnects with exponential backoff and full
+ * jitter; meanwhile the data path keeps serving the table it holds.
+ */
+export class ControlClient {
+  readonly #o: ControlClientOptions;
+  readonly #decode: Decoder<ControlMessage>;
+  #ws: WebSocket | undefined;
+  #attempt = 0;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #reconnect: NodeJS.Timeout | undefined;
+  #seq = 0;
+  #stopped = false;
+  #connected = false;
+  #lastClose: { code: number; reason: string } | undefined;
+
+  constructor(options: ControlClientOptions) {
+    this.#o = options;
+    this.#decode = createControlMessageDecoder(options.maxMessageBytes);
+  }
+
+  /** True while a stream to the control plane is open. */
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /** Code and reason of the last close, for `/ready` and logs. */
+  get lastClose(): { code: number; reason: string } | undefined {
+    return this.#lastClose;
+  }
+
+  /** Starts connecting. */
+  start(): void {
+    this.#connect();
+  }
+
+  /** Sends the app's health now (on a change). */
+  sendHealth(health: Health): void {
+    this.#send(health);
+  }
+
+  /** Closes the stream and stops reconnecting. */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#reconnect) clearTimeout(this.#reconnect);
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#ws?.close(1001, 'agent shutting down');
+  }
+
+  #send(message: Hello | Health | { type: string; [k: string]: unknown }): void {
+    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(message));
+  }
+
+  #connect(): void {
+    const o = this.#o;
+    const ws = new WebSocket(o.url, { handshakeTimeout: 5_000, maxPayload: o.maxMessageBytes * 4 });
+    this.#ws = ws;
+    let openedAt = 0;
+    ws.on('open', () => {
+      openedAt = o.clock();
+      this.#connected = true;
+      const instance = o.instance();
+      const hello: Hello = {
+        type: 'hello',
+        protocolVersion: PROTOCOL_VERSION,
+        agentId: o.agentId,
+        tableVersion: o.tableVersion(),
+        ...(o.joinToken === undefined ? {} : { joinToken: o.joinToken }),
+        ...(instance === undefined ? {} : { instance }),
+      };
+      this.#send(hello);
+      const health = o.health();
+      if (health) this.#send(health);
+      this.#heartbeat = setInterval(() => this.#send({ type: 'heartbeat', seq: this.#seq++ }), o.heartbeatIntervalMs);
+      o.log.info({ url: o.url, tableVersion: hello.tableVersion }, 'connected to the control plane');
+    });
+    ws.on('message', (data: Buffer, isBinary) => this.#onMessage(isBinary ? data : data.toString('utf8')));
+    ws.on('error', (err) => {
+      o.log.debug({ err: err.message }, 'control-plane stream error');
+    });
+    ws.on('close', (code, reasonBuf) => {
+      const reason = reasonBuf.toString();
+      this.#connected = false;
+      this.#lastClose = { code, reason };
+      if (this.#heartbeat) clearInterval(this.#heartbeat);
+      this.#heartbeat = undefined;
+      if (this.#stopped) return;
+      // A stream that stayed up a while was healthy: start the backoff over.
+      if (openedAt > 0 && o.clock() - openedAt > o.reconnectMaxDelayMs) this.#attempt = 0;
+      const delay = backoffDelay(
+        this.#attempt++,
+        { initialMs: o.reconnectInitialDelayMs, maxMs: o.reconnectMaxDelayMs },
+        o.random,
+      );
+      o.log.warn({ code, reason, retryInMs: delay }, 'control-plane stream closed; serving from the table held');
+      this.#reconnect = setTimeout(() => this.#connect(), delay);
+    });
+  }
+
+  #onMessage(frame: string | Buffer): void {
+    const o = this.#o;
+    const decoded = this.#decode(frame);
+    if (!decoded.ok) {
+      o.log.warn({ code: decoded.error.code, msg: decoded.error.message }, 'refused a control-plane message');
+      const version = (() => {
+        try {
+          const v = (JSON.parse(typeof frame === 'string' ? frame : frame.toString()) as { version?: unknown }).version;
+          return typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : 0;
+        } catch {
+          return 0;
+        }
+      })();
+      this.#send({ type: 'nack', version, nonce: '', error: decoded.error.message.slice(0, 4000) });
+      return;
+    }
+    const msg = decoded.message;
+    if (msg.type === 'error') {
+      o.log.warn({ code: msg.code, msg: msg.message }, 'the control plane reported an error');
+      return;
+    }
+    const error = o.applyRoutes(msg);
+    if (error === undefined) this.#send({ type: 'ack', version: msg.version, nonce: msg.nonce });
+    else this.#send({ type: 'nack', version: msg.version, nonce: msg.nonce, error: error.slice(0, 4000) });
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * Stable error codes of the agent's data path, listed in `docs/errors.md`.
+ * Each reaches the caller as a JSON body `{ error: { code, message, ... } }`
+ * and an `x-meshlet-error` header.
+ */
+export const AgentErrorCodes = {
+  /** The request named no service (no absolute URL and no Host header). */
+  BAD_REQUEST: 'MESHLET_BAD_REQUEST',
+  /** The agent has no routing table yet: none persisted, none received. */
+  NO_ROUTING_TABLE: 'MESHLET_NO_ROUTING_TABLE',
+  /** The service is not in the routing table. */
+  UNKNOWN_SERVICE: 'MESHLET_UNKNOWN_SERVICE',
+  /** The service has no healthy endpoint. */
+  NO_HEALTHY_ENDPOINT: 'MESHLET_NO_HEALTHY_ENDPOINT',
+  /** Every attempt to reach an endpoint failed to connect or was reset. */
+  UPSTREAM_UNREACHABLE: 'MESHLET_UPSTREAM_UNREACHABLE',
+  /** The upstream did not answer within the request timeout. */
+  UPSTREAM_TIMEOUT: 'MESHLET_UPSTREAM_TIMEOUT',
+  /** The inbound listener could not reach the local app. */
+  APP_UNREACHABLE: 'MESHLET_APP_UNREACHABLE',
+} as const;
+
+/** Header that carries the error code on every answer the agent makes itself. */
+export const ERROR_HEADER = 'x-meshlet-error';

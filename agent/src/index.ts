@@ -1,0 +1,5 @@
+export * from './agent.js';
+export * from './balancer/balancer.js';
+export * from './balancer/round-robin.js';
+export * from './errors.js';
+export * from './route/route-table.js';

@@ -1,0 +1,61 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from '@meshlet/shared';
+import type { Pool } from 'undici';
+import { AgentErrorCodes } from '../errors.js';
+import { clientGone, failureKind, hasBody, relay, upstreamHeaders } from './http-relay.js';
+import { sendJsonError } from './json-error.js';
+
+/** Options of {@link InboundListener}. */
+export interface InboundOptions {
+  /** Pool to the local app. */
+  app: Pool;
+  appName: string;
+  log: Logger;
+  requestTimeoutMs: number;
+}
+
+/**
+ * The inbound listener: other agents' way to the local app. When the app
+ * cannot be connected to, the answer says so with `MESHLET_APP_UNREACHABLE`,
+ * which tells the calling agent that the request never reached an app and
+ * may be sent to another instance.
+ */
+export class InboundListener {
+  readonly #o: InboundOptions;
+  readonly server: Server;
+
+  constructor(options: InboundOptions) {
+    this.#o = options;
+    this.server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+      this.#handle(req, res).catch((e: unknown) => {
+        this.#o.log.error({ err: e }, 'inbound request failed unexpectedly');
+        sendJsonError(res, 500, AgentErrorCodes.APP_UNREACHABLE, 'internal error in the agent');
+      });
+    });
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const upstream = await this.#o.app.request({
+        method: req.method as 'GET',
+        path: req.url ?? '/',
+        headers: upstreamHeaders(req.headers),
+        body: hasBody(req) ? req : null,
+        signal: clientGone(res),
+        headersTimeout: this.#o.requestTimeoutMs,
+        bodyTimeout: this.#o.requestTimeoutMs,
+      });
+      await relay(upstream, res);
+    } catch (e) {
+      const kind = failureKind(e);
+      if (kind === 'aborted') return;
+      if (kind === 'connect') {
+        sendJsonError(res, 502, AgentErrorCodes.APP_UNREACHABLE, `cannot connect to the local app ${this.#o.appName}: ${(e as Error).message}`);
+      } else if (kind === 'timeout') {
+        sendJsonError(res, 504, AgentErrorCodes.UPSTREAM_TIMEOUT, `the local app ${this.#o.appName} did not answer within ${this.#o.requestTimeoutMs} ms`);
+      } else {
+        sendJsonError(res, 502, AgentErrorCodes.UPSTREAM_UNREACHABLE, `the local app ${this.#o.appName} closed the connection: ${(e as Error).message}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,54 @@
+import { Pool } from 'undici';
+
+/** Options shared by every upstream connection pool. */
+export interface PoolOptions {
+  connectTimeoutMs: number;
+}
+
+/** Formats `host:port` as an origin, bracketing IPv6 literals. */
+export function originOf(host: string, port: number): string {
+  return host.includes(':') ? `http://[${host}]:${port}` : `http://${host}:${port}`;
+}
+
+/**
+ * One undici keep-alive pool per upstream origin, created on first use and
+ * closed when a new routing table no longer names the origin.
+ */
+export class OriginPools {
+  readonly #pools = new Map<string, Pool>();
+  readonly #options: PoolOptions;
+
+  constructor(options: PoolOptions) {
+    this.#options = options;
+  }
+
+  /** The pool for `host:port`. */
+  get(host: string, port: number): Pool {
+    const key = `${host}:${port}`;
+    let pool = this.#pools.get(key);
+    if (!pool) {
+      pool = new Pool(originOf(host, port), {
+        connect: { timeout: this.#options.connectTimeoutMs },
+        keepAliveTimeout: 4_000,
+      });
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  /** Closes the pools of origins not in `keep` (`host:port` keys); in-flight requests finish first. */
+  retain(keep: ReadonlySet<string>): void {
+    for (const [key, pool] of this.#pools) {
+      if (keep.has(key)) continue;
+      this.#pools.delete(key);
+      pool.close().catch(() => undefined);
+    }
+  }
+
+  /** Closes every pool. */
+  async close(): Promise<void> {
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.allSettled(pools.map((p) => p.close()));
+  }
+}
