@@ -36,7 +36,8 @@ export class OutboundListener {
 
   constructor(options: OutboundOptions) {
     this.#o = options;
-    this.server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+    // requireHostHeader off: a request without Host gets our JSON 400 that says what to send.
+    this.server = createServer({ keepAliveTimeout: 5_000, requireHostHeader: false }, (req, res) => {
       this.#handle(req, res).catch((e: unknown) => {
         this.#o.log.error({ err: e }, 'outbound request failed unexpectedly');
         sendJsonError(res, 500, AgentErrorCodes.UPSTREAM_UNREACHABLE, 'internal error in the agent');

@@ -23,12 +23,13 @@ export function requestTarget(req: IncomingMessage): RequestTarget | undefined {
   if (!url.startsWith('/')) {
     try {
       const u = new URL(url);
-      return { service: u.hostname.toLowerCase().replace(/^\[|\]$/g, ''), path: `${u.pathname}${u.search}` };
+      const service = u.hostname.toLowerCase().replace(/^\[|\]$/g, '');
+      return service ? { service, path: `${u.pathname}${u.search}` } : undefined;
     } catch {
       return undefined;
     }
   }
   const host = req.headers.host;
-  if (!host) return undefined;
-  return { service: hostname(host), path: url };
+  const service = host ? hostname(host) : '';
+  return service ? { service, path: url } : undefined;
 }

@@ -1,0 +1,152 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import getPort from 'get-port';
+import { stringify } from 'yaml';
+import { getJson, httpRequest } from './http.js';
+import { Proc } from './process.js';
+import { waitFor } from './wait.js';
+
+/** Root of the repository. */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The compiled binaries: tests run what production runs. */
+export const CP_BIN = join(ROOT, 'control-plane', 'dist', 'main.js');
+export const AGENT_BIN = join(ROOT, 'agent', 'dist', 'main.js');
+export const DEMO_APP = join(ROOT, 'deploy', 'local', 'demo-app.mjs');
+
+/** A scratch directory removed by {@link Scratch.remove}. */
+export class Scratch {
+  readonly dir = mkdtempSync(join(tmpdir(), 'meshlet-test-'));
+
+  /** Writes a YAML config and returns its path. */
+  config(name: string, value: unknown): string {
+    const file = join(this.dir, `${name}.yaml`);
+    writeFileSync(file, stringify(value));
+    return file;
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A running control plane. */
+export interface ControlPlaneHandle {
+  proc: Proc;
+  port: number;
+  url: string;
+  streamUrl: string;
+  config: Record<string, unknown>;
+}
+
+/** Fast timings so detection happens in well under a second in tests. */
+export const FAST_CP = {
+  heartbeat: { timeoutMs: 1200, checkIntervalMs: 100 },
+  push: { debounceMs: 10, maxDelayMs: 100, startupGraceMs: 0 },
+};
+
+/** Starts the real control-plane binary on a free loopback port. */
+export async function startControlPlane(
+  scratch: Scratch,
+  extra: Record<string, unknown> = {},
+  port?: number,
+): Promise<ControlPlaneHandle> {
+  const p = port ?? (await getPort());
+  const config = { listen: { host: '127.0.0.1', port: p }, dataDir: join(scratch.dir, 'cp-data'), log: { level: 'info' }, ...FAST_CP, ...extra };
+  const proc = new Proc('control-plane', process.execPath, [CP_BIN, '--config', scratch.config(`cp-${p}`, config)]);
+  await waitFor('the control plane to listen', async () => (await httpRequest(p, '/healthz')).status === 200, { timeoutMs: 15_000 });
+  return { proc, port: p, url: `http://127.0.0.1:${p}`, streamUrl: `ws://127.0.0.1:${p}/v1/stream`, config };
+}
+
+/** A running demo app. */
+export interface AppHandle {
+  proc: Proc;
+  port: number;
+  setFault(mode: 'none' | 'unhealthy' | 'error' | 'slow' | 'reset', delayMs?: number): Promise<void>;
+}
+
+/** Starts the demo app. */
+export async function startDemoApp(service: string, instance: string, port?: number): Promise<AppHandle> {
+  const p = port ?? (await getPort());
+  const proc = new Proc(`${instance}-app`, process.execPath, [DEMO_APP, '--service', service, '--instance', instance, '--port', String(p)]);
+  await waitFor(`demo app ${instance}`, async () => (await httpRequest(p, '/healthz')).status === 200);
+  return {
+    proc,
+    port: p,
+    async setFault(mode, delayMs) {
+      const q = delayMs === undefined ? '' : `&delayMs=${delayMs}`;
+      const a = await httpRequest(p, `/_demo/fault?mode=${mode}${q}`, { method: 'POST' });
+      if (a.status !== 200) throw new Error(`setting fault ${mode} failed: ${a.body}`);
+    },
+  };
+}
+
+/** A running agent. */
+export interface AgentHandle {
+  proc: Proc;
+  agentId: string;
+  configFile: string;
+  adminPort: number;
+  outboundPort: number | undefined;
+  inboundPort: number | undefined;
+  dataDir: string;
+}
+
+/** Options of {@link startAgent}. */
+export interface AgentOptions {
+  agentId: string;
+  cp: { streamUrl: string };
+  /** Front this demo app as an instance of `service`. */
+  instance?: { service: string; app: AppHandle; zone?: string };
+  outbound?: boolean;
+  /** Reuse the ports and data dir of an earlier run of the same agent. */
+  reuse?: AgentHandle;
+  /** Wait until /ready answers 200 (needs a table). Default true. */
+  waitReady?: boolean;
+}
+
+/** Starts the real agent binary with fast health checks and heartbeats. */
+export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<AgentHandle> {
+  const adminPort = o.reuse?.adminPort ?? (await getPort());
+  const outboundPort = o.reuse ? o.reuse.outboundPort : o.outbound ? await getPort() : undefined;
+  const inboundPort = o.reuse ? o.reuse.inboundPort : o.instance ? await getPort() : undefined;
+  const dataDir = o.reuse?.dataDir ?? join(scratch.dir, `agent-${o.agentId}`);
+  const config: Record<string, unknown> = {
+    agentId: o.agentId,
+    listeners: {
+      outbound: outboundPort === undefined ? { enabled: false } : { host: '127.0.0.1', port: outboundPort },
+      inbound: { host: '127.0.0.1', port: inboundPort ?? 0 },
+      admin: { host: '127.0.0.1', port: adminPort },
+    },
+    controlPlane: { url: o.cp.streamUrl, heartbeatIntervalMs: 200, reconnectInitialDelayMs: 50, reconnectMaxDelayMs: 500 },
+    dataDir,
+    log: { level: 'info' },
+  };
+  if (o.instance) {
+    config.instance = {
+      service: o.instance.service,
+      ...(o.instance.zone ? { zone: o.instance.zone } : {}),
+      app: { host: '127.0.0.1', port: o.instance.app.port },
+      healthCheck: { path: '/healthz', intervalMs: 100, timeoutMs: 200, healthyThreshold: 2, unhealthyThreshold: 2 },
+    };
+  }
+  const configFile = scratch.config(`agent-${o.agentId}`, config);
+  const proc = new Proc(`agent-${o.agentId}`, process.execPath, [AGENT_BIN, '--config', configFile]);
+  const handle: AgentHandle = { proc, agentId: o.agentId, configFile, adminPort, outboundPort, inboundPort, dataDir };
+  if (o.waitReady ?? true) {
+    await waitFor(`agent ${o.agentId} to be ready`, async () => (await httpRequest(adminPort, '/ready')).status === 200);
+  }
+  return handle;
+}
+
+/** The routing table an agent holds, from its admin `/config`. */
+export async function agentTable(agent: AgentHandle): Promise<{ version: number; source: string; services: Record<string, { endpoints: Array<{ id: string }> }> } | null> {
+  return (await getJson(agent.adminPort, '/config')).table;
+}
+
+/** Endpoint ids of `service` in the agent's table. */
+export async function endpointIds(agent: AgentHandle, service: string): Promise<string[]> {
+  const t = await agentTable(agent);
+  return (t?.services[service]?.endpoints ?? []).map((e) => e.id).sort();
+}
