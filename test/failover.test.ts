@@ -1,0 +1,93 @@
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { getJson } from './harness/http.js';
+import { requestLoop } from './harness/load.js';
+import {
+  type AgentHandle,
+  type AppHandle,
+  type ControlPlaneHandle,
+  endpointIds,
+  Scratch,
+  startAgent,
+  startControlPlane,
+  startDemoApp,
+} from './harness/mesh.js';
+import { killAll } from './harness/process.js';
+import { waitFor } from './harness/wait.js';
+
+interface Mesh {
+  scratch: Scratch;
+  cp: ControlPlaneHandle;
+  client: AgentHandle;
+  apps: AppHandle[];
+  agents: AgentHandle[];
+}
+
+async function startMesh(): Promise<Mesh> {
+  const scratch = new Scratch();
+  const cp = await startControlPlane(scratch);
+  const apps: AppHandle[] = [];
+  const agents: AgentHandle[] = [];
+  for (const id of ['hello-1', 'hello-2']) {
+    const app = await startDemoApp('hello', id);
+    apps.push(app);
+    agents.push(await startAgent(scratch, { agentId: id, cp, instance: { service: 'hello', app } }));
+  }
+  const client = await startAgent(scratch, { agentId: 'client', cp, outbound: true });
+  await waitFor('the client to see both instances', async () => (await endpointIds(client, 'hello')).length === 2);
+  return { scratch, cp, client, apps, agents };
+}
+
+/** Waits for the client's table to drop `gone`, then returns when the control plane recorded the client's ACK of it. */
+async function ackOfTableWithout(mesh: Mesh, gone: string): Promise<{ version: number; ackedAt: number }> {
+  const version = await waitFor(`${gone} to leave the client's table`, async () => {
+    const t = (await getJson(mesh.client.adminPort, '/config')).table;
+    const ids = t.services.hello.endpoints.map((e: { id: string }) => e.id);
+    return ids.includes(gone) ? undefined : (t.version as number);
+  }, { timeoutMs: 10_000, intervalMs: 10 });
+  return waitFor('the control plane to record the ACK', async () => {
+    const a = (await getJson(mesh.cp.port, '/v1/agents')).agents.find((x: { agentId: string }) => x.agentId === 'client');
+    return a.ackedVersion >= version ? { version: a.ackedVersion as number, ackedAt: Date.parse(a.ackedAt) } : undefined;
+  });
+}
+
+describe('kill -9 of one hello instance under a steady request loop', () => {
+  let mesh: Mesh;
+  beforeEach(async () => {
+    mesh = await startMesh();
+  });
+  afterEach(async () => {
+    await killAll();
+    mesh.scratch.remove();
+  });
+  afterAll(killAll);
+
+  for (const what of ['app', 'app and its agent'] as const) {
+    it(`after detection every request goes to the survivor (kill -9 of the ${what})`, async () => {
+      const loop = requestLoop(mesh.client.outboundPort as number, 'http://hello/', { workers: 2, maxMs: 30_000 });
+      await waitFor('traffic on both instances', () => loop.result.byInstance.size === 2 && loop.result.sent > 50);
+
+      const killedAt = Date.now();
+      mesh.apps[0]?.proc.child.kill('SIGKILL');
+      if (what !== 'app') mesh.agents[0]?.proc.child.kill('SIGKILL');
+      const ack = await ackOfTableWithout(mesh, 'hello-1');
+      const afterAck = Date.now();
+      await waitFor('200 more requests after the new table', () => loop.sentSince(afterAck).length >= 200, { timeoutMs: 20_000 });
+      const result = await loop.stop();
+
+      const detectMs = ack.ackedAt - killedAt;
+      console.log(
+        `[failover: kill -9 of the ${what}] requests=${result.sent} failed=${result.failed} ` +
+          `kill->client ACK of table v${ack.version}: ${detectMs} ms`,
+      );
+      for (const f of result.failures.slice(0, 5)) console.log(`  failure +${f.at - killedAt} ms: ${f.status} ${f.detail}`);
+
+      const after = loop.sentSince(afterAck);
+      expect(after.every((r) => r.instance === 'hello-2')).toBe(true);
+      // Requests that hit the dead instance before the table changed were
+      // retried on the survivor (they never reached an app): none failed.
+      expect(result.failed).toBe(0);
+      expect(detectMs).toBeGreaterThan(0);
+      expect(detectMs).toBeLessThan(10_000);
+    });
+  }
+});

@@ -1,0 +1,55 @@
+import { httpRequest } from './http.js';
+
+/** What a request loop saw. */
+export interface LoadResult {
+  sent: number;
+  failed: number;
+  byInstance: Map<string, number>;
+  /** Failures with their time, status and body, for the report. */
+  failures: Array<{ at: number; status: number; detail: string }>;
+}
+
+/**
+ * A steady loop of requests through an outbound listener, `workers` at a
+ * time, until `stop()` is called, `maxRequests` have been sent or
+ * `maxMs` has passed: bounded in count and in time, it always ends by itself.
+ */
+export function requestLoop(
+  port: number,
+  url: string,
+  { workers = 2, maxRequests = 50_000, maxMs = 60_000 } = {},
+): { result: LoadResult; stop: () => Promise<LoadResult>; sentSince: (t: number) => Array<{ at: number; instance: string }> } {
+  const result: LoadResult = { sent: 0, failed: 0, byInstance: new Map(), failures: [] };
+  const log: Array<{ at: number; instance: string }> = [];
+  const deadline = Date.now() + maxMs;
+  let stopped = false;
+  const worker = async () => {
+    while (!stopped && result.sent < maxRequests && Date.now() < deadline) {
+      result.sent++;
+      try {
+        const a = await httpRequest(port, url, { timeoutMs: 5_000 });
+        const instance = String(a.headers['x-instance'] ?? '');
+        if (a.status !== 200) {
+          result.failed++;
+          result.failures.push({ at: Date.now(), status: a.status, detail: a.body.slice(0, 300) });
+        } else {
+          result.byInstance.set(instance, (result.byInstance.get(instance) ?? 0) + 1);
+          log.push({ at: Date.now(), instance });
+        }
+      } catch (e) {
+        result.failed++;
+        result.failures.push({ at: Date.now(), status: 0, detail: (e as Error).message });
+      }
+    }
+  };
+  const running = Promise.all(Array.from({ length: workers }, worker));
+  return {
+    result,
+    stop: async () => {
+      stopped = true;
+      await running;
+      return result;
+    },
+    sentSince: (t) => log.filter((l) => l.at >= t),
+  };
+}
