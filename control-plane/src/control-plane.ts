@@ -48,7 +48,6 @@ export class ControlPlane {
   readonly #metrics = createMetrics();
   readonly #sessions = new Map<string, AgentSession>();
   #app: FastifyInstance | undefined;
-  #registry: Registry | undefined;
   #pusher: Pusher | undefined;
   #sweeper: NodeJS.Timeout | undefined;
 
@@ -86,7 +85,6 @@ export class ControlPlane {
       knownServices: this.#store.get<string[]>(SERVICES_KEY) ?? [],
     });
     this.#pusher = pusher;
-    this.#registry = registry;
 
     const ctx: SessionContext = {
       registry,
