@@ -104,6 +104,8 @@ export interface AgentOptions {
   reuse?: AgentHandle;
   /** Wait until /ready answers 200 (needs a table). Default true. */
   waitReady?: boolean;
+  /** Join token to present to the control plane. */
+  joinToken?: string;
 }
 
 /** Starts the real agent binary with fast health checks and heartbeats. */
@@ -119,7 +121,13 @@ export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<Age
       inbound: { host: '127.0.0.1', port: inboundPort ?? 0 },
       admin: { host: '127.0.0.1', port: adminPort },
     },
-    controlPlane: { url: o.cp.streamUrl, heartbeatIntervalMs: 200, reconnectInitialDelayMs: 50, reconnectMaxDelayMs: 500 },
+    controlPlane: {
+      url: o.cp.streamUrl,
+      heartbeatIntervalMs: 200,
+      reconnectInitialDelayMs: 50,
+      reconnectMaxDelayMs: 500,
+      ...(o.joinToken ? { joinToken: o.joinToken } : {}),
+    },
     dataDir,
     log: { level: 'info' },
   };
