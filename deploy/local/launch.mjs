@@ -32,6 +32,7 @@ const topology = parse(readFileSync(values.topology, 'utf8'));
 const dir = resolve(values.dir);
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(join(dir, 'logs'), { recursive: true });
+mkdirSync(join(dir, 'pids'), { recursive: true });
 
 const cpPort = topology.controlPlane?.port ?? 15010;
 const cpUrl = `http://127.0.0.1:${cpPort}`;
@@ -42,6 +43,8 @@ function start(name, args) {
   const log = openSync(join(dir, 'logs', `${name}.log`), 'a');
   const child = spawn(process.execPath, args, { stdio: ['ignore', log, log], cwd: root });
   children.push({ name, child });
+  // For drills: kill -9 $(cat .meshlet/local/pids/hello-1-app.pid)
+  writeFileSync(join(dir, 'pids', `${name}.pid`), `${child.pid}\n`);
   child.on('exit', (code, signal) => {
     if (!stopping) say(`${color('33', '!')} ${name} exited (${signal ?? `code ${code}`}); its log: ${join(dir, 'logs', `${name}.log`)}`);
   });
@@ -126,7 +129,7 @@ try {
             service: service.name,
             ...(inst.zone ? { zone: inst.zone } : {}),
             app: { host: '127.0.0.1', port: inst.appPort },
-            healthCheck: { path: '/healthz', intervalMs: 500 },
+            healthCheck: { path: '/healthz', intervalMs: 250 },
           },
           listeners: {
             outbound: { enabled: false },
@@ -185,8 +188,9 @@ try {
   say(`    curl -H 'Host: orders' http://127.0.0.1:${outboundPort}/`);
   const first = topology.services[0].instances[0];
   say(`    curl -X POST 'http://127.0.0.1:${first.appPort}/_demo/fault?mode=unhealthy'   ${dim('# drill: fail a health check')}`);
+  say(`    kill -9 $(cat ${join(dir, 'pids', `${first.id}-app.pid`)})   ${dim(`# drill: kill ${first.id} hard`)}`);
   say('');
-  say(dim(`  logs in ${join(dir, 'logs')}; Ctrl-C stops everything.`));
+  say(dim(`  logs in ${join(dir, 'logs')}, pids in ${join(dir, 'pids')}; Ctrl-C stops everything.`));
 } catch (e) {
   say(color('31', `meshlet demo failed to start: ${e.message}`));
   say(`  logs in ${join(dir, 'logs')}`);
