@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+// Proxy overhead of the meshlet data path, measured side by side in one run.
+//
+// Starts (real processes, loopback): a demo app, its agent, a client agent and
+// a control plane. Then, for each target in turn, autocannon sends the same
+// bounded load (fixed duration and connection count) and the agents' CPU time
+// is read from /proc before and after:
+//
+//   direct    client -> app
+//   inbound   client -> agent B inbound -> app
+//   mesh      client -> agent A outbound -> agent B inbound -> app
+//
+// It prints a table and, with --write, replaces the results section of
+// docs/benchmarks.md. Ratios matter more than absolute numbers: the load
+// generator shares the machine's cores with the processes it measures.
+//
+// usage: node bench/proxy-overhead.mjs [--duration 5] [--connections 16] [--write]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { stringify } from 'yaml';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '16' },
+    write: { type: 'boolean', default: false },
+  },
+});
+const duration = Math.min(60, Math.max(1, Number(values.duration)));
+const connections = Math.min(256, Math.max(1, Number(values.connections)));
+const dir = mkdtempSync(join(tmpdir(), 'meshlet-bench-'));
+const procs = [];
+const log = (s) => process.stderr.write(`${s}\n`);
+
+function start(name, args) {
+  const child = spawn(process.execPath, args, { stdio: 'ignore', cwd: root });
+  procs.push(child);
+  return child;
+}
+function config(name, value) {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, stringify(value));
+  return file;
+}
+async function until(what, check, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+const PORTS = { cp: 25010, app: 28081, inbound: 25106, agentAdmin: 25100, outbound: 25001, clientAdmin: 25000 };
+const stream = `ws://127.0.0.1:${PORTS.cp}/v1/stream`;
+const quiet = { level: 'warn' };
+
+try {
+  log('starting control plane, demo app, its agent and a client agent...');
+  start('cp', [join(root, 'control-plane/dist/main.js'), '--config', config('cp', { listen: { port: PORTS.cp }, dataDir: join(dir, 'cp'), push: { startupGraceMs: 0 }, log: quiet })]);
+  const app = start('app', [join(root, 'deploy/local/demo-app.mjs'), '--service', 'hello', '--instance', 'hello-1', '--port', String(PORTS.app)]);
+  const agentB = start('agent-b', [join(root, 'agent/dist/main.js'), '--config', config('agent-b', {
+    agentId: 'hello-1',
+    instance: { service: 'hello', app: { port: PORTS.app } },
+    listeners: { outbound: { enabled: false }, inbound: { host: '127.0.0.1', port: PORTS.inbound }, admin: { port: PORTS.agentAdmin } },
+    controlPlane: { url: stream },
+    dataDir: join(dir, 'b'),
+    log: quiet,
+  })]);
+  const agentA = start('agent-a', [join(root, 'agent/dist/main.js'), '--config', config('agent-a', {
+    agentId: 'client',
+    listeners: { outbound: { port: PORTS.outbound }, admin: { port: PORTS.clientAdmin } },
+    controlPlane: { url: stream },
+    dataDir: join(dir, 'a'),
+    log: quiet,
+  })]);
+  await until('the client agent to route to hello', async () => {
+    const r = await fetch(`http://127.0.0.1:${PORTS.clientAdmin}/config`);
+    return ((await r.json()).table?.services?.hello?.endpoints?.length ?? 0) === 1;
+  });
+
+  const targets = [
+    { name: 'direct', url: `http://127.0.0.1:${PORTS.app}/`, headers: {} },
+    { name: 'inbound', url: `http://127.0.0.1:${PORTS.inbound}/`, headers: {} },
+    { name: 'mesh', url: `http://127.0.0.1:${PORTS.outbound}/`, headers: { host: 'hello' } },
+  ];
+  const rows = [];
+  for (const t of targets) {
+    // Warm up connection pools and the JIT, then measure.
+    await autocannon({ url: t.url, headers: t.headers, connections, duration: 1 });
+    const before = { a: cpuSeconds(agentA.pid), b: cpuSeconds(agentB.pid), app: cpuSeconds(app.pid) };
+    log(`measuring ${t.name} for ${duration} s with ${connections} connections...`);
+    const r = await autocannon({ url: t.url, headers: t.headers, connections, duration });
+    const n = r.requests.total;
+    const cpu = (p) => ((cpuSeconds(p.pid) - before[p === agentA ? 'a' : p === agentB ? 'b' : 'app']) / n) * 1e6;
+    rows.push({
+      target: t.name,
+      requests: n,
+      errors: r.errors + r.non2xx,
+      rps: r.requests.average,
+      p50: r.latency.p50,
+      p99: r.latency.p99,
+      cpuAgentA: t.name === 'mesh' ? cpu(agentA) : 0,
+      cpuAgentB: t.name === 'direct' ? 0 : cpu(agentB),
+      cpuApp: cpu(app),
+    });
+  }
+
+  const direct = rows[0];
+  const fmt = (x, d = 0) => x.toFixed(d);
+  const lines = [
+    '| path | requests | errors | req/s | vs direct | p50 ms | p99 ms | CPU µs/req agent A (outbound) | CPU µs/req agent B (inbound) | CPU µs/req app |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) =>
+      `| ${r.target} | ${r.requests} | ${r.errors} | ${fmt(r.rps)} | ${fmt(r.rps / direct.rps, 2)}x | ${r.p50} | ${r.p99} | ${r.cpuAgentA ? fmt(r.cpuAgentA) : '-'} | ${r.cpuAgentB ? fmt(r.cpuAgentB) : '-'} | ${fmt(r.cpuApp)} |`,
+    ),
+  ];
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const header = `Run on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} x ${cpu}; ${connections} connections, ${duration} s per path after a 1 s warm-up; command: \`node bench/proxy-overhead.mjs --duration ${duration} --connections ${connections} --write\`.`;
+  process.stdout.write(`${header}\n\n${lines.join('\n')}\n`);
+  if (values.write) {
+    const file = join(root, 'docs', 'benchmarks.md');
+    const doc = readFileSync(file, 'utf8');
+    const begin = '<!-- proxy-overhead:begin -->';
+    const end = '<!-- proxy-overhead:end -->';
+    const next = doc.replace(new RegExp(`${begin}[\\s\\S]*${end}`), `${begin}\n${header}\n\n${lines.join('\n')}\n${end}`);
+    writeFileSync(file, next);
+    log(`wrote ${file}`);
+  }
+} finally {
+  for (const p of procs) p.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 300));
+  rmSync(dir, { recursive: true, force: true });
+}
