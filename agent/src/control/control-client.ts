@@ -130,7 +130,11 @@ export class ControlClient {
         { initialMs: o.reconnectInitialDelayMs, maxMs: o.reconnectMaxDelayMs },
         o.random,
       );
-      o.log.warn({ code, reason, retryInMs: delay }, 'control-plane stream closed; serving from the table held');
+      const held = o.tableVersion();
+      o.log.warn(
+        { code, reason, retryInMs: delay, tableVersion: held },
+        held > 0 ? 'control-plane stream closed; serving from the table held' : 'control-plane stream closed; no routing table yet',
+      );
       this.#reconnect = setTimeout(() => this.#connect(), delay);
     });
   }

@@ -1,5 +1,5 @@
+import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) that a proxy must not forward. */
@@ -69,23 +69,48 @@ export function failureKind(err: unknown): FailureKind {
   return 'other';
 }
 
-/** Streams an upstream answer to the client. A client that goes away just ends the stream. */
-export async function relay(upstream: Dispatcher.ResponseData, res: ServerResponse, extra?: Record<string, string>): Promise<void> {
+/**
+ * Streams an upstream answer to the client; resolves when the answer is
+ * complete or either side went away. Plain `pipe` rather than
+ * `stream.pipeline`: pipeline builds and aborts an AbortController per call,
+ * which showed up as the largest JavaScript cost per request in the
+ * proxy-overhead benchmark.
+ */
+export function relay(upstream: Dispatcher.ResponseData, res: ServerResponse, extra?: Record<string, string>): Promise<void> {
   const headers = downstreamHeaders(upstream.headers);
   if (extra) Object.assign(headers, extra);
   res.writeHead(upstream.statusCode, headers);
-  try {
-    await pipeline(upstream.body, res);
-  } catch {
-    res.destroy();
-  }
+  const body = upstream.body;
+  return new Promise((resolve) => {
+    body.once('error', () => {
+      res.destroy();
+      resolve();
+    });
+    res.once('finish', resolve);
+    res.once('close', () => {
+      if (!res.writableFinished) body.destroy();
+      resolve();
+    });
+    body.pipe(res);
+  });
 }
 
-/** An AbortSignal that fires when the client goes away before the answer is complete. */
-export function clientGone(res: ServerResponse): AbortSignal {
-  const ac = new AbortController();
-  res.once('close', () => {
-    if (!res.writableFinished) ac.abort();
-  });
-  return ac.signal;
+/**
+ * Fires `abort` when the client goes away before its answer is complete.
+ * undici accepts an EventEmitter as a signal; this one costs far less per
+ * request than an AbortController.
+ */
+export class ClientGone extends EventEmitter {
+  aborted = false;
+  reason: Error | undefined;
+
+  constructor(res: ServerResponse) {
+    super();
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      this.aborted = true;
+      this.reason = Object.assign(new Error('the client went away'), { name: 'AbortError' });
+      this.emit('abort');
+    });
+  }
 }

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from '@meshlet/shared';
 import type { Pool } from 'undici';
 import { AgentErrorCodes } from '../errors.js';
-import { clientGone, failureKind, hasBody, relay, upstreamHeaders } from './http-relay.js';
+import { ClientGone, failureKind, hasBody, relay, upstreamHeaders } from './http-relay.js';
 import { sendJsonError } from './json-error.js';
 
 /** Options of {@link InboundListener}. */
@@ -41,7 +41,7 @@ export class InboundListener {
         path: req.url ?? '/',
         headers: upstreamHeaders(req.headers),
         body: hasBody(req) ? req : null,
-        signal: clientGone(res),
+        signal: new ClientGone(res),
         headersTimeout: this.#o.requestTimeoutMs,
         bodyTimeout: this.#o.requestTimeoutMs,
       });

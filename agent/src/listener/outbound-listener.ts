@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from '@meshlet/shared';
 import { AgentErrorCodes, ERROR_HEADER } from '../errors.js';
 import type { RouteTable } from '../route/route-table.js';
-import { clientGone, failureKind, hasBody, isIdempotent, relay, upstreamHeaders } from './http-relay.js';
+import { ClientGone, failureKind, hasBody, isIdempotent, relay, upstreamHeaders } from './http-relay.js';
 import { sendJsonError } from './json-error.js';
 import type { OriginPools } from './origin-pools.js';
 import { requestTarget } from './request-target.js';
@@ -69,7 +69,7 @@ export class OutboundListener {
     const replayable = isIdempotent(req.method) && !hasBody(req);
     const attempts = replayable ? this.#o.maxAttempts : 1;
     const headers = upstreamHeaders(req.headers, target.service);
-    const signal = clientGone(res);
+    const signal = new ClientGone(res);
     const tried = new Set<string>();
     const failures: string[] = [];
 
