@@ -117,6 +117,24 @@ describe('routing through the mesh', () => {
     expect([...statuses].sort()).toEqual([200, 500]);
   });
 
+  it('retries a GET on the other instance when one resets connections, but never a POST', async () => {
+    await (apps['hello-1'] as AppHandle).setFault('reset');
+    try {
+      for (let i = 0; i < 6; i++) {
+        const a = await httpRequest(client.outboundPort as number, 'http://hello/');
+        expect(a.status).toBe(200);
+        expect(a.headers['x-instance']).toBe('hello-2');
+      }
+      const posts = [];
+      for (let i = 0; i < 4; i++) posts.push(await httpRequest(client.outboundPort as number, 'http://hello/', { method: 'POST', body: 'x' }));
+      const reset = posts.filter((p) => p.status === 502);
+      expect(reset.length).toBe(2);
+      expect(reset[0]?.json().error.code).toBe('MESHLET_APP_RESET');
+    } finally {
+      await (apps['hello-1'] as AppHandle).setFault('none');
+    }
+  });
+
   it('reports the agents, their applied versions and readiness', async () => {
     const agents = await getJson(cp.port, '/v1/agents');
     expect(agents.agents).toHaveLength(5);

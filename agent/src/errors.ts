@@ -16,8 +16,10 @@ export const AgentErrorCodes = {
   UPSTREAM_UNREACHABLE: 'MESHLET_UPSTREAM_UNREACHABLE',
   /** The upstream did not answer within the request timeout. */
   UPSTREAM_TIMEOUT: 'MESHLET_UPSTREAM_TIMEOUT',
-  /** The inbound listener could not reach the local app. */
+  /** The inbound listener could not connect to the local app. */
   APP_UNREACHABLE: 'MESHLET_APP_UNREACHABLE',
+  /** The local app closed or reset the connection before answering. */
+  APP_RESET: 'MESHLET_APP_RESET',
 } as const;
 
 /** Header that carries the error code on every answer the agent makes itself. */

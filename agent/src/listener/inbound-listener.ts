@@ -16,9 +16,10 @@ export interface InboundOptions {
 
 /**
  * The inbound listener: other agents' way to the local app. When the app
- * cannot be connected to, the answer says so with `MESHLET_APP_UNREACHABLE`,
- * which tells the calling agent that the request never reached an app and
- * may be sent to another instance.
+ * cannot be connected to (`MESHLET_APP_UNREACHABLE`) or drops the connection
+ * before answering (`MESHLET_APP_RESET`), the answer says so, and the
+ * calling agent may send an idempotent request to another instance, just as
+ * it would had it seen the failure itself.
  */
 export class InboundListener {
   readonly #o: InboundOptions;
@@ -53,8 +54,10 @@ export class InboundListener {
         sendJsonError(res, 502, AgentErrorCodes.APP_UNREACHABLE, `cannot connect to the local app ${this.#o.appName}: ${(e as Error).message}`);
       } else if (kind === 'timeout') {
         sendJsonError(res, 504, AgentErrorCodes.UPSTREAM_TIMEOUT, `the local app ${this.#o.appName} did not answer within ${this.#o.requestTimeoutMs} ms`);
+      } else if (kind === 'reset') {
+        sendJsonError(res, 502, AgentErrorCodes.APP_RESET, `the local app ${this.#o.appName} closed the connection before answering: ${(e as Error).message}`);
       } else {
-        sendJsonError(res, 502, AgentErrorCodes.UPSTREAM_UNREACHABLE, `the local app ${this.#o.appName} closed the connection: ${(e as Error).message}`);
+        sendJsonError(res, 502, AgentErrorCodes.UPSTREAM_UNREACHABLE, `the local app ${this.#o.appName} failed: ${(e as Error).message}`);
       }
     }
   }

@@ -16,8 +16,12 @@ export interface OutboundOptions {
   maxAttempts: number;
 }
 
-/** Answers from a peer agent that prove the request never reached an app, so it is safe to try elsewhere. */
-const PEER_SAYS_RETRY = new Set<string>([AgentErrorCodes.APP_UNREACHABLE]);
+/**
+ * Answers from a peer agent that mean "my app could not be reached, or
+ * dropped the connection before answering": the same failures this agent
+ * retries when it sees them itself, reported across the hop.
+ */
+const PEER_SAYS_RETRY = new Set<string>([AgentErrorCodes.APP_UNREACHABLE, AgentErrorCodes.APP_RESET]);
 
 /**
  * The outbound listener: the app's way into the mesh. It resolves the
@@ -26,8 +30,9 @@ const PEER_SAYS_RETRY = new Set<string>([AgentErrorCodes.APP_UNREACHABLE]);
  *
  * A request without a body and with an idempotent method is tried again on
  * a different endpoint when the first one cannot be connected to, resets, or
- * its agent says its app is unreachable: in each case the app either never
- * saw the request or may safely see it twice. That is what lets a dead
+ * its agent says its app could not be reached or reset: in each case the app
+ * either never saw the request or, the method being idempotent, may safely
+ * see it twice. That is what lets a dead
  * instance cost no failed requests while the control plane is still noticing.
  */
 export class OutboundListener {
@@ -91,7 +96,7 @@ export class OutboundListener {
         const peerError = upstream.headers[ERROR_HEADER];
         if (!last && replayable && typeof peerError === 'string' && PEER_SAYS_RETRY.has(peerError)) {
           await upstream.body.dump();
-          failures.push(`${endpoint.id}: its agent could not reach the app`);
+          failures.push(`${endpoint.id}: its agent says ${peerError}`);
           continue;
         }
         await relay(upstream, res);
