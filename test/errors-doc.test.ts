@@ -10,7 +10,7 @@ describe('docs/errors.md', () => {
   it('lists exactly the error codes the source defines', () => {
     const doc = readFileSync(join(ROOT, 'docs', 'errors.md'), 'utf8');
     const documented = new Set([...doc.matchAll(/^\| `(MESHLET_[A-Z_]+)`/gm)].map((m) => m[1]));
-    const defined = new Set([
+    const defined = new Set<string>([
       ...Object.values(SharedErrorCodes),
       ...Object.values(AgentErrorCodes),
       ...Object.values(ControlPlaneErrorCodes),

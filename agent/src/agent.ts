@@ -84,6 +84,16 @@ export class Agent {
 
   /** Loads the persisted table, binds the listeners, starts checks and the control-plane client. */
   async start(): Promise<AgentAddresses> {
+    try {
+      return await this.#start();
+    } catch (e) {
+      // Whatever did start (a listener bound before another's port was taken) is closed again.
+      await this.stop().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async #start(): Promise<AgentAddresses> {
     const c = this.#config;
     await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
     const persisted = await this.#cache.load();

@@ -9,3 +9,4 @@ export * from './logger.js';
 export * from './protocol/codec.js';
 export * from './protocol/messages.js';
 export * from './validation.js';
+export * from './run-binary.js';

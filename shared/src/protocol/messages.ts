@@ -30,8 +30,8 @@ export const Port = Type.Integer({ minimum: 1, maximum: 65535, fix: 'use a port 
 /** Free-form labels such as `role=primary`, `version=v2`. */
 export const Labels = Type.Record(Type.String({ minLength: 1, maxLength: 63 }), Type.String({ maxLength: 253 }));
 
-/** One reachable endpoint of a service: the address of its agent's inbound listener. */
-export const Endpoint = Type.Object({
+/** Fields that describe an endpoint, shared by the routing table and the hello. */
+const endpointFields = {
   id: Id,
   host: Type.String({ minLength: 1, maxLength: 253 }),
   port: Port,
@@ -39,21 +39,15 @@ export const Endpoint = Type.Object({
   tier: Type.Integer({ minimum: 0, maximum: 15 }),
   weight: Type.Integer({ minimum: 1, maximum: 10000 }),
   labels: Labels,
-});
+};
+
+/** One reachable endpoint of a service: the address of its agent's inbound listener. */
+export const Endpoint = Type.Object(endpointFields);
 /** {@inheritDoc Endpoint} */
 export type Endpoint = Static<typeof Endpoint>;
 
-/** What an agent says about the instance it fronts, in its hello. */
-export const InstanceInfo = Type.Object({
-  service: ServiceName,
-  id: Id,
-  host: Type.String({ minLength: 1, maxLength: 253 }),
-  port: Port,
-  zone: Type.Optional(Type.String({ maxLength: 63 })),
-  tier: Type.Integer({ minimum: 0, maximum: 15 }),
-  weight: Type.Integer({ minimum: 1, maximum: 10000 }),
-  labels: Labels,
-});
+/** What an agent says about the instance it fronts, in its hello: an endpoint and its service. */
+export const InstanceInfo = Type.Object({ service: ServiceName, ...endpointFields });
 /** {@inheritDoc InstanceInfo} */
 export type InstanceInfo = Static<typeof InstanceInfo>;
 
