@@ -1,8 +1,9 @@
-// Prints one plain summary line from vitest's JUnit report:
+// Prints one plain summary line from vitest's JUnit reports (one per Node
+// version the suite ran on), added up:
 //   tests: 42 passed, 0 failed, 0 skipped
 import { readFileSync } from 'node:fs';
 
-const xml = readFileSync(process.argv[2], 'utf8');
+const xml = process.argv.slice(2).map((f) => readFileSync(f, 'utf8')).join('\n');
 let total = 0;
 let failed = 0;
 let skipped = 0;
