@@ -1,0 +1,24 @@
+import type { Endpoint } from '@meshlet/shared';
+import { describe, expect, it } from 'vitest';
+import { RoundRobinBalancer } from './round-robin.js';
+
+const ep = (id: string): Endpoint => ({ id, host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} });
+const three = [ep('a'), ep('b'), ep('c')];
+
+describe('RoundRobinBalancer', () => {
+  it('rotates evenly from its start offset', () => {
+    const b = new RoundRobinBalancer(three, 1);
+    expect(Array.from({ length: 6 }, () => b.pick()?.id)).toEqual(['b', 'c', 'a', 'b', 'c', 'a']);
+  });
+
+  it('skips endpoints already tried for the request', () => {
+    const b = new RoundRobinBalancer(three);
+    expect(b.pick(new Set(['a']))?.id).toBe('b');
+    expect(b.pick(new Set(['c', 'a']))?.id).toBe('b');
+    expect(b.pick(new Set(['a', 'b', 'c']))).toBeUndefined();
+  });
+
+  it('returns undefined with no endpoints', () => {
+    expect(new RoundRobinBalancer([], 5).pick()).toBeUndefined();
+  });
+});
