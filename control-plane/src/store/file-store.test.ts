@@ -1,0 +1,34 @@
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FileStore } from './file-store.js';
+
+const dir = () => mkdtempSync(join(tmpdir(), 'meshlet-store-'));
+
+describe('FileStore', () => {
+  it('keeps values and the revision across a reopen, last write winning', async () => {
+    const d = dir();
+    const a = new FileStore(d);
+    await a.open();
+    const writes = [a.put('k', 1), a.put('k', 2), a.put('other', { x: true }), a.put('k', 3)];
+    expect(await Promise.all(writes)).toEqual([1, 2, 3, 4]);
+    await a.close();
+    expect(statSync(a.path).mode & 0o777).toBe(0o600);
+
+    const b = new FileStore(d);
+    await b.open();
+    expect(b.get('k')).toBe(3);
+    expect(b.get('other')).toEqual({ x: true });
+    expect(b.revision()).toBe(4);
+  });
+
+  it.each([
+    ['not JSON', '{"format": "meshlet-'],
+    ['a foreign file', '{"hello": "world"}'],
+  ])('refuses %s with MESHLET_STORE_CORRUPT', async (_what, text) => {
+    const d = dir();
+    writeFileSync(join(d, 'store.json'), text);
+    await expect(new FileStore(d).open()).rejects.toMatchObject({ code: 'MESHLET_STORE_CORRUPT' });
+  });
+});
