@@ -1,14 +1,21 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, MeshletError } from '../errors.js';
 import { AgentConfig } from './agent-config.js';
 import { ControlPlaneConfig } from './control-plane-config.js';
 import { listSettings, loadConfig } from './load-config.js';
 
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
 function yamlFile(text: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'meshlet-cfg-')), 'c.yaml');
+  const dir = mkdtempSync(join(tmpdir(), 'meshlet-cfg-'));
+  dirs.push(dir);
+  const file = join(dir, 'c.yaml');
   writeFileSync(file, text);
   return file;
 }
