@@ -38,6 +38,8 @@ const cpPort = topology.controlPlane?.port ?? 15010;
 const cpUrl = `http://127.0.0.1:${cpPort}`;
 const children = [];
 let stopping = false;
+let starting = true;
+const crashed = [];
 
 function start(name, args) {
   const log = openSync(join(dir, 'logs', `${name}.log`), 'a');
@@ -46,7 +48,9 @@ function start(name, args) {
   // For drills: kill -9 $(cat .meshlet/local/pids/hello-1-app.pid)
   writeFileSync(join(dir, 'pids', `${name}.pid`), `${child.pid}\n`);
   child.on('exit', (code, signal) => {
-    if (!stopping) say(`${color('33', '!')} ${name} exited (${signal ?? `code ${code}`}); its log: ${join(dir, 'logs', `${name}.log`)}`);
+    if (stopping) return;
+    if (starting) crashed.push(name);
+    say(`${color('33', '!')} ${name} exited (${signal ?? `code ${code}`}); its log: ${join(dir, 'logs', `${name}.log`)}`);
   });
   return child;
 }
@@ -61,6 +65,12 @@ async function waitFor(what, check, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
+    // A process that died while starting (a port in use, say) will not come up: say so now.
+    if (crashed.length > 0) {
+      const name = crashed[0];
+      const lines = readFileSync(join(dir, 'logs', `${name}.log`), 'utf8').trim().split('\n');
+      throw new Error(`${name} exited while starting: ${lines.at(-1)}`);
+    }
     try {
       const r = await check();
       if (r === true) return;
@@ -172,6 +182,7 @@ try {
     return endpoints === expected.length || `client holds ${endpoints} of ${expected.length} endpoints`;
   });
 
+  starting = false;
   say('');
   say(green(bold('The mesh is up.')));
   say('');
