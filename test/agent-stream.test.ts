@@ -54,14 +54,18 @@ describe('agent against a scripted control plane', () => {
     expect((await httpRequest(agent.outboundPort as number, 'http://hello/')).status).toBe(200);
   });
 
-  it('NACKs an invalid table and keeps the previous one', async () => {
+  it('NACKs an invalid table, answers other bad frames with an error, and keeps the previous table', async () => {
     latest().ws.send(table(6, 'n6', [{ id: 'bad', host: '127.0.0.1', port: 70000, tier: 0, weight: 1, labels: {} }]));
     const nack = await waitFor('a nack', () => latest().messages.find((m) => m.type === 'nack'));
     expect(nack).toMatchObject({ version: 6 });
     expect(nack.error).toContain('port');
     latest().ws.send('this is not json');
     latest().ws.send(JSON.stringify({ type: 'self-destruct' }));
-    await waitFor('two more nacks', () => latest().messages.filter((m) => m.type === 'nack').length === 3);
+    // Not a table: answered with an error, not a NACK (no table was refused).
+    await waitFor('two errors', () => latest().messages.filter((m) => m.type === 'error').length === 2);
+    const errors = latest().messages.filter((m) => m.type === 'error');
+    expect(errors.map((m) => m.code)).toEqual(['MESHLET_PROTOCOL_INVALID_JSON', 'MESHLET_PROTOCOL_UNKNOWN_TYPE']);
+    expect(latest().messages.filter((m) => m.type === 'nack')).toHaveLength(1);
     const config = await getJson(agent.adminPort, '/config');
     expect(config.table.version).toBe(5);
     expect((await httpRequest(agent.outboundPort as number, 'http://hello/')).status).toBe(200);

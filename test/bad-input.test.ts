@@ -130,6 +130,12 @@ describe('bad input on the agent stream', () => {
     expect(await peer.nextError()).toMatchObject({ code: 'MESHLET_HELLO_REQUIRED' });
     expect(await peer.closedWith()).toMatchObject({ code: 4001 });
 
+    // Regression: a close reason that echoed non-ASCII peer text past 123 bytes crashed the control plane.
+    const euro = await new RawPeer(cp.streamUrl).open();
+    euro.ws.send(JSON.stringify({ type: '€'.repeat(60) }));
+    expect(await euro.closedWith()).toMatchObject({ code: 4001 });
+    expect((await httpRequest(cp.port, '/healthz')).status).toBe(200);
+
     const silent = await new RawPeer(cp.streamUrl).open();
     const closed = await silent.closedWith();
     expect(closed.code).toBe(4001);

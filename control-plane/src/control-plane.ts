@@ -114,6 +114,15 @@ export class ControlPlane {
     });
     registerReadRoutes(app, { registry, pusher, metrics: this.#metrics });
 
+    try {
+      await app.listen({ host: config.listen.host, port: config.listen.port });
+    } catch (e) {
+      pusher.close();
+      await app.close().catch(() => undefined);
+      throw e;
+    }
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
     this.#sweeper = setInterval(() => {
       for (const record of registry.silentAgents(config.heartbeat.timeoutMs)) {
         log.warn({ agentId: record.agentId }, 'agent missed its heartbeats; removing it from the routing table');
@@ -121,10 +130,6 @@ export class ControlPlane {
       }
       registry.forget(config.registry.forgetAfterMs);
     }, config.heartbeat.checkIntervalMs);
-
-    await app.listen({ host: config.listen.host, port: config.listen.port });
-    const addr = app.server.address();
-    const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
     log.info({ host: config.listen.host, port, dataDir: config.dataDir, tableVersion: pusher.version }, 'control plane listening');
     return { host: config.listen.host, port };
   }

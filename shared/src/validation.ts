@@ -107,7 +107,7 @@ function genericIssue(e: ErrorObject): ValidationIssue | undefined {
         fix: 'remove it or check its spelling against docs/configuration.md',
       };
     case 'type':
-      return { path, problem: `must be of type ${String(p.type)}`, fix: `give a ${String(p.type)} value` };
+      return { path, problem: `must be of type ${String(p.type)}`, fix: `give a value of type ${String(p.type)}` };
     case 'minimum':
     case 'maximum':
     case 'exclusiveMinimum':

@@ -109,11 +109,29 @@ export class ControlClient {
       this.#send(hello);
       const health = o.health();
       if (health) this.#send(health);
-      this.#heartbeat = setInterval(() => this.#send({ type: 'heartbeat', seq: this.#seq++ }), o.heartbeatIntervalMs);
+      // A WebSocket ping rides along each heartbeat. A control plane whose host
+      // vanished without closing the socket answers no pong; after three
+      // silent intervals the stream is dropped and the agent reconnects,
+      // instead of waiting minutes for TCP to give up.
+      let lastPong = o.clock();
+      ws.on('pong', () => {
+        lastPong = o.clock();
+      });
+      this.#heartbeat = setInterval(() => {
+        if (o.clock() - lastPong > 3 * o.heartbeatIntervalMs) {
+          o.log.warn({ silentMs: o.clock() - lastPong }, 'the control plane stopped answering; reconnecting');
+          ws.terminate();
+          return;
+        }
+        this.#send({ type: 'heartbeat', seq: this.#seq++ });
+        ws.ping();
+      }, o.heartbeatIntervalMs);
       o.log.info({ url: o.url, tableVersion: hello.tableVersion }, 'connected to the control plane');
     });
     ws.on('message', (data: Buffer, isBinary) => this.#onMessage(isBinary ? data : data.toString('utf8')));
+    let lastError: string | undefined;
     ws.on('error', (err) => {
+      lastError = err.message;
       o.log.debug({ err: err.message }, 'control-plane stream error');
     });
     ws.on('close', (code, reasonBuf) => {
@@ -132,7 +150,7 @@ export class ControlClient {
       );
       const held = o.tableVersion();
       o.log.warn(
-        { code, reason, retryInMs: delay, tableVersion: held },
+        { code, reason, error: lastError, retryInMs: delay, tableVersion: held },
         held > 0 ? 'control-plane stream closed; serving from the table held' : 'control-plane stream closed; no routing table yet',
       );
       this.#reconnect = setTimeout(() => this.#connect(), delay);
@@ -143,21 +161,28 @@ export class ControlClient {
     const o = this.#o;
     const decoded = this.#decode(frame);
     if (!decoded.ok) {
-      o.log.warn({ code: decoded.error.code, msg: decoded.error.message }, 'refused a control-plane message');
-      const version = (() => {
+      o.log.warn({ code: decoded.error.code, detail: decoded.error.message }, 'refused a control-plane message');
+      // A table that fails its schema is NACKed (the agent keeps its previous one); anything else gets an error.
+      const parsed = (() => {
         try {
-          const v = (JSON.parse(typeof frame === 'string' ? frame : frame.toString()) as { version?: unknown }).version;
-          return typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : 0;
+          return JSON.parse(typeof frame === 'string' ? frame : frame.toString()) as { type?: unknown; version?: unknown; nonce?: unknown };
         } catch {
-          return 0;
+          return undefined;
         }
       })();
-      this.#send({ type: 'nack', version, nonce: '', error: decoded.error.message.slice(0, 4000) });
+      if (parsed?.type === 'routes') {
+        const v = parsed.version;
+        const version = typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 2 ** 48 ? v : 0;
+        const nonce = typeof parsed.nonce === 'string' ? parsed.nonce.slice(0, 64) : '';
+        this.#send({ type: 'nack', version, nonce, error: decoded.error.message.slice(0, 4000) });
+      } else {
+        this.#send({ ...decoded.error, message: decoded.error.message.slice(0, 4000) });
+      }
       return;
     }
     const msg = decoded.message;
     if (msg.type === 'error') {
-      o.log.warn({ code: msg.code, msg: msg.message }, 'the control plane reported an error');
+      o.log.warn({ code: msg.code, detail: msg.message }, 'the control plane reported an error');
       return;
     }
     const error = o.applyRoutes(msg);

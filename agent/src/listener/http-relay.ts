@@ -28,11 +28,15 @@ export function upstreamHeaders(headers: IncomingHttpHeaders, host?: string): Re
   return out;
 }
 
-/** Response headers to send back: hop-by-hop ones dropped. */
-export function downstreamHeaders(headers: Dispatcher.ResponseData['headers']): Record<string, string | string[]> {
+/**
+ * Response headers to send back: hop-by-hop ones dropped. With `fromApp`,
+ * `x-meshlet-error` is dropped too: only an agent may say that, because a
+ * caller retries on it.
+ */
+export function downstreamHeaders(headers: Dispatcher.ResponseData['headers'], fromApp = false): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || HOP_BY_HOP.has(k)) continue;
+    if (v === undefined || HOP_BY_HOP.has(k) || (fromApp && k === 'x-meshlet-error')) continue;
     out[k] = v;
   }
   return out;
@@ -76,9 +80,8 @@ export function failureKind(err: unknown): FailureKind {
  * which showed up as the largest JavaScript cost per request in the
  * proxy-overhead benchmark.
  */
-export function relay(upstream: Dispatcher.ResponseData, res: ServerResponse, extra?: Record<string, string>): Promise<void> {
-  const headers = downstreamHeaders(upstream.headers);
-  if (extra) Object.assign(headers, extra);
+export function relay(upstream: Dispatcher.ResponseData, res: ServerResponse, fromApp = false): Promise<void> {
+  const headers = downstreamHeaders(upstream.headers, fromApp);
   res.writeHead(upstream.statusCode, headers);
   const body = upstream.body;
   return new Promise((resolve) => {

@@ -46,7 +46,7 @@ export class InboundListener {
         headersTimeout: this.#o.requestTimeoutMs,
         bodyTimeout: this.#o.requestTimeoutMs,
       });
-      await relay(upstream, res);
+      await relay(upstream, res, true);
     } catch (e) {
       const kind = failureKind(e);
       if (kind === 'aborted') return;

@@ -37,10 +37,13 @@ const PEER_SAYS_RETRY = new Set<string>([AgentErrorCodes.APP_UNREACHABLE, AgentE
  */
 export class OutboundListener {
   readonly #o: OutboundOptions;
+  /** Read once: the access-log object is not even built per request unless debug is on. */
+  readonly #debug: boolean;
   readonly server: Server;
 
   constructor(options: OutboundOptions) {
     this.#o = options;
+    this.#debug = options.log.isLevelEnabled('debug');
     // requireHostHeader off: a request without Host gets our JSON 400 that says what to send.
     this.server = createServer({ keepAliveTimeout: 5_000, requireHostHeader: false }, (req, res) => {
       this.#handle(req, res).catch((e: unknown) => {
@@ -100,7 +103,7 @@ export class OutboundListener {
           continue;
         }
         await relay(upstream, res);
-        this.#o.log.debug({ service: service.name, endpoint: endpoint.id, status: upstream.statusCode, attempt }, 'outbound');
+        if (this.#debug) this.#o.log.debug({ service: service.name, endpoint: endpoint.id, status: upstream.statusCode, attempt }, 'outbound');
         return;
       } catch (e) {
         const kind = failureKind(e);

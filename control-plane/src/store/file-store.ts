@@ -44,8 +44,14 @@ export class FileStore implements Store {
       throw new MeshletError(ControlPlaneErrorCodes.STORE_CORRUPT, (e as Error).message, { cause: e });
     }
     if (raw === undefined) return;
-    const file = raw as Partial<StoreFile>;
-    if (file.format !== FORMAT || typeof file.revision !== 'number' || typeof file.data !== 'object' || file.data === null) {
+    const file = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<StoreFile>;
+    if (
+      file.format !== FORMAT ||
+      typeof file.revision !== 'number' ||
+      typeof file.data !== 'object' ||
+      file.data === null ||
+      Array.isArray(file.data)
+    ) {
       throw new MeshletError(
         ControlPlaneErrorCodes.STORE_CORRUPT,
         `${this.#path} is not a ${FORMAT} file; move it aside (the control plane then starts empty) or restore a backup`,

@@ -31,6 +31,11 @@ export interface SessionContext {
   sessions: Map<string, AgentSession>;
 }
 
+/** Printable ASCII, at most 120 bytes: always a valid WebSocket close reason. */
+export function closeReason(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 120);
+}
+
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
@@ -80,9 +85,17 @@ export class AgentSession implements TableSink {
     this.#socket.send(JSON.stringify(message));
   }
 
-  /** Closes the stream with a code and a reason the agent can read. */
+  /**
+   * Closes the stream with a code and a reason the agent can read. A close
+   * reason is at most 123 bytes and often echoes what the peer sent, so it is
+   * cut to printable ASCII within that limit; ws throws on a longer one.
+   */
   close(code: number, reason: string): void {
-    this.#socket.close(code, reason.slice(0, 120));
+    try {
+      this.#socket.close(code, closeReason(reason));
+    } catch {
+      this.#socket.terminate();
+    }
   }
 
   #reply(error: ErrorMessage): void {
@@ -100,7 +113,7 @@ export class AgentSession implements TableSink {
     const decoded = ctx.decode(isBinary ? data : data.toString('utf8'));
     if (!decoded.ok) {
       ctx.metrics.streamRejected.inc({ code: decoded.error.code });
-      ctx.log.warn({ agentId: this.#record?.agentId, remoteAddress: this.#remoteAddress, code: decoded.error.code, msg: decoded.error.message }, 'refused agent message');
+      ctx.log.warn({ agentId: this.#record?.agentId, remoteAddress: this.#remoteAddress, code: decoded.error.code, detail: decoded.error.message }, 'refused agent message');
       if (decoded.error.code === SharedErrorCodes.PROTOCOL_TOO_LARGE) {
         this.#reply(decoded.error);
         this.close(CloseCodes.MESSAGE_TOO_BIG, decoded.error.message);
@@ -144,7 +157,7 @@ export class AgentSession implements TableSink {
         ctx.log.warn({ agentId: record.agentId, version: msg.version, error: msg.error }, 'agent refused a routing table');
         return;
       case 'error':
-        ctx.log.warn({ agentId: record.agentId, code: msg.code, msg: msg.message }, 'agent reported an error');
+        ctx.log.warn({ agentId: record.agentId, code: msg.code, detail: msg.message }, 'agent reported an error');
         return;
     }
   }

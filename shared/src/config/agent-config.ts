@@ -23,7 +23,10 @@ export const InstanceConfig = Type.Object(
     zone: Type.Optional(Type.String({ maxLength: 63 })),
     tier: Type.Integer({ minimum: 0, maximum: 15, default: 0 }),
     weight: Type.Integer({ minimum: 1, maximum: 10000, default: 1 }),
-    labels: Type.Record(Type.String({ minLength: 1, maxLength: 63 }), Type.String({ maxLength: 253 }), { default: {} }),
+    labels: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._/-]{1,63}$' }), Type.String({ maxLength: 253 }), {
+      default: {},
+      additionalProperties: false,
+    }),
     app: Type.Object(
       {
         host: Type.String({ minLength: 1, default: '127.0.0.1' }),

@@ -87,7 +87,10 @@ export function parseArgs(argv: readonly string[], settings: readonly ConfigSett
     }
     const setting = byFlag.get(name);
     if (!setting) {
-      out.issues.push({ path: name, problem: 'is not a known flag', fix: 'run with --help to list the flags' });
+      // Skip its value too: a mistyped --token flag must not have its secret echoed as "not a known flag".
+      if (inline === undefined && argv[i + 1] !== undefined && !(argv[i + 1] as string).startsWith('-')) i++;
+      const shown = name.startsWith('-') ? name : '(an argument that is not a flag)';
+      out.issues.push({ path: shown, problem: 'is not a known flag', fix: 'run with --help to list the flags' });
       continue;
     }
     const v = takeValue();

@@ -25,10 +25,15 @@ export const Id = Type.String({
 });
 
 /** A TCP port. */
+/** Table versions: integers well inside the safe range, so `version + 1` always grows. */
+export const Version = Type.Integer({ minimum: 0, maximum: 2 ** 48 });
+
 export const Port = Type.Integer({ minimum: 1, maximum: 65535, fix: 'use a port between 1 and 65535' });
 
 /** Free-form labels such as `role=primary`, `version=v2`. */
-export const Labels = Type.Record(Type.String({ minLength: 1, maxLength: 63 }), Type.String({ maxLength: 253 }));
+export const Labels = Type.Record(Type.String({ pattern: '^[A-Za-z0-9._/-]{1,63}$' }), Type.String({ maxLength: 253 }), {
+  additionalProperties: false,
+});
 
 /** Fields that describe an endpoint, shared by the routing table and the hello. */
 const endpointFields = {
@@ -61,7 +66,7 @@ export const Hello = Type.Object({
   /** Absent for an agent that only sends traffic (a client). */
   instance: Type.Optional(InstanceInfo),
   /** Version of the routing table the agent holds, 0 if none; a restarted control plane continues above it. */
-  tableVersion: Type.Integer({ minimum: 0 }),
+  tableVersion: Version,
 });
 /** {@inheritDoc Hello} */
 export type Hello = Static<typeof Hello>;
@@ -93,9 +98,10 @@ export type ServiceRoutes = Static<typeof ServiceRoutes>;
 /** control plane → agent: a full routing table. */
 export const Routes = Type.Object({
   type: Type.Literal('routes'),
-  version: Type.Integer({ minimum: 1 }),
+  version: Type.Integer({ minimum: 1, maximum: 2 ** 48 }),
   nonce: Type.String({ minLength: 1, maxLength: 64 }),
-  services: Type.Record(ServiceName, ServiceRoutes),
+  // additionalProperties: false makes the key pattern bind: a service name that is not a DNS label is refused.
+  services: Type.Record(ServiceName, ServiceRoutes, { additionalProperties: false }),
 });
 /** {@inheritDoc Routes} */
 export type Routes = Static<typeof Routes>;

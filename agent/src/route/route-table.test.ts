@@ -1,0 +1,62 @@
+import type { Endpoint, Routes } from '@meshlet/shared';
+import { describe, expect, it } from 'vitest';
+import { RouteTable } from './route-table.js';
+
+const ep = (id: string, host: string, port: number): Endpoint => ({ id, host, port, tier: 0, weight: 1, labels: {} });
+
+const routes: Routes = {
+  type: 'routes',
+  version: 7,
+  nonce: 'n7',
+  services: {
+    orders: { endpoints: [ep('o-1', '10.0.0.1', 15006), ep('o-2', '10.0.0.2', 15006), ep('o-3', '10.0.0.3', 15006), ep('o-4', '10.0.0.4', 15006)] },
+    billing: { endpoints: [ep('b-1', '10.0.0.1', 15006), ep('b-2', '10.0.0.9', 16006)] },
+    drained: { endpoints: [] },
+  },
+};
+
+describe('RouteTable', () => {
+  it('keeps the version, nonce, source, arrival time and the table it was built from', () => {
+    const t = new RouteTable(routes, 'disk', 1234, () => 0);
+    expect(t).toMatchObject({ version: 7, nonce: 'n7', source: 'disk', receivedAt: 1234 });
+    expect(t.routes).toBe(routes);
+  });
+
+  it('exposes every service with its endpoints, sorted names included', () => {
+    const t = new RouteTable(routes, 'control-plane', 0, () => 0);
+    expect(t.serviceNames()).toEqual(['billing', 'drained', 'orders']);
+    expect(t.service('orders')?.name).toBe('orders');
+    expect(t.service('orders')?.endpoints.map((e) => e.id)).toEqual(['o-1', 'o-2', 'o-3', 'o-4']);
+    expect(t.service('drained')?.endpoints).toEqual([]);
+    expect(t.service('drained')?.balancer.pick()).toBeUndefined();
+  });
+
+  it('knows nothing of services outside the table, inherited object keys included', () => {
+    const t = new RouteTable(routes, 'control-plane', 0, () => 0);
+    for (const name of ['payments', 'Orders', '', 'constructor', '__proto__', 'toString']) expect(t.service(name)).toBeUndefined();
+  });
+
+  it('starts each balancer at an offset drawn from the injected random source', () => {
+    expect(new RouteTable(routes, 'control-plane', 0, () => 0).service('orders')?.balancer.pick()?.id).toBe('o-1');
+    expect(new RouteTable(routes, 'control-plane', 0, () => 0.5).service('orders')?.balancer.pick()?.id).toBe('o-3');
+    expect(new RouteTable(routes, 'control-plane', 0, () => 0.9999).service('orders')?.balancer.pick()?.id).toBe('o-4');
+  });
+
+  it('gives each service its own rotation', () => {
+    const t = new RouteTable(routes, 'control-plane', 0, () => 0);
+    const orders = t.service('orders')?.balancer;
+    const billing = t.service('billing')?.balancer;
+    expect([orders?.pick()?.id, orders?.pick()?.id, billing?.pick()?.id, orders?.pick()?.id]).toEqual(['o-1', 'o-2', 'b-1', 'o-3']);
+  });
+
+  it('lists every origin once as host:port, across services', () => {
+    const t = new RouteTable(routes, 'control-plane', 0, () => 0);
+    expect([...t.origins()].sort()).toEqual(['10.0.0.1:15006', '10.0.0.2:15006', '10.0.0.3:15006', '10.0.0.4:15006', '10.0.0.9:16006']);
+  });
+
+  it('has no services and no origins for an empty table', () => {
+    const t = new RouteTable({ type: 'routes', version: 1, nonce: 'n', services: {} }, 'control-plane', 0, () => 0);
+    expect(t.serviceNames()).toEqual([]);
+    expect(t.origins().size).toBe(0);
+  });
+});

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { type AgentRecord, instanceState } from './agent-record.js';
+
+const record = (over: Partial<AgentRecord>): AgentRecord => ({
+  agentId: 'a-1',
+  instance: { service: 'orders', id: 'a-1', host: '10.0.0.1', port: 15006, tier: 0, weight: 1, labels: {} },
+  connected: true,
+  remoteAddress: '10.0.0.1',
+  connectedAt: 0,
+  disconnectedAt: undefined,
+  disconnectReason: undefined,
+  lastSeenAt: 0,
+  health: 'unknown',
+  healthReason: undefined,
+  sent: undefined,
+  acked: undefined,
+  nacked: undefined,
+  ...over,
+});
+
+describe('instanceState', () => {
+  it('is healthy only for a connected agent whose app passes its check', () => {
+    expect(instanceState(record({ health: 'healthy' }))).toEqual({ state: 'healthy', reason: 'app health check passing' });
+  });
+
+  it('is unhealthy with the agent reason when one was given', () => {
+    expect(instanceState(record({ health: 'unhealthy', healthReason: 'GET /healthz answered 503' }))).toEqual({
+      state: 'unhealthy',
+      reason: 'app health check failing: GET /healthz answered 503',
+    });
+    expect(instanceState(record({ health: 'unhealthy' }))).toEqual({ state: 'unhealthy', reason: 'app health check failing' });
+    expect(instanceState(record({ health: 'unhealthy', healthReason: '' })).reason).toBe('app health check failing');
+  });
+
+  it('is unknown until the agent reports', () => {
+    expect(instanceState(record({ health: 'unknown' }))).toEqual({ state: 'unknown', reason: 'no health report from the agent yet' });
+  });
+
+  it('is disconnected whatever the last health report said, with the reason of the disconnect', () => {
+    for (const health of ['healthy', 'unhealthy', 'unknown'] as const) {
+      expect(instanceState(record({ connected: false, health, disconnectReason: 'heartbeat timeout' }))).toEqual({
+        state: 'disconnected',
+        reason: 'heartbeat timeout',
+      });
+    }
+    expect(instanceState(record({ connected: false, health: 'healthy' }))).toEqual({ state: 'disconnected', reason: 'agent disconnected' });
+  });
+});
