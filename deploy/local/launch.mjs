@@ -7,7 +7,7 @@
 //
 // usage: node deploy/local/launch.mjs [--topology FILE] [--dir DIR]
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -30,7 +30,15 @@ const say = (s) => process.stdout.write(`${s}\n`);
 
 const topology = parse(readFileSync(values.topology, 'utf8'));
 const dir = resolve(values.dir);
+// Start from a clean state, but only ever wipe a folder this launcher made.
+const MARKER = '.meshlet-local-demo';
+if (existsSync(dir) && readdirSync(dir).length > 0 && !existsSync(join(dir, MARKER))) {
+  say(`meshlet demo: ${dir} is not empty and was not made by this launcher; choose another --dir`);
+  process.exit(2);
+}
 rmSync(dir, { recursive: true, force: true });
+mkdirSync(dir, { recursive: true });
+writeFileSync(join(dir, MARKER), 'made by deploy/local/launch.mjs; this folder is wiped on each start\n');
 mkdirSync(join(dir, 'logs'), { recursive: true });
 mkdirSync(join(dir, 'pids'), { recursive: true });
 
