@@ -5,7 +5,8 @@ import type { Store } from '../store/store.js';
 /** A connected agent that can be sent a table. */
 export interface TableSink {
   readonly record: AgentRecord;
-  send(message: Routes): void;
+  /** `text` is `message` serialised once per version, not once per agent. */
+  send(message: Routes, text: string): void;
 }
 
 /** Options of {@link Pusher}. */
@@ -45,6 +46,7 @@ export class Pusher {
   readonly #sinks = new Set<TableSink>();
   #version: number;
   #current: Routes | undefined;
+  #currentText = '';
   #currentKey: string | undefined;
   #forceBump = false;
   #timer: NodeJS.Timeout | undefined;
@@ -121,6 +123,7 @@ export class Pusher {
       this.#currentKey = key;
       this.#version += 1;
       this.#current = { type: 'routes', version: this.#version, nonce: this.#o.nonce(), services };
+      this.#currentText = JSON.stringify(this.#current);
       this.#o.store.put(STORE_KEY, { version: this.#version }).catch((e: unknown) => {
         this.#o.log.error({ err: e }, 'could not persist the routing table version');
       });
@@ -136,7 +139,7 @@ export class Pusher {
     const table = this.#current;
     if (!table) return;
     sink.record.sent = { version: table.version, nonce: table.nonce, at: this.#o.clock() };
-    sink.send(table);
+    sink.send(table, this.#currentText);
   }
 
   /** Stops the timers. */

@@ -80,9 +80,9 @@ export class AgentSession implements TableSink {
     return this.#record;
   }
 
-  /** Sends a routing table. */
-  send(message: Routes): void {
-    this.#socket.send(JSON.stringify(message));
+  /** Sends a routing table, already serialised by the pusher. */
+  send(_message: Routes, text: string): void {
+    this.#socket.send(text);
   }
 
   /**
