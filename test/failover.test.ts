@@ -37,11 +37,11 @@ async function startMesh(): Promise<Mesh> {
   return { scratch, cp, client, apps, agents };
 }
 
-/** Waits for the client's table to drop `gone`, then returns when the control plane recorded the client's ACK of it. */
+/** Waits for the client's table to mark `gone` unhealthy (or drop it), then returns when the control plane recorded the client's ACK of it. */
 async function ackOfTableWithout(mesh: Mesh, gone: string): Promise<{ version: number; ackedAt: number }> {
   const version = await waitFor(`${gone} to leave the client's table`, async () => {
     const t = (await getJson(mesh.client.adminPort, '/config')).table;
-    const ids = t.services.hello.endpoints.map((e: { id: string }) => e.id);
+    const ids = t.services.hello.endpoints.filter((e: { health?: string }) => e.health === undefined).map((e: { id: string }) => e.id);
     return ids.includes(gone) ? undefined : (t.version as number);
   }, { timeoutMs: 10_000, intervalMs: 10 });
   return waitFor('the control plane to record the ACK', async () => {

@@ -22,7 +22,12 @@ describe('routing through the mesh', () => {
   const apps: Record<string, AppHandle> = {};
 
   beforeAll(async () => {
-    cp = await startControlPlane(scratch);
+    // Panic mode off for orders (so "no healthy endpoint" is a 503, not traffic
+    // to unhealthy instances) and outlier detection off for hello (so the
+    // resetting instance is not ejected mid-test): those have tests of their own.
+    cp = await startControlPlane(scratch, {
+      services: { orders: { tiers: { panicThresholdPercent: 0 } }, hello: { outlierDetection: { consecutiveFailures: 0 } } },
+    });
     for (const [service, id] of [['hello', 'hello-1'], ['hello', 'hello-2'], ['orders', 'orders-1'], ['orders', 'orders-2']] as const) {
       apps[id] = await startDemoApp(service, id);
       await startAgent(scratch, { agentId: id, cp, instance: { service, app: apps[id] as AppHandle } });
@@ -97,7 +102,7 @@ describe('routing through the mesh', () => {
     await waitFor('orders-1 to return', async () => (await endpointIds(client, 'orders')).join() === 'orders-1,orders-2');
   });
 
-  it('answers a JSON 503 saying why when a service has no healthy endpoint', async () => {
+  it('answers a JSON 503 saying why when a service has no healthy endpoint (panic mode off)', async () => {
     await (apps['orders-1'] as AppHandle).setFault('unhealthy');
     await (apps['orders-2'] as AppHandle).setFault('unhealthy');
     await waitFor('orders to have no endpoint', async () => (await endpointIds(client, 'orders')).length === 0);

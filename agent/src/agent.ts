@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { Pool } from 'undici';
 import { createAdminServer } from './admin/admin-server.js';
 import { ControlClient } from './control/control-client.js';
+import { EndpointStatsMap } from './balancer/endpoint-stats.js';
 import { TableCache } from './control/table-cache.js';
 import { HealthMonitor } from './health/health-monitor.js';
 import { HttpHealthCheck } from './health/http-health-check.js';
@@ -20,6 +21,8 @@ export interface AgentAddresses {
   outbound: number | undefined;
   inbound: number | undefined;
   admin: number;
+  /** Dedicated upstream ports by service. */
+  upstreams: Record<string, number>;
 }
 
 function listen(server: Server, host: string, port: number): Promise<number> {
@@ -59,6 +62,8 @@ export class Agent {
   readonly #pools: OriginPools;
   #table: RouteTable | undefined;
   #outbound: OutboundListener | undefined;
+  readonly #upstreams: OutboundListener[] = [];
+  readonly #stats = new EndpointStatsMap();
   #inbound: InboundListener | undefined;
   #appPool: Pool | undefined;
   #monitor: HealthMonitor | undefined;
@@ -102,16 +107,15 @@ export class Agent {
       this.#log.info({ version: persisted.version, path: this.#cache.path }, 'serving the persisted routing table until the control plane answers');
     }
 
-    const addresses: AgentAddresses = { outbound: undefined, inbound: undefined, admin: 0 };
+    const addresses: AgentAddresses = { outbound: undefined, inbound: undefined, admin: 0, upstreams: {} };
     if (c.listeners.outbound.enabled) {
-      this.#outbound = new OutboundListener({
-        table: () => this.#table,
-        pools: this.#pools,
-        log: this.#log.child({ component: 'outbound' }),
-        requestTimeoutMs: c.proxy.requestTimeoutMs,
-        maxAttempts: c.proxy.maxAttempts,
-      });
+      this.#outbound = this.#outboundListener(undefined);
       addresses.outbound = await listen(this.#outbound.server, c.listeners.outbound.host, c.listeners.outbound.port);
+    }
+    for (const u of c.upstreams) {
+      const listener = this.#outboundListener(u.service);
+      this.#upstreams.push(listener);
+      addresses.upstreams[u.service] = await listen(listener.server, u.host, u.port);
     }
     const instance = c.instance;
     if (instance) {
@@ -122,8 +126,11 @@ export class Agent {
       this.#inbound = new InboundListener({
         app: this.#appPool,
         appName: `${instance.app.host}:${instance.app.port}`,
+        appHost: instance.app.host,
+        appPort: instance.app.port,
         log: this.#log.child({ component: 'inbound' }),
         requestTimeoutMs: c.proxy.requestTimeoutMs,
+        connectTimeoutMs: c.proxy.connectTimeoutMs,
       });
       addresses.inbound = await listen(this.#inbound.server, c.listeners.inbound.host, c.listeners.inbound.port);
       this.#inboundPort = addresses.inbound;
@@ -183,6 +190,18 @@ export class Agent {
     return addresses;
   }
 
+  #outboundListener(service: string | undefined): OutboundListener {
+    return new OutboundListener({
+      table: () => this.#table,
+      pools: this.#pools,
+      stats: this.#stats,
+      log: this.#log.child({ component: 'outbound', ...(service ? { upstream: service } : {}) }),
+      random: this.#random,
+      clock: this.#clock,
+      ...(service ? { service } : {}),
+    });
+  }
+
   #instanceInfo(): InstanceInfo | undefined {
     const i = this.#config.instance;
     if (!i || this.#inboundPort === undefined) return undefined;
@@ -201,9 +220,13 @@ export class Agent {
   }
 
   #install(routes: Routes, source: 'control-plane' | 'disk'): void {
-    const table = new RouteTable(routes, source, this.#clock(), this.#random);
+    const deps = { random: this.#random, clock: this.#clock, stats: this.#stats, zone: this.#config.zone ?? this.#config.instance?.zone };
+    const table = new RouteTable(routes, source, this.#clock(), deps, this.#table);
     this.#table = table;
     this.#pools.retain(table.origins());
+    const ids = new Set<string>();
+    for (const name of table.serviceNames()) for (const e of table.service(name)?.endpoints ?? []) ids.add(e.id);
+    this.#stats.retain(ids);
   }
 
   #apply(routes: Routes): string | undefined {
@@ -223,9 +246,10 @@ export class Agent {
   async stop(): Promise<void> {
     this.#client?.stop();
     this.#monitor?.stop();
-    const servers = [this.#outbound?.server, this.#inbound?.server].filter((s): s is Server => s !== undefined);
+    const servers = [this.#outbound?.server, this.#inbound?.server, ...this.#upstreams.map((u) => u.server)].filter((s): s is Server => s !== undefined);
     await Promise.all(servers.map(closeServer));
     await this.#admin?.close();
+    this.#table?.close();
     await this.#pools.close();
     await this.#appPool?.close();
     this.#log.info('agent stopped');

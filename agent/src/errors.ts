@@ -20,7 +20,16 @@ export const AgentErrorCodes = {
   APP_UNREACHABLE: 'MESHLET_APP_UNREACHABLE',
   /** The local app closed or reset the connection before answering. */
   APP_RESET: 'MESHLET_APP_RESET',
+  /** The service's local rate limit refused the request. */
+  RATE_LIMITED: 'MESHLET_RATE_LIMITED',
+  /** The service's circuit breaker is open: too many requests in flight and waiting. */
+  CIRCUIT_OPEN: 'MESHLET_CIRCUIT_OPEN',
+  /** The service's fault injection aborted the request (a drill). */
+  FAULT_INJECTED: 'MESHLET_FAULT_INJECTED',
 } as const;
 
 /** Header that carries the error code on every answer the agent makes itself. */
 export const ERROR_HEADER = 'x-meshlet-error';
+
+/** Header that says why the circuit breaker refused a request: `max_pending` or `pending_timeout`. */
+export const CIRCUIT_HEADER = 'x-meshlet-circuit-open';

@@ -6,6 +6,9 @@ import {
   type ControlPlaneConfig,
   createAgentMessageDecoder,
   type Logger,
+  resolvePolicy,
+  type ServicePolicy,
+  type ServiceRoutes,
   type ValidationIssue,
 } from '@meshlet/shared';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
@@ -40,6 +43,17 @@ export function checkSecurity(config: ControlPlaneConfig): ValidationIssue[] {
   return issues;
 }
 
+/**
+ * Attaches each service's policy (configured, or all defaults) to its routes,
+ * and adds configured services that no instance has registered yet.
+ */
+export function withPolicies(services: Record<string, ServiceRoutes>, policies: Record<string, ServicePolicy>): Record<string, ServiceRoutes> {
+  const defaults = resolvePolicy({});
+  for (const name of Object.keys(policies)) services[name] ??= { endpoints: [] };
+  for (const [name, routes] of Object.entries(services)) routes.policy = policies[name] ?? defaults;
+  return services;
+}
+
 /** A running control plane: store, registry, pusher, stream and admin API on one fastify server. */
 export class ControlPlane {
   readonly #config: ControlPlaneConfig;
@@ -65,7 +79,7 @@ export class ControlPlane {
     await this.#store.open();
 
     const pusher = new Pusher({
-      build: () => registry.routingServices(),
+      build: () => withPolicies(registry.routingServices(), config.services),
       store: this.#store,
       log,
       clock,

@@ -6,10 +6,15 @@
 //   POST /_demo/fault?mode=none|unhealthy|error|slow|reset[&delayMs=N]
 //   GET  /_demo/fault                      -> the current mode
 //   GET  /healthz                          -> 200, or 503 in mode "unhealthy"
+//   WebSocket upgrade on any path          -> echoes each message, prefixed with the instance
+//
+// Its answers also carry the trace headers the mesh added (traceparent,
+// x-request-id), so a drill can follow a request across the agents.
 //
 // usage: node demo-app.mjs --service hello --instance hello-1 --port 18081 [--host 127.0.0.1]
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
+import { WebSocketServer } from 'ws';
 
 const { values } = parseArgs({
   options: {
@@ -70,10 +75,25 @@ const server = createServer((req, res) => {
   const answer = () => {
     served++;
     if (fault.mode === 'error') return json(res, 500, { error: 'injected fault', service: values.service, instance: values.instance });
-    json(res, 200, { service: values.service, instance: values.instance, method: req.method, path: req.url, served });
+    json(res, 200, {
+      service: values.service,
+      instance: values.instance,
+      method: req.method,
+      path: req.url,
+      served,
+      traceparent: req.headers.traceparent,
+      requestId: req.headers['x-request-id'],
+    });
   };
   if (fault.mode === 'slow') setTimeout(answer, fault.delayMs);
   else answer();
+});
+
+const wss = new WebSocketServer({ noServer: true });
+server.on('upgrade', (req, socket, head) => {
+  wss.handleUpgrade(req, socket, head, (ws) => {
+    ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `${values.instance}: ${data}`));
+  });
 });
 
 server.listen(port, values.host, () => {
@@ -81,6 +101,7 @@ server.listen(port, values.host, () => {
 });
 for (const signal of ['SIGTERM', 'SIGINT']) {
   process.once(signal, () => {
+    for (const ws of wss.clients) ws.terminate();
     server.close(() => process.exit(0));
     server.closeAllConnections();
   });

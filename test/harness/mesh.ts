@@ -98,7 +98,9 @@ export interface AgentOptions {
   agentId: string;
   cp: { streamUrl: string };
   /** Front this demo app as an instance of `service`. */
-  instance?: { service: string; app: AppHandle; zone?: string };
+  instance?: { service: string; app: AppHandle; zone?: string; tier?: number; weight?: number; labels?: Record<string, string> };
+  /** Dedicated upstream ports: `{ service: port }`. */
+  upstreams?: Record<string, number>;
   outbound?: boolean;
   /** Reuse the ports and data dir of an earlier run of the same agent. */
   reuse?: AgentHandle;
@@ -135,10 +137,14 @@ export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<Age
     config.instance = {
       service: o.instance.service,
       ...(o.instance.zone ? { zone: o.instance.zone } : {}),
+      ...(o.instance.tier !== undefined ? { tier: o.instance.tier } : {}),
+      ...(o.instance.weight !== undefined ? { weight: o.instance.weight } : {}),
+      ...(o.instance.labels ? { labels: o.instance.labels } : {}),
       app: { host: '127.0.0.1', port: o.instance.app.port },
       healthCheck: { path: '/healthz', intervalMs: 100, timeoutMs: 200, healthyThreshold: 2, unhealthyThreshold: 2 },
     };
   }
+  if (o.upstreams) config.upstreams = Object.entries(o.upstreams).map(([service, port]) => ({ service, port }));
   const configFile = scratch.config(`agent-${o.agentId}`, config);
   const proc = new Proc(`agent-${o.agentId}`, process.execPath, [AGENT_BIN, '--config', configFile]);
   const handle: AgentHandle = { proc, agentId: o.agentId, configFile, adminPort, outboundPort, inboundPort, dataDir };
@@ -149,12 +155,14 @@ export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<Age
 }
 
 /** The routing table an agent holds, from its admin `/config`. */
-export async function agentTable(agent: AgentHandle): Promise<{ version: number; source: string; services: Record<string, { endpoints: Array<{ id: string }> }> } | null> {
+export async function agentTable(
+  agent: AgentHandle,
+): Promise<{ version: number; source: string; services: Record<string, { endpoints: Array<{ id: string; health?: string }> }> } | null> {
   return (await getJson(agent.adminPort, '/config')).table;
 }
 
-/** Endpoint ids of `service` in the agent's table. */
+/** Ids of the healthy endpoints of `service` in the agent's table (unhealthy ones stay listed, marked). */
 export async function endpointIds(agent: AgentHandle, service: string): Promise<string[]> {
   const t = await agentTable(agent);
-  return (t?.services[service]?.endpoints ?? []).map((e) => e.id).sort();
+  return (t?.services[service]?.endpoints ?? []).filter((e) => (e.health ?? 'healthy') === 'healthy').map((e) => e.id).sort();
 }

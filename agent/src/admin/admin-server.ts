@@ -11,6 +11,19 @@ export interface AdminState {
   appHealth: () => { status: string; detail: string } | undefined;
 }
 
+function describeService(table: RouteTable, name: string): Record<string, unknown> {
+  const s = table.service(name);
+  if (!s) return {};
+  return {
+    balancer: s.policy.balancer.kind,
+    tierMode: s.policy.tiers.mode,
+    tiers: s.lb.describe(),
+    ejected: [...s.ejected].sort(),
+    inFlight: s.breaker.active,
+    pending: s.breaker.pending,
+  };
+}
+
 /**
  * The agent's admin endpoints, on 127.0.0.1 by default: `/ready` for
  * orchestrators and `/config` for operators.
@@ -51,6 +64,10 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
             services: table.routes.services,
           }
         : null,
+      // What the data path makes of the table right now: each service's
+      // tiers with their load share and panic flag, local ejections and
+      // the circuit breaker's counts.
+      balancing: table ? Object.fromEntries(table.serviceNames().map((name) => [name, describeService(table, name)])) : null,
     };
   });
 

@@ -6,7 +6,7 @@ import { RoundRobinBalancer } from './round-robin.js';
 // end of the list, and how exclusions interact with the rotation.
 
 const ep = (id: string, weight = 1): Endpoint => ({ id, host: '127.0.0.1', port: 1, tier: 0, weight, labels: {} });
-const ids = (b: RoundRobinBalancer, n: number, exclude?: ReadonlySet<string>) => Array.from({ length: n }, () => b.pick(exclude)?.id);
+const ids = (b: RoundRobinBalancer, n: number, exclude?: ReadonlySet<string>) => Array.from({ length: n }, () => b.pick({ exclude })?.id);
 
 describe('RoundRobinBalancer rotation', () => {
   it('gives every endpoint the same share over many picks', () => {
@@ -28,13 +28,13 @@ describe('RoundRobinBalancer rotation', () => {
   it('always returns the only endpoint of a single-endpoint list until it is excluded', () => {
     const b = new RoundRobinBalancer([ep('solo')], 5);
     expect(ids(b, 3)).toEqual(['solo', 'solo', 'solo']);
-    expect(b.pick(new Set(['solo']))).toBeUndefined();
+    expect(b.pick({ exclude: new Set(['solo']) })).toBeUndefined();
     expect(b.pick()?.id).toBe('solo');
   });
 
   it('continues the rotation after the endpoint it returned when it skipped excluded ones', () => {
     const b = new RoundRobinBalancer([ep('a'), ep('b'), ep('c'), ep('d')]);
-    expect(b.pick(new Set(['a', 'b']))?.id).toBe('c');
+    expect(b.pick({ exclude: new Set(['a', 'b']) })?.id).toBe('c');
     expect(ids(b, 2)).toEqual(['d', 'a']);
   });
 
@@ -43,7 +43,7 @@ describe('RoundRobinBalancer rotation', () => {
     const tried = new Set<string>();
     const order: Array<string | undefined> = [];
     for (let i = 0; i < 4; i++) {
-      const e = b.pick(tried);
+      const e = b.pick({ exclude: tried });
       order.push(e?.id);
       if (e) tried.add(e.id);
     }
@@ -51,7 +51,7 @@ describe('RoundRobinBalancer rotation', () => {
   });
 
   it('ignores ids in the exclude set that are not its endpoints', () => {
-    expect(new RoundRobinBalancer([ep('a'), ep('b')]).pick(new Set(['zzz']))?.id).toBe('a');
+    expect(new RoundRobinBalancer([ep('a'), ep('b')]).pick({ exclude: new Set(['zzz']) })?.id).toBe('a');
   });
 
   it('does not weight: a heavier endpoint gets the same share', () => {

@@ -13,9 +13,9 @@ describe('RoundRobinBalancer', () => {
 
   it('skips endpoints already tried for the request', () => {
     const b = new RoundRobinBalancer(three);
-    expect(b.pick(new Set(['a']))?.id).toBe('b');
-    expect(b.pick(new Set(['c', 'a']))?.id).toBe('b');
-    expect(b.pick(new Set(['a', 'b', 'c']))).toBeUndefined();
+    expect(b.pick({ exclude: new Set(['a']) })?.id).toBe('b');
+    expect(b.pick({ exclude: new Set(['c', 'a']) })?.id).toBe('b');
+    expect(b.pick({ exclude: new Set(['a', 'b', 'c']) })).toBeUndefined();
   });
 
   it('returns undefined with no endpoints', () => {

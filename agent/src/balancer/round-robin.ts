@@ -1,7 +1,7 @@
 import type { Endpoint } from '@meshlet/shared';
-import type { Balancer } from './balancer.js';
+import type { Balancer, PickContext } from './balancer.js';
 
-/** Round robin over a fixed endpoint list; skips excluded endpoints. */
+/** Round robin over a fixed endpoint list; skips excluded endpoints. Ignores weights. */
 export class RoundRobinBalancer implements Balancer {
   readonly #endpoints: readonly Endpoint[];
   #next: number;
@@ -12,7 +12,8 @@ export class RoundRobinBalancer implements Balancer {
     this.#next = endpoints.length > 0 ? start % endpoints.length : 0;
   }
 
-  pick(exclude?: ReadonlySet<string>): Endpoint | undefined {
+  pick(ctx?: PickContext): Endpoint | undefined {
+    const exclude = ctx?.exclude;
     const n = this.#endpoints.length;
     for (let i = 0; i < n; i++) {
       const e = this.#endpoints[this.#next] as Endpoint;

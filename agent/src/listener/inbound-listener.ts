@@ -1,17 +1,23 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '@meshlet/shared';
 import type { Pool } from 'undici';
 import { AgentErrorCodes } from '../errors.js';
 import { ClientGone, failureKind, hasBody, relay, upstreamHeaders } from './http-relay.js';
 import { sendJsonError } from './json-error.js';
+import { refuseUpgrade, tunnelUpgrade } from './upgrade-tunnel.js';
 
 /** Options of {@link InboundListener}. */
 export interface InboundOptions {
   /** Pool to the local app. */
   app: Pool;
   appName: string;
+  /** Where the app listens, for upgrades (which bypass the pool). */
+  appHost: string;
+  appPort: number;
   log: Logger;
   requestTimeoutMs: number;
+  connectTimeoutMs: number;
 }
 
 /**
@@ -32,6 +38,14 @@ export class InboundListener {
         this.#o.log.error({ err: e }, 'inbound request failed unexpectedly');
         sendJsonError(res, 500, AgentErrorCodes.APP_UNREACHABLE, 'internal error in the agent');
       });
+    });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => socket.destroy());
+      tunnelUpgrade(req, socket, head, { host: options.appHost, port: options.appPort, path: req.url ?? '/', connectTimeoutMs: options.connectTimeoutMs })
+        .then((r) => {
+          if (!r.ok) refuseUpgrade(socket, 502, AgentErrorCodes.APP_UNREACHABLE, `cannot connect to the local app ${options.appName}: ${r.error.message}`);
+        })
+        .catch(() => socket.destroy());
     });
   }
 

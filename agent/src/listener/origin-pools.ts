@@ -22,14 +22,18 @@ export class OriginPools {
     this.#options = options;
   }
 
-  /** The pool for `host:port`. */
-  get(host: string, port: number): Pool {
+  /**
+   * The pool for `host:port`. `timeouts` (the calling service's policy) set
+   * the connect timeout and how long idle connections are kept, when the
+   * pool is made; a pool lives until its origin leaves the routing table.
+   */
+  get(host: string, port: number, timeouts?: { connectMs: number; idleMs: number }): Pool {
     const key = `${host}:${port}`;
     let pool = this.#pools.get(key);
     if (!pool) {
       pool = new Pool(originOf(host, port), {
-        connect: { timeout: this.#options.connectTimeoutMs },
-        keepAliveTimeout: 4_000,
+        connect: { timeout: timeouts?.connectMs ?? this.#options.connectTimeoutMs },
+        keepAliveTimeout: timeouts?.idleMs ?? 4_000,
       });
       this.#pools.set(key, pool);
     }

@@ -1,39 +1,76 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Logger } from '@meshlet/shared';
-import { AgentErrorCodes, ERROR_HEADER } from '../errors.js';
+import type { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger, RetryPolicy, RouteRule, TimeoutPolicy } from '@meshlet/shared';
+import type { Dispatcher } from 'undici';
+import type { PickContext } from '../balancer/balancer.js';
+import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
+import type { ServiceLoadBalancer } from '../balancer/service-load-balancer.js';
+import { AgentErrorCodes, CIRCUIT_HEADER, ERROR_HEADER } from '../errors.js';
+import { decideFault } from '../resilience/fault-injector.js';
+import { retryDelay } from '../resilience/retry-backoff.js';
+import { requestHash } from '../route/request-hash.js';
 import type { RouteTable } from '../route/route-table.js';
-import { ClientGone, failureKind, hasBody, isIdempotent, relay, upstreamHeaders } from './http-relay.js';
+import type { ServiceRuntime } from '../route/service-runtime.js';
+import { ClientGone, failureKind, isIdempotent, relay, upstreamHeaders } from './http-relay.js';
 import { sendJsonError } from './json-error.js';
 import type { OriginPools } from './origin-pools.js';
-import { requestTarget } from './request-target.js';
+import { readBody } from './request-body.js';
+import { type RequestTarget, requestTarget } from './request-target.js';
+import { addTraceContext } from './trace-context.js';
+import { refuseUpgrade, tunnelUpgrade } from './upgrade-tunnel.js';
 
 /** Options of {@link OutboundListener}. */
 export interface OutboundOptions {
   table: () => RouteTable | undefined;
   pools: OriginPools;
+  stats: EndpointStatsMap;
   log: Logger;
-  requestTimeoutMs: number;
-  maxAttempts: number;
+  random: () => number;
+  clock: () => number;
+  /** A dedicated upstream port: every request goes to this service, whatever its Host. */
+  service?: string;
+}
+
+/** Where a request goes, once routed. */
+interface Destination {
+  /** The service the request named (its policy's rate limit, faults, budget apply). */
+  svc: ServiceRuntime;
+  /** The service that serves it (another one when a split says so). */
+  dest: ServiceRuntime;
+  lb: ServiceLoadBalancer;
+  retries: RetryPolicy;
+  timeouts: TimeoutPolicy;
 }
 
 /**
- * Answers from a peer agent that mean "my app could not be reached, or
- * dropped the connection before answering": the same failures this agent
- * retries when it sees them itself, reported across the hop.
+ * Answers from a peer agent that mean "my app never saw the request": safe
+ * to send elsewhere whatever the method.
  */
-const PEER_SAYS_RETRY = new Set<string>([AgentErrorCodes.APP_UNREACHABLE, AgentErrorCodes.APP_RESET]);
+const PEER_NEVER_SENT = AgentErrorCodes.APP_UNREACHABLE;
+/** A peer agent's "my app dropped the connection": retried like a reset. */
+const PEER_RESET = AgentErrorCodes.APP_RESET;
 
 /**
  * The outbound listener: the app's way into the mesh. It resolves the
- * service from the request, picks an endpoint round robin and forwards to
- * that endpoint's agent.
+ * service from the request, applies the service's routing rules, rate
+ * limit, fault injection and circuit breaker, picks an endpoint with the
+ * service's balancer (tiers, zones and panic first) and forwards to that
+ * endpoint's agent, retrying elsewhere when that is safe.
  *
- * A request without a body and with an idempotent method is tried again on
- * a different endpoint when the first one cannot be connected to, resets, or
- * its agent says its app could not be reached or reset: in each case the app
- * either never saw the request or, the method being idempotent, may safely
- * see it twice. That is what lets a dead
- * instance cost no failed requests while the control plane is still noticing.
+ * Which failures are retried, and why:
+ * - could not connect, or the peer agent says its app could not be reached:
+ *   the request never reached an app, so any method is safe to resend;
+ * - a reset, the peer's app reset, or a status in `retries.statuses`: the
+ *   app may have acted, so only idempotent methods (or all, with
+ *   `retries.nonIdempotent`);
+ * - never a timeout: the app is slow, and asking another instance doubles
+ *   the load exactly when the service is struggling.
+ * Every retry goes to an endpoint not yet tried for the request (spilling to
+ * the next tier when a tier is used up), waits a jittered exponential
+ * backoff, needs the body buffered (at most `retries.maxBufferBytes`) and
+ * needs a token from the retry budget, so that retries cannot multiply the
+ * load of an outage.
  */
 export class OutboundListener {
   readonly #o: OutboundOptions;
@@ -51,72 +88,228 @@ export class OutboundListener {
         sendJsonError(res, 500, AgentErrorCodes.UPSTREAM_UNREACHABLE, 'internal error in the agent');
       });
     });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.#upgrade(req, socket, head).catch((e: unknown) => {
+        this.#o.log.error({ err: e }, 'outbound upgrade failed unexpectedly');
+        socket.destroy();
+      });
+    });
+  }
+
+  #target(req: IncomingMessage): RequestTarget | undefined {
+    return this.#o.service ? { service: this.#o.service, path: req.url ?? '/' } : requestTarget(req);
+  }
+
+  /** Resolves the destination, or answers the error itself and returns undefined. */
+  #route(req: IncomingMessage, target: RequestTarget, fail: (status: number, code: string, message: string, extra?: Record<string, unknown>) => void): Destination | undefined {
+    const table = this.#o.table();
+    if (!table) {
+      fail(503, AgentErrorCodes.NO_ROUTING_TABLE, 'the agent has no routing table yet: it has not reached the control plane and none is persisted in its dataDir', { service: target.service });
+      return undefined;
+    }
+    const svc = table.service(target.service);
+    if (!svc) {
+      fail(404, AgentErrorCodes.UNKNOWN_SERVICE, `service "${target.service}" is not in the routing table (version ${table.version}); known services: ${table.serviceNames().join(', ') || 'none'}`, { service: target.service });
+      return undefined;
+    }
+    let dest = svc;
+    let lb = svc.lb;
+    let rule: RouteRule | undefined;
+    let subset = '';
+    const matcher = svc.matcher;
+    if (matcher) {
+      const m = matcher.match({ method: req.method ?? 'GET', path: target.path, headers: req.headers });
+      if (m) {
+        rule = m.rule;
+        const split = m.split;
+        if (split) {
+          if (split.service !== undefined && split.service !== svc.name) {
+            const other = table.service(split.service);
+            if (!other) {
+              fail(404, AgentErrorCodes.UNKNOWN_SERVICE, `route ${rule.name ?? ''} of "${svc.name}" sends to service "${split.service}", which is not in the routing table (version ${table.version})`, { service: split.service });
+              return undefined;
+            }
+            dest = other;
+          }
+          lb = dest.subsetLb(split.subset);
+          if (split.subset) subset = ` subset ${JSON.stringify(split.subset)}`;
+        }
+      }
+    }
+    if (lb.size === 0) {
+      fail(503, AgentErrorCodes.NO_HEALTHY_ENDPOINT, `service "${dest.name}"${subset} has no endpoint in routing table version ${table.version}`, { service: dest.name });
+      return undefined;
+    }
+    const { retries, timeouts } = svc.settingsFor(rule);
+    return { svc, dest, lb, retries, timeouts };
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const target = requestTarget(req);
+    const target = this.#target(req);
     if (!target) {
       sendJsonError(res, 400, AgentErrorCodes.BAD_REQUEST, 'name the service: send an absolute URL (curl -x) or a Host header');
       return;
     }
-    const table = this.#o.table();
-    if (!table) {
-      sendJsonError(res, 503, AgentErrorCodes.NO_ROUTING_TABLE, 'the agent has no routing table yet: it has not reached the control plane and none is persisted in its dataDir', { service: target.service });
+    const d = this.#route(req, target, (status, code, message, extra) => sendJsonError(res, status, code, message, extra));
+    if (!d) return;
+    const { svc, dest } = d;
+
+    if (svc.limiter && !svc.limiter.tryTake()) {
+      sendJsonError(res, 429, AgentErrorCodes.RATE_LIMITED, `the local rate limit of "${svc.name}" (${svc.policy.rateLimit?.requestsPerSecond} requests per second) is exhausted; retry later`, { service: svc.name });
       return;
     }
-    const service = table.service(target.service);
-    if (!service) {
-      sendJsonError(res, 404, AgentErrorCodes.UNKNOWN_SERVICE, `service "${target.service}" is not in the routing table (version ${table.version}); known services: ${table.serviceNames().join(', ') || 'none'}`, { service: target.service });
-      return;
-    }
-    if (service.endpoints.length === 0) {
-      sendJsonError(res, 503, AgentErrorCodes.NO_HEALTHY_ENDPOINT, `service "${target.service}" has no healthy endpoint in routing table version ${table.version}`, { service: target.service });
-      return;
+    const faults = svc.policy.faultInjection;
+    if (faults) {
+      const f = decideFault(faults, this.#o.random);
+      if (f.delayMs > 0) await sleep(f.delayMs);
+      if (f.abortStatus !== undefined) {
+        sendJsonError(res, f.abortStatus, AgentErrorCodes.FAULT_INJECTED, `fault injection of "${svc.name}" aborted this request (a drill: remove faultInjection from the policy to stop it)`, { service: svc.name });
+        return;
+      }
     }
 
-    const replayable = isIdempotent(req.method) && !hasBody(req);
-    const attempts = replayable ? this.#o.maxAttempts : 1;
+    let release = dest.breaker.tryAcquireSync();
+    if (!release) {
+      const got = await dest.breaker.acquire(d.timeouts.requestMs || 15_000);
+      if (typeof got !== 'function') {
+        if (!res.headersSent) res.setHeader(CIRCUIT_HEADER, got.open);
+        sendJsonError(res, 503, AgentErrorCodes.CIRCUIT_OPEN, `the circuit breaker of "${dest.name}" is open (${got.open}): ${dest.policy.circuitBreaker.maxConcurrent} requests in flight and ${dest.policy.circuitBreaker.maxPending} waiting at most`, { service: dest.name, reason: got.open });
+        return;
+      }
+      release = got;
+    }
+    try {
+      await this.#forward(req, res, target, d);
+    } finally {
+      release();
+    }
+  }
+
+  async #forward(req: IncomingMessage, res: ServerResponse, target: RequestTarget, d: Destination): Promise<void> {
+    const { svc, dest, lb, retries, timeouts } = d;
+    const o = this.#o;
+    const method = req.method ?? 'GET';
     const headers = upstreamHeaders(req.headers, target.service);
+    addTraceContext(headers);
+    const body = await readBody(req, retries.maxBufferBytes);
+    const methodRetryable = isIdempotent(method) || retries.nonIdempotent;
+    const attempts = 1 + (body.replayable ? retries.maxRetries : 0);
     const signal = new ClientGone(res);
     const tried = new Set<string>();
+    const pick: PickContext = { exclude: tried, hash: requestHash(req, target.path, dest.policy.balancer.hashKey) };
     const failures: string[] = [];
+    let budgetExhausted = false;
+    svc.budget.onRequest();
+    const mayRetry = (attempt: number): boolean => {
+      if (attempt + 1 >= attempts) return false;
+      if (svc.budget.tryAcquire()) return true;
+      budgetExhausted = true;
+      return false;
+    };
 
     for (let attempt = 0; attempt < attempts; attempt++) {
-      const endpoint = service.balancer.pick(tried);
+      if (attempt > 0) {
+        const wait = retryDelay(attempt - 1, retries, o.random);
+        if (wait > 0) await sleep(wait);
+        if (signal.aborted) return;
+      }
+      const endpoint = lb.pick(pick);
       if (!endpoint) break;
       tried.add(endpoint.id);
-      const last = attempt === attempts - 1;
+      const stats = o.stats.get(endpoint.id);
+      stats.active++;
+      const started = performance.now();
+      let upstream: Dispatcher.ResponseData;
       try {
-        const upstream = await this.#o.pools.get(endpoint.host, endpoint.port).request({
-          method: req.method as 'GET',
+        upstream = await o.pools.get(endpoint.host, endpoint.port, timeouts).request({
+          method: method as 'GET',
           path: target.path,
           headers,
-          body: replayable ? null : req,
+          body: body.body,
           signal,
-          headersTimeout: this.#o.requestTimeoutMs,
-          bodyTimeout: this.#o.requestTimeoutMs,
+          headersTimeout: timeouts.requestMs,
+          bodyTimeout: timeouts.requestMs,
         });
-        const peerError = upstream.headers[ERROR_HEADER];
-        if (!last && replayable && typeof peerError === 'string' && PEER_SAYS_RETRY.has(peerError)) {
-          await upstream.body.dump();
-          failures.push(`${endpoint.id}: its agent says ${peerError}`);
-          continue;
-        }
-        await relay(upstream, res);
-        if (this.#debug) this.#o.log.debug({ service: service.name, endpoint: endpoint.id, status: upstream.statusCode, attempt }, 'outbound');
-        return;
       } catch (e) {
+        stats.active--;
         const kind = failureKind(e);
         if (kind === 'aborted') return;
+        dest.outcome(endpoint.id, true);
         if (kind === 'timeout') {
-          sendJsonError(res, 504, AgentErrorCodes.UPSTREAM_TIMEOUT, `endpoint ${endpoint.id} of "${service.name}" did not answer within ${this.#o.requestTimeoutMs} ms`, { service: service.name, endpoint: endpoint.id });
+          sendJsonError(res, 504, AgentErrorCodes.UPSTREAM_TIMEOUT, `endpoint ${endpoint.id} of "${dest.name}" did not answer within ${timeouts.requestMs} ms`, { service: dest.name, endpoint: endpoint.id });
           return;
         }
         failures.push(`${endpoint.id}: ${(e as Error).message}`);
-        this.#o.log.debug({ service: service.name, endpoint: endpoint.id, err: (e as Error).message, kind }, 'outbound attempt failed');
-        if (kind !== 'connect' && kind !== 'reset') break;
+        if (this.#debug) o.log.debug({ service: dest.name, endpoint: endpoint.id, err: (e as Error).message, kind, attempt }, 'outbound attempt failed');
+        const retryable = body.replayable && (kind === 'connect' || (kind === 'reset' && methodRetryable));
+        if (retryable && mayRetry(attempt)) continue;
+        break;
       }
+      stats.observe(performance.now() - started, o.clock());
+      const status = upstream.statusCode;
+      dest.outcome(endpoint.id, status >= 500);
+      if (status >= 500 && body.replayable) {
+        const peer = upstream.headers[ERROR_HEADER];
+        const retryable = peer === PEER_NEVER_SENT || (methodRetryable && (peer === PEER_RESET || retries.statuses.includes(status)));
+        if (retryable && mayRetry(attempt)) {
+          stats.active--;
+          failures.push(`${endpoint.id}: answered ${status}${typeof peer === 'string' ? ` ${peer}` : ''}`);
+          await upstream.body.dump().catch(() => undefined);
+          continue;
+        }
+      }
+      try {
+        await relay(upstream, res);
+      } finally {
+        stats.active--;
+      }
+      if (this.#debug) o.log.debug({ service: dest.name, endpoint: endpoint.id, status, attempt }, 'outbound');
+      return;
     }
-    sendJsonError(res, 502, AgentErrorCodes.UPSTREAM_UNREACHABLE, `no endpoint of "${service.name}" could be reached (${failures.join('; ')})`, { service: service.name, attempts: failures.length });
+    if (failures.length === 0) {
+      sendJsonError(res, 503, AgentErrorCodes.NO_HEALTHY_ENDPOINT, `service "${dest.name}" has no endpoint left to try`, { service: dest.name });
+      return;
+    }
+    const why = budgetExhausted ? '; the retry budget is exhausted, so no more retries were made' : '';
+    sendJsonError(res, 502, AgentErrorCodes.UPSTREAM_UNREACHABLE, `no endpoint of "${dest.name}" could be reached (${failures.join('; ')})${why}`, { service: dest.name, attempts: failures.length });
+  }
+
+  /** WebSocket and other upgrades: routed like a request, then tunnelled to the chosen endpoint's agent. */
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    const target = this.#target(req);
+    if (!target) {
+      refuseUpgrade(socket, 400, AgentErrorCodes.BAD_REQUEST, 'name the service: send an absolute URL or a Host header');
+      return;
+    }
+    const d = this.#route(req, target, (status, code, message) => refuseUpgrade(socket, status, code, message));
+    if (!d) return;
+    const extra: Record<string, string> = {};
+    for (const name of ['traceparent', 'x-request-id'] as const) {
+      const v = req.headers[name];
+      if (typeof v === 'string') extra[name] = v;
+    }
+    addTraceContext(extra);
+    const tried = new Set<string>();
+    const pick: PickContext = { exclude: tried, hash: requestHash(req, target.path, d.dest.policy.balancer.hashKey) };
+    const failures: string[] = [];
+    // Only connect failures are retried: after the upgrade request is out, the app may have acted on it.
+    for (let attempt = 0; attempt <= d.retries.maxRetries; attempt++) {
+      const endpoint = d.lb.pick(pick);
+      if (!endpoint) break;
+      tried.add(endpoint.id);
+      const r = await tunnelUpgrade(req, socket, head, {
+        host: endpoint.host,
+        port: endpoint.port,
+        path: target.path,
+        hostHeader: target.service,
+        extraHeaders: extra,
+        connectTimeoutMs: d.timeouts.connectMs,
+      });
+      if (r.ok) return;
+      d.dest.outcome(endpoint.id, true);
+      failures.push(`${endpoint.id}: ${r.error.message}`);
+    }
+    refuseUpgrade(socket, 502, AgentErrorCodes.UPSTREAM_UNREACHABLE, `no endpoint of "${d.dest.name}" could be reached (${failures.join('; ')})`);
   }
 }

@@ -1,20 +1,15 @@
-import type { Endpoint, Routes } from '@meshlet/shared';
-import type { Balancer } from '../balancer/balancer.js';
-import { RoundRobinBalancer } from '../balancer/round-robin.js';
+import { type Routes, resolvePolicy, type ServicePolicy } from '@meshlet/shared';
+import { type RuntimeDeps, ServiceRuntime } from './service-runtime.js';
 
 /** Where the table in force came from. */
 export type TableSource = 'control-plane' | 'disk';
 
-/** One service as the data path sees it. */
-export interface ServiceEntry {
-  readonly name: string;
-  readonly endpoints: readonly Endpoint[];
-  readonly balancer: Balancer;
-}
-
 /**
- * An immutable routing table with a balancer per service. A new table
- * replaces the old one whole, so a request sees one consistent version.
+ * A routing table in force: its version and a {@link ServiceRuntime} per
+ * service. A new table replaces the old one whole, so a request sees one
+ * consistent version; the runtimes of services that stay are carried over
+ * and updated, so that retry budgets, ejections, in-flight counts and
+ * slow-start ramps survive the change.
  */
 export class RouteTable {
   readonly version: number;
@@ -22,23 +17,35 @@ export class RouteTable {
   readonly source: TableSource;
   readonly receivedAt: number;
   readonly routes: Routes;
-  readonly #services: Map<string, ServiceEntry>;
+  readonly #services: Map<string, ServiceRuntime>;
 
-  constructor(routes: Routes, source: TableSource, receivedAt: number, random: () => number) {
+  /** Throws, before changing anything, when a service's policy is invalid. */
+  constructor(routes: Routes, source: TableSource, receivedAt: number, deps: RuntimeDeps, previous?: RouteTable) {
     this.version = routes.version;
     this.nonce = routes.nonce;
     this.source = source;
     this.receivedAt = receivedAt;
     this.routes = routes;
+    const policies = new Map<string, ServicePolicy>();
+    for (const [name, s] of Object.entries(routes.services)) {
+      try {
+        policies.set(name, resolvePolicy(s.policy ?? {}));
+      } catch (e) {
+        throw new Error(`service "${name}": ${(e as Error).message}`, { cause: e });
+      }
+    }
     this.#services = new Map();
     for (const [name, s] of Object.entries(routes.services)) {
-      const start = Math.floor(random() * Math.max(1, s.endpoints.length));
-      this.#services.set(name, { name, endpoints: s.endpoints, balancer: new RoundRobinBalancer(s.endpoints, start) });
+      const policy = policies.get(name) as ServicePolicy;
+      const runtime = previous ? previous.#services.get(name) : undefined;
+      if (runtime) runtime.update(s, policy);
+      this.#services.set(name, runtime ?? new ServiceRuntime(name, s, policy, deps));
     }
+    if (previous) for (const [name, r] of previous.#services) if (!this.#services.has(name)) r.close();
   }
 
   /** The service, or `undefined` when the table does not know it. */
-  service(name: string): ServiceEntry | undefined {
+  service(name: string): ServiceRuntime | undefined {
     return this.#services.get(name);
   }
 
@@ -52,5 +59,10 @@ export class RouteTable {
     const out = new Set<string>();
     for (const s of this.#services.values()) for (const e of s.endpoints) out.add(`${e.host}:${e.port}`);
     return out;
+  }
+
+  /** Stops the runtimes' timers. */
+  close(): void {
+    for (const s of this.#services.values()) s.close();
   }
 }

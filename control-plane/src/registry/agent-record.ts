@@ -17,6 +17,8 @@ export interface AgentRecord {
   disconnectedAt: number | undefined;
   /** Why the agent is no longer connected. */
   disconnectReason: string | undefined;
+  /** The agent closed its stream itself on shutdown (its instance then leaves the table at once). */
+  graceful: boolean;
   lastSeenAt: number;
   health: AppHealth;
   healthReason: string | undefined;

@@ -1,4 +1,4 @@
-import type { Hello, ServiceRoutes } from '@meshlet/shared';
+import type { Endpoint, Hello, ServiceRoutes } from '@meshlet/shared';
 import { type AgentRecord, instanceState } from './agent-record.js';
 
 /**
@@ -39,6 +39,7 @@ export class Registry {
       lastSeenAt: now,
       health: 'unknown',
       healthReason: undefined,
+      graceful: false,
       sent: undefined,
       acked: undefined,
       nacked: undefined,
@@ -52,10 +53,16 @@ export class Registry {
     return record;
   }
 
-  /** Marks the agent gone; its instance leaves the routing table. */
-  disconnect(record: AgentRecord, reason: string): void {
+  /**
+   * Marks the agent gone. After a clean shutdown its instance leaves the
+   * routing table; after a crash or a lost connection it stays listed as
+   * unhealthy (until forgotten), so that callers still count it in its
+   * tier's size, as panic mode and tier spill-over need.
+   */
+  disconnect(record: AgentRecord, reason: string, graceful = false): void {
     if (!record.connected) return;
     record.connected = false;
+    record.graceful = graceful;
     record.disconnectedAt = this.#clock();
     record.disconnectReason = reason;
     this.#onChange();
@@ -99,18 +106,25 @@ export class Registry {
   }
 
   /**
-   * The routable endpoints of every known service. A known service with no
-   * healthy instance stays in the table with no endpoints, so that callers
-   * answer "no healthy endpoint" (503) rather than "unknown service" (404).
+   * The endpoints of every known service, each with its health. A known
+   * service with no instance stays in the table with no endpoints, so that
+   * callers answer "no healthy endpoint" (503) rather than "unknown service"
+   * (404). Instances whose health is not known yet are left out; unhealthy
+   * ones, and ones whose agent vanished without a clean shutdown, are listed
+   * as unhealthy.
    */
   routingServices(): Record<string, ServiceRoutes> {
     const out: Record<string, ServiceRoutes> = {};
     for (const name of this.serviceNames()) out[name] = { endpoints: [] };
     for (const r of this.#agents.values()) {
       const i = r.instance;
-      if (!i || instanceState(r).state !== 'healthy') continue;
-      const endpoint = { id: i.id, host: i.host, port: i.port, tier: i.tier, weight: i.weight, labels: i.labels };
-      (out[i.service] as ServiceRoutes).endpoints.push(i.zone === undefined ? endpoint : { ...endpoint, zone: i.zone });
+      if (!i) continue;
+      const { state } = instanceState(r);
+      if (state === 'unknown' || (state === 'disconnected' && r.graceful)) continue;
+      const endpoint: Endpoint = { id: i.id, host: i.host, port: i.port, tier: i.tier, weight: i.weight, labels: i.labels };
+      if (i.zone !== undefined) endpoint.zone = i.zone;
+      if (state !== 'healthy') endpoint.health = 'unhealthy';
+      (out[i.service] as ServiceRoutes).endpoints.push(endpoint);
     }
     for (const s of Object.values(out)) s.endpoints.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return out;

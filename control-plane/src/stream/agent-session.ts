@@ -66,7 +66,7 @@ export class AgentSession implements TableSink {
       this.#fail(ControlPlaneErrorCodes.HELLO_REQUIRED, `no hello within ${ctx.helloTimeoutMs} ms`, CloseCodes.HELLO_REQUIRED);
     }, ctx.helloTimeoutMs);
     socket.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
-    socket.on('close', () => this.#onClose());
+    socket.on('close', (code: number) => this.#onClose(code));
     socket.on('error', (err: Error & { code?: string }) => {
       // ws closes the stream itself (1009) on a frame above its hard cap.
       if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') ctx.metrics.streamRejected.inc({ code: SharedErrorCodes.PROTOCOL_TOO_LARGE });
@@ -192,14 +192,14 @@ export class AgentSession implements TableSink {
     ctx.pusher.add(this, hello.tableVersion);
   }
 
-  #onClose(): void {
+  #onClose(code: number): void {
     const ctx = this.#ctx;
     if (this.#helloTimer) clearTimeout(this.#helloTimer);
     if (!this.#record) return;
     ctx.pusher.remove(this);
     if (ctx.sessions.get(this.#record.agentId) === this) {
       ctx.sessions.delete(this.#record.agentId);
-      ctx.registry.disconnect(this.#record, this.#record.disconnectReason ?? 'agent disconnected');
+      ctx.registry.disconnect(this.#record, this.#record.disconnectReason ?? 'agent disconnected', code === CloseCodes.GOING_AWAY);
     }
     ctx.metrics.connectedAgents.set(ctx.sessions.size);
     ctx.log.info({ agentId: this.#record.agentId }, 'agent disconnected');

@@ -44,6 +44,24 @@ export const AgentConfig = Type.Object(
   {
     agentId: Id,
     instance: Type.Optional(InstanceConfig),
+    /** The zone of this agent's callers, for zone-aware routing; defaults to `instance.zone`. */
+    zone: Type.Optional(Type.String({ maxLength: 63 })),
+    /**
+     * Dedicated local ports, one per upstream service (Consul Connect style):
+     * the app calls `http://127.0.0.1:PORT/...` and reaches the service
+     * without naming it.
+     */
+    upstreams: Type.Array(
+      Type.Object(
+        {
+          service: ServiceName,
+          port: Type.Integer({ minimum: 0, maximum: 65535 }),
+          host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+        },
+        { additionalProperties: false },
+      ),
+      { default: [], maxItems: 1000 },
+    ),
     listeners: Type.Object(
       {
         outbound: Type.Object(
@@ -88,8 +106,6 @@ export const AgentConfig = Type.Object(
       {
         connectTimeoutMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),
         requestTimeoutMs: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 15_000 }),
-        /** Attempts for a request that never reached an app (connect failure); idempotent requests only. */
-        maxAttempts: Type.Integer({ minimum: 1, maximum: 5, default: 2 }),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -1,4 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { ServiceName } from '../protocol/messages.js';
+import { ServicePolicy } from '../protocol/policy.js';
 import { LogConfig, listenerSchema } from './common.js';
 
 /** Control-plane configuration: YAML file, then `MESHLET_*` variables, then flags. */
@@ -48,6 +50,12 @@ export const ControlPlaneConfig = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    /**
+     * Traffic policy per service (balancer, tiers, retries, timeouts, routes...),
+     * shipped to callers in the routing table. A service named here is in the
+     * table even before any instance registers.
+     */
+    services: Type.Record(ServiceName, ServicePolicy, { default: {}, additionalProperties: false }),
     log: LogConfig,
   },
   { additionalProperties: false },

@@ -59,7 +59,8 @@ describe('defaults', () => {
         reconnectMaxDelayMs: 5000,
         maxMessageBytes: 16 * 1024 * 1024,
       },
-      proxy: { connectTimeoutMs: 1000, requestTimeoutMs: 15_000, maxAttempts: 2 },
+      upstreams: [],
+      proxy: { connectTimeoutMs: 1000, requestTimeoutMs: 15_000 },
       dataDir: './data/agent',
       log: { level: 'info' },
     });
@@ -191,8 +192,8 @@ describe('errors', () => {
   });
 
   it('names a wrong type given by a flag', () => {
-    expect(onlyIssue(configError(AgentConfig, { argv: ['--agentId', 'a', '--proxy.maxAttempts=many'], env: {} }))).toEqual({
-      path: 'proxy.maxAttempts',
+    expect(onlyIssue(configError(AgentConfig, { argv: ['--agentId', 'a', '--proxy.connectTimeoutMs=many'], env: {} }))).toEqual({
+      path: 'proxy.connectTimeoutMs',
       problem: 'must be of type integer',
       fix: expect.stringContaining('integer'),
     });
@@ -203,9 +204,9 @@ describe('errors', () => {
       path: 'listeners.outbound.port',
       problem: 'must be <= 65535',
     });
-    expect(onlyIssue(configError(AgentConfig, { argv: ['--agentId', 'a'], env: { MESHLET_PROXY_MAX_ATTEMPTS: '0' } }))).toMatchObject({
-      path: 'proxy.maxAttempts',
-      problem: 'must be >= 1',
+    expect(onlyIssue(configError(AgentConfig, { argv: ['--agentId', 'a'], env: { MESHLET_PROXY_CONNECT_TIMEOUT_MS: '5' } }))).toMatchObject({
+      path: 'proxy.connectTimeoutMs',
+      problem: 'must be >= 10',
     });
   });
 

@@ -50,8 +50,8 @@ describe('loadConfig', () => {
   });
 
   it('accepts --name=value flags', () => {
-    const { config } = loadConfig(AgentConfig, { argv: ['--agentId=x', '--proxy.maxAttempts=3'], env: {} });
-    expect(config.proxy.maxAttempts).toBe(3);
+    const { config } = loadConfig(AgentConfig, { argv: ['--agentId=x', '--proxy.connectTimeoutMs=300'], env: {} });
+    expect(config.proxy.connectTimeoutMs).toBe(300);
   });
 
   it('names every bad field with a fix', () => {

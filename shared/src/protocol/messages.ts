@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { ServicePolicy } from './policy.js';
 
 /**
  * Protocol v1 between agent and control plane: JSON messages over one
@@ -46,8 +47,17 @@ const endpointFields = {
   labels: Labels,
 };
 
-/** One reachable endpoint of a service: the address of its agent's inbound listener. */
-export const Endpoint = Type.Object(endpointFields);
+/**
+ * Health of an endpoint as the control plane decided it. Absent means
+ * healthy. Unhealthy endpoints stay in the table so that callers know each
+ * tier's size: panic mode and tier spill-over need the healthy share.
+ */
+export const EndpointHealth = Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy'), Type.Literal('draining')]);
+/** {@inheritDoc EndpointHealth} */
+export type EndpointHealth = Static<typeof EndpointHealth>;
+
+/** One endpoint of a service: the address of its agent's inbound listener. */
+export const Endpoint = Type.Object({ ...endpointFields, health: Type.Optional(EndpointHealth) });
 /** {@inheritDoc Endpoint} */
 export type Endpoint = Static<typeof Endpoint>;
 
@@ -91,6 +101,8 @@ export type Health = Static<typeof Health>;
 /** The endpoints of one service in a routing table. */
 export const ServiceRoutes = Type.Object({
   endpoints: Type.Array(Endpoint, { maxItems: 10000 }),
+  /** The service's traffic policy, complete (defaults filled in by the control plane); absent: all defaults. */
+  policy: Type.Optional(ServicePolicy),
 });
 /** {@inheritDoc ServiceRoutes} */
 export type ServiceRoutes = Static<typeof ServiceRoutes>;

@@ -1,0 +1,25 @@
+import { randomUUID } from 'node:crypto';
+
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/**
+ * W3C trace context and request id, as Envoy and Linkerd handle them: a
+ * valid `traceparent` passes through untouched (the app's tracer owns the
+ * spans); where it is absent or malformed a new one is started, sampled, so
+ * the callee's logs can be joined to the caller's. `x-request-id` is kept, or
+ * made from the trace id so both name the same request.
+ */
+export function addTraceContext(headers: Record<string, string | string[]>): string {
+  let traceparent = headers.traceparent;
+  let traceId: string;
+  if (typeof traceparent === 'string' && TRACEPARENT.test(traceparent) && !traceparent.startsWith('ff')) {
+    traceId = traceparent.slice(3, 35);
+  } else {
+    const id = randomUUID();
+    traceId = id.replace(/-/g, '');
+    traceparent = `00-${traceId}-${traceId.slice(8, 24)}-01`;
+    headers.traceparent = traceparent;
+  }
+  if (headers['x-request-id'] === undefined) headers['x-request-id'] = traceId;
+  return traceId;
+}

@@ -1,0 +1,188 @@
+import type { Endpoint, RetryPolicy, RouteRule, ServicePolicy, ServiceRoutes, Subset, TimeoutPolicy } from '@meshlet/shared';
+import type { Balancer } from '../balancer/balancer.js';
+import { createBalancer } from '../balancer/create-balancer.js';
+import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
+import { ServiceLoadBalancer } from '../balancer/service-load-balancer.js';
+import { SlowStart } from '../balancer/slow-start.js';
+import { CircuitBreaker } from '../resilience/circuit-breaker.js';
+import { OutlierDetector } from '../resilience/outlier-detector.js';
+import { TokenBucket } from '../resilience/rate-limiter.js';
+import { RetryBudget } from '../resilience/retry-budget.js';
+import { matchesSubset, RouteMatcher } from './route-matcher.js';
+
+/** What every service's runtime shares. */
+export interface RuntimeDeps {
+  random: () => number;
+  clock: () => number;
+  /** Live per-endpoint stats (active requests, latency), shared across services and tables. */
+  stats: EndpointStatsMap;
+  /** The caller's zone. */
+  zone: string | undefined;
+}
+
+const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * One service as this agent calls it: the endpoint selection built from the
+ * latest table, and the state that must outlive a table change (the retry
+ * budget, the circuit breaker's in-flight count, outlier ejections, the rate
+ * limiter's tokens, slow-start ramps). A new table updates it in place;
+ * a policy change replaces only the parts whose settings changed.
+ */
+export class ServiceRuntime {
+  readonly name: string;
+  readonly #deps: RuntimeDeps;
+  #policy!: ServicePolicy;
+  #endpoints: readonly Endpoint[] = [];
+  #lb!: ServiceLoadBalancer;
+  #subsets = new Map<string, ServiceLoadBalancer>();
+  #matcher: RouteMatcher | undefined;
+  #overrides = new WeakMap<RouteRule, { retries: RetryPolicy; timeouts: TimeoutPolicy }>();
+  #budget!: RetryBudget;
+  #breaker!: CircuitBreaker;
+  #limiter: TokenBucket | undefined;
+  #outlier: OutlierDetector | undefined;
+  #slowStart!: SlowStart;
+  #routable = new Set<string>();
+  #updated = false;
+
+  constructor(name: string, routes: ServiceRoutes, policy: ServicePolicy, deps: RuntimeDeps) {
+    this.name = name;
+    this.#deps = deps;
+    this.update(routes, policy);
+  }
+
+  /** The policy in force (complete). */
+  get policy(): ServicePolicy {
+    return this.#policy;
+  }
+
+  /** Every endpoint in the table, healthy or not. */
+  get endpoints(): readonly Endpoint[] {
+    return this.#endpoints;
+  }
+
+  /** Endpoint selection over the whole service. */
+  get lb(): ServiceLoadBalancer {
+    return this.#lb;
+  }
+
+  /** Routing rules, absent when the service has none. */
+  get matcher(): RouteMatcher | undefined {
+    return this.#matcher;
+  }
+
+  get budget(): RetryBudget {
+    return this.#budget;
+  }
+
+  get breaker(): CircuitBreaker {
+    return this.#breaker;
+  }
+
+  get limiter(): TokenBucket | undefined {
+    return this.#limiter;
+  }
+
+  /** Ids currently ejected by outlier detection. */
+  get ejected(): ReadonlySet<string> {
+    return this.#outlier?.ejected ?? new Set();
+  }
+
+  /** Takes a new table's view of the service. */
+  update(routes: ServiceRoutes, policy: ServicePolicy): void {
+    const old = this.#updated ? this.#policy : undefined;
+    const d = this.#deps;
+    this.#policy = policy;
+    this.#endpoints = routes.endpoints;
+
+    if (!old || !same(old.retries.budgetPercent, policy.retries.budgetPercent) || !same(old.retries.budgetMinPerSecond, policy.retries.budgetMinPerSecond)) {
+      this.#budget = new RetryBudget(policy.retries, d.clock);
+    }
+    if (!old || !same(old.circuitBreaker, policy.circuitBreaker)) this.#breaker = new CircuitBreaker(policy.circuitBreaker);
+    if (!old || !same(old.rateLimit, policy.rateLimit)) this.#limiter = policy.rateLimit ? new TokenBucket(policy.rateLimit, d.clock) : undefined;
+    if (!old || !same(old.slowStart, policy.slowStart)) this.#slowStart = new SlowStart(policy.slowStart, d.clock);
+    if (!old || !same(old.outlierDetection, policy.outlierDetection)) {
+      this.#outlier?.close();
+      this.#outlier = policy.outlierDetection.consecutiveFailures > 0
+        ? new OutlierDetector(policy.outlierDetection, d.clock, (ejected) => this.#onEjection(ejected))
+        : undefined;
+    }
+    this.#outlier?.setEndpoints(routes.endpoints.map((e) => e.id));
+
+    // Slow start: an endpoint that becomes routable after the first table
+    // (new, or back from unhealthy) ramps up; the ones there at start do not.
+    const routable = new Set(routes.endpoints.filter((e) => (e.health ?? 'healthy') === 'healthy').map((e) => e.id));
+    if (this.#updated && policy.slowStart.windowMs > 0) {
+      for (const id of routable) if (!this.#routable.has(id)) this.#slowStart.begin(id);
+    }
+    this.#routable = routable;
+    this.#updated = true;
+
+    this.#matcher = policy.routes.length > 0 ? new RouteMatcher(policy.routes, d.random) : undefined;
+    this.#overrides = new WeakMap();
+    this.#subsets = new Map();
+    this.#lb = this.#buildLb(routes.endpoints);
+  }
+
+  /** Endpoint selection over the endpoints whose labels include `subset` (the whole service when absent). */
+  subsetLb(subset: Subset | undefined): ServiceLoadBalancer {
+    if (!subset) return this.#lb;
+    const key = JSON.stringify(subset);
+    let lb = this.#subsets.get(key);
+    if (!lb) {
+      lb = this.#buildLb(this.#endpoints.filter((e) => matchesSubset(e.labels, subset)));
+      this.#subsets.set(key, lb);
+    }
+    return lb;
+  }
+
+  /** Retry and timeout settings for a request that matched `rule` (the service's, with the rule's overrides). */
+  settingsFor(rule: RouteRule | undefined): { retries: RetryPolicy; timeouts: TimeoutPolicy } {
+    if (!rule || (!rule.retries && !rule.timeouts)) return this.#policy;
+    let s = this.#overrides.get(rule);
+    if (!s) {
+      s = { retries: { ...this.#policy.retries, ...rule.retries }, timeouts: { ...this.#policy.timeouts, ...rule.timeouts } };
+      this.#overrides.set(rule, s);
+    }
+    return s;
+  }
+
+  /** Records the outcome of an attempt on `id` for outlier detection. */
+  outcome(id: string, failed: boolean): void {
+    const o = this.#outlier;
+    if (!o) return;
+    if (failed) o.onFailure(id);
+    else o.onSuccess(id);
+  }
+
+  /** Stops timers. */
+  close(): void {
+    this.#outlier?.close();
+  }
+
+  #buildLb(endpoints: readonly Endpoint[]): ServiceLoadBalancer {
+    const d = this.#deps;
+    const policy = this.#policy;
+    const slow = this.#slowStart;
+    const weightOf = policy.slowStart.windowMs > 0 ? (e: Endpoint) => slow.weightOf(e) : undefined;
+    const makeBalancer = (eps: readonly Endpoint[]): Balancer =>
+      createBalancer(policy.balancer, eps, { random: d.random, clock: d.clock, stats: d.stats, ...(weightOf ? { weightOf } : {}) }, Math.floor(d.random() * Math.max(1, eps.length)));
+    const lb = new ServiceLoadBalancer({ endpoints, policy: policy.tiers, zone: d.zone, random: d.random, makeBalancer });
+    const ejected = this.#outlier?.ejected;
+    if (ejected && ejected.size > 0) lb.setEjected(ejected);
+    return lb;
+  }
+
+  #onEjection(ejected: ReadonlySet<string>): void {
+    // Endpoints back from ejection ramp up again.
+    if (this.#policy.slowStart.windowMs > 0) {
+      for (const id of this.#lastEjected) if (!ejected.has(id)) this.#slowStart.begin(id);
+    }
+    this.#lastEjected = new Set(ejected);
+    this.#lb.setEjected(ejected);
+    for (const lb of this.#subsets.values()) lb.setEjected(ejected);
+  }
+
+  #lastEjected = new Set<string>();
+}
