@@ -32,7 +32,9 @@ function setup(knownServices: string[] = []) {
   return { clock, onChange, onNewService, registry };
 }
 
-const ids = (r: Registry, service: string) => r.routingServices()[service]?.endpoints.map((e) => e.id);
+/** Healthy endpoints (unhealthy ones stay in the table, marked). */
+const ids = (r: Registry, service: string) => r.routingServices()[service]?.endpoints.filter((e) => e.health === undefined).map((e) => e.id);
+const all = (r: Registry, service: string) => r.routingServices()[service]?.endpoints.map((e) => `${e.id}:${e.health ?? 'healthy'}`);
 
 describe('Registry: who is routable', () => {
   it('keeps a connected instance out until its agent reports it healthy', () => {
@@ -41,11 +43,23 @@ describe('Registry: who is routable', () => {
     expect(ids(registry, 'orders')).toEqual([]);
     registry.health(r, 'healthy', undefined);
     expect(ids(registry, 'orders')).toEqual(['o-1']);
+    expect(all(registry, 'orders')).toEqual(['o-1:healthy']);
     registry.health(r, 'unhealthy', 'down');
     expect(ids(registry, 'orders')).toEqual([]);
+    expect(all(registry, 'orders')).toEqual(['o-1:unhealthy']);
     registry.health(r, 'healthy', undefined);
     registry.disconnect(r, 'closed');
     expect(ids(registry, 'orders')).toEqual([]);
+    expect(all(registry, 'orders')).toEqual(['o-1:unhealthy']);
+  });
+
+  it('drops the instance of an agent that shut down cleanly, and leaves out one not yet reported', () => {
+    const { registry } = setup();
+    const r = registry.connect(hello('o-1', instance('o-1', 'orders')), '10.0.0.1');
+    expect(all(registry, 'orders')).toEqual([]);
+    registry.health(r, 'healthy', undefined);
+    registry.disconnect(r, 'agent shutting down', true);
+    expect(all(registry, 'orders')).toEqual([]);
   });
 
   it('sorts endpoints by id and groups them by service', () => {

@@ -36,11 +36,17 @@ describe('Registry', () => {
     r.health(a, 'unhealthy', 'GET /healthz answered 503');
     expect(onChange).toHaveBeenCalledTimes(1);
     r.disconnect(b, 'gone');
-    expect(r.routingServices()).toEqual({ hello: { endpoints: [] } });
+    // Unhealthy and crashed instances stay in the table, marked, so callers know each tier's size.
+    expect(r.routingServices().hello?.endpoints.map((e) => [e.id, e.health])).toEqual([
+      ['a-1', 'unhealthy'],
+      ['b-1', 'unhealthy'],
+    ]);
+    r.disconnect(a, 'shutting down', true);
+    expect(r.routingServices().hello?.endpoints.map((e) => e.id)).toEqual(['b-1']);
 
     now = 10_000;
     r.forget(5_000);
-    expect(r.agents().map((x) => x.agentId).sort()).toEqual(['a-1', 'client']);
+    expect(r.agents().map((x) => x.agentId).sort()).toEqual(['client']);
     expect(r.serviceNames()).toEqual(['hello']);
   });
 
