@@ -1,54 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { downstreamHeaders, failureKind, hasBody, isIdempotent, upstreamHeaders } from './http-relay.js';
+import { failureKind, hasBody, isIdempotent } from './http-relay.js';
 
-// Complements http-relay.test.ts: each hop-by-hop header on its own, the
-// Connection list as clients really write it, and the retry classification.
-
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect'];
-
-describe('upstreamHeaders', () => {
-  it.each(HOP_BY_HOP)('drops %s', (name) => {
-    expect(upstreamHeaders({ [name]: 'v', accept: 'text/plain' }, 'orders')).toEqual({ accept: 'text/plain', host: 'orders' });
-  });
-
-  it('drops headers named in Connection whatever their case and spacing', () => {
-    const out = upstreamHeaders({ connection: 'Keep-Alive ,  X-Hop-One,x-hop-two', 'x-hop-one': '1', 'x-hop-two': '2', 'x-end-to-end': '3' }, 'orders');
-    expect(out).toEqual({ 'x-end-to-end': '3', host: 'orders' });
-  });
-
-  it('keeps end-to-end headers, list values included, and does not touch its input', () => {
-    const input = { host: 'orders:15001', authorization: 'Bearer t', cookie: 'a=1', 'x-list': ['a', 'b'], 'content-length': '3' };
-    const copy = structuredClone(input);
-    const out = upstreamHeaders(input, 'orders');
-    expect(out).toEqual({ host: 'orders', authorization: 'Bearer t', cookie: 'a=1', 'x-list': ['a', 'b'], 'content-length': '3' });
-    expect(input).toEqual(copy);
-  });
-
-  it('replaces Host with the service name, or keeps the original without one', () => {
-    expect(upstreamHeaders({ host: '127.0.0.1:15001' }, 'orders').host).toBe('orders');
-    expect(upstreamHeaders({ host: 'orders:15006' }).host).toBe('orders:15006');
-    expect(upstreamHeaders({}, 'orders')).toEqual({ host: 'orders' });
-  });
-
-  it('skips headers whose value is undefined', () => {
-    expect(upstreamHeaders({ accept: undefined, 'x-a': '1' })).toEqual({ 'x-a': '1' });
-  });
-});
-
-describe('downstreamHeaders', () => {
-  it('drops hop-by-hop headers of the answer and keeps the rest', () => {
-    const out = downstreamHeaders({
-      connection: 'keep-alive',
-      'keep-alive': 'timeout=5',
-      'transfer-encoding': 'chunked',
-      'content-type': 'application/json',
-      'set-cookie': ['a=1', 'b=2'],
-      'x-missing': undefined,
-    });
-    expect(out).toEqual({ 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'] });
-  });
-});
+// Complements http-relay.test.ts: the retry classification in detail.
+// (Header hygiene is tested in relay-handler.test.ts.)
 
 describe('failureKind', () => {
   const err = (fields: Record<string, unknown>) => Object.assign(new Error('x'), fields);

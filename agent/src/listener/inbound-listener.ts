@@ -3,7 +3,8 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '@meshlet/shared';
 import type { Pool } from 'undici';
 import { AgentErrorCodes } from '../errors.js';
-import { ClientGone, failureKind, hasBody, relay, upstreamHeaders } from './http-relay.js';
+import { failureKind } from './http-relay.js';
+import { dispatchRelay, rawUpstreamHeaders } from './relay-handler.js';
 import { sendJsonError } from './json-error.js';
 import { refuseUpgrade, tunnelUpgrade } from './upgrade-tunnel.js';
 
@@ -50,29 +51,32 @@ export class InboundListener {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    try {
-      const upstream = await this.#o.app.request({
+    const headers = rawUpstreamHeaders(req);
+    const outcome = await dispatchRelay(
+      this.#o.app,
+      {
         method: req.method as 'GET',
         path: req.url ?? '/',
-        headers: upstreamHeaders(req.headers),
-        body: hasBody(req) ? req : null,
-        signal: new ClientGone(res),
+        headers,
+        body: headers.hasBody ? req : null,
         headersTimeout: this.#o.requestTimeoutMs,
         bodyTimeout: this.#o.requestTimeoutMs,
-      });
-      await relay(upstream, res, true);
-    } catch (e) {
-      const kind = failureKind(e);
-      if (kind === 'aborted') return;
-      if (kind === 'connect') {
-        sendJsonError(res, 502, AgentErrorCodes.APP_UNREACHABLE, `cannot connect to the local app ${this.#o.appName}: ${(e as Error).message}`);
-      } else if (kind === 'timeout') {
-        sendJsonError(res, 504, AgentErrorCodes.UPSTREAM_TIMEOUT, `the local app ${this.#o.appName} did not answer within ${this.#o.requestTimeoutMs} ms`);
-      } else if (kind === 'reset') {
-        sendJsonError(res, 502, AgentErrorCodes.APP_RESET, `the local app ${this.#o.appName} closed the connection before answering: ${(e as Error).message}`);
-      } else {
-        sendJsonError(res, 502, AgentErrorCodes.UPSTREAM_UNREACHABLE, `the local app ${this.#o.appName} failed: ${(e as Error).message}`);
-      }
+      },
+      res,
+      { fromApp: true },
+    );
+    if (outcome.kind !== 'failed') return;
+    const e = outcome.error;
+    const kind = failureKind(e);
+    if (kind === 'aborted') return;
+    if (kind === 'connect') {
+      sendJsonError(res, 502, AgentErrorCodes.APP_UNREACHABLE, `cannot connect to the local app ${this.#o.appName}: ${e.message}`);
+    } else if (kind === 'timeout') {
+      sendJsonError(res, 504, AgentErrorCodes.UPSTREAM_TIMEOUT, `the local app ${this.#o.appName} did not answer within ${this.#o.requestTimeoutMs} ms`);
+    } else if (kind === 'reset') {
+      sendJsonError(res, 502, AgentErrorCodes.APP_RESET, `the local app ${this.#o.appName} closed the connection before answering: ${e.message}`);
+    } else {
+      sendJsonError(res, 502, AgentErrorCodes.UPSTREAM_UNREACHABLE, `the local app ${this.#o.appName} failed: ${e.message}`);
     }
   }
 }

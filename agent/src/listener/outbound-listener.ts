@@ -2,22 +2,22 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger, RetryPolicy, RouteRule, TimeoutPolicy } from '@meshlet/shared';
-import type { Dispatcher } from 'undici';
 import type { PickContext } from '../balancer/balancer.js';
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import type { ServiceLoadBalancer } from '../balancer/service-load-balancer.js';
-import { AgentErrorCodes, CIRCUIT_HEADER, ERROR_HEADER } from '../errors.js';
+import { AgentErrorCodes, CIRCUIT_HEADER } from '../errors.js';
 import { decideFault } from '../resilience/fault-injector.js';
 import { retryDelay } from '../resilience/retry-backoff.js';
 import { requestHash } from '../route/request-hash.js';
 import type { RouteTable } from '../route/route-table.js';
 import type { ServiceRuntime } from '../route/service-runtime.js';
-import { ClientGone, failureKind, isIdempotent, relay, upstreamHeaders } from './http-relay.js';
+import { failureKind, isIdempotent } from './http-relay.js';
 import { sendJsonError } from './json-error.js';
 import type { OriginPools } from './origin-pools.js';
-import { readBody } from './request-body.js';
+import { NO_BODY, readBody } from './request-body.js';
+import { dispatchRelay, rawUpstreamHeaders } from './relay-handler.js';
 import { type RequestTarget, requestTarget } from './request-target.js';
-import { addTraceContext } from './trace-context.js';
+import { addTraceContext, addTraceContextRaw } from './trace-context.js';
 import { refuseUpgrade, tunnelUpgrade } from './upgrade-tunnel.js';
 
 /** Options of {@link OutboundListener}. */
@@ -41,6 +41,8 @@ interface Destination {
   lb: ServiceLoadBalancer;
   retries: RetryPolicy;
   timeouts: TimeoutPolicy;
+  /** The routing table's version, for messages. */
+  version: number;
 }
 
 /**
@@ -141,7 +143,7 @@ export class OutboundListener {
       return undefined;
     }
     const { retries, timeouts } = svc.settingsFor(rule);
-    return { svc, dest, lb, retries, timeouts };
+    return { svc, dest, lb, retries, timeouts, version: table.version };
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -189,14 +191,14 @@ export class OutboundListener {
     const { svc, dest, lb, retries, timeouts } = d;
     const o = this.#o;
     const method = req.method ?? 'GET';
-    const headers = upstreamHeaders(req.headers, target.service);
-    addTraceContext(headers);
-    const body = await readBody(req, retries.maxBufferBytes);
+    const headers = rawUpstreamHeaders(req, target.service);
+    addTraceContextRaw(headers);
+    const body = headers.hasBody ? await readBody(req, retries.maxBufferBytes, true) : NO_BODY;
     const methodRetryable = isIdempotent(method) || retries.nonIdempotent;
     const attempts = 1 + (body.replayable ? retries.maxRetries : 0);
-    const signal = new ClientGone(res);
     const tried = new Set<string>();
-    const pick: PickContext = { exclude: tried, hash: requestHash(req, target.path, dest.policy.balancer.hashKey) };
+    const hashKey = dest.policy.balancer.hashKey;
+    const pick: PickContext = { exclude: tried, hash: hashKey ? requestHash(req, target.path, hashKey) : undefined };
     const failures: string[] = [];
     let budgetExhausted = false;
     svc.budget.onRequest();
@@ -206,12 +208,20 @@ export class OutboundListener {
       budgetExhausted = true;
       return false;
     };
+    const request = {
+      method: method as 'GET',
+      path: target.path,
+      headers,
+      body: body.body,
+      headersTimeout: timeouts.requestMs,
+      bodyTimeout: timeouts.requestMs,
+    };
 
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (attempt > 0) {
         const wait = retryDelay(attempt - 1, retries, o.random);
         if (wait > 0) await sleep(wait);
-        if (signal.aborted) return;
+        if (res.destroyed) return;
       }
       const endpoint = lb.pick(pick);
       if (!endpoint) break;
@@ -219,55 +229,48 @@ export class OutboundListener {
       const stats = o.stats.get(endpoint.id);
       stats.active++;
       const started = performance.now();
-      let upstream: Dispatcher.ResponseData;
-      try {
-        upstream = await o.pools.get(endpoint.host, endpoint.port, timeouts).request({
-          method: method as 'GET',
-          path: target.path,
-          headers,
-          body: body.body,
-          signal,
-          headersTimeout: timeouts.requestMs,
-          bodyTimeout: timeouts.requestMs,
-        });
-      } catch (e) {
-        stats.active--;
-        const kind = failureKind(e);
-        if (kind === 'aborted') return;
-        dest.outcome(endpoint.id, true);
-        if (kind === 'timeout') {
-          sendJsonError(res, 504, AgentErrorCodes.UPSTREAM_TIMEOUT, `endpoint ${endpoint.id} of "${dest.name}" did not answer within ${timeouts.requestMs} ms`, { service: dest.name, endpoint: endpoint.id });
-          return;
-        }
-        failures.push(`${endpoint.id}: ${(e as Error).message}`);
-        if (this.#debug) o.log.debug({ service: dest.name, endpoint: endpoint.id, err: (e as Error).message, kind, attempt }, 'outbound attempt failed');
-        const retryable = body.replayable && (kind === 'connect' || (kind === 'reset' && methodRetryable));
-        if (retryable && mayRetry(attempt)) continue;
-        break;
+      const canRetry = body.replayable && attempt + 1 < attempts;
+      const outcome = await dispatchRelay(o.pools.get(endpoint.host, endpoint.port, timeouts), request, res, {
+        fromApp: false,
+        onHeaders: () => stats.observe(performance.now() - started, o.clock()),
+        // Decides, before anything reaches the client, whether this answer is retried instead.
+        accept: (status, peer) => {
+          if (status < 500) return true;
+          if (!canRetry) return true;
+          const retryable = peer === PEER_NEVER_SENT || (methodRetryable && (peer === PEER_RESET || retries.statuses.includes(status)));
+          return !(retryable && mayRetry(attempt));
+        },
+      });
+      stats.active--;
+      if (outcome.kind === 'relayed') {
+        dest.outcome(endpoint.id, outcome.status >= 500);
+        if (this.#debug) o.log.debug({ service: dest.name, endpoint: endpoint.id, status: outcome.status, attempt }, 'outbound');
+        return;
       }
-      stats.observe(performance.now() - started, o.clock());
-      const status = upstream.statusCode;
-      dest.outcome(endpoint.id, status >= 500);
-      if (status >= 500 && body.replayable) {
-        const peer = upstream.headers[ERROR_HEADER];
-        const retryable = peer === PEER_NEVER_SENT || (methodRetryable && (peer === PEER_RESET || retries.statuses.includes(status)));
-        if (retryable && mayRetry(attempt)) {
-          stats.active--;
-          failures.push(`${endpoint.id}: answered ${status}${typeof peer === 'string' ? ` ${peer}` : ''}`);
-          await upstream.body.dump().catch(() => undefined);
-          continue;
-        }
+      dest.outcome(endpoint.id, true);
+      if (outcome.kind === 'declined') {
+        failures.push(`${endpoint.id}: answered ${outcome.status}${outcome.peerError ? ` ${outcome.peerError}` : ''}`);
+        continue;
       }
-      try {
-        await relay(upstream, res);
-      } finally {
-        stats.active--;
+      const e = outcome.error;
+      const kind = failureKind(e);
+      if (kind === 'aborted') return;
+      if (outcome.headersSent) {
+        res.destroy();
+        return;
       }
-      if (this.#debug) o.log.debug({ service: dest.name, endpoint: endpoint.id, status, attempt }, 'outbound');
-      return;
+      if (kind === 'timeout') {
+        sendJsonError(res, 504, AgentErrorCodes.UPSTREAM_TIMEOUT, `endpoint ${endpoint.id} of "${dest.name}" did not answer within ${timeouts.requestMs} ms`, { service: dest.name, endpoint: endpoint.id });
+        return;
+      }
+      failures.push(`${endpoint.id}: ${e.message}`);
+      if (this.#debug) o.log.debug({ service: dest.name, endpoint: endpoint.id, err: e.message, kind, attempt }, 'outbound attempt failed');
+      const retryable = body.replayable && (kind === 'connect' || (kind === 'reset' && methodRetryable));
+      if (retryable && mayRetry(attempt)) continue;
+      break;
     }
     if (failures.length === 0) {
-      sendJsonError(res, 503, AgentErrorCodes.NO_HEALTHY_ENDPOINT, `service "${dest.name}" has no endpoint left to try`, { service: dest.name });
+      sendJsonError(res, 503, AgentErrorCodes.NO_HEALTHY_ENDPOINT, `service "${dest.name}" has no healthy endpoint to send to (routing table version ${d.version})`, { service: dest.name });
       return;
     }
     const why = budgetExhausted ? '; the retry budget is exhausted, so no more retries were made' : '';

@@ -7,6 +7,9 @@ export type RequestBody =
   | { replayable: true; body: Buffer | null }
   | { replayable: false; body: Readable };
 
+/** The body of a request without one. */
+export const NO_BODY: RequestBody = Object.freeze({ replayable: true, body: null });
+
 async function* concat(head: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
   for (const b of head) yield b;
   for (;;) {
@@ -23,8 +26,8 @@ async function* concat(head: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenera
  * streamed through instead: what was read so far, then the rest; such a
  * request gets one attempt only.
  */
-export async function readBody(req: IncomingMessage, limit: number): Promise<RequestBody> {
-  if (!hasBody(req)) return { replayable: true, body: null };
+export async function readBody(req: IncomingMessage, limit: number, withBody = hasBody(req)): Promise<RequestBody> {
+  if (!withBody) return NO_BODY;
   const declared = Number(req.headers['content-length'] ?? Number.NaN);
   if (declared > limit || limit === 0) return { replayable: false, body: req };
   const chunks: Buffer[] = [];

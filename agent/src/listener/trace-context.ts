@@ -23,3 +23,30 @@ export function addTraceContext(headers: Record<string, string | string[]>): str
   if (headers['x-request-id'] === undefined) headers['x-request-id'] = traceId;
   return traceId;
 }
+
+/**
+ * {@link addTraceContext} on undici's flat `[name, value, ...]` header list
+ * (names as the client sent them, in any case).
+ */
+export function addTraceContextRaw(headers: string[]): void {
+  let traceparent: string | undefined;
+  let requestId = false;
+  let at = -1;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (name.length === 11 && name.toLowerCase() === 'traceparent') {
+      traceparent = headers[i + 1];
+      at = i;
+    } else if (name.length === 12 && name.toLowerCase() === 'x-request-id') requestId = true;
+  }
+  let traceId: string;
+  if (traceparent !== undefined && TRACEPARENT.test(traceparent) && !traceparent.startsWith('ff')) {
+    traceId = traceparent.slice(3, 35);
+  } else {
+    traceId = randomUUID().replace(/-/g, '');
+    const value = `00-${traceId}-${traceId.slice(8, 24)}-01`;
+    if (at >= 0) headers[at + 1] = value;
+    else headers.push('traceparent', value);
+  }
+  if (!requestId) headers.push('x-request-id', traceId);
+}
