@@ -38,6 +38,7 @@ function sink(agentId: string): FakeSink {
     remoteAddress: '127.0.0.1',
     connectedAt: 0,
     disconnectedAt: undefined,
+    graceful: false,
     disconnectReason: undefined,
     lastSeenAt: 0,
     health: 'unknown',

@@ -8,6 +8,7 @@ const record = (over: Partial<AgentRecord>): AgentRecord => ({
   remoteAddress: '10.0.0.1',
   connectedAt: 0,
   disconnectedAt: undefined,
+  graceful: false,
   disconnectReason: undefined,
   lastSeenAt: 0,
   health: 'unknown',

@@ -1,0 +1,163 @@
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createLogger, type Endpoint, type Routes, type ServicePolicy, seededRandom } from '@meshlet/shared';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EndpointStatsMap } from '../balancer/endpoint-stats.js';
+import { RouteTable } from '../route/route-table.js';
+import { OriginPools } from './origin-pools.js';
+import { OutboundListener } from './outbound-listener.js';
+
+// The outbound listener against real HTTP servers on loopback, in process:
+// which attempts are retried, where they go, and what the budget allows.
+
+interface Upstream {
+  id: string;
+  server: Server;
+  port: number;
+  hits: number;
+  status: number;
+}
+
+async function upstream(id: string, status = 200): Promise<Upstream> {
+  const u: Upstream = { id, server: createServer(), port: 0, hits: 0, status };
+  u.server.on('request', (req, res) => {
+    u.hits++;
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(u.status, { 'content-type': 'text/plain', 'x-instance': id });
+      res.end(id);
+    });
+  });
+  await new Promise<void>((r) => u.server.listen(0, '127.0.0.1', r));
+  u.port = (u.server.address() as AddressInfo).port;
+  return u;
+}
+
+const ep = (u: Upstream, tier = 0): Endpoint => ({ id: u.id, host: '127.0.0.1', port: u.port, tier, weight: 1, labels: {} });
+
+function send(port: number, method = 'GET', body?: string): Promise<{ status: number; instance: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path: 'http://svc/x', agent: false, headers: body ? { 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, instance: String(res.headers['x-instance'] ?? ''), body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('OutboundListener retries', () => {
+  const ups: Upstream[] = [];
+  let listener: OutboundListener;
+  let port: number;
+  let table: RouteTable | undefined;
+  const pools = new OriginPools({ connectTimeoutMs: 500 });
+  const stats = new EndpointStatsMap();
+  const deps = { random: seededRandom(7), clock: Date.now, stats, zone: undefined };
+
+  const install = (endpoints: Endpoint[], policy: Partial<Record<keyof ServicePolicy, unknown>> = {}) => {
+    const routes = { type: 'routes', version: 1, nonce: 'n', services: { svc: { endpoints, policy } } } as unknown as Routes;
+    table = new RouteTable(routes, 'control-plane', 0, deps);
+  };
+
+  beforeAll(async () => {
+    ups.push(await upstream('bad', 503), await upstream('good-1'), await upstream('good-2'));
+    listener = new OutboundListener({ table: () => table, pools, stats, log: createLogger('test', 'silent'), random: deps.random, clock: Date.now });
+    await new Promise<void>((r) => listener.server.listen(0, '127.0.0.1', r));
+    port = (listener.server.address() as AddressInfo).port;
+  });
+  afterEach(() => {
+    for (const u of ups) u.hits = 0;
+  });
+  afterAll(async () => {
+    table?.close();
+    await pools.close();
+    listener.server.closeAllConnections();
+    await new Promise((r) => listener.server.close(r));
+    for (const u of ups) {
+      u.server.closeAllConnections();
+      await new Promise((r) => u.server.close(r));
+    }
+  });
+
+  const [bad, good1, good2] = [() => ups[0] as Upstream, () => ups[1] as Upstream, () => ups[2] as Upstream];
+
+  it('moves a GET that got a 503 to another endpoint, never the same one twice', async () => {
+    install([ep(bad()), ep(good1())], { outlierDetection: { consecutiveFailures: 0 }, retries: { backoffBaseMs: 0 } });
+    for (let i = 0; i < 10; i++) {
+      const a = await send(port);
+      expect(a).toMatchObject({ status: 200, instance: 'good-1' });
+    }
+    expect(bad().hits).toBeGreaterThan(0);
+    expect(bad().hits).toBeLessThanOrEqual(10);
+  });
+
+  it('does not retry a POST on a 503: the app may have acted on it', async () => {
+    install([ep(bad())], { outlierDetection: { consecutiveFailures: 0 } });
+    const a = await send(port, 'POST', 'order');
+    expect(a).toMatchObject({ status: 503, instance: 'bad' });
+    expect(bad().hits).toBe(1);
+  });
+
+  it('retries a POST with a buffered body when retries.nonIdempotent allows it', async () => {
+    install([ep(bad()), ep(good2())], { outlierDetection: { consecutiveFailures: 0 }, retries: { nonIdempotent: true, backoffBaseMs: 0 } });
+    for (let i = 0; i < 4; i++) expect(await send(port, 'POST', 'order')).toMatchObject({ status: 200, instance: 'good-2' });
+  });
+
+  it('retries a connect failure on another endpoint whatever the method', async () => {
+    const dead: Endpoint = { id: 'dead', host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} };
+    install([dead, ep(good1())], { outlierDetection: { consecutiveFailures: 0 }, retries: { backoffBaseMs: 0 } });
+    for (let i = 0; i < 4; i++) expect(await send(port, 'POST', 'x')).toMatchObject({ status: 200, instance: 'good-1' });
+  });
+
+  it('spills a retry to the backup tier when the primary tier is used up', async () => {
+    install([ep(bad(), 0), ep(good2(), 1)], { outlierDetection: { consecutiveFailures: 0 }, retries: { backoffBaseMs: 0 } });
+    expect(await send(port)).toMatchObject({ status: 200, instance: 'good-2' });
+    expect(bad().hits).toBe(1);
+  });
+
+  it('stops retrying when the budget is exhausted, and relays the last answer', async () => {
+    // No reserve, 10% of requests: with nothing but failures, only about one in ten requests gets its retry.
+    install([ep(bad()), ep(good1())], {
+      balancer: { kind: 'round_robin' },
+      outlierDetection: { consecutiveFailures: 0 },
+      retries: { budgetPercent: 10, budgetMinPerSecond: 0, backoffBaseMs: 0 },
+    });
+    good1().status = 503;
+    try {
+      const answers = [];
+      for (let i = 0; i < 40; i++) answers.push(await send(port));
+      expect(answers.every((a) => a.status === 503)).toBe(true);
+      const attempts = bad().hits + good1().hits;
+      const retries = attempts - 40;
+      expect(retries).toBeGreaterThan(0);
+      expect(retries).toBeLessThanOrEqual(4);
+    } finally {
+      good1().status = 200;
+    }
+  });
+
+  it('ejects an endpoint after consecutive failures, so later requests skip it', async () => {
+    install([ep(bad()), ep(good1()), ep(good2())], { outlierDetection: { consecutiveFailures: 3, maxEjectionPercent: 50 }, retries: { backoffBaseMs: 0 } });
+    for (let i = 0; i < 30; i++) expect((await send(port)).status).toBe(200);
+    expect(bad().hits).toBe(3);
+    expect([...(table?.service('svc')?.ejected ?? [])]).toEqual(['bad']);
+  });
+
+  it('answers 429 once the local rate limit is spent', async () => {
+    install([ep(good1())], { rateLimit: { requestsPerSecond: 0.001, burst: 2 } });
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await send(port)).status);
+    expect(statuses).toEqual([200, 200, 429, 429]);
+  });
+
+  it('aborts a configured share of requests for drills', async () => {
+    install([ep(good1())], { faultInjection: { abort: { percent: 100, status: 418 } } });
+    const a = await send(port);
+    expect(a.status).toBe(418);
+    expect(JSON.parse(a.body).error.code).toBe('MESHLET_FAULT_INJECTED');
+    expect(good1().hits).toBe(0);
+  });
+});
