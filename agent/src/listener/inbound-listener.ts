@@ -37,7 +37,7 @@ export class InboundListener {
     this.server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
       this.#handle(req, res).catch((e: unknown) => {
         this.#o.log.error({ err: e }, 'inbound request failed unexpectedly');
-        sendJsonError(res, 500, AgentErrorCodes.APP_UNREACHABLE, 'internal error in the agent');
+        sendJsonError(res, 500, AgentErrorCodes.UPSTREAM_UNREACHABLE, 'internal error in the agent');
       });
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

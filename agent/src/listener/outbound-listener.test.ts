@@ -16,16 +16,24 @@ interface Upstream {
   port: number;
   hits: number;
   status: number;
+  /** Extra answer headers. */
+  headers: Record<string, string>;
+  delayMs: number;
+  earlyHints: boolean;
 }
 
 async function upstream(id: string, status = 200): Promise<Upstream> {
-  const u: Upstream = { id, server: createServer(), port: 0, hits: 0, status };
+  const u: Upstream = { id, server: createServer(), port: 0, hits: 0, status, headers: {}, delayMs: 0, earlyHints: false };
   u.server.on('request', (req, res) => {
     u.hits++;
     req.resume();
     req.on('end', () => {
-      res.writeHead(u.status, { 'content-type': 'text/plain', 'x-instance': id });
-      res.end(id);
+      if (u.earlyHints) res.writeEarlyHints({ link: '</a.css>; rel=preload' });
+      setTimeout(() => {
+        if (res.destroyed) return;
+        res.writeHead(u.status, { 'content-type': 'text/plain', 'x-instance': id, ...u.headers });
+        res.end(id);
+      }, u.delayMs);
     });
   });
   await new Promise<void>((r) => u.server.listen(0, '127.0.0.1', r));
@@ -35,7 +43,7 @@ async function upstream(id: string, status = 200): Promise<Upstream> {
 
 const ep = (u: Upstream, tier = 0): Endpoint => ({ id: u.id, host: '127.0.0.1', port: u.port, tier, weight: 1, labels: {} });
 
-function send(port: number, method = 'GET', body?: string): Promise<{ status: number; instance: string; body: string }> {
+function send(port: number, method = 'GET', body?: string, abortAfterMs?: number): Promise<{ status: number; instance: string; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, method, path: 'http://svc/x', agent: false, headers: body ? { 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
       let text = '';
@@ -44,6 +52,7 @@ function send(port: number, method = 'GET', body?: string): Promise<{ status: nu
       res.on('end', () => resolve({ status: res.statusCode ?? 0, instance: String(res.headers['x-instance'] ?? ''), body: text }));
     });
     req.on('error', reject);
+    if (abortAfterMs !== undefined) setTimeout(() => req.destroy(new Error('aborted by the test')), abortAfterMs);
     req.end(body);
   });
 }
@@ -69,7 +78,7 @@ describe('OutboundListener retries', () => {
     port = (listener.server.address() as AddressInfo).port;
   });
   afterEach(() => {
-    for (const u of ups) u.hits = 0;
+    for (const u of ups) Object.assign(u, { hits: 0, headers: {}, delayMs: 0, earlyHints: false, status: u.id === 'bad' ? 503 : 200 });
   });
   afterAll(async () => {
     table?.close();
@@ -159,5 +168,48 @@ describe('OutboundListener retries', () => {
     expect(a.status).toBe(418);
     expect(JSON.parse(a.body).error.code).toBe('MESHLET_FAULT_INJECTED');
     expect(good1().hits).toBe(0);
+  });
+
+  it("hands the app's 503 to the client when no other endpoint is left to retry on", async () => {
+    install([ep(bad())], { outlierDetection: { consecutiveFailures: 0 } });
+    bad().headers = { 'retry-after': '5' };
+    const a = await send(port);
+    expect(a).toMatchObject({ status: 503, instance: 'bad', body: 'bad' });
+    expect(bad().hits).toBe(1);
+  });
+
+  it("does not retry a peer agent's own timeout", async () => {
+    install([ep(bad()), ep(good1())], { outlierDetection: { consecutiveFailures: 0 }, retries: { backoffBaseMs: 0 } });
+    bad().status = 504;
+    bad().headers = { 'x-meshlet-error': 'MESHLET_UPSTREAM_TIMEOUT' };
+    const answers = [await send(port), await send(port)];
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 504]);
+    expect(bad().hits).toBe(1);
+  });
+
+  it('retries any status listed in retries.statuses, 429 included', async () => {
+    install([ep(bad()), ep(good1())], { outlierDetection: { consecutiveFailures: 0 }, retries: { statuses: [429], backoffBaseMs: 0 } });
+    bad().status = 429;
+    for (let i = 0; i < 4; i++) expect(await send(port)).toMatchObject({ status: 200, instance: 'good-1' });
+  });
+
+  it('passes the final answer after 103 Early Hints', async () => {
+    install([ep(good1())]);
+    good1().earlyHints = true;
+    expect(await send(port)).toMatchObject({ status: 200, instance: 'good-1' });
+  });
+
+  it('does not count a client that gave up as a failure of the endpoint', async () => {
+    install([ep(good1()), ep(good2())], { outlierDetection: { consecutiveFailures: 2, maxEjectionPercent: 50 } });
+    good1().delayMs = 300;
+    good2().delayMs = 300;
+    const gaveUp = await Promise.allSettled([1, 2, 3, 4, 5, 6].map(() => send(port, 'GET', undefined, 30)));
+    expect(gaveUp.every((r) => r.status === 'rejected')).toBe(true);
+    // Every aborted request has been through the agent once none is in flight.
+    const deadline = Date.now() + 5_000;
+    while ((table?.service('svc')?.breaker.active ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(table?.service('svc')?.breaker.active).toBe(0);
+    expect(good1().hits + good2().hits).toBe(6);
+    expect([...(table?.service('svc')?.ejected ?? [])]).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger, RetryPolicy, RouteRule, TimeoutPolicy } from '@meshlet/shared';
+import type { Endpoint, Logger, RetryPolicy, RouteRule, TimeoutPolicy } from '@meshlet/shared';
 import type { PickContext } from '../balancer/balancer.js';
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import type { ServiceLoadBalancer } from '../balancer/service-load-balancer.js';
@@ -202,9 +202,16 @@ export class OutboundListener {
     const failures: string[] = [];
     let budgetExhausted = false;
     svc.budget.onRequest();
+    // The endpoint for the next attempt, chosen when deciding to retry: a
+    // retry is only worth declining an answer for when another endpoint
+    // exists, and only then does it spend a token of the budget.
+    let next: Endpoint | undefined;
     const mayRetry = (attempt: number): boolean => {
       if (attempt + 1 >= attempts) return false;
+      next = lb.pick(pick);
+      if (!next) return false;
       if (svc.budget.tryAcquire()) return true;
+      next = undefined;
       budgetExhausted = true;
       return false;
     };
@@ -220,10 +227,11 @@ export class OutboundListener {
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (attempt > 0) {
         const wait = retryDelay(attempt - 1, retries, o.random);
-        if (wait > 0) await sleep(wait);
+        if (wait > 0 && !(await this.#backoff(wait, res))) return;
         if (res.destroyed) return;
       }
-      const endpoint = lb.pick(pick);
+      const endpoint = next ?? lb.pick(pick);
+      next = undefined;
       if (!endpoint) break;
       tried.add(endpoint.id);
       const stats = o.stats.get(endpoint.id);
@@ -235,9 +243,13 @@ export class OutboundListener {
         onHeaders: () => stats.observe(performance.now() - started, o.clock()),
         // Decides, before anything reaches the client, whether this answer is retried instead.
         accept: (status, peer) => {
-          if (status < 500) return true;
           if (!canRetry) return true;
-          const retryable = peer === PEER_NEVER_SENT || (methodRetryable && (peer === PEER_RESET || retries.statuses.includes(status)));
+          let retryable: boolean;
+          if (peer === undefined) retryable = methodRetryable && retries.statuses.includes(status);
+          else if (peer === PEER_NEVER_SENT) retryable = true;
+          else if (peer === PEER_RESET) retryable = methodRetryable;
+          // The peer's own timeout (or any other error of the peer agent) is not retried: see above.
+          else retryable = false;
           return !(retryable && mayRetry(attempt));
         },
       });
@@ -247,14 +259,16 @@ export class OutboundListener {
         if (this.#debug) o.log.debug({ service: dest.name, endpoint: endpoint.id, status: outcome.status, attempt }, 'outbound');
         return;
       }
-      dest.outcome(endpoint.id, true);
       if (outcome.kind === 'declined') {
+        dest.outcome(endpoint.id, outcome.status >= 500);
         failures.push(`${endpoint.id}: answered ${outcome.status}${outcome.peerError ? ` ${outcome.peerError}` : ''}`);
         continue;
       }
       const e = outcome.error;
       const kind = failureKind(e);
-      if (kind === 'aborted') return;
+      // A client that left says nothing about the endpoint.
+      if (kind === 'aborted' || res.destroyed) return;
+      dest.outcome(endpoint.id, true);
       if (outcome.headersSent) {
         res.destroy();
         return;
@@ -275,6 +289,20 @@ export class OutboundListener {
     }
     const why = budgetExhausted ? '; the retry budget is exhausted, so no more retries were made' : '';
     sendJsonError(res, 502, AgentErrorCodes.UPSTREAM_UNREACHABLE, `no endpoint of "${dest.name}" could be reached (${failures.join('; ')})${why}`, { service: dest.name, attempts: failures.length });
+  }
+
+  /** Waits out a retry backoff; false when the client left meanwhile. */
+  #backoff(ms: number, res: ServerResponse): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        res.off('close', gone);
+        resolve(ok);
+      };
+      const gone = () => done(false);
+      const timer = setTimeout(() => done(true), ms);
+      res.once('close', gone);
+    });
   }
 
   /** WebSocket and other upgrades: routed like a request, then tunnelled to the chosen endpoint's agent. */

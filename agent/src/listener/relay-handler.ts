@@ -85,6 +85,8 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    // 1xx interim answers (102, 103) are dropped: the final answer follows.
+    if (statusCode < 200) return true;
     this.#o.onHeaders?.();
     const headers: string[] = [];
     let peerError: string | undefined;

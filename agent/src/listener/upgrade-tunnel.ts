@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { IncomingMessage } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 
 /** Request headers for an upgrade: hop-by-hop ones dropped except `Upgrade`, with `Connection: Upgrade`. */
 function upgradeHead(req: IncomingMessage, path: string, host: string | undefined, extra: Record<string, string>): string {
@@ -29,7 +29,7 @@ export function refuseUpgrade(socket: Duplex, status: number, code: string, mess
   }
   const body = JSON.stringify({ error: { code, message } });
   socket.end(
-    `HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : 'Bad Gateway'}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
       `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-meshlet-error: ${code}\r\nconnection: close\r\n\r\n${body}`,
   );
 }
@@ -67,6 +67,12 @@ export function tunnelUpgrade(req: IncomingMessage, client: Duplex, head: Buffer
     upstream.once('connect', () => {
       clearTimeout(timer);
       upstream.off('error', onConnectError);
+      if (client.destroyed) {
+        // The client left while we connected: nothing to carry.
+        upstream.destroy();
+        resolve({ ok: true });
+        return;
+      }
       upstream.setNoDelay(true);
       const fail = () => {
         upstream.destroy();

@@ -104,6 +104,7 @@ export class ServiceRuntime {
     if (!old || !same(old.slowStart, policy.slowStart)) this.#slowStart = new SlowStart(policy.slowStart, d.clock);
     if (!old || !same(old.outlierDetection, policy.outlierDetection)) {
       this.#outlier?.close();
+      this.#lastEjected = new Set();
       this.#outlier = policy.outlierDetection.consecutiveFailures > 0
         ? new OutlierDetector(policy.outlierDetection, d.clock, (ejected) => this.#onEjection(ejected))
         : undefined;
@@ -121,9 +122,18 @@ export class ServiceRuntime {
 
     this.#matcher = policy.routes.length > 0 ? new RouteMatcher(policy.routes, d.random) : undefined;
     this.#overrides = new WeakMap();
-    this.#subsets = new Map();
-    this.#lb = this.#buildLb(routes.endpoints);
+    // Most tables change some other service: keep this one's balancers (a
+    // hash ring or Maglev table costs milliseconds to build) unless its
+    // endpoints or the settings they are built from changed.
+    const lbKey = JSON.stringify([routes.endpoints, policy.balancer, policy.tiers, policy.slowStart]);
+    if (lbKey !== this.#lbKey) {
+      this.#lbKey = lbKey;
+      this.#subsets = new Map();
+      this.#lb = this.#buildLb(routes.endpoints);
+    }
   }
+
+  #lbKey = '';
 
   /** Endpoint selection over the endpoints whose labels include `subset` (the whole service when absent). */
   subsetLb(subset: Subset | undefined): ServiceLoadBalancer {

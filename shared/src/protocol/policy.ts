@@ -53,9 +53,9 @@ export const BalancerPolicy = Type.Object(
     /** peak_ewma: latency assumed for an endpoint with no measurement yet. */
     ewmaDefaultLatencyMs: Type.Number({ minimum: 0, maximum: 60_000, default: 10 }),
     /** ring_hash: minimum number of entries on the ring (virtual nodes in all). */
-    ringMinSize: Type.Integer({ minimum: 1, maximum: 8_388_608, default: 1024 }),
+    ringMinSize: Type.Integer({ minimum: 1, maximum: 131_072, default: 1024, fix: 'use at most 131072: every caller builds the ring on each change of the service' }),
     /** maglev: lookup table size, a prime. */
-    maglevTableSize: Type.Integer({ minimum: 7, maximum: 5_000_011, default: 65537 }),
+    maglevTableSize: Type.Integer({ minimum: 7, maximum: 655_373, default: 65537, fix: 'use a prime of at most 655373 (such as 65537 or 131071); a non-prime is raised to the next prime' }),
     /** ring_hash and maglev: no endpoint takes more than `factor` x the mean active requests; absent: off. */
     boundedLoadFactor: Type.Optional(Type.Number({ minimum: 1, maximum: 100 })),
   },
@@ -217,11 +217,14 @@ function withoutDefaults<T>(schema: T): T {
   return out as T;
 }
 
-/** Route-level overrides: any subset of the service's retry and timeout fields, without defaults of their own. */
-export const RetryOverride = withoutDefaults(Type.Partial(RetryPolicy, { additionalProperties: false }));
+/** Route-level overrides: the service's retry fields (but the budget, which is the service's), without defaults of their own. */
+export const RetryOverride = withoutDefaults(
+  Type.Partial(Type.Omit(RetryPolicy, ['budgetPercent', 'budgetMinPerSecond']), { additionalProperties: false }),
+);
 /** {@inheritDoc RetryOverride} */
 export type RetryOverride = Static<typeof RetryOverride>;
-export const TimeoutOverride = withoutDefaults(Type.Partial(TimeoutPolicy, { additionalProperties: false }));
+/** Only the request timeout: connections (and their connect and idle timeouts) are the service's, shared by all its routes. */
+export const TimeoutOverride = withoutDefaults(Type.Partial(Type.Pick(TimeoutPolicy, ['requestMs']), { additionalProperties: false }));
 /** {@inheritDoc TimeoutOverride} */
 export type TimeoutOverride = Static<typeof TimeoutOverride>;
 
