@@ -1,18 +1,6 @@
-import type { Endpoint, EndpointHealth, TierPolicy } from '@meshlet/shared';
+import { type Endpoint, type EndpointHealth, type TierPolicy, seededRandom } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { ServiceLoadBalancer } from './service-load-balancer.js';
-
-/** mulberry32: a small seeded PRNG, so that the counts below are the same on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Ctx {
   exclude?: ReadonlySet<string>;
@@ -21,7 +9,7 @@ interface Ctx {
 
 /** A stand-in for the real balancers: uniform over its list, skipping excluded ids; records the contexts it saw. */
 function uniformBalancers(seed = 7) {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const built: string[][] = [];
   const seen: Array<Ctx | undefined> = [];
   const make = (endpoints: readonly Endpoint[]) => {
@@ -61,7 +49,7 @@ function lb(endpoints: Endpoint[], overrides: Partial<TierPolicy> = {}, zone?: s
     endpoints,
     policy: { ...policy, ...overrides },
     zone,
-    random: mulberry32(seed),
+    random: seededRandom(seed),
     makeBalancer: balancers.make,
   });
   return { slb, balancers };
@@ -134,7 +122,7 @@ describe('ServiceLoadBalancer hashed requests', () => {
   it('keeps a hash on one tier while the load is split, and splits hashes by the loads', () => {
     const eps = [...tier('p', 0, 10, 5), ...tier('b', 1, 10, 10)];
     const { slb } = lb(eps);
-    const keys = mulberry32(3);
+    const keys = seededRandom(3);
     let onTier0 = 0;
     for (let k = 0; k < 10_000; k++) {
       const hash = Math.floor(keys() * 2 ** 32);

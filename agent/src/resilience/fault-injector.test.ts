@@ -1,21 +1,10 @@
+import { seededRandom } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { decideFault, NO_FAULT } from './fault-injector.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const DRAWS = 10_000;
 
 function tally(policy: Parameters<typeof decideFault>[0], seed = 42) {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   let delayed = 0;
   let aborted = 0;
   let both = 0;

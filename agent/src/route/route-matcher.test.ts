@@ -1,18 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { RouteRule } from '@meshlet/shared';
+import { type RouteRule, seededRandom } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { matchesSubset, RouteMatcher } from './route-matcher.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const noRandom = () => {
   throw new Error('random() drawn where no draw was needed');
@@ -136,7 +125,7 @@ describe('RouteMatcher', () => {
         ],
       },
     ];
-    const m = new RouteMatcher(rules, mulberry32(20240601));
+    const m = new RouteMatcher(rules, seededRandom(20240601));
     let v2 = 0;
     for (let i = 0; i < 10_000; i++) if (m.match(req('/'))?.split?.subset?.version === 'v2') v2++;
     expect(Math.abs(v2 / 100 - 10)).toBeLessThanOrEqual(2);
