@@ -58,8 +58,21 @@ export function compileValidator<T extends TSchema>(schema: T, options: CompileO
 export function toIssues(errors: readonly ErrorObject[]): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const seen = new Set<string>();
+  // A union of literals (`kind: round_robin | weighted | ...`) fails with one
+  // `const` error per branch: say it once, as "must be one of".
+  const consts = new Map<string, unknown[]>();
   for (const e of errors) {
-    const issue = toIssue(e);
+    if (e.keyword !== 'const') continue;
+    const list = consts.get(e.instancePath) ?? [];
+    list.push((e.params as { allowedValue?: unknown }).allowedValue);
+    consts.set(e.instancePath, list);
+  }
+  for (const e of errors) {
+    const allowed = e.keyword === 'const' ? consts.get(e.instancePath) : undefined;
+    const issue =
+      allowed && allowed.length > 1
+        ? { path: pointerToPath(e.instancePath), problem: `must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`, fix: 'pick one of the allowed values' }
+        : toIssue(e);
     if (!issue) continue;
     const key = `${issue.path}\u0000${issue.problem}`;
     if (seen.has(key)) continue;
@@ -100,12 +113,22 @@ function genericIssue(e: ErrorObject): ValidationIssue | undefined {
         problem: 'is required but missing',
         fix: `add "${String(p.missingProperty)}"${path ? ` under "${path}"` : ''}`,
       };
-    case 'additionalProperties':
+    case 'additionalProperties': {
+      // A map whose keys follow a pattern (service names): the key is not a valid name, rather than unknown.
+      const patterns = Object.keys((e.parentSchema as { patternProperties?: Record<string, unknown> } | undefined)?.patternProperties ?? {});
+      if (patterns.length > 0) {
+        return {
+          path: join(path, String(p.additionalProperty)),
+          problem: `is not a valid name (must match ${patterns.join(' or ')})`,
+          fix: 'rename it so that it matches',
+        };
+      }
       return {
         path: join(path, String(p.additionalProperty)),
         problem: 'is not a known field',
         fix: 'remove it or check its spelling against docs/configuration.md',
       };
+    }
     case 'type':
       return { path, problem: `must be of type ${String(p.type)}`, fix: `give a value of type ${String(p.type)}` };
     case 'minimum':

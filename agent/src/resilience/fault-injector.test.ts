@@ -1,6 +1,7 @@
 import { seededRandom } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { decideFault, NO_FAULT } from './fault-injector.js';
+
 const DRAWS = 10_000;
 
 function tally(policy: Parameters<typeof decideFault>[0], seed = 42) {
