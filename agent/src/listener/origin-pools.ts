@@ -23,12 +23,13 @@ export class OriginPools {
   }
 
   /**
-   * The pool for `host:port`. `timeouts` (the calling service's policy) set
-   * the connect timeout and how long idle connections are kept, when the
-   * pool is made; a pool lives until its origin leaves the routing table.
+   * The pool for `host:port` with these connect and idle timeouts (the
+   * service's or a route's): one pool per origin and pair of timeouts, so
+   * that a route with a shorter connect timeout gets connections made with
+   * it. A pool lives until its origin leaves the routing table.
    */
   get(host: string, port: number, timeouts?: { connectMs: number; idleMs: number }): Pool {
-    const key = `${host}:${port}`;
+    const key = timeouts ? `${host}:${port}|${timeouts.connectMs}|${timeouts.idleMs}` : `${host}:${port}`;
     let pool = this.#pools.get(key);
     if (!pool) {
       pool = new Pool(originOf(host, port), {
@@ -43,7 +44,8 @@ export class OriginPools {
   /** Closes the pools of origins not in `keep` (`host:port` keys); in-flight requests finish first. */
   retain(keep: ReadonlySet<string>): void {
     for (const [key, pool] of this.#pools) {
-      if (keep.has(key)) continue;
+      const bar = key.indexOf('|');
+      if (keep.has(bar === -1 ? key : key.slice(0, bar))) continue;
       this.#pools.delete(key);
       pool.close().catch(() => undefined);
     }

@@ -212,4 +212,14 @@ describe('OutboundListener retries', () => {
     expect(good1().hits + good2().hits).toBe(6);
     expect([...(table?.service('svc')?.ejected ?? [])]).toEqual([]);
   });
+
+  it("applies a route's own request timeout, and does not retry a timeout", async () => {
+    install([ep(good1()), ep(good2())], { routes: [{ match: { pathPrefix: '/x' }, timeouts: { requestMs: 50 } }] });
+    good1().delayMs = 300;
+    good2().delayMs = 300;
+    const a = await send(port);
+    expect(a.status).toBe(504);
+    expect(JSON.parse(a.body).error.code).toBe('MESHLET_UPSTREAM_TIMEOUT');
+    expect(good1().hits + good2().hits).toBe(1);
+  });
 });

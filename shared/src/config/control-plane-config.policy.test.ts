@@ -59,7 +59,12 @@ describe('services in the control-plane config', () => {
   });
 
   it('refuses out-of-range values and fields a route may not override', () => {
-    const found = issues('services:\n  orders:\n    retries: { maxRetries: 99 }\n    balancer: { ringMinSize: 10000000 }\n    routes:\n      - { timeouts: { connectMs: 5 } }\n');
-    expect(found.map((i) => i.path).sort()).toEqual(['services.orders.balancer.ringMinSize', 'services.orders.retries.maxRetries', 'services.orders.routes.0.timeouts.connectMs']);
+    const found = issues('services:\n  orders:\n    retries: { maxRetries: 99 }\n    balancer: { ringMinSize: 10000000 }\n    routes:\n      - { retries: { budgetPercent: 5 }, timeouts: { connectMs: 5 } }\n');
+    expect(found.map((i) => i.path).sort()).toEqual([
+      'services.orders.balancer.ringMinSize',
+      'services.orders.retries.maxRetries',
+      'services.orders.routes.0.retries.budgetPercent',
+      'services.orders.routes.0.timeouts.connectMs',
+    ]);
   });
 });

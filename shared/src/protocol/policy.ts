@@ -217,14 +217,13 @@ function withoutDefaults<T>(schema: T): T {
   return out as T;
 }
 
-/** Route-level overrides: the service's retry fields (but the budget, which is the service's), without defaults of their own. */
+/** Route-level overrides: the service's retry fields (but the budget, which is the service's) and timeouts, without defaults of their own. */
 export const RetryOverride = withoutDefaults(
   Type.Partial(Type.Omit(RetryPolicy, ['budgetPercent', 'budgetMinPerSecond']), { additionalProperties: false }),
 );
 /** {@inheritDoc RetryOverride} */
 export type RetryOverride = Static<typeof RetryOverride>;
-/** Only the request timeout: connections (and their connect and idle timeouts) are the service's, shared by all its routes. */
-export const TimeoutOverride = withoutDefaults(Type.Partial(Type.Pick(TimeoutPolicy, ['requestMs']), { additionalProperties: false }));
+export const TimeoutOverride = withoutDefaults(Type.Partial(TimeoutPolicy, { additionalProperties: false }));
 /** {@inheritDoc TimeoutOverride} */
 export type TimeoutOverride = Static<typeof TimeoutOverride>;
 
