@@ -240,6 +240,7 @@ export class OutboundListener {
       const canRetry = body.replayable && attempt + 1 < attempts;
       const outcome = await dispatchRelay(o.pools.get(endpoint.host, endpoint.port, timeouts), request, res, {
         fromApp: false,
+        headersDeadlineMs: timeouts.requestMs,
         onHeaders: () => stats.observe(performance.now() - started, o.clock()),
         // Decides, before anything reaches the client, whether this answer is retried instead.
         accept: (status, peer) => {

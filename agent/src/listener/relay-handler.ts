@@ -50,7 +50,16 @@ export interface RelayOptions {
   accept?: (status: number, peerError: string | undefined) => boolean;
   /** Called when the response headers arrive (for latency). */
   onHeaders?: () => void;
+  /**
+   * A precise deadline for the response headers. undici checks its own
+   * `headersTimeout` on a coarse clock (about one second), so a deadline
+   * below a couple of seconds gets a timer of its own.
+   */
+  headersDeadlineMs?: number;
 }
+
+/** Below this, the headers deadline gets its own timer rather than undici's coarse one. */
+export const PRECISE_TIMEOUT_BELOW_MS = 2_000;
 
 /**
  * An undici dispatch handler that writes the upstream answer straight into
@@ -68,6 +77,8 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
   #status = 0;
   #peerError: string | undefined;
   #finished = false;
+  #timer: NodeJS.Timeout | undefined;
+  #timedOut: Error | undefined;
   #onClose = (): void => {
     if (!this.#finished && !this.#res.writableFinished) this.#abort?.(Object.assign(new Error('the client went away'), { name: 'AbortError', code: 'UND_ERR_ABORTED' }));
   };
@@ -77,16 +88,25 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
     this.#o = options;
     this.#done = done;
     res.on('close', this.#onClose);
+    const deadline = options.headersDeadlineMs;
+    if (deadline !== undefined && deadline > 0 && deadline < PRECISE_TIMEOUT_BELOW_MS) {
+      this.#timer = setTimeout(() => {
+        this.#timedOut = Object.assign(new Error(`no response headers within ${deadline} ms`), { code: 'UND_ERR_HEADERS_TIMEOUT' });
+        this.#abort?.(this.#timedOut);
+      }, deadline);
+    }
   }
 
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort;
-    if (this.#res.destroyed) abort(Object.assign(new Error('the client went away'), { name: 'AbortError', code: 'UND_ERR_ABORTED' }));
+    if (this.#timedOut) abort(this.#timedOut);
+    else if (this.#res.destroyed) abort(Object.assign(new Error('the client went away'), { name: 'AbortError', code: 'UND_ERR_ABORTED' }));
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     // 1xx interim answers (102, 103) are dropped: the final answer follows.
     if (statusCode < 200) return true;
+    if (this.#timer) clearTimeout(this.#timer);
     this.#o.onHeaders?.();
     const headers: string[] = [];
     let peerError: string | undefined;
@@ -135,8 +155,10 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
     this.#done({ kind: 'relayed', status: this.#status });
   }
 
-  onError(err: Error): void {
+  onError(error: Error): void {
     this.#finish();
+    // undici reports our own abort as an abort: it was a timeout.
+    const err = this.#timedOut ?? error;
     const res = this.#res;
     if (this.#status !== 0 && !this.#declined) {
       // Mid-body: the client has a status already; all that is left is to cut it off.
@@ -148,6 +170,7 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
   }
 
   #finish(): void {
+    if (this.#timer) clearTimeout(this.#timer);
     this.#finished = true;
     this.#res.off('close', this.#onClose);
   }
