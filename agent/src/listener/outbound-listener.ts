@@ -1,16 +1,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Endpoint, Logger, RetryPolicy, RouteRule, TimeoutPolicy } from '@meshlet/shared';
+import type { Endpoint, Logger } from '@meshlet/shared';
 import type { PickContext } from '../balancer/balancer.js';
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
-import type { ServiceLoadBalancer } from '../balancer/service-load-balancer.js';
 import { AgentErrorCodes, CIRCUIT_HEADER } from '../errors.js';
 import { decideFault } from '../resilience/fault-injector.js';
 import { retryDelay } from '../resilience/retry-backoff.js';
 import { requestHash } from '../route/request-hash.js';
 import type { RouteTable } from '../route/route-table.js';
-import type { ServiceRuntime } from '../route/service-runtime.js';
+import { type Destination, resolveDestination } from '../route/destination.js';
 import { failureKind, isIdempotent } from './http-relay.js';
 import { sendJsonError } from './json-error.js';
 import type { OriginPools } from './origin-pools.js';
@@ -30,19 +29,6 @@ export interface OutboundOptions {
   clock: () => number;
   /** A dedicated upstream port: every request goes to this service, whatever its Host. */
   service?: string;
-}
-
-/** Where a request goes, once routed. */
-interface Destination {
-  /** The service the request named (its policy's rate limit, faults, budget apply). */
-  svc: ServiceRuntime;
-  /** The service that serves it (another one when a split says so). */
-  dest: ServiceRuntime;
-  lb: ServiceLoadBalancer;
-  retries: RetryPolicy;
-  timeouts: TimeoutPolicy;
-  /** The routing table's version, for messages. */
-  version: number;
 }
 
 /**
@@ -102,58 +88,17 @@ export class OutboundListener {
     return this.#o.service ? { service: this.#o.service, path: req.url ?? '/' } : requestTarget(req);
   }
 
-  /** Resolves the destination, or answers the error itself and returns undefined. */
-  #route(req: IncomingMessage, target: RequestTarget, fail: (status: number, code: string, message: string, extra?: Record<string, unknown>) => void): Destination | undefined {
-    const table = this.#o.table();
-    if (!table) {
-      fail(503, AgentErrorCodes.NO_ROUTING_TABLE, 'the agent has no routing table yet: it has not reached the control plane and none is persisted in its dataDir', { service: target.service });
-      return undefined;
-    }
-    const svc = table.service(target.service);
-    if (!svc) {
-      fail(404, AgentErrorCodes.UNKNOWN_SERVICE, `service "${target.service}" is not in the routing table (version ${table.version}); known services: ${table.serviceNames().join(', ') || 'none'}`, { service: target.service });
-      return undefined;
-    }
-    let dest = svc;
-    let lb = svc.lb;
-    let rule: RouteRule | undefined;
-    let subset = '';
-    const matcher = svc.matcher;
-    if (matcher) {
-      const m = matcher.match({ method: req.method ?? 'GET', path: target.path, headers: req.headers });
-      if (m) {
-        rule = m.rule;
-        const split = m.split;
-        if (split) {
-          if (split.service !== undefined && split.service !== svc.name) {
-            const other = table.service(split.service);
-            if (!other) {
-              fail(404, AgentErrorCodes.UNKNOWN_SERVICE, `route ${rule.name ?? ''} of "${svc.name}" sends to service "${split.service}", which is not in the routing table (version ${table.version})`, { service: split.service });
-              return undefined;
-            }
-            dest = other;
-          }
-          lb = dest.subsetLb(split.subset);
-          if (split.subset) subset = ` subset ${JSON.stringify(split.subset)}`;
-        }
-      }
-    }
-    if (lb.size === 0) {
-      fail(503, AgentErrorCodes.NO_HEALTHY_ENDPOINT, `service "${dest.name}"${subset} has no endpoint in routing table version ${table.version}`, { service: dest.name });
-      return undefined;
-    }
-    const { retries, timeouts } = svc.settingsFor(rule);
-    return { svc, dest, lb, retries, timeouts, version: table.version };
-  }
-
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const target = this.#target(req);
     if (!target) {
       sendJsonError(res, 400, AgentErrorCodes.BAD_REQUEST, 'name the service: send an absolute URL (curl -x) or a Host header');
       return;
     }
-    const d = this.#route(req, target, (status, code, message, extra) => sendJsonError(res, status, code, message, extra));
-    if (!d) return;
+    const d = resolveDestination(this.#o.table(), req, target);
+    if ('refusal' in d) {
+      sendJsonError(res, d.status, d.refusal, d.message, d.extra);
+      return;
+    }
     const { svc, dest } = d;
 
     if (svc.limiter && !svc.limiter.tryTake()) {
@@ -314,8 +259,11 @@ export class OutboundListener {
       refuseUpgrade(socket, 400, AgentErrorCodes.BAD_REQUEST, 'name the service: send an absolute URL or a Host header');
       return;
     }
-    const d = this.#route(req, target, (status, code, message) => refuseUpgrade(socket, status, code, message));
-    if (!d) return;
+    const d = resolveDestination(this.#o.table(), req, target);
+    if ('refusal' in d) {
+      refuseUpgrade(socket, d.status, d.refusal, d.message);
+      return;
+    }
     const extra: Record<string, string> = {};
     for (const name of ['traceparent', 'x-request-id'] as const) {
       const v = req.headers[name];

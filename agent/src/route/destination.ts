@@ -1,0 +1,74 @@
+import type { IncomingMessage } from 'node:http';
+import type { RetryPolicy, RouteRule, TimeoutPolicy } from '@meshlet/shared';
+import type { ServiceLoadBalancer } from '../balancer/service-load-balancer.js';
+import { AgentErrorCodes } from '../errors.js';
+import type { RequestTarget } from '../listener/request-target.js';
+import type { RouteTable } from './route-table.js';
+import type { ServiceRuntime } from './service-runtime.js';
+
+/** Where a request goes, once routed. */
+export interface Destination {
+  /** The service the request named (its policy's rate limit, faults, budget apply). */
+  svc: ServiceRuntime;
+  /** The service that serves it (another one when a split says so). */
+  dest: ServiceRuntime;
+  lb: ServiceLoadBalancer;
+  retries: RetryPolicy;
+  timeouts: TimeoutPolicy;
+  /** The routing table's version, for messages. */
+  version: number;
+}
+
+/** Why a request cannot be routed: the answer to give, with its `MESHLET_*` code. */
+export interface Refusal {
+  status: number;
+  refusal: string;
+  message: string;
+  extra: Record<string, unknown>;
+}
+
+const refuse = (status: number, refusal: string, message: string, extra: Record<string, unknown>): Refusal => ({ status, refusal, message, extra });
+
+/**
+ * Where a request for `target` goes under `table`: the service it names,
+ * its first matching route, the split that route chose (a subset, or
+ * another service), and the retry and timeout settings that apply. Shared
+ * by plain requests and upgrades.
+ */
+export function resolveDestination(table: RouteTable | undefined, req: IncomingMessage, target: RequestTarget): Destination | Refusal {
+  if (!table) {
+    return refuse(503, AgentErrorCodes.NO_ROUTING_TABLE, 'the agent has no routing table yet: it has not reached the control plane and none is persisted in its dataDir', { service: target.service });
+  }
+  const svc = table.service(target.service);
+  if (!svc) {
+    return refuse(404, AgentErrorCodes.UNKNOWN_SERVICE, `service "${target.service}" is not in the routing table (version ${table.version}); known services: ${table.serviceNames().join(', ') || 'none'}`, { service: target.service });
+  }
+  let dest = svc;
+  let lb = svc.lb;
+  let rule: RouteRule | undefined;
+  let subset = '';
+  const matcher = svc.matcher;
+  if (matcher) {
+    const m = matcher.match({ method: req.method ?? 'GET', path: target.path, headers: req.headers });
+    if (m) {
+      rule = m.rule;
+      const split = m.split;
+      if (split) {
+        if (split.service !== undefined && split.service !== svc.name) {
+          const other = table.service(split.service);
+          if (!other) {
+            return refuse(404, AgentErrorCodes.UNKNOWN_SERVICE, `a route${rule.name ? ` "${rule.name}"` : ''} of "${svc.name}" sends to service "${split.service}", which is not in the routing table (version ${table.version})`, { service: split.service });
+          }
+          dest = other;
+        }
+        lb = dest.subsetLb(split.subset);
+        if (split.subset) subset = ` subset ${JSON.stringify(split.subset)}`;
+      }
+    }
+  }
+  if (lb.size === 0) {
+    return refuse(503, AgentErrorCodes.NO_HEALTHY_ENDPOINT, `service "${dest.name}"${subset} has no endpoint in routing table version ${table.version}`, { service: dest.name });
+  }
+  const { retries, timeouts } = svc.settingsFor(rule);
+  return { svc, dest, lb, retries, timeouts, version: table.version };
+}
