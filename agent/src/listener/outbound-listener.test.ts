@@ -222,4 +222,25 @@ describe('OutboundListener retries', () => {
     expect(JSON.parse(a.body).error.code).toBe('MESHLET_UPSTREAM_TIMEOUT');
     expect(good1().hits + good2().hits).toBe(1);
   });
+
+  it('answers 503 with the reason in a header when the circuit breaker is full', async () => {
+    install([ep(good1())], { circuitBreaker: { maxConcurrent: 1, maxPending: 0 } });
+    good1().delayMs = 500;
+    const first = send(port);
+    // The second request goes once the first holds the only slot.
+    const deadline = Date.now() + 5_000;
+    while (table?.service('svc')?.breaker.active !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const refused = await new Promise<{ status: number; header: unknown; code: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: 'http://svc/x', agent: false }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += String(c)));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, header: res.headers['x-meshlet-circuit-open'], code: JSON.parse(text).error.code }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect((await first).status).toBe(200);
+    expect(refused).toEqual({ status: 503, header: 'max_pending', code: 'MESHLET_CIRCUIT_OPEN' });
+    expect(good1().hits).toBe(1);
+  });
 });
