@@ -1,9 +1,8 @@
-import type { Endpoint } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { countAllowed, hasExclusions, nthAllowed, randomBelow, weightedIndex } from './candidates.js';
+import { endpoints } from './test-support/fixtures.js';
 
-const ep = (id: string): Endpoint => ({ id, host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} });
-const four = [ep('a'), ep('b'), ep('c'), ep('d')];
+const four = endpoints('a', 'b', 'c', 'd');
 
 describe('candidates', () => {
   it('counts and ranks the endpoints not excluded', () => {

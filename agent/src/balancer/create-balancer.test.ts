@@ -1,19 +1,18 @@
-import { type BalancerKind, type BalancerPolicy, type Endpoint, seededRandom } from '@meshlet/shared';
+import type { BalancerKind } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { createBalancer } from './create-balancer.js';
-import { EndpointStatsMap } from './endpoint-stats.js';
 import { LeastRequestBalancer } from './least-request.js';
 import { MaglevBalancer } from './maglev.js';
 import { PeakEwmaBalancer } from './peak-ewma.js';
 import { RandomBalancer } from './random.js';
 import { RingHashBalancer } from './ring-hash.js';
 import { RoundRobinBalancer } from './round-robin.js';
+import { balancerDeps, balancerPolicy, endpoints } from './test-support/fixtures.js';
 import { WeightedBalancer } from './weighted.js';
 
-const ep = (id: string): Endpoint => ({ id, host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} });
-const policy = (kind: BalancerKind): BalancerPolicy => ({ kind, activeRequestBias: 1, ewmaDecayMs: 10_000, ewmaDefaultLatencyMs: 10, ringMinSize: 64, maglevTableSize: 251 });
-const deps = () => ({ random: seededRandom(1), clock: () => 0, stats: new EndpointStatsMap() });
-const three = [ep('a'), ep('b'), ep('c')];
+const policy = (kind: BalancerKind) => balancerPolicy(kind, { ringMinSize: 64, maglevTableSize: 251 });
+const deps = () => balancerDeps(1);
+const three = endpoints('a', 'b', 'c');
 
 describe('createBalancer', () => {
   it.each([

@@ -1,35 +1,18 @@
-import { type BalancerPolicy, type Endpoint, seededRandom } from '@meshlet/shared';
+import type { BalancerPolicy } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import type { BalancerDeps } from './balancer.js';
-import { EndpointStatsMap } from './endpoint-stats.js';
 import { LeastRequestBalancer } from './least-request.js';
+import { balancerDeps, balancerPolicy, endpoint, endpoints, pickShares } from './test-support/fixtures.js';
 
-const ep = (id: string, weight = 1): Endpoint => ({ id, host: '127.0.0.1', port: 1, tier: 0, weight, labels: {} });
-const policy = (over: Partial<BalancerPolicy> = {}): BalancerPolicy => ({
-  kind: 'least_request',
-  activeRequestBias: 1,
-  ewmaDecayMs: 10_000,
-  ewmaDefaultLatencyMs: 10,
-  ringMinSize: 1024,
-  maglevTableSize: 65537,
-  ...over,
-});
-const deps = (over: Partial<BalancerDeps> = {}): BalancerDeps => ({ random: seededRandom(3), clock: () => 0, stats: new EndpointStatsMap(), ...over });
+const policy = (over?: Partial<BalancerPolicy>) => balancerPolicy('least_request', over);
+const deps = (over?: Partial<BalancerDeps>) => balancerDeps(3, over);
 const N = 100_000;
-const shares = (b: LeastRequestBalancer, exclude?: ReadonlySet<string>) => {
-  const c: Record<string, number> = {};
-  for (let i = 0; i < N; i++) {
-    const id = b.pick({ exclude })?.id ?? 'none';
-    c[id] = (c[id] ?? 0) + 1;
-  }
-  for (const id of Object.keys(c)) c[id]! /= N;
-  return c;
-};
+const shares = (b: LeastRequestBalancer, exclude?: ReadonlySet<string>) => pickShares(() => b.pick({ exclude }), N);
 
 describe('LeastRequestBalancer, equal weights (power of two choices)', () => {
   it('prefers less loaded endpoints: the better of two random ones wins', () => {
     const d = deps();
-    const eps = [ep('idle'), ep('one'), ep('two'), ep('busy')];
+    const eps = endpoints('idle', 'one', 'two', 'busy');
     eps.forEach((e, i) => (d.stats.get(e.id).active = i));
     const s = shares(new LeastRequestBalancer(eps, policy(), d));
     // Of the six pairs, the idle endpoint wins the three it is in, "one" two, "two" one, "busy" none.
@@ -41,7 +24,7 @@ describe('LeastRequestBalancer, equal weights (power of two choices)', () => {
 
   it('keeps requests in flight even when they pile up', () => {
     const d = deps();
-    const eps = Array.from({ length: 10 }, (_, i) => ep(`e${i}`));
+    const eps = Array.from({ length: 10 }, (_, i) => endpoint(`e${i}`));
     const b = new LeastRequestBalancer(eps, policy(), d);
     for (let i = 0; i < 10_000; i++) d.stats.get(b.pick()!.id).active++;
     const active = eps.map((e) => d.stats.get(e.id).active);
@@ -50,7 +33,7 @@ describe('LeastRequestBalancer, equal weights (power of two choices)', () => {
 
   it('uses power of two choices when weightOf gives equal weights', () => {
     const d = deps({ weightOf: () => 7 });
-    const eps = [ep('a'), ep('b')];
+    const eps = endpoints('a', 'b');
     d.stats.get('a').active = 1;
     const s = shares(new LeastRequestBalancer(eps, policy(), d));
     expect(s.b).toBe(1);
@@ -59,7 +42,7 @@ describe('LeastRequestBalancer, equal weights (power of two choices)', () => {
   it('never picks an excluded endpoint, and returns undefined when all are', () => {
     const d = deps();
     d.stats.get('a').active = 5;
-    const b = new LeastRequestBalancer([ep('a'), ep('b'), ep('c')], policy(), d);
+    const b = new LeastRequestBalancer(endpoints('a', 'b', 'c'), policy(), d);
     const s = shares(b, new Set(['b', 'c']));
     expect(s.a).toBe(1);
     const t = shares(b, new Set(['b']));
@@ -69,13 +52,13 @@ describe('LeastRequestBalancer, equal weights (power of two choices)', () => {
 
   it('returns undefined with no endpoints, the only endpoint with one', () => {
     expect(new LeastRequestBalancer([], policy(), deps()).pick()).toBeUndefined();
-    expect(new LeastRequestBalancer([ep('solo')], policy(), deps()).pick()?.id).toBe('solo');
+    expect(new LeastRequestBalancer([endpoint('solo')], policy(), deps()).pick()?.id).toBe('solo');
   });
 });
 
 describe('LeastRequestBalancer, unequal weights', () => {
   it('follows the weights when nothing is in flight', () => {
-    const s = shares(new LeastRequestBalancer([ep('a', 1), ep('b', 3)], policy(), deps()));
+    const s = shares(new LeastRequestBalancer([endpoint('a', 1), endpoint('b', 3)], policy(), deps()));
     expect(Math.abs(s.a! - 0.25)).toBeLessThan(0.01);
   });
 
@@ -83,20 +66,20 @@ describe('LeastRequestBalancer, unequal weights', () => {
     const d = deps();
     d.stats.get('b').active = 5;
     // a: 1 / 1; b: 3 / 6 = 0.5, so a gets 2/3.
-    expect(Math.abs(shares(new LeastRequestBalancer([ep('a', 1), ep('b', 3)], policy(), d)).a! - 2 / 3)).toBeLessThan(0.01);
+    expect(Math.abs(shares(new LeastRequestBalancer([endpoint('a', 1), endpoint('b', 3)], policy(), d)).a! - 2 / 3)).toBeLessThan(0.01);
     // bias 2: b: 3 / 36, so a gets 12/13.
-    expect(Math.abs(shares(new LeastRequestBalancer([ep('a', 1), ep('b', 3)], policy({ activeRequestBias: 2 }), d)).a! - 12 / 13)).toBeLessThan(0.01);
+    expect(Math.abs(shares(new LeastRequestBalancer([endpoint('a', 1), endpoint('b', 3)], policy({ activeRequestBias: 2 }), d)).a! - 12 / 13)).toBeLessThan(0.01);
     // bias 0: load ignored.
-    expect(Math.abs(shares(new LeastRequestBalancer([ep('a', 1), ep('b', 3)], policy({ activeRequestBias: 0 }), d)).a! - 0.25)).toBeLessThan(0.01);
+    expect(Math.abs(shares(new LeastRequestBalancer([endpoint('a', 1), endpoint('b', 3)], policy({ activeRequestBias: 0 }), d)).a! - 0.25)).toBeLessThan(0.01);
   });
 
   it('reads weights from weightOf', () => {
-    const s = shares(new LeastRequestBalancer([ep('a'), ep('b')], policy(), deps({ weightOf: (e) => (e.id === 'a' ? 0.5 : 1) })));
+    const s = shares(new LeastRequestBalancer(endpoints('a', 'b'), policy(), deps({ weightOf: (e) => (e.id === 'a' ? 0.5 : 1) })));
     expect(Math.abs(s.a! - 1 / 3)).toBeLessThan(0.01);
   });
 
   it('never picks an excluded endpoint', () => {
-    const s = shares(new LeastRequestBalancer([ep('a', 1), ep('b', 2), ep('c', 3)], policy(), deps()), new Set(['c']));
+    const s = shares(new LeastRequestBalancer([endpoint('a', 1), endpoint('b', 2), endpoint('c', 3)], policy(), deps()), new Set(['c']));
     expect(s.c).toBeUndefined();
     expect(Math.abs(s.a! - 1 / 3)).toBeLessThan(0.01);
   });

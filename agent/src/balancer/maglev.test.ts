@@ -1,21 +1,12 @@
 import { type BalancerPolicy, buildMaglevTable, type Endpoint, hashString, seededRandom, tableChecksum } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import type { BalancerDeps } from './balancer.js';
-import { EndpointStatsMap } from './endpoint-stats.js';
 import { MaglevBalancer } from './maglev.js';
+import { balancerDeps, balancerPolicy, countPicks, endpoint, endpoints } from './test-support/fixtures.js';
 
-const ep = (id: string, weight = 1): Endpoint => ({ id, host: '127.0.0.1', port: 1, tier: 0, weight, labels: {} });
-const policy = (over: Partial<BalancerPolicy> = {}): BalancerPolicy => ({
-  kind: 'maglev',
-  activeRequestBias: 1,
-  ewmaDecayMs: 10_000,
-  ewmaDefaultLatencyMs: 10,
-  ringMinSize: 1024,
-  maglevTableSize: 65537,
-  ...over,
-});
-const deps = (over: Partial<BalancerDeps> = {}): BalancerDeps => ({ random: seededRandom(13), clock: () => 0, stats: new EndpointStatsMap(), ...over });
-const five = ['a', 'b', 'c', 'd', 'e'].map((id) => ep(id));
+const policy = (over?: Partial<BalancerPolicy>) => balancerPolicy('maglev', over);
+const deps = (over?: Partial<BalancerDeps>) => balancerDeps(13, over);
+const five = endpoints('a', 'b', 'c', 'd', 'e');
 const N = 100_000;
 
 describe('MaglevBalancer', () => {
@@ -33,29 +24,20 @@ describe('MaglevBalancer', () => {
 
   it('spreads keys evenly over 100k picks', () => {
     const b = new MaglevBalancer(five, policy(), deps());
-    const c: Record<string, number> = {};
-    for (let i = 0; i < N; i++) {
-      const id = b.pick({ hash: hashString(`user-${i}`) })?.id as string;
-      c[id] = (c[id] ?? 0) + 1;
-    }
+    const c = countPicks((i) => b.pick({ hash: hashString(`user-${i}`) }), N);
     // The table is balanced to one entry; what is left is the binomial noise of 100k keys.
     for (const e of five) expect(Math.abs(c[e.id]! / N - 0.2)).toBeLessThan(0.01);
   });
 
   it('gives endpoints shares of the keys in proportion to their weights', () => {
-    const b = new MaglevBalancer([ep('light', 1), ep('heavy', 3)], policy(), deps());
-    let heavy = 0;
-    for (let i = 0; i < N; i++) if (b.pick({ hash: hashString(`k${i}`) })?.id === 'heavy') heavy++;
+    const b = new MaglevBalancer([endpoint('light', 1), endpoint('heavy', 3)], policy(), deps());
+    const heavy = countPicks((i) => b.pick({ hash: hashString(`k${i}`) }), N).heavy ?? 0;
     expect(Math.abs(heavy / N - 0.75)).toBeLessThan(0.01);
   });
 
   it('picks at random when the request has no key', () => {
     const b = new MaglevBalancer(five, policy(), deps());
-    const c: Record<string, number> = {};
-    for (let i = 0; i < N; i++) {
-      const id = b.pick()?.id as string;
-      c[id] = (c[id] ?? 0) + 1;
-    }
+    const c = countPicks(() => b.pick(), N);
     for (const e of five) expect(Math.abs(c[e.id]! / N - 0.2)).toBeLessThan(0.01);
   });
 
@@ -115,7 +97,7 @@ describe('MaglevBalancer', () => {
   it('falls back to the least loaded endpoint when the walk finds none with a slot', () => {
     const d = deps();
     // Ten endpoints in a 7-entry table: three of them get no entry.
-    const ten = Array.from({ length: 10 }, (_, i) => ep(`e${i}`));
+    const ten = Array.from({ length: 10 }, (_, i) => endpoint(`e${i}`));
     const b = new MaglevBalancer(ten, policy({ maglevTableSize: 7 }), d);
     const inTable = new Set(Array.from(b.table.entries, (e) => b.table.ids[e] as string));
     const outside = ten.filter((e) => !inTable.has(e.id)).map((e) => e.id);

@@ -1,21 +1,12 @@
 import { type BalancerPolicy, buildRing, type Endpoint, hashString, ringIndex, seededRandom, tableChecksum } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import type { BalancerDeps } from './balancer.js';
-import { EndpointStatsMap } from './endpoint-stats.js';
 import { RingHashBalancer } from './ring-hash.js';
+import { balancerDeps, balancerPolicy, countPicks, endpoint, endpoints } from './test-support/fixtures.js';
 
-const ep = (id: string, weight = 1): Endpoint => ({ id, host: '127.0.0.1', port: 1, tier: 0, weight, labels: {} });
-const policy = (over: Partial<BalancerPolicy> = {}): BalancerPolicy => ({
-  kind: 'ring_hash',
-  activeRequestBias: 1,
-  ewmaDecayMs: 10_000,
-  ewmaDefaultLatencyMs: 10,
-  ringMinSize: 1024,
-  maglevTableSize: 65537,
-  ...over,
-});
-const deps = (over: Partial<BalancerDeps> = {}): BalancerDeps => ({ random: seededRandom(11), clock: () => 0, stats: new EndpointStatsMap(), ...over });
-const five = ['a', 'b', 'c', 'd', 'e'].map((id) => ep(id));
+const policy = (over?: Partial<BalancerPolicy>) => balancerPolicy('ring_hash', over);
+const deps = (over?: Partial<BalancerDeps>) => balancerDeps(11, over);
+const five = endpoints('a', 'b', 'c', 'd', 'e');
 const N = 100_000;
 
 describe('RingHashBalancer', () => {
@@ -33,29 +24,20 @@ describe('RingHashBalancer', () => {
 
   it('spreads keys evenly over 100k picks', () => {
     const b = new RingHashBalancer(five, policy(), deps());
-    const c: Record<string, number> = {};
-    for (let i = 0; i < N; i++) {
-      const id = b.pick({ hash: hashString(`user-${i}`) })?.id as string;
-      c[id] = (c[id] ?? 0) + 1;
-    }
+    const c = countPicks((i) => b.pick({ hash: hashString(`user-${i}`) }), N);
     // 205 points per endpoint: the shares of the circle vary by about 7% (1/sqrt(205)).
     for (const e of five) expect(Math.abs(c[e.id]! / N - 0.2)).toBeLessThan(0.2 * 0.2);
   });
 
   it('gives a heavier endpoint a larger share of the keys', () => {
-    const b = new RingHashBalancer([ep('light', 1), ep('heavy', 3)], policy(), deps());
-    let heavy = 0;
-    for (let i = 0; i < N; i++) if (b.pick({ hash: hashString(`k${i}`) })?.id === 'heavy') heavy++;
+    const b = new RingHashBalancer([endpoint('light', 1), endpoint('heavy', 3)], policy(), deps());
+    const heavy = countPicks((i) => b.pick({ hash: hashString(`k${i}`) }), N).heavy ?? 0;
     expect(Math.abs(heavy / N - 0.75)).toBeLessThan(0.05);
   });
 
   it('picks at random (by share of the ring) when the request has no key', () => {
     const b = new RingHashBalancer(five, policy(), deps());
-    const c: Record<string, number> = {};
-    for (let i = 0; i < N; i++) {
-      const id = b.pick()?.id as string;
-      c[id] = (c[id] ?? 0) + 1;
-    }
+    const c = countPicks(() => b.pick(), N);
     for (const e of five) expect(Math.abs(c[e.id]! / N - 0.2)).toBeLessThan(0.04);
   });
 

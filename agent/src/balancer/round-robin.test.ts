@@ -1,9 +1,8 @@
-import type { Endpoint } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { RoundRobinBalancer } from './round-robin.js';
+import { endpoints } from './test-support/fixtures.js';
 
-const ep = (id: string): Endpoint => ({ id, host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} });
-const three = [ep('a'), ep('b'), ep('c')];
+const three = endpoints('a', 'b', 'c');
 
 describe('RoundRobinBalancer', () => {
   it('rotates evenly from its start offset', () => {

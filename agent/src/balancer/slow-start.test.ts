@@ -1,8 +1,6 @@
-import type { Endpoint } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { SlowStart } from './slow-start.js';
-
-const ep = (id: string, weight: number): Endpoint => ({ id, host: '127.0.0.1', port: 1, tier: 0, weight, labels: {} });
+import { endpoint } from './test-support/fixtures.js';
 
 function setup(windowMs = 10_000, minWeightPercent = 10) {
   let now = 1_000;
@@ -31,8 +29,8 @@ describe('SlowStart', () => {
     const { s } = setup();
     s.begin('new');
     expect(s.factor('old')).toBe(1);
-    expect(s.weightOf(ep('old', 7))).toBe(7);
-    expect(s.weightOf(ep('new', 7))).toBeCloseTo(0.7, 9);
+    expect(s.weightOf(endpoint('old', 7))).toBe(7);
+    expect(s.weightOf(endpoint('new', 7))).toBeCloseTo(0.7, 9);
   });
 
   it('restarts the ramp when an endpoint returns again', () => {
@@ -70,7 +68,7 @@ describe('SlowStart', () => {
   it('never returns a weight of zero or below', () => {
     const { s } = setup(10_000, 1);
     s.begin('a');
-    expect(s.weightOf(ep('a', 1))).toBeCloseTo(0.01, 9);
-    expect(s.weightOf(ep('a', 1))).toBeGreaterThan(0);
+    expect(s.weightOf(endpoint('a', 1))).toBeCloseTo(0.01, 9);
+    expect(s.weightOf(endpoint('a', 1))).toBeGreaterThan(0);
   });
 });
