@@ -79,7 +79,7 @@ export class Agent {
     this.#random = deps.random ?? Math.random;
     this.#clock = deps.clock ?? Date.now;
     this.#cache = new TableCache(config.dataDir, log);
-    this.#pools = new OriginPools({ connectTimeoutMs: config.proxy.connectTimeoutMs });
+    this.#pools = new OriginPools();
   }
 
   /** The table in force. */

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { failureKind, hasBody, isIdempotent } from './http-relay.js';
+import { failureKind, isIdempotent } from './http-relay.js';
+import { rawUpstreamHeaders } from './relay-handler.js';
 
 // Complements http-relay.test.ts: the retry classification in detail.
 // (Header hygiene is tested in relay-handler.test.ts.)
@@ -42,8 +43,8 @@ describe('failureKind', () => {
   });
 });
 
-describe('hasBody and isIdempotent', () => {
-  const withHeaders = (headers: Record<string, string>) => ({ headers }) as IncomingMessage;
+describe('whether a request has a body, and isIdempotent', () => {
+  const withHeaders = (headers: Record<string, string>) => ({ rawHeaders: Object.entries(headers).flat() }) as IncomingMessage;
 
   it.each([
     [{}, false],
@@ -51,8 +52,8 @@ describe('hasBody and isIdempotent', () => {
     [{ 'content-length': '12' }, true],
     [{ 'transfer-encoding': 'chunked' }, true],
     [{ 'transfer-encoding': 'chunked', 'content-length': '0' }, true],
-  ])('hasBody(%o) is %s', (headers, expected) => {
-    expect(hasBody(withHeaders(headers))).toBe(expected);
+  ])('rawUpstreamHeaders(%o).hasBody is %s', (headers, expected) => {
+    expect(rawUpstreamHeaders(withHeaders(headers)).hasBody ?? false).toBe(expected);
   });
 
   it.each([

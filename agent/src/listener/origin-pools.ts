@@ -1,10 +1,5 @@
 import { Pool } from 'undici';
 
-/** Options shared by every upstream connection pool. */
-export interface PoolOptions {
-  connectTimeoutMs: number;
-}
-
 /** Formats `host:port` as an origin, bracketing IPv6 literals. */
 export function originOf(host: string, port: number): string {
   return host.includes(':') ? `http://[${host}]:${port}` : `http://${host}:${port}`;
@@ -16,11 +11,6 @@ export function originOf(host: string, port: number): string {
  */
 export class OriginPools {
   readonly #pools = new Map<string, Pool>();
-  readonly #options: PoolOptions;
-
-  constructor(options: PoolOptions) {
-    this.#options = options;
-  }
 
   /**
    * The pool for `host:port` with these connect and idle timeouts (the
@@ -28,13 +18,13 @@ export class OriginPools {
    * that a route with a shorter connect timeout gets connections made with
    * it. A pool lives until its origin leaves the routing table.
    */
-  get(host: string, port: number, timeouts?: { connectMs: number; idleMs: number }): Pool {
-    const key = timeouts ? `${host}:${port}|${timeouts.connectMs}|${timeouts.idleMs}` : `${host}:${port}`;
+  get(host: string, port: number, timeouts: { connectMs: number; idleMs: number }): Pool {
+    const key = `${host}:${port}|${timeouts.connectMs}|${timeouts.idleMs}`;
     let pool = this.#pools.get(key);
     if (!pool) {
       pool = new Pool(originOf(host, port), {
-        connect: { timeout: timeouts?.connectMs ?? this.#options.connectTimeoutMs },
-        keepAliveTimeout: timeouts?.idleMs ?? 4_000,
+        connect: { timeout: timeouts.connectMs },
+        keepAliveTimeout: timeouts.idleMs,
       });
       this.#pools.set(key, pool);
     }
@@ -44,8 +34,7 @@ export class OriginPools {
   /** Closes the pools of origins not in `keep` (`host:port` keys); in-flight requests finish first. */
   retain(keep: ReadonlySet<string>): void {
     for (const [key, pool] of this.#pools) {
-      const bar = key.indexOf('|');
-      if (keep.has(bar === -1 ? key : key.slice(0, bar))) continue;
+      if (keep.has(key.slice(0, key.indexOf('|')))) continue;
       this.#pools.delete(key);
       pool.close().catch(() => undefined);
     }

@@ -62,7 +62,7 @@ describe('OutboundListener retries', () => {
   let listener: OutboundListener;
   let port: number;
   let table: RouteTable | undefined;
-  const pools = new OriginPools({ connectTimeoutMs: 500 });
+  const pools = new OriginPools();
   const stats = new EndpointStatsMap();
   const deps = { random: seededRandom(7), clock: Date.now, stats, zone: undefined };
 

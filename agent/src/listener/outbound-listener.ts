@@ -16,7 +16,7 @@ import type { OriginPools } from './origin-pools.js';
 import { NO_BODY, readBody } from './request-body.js';
 import { dispatchRelay, rawUpstreamHeaders } from './relay-handler.js';
 import { type RequestTarget, requestTarget } from './request-target.js';
-import { addTraceContext, addTraceContextRaw } from './trace-context.js';
+import { addTraceContextRaw } from './trace-context.js';
 import { refuseUpgrade, tunnelUpgrade } from './upgrade-tunnel.js';
 
 /** Options of {@link OutboundListener}. */
@@ -138,7 +138,7 @@ export class OutboundListener {
     const method = req.method ?? 'GET';
     const headers = rawUpstreamHeaders(req, target.service);
     addTraceContextRaw(headers);
-    const body = headers.hasBody ? await readBody(req, retries.maxBufferBytes, true) : NO_BODY;
+    const body = headers.hasBody ? await readBody(req, retries.maxBufferBytes) : NO_BODY;
     const methodRetryable = isIdempotent(method) || retries.nonIdempotent;
     const attempts = 1 + (body.replayable ? retries.maxRetries : 0);
     const tried = new Set<string>();
@@ -264,12 +264,14 @@ export class OutboundListener {
       refuseUpgrade(socket, d.status, d.refusal, d.message);
       return;
     }
-    const extra: Record<string, string> = {};
+    const trace: string[] = [];
     for (const name of ['traceparent', 'x-request-id'] as const) {
       const v = req.headers[name];
-      if (typeof v === 'string') extra[name] = v;
+      if (typeof v === 'string') trace.push(name, v);
     }
-    addTraceContext(extra);
+    addTraceContextRaw(trace);
+    const extra: Record<string, string> = {};
+    for (let i = 0; i < trace.length; i += 2) extra[trace[i] as string] = trace[i + 1] as string;
     const tried = new Set<string>();
     const pick: PickContext = { exclude: tried, hash: requestHash(req, target.path, d.dest.policy.balancer.hashKey) };
     const failures: string[] = [];

@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { ERROR_HEADER } from '../errors.js';
+import { HOP_BY_HOP } from './http-relay.js';
 
-/** Hop-by-hop headers (RFC 9110 7.6.1) that a proxy must not forward, lower case. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
 
 /**
  * Request headers to send upstream as undici's flat `[name, value, ...]`

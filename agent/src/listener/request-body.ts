@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
-import { hasBody } from './http-relay.js';
 
 /** A request body, buffered when small enough to be sent again on a retry. */
 export type RequestBody =
@@ -26,8 +25,7 @@ async function* concat(head: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenera
  * streamed through instead: what was read so far, then the rest; such a
  * request gets one attempt only.
  */
-export async function readBody(req: IncomingMessage, limit: number, withBody = hasBody(req)): Promise<RequestBody> {
-  if (!withBody) return NO_BODY;
+export async function readBody(req: IncomingMessage, limit: number): Promise<RequestBody> {
   const declared = Number(req.headers['content-length'] ?? Number.NaN);
   if (declared > limit || limit === 0) return { replayable: false, body: req };
   const chunks: Buffer[] = [];

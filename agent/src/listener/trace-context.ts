@@ -3,30 +3,12 @@ import { randomUUID } from 'node:crypto';
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /**
- * W3C trace context and request id, as Envoy and Linkerd handle them: a
+ * W3C trace context and request id, as Envoy and Linkerd handle them, on
+ * undici's flat `[name, value, ...]` header list (names in any case): a
  * valid `traceparent` passes through untouched (the app's tracer owns the
  * spans); where it is absent or malformed a new one is started, sampled, so
  * the callee's logs can be joined to the caller's. `x-request-id` is kept, or
  * made from the trace id so both name the same request.
- */
-export function addTraceContext(headers: Record<string, string | string[]>): string {
-  let traceparent = headers.traceparent;
-  let traceId: string;
-  if (typeof traceparent === 'string' && TRACEPARENT.test(traceparent) && !traceparent.startsWith('ff')) {
-    traceId = traceparent.slice(3, 35);
-  } else {
-    const id = randomUUID();
-    traceId = id.replace(/-/g, '');
-    traceparent = `00-${traceId}-${traceId.slice(8, 24)}-01`;
-    headers.traceparent = traceparent;
-  }
-  if (headers['x-request-id'] === undefined) headers['x-request-id'] = traceId;
-  return traceId;
-}
-
-/**
- * {@link addTraceContext} on undici's flat `[name, value, ...]` header list
- * (names as the client sent them, in any case).
  */
 export function addTraceContextRaw(headers: string[]): void {
   let traceparent: string | undefined;

@@ -1,6 +1,7 @@
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type IncomingMessage, STATUS_CODES } from 'node:http';
+import { HOP_BY_HOP } from './http-relay.js';
 
 /** Request headers for an upgrade: hop-by-hop ones dropped except `Upgrade`, with `Connection: Upgrade`. */
 function upgradeHead(req: IncomingMessage, path: string, host: string | undefined, extra: Record<string, string>): string {
@@ -10,9 +11,9 @@ function upgradeHead(req: IncomingMessage, path: string, host: string | undefine
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const lower = name.toLowerCase();
-    if (lower === 'connection' || lower === 'keep-alive' || lower === 'proxy-connection' || lower === 'proxy-authorization' || lower === 'te' || lower === 'trailer' || lower === 'transfer-encoding') continue;
+    // Upgrade is the one hop-by-hop header an upgrade must carry on.
+    if (lower !== 'upgrade' && (HOP_BY_HOP.has(lower) || named.has(lower))) continue;
     if (lower === 'host' && host !== undefined) continue;
-    if (named.has(lower) && lower !== 'upgrade') continue;
     if (lower in extra) continue;
     head += `${name}: ${raw[i + 1] as string}\r\n`;
   }

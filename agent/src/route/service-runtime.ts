@@ -45,6 +45,10 @@ export class ServiceRuntime {
   #slowStart!: SlowStart;
   #routable = new Set<string>();
   #updated = false;
+  /** What the balancers were last built from; an unchanged key keeps them. */
+  #lbKey = '';
+  /** Ejected ids at the last ejection change, to tell which ones returned. */
+  #lastEjected = new Set<string>();
 
   constructor(name: string, routes: ServiceRoutes, policy: ServicePolicy, deps: RuntimeDeps) {
     this.name = name;
@@ -96,7 +100,7 @@ export class ServiceRuntime {
     this.#policy = policy;
     this.#endpoints = routes.endpoints;
 
-    if (!old || !same(old.retries.budgetPercent, policy.retries.budgetPercent) || !same(old.retries.budgetMinPerSecond, policy.retries.budgetMinPerSecond)) {
+    if (!old || old.retries.budgetPercent !== policy.retries.budgetPercent || old.retries.budgetMinPerSecond !== policy.retries.budgetMinPerSecond) {
       this.#budget = new RetryBudget(policy.retries, d.clock);
     }
     if (!old || !same(old.circuitBreaker, policy.circuitBreaker)) this.#breaker = new CircuitBreaker(policy.circuitBreaker);
@@ -133,7 +137,6 @@ export class ServiceRuntime {
     }
   }
 
-  #lbKey = '';
 
   /** Endpoint selection over the endpoints whose labels include `subset` (the whole service when absent). */
   subsetLb(subset: Subset | undefined): ServiceLoadBalancer {
@@ -193,6 +196,4 @@ export class ServiceRuntime {
     this.#lb.setEjected(ejected);
     for (const lb of this.#subsets.values()) lb.setEjected(ejected);
   }
-
-  #lastEjected = new Set<string>();
 }
