@@ -20,10 +20,12 @@ interface Upstream {
   headers: Record<string, string>;
   delayMs: number;
   earlyHints: boolean;
+  /** Answer with this many bytes instead of the id. */
+  bodyBytes: number;
 }
 
 async function upstream(id: string, status = 200): Promise<Upstream> {
-  const u: Upstream = { id, server: createServer(), port: 0, hits: 0, status, headers: {}, delayMs: 0, earlyHints: false };
+  const u: Upstream = { id, server: createServer(), port: 0, hits: 0, status, headers: {}, delayMs: 0, earlyHints: false, bodyBytes: 0 };
   u.server.on('request', (req, res) => {
     u.hits++;
     req.resume();
@@ -32,7 +34,7 @@ async function upstream(id: string, status = 200): Promise<Upstream> {
       setTimeout(() => {
         if (res.destroyed) return;
         res.writeHead(u.status, { 'content-type': 'text/plain', 'x-instance': id, ...u.headers });
-        res.end(id);
+        res.end(u.bodyBytes > 0 ? Buffer.alloc(u.bodyBytes, 120) : id);
       }, u.delayMs);
     });
   });
@@ -78,7 +80,7 @@ describe('OutboundListener retries', () => {
     port = (listener.server.address() as AddressInfo).port;
   });
   afterEach(() => {
-    for (const u of ups) Object.assign(u, { hits: 0, headers: {}, delayMs: 0, earlyHints: false, status: u.id === 'bad' ? 503 : 200 });
+    for (const u of ups) Object.assign(u, { hits: 0, headers: {}, delayMs: 0, earlyHints: false, bodyBytes: 0, status: u.id === 'bad' ? 503 : 200 });
   });
   afterAll(async () => {
     table?.close();
@@ -242,5 +244,26 @@ describe('OutboundListener retries', () => {
     expect((await first).status).toBe(200);
     expect(refused).toEqual({ status: 503, header: 'max_pending', code: 'MESHLET_CIRCUIT_OPEN' });
     expect(good1().hits).toBe(1);
+  });
+
+  it('relays a large answer to a slow reader whole (backpressure)', async () => {
+    install([ep(good1())]);
+    good1().bodyBytes = 8 * 1024 * 1024;
+    const received = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: 'http://svc/big', agent: false }, (res) => {
+        let n = 0;
+        res.on('data', (c: Buffer) => {
+          n += c.length;
+          // Read slowly so that the agent's writes back up.
+          res.pause();
+          setImmediate(() => res.resume());
+        });
+        res.on('end', () => resolve(n));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(received).toBe(8 * 1024 * 1024);
   });
 });

@@ -77,6 +77,7 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
   #peerError: string | undefined;
   #finished = false;
   #timer: NodeJS.Timeout | undefined;
+  #resume: (() => void) | undefined;
   #timedOut: Error | undefined;
   #onClose = (): void => {
     if (!this.#finished && !this.#res.writableFinished) this.#abort?.(Object.assign(new Error('the client went away'), { name: 'AbortError', code: 'UND_ERR_ABORTED' }));
@@ -134,14 +135,18 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
     const res = this.#res;
     if (res.destroyed) return true;
     res.writeHead(statusCode, headers);
-    res.on('drain', resume);
+    this.#resume = resume;
     return true;
   }
 
   onData(chunk: Buffer): boolean {
     if (this.#declined) return true;
-    if (this.#res.destroyed) return true;
-    return this.#res.write(chunk);
+    const res = this.#res;
+    if (res.destroyed) return true;
+    if (res.write(chunk)) return true;
+    // Backpressure: undici pauses until the client has drained; most answers never get here.
+    if (this.#resume) res.once('drain', this.#resume);
+    return false;
   }
 
   onComplete(): void {
