@@ -113,6 +113,7 @@ export class Agent {
       addresses.outbound = await listen(this.#outbound.server, c.listeners.outbound.host, c.listeners.outbound.port);
     }
     for (const u of c.upstreams) {
+      if (u.port === undefined) continue;
       const listener = this.#outboundListener(u.service);
       this.#upstreams.push(listener);
       addresses.upstreams[u.service] = await listen(listener.server, u.host, u.port);

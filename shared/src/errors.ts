@@ -19,6 +19,8 @@ export const SharedErrorCodes = {
   PROTOCOL_TOO_LARGE: 'MESHLET_PROTOCOL_TOO_LARGE',
   /** The peer speaks another protocol version. */
   PROTOCOL_VERSION_MISMATCH: 'MESHLET_PROTOCOL_VERSION_MISMATCH',
+  /** A delta routing table was built on a version the agent does not hold; the control plane sends a full table. */
+  DELTA_BASE_MISMATCH: 'MESHLET_DELTA_BASE_MISMATCH',
   /** A persisted JSON file could not be read back. */
   FILE_CORRUPT: 'MESHLET_FILE_CORRUPT',
 } as const;

@@ -47,15 +47,16 @@ export const AgentConfig = Type.Object(
     /** The zone of this agent's callers, for zone-aware routing; defaults to `instance.zone`. */
     zone: Type.Optional(Type.String({ maxLength: 63 })),
     /**
-     * Dedicated local ports, one per upstream service (Consul Connect style):
-     * the app calls `http://127.0.0.1:PORT/...` and reaches the service
-     * without naming it.
+     * Services this agent calls. The control plane sends the agent only these
+     * (plus any it learns from requests). With a `port`, the service also gets
+     * a dedicated local port (Consul Connect style): the app calls
+     * `http://127.0.0.1:PORT/...` and reaches the service without naming it.
      */
     upstreams: Type.Array(
       Type.Object(
         {
           service: ServiceName,
-          port: Type.Integer({ minimum: 0, maximum: 65535 }),
+          port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
           host: Type.String({ minLength: 1, default: '127.0.0.1' }),
         },
         { additionalProperties: false },

@@ -24,7 +24,7 @@ describe('agent message decoder: valid messages', () => {
     ['healthy report', { type: 'health', status: 'healthy' }],
     ['unhealthy report with a reason', { type: 'health', status: 'unhealthy', reason: 'GET /healthz answered 503' }],
     ['ack', { type: 'ack', version: 3, nonce: 'abc' }],
-    ['ack with ring checksums', { type: 'ack', version: 3, nonce: 'abc', ringChecksums: { orders: 'f00d' } }],
+    ['ack with ring checksums', { type: 'ack', version: 3, nonce: 'abc', ringChecksums: { orders: { version: 2, checksum: 'f00d' } } }],
     ['nack of an undecodable table (version 0, empty nonce)', { type: 'nack', version: 0, nonce: '', error: 'not JSON' }],
     ['nack', { type: 'nack', version: 4, nonce: 'n4', error: 'could not build the routing table' }],
     ['error', { type: 'error', code: 'MESHLET_PROTOCOL_SCHEMA', message: 'bad', field: 'version' }],

@@ -77,6 +77,12 @@ export const Hello = Type.Object({
   instance: Type.Optional(InstanceInfo),
   /** Version of the routing table the agent holds, 0 if none; a restarted control plane continues above it. */
   tableVersion: Version,
+  /**
+   * Services this agent calls: the declared upstreams plus those learned from
+   * requests (and those in the table it holds). The control plane sends it
+   * only these; absent means none yet.
+   */
+  upstreams: Type.Optional(Type.Array(ServiceName, { maxItems: 10000 })),
 });
 /** {@inheritDoc Hello} */
 export type Hello = Static<typeof Hello>;
@@ -98,22 +104,86 @@ export const Health = Type.Object({
 /** {@inheritDoc Health} */
 export type Health = Static<typeof Health>;
 
+/** agent → control plane: the agent is about to call services it did not declare; add them to its table. */
+export const Subscribe = Type.Object({
+  type: Type.Literal('subscribe'),
+  services: Type.Array(ServiceName, { minItems: 1, maxItems: 1000 }),
+});
+/** {@inheritDoc Subscribe} */
+export type Subscribe = Static<typeof Subscribe>;
+
+/** What one caller saw of one endpoint during an observation window. */
+export const EndpointObservation = Type.Object({
+  service: ServiceName,
+  /** The endpoint's id, as in the routing table. */
+  id: Id,
+  /** Attempts that got an answer the caller did not count as a failure. */
+  ok: Type.Integer({ minimum: 0, maximum: 2 ** 31 }),
+  /** Attempts that failed: connect errors, resets, timeouts, and 502/503/504 from the peer agent. */
+  failed: Type.Integer({ minimum: 0, maximum: 2 ** 31 }),
+  /** Mean latency of the answered attempts, in milliseconds. */
+  latencyMs: Type.Optional(Type.Number({ minimum: 0, maximum: 3_600_000 })),
+});
+/** {@inheritDoc EndpointObservation} */
+export type EndpointObservation = Static<typeof EndpointObservation>;
+
+/** agent → control plane, about once a second while it sends traffic: per-endpoint outcomes since the last report. */
+export const Observations = Type.Object({
+  type: Type.Literal('observations'),
+  /** Length of the window these counts cover. */
+  windowMs: Type.Integer({ minimum: 1, maximum: 600_000 }),
+  endpoints: Type.Array(EndpointObservation, { maxItems: 10000 }),
+});
+/** {@inheritDoc Observations} */
+export type Observations = Static<typeof Observations>;
+
+/**
+ * Ring membership of a hash-balanced service, decided by the control plane:
+ * the healthy members of the serving tier with their weights. Every agent
+ * builds the same table (ring or Maglev, per the policy) from it and reports
+ * the table's checksum in its ACK.
+ */
+export const RingMembership = Type.Object({
+  /** Grows whenever the members or their weights change. */
+  version: Version,
+  members: Type.Array(Type.Object({ id: Id, weight: Type.Integer({ minimum: 1, maximum: 10000 }) }), { maxItems: 10000 }),
+});
+/** {@inheritDoc RingMembership} */
+export type RingMembership = Static<typeof RingMembership>;
+
 /** The endpoints of one service in a routing table. */
 export const ServiceRoutes = Type.Object({
   endpoints: Type.Array(Endpoint, { maxItems: 10000 }),
   /** The service's traffic policy, complete (defaults filled in by the control plane); absent: all defaults. */
   policy: Type.Optional(ServicePolicy),
+  /**
+   * The tier the control plane's failover engine has chosen to serve (set
+   * when the service has more than one tier). Callers send nothing to lower
+   * tiers while a tier at or above it has a healthy endpoint; this is how a
+   * failback waits for its hold time and how a manual failover is applied.
+   */
+  activeTier: Type.Optional(Type.Integer({ minimum: 0, maximum: 15 })),
+  /** For `ring_hash` and `maglev` services: the published membership. */
+  ring: Type.Optional(RingMembership),
 });
 /** {@inheritDoc ServiceRoutes} */
 export type ServiceRoutes = Static<typeof ServiceRoutes>;
 
-/** control plane → agent: a full routing table. */
+/**
+ * control plane → agent: a routing table. The first table on a stream is
+ * full; later ones are deltas: with `baseVersion`, `services` holds only the
+ * services that changed since that version and `removed` those to drop. An
+ * agent that does not hold `baseVersion` NACKs with code
+ * `MESHLET_DELTA_BASE_MISMATCH` and is sent a full table.
+ */
 export const Routes = Type.Object({
   type: Type.Literal('routes'),
   version: Type.Integer({ minimum: 1, maximum: 2 ** 48 }),
   nonce: Type.String({ minLength: 1, maxLength: 64 }),
+  baseVersion: Type.Optional(Version),
   // additionalProperties: false makes the key pattern bind: a service name that is not a DNS label is refused.
   services: Type.Record(ServiceName, ServiceRoutes, { additionalProperties: false }),
+  removed: Type.Optional(Type.Array(ServiceName, { maxItems: 10000 })),
 });
 /** {@inheritDoc Routes} */
 export type Routes = Static<typeof Routes>;
@@ -123,7 +193,12 @@ export const Ack = Type.Object({
   type: Type.Literal('ack'),
   version: Type.Integer({ minimum: 1 }),
   nonce: Type.String({ minLength: 1, maxLength: 64 }),
-  ringChecksums: Type.Optional(Type.Record(Type.String(), Type.String())),
+  /** Per hash-balanced service: the ring version applied and the checksum of the table built from it. */
+  ringChecksums: Type.Optional(
+    Type.Record(ServiceName, Type.Object({ version: Version, checksum: Type.String({ minLength: 1, maxLength: 64 }) }), {
+      additionalProperties: false,
+    }),
+  ),
 });
 /** {@inheritDoc Ack} */
 export type Ack = Static<typeof Ack>;
@@ -134,6 +209,8 @@ export const Nack = Type.Object({
   version: Type.Integer({ minimum: 0 }),
   nonce: Type.String({ maxLength: 64 }),
   error: Type.String({ maxLength: 4096 }),
+  /** A stable `MESHLET_*` code when there is one, such as `MESHLET_DELTA_BASE_MISMATCH`. */
+  code: Type.Optional(Type.String({ maxLength: 64 })),
 });
 /** {@inheritDoc Nack} */
 export type Nack = Static<typeof Nack>;
@@ -149,7 +226,7 @@ export const ErrorMessage = Type.Object({
 export type ErrorMessage = Static<typeof ErrorMessage>;
 
 /** Messages an agent sends. */
-export type AgentMessage = Hello | Heartbeat | Health | Ack | Nack | ErrorMessage;
+export type AgentMessage = Hello | Heartbeat | Health | Subscribe | Observations | Ack | Nack | ErrorMessage;
 /** Messages a control plane sends. */
 export type ControlMessage = Routes | ErrorMessage;
 
@@ -158,6 +235,8 @@ export const agentMessageSchemas = {
   hello: Hello,
   heartbeat: Heartbeat,
   health: Health,
+  subscribe: Subscribe,
+  observations: Observations,
   ack: Ack,
   nack: Nack,
   error: ErrorMessage,
