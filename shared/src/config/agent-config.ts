@@ -100,6 +100,14 @@ export const AgentConfig = Type.Object(
         reconnectInitialDelayMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 200 }),
         reconnectMaxDelayMs: Type.Integer({ minimum: 10, maximum: 600_000, default: 5000 }),
         maxMessageBytes: Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024, default: 16 * 1024 * 1024 }),
+        /**
+         * How long a request for a service not yet in the table waits, after
+         * the agent subscribes to that service, for a table that has it; then
+         * it gets the unknown-service 404. 0: subscribe, but do not wait.
+         */
+        subscribeWaitMs: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
+        /** How often the agent reports what it saw of the endpoints it called (when it called any). */
+        observationIntervalMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 1000 }),
       },
       { default: {}, additionalProperties: false },
     ),
