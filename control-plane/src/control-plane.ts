@@ -14,8 +14,12 @@ import {
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { registerReadRoutes } from './api/read-routes.js';
 import { requireBearer } from './api/require-bearer.js';
+import { EventLog } from './events/event-log.js';
+import { FailoverEngine, type TierCount } from './failover/failover-engine.js';
+import { HealthEngine } from './health/health-engine.js';
 import { createMetrics } from './metrics.js';
-import { Pusher } from './push/pusher.js';
+import { type Convergence, Pusher } from './push/pusher.js';
+import { RingPublisher } from './rings/ring-publisher.js';
 import { Registry } from './registry/registry.js';
 import { FileStore } from './store/file-store.js';
 import type { Store } from './store/store.js';
@@ -54,7 +58,25 @@ export function withPolicies(services: Record<string, ServiceRoutes>, policies: 
   return services;
 }
 
-/** A running control plane: store, registry, pusher, stream and admin API on one fastify server. */
+/** Healthy and total endpoints per tier of a service's routes. */
+export function tierCounts(routes: ServiceRoutes): TierCount[] {
+  const byTier = new Map<number, TierCount>();
+  for (const e of routes.endpoints) {
+    let t = byTier.get(e.tier);
+    if (!t) {
+      t = { tier: e.tier, healthy: 0, total: 0 };
+      byTier.set(e.tier, t);
+    }
+    t.total++;
+    if (e.health === undefined || e.health === 'healthy') t.healthy++;
+  }
+  return [...byTier.values()].sort((a, b) => a.tier - b.tier);
+}
+
+/** How many recent convergences `/v1/convergence` lists. */
+const RECENT_CONVERGENCES = 200;
+
+/** A running control plane: store, registry, health and failover engines, pusher, stream and admin API on one fastify server. */
 export class ControlPlane {
   readonly #config: ControlPlaneConfig;
   readonly #log: Logger;
@@ -64,6 +86,25 @@ export class ControlPlane {
   #app: FastifyInstance | undefined;
   #pusher: Pusher | undefined;
   #sweeper: NodeJS.Timeout | undefined;
+  #events: EventLog | undefined;
+  #health: HealthEngine | undefined;
+  #failover: FailoverEngine | undefined;
+  readonly #convergences: Convergence[] = [];
+
+  /** The log of health and failover decisions (after start). */
+  get events(): EventLog | undefined {
+    return this.#events;
+  }
+
+  /** The health engine, whose drain and undrain the admin API exposes (after start). */
+  get health(): HealthEngine | undefined {
+    return this.#health;
+  }
+
+  /** The failover engine, whose manual failover and failback the admin API exposes (after start). */
+  get failover(): FailoverEngine | undefined {
+    return this.#failover;
+  }
 
   constructor(config: ControlPlaneConfig, log: Logger, store: Store = new FileStore(config.dataDir)) {
     this.#config = config;
@@ -78,8 +119,41 @@ export class ControlPlane {
     const clock = Date.now;
     await this.#store.open();
 
+    const metrics = this.#metrics;
+    const events = new EventLog(config.events.maxEvents, clock);
+    events.subscribe((e) => {
+      if (e.kind === 'failover') metrics.failovers.inc({ service: e.service });
+      else metrics.healthTransitions.inc({ to: e.to });
+      log.info({ event: e.kind, service: e.service, instance: e.instance, from: e.from, to: e.to, reason: e.reason }, 'decision');
+    });
+    const health = new HealthEngine({
+      settings: { ...config.health, heartbeatTimeoutMs: config.heartbeat.timeoutMs },
+      clock,
+      events,
+      onChange: () => pusher.schedule(),
+    });
+    const failover = new FailoverEngine({ failbackHoldMs: config.failover.failbackHoldMs, clock, events, onChange: () => pusher.schedule() });
+    const rings = new RingPublisher();
+    const build = (nextVersion: number): Record<string, ServiceRoutes> => {
+      const services = withPolicies(
+        registry.routingServices((r) => health.routed(r)),
+        config.services,
+      );
+      const multiTier = new Set<string>();
+      for (const [name, routes] of Object.entries(services)) {
+        const tiers = tierCounts(routes);
+        if (tiers.length > 1) {
+          multiTier.add(name);
+          routes.activeTier = failover.evaluate(name, tiers);
+        }
+        rings.attach(name, routes, routes.activeTier, nextVersion);
+      }
+      failover.retain(multiTier);
+      rings.retain(new Set(Object.keys(services)));
+      return services;
+    };
     const pusher = new Pusher({
-      build: () => withPolicies(registry.routingServices(), config.services),
+      build,
       store: this.#store,
       log,
       clock,
@@ -87,22 +161,38 @@ export class ControlPlane {
       debounceMs: config.push.debounceMs,
       maxDelayMs: config.push.maxDelayMs,
       startupGraceMs: config.push.startupGraceMs,
-      onVersion: (v) => this.#metrics.tableVersion.set(v),
+      onVersion: (v) => metrics.tableVersion.set(v),
+      onConverged: (c) => {
+        metrics.convergence.observe(c.durationMs / 1000);
+        this.#convergences.push(c);
+        if (this.#convergences.length > RECENT_CONVERGENCES) this.#convergences.shift();
+      },
     });
     const registry = new Registry({
       clock,
-      onChange: () => pusher.schedule(),
+      onChange: (record) => {
+        health.update(record);
+        pusher.schedule();
+      },
+      onForget: (record) => health.forget(record),
       // A service name, once seen, is configuration: remembered across restarts.
       onNewService: (names) => {
         this.#store.put(SERVICES_KEY, names).catch((e: unknown) => log.error({ err: e }, 'could not persist services'));
       },
       knownServices: this.#store.get<string[]>(SERVICES_KEY) ?? [],
     });
+    this.#events = events;
+    this.#health = health;
+    this.#failover = failover;
     this.#pusher = pusher;
 
+    const defaultPolicy = resolvePolicy({});
+    const policyOf = (service: string) => (config.services[service] ?? defaultPolicy).balancer;
     const ctx: SessionContext = {
       registry,
       pusher,
+      health,
+      ringAgrees: (service, reported) => rings.agrees(service, policyOf(service), reported),
       metrics: this.#metrics,
       log,
       clock,
@@ -126,7 +216,16 @@ export class ControlPlane {
     app.get('/v1/stream', { websocket: true }, (socket, req) => {
       new AgentSession(socket, req.socket.remoteAddress ?? 'unknown', ctx);
     });
-    registerReadRoutes(app, { registry, pusher, metrics: this.#metrics });
+    registerReadRoutes(app, {
+      registry,
+      pusher,
+      metrics,
+      health,
+      failover,
+      events,
+      rings: () => rings.list(policyOf),
+      convergences: () => this.#convergences,
+    });
 
     try {
       await app.listen({ host: config.listen.host, port: config.listen.port });
@@ -143,6 +242,8 @@ export class ControlPlane {
         this.#sessions.get(record.agentId)?.expire(config.heartbeat.timeoutMs);
       }
       registry.forget(config.registry.forgetAfterMs);
+      health.tick();
+      failover.tick();
     }, config.heartbeat.checkIntervalMs);
     log.info({ host: config.listen.host, port, dataDir: config.dataDir, tableVersion: pusher.version }, 'control plane listening');
     return { host: config.listen.host, port };

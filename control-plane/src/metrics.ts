@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** The control plane's Prometheus metrics, declared up front in one place. */
 export function createMetrics() {
@@ -30,6 +30,30 @@ export function createMetrics() {
     nacks: new Counter({
       name: 'meshlet_cp_nacks_total',
       help: 'Routing tables refused by agents.',
+      registers: [registry],
+    }),
+    tableMessages: new Counter({
+      name: 'meshlet_cp_table_messages_total',
+      help: 'Routing tables sent to agents, full or delta.',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    convergence: new Histogram({
+      name: 'meshlet_cp_convergence_seconds',
+      help: 'Time from a change being decided to the last affected agent answering the table that carries it.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    healthTransitions: new Counter({
+      name: 'meshlet_cp_health_transitions_total',
+      help: 'Instance health transitions, by the state entered.',
+      labelNames: ['to'] as const,
+      registers: [registry],
+    }),
+    failovers: new Counter({
+      name: 'meshlet_cp_failovers_total',
+      help: 'Changes of a service\'s serving tier.',
+      labelNames: ['service'] as const,
       registers: [registry],
     }),
   };

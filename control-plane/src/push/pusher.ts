@@ -1,18 +1,18 @@
-import type { Logger, Routes, ServiceRoutes } from '@meshlet/shared';
+import { type Logger, type Routes, type ServiceRoutes, SharedErrorCodes } from '@meshlet/shared';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Store } from '../store/store.js';
 
 /** A connected agent that can be sent a table. */
 export interface TableSink {
   readonly record: AgentRecord;
-  /** `text` is `message` serialised once per version, not once per agent. */
+  /** `text` is `message` serialised once per distinct message, not once per agent. */
   send(message: Routes, text: string): void;
 }
 
 /** Options of {@link Pusher}. */
 export interface PusherOptions {
-  /** Builds the table from the registry. */
-  build: () => Record<string, ServiceRoutes>;
+  /** Builds every service's routes; `nextVersion` is the version they get if anything changed. */
+  build: (nextVersion: number) => Record<string, ServiceRoutes>;
   store: Store;
   log: Logger;
   clock: () => number;
@@ -23,18 +23,71 @@ export interface PusherOptions {
   startupGraceMs: number;
   /** Called after a new version is made, with the version. */
   onVersion?: (version: number) => void;
+  /** Called when every agent affected by a change has answered it: milliseconds from the change to the last answer. */
+  onConverged?: (c: Convergence) => void;
+}
+
+/** How long one change took to reach every agent it concerned. */
+export interface Convergence {
+  version: number;
+  /** When the change was decided (the first change of the burst that made the version). */
+  decidedAt: number;
+  convergedAt: number;
+  durationMs: number;
+  /** Agents that were sent the change. */
+  agents: number;
+  /** Of them, those that NACKed it or went away instead of ACKing. */
+  unanswered: number;
 }
 
 const STORE_KEY = 'routing';
+/** A change not answered by every agent within this time is recorded as converged at the deadline, with the rest counted as unanswered. */
+const CONVERGENCE_DEADLINE_MS = 60_000;
+
+/** What the pusher tracks per agent. */
+interface SinkState {
+  /** Services the agent calls; `all` for every service. */
+  subscriptions: Set<string> | 'all';
+  /** Version of the last table sent; the next one is a delta on it. `undefined`: the next one is full. */
+  base: number | undefined;
+  /** Services in that table. */
+  known: Set<string>;
+  /** Versions sent to it whose convergence waits for its answer. */
+  pending: number[];
+}
+
+interface ServiceEntry {
+  routes: ServiceRoutes;
+  text: string;
+  /** Version at which it last changed. */
+  changedAt: number;
+}
+
+interface PendingChange {
+  decidedAt: number;
+  agents: number;
+  remaining: number;
+  unanswered: number;
+}
 
 /**
- * Turns registry changes into versioned routing tables and sends them.
+ * Turns registry changes into versioned routing tables and sends each agent
+ * what concerns it.
  *
  * Changes are debounced: a burst of hellos or health reports yields one
  * version, sent at most `maxDelayMs` after the first change of the burst.
  * Versions only grow, across restarts too (the last one is in the store, and
  * an agent that holds a higher one lifts the counter above it), so an agent
  * never mistakes an old table for a new one.
+ *
+ * Each agent receives only the services it subscribed to (declared
+ * upstreams, or learned on its first request to a service). The first table
+ * on a stream is full; after it the agent gets deltas holding only the
+ * services that changed since the version it was last sent, and nothing at
+ * all for a change that does not concern it, so the cost of a change grows
+ * with the number of its callers, not with the size of the mesh. A message
+ * is serialised once per distinct content and shared by every agent that
+ * gets the same one.
  *
  * Right after a start the registry holds only the agents that have
  * reconnected so far; a table built from it would tell every caller that the
@@ -43,11 +96,14 @@ const STORE_KEY = 'routing';
  */
 export class Pusher {
   readonly #o: PusherOptions;
-  readonly #sinks = new Set<TableSink>();
+  readonly #sinks = new Map<TableSink, SinkState>();
+  readonly #services = new Map<string, ServiceEntry>();
+  readonly #pending = new Map<number, PendingChange>();
+  /** Sinks whose subscriptions grew or that need a full table. */
+  readonly #dirty = new Set<TableSink>();
   #version: number;
-  #current: Routes | undefined;
-  #currentText = '';
-  #currentKey: string | undefined;
+  #nonce = '';
+  #built = false;
   #forceBump = false;
   #timer: NodeJS.Timeout | undefined;
   #firstChangeAt: number | undefined;
@@ -72,9 +128,17 @@ export class Pusher {
     return this.#version;
   }
 
-  /** The newest table, if any. */
+  /** The newest table with every service, if any (for inspection; agents get their own subset). */
   get current(): Routes | undefined {
-    return this.#current;
+    if (!this.#built) return undefined;
+    const services: Record<string, ServiceRoutes> = {};
+    for (const [name, e] of this.#services) services[name] = e.routes;
+    return { type: 'routes', version: this.#version, nonce: this.#nonce, services };
+  }
+
+  /** The version at which a service last changed, if it is in the table. */
+  serviceVersion(name: string): number | undefined {
+    return this.#services.get(name)?.changedAt;
   }
 
   /** True while the startup grace period lasts. */
@@ -82,9 +146,17 @@ export class Pusher {
     return this.#graceTimer !== undefined && this.#o.clock() < this.#graceUntil;
   }
 
-  /** Adds a connected agent; it gets the current table at once (after the grace period). */
-  add(sink: TableSink, heldVersion: number): void {
-    this.#sinks.add(sink);
+  /**
+   * Adds a connected agent; it gets a full table of its services at once
+   * (after the grace period). Without `subscriptions` it gets every service.
+   */
+  add(sink: TableSink, heldVersion: number, subscriptions?: Iterable<string>): void {
+    this.#sinks.set(sink, {
+      subscriptions: subscriptions === undefined ? 'all' : new Set(subscriptions),
+      base: undefined,
+      known: new Set(),
+      pending: [],
+    });
     if (heldVersion > this.#version) {
       // The store lost track (wiped data dir): continue above what agents hold.
       this.#version = heldVersion;
@@ -92,12 +164,56 @@ export class Pusher {
       this.schedule();
       return;
     }
-    if (this.#current && !this.inGrace()) this.#sendTo(sink);
+    if (this.#built && !this.inGrace()) this.#sendTo(sink, this.#sinks.get(sink) as SinkState, new Map(), false);
   }
 
-  /** Removes an agent. */
+  /** Removes an agent; changes it had not answered stop waiting for it. */
   remove(sink: TableSink): void {
+    const state = this.#sinks.get(sink);
+    if (!state) return;
     this.#sinks.delete(sink);
+    this.#dirty.delete(sink);
+    this.#settle(state, Number.MAX_SAFE_INTEGER, false);
+  }
+
+  /** Adds services to what an agent receives; they follow after the debounce. */
+  subscribe(sink: TableSink, services: Iterable<string>): void {
+    const state = this.#sinks.get(sink);
+    if (!state || state.subscriptions === 'all') return;
+    let grew = false;
+    for (const s of services) {
+      if (!state.subscriptions.has(s)) {
+        state.subscriptions.add(s);
+        grew = true;
+      }
+    }
+    if (!grew) return;
+    this.#dirty.add(sink);
+    this.schedule();
+  }
+
+  /** The services an agent subscribed to (`all` for every service). */
+  subscriptions(sink: TableSink): ReadonlySet<string> | 'all' | undefined {
+    return this.#sinks.get(sink)?.subscriptions;
+  }
+
+  /** Records an agent's ACK of `version`: the changes up to it are answered. */
+  ack(sink: TableSink, version: number): void {
+    const state = this.#sinks.get(sink);
+    if (state) this.#settle(state, version, true);
+  }
+
+  /**
+   * Records an agent's NACK: it kept its previous table, so its next table is
+   * a full one; when it NACKed because it lacked a delta's base, that full
+   * table goes out at once.
+   */
+  nack(sink: TableSink, version: number, code: string | undefined): void {
+    const state = this.#sinks.get(sink);
+    if (!state) return;
+    this.#settle(state, version, false);
+    state.base = undefined;
+    if (code === SharedErrorCodes.DELTA_BASE_MISMATCH && this.#built && !this.inGrace()) this.#sendTo(sink, state, new Map(), false);
   }
 
   /** Notes that the registry changed; a table follows after the debounce. */
@@ -110,36 +226,131 @@ export class Pusher {
     this.#timer = setTimeout(() => this.flush(), wait);
   }
 
-  /** Builds the table now; if it changed, makes a new version; sends it to every agent that lacks it. */
+  /** Builds the table now; if it changed, makes a new version; sends each agent what it lacks. */
   flush(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    const decidedAt = this.#firstChangeAt ?? this.#o.clock();
     this.#firstChangeAt = undefined;
     if (this.#closed || this.inGrace()) return;
-    const services = this.#o.build();
-    const key = JSON.stringify(services);
-    if (key !== this.#currentKey || this.#forceBump || !this.#current) {
+    const built = this.#o.build(this.#version + 1);
+    const changed: ServiceEntry[] = [];
+    const texts = new Map<string, string>();
+    for (const [name, routes] of Object.entries(built)) {
+      const text = JSON.stringify(routes);
+      texts.set(name, text);
+      const old = this.#services.get(name);
+      if (old?.text !== text) changed.push({ routes, text, changedAt: 0 });
+    }
+    let removedAny = false;
+    for (const name of this.#services.keys()) if (!texts.has(name)) removedAny = true;
+    const dirty = [...this.#dirty].some((s) => this.#sinks.has(s));
+    if (changed.length > 0 || removedAny || this.#forceBump || dirty || !this.#built) {
       this.#forceBump = false;
-      this.#currentKey = key;
+      this.#built = true;
       this.#version += 1;
-      this.#current = { type: 'routes', version: this.#version, nonce: this.#o.nonce(), services };
-      this.#currentText = JSON.stringify(this.#current);
+      this.#nonce = this.#o.nonce();
+      for (const [name, routes] of Object.entries(built)) {
+        const text = texts.get(name) as string;
+        const old = this.#services.get(name);
+        if (old?.text !== text) this.#services.set(name, { routes, text, changedAt: this.#version });
+      }
+      for (const name of [...this.#services.keys()]) if (!texts.has(name)) this.#services.delete(name);
       this.#o.store.put(STORE_KEY, { version: this.#version }).catch((e: unknown) => {
         this.#o.log.error({ err: e }, 'could not persist the routing table version');
       });
-      this.#o.log.info({ version: this.#version, services: Object.keys(services).length }, 'new routing table');
+      this.#o.log.debug({ version: this.#version, changed: changed.length, services: this.#services.size }, 'new routing table');
       this.#o.onVersion?.(this.#version);
     }
-    for (const sink of this.#sinks) {
-      if (sink.record.sent?.version !== this.#version) this.#sendTo(sink);
+    this.#dirty.clear();
+    // Only a change to a service counts for convergence, not a table sent because an agent subscribed to more.
+    const tracked = changed.length > 0 || removedAny;
+    const cache = new Map<string, { message: Routes; text: string }>();
+    let affected = 0;
+    for (const [sink, state] of this.#sinks) if (this.#sendTo(sink, state, cache, tracked)) affected++;
+    if (affected > 0) this.#pending.set(this.#version, { decidedAt, agents: affected, remaining: affected, unanswered: 0 });
+    this.#expirePending();
+  }
+
+  /**
+   * Sends the agent a full table or a delta when it lacks something; returns
+   * whether the message carried a change that concerns it (for convergence).
+   */
+  #sendTo(sink: TableSink, state: SinkState, cache: Map<string, { message: Routes; text: string }>, track: boolean): boolean {
+    if (state.base === this.#version) return false;
+    const wanted: string[] = [];
+    if (state.subscriptions === 'all') wanted.push(...this.#services.keys());
+    else for (const s of state.subscriptions) if (this.#services.has(s)) wanted.push(s);
+    wanted.sort();
+    let names: string[];
+    let removed: string[] = [];
+    const full = state.base === undefined;
+    let concerns = false;
+    if (full) {
+      names = wanted;
+    } else {
+      const base = state.base as number;
+      names = wanted.filter((s) => !state.known.has(s) || (this.#services.get(s) as ServiceEntry).changedAt > base);
+      removed = [...state.known].filter((s) => !this.#services.has(s) || (state.subscriptions !== 'all' && !state.subscriptions.has(s))).sort();
+      if (names.length === 0 && removed.length === 0) return false;
+      concerns = removed.length > 0 || names.some((s) => state.known.has(s));
+    }
+    const key = `${full ? 'full' : state.base}|${names.join(',')}|${removed.join(',')}`;
+    let m = cache.get(key);
+    if (!m) {
+      const services: Record<string, ServiceRoutes> = {};
+      const parts: string[] = [];
+      for (const name of names) {
+        const e = this.#services.get(name) as ServiceEntry;
+        services[name] = e.routes;
+        parts.push(`${JSON.stringify(name)}:${e.text}`);
+      }
+      const message: Routes = { type: 'routes', version: this.#version, nonce: this.#nonce, services };
+      let text = `{"type":"routes","version":${this.#version},"nonce":${JSON.stringify(this.#nonce)}`;
+      if (!full) {
+        message.baseVersion = state.base as number;
+        text += `,"baseVersion":${state.base}`;
+      }
+      text += `,"services":{${parts.join(',')}}`;
+      if (removed.length > 0) {
+        message.removed = removed;
+        text += `,"removed":${JSON.stringify(removed)}`;
+      }
+      text += '}';
+      m = { message, text };
+      cache.set(key, m);
+    }
+    state.base = this.#version;
+    state.known = new Set(wanted);
+    sink.record.sent = { version: this.#version, nonce: this.#nonce, at: this.#o.clock() };
+    if (track && concerns) state.pending.push(this.#version);
+    sink.send(m.message, m.text);
+    return track && concerns;
+  }
+
+  /** Counts the agent's answer to every pending change up to `version`. */
+  #settle(state: SinkState, version: number, acked: boolean): void {
+    const now = this.#o.clock();
+    while (state.pending.length > 0 && (state.pending[0] as number) <= version) {
+      const v = state.pending.shift() as number;
+      const p = this.#pending.get(v);
+      if (!p) continue;
+      p.remaining--;
+      if (!acked) p.unanswered++;
+      if (p.remaining === 0) {
+        this.#pending.delete(v);
+        this.#o.onConverged?.({ version: v, decidedAt: p.decidedAt, convergedAt: now, durationMs: now - p.decidedAt, agents: p.agents, unanswered: p.unanswered });
+      }
     }
   }
 
-  #sendTo(sink: TableSink): void {
-    const table = this.#current;
-    if (!table) return;
-    sink.record.sent = { version: table.version, nonce: table.nonce, at: this.#o.clock() };
-    sink.send(table, this.#currentText);
+  #expirePending(): void {
+    const now = this.#o.clock();
+    for (const [v, p] of this.#pending) {
+      if (now - p.decidedAt < CONVERGENCE_DEADLINE_MS) break;
+      this.#pending.delete(v);
+      this.#o.onConverged?.({ version: v, decidedAt: p.decidedAt, convergedAt: now, durationMs: now - p.decidedAt, agents: p.agents, unanswered: p.unanswered + p.remaining });
+    }
   }
 
   /** Stops the timers. */

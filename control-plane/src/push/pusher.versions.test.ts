@@ -46,6 +46,8 @@ function sink(agentId: string): FakeSink {
     sent: undefined,
     acked: undefined,
     nacked: undefined,
+    subscriptions: [],
+    rings: {},
   };
   return { record, send: vi.fn<(m: Routes) => void>() };
 }

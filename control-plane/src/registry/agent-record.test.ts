@@ -16,6 +16,8 @@ const record = (over: Partial<AgentRecord>): AgentRecord => ({
   sent: undefined,
   acked: undefined,
   nacked: undefined,
+  subscriptions: [],
+  rings: {},
   ...over,
 });
 

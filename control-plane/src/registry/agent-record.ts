@@ -25,7 +25,11 @@ export interface AgentRecord {
   /** Last table sent: version, nonce and when. */
   sent: { version: number; nonce: string; at: number } | undefined;
   acked: { version: number; at: number } | undefined;
-  nacked: { version: number; error: string; at: number } | undefined;
+  nacked: { version: number; error: string; code: string | undefined; at: number } | undefined;
+  /** Ring checksums from the agent's last ACK, by service; `agrees` is undefined when it reported another ring version than the published one. */
+  /** Services the agent calls (declared in its hello, or subscribed to later), sorted. */
+  subscriptions: string[];
+  rings: Record<string, { version: number; checksum: string; agrees: boolean | undefined }>;
 }
 
 /** The state and reason of an agent's instance, derived from connection and app health. */

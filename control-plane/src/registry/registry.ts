@@ -1,5 +1,16 @@
-import type { Endpoint, Hello, ServiceRoutes } from '@meshlet/shared';
+import type { Endpoint, EndpointHealth, Hello, ServiceRoutes } from '@meshlet/shared';
 import { type AgentRecord, instanceState } from './agent-record.js';
+
+/**
+ * Health from the agent's own signals only (connection and local check),
+ * for when no health engine decides: instances not reported yet and clean
+ * shutdowns are left out, the rest are healthy or unhealthy.
+ */
+export function ownHealth(r: AgentRecord): EndpointHealth | 'excluded' {
+  const { state } = instanceState(r);
+  if (state === 'unknown' || (state === 'disconnected' && r.graceful)) return 'excluded';
+  return state === 'healthy' ? 'healthy' : 'unhealthy';
+}
 
 /**
  * Services and instances, learned from agents' hellos and kept current by
@@ -10,17 +21,22 @@ export class Registry {
   readonly #agents = new Map<string, AgentRecord>();
   readonly #services = new Set<string>();
   readonly #clock: () => number;
-  readonly #onChange: () => void;
+  readonly #onChange: (record: AgentRecord) => void;
+  readonly #onForget: (record: AgentRecord) => void;
   readonly #onNewService: (names: string[]) => void;
 
   constructor(options: {
     clock: () => number;
-    onChange: () => void;
+    /** Called with the agent whose connection or health changed. */
+    onChange: (record: AgentRecord) => void;
+    /** Called with an agent that is dropped from the listing. */
+    onForget?: (record: AgentRecord) => void;
     onNewService?: (names: string[]) => void;
     knownServices?: Iterable<string>;
   }) {
     this.#clock = options.clock;
     this.#onChange = options.onChange;
+    this.#onForget = options.onForget ?? (() => undefined);
     this.#onNewService = options.onNewService ?? (() => undefined);
     for (const s of options.knownServices ?? []) this.#services.add(s);
   }
@@ -43,13 +59,15 @@ export class Registry {
       sent: undefined,
       acked: undefined,
       nacked: undefined,
+      rings: {},
+      subscriptions: [...new Set(hello.upstreams ?? [])].sort(),
     };
     this.#agents.set(hello.agentId, record);
     if (hello.instance && !this.#services.has(hello.instance.service)) {
       this.#services.add(hello.instance.service);
       this.#onNewService(this.serviceNames());
     }
-    this.#onChange();
+    this.#onChange(record);
     return record;
   }
 
@@ -65,7 +83,7 @@ export class Registry {
     record.graceful = graceful;
     record.disconnectedAt = this.#clock();
     record.disconnectReason = reason;
-    this.#onChange();
+    this.#onChange(record);
   }
 
   /** Any message from an agent proves it alive. */
@@ -78,7 +96,7 @@ export class Registry {
     const changed = record.health !== status;
     record.health = status;
     record.healthReason = reason;
-    if (changed) this.#onChange();
+    if (changed) this.#onChange(record);
   }
 
   /** Connected agents that have been silent longer than `timeoutMs`. */
@@ -91,7 +109,10 @@ export class Registry {
   forget(afterMs: number): void {
     const now = this.#clock();
     for (const [id, r] of this.#agents) {
-      if (!r.connected && r.disconnectedAt !== undefined && now - r.disconnectedAt > afterMs) this.#agents.delete(id);
+      if (!r.connected && r.disconnectedAt !== undefined && now - r.disconnectedAt > afterMs) {
+        this.#agents.delete(id);
+        this.#onForget(r);
+      }
     }
   }
 
@@ -106,24 +127,22 @@ export class Registry {
   }
 
   /**
-   * The endpoints of every known service, each with its health. A known
-   * service with no instance stays in the table with no endpoints, so that
-   * callers answer "no healthy endpoint" (503) rather than "unknown service"
-   * (404). Instances whose health is not known yet are left out; unhealthy
-   * ones, and ones whose agent vanished without a clean shutdown, are listed
-   * as unhealthy.
+   * The endpoints of every known service, each with the health `healthOf`
+   * gives it (`'excluded'` leaves it out). A known service with no instance
+   * stays in the table with no endpoints, so that callers answer "no healthy
+   * endpoint" (503) rather than "unknown service" (404).
    */
-  routingServices(): Record<string, ServiceRoutes> {
+  routingServices(healthOf: (r: AgentRecord) => EndpointHealth | undefined | 'excluded' = ownHealth): Record<string, ServiceRoutes> {
     const out: Record<string, ServiceRoutes> = {};
     for (const name of this.serviceNames()) out[name] = { endpoints: [] };
     for (const r of this.#agents.values()) {
       const i = r.instance;
       if (!i) continue;
-      const { state } = instanceState(r);
-      if (state === 'unknown' || (state === 'disconnected' && r.graceful)) continue;
+      const health = healthOf(r);
+      if (health === 'excluded') continue;
       const endpoint: Endpoint = { id: i.id, host: i.host, port: i.port, tier: i.tier, weight: i.weight, labels: i.labels };
       if (i.zone !== undefined) endpoint.zone = i.zone;
-      if (state !== 'healthy') endpoint.health = 'unhealthy';
+      if (health !== undefined && health !== 'healthy') endpoint.health = health;
       (out[i.service] as ServiceRoutes).endpoints.push(endpoint);
     }
     for (const s of Object.values(out)) s.endpoints.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -12,6 +12,7 @@ import {
 } from '@meshlet/shared';
 import type { WebSocket } from 'ws';
 import { ControlPlaneErrorCodes } from '../errors.js';
+import type { HealthEngine } from '../health/health-engine.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
 import type { Pusher, TableSink } from '../push/pusher.js';
 import type { AgentRecord } from '../registry/agent-record.js';
@@ -21,6 +22,9 @@ import type { Registry } from '../registry/registry.js';
 export interface SessionContext {
   registry: Registry;
   pusher: Pusher;
+  health: HealthEngine;
+  /** Compares an agent's reported ring checksum with the published one (undefined: another ring version). */
+  ringAgrees: (service: string, reported: { version: number; checksum: string }) => boolean | undefined;
   metrics: ControlPlaneMetrics;
   log: Logger;
   decode: Decoder<AgentMessage>;
@@ -81,7 +85,8 @@ export class AgentSession implements TableSink {
   }
 
   /** Sends a routing table, already serialised by the pusher. */
-  send(_message: Routes, text: string): void {
+  send(message: Routes, text: string): void {
+    this.#ctx.metrics.tableMessages.inc({ kind: message.baseVersion === undefined ? 'full' : 'delta' });
     this.#socket.send(text);
   }
 
@@ -146,15 +151,33 @@ export class AgentSession implements TableSink {
       case 'health':
         ctx.registry.health(record, msg.status, msg.reason);
         return;
+      case 'subscribe':
+        ctx.pusher.subscribe(this, msg.services);
+        record.subscriptions = [...new Set([...record.subscriptions, ...msg.services])].sort();
+        return;
+      case 'observations':
+        ctx.health.observe(record.agentId, msg);
+        return;
       case 'ack':
         if (record.sent && msg.nonce === record.sent.nonce && msg.version === record.sent.version) {
           record.acked = { version: msg.version, at: ctx.clock() };
+          ctx.pusher.ack(this, msg.version);
+        }
+        if (msg.ringChecksums) {
+          const rings: AgentRecord['rings'] = {};
+          for (const [service, r] of Object.entries(msg.ringChecksums)) rings[service] = { ...r, agrees: ctx.ringAgrees(service, r) };
+          record.rings = rings;
         }
         return;
       case 'nack':
         ctx.metrics.nacks.inc();
-        record.nacked = { version: msg.version, error: msg.error, at: ctx.clock() };
-        ctx.log.warn({ agentId: record.agentId, version: msg.version, error: msg.error }, 'agent refused a routing table');
+        record.nacked = { version: msg.version, error: msg.error, code: msg.code, at: ctx.clock() };
+        ctx.pusher.nack(this, msg.version, msg.code);
+        if (msg.code === SharedErrorCodes.DELTA_BASE_MISMATCH) {
+          ctx.log.info({ agentId: record.agentId, version: msg.version }, 'agent lacked the base of a delta; sending it a full table');
+        } else {
+          ctx.log.warn({ agentId: record.agentId, version: msg.version, error: msg.error }, 'agent refused a routing table');
+        }
         return;
       case 'error':
         ctx.log.warn({ agentId: record.agentId, code: msg.code, detail: msg.message }, 'agent reported an error');
@@ -189,7 +212,7 @@ export class AgentSession implements TableSink {
     this.#record = record;
     ctx.metrics.connectedAgents.set(ctx.sessions.size);
     ctx.log.info({ agentId: hello.agentId, service: hello.instance?.service, remoteAddress: this.#remoteAddress, tableVersion: hello.tableVersion }, 'agent connected');
-    ctx.pusher.add(this, hello.tableVersion);
+    ctx.pusher.add(this, hello.tableVersion, hello.upstreams ?? []);
   }
 
   #onClose(code: number): void {

@@ -39,6 +39,43 @@ export const ControlPlaneConfig = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    health: Type.Object(
+      {
+        /** Distinct callers that must see an instance failing to mark it unhealthy (or a majority of its callers, when it has fewer). */
+        quorum: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
+        /** Callers' reports older than this are forgotten. */
+        observationWindowMs: Type.Integer({ minimum: 500, maximum: 600_000, default: 3000 }),
+        /** Failures a caller must have seen within the window to count as seeing the instance fail. */
+        minFailures: Type.Integer({ minimum: 1, maximum: 100_000, default: 3 }),
+        /** ...and the share of its attempts that failed, in percent. */
+        failurePercent: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
+        /** How long callers' evidence keeps an instance down before it is tried again; doubled after each failed try. */
+        observationHoldMs: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 5000 }),
+        /** A recovering instance that stays clean this long is healthy again. */
+        recoverMs: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 3000 }),
+        /** More transitions to unhealthy than this within `flapWindowMs` hold the instance down. */
+        flapThreshold: Type.Integer({ minimum: 1, maximum: 1000, default: 3 }),
+        flapWindowMs: Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 60_000 }),
+        /** First hold-down of a flapping instance; doubled on each further hold-down, up to `maxHoldDownMs`. */
+        holdDownMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 10_000 }),
+        maxHoldDownMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 300_000 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    failover: Type.Object(
+      {
+        /** The primary tier must stay healthy this long before traffic fails back to it. */
+        failbackHoldMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 10_000 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    events: Type.Object(
+      {
+        /** Health and failover decisions kept for `/v1/events`; the oldest are dropped first. */
+        maxEvents: Type.Integer({ minimum: 10, maximum: 1_000_000, default: 1000 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     auth: Type.Object(
       {
         /** Agents must present this token in their hello. Required when listening beyond loopback. */
