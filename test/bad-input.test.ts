@@ -71,7 +71,7 @@ describe('bad input on the agent stream', () => {
     cp = await startControlPlane(scratch, { stream: { maxMessageBytes: 4096, helloTimeoutMs: 1000 } });
     app = await startDemoApp('hello', 'hello-1');
     await startAgent(scratch, { agentId: 'hello-1', cp, instance: { service: 'hello', app } });
-    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true });
+    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['hello'] });
     await waitFor('the client to see hello-1', async () => (await endpointIds(client, 'hello')).length === 1);
   });
   afterAll(async () => {

@@ -36,7 +36,7 @@ describe('kill -9 of one of three instances under a steady GET loop', () => {
       apps.push(app);
       await startAgent(scratch, { agentId: id, cp, instance: { service: 'hello', app } });
     }
-    const client = await startAgent(scratch, { agentId: 'client', cp, outbound: true });
+    const client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['hello'] });
     await waitFor('the client to see three instances', async () => (await endpointIds(client, 'hello')).length === 3);
 
     const loop = requestLoop(client.outboundPort as number, 'http://hello/', { workers: 4, maxMs: 30_000 });
@@ -85,7 +85,7 @@ describe('routes, splits, upgrades and trace context', () => {
     const hello = await startDemoApp('hello', 'hello-1');
     await startAgent(scratch, { agentId: 'hello-1', cp, instance: { service: 'hello', app: hello } });
     upstreamPort = await getPort();
-    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, upstreams: { hello: upstreamPort } });
+    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, upstreams: { hello: upstreamPort }, calls: ['orders'] });
     await waitFor('the client to see every instance', async () => (await endpointIds(client, 'orders')).length === 3 && (await endpointIds(client, 'hello')).length === 1);
   });
 
@@ -166,7 +166,7 @@ describe('tiers: active-standby takeover and failback', () => {
     await startAgent(scratch, { agentId: 'db-primary', cp, instance: { service: 'db', app: primary, tier: 0 } });
     const backup = await startDemoApp('db', 'db-backup');
     await startAgent(scratch, { agentId: 'db-backup', cp, instance: { service: 'db', app: backup, tier: 1 } });
-    const client = await startAgent(scratch, { agentId: 'client', cp, outbound: true });
+    const client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['db'] });
     await waitFor('both tiers at the client', async () => (await endpointIds(client, 'db')).length === 2);
     const who = async (n: number) => {
       const seen = new Set<string>();

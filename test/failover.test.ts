@@ -32,7 +32,7 @@ async function startMesh(): Promise<Mesh> {
     apps.push(app);
     agents.push(await startAgent(scratch, { agentId: id, cp, instance: { service: 'hello', app } }));
   }
-  const client = await startAgent(scratch, { agentId: 'client', cp, outbound: true });
+  const client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['hello'] });
   await waitFor('the client to see both instances', async () => (await endpointIds(client, 'hello')).length === 2);
   return { scratch, cp, client, apps, agents };
 }

@@ -32,7 +32,7 @@ describe('routing through the mesh', () => {
       apps[id] = await startDemoApp(service, id);
       await startAgent(scratch, { agentId: id, cp, instance: { service, app: apps[id] as AppHandle } });
     }
-    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true });
+    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['hello', 'orders'] });
     await waitFor('the client to see both hello instances', async () => (await endpointIds(client, 'hello')).length === 2);
     await waitFor('the client to see both orders instances', async () => (await endpointIds(client, 'orders')).length === 2);
   });

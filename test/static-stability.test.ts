@@ -38,7 +38,7 @@ describe('the data path does not depend on the control plane', () => {
       apps.push(app);
       agents.push(await startAgent(scratch, { agentId: id, cp, instance: { service: 'hello', app } }));
     }
-    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true });
+    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['hello'] });
     await waitFor('the client to see both instances', async () => (await endpointIds(client, 'hello')).length === 2);
   });
   afterAll(async () => {
@@ -59,7 +59,7 @@ describe('the data path does not depend on the control plane', () => {
 
   it('serves from the persisted table after an agent restart while the control plane is down', async () => {
     await client.proc.stop('SIGTERM');
-    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, reuse: client });
+    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['hello'], reuse: client });
     const table = await agentTable(client);
     expect(table).toMatchObject({ version: versionBefore, source: 'disk' });
     expect(await allSucceed(client.outboundPort as number, 20)).toEqual(new Set(['hello-1', 'hello-2']));

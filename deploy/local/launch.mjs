@@ -171,6 +171,8 @@ try {
     writeConfig('client-agent', {
       agentId: client.agentId ?? 'client',
       listeners: { outbound: { host: '127.0.0.1', port: outboundPort }, admin: { host: '127.0.0.1', port: adminPort } },
+      // The services the client calls; it gets only these (any other it learns on its first request).
+      upstreams: topology.services.map((s) => ({ service: s.name })),
       controlPlane: { url: stream },
       dataDir: join(dir, 'data', 'client'),
     }),

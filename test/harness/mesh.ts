@@ -101,6 +101,8 @@ export interface AgentOptions {
   instance?: { service: string; app: AppHandle; zone?: string; tier?: number; weight?: number; labels?: Record<string, string> };
   /** Dedicated upstream ports: `{ service: port }`. */
   upstreams?: Record<string, number>;
+  /** Services the agent declares it calls (upstreams without a port); others it learns on the first request. */
+  calls?: string[];
   outbound?: boolean;
   /** Reuse the ports and data dir of an earlier run of the same agent. */
   reuse?: AgentHandle;
@@ -144,7 +146,9 @@ export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<Age
       healthCheck: { path: '/healthz', intervalMs: 100, timeoutMs: 200, healthyThreshold: 2, unhealthyThreshold: 2 },
     };
   }
-  if (o.upstreams) config.upstreams = Object.entries(o.upstreams).map(([service, port]) => ({ service, port }));
+  const upstreams: Array<{ service: string; port?: number }> = Object.entries(o.upstreams ?? {}).map(([service, port]) => ({ service, port }));
+  for (const service of o.calls ?? []) if (!o.upstreams?.[service]) upstreams.push({ service });
+  if (upstreams.length > 0) config.upstreams = upstreams;
   const configFile = scratch.config(`agent-${o.agentId}`, config);
   const proc = new Proc(`agent-${o.agentId}`, process.execPath, [AGENT_BIN, '--config', configFile]);
   const handle: AgentHandle = { proc, agentId: o.agentId, configFile, adminPort, outboundPort, inboundPort, dataDir };
