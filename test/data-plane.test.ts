@@ -1,12 +1,13 @@
 import getPort from 'get-port';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { httpRequest } from './harness/http.js';
+import { getJson, httpRequest } from './harness/http.js';
 import { requestLoop } from './harness/load.js';
 import {
   type AgentHandle,
   type AppHandle,
   type ControlPlaneHandle,
+  agentTable,
   endpointIds,
   Scratch,
   startAgent,
@@ -160,8 +161,9 @@ describe('tiers: active-standby takeover and failback', () => {
     scratch.remove();
   });
 
-  it('sends everything to the backup only while the primary tier has no healthy endpoint', async () => {
-    const cp = await startControlPlane(scratch, { services: { db: { tiers: { mode: 'active-standby' } } } });
+  it('sends everything to the backup while the primary tier has no healthy endpoint, and fails back only after the hold', async () => {
+    const holdMs = 2000;
+    const cp = await startControlPlane(scratch, { services: { db: { tiers: { mode: 'active-standby' } } }, failover: { failbackHoldMs: holdMs } });
     const primary = await startDemoApp('db', 'db-primary');
     await startAgent(scratch, { agentId: 'db-primary', cp, instance: { service: 'db', app: primary, tier: 0 } });
     const backup = await startDemoApp('db', 'db-backup');
@@ -173,12 +175,28 @@ describe('tiers: active-standby takeover and failback', () => {
       for (let i = 0; i < n; i++) seen.add(String((await httpRequest(client.outboundPort as number, 'http://db/')).headers['x-instance']));
       return [...seen].sort();
     };
+    const activeTier = async () => (await agentTable(client))?.services.db?.activeTier;
     expect(await who(10)).toEqual(['db-primary']);
+    expect(await activeTier()).toBe(0);
+
     await primary.setFault('unhealthy');
     await waitFor('the primary to leave rotation', async () => (await endpointIds(client, 'db')).join() === 'db-backup');
     expect(await who(10)).toEqual(['db-backup']);
+    await waitFor('the backup tier to be the active one', async () => (await activeTier()) === 1);
+
     await primary.setFault('none');
     await waitFor('the primary to return', async () => (await endpointIds(client, 'db')).length === 2);
+    const returnedAt = Date.now();
+    // Healthy again, but the failback waits for the hold: traffic stays on the backup.
+    expect(await who(10)).toEqual(['db-backup']);
+    const failedBackAt = await waitFor('the failback', async () => ((await activeTier()) === 0 ? Date.now() : undefined), { timeoutMs: holdMs + 5000 });
     expect(await who(10)).toEqual(['db-primary']);
+    console.log(`[failback] primary healthy again -> client on tier 0 after ${failedBackAt - returnedAt} ms (hold ${holdMs} ms)`);
+    expect(failedBackAt - returnedAt).toBeGreaterThanOrEqual(holdMs - 500);
+
+    const events = (await getJson(cp.port, '/v1/events?service=db&kind=failover')).events as Array<{ from: string; to: string; reason: string }>;
+    expect(events.map((e) => `${e.from}->${e.to}`)).toEqual(['tier-0->tier-1', 'tier-1->tier-0']);
+    expect(events[0]?.reason).toBe('tier 0 has no healthy endpoint; tier 1 takes over');
+    expect(events[1]?.reason).toMatch(/^tier 0 has been healthy for \d+ ms \(hold 2000 ms\)$/);
   });
 });

@@ -161,7 +161,11 @@ export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<Age
 /** The routing table an agent holds, from its admin `/config`. */
 export async function agentTable(
   agent: AgentHandle,
-): Promise<{ version: number; source: string; services: Record<string, { endpoints: Array<{ id: string; health?: string }> }> } | null> {
+): Promise<{
+  version: number;
+  source: string;
+  services: Record<string, { endpoints: Array<{ id: string; health?: string }>; activeTier?: number; ring?: { version: number; members: Array<{ id: string }> } }>;
+} | null> {
   return (await getJson(agent.adminPort, '/config')).table;
 }
 
