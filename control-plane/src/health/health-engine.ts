@@ -351,6 +351,8 @@ export class HealthEngine {
         entry.flaps.push(now);
         while (entry.flaps.length > 0 && now - (entry.flaps[0] as number) > s.flapWindowMs) entry.flaps.shift();
         if (entry.flaps.length > s.flapThreshold) {
+          // A whole window since the last hold-down ended: the doubling starts over.
+          if (entry.heldUntil > 0 && now - entry.heldUntil > s.flapWindowMs) entry.holdDowns = 0;
           const hold = Math.min(s.maxHoldDownMs, s.holdDownMs * 2 ** entry.holdDowns);
           entry.holdDowns++;
           entry.heldUntil = now + hold;
@@ -362,8 +364,6 @@ export class HealthEngine {
       entry.cleanSince = now;
     } else if (to === 'healthy') {
       entry.observationEjections = 0;
-      while (entry.flaps.length > 0 && now - (entry.flaps[0] as number) > s.flapWindowMs) entry.flaps.shift();
-      if (entry.flaps.length === 0) entry.holdDowns = 0;
     }
 
     const from = entry.state;
