@@ -17,6 +17,7 @@ function describeService(table: RouteTable, name: string): Record<string, unknow
   return {
     balancer: s.policy.balancer.kind,
     tierMode: s.policy.tiers.mode,
+    activeTier: s.activeTier ?? null,
     tiers: s.lb.describe(),
     ejected: [...s.ejected].sort(),
     inFlight: s.breaker.active,

@@ -13,6 +13,12 @@ export interface ServiceLoadBalancerOptions {
   random: () => number;
   /** Builds a balancer over a fixed endpoint list (the service's balancer kind). Never called with an empty list. */
   makeBalancer: (endpoints: readonly Endpoint[]) => Balancer;
+  /**
+   * The tier the control plane chose to serve (`ServiceRoutes.activeTier`):
+   * lower tiers get nothing while a tier at or above it has a healthy
+   * endpoint. Absent: every tier takes part.
+   */
+  activeTier?: number | undefined;
 }
 
 /** One tier as {@link ServiceLoadBalancer.describe} reports it. */
@@ -23,6 +29,8 @@ export interface TierDescription {
   /** Share of traffic, 0..1. */
   load: number;
   panic: boolean;
+  /** Present (true) on a tier below the active tier, left out while a tier at or above it has a healthy endpoint. */
+  inactive?: true;
 }
 
 /** Per tier: counts, load, and the balancers over its candidate sets, built once per health change. */
@@ -56,6 +64,11 @@ interface TierState {
  * 'unhealthy' and 'draining' endpoints, and those ejected by outlier
  * detection, count as not healthy.
  *
+ * With `activeTier` (the control plane's failover decision), tiers below it
+ * are left out entirely, for the first draw and for retries alike, as long
+ * as some tier at or above it has a healthy endpoint; otherwise the option
+ * is ignored and every tier takes part.
+ *
  * When the chosen set yields nothing because `ctx.exclude` holds all of it
  * (a retry after every candidate was tried), the pick widens: first to the
  * whole healthy tier when the set was the local zone, then to the other
@@ -73,10 +86,13 @@ export class ServiceLoadBalancer {
   readonly #zone: string | undefined;
   readonly #random: () => number;
   readonly #makeBalancer: (endpoints: readonly Endpoint[]) => Balancer;
+  readonly #activeTier: number | undefined;
   /** Ejected ids among this service's endpoints (a private copy). */
   #ejected: ReadonlySet<string> = new Set();
-  /** Tiers that have endpoints, by ascending tier number. */
+  /** Tiers that have endpoints and take part (see `activeTier`), by ascending tier number. */
   #tiers: TierState[] = [];
+  /** Tiers with endpoints left out by `activeTier`, for {@link ServiceLoadBalancer.describe} only. */
+  #inactive: TierDescription[] = [];
   /** Tiers with a load share, and the cumulative share up to each, for the tier draw. */
   #loaded: TierState[] = [];
   #cumulative: number[] = [];
@@ -88,6 +104,7 @@ export class ServiceLoadBalancer {
     this.#zone = options.zone;
     this.#random = options.random;
     this.#makeBalancer = options.makeBalancer;
+    this.#activeTier = options.activeTier;
     this.#build();
   }
 
@@ -134,7 +151,8 @@ export class ServiceLoadBalancer {
 
   /** Per tier that has endpoints: healthy and total counts, load share and panic flag (for /config and metrics). */
   describe(): TierDescription[] {
-    return this.#tiers.map((t) => ({ tier: t.tier, healthy: t.healthy, total: t.total, load: t.load, panic: t.panic }));
+    const used = this.#tiers.map((t): TierDescription => ({ tier: t.tier, healthy: t.healthy, total: t.total, load: t.load, panic: t.panic }));
+    return [...this.#inactive, ...used].sort((a, b) => a.tier - b.tier);
   }
 
   #build(): void {
@@ -149,16 +167,22 @@ export class ServiceLoadBalancer {
       members.push(all);
       healthyMembers.push(all.filter(isHealthy));
     }
+    const lowest = this.#lowestTier(healthyMembers);
     const { loads, panic } = tierLoads(
-      members.map((all, i) => ({ healthy: (healthyMembers[i] as Endpoint[]).length, total: all.length })),
+      members.map((all, i) => (i < lowest ? { healthy: 0, total: 0 } : { healthy: (healthyMembers[i] as Endpoint[]).length, total: all.length })),
       this.#policy,
     );
 
     const tiers: TierState[] = [];
+    const inactive: TierDescription[] = [];
     for (let i = 0; i < members.length; i++) {
       const all = members[i] as Endpoint[];
       if (all.length === 0) continue;
       const healthy = healthyMembers[i] as Endpoint[];
+      if (i < lowest) {
+        inactive.push({ tier: i, healthy: healthy.length, total: all.length, load: 0, panic: false, inactive: true });
+        continue;
+      }
       const inPanic = panic[i] === true;
       let preferred: readonly Endpoint[] = healthy;
       let wide: readonly Endpoint[] = [];
@@ -183,9 +207,24 @@ export class ServiceLoadBalancer {
     }
 
     this.#tiers = tiers;
+    this.#inactive = inactive;
     this.#loaded = tiers.filter((t) => t.load > 0);
     let sum = 0;
     this.#cumulative = this.#loaded.map((t) => (sum += t.load));
+  }
+
+  /**
+   * The lowest tier that takes part: `activeTier` while some tier at or above
+   * it has a healthy endpoint, else 0. The fallback is for safety: the
+   * control plane may have chosen the tier before its endpoints failed (or
+   * before this caller ejected them), and serving from the healthy lower
+   * tiers beats refusing while the next table is on its way.
+   */
+  #lowestTier(healthyMembers: readonly Endpoint[][]): number {
+    const active = this.#activeTier;
+    if (active === undefined || active <= 0) return 0;
+    for (let i = active; i < healthyMembers.length; i++) if ((healthyMembers[i] as Endpoint[]).length > 0) return active;
+    return 0;
   }
 
   /** The healthy local-zone endpoints of a tier when zone preference applies to it, else undefined. */

@@ -69,6 +69,21 @@ describe('RouteTable', () => {
     expect(second.service('orders')?.endpoints).toHaveLength(4);
   });
 
+  it("rebuilds a service's balancer when the active tier changes, and keeps it otherwise", () => {
+    const d = deps();
+    const tiered = { endpoints: [ep('p-1', '10.0.0.1', 15006), { ...ep('b-1', '10.0.0.2', 15006), tier: 1 }] };
+    const first = new RouteTable({ ...routes, services: { orders: { ...tiered, activeTier: 1 } } }, 'control-plane', 0, d);
+    const orders = first.service('orders');
+    expect(orders?.activeTier).toBe(1);
+    expect(orders?.lb.pick()?.id).toBe('b-1');
+    const lb = orders?.lb;
+    new RouteTable({ ...routes, version: 8, services: { orders: { ...tiered, activeTier: 1 } } }, 'control-plane', 0, d, first);
+    expect(orders?.lb).toBe(lb);
+    new RouteTable({ ...routes, version: 9, services: { orders: tiered } }, 'control-plane', 0, d, first);
+    expect(orders?.activeTier).toBeUndefined();
+    expect(orders?.lb.pick()?.id).toBe('p-1');
+  });
+
   it('lists every origin once as host:port, across services', () => {
     const t = new RouteTable(routes, 'control-plane', 0, deps());
     expect([...t.origins()].sort()).toEqual(['10.0.0.1:15006', '10.0.0.2:15006', '10.0.0.3:15006', '10.0.0.4:15006', '10.0.0.9:16006']);

@@ -34,6 +34,7 @@ export class ServiceRuntime {
   readonly #deps: RuntimeDeps;
   #policy!: ServicePolicy;
   #endpoints: readonly Endpoint[] = [];
+  #activeTier: number | undefined;
   #lb!: ServiceLoadBalancer;
   #subsets = new Map<string, ServiceLoadBalancer>();
   #matcher: RouteMatcher | undefined;
@@ -64,6 +65,11 @@ export class ServiceRuntime {
   /** Every endpoint in the table, healthy or not. */
   get endpoints(): readonly Endpoint[] {
     return this.#endpoints;
+  }
+
+  /** The tier the control plane chose to serve, if it chose one (see `ServiceRoutes.activeTier`). */
+  get activeTier(): number | undefined {
+    return this.#activeTier;
   }
 
   /** Endpoint selection over the whole service. */
@@ -99,6 +105,7 @@ export class ServiceRuntime {
     const d = this.#deps;
     this.#policy = policy;
     this.#endpoints = routes.endpoints;
+    this.#activeTier = routes.activeTier;
 
     if (!old || old.retries.budgetPercent !== policy.retries.budgetPercent || old.retries.budgetMinPerSecond !== policy.retries.budgetMinPerSecond) {
       this.#budget = new RetryBudget(policy.retries, d.clock);
@@ -129,7 +136,7 @@ export class ServiceRuntime {
     // Most tables change some other service: keep this one's balancers (a
     // hash ring or Maglev table costs milliseconds to build) unless its
     // endpoints or the settings they are built from changed.
-    const lbKey = JSON.stringify([routes.endpoints, policy.balancer, policy.tiers, policy.slowStart]);
+    const lbKey = JSON.stringify([routes.endpoints, routes.activeTier, policy.balancer, policy.tiers, policy.slowStart]);
     if (lbKey !== this.#lbKey) {
       this.#lbKey = lbKey;
       this.#subsets = new Map();
@@ -181,7 +188,7 @@ export class ServiceRuntime {
     const weightOf = policy.slowStart.windowMs > 0 ? (e: Endpoint) => slow.weightOf(e) : undefined;
     const makeBalancer = (eps: readonly Endpoint[]): Balancer =>
       createBalancer(policy.balancer, eps, { random: d.random, clock: d.clock, stats: d.stats, ...(weightOf ? { weightOf } : {}) }, Math.floor(d.random() * Math.max(1, eps.length)));
-    const lb = new ServiceLoadBalancer({ endpoints, policy: policy.tiers, zone: d.zone, random: d.random, makeBalancer });
+    const lb = new ServiceLoadBalancer({ endpoints, policy: policy.tiers, zone: d.zone, random: d.random, makeBalancer, activeTier: this.#activeTier });
     const ejected = this.#outlier?.ejected;
     if (ejected && ejected.size > 0) lb.setEjected(ejected);
     return lb;
