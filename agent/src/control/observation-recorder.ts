@@ -1,0 +1,100 @@
+import type { EndpointObservation, Observations } from '@meshlet/shared';
+
+/** Most endpoints one report carries (the `Observations` schema's limit). */
+export const MAX_OBSERVED_ENDPOINTS = 10_000;
+
+/** Largest count the schema accepts; a window that saw more reports this many. */
+const MAX_COUNT = 2 ** 31;
+/** Largest latency and window the schema accepts, ms. */
+const MAX_LATENCY_MS = 3_600_000;
+const MAX_WINDOW_MS = 600_000;
+
+/** Counts of one endpoint in the current window; zeroed, not dropped, after a report so that steady traffic allocates nothing. */
+interface Counter {
+  ok: number;
+  failed: number;
+  /** Attempts that got an answer (status line), failed or not, and the sum of their latencies. */
+  answered: number;
+  latencySumMs: number;
+}
+
+/** Where the outbound path reports the outcome of each attempt. */
+export interface OutcomeSink {
+  /**
+   * One attempt on endpoint `id` of `service`. `failed` is the outlier
+   * detector's verdict; `latencyMs` is the time to the answer's headers, or
+   * a negative number when no answer came.
+   */
+  record(service: string, id: string, failed: boolean, latencyMs: number): void;
+}
+
+/**
+ * Per (service, endpoint) outcomes of this agent's outbound attempts since
+ * the last report: the "gossip" the control plane combines, across callers,
+ * into endpoint health. Recording is on the hot path: two map lookups and a
+ * few increments, keyed by service then id so that no key string is built.
+ */
+export class ObservationRecorder implements OutcomeSink {
+  readonly #byService = new Map<string, Map<string, Counter>>();
+  #recorded = false;
+  #lastReport: number;
+
+  /** `now`: the clock reading the first window starts at. */
+  constructor(now: number) {
+    this.#lastReport = now;
+  }
+
+  record(service: string, id: string, failed: boolean, latencyMs: number): void {
+    let byId = this.#byService.get(service);
+    if (byId === undefined) {
+      byId = new Map();
+      this.#byService.set(service, byId);
+    }
+    let c = byId.get(id);
+    if (c === undefined) {
+      c = { ok: 0, failed: 0, answered: 0, latencySumMs: 0 };
+      byId.set(id, c);
+    }
+    if (failed) c.failed++;
+    else c.ok++;
+    if (latencyMs >= 0) {
+      c.answered++;
+      c.latencySumMs += latencyMs;
+    }
+    this.#recorded = true;
+  }
+
+  /**
+   * Ends the window at `now`: the report of what was recorded since the last
+   * call (`undefined` when nothing was), and every counter starts again from
+   * zero. The caller sends the report or, when not connected, drops it: old
+   * counts would mislead the control plane about an endpoint's present.
+   */
+  take(now: number): Observations | undefined {
+    const windowMs = Math.min(MAX_WINDOW_MS, Math.max(1, Math.round(now - this.#lastReport)));
+    this.#lastReport = now;
+    if (!this.#recorded) return undefined;
+    this.#recorded = false;
+    const endpoints: EndpointObservation[] = [];
+    for (const [service, byId] of this.#byService) {
+      for (const [id, c] of byId) {
+        if (c.ok === 0 && c.failed === 0) {
+          // Quiet for a whole window: forget it, so that endpoints gone from the table do not pile up.
+          byId.delete(id);
+          continue;
+        }
+        if (endpoints.length < MAX_OBSERVED_ENDPOINTS) {
+          const o: EndpointObservation = { service, id, ok: Math.min(c.ok, MAX_COUNT), failed: Math.min(c.failed, MAX_COUNT) };
+          if (c.answered > 0) o.latencyMs = Math.min(MAX_LATENCY_MS, c.latencySumMs / c.answered);
+          endpoints.push(o);
+        }
+        c.ok = 0;
+        c.failed = 0;
+        c.answered = 0;
+        c.latencySumMs = 0;
+      }
+      if (byId.size === 0) this.#byService.delete(service);
+    }
+    return { type: 'observations', windowMs, endpoints };
+  }
+}

@@ -1,0 +1,71 @@
+import { type Ack, type BalancerPolicy, buildMaglevTable, buildRing, type RingMembership, tableChecksum } from '@meshlet/shared';
+import type { RouteTable } from '../route/route-table.js';
+
+/** The ACK's `ringChecksums`: per hash-balanced service, the ring version applied and its table's checksum. */
+export type RingChecksumMap = NonNullable<Ack['ringChecksums']>;
+
+interface Cached {
+  /** Ring version and the policy settings the table was built with. */
+  readonly key: string;
+  readonly version: number;
+  readonly checksum: string;
+}
+
+/**
+ * The checksums of the hash tables built from the ring memberships the
+ * control plane publishes (`ServiceRoutes.ring`), for the ACK: agents that
+ * report the same checksum send every key to the same member, so the control
+ * plane sees an agent that disagrees.
+ *
+ * A table costs milliseconds to build (a Maglev table of 65537 entries, a
+ * ring of thousands of points), so each service's checksum is kept and
+ * computed again only when its ring version, balancer kind or table size
+ * changes. The table is built here from `ring.members` rather than taken
+ * from the balancers: those are built over the endpoints of a tier's
+ * candidate set, which differs from the published membership whenever
+ * health, zones or ejections narrow it.
+ */
+export class RingChecksums {
+  #cache = new Map<string, Cached>();
+  #current: RingChecksumMap | undefined;
+
+  /** The checksums of the table last passed to {@link update}; `undefined` when it has no hash-balanced ring. */
+  get current(): RingChecksumMap | undefined {
+    return this.#current;
+  }
+
+  /**
+   * Computes (or takes from the cache) the checksum of every service of
+   * `table` that has a ring and a `ring_hash` or `maglev` balancer, and
+   * forgets the others. Returns the new {@link current}.
+   */
+  update(table: RouteTable): RingChecksumMap | undefined {
+    const next = new Map<string, Cached>();
+    const out: RingChecksumMap = {};
+    for (const name of table.serviceNames()) {
+      const ring = table.routes.services[name]?.ring;
+      const policy = table.service(name)?.policy.balancer;
+      if (ring === undefined || policy === undefined) continue;
+      const key = cacheKey(ring, policy);
+      if (key === undefined) continue;
+      const old = this.#cache.get(name);
+      const entry = old?.key === key ? old : { key, version: ring.version, checksum: ringChecksum(ring, policy) };
+      next.set(name, entry);
+      out[name] = { version: entry.version, checksum: entry.checksum };
+    }
+    this.#cache = next;
+    this.#current = next.size > 0 ? out : undefined;
+    return this.#current;
+  }
+}
+
+function cacheKey(ring: RingMembership, policy: BalancerPolicy): string | undefined {
+  if (policy.kind === 'ring_hash') return `${ring.version}/ring/${policy.ringMinSize}`;
+  if (policy.kind === 'maglev') return `${ring.version}/maglev/${policy.maglevTableSize}`;
+  return undefined;
+}
+
+/** Checksum of the table the policy's hash balancer builds over the ring's members (a `ring_hash` or `maglev` policy). */
+export function ringChecksum(ring: RingMembership, policy: BalancerPolicy): string {
+  return policy.kind === 'maglev' ? tableChecksum(buildMaglevTable(ring.members, policy.maglevTableSize)) : tableChecksum(buildRing(ring.members, policy.ringMinSize));
+}
