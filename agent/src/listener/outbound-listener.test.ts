@@ -1,4 +1,4 @@
-import { createServer, request, type Server } from 'node:http';
+import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLogger, type Endpoint, type Routes, type ServicePolicy, seededRandom } from '@meshlet/shared';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -6,58 +6,10 @@ import { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import { RouteTable } from '../route/route-table.js';
 import { OriginPools } from './origin-pools.js';
 import { OutboundListener } from './outbound-listener.js';
+import { ep, send, type Upstream, upstream } from './test-support/loopback.js';
 
 // The outbound listener against real HTTP servers on loopback, in process:
 // which attempts are retried, where they go, and what the budget allows.
-
-interface Upstream {
-  id: string;
-  server: Server;
-  port: number;
-  hits: number;
-  status: number;
-  /** Extra answer headers. */
-  headers: Record<string, string>;
-  delayMs: number;
-  earlyHints: boolean;
-  /** Answer with this many bytes instead of the id. */
-  bodyBytes: number;
-}
-
-async function upstream(id: string, status = 200): Promise<Upstream> {
-  const u: Upstream = { id, server: createServer(), port: 0, hits: 0, status, headers: {}, delayMs: 0, earlyHints: false, bodyBytes: 0 };
-  u.server.on('request', (req, res) => {
-    u.hits++;
-    req.resume();
-    req.on('end', () => {
-      if (u.earlyHints) res.writeEarlyHints({ link: '</a.css>; rel=preload' });
-      setTimeout(() => {
-        if (res.destroyed) return;
-        res.writeHead(u.status, { 'content-type': 'text/plain', 'x-instance': id, ...u.headers });
-        res.end(u.bodyBytes > 0 ? Buffer.alloc(u.bodyBytes, 120) : id);
-      }, u.delayMs);
-    });
-  });
-  await new Promise<void>((r) => u.server.listen(0, '127.0.0.1', r));
-  u.port = (u.server.address() as AddressInfo).port;
-  return u;
-}
-
-const ep = (u: Upstream, tier = 0): Endpoint => ({ id: u.id, host: '127.0.0.1', port: u.port, tier, weight: 1, labels: {} });
-
-function send(port: number, method = 'GET', body?: string, abortAfterMs?: number): Promise<{ status: number; instance: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path: 'http://svc/x', agent: false, headers: body ? { 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, instance: String(res.headers['x-instance'] ?? ''), body: text }));
-    });
-    req.on('error', reject);
-    if (abortAfterMs !== undefined) setTimeout(() => req.destroy(new Error('aborted by the test')), abortAfterMs);
-    req.end(body);
-  });
-}
 
 describe('OutboundListener retries', () => {
   const ups: Upstream[] = [];

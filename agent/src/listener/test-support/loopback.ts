@@ -1,0 +1,107 @@
+// Shared fixtures for the listener unit tests: upstream apps on loopback
+// whose answers a test can change, and a client that sends through the
+// outbound listener. Test code only: the agent's build excludes
+// `test-support` folders (agent/tsconfig.json).
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Endpoint } from '@meshlet/shared';
+
+/** An HTTP server on 127.0.0.1 standing for an endpoint; the fields say how it answers next. */
+export interface Upstream {
+  id: string;
+  server: Server;
+  port: number;
+  hits: number;
+  status: number;
+  /** Extra answer headers. */
+  headers: Record<string, string>;
+  delayMs: number;
+  earlyHints: boolean;
+  /** Answer with this many bytes instead of the id. */
+  bodyBytes: number;
+}
+
+/**
+ * Starts an upstream that answers `status` with its id as the body and an
+ * `x-instance` header.
+ *
+ * @param id - the endpoint id it stands for
+ * @param status - the status it answers until told otherwise
+ */
+export async function upstream(id: string, status = 200): Promise<Upstream> {
+  const u: Upstream = { id, server: createServer(), port: 0, hits: 0, status, headers: {}, delayMs: 0, earlyHints: false, bodyBytes: 0 };
+  u.server.on('request', (req, res) => {
+    u.hits++;
+    req.resume();
+    req.on('end', () => {
+      if (u.earlyHints) res.writeEarlyHints({ link: '</a.css>; rel=preload' });
+      setTimeout(() => {
+        if (res.destroyed) return;
+        res.writeHead(u.status, { 'content-type': 'text/plain', 'x-instance': id, ...u.headers });
+        res.end(u.bodyBytes > 0 ? Buffer.alloc(u.bodyBytes, 120) : id);
+      }, u.delayMs);
+    });
+  });
+  await new Promise<void>((r) => u.server.listen(0, '127.0.0.1', r));
+  u.port = (u.server.address() as AddressInfo).port;
+  return u;
+}
+
+/** Closes a server and every connection it holds. */
+export async function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+}
+
+/**
+ * The endpoint of an upstream, in tier `tier`.
+ *
+ * @param u - the upstream
+ * @param tier - its priority tier
+ */
+export const ep = (u: Upstream, tier = 0): Endpoint => ({ id: u.id, host: '127.0.0.1', port: u.port, tier, weight: 1, labels: {} });
+
+/** An answer as {@link send} returns it. */
+export interface Answer {
+  status: number;
+  instance: string;
+  body: string;
+}
+
+/**
+ * Sends one request for `http://{service}/x` (absolute form) to the outbound listener on `port`.
+ *
+ * @param port - the listener's port
+ * @param method - the request method
+ * @param body - a request body, if any
+ * @param abortAfterMs - the client gives up after this long (the promise then rejects)
+ * @param service - the service the URL names
+ */
+export function send(port: number, method = 'GET', body?: string, abortAfterMs?: number, service = 'svc'): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path: `http://${service}/x`, agent: false, headers: body ? { 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, instance: String(res.headers['x-instance'] ?? ''), body: text }));
+    });
+    req.on('error', reject);
+    if (abortAfterMs !== undefined) setTimeout(() => req.destroy(new Error('aborted by the test')), abortAfterMs);
+    req.end(body);
+  });
+}
+
+/**
+ * Waits until `condition` holds, polling every few milliseconds; throws after `timeoutMs`.
+ *
+ * @param condition - what to wait for
+ * @param what - named in the error
+ * @param timeoutMs - the deadline
+ */
+export async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
