@@ -58,6 +58,8 @@ describe('defaults', () => {
         reconnectInitialDelayMs: 200,
         reconnectMaxDelayMs: 5000,
         maxMessageBytes: 16 * 1024 * 1024,
+        subscribeWaitMs: 1000,
+        observationIntervalMs: 1000,
       },
       upstreams: [],
       proxy: { connectTimeoutMs: 1000, requestTimeoutMs: 15_000 },
