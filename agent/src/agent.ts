@@ -6,8 +6,12 @@ import type { AgentConfig, Health, InstanceInfo, Logger, Routes } from '@meshlet
 import type { FastifyInstance } from 'fastify';
 import { Pool } from 'undici';
 import { createAdminServer } from './admin/admin-server.js';
-import { ControlClient } from './control/control-client.js';
+import { type ApplyResult, ControlClient } from './control/control-client.js';
 import { EndpointStatsMap } from './balancer/endpoint-stats.js';
+import { ObservationRecorder } from './control/observation-recorder.js';
+import { RingChecksums } from './control/ring-checksums.js';
+import { applyDelta } from './control/routes-delta.js';
+import { Subscriptions } from './control/subscriptions.js';
 import { TableCache } from './control/table-cache.js';
 import { HealthMonitor } from './health/health-monitor.js';
 import { HttpHealthCheck } from './health/http-health-check.js';
@@ -64,6 +68,10 @@ export class Agent {
   #outbound: OutboundListener | undefined;
   readonly #upstreams: OutboundListener[] = [];
   readonly #stats = new EndpointStatsMap();
+  readonly #subscriptions: Subscriptions;
+  readonly #observations: ObservationRecorder;
+  readonly #rings = new RingChecksums();
+  #observationTimer: NodeJS.Timeout | undefined;
   #inbound: InboundListener | undefined;
   #appPool: Pool | undefined;
   #monitor: HealthMonitor | undefined;
@@ -80,6 +88,13 @@ export class Agent {
     this.#clock = deps.clock ?? Date.now;
     this.#cache = new TableCache(config.dataDir, log);
     this.#pools = new OriginPools();
+    this.#subscriptions = new Subscriptions({
+      declared: config.upstreams.map((u) => u.service),
+      waitMs: config.controlPlane.subscribeWaitMs,
+      subscribe: (services) => this.#client?.send({ type: 'subscribe', services }),
+      log: log.child({ component: 'subscriptions' }),
+    });
+    this.#observations = new ObservationRecorder(this.#clock());
   }
 
   /** The table in force. */
@@ -164,6 +179,7 @@ export class Agent {
       clock: this.#clock,
       tableVersion: () => this.#table?.version ?? 0,
       health: () => this.#health,
+      upstreams: () => this.#subscriptions.helloUpstreams(this.#table),
       applyRoutes: (routes) => this.#apply(routes),
     });
 
@@ -178,6 +194,8 @@ export class Agent {
           lastClose: this.#client?.lastClose,
         }),
         appHealth: () => this.#monitor?.status,
+        subscriptions: () => this.#subscriptions.describe(),
+        ringChecksums: () => this.#rings.current,
       },
       this.#log,
     );
@@ -187,6 +205,8 @@ export class Agent {
 
     this.#monitor?.start();
     this.#client.start();
+    this.#observationTimer = setInterval(() => this.#reportObservations(), c.controlPlane.observationIntervalMs);
+    this.#observationTimer.unref();
     this.#log.info({ ...addresses, agentId: c.agentId, service: instance?.service }, 'agent started');
     return addresses;
   }
@@ -199,6 +219,7 @@ export class Agent {
       log: this.#log.child({ component: 'outbound', ...(service ? { upstream: service } : {}) }),
       random: this.#random,
       clock: this.#clock,
+      subscriptions: this.#subscriptions,
       ...(service ? { service } : {}),
     });
   }
@@ -221,32 +242,46 @@ export class Agent {
   }
 
   #install(routes: Routes, source: 'control-plane' | 'disk'): void {
-    const deps = { random: this.#random, clock: this.#clock, stats: this.#stats, zone: this.#config.zone ?? this.#config.instance?.zone };
+    const deps = { random: this.#random, clock: this.#clock, stats: this.#stats, zone: this.#config.zone ?? this.#config.instance?.zone, observations: this.#observations };
     const table = new RouteTable(routes, source, this.#clock(), deps, this.#table);
     this.#table = table;
+    this.#rings.update(table);
+    this.#subscriptions.onTable(table);
     this.#pools.retain(table.origins());
     const ids = new Set<string>();
     for (const name of table.serviceNames()) for (const e of table.service(name)?.endpoints ?? []) ids.add(e.id);
     this.#stats.retain(ids);
   }
 
-  #apply(routes: Routes): string | undefined {
+  /** A table from the control plane: a delta is merged onto the table held first; the full result is installed and persisted. */
+  #apply(received: Routes): ApplyResult {
+    const merged = applyDelta(this.#table?.routes, received);
+    if (!merged.ok) return merged;
+    const routes = merged.routes;
     try {
       this.#install(routes, 'control-plane');
     } catch (e) {
-      return `could not build the routing table: ${(e as Error).message}`;
+      return { ok: false, error: `could not build the routing table: ${(e as Error).message}` };
     }
-    this.#log.info({ version: routes.version, services: Object.keys(routes.services).length }, 'applied routing table');
+    this.#log.info({ version: routes.version, services: Object.keys(routes.services).length, ...(received.baseVersion === undefined ? {} : { baseVersion: received.baseVersion }) }, 'applied routing table');
     this.#cache.save(routes).catch((e: unknown) => {
       this.#log.error({ err: (e as Error).message, path: this.#cache.path }, 'could not persist the routing table');
     });
-    return undefined;
+    return { ok: true, ringChecksums: this.#rings.current };
+  }
+
+  /** Sends what was observed since the last report; when not connected, drops it (stale counts would mislead). */
+  #reportObservations(): void {
+    const report = this.#observations.take(this.#clock());
+    if (report !== undefined) this.#client?.send(report);
   }
 
   /** Stops accepting, lets in-flight requests finish, closes everything. */
   async stop(): Promise<void> {
     this.#client?.stop();
     this.#monitor?.stop();
+    if (this.#observationTimer) clearInterval(this.#observationTimer);
+    this.#subscriptions.close();
     const servers = [this.#outbound?.server, this.#inbound?.server, ...this.#upstreams.map((u) => u.server)].filter((s): s is Server => s !== undefined);
     await Promise.all(servers.map(closeServer));
     await this.#admin?.close();

@@ -1,5 +1,6 @@
 import type { Logger } from '@meshlet/shared';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { RingChecksumMap } from '../control/ring-checksums.js';
 import type { RouteTable } from '../route/route-table.js';
 
 /** What the admin endpoints report on. */
@@ -9,6 +10,10 @@ export interface AdminState {
   listening: () => boolean;
   controlPlane: () => { connected: boolean; url: string; lastClose: { code: number; reason: string } | undefined };
   appHealth: () => { status: string; detail: string } | undefined;
+  /** The services the agent asks the control plane for. */
+  subscriptions: () => { declared: string[]; learned: string[] };
+  /** Checksums of the hash tables built from the published rings, as last ACKed. */
+  ringChecksums: () => RingChecksumMap | undefined;
 }
 
 function describeService(table: RouteTable, name: string): Record<string, unknown> {
@@ -56,6 +61,7 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
       agentId: state.agentId,
       controlPlane: state.controlPlane(),
       appHealth: state.appHealth() ?? null,
+      subscriptions: state.subscriptions(),
       table: table
         ? {
             version: table.version,
@@ -69,6 +75,8 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
       // tiers with their load share and panic flag, local ejections and
       // the circuit breaker's counts.
       balancing: table ? Object.fromEntries(table.serviceNames().map((name) => [name, describeService(table, name)])) : null,
+      // Per hash-balanced service with a published ring: the ring version and the checksum this agent reports in its ACK.
+      ringChecksums: state.ringChecksums() ?? {},
     };
   });
 

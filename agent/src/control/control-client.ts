@@ -1,4 +1,6 @@
 import {
+  type Ack,
+  type AgentMessage,
   backoffDelay,
   type ControlMessage,
   createControlMessageDecoder,
@@ -7,11 +9,17 @@ import {
   type Hello,
   type InstanceInfo,
   type Logger,
+  type Nack,
+  type Observations,
   PROTOCOL_VERSION,
   type RandomSource,
   type Routes,
+  type Subscribe,
 } from '@meshlet/shared';
 import WebSocket from 'ws';
+
+/** How applying a table went: ACK it (with the ring checksums), or NACK it with an error and maybe a stable code. */
+export type ApplyResult = { ok: true; ringChecksums?: Ack['ringChecksums'] | undefined } | { ok: false; error: string; code?: string | undefined };
 
 /** Options of {@link ControlClient}. */
 export interface ControlClientOptions {
@@ -31,12 +39,15 @@ export interface ControlClientOptions {
   tableVersion: () => number;
   /** Current health report of the local app, if known. */
   health: () => Health | undefined;
-  /** Applies a table; returns an error text to NACK it, or `undefined` to ACK. */
-  applyRoutes: (routes: Routes) => string | undefined;
+  /** The services this agent calls, for the hello (declared, learned, and those of the table held). */
+  upstreams: () => string[];
+  /** Applies a table (full or delta); says whether to ACK or NACK it. */
+  applyRoutes: (routes: Routes) => ApplyResult;
 }
 
 /**
- * The agent's side of the stream: hello, heartbeats, health, ACK/NACK.
+ * The agent's side of the stream: hello, heartbeats, health, subscriptions,
+ * observations, ACK/NACK.
  * When the stream drops it reconnects with exponential backoff and full
  * jitter; meanwhile the data path keeps serving the table it holds.
  */
@@ -77,6 +88,17 @@ export class ControlClient {
     this.#send(health);
   }
 
+  /**
+   * Sends a subscribe or an observations report now; false (and nothing
+   * sent) when no stream is open. A subscribe lost that way is not lost: the
+   * next hello names every subscribed service.
+   */
+  send(message: Subscribe | Observations): boolean {
+    if (this.#ws?.readyState !== WebSocket.OPEN) return false;
+    this.#send(message);
+    return true;
+  }
+
   /** Closes the stream and stops reconnecting. */
   stop(): void {
     this.#stopped = true;
@@ -85,7 +107,7 @@ export class ControlClient {
     this.#ws?.close(1001, 'agent shutting down');
   }
 
-  #send(message: Hello | Health | { type: string; [k: string]: unknown }): void {
+  #send(message: AgentMessage): void {
     if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(message));
   }
 
@@ -103,6 +125,7 @@ export class ControlClient {
         protocolVersion: PROTOCOL_VERSION,
         agentId: o.agentId,
         tableVersion: o.tableVersion(),
+        upstreams: o.upstreams(),
         ...(o.joinToken === undefined ? {} : { joinToken: o.joinToken }),
         ...(instance === undefined ? {} : { instance }),
       };
@@ -185,8 +208,16 @@ export class ControlClient {
       o.log.warn({ code: msg.code, detail: msg.message }, 'the control plane reported an error');
       return;
     }
-    const error = o.applyRoutes(msg);
-    if (error === undefined) this.#send({ type: 'ack', version: msg.version, nonce: msg.nonce });
-    else this.#send({ type: 'nack', version: msg.version, nonce: msg.nonce, error: error.slice(0, 4000) });
+    const result = o.applyRoutes(msg);
+    if (result.ok) {
+      const ack: Ack = { type: 'ack', version: msg.version, nonce: msg.nonce };
+      if (result.ringChecksums !== undefined) ack.ringChecksums = result.ringChecksums;
+      this.#send(ack);
+      return;
+    }
+    const nack: Nack = { type: 'nack', version: msg.version, nonce: msg.nonce, error: result.error.slice(0, 4000) };
+    if (result.code !== undefined) nack.code = result.code;
+    o.log.warn({ version: msg.version, baseVersion: msg.baseVersion, code: result.code, err: nack.error }, 'refused a routing table; keeping the table held');
+    this.#send(nack);
   }
 }

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Endpoint, Logger } from '@meshlet/shared';
 import type { PickContext } from '../balancer/balancer.js';
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
+import type { Subscriptions, WaitingClient } from '../control/subscriptions.js';
 import { AgentErrorCodes, CIRCUIT_HEADER } from '../errors.js';
 import { decideFault } from '../resilience/fault-injector.js';
 import { retryDelay } from '../resilience/retry-backoff.js';
@@ -17,7 +18,8 @@ import { NO_BODY, readBody } from './request-body.js';
 import { dispatchRelay, rawUpstreamHeaders } from './relay-handler.js';
 import { type RequestTarget, requestTarget } from './request-target.js';
 import { addTraceContextRaw } from './trace-context.js';
-import { refuseUpgrade, tunnelUpgrade } from './upgrade-tunnel.js';
+import { forwardUpgrade } from './outbound-upgrade.js';
+import { refuseUpgrade } from './upgrade-tunnel.js';
 
 /** Options of {@link OutboundListener}. */
 export interface OutboundOptions {
@@ -29,6 +31,8 @@ export interface OutboundOptions {
   clock: () => number;
   /** A dedicated upstream port: every request goes to this service, whatever its Host. */
   service?: string;
+  /** Subscribes to services learned from requests, and holds those requests for the table; absent: unknown services get 404 at once. */
+  subscriptions?: Subscriptions;
 }
 
 /**
@@ -94,10 +98,15 @@ export class OutboundListener {
       sendJsonError(res, 400, AgentErrorCodes.BAD_REQUEST, 'name the service: send an absolute URL (curl -x) or a Host header');
       return;
     }
-    const d = resolveDestination(this.#o.table(), req, target);
+    let d = resolveDestination(this.#o.table(), req, target);
     if ('refusal' in d) {
-      sendJsonError(res, d.status, d.refusal, d.message, d.extra);
-      return;
+      const waited = await this.#awaitSubscription(target.service, res);
+      if (waited === 'gone') return;
+      if (waited === 'route') d = resolveDestination(this.#o.table(), req, target);
+      if ('refusal' in d) {
+        sendJsonError(res, d.status, d.refusal, d.message, d.extra);
+        return;
+      }
     }
     const { svc, dest } = d;
 
@@ -182,11 +191,16 @@ export class OutboundListener {
       const stats = o.stats.get(endpoint.id);
       stats.active++;
       const started = performance.now();
+      // Time to the answer's headers, for the balancer's EWMA and the observations; -1 while none came.
+      let answeredMs = -1;
       const canRetry = body.replayable && attempt + 1 < attempts;
       const outcome = await dispatchRelay(o.pools.get(endpoint.host, endpoint.port, timeouts), request, res, {
         fromApp: false,
         headersDeadlineMs: timeouts.requestMs,
-        onHeaders: () => stats.observe(performance.now() - started, o.clock()),
+        onHeaders: () => {
+          answeredMs = performance.now() - started;
+          stats.observe(answeredMs, o.clock());
+        },
         // Decides, before anything reaches the client, whether this answer is retried instead.
         accept: (status, peer) => {
           if (!canRetry) return true;
@@ -201,12 +215,12 @@ export class OutboundListener {
       });
       stats.active--;
       if (outcome.kind === 'relayed') {
-        dest.outcome(endpoint.id, outcome.status >= 500);
+        dest.outcome(endpoint.id, outcome.status >= 500, answeredMs);
         if (this.#debug) o.log.debug({ service: dest.name, endpoint: endpoint.id, status: outcome.status, attempt }, 'outbound');
         return;
       }
       if (outcome.kind === 'declined') {
-        dest.outcome(endpoint.id, outcome.status >= 500);
+        dest.outcome(endpoint.id, outcome.status >= 500, answeredMs);
         failures.push(`${endpoint.id}: answered ${outcome.status}${outcome.peerError ? ` ${outcome.peerError}` : ''}`);
         continue;
       }
@@ -237,6 +251,19 @@ export class OutboundListener {
     sendJsonError(res, 502, AgentErrorCodes.UPSTREAM_UNREACHABLE, `no endpoint of "${dest.name}" could be reached (${failures.join('; ')})${why}`, { service: dest.name, attempts: failures.length });
   }
 
+  /**
+   * A request was refused: when that is because its service is not in the
+   * table, subscribe to it and wait for a table that has it (see
+   * {@link Subscriptions}). `none`: no wait, answer the refusal now;
+   * `route`: resolve again; `gone`: the client left.
+   */
+  async #awaitSubscription(service: string, client: WaitingClient): Promise<'none' | 'route' | 'gone'> {
+    const subs = this.#o.subscriptions;
+    if (subs === undefined || this.#o.table()?.service(service) !== undefined) return 'none';
+    const wait = subs.wait(service, client);
+    return wait === undefined ? 'none' : await wait;
+  }
+
   /** Waits out a retry backoff; false when the client left meanwhile. */
   #backoff(ms: number, res: ServerResponse): Promise<boolean> {
     return new Promise((resolve) => {
@@ -251,7 +278,7 @@ export class OutboundListener {
     });
   }
 
-  /** WebSocket and other upgrades: routed like a request, then tunnelled to the chosen endpoint's agent. */
+  /** WebSocket and other upgrades: routed like a request (subscription wait included), then tunnelled (see {@link forwardUpgrade}). */
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
     const target = this.#target(req);
@@ -259,39 +286,16 @@ export class OutboundListener {
       refuseUpgrade(socket, 400, AgentErrorCodes.BAD_REQUEST, 'name the service: send an absolute URL or a Host header');
       return;
     }
-    const d = resolveDestination(this.#o.table(), req, target);
+    let d = resolveDestination(this.#o.table(), req, target);
     if ('refusal' in d) {
-      refuseUpgrade(socket, d.status, d.refusal, d.message);
-      return;
+      const waited = await this.#awaitSubscription(target.service, socket);
+      if (waited === 'gone') return;
+      if (waited === 'route') d = resolveDestination(this.#o.table(), req, target);
+      if ('refusal' in d) {
+        refuseUpgrade(socket, d.status, d.refusal, d.message);
+        return;
+      }
     }
-    const trace: string[] = [];
-    for (const name of ['traceparent', 'x-request-id'] as const) {
-      const v = req.headers[name];
-      if (typeof v === 'string') trace.push(name, v);
-    }
-    addTraceContextRaw(trace);
-    const extra: Record<string, string> = {};
-    for (let i = 0; i < trace.length; i += 2) extra[trace[i] as string] = trace[i + 1] as string;
-    const tried = new Set<string>();
-    const pick: PickContext = { exclude: tried, hash: requestHash(req, target.path, d.dest.policy.balancer.hashKey) };
-    const failures: string[] = [];
-    // Only connect failures are retried: after the upgrade request is out, the app may have acted on it.
-    for (let attempt = 0; attempt <= d.retries.maxRetries; attempt++) {
-      const endpoint = d.lb.pick(pick);
-      if (!endpoint) break;
-      tried.add(endpoint.id);
-      const r = await tunnelUpgrade(req, socket, head, {
-        host: endpoint.host,
-        port: endpoint.port,
-        path: target.path,
-        hostHeader: target.service,
-        extraHeaders: extra,
-        connectTimeoutMs: d.timeouts.connectMs,
-      });
-      if (r.ok) return;
-      d.dest.outcome(endpoint.id, true);
-      failures.push(`${endpoint.id}: ${r.error.message}`);
-    }
-    refuseUpgrade(socket, 502, AgentErrorCodes.UPSTREAM_UNREACHABLE, `no endpoint of "${d.dest.name}" could be reached (${failures.join('; ')})`);
+    await forwardUpgrade(req, socket, head, target, d);
   }
 }

@@ -4,6 +4,7 @@ import { createBalancer } from '../balancer/create-balancer.js';
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import { ServiceLoadBalancer } from '../balancer/service-load-balancer.js';
 import { SlowStart } from '../balancer/slow-start.js';
+import type { OutcomeSink } from '../control/observation-recorder.js';
 import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { OutlierDetector } from '../resilience/outlier-detector.js';
 import { TokenBucket } from '../resilience/rate-limiter.js';
@@ -18,6 +19,8 @@ export interface RuntimeDeps {
   stats: EndpointStatsMap;
   /** The caller's zone. */
   zone: string | undefined;
+  /** Where attempt outcomes go besides outlier detection (the observations reported to the control plane). */
+  observations?: OutcomeSink | undefined;
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -168,8 +171,14 @@ export class ServiceRuntime {
     return s;
   }
 
-  /** Records the outcome of an attempt on `id` for outlier detection. */
-  outcome(id: string, failed: boolean): void {
+  /**
+   * Records the outcome of an attempt on `id`: for outlier detection, and
+   * with the same verdict for the observations the control plane gets (so a
+   * caller reports as failures exactly what makes it eject). `latencyMs` is
+   * the time to the answer's headers; negative (the default) when none came.
+   */
+  outcome(id: string, failed: boolean, latencyMs = -1): void {
+    this.#deps.observations?.record(this.name, id, failed, latencyMs);
     const o = this.#outlier;
     if (!o) return;
     if (failed) o.onFailure(id);
