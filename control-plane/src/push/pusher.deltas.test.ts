@@ -155,3 +155,28 @@ describe('Pusher: subscriptions, deltas and convergence', () => {
     expect(Object.keys(x.sent[4]?.services ?? {})).toEqual(['a', 'b']);
   });
 });
+
+describe('Pusher: route splits', () => {
+  it('sends an agent the services its services split traffic to', () => {
+    const services: Record<string, ServiceRoutes> = {
+      web: { endpoints: [], policy: { routes: [{ match: { pathPrefix: '/' }, splits: [{ weight: 90 }, { service: 'web-canary', weight: 10 }] }] } as never },
+      'web-canary': { endpoints: [] },
+      other: { endpoints: [] },
+    };
+    const p = new Pusher({
+      build: () => structuredClone(services),
+      store: new MemoryStore(),
+      log: createLogger('test', 'silent'),
+      clock: () => 0,
+      nonce: () => 'n',
+      debounceMs: 0,
+      maxDelayMs: 0,
+      startupGraceMs: 0,
+    });
+    p.flush();
+    const x = sink('x');
+    p.add(x, 0, ['web']);
+    expect(Object.keys(x.sent[0]?.services ?? {})).toEqual(['web', 'web-canary']);
+    p.close();
+  });
+});

@@ -41,6 +41,13 @@ export interface Convergence {
 }
 
 const STORE_KEY = 'routing';
+
+/** Services named by a service's route splits. */
+function splitTargets(routes: ServiceRoutes): string[] {
+  const out = new Set<string>();
+  for (const r of routes.policy?.routes ?? []) for (const s of r.splits ?? []) if (s.service !== undefined) out.add(s.service);
+  return [...out];
+}
 /** A change not answered by every agent within this time is recorded as converged at the deadline, with the rest counted as unanswered. */
 const CONVERGENCE_DEADLINE_MS = 60_000;
 
@@ -59,6 +66,8 @@ interface SinkState {
 interface ServiceEntry {
   routes: ServiceRoutes;
   text: string;
+  /** Other services its routes split traffic to: an agent that calls it gets them too. */
+  targets: string[];
   /** Version at which it last changed. */
   changedAt: number;
 }
@@ -240,7 +249,7 @@ export class Pusher {
       const text = JSON.stringify(routes);
       texts.set(name, text);
       const old = this.#services.get(name);
-      if (old?.text !== text) changed.push({ routes, text, changedAt: 0 });
+      if (old?.text !== text) changed.push({ routes, text, targets: [], changedAt: 0 });
     }
     let removedAny = false;
     for (const name of this.#services.keys()) if (!texts.has(name)) removedAny = true;
@@ -253,7 +262,7 @@ export class Pusher {
       for (const [name, routes] of Object.entries(built)) {
         const text = texts.get(name) as string;
         const old = this.#services.get(name);
-        if (old?.text !== text) this.#services.set(name, { routes, text, changedAt: this.#version });
+        if (old?.text !== text) this.#services.set(name, { routes, text, targets: splitTargets(routes), changedAt: this.#version });
       }
       for (const name of [...this.#services.keys()]) if (!texts.has(name)) this.#services.delete(name);
       this.#o.store.put(STORE_KEY, { version: this.#version }).catch((e: unknown) => {
@@ -278,10 +287,7 @@ export class Pusher {
    */
   #sendTo(sink: TableSink, state: SinkState, cache: Map<string, { message: Routes; text: string }>, track: boolean): boolean {
     if (state.base === this.#version) return false;
-    const wanted: string[] = [];
-    if (state.subscriptions === 'all') wanted.push(...this.#services.keys());
-    else for (const s of state.subscriptions) if (this.#services.has(s)) wanted.push(s);
-    wanted.sort();
+    const wanted = this.#wanted(state);
     let names: string[];
     let removed: string[] = [];
     const full = state.base === undefined;
@@ -291,7 +297,8 @@ export class Pusher {
     } else {
       const base = state.base as number;
       names = wanted.filter((s) => !state.known.has(s) || (this.#services.get(s) as ServiceEntry).changedAt > base);
-      removed = [...state.known].filter((s) => !this.#services.has(s) || (state.subscriptions !== 'all' && !state.subscriptions.has(s))).sort();
+      const keep = new Set(wanted);
+      removed = [...state.known].filter((s) => !keep.has(s)).sort();
       if (names.length === 0 && removed.length === 0) return false;
       concerns = removed.length > 0 || names.some((s) => state.known.has(s));
     }
@@ -326,6 +333,21 @@ export class Pusher {
     if (track && concerns) state.pending.push(this.#version);
     sink.send(m.message, m.text);
     return track && concerns;
+  }
+
+  /** The services an agent gets: those it subscribed to, and those their routes split traffic to. */
+  #wanted(state: SinkState): string[] {
+    if (state.subscriptions === 'all') return [...this.#services.keys()].sort();
+    const out = new Set<string>();
+    const queue = [...state.subscriptions];
+    while (queue.length > 0) {
+      const name = queue.pop() as string;
+      const entry = this.#services.get(name);
+      if (!entry || out.has(name)) continue;
+      out.add(name);
+      queue.push(...entry.targets);
+    }
+    return [...out].sort();
   }
 
   /** Counts the agent's answer to every pending change up to `version`. */

@@ -59,7 +59,7 @@ describe('agent message decoder: refusals', () => {
     ['an array', '[{"type":"heartbeat","seq":1}]', 'MESHLET_PROTOCOL_SCHEMA', 'type'],
     ['an object without type', '{"seq":1}', 'MESHLET_PROTOCOL_SCHEMA', 'type'],
     ['a numeric type', '{"type":5,"seq":1}', 'MESHLET_PROTOCOL_SCHEMA', 'type'],
-    ['an unknown type', '{"type":"subscribe"}', 'MESHLET_PROTOCOL_UNKNOWN_TYPE', 'type'],
+    ['an unknown type', '{"type":"teleport"}', 'MESHLET_PROTOCOL_UNKNOWN_TYPE', 'type'],
     ['a table sent the wrong way', '{"type":"routes","version":1,"nonce":"n","services":{}}', 'MESHLET_PROTOCOL_UNKNOWN_TYPE', 'type'],
     ['a heartbeat without seq', '{"type":"heartbeat"}', 'MESHLET_PROTOCOL_SCHEMA', 'seq'],
     ['a negative heartbeat seq', '{"type":"heartbeat","seq":-1}', 'MESHLET_PROTOCOL_SCHEMA', 'seq'],
@@ -90,7 +90,7 @@ describe('agent message decoder: refusals', () => {
 
   it('lists the known types when refusing an unknown one, and does not echo a huge type back', () => {
     const e = refusal(decodeAgent(JSON.stringify({ type: 'x'.repeat(1000) })));
-    expect(e.message).toContain('hello, heartbeat, health, ack, nack, error');
+    expect(e.message).toContain('hello, heartbeat, health, subscribe, observations, ack, nack, error');
     expect(e.message.length).toBeLessThan(300);
   });
 });

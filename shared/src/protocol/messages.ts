@@ -119,7 +119,7 @@ export const EndpointObservation = Type.Object({
   id: Id,
   /** Attempts that got an answer the caller did not count as a failure. */
   ok: Type.Integer({ minimum: 0, maximum: 2 ** 31 }),
-  /** Attempts that failed: connect errors, resets, timeouts, and 502/503/504 from the peer agent. */
+  /** Attempts that failed, as the caller's outlier detection counts them: connect errors, resets, timeouts, and 5xx answers. */
   failed: Type.Integer({ minimum: 0, maximum: 2 ** 31 }),
   /** Mean latency of the answered attempts, in milliseconds. */
   latencyMs: Type.Optional(Type.Number({ minimum: 0, maximum: 3_600_000 })),
