@@ -14,6 +14,7 @@ interface InstanceView {
   reason: string;
   evidence: Record<string, unknown> | null;
   heldUntil: string | null;
+  callers: string[];
 }
 
 async function instance(cpPort: number, service: string, id: string): Promise<InstanceView | undefined> {
@@ -107,6 +108,7 @@ describe("callers' observations", () => {
     for (const c of callers) await waitFor(`${c.agentId} to see three instances`, async () => (await endpointIds(c, 'hello')).length === 3);
     const loops = callers.map((c) => requestLoop(c.outboundPort as number, 'http://hello/', { workers: 2, maxMs: 60_000 }));
     await waitFor('traffic on every instance', () => loops.every((l) => l.result.byInstance.size === 3));
+    await waitFor('both callers to have reported on hello-1', async () => (await instance(cp.port, 'hello', 'hello-1'))?.callers.join() === 'caller-1,caller-2');
 
     const faultAt = Date.now();
     await apps[0]?.setFault('reset');

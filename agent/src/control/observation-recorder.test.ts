@@ -39,6 +39,19 @@ describe('ObservationRecorder', () => {
     expect(r.take(3000)).toBeUndefined();
   });
 
+  it('reports an ejection in the window it happened, even without attempts, and only there', () => {
+    const r = new ObservationRecorder(0);
+    r.record('orders', 'o1', true, -1);
+    r.ejected('orders', 'o1');
+    r.ejected('orders', 'o2');
+    expect(r.take(1000)?.endpoints).toEqual([
+      { service: 'orders', id: 'o1', ok: 0, failed: 1, ejected: true },
+      { service: 'orders', id: 'o2', ok: 0, failed: 0, ejected: true },
+    ]);
+    r.record('orders', 'o1', false, 5);
+    expect(r.take(2000)?.endpoints).toEqual([{ service: 'orders', id: 'o1', ok: 1, failed: 0, latencyMs: 5 }]);
+  });
+
   it('reports a window of at least 1 ms', () => {
     const r = new ObservationRecorder(5);
     r.record('orders', 'o1', false, 1);

@@ -16,6 +16,8 @@ interface Counter {
   /** Attempts that got an answer (status line), failed or not, and the sum of their latencies. */
   answered: number;
   latencySumMs: number;
+  /** Outlier detection ejected the endpoint during the window. */
+  ejected: boolean;
 }
 
 /** Where the outbound path reports the outcome of each attempt. */
@@ -26,6 +28,8 @@ export interface OutcomeSink {
    * a negative number when no answer came.
    */
   record(service: string, id: string, failed: boolean, latencyMs: number): void;
+  /** Outlier detection just ejected endpoint `id` of `service`. */
+  ejected(service: string, id: string): void;
 }
 
 /**
@@ -45,16 +49,7 @@ export class ObservationRecorder implements OutcomeSink {
   }
 
   record(service: string, id: string, failed: boolean, latencyMs: number): void {
-    let byId = this.#byService.get(service);
-    if (byId === undefined) {
-      byId = new Map();
-      this.#byService.set(service, byId);
-    }
-    let c = byId.get(id);
-    if (c === undefined) {
-      c = { ok: 0, failed: 0, answered: 0, latencySumMs: 0 };
-      byId.set(id, c);
-    }
+    const c = this.#counter(service, id);
     if (failed) c.failed++;
     else c.ok++;
     if (latencyMs >= 0) {
@@ -62,6 +57,25 @@ export class ObservationRecorder implements OutcomeSink {
       c.latencySumMs += latencyMs;
     }
     this.#recorded = true;
+  }
+
+  ejected(service: string, id: string): void {
+    this.#counter(service, id).ejected = true;
+    this.#recorded = true;
+  }
+
+  #counter(service: string, id: string): Counter {
+    let byId = this.#byService.get(service);
+    if (byId === undefined) {
+      byId = new Map();
+      this.#byService.set(service, byId);
+    }
+    let c = byId.get(id);
+    if (c === undefined) {
+      c = { ok: 0, failed: 0, answered: 0, latencySumMs: 0, ejected: false };
+      byId.set(id, c);
+    }
+    return c;
   }
 
   /**
@@ -78,7 +92,7 @@ export class ObservationRecorder implements OutcomeSink {
     const endpoints: EndpointObservation[] = [];
     for (const [service, byId] of this.#byService) {
       for (const [id, c] of byId) {
-        if (c.ok === 0 && c.failed === 0) {
+        if (c.ok === 0 && c.failed === 0 && !c.ejected) {
           // Quiet for a whole window: forget it, so that endpoints gone from the table do not pile up.
           byId.delete(id);
           continue;
@@ -86,12 +100,14 @@ export class ObservationRecorder implements OutcomeSink {
         if (endpoints.length < MAX_OBSERVED_ENDPOINTS) {
           const o: EndpointObservation = { service, id, ok: Math.min(c.ok, MAX_COUNT), failed: Math.min(c.failed, MAX_COUNT) };
           if (c.answered > 0) o.latencyMs = Math.min(MAX_LATENCY_MS, c.latencySumMs / c.answered);
+          if (c.ejected) o.ejected = true;
           endpoints.push(o);
         }
         c.ok = 0;
         c.failed = 0;
         c.answered = 0;
         c.latencySumMs = 0;
+        c.ejected = false;
       }
       if (byId.size === 0) this.#byService.delete(service);
     }

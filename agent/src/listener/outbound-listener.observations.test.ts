@@ -21,7 +21,7 @@ describe('OutboundListener observations', () => {
   let recorder: ObservationRecorder;
   const pools = new OriginPools();
   const stats = new EndpointStatsMap();
-  const deps = { random: seededRandom(11), clock: Date.now, stats, zone: undefined, observations: { record: (...args: [string, string, boolean, number]) => recorder.record(...args) } };
+  const deps = { random: seededRandom(11), clock: Date.now, stats, zone: undefined, observations: { record: (...args: [string, string, boolean, number]) => recorder.record(...args), ejected: (service: string, id: string) => recorder.ejected(service, id) } };
   const dead: Endpoint = { id: 'dead', host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} };
 
   const install = (endpoints: Endpoint[], policy: Partial<Record<keyof ServicePolicy, unknown>> = {}) => {

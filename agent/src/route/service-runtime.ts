@@ -204,6 +204,9 @@ export class ServiceRuntime {
   }
 
   #onEjection(ejected: ReadonlySet<string>): void {
+    // The control plane hears of each new ejection: it is this caller's verdict that the endpoint is failing.
+    const sink = this.#deps.observations;
+    if (sink) for (const id of ejected) if (!this.#lastEjected.has(id)) sink.ejected(this.name, id);
     // Endpoints back from ejection ramp up again.
     if (this.#policy.slowStart.windowMs > 0) {
       for (const id of this.#lastEjected) if (!ejected.has(id)) this.#slowStart.begin(id);

@@ -195,5 +195,6 @@ function instanceView(r: AgentRecord, byId: Map<string, InstanceHealthView>) {
     ...stateOf(r, byId),
     evidence: view && view.agentId === r.agentId ? view.evidence : null,
     heldUntil: iso(view && view.agentId === r.agentId ? view.heldUntil : undefined),
+    callers: view && view.agentId === r.agentId ? view.callers : [],
   };
 }

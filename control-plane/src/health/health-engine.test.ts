@@ -126,6 +126,15 @@ describe('HealthEngine', () => {
     expect(events.list().at(-1)?.reason).toMatch(/down for at least 10000 ms$/);
   });
 
+  it("counts a caller whose outlier detection ejected it as seeing it fail, whatever its counts", () => {
+    // Hundreds of successes before the fault, then the few failures that ejected it: the ratio alone would not do.
+    engine.observe('a', { type: 'observations', windowMs: 1000, endpoints: [{ service: 'orders', id: 'o-1', ok: 300, failed: 5, ejected: true }] });
+    engine.observe('b', { type: 'observations', windowMs: 1000, endpoints: [{ service: 'orders', id: 'o-1', ok: 0, failed: 0, ejected: true }] });
+    engine.tick();
+    expect(engine.state('o-1')).toBe('unhealthy');
+    expect(events.list({ instance: 'o-1' }).at(-1)?.evidence).toMatchObject({ failing: ['a', 'b'], counts: { a: { ok: 300, failed: 5, ejected: true } } });
+  });
+
   it('with a single caller, that caller is the majority', () => {
     engine.observe('a', report('o-1', 1, 3));
     engine.tick();

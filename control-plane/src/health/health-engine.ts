@@ -30,6 +30,8 @@ interface Sample {
   at: number;
   ok: number;
   failed: number;
+  /** The caller's outlier detection ejected it. */
+  ejected: boolean;
 }
 
 /** What the callers' reports say, right now, about one instance. */
@@ -39,7 +41,7 @@ interface CallerVerdict {
   /** Failing callers needed to mark the instance unhealthy. */
   needed: number;
   /** Per caller in the window: attempts answered and failed. */
-  counts: Record<string, { ok: number; failed: number }>;
+  counts: Record<string, { ok: number; failed: number; ejected?: boolean }>;
 }
 
 interface Entry {
@@ -75,6 +77,8 @@ export interface InstanceHealthView {
   reason: string;
   evidence: Record<string, unknown>;
   heldUntil: number | undefined;
+  /** Agents whose reports on it are within the observation window. */
+  callers: string[];
 }
 
 const MAX_SAMPLES_PER_CALLER = 64;
@@ -174,7 +178,7 @@ export class HealthEngine {
   observe(callerId: string, report: Observations): void {
     const now = this.#clock();
     for (const o of report.endpoints) {
-      if (o.ok === 0 && o.failed === 0) continue;
+      if (o.ok === 0 && o.failed === 0 && o.ejected !== true) continue;
       const entry = this.#entries.get(o.id);
       if (!entry || entry.service !== o.service) continue;
       let samples = entry.callers.get(callerId);
@@ -182,7 +186,7 @@ export class HealthEngine {
         samples = [];
         entry.callers.set(callerId, samples);
       }
-      samples.push({ at: now, ok: o.ok, failed: o.failed });
+      samples.push({ at: now, ok: o.ok, failed: o.failed, ejected: o.ejected === true });
       if (samples.length > MAX_SAMPLES_PER_CALLER) samples.shift();
     }
   }
@@ -234,6 +238,7 @@ export class HealthEngine {
       reason: e.reason,
       evidence: e.evidence,
       heldUntil: e.heldUntil > this.#clock() ? e.heldUntil : undefined,
+      callers: [...e.callers.keys()].sort(),
     }));
   }
 
@@ -259,7 +264,7 @@ export class HealthEngine {
 
   #callerVerdict(entry: Entry, now: number): CallerVerdict {
     const s = this.#s;
-    const counts: Record<string, { ok: number; failed: number }> = {};
+    const counts: Record<string, { ok: number; failed: number; ejected?: boolean }> = {};
     const failing: string[] = [];
     let callers = 0;
     for (const [caller, samples] of entry.callers) {
@@ -270,13 +275,15 @@ export class HealthEngine {
       }
       let ok = 0;
       let failed = 0;
+      let ejected = false;
       for (const x of samples) {
         ok += x.ok;
         failed += x.failed;
+        ejected ||= x.ejected;
       }
       callers++;
-      counts[caller] = { ok, failed };
-      if (failed >= s.minFailures && failed * 100 >= s.failurePercent * (ok + failed)) failing.push(caller);
+      counts[caller] = ejected ? { ok, failed, ejected } : { ok, failed };
+      if (ejected || (failed >= s.minFailures && failed * 100 >= s.failurePercent * (ok + failed))) failing.push(caller);
     }
     return { callers, failing, needed: Math.min(s.quorum, Math.floor(callers / 2) + 1), counts };
   }
