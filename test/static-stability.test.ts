@@ -88,7 +88,7 @@ describe('the data path does not depend on the control plane', () => {
       await waitFor('hello-1 to leave the table', async () => (await endpointIds(client, 'hello')).join() === 'hello-2', { timeoutMs: 10_000 });
       const services = await getJson(cp.port, '/v1/services');
       const inst = services.services[0].instances.find((i: { id: string }) => i.id === 'hello-1');
-      expect(inst).toMatchObject({ state: 'disconnected' });
+      expect(inst).toMatchObject({ state: 'unhealthy' });
       expect(inst.reason).toContain('no heartbeat');
     } finally {
       frozen.proc.child.kill('SIGCONT');
