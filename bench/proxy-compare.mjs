@@ -36,7 +36,7 @@ import autocannon from 'autocannon';
 import getPort from 'get-port';
 import { stringify } from 'yaml';
 import { fixedRateLoad, percentile } from './lib/fixed-rate-load.mjs';
-import { ProcessGroup, childPids, cpuSeconds } from './lib/process-group.mjs';
+import { ProcessGroup, childPids, cpuSeconds, stopOnExit } from './lib/process-group.mjs';
 import { INSTALL_HINT, checkConfig, findBinary, haproxyConfig, installProxies, nginxConfig, versionOf } from './lib/system-proxies.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -104,19 +104,7 @@ async function cleanup() {
   await group.stopAll();
   rmSync(dir, { recursive: true, force: true });
 }
-process.on('exit', () => {
-  group.killAllSync();
-  rmSync(dir, { recursive: true, force: true });
-});
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    if (interrupted) process.exit(130); // second signal: the 'exit' hook SIGKILLs what is left
-    interrupted = true;
-    log(`${signal}: stopping every process this benchmark started...`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
+const exit = stopOnExit(() => group, dir, log, cleanup);
 
 const node = (name, args) => group.start(name, process.execPath, args, { cwd: root });
 const freePort = () => getPort({ host: '127.0.0.1' });
@@ -497,7 +485,7 @@ try {
   if (values.write) writeDoc(resolve(values.doc), text);
 } catch (err) {
   // After SIGINT the processes are being stopped under the run's feet: that error is expected.
-  if (!interrupted) log(`proxy-compare failed: ${err instanceof Error ? err.message : String(err)}`);
+  if (!exit.interrupted) log(`proxy-compare failed: ${err instanceof Error ? err.message : String(err)}`);
   process.exitCode = 1;
 } finally {
   await cleanup();

@@ -56,7 +56,7 @@
 // Build first (npm run build): the control plane runs from control-plane/dist
 // (--control-plane: another build's main.js, e.g. of an older commit, to compare).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,7 +65,7 @@ import getPort from 'get-port';
 import { stringify } from 'yaml';
 import { bucketQuantile, fetchText, histogramMinus, histograms, inspectorUrlIn, memoryAfterGc, metricValue, tableMessagesByKind, vmRssKiB } from './lib/control-plane-probe.mjs';
 import { percentile } from './lib/fixed-rate-load.mjs';
-import { ProcessGroup } from './lib/process-group.mjs';
+import { ProcessGroup, stopOnExit } from './lib/process-group.mjs';
 import { changePlan, POPULAR_SERVICE, scaleTopology } from './lib/scale-topology.mjs';
 import { SwarmGroup } from './lib/swarm-group.mjs';
 
@@ -168,19 +168,7 @@ function openFileLimits() {
 
 let group = new ProcessGroup();
 const dir = mkdtempSync(join(tmpdir(), 'meshlet-scale-'));
-process.on('exit', () => {
-  group.killAllSync();
-  rmSync(dir, { recursive: true, force: true });
-});
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    if (interrupted) process.exit(130); // second signal: the 'exit' hook SIGKILLs what is left
-    interrupted = true;
-    log(`${signal}: stopping every process this benchmark started...`);
-    group.stopAll().finally(() => process.exit(130));
-  });
-}
+const exit = stopOnExit(() => group, dir, log, () => group.stopAll());
 
 /**
  * Polls `check` (truthy: done) every `everyMs` until `timeoutMs`; `check` may
@@ -448,7 +436,7 @@ try {
     try {
       await runSize(n, result);
     } catch (err) {
-      if (interrupted) throw err;
+      if (exit.interrupted) throw err;
       result.error = err instanceof Error ? err.message : String(err);
       log(`N=${n} failed: ${result.error}`);
     } finally {
@@ -464,7 +452,7 @@ try {
   }
   if (results.some((r) => r.error)) process.exitCode = 1;
 } catch (err) {
-  if (!interrupted) log(`scale failed: ${err instanceof Error ? err.message : String(err)}`);
+  if (!exit.interrupted) log(`scale failed: ${err instanceof Error ? err.message : String(err)}`);
   process.exitCode = 1;
 } finally {
   await group.stopAll();

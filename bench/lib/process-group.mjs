@@ -5,7 +5,7 @@
 // period. Output is drained (a full pipe would stall the child) and its tail
 // kept, so a process that dies early can say why.
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 
 const TAIL_BYTES = 4096;
 
@@ -126,4 +126,28 @@ export class ProcessGroup {
       }
     }
   }
+}
+
+/**
+ * Cleans up whatever happens: on exit, SIGKILLs every process of `group()`
+ * and removes `dir`; on the first SIGINT or SIGTERM, says so with `log` and
+ * runs `stop()` (the graceful stop) before exiting 130; a second signal exits
+ * at once, and the exit hook kills what is left. Returns `{ interrupted }`,
+ * true once a signal came, for loops that should stop early.
+ */
+export function stopOnExit(group, dir, log, stop) {
+  const state = { interrupted: false };
+  process.on('exit', () => {
+    group().killAllSync();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.on(signal, () => {
+      if (state.interrupted) process.exit(130);
+      state.interrupted = true;
+      log(`${signal}: stopping every process this benchmark started...`);
+      stop().finally(() => process.exit(130));
+    });
+  }
+  return state;
 }

@@ -2,6 +2,7 @@ import type { Observations } from '@meshlet/shared';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { EventLog } from '../events/event-log.js';
 import type { AgentRecord } from '../registry/agent-record.js';
+import { agentRecord } from '../registry/test-support/agent-record.js';
 import { HealthEngine, type HealthSettings } from './health-engine.js';
 
 const settings: HealthSettings = {
@@ -18,27 +19,7 @@ const settings: HealthSettings = {
   heartbeatTimeoutMs: 3000,
 };
 
-function record(id: string, over: Partial<AgentRecord> = {}): AgentRecord {
-  return {
-    agentId: id,
-    instance: { service: 'orders', id, host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} },
-    connected: true,
-    remoteAddress: '127.0.0.1',
-    connectedAt: 0,
-    disconnectedAt: undefined,
-    disconnectReason: undefined,
-    graceful: false,
-    lastSeenAt: 0,
-    health: 'healthy',
-    healthReason: undefined,
-    sent: undefined,
-    acked: undefined,
-    nacked: undefined,
-    subscriptions: [],
-    rings: {},
-    ...over,
-  };
-}
+const record = (id: string, over: Partial<AgentRecord> = {}): AgentRecord => agentRecord(id, { health: 'healthy', ...over });
 
 function report(id: string, ok: number, failed: number): Observations {
   return { type: 'observations', windowMs: 1000, endpoints: [{ service: 'orders', id, ok, failed }] };

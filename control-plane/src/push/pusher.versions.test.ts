@@ -1,6 +1,6 @@
 import { createLogger, type Endpoint, type Routes, type ServiceRoutes } from '@meshlet/shared';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { AgentRecord } from '../registry/agent-record.js';
+import { agentRecord } from '../registry/test-support/agent-record.js';
 import type { Store } from '../store/store.js';
 import { Pusher, type PusherOptions, type TableSink } from './pusher.js';
 
@@ -31,24 +31,7 @@ class MemoryStore implements Store {
 type FakeSink = TableSink & { send: ReturnType<typeof vi.fn<(m: Routes) => void>> };
 
 function sink(agentId: string): FakeSink {
-  const record: AgentRecord = {
-    agentId,
-    instance: undefined,
-    connected: true,
-    remoteAddress: '127.0.0.1',
-    connectedAt: 0,
-    disconnectedAt: undefined,
-    graceful: false,
-    disconnectReason: undefined,
-    lastSeenAt: 0,
-    health: 'unknown',
-    healthReason: undefined,
-    sent: undefined,
-    acked: undefined,
-    nacked: undefined,
-    subscriptions: [],
-    rings: {},
-  };
+  const record = agentRecord(agentId, { instance: undefined });
   return { record, send: vi.fn<(m: Routes) => void>() };
 }
 

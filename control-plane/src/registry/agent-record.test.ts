@@ -1,25 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { type AgentRecord, instanceState } from './agent-record.js';
+import { agentRecord } from './test-support/agent-record.js';
 
-const record = (over: Partial<AgentRecord>): AgentRecord => ({
-  agentId: 'a-1',
-  instance: { service: 'orders', id: 'a-1', host: '10.0.0.1', port: 15006, tier: 0, weight: 1, labels: {} },
-  connected: true,
-  remoteAddress: '10.0.0.1',
-  connectedAt: 0,
-  disconnectedAt: undefined,
-  graceful: false,
-  disconnectReason: undefined,
-  lastSeenAt: 0,
-  health: 'unknown',
-  healthReason: undefined,
-  sent: undefined,
-  acked: undefined,
-  nacked: undefined,
-  subscriptions: [],
-  rings: {},
-  ...over,
-});
+const record = (over: Partial<AgentRecord>): AgentRecord => agentRecord('a-1', over);
 
 describe('instanceState', () => {
   it('is healthy only for a connected agent whose app passes its check', () => {
