@@ -179,7 +179,7 @@ export class Agent {
       clock: this.#clock,
       tableVersion: () => this.#table?.version ?? 0,
       health: () => this.#health,
-      upstreams: () => this.#subscriptions.helloUpstreams(this.#table),
+      upstreams: () => this.#subscriptions.helloUpstreams(),
       applyRoutes: (routes) => this.#apply(routes),
     });
 

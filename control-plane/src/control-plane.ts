@@ -244,6 +244,7 @@ export class ControlPlane {
       registry.forget(config.registry.forgetAfterMs);
       health.tick();
       failover.tick();
+      pusher.expirePending();
     }, config.heartbeat.checkIntervalMs);
     log.info({ host: config.listen.host, port, dataDir: config.dataDir, tableVersion: pusher.version }, 'control plane listening');
     return { host: config.listen.host, port };

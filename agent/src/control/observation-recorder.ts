@@ -1,7 +1,11 @@
 import type { EndpointObservation, Observations } from '@meshlet/shared';
 
-/** Most endpoints one report carries (the `Observations` schema's limit). */
-export const MAX_OBSERVED_ENDPOINTS = 10_000;
+/**
+ * Most endpoints one report carries: well under the schema's 10000, so that a
+ * report (about 120 bytes per endpoint) stays below the control plane's
+ * default 1 MiB message limit.
+ */
+export const MAX_OBSERVED_ENDPOINTS = 4000;
 
 /** Largest count the schema accepts; a window that saw more reports this many. */
 const MAX_COUNT = 2 ** 31;
@@ -99,7 +103,7 @@ export class ObservationRecorder implements OutcomeSink {
         }
         if (endpoints.length < MAX_OBSERVED_ENDPOINTS) {
           const o: EndpointObservation = { service, id, ok: Math.min(c.ok, MAX_COUNT), failed: Math.min(c.failed, MAX_COUNT) };
-          if (c.answered > 0) o.latencyMs = Math.min(MAX_LATENCY_MS, c.latencySumMs / c.answered);
+          if (c.answered > 0) o.latencyMs = Math.min(MAX_LATENCY_MS, Math.round((c.latencySumMs / c.answered) * 10) / 10);
           if (c.ejected) o.ejected = true;
           endpoints.push(o);
         }

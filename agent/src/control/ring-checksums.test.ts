@@ -31,12 +31,13 @@ describe('RingChecksums', () => {
     expect(r.current).toBe(cache);
   });
 
-  it('computes a checksum once per ring version, and again when the version or the table size changes', () => {
+  it('computes a checksum once per ring, and again when the version, the members or the table size change', () => {
     const r = new RingChecksums();
     const policy = resolvePolicy({ balancer: { kind: 'ring_hash', ringMinSize: 64 } });
     const first = r.update(table({ svc: { endpoints: [], policy, ring: ring(1, 'a', 'b') } }))?.svc;
-    // Same version, other members: a control plane never does that, and the cache shows it is keyed by version.
-    expect(r.update(table({ svc: { endpoints: [], policy, ring: ring(1, 'a', 'b', 'c') } }))?.svc).toEqual(first);
+    expect(r.update(table({ svc: { endpoints: [], policy, ring: ring(1, 'a', 'b') } }))?.svc).toEqual(first);
+    // Same version, other members (a control plane whose store was wiped): computed again.
+    expect(r.update(table({ svc: { endpoints: [], policy, ring: ring(1, 'a', 'b', 'c') } }))?.svc).not.toEqual(first);
     const second = r.update(table({ svc: { endpoints: [], policy, ring: ring(2, 'a', 'b', 'c') } }))?.svc;
     expect(second).toEqual({ version: 2, checksum: tableChecksum(buildRing(ring(2, 'a', 'b', 'c').members, 64)) });
     const bigger = r.update(table({ svc: { endpoints: [], policy: resolvePolicy({ balancer: { kind: 'ring_hash', ringMinSize: 128 } }), ring: ring(2, 'a', 'b', 'c') } }))?.svc;

@@ -60,8 +60,10 @@ export class RingChecksums {
 }
 
 function cacheKey(ring: RingMembership, policy: BalancerPolicy): string | undefined {
-  if (policy.kind === 'ring_hash') return `${ring.version}/ring/${policy.ringMinSize}`;
-  if (policy.kind === 'maglev') return `${ring.version}/maglev/${policy.maglevTableSize}`;
+  // The members are in the key too: a control plane whose store was wiped may reuse a ring version.
+  const members = ring.members.map((m) => `${m.id}*${m.weight}`).join(',');
+  if (policy.kind === 'ring_hash') return `${ring.version}/ring/${policy.ringMinSize}/${members}`;
+  if (policy.kind === 'maglev') return `${ring.version}/maglev/${policy.maglevTableSize}/${members}`;
   return undefined;
 }
 

@@ -112,11 +112,10 @@ describe('Subscriptions', () => {
     expect(subs.describe()).toEqual({ declared: ['orders'], learned: ['a', 'b'] });
   });
 
-  it('names declared, learned and held services in the hello, sorted', () => {
+  it('names declared and learned services in the hello, sorted', () => {
     const { subs } = setup({ declared: ['zeta', 'orders'] });
     subs.wait('beta', new Client());
-    expect(subs.helloUpstreams(table('alpha', 'orders'))).toEqual(['alpha', 'beta', 'orders', 'zeta']);
-    expect(subs.helloUpstreams(undefined)).toEqual(['beta', 'orders', 'zeta']);
+    expect(subs.helloUpstreams()).toEqual(['beta', 'orders', 'zeta']);
   });
 
   it('accepts DNS labels only', () => {

@@ -86,12 +86,15 @@ export class Subscriptions {
   }
 
   /**
-   * The hello's `upstreams`: declared, learned and the services of the table
-   * held (a persisted one, say), sorted. A control plane that restarted thus
-   * learns again everything this agent calls.
+   * The hello's `upstreams`: declared and learned names, sorted. A control
+   * plane that restarted thus learns again everything this agent calls. The
+   * services of the table held are not added: a table persisted by an older
+   * agent, or services that came only through a route split, would otherwise
+   * become subscriptions for good. After an agent restart the learned names
+   * are learned again on their first request.
    */
-  helloUpstreams(table: RouteTable | undefined): string[] {
-    const all = new Set([...this.#declared, ...this.#learned, ...(table?.serviceNames() ?? [])]);
+  helloUpstreams(): string[] {
+    const all = new Set([...this.#declared, ...this.#learned]);
     return [...all].sort().slice(0, MAX_HELLO_UPSTREAMS);
   }
 

@@ -192,6 +192,26 @@ describe('HealthEngine', () => {
     expect(events.list().at(-1)).toMatchObject({ from: 'healthy', to: 'absent', reason: 'the agent shut down cleanly' });
   });
 
+  it('an undrain goes on from the state before the drain, without counting flaps', () => {
+    engine.observe('a', report('o-1', 0, 5));
+    engine.tick();
+    expect(engine.state('o-1')).toBe('unhealthy');
+    engine.drain('o-1');
+    engine.undrain('o-1');
+    // Still within the callers' hold: back to unhealthy, not healthy.
+    expect(engine.state('o-1')).toBe('unhealthy');
+    expect(events.list().at(-1)).toMatchObject({ from: 'draining', to: 'unhealthy', reason: 'undrained' });
+
+    r.health = 'unhealthy';
+    engine.update(r);
+    for (let i = 0; i < 5; i++) {
+      engine.drain('o-1');
+      engine.undrain('o-1');
+    }
+    expect(engine.list()[0]?.heldUntil).toBeUndefined();
+    expect(events.list().filter((e) => /flapping/.test(e.reason))).toEqual([]);
+  });
+
   it('decides nothing before the first health report, and tells its owner only when routing changes', () => {
     const fresh = record('o-2', { health: 'unknown' });
     engine.update(fresh);

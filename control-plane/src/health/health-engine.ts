@@ -53,6 +53,8 @@ interface Entry {
   reason: string;
   evidence: Record<string, unknown>;
   drain: { reason: string } | undefined;
+  /** The state it was in when drained: an undrain goes on from there. */
+  beforeDrain: HealthState;
   /** Reports by calling agent id. */
   callers: Map<string, Sample[]>;
   /** Callers' evidence keeps the instance down until then. */
@@ -150,6 +152,7 @@ export class HealthEngine {
         reason: hard ? hard.reason : 'registered, local health check passing',
         evidence: hard ? hard.evidence : { signal: 'local-check', agentId: record.agentId },
         drain: undefined,
+        beforeDrain: 'healthy',
         callers: new Map(),
         observationDownUntil: 0,
         observationEjections: 0,
@@ -298,7 +301,7 @@ export class HealthEngine {
     const late = r.connected && now - r.lastSeenAt > s.heartbeatTimeoutMs / 2;
     const doubt = verdict.failing.length > 0 || late;
     const callerEvidence = () => ({ signal: 'callers', failing: verdict.failing, callers: verdict.callers, quorum: verdict.needed, counts: verdict.counts });
-    const previous = entry.state === 'draining' && !entry.drain ? 'healthy' : entry.state;
+    const previous = entry.state === 'draining' && !entry.drain ? entry.beforeDrain : entry.state;
 
     let to: HealthState;
     let reason = entry.reason;
@@ -345,6 +348,11 @@ export class HealthEngine {
       }
     }
     if (to === entry.state) return;
+    if (entry.state === 'draining' && reason === entry.reason) {
+      // Leaving a drain without a fresh signal: say so rather than repeat the drain's reason.
+      reason = 'undrained';
+      evidence = { signal: 'operator' };
+    }
 
     if (to === 'unhealthy') {
       if (quorate && !hard) {
@@ -354,7 +362,8 @@ export class HealthEngine {
         entry.callers.clear();
         reason += `; down for at least ${hold} ms`;
       }
-      if (previous !== 'unhealthy') {
+      // A flap is a fall from a routed state; an undrain onto a failing signal is not one.
+      if (previous !== 'unhealthy' && entry.state !== 'draining') {
         entry.flaps.push(now);
         while (entry.flaps.length > 0 && now - (entry.flaps[0] as number) > s.flapWindowMs) entry.flaps.shift();
         if (entry.flaps.length > s.flapThreshold) {
@@ -369,6 +378,8 @@ export class HealthEngine {
       }
     } else if (to === 'recovering') {
       entry.cleanSince = now;
+    } else if (to === 'draining') {
+      entry.beforeDrain = entry.state;
     } else if (to === 'healthy') {
       entry.observationEjections = 0;
     }

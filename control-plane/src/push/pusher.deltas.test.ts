@@ -132,7 +132,7 @@ describe('Pusher: subscriptions, deltas and convergence', () => {
     expect(converged).toEqual([{ version: 2, decidedAt: 2000, convergedAt: 2090, durationMs: 90, agents: 2, unanswered: 0 }]);
   });
 
-  it('counts an agent that NACKs or leaves as unanswered, and sends a full table after a base mismatch', () => {
+  it('sends a full table at once after a base mismatch, and its ACK answers the change', () => {
     const x = sink('x');
     const y = sink('y');
     p.add(x, 0, ['a', 'b']);
@@ -141,18 +141,51 @@ describe('Pusher: subscriptions, deltas and convergence', () => {
     p.flush();
     p.nack(x, 2, 'MESHLET_DELTA_BASE_MISMATCH');
     expect(x.sent[2]).toEqual({ type: 'routes', version: 2, nonce: 'n1000', services: { a: services.a, b: services.b } });
+    p.ack(x, 2);
     p.remove(y);
-    expect(converged).toMatchObject([{ version: 2, agents: 2, unanswered: 2 }]);
+    expect(converged).toMatchObject([{ version: 2, agents: 2, unanswered: 1 }]);
+  });
 
-    // Any other NACK: the agent keeps its table; its next table is full.
+  it('after any other NACK keeps the agent on its table, sends nothing for changes it does not call, then a full table', () => {
+    const x = sink('x');
+    p.add(x, 0, ['a', 'b']);
     services.b = { endpoints: [] };
     p.flush();
-    p.nack(x, 3, undefined);
-    expect(x.sent).toHaveLength(4);
+    p.nack(x, 2, undefined);
+    expect(converged).toMatchObject([{ version: 2, agents: 1, unanswered: 1 }]);
+    // A change to a service x does not call: nothing, not a full table on every flush.
+    services.c = { endpoints: [] };
+    p.flush();
+    expect(x.sent).toHaveLength(2);
     services.a = { endpoints: [ep('a-9')] };
     p.flush();
-    expect(x.sent[4]?.baseVersion).toBeUndefined();
-    expect(Object.keys(x.sent[4]?.services ?? {})).toEqual(['a', 'b']);
+    expect(x.sent).toHaveLength(3);
+    expect(x.sent[2]?.baseVersion).toBeUndefined();
+    expect(Object.keys(x.sent[2]?.services ?? {})).toEqual(['a', 'b']);
+    // Back to deltas after that.
+    services.b = { endpoints: [ep('b-2')] };
+    p.flush();
+    expect(x.sent[3]).toMatchObject({ baseVersion: 4, services: { b: services.b } });
+  });
+
+  it('makes no new version for a subscription that brings nothing new', () => {
+    const x = sink('x');
+    p.add(x, 0, ['a']);
+    const v = p.version;
+    p.subscribe(x, ['nope']);
+    p.flush();
+    expect(p.version).toBe(v);
+    expect(x.sent).toHaveLength(1);
+  });
+
+  it('closes a change that an agent never answers after the deadline', () => {
+    const x = sink('x');
+    p.add(x, 0, ['a']);
+    services.a = { endpoints: [] };
+    p.flush();
+    now += 60_000;
+    p.expirePending();
+    expect(converged).toMatchObject([{ version: 2, agents: 1, unanswered: 1 }]);
   });
 });
 

@@ -41,6 +41,8 @@ export interface Convergence {
 }
 
 const STORE_KEY = 'routing';
+/** The counter is lifted to an agent's held version only below this, so that it never runs past the schema's 2^48. */
+const MAX_LIFT = 2 ** 47;
 
 /** Services named by a service's route splits. */
 function splitTargets(routes: ServiceRoutes): string[] {
@@ -59,6 +61,8 @@ interface SinkState {
   base: number | undefined;
   /** Services in that table. */
   known: Set<string>;
+  /** It refused a table and kept an older one: its next table, when one concerns it, is full. */
+  needsFull: boolean;
   /** Versions sent to it whose convergence waits for its answer. */
   pending: number[];
 }
@@ -164,9 +168,12 @@ export class Pusher {
       subscriptions: subscriptions === undefined ? 'all' : new Set(subscriptions),
       base: undefined,
       known: new Set(),
+      needsFull: false,
       pending: [],
     });
-    if (heldVersion > this.#version) {
+    if (heldVersion > this.#version && heldVersion >= MAX_LIFT) {
+      this.#o.log.warn({ agentId: sink.record.agentId, heldVersion }, 'agent holds an implausibly high table version; not lifting the counter to it');
+    } else if (heldVersion > this.#version) {
       // The store lost track (wiped data dir): continue above what agents hold.
       this.#version = heldVersion;
       this.#forceBump = true;
@@ -220,9 +227,14 @@ export class Pusher {
   nack(sink: TableSink, version: number, code: string | undefined): void {
     const state = this.#sinks.get(sink);
     if (!state) return;
+    if (code === SharedErrorCodes.DELTA_BASE_MISMATCH) {
+      // The full table goes out at once under the same version; its ACK answers the pending changes.
+      state.base = undefined;
+      if (this.#built && !this.inGrace()) this.#sendTo(sink, state, new Map(), false);
+      return;
+    }
     this.#settle(state, version, false);
-    state.base = undefined;
-    if (code === SharedErrorCodes.DELTA_BASE_MISMATCH && this.#built && !this.inGrace()) this.#sendTo(sink, state, new Map(), false);
+    state.needsFull = true;
   }
 
   /** Notes that the registry changed; a table follows after the debounce. */
@@ -253,7 +265,11 @@ export class Pusher {
     }
     let removedAny = false;
     for (const name of this.#services.keys()) if (!texts.has(name)) removedAny = true;
-    const dirty = [...this.#dirty].some((s) => this.#sinks.has(s));
+    // A grown subscription needs a new version only if it brings the agent a service it lacks.
+    const dirty = [...this.#dirty].some((s) => {
+      const state = this.#sinks.get(s);
+      return state !== undefined && this.#wanted(state).some((name) => !state.known.has(name));
+    });
     if (changed.length > 0 || removedAny || this.#forceBump || dirty || !this.#built) {
       this.#forceBump = false;
       this.#built = true;
@@ -278,7 +294,7 @@ export class Pusher {
     let affected = 0;
     for (const [sink, state] of this.#sinks) if (this.#sendTo(sink, state, cache, tracked)) affected++;
     if (affected > 0) this.#pending.set(this.#version, { decidedAt, agents: affected, remaining: affected, unanswered: 0 });
-    this.#expirePending();
+    this.expirePending();
   }
 
   /**
@@ -290,7 +306,7 @@ export class Pusher {
     const wanted = this.#wanted(state);
     let names: string[];
     let removed: string[] = [];
-    const full = state.base === undefined;
+    let full = state.base === undefined;
     let concerns = false;
     if (full) {
       names = wanted;
@@ -301,7 +317,13 @@ export class Pusher {
       removed = [...state.known].filter((s) => !keep.has(s)).sort();
       if (names.length === 0 && removed.length === 0) return false;
       concerns = removed.length > 0 || names.some((s) => state.known.has(s));
+      if (state.needsFull) {
+        full = true;
+        names = wanted;
+        removed = [];
+      }
     }
+    state.needsFull = false;
     const key = `${full ? 'full' : state.base}|${names.join(',')}|${removed.join(',')}`;
     let m = cache.get(key);
     if (!m) {
@@ -366,12 +388,19 @@ export class Pusher {
     }
   }
 
-  #expirePending(): void {
+  /** Closes changes still unanswered after the deadline (called from flush and from the control plane's sweeper). */
+  expirePending(): void {
     const now = this.#o.clock();
+    let expired = false;
     for (const [v, p] of this.#pending) {
       if (now - p.decidedAt < CONVERGENCE_DEADLINE_MS) break;
       this.#pending.delete(v);
+      expired = true;
       this.#o.onConverged?.({ version: v, decidedAt: p.decidedAt, convergedAt: now, durationMs: now - p.decidedAt, agents: p.agents, unanswered: p.unanswered + p.remaining });
+    }
+    if (!expired) return;
+    for (const state of this.#sinks.values()) {
+      while (state.pending.length > 0 && !this.#pending.has(state.pending[0] as number)) state.pending.shift();
     }
   }
 

@@ -62,6 +62,9 @@ export class Registry {
       rings: {},
       subscriptions: [...new Set(hello.upstreams ?? [])].sort(),
     };
+    const previous = this.#agents.get(hello.agentId);
+    // The same agent now fronting another instance (or none): the old instance is gone for good.
+    if (previous && previous.instance?.id !== hello.instance?.id) this.#onForget(previous);
     this.#agents.set(hello.agentId, record);
     if (hello.instance && !this.#services.has(hello.instance.service)) {
       this.#services.add(hello.instance.service);

@@ -35,6 +35,9 @@ export interface SessionContext {
   sessions: Map<string, AgentSession>;
 }
 
+/** Most services one agent may subscribe to (the hello's own limit). */
+const MAX_SUBSCRIPTIONS = 10_000;
+
 /** Printable ASCII, at most 120 bytes: always a valid WebSocket close reason. */
 export function closeReason(text: string): string {
   return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 120);
@@ -151,10 +154,23 @@ export class AgentSession implements TableSink {
       case 'health':
         ctx.registry.health(record, msg.status, msg.reason);
         return;
-      case 'subscribe':
-        ctx.pusher.subscribe(this, msg.services);
-        record.subscriptions = [...new Set([...record.subscriptions, ...msg.services])].sort();
+      case 'subscribe': {
+        const have = new Set(record.subscriptions);
+        const fresh = [...new Set(msg.services)].filter((s) => !have.has(s));
+        if (fresh.length === 0) return;
+        if (record.subscriptions.length + fresh.length > MAX_SUBSCRIPTIONS) {
+          this.#reply({
+            type: 'error',
+            code: SharedErrorCodes.PROTOCOL_SCHEMA,
+            message: `an agent may subscribe to at most ${MAX_SUBSCRIPTIONS} services; it has ${record.subscriptions.length}`,
+            field: 'services',
+          });
+          return;
+        }
+        ctx.pusher.subscribe(this, fresh);
+        record.subscriptions = [...record.subscriptions, ...fresh].sort();
         return;
+      }
       case 'observations':
         ctx.health.observe(record.agentId, msg);
         return;
@@ -162,10 +178,8 @@ export class AgentSession implements TableSink {
         if (record.sent && msg.nonce === record.sent.nonce && msg.version === record.sent.version) {
           record.acked = { version: msg.version, at: ctx.clock() };
           ctx.pusher.ack(this, msg.version);
-        }
-        if (msg.ringChecksums) {
           const rings: AgentRecord['rings'] = {};
-          for (const [service, r] of Object.entries(msg.ringChecksums)) rings[service] = { ...r, agrees: ctx.ringAgrees(service, r) };
+          for (const [service, r] of Object.entries(msg.ringChecksums ?? {})) rings[service] = { ...r, agrees: ctx.ringAgrees(service, r) };
           record.rings = rings;
         }
         return;
