@@ -18,7 +18,10 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-const onDisk = (store: FileStore) => JSON.parse(readFileSync(store.path, 'utf8')) as { format: string; revision: number; data: Record<string, unknown> };
+const onDisk = (store: FileStore) => {
+  const { format, revision, data } = JSON.parse(readFileSync(store.path, 'utf8')) as { format: string; revision: number; data: Record<string, unknown> };
+  return { format, revision, data };
+};
 
 async function opened(d: string): Promise<FileStore> {
   const s = new FileStore(d);

@@ -31,6 +31,36 @@ describe('FileStore', () => {
     expect(b.revision()).toBe(4);
   });
 
+  it('keeps each key\'s modRevision, tombstones for deletions and a cluster id across a reopen', async () => {
+    const d = dir();
+    const a = new FileStore(d);
+    await a.open();
+    await a.put('policies/a', { x: 1 });
+    await a.put('policies/b', { x: 2 });
+    await a.put('policies/a', { x: 3 });
+    expect(await a.delete('policies/b')).toBe(4);
+    expect(await a.delete('policies/nope')).toBe(4);
+    await a.put('other', 1);
+    expect(a.modRevision('policies/a')).toBe(3);
+    expect(a.modRevision('policies/b')).toBeUndefined();
+    expect(a.keys('policies/')).toEqual(['policies/a']);
+    expect(a.changesSince(0)).toEqual([
+      { key: 'other', modRevision: 5, value: 1 },
+      { key: 'policies/a', modRevision: 3, value: { x: 3 } },
+    ]);
+    expect(a.changesSince(2)).toEqual([
+      { key: 'other', modRevision: 5, value: 1 },
+      { key: 'policies/a', modRevision: 3, value: { x: 3 } },
+      { key: 'policies/b', modRevision: 4, deleted: true },
+    ]);
+    await a.close();
+    const b = new FileStore(d);
+    await b.open();
+    expect(b.changesSince(2)).toEqual(a.changesSince(2));
+    expect(b.clusterId()).toBe(a.clusterId());
+    expect(b.clusterId()).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
   it.each([
     ['not JSON', '{"format": "meshlet-'],
     ['a foreign file', '{"hello": "world"}'],

@@ -1,16 +1,28 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MeshletError, readJsonFile, writeJsonFile } from '@meshlet/shared';
 import { ControlPlaneErrorCodes } from '../errors.js';
-import type { Store } from './store.js';
+import type { Store, StoreChange } from './store.js';
 
 const FORMAT = 'meshlet-store/v1';
 
+/**
+ * The file: `data` holds the values. `revisions` (the revision that last
+ * wrote each key), `tombstones` (deleted keys and the revision that deleted
+ * them) and `clusterId` were added later; a file without them is read as if
+ * every key was written at the file's revision.
+ */
 interface StoreFile {
   format: typeof FORMAT;
   revision: number;
   data: Record<string, unknown>;
+  revisions?: Record<string, number>;
+  tombstones?: Record<string, number>;
+  clusterId?: string;
 }
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * The embedded store: one JSON document in the data directory, rewritten
@@ -22,7 +34,10 @@ export class FileStore implements Store {
   readonly #dir: string;
   readonly #path: string;
   #data: Record<string, unknown> = {};
+  #revisions: Record<string, number> = {};
+  #tombstones: Record<string, number> = {};
   #revision = 0;
+  #clusterId: string = randomUUID();
   #chain: Promise<void> = Promise.resolve();
 
   constructor(dataDir: string) {
@@ -44,13 +59,13 @@ export class FileStore implements Store {
       throw new MeshletError(ControlPlaneErrorCodes.STORE_CORRUPT, (e as Error).message, { cause: e });
     }
     if (raw === undefined) return;
-    const file = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<StoreFile>;
+    const file = (isRecord(raw) ? raw : {}) as Partial<StoreFile>;
     if (
       file.format !== FORMAT ||
       typeof file.revision !== 'number' ||
-      typeof file.data !== 'object' ||
-      file.data === null ||
-      Array.isArray(file.data)
+      !isRecord(file.data) ||
+      (file.revisions !== undefined && !isRecord(file.revisions)) ||
+      (file.tombstones !== undefined && !isRecord(file.tombstones))
     ) {
       throw new MeshletError(
         ControlPlaneErrorCodes.STORE_CORRUPT,
@@ -59,26 +74,73 @@ export class FileStore implements Store {
     }
     this.#data = file.data;
     this.#revision = file.revision;
+    this.#revisions = {};
+    for (const key of Object.keys(file.data)) this.#revisions[key] = file.revisions?.[key] ?? file.revision;
+    this.#tombstones = file.tombstones ?? {};
+    if (typeof file.clusterId === 'string' && file.clusterId.length > 0) this.#clusterId = file.clusterId;
   }
 
   get<T>(key: string): T | undefined {
     return this.#data[key] as T | undefined;
   }
 
+  modRevision(key: string): number | undefined {
+    return key in this.#data ? this.#revisions[key] : undefined;
+  }
+
   put(key: string, value: unknown): Promise<number> {
     this.#data[key] = value;
     const revision = ++this.#revision;
-    const snapshot: StoreFile = { format: FORMAT, revision, data: structuredClone(this.#data) };
-    const write = this.#chain.then(() => writeJsonFile(this.#path, snapshot));
-    this.#chain = write.catch(() => undefined);
-    return write.then(() => revision);
+    this.#revisions[key] = revision;
+    delete this.#tombstones[key];
+    return this.#write(revision);
+  }
+
+  delete(key: string): Promise<number> {
+    if (!(key in this.#data)) return this.#chain.then(() => this.#revision);
+    delete this.#data[key];
+    delete this.#revisions[key];
+    const revision = ++this.#revision;
+    this.#tombstones[key] = revision;
+    return this.#write(revision);
+  }
+
+  keys(prefix = ''): string[] {
+    return Object.keys(this.#data)
+      .filter((k) => k.startsWith(prefix))
+      .sort();
+  }
+
+  changesSince(revision: number): StoreChange[] {
+    const out: StoreChange[] = [];
+    for (const [key, rev] of Object.entries(this.#revisions)) if (rev > revision) out.push({ key, modRevision: rev, value: this.#data[key] });
+    if (revision > 0) for (const [key, rev] of Object.entries(this.#tombstones)) if (rev > revision) out.push({ key, modRevision: rev, deleted: true });
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   revision(): number {
     return this.#revision;
   }
 
+  clusterId(): string {
+    return this.#clusterId;
+  }
+
   async close(): Promise<void> {
     await this.#chain;
+  }
+
+  #write(revision: number): Promise<number> {
+    const snapshot: StoreFile = {
+      format: FORMAT,
+      revision,
+      data: structuredClone(this.#data),
+      revisions: { ...this.#revisions },
+      tombstones: { ...this.#tombstones },
+      clusterId: this.#clusterId,
+    };
+    const write = this.#chain.then(() => writeJsonFile(this.#path, snapshot));
+    this.#chain = write.catch(() => undefined);
+    return write.then(() => revision);
   }
 }

@@ -1,17 +1,40 @@
+/** One key of the store as a backup sees it: its value, or its deletion, and the revision that last changed it. */
+export interface StoreChange {
+  key: string;
+  /** The revision of the write (or deletion) that left the key as it is. */
+  modRevision: number;
+  /** Absent when the key was deleted. */
+  value?: unknown;
+  deleted?: true;
+}
+
 /**
  * Where the control plane keeps what must survive a restart. The embedded
  * file store is the default; an etcd store will implement the same interface
- * for several replicas.
+ * for several replicas. Like etcd, every write gets the next revision of the
+ * whole store, and each key remembers the revision that last changed it (its
+ * `modRevision`, which is also its resource version); deleted keys leave a
+ * tombstone, so that an incremental backup can carry deletions.
  */
 export interface Store {
   /** Loads the persisted state; call once before any other method. */
   open(): Promise<void>;
   /** The value under `key`, or `undefined`. */
   get<T>(key: string): T | undefined;
+  /** The revision that last wrote `key`, or `undefined` when it has no value. */
+  modRevision(key: string): number | undefined;
   /** Stores `value` under `key` durably; resolves once it is on disk. Returns the new revision. */
   put(key: string, value: unknown): Promise<number>;
+  /** Deletes `key` durably (a no-op without a new revision when it has no value). Returns the store's revision. */
+  delete(key: string): Promise<number>;
+  /** Keys with a value, sorted, optionally only those starting with `prefix`. */
+  keys(prefix?: string): string[];
+  /** Every key written or deleted after `revision` (0: everything, deletions included), sorted by key. */
+  changesSince(revision: number): StoreChange[];
   /** The revision of the last write, 0 for an empty store. */
   revision(): number;
+  /** A random id made when the store was first created; backups carry it so that a foreign one can be told apart. */
+  clusterId(): string;
   /** Waits for pending writes. */
   close(): Promise<void>;
 }
