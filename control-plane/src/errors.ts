@@ -12,4 +12,12 @@ export const ControlPlaneErrorCodes = {
   STORE_CORRUPT: 'MESHLET_STORE_CORRUPT',
   /** An admin request had no bearer token or a wrong one. */
   UNAUTHORIZED: 'MESHLET_UNAUTHORIZED',
+  /** An admin API request body, parameter or query failed validation. */
+  API_INVALID: 'MESHLET_API_INVALID',
+  /** An admin API request body was over the size limit. */
+  API_TOO_LARGE: 'MESHLET_API_TOO_LARGE',
+  /** An admin API request named a service, instance, agent or policy that does not exist. */
+  NOT_FOUND: 'MESHLET_NOT_FOUND',
+  /** An admin API write was based on a stale resourceVersion, or cannot be done in the present state. */
+  CONFLICT: 'MESHLET_CONFLICT',
 } as const;
