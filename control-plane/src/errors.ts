@@ -10,6 +10,12 @@ export const ControlPlaneErrorCodes = {
   HEARTBEAT_TIMEOUT: 'MESHLET_HEARTBEAT_TIMEOUT',
   /** The store file cannot be read back. */
   STORE_CORRUPT: 'MESHLET_STORE_CORRUPT',
+  /**
+   * A snapshot given to a restore is refused (foreign, corrupted, truncated,
+   * out of order, from another cluster), or an incremental snapshot was asked
+   * since a revision the store has not reached.
+   */
+  SNAPSHOT_INVALID: 'MESHLET_SNAPSHOT_INVALID',
   /** An admin request had no bearer token or a wrong one. */
   UNAUTHORIZED: 'MESHLET_UNAUTHORIZED',
   /** An admin API request body, parameter or query failed validation. */
