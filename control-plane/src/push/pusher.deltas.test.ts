@@ -1,24 +1,9 @@
 import { createLogger, type Endpoint, type Routes, type ServiceRoutes } from '@meshlet/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentRecord } from '../registry/agent-record.js';
-import type { Store } from '../store/store.js';
 import { type Convergence, Pusher, type TableSink } from './pusher.js';
+import { MemoryStore } from '../store/test-support/memory-store.js';
 
-class MemoryStore implements Store {
-  data = new Map<string, unknown>();
-  async open() {}
-  get<T>(key: string) {
-    return this.data.get(key) as T | undefined;
-  }
-  async put(key: string, value: unknown) {
-    this.data.set(key, value);
-    return 1;
-  }
-  revision() {
-    return 1;
-  }
-  async close() {}
-}
 
 type Sink = TableSink & { sent: Routes[]; texts: string[] };
 

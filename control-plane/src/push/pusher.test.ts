@@ -1,25 +1,9 @@
 import { createLogger, type Routes, type ServiceRoutes } from '@meshlet/shared';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { AgentRecord } from '../registry/agent-record.js';
-import type { Store } from '../store/store.js';
 import { Pusher, type PusherOptions, type TableSink } from './pusher.js';
+import { MemoryStore } from '../store/test-support/memory-store.js';
 
-class MemoryStore implements Store {
-  data = new Map<string, unknown>();
-  rev = 0;
-  async open() {}
-  get<T>(key: string) {
-    return this.data.get(key) as T | undefined;
-  }
-  async put(key: string, value: unknown) {
-    this.data.set(key, value);
-    return ++this.rev;
-  }
-  revision() {
-    return this.rev;
-  }
-  async close() {}
-}
 
 function sink(): TableSink & { sent: Routes[] } {
   const sent: Routes[] = [];

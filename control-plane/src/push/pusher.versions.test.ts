@@ -1,7 +1,7 @@
 import { createLogger, type Endpoint, type Routes, type ServiceRoutes } from '@meshlet/shared';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { agentRecord } from '../registry/test-support/agent-record.js';
-import type { Store } from '../store/store.js';
+import { MemoryStore as BaseMemoryStore } from '../store/test-support/memory-store.js';
 import { Pusher, type PusherOptions, type TableSink } from './pusher.js';
 
 // Complements pusher.test.ts with exact timings. The injected clock and the
@@ -9,23 +9,12 @@ import { Pusher, type PusherOptions, type TableSink } from './pusher.js';
 // pusher reads from its clock is what a real timer would have seen.
 
 /** A Store kept in memory that records every put. */
-class MemoryStore implements Store {
-  readonly data = new Map<string, unknown>();
+class MemoryStore extends BaseMemoryStore {
   readonly puts: Array<{ key: string; value: unknown }> = [];
-  #revision = 0;
-  async open(): Promise<void> {}
-  get<T>(key: string): T | undefined {
-    return this.data.get(key) as T | undefined;
-  }
-  async put(key: string, value: unknown): Promise<number> {
-    this.data.set(key, structuredClone(value));
+  override async put(key: string, value: unknown): Promise<number> {
     this.puts.push({ key, value: structuredClone(value) });
-    return ++this.#revision;
+    return super.put(key, structuredClone(value));
   }
-  revision(): number {
-    return this.#revision;
-  }
-  async close(): Promise<void> {}
 }
 
 type FakeSink = TableSink & { send: ReturnType<typeof vi.fn<(m: Routes) => void>> };
