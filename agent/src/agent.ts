@@ -10,6 +10,7 @@ import { type ApplyResult, ControlClient } from './control/control-client.js';
 import { EndpointStatsMap } from './balancer/endpoint-stats.js';
 import { ObservationRecorder } from './control/observation-recorder.js';
 import { RingChecksums } from './control/ring-checksums.js';
+import { readCaFile } from './control/tls-trust.js';
 import { applyDelta } from './control/routes-delta.js';
 import { Subscriptions } from './control/subscriptions.js';
 import { TableCache } from './control/table-cache.js';
@@ -169,6 +170,7 @@ export class Agent {
       url: c.controlPlane.url,
       agentId: c.agentId,
       joinToken: c.controlPlane.joinToken,
+      ca: c.controlPlane.caFile === undefined ? undefined : await readCaFile(c.controlPlane.caFile),
       instance: () => this.#instanceInfo(),
       heartbeatIntervalMs: c.controlPlane.heartbeatIntervalMs,
       reconnectInitialDelayMs: c.controlPlane.reconnectInitialDelayMs,

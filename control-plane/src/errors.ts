@@ -18,6 +18,10 @@ export const ControlPlaneErrorCodes = {
   SNAPSHOT_INVALID: 'MESHLET_SNAPSHOT_INVALID',
   /** An admin request had no bearer token or a wrong one. */
   UNAUTHORIZED: 'MESHLET_UNAUTHORIZED',
+  /** A read-only token was used for a request that could change state. */
+  FORBIDDEN: 'MESHLET_FORBIDDEN',
+  /** Too many admin requests with a wrong bearer token came from one address; it must wait. */
+  TOO_MANY_AUTH_FAILURES: 'MESHLET_TOO_MANY_AUTH_FAILURES',
   /** An admin API request body, parameter or query failed validation. */
   API_INVALID: 'MESHLET_API_INVALID',
   /** An admin API request body was over the size limit. */

@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 
 /** A plain HTTP answer. */
 export interface Answer {
@@ -11,20 +12,39 @@ export interface Answer {
 /**
  * Sends one request on a fresh connection. `path` may be an absolute URL,
  * which makes it an HTTP_PROXY style request, exactly what
- * `curl -x http://127.0.0.1:PORT http://hello/` sends.
+ * `curl -x http://127.0.0.1:PORT http://hello/` sends. With `tls`, the
+ * request goes over HTTPS, trusting `tls.ca` (or nothing, with
+ * `rejectUnauthorized: false`).
  */
 export function httpRequest(
   port: number,
   path: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number } = {},
+  options: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    timeoutMs?: number;
+    tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
+  } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     // An empty `host` header means: send none at all.
     const headers = { ...options.headers };
     const setHost = headers.host !== '';
     if (!setHost) delete headers.host;
-    const req = request(
-      { host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers, setHost, agent: false, timeout: options.timeoutMs ?? 10_000 },
+    const send = options.tls ? httpsRequest : request;
+    const req = send(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: options.method ?? 'GET',
+        headers,
+        setHost,
+        agent: false,
+        timeout: options.timeoutMs ?? 10_000,
+        ...(options.tls ? { ca: options.tls.ca, rejectUnauthorized: options.tls.rejectUnauthorized ?? true } : {}),
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -46,7 +46,11 @@ export const FAST_CP = {
   push: { debounceMs: 10, maxDelayMs: 100, startupGraceMs: 0 },
 };
 
-/** Starts the real control-plane binary on a free loopback port. */
+/**
+ * Starts the real control-plane binary on a free loopback port. With
+ * `tls.certFile` in `extra`, it serves HTTPS: the URLs are `https://` and
+ * `wss://` (waiting for it to listen does not verify its certificate).
+ */
 export async function startControlPlane(
   scratch: Scratch,
   extra: Record<string, unknown> = {},
@@ -54,9 +58,12 @@ export async function startControlPlane(
 ): Promise<ControlPlaneHandle> {
   const p = port ?? (await getPort());
   const config = { listen: { host: '127.0.0.1', port: p }, dataDir: join(scratch.dir, 'cp-data'), log: { level: 'info' }, ...FAST_CP, ...extra };
+  const tls = (extra.tls as { certFile?: string } | undefined)?.certFile !== undefined;
   const proc = new Proc('control-plane', process.execPath, [CP_BIN, '--config', scratch.config(`cp-${p}`, config)]);
-  await waitFor('the control plane to listen', async () => (await httpRequest(p, '/healthz')).status === 200, { timeoutMs: 15_000 });
-  return { proc, port: p, url: `http://127.0.0.1:${p}`, streamUrl: `ws://127.0.0.1:${p}/v1/stream`, config };
+  const probe = tls ? { tls: { rejectUnauthorized: false } } : {};
+  await waitFor('the control plane to listen', async () => (await httpRequest(p, '/healthz', probe)).status === 200, { timeoutMs: 15_000 });
+  const [http, ws] = tls ? ['https', 'wss'] : ['http', 'ws'];
+  return { proc, port: p, url: `${http}://127.0.0.1:${p}`, streamUrl: `${ws}://127.0.0.1:${p}/v1/stream`, config };
 }
 
 /** A running demo app. */
@@ -110,6 +117,8 @@ export interface AgentOptions {
   waitReady?: boolean;
   /** Join token to present to the control plane. */
   joinToken?: string;
+  /** CA file to trust for a `wss://` control plane (`controlPlane.caFile`). */
+  caFile?: string;
 }
 
 /** Starts the real agent binary with fast health checks and heartbeats. */
@@ -131,6 +140,7 @@ export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<Age
       reconnectInitialDelayMs: 50,
       reconnectMaxDelayMs: 500,
       ...(o.joinToken ? { joinToken: o.joinToken } : {}),
+      ...(o.caFile ? { caFile: o.caFile } : {}),
     },
     dataDir,
     log: { level: 'info' },

@@ -17,6 +17,7 @@ import {
   type Subscribe,
 } from '@meshlet/shared';
 import WebSocket from 'ws';
+import { describeTlsFailure } from './tls-trust.js';
 
 /** How applying a table went: ACK it (with the ring checksums), or NACK it with an error and maybe a stable code. */
 export type ApplyResult = { ok: true; ringChecksums?: Ack['ringChecksums'] | undefined } | { ok: false; error: string; code?: string | undefined };
@@ -26,6 +27,8 @@ export interface ControlClientOptions {
   url: string;
   agentId: string;
   joinToken: string | undefined;
+  /** CA certificate(s) trusted for a `wss://` URL instead of the default trust store (see `readCaFile`). */
+  ca?: Buffer | undefined;
   /** Called at each (re)connect: the instance may know its bound port only after listening. */
   instance: () => InstanceInfo | undefined;
   heartbeatIntervalMs: number;
@@ -62,6 +65,8 @@ export class ControlClient {
   #stopped = false;
   #connected = false;
   #lastClose: { code: number; reason: string } | undefined;
+  /** The last TLS failure logged as an error, so that each reconnect does not repeat it. */
+  #tlsFailure: string | undefined;
 
   constructor(options: ControlClientOptions) {
     this.#o = options;
@@ -80,6 +85,9 @@ export class ControlClient {
 
   /** Starts connecting. */
   start(): void {
+    if (this.#o.ca !== undefined && !this.#o.url.startsWith('wss://')) {
+      this.#o.log.warn({ url: this.#o.url }, 'controlPlane.caFile is set but controlPlane.url is not wss://: the stream is not encrypted');
+    }
     this.#connect();
   }
 
@@ -113,12 +121,14 @@ export class ControlClient {
 
   #connect(): void {
     const o = this.#o;
-    const ws = new WebSocket(o.url, { handshakeTimeout: 5_000, maxPayload: o.maxMessageBytes * 4 });
+    // `ca` replaces the default trust store for this connection only; without it, Node's applies.
+    const ws = new WebSocket(o.url, { handshakeTimeout: 5_000, maxPayload: o.maxMessageBytes * 4, ...(o.ca === undefined ? {} : { ca: o.ca }) });
     this.#ws = ws;
     let openedAt = 0;
     ws.on('open', () => {
       openedAt = o.clock();
       this.#connected = true;
+      this.#tlsFailure = undefined;
       const instance = o.instance();
       const hello: Hello = {
         type: 'hello',
@@ -153,9 +163,16 @@ export class ControlClient {
     });
     ws.on('message', (data: Buffer, isBinary) => this.#onMessage(isBinary ? data : data.toString('utf8')));
     let lastError: string | undefined;
-    ws.on('error', (err) => {
+    ws.on('error', (err: Error & { code?: string }) => {
       lastError = err.message;
-      o.log.debug({ err: err.message }, 'control-plane stream error');
+      const tls = describeTlsFailure(err, o.ca !== undefined);
+      if (tls === undefined) {
+        o.log.debug({ err: err.message }, 'control-plane stream error');
+        return;
+      }
+      lastError = tls;
+      if (tls !== this.#tlsFailure) o.log.error({ url: o.url, code: err.code }, tls);
+      this.#tlsFailure = tls;
     });
     ws.on('close', (code, reasonBuf) => {
       const reason = reasonBuf.toString();

@@ -96,6 +96,12 @@ export const AgentConfig = Type.Object(
       {
         url: Type.String({ pattern: '^wss?://', default: 'ws://127.0.0.1:15010/v1/stream' }),
         joinToken: Type.Optional(Type.String({ minLength: 1 })),
+        /**
+         * PEM CA certificate(s) trusted for a `wss://` URL instead of the
+         * default trust store: for a control plane whose certificate a private
+         * CA signed.
+         */
+        caFile: Type.Optional(Type.String({ minLength: 1 })),
         heartbeatIntervalMs: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 }),
         reconnectInitialDelayMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 200 }),
         reconnectMaxDelayMs: Type.Integer({ minimum: 10, maximum: 600_000, default: 5000 }),

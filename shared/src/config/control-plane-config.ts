@@ -80,10 +80,30 @@ export const ControlPlaneConfig = Type.Object(
       {
         /** Agents must present this token in their hello. Required when listening beyond loopback. */
         joinToken: Type.Optional(Type.String({ minLength: 16 })),
-        /** Bearer token for the admin routes (`/v1/services`, `/v1/agents`, `/metrics`). Required when listening beyond loopback. */
+        /** Bearer token of role admin for the admin API (`/v1/...`, `/metrics`). Beyond loopback an admin token (this or one in `tokensFile`) is required. */
         adminToken: Type.Optional(Type.String({ minLength: 16 })),
+        /** Bearer token of role read-only: GET, HEAD and OPTIONS on the admin API, nothing that changes state. */
+        readOnlyToken: Type.Optional(Type.String({ minLength: 16 })),
+        /** A YAML or JSON file listing named tokens, `[{ name, token, role }]` (see {@link AuthTokensFile}); read at start. */
+        tokensFile: Type.Optional(Type.String({ minLength: 1 })),
         /** Listen beyond loopback without join and admin tokens (not recommended). */
         allowInsecureRemote: Type.Boolean({ default: false }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    /**
+     * Serve the stream and the admin API over TLS (`https://`, `wss://`).
+     * `certFile` and `keyFile` go together; without them the server speaks
+     * plain HTTP.
+     */
+    tls: Type.Object(
+      {
+        /** PEM certificate of the server (its chain may follow it in the same file). */
+        certFile: Type.Optional(Type.String({ minLength: 1 })),
+        /** PEM private key of `certFile`. */
+        keyFile: Type.Optional(Type.String({ minLength: 1 })),
+        /** PEM intermediate CA certificates sent after `certFile`, for a certificate signed by an intermediate. */
+        caFile: Type.Optional(Type.String({ minLength: 1 })),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -99,3 +119,25 @@ export const ControlPlaneConfig = Type.Object(
 );
 /** {@inheritDoc ControlPlaneConfig} */
 export type ControlPlaneConfig = Static<typeof ControlPlaneConfig>;
+
+/** What a bearer token of the admin API may do: everything, or only read (GET, HEAD, OPTIONS). */
+export const AuthRole = Type.Union([Type.Literal('admin'), Type.Literal('read-only')]);
+/** {@inheritDoc AuthRole} */
+export type AuthRole = Static<typeof AuthRole>;
+
+/** One named bearer token of `auth.tokensFile`. The name shows in logs and in 403 answers; the token never does. */
+export const AuthTokenEntry = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:@-]+$', fix: 'use 1 to 64 letters, digits, ".", "_", ":", "@" or "-"' }),
+    token: Type.String({ minLength: 16, fix: 'use a random token of at least 16 characters, such as the output of "openssl rand -hex 24"' }),
+    role: AuthRole,
+  },
+  { additionalProperties: false },
+);
+/** {@inheritDoc AuthTokenEntry} */
+export type AuthTokenEntry = Static<typeof AuthTokenEntry>;
+
+/** The content of `auth.tokensFile`: a list of named tokens. */
+export const AuthTokensFile = Type.Array(AuthTokenEntry, { maxItems: 1000 });
+/** {@inheritDoc AuthTokensFile} */
+export type AuthTokensFile = Static<typeof AuthTokensFile>;

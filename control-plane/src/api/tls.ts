@@ -1,0 +1,70 @@
+import { readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
+import { ConfigError, type ControlPlaneConfig, MeshletError, SharedErrorCodes, type ValidationIssue } from '@meshlet/shared';
+
+/** The `tls` section of the control-plane config. */
+export type TlsConfig = ControlPlaneConfig['tls'];
+
+/** What `Fastify({ https })` needs to serve TLS. */
+export interface HttpsOptions {
+  key: Buffer;
+  /** The certificate, followed by `tls.caFile`'s intermediates when set. */
+  cert: Buffer;
+}
+
+/** Checks what the schema cannot: a certificate and its key go together. */
+export function checkTls(tls: TlsConfig): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  if (tls.certFile !== undefined && tls.keyFile === undefined) {
+    issues.push({ path: 'tls.keyFile', problem: 'is required with tls.certFile', fix: 'give the PEM private key of the certificate, or unset tls.certFile to serve plain HTTP' });
+  }
+  if (tls.keyFile !== undefined && tls.certFile === undefined) {
+    issues.push({ path: 'tls.certFile', problem: 'is required with tls.keyFile', fix: 'give the PEM certificate of the key, or unset tls.keyFile to serve plain HTTP' });
+  }
+  if (tls.caFile !== undefined && tls.certFile === undefined && tls.keyFile === undefined) {
+    issues.push({ path: 'tls.caFile', problem: 'needs tls.certFile and tls.keyFile', fix: 'set them too, or unset tls.caFile' });
+  }
+  return issues;
+}
+
+async function read(setting: string, file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (e) {
+    throw new MeshletError(
+      SharedErrorCodes.CONFIG_UNREADABLE,
+      `cannot read ${setting} ${file}: ${(e as Error).message}. Fix: check the path and that the control plane may read the file`,
+      { cause: e },
+    );
+  }
+}
+
+/**
+ * Reads the server's certificate and key for `Fastify({ https })`, or
+ * resolves undefined when TLS is off. The pair is tried once here, so a key
+ * that does not match its certificate, or a file that is not PEM, fails the
+ * start with the settings named rather than with OpenSSL's words alone.
+ */
+export async function httpsOptions(tls: TlsConfig): Promise<HttpsOptions | undefined> {
+  const issues = checkTls(tls);
+  if (issues.length > 0) throw new ConfigError('the tls settings', issues);
+  if (tls.certFile === undefined || tls.keyFile === undefined) return undefined;
+  const [cert, key, ca] = await Promise.all([
+    read('tls.certFile', tls.certFile),
+    read('tls.keyFile', tls.keyFile),
+    tls.caFile === undefined ? undefined : read('tls.caFile', tls.caFile),
+  ]);
+  // Node sends the certificates of `cert` in order: the server's, then the intermediates.
+  const chain = ca === undefined ? cert : Buffer.concat([cert, Buffer.from('\n'), ca]);
+  try {
+    createSecureContext({ key, cert: chain });
+  } catch (e) {
+    throw new MeshletError(
+      SharedErrorCodes.CONFIG_INVALID,
+      `tls.certFile ${tls.certFile} and tls.keyFile ${tls.keyFile} cannot be used together: ${(e as Error).message}. ` +
+        'Fix: give a PEM certificate and its own unencrypted PEM private key',
+      { cause: e },
+    );
+  }
+  return { key, cert: chain };
+}
