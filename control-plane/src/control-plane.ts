@@ -1,23 +1,29 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
 import {
   CloseCodes,
   type ControlPlaneConfig,
   createAgentMessageDecoder,
   type Logger,
-  resolvePolicy,
-  type ServicePolicy,
   type ServiceRoutes,
   type ValidationIssue,
 } from '@meshlet/shared';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { registerAdminRoutes } from './api/admin-routes.js';
+import { installApiErrors } from './api/api-errors.js';
 import { registerReadRoutes } from './api/read-routes.js';
-import { requireBearer } from './api/require-bearer.js';
+import { restoreSnapshots, takeSnapshot, verifySnapshots } from './backup/snapshot.js';
+import { createAuth } from './api/auth.js';
+import { checkAuth, tokensFromConfig } from './api/auth-tokens.js';
+import { checkTls, httpsOptions } from './api/tls.js';
 import { EventLog } from './events/event-log.js';
 import { FailoverEngine, type TierCount } from './failover/failover-engine.js';
 import { HealthEngine } from './health/health-engine.js';
 import { createMetrics } from './metrics.js';
+import { PolicyStore } from './policies/policy-store.js';
 import { type Convergence, Pusher } from './push/pusher.js';
 import { RingPublisher } from './rings/ring-publisher.js';
 import { Registry } from './registry/registry.js';
@@ -26,6 +32,9 @@ import type { Store } from './store/store.js';
 import { AgentSession, type SessionContext } from './stream/agent-session.js';
 
 const SERVICES_KEY = 'services';
+const DRAINS_PREFIX = 'drains/';
+/** Admin API bodies larger than this are refused with 413 (a restore has its own, larger limit). */
+const BODY_LIMIT = 1024 * 1024;
 
 /** Whether `host` only accepts connections from this machine. */
 export function isLoopback(host: string): boolean {
@@ -39,22 +48,17 @@ export function isLoopback(host: string): boolean {
  * must authenticate agents and operators.
  */
 export function checkSecurity(config: ControlPlaneConfig): ValidationIssue[] {
-  if (isLoopback(config.listen.host) || config.auth.allowInsecureRemote) return [];
-  const issues: ValidationIssue[] = [];
-  const fix = 'set a random token of at least 16 characters, or listen on 127.0.0.1';
-  if (!config.auth.joinToken) issues.push({ path: 'auth.joinToken', problem: `is required when listen.host is ${config.listen.host}`, fix });
-  if (!config.auth.adminToken) issues.push({ path: 'auth.adminToken', problem: `is required when listen.host is ${config.listen.host}`, fix });
-  return issues;
+  const remote = isLoopback(config.listen.host) || config.auth.allowInsecureRemote ? undefined : config.listen.host;
+  return [...checkAuth(config.auth, remote), ...checkTls(config.tls)];
 }
 
 /**
- * Attaches each service's policy (configured, or all defaults) to its routes,
- * and adds configured services that no instance has registered yet.
+ * Attaches each service's policy in force (API, config file or defaults) to
+ * its routes, and adds configured services that no instance has registered yet.
  */
-export function withPolicies(services: Record<string, ServiceRoutes>, policies: Record<string, ServicePolicy>): Record<string, ServiceRoutes> {
-  const defaults = resolvePolicy({});
-  for (const name of Object.keys(policies)) services[name] ??= { endpoints: [] };
-  for (const [name, routes] of Object.entries(services)) routes.policy = policies[name] ?? defaults;
+export function withPolicies(services: Record<string, ServiceRoutes>, policies: Pick<PolicyStore, 'configured' | 'policyOf'>): Record<string, ServiceRoutes> {
+  for (const name of policies.configured()) services[name] ??= { endpoints: [] };
+  for (const [name, routes] of Object.entries(services)) routes.policy = policies.policyOf(name);
   return services;
 }
 
@@ -126,7 +130,11 @@ export class ControlPlane {
       else metrics.healthTransitions.inc({ to: e.to });
       log.info({ event: e.kind, service: e.service, instance: e.instance, from: e.from, to: e.to, reason: e.reason }, 'decision');
     });
+    const store = this.#store;
+    const policies = new PolicyStore(store, config.services);
+    const drainReason = (id: string) => store.get<{ reason: string }>(DRAINS_PREFIX + id)?.reason;
     const health = new HealthEngine({
+      drainOf: drainReason,
       settings: { ...config.health, heartbeatTimeoutMs: config.heartbeat.timeoutMs },
       clock,
       events,
@@ -137,7 +145,7 @@ export class ControlPlane {
     const build = (nextVersion: number): Record<string, ServiceRoutes> => {
       const services = withPolicies(
         registry.routingServices((r) => health.routed(r)),
-        config.services,
+        policies,
       );
       const multiTier = new Set<string>();
       for (const [name, routes] of Object.entries(services)) {
@@ -186,8 +194,7 @@ export class ControlPlane {
     this.#failover = failover;
     this.#pusher = pusher;
 
-    const defaultPolicy = resolvePolicy({});
-    const policyOf = (service: string) => (config.services[service] ?? defaultPolicy).balancer;
+    const policyOf = (service: string) => policies.policyOf(service).balancer;
     const ctx: SessionContext = {
       registry,
       pusher,
@@ -202,17 +209,30 @@ export class ControlPlane {
       sessions: this.#sessions,
     };
 
-    const app: FastifyInstance = Fastify({
+    const https = await httpsOptions(config.tls);
+    const auth = createAuth({ tokens: await tokensFromConfig(config.auth), open: ['/healthz', '/v1/stream'], log: log.child({ component: 'auth' }) });
+    const app = Fastify({
       loggerInstance: log.child({ component: 'http' }) as unknown as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),
-    });
+      bodyLimit: BODY_LIMIT,
+      ...(https ? { https } : {}),
+    }) as unknown as FastifyInstance;
     this.#app = app;
+    installApiErrors(app);
+    await app.register(swagger, {
+      openapi: {
+        info: { title: 'meshlet control plane admin API', version: '1', description: 'Services, instances, policies, failover, agents, events and snapshots. See docs/admin-api.md.' },
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+        security: [{ bearer: [] }],
+      },
+    });
+    await app.register(swaggerUi, { routePrefix: '/docs' });
     await app.register(websocket, {
       // Frames up to 4x the limit reach the decoder, which answers with a
       // reason; beyond that ws closes the stream with 1009 on its own.
       options: { maxPayload: config.stream.maxMessageBytes * 4 },
     });
-    if (config.auth.adminToken) app.addHook('onRequest', requireBearer(config.auth.adminToken, ['/healthz', '/v1/stream']));
+    app.addHook('onRequest', auth.hook);
     app.get('/v1/stream', { websocket: true }, (socket, req) => {
       new AgentSession(socket, req.socket.remoteAddress ?? 'unknown', ctx);
     });
@@ -225,6 +245,42 @@ export class ControlPlane {
       events,
       rings: () => rings.list(policyOf),
       convergences: () => this.#convergences,
+      policyOf: (s) => policies.policyOf(s),
+    });
+    registerAdminRoutes(app, {
+      policies,
+      failover,
+      events,
+      drain: async (id, reason) => {
+        if (!health.drain(id, reason)) return false;
+        await store.put(DRAINS_PREFIX + id, { reason });
+        return true;
+      },
+      undrain: async (id) => {
+        if (!health.undrain(id)) return false;
+        await store.delete(DRAINS_PREFIX + id);
+        return true;
+      },
+      instanceState: (id) => {
+        const v = health.list().find((x) => x.id === id);
+        return v ? { service: v.service, state: v.state } : undefined;
+      },
+      policiesChanged: () => pusher.schedule(),
+      snapshot: (since) => takeSnapshot(store, since === undefined ? {} : { since }),
+      restore: async (input) => {
+        const verified = verifySnapshots(input);
+        if (!verified.ok) return { ok: false, message: verified.error.message, ...(verified.error.field ? { field: verified.error.field } : {}) };
+        const done = await restoreSnapshots(store, verified);
+        // Everything derived from the store follows it.
+        policies.reload();
+        const drains = new Map<string, string>();
+        for (const key of store.keys(DRAINS_PREFIX)) drains.set(key.slice(DRAINS_PREFIX.length), store.get<{ reason: string }>(key)?.reason ?? 'restored drain');
+        health.syncDrains(drains);
+        registry.addKnownServices(store.get<string[]>(SERVICES_KEY) ?? []);
+        pusher.schedule();
+        log.info({ keys: done.keys, revision: done.revision }, 'restored a backup');
+        return { ok: true, ...done };
+      },
     });
 
     try {

@@ -30,4 +30,6 @@ export const ControlPlaneErrorCodes = {
   NOT_FOUND: 'MESHLET_NOT_FOUND',
   /** An admin API write was based on a stale resourceVersion, or cannot be done in the present state. */
   CONFLICT: 'MESHLET_CONFLICT',
+  /** The admin API failed on its side (a bug, or a store write that failed); the log has the details. */
+  INTERNAL: 'MESHLET_INTERNAL',
 } as const;

@@ -1,4 +1,9 @@
+import type {} from '@fastify/swagger';
+import { Id, type ServicePolicy, ServiceName } from '@meshlet/shared';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { ControlPlaneErrorCodes } from '../errors.js';
+import { sendError } from './api-errors.js';
 import type { EventFilter, EventKind, EventLog, MeshEvent } from '../events/event-log.js';
 import type { FailoverEngine } from '../failover/failover-engine.js';
 import type { HealthEngine, InstanceHealthView } from '../health/health-engine.js';
@@ -22,7 +27,12 @@ export interface ReadRouteDeps {
   events: EventLog;
   rings: () => RingView[];
   convergences: () => readonly Convergence[];
+  /** The policy in force for a service. */
+  policyOf: (service: string) => ServicePolicy;
 }
+
+const NameParams = Type.Object({ name: ServiceName }, { additionalProperties: false });
+const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 
 /** The state shown for an agent's instance: the health engine's decision, or why there is none. */
 function stateOf(r: AgentRecord, byId: Map<string, InstanceHealthView>): { state: string; reason: string; since: string | null } {
@@ -96,7 +106,7 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
-  app.get('/v1/services', async () => {
+  const services = () => {
     const byId = healthById();
     const byService = new Map<string, ReturnType<typeof instanceView>[]>();
     for (const name of registry.serviceNames()) byService.set(name, []);
@@ -104,24 +114,63 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
       if (r.instance) byService.get(r.instance.service)?.push(instanceView(r, byId));
     }
     const tiers = new Map(failover.list().map((f) => [f.service, f]));
+    return [...byService].map(([name, instances]) => {
+      const f = tiers.get(name);
+      return {
+        name,
+        healthy: instances.filter((i) => i.state === 'healthy' || i.state === 'suspect' || i.state === 'recovering').length,
+        total: instances.length,
+        version: pusher.serviceVersion(name) ?? null,
+        activeTier: f?.activeTier ?? null,
+        failbackAt: iso(f?.failbackAt),
+        instances: instances.sort((a, b) => a.id.localeCompare(b.id)),
+      };
+    });
+  };
+
+  app.get('/v1/services', { schema: { tags: ['services'], summary: 'Every service with its instances and their health' } }, async () => ({
+    tableVersion: pusher.version,
+    services: services(),
+  }));
+
+  app.get<{ Params: { name: string } }>(
+    '/v1/services/:name',
+    { schema: { tags: ['services'], summary: 'One service: instances, serving tier, ring and policy', params: NameParams } },
+    async (req, reply) => {
+      const s = services().find((x) => x.name === req.params.name);
+      if (!s) return sendError(reply, 404, ControlPlaneErrorCodes.NOT_FOUND, `no service "${req.params.name}"; see GET /v1/services`);
+      const ring = deps.rings().find((r) => r.service === s.name) ?? null;
+      return { ...s, policy: deps.policyOf(s.name), ring };
+    },
+  );
+
+  app.get('/v1/instances', { schema: { tags: ['instances'], summary: 'Every instance with its health state, reason and evidence' } }, async () => {
+    const byId = healthById();
     return {
-      tableVersion: pusher.version,
-      services: [...byService].map(([name, instances]) => {
-        const f = tiers.get(name);
-        return {
-          name,
-          healthy: instances.filter((i) => i.state === 'healthy' || i.state === 'suspect' || i.state === 'recovering').length,
-          total: instances.length,
-          version: pusher.serviceVersion(name) ?? null,
-          activeTier: f?.activeTier ?? null,
-          failbackAt: iso(f?.failbackAt),
-          instances: instances.sort((a, b) => a.id.localeCompare(b.id)),
-        };
-      }),
+      items: registry
+        .agents()
+        .filter((r) => r.instance)
+        .map((r) => ({ ...instanceView(r, byId), service: r.instance?.service as string }))
+        .sort((a, b) => a.id.localeCompare(b.id)),
     };
   });
 
-  app.get('/v1/agents', async () => {
+  app.get<{ Params: { id: string } }>('/v1/instances/:id', { schema: { tags: ['instances'], summary: 'One instance', params: IdParams } }, async (req, reply) => {
+    const byId = healthById();
+    const matching = registry.agents().filter((r) => r.instance?.id === req.params.id);
+    // The connected record wins over one left by an earlier connection.
+    const r = matching.find((x) => x.connected) ?? matching[0];
+    if (!r) return sendError(reply, 404, ControlPlaneErrorCodes.NOT_FOUND, `no instance "${req.params.id}"; see GET /v1/instances`);
+    return { ...instanceView(r, byId), service: r.instance?.service as string };
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/agents/:id', { schema: { tags: ['agents'], summary: 'One agent: applied version, subscriptions, ring checksums', params: IdParams } }, async (req, reply) => {
+    const r = registry.agents().find((x) => x.agentId === req.params.id);
+    if (!r) return sendError(reply, 404, ControlPlaneErrorCodes.NOT_FOUND, `no agent "${req.params.id}"; see GET /v1/agents`);
+    return agentView(r, pusher, healthById());
+  });
+
+  app.get('/v1/agents', { schema: { tags: ['agents'], summary: 'Every agent: connection, applied version, NACKs, ring checksums' } }, async () => {
     const byId = healthById();
     return {
       tableVersion: pusher.version,
@@ -132,13 +181,13 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
     };
   });
 
-  app.get('/v1/events', async (req, reply) => {
+  app.get('/v1/events', { schema: { tags: ['events'], summary: 'Health and failover decisions; filters: service, instance, kind, after (seq), limit' } }, async (req, reply) => {
     const f = eventFilter(req.query as Record<string, string | undefined>);
-    if (typeof f === 'string') return reply.code(400).send({ error: 'bad query', message: f });
+    if (typeof f === 'string') return sendError(reply, 400, ControlPlaneErrorCodes.API_INVALID, f);
     return { events: events.list(f).map(eventView) };
   });
 
-  app.get('/v1/rings', async () => {
+  app.get('/v1/rings', { schema: { tags: ['rings'], summary: 'Published rings with their checksums, and the agents that agree or not' } }, async () => {
     const agents = registry.agents().filter((r) => r.connected);
     return {
       rings: deps.rings().map((ring) => {
@@ -157,11 +206,11 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
     };
   });
 
-  app.get('/v1/failover', async () => ({
+  app.get('/v1/failover', { schema: { tags: ['services'], summary: 'The serving tier of every multi-tier service' } }, async () => ({
     services: failover.list().map((f) => ({ ...f, failbackAt: iso(f.failbackAt) })),
   }));
 
-  app.get('/v1/convergence', async () => {
+  app.get('/v1/convergence', { schema: { tags: ['agents'], summary: 'How long recent changes took to reach every affected agent' } }, async () => {
     const recent = deps.convergences();
     const sorted = recent.map((c) => c.durationMs).sort((a, b) => a - b);
     return {

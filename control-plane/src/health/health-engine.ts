@@ -120,13 +120,22 @@ export class HealthEngine {
   readonly #clock: () => number;
   readonly #events: EventLog;
   readonly #onChange: () => void;
+  readonly #drainOf: (instanceId: string) => string | undefined;
   readonly #entries = new Map<string, Entry>();
 
-  constructor(options: { settings: HealthSettings; clock: () => number; events: EventLog; onChange: () => void }) {
+  constructor(options: {
+    settings: HealthSettings;
+    clock: () => number;
+    events: EventLog;
+    onChange: () => void;
+    /** The reason an instance was drained, for drains that outlive a restart (kept in the store). */
+    drainOf?: (instanceId: string) => string | undefined;
+  }) {
     this.#s = options.settings;
     this.#clock = options.clock;
     this.#events = options.events;
     this.#onChange = options.onChange;
+    this.#drainOf = options.drainOf ?? (() => undefined);
   }
 
   /** Re-decides the instance behind `record` after its connection or local health changed. */
@@ -163,6 +172,11 @@ export class HealthEngine {
       };
       this.#entries.set(i.id, entry);
       this.#events.add({ kind: 'health', service: i.service, instance: i.id, from: 'absent', to: entry.state, reason: entry.reason, evidence: entry.evidence });
+      const drained = this.#drainOf(i.id);
+      if (drained !== undefined) {
+        entry.drain = { reason: drained };
+        this.#evaluate(entry, now);
+      }
       this.#onChange();
       return;
     }
@@ -216,6 +230,15 @@ export class HealthEngine {
     entry.drain = undefined;
     this.#evaluate(entry, this.#clock());
     return true;
+  }
+
+  /** Makes the drained instances exactly those of `drains` (id → reason), after a restore. */
+  syncDrains(drains: ReadonlyMap<string, string>): void {
+    for (const entry of this.#entries.values()) {
+      const reason = drains.get(entry.id);
+      if (reason !== undefined && !entry.drain) this.drain(entry.id, reason);
+      else if (reason === undefined && entry.drain) this.undrain(entry.id);
+    }
   }
 
   /** The decided state of an instance, if it has one yet. */

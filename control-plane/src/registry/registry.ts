@@ -124,6 +124,18 @@ export class Registry {
     return [...this.#agents.values()];
   }
 
+  /** Adds service names (from a restored backup); the new ones are reported like registered ones. */
+  addKnownServices(names: Iterable<string>): void {
+    let grew = false;
+    for (const n of names) {
+      if (!this.#services.has(n)) {
+        this.#services.add(n);
+        grew = true;
+      }
+    }
+    if (grew) this.#onNewService(this.serviceNames());
+  }
+
   /** Names of every service ever registered (kept in the store). */
   serviceNames(): string[] {
     return [...this.#services].sort();

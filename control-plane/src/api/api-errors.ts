@@ -1,0 +1,62 @@
+import { compileValidator, type ValidationIssue } from '@meshlet/shared';
+import type { TSchema } from '@sinclair/typebox';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import { ControlPlaneErrorCodes } from '../errors.js';
+
+/** The JSON every admin API error has. */
+export interface ApiErrorBody {
+  error: { code: string; message: string; field?: string; issues?: ValidationIssue[] };
+}
+
+/** Sends an error in the admin API's shape. */
+export function sendError(reply: FastifyReply, status: number, code: string, message: string, extra: { field?: string; issues?: ValidationIssue[] } = {}): FastifyReply {
+  const body: ApiErrorBody = { error: { code, message, ...extra } };
+  return reply.code(status).send(body);
+}
+
+/** A validation failure carrying the issues, as the validator compiler raises it. */
+class ValidationError extends Error {
+  readonly statusCode = 400;
+  readonly issues: ValidationIssue[];
+  readonly part: string;
+  constructor(part: string, issues: ValidationIssue[]) {
+    super(`invalid ${part}: ${issues.map((i) => `${i.path || '(root)'} ${i.problem}`).join('; ')}`);
+    this.issues = issues;
+    this.part = part;
+  }
+}
+
+const PART_NAMES: Record<string, string> = { body: 'body', params: 'path parameter', querystring: 'query', headers: 'header' };
+
+/**
+ * Validates bodies, parameters and queries with the same validator as the
+ * config files (field path, problem and fix for each issue; unknown fields
+ * refused, never silently dropped), and turns every error into the admin
+ * API's JSON: 400 with the issues, 413 for an oversized body, and the
+ * status fastify chose otherwise.
+ */
+export function installApiErrors(app: FastifyInstance): void {
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    // Defaults are filled in a copy, only to validate: the handler sees what was sent.
+    const validate = compileValidator(schema as TSchema, { useDefaults: true });
+    const part = PART_NAMES[httpPart ?? ''] ?? httpPart ?? 'request';
+    return (data: unknown) => {
+      const result = validate(structuredClone(data));
+      return result.ok ? { value: data } : { error: new ValidationError(part, result.issues) };
+    };
+  });
+  app.setErrorHandler((err: FastifyError & { issues?: ValidationIssue[] }, req, reply) => {
+    if (err instanceof ValidationError) {
+      const first = err.issues[0];
+      return sendError(reply, 400, ControlPlaneErrorCodes.API_INVALID, err.message, { ...(first?.path ? { field: first.path } : {}), issues: err.issues });
+    }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendError(reply, 413, ControlPlaneErrorCodes.API_TOO_LARGE, `${err.message}; send a smaller body`);
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 500) req.log.error({ err }, 'admin API request failed');
+    if (status === 400 || status === 415) return sendError(reply, status, ControlPlaneErrorCodes.API_INVALID, err.message);
+    return sendError(reply, status, status >= 500 ? ControlPlaneErrorCodes.INTERNAL : ControlPlaneErrorCodes.API_INVALID, status >= 500 ? 'internal error; see the control plane log' : err.message);
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, 404, ControlPlaneErrorCodes.NOT_FOUND, `no route ${req.method} ${req.url.split('?')[0]}; see /docs for the API`));
+}

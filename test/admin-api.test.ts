@@ -1,0 +1,255 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AgentHandle, agentTable, type ControlPlaneHandle, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
+import { killAll } from './harness/process.js';
+import { waitFor } from './harness/wait.js';
+
+// The admin API through a real control plane with real agents: every route,
+// bad bodies, optimistic concurrency, persistence across a restart, and
+// backup, wipe, restore.
+
+const ADMIN = 'admin-token-0123456789abcdef';
+const READER = 'reader-token-0123456789abcdef';
+
+interface Reply {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+async function api(cp: ControlPlaneHandle, method: string, path: string, body?: unknown, token: string | null = ADMIN): Promise<Reply> {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${cp.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON (HTML, metrics)
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+describe('admin API', () => {
+  const scratch = new Scratch();
+  const extra = { auth: { adminToken: ADMIN, readOnlyToken: READER }, failover: { failbackHoldMs: 60_000 } };
+  let cp: ControlPlaneHandle;
+  let client: AgentHandle;
+
+  beforeAll(async () => {
+    cp = await startControlPlane(scratch, extra);
+    for (const [id, tier] of [['db-1', 0], ['db-2', 1]] as const) {
+      const app = await startDemoApp('db', id);
+      await startAgent(scratch, { agentId: id, cp, instance: { service: 'db', app, tier } });
+    }
+    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['db'] });
+    await waitFor('both db instances healthy', async () => (await api(cp, 'GET', '/v1/services/db')).body.healthy === 2);
+  });
+  afterAll(async () => {
+    await killAll();
+    scratch.remove();
+  });
+
+  it('serves reads: services, instances, agents, events, rings, failover, convergence, metrics, health', async () => {
+    const services = await api(cp, 'GET', '/v1/services');
+    expect(services.status).toBe(200);
+    expect(services.body.services.map((s: { name: string }) => s.name)).toEqual(['db']);
+    const db = await api(cp, 'GET', '/v1/services/db');
+    expect(db.body).toMatchObject({ name: 'db', healthy: 2, total: 2, activeTier: 0, policy: { balancer: { kind: 'round_robin' } } });
+    expect((await api(cp, 'GET', '/v1/services/nope')).body.error).toMatchObject({ code: 'MESHLET_NOT_FOUND' });
+    expect((await api(cp, 'GET', '/v1/services/Not_A_Name')).body.error).toMatchObject({ code: 'MESHLET_API_INVALID', field: 'name' });
+
+    const instances = await api(cp, 'GET', '/v1/instances');
+    expect(instances.body.items.map((i: { id: string; service: string; state: string }) => [i.id, i.service, i.state])).toEqual([
+      ['db-1', 'db', 'healthy'],
+      ['db-2', 'db', 'healthy'],
+    ]);
+    expect((await api(cp, 'GET', '/v1/instances/db-1')).body).toMatchObject({ id: 'db-1', tier: 0, state: 'healthy' });
+    expect((await api(cp, 'GET', '/v1/instances/db-9')).status).toBe(404);
+
+    const agents = await api(cp, 'GET', '/v1/agents');
+    expect(agents.body.agents.map((a: { agentId: string }) => a.agentId)).toEqual(['client', 'db-1', 'db-2']);
+    expect((await api(cp, 'GET', '/v1/agents/client')).body).toMatchObject({ agentId: 'client', connected: true, subscriptions: ['db'], inSync: true });
+    expect((await api(cp, 'GET', '/v1/agents/ghost')).status).toBe(404);
+
+    expect((await api(cp, 'GET', '/v1/events?service=db&kind=health')).body.events.length).toBeGreaterThanOrEqual(2);
+    expect((await api(cp, 'GET', '/v1/events?kind=nope')).body.error).toMatchObject({ code: 'MESHLET_API_INVALID' });
+    expect((await api(cp, 'GET', '/v1/rings')).body).toEqual({ rings: [] });
+    expect((await api(cp, 'GET', '/v1/failover')).body.services[0]).toMatchObject({ service: 'db', activeTier: 0 });
+    expect((await api(cp, 'GET', '/v1/convergence')).status).toBe(200);
+    expect((await api(cp, 'GET', '/metrics')).body).toContain('meshlet_cp_convergence_seconds');
+    expect((await api(cp, 'GET', '/healthz', undefined, null)).status).toBe(200);
+  });
+
+  it('serves the OpenAPI document and a browsable page generated from the route schemas', async () => {
+    const doc = await api(cp, 'GET', '/docs/json', undefined, READER);
+    expect(doc.status).toBe(200);
+    expect(doc.body.openapi).toMatch(/^3\./);
+    for (const path of ['/v1/policies/{name}', '/v1/instances/{id}/drain', '/v1/services/{name}/failover', '/v1/snapshots/restore', '/v1/events/stream']) {
+      expect(Object.keys(doc.body.paths)).toContain(path);
+    }
+    expect(doc.body.paths['/v1/policies/{name}'].put.requestBody.content['application/json'].schema.required).toEqual(['policy']);
+    const page = await api(cp, 'GET', '/docs', undefined, READER);
+    expect(page.status).toBe(200);
+    expect(String(page.body)).toContain('<html');
+  });
+
+  it('refuses requests without the right token: 401 without or with a wrong one, 403 for the read-only token writing', async () => {
+    expect((await api(cp, 'GET', '/v1/services', undefined, null)).status).toBe(401);
+    const wrong = await api(cp, 'GET', '/v1/services', undefined, 'x'.repeat(30));
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error.code).toBe('MESHLET_UNAUTHORIZED');
+    expect((await api(cp, 'GET', '/v1/services', undefined, READER)).status).toBe(200);
+    const write = await api(cp, 'PUT', '/v1/policies/db', { policy: {} }, READER);
+    expect(write.status).toBe(403);
+    expect(write.body.error.code).toBe('MESHLET_FORBIDDEN');
+  });
+
+  it('validates policy writes: missing field, wrong type, unknown field, out of range, oversized', async () => {
+    const cases: Array<[unknown, string]> = [
+      [{}, 'policy'],
+      [{ policy: { retries: { maxRetries: 'two' } } }, 'policy.retries.maxRetries'],
+      [{ policy: { balancer: { kind: 'round_robin' } }, colour: 'blue' }, 'colour'],
+      [{ policy: { retries: { maxRetries: 1000 } } }, 'policy.retries.maxRetries'],
+      [{ policy: { balancer: { kind: 'fastest' } } }, 'policy.balancer.kind'],
+    ];
+    for (const [body, field] of cases) {
+      const r = await api(cp, 'PUT', '/v1/policies/db', body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.body.error.code).toBe('MESHLET_API_INVALID');
+      expect(r.body.error.issues.map((i: { path: string }) => i.path)).toContain(field);
+    }
+    const notJson = await api(cp, 'PUT', '/v1/policies/db', '{"policy":');
+    expect(notJson.status).toBe(400);
+    expect(notJson.body.error.code).toBe('MESHLET_API_INVALID');
+    const big = await api(cp, 'PUT', '/v1/policies/db', { policy: {}, pad: 'x'.repeat(2 * 1024 * 1024) });
+    expect(big.status).toBe(413);
+    expect(big.body.error.code).toBe('MESHLET_API_TOO_LARGE');
+    // Nothing was written.
+    expect((await api(cp, 'GET', '/v1/policies/db')).body).toMatchObject({ source: 'default', resourceVersion: null });
+  });
+
+  it('writes policies with optimistic concurrency and pushes them to the callers', async () => {
+    const created = await api(cp, 'PUT', '/v1/policies/db', { policy: { balancer: { kind: 'least_request' } }, resourceVersion: '0' });
+    expect(created.status).toBe(200);
+    expect(created.body).toMatchObject({ service: 'db', source: 'api', policy: { balancer: { kind: 'least_request' }, retries: { maxRetries: 2 } } });
+    const rv = created.body.resourceVersion as string;
+    await waitFor('the client to get the new policy', async () => (await agentTable(client))?.services.db && ((await agentTable(client)) as any).services.db.policy.balancer.kind === 'least_request');
+
+    const stale = await api(cp, 'PUT', '/v1/policies/db', { policy: { balancer: { kind: 'random' } }, resourceVersion: '0' });
+    expect(stale.status).toBe(409);
+    expect(stale.body.error.code).toBe('MESHLET_CONFLICT');
+    const updated = await api(cp, 'PUT', '/v1/policies/db', { policy: { balancer: { kind: 'peak_ewma' } }, resourceVersion: rv });
+    expect(updated.status).toBe(200);
+    expect(Number(updated.body.resourceVersion)).toBeGreaterThan(Number(rv));
+    expect((await api(cp, 'GET', '/v1/policies')).body.items).toEqual([updated.body]);
+
+    expect((await api(cp, 'DELETE', `/v1/policies/db?resourceVersion=${rv}`)).status).toBe(409);
+    expect((await api(cp, 'DELETE', '/v1/policies/orders')).status).toBe(404);
+  });
+
+  it('drains and undrains an instance, and streams the decisions as server-sent events', async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${cp.url}/v1/events/stream?service=db&kind=drain`, { headers: { authorization: `Bearer ${READER}` }, signal: controller.signal });
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    const until = async (needle: string) => {
+      const deadline = Date.now() + 10_000;
+      while (!text.includes(needle)) {
+        if (Date.now() > deadline) throw new Error(`no "${needle}" in the event stream: ${text}`);
+        const { value } = await reader.read();
+        text += Buffer.from(value ?? new Uint8Array()).toString('utf8');
+      }
+    };
+    await until(': connected');
+
+    expect((await api(cp, 'POST', '/v1/instances/db-1/drain', { reason: 'kernel upgrade' })).body).toEqual({ id: 'db-1', service: 'db', state: 'draining' });
+    await until('"to":"draining"');
+    expect(text).toMatch(/event: mesh-event\ndata: .*"reason":"kernel upgrade"/);
+    await waitFor('the client to see db-1 draining', async () => ((await agentTable(client)) as any).services.db.endpoints.find((e: { id: string }) => e.id === 'db-1').health === 'draining');
+    expect((await api(cp, 'POST', '/v1/instances/db-1/drain', { why: 'x' })).status).toBe(400);
+    expect((await api(cp, 'POST', '/v1/instances/db-9/drain')).status).toBe(404);
+    expect((await api(cp, 'POST', '/v1/instances/db-1/undrain')).body).toMatchObject({ id: 'db-1', state: 'healthy' });
+    await until('"from":"draining"');
+    controller.abort();
+  });
+
+  it('fails over and back by hand, and refuses what cannot be done', async () => {
+    // The drain above emptied tier 0, so tier 1 took over; a manual failback skips the 60 s hold.
+    expect((await api(cp, 'GET', '/v1/services/db')).body.activeTier).toBe(1);
+    await waitFor('the engine to see tier 0 healthy again', async () => (await api(cp, 'GET', '/v1/failover')).body.services[0].tiers[0].healthy === 1);
+    expect((await api(cp, 'POST', '/v1/services/db/failback')).body).toEqual({ service: 'db', activeTier: 0 });
+    expect((await api(cp, 'POST', '/v1/services/db/failover')).body).toEqual({ service: 'db', activeTier: 1 });
+    await waitFor('the client on tier 1', async () => ((await agentTable(client)) as any).services.db.activeTier === 1);
+    const again = await api(cp, 'POST', '/v1/services/db/failover');
+    expect(again.status).toBe(409);
+    expect(again.body.error.message).toMatch(/no healthy endpoint in a tier above 1/);
+    expect((await api(cp, 'POST', '/v1/services/db/failback')).body).toEqual({ service: 'db', activeTier: 0 });
+    expect((await api(cp, 'POST', '/v1/services/nope/failover')).status).toBe(409);
+    const events = (await api(cp, 'GET', '/v1/events?kind=failover')).body.events;
+    expect(events.map((e: { from: string; to: string; reason: string }) => `${e.from}->${e.to} ${e.reason}`)).toEqual([
+      'tier-0->tier-1 tier 0 has no healthy endpoint; tier 1 takes over',
+      'tier-1->tier-0 manual failback through the admin API',
+      'tier-0->tier-1 manual failover through the admin API',
+      'tier-1->tier-0 manual failback through the admin API',
+    ]);
+  });
+
+  it('keeps API policies and drains across a restart', async () => {
+    await api(cp, 'POST', '/v1/instances/db-2/drain');
+    const before = (await api(cp, 'GET', '/v1/policies/db')).body;
+    await cp.proc.stop();
+    cp = await startControlPlane(scratch, extra, cp.port);
+    expect((await api(cp, 'GET', '/v1/policies/db')).body).toEqual(before);
+    await waitFor('db-2 drained again after the restart', async () => (await api(cp, 'GET', '/v1/instances/db-2')).body.state === 'draining');
+    await api(cp, 'POST', '/v1/instances/db-2/undrain');
+  });
+
+  it('backs up, and after a wiped data directory restores the exact state, which agents converge on', async () => {
+    const full = await api(cp, 'GET', '/v1/snapshots/full');
+    expect(full.body).toMatchObject({ format: 'meshlet-snapshot/v1', kind: 'full', since: 0 });
+    await api(cp, 'PUT', '/v1/policies/db', { policy: { balancer: { kind: 'maglev', hashKey: { source: 'header', name: 'x-user' } } } });
+    await api(cp, 'PUT', '/v1/policies/cache', { policy: { timeouts: { requestMs: 1234 } } });
+    await api(cp, 'POST', '/v1/instances/db-1/drain');
+    const inc = await api(cp, 'GET', `/v1/snapshots/incremental?since=${full.body.revision}`);
+    expect(inc.body).toMatchObject({ kind: 'incremental', since: full.body.revision });
+    expect((await api(cp, 'GET', '/v1/snapshots/incremental?since=abc')).status).toBe(400);
+    // The state, without the store's revisions (a restore writes afresh, so resource versions are new).
+    const state = async () => (await api(cp, 'GET', '/v1/policies')).body.items.map(({ resourceVersion: _rv, ...item }: { resourceVersion: string }) => item);
+    const want = await state();
+    expect(want.map((i: { service: string }) => i.service)).toEqual(['cache', 'db']);
+
+    await cp.proc.stop();
+    rmSync(join(scratch.dir, 'cp-data'), { recursive: true, force: true });
+    cp = await startControlPlane(scratch, extra, cp.port);
+    expect((await api(cp, 'GET', '/v1/policies')).body.items).toEqual([]);
+
+    // A corrupted, a truncated and a foreign file are refused and change nothing.
+    const corrupted = structuredClone(inc.body);
+    corrupted.entries[0].modRevision += 1;
+    for (const [snapshots, problem] of [
+      [[full.body, corrupted], /checksum/],
+      [[{ ...full.body, entries: undefined }], /./],
+      [[{ hello: 'world' }], /not a meshlet snapshot/],
+      [[inc.body], /full/],
+    ] as const) {
+      const r = await api(cp, 'POST', '/v1/snapshots/restore', { snapshots });
+      expect(r.status).toBe(400);
+      expect(r.body.error.message).toMatch(problem);
+    }
+    expect((await api(cp, 'GET', '/v1/policies')).body.items).toEqual([]);
+
+    const restored = await api(cp, 'POST', '/v1/snapshots/restore', { snapshots: [full.body, inc.body] });
+    expect(restored.status).toBe(200);
+    expect(await state()).toEqual(want);
+    await waitFor('db-1 drained after the restore', async () => (await api(cp, 'GET', '/v1/instances/db-1')).body.state === 'draining');
+    await waitFor('the client to converge on the restored policy', async () => {
+      const db = ((await agentTable(client)) as any).services.db;
+      return db.policy.balancer.kind === 'maglev' && db.endpoints.find((e: { id: string }) => e.id === 'db-1').health === 'draining';
+    });
+  });
+});
