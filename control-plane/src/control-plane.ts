@@ -210,7 +210,7 @@ export class ControlPlane {
     };
 
     const https = await httpsOptions(config.tls);
-    const auth = createAuth({ tokens: await tokensFromConfig(config.auth), open: ['/healthz', '/v1/stream'], log: log.child({ component: 'auth' }) });
+    const auth = createAuth({ tokens: await tokensFromConfig(config.auth), open: ['/healthz', '/v1/stream', '/docs', '/docs/*'], log: log.child({ component: 'auth' }) });
     const app = Fastify({
       loggerInstance: log.child({ component: 'http' }) as unknown as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),

@@ -75,6 +75,14 @@ describe('createAuth', () => {
     expect((await app.inject({ url: '/healthz/x' })).statusCode).toBe(401);
   });
 
+  it('opens every path under a prefix that ends in *', async () => {
+    const t = setup({ open: ['/docs/*'] });
+    app = t.app;
+    app.get('/docs/static/x.js', async () => 'x');
+    expect((await app.inject({ url: '/docs/static/x.js' })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/v1/agents' })).statusCode).toBe(401);
+  });
+
   it('answers 401 with WWW-Authenticate and a JSON body without a token or with a wrong one', async () => {
     const t = setup();
     app = t.app;

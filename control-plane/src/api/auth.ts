@@ -9,7 +9,7 @@ import type { AuthToken } from './auth-tokens.js';
 export interface AuthOptions {
   /** The configured tokens (see `tokensFromConfig`); none: every request is allowed. */
   tokens: readonly AuthToken[];
-  /** Paths (without query) that need no token, such as `/healthz` and `/v1/stream` (which checks its own join token). */
+  /** Paths (without query) that need no token, such as `/healthz` and `/v1/stream` (which checks its own join token); a trailing `*` makes a prefix. */
   open: readonly string[];
   clock?: () => number;
   log: Logger;
@@ -86,7 +86,8 @@ function unauthorized(reply: FastifyReply, invalid: boolean, message: string): F
 export function createAuth(options: AuthOptions): Auth {
   const log = options.log;
   const clock = options.clock ?? Date.now;
-  const open = new Set(options.open);
+  const open = new Set(options.open.filter((p) => !p.endsWith('*')));
+  const openPrefixes = options.open.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1));
   const keys: Key[] = options.tokens.map((t) => ({ name: t.name, role: t.role, digest: sha256(t.token) }));
   const limits: AuthFailureLimits = { ...DEFAULT_AUTH_FAILURE_LIMITS, ...options.limits };
   const failures = new AuthFailures(limits, clock);
@@ -102,7 +103,7 @@ export function createAuth(options: AuthOptions): Auth {
   const hook = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     if (keys.length === 0) return undefined;
     const path = req.url.split('?')[0] ?? '';
-    if (open.has(path)) return undefined;
+    if (open.has(path) || openPrefixes.some((p) => path.startsWith(p))) return undefined;
     // The peer of the socket, not req.ip: X-Forwarded-For would let a guesser pick a fresh address per request.
     const address = req.socket.remoteAddress ?? 'unknown';
     const waitMs = failures.retryAfterMs(address);
