@@ -1,0 +1,61 @@
+import { CliError, CliErrorCodes, usageError } from '../cli-error.js';
+import { type Command, OUTPUT_OPTION, stringOption } from '../command.js';
+import { parseOutputFormat, renderDocument, renderTable } from '../output.js';
+import { findResource, RESOURCES } from '../resources.js';
+import { EVENT_OPTIONS, runEvents } from './events-command.js';
+
+const NAMES = RESOURCES.map((r) => r.name).join(', ');
+
+/** `meshctl get RESOURCE [NAME]`. */
+export const getCommand: Command = {
+  name: 'get',
+  summary: `show ${NAMES}`,
+  usage: 'RESOURCE [NAME] [-o table|json|yaml]',
+  description:
+    `RESOURCE is one of ${NAMES} (or service, svc, instance, inst, agent, event, policy, pol).\n` +
+    'A table by default: on a terminal its columns fit the width and long cells end in …; in a pipe nothing\n' +
+    'is cut and there are no colours. -o json and -o yaml print the API answer as it is.\n' +
+    '--service also filters get instances; the other event options apply to get events only.',
+  options: { output: OUTPUT_OPTION, ...EVENT_OPTIONS },
+  args: { min: 1, max: 2 },
+  examples: [
+    'meshctl get services',
+    'meshctl get instances --service hello',
+    'meshctl get agents -o yaml',
+    'meshctl get policies orders -o json',
+    'meshctl get events --service hello --limit 20',
+  ],
+  async run(ctx, args, values) {
+    const [what = '', name] = args;
+    const resource = findResource(what);
+    if (!resource) throw usageError(`unknown resource "${what}": use one of ${NAMES}`, 'get');
+    if (resource.name === 'events') {
+      if (name !== undefined) throw usageError('get events takes no NAME; filter with --service, --instance or --kind', 'get');
+      return runEvents(ctx, values, 'get');
+    }
+    const eventOnly = Object.keys(EVENT_OPTIONS).filter((o) => values[o] !== undefined && !(o === 'service' && resource.name === 'instances'));
+    if (eventOnly.length > 0) throw usageError(`--${eventOnly[0]} applies to get events only`, 'get');
+    const format = parseOutputFormat(stringOption(values, 'output'), 'get');
+    const client = await ctx.client();
+    if (name !== undefined) {
+      if (!resource.itemPath) throw usageError(`get ${resource.name} takes no NAME`, 'get');
+      const item = await client.get<Record<string, unknown>>(resource.itemPath(name), { context: `${resource.name}/${name}` });
+      ctx.io.stdout.write(format === 'table' ? renderTable(resource, [item], ctx.io.stdout, ctx.colors) : renderDocument(format, item));
+      return 0;
+    }
+    const body = await client.get<Record<string, unknown>>(resource.listPath);
+    const list = body?.[resource.listKey];
+    if (!Array.isArray(list)) throw new CliError(CliErrorCodes.BAD_ANSWER, `GET ${resource.listPath}: the answer has no "${resource.listKey}" list`);
+    const service = stringOption(values, 'service');
+    // /v1/instances has no service filter: filter here, and keep the answer's shape for -o json|yaml.
+    const items = (service === undefined ? list : list.filter((i: { service?: unknown }) => i?.service === service)) as Record<string, unknown>[];
+    if (format !== 'table') {
+      ctx.io.stdout.write(renderDocument(format, service === undefined ? body : { ...body, [resource.listKey]: items }));
+    } else if (items.length === 0) {
+      ctx.io.stderr.write(`no ${resource.name} found\n`);
+    } else {
+      ctx.io.stdout.write(renderTable(resource, items, ctx.io.stdout, ctx.colors));
+    }
+    return 0;
+  },
+};
