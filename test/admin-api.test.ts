@@ -203,7 +203,12 @@ describe('admin API', () => {
   it('keeps API policies and drains across a restart', async () => {
     await api(cp, 'POST', '/v1/instances/db-2/drain');
     const before = (await api(cp, 'GET', '/v1/policies/db')).body;
-    await cp.proc.stop();
+    // An open event stream does not hold up a clean shutdown.
+    const controller = new AbortController();
+    const stream = await fetch(`${cp.url}/v1/events/stream`, { headers: { authorization: `Bearer ${READER}` }, signal: controller.signal });
+    expect(stream.status).toBe(200);
+    expect(await cp.proc.stop('SIGTERM', 8000)).toEqual({ code: 0, signal: null });
+    controller.abort();
     cp = await startControlPlane(scratch, extra, cp.port);
     expect((await api(cp, 'GET', '/v1/policies/db')).body).toEqual(before);
     await waitFor('db-2 drained again after the restart', async () => (await api(cp, 'GET', '/v1/instances/db-2')).body.state === 'draining');

@@ -15,6 +15,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { registerAdminRoutes } from './api/admin-routes.js';
 import { installApiErrors } from './api/api-errors.js';
 import { registerReadRoutes } from './api/read-routes.js';
+import { checkRestoredState } from './backup/restore-check.js';
 import { restoreSnapshots, takeSnapshot, verifySnapshots } from './backup/snapshot.js';
 import { createAuth } from './api/auth.js';
 import { checkAuth, tokensFromConfig } from './api/auth-tokens.js';
@@ -33,6 +34,7 @@ import { AgentSession, type SessionContext } from './stream/agent-session.js';
 
 const SERVICES_KEY = 'services';
 const DRAINS_PREFIX = 'drains/';
+const CLUSTER_KEY = 'cluster';
 /** Admin API bodies larger than this are refused with 413 (a restore has its own, larger limit). */
 const BODY_LIMIT = 1024 * 1024;
 
@@ -122,6 +124,8 @@ export class ControlPlane {
     const log = this.#log;
     const clock = Date.now;
     await this.#store.open();
+    // The cluster's identity is a key like any other: written once, carried by backups, adopted by a restore.
+    if (this.#store.get(CLUSTER_KEY) === undefined) await this.#store.put(CLUSTER_KEY, { id: this.#store.clusterId() });
 
     const metrics = this.#metrics;
     const events = new EventLog(config.events.maxEvents, clock);
@@ -257,9 +261,11 @@ export class ControlPlane {
         return true;
       },
       undrain: async (id) => {
-        if (!health.undrain(id)) return false;
-        await store.delete(DRAINS_PREFIX + id);
-        return true;
+        // A drain kept for an instance that is gone (or not back yet) can be ended too.
+        const kept = store.get(DRAINS_PREFIX + id) !== undefined;
+        const known = health.undrain(id);
+        if (kept) await store.delete(DRAINS_PREFIX + id);
+        return known || kept;
       },
       instanceState: (id) => {
         const v = health.list().find((x) => x.id === id);
@@ -270,16 +276,21 @@ export class ControlPlane {
       restore: async (input) => {
         const verified = verifySnapshots(input);
         if (!verified.ok) return { ok: false, message: verified.error.message, ...(verified.error.field ? { field: verified.error.field } : {}) };
-        const done = await restoreSnapshots(store, verified);
-        // Everything derived from the store follows it.
-        policies.reload();
-        const drains = new Map<string, string>();
-        for (const key of store.keys(DRAINS_PREFIX)) drains.set(key.slice(DRAINS_PREFIX.length), store.get<{ reason: string }>(key)?.reason ?? 'restored drain');
-        health.syncDrains(drains);
-        registry.addKnownServices(store.get<string[]>(SERVICES_KEY) ?? []);
-        pusher.schedule();
-        log.info({ keys: done.keys, revision: done.revision }, 'restored a backup');
-        return { ok: true, ...done };
+        const invalid = checkRestoredState(verified.state);
+        if (invalid) return { ok: false, message: invalid };
+        try {
+          const done = await restoreSnapshots(store, verified);
+          log.info({ keys: done.keys, revision: done.revision }, 'restored a backup');
+          return { ok: true, keys: done.keys, revision: done.revision };
+        } finally {
+          // Everything derived from the store follows it, even after a write that failed part-way.
+          policies.reload();
+          const drains = new Map<string, string>();
+          for (const key of store.keys(DRAINS_PREFIX)) drains.set(key.slice(DRAINS_PREFIX.length), store.get<{ reason: string }>(key)?.reason ?? 'restored drain');
+          health.syncDrains(drains);
+          registry.replaceKnownServices(store.get<string[]>(SERVICES_KEY) ?? []);
+          pusher.schedule();
+        }
       },
     });
 

@@ -51,6 +51,8 @@ const RestoreBody = Type.Object(
 /** Restores may carry a whole store. */
 const RESTORE_BODY_LIMIT = 64 * 1024 * 1024;
 const KEEP_ALIVE_MS = 15_000;
+/** A stream client this far behind is dropped; it reconnects with Last-Event-ID and gets the backlog. */
+const MAX_STREAM_BUFFER_BYTES = 1024 * 1024;
 
 /**
  * The admin API's write routes (policies, drain, failover, snapshots) and
@@ -173,7 +175,12 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     },
   );
 
-  app.get('/v1/events/stream', { schema: { tags: ['events'], summary: 'Health and failover decisions as server-sent events (same filters as /v1/events; resumes after Last-Event-ID)' } }, (req, reply) => {
+  // Streams are hijacked from fastify: close them on shutdown, or closing the server would wait for them.
+  const streams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of streams) end();
+  });
+  app.get('/v1/events/stream', { exposeHeadRoute: false, schema: { tags: ['events'], summary: 'Health and failover decisions as server-sent events (same filters as /v1/events; resumes after Last-Event-ID)' } }, (req, reply) => {
     const query = req.query as Record<string, string | undefined>;
     const lastId = req.headers['last-event-id'];
     const filter = eventFilter({ ...query, ...(typeof lastId === 'string' && /^\d+$/.test(lastId) ? { after: lastId } : {}) });
@@ -188,17 +195,27 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       (filter.service === undefined || e.service === filter.service) &&
       (filter.kind === undefined || e.kind === filter.kind) &&
       (filter.instance === undefined || e.instance === filter.instance);
-    const write = (e: MeshEvent) => res.write(`id: ${e.seq}\nevent: mesh-event\ndata: ${JSON.stringify({ ...e, time: new Date(e.time).toISOString() })}\n\n`);
-    const { limit: _limit, ...backlog } = filter;
-    if (filter.afterSeq !== undefined) for (const e of events.list(backlog)) write(e);
-    res.write(': connected\n\n');
+    let ended = false;
+    const write = (e: MeshEvent) => {
+      res.write(`id: ${e.seq}\nevent: mesh-event\ndata: ${JSON.stringify({ ...e, time: new Date(e.time).toISOString() })}\n\n`);
+      if (res.writableLength > MAX_STREAM_BUFFER_BYTES) end();
+    };
     const stop = events.subscribe((e) => {
       if (matches(e)) write(e);
     });
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
-    req.raw.on('close', () => {
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
       stop();
       clearInterval(keepAlive);
-    });
+      streams.delete(end);
+      res.end();
+    };
+    streams.add(end);
+    req.raw.on('close', end);
+    const { limit: _limit, ...backlog } = filter;
+    if (filter.afterSeq !== undefined) for (const e of events.list(backlog)) if (!ended) write(e);
+    if (!ended) res.write(': connected\n\n');
   });
 }

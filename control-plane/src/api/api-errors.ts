@@ -50,6 +50,9 @@ export function installApiErrors(app: FastifyInstance): void {
       const first = err.issues[0];
       return sendError(reply, 400, ControlPlaneErrorCodes.API_INVALID, err.message, { ...(first?.path ? { field: first.path } : {}), issues: err.issues });
     }
+    if (err instanceof RangeError && /call stack/.test(err.message)) {
+      return sendError(reply, 400, ControlPlaneErrorCodes.API_INVALID, 'the body is nested too deeply');
+    }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return sendError(reply, 413, ControlPlaneErrorCodes.API_TOO_LARGE, `${err.message}; send a smaller body`);
     }

@@ -38,7 +38,9 @@ export class Registry {
     this.#onChange = options.onChange;
     this.#onForget = options.onForget ?? (() => undefined);
     this.#onNewService = options.onNewService ?? (() => undefined);
-    for (const s of options.knownServices ?? []) this.#services.add(s);
+    // A stored list from an older or damaged store: keep what is a string, drop the rest.
+    const known: unknown = options.knownServices ?? [];
+    if (Array.isArray(known)) for (const s of known) if (typeof s === 'string') this.#services.add(s);
   }
 
   /** Records a (re)connected agent from its hello. */
@@ -124,16 +126,17 @@ export class Registry {
     return [...this.#agents.values()];
   }
 
-  /** Adds service names (from a restored backup); the new ones are reported like registered ones. */
-  addKnownServices(names: Iterable<string>): void {
-    let grew = false;
-    for (const n of names) {
-      if (!this.#services.has(n)) {
-        this.#services.add(n);
-        grew = true;
-      }
-    }
-    if (grew) this.#onNewService(this.serviceNames());
+  /**
+   * Makes the known services exactly `names` (from a restored backup), plus
+   * the services of instances registered now; reports the list when it
+   * differs from `names`, so that the store holds it.
+   */
+  replaceKnownServices(names: Iterable<string>): void {
+    const wanted = new Set(names);
+    this.#services.clear();
+    for (const n of wanted) this.#services.add(n);
+    for (const r of this.#agents.values()) if (r.instance) this.#services.add(r.instance.service);
+    if (this.#services.size !== wanted.size) this.#onNewService(this.serviceNames());
   }
 
   /** Names of every service ever registered (kept in the store). */

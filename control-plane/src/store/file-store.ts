@@ -24,6 +24,11 @@ interface StoreFile {
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** A map-like object without a prototype, so that keys such as `constructor` or `__proto__` are plain keys. */
+function bare<T>(from: Record<string, T> = {}): Record<string, T> {
+  return Object.assign(Object.create(null) as Record<string, T>, from);
+}
+
 /**
  * The embedded store: one JSON document in the data directory, rewritten
  * crash-safely (temp file, fsync, rename) on each change. Writes are
@@ -33,9 +38,9 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export class FileStore implements Store {
   readonly #dir: string;
   readonly #path: string;
-  #data: Record<string, unknown> = {};
-  #revisions: Record<string, number> = {};
-  #tombstones: Record<string, number> = {};
+  #data: Record<string, unknown> = bare();
+  #revisions: Record<string, number> = bare();
+  #tombstones: Record<string, number> = bare();
   #revision = 0;
   #clusterId: string = randomUUID();
   #chain: Promise<void> = Promise.resolve();
@@ -72,11 +77,11 @@ export class FileStore implements Store {
         `${this.#path} is not a ${FORMAT} file; move it aside (the control plane then starts empty) or restore a backup`,
       );
     }
-    this.#data = file.data;
+    this.#data = bare(file.data);
     this.#revision = file.revision;
-    this.#revisions = {};
+    this.#revisions = bare();
     for (const key of Object.keys(file.data)) this.#revisions[key] = file.revisions?.[key] ?? file.revision;
-    this.#tombstones = file.tombstones ?? {};
+    this.#tombstones = bare(file.tombstones as Record<string, number> | undefined);
     if (typeof file.clusterId === 'string' && file.clusterId.length > 0) this.#clusterId = file.clusterId;
   }
 
@@ -122,8 +127,10 @@ export class FileStore implements Store {
     return this.#revision;
   }
 
+  /** The `cluster` key's id when the control plane has set it (a restore brings the backup's), else the store's own. */
   clusterId(): string {
-    return this.#clusterId;
+    const c = this.#data.cluster;
+    return isRecord(c) && typeof c.id === 'string' && c.id.length > 0 ? c.id : this.#clusterId;
   }
 
   async close(): Promise<void> {
@@ -134,7 +141,7 @@ export class FileStore implements Store {
     const snapshot: StoreFile = {
       format: FORMAT,
       revision,
-      data: structuredClone(this.#data),
+      data: structuredClone({ ...this.#data }),
       revisions: { ...this.#revisions },
       tombstones: { ...this.#tombstones },
       clusterId: this.#clusterId,
