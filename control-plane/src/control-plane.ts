@@ -275,7 +275,10 @@ export class ControlPlane {
       snapshot: (since) => takeSnapshot(store, since === undefined ? {} : { since }),
       restore: async (input) => {
         const verified = verifySnapshots(input);
-        if (!verified.ok) return { ok: false, message: verified.error.message, ...(verified.error.field ? { field: verified.error.field } : {}) };
+        if (!verified.ok) {
+          const { index, field, message } = verified.error;
+          return { ok: false, message, field: `snapshots[${index}]${field ? `.${field}` : ''}` };
+        }
         const invalid = checkRestoredState(verified.state);
         if (invalid) return { ok: false, message: invalid };
         try {
