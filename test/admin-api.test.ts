@@ -220,7 +220,9 @@ describe('admin API', () => {
     expect(full.body).toMatchObject({ format: 'meshlet-snapshot/v1', kind: 'full', since: 0 });
     await api(cp, 'PUT', '/v1/policies/db', { policy: { balancer: { kind: 'maglev', hashKey: { source: 'header', name: 'x-user' } } } });
     await api(cp, 'PUT', '/v1/policies/cache', { policy: { timeouts: { requestMs: 1234 } } });
-    await api(cp, 'POST', '/v1/instances/db-1/drain');
+    // After the restart above, db-1's agent may still be reconnecting: wait for it, then drain it.
+    await waitFor('db-1 back after the restart', async () => (await api(cp, 'GET', '/v1/instances/db-1')).body.state === 'healthy');
+    expect((await api(cp, 'POST', '/v1/instances/db-1/drain')).status).toBe(200);
     const inc = await api(cp, 'GET', `/v1/snapshots/incremental?since=${full.body.revision}`);
     expect(inc.body).toMatchObject({ kind: 'incremental', since: full.body.revision });
     expect((await api(cp, 'GET', '/v1/snapshots/incremental?since=abc')).status).toBe(400);
@@ -251,6 +253,9 @@ describe('admin API', () => {
 
     const restored = await api(cp, 'POST', '/v1/snapshots/restore', { snapshots: [full.body, inc.body] });
     expect(restored.status).toBe(200);
+    // cluster, services, the two policies and the drain
+    expect(restored.body.restored.keys).toBe(5);
+
     expect(await state()).toEqual(want);
     await waitFor('db-1 drained after the restore', async () => (await api(cp, 'GET', '/v1/instances/db-1')).body.state === 'draining');
     await waitFor('the client to converge on the restored policy', async () => {
