@@ -123,6 +123,8 @@ export const EndpointObservation = Type.Object({
   failed: Type.Integer({ minimum: 0, maximum: 2 ** 31 }),
   /** Mean latency of the answered attempts, in milliseconds. */
   latencyMs: Type.Optional(Type.Number({ minimum: 0, maximum: 3_600_000 })),
+  /** 99th percentile latency of the answered attempts in the window, in milliseconds (from a coarse histogram). */
+  latencyP99Ms: Type.Optional(Type.Number({ minimum: 0, maximum: 3_600_000 })),
   /** The caller's outlier detection ejected the endpoint during this window. */
   ejected: Type.Optional(Type.Boolean()),
 });
