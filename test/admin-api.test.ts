@@ -84,6 +84,20 @@ describe('admin API', () => {
     expect((await api(cp, 'GET', '/healthz', undefined, null)).status).toBe(200);
   });
 
+  it('changes the log level at runtime, and exports health gauges', async () => {
+    expect((await api(cp, 'GET', '/v1/log-level', undefined, READER)).body).toEqual({ level: 'info' });
+    expect((await api(cp, 'PUT', '/v1/log-level', { level: 'debug' }, READER)).status).toBe(403);
+    const bad = await api(cp, 'PUT', '/v1/log-level', { level: 'loud' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.field).toBe('level');
+    expect((await api(cp, 'PUT', '/v1/log-level', { level: 'debug' })).body).toEqual({ level: 'debug' });
+    expect((await api(cp, 'PUT', '/v1/log-level', { level: 'info' })).body).toEqual({ level: 'info' });
+    const metrics = (await api(cp, 'GET', '/metrics', undefined, READER)).body as string;
+    expect(metrics).toContain('meshlet_cp_instance_healthy{service="db",instance="db-1"} 1');
+    expect(metrics).toContain('meshlet_cp_service_healthy_endpoints{service="db"} 2');
+    expect(metrics).toContain('meshlet_cp_service_endpoints{service="db"} 2');
+  });
+
   it('serves the OpenAPI document and a browsable page generated from the route schemas', async () => {
     // The API's description holds no data: it needs no token, so a browser can open the page.
     const doc = await api(cp, 'GET', '/docs/json', undefined, null);

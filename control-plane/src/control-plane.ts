@@ -25,6 +25,8 @@ import { FailoverEngine, type TierCount } from './failover/failover-engine.js';
 import { HealthEngine } from './health/health-engine.js';
 import { createMetrics } from './metrics.js';
 import { PolicyStore } from './policies/policy-store.js';
+import { ServiceStats } from './stats/service-stats.js';
+import { registerLogLevelRoutes } from './api/log-level-routes.js';
 import { type Convergence, Pusher } from './push/pusher.js';
 import { RingPublisher } from './rings/ring-publisher.js';
 import { Registry } from './registry/registry.js';
@@ -199,10 +201,12 @@ export class ControlPlane {
     this.#pusher = pusher;
 
     const policyOf = (service: string) => policies.policyOf(service).balancer;
+    const stats = new ServiceStats();
     const ctx: SessionContext = {
       registry,
       pusher,
       health,
+      stats,
       ringAgrees: (service, reported) => rings.agrees(service, policyOf(service), reported),
       metrics: this.#metrics,
       log,
@@ -250,7 +254,9 @@ export class ControlPlane {
       rings: () => rings.list(policyOf),
       convergences: () => this.#convergences,
       policyOf: (s) => policies.policyOf(s),
+      statsOf: (s) => stats.view(s),
     });
+    registerLogLevelRoutes(app, log);
     registerAdminRoutes(app, {
       policies,
       failover,

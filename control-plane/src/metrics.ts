@@ -50,6 +50,24 @@ export function createMetrics() {
       labelNames: ['to'] as const,
       registers: [registry],
     }),
+    instanceHealthy: new Gauge({
+      name: 'meshlet_cp_instance_healthy',
+      help: 'Whether callers route to the instance (healthy, suspect or recovering: 1; unhealthy or draining: 0).',
+      labelNames: ['service', 'instance'] as const,
+      registers: [registry],
+    }),
+    serviceHealthyEndpoints: new Gauge({
+      name: 'meshlet_cp_service_healthy_endpoints',
+      help: 'Instances of the service that callers route to.',
+      labelNames: ['service'] as const,
+      registers: [registry],
+    }),
+    serviceEndpoints: new Gauge({
+      name: 'meshlet_cp_service_endpoints',
+      help: 'Instances of the service with a decided state, routed or not.',
+      labelNames: ['service'] as const,
+      registers: [registry],
+    }),
     failovers: new Counter({
       name: 'meshlet_cp_failovers_total',
       help: 'Changes of a service\'s serving tier.',

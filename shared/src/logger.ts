@@ -21,15 +21,43 @@ export const REDACTED_PATHS = [
   '*.headers.authorization',
 ];
 
+/** Every logger of a family (a root and the children it made), so that a level change reaches them all: pino does not propagate it. */
+interface Family {
+  members: Set<WeakRef<Logger>>;
+}
+const families = new WeakMap<Logger, Family>();
+
 /** Creates the JSON logger of a meshlet process, with secrets redacted. */
 export function createLogger(name: string, level: string, destination?: NodeJS.WritableStream): Logger {
+  const family: Family = { members: new Set() };
   const options: LoggerOptions = {
     name,
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     base: { pid: process.pid },
+    onChild: (child) => {
+      family.members.add(new WeakRef(child));
+      families.set(child, family);
+    },
   };
-  return destination ? pino(options, destination as never) : pino(options);
+  const logger = destination ? pino(options, destination as never) : pino(options);
+  family.members.add(new WeakRef(logger));
+  families.set(logger, family);
+  return logger;
 }
 
+/** The log levels a process can be switched to at runtime. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** Sets the level of a logger made by {@link createLogger}, of its root and of every other logger of the family, at once. */
+export function setLogLevel(logger: Logger, level: (typeof LOG_LEVELS)[number]): void {
+  logger.level = level;
+  const family = families.get(logger);
+  if (!family) return;
+  for (const ref of family.members) {
+    const member = ref.deref();
+    if (member) member.level = level;
+    else family.members.delete(ref);
+  }
+}
 export type { Logger };

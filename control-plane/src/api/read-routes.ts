@@ -12,6 +12,8 @@ import type { Convergence, Pusher } from '../push/pusher.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
 import type { RingView } from '../rings/ring-publisher.js';
+import { routedHealth } from '../health/health-engine.js';
+import type { ServiceStatsView } from '../stats/service-stats.js';
 
 function iso(ms: number | undefined): string | null {
   return ms === undefined ? null : new Date(ms).toISOString();
@@ -29,6 +31,8 @@ export interface ReadRouteDeps {
   convergences: () => readonly Convergence[];
   /** The policy in force for a service. */
   policyOf: (service: string) => ServicePolicy;
+  /** What the service's callers saw lately, if they reported on it. */
+  statsOf: (service: string) => ServiceStatsView | undefined;
 }
 
 const NameParams = Type.Object({ name: ServiceName }, { additionalProperties: false });
@@ -123,6 +127,7 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
         version: pusher.serviceVersion(name) ?? null,
         activeTier: f?.activeTier ?? null,
         failbackAt: iso(f?.failbackAt),
+        stats: deps.statsOf(name) ?? null,
         instances: instances.sort((a, b) => a.id.localeCompare(b.id)),
       };
     });
@@ -224,6 +229,24 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
 
   app.get('/metrics', async (_req, reply) => {
     metrics.tableVersion.set(pusher.version);
+    // Health gauges are read from the engine at scrape time: no series is left behind by an instance that is gone.
+    metrics.instanceHealthy.reset();
+    metrics.serviceHealthyEndpoints.reset();
+    metrics.serviceEndpoints.reset();
+    const perService = new Map<string, { healthy: number; total: number }>();
+    for (const name of registry.serviceNames()) perService.set(name, { healthy: 0, total: 0 });
+    for (const v of health.list()) {
+      const routed = routedHealth(v.state) === undefined;
+      metrics.instanceHealthy.set({ service: v.service, instance: v.id }, routed ? 1 : 0);
+      const s = perService.get(v.service) ?? { healthy: 0, total: 0 };
+      s.total++;
+      if (routed) s.healthy++;
+      perService.set(v.service, s);
+    }
+    for (const [service, s] of perService) {
+      metrics.serviceHealthyEndpoints.set({ service }, s.healthy);
+      metrics.serviceEndpoints.set({ service }, s.total);
+    }
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });

@@ -13,6 +13,7 @@ import {
 import type { WebSocket } from 'ws';
 import { ControlPlaneErrorCodes } from '../errors.js';
 import type { HealthEngine } from '../health/health-engine.js';
+import type { ServiceStats } from '../stats/service-stats.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
 import type { Pusher, TableSink } from '../push/pusher.js';
 import type { AgentRecord } from '../registry/agent-record.js';
@@ -23,6 +24,7 @@ export interface SessionContext {
   registry: Registry;
   pusher: Pusher;
   health: HealthEngine;
+  stats: ServiceStats;
   /** Compares an agent's reported ring checksum with the published one (undefined: another ring version). */
   ringAgrees: (service: string, reported: { version: number; checksum: string }) => boolean | undefined;
   metrics: ControlPlaneMetrics;
@@ -173,6 +175,7 @@ export class AgentSession implements TableSink {
       }
       case 'observations':
         ctx.health.observe(record.agentId, msg);
+        ctx.stats.record(msg);
         return;
       case 'ack':
         if (record.sent && msg.nonce === record.sent.nonce && msg.version === record.sent.version) {

@@ -1,0 +1,26 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger, setLogLevel } from './logger.js';
+
+describe('setLogLevel', () => {
+  it('changes the level of a whole family of loggers at once, from any member', () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const root = createLogger('t', 'info', sink);
+    const http = root.child({ component: 'http' });
+    const deep = http.child({ request: 1 });
+    deep.debug('hidden');
+    setLogLevel(http, 'debug');
+    expect([root.level, http.level, deep.level]).toEqual(['debug', 'debug', 'debug']);
+    deep.debug('shown');
+    root.child({ component: 'late' }).debug('also shown');
+    setLogLevel(root, 'error');
+    deep.warn('hidden again');
+    expect(lines.map((l) => JSON.parse(l).msg)).toEqual(['shown', 'also shown']);
+  });
+});
