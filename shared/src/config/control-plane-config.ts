@@ -108,6 +108,37 @@ export const ControlPlaneConfig = Type.Object(
       { default: {}, additionalProperties: false },
     ),
     /**
+     * HTTP endpoints told of every health, failover and drain decision (the
+     * events of `/v1/events`), as JSON or as a Slack message. File only.
+     */
+    webhooks: Type.Array(
+      Type.Object(
+        {
+          /** Where the event is POSTed; an https URL unless the receiver is on a trusted network. */
+          url: Type.String({ format: 'uri', pattern: '^https?://[^\\s/]+', maxLength: 2048, fix: 'use an http:// or https:// URL' }),
+          /** `json`: `{ "event": {...} }`; `slack`: `{ "text": "..." }` for a Slack incoming webhook. */
+          format: Type.Union([Type.Literal('json'), Type.Literal('slack')], { default: 'json' }),
+          /** Kinds of event sent (default: all). */
+          kinds: Type.Array(Type.Union([Type.Literal('health'), Type.Literal('failover'), Type.Literal('drain')]), {
+            minItems: 1,
+            uniqueItems: true,
+            default: ['health', 'failover', 'drain'],
+          }),
+          /** One attempt slower than this fails (and is retried). */
+          timeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
+          /** Extra request headers, such as an `Authorization`; never logged. */
+          headers: Type.Optional(
+            Type.Record(Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }), Type.String({ pattern: '^[^\\r\\n]*$' }), {
+              maxProperties: 50,
+              additionalProperties: false,
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+      { default: [], maxItems: 20 },
+    ),
+    /**
      * Traffic policy per service (balancer, tiers, retries, timeouts, routes...),
      * shipped to callers in the routing table. A service named here is in the
      * table even before any instance registers.
@@ -119,6 +150,9 @@ export const ControlPlaneConfig = Type.Object(
 );
 /** {@inheritDoc ControlPlaneConfig} */
 export type ControlPlaneConfig = Static<typeof ControlPlaneConfig>;
+
+/** One entry of the control plane's `webhooks` setting. */
+export type WebhookConfig = ControlPlaneConfig['webhooks'][number];
 
 /** What a bearer token of the admin API may do: everything, or only read (GET, HEAD, OPTIONS). */
 export const AuthRole = Type.Union([Type.Literal('admin'), Type.Literal('read-only')]);
