@@ -117,7 +117,7 @@ describe('Agent against a scripted control plane', () => {
   it('reports what it saw of the endpoints it called', async () => {
     const report = await message('observations', (m) => m.endpoints.some((e: { service: string }) => e.service === 'pay'));
     expect(report.windowMs).toBeGreaterThanOrEqual(1);
-    expect(report.endpoints).toContainEqual({ service: 'pay', id: 'app-1', ok: 1, failed: 0, latencyMs: expect.any(Number) });
+    expect(report.endpoints).toContainEqual({ service: 'pay', id: 'app-1', ok: 1, failed: 0, latencyMs: expect.any(Number), latencyP99Ms: expect.any(Number) });
   });
 
   it('names declared and learned services (not merely held ones) in the hello after a reconnect', async () => {

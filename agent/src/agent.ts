@@ -19,6 +19,7 @@ import { HttpHealthCheck } from './health/http-health-check.js';
 import { InboundListener } from './listener/inbound-listener.js';
 import { OriginPools, originOf } from './listener/origin-pools.js';
 import { OutboundListener } from './listener/outbound-listener.js';
+import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { RouteTable } from './route/route-table.js';
 
 /** Addresses the agent actually bound (ports may have been 0 in the config). */
@@ -72,6 +73,9 @@ export class Agent {
   readonly #subscriptions: Subscriptions;
   readonly #observations: ObservationRecorder;
   readonly #rings = new RingChecksums();
+  readonly #metrics: AgentMetrics;
+  /** The access log's logger; absent when `accessLog.enabled` is off. */
+  readonly #accessLog: Logger | undefined;
   #observationTimer: NodeJS.Timeout | undefined;
   #inbound: InboundListener | undefined;
   #appPool: Pool | undefined;
@@ -96,6 +100,16 @@ export class Agent {
       log: log.child({ component: 'subscriptions' }),
     });
     this.#observations = new ObservationRecorder(this.#clock());
+    this.#metrics = createAgentMetrics({
+      controlPlaneConnected: () => this.#client?.connected ?? false,
+      tableVersion: () => this.#table?.version ?? 0,
+    });
+    this.#accessLog = config.accessLog.enabled ? log.child({ component: 'access' }) : undefined;
+  }
+
+  /** The agent's Prometheus registry (served at the admin listener's `/metrics`). */
+  get metrics(): AgentMetrics {
+    return this.#metrics;
   }
 
   /** The table in force. */
@@ -148,6 +162,7 @@ export class Agent {
         log: this.#log.child({ component: 'inbound' }),
         requestTimeoutMs: c.proxy.requestTimeoutMs,
         connectTimeoutMs: c.proxy.connectTimeoutMs,
+        metrics: this.#metrics,
       });
       addresses.inbound = await listen(this.#inbound.server, c.listeners.inbound.host, c.listeners.inbound.port);
       this.#inboundPort = addresses.inbound;
@@ -198,6 +213,7 @@ export class Agent {
         appHealth: () => this.#monitor?.status,
         subscriptions: () => this.#subscriptions.describe(),
         ringChecksums: () => this.#rings.current,
+        metrics: this.#metrics.registry,
       },
       this.#log,
     );
@@ -222,6 +238,7 @@ export class Agent {
       random: this.#random,
       clock: this.#clock,
       subscriptions: this.#subscriptions,
+      accessLog: this.#accessLog,
       ...(service ? { service } : {}),
     });
   }
@@ -244,7 +261,7 @@ export class Agent {
   }
 
   #install(routes: Routes, source: 'control-plane' | 'disk'): void {
-    const deps = { random: this.#random, clock: this.#clock, stats: this.#stats, zone: this.#config.zone ?? this.#config.instance?.zone, observations: this.#observations };
+    const deps = { random: this.#random, clock: this.#clock, stats: this.#stats, zone: this.#config.zone ?? this.#config.instance?.zone, observations: this.#observations, metrics: this.#metrics };
     const table = new RouteTable(routes, source, this.#clock(), deps, this.#table);
     this.#table = table;
     this.#rings.update(table);

@@ -1,6 +1,9 @@
 import type { Logger } from '@meshlet/shared';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { RingChecksumMap } from '../control/ring-checksums.js';
+import { AgentErrorCodes } from '../errors.js';
+import { registerLogLevelRoutes } from './log-level.js';
 import type { RouteTable } from '../route/route-table.js';
 
 /** What the admin endpoints report on. */
@@ -14,6 +17,8 @@ export interface AdminState {
   subscriptions: () => { declared: string[]; learned: string[] };
   /** Checksums of the hash tables built from the published rings, as last ACKed. */
   ringChecksums: () => RingChecksumMap | undefined;
+  /** The agent's Prometheus registry, served at `/metrics`; absent: no `/metrics`. */
+  metrics?: Registry | undefined;
 }
 
 function describeService(table: RouteTable, name: string): Record<string, unknown> {
@@ -32,13 +37,30 @@ function describeService(table: RouteTable, name: string): Record<string, unknow
 
 /**
  * The agent's admin endpoints, on 127.0.0.1 by default: `/ready` for
- * orchestrators and `/config` for operators.
+ * orchestrators, `/metrics` for Prometheus, `/config` and `/log-level` for
+ * operators. `log` is the agent's logger: `/log-level` changes its level.
  */
 export function createAdminServer(state: AdminState, log: Logger): FastifyInstance {
   const app: FastifyInstance = Fastify({
     loggerInstance: log.child({ component: 'admin' }) as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
   });
+  // Fastify's own refusals (a body that is not JSON, an empty one) in the agent's error shape.
+  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    const status = err.statusCode;
+    if (status === undefined || status < 400 || status >= 500) return reply.send(err);
+    return reply.code(status).send({ error: { code: AgentErrorCodes.BAD_REQUEST, message: err.message } });
+  });
+
+  const registry = state.metrics;
+  if (registry) {
+    app.get('/metrics', async (_req, reply) => {
+      const text = await registry.metrics();
+      return reply.header('content-type', registry.contentType).send(text);
+    });
+  }
+
+  registerLogLevelRoutes(app, log);
 
   // Ready means "can route": listeners up and a table in hand, whether
   // fresh from the control plane or persisted. A control plane that is away

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '@meshlet/shared';
 import type { Pool } from 'undici';
 import { AgentErrorCodes } from '../errors.js';
+import { type AgentMetrics, CODE_CLASSES, codeClass, type CodeClass } from '../metrics.js';
 import { failureKind } from './http-relay.js';
 import { dispatchRelay, rawUpstreamHeaders } from './relay-handler.js';
 import { sendJsonError } from './json-error.js';
@@ -19,6 +20,8 @@ export interface InboundOptions {
   log: Logger;
   requestTimeoutMs: number;
   connectTimeoutMs: number;
+  /** The agent's metrics; absent: none are kept. */
+  metrics?: Pick<AgentMetrics, 'inboundRequests' | 'inboundDuration'> | undefined;
 }
 
 /**
@@ -31,9 +34,18 @@ export interface InboundOptions {
 export class InboundListener {
   readonly #o: InboundOptions;
   readonly server: Server;
+  /** Label children resolved once: a request costs one increment and one observation. */
+  readonly #requests: Record<CodeClass, { inc(): void }> | undefined;
+  readonly #duration: { observe(seconds: number): void } | undefined;
 
   constructor(options: InboundOptions) {
     this.#o = options;
+    const m = options.metrics;
+    if (m) {
+      const requests = m.inboundRequests;
+      this.#requests = Object.fromEntries(CODE_CLASSES.map((c) => [c, requests.labels(c)])) as Record<CodeClass, { inc(): void }>;
+      this.#duration = m.inboundDuration;
+    }
     this.server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
       this.#handle(req, res).catch((e: unknown) => {
         this.#o.log.error({ err: e }, 'inbound request failed unexpectedly');
@@ -51,6 +63,19 @@ export class InboundListener {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.#requests) {
+      await this.#relay(req, res);
+      return;
+    }
+    const started = performance.now();
+    // Negative: the app gave no answer (whatever the agent then answered itself).
+    const status = await this.#relay(req, res);
+    this.#requests[codeClass(status)].inc();
+    this.#duration?.observe((performance.now() - started) / 1000);
+  }
+
+  /** Relays to the app; resolves with the app's status, or -1 when it gave none. */
+  async #relay(req: IncomingMessage, res: ServerResponse): Promise<number> {
     const headers = rawUpstreamHeaders(req);
     const outcome = await dispatchRelay(
       this.#o.app,
@@ -65,10 +90,10 @@ export class InboundListener {
       res,
       { fromApp: true },
     );
-    if (outcome.kind !== 'failed') return;
+    if (outcome.kind !== 'failed') return outcome.status;
     const e = outcome.error;
     const kind = failureKind(e);
-    if (kind === 'aborted') return;
+    if (kind === 'aborted') return -1;
     if (kind === 'connect') {
       sendJsonError(res, 502, AgentErrorCodes.APP_UNREACHABLE, `cannot connect to the local app ${this.#o.appName}: ${e.message}`);
     } else if (kind === 'timeout') {
@@ -78,5 +103,6 @@ export class InboundListener {
     } else {
       sendJsonError(res, 502, AgentErrorCodes.UPSTREAM_UNREACHABLE, `the local app ${this.#o.appName} failed: ${e.message}`);
     }
+    return -1;
   }
 }

@@ -17,7 +17,7 @@ import type { OriginPools } from './origin-pools.js';
 import { NO_BODY, readBody } from './request-body.js';
 import { dispatchRelay, rawUpstreamHeaders } from './relay-handler.js';
 import { type RequestTarget, requestTarget } from './request-target.js';
-import { addTraceContextRaw } from './trace-context.js';
+import { addTraceContextRaw, incomingTraceIds } from './trace-context.js';
 import { forwardUpgrade } from './outbound-upgrade.js';
 import { refuseUpgrade } from './upgrade-tunnel.js';
 
@@ -33,6 +33,43 @@ export interface OutboundOptions {
   service?: string;
   /** Subscribes to services learned from requests, and holds those requests for the table; absent: unknown services get 404 at once. */
   subscriptions?: Subscriptions;
+  /** Where the access log goes, one info line per request (see {@link AccessLine}); absent: no access log. */
+  accessLog?: Logger | undefined;
+}
+
+/**
+ * What the access log says of one request. Only ids, never header values
+ * (they carry credentials), and the path without its query string (which
+ * can carry them too).
+ */
+export interface AccessLine {
+  /** From the request's `traceparent` (or the one the agent started). */
+  traceId: string | undefined;
+  /** The request's `x-request-id` (or the one the agent made), at most 128 characters. */
+  requestId: string | undefined;
+  /** The service the request named; absent when it named none. */
+  service: string | undefined;
+  /** The endpoint of the last attempt; absent when none was made. */
+  endpoint: string | undefined;
+  /** The status the client got; 499 when it left before any. */
+  status: number;
+  durationMs: number;
+  retries: number;
+  method: string;
+  path: string;
+}
+
+/** Longest request id logged: the client chose it, and a log line is no place for a megabyte. */
+const MAX_REQUEST_ID = 128;
+/** Status logged for a client that left before an answer (nginx's convention). */
+const CLIENT_CLOSED = 499;
+
+/** What {@link OutboundListener.#forward} tells the access log. */
+interface ForwardState {
+  traceId: string | undefined;
+  requestId: string | undefined;
+  endpoint: string | undefined;
+  retries: number;
 }
 
 /**
@@ -66,13 +103,10 @@ const PEER_RESET = AgentErrorCodes.APP_RESET;
  */
 export class OutboundListener {
   readonly #o: OutboundOptions;
-  /** Read once: the access-log object is not even built per request unless debug is on. */
-  readonly #debug: boolean;
   readonly server: Server;
 
   constructor(options: OutboundOptions) {
     this.#o = options;
-    this.#debug = options.log.isLevelEnabled('debug');
     // requireHostHeader off: a request without Host gets our JSON 400 that says what to send.
     this.server = createServer({ keepAliveTimeout: 5_000, requireHostHeader: false }, (req, res) => {
       this.#handle(req, res).catch((e: unknown) => {
@@ -93,7 +127,18 @@ export class OutboundListener {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const state: ForwardState = { traceId: undefined, requestId: undefined, endpoint: undefined, retries: 0 };
     const target = this.#target(req);
+    try {
+      await this.#route(req, res, target, state, started);
+    } finally {
+      const access = this.#o.accessLog;
+      if (access?.isLevelEnabled('info')) access.info(accessLine(req, res, target, state, performance.now() - started), 'outbound request');
+    }
+  }
+
+  async #route(req: IncomingMessage, res: ServerResponse, target: RequestTarget | undefined, state: ForwardState, started: number): Promise<void> {
     if (!target) {
       sendJsonError(res, 400, AgentErrorCodes.BAD_REQUEST, 'name the service: send an absolute URL (curl -x) or a Host header');
       return;
@@ -108,8 +153,19 @@ export class OutboundListener {
         return;
       }
     }
-    const { svc, dest } = d;
+    const svc = d.svc;
+    // In flight and timed from here: the request is the service's now.
+    svc.metrics.started();
+    try {
+      await this.#guard(req, res, target, d, state);
+    } finally {
+      svc.metrics.finished((performance.now() - started) / 1000);
+    }
+  }
 
+  /** The service's rate limit, fault injection and circuit breaker, then {@link #forward}. */
+  async #guard(req: IncomingMessage, res: ServerResponse, target: RequestTarget, d: Destination, state: ForwardState): Promise<void> {
+    const { svc, dest } = d;
     if (svc.limiter && !svc.limiter.tryTake()) {
       sendJsonError(res, 429, AgentErrorCodes.RATE_LIMITED, `the local rate limit of "${svc.name}" (${svc.policy.rateLimit?.requestsPerSecond} requests per second) is exhausted; retry later`, { service: svc.name });
       return;
@@ -128,6 +184,7 @@ export class OutboundListener {
     if (!release) {
       const got = await dest.breaker.acquire(d.timeouts.requestMs || 15_000);
       if (typeof got !== 'function') {
+        dest.metrics.circuitOpen();
         if (!res.headersSent) res.setHeader(CIRCUIT_HEADER, got.open);
         sendJsonError(res, 503, AgentErrorCodes.CIRCUIT_OPEN, `the circuit breaker of "${dest.name}" is open (${got.open}): ${dest.policy.circuitBreaker.maxConcurrent} requests in flight and ${dest.policy.circuitBreaker.maxPending} waiting at most`, { service: dest.name, reason: got.open });
         return;
@@ -135,18 +192,20 @@ export class OutboundListener {
       release = got;
     }
     try {
-      await this.#forward(req, res, target, d);
+      await this.#forward(req, res, target, d, state);
     } finally {
       release();
     }
   }
 
-  async #forward(req: IncomingMessage, res: ServerResponse, target: RequestTarget, d: Destination): Promise<void> {
+  async #forward(req: IncomingMessage, res: ServerResponse, target: RequestTarget, d: Destination, state: ForwardState): Promise<void> {
     const { svc, dest, lb, retries, timeouts } = d;
     const o = this.#o;
     const method = req.method ?? 'GET';
     const headers = rawUpstreamHeaders(req, target.service);
-    addTraceContextRaw(headers);
+    const ids = addTraceContextRaw(headers);
+    state.traceId = ids.traceId;
+    state.requestId = ids.requestId;
     const body = headers.hasBody ? await readBody(req, retries.maxBufferBytes) : NO_BODY;
     const methodRetryable = isIdempotent(method) || retries.nonIdempotent;
     const attempts = 1 + (body.replayable ? retries.maxRetries : 0);
@@ -167,6 +226,7 @@ export class OutboundListener {
       if (svc.budget.tryAcquire()) return true;
       next = undefined;
       budgetExhausted = true;
+      svc.metrics.budgetExhausted();
       return false;
     };
     const request = {
@@ -187,6 +247,11 @@ export class OutboundListener {
       const endpoint = next ?? lb.pick(pick);
       next = undefined;
       if (!endpoint) break;
+      if (attempt > 0) {
+        svc.metrics.retry();
+        state.retries++;
+      }
+      state.endpoint = endpoint.id;
       tried.add(endpoint.id);
       const stats = o.stats.get(endpoint.id);
       stats.active++;
@@ -215,11 +280,12 @@ export class OutboundListener {
       });
       stats.active--;
       if (outcome.kind === 'relayed') {
+        dest.metrics.attempt(endpoint.id, outcome.status);
         dest.outcome(endpoint.id, outcome.status >= 500, answeredMs);
-        if (this.#debug) o.log.debug({ service: dest.name, endpoint: endpoint.id, status: outcome.status, attempt }, 'outbound');
         return;
       }
       if (outcome.kind === 'declined') {
+        dest.metrics.attempt(endpoint.id, outcome.status);
         dest.outcome(endpoint.id, outcome.status >= 500, answeredMs);
         failures.push(`${endpoint.id}: answered ${outcome.status}${outcome.peerError ? ` ${outcome.peerError}` : ''}`);
         continue;
@@ -228,6 +294,7 @@ export class OutboundListener {
       const kind = failureKind(e);
       // A client that left says nothing about the endpoint.
       if (kind === 'aborted' || res.destroyed) return;
+      dest.metrics.attempt(endpoint.id, -1);
       dest.outcome(endpoint.id, true);
       if (outcome.headersSent) {
         res.destroy();
@@ -238,7 +305,7 @@ export class OutboundListener {
         return;
       }
       failures.push(`${endpoint.id}: ${e.message}`);
-      if (this.#debug) o.log.debug({ service: dest.name, endpoint: endpoint.id, err: e.message, kind, attempt }, 'outbound attempt failed');
+      if (o.log.isLevelEnabled('debug')) o.log.debug({ service: dest.name, endpoint: endpoint.id, err: e.message, kind, attempt }, 'outbound attempt failed');
       const retryable = body.replayable && (kind === 'connect' || (kind === 'reset' && methodRetryable));
       if (retryable && mayRetry(attempt)) continue;
       break;
@@ -298,4 +365,24 @@ export class OutboundListener {
     }
     await forwardUpgrade(req, socket, head, target, d);
   }
+}
+
+/** The access log line of a request that ended. */
+function accessLine(req: IncomingMessage, res: ServerResponse, target: RequestTarget | undefined, state: ForwardState, durationMs: number): AccessLine {
+  const path = target?.path ?? req.url ?? '';
+  const query = path.indexOf('?');
+  // Refused before forwarding: the ids the request came with, if any.
+  const ids = state.traceId === undefined ? incomingTraceIds(req) : state;
+  const requestId = ids.requestId;
+  return {
+    traceId: ids.traceId,
+    requestId: requestId !== undefined && requestId.length > MAX_REQUEST_ID ? requestId.slice(0, MAX_REQUEST_ID) : requestId,
+    service: target?.service,
+    endpoint: state.endpoint,
+    status: res.headersSent ? res.statusCode : CLIENT_CLOSED,
+    durationMs: Math.round(durationMs * 1000) / 1000,
+    retries: state.retries,
+    method: req.method ?? 'GET',
+    path: query === -1 ? path : path.slice(0, query),
+  };
 }

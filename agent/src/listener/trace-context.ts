@@ -1,4 +1,11 @@
+import type { IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
+
+/** The ids a request travels with, for the access log. */
+export interface TraceIds {
+  traceId: string;
+  requestId: string;
+}
 
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
@@ -8,18 +15,18 @@ const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
  * valid `traceparent` passes through untouched (the app's tracer owns the
  * spans); where it is absent or malformed a new one is started, sampled, so
  * the callee's logs can be joined to the caller's. `x-request-id` is kept, or
- * made from the trace id so both name the same request.
+ * made from the trace id so both name the same request. Returns both ids.
  */
-export function addTraceContextRaw(headers: string[]): void {
+export function addTraceContextRaw(headers: string[]): TraceIds {
   let traceparent: string | undefined;
-  let requestId = false;
+  let requestId: string | undefined;
   let at = -1;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string;
     if (name.length === 11 && name.toLowerCase() === 'traceparent') {
       traceparent = headers[i + 1];
       at = i;
-    } else if (name.length === 12 && name.toLowerCase() === 'x-request-id') requestId = true;
+    } else if (name.length === 12 && name.toLowerCase() === 'x-request-id') requestId = headers[i + 1];
   }
   let traceId: string;
   if (traceparent !== undefined && TRACEPARENT.test(traceparent) && !traceparent.startsWith('ff')) {
@@ -30,5 +37,22 @@ export function addTraceContextRaw(headers: string[]): void {
     if (at >= 0) headers[at + 1] = value;
     else headers.push('traceparent', value);
   }
-  if (!requestId) headers.push('x-request-id', traceId);
+  if (requestId === undefined) {
+    requestId = traceId;
+    headers.push('x-request-id', traceId);
+  }
+  return { traceId, requestId };
+}
+
+/**
+ * The ids of a request the agent did not forward (so did not add trace
+ * context to): its own valid `traceparent`'s trace id and its `x-request-id`.
+ */
+export function incomingTraceIds(req: IncomingMessage): Partial<TraceIds> {
+  const tp = req.headers.traceparent;
+  const rid = req.headers['x-request-id'];
+  return {
+    traceId: typeof tp === 'string' && TRACEPARENT.test(tp) ? tp.slice(3, 35) : undefined,
+    requestId: typeof rid === 'string' ? rid : undefined,
+  };
 }

@@ -9,7 +9,9 @@ import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { OutlierDetector } from '../resilience/outlier-detector.js';
 import { TokenBucket } from '../resilience/rate-limiter.js';
 import { RetryBudget } from '../resilience/retry-budget.js';
+import type { AgentMetrics } from '../metrics.js';
 import { matchesSubset, RouteMatcher } from './route-matcher.js';
+import { NULL_SERVICE_METRICS, PromServiceMetrics, type ServiceMetrics } from './service-metrics.js';
 
 /** What every service's runtime shares. */
 export interface RuntimeDeps {
@@ -21,6 +23,8 @@ export interface RuntimeDeps {
   zone: string | undefined;
   /** Where attempt outcomes go besides outlier detection (the observations reported to the control plane). */
   observations?: OutcomeSink | undefined;
+  /** The agent's Prometheus metrics; absent: none are kept. */
+  metrics?: AgentMetrics | undefined;
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -34,6 +38,8 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.str
  */
 export class ServiceRuntime {
   readonly name: string;
+  /** The service's metric hooks, label children resolved once. */
+  readonly metrics: ServiceMetrics;
   readonly #deps: RuntimeDeps;
   #policy!: ServicePolicy;
   #endpoints: readonly Endpoint[] = [];
@@ -57,6 +63,7 @@ export class ServiceRuntime {
   constructor(name: string, routes: ServiceRoutes, policy: ServicePolicy, deps: RuntimeDeps) {
     this.name = name;
     this.#deps = deps;
+    this.metrics = deps.metrics ? new PromServiceMetrics(name, deps.metrics) : NULL_SERVICE_METRICS;
     this.update(routes, policy);
   }
 
@@ -108,6 +115,7 @@ export class ServiceRuntime {
     const d = this.#deps;
     this.#policy = policy;
     this.#endpoints = routes.endpoints;
+    this.metrics.retainEndpoints(routes.endpoints);
     this.#activeTier = routes.activeTier;
 
     if (!old || old.retries.budgetPercent !== policy.retries.budgetPercent || old.retries.budgetMinPerSecond !== policy.retries.budgetMinPerSecond) {
@@ -185,9 +193,10 @@ export class ServiceRuntime {
     else o.onSuccess(id);
   }
 
-  /** Stops timers. */
+  /** Stops timers and removes the service's metric series: it left the table. */
   close(): void {
     this.#outlier?.close();
+    this.metrics.close();
   }
 
   #buildLb(endpoints: readonly Endpoint[]): ServiceLoadBalancer {
@@ -206,7 +215,13 @@ export class ServiceRuntime {
   #onEjection(ejected: ReadonlySet<string>): void {
     // The control plane hears of each new ejection: it is this caller's verdict that the endpoint is failing.
     const sink = this.#deps.observations;
-    if (sink) for (const id of ejected) if (!this.#lastEjected.has(id)) sink.ejected(this.name, id);
+    let added = 0;
+    for (const id of ejected) {
+      if (this.#lastEjected.has(id)) continue;
+      added++;
+      sink?.ejected(this.name, id);
+    }
+    this.metrics.ejected(added);
     // Endpoints back from ejection ramp up again.
     if (this.#policy.slowStart.windowMs > 0) {
       for (const id of this.#lastEjected) if (!ejected.has(id)) this.#slowStart.begin(id);

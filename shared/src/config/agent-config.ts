@@ -124,6 +124,13 @@ export const AgentConfig = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    /** One JSON line per outbound request (logger component `access`, level info): ids, status, timing, never header values. */
+    accessLog: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     dataDir: Type.String({ minLength: 1, default: './data/agent' }),
     log: LogConfig,
   },

@@ -1,0 +1,129 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Buckets of the request duration histograms, seconds: 1 ms to 10 s. */
+export const REQUEST_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** What the agent's scrape-time gauges read. */
+export interface AgentMetricSources {
+  /** Whether the stream to the control plane is open. */
+  controlPlaneConnected: () => boolean;
+  /** Version of the routing table in force; 0 with none. */
+  tableVersion: () => number;
+}
+
+/**
+ * The agent's Prometheus metrics, declared up front in one place and served
+ * at the admin listener's `GET /metrics`. The names are an interface: alert
+ * rules and dashboards are written against them (see docs/data-plane.md).
+ *
+ * Per-service series are labelled with the service the client named, except
+ * where the state belongs to the service that served it (a route may split
+ * traffic to another service): `requests_total` (its endpoints), ejections
+ * and circuit-breaker refusals are the serving service's.
+ *
+ * @param sources - what the scrape-time gauges read
+ */
+export function createAgentMetrics(sources: AgentMetricSources) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'meshlet_agent_' });
+  /** The services in the table, with their in-flight counts. */
+  const liveServices = new Set<{ readonly name: string; readonly active: number }>();
+  return {
+    registry,
+    liveServices,
+    requests: new Counter({
+      name: 'meshlet_agent_requests_total',
+      help: 'Outbound attempts per endpoint (retries count once each), by the class of the answer; error: no answer (connect error, reset, timeout).',
+      labelNames: ['service', 'endpoint', 'code_class'] as const,
+      registers: [registry],
+    }),
+    requestDuration: new Histogram({
+      name: 'meshlet_agent_request_duration_seconds',
+      help: 'Whole outbound request duration as the client sees it, retries and their backoff included.',
+      labelNames: ['service'] as const,
+      buckets: REQUEST_DURATION_BUCKETS,
+      registers: [registry],
+    }),
+    retries: new Counter({
+      name: 'meshlet_agent_retries_total',
+      help: 'Outbound retries made (attempts after the first of a request).',
+      labelNames: ['service'] as const,
+      registers: [registry],
+    }),
+    retryBudgetExhausted: new Counter({
+      name: 'meshlet_agent_retry_budget_exhausted_total',
+      help: 'Outbound requests that would have been retried but the retry budget had no token left.',
+      labelNames: ['service'] as const,
+      registers: [registry],
+    }),
+    ejections: new Counter({
+      name: 'meshlet_agent_ejections_total',
+      help: 'Endpoints ejected by this agent\'s outlier detection.',
+      labelNames: ['service'] as const,
+      registers: [registry],
+    }),
+    circuitOpen: new Counter({
+      name: 'meshlet_agent_circuit_open_total',
+      help: 'Outbound requests refused by the circuit breaker (503 MESHLET_CIRCUIT_OPEN).',
+      labelNames: ['service'] as const,
+      registers: [registry],
+    }),
+    // Set from the live services at scrape time (see ServiceMetrics), so
+    // that a service gone from the table leaves no series behind.
+    activeRequests: new Gauge({
+      name: 'meshlet_agent_active_requests',
+      help: 'Outbound requests in flight.',
+      labelNames: ['service'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of liveServices) this.set({ service: s.name }, s.active);
+      },
+    }),
+    inboundRequests: new Counter({
+      name: 'meshlet_agent_inbound_requests_total',
+      help: 'Requests from other agents to the local app, by the class of the answer; error: the app gave none (the agent answered 502 or 504).',
+      labelNames: ['code_class'] as const,
+      registers: [registry],
+    }),
+    inboundDuration: new Histogram({
+      name: 'meshlet_agent_inbound_request_duration_seconds',
+      help: 'Duration of requests from other agents to the local app, until the answer ends.',
+      buckets: REQUEST_DURATION_BUCKETS,
+      registers: [registry],
+    }),
+    controlPlaneConnected: new Gauge({
+      name: 'meshlet_agent_control_plane_connected',
+      help: '1 while the stream to the control plane is open, else 0.',
+      registers: [registry],
+      collect() {
+        this.set(sources.controlPlaneConnected() ? 1 : 0);
+      },
+    }),
+    tableVersion: new Gauge({
+      name: 'meshlet_agent_routing_table_version',
+      help: 'Version of the routing table in force (0: none yet).',
+      registers: [registry],
+      collect() {
+        this.set(sources.tableVersion());
+      },
+    }),
+  };
+}
+
+/** The agent's metrics. */
+export type AgentMetrics = ReturnType<typeof createAgentMetrics>;
+
+/** The class of an answer's status for the `code_class` label, or `error` when no answer came (negative `status`). */
+export function codeClass(status: number): CodeClass {
+  if (status < 0) return 'error';
+  if (status >= 500) return '5xx';
+  if (status >= 400) return '4xx';
+  if (status >= 300) return '3xx';
+  return '2xx';
+}
+
+/** Values of the `code_class` label. */
+export const CODE_CLASSES = ['2xx', '3xx', '4xx', '5xx', 'error'] as const;
+/** One value of the `code_class` label. */
+export type CodeClass = (typeof CODE_CLASSES)[number];
