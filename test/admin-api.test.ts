@@ -1,4 +1,6 @@
 import { rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentHandle, agentTable, type ControlPlaneHandle, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
@@ -35,11 +37,32 @@ async function api(cp: ControlPlaneHandle, method: string, path: string, body?: 
 
 describe('admin API', () => {
   const scratch = new Scratch();
-  const extra = { auth: { adminToken: ADMIN, readOnlyToken: READER }, failover: { failbackHoldMs: 60_000 } };
+  let extra: Record<string, unknown>;
   let cp: ControlPlaneHandle;
   let client: AgentHandle;
+  // A webhook receiver on loopback: what the control plane posts, by path.
+  const hooked: Array<{ path: string; body: any }> = [];
+  let receiver: Server;
 
   beforeAll(async () => {
+    receiver = createServer((req, res) => {
+      let text = '';
+      req.on('data', (c: Buffer) => (text += c.toString()));
+      req.on('end', () => {
+        hooked.push({ path: req.url ?? '', body: JSON.parse(text) });
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+    extra = {
+      auth: { adminToken: ADMIN, readOnlyToken: READER },
+      failover: { failbackHoldMs: 60_000 },
+      webhooks: [
+        { url: `${hook}/json`, kinds: ['drain'] },
+        { url: `${hook}/slack`, format: 'slack', kinds: ['failover'] },
+      ],
+    };
     cp = await startControlPlane(scratch, extra);
     for (const [id, tier] of [['db-1', 0], ['db-2', 1]] as const) {
       const app = await startDemoApp('db', id);
@@ -50,6 +73,7 @@ describe('admin API', () => {
   });
   afterAll(async () => {
     await killAll();
+    receiver.close();
     scratch.remove();
   });
 
@@ -191,6 +215,9 @@ describe('admin API', () => {
     expect((await api(cp, 'POST', '/v1/instances/db-1/undrain')).body).toMatchObject({ id: 'db-1', state: 'healthy' });
     await until('"from":"draining"');
     controller.abort();
+    // The drain also went to the JSON webhook (only drains are configured for it).
+    await waitFor('the drain at the JSON webhook', () => hooked.some((h) => h.path === '/json' && h.body.event?.to === 'draining'));
+    expect(hooked.find((h) => h.path === '/json')?.body.event).toMatchObject({ kind: 'drain', service: 'db', instance: 'db-1', reason: 'kernel upgrade' });
   });
 
   it('fails over and back by hand, and refuses what cannot be done', async () => {
@@ -206,6 +233,9 @@ describe('admin API', () => {
     expect((await api(cp, 'POST', '/v1/services/db/failback')).body).toEqual({ service: 'db', activeTier: 0 });
     expect((await api(cp, 'POST', '/v1/services/nope/failover')).status).toBe(409);
     const events = (await api(cp, 'GET', '/v1/events?kind=failover')).body.events;
+    await waitFor('the failovers at the Slack webhook', () => hooked.filter((h) => h.path === '/slack').length >= 4);
+    expect(hooked.filter((h) => h.path === '/slack').map((h) => typeof h.body.text)).toEqual(['string', 'string', 'string', 'string']);
+    expect(hooked.filter((h) => h.path === '/slack')[1]?.body.text).toMatch(/db.*tier-1.*tier-0.*manual failback/);
     expect(events.map((e: { from: string; to: string; reason: string }) => `${e.from}->${e.to} ${e.reason}`)).toEqual([
       'tier-0->tier-1 tier 0 has no healthy endpoint; tier 1 takes over',
       'tier-1->tier-0 manual failback through the admin API',

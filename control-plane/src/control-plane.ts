@@ -26,6 +26,7 @@ import { HealthEngine } from './health/health-engine.js';
 import { createMetrics } from './metrics.js';
 import { PolicyStore } from './policies/policy-store.js';
 import { ServiceStats } from './stats/service-stats.js';
+import { WebhookSender } from './webhooks/webhook-sender.js';
 import { registerLogLevelRoutes } from './api/log-level-routes.js';
 import { type Convergence, Pusher } from './push/pusher.js';
 import { RingPublisher } from './rings/ring-publisher.js';
@@ -95,6 +96,7 @@ export class ControlPlane {
   #pusher: Pusher | undefined;
   #sweeper: NodeJS.Timeout | undefined;
   #events: EventLog | undefined;
+  #webhooks: WebhookSender | undefined;
   #health: HealthEngine | undefined;
   #failover: FailoverEngine | undefined;
   readonly #convergences: Convergence[] = [];
@@ -131,6 +133,9 @@ export class ControlPlane {
 
     const metrics = this.#metrics;
     const events = new EventLog(config.events.maxEvents, clock);
+    const webhooks = new WebhookSender({ hooks: config.webhooks, log, clock });
+    this.#webhooks = webhooks;
+    events.subscribe((e) => webhooks.send(e));
     events.subscribe((e) => {
       if (e.kind === 'failover') metrics.failovers.inc({ service: e.service });
       else metrics.healthTransitions.inc({ to: e.to });
@@ -332,6 +337,9 @@ export class ControlPlane {
     this.#pusher?.close();
     for (const s of this.#sessions.values()) s.close(CloseCodes.GOING_AWAY, 'control plane shutting down');
     await this.#app?.close();
+    // Decisions still queued for webhooks get a moment to go out.
+    if (this.#webhooks) await Promise.race([this.#webhooks.idle(), new Promise((r) => setTimeout(r, 2000).unref())]);
+    this.#webhooks?.close();
     await this.#store.close();
     this.#log.info('control plane stopped');
   }
