@@ -19,12 +19,12 @@ export function renderAgents(answer) {
   const rows = answer.agents.map((a) =>
     h(
       'tr',
-      { 'data-testid': `agent-row-${a.agentId}`, 'data-connected': a.connected, 'data-in-sync': a.inSync },
+      { 'data-testid': `agent-row-${a.agentId}`, 'data-connected': String(a.connected), 'data-in-sync': String(a.inSync) },
       h('th', { scope: 'row' }, a.agentId, h('div', { class: 'muted small' }, a.remoteAddress ?? '')),
       h('td', {}, a.instance ? [h('a', { href: `#/services/${encodeURIComponent(a.instance.service)}` }, a.instance.service), ` / ${a.instance.id} `, stateBadge(a.instance.state)] : h('span', { class: 'muted' }, 'caller only')),
       h('td', {}, a.connected ? badge('connected', 'ok') : [badge('disconnected', 'bad'), ' ', timeEl(a.disconnectedAt)]),
       h('td', { class: 'num' }, a.appliedVersion ?? DASH, h('span', { class: 'muted' }, ` / ${a.sentVersion ?? DASH}`)),
-      h('td', {}, a.inSync ? badge('in sync', 'ok') : badge('behind', a.connected ? 'warn' : 'muted')),
+      h('td', {}, a.inSync ? badge('in sync', 'ok') : a.connected ? badge('behind', 'warn') : DASH),
       h('td', {}, nackCell(a.nack)),
       h('td', {}, a.subscriptions.length ? a.subscriptions.join(', ') : DASH),
       h('td', {}, ringsCell(a.rings)),

@@ -178,6 +178,7 @@ function askForToken(err) {
   stream.stop();
   clearInterval(pollTimer);
   if (err?.hadToken) clearToken();
+  $('forget-token').hidden = true;
   renderStatus();
   tokenError.textContent = err?.hadToken ? 'That token was refused. Check it, or ask for a read-only token.' : '';
   tokenPanel.hidden = false;
@@ -189,6 +190,7 @@ async function start() {
   locked = false;
   tokenPanel.hidden = true;
   main.hidden = false;
+  $('forget-token').hidden = getToken() === undefined;
   try {
     // Load the backlog first, so the stream resumes right after it.
     const recent = await getJson(`/v1/events?limit=${MAX_EVENTS}`);

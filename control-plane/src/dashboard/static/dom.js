@@ -69,7 +69,7 @@ export function fmtRate(x) {
 export function fmtRatio(x) {
   if (!isNum(x)) return DASH;
   const p = x * 100;
-  return `${p === 0 || p >= 10 ? p.toFixed(0) : p.toFixed(1)} %`;
+  return `${p === 0 || p === 100 ? p.toFixed(0) : p.toFixed(1)} %`;
 }
 
 /** Milliseconds, e.g. "42 ms" or "1.2 s". */

@@ -29,11 +29,18 @@ export class OverviewView {
         h(
           'thead',
           {},
-          h('tr', {}, ...['Service', 'Healthy', 'Serving tier', 'Requests', 'Errors', 'p99', 'Requests over time'].map((c) => h('th', { scope: 'col' }, c))),
+          h(
+            'tr',
+            {},
+            ...['Service', 'Healthy', 'Serving tier'].map((c) => h('th', { scope: 'col' }, c)),
+            ...['Requests', 'Errors', 'p99'].map((c) => h('th', { scope: 'col', class: 'num' }, c)),
+            h('th', { scope: 'col' }, 'Requests over time'),
+          ),
         ),
         this.#body,
       ),
       this.#empty,
+      h('p', { class: 'muted small' }, 'Requests, errors and p99 latency are what the callers of each service report over the last window; — means no caller has reported on it yet. The trend is kept by this page while it is open.'),
     );
   }
 

@@ -1,0 +1,173 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AgentHandle, type AppHandle, type ControlPlaneHandle, ROOT, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
+import { killAll } from './harness/process.js';
+import { waitFor } from './harness/wait.js';
+
+// The web dashboard in a real browser (Debian's Chromium, headless) against
+// a real control plane and real agents: it asks for a token, shows the
+// topology, and follows a kill -9 and the failover it causes without a
+// reload.
+
+const ADMIN = 'admin-token-0123456789abcdef';
+const READER = 'reader-token-0123456789abcdef';
+const SCREENSHOTS = join(ROOT, 'test-results', 'screenshots');
+/** How long the page may take to show a change: detection is sub-second here, plus a 2 s poll at worst. */
+const UI_TIMEOUT_MS = 15_000;
+
+/** Debian's Chromium; CI installs the `chromium` package. */
+function chromiumPath(): string {
+  const candidates = ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) {
+    throw new Error(`no Chromium at ${candidates.join(' or ')}: the dashboard test drives Debian's Chromium; install it with "apt-get update && apt-get install -y chromium"`);
+  }
+  return found;
+}
+
+describe('web dashboard', () => {
+  const scratch = new Scratch();
+  let cp: ControlPlaneHandle;
+  let browser: Browser | undefined;
+  let page: Page;
+  const pageErrors: string[] = [];
+  const apps = new Map<string, AppHandle>();
+  const agents = new Map<string, AgentHandle>();
+
+  beforeAll(async () => {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    const executablePath = chromiumPath();
+    cp = await startControlPlane(scratch, {
+      auth: { adminToken: ADMIN, readOnlyToken: READER },
+      services: {
+        db: { tiers: { mode: 'active-standby' } },
+        hello: { balancer: { kind: 'ring_hash', hashKey: { source: 'header', name: 'x-user' } } },
+      },
+    });
+    for (const [service, id, tier] of [['hello', 'hello-1', 0], ['hello', 'hello-2', 0], ['db', 'db-primary', 0], ['db', 'db-backup', 1]] as const) {
+      const app = await startDemoApp(service, id);
+      apps.set(id, app);
+      agents.set(id, await startAgent(scratch, { agentId: id, cp, instance: { service, app, tier, zone: 'zone-a' } }));
+    }
+    await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['hello', 'db'] });
+    await waitFor('every instance healthy', async () => {
+      const res = await fetch(`${cp.url}/v1/services`, { headers: { authorization: `Bearer ${READER}` } });
+      const body = (await res.json()) as { services: Array<{ healthy: number }> };
+      return body.services.length === 2 && body.services.every((s) => s.healthy === 2);
+    });
+    // Chromium's sandbox needs user namespaces, which a root user in a container does not get.
+    browser = await chromium.launch({ executablePath, headless: true, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await killAll();
+    scratch.remove();
+  });
+
+  it('asks for a token, refuses a wrong one, and keeps the read-only one for the tab', async () => {
+    const answers: number[] = [];
+    page.on('response', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/v1/')) answers.push(r.status());
+    });
+    await page.goto(`${cp.url}/`);
+    await page.waitForSelector('[data-testid="token-form"]', { state: 'visible', timeout: UI_TIMEOUT_MS });
+    expect(answers).toContain(401);
+    expect(await page.getAttribute('[data-testid="status"]', 'data-connection')).toBe('unauthorized');
+
+    await page.fill('[data-testid="token-input"]', 'not-a-token-the-control-plane-knows');
+    await page.click('[data-testid="token-submit"]');
+    await page.waitForSelector('[data-testid="token-error"]:has-text("refused")', { timeout: UI_TIMEOUT_MS });
+
+    await page.fill('[data-testid="token-input"]', READER);
+    await page.click('[data-testid="token-submit"]');
+    await page.waitForSelector('[data-testid="token-form"]', { state: 'hidden', timeout: UI_TIMEOUT_MS });
+    expect(await page.evaluate('Object.values(sessionStorage)')).toEqual([READER]);
+  });
+
+  it('lists the services with their health and serving tier, and follows the event stream', async () => {
+    await page.waitForSelector('[data-testid="service-row-hello"]', { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector('[data-testid="service-row-db"]', { timeout: UI_TIMEOUT_MS });
+    expect(await page.textContent('[data-testid="service-health-db"]')).toBe('2/2');
+    expect(await page.textContent('[data-testid="service-health-hello"]')).toBe('2/2');
+    expect(await page.getAttribute('[data-testid="service-row-db"] td[data-tier]', 'data-tier')).toBe('0');
+    await page.waitForSelector('[data-testid="status"][data-connection="live"]', { timeout: UI_TIMEOUT_MS });
+    // uPlot loaded from the control plane itself (no CDN) and drew a sparkline per service.
+    expect(await page.locator('[data-testid="service-row-db"] .sparkline canvas').count()).toBe(1);
+  });
+
+  it('shows a service page: instances by tier and zone, the ring and the policy', async () => {
+    await page.click('[data-testid="service-row-hello"] a');
+    await page.waitForSelector('[data-testid="instance-hello-1"][data-state="healthy"]', { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector('h3:has-text("Members (2)")', { timeout: UI_TIMEOUT_MS });
+    expect(await page.textContent('pre.json')).toContain('"ring_hash"');
+
+    await page.goto(`${cp.url}/#/services/db`);
+    await page.waitForSelector('[data-testid="tier-0"] [data-testid="instance-db-primary"][data-state="healthy"]', { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector('[data-testid="tier-1"] [data-testid="instance-db-backup"][data-state="healthy"]', { timeout: UI_TIMEOUT_MS });
+    expect(await page.textContent('[data-testid="tier-0"] h4')).toBe('zone zone-a');
+  });
+
+  it('without a reload, shows the primary going unhealthy after kill -9 and the failover in the events', async () => {
+    await page.waitForSelector('[data-testid="status"][data-connection="live"]', { timeout: UI_TIMEOUT_MS });
+    // A reload would lose this.
+    await page.evaluate('window.meshletSamePage = true');
+
+    apps.get('db-primary')?.proc.child.kill('SIGKILL');
+    agents.get('db-primary')?.proc.child.kill('SIGKILL');
+    await page.waitForSelector('[data-testid="instance-db-primary"][data-state="unhealthy"]', { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector('[data-testid="active-tier"]:has-text("1")', { timeout: UI_TIMEOUT_MS });
+    await page.screenshot({ path: join(SCREENSHOTS, 'service.png'), fullPage: true });
+
+    await page.click('nav a[data-route="events"]');
+    const failover = '[data-testid="event"][data-kind="failover"][data-service="db"]:has-text("tier-1")';
+    await page.waitForSelector(failover, { timeout: UI_TIMEOUT_MS });
+    expect(await page.getAttribute(failover, 'class')).toContain('kind-failover');
+    await page.waitForSelector('[data-testid="event"][data-kind="health"]:has-text("db-primary"):has-text("unhealthy")', { timeout: UI_TIMEOUT_MS });
+    // Newest first.
+    const seqs = await page.$$eval('[data-testid="event"]', (items) => items.map((i) => Number(i.getAttribute('data-seq'))));
+    expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
+    await page.screenshot({ path: join(SCREENSHOTS, 'events.png'), fullPage: true });
+
+    await page.click('nav a[data-route="overview"]');
+    await page.waitForSelector('[data-testid="service-health-db"]:has-text("1/2")', { timeout: UI_TIMEOUT_MS });
+    expect(await page.getAttribute('[data-testid="service-row-db"] td[data-tier]', 'data-tier')).toBe('1');
+    await page.screenshot({ path: join(SCREENSHOTS, 'overview.png'), fullPage: true });
+
+    expect(await page.evaluate('window.meshletSamePage')).toBe(true);
+  });
+
+  it('lists the agents with their connection, applied version and subscriptions', async () => {
+    await page.click('nav a[data-route="agents"]');
+    await page.waitForSelector('[data-testid="agent-row-client"][data-connected="true"][data-in-sync="true"]', { timeout: UI_TIMEOUT_MS });
+    expect(await page.textContent('[data-testid="agent-row-client"]')).toContain('db, hello');
+    await page.waitForSelector('[data-testid="agent-row-db-primary"][data-connected="false"]', { timeout: UI_TIMEOUT_MS });
+    await page.screenshot({ path: join(SCREENSHOTS, 'agents.png'), fullPage: true });
+  });
+
+  it("renders callers' request rate, error ratio and p99 when GET /v1/services carries stats, with a sparkline kept from polling", async () => {
+    // The real answer, with stats added as the control plane reports them
+    // from callers' observations: a rate that grows by 10/s at every poll.
+    let rps = 0;
+    await page.route('**/v1/services', async (route) => {
+      const res = await route.fetch();
+      const body = (await res.json()) as { services: Array<Record<string, unknown>> };
+      rps += 10;
+      for (const s of body.services) s.stats = { rps, errorRatio: s.name === 'db' ? 0.125 : 0, p99Ms: 42, windowMs: 10_000 };
+      await route.fulfill({ response: res, json: body });
+    });
+    await page.click('nav a[data-route="overview"]');
+    await page.waitForSelector('[data-testid="service-row-db"] td.num:has-text("12.5 %")', { timeout: UI_TIMEOUT_MS });
+    expect(await page.textContent('[data-testid="service-row-db"]')).toContain('42 ms');
+    // Three polls with a rate: the sparkline has a line to draw.
+    await page.waitForSelector('[data-testid="service-row-hello"] td.num:has-text("30.0/s")', { timeout: UI_TIMEOUT_MS });
+    expect(await page.getAttribute('[data-testid="service-row-hello"] .sparkline', 'aria-label')).toMatch(/^hello: \d+\.\d\/s now, last \d+ samples$/);
+    await page.screenshot({ path: join(SCREENSHOTS, 'overview-with-stats.png'), fullPage: true });
+    await page.unroute('**/v1/services');
+    expect(pageErrors).toEqual([]);
+  });
+});
