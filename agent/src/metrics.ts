@@ -3,6 +3,9 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 /** Buckets of the request duration histograms, seconds: 1 ms to 10 s. */
 export const REQUEST_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** Default process metrics left out: gauges with a counter's `_total` suffix. */
+const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 /** What the agent's scrape-time gauges read. */
 export interface AgentMetricSources {
   /** Whether the stream to the control plane is open. */
@@ -26,6 +29,10 @@ export interface AgentMetricSources {
 export function createAgentMetrics(sources: AgentMetricSources) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'meshlet_agent_' });
+  // prom-client names these gauges `_total`, which promtool's lint (and
+  // Prometheus naming) reserves for counters; their per-type siblings
+  // (`..._active_handles{type}`, summed) say the same.
+  for (const name of LINT_FAILING_DEFAULTS) registry.removeSingleMetric(`meshlet_agent_${name}`);
   /** The services in the table, with their in-flight counts. */
   const liveServices = new Set<{ readonly name: string; readonly active: number }>();
   return {
