@@ -17,7 +17,8 @@ import type { OriginPools } from './origin-pools.js';
 import { NO_BODY, readBody } from './request-body.js';
 import { dispatchRelay, rawUpstreamHeaders } from './relay-handler.js';
 import { type RequestTarget, requestTarget } from './request-target.js';
-import { addTraceContextRaw, incomingTraceIds } from './trace-context.js';
+import { accessLine, type ForwardState } from './access-line.js';
+import { addTraceContextRaw } from './trace-context.js';
 import { forwardUpgrade } from './outbound-upgrade.js';
 import { refuseUpgrade } from './upgrade-tunnel.js';
 
@@ -33,44 +34,10 @@ export interface OutboundOptions {
   service?: string;
   /** Subscribes to services learned from requests, and holds those requests for the table; absent: unknown services get 404 at once. */
   subscriptions?: Subscriptions;
-  /** Where the access log goes, one info line per request (see {@link AccessLine}); absent: no access log. */
+  /** Where the access log goes, one info line per request (see `AccessLine`); absent: no access log. */
   accessLog?: Logger | undefined;
 }
 
-/**
- * What the access log says of one request. Only ids, never header values
- * (they carry credentials), and the path without its query string (which
- * can carry them too).
- */
-export interface AccessLine {
-  /** From the request's `traceparent` (or the one the agent started). */
-  traceId: string | undefined;
-  /** The request's `x-request-id` (or the one the agent made), at most 128 characters. */
-  requestId: string | undefined;
-  /** The service the request named; absent when it named none. */
-  service: string | undefined;
-  /** The endpoint of the last attempt; absent when none was made. */
-  endpoint: string | undefined;
-  /** The status the client got; 499 when it left before any. */
-  status: number;
-  durationMs: number;
-  retries: number;
-  method: string;
-  path: string;
-}
-
-/** Longest request id logged: the client chose it, and a log line is no place for a megabyte. */
-const MAX_REQUEST_ID = 128;
-/** Status logged for a client that left before an answer (nginx's convention). */
-const CLIENT_CLOSED = 499;
-
-/** What {@link OutboundListener.#forward} tells the access log. */
-interface ForwardState {
-  traceId: string | undefined;
-  requestId: string | undefined;
-  endpoint: string | undefined;
-  retries: number;
-}
 
 /**
  * Answers from a peer agent that mean "my app never saw the request": safe
@@ -367,22 +334,3 @@ export class OutboundListener {
   }
 }
 
-/** The access log line of a request that ended. */
-function accessLine(req: IncomingMessage, res: ServerResponse, target: RequestTarget | undefined, state: ForwardState, durationMs: number): AccessLine {
-  const path = target?.path ?? req.url ?? '';
-  const query = path.indexOf('?');
-  // Refused before forwarding: the ids the request came with, if any.
-  const ids = state.traceId === undefined ? incomingTraceIds(req) : state;
-  const requestId = ids.requestId;
-  return {
-    traceId: ids.traceId,
-    requestId: requestId !== undefined && requestId.length > MAX_REQUEST_ID ? requestId.slice(0, MAX_REQUEST_ID) : requestId,
-    service: target?.service,
-    endpoint: state.endpoint,
-    status: res.headersSent ? res.statusCode : CLIENT_CLOSED,
-    durationMs: Math.round(durationMs * 1000) / 1000,
-    retries: state.retries,
-    method: req.method ?? 'GET',
-    path: query === -1 ? path : path.slice(0, query),
-  };
-}
