@@ -128,7 +128,10 @@ async function load() {
   }
   const r = route;
   if (r.name === 'overview') overview.update(services);
-  else if (r.name === 'agents') main.replaceChildren(renderAgents(await getJson('/v1/agents')));
+  else if (r.name === 'agents') {
+    const agents = await getJson('/v1/agents');
+    if (route === r) main.replaceChildren(renderAgents(agents));
+  }
   else if (r.name === 'service') {
     const name = encodeURIComponent(r.service);
     try {
@@ -136,7 +139,7 @@ async function load() {
       if (route === r) main.replaceChildren(renderService(detail, rings.rings.find((x) => x.service === r.service)));
     } catch (e) {
       if (!(e instanceof ApiError && e.status === 404)) throw e;
-      main.replaceChildren(h('h1', {}, r.service), h('p', { class: 'empty' }, `No service "${r.service}" is known to the control plane.`), h('p', {}, h('a', { href: '#/' }, 'All services')));
+      if (route === r) main.replaceChildren(h('h1', {}, r.service), h('p', { class: 'empty' }, `No service "${r.service}" is known to the control plane.`), h('p', {}, h('a', { href: '#/' }, 'All services')));
     }
   }
   updatedEl.textContent = `Updated ${new Date().toLocaleTimeString()}`;
