@@ -13,6 +13,7 @@ import {
 } from '@meshlet/shared';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { registerAdminRoutes } from './api/admin-routes.js';
+import { registerDashboard } from './dashboard/dashboard.js';
 import { installApiErrors } from './api/api-errors.js';
 import { registerReadRoutes } from './api/read-routes.js';
 import { checkRestoredState } from './backup/restore-check.js';
@@ -223,7 +224,7 @@ export class ControlPlane {
     };
 
     const https = await httpsOptions(config.tls);
-    const auth = createAuth({ tokens: await tokensFromConfig(config.auth), open: ['/healthz', '/v1/stream', '/docs', '/docs/*'], log: log.child({ component: 'auth' }) });
+    const auth = createAuth({ tokens: await tokensFromConfig(config.auth), open: ['/healthz', '/v1/stream', '/docs', '/docs/*', '/', '/dashboard/*'], log: log.child({ component: 'auth' }) });
     const app = Fastify({
       loggerInstance: log.child({ component: 'http' }) as unknown as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),
@@ -249,6 +250,8 @@ export class ControlPlane {
     app.get('/v1/stream', { websocket: true }, (socket, req) => {
       new AgentSession(socket, req.socket.remoteAddress ?? 'unknown', ctx);
     });
+    // The page holds no data: it asks for a token and calls the API with it.
+    registerDashboard(app);
     registerReadRoutes(app, {
       registry,
       pusher,

@@ -62,6 +62,7 @@ describe('defaults', () => {
         observationIntervalMs: 1000,
       },
       upstreams: [],
+      accessLog: { enabled: true },
       proxy: { connectTimeoutMs: 1000, requestTimeoutMs: 15_000 },
       dataDir: './data/agent',
       log: { level: 'info' },
