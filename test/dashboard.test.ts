@@ -4,6 +4,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentHandle, type AppHandle, type ControlPlaneHandle, ROOT, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
 import { killAll } from './harness/process.js';
+import { requestLoop } from './harness/load.js';
 import { waitFor } from './harness/wait.js';
 
 // The web dashboard in a real browser (Debian's Chromium, headless) against
@@ -35,6 +36,7 @@ describe('web dashboard', () => {
   const pageErrors: string[] = [];
   const apps = new Map<string, AppHandle>();
   const agents = new Map<string, AgentHandle>();
+  let client: AgentHandle;
 
   beforeAll(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
@@ -51,7 +53,7 @@ describe('web dashboard', () => {
       apps.set(id, app);
       agents.set(id, await startAgent(scratch, { agentId: id, cp, instance: { service, app, tier, zone: 'zone-a' } }));
     }
-    await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['hello', 'db'] });
+    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['hello', 'db'] });
     await waitFor('every instance healthy', async () => {
       const res = await fetch(`${cp.url}/v1/services`, { headers: { authorization: `Bearer ${READER}` } });
       const body = (await res.json()) as { services: Array<{ healthy: number }> };
@@ -168,6 +170,25 @@ describe('web dashboard', () => {
     expect(await page.getAttribute('[data-testid="service-row-hello"] .sparkline', 'aria-label')).toMatch(/^hello: \d+\.\d\/s now, last \d+ samples$/);
     await page.screenshot({ path: join(SCREENSHOTS, 'overview-with-stats.png'), fullPage: true });
     await page.unroute('**/v1/services');
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("shows the real request rate, error ratio and p99 from callers' reports, live", async () => {
+    const loop = requestLoop(client.outboundPort as number, 'http://hello/', { workers: 2, maxMs: 20_000 });
+    try {
+      // A fresh page, so that nothing left from the faked stats above can match.
+      await page.reload();
+      await page.waitForSelector('[data-testid="service-row-hello"]', { timeout: UI_TIMEOUT_MS });
+      // The control plane sums the client's reports (about one a second) into the service's stats.
+      await page.waitForSelector('[data-testid="service-row-hello"] td.num:has-text(" ms")', { timeout: UI_TIMEOUT_MS });
+      expect(await page.textContent('[data-testid="service-row-hello"]')).toMatch(/[1-9]\d*(\.\d)?\/s/);
+      // A few polls later the trend has points to draw.
+      await page.waitForSelector('[data-testid="service-row-hello"] .sparkline[aria-label$="last 4 samples"]', { timeout: UI_TIMEOUT_MS });
+      await page.screenshot({ path: join(SCREENSHOTS, 'overview-live.png'), fullPage: true });
+    } finally {
+      const result = await loop.stop();
+      expect(result.failed).toBe(0);
+    }
     expect(pageErrors).toEqual([]);
   });
 });

@@ -239,7 +239,7 @@ export class AgentSession implements TableSink {
     ctx.pusher.remove(this);
     if (ctx.sessions.get(this.#record.agentId) === this) {
       ctx.sessions.delete(this.#record.agentId);
-      ctx.registry.disconnect(this.#record, this.#record.disconnectReason ?? 'agent disconnected', code === CloseCodes.GOING_AWAY);
+      ctx.registry.disconnect(this.#record, this.#record.disconnectReason ?? `its stream closed (code ${code})`, code === CloseCodes.GOING_AWAY);
     }
     ctx.metrics.connectedAgents.set(ctx.sessions.size);
     ctx.log.info({ agentId: this.#record.agentId }, 'agent disconnected');
