@@ -98,6 +98,14 @@ describe('agent /metrics', () => {
     expect(lint.output).toBe('');
     expect(lint.status).toBe(0);
 
+    // The control plane's metrics pass the same lint, health gauges and convergence histogram included.
+    const cpText = (await httpRequest(cp.port, '/metrics')).body;
+    expect(cpText).toContain('meshlet_cp_convergence_seconds_bucket');
+    expect(cpText).toContain('meshlet_cp_service_healthy_endpoints{service="hello"}');
+    const cpLint = promtoolCheck(cpText);
+    expect(cpLint.output).toBe('');
+    expect(cpLint.status).toBe(0);
+
     // The callee side: each hello agent's inbound listener counted what it relayed.
     const inbound1 = samples((await httpRequest(hello1.adminPort, '/metrics')).body);
     const inbound2 = samples((await httpRequest(hello2.adminPort, '/metrics')).body);
