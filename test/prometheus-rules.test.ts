@@ -167,6 +167,7 @@ describe('deploy/prometheus with the real promtool and amtool', () => {
     const known = knownSeries({ up: [] });
     expect(alerts.map((a) => a.alert).sort()).toEqual([
       'MeshletAgentDisconnected',
+      'MeshletAgentDown',
       'MeshletControlPlaneDown',
       'MeshletFailover',
       'MeshletHighErrorRatio',

@@ -329,6 +329,7 @@ export class ControlPlane {
       health.tick();
       failover.tick();
       pusher.expirePending();
+      stats.prune();
     }, config.heartbeat.checkIntervalMs);
     log.info({ host: config.listen.host, port, dataDir: config.dataDir, tableVersion: pusher.version }, 'control plane listening');
     return { host: config.listen.host, port };

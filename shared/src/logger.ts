@@ -26,6 +26,10 @@ interface Family {
   members: Set<WeakRef<Logger>>;
 }
 const families = new WeakMap<Logger, Family>();
+/** Drops a member's entry once it is collected: fastify makes a child logger per request, so the set must not keep them. */
+const reaper = new FinalizationRegistry<{ family: Family; ref: WeakRef<Logger> }>(({ family, ref }) => {
+  family.members.delete(ref);
+});
 
 /** Creates the JSON logger of a meshlet process, with secrets redacted. */
 export function createLogger(name: string, level: string, destination?: NodeJS.WritableStream): Logger {
@@ -36,8 +40,10 @@ export function createLogger(name: string, level: string, destination?: NodeJS.W
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     base: { pid: process.pid },
     onChild: (child) => {
-      family.members.add(new WeakRef(child));
+      const ref = new WeakRef(child);
+      family.members.add(ref);
       families.set(child, family);
+      reaper.register(child, { family, ref });
     },
   };
   const logger = destination ? pino(options, destination as never) : pino(options);

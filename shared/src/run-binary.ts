@@ -57,14 +57,21 @@ export async function runBinary<T extends TSchema>(spec: BinarySpec<T>, argv: re
     return 1;
   }
   await new Promise<void>((resolve) => {
+    let stopping = false;
     const stop = (signal: string) => {
+      // A second signal while stopping (a supervisor repeating itself) must not kill the process half-way.
+      if (stopping) {
+        log.info({ signal }, 'already shutting down');
+        return;
+      }
+      stopping = true;
       log.info({ signal }, 'shutting down');
       // A stuck connection must not keep a stopping process alive forever.
       setTimeout(() => process.exit(1), 10_000).unref();
       resolve();
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
   await running.stop();
   return 0;

@@ -39,7 +39,10 @@ export interface ForwardState {
 
 /** The access log line of a request that ended. */
 export function accessLine(req: IncomingMessage, res: ServerResponse, target: RequestTarget | undefined, state: ForwardState, durationMs: number): AccessLine {
-  const path = target?.path ?? req.url ?? '';
+  // Without a parsed target, only the part of the raw URL from its path on: an
+  // absolute URL that did not parse may carry user:password@ before it.
+  const raw = req.url ?? '';
+  const path = target?.path ?? (raw.startsWith('/') ? raw : '-');
   const query = path.indexOf('?');
   // Refused before forwarding: the ids the request came with, if any.
   const ids = state.traceId === undefined ? incomingTraceIds(req) : state;

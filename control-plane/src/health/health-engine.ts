@@ -241,6 +241,11 @@ export class HealthEngine {
     }
   }
 
+  /** Whether `id` is a known instance of `service`. */
+  knows(service: string, id: string): boolean {
+    return this.#entries.get(id)?.service === service;
+  }
+
   /** The decided state of an instance, if it has one yet. */
   state(instanceId: string): HealthState | undefined {
     return this.#entries.get(instanceId)?.state;

@@ -37,10 +37,15 @@ export class ServiceStats {
     this.#clock = clock;
   }
 
-  /** Adds one caller's report. */
-  record(report: Observations): void {
+  /**
+   * Adds one caller's report. `known` filters its endpoints: only those of
+   * instances the control plane knows are counted, so that a caller cannot
+   * make up services.
+   */
+  record(report: Observations, known: (service: string, id: string) => boolean = () => true): void {
     const second = Math.floor(this.#clock() / 1000);
     for (const o of report.endpoints) {
+      if (!known(o.service, o.id)) continue;
       let list = this.#buckets.get(o.service);
       if (!list) {
         list = [];
@@ -77,6 +82,15 @@ export class ServiceStats {
       if (b.p99Ms !== null && (p99Ms === null || b.p99Ms > p99Ms)) p99Ms = b.p99Ms;
     }
     return { rps: requests / (this.#windowMs / 1000), errorRatio: requests > 0 ? failed / requests : null, p99Ms, windowMs: this.#windowMs };
+  }
+
+  /** Forgets services nobody reported on within the window (call now and then). */
+  prune(): void {
+    const second = Math.floor(this.#clock() / 1000);
+    for (const [service, list] of this.#buckets) {
+      this.#prune(list, second);
+      if (list.length === 0) this.#buckets.delete(service);
+    }
   }
 
   #prune(list: Bucket[], second: number): void {

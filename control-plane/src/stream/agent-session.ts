@@ -175,7 +175,7 @@ export class AgentSession implements TableSink {
       }
       case 'observations':
         ctx.health.observe(record.agentId, msg);
-        ctx.stats.record(msg);
+        ctx.stats.record(msg, (service, id) => ctx.health.knows(service, id));
         return;
       case 'ack':
         if (record.sent && msg.nonce === record.sent.nonce && msg.version === record.sent.version) {

@@ -84,7 +84,13 @@ function addEvent(e) {
 
 function parseRoute() {
   const hash = location.hash.replace(/^#\/?/, '');
-  const parts = hash.split('/').map(decodeURIComponent);
+  let parts;
+  try {
+    parts = hash.split('/').map(decodeURIComponent);
+  } catch {
+    // A malformed link (a stray %): show the overview rather than stop.
+    return { name: 'overview' };
+  }
   if (parts[0] === 'services' && parts[1]) return { name: 'service', service: parts[1] };
   if (parts[0] === 'agents') return { name: 'agents' };
   if (parts[0] === 'events') return { name: 'events' };
