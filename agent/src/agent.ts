@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import type { AgentConfig, Health, InstanceInfo, Logger, Routes } from '@meshlet/shared';
+import { type AgentConfig, ConfigError, type Health, type InstanceInfo, type Logger, type Routes } from '@meshlet/shared';
 import type { FastifyInstance } from 'fastify';
 import { Pool } from 'undici';
 import { createAdminServer } from './admin/admin-server.js';
@@ -10,6 +10,7 @@ import { type ApplyResult, ControlClient } from './control/control-client.js';
 import { EndpointStatsMap } from './balancer/endpoint-stats.js';
 import { ObservationRecorder } from './control/observation-recorder.js';
 import { RingChecksums } from './control/ring-checksums.js';
+import { controlPlaneUrlIssues, controlPlaneUrls } from './control/control-plane-urls.js';
 import { readCaFile } from './control/tls-trust.js';
 import { applyDelta } from './control/routes-delta.js';
 import { Subscriptions } from './control/subscriptions.js';
@@ -87,6 +88,8 @@ export class Agent {
   #inboundPort: number | undefined;
 
   constructor(config: AgentConfig, log: Logger, deps: { random?: () => number; clock?: () => number } = {}) {
+    const issues = controlPlaneUrlIssues(config.controlPlane);
+    if (issues.length > 0) throw new ConfigError('the controlPlane settings', issues);
     this.#config = config;
     this.#log = log;
     this.#random = deps.random ?? Math.random;
@@ -182,7 +185,7 @@ export class Agent {
     this.#listening = true;
 
     this.#client = new ControlClient({
-      url: c.controlPlane.url,
+      urls: controlPlaneUrls(c.controlPlane),
       agentId: c.agentId,
       joinToken: c.controlPlane.joinToken,
       ca: c.controlPlane.caFile === undefined ? undefined : await readCaFile(c.controlPlane.caFile),
@@ -207,7 +210,8 @@ export class Agent {
         listening: () => this.#listening,
         controlPlane: () => ({
           connected: this.#client?.connected ?? false,
-          url: c.controlPlane.url,
+          url: this.#client?.url ?? controlPlaneUrls(c.controlPlane)[0] ?? '',
+          urls: this.#client?.urls ?? controlPlaneUrls(c.controlPlane),
           lastClose: this.#client?.lastClose,
         }),
         appHealth: () => this.#monitor?.status,

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { AgentConfig, main } from '@meshlet/shared';
 import { Agent } from './agent.js';
+import { controlPlaneUrlIssues } from './control/control-plane-urls.js';
 
 main({
   name: 'meshlet-agent',
   schema: AgentConfig,
+  check: (config) => controlPlaneUrlIssues(config.controlPlane),
   logFields: (config) => ({ agentId: config.agentId }),
   start: async (config, log) => {
     const agent = new Agent(config, log);

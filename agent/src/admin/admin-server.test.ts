@@ -25,7 +25,7 @@ describe('agent admin /log-level and /metrics', () => {
       agentId: 'a1',
       table: () => undefined,
       listening: () => true,
-      controlPlane: () => ({ connected: true, url: 'ws://x', lastClose: undefined }),
+      controlPlane: () => ({ connected: true, url: 'ws://x', urls: ['ws://x'], lastClose: undefined }),
       appHealth: () => undefined,
       subscriptions: () => ({ declared: [], learned: [] }),
       ringChecksums: () => undefined,

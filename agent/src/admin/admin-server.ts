@@ -11,7 +11,8 @@ export interface AdminState {
   agentId: string;
   table: () => RouteTable | undefined;
   listening: () => boolean;
-  controlPlane: () => { connected: boolean; url: string; lastClose: { code: number; reason: string } | undefined };
+  /** The stream: whether it is open, the URL in use (or tried next), every configured URL, and how the last one closed. */
+  controlPlane: () => { connected: boolean; url: string; urls: readonly string[]; lastClose: { code: number; reason: string } | undefined };
   appHealth: () => { status: string; detail: string } | undefined;
   /** The services the agent asks the control plane for. */
   subscriptions: () => { declared: string[]; learned: string[] };
@@ -67,14 +68,17 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
   // does not make the agent unready; that is the point of the persisted table.
   app.get('/ready', async (_req, reply) => {
     const table = state.table();
-    if (!state.listening()) return reply.code(503).send({ ready: false, reason: 'listeners are not bound yet' });
+    const { connected, url, urls } = state.controlPlane();
+    const controlPlane = { connected, url, urls };
+    if (!state.listening()) return reply.code(503).send({ ready: false, reason: 'listeners are not bound yet', controlPlane });
     if (!table) {
       return reply.code(503).send({
         ready: false,
         reason: 'no routing table yet: the control plane has not sent one and none is persisted',
+        controlPlane,
       });
     }
-    return { ready: true, tableVersion: table.version, source: table.source };
+    return { ready: true, tableVersion: table.version, source: table.source, controlPlane };
   });
 
   app.get('/config', async () => {

@@ -18,13 +18,15 @@ import {
 } from '@meshlet/shared';
 import WebSocket from 'ws';
 import { describeTlsFailure } from './tls-trust.js';
+import { UrlRotation } from './url-rotation.js';
 
 /** How applying a table went: ACK it (with the ring checksums), or NACK it with an error and maybe a stable code. */
 export type ApplyResult = { ok: true; ringChecksums?: Ack['ringChecksums'] | undefined } | { ok: false; error: string; code?: string | undefined };
 
 /** Options of {@link ControlClient}. */
 export interface ControlClientOptions {
-  url: string;
+  /** The control-plane replicas' streams (at least one); see {@link UrlRotation} for the order they are tried in. */
+  urls: readonly string[];
   agentId: string;
   joinToken: string | undefined;
   /** CA certificate(s) trusted for a `wss://` URL instead of the default trust store (see `readCaFile`). */
@@ -51,12 +53,15 @@ export interface ControlClientOptions {
 /**
  * The agent's side of the stream: hello, heartbeats, health, subscriptions,
  * observations, ACK/NACK.
- * When the stream drops it reconnects with exponential backoff and full
- * jitter; meanwhile the data path keeps serving the table it holds.
+ * When the stream drops, or fails to open, it moves to the next control-plane
+ * URL after an exponential backoff with full jitter; meanwhile the data path
+ * keeps serving the table it holds, and the hello on the new stream carries
+ * that table's version so the replica can resume from it.
  */
 export class ControlClient {
   readonly #o: ControlClientOptions;
   readonly #decode: Decoder<ControlMessage>;
+  readonly #rotation: UrlRotation;
   #ws: WebSocket | undefined;
   #attempt = 0;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -71,6 +76,17 @@ export class ControlClient {
   constructor(options: ControlClientOptions) {
     this.#o = options;
     this.#decode = createControlMessageDecoder(options.maxMessageBytes);
+    this.#rotation = new UrlRotation(options.urls, options.random);
+  }
+
+  /** The control-plane URL in use (connected, or being tried next). */
+  get url(): string {
+    return this.#rotation.current;
+  }
+
+  /** Every control-plane URL, in the order they are tried. */
+  get urls(): readonly string[] {
+    return this.#rotation.urls;
   }
 
   /** True while a stream to the control plane is open. */
@@ -85,8 +101,10 @@ export class ControlClient {
 
   /** Starts connecting. */
   start(): void {
-    if (this.#o.ca !== undefined && !this.#o.url.startsWith('wss://')) {
-      this.#o.log.warn({ url: this.#o.url }, 'controlPlane.caFile is set but controlPlane.url is not wss://: the stream is not encrypted');
+    if (this.#o.ca !== undefined) {
+      for (const url of this.#rotation.urls) {
+        if (!url.startsWith('wss://')) this.#o.log.warn({ url }, 'controlPlane.caFile is set but this control-plane URL is not wss://: the stream is not encrypted');
+      }
     }
     this.#connect();
   }
@@ -121,8 +139,9 @@ export class ControlClient {
 
   #connect(): void {
     const o = this.#o;
+    const url = this.#rotation.current;
     // `ca` replaces the default trust store for this connection only; without it, Node's applies.
-    const ws = new WebSocket(o.url, { handshakeTimeout: 5_000, maxPayload: o.maxMessageBytes * 4, ...(o.ca === undefined ? {} : { ca: o.ca }) });
+    const ws = new WebSocket(url, { handshakeTimeout: 5_000, maxPayload: o.maxMessageBytes * 4, ...(o.ca === undefined ? {} : { ca: o.ca }) });
     this.#ws = ws;
     let openedAt = 0;
     ws.on('open', () => {
@@ -159,7 +178,7 @@ export class ControlClient {
         this.#send({ type: 'heartbeat', seq: this.#seq++ });
         ws.ping();
       }, o.heartbeatIntervalMs);
-      o.log.info({ url: o.url, tableVersion: hello.tableVersion }, 'connected to the control plane');
+      o.log.info({ url, tableVersion: hello.tableVersion }, 'connected to the control plane');
     });
     ws.on('message', (data: Buffer, isBinary) => this.#onMessage(isBinary ? data : data.toString('utf8')));
     let lastError: string | undefined;
@@ -171,7 +190,7 @@ export class ControlClient {
         return;
       }
       lastError = tls;
-      if (tls !== this.#tlsFailure) o.log.error({ url: o.url, code: err.code }, tls);
+      if (tls !== this.#tlsFailure) o.log.error({ url, code: err.code }, tls);
       this.#tlsFailure = tls;
     });
     ws.on('close', (code, reasonBuf) => {
@@ -190,9 +209,17 @@ export class ControlClient {
       );
       const held = o.tableVersion();
       o.log.warn(
-        { code, reason, error: lastError, retryInMs: delay, tableVersion: held },
+        { url, code, reason, error: lastError, retryInMs: delay, tableVersion: held },
         held > 0 ? 'control-plane stream closed; serving from the table held' : 'control-plane stream closed; no routing table yet',
       );
+      // Every close moves on, whatever its reason: a replica that refused the
+      // hello (a join token it does not know, a protocol version it does not
+      // speak) may be the odd one out, mid-upgrade or misconfigured, and
+      // another may accept. With one URL this is a plain reconnect.
+      if (this.#rotation.urls.length > 1) {
+        const move = this.#rotation.advance();
+        o.log.warn({ from: move.from, to: move.to, retryInMs: delay }, 'moving to the next control-plane URL');
+      }
       this.#reconnect = setTimeout(() => this.#connect(), delay);
     });
   }

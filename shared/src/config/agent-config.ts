@@ -94,7 +94,18 @@ export const AgentConfig = Type.Object(
     ),
     controlPlane: Type.Object(
       {
-        url: Type.String({ pattern: '^wss?://', default: 'ws://127.0.0.1:15010/v1/stream' }),
+        /**
+         * The control plane's stream. No schema default: the agent falls back
+         * to `ws://127.0.0.1:15010/v1/stream` only when neither `url` nor
+         * `urls` is set, so that setting both can be refused.
+         */
+        url: Type.Optional(Type.String({ pattern: '^wss?://' })),
+        /**
+         * Several control-plane replicas, instead of `url`: the agent starts
+         * at a random one and moves to the next in the list whenever its
+         * stream closes or fails to open. File only (an array).
+         */
+        urls: Type.Optional(Type.Array(Type.String({ pattern: '^wss?://' }), { minItems: 1, maxItems: 16 })),
         joinToken: Type.Optional(Type.String({ minLength: 1 })),
         /**
          * PEM CA certificate(s) trusted for a `wss://` URL instead of the

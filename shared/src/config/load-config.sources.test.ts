@@ -53,7 +53,7 @@ describe('defaults', () => {
         admin: { host: '127.0.0.1', port: 15000 },
       },
       controlPlane: {
-        url: 'ws://127.0.0.1:15010/v1/stream',
+        // No url: the agent resolves url/urls, and the default, itself (agent/src/control/control-plane-urls.ts).
         heartbeatIntervalMs: 1000,
         reconnectInitialDelayMs: 200,
         reconnectMaxDelayMs: 5000,
