@@ -103,7 +103,10 @@ export interface AgentHandle {
 /** Options of {@link startAgent}. */
 export interface AgentOptions {
   agentId: string;
-  cp: { streamUrl: string };
+  /** The control plane (`controlPlane.url`). Give this or `cps`. */
+  cp?: { streamUrl: string };
+  /** Several control planes, in this order (`controlPlane.urls`); instead of `cp`. */
+  cps?: Array<{ streamUrl: string }>;
   /** Front this demo app as an instance of `service`. */
   instance?: { service: string; app: AppHandle; zone?: string; tier?: number; weight?: number; labels?: Record<string, string> };
   /** Dedicated upstream ports: `{ service: port }`. */
@@ -127,6 +130,7 @@ export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<Age
   const outboundPort = o.reuse ? o.reuse.outboundPort : o.outbound ? await getPort() : undefined;
   const inboundPort = o.reuse ? o.reuse.inboundPort : o.instance ? await getPort() : undefined;
   const dataDir = o.reuse?.dataDir ?? join(scratch.dir, `agent-${o.agentId}`);
+  if ((o.cp === undefined) === (o.cps === undefined)) throw new Error(`startAgent ${o.agentId}: give exactly one of cp and cps`);
   const config: Record<string, unknown> = {
     agentId: o.agentId,
     listeners: {
@@ -135,7 +139,7 @@ export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<Age
       admin: { host: '127.0.0.1', port: adminPort },
     },
     controlPlane: {
-      url: o.cp.streamUrl,
+      ...(o.cps ? { urls: o.cps.map((c) => c.streamUrl) } : { url: o.cp?.streamUrl }),
       heartbeatIntervalMs: 200,
       reconnectInitialDelayMs: 50,
       reconnectMaxDelayMs: 500,
