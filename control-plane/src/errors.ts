@@ -10,6 +10,8 @@ export const ControlPlaneErrorCodes = {
   HEARTBEAT_TIMEOUT: 'MESHLET_HEARTBEAT_TIMEOUT',
   /** The store file cannot be read back. */
   STORE_CORRUPT: 'MESHLET_STORE_CORRUPT',
+  /** The etcd cluster cannot commit a write (quorum lost, or unreachable) within the request timeout. */
+  STORE_UNAVAILABLE: 'MESHLET_STORE_UNAVAILABLE',
   /**
    * A snapshot given to a restore is refused (foreign, corrupted, truncated,
    * out of order, from another cluster), or an incremental snapshot was asked

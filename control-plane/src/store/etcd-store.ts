@@ -1,0 +1,246 @@
+import { randomUUID } from 'node:crypto';
+import { type Logger, MeshletError } from '@meshlet/shared';
+import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
+import { ControlPlaneErrorCodes } from '../errors.js';
+import { EtcdMirror, type MirrorKv } from './etcd-mirror.js';
+import type { Store, StoreChange } from './store.js';
+
+/** Options of {@link EtcdStore}. */
+export interface EtcdStoreOptions {
+  /** Client URLs of the etcd members, such as `http://10.0.0.1:2379`. */
+  endpoints: string[];
+  /** Every key of this control plane lives under it; several meshlet clusters can share one etcd. Default `/meshlet/`. */
+  prefix?: string;
+  /** How long connecting to a member may take. Default 3000 ms. */
+  dialTimeoutMs?: number;
+  /**
+   * How long a request (a write above all) may take before it fails. etcd
+   * itself waits about 5 s plus two election timeouts before it gives up on a
+   * proposal it cannot commit; the control plane must answer its caller
+   * sooner. Default 3000 ms.
+   */
+  requestTimeoutMs?: number;
+  log?: Logger;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const kv = (k: IKeyValue): MirrorKv => ({ key: k.key.toString('utf8'), value: k.value.toString('utf8'), modRevision: Number(k.mod_revision) });
+
+/**
+ * The store of a highly available control plane: the same contract as the
+ * file store, kept in etcd so that several replicas share it. The revision is
+ * etcd's, and a key's `modRevision` is the `mod_revision` of its data key, so
+ * a resource version means what it means in Kubernetes.
+ *
+ * The {@link Store} reads are synchronous, so the store mirrors its whole
+ * prefix in memory: `open()` lists it and watches it from the next revision,
+ * and writes made by other replicas reach the mirror through the watch
+ * ({@link onChange} tells about them). Writes go to etcd as transactions and
+ * update the mirror from the response, so a read right after a write sees it.
+ * When etcd cannot commit (quorum lost), writes fail with
+ * `MESHLET_STORE_UNAVAILABLE` after `requestTimeoutMs` while reads keep
+ * answering from the mirror.
+ */
+export class EtcdStore implements Store {
+  readonly #endpoints: string[];
+  readonly #prefix: string;
+  readonly #requestTimeoutMs: number;
+  readonly #log: Logger | undefined;
+  readonly #client: Etcd3;
+  readonly #mirror: EtcdMirror;
+  readonly #listeners = new Set<(key: string) => void>();
+  #watcher: Watcher | undefined;
+  #resyncing: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(options: EtcdStoreOptions) {
+    this.#endpoints = [...options.endpoints];
+    this.#prefix = options.prefix ?? '/meshlet/';
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 3_000;
+    this.#log = options.log;
+    this.#mirror = new EtcdMirror(this.#prefix);
+    // etcd3 tries a call up to three times, each on another member; an
+    // attempt on a member that just died can hang until its deadline, so each
+    // attempt gets a third of the budget and the next member a chance. #txn
+    // bounds the whole call.
+    const attemptMs = Math.ceil(this.#requestTimeoutMs / 3);
+    this.#client = new Etcd3({
+      hosts: this.#endpoints,
+      dialTimeout: options.dialTimeoutMs ?? 3_000,
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + attemptMs }),
+    });
+  }
+
+  async open(): Promise<void> {
+    try {
+      // Create-if-absent: the first replica to open an empty etcd names the cluster, the others read its id.
+      await this.#client
+        .if(this.#mirror.clusterIdKey, 'Version', '==', 0)
+        .then(this.#client.put(this.#mirror.clusterIdKey).value(randomUUID()))
+        .commit();
+      await this.#relist();
+    } catch (e) {
+      throw this.#unavailable('cannot be read', e);
+    }
+  }
+
+  get<T>(key: string): T | undefined {
+    return this.#mirror.get(key) as T | undefined;
+  }
+
+  modRevision(key: string): number | undefined {
+    return this.#mirror.modRevision(key);
+  }
+
+  async put(key: string, value: unknown): Promise<number> {
+    const json = JSON.stringify(value);
+    // etcd3 starts a transaction with a comparison; `Version > -1` holds for every key, present or not.
+    const res = await this.#txn((c) => c.if(this.#mirror.dataKey(key), 'Version', '>', -1).then(c.put(this.#mirror.dataKey(key)).value(json), c.delete().key(this.#mirror.tombstoneKey(key))));
+    const revision = Number(res.header.revision);
+    this.#mirror.put({ key: this.#mirror.dataKey(key), value: json, modRevision: revision });
+    this.#mirror.delete(this.#mirror.tombstoneKey(key), revision);
+    return revision;
+  }
+
+  /**
+   * The tombstone is written in the transaction that deletes the value; its
+   * `mod_revision` is the deletion's revision (a transaction cannot know its
+   * own revision before it commits), and its value is the revision the
+   * deleted value had, for whoever reads etcd by hand.
+   */
+  async delete(key: string): Promise<number> {
+    const data = this.#mirror.dataKey(key);
+    const before = String(this.#mirror.modRevision(key) ?? '');
+    const res = await this.#txn((c) => c.if(data, 'Version', '>', 0).then(c.delete().key(data), c.put(this.#mirror.tombstoneKey(key)).value(before)));
+    const revision = Number(res.header.revision);
+    this.#mirror.seen(revision);
+    if (res.succeeded) this.#mirror.put({ key: this.#mirror.tombstoneKey(key), value: before, modRevision: revision });
+    return revision;
+  }
+
+  keys(prefix = ''): string[] {
+    return this.#mirror.keys(prefix);
+  }
+
+  changesSince(revision: number): StoreChange[] {
+    return this.#mirror.changesSince(revision);
+  }
+
+  revision(): number {
+    return this.#mirror.revision();
+  }
+
+  /** The `cluster` key's id when the control plane has set it (a restore brings the backup's), else the one made at the first open. */
+  clusterId(): string {
+    const c = this.#mirror.get('cluster');
+    return isRecord(c) && typeof c.id === 'string' && c.id.length > 0 ? c.id : (this.#mirror.clusterId() ?? '');
+  }
+
+  /**
+   * Calls `listener` with the key of each change the watch brought: writes
+   * and deletions by other replicas (and, when the watch outruns a
+   * response, this replica's own). Returns a function that removes it.
+   */
+  onChange(listener: (key: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#resyncing?.catch(() => undefined);
+    await this.#watcher?.cancel().catch(() => undefined);
+    this.#client.close();
+  }
+
+  /** Runs one write transaction within `requestTimeoutMs` across etcd3's retries, mapping any failure to MESHLET_STORE_UNAVAILABLE. */
+  async #txn(build: (c: Etcd3) => ReturnType<Etcd3['if']>) {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${this.#requestTimeoutMs} ms`)), this.#requestTimeoutMs);
+    });
+    try {
+      return await Promise.race([build(this.#client).commit(), timeout]);
+    } catch (e) {
+      throw this.#unavailable('cannot commit writes', e);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #unavailable(what: string, e: unknown): MeshletError {
+    const reason = (e as Error).message ?? String(e);
+    return new MeshletError(
+      ControlPlaneErrorCodes.STORE_UNAVAILABLE,
+      `the etcd cluster at ${this.#endpoints.join(', ')} ${what} (${reason}); the control plane keeps serving from memory; writes resume when a quorum is back` +
+        (what === 'cannot commit writes' ? ' (a write that timed out may still apply then: read before retrying)' : ''),
+      { cause: e },
+    );
+  }
+
+  /**
+   * Lists the prefix and watches it from the revision after the listing. The
+   * watch resumes on its own after a dropped connection (etcd3 restarts it at
+   * the last revision it saw); only when etcd cancels it, as when that
+   * revision was compacted away, is the prefix listed again.
+   */
+  async #relist(): Promise<void> {
+    const res = await this.#client.getAll().prefix(this.#prefix).exec();
+    const revision = Number(res.header.revision);
+    const changed = this.#mirror.resync(res.kvs.map(kv), revision, (bad, e) =>
+      this.#log?.warn({ key: bad.key, err: e }, 'etcd store: a value under the prefix is not JSON; ignored'),
+    );
+    this.#notify(changed);
+    if (this.#closed) return;
+    const watcher = await this.#client.watch().prefix(this.#prefix).startRevision(String(revision + 1)).create();
+    if (this.#closed) {
+      await watcher.cancel().catch(() => undefined);
+      return;
+    }
+    this.#watcher = watcher;
+    // One watch response holds a whole transaction (a deletion and its tombstone): one call per key for it.
+    watcher.on('data', (r) => {
+      const changed = new Set<string>();
+      for (const ev of r.events) {
+        try {
+          const key = ev.type === 'Put' ? this.#mirror.put(kv(ev.kv)) : this.#mirror.delete(ev.kv.key.toString('utf8'), Number(ev.kv.mod_revision));
+          if (key !== undefined) changed.add(key);
+        } catch (e) {
+          this.#log?.warn({ key: ev.kv.key.toString('utf8'), err: e }, 'etcd store: a value under the prefix is not JSON; ignored');
+        }
+      }
+      this.#mirror.seen(Number(r.header.revision));
+      this.#notify(changed);
+    });
+    watcher.on('disconnected', (e) => this.#log?.warn({ err: e }, 'etcd store: watch lost; reconnecting'));
+    watcher.on('connected', () => this.#log?.info('etcd store: watch connected'));
+    watcher.on('error', (e) => {
+      this.#log?.warn({ err: e }, 'etcd store: watch cancelled by etcd; listing the prefix again');
+      this.#resync();
+    });
+  }
+
+  #resync(): void {
+    if (this.#closed || this.#resyncing) return;
+    this.#watcher = undefined;
+    const attempt = (): Promise<void> =>
+      this.#relist().catch((e: unknown) => {
+        if (this.#closed) return;
+        this.#log?.warn({ err: e }, 'etcd store: listing the prefix failed; trying again');
+        return new Promise((r) => setTimeout(r, 1_000).unref()).then(attempt);
+      });
+    this.#resyncing = attempt().finally(() => (this.#resyncing = undefined));
+  }
+
+  #notify(keys: Iterable<string>): void {
+    for (const key of keys) {
+      for (const listener of this.#listeners) {
+        try {
+          listener(key);
+        } catch (e) {
+          this.#log?.error({ key, err: e }, 'etcd store: a change listener threw');
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,115 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import getPort from 'get-port';
+import type { Scratch } from './mesh.js';
+import { Proc } from './process.js';
+import { waitFor } from './wait.js';
+
+/** Debian's etcd (package `etcd-server`, installed by `.ci/run`). */
+export const ETCD_BIN = process.env.MESHLET_ETCD_BIN ?? '/usr/bin/etcd';
+
+/** One etcd member on loopback. */
+export interface EtcdMember {
+  name: string;
+  clientUrl: string;
+  peerUrl: string;
+  dataDir: string;
+  proc: Proc;
+  /** SIGKILL, as a crash: waits for the exit. */
+  kill(): Promise<void>;
+  /** Starts the member again on the same ports and data dir (it rejoins the cluster). */
+  restart(): Promise<void>;
+}
+
+/** A running etcd cluster. */
+export interface EtcdCluster {
+  members: EtcdMember[];
+  /** Client URLs of every member. */
+  endpoints: string[];
+  /** Waits until every running member reports healthy (a quorum read through it succeeds). */
+  waitHealthy(timeoutMs?: number): Promise<void>;
+}
+
+/** Throws a message naming the package when etcd is not installed: these tests run real etcd, never a mock. */
+export function requireEtcd(): void {
+  if (!existsSync(ETCD_BIN)) {
+    throw new Error(`${ETCD_BIN} is missing: the etcd store tests run a real etcd; install Debian's package with \`apt-get install etcd-server\` (CI's .ci/run does)`);
+  }
+}
+
+/**
+ * Starts `n` etcd members (1 or 3) on free loopback ports, each with its own
+ * data dir under `scratch`, with fast raft timings so that an election takes
+ * well under a second, and waits until the cluster is healthy.
+ */
+export async function startEtcdCluster(scratch: Scratch, n: 1 | 3, { timeoutMs = 20_000 } = {}): Promise<EtcdCluster> {
+  requireEtcd();
+  const token = `meshlet-test-${Date.now()}-${process.pid}`;
+  const specs: { name: string; clientPort: number; peerPort: number }[] = [];
+  for (let i = 0; i < n; i++) specs.push({ name: `etcd${i}`, clientPort: await getPort(), peerPort: await getPort() });
+  const initialCluster = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(',');
+
+  const members = specs.map((s): EtcdMember => {
+    const clientUrl = `http://127.0.0.1:${s.clientPort}`;
+    const peerUrl = `http://127.0.0.1:${s.peerPort}`;
+    const dataDir = join(scratch.dir, `${s.name}-${s.clientPort}`);
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const args = [
+      '--name', s.name,
+      '--data-dir', dataDir,
+      '--listen-client-urls', clientUrl,
+      '--advertise-client-urls', clientUrl,
+      '--listen-peer-urls', peerUrl,
+      '--initial-advertise-peer-urls', peerUrl,
+      '--initial-cluster', initialCluster,
+      '--initial-cluster-token', token,
+      '--initial-cluster-state', 'new',
+      '--heartbeat-interval', '50',
+      '--election-timeout', '500',
+      '--logger', 'zap',
+      '--log-outputs', 'stderr',
+    ];
+    const start = () => new Proc(s.name, ETCD_BIN, args);
+    const member: EtcdMember = {
+      name: s.name,
+      clientUrl,
+      peerUrl,
+      dataDir,
+      proc: start(),
+      async kill() {
+        await member.proc.stop('SIGKILL');
+      },
+      async restart() {
+        if (member.proc.running) throw new Error(`${s.name} is still running`);
+        member.proc = start();
+        await waitMemberHealthy(member, timeoutMs);
+      },
+    };
+    return member;
+  });
+
+  const cluster: EtcdCluster = {
+    members,
+    endpoints: members.map((m) => m.clientUrl),
+    async waitHealthy(t = timeoutMs) {
+      await Promise.all(members.filter((m) => m.proc.running).map((m) => waitMemberHealthy(m, t)));
+    },
+  };
+  await cluster.waitHealthy();
+  return cluster;
+}
+
+/** etcd's `/health` answers `"health":"true"` only when the member has a leader and its cluster can serve a read, so a quorum is there. */
+async function waitMemberHealthy(member: EtcdMember, timeoutMs: number): Promise<void> {
+  await waitFor(
+    `etcd member ${member.name} at ${member.clientUrl} to be healthy`,
+    async () => {
+      if (!member.proc.running) throw new Error(`${member.name} exited: ${member.proc.output.slice(-2_000)}`);
+      const res = await fetch(`${member.clientUrl}/health`, { signal: AbortSignal.timeout(2_000) });
+      const body = (await res.json()) as { health?: string; reason?: string };
+      if (body.health !== 'true') throw new Error(`unhealthy: ${JSON.stringify(body)}`);
+      return true;
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
+}
