@@ -32,7 +32,7 @@ import { registerLogLevelRoutes } from './api/log-level-routes.js';
 import { type Convergence, Pusher } from './push/pusher.js';
 import { RingPublisher } from './rings/ring-publisher.js';
 import { Registry } from './registry/registry.js';
-import { FileStore } from './store/file-store.js';
+import { createStore } from './store/create-store.js';
 import type { Store } from './store/store.js';
 import { AgentSession, type SessionContext } from './stream/agent-session.js';
 
@@ -101,6 +101,7 @@ export class ControlPlane {
   #health: HealthEngine | undefined;
   #failover: FailoverEngine | undefined;
   readonly #convergences: Convergence[] = [];
+  #unwatchStore: (() => void) | undefined;
 
   /** The log of health and failover decisions (after start). */
   get events(): EventLog | undefined {
@@ -117,7 +118,7 @@ export class ControlPlane {
     return this.#failover;
   }
 
-  constructor(config: ControlPlaneConfig, log: Logger, store: Store = new FileStore(config.dataDir)) {
+  constructor(config: ControlPlaneConfig, log: Logger, store: Store = createStore(config, log)) {
     this.#config = config;
     this.#log = log;
     this.#store = store;
@@ -201,6 +202,34 @@ export class ControlPlane {
       },
       knownServices: this.#store.get<string[]>(SERVICES_KEY) ?? [],
     });
+    /** Re-derives what comes from the store (policies, drains, known services) after it changed under this replica, and pushes. */
+    const storedDrains = () => {
+      const drains = new Map<string, string>();
+      for (const key of store.keys(DRAINS_PREFIX)) drains.set(key.slice(DRAINS_PREFIX.length), store.get<{ reason: string }>(key)?.reason ?? 'restored drain');
+      return drains;
+    };
+    const followStore = () => {
+      policies.reload();
+      health.syncDrains(storedDrains());
+      registry.replaceKnownServices(store.get<string[]>(SERVICES_KEY) ?? []);
+      pusher.schedule();
+    };
+    // Writes made through another replica arrive one key at a time (one
+    // transaction can carry several); they are followed once per turn of the
+    // event loop, so a push never sees half of a transaction.
+    let following = false;
+    this.#unwatchStore = store.onChange?.(() => {
+      if (following) return;
+      following = true;
+      queueMicrotask(() => {
+        following = false;
+        try {
+          followStore();
+        } catch (e) {
+          log.error({ err: e }, 'could not follow a change of the store');
+        }
+      });
+    });
     this.#events = events;
     this.#health = health;
     this.#failover = failover;
@@ -271,7 +300,13 @@ export class ControlPlane {
       events,
       drain: async (id, reason) => {
         if (!health.drain(id, reason)) return false;
-        await store.put(DRAINS_PREFIX + id, { reason });
+        try {
+          await store.put(DRAINS_PREFIX + id, { reason });
+        } catch (e) {
+          // A drain the store did not keep must not route differently from what the other replicas (and a restart) see.
+          health.syncDrains(storedDrains());
+          throw e;
+        }
         return true;
       },
       undrain: async (id) => {
@@ -301,12 +336,7 @@ export class ControlPlane {
           return { ok: true, keys: done.keys, revision: done.revision };
         } finally {
           // Everything derived from the store follows it, even after a write that failed part-way.
-          policies.reload();
-          const drains = new Map<string, string>();
-          for (const key of store.keys(DRAINS_PREFIX)) drains.set(key.slice(DRAINS_PREFIX.length), store.get<{ reason: string }>(key)?.reason ?? 'restored drain');
-          health.syncDrains(drains);
-          registry.replaceKnownServices(store.get<string[]>(SERVICES_KEY) ?? []);
-          pusher.schedule();
+          followStore();
         }
       },
     });
@@ -338,6 +368,7 @@ export class ControlPlane {
   /** Closes every stream with a reason, stops listening and flushes the store. */
   async stop(): Promise<void> {
     if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#unwatchStore?.();
     this.#pusher?.close();
     for (const s of this.#sessions.values()) s.close(CloseCodes.GOING_AWAY, 'control plane shutting down');
     await this.#app?.close();

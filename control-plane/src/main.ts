@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 import { ControlPlaneConfig, main } from '@meshlet/shared';
 import { ControlPlane, checkSecurity } from './control-plane.js';
+import { checkStore, createStore } from './store/create-store.js';
 
 main({
   name: 'meshlet-control-plane',
   schema: ControlPlaneConfig,
-  check: checkSecurity,
+  check: (config) => [...checkSecurity(config), ...checkStore(config)],
   start: async (config, log) => {
-    const cp = new ControlPlane(config, log);
+    const cp = new ControlPlane(config, log, createStore(config, log));
     await cp.start();
     return cp;
   },

@@ -1,4 +1,4 @@
-import { compileValidator, type ValidationIssue } from '@meshlet/shared';
+import { compileValidator, MeshletError, type ValidationIssue } from '@meshlet/shared';
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { ControlPlaneErrorCodes } from '../errors.js';
@@ -32,8 +32,8 @@ const PART_NAMES: Record<string, string> = { body: 'body', params: 'path paramet
  * Validates bodies, parameters and queries with the same validator as the
  * config files (field path, problem and fix for each issue; unknown fields
  * refused, never silently dropped), and turns every error into the admin
- * API's JSON: 400 with the issues, 413 for an oversized body, and the
- * status fastify chose otherwise.
+ * API's JSON: 400 with the issues, 413 for an oversized body, 503 when the
+ * store cannot commit a write, and the status fastify chose otherwise.
  */
 export function installApiErrors(app: FastifyInstance): void {
   app.setValidatorCompiler(({ schema, httpPart }) => {
@@ -55,6 +55,11 @@ export function installApiErrors(app: FastifyInstance): void {
     }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return sendError(reply, 413, ControlPlaneErrorCodes.API_TOO_LARGE, `${err.message}; send a smaller body`);
+    }
+    if (err instanceof MeshletError && err.code === ControlPlaneErrorCodes.STORE_UNAVAILABLE) {
+      // Quorum lost: the write did not happen (or may apply later), the replica keeps serving from memory; the message says so.
+      req.log.warn({ err }, 'admin API write refused: the store cannot commit');
+      return sendError(reply, 503, err.code, err.message);
     }
     const status = err.statusCode ?? 500;
     if (status >= 500) req.log.error({ err }, 'admin API request failed');

@@ -10,7 +10,7 @@ export interface StoreChange {
 
 /**
  * Where the control plane keeps what must survive a restart. The embedded
- * file store is the default; an etcd store will implement the same interface
+ * file store is the default; the etcd store implements the same interface
  * for several replicas. Like etcd, every write gets the next revision of the
  * whole store, and each key remembers the revision that last changed it (its
  * `modRevision`, which is also its resource version); deleted keys leave a
@@ -35,6 +35,12 @@ export interface Store {
   revision(): number;
   /** A random id made when the store was first created; backups carry it so that a foreign one can be told apart. */
   clusterId(): string;
+  /**
+   * Calls `listener` with the key of each change made by someone else (another
+   * replica sharing the store), and returns a function that removes it. Only
+   * a shared store has it: the file store has a single writer.
+   */
+  onChange?(listener: (key: string) => void): () => void;
   /** Waits for pending writes. */
   close(): Promise<void>;
 }

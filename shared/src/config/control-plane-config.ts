@@ -8,6 +8,32 @@ export const ControlPlaneConfig = Type.Object(
   {
     listen: listenerSchema('127.0.0.1', 15010),
     dataDir: Type.String({ minLength: 1, default: './data/control-plane' }),
+    /**
+     * Where configuration, policies and drains are kept: the embedded file
+     * store under `dataDir` (one control plane), or etcd, which several
+     * replicas share.
+     */
+    store: Type.Object(
+      {
+        kind: Type.Union([Type.Literal('file'), Type.Literal('etcd')], { default: 'file' }),
+        etcd: Type.Object(
+          {
+            /** Client URLs of the etcd members, such as `http://10.0.0.1:2379`; required with `kind: etcd`. File only. */
+            endpoints: Type.Array(Type.String({ pattern: '^https?://[^\\s/]+', maxLength: 2048, fix: 'use an http:// or https:// URL such as http://10.0.0.1:2379' }), {
+              default: [],
+              maxItems: 16,
+              uniqueItems: true,
+            }),
+            /** Every key of this control plane lives under it, so several meshlet clusters can share one etcd. */
+            prefix: Type.String({ minLength: 1, pattern: '^/', default: '/meshlet/', fix: 'use a key prefix starting with "/", such as /meshlet/' }),
+            /** A write etcd cannot commit (quorum lost) fails after this long, and the admin API answers 503. */
+            requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 3000 }),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     heartbeat: Type.Object(
       {
         /** An agent silent for longer than this leaves the routing table. */

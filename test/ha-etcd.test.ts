@@ -1,0 +1,131 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EtcdCluster, startEtcdCluster } from './harness/etcd.js';
+import { httpRequest } from './harness/http.js';
+import { type AgentHandle, agentTable, type ControlPlaneHandle, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
+import { killAll } from './harness/process.js';
+import { waitFor } from './harness/wait.js';
+
+// Two control-plane replicas on a real three-member etcd cluster (issue 7,
+// first slice): an admin write through one replica reaches the other and the
+// agents connected to it; with the quorum lost, writes answer 503 while reads
+// and the data path carry on; with the quorum back, writes resume.
+
+const ADMIN = 'admin-token-0123456789abcdef';
+const REQUEST_TIMEOUT_MS = 2000;
+
+interface Reply {
+  status: number;
+  body: any;
+}
+
+async function api(cp: ControlPlaneHandle, method: string, path: string, body?: unknown): Promise<Reply> {
+  const headers: Record<string, string> = { authorization: `Bearer ${ADMIN}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${cp.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, body: parsed };
+}
+
+async function balancerOf(agent: AgentHandle, service: string): Promise<string | undefined> {
+  return ((await agentTable(agent))?.services[service] as { policy?: { balancer: { kind: string } } } | undefined)?.policy?.balancer.kind;
+}
+
+/** `n` requests through the client's outbound listener, one after another; the failed ones. */
+async function requestLoop(client: AgentHandle, n: number): Promise<string[]> {
+  const failures: string[] = [];
+  for (let i = 0; i < n; i++) {
+    try {
+      const a = await httpRequest(client.outboundPort as number, 'http://hello/', { timeoutMs: 5000 });
+      if (a.status !== 200) failures.push(`#${i}: ${a.status} ${a.body.slice(0, 200)}`);
+    } catch (e) {
+      failures.push(`#${i}: ${(e as Error).message}`);
+    }
+  }
+  return failures;
+}
+
+describe('control-plane replicas on etcd', () => {
+  const scratch = new Scratch();
+  let etcd: EtcdCluster;
+  let a: ControlPlaneHandle;
+  let b: ControlPlaneHandle;
+  let client: AgentHandle;
+
+  beforeAll(async () => {
+    etcd = await startEtcdCluster(scratch, 3);
+    const replica = (name: string) =>
+      startControlPlane(scratch, {
+        auth: { adminToken: ADMIN },
+        store: { kind: 'etcd', etcd: { endpoints: etcd.endpoints, requestTimeoutMs: REQUEST_TIMEOUT_MS } },
+        dataDir: join(scratch.dir, `cp-${name}`),
+      });
+    a = await replica('a');
+    b = await replica('b');
+    // Registrations are not shared between replicas yet: each has an instance of its own.
+    const appA = await startDemoApp('hello', 'hello-a');
+    const appB = await startDemoApp('hello', 'hello-b');
+    await startAgent(scratch, { agentId: 'hello-a', cp: a, instance: { service: 'hello', app: appA } });
+    await startAgent(scratch, { agentId: 'hello-b', cp: b, instance: { service: 'hello', app: appB } });
+    client = await startAgent(scratch, { agentId: 'client', cp: b, outbound: true, calls: ['hello'] });
+    await waitFor('the client on B to route to hello', async () => (await requestLoop(client, 1)).length === 0);
+  });
+  afterAll(async () => {
+    await killAll();
+    scratch.remove();
+  });
+
+  it('shows a policy written through A through B and pushes it to the agents of B', async () => {
+    const put = await api(a, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'least_request' } } });
+    expect(put.status).toBe(200);
+    await waitFor('B to show the policy written through A', async () => {
+      const got = await api(b, 'GET', '/v1/policies/hello');
+      return got.body.source === 'api' && got.body.policy.balancer.kind === 'least_request' && got.body.resourceVersion === put.body.resourceVersion;
+    }, { timeoutMs: 5000 });
+    await waitFor('the client on B to get the policy', async () => (await balancerOf(client, 'hello')) === 'least_request', { timeoutMs: 5000 });
+  });
+
+  it('answers writes with 503 while the etcd quorum is lost, and keeps reads and the data path', async () => {
+    const [, m1, m2] = etcd.members;
+    await Promise.all([m1?.kill(), m2?.kill()]);
+
+    const started = Date.now();
+    const refused = await api(a, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'random' } } });
+    const latencyMs = Date.now() - started;
+    console.log(`503 latency with the quorum lost: ${latencyMs} ms (requestTimeoutMs ${REQUEST_TIMEOUT_MS})`);
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('MESHLET_STORE_UNAVAILABLE');
+    expect(refused.body.error.message).toMatch(/etcd cluster at .* cannot commit writes/);
+    expect(latencyMs).toBeLessThan(REQUEST_TIMEOUT_MS + 2000);
+
+    for (const cp of [a, b]) {
+      const got = await api(cp, 'GET', '/v1/policies/hello');
+      expect(got.status).toBe(200);
+      expect(got.body.policy.balancer.kind).toBe('least_request');
+      expect((await api(cp, 'GET', '/v1/services/hello')).status).toBe(200);
+      expect((await fetch(`${cp.url}/healthz`)).status).toBe(200);
+    }
+    expect(await requestLoop(client, 200)).toEqual([]);
+    expect(await balancerOf(client, 'hello')).toBe('least_request');
+  });
+
+  it('takes writes again once the quorum is back, and shows them through B', async () => {
+    const [, m1, m2] = etcd.members;
+    await Promise.all([m1?.restart(), m2?.restart()]);
+    await etcd.waitHealthy();
+    await waitFor(
+      'a write through A to succeed',
+      async () => (await api(a, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'peak_ewma' } } })).status === 200,
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    await waitFor('B to show the write', async () => (await api(b, 'GET', '/v1/policies/hello')).body.policy.balancer.kind === 'peak_ewma', { timeoutMs: 10_000 });
+    await waitFor('the client on B to get it', async () => (await balancerOf(client, 'hello')) === 'peak_ewma', { timeoutMs: 10_000 });
+    expect(await requestLoop(client, 20)).toEqual([]);
+  });
+});
