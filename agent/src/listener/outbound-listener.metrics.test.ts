@@ -9,7 +9,7 @@ import { RouteTable } from '../route/route-table.js';
 import { InboundListener } from './inbound-listener.js';
 import { OriginPools } from './origin-pools.js';
 import { OutboundListener } from './outbound-listener.js';
-import { closeServer, ep, send, type Upstream, upstream } from './test-support/loopback.js';
+import { closeServer, ep, send, type Upstream, until, upstream } from './test-support/loopback.js';
 
 // The metric hooks of the outbound and inbound paths against real HTTP
 // servers on loopback: what each kind of attempt adds, and which series go
@@ -96,8 +96,10 @@ describe('outbound metrics', () => {
   it('counts a request in flight while it is', async () => {
     install([ep(good1())]);
     good1().delayMs = 300;
+    const before = good1().hits;
     const pending = send(port);
-    await new Promise((r) => setTimeout(r, 100));
+    // The upstream holds its answer for 300 ms once the request has reached it.
+    await until(() => good1().hits > before, 'the request to reach the upstream');
     expect(await value(metrics, 'meshlet_agent_active_requests', { service: 'svc' })).toBe(1);
     await pending;
     expect(await value(metrics, 'meshlet_agent_active_requests', { service: 'svc' })).toBe(0);
