@@ -1,6 +1,7 @@
 import type { EndpointHealth, Observations } from '@meshlet/shared';
 import type { EventLog } from '../events/event-log.js';
 import type { AgentRecord } from '../registry/agent-record.js';
+import { CallerReports } from './caller-reports.js';
 
 /**
  * An instance's health as the control plane decides it. Callers route to
@@ -25,25 +26,6 @@ export interface HealthSettings {
   heartbeatTimeoutMs: number;
 }
 
-/** One caller's report about one endpoint. */
-interface Sample {
-  at: number;
-  ok: number;
-  failed: number;
-  /** The caller's outlier detection ejected it. */
-  ejected: boolean;
-}
-
-/** What the callers' reports say, right now, about one instance. */
-interface CallerVerdict {
-  callers: number;
-  failing: string[];
-  /** Failing callers needed to mark the instance unhealthy. */
-  needed: number;
-  /** Per caller in the window: attempts answered and failed. */
-  counts: Record<string, { ok: number; failed: number; ejected?: boolean }>;
-}
-
 interface Entry {
   id: string;
   service: string;
@@ -56,7 +38,7 @@ interface Entry {
   /** The state it was in when drained: an undrain goes on from there. */
   beforeDrain: HealthState;
   /** Reports by calling agent id. */
-  callers: Map<string, Sample[]>;
+  callers: CallerReports;
   /** Callers' evidence keeps the instance down until then. */
   observationDownUntil: number;
   /** Consecutive times the callers' evidence took it down without a healthy spell between. */
@@ -82,8 +64,6 @@ export interface InstanceHealthView {
   /** Agents whose reports on it are within the observation window. */
   callers: string[];
 }
-
-const MAX_SAMPLES_PER_CALLER = 64;
 
 /** What callers are told: `undefined` means routed as healthy. */
 export function routedHealth(state: HealthState): EndpointHealth | undefined {
@@ -162,7 +142,7 @@ export class HealthEngine {
         evidence: hard ? hard.evidence : { signal: 'local-check', agentId: record.agentId },
         drain: undefined,
         beforeDrain: 'healthy',
-        callers: new Map(),
+        callers: new CallerReports(),
         observationDownUntil: 0,
         observationEjections: 0,
         flaps: [],
@@ -198,13 +178,7 @@ export class HealthEngine {
       if (o.ok === 0 && o.failed === 0 && o.ejected !== true) continue;
       const entry = this.#entries.get(o.id);
       if (!entry || entry.service !== o.service) continue;
-      let samples = entry.callers.get(callerId);
-      if (!samples) {
-        samples = [];
-        entry.callers.set(callerId, samples);
-      }
-      samples.push({ at: now, ok: o.ok, failed: o.failed, ejected: o.ejected === true });
-      if (samples.length > MAX_SAMPLES_PER_CALLER) samples.shift();
+      entry.callers.add(callerId, o, now);
     }
   }
 
@@ -269,7 +243,7 @@ export class HealthEngine {
       reason: e.reason,
       evidence: e.evidence,
       heldUntil: e.heldUntil > this.#clock() ? e.heldUntil : undefined,
-      callers: [...e.callers.keys()].sort(),
+      callers: e.callers.callers(),
     }));
   }
 
@@ -293,38 +267,12 @@ export class HealthEngine {
     return undefined;
   }
 
-  #callerVerdict(entry: Entry, now: number): CallerVerdict {
-    const s = this.#s;
-    const counts: Record<string, { ok: number; failed: number; ejected?: boolean }> = {};
-    const failing: string[] = [];
-    let callers = 0;
-    for (const [caller, samples] of entry.callers) {
-      while (samples.length > 0 && now - (samples[0] as Sample).at > s.observationWindowMs) samples.shift();
-      if (samples.length === 0) {
-        entry.callers.delete(caller);
-        continue;
-      }
-      let ok = 0;
-      let failed = 0;
-      let ejected = false;
-      for (const x of samples) {
-        ok += x.ok;
-        failed += x.failed;
-        ejected ||= x.ejected;
-      }
-      callers++;
-      counts[caller] = ejected ? { ok, failed, ejected } : { ok, failed };
-      if (ejected || (failed >= s.minFailures && failed * 100 >= s.failurePercent * (ok + failed))) failing.push(caller);
-    }
-    return { callers, failing, needed: Math.min(s.quorum, Math.floor(callers / 2) + 1), counts };
-  }
-
   #evaluate(entry: Entry, now: number): void {
     const s = this.#s;
     const r = entry.record;
     if (r.connected && r.health === 'unknown' && entry.state !== 'draining') return;
     const hard = this.#hardSignal(r);
-    const verdict = this.#callerVerdict(entry, now);
+    const verdict = entry.callers.verdict(now, s);
     const quorate = verdict.failing.length > 0 && verdict.failing.length >= verdict.needed;
     const late = r.connected && now - r.lastSeenAt > s.heartbeatTimeoutMs / 2;
     const doubt = verdict.failing.length > 0 || late;
