@@ -1,6 +1,7 @@
 import { type Logger, type Routes, type ServiceRoutes, SharedErrorCodes } from '@meshlet/shared';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Store } from '../store/store.js';
+import { type TableMessage, tableMessage } from './table-message.js';
 
 /** A connected agent that can be sent a table. */
 export interface TableSink {
@@ -290,7 +291,7 @@ export class Pusher {
     this.#dirty.clear();
     // Only a change to a service counts for convergence, not a table sent because an agent subscribed to more.
     const tracked = changed.length > 0 || removedAny;
-    const cache = new Map<string, { message: Routes; text: string }>();
+    const cache = new Map<string, TableMessage>();
     let affected = 0;
     for (const [sink, state] of this.#sinks) if (this.#sendTo(sink, state, cache, tracked)) affected++;
     if (affected > 0) this.#pending.set(this.#version, { decidedAt, agents: affected, remaining: affected, unanswered: 0 });
@@ -301,7 +302,7 @@ export class Pusher {
    * Sends the agent a full table or a delta when it lacks something; returns
    * whether the message carried a change that concerns it (for convergence).
    */
-  #sendTo(sink: TableSink, state: SinkState, cache: Map<string, { message: Routes; text: string }>, track: boolean): boolean {
+  #sendTo(sink: TableSink, state: SinkState, cache: Map<string, TableMessage>, track: boolean): boolean {
     if (state.base === this.#version) return false;
     const wanted = this.#wanted(state);
     let names: string[];
@@ -327,26 +328,13 @@ export class Pusher {
     const key = `${full ? 'full' : state.base}|${names.join(',')}|${removed.join(',')}`;
     let m = cache.get(key);
     if (!m) {
-      const services: Record<string, ServiceRoutes> = {};
-      const parts: string[] = [];
-      for (const name of names) {
-        const e = this.#services.get(name) as ServiceEntry;
-        services[name] = e.routes;
-        parts.push(`${JSON.stringify(name)}:${e.text}`);
-      }
-      const message: Routes = { type: 'routes', version: this.#version, nonce: this.#nonce, services };
-      let text = `{"type":"routes","version":${this.#version},"nonce":${JSON.stringify(this.#nonce)}`;
-      if (!full) {
-        message.baseVersion = state.base as number;
-        text += `,"baseVersion":${state.base}`;
-      }
-      text += `,"services":{${parts.join(',')}}`;
-      if (removed.length > 0) {
-        message.removed = removed;
-        text += `,"removed":${JSON.stringify(removed)}`;
-      }
-      text += '}';
-      m = { message, text };
+      m = tableMessage({
+        version: this.#version,
+        nonce: this.#nonce,
+        base: full ? undefined : (state.base as number),
+        services: names.map((name) => [name, this.#services.get(name) as ServiceEntry]),
+        removed,
+      });
       cache.set(key, m);
     }
     state.base = this.#version;
