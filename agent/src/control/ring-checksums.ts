@@ -1,4 +1,4 @@
-import { type Ack, type BalancerPolicy, buildMaglevTable, buildRing, type RingMembership, tableChecksum } from '@meshlet/shared';
+import { type Ack, type BalancerPolicy, membershipChecksum, type RingMembership } from '@meshlet/shared';
 import type { RouteTable } from '../route/route-table.js';
 
 /** The ACK's `ringChecksums`: per hash-balanced service, the ring version applied and its table's checksum. */
@@ -69,5 +69,5 @@ function cacheKey(ring: RingMembership, policy: BalancerPolicy): string | undefi
 
 /** Checksum of the table the policy's hash balancer builds over the ring's members (a `ring_hash` or `maglev` policy). */
 export function ringChecksum(ring: RingMembership, policy: BalancerPolicy): string {
-  return policy.kind === 'maglev' ? tableChecksum(buildMaglevTable(ring.members, policy.maglevTableSize)) : tableChecksum(buildRing(ring.members, policy.ringMinSize));
+  return membershipChecksum(policy, ring.members);
 }

@@ -1,11 +1,4 @@
-import {
-  type BalancerPolicy,
-  buildMaglevTable,
-  buildRing,
-  type RingMembership,
-  type ServiceRoutes,
-  tableChecksum,
-} from '@meshlet/shared';
+import { type BalancerPolicy, membershipChecksum, type RingMembership, type ServiceRoutes } from '@meshlet/shared';
 
 /** Whether a balancer kind builds a consistent-hash table from published members. */
 export function isHashBalanced(policy: BalancerPolicy): boolean {
@@ -14,9 +7,7 @@ export function isHashBalanced(policy: BalancerPolicy): boolean {
 
 /** The checksum of the table every agent should build from `ring` under `policy`. */
 export function expectedChecksum(policy: BalancerPolicy, ring: RingMembership): string {
-  return policy.kind === 'maglev'
-    ? tableChecksum(buildMaglevTable(ring.members, policy.maglevTableSize))
-    : tableChecksum(buildRing(ring.members, policy.ringMinSize));
+  return membershipChecksum(policy, ring.members);
 }
 
 interface Published {

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
-import type { MaglevTable } from './maglev.js';
-import type { HashRing } from './ring.js';
+import type { BalancerPolicy } from '../protocol/policy.js';
+import type { HashMember } from './hash-member.js';
+import { buildMaglevTable, type MaglevTable } from './maglev.js';
+import { buildRing, type HashRing } from './ring.js';
 
 const bigEndian = endianness() === 'BE';
 
@@ -29,4 +31,13 @@ export function tableChecksum(table: HashRing | MaglevTable): string {
 function littleEndian(a: Uint32Array | Int32Array): Uint8Array {
   const bytes = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
   return bigEndian ? Buffer.from(bytes).swap32() : bytes;
+}
+
+/**
+ * The checksum of the table a `ring_hash` or `maglev` policy builds over
+ * `members`: what an agent reports in its ACK for a published ring, and what
+ * the control plane expects. One function, so that both sides agree.
+ */
+export function membershipChecksum(policy: BalancerPolicy, members: readonly HashMember[]): string {
+  return policy.kind === 'maglev' ? tableChecksum(buildMaglevTable(members, policy.maglevTableSize)) : tableChecksum(buildRing(members, policy.ringMinSize));
 }
