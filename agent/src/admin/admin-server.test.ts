@@ -1,21 +1,13 @@
-import { Writable } from 'node:stream';
-import { createLogger } from '@meshlet/shared';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAgentMetrics } from '../metrics.js';
 import { createAdminServer } from './admin-server.js';
 import { parseLogLevelBody } from './log-level.js';
+import { capturedLogger } from '../listener/test-support/log-capture.js';
 
 // The admin listener's /log-level and /metrics, through fastify's inject.
 
 describe('agent admin /log-level and /metrics', () => {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      done();
-    },
-  });
-  const root = createLogger('meshlet-agent', 'info', sink);
+  const { root, lines } = capturedLogger();
   const log = root.child({ agentId: 'a1' });
   // Made before the change, as the agent's components are.
   const outbound = log.child({ component: 'outbound' });

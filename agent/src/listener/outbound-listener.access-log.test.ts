@@ -1,26 +1,19 @@
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
-import { createLogger, type Routes, seededRandom } from '@meshlet/shared';
+import { type Routes, seededRandom } from '@meshlet/shared';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import { RouteTable } from '../route/route-table.js';
 import { OriginPools } from './origin-pools.js';
 import { OutboundListener } from './outbound-listener.js';
 import { closeServer, ep, type Upstream, upstream } from './test-support/loopback.js';
+import { capturedLogger } from './test-support/log-capture.js';
 
 // The access log as pino writes it: one JSON line per outbound request,
 // with ids, status and timing, and nothing a header or query string carries.
 
 describe('OutboundListener access log', () => {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      done();
-    },
-  });
-  const root = createLogger('meshlet-agent', 'info', sink);
+  const { root, lines } = capturedLogger();
   const stats = new EndpointStatsMap();
   const pools = new OriginPools();
   let ups: Upstream[];
