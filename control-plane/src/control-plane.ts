@@ -21,7 +21,7 @@ import { restoreSnapshots, takeSnapshot, verifySnapshots } from './backup/snapsh
 import { createAuth } from './api/auth.js';
 import { checkAuth, tokensFromConfig } from './api/auth-tokens.js';
 import { checkTls, httpsOptions } from './api/tls.js';
-import { EventLog } from './events/event-log.js';
+import { type DecisionSink, EventLog } from './events/event-log.js';
 import { FailoverEngine, type TierCount } from './failover/failover-engine.js';
 import { HealthEngine } from './health/health-engine.js';
 import { createMetrics } from './metrics.js';
@@ -32,7 +32,9 @@ import { registerLogLevelRoutes } from './api/log-level-routes.js';
 import { type Convergence, Pusher } from './push/pusher.js';
 import { RingPublisher } from './rings/ring-publisher.js';
 import { Registry } from './registry/registry.js';
+import { type ClusterView, Replication } from './ha/replication.js';
 import { createStore } from './store/create-store.js';
+import { EtcdStore } from './store/etcd-store.js';
 import type { Store } from './store/store.js';
 import { AgentSession, type SessionContext } from './stream/agent-session.js';
 
@@ -102,6 +104,13 @@ export class ControlPlane {
   #failover: FailoverEngine | undefined;
   readonly #convergences: Convergence[] = [];
   #unwatchStore: (() => void) | undefined;
+  #replication: Replication | undefined;
+  #startedAt = Date.now();
+
+  /** This replica's place among the replicas (a standalone control plane leads alone). */
+  cluster(): ClusterView {
+    return this.#replication?.view() ?? { replicaId: 'standalone', role: 'standalone', leader: null, since: this.#startedAt, store: this.#config.store.kind };
+  }
 
   /** The log of health and failover decisions (after start). */
   get events(): EventLog | undefined {
@@ -134,11 +143,20 @@ export class ControlPlane {
     if (this.#store.get(CLUSTER_KEY) === undefined) await this.#store.put(CLUSTER_KEY, { id: this.#store.clusterId() });
 
     const metrics = this.#metrics;
+    metrics.leader.set(1);
     const events = new EventLog(config.events.maxEvents, clock);
+    // Only the leader's decisions are recorded; a follower's engines run as a hot standby and theirs are dropped.
+    const leading = () => this.#replication === undefined || this.#replication.leading;
+    const decisions: DecisionSink = {
+      add: (e) => (leading() ? events.add(e) : undefined),
+    };
     const webhooks = new WebhookSender({ hooks: config.webhooks, log, clock });
     this.#webhooks = webhooks;
-    events.subscribe((e) => webhooks.send(e));
-    events.subscribe((e) => {
+    events.subscribe((e, adopted) => {
+      // A follower holds the leader's decisions too; the leader alone sends their webhooks and counts them.
+      if (adopted) return;
+      webhooks.send(e);
+      this.#replication?.decided();
       if (e.kind === 'failover') metrics.failovers.inc({ service: e.service });
       else metrics.healthTransitions.inc({ to: e.to });
       log.info({ event: e.kind, service: e.service, instance: e.instance, from: e.from, to: e.to, reason: e.reason }, 'decision');
@@ -150,10 +168,10 @@ export class ControlPlane {
       drainOf: drainReason,
       settings: { ...config.health, heartbeatTimeoutMs: config.heartbeat.timeoutMs },
       clock,
-      events,
+      events: decisions,
       onChange: () => pusher.schedule(),
     });
-    const failover = new FailoverEngine({ failbackHoldMs: config.failover.failbackHoldMs, clock, events, onChange: () => pusher.schedule() });
+    const failover = new FailoverEngine({ failbackHoldMs: config.failover.failbackHoldMs, clock, events: decisions, onChange: () => pusher.schedule() });
     const rings = new RingPublisher();
     const build = (nextVersion: number): Record<string, ServiceRoutes> => {
       const services = withPolicies(
@@ -183,6 +201,7 @@ export class ControlPlane {
       maxDelayMs: config.push.maxDelayMs,
       startupGraceMs: config.push.startupGraceMs,
       onVersion: (v) => metrics.tableVersion.set(v),
+      onTable: (t) => this.#replication?.tableMade(t),
       onConverged: (c) => {
         metrics.convergence.observe(c.durationMs / 1000);
         this.#convergences.push(c);
@@ -194,8 +213,12 @@ export class ControlPlane {
       onChange: (record) => {
         health.update(record);
         pusher.schedule();
+        this.#replication?.changed(record);
       },
-      onForget: (record) => health.forget(record),
+      onForget: (record) => {
+        health.forget(record);
+        this.#replication?.forgotten(record);
+      },
       // A service name, once seen, is configuration: remembered across restarts.
       onNewService: (names) => {
         this.#store.put(SERVICES_KEY, names).catch((e: unknown) => log.error({ err: e }, 'could not persist services'));
@@ -250,6 +273,7 @@ export class ControlPlane {
       helloTimeoutMs: config.stream.helloTimeoutMs,
       joinToken: config.auth.joinToken,
       sessions: this.#sessions,
+      relay: (agentId, report) => this.#replication?.observed(agentId, report),
     };
 
     const https = await httpsOptions(config.tls);
@@ -292,12 +316,14 @@ export class ControlPlane {
       convergences: () => this.#convergences,
       policyOf: (s) => policies.policyOf(s),
       statsOf: (s) => stats.view(s),
+      cluster: () => this.cluster(),
     });
     registerLogLevelRoutes(app, log);
     registerAdminRoutes(app, {
       policies,
       failover,
       events,
+      leaderElsewhere: () => this.#replication?.leaderElsewhere(),
       drain: async (id, reason) => {
         if (!health.drain(id, reason)) return false;
         try {
@@ -350,8 +376,26 @@ export class ControlPlane {
     }
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
+    if (store instanceof EtcdStore) {
+      this.#replication = new Replication({ store, config, log, clock, registry, pusher, health, failover, rings, events, stats, metrics, tierCounts }, port);
+      try {
+        await this.#replication.start();
+      } catch (e) {
+        pusher.close();
+        await this.#replication.close().catch(() => undefined);
+        await app.close().catch(() => undefined);
+        throw e;
+      }
+    }
     this.#sweeper = setInterval(() => {
       for (const record of registry.silentAgents(config.heartbeat.timeoutMs)) {
+        if (record.replica) {
+          // An agent of another replica: that replica stopped vouching for it (it died, and the agent has not reconnected anywhere).
+          const why = record.replica.orphaned ? `its control-plane replica ${record.replica.id} went away and it did not reconnect` : `replica ${record.replica.id} has not heard from it`;
+          log.warn({ agentId: record.agentId, replica: record.replica.id }, `${why}; removing it from the routing table`);
+          registry.disconnect(record, `${why} within ${config.heartbeat.timeoutMs} ms`);
+          continue;
+        }
         log.warn({ agentId: record.agentId }, 'agent missed its heartbeats; removing it from the routing table');
         this.#sessions.get(record.agentId)?.expire(config.heartbeat.timeoutMs);
       }
@@ -370,6 +414,8 @@ export class ControlPlane {
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#unwatchStore?.();
     this.#pusher?.close();
+    // Replicas first: the others must see this one's agents as moving (they reconnect there), not as shut down.
+    await this.#replication?.close();
     for (const s of this.#sessions.values()) s.close(CloseCodes.GOING_AWAY, 'control plane shutting down');
     await this.#app?.close();
     // Decisions still queued for webhooks get a moment to go out.

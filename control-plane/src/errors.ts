@@ -12,6 +12,8 @@ export const ControlPlaneErrorCodes = {
   STORE_CORRUPT: 'MESHLET_STORE_CORRUPT',
   /** The etcd cluster cannot commit a write (quorum lost, or unreachable) within the request timeout. */
   STORE_UNAVAILABLE: 'MESHLET_STORE_UNAVAILABLE',
+  /** A decision only the leader replica makes (manual failover, failback) was asked of a follower. */
+  NOT_LEADER: 'MESHLET_NOT_LEADER',
   /**
    * A snapshot given to a restore is refused (foreign, corrupted, truncated,
    * out of order, from another cluster), or an incremental snapshot was asked

@@ -22,6 +22,11 @@ export function createMetrics() {
       labelNames: ['code'] as const,
       registers: [registry],
     }),
+    leader: new Gauge({
+      name: 'meshlet_cp_leader',
+      help: 'Whether this replica decides: 1 on the leader replica and on a single control plane, 0 on a follower.',
+      registers: [registry],
+    }),
     tableVersion: new Gauge({
       name: 'meshlet_cp_routing_table_version',
       help: 'Version of the newest routing table.',

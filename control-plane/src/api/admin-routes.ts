@@ -14,6 +14,8 @@ export interface AdminDeps {
   policies: PolicyStore;
   failover: FailoverEngine;
   events: EventLog;
+  /** The leader, when another replica leads: decisions (manual failover and failback) are its to make. */
+  leaderElsewhere: () => { replicaId: string; url: string } | undefined;
   /** Drains or undrains an instance durably; false for an unknown instance. */
   drain: (instanceId: string, reason: string) => Promise<boolean>;
   undrain: (instanceId: string) => Promise<boolean>;
@@ -136,6 +138,16 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
         },
       },
       async (req, reply) => {
+        const leader = deps.leaderElsewhere();
+        if (leader) {
+          return sendError(
+            reply,
+            503,
+            ControlPlaneErrorCodes.NOT_LEADER,
+            `this control-plane replica follows; manual ${action} is a decision of the leader, replica ${leader.replicaId}: send the request to ${leader.url || 'the leader'} (see GET /v1/cluster)`,
+            { leader: leader.url },
+          );
+        }
         const result = failover[action](req.params.name, `manual ${action} through the admin API`);
         if (!result.ok) return sendError(reply, 409, ControlPlaneErrorCodes.CONFLICT, result.error);
         return { service: req.params.name, activeTier: result.activeTier };

@@ -5,11 +5,11 @@ import { ControlPlaneErrorCodes } from '../errors.js';
 
 /** The JSON every admin API error has. */
 export interface ApiErrorBody {
-  error: { code: string; message: string; field?: string; issues?: ValidationIssue[] };
+  error: { code: string; message: string; field?: string; issues?: ValidationIssue[]; leader?: string };
 }
 
 /** Sends an error in the admin API's shape. */
-export function sendError(reply: FastifyReply, status: number, code: string, message: string, extra: { field?: string; issues?: ValidationIssue[] } = {}): FastifyReply {
+export function sendError(reply: FastifyReply, status: number, code: string, message: string, extra: { field?: string; issues?: ValidationIssue[]; leader?: string } = {}): FastifyReply {
   const body: ApiErrorBody = { error: { code, message, ...extra } };
   return reply.code(status).send(body);
 }

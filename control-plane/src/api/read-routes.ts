@@ -11,6 +11,7 @@ import type { ControlPlaneMetrics } from '../metrics.js';
 import type { Convergence, Pusher } from '../push/pusher.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
+import type { ClusterView } from '../ha/replication.js';
 import type { RingView } from '../rings/ring-publisher.js';
 import { routedHealth } from '../health/health-engine.js';
 import type { ServiceStatsView } from '../stats/service-stats.js';
@@ -33,6 +34,8 @@ export interface ReadRouteDeps {
   policyOf: (service: string) => ServicePolicy;
   /** What the service's callers saw lately, if they reported on it. */
   statsOf: (service: string) => ServiceStatsView | undefined;
+  /** This replica's place among the replicas. */
+  cluster: () => ClusterView;
 }
 
 const NameParams = Type.Object({ name: ServiceName }, { additionalProperties: false });
@@ -51,6 +54,8 @@ function agentView(r: AgentRecord, pusher: Pusher, byId: Map<string, InstanceHea
   return {
     agentId: r.agentId,
     connected: r.connected,
+    /** The control-plane replica it is connected to, when it is another one (its ACK state is known there). */
+    replica: r.replica?.id ?? null,
     remoteAddress: r.remoteAddress,
     connectedAt: iso(r.connectedAt),
     disconnectedAt: iso(r.disconnectedAt),
@@ -109,6 +114,11 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
   const healthById = () => new Map(health.list().map((v) => [v.id, v]));
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/v1/cluster', { schema: { tags: ['cluster'], summary: "This replica's role (leader, follower or standalone) and who leads" } }, async () => {
+    const c = deps.cluster();
+    return { ...c, since: iso(c.since) };
+  });
 
   const services = () => {
     const byId = healthById();

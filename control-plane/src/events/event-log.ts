@@ -22,6 +22,11 @@ export interface MeshEvent {
   evidence: Record<string, unknown>;
 }
 
+/** Where an engine records its decisions: the event log, or (on a follower replica) a sink that drops them. */
+export interface DecisionSink {
+  add(event: Omit<MeshEvent, 'seq' | 'time'>): unknown;
+}
+
 /** A filter for {@link EventLog.list}. */
 export interface EventFilter {
   service?: string;
@@ -37,11 +42,15 @@ export interface EventFilter {
  * The bounded log of decisions: a ring of the newest `capacity` events, so a
  * flapping mesh cannot grow it without bound. Listeners hear each event as it
  * is added (for a live stream).
+ *
+ * On a follower replica the log holds the leader's decisions instead, taken
+ * over with their own sequence numbers by {@link adopt}; listeners hear them
+ * with `adopted` set, so that only the replica that decided sends webhooks.
  */
 export class EventLog {
   readonly #capacity: number;
   readonly #events: (MeshEvent | undefined)[];
-  readonly #listeners = new Set<(e: MeshEvent) => void>();
+  readonly #listeners = new Set<(e: MeshEvent, adopted: boolean) => void>();
   #next = 0;
   #seq = 0;
   readonly #clock: () => number;
@@ -55,10 +64,27 @@ export class EventLog {
   /** Records an event, stamping its time and sequence number. */
   add(event: Omit<MeshEvent, 'seq' | 'time'>): MeshEvent {
     const e: MeshEvent = { seq: ++this.#seq, time: this.#clock(), ...event };
+    this.#append(e, false);
+    return e;
+  }
+
+  /** Takes over an event decided by another replica, keeping its `seq` and time; one already held (same or lower seq) is ignored. */
+  adopt(e: MeshEvent): boolean {
+    if (e.seq <= this.#seq) return false;
+    this.#seq = e.seq;
+    this.#append(e, true);
+    return true;
+  }
+
+  /** The `seq` of the newest event, 0 before the first. */
+  get lastSeq(): number {
+    return this.#seq;
+  }
+
+  #append(e: MeshEvent, adopted: boolean): void {
     this.#events[this.#next] = e;
     this.#next = (this.#next + 1) % this.#capacity;
-    for (const l of this.#listeners) l(e);
-    return e;
+    for (const l of this.#listeners) l(e, adopted);
   }
 
   /** Events matching `filter`, oldest first. */
@@ -77,7 +103,7 @@ export class EventLog {
   }
 
   /** Calls `listener` for every new event until the returned function is called. */
-  subscribe(listener: (e: MeshEvent) => void): () => void {
+  subscribe(listener: (e: MeshEvent, adopted: boolean) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }

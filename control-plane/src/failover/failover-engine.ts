@@ -1,4 +1,4 @@
-import type { EventLog } from '../events/event-log.js';
+import type { DecisionSink } from '../events/event-log.js';
 
 /** Healthy and total endpoints of one tier. */
 export interface TierCount {
@@ -53,11 +53,11 @@ function lowestHealthy(tiers: readonly TierCount[], above = -1): number | undefi
 export class FailoverEngine {
   readonly #holdMs: number;
   readonly #clock: () => number;
-  readonly #events: EventLog;
+  readonly #events: DecisionSink;
   readonly #onChange: () => void;
   readonly #services = new Map<string, ServiceState>();
 
-  constructor(options: { failbackHoldMs: number; clock: () => number; events: EventLog; onChange: () => void }) {
+  constructor(options: { failbackHoldMs: number; clock: () => number; events: DecisionSink; onChange: () => void }) {
     this.#holdMs = options.failbackHoldMs;
     this.#clock = options.clock;
     this.#events = options.events;
@@ -89,6 +89,24 @@ export class FailoverEngine {
     let changed = false;
     for (const [service, s] of this.#services) if (s.lowerHealthySince !== undefined && this.#decide(service, s, now)) changed = true;
     if (changed) this.#onChange();
+  }
+
+  /**
+   * Takes over the serving tier the leader replica decided (on a follower,
+   * from the table it adopted), so that a follower that becomes leader goes
+   * on from it instead of deciding afresh. A pending failback hold restarts.
+   */
+  adopt(service: string, tiers: readonly TierCount[], active: number): void {
+    const sorted = [...tiers].sort((a, b) => a.tier - b.tier);
+    const s = this.#services.get(service);
+    if (s) {
+      if (s.active !== active) s.pinned = false;
+      s.active = active;
+      s.tiers = sorted;
+      s.lowerHealthySince = undefined;
+    } else {
+      this.#services.set(service, { active, pinned: false, lowerHealthySince: undefined, tiers: sorted });
+    }
   }
 
   /** Forgets services that no longer have several tiers. */

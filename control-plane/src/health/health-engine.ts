@@ -1,5 +1,5 @@
 import type { EndpointHealth, Observations } from '@meshlet/shared';
-import type { EventLog } from '../events/event-log.js';
+import type { DecisionSink } from '../events/event-log.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import { CallerReports } from './caller-reports.js';
 
@@ -98,7 +98,7 @@ export function routedHealth(state: HealthState): EndpointHealth | undefined {
 export class HealthEngine {
   readonly #s: HealthSettings;
   readonly #clock: () => number;
-  readonly #events: EventLog;
+  readonly #events: DecisionSink;
   readonly #onChange: () => void;
   readonly #drainOf: (instanceId: string) => string | undefined;
   readonly #entries = new Map<string, Entry>();
@@ -106,7 +106,8 @@ export class HealthEngine {
   constructor(options: {
     settings: HealthSettings;
     clock: () => number;
-    events: EventLog;
+    /** Where decisions go; a follower replica's engine (a hot standby) gets a sink that drops them. */
+    events: DecisionSink;
     onChange: () => void;
     /** The reason an instance was drained, for drains that outlive a restart (kept in the store). */
     drainOf?: (instanceId: string) => string | undefined;

@@ -26,6 +26,8 @@ export interface PusherOptions {
   onVersion?: (version: number) => void;
   /** Called when every agent affected by a change has answered it: milliseconds from the change to the last answer. */
   onConverged?: (c: Convergence) => void;
+  /** Called with every new table this pusher makes (the leader replica publishes it to the followers). */
+  onTable?: (table: Routes) => void;
 }
 
 /** How long one change took to reach every agent it concerned. */
@@ -107,6 +109,11 @@ interface PendingChange {
  * reconnected so far; a table built from it would tell every caller that the
  * others are gone. So nothing is pushed during the startup grace period and
  * agents keep serving from the table they hold.
+ *
+ * On a follower replica the pusher builds nothing: it {@link adopt}s the
+ * tables the leader made, with their version and nonce, and sends its own
+ * agents what concerns them, so that every agent gets the same version
+ * whichever replica it is connected to.
  */
 export class Pusher {
   readonly #o: PusherOptions;
@@ -124,6 +131,7 @@ export class Pusher {
   #graceUntil: number;
   #graceTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  #following = false;
 
   constructor(options: PusherOptions) {
     this.#o = options;
@@ -155,6 +163,47 @@ export class Pusher {
     return this.#services.get(name)?.changedAt;
   }
 
+  /**
+   * Makes this pusher follow (take tables from {@link adopt}) or lead (build
+   * them). A new leader builds at once from what it holds.
+   */
+  setFollowing(following: boolean): void {
+    if (this.#following === following) return;
+    this.#following = following;
+    if (!following) this.schedule();
+  }
+
+  /**
+   * Takes over a table the leader made: its version, nonce and services
+   * become this pusher's, and each agent is sent what changed for it. A
+   * table not newer than the one held is ignored.
+   */
+  adopt(table: Pick<Routes, 'version' | 'nonce' | 'services'>): boolean {
+    if (this.#closed || (this.#built && table.version <= this.#version)) return false;
+    const decidedAt = this.#o.clock();
+    let tracked = false;
+    for (const [name, routes] of Object.entries(table.services)) {
+      const text = JSON.stringify(routes);
+      const old = this.#services.get(name);
+      if (old?.text === text) continue;
+      if (old) tracked = true;
+      this.#services.set(name, { routes, text, targets: splitTargets(routes), changedAt: table.version });
+    }
+    for (const name of [...this.#services.keys()]) {
+      if (table.services[name] === undefined) {
+        this.#services.delete(name);
+        tracked = true;
+      }
+    }
+    this.#built = true;
+    this.#version = table.version;
+    this.#nonce = table.nonce;
+    this.#o.onVersion?.(this.#version);
+    this.#dirty.clear();
+    this.#sendAll(decidedAt, tracked);
+    return true;
+  }
+
   /** True while the startup grace period lasts. */
   inGrace(): boolean {
     return this.#graceTimer !== undefined && this.#o.clock() < this.#graceUntil;
@@ -172,6 +221,11 @@ export class Pusher {
       needsFull: false,
       pending: [],
     });
+    if (this.#following) {
+      // The leader's counter rules; the agent gets the leader's table, whatever it holds.
+      if (this.#built) this.#sendTo(sink, this.#sinks.get(sink) as SinkState, new Map(), false);
+      return;
+    }
     if (heldVersion > this.#version && heldVersion >= MAX_LIFT) {
       this.#o.log.warn({ agentId: sink.record.agentId, heldVersion }, 'agent holds an implausibly high table version; not lifting the counter to it');
     } else if (heldVersion > this.#version) {
@@ -231,7 +285,7 @@ export class Pusher {
     if (code === SharedErrorCodes.DELTA_BASE_MISMATCH) {
       // The full table goes out at once under the same version; its ACK answers the pending changes.
       state.base = undefined;
-      if (this.#built && !this.inGrace()) this.#sendTo(sink, state, new Map(), false);
+      if (this.#built && (this.#following || !this.inGrace())) this.#sendTo(sink, state, new Map(), false);
       return;
     }
     this.#settle(state, version, false);
@@ -254,7 +308,19 @@ export class Pusher {
     this.#timer = undefined;
     const decidedAt = this.#firstChangeAt ?? this.#o.clock();
     this.#firstChangeAt = undefined;
-    if (this.#closed || this.inGrace()) return;
+    if (this.#closed) return;
+    if (this.#following) {
+      // A follower makes no version: an agent that subscribed to more gets the services it lacks at the version it holds.
+      if (this.#built) {
+        for (const sink of this.#dirty) {
+          const state = this.#sinks.get(sink);
+          if (state) this.#sendTo(sink, state, new Map(), false, true);
+        }
+      }
+      this.#dirty.clear();
+      return;
+    }
+    if (this.inGrace()) return;
     const built = this.#o.build(this.#version + 1);
     const changed: ServiceEntry[] = [];
     const texts = new Map<string, string>();
@@ -287,10 +353,15 @@ export class Pusher {
       });
       this.#o.log.debug({ version: this.#version, changed: changed.length, services: this.#services.size }, 'new routing table');
       this.#o.onVersion?.(this.#version);
+      if (this.#o.onTable) this.#o.onTable(this.current as Routes);
     }
     this.#dirty.clear();
     // Only a change to a service counts for convergence, not a table sent because an agent subscribed to more.
-    const tracked = changed.length > 0 || removedAny;
+    this.#sendAll(decidedAt, changed.length > 0 || removedAny);
+  }
+
+  /** Sends every agent what it lacks of the current version; `tracked`: the version changed services (it counts for convergence). */
+  #sendAll(decidedAt: number, tracked: boolean): void {
     const cache = new Map<string, TableMessage>();
     let affected = 0;
     for (const [sink, state] of this.#sinks) if (this.#sendTo(sink, state, cache, tracked)) affected++;
@@ -302,8 +373,9 @@ export class Pusher {
    * Sends the agent a full table or a delta when it lacks something; returns
    * whether the message carried a change that concerns it (for convergence).
    */
-  #sendTo(sink: TableSink, state: SinkState, cache: Map<string, TableMessage>, track: boolean): boolean {
-    if (state.base === this.#version) return false;
+  #sendTo(sink: TableSink, state: SinkState, cache: Map<string, TableMessage>, track: boolean, extend = false): boolean {
+    // `extend`: a delta on the version the agent holds, adding the services it lacks (a follower cannot make a version).
+    if (state.base === this.#version && !extend) return false;
     const wanted = this.#wanted(state);
     let names: string[];
     let removed: string[] = [];

@@ -26,10 +26,51 @@ export interface AgentRecord {
   sent: { version: number; nonce: string; at: number } | undefined;
   acked: { version: number; at: number } | undefined;
   nacked: { version: number; error: string; code: string | undefined; at: number } | undefined;
-  /** Ring checksums from the agent's last ACK, by service; `agrees` is undefined when it reported another ring version than the published one. */
   /** Services the agent calls (declared in its hello, or subscribed to later), sorted. */
   subscriptions: string[];
+  /**
+   * The control-plane replica the agent is connected to, when it is another
+   * one than this (its registration came through etcd); `undefined` for an
+   * agent of this replica. `orphaned`: that replica went away and the agent
+   * has not reconnected anywhere yet.
+   */
+  replica?: { id: string; orphaned: boolean };
+  /** Ring checksums from the agent's last ACK, by service; `agrees` is undefined when it reported another ring version than the published one. */
   rings: Record<string, { version: number; checksum: string; agrees: boolean | undefined }>;
+}
+
+/** What a replica publishes of one of its agents (under `live/agents/` in etcd), for the other replicas' registries. */
+export interface Registration {
+  replica: string;
+  agentId: string;
+  instance: InstanceInfo | undefined;
+  connected: boolean;
+  remoteAddress: string;
+  connectedAt: number;
+  disconnectedAt: number | undefined;
+  disconnectReason: string | undefined;
+  graceful: boolean;
+  health: AppHealth;
+  healthReason: string | undefined;
+  subscriptions: string[];
+}
+
+/** The registration of a local agent, as published to the other replicas. */
+export function registrationOf(replica: string, r: AgentRecord): Registration {
+  return {
+    replica,
+    agentId: r.agentId,
+    instance: r.instance,
+    connected: r.connected,
+    remoteAddress: r.remoteAddress,
+    connectedAt: r.connectedAt,
+    disconnectedAt: r.disconnectedAt,
+    disconnectReason: r.disconnectReason,
+    graceful: r.graceful,
+    health: r.health,
+    healthReason: r.healthReason,
+    subscriptions: r.subscriptions,
+  };
 }
 
 /** The state and reason of an agent's instance, derived from connection and app health. */

@@ -1,5 +1,5 @@
 import type { Endpoint, EndpointHealth, Hello, ServiceRoutes } from '@meshlet/shared';
-import { type AgentRecord, instanceState } from './agent-record.js';
+import { type AgentRecord, instanceState, type Registration } from './agent-record.js';
 
 /**
  * Health from the agent's own signals only (connection and local check),
@@ -64,16 +64,74 @@ export class Registry {
       rings: {},
       subscriptions: [...new Set(hello.upstreams ?? [])].sort(),
     };
-    const previous = this.#agents.get(hello.agentId);
+    this.#replace(record);
+    return record;
+  }
+
+  #replace(record: AgentRecord): void {
+    const previous = this.#agents.get(record.agentId);
     // The same agent now fronting another instance (or none): the old instance is gone for good.
-    if (previous && previous.instance?.id !== hello.instance?.id) this.#onForget(previous);
-    this.#agents.set(hello.agentId, record);
-    if (hello.instance && !this.#services.has(hello.instance.service)) {
-      this.#services.add(hello.instance.service);
+    if (previous && previous.instance?.id !== record.instance?.id) this.#onForget(previous);
+    this.#agents.set(record.agentId, record);
+    if (record.instance && !this.#services.has(record.instance.service)) {
+      this.#services.add(record.instance.service);
       this.#onNewService(this.serviceNames());
     }
     this.#onChange(record);
-    return record;
+  }
+
+  /** Whether `record` is the one held for its agent (an older connection's record is not). */
+  current(record: AgentRecord): boolean {
+    return this.#agents.get(record.agentId) === record;
+  }
+
+  /**
+   * Takes in the registration of an agent connected to another replica.
+   * Ignored when it is older than the connection held (a replica that saw
+   * the agent leave after it had connected elsewhere).
+   */
+  applyRemote(reg: Registration): void {
+    const held = this.#agents.get(reg.agentId);
+    if (held && held.replica === undefined && held.connected && held.connectedAt > reg.connectedAt) return;
+    if (held?.replica?.id === reg.replica && held.connectedAt === reg.connectedAt) {
+      const changed = held.connected !== reg.connected || held.health !== reg.health || held.replica.orphaned;
+      held.connected = reg.connected;
+      held.disconnectedAt = reg.disconnectedAt;
+      held.disconnectReason = reg.disconnectReason;
+      held.graceful = reg.graceful;
+      held.health = reg.health;
+      held.healthReason = reg.healthReason;
+      held.subscriptions = reg.subscriptions;
+      held.replica.orphaned = false;
+      if (reg.connected) held.lastSeenAt = this.#clock();
+      if (changed) this.#onChange(held);
+      return;
+    }
+    this.#replace({
+      ...reg,
+      lastSeenAt: this.#clock(),
+      sent: undefined,
+      acked: undefined,
+      nacked: undefined,
+      rings: {},
+      replica: { id: reg.replica, orphaned: false },
+    });
+  }
+
+  /** Notes that the replica holding a remote agent vouched for it at `at`. */
+  seenRemote(agentId: string, replica: string, at: number): void {
+    const r = this.#agents.get(agentId);
+    if (r?.replica?.id === replica && r.connected && at > r.lastSeenAt) r.lastSeenAt = at;
+  }
+
+  /**
+   * The registration of a remote agent is gone: its replica forgot it, or
+   * died and its lease expired. A connected agent stays as it is, orphaned,
+   * until it reconnects somewhere or misses the heartbeat timeout.
+   */
+  removeRemote(agentId: string, replica: string): void {
+    const r = this.#agents.get(agentId);
+    if (r?.replica?.id === replica) r.replica.orphaned = true;
   }
 
   /**
@@ -83,7 +141,7 @@ export class Registry {
    * tier's size, as panic mode and tier spill-over need.
    */
   disconnect(record: AgentRecord, reason: string, graceful = false): void {
-    if (!record.connected) return;
+    if (!record.connected || !this.current(record)) return;
     record.connected = false;
     record.graceful = graceful;
     record.disconnectedAt = this.#clock();

@@ -69,6 +69,24 @@ export class RingPublisher {
     routes.ring = p.ring;
   }
 
+  /**
+   * Takes over a ring the leader replica published (on a follower, from the
+   * table it adopted): ACKs are checked against it, and a follower that
+   * becomes leader keeps its version while the membership is the same.
+   */
+  adopt(service: string, routes: ServiceRoutes): void {
+    const policy = routes.policy?.balancer;
+    if (!policy || !isHashBalanced(policy) || !routes.ring) {
+      this.#published.delete(service);
+      return;
+    }
+    const policyKey = `${policy.kind}|${policy.ringMinSize}|${policy.maglevTableSize}`;
+    const key = JSON.stringify(routes.ring.members);
+    const p = this.#published.get(service);
+    if (p && p.key === key && p.policyKey === policyKey && p.ring.version === routes.ring.version) return;
+    this.#published.set(service, { key, policyKey, ring: routes.ring, checksum: undefined });
+  }
+
   /** Drops services that left the table. */
   retain(services: ReadonlySet<string>): void {
     for (const name of this.#published.keys()) if (!services.has(name)) this.#published.delete(name);

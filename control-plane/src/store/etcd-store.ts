@@ -84,6 +84,21 @@ export class EtcdStore implements Store {
     }
   }
 
+  /** The etcd client, shared with the replica link (leadership, registrations). */
+  get client(): Etcd3 {
+    return this.#client;
+  }
+
+  /** The key prefix of this control plane in etcd. */
+  get prefix(): string {
+    return this.#prefix;
+  }
+
+  /** How long a request may take (the replica link bounds its own by it too). */
+  get requestTimeoutMs(): number {
+    return this.#requestTimeoutMs;
+  }
+
   get<T>(key: string): T | undefined {
     return this.#mirror.get(key) as T | undefined;
   }

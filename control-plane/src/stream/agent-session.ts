@@ -6,6 +6,7 @@ import {
   type ErrorMessage,
   type Hello,
   type Logger,
+  type Observations,
   PROTOCOL_VERSION,
   type Routes,
   SharedErrorCodes,
@@ -35,6 +36,8 @@ export interface SessionContext {
   joinToken: string | undefined;
   /** Sessions by agent id, to replace an older connection of the same agent. */
   sessions: Map<string, AgentSession>;
+  /** Passes an agent's observations on to the other control-plane replicas, if any. */
+  relay?: (agentId: string, report: Observations) => void;
 }
 
 /** Most services one agent may subscribe to (the hello's own limit). */
@@ -176,6 +179,7 @@ export class AgentSession implements TableSink {
       case 'observations':
         ctx.health.observe(record.agentId, msg);
         ctx.stats.record(msg, (service, id) => ctx.health.knows(service, id));
+        ctx.relay?.(record.agentId, msg);
         return;
       case 'ack':
         if (record.sent && msg.nonce === record.sent.nonce && msg.version === record.sent.version) {

@@ -28,6 +28,16 @@ export const ControlPlaneConfig = Type.Object(
             prefix: Type.String({ minLength: 1, pattern: '^/', default: '/meshlet/', fix: 'use a key prefix starting with "/", such as /meshlet/' }),
             /** A write etcd cannot commit (quorum lost) fails after this long, and the admin API answers 503. */
             requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 3000 }),
+            /**
+             * TTL of the replica's etcd leases (its leader campaign and its
+             * agents' registrations): a replica that dies is replaced as leader,
+             * and its registrations expire, this long after its last keep-alive.
+             */
+            leaseTtlSeconds: Type.Integer({ minimum: 2, maximum: 60, default: 2 }),
+            /** This replica's name among the replicas; default `<hostname>:<port>`. */
+            replicaId: Type.String({ maxLength: 128, pattern: '^[A-Za-z0-9._:@-]*$', default: '', fix: 'use letters, digits and . _ : @ -, such as cp-1' }),
+            /** The admin URL the other replicas and operators reach this replica at; default `http(s)://<listen.host>:<port>`. */
+            advertiseUrl: Type.String({ maxLength: 2048, pattern: '^(https?://[^\\s/]+.*)?$', default: '', fix: 'use an http:// or https:// URL such as http://10.0.0.1:15010' }),
           },
           { default: {}, additionalProperties: false },
         ),

@@ -1,0 +1,208 @@
+import { hostname } from 'node:os';
+import type { ControlPlaneConfig, Logger, Observations, Routes } from '@meshlet/shared';
+import type { EventLog, MeshEvent } from '../events/event-log.js';
+import type { FailoverEngine, TierCount } from '../failover/failover-engine.js';
+import type { HealthEngine } from '../health/health-engine.js';
+import type { ControlPlaneMetrics } from '../metrics.js';
+import type { Pusher } from '../push/pusher.js';
+import { type AgentRecord, registrationOf } from '../registry/agent-record.js';
+import type { Registry } from '../registry/registry.js';
+import type { RingPublisher } from '../rings/ring-publisher.js';
+import type { ServiceStats } from '../stats/service-stats.js';
+import type { EtcdStore } from '../store/etcd-store.js';
+import { type LeaderInfo, type PublishedTable, ReplicaLink, type SignalBatch } from './replica-link.js';
+
+/** How many of the leader's latest decisions it publishes for the followers' `/v1/events`. */
+const PUBLISHED_EVENTS = 100;
+/** Decisions made in a burst are published once. */
+const EVENTS_DEBOUNCE_MS = 100;
+
+/** This replica's place in the cluster, for `GET /v1/cluster`. */
+export interface ClusterView {
+  replicaId: string;
+  role: 'leader' | 'follower' | 'standalone';
+  leader: LeaderInfo | null;
+  /** When this replica took its role. */
+  since: number;
+  store: 'file' | 'etcd';
+}
+
+/** What replication needs from the control plane around it. */
+export interface ReplicationDeps {
+  store: EtcdStore;
+  config: ControlPlaneConfig;
+  log: Logger;
+  clock: () => number;
+  registry: Registry;
+  pusher: Pusher;
+  health: HealthEngine;
+  failover: FailoverEngine;
+  rings: RingPublisher;
+  events: EventLog;
+  stats: ServiceStats;
+  metrics: ControlPlaneMetrics;
+  tierCounts: (routes: Routes['services'][string]) => TierCount[];
+}
+
+/** The replica id the config gives, or `<hostname>:<port>`. */
+export function replicaIdOf(config: ControlPlaneConfig, port: number): string {
+  return config.store.etcd.replicaId || `${hostname()}:${port}`;
+}
+
+/** The URL operators reach this replica at: the configured one, or one made from the listen address. */
+export function advertiseUrlOf(config: ControlPlaneConfig, port: number): string {
+  if (config.store.etcd.advertiseUrl) return config.store.etcd.advertiseUrl;
+  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+  return `${config.tls.certFile ? 'https' : 'http'}://${host}:${port}`;
+}
+
+/**
+ * Joins this control plane to the other replicas on the same etcd: it
+ * publishes its agents and their signals, takes in theirs, and follows or
+ * leads. The leader decides (health, failover, tables, webhooks) and
+ * publishes its tables and decisions; a follower runs the same health
+ * engine on the same signals as a hot standby, but adopts the leader's
+ * tables and decisions instead of its own, so every agent receives the same
+ * table version whichever replica it is connected to.
+ */
+export class Replication {
+  readonly #d: ReplicationDeps;
+  readonly #link: ReplicaLink;
+  readonly #replicaId: string;
+  readonly #url: string;
+  #leader: LeaderInfo | undefined;
+  #since: number;
+  #eventsTimer: NodeJS.Timeout | undefined;
+
+  constructor(deps: ReplicationDeps, port: number) {
+    this.#d = deps;
+    this.#replicaId = replicaIdOf(deps.config, port);
+    this.#url = advertiseUrlOf(deps.config, port);
+    this.#since = deps.clock();
+    const { store, config, log } = deps;
+    this.#link = new ReplicaLink({
+      client: store.client,
+      prefix: store.prefix,
+      replicaId: this.#replicaId,
+      advertiseUrl: this.#url,
+      leaseTtlSeconds: config.store.etcd.leaseTtlSeconds,
+      requestTimeoutMs: store.requestTimeoutMs,
+      log: log.child({ component: 'replicas' }),
+      handlers: {
+        onRole: (leader) => this.#onRole(leader),
+        onLeader: (info) => {
+          this.#leader = info;
+          log.info({ leader: info?.replicaId ?? null, url: info?.url ?? null }, info ? 'leader is known' : 'no leader right now');
+        },
+        onRegistration: (reg) => deps.registry.applyRemote(reg),
+        onRegistrationGone: (agentId, replica) => deps.registry.removeRemote(agentId, replica),
+        onSignals: (batch) => this.#onSignals(batch),
+        onTable: (table) => this.#onTable(table),
+        onEvents: (events) => this.#onEvents(events),
+      },
+    });
+  }
+
+  /** Whether this replica decides now. */
+  get leading(): boolean {
+    return this.#link.leader;
+  }
+
+  /** Where the leader is, when another replica leads. */
+  leaderElsewhere(): LeaderInfo | undefined {
+    return this.#link.leader ? undefined : this.#leader;
+  }
+
+  view(): ClusterView {
+    return {
+      replicaId: this.#replicaId,
+      role: this.#link.leader ? 'leader' : 'follower',
+      leader: this.#link.leader ? { replicaId: this.#replicaId, url: this.#url } : (this.#leader ?? null),
+      since: this.#since,
+      store: 'etcd',
+    };
+  }
+
+  /** Lists what the other replicas published, publishes this replica's agents, and starts campaigning. */
+  async start(): Promise<void> {
+    const { registry, clock } = this.#d;
+    this.#d.pusher.setFollowing(true);
+    this.#d.metrics.leader.set(0);
+    await this.#link.start(() => {
+      const now = clock();
+      const seen: Record<string, number> = {};
+      for (const r of registry.agents()) if (r.replica === undefined && r.connected) seen[r.agentId] = Math.max(0, now - r.lastSeenAt);
+      return seen;
+    });
+    // Agents that connected before the link was up.
+    for (const r of registry.agents()) if (r.replica === undefined) this.#link.register(registrationOf(this.#replicaId, r));
+  }
+
+  /** Publishes a change of an agent of this replica (connection, health). */
+  changed(record: AgentRecord): void {
+    if (record.replica === undefined) this.#link.register(registrationOf(this.#replicaId, record));
+  }
+
+  /** Withdraws an agent of this replica that the registry forgot. */
+  forgotten(record: AgentRecord): void {
+    if (record.replica === undefined) this.#link.unregister(record.agentId);
+  }
+
+  /** Relays an observation report of an agent of this replica to the others. */
+  observed(agentId: string, report: Observations): void {
+    this.#link.observed(agentId, report);
+  }
+
+  /** Publishes a table this replica made (as leader). */
+  tableMade(table: Routes): void {
+    this.#link.publishTable(table);
+  }
+
+  /** Publishes the latest decisions soon (as leader). */
+  decided(): void {
+    if (!this.#link.leader || this.#eventsTimer) return;
+    this.#eventsTimer = setTimeout(() => {
+      this.#eventsTimer = undefined;
+      this.#link.publishEvents(this.#d.events.list({ limit: PUBLISHED_EVENTS }));
+    }, EVENTS_DEBOUNCE_MS);
+  }
+
+  async close(): Promise<void> {
+    if (this.#eventsTimer) clearTimeout(this.#eventsTimer);
+    await this.#link.close();
+  }
+
+  #onRole(leader: boolean): void {
+    this.#since = this.#d.clock();
+    this.#d.metrics.leader.set(leader ? 1 : 0);
+    this.#d.log.info({ replicaId: this.#replicaId, role: leader ? 'leader' : 'follower' }, leader ? 'this replica leads: it decides and publishes tables' : 'this replica follows the leader');
+    this.#d.pusher.setFollowing(!leader);
+  }
+
+  #onSignals(batch: SignalBatch): void {
+    const { registry, health, stats, clock } = this.#d;
+    const now = clock();
+    for (const [agentId, age] of Object.entries(batch.seen)) if (typeof age === 'number') registry.seenRemote(agentId, batch.replica, now - age);
+    for (const o of batch.observations) {
+      if (!o || typeof o.agentId !== 'string' || !o.report || !Array.isArray(o.report.endpoints)) continue;
+      health.observe(o.agentId, o.report);
+      stats.record(o.report, (service, id) => health.knows(service, id));
+    }
+  }
+
+  #onTable(table: PublishedTable): void {
+    const { pusher, rings, failover, tierCounts } = this.#d;
+    if (this.#link.leader && table.version <= pusher.version) return;
+    for (const [name, routes] of Object.entries(table.services)) {
+      rings.adopt(name, routes);
+      if (routes.activeTier !== undefined) failover.adopt(name, tierCounts(routes), routes.activeTier);
+    }
+    pusher.adopt(table);
+  }
+
+  #onEvents(events: MeshEvent[]): void {
+    if (this.#link.leader) return;
+    const sorted = events.filter((e) => e && Number.isSafeInteger(e.seq)).sort((a, b) => a.seq - b.seq);
+    for (const e of sorted) this.#d.events.adopt(e);
+  }
+}
