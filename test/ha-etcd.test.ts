@@ -2,14 +2,17 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EtcdCluster, startEtcdCluster } from './harness/etcd.js';
 import { httpRequest } from './harness/http.js';
-import { type AgentHandle, agentTable, type ControlPlaneHandle, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
+import { type LoadResult, requestLoop as loadLoop } from './harness/load.js';
+import { type AgentHandle, agentTable, type ControlPlaneHandle, endpointIds, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
 import { killAll } from './harness/process.js';
 import { waitFor } from './harness/wait.js';
 
-// Two control-plane replicas on a real three-member etcd cluster (issue 7,
-// first slice): an admin write through one replica reaches the other and the
-// agents connected to it; with the quorum lost, writes answer 503 while reads
-// and the data path carry on; with the quorum back, writes resume.
+// Two control-plane replicas on a real three-member etcd cluster (issue 7):
+// an admin write through one replica reaches the other and the agents
+// connected to it; each replica lists the agents of both; with one etcd
+// member killed everything carries on; with the quorum lost, writes answer
+// 503 while reads and the data path carry on; with the quorum back, writes
+// resume, a leader is elected again and both replicas catch up.
 
 const ADMIN = 'admin-token-0123456789abcdef';
 const REQUEST_TIMEOUT_MS = 2000;
@@ -31,6 +34,12 @@ async function api(cp: ControlPlaneHandle, method: string, path: string, body?: 
     // not JSON
   }
   return { status: res.status, body: parsed };
+}
+
+/** A load loop that runs until its own bound (`maxMs`) and resolves with what it saw. */
+function loadFor(port: number, url: string, bounds: { workers: number; maxMs: number }) {
+  const loop = loadLoop(port, url, bounds);
+  return { done: new Promise<LoadResult>((resolve) => setTimeout(() => resolve(loop.stop()), bounds.maxMs)) };
 }
 
 async function balancerOf(agent: AgentHandle, service: string): Promise<string | undefined> {
@@ -68,14 +77,22 @@ describe('control-plane replicas on etcd', () => {
       });
     a = await replica('a');
     b = await replica('b');
-    // Registrations are not shared between replicas yet: each has an instance of its own.
+    // One instance on each replica; the client, on B, routes to both.
     const appA = await startDemoApp('hello', 'hello-a');
     const appB = await startDemoApp('hello', 'hello-b');
     await startAgent(scratch, { agentId: 'hello-a', cp: a, instance: { service: 'hello', app: appA } });
     await startAgent(scratch, { agentId: 'hello-b', cp: b, instance: { service: 'hello', app: appB } });
     client = await startAgent(scratch, { agentId: 'client', cp: b, outbound: true, calls: ['hello'] });
     await waitFor('the client on B to route to hello', async () => (await requestLoop(client, 1)).length === 0);
+    await waitFor('the client on B to route to both instances, one of them on A', async () => (await endpointIds(client, 'hello')).join() === 'hello-a,hello-b');
   });
+
+  const healthyOn = async (cp: ControlPlaneHandle) =>
+    ((await api(cp, 'GET', '/v1/services/hello')).body.instances as Array<{ id: string; state: string }>)
+      .filter((i) => i.state === 'healthy')
+      .map((i) => i.id)
+      .sort()
+      .join();
   afterAll(async () => {
     await killAll();
     scratch.remove();
@@ -91,9 +108,26 @@ describe('control-plane replicas on etcd', () => {
     await waitFor('the client on B to get the policy', async () => (await balancerOf(client, 'hello')) === 'least_request', { timeoutMs: 5000 });
   });
 
+  it('lists the agents of both replicas on each, with one leader', async () => {
+    for (const cp of [a, b]) await waitFor(`${cp.url} to list both instances healthy`, async () => (await healthyOn(cp)) === 'hello-a,hello-b');
+    const roles = [(await api(a, 'GET', '/v1/cluster')).body.role, (await api(b, 'GET', '/v1/cluster')).body.role].sort();
+    expect(roles).toEqual(['follower', 'leader']);
+  });
+
+  it('carries on with one etcd member killed: writes, their push to agents, the leader, the data path', async () => {
+    await etcd.members[2]?.kill();
+    const put = await api(a, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'random' } } });
+    expect(put.status).toBe(200);
+    await waitFor('the client on B to get the write made through A', async () => (await balancerOf(client, 'hello')) === 'random', { timeoutMs: 5000 });
+    expect(await requestLoop(client, 50)).toEqual([]);
+    const roles = [(await api(a, 'GET', '/v1/cluster')).body.role, (await api(b, 'GET', '/v1/cluster')).body.role].sort();
+    expect(roles).toEqual(['follower', 'leader']);
+    for (const cp of [a, b]) expect(await healthyOn(cp)).toBe('hello-a,hello-b');
+  });
+
   it('answers writes with 503 while the etcd quorum is lost, and keeps reads and the data path', async () => {
-    const [, m1, m2] = etcd.members;
-    await Promise.all([m1?.kill(), m2?.kill()]);
+    // The third member is still down: one more makes two of three.
+    await etcd.members[1]?.kill();
 
     const started = Date.now();
     const refused = await api(a, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'random' } } });
@@ -107,12 +141,17 @@ describe('control-plane replicas on etcd', () => {
     for (const cp of [a, b]) {
       const got = await api(cp, 'GET', '/v1/policies/hello');
       expect(got.status).toBe(200);
-      expect(got.body.policy.balancer.kind).toBe('least_request');
+      expect(got.body.policy.balancer.kind).toBe('random');
       expect((await api(cp, 'GET', '/v1/services/hello')).status).toBe(200);
       expect((await fetch(`${cp.url}/healthz`)).status).toBe(200);
     }
     expect(await requestLoop(client, 200)).toEqual([]);
-    expect(await balancerOf(client, 'hello')).toBe('least_request');
+    expect(await balancerOf(client, 'hello')).toBe('random');
+    // Traffic for well over the heartbeat timeout (and the lease TTL) without etcd: no replica takes the other's agents for gone.
+    const window = await loadFor(client.outboundPort as number, 'http://hello/', { workers: 1, maxMs: 4000 }).done;
+    expect(window.failures).toEqual([]);
+    expect([...window.byInstance.keys()].sort()).toEqual(['hello-a', 'hello-b']);
+    expect(await endpointIds(client, 'hello')).toEqual(['hello-a', 'hello-b']);
   });
 
   it('takes writes again once the quorum is back, and shows them through B', async () => {
@@ -126,6 +165,8 @@ describe('control-plane replicas on etcd', () => {
     );
     await waitFor('B to show the write', async () => (await api(b, 'GET', '/v1/policies/hello')).body.policy.balancer.kind === 'peak_ewma', { timeoutMs: 10_000 });
     await waitFor('the client on B to get it', async () => (await balancerOf(client, 'hello')) === 'peak_ewma', { timeoutMs: 10_000 });
+    await waitFor('a leader again', async () => [(await api(a, 'GET', '/v1/cluster')).body.role, (await api(b, 'GET', '/v1/cluster')).body.role].includes('leader'), { timeoutMs: 10_000 });
+    for (const cp of [a, b]) await waitFor(`${cp.url} to list both instances healthy again`, async () => (await healthyOn(cp)) === 'hello-a,hello-b', { timeoutMs: 10_000 });
     expect(await requestLoop(client, 20)).toEqual([]);
   });
 });

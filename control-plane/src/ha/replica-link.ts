@@ -118,6 +118,10 @@ export class ReplicaLink {
   #leader = false;
   #observations: SignalBatch['observations'] = [];
   #seen: () => Record<string, number> = () => ({});
+  /** Since when every signal batch reached etcd (undefined: the last one did not). */
+  #touchSince: number | undefined;
+  /** What the leader could not publish yet (etcd did not answer); tried again with each signal batch. */
+  readonly #unpublished = new Map<string, { value: unknown; what: string; inflight: boolean }>();
   #closed = false;
 
   constructor(options: ReplicaLinkOptions) {
@@ -128,6 +132,15 @@ export class ReplicaLink {
     this.#tableKey = `${this.#live}table`;
     this.#eventsKey = `${this.#live}events`;
     this.#election = options.client.namespace(options.prefix).election('leader', options.leaseTtlSeconds);
+  }
+
+  /**
+   * Whether this replica has been in touch with etcd for at least `ms`
+   * without a break. Only then does the silence of another replica's agent
+   * mean anything: cut off from etcd, no replica's word arrives.
+   */
+  inTouch(ms: number): boolean {
+    return this.#touchSince !== undefined && Date.now() - this.#touchSince >= ms;
   }
 
   /** Whether this replica leads right now. */
@@ -242,7 +255,8 @@ export class ReplicaLink {
           this.#o.log.warn({ err: e.message }, 'replica link: lease lost; registrations will be written again under a new one');
           this.#lease = undefined;
           this.#leaseId = undefined;
-          for (const entry of this.#local.values()) entry.rev = undefined;
+          this.#touchSince = undefined;
+          // Each registration keeps its last revision: under the new lease it replaces only this replica's own write, or an absent key.
           this.#renewLease();
         });
         for (const entry of this.#local.values()) entry.chain = entry.chain.then(() => this.#writeRegistration(entry));
@@ -288,21 +302,36 @@ export class ReplicaLink {
     this.#observations = [];
     if (leaseId === undefined) return;
     const batch: SignalBatch = { replica: this.#o.replicaId, seen: this.#seen(), observations };
-    this.#bounded(this.#o.client.put(this.#signalsPrefix + this.#o.replicaId).value(JSON.stringify(batch)).lease(leaseId).exec()).catch((e: unknown) => {
-      // Observations are perishable: a batch etcd could not take is dropped, the next one carries the rest.
-      this.#o.log.debug({ err: (e as Error).message }, 'replica link: could not publish signals');
-    });
+    this.#bounded(this.#o.client.put(this.#signalsPrefix + this.#o.replicaId).value(JSON.stringify(batch)).lease(leaseId).exec())
+      .then(() => {
+        this.#touchSince ??= Date.now();
+      })
+      .catch((e: unknown) => {
+        // Observations are perishable: a batch etcd could not take is dropped, the next one carries the rest.
+        this.#touchSince = undefined;
+        this.#o.log.debug({ err: (e as Error).message }, 'replica link: could not publish signals');
+      });
+    for (const [key, u] of this.#unpublished) if (!u.inflight) this.#publishAsLeader(key, u.value, u.what);
   }
 
   #publishAsLeader(key: string, value: unknown, what: string): void {
     const fence = this.#campaignKey;
-    if (!this.#leader || fence === undefined) return;
+    if (!this.#leader || fence === undefined) {
+      this.#unpublished.clear();
+      return;
+    }
     const c = this.#o.client;
+    const entry = { value, what, inflight: true };
+    this.#unpublished.set(key, entry);
     this.#bounded(c.if(fence, 'Create', '>', 0).then(c.put(key).value(JSON.stringify(value))).commit())
       .then((res) => {
+        if (this.#unpublished.get(key) === entry) this.#unpublished.delete(key);
         if (!res.succeeded) this.#o.log.warn({ what }, 'replica link: no longer the leader in etcd; not published');
       })
-      .catch((e: unknown) => this.#o.log.warn({ what, err: (e as Error).message }, 'replica link: could not publish to etcd'));
+      .catch((e: unknown) => this.#o.log.warn({ what, err: (e as Error).message }, 'replica link: could not publish to etcd; trying again'))
+      .finally(() => {
+        entry.inflight = false;
+      });
   }
 
   #runCampaign(): void {

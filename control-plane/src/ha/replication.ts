@@ -108,6 +108,11 @@ export class Replication {
     return this.#link.leader;
   }
 
+  /** Whether the silence of another replica's agent for `ms` means it is gone (not when this replica is cut off from etcd). */
+  judgesRemote(ms: number): boolean {
+    return this.#link.inTouch(ms);
+  }
+
   /** Where the leader is, when another replica leads. */
   leaderElsewhere(): LeaderInfo | undefined {
     return this.#link.leader ? undefined : this.#leader;

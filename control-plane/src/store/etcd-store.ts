@@ -23,6 +23,9 @@ export interface EtcdStoreOptions {
   log?: Logger;
 }
 
+/** The largest answer taken from etcd: above etcd's own request limit (`--max-request-bytes`, 1.5 MiB by default; deploy/ha raises it to 8 MiB) and any listing of the prefix. */
+const MAX_RECEIVE_BYTES = 256 * 1024 * 1024;
+
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const kv = (k: IKeyValue): MirrorKv => ({ key: k.key.toString('utf8'), value: k.value.toString('utf8'), modRevision: Number(k.mod_revision) });
 
@@ -67,6 +70,8 @@ export class EtcdStore implements Store {
     this.#client = new Etcd3({
       hosts: this.#endpoints,
       dialTimeout: options.dialTimeoutMs ?? 3_000,
+      // gRPC refuses answers above 4 MiB by default; the routing table (one value) and a listing of the prefix can be larger.
+      grpcOptions: { 'grpc.max_receive_message_length': MAX_RECEIVE_BYTES },
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + attemptMs }),
     });
   }
