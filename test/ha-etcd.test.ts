@@ -108,6 +108,21 @@ describe('control-plane replicas on etcd', () => {
     await waitFor('the client on B to get the policy', async () => (await balancerOf(client, 'hello')) === 'least_request', { timeoutMs: 5000 });
   });
 
+  it('lets one of two writes based on the same resourceVersion win, sent to two replicas at once', async () => {
+    const base = (await api(a, 'GET', '/v1/policies/hello')).body.resourceVersion as string;
+    const [viaA, viaB] = await Promise.all([
+      api(a, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'round_robin' } }, resourceVersion: base }),
+      api(b, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'random' } }, resourceVersion: base }),
+    ]);
+    expect([viaA.status, viaB.status].sort()).toEqual([200, 409]);
+    const loser = viaA.status === 409 ? viaA : viaB;
+    expect(loser.body.error.code).toBe('MESHLET_CONFLICT');
+    expect(loser.body.error.message).toContain(`resourceVersion ${base} is stale`);
+    const winner = viaA.status === 200 ? 'round_robin' : 'random';
+    for (const cp of [a, b]) await waitFor(`${cp.url} to show the winning write`, async () => (await api(cp, 'GET', '/v1/policies/hello')).body.policy.balancer.kind === winner);
+    await api(a, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'least_request' } } });
+  });
+
   it('lists the agents of both replicas on each, with one leader', async () => {
     for (const cp of [a, b]) await waitFor(`${cp.url} to list both instances healthy`, async () => (await healthyOn(cp)) === 'hello-a,hello-b');
     const roles = [(await api(a, 'GET', '/v1/cluster')).body.role, (await api(b, 'GET', '/v1/cluster')).body.role].sort();

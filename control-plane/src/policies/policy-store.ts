@@ -85,7 +85,12 @@ export class PolicyStore {
       return { ok: false, status: 409, message: `resourceVersion ${resourceVersion} is stale: the policy of "${service}" is at ${current}; get it again and reapply your change` };
     }
     const policy = resolvePolicy(spec);
-    await this.#store.put(PREFIX + service, spec);
+    if (resourceVersion === undefined) {
+      await this.#store.put(PREFIX + service, spec);
+    } else if ((await this.#store.writeIf(PREFIX + service, spec, Number(resourceVersion))) === undefined) {
+      // Another replica wrote it first (this one's copy had not seen it yet).
+      return { ok: false, status: 409, message: `resourceVersion ${resourceVersion} is stale: the policy of "${service}" was changed through another control-plane replica; get it again and reapply your change` };
+    }
     this.#resolved.set(service, policy);
     return { ok: true, item: this.item(service) };
   }
@@ -97,7 +102,11 @@ export class PolicyStore {
     if (resourceVersion !== undefined && resourceVersion !== String(rev)) {
       return { ok: false, status: 409, message: `resourceVersion ${resourceVersion} is stale: the policy of "${service}" is at ${rev}; get it again` };
     }
-    await this.#store.delete(PREFIX + service);
+    if (resourceVersion === undefined) {
+      await this.#store.delete(PREFIX + service);
+    } else if ((await this.#store.writeIf(PREFIX + service, undefined, rev)) === undefined) {
+      return { ok: false, status: 409, message: `resourceVersion ${resourceVersion} is stale: the policy of "${service}" was changed through another control-plane replica; get it again` };
+    }
     this.#resolved.delete(service);
     return { ok: true, item: this.item(service) };
   }

@@ -138,6 +138,29 @@ export class EtcdStore implements Store {
     return revision;
   }
 
+  async writeIf(key: string, value: unknown, modRevision: number): Promise<number | undefined> {
+    const data = this.#mirror.dataKey(key);
+    const tombstone = this.#mirror.tombstoneKey(key);
+    // An absent key compares with a mod_revision of 0, as in etcd.
+    if (value === undefined) {
+      const before = String(modRevision);
+      const res = await this.#txn((c) => c.if(data, 'Mod', '==', modRevision).then(c.delete().key(data), c.put(tombstone).value(before)));
+      const revision = Number(res.header.revision);
+      this.#mirror.seen(revision);
+      if (!res.succeeded) return undefined;
+      this.#mirror.put({ key: tombstone, value: before, modRevision: revision });
+      return revision;
+    }
+    const json = JSON.stringify(value);
+    const res = await this.#txn((c) => c.if(data, 'Mod', '==', modRevision).then(c.put(data).value(json), c.delete().key(tombstone)));
+    const revision = Number(res.header.revision);
+    this.#mirror.seen(revision);
+    if (!res.succeeded) return undefined;
+    this.#mirror.put({ key: data, value: json, modRevision: revision });
+    this.#mirror.delete(tombstone, revision);
+    return revision;
+  }
+
   keys(prefix = ''): string[] {
     return this.#mirror.keys(prefix);
   }

@@ -110,6 +110,12 @@ export class FileStore implements Store {
     return this.#write(revision);
   }
 
+  async writeIf(key: string, value: unknown, modRevision: number): Promise<number | undefined> {
+    // One writer: its own copy is the truth.
+    if ((this.modRevision(key) ?? 0) !== modRevision) return undefined;
+    return value === undefined ? this.delete(key) : this.put(key, value);
+  }
+
   keys(prefix = ''): string[] {
     return Object.keys(this.#data)
       .filter((k) => k.startsWith(prefix))

@@ -27,6 +27,14 @@ export interface Store {
   put(key: string, value: unknown): Promise<number>;
   /** Deletes `key` durably (a no-op without a new revision when it has no value). Returns the store's revision. */
   delete(key: string): Promise<number>;
+  /**
+   * Optimistic concurrency: like {@link put} (a `value` of `undefined`: like
+   * {@link delete}), but only if `key` was last written at `modRevision` (0:
+   * it has no value), checked where the data lives, so that two replicas
+   * cannot both win. Resolves with the new revision, or `undefined` when the
+   * key has moved on.
+   */
+  writeIf(key: string, value: unknown, modRevision: number): Promise<number | undefined>;
   /** Keys with a value, sorted, optionally only those starting with `prefix`. */
   keys(prefix?: string): string[];
   /** Every key written or deleted after `revision` (0: everything, deletions included), sorted by key. */

@@ -27,6 +27,10 @@ export class MemoryStore implements Store {
     this.#tombstones.set(key, ++this.#revision);
     return this.#revision;
   }
+  async writeIf(key: string, value: unknown, modRevision: number): Promise<number | undefined> {
+    if ((this.modRevision(key) ?? 0) !== modRevision) return undefined;
+    return value === undefined ? this.delete(key) : this.put(key, value);
+  }
   keys(prefix = ''): string[] {
     return [...this.data.keys()].filter((k) => k.startsWith(prefix)).sort();
   }
