@@ -1,0 +1,293 @@
+import type { Hello, InstanceInfo } from '@meshlet/shared';
+import { describe, expect, it, vi } from 'vitest';
+import type { AgentRecord, Registration } from './agent-record.js';
+import { registrationOf } from './agent-record.js';
+import { Registry } from './registry.js';
+
+// Agents connected to another control-plane replica, as their registrations
+// arrive through etcd: how they enter, change and leave this replica's
+// registry, and how they meet the agents connected here.
+
+const instance = (id: string, service = 'orders', over: Partial<InstanceInfo> = {}): InstanceInfo => ({
+  service,
+  id,
+  host: `${id}.local`,
+  port: 15006,
+  tier: 0,
+  weight: 1,
+  labels: {},
+  ...over,
+});
+
+const hello = (agentId: string, inst?: InstanceInfo): Hello => ({
+  type: 'hello',
+  protocolVersion: 1,
+  agentId,
+  tableVersion: 0,
+  ...(inst ? { instance: inst } : {}),
+});
+
+/** The registration replica `replica` publishes of agent `agentId`, connected at `connectedAt`. */
+const reg = (agentId: string, replica: string, connectedAt: number, over: Partial<Registration> = {}): Registration => ({
+  replica,
+  agentId,
+  instance: instance(agentId),
+  connected: true,
+  remoteAddress: '10.0.0.9',
+  connectedAt,
+  disconnectedAt: undefined,
+  disconnectReason: undefined,
+  graceful: false,
+  health: 'healthy',
+  healthReason: undefined,
+  subscriptions: ['billing'],
+  ...over,
+});
+
+function setup(knownServices: string[] = []) {
+  const clock = { now: 1_000 };
+  const onChange = vi.fn<(r: AgentRecord) => void>();
+  const onForget = vi.fn<(r: AgentRecord) => void>();
+  const onNewService = vi.fn<(names: string[]) => void>();
+  const registry = new Registry({ clock: () => clock.now, onChange, onForget, onNewService, knownServices });
+  const only = () => {
+    const agents = registry.agents();
+    expect(agents).toHaveLength(1);
+    return agents[0] as AgentRecord;
+  };
+  return { clock, onChange, onForget, onNewService, registry, only };
+}
+
+describe('Registry: registrations of another replica\'s agents', () => {
+  it('creates a record marked with the replica, not orphaned, and tells onChange', () => {
+    const { registry, onChange, only } = setup();
+    registry.applyRemote(reg('o-1', 'B', 500, { health: 'unhealthy', healthReason: 'down' }));
+    const r = only();
+    expect(r).toEqual({
+      agentId: 'o-1',
+      instance: instance('o-1'),
+      connected: true,
+      remoteAddress: '10.0.0.9',
+      connectedAt: 500,
+      disconnectedAt: undefined,
+      disconnectReason: undefined,
+      graceful: false,
+      lastSeenAt: 1_000,
+      health: 'unhealthy',
+      healthReason: 'down',
+      sent: undefined,
+      acked: undefined,
+      nacked: undefined,
+      rings: {},
+      subscriptions: ['billing'],
+      replica: { id: 'B', orphaned: false },
+    });
+    expect(registry.current(r)).toBe(true);
+    expect(onChange).toHaveBeenCalledTimes(1);
+    expect(onChange).toHaveBeenCalledWith(r);
+  });
+
+  it('changes the record in place for the same replica and connection, telling onChange only when connection or health changed', () => {
+    const { registry, clock, onChange, onForget, only } = setup();
+    registry.applyRemote(reg('o-1', 'B', 500));
+    const r = only();
+    onChange.mockClear();
+
+    clock.now = 1_500;
+    registry.applyRemote(reg('o-1', 'B', 500, { healthReason: 'still fine', subscriptions: ['billing', 'users'] }));
+    expect(only()).toBe(r);
+    expect(r.subscriptions).toEqual(['billing', 'users']);
+    expect(r.healthReason).toBe('still fine');
+    expect(r.lastSeenAt).toBe(1_500);
+    expect(onChange).not.toHaveBeenCalled();
+
+    registry.applyRemote(reg('o-1', 'B', 500, { health: 'unhealthy', healthReason: '503' }));
+    expect(only()).toBe(r);
+    expect(r.health).toBe('unhealthy');
+    expect(onChange).toHaveBeenCalledTimes(1);
+    expect(onChange).toHaveBeenLastCalledWith(r);
+
+    clock.now = 2_000;
+    registry.applyRemote(reg('o-1', 'B', 500, { health: 'unhealthy', connected: false, disconnectedAt: 1_900, disconnectReason: 'its stream closed', graceful: true }));
+    expect(only()).toBe(r);
+    expect(r).toMatchObject({ connected: false, disconnectedAt: 1_900, disconnectReason: 'its stream closed', graceful: true });
+    // A disconnected agent's registration does not make it seen.
+    expect(r.lastSeenAt).toBe(1_500);
+    expect(onChange).toHaveBeenCalledTimes(2);
+    expect(onForget).not.toHaveBeenCalled();
+  });
+
+  it('replaces the record with a newer connection from another replica, forgetting the old instance only when it differs', () => {
+    const { registry, onChange, onForget, only } = setup();
+    registry.applyRemote(reg('o-1', 'B', 500));
+    const fromB = only();
+
+    registry.applyRemote(reg('o-1', 'C', 900));
+    const fromC = only();
+    expect(fromC).not.toBe(fromB);
+    expect(fromC).toMatchObject({ connectedAt: 900, replica: { id: 'C', orphaned: false } });
+    expect(registry.current(fromB)).toBe(false);
+    expect(onForget).not.toHaveBeenCalled();
+    expect(onChange).toHaveBeenLastCalledWith(fromC);
+
+    // The agent now fronts another instance: the old one is gone for good.
+    registry.applyRemote(reg('o-1', 'D', 1_200, { instance: instance('o-9') }));
+    expect(only()).toMatchObject({ instance: { id: 'o-9' }, replica: { id: 'D' } });
+    expect(onForget).toHaveBeenCalledTimes(1);
+    expect(onForget).toHaveBeenCalledWith(fromC);
+  });
+
+  it('ignores a remote registration older than the connection held here, and yields to a newer one', () => {
+    const { registry, clock, onChange, only } = setup();
+    clock.now = 1_000;
+    const local = registry.connect(hello('o-1', instance('o-1')), '10.0.0.1');
+    onChange.mockClear();
+
+    // The replica the agent left publishes that it saw it go: older than the connection here.
+    registry.applyRemote(reg('o-1', 'B', 900, { connected: false, disconnectedAt: 1_100, disconnectReason: 'its stream closed' }));
+    expect(only()).toBe(local);
+    expect(local.replica).toBeUndefined();
+    expect(local.connected).toBe(true);
+    expect(onChange).not.toHaveBeenCalled();
+
+    // The agent moved on to B later: B's newer connection wins.
+    registry.applyRemote(reg('o-1', 'B', 1_100));
+    const remote = only();
+    expect(remote).not.toBe(local);
+    expect(remote.replica).toEqual({ id: 'B', orphaned: false });
+    expect(onChange).toHaveBeenCalledTimes(1);
+  });
+
+  it('does nothing when a record that was replaced is disconnected', () => {
+    const { registry, clock, onChange, only } = setup();
+    const local = registry.connect(hello('o-1', instance('o-1')), '10.0.0.1');
+    registry.health(local, 'healthy', undefined);
+    clock.now = 2_000;
+    registry.applyRemote(reg('o-1', 'B', 1_500));
+    const remote = only();
+    onChange.mockClear();
+
+    // The old stream closes only now.
+    registry.disconnect(local, 'its stream closed');
+    expect(registry.current(local)).toBe(false);
+    expect(local.connected).toBe(true);
+    expect(local.disconnectedAt).toBeUndefined();
+    expect(onChange).not.toHaveBeenCalled();
+    expect(only()).toBe(remote);
+    expect(remote.connected).toBe(true);
+    expect(registry.routingServices().orders?.endpoints.map((e) => [e.id, e.health ?? 'healthy'])).toEqual([['o-1', 'healthy']]);
+
+    // The current record still disconnects as before.
+    registry.disconnect(remote, 'heartbeat timeout');
+    expect(remote.connected).toBe(false);
+    expect(onChange).toHaveBeenCalledTimes(1);
+  });
+
+  it('moves lastSeenAt forward only, and only for the record of the replica that vouches', () => {
+    const { registry, clock, only } = setup();
+    clock.now = 1_000;
+    registry.applyRemote(reg('o-1', 'B', 500));
+    const r = only();
+    expect(r.lastSeenAt).toBe(1_000);
+
+    registry.seenRemote('o-1', 'B', 1_400);
+    expect(r.lastSeenAt).toBe(1_400);
+    registry.seenRemote('o-1', 'B', 1_200);
+    expect(r.lastSeenAt).toBe(1_400);
+    registry.seenRemote('o-1', 'C', 5_000);
+    expect(r.lastSeenAt).toBe(1_400);
+    registry.seenRemote('nobody', 'B', 5_000);
+    expect(registry.agents()).toHaveLength(1);
+
+    // Not for an agent of this replica.
+    const local = registry.connect(hello('l-1', instance('l-1')), '10.0.0.1');
+    registry.seenRemote('l-1', 'B', 9_000);
+    expect(local.lastSeenAt).toBe(1_000);
+  });
+
+  it('marks an agent whose registration vanished orphaned but connected, until a registration comes again', () => {
+    const { registry, onChange, only } = setup();
+    registry.applyRemote(reg('o-1', 'B', 500));
+    const r = only();
+    onChange.mockClear();
+
+    // Another replica's word does not orphan it.
+    registry.removeRemote('o-1', 'C');
+    expect(r.replica).toEqual({ id: 'B', orphaned: false });
+
+    registry.removeRemote('o-1', 'B');
+    expect(only()).toBe(r);
+    expect(r.replica).toEqual({ id: 'B', orphaned: true });
+    expect(r.connected).toBe(true);
+    expect(registry.routingServices().orders?.endpoints.map((e) => e.id)).toEqual(['o-1']);
+
+    // B writes it again (a new lease): same connection, no longer orphaned, and that is a change.
+    registry.applyRemote(reg('o-1', 'B', 500));
+    expect(only()).toBe(r);
+    expect(r.replica).toEqual({ id: 'B', orphaned: false });
+    expect(onChange).toHaveBeenCalledTimes(1);
+
+    // Orphaned again, then the agent reconnects to C.
+    registry.removeRemote('o-1', 'B');
+    registry.applyRemote(reg('o-1', 'C', 800));
+    expect(only().replica).toEqual({ id: 'C', orphaned: false });
+  });
+
+  it('lists an orphaned remote agent as silent once the heartbeat timeout has passed', () => {
+    const { registry, clock, only } = setup();
+    clock.now = 1_000;
+    registry.applyRemote(reg('o-1', 'B', 500));
+    const r = only();
+    clock.now = 3_000;
+    registry.seenRemote('o-1', 'B', 3_000);
+    expect(registry.silentAgents(1_000)).toEqual([]);
+
+    registry.removeRemote('o-1', 'B');
+    clock.now = 4_000;
+    expect(registry.silentAgents(1_000)).toEqual([]);
+    // B's vouching no longer arrives; nothing moves its lastSeenAt.
+    clock.now = 4_001;
+    expect(registry.silentAgents(1_000)).toEqual([r]);
+  });
+
+  it('reports the new service names of a remote registration', () => {
+    const { registry, onNewService } = setup(['orders']);
+    registry.applyRemote(reg('o-1', 'B', 500));
+    expect(onNewService).not.toHaveBeenCalled();
+    registry.applyRemote(reg('p-1', 'B', 500, { instance: instance('p-1', 'payments') }));
+    expect(onNewService).toHaveBeenCalledTimes(1);
+    expect(onNewService).toHaveBeenCalledWith(['orders', 'payments']);
+    expect(registry.serviceNames()).toEqual(['orders', 'payments']);
+  });
+
+  it('routes to remote instances alongside local ones, by their published health', () => {
+    const { registry } = setup();
+    const local = registry.connect(hello('o-1', instance('o-1')), '10.0.0.1');
+    registry.health(local, 'healthy', undefined);
+    registry.applyRemote(reg('o-2', 'B', 500, { instance: instance('o-2', 'orders', { zone: 'z2' }) }));
+    registry.applyRemote(reg('o-3', 'C', 500, { instance: instance('o-3'), health: 'unhealthy' }));
+    registry.applyRemote(reg('o-4', 'C', 500, { instance: instance('o-4'), health: 'unknown' }));
+    registry.applyRemote(reg('o-5', 'C', 500, { instance: instance('o-5'), connected: false, graceful: true, disconnectedAt: 900 }));
+    registry.applyRemote(reg('client', 'B', 500, { instance: undefined }));
+    expect(registry.routingServices()).toEqual({
+      orders: {
+        endpoints: [
+          { id: 'o-1', host: 'o-1.local', port: 15006, tier: 0, weight: 1, labels: {} },
+          { id: 'o-2', host: 'o-2.local', port: 15006, tier: 0, weight: 1, labels: {}, zone: 'z2' },
+          { id: 'o-3', host: 'o-3.local', port: 15006, tier: 0, weight: 1, labels: {}, health: 'unhealthy' },
+        ],
+      },
+    });
+  });
+
+  it('round-trips a local record through its registration on another replica', () => {
+    const here = setup();
+    const local = here.registry.connect({ ...hello('o-1', instance('o-1')), upstreams: ['users', 'billing'] }, '10.0.0.1');
+    here.registry.health(local, 'healthy', undefined);
+    const there = setup();
+    there.registry.applyRemote(registrationOf('A', local));
+    const r = there.only();
+    expect(r).toMatchObject({ agentId: 'o-1', instance: local.instance, connectedAt: local.connectedAt, health: 'healthy', subscriptions: ['billing', 'users'], replica: { id: 'A', orphaned: false } });
+    expect(there.registry.routingServices()).toEqual(here.registry.routingServices());
+  });
+});
