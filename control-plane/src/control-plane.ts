@@ -388,9 +388,9 @@ export class ControlPlane {
       }
     }
     this.#sweeper = setInterval(() => {
+      if (this.#replication && !this.#replication.judgesRemote(config.heartbeat.timeoutMs)) registry.vouchRemote();
       for (const record of registry.silentAgents(config.heartbeat.timeoutMs)) {
         if (record.replica) {
-          if (!this.#replication?.judgesRemote(config.heartbeat.timeoutMs)) continue;
           // An agent of another replica: that replica stopped vouching for it (it died, and the agent has not reconnected anywhere).
           const why = record.replica.orphaned ? `its control-plane replica ${record.replica.id} went away and it did not reconnect` : `replica ${record.replica.id} has not heard from it`;
           log.warn({ agentId: record.agentId, replica: record.replica.id }, `${why}; removing it from the routing table`);

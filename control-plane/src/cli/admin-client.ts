@@ -1,5 +1,5 @@
 import { Agent, type Dispatcher, request } from 'undici';
-import { errorFromAnswer, errorFromNetwork } from './answer-error.js';
+import { errorFromAnswer, errorFromNetwork, NOT_LEADER, parseApiError } from './answer-error.js';
 import { CliError, CliErrorCodes } from './cli-error.js';
 import { type Connection, displayUrl } from './connection.js';
 
@@ -11,10 +11,12 @@ const REQUEST_TIMEOUT_MS = 30_000;
  */
 const STREAM_IDLE_TIMEOUT_MS = 45_000;
 
-/** An answer read whole: its status, body text and the JSON in it. */
+/** An answer read whole: its status and body text. */
 export interface TextAnswer {
   status: number;
   text: string;
+  /** The control plane that answered: the one connected to, or the leader it named (see {@link RequestOptions.followLeader}). */
+  connection: Connection;
 }
 
 /** Options of a request. */
@@ -24,6 +26,44 @@ export interface RequestOptions {
   /** JSON body. */
   body?: unknown;
   signal?: AbortSignal;
+  /**
+   * For a decision that only the leader replica makes (manual failover and
+   * failback): when a follower answers 503 `MESHLET_NOT_LEADER` naming the
+   * leader's URL, the same request is sent once more, to that URL, with the
+   * same token and CA; this is called first with both URLs (as shown in
+   * messages), for a note. Once only: whatever the leader answers, even
+   * another `MESHLET_NOT_LEADER`, is the answer.
+   */
+  followLeader?: (follower: string, leader: string) => void;
+}
+
+/** Where to resend a request a follower refused: the leader's URL, or why meshctl will not send it there. */
+export type LeaderTarget = { url: string } | { refused: string };
+
+/**
+ * Reads a refusal for the leader's URL to resend the request to. None (the
+ * error stands as it is) when it is not `MESHLET_NOT_LEADER`, names no
+ * leader, names something other than an http(s) URL, or names `server`
+ * itself (resending would only be refused again). Refused when `server` is
+ * https and the leader plain http: the token would cross the network
+ * unencrypted.
+ */
+export function leaderTarget(body: string, server: string): LeaderTarget | undefined {
+  const e = parseApiError(body);
+  if (e?.code !== NOT_LEADER || !e.leader) return undefined;
+  let url: URL;
+  try {
+    url = new URL(e.leader);
+  } catch {
+    return undefined;
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash) return undefined;
+  const leader = url.toString().replace(/\/+$/, '');
+  if (leader === server) return undefined;
+  if (url.protocol === 'http:' && server.startsWith('https:')) {
+    return { refused: `meshctl did not resend it to the leader at ${displayUrl(leader)}: that URL is plain http and the token would cross the network unencrypted; use https:// in the leader's store.etcd.advertiseUrl, or send it there yourself with --server` };
+  }
+  return { url: leader };
 }
 
 /** A client of the control plane's admin API: JSON in, JSON out, every failure a {@link CliError} with one clear line. */
@@ -74,19 +114,42 @@ export class AdminClient {
       throw errorFromNetwork(e, this.connection, REQUEST_TIMEOUT_MS);
     }
     if (res.statusCode >= 400) {
+      const { followLeader, ...once } = options;
+      const target = followLeader && res.statusCode === 503 ? leaderTarget(text, this.connection.server) : undefined;
+      if (followLeader && target && 'url' in target) return this.#resendToLeader(target.url, followLeader, method, path, once);
       const retryAfter = res.headers['retry-after'];
-      throw errorFromAnswer(
+      const error = errorFromAnswer(
         { method, path, status: res.statusCode, body: text, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, context: options.context },
         this.connection,
       );
+      if (target && 'refused' in target) throw new CliError(error.code, `${error.message}; ${target.refused}`, { status: res.statusCode, apiCode: NOT_LEADER });
+      throw error;
     }
-    return { status: res.statusCode, text };
+    return { status: res.statusCode, text, connection: this.connection };
+  }
+
+  /** Sends a request a follower refused to the leader it named, once, with the same token and CA. */
+  async #resendToLeader(
+    url: string,
+    note: (follower: string, leader: string) => void,
+    method: Dispatcher.HttpMethod,
+    path: string,
+    options: Omit<RequestOptions, 'followLeader'>,
+  ): Promise<TextAnswer> {
+    const follower = displayUrl(this.connection.server);
+    note(follower, displayUrl(url));
+    const leader = new AdminClient({ ...this.connection, server: url, serverSource: `the leader named by ${follower}` });
+    try {
+      return await leader.text(method, path, options);
+    } finally {
+      await leader.close().catch(() => undefined);
+    }
   }
 
   /** Sends a request and parses the JSON answer. */
   async json<T = unknown>(method: Dispatcher.HttpMethod, path: string, options: RequestOptions = {}): Promise<T> {
     const a = await this.text(method, path, options);
-    return parseAnswer<T>(a.text, method, path, this.connection);
+    return parseAnswer<T>(a.text, method, path, a.connection);
   }
 
   /** `GET path` as JSON. */

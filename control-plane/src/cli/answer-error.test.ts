@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { errorFromAnswer, errorFromNetwork } from './answer-error.js';
+import { errorFromAnswer, errorFromNetwork, parseApiError } from './answer-error.js';
 import { CliErrorCodes } from './cli-error.js';
 import type { Connection } from './connection.js';
 
@@ -78,6 +78,26 @@ describe('errorFromAnswer', () => {
     );
     const missing = errorFromAnswer({ method: 'GET', path: '/v1/services/x', status: 404, context: 'services/x', body: body({ code: 'MESHLET_NOT_FOUND', message: 'no service "x"' }) }, conn);
     expect(missing.message).toBe('services/x: no service "x" (404 MESHLET_NOT_FOUND)');
+  });
+
+  it("says that no replica leads when a follower's MESHLET_NOT_LEADER names no leader, and passes on its message when it names one", () => {
+    for (const leader of [undefined, null, '']) {
+      const e = errorFromAnswer(
+        { method: 'POST', path: '/v1/services/db/failover', status: 503, context: 'failover db', body: body({ code: 'MESHLET_NOT_LEADER', message: 'this control-plane replica follows', leader }) },
+        conn,
+      );
+      expect(e.code).toBe(CliErrorCodes.API);
+      expect(e.apiCode).toBe('MESHLET_NOT_LEADER');
+      expect(e.message).toBe(
+        'failover db: the control plane at http://127.0.0.1:15010 follows and no replica leads right now (etcd quorum lost?); try again shortly, and see meshctl get cluster (503 MESHLET_NOT_LEADER)',
+      );
+    }
+    const named = errorFromAnswer(
+      { method: 'POST', path: '/v1/services/db/failover', status: 503, body: body({ code: 'MESHLET_NOT_LEADER', message: 'send the request to http://10.0.0.1:15010', leader: 'http://10.0.0.1:15010' }) },
+      conn,
+    );
+    expect(named.message).toBe('POST /v1/services/db/failover: send the request to http://10.0.0.1:15010 (503 MESHLET_NOT_LEADER)');
+    expect(parseApiError(body({ code: 'MESHLET_NOT_LEADER', leader: 'http://10.0.0.1:15010' }))?.leader).toBe('http://10.0.0.1:15010');
   });
 
   it('recognises a server without the route, and an answer that is not the API error shape', () => {

@@ -9,13 +9,18 @@ export interface ApiIssue {
   fix?: string;
 }
 
-/** The admin API's error body: `{ error: { code, message, field?, issues? } }`. */
+/** The admin API's error body: `{ error: { code, message, field?, issues?, leader? } }`. */
 export interface ApiErrorBody {
   code?: string;
   message?: string;
   field?: string;
   issues?: ApiIssue[];
+  /** With `MESHLET_NOT_LEADER`: the leader replica's advertised admin URL, when one leads. */
+  leader?: string;
 }
+
+/** The code of a follower replica's refusal of a decision that is the leader's (manual failover, failback). */
+export const NOT_LEADER = 'MESHLET_NOT_LEADER';
 
 /** What went wrong, for a message: the request and the answer. */
 export interface FailedAnswer {
@@ -50,7 +55,7 @@ export function parseApiError(body: string): ApiErrorBody | undefined {
     const issues = Array.isArray(e.issues)
       ? e.issues.filter((i): i is Record<string, unknown> => typeof i === 'object' && i !== null).map((i) => ({ path: str(i.path), problem: str(i.problem), fix: str(i.fix) }))
       : undefined;
-    return { code: str(e.code), message: str(e.message), field: str(e.field), issues };
+    return { code: str(e.code), message: str(e.message), field: str(e.field), issues, leader: str(e.leader) };
   }
   if (typeof v.message === 'string') return { code: str(v.code), message: str(v.message) };
   if (typeof v.error === 'string') return { message: str(v.error) };
@@ -97,6 +102,14 @@ export function errorFromAnswer(a: FailedAnswer, conn: Connection): CliError {
   // fastify's own 404 for a route it does not have: an older control plane, or not a control plane at all.
   if (a.status === 404 && e?.message?.startsWith('Route ') && !e.code) {
     return new CliError(CliErrorCodes.API, `${context}: the server at ${server} has no ${a.method} ${a.path.split('?')[0]}; is it a meshlet control plane as new as this meshctl?`, opts);
+  }
+  // A follower that names no leader: no replica leads (etcd quorum lost, or an election under way).
+  if (e?.code === NOT_LEADER && !e.leader) {
+    return new CliError(
+      CliErrorCodes.API,
+      `${context}: the control plane at ${server} follows and no replica leads right now (etcd quorum lost?); try again shortly, and see meshctl get cluster (${tag})`,
+      opts,
+    );
   }
   if (e) {
     const retry = a.status === 429 && a.retryAfter ? `; retry after ${a.retryAfter} s` : '';

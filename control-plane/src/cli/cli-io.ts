@@ -10,8 +10,8 @@ export interface OutStream {
 /**
  * Everything meshctl takes from its process, passed in so that tests run the
  * whole command line in-process against a local server: the streams, the
- * environment, the home directory, a random source for reconnect jitter and
- * the Ctrl-C that ends `events --follow`.
+ * environment, the home directory, a random source for reconnect jitter, the
+ * clock for ages, and the Ctrl-C that ends `events --follow`.
  */
 export interface CliIo {
   stdout: OutStream;
@@ -22,6 +22,8 @@ export interface CliIo {
   homedir: string;
   /** Uniform random numbers in [0, 1). */
   random: () => number;
+  /** The time in ms since the epoch, for ages such as `get cluster`'s SINCE; default `Date.now`. */
+  now?: () => number;
   /**
    * Makes Ctrl-C end the command cleanly (status 0) instead of killing the
    * process, and returns the signal it aborts. Only commands that run until

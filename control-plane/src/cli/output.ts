@@ -29,13 +29,13 @@ export function tableWidth(out: OutStream): number | undefined {
   return out.isTTY ? out.columns || 80 : undefined;
 }
 
-/** Items of a resource as a table fitted to `out`. */
-export function renderTable(resource: Resource, items: readonly Record<string, unknown>[], out: OutStream, colors: Colors): string {
+/** Items of a resource as a table fitted to `out`; `now` (ms since the epoch) is for ages. */
+export function renderTable(resource: Resource, items: readonly Record<string, unknown>[], out: OutStream, colors: Colors, now: number = Date.now()): string {
   const width = tableWidth(out);
   const paint = resource.paint;
   return formatTable(
     resource.columns,
-    items.map((i) => resource.row(i)),
+    items.map((i) => resource.row(i, now)),
     {
       ...(width === undefined ? {} : { maxWidth: width }),
       ...(resource.flexible ? { flexible: resource.flexible } : {}),

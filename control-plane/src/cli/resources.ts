@@ -13,16 +13,16 @@ export interface Resource {
   aliases: readonly string[];
   /** List path, such as `/v1/services`. */
   listPath: string;
-  /** Key of the array in the list answer. */
-  listKey: string;
+  /** Key of the array in the list answer; absent when the path answers one object (`/v1/cluster`), shown as one row. */
+  listKey?: string;
   /** Path of one item; absent when items cannot be fetched one by one. */
   itemPath?: (name: string) => string;
   /** Table columns. */
   columns: readonly string[];
   /** Free-text columns, cut first to fit a terminal. */
   flexible?: readonly number[];
-  /** A table row; cells are plain text. */
-  row: (item: Record<string, unknown>) => string[];
+  /** A table row; cells are plain text. `now` (ms since the epoch) is for ages. */
+  row: (item: Record<string, unknown>, now: number) => string[];
   /** Colours a cell by column index. */
   paint?: (c: Colors, column: number, text: string) => string;
 }
@@ -35,6 +35,32 @@ export function cell(v: unknown): string {
   if (typeof v === 'boolean') return v ? 'yes' : 'no';
   if (typeof v === 'object') return sanitize(JSON.stringify(v));
   return sanitize(String(v));
+}
+
+/**
+ * How long ago an ISO 8601 time was, as kubectl's AGE column shows it: `45s`,
+ * `5m30s`, `42m`, `5h12m`, `30h`, `3d4h`, `120d`, `2y10d`. A time a little
+ * ahead of `now` (clocks apart) is `0s`; a value that is not a time is shown
+ * as it is, and null or absent as `-`.
+ */
+export function age(v: unknown, now: number): string {
+  const t = typeof v === 'string' ? Date.parse(v) : Number.NaN;
+  if (Number.isNaN(t)) return cell(v);
+  const s = Math.max(0, Math.floor((now - t) / 1000));
+  const m = Math.floor(s / 60);
+  const h = Math.floor(m / 60);
+  const d = Math.floor(h / 24);
+  const y = Math.floor(d / 365);
+  const two = (big: number, bigUnit: string, small: number, smallUnit: string) => `${big}${bigUnit}${small === 0 ? '' : `${small}${smallUnit}`}`;
+  if (s < 120) return `${s}s`;
+  if (m < 10) return two(m, 'm', s % 60, 's');
+  if (m < 180) return `${m}m`;
+  if (h < 8) return two(h, 'h', m % 60, 'm');
+  if (h < 48) return `${h}h`;
+  if (d < 8) return two(d, 'd', h % 24, 'h');
+  if (d < 365 * 2) return `${d}d`;
+  if (y < 8) return two(y, 'y', d % 365, 'd');
+  return `${y}y`;
 }
 
 const obj = (v: unknown): Item | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Item) : undefined);
@@ -77,13 +103,15 @@ export const RESOURCES: readonly Resource[] = [
     listPath: '/v1/agents',
     listKey: 'agents',
     itemPath: (n) => `/v1/agents/${enc(n)}`,
-    columns: ['AGENT', 'CONNECTED', 'SERVICE', 'APPLIED', 'SENT', 'IN-SYNC', 'NACK'],
-    flexible: [6],
+    // REPLICA: the control-plane replica the agent is connected to, when it is another one than the one answering.
+    columns: ['AGENT', 'CONNECTED', 'REPLICA', 'SERVICE', 'APPLIED', 'SENT', 'IN-SYNC', 'NACK'],
+    flexible: [7],
     row: (a) => {
       const nack = obj(a.nack);
       return [
         cell(a.agentId),
         cell(a.connected),
+        cell(a.replica),
         cell(obj(a.instance)?.service),
         cell(a.appliedVersion),
         cell(a.sentVersion),
@@ -91,7 +119,7 @@ export const RESOURCES: readonly Resource[] = [
         nack ? `v${cell(nack.version)}${nack.code ? ` ${cell(nack.code)}` : ''}: ${cell(nack.error)}` : '-',
       ];
     },
-    paint: (c, col, text) => (col === 1 || col === 5 ? paintYesNo(c, text) : col === 6 && text !== '-' ? c.red(text) : text),
+    paint: (c, col, text) => (col === 1 || col === 6 ? paintYesNo(c, text) : col === 7 && text !== '-' ? c.red(text) : text),
   },
   {
     name: 'events',
@@ -116,6 +144,17 @@ export const RESOURCES: readonly Resource[] = [
     columns: ['SERVICE', 'SOURCE', 'BALANCER', 'RESOURCE-VERSION'],
     row: (p) => [cell(p.service), cell(p.source), cell(obj(obj(p.policy)?.balancer)?.kind), cell(p.resourceVersion)],
     paint: (c, col, text) => (col === 1 && text === 'api' ? c.cyan(text) : text),
+  },
+  {
+    name: 'cluster',
+    aliases: [],
+    listPath: '/v1/cluster',
+    columns: ['REPLICA', 'ROLE', 'LEADER', 'LEADER-URL', 'SINCE', 'STORE'],
+    row: (c, now) => {
+      const leader = obj(c.leader);
+      return [cell(c.replicaId), cell(c.role), cell(leader?.replicaId), cell(leader?.url), age(c.since, now), cell(c.store)];
+    },
+    paint: (c, col, text) => (col === 1 && text === 'leader' ? c.green(text) : text),
   },
 ];
 

@@ -118,6 +118,8 @@ export class ReplicaLink {
   #leader = false;
   #observations: SignalBatch['observations'] = [];
   #seen: () => Record<string, number> = () => ({});
+  /** When etcd last answered a keep-alive of this replica's lease. */
+  #keptAliveAt = 0;
   /** Since when every signal batch reached etcd (undefined: the last one did not). */
   #touchSince: number | undefined;
   /** What the leader could not publish yet (etcd did not answer); tried again with each signal batch. */
@@ -155,6 +157,7 @@ export class ReplicaLink {
    */
   async start(seen: () => Record<string, number>): Promise<void> {
     this.#seen = seen;
+    this.#keptAliveAt = Date.now();
     await this.#relist();
     this.#renewLease();
     this.#runCampaign();
@@ -250,6 +253,10 @@ export class ReplicaLink {
         }
         this.#lease = lease;
         this.#leaseId = id;
+        this.#keptAliveAt = Date.now();
+        lease.on('keepaliveSucceeded', () => {
+          if (this.#lease === lease) this.#keptAliveAt = Date.now();
+        });
         lease.on('lost', (e) => {
           if (this.#lease !== lease) return;
           this.#o.log.warn({ err: e.message }, 'replica link: lease lost; registrations will be written again under a new one');
@@ -297,6 +304,7 @@ export class ReplicaLink {
   }
 
   #publishSignals(): void {
+    this.#checkLeadership();
     const leaseId = this.#leaseId;
     const observations = this.#observations;
     this.#observations = [];
@@ -361,6 +369,24 @@ export class ReplicaLink {
       campaign.resign().catch(() => undefined);
       this.#later(() => this.#runCampaign());
     });
+  }
+
+  /**
+   * A leader that etcd has not answered for a whole TTL steps down at once:
+   * etcd may already have expired its campaign and elected another replica,
+   * and two replicas must not both push their own decisions to their agents.
+   * (etcd3 itself would only call the lease lost after twice the TTL.)
+   */
+  #checkLeadership(): void {
+    const silentMs = Date.now() - this.#keptAliveAt;
+    if (!this.#leader || silentMs <= this.#o.leaseTtlSeconds * 1000) return;
+    const campaign = this.#campaign;
+    this.#campaign = undefined;
+    this.#campaignKey = undefined;
+    this.#o.log.warn({ silentMs }, 'no keep-alive answer from etcd for a whole lease TTL; stepping down until elected again');
+    this.#setLeader(false);
+    campaign?.resign().catch(() => undefined);
+    this.#later(() => this.#runCampaign());
   }
 
   #setLeader(leader: boolean): void {

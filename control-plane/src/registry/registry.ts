@@ -125,6 +125,16 @@ export class Registry {
   }
 
   /**
+   * Gives every connected agent of another replica the benefit of the doubt
+   * (seen now): while this replica is cut off from etcd no replica's word
+   * can arrive, and silence then says nothing about the agents.
+   */
+  vouchRemote(): void {
+    const now = this.#clock();
+    for (const r of this.#agents.values()) if (r.replica && r.connected) r.lastSeenAt = now;
+  }
+
+  /**
    * The registration of a remote agent is gone: its replica forgot it, or
    * died and its lease expired. A connected agent stays as it is, orphaned,
    * until it reconnects somewhere or misses the heartbeat timeout.

@@ -19,6 +19,8 @@ function actionCommand(o: {
   options?: Record<string, OptionSpec>;
   /** JSON body of the POST, if any. */
   body?: (values: OptionValues) => unknown;
+  /** A decision only the leader replica makes: a follower's refusal naming the leader is resent there once. */
+  leaderOnly?: boolean;
 }): Command {
   return {
     name: o.name,
@@ -33,7 +35,11 @@ function actionCommand(o: {
       const format = parseOutputFormat(stringOption(values, 'output'), o.name);
       const client = await ctx.client();
       const body = o.body?.(values);
-      const a = await client.json<Answer>('POST', o.path(name), { context: `${o.name} ${name}`, ...(body === undefined ? {} : { body }) });
+      const a = await client.json<Answer>('POST', o.path(name), {
+        context: `${o.name} ${name}`,
+        ...(body === undefined ? {} : { body }),
+        ...(o.leaderOnly ? { followLeader: (follower: string, leader: string) => ctx.io.stderr.write(`note: ${follower} follows; sent to the leader at ${leader}\n`) } : {}),
+      });
       ctx.io.stdout.write(format === 'table' ? `${o.line(name, a ?? {})}\n` : renderDocument(format, a));
       return 0;
     },
@@ -41,6 +47,12 @@ function actionCommand(o: {
 }
 
 const enc = encodeURIComponent;
+
+/** Help on the leader follow-up of failover and failback. */
+const LEADER_NOTE =
+  'With replicas on etcd only the leader decides: when the server follows and names the leader (503\n' +
+  'MESHLET_NOT_LEADER), meshctl sends the request once more to the leader, with the same token and CA,\n' +
+  'and says so on stderr.';
 
 /** `meshctl drain INSTANCE`. */
 export const drainCommand = actionCommand({
@@ -77,8 +89,11 @@ export const failoverCommand = actionCommand({
   name: 'failover',
   summary: "move a service's traffic to its next healthy tier, and pin it there",
   target: 'SERVICE',
-  description: 'Refused (409) when no tier above the serving one has a healthy instance. Undo with failback.',
+  description:
+    'Refused (409) when no tier above the serving one has a healthy instance. Undo with failback.\n' +
+    LEADER_NOTE,
   examples: ['meshctl failover orders'],
+  leaderOnly: true,
   path: (n) => `/v1/services/${enc(n)}/failover`,
   line: (n, a) => `service/${cell(a.service ?? n)} failed over: active tier ${cell(a.activeTier)}`,
 });
@@ -88,8 +103,11 @@ export const failbackCommand = actionCommand({
   name: 'failback',
   summary: "return a service's traffic to its lowest healthy tier now, and unpin it",
   target: 'SERVICE',
-  description: 'Skips the failback hold (failover.failbackHoldMs). Refused (409) when no lower tier is healthy.',
+  description:
+    'Skips the failback hold (failover.failbackHoldMs). Refused (409) when no lower tier is healthy.\n' +
+    LEADER_NOTE,
   examples: ['meshctl failback orders'],
+  leaderOnly: true,
   path: (n) => `/v1/services/${enc(n)}/failback`,
   line: (n, a) => `service/${cell(a.service ?? n)} failed back: active tier ${cell(a.activeTier)}`,
 });

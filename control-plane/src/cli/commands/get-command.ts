@@ -15,7 +15,8 @@ export const getCommand: Command = {
     `RESOURCE is one of ${NAMES} (or service, svc, instance, inst, agent, event, policy, pol).\n` +
     'A table by default: on a terminal its columns fit the width and long cells end in …; in a pipe nothing\n' +
     'is cut and there are no colours. -o json and -o yaml print the API answer as it is.\n' +
-    '--service also filters get instances; the other event options apply to get events only.',
+    '--service also filters get instances; the other event options apply to get events only.\n' +
+    'get cluster shows the replica that answers: its role (leader, follower or standalone), the leader and its URL.',
   options: { output: OUTPUT_OPTION, ...EVENT_OPTIONS },
   args: { min: 1, max: 2 },
   examples: [
@@ -24,6 +25,7 @@ export const getCommand: Command = {
     'meshctl get agents -o yaml',
     'meshctl get policies orders -o json',
     'meshctl get events --service hello --limit 20',
+    'meshctl get cluster',
   ],
   async run(ctx, args, values) {
     const [what = '', name] = args;
@@ -36,25 +38,29 @@ export const getCommand: Command = {
     const eventOnly = Object.keys(EVENT_OPTIONS).filter((o) => values[o] !== undefined && !(o === 'service' && resource.name === 'instances'));
     if (eventOnly.length > 0) throw usageError(`--${eventOnly[0]} applies to get events only`, 'get');
     const format = parseOutputFormat(stringOption(values, 'output'), 'get');
+    if (name !== undefined && !resource.itemPath) throw usageError(`get ${resource.name} takes no NAME`, 'get');
     const client = await ctx.client();
-    if (name !== undefined) {
-      if (!resource.itemPath) throw usageError(`get ${resource.name} takes no NAME`, 'get');
-      const item = await client.get<Record<string, unknown>>(resource.itemPath(name), { context: `${resource.name}/${name}` });
-      ctx.io.stdout.write(format === 'table' ? renderTable(resource, [item], ctx.io.stdout, ctx.colors) : renderDocument(format, item));
+    const now = ctx.io.now?.() ?? Date.now();
+    const { listKey } = resource;
+    if (name !== undefined || listKey === undefined) {
+      const path = name !== undefined && resource.itemPath ? resource.itemPath(name) : resource.listPath;
+      const item = await client.get<Record<string, unknown>>(path, name === undefined ? {} : { context: `${resource.name}/${name}` });
+      if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new CliError(CliErrorCodes.BAD_ANSWER, `GET ${path}: the answer is not a JSON object`);
+      ctx.io.stdout.write(format === 'table' ? renderTable(resource, [item], ctx.io.stdout, ctx.colors, now) : renderDocument(format, item));
       return 0;
     }
     const body = await client.get<Record<string, unknown>>(resource.listPath);
-    const list = body?.[resource.listKey];
-    if (!Array.isArray(list)) throw new CliError(CliErrorCodes.BAD_ANSWER, `GET ${resource.listPath}: the answer has no "${resource.listKey}" list`);
+    const list = body?.[listKey];
+    if (!Array.isArray(list)) throw new CliError(CliErrorCodes.BAD_ANSWER, `GET ${resource.listPath}: the answer has no "${listKey}" list`);
     const service = stringOption(values, 'service');
     // /v1/instances has no service filter: filter here, and keep the answer's shape for -o json|yaml.
     const items = (service === undefined ? list : list.filter((i: { service?: unknown }) => i?.service === service)) as Record<string, unknown>[];
     if (format !== 'table') {
-      ctx.io.stdout.write(renderDocument(format, service === undefined ? body : { ...body, [resource.listKey]: items }));
+      ctx.io.stdout.write(renderDocument(format, service === undefined ? body : { ...body, [listKey]: items }));
     } else if (items.length === 0) {
       ctx.io.stderr.write(`no ${resource.name} found\n`);
     } else {
-      ctx.io.stdout.write(renderTable(resource, items, ctx.io.stdout, ctx.colors));
+      ctx.io.stdout.write(renderTable(resource, items, ctx.io.stdout, ctx.colors, now));
     }
     return 0;
   },

@@ -79,6 +79,8 @@ export interface RunOptions {
   interrupt?: AbortSignal;
   /** Called with each stdout write, as it happens. */
   onStdout?: (text: string) => void;
+  /** The clock, in ms since the epoch; default `Date.now`. */
+  now?: () => number;
 }
 
 /** Runs meshctl in-process with captured streams; a random source of 0.5. */
@@ -102,6 +104,7 @@ export async function meshctl(argv: string[], o: RunOptions = {}): Promise<RunRe
     env: o.env ?? {},
     homedir: o.homedir ?? '/nonexistent-home',
     random: () => 0.5,
+    ...(o.now ? { now: o.now } : {}),
     ...(o.interrupt ? { interrupt: () => o.interrupt as AbortSignal } : {}),
   };
   const code = await runCli(argv, io);
