@@ -116,12 +116,14 @@ describe('meshctl', () => {
     expect(rowOf((await run('get', 'instances', '--service', 'hello')).stdout, 'db-1')).toBeUndefined();
 
     const agents = await run('get', 'agents');
-    expect(agents.stdout.split('\n')[0]).toMatch(/^AGENT +CONNECTED +SERVICE +APPLIED +SENT +IN-SYNC +NACK$/);
+    expect(agents.stdout.split('\n')[0]).toMatch(/^AGENT +CONNECTED +REPLICA +SERVICE +APPLIED +SENT +IN-SYNC +NACK$/);
     const client = rowOf(agents.stdout, 'client');
     expect(client?.[1]).toBe('yes');
+    // REPLICA: one control plane, so every agent is on the one answering.
     expect(client?.[2]).toBe('-');
-    expect(client?.[3]).toBe(client?.[4]);
-    expect(client?.slice(5)).toEqual(['yes', '-']);
+    expect(client?.[3]).toBe('-');
+    expect(client?.[4]).toBe(client?.[5]);
+    expect(client?.slice(6)).toEqual(['yes', '-']);
 
     const viaJson = await json('get', 'instances');
     expect(viaJson.items.map((i: { id: string }) => i.id)).toEqual(['db-1', 'db-2', 'hello-1']);
@@ -129,6 +131,17 @@ describe('meshctl', () => {
     expect(viaYaml.agents.map((a: { agentId: string }) => a.agentId)).toEqual(['client', 'db-1', 'db-2', 'hello-1']);
     expect(await json('get', 'service', 'db')).toMatchObject({ name: 'db', healthy: 2, total: 2, activeTier: 0, policy: { balancer: { kind: 'round_robin' } } });
     expect(await json('get', 'agent', 'db-1')).toMatchObject({ agentId: 'db-1', connected: true, instance: { service: 'db', tier: 0 } });
+  });
+
+  it('shows a control plane on the file store as standalone', async () => {
+    const cluster = await run('get', 'cluster');
+    expect(cluster.stderr).toBe('');
+    expect(cluster.stdout.split('\n')[0]).toMatch(/^REPLICA +ROLE +LEADER +LEADER-URL +SINCE +STORE$/);
+    const row = rowOf(cluster.stdout, 'standalone');
+    expect(row?.slice(0, 4)).toEqual(['standalone', 'standalone', '-', '-']);
+    expect(row?.[4]).toMatch(/^\d+(s|m\d*s?)$/);
+    expect(row?.[5]).toBe('file');
+    expect(await json('get', 'cluster')).toMatchObject({ replicaId: 'standalone', role: 'standalone', leader: null, store: 'file' });
   });
 
   it('applies a policy file, gets it back, and refuses a stale resourceVersion with the 409 message', async () => {

@@ -1,0 +1,132 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EtcdCluster, startEtcdCluster } from './harness/etcd.js';
+import { type ControlPlaneHandle, ROOT, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
+import { killAll } from './harness/process.js';
+import { waitFor } from './harness/wait.js';
+
+// meshctl, the built binary, against two control-plane replicas on a real
+// etcd (issue 7): get cluster on the leader and on the follower, the
+// REPLICA column of get agents, and a failover and failback sent to the
+// follower that meshctl resends to the leader it names.
+
+const MESHCTL = join(ROOT, 'control-plane', 'dist', 'cli', 'main.js');
+const ADMIN = 'meshctl-ha-admin-token-0123456789';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node control-plane/dist/cli/main.js ARGS --server SERVER` with the admin token, to its end (30 s at most). */
+async function meshctl(server: ControlPlaneHandle, home: string, ...args: string[]): Promise<Run> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('MESHCTL_') && k !== 'NO_COLOR' && k !== 'XDG_CONFIG_HOME') env[k] = v;
+  const child = spawn(process.execPath, [MESHCTL, ...args, '--server', server.url], {
+    env: { ...env, HOME: home, MESHCTL_TOKEN: ADMIN },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/** A row of a table printed to a pipe: its cells. */
+function rowOf(table: string, first: string): string[] | undefined {
+  return table
+    .split('\n')
+    .map((l) => l.split(/ {3,}/))
+    .find((cells) => cells[0] === first);
+}
+
+describe('meshctl with control-plane replicas on etcd', () => {
+  const scratch = new Scratch();
+  let etcd: EtcdCluster;
+  let a: ControlPlaneHandle;
+  let b: ControlPlaneHandle;
+  const run = (cp: ControlPlaneHandle, ...args: string[]) => meshctl(cp, scratch.dir, ...args);
+  const json = async (cp: ControlPlaneHandle, ...args: string[]) => {
+    const r = await run(cp, ...args, '-o', 'json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    return JSON.parse(r.stdout);
+  };
+
+  const replica = (name: string) =>
+    startControlPlane(scratch, {
+      auth: { adminToken: ADMIN },
+      store: { kind: 'etcd', etcd: { endpoints: etcd.endpoints, requestTimeoutMs: 2000, leaseTtlSeconds: 2, replicaId: name } },
+      dataDir: join(scratch.dir, `cp-${name}`),
+      failover: { failbackHoldMs: 60_000 },
+    });
+
+  beforeAll(async () => {
+    etcd = await startEtcdCluster(scratch, 1);
+    // A first, alone: it leads.
+    a = await replica('cp-a');
+    await waitFor('cp-a to lead', async () => (await json(a, 'get', 'cluster')).role === 'leader', { timeoutMs: 10_000 });
+    b = await replica('cp-b');
+    // A two-tier service, both instances on A.
+    for (const [id, tier] of [['db-1', 0], ['db-2', 1]] as const) {
+      const app = await startDemoApp('db', id);
+      await startAgent(scratch, { agentId: id, cp: a, instance: { service: 'db', app, tier } });
+    }
+    await waitFor('cp-b to name cp-a as the leader', async () => (await json(b, 'get', 'cluster')).leader?.replicaId === 'cp-a', { timeoutMs: 10_000 });
+    for (const cp of [a, b]) {
+      await waitFor(`${cp.url} to list db with both instances healthy`, async () => {
+        const db = (await json(cp, 'get', 'services')).services.find((s: { name: string }) => s.name === 'db');
+        return db?.total === 2 && db.healthy === 2;
+      });
+    }
+  });
+  afterAll(async () => {
+    await killAll();
+    scratch.remove();
+  });
+
+  it('get cluster: the leader and the follower each show their role and name the leader', async () => {
+    const onA = await run(a, 'get', 'cluster');
+    expect(onA.stderr).toBe('');
+    expect(onA.stdout.split('\n')[0]).toMatch(/^REPLICA +ROLE +LEADER +LEADER-URL +SINCE +STORE$/);
+    const rowA = rowOf(onA.stdout, 'cp-a');
+    expect(rowA?.slice(0, 4)).toEqual(['cp-a', 'leader', 'cp-a', a.url]);
+    expect(rowA?.[5]).toBe('etcd');
+
+    const rowB = rowOf((await run(b, 'get', 'cluster')).stdout, 'cp-b');
+    expect(rowB?.slice(0, 4)).toEqual(['cp-b', 'follower', 'cp-a', a.url]);
+    expect(rowB?.[4]).toMatch(/^\d+(s|m\d*s?)$/);
+    expect(await json(b, 'get', 'cluster')).toMatchObject({ replicaId: 'cp-b', role: 'follower', leader: { replicaId: 'cp-a', url: a.url }, store: 'etcd' });
+  });
+
+  it('get agents: REPLICA names the replica an agent is on when it is another one', async () => {
+    const onB = await run(b, 'get', 'agents');
+    expect(onB.stdout.split('\n')[0]).toMatch(/^AGENT +CONNECTED +REPLICA +SERVICE +APPLIED +SENT +IN-SYNC +NACK$/);
+    expect(rowOf(onB.stdout, 'db-1')?.slice(0, 4)).toEqual(['db-1', 'yes', 'cp-a', 'db']);
+    expect(rowOf((await run(a, 'get', 'agents')).stdout, 'db-1')?.slice(0, 4)).toEqual(['db-1', 'yes', '-', 'db']);
+  });
+
+  it('failover and failback sent to the follower go to the leader, once, with a note on stderr', async () => {
+    const note = `note: ${b.url} follows; sent to the leader at ${a.url}\n`;
+    expect(await run(b, 'failover', 'db')).toEqual({ code: 0, stdout: 'service/db failed over: active tier 1\n', stderr: note });
+    await waitFor('both replicas to show db on tier 1', async () => (await json(a, 'get', 'service', 'db')).activeTier === 1 && (await json(b, 'get', 'service', 'db')).activeTier === 1, {
+      timeoutMs: 5000,
+    });
+    expect(await run(b, 'failback', 'db')).toEqual({ code: 0, stdout: 'service/db failed back: active tier 0\n', stderr: note });
+    // The leader's refusal comes back as it is.
+    const refused = await run(b, 'failover', 'nope');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.startsWith(note)).toBe(true);
+    expect(refused.stderr.slice(note.length)).toMatch(/^meshctl: failover nope: .+ \(409 MESHLET_CONFLICT\)\n$/);
+    // Sent to the leader itself: no note.
+    expect(await run(a, 'failover', 'db')).toEqual({ code: 0, stdout: 'service/db failed over: active tier 1\n', stderr: '' });
+    expect((await run(a, 'failback', 'db')).code).toBe(0);
+  });
+});
