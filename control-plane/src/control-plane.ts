@@ -323,7 +323,7 @@ export class ControlPlane {
       policies,
       failover,
       events,
-      leaderElsewhere: () => this.#replication?.leaderElsewhere(),
+      following: () => this.#replication?.following(),
       drain: async (id, reason) => {
         if (!health.drain(id, reason)) return false;
         try {
@@ -388,7 +388,7 @@ export class ControlPlane {
       }
     }
     this.#sweeper = setInterval(() => {
-      if (this.#replication && !this.#replication.judgesRemote(config.heartbeat.timeoutMs)) registry.vouchRemote();
+      this.#replication?.vouch(config.heartbeat.timeoutMs);
       for (const record of registry.silentAgents(config.heartbeat.timeoutMs)) {
         if (record.replica) {
           // An agent of another replica: that replica stopped vouching for it (it died, and the agent has not reconnected anywhere).

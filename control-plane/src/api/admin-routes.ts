@@ -14,8 +14,8 @@ export interface AdminDeps {
   policies: PolicyStore;
   failover: FailoverEngine;
   events: EventLog;
-  /** The leader, when another replica leads: decisions (manual failover and failback) are its to make. */
-  leaderElsewhere: () => { replicaId: string; url: string } | undefined;
+  /** `undefined` while this replica decides; else the leader, if one is known: decisions (manual failover and failback) are its to make. */
+  following: () => { leader: { replicaId: string; url: string } | undefined } | undefined;
   /** Drains or undrains an instance durably; false for an unknown instance. */
   drain: (instanceId: string, reason: string) => Promise<boolean>;
   undrain: (instanceId: string) => Promise<boolean>;
@@ -138,15 +138,13 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
         },
       },
       async (req, reply) => {
-        const leader = deps.leaderElsewhere();
-        if (leader) {
-          return sendError(
-            reply,
-            503,
-            ControlPlaneErrorCodes.NOT_LEADER,
-            `this control-plane replica follows; manual ${action} is a decision of the leader, replica ${leader.replicaId}: send the request to ${leader.url || 'the leader'} (see GET /v1/cluster)`,
-            { leader: leader.url },
-          );
+        const following = deps.following();
+        if (following) {
+          const leader = following.leader;
+          const message = leader
+            ? `this control-plane replica follows; manual ${action} is a decision of the leader, replica ${leader.replicaId}: send the request to ${leader.url || 'the leader'} (see GET /v1/cluster)`
+            : `this control-plane replica follows and no replica leads right now (is the etcd quorum lost?); manual ${action} is a decision of the leader: try again shortly (see GET /v1/cluster)`;
+          return sendError(reply, 503, ControlPlaneErrorCodes.NOT_LEADER, message, leader?.url ? { leader: leader.url } : {});
         }
         const result = failover[action](req.params.name, `manual ${action} through the admin API`);
         if (!result.ok) return sendError(reply, 409, ControlPlaneErrorCodes.CONFLICT, result.error);

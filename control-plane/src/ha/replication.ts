@@ -108,14 +108,23 @@ export class Replication {
     return this.#link.leader;
   }
 
-  /** Whether the silence of another replica's agent for `ms` means it is gone (not when this replica is cut off from etcd). */
-  judgesRemote(ms: number): boolean {
-    return this.#link.inTouch(ms);
+  /**
+   * Keeps the agents of other replicas from looking silent when it is their
+   * replica's word that is missing, not theirs (see
+   * {@link Registry.refreshRemote}): a replica's batches can pause while its
+   * lease, and so its registrations, live on, as while it gets a new lease
+   * after etcd lost its quorum. When a replica dies its registrations go with
+   * its lease, its agents are orphaned, and their silence counts again.
+   * Until this replica has been in touch with etcd for `ms`, nobody's
+   * silence counts.
+   */
+  vouch(ms: number): void {
+    this.#d.registry.refreshRemote(!this.#link.inTouch(ms));
   }
 
-  /** Where the leader is, when another replica leads. */
-  leaderElsewhere(): LeaderInfo | undefined {
-    return this.#link.leader ? undefined : this.#leader;
+  /** `undefined` while this replica leads; else the leader, if one is known. */
+  following(): { leader: LeaderInfo | undefined } | undefined {
+    return this.#link.leader ? undefined : { leader: this.#leader };
   }
 
   view(): ClusterView {
@@ -185,9 +194,8 @@ export class Replication {
   }
 
   #onSignals(batch: SignalBatch): void {
-    const { registry, health, stats, clock } = this.#d;
-    const now = clock();
-    for (const [agentId, age] of Object.entries(batch.seen)) if (typeof age === 'number') registry.seenRemote(agentId, batch.replica, now - age);
+    const { registry, health, stats } = this.#d;
+    for (const [agentId, age] of Object.entries(batch.seen)) if (typeof age === 'number' && age >= 0) registry.seenRemote(agentId, batch.replica, age);
     for (const o of batch.observations) {
       if (!o || typeof o.agentId !== 'string' || !o.report || !Array.isArray(o.report.endpoints)) continue;
       health.observe(o.agentId, o.report);

@@ -32,9 +32,10 @@ export interface AgentRecord {
    * The control-plane replica the agent is connected to, when it is another
    * one than this (its registration came through etcd); `undefined` for an
    * agent of this replica. `orphaned`: that replica went away and the agent
-   * has not reconnected anywhere yet.
+   * has not reconnected anywhere yet. `silentMs`: how long that replica last
+   * said it had not heard from the agent.
    */
-  replica?: { id: string; orphaned: boolean };
+  replica?: { id: string; orphaned: boolean; silentMs?: number };
   /** Ring checksums from the agent's last ACK, by service; `agrees` is undefined when it reported another ring version than the published one. */
   rings: Record<string, { version: number; checksum: string; agrees: boolean | undefined }>;
 }

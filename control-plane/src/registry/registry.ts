@@ -118,20 +118,29 @@ export class Registry {
     });
   }
 
-  /** Notes that the replica holding a remote agent vouched for it at `at`. */
-  seenRemote(agentId: string, replica: string, at: number): void {
+  /** Notes that the replica holding a remote agent last heard from it `silentMs` ago. */
+  seenRemote(agentId: string, replica: string, silentMs: number): void {
     const r = this.#agents.get(agentId);
-    if (r?.replica?.id === replica && r.connected && at > r.lastSeenAt) r.lastSeenAt = at;
+    if (r?.replica?.id !== replica || !r.connected) return;
+    r.replica.silentMs = silentMs;
+    r.lastSeenAt = this.#clock() - silentMs;
   }
 
   /**
-   * Gives every connected agent of another replica the benefit of the doubt
-   * (seen now): while this replica is cut off from etcd no replica's word
-   * can arrive, and silence then says nothing about the agents.
+   * Brings the agents of other replicas up to date with what their replica
+   * last said (it heard from the agent `silentMs` ago), however long ago it
+   * said it: a pause in its word is not the agent's silence. Only an
+   * orphaned agent (its replica died) ages on its own. `cutOff`: this replica
+   * is cut off from etcd, where that word comes from; every agent of another
+   * replica then counts as seen now.
    */
-  vouchRemote(): void {
+  refreshRemote(cutOff: boolean): void {
     const now = this.#clock();
-    for (const r of this.#agents.values()) if (r.replica && r.connected) r.lastSeenAt = now;
+    for (const r of this.#agents.values()) {
+      if (!r.replica || !r.connected) continue;
+      if (cutOff) r.lastSeenAt = now;
+      else if (!r.replica.orphaned) r.lastSeenAt = now - (r.replica.silentMs ?? 0);
+    }
   }
 
   /**
