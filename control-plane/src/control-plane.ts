@@ -208,6 +208,11 @@ export class ControlPlane {
         if (this.#convergences.length > RECENT_CONVERGENCES) this.#convergences.shift();
       },
     });
+    // A replica follows until elected: it must not make versions of its own, even before it has joined the others.
+    if (store instanceof EtcdStore) {
+      pusher.setFollowing(true);
+      metrics.leader.set(0);
+    }
     const registry = new Registry({
       clock,
       onChange: (record) => {

@@ -176,10 +176,17 @@ export class Pusher {
   /**
    * Takes over a table the leader made: its version, nonce and services
    * become this pusher's, and each agent is sent what changed for it. A
-   * table not newer than the one held is ignored.
+   * table not newer than the one held is ignored, except one of the same
+   * version with another nonce: this replica made that version itself while
+   * it wrongly believed it led; the leader's replaces it, in full.
    */
   adopt(table: Pick<Routes, 'version' | 'nonce' | 'services'>): boolean {
-    if (this.#closed || (this.#built && table.version <= this.#version)) return false;
+    if (this.#closed) return false;
+    if (this.#built && table.version === this.#version && table.nonce !== this.#nonce) {
+      for (const state of this.#sinks.values()) state.base = undefined;
+    } else if (this.#built && table.version <= this.#version) {
+      return false;
+    }
     const decidedAt = this.#o.clock();
     let tracked = false;
     for (const [name, routes] of Object.entries(table.services)) {
