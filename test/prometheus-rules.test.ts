@@ -35,6 +35,7 @@ const METRICS: Record<string, { labels: string[]; histogram?: true }> = {
   meshlet_agent_control_plane_connected: { labels: [] },
   meshlet_agent_routing_table_version: { labels: [] },
   meshlet_cp_connected_agents: { labels: [] },
+  meshlet_cp_leader: { labels: [] },
   meshlet_cp_stream_messages_total: { labels: ['type'] },
   meshlet_cp_stream_rejected_messages_total: { labels: ['code'] },
   meshlet_cp_routing_table_version: { labels: [] },
@@ -172,6 +173,7 @@ describe('deploy/prometheus with the real promtool and amtool', () => {
       'MeshletFailover',
       'MeshletHighErrorRatio',
       'MeshletInstanceDown',
+      'MeshletNoControlPlaneLeader',
       'MeshletServiceNoHealthyEndpoint',
       'MeshletSlowConvergence',
     ]);
