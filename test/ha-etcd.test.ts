@@ -129,6 +129,20 @@ describe('control-plane replicas on etcd', () => {
     expect(roles).toEqual(['follower', 'leader']);
   });
 
+  it('backs up through either replica: a full snapshot from A and an incremental one from B after a write and a deletion through B', async () => {
+    const full = await api(a, 'GET', '/v1/snapshots/full');
+    expect(full.body).toMatchObject({ format: 'meshlet-snapshot/v1', kind: 'full' });
+    expect(full.body.entries.map((e: { key: string }) => e.key)).toContain('policies/hello');
+    expect((await api(b, 'PUT', '/v1/policies/cache', { policy: { timeouts: { requestMs: 1234 } } })).status).toBe(200);
+    expect((await api(b, 'DELETE', '/v1/policies/cache')).status).toBe(200);
+    // The revisions are etcd's: the same on both replicas, so B continues A's backup.
+    const inc = await api(b, 'GET', `/v1/snapshots/incremental?since=${full.body.revision}`);
+    expect(inc.body).toMatchObject({ kind: 'incremental', since: full.body.revision });
+    const cache = inc.body.entries.filter((e: { key: string }) => e.key === 'policies/cache');
+    expect(cache).toEqual([expect.objectContaining({ key: 'policies/cache', deleted: true })]);
+    expect(inc.body.revision).toBeGreaterThan(full.body.revision);
+  });
+
   it('carries on with one etcd member killed: writes, their push to agents, the leader, the data path', async () => {
     await etcd.members[2]?.kill();
     const put = await api(a, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'random' } } });

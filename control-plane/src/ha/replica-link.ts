@@ -158,6 +158,13 @@ export class ReplicaLink {
   async start(seen: () => Record<string, number>): Promise<void> {
     this.#seen = seen;
     this.#keptAliveAt = Date.now();
+    const mine = await this.#bounded(this.#o.client.get(this.#signalsPrefix + this.#o.replicaId).exists());
+    if (mine) {
+      this.#o.log.warn(
+        { replicaId: this.#o.replicaId },
+        'another replica publishes under this replicaId (or this one ran less than a lease TTL ago): give every replica its own store.etcd.replicaId',
+      );
+    }
     await this.#relist();
     this.#renewLease();
     this.#runCampaign();
