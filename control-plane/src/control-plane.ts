@@ -407,7 +407,8 @@ export class ControlPlane {
       }
       registry.forget(config.registry.forgetAfterMs);
       health.tick();
-      failover.tick();
+      // A follower's serving tiers are the leader's (adopted with its tables); only the leader's move on with time.
+      if (leading()) failover.tick();
       pusher.expirePending();
       stats.prune();
     }, config.heartbeat.checkIntervalMs);
