@@ -52,6 +52,9 @@ describe('three control-plane replicas on etcd: one leader, the same table every
   let client: AgentHandle;
   let clientC: AgentHandle;
   const agents: AgentHandle[] = [];
+  /** The leader after the kill, and the other survivor. */
+  let leader2: ControlPlaneHandle;
+  let survivor: ControlPlaneHandle;
 
   const replica = (name: string, port?: number) =>
     startControlPlane(
@@ -157,6 +160,8 @@ describe('three control-plane replicas on etcd: one leader, the same table every
       ),
     ]);
     const follower = newLeader === b ? c : b;
+    leader2 = newLeader;
+    survivor = follower;
     await waitFor('the follower to name the new leader', async () => (await cluster(follower)).leader?.url === newLeader.url, { timeoutMs: 5_000 });
     // Nothing lost: the policy written before the kill is on both replicas.
     for (const cp of [b, c]) expect((await send(cp, 'GET', '/v1/policies/hello')).body.policy.balancer.kind).toBe('least_request');
@@ -187,5 +192,29 @@ describe('three control-plane replicas on etcd: one leader, the same table every
     // (The hello agents call nothing, so a change of hello's policy does not concern them.)
     const versions = await Promise.all([client, clientC].map(async (x) => (await agentTable(x))?.version));
     expect(new Set(versions).size).toBe(1);
+  });
+
+  it('hands leadership over at once when the leader stops cleanly, and its agents stay routed while they move', async () => {
+    const load = requestLoop(client.outboundPort as number, 'http://hello/', { workers: 2, maxMs: 40_000 });
+    await waitFor('requests flowing', () => load.result.sent > 20);
+    const stoppedAt = Date.now();
+    const stopping = leader2.proc.stop('SIGTERM');
+    const handoverMs = await waitFor('the survivor to lead', async () => ((await cluster(survivor)).role === 'leader' ? Date.now() - stoppedAt : undefined), {
+      timeoutMs: 10_000,
+      intervalMs: 25,
+    });
+    expect((await stopping).code).toBe(0);
+    await waitFor('every agent on the survivor', async () => (await connectedIds(survivor)).join() === 'client,client-c,hello-1,hello-2', { timeoutMs: 10_000 });
+    const sent = load.result.sent;
+    await waitFor('requests after the move', () => load.result.sent > sent + 50, { timeoutMs: 10_000 });
+    const result = await load.stop();
+    process.stdout.write(`leader SIGTERM: the survivor leads in ${handoverMs} ms; ${result.sent} requests, ${result.failed} failed\n`);
+    expect(result.failures).toEqual([]);
+    // A clean stop resigns: no waiting for the lease to expire.
+    expect(handoverMs).toBeLessThan(LEASE_TTL_S * 1000);
+    // The stopped replica's agents moved; they did not shut down, so their instances never left the table.
+    const events = (await getJson(survivor.port, '/v1/events?kind=health')).events as Array<{ instance: string; to: string; time: string }>;
+    expect(events.filter((e) => Date.parse(e.time) >= stoppedAt && e.to !== 'healthy')).toEqual([]);
+    expect((await endpointIds(client, 'hello')).join()).toBe('hello-1,hello-2');
   });
 });
