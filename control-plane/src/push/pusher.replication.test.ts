@@ -144,8 +144,9 @@ describe('Pusher on a follower replica', () => {
     p.add(x, 0, ['a']);
     expect(p.adopt(table(5, services))).toBe(true);
     const changed = { ...services, a: { endpoints: [] } };
-    expect(p.adopt(table(5, changed, 'other-nonce'))).toBe(false);
+    expect(p.adopt(table(5, changed))).toBe(false);
     expect(p.adopt(table(4, changed))).toBe(false);
+    expect(p.adopt(table(4, changed, 'other-nonce'))).toBe(false);
     expect(p.version).toBe(5);
     expect(p.current?.nonce).toBe('leader-5');
     expect(p.current?.services.a).toEqual(services.a);
@@ -224,8 +225,10 @@ describe('Pusher on a follower replica', () => {
     expect(x.sent[1]).toEqual({ type: 'routes', version: 6, nonce: 'own-1', baseVersion: 5, services: { a: services.a } });
     expect(store.get('routing')).toEqual({ version: 6 });
 
-    // A leader takes no table from elsewhere that is not newer than its own.
-    expect(p.adopt(table(6, services, 'stale'))).toBe(false);
+    // A table from elsewhere older than its own, or its own again, is not taken.
+    expect(p.adopt(table(5, services))).toBe(false);
+    expect(p.adopt(table(6, services, 'own-1'))).toBe(false);
+    expect(p.current?.nonce).toBe('own-1');
     // Following again: the leader's newer table is adopted, with its version and nonce.
     p.setFollowing(true);
     expect(p.adopt(table(8, services))).toBe(true);
@@ -234,6 +237,37 @@ describe('Pusher on a follower replica', () => {
     p.schedule();
     vi.advanceTimersByTime(100);
     expect(build).not.toHaveBeenCalled();
+  });
+
+  it('replaces a version it made while it wrongly led with the leader\'s of the same version, as full tables', () => {
+    const p = follower();
+    const x = sink('x');
+    const y = sink('y');
+    p.add(x, 0, ['a', 'b']);
+    p.add(y, 0, ['c']);
+    p.adopt(table(5, services));
+    // It believes it leads and makes version 6 of its own.
+    const own = structuredClone(services);
+    services.a = { endpoints: [ep('a-own')] };
+    p.setFollowing(false);
+    vi.advanceTimersByTime(10);
+    expect(p.current).toMatchObject({ version: 6, nonce: 'own-1' });
+    expect(x.sent[1]).toMatchObject({ version: 6, nonce: 'own-1', baseVersion: 5 });
+
+    // Deposed: the real leader's version 6 replaces it, and every agent gets it in full, whatever it was sent.
+    p.setFollowing(true);
+    const leaders: Record<string, ServiceRoutes> = { ...own, b: { endpoints: [ep('b-leader')] } };
+    expect(p.adopt(table(6, leaders))).toBe(true);
+    expect(p.version).toBe(6);
+    expect(p.current).toEqual({ type: 'routes', version: 6, nonce: 'leader-6', services: leaders });
+    expect(x.sent[2]).toEqual({ type: 'routes', version: 6, nonce: 'leader-6', services: { a: leaders.a, b: leaders.b } });
+    expect(y.sent.at(-1)).toEqual({ type: 'routes', version: 6, nonce: 'leader-6', services: { c: leaders.c } });
+    // Only once: the same table again is not newer.
+    expect(p.adopt(table(6, leaders))).toBe(false);
+    // Deltas follow on the leader's version 6.
+    services = { ...leaders, a: { endpoints: [] } };
+    p.adopt(table(7, services));
+    expect(x.sent[3]).toEqual({ type: 'routes', version: 7, nonce: 'leader-7', baseVersion: 6, services: { a: { endpoints: [] } } });
   });
 
   it('sends an agent whose subscriptions grew the services it lacks as a delta on the version it holds', () => {

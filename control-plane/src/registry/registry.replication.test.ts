@@ -183,25 +183,57 @@ describe('Registry: registrations of another replica\'s agents', () => {
     expect(onChange).toHaveBeenCalledTimes(1);
   });
 
-  it('moves lastSeenAt forward only, and only for the record of the replica that vouches', () => {
+  it('takes lastSeenAt from what the agent\'s replica last said, only for that replica\'s connected record', () => {
     const { registry, clock, only } = setup();
     clock.now = 1_000;
     registry.applyRemote(reg('o-1', 'B', 500));
     const r = only();
     expect(r.lastSeenAt).toBe(1_000);
 
-    registry.seenRemote('o-1', 'B', 1_400);
-    expect(r.lastSeenAt).toBe(1_400);
-    registry.seenRemote('o-1', 'B', 1_200);
-    expect(r.lastSeenAt).toBe(1_400);
-    registry.seenRemote('o-1', 'C', 5_000);
-    expect(r.lastSeenAt).toBe(1_400);
-    registry.seenRemote('nobody', 'B', 5_000);
+    clock.now = 5_000;
+    registry.seenRemote('o-1', 'B', 300);
+    expect(r.lastSeenAt).toBe(4_700);
+    expect(r.replica).toEqual({ id: 'B', orphaned: false, silentMs: 300 });
+    // The replica's word rules, also when it heard from the agent longer ago than this replica assumed.
+    registry.seenRemote('o-1', 'B', 2_000);
+    expect(r.lastSeenAt).toBe(3_000);
+    registry.seenRemote('o-1', 'C', 0);
+    expect(r.lastSeenAt).toBe(3_000);
+    registry.seenRemote('nobody', 'B', 0);
     expect(registry.agents()).toHaveLength(1);
 
-    // Not for an agent of this replica.
+    // Not for an agent of this replica, nor for a remote agent that is disconnected.
     const local = registry.connect(hello('l-1', instance('l-1')), '10.0.0.1');
-    registry.seenRemote('l-1', 'B', 9_000);
+    registry.seenRemote('l-1', 'B', 0);
+    expect(local.lastSeenAt).toBe(5_000);
+    registry.applyRemote(reg('d-1', 'B', 500, { connected: false, disconnectedAt: 900 }));
+    const gone = registry.agents().find((a) => a.agentId === 'd-1') as AgentRecord;
+    clock.now = 6_000;
+    registry.seenRemote('d-1', 'B', 0);
+    expect(gone.lastSeenAt).toBe(5_000);
+  });
+
+  it('keeps remote agents up to date with their replica\'s last word between batches, except orphaned ones', () => {
+    const { registry, clock } = setup();
+    registry.applyRemote(reg('o-1', 'B', 500));
+    registry.applyRemote(reg('o-2', 'B', 500));
+    const local = registry.connect(hello('l-1', instance('l-1')), '10.0.0.1');
+    const [o1, o2] = ['o-1', 'o-2'].map((id) => registry.agents().find((a) => a.agentId === id) as AgentRecord) as [AgentRecord, AgentRecord];
+    registry.seenRemote('o-1', 'B', 200);
+    registry.seenRemote('o-2', 'B', 200);
+    registry.removeRemote('o-2', 'B');
+
+    clock.now = 9_000;
+    registry.refreshRemote(false);
+    expect(o1.lastSeenAt).toBe(8_800);
+    expect(o2.lastSeenAt).toBe(800);
+    expect(local.lastSeenAt).toBe(1_000);
+    expect(registry.silentAgents(1_000).map((a) => a.agentId).sort()).toEqual(['l-1', 'o-2']);
+
+    // Cut off from etcd: every connected remote agent counts as seen now, orphaned or not.
+    registry.refreshRemote(true);
+    expect(o1.lastSeenAt).toBe(9_000);
+    expect(o2.lastSeenAt).toBe(9_000);
     expect(local.lastSeenAt).toBe(1_000);
   });
 
@@ -239,14 +271,16 @@ describe('Registry: registrations of another replica\'s agents', () => {
     registry.applyRemote(reg('o-1', 'B', 500));
     const r = only();
     clock.now = 3_000;
-    registry.seenRemote('o-1', 'B', 3_000);
+    registry.seenRemote('o-1', 'B', 0);
     expect(registry.silentAgents(1_000)).toEqual([]);
 
     registry.removeRemote('o-1', 'B');
     clock.now = 4_000;
+    registry.refreshRemote(false);
     expect(registry.silentAgents(1_000)).toEqual([]);
-    // B's vouching no longer arrives; nothing moves its lastSeenAt.
+    // B's word no longer comes; nothing moves its lastSeenAt.
     clock.now = 4_001;
+    registry.refreshRemote(false);
     expect(registry.silentAgents(1_000)).toEqual([r]);
   });
 
