@@ -195,4 +195,43 @@ describe('ReplicaLink on one etcd member', () => {
     expect(await stored(b.client, prefix, 'x-1')).toMatchObject({ replica: 'B', connectedAt: 2_000 });
     expect(b.gone.filter(([agentId]) => agentId === 'x-1')).toEqual([]);
   });
+
+  it('does not let a replica that lost an agent to another overwrite the other\'s registration', async () => {
+    const prefix = newPrefix();
+    const a = await replica('A', prefix);
+    const b = await replica('B', prefix);
+
+    a.link.register(registration('x-1', 'A', 1_000));
+    await waitFor('B to hear x-1 on A', () => b.registrations.find((r) => r.agentId === 'x-1' && r.replica === 'A'));
+    // The agent reconnects to B.
+    b.link.register(registration('x-1', 'B', 2_000));
+    await waitFor('A to hear x-1 on B', () => a.registrations.find((r) => r.agentId === 'x-1' && r.replica === 'B'));
+    expect(await stored(a.client, prefix, 'x-1')).toMatchObject({ replica: 'B', connectedAt: 2_000 });
+
+    // A, late, saw its old stream close.
+    a.link.register(registration('x-1', 'A', 1_000, { connected: false, disconnectedAt: 2_100, disconnectReason: 'its stream closed' }));
+    // A write queued after it on A (another agent's) shows when A's writes have gone through.
+    a.link.register(registration('probe-2', 'A', 3_000));
+    await waitFor('B to hear the probe', () => b.registrations.find((r) => r.agentId === 'probe-2'));
+    expect(await stored(a.client, prefix, 'x-1')).toMatchObject({ replica: 'B', connectedAt: 2_000, connected: true });
+    expect(b.registrations.filter((r) => r.agentId === 'x-1').map((r) => r.replica)).toEqual(['A']);
+
+    // Closing A waits for every write it still had queued.
+    await a.link.close();
+    expect(await stored(b.client, prefix, 'x-1')).toMatchObject({ replica: 'B', connectedAt: 2_000, connected: true });
+  });
+
+  it('tells every replica the replica that was elected, when they start together', async () => {
+    for (let round = 0; round < 8; round++) {
+      const prefix = newPrefix();
+      const [a, b] = await Promise.all([replica('A', prefix), replica('B', prefix)]);
+      const leader = await waitFor('one replica to lead', () => (a.link.leader ? a : b.link.leader ? b : undefined));
+      const told = async (r: Replica) => {
+        await waitFor(`${r.id} to hear of ${leader.id} leading`, () => r.leaders.at(-1)?.replicaId === leader.id);
+        return r.leaders.at(-1)?.replicaId;
+      };
+      expect({ round, a: await told(a), b: await told(b) }).toEqual({ round, a: leader.id, b: leader.id });
+      await Promise.all([a.link.close(), b.link.close()]);
+    }
+  });
 });

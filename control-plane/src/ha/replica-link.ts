@@ -1,5 +1,5 @@
 import type { Logger, Observations, Routes } from '@meshlet/shared';
-import type { Campaign, Election, ElectionObserver, Etcd3, IKeyValue, Lease, Watcher } from 'etcd3';
+import type { Campaign, Election, Etcd3, IKeyValue, Lease, Watcher } from 'etcd3';
 import type { MeshEvent } from '../events/event-log.js';
 import type { Registration } from '../registry/agent-record.js';
 
@@ -104,14 +104,19 @@ export class ReplicaLink {
   readonly #eventsKey: string;
   readonly #election: Election;
   readonly #local = new Map<string, LocalRegistration>();
-  /** The replica behind each remote registration, to tell who lost it when it is deleted. */
-  readonly #owners = new Map<string, string>();
+  /** The replica behind each remote registration, to tell who lost it when it is deleted, and when the agent connected there. */
+  readonly #owners = new Map<string, { replica: string; connectedAt: number }>();
   #lease: Lease | undefined;
   #leaseId: string | undefined;
   #leasing: Promise<void> | undefined;
   #campaign: Campaign | undefined;
   #campaignKey: string | undefined;
-  #observer: ElectionObserver | undefined;
+  readonly #electionPrefix: string;
+  #electionWatcher: Watcher | undefined;
+  #readingLeader = false;
+  /** The leader last told to the handlers (`replicaId|url`; '' for none). */
+  #leaderKey: string | undefined;
+  #ticks = 0;
   #watcher: Watcher | undefined;
   #timer: NodeJS.Timeout | undefined;
   #retry = new Set<NodeJS.Timeout>();
@@ -134,6 +139,8 @@ export class ReplicaLink {
     this.#tableKey = `${this.#live}table`;
     this.#eventsKey = `${this.#live}events`;
     this.#election = options.client.namespace(options.prefix).election('leader', options.leaseTtlSeconds);
+    // Where etcd3's election keeps its campaign keys (Election.prefix is "election").
+    this.#electionPrefix = `${options.prefix}election/leader/`;
   }
 
   /**
@@ -175,6 +182,9 @@ export class ReplicaLink {
   /** Publishes (or updates) the registration of an agent of this replica. */
   register(reg: Registration): void {
     let entry = this.#local.get(reg.agentId);
+    const other = this.#owners.get(reg.agentId);
+    // The agent connected to another replica after this connection: whatever this replica still says of it is stale.
+    if (!entry && other !== undefined && other.connectedAt >= reg.connectedAt) return;
     if (!entry) {
       entry = { reg, rev: undefined, chain: Promise.resolve() };
       this.#local.set(reg.agentId, entry);
@@ -221,7 +231,7 @@ export class ReplicaLink {
     await Promise.allSettled([
       this.#bounded(this.#campaign?.resign() ?? Promise.resolve()),
       this.#bounded(this.#lease?.revoke() ?? Promise.resolve()),
-      this.#observer?.cancel(),
+      this.#electionWatcher?.cancel(),
       this.#watcher?.cancel(),
     ]);
   }
@@ -312,6 +322,7 @@ export class ReplicaLink {
 
   #publishSignals(): void {
     this.#checkLeadership();
+    if (++this.#ticks % 4 === 0) this.#readLeader();
     const leaseId = this.#leaseId;
     const observations = this.#observations;
     this.#observations = [];
@@ -402,35 +413,59 @@ export class ReplicaLink {
     this.#o.handlers.onRole(leader);
   }
 
+  /**
+   * Follows who leads: the oldest campaign key under the election prefix,
+   * read again whenever a key there comes or goes (and every few seconds, in
+   * case a watch event was lost). etcd3's own observer is not used: when
+   * several campaigns start at once it can settle on a younger key than the
+   * one that leads, and then watch only that key.
+   */
   #observe(): void {
-    this.#election
-      .observe()
-      .then((observer) => {
+    this.#o.client
+      .watch()
+      .prefix(this.#electionPrefix)
+      .create()
+      .then((watcher) => {
         if (this.#closed) {
-          observer.cancel().catch(() => undefined);
+          watcher.cancel().catch(() => undefined);
           return;
         }
-        this.#observer = observer;
-        const tell = (value: string | undefined) => {
-          let info: LeaderInfo | undefined;
-          try {
-            info = value === undefined ? undefined : (JSON.parse(value) as LeaderInfo);
-          } catch {
-            info = { replicaId: value as string, url: '' };
-          }
-          this.#o.handlers.onLeader(info);
-        };
-        tell(observer.leader());
-        observer.on('change', tell);
-        observer.on('error', (e: Error) => {
-          this.#o.log.warn({ err: e.message }, 'replica link: lost sight of the leader; observing again');
-          observer.cancel().catch(() => undefined);
+        this.#electionWatcher = watcher;
+        watcher.on('data', () => this.#readLeader());
+        watcher.on('connected', () => this.#readLeader());
+        watcher.on('error', (e: Error) => {
+          this.#o.log.warn({ err: e.message }, 'replica link: lost sight of the election; watching again');
+          watcher.cancel().catch(() => undefined);
           this.#later(() => this.#observe());
         });
+        this.#readLeader();
       })
       .catch((e: unknown) => {
-        this.#o.log.warn({ err: (e as Error).message }, 'replica link: cannot observe the election; trying again');
+        this.#o.log.warn({ err: (e as Error).message }, 'replica link: cannot watch the election; trying again');
         this.#later(() => this.#observe());
+      });
+  }
+
+  #readLeader(): void {
+    if (this.#closed || this.#readingLeader) return;
+    this.#readingLeader = true;
+    this.#bounded(this.#o.client.getAll().prefix(this.#electionPrefix).sort('Create', 'Ascend').limit(1).strings())
+      .then((found) => {
+        const value = Object.values(found)[0];
+        let info: LeaderInfo | undefined;
+        try {
+          info = value === undefined ? undefined : (JSON.parse(value) as LeaderInfo);
+        } catch {
+          info = { replicaId: value as string, url: '' };
+        }
+        const key = info === undefined ? '' : `${info.replicaId}|${info.url}`;
+        if (key === this.#leaderKey) return;
+        this.#leaderKey = key;
+        this.#o.handlers.onLeader(info);
+      })
+      .catch((e: unknown) => this.#o.log.debug({ err: (e as Error).message }, 'replica link: could not read the leader'))
+      .finally(() => {
+        this.#readingLeader = false;
       });
   }
 
@@ -443,10 +478,10 @@ export class ReplicaLink {
       const key = text(kv.key);
       if (key.startsWith(this.#agentsPrefix)) present.add(key.slice(this.#agentsPrefix.length));
     }
-    for (const [agentId, replica] of this.#owners) {
+    for (const [agentId, owner] of this.#owners) {
       if (present.has(agentId)) continue;
       this.#owners.delete(agentId);
-      this.#o.handlers.onRegistrationGone(agentId, replica);
+      this.#o.handlers.onRegistrationGone(agentId, owner.replica);
     }
     if (this.#closed) return;
     const watcher = await this.#o.client
@@ -487,7 +522,7 @@ export class ReplicaLink {
         if (type === 'Delete') {
           const owner = this.#owners.get(agentId);
           this.#owners.delete(agentId);
-          if (owner !== undefined) h.onRegistrationGone(agentId, owner);
+          if (owner !== undefined) h.onRegistrationGone(agentId, owner.replica);
           return;
         }
         const reg = parse<Registration>(kv, this.#o.log);
@@ -499,7 +534,7 @@ export class ReplicaLink {
         // Another replica has the agent now: a registration this replica still held is stale.
         const mine = this.#local.get(agentId);
         if (mine && mine.rev !== undefined && Number(kv.mod_revision) > mine.rev) this.#local.delete(agentId);
-        this.#owners.set(agentId, reg.replica);
+        this.#owners.set(agentId, { replica: reg.replica, connectedAt: Number(reg.connectedAt) || 0 });
         h.onRegistration(reg);
       } else if (key.startsWith(this.#signalsPrefix)) {
         if (type === 'Delete') return;

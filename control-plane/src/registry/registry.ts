@@ -92,7 +92,8 @@ export class Registry {
    */
   applyRemote(reg: Registration): void {
     const held = this.#agents.get(reg.agentId);
-    if (held && held.replica === undefined && held.connected && held.connectedAt > reg.connectedAt) return;
+    // A newer connection held elsewhere (here, or on a third replica) wins over what an older one's replica says.
+    if (held && held.connected && held.replica?.id !== reg.replica && held.connectedAt > reg.connectedAt) return;
     if (held?.replica?.id === reg.replica && held.connectedAt === reg.connectedAt) {
       const changed = held.connected !== reg.connected || held.health !== reg.health || held.replica.orphaned;
       held.connected = reg.connected;
@@ -175,6 +176,8 @@ export class Registry {
 
   /** Records the agent's report of its app. */
   health(record: AgentRecord, status: 'healthy' | 'unhealthy', reason: string | undefined): void {
+    // A report on a stream the agent has since replaced says nothing of its current connection.
+    if (!this.current(record)) return;
     const changed = record.health !== status;
     record.health = status;
     record.healthReason = reason;
