@@ -14,7 +14,11 @@
 // a fractional part, performance.timeOrigin + performance.now(), comparable
 // across the processes of one machine.
 //
-// usage (by bench/scale.mjs): node bench/lib/agent-swarm.mjs --stream URL --agents N
+// --stream may list several URLs, comma-separated (one per control-plane
+// replica): agent i connects to URL i % count, so a fleet spreads evenly
+// over the replicas whichever swarm process plays it.
+//
+// usage (by bench/scale.mjs): node bench/lib/agent-swarm.mjs --stream URL[,URL...] --agents N
 //         --seed S --from A --to B [--observations on|off] [--concurrency 250] [--heartbeat-ms 1000]
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -46,6 +50,11 @@ const observe = values.observations !== 'off';
 const concurrency = Math.max(1, Number(values.concurrency));
 const heartbeatMs = Math.max(100, Number(values['heartbeat-ms']));
 const CONNECT_ATTEMPTS = 3;
+const streamUrls = String(values.stream).split(',').map((u) => u.trim()).filter(Boolean);
+if (streamUrls.length === 0) {
+  process.stderr.write('agent-swarm.mjs: --stream needs at least one URL\n');
+  process.exit(2);
+}
 
 /** Per simulated agent: its place in the topology, socket, held table and watch state. */
 const agents = [];
@@ -133,7 +142,7 @@ function connect(a) {
   a.state = 'connecting';
   a.attempts++;
   inflight++;
-  const ws = new WebSocket(values.stream, { perMessageDeflate: false, handshakeTimeout: 15_000, maxPayload: 512 * 1024 * 1024 });
+  const ws = new WebSocket(streamUrls[a.t.index % streamUrls.length], { perMessageDeflate: false, handshakeTimeout: 15_000, maxPayload: 512 * 1024 * 1024 });
   a.ws = ws;
   let opened = false;
   ws.on('open', () => {

@@ -17,15 +17,20 @@ export class SwarmGroup {
   /**
    * Starts `procs` children for agents 0..agents-1 in contiguous ranges.
    * `connectBatch` connection attempts are in flight at most, over all children.
+   * `streamUrls` (instead of `streamUrl`): one URL per control-plane replica;
+   * agent i connects to `streamUrls[i % streamUrls.length]`.
    */
-  constructor(group, { streamUrl, agents, seed, procs, observations, connectBatch, heartbeatMs = 1000, cwd }) {
+  constructor(group, { streamUrl, streamUrls, agents, seed, procs, observations, connectBatch, heartbeatMs = 1000, cwd }) {
+    const urls = streamUrls ?? [streamUrl];
+    if (urls.length === 0 || urls.some((u) => typeof u !== 'string' || u.length === 0 || u.includes(','))) throw new Error(`SwarmGroup: bad stream URLs ${JSON.stringify(urls)}`);
+    this.streamUrls = urls;
     const per = Math.ceil(agents / procs);
     for (let p = 0; p < procs; p++) {
       const from = p * per;
       const to = Math.min(agents, from + per);
       if (from >= to) break;
       const args = [
-        SWARM, '--stream', streamUrl, '--agents', String(agents), '--seed', String(seed), '--from', String(from), '--to', String(to),
+        SWARM, '--stream', urls.join(','), '--agents', String(agents), '--seed', String(seed), '--from', String(from), '--to', String(to),
         '--observations', observations ? 'on' : 'off', '--concurrency', String(Math.max(1, Math.ceil(connectBatch / procs))), '--heartbeat-ms', String(heartbeatMs),
       ];
       const child = group.start(`agent swarm ${p + 1} (agents ${from}..${to - 1})`, process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
@@ -84,6 +89,11 @@ export class SwarmGroup {
     const c = this.#children.find((ch) => index >= ch.range.from && index < ch.range.to);
     if (!c) throw new Error(`no swarm process plays agent ${index}`);
     return c;
+  }
+
+  /** The index of the stream URL (the replica) agent `index` connects to. */
+  replicaOf(index) {
+    return index % this.streamUrls.length;
   }
 
   /** Calls `listener(child, message)` for every unsolicited `{ event }` message; returns the function that removes it. */
