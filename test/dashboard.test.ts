@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumPath, launchChromium } from './harness/chromium.js';
 import { type AgentHandle, type AppHandle, type ControlPlaneHandle, ROOT, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
 import { killAll } from './harness/process.js';
 import { requestLoop } from './harness/load.js';
@@ -18,16 +19,6 @@ const SCREENSHOTS = join(ROOT, 'test-results', 'screenshots');
 /** How long the page may take to show a change: detection is sub-second here, plus a 2 s poll at worst. */
 const UI_TIMEOUT_MS = 15_000;
 
-/** Debian's Chromium; CI installs the `chromium` package. */
-function chromiumPath(): string {
-  const candidates = ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) {
-    throw new Error(`no Chromium at ${candidates.join(' or ')}: the dashboard test drives Debian's Chromium; install it with "apt-get update && apt-get install -y chromium"`);
-  }
-  return found;
-}
-
 describe('web dashboard', () => {
   const scratch = new Scratch();
   let cp: ControlPlaneHandle;
@@ -40,7 +31,8 @@ describe('web dashboard', () => {
 
   beforeAll(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
-    const executablePath = chromiumPath();
+    // Fail before starting anything when Chromium is missing.
+    chromiumPath();
     cp = await startControlPlane(scratch, {
       auth: { adminToken: ADMIN, readOnlyToken: READER },
       services: {
@@ -59,8 +51,7 @@ describe('web dashboard', () => {
       const body = (await res.json()) as { services: Array<{ healthy: number }> };
       return body.services.length === 2 && body.services.every((s) => s.healthy === 2);
     });
-    // Chromium's sandbox needs user namespaces, which a root user in a container does not get.
-    browser = await chromium.launch({ executablePath, headless: true, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.on('pageerror', (e) => pageErrors.push(e.message));
   });
@@ -80,6 +71,8 @@ describe('web dashboard', () => {
     await page.waitForSelector('[data-testid="token-form"]', { state: 'visible', timeout: UI_TIMEOUT_MS });
     expect(answers).toContain(401);
     expect(await page.getAttribute('[data-testid="status"]', 'data-connection')).toBe('unauthorized');
+    // Nothing of the API shows without a token, not even this replica's role.
+    expect(await page.locator('[data-testid="cluster-role"]').count()).toBe(0);
 
     await page.fill('[data-testid="token-input"]', 'not-a-token-the-control-plane-knows');
     await page.click('[data-testid="token-submit"]');
@@ -89,6 +82,12 @@ describe('web dashboard', () => {
     await page.click('[data-testid="token-submit"]');
     await page.waitForSelector('[data-testid="token-form"]', { state: 'hidden', timeout: UI_TIMEOUT_MS });
     expect(await page.evaluate('Object.values(sessionStorage)')).toEqual([READER]);
+  });
+
+  it("shows this control plane's role in the header: standalone", async () => {
+    await page.waitForSelector('[data-testid="cluster-role"][data-role="standalone"]', { timeout: UI_TIMEOUT_MS });
+    expect(await page.textContent('[data-testid="cluster-role"]')).toBe('standalone');
+    expect(await page.getAttribute('[data-testid="cluster-role"]', 'title')).toContain('runs alone');
   });
 
   it('lists the services with their health and serving tier, and follows the event stream', async () => {
@@ -148,6 +147,8 @@ describe('web dashboard', () => {
     await page.click('nav a[data-route="agents"]');
     await page.waitForSelector('[data-testid="agent-row-client"][data-connected="true"][data-in-sync="true"]', { timeout: UI_TIMEOUT_MS });
     expect(await page.textContent('[data-testid="agent-row-client"]')).toContain('db, hello');
+    // One control plane has every agent: no Replica column.
+    expect(await page.locator('[data-testid="agents-table"] th:text-is("Replica")').count()).toBe(0);
     await page.waitForSelector('[data-testid="agent-row-db-primary"][data-connected="false"]', { timeout: UI_TIMEOUT_MS });
     await page.screenshot({ path: join(SCREENSHOTS, 'agents.png'), fullPage: true });
   });
@@ -189,6 +190,23 @@ describe('web dashboard', () => {
     } finally {
       const result = await loop.stop();
       expect(result.failed).toBe(0);
+    }
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('shows no role badge, and works on, when the control plane has no GET /v1/cluster (an older one)', async () => {
+    await page.route('**/v1/cluster', (route) => route.fulfill({ status: 404, json: { error: { code: 'MESHLET_NOT_FOUND', message: 'Route GET:/v1/cluster not found' } } }));
+    try {
+      const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/cluster' && r.status() === 404, { timeout: UI_TIMEOUT_MS });
+      await page.reload();
+      await answered;
+      // "Updated" is written once a refresh, the question about the cluster included, is done.
+      await page.waitForSelector('[data-testid="updated"]:has-text("Updated")', { timeout: UI_TIMEOUT_MS });
+      await page.waitForSelector('[data-testid="service-row-hello"]', { timeout: UI_TIMEOUT_MS });
+      expect(await page.locator('[data-testid="cluster-role"]').count()).toBe(0);
+      expect(await page.getAttribute('[data-testid="status"]', 'data-connection')).not.toBe('offline');
+    } finally {
+      await page.unroute('**/v1/cluster');
     }
     expect(pageErrors).toEqual([]);
   });

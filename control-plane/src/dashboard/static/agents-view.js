@@ -1,5 +1,6 @@
-// Agents: connection, the table version each applied, NACKs and what each
-// one subscribes to.
+// Agents: connection, the control-plane replica each is connected to (with
+// several replicas), the table version each applied, NACKs and what each one
+// subscribes to.
 
 import { badge, DASH, h, stateBadge, timeEl } from './dom.js';
 
@@ -14,8 +15,25 @@ function ringsCell(rings) {
   return bad.length ? badge(`disagrees: ${bad.join(', ')}`, 'bad') : `${rings.length} agree`;
 }
 
-/** Renders GET /v1/agents. */
-export function renderAgents(answer) {
+/** The replica an agent is connected to: another one by name, this one, or none known. */
+function replicaCell(a) {
+  if (a.replica) return h('td', { 'data-replica': a.replica }, a.replica);
+  return h('td', { class: 'muted', 'data-replica': '' }, a.connected ? 'this replica' : DASH);
+}
+
+/** Whether the agent applied the last table sent; an agent of another replica has its ACK state there only. */
+function inSyncCell(a) {
+  if (a.replica) return h('td', { class: 'muted', title: `Its table versions are known on ${a.replica}, the replica it is connected to` }, `on ${a.replica}`);
+  return h('td', {}, a.inSync ? badge('in sync', 'ok') : a.connected ? badge('behind', 'warn') : DASH);
+}
+
+/**
+ * Renders GET /v1/agents; `cluster` is GET /v1/cluster's answer, if any. The
+ * Replica column shows only among replicas: a standalone control plane has
+ * every agent.
+ */
+export function renderAgents(answer, cluster) {
+  const replicas = (cluster !== undefined && cluster.role !== 'standalone') || answer.agents.some((a) => a.replica);
   const rows = answer.agents.map((a) =>
     h(
       'tr',
@@ -23,8 +41,9 @@ export function renderAgents(answer) {
       h('th', { scope: 'row' }, a.agentId, h('div', { class: 'muted small' }, a.remoteAddress ?? '')),
       h('td', {}, a.instance ? [h('a', { href: `#/services/${encodeURIComponent(a.instance.service)}` }, a.instance.service), ` / ${a.instance.id} `, stateBadge(a.instance.state)] : h('span', { class: 'muted' }, 'caller only')),
       h('td', {}, a.connected ? badge('connected', 'ok') : [badge('disconnected', 'bad'), ' ', timeEl(a.disconnectedAt)]),
+      replicas ? replicaCell(a) : null,
       h('td', { class: 'num' }, a.appliedVersion ?? DASH, h('span', { class: 'muted' }, ` / ${a.sentVersion ?? DASH}`)),
-      h('td', {}, a.inSync ? badge('in sync', 'ok') : a.connected ? badge('behind', 'warn') : DASH),
+      inSyncCell(a),
       h('td', {}, nackCell(a.nack)),
       h('td', {}, a.subscriptions.length ? a.subscriptions.join(', ') : DASH),
       h('td', {}, ringsCell(a.rings)),
@@ -38,8 +57,12 @@ export function renderAgents(answer) {
     h(
       'table',
       { class: 'grid', 'data-testid': 'agents-table' },
-      h('caption', { class: 'visually-hidden' }, 'Every agent: connection, applied and sent table versions, NACKs, subscriptions and rings'),
-      h('thead', {}, h('tr', {}, ...['Agent', 'Instance', 'Connection', 'Applied / sent', 'In sync', 'Last NACK', 'Subscriptions', 'Rings'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('caption', { class: 'visually-hidden' }, `Every agent: connection,${replicas ? ' control-plane replica,' : ''} applied and sent table versions, NACKs, subscriptions and rings`),
+      h(
+        'thead',
+        {},
+        h('tr', {}, ...['Agent', 'Instance', 'Connection', replicas ? 'Replica' : null, 'Applied / sent', 'In sync', 'Last NACK', 'Subscriptions', 'Rings'].filter(Boolean).map((c) => h('th', { scope: 'col' }, c))),
+      ),
       h('tbody', {}, rows),
     ),
     rows.length === 0 ? h('p', { class: 'empty' }, 'No agent has connected yet.') : null,

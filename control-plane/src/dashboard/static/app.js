@@ -1,11 +1,14 @@
 // The dashboard's shell: the token form, hash routing, the status line,
 // and keeping the views current. Each event from the live stream triggers a
 // (debounced) refresh; a poll every 2 s refreshes too, so the page stays
-// right when the stream is down or a change made no event.
+// right when the stream is down or a change made no event. Each refresh also
+// asks which role this replica has (leader, follower, standalone) for the
+// header's badge.
 
 import { ApiError, clearToken, getJson, getToken, setToken, Unauthorized } from './api-client.js';
 import { EventStream } from './event-stream.js';
 import { renderAgents } from './agents-view.js';
+import { renderClusterBadge } from './cluster-badge.js';
 import { h } from './dom.js';
 import { EventsView } from './events-view.js';
 import { OverviewView } from './overview-view.js';
@@ -16,6 +19,8 @@ const POLL_MS = 2000;
 const DEBOUNCE_MS = 150;
 /** Events kept in the page; the control plane keeps its own bounded log. */
 const MAX_EVENTS = 500;
+/** After a 404 for /v1/cluster (a control plane older than replicas), how long before asking again. */
+const CLUSTER_RETRY_MS = 60_000;
 
 const $ = (id) => document.getElementById(id);
 const main = $('view');
@@ -25,6 +30,7 @@ const tokenInput = $('token-input');
 const tokenError = $('token-error');
 const statusEl = $('status');
 const updatedEl = $('updated');
+const clusterEl = $('cluster');
 
 const history = new RateHistory();
 const overview = new OverviewView(history);
@@ -52,6 +58,10 @@ let streamState = 'connecting';
 let streamDetail;
 /** Why the last refresh failed, if it did. */
 let problem;
+/** The last answer of GET /v1/cluster; undefined when the control plane has no such route. */
+let cluster;
+/** Not before this time (ms) is /v1/cluster asked again after a 404. */
+let clusterRetryAt = 0;
 
 /** Shows the connection: waiting for a token, the control plane unreachable, or the stream's state. */
 function renderStatus() {
@@ -73,6 +83,30 @@ const stream = new EventStream({
     renderStatus();
   },
 });
+
+function renderCluster() {
+  const badge = cluster && renderClusterBadge(cluster);
+  clusterEl.replaceChildren(...(badge ? [badge] : []));
+  clusterEl.hidden = !badge;
+}
+
+/**
+ * Asks GET /v1/cluster for the badge. A 404 (a control plane older than
+ * replicas) shows nothing; another failure keeps the last answer, as the
+ * status line already says when the control plane is unreachable.
+ */
+async function loadCluster() {
+  if (Date.now() < clusterRetryAt) return;
+  try {
+    cluster = await getJson('/v1/cluster');
+  } catch (e) {
+    if (e instanceof Unauthorized) throw e;
+    if (!(e instanceof ApiError && e.status === 404)) return;
+    cluster = undefined;
+    clusterRetryAt = Date.now() + CLUSTER_RETRY_MS;
+  }
+  renderCluster();
+}
 
 function addEvent(e) {
   if (e.seq <= lastSeq) return;
@@ -123,7 +157,7 @@ function showRoute() {
 
 /** Fetches what the current view shows, plus the services (for the rate history), and renders it. */
 async function load() {
-  const services = await getJson('/v1/services');
+  const [services] = await Promise.all([getJson('/v1/services'), loadCluster()]);
   const now = Date.now() / 1000;
   for (const s of services.services) history.record(s.name, now, s.stats?.rps);
   history.retain(new Set(services.services.map((s) => s.name)));
@@ -136,7 +170,7 @@ async function load() {
   if (r.name === 'overview') overview.update(services);
   else if (r.name === 'agents') {
     const agents = await getJson('/v1/agents');
-    if (route === r) main.replaceChildren(renderAgents(agents));
+    if (route === r) main.replaceChildren(renderAgents(agents, cluster));
   }
   else if (r.name === 'service') {
     const name = encodeURIComponent(r.service);
@@ -187,6 +221,10 @@ function askForToken(err) {
   stream.stop();
   clearInterval(pollTimer);
   if (err?.hadToken) clearToken();
+  // What the API said is for token holders only.
+  cluster = undefined;
+  clusterRetryAt = 0;
+  renderCluster();
   $('forget-token').hidden = true;
   renderStatus();
   tokenError.textContent = err?.hadToken ? 'That token was refused. Check it, or ask for a read-only token.' : '';
