@@ -33,14 +33,16 @@ interface Replica {
   tables: PublishedTable[];
   signals: SignalBatch[];
   events: MeshEvent[][];
+  cutOff: boolean[];
 }
 
 async function replica(id: string, prefix: string): Promise<Replica> {
   const client = new Etcd3({ hosts: etcd.endpoints });
   clients.push(client);
-  const r: Replica = { id, link: undefined as unknown as ReplicaLink, client, roles: [], leaders: [], registrations: [], gone: [], tables: [], signals: [], events: [] };
+  const r: Replica = { id, link: undefined as unknown as ReplicaLink, client, roles: [], leaders: [], registrations: [], gone: [], tables: [], signals: [], events: [], cutOff: [] };
   r.link = new ReplicaLink({
     client,
+    endpoints: etcd.endpoints,
     prefix,
     replicaId: id,
     advertiseUrl: `http://${id}.test:7700`,
@@ -55,6 +57,7 @@ async function replica(id: string, prefix: string): Promise<Replica> {
       onSignals: (batch) => r.signals.push(batch),
       onTable: (table) => r.tables.push(table),
       onEvents: (events) => r.events.push(events),
+      onCutOff: (cutOff) => r.cutOff.push(cutOff),
     },
   });
   links.push(r.link);

@@ -229,6 +229,8 @@ export class ControlPlane {
         this.#store.put(SERVICES_KEY, names).catch((e: unknown) => log.error({ err: e }, 'could not persist services'));
       },
       knownServices: this.#store.get<string[]>(SERVICES_KEY) ?? [],
+      // The agent is on another replica now: its stream here is half-open.
+      onReplacedLocal: (record) => this.#sessions.get(record.agentId)?.close(CloseCodes.REPLACED, 'the agent connected to another control-plane replica'),
     });
     /** Re-derives what comes from the store (policies, drains, known services) after it changed under this replica, and pushes. */
     const storedDrains = () => {
@@ -279,6 +281,7 @@ export class ControlPlane {
       joinToken: config.auth.joinToken,
       sessions: this.#sessions,
       relay: (agentId, report) => this.#replication?.observed(agentId, report),
+      refusal: () => this.#replication?.refusal(),
     };
 
     const https = await httpsOptions(config.tls);
@@ -382,7 +385,11 @@ export class ControlPlane {
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
     if (store instanceof EtcdStore) {
-      this.#replication = new Replication({ store, config, log, clock, registry, pusher, health, failover, rings, events, stats, metrics, tierCounts }, port);
+      const shedAgents = (reason: string) => {
+        // Not GOING_AWAY: the agents are moving, not shutting down; every close sends an agent to its next URL.
+        for (const s of this.#sessions.values()) s.close(CloseCodes.CUT_OFF, reason);
+      };
+      this.#replication = new Replication({ store, config, log, clock, registry, pusher, health, failover, rings, events, stats, metrics, tierCounts, shedAgents }, port);
       try {
         await this.#replication.start();
       } catch (e) {

@@ -14,6 +14,8 @@ export const ControlPlaneErrorCodes = {
   STORE_UNAVAILABLE: 'MESHLET_STORE_UNAVAILABLE',
   /** A decision only the leader replica makes (manual failover, failback) was asked of a follower. */
   NOT_LEADER: 'MESHLET_NOT_LEADER',
+  /** A control-plane replica that can reach no etcd member turns agents away (close code 4010), so that they use another replica. */
+  REPLICA_CUT_OFF: 'MESHLET_REPLICA_CUT_OFF',
   /**
    * A snapshot given to a restore is refused (foreign, corrupted, truncated,
    * out of order, from another cluster), or an incremental snapshot was asked

@@ -1,4 +1,6 @@
-import type { Logger, Observations, Routes } from '@meshlet/shared';
+import { connect } from 'node:net';
+import { InstanceInfo, type Logger, Observations, type Routes } from '@meshlet/shared';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Campaign, Election, Etcd3, IKeyValue, Lease, Watcher } from 'etcd3';
 import type { MeshEvent } from '../events/event-log.js';
 import type { Registration } from '../registry/agent-record.js';
@@ -32,14 +34,19 @@ export interface ReplicaLinkHandlers {
   /** The registration of an agent of another replica is gone (its replica forgot it, or died). */
   onRegistrationGone(agentId: string, replica: string): void;
   onSignals(batch: SignalBatch): void;
-  onTable(table: PublishedTable): void;
+  /** The leader's table; `replace`: take it even if not newer (this replica just stopped leading, and may have made versions of its own). */
+  onTable(table: PublishedTable, replace: boolean): void;
   onEvents(events: MeshEvent[]): void;
+  /** This replica can reach no etcd member (`true`), or can again. */
+  onCutOff(cutOff: boolean): void;
 }
 
 /** Options of {@link ReplicaLink}. */
 export interface ReplicaLinkOptions {
   /** The etcd client (the store's). */
   client: Etcd3;
+  /** The client URLs of the etcd members, to tell a replica cut off from all of them from an etcd that lost its quorum. */
+  endpoints: string[];
   /** The store's key prefix; the link's keys live under `<prefix>live/` and `<prefix>election/`. */
   prefix: string;
   replicaId: string;
@@ -55,11 +62,70 @@ export interface ReplicaLinkOptions {
 export const SIGNAL_INTERVAL_MS = 500;
 /** How long to wait before trying again after etcd refused a lease, a campaign or a watch. */
 const RETRY_MS = 1_000;
+/** At most this many observation reports go in one signal batch (etcd refuses a request above 1.5 MiB by default); the rest are dropped. */
+const MAX_BATCH_REPORTS = 2_000;
+/** How long a TCP connect to an etcd member may take when checking whether this replica is cut off. */
+const PROBE_TIMEOUT_MS = 500;
+
+const validObservations = TypeCompiler.Compile(Observations);
+const validInstance = TypeCompiler.Compile(InstanceInfo);
+const HEALTH = new Set(['unknown', 'healthy', 'unhealthy']);
+
+/** A registration read from etcd, checked (another version of meshlet may write other shapes); the agent id is the key's. */
+export function parseRegistration(agentId: string, v: unknown): Registration | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const r = v as Record<string, unknown>;
+  const optString = (x: unknown) => x === undefined || x === null || typeof x === 'string';
+  const optNumber = (x: unknown) => x === undefined || x === null || typeof x === 'number';
+  if (typeof r.replica !== 'string' || r.replica.length === 0 || typeof r.connected !== 'boolean' || typeof r.connectedAt !== 'number') return undefined;
+  if (typeof r.remoteAddress !== 'string' || typeof r.graceful !== 'boolean' || !HEALTH.has(r.health as string)) return undefined;
+  if (!optString(r.disconnectReason) || !optString(r.healthReason) || !optNumber(r.disconnectedAt)) return undefined;
+  if (!Array.isArray(r.subscriptions) || !r.subscriptions.every((s) => typeof s === 'string')) return undefined;
+  if (r.instance !== undefined && r.instance !== null && !validInstance.Check(r.instance)) return undefined;
+  return {
+    replica: r.replica,
+    agentId,
+    instance: (r.instance ?? undefined) as Registration['instance'],
+    connected: r.connected,
+    remoteAddress: r.remoteAddress,
+    connectedAt: r.connectedAt,
+    disconnectedAt: (r.disconnectedAt ?? undefined) as number | undefined,
+    disconnectReason: (r.disconnectReason ?? undefined) as string | undefined,
+    graceful: r.graceful,
+    health: r.health as Registration['health'],
+    healthReason: (r.healthReason ?? undefined) as string | undefined,
+    subscriptions: r.subscriptions as string[],
+  };
+}
+
+/** Whether a TCP connection to `endpoint` (an etcd client URL) opens within the probe timeout. */
+function reachable(endpoint: string): Promise<boolean> {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return Promise.resolve(false);
+  }
+  const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: PROBE_TIMEOUT_MS });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
+  });
+}
 
 interface LocalRegistration {
   reg: Registration;
   /** The `mod_revision` of this replica's last write of it; `undefined` before the first. */
   rev: number | undefined;
+  /** A failed write is tried again soon; set while that is pending. */
+  retrying: boolean;
   /** Writes of one agent run one after another, in order. */
   chain: Promise<void>;
 }
@@ -104,8 +170,8 @@ export class ReplicaLink {
   readonly #eventsKey: string;
   readonly #election: Election;
   readonly #local = new Map<string, LocalRegistration>();
-  /** The replica behind each remote registration, to tell who lost it when it is deleted, and when the agent connected there. */
-  readonly #owners = new Map<string, { replica: string; connectedAt: number }>();
+  /** The replica behind each remote registration, to tell who lost it when it is deleted. */
+  readonly #owners = new Map<string, string>();
   #lease: Lease | undefined;
   #leaseId: string | undefined;
   #leasing: Promise<void> | undefined;
@@ -128,7 +194,13 @@ export class ReplicaLink {
   /** Since when every signal batch reached etcd (undefined: the last one did not). */
   #touchSince: number | undefined;
   /** What the leader could not publish yet (etcd did not answer); tried again with each signal batch. */
-  readonly #unpublished = new Map<string, { value: unknown; what: string; inflight: boolean }>();
+  readonly #unpublished = new Map<string, { value: unknown; what: string; inflight: boolean; sent: unknown }>();
+  /** The `mod_revision` of the newest `live/table` the watch delivered. */
+  #tableRev = 0;
+  #cutOff = false;
+  #probing = false;
+  #relisting = false;
+  #signalsFailing = false;
   #closed = false;
 
   constructor(options: ReplicaLinkOptions) {
@@ -182,11 +254,10 @@ export class ReplicaLink {
   /** Publishes (or updates) the registration of an agent of this replica. */
   register(reg: Registration): void {
     let entry = this.#local.get(reg.agentId);
-    const other = this.#owners.get(reg.agentId);
-    // The agent connected to another replica after this connection: whatever this replica still says of it is stale.
-    if (!entry && other !== undefined && other.connectedAt >= reg.connectedAt) return;
+    // A disconnect of an agent this replica does not hold (it never published it, or another replica has taken it) is nobody's business.
+    if (!entry && !reg.connected) return;
     if (!entry) {
-      entry = { reg, rev: undefined, chain: Promise.resolve() };
+      entry = { reg, rev: undefined, retrying: false, chain: Promise.resolve() };
       this.#local.set(reg.agentId, entry);
     }
     entry.reg = reg;
@@ -302,6 +373,11 @@ export class ReplicaLink {
     const leaseId = this.#leaseId;
     if (this.#closed || leaseId === undefined || this.#local.get(entry.reg.agentId) !== entry) return;
     const key = this.#agentsPrefix + entry.reg.agentId;
+    if (entry.rev === undefined && !entry.reg.connected) {
+      // It left before it was ever published: writing it now could only cover a newer registration by another replica.
+      this.#local.delete(entry.reg.agentId);
+      return;
+    }
     const c = this.#o.client;
     const put = () => c.put(key).value(JSON.stringify(entry.reg)).lease(leaseId);
     try {
@@ -316,28 +392,93 @@ export class ReplicaLink {
         this.#local.delete(entry.reg.agentId);
       }
     } catch (e) {
-      this.#o.log.warn({ agentId: entry.reg.agentId, err: (e as Error).message }, 'replica link: could not publish a registration; it is written again with the next lease');
+      this.#o.log.warn({ agentId: entry.reg.agentId, err: (e as Error).message }, 'replica link: could not publish a registration; trying again');
+      if (entry.retrying) return;
+      entry.retrying = true;
+      this.#later(() => {
+        entry.retrying = false;
+        if (this.#local.get(entry.reg.agentId) === entry) entry.chain = entry.chain.then(() => this.#writeRegistration(entry));
+      });
     }
   }
 
   #publishSignals(): void {
     this.#checkLeadership();
     if (++this.#ticks % 4 === 0) this.#readLeader();
+    if (this.#ticks % 4 === 2) this.#checkBehind();
+    this.#checkCutOff();
     const leaseId = this.#leaseId;
-    const observations = this.#observations;
+    let observations = this.#observations;
     this.#observations = [];
     if (leaseId === undefined) return;
+    if (observations.length > MAX_BATCH_REPORTS) {
+      this.#o.log.warn({ reports: observations.length, kept: MAX_BATCH_REPORTS }, 'replica link: too many observation reports for one batch; the oldest are dropped');
+      observations = observations.slice(-MAX_BATCH_REPORTS);
+    }
     const batch: SignalBatch = { replica: this.#o.replicaId, seen: this.#seen(), observations };
     this.#bounded(this.#o.client.put(this.#signalsPrefix + this.#o.replicaId).value(JSON.stringify(batch)).lease(leaseId).exec())
       .then(() => {
         this.#touchSince ??= Date.now();
+        if (this.#signalsFailing) this.#o.log.info('replica link: signals reach etcd again');
+        this.#signalsFailing = false;
       })
       .catch((e: unknown) => {
         // Observations are perishable: a batch etcd could not take is dropped, the next one carries the rest.
         this.#touchSince = undefined;
-        this.#o.log.debug({ err: (e as Error).message }, 'replica link: could not publish signals');
+        if (!this.#signalsFailing) this.#o.log.warn({ err: (e as Error).message }, 'replica link: could not publish signals; the other replicas give this one\'s agents the benefit of the doubt meanwhile');
+        this.#signalsFailing = true;
       });
     for (const [key, u] of this.#unpublished) if (!u.inflight) this.#publishAsLeader(key, u.value, u.what);
+  }
+
+  /**
+   * A watch attached to an etcd member cut off from the others can go quiet
+   * without an error. Every 2 s the revision of `live/table` is read (a
+   * linearizable read, answered by a member with a quorum); when the watch
+   * is behind it, everything is listed and watched again.
+   */
+  #checkBehind(): void {
+    if (this.#relisting) return;
+    this.#bounded(this.#o.client.get(this.#tableKey).exec())
+      .then((res) => {
+        const rev = Number(res.kvs[0]?.mod_revision ?? 0);
+        if (rev <= this.#tableRev || this.#relisting || this.#closed) return;
+        this.#o.log.warn({ watched: this.#tableRev, stored: rev }, 'replica link: the watch fell behind etcd; listing again');
+        this.#restartWatch();
+      })
+      .catch(() => undefined);
+  }
+
+  /**
+   * When etcd has not answered a keep-alive for a whole TTL, checks whether
+   * any etcd member can be reached at all. If none can, this replica is cut
+   * off (etcd has expired or soon expires its lease, and the others take its
+   * agents for orphans): it says so, so that its agents are sent to a
+   * replica that can reach etcd. An etcd that lost its quorum still accepts
+   * connections: then every replica keeps its agents, serving from memory.
+   */
+  #checkCutOff(): void {
+    const silent = Date.now() - this.#keptAliveAt > this.#o.leaseTtlSeconds * 1000;
+    if (!silent) {
+      if (this.#cutOff) {
+        this.#cutOff = false;
+        this.#o.log.info('replica link: etcd is reachable again; taking agents again');
+        this.#o.handlers.onCutOff(false);
+      }
+      return;
+    }
+    if (this.#cutOff || this.#probing) return;
+    this.#probing = true;
+    Promise.all(this.#o.endpoints.map(reachable))
+      .then((answers) => {
+        if (answers.some(Boolean) || this.#cutOff || this.#closed) return;
+        this.#cutOff = true;
+        this.#o.log.warn({ endpoints: this.#o.endpoints }, 'replica link: no etcd member can be reached; this replica is cut off and sends its agents to the other replicas');
+        this.#o.handlers.onCutOff(true);
+      })
+      .finally(() => {
+        this.#probing = false;
+      });
   }
 
   #publishAsLeader(key: string, value: unknown, what: string): void {
@@ -346,17 +487,35 @@ export class ReplicaLink {
       this.#unpublished.clear();
       return;
     }
-    const c = this.#o.client;
-    const entry = { value, what, inflight: true };
+    // One write per key at a time, newest value last: etcd must never be left holding an older table.
+    const held = this.#unpublished.get(key);
+    if (held?.inflight) {
+      held.value = value;
+      held.what = what;
+      return;
+    }
+    const entry = held ?? { value, what, inflight: false, sent: undefined as unknown };
+    entry.value = value;
+    entry.what = what;
+    entry.inflight = true;
+    entry.sent = value;
     this.#unpublished.set(key, entry);
+    const c = this.#o.client;
     this.#bounded(c.if(fence, 'Create', '>', 0).then(c.put(key).value(JSON.stringify(value))).commit())
       .then((res) => {
-        if (this.#unpublished.get(key) === entry) this.#unpublished.delete(key);
-        if (!res.succeeded) this.#o.log.warn({ what }, 'replica link: no longer the leader in etcd; not published');
-      })
-      .catch((e: unknown) => this.#o.log.warn({ what, err: (e as Error).message }, 'replica link: could not publish to etcd; trying again'))
-      .finally(() => {
         entry.inflight = false;
+        if (!res.succeeded) {
+          this.#unpublished.delete(key);
+          this.#o.log.warn({ what }, 'replica link: no longer the leader in etcd; not published');
+          return;
+        }
+        if (entry.value === entry.sent) this.#unpublished.delete(key);
+        else this.#publishAsLeader(key, entry.value, entry.what);
+      })
+      .catch((e: unknown) => {
+        // Kept: tried again with the next signal batch.
+        entry.inflight = false;
+        this.#o.log.warn({ what, err: (e as Error).message }, 'replica link: could not publish to etcd; trying again');
       });
   }
 
@@ -411,6 +570,24 @@ export class ReplicaLink {
     if (this.#leader === leader) return;
     this.#leader = leader;
     this.#o.handlers.onRole(leader);
+    if (!leader && !this.#closed) this.#adoptStoredTable();
+  }
+
+  /** A replica that stops leading takes the table etcd holds, even an older one than its own (made while it wrongly believed it led). */
+  #adoptStoredTable(): void {
+    this.#bounded(this.#o.client.get(this.#tableKey).exec())
+      .then((res) => {
+        const kv = res.kvs[0];
+        if (!kv || this.#leader || this.#closed) return;
+        const table = parse<PublishedTable>(kv, this.#o.log);
+        if (table && Number.isSafeInteger(table.version) && typeof table.services === 'object' && table.services !== null) this.#o.handlers.onTable(table, true);
+      })
+      .catch((e: unknown) => {
+        this.#o.log.warn({ err: (e as Error).message }, 'replica link: could not read the leader\'s table after stepping down; trying again');
+        this.#later(() => {
+          if (!this.#leader) this.#adoptStoredTable();
+        });
+      });
   }
 
   /**
@@ -453,10 +630,16 @@ export class ReplicaLink {
       .then((found) => {
         const value = Object.values(found)[0];
         let info: LeaderInfo | undefined;
-        try {
-          info = value === undefined ? undefined : (JSON.parse(value) as LeaderInfo);
-        } catch {
-          info = { replicaId: value as string, url: '' };
+        if (value !== undefined) {
+          let v: Partial<LeaderInfo> = {};
+          try {
+            v = JSON.parse(value) as Partial<LeaderInfo>;
+          } catch {
+            // Not ours: an unknown candidate.
+          }
+          // The URL is shown to operators and followed by meshctl: only a plain http(s) URL passes.
+          const url = typeof v.url === 'string' && /^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(v.url) ? v.url : '';
+          info = { replicaId: typeof v.replicaId === 'string' ? v.replicaId.slice(0, 128) : 'unknown', url };
         }
         const key = info === undefined ? '' : `${info.replicaId}|${info.url}`;
         if (key === this.#leaderKey) return;
@@ -481,7 +664,7 @@ export class ReplicaLink {
     for (const [agentId, owner] of this.#owners) {
       if (present.has(agentId)) continue;
       this.#owners.delete(agentId);
-      this.#o.handlers.onRegistrationGone(agentId, owner.replica);
+      this.#o.handlers.onRegistrationGone(agentId, owner);
     }
     if (this.#closed) return;
     const watcher = await this.#o.client
@@ -495,21 +678,36 @@ export class ReplicaLink {
     }
     this.#watcher = watcher;
     watcher.on('data', (r) => {
+      if (this.#watcher !== watcher) return;
       for (const ev of r.events) this.#apply(ev.type, ev.kv);
     });
     watcher.on('disconnected', (e: Error) => this.#o.log.warn({ err: e.message }, 'replica link: watch lost; reconnecting'));
     watcher.on('error', (e: Error) => {
+      if (this.#watcher !== watcher) return;
       this.#o.log.warn({ err: e.message }, 'replica link: watch cancelled by etcd; listing again');
-      if (this.#watcher === watcher) this.#watcher = undefined;
-      watcher.cancel().catch(() => undefined);
-      const again = () => {
-        this.#relist().catch((err: unknown) => {
-          this.#o.log.warn({ err: (err as Error).message }, 'replica link: listing failed; trying again');
-          this.#later(again);
-        });
-      };
-      again();
+      this.#restartWatch();
     });
+  }
+
+  /** Drops the watch of `live/`, lists it again and watches it from there, until that works. */
+  #restartWatch(): void {
+    if (this.#relisting || this.#closed) return;
+    this.#relisting = true;
+    const old = this.#watcher;
+    this.#watcher = undefined;
+    old?.cancel().catch(() => undefined);
+    const again = () => {
+      this.#relist()
+        .then(() => {
+          this.#relisting = false;
+        })
+        .catch((err: unknown) => {
+          this.#o.log.warn({ err: (err as Error).message }, 'replica link: listing failed; trying again');
+          if (this.#closed) this.#relisting = false;
+          else this.#later(again);
+        });
+    };
+    again();
   }
 
   #apply(type: 'Put' | 'Delete', kv: IKeyValue): void {
@@ -522,11 +720,14 @@ export class ReplicaLink {
         if (type === 'Delete') {
           const owner = this.#owners.get(agentId);
           this.#owners.delete(agentId);
-          if (owner !== undefined) h.onRegistrationGone(agentId, owner.replica);
+          if (owner !== undefined) h.onRegistrationGone(agentId, owner);
           return;
         }
-        const reg = parse<Registration>(kv, this.#o.log);
-        if (!reg || typeof reg.replica !== 'string') return;
+        const reg = parseRegistration(agentId, parse<unknown>(kv, this.#o.log));
+        if (!reg) {
+          this.#o.log.warn({ key }, 'replica link: a registration in etcd has an unknown shape; ignored');
+          return;
+        }
         if (reg.replica === self) {
           this.#owners.delete(agentId);
           return;
@@ -534,15 +735,22 @@ export class ReplicaLink {
         // Another replica has the agent now: a registration this replica still held is stale.
         const mine = this.#local.get(agentId);
         if (mine && mine.rev !== undefined && Number(kv.mod_revision) > mine.rev) this.#local.delete(agentId);
-        this.#owners.set(agentId, { replica: reg.replica, connectedAt: Number(reg.connectedAt) || 0 });
+        this.#owners.set(agentId, reg.replica);
         h.onRegistration(reg);
       } else if (key.startsWith(this.#signalsPrefix)) {
         if (type === 'Delete') return;
         const batch = parse<SignalBatch>(kv, this.#o.log);
-        if (batch && batch.replica !== self && typeof batch.seen === 'object' && Array.isArray(batch.observations)) h.onSignals(batch);
+        if (!batch || typeof batch.replica !== 'string' || batch.replica === self || typeof batch.seen !== 'object' || batch.seen === null || !Array.isArray(batch.observations)) return;
+        const seen: Record<string, number> = {};
+        for (const [agentId, age] of Object.entries(batch.seen)) if (typeof age === 'number' && Number.isFinite(age) && age >= 0) seen[agentId] = age;
+        const observations = batch.observations.filter(
+          (o): o is SignalBatch['observations'][number] => typeof o === 'object' && o !== null && typeof o.agentId === 'string' && validObservations.Check(o.report),
+        );
+        h.onSignals({ replica: batch.replica, seen, observations });
       } else if (key === this.#tableKey) {
+        if (type === 'Put') this.#tableRev = Math.max(this.#tableRev, Number(kv.mod_revision));
         const table = type === 'Put' ? parse<PublishedTable>(kv, this.#o.log) : undefined;
-        if (table && Number.isSafeInteger(table.version) && typeof table.services === 'object') h.onTable(table);
+        if (table && Number.isSafeInteger(table.version) && typeof table.nonce === 'string' && typeof table.services === 'object' && table.services !== null) h.onTable(table, false);
       } else if (key === this.#eventsKey) {
         const events = type === 'Put' ? parse<MeshEvent[]>(kv, this.#o.log) : undefined;
         if (Array.isArray(events)) h.onEvents(events);

@@ -42,6 +42,8 @@ export interface ReplicationDeps {
   stats: ServiceStats;
   metrics: ControlPlaneMetrics;
   tierCounts: (routes: Routes['services'][string]) => TierCount[];
+  /** Closes the streams of this replica's agents, so that they move to another replica. */
+  shedAgents: (reason: string) => void;
 }
 
 /** The replica id the config gives, or `<hostname>:<port>`. */
@@ -73,6 +75,7 @@ export class Replication {
   #leader: LeaderInfo | undefined;
   #since: number;
   #eventsTimer: NodeJS.Timeout | undefined;
+  #cutOff = false;
 
   constructor(deps: ReplicationDeps, port: number) {
     this.#d = deps;
@@ -82,6 +85,7 @@ export class Replication {
     const { store, config, log } = deps;
     this.#link = new ReplicaLink({
       client: store.client,
+      endpoints: config.store.etcd.endpoints,
       prefix: store.prefix,
       replicaId: this.#replicaId,
       advertiseUrl: this.#url,
@@ -97,10 +101,19 @@ export class Replication {
         onRegistration: (reg) => deps.registry.applyRemote(reg),
         onRegistrationGone: (agentId, replica) => deps.registry.removeRemote(agentId, replica),
         onSignals: (batch) => this.#onSignals(batch),
-        onTable: (table) => this.#onTable(table),
+        onTable: (table, replace) => this.#onTable(table, replace),
         onEvents: (events) => this.#onEvents(events),
+        onCutOff: (cutOff) => {
+          this.#cutOff = cutOff;
+          if (cutOff) deps.shedAgents('this control-plane replica cannot reach etcd; use another replica');
+        },
       },
     });
+  }
+
+  /** Why this replica turns agents away right now (it can reach no etcd member), if it does. */
+  refusal(): string | undefined {
+    return this.#cutOff ? 'this control-plane replica cannot reach etcd; connect to another replica' : undefined;
   }
 
   /** Whether this replica decides now. */
@@ -203,14 +216,16 @@ export class Replication {
     }
   }
 
-  #onTable(table: PublishedTable): void {
+  #onTable(table: PublishedTable, replace: boolean): void {
     const { pusher, rings, failover, tierCounts } = this.#d;
     if (this.#link.leader && table.version <= pusher.version) return;
+    // What the pusher would ignore must not reach the rings and tiers either.
+    if (!replace && (table.version < pusher.version || (table.version === pusher.version && table.nonce === pusher.nonce))) return;
     for (const [name, routes] of Object.entries(table.services)) {
       rings.adopt(name, routes);
       if (routes.activeTier !== undefined) failover.adopt(name, tierCounts(routes), routes.activeTier);
     }
-    pusher.adopt(table);
+    pusher.adopt(table, replace);
   }
 
   #onEvents(events: MeshEvent[]): void {

@@ -80,16 +80,13 @@ export class PolicyStore {
    * it is still current ("0" when creating).
    */
   async put(service: string, spec: unknown, resourceVersion: string | undefined): Promise<PolicyWrite> {
-    const current = String(this.#store.modRevision(PREFIX + service) ?? 0);
-    if (resourceVersion !== undefined && resourceVersion !== current) {
-      return { ok: false, status: 409, message: `resourceVersion ${resourceVersion} is stale: the policy of "${service}" is at ${current}; get it again and reapply your change` };
-    }
     const policy = resolvePolicy(spec);
     if (resourceVersion === undefined) {
       await this.#store.put(PREFIX + service, spec);
     } else if ((await this.#store.writeIf(PREFIX + service, spec, Number(resourceVersion))) === undefined) {
-      // Another replica wrote it first (this one's copy had not seen it yet).
-      return { ok: false, status: 409, message: `resourceVersion ${resourceVersion} is stale: the policy of "${service}" was changed through another control-plane replica; get it again and reapply your change` };
+      // Checked by the store itself (etcd: in the write's transaction), not against this replica's copy, which may lag another replica's writes.
+      const current = String(this.#store.modRevision(PREFIX + service) ?? 0);
+      return { ok: false, status: 409, message: `resourceVersion ${resourceVersion} is stale: the policy of "${service}" is at ${current}; get it again and reapply your change` };
     }
     this.#resolved.set(service, policy);
     return { ok: true, item: this.item(service) };
@@ -97,15 +94,16 @@ export class PolicyStore {
 
   /** Deletes the API policy of `service` (the config file's or the defaults apply again). */
   async delete(service: string, resourceVersion: string | undefined): Promise<PolicyWrite> {
-    const rev = this.#store.modRevision(PREFIX + service);
-    if (rev === undefined) return { ok: false, status: 404, message: `service "${service}" has no policy written through the API` };
-    if (resourceVersion !== undefined && resourceVersion !== String(rev)) {
-      return { ok: false, status: 409, message: `resourceVersion ${resourceVersion} is stale: the policy of "${service}" is at ${rev}; get it again` };
-    }
-    if (resourceVersion === undefined) {
+    const missing = () => ({ ok: false as const, status: 404 as const, message: `service "${service}" has no policy written through the API` });
+    // Version 0 is "absent": there is nothing to delete at it.
+    if (resourceVersion === undefined || Number(resourceVersion) === 0) {
+      if (this.#store.modRevision(PREFIX + service) === undefined) return missing();
+      if (resourceVersion !== undefined) return { ok: false, status: 409, message: `resourceVersion 0 is stale: the policy of "${service}" is at ${this.#store.modRevision(PREFIX + service)}; get it again` };
       await this.#store.delete(PREFIX + service);
-    } else if ((await this.#store.writeIf(PREFIX + service, undefined, rev)) === undefined) {
-      return { ok: false, status: 409, message: `resourceVersion ${resourceVersion} is stale: the policy of "${service}" was changed through another control-plane replica; get it again` };
+    } else if ((await this.#store.writeIf(PREFIX + service, undefined, Number(resourceVersion))) === undefined) {
+      const rev = this.#store.modRevision(PREFIX + service);
+      if (rev === undefined) return missing();
+      return { ok: false, status: 409, message: `resourceVersion ${resourceVersion} is stale: the policy of "${service}" is at ${rev}; get it again` };
     }
     this.#resolved.delete(service);
     return { ok: true, item: this.item(service) };

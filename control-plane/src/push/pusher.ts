@@ -150,6 +150,11 @@ export class Pusher {
     return this.#version;
   }
 
+  /** The nonce of the newest table ('' before the first). */
+  get nonce(): string {
+    return this.#nonce;
+  }
+
   /** The newest table with every service, if any (for inspection; agents get their own subset). */
   get current(): Routes | undefined {
     if (!this.#built) return undefined;
@@ -177,15 +182,17 @@ export class Pusher {
    * Takes over a table the leader made: its version, nonce and services
    * become this pusher's, and each agent is sent what changed for it. A
    * table not newer than the one held is ignored, except one of the same
-   * version with another nonce: this replica made that version itself while
-   * it wrongly believed it led; the leader's replaces it, in full.
+   * version with another nonce, or any with `replace`: this replica made
+   * its own while it wrongly believed it led; the leader's replaces it, in
+   * full.
    */
-  adopt(table: Pick<Routes, 'version' | 'nonce' | 'services'>): boolean {
+  adopt(table: Pick<Routes, 'version' | 'nonce' | 'services'>, replace = false): boolean {
     if (this.#closed) return false;
-    if (this.#built && table.version === this.#version && table.nonce !== this.#nonce) {
+    if (this.#built && table.version <= this.#version) {
+      // Not newer: only another table under that version, or (`replace`, right after this replica stopped leading) the leader's own, even an older one, replaces it, in full.
+      const other = table.version === this.#version ? table.nonce !== this.#nonce : replace;
+      if (!other) return false;
       for (const state of this.#sinks.values()) state.base = undefined;
-    } else if (this.#built && table.version <= this.#version) {
-      return false;
     }
     const decidedAt = this.#o.clock();
     let tracked = false;

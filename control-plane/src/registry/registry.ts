@@ -24,6 +24,7 @@ export class Registry {
   readonly #onChange: (record: AgentRecord) => void;
   readonly #onForget: (record: AgentRecord) => void;
   readonly #onNewService: (names: string[]) => void;
+  readonly #onReplacedLocal: (record: AgentRecord) => void;
 
   constructor(options: {
     clock: () => number;
@@ -32,12 +33,15 @@ export class Registry {
     /** Called with an agent that is dropped from the listing. */
     onForget?: (record: AgentRecord) => void;
     onNewService?: (names: string[]) => void;
+    /** Called with a record of this replica's that another replica's registration of the same agent replaced (its stream is stale). */
+    onReplacedLocal?: (record: AgentRecord) => void;
     knownServices?: Iterable<string>;
   }) {
     this.#clock = options.clock;
     this.#onChange = options.onChange;
     this.#onForget = options.onForget ?? (() => undefined);
     this.#onNewService = options.onNewService ?? (() => undefined);
+    this.#onReplacedLocal = options.onReplacedLocal ?? (() => undefined);
     // A stored list from an older or damaged store: keep what is a string, drop the rest.
     const known: unknown = options.knownServices ?? [];
     if (Array.isArray(known)) for (const s of known) if (typeof s === 'string') this.#services.add(s);
@@ -86,15 +90,19 @@ export class Registry {
   }
 
   /**
-   * Takes in the registration of an agent connected to another replica.
-   * Ignored when it is older than the connection held (a replica that saw
-   * the agent leave after it had connected elsewhere).
+   * Takes in the registration of an agent connected to another replica. A
+   * connection registered there replaces whatever is held, as the latest
+   * write in etcd does (an agent has one stream at a time; replicas' clocks
+   * are not compared); when it replaces one of this replica's own, that
+   * stream is stale and `onReplacedLocal` is told, to close it. A
+   * disconnect from another replica than the one holding the agent is stale
+   * (the agent left that replica for this one, or a third) and ignored.
    */
   applyRemote(reg: Registration): void {
     const held = this.#agents.get(reg.agentId);
-    // A newer connection held elsewhere (here, or on a third replica) wins over what an older one's replica says.
-    if (held && held.connected && held.replica?.id !== reg.replica && held.connectedAt > reg.connectedAt) return;
-    if (held?.replica?.id === reg.replica && held.connectedAt === reg.connectedAt) {
+    const sameConnection = held?.replica?.id === reg.replica && held.connectedAt === reg.connectedAt;
+    if (!sameConnection && !reg.connected && held?.connected) return;
+    if (held && sameConnection && held.replica) {
       const changed = held.connected !== reg.connected || held.health !== reg.health || held.replica.orphaned;
       held.connected = reg.connected;
       held.disconnectedAt = reg.disconnectedAt;
@@ -108,6 +116,7 @@ export class Registry {
       if (changed) this.#onChange(held);
       return;
     }
+    if (held && held.replica === undefined && held.connected) this.#onReplacedLocal(held);
     this.#replace({
       ...reg,
       lastSeenAt: this.#clock(),

@@ -38,6 +38,8 @@ export interface SessionContext {
   sessions: Map<string, AgentSession>;
   /** Passes an agent's observations on to the other control-plane replicas, if any. */
   relay?: (agentId: string, report: Observations) => void;
+  /** Why this control plane turns agents away right now, if it does (a replica cut off from etcd). */
+  refusal?: () => string | undefined;
 }
 
 /** Most services one agent may subscribe to (the hello's own limit). */
@@ -224,6 +226,11 @@ export class AgentSession implements TableSink {
         hello.joinToken === undefined ? 'join token required: set controlPlane.joinToken in the agent config' : 'join token rejected: check controlPlane.joinToken',
         CloseCodes.UNAUTHORIZED,
       );
+      return;
+    }
+    const refused = ctx.refusal?.();
+    if (refused !== undefined) {
+      this.#fail(ControlPlaneErrorCodes.REPLICA_CUT_OFF, refused, CloseCodes.CUT_OFF);
       return;
     }
     const previous = ctx.sessions.get(hello.agentId);

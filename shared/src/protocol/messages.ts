@@ -264,6 +264,8 @@ export const CloseCodes = {
   HEARTBEAT_TIMEOUT: 4008,
   /** A newer connection with the same agent id took over. */
   REPLACED: 4009,
+  /** The control-plane replica cannot reach its store (etcd); the agent should use another replica. */
+  CUT_OFF: 4010,
   /** Standard: message too big. */
   MESSAGE_TOO_BIG: 1009,
   /** Standard: the server is going away (shutdown). */
