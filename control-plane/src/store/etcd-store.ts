@@ -71,7 +71,13 @@ export class EtcdStore implements Store {
       hosts: this.#endpoints,
       dialTimeout: options.dialTimeoutMs ?? 3_000,
       // gRPC refuses answers above 4 MiB by default; the routing table (one value) and a listing of the prefix can be larger.
-      grpcOptions: { 'grpc.max_receive_message_length': MAX_RECEIVE_BYTES },
+      // Keep-alive pings find a connection to a member that vanished (a host gone, a network cut) that would otherwise stay open and silent.
+      grpcOptions: {
+        'grpc.max_receive_message_length': MAX_RECEIVE_BYTES,
+        'grpc.keepalive_time_ms': 10_000,
+        'grpc.keepalive_timeout_ms': 5_000,
+        'grpc.keepalive_permit_without_calls': 1,
+      },
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + attemptMs }),
     });
   }
