@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { type ControlPlaneHandle, ROOT, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
 import { killAll } from './harness/process.js';
+import { makeCa, makeCert } from './harness/certs.js';
 import { waitFor } from './harness/wait.js';
 
 // meshctl, the built binary, against real control planes with real agents:
@@ -43,21 +44,9 @@ async function meshctl(args: string[], o: { env: Record<string, string>; home: s
   return { code, stdout, stderr };
 }
 
-/** Runs openssl in `dir`: a throw-away CA and a certificate for 127.0.0.1 signed by it. */
+/** A throw-away CA and a certificate for 127.0.0.1 signed by it. */
 function makeCerts(dir: string): { caFile: string; certFile: string; keyFile: string } {
-  const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  writeFileSync(
-    join(dir, 'ca.cnf'),
-    ['[req]', 'distinguished_name = dn', 'x509_extensions = v3_ca', 'prompt = no', '[dn]', 'CN = meshctl test ca', '[v3_ca]', 'basicConstraints = critical,CA:TRUE', 'keyUsage = critical,keyCertSign,cRLSign', 'subjectKeyIdentifier = hash', ''].join('\n'),
-  );
-  run(['req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-config', 'ca.cnf', '-keyout', 'ca.key', '-out', 'ca.crt']);
-  writeFileSync(
-    join(dir, 'server.ext'),
-    ['basicConstraints = CA:FALSE', 'keyUsage = critical,digitalSignature', 'extendedKeyUsage = serverAuth', 'subjectAltName = IP:127.0.0.1', 'authorityKeyIdentifier = keyid', ''].join('\n'),
-  );
-  run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr']);
-  run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'server.ext', '-out', 'server.crt']);
-  return { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') };
+  return { caFile: makeCa(dir, 'ca'), ...makeCert(dir, 'ca', 'server') };
 }
 
 /** A row of a table printed to a pipe: its cells. */

@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeCa, makeCert } from './harness/certs.js';
 import { httpRequest } from './harness/http.js';
 import { CP_BIN, type ControlPlaneHandle, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
 import { killAll, Proc } from './harness/process.js';
@@ -104,50 +104,6 @@ describe('wrong tokens from one address', () => {
   });
 });
 
-/** Runs the openssl CLI in `dir`; its stderr on failure. */
-function openssl(dir: string, args: string[]): void {
-  try {
-    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    const err = e as Error & { stderr?: Buffer; code?: string };
-    if (err.code === 'ENOENT') throw new Error('the openssl CLI is needed to make test certificates (apt-get install openssl)', { cause: e });
-    throw new Error(`openssl ${args.join(' ')} failed: ${err.stderr?.toString() ?? err.message}`, { cause: e });
-  }
-}
-
-/** A throw-away CA: `${name}.crt` and `${name}.key` in `dir`. */
-function makeCa(dir: string, name: string): string {
-  writeFileSync(
-    join(dir, `${name}.cnf`),
-    [
-      '[req]',
-      'distinguished_name = dn',
-      'x509_extensions = v3_ca',
-      'prompt = no',
-      '[dn]',
-      `CN = meshlet test ${name}`,
-      '[v3_ca]',
-      'basicConstraints = critical,CA:TRUE',
-      'keyUsage = critical,keyCertSign,cRLSign',
-      'subjectKeyIdentifier = hash',
-      '',
-    ].join('\n'),
-  );
-  openssl(dir, ['req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-config', `${name}.cnf`, '-keyout', `${name}.key`, '-out', `${name}.crt`]);
-  return join(dir, `${name}.crt`);
-}
-
-/** A server certificate for 127.0.0.1 (IP SAN) signed by `ca`: `server.crt`, `server.key`. */
-function makeServerCert(dir: string, ca: string): { certFile: string; keyFile: string } {
-  writeFileSync(
-    join(dir, 'server.ext'),
-    ['basicConstraints = CA:FALSE', 'keyUsage = critical,digitalSignature', 'extendedKeyUsage = serverAuth', 'subjectAltName = IP:127.0.0.1', 'authorityKeyIdentifier = keyid', ''].join('\n'),
-  );
-  openssl(dir, ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr']);
-  openssl(dir, ['x509', '-req', '-in', 'server.csr', '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '2', '-extfile', 'server.ext', '-out', 'server.crt']);
-  return { certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') };
-}
-
 describe('TLS', () => {
   const scratch = new Scratch();
   let cp: ControlPlaneHandle;
@@ -157,7 +113,7 @@ describe('TLS', () => {
   beforeAll(async () => {
     caFile = makeCa(scratch.dir, 'ca');
     otherCaFile = makeCa(scratch.dir, 'other-ca');
-    const { certFile, keyFile } = makeServerCert(scratch.dir, 'ca');
+    const { certFile, keyFile } = makeCert(scratch.dir, 'ca', 'server');
     cp = await startControlPlane(scratch, { tls: { certFile, keyFile }, auth: { joinToken: JOIN, adminToken: ADMIN } });
   });
   afterAll(async () => {

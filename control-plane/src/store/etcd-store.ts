@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { type Logger, MeshletError } from '@meshlet/shared';
-import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
+import { Etcd3, EtcdAuthenticationFailedError, EtcdPermissionDeniedError, EtcdUserNotFoundError, type IKeyValue, type Watcher } from 'etcd3';
 import { ControlPlaneErrorCodes } from '../errors.js';
 import { EtcdMirror, type MirrorKv } from './etcd-mirror.js';
 import type { Store, StoreChange } from './store.js';
 
 /** Options of {@link EtcdStore}. */
-export interface EtcdStoreOptions {
+export interface EtcdStoreOptions extends EtcdSecurity {
   /** Client URLs of the etcd members, such as `http://10.0.0.1:2379`. */
   endpoints: string[];
   /** Every key of this control plane lives under it; several meshlet clusters can share one etcd. Default `/meshlet/`. */
@@ -21,6 +21,14 @@ export interface EtcdStoreOptions {
    */
   requestTimeoutMs?: number;
   log?: Logger;
+}
+
+/** How a replica proves itself to etcd, from `store.etcd.tls`, `username` and `passwordFile` (see `etcdSecurity`). */
+export interface EtcdSecurity {
+  /** TLS to the members: the CA that signed them (default the system's roots) and a client certificate for `--client-cert-auth`. */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  /** An etcd user, when etcd's auth is enabled. */
+  auth?: { username: string; password: string };
 }
 
 /** The largest answer taken from etcd: above etcd's own request limit (`--max-request-bytes`, 1.5 MiB by default; deploy/ha raises it to 8 MiB) and any listing of the prefix. */
@@ -49,6 +57,7 @@ export class EtcdStore implements Store {
   readonly #prefix: string;
   readonly #requestTimeoutMs: number;
   readonly #log: Logger | undefined;
+  readonly #security: { tls: boolean; auth: boolean };
   readonly #client: Etcd3;
   readonly #mirror: EtcdMirror;
   readonly #listeners = new Set<(key: string) => void>();
@@ -79,7 +88,11 @@ export class EtcdStore implements Store {
         'grpc.keepalive_permit_without_calls': 1,
       },
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + attemptMs }),
+      // grpc-js takes null for "the system's roots"; etcd3's type asks for a Buffer.
+      ...(options.tls ? { credentials: { rootCertificate: options.tls.ca ?? (null as unknown as Buffer), privateKey: options.tls.key, certChain: options.tls.cert } } : {}),
+      ...(options.auth ? { auth: { username: options.auth.username, password: options.auth.password } } : {}),
     });
+    this.#security = { tls: options.tls !== undefined, auth: options.auth !== undefined };
   }
 
   async open(): Promise<void> {
@@ -219,12 +232,39 @@ export class EtcdStore implements Store {
 
   #unavailable(what: string, e: unknown): MeshletError {
     const reason = (e as Error).message ?? String(e);
+    const refused = this.#refusal(e, reason);
     return new MeshletError(
       ControlPlaneErrorCodes.STORE_UNAVAILABLE,
-      `the etcd cluster at ${this.#endpoints.join(', ')} ${what} (${reason}); the control plane keeps serving from memory; writes resume when a quorum is back` +
-        (what === 'cannot commit writes' ? ' (a write that timed out may still apply then: read before retrying)' : ''),
+      refused ??
+        `the etcd cluster at ${this.#endpoints.join(', ')} ${what} (${reason}); the control plane keeps serving from memory; writes resume when a quorum is back` +
+          (what === 'cannot commit writes' ? ' (a write that timed out may still apply then: read before retrying)' : ''),
       { cause: e },
     );
+  }
+
+  /** etcd turned the replica away (credentials, permissions, TLS) rather than failing to answer: the message names the settings to fix. */
+  #refusal(e: unknown, reason: string): string | undefined {
+    const at = `the etcd cluster at ${this.#endpoints.join(', ')}`;
+    if (e instanceof EtcdAuthenticationFailedError || e instanceof EtcdUserNotFoundError || /authentication failed|invalid username or password/i.test(reason)) {
+      return `${at} refused the user (${reason}). Fix: check store.etcd.username and the password in store.etcd.passwordFile`;
+    }
+    if (e instanceof EtcdPermissionDeniedError || /permission denied/i.test(reason)) {
+      return (
+        `${at} denied access (${reason}). Fix: ` +
+        (this.#security.auth
+          ? `grant store.etcd.username's role readwrite on the prefix ${this.#prefix} (etcdctl role grant-permission <role> --prefix=true readwrite ${this.#prefix})`
+          : 'etcd has auth enabled: set store.etcd.username and store.etcd.passwordFile')
+      );
+    }
+    if (/user name is empty|user name not found|auth.*token/i.test(reason) && !this.#security.auth) {
+      return `${at} needs a user (${reason}). Fix: set store.etcd.username and store.etcd.passwordFile`;
+    }
+    if (/certificate|ssl|tls|handshake|wrong version number/i.test(reason)) {
+      return this.#security.tls
+        ? `${at} cannot be reached over TLS (${reason}). Fix: check store.etcd.tls.caFile (the CA of the members' certificates) and, when etcd checks clients, store.etcd.tls.certFile and keyFile`
+        : `${at} cannot be reached (${reason}). Fix: for etcd with TLS use https:// endpoints and set store.etcd.tls.caFile, plus certFile and keyFile when etcd checks clients`;
+    }
+    return undefined;
   }
 
   /**

@@ -38,6 +38,27 @@ export const ControlPlaneConfig = Type.Object(
             replicaId: Type.String({ maxLength: 128, pattern: '^[A-Za-z0-9._:@-]*$', default: '', fix: 'use letters, digits and . _ : @ -, such as cp-1' }),
             /** The admin URL the other replicas and operators reach this replica at; default `http(s)://<listen.host>:<port>`. */
             advertiseUrl: Type.String({ maxLength: 2048, pattern: '^(https?://[^\\s/]+.*)?$', default: '', fix: 'use an http:// or https:// URL such as http://10.0.0.1:15010' }),
+            /**
+             * TLS to the etcd members (`https://` endpoints): the CA that signed
+             * their certificates and, when etcd checks clients
+             * (`--client-cert-auth`), this replica's client certificate and key.
+             * Without `caFile` the system's roots are used.
+             */
+            tls: Type.Object(
+              {
+                /** PEM CA bundle that signed the etcd members' certificates. */
+                caFile: Type.Optional(Type.String({ minLength: 1 })),
+                /** PEM client certificate of this replica (with `keyFile`). */
+                certFile: Type.Optional(Type.String({ minLength: 1 })),
+                /** PEM private key of `certFile`. */
+                keyFile: Type.Optional(Type.String({ minLength: 1 })),
+              },
+              { default: {}, additionalProperties: false },
+            ),
+            /** etcd user to authenticate as when etcd's auth is enabled (with `passwordFile`). */
+            username: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+            /** File whose first line is the etcd user's password; read at start and never logged. */
+            passwordFile: Type.Optional(Type.String({ minLength: 1 })),
           },
           { default: {}, additionalProperties: false },
         ),
