@@ -1,6 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { MeshletError, SharedErrorCodes } from '@meshlet/shared';
+import { MeshletError, readSettingFile, SharedErrorCodes } from '@meshlet/shared';
 
 /**
  * Reads `controlPlane.caFile`: the PEM CA certificate(s) a `wss://` control
@@ -8,16 +7,7 @@ import { MeshletError, SharedErrorCodes } from '@meshlet/shared';
  * when it cannot be read or holds no certificate.
  */
 export async function readCaFile(file: string): Promise<Buffer> {
-  let pem: Buffer;
-  try {
-    pem = await readFile(file);
-  } catch (e) {
-    throw new MeshletError(
-      SharedErrorCodes.CONFIG_UNREADABLE,
-      `cannot read controlPlane.caFile ${file}: ${(e as Error).message}. Fix: check the path and that the agent may read the file`,
-      { cause: e },
-    );
-  }
+  const pem = readSettingFile('controlPlane.caFile', file, 'the agent');
   try {
     new X509Certificate(pem);
   } catch (e) {

@@ -1,13 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import {
   type AuthRole,
   AuthTokensFile,
   ConfigError,
   type ControlPlaneConfig,
   compileValidator,
-  MeshletError,
-  SharedErrorCodes,
+  readSettingFile,
   type ValidationIssue,
 } from '@meshlet/shared';
 import { parse as parseYaml } from 'yaml';
@@ -108,17 +106,7 @@ export async function tokensFromConfig(auth: AuthConfig): Promise<AuthToken[]> {
   let fileTokens: AuthToken[] = [];
   const file = auth.tokensFile;
   if (file !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (e) {
-      throw new MeshletError(
-        SharedErrorCodes.CONFIG_UNREADABLE,
-        `cannot read auth.tokensFile ${file}: ${(e as Error).message}. Fix: check the path and that the control plane may read the file`,
-        { cause: e },
-      );
-    }
-    const parsed = parseTokensFile(text);
+    const parsed = parseTokensFile(readSettingFile('auth.tokensFile', file).toString('utf8'));
     if (parsed.issues.length > 0) throw new ConfigError(`auth.tokensFile ${file}`, parsed.issues);
     fileTokens = parsed.tokens;
   }

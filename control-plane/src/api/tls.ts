@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
-import { ConfigError, type ControlPlaneConfig, MeshletError, SharedErrorCodes, type ValidationIssue } from '@meshlet/shared';
+import { ConfigError, type ControlPlaneConfig, MeshletError, readSettingFile, SharedErrorCodes, type ValidationIssue } from '@meshlet/shared';
 
 /** The `tls` section of the control-plane config. */
 export type TlsConfig = ControlPlaneConfig['tls'];
@@ -27,18 +26,6 @@ export function checkTls(tls: TlsConfig): ValidationIssue[] {
   return issues;
 }
 
-async function read(setting: string, file: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (e) {
-    throw new MeshletError(
-      SharedErrorCodes.CONFIG_UNREADABLE,
-      `cannot read ${setting} ${file}: ${(e as Error).message}. Fix: check the path and that the control plane may read the file`,
-      { cause: e },
-    );
-  }
-}
-
 /**
  * Reads the server's certificate and key for `Fastify({ https })`, or
  * resolves undefined when TLS is off. The pair is tried once here, so a key
@@ -49,11 +36,9 @@ export async function httpsOptions(tls: TlsConfig): Promise<HttpsOptions | undef
   const issues = checkTls(tls);
   if (issues.length > 0) throw new ConfigError('the tls settings', issues);
   if (tls.certFile === undefined || tls.keyFile === undefined) return undefined;
-  const [cert, key, ca] = await Promise.all([
-    read('tls.certFile', tls.certFile),
-    read('tls.keyFile', tls.keyFile),
-    tls.caFile === undefined ? undefined : read('tls.caFile', tls.caFile),
-  ]);
+  const cert = readSettingFile('tls.certFile', tls.certFile);
+  const key = readSettingFile('tls.keyFile', tls.keyFile);
+  const ca = tls.caFile === undefined ? undefined : readSettingFile('tls.caFile', tls.caFile);
   // Node sends the certificates of `cert` in order: the server's, then the intermediates.
   const chain = ca === undefined ? cert : Buffer.concat([cert, Buffer.from('\n'), ca]);
   try {

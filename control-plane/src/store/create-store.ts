@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import { type ControlPlaneConfig, type Logger, MeshletError, SharedErrorCodes, type ValidationIssue } from '@meshlet/shared';
+import { type ControlPlaneConfig, type Logger, MeshletError, readSettingFile, SharedErrorCodes, type ValidationIssue } from '@meshlet/shared';
 import { type EtcdSecurity, EtcdStore } from './etcd-store.js';
 import { FileStore } from './file-store.js';
 import type { Store } from './store.js';
@@ -44,18 +43,6 @@ export function checkStore(config: Pick<ControlPlaneConfig, 'store'>): Validatio
   return issues;
 }
 
-function read(setting: string, file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (e) {
-    throw new MeshletError(
-      SharedErrorCodes.CONFIG_UNREADABLE,
-      `cannot read ${setting} ${file}: ${(e as Error).message}. Fix: check the path and that the control plane may read the file`,
-      { cause: e },
-    );
-  }
-}
-
 /**
  * Reads the files behind `store.etcd.tls`, `username` and `passwordFile` at
  * start. The client certificate and key are tried together here, so a
@@ -66,9 +53,9 @@ export function etcdSecurity(etcd: EtcdConfig): EtcdSecurity {
   const security: EtcdSecurity = {};
   const tls = etcd.tls ?? {};
   if (tls.caFile !== undefined || tls.certFile !== undefined) {
-    const ca = tls.caFile === undefined ? undefined : read('store.etcd.tls.caFile', tls.caFile);
-    const cert = tls.certFile === undefined ? undefined : read('store.etcd.tls.certFile', tls.certFile);
-    const key = tls.keyFile === undefined ? undefined : read('store.etcd.tls.keyFile', tls.keyFile);
+    const ca = tls.caFile === undefined ? undefined : readSettingFile('store.etcd.tls.caFile', tls.caFile);
+    const cert = tls.certFile === undefined ? undefined : readSettingFile('store.etcd.tls.certFile', tls.certFile);
+    const key = tls.keyFile === undefined ? undefined : readSettingFile('store.etcd.tls.keyFile', tls.keyFile);
     try {
       createSecureContext({ ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) });
     } catch (e) {
@@ -81,7 +68,7 @@ export function etcdSecurity(etcd: EtcdConfig): EtcdSecurity {
     security.tls = { ...(ca ? { ca } : {}), ...(cert && key ? { cert, key } : {}) };
   }
   if (etcd.username !== undefined && etcd.passwordFile !== undefined) {
-    const password = read('store.etcd.passwordFile', etcd.passwordFile).toString('utf8').split(/\r?\n/)[0] ?? '';
+    const password = readSettingFile('store.etcd.passwordFile', etcd.passwordFile).toString('utf8').split(/\r?\n/)[0] ?? '';
     if (password === '') {
       throw new MeshletError(SharedErrorCodes.CONFIG_INVALID, `store.etcd.passwordFile ${etcd.passwordFile} is empty. Fix: write the etcd user's password on its first line`);
     }
