@@ -95,10 +95,8 @@ export class PolicyStore {
   /** Deletes the API policy of `service` (the config file's or the defaults apply again). */
   async delete(service: string, resourceVersion: string | undefined): Promise<PolicyWrite> {
     const missing = () => ({ ok: false as const, status: 404 as const, message: `service "${service}" has no policy written through the API` });
-    // Version 0 is "absent": there is nothing to delete at it.
-    if (resourceVersion === undefined || Number(resourceVersion) === 0) {
+    if (resourceVersion === undefined) {
       if (this.#store.modRevision(PREFIX + service) === undefined) return missing();
-      if (resourceVersion !== undefined) return { ok: false, status: 409, message: `resourceVersion 0 is stale: the policy of "${service}" is at ${this.#store.modRevision(PREFIX + service)}; get it again` };
       await this.#store.delete(PREFIX + service);
     } else if ((await this.#store.writeIf(PREFIX + service, undefined, Number(resourceVersion))) === undefined) {
       const rev = this.#store.modRevision(PREFIX + service);

@@ -3,6 +3,7 @@ import { type Logger, MeshletError } from '@meshlet/shared';
 import { Etcd3, EtcdAuthenticationFailedError, EtcdPermissionDeniedError, EtcdUserNotFoundError, type IKeyValue, type Watcher } from 'etcd3';
 import { ControlPlaneErrorCodes } from '../errors.js';
 import { EtcdMirror, type MirrorKv } from './etcd-mirror.js';
+import { within } from './within.js';
 import type { Store, StoreChange } from './store.js';
 
 /** Options of {@link EtcdStore}. */
@@ -33,6 +34,9 @@ export interface EtcdSecurity {
 
 /** The largest answer taken from etcd: above etcd's own request limit (`--max-request-bytes`, 1.5 MiB by default; deploy/ha raises it to 8 MiB) and any listing of the prefix. */
 const MAX_RECEIVE_BYTES = 256 * 1024 * 1024;
+
+/** A comparison on a data key that a write transaction needs to hold: `Version > -1` (always), `Version > 0` (present), `Mod == n` (unchanged since n). */
+type Compare = ['Version' | 'Mod', '>' | '==', number];
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const kv = (k: IKeyValue): MirrorKv => ({ key: k.key.toString('utf8'), value: k.value.toString('utf8'), modRevision: Number(k.mod_revision) });
@@ -90,7 +94,7 @@ export class EtcdStore implements Store {
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + attemptMs }),
       // grpc-js takes null for "the system's roots"; etcd3's type asks for a Buffer.
       ...(options.tls ? { credentials: { rootCertificate: options.tls.ca ?? (null as unknown as Buffer), privateKey: options.tls.key, certChain: options.tls.cert } } : {}),
-      ...(options.auth ? { auth: { username: options.auth.username, password: options.auth.password } } : {}),
+      ...(options.auth ? { auth: options.auth } : {}),
     });
     this.#security = { tls: options.tls !== undefined, auth: options.auth !== undefined };
   }
@@ -132,13 +136,8 @@ export class EtcdStore implements Store {
   }
 
   async put(key: string, value: unknown): Promise<number> {
-    const json = JSON.stringify(value);
     // etcd3 starts a transaction with a comparison; `Version > -1` holds for every key, present or not.
-    const res = await this.#txn((c) => c.if(this.#mirror.dataKey(key), 'Version', '>', -1).then(c.put(this.#mirror.dataKey(key)).value(json), c.delete().key(this.#mirror.tombstoneKey(key))));
-    const revision = Number(res.header.revision);
-    this.#mirror.put({ key: this.#mirror.dataKey(key), value: json, modRevision: revision });
-    this.#mirror.delete(this.#mirror.tombstoneKey(key), revision);
-    return revision;
+    return (await this.#set(key, value, ['Version', '>', -1])) as number;
   }
 
   /**
@@ -148,36 +147,42 @@ export class EtcdStore implements Store {
    * deleted value had, for whoever reads etcd by hand.
    */
   async delete(key: string): Promise<number> {
-    const data = this.#mirror.dataKey(key);
-    const before = String(this.#mirror.modRevision(key) ?? '');
-    const res = await this.#txn((c) => c.if(data, 'Version', '>', 0).then(c.delete().key(data), c.put(this.#mirror.tombstoneKey(key)).value(before)));
-    const revision = Number(res.header.revision);
-    this.#mirror.seen(revision);
-    if (res.succeeded) this.#mirror.put({ key: this.#mirror.tombstoneKey(key), value: before, modRevision: revision });
-    return revision;
+    return (await this.#remove(key, String(this.#mirror.modRevision(key) ?? ''), ['Version', '>', 0])).revision;
   }
 
   async writeIf(key: string, value: unknown, modRevision: number): Promise<number | undefined> {
+    // An absent key compares with a mod_revision of 0, as in etcd.
+    const compare: Compare = ['Mod', '==', modRevision];
+    if (value !== undefined) return this.#set(key, value, compare);
+    // Nothing to delete at 0 (and `Mod == 0` would hold for the absent key, leaving a stray tombstone).
+    if (modRevision === 0) return undefined;
+    const { revision, done } = await this.#remove(key, String(modRevision), compare);
+    return done ? revision : undefined;
+  }
+
+  /** Writes `value` and drops the key's tombstone when `compare` holds on its data key; the revision, or undefined when it did not hold. */
+  async #set(key: string, value: unknown, [field, op, than]: Compare): Promise<number | undefined> {
     const data = this.#mirror.dataKey(key);
     const tombstone = this.#mirror.tombstoneKey(key);
-    // An absent key compares with a mod_revision of 0, as in etcd.
-    if (value === undefined) {
-      const before = String(modRevision);
-      const res = await this.#txn((c) => c.if(data, 'Mod', '==', modRevision).then(c.delete().key(data), c.put(tombstone).value(before)));
-      const revision = Number(res.header.revision);
-      this.#mirror.seen(revision);
-      if (!res.succeeded) return undefined;
-      this.#mirror.put({ key: tombstone, value: before, modRevision: revision });
-      return revision;
-    }
     const json = JSON.stringify(value);
-    const res = await this.#txn((c) => c.if(data, 'Mod', '==', modRevision).then(c.put(data).value(json), c.delete().key(tombstone)));
+    const res = await this.#txn((c) => c.if(data, field, op, than).then(c.put(data).value(json), c.delete().key(tombstone)));
     const revision = Number(res.header.revision);
     this.#mirror.seen(revision);
     if (!res.succeeded) return undefined;
     this.#mirror.put({ key: data, value: json, modRevision: revision });
     this.#mirror.delete(tombstone, revision);
     return revision;
+  }
+
+  /** Deletes the value and writes its tombstone (holding `before`) when `compare` holds on its data key. */
+  async #remove(key: string, before: string, [field, op, than]: Compare): Promise<{ revision: number; done: boolean }> {
+    const data = this.#mirror.dataKey(key);
+    const tombstone = this.#mirror.tombstoneKey(key);
+    const res = await this.#txn((c) => c.if(data, field, op, than).then(c.delete().key(data), c.put(tombstone).value(before)));
+    const revision = Number(res.header.revision);
+    this.#mirror.seen(revision);
+    if (res.succeeded) this.#mirror.put({ key: tombstone, value: before, modRevision: revision });
+    return { revision, done: res.succeeded };
   }
 
   keys(prefix = ''): string[] {
@@ -217,16 +222,10 @@ export class EtcdStore implements Store {
 
   /** Runs one write transaction within `requestTimeoutMs` across etcd3's retries, mapping any failure to MESHLET_STORE_UNAVAILABLE. */
   async #txn(build: (c: Etcd3) => ReturnType<Etcd3['if']>) {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${this.#requestTimeoutMs} ms`)), this.#requestTimeoutMs);
-    });
     try {
-      return await Promise.race([build(this.#client).commit(), timeout]);
+      return await within(build(this.#client).commit(), this.#requestTimeoutMs, `no answer within ${this.#requestTimeoutMs} ms`);
     } catch (e) {
       throw this.#unavailable('cannot commit writes', e);
-    } finally {
-      clearTimeout(timer);
     }
   }
 

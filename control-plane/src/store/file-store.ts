@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MeshletError, readJsonFile, writeJsonFile } from '@meshlet/shared';
 import { ControlPlaneErrorCodes } from '../errors.js';
-import type { Store, StoreChange } from './store.js';
+import { type Store, type StoreChange, writeIfCurrent } from './store.js';
 
 const FORMAT = 'meshlet-store/v1';
 
@@ -111,9 +111,7 @@ export class FileStore implements Store {
   }
 
   async writeIf(key: string, value: unknown, modRevision: number): Promise<number | undefined> {
-    // One writer: its own copy is the truth.
-    if ((this.modRevision(key) ?? 0) !== modRevision) return undefined;
-    return value === undefined ? this.delete(key) : this.put(key, value);
+    return writeIfCurrent(this, key, value, modRevision);
   }
 
   keys(prefix = ''): string[] {

@@ -32,7 +32,7 @@ export interface Store {
    * {@link delete}), but only if `key` was last written at `modRevision` (0:
    * it has no value), checked where the data lives, so that two replicas
    * cannot both win. Resolves with the new revision, or `undefined` when the
-   * key has moved on.
+   * key has moved on (or, for a delete at 0, has no value to delete).
    */
   writeIf(key: string, value: unknown, modRevision: number): Promise<number | undefined>;
   /** Keys with a value, sorted, optionally only those starting with `prefix`. */
@@ -51,4 +51,11 @@ export interface Store {
   onChange?(listener: (key: string) => void): () => void;
   /** Waits for pending writes. */
   close(): Promise<void>;
+}
+
+/** {@link Store.writeIf} for a store with one writer, whose own copy is the truth (the file store). */
+export async function writeIfCurrent(store: Store, key: string, value: unknown, modRevision: number): Promise<number | undefined> {
+  if ((store.modRevision(key) ?? 0) !== modRevision) return undefined;
+  if (value !== undefined) return store.put(key, value);
+  return modRevision === 0 ? undefined : store.delete(key);
 }

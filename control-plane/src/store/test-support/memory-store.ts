@@ -1,4 +1,4 @@
-import type { Store, StoreChange } from '../store.js';
+import { type Store, type StoreChange, writeIfCurrent } from '../store.js';
 
 /** A Store in memory for unit tests: revisions and tombstones like the file store, nothing on disk. */
 export class MemoryStore implements Store {
@@ -28,8 +28,7 @@ export class MemoryStore implements Store {
     return this.#revision;
   }
   async writeIf(key: string, value: unknown, modRevision: number): Promise<number | undefined> {
-    if ((this.modRevision(key) ?? 0) !== modRevision) return undefined;
-    return value === undefined ? this.delete(key) : this.put(key, value);
+    return writeIfCurrent(this, key, value, modRevision);
   }
   keys(prefix = ''): string[] {
     return [...this.data.keys()].filter((k) => k.startsWith(prefix)).sort();
