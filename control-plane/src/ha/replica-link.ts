@@ -1,9 +1,9 @@
-import { connect } from 'node:net';
-import { InstanceInfo, type Logger, Observations, type Routes } from '@meshlet/shared';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { compileValidator, type Logger, Observations, type Routes } from '@meshlet/shared';
 import type { Campaign, Election, Etcd3, IKeyValue, Lease, Watcher } from 'etcd3';
 import type { MeshEvent } from '../events/event-log.js';
-import type { Registration } from '../registry/agent-record.js';
+import { parseRegistration, type Registration } from '../registry/agent-record.js';
+import { within } from '../store/within.js';
+import { reachable } from './reachable.js';
 
 /** Who leads, as its campaign value says. */
 export interface LeaderInfo {
@@ -59,66 +59,13 @@ export interface ReplicaLinkOptions {
 }
 
 /** How often a replica publishes its signal batch. */
-export const SIGNAL_INTERVAL_MS = 500;
+const SIGNAL_INTERVAL_MS = 500;
 /** How long to wait before trying again after etcd refused a lease, a campaign or a watch. */
 const RETRY_MS = 1_000;
 /** At most this many observation reports go in one signal batch (etcd refuses a request above 1.5 MiB by default); the rest are dropped. */
 const MAX_BATCH_REPORTS = 2_000;
-/** How long a TCP connect to an etcd member may take when checking whether this replica is cut off. */
-const PROBE_TIMEOUT_MS = 500;
 
-const validObservations = TypeCompiler.Compile(Observations);
-const validInstance = TypeCompiler.Compile(InstanceInfo);
-const HEALTH = new Set(['unknown', 'healthy', 'unhealthy']);
-
-/** A registration read from etcd, checked (another version of meshlet may write other shapes); the agent id is the key's. */
-export function parseRegistration(agentId: string, v: unknown): Registration | undefined {
-  if (typeof v !== 'object' || v === null) return undefined;
-  const r = v as Record<string, unknown>;
-  const optString = (x: unknown) => x === undefined || x === null || typeof x === 'string';
-  const optNumber = (x: unknown) => x === undefined || x === null || typeof x === 'number';
-  if (typeof r.replica !== 'string' || r.replica.length === 0 || typeof r.connected !== 'boolean' || typeof r.connectedAt !== 'number') return undefined;
-  if (typeof r.remoteAddress !== 'string' || typeof r.graceful !== 'boolean' || !HEALTH.has(r.health as string)) return undefined;
-  if (!optString(r.disconnectReason) || !optString(r.healthReason) || !optNumber(r.disconnectedAt)) return undefined;
-  if (!Array.isArray(r.subscriptions) || !r.subscriptions.every((s) => typeof s === 'string')) return undefined;
-  if (r.instance !== undefined && r.instance !== null && !validInstance.Check(r.instance)) return undefined;
-  return {
-    replica: r.replica,
-    agentId,
-    instance: (r.instance ?? undefined) as Registration['instance'],
-    connected: r.connected,
-    remoteAddress: r.remoteAddress,
-    connectedAt: r.connectedAt,
-    disconnectedAt: (r.disconnectedAt ?? undefined) as number | undefined,
-    disconnectReason: (r.disconnectReason ?? undefined) as string | undefined,
-    graceful: r.graceful,
-    health: r.health as Registration['health'],
-    healthReason: (r.healthReason ?? undefined) as string | undefined,
-    subscriptions: r.subscriptions as string[],
-  };
-}
-
-/** Whether a TCP connection to `endpoint` (an etcd client URL) opens within the probe timeout. */
-function reachable(endpoint: string): Promise<boolean> {
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    return Promise.resolve(false);
-  }
-  const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  return new Promise((resolve) => {
-    const socket = connect({ host, port, timeout: PROBE_TIMEOUT_MS });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.once('connect', () => done(true));
-    socket.once('timeout', () => done(false));
-    socket.once('error', () => done(false));
-  });
-}
+const validObservations = compileValidator(Observations);
 
 interface LocalRegistration {
   reg: Registration;
@@ -131,6 +78,10 @@ interface LocalRegistration {
 }
 
 const text = (b: Buffer) => b.toString('utf8');
+
+/** Whether a table read from etcd has the shape the leader writes. */
+const isTable = (t: PublishedTable | undefined): t is PublishedTable =>
+  t !== undefined && t !== null && Number.isSafeInteger(t.version) && typeof t.nonce === 'string' && typeof t.services === 'object' && t.services !== null;
 
 function parse<T>(kv: IKeyValue, log: Logger): T | undefined {
   try {
@@ -194,7 +145,7 @@ export class ReplicaLink {
   /** Since when every signal batch reached etcd (undefined: the last one did not). */
   #touchSince: number | undefined;
   /** What the leader could not publish yet (etcd did not answer); tried again with each signal batch. */
-  readonly #unpublished = new Map<string, { value: unknown; what: string; inflight: boolean; sent: unknown }>();
+  readonly #unpublished = new Map<string, { value: unknown; what: string; inflight: boolean }>();
   /** The `mod_revision` of the newest `live/table` the watch delivered. */
   #tableRev = 0;
   #cutOff = false;
@@ -261,8 +212,12 @@ export class ReplicaLink {
       this.#local.set(reg.agentId, entry);
     }
     entry.reg = reg;
-    const e = entry;
-    e.chain = e.chain.then(() => this.#writeRegistration(e));
+    this.#queueWrite(entry);
+  }
+
+  /** Writes the entry's registration after the writes of that agent already queued. */
+  #queueWrite(entry: LocalRegistration): void {
+    entry.chain = entry.chain.then(() => this.#writeRegistration(entry));
   }
 
   /** Withdraws the registration of an agent this replica forgot (only if it still owns it). */
@@ -316,17 +271,14 @@ export class ReplicaLink {
     this.#retry.add(t);
   }
 
+  /** How long etcd has not answered this replica's keep-alives. */
+  #silentMs(): number {
+    return Date.now() - this.#keptAliveAt;
+  }
+
   /** Races a request against the request timeout (etcd3 retries on other members, which can take long). */
-  async #bounded<T>(p: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer from etcd within ${this.#o.requestTimeoutMs} ms`)), this.#o.requestTimeoutMs);
-    });
-    try {
-      return await Promise.race([p, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  #bounded<T>(p: Promise<T>): Promise<T> {
+    return within(p, this.#o.requestTimeoutMs, `no answer from etcd within ${this.#o.requestTimeoutMs} ms`);
   }
 
   /** Gets a lease, and a new one whenever it is lost; every registration is written again under the new one. */
@@ -354,7 +306,7 @@ export class ReplicaLink {
           // Each registration keeps its last revision: under the new lease it replaces only this replica's own write, or an absent key.
           this.#renewLease();
         });
-        for (const entry of this.#local.values()) entry.chain = entry.chain.then(() => this.#writeRegistration(entry));
+        for (const entry of this.#local.values()) this.#queueWrite(entry);
       })
       .catch((e: unknown) => {
         lease.revoke().catch(() => undefined);
@@ -397,7 +349,7 @@ export class ReplicaLink {
       entry.retrying = true;
       this.#later(() => {
         entry.retrying = false;
-        if (this.#local.get(entry.reg.agentId) === entry) entry.chain = entry.chain.then(() => this.#writeRegistration(entry));
+        if (this.#local.get(entry.reg.agentId) === entry) this.#queueWrite(entry);
       });
     }
   }
@@ -458,7 +410,7 @@ export class ReplicaLink {
    * connections: then every replica keeps its agents, serving from memory.
    */
   #checkCutOff(): void {
-    const silent = Date.now() - this.#keptAliveAt > this.#o.leaseTtlSeconds * 1000;
+    const silent = this.#silentMs() > this.#o.leaseTtlSeconds * 1000;
     if (!silent) {
       if (this.#cutOff) {
         this.#cutOff = false;
@@ -488,18 +440,12 @@ export class ReplicaLink {
       return;
     }
     // One write per key at a time, newest value last: etcd must never be left holding an older table.
-    const held = this.#unpublished.get(key);
-    if (held?.inflight) {
-      held.value = value;
-      held.what = what;
-      return;
-    }
-    const entry = held ?? { value, what, inflight: false, sent: undefined as unknown };
+    const entry = this.#unpublished.get(key) ?? { value, what, inflight: false };
     entry.value = value;
     entry.what = what;
-    entry.inflight = true;
-    entry.sent = value;
     this.#unpublished.set(key, entry);
+    if (entry.inflight) return;
+    entry.inflight = true;
     const c = this.#o.client;
     this.#bounded(c.if(fence, 'Create', '>', 0).then(c.put(key).value(JSON.stringify(value))).commit())
       .then((res) => {
@@ -509,7 +455,7 @@ export class ReplicaLink {
           this.#o.log.warn({ what }, 'replica link: no longer the leader in etcd; not published');
           return;
         }
-        if (entry.value === entry.sent) this.#unpublished.delete(key);
+        if (entry.value === value) this.#unpublished.delete(key);
         else this.#publishAsLeader(key, entry.value, entry.what);
       })
       .catch((e: unknown) => {
@@ -538,13 +484,9 @@ export class ReplicaLink {
     });
     campaign.on('error', (e: Error) => {
       if (this.#campaign !== campaign) return;
-      this.#campaign = undefined;
-      this.#campaignKey = undefined;
       if (this.#leader) this.#o.log.warn({ err: e.message }, 'lost leadership; following until elected again');
       else this.#o.log.warn({ err: e.message }, 'replica link: campaign failed; campaigning again');
-      this.#setLeader(false);
-      campaign.resign().catch(() => undefined);
-      this.#later(() => this.#runCampaign());
+      this.#stepDown(campaign);
     });
   }
 
@@ -555,12 +497,16 @@ export class ReplicaLink {
    * (etcd3 itself would only call the lease lost after twice the TTL.)
    */
   #checkLeadership(): void {
-    const silentMs = Date.now() - this.#keptAliveAt;
+    const silentMs = this.#silentMs();
     if (!this.#leader || silentMs <= this.#o.leaseTtlSeconds * 1000) return;
-    const campaign = this.#campaign;
+    this.#o.log.warn({ silentMs }, 'no keep-alive answer from etcd for a whole lease TTL; stepping down until elected again');
+    this.#stepDown(this.#campaign);
+  }
+
+  /** Follows, gives up `campaign` (leading or not yet), and campaigns again after a pause. */
+  #stepDown(campaign: Campaign | undefined): void {
     this.#campaign = undefined;
     this.#campaignKey = undefined;
-    this.#o.log.warn({ silentMs }, 'no keep-alive answer from etcd for a whole lease TTL; stepping down until elected again');
     this.#setLeader(false);
     campaign?.resign().catch(() => undefined);
     this.#later(() => this.#runCampaign());
@@ -580,7 +526,7 @@ export class ReplicaLink {
         const kv = res.kvs[0];
         if (!kv || this.#leader || this.#closed) return;
         const table = parse<PublishedTable>(kv, this.#o.log);
-        if (table && Number.isSafeInteger(table.version) && typeof table.services === 'object' && table.services !== null) this.#o.handlers.onTable(table, true);
+        if (isTable(table)) this.#o.handlers.onTable(table, true);
       })
       .catch((e: unknown) => {
         this.#o.log.warn({ err: (e as Error).message }, 'replica link: could not read the leader\'s table after stepping down; trying again');
@@ -744,13 +690,13 @@ export class ReplicaLink {
         const seen: Record<string, number> = {};
         for (const [agentId, age] of Object.entries(batch.seen)) if (typeof age === 'number' && Number.isFinite(age) && age >= 0) seen[agentId] = age;
         const observations = batch.observations.filter(
-          (o): o is SignalBatch['observations'][number] => typeof o === 'object' && o !== null && typeof o.agentId === 'string' && validObservations.Check(o.report),
+          (o): o is SignalBatch['observations'][number] => typeof o === 'object' && o !== null && typeof o.agentId === 'string' && validObservations(o.report).ok,
         );
         h.onSignals({ replica: batch.replica, seen, observations });
       } else if (key === this.#tableKey) {
         if (type === 'Put') this.#tableRev = Math.max(this.#tableRev, Number(kv.mod_revision));
         const table = type === 'Put' ? parse<PublishedTable>(kv, this.#o.log) : undefined;
-        if (table && Number.isSafeInteger(table.version) && typeof table.nonce === 'string' && typeof table.services === 'object' && table.services !== null) h.onTable(table, false);
+        if (isTable(table)) h.onTable(table, false);
       } else if (key === this.#eventsKey) {
         const events = type === 'Put' ? parse<MeshEvent[]>(kv, this.#o.log) : undefined;
         if (Array.isArray(events)) h.onEvents(events);

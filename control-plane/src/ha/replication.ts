@@ -47,12 +47,12 @@ export interface ReplicationDeps {
 }
 
 /** The replica id the config gives, or `<hostname>:<port>`. */
-export function replicaIdOf(config: ControlPlaneConfig, port: number): string {
+function replicaIdOf(config: ControlPlaneConfig, port: number): string {
   return config.store.etcd.replicaId || `${hostname()}:${port}`;
 }
 
 /** The URL operators reach this replica at: the configured one, or one made from the listen address. */
-export function advertiseUrlOf(config: ControlPlaneConfig, port: number): string {
+function advertiseUrlOf(config: ControlPlaneConfig, port: number): string {
   if (config.store.etcd.advertiseUrl) return config.store.etcd.advertiseUrl;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   return `${config.tls.certFile ? 'https' : 'http'}://${host}:${port}`;
@@ -152,9 +152,8 @@ export class Replication {
 
   /** Lists what the other replicas published, publishes this replica's agents, and starts campaigning. */
   async start(): Promise<void> {
+    // The control plane made the pusher follow when it opened the etcd store; it leads once elected (#onRole).
     const { registry, clock } = this.#d;
-    this.#d.pusher.setFollowing(true);
-    this.#d.metrics.leader.set(0);
     await this.#link.start(() => {
       const now = clock();
       const seen: Record<string, number> = {};
@@ -208,9 +207,9 @@ export class Replication {
 
   #onSignals(batch: SignalBatch): void {
     const { registry, health, stats } = this.#d;
-    for (const [agentId, age] of Object.entries(batch.seen)) if (typeof age === 'number' && age >= 0) registry.seenRemote(agentId, batch.replica, age);
+    // The link checked the batch (ages, each report against the protocol's schema).
+    for (const [agentId, age] of Object.entries(batch.seen)) registry.seenRemote(agentId, batch.replica, age);
     for (const o of batch.observations) {
-      if (!o || typeof o.agentId !== 'string' || !o.report || !Array.isArray(o.report.endpoints)) continue;
       health.observe(o.agentId, o.report);
       stats.record(o.report, (service, id) => health.knows(service, id));
     }

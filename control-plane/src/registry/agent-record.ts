@@ -1,4 +1,6 @@
-import type { InstanceInfo } from '@meshlet/shared';
+import { compileValidator, InstanceInfo } from '@meshlet/shared';
+
+const validInstance = compileValidator(InstanceInfo);
 
 /** What the control plane knows of the app behind an agent. */
 export type AppHealth = 'unknown' | 'healthy' | 'unhealthy';
@@ -40,20 +42,13 @@ export interface AgentRecord {
   rings: Record<string, { version: number; checksum: string; agrees: boolean | undefined }>;
 }
 
-/** What a replica publishes of one of its agents (under `live/agents/` in etcd), for the other replicas' registries. */
-export interface Registration {
+/** What a replica publishes of one of its agents (under `live/agents/` in etcd), for the other replicas' registries: the agent's own part of its record, and the replica it is connected to. */
+export interface Registration
+  extends Pick<
+    AgentRecord,
+    'agentId' | 'instance' | 'connected' | 'remoteAddress' | 'connectedAt' | 'disconnectedAt' | 'disconnectReason' | 'graceful' | 'health' | 'healthReason' | 'subscriptions'
+  > {
   replica: string;
-  agentId: string;
-  instance: InstanceInfo | undefined;
-  connected: boolean;
-  remoteAddress: string;
-  connectedAt: number;
-  disconnectedAt: number | undefined;
-  disconnectReason: string | undefined;
-  graceful: boolean;
-  health: AppHealth;
-  healthReason: string | undefined;
-  subscriptions: string[];
 }
 
 /** The registration of a local agent, as published to the other replicas. */
@@ -71,6 +66,35 @@ export function registrationOf(replica: string, r: AgentRecord): Registration {
     health: r.health,
     healthReason: r.healthReason,
     subscriptions: r.subscriptions,
+  };
+}
+
+const HEALTH = new Set(['unknown', 'healthy', 'unhealthy']);
+
+/** A registration read from etcd, checked (another version of meshlet may write other shapes); the agent id is the key's. */
+export function parseRegistration(agentId: string, v: unknown): Registration | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const r = v as Record<string, unknown>;
+  const optString = (x: unknown) => x === undefined || x === null || typeof x === 'string';
+  const optNumber = (x: unknown) => x === undefined || x === null || typeof x === 'number';
+  if (typeof r.replica !== 'string' || r.replica.length === 0 || typeof r.connected !== 'boolean' || typeof r.connectedAt !== 'number') return undefined;
+  if (typeof r.remoteAddress !== 'string' || typeof r.graceful !== 'boolean' || !HEALTH.has(r.health as string)) return undefined;
+  if (!optString(r.disconnectReason) || !optString(r.healthReason) || !optNumber(r.disconnectedAt)) return undefined;
+  if (!Array.isArray(r.subscriptions) || !r.subscriptions.every((s) => typeof s === 'string')) return undefined;
+  if (r.instance !== undefined && r.instance !== null && !validInstance(r.instance).ok) return undefined;
+  return {
+    replica: r.replica,
+    agentId,
+    instance: (r.instance ?? undefined) as Registration['instance'],
+    connected: r.connected,
+    remoteAddress: r.remoteAddress,
+    connectedAt: r.connectedAt,
+    disconnectedAt: (r.disconnectedAt ?? undefined) as number | undefined,
+    disconnectReason: (r.disconnectReason ?? undefined) as string | undefined,
+    graceful: r.graceful,
+    health: r.health as Registration['health'],
+    healthReason: (r.healthReason ?? undefined) as string | undefined,
+    subscriptions: r.subscriptions as string[],
   };
 }
 

@@ -10,6 +10,9 @@ export function expectedChecksum(policy: BalancerPolicy, ring: RingMembership): 
   return membershipChecksum(policy, ring.members);
 }
 
+/** What of the balancer policy shapes the table agents build: a change republishes the ring. */
+const policyKeyOf = (policy: BalancerPolicy) => `${policy.kind}|${policy.ringMinSize}|${policy.maglevTableSize}`;
+
 interface Published {
   key: string;
   ring: RingMembership;
@@ -60,7 +63,7 @@ export class RingPublisher {
       return;
     }
     const key = JSON.stringify(members);
-    const policyKey = `${policy.kind}|${policy.ringMinSize}|${policy.maglevTableSize}`;
+    const policyKey = policyKeyOf(policy);
     let p = this.#published.get(service);
     if (!p || p.key !== key || p.policyKey !== policyKey) {
       p = { key, policyKey, ring: { version: nextVersion, members }, checksum: undefined };
@@ -80,7 +83,7 @@ export class RingPublisher {
       this.#published.delete(service);
       return;
     }
-    const policyKey = `${policy.kind}|${policy.ringMinSize}|${policy.maglevTableSize}`;
+    const policyKey = policyKeyOf(policy);
     const key = JSON.stringify(routes.ring.members);
     const p = this.#published.get(service);
     if (p && p.key === key && p.policyKey === policyKey && p.ring.version === routes.ring.version) return;
