@@ -15,6 +15,7 @@ export * from './protocol/policy.js';
 export * from './protocol/resolve-policy.js';
 export * from './ewma.js';
 export * from './random.js';
+export * from './clock.js';
 export * from './hash/hash-key.js';
 export * from './hash/hash-member.js';
 export * from './hash/ring.js';
