@@ -21,3 +21,4 @@ export * from './hash/hash-member.js';
 export * from './hash/ring.js';
 export * from './hash/maglev.js';
 export * from './hash/table-checksum.js';
+export * from './protocol/replication.js';

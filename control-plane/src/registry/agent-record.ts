@@ -1,6 +1,6 @@
-import { compileValidator, InstanceInfo } from '@meshlet/shared';
+import { compileValidator, type InstanceInfo, StoredRegistration } from '@meshlet/shared';
 
-const validInstance = compileValidator(InstanceInfo);
+const validRegistration = compileValidator(StoredRegistration);
 
 /** What the control plane knows of the app behind an agent. */
 export type AppHealth = 'unknown' | 'healthy' | 'unhealthy';
@@ -69,32 +69,24 @@ export function registrationOf(replica: string, r: AgentRecord): Registration {
   };
 }
 
-const HEALTH = new Set(['unknown', 'healthy', 'unhealthy']);
-
-/** A registration read from etcd, checked (another version of meshlet may write other shapes); the agent id is the key's. */
+/** A registration read from etcd, checked against the shared schema (another version of meshlet may write other shapes); the agent id is the key's. */
 export function parseRegistration(agentId: string, v: unknown): Registration | undefined {
-  if (typeof v !== 'object' || v === null) return undefined;
-  const r = v as Record<string, unknown>;
-  const optString = (x: unknown) => x === undefined || x === null || typeof x === 'string';
-  const optNumber = (x: unknown) => x === undefined || x === null || typeof x === 'number';
-  if (typeof r.replica !== 'string' || r.replica.length === 0 || typeof r.connected !== 'boolean' || typeof r.connectedAt !== 'number') return undefined;
-  if (typeof r.remoteAddress !== 'string' || typeof r.graceful !== 'boolean' || !HEALTH.has(r.health as string)) return undefined;
-  if (!optString(r.disconnectReason) || !optString(r.healthReason) || !optNumber(r.disconnectedAt)) return undefined;
-  if (!Array.isArray(r.subscriptions) || !r.subscriptions.every((s) => typeof s === 'string')) return undefined;
-  if (r.instance !== undefined && r.instance !== null && !validInstance(r.instance).ok) return undefined;
+  const checked = validRegistration(v);
+  if (!checked.ok) return undefined;
+  const r = checked.value;
   return {
     replica: r.replica,
     agentId,
-    instance: (r.instance ?? undefined) as Registration['instance'],
+    instance: r.instance ?? undefined,
     connected: r.connected,
     remoteAddress: r.remoteAddress,
     connectedAt: r.connectedAt,
-    disconnectedAt: (r.disconnectedAt ?? undefined) as number | undefined,
-    disconnectReason: (r.disconnectReason ?? undefined) as string | undefined,
+    disconnectedAt: r.disconnectedAt ?? undefined,
+    disconnectReason: r.disconnectReason ?? undefined,
     graceful: r.graceful,
-    health: r.health as Registration['health'],
-    healthReason: (r.healthReason ?? undefined) as string | undefined,
-    subscriptions: r.subscriptions as string[],
+    health: r.health,
+    healthReason: r.healthReason ?? undefined,
+    subscriptions: r.subscriptions,
   };
 }
 
