@@ -1,4 +1,4 @@
-import { EtcdStore } from '../control-plane/src/store/etcd-store.js';
+import { EtcdStore } from '@meshlet/control-plane/store/etcd-store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EtcdCluster, startEtcdCluster } from './harness/etcd.js';
 import { Scratch } from './harness/mesh.js';

@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
+import type { Registration } from '@meshlet/control-plane';
+import { type LeaderInfo, type PublishedTable, ReplicaLink, type ReplicaLinkHandlers, type SignalBatch } from '@meshlet/control-plane/ha/replica-link';
 import { createLogger } from '@meshlet/shared';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MeshEvent } from '../control-plane/src/events/event-log.js';
-import { type LeaderInfo, type PublishedTable, ReplicaLink, type SignalBatch } from '../control-plane/src/ha/replica-link.js';
-import type { Registration } from '../control-plane/src/registry/agent-record.js';
 import { type EtcdCluster, startEtcdCluster } from './harness/etcd.js';
 import { Scratch } from './harness/mesh.js';
 import { killAll } from './harness/process.js';
 import { waitFor } from './harness/wait.js';
+
+type MeshEvent = Parameters<ReplicaLinkHandlers['onEvents']>[0][number];
 
 // Two ReplicaLinks on one real etcd member, each with its own client, as two
 // control-plane replicas run them: the election, registrations shared through
