@@ -1,5 +1,5 @@
 import { createSecureContext } from 'node:tls';
-import { type Clock, type ControlPlaneConfig, type Logger, MeshletError, readSettingFile, SharedErrorCodes, systemClock, type ValidationIssue } from '@meshlet/shared';
+import { type ControlPlaneConfig, type Logger, MeshletError, readSettingFile, SharedErrorCodes, type ValidationIssue } from '@meshlet/shared';
 import { type EtcdSecurity, EtcdStore } from './etcd-store.js';
 import { FileStore } from './file-store.js';
 import type { Store } from './store.js';
@@ -77,9 +77,9 @@ export function etcdSecurity(etcd: EtcdConfig): EtcdSecurity {
   return security;
 }
 
-/** The store the config asks for: the embedded file store under `dataDir` (the default) or etcd; `clock` times etcd's calls. */
-export function createStore(config: Pick<ControlPlaneConfig, 'store' | 'dataDir'>, log: Logger, clock: Clock = systemClock): Store {
+/** The store the config asks for: the embedded file store under `dataDir` (the default) or etcd. */
+export function createStore(config: Pick<ControlPlaneConfig, 'store' | 'dataDir'>, log: Logger): Store {
   if (config.store.kind === 'file') return new FileStore(config.dataDir);
   const { endpoints, prefix, requestTimeoutMs } = config.store.etcd;
-  return new EtcdStore({ endpoints, prefix, requestTimeoutMs, ...etcdSecurity(config.store.etcd), log: log.child({ component: 'store' }), clock });
+  return new EtcdStore({ endpoints, prefix, requestTimeoutMs, ...etcdSecurity(config.store.etcd), log: log.child({ component: 'store' }) });
 }

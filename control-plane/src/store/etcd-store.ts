@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Clock, type Logger, MeshletError, systemClock } from '@meshlet/shared';
+import { type Logger, MeshletError, systemClock } from '@meshlet/shared';
 import { Etcd3, EtcdAuthenticationFailedError, EtcdPermissionDeniedError, EtcdUserNotFoundError, type IKeyValue, type Watcher } from 'etcd3';
 import { ControlPlaneErrorCodes } from '../errors.js';
 import { EtcdMirror, type MirrorKv } from './etcd-mirror.js';
@@ -22,8 +22,6 @@ export interface EtcdStoreOptions extends EtcdSecurity {
    */
   requestTimeoutMs?: number;
   log?: Logger;
-  /** The time source of each call's gRPC deadline (gRPC compares it with the wall clock). Default the wall clock. */
-  clock?: Clock;
 }
 
 /** How a replica proves itself to etcd, from `store.etcd.tls`, `username` and `passwordFile` (see `etcdSecurity`). */
@@ -82,7 +80,6 @@ export class EtcdStore implements Store {
     // attempt gets a third of the budget and the next member a chance. #txn
     // bounds the whole call.
     const attemptMs = Math.ceil(this.#requestTimeoutMs / 3);
-    const clock = options.clock ?? systemClock;
     this.#client = new Etcd3({
       hosts: this.#endpoints,
       dialTimeout: options.dialTimeoutMs ?? 3_000,
@@ -94,7 +91,8 @@ export class EtcdStore implements Store {
         'grpc.keepalive_timeout_ms': 5_000,
         'grpc.keepalive_permit_without_calls': 1,
       },
-      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: clock() + attemptMs }),
+      // A gRPC deadline is a wall-clock time: always the system clock, never a test's.
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: systemClock() + attemptMs }),
       // grpc-js takes null for "the system's roots"; etcd3's type asks for a Buffer.
       ...(options.tls ? { credentials: { rootCertificate: options.tls.ca ?? (null as unknown as Buffer), privateKey: options.tls.key, certChain: options.tls.cert } } : {}),
       ...(options.auth ? { auth: options.auth } : {}),

@@ -51,7 +51,7 @@ describe('the values replicas share through etcd', () => {
     expect(envelope({ replica: 'cp-2', seen: {}, observations: {} }).ok).toBe(false);
     expect(envelope({ replica: 7, seen: {}, observations: [] }).ok).toBe(false);
     const age = compileValidator(AgentAge);
-    expect([0, 250.5, -1, '3'].map((v) => age(v).ok)).toEqual([true, true, false, false]);
+    expect([0, 250.5, -1, '3', Infinity].map((v) => age(v).ok)).toEqual([true, true, false, false, false]);
     const observation = compileValidator(AgentObservation);
     expect(observation({ agentId: 'orders-1', report }).ok).toBe(true);
     expect(observation({ agentId: 5, report }).ok).toBe(false);
@@ -67,13 +67,14 @@ describe('the values replicas share through etcd', () => {
     expect(table({ version: 3, nonce: 'n', services: null }).ok).toBe(false);
   });
 
-  it('checks each stored decision', () => {
+  it('checks each stored decision, and keeps one of a kind a newer leader may record', () => {
     const valid = compileValidator(StoredEvent);
     expect(valid(event).ok).toBe(true);
     const { instance: _, ...serviceEvent } = event;
     expect(valid({ ...serviceEvent, kind: 'failover' }).ok).toBe(true);
     expect(valid({ ...event, seq: '4' }).ok).toBe(false);
-    expect(valid({ ...event, kind: 'reboot' }).ok).toBe(false);
+    expect(valid({ ...event, kind: 'reboot' }).ok).toBe(true);
+    expect(valid({ ...event, kind: 7 }).ok).toBe(false);
     expect(valid({ ...event, evidence: undefined }).ok).toBe(false);
   });
 

@@ -54,7 +54,7 @@ export const SignalBatchEnvelope = Type.Object({
 export type SignalBatchEnvelope = Static<typeof SignalBatchEnvelope>;
 
 /** Milliseconds since a replica last heard from one of its agents (an age: replicas' clocks differ). */
-export const AgentAge = Type.Number({ minimum: 0 });
+export const AgentAge = Type.Number({ minimum: 0, maximum: Number.MAX_VALUE });
 
 /** One observation report in a signal batch, with the agent that sent it. */
 export const AgentObservation = Type.Object({ agentId: Type.String(), report: Observations });
@@ -79,7 +79,8 @@ export type PublishedTableEnvelope = Static<typeof PublishedTableEnvelope>;
 export const StoredEvent = Type.Object({
   seq: SafeInteger,
   time: Type.Number(),
-  kind: Type.Union([Type.Literal('health'), Type.Literal('failover'), Type.Literal('drain')]),
+  /** Any string: a newer leader may record a kind this replica does not know yet, and it is still listed. */
+  kind: Type.String(),
   service: Type.String(),
   instance: Type.Optional(Type.String()),
   from: Type.String(),
