@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CliErrorCodes } from './cli-error.js';
 import { COMMANDS } from './run-cli.js';
 
-const doc = readFileSync(new URL('../../../docs/cli.md', import.meta.url), 'utf8');
+const doc = readFileSync(new URL('../../docs/cli.md', import.meta.url), 'utf8');
 
 describe('docs/cli.md', () => {
   it('lists exactly the error codes meshctl defines', () => {
