@@ -21,7 +21,7 @@ afterAll(async () => {
 describe('meshctl get cluster', () => {
   const NOW = Date.parse('2026-12-04T14:00:00.000Z');
   const FOLLOWER = { replicaId: 'cp-2', role: 'follower', leader: { replicaId: 'cp-1', url: 'http://10.0.0.1:15010' }, since: '2026-12-04T13:47:30.000Z', store: 'etcd' };
-  const at = (...argv: string[]) => meshctl([...argv, ...base], { now: () => NOW });
+  const at = (...argv: string[]) => meshctl([...argv, ...base], { clock: () => NOW });
 
   it('prints one row: the replica, its role, the leader and its URL, the age of the role, the store', async () => {
     server.routes.set('GET /v1/cluster', { body: FOLLOWER });
@@ -38,7 +38,7 @@ describe('meshctl get cluster', () => {
     server.routes.set('GET /v1/cluster', { body: { replicaId: 'standalone', role: 'standalone', leader: null, since: '2026-12-01T14:00:00.000Z', store: 'file' } });
     expect((await at('get', 'cluster')).stdout.split('\n')[1]).toBe('standalone   standalone   -        -            3d      file');
     server.routes.set('GET /v1/cluster', { body: { ...FOLLOWER, role: 'leader', replicaId: 'cp-1' } });
-    expect((await meshctl(['get', 'cluster', ...base], { now: () => NOW, tty: { columns: 100 } })).stdout).toContain('\u001b[32mleader\u001b[39m');
+    expect((await meshctl(['get', 'cluster', ...base], { clock: () => NOW, tty: { columns: 100 } })).stdout).toContain('\u001b[32mleader\u001b[39m');
   });
 
   it('prints the API answer as it is with -o json and -o yaml', async () => {

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type Clock, systemClock } from '@meshlet/shared/clock';
 import type { CliIo } from '../cli-io.js';
 import { runCli } from '../run-cli.js';
 
@@ -79,8 +80,8 @@ export interface RunOptions {
   interrupt?: AbortSignal;
   /** Called with each stdout write, as it happens. */
   onStdout?: (text: string) => void;
-  /** The clock, in ms since the epoch; default `Date.now`. */
-  now?: () => number;
+  /** The clock, in ms since the epoch; default the wall clock. */
+  clock?: Clock;
 }
 
 /** Runs meshctl in-process with captured streams; a random source of 0.5. */
@@ -104,7 +105,7 @@ export async function meshctl(argv: string[], o: RunOptions = {}): Promise<RunRe
     env: o.env ?? {},
     homedir: o.homedir ?? '/nonexistent-home',
     random: () => 0.5,
-    ...(o.now ? { now: o.now } : {}),
+    clock: o.clock ?? systemClock,
     ...(o.interrupt ? { interrupt: () => o.interrupt as AbortSignal } : {}),
   };
   const code = await runCli(argv, io);
