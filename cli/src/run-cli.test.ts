@@ -1,140 +1,15 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stripVTControlCharacters } from 'node:util';
-import { parse as parseYaml } from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CannedServer, meshctl } from './test-support/cli-harness.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CannedServer, meshctl, useCannedServer } from './test-support/cli-harness.js';
+import { MESH_ANSWERS, POLICIES, SERVICES } from './test-support/mesh-answers.js';
 
-const TOKEN = 'test-admin-token-0123456789';
 const dir = mkdtempSync(join(tmpdir(), 'meshctl-run-'));
+const { server, base, run } = useCannedServer(MESH_ANSWERS);
 
-const SERVICES = {
-  tableVersion: 12,
-  services: [
-    { name: 'hello', healthy: 2, total: 2, version: 11, activeTier: null, failbackAt: null, instances: [] },
-    { name: 'orders', healthy: 1, total: 2, version: 12, activeTier: 1, failbackAt: null, instances: [] },
-  ],
-};
-const INSTANCES = {
-  items: [
-    { id: 'hello-1', service: 'hello', state: 'healthy', tier: 0, zone: 'eu-1a', reason: 'local health check passing' },
-    { id: 'orders-1', service: 'orders', state: 'draining', tier: 0, zone: null, reason: 'drained by an operator' },
-  ],
-};
-const AGENTS = {
-  tableVersion: 12,
-  agents: [
-    { agentId: 'client', connected: true, replica: null, instance: null, appliedVersion: 12, sentVersion: 12, inSync: true, nack: null },
-    {
-      agentId: 'orders-1',
-      connected: false,
-      replica: 'cp-b',
-      instance: { service: 'orders' },
-      appliedVersion: 9,
-      sentVersion: 10,
-      inSync: false,
-      nack: { version: 10, code: 'MESHLET_PROTOCOL_SCHEMA', error: 'bad ring', at: 'x' },
-    },
-  ],
-};
-const EVENTS = {
-  events: [{ seq: 4, time: '2026-11-23T17:40:01.123Z', kind: 'drain', service: 'orders', instance: 'orders-1', from: 'healthy', to: 'draining', reason: 'drained by an operator' }],
-};
-const POLICIES = { items: [{ service: 'orders', source: 'api', resourceVersion: '21', policy: { balancer: { kind: 'least_request' } } }] };
-
-const server = new CannedServer({
-  'GET /v1/services': { body: SERVICES },
-  'GET /v1/services/hello': { body: SERVICES.services[0] },
-  'GET /v1/instances': { body: INSTANCES },
-  'GET /v1/agents': { body: AGENTS },
-  'GET /v1/events': { body: EVENTS },
-  'GET /v1/policies': { body: POLICIES },
-});
-let base: string[];
-const run = (...argv: string[]) => meshctl([...argv, ...base]);
-
-beforeAll(async () => {
-  await server.start();
-  base = ['--server', server.url, '--token', TOKEN];
-});
-afterAll(async () => {
-  await server.stop();
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
-});
-
-describe('meshctl get', () => {
-  it('prints a table in a pipe: whole cells, no colours', async () => {
-    const r = await run('get', 'services');
-    expect(r).toEqual({
-      code: 0,
-      stderr: '',
-      stdout: ['NAME     HEALTHY/TOTAL   ACTIVE-TIER   VERSION', 'hello    2/2             -             11', 'orders   1/2             1             12', ''].join('\n'),
-    });
-    expect(server.seen.at(-1)?.headers.authorization).toBe(`Bearer ${TOKEN}`);
-  });
-
-  it('prints the API answer as it is with -o json and -o yaml', async () => {
-    expect(JSON.parse((await run('get', 'services', '-o', 'json')).stdout)).toEqual(SERVICES);
-    expect(parseYaml((await run('get', 'svc', '-o', 'yaml')).stdout)).toEqual(SERVICES);
-    expect(JSON.parse((await run('get', 'service', 'hello', '-o=json')).stdout)).toEqual(SERVICES.services[0]);
-  });
-
-  it('shows instances, agents, policies and events with their columns', async () => {
-    expect((await run('get', 'instances', '--service', 'orders')).stdout).toBe(
-      'ID         SERVICE   STATE      TIER   ZONE   REASON\norders-1   orders    draining   0      -      drained by an operator\n',
-    );
-    expect((await run('get', 'agents')).stdout).toBe(
-      [
-        'AGENT      CONNECTED   REPLICA   SERVICE   APPLIED   SENT   IN-SYNC   NACK',
-        'client     yes         -         -         12        12     yes       -',
-        'orders-1   no          cp-b      orders    9         10     no        v10 MESHLET_PROTOCOL_SCHEMA: bad ring',
-        '',
-      ].join('\n'),
-    );
-    expect((await run('get', 'policies')).stdout).toBe('SERVICE   SOURCE   BALANCER        RESOURCE-VERSION\norders    api      least_request   21\n');
-    const ev = await run('get', 'events', '--service', 'orders', '--kind', 'drain', '--limit', '5');
-    expect(server.seen.at(-1)?.url).toBe('/v1/events?service=orders&kind=drain&limit=5');
-    expect(ev.stdout).toBe(
-      'TIME                       KIND    SERVICE   INSTANCE   FROM→TO            REASON\n' +
-        '2026-11-23T17:40:01.123Z   drain   orders    orders-1   healthy→draining   drained by an operator\n',
-    );
-  });
-
-  it('fits a terminal and colours it', async () => {
-    const r = await meshctl(['get', 'instances', ...base], { tty: { columns: 60 } });
-    expect(r.stdout).toContain('\u001b[32mhealthy\u001b[39m');
-    // The reason gives way; ids, states and zones stay whole.
-    expect(stripVTControlCharacters(r.stdout)).toBe(
-      ['ID         SERVICE   STATE      TIER   ZONE    REASON', 'hello-1    hello     healthy    0      eu-1a   local health…', 'orders-1   orders    draining   0      -       drained by a…', ''].join('\n'),
-    );
-    const noColor = await meshctl(['get', 'instances', ...base], { tty: { columns: 60 }, env: { NO_COLOR: '1' } });
-    expect(noColor.stdout).not.toContain('\u001b[');
-  });
-
-  it('says so on stderr when there is nothing to list', async () => {
-    server.routes.set('GET /v1/instances', { body: { items: [] } });
-    try {
-      expect(await run('get', 'inst')).toEqual({ code: 0, stdout: '', stderr: 'no instances found\n' });
-    } finally {
-      server.routes.set('GET /v1/instances', { body: INSTANCES });
-    }
-  });
-
-  it('refuses what it cannot do with exit status 2 and sends nothing', async () => {
-    const before = server.seen.length;
-    expect(await run('get', 'pods')).toMatchObject({ code: 2, stderr: 'meshctl: unknown resource "pods": use one of services, instances, agents, events, policies, cluster (see meshctl get --help)\n' });
-    expect(await run('get', 'agents', '--kind', 'health')).toMatchObject({ code: 2, stderr: 'meshctl: --kind applies to get events only (see meshctl get --help)\n' });
-    expect(await run('get', 'events', '--kind', 'oops')).toMatchObject({ code: 2 });
-    expect(await run('get', 'events', '--limit', '0')).toMatchObject({ code: 2 });
-    expect(await run('get', 'services', '-o', 'xml')).toMatchObject({ code: 2, stderr: 'meshctl: -o xml: use one of table, json, yaml (see meshctl get --help)\n' });
-    expect(server.seen.length).toBe(before);
-  });
-
-  it('prints the API error for an unknown name, with exit status 1', async () => {
-    server.routes.set('GET /v1/agents/nope', { status: 404, body: { error: { code: 'MESHLET_NOT_FOUND', message: 'no agent "nope"; see GET /v1/agents' } } });
-    expect(await run('get', 'agent', 'nope')).toEqual({ code: 1, stdout: '', stderr: 'meshctl: agents/nope: no agent "nope"; see GET /v1/agents (404 MESHLET_NOT_FOUND)\n' });
-  });
 });
 
 describe('meshctl apply and delete', () => {
@@ -188,24 +63,6 @@ describe('meshctl apply and delete', () => {
   });
 });
 
-describe('meshctl drain, undrain, failover, failback', () => {
-  it('POSTs and prints the new state', async () => {
-    server.routes.set('POST /v1/instances/orders-1/drain', { body: { id: 'orders-1', service: 'orders', state: 'draining' } });
-    server.routes.set('POST /v1/instances/orders-1/undrain', { body: { id: 'orders-1', service: 'orders', state: 'healthy' } });
-    server.routes.set('POST /v1/services/orders/failover', { body: { service: 'orders', activeTier: 1 } });
-    expect((await run('drain', 'orders-1', '--reason', 'kernel upgrade')).stdout).toBe('instance/orders-1 (orders) draining\n');
-    expect(JSON.parse(server.seen.at(-1)?.body ?? '')).toEqual({ reason: 'kernel upgrade' });
-    expect((await run('undrain', 'orders-1')).stdout).toBe('instance/orders-1 (orders) healthy\n');
-    expect((await run('failover', 'orders')).stdout).toBe('service/orders failed over: active tier 1\n');
-    expect(JSON.parse((await run('failover', 'orders', '-o', 'json')).stdout)).toEqual({ service: 'orders', activeTier: 1 });
-  });
-
-  it('prints why a failover is impossible', async () => {
-    server.routes.set('POST /v1/services/hello/failback', { status: 409, body: { error: { code: 'MESHLET_CONFLICT', message: 'hello has one tier only' } } });
-    expect(await run('failback', 'hello')).toEqual({ code: 1, stdout: '', stderr: 'meshctl: failback hello: hello has one tier only (409 MESHLET_CONFLICT)\n' });
-  });
-});
-
 describe('meshctl backup and restore', () => {
   const full = { format: 'meshlet-snapshot/v1', kind: 'full', clusterId: 'c1', since: 0, revision: 57, createdAt: 'x', entries: [{ key: 'a' }, { key: 'b' }], checksum: 'sha256:0' };
   const inc = { ...full, kind: 'incremental', since: 57, revision: 60, entries: [{ key: 'a' }] };
@@ -251,60 +108,6 @@ describe('meshctl backup and restore', () => {
     const broken = join(dir, 'broken.json');
     writeFileSync(broken, '{"format": "meshlet-snapshot/v1",');
     expect((await run('restore', '-f', broken)).stderr).toMatch(new RegExp(`^meshctl: ${broken}:1:34: not valid JSON: \\w`));
-  });
-});
-
-describe('meshctl events --follow', () => {
-  it('prints the listed events, then streamed ones, and reconnects after a lost stream resuming after the last seq', async () => {
-    const streams: string[] = [];
-    server.routes.set('GET /v1/events/stream', (req, res) => {
-      streams.push(`${req.url} last-event-id=${String(req.headers['last-event-id'])}`);
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
-      const seq = streams.length === 1 ? 5 : 6;
-      res.write(': connected\n\n');
-      // The first stream also repeats seq 4 (already listed): it must not print twice.
-      if (seq === 5) res.write(`id: 4\nevent: mesh-event\ndata: ${JSON.stringify(EVENTS.events[0])}\n\n`);
-      res.write(`id: ${seq}\nevent: mesh-event\ndata: ${JSON.stringify({ ...EVENTS.events[0], seq, to: seq === 5 ? 'healthy' : 'unhealthy' })}\n\n`);
-      if (seq === 5) res.end();
-    });
-    const ctrlC = new AbortController();
-    let lines = 0;
-    const r = await meshctl(['events', '--follow', '--service', 'orders', ...base], {
-      interrupt: ctrlC.signal,
-      onStdout: (t) => {
-        lines += t.split('\n').length - 1;
-        if (lines === 3) ctrlC.abort();
-      },
-    });
-    expect(r.code).toBe(0);
-    expect(r.stdout.split('\n').map((l) => l.split(/\s+/).slice(0, 4).join(' '))).toEqual([
-      '2026-11-23T17:40:01.123Z drain orders/orders-1 healthy→draining',
-      '2026-11-23T17:40:01.123Z drain orders/orders-1 healthy→healthy',
-      '2026-11-23T17:40:01.123Z drain orders/orders-1 healthy→unhealthy',
-      '',
-    ]);
-    expect(streams).toEqual(['/v1/events/stream?service=orders&after=4 last-event-id=4', '/v1/events/stream?service=orders&after=5 last-event-id=5']);
-    expect(r.stderr).toMatch(/^meshctl: event stream from http:\/\/127\.0\.0\.1:\d+ lost \(the server ended the stream\); reconnecting in \d\.\d s, resuming after seq 5\n$/);
-  });
-
-  it('prints one JSON object per line with -o json', async () => {
-    server.routes.set('GET /v1/events/stream', (_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(`id: 9\nevent: mesh-event\ndata: ${JSON.stringify({ ...EVENTS.events[0], seq: 9 })}\n\n`);
-    });
-    const ctrlC = new AbortController();
-    const r = await meshctl(['get', 'events', '-w', '-o', 'json', ...base], {
-      interrupt: ctrlC.signal,
-      onStdout: (t) => t.includes('"seq":9') && ctrlC.abort(),
-    });
-    expect(r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l).seq)).toEqual([4, 9]);
-  });
-
-  it('gives up at once on a refusal a retry cannot fix', async () => {
-    server.routes.set('GET /v1/events/stream', { status: 401, body: { error: { code: 'MESHLET_UNAUTHORIZED', message: 'x' } } });
-    const r = await run('events', '-w');
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/refused the token from --token \(401 MESHLET_UNAUTHORIZED\)/);
   });
 });
 

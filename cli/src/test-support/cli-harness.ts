@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
 import { type Clock, systemClock } from '@meshlet/shared/clock';
 import type { CliIo } from '../cli-io.js';
 import { runCli } from '../run-cli.js';
@@ -61,6 +62,30 @@ export class CannedServer {
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
+}
+
+/** The admin token meshctl sends to a {@link useCannedServer} server. */
+export const TOKEN = 'test-admin-token-0123456789';
+
+/** A canned server for the tests of one file, and meshctl pointed at it. */
+export interface CannedFixture {
+  server: CannedServer;
+  /** `--server URL --token TOKEN`, filled in once the server listens. */
+  base: string[];
+  /** Runs meshctl with `argv` and {@link CannedFixture.base}. */
+  run: (...argv: string[]) => Promise<RunResult>;
+}
+
+/** A {@link CannedServer} started before the tests of the calling file and stopped after them. */
+export function useCannedServer(routes: Record<string, Canned> = {}): CannedFixture {
+  const server = new CannedServer(routes);
+  const base: string[] = [];
+  beforeAll(async () => {
+    await server.start();
+    base.push('--server', server.url, '--token', TOKEN);
+  });
+  afterAll(() => server.stop());
+  return { server, base, run: (...argv: string[]) => meshctl([...argv, ...base]) };
 }
 
 /** What a meshctl run printed, and its status. */
