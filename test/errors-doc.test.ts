@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentErrorCodes } from '@meshlet/agent';
 import { ControlPlaneErrorCodes } from '@meshlet/control-plane';
+import { CliErrorCodes } from '@meshlet/meshctl';
 import { SharedErrorCodes } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from './harness/mesh.js';
@@ -14,6 +15,7 @@ describe('docs/errors.md', () => {
       ...Object.values(SharedErrorCodes),
       ...Object.values(AgentErrorCodes),
       ...Object.values(ControlPlaneErrorCodes),
+      ...Object.values(CliErrorCodes),
     ]);
     expect([...defined].filter((c) => !documented.has(c)), 'codes missing from docs/errors.md').toEqual([]);
     expect([...documented].filter((c) => !defined.has(c as string)), 'codes documented but not defined').toEqual([]);

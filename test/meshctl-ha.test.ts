@@ -12,7 +12,7 @@ import { waitFor } from './harness/wait.js';
 // REPLICA column of get agents, and a failover and failback sent to the
 // follower that meshctl resends to the leader it names.
 
-const MESHCTL = join(ROOT, 'control-plane', 'dist', 'cli', 'main.js');
+const MESHCTL = join(ROOT, 'cli', 'dist', 'main.js');
 const ADMIN = 'meshctl-ha-admin-token-0123456789';
 
 interface Run {
@@ -21,7 +21,7 @@ interface Run {
   stderr: string;
 }
 
-/** Runs `node control-plane/dist/cli/main.js ARGS --server SERVER` with the admin token, to its end (30 s at most). */
+/** Runs `node cli/dist/main.js ARGS --server SERVER` with the admin token, to its end (30 s at most). */
 async function meshctl(server: ControlPlaneHandle, home: string, ...args: string[]): Promise<Run> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('MESHCTL_') && k !== 'NO_COLOR' && k !== 'XDG_CONFIG_HOME') env[k] = v;

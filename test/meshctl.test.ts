@@ -14,7 +14,7 @@ import { waitFor } from './harness/wait.js';
 // every command, its output formats, and its failures as an operator meets
 // them (a stale write, a wrong token, a server that is not there).
 
-const MESHCTL = join(ROOT, 'control-plane', 'dist', 'cli', 'main.js');
+const MESHCTL = join(ROOT, 'cli', 'dist', 'main.js');
 const ADMIN = 'meshctl-admin-token-0123456789';
 
 interface Run {
@@ -30,7 +30,7 @@ function cleanEnv(home: string, extra: Record<string, string>): NodeJS.ProcessEn
   return { ...env, HOME: home, ...extra };
 }
 
-/** Runs `node control-plane/dist/cli/main.js ARGS` to its end. */
+/** Runs `node cli/dist/main.js ARGS` to its end. */
 async function meshctl(args: string[], o: { env: Record<string, string>; home: string; stdin?: string }): Promise<Run> {
   const child = spawn(process.execPath, [MESHCTL, ...args], { env: cleanEnv(o.home, o.env), stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';

@@ -1,3 +1,5 @@
+import { AdminApiErrorCodes } from '@meshlet/shared';
+
 /**
  * Stable error codes of the control plane, listed in `docs/errors.md`.
  */
@@ -13,7 +15,7 @@ export const ControlPlaneErrorCodes = {
   /** The etcd cluster cannot commit a write (quorum lost, or unreachable) within the request timeout. */
   STORE_UNAVAILABLE: 'MESHLET_STORE_UNAVAILABLE',
   /** A decision only the leader replica makes (manual failover, failback) was asked of a follower. */
-  NOT_LEADER: 'MESHLET_NOT_LEADER',
+  NOT_LEADER: AdminApiErrorCodes.NOT_LEADER,
   /** A control-plane replica that can reach no etcd member turns agents away (close code 4010), so that they use another replica. */
   REPLICA_CUT_OFF: 'MESHLET_REPLICA_CUT_OFF',
   /**
@@ -27,7 +29,7 @@ export const ControlPlaneErrorCodes = {
   /** A read-only token was used for a request that could change state. */
   FORBIDDEN: 'MESHLET_FORBIDDEN',
   /** Too many admin requests with a wrong bearer token came from one address; it must wait. */
-  TOO_MANY_AUTH_FAILURES: 'MESHLET_TOO_MANY_AUTH_FAILURES',
+  TOO_MANY_AUTH_FAILURES: AdminApiErrorCodes.TOO_MANY_AUTH_FAILURES,
   /** An admin API request body, parameter or query failed validation. */
   API_INVALID: 'MESHLET_API_INVALID',
   /** An admin API request body was over the size limit. */

@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
+import type { SNAPSHOT_FORMAT } from '@meshlet/shared';
 import { canonicalJson } from './canonical-json.js';
-
-/** The `format` of every snapshot document this version writes and reads. */
-export const SNAPSHOT_FORMAT = 'meshlet-snapshot/v1';
 
 /**
  * Keys no snapshot carries: operational state that the control plane

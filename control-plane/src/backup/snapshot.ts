@@ -14,7 +14,6 @@ export { restoreSnapshots, type RestoreResult } from './restore-snapshots.js';
 export {
   isExcludedKey,
   SNAPSHOT_EXCLUDED_KEYS,
-  SNAPSHOT_FORMAT,
   snapshotChecksum,
   type Snapshot,
   type SnapshotEntry,

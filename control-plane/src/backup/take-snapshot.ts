@@ -1,7 +1,7 @@
-import { MeshletError } from '@meshlet/shared';
+import { MeshletError, SNAPSHOT_FORMAT } from '@meshlet/shared';
 import { ControlPlaneErrorCodes } from '../errors.js';
 import type { Store } from '../store/store.js';
-import { isExcludedKey, SNAPSHOT_FORMAT, snapshotChecksum, type Snapshot, type SnapshotEntry } from './snapshot-format.js';
+import { isExcludedKey, snapshotChecksum, type Snapshot, type SnapshotEntry } from './snapshot-format.js';
 
 /** Options of {@link takeSnapshot}. */
 export interface TakeSnapshotOptions {

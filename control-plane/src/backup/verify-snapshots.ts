@@ -1,5 +1,6 @@
+import { SNAPSHOT_FORMAT } from '@meshlet/shared';
 import { ControlPlaneErrorCodes } from '../errors.js';
-import { isExcludedKey, SNAPSHOT_FORMAT, snapshotChecksum, type Snapshot } from './snapshot-format.js';
+import { isExcludedKey, snapshotChecksum, type Snapshot } from './snapshot-format.js';
 
 /** Why a list of snapshots was refused. */
 export interface SnapshotError {

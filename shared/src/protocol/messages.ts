@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { ServicePolicy } from './policy.js';
+import { SERVICE_NAME_RULE } from './service-name.js';
 
 /**
  * Protocol v1 between agent and control plane: JSON messages over one
@@ -9,13 +10,8 @@ import { ServicePolicy } from './policy.js';
  */
 export const PROTOCOL_VERSION = 1;
 
-/** Service names are DNS labels so they can be used as `Host` headers. */
-export const ServiceName = Type.String({
-  minLength: 1,
-  maxLength: 63,
-  pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$',
-  fix: 'use a DNS label: lower-case letters, digits and "-", such as "orders" or "user-api"',
-});
+/** Service names are DNS labels so they can be used as `Host` headers ({@link SERVICE_NAME_RULE}). */
+export const ServiceName = Type.String({ minLength: 1, ...SERVICE_NAME_RULE });
 
 /** Identifiers of agents and instances. */
 export const Id = Type.String({

@@ -1,3 +1,4 @@
+import { isServiceName, SERVICE_NAME_RULE } from '@meshlet/shared/service-name';
 import { isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
 import { CliError, CliErrorCodes } from './cli-error.js';
 import { parseJsonFile } from './input-file.js';
@@ -14,7 +15,6 @@ export interface PolicyDocument {
 }
 
 const FIELDS = ['kind', 'service', 'policy', 'resourceVersion'];
-const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 
 function fail(where: string, problem: string): CliError {
   return new CliError(CliErrorCodes.FILE, `${where}: ${problem}`);
@@ -37,8 +37,9 @@ export function checkPolicyDocument(value: unknown, where: string): PolicyDocume
   const unknown = Object.keys(v).filter((k) => !FIELDS.includes(k));
   if (unknown.length > 0) throw fail(where, `unknown field "${unknown[0]}"; a policy document has ${FIELDS.join(', ')} (the policy's own fields go under policy:)`);
   if (v.kind !== 'Policy') throw fail(where, v.kind === undefined ? 'kind: Policy is missing' : `kind must be Policy, not ${typeName(v.kind)}`);
-  if (typeof v.service !== 'string' || !SERVICE_NAME.test(v.service)) {
-    throw fail(where, v.service === undefined ? 'service is missing' : `service must be a service name (letters, digits, ., _, -), not ${typeName(v.service)}`);
+  // The mesh's own rule: a name the control plane would refuse is refused here, before anything is sent.
+  if (typeof v.service !== 'string' || !isServiceName(v.service)) {
+    throw fail(where, v.service === undefined ? 'service is missing' : `service must be a service name (${SERVICE_NAME_RULE.fix}), not ${typeName(v.service)}`);
   }
   if (typeof v.policy !== 'object' || v.policy === null || Array.isArray(v.policy)) {
     throw fail(where, v.policy === undefined ? `policy is missing (the fields to set for ${v.service}, see docs/data-plane.md)` : `policy must be a mapping, not ${typeName(v.policy)}`);

@@ -1,3 +1,5 @@
+import type { Clock } from '@meshlet/shared/clock';
+
 /** Where meshctl writes: a stream with what is known of the terminal behind it. */
 export interface OutStream {
   write(text: string): unknown;
@@ -22,8 +24,8 @@ export interface CliIo {
   homedir: string;
   /** Uniform random numbers in [0, 1). */
   random: () => number;
-  /** The time in ms since the epoch, for ages such as `get cluster`'s SINCE; default `Date.now`. */
-  now?: () => number;
+  /** The time in ms since the epoch, for ages such as `get cluster`'s SINCE: `systemClock` in the binary. */
+  clock: Clock;
   /**
    * Makes Ctrl-C end the command cleanly (status 0) instead of killing the
    * process, and returns the signal it aborts. Only commands that run until

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { homedir } from 'node:os';
+import { systemClock } from '@meshlet/shared/clock';
 import { runCli } from './run-cli.js';
 
 /** Ctrl-C ends `events --follow` cleanly (status 0); a second one ends the process as usual. */
@@ -25,6 +26,7 @@ runCli(process.argv.slice(2), {
   env: process.env,
   homedir: homedir(),
   random: Math.random,
+  clock: systemClock,
   interrupt,
 }).then(
   (code) => {

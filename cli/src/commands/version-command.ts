@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { type Command, OUTPUT_OPTION, stringOption } from '../command.js';
 import { parseOutputFormat, renderDocument } from '../output.js';
 
-/** meshctl's version: that of `@meshlet/control-plane`, whose package ships it (three levels up from src/cli/commands and dist/cli/commands alike). */
+/** meshctl's version: that of its package, `@meshlet/meshctl` (two levels up from src/commands and dist/commands alike). */
 export function meshctlVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
   return pkg.version ?? 'unknown';
 }
 

@@ -1,8 +1,6 @@
+import { SNAPSHOT_FORMAT } from '@meshlet/shared/admin-api';
 import { CliError, CliErrorCodes } from './cli-error.js';
 import { parseJsonFile } from './input-file.js';
-
-/** The snapshot format this meshctl knows. */
-export const SNAPSHOT_FORMAT = 'meshlet-snapshot/v1';
 
 /** What meshctl reads from a snapshot document to describe it; the control plane checks the rest (checksum, order, cluster). */
 export interface SnapshotSummary {

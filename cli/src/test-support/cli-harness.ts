@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
+import { type Clock, systemClock } from '@meshlet/shared/clock';
 import type { CliIo } from '../cli-io.js';
 import { runCli } from '../run-cli.js';
 
@@ -62,6 +64,30 @@ export class CannedServer {
   }
 }
 
+/** The admin token meshctl sends to a {@link useCannedServer} server. */
+export const TOKEN = 'test-admin-token-0123456789';
+
+/** A canned server for the tests of one file, and meshctl pointed at it. */
+export interface CannedFixture {
+  server: CannedServer;
+  /** `--server URL --token TOKEN`, filled in once the server listens. */
+  base: string[];
+  /** Runs meshctl with `argv` and {@link CannedFixture.base}. */
+  run: (...argv: string[]) => Promise<RunResult>;
+}
+
+/** A {@link CannedServer} started before the tests of the calling file and stopped after them. */
+export function useCannedServer(routes: Record<string, Canned> = {}): CannedFixture {
+  const server = new CannedServer(routes);
+  const base: string[] = [];
+  beforeAll(async () => {
+    await server.start();
+    base.push('--server', server.url, '--token', TOKEN);
+  });
+  afterAll(() => server.stop());
+  return { server, base, run: (...argv: string[]) => meshctl([...argv, ...base]) };
+}
+
 /** What a meshctl run printed, and its status. */
 export interface RunResult {
   code: number;
@@ -79,8 +105,8 @@ export interface RunOptions {
   interrupt?: AbortSignal;
   /** Called with each stdout write, as it happens. */
   onStdout?: (text: string) => void;
-  /** The clock, in ms since the epoch; default `Date.now`. */
-  now?: () => number;
+  /** The clock, in ms since the epoch; default the wall clock. */
+  clock?: Clock;
 }
 
 /** Runs meshctl in-process with captured streams; a random source of 0.5. */
@@ -104,7 +130,7 @@ export async function meshctl(argv: string[], o: RunOptions = {}): Promise<RunRe
     env: o.env ?? {},
     homedir: o.homedir ?? '/nonexistent-home',
     random: () => 0.5,
-    ...(o.now ? { now: o.now } : {}),
+    clock: o.clock ?? systemClock,
     ...(o.interrupt ? { interrupt: () => o.interrupt as AbortSignal } : {}),
   };
   const code = await runCli(argv, io);

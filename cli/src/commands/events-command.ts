@@ -55,7 +55,7 @@ export async function runEvents(ctx: CommandContext, values: OptionValues, comma
   if (!values.follow) {
     if (format !== 'table') stdout.write(renderDocument(format, body));
     else if (events.length === 0) ctx.io.stderr.write('no events found\n');
-    else stdout.write(renderTable(findResource('events') as NonNullable<ReturnType<typeof findResource>>, events, stdout, ctx.colors));
+    else stdout.write(renderTable(findResource('events') as NonNullable<ReturnType<typeof findResource>>, events, stdout, ctx.colors, ctx.io.clock()));
     return 0;
   }
   const width = tableWidth(stdout);

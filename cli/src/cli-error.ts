@@ -1,6 +1,8 @@
+import { MeshletError } from '@meshlet/shared/errors';
+
 /**
- * Stable codes of the errors `meshctl` reports, listed in `docs/cli.md`
- * (a test fails when one is missing there). They sort every failure into
+ * Stable codes of the errors `meshctl` reports, listed in `docs/errors.md`
+ * (`test/errors-doc.test.ts` fails when one is missing there). They sort every failure into
  * "fix the command line or a file" (exit 2) and "the request failed" (exit 1).
  */
 export const CliErrorCodes = {
@@ -28,19 +30,23 @@ export const ExitCodes = { OK: 0, FAILED: 1, USAGE: 2 } as const;
 
 const USAGE_CODES: ReadonlySet<CliErrorCode> = new Set([CliErrorCodes.USAGE, CliErrorCodes.CONFIG, CliErrorCodes.FILE]);
 
-/** A failure meshctl reports as one line on stderr and an exit status; the message says what to do. */
-export class CliError extends Error {
+/**
+ * A failure meshctl reports as one line on stderr and an exit status; the
+ * message says what to do. A {@link MeshletError} like every meshlet error,
+ * with a code of its own (`MESHLET_CLI_*`) and, when the control plane
+ * answered, its status and code.
+ */
+export class CliError extends MeshletError {
   /** Stable `MESHLET_CLI_*` code. */
-  readonly code: CliErrorCode;
+  declare readonly code: CliErrorCode;
   /** HTTP status of the control plane's answer, when there was one. */
   readonly status: number | undefined;
   /** The control plane's own `MESHLET_*` code, when it sent one. */
   readonly apiCode: string | undefined;
 
   constructor(code: CliErrorCode, message: string, options: { cause?: unknown; status?: number; apiCode?: string } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(code, message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CliError';
-    this.code = code;
     this.status = options.status;
     this.apiCode = options.apiCode;
   }

@@ -1,5 +1,6 @@
+import { AdminApiErrorCodes } from '@meshlet/shared/admin-api';
 import { Agent, type Dispatcher, request } from 'undici';
-import { errorFromAnswer, errorFromNetwork, NOT_LEADER, parseApiError } from './answer-error.js';
+import { errorFromAnswer, errorFromNetwork, parseApiError } from './answer-error.js';
 import { CliError, CliErrorCodes } from './cli-error.js';
 import { type Connection, displayUrl } from './connection.js';
 
@@ -50,7 +51,7 @@ export type LeaderTarget = { url: string } | { refused: string };
  */
 export function leaderTarget(body: string, server: string): LeaderTarget | undefined {
   const e = parseApiError(body);
-  if (e?.code !== NOT_LEADER || !e.leader) return undefined;
+  if (e?.code !== AdminApiErrorCodes.NOT_LEADER || !e.leader) return undefined;
   let url: URL;
   try {
     url = new URL(e.leader);
@@ -122,7 +123,7 @@ export class AdminClient {
         { method, path, status: res.statusCode, body: text, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, context: options.context },
         this.connection,
       );
-      if (target && 'refused' in target) throw new CliError(error.code, `${error.message}; ${target.refused}`, { status: res.statusCode, apiCode: NOT_LEADER });
+      if (target && 'refused' in target) throw new CliError(error.code, `${error.message}; ${target.refused}`, { status: res.statusCode, apiCode: AdminApiErrorCodes.NOT_LEADER });
       throw error;
     }
     return { status: res.statusCode, text, connection: this.connection };

@@ -40,7 +40,7 @@ export const getCommand: Command = {
     const format = parseOutputFormat(stringOption(values, 'output'), 'get');
     if (name !== undefined && !resource.itemPath) throw usageError(`get ${resource.name} takes no NAME`, 'get');
     const client = await ctx.client();
-    const now = ctx.io.now?.() ?? Date.now();
+    const now = ctx.io.clock();
     const { listKey } = resource;
     if (name !== undefined || listKey === undefined) {
       const path = name !== undefined && resource.itemPath ? resource.itemPath(name) : resource.listPath;

@@ -1,3 +1,4 @@
+import { AdminApiErrorCodes } from '@meshlet/shared/admin-api';
 import { CliError, CliErrorCodes } from './cli-error.js';
 import { type Connection, displayUrl } from './connection.js';
 import { sanitize } from './text.js';
@@ -18,9 +19,6 @@ export interface ApiErrorBody {
   /** With `MESHLET_NOT_LEADER`: the leader replica's advertised admin URL, when one leads. */
   leader?: string;
 }
-
-/** The code of a follower replica's refusal of a decision that is the leader's (manual failover, failback). */
-export const NOT_LEADER = 'MESHLET_NOT_LEADER';
 
 /** What went wrong, for a message: the request and the answer. */
 export interface FailedAnswer {
@@ -94,7 +92,7 @@ export function errorFromAnswer(a: FailedAnswer, conn: Connection): CliError {
       opts,
     );
   }
-  if (a.status === 429 && e?.code === 'MESHLET_TOO_MANY_AUTH_FAILURES') {
+  if (a.status === 429 && e?.code === AdminApiErrorCodes.TOO_MANY_AUTH_FAILURES) {
     const wait = a.retryAfter ? `wait ${a.retryAfter} s` : 'wait';
     return new CliError(CliErrorCodes.AUTH, `too many requests with a wrong token came from this address (${tag}); ${wait}, and check the token from ${conn.tokenSource ?? 'nowhere'}`, opts);
   }
@@ -104,7 +102,7 @@ export function errorFromAnswer(a: FailedAnswer, conn: Connection): CliError {
     return new CliError(CliErrorCodes.API, `${context}: the server at ${server} has no ${a.method} ${a.path.split('?')[0]}; is it a meshlet control plane as new as this meshctl?`, opts);
   }
   // A follower that names no leader: no replica leads (etcd quorum lost, or an election under way).
-  if (e?.code === NOT_LEADER && !e.leader) {
+  if (e?.code === AdminApiErrorCodes.NOT_LEADER && !e.leader) {
     return new CliError(
       CliErrorCodes.API,
       `${context}: the control plane at ${server} follows and no replica leads right now (etcd quorum lost?); try again shortly, and see meshctl get cluster (${tag})`,

@@ -59,6 +59,13 @@ describe('parsePolicyFile', () => {
     expect(fileError('# nothing\n')).toBe('p.yaml: no policy documents in it');
   });
 
+  it("refuses a service name the mesh refuses (a DNS label of at most 63 characters), before anything is sent", () => {
+    for (const name of ['Orders', 'orders.v2', 'orders_v2', '-orders', 'orders-', 'a'.repeat(64)]) {
+      expect(fileError(`kind: Policy\nservice: ${name}\npolicy: {}\n`), name).toMatch(/^p\.yaml:1: service must be a service name \(use a DNS label: lower-case letters, digits and "-"/);
+    }
+    expect(parsePolicyFile(`kind: Policy\nservice: ${'a'.repeat(63)}\npolicy: {}\n`, 'p.yaml')).toHaveLength(1);
+  });
+
   it('refuses a service configured twice', () => {
     expect(fileError('kind: Policy\nservice: a\npolicy: {}\n---\nkind: Policy\nservice: a\npolicy: {}\n')).toBe(
       'p.yaml:5: service a is already configured at p.yaml:1; keep one document per service',

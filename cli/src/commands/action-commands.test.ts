@@ -1,60 +1,26 @@
-import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CannedServer, meshctl } from './test-support/cli-harness.js';
+import { CannedServer, meshctl, TOKEN, useCannedServer } from '../test-support/cli-harness.js';
 
-// meshctl among control-plane replicas: get cluster, and failover/failback
-// sent to a follower, which names the leader.
+// drain, undrain, failover and failback; among control-plane replicas,
+// failover and failback sent to a follower, which names the leader.
 
-const TOKEN = 'test-admin-token-0123456789';
+const { server, run } = useCannedServer();
 
-const server = new CannedServer();
-let base: string[];
-
-beforeAll(async () => {
-  await server.start();
-  base = ['--server', server.url, '--token', TOKEN];
-});
-afterAll(async () => {
-  await server.stop();
-});
-
-describe('meshctl get cluster', () => {
-  const NOW = Date.parse('2026-12-04T14:00:00.000Z');
-  const FOLLOWER = { replicaId: 'cp-2', role: 'follower', leader: { replicaId: 'cp-1', url: 'http://10.0.0.1:15010' }, since: '2026-12-04T13:47:30.000Z', store: 'etcd' };
-  const at = (...argv: string[]) => meshctl([...argv, ...base], { now: () => NOW });
-
-  it('prints one row: the replica, its role, the leader and its URL, the age of the role, the store', async () => {
-    server.routes.set('GET /v1/cluster', { body: FOLLOWER });
-    expect(await at('get', 'cluster')).toEqual({
-      code: 0,
-      stderr: '',
-      stdout: ['REPLICA   ROLE       LEADER   LEADER-URL              SINCE   STORE', 'cp-2      follower   cp-1     http://10.0.0.1:15010   12m     etcd', ''].join('\n'),
-    });
-    expect(server.seen.at(-1)?.url).toBe('/v1/cluster');
-    expect(server.seen.at(-1)?.headers.authorization).toBe(`Bearer ${TOKEN}`);
+describe('meshctl drain, undrain, failover, failback', () => {
+  it('POSTs and prints the new state', async () => {
+    server.routes.set('POST /v1/instances/orders-1/drain', { body: { id: 'orders-1', service: 'orders', state: 'draining' } });
+    server.routes.set('POST /v1/instances/orders-1/undrain', { body: { id: 'orders-1', service: 'orders', state: 'healthy' } });
+    server.routes.set('POST /v1/services/orders/failover', { body: { service: 'orders', activeTier: 1 } });
+    expect((await run('drain', 'orders-1', '--reason', 'kernel upgrade')).stdout).toBe('instance/orders-1 (orders) draining\n');
+    expect(JSON.parse(server.seen.at(-1)?.body ?? '')).toEqual({ reason: 'kernel upgrade' });
+    expect((await run('undrain', 'orders-1')).stdout).toBe('instance/orders-1 (orders) healthy\n');
+    expect((await run('failover', 'orders')).stdout).toBe('service/orders failed over: active tier 1\n');
+    expect(JSON.parse((await run('failover', 'orders', '-o', 'json')).stdout)).toEqual({ service: 'orders', activeTier: 1 });
   });
 
-  it('shows - for no leader (a standalone control plane, or no replica leads) and colours the leader on a terminal', async () => {
-    server.routes.set('GET /v1/cluster', { body: { replicaId: 'standalone', role: 'standalone', leader: null, since: '2026-12-01T14:00:00.000Z', store: 'file' } });
-    expect((await at('get', 'cluster')).stdout.split('\n')[1]).toBe('standalone   standalone   -        -            3d      file');
-    server.routes.set('GET /v1/cluster', { body: { ...FOLLOWER, role: 'leader', replicaId: 'cp-1' } });
-    expect((await meshctl(['get', 'cluster', ...base], { now: () => NOW, tty: { columns: 100 } })).stdout).toContain('\u001b[32mleader\u001b[39m');
-  });
-
-  it('prints the API answer as it is with -o json and -o yaml', async () => {
-    server.routes.set('GET /v1/cluster', { body: FOLLOWER });
-    expect(JSON.parse((await at('get', 'cluster', '-o', 'json')).stdout)).toEqual(FOLLOWER);
-    expect(parseYaml((await at('get', 'cluster', '-o', 'yaml')).stdout)).toEqual(FOLLOWER);
-  });
-
-  it('takes no NAME, and says what an older control plane without /v1/cluster lacks', async () => {
-    const before = server.seen.length;
-    expect(await at('get', 'cluster', 'cp-1')).toMatchObject({ code: 2, stderr: 'meshctl: get cluster takes no NAME (see meshctl get --help)\n' });
-    expect(server.seen.length).toBe(before);
-    server.routes.set('GET /v1/cluster', { status: 404, body: { message: 'Route GET:/v1/cluster not found', error: 'Not Found', statusCode: 404 } });
-    expect((await at('get', 'cluster')).stderr).toMatch(/has no GET \/v1\/cluster; is it a meshlet control plane as new as this meshctl\?\n$/);
-    server.routes.set('GET /v1/cluster', { body: ['not', 'an', 'object'] });
-    expect((await at('get', 'cluster')).stderr).toBe('meshctl: GET /v1/cluster: the answer is not a JSON object\n');
+  it('prints why a failover is impossible', async () => {
+    server.routes.set('POST /v1/services/hello/failback', { status: 409, body: { error: { code: 'MESHLET_CONFLICT', message: 'hello has one tier only' } } });
+    expect(await run('failback', 'hello')).toEqual({ code: 1, stdout: '', stderr: 'meshctl: failback hello: hello has one tier only (409 MESHLET_CONFLICT)\n' });
   });
 });
 

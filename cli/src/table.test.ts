@@ -63,9 +63,10 @@ describe('renderTable', () => {
   const instances = findResource('instances');
   if (!instances) throw new Error('no instances resource');
   const items = [{ id: 'hello-1', service: 'hello', state: 'unhealthy', tier: 0, zone: null, reason: 'x'.repeat(200) }];
+  const NOW = Date.parse('2026-12-04T14:00:00.000Z');
 
   it('has no colours and cuts nothing in a pipe', () => {
-    const out = renderTable(instances, items, { write: () => true, isTTY: false }, colorsFor({ isTTY: false, write: () => true }, {}));
+    const out = renderTable(instances, items, { write: () => true, isTTY: false }, colorsFor({ isTTY: false, write: () => true }, {}), NOW);
     expect(out).not.toContain('\u001b[');
     expect(out).toContain('x'.repeat(200));
     expect(out.split('\n')[1]).toMatch(/^hello-1 {3}hello {5}unhealthy {3}0 {6}- {6}x+$/);
@@ -73,11 +74,11 @@ describe('renderTable', () => {
 
   it('colours states and fits the width on a terminal, and NO_COLOR turns colour off', () => {
     const tty = { write: () => true, isTTY: true, columns: 60 };
-    const out = renderTable(instances, items, tty, colorsFor(tty, {}));
+    const out = renderTable(instances, items, tty, colorsFor(tty, {}), NOW);
     expect(out).toContain('\u001b[31munhealthy\u001b[39m');
     for (const l of out.trimEnd().split('\n')) expect(displayWidth(l)).toBeLessThanOrEqual(60);
     expect(out).toContain('…');
-    const plain = renderTable(instances, items, tty, colorsFor(tty, { NO_COLOR: '1' }));
+    const plain = renderTable(instances, items, tty, colorsFor(tty, { NO_COLOR: '1' }), NOW);
     expect(plain).not.toContain('\u001b[');
     expect(plain).toContain('…');
   });

@@ -1,0 +1,17 @@
+/**
+ * What the control plane's admin API and its clients (meshctl, scripts) must
+ * agree on besides the JSON shapes: the snapshot format, and the error codes
+ * a client acts on rather than only shows. Plain values, so that meshctl
+ * loads them without the schemas.
+ */
+
+/** The `format` of every snapshot document (backup) this version writes and reads. */
+export const SNAPSHOT_FORMAT = 'meshlet-snapshot/v1';
+
+/** Admin API error codes that change what a client does; every admin API code is in `docs/errors.md`. */
+export const AdminApiErrorCodes = {
+  /** A follower replica refused a decision of the leader; the error's `leader` field names the leader's URL, to resend to. */
+  NOT_LEADER: 'MESHLET_NOT_LEADER',
+  /** Too many requests with a wrong token came from this address; wait `Retry-After` seconds. */
+  TOO_MANY_AUTH_FAILURES: 'MESHLET_TOO_MANY_AUTH_FAILURES',
+} as const;
