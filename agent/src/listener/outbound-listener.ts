@@ -7,7 +7,7 @@ import type { PickContext } from '../balancer/balancer.js';
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import type { Subscriptions, WaitingClient } from '../control/subscriptions.js';
 import { AgentErrorCodes, CIRCUIT_HEADER } from '../errors.js';
-import { decideFault } from '../resilience/fault-injector.js';
+import { decideFault } from '../resilience/fault-decision.js';
 import { type FailureKind, failureKind } from '../resilience/failure-kind.js';
 import { type AttemptOutcome, decideRetry, type RetryDecision } from '../resilience/retry-policy.js';
 import { requestHash } from '../route/request-hash.js';
