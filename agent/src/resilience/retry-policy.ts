@@ -143,16 +143,16 @@ function classify(outcome: AttemptOutcome, mayRepeat: boolean, statuses: readonl
       return no('timeout');
     case 'aborted':
       return no('aborted');
-    default:
+    case 'other':
       return no('other-error');
   }
 }
 
 /**
- * The retry decision, in one place and pure (the endpoint pick, the budget
- * and the random source come in as functions): after attempt `attempt`
- * ended with `outcome`, is the request sent again, why (not), and after
- * what delay. A retry needs, in this order: attempts left
+ * The retry decision, in one place, with nothing of its own to remember or
+ * to wait for (the endpoint pick, the budget and the random source come in
+ * as functions): after attempt `attempt` ended with `outcome`, is the
+ * request sent again, why (not), and after what delay. A retry needs, in this order: attempts left
  * (`retries.maxRetries`) and a buffered body; a retryable outcome (see
  * {@link classify}); another endpoint not yet tried for the request; and a
  * token from the retry budget. The delay is a jittered exponential backoff
