@@ -2,28 +2,9 @@ import { EventEmitter } from 'node:events';
 import { createLogger, type Routes, seededRandom } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { EndpointStatsMap } from '../balancer/endpoint-stats.js';
-import type { Timers } from '../resilience/timers.js';
+import { manualTimers } from '../resilience/test-support/manual-timers.js';
 import { RouteTable } from '../route/route-table.js';
 import { isServiceName, Subscriptions } from './subscriptions.js';
-
-/** Timers that fire only when the test says so. */
-function manualTimers() {
-  const pending = new Map<number, () => void>();
-  let next = 0;
-  const timers: Timers = {
-    setTimeout: (fn) => {
-      pending.set(++next, fn);
-      return next;
-    },
-    clearTimeout: (h) => void pending.delete(h as number),
-  };
-  const fireAll = () => {
-    const fns = [...pending.values()];
-    pending.clear();
-    for (const fn of fns) fn();
-  };
-  return { timers, pending, fireAll };
-}
 
 /** A client as a listener sees it: emits 'close' when it goes away. */
 class Client extends EventEmitter {

@@ -4,8 +4,9 @@ import type { Logger } from '@meshlet/shared';
 import type { Pool } from 'undici';
 import { AgentErrorCodes } from '../errors.js';
 import { type AgentMetrics, CODE_CLASSES, codeClass, type CodeClass } from '../metrics.js';
-import { failureKind } from './http-relay.js';
-import { dispatchRelay, rawUpstreamHeaders } from './relay-handler.js';
+import { failureKind } from '../resilience/failure-kind.js';
+import { rawUpstreamHeaders } from './hop-headers.js';
+import { dispatchRelay } from './relay-handler.js';
 import { sendJsonError } from './json-error.js';
 import { refuseUpgrade, tunnelUpgrade } from './upgrade-tunnel.js';
 

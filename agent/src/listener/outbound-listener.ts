@@ -1,21 +1,24 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Endpoint, Logger } from '@meshlet/shared';
+import type { Endpoint, Logger, TimeoutPolicy } from '@meshlet/shared';
+import type { Dispatcher } from 'undici';
 import type { PickContext } from '../balancer/balancer.js';
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import type { Subscriptions, WaitingClient } from '../control/subscriptions.js';
 import { AgentErrorCodes, CIRCUIT_HEADER } from '../errors.js';
-import { decideFault } from '../resilience/fault-injector.js';
-import { retryDelay } from '../resilience/retry-backoff.js';
+import { decideFault } from '../resilience/fault-decision.js';
+import { type FailureKind, failureKind } from '../resilience/failure-kind.js';
+import { type AttemptOutcome, decideRetry, type RetryDecision } from '../resilience/retry-policy.js';
 import { requestHash } from '../route/request-hash.js';
 import type { RouteTable } from '../route/route-table.js';
-import { type Destination, resolveDestination } from '../route/destination.js';
-import { failureKind, isIdempotent } from './http-relay.js';
+import { type Destination, type Refusal, resolveDestination } from '../route/destination.js';
+import { rawUpstreamHeaders } from './hop-headers.js';
 import { sendJsonError } from './json-error.js';
 import type { OriginPools } from './origin-pools.js';
 import { NO_BODY, readBody } from './request-body.js';
-import { dispatchRelay, rawUpstreamHeaders } from './relay-handler.js';
+import { dispatchRelay, type RelayOptions, type RelayOutcome } from './relay-handler.js';
+import { waitWhileConnected } from './wait-while-connected.js';
 import { type RequestTarget, requestTarget } from './request-target.js';
 import { accessLine, type ForwardState } from './access-line.js';
 import { addTraceContextRaw } from './trace-context.js';
@@ -38,15 +41,6 @@ export interface OutboundOptions {
   accessLog?: Logger | undefined;
 }
 
-
-/**
- * Answers from a peer agent that mean "my app never saw the request": safe
- * to send elsewhere whatever the method.
- */
-const PEER_NEVER_SENT = AgentErrorCodes.APP_UNREACHABLE;
-/** A peer agent's "my app dropped the connection": retried like a reset. */
-const PEER_RESET = AgentErrorCodes.APP_RESET;
-
 /**
  * The outbound listener: the app's way into the mesh. It resolves the
  * service from the request, applies the service's routing rules, rate
@@ -54,19 +48,8 @@ const PEER_RESET = AgentErrorCodes.APP_RESET;
  * service's balancer (tiers, zones and panic first) and forwards to that
  * endpoint's agent, retrying elsewhere when that is safe.
  *
- * Which failures are retried, and why:
- * - could not connect, or the peer agent says its app could not be reached:
- *   the request never reached an app, so any method is safe to resend;
- * - a reset, the peer's app reset, or a status in `retries.statuses`: the
- *   app may have acted, so only idempotent methods (or all, with
- *   `retries.nonIdempotent`);
- * - never a timeout: the app is slow, and asking another instance doubles
- *   the load exactly when the service is struggling.
- * Every retry goes to an endpoint not yet tried for the request (spilling to
- * the next tier when a tier is used up), waits a jittered exponential
- * backoff, needs the body buffered (at most `retries.maxBufferBytes`) and
- * needs a token from the retry budget, so that retries cannot multiply the
- * load of an outage.
+ * Which attempts are retried, where to and after what wait: see
+ * {@link decideRetry}.
  */
 export class OutboundListener {
   readonly #o: OutboundOptions;
@@ -110,15 +93,11 @@ export class OutboundListener {
       sendJsonError(res, 400, AgentErrorCodes.BAD_REQUEST, 'name the service: send an absolute URL (curl -x) or a Host header');
       return;
     }
-    let d = resolveDestination(this.#o.table(), req, target);
+    const d = await this.#resolve(req, target, res);
+    if (d === undefined) return;
     if ('refusal' in d) {
-      const waited = await this.#awaitSubscription(target.service, res);
-      if (waited === 'gone') return;
-      if (waited === 'route') d = resolveDestination(this.#o.table(), req, target);
-      if ('refusal' in d) {
-        sendJsonError(res, d.status, d.refusal, d.message, d.extra);
-        return;
-      }
+      sendJsonError(res, d.status, d.refusal, d.message, d.extra);
+      return;
     }
     const svc = d.svc;
     // In flight and timed from here: the request is the service's now.
@@ -165,117 +144,71 @@ export class OutboundListener {
     }
   }
 
+  /**
+   * Sends the request to one endpoint after another, asking the retry
+   * policy ({@link decideRetry}) after every attempt that did not end the
+   * request; every retry goes to an endpoint not yet tried for it (spilling
+   * to the next tier when a tier is used up).
+   */
   async #forward(req: IncomingMessage, res: ServerResponse, target: RequestTarget, d: Destination, state: ForwardState): Promise<void> {
     const { svc, dest, lb, retries, timeouts } = d;
     const o = this.#o;
-    const method = req.method ?? 'GET';
     const headers = rawUpstreamHeaders(req, target.service);
     const ids = addTraceContextRaw(headers);
     state.traceId = ids.traceId;
     state.requestId = ids.requestId;
     const body = headers.hasBody ? await readBody(req, retries.maxBufferBytes) : NO_BODY;
-    const methodRetryable = isIdempotent(method) || retries.nonIdempotent;
-    const attempts = 1 + (body.replayable ? retries.maxRetries : 0);
     const tried = new Set<string>();
     const hashKey = dest.policy.balancer.hashKey;
     const pick: PickContext = { exclude: tried, hash: hashKey ? requestHash(req, target.path, hashKey) : undefined };
     const failures: string[] = [];
     let budgetExhausted = false;
     svc.budget.onRequest();
-    // The endpoint for the next attempt, chosen when deciding to retry: a
-    // retry is only worth declining an answer for when another endpoint
-    // exists, and only then does it spend a token of the budget.
+    // The endpoint of the next attempt, picked when the policy asks whether there is one.
     let next: Endpoint | undefined;
-    const mayRetry = (attempt: number): boolean => {
-      if (attempt + 1 >= attempts) return false;
-      next = lb.pick(pick);
-      if (!next) return false;
-      if (svc.budget.tryAcquire()) return true;
-      next = undefined;
-      budgetExhausted = true;
-      svc.metrics.budgetExhausted();
-      return false;
+    const question = {
+      method: req.method ?? 'GET',
+      replayable: body.replayable,
+      settings: retries,
+      random: o.random,
+      anotherEndpoint: () => (next = lb.pick(pick)) !== undefined,
+      budget: () => {
+        if (svc.budget.tryAcquire()) return true;
+        budgetExhausted = true;
+        svc.metrics.budgetExhausted();
+        return false;
+      },
     };
-    const request = {
-      method: method as 'GET',
-      path: target.path,
-      headers,
-      body: body.body,
-      headersTimeout: timeouts.requestMs,
-      bodyTimeout: timeouts.requestMs,
-    };
+    const ask = (attempt: number, outcome: AttemptOutcome): RetryDecision => decideRetry({ ...question, attempt, outcome });
+    const request = { method: question.method as 'GET', path: target.path, headers, body: body.body, headersTimeout: timeouts.requestMs, bodyTimeout: timeouts.requestMs };
 
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0) {
-        const wait = retryDelay(attempt - 1, retries, o.random);
-        if (wait > 0 && !(await this.#backoff(wait, res))) return;
-        if (res.destroyed) return;
-      }
-      const endpoint = next ?? lb.pick(pick);
-      next = undefined;
-      if (!endpoint) break;
+    let endpoint = lb.pick(pick);
+    for (let attempt = 0; endpoint !== undefined; attempt++) {
       if (attempt > 0) {
         svc.metrics.retry();
         state.retries++;
       }
       state.endpoint = endpoint.id;
       tried.add(endpoint.id);
-      const stats = o.stats.get(endpoint.id);
-      stats.active++;
-      const started = performance.now();
-      // Time to the answer's headers, for the balancer's EWMA and the observations; -1 while none came.
-      let answeredMs = -1;
-      const canRetry = body.replayable && attempt + 1 < attempts;
-      const outcome = await dispatchRelay(o.pools.get(endpoint.host, endpoint.port, timeouts), request, res, {
-        fromApp: false,
-        headersDeadlineMs: timeouts.requestMs,
-        onHeaders: () => {
-          answeredMs = performance.now() - started;
-          stats.observe(answeredMs, o.clock());
-        },
-        // Decides, before anything reaches the client, whether this answer is retried instead.
-        accept: (status, peer) => {
-          if (!canRetry) return true;
-          let retryable: boolean;
-          if (peer === undefined) retryable = methodRetryable && retries.statuses.includes(status);
-          else if (peer === PEER_NEVER_SENT) retryable = true;
-          else if (peer === PEER_RESET) retryable = methodRetryable;
-          // The peer's own timeout (or any other error of the peer agent) is not retried: see above.
-          else retryable = false;
-          return !(retryable && mayRetry(attempt));
-        },
-      });
-      stats.active--;
-      if (outcome.kind === 'relayed') {
+      let decision: RetryDecision | undefined;
+      // Before anything reaches the client: an answer the policy retries is declined.
+      const accept = (status: number, peerError: string | undefined) => !(decision = ask(attempt, { kind: 'status', status, peerError })).retry;
+      const { outcome, answeredMs } = await this.#attempt(endpoint, request, res, timeouts, accept);
+      if (outcome.kind !== 'failed') {
         dest.metrics.attempt(endpoint.id, outcome.status);
         dest.outcome(endpoint.id, outcome.status >= 500, answeredMs);
-        return;
-      }
-      if (outcome.kind === 'declined') {
-        dest.metrics.attempt(endpoint.id, outcome.status);
-        dest.outcome(endpoint.id, outcome.status >= 500, answeredMs);
+        if (outcome.kind === 'relayed') return;
         failures.push(`${endpoint.id}: answered ${outcome.status}${outcome.peerError ? ` ${outcome.peerError}` : ''}`);
-        continue;
+      } else {
+        const kind = this.#failed(outcome, endpoint, d, res);
+        if (kind === undefined) return;
+        failures.push(`${endpoint.id}: ${outcome.error.message}`);
+        if (o.log.isLevelEnabled('debug')) o.log.debug({ service: dest.name, endpoint: endpoint.id, err: outcome.error.message, kind, attempt }, 'outbound attempt failed');
+        decision = ask(attempt, { kind: 'error', error: kind });
       }
-      const e = outcome.error;
-      const kind = failureKind(e);
-      // A client that left says nothing about the endpoint.
-      if (kind === 'aborted' || res.destroyed) return;
-      dest.metrics.attempt(endpoint.id, -1);
-      dest.outcome(endpoint.id, true);
-      if (outcome.headersSent) {
-        res.destroy();
-        return;
-      }
-      if (kind === 'timeout') {
-        sendJsonError(res, 504, AgentErrorCodes.UPSTREAM_TIMEOUT, `endpoint ${endpoint.id} of "${dest.name}" did not answer within ${timeouts.requestMs} ms`, { service: dest.name, endpoint: endpoint.id });
-        return;
-      }
-      failures.push(`${endpoint.id}: ${e.message}`);
-      if (o.log.isLevelEnabled('debug')) o.log.debug({ service: dest.name, endpoint: endpoint.id, err: e.message, kind, attempt }, 'outbound attempt failed');
-      const retryable = body.replayable && (kind === 'connect' || (kind === 'reset' && methodRetryable));
-      if (retryable && mayRetry(attempt)) continue;
-      break;
+      if (!decision?.retry) break;
+      if (!(await waitWhileConnected(decision.delayMs, res))) return;
+      endpoint = next;
     }
     if (failures.length === 0) {
       sendJsonError(res, 503, AgentErrorCodes.NO_HEALTHY_ENDPOINT, `service "${dest.name}" has no healthy endpoint to send to (routing table version ${d.version})`, { service: dest.name });
@@ -285,31 +218,57 @@ export class OutboundListener {
     sendJsonError(res, 502, AgentErrorCodes.UPSTREAM_UNREACHABLE, `no endpoint of "${dest.name}" could be reached (${failures.join('; ')})${why}`, { service: dest.name, attempts: failures.length });
   }
 
-  /**
-   * A request was refused: when that is because its service is not in the
-   * table, subscribe to it and wait for a table that has it (see
-   * {@link Subscriptions}). `none`: no wait, answer the refusal now;
-   * `route`: resolve again; `gone`: the client left.
-   */
-  async #awaitSubscription(service: string, client: WaitingClient): Promise<'none' | 'route' | 'gone'> {
-    const subs = this.#o.subscriptions;
-    if (subs === undefined || this.#o.table()?.service(service) !== undefined) return 'none';
-    const wait = subs.wait(service, client);
-    return wait === undefined ? 'none' : await wait;
+  /** One attempt on `endpoint`; `answeredMs` is the time to the answer's headers (for the balancer's EWMA and the observations), -1 when none came. */
+  async #attempt(endpoint: Endpoint, request: Dispatcher.DispatchOptions, res: ServerResponse, timeouts: TimeoutPolicy, accept: RelayOptions['accept']): Promise<{ outcome: RelayOutcome; answeredMs: number }> {
+    const o = this.#o;
+    const stats = o.stats.get(endpoint.id);
+    stats.active++;
+    const started = performance.now();
+    let answeredMs = -1;
+    const outcome = await dispatchRelay(o.pools.get(endpoint.host, endpoint.port, timeouts), request, res, {
+      fromApp: false,
+      headersDeadlineMs: timeouts.requestMs,
+      onHeaders: () => {
+        answeredMs = performance.now() - started;
+        stats.observe(answeredMs, o.clock());
+      },
+      accept,
+    });
+    stats.active--;
+    return { outcome, answeredMs };
   }
 
-  /** Waits out a retry backoff; false when the client left meanwhile. */
-  #backoff(ms: number, res: ServerResponse): Promise<boolean> {
-    return new Promise((resolve) => {
-      const done = (ok: boolean) => {
-        clearTimeout(timer);
-        res.off('close', gone);
-        resolve(ok);
-      };
-      const gone = () => done(false);
-      const timer = setTimeout(() => done(true), ms);
-      res.once('close', gone);
-    });
+  /**
+   * An attempt that got no answer, counted against its endpoint unless the
+   * client left. Returns how it failed, for the retry policy; undefined when
+   * the request ends here: the client left, already had a status (it is cut
+   * off), or the endpoint timed out (never retried: the client gets a 504).
+   */
+  #failed(outcome: RelayOutcome & { kind: 'failed' }, endpoint: Endpoint, d: Destination, res: ServerResponse): FailureKind | undefined {
+    const kind = failureKind(outcome.error);
+    // A client that left says nothing about the endpoint.
+    if (kind === 'aborted' || res.destroyed) return undefined;
+    d.dest.metrics.attempt(endpoint.id, -1);
+    d.dest.outcome(endpoint.id, true);
+    if (outcome.headersSent) res.destroy();
+    else if (kind === 'timeout') sendJsonError(res, 504, AgentErrorCodes.UPSTREAM_TIMEOUT, `endpoint ${endpoint.id} of "${d.dest.name}" did not answer within ${d.timeouts.requestMs} ms`, { service: d.dest.name, endpoint: endpoint.id });
+    else return kind;
+    return undefined;
+  }
+
+  /**
+   * Where a request for `target` goes. When it is refused because its
+   * service is not in the table, subscribe to the service and wait for a
+   * table that has it (see {@link Subscriptions}), then resolve again;
+   * undefined when the client left meanwhile.
+   */
+  async #resolve(req: IncomingMessage, target: RequestTarget, client: WaitingClient): Promise<Destination | Refusal | undefined> {
+    const d = resolveDestination(this.#o.table(), req, target);
+    const subs = this.#o.subscriptions;
+    if (!('refusal' in d) || subs === undefined || this.#o.table()?.service(target.service) !== undefined) return d;
+    const wait = subs.wait(target.service, client);
+    if (wait === undefined) return d;
+    return (await wait) === 'gone' ? undefined : resolveDestination(this.#o.table(), req, target);
   }
 
   /** WebSocket and other upgrades: routed like a request (subscription wait included), then tunnelled (see {@link forwardUpgrade}). */
@@ -320,15 +279,11 @@ export class OutboundListener {
       refuseUpgrade(socket, 400, AgentErrorCodes.BAD_REQUEST, 'name the service: send an absolute URL or a Host header');
       return;
     }
-    let d = resolveDestination(this.#o.table(), req, target);
+    const d = await this.#resolve(req, target, socket);
+    if (d === undefined) return;
     if ('refusal' in d) {
-      const waited = await this.#awaitSubscription(target.service, socket);
-      if (waited === 'gone') return;
-      if (waited === 'route') d = resolveDestination(this.#o.table(), req, target);
-      if ('refusal' in d) {
-        refuseUpgrade(socket, d.status, d.refusal, d.message);
-        return;
-      }
+      refuseUpgrade(socket, d.status, d.refusal, d.message);
+      return;
     }
     await forwardUpgrade(req, socket, head, target, d);
   }

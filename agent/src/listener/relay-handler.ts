@@ -1,36 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { ERROR_HEADER } from '../errors.js';
-import { HOP_BY_HOP } from './http-relay.js';
-
-
-/**
- * Request headers to send upstream as undici's flat `[name, value, ...]`
- * list, straight from the raw headers: hop-by-hop ones (and any named in
- * `Connection`) dropped, `Host` replaced when `host` is given. Working on
- * the raw list spares Node building the `req.headers` object.
- */
-export function rawUpstreamHeaders(req: IncomingMessage, host?: string): string[] & { hasBody?: boolean } {
-  const raw = req.rawHeaders;
-  const out: string[] & { hasBody?: boolean } = [];
-  let named: string[] | undefined;
-  let body = false;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    const lower = name.toLowerCase();
-    if (lower === 'connection') named = (raw[i + 1] as string).toLowerCase().split(',').map((s) => s.trim());
-    else if (lower === 'transfer-encoding' || (lower === 'content-length' && raw[i + 1] !== '0')) body = true;
-    if (HOP_BY_HOP.has(lower) || (host !== undefined && lower === 'host')) continue;
-    out.push(name, raw[i + 1] as string);
-  }
-  if (named) {
-    for (let i = out.length - 2; i >= 0; i -= 2) if (named.includes((out[i] as string).toLowerCase())) out.splice(i, 2);
-  }
-  if (host !== undefined) out.push('host', host);
-  // Carried on the list so callers need not touch `req.headers` (built lazily by Node, and not cheap).
-  if (body) out.hasBody = true;
-  return out;
-}
+import { HOP_BY_HOP } from './hop-headers.js';
 
 /** How a relayed attempt ended. */
 export type RelayOutcome =

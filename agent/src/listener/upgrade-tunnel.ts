@@ -1,7 +1,7 @@
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { HOP_BY_HOP } from './http-relay.js';
+import { HOP_BY_HOP } from './hop-headers.js';
 
 /** Request headers for an upgrade: hop-by-hop ones dropped except `Upgrade`, with `Connection: Upgrade`. */
 function upgradeHead(req: IncomingMessage, path: string, host: string | undefined, extra: Record<string, string>): string {

@@ -7,7 +7,7 @@ import { SlowStart } from '../balancer/slow-start.js';
 import type { OutcomeSink } from '../control/observation-recorder.js';
 import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { OutlierDetector } from '../resilience/outlier-detector.js';
-import { TokenBucket } from '../resilience/rate-limiter.js';
+import { TokenBucket } from '../resilience/token-bucket.js';
 import { RetryBudget } from '../resilience/retry-budget.js';
 import type { AgentMetrics } from '../metrics.js';
 import { matchesSubset, RouteMatcher } from './route-matcher.js';

@@ -1,14 +1,14 @@
 import { request } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createLogger, type Routes, seededRandom } from '@meshlet/shared';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import { Subscriptions } from '../control/subscriptions.js';
-import type { Timers } from '../resilience/timers.js';
+import { manualTimers } from '../resilience/test-support/manual-timers.js';
 import { RouteTable } from '../route/route-table.js';
 import { OriginPools } from './origin-pools.js';
 import { OutboundListener } from './outbound-listener.js';
 import { closeServer, ep, send, type Upstream, upstream, until } from './test-support/loopback.js';
+import { listen } from './test-support/outbound.js';
 
 // A request for a service the agent has not subscribed to, through a real
 // outbound listener on loopback: it subscribes and holds the request until a
@@ -24,20 +24,8 @@ describe('OutboundListener subscriptions', () => {
   let table: RouteTable | undefined;
   let subs: Subscriptions;
   let subscribed: string[][];
-  const timers = new Map<number, () => void>();
-  let nextTimer = 0;
-  const manual: Timers = {
-    setTimeout: (fn) => {
-      timers.set(++nextTimer, fn);
-      return nextTimer;
-    },
-    clearTimeout: (h) => void timers.delete(h as number),
-  };
-  const fireTimers = () => {
-    const fns = [...timers.values()];
-    timers.clear();
-    for (const fn of fns) fn();
-  };
+  // Fired by the test: `timers` holds the pending ones.
+  const { timers: manual, pending: timers, fireAll: fireTimers } = manualTimers();
   const pools = new OriginPools();
   const deps = { random: seededRandom(3), clock: Date.now, stats: new EndpointStatsMap(), zone: undefined };
   let version = 0;
@@ -63,10 +51,8 @@ describe('OutboundListener subscriptions', () => {
     const options = { table: () => table, pools, stats: deps.stats, log, random: deps.random, clock: Date.now, subscriptions: subs };
     listener = new OutboundListener(options);
     dedicated = new OutboundListener({ ...options, service: 'declared' });
-    await new Promise<void>((r) => listener.server.listen(0, '127.0.0.1', r));
-    await new Promise<void>((r) => dedicated.server.listen(0, '127.0.0.1', r));
-    port = (listener.server.address() as AddressInfo).port;
-    dedicatedPort = (dedicated.server.address() as AddressInfo).port;
+    port = await listen(listener.server);
+    dedicatedPort = await listen(dedicated.server);
   });
   afterEach(async () => {
     subs.close();

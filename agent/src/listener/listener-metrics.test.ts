@@ -1,15 +1,13 @@
 import type { AddressInfo } from 'node:net';
-import { createLogger, type Endpoint, type Routes, seededRandom } from '@meshlet/shared';
+import { createLogger, type Endpoint, seededRandom } from '@meshlet/shared';
 import { Pool } from 'undici';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { EndpointStatsMap } from '../balancer/endpoint-stats.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AgentMetrics, createAgentMetrics } from '../metrics.js';
 import type { RuntimeDeps } from '../route/service-runtime.js';
 import { RouteTable } from '../route/route-table.js';
 import { InboundListener } from './inbound-listener.js';
-import { OriginPools } from './origin-pools.js';
-import { OutboundListener } from './outbound-listener.js';
-import { closeServer, ep, send, type Upstream, until, upstream } from './test-support/loopback.js';
+import { closeServer, ep, send, until, upstream } from './test-support/loopback.js';
+import { routesOf, useOutbound } from './test-support/outbound.js';
 
 // The metric hooks of the outbound and inbound paths against real HTTP
 // servers on loopback: what each kind of attempt adds, and which series go
@@ -35,46 +33,25 @@ async function endpointsCounted(metrics: AgentMetrics): Promise<string[]> {
 const noSources = { controlPlaneConnected: () => false, tableVersion: () => 0 };
 
 describe('outbound metrics', () => {
-  const ups: Upstream[] = [];
-  let listener: OutboundListener;
-  let port: number;
-  let table: RouteTable | undefined;
+  const f = useOutbound(() => ({ upstreams: { bad: 503, 'good-1': 200, 'bad-2': 503 }, options: { random: seededRandom(3), clock: Date.now } }));
   let metrics: AgentMetrics;
   let deps: RuntimeDeps;
-  const pools = new OriginPools();
-  const stats = new EndpointStatsMap();
 
-  const routes = (endpoints: Endpoint[], policy: Record<string, unknown>, version = 1, service = 'svc') =>
-    ({ type: 'routes', version, nonce: 'n', services: { [service]: { endpoints, policy } } }) as unknown as Routes;
   const install = (endpoints: Endpoint[], policy: Record<string, unknown> = {}) => {
-    table?.close();
-    table = new RouteTable(routes(endpoints, { outlierDetection: { consecutiveFailures: 0 }, ...policy, retries: { backoffBaseMs: 0, ...(policy.retries as object) } }), 'control-plane', 0, deps);
+    f.table?.close();
+    f.table = new RouteTable(routesOf(endpoints, { outlierDetection: { consecutiveFailures: 0 }, ...policy, retries: { backoffBaseMs: 0, ...(policy.retries as object) } }), 'control-plane', 0, deps);
   };
 
-  beforeAll(async () => {
-    ups.push(await upstream('bad', 503), await upstream('good-1'), await upstream('bad-2', 503));
-    listener = new OutboundListener({ table: () => table, pools, stats, log: createLogger('test', 'silent'), random: seededRandom(3), clock: Date.now });
-    await new Promise<void>((r) => listener.server.listen(0, '127.0.0.1', r));
-    port = (listener.server.address() as AddressInfo).port;
-  });
   beforeEach(() => {
     metrics = createAgentMetrics(noSources);
-    deps = { random: seededRandom(11), clock: Date.now, stats, zone: undefined, metrics };
+    deps = { random: seededRandom(11), clock: Date.now, stats: f.stats, zone: undefined, metrics };
   });
-  afterEach(() => {
-    for (const u of ups) Object.assign(u, { hits: 0, delayMs: 0, status: u.id.startsWith('bad') ? 503 : 200 });
-  });
-  afterAll(async () => {
-    table?.close();
-    await pools.close();
-    await closeServer(listener.server);
-    for (const u of ups) await closeServer(u.server);
-  });
-  const [bad, good1, bad2] = [() => ups[0] as Upstream, () => ups[1] as Upstream, () => ups[2] as Upstream];
+  afterEach(() => f.resetUpstreams());
+  const [bad, good1, bad2] = [() => f.up('bad'), () => f.up('good-1'), () => f.up('bad-2')];
 
   it('counts every attempt per endpoint and code class, each retry, and one duration per request', async () => {
     install([ep(bad()), ep(good1())]);
-    for (let i = 0; i < 10; i++) expect((await send(port)).status).toBe(200);
+    for (let i = 0; i < 10; i++) expect((await send(f.port)).status).toBe(200);
     expect(bad().hits).toBeGreaterThan(0);
     expect(await value(metrics, 'meshlet_agent_requests_total', { endpoint: 'good-1', code_class: '2xx' })).toBe(10);
     expect(await value(metrics, 'meshlet_agent_requests_total', { service: 'svc', endpoint: 'bad', code_class: '5xx' })).toBe(bad().hits);
@@ -87,7 +64,7 @@ describe('outbound metrics', () => {
   it('counts an attempt that got no answer as error', async () => {
     const dead: Endpoint = { id: 'dead', host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} };
     install([dead, ep(good1())]);
-    for (let i = 0; i < 6; i++) expect((await send(port)).status).toBe(200);
+    for (let i = 0; i < 6; i++) expect((await send(f.port)).status).toBe(200);
     const errors = await value(metrics, 'meshlet_agent_requests_total', { endpoint: 'dead', code_class: 'error' });
     expect(errors).toBeGreaterThan(0);
     expect(await value(metrics, 'meshlet_agent_retries_total', { service: 'svc' })).toBe(errors);
@@ -97,7 +74,7 @@ describe('outbound metrics', () => {
     install([ep(good1())]);
     good1().delayMs = 300;
     const before = good1().hits;
-    const pending = send(port);
+    const pending = send(f.port);
     // The upstream holds its answer for 300 ms once the request has reached it.
     await until(() => good1().hits > before, 'the request to reach the upstream');
     expect(await value(metrics, 'meshlet_agent_active_requests', { service: 'svc' })).toBe(1);
@@ -107,7 +84,7 @@ describe('outbound metrics', () => {
 
   it('counts a retry the budget refused', async () => {
     install([ep(bad()), ep(bad2())], { retries: { budgetPercent: 0, budgetMinPerSecond: 0 } });
-    expect((await send(port)).status).toBe(503);
+    expect((await send(f.port)).status).toBe(503);
     expect(await value(metrics, 'meshlet_agent_retry_budget_exhausted_total', { service: 'svc' })).toBe(1);
     expect(await value(metrics, 'meshlet_agent_retries_total', { service: 'svc' })).toBe(0);
   });
@@ -115,28 +92,28 @@ describe('outbound metrics', () => {
   it('counts circuit-breaker refusals', async () => {
     install([ep(good1())], { circuitBreaker: { maxConcurrent: 1, maxPending: 0 } });
     good1().delayMs = 200;
-    const answers = await Promise.all([send(port), send(port), send(port)]);
+    const answers = await Promise.all([send(f.port), send(f.port), send(f.port)]);
     expect(answers.map((a) => a.status).sort()).toEqual([200, 503, 503]);
     expect(await value(metrics, 'meshlet_agent_circuit_open_total', { service: 'svc' })).toBe(2);
   });
 
   it('counts ejections by outlier detection', async () => {
     install([ep(bad()), ep(good1())], { outlierDetection: { consecutiveFailures: 1, maxEjectionPercent: 100 } });
-    for (let i = 0; i < 6; i++) await send(port);
+    for (let i = 0; i < 6; i++) await send(f.port);
     expect(await value(metrics, 'meshlet_agent_ejections_total', { service: 'svc' })).toBe(1);
   });
 
   it('removes the series of endpoints and services that leave the table', async () => {
     install([ep(bad()), ep(good1())]);
-    for (let i = 0; i < 6; i++) await send(port);
+    for (let i = 0; i < 6; i++) await send(f.port);
     expect(await endpointsCounted(metrics)).toEqual(['bad', 'good-1']);
     const policy = { outlierDetection: { consecutiveFailures: 0 } };
-    table = new RouteTable(routes([ep(good1())], policy, 2), 'control-plane', 0, deps, table);
+    f.table = new RouteTable(routesOf([ep(good1())], policy, 2), 'control-plane', 0, deps, f.table);
     expect(await endpointsCounted(metrics)).toEqual(['good-1']);
-    await send(port);
+    await send(f.port);
     expect(await value(metrics, 'meshlet_agent_requests_total', { endpoint: 'good-1', code_class: '2xx' })).toBe(7);
     // The service leaves: none of its series stay.
-    table = new RouteTable(routes([ep(good1())], policy, 3, 'other'), 'control-plane', 0, deps, table);
+    f.table = new RouteTable(routesOf([ep(good1())], policy, 3, 'other'), 'control-plane', 0, deps, f.table);
     const text = await metrics.registry.metrics();
     expect(text).not.toMatch(/service="svc"/);
     expect(text).toMatch(/meshlet_agent_retries_total\{service="other"\} 0/);

@@ -1,6 +1,6 @@
 import { seededRandom } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
-import { decideFault, NO_FAULT } from './fault-injector.js';
+import { decideFault, NO_FAULT } from './fault-decision.js';
 
 const DRAWS = 10_000;
 

@@ -1,53 +1,34 @@
 import { request } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { type Routes, seededRandom } from '@meshlet/shared';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { EndpointStatsMap } from '../balancer/endpoint-stats.js';
+import { seededRandom } from '@meshlet/shared';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RouteTable } from '../route/route-table.js';
-import { OriginPools } from './origin-pools.js';
-import { OutboundListener } from './outbound-listener.js';
-import { closeServer, ep, type Upstream, upstream } from './test-support/loopback.js';
+import { ep } from './test-support/loopback.js';
 import { capturedLogger } from './test-support/log-capture.js';
+import { routesOf, useOutbound } from './test-support/outbound.js';
 
 // The access log as pino writes it: one JSON line per outbound request,
 // with ids, status and timing, and nothing a header or query string carries.
 
 describe('OutboundListener access log', () => {
   const { root, lines } = capturedLogger();
-  const stats = new EndpointStatsMap();
-  const pools = new OriginPools();
-  let ups: Upstream[];
-  let table: RouteTable;
-  let listener: OutboundListener;
-  let port: number;
+  const f = useOutbound(() => ({
+    upstreams: { bad: 503, 'good-1': 200 },
+    options: { log: root.child({ component: 'outbound' }), accessLog: root.child({ component: 'access' }), random: seededRandom(2), clock: Date.now },
+  }));
+  const bad = () => f.up('bad');
 
-  beforeAll(async () => {
-    ups = [await upstream('bad', 503), await upstream('good-1')];
-    const routes = {
-      type: 'routes',
-      version: 1,
-      nonce: 'n',
-      services: { svc: { endpoints: ups.map((u) => ep(u)), policy: { outlierDetection: { consecutiveFailures: 0 }, balancer: { kind: 'round_robin' }, retries: { backoffBaseMs: 0 } } } },
-    } as unknown as Routes;
-    table = new RouteTable(routes, 'control-plane', 0, { random: seededRandom(1), clock: Date.now, stats, zone: undefined });
-    listener = new OutboundListener({ table: () => table, pools, stats, log: root.child({ component: 'outbound' }), accessLog: root.child({ component: 'access' }), random: seededRandom(2), clock: Date.now });
-    await new Promise<void>((r) => listener.server.listen(0, '127.0.0.1', r));
-    port = (listener.server.address() as AddressInfo).port;
+  beforeAll(() => {
+    const policy = { outlierDetection: { consecutiveFailures: 0 }, balancer: { kind: 'round_robin' }, retries: { backoffBaseMs: 0 } };
+    f.table = new RouteTable(routesOf([ep(bad()), ep(f.up('good-1'))], policy), 'control-plane', 0, { random: seededRandom(1), clock: Date.now, stats: f.stats, zone: undefined });
   });
   beforeEach(() => {
     lines.length = 0;
-  });
-  afterAll(async () => {
-    table.close();
-    await pools.close();
-    await closeServer(listener.server);
-    for (const u of ups) await closeServer(u.server);
   });
 
   /** A GET through the listener (fetch cannot set Host); resolves with the status. */
   const get = (path: string, headers: Record<string, string>) =>
     new Promise<number>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+      const req = request({ host: '127.0.0.1', port: f.port, path, headers, agent: false }, (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
       });
@@ -69,8 +50,8 @@ describe('OutboundListener access log', () => {
     const got = await access(2);
     expect(got).toHaveLength(2);
     // A request that met bad's 503 first was retried on good-1, and says so.
-    expect(ups[0]?.hits).toBeGreaterThan(0);
-    expect(got.reduce((n, l) => n + (l.retries as number), 0)).toBe(ups[0]?.hits);
+    expect(bad().hits).toBeGreaterThan(0);
+    expect(got.reduce((n, l) => n + (l.retries as number), 0)).toBe(bad().hits);
     for (const [i, l] of got.entries()) {
       expect(l).toMatchObject({ level: 30, name: 'meshlet-agent', component: 'access', traceId, requestId: `req-${i}`, service: 'svc', endpoint: 'good-1', status: 200, method: 'GET', path: '/orders/42' });
       expect(typeof l.durationMs).toBe('number');

@@ -1,10 +1,5 @@
-import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { failureKind, isIdempotent } from './http-relay.js';
-import { rawUpstreamHeaders } from './relay-handler.js';
-
-// Complements http-relay.test.ts: the retry classification in detail.
-// (Header hygiene is tested in relay-handler.test.ts.)
+import { failureKind } from './failure-kind.js';
 
 describe('failureKind', () => {
   const err = (fields: Record<string, unknown>) => Object.assign(new Error('x'), fields);
@@ -41,34 +36,13 @@ describe('failureKind', () => {
     expect(failureKind(new Error('boom'))).toBe('other');
     expect(failureKind(new RangeError('bad'))).toBe('other');
   });
-});
 
-describe('whether a request has a body, and isIdempotent', () => {
-  const withHeaders = (headers: Record<string, string>) => ({ rawHeaders: Object.entries(headers).flat() }) as IncomingMessage;
-
-  it.each([
-    [{}, false],
-    [{ 'content-length': '0' }, false],
-    [{ 'content-length': '12' }, true],
-    [{ 'transfer-encoding': 'chunked' }, true],
-    [{ 'transfer-encoding': 'chunked', 'content-length': '0' }, true],
-  ])('rawUpstreamHeaders(%o).hasBody is %s', (headers, expected) => {
-    expect(rawUpstreamHeaders(withHeaders(headers)).hasBody ?? false).toBe(expected);
-  });
-
-  it.each([
-    ['GET', true],
-    ['HEAD', true],
-    ['OPTIONS', true],
-    ['PUT', true],
-    ['DELETE', true],
-    ['TRACE', true],
-    ['POST', false],
-    ['PATCH', false],
-    ['CONNECT', false],
-    ['get', false],
-    [undefined, false],
-  ])('isIdempotent(%s) is %s', (method, expected) => {
-    expect(isIdempotent(method)).toBe(expected);
+  it('classifies undici failures', () => {
+    expect(failureKind(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toBe('connect');
+    expect(failureKind(Object.assign(new Error('x'), { code: 'UND_ERR_CONNECT_TIMEOUT' }))).toBe('connect');
+    expect(failureKind(Object.assign(new Error('x'), { code: 'UND_ERR_SOCKET' }))).toBe('reset');
+    expect(failureKind(Object.assign(new Error('x'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))).toBe('timeout');
+    expect(failureKind(Object.assign(new Error('x'), { name: 'AbortError' }))).toBe('aborted');
+    expect(failureKind(new Error('x'))).toBe('other');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TokenBucket } from './rate-limiter.js';
+import { TokenBucket } from './token-bucket.js';
 
 function bucket(requestsPerSecond: number, burst?: number) {
   const time = { now: 1_000_000 };
