@@ -4,7 +4,7 @@
 // `test-support` folders (agent/tsconfig.json).
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Endpoint } from '@meshlet/shared';
+import { type Endpoint, systemClock } from '@meshlet/shared';
 
 /** An HTTP server on 127.0.0.1 standing for an endpoint; the fields say how it answers next. */
 export interface Upstream {
@@ -99,9 +99,9 @@ export function send(port: number, method = 'GET', body?: string, abortAfterMs?:
  * @param timeoutMs - the deadline
  */
 export async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = systemClock() + timeoutMs;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (systemClock() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
