@@ -190,6 +190,8 @@ const agentA = once(async () => {
   const [, c, port, adminPort] = [await agentB(), await cp(), await freePort(), await freePort()];
   const child = node('agent A', [join(root, 'agent/dist/main.js'), '--config', yamlFile('agent-a', {
     agentId: 'client',
+    // An agent is sent the routes of the services it declares it calls.
+    upstreams: [{ service: 'hello' }],
     listeners: { outbound: { host: '127.0.0.1', port }, admin: { host: '127.0.0.1', port: adminPort } },
     controlPlane: { url: c.stream },
     dataDir: join(dir, 'a'),
