@@ -46,7 +46,7 @@
 // plan once per replica count, side by side:
 // - 1: the single control plane above, on the file store (the default, and
 //   what the TARGETS apply to);
-// - R > 1: a 3-member etcd cluster (bench/lib/etcd-cluster.mjs: Debian's
+// - R > 1: a 3-member etcd cluster (the tests' harness, @meshlet/test-harness/etcd: Debian's
 //   /usr/bin/etcd on loopback ports, data dirs in the run's temp dir, raft
 //   heartbeat 50 ms / election 500 ms as in the tests) and R control-plane
 //   replicas on it (store.kind etcd, leaseTtlSeconds 2, replicaId cp-1..,
