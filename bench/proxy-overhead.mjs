@@ -121,7 +121,7 @@ try {
     if (!values.smoke) await autocannon({ url: t.url, headers: t.headers, connections, duration: 1 });
     const before = { a: cpuSeconds(agentA.pid), b: cpuSeconds(agentB.pid), app: cpuSeconds(app.pid) };
     log(`measuring ${t.name} for ${values.smoke ? `${SMOKE.amount} requests` : `${duration} s`} with ${connections} connections...`);
-    const r = await autocannon({ url: t.url, headers: t.headers, connections, ...(values.smoke ? { amount: SMOKE.amount } : { duration }) });
+    const r = await autocannon({ url: t.url, headers: t.headers, connections, ...(values.smoke ? { amount: SMOKE.amount, sampleInt: 50 } : { duration }) });
     const n = r.requests.total;
     const cpu = (p) => ((cpuSeconds(p.pid) - before[p === agentA ? 'a' : p === agentB ? 'b' : 'app']) / n) * 1e6;
     rows.push({
@@ -147,7 +147,7 @@ try {
     ),
   ];
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  const header = `Run on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} x ${cpu}; ${connections} connections, ${duration} s per path after a 1 s warm-up; command: \`node bench/proxy-overhead.mjs --duration ${duration} --connections ${connections} --write\`.`;
+  const header = `Run on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} x ${cpu}; ${connections} connections, ${values.smoke ? `${SMOKE.amount} requests per path, no warm-up; command: \`node bench/proxy-overhead.mjs --smoke\`` : `${duration} s per path after a 1 s warm-up; command: \`node bench/proxy-overhead.mjs --duration ${duration} --connections ${connections} --write\``}.`;
   process.stdout.write(`${header}\n\n${lines.join('\n')}\n`);
   if (values.smoke) {
     const bad = rows.filter((r) => r.errors > 0 || r.requests === 0).map((r) => `${r.target}: ${r.errors} errors in ${r.requests} requests`);

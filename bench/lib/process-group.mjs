@@ -99,10 +99,11 @@ export class ProcessGroup {
 
   /**
    * Also stops `proc` (a Proc of @meshlet/test-harness/process, such as an
-   * etcd member the shared harness started) with the rest of the group.
+   * etcd member the shared harness started) with the rest of the group, by
+   * `signal` (SIGKILL for a process whose state is thrown away with the run).
    */
-  add(proc) {
-    this.#procs.push(proc);
+  add(proc, signal = 'SIGTERM') {
+    this.#procs.push({ proc, signal });
   }
 
   /**
@@ -121,27 +122,33 @@ export class ProcessGroup {
         throw new Error(`${c.name} exited (code ${c.exitCode}, signal ${c.signalCode}) before the end of the run; its output ended with:\n${c.tail() || '(nothing)'}`);
       }
     }
-    for (const p of this.#procs) {
+    for (const { proc: p } of this.#procs) {
       if (!p.running) throw new Error(`${p.name} exited before the end of the run; its output ended with:\n${p.output.slice(-TAIL_BYTES).trim() || '(nothing)'}`);
     }
   }
 
-  /** SIGTERM to every child still running, SIGKILL after `graceMs` to what is left. */
+  /**
+   * SIGTERM to every child still running, SIGKILL after `graceMs` to what is
+   * left; then the same to the added Procs. They go last because they are
+   * what the children stand on (etcd under control-plane replicas, which
+   * give up their lease as they stop).
+   */
   async stopAll(graceMs = 3000) {
     if (this.#stopping) return;
     this.#stopping = true;
     const alive = this.#children.filter((c) => c.exitCode === null && c.signalCode === null && c.pid !== undefined);
     for (const c of alive) c.kill('SIGTERM');
     const timer = new Promise((r) => setTimeout(r, graceMs).unref());
-    await Promise.race([Promise.all([...alive.map((c) => c.exited), ...this.#procs.map((p) => p.stop('SIGTERM', graceMs))]), timer]);
+    await Promise.race([Promise.all(alive.map((c) => c.exited)), timer]);
     for (const c of alive) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await Promise.all(this.#procs.map(({ proc, signal }) => proc.stop(signal, graceMs)));
     this.killExtraSync();
   }
 
   /** Last resort, synchronous (for process 'exit'): SIGKILL to whatever is still running. */
   killAllSync() {
     for (const c of this.#children) if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) c.kill('SIGKILL');
-    for (const p of this.#procs) if (p.running) p.child.kill('SIGKILL');
+    for (const { proc } of this.#procs) if (proc.running) proc.child.kill('SIGKILL');
     this.killExtraSync();
   }
 

@@ -39,7 +39,8 @@ function cpuPerRequest(proxies, before, appPid, n) {
 
 /** autocannon for `seconds` (or `amount` requests), stopped by a watchdog if it overruns. */
 async function cannon(url, headers, connections, { seconds, amount }) {
-  const inst = autocannon({ url, headers, connections, ...(amount ? { amount } : { duration: seconds }) });
+  // With `amount`, a short sample interval lets autocannon stop soon after the last answer (it checks once a sample).
+  const inst = autocannon({ url, headers, connections, ...(amount ? { amount, sampleInt: 50 } : { duration: seconds }) });
   const watchdog = setTimeout(() => inst.stop(), ((seconds ?? 1) + 30) * 1000);
   try {
     return await inst;
