@@ -13,6 +13,7 @@ import { inspectorUrlIn, memoryAfterGc, vmRssKiB } from '../control-plane-probe.
 export const ETCD_MEMBERS = 3;
 export const ETCD_LEASE_TTL_S = 2;
 
+/** Resolves after `ms` milliseconds. */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**

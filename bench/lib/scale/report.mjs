@@ -16,7 +16,9 @@ export const TARGETS = [
 /** The control plane's own convergence histogram, read from /metrics. */
 export const CONVERGENCE_METRIC = 'meshlet_cp_convergence_seconds';
 
+/** The sum of `f` over `xs`. */
 export const sum = (xs, f) => xs.reduce((s, x) => s + f(x), 0);
+/** A figure for the tables: 0 or 1 decimal, "timeout" for Infinity, "-" when missing. */
 export const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : x === Infinity ? 'timeout' : '-');
 export const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : x === Infinity ? 'timeout' : '-');
 
