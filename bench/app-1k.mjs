@@ -4,6 +4,9 @@
 // Being this small keeps its own cost low and identical for every proxy in
 // front of it, so the differences between paths are the proxies' own.
 //
+// No smoke mode of its own: `node bench/proxy-compare.mjs --smoke` (and so
+// test/bench-smoke.test.ts) runs it behind every request of its path.
+//
 // usage: node bench/app-1k.mjs --port PORT [--host 127.0.0.1]
 //        (--port 0 picks a free port; the chosen one is printed as JSON on stdout)
 import { createServer } from 'node:http';

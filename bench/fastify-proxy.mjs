@@ -4,6 +4,9 @@
 // of the one-hop reverse proxies that bench/proxy-compare.mjs compares the
 // meshlet agent with. One Node process, like an agent.
 //
+// No smoke mode of its own: `node bench/proxy-compare.mjs --smoke` (and so
+// test/bench-smoke.test.ts) runs it behind every request of its path.
+//
 // usage: node bench/fastify-proxy.mjs --port PORT --upstream http://127.0.0.1:APP_PORT [--host 127.0.0.1]
 import { parseArgs } from 'node:util';
 import proxy from '@fastify/http-proxy';

@@ -14,7 +14,11 @@
 // docs/benchmarks.md. Ratios matter more than absolute numbers: the load
 // generator shares the machine's cores with the processes it measures.
 //
-// usage: node bench/proxy-overhead.mjs [--duration 5] [--connections 16] [--write]
+// --smoke: 200 requests per path at 2 connections and no warm-up, for the
+// test suite and `npm run bench:smoke`; no timing is checked, but a path
+// that fails a request (or never starts) exits 1 with the reason.
+//
+// usage: node bench/proxy-overhead.mjs [--duration 5] [--connections 16] [--write] [--smoke]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -22,6 +26,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import getPort from 'get-port';
 import { stringify } from 'yaml';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -30,10 +35,17 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '16' },
     write: { type: 'boolean', default: false },
+    smoke: { type: 'boolean', default: false },
   },
 });
+if (values.smoke && values.write) {
+  process.stderr.write('--smoke measures nothing worth keeping: leave out --write\n');
+  process.exit(2);
+}
+/** A smoke run's load per path: a number of requests (autocannon's `amount`) instead of a duration. */
+const SMOKE = { amount: 200, connections: 2 };
 const duration = Math.min(60, Math.max(1, Number(values.duration)));
-const connections = Math.min(256, Math.max(1, Number(values.connections)));
+const connections = values.smoke ? SMOKE.connections : Math.min(256, Math.max(1, Number(values.connections)));
 const dir = mkdtempSync(join(tmpdir(), 'meshlet-bench-'));
 const procs = [];
 const log = (s) => process.stderr.write(`${s}\n`);
@@ -66,7 +78,9 @@ function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
-const PORTS = { cp: 25010, app: 28081, inbound: 25106, agentAdmin: 25100, outbound: 25001, clientAdmin: 25000 };
+// Free ports, so that a run (the test suite's smoke run among them) never meets another on a fixed one.
+const freePort = () => getPort({ host: '127.0.0.1' });
+const PORTS = { cp: await freePort(), app: await freePort(), inbound: await freePort(), agentAdmin: await freePort(), outbound: await freePort(), clientAdmin: await freePort() };
 const stream = `ws://127.0.0.1:${PORTS.cp}/v1/stream`;
 const quiet = { level: 'warn' };
 
@@ -84,6 +98,8 @@ try {
   })]);
   const agentA = start('agent-a', [join(root, 'agent/dist/main.js'), '--config', config('agent-a', {
     agentId: 'client',
+    // An agent is sent the routes of the services it declares it calls.
+    upstreams: [{ service: 'hello' }],
     listeners: { outbound: { port: PORTS.outbound }, admin: { port: PORTS.clientAdmin } },
     controlPlane: { url: stream },
     dataDir: join(dir, 'a'),
@@ -102,10 +118,10 @@ try {
   const rows = [];
   for (const t of targets) {
     // Warm up connection pools and the JIT, then measure.
-    await autocannon({ url: t.url, headers: t.headers, connections, duration: 1 });
+    if (!values.smoke) await autocannon({ url: t.url, headers: t.headers, connections, duration: 1 });
     const before = { a: cpuSeconds(agentA.pid), b: cpuSeconds(agentB.pid), app: cpuSeconds(app.pid) };
-    log(`measuring ${t.name} for ${duration} s with ${connections} connections...`);
-    const r = await autocannon({ url: t.url, headers: t.headers, connections, duration });
+    log(`measuring ${t.name} for ${values.smoke ? `${SMOKE.amount} requests` : `${duration} s`} with ${connections} connections...`);
+    const r = await autocannon({ url: t.url, headers: t.headers, connections, ...(values.smoke ? { amount: SMOKE.amount, sampleInt: 50 } : { duration }) });
     const n = r.requests.total;
     const cpu = (p) => ((cpuSeconds(p.pid) - before[p === agentA ? 'a' : p === agentB ? 'b' : 'app']) / n) * 1e6;
     rows.push({
@@ -131,8 +147,13 @@ try {
     ),
   ];
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  const header = `Run on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} x ${cpu}; ${connections} connections, ${duration} s per path after a 1 s warm-up; command: \`node bench/proxy-overhead.mjs --duration ${duration} --connections ${connections} --write\`.`;
+  const header = `Run on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} x ${cpu}; ${connections} connections, ${values.smoke ? `${SMOKE.amount} requests per path, no warm-up; command: \`node bench/proxy-overhead.mjs --smoke\`` : `${duration} s per path after a 1 s warm-up; command: \`node bench/proxy-overhead.mjs --duration ${duration} --connections ${connections} --write\``}.`;
   process.stdout.write(`${header}\n\n${lines.join('\n')}\n`);
+  if (values.smoke) {
+    const bad = rows.filter((r) => r.errors > 0 || r.requests === 0).map((r) => `${r.target}: ${r.errors} errors in ${r.requests} requests`);
+    if (bad.length > 0) throw new Error(`smoke: ${bad.join('; ')}`);
+    log(`proxy-overhead smoke: every path answered (${rows.map((r) => r.target).join(', ')})`);
+  }
   if (values.write) {
     const file = join(root, 'docs', 'benchmarks.md');
     const doc = readFileSync(file, 'utf8');
@@ -142,6 +163,9 @@ try {
     writeFileSync(file, next);
     log(`wrote ${file}`);
   }
+} catch (err) {
+  log(`proxy-overhead failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
 } finally {
   for (const p of procs) p.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 300));

@@ -1,5 +1,10 @@
 // The processes a benchmark starts, and their CPU time from /proc.
 //
+// The tests' Proc (@meshlet/test-harness/process) is one process whose whole
+// output a test asserts on; a benchmark needs a set of them with a shared
+// end (on error, exit and SIGINT), a bounded tail and /proc readings. A Proc
+// started by the shared harness (etcd members) joins a group with `add`.
+//
 // Every child is remembered so that it is stopped at the end, on an error and
 // on SIGINT: SIGTERM first, SIGKILL for what is still alive after a grace
 // period. Output is drained (a full pipe would stall the child) and its tail
@@ -31,6 +36,17 @@ export function cpuSeconds(pid) {
   return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime (fields 14 and 15 of stat)
 }
 
+/** CPU seconds used so far by each child (by pid), 0 for one that is gone. */
+export function cpuOf(children) {
+  return children.map((c) => {
+    try {
+      return cpuSeconds(c.pid);
+    } catch {
+      return 0;
+    }
+  });
+}
+
 /** Pids whose parent is `pid` (found by scanning /proc, which needs no kernel option). */
 export function childPids(pid) {
   const out = [];
@@ -57,6 +73,7 @@ function commOf(pid) {
 /** A set of child processes stopped together. */
 export class ProcessGroup {
   #children = [];
+  #procs = [];
   #extra = [];
   #stopping = false;
 
@@ -81,6 +98,15 @@ export class ProcessGroup {
   }
 
   /**
+   * Also stops `proc` (a Proc of @meshlet/test-harness/process, such as an
+   * etcd member the shared harness started) with the rest of the group, by
+   * `signal` (SIGKILL for a process whose state is thrown away with the run).
+   */
+  add(proc, signal = 'SIGTERM') {
+    this.#procs.push({ proc, signal });
+  }
+
+  /**
    * Also stops `pid` at the end (a process a child forked, such as an nginx
    * worker), if it still runs under the command name `comm` — the name check
    * keeps a recycled pid from being signalled.
@@ -96,9 +122,17 @@ export class ProcessGroup {
         throw new Error(`${c.name} exited (code ${c.exitCode}, signal ${c.signalCode}) before the end of the run; its output ended with:\n${c.tail() || '(nothing)'}`);
       }
     }
+    for (const { proc: p } of this.#procs) {
+      if (!p.running) throw new Error(`${p.name} exited before the end of the run; its output ended with:\n${p.output.slice(-TAIL_BYTES).trim() || '(nothing)'}`);
+    }
   }
 
-  /** SIGTERM to every child still running, SIGKILL after `graceMs` to what is left. */
+  /**
+   * SIGTERM to every child still running, SIGKILL after `graceMs` to what is
+   * left; then the same to the added Procs. They go last because they are
+   * what the children stand on (etcd under control-plane replicas, which
+   * give up their lease as they stop).
+   */
   async stopAll(graceMs = 3000) {
     if (this.#stopping) return;
     this.#stopping = true;
@@ -107,12 +141,14 @@ export class ProcessGroup {
     const timer = new Promise((r) => setTimeout(r, graceMs).unref());
     await Promise.race([Promise.all(alive.map((c) => c.exited)), timer]);
     for (const c of alive) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await Promise.all(this.#procs.map(({ proc, signal }) => proc.stop(signal, graceMs)));
     this.killExtraSync();
   }
 
   /** Last resort, synchronous (for process 'exit'): SIGKILL to whatever is still running. */
   killAllSync() {
     for (const c of this.#children) if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) c.kill('SIGKILL');
+    for (const { proc } of this.#procs) if (proc.running) proc.child.kill('SIGKILL');
     this.killExtraSync();
   }
 

@@ -1,7 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import getPort from 'get-port';
-import type { Scratch } from './mesh.js';
 import { Proc } from './process.js';
 import { waitFor } from './wait.js';
 
@@ -28,21 +28,48 @@ export interface EtcdCluster {
   endpoints: string[];
   /** Waits until every running member reports healthy (a quorum read through it succeeds). */
   waitHealthy(timeoutMs?: number): Promise<void>;
+  /** SIGTERM to every running member (SIGKILL after a grace period); waits for the exits. */
+  stop(): Promise<void>;
 }
 
-/** Throws a message naming the package when etcd is not installed: these tests run real etcd, never a mock. */
-export function requireEtcd(): void {
+/** Options of {@link startEtcdCluster}. */
+export interface EtcdClusterOptions {
+  /** How long the cluster (and a restarted member) may take to become healthy. */
+  timeoutMs?: number;
+  /** etcd's `--log-level`; etcd's own default (info) when absent. */
+  logLevel?: 'debug' | 'info' | 'warn' | 'error';
+}
+
+/**
+ * Throws a message naming the package when etcd is not installed: the tests
+ * and the benchmarks run real etcd, never a mock. `who` names what needs it.
+ */
+export function requireEtcd(who = 'the etcd store tests run'): void {
   if (!existsSync(ETCD_BIN)) {
-    throw new Error(`${ETCD_BIN} is missing: the etcd store tests run a real etcd; install Debian's package with \`apt-get install etcd-server\` (CI's .ci/run does)`);
+    throw new Error(`${ETCD_BIN} is missing: ${who} a real etcd; install Debian's package with \`apt-get install etcd-server\` (CI's .ci/run does)`);
+  }
+}
+
+/** The installed etcd's version (`etcd --version`, bounded to 5 s), or undefined. */
+export function etcdVersion(): string | undefined {
+  if (!existsSync(ETCD_BIN)) return undefined;
+  try {
+    return /etcd Version:\s*(\S+)/.exec(execFileSync(ETCD_BIN, ['--version'], { encoding: 'utf8', timeout: 5_000 }))?.[1];
+  } catch {
+    return undefined;
   }
 }
 
 /**
  * Starts `n` etcd members (1 or 3) on free loopback ports, each with its own
- * data dir under `scratch`, with fast raft timings so that an election takes
- * well under a second, and waits until the cluster is healthy.
+ * data dir under `scratch.dir`, with fast raft timings so that an election
+ * takes well under a second, and waits until the cluster is healthy.
  */
-export async function startEtcdCluster(scratch: Scratch, n: 1 | 3, { timeoutMs = 20_000 } = {}): Promise<EtcdCluster> {
+export async function startEtcdCluster(
+  scratch: { readonly dir: string },
+  n: 1 | 3,
+  { timeoutMs = 20_000, logLevel }: EtcdClusterOptions = {},
+): Promise<EtcdCluster> {
   requireEtcd();
   const token = `meshlet-test-${Date.now()}-${process.pid}`;
   const specs: { name: string; clientPort: number; peerPort: number }[] = [];
@@ -68,6 +95,7 @@ export async function startEtcdCluster(scratch: Scratch, n: 1 | 3, { timeoutMs =
       '--election-timeout', '500',
       '--logger', 'zap',
       '--log-outputs', 'stderr',
+      ...(logLevel ? ['--log-level', logLevel] : []),
     ];
     const start = () => new Proc(s.name, ETCD_BIN, args);
     const member: EtcdMember = {
@@ -93,6 +121,9 @@ export async function startEtcdCluster(scratch: Scratch, n: 1 | 3, { timeoutMs =
     endpoints: members.map((m) => m.clientUrl),
     async waitHealthy(t = timeoutMs) {
       await Promise.all(members.filter((m) => m.proc.running).map((m) => waitMemberHealthy(m, t)));
+    },
+    async stop() {
+      await Promise.all(members.map((m) => m.proc.stop()));
     },
   };
   await cluster.waitHealthy();

@@ -1,0 +1,222 @@
+// The two measurements of bench/proxy-compare.mjs over the paths that are
+// ready (bench/lib/proxy-compare/paths.mjs), and their report: a markdown
+// table with the targets, optionally written into docs/benchmarks.md.
+//
+// `env` is { app, group, log, root, PATH_DEFS }; `s`, the settings of one
+// run: { mode, duration, connections, warmup, amount?, rate, rounds, paths,
+// pathsGiven }.
+import { createRequire } from 'node:module';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { cpus } from 'node:os';
+import { join, relative } from 'node:path';
+import autocannon from 'autocannon';
+import { fixedRateLoad, percentile } from '../fixed-rate-load.mjs';
+import { cpuSeconds } from '../process-group.mjs';
+import { findBinary, versionOf } from '../system-proxies.mjs';
+
+/** What the issue asks of an agent hop and of the mesh path. */
+const TARGETS = { agentCpuVsHaproxy: 2.5, meshP50AddMs: 1, meshP99AddMs: 3 };
+
+/** CPU seconds used so far by each proxy of a path, and by the app. */
+function cpuSnapshot(proxies, appPid) {
+  return {
+    proxies: proxies.map((p) => {
+      const pids = p.pids();
+      return { pids, s: pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) };
+    }),
+    app: cpuSeconds(appPid),
+  };
+}
+/** µs of CPU per request between two snapshots (the same pids in both). */
+function cpuPerRequest(proxies, before, appPid, n) {
+  const perProxy = proxies.map((p, i) => {
+    const s = before.proxies[i].pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - before.proxies[i].s;
+    return { label: p.label, us: (s / n) * 1e6 };
+  });
+  return { perProxy, total: perProxy.reduce((sum, p) => sum + p.us, 0), app: ((cpuSeconds(appPid) - before.app) / n) * 1e6 };
+}
+
+/** autocannon for `seconds` (or `amount` requests), stopped by a watchdog if it overruns. */
+async function cannon(url, headers, connections, { seconds, amount }) {
+  // With `amount`, a short sample interval lets autocannon stop soon after the last answer (it checks once a sample).
+  const inst = autocannon({ url, headers, connections, ...(amount ? { amount, sampleInt: 50 } : { duration: seconds }) });
+  const watchdog = setTimeout(() => inst.stop(), ((seconds ?? 1) + 30) * 1000);
+  try {
+    return await inst;
+  } finally {
+    clearTimeout(watchdog);
+  }
+}
+
+// --- formatting -----------------------------------------------------------
+
+const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : '-');
+const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '-');
+const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-');
+const f3 = (x) => (Number.isFinite(x) ? x.toFixed(3) : '-');
+const signed = (x) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(3)}` : '-');
+const verdict = (ok) => (ok === undefined ? 'n/a' : ok ? '**met**' : '**not met**');
+const cpuCell = (c) => (c.perProxy.length === 0 ? '-' : c.perProxy.length === 1 ? f1(c.total) : `${f1(c.total)} (${c.perProxy.map((p) => `${p.label} ${f1(p.us)}`).join(' + ')})`);
+
+function versions(root) {
+  const req = createRequire(join(root, 'package.json'));
+  const pkgVersion = (name) => {
+    try {
+      return JSON.parse(readFileSync(req.resolve(`${name}/package.json`), 'utf8')).version;
+    } catch {
+      return 'unknown';
+    }
+  };
+  const bin = (name) => findBinary(name);
+  return [
+    `Node ${process.version}`,
+    `HAProxy ${bin('haproxy') ? versionOf('haproxy', bin('haproxy')) : 'not installed'}`,
+    `nginx ${bin('nginx') ? versionOf('nginx', bin('nginx')) : 'not installed'}`,
+    `fastify ${pkgVersion('fastify')} + @fastify/http-proxy ${pkgVersion('@fastify/http-proxy')}`,
+    `autocannon ${pkgVersion('autocannon')}`,
+  ].join(', ');
+}
+function commandLine(s) {
+  const { mode, rate, duration, rounds, connections, warmup } = s;
+  const args = mode === 'rate' ? [`--rate ${rate}`, `--duration ${duration}`, `--rounds ${rounds}`] : [`--duration ${duration}`, `--connections ${connections}`];
+  if (warmup !== 1) args.push(`--warmup ${warmup}`);
+  if (s.pathsGiven) args.push(`--paths ${s.paths.join(',')}`);
+  return `node bench/proxy-compare.mjs ${args.join(' ')} --write`;
+}
+
+// --- the two modes ---------------------------------------------------------
+
+/**
+ * Throughput mode: autocannon at `s.connections` for `s.duration` s (or
+ * `s.amount` requests) per path. Returns `{ rows, text }`: a row per path
+ * (`n` requests, `errors`), the markdown of the report.
+ */
+export async function throughputMode(env, ready, skipped, s) {
+  const { app, group, log, root, PATH_DEFS } = env;
+  const { duration, connections, warmup, amount } = s;
+  const load = amount ? { amount } : { seconds: duration };
+  const rows = [];
+  for (const [i, p] of ready.entries()) {
+    log(`[${i + 1}/${ready.length}] ${p.name}: ${warmup} s warm-up, then ${amount ? `${amount} requests` : `${duration} s`} at ${connections} connections...`);
+    if (warmup > 0) await cannon(p.url, p.headers, connections, { seconds: warmup });
+    const appPid = (await app()).pid;
+    const before = cpuSnapshot(p.proxies, appPid);
+    const r = await cannon(p.url, p.headers, connections, load);
+    group.assertAlive();
+    const n = r.requests.total;
+    if (n === 0) throw new Error(`${p.name}: no request completed (errors ${r.errors}, timeouts ${r.timeouts})`);
+    const cpu = cpuPerRequest(p.proxies, before, appPid, n);
+    const row = { ...p, n, errors: r.errors + r.timeouts + r.non2xx, rps: n / (r.duration || duration), p50: r.latency.p50, p99: r.latency.p99, cpu };
+    rows.push(row);
+    log(`    ${p.name}: ${f0(row.rps)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, proxy CPU ${cpuCell(cpu)} µs/req${row.errors ? `, ${row.errors} errors` : ''}`);
+  }
+  const by = Object.fromEntries(rows.map((r) => [r.name, r]));
+  const ha = by.haproxy;
+  const lines = [
+    '| path | route | requests | errors | req/s | req/s vs HAProxy | p50 ms | p99 ms | proxy CPU µs/req | CPU/req vs HAProxy | app CPU µs/req |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.label} | ${r.what} | ${r.n} | ${r.errors} | ${f0(r.rps)} | ${ha ? `${f2(r.rps / ha.rps)}x` : '-'} | ${r.p50} | ${r.p99} | ${cpuCell(r.cpu)} | ${ha && r.cpu.perProxy.length ? `${f2(r.cpu.total / ha.cpu.total)}x` : '-'} | ${f1(r.cpu.app)} |`),
+    ...skipped.map((s) => `| ${PATH_DEFS[s.name].label} | skipped: ${s.why} | | | | | | | | | |`),
+  ];
+  const agent = by.agent;
+  const cpuOk = agent && ha ? agent.cpu.total <= TARGETS.agentCpuVsHaproxy * ha.cpu.total : undefined;
+  const fastOk = agent && by.fastify ? agent.cpu.total < by.fastify.cpu.total : undefined;
+  const targets = [
+    `- One agent hop costs at most ${TARGETS.agentCpuVsHaproxy}x HAProxy's CPU per request: ${agent && ha ? `${f1(agent.cpu.total)} µs vs ${TARGETS.agentCpuVsHaproxy} x ${f1(ha.cpu.total)} = ${f1(TARGETS.agentCpuVsHaproxy * ha.cpu.total)} µs (${f2(agent.cpu.total / ha.cpu.total)}x)` : 'not measured'} — ${verdict(cpuOk)}`,
+    `- One agent hop costs less CPU per request than @fastify/http-proxy with defaults: ${agent && by.fastify ? `${f1(agent.cpu.total)} µs vs ${f1(by.fastify.cpu.total)} µs (${f2(agent.cpu.total / by.fastify.cpu.total)}x)` : 'not measured'} — ${verdict(fastOk)}`,
+    `- Both: ${verdict(cpuOk === undefined || fastOk === undefined ? undefined : cpuOk && fastOk)}`,
+  ];
+  const header = `Throughput: run on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}; ${versions(root)}; ${connections} connections, ${duration} s per path after a ${warmup} s warm-up; latencies from autocannon (whole ms); command: \`${commandLine(s)}\`.`;
+  return { rows, text: `${header}\n\n${lines.join('\n')}\n\nTargets:\n\n${targets.join('\n')}` };
+}
+
+/**
+ * Rate mode: `s.rate` req/s for `s.duration` s per path in `s.rounds`
+ * alternating rounds (bench/lib/fixed-rate-load.mjs). Returns `{ rows, text }`.
+ */
+export async function rateMode(env, ready, skipped, s) {
+  const { app, group, log, root, PATH_DEFS } = env;
+  const { rate, duration, rounds, warmup } = s;
+  const slice = duration / rounds;
+  const acc = new Map(ready.map((p) => [p.name, { sent: 0, ok: 0, errors: 0, elapsed: 0, lat: [], cpuSamples: [] }]));
+  const agents = new Map(ready.map((p) => [p.name, new Agent({ keepAlive: true, maxSockets: 64 })]));
+  try {
+    if (warmup > 0) {
+      for (const p of ready) {
+        log(`warm-up ${p.name}: ${rate} req/s for ${warmup} s...`);
+        await fixedRateLoad({ url: p.url, headers: p.headers, rate, seconds: warmup, agent: agents.get(p.name) });
+      }
+    }
+    const appPid = (await app()).pid;
+    for (let round = 1; round <= rounds; round++) {
+      for (const p of ready) {
+        log(`round ${round}/${rounds} ${p.name}: ${rate} req/s for ${f2(slice)} s...`);
+        const before = cpuSnapshot(p.proxies, appPid);
+        const r = await fixedRateLoad({ url: p.url, headers: p.headers, rate, seconds: slice, agent: agents.get(p.name) });
+        group.assertAlive();
+        const a = acc.get(p.name);
+        a.sent += r.sent;
+        a.ok += r.ok;
+        a.errors += r.errors;
+        a.elapsed += r.elapsedS;
+        a.lat.push(r.latenciesMs);
+        if (r.ok > 0) a.cpuSamples.push({ cpu: cpuPerRequest(p.proxies, before, appPid, r.ok), n: r.ok });
+      }
+    }
+  } finally {
+    for (const agent of agents.values()) agent.destroy();
+  }
+  const rows = ready.map((p) => {
+    const a = acc.get(p.name);
+    const all = new Float64Array(a.lat.reduce((n, l) => n + l.length, 0));
+    let o = 0;
+    for (const l of a.lat) {
+      all.set(l, o);
+      o += l.length;
+    }
+    all.sort();
+    // CPU per request over all rounds: weighted by the requests of each round.
+    const n = a.cpuSamples.reduce((s, c) => s + c.n, 0);
+    const perProxy = p.proxies.map((px, i) => ({ label: px.label, us: a.cpuSamples.reduce((s, c) => s + c.cpu.perProxy[i].us * c.n, 0) / n }));
+    const cpu = { perProxy, total: perProxy.reduce((s, x) => s + x.us, 0) };
+    return { ...p, sent: a.sent, errors: a.errors, rps: a.sent / a.elapsed, p50: percentile(all, 50), p90: percentile(all, 90), p99: percentile(all, 99), max: all[all.length - 1], cpu };
+  });
+  for (const r of rows) log(`    ${r.name}: p50 ${f3(r.p50)} ms, p99 ${f3(r.p99)} ms, proxy CPU ${cpuCell(r.cpu)} µs/req${r.errors ? `, ${r.errors} errors` : ''}`);
+  const direct = rows.find((r) => r.name === 'direct');
+  const lines = [
+    '| path | route | requests | errors | req/s sent | p50 ms | p90 ms | p99 ms | max ms | p50 over direct ms | p99 over direct ms | proxy CPU µs/req |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.label} | ${r.what} | ${r.sent} | ${r.errors} | ${f0(r.rps)} | ${f3(r.p50)} | ${f3(r.p90)} | ${f3(r.p99)} | ${f3(r.max)} | ${direct && r !== direct ? signed(r.p50 - direct.p50) : '-'} | ${direct && r !== direct ? signed(r.p99 - direct.p99) : '-'} | ${cpuCell(r.cpu)} |`),
+    ...skipped.map((s) => `| ${PATH_DEFS[s.name].label} | skipped: ${s.why} | | | | | | | | | | |`),
+  ];
+  const mesh = rows.find((r) => r.name === 'mesh');
+  const d50 = mesh && direct ? mesh.p50 - direct.p50 : undefined;
+  const d99 = mesh && direct ? mesh.p99 - direct.p99 : undefined;
+  const targets = [
+    `- At ${rate} req/s the mesh path adds at most ${TARGETS.meshP50AddMs} ms at p50 over direct: ${d50 === undefined ? 'not measured' : `${signed(d50)} ms`} — ${verdict(d50 === undefined ? undefined : d50 <= TARGETS.meshP50AddMs)}`,
+    `- At ${rate} req/s the mesh path adds at most ${TARGETS.meshP99AddMs} ms at p99 over direct: ${d99 === undefined ? 'not measured' : `${signed(d99)} ms`} — ${verdict(d99 === undefined ? undefined : d99 <= TARGETS.meshP99AddMs)}`,
+  ];
+  const header = `Fixed rate: run on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}; ${versions(root)}; ${rate} req/s, ${duration} s per path in ${rounds} alternating rounds after a ${warmup} s warm-up; latencies timed with hrtime, write to last body byte; command: \`${commandLine(s)}\`.`;
+  return { rows, text: `${header}\n\n${lines.join('\n')}\n\nTargets:\n\n${targets.join('\n')}` };
+}
+
+/** Replaces this mode's block (`mode`: throughput or rate) inside the proxy-compare markers of the doc, keeping the other mode's block. */
+export function writeDoc(file, text, mode, log) {
+  const begin = '<!-- proxy-compare:begin -->';
+  const end = '<!-- proxy-compare:end -->';
+  const doc = readFileSync(file, 'utf8');
+  const b = doc.indexOf(begin);
+  const e = doc.indexOf(end);
+  if (b < 0 || e < b) throw new Error(`${file} has no ${begin} ... ${end} section; add it (see the Proxy comparison section) and run again`);
+  let inner = doc.slice(b + begin.length, e);
+  const sb = `<!-- proxy-compare:${mode}:begin -->`;
+  const se = `<!-- proxy-compare:${mode}:end -->`;
+  const block = `${sb}\n${text}\n${se}`;
+  const ib = inner.indexOf(sb);
+  const ie = inner.indexOf(se);
+  if (ib >= 0 && ie > ib) inner = inner.slice(0, ib) + block + inner.slice(ie + se.length);
+  else inner = mode === 'throughput' ? `\n${block}\n${inner.replace(/^\n/, '')}` : `${inner.replace(/\n$/, '')}\n\n${block}\n`;
+  writeFileSync(file, doc.slice(0, b + begin.length) + inner + doc.slice(e));
+  log(`wrote the ${mode} results to ${relative(process.cwd(), file) || file}`);
+}
