@@ -9,7 +9,7 @@ import type { Subscriptions, WaitingClient } from '../control/subscriptions.js';
 import { AgentErrorCodes, CIRCUIT_HEADER } from '../errors.js';
 import { decideFault } from '../resilience/fault-decision.js';
 import { type FailureKind, failureKind } from '../resilience/failure-kind.js';
-import { type AttemptOutcome, decideRetry, type RetryDecision } from '../resilience/retry-policy.js';
+import { type AttemptOutcome, decideRetry, type RetryDecision, retryDelay } from '../resilience/retry-policy.js';
 import { requestHash } from '../route/request-hash.js';
 import type { RouteTable } from '../route/route-table.js';
 import { type Destination, type Refusal, resolveDestination } from '../route/destination.js';
@@ -170,7 +170,6 @@ export class OutboundListener {
       method: req.method ?? 'GET',
       replayable: body.replayable,
       settings: retries,
-      random: o.random,
       anotherEndpoint: () => (next = lb.pick(pick)) !== undefined,
       budget: () => {
         if (svc.budget.tryAcquire()) return true;
@@ -207,7 +206,7 @@ export class OutboundListener {
         decision = ask(attempt, { kind: 'error', error: kind });
       }
       if (!decision?.retry) break;
-      if (!(await waitWhileConnected(decision.delayMs, res))) return;
+      if (!(await waitWhileConnected(retryDelay(attempt, retries, o.random), res))) return;
       endpoint = next;
     }
     if (failures.length === 0) {

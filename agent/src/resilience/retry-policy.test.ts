@@ -43,7 +43,7 @@ describe('isIdempotent', () => {
 });
 
 describe('decideRetry', () => {
-  /** The defaults of the retry policy, a GET with a buffered body, an endpoint and a budget token to spare; random 0.5 halves the ceiling. */
+  /** The defaults of the retry policy, a GET with a buffered body, an endpoint and a budget token to spare. */
   const question = (over: Partial<RetryQuestion>): RetryQuestion => ({
     attempt: 0,
     method: 'GET',
@@ -52,13 +52,12 @@ describe('decideRetry', () => {
     settings: { maxRetries: 2, statuses: [502, 503, 504], nonIdempotent: false, backoffBaseMs: 25, backoffMaxMs: 250 },
     anotherEndpoint: () => true,
     budget: () => true,
-    random: () => 0.5,
     ...over,
   });
   const status = (s: number, peerError?: string) => ({ kind: 'status' as const, status: s, peerError });
   const error = (kind: 'connect' | 'reset' | 'timeout' | 'aborted' | 'other') => ({ kind: 'error' as const, error: kind });
   const settings = (over: Partial<RetryQuestion['settings']>) => ({ ...question({}).settings, ...over });
-  const retry = (reason: RetryReason, delayMs = 12): RetryDecision => ({ retry: true, reason, delayMs });
+  const retry = (reason: RetryReason): RetryDecision => ({ retry: true, reason });
   const no = (reason: NoRetryReason): RetryDecision => ({ retry: false, reason });
 
   const cases: Array<[string, Partial<RetryQuestion>, RetryDecision]> = [
@@ -87,13 +86,12 @@ describe('decideRetry', () => {
     ['a client that left', { outcome: error('aborted') }, no('aborted')],
     ['an unknown failure', { outcome: error('other') }, no('other-error')],
     // Attempts, body, endpoints, budget.
-    ['the second retry, backing off twice as long', { attempt: 1, outcome: error('connect') }, retry('connect', 25)],
+    ['the second retry', { attempt: 1, outcome: error('connect') }, retry('connect')],
     ['a third retry when maxRetries is 2', { attempt: 2, outcome: error('connect') }, no('attempts-used')],
     ['any retry when maxRetries is 0', { outcome: error('connect'), settings: settings({ maxRetries: 0 }) }, no('attempts-used')],
     ['a body too large to buffer', { replayable: false, outcome: error('connect') }, no('body-not-replayable')],
     ['no endpoint left to try', { outcome: error('connect'), anotherEndpoint: () => false }, no('no-endpoint-left')],
     ['a budget that refuses', { outcome: status(503), budget: () => false }, no('budget-exhausted')],
-    ['no backoff configured', { outcome: error('connect'), settings: settings({ backoffBaseMs: 0, backoffMaxMs: 0 }) }, retry('connect', 0)],
   ];
 
   it.each(cases)('%s', (_name, over, want) => {
@@ -119,12 +117,4 @@ describe('decideRetry', () => {
     expect(asked).toEqual(['endpoint', 'endpoint', 'budget']);
   });
 
-  it('draws the jitter only for a retry', () => {
-    let draws = 0;
-    const random = () => (draws++, 0.5);
-    decideRetry(question({ outcome: status(503), budget: () => false, random }));
-    expect(draws).toBe(0);
-    decideRetry(question({ outcome: status(503), random }));
-    expect(draws).toBe(1);
-  });
 });

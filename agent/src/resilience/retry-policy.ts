@@ -43,8 +43,6 @@ export interface RetryQuestion {
    * spends a token, so that only retries that really go out count.
    */
   budget: () => boolean;
-  /** Draws the backoff's jitter. */
-  random: RandomSource;
 }
 
 /** Why an attempt is retried. */
@@ -85,7 +83,7 @@ export type NoRetryReason =
 
 /** What {@link decideRetry} answers. */
 export type RetryDecision =
-  | { retry: true; reason: RetryReason; /** Wait this long before the retry. */ delayMs: number }
+  | { retry: true; reason: RetryReason }
   | NoRetry;
 
 /** A decision not to retry, and why. */
@@ -111,7 +109,7 @@ export function retryDelay(attempt: number, policy: Pick<RetryPolicy, 'backoffBa
   return backoffDelay(attempt, { initialMs: policy.backoffBaseMs, maxMs: policy.backoffMaxMs }, random);
 }
 
-type Verdict = { retry: true; reason: RetryReason } | NoRetry;
+type Verdict = RetryDecision;
 const yes = (reason: RetryReason): Verdict => ({ retry: true, reason });
 const no = (reason: NoRetryReason): NoRetry => ({ retry: false, reason });
 
@@ -149,14 +147,16 @@ function classify(outcome: AttemptOutcome, mayRepeat: boolean, statuses: readonl
 }
 
 /**
- * The retry decision, in one place, with nothing of its own to remember or
- * to wait for (the endpoint pick, the budget and the random source come in
- * as functions): after attempt `attempt` ended with `outcome`, is the
- * request sent again, why (not), and after what delay. A retry needs, in this order: attempts left
- * (`retries.maxRetries`) and a buffered body; a retryable outcome (see
- * {@link classify}); another endpoint not yet tried for the request; and a
- * token from the retry budget. The delay is a jittered exponential backoff
- * ({@link retryDelay}).
+ * The retry decision, in one place, keeping no state of its own (the
+ * endpoint pick and the budget come in as functions, and are asked only
+ * when everything else allows a retry): after attempt `attempt` ended with
+ * `outcome`, is the request sent again, and why (not). A retry needs, in
+ * this order: attempts left (`retries.maxRetries`) and a buffered body; a
+ * retryable outcome (see {@link classify}); another endpoint not yet tried
+ * for the request; and a token from the retry budget. The caller waits
+ * {@link retryDelay} before sending it, drawn just before the wait: the
+ * balancer shares the random source, and an ejection on the way there
+ * (rebuilding a balancer) draws from it first.
  */
 export function decideRetry(q: RetryQuestion): RetryDecision {
   if (q.attempt >= q.settings.maxRetries) return no('attempts-used');
@@ -165,5 +165,5 @@ export function decideRetry(q: RetryQuestion): RetryDecision {
   if (!verdict.retry) return verdict;
   if (!q.anotherEndpoint()) return no('no-endpoint-left');
   if (!q.budget()) return no('budget-exhausted');
-  return { ...verdict, delayMs: retryDelay(q.attempt, q.settings, q.random) };
+  return verdict;
 }
