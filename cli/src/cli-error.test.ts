@@ -1,4 +1,4 @@
-import { MeshletError } from '@meshlet/shared';
+import { MeshletError } from '@meshlet/shared/errors';
 import { describe, expect, it } from 'vitest';
 import { CliError, CliErrorCodes, ExitCodes, usageError } from './cli-error.js';
 

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffDelay } from '@meshlet/shared/backoff';
 import { type AdminClient, streamError } from './admin-client.js';
 import { CliError, CliErrorCodes } from './cli-error.js';
 import type { CliIo } from './cli-io.js';
@@ -63,7 +64,6 @@ export interface FollowOptions {
  * route) ends the command with that error.
  */
 export async function followEvents(client: AdminClient, io: CliIo, options: FollowOptions): Promise<void> {
-  const { backoffDelay } = await import('@meshlet/shared');
   const signal = io.interrupt?.() ?? new AbortController().signal;
   let lastSeq = options.afterSeq;
   let attempt = 0;
