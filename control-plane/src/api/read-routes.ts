@@ -13,7 +13,7 @@ import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
 import type { ClusterView } from '../ha/replication.js';
 import type { RingView } from '../rings/ring-publisher.js';
-import { routedHealth } from '../health/health-engine.js';
+import { routedHealth } from '../health/health-state.js';
 import type { ServiceStatsView } from '../stats/service-stats.js';
 
 function iso(ms: number | undefined): string | null {
