@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { AuthRole, Logger } from '@meshlet/shared';
+import { type AuthRole, type Logger, systemClock } from '@meshlet/shared';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiErrors } from '../errors.js';
 import { sendError } from './api-errors.js';
@@ -83,7 +83,7 @@ function unauthorized(reply: FastifyReply, invalid: boolean, message: string): F
  */
 export function createAuth(options: AuthOptions): Auth {
   const log = options.log;
-  const clock = options.clock ?? Date.now;
+  const clock = options.clock ?? systemClock;
   const open = new Set(options.open.filter((p) => !p.endsWith('*')));
   const openPrefixes = options.open.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1));
   const keys: Key[] = options.tokens.map((t) => ({ name: t.name, role: t.role, digest: sha256(t.token) }));
