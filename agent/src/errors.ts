@@ -1,3 +1,5 @@
+import { defineHttpErrors } from '@meshlet/shared';
+
 /**
  * Stable error codes of the agent's data path, listed in `docs/errors.md`.
  * Each reaches the caller as a JSON body `{ error: { code, message, ... } }`
@@ -27,6 +29,32 @@ export const AgentErrorCodes = {
   /** The service's fault injection aborted the request (a drill). */
   FAULT_INJECTED: 'MESHLET_FAULT_INJECTED',
 } as const;
+
+/** One of {@link AgentErrorCodes}. */
+export type AgentErrorCode = (typeof AgentErrorCodes)[keyof typeof AgentErrorCodes];
+
+/**
+ * The agent's answers, each code bound to its HTTP status once (the status
+ * column of `docs/errors.md`): `AgentErrors.UNKNOWN_SERVICE(message)`, or the
+ * definition itself where only its `code` and `statusCode` are needed. Two
+ * answers override the status (`{ statusCode }`): the admin listener's
+ * `BAD_REQUEST` passes fastify's own 4xx, and a failure inside the agent is
+ * `UPSTREAM_UNREACHABLE` with 500. `FAULT_INJECTED` has no status of its
+ * own: it answers with the one its policy configures
+ * (`new MeshletHttpError(code, status, message)`).
+ */
+export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
+  BAD_REQUEST: 400,
+  NO_ROUTING_TABLE: 503,
+  UNKNOWN_SERVICE: 404,
+  NO_HEALTHY_ENDPOINT: 503,
+  UPSTREAM_UNREACHABLE: 502,
+  UPSTREAM_TIMEOUT: 504,
+  APP_UNREACHABLE: 502,
+  APP_RESET: 502,
+  RATE_LIMITED: 429,
+  CIRCUIT_OPEN: 503,
+});
 
 /** Header that carries the error code on every answer the agent makes itself. */
 export const ERROR_HEADER = 'x-meshlet-error';

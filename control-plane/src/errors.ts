@@ -1,4 +1,4 @@
-import { AdminApiErrorCodes } from '@meshlet/shared';
+import { AdminApiErrorCodes, defineHttpErrors } from '@meshlet/shared';
 
 /**
  * Stable error codes of the control plane, listed in `docs/errors.md`.
@@ -41,3 +41,25 @@ export const ControlPlaneErrorCodes = {
   /** The admin API failed on its side (a bug, or a store write that failed); the log has the details. */
   INTERNAL: 'MESHLET_INTERNAL',
 } as const;
+
+/** One of {@link ControlPlaneErrorCodes}. */
+export type ControlPlaneErrorCode = (typeof ControlPlaneErrorCodes)[keyof typeof ControlPlaneErrorCodes];
+
+/**
+ * The admin API's errors, each code bound to its HTTP status once (the
+ * status column of `docs/errors.md`): `ApiErrors.NOT_FOUND('no service "x"')`.
+ * The error handler passes fastify's own status through with `API_INVALID`
+ * (such as 415) and `INTERNAL` (any 5xx).
+ */
+export const ApiErrors = defineHttpErrors(ControlPlaneErrorCodes, {
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  TOO_MANY_AUTH_FAILURES: 429,
+  API_INVALID: 400,
+  API_TOO_LARGE: 413,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  INTERNAL: 500,
+  NOT_LEADER: 503,
+  STORE_UNAVAILABLE: 503,
+});

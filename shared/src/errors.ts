@@ -25,8 +25,16 @@ export const SharedErrorCodes = {
   FILE_CORRUPT: 'MESHLET_FILE_CORRUPT',
 } as const;
 
-/** One of the stable error codes. */
-export type MeshletErrorCode = string;
+/** One of {@link SharedErrorCodes}. */
+export type SharedErrorCode = (typeof SharedErrorCodes)[keyof typeof SharedErrorCodes];
+
+/**
+ * A stable error code. Each package types its own codes as a union of
+ * literals (`SharedErrorCode`, `ControlPlaneErrorCode`, `AgentErrorCode`,
+ * meshctl's `CliErrorCode`); this is the shape they share, since this
+ * package may import none of them.
+ */
+export type MeshletErrorCode = `MESHLET_${string}`;
 
 /** Base class of every meshlet error: a stable code, an actionable message, the cause kept. */
 export class MeshletError extends Error {
@@ -38,6 +46,80 @@ export class MeshletError extends Error {
     this.name = 'MeshletError';
     this.code = code;
   }
+}
+
+/** Options of one {@link MeshletHttpError}. */
+export interface HttpErrorOptions {
+  cause?: unknown;
+  /**
+   * Another status than the one bound to the code, for the few answers that
+   * pass a status through (fastify's own 4xx, a fault injection's configured
+   * status); `docs/errors.md` says where.
+   */
+  statusCode?: number;
+}
+
+/**
+ * A {@link MeshletError} answered over HTTP: `statusCode` is the one bound to
+ * its code by {@link defineHttpError} (fastify reads the same property).
+ */
+export class MeshletHttpError extends MeshletError {
+  /** The HTTP status of the answer. */
+  readonly statusCode: number;
+
+  constructor(code: MeshletErrorCode, statusCode: number, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'MeshletHttpError';
+    this.statusCode = statusCode;
+  }
+}
+
+/** Makes the errors of one code, answered with the status bound to it. */
+export interface HttpErrorDefinition<C extends MeshletErrorCode = MeshletErrorCode> {
+  (message: string, options?: HttpErrorOptions): MeshletHttpError;
+  /** The code every error it makes carries. */
+  readonly code: C;
+  /** The status they are answered with, unless one overrides it. */
+  readonly statusCode: number;
+}
+
+/**
+ * Binds `code` to its HTTP status once, as fastify's
+ * `createError(code, message, status)` does, so that call sites name the
+ * error and never repeat the status. Each package keeps a table of these
+ * beside its codes, which `test/errors-doc.test.ts` checks against
+ * `docs/errors.md`.
+ */
+export function defineHttpError<const C extends MeshletErrorCode>(code: C, statusCode: number): HttpErrorDefinition<C> {
+  const make = (message: string, options: HttpErrorOptions = {}): MeshletHttpError =>
+    new MeshletHttpError(code, options.statusCode ?? statusCode, message, 'cause' in options ? { cause: options.cause } : undefined);
+  return Object.assign(make, { code, statusCode });
+}
+
+/** The definitions {@link defineHttpErrors} makes: one per key of `Codes` given a status. */
+export type HttpErrorTable<Codes extends Readonly<Record<string, MeshletErrorCode>>, Statuses> = {
+  readonly [K in keyof Statuses & keyof Codes]: HttpErrorDefinition<Codes[K]>;
+};
+
+/**
+ * One package's table of {@link defineHttpError}s: `statuses` gives the
+ * status of each code (by its key in `codes`) answered over HTTP; codes
+ * never answered over HTTP are left out.
+ */
+export function defineHttpErrors<
+  const Codes extends Readonly<Record<string, MeshletErrorCode>>,
+  const Statuses extends { readonly [K in keyof Codes]?: number },
+>(
+  codes: Codes,
+  statuses: Statuses & { readonly [K in Exclude<keyof Statuses, keyof Codes>]: never },
+): HttpErrorTable<Codes, Statuses> {
+  const table = Object.entries(statuses as Record<string, number>).map(([key, status]) => [key, defineHttpError(codes[key] as MeshletErrorCode, status)]);
+  return Object.freeze(Object.fromEntries(table)) as HttpErrorTable<Codes, Statuses>;
+}
+
+/** The JSON body of every error meshlet answers over HTTP: `{ error: { code, message, ...extra } }`. */
+export function httpErrorBody<E extends Record<string, unknown>>(err: MeshletError, extra?: E): { error: { code: MeshletErrorCode; message: string } & E } {
+  return { error: { code: err.code, message: err.message, ...(extra as E) } };
 }
 
 /** One problem found while validating input: where, what, and how to fix it. */

@@ -1,8 +1,8 @@
-import type { Logger } from '@meshlet/shared';
+import { httpErrorBody, type Logger } from '@meshlet/shared';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { RingChecksumMap } from '../control/ring-checksums.js';
-import { AgentErrorCodes } from '../errors.js';
+import { AgentErrors } from '../errors.js';
 import { registerLogLevelRoutes } from './log-level.js';
 import type { RouteTable } from '../route/route-table.js';
 
@@ -50,7 +50,7 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     const status = err.statusCode;
     if (status === undefined || status < 400 || status >= 500) return reply.send(err);
-    return reply.code(status).send({ error: { code: AgentErrorCodes.BAD_REQUEST, message: err.message } });
+    return reply.code(status).send(httpErrorBody(AgentErrors.BAD_REQUEST(err.message, { statusCode: status })));
   });
 
   const registry = state.metrics;

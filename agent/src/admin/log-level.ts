@@ -1,6 +1,6 @@
-import { LOG_LEVELS, type Logger, setLogLevel } from '@meshlet/shared';
+import { httpErrorBody, LOG_LEVELS, type Logger, setLogLevel } from '@meshlet/shared';
 import type { FastifyInstance } from 'fastify';
-import { AgentErrorCodes } from '../errors.js';
+import { AgentErrors } from '../errors.js';
 
 /** One of the levels the agent's log can be switched to at runtime. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -33,7 +33,8 @@ export function registerLogLevelRoutes(app: FastifyInstance, log: Logger): void 
   app.put('/log-level', async (req, reply) => {
     const parsed = parseLogLevelBody(req.body);
     if ('error' in parsed) {
-      return reply.code(400).send({ error: { code: AgentErrorCodes.BAD_REQUEST, message: parsed.error, field: 'level' } });
+      const err = AgentErrors.BAD_REQUEST(parsed.error);
+      return reply.code(err.statusCode).send(httpErrorBody(err, { field: 'level' }));
     }
     const from = log.level;
     // Logged on whichever side of the change lets the line out, so that a switch to error or silent is on record too.

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import type { RetryPolicy, RouteRule, TimeoutPolicy } from '@meshlet/shared';
+import type { HttpErrorDefinition, RetryPolicy, RouteRule, TimeoutPolicy } from '@meshlet/shared';
 import type { ServiceLoadBalancer } from '../balancer/service-load-balancer.js';
-import { AgentErrorCodes } from '../errors.js';
+import { type AgentErrorCode, AgentErrors } from '../errors.js';
 import type { RequestTarget } from '../listener/request-target.js';
 import type { RouteTable } from './route-table.js';
 import type { ServiceRuntime } from './service-runtime.js';
@@ -19,15 +19,20 @@ export interface Destination {
   version: number;
 }
 
-/** Why a request cannot be routed: the answer to give, with its `MESHLET_*` code. */
+/** Why a request cannot be routed: the answer to give, with its `MESHLET_*` code and the status bound to it. */
 export interface Refusal {
   status: number;
-  refusal: string;
+  refusal: AgentErrorCode;
   message: string;
   extra: Record<string, unknown>;
 }
 
-const refuse = (status: number, refusal: string, message: string, extra: Record<string, unknown>): Refusal => ({ status, refusal, message, extra });
+const refuse = (error: HttpErrorDefinition<AgentErrorCode>, message: string, extra: Record<string, unknown>): Refusal => ({
+  status: error.statusCode,
+  refusal: error.code,
+  message,
+  extra,
+});
 
 /**
  * Where a request for `target` goes under `table`: the service it names,
@@ -37,11 +42,11 @@ const refuse = (status: number, refusal: string, message: string, extra: Record<
  */
 export function resolveDestination(table: RouteTable | undefined, req: IncomingMessage, target: RequestTarget): Destination | Refusal {
   if (!table) {
-    return refuse(503, AgentErrorCodes.NO_ROUTING_TABLE, 'the agent has no routing table yet: it has not reached the control plane and none is persisted in its dataDir', { service: target.service });
+    return refuse(AgentErrors.NO_ROUTING_TABLE, 'the agent has no routing table yet: it has not reached the control plane and none is persisted in its dataDir', { service: target.service });
   }
   const svc = table.service(target.service);
   if (!svc) {
-    return refuse(404, AgentErrorCodes.UNKNOWN_SERVICE, `service "${target.service}" is not in the routing table (version ${table.version}); known services: ${table.serviceNames().join(', ') || 'none'}`, { service: target.service });
+    return refuse(AgentErrors.UNKNOWN_SERVICE, `service "${target.service}" is not in the routing table (version ${table.version}); known services: ${table.serviceNames().join(', ') || 'none'}`, { service: target.service });
   }
   let dest = svc;
   let lb = svc.lb;
@@ -57,7 +62,7 @@ export function resolveDestination(table: RouteTable | undefined, req: IncomingM
         if (split.service !== undefined && split.service !== svc.name) {
           const other = table.service(split.service);
           if (!other) {
-            return refuse(404, AgentErrorCodes.UNKNOWN_SERVICE, `a route${rule.name ? ` "${rule.name}"` : ''} of "${svc.name}" sends to service "${split.service}", which is not in the routing table (version ${table.version})`, { service: split.service });
+            return refuse(AgentErrors.UNKNOWN_SERVICE, `a route${rule.name ? ` "${rule.name}"` : ''} of "${svc.name}" sends to service "${split.service}", which is not in the routing table (version ${table.version})`, { service: split.service });
           }
           dest = other;
         }
@@ -67,7 +72,7 @@ export function resolveDestination(table: RouteTable | undefined, req: IncomingM
     }
   }
   if (lb.size === 0) {
-    return refuse(503, AgentErrorCodes.NO_HEALTHY_ENDPOINT, `service "${dest.name}"${subset} has no endpoint in routing table version ${table.version}`, { service: dest.name });
+    return refuse(AgentErrors.NO_HEALTHY_ENDPOINT, `service "${dest.name}"${subset} has no endpoint in routing table version ${table.version}`, { service: dest.name });
   }
   const { retries, timeouts } = svc.settingsFor(rule);
   return { svc, dest, lb, retries, timeouts, version: table.version };

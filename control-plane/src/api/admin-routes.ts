@@ -2,10 +2,10 @@ import type {} from '@fastify/swagger';
 import { Id, ServiceName, ServicePolicy } from '@meshlet/shared';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { ControlPlaneErrorCodes } from '../errors.js';
+import { ApiErrors } from '../errors.js';
 import type { EventLog, MeshEvent } from '../events/event-log.js';
 import type { FailoverEngine } from '../failover/failover-engine.js';
-import type { PolicyStore } from '../policies/policy-store.js';
+import type { PolicyStore, PolicyWrite } from '../policies/policy-store.js';
 import { sendError } from './api-errors.js';
 import { eventFilter } from './read-routes.js';
 
@@ -50,6 +50,9 @@ const RestoreBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** A refused policy write: the policy store's 404 is a missing API policy, its 409 a stale resourceVersion. */
+const policyError = (result: Extract<PolicyWrite, { ok: false }>) => (result.status === 404 ? ApiErrors.NOT_FOUND : ApiErrors.CONFLICT)(result.message);
+
 /** Restores may carry a whole store. */
 const RESTORE_BODY_LIMIT = 64 * 1024 * 1024;
 const KEEP_ALIVE_MS = 15_000;
@@ -87,7 +90,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     },
     async (req, reply) => {
       const result = await policies.put(req.params.name, req.body.policy, req.body.resourceVersion);
-      if (!result.ok) return sendError(reply, result.status, ControlPlaneErrorCodes.CONFLICT, result.message, { field: 'resourceVersion' });
+      if (!result.ok) return sendError(reply, policyError(result), { field: 'resourceVersion' });
       deps.policiesChanged();
       return result.item;
     },
@@ -99,7 +102,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     async (req, reply) => {
       const result = await policies.delete(req.params.name, req.query.resourceVersion);
       if (!result.ok) {
-        return sendError(reply, result.status, result.status === 404 ? ControlPlaneErrorCodes.NOT_FOUND : ControlPlaneErrorCodes.CONFLICT, result.message);
+        return sendError(reply, policyError(result));
       }
       deps.policiesChanged();
       return { service: req.params.name, deleted: true };
@@ -121,7 +124,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
         const id = req.params.id;
         const done = action === 'drain' ? await deps.drain(id, req.body?.reason ?? 'drained by an operator') : await deps.undrain(id);
         const now = deps.instanceState(id);
-        if (!done || !now) return sendError(reply, 404, ControlPlaneErrorCodes.NOT_FOUND, `no instance "${id}" with a known state; see GET /v1/instances`);
+        if (!done || !now) return sendError(reply, ApiErrors.NOT_FOUND(`no instance "${id}" with a known state; see GET /v1/instances`));
         return { id, ...now };
       },
     );
@@ -144,10 +147,10 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
           const message = leader
             ? `this control-plane replica follows; manual ${action} is a decision of the leader, replica ${leader.replicaId}: send the request to ${leader.url || 'the leader'} (see GET /v1/cluster)`
             : `this control-plane replica follows and no replica leads right now (is the etcd quorum lost?); manual ${action} is a decision of the leader: try again shortly (see GET /v1/cluster)`;
-          return sendError(reply, 503, ControlPlaneErrorCodes.NOT_LEADER, message, leader?.url ? { leader: leader.url } : {});
+          return sendError(reply, ApiErrors.NOT_LEADER(message), leader?.url ? { leader: leader.url } : {});
         }
         const result = failover[action](req.params.name, `manual ${action} through the admin API`);
-        if (!result.ok) return sendError(reply, 409, ControlPlaneErrorCodes.CONFLICT, result.error);
+        if (!result.ok) return sendError(reply, ApiErrors.CONFLICT(result.error));
         return { service: req.params.name, activeTier: result.activeTier };
       },
     );
@@ -162,7 +165,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       try {
         return deps.snapshot(Number(req.query.since));
       } catch (e) {
-        return sendError(reply, 400, ControlPlaneErrorCodes.API_INVALID, (e as Error).message, { field: 'since' });
+        return sendError(reply, ApiErrors.API_INVALID((e as Error).message, { cause: e }), { field: 'since' });
       }
     },
   );
@@ -180,7 +183,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     },
     async (req, reply) => {
       const result = await deps.restore(req.body.snapshots);
-      if (!result.ok) return sendError(reply, 400, ControlPlaneErrorCodes.API_INVALID, result.message, result.field ? { field: result.field } : {});
+      if (!result.ok) return sendError(reply, ApiErrors.API_INVALID(result.message), result.field ? { field: result.field } : {});
       return { restored: { keys: result.keys, revision: result.revision } };
     },
   );
@@ -195,7 +198,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     const lastId = req.headers['last-event-id'];
     const filter = eventFilter({ ...query, ...(typeof lastId === 'string' && /^\d+$/.test(lastId) ? { after: lastId } : {}) });
     if (typeof filter === 'string') {
-      void sendError(reply, 400, ControlPlaneErrorCodes.API_INVALID, filter);
+      void sendError(reply, ApiErrors.API_INVALID(filter));
       return;
     }
     reply.hijack();

@@ -1,17 +1,17 @@
-import { compileValidator, MeshletError, type ValidationIssue } from '@meshlet/shared';
+import { compileValidator, httpErrorBody, MeshletError, type MeshletHttpError, type ValidationIssue } from '@meshlet/shared';
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { ControlPlaneErrorCodes } from '../errors.js';
+import { ApiErrors, ControlPlaneErrorCodes } from '../errors.js';
 
 /** The JSON every admin API error has. */
 export interface ApiErrorBody {
   error: { code: string; message: string; field?: string; issues?: ValidationIssue[]; leader?: string };
 }
 
-/** Sends an error in the admin API's shape. */
-export function sendError(reply: FastifyReply, status: number, code: string, message: string, extra: { field?: string; issues?: ValidationIssue[]; leader?: string } = {}): FastifyReply {
-  const body: ApiErrorBody = { error: { code, message, ...extra } };
-  return reply.code(status).send(body);
+/** Sends `err` in the admin API's shape, with the status bound to its code (see {@link ApiErrors}). */
+export function sendError(reply: FastifyReply, err: MeshletHttpError, extra: { field?: string; issues?: ValidationIssue[]; leader?: string } = {}): FastifyReply {
+  const body: ApiErrorBody = httpErrorBody(err, extra);
+  return reply.code(err.statusCode).send(body);
 }
 
 /** A validation failure carrying the issues, as the validator compiler raises it. */
@@ -48,23 +48,26 @@ export function installApiErrors(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError & { issues?: ValidationIssue[] }, req, reply) => {
     if (err instanceof ValidationError) {
       const first = err.issues[0];
-      return sendError(reply, 400, ControlPlaneErrorCodes.API_INVALID, err.message, { ...(first?.path ? { field: first.path } : {}), issues: err.issues });
+      return sendError(reply, ApiErrors.API_INVALID(err.message), { ...(first?.path ? { field: first.path } : {}), issues: err.issues });
     }
     if (err instanceof RangeError && /call stack/.test(err.message)) {
-      return sendError(reply, 400, ControlPlaneErrorCodes.API_INVALID, 'the body is nested too deeply');
+      return sendError(reply, ApiErrors.API_INVALID('the body is nested too deeply'));
     }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendError(reply, 413, ControlPlaneErrorCodes.API_TOO_LARGE, `${err.message}; send a smaller body`);
+      return sendError(reply, ApiErrors.API_TOO_LARGE(`${err.message}; send a smaller body`));
     }
     if (err instanceof MeshletError && err.code === ControlPlaneErrorCodes.STORE_UNAVAILABLE) {
       // Quorum lost: the write did not happen (or may apply later), the replica keeps serving from memory; the message says so.
       req.log.warn({ err }, 'admin API write refused: the store cannot commit');
-      return sendError(reply, 503, err.code, err.message);
+      return sendError(reply, ApiErrors.STORE_UNAVAILABLE(err.message, { cause: err }));
     }
     const status = err.statusCode ?? 500;
-    if (status >= 500) req.log.error({ err }, 'admin API request failed');
-    if (status === 400 || status === 415) return sendError(reply, status, ControlPlaneErrorCodes.API_INVALID, err.message);
-    return sendError(reply, status, status >= 500 ? ControlPlaneErrorCodes.INTERNAL : ControlPlaneErrorCodes.API_INVALID, status >= 500 ? 'internal error; see the control plane log' : err.message);
+    // Fastify's own refusals (415, 406, ...) and failures keep the status fastify chose.
+    if (status >= 500) {
+      req.log.error({ err }, 'admin API request failed');
+      return sendError(reply, ApiErrors.INTERNAL('internal error; see the control plane log', { statusCode: status }));
+    }
+    return sendError(reply, ApiErrors.API_INVALID(err.message, { statusCode: status }));
   });
-  app.setNotFoundHandler((req, reply) => sendError(reply, 404, ControlPlaneErrorCodes.NOT_FOUND, `no route ${req.method} ${req.url.split('?')[0]}; see /docs for the API`));
+  app.setNotFoundHandler((req, reply) => sendError(reply, ApiErrors.NOT_FOUND(`no route ${req.method} ${req.url.split('?')[0]}; see /docs for the API`)));
 }

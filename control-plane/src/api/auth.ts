@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { AuthRole, Logger } from '@meshlet/shared';
+import { type AuthRole, type Logger, systemClock } from '@meshlet/shared';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ControlPlaneErrorCodes } from '../errors.js';
+import { ApiErrors } from '../errors.js';
+import { sendError } from './api-errors.js';
 import { AuthFailures, type AuthFailureLimits, DEFAULT_AUTH_FAILURE_LIMITS } from './auth-failures.js';
 import type { AuthToken } from './auth-tokens.js';
 
@@ -63,10 +64,7 @@ function bearerToken(header: string): string | undefined {
 }
 
 function unauthorized(reply: FastifyReply, invalid: boolean, message: string): FastifyReply {
-  return reply
-    .code(401)
-    .header('www-authenticate', invalid ? 'Bearer realm="meshlet", error="invalid_token"' : 'Bearer realm="meshlet"')
-    .send({ error: { code: ControlPlaneErrorCodes.UNAUTHORIZED, message } });
+  return sendError(reply.header('www-authenticate', invalid ? 'Bearer realm="meshlet", error="invalid_token"' : 'Bearer realm="meshlet"'), ApiErrors.UNAUTHORIZED(message));
 }
 
 /**
@@ -85,7 +83,7 @@ function unauthorized(reply: FastifyReply, invalid: boolean, message: string): F
  */
 export function createAuth(options: AuthOptions): Auth {
   const log = options.log;
-  const clock = options.clock ?? Date.now;
+  const clock = options.clock ?? systemClock;
   const open = new Set(options.open.filter((p) => !p.endsWith('*')));
   const openPrefixes = options.open.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1));
   const keys: Key[] = options.tokens.map((t) => ({ name: t.name, role: t.role, digest: sha256(t.token) }));
@@ -109,15 +107,10 @@ export function createAuth(options: AuthOptions): Auth {
     const waitMs = failures.retryAfterMs(address);
     if (waitMs > 0) {
       const seconds = Math.ceil(waitMs / 1000);
-      return reply
-        .code(429)
-        .header('retry-after', String(seconds))
-        .send({
-          error: {
-            code: ControlPlaneErrorCodes.TOO_MANY_AUTH_FAILURES,
-            message: `too many requests with a wrong bearer token came from ${address}; retry in ${seconds} s with a valid token`,
-          },
-        });
+      return sendError(
+        reply.header('retry-after', String(seconds)),
+        ApiErrors.TOO_MANY_AUTH_FAILURES(`too many requests with a wrong bearer token came from ${address}; retry in ${seconds} s with a valid token`),
+      );
     }
     const { key, presented } = authenticate(req);
     roles.set(req, key?.role);
@@ -131,15 +124,10 @@ export function createAuth(options: AuthOptions): Auth {
     }
     if (key.role === 'read-only' && !READ_METHODS.has(req.method)) {
       log.warn({ remoteAddress: address, method: req.method, path, tokenName: key.name }, 'refused a change requested with a read-only token');
-      return reply
-        .code(403)
-        .header('www-authenticate', 'Bearer realm="meshlet", error="insufficient_scope"')
-        .send({
-          error: {
-            code: ControlPlaneErrorCodes.FORBIDDEN,
-            message: `the read-only token ${JSON.stringify(key.name)} cannot ${req.method} ${path}; use an admin token`,
-          },
-        });
+      return sendError(
+        reply.header('www-authenticate', 'Bearer realm="meshlet", error="insufficient_scope"'),
+        ApiErrors.FORBIDDEN(`the read-only token ${JSON.stringify(key.name)} cannot ${req.method} ${path}; use an admin token`),
+      );
     }
     return undefined;
   };

@@ -2,7 +2,7 @@ import type {} from '@fastify/swagger';
 import { Id, type ServicePolicy, ServiceName } from '@meshlet/shared';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { ControlPlaneErrorCodes } from '../errors.js';
+import { ApiErrors } from '../errors.js';
 import { sendError } from './api-errors.js';
 import type { EventFilter, EventKind, EventLog, MeshEvent } from '../events/event-log.js';
 import type { FailoverEngine } from '../failover/failover-engine.js';
@@ -13,7 +13,7 @@ import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
 import type { ClusterView } from '../ha/replication.js';
 import type { RingView } from '../rings/ring-publisher.js';
-import { routedHealth } from '../health/health-engine.js';
+import { routedHealth } from '../health/health-state.js';
 import type { ServiceStatsView } from '../stats/service-stats.js';
 
 function iso(ms: number | undefined): string | null {
@@ -153,7 +153,7 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
     { schema: { tags: ['services'], summary: 'One service: instances, serving tier, ring and policy', params: NameParams } },
     async (req, reply) => {
       const s = services().find((x) => x.name === req.params.name);
-      if (!s) return sendError(reply, 404, ControlPlaneErrorCodes.NOT_FOUND, `no service "${req.params.name}"; see GET /v1/services`);
+      if (!s) return sendError(reply, ApiErrors.NOT_FOUND(`no service "${req.params.name}"; see GET /v1/services`));
       const ring = deps.rings().find((r) => r.service === s.name) ?? null;
       return { ...s, policy: deps.policyOf(s.name), ring };
     },
@@ -175,13 +175,13 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
     const matching = registry.agents().filter((r) => r.instance?.id === req.params.id);
     // The connected record wins over one left by an earlier connection.
     const r = matching.find((x) => x.connected) ?? matching[0];
-    if (!r) return sendError(reply, 404, ControlPlaneErrorCodes.NOT_FOUND, `no instance "${req.params.id}"; see GET /v1/instances`);
+    if (!r) return sendError(reply, ApiErrors.NOT_FOUND(`no instance "${req.params.id}"; see GET /v1/instances`));
     return { ...instanceView(r, byId), service: r.instance?.service as string };
   });
 
   app.get<{ Params: { id: string } }>('/v1/agents/:id', { schema: { tags: ['agents'], summary: 'One agent: applied version, subscriptions, ring checksums', params: IdParams } }, async (req, reply) => {
     const r = registry.agents().find((x) => x.agentId === req.params.id);
-    if (!r) return sendError(reply, 404, ControlPlaneErrorCodes.NOT_FOUND, `no agent "${req.params.id}"; see GET /v1/agents`);
+    if (!r) return sendError(reply, ApiErrors.NOT_FOUND(`no agent "${req.params.id}"; see GET /v1/agents`));
     return agentView(r, pusher, healthById());
   });
 
@@ -198,7 +198,7 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
 
   app.get('/v1/events', { schema: { tags: ['events'], summary: 'Health and failover decisions; filters: service, instance, kind, after (seq), limit' } }, async (req, reply) => {
     const f = eventFilter(req.query as Record<string, string | undefined>);
-    if (typeof f === 'string') return sendError(reply, 400, ControlPlaneErrorCodes.API_INVALID, f);
+    if (typeof f === 'string') return sendError(reply, ApiErrors.API_INVALID(f));
     return { events: events.list(f).map(eventView) };
   });
 

@@ -4,7 +4,7 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { sendError } from '../api/api-errors.js';
-import { ControlPlaneErrorCodes } from '../errors.js';
+import { ApiErrors } from '../errors.js';
 
 /**
  * The package root: this file is `src/dashboard/dashboard.ts` in the source
@@ -107,7 +107,7 @@ export function registerDashboard(app: FastifyInstance, options: DashboardOption
   app.get('/', { schema: { hide: true } }, async (_req, reply) => send(reply, index));
   app.get<{ Params: { '*': string } }>('/dashboard/assets/*', { schema: { hide: true } }, async (req, reply) => {
     const asset = assets.get(req.params['*']);
-    if (!asset) return sendError(reply, 404, ControlPlaneErrorCodes.NOT_FOUND, `no dashboard asset "${req.params['*']}"; open the dashboard at /`);
+    if (!asset) return sendError(reply, ApiErrors.NOT_FOUND(`no dashboard asset "${req.params['*']}"; open the dashboard at /`));
     return send(reply, asset);
   });
 }

@@ -2,13 +2,9 @@ import type { EndpointHealth, Observations } from '@meshlet/shared';
 import type { DecisionSink } from '../events/event-log.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import { CallerReports } from './caller-reports.js';
-
-/**
- * An instance's health as the control plane decides it. Callers route to
- * `healthy`, `suspect` and `recovering` instances; `unhealthy` and `draining`
- * ones stay in their tables, marked, and get no new requests.
- */
-export type HealthState = 'healthy' | 'suspect' | 'unhealthy' | 'recovering' | 'draining';
+import { FlapDamper, doubledHoldMs } from './flap-damper.js';
+import { type DecidedHealth, decideHealth, hardSignal } from './health-decision.js';
+import { type HealthState, routedHealth } from './health-state.js';
 
 /** Thresholds of the {@link HealthEngine} (`health.*` in the control plane's config). */
 export interface HealthSettings {
@@ -26,29 +22,18 @@ export interface HealthSettings {
   heartbeatTimeoutMs: number;
 }
 
-interface Entry {
+interface Entry extends DecidedHealth {
   id: string;
   service: string;
   record: AgentRecord;
-  state: HealthState;
+  /** When it entered its state. */
   since: number;
-  reason: string;
-  evidence: Record<string, unknown>;
-  drain: { reason: string } | undefined;
-  /** The state it was in when drained: an undrain goes on from there. */
-  beforeDrain: HealthState;
   /** Reports by calling agent id. */
   callers: CallerReports;
-  /** Callers' evidence keeps the instance down until then. */
-  observationDownUntil: number;
   /** Consecutive times the callers' evidence took it down without a healthy spell between. */
   observationEjections: number;
-  /** Times it became unhealthy, within the flap window. */
-  flaps: number[];
-  holdDowns: number;
-  heldUntil: number;
-  /** Since when a recovering instance has had no bad signal. */
-  cleanSince: number;
+  /** Its falls to unhealthy; `heldUntil` reads its hold-down. */
+  flaps: FlapDamper;
 }
 
 /** The state of one instance, for the admin API. */
@@ -63,13 +48,6 @@ export interface InstanceHealthView {
   heldUntil: number | undefined;
   /** Agents whose reports on it are within the observation window. */
   callers: string[];
-}
-
-/** What callers are told: `undefined` means routed as healthy. */
-export function routedHealth(state: HealthState): EndpointHealth | undefined {
-  if (state === 'unhealthy') return 'unhealthy';
-  if (state === 'draining') return 'draining';
-  return undefined;
 }
 
 /**
@@ -93,7 +71,9 @@ export function routedHealth(state: HealthState): EndpointHealth | undefined {
  *   further hold-down up to `maxHoldDownMs`;
  * - an operator's drain overrides all of it until undrained.
  *
- * Every transition is an event with its reason and evidence.
+ * Every transition is an event with its reason and evidence. The rules are
+ * {@link decideHealth} (pure) and {@link FlapDamper}; this class keeps each
+ * instance's state and holds, and reports the transitions.
  */
 export class HealthEngine {
   readonly #s: HealthSettings;
@@ -132,7 +112,8 @@ export class HealthEngine {
       // Nothing is decided before the agent's first report of its app.
       if (record.health === 'unknown') return;
       const now = this.#clock();
-      const hard = this.#hardSignal(record);
+      const hard = hardSignal(record);
+      const flaps = new FlapDamper(this.#s);
       entry = {
         id: i.id,
         service: i.service,
@@ -146,9 +127,10 @@ export class HealthEngine {
         callers: new CallerReports(),
         observationDownUntil: 0,
         observationEjections: 0,
-        flaps: [],
-        holdDowns: 0,
-        heldUntil: 0,
+        flaps,
+        get heldUntil() {
+          return flaps.heldUntil;
+        },
         cleanSince: now,
       };
       this.#entries.set(i.id, entry);
@@ -254,107 +236,28 @@ export class HealthEngine {
     this.#onChange();
   }
 
-  /** The hard signals: connection, heartbeats, local check. */
-  #hardSignal(r: AgentRecord): { reason: string; evidence: Record<string, unknown> } | undefined {
-    if (!r.connected) {
-      return { reason: `agent disconnected: ${r.disconnectReason ?? 'stream closed'}`, evidence: { signal: 'connection', agentId: r.agentId } };
-    }
-    if (r.health === 'unhealthy') {
-      return {
-        reason: `local health check failing${r.healthReason ? `: ${r.healthReason}` : ''}`,
-        evidence: { signal: 'local-check', agentId: r.agentId, detail: r.healthReason ?? null },
-      };
-    }
-    return undefined;
-  }
-
   #evaluate(entry: Entry, now: number): void {
-    const s = this.#s;
     const r = entry.record;
+    // A reconnected agent that has not reported its app yet changes nothing.
     if (r.connected && r.health === 'unknown' && entry.state !== 'draining') return;
-    const hard = this.#hardSignal(r);
-    const verdict = entry.callers.verdict(now, s);
-    const quorate = verdict.failing.length > 0 && verdict.failing.length >= verdict.needed;
-    const late = r.connected && now - r.lastSeenAt > s.heartbeatTimeoutMs / 2;
-    const doubt = verdict.failing.length > 0 || late;
-    const callerEvidence = () => ({ signal: 'callers', failing: verdict.failing, callers: verdict.callers, quorum: verdict.needed, counts: verdict.counts });
-    const previous = entry.state === 'draining' && !entry.drain ? entry.beforeDrain : entry.state;
-
-    let to: HealthState;
-    let reason = entry.reason;
-    let evidence = entry.evidence;
-    if (entry.drain) {
-      to = 'draining';
-      reason = entry.drain.reason;
-      evidence = { signal: 'operator' };
-    } else if (hard) {
-      to = 'unhealthy';
-      ({ reason, evidence } = hard);
-    } else if (now < entry.heldUntil) {
-      to = 'unhealthy';
-    } else if (quorate) {
-      to = 'unhealthy';
-      reason = `${verdict.failing.length} of ${verdict.callers} callers see it failing (quorum ${verdict.needed})`;
-      evidence = callerEvidence();
-    } else if (previous === 'unhealthy' && now < entry.observationDownUntil) {
-      to = 'unhealthy';
-    } else if (previous === 'unhealthy') {
-      to = 'recovering';
-      reason = 'every signal is clear; routed again, on probation';
-      evidence = { signal: 'all-clear' };
-    } else if (previous === 'recovering') {
-      if (doubt) entry.cleanSince = now;
-      if (now - entry.cleanSince >= s.recoverMs) {
-        to = 'healthy';
-        reason = `no failure for ${s.recoverMs} ms`;
-        evidence = { signal: 'all-clear' };
-      } else {
-        to = 'recovering';
-      }
-    } else if (doubt) {
-      to = 'suspect';
-      reason = late
-        ? `no message from its agent for ${now - r.lastSeenAt} ms`
-        : `${verdict.failing.length} of ${verdict.callers} callers see it failing, below the quorum of ${verdict.needed}`;
-      evidence = late ? { signal: 'heartbeat', silentMs: now - r.lastSeenAt } : callerEvidence();
-    } else {
-      to = 'healthy';
-      if (entry.state !== 'healthy') {
-        reason = entry.state === 'draining' ? 'undrained' : 'the doubt cleared';
-        evidence = { signal: 'all-clear' };
-      }
-    }
-    if (to === entry.state) return;
-    if (entry.state === 'draining' && reason === entry.reason) {
-      // Leaving a drain without a fresh signal: say so rather than repeat the drain's reason.
-      reason = 'undrained';
-      evidence = { signal: 'operator' };
-    }
-
+    const d = decideHealth(r, entry.callers.verdict(now, this.#s), entry, now, this.#s);
+    entry.cleanSince = d.cleanSince;
+    if (d.to === entry.state) return;
+    const to = d.to;
+    let { reason, evidence } = d;
     if (to === 'unhealthy') {
-      if (quorate && !hard) {
-        const hold = Math.min(s.maxHoldDownMs, s.observationHoldMs * 2 ** entry.observationEjections);
+      if (d.byCallers) {
+        const hold = doubledHoldMs(this.#s.observationHoldMs, entry.observationEjections, this.#s.maxHoldDownMs);
         entry.observationDownUntil = now + hold;
         entry.observationEjections++;
         entry.callers.clear();
         reason += `; down for at least ${hold} ms`;
       }
-      // A flap is a fall from a routed state; an undrain onto a failing signal is not one.
-      if (previous !== 'unhealthy' && entry.state !== 'draining') {
-        entry.flaps.push(now);
-        while (entry.flaps.length > 0 && now - (entry.flaps[0] as number) > s.flapWindowMs) entry.flaps.shift();
-        if (entry.flaps.length > s.flapThreshold) {
-          // A whole window since the last hold-down ended: the doubling starts over.
-          if (entry.heldUntil > 0 && now - entry.heldUntil > s.flapWindowMs) entry.holdDowns = 0;
-          const hold = Math.min(s.maxHoldDownMs, s.holdDownMs * 2 ** entry.holdDowns);
-          entry.holdDowns++;
-          entry.heldUntil = now + hold;
-          reason += `; flapping (${entry.flaps.length} times unhealthy within ${s.flapWindowMs} ms): held down for ${hold} ms`;
-          evidence = { ...evidence, flaps: entry.flaps.length, heldUntil: entry.heldUntil };
-        }
+      const held = d.fell ? entry.flaps.fall(now) : undefined;
+      if (held) {
+        reason += `; flapping (${held.flaps} times unhealthy within ${this.#s.flapWindowMs} ms): held down for ${held.holdMs} ms`;
+        evidence = { ...evidence, flaps: held.flaps, heldUntil: held.heldUntil };
       }
-    } else if (to === 'recovering') {
-      entry.cleanSince = now;
     } else if (to === 'draining') {
       entry.beforeDrain = entry.state;
     } else if (to === 'healthy') {

@@ -1,8 +1,11 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { buildMaglevTable, nextPrime } from './maglev.js';
+import type { HashMember } from './hash-member.js';
+import { buildMaglevTable, type MaglevTable, nextPrime } from './maglev.js';
 import { tableChecksum } from './table-checksum.js';
 
 const members = (...weights: number[]) => weights.map((weight, i) => ({ id: `m${i}`, weight }));
+const maglevOwner = (t: MaglevTable, slot: number) => t.ids[t.entries[slot] as number];
 const countsOf = (entries: Int32Array, n: number) => {
   const c = new Array<number>(n).fill(0);
   for (const e of entries) c[e]!++;
@@ -51,5 +54,45 @@ describe('buildMaglevTable', () => {
 describe('nextPrime', () => {
   it('returns the prime itself or the next one', () => {
     expect([2, 4, 7, 8, 65536, 65537, 5_000_000].map(nextPrime)).toEqual([2, 5, 7, 11, 65537, 65537, 5_000_011]);
+  });
+});
+
+// Properties every agent relies on when it routes by key: a change of
+// membership moves few keys, and entries spread evenly.
+
+describe('maglev: removing a member', () => {
+  const SIZE = 65537;
+
+  it('moves at most 1/N + 1% of the keys', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 5, max: 100 }), fc.nat(), fc.integer({ min: 0, max: 1000 }), (n, which, prefix) => {
+        const members = Array.from({ length: n }, (_, i) => ({ id: `svc-${prefix}-${i}`, weight: 1 }));
+        const removed = members[which % n] as HashMember;
+        const before = buildMaglevTable(members, SIZE);
+        const after = buildMaglevTable(
+          members.filter((m) => m !== removed),
+          SIZE,
+        );
+        let moved = 0;
+        for (let s = 0; s < SIZE; s++) if (maglevOwner(before, s) !== maglevOwner(after, s)) moved++;
+        expect(moved / SIZE).toBeLessThanOrEqual(1 / n + 0.01);
+      }),
+      { numRuns: 12 },
+    );
+  });
+});
+
+describe('balance', () => {
+  it('maglev: max/mean entries per member is at most 1.01 with 100 members and 65537 entries', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1_000_000 }), (prefix) => {
+        const members = Array.from({ length: 100 }, (_, i) => ({ id: `m-${prefix}-${i}`, weight: 1 }));
+        const t = buildMaglevTable(members, 65537);
+        const counts = new Array<number>(100).fill(0);
+        for (const e of t.entries) counts[e]!++;
+        expect(Math.max(...counts) / (65537 / 100)).toBeLessThanOrEqual(1.01);
+      }),
+      { numRuns: 5 },
+    );
   });
 });

@@ -1,8 +1,13 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { buildRing, MAX_RING_SIZE, ringIndex, ringPointCounts } from './ring.js';
+import { seededRandom } from '../random.js';
+import type { HashMember } from './hash-member.js';
+import { buildRing, type HashRing, MAX_RING_SIZE, ringIndex, ringPointCounts } from './ring.js';
 import { tableChecksum } from './table-checksum.js';
 
 const members = (...weights: number[]) => weights.map((weight, i) => ({ id: `m${i}`, weight }));
+/** Member id that `hash` maps to. */
+const ringOwner = (ring: HashRing, hash: number) => ring.ids[ring.owners[ringIndex(ring, hash)] as number];
 
 describe('ringPointCounts', () => {
   it('gives each member points in proportion to its weight, at least minSize in all', () => {
@@ -83,5 +88,86 @@ describe('ringIndex', () => {
 
   it('returns -1 for an empty ring', () => {
     expect(ringIndex(buildRing([], 1024), 5)).toBe(-1);
+  });
+});
+
+// Properties every agent relies on when it routes by key: a change of
+// membership moves few keys, and the points spread evenly.
+
+describe('ring: removing a member', () => {
+  const KEYS = 5000;
+
+  it('moves only the keys that belonged to the removed member, while the ring stays at or above its minimum size', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 0, max: 9999 }), { minLength: 2, maxLength: 40 }),
+        fc.nat(),
+        fc.integer({ min: 20, max: 200 }),
+        fc.integer(),
+        (idNumbers, which, weight, seed) => {
+          const members = idNumbers.map((n) => ({ id: `ep-${n}`, weight }));
+          const removed = members[which % members.length] as HashMember;
+          const rest = members.filter((m) => m !== removed);
+          // The survivors' weights alone reach the minimum size, so their point counts do not change.
+          const minSize = rest.length * weight;
+          const before = buildRing(members, minSize);
+          const after = buildRing(rest, minSize);
+          const random = seededRandom(seed);
+          for (let k = 0; k < KEYS; k++) {
+            const h = Math.floor(random() * 2 ** 32);
+            const was = ringOwner(before, h);
+            if (was !== removed.id) expect(ringOwner(after, h)).toBe(was);
+            else expect(ringOwner(after, h)).not.toBe(removed.id);
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('moves about 2/N of the keys when the survivors gain points to keep the minimum size (as Envoy does)', () => {
+    const random = seededRandom(3);
+    for (const n of [5, 10, 20]) {
+      const members = Array.from({ length: n }, (_, i) => ({ id: `ep-${i}`, weight: 1 }));
+      const before = buildRing(members, 1024);
+      const after = buildRing(members.slice(1), 1024);
+      let moved = 0;
+      let movedAmongSurvivors = 0;
+      for (let k = 0; k < 20_000; k++) {
+        const h = Math.floor(random() * 2 ** 32);
+        const was = ringOwner(before, h);
+        if (ringOwner(after, h) === was) continue;
+        moved++;
+        if (was !== 'ep-0') movedAmongSurvivors++;
+      }
+      console.log(`ring minSize 1024, ${n} -> ${n - 1} members: ${((moved / 20_000) * 100).toFixed(1)}% of keys moved, ${((movedAmongSurvivors / 20_000) * 100).toFixed(1)}% between survivors`);
+      expect(moved / 20_000).toBeLessThan(2.5 / n);
+    }
+  });
+});
+
+describe('balance', () => {
+  it('ring: spread (max/mean share of the circle) with 160 virtual nodes per member', () => {
+    const spreads: string[] = [];
+    for (const n of [10, 100]) {
+      const members = Array.from({ length: n }, (_, i) => ({ id: `10.0.${i >> 8}.${i & 255}:8080`, weight: 1 }));
+      const ring = buildRing(members, 160 * n);
+      expect(ring.points).toHaveLength(160 * n);
+      // Exact shares: each point owns the arc from the previous point up to itself.
+      const share = new Array<number>(n).fill(0);
+      const { points, owners } = ring;
+      for (let i = 0; i < points.length; i++) {
+        const prev = i === 0 ? (points[points.length - 1] as number) - 2 ** 32 : (points[i - 1] as number);
+        share[owners[i] as number]! += (points[i] as number) - prev;
+      }
+      const mean = 2 ** 32 / n;
+      const max = Math.max(...share) / mean;
+      const min = Math.min(...share) / mean;
+      spreads.push(`N=${n}: max/mean ${max.toFixed(3)}, min/mean ${min.toFixed(3)}`);
+      // 160 points give a standard deviation of about 1/sqrt(160) = 8% per member.
+      expect(max).toBeLessThan(1.4);
+      expect(min).toBeGreaterThan(0.6);
+    }
+    console.log(`ring spread with 160 virtual nodes per member: ${spreads.join('; ')}`);
   });
 });

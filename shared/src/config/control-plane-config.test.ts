@@ -68,3 +68,12 @@ describe('services in the control-plane config', () => {
     ]);
   });
 });
+
+describe('defaults', () => {
+  it('fills the control-plane defaults from nothing', () => {
+    const { config } = loadConfig(ControlPlaneConfig, { argv: [], env: {} });
+    expect(config.push).toEqual({ debounceMs: 20, maxDelayMs: 500, startupGraceMs: 3000 });
+    expect(config.auth).toEqual({ allowInsecureRemote: false });
+    expect(config.registry.forgetAfterMs).toBe(300_000);
+  });
+});
