@@ -3,8 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentHandle, agentTable, type ControlPlaneHandle, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
-import { killAll } from './harness/process.js';
+import { type AgentHandle, agentTable, type ControlPlaneHandle, withMesh } from './harness/mesh.js';
 import { waitFor } from './harness/wait.js';
 
 // The admin API through a real control plane with real agents: every route,
@@ -54,7 +53,8 @@ function declaredTooLarge(port: number, path: string, length: number): Promise<s
 }
 
 describe('admin API', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
+  const { scratch } = mesh;
   let extra: Record<string, unknown>;
   let cp: ControlPlaneHandle;
   let client: AgentHandle;
@@ -81,18 +81,11 @@ describe('admin API', () => {
         { url: `${hook}/slack`, format: 'slack', kinds: ['failover'] },
       ],
     };
-    cp = await startControlPlane(scratch, extra);
-    for (const [id, tier] of [['db-1', 0], ['db-2', 1]] as const) {
-      const app = await startDemoApp('db', id);
-      await startAgent(scratch, { agentId: id, cp, instance: { service: 'db', app, tier } });
-    }
-    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['db'] });
+    ({ cp, client } = await mesh.start({ controlPlane: extra, instances: { db: [{ id: 'db-1', tier: 0 }, { id: 'db-2', tier: 1 }] }, client: { calls: ['db'] } }));
     await waitFor('both db instances healthy', async () => (await api(cp, 'GET', '/v1/services/db')).body.healthy === 2);
   });
-  afterAll(async () => {
-    await killAll();
+  afterAll(() => {
     receiver.close();
-    scratch.remove();
   });
 
   it('serves reads: services, instances, agents, events, rings, failover, convergence, metrics, health', async () => {
@@ -274,7 +267,7 @@ describe('admin API', () => {
     expect(stream.status).toBe(200);
     expect(await cp.proc.stop('SIGTERM', 8000)).toEqual({ code: 0, signal: null });
     controller.abort();
-    cp = await startControlPlane(scratch, extra, cp.port);
+    cp = await mesh.controlPlane(extra, cp.port);
     expect((await api(cp, 'GET', '/v1/policies/db')).body).toEqual(before);
     await waitFor('db-2 drained again after the restart', async () => (await api(cp, 'GET', '/v1/instances/db-2')).body.state === 'draining');
     await api(cp, 'POST', '/v1/instances/db-2/undrain');
@@ -298,7 +291,7 @@ describe('admin API', () => {
 
     await cp.proc.stop();
     rmSync(join(scratch.dir, 'cp-data'), { recursive: true, force: true });
-    cp = await startControlPlane(scratch, extra, cp.port);
+    cp = await mesh.controlPlane(extra, cp.port);
     expect((await api(cp, 'GET', '/v1/policies')).body.items).toEqual([]);
 
     // A corrupted, a truncated and a foreign file are refused and change nothing.

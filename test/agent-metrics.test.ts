@@ -1,16 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { getJson, httpRequest } from './harness/http.js';
-import { endpointIds, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
-import { killAll } from './harness/process.js';
+import { type AgentHandle, type AppHandle, withMesh } from './harness/mesh.js';
 import { waitFor } from './harness/wait.js';
 
 // The agent's Prometheus metrics through real processes: a client agent
 // calls a service with one failing instance and a service whose only
 // instance just died, then its admin /metrics is read, checked series by
 // series, and linted by the real promtool.
-
-afterAll(killAll);
 
 /** Samples of a Prometheus text exposition, by `name{labels}` exactly as written. */
 function samples(text: string): Map<string, number> {
@@ -33,29 +30,24 @@ function promtoolCheck(text: string): { status: number | null; output: string } 
 }
 
 describe('agent /metrics', () => {
-  const scratch = new Scratch();
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
-  });
+  const mesh = withMesh();
 
   it('counts attempts per endpoint and class, request durations and the control-plane link, in a text promtool accepts', async () => {
-    const cp = await startControlPlane(scratch, {
-      services: {
-        hello: { balancer: { kind: 'round_robin' }, outlierDetection: { consecutiveFailures: 0 } },
-        solo: { outlierDetection: { consecutiveFailures: 0 } },
+    const { cp, apps, agents, client } = await mesh.start({
+      controlPlane: {
+        services: {
+          hello: { balancer: { kind: 'round_robin' }, outlierDetection: { consecutiveFailures: 0 } },
+          solo: { outlierDetection: { consecutiveFailures: 0 } },
+        },
       },
+      instances: { hello: ['hello-1', 'hello-2'], solo: ['solo-1'] },
+      client: { calls: ['hello', 'solo'] },
     });
-    const hello1App = await startDemoApp('hello', 'hello-1');
-    const hello2App = await startDemoApp('hello', 'hello-2');
-    const soloApp = await startDemoApp('solo', 'solo-1');
-    const hello1 = await startAgent(scratch, { agentId: 'hello-1', cp, instance: { service: 'hello', app: hello1App } });
-    const hello2 = await startAgent(scratch, { agentId: 'hello-2', cp, instance: { service: 'hello', app: hello2App } });
-    const solo = await startAgent(scratch, { agentId: 'solo-1', cp, instance: { service: 'solo', app: soloApp } });
-    const client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['hello', 'solo'] });
+    const hello1 = agents['hello-1'] as AgentHandle;
+    const hello2 = agents['hello-2'] as AgentHandle;
+    const solo = agents['solo-1'] as AgentHandle;
+    const hello2App = apps['hello-2'] as AppHandle;
     const outbound = client.outboundPort as number;
-    await waitFor('the client to see both hello endpoints and solo-1', async () =>
-      (await endpointIds(client, 'hello')).join() === 'hello-1,hello-2' && (await endpointIds(client, 'solo')).join() === 'solo-1');
 
     // hello-2 answers 500, which is not a retried status: its requests fail.
     await hello2App.setFault('error');

@@ -2,14 +2,13 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { getJson, httpRequest } from './harness/http.js';
-import { type AgentHandle, type AppHandle, Scratch, startAgent, startDemoApp } from './harness/mesh.js';
-import { killAll } from './harness/process.js';
+import { type AgentHandle, type AppHandle, startDemoApp, withMesh } from './harness/mesh.js';
 import { waitFor } from './harness/wait.js';
 
 // The real agent binary against a scripted control plane (a bare WebSocket
 // server in the test), to drive what a real control plane never sends.
 describe('agent against a scripted control plane', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
   let wss: WebSocketServer;
   let port: number;
   const conns: Array<{ ws: WebSocket; messages: any[] }> = [];
@@ -30,12 +29,10 @@ describe('agent against a scripted control plane', () => {
       ws.on('message', (d) => c.messages.push(JSON.parse(d.toString())));
     });
     app = await startDemoApp('hello', 'hello-1');
-    agent = await startAgent(scratch, { agentId: 'client', cp: { streamUrl: `ws://127.0.0.1:${port}/v1/stream` }, outbound: true, waitReady: false });
+    agent = await mesh.agent({ agentId: 'client', cp: { streamUrl: `ws://127.0.0.1:${port}/v1/stream` }, outbound: true, waitReady: false });
   });
-  afterAll(async () => {
-    await killAll();
+  afterAll(() => {
     wss.close();
-    scratch.remove();
   });
 
   it('says hello with protocol version 1 and holds no table yet', async () => {

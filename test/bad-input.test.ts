@@ -2,22 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { httpRequest } from './harness/http.js';
-import {
-  AGENT_BIN,
-  type AgentHandle,
-  type AppHandle,
-  CP_BIN,
-  type ControlPlaneHandle,
-  endpointIds,
-  Scratch,
-  startAgent,
-  startControlPlane,
-  startDemoApp,
-} from './harness/mesh.js';
-import { killAll } from './harness/process.js';
+import { AGENT_BIN, type AgentHandle, type AppHandle, CP_BIN, type ControlPlaneHandle, endpointIds, withMesh } from './harness/mesh.js';
 import { waitFor } from './harness/wait.js';
 
 /** A raw protocol client: what a buggy or hostile agent can send. */
@@ -62,21 +50,19 @@ async function rejectedCount(cpPort: number, code: string): Promise<number> {
 }
 
 describe('bad input on the agent stream', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
   let cp: ControlPlaneHandle;
   let client: AgentHandle;
   let app: AppHandle;
 
   beforeAll(async () => {
-    cp = await startControlPlane(scratch, { stream: { maxMessageBytes: 4096, helloTimeoutMs: 1000 } });
-    app = await startDemoApp('hello', 'hello-1');
-    await startAgent(scratch, { agentId: 'hello-1', cp, instance: { service: 'hello', app } });
-    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['hello'] });
-    await waitFor('the client to see hello-1', async () => (await endpointIds(client, 'hello')).length === 1);
-  });
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
+    const started = await mesh.start({
+      controlPlane: { stream: { maxMessageBytes: 4096, helloTimeoutMs: 1000 } },
+      instances: { hello: ['hello-1'] },
+      client: { calls: ['hello'] },
+    });
+    ({ cp, client } = started);
+    app = started.apps['hello-1'] as AppHandle;
   });
 
   it('answers non-JSON, unknown types and schema violations with an error, counts them, and keeps the stream', async () => {
@@ -163,8 +149,7 @@ describe('bad input on the agent stream', () => {
 });
 
 describe('invalid config files', () => {
-  const scratch = new Scratch();
-  afterAll(() => scratch.remove());
+  const { scratch } = withMesh();
 
   function run(bin: string, file: string) {
     return spawnSync(process.execPath, [bin, '--config', file], { encoding: 'utf8', timeout: 20_000 });

@@ -1,19 +1,10 @@
 import { join } from 'node:path';
 import getPort from 'get-port';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { connectedIds } from './harness/cluster.js';
 import { getJson } from './harness/http.js';
 import { requestLoop } from './harness/load.js';
-import {
-  type AgentHandle,
-  type ControlPlaneHandle,
-  agentTable,
-  endpointIds,
-  Scratch,
-  startAgent,
-  startControlPlane,
-  startDemoApp,
-} from './harness/mesh.js';
-import { killAll } from './harness/process.js';
+import { type AgentHandle, type ControlPlaneHandle, agentTable, endpointIds, withMesh } from './harness/mesh.js';
 import { waitFor } from './harness/wait.js';
 
 // Agents given two control planes (controlPlane.urls) move to the other when
@@ -25,14 +16,9 @@ import { waitFor } from './harness/wait.js';
 // on), with a startup grace so that it pushes nothing until they have all
 // come over, as a replica would whose store already held them.
 
-const connectedIds = async (cp: ControlPlaneHandle): Promise<string[]> =>
-  ((await getJson(cp.port, '/v1/agents')).agents as Array<{ agentId: string; connected: boolean }>)
-    .filter((a) => a.connected)
-    .map((a) => a.agentId)
-    .sort();
-
 describe('agents move to another control plane when theirs dies', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
+  const { scratch } = mesh;
   let cp1: ControlPlaneHandle;
   let cp2: ControlPlaneHandle;
   let cp2Port: number;
@@ -42,18 +28,8 @@ describe('agents move to another control plane when theirs dies', () => {
   beforeAll(async () => {
     cp2Port = await getPort();
     const cp2Planned = { streamUrl: `ws://127.0.0.1:${cp2Port}/v1/stream` };
-    cp1 = await startControlPlane(scratch, { dataDir: join(scratch.dir, 'cp1-data') });
-    const cps = [cp1, cp2Planned];
-    for (const id of ['hello-1', 'hello-2']) {
-      const app = await startDemoApp('hello', id);
-      await startAgent(scratch, { agentId: id, cps, instance: { service: 'hello', app } });
-    }
-    client = await startAgent(scratch, { agentId: 'client', cps, outbound: true, calls: ['hello'] });
-    await waitFor('the client to see both instances', async () => (await endpointIds(client, 'hello')).length === 2);
-  });
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
+    cp1 = await mesh.controlPlane({ dataDir: join(scratch.dir, 'cp1-data') });
+    ({ client } = await mesh.start({ connectTo: [cp1, cp2Planned], instances: { hello: ['hello-1', 'hello-2'] }, client: { calls: ['hello'] } }));
   });
 
   it('connects every agent, and shows the URL in use and the list', async () => {
@@ -64,8 +40,7 @@ describe('agents move to another control plane when theirs dies', () => {
   });
 
   it('reconnects every agent to the other control plane after kill -9, with no failed request', async () => {
-    cp2 = await startControlPlane(
-      scratch,
+    cp2 = await mesh.controlPlane(
       { dataDir: join(scratch.dir, 'cp2-data'), push: { debounceMs: 10, maxDelayMs: 100, startupGraceMs: 3000 } },
       cp2Port,
     );

@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, launchChromium } from './harness/chromium.js';
+import { cluster } from './harness/cluster.js';
 import { type EtcdCluster, startEtcdCluster } from './harness/etcd.js';
-import { getJson } from './harness/http.js';
-import { type ControlPlaneHandle, ROOT, Scratch, startAgent, startControlPlane } from './harness/mesh.js';
-import { killAll } from './harness/process.js';
+import { type ControlPlaneHandle, ROOT, withMesh } from './harness/mesh.js';
+import { replicaSettings } from './harness/replica-settings.js';
 import { waitFor } from './harness/wait.js';
 
 // The web dashboard of two control-plane replicas on a real etcd, in a real
@@ -24,35 +24,23 @@ import { waitFor } from './harness/wait.js';
 const UI_TIMEOUT_MS = 15_000;
 const SCREENSHOTS = join(ROOT, 'test-results', 'screenshots');
 
-interface Cluster {
-  replicaId: string;
-  role: string;
-  leader: { replicaId: string; url: string } | null;
-}
-
 interface Replica {
   id: 'cp-a' | 'cp-b';
   cp: ControlPlaneHandle;
   page: Page;
 }
 
-const cluster = async (cp: ControlPlaneHandle): Promise<Cluster> => (await getJson(cp.port, '/v1/cluster')) as Cluster;
 const badgeText = (page: Page) => page.textContent('[data-testid="cluster-role"]');
 
 describe('web dashboard of two control-plane replicas on etcd', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
   let etcd: EtcdCluster;
   let a: Replica;
   let b: Replica;
   let browser: Browser | undefined;
   const pageErrors: string[] = [];
 
-  const startReplica = (name: string) =>
-    startControlPlane(scratch, {
-      store: { kind: 'etcd', etcd: { endpoints: etcd.endpoints, requestTimeoutMs: 2000, leaseTtlSeconds: 2, replicaId: name } },
-      dataDir: join(scratch.dir, `cp-${name}`),
-      heartbeat: { timeoutMs: 3000, checkIntervalMs: 100 },
-    });
+  const startReplica = (name: string) => mesh.controlPlane(replicaSettings(mesh.scratch, name, etcd.endpoints));
 
   /** The leader and the follower, once both replicas agree on who leads. */
   const roles = () =>
@@ -70,14 +58,14 @@ describe('web dashboard of two control-plane replicas on etcd', () => {
   beforeAll(async () => {
     chromiumPath();
     mkdirSync(SCREENSHOTS, { recursive: true });
-    etcd = await startEtcdCluster(scratch, 1);
+    etcd = await startEtcdCluster(mesh.scratch, 1);
     // A first, alone: it leads.
     const cpA = await startReplica('cp-a');
     await waitFor('cp-a to lead', async () => (await cluster(cpA)).role === 'leader', { timeoutMs: 10_000 });
     const cpB = await startReplica('cp-b');
     await Promise.all([
-      startAgent(scratch, { agentId: 'client-a', cp: cpA, outbound: true, calls: ['hello'] }),
-      startAgent(scratch, { agentId: 'client-b', cp: cpB, outbound: true, calls: ['hello'] }),
+      mesh.agent({ agentId: 'client-a', cp: cpA, outbound: true, calls: ['hello'] }),
+      mesh.agent({ agentId: 'client-b', cp: cpB, outbound: true, calls: ['hello'] }),
     ]);
     browser = await launchChromium();
     const open = async (id: Replica['id'], cp: ControlPlaneHandle): Promise<Replica> => {
@@ -92,8 +80,6 @@ describe('web dashboard of two control-plane replicas on etcd', () => {
 
   afterAll(async () => {
     await browser?.close();
-    await killAll();
-    scratch.remove();
   });
 
   it("shows the leader's role on the leader, and on the follower names the leader with a link to its dashboard", async () => {

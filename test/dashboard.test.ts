@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, launchChromium } from './harness/chromium.js';
-import { type AgentHandle, type AppHandle, type ControlPlaneHandle, ROOT, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
-import { killAll } from './harness/process.js';
+import { type AgentHandle, type AppHandle, type ControlPlaneHandle, ROOT, withMesh } from './harness/mesh.js';
 import { requestLoop } from './harness/load.js';
 import { waitFor } from './harness/wait.js';
 
@@ -20,32 +19,33 @@ const SCREENSHOTS = join(ROOT, 'test-results', 'screenshots');
 const UI_TIMEOUT_MS = 15_000;
 
 describe('web dashboard', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
   let cp: ControlPlaneHandle;
   let browser: Browser | undefined;
   let page: Page;
   const pageErrors: string[] = [];
-  const apps = new Map<string, AppHandle>();
-  const agents = new Map<string, AgentHandle>();
+  let apps: Record<string, AppHandle>;
+  let agents: Record<string, AgentHandle>;
   let client: AgentHandle;
 
   beforeAll(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     // Fail before starting anything when Chromium is missing.
     chromiumPath();
-    cp = await startControlPlane(scratch, {
-      auth: { adminToken: ADMIN, readOnlyToken: READER },
-      services: {
-        db: { tiers: { mode: 'active-standby' } },
-        hello: { balancer: { kind: 'ring_hash', hashKey: { source: 'header', name: 'x-user' } } },
+    ({ cp, apps, agents, client } = await mesh.start({
+      controlPlane: {
+        auth: { adminToken: ADMIN, readOnlyToken: READER },
+        services: {
+          db: { tiers: { mode: 'active-standby' } },
+          hello: { balancer: { kind: 'ring_hash', hashKey: { source: 'header', name: 'x-user' } } },
+        },
       },
-    });
-    for (const [service, id, tier] of [['hello', 'hello-1', 0], ['hello', 'hello-2', 0], ['db', 'db-primary', 0], ['db', 'db-backup', 1]] as const) {
-      const app = await startDemoApp(service, id);
-      apps.set(id, app);
-      agents.set(id, await startAgent(scratch, { agentId: id, cp, instance: { service, app, tier, zone: 'zone-a' } }));
-    }
-    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['hello', 'db'] });
+      instances: {
+        hello: [{ id: 'hello-1', tier: 0, zone: 'zone-a' }, { id: 'hello-2', tier: 0, zone: 'zone-a' }],
+        db: [{ id: 'db-primary', tier: 0, zone: 'zone-a' }, { id: 'db-backup', tier: 1, zone: 'zone-a' }],
+      },
+      client: { calls: ['hello', 'db'] },
+    }));
     await waitFor('every instance healthy', async () => {
       const res = await fetch(`${cp.url}/v1/services`, { headers: { authorization: `Bearer ${READER}` } });
       const body = (await res.json()) as { services: Array<{ healthy: number }> };
@@ -58,8 +58,6 @@ describe('web dashboard', () => {
 
   afterAll(async () => {
     await browser?.close();
-    await killAll();
-    scratch.remove();
   });
 
   it('asks for a token, refuses a wrong one, and keeps the read-only one for the tab', async () => {
@@ -119,8 +117,8 @@ describe('web dashboard', () => {
     // A reload would lose this.
     await page.evaluate('window.meshletSamePage = true');
 
-    apps.get('db-primary')?.proc.child.kill('SIGKILL');
-    agents.get('db-primary')?.proc.child.kill('SIGKILL');
+    apps['db-primary']?.proc.child.kill('SIGKILL');
+    agents['db-primary']?.proc.child.kill('SIGKILL');
     await page.waitForSelector('[data-testid="instance-db-primary"][data-state="unhealthy"]', { timeout: UI_TIMEOUT_MS });
     await page.waitForSelector('[data-testid="active-tier"]:has-text("1")', { timeout: UI_TIMEOUT_MS });
     await page.screenshot({ path: join(SCREENSHOTS, 'service.png'), fullPage: true });

@@ -1,49 +1,28 @@
 import getPort from 'get-port';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { getJson, httpRequest } from './harness/http.js';
 import { requestLoop } from './harness/load.js';
-import {
-  type AgentHandle,
-  type AppHandle,
-  type ControlPlaneHandle,
-  agentTable,
-  endpointIds,
-  Scratch,
-  startAgent,
-  startControlPlane,
-  startDemoApp,
-} from './harness/mesh.js';
-import { killAll } from './harness/process.js';
+import { type AgentHandle, type AppHandle, agentTable, endpointIds, withMesh } from './harness/mesh.js';
 import { waitFor } from './harness/wait.js';
 
 // The data plane through real processes: a control plane with policies, demo
 // apps, their agents and a client agent, all on loopback.
 
-afterAll(killAll);
-
 describe('kill -9 of one of three instances under a steady GET loop', () => {
-  const scratch = new Scratch();
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
-  });
+  const mesh = withMesh();
 
   it('costs no failed client request', async () => {
-    const cp = await startControlPlane(scratch, { services: { hello: { balancer: { kind: 'least_request' } } } });
-    const apps: AppHandle[] = [];
-    for (const id of ['hello-1', 'hello-2', 'hello-3']) {
-      const app = await startDemoApp('hello', id);
-      apps.push(app);
-      await startAgent(scratch, { agentId: id, cp, instance: { service: 'hello', app } });
-    }
-    const client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['hello'] });
-    await waitFor('the client to see three instances', async () => (await endpointIds(client, 'hello')).length === 3);
+    const { apps, client } = await mesh.start({
+      controlPlane: { services: { hello: { balancer: { kind: 'least_request' } } } },
+      instances: { hello: ['hello-1', 'hello-2', 'hello-3'] },
+      client: { calls: ['hello'] },
+    });
 
     const loop = requestLoop(client.outboundPort as number, 'http://hello/', { workers: 4, maxMs: 30_000 });
     await waitFor('traffic on all three', () => loop.result.byInstance.size === 3 && loop.result.sent > 100);
     const killedAt = Date.now();
-    apps[0]?.proc.child.kill('SIGKILL');
+    apps['hello-1']?.proc.child.kill('SIGKILL');
     await waitFor('hello-1 to be marked unhealthy at the client', async () => !(await endpointIds(client, 'hello')).includes('hello-1'), { timeoutMs: 10_000, intervalMs: 20 });
     const marked = Date.now();
     // Enough requests well after the mark, whatever the rate (a fast machine sends hundreds within the first 200 ms).
@@ -60,35 +39,33 @@ describe('kill -9 of one of three instances under a steady GET loop', () => {
 });
 
 describe('routes, splits, upgrades and trace context', () => {
-  const scratch = new Scratch();
-  let cp: ControlPlaneHandle;
+  const mesh = withMesh();
   let client: AgentHandle;
   let upstreamPort: number;
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
-  });
 
   it('starts a mesh with a read/write split for orders and a dedicated port for hello', async () => {
-    cp = await startControlPlane(scratch, {
-      services: {
-        orders: {
-          routes: [
-            { name: 'reads', match: { methods: ['GET', 'HEAD'] }, splits: [{ subset: { role: 'replica' } }] },
-            { name: 'writes', splits: [{ subset: { role: 'primary' } }] },
-          ],
+    upstreamPort = await getPort();
+    ({ client } = await mesh.start({
+      controlPlane: {
+        services: {
+          orders: {
+            routes: [
+              { name: 'reads', match: { methods: ['GET', 'HEAD'] }, splits: [{ subset: { role: 'replica' } }] },
+              { name: 'writes', splits: [{ subset: { role: 'primary' } }] },
+            ],
+          },
         },
       },
-    });
-    for (const [id, role] of [['orders-primary', 'primary'], ['orders-replica-1', 'replica'], ['orders-replica-2', 'replica']] as const) {
-      const app = await startDemoApp('orders', id);
-      await startAgent(scratch, { agentId: id, cp, instance: { service: 'orders', app, labels: { role } } });
-    }
-    const hello = await startDemoApp('hello', 'hello-1');
-    await startAgent(scratch, { agentId: 'hello-1', cp, instance: { service: 'hello', app: hello } });
-    upstreamPort = await getPort();
-    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, upstreams: { hello: upstreamPort }, calls: ['orders'] });
-    await waitFor('the client to see every instance', async () => (await endpointIds(client, 'orders')).length === 3 && (await endpointIds(client, 'hello')).length === 1);
+      instances: {
+        orders: [
+          { id: 'orders-primary', labels: { role: 'primary' } },
+          { id: 'orders-replica-1', labels: { role: 'replica' } },
+          { id: 'orders-replica-2', labels: { role: 'replica' } },
+        ],
+        hello: ['hello-1'],
+      },
+      client: { calls: ['orders'], upstreams: { hello: upstreamPort } },
+    }));
   });
 
   it('sends reads to the replicas only and writes to the primary only', async () => {
@@ -156,21 +133,16 @@ describe('routes, splits, upgrades and trace context', () => {
 });
 
 describe('tiers: active-standby takeover and failback', () => {
-  const scratch = new Scratch();
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
-  });
+  const mesh = withMesh();
 
   it('sends everything to the backup while the primary tier has no healthy endpoint, and fails back only after the hold', async () => {
     const holdMs = 2000;
-    const cp = await startControlPlane(scratch, { services: { db: { tiers: { mode: 'active-standby' } } }, failover: { failbackHoldMs: holdMs } });
-    const primary = await startDemoApp('db', 'db-primary');
-    await startAgent(scratch, { agentId: 'db-primary', cp, instance: { service: 'db', app: primary, tier: 0 } });
-    const backup = await startDemoApp('db', 'db-backup');
-    await startAgent(scratch, { agentId: 'db-backup', cp, instance: { service: 'db', app: backup, tier: 1 } });
-    const client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['db'] });
-    await waitFor('both tiers at the client', async () => (await endpointIds(client, 'db')).length === 2);
+    const { cp, apps, client } = await mesh.start({
+      controlPlane: { services: { db: { tiers: { mode: 'active-standby' } } }, failover: { failbackHoldMs: holdMs } },
+      instances: { db: [{ id: 'db-primary', tier: 0 }, { id: 'db-backup', tier: 1 }] },
+      client: { calls: ['db'] },
+    });
+    const primary = apps['db-primary'] as AppHandle;
     const who = async (n: number) => {
       const seen = new Set<string>();
       for (let i = 0; i < n; i++) seen.add(String((await httpRequest(client.outboundPort as number, 'http://db/')).headers['x-instance']));

@@ -1,41 +1,10 @@
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { getJson } from './harness/http.js';
 import { requestLoop } from './harness/load.js';
-import {
-  type AgentHandle,
-  type AppHandle,
-  type ControlPlaneHandle,
-  endpointIds,
-  Scratch,
-  startAgent,
-  startControlPlane,
-  startDemoApp,
-} from './harness/mesh.js';
-import { killAll } from './harness/process.js';
+import { type AgentHandle, type StartedMesh, withMesh } from './harness/mesh.js';
 import { waitFor } from './harness/wait.js';
 
-interface Mesh {
-  scratch: Scratch;
-  cp: ControlPlaneHandle;
-  client: AgentHandle;
-  apps: AppHandle[];
-  agents: AgentHandle[];
-}
-
-async function startMesh(): Promise<Mesh> {
-  const scratch = new Scratch();
-  const cp = await startControlPlane(scratch);
-  const apps: AppHandle[] = [];
-  const agents: AgentHandle[] = [];
-  for (const id of ['hello-1', 'hello-2']) {
-    const app = await startDemoApp('hello', id);
-    apps.push(app);
-    agents.push(await startAgent(scratch, { agentId: id, cp, instance: { service: 'hello', app } }));
-  }
-  const client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['hello'] });
-  await waitFor('the client to see both instances', async () => (await endpointIds(client, 'hello')).length === 2);
-  return { scratch, cp, client, apps, agents };
-}
+type Mesh = StartedMesh & { client: AgentHandle };
 
 /** Waits for the client's table to mark `gone` unhealthy (or drop it), then returns when the control plane recorded the client's ACK of it. */
 async function ackOfTableWithout(mesh: Mesh, gone: string): Promise<{ version: number; ackedAt: number }> {
@@ -51,15 +20,11 @@ async function ackOfTableWithout(mesh: Mesh, gone: string): Promise<{ version: n
 }
 
 describe('kill -9 of one hello instance under a steady request loop', () => {
+  const fresh = withMesh({ each: true });
   let mesh: Mesh;
   beforeEach(async () => {
-    mesh = await startMesh();
+    mesh = await fresh.start({ instances: { hello: ['hello-1', 'hello-2'] }, client: { calls: ['hello'] } });
   });
-  afterEach(async () => {
-    await killAll();
-    mesh.scratch.remove();
-  });
-  afterAll(killAll);
 
   for (const what of ['app', 'app and its agent'] as const) {
     it(`after detection every request goes to the survivor (kill -9 of the ${what})`, async () => {
@@ -67,8 +32,8 @@ describe('kill -9 of one hello instance under a steady request loop', () => {
       await waitFor('traffic on both instances', () => loop.result.byInstance.size === 2 && loop.result.sent > 50);
 
       const killedAt = Date.now();
-      mesh.apps[0]?.proc.child.kill('SIGKILL');
-      if (what !== 'app') mesh.agents[0]?.proc.child.kill('SIGKILL');
+      mesh.apps['hello-1']?.proc.child.kill('SIGKILL');
+      if (what !== 'app') mesh.agents['hello-1']?.proc.child.kill('SIGKILL');
       const ack = await ackOfTableWithout(mesh, 'hello-1');
       const afterAck = Date.now();
       await waitFor('200 more requests after the new table', () => loop.sentSince(afterAck).length >= 200, { timeoutMs: 20_000 });

@@ -1,12 +1,12 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
 import getPort from 'get-port';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cluster, connectedIds as localAgents } from './harness/cluster.js';
 import { type EtcdCluster, startEtcdCluster } from './harness/etcd.js';
 import { getJson } from './harness/http.js';
 import { requestLoop } from './harness/load.js';
-import { type AgentHandle, type ControlPlaneHandle, endpointIds, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
-import { killAll } from './harness/process.js';
+import { type AgentHandle, type ControlPlaneHandle, endpointIds, withMesh } from './harness/mesh.js';
+import { replicaSettings } from './harness/replica-settings.js';
 import { waitFor } from './harness/wait.js';
 
 // A replica cut off from etcd while its agents still reach it (issue 7). Its
@@ -53,15 +53,8 @@ class Relay {
   }
 }
 
-const cluster = async (cp: ControlPlaneHandle) => (await getJson(cp.port, '/v1/cluster')) as { role: string; replicaId: string };
-const localAgents = async (cp: ControlPlaneHandle): Promise<string[]> =>
-  ((await getJson(cp.port, '/v1/agents')).agents as Array<{ agentId: string; connected: boolean; replica: string | null }>)
-    .filter((a) => a.connected && a.replica === null)
-    .map((a) => a.agentId)
-    .sort();
-
 describe('a control-plane replica cut off from etcd', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
   let etcd: EtcdCluster;
   let relay: Relay;
   let a: ControlPlaneHandle;
@@ -69,18 +62,10 @@ describe('a control-plane replica cut off from etcd', () => {
   let client: AgentHandle;
 
   const replica = (name: string, endpoints: string[], port?: number) =>
-    startControlPlane(
-      scratch,
-      {
-        store: { kind: 'etcd', etcd: { endpoints, requestTimeoutMs: 1000, leaseTtlSeconds: 2, replicaId: name } },
-        dataDir: join(scratch.dir, `cp-${name}`),
-        heartbeat: { timeoutMs: 3000, checkIntervalMs: 100 },
-      },
-      port,
-    );
+    mesh.controlPlane(replicaSettings(mesh.scratch, name, endpoints, { requestTimeoutMs: 1000 }), port);
 
   beforeAll(async () => {
-    etcd = await startEtcdCluster(scratch, 1);
+    etcd = await startEtcdCluster(mesh.scratch, 1);
     const member = new URL(etcd.endpoints[0] as string);
     relay = new Relay(await getPort(), Number(member.port));
     await relay.open();
@@ -88,13 +73,7 @@ describe('a control-plane replica cut off from etcd', () => {
     a = await replica('cp-a', [`http://127.0.0.1:${relay.port}`]);
     await waitFor('cp-a to lead', async () => (await cluster(a)).role === 'leader', { timeoutMs: 10_000 });
     const pb = await getPort();
-    const cps = [a, { streamUrl: `ws://127.0.0.1:${pb}/v1/stream` }];
-    for (const id of ['hello-1', 'hello-2']) {
-      const app = await startDemoApp('hello', id);
-      await startAgent(scratch, { agentId: id, cps, instance: { service: 'hello', app } });
-    }
-    client = await startAgent(scratch, { agentId: 'client', cps, outbound: true, calls: ['hello'] });
-    await waitFor('the client to see both instances', async () => (await endpointIds(client, 'hello')).length === 2);
+    ({ client } = await mesh.start({ connectTo: [a, { streamUrl: `ws://127.0.0.1:${pb}/v1/stream` }], instances: { hello: ['hello-1', 'hello-2'] }, client: { calls: ['hello'] } }));
     b = await replica('cp-b', etcd.endpoints, pb);
     await waitFor('cp-b to list both instances healthy', async () => {
       const svc = (await getJson(b.port, '/v1/services/hello')) as { instances: Array<{ state: string }> };
@@ -103,8 +82,6 @@ describe('a control-plane replica cut off from etcd', () => {
   });
   afterAll(async () => {
     await relay?.cut();
-    await killAll();
-    scratch.remove();
   });
 
   it('sends its agents to a replica that reaches etcd, which leads; no request fails and no instance is taken for gone', async () => {
@@ -144,7 +121,7 @@ describe('a control-plane replica cut off from etcd', () => {
       return c.role === 'follower' && c.leader?.replicaId === 'cp-b';
     }, { timeoutMs: 20_000 });
     // An agent that knows only cp-a is accepted again.
-    const late = await startAgent(scratch, { agentId: 'late', cps: [a], outbound: true, calls: ['hello'] });
+    const late = await mesh.agent({ agentId: 'late', cps: [a], outbound: true, calls: ['hello'] });
     await waitFor('the late agent to route through cp-a', async () => (await endpointIds(late, 'hello')).length === 2);
     expect(await localAgents(a)).toEqual(['late']);
   });

@@ -6,8 +6,8 @@ import getPort from 'get-port';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCa, makeCert } from './harness/certs.js';
 import { ETCD_BIN, requireEtcd } from './harness/etcd.js';
-import { CP_BIN, type ControlPlaneHandle, Scratch, startControlPlane } from './harness/mesh.js';
-import { killAll, Proc } from './harness/process.js';
+import { CP_BIN, type ControlPlaneHandle, type Scratch, withMesh } from './harness/mesh.js';
+import { Proc } from './harness/process.js';
 import { waitFor } from './harness/wait.js';
 
 // The control plane on an etcd that checks who talks to it, as production
@@ -41,7 +41,8 @@ async function failedStart(scratch: Scratch, name: string, etcd: Record<string, 
 }
 
 describe('control plane on an etcd with TLS client certificates and users', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
+  const { scratch } = mesh;
   let endpoint: string;
   let ca: { caFile: string; certFile: string; keyFile: string };
   let passwordFile: string;
@@ -50,7 +51,7 @@ describe('control plane on an etcd with TLS client certificates and users', () =
 
   const tls = () => ({ caFile: ca.caFile, certFile: ca.certFile, keyFile: ca.keyFile });
   const startOn = (prefix: string, extra: Record<string, unknown> = {}) =>
-    startControlPlane(scratch, {
+    mesh.controlPlane({
       auth: { adminToken: ADMIN },
       store: { kind: 'etcd', etcd: { endpoints: [endpoint], prefix, requestTimeoutMs: 2000, replicaId: `cp-${cps.length}`, tls: tls(), ...extra } },
     });
@@ -102,10 +103,8 @@ describe('control plane on an etcd with TLS client certificates and users', () =
     admin = new Etcd3({ hosts: [endpoint], credentials: { rootCertificate: caPem, privateKey: key, certChain: cert } });
   });
 
-  afterAll(async () => {
+  afterAll(() => {
     admin?.close();
-    await killAll();
-    scratch.remove();
   });
 
   it('leads and keeps its configuration in etcd over TLS with a client certificate', async () => {

@@ -1,10 +1,9 @@
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type EtcdCluster, startEtcdCluster } from './harness/etcd.js';
 import { httpRequest } from './harness/http.js';
 import { type LoadResult, requestLoop as loadLoop } from './harness/load.js';
-import { type AgentHandle, agentTable, type ControlPlaneHandle, endpointIds, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
-import { killAll } from './harness/process.js';
+import { type AgentHandle, agentTable, type ControlPlaneHandle, endpointIds, withMesh } from './harness/mesh.js';
 import { waitFor } from './harness/wait.js';
 
 // Two control-plane replicas on a real three-member etcd cluster (issue 7):
@@ -61,28 +60,26 @@ async function requestLoop(client: AgentHandle, n: number): Promise<string[]> {
 }
 
 describe('control-plane replicas on etcd', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
   let etcd: EtcdCluster;
   let a: ControlPlaneHandle;
   let b: ControlPlaneHandle;
   let client: AgentHandle;
 
   beforeAll(async () => {
-    etcd = await startEtcdCluster(scratch, 3);
+    etcd = await startEtcdCluster(mesh.scratch, 3);
     const replica = (name: string) =>
-      startControlPlane(scratch, {
+      mesh.controlPlane({
         auth: { adminToken: ADMIN },
         store: { kind: 'etcd', etcd: { endpoints: etcd.endpoints, requestTimeoutMs: REQUEST_TIMEOUT_MS } },
-        dataDir: join(scratch.dir, `cp-${name}`),
+        dataDir: join(mesh.scratch.dir, `cp-${name}`),
       });
     a = await replica('a');
     b = await replica('b');
     // One instance on each replica; the client, on B, routes to both.
-    const appA = await startDemoApp('hello', 'hello-a');
-    const appB = await startDemoApp('hello', 'hello-b');
-    await startAgent(scratch, { agentId: 'hello-a', cp: a, instance: { service: 'hello', app: appA } });
-    await startAgent(scratch, { agentId: 'hello-b', cp: b, instance: { service: 'hello', app: appB } });
-    client = await startAgent(scratch, { agentId: 'client', cp: b, outbound: true, calls: ['hello'] });
+    await mesh.instance(a, 'hello', 'hello-a');
+    await mesh.instance(b, 'hello', 'hello-b');
+    client = await mesh.agent({ agentId: 'client', cp: b, outbound: true, calls: ['hello'] });
     await waitFor('the client on B to route to hello', async () => (await requestLoop(client, 1)).length === 0);
     await waitFor('the client on B to route to both instances, one of them on A', async () => (await endpointIds(client, 'hello')).join() === 'hello-a,hello-b');
   });
@@ -93,10 +90,6 @@ describe('control-plane replicas on etcd', () => {
       .map((i) => i.id)
       .sort()
       .join();
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
-  });
 
   it('shows a policy written through A through B and pushes it to the agents of B', async () => {
     const put = await api(a, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'least_request' } } });

@@ -1,11 +1,11 @@
-import { join } from 'node:path';
 import getPort from 'get-port';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cluster, connectedIds } from './harness/cluster.js';
 import { type EtcdCluster, startEtcdCluster } from './harness/etcd.js';
 import { getJson, httpRequest } from './harness/http.js';
 import { requestLoop } from './harness/load.js';
-import { type AgentHandle, agentTable, type ControlPlaneHandle, endpointIds, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
-import { killAll } from './harness/process.js';
+import { type AgentHandle, agentTable, type ControlPlaneHandle, endpointIds, withMesh } from './harness/mesh.js';
+import { LEASE_TTL_S, replicaSettings } from './harness/replica-settings.js';
 import { waitFor } from './harness/wait.js';
 
 // Three control-plane replicas on a three-member etcd cluster (issue 7). One
@@ -15,16 +15,6 @@ import { waitFor } from './harness/wait.js';
 // requests flowing: another replica leads within the lease TTL, the agents
 // reconnect to the others, no request fails and no configuration is lost.
 
-const LEASE_TTL_S = 2;
-
-interface Cluster {
-  replicaId: string;
-  role: string;
-  leader: { replicaId: string; url: string } | null;
-}
-
-const cluster = async (cp: ControlPlaneHandle): Promise<Cluster> => (await getJson(cp.port, '/v1/cluster')) as Cluster;
-
 async function send(cp: ControlPlaneHandle, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   const res = await fetch(`${cp.url}${path}`, {
     method,
@@ -33,17 +23,11 @@ async function send(cp: ControlPlaneHandle, method: string, path: string, body?:
   return { status: res.status, body: await res.json() };
 }
 
-const connectedIds = async (cp: ControlPlaneHandle): Promise<string[]> =>
-  ((await getJson(cp.port, '/v1/agents')).agents as Array<{ agentId: string; connected: boolean; replica: string | null }>)
-    .filter((a) => a.connected && a.replica === null)
-    .map((a) => a.agentId)
-    .sort();
-
 const balancerOf = async (agent: AgentHandle, service: string) =>
   ((await agentTable(agent))?.services[service] as { policy?: { balancer: { kind: string } } } | undefined)?.policy?.balancer.kind;
 
 describe('three control-plane replicas on etcd: one leader, the same table everywhere, kill -9 of the leader', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
   let etcd: EtcdCluster;
   const cps: ControlPlaneHandle[] = [];
   let a: ControlPlaneHandle;
@@ -51,47 +35,28 @@ describe('three control-plane replicas on etcd: one leader, the same table every
   let c: ControlPlaneHandle;
   let client: AgentHandle;
   let clientC: AgentHandle;
-  const agents: AgentHandle[] = [];
   /** The leader after the kill, and the other survivor. */
   let leader2: ControlPlaneHandle;
   let survivor: ControlPlaneHandle;
 
-  const replica = (name: string, port?: number) =>
-    startControlPlane(
-      scratch,
-      {
-        store: { kind: 'etcd', etcd: { endpoints: etcd.endpoints, requestTimeoutMs: 2000, leaseTtlSeconds: LEASE_TTL_S, replicaId: name } },
-        dataDir: join(scratch.dir, `cp-${name}`),
-        // Agents of a dead replica must have time to reconnect elsewhere before they count as gone.
-        heartbeat: { timeoutMs: 3000, checkIntervalMs: 100 },
-      },
-      port,
-    );
+  const replica = (name: string, port?: number) => mesh.controlPlane(replicaSettings(mesh.scratch, name, etcd.endpoints), port);
 
   beforeAll(async () => {
-    etcd = await startEtcdCluster(scratch, 3);
+    etcd = await startEtcdCluster(mesh.scratch, 3);
     // A first, alone: it leads, and every agent (whichever URL it tries first) ends up on it.
     a = await replica('cp-a');
     await waitFor('cp-a to lead', async () => (await cluster(a)).role === 'leader', { timeoutMs: 10_000 });
     const [pb, pc] = [await getPort(), await getPort()];
-    const planned = [a, { streamUrl: `ws://127.0.0.1:${pb}/v1/stream` }, { streamUrl: `ws://127.0.0.1:${pc}/v1/stream` }];
-    for (const id of ['hello-1', 'hello-2']) {
-      const app = await startDemoApp('hello', id);
-      agents.push(await startAgent(scratch, { agentId: id, cps: planned, instance: { service: 'hello', app } }));
-    }
-    client = await startAgent(scratch, { agentId: 'client', cps: planned, outbound: true, calls: ['hello'] });
-    agents.push(client);
-    await waitFor('the client to see both instances', async () => (await endpointIds(client, 'hello')).length === 2);
+    ({ client } = await mesh.start({
+      connectTo: [a, { streamUrl: `ws://127.0.0.1:${pb}/v1/stream` }, { streamUrl: `ws://127.0.0.1:${pc}/v1/stream` }],
+      instances: { hello: ['hello-1', 'hello-2'] },
+      client: { calls: ['hello'] },
+    }));
     b = await replica('cp-b', pb);
     c = await replica('cp-c', pc);
     cps.push(a, b, c);
     // One more client, on C only: the same table must reach agents of every replica.
-    clientC = await startAgent(scratch, { agentId: 'client-c', cps: [c], outbound: true, calls: ['hello'] });
-    agents.push(clientC);
-  });
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
+    clientC = await mesh.agent({ agentId: 'client-c', cps: [c], outbound: true, calls: ['hello'] });
   });
 
   it('elects one leader; every replica names it and lists every agent with its health', async () => {

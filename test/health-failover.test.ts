@@ -1,8 +1,7 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { getJson, httpRequest } from './harness/http.js';
 import { requestLoop } from './harness/load.js';
-import { type AgentHandle, type AppHandle, agentTable, endpointIds, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
-import { killAll } from './harness/process.js';
+import { type AgentHandle, type AppHandle, agentTable, endpointIds, withMesh } from './harness/mesh.js';
 import { waitFor } from './harness/wait.js';
 
 // The control plane's decisions through real processes: health from the
@@ -27,32 +26,19 @@ async function agentsById(cpPort: number): Promise<Map<string, { ackedVersion: n
 }
 
 describe('kill -9 of an instance', () => {
-  const scratch = new Scratch();
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
-  });
+  const mesh = withMesh();
 
   it('is marked unhealthy and every agent that calls it ACKs the new table within 1 s; others are not sent it', async () => {
-    const cp = await startControlPlane(scratch);
-    const agents: AgentHandle[] = [];
-    const apps: AppHandle[] = [];
-    for (const id of ['hello-1', 'hello-2', 'hello-3']) {
-      const app = await startDemoApp('hello', id);
-      apps.push(app);
-      agents.push(await startAgent(scratch, { agentId: id, cp, instance: { service: 'hello', app } }));
-    }
-    const ordersApp = await startDemoApp('orders', 'orders-1');
-    await startAgent(scratch, { agentId: 'orders-1', cp, instance: { service: 'orders', app: ordersApp } });
-    const callers = await Promise.all(['caller-1', 'caller-2', 'caller-3'].map((agentId) => startAgent(scratch, { agentId, cp, outbound: true, calls: ['hello'] })));
-    const bystander = await startAgent(scratch, { agentId: 'bystander', cp, outbound: true, calls: ['orders'] });
+    const { cp, apps, agents } = await mesh.start({ instances: { hello: ['hello-1', 'hello-2', 'hello-3'], orders: ['orders-1'] } });
+    const callers = await Promise.all(['caller-1', 'caller-2', 'caller-3'].map((agentId) => mesh.agent({ agentId, cp, outbound: true, calls: ['hello'] })));
+    const bystander = await mesh.agent({ agentId: 'bystander', cp, outbound: true, calls: ['orders'] });
     for (const c of callers) await waitFor(`${c.agentId} to see three instances`, async () => (await endpointIds(c, 'hello')).length === 3);
     expect(Object.keys((await agentTable(bystander))?.services ?? {})).toEqual(['orders']);
     const versionBefore = (await getJson(cp.port, '/v1/services')).services.find((s: { name: string }) => s.name === 'hello').version as number;
 
     const killedAt = Date.now();
-    agents[0]?.proc.child.kill('SIGKILL');
-    apps[0]?.proc.child.kill('SIGKILL');
+    agents['hello-1']?.proc.child.kill('SIGKILL');
+    apps['hello-1']?.proc.child.kill('SIGKILL');
 
     const marked = await waitFor(
       'the control plane to mark hello-1 unhealthy',
@@ -90,28 +76,18 @@ describe('kill -9 of an instance', () => {
 });
 
 describe("callers' observations", () => {
-  const scratch = new Scratch();
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
-  });
+  const mesh = withMesh();
 
   it('mark an instance that resets its callers unhealthy while its own health check passes, and it returns when the fault clears', async () => {
-    const cp = await startControlPlane(scratch);
-    const apps: AppHandle[] = [];
-    for (const id of ['hello-1', 'hello-2', 'hello-3']) {
-      const app = await startDemoApp('hello', id);
-      apps.push(app);
-      await startAgent(scratch, { agentId: id, cp, instance: { service: 'hello', app } });
-    }
-    const callers = await Promise.all(['caller-1', 'caller-2'].map((agentId) => startAgent(scratch, { agentId, cp, outbound: true, calls: ['hello'] })));
+    const { cp, apps } = await mesh.start({ instances: { hello: ['hello-1', 'hello-2', 'hello-3'] } });
+    const callers = await Promise.all(['caller-1', 'caller-2'].map((agentId) => mesh.agent({ agentId, cp, outbound: true, calls: ['hello'] })));
     for (const c of callers) await waitFor(`${c.agentId} to see three instances`, async () => (await endpointIds(c, 'hello')).length === 3);
     const loops = callers.map((c) => requestLoop(c.outboundPort as number, 'http://hello/', { workers: 2, maxMs: 60_000 }));
     await waitFor('traffic on every instance', () => loops.every((l) => l.result.byInstance.size === 3));
     await waitFor('both callers to have reported on hello-1', async () => (await instance(cp.port, 'hello', 'hello-1'))?.callers.join() === 'caller-1,caller-2');
 
     const faultAt = Date.now();
-    await apps[0]?.setFault('reset');
+    await apps['hello-1']?.setFault('reset');
     const down = await waitFor('hello-1 to be marked unhealthy by its callers', async () => {
       const i = await instance(cp.port, 'hello', 'hello-1');
       return i?.state === 'unhealthy' ? i : undefined;
@@ -121,11 +97,11 @@ describe("callers' observations", () => {
     expect(down.evidence).toMatchObject({ signal: 'callers' });
     expect((down.evidence?.failing as string[]).sort()).toEqual(['caller-1', 'caller-2']);
     // Its own agent still reports its app healthy: the health check path is not reset.
-    expect((await httpRequest(apps[0]?.port as number, '/healthz')).status).toBe(200);
+    expect((await httpRequest(apps['hello-1']?.port as number, '/healthz')).status).toBe(200);
     for (const c of callers) await waitFor(`${c.agentId} to stop routing to hello-1`, async () => !(await endpointIds(c, 'hello')).includes('hello-1'));
 
     const clearedAt = Date.now();
-    await apps[0]?.setFault('none');
+    await apps['hello-1']?.setFault('none');
     await waitFor('hello-1 to be healthy again', async () => (await instance(cp.port, 'hello', 'hello-1'))?.state === 'healthy', { timeoutMs: 30_000, intervalMs: 50 });
     const upMs = Date.now() - clearedAt;
     for (const c of callers) await waitFor(`${c.agentId} to route to hello-1 again`, async () => (await endpointIds(c, 'hello')).includes('hello-1'));
@@ -143,17 +119,12 @@ describe("callers' observations", () => {
 });
 
 describe('flap damping', () => {
-  const scratch = new Scratch();
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
-  });
+  const mesh = withMesh();
 
   it('holds a flapping instance down after its health check passes again', async () => {
     const holdDownMs = 3000;
-    const cp = await startControlPlane(scratch, { health: { flapThreshold: 2, holdDownMs, recoverMs: 200 } });
-    const app = await startDemoApp('hello', 'hello-1');
-    await startAgent(scratch, { agentId: 'hello-1', cp, instance: { service: 'hello', app } });
+    const { cp, apps } = await mesh.start({ controlPlane: { health: { flapThreshold: 2, holdDownMs, recoverMs: 200 } }, instances: { hello: ['hello-1'] } });
+    const app = apps['hello-1'] as AppHandle;
     const state = async () => (await instance(cp.port, 'hello', 'hello-1'))?.state;
     await waitFor('hello-1 healthy', async () => (await state()) === 'healthy');
 
@@ -179,23 +150,15 @@ describe('flap damping', () => {
 });
 
 describe('per-agent tables and rings', () => {
-  const scratch = new Scratch();
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
-  });
+  const mesh = withMesh();
 
   it('an agent learns a service on its first request, gets only what it calls, and its ring agrees with the published one', async () => {
-    const cp = await startControlPlane(scratch, { services: { cache: { balancer: { kind: 'ring_hash', hashKey: { source: 'header', name: 'x-user' } } } } });
-    const agents: AgentHandle[] = [];
-    for (const id of ['cache-1', 'cache-2', 'cache-3']) {
-      const app = await startDemoApp('cache', id);
-      agents.push(await startAgent(scratch, { agentId: id, cp, instance: { service: 'cache', app } }));
-    }
-    const hello = await startDemoApp('hello', 'hello-1');
-    await startAgent(scratch, { agentId: 'hello-1', cp, instance: { service: 'hello', app: hello } });
+    const { cp, agents } = await mesh.start({
+      controlPlane: { services: { cache: { balancer: { kind: 'ring_hash', hashKey: { source: 'header', name: 'x-user' } } } } },
+      instances: { cache: ['cache-1', 'cache-2', 'cache-3'], hello: ['hello-1'] },
+    });
     await waitFor('every instance healthy', async () => (await getJson(cp.port, '/v1/services')).services.every((s: { healthy: number; total: number }) => s.healthy === s.total && s.total > 0));
-    const client = await startAgent(scratch, { agentId: 'client', cp, outbound: true });
+    const client = await mesh.agent({ agentId: 'client', cp, outbound: true });
     expect(Object.keys((await agentTable(client))?.services ?? {})).toEqual([]);
 
     // The first request waits for the service to arrive in the table.
@@ -217,7 +180,7 @@ describe('per-agent tables and rings', () => {
     expect((await agentTable(client))?.services.cache?.ring?.version).toBe(ring.version);
 
     // A member leaves: a new ring version, and the client agrees again.
-    const gone = agents.find((a) => a.agentId === owner) as AgentHandle;
+    const gone = agents[owner] as AgentHandle;
     gone.proc.child.kill('SIGKILL');
     const next = await waitFor('a new ring the client agrees with', async () => {
       const r = await ringOf();

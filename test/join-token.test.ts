@@ -1,9 +1,9 @@
 import { once } from 'node:events';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { getJson, httpRequest } from './harness/http.js';
-import { type ControlPlaneHandle, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
-import { killAll, type Proc } from './harness/process.js';
+import { type ControlPlaneHandle, startAgent, startDemoApp, withMesh } from './harness/mesh.js';
+import type { Proc } from './harness/process.js';
 import { waitFor } from './harness/wait.js';
 
 const TOKEN = 'join-7f3a9c2e51d04b8e';
@@ -20,17 +20,14 @@ async function helloWith(url: string, token: string | undefined): Promise<{ erro
 }
 
 describe('join token and admin token', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
+  const { scratch } = mesh;
   let cp: ControlPlaneHandle;
   const procs: Proc[] = [];
 
   beforeAll(async () => {
-    cp = await startControlPlane(scratch, { auth: { joinToken: TOKEN, adminToken: ADMIN } });
+    cp = await mesh.controlPlane({ auth: { joinToken: TOKEN, adminToken: ADMIN } });
     procs.push(cp.proc);
-  });
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
   });
 
   it('refuses an agent without the token, or with a wrong one, with a reason', async () => {

@@ -1,10 +1,9 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type EtcdCluster, startEtcdCluster } from './harness/etcd.js';
-import { type ControlPlaneHandle, ROOT, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
-import { killAll } from './harness/process.js';
+import { type ControlPlaneHandle, ROOT, withMesh } from './harness/mesh.js';
 import { waitFor } from './harness/wait.js';
 
 // meshctl, the built binary, against two control-plane replicas on a real
@@ -48,7 +47,8 @@ function rowOf(table: string, first: string): string[] | undefined {
 }
 
 describe('meshctl with control-plane replicas on etcd', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
+  const { scratch } = mesh;
   let etcd: EtcdCluster;
   let a: ControlPlaneHandle;
   let b: ControlPlaneHandle;
@@ -61,7 +61,7 @@ describe('meshctl with control-plane replicas on etcd', () => {
   };
 
   const replica = (name: string) =>
-    startControlPlane(scratch, {
+    mesh.controlPlane({
       auth: { adminToken: ADMIN },
       store: { kind: 'etcd', etcd: { endpoints: etcd.endpoints, requestTimeoutMs: 2000, leaseTtlSeconds: 2, replicaId: name } },
       dataDir: join(scratch.dir, `cp-${name}`),
@@ -75,10 +75,7 @@ describe('meshctl with control-plane replicas on etcd', () => {
     await waitFor('cp-a to lead', async () => (await json(a, 'get', 'cluster')).role === 'leader', { timeoutMs: 10_000 });
     b = await replica('cp-b');
     // A two-tier service, both instances on A.
-    for (const [id, tier] of [['db-1', 0], ['db-2', 1]] as const) {
-      const app = await startDemoApp('db', id);
-      await startAgent(scratch, { agentId: id, cp: a, instance: { service: 'db', app, tier } });
-    }
+    await mesh.start({ connectTo: a, instances: { db: [{ id: 'db-1', tier: 0 }, { id: 'db-2', tier: 1 }] } });
     await waitFor('cp-b to name cp-a as the leader', async () => (await json(b, 'get', 'cluster')).leader?.replicaId === 'cp-a', { timeoutMs: 10_000 });
     for (const cp of [a, b]) {
       await waitFor(`${cp.url} to list db with both instances healthy`, async () => {
@@ -86,10 +83,6 @@ describe('meshctl with control-plane replicas on etcd', () => {
         return db?.total === 2 && db.healthy === 2;
       });
     }
-  });
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
   });
 
   it('get cluster: the leader and the follower each show their role and name the leader', async () => {

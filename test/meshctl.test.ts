@@ -3,10 +3,9 @@ import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import getPort from 'get-port';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { type ControlPlaneHandle, ROOT, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
-import { killAll } from './harness/process.js';
+import { type ControlPlaneHandle, ROOT, Scratch, startControlPlane, withMesh } from './harness/mesh.js';
 import { makeCa, makeCert } from './harness/certs.js';
 import { waitFor } from './harness/wait.js';
 
@@ -58,7 +57,8 @@ function rowOf(table: string, first: string): string[] | undefined {
 }
 
 describe('meshctl', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
+  const { scratch } = mesh;
   let cp: ControlPlaneHandle;
   let env: Record<string, string>;
   const run = (...args: string[]) => meshctl(args, { env, home: scratch.dir });
@@ -70,24 +70,17 @@ describe('meshctl', () => {
   };
 
   beforeAll(async () => {
-    cp = await startControlPlane(scratch, { auth: { adminToken: ADMIN }, failover: { failbackHoldMs: 60_000 } });
+    ({ cp } = await mesh.start({
+      controlPlane: { auth: { adminToken: ADMIN }, failover: { failbackHoldMs: 60_000 } },
+      instances: { db: [{ id: 'db-1', tier: 0, zone: 'eu-1a' }, { id: 'db-2', tier: 1, zone: 'eu-1a' }], hello: ['hello-1'] },
+      client: { calls: ['db', 'hello'] },
+    }));
     env = { MESHCTL_SERVER: cp.url, MESHCTL_TOKEN: ADMIN };
-    for (const [id, tier] of [['db-1', 0], ['db-2', 1]] as const) {
-      const app = await startDemoApp('db', id);
-      await startAgent(scratch, { agentId: id, cp, instance: { service: 'db', app, tier, zone: 'eu-1a' } });
-    }
-    const hello = await startDemoApp('hello', 'hello-1');
-    await startAgent(scratch, { agentId: 'hello-1', cp, instance: { service: 'hello', app: hello } });
-    await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['db', 'hello'] });
     await waitFor('every instance healthy and the client in sync', async () => {
       const services = await json('get', 'services');
       const agents = await json('get', 'agents');
       return services.services.length === 2 && services.services.every((s: { healthy: number; total: number }) => s.healthy === s.total) && agents.agents.every((a: { inSync: boolean }) => a.inSync);
     });
-  });
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
   });
 
   it('gets services, instances and agents as a table, as JSON and as YAML', async () => {

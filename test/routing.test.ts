@@ -1,45 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { getJson, httpRequest } from './harness/http.js';
-import {
-  type AgentHandle,
-  type AppHandle,
-  type ControlPlaneHandle,
-  endpointIds,
-  Scratch,
-  startAgent,
-  startControlPlane,
-  startDemoApp,
-} from './harness/mesh.js';
-import { killAll } from './harness/process.js';
+import { type AgentHandle, type AppHandle, type ControlPlaneHandle, endpointIds, withMesh } from './harness/mesh.js';
 import { waitFor } from './harness/wait.js';
 
 // A control plane, hello x2 and orders x2 (demo app + agent each), and a
 // client agent: all real processes on loopback.
 describe('routing through the mesh', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
   let cp: ControlPlaneHandle;
   let client: AgentHandle;
-  const apps: Record<string, AppHandle> = {};
+  let apps: Record<string, AppHandle>;
 
   beforeAll(async () => {
     // Panic mode off for orders (so "no healthy endpoint" is a 503, not traffic
     // to unhealthy instances) and outlier detection off for hello (so the
     // resetting instance is not ejected mid-test): those have tests of their own.
-    cp = await startControlPlane(scratch, {
-      services: { orders: { tiers: { panicThresholdPercent: 0 } }, hello: { outlierDetection: { consecutiveFailures: 0 } } },
-    });
-    for (const [service, id] of [['hello', 'hello-1'], ['hello', 'hello-2'], ['orders', 'orders-1'], ['orders', 'orders-2']] as const) {
-      apps[id] = await startDemoApp(service, id);
-      await startAgent(scratch, { agentId: id, cp, instance: { service, app: apps[id] as AppHandle } });
-    }
-    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['hello', 'orders'] });
-    await waitFor('the client to see both hello instances', async () => (await endpointIds(client, 'hello')).length === 2);
-    await waitFor('the client to see both orders instances', async () => (await endpointIds(client, 'orders')).length === 2);
-  });
-
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
+    ({ cp, client, apps } = await mesh.start({
+      controlPlane: { services: { orders: { tiers: { panicThresholdPercent: 0 } }, hello: { outlierDetection: { consecutiveFailures: 0 } } } },
+      instances: { hello: ['hello-1', 'hello-2'], orders: ['orders-1', 'orders-2'] },
+      client: { calls: ['hello', 'orders'] },
+    }));
   });
 
   it('answers 200 to repeated curl -x style requests and reaches both hello instances', async () => {

@@ -1,10 +1,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { makeCa, makeCert } from './harness/certs.js';
 import { httpRequest } from './harness/http.js';
-import { CP_BIN, type ControlPlaneHandle, Scratch, startAgent, startControlPlane, startDemoApp } from './harness/mesh.js';
-import { killAll, Proc } from './harness/process.js';
+import { CP_BIN, type ControlPlaneHandle, startAgent, startDemoApp, withMesh } from './harness/mesh.js';
+import { Proc } from './harness/process.js';
 import { waitFor } from './harness/wait.js';
 
 const ADMIN = 'admin-0c4e8b1f9a2d7e65';
@@ -15,17 +15,14 @@ const JOIN = 'join-7f3a9c2e51d04b8e';
 const as = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
 describe('admin API tokens and roles', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
+  const { scratch } = mesh;
   let cp: ControlPlaneHandle;
 
   beforeAll(async () => {
     const tokensFile = join(scratch.dir, 'tokens.yaml');
     writeFileSync(tokensFile, `- { name: grafana, token: ${FILE_READER}, role: read-only }\n`);
-    cp = await startControlPlane(scratch, { auth: { adminToken: ADMIN, readOnlyToken: READER, tokensFile } });
-  });
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
+    cp = await mesh.controlPlane({ auth: { adminToken: ADMIN, readOnlyToken: READER, tokensFile } });
   });
 
   it('answers 401 in JSON, with WWW-Authenticate, without a token or with a wrong one', async () => {
@@ -79,15 +76,11 @@ describe('admin API tokens and roles', () => {
 });
 
 describe('wrong tokens from one address', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
   let cp: ControlPlaneHandle;
 
   beforeAll(async () => {
-    cp = await startControlPlane(scratch, { auth: { adminToken: ADMIN } });
-  });
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
+    cp = await mesh.controlPlane({ auth: { adminToken: ADMIN } });
   });
 
   it('are slowed down: after 5 within 60 s, 429 with Retry-After, even for the right token', async () => {
@@ -105,7 +98,8 @@ describe('wrong tokens from one address', () => {
 });
 
 describe('TLS', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
+  const { scratch } = mesh;
   let cp: ControlPlaneHandle;
   let caFile: string;
   let otherCaFile: string;
@@ -114,11 +108,7 @@ describe('TLS', () => {
     caFile = makeCa(scratch.dir, 'ca');
     otherCaFile = makeCa(scratch.dir, 'other-ca');
     const { certFile, keyFile } = makeCert(scratch.dir, 'ca', 'server');
-    cp = await startControlPlane(scratch, { tls: { certFile, keyFile }, auth: { joinToken: JOIN, adminToken: ADMIN } });
-  });
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
+    cp = await mesh.controlPlane({ tls: { certFile, keyFile }, auth: { joinToken: JOIN, adminToken: ADMIN } });
   });
 
   it('serves HTTPS that a client trusting the CA verifies, and that one without it refuses', async () => {

@@ -1,17 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { getJson, httpRequest } from './harness/http.js';
-import {
-  type AgentHandle,
-  type AppHandle,
-  type ControlPlaneHandle,
-  agentTable,
-  endpointIds,
-  Scratch,
-  startAgent,
-  startControlPlane,
-  startDemoApp,
-} from './harness/mesh.js';
-import { killAll } from './harness/process.js';
+import { type AgentHandle, type ControlPlaneHandle, agentTable, endpointIds, withMesh } from './harness/mesh.js';
 import { waitFor } from './harness/wait.js';
 
 async function allSucceed(port: number, n: number): Promise<Set<string>> {
@@ -25,25 +14,13 @@ async function allSucceed(port: number, n: number): Promise<Set<string>> {
 }
 
 describe('the data path does not depend on the control plane', () => {
-  const scratch = new Scratch();
+  const mesh = withMesh();
   let cp: ControlPlaneHandle;
   let client: AgentHandle;
-  const agents: AgentHandle[] = [];
-  const apps: AppHandle[] = [];
+  let agents: Record<string, AgentHandle>;
 
   beforeAll(async () => {
-    cp = await startControlPlane(scratch);
-    for (const id of ['hello-1', 'hello-2']) {
-      const app = await startDemoApp('hello', id);
-      apps.push(app);
-      agents.push(await startAgent(scratch, { agentId: id, cp, instance: { service: 'hello', app } }));
-    }
-    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['hello'] });
-    await waitFor('the client to see both instances', async () => (await endpointIds(client, 'hello')).length === 2);
-  });
-  afterAll(async () => {
-    await killAll();
-    scratch.remove();
+    ({ cp, client, agents } = await mesh.start({ instances: { hello: ['hello-1', 'hello-2'] }, client: { calls: ['hello'] } }));
   });
 
   let versionBefore = 0;
@@ -59,7 +36,7 @@ describe('the data path does not depend on the control plane', () => {
 
   it('serves from the persisted table after an agent restart while the control plane is down', async () => {
     await client.proc.stop('SIGTERM');
-    client = await startAgent(scratch, { agentId: 'client', cp, outbound: true, calls: ['hello'], reuse: client });
+    client = await mesh.agent({ agentId: 'client', cp, outbound: true, calls: ['hello'], reuse: client });
     const table = await agentTable(client);
     expect(table).toMatchObject({ version: versionBefore, source: 'disk' });
     expect(await allSucceed(client.outboundPort as number, 20)).toEqual(new Set(['hello-1', 'hello-2']));
@@ -68,7 +45,7 @@ describe('the data path does not depend on the control plane', () => {
   it('reconnects every agent and converges on a new version when the control plane is back', async () => {
     // With a startup grace period the restarted control plane waits for agents
     // to reconnect before it pushes, so no agent is sent a partial table.
-    cp = await startControlPlane(scratch, { push: { debounceMs: 10, maxDelayMs: 100, startupGraceMs: 1500 } }, cp.port);
+    cp = await mesh.controlPlane({ push: { debounceMs: 10, maxDelayMs: 100, startupGraceMs: 1500 } }, cp.port);
     const converged = await waitFor('every agent on one new version', async () => {
       const a = await getJson(cp.port, '/v1/agents');
       const connected = a.agents.filter((x: { connected: boolean }) => x.connected);
@@ -82,7 +59,7 @@ describe('the data path does not depend on the control plane', () => {
   });
 
   it('drops an agent that stops sending heartbeats, and takes it back when it resumes', async () => {
-    const frozen = agents[0] as AgentHandle;
+    const frozen = agents['hello-1'] as AgentHandle;
     frozen.proc.child.kill('SIGSTOP');
     try {
       await waitFor('hello-1 to leave the table', async () => (await endpointIds(client, 'hello')).join() === 'hello-2', { timeoutMs: 10_000 });

@@ -3,10 +3,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import getPort from 'get-port';
+import { afterAll, afterEach } from 'vitest';
 import { stringify } from 'yaml';
-import { getJson, httpRequest } from './http.js';
-import { Proc } from './process.js';
+import { endpointIds } from './agent-table.js';
+import { httpRequest } from './http.js';
+import { killAll, Proc } from './process.js';
 import { waitFor } from './wait.js';
+
+export { agentTable, endpointIds } from './agent-table.js';
 
 /** Root of the repository. */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -172,19 +176,115 @@ export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<Age
   return handle;
 }
 
-/** The routing table an agent holds, from its admin `/config`. */
-export async function agentTable(
-  agent: AgentHandle,
-): Promise<{
-  version: number;
-  source: string;
-  services: Record<string, { endpoints: Array<{ id: string; health?: string }>; activeTier?: number; ring?: { version: number; members: Array<{ id: string }> } }>;
-} | null> {
-  return (await getJson(agent.adminPort, '/config')).table;
+/** One instance of a {@link MeshSpec}: its id (the demo app's instance name and its agent's id) and where it stands. */
+export interface InstanceSpec {
+  id: string;
+  tier?: number;
+  zone?: string;
+  weight?: number;
+  labels?: Record<string, string>;
 }
 
-/** Ids of the healthy endpoints of `service` in the agent's table (unhealthy ones stay listed, marked). */
-export async function endpointIds(agent: AgentHandle, service: string): Promise<string[]> {
-  const t = await agentTable(agent);
-  return (t?.services[service]?.endpoints ?? []).filter((e) => (e.health ?? 'healthy') === 'healthy').map((e) => e.id).sort();
+/** The control plane agents connect to, or several in this order (`controlPlane.urls`): the first running, the others maybe only planned. */
+export type CpTarget = ControlPlaneHandle | [ControlPlaneHandle, ...Array<{ streamUrl: string }>];
+
+/** What a test's mesh is made of; everything left out is not started. */
+export interface MeshSpec {
+  /** Settings of the control plane to start, over {@link FAST_CP}. Ignored with `connectTo`. */
+  controlPlane?: Record<string, unknown>;
+  /** Control planes already started (or planned) to connect the agents to, instead of starting one. */
+  connectTo?: CpTarget;
+  /** Instances by service, a demo app and its agent each, started one after another in this order. */
+  instances?: Record<string, Array<string | InstanceSpec>>;
+  /** A client agent `client` with an outbound listener; started last, then waited on until it sees every instance of what it calls. */
+  client?: { calls?: string[]; upstreams?: Record<string, number> };
+}
+
+/** The handles of a started {@link MeshSpec}, instances by id. */
+export interface StartedMesh {
+  cp: ControlPlaneHandle;
+  apps: Record<string, AppHandle>;
+  agents: Record<string, AgentHandle>;
+}
+
+/**
+ * The real processes of a test on loopback, in one scratch directory:
+ * what {@link withMesh} hands a test file. Each test file states only what
+ * differs (settings, instances, the client's calls); the mesh starts them,
+ * waits on conditions with deadlines, and stops everything.
+ */
+export class Mesh {
+  #scratch: Scratch | undefined;
+
+  /** The scratch directory of this mesh, made on first use and removed by {@link stop}. */
+  get scratch(): Scratch {
+    this.#scratch ??= new Scratch();
+    return this.#scratch;
+  }
+
+  /** Starts the control-plane binary (see {@link startControlPlane}). */
+  controlPlane(extra: Record<string, unknown> = {}, port?: number): Promise<ControlPlaneHandle> {
+    return startControlPlane(this.scratch, extra, port);
+  }
+
+  /** Starts an agent (see {@link startAgent}). */
+  agent(o: AgentOptions): Promise<AgentHandle> {
+    return startAgent(this.scratch, o);
+  }
+
+  /** Starts a demo app and the agent that fronts it as an instance of `service`, connected to `target`. */
+  async instance(target: CpTarget, service: string, spec: string | InstanceSpec): Promise<{ app: AppHandle; agent: AgentHandle }> {
+    const { id, ...where } = typeof spec === 'string' ? { id: spec } : spec;
+    const app = await startDemoApp(service, id);
+    const agent = await this.agent({ agentId: id, ...connect(target), instance: { service, app, ...where } });
+    return { app, agent };
+  }
+
+  /** Starts what `spec` names, in order: the control plane, the instances, the client; resolves once the client sees them. */
+  async start<S extends MeshSpec>(spec: S): Promise<StartedMesh & (S extends { client: object } ? { client: AgentHandle } : unknown)> {
+    const target = spec.connectTo ?? (await this.controlPlane(spec.controlPlane));
+    const started: StartedMesh & { client?: AgentHandle } = { cp: Array.isArray(target) ? target[0] : target, apps: {}, agents: {} };
+    const counts = new Map<string, number>();
+    for (const [service, list] of Object.entries(spec.instances ?? {})) {
+      for (const one of list) {
+        const { app, agent } = await this.instance(target, service, one);
+        started.apps[agent.agentId] = app;
+        started.agents[agent.agentId] = agent;
+      }
+      counts.set(service, list.length);
+    }
+    if (spec.client) {
+      const { calls = [], upstreams } = spec.client;
+      const client = await this.agent({ agentId: 'client', ...connect(target), outbound: true, calls, ...(upstreams ? { upstreams } : {}) });
+      for (const service of new Set([...calls, ...Object.keys(upstreams ?? {})])) {
+        const n = counts.get(service) ?? 0;
+        if (n > 0) await waitFor(`the client to see ${n} ${service} instance(s)`, async () => (await endpointIds(client, service)).length === n);
+      }
+      started.client = client;
+    }
+    return started as StartedMesh & (S extends { client: object } ? { client: AgentHandle } : unknown);
+  }
+
+  /** Kills every process the test file started and has not stopped, and removes the scratch directory. */
+  async stop(): Promise<void> {
+    await killAll();
+    this.#scratch?.remove();
+    this.#scratch = undefined;
+  }
+}
+
+/**
+ * A {@link Mesh} stopped after the suite it is called in (a `describe`, or
+ * the file), or after each of its tests with `each`. Call it where the
+ * `afterAll` would go: hooks the file registers later (closing a browser, a
+ * stub server) run before it, as vitest runs after-hooks in reverse.
+ */
+export function withMesh({ each = false }: { each?: boolean } = {}): Mesh {
+  const mesh = new Mesh();
+  (each ? afterEach : afterAll)(() => mesh.stop());
+  return mesh;
+}
+
+function connect(target: CpTarget): Pick<AgentOptions, 'cp' | 'cps'> {
+  return Array.isArray(target) ? { cps: target } : { cp: target };
 }
