@@ -1,4 +1,4 @@
-import { httpErrorBody, type Logger } from '@meshlet/shared';
+import { httpErrorBody, type Logger, MeshletHttpError } from '@meshlet/shared';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { RingChecksumMap } from '../control/ring-checksums.js';
@@ -48,6 +48,8 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
   });
   // Fastify's own refusals (a body that is not JSON, an empty one) in the agent's error shape.
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    // An error of the agent's own, thrown rather than sent: its code and status as bound.
+    if (err instanceof MeshletHttpError) return reply.code(err.statusCode).send(httpErrorBody(err));
     const status = err.statusCode;
     if (status === undefined || status < 400 || status >= 500) return reply.send(err);
     return reply.code(status).send(httpErrorBody(AgentErrors.BAD_REQUEST(err.message, { statusCode: status })));

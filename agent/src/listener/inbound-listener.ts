@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@meshlet/shared';
 import type { Pool } from 'undici';
-import { AgentErrorCodes } from '../errors.js';
+import { AgentErrors } from '../errors.js';
 import { type AgentMetrics, CODE_CLASSES, codeClass, type CodeClass } from '../metrics.js';
 import { failureKind } from '../resilience/failure-kind.js';
 import { rawUpstreamHeaders } from './hop-headers.js';
@@ -50,14 +50,14 @@ export class InboundListener {
     this.server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
       this.#handle(req, res).catch((e: unknown) => {
         this.#o.log.error({ err: e }, 'inbound request failed unexpectedly');
-        sendJsonError(res, 500, AgentErrorCodes.UPSTREAM_UNREACHABLE, 'internal error in the agent');
+        sendJsonError(res, AgentErrors.UPSTREAM_UNREACHABLE('internal error in the agent', { statusCode: 500 }));
       });
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
       tunnelUpgrade(req, socket, head, { host: options.appHost, port: options.appPort, path: req.url ?? '/', connectTimeoutMs: options.connectTimeoutMs })
         .then((r) => {
-          if (!r.ok) refuseUpgrade(socket, 502, AgentErrorCodes.APP_UNREACHABLE, `cannot connect to the local app ${options.appName}: ${r.error.message}`);
+          if (!r.ok) refuseUpgrade(socket, AgentErrors.APP_UNREACHABLE(`cannot connect to the local app ${options.appName}: ${r.error.message}`));
         })
         .catch(() => socket.destroy());
     });
@@ -96,13 +96,13 @@ export class InboundListener {
     const kind = failureKind(e);
     if (kind === 'aborted') return -1;
     if (kind === 'connect') {
-      sendJsonError(res, 502, AgentErrorCodes.APP_UNREACHABLE, `cannot connect to the local app ${this.#o.appName}: ${e.message}`);
+      sendJsonError(res, AgentErrors.APP_UNREACHABLE(`cannot connect to the local app ${this.#o.appName}: ${e.message}`));
     } else if (kind === 'timeout') {
-      sendJsonError(res, 504, AgentErrorCodes.UPSTREAM_TIMEOUT, `the local app ${this.#o.appName} did not answer within ${this.#o.requestTimeoutMs} ms`);
+      sendJsonError(res, AgentErrors.UPSTREAM_TIMEOUT(`the local app ${this.#o.appName} did not answer within ${this.#o.requestTimeoutMs} ms`));
     } else if (kind === 'reset') {
-      sendJsonError(res, 502, AgentErrorCodes.APP_RESET, `the local app ${this.#o.appName} closed the connection before answering: ${e.message}`);
+      sendJsonError(res, AgentErrors.APP_RESET(`the local app ${this.#o.appName} closed the connection before answering: ${e.message}`));
     } else {
-      sendJsonError(res, 502, AgentErrorCodes.UPSTREAM_UNREACHABLE, `the local app ${this.#o.appName} failed: ${e.message}`);
+      sendJsonError(res, AgentErrors.UPSTREAM_UNREACHABLE(`the local app ${this.#o.appName} failed: ${e.message}`));
     }
     return -1;
   }

@@ -1,12 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Endpoint, Logger, TimeoutPolicy } from '@meshlet/shared';
+import { type Endpoint, type Logger, MeshletHttpError, type TimeoutPolicy } from '@meshlet/shared';
 import type { Dispatcher } from 'undici';
 import type { PickContext } from '../balancer/balancer.js';
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import type { Subscriptions, WaitingClient } from '../control/subscriptions.js';
-import { AgentErrorCodes, CIRCUIT_HEADER } from '../errors.js';
+import { AgentErrorCodes, AgentErrors, CIRCUIT_HEADER } from '../errors.js';
 import { decideFault } from '../resilience/fault-decision.js';
 import { type FailureKind, failureKind } from '../resilience/failure-kind.js';
 import { type AttemptOutcome, decideRetry, type RetryDecision, retryDelay } from '../resilience/retry-policy.js';
@@ -61,7 +61,7 @@ export class OutboundListener {
     this.server = createServer({ keepAliveTimeout: 5_000, requireHostHeader: false }, (req, res) => {
       this.#handle(req, res).catch((e: unknown) => {
         this.#o.log.error({ err: e }, 'outbound request failed unexpectedly');
-        sendJsonError(res, 500, AgentErrorCodes.UPSTREAM_UNREACHABLE, 'internal error in the agent');
+        sendJsonError(res, AgentErrors.UPSTREAM_UNREACHABLE('internal error in the agent', { statusCode: 500 }));
       });
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -90,13 +90,13 @@ export class OutboundListener {
 
   async #route(req: IncomingMessage, res: ServerResponse, target: RequestTarget | undefined, state: ForwardState, started: number): Promise<void> {
     if (!target) {
-      sendJsonError(res, 400, AgentErrorCodes.BAD_REQUEST, 'name the service: send an absolute URL (curl -x) or a Host header');
+      sendJsonError(res, AgentErrors.BAD_REQUEST('name the service: send an absolute URL (curl -x) or a Host header'));
       return;
     }
     const d = await this.#resolve(req, target, res);
     if (d === undefined) return;
     if ('refusal' in d) {
-      sendJsonError(res, d.status, d.refusal, d.message, d.extra);
+      sendJsonError(res, d.refusal, d.extra);
       return;
     }
     const svc = d.svc;
@@ -113,7 +113,7 @@ export class OutboundListener {
   async #guard(req: IncomingMessage, res: ServerResponse, target: RequestTarget, d: Destination, state: ForwardState): Promise<void> {
     const { svc, dest } = d;
     if (svc.limiter && !svc.limiter.tryTake()) {
-      sendJsonError(res, 429, AgentErrorCodes.RATE_LIMITED, `the local rate limit of "${svc.name}" (${svc.policy.rateLimit?.requestsPerSecond} requests per second) is exhausted; retry later`, { service: svc.name });
+      sendJsonError(res, AgentErrors.RATE_LIMITED(`the local rate limit of "${svc.name}" (${svc.policy.rateLimit?.requestsPerSecond} requests per second) is exhausted; retry later`), { service: svc.name });
       return;
     }
     const faults = svc.policy.faultInjection;
@@ -121,7 +121,7 @@ export class OutboundListener {
       const f = decideFault(faults, this.#o.random);
       if (f.delayMs > 0) await sleep(f.delayMs);
       if (f.abortStatus !== undefined) {
-        sendJsonError(res, f.abortStatus, AgentErrorCodes.FAULT_INJECTED, `fault injection of "${svc.name}" aborted this request (a drill: remove faultInjection from the policy to stop it)`, { service: svc.name });
+        sendJsonError(res, new MeshletHttpError(AgentErrorCodes.FAULT_INJECTED, f.abortStatus, `fault injection of "${svc.name}" aborted this request (a drill: remove faultInjection from the policy to stop it)`), { service: svc.name });
         return;
       }
     }
@@ -132,7 +132,7 @@ export class OutboundListener {
       if (typeof got !== 'function') {
         dest.metrics.circuitOpen();
         if (!res.headersSent) res.setHeader(CIRCUIT_HEADER, got.open);
-        sendJsonError(res, 503, AgentErrorCodes.CIRCUIT_OPEN, `the circuit breaker of "${dest.name}" is open (${got.open}): ${dest.policy.circuitBreaker.maxConcurrent} requests in flight and ${dest.policy.circuitBreaker.maxPending} waiting at most`, { service: dest.name, reason: got.open });
+        sendJsonError(res, AgentErrors.CIRCUIT_OPEN(`the circuit breaker of "${dest.name}" is open (${got.open}): ${dest.policy.circuitBreaker.maxConcurrent} requests in flight and ${dest.policy.circuitBreaker.maxPending} waiting at most`), { service: dest.name, reason: got.open });
         return;
       }
       release = got;
@@ -210,11 +210,11 @@ export class OutboundListener {
       endpoint = next;
     }
     if (failures.length === 0) {
-      sendJsonError(res, 503, AgentErrorCodes.NO_HEALTHY_ENDPOINT, `service "${dest.name}" has no healthy endpoint to send to (routing table version ${d.version})`, { service: dest.name });
+      sendJsonError(res, AgentErrors.NO_HEALTHY_ENDPOINT(`service "${dest.name}" has no healthy endpoint to send to (routing table version ${d.version})`), { service: dest.name });
       return;
     }
     const why = budgetExhausted ? '; the retry budget is exhausted, so no more retries were made' : '';
-    sendJsonError(res, 502, AgentErrorCodes.UPSTREAM_UNREACHABLE, `no endpoint of "${dest.name}" could be reached (${failures.join('; ')})${why}`, { service: dest.name, attempts: failures.length });
+    sendJsonError(res, AgentErrors.UPSTREAM_UNREACHABLE(`no endpoint of "${dest.name}" could be reached (${failures.join('; ')})${why}`), { service: dest.name, attempts: failures.length });
   }
 
   /** One attempt on `endpoint`; `answeredMs` is the time to the answer's headers (for the balancer's EWMA and the observations), -1 when none came. */
@@ -250,7 +250,7 @@ export class OutboundListener {
     d.dest.metrics.attempt(endpoint.id, -1);
     d.dest.outcome(endpoint.id, true);
     if (outcome.headersSent) res.destroy();
-    else if (kind === 'timeout') sendJsonError(res, 504, AgentErrorCodes.UPSTREAM_TIMEOUT, `endpoint ${endpoint.id} of "${d.dest.name}" did not answer within ${d.timeouts.requestMs} ms`, { service: d.dest.name, endpoint: endpoint.id });
+    else if (kind === 'timeout') sendJsonError(res, AgentErrors.UPSTREAM_TIMEOUT(`endpoint ${endpoint.id} of "${d.dest.name}" did not answer within ${d.timeouts.requestMs} ms`), { service: d.dest.name, endpoint: endpoint.id });
     else return kind;
     return undefined;
   }
@@ -275,13 +275,13 @@ export class OutboundListener {
     socket.on('error', () => socket.destroy());
     const target = this.#target(req);
     if (!target) {
-      refuseUpgrade(socket, 400, AgentErrorCodes.BAD_REQUEST, 'name the service: send an absolute URL or a Host header');
+      refuseUpgrade(socket, AgentErrors.BAD_REQUEST('name the service: send an absolute URL or a Host header'));
       return;
     }
     const d = await this.#resolve(req, target, socket);
     if (d === undefined) return;
     if ('refusal' in d) {
-      refuseUpgrade(socket, d.status, d.refusal, d.message);
+      refuseUpgrade(socket, d.refusal);
       return;
     }
     await forwardUpgrade(req, socket, head, target, d);

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { PickContext } from '../balancer/balancer.js';
-import { AgentErrorCodes } from '../errors.js';
+import { AgentErrors } from '../errors.js';
 import type { Destination } from '../route/destination.js';
 import { requestHash } from '../route/request-hash.js';
 import type { RequestTarget } from './request-target.js';
@@ -44,5 +44,5 @@ export async function forwardUpgrade(req: IncomingMessage, socket: Duplex, head:
     if (r.ok) return;
     failures.push(`${endpoint.id}: ${r.error.message}`);
   }
-  refuseUpgrade(socket, 502, AgentErrorCodes.UPSTREAM_UNREACHABLE, `no endpoint of "${d.dest.name}" could be reached (${failures.join('; ')})`);
+  refuseUpgrade(socket, AgentErrors.UPSTREAM_UNREACHABLE(`no endpoint of "${d.dest.name}" could be reached (${failures.join('; ')})`));
 }

@@ -1,6 +1,8 @@
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { httpErrorBody, type MeshletHttpError } from '@meshlet/shared';
+import { ERROR_HEADER } from '../errors.js';
 import { HOP_BY_HOP } from './hop-headers.js';
 
 /** Request headers for an upgrade: hop-by-hop ones dropped except `Upgrade`, with `Connection: Upgrade`. */
@@ -23,15 +25,15 @@ function upgradeHead(req: IncomingMessage, path: string, host: string | undefine
 }
 
 /** Answers an upgrade request that could not be carried, on the raw socket. */
-export function refuseUpgrade(socket: Duplex, status: number, code: string, message: string): void {
+export function refuseUpgrade(socket: Duplex, err: MeshletHttpError): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = JSON.stringify({ error: { code, message } });
+  const body = JSON.stringify(httpErrorBody(err));
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
-      `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-meshlet-error: ${code}\r\nconnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${err.statusCode} ${STATUS_CODES[err.statusCode] ?? 'Error'}\r\n` +
+      `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${ERROR_HEADER}: ${err.code}\r\nconnection: close\r\n\r\n${body}`,
   );
 }
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { HttpErrorDefinition, RetryPolicy, RouteRule, TimeoutPolicy } from '@meshlet/shared';
+import type { HttpErrorDefinition, MeshletHttpError, RetryPolicy, RouteRule, TimeoutPolicy } from '@meshlet/shared';
 import type { ServiceLoadBalancer } from '../balancer/service-load-balancer.js';
 import { type AgentErrorCode, AgentErrors } from '../errors.js';
 import type { RequestTarget } from '../listener/request-target.js';
@@ -21,18 +21,13 @@ export interface Destination {
 
 /** Why a request cannot be routed: the answer to give, with its `MESHLET_*` code and the status bound to it. */
 export interface Refusal {
-  status: number;
-  refusal: AgentErrorCode;
-  message: string;
+  /** The answer: its code bound to its status. */
+  refusal: MeshletHttpError;
+  /** Fields added to the answer's body (the service named). */
   extra: Record<string, unknown>;
 }
 
-const refuse = (error: HttpErrorDefinition<AgentErrorCode>, message: string, extra: Record<string, unknown>): Refusal => ({
-  status: error.statusCode,
-  refusal: error.code,
-  message,
-  extra,
-});
+const refuse = (error: HttpErrorDefinition<AgentErrorCode>, message: string, extra: Record<string, unknown>): Refusal => ({ refusal: error(message), extra });
 
 /**
  * Where a request for `target` goes under `table`: the service it names,

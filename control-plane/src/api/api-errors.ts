@@ -1,4 +1,4 @@
-import { compileValidator, httpErrorBody, MeshletError, type MeshletHttpError, type ValidationIssue } from '@meshlet/shared';
+import { compileValidator, httpErrorBody, MeshletError, MeshletHttpError, type ValidationIssue } from '@meshlet/shared';
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { ApiErrors, ControlPlaneErrorCodes } from '../errors.js';
@@ -61,6 +61,8 @@ export function installApiErrors(app: FastifyInstance): void {
       req.log.warn({ err }, 'admin API write refused: the store cannot commit');
       return sendError(reply, ApiErrors.STORE_UNAVAILABLE(err.message, { cause: err }));
     }
+    // An error of the API's own, thrown rather than sent: its code and status as bound.
+    if (err instanceof MeshletHttpError && err.code !== ControlPlaneErrorCodes.INTERNAL) return sendError(reply, err);
     const status = err.statusCode ?? 500;
     // Fastify's own refusals (415, 406, ...) and failures keep the status fastify chose.
     if (status >= 500) {
