@@ -87,7 +87,13 @@ export class ControlPlane {
     const parts = createParts(common);
     this.#parts = parts;
     metrics.leader.set(replication.leading ? 1 : 0);
-    replication.attach({ ...parts, metrics, shedAgents: (reason) => this.#shedAgents(reason) });
+    replication.attach({
+      ...parts,
+      metrics,
+      shedAgents: (reason) => this.#shedAgents(reason),
+      // The agent is on another replica now: its stream here is half-open.
+      closeReplaced: (record) => this.#sessions.get(record.agentId)?.close(CloseCodes.REPLACED, 'the agent connected to another control-plane replica'),
+    });
     this.#unwatchStore = watchStore(store, parts, log);
 
     const app = await createServer(config, log);

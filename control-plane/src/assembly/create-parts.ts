@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { CloseCodes } from '@meshlet/shared';
 import { EventLog } from '../events/event-log.js';
 import { FailoverEngine } from '../failover/failover-engine.js';
 import { HealthEngine } from '../health/health-engine.js';
@@ -89,8 +88,6 @@ export function createParts(ctx: AssemblyContext): ControlPlaneParts {
       store.put(SERVICES_KEY, names).catch((e: unknown) => log.error({ err: e }, 'could not persist services'));
     },
     knownServices: storedServices(store),
-    // The agent is on another replica now: its stream here is half-open.
-    onReplacedLocal: (record) => ctx.sessions.get(record.agentId)?.close(CloseCodes.REPLACED, 'the agent connected to another control-plane replica'),
   });
   return { events, webhooks, policies, drains, health, failover, rings, pusher, registry, stats: new ServiceStats() };
 }

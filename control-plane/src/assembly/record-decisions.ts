@@ -19,9 +19,9 @@ export interface DecisionOutlets {
  */
 export function recordDecisions(events: EventLog, outlets: DecisionOutlets): DecisionSink {
   const { replication, webhooks, metrics, log } = outlets;
-  events.subscribe((e, adopted) => {
-    // A follower holds the leader's decisions too; the leader alone sends their webhooks and counts them.
-    if (adopted) return;
+  events.subscribe((e, inserted) => {
+    // A follower holds the leader's decisions too (inserted); the leader alone sends their webhooks and counts them.
+    if (inserted) return;
     webhooks.send(e);
     replication.decided();
     if (e.kind === 'failover') metrics.failovers.inc({ service: e.service });

@@ -27,7 +27,7 @@ describe('EventLog: adopting another replica\'s decisions', () => {
     expect(log.lastSeq).toBe(0);
 
     const e = decided(7, 55_000);
-    expect(log.adopt(e)).toBe(true);
+    expect(log.insert(e)).toBe(true);
     expect(log.list()).toEqual([decided(7, 55_000)]);
     expect(log.lastSeq).toBe(7);
     expect(heard).toEqual([[7, true]]);
@@ -41,10 +41,10 @@ describe('EventLog: adopting another replica\'s decisions', () => {
     const log = new EventLog(10, () => 100);
     const heard: number[] = [];
     log.subscribe((e) => heard.push(e.seq));
-    log.adopt(decided(5, 1_000));
-    log.adopt(decided(6, 2_000));
-    expect(log.adopt(decided(6, 9_999, { reason: 'again' }))).toBe(false);
-    expect(log.adopt(decided(3, 500))).toBe(false);
+    log.insert(decided(5, 1_000));
+    log.insert(decided(6, 2_000));
+    expect(log.insert(decided(6, 9_999, { reason: 'again' }))).toBe(false);
+    expect(log.insert(decided(3, 500))).toBe(false);
     expect(log.list().map((e) => [e.seq, e.time, e.reason])).toEqual([
       [5, 1_000, 'decision 5'],
       [6, 2_000, 'decision 6'],
@@ -59,21 +59,21 @@ describe('EventLog: adopting another replica\'s decisions', () => {
     log.add(decision);
     expect(log.lastSeq).toBe(1);
     // The leader is ahead (a follower that becomes leader): a gap in seq is fine.
-    log.adopt(decided(40, 50));
+    log.insert(decided(40, 50));
     now = 200;
     const mine = log.add(decision);
     expect(mine).toMatchObject({ seq: 41, time: 200 });
     expect(log.lastSeq).toBe(41);
     // What comes after it from elsewhere with a seq it has already used is ignored.
-    expect(log.adopt(decided(41, 300))).toBe(false);
-    expect(log.adopt(decided(42, 300))).toBe(true);
+    expect(log.insert(decided(41, 300))).toBe(false);
+    expect(log.insert(decided(42, 300))).toBe(true);
     expect(log.list().map((e) => e.seq)).toEqual([1, 40, 41, 42]);
     expect(log.list({ afterSeq: 40 }).map((e) => e.seq)).toEqual([41, 42]);
   });
 
   it('keeps adopted events in the same bounded ring as its own', () => {
     const log = new EventLog(2, () => 0);
-    for (const seq of [1, 2, 3]) log.adopt(decided(seq, seq * 10));
+    for (const seq of [1, 2, 3]) log.insert(decided(seq, seq * 10));
     expect(log.list().map((e) => e.seq)).toEqual([2, 3]);
     log.add(decision);
     expect(log.list().map((e) => e.seq)).toEqual([3, 4]);

@@ -32,7 +32,7 @@ describe('FailoverEngine: adopting the leader\'s serving tier', () => {
     expect(fresh.evaluate('orders', tiers(2, 2))).toBe(0);
 
     now = 1_000;
-    engine.adopt('orders', tiers(2, 2), 1);
+    engine.setActive('orders', tiers(2, 2), 1);
     expect(engine.activeTier('orders')).toBe(1);
     expect(engine.evaluate('orders', tiers(2, 2))).toBe(1);
     expect(engine.list()).toEqual([{ service: 'orders', activeTier: 1, pinned: false, failbackAt: 1_000 + HOLD, tiers: tiers(2, 2) }]);
@@ -49,7 +49,7 @@ describe('FailoverEngine: adopting the leader\'s serving tier', () => {
   });
 
   it('takes over at once from the adopted tier when it has no healthy endpoint', () => {
-    engine.adopt('orders', tiers(0, 2), 1);
+    engine.setActive('orders', tiers(0, 2), 1);
     expect(engine.evaluate('orders', tiers(2, 0))).toBe(0);
     expect(events.list()).toMatchObject([{ from: 'tier-1', to: 'tier-0', reason: 'tier 1 has no healthy endpoint; tier 0 serves again before its hold ran out' }]);
   });
@@ -63,7 +63,7 @@ describe('FailoverEngine: adopting the leader\'s serving tier', () => {
     expect(engine.list()[0]?.failbackAt).toBe(2_000 + HOLD);
 
     now = 5_000;
-    engine.adopt('orders', tiers(2, 2), 1);
+    engine.setActive('orders', tiers(2, 2), 1);
     expect(engine.list()[0]?.failbackAt).toBeUndefined();
     now = 2_000 + HOLD;
     engine.tick();
@@ -78,14 +78,14 @@ describe('FailoverEngine: adopting the leader\'s serving tier', () => {
     expect(engine.failover('orders')).toEqual({ ok: true, activeTier: 1 });
     expect(engine.list()[0]?.pinned).toBe(true);
 
-    engine.adopt('orders', three, 1);
+    engine.setActive('orders', three, 1);
     expect(engine.list()[0]?.pinned).toBe(true);
     // Pinned: a healthy tier 0 does not start a failback.
     now = 1_000;
     expect(engine.evaluate('orders', three)).toBe(1);
     expect(engine.list()[0]?.failbackAt).toBeUndefined();
 
-    engine.adopt('orders', three, 2);
+    engine.setActive('orders', three, 2);
     expect(engine.list()[0]).toMatchObject({ activeTier: 2, pinned: false });
     // No longer pinned: tier 0 fails back after the hold.
     expect(engine.evaluate('orders', three)).toBe(2);
@@ -97,9 +97,9 @@ describe('FailoverEngine: adopting the leader\'s serving tier', () => {
 
   it('records no event and does not tell the owner', () => {
     expect(engine.evaluate('orders', tiers(2, 2))).toBe(0);
-    engine.adopt('orders', tiers(2, 2), 1);
-    engine.adopt('orders', tiers(0, 2), 1);
-    engine.adopt('billing', tiers(0, 1), 1);
+    engine.setActive('orders', tiers(2, 2), 1);
+    engine.setActive('orders', tiers(0, 2), 1);
+    engine.setActive('billing', tiers(0, 1), 1);
     expect(add).not.toHaveBeenCalled();
     expect(events.list()).toEqual([]);
     expect(changes).toBe(0);
@@ -107,7 +107,7 @@ describe('FailoverEngine: adopting the leader\'s serving tier', () => {
   });
 
   it('sorts the adopted tier counts', () => {
-    engine.adopt('orders', [{ tier: 1, healthy: 1, total: 1 }, { tier: 0, healthy: 0, total: 1 }], 1);
+    engine.setActive('orders', [{ tier: 1, healthy: 1, total: 1 }, { tier: 0, healthy: 0, total: 1 }], 1);
     expect(engine.list()[0]?.tiers.map((t) => t.tier)).toEqual([0, 1]);
   });
 });

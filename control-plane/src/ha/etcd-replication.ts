@@ -3,6 +3,7 @@ import type { Clock, ControlPlaneConfig, Logger, Observations, Routes } from '@m
 import type { MeshEvent } from '../events/event-log.js';
 import { tierCounts } from '../failover/tier-counts.js';
 import { type AgentRecord, registrationOf } from '../registry/agent-record.js';
+import { RemoteAgents } from '../registry/remote-agents.js';
 import type { EtcdStore } from '../store/etcd-store.js';
 import { type LeaderInfo, type PublishedTable, ReplicaLink, type SignalBatch } from './replica-link.js';
 import type { ClusterView, ReplicatedParts, Replication } from './replication.js';
@@ -44,6 +45,7 @@ function advertiseUrlOf(config: ControlPlaneConfig, port: number): string {
 export class EtcdReplication implements Replication {
   readonly #o: EtcdReplicationOptions;
   #parts: ReplicatedParts | undefined;
+  #remote: RemoteAgents | undefined;
   /** Made by {@link start}, once the port (part of the replica id) is known. */
   #link: ReplicaLink | undefined;
   #replicaId = '';
@@ -66,12 +68,14 @@ export class EtcdReplication implements Replication {
   /** A replica follows until elected: it must not make versions of its own, even before it has joined the others. */
   attach(parts: ReplicatedParts): void {
     this.#parts = parts;
-    parts.pusher.setFollowing(true);
+    this.#remote = new RemoteAgents(parts.registry, { clock: this.#o.clock, onReplacedLocal: parts.closeReplaced });
+    parts.pusher.setBuilding(false);
   }
 
   #connect(port: number): ReplicaLink {
     const { store, config, log } = this.#o;
     const d = this.#d;
+    const remote = this.#remote as RemoteAgents;
     this.#replicaId = replicaIdOf(config, port);
     this.#url = advertiseUrlOf(config, port);
     return new ReplicaLink({
@@ -89,8 +93,8 @@ export class EtcdReplication implements Replication {
           this.#leader = info;
           log.info({ leader: info?.replicaId ?? null, url: info?.url ?? null }, info ? 'leader is known' : 'no leader right now');
         },
-        onRegistration: (reg) => d.registry.applyRemote(reg),
-        onRegistrationGone: (agentId, replica) => d.registry.removeRemote(agentId, replica),
+        onRegistration: (reg) => remote.apply(reg),
+        onRegistrationGone: (agentId, replica) => remote.remove(agentId, replica),
         onSignals: (batch) => this.#onSignals(batch),
         onTable: (table, replace) => this.#onTable(table, replace),
         onEvents: (events) => this.#onEvents(events),
@@ -115,7 +119,7 @@ export class EtcdReplication implements Replication {
   /**
    * Keeps the agents of other replicas from looking silent when it is their
    * replica's word that is missing, not theirs (see
-   * {@link Registry.refreshRemote}): a replica's batches can pause while its
+   * {@link RemoteAgents.refresh}): a replica's batches can pause while its
    * lease, and so its registrations, live on, as while it gets a new lease
    * after etcd lost its quorum. When a replica dies its registrations go with
    * its lease, its agents are orphaned, and their silence counts again.
@@ -123,7 +127,7 @@ export class EtcdReplication implements Replication {
    * silence counts.
    */
   vouch(ms: number): void {
-    if (this.#link) this.#d.registry.refreshRemote(!this.#link.inTouch(ms));
+    if (this.#link) this.#remote?.refresh(!this.#link.inTouch(ms));
   }
 
   /** `undefined` while this replica leads; else the leader, if one is known. */
@@ -197,13 +201,13 @@ export class EtcdReplication implements Replication {
     this.#since = this.#o.clock();
     this.#d.metrics.leader.set(leader ? 1 : 0);
     this.#o.log.info({ replicaId: this.#replicaId, role: leader ? 'leader' : 'follower' }, leader ? 'this replica leads: it decides and publishes tables' : 'this replica follows the leader');
-    this.#d.pusher.setFollowing(!leader);
+    this.#d.pusher.setBuilding(leader);
   }
 
   #onSignals(batch: SignalBatch): void {
-    const { registry, health, stats } = this.#d;
+    const { health, stats } = this.#d;
     // The link checked the batch (ages, each report against the protocol's schema).
-    for (const [agentId, age] of Object.entries(batch.seen)) registry.seenRemote(agentId, batch.replica, age);
+    for (const [agentId, age] of Object.entries(batch.seen)) this.#remote?.seen(agentId, batch.replica, age);
     for (const o of batch.observations) {
       health.observe(o.agentId, o.report);
       stats.record(o.report, (service, id) => health.knows(service, id));
@@ -216,15 +220,15 @@ export class EtcdReplication implements Replication {
     // What the pusher would ignore must not reach the rings and tiers either.
     if (!replace && (table.version < pusher.version || (table.version === pusher.version && table.nonce === pusher.nonce))) return;
     for (const [name, routes] of Object.entries(table.services)) {
-      rings.adopt(name, routes);
-      if (routes.activeTier !== undefined) failover.adopt(name, tierCounts(routes), routes.activeTier);
+      rings.setRing(name, routes);
+      if (routes.activeTier !== undefined) failover.setActive(name, tierCounts(routes), routes.activeTier);
     }
-    pusher.adopt(table, replace);
+    pusher.takeTable(table, replace);
   }
 
   #onEvents(events: MeshEvent[]): void {
     if (this.leading) return;
     const sorted = events.filter((e) => e && Number.isSafeInteger(e.seq)).sort((a, b) => a.seq - b.seq);
-    for (const e of sorted) this.#d.events.adopt(e);
+    for (const e of sorted) this.#d.events.insert(e);
   }
 }

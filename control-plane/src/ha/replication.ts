@@ -32,6 +32,8 @@ export interface ReplicatedParts {
   metrics: ControlPlaneMetrics;
   /** Closes the streams of this replica's agents, so that they move to another replica. */
   shedAgents: (reason: string) => void;
+  /** Closes this replica's stream of an agent that connected to another replica since (the stream is half-open). */
+  closeReplaced: (record: AgentRecord) => void;
 }
 
 /**

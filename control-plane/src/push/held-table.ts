@@ -44,8 +44,8 @@ export class HeldTable {
    * something, and whether it carries a change that concerns it (for
    * convergence); the agent then counts as holding that version. `cache`
    * shares one message among agents that need the same. `extend`: a delta
-   * on the version the agent holds, adding the services it lacks (a
-   * follower cannot make a version).
+   * on the version the agent holds, adding the services it lacks (for a
+   * pusher that makes no version of its own).
    */
   next(table: ServiceTable, cache: Map<string, TableMessage>, extend: boolean): { message: TableMessage; concerns: boolean } | undefined {
     const { version, nonce } = table;

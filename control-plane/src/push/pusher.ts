@@ -23,7 +23,7 @@ export interface PusherOptions {
   onVersion?: (version: number) => void;
   /** Called when every agent affected by a change has answered it: milliseconds from the change to the last answer. */
   onConverged?: (c: Convergence) => void;
-  /** Called with every new table this pusher makes (the leader replica publishes it to the followers). */
+  /** Called with every new table this pusher builds (a leading replica publishes it to the others). */
   onTable?: (table: Routes) => void;
 }
 
@@ -58,10 +58,10 @@ const MAX_LIFT = 2 ** 47;
  * others are gone. So nothing is pushed during the startup grace period and
  * agents keep serving from the table they hold.
  *
- * On a follower replica the pusher builds nothing: it {@link adopt}s the
- * tables the leader made, with their version and nonce, and sends its own
- * agents what concerns them, so that every agent gets the same version
- * whichever replica it is connected to.
+ * While it does not build ({@link setBuilding}) it makes no version of its
+ * own: it sends the tables given to {@link takeTable}, with their version and
+ * nonce, so that every agent gets the same version whichever control-plane
+ * replica it is connected to.
  */
 export class Pusher {
   readonly #o: PusherOptions;
@@ -75,7 +75,7 @@ export class Pusher {
   #graceUntil: number;
   #graceTimer: NodeJS.Timeout | undefined;
   #closed = false;
-  #following = false;
+  #building = true;
 
   constructor(options: PusherOptions) {
     this.#o = options;
@@ -111,25 +111,22 @@ export class Pusher {
     return this.#table.entry(name)?.changedAt;
   }
 
-  /**
-   * Makes this pusher follow (take tables from {@link adopt}) or lead (build
-   * them). A new leader builds at once from what it holds.
-   */
-  setFollowing(following: boolean): void {
-    if (this.#following === following) return;
-    this.#following = following;
-    if (!following) this.schedule();
+  /** Makes this pusher build its tables, at once from what it holds, or only send those given to {@link takeTable}. */
+  setBuilding(building: boolean): void {
+    if (this.#building === building) return;
+    this.#building = building;
+    if (building) this.schedule();
   }
 
   /**
-   * Takes over a table the leader made: its version, nonce and services
-   * become this pusher's, and each agent is sent what changed for it. A
-   * table not newer than the one held is ignored, except one of the same
-   * version with another nonce, or any with `replace`: this replica made
-   * its own while it wrongly believed it led; the leader's replaces it, in
-   * full.
+   * Sends a table made elsewhere: its version, nonce and services become
+   * this pusher's, and each agent is sent what changed for it. A table not
+   * newer than the one held is ignored (agents must never go back), except
+   * one of the same version with another nonce, or any with `replace`: the
+   * one held was made here while it should not have been; this one
+   * replaces it, in full.
    */
-  adopt(table: Pick<Routes, 'version' | 'nonce' | 'services'>, replace = false): boolean {
+  takeTable(table: Pick<Routes, 'version' | 'nonce' | 'services'>, replace = false): boolean {
     if (this.#closed) return false;
     const held = this.#table;
     if (held.built && table.version <= held.version) {
@@ -157,8 +154,8 @@ export class Pusher {
    */
   add(sink: TableSink, heldVersion: number, subscriptions?: Iterable<string>): void {
     this.#sinks.set(sink, new HeldTable(subscriptions === undefined ? 'all' : new Set(subscriptions)));
-    if (this.#following) {
-      // The leader's counter rules; the agent gets the leader's table, whatever it holds.
+    if (!this.#building) {
+      // The counter of the tables taken rules; the agent gets the table held, whatever it holds.
       if (this.#table.built) this.#sendTo(sink, this.#sinks.get(sink) as HeldTable, new Map(), false);
       return;
     }
@@ -211,7 +208,7 @@ export class Pusher {
     if (code === SharedErrorCodes.DELTA_BASE_MISMATCH) {
       // The full table goes out at once under the same version; its ACK answers the pending changes.
       state.base = undefined;
-      if (this.#table.built && (this.#following || !this.inGrace())) this.#sendTo(sink, state, new Map(), false);
+      if (this.#table.built && (!this.#building || !this.inGrace())) this.#sendTo(sink, state, new Map(), false);
       return;
     }
     this.#convergence.answer(sink, version, false);
@@ -228,8 +225,8 @@ export class Pusher {
   flush(): void {
     const decidedAt = this.#burst.take();
     if (this.#closed) return;
-    if (this.#following) {
-      // A follower makes no version: an agent that subscribed to more gets the services it lacks at the version it holds.
+    if (!this.#building) {
+      // No version is made here: an agent that subscribed to more gets the services it lacks at the version it holds.
       if (this.#table.built) {
         for (const sink of this.#dirty) {
           const state = this.#sinks.get(sink);

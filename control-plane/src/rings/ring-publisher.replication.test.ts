@@ -18,7 +18,7 @@ const adopted = (version: number, m = members): ServiceRoutes =>
 describe('RingPublisher: adopting the leader\'s rings', () => {
   it('checks ACKs against the adopted ring', () => {
     const p = new RingPublisher();
-    p.adopt('cache', adopted(12));
+    p.setRing('cache', adopted(12));
     const good = checksumOf(members);
     expect(p.agrees('cache', ring.balancer, { version: 12, checksum: good })).toBe(true);
     expect(p.agrees('cache', ring.balancer, { version: 12, checksum: 'bad' })).toBe(false);
@@ -27,14 +27,14 @@ describe('RingPublisher: adopting the leader\'s rings', () => {
 
     // A newer ring of the leader replaces it.
     const other = [{ id: 'a', weight: 1 }];
-    p.adopt('cache', adopted(15, other));
+    p.setRing('cache', adopted(15, other));
     expect(p.agrees('cache', ring.balancer, { version: 12, checksum: good })).toBeUndefined();
     expect(p.agrees('cache', ring.balancer, { version: 15, checksum: checksumOf(other) })).toBe(true);
   });
 
   it('keeps the adopted version when it builds the same membership as leader', () => {
     const p = new RingPublisher();
-    p.adopt('cache', adopted(12));
+    p.setRing('cache', adopted(12));
     const routes: ServiceRoutes = { endpoints: [ep('b', 0, 3), ep('a'), ep('z', 1)], policy: ring };
     p.attach('cache', routes, 0, 30);
     expect(routes.ring).toEqual({ version: 12, members });
@@ -51,25 +51,25 @@ describe('RingPublisher: adopting the leader\'s rings', () => {
     const own: ServiceRoutes = { endpoints: [ep('a'), ep('b', 0, 3)], policy: ring };
     p.attach('cache', own, 0, 4);
     expect(own.ring?.version).toBe(4);
-    p.adopt('cache', adopted(9));
+    p.setRing('cache', adopted(9));
     expect(p.agrees('cache', ring.balancer, { version: 4, checksum: checksumOf(members) })).toBeUndefined();
     expect(p.agrees('cache', ring.balancer, { version: 9, checksum: checksumOf(members) })).toBe(true);
   });
 
   it('drops the ring of a service the leader does not hash-balance, or published no ring for', () => {
     const p = new RingPublisher();
-    p.adopt('cache', adopted(12));
-    p.adopt('cache', { endpoints: [ep('a')], policy: resolvePolicy({}), ring: { version: 12, members } });
+    p.setRing('cache', adopted(12));
+    p.setRing('cache', { endpoints: [ep('a')], policy: resolvePolicy({}), ring: { version: 12, members } });
     expect(p.agrees('cache', ring.balancer, { version: 12, checksum: checksumOf(members) })).toBeUndefined();
     expect(p.list(() => ring.balancer)).toEqual([]);
 
-    p.adopt('store', adopted(12));
+    p.setRing('store', adopted(12));
     const { ring: _none, ...noRing } = adopted(13);
-    p.adopt('store', noRing);
+    p.setRing('store', noRing);
     expect(p.agrees('store', ring.balancer, { version: 12, checksum: checksumOf(members) })).toBeUndefined();
     expect(p.list(() => ring.balancer)).toEqual([]);
 
-    p.adopt('plain', { endpoints: [ep('a')] });
+    p.setRing('plain', { endpoints: [ep('a')] });
     expect(p.list(() => ring.balancer)).toEqual([]);
   });
 });
