@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type Convergence, ConvergenceTracker } from './convergence-tracker.js';
+import { sink, usePusher } from './test-support/table-sinks.js';
 
 describe('ConvergenceTracker', () => {
   const setup = () => {
@@ -64,5 +65,39 @@ describe('ConvergenceTracker', () => {
     expect(done).toEqual([{ version: 8, decidedAt: 1_000, convergedAt: 61_000, durationMs: 60_000, agents: 2, unanswered: 1 }]);
     tracker.answer('b', 8, true);
     expect(done).toHaveLength(1);
+  });
+});
+
+describe('Pusher: convergence', () => {
+  const fx = usePusher();
+
+  it('measures convergence from the decision to the last affected ACK', () => {
+    const x = sink('x');
+    const y = sink('y');
+    const z = sink('z');
+    fx.p.add(x, 0, ['a']);
+    fx.p.add(y, 0, ['a']);
+    fx.p.add(z, 0, ['c']);
+    fx.now = 2000;
+    fx.p.schedule();
+    fx.services.a = { endpoints: [] };
+    fx.now = 2020;
+    fx.p.flush();
+    fx.now = 2050;
+    fx.p.ack(x, 2);
+    expect(fx.converged).toEqual([]);
+    fx.now = 2090;
+    fx.p.ack(y, 2);
+    expect(fx.converged).toEqual([{ version: 2, decidedAt: 2000, convergedAt: 2090, durationMs: 90, agents: 2, unanswered: 0 }]);
+  });
+
+  it('closes a change that an agent never answers after the deadline', () => {
+    const x = sink('x');
+    fx.p.add(x, 0, ['a']);
+    fx.services.a = { endpoints: [] };
+    fx.p.flush();
+    fx.now += 60_000;
+    fx.p.expirePending();
+    expect(fx.converged).toMatchObject([{ version: 2, agents: 1, unanswered: 1 }]);
   });
 });

@@ -1,32 +1,13 @@
-import type { Hello, InstanceInfo } from '@meshlet/shared';
 import { describe, expect, it, vi } from 'vitest';
 import type { AgentRecord, Registration } from './agent-record.js';
 import { registrationOf } from './agent-record.js';
 import { Registry } from './registry.js';
 import { RemoteAgents } from './remote-agents.js';
+import { hello, instance } from './test-support/agent-record.js';
 
 // Agents connected to another control-plane replica, as their registrations
 // arrive through etcd: how they enter, change and leave this replica's
 // registry, and how they meet the agents connected here.
-
-const instance = (id: string, service = 'orders', over: Partial<InstanceInfo> = {}): InstanceInfo => ({
-  service,
-  id,
-  host: `${id}.local`,
-  port: 15006,
-  tier: 0,
-  weight: 1,
-  labels: {},
-  ...over,
-});
-
-const hello = (agentId: string, inst?: InstanceInfo): Hello => ({
-  type: 'hello',
-  protocolVersion: 1,
-  agentId,
-  tableVersion: 0,
-  ...(inst ? { instance: inst } : {}),
-});
 
 /** The registration replica `replica` publishes of agent `agentId`, connected at `connectedAt`. */
 const reg = (agentId: string, replica: string, connectedAt: number, over: Partial<Registration> = {}): Registration => ({
@@ -60,7 +41,7 @@ function setup(knownServices: string[] = []) {
   return { clock, onChange, onForget, onNewService, registry, remotes, only };
 }
 
-describe('Registry: registrations of another replica\'s agents', () => {
+describe('RemoteAgents: registrations of another replica\'s agents', () => {
   it('creates a record marked with the replica, not orphaned, and tells onChange', () => {
     const { registry, remotes, onChange, only } = setup();
     remotes.apply(reg('o-1', 'B', 500, { health: 'unhealthy', healthReason: 'down' }));

@@ -1,30 +1,14 @@
-import { createLogger, type Endpoint, type Routes, type ServiceRoutes } from '@meshlet/shared';
+import { createLogger, type Routes, type ServiceRoutes } from '@meshlet/shared';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { agentRecord } from '../registry/test-support/agent-record.js';
+import { type Convergence, Pusher, type PusherOptions } from '../push/pusher.js';
+import { ep, sink } from '../push/test-support/table-sinks.js';
 import { MemoryStore } from '../store/test-support/memory-store.js';
-import { type Convergence, Pusher, type PusherOptions, type TableSink } from './pusher.js';
 
-// The pusher of a follower replica: it makes no version of its own, adopts
-// the leader's tables (version and nonce included) and sends its own agents
-// what concerns them; and what changes when it becomes the leader.
-
-type Sink = TableSink & { sent: Routes[]; texts: string[] };
-
-function sink(id: string): Sink {
-  const sent: Routes[] = [];
-  const texts: string[] = [];
-  return {
-    record: agentRecord(id, { instance: undefined }),
-    sent,
-    texts,
-    send: (m: Routes, text: string) => {
-      sent.push(m);
-      texts.push(text);
-    },
-  };
-}
-
-const ep = (id: string, health?: 'unhealthy'): Endpoint => ({ id, host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {}, ...(health ? { health } : {}) });
+// What EtcdReplication does with the pusher while this replica follows
+// (attach, #onRole, #onTable): the pusher makes no version of its own
+// (setBuilding(false)), takes the leader's tables (takeTable, version and
+// nonce included) and sends its own agents what concerns them; and what
+// changes when the replica becomes the leader.
 
 /** A table as the leader publishes it. */
 const table = (version: number, services: Record<string, ServiceRoutes>, nonce = `leader-${version}`) => ({ version, nonce, services: structuredClone(services) });
