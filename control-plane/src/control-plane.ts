@@ -96,7 +96,7 @@ export class ControlPlane {
     });
     this.#unwatchStore = watchStore(store, parts, log);
 
-    const app = await createServer(config, log);
+    const app = await createServer(config, log, this.#clock);
     this.#app = app;
     registerRoutes(app, { ...common, parts });
     try {

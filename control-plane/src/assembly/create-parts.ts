@@ -89,5 +89,5 @@ export function createParts(ctx: AssemblyContext): ControlPlaneParts {
     },
     knownServices: storedServices(store),
   });
-  return { events, webhooks, policies, drains, health, failover, rings, pusher, registry, stats: new ServiceStats() };
+  return { events, webhooks, policies, drains, health, failover, rings, pusher, registry, stats: new ServiceStats(undefined, clock) };
 }

@@ -1,7 +1,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
-import type { ControlPlaneConfig, Logger } from '@meshlet/shared';
+import type { Clock, ControlPlaneConfig, Logger } from '@meshlet/shared';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { installApiErrors } from '../api/api-errors.js';
 import { createAuth } from '../api/auth.js';
@@ -16,9 +16,9 @@ const BODY_LIMIT = 1024 * 1024;
  * the API's error answers, the OpenAPI document, WebSocket support and the
  * bearer-token check on every route but the open ones. Routes come after.
  */
-export async function createServer(config: ControlPlaneConfig, log: Logger): Promise<FastifyInstance> {
+export async function createServer(config: ControlPlaneConfig, log: Logger, clock: Clock): Promise<FastifyInstance> {
   const https = await httpsOptions(config.tls);
-  const auth = createAuth({ tokens: await tokensFromConfig(config.auth), open: ['/healthz', '/v1/stream', '/docs', '/docs/*', '/', '/dashboard/*'], log: log.child({ component: 'auth' }) });
+  const auth = createAuth({ tokens: await tokensFromConfig(config.auth), open: ['/healthz', '/v1/stream', '/docs', '/docs/*', '/', '/dashboard/*'], log: log.child({ component: 'auth' }), clock });
   const app = Fastify({
     loggerInstance: log.child({ component: 'http' }) as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),

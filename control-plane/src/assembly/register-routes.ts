@@ -68,7 +68,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       return v ? { service: v.service, state: v.state } : undefined;
     },
     policiesChanged: () => pusher.schedule(),
-    snapshot: (since) => takeSnapshot(store, since === undefined ? {} : { since }),
+    snapshot: (since) => takeSnapshot(store, since === undefined ? { now: clock } : { since, now: clock }),
     restore: (input) => restoreBackup(store, input, log, () => followStore(store, parts)),
   });
 }
