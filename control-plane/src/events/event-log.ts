@@ -22,7 +22,7 @@ export interface MeshEvent {
   evidence: Record<string, unknown>;
 }
 
-/** Where an engine records its decisions: the event log, or (on a follower replica) a sink that drops them. */
+/** Where an engine records its decisions: the event log, or a sink that drops them (see the control plane's replication). */
 export interface DecisionSink {
   add(event: Omit<MeshEvent, 'seq' | 'time'>): unknown;
 }
@@ -43,14 +43,14 @@ export interface EventFilter {
  * flapping mesh cannot grow it without bound. Listeners hear each event as it
  * is added (for a live stream).
  *
- * On a follower replica the log holds the leader's decisions instead, taken
- * over with their own sequence numbers by {@link adopt}; listeners hear them
- * with `adopted` set, so that only the replica that decided sends webhooks.
+ * Events decided elsewhere come in through {@link insert} with their own
+ * sequence numbers and times; listeners hear them with `inserted` set, so
+ * that what acts on a decision (webhooks) acts where it was decided.
  */
 export class EventLog {
   readonly #capacity: number;
   readonly #events: (MeshEvent | undefined)[];
-  readonly #listeners = new Set<(e: MeshEvent, adopted: boolean) => void>();
+  readonly #listeners = new Set<(e: MeshEvent, inserted: boolean) => void>();
   #next = 0;
   #seq = 0;
   readonly #clock: () => number;
@@ -68,8 +68,8 @@ export class EventLog {
     return e;
   }
 
-  /** Takes over an event decided by another replica, keeping its `seq` and time; one already held (same or lower seq) is ignored. */
-  adopt(e: MeshEvent): boolean {
+  /** Records an event decided elsewhere, keeping its `seq` and time; one already held (same or lower seq) is ignored. */
+  insert(e: MeshEvent): boolean {
     if (e.seq <= this.#seq) return false;
     this.#seq = e.seq;
     this.#append(e, true);
@@ -81,10 +81,10 @@ export class EventLog {
     return this.#seq;
   }
 
-  #append(e: MeshEvent, adopted: boolean): void {
+  #append(e: MeshEvent, inserted: boolean): void {
     this.#events[this.#next] = e;
     this.#next = (this.#next + 1) % this.#capacity;
-    for (const l of this.#listeners) l(e, adopted);
+    for (const l of this.#listeners) l(e, inserted);
   }
 
   /** Events matching `filter`, oldest first. */
@@ -103,7 +103,7 @@ export class EventLog {
   }
 
   /** Calls `listener` for every new event until the returned function is called. */
-  subscribe(listener: (e: MeshEvent, adopted: boolean) => void): () => void {
+  subscribe(listener: (e: MeshEvent, inserted: boolean) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }

@@ -92,11 +92,11 @@ export class FailoverEngine {
   }
 
   /**
-   * Takes over the serving tier the leader replica decided (on a follower,
-   * from the table it adopted), so that a follower that becomes leader goes
-   * on from it instead of deciding afresh. A pending failback hold restarts.
+   * Sets a service's serving tier, decided elsewhere: no event, no
+   * `onChange`; later decisions go on from it instead of deciding afresh. A
+   * pending failback hold restarts; a manual pin ends if the tier changes.
    */
-  adopt(service: string, tiers: readonly TierCount[], active: number): void {
+  setActive(service: string, tiers: readonly TierCount[], active: number): void {
     const sorted = [...tiers].sort((a, b) => a.tier - b.tier);
     const s = this.#services.get(service);
     if (s) {

@@ -1,21 +1,14 @@
-import { hostname } from 'node:os';
-import type { ControlPlaneConfig, Logger, Observations, Routes } from '@meshlet/shared';
-import type { EventLog, MeshEvent } from '../events/event-log.js';
-import type { FailoverEngine, TierCount } from '../failover/failover-engine.js';
+import type { Observations, Routes } from '@meshlet/shared';
+import type { EventLog } from '../events/event-log.js';
+import type { FailoverEngine } from '../failover/failover-engine.js';
 import type { HealthEngine } from '../health/health-engine.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
 import type { Pusher } from '../push/pusher.js';
-import { type AgentRecord, registrationOf } from '../registry/agent-record.js';
+import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
 import type { RingPublisher } from '../rings/ring-publisher.js';
 import type { ServiceStats } from '../stats/service-stats.js';
-import type { EtcdStore } from '../store/etcd-store.js';
-import { type LeaderInfo, type PublishedTable, ReplicaLink, type SignalBatch } from './replica-link.js';
-
-/** How many of the leader's latest decisions it publishes for the followers' `/v1/events`. */
-const PUBLISHED_EVENTS = 100;
-/** Decisions made in a burst are published once. */
-const EVENTS_DEBOUNCE_MS = 100;
+import type { LeaderInfo } from './replica-link.js';
 
 /** This replica's place in the cluster, for `GET /v1/cluster`. */
 export interface ClusterView {
@@ -27,12 +20,8 @@ export interface ClusterView {
   store: 'file' | 'etcd';
 }
 
-/** What replication needs from the control plane around it. */
-export interface ReplicationDeps {
-  store: EtcdStore;
-  config: ControlPlaneConfig;
-  log: Logger;
-  clock: () => number;
+/** The parts of the control plane that replication feeds and reads. */
+export interface ReplicatedParts {
   registry: Registry;
   pusher: Pusher;
   health: HealthEngine;
@@ -41,195 +30,44 @@ export interface ReplicationDeps {
   events: EventLog;
   stats: ServiceStats;
   metrics: ControlPlaneMetrics;
-  tierCounts: (routes: Routes['services'][string]) => TierCount[];
   /** Closes the streams of this replica's agents, so that they move to another replica. */
   shedAgents: (reason: string) => void;
-}
-
-/** The replica id the config gives, or `<hostname>:<port>`. */
-function replicaIdOf(config: ControlPlaneConfig, port: number): string {
-  return config.store.etcd.replicaId || `${hostname()}:${port}`;
-}
-
-/** The URL operators reach this replica at: the configured one, or one made from the listen address. */
-function advertiseUrlOf(config: ControlPlaneConfig, port: number): string {
-  if (config.store.etcd.advertiseUrl) return config.store.etcd.advertiseUrl;
-  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
-  return `${config.tls.certFile ? 'https' : 'http'}://${host}:${port}`;
+  /** Closes this replica's stream of an agent that connected to another replica since (the stream is half-open). */
+  closeReplaced: (record: AgentRecord) => void;
 }
 
 /**
- * Joins this control plane to the other replicas on the same etcd: it
- * publishes its agents and their signals, takes in theirs, and follows or
- * leads. The leader decides (health, failover, tables, webhooks) and
- * publishes its tables and decisions; a follower runs the same health
- * engine on the same signals as a hot standby, but adopts the leader's
- * tables and decisions instead of its own, so every agent receives the same
- * table version whichever replica it is connected to.
+ * How this control plane stands among others: the one place where a single
+ * control plane and a replica of several differ. The control plane tells it
+ * what happens locally (agents, observations, tables, decisions) and asks it
+ * whether it decides; a standalone control plane always does and tells
+ * nobody ({@link StandaloneReplication}), a replica on etcd publishes and
+ * follows the elected leader ({@link EtcdReplication}).
  */
-export class Replication {
-  readonly #d: ReplicationDeps;
-  readonly #link: ReplicaLink;
-  readonly #replicaId: string;
-  readonly #url: string;
-  #leader: LeaderInfo | undefined;
-  #since: number;
-  #eventsTimer: NodeJS.Timeout | undefined;
-  #cutOff = false;
-
-  constructor(deps: ReplicationDeps, port: number) {
-    this.#d = deps;
-    this.#replicaId = replicaIdOf(deps.config, port);
-    this.#url = advertiseUrlOf(deps.config, port);
-    this.#since = deps.clock();
-    const { store, config, log } = deps;
-    this.#link = new ReplicaLink({
-      client: store.client,
-      endpoints: config.store.etcd.endpoints,
-      prefix: store.prefix,
-      replicaId: this.#replicaId,
-      advertiseUrl: this.#url,
-      leaseTtlSeconds: config.store.etcd.leaseTtlSeconds,
-      requestTimeoutMs: store.requestTimeoutMs,
-      log: log.child({ component: 'replicas' }),
-      handlers: {
-        onRole: (leader) => this.#onRole(leader),
-        onLeader: (info) => {
-          this.#leader = info;
-          log.info({ leader: info?.replicaId ?? null, url: info?.url ?? null }, info ? 'leader is known' : 'no leader right now');
-        },
-        onRegistration: (reg) => deps.registry.applyRemote(reg),
-        onRegistrationGone: (agentId, replica) => deps.registry.removeRemote(agentId, replica),
-        onSignals: (batch) => this.#onSignals(batch),
-        onTable: (table, replace) => this.#onTable(table, replace),
-        onEvents: (events) => this.#onEvents(events),
-        onCutOff: (cutOff) => {
-          this.#cutOff = cutOff;
-          if (cutOff) deps.shedAgents('this control-plane replica cannot reach etcd; use another replica');
-        },
-      },
-    });
-  }
-
-  /** Why this replica turns agents away right now (it can reach no etcd member), if it does. */
-  refusal(): string | undefined {
-    return this.#cutOff ? 'this control-plane replica cannot reach etcd; connect to another replica' : undefined;
-  }
-
-  /** Whether this replica decides now. */
-  get leading(): boolean {
-    return this.#link.leader;
-  }
-
-  /**
-   * Keeps the agents of other replicas from looking silent when it is their
-   * replica's word that is missing, not theirs (see
-   * {@link Registry.refreshRemote}): a replica's batches can pause while its
-   * lease, and so its registrations, live on, as while it gets a new lease
-   * after etcd lost its quorum. When a replica dies its registrations go with
-   * its lease, its agents are orphaned, and their silence counts again.
-   * Until this replica has been in touch with etcd for `ms`, nobody's
-   * silence counts.
-   */
-  vouch(ms: number): void {
-    this.#d.registry.refreshRemote(!this.#link.inTouch(ms));
-  }
-
-  /** `undefined` while this replica leads; else the leader, if one is known. */
-  following(): { leader: LeaderInfo | undefined } | undefined {
-    return this.#link.leader ? undefined : { leader: this.#leader };
-  }
-
-  view(): ClusterView {
-    return {
-      replicaId: this.#replicaId,
-      role: this.#link.leader ? 'leader' : 'follower',
-      leader: this.#link.leader ? { replicaId: this.#replicaId, url: this.#url } : (this.#leader ?? null),
-      since: this.#since,
-      store: 'etcd',
-    };
-  }
-
-  /** Lists what the other replicas published, publishes this replica's agents, and starts campaigning. */
-  async start(): Promise<void> {
-    // The control plane made the pusher follow when it opened the etcd store; it leads once elected (#onRole).
-    const { registry, clock } = this.#d;
-    await this.#link.start(() => {
-      const now = clock();
-      const seen: Record<string, number> = {};
-      for (const r of registry.agents()) if (r.replica === undefined && r.connected) seen[r.agentId] = Math.max(0, now - r.lastSeenAt);
-      return seen;
-    });
-    // Agents that connected before the link was up.
-    for (const r of registry.agents()) if (r.replica === undefined) this.#link.register(registrationOf(this.#replicaId, r));
-  }
-
-  /** Publishes a change of an agent of this replica (connection, health). */
-  changed(record: AgentRecord): void {
-    if (record.replica === undefined) this.#link.register(registrationOf(this.#replicaId, record));
-  }
-
-  /** Withdraws an agent of this replica that the registry forgot. */
-  forgotten(record: AgentRecord): void {
-    if (record.replica === undefined) this.#link.unregister(record.agentId);
-  }
-
-  /** Relays an observation report of an agent of this replica to the others. */
-  observed(agentId: string, report: Observations): void {
-    this.#link.observed(agentId, report);
-  }
-
-  /** Publishes a table this replica made (as leader). */
-  tableMade(table: Routes): void {
-    this.#link.publishTable(table);
-  }
-
-  /** Publishes the latest decisions soon (as leader). */
-  decided(): void {
-    if (!this.#link.leader || this.#eventsTimer) return;
-    this.#eventsTimer = setTimeout(() => {
-      this.#eventsTimer = undefined;
-      this.#link.publishEvents(this.#d.events.list({ limit: PUBLISHED_EVENTS }));
-    }, EVENTS_DEBOUNCE_MS);
-  }
-
-  async close(): Promise<void> {
-    if (this.#eventsTimer) clearTimeout(this.#eventsTimer);
-    await this.#link.close();
-  }
-
-  #onRole(leader: boolean): void {
-    this.#since = this.#d.clock();
-    this.#d.metrics.leader.set(leader ? 1 : 0);
-    this.#d.log.info({ replicaId: this.#replicaId, role: leader ? 'leader' : 'follower' }, leader ? 'this replica leads: it decides and publishes tables' : 'this replica follows the leader');
-    this.#d.pusher.setFollowing(!leader);
-  }
-
-  #onSignals(batch: SignalBatch): void {
-    const { registry, health, stats } = this.#d;
-    // The link checked the batch (ages, each report against the protocol's schema).
-    for (const [agentId, age] of Object.entries(batch.seen)) registry.seenRemote(agentId, batch.replica, age);
-    for (const o of batch.observations) {
-      health.observe(o.agentId, o.report);
-      stats.record(o.report, (service, id) => health.knows(service, id));
-    }
-  }
-
-  #onTable(table: PublishedTable, replace: boolean): void {
-    const { pusher, rings, failover, tierCounts } = this.#d;
-    if (this.#link.leader && table.version <= pusher.version) return;
-    // What the pusher would ignore must not reach the rings and tiers either.
-    if (!replace && (table.version < pusher.version || (table.version === pusher.version && table.nonce === pusher.nonce))) return;
-    for (const [name, routes] of Object.entries(table.services)) {
-      rings.adopt(name, routes);
-      if (routes.activeTier !== undefined) failover.adopt(name, tierCounts(routes), routes.activeTier);
-    }
-    pusher.adopt(table, replace);
-  }
-
-  #onEvents(events: MeshEvent[]): void {
-    if (this.#link.leader) return;
-    const sorted = events.filter((e) => e && Number.isSafeInteger(e.seq)).sort((a, b) => a.seq - b.seq);
-    for (const e of sorted) this.#d.events.adopt(e);
-  }
+export interface Replication {
+  /** Whether this control plane decides now (health, failover, tables, webhooks). */
+  readonly leading: boolean;
+  /** This control plane's place among the replicas. */
+  view(): ClusterView;
+  /** `undefined` while this control plane decides; else the leader, if one is known. */
+  following(): { leader: LeaderInfo | undefined } | undefined;
+  /** Why agents are turned away right now, if they are. */
+  refusal(): string | undefined;
+  /** Takes the parts it feeds, before the control plane listens (a replica follows until elected). */
+  attach(parts: ReplicatedParts): void;
+  /** Joins the others, once the control plane listens on `port`. */
+  start(port: number): Promise<void>;
+  /** Called by the sweeper before it looks for silent agents (those of other replicas age only when their replica's word says so). */
+  vouch(timeoutMs: number): void;
+  /** An agent of this control plane changed (connection, health). */
+  changed(record: AgentRecord): void;
+  /** The registry forgot an agent. */
+  forgotten(record: AgentRecord): void;
+  /** An agent of this control plane reported observations. */
+  observed(agentId: string, report: Observations): void;
+  /** This control plane made a table. */
+  tableMade(table: Routes): void;
+  /** This control plane recorded a decision. */
+  decided(): void;
+  close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import type { Endpoint, EndpointHealth, Hello, ServiceRoutes } from '@meshlet/shared';
-import { type AgentRecord, instanceState, type Registration } from './agent-record.js';
+import { type AgentRecord, instanceState } from './agent-record.js';
 
 /**
  * Health from the agent's own signals only (connection and local check),
@@ -24,7 +24,6 @@ export class Registry {
   readonly #onChange: (record: AgentRecord) => void;
   readonly #onForget: (record: AgentRecord) => void;
   readonly #onNewService: (names: string[]) => void;
-  readonly #onReplacedLocal: (record: AgentRecord) => void;
 
   constructor(options: {
     clock: () => number;
@@ -33,15 +32,12 @@ export class Registry {
     /** Called with an agent that is dropped from the listing. */
     onForget?: (record: AgentRecord) => void;
     onNewService?: (names: string[]) => void;
-    /** Called with a record of this replica's that another replica's registration of the same agent replaced (its stream is stale). */
-    onReplacedLocal?: (record: AgentRecord) => void;
     knownServices?: Iterable<string>;
   }) {
     this.#clock = options.clock;
     this.#onChange = options.onChange;
     this.#onForget = options.onForget ?? (() => undefined);
     this.#onNewService = options.onNewService ?? (() => undefined);
-    this.#onReplacedLocal = options.onReplacedLocal ?? (() => undefined);
     // A stored list from an older or damaged store: keep what is a string, drop the rest.
     const known: unknown = options.knownServices ?? [];
     if (Array.isArray(known)) for (const s of known) if (typeof s === 'string') this.#services.add(s);
@@ -68,11 +64,17 @@ export class Registry {
       rings: {},
       subscriptions: [...new Set(hello.upstreams ?? [])].sort(),
     };
-    this.#replace(record);
+    this.put(record);
     return record;
   }
 
-  #replace(record: AgentRecord): void {
+  /** The record held for an agent. */
+  get(agentId: string): AgentRecord | undefined {
+    return this.#agents.get(agentId);
+  }
+
+  /** Holds `record` for its agent, replacing whatever was held, and tells `onChange` (and `onNewService` for a new service). */
+  put(record: AgentRecord): void {
     const previous = this.#agents.get(record.agentId);
     // The same agent now fronting another instance (or none): the old instance is gone for good.
     if (previous && previous.instance?.id !== record.instance?.id) this.#onForget(previous);
@@ -84,83 +86,14 @@ export class Registry {
     this.#onChange(record);
   }
 
+  /** Tells `onChange` that a record held changed in place. */
+  changed(record: AgentRecord): void {
+    this.#onChange(record);
+  }
+
   /** Whether `record` is the one held for its agent (an older connection's record is not). */
   current(record: AgentRecord): boolean {
     return this.#agents.get(record.agentId) === record;
-  }
-
-  /**
-   * Takes in the registration of an agent connected to another replica. A
-   * connection registered there replaces whatever is held, as the latest
-   * write in etcd does (an agent has one stream at a time; replicas' clocks
-   * are not compared); when it replaces one of this replica's own, that
-   * stream is stale and `onReplacedLocal` is told, to close it. A
-   * disconnect from another replica than the one holding the agent is stale
-   * (the agent left that replica for this one, or a third) and ignored.
-   */
-  applyRemote(reg: Registration): void {
-    const held = this.#agents.get(reg.agentId);
-    const sameConnection = held?.replica?.id === reg.replica && held.connectedAt === reg.connectedAt;
-    if (!sameConnection && !reg.connected && held?.connected) return;
-    if (held && sameConnection && held.replica) {
-      const changed = held.connected !== reg.connected || held.health !== reg.health || held.replica.orphaned;
-      held.connected = reg.connected;
-      held.disconnectedAt = reg.disconnectedAt;
-      held.disconnectReason = reg.disconnectReason;
-      held.graceful = reg.graceful;
-      held.health = reg.health;
-      held.healthReason = reg.healthReason;
-      held.subscriptions = reg.subscriptions;
-      held.replica.orphaned = false;
-      if (reg.connected) held.lastSeenAt = this.#clock();
-      if (changed) this.#onChange(held);
-      return;
-    }
-    if (held && held.replica === undefined && held.connected) this.#onReplacedLocal(held);
-    this.#replace({
-      ...reg,
-      lastSeenAt: this.#clock(),
-      sent: undefined,
-      acked: undefined,
-      nacked: undefined,
-      rings: {},
-      replica: { id: reg.replica, orphaned: false },
-    });
-  }
-
-  /** Notes that the replica holding a remote agent last heard from it `silentMs` ago. */
-  seenRemote(agentId: string, replica: string, silentMs: number): void {
-    const r = this.#agents.get(agentId);
-    if (r?.replica?.id !== replica || !r.connected) return;
-    r.replica.silentMs = silentMs;
-    r.lastSeenAt = this.#clock() - silentMs;
-  }
-
-  /**
-   * Brings the agents of other replicas up to date with what their replica
-   * last said (it heard from the agent `silentMs` ago), however long ago it
-   * said it: a pause in its word is not the agent's silence. Only an
-   * orphaned agent (its replica died) ages on its own. `cutOff`: this replica
-   * is cut off from etcd, where that word comes from; every agent of another
-   * replica then counts as seen now.
-   */
-  refreshRemote(cutOff: boolean): void {
-    const now = this.#clock();
-    for (const r of this.#agents.values()) {
-      if (!r.replica || !r.connected) continue;
-      if (cutOff) r.lastSeenAt = now;
-      else if (!r.replica.orphaned) r.lastSeenAt = now - (r.replica.silentMs ?? 0);
-    }
-  }
-
-  /**
-   * The registration of a remote agent is gone: its replica forgot it, or
-   * died and its lease expired. A connected agent stays as it is, orphaned,
-   * until it reconnects somewhere or misses the heartbeat timeout.
-   */
-  removeRemote(agentId: string, replica: string): void {
-    const r = this.#agents.get(agentId);
-    if (r?.replica?.id === replica) r.replica.orphaned = true;
   }
 
   /**

@@ -73,11 +73,12 @@ export class RingPublisher {
   }
 
   /**
-   * Takes over a ring the leader replica published (on a follower, from the
-   * table it adopted): ACKs are checked against it, and a follower that
-   * becomes leader keeps its version while the membership is the same.
+   * Sets a service's ring from routes published elsewhere (a table that
+   * carries its ring): ACKs are checked against it, and {@link attach} keeps
+   * its version while the membership stays the same. Routes that are not
+   * hash-balanced, or carry no ring, drop it.
    */
-  adopt(service: string, routes: ServiceRoutes): void {
+  setRing(service: string, routes: ServiceRoutes): void {
     const policy = routes.policy?.balancer;
     if (!policy || !isHashBalanced(policy) || !routes.ring) {
       this.#published.delete(service);

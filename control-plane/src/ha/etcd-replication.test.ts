@@ -1,30 +1,14 @@
-import { createLogger, type Endpoint, type Routes, type ServiceRoutes } from '@meshlet/shared';
+import { createLogger, type Routes, type ServiceRoutes } from '@meshlet/shared';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { agentRecord } from '../registry/test-support/agent-record.js';
+import { type Convergence, Pusher, type PusherOptions } from '../push/pusher.js';
+import { ep, sink } from '../push/test-support/table-sinks.js';
 import { MemoryStore } from '../store/test-support/memory-store.js';
-import { type Convergence, Pusher, type PusherOptions, type TableSink } from './pusher.js';
 
-// The pusher of a follower replica: it makes no version of its own, adopts
-// the leader's tables (version and nonce included) and sends its own agents
-// what concerns them; and what changes when it becomes the leader.
-
-type Sink = TableSink & { sent: Routes[]; texts: string[] };
-
-function sink(id: string): Sink {
-  const sent: Routes[] = [];
-  const texts: string[] = [];
-  return {
-    record: agentRecord(id, { instance: undefined }),
-    sent,
-    texts,
-    send: (m: Routes, text: string) => {
-      sent.push(m);
-      texts.push(text);
-    },
-  };
-}
-
-const ep = (id: string, health?: 'unhealthy'): Endpoint => ({ id, host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {}, ...(health ? { health } : {}) });
+// What EtcdReplication does with the pusher while this replica follows
+// (attach, #onRole, #onTable): the pusher makes no version of its own
+// (setBuilding(false)), takes the leader's tables (takeTable, version and
+// nonce included) and sends its own agents what concerns them; and what
+// changes when the replica becomes the leader.
 
 /** A table as the leader publishes it. */
 const table = (version: number, services: Record<string, ServiceRoutes>, nonce = `leader-${version}`) => ({ version, nonce, services: structuredClone(services) });
@@ -73,7 +57,7 @@ describe('Pusher on a follower replica', () => {
       ...o,
     });
     pushers.push(p);
-    p.setFollowing(true);
+    p.setBuilding(false);
     return p;
   };
 
@@ -105,7 +89,7 @@ describe('Pusher on a follower replica', () => {
     p.add(y, 0, ['c']);
     p.add(z, 0);
 
-    expect(p.adopt(table(5, services))).toBe(true);
+    expect(p.takeTable(table(5, services))).toBe(true);
     expect(p.version).toBe(5);
     expect(p.current).toEqual({ type: 'routes', version: 5, nonce: 'leader-5', services });
     expect(versions).toEqual([5]);
@@ -118,7 +102,7 @@ describe('Pusher on a follower replica', () => {
     // a changes: x (and z, which gets everything) get a delta on 5; y does not call a.
     now = 2_000;
     services.a = { endpoints: [ep('a-1', 'unhealthy')] };
-    expect(p.adopt(table(7, services))).toBe(true);
+    expect(p.takeTable(table(7, services))).toBe(true);
     expect(x.sent[1]).toEqual({ type: 'routes', version: 7, nonce: 'leader-7', baseVersion: 5, services: { a: services.a } });
     expect(JSON.parse(x.texts[1] as string)).toEqual(x.sent[1]);
     expect(z.sent[1]).toEqual({ type: 'routes', version: 7, nonce: 'leader-7', baseVersion: 5, services: { a: services.a } });
@@ -128,7 +112,7 @@ describe('Pusher on a follower replica', () => {
 
     // c changes: y's delta is on 5, the version it was last sent, not on 7.
     services.c = { endpoints: [] };
-    expect(p.adopt(table(9, services))).toBe(true);
+    expect(p.takeTable(table(9, services))).toBe(true);
     expect(y.sent[1]).toEqual({ type: 'routes', version: 9, nonce: 'leader-9', baseVersion: 5, services: { c: { endpoints: [] } } });
     expect(x.sent).toHaveLength(2);
     expect(z.sent[2]).toMatchObject({ version: 9, baseVersion: 7, services: { c: { endpoints: [] } } });
@@ -142,11 +126,11 @@ describe('Pusher on a follower replica', () => {
     const p = follower();
     const x = sink('x');
     p.add(x, 0, ['a']);
-    expect(p.adopt(table(5, services))).toBe(true);
+    expect(p.takeTable(table(5, services))).toBe(true);
     const changed = { ...services, a: { endpoints: [] } };
-    expect(p.adopt(table(5, changed))).toBe(false);
-    expect(p.adopt(table(4, changed))).toBe(false);
-    expect(p.adopt(table(4, changed, 'other-nonce'))).toBe(false);
+    expect(p.takeTable(table(5, changed))).toBe(false);
+    expect(p.takeTable(table(4, changed))).toBe(false);
+    expect(p.takeTable(table(4, changed, 'other-nonce'))).toBe(false);
     expect(p.version).toBe(5);
     expect(p.current?.nonce).toBe('leader-5');
     expect(p.current?.services.a).toEqual(services.a);
@@ -160,9 +144,9 @@ describe('Pusher on a follower replica', () => {
     const all = sink('all');
     p.add(x, 0, ['a', 'b']);
     p.add(all, 0);
-    p.adopt(table(5, services));
+    p.takeTable(table(5, services));
     const { b: _b, ...withoutB } = services;
-    p.adopt(table(6, withoutB));
+    p.takeTable(table(6, withoutB));
     expect(x.sent[1]).toEqual({ type: 'routes', version: 6, nonce: 'leader-6', baseVersion: 5, services: {}, removed: ['b'] });
     expect(JSON.parse(x.texts[1] as string)).toEqual(x.sent[1]);
     expect(all.sent[1]).toMatchObject({ version: 6, baseVersion: 5, services: {}, removed: ['b'] });
@@ -175,7 +159,7 @@ describe('Pusher on a follower replica', () => {
     const x = sink('x');
     p.add(x, 0, ['a']);
     expect(p.inGrace()).toBe(true);
-    p.adopt(table(3, services));
+    p.takeTable(table(3, services));
     expect(x.sent.map((m) => m.version)).toEqual([3]);
     // An agent that connects during the grace period gets the adopted table at once too.
     const late = sink('late');
@@ -195,7 +179,7 @@ describe('Pusher on a follower replica', () => {
     expect(p.version).toBe(0);
     expect(early.sent).toEqual([]);
 
-    p.adopt(table(5, services));
+    p.takeTable(table(5, services));
     expect(early.sent.map((m) => m.version)).toEqual([5]);
     const x = sink('x');
     p.add(x, 100, ['a']);
@@ -205,7 +189,7 @@ describe('Pusher on a follower replica', () => {
     expect(x.sent).toEqual([{ type: 'routes', version: 5, nonce: 'leader-5', services: { a: services.a } }]);
     expect(build).not.toHaveBeenCalled();
     // The leader's next table is still taken: the held 100 did not move the counter.
-    expect(p.adopt(table(6, { ...services, a: { endpoints: [] } }))).toBe(true);
+    expect(p.takeTable(table(6, { ...services, a: { endpoints: [] } }))).toBe(true);
     expect(x.sent[1]).toMatchObject({ version: 6, baseVersion: 5 });
   });
 
@@ -213,10 +197,10 @@ describe('Pusher on a follower replica', () => {
     const p = follower();
     const x = sink('x');
     p.add(x, 0, ['a']);
-    p.adopt(table(5, services));
+    p.takeTable(table(5, services));
     services.a = { endpoints: [ep('a-2')] };
 
-    p.setFollowing(false);
+    p.setBuilding(true);
     vi.advanceTimersByTime(10);
     expect(build).toHaveBeenCalledWith(6);
     expect(p.version).toBe(6);
@@ -226,12 +210,12 @@ describe('Pusher on a follower replica', () => {
     expect(store.get('routing')).toEqual({ version: 6 });
 
     // A table from elsewhere older than its own, or its own again, is not taken.
-    expect(p.adopt(table(5, services))).toBe(false);
-    expect(p.adopt(table(6, services, 'own-1'))).toBe(false);
+    expect(p.takeTable(table(5, services))).toBe(false);
+    expect(p.takeTable(table(6, services, 'own-1'))).toBe(false);
     expect(p.current?.nonce).toBe('own-1');
     // Following again: the leader's newer table is adopted, with its version and nonce.
-    p.setFollowing(true);
-    expect(p.adopt(table(8, services))).toBe(true);
+    p.setBuilding(false);
+    expect(p.takeTable(table(8, services))).toBe(true);
     expect(p.current?.nonce).toBe('leader-8');
     build.mockClear();
     p.schedule();
@@ -245,28 +229,28 @@ describe('Pusher on a follower replica', () => {
     const y = sink('y');
     p.add(x, 0, ['a', 'b']);
     p.add(y, 0, ['c']);
-    p.adopt(table(5, services));
+    p.takeTable(table(5, services));
     // It believes it leads and makes version 6 of its own.
     const own = structuredClone(services);
     services.a = { endpoints: [ep('a-own')] };
-    p.setFollowing(false);
+    p.setBuilding(true);
     vi.advanceTimersByTime(10);
     expect(p.current).toMatchObject({ version: 6, nonce: 'own-1' });
     expect(x.sent[1]).toMatchObject({ version: 6, nonce: 'own-1', baseVersion: 5 });
 
     // Deposed: the real leader's version 6 replaces it, and every agent gets it in full, whatever it was sent.
-    p.setFollowing(true);
+    p.setBuilding(false);
     const leaders: Record<string, ServiceRoutes> = { ...own, b: { endpoints: [ep('b-leader')] } };
-    expect(p.adopt(table(6, leaders))).toBe(true);
+    expect(p.takeTable(table(6, leaders))).toBe(true);
     expect(p.version).toBe(6);
     expect(p.current).toEqual({ type: 'routes', version: 6, nonce: 'leader-6', services: leaders });
     expect(x.sent[2]).toEqual({ type: 'routes', version: 6, nonce: 'leader-6', services: { a: leaders.a, b: leaders.b } });
     expect(y.sent.at(-1)).toEqual({ type: 'routes', version: 6, nonce: 'leader-6', services: { c: leaders.c } });
     // Only once: the same table again is not newer.
-    expect(p.adopt(table(6, leaders))).toBe(false);
+    expect(p.takeTable(table(6, leaders))).toBe(false);
     // Deltas follow on the leader's version 6.
     services = { ...leaders, a: { endpoints: [] } };
-    p.adopt(table(7, services));
+    p.takeTable(table(7, services));
     expect(x.sent[3]).toEqual({ type: 'routes', version: 7, nonce: 'leader-7', baseVersion: 6, services: { a: { endpoints: [] } } });
   });
 
@@ -274,7 +258,7 @@ describe('Pusher on a follower replica', () => {
     const p = follower();
     const x = sink('x');
     p.add(x, 0, ['a']);
-    p.adopt(table(5, services));
+    p.takeTable(table(5, services));
     expect(x.sent).toHaveLength(1);
 
     p.subscribe(x, ['b']);
@@ -293,7 +277,7 @@ describe('Pusher on a follower replica', () => {
 
     // The next adopted change to b reaches x, on the version it holds.
     services.b = { endpoints: [] };
-    p.adopt(table(6, services));
+    p.takeTable(table(6, services));
     expect(x.sent[2]).toEqual({ type: 'routes', version: 6, nonce: 'leader-6', baseVersion: 5, services: { b: { endpoints: [] } } });
   });
 
@@ -305,7 +289,7 @@ describe('Pusher on a follower replica', () => {
     p.add(x, 0, ['a']);
     p.add(y, 0, ['a']);
     p.add(z, 0, ['b']);
-    p.adopt(table(5, services));
+    p.takeTable(table(5, services));
     // The first table is not a change for anyone.
     p.ack(x, 5);
     p.ack(y, 5);
@@ -314,7 +298,7 @@ describe('Pusher on a follower replica', () => {
 
     now = 2_000;
     services.a = { endpoints: [] };
-    p.adopt(table(6, services));
+    p.takeTable(table(6, services));
     now = 2_050;
     p.ack(x, 6);
     expect(converged).toEqual([]);
@@ -325,7 +309,7 @@ describe('Pusher on a follower replica', () => {
     // A removal is a change too, for the agents that had the service.
     now = 3_000;
     const { b: _b, ...withoutB } = services;
-    p.adopt(table(7, withoutB));
+    p.takeTable(table(7, withoutB));
     now = 3_010;
     p.ack(z, 7);
     expect(converged.at(-1)).toEqual({ version: 7, decidedAt: 3_000, convergedAt: 3_010, durationMs: 10, agents: 1, unanswered: 0 });
@@ -335,9 +319,9 @@ describe('Pusher on a follower replica', () => {
     const p = follower();
     const x = sink('x');
     p.add(x, 0, ['a', 'b']);
-    p.adopt(table(5, services));
+    p.takeTable(table(5, services));
     services.a = { endpoints: [] };
-    p.adopt(table(6, services));
+    p.takeTable(table(6, services));
     p.nack(x, 6, 'MESHLET_DELTA_BASE_MISMATCH');
     expect(x.sent[2]).toEqual({ type: 'routes', version: 6, nonce: 'leader-6', services: { a: services.a, b: services.b } });
     expect(build).not.toHaveBeenCalled();

@@ -1,0 +1,52 @@
+import type { ServiceRoutes } from '@meshlet/shared';
+import type { FailoverEngine } from '../failover/failover-engine.js';
+import { tierCounts } from '../failover/tier-counts.js';
+import type { HealthEngine } from '../health/health-engine.js';
+import type { PolicyStore } from '../policies/policy-store.js';
+import type { Registry } from '../registry/registry.js';
+import type { RingPublisher } from '../rings/ring-publisher.js';
+
+/**
+ * Attaches each service's policy in force (API, config file or defaults) to
+ * its routes, and adds configured services that no instance has registered yet.
+ */
+export function withPolicies(services: Record<string, ServiceRoutes>, policies: Pick<PolicyStore, 'configured' | 'policyOf'>): Record<string, ServiceRoutes> {
+  for (const name of policies.configured()) services[name] ??= { endpoints: [] };
+  for (const [name, routes] of Object.entries(services)) routes.policy = policies.policyOf(name);
+  return services;
+}
+
+/** What a routing table is built from. */
+export interface RouteSources {
+  registry: Registry;
+  health: HealthEngine;
+  policies: PolicyStore;
+  failover: FailoverEngine;
+  rings: RingPublisher;
+}
+
+/**
+ * Builds every service's routes for the pusher: the registered endpoints with
+ * the health the engine decided, the policy in force, the serving tier of a
+ * multi-tier service and the ring of a hash-balanced one (`nextVersion` is the
+ * version the table gets if anything changed).
+ */
+export function buildRoutes(sources: RouteSources, nextVersion: number): Record<string, ServiceRoutes> {
+  const { registry, health, policies, failover, rings } = sources;
+  const services = withPolicies(
+    registry.routingServices((r) => health.routed(r)),
+    policies,
+  );
+  const multiTier = new Set<string>();
+  for (const [name, routes] of Object.entries(services)) {
+    const tiers = tierCounts(routes);
+    if (tiers.length > 1) {
+      multiTier.add(name);
+      routes.activeTier = failover.evaluate(name, tiers);
+    }
+    rings.attach(name, routes, routes.activeTier, nextVersion);
+  }
+  failover.retain(multiTier);
+  rings.retain(new Set(Object.keys(services)));
+  return services;
+}

@@ -1,0 +1,20 @@
+import { isIP } from 'node:net';
+import type { ControlPlaneConfig, ValidationIssue } from '@meshlet/shared';
+import { checkAuth } from '../api/auth-tokens.js';
+import { checkTls } from '../api/tls.js';
+
+/** Whether `host` only accepts connections from this machine. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
+}
+
+/**
+ * Checks what a schema cannot: a control plane reachable from other hosts
+ * must authenticate agents and operators.
+ */
+export function checkSecurity(config: ControlPlaneConfig): ValidationIssue[] {
+  const remote = isLoopback(config.listen.host) || config.auth.allowInsecureRemote ? undefined : config.listen.host;
+  return [...checkAuth(config.auth, remote), ...checkTls(config.tls)];
+}

@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import { EventLog } from '../events/event-log.js';
+import { FailoverEngine } from '../failover/failover-engine.js';
+import { HealthEngine } from '../health/health-engine.js';
+import { PolicyStore } from '../policies/policy-store.js';
+import { Pusher } from '../push/pusher.js';
+import { Registry } from '../registry/registry.js';
+import { RingPublisher } from '../rings/ring-publisher.js';
+import { ServiceStats } from '../stats/service-stats.js';
+import type { Store } from '../store/store.js';
+import { WebhookSender } from '../webhooks/webhook-sender.js';
+import type { AssemblyContext } from './assembly-context.js';
+import { buildRoutes } from './build-routes.js';
+import { DurableDrains } from './durable-drains.js';
+import { recordDecisions } from './record-decisions.js';
+
+const SERVICES_KEY = 'services';
+
+/** The control plane's long-lived parts, wired to each other. */
+export interface ControlPlaneParts {
+  events: EventLog;
+  webhooks: WebhookSender;
+  policies: PolicyStore;
+  drains: DurableDrains;
+  health: HealthEngine;
+  failover: FailoverEngine;
+  rings: RingPublisher;
+  pusher: Pusher;
+  registry: Registry;
+  stats: ServiceStats;
+}
+
+/** The known service names kept in the store. */
+export function storedServices(store: Store): string[] {
+  return store.get<string[]>(SERVICES_KEY) ?? [];
+}
+
+/**
+ * Makes the registry, the engines, the pusher and the decision log, and wires
+ * them: a registry or health change schedules a table, a table is built from
+ * all of them, what happens locally is told to the replication.
+ */
+export function createParts(ctx: AssemblyContext): ControlPlaneParts {
+  const { config, log, clock, store, metrics, replication } = ctx;
+  const events = new EventLog(config.events.maxEvents, clock);
+  const webhooks = new WebhookSender({ hooks: config.webhooks, log, clock });
+  const decisions = recordDecisions(events, { replication, webhooks, metrics, log });
+  const policies = new PolicyStore(store, config.services);
+  const health: HealthEngine = new HealthEngine({
+    drainOf: (id) => drains.reasonOf(id),
+    settings: { ...config.health, heartbeatTimeoutMs: config.heartbeat.timeoutMs },
+    clock,
+    events: decisions,
+    onChange: () => pusher.schedule(),
+  });
+  const drains = new DurableDrains(store, health);
+  const failover = new FailoverEngine({ failbackHoldMs: config.failover.failbackHoldMs, clock, events: decisions, onChange: () => pusher.schedule() });
+  const rings = new RingPublisher();
+  const pusher = new Pusher({
+    build: (nextVersion) => buildRoutes({ registry, health, policies, failover, rings }, nextVersion),
+    store,
+    log,
+    clock,
+    nonce: () => randomBytes(8).toString('hex'),
+    debounceMs: config.push.debounceMs,
+    maxDelayMs: config.push.maxDelayMs,
+    startupGraceMs: config.push.startupGraceMs,
+    onVersion: (v) => metrics.tableVersion.set(v),
+    onTable: (t) => replication.tableMade(t),
+    onConverged: (c) => {
+      metrics.convergence.observe(c.durationMs / 1000);
+      ctx.convergences.add(c);
+    },
+  });
+  const registry = new Registry({
+    clock,
+    onChange: (record) => {
+      health.update(record);
+      pusher.schedule();
+      replication.changed(record);
+    },
+    onForget: (record) => {
+      health.forget(record);
+      replication.forgotten(record);
+    },
+    // A service name, once seen, is configuration: remembered across restarts.
+    onNewService: (names) => {
+      store.put(SERVICES_KEY, names).catch((e: unknown) => log.error({ err: e }, 'could not persist services'));
+    },
+    knownServices: storedServices(store),
+  });
+  return { events, webhooks, policies, drains, health, failover, rings, pusher, registry, stats: new ServiceStats(undefined, clock) };
+}

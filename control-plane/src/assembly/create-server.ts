@@ -1,0 +1,44 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
+import type { Clock, ControlPlaneConfig, Logger } from '@meshlet/shared';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { installApiErrors } from '../api/api-errors.js';
+import { createAuth } from '../api/auth.js';
+import { tokensFromConfig } from '../api/auth-tokens.js';
+import { httpsOptions } from '../api/tls.js';
+
+/** Admin API bodies larger than this are refused with 413 (a restore has its own, larger limit). */
+const BODY_LIMIT = 1024 * 1024;
+
+/**
+ * The fastify server the stream and the admin API share: TLS if configured,
+ * the API's error answers, the OpenAPI document, WebSocket support and the
+ * bearer-token check on every route but the open ones. Routes come after.
+ */
+export async function createServer(config: ControlPlaneConfig, log: Logger, clock: Clock): Promise<FastifyInstance> {
+  const https = await httpsOptions(config.tls);
+  const auth = createAuth({ tokens: await tokensFromConfig(config.auth), open: ['/healthz', '/v1/stream', '/docs', '/docs/*', '/', '/dashboard/*'], log: log.child({ component: 'auth' }), clock });
+  const app = Fastify({
+    loggerInstance: log.child({ component: 'http' }) as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    ...(https ? { https } : {}),
+  }) as unknown as FastifyInstance;
+  installApiErrors(app);
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'meshlet control plane admin API', version: '1', description: 'Services, instances, policies, failover, agents, events and snapshots. See docs/admin-api.md.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(websocket, {
+    // Frames up to 4x the limit reach the decoder, which answers with a
+    // reason; beyond that ws closes the stream with 1009 on its own.
+    options: { maxPayload: config.stream.maxMessageBytes * 4 },
+  });
+  app.addHook('onRequest', auth.hook);
+  return app;
+}

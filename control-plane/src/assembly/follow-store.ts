@@ -1,0 +1,33 @@
+import type { Logger } from '@meshlet/shared';
+import type { Store } from '../store/store.js';
+import { type ControlPlaneParts, storedServices } from './create-parts.js';
+
+/** Re-derives what comes from the store (policies, drains, known services) after it changed under this control plane, and pushes. */
+export function followStore(store: Store, parts: ControlPlaneParts): void {
+  parts.policies.reload();
+  parts.health.syncDrains(parts.drains.stored());
+  parts.registry.replaceKnownServices(storedServices(store));
+  parts.pusher.schedule();
+}
+
+/**
+ * Follows writes made through another replica. They arrive one key at a
+ * time (one transaction can carry several); they are followed once per turn
+ * of the event loop, so a push never sees half of a transaction. Returns
+ * the function that stops following.
+ */
+export function watchStore(store: Store, parts: ControlPlaneParts, log: Logger): (() => void) | undefined {
+  let following = false;
+  return store.onChange?.(() => {
+    if (following) return;
+    following = true;
+    queueMicrotask(() => {
+      following = false;
+      try {
+        followStore(store, parts);
+      } catch (e) {
+        log.error({ err: e }, 'could not follow a change of the store');
+      }
+    });
+  });
+}

@@ -1,0 +1,74 @@
+import { createAgentMessageDecoder } from '@meshlet/shared';
+import type { FastifyInstance } from 'fastify';
+import { registerAdminRoutes } from '../api/admin-routes.js';
+import { registerLogLevelRoutes } from '../api/log-level-routes.js';
+import { registerReadRoutes } from '../api/read-routes.js';
+import { takeSnapshot } from '../backup/snapshot.js';
+import { registerDashboard } from '../dashboard/dashboard.js';
+import { AgentSession, type SessionContext } from '../stream/agent-session.js';
+import type { AssemblyContext } from './assembly-context.js';
+import type { ControlPlaneParts } from './create-parts.js';
+import { followStore } from './follow-store.js';
+import { restoreBackup } from './restore-backup.js';
+
+/** What the routes are served from. */
+export interface RouteContext extends AssemblyContext {
+  parts: ControlPlaneParts;
+}
+
+/** The agents' stream (`/v1/stream`), the dashboard, and the admin API's read, log-level and write routes. */
+export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const { config, log, clock, store, metrics, replication, sessions, parts } = ctx;
+  const { registry, pusher, health, failover, events, policies, drains, rings, stats } = parts;
+  const policyOf = (service: string) => policies.policyOf(service).balancer;
+  const session: SessionContext = {
+    registry,
+    pusher,
+    health,
+    stats,
+    ringAgrees: (service, reported) => rings.agrees(service, policyOf(service), reported),
+    metrics,
+    log,
+    clock,
+    decode: createAgentMessageDecoder(config.stream.maxMessageBytes),
+    helloTimeoutMs: config.stream.helloTimeoutMs,
+    joinToken: config.auth.joinToken,
+    sessions,
+    relay: (agentId, report) => replication.observed(agentId, report),
+    refusal: () => replication.refusal(),
+  };
+  app.get('/v1/stream', { websocket: true }, (socket, req) => {
+    new AgentSession(socket, req.socket.remoteAddress ?? 'unknown', session);
+  });
+  // The page holds no data: it asks for a token and calls the API with it.
+  registerDashboard(app);
+  registerReadRoutes(app, {
+    registry,
+    pusher,
+    metrics,
+    health,
+    failover,
+    events,
+    rings: () => rings.list(policyOf),
+    convergences: () => ctx.convergences.list(),
+    policyOf: (s) => policies.policyOf(s),
+    statsOf: (s) => stats.view(s),
+    cluster: () => replication.view(),
+  });
+  registerLogLevelRoutes(app, log);
+  registerAdminRoutes(app, {
+    policies,
+    failover,
+    events,
+    following: () => replication.following(),
+    drain: (id, reason) => drains.drain(id, reason),
+    undrain: (id) => drains.undrain(id),
+    instanceState: (id) => {
+      const v = health.list().find((x) => x.id === id);
+      return v ? { service: v.service, state: v.state } : undefined;
+    },
+    policiesChanged: () => pusher.schedule(),
+    snapshot: (since) => takeSnapshot(store, since === undefined ? { now: clock } : { since, now: clock }),
+    restore: (input) => restoreBackup(store, input, log, () => followStore(store, parts)),
+  });
+}
