@@ -87,6 +87,7 @@ export class EtcdReplication implements Replication {
       leaseTtlSeconds: config.store.etcd.leaseTtlSeconds,
       requestTimeoutMs: store.requestTimeoutMs,
       log: log.child({ component: 'replicas' }),
+      clock: this.#o.clock,
       handlers: {
         onRole: (leader) => this.#onRole(leader),
         onLeader: (info) => {
