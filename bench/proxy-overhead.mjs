@@ -18,8 +18,11 @@
 // test suite and `npm run bench:smoke`; no timing is checked, but a path
 // that fails a request (or never starts) exits 1 with the reason.
 //
+// The processes are a bench/lib/process-group.mjs group: their output tail is
+// kept (a process that dies during start-up says why), and they are stopped
+// at the end, on an error and on SIGINT or SIGTERM.
+//
 // usage: node bench/proxy-overhead.mjs [--duration 5] [--connections 16] [--write] [--smoke]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -28,6 +31,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import getPort from 'get-port';
 import { stringify } from 'yaml';
+import { cpuSeconds, ProcessGroup, stopOnExit } from './lib/process-group.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -47,13 +51,19 @@ const SMOKE = { amount: 200, connections: 2 };
 const duration = Math.min(60, Math.max(1, Number(values.duration)));
 const connections = values.smoke ? SMOKE.connections : Math.min(256, Math.max(1, Number(values.connections)));
 const dir = mkdtempSync(join(tmpdir(), 'meshlet-bench-'));
-const procs = [];
 const log = (s) => process.stderr.write(`${s}\n`);
+const group = new ProcessGroup();
+let cleaned = false;
+async function cleanup() {
+  if (cleaned) return;
+  cleaned = true;
+  await group.stopAll();
+  rmSync(dir, { recursive: true, force: true });
+}
+const exit = stopOnExit(() => group, dir, log, cleanup);
 
 function start(name, args) {
-  const child = spawn(process.execPath, args, { stdio: 'ignore', cwd: root });
-  procs.push(child);
-  return child;
+  return group.start(name, process.execPath, args, { cwd: root });
 }
 function config(name, value) {
   const file = join(dir, `${name}.yaml`);
@@ -63,6 +73,7 @@ function config(name, value) {
 async function until(what, check, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    group.assertAlive(); // a process that died says why, instead of a timeout
     try {
       if (await check()) return;
     } catch {
@@ -71,11 +82,6 @@ async function until(what, check, timeoutMs = 20_000) {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}`);
-}
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
 // Free ports, so that a run (the test suite's smoke run among them) never meets another on a fixed one.
@@ -164,10 +170,9 @@ try {
     log(`wrote ${file}`);
   }
 } catch (err) {
-  log(`proxy-overhead failed: ${err instanceof Error ? err.message : String(err)}`);
+  // After SIGINT the processes are being stopped under the run's feet: that error is expected.
+  if (!exit.interrupted) log(`proxy-overhead failed: ${err instanceof Error ? err.message : String(err)}`);
   process.exitCode = 1;
 } finally {
-  for (const p of procs) p.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 300));
-  rmSync(dir, { recursive: true, force: true });
+  await cleanup();
 }

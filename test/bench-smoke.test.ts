@@ -1,8 +1,9 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT } from './harness/mesh.js';
-import { killAll, Proc } from './harness/process.js';
 
 // Every benchmark in bench/ runs here for about a second of load (its
 // --smoke mode, as `npm run bench:smoke` runs it), as a real process on the
@@ -22,19 +23,60 @@ const SERVED_BY: Record<string, string> = {
   'fastify-proxy.mjs': 'proxy-compare.mjs',
 };
 
-afterAll(async () => {
-  await killAll();
+/**
+ * Each script runs detached, as the leader of a process group of its own
+ * that its children (control planes, agents, etcd, proxies) join: whatever
+ * it leaves behind, even after being killed, is found and killed by group.
+ */
+const groups = new Set<number>();
+
+/** Sends `signal` to every process of group `pgid`, if any is left. */
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // ESRCH: nothing left in the group
+  }
+}
+
+afterAll(() => {
+  for (const pgid of groups) signalGroup(pgid, 'SIGKILL');
 });
 
-/** Runs `node bench/<script> --smoke` to its end (bounded: it is killed after `timeoutMs`). */
-async function smoke(script: string, timeoutMs = 90_000): Promise<{ code: number | null; output: string }> {
-  const proc = new Proc(`bench/${script} --smoke`, process.execPath, [join(ROOT, 'bench', script), '--smoke'], { cwd: ROOT });
-  const timer = setTimeout(() => void proc.stop('SIGINT'), timeoutMs);
+/**
+ * Runs `node bench/<script> --smoke` to its end, bounded: after `timeoutMs`
+ * its group gets SIGINT (the script stops what it started and exits), and
+ * SIGKILL `graceMs` later. When the script has exited, whatever is left in
+ * its group is killed.
+ */
+async function smoke(script: string, timeoutMs = 90_000, graceMs = 10_000): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'bench', script), '--smoke'], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const closed = once(child, 'close').catch(() => undefined);
+  const pgid = child.pid;
+  if (pgid === undefined) {
+    const [err] = (await once(child, 'error')) as [Error];
+    return { code: null, output: `could not start bench/${script}: ${err.message}` };
+  }
+  groups.add(pgid);
+  let kill: NodeJS.Timeout | undefined;
+  const timer = setTimeout(() => {
+    signalGroup(pgid, 'SIGINT');
+    kill = setTimeout(() => signalGroup(pgid, 'SIGKILL'), graceMs);
+  }, timeoutMs);
   try {
-    const { code } = await proc.exited();
-    return { code, output: proc.output };
+    const [code] = (await once(child, 'exit')) as [number | null];
+    signalGroup(pgid, 'SIGKILL'); // what is left now was orphaned
+    await closed; // the rest of the output
+    return { code, output };
   } finally {
     clearTimeout(timer);
+    clearTimeout(kill);
   }
 }
 
