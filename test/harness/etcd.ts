@@ -38,6 +38,12 @@ export interface EtcdClusterOptions {
   timeoutMs?: number;
   /** etcd's `--log-level`; etcd's own default (info) when absent. */
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /**
+   * Called with each member's process as it is spawned (a restart too),
+   * before the cluster is healthy: a caller that must stop the members on
+   * SIGINT (a benchmark's process group) knows them from the start.
+   */
+  onSpawn?: (proc: Proc) => void;
 }
 
 /**
@@ -68,7 +74,7 @@ export function etcdVersion(): string | undefined {
 export async function startEtcdCluster(
   scratch: { readonly dir: string },
   n: 1 | 3,
-  { timeoutMs = 20_000, logLevel }: EtcdClusterOptions = {},
+  { timeoutMs = 20_000, logLevel, onSpawn }: EtcdClusterOptions = {},
 ): Promise<EtcdCluster> {
   requireEtcd();
   const token = `meshlet-test-${Date.now()}-${process.pid}`;
@@ -97,7 +103,11 @@ export async function startEtcdCluster(
       '--log-outputs', 'stderr',
       ...(logLevel ? ['--log-level', logLevel] : []),
     ];
-    const start = () => new Proc(s.name, ETCD_BIN, args);
+    const start = () => {
+      const proc = new Proc(s.name, ETCD_BIN, args);
+      onSpawn?.(proc);
+      return proc;
+    };
     const member: EtcdMember = {
       name: s.name,
       clientUrl,

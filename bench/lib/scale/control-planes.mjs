@@ -4,7 +4,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireEtcd, startEtcdCluster } from '@meshlet/test-harness/etcd';
-import { killAll } from '@meshlet/test-harness/process';
 import getPort from 'get-port';
 import { stringify } from 'yaml';
 import { inspectorUrlIn, memoryAfterGc, vmRssKiB } from '../control-plane-probe.mjs';
@@ -96,16 +95,11 @@ export async function startControlPlanes(ctx, n, replicas) {
   if (replicas === 1) return { cps: [await startControlPlane(ctx, n)] };
   requireEtcd('bench/scale.mjs --replicas 3 runs');
   const etcdDir = join(ctx.dir, `etcd-${n}-r${replicas}`);
-  let etcd;
-  try {
-    etcd = await startEtcdCluster({ dir: etcdDir }, ETCD_MEMBERS, { logLevel: 'warn' });
-  } catch (err) {
-    await killAll(); // the members of a cluster that never became healthy are in no group yet
-    throw err;
-  }
-  // The members' data is thrown away with the run: SIGKILL, as the tests' killAll does, spares the
-  // seconds a SIGTERMed member spends trying to hand its leadership to peers that are stopping too.
-  for (const m of etcd.members) ctx.group.add(m.proc, 'SIGKILL');
+  // Each member joins the group as it is spawned, so a SIGINT (or a cluster that never becomes healthy)
+  // stops it with the rest. The members' data is thrown away with the run: SIGKILL, as the tests' killAll
+  // does, spares the seconds a SIGTERMed member spends trying to hand its leadership to peers that are
+  // stopping too.
+  const etcd = await startEtcdCluster({ dir: etcdDir }, ETCD_MEMBERS, { logLevel: 'warn', onSpawn: (proc) => ctx.group.add(proc, 'SIGKILL') });
   ctx.log(`    etcd: ${ETCD_MEMBERS} members on ${etcd.endpoints.join(', ')} (data under ${etcdDir})`);
   const cps = [];
   for (let i = 0; i < replicas; i++) cps.push(await startControlPlane(ctx, n, { etcd, replicaId: `cp-${i + 1}`, name: `cp-${n}-r${replicas}-${i + 1}` }));
