@@ -1,4 +1,3 @@
-import getPort from 'get-port';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { getJson, httpRequest } from './harness/http.js';
@@ -44,7 +43,6 @@ describe('routes, splits, upgrades and trace context', () => {
   let upstreamPort: number;
 
   it('starts a mesh with a read/write split for orders and a dedicated port for hello', async () => {
-    upstreamPort = await getPort();
     ({ client } = await mesh.start({
       controlPlane: {
         services: {
@@ -64,8 +62,10 @@ describe('routes, splits, upgrades and trace context', () => {
         ],
         hello: ['hello-1'],
       },
-      client: { calls: ['orders'], upstreams: { hello: upstreamPort } },
+      // The port is taken as the client starts, after the nine processes before it.
+      client: { calls: ['orders'], upstreams: { hello: 'free' } },
     }));
+    upstreamPort = client.upstreamPorts.hello as number;
   });
 
   it('sends reads to the replicas only and writes to the primary only', async () => {

@@ -101,6 +101,8 @@ export interface AgentHandle {
   adminPort: number;
   outboundPort: number | undefined;
   inboundPort: number | undefined;
+  /** The port of each dedicated upstream (`upstreams`), by service. */
+  upstreamPorts: Record<string, number>;
   dataDir: string;
 }
 
@@ -113,8 +115,12 @@ export interface AgentOptions {
   cps?: Array<{ streamUrl: string }>;
   /** Front this demo app as an instance of `service`. */
   instance?: { service: string; app: AppHandle; zone?: string; tier?: number; weight?: number; labels?: Record<string, string> };
-  /** Dedicated upstream ports: `{ service: port }`. */
-  upstreams?: Record<string, number>;
+  /**
+   * Dedicated upstream ports: `{ service: port }`; `'free'` takes a free
+   * port as the agent starts (get-port holds a port back from its later calls
+   * for as little as 15 s: one taken before a slow start-up may be handed out again).
+   */
+  upstreams?: Record<string, number | 'free'>;
   /** Services the agent declares it calls (upstreams without a port); others it learns on the first request. */
   calls?: string[];
   outbound?: boolean;
@@ -164,12 +170,14 @@ export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<Age
       healthCheck: { path: '/healthz', intervalMs: 100, timeoutMs: 200, healthyThreshold: 2, unhealthyThreshold: 2 },
     };
   }
-  const upstreams: Array<{ service: string; port?: number }> = Object.entries(o.upstreams ?? {}).map(([service, port]) => ({ service, port }));
+  const upstreamPorts: Record<string, number> = {};
+  for (const [service, port] of Object.entries(o.upstreams ?? {})) upstreamPorts[service] = port === 'free' ? (o.reuse?.upstreamPorts[service] ?? (await getPort())) : port;
+  const upstreams: Array<{ service: string; port?: number }> = Object.entries(upstreamPorts).map(([service, port]) => ({ service, port }));
   for (const service of o.calls ?? []) if (!o.upstreams?.[service]) upstreams.push({ service });
   if (upstreams.length > 0) config.upstreams = upstreams;
   const configFile = scratch.config(`agent-${o.agentId}`, config);
   const proc = new Proc(`agent-${o.agentId}`, process.execPath, [AGENT_BIN, '--config', configFile]);
-  const handle: AgentHandle = { proc, agentId: o.agentId, configFile, adminPort, outboundPort, inboundPort, dataDir };
+  const handle: AgentHandle = { proc, agentId: o.agentId, configFile, adminPort, outboundPort, inboundPort, upstreamPorts, dataDir };
   if (o.waitReady ?? true) {
     await waitFor(`agent ${o.agentId} to be ready`, async () => (await httpRequest(adminPort, '/ready')).status === 200);
   }
@@ -197,7 +205,7 @@ export interface MeshSpec {
   /** Instances by service, a demo app and its agent each, started one after another in this order. */
   instances?: Record<string, Array<string | InstanceSpec>>;
   /** A client agent `client` with an outbound listener; started last, then waited on until it sees every instance of what it calls. */
-  client?: { calls?: string[]; upstreams?: Record<string, number> };
+  client?: { calls?: string[]; upstreams?: Record<string, number | 'free'> };
 }
 
 /** The handles of a started {@link MeshSpec}, instances by id. */
@@ -244,21 +252,21 @@ export class Mesh {
   async start<S extends MeshSpec>(spec: S): Promise<StartedMesh & (S extends { client: object } ? { client: AgentHandle } : unknown)> {
     const target = spec.connectTo ?? (await this.controlPlane(spec.controlPlane));
     const started: StartedMesh & { client?: AgentHandle } = { cp: Array.isArray(target) ? target[0] : target, apps: {}, agents: {} };
-    const counts = new Map<string, number>();
+    const ids = new Map<string, string[]>();
     for (const [service, list] of Object.entries(spec.instances ?? {})) {
       for (const one of list) {
         const { app, agent } = await this.instance(target, service, one);
         started.apps[agent.agentId] = app;
         started.agents[agent.agentId] = agent;
       }
-      counts.set(service, list.length);
+      ids.set(service, list.map((one) => (typeof one === 'string' ? one : one.id)).sort());
     }
     if (spec.client) {
       const { calls = [], upstreams } = spec.client;
       const client = await this.agent({ agentId: 'client', ...connect(target), outbound: true, calls, ...(upstreams ? { upstreams } : {}) });
       for (const service of new Set([...calls, ...Object.keys(upstreams ?? {})])) {
-        const n = counts.get(service) ?? 0;
-        if (n > 0) await waitFor(`the client to see ${n} ${service} instance(s)`, async () => (await endpointIds(client, service)).length === n);
+        const want = (ids.get(service) ?? []).join();
+        if (want) await waitFor(`the client to see exactly ${service} instance(s) ${want}`, async () => (await endpointIds(client, service)).join() === want);
       }
       started.client = client;
     }
