@@ -29,7 +29,7 @@
 // requests per path at 2 connections, then 50 at 500 req/s, no warm-up; for
 // the test suite and `npm run bench:smoke`. No timing is checked, but a
 // path that does not start, a request that fails and a path whose proxy is
-// not installed (Debian packages haproxy and nginx-light; .ci/run installs
+// not installed (Debian packages haproxy and nginx; .ci/run installs
 // them) each exit 1 with the reason. --write is refused with --smoke.
 //
 // Code: this entry reads the options; bench/lib/proxy-compare/paths.mjs
@@ -49,7 +49,7 @@ const root = resolve(here, '..');
 const log = (s) => process.stderr.write(`${s}\n`);
 
 /** The Debian package of each system proxy, named when a smoke run finds it missing. */
-const PACKAGES = { haproxy: 'haproxy', nginx: 'nginx-light' };
+const PACKAGES = { haproxy: 'haproxy', nginx: 'nginx' };
 /** A smoke run's load per path: autocannon for a number of requests, then the fixed-rate load. */
 const SMOKE = { connections: 2, amount: 200, rate: 500, seconds: 0.1 };
 
