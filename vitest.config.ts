@@ -11,7 +11,12 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['shared/src/**/*.test.ts', 'agent/src/**/*.test.ts', 'control-plane/src/**/*.test.ts', 'cli/src/**/*.test.ts'],
+          include: [
+            'shared/src/**/*.test.ts',
+            'agent/src/**/*.test.ts',
+            'control-plane/src/**/*.test.ts',
+            'cli/src/**/*.test.ts',
+          ],
         },
       },
       {

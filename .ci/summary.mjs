@@ -3,7 +3,10 @@
 //   tests: 42 passed, 0 failed, 0 skipped
 import { readFileSync } from 'node:fs';
 
-const xml = process.argv.slice(2).map((f) => readFileSync(f, 'utf8')).join('\n');
+const xml = process.argv
+  .slice(2)
+  .map((f) => readFileSync(f, 'utf8'))
+  .join('\n');
 let total = 0;
 let failed = 0;
 let skipped = 0;

@@ -69,7 +69,13 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n') + '\n');
+  process.stdout.write(
+    readFileSync(fileURLToPath(import.meta.url), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('//'))
+      .map((l) => l.slice(3))
+      .join('\n') + '\n',
+  );
   process.exit(0);
 }
 const clampInt = (name, lo, hi) => {
@@ -90,7 +96,10 @@ const warmup = clampInt('warmup', 0, 10);
 const rate = values.rate === undefined ? undefined : clampInt('rate', 1, 20_000);
 const rounds = clampInt('rounds', 1, 10);
 const mode = rate === undefined ? 'throughput' : 'rate';
-const paths = (values.paths ?? (mode === 'rate' && !values.smoke ? RATE_PATHS : ALL_PATHS).join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+const paths = (values.paths ?? (mode === 'rate' && !values.smoke ? RATE_PATHS : ALL_PATHS).join(','))
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 for (const p of paths) {
   if (!ALL_PATHS.includes(p)) {
     log(`--paths: unknown path "${p}"; known: ${ALL_PATHS.join(', ')}`);
@@ -107,9 +116,17 @@ const pathsGiven = values.paths !== undefined;
 /** The runs to make: the one mode asked for, or both with a small load (--smoke). */
 const runs = values.smoke
   ? [
-    { mode: 'throughput', duration: 1, connections: SMOKE.connections, warmup: 0, amount: SMOKE.amount, paths, pathsGiven },
-    { mode: 'rate', duration: SMOKE.seconds, rate: SMOKE.rate, rounds: 1, warmup: 0, paths, pathsGiven },
-  ]
+      {
+        mode: 'throughput',
+        duration: 1,
+        connections: SMOKE.connections,
+        warmup: 0,
+        amount: SMOKE.amount,
+        paths,
+        pathsGiven,
+      },
+      { mode: 'rate', duration: SMOKE.seconds, rate: SMOKE.rate, rounds: 1, warmup: 0, paths, pathsGiven },
+    ]
   : [{ mode, duration, connections, warmup, rate, rounds, paths, pathsGiven }];
 
 // --- processes -------------------------------------------------------------
@@ -128,7 +145,9 @@ const { PATH_DEFS, app } = proxyPaths({ group, dir, root, bench: here, connectio
 
 /** In a smoke run, every path must have served every request. */
 function checkSmoke(rows, runMode) {
-  const bad = rows.filter((r) => r.errors > 0 || (r.n ?? r.sent) === 0).map((r) => `${r.name}: ${r.errors} errors in ${r.n ?? r.sent} requests`);
+  const bad = rows
+    .filter((r) => r.errors > 0 || (r.n ?? r.sent) === 0)
+    .map((r) => `${r.name}: ${r.errors} errors in ${r.n ?? r.sent} requests`);
   if (bad.length > 0) throw new Error(`smoke (${runMode} mode): ${bad.join('; ')}`);
 }
 
@@ -137,11 +156,16 @@ function checkSmoke(rows, runMode) {
 try {
   const missing = ['haproxy', 'nginx'].filter((b) => !findBinary(b) && paths.some((p) => PATH_DEFS[p].binary === b));
   if (missing.length > 0 && values.smoke) {
-    throw new Error(`the smoke run measures every path, and ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not installed: install Debian's ${missing.map((b) => PACKAGES[b]).join(' and ')} (apt-get install -y ${missing.map((b) => PACKAGES[b]).join(' ')}; .ci/run does), or leave ${missing.length > 1 ? 'those paths' : 'that path'} out with --paths`);
+    throw new Error(
+      `the smoke run measures every path, and ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not installed: install Debian's ${missing.map((b) => PACKAGES[b]).join(' and ')} (apt-get install -y ${missing.map((b) => PACKAGES[b]).join(' ')}; .ci/run does), or leave ${missing.length > 1 ? 'those paths' : 'that path'} out with --paths`,
+    );
   }
   if (missing.length > 0) {
     if (values.install) installProxies(log, missing);
-    else log(`${missing.join(' and ')} not installed: their paths are skipped. To include them: ${INSTALL_HINT} (as root), or run with --install`);
+    else
+      log(
+        `${missing.join(' and ')} not installed: their paths are skipped. To include them: ${INSTALL_HINT} (as root), or run with --install`,
+      );
   }
   const ready = [];
   const skipped = [];
@@ -157,7 +181,8 @@ try {
   if (ready.length === 0) throw new Error('no path to measure');
   const env = { app, group, log, root, PATH_DEFS };
   for (const s of runs) {
-    const { rows, text } = s.mode === 'rate' ? await rateMode(env, ready, skipped, s) : await throughputMode(env, ready, skipped, s);
+    const { rows, text } =
+      s.mode === 'rate' ? await rateMode(env, ready, skipped, s) : await throughputMode(env, ready, skipped, s);
     process.stdout.write(`${text}\n`);
     if (values.smoke) checkSmoke(rows, s.mode);
     if (values.write) writeDoc(resolve(values.doc), text, s.mode, log);

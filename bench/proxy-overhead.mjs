@@ -86,31 +86,62 @@ async function until(what, check, timeoutMs = 20_000) {
 
 // Free ports, so that a run (the test suite's smoke run among them) never meets another on a fixed one.
 const freePort = () => getPort({ host: '127.0.0.1' });
-const PORTS = { cp: await freePort(), app: await freePort(), inbound: await freePort(), agentAdmin: await freePort(), outbound: await freePort(), clientAdmin: await freePort() };
+const PORTS = {
+  cp: await freePort(),
+  app: await freePort(),
+  inbound: await freePort(),
+  agentAdmin: await freePort(),
+  outbound: await freePort(),
+  clientAdmin: await freePort(),
+};
 const stream = `ws://127.0.0.1:${PORTS.cp}/v1/stream`;
 const quiet = { level: 'warn' };
 
 try {
   log('starting control plane, demo app, its agent and a client agent...');
-  start('cp', [join(root, 'control-plane/dist/main.js'), '--config', config('cp', { listen: { port: PORTS.cp }, dataDir: join(dir, 'cp'), push: { startupGraceMs: 0 }, log: quiet })]);
-  const app = start('app', [join(root, 'deploy/local/demo-app.mjs'), '--service', 'hello', '--instance', 'hello-1', '--port', String(PORTS.app)]);
-  const agentB = start('agent-b', [join(root, 'agent/dist/main.js'), '--config', config('agent-b', {
-    agentId: 'hello-1',
-    instance: { service: 'hello', app: { port: PORTS.app } },
-    listeners: { outbound: { enabled: false }, inbound: { host: '127.0.0.1', port: PORTS.inbound }, admin: { port: PORTS.agentAdmin } },
-    controlPlane: { url: stream },
-    dataDir: join(dir, 'b'),
-    log: quiet,
-  })]);
-  const agentA = start('agent-a', [join(root, 'agent/dist/main.js'), '--config', config('agent-a', {
-    agentId: 'client',
-    // An agent is sent the routes of the services it declares it calls.
-    upstreams: [{ service: 'hello' }],
-    listeners: { outbound: { port: PORTS.outbound }, admin: { port: PORTS.clientAdmin } },
-    controlPlane: { url: stream },
-    dataDir: join(dir, 'a'),
-    log: quiet,
-  })]);
+  start('cp', [
+    join(root, 'control-plane/dist/main.js'),
+    '--config',
+    config('cp', { listen: { port: PORTS.cp }, dataDir: join(dir, 'cp'), push: { startupGraceMs: 0 }, log: quiet }),
+  ]);
+  const app = start('app', [
+    join(root, 'deploy/local/demo-app.mjs'),
+    '--service',
+    'hello',
+    '--instance',
+    'hello-1',
+    '--port',
+    String(PORTS.app),
+  ]);
+  const agentB = start('agent-b', [
+    join(root, 'agent/dist/main.js'),
+    '--config',
+    config('agent-b', {
+      agentId: 'hello-1',
+      instance: { service: 'hello', app: { port: PORTS.app } },
+      listeners: {
+        outbound: { enabled: false },
+        inbound: { host: '127.0.0.1', port: PORTS.inbound },
+        admin: { port: PORTS.agentAdmin },
+      },
+      controlPlane: { url: stream },
+      dataDir: join(dir, 'b'),
+      log: quiet,
+    }),
+  ]);
+  const agentA = start('agent-a', [
+    join(root, 'agent/dist/main.js'),
+    '--config',
+    config('agent-a', {
+      agentId: 'client',
+      // An agent is sent the routes of the services it declares it calls.
+      upstreams: [{ service: 'hello' }],
+      listeners: { outbound: { port: PORTS.outbound }, admin: { port: PORTS.clientAdmin } },
+      controlPlane: { url: stream },
+      dataDir: join(dir, 'a'),
+      log: quiet,
+    }),
+  ]);
   await until('the client agent to route to hello', async () => {
     const r = await fetch(`http://127.0.0.1:${PORTS.clientAdmin}/config`);
     return ((await r.json()).table?.services?.hello?.endpoints?.length ?? 0) === 1;
@@ -126,8 +157,15 @@ try {
     // Warm up connection pools and the JIT, then measure.
     if (!values.smoke) await autocannon({ url: t.url, headers: t.headers, connections, duration: 1 });
     const before = { a: cpuSeconds(agentA.pid), b: cpuSeconds(agentB.pid), app: cpuSeconds(app.pid) };
-    log(`measuring ${t.name} for ${values.smoke ? `${SMOKE.amount} requests` : `${duration} s`} with ${connections} connections...`);
-    const r = await autocannon({ url: t.url, headers: t.headers, connections, ...(values.smoke ? { amount: SMOKE.amount, sampleInt: 50 } : { duration }) });
+    log(
+      `measuring ${t.name} for ${values.smoke ? `${SMOKE.amount} requests` : `${duration} s`} with ${connections} connections...`,
+    );
+    const r = await autocannon({
+      url: t.url,
+      headers: t.headers,
+      connections,
+      ...(values.smoke ? { amount: SMOKE.amount, sampleInt: 50 } : { duration }),
+    });
     const n = r.requests.total;
     const cpu = (p) => ((cpuSeconds(p.pid) - before[p === agentA ? 'a' : p === agentB ? 'b' : 'app']) / n) * 1e6;
     rows.push({
@@ -148,15 +186,18 @@ try {
   const lines = [
     '| path | requests | errors | req/s | vs direct | p50 ms | p99 ms | CPU µs/req agent A (outbound) | CPU µs/req agent B (inbound) | CPU µs/req app |',
     '|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) =>
-      `| ${r.target} | ${r.requests} | ${r.errors} | ${fmt(r.rps)} | ${fmt(r.rps / direct.rps, 2)}x | ${r.p50} | ${r.p99} | ${r.cpuAgentA ? fmt(r.cpuAgentA) : '-'} | ${r.cpuAgentB ? fmt(r.cpuAgentB) : '-'} | ${fmt(r.cpuApp)} |`,
+    ...rows.map(
+      (r) =>
+        `| ${r.target} | ${r.requests} | ${r.errors} | ${fmt(r.rps)} | ${fmt(r.rps / direct.rps, 2)}x | ${r.p50} | ${r.p99} | ${r.cpuAgentA ? fmt(r.cpuAgentA) : '-'} | ${r.cpuAgentB ? fmt(r.cpuAgentB) : '-'} | ${fmt(r.cpuApp)} |`,
     ),
   ];
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const header = `Run on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} x ${cpu}; ${connections} connections, ${values.smoke ? `${SMOKE.amount} requests per path, no warm-up; command: \`node bench/proxy-overhead.mjs --smoke\`` : `${duration} s per path after a 1 s warm-up; command: \`node bench/proxy-overhead.mjs --duration ${duration} --connections ${connections} --write\``}.`;
   process.stdout.write(`${header}\n\n${lines.join('\n')}\n`);
   if (values.smoke) {
-    const bad = rows.filter((r) => r.errors > 0 || r.requests === 0).map((r) => `${r.target}: ${r.errors} errors in ${r.requests} requests`);
+    const bad = rows
+      .filter((r) => r.errors > 0 || r.requests === 0)
+      .map((r) => `${r.target}: ${r.errors} errors in ${r.requests} requests`);
     if (bad.length > 0) throw new Error(`smoke: ${bad.join('; ')}`);
     log(`proxy-overhead smoke: every path answered (${rows.map((r) => r.target).join(', ')})`);
   }
@@ -165,7 +206,10 @@ try {
     const doc = readFileSync(file, 'utf8');
     const begin = '<!-- proxy-overhead:begin -->';
     const end = '<!-- proxy-overhead:end -->';
-    const next = doc.replace(new RegExp(`${begin}[\\s\\S]*${end}`), `${begin}\n${header}\n\n${lines.join('\n')}\n${end}`);
+    const next = doc.replace(
+      new RegExp(`${begin}[\\s\\S]*${end}`),
+      `${begin}\n${header}\n\n${lines.join('\n')}\n${end}`,
+    );
     writeFileSync(file, next);
     log(`wrote ${file}`);
   }

@@ -105,10 +105,17 @@ ensureOpenFiles(Math.max(...opts.sizes) + 512, scriptFile, log);
 // What every part of a run shares; `group` is renewed for each size.
 const dir = mkdtempSync(join(tmpdir(), 'meshlet-scale-'));
 const ctx = { opts, log, root, dir, group: new ProcessGroup() };
-const exit = stopOnExit(() => ctx.group, dir, log, () => ctx.group.stopAll());
+const exit = stopOnExit(
+  () => ctx.group,
+  dir,
+  log,
+  () => ctx.group.stopAll(),
+);
 
 const runs = [];
-const etcdInfo = opts.replicaCounts.some((r) => r > 1) ? { version: etcdVersion(), fileSystem: fileSystemOf(dir), dataDirParent: dir } : undefined;
+const etcdInfo = opts.replicaCounts.some((r) => r > 1)
+  ? { version: etcdVersion(), fileSystem: fileSystemOf(dir), dataDirParent: dir }
+  : undefined;
 try {
   for (const n of opts.sizes) {
     for (const replicas of opts.replicaCounts) {
@@ -134,15 +141,40 @@ try {
     const { seed, changes, procs, observations, replicaCounts } = opts;
     const results = runs.filter((r) => r.replicas === 1);
     const replicated = runs.filter((r) => r.replicas !== 1);
-    writeFileSync(opts.json, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, seed, changes, procs, observations, results, targets, replicas: replicaCounts, replicated, comparison, ...(etcdInfo ? { etcd: etcdInfo } : {}) }, (_k, v) => (v === Infinity ? 'timeout' : Number.isNaN(v) ? null : v), 2));
+    writeFileSync(
+      opts.json,
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          node: process.version,
+          cpus: cpus().length,
+          seed,
+          changes,
+          procs,
+          observations,
+          results,
+          targets,
+          replicas: replicaCounts,
+          replicated,
+          comparison,
+          ...(etcdInfo ? { etcd: etcdInfo } : {}),
+        },
+        (_k, v) => (v === Infinity ? 'timeout' : Number.isNaN(v) ? null : v),
+        2,
+      ),
+    );
     log(`wrote ${opts.json}`);
   }
   if (opts.smoke) {
     // Every path must have answered: no failed size, no change that timed out or was not injected, no dropped agent.
     const bad = runs.flatMap((r) => [
       ...(r.error ? [`N=${r.agents} x${r.replicas}: ${r.error}`] : []),
-      ...(r.summary?.overall.timeouts ? [`N=${r.agents} x${r.replicas}: ${r.summary.overall.timeouts} changes did not converge`] : []),
-      ...(r.summary?.overall.notInjected ? [`N=${r.agents} x${r.replicas}: ${r.summary.overall.notInjected} changes not injected`] : []),
+      ...(r.summary?.overall.timeouts
+        ? [`N=${r.agents} x${r.replicas}: ${r.summary.overall.timeouts} changes did not converge`]
+        : []),
+      ...(r.summary?.overall.notInjected
+        ? [`N=${r.agents} x${r.replicas}: ${r.summary.overall.notInjected} changes not injected`]
+        : []),
       ...(r.swarm?.dropped ? [`N=${r.agents} x${r.replicas}: ${r.swarm.dropped} agents dropped`] : []),
       ...(r.swarm?.nacksSent ? [`N=${r.agents} x${r.replicas}: ${r.swarm.nacksSent} NACKs sent`] : []),
     ]);

@@ -19,11 +19,21 @@ interface Reply {
   headers: Headers;
 }
 
-async function api(cp: ControlPlaneHandle, method: string, path: string, body?: unknown, token: string | null = ADMIN): Promise<Reply> {
+async function api(
+  cp: ControlPlaneHandle,
+  method: string,
+  path: string,
+  body?: unknown,
+  token: string | null = ADMIN,
+): Promise<Reply> {
   const headers: Record<string, string> = {};
   if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${cp.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+  const res = await fetch(`${cp.url}${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
   const text = await res.text();
   let parsed: unknown = text;
   try {
@@ -41,7 +51,9 @@ function declaredTooLarge(port: number, path: string, length: number): Promise<s
     let answer = '';
     socket.setTimeout(10_000, () => socket.destroy(new Error('no answer within 10 s')));
     socket.on('connect', () => {
-      socket.write(`PUT ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${ADMIN}\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\n\r\n{"policy":{},"pad":"xxxx`);
+      socket.write(
+        `PUT ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${ADMIN}\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\n\r\n{"policy":{},"pad":"xxxx`,
+      );
     });
     socket.on('data', (d) => {
       answer += d.toString('utf8');
@@ -81,8 +93,20 @@ describe('admin API', () => {
         { url: `${hook}/slack`, format: 'slack', kinds: ['failover'] },
       ],
     };
-    ({ cp, client } = await mesh.start({ controlPlane: extra, instances: { db: [{ id: 'db-1', tier: 0 }, { id: 'db-2', tier: 1 }] }, client: { calls: ['db'] } }));
-    await waitFor('both db instances healthy', async () => (await api(cp, 'GET', '/v1/services/db')).body.healthy === 2);
+    ({ cp, client } = await mesh.start({
+      controlPlane: extra,
+      instances: {
+        db: [
+          { id: 'db-1', tier: 0 },
+          { id: 'db-2', tier: 1 },
+        ],
+      },
+      client: { calls: ['db'] },
+    }));
+    await waitFor(
+      'both db instances healthy',
+      async () => (await api(cp, 'GET', '/v1/services/db')).body.healthy === 2,
+    );
   });
   afterAll(() => {
     receiver.close();
@@ -93,12 +117,23 @@ describe('admin API', () => {
     expect(services.status).toBe(200);
     expect(services.body.services.map((s: { name: string }) => s.name)).toEqual(['db']);
     const db = await api(cp, 'GET', '/v1/services/db');
-    expect(db.body).toMatchObject({ name: 'db', healthy: 2, total: 2, activeTier: 0, policy: { balancer: { kind: 'round_robin' } } });
+    expect(db.body).toMatchObject({
+      name: 'db',
+      healthy: 2,
+      total: 2,
+      activeTier: 0,
+      policy: { balancer: { kind: 'round_robin' } },
+    });
     expect((await api(cp, 'GET', '/v1/services/nope')).body.error).toMatchObject({ code: 'MESHLET_NOT_FOUND' });
-    expect((await api(cp, 'GET', '/v1/services/Not_A_Name')).body.error).toMatchObject({ code: 'MESHLET_API_INVALID', field: 'name' });
+    expect((await api(cp, 'GET', '/v1/services/Not_A_Name')).body.error).toMatchObject({
+      code: 'MESHLET_API_INVALID',
+      field: 'name',
+    });
 
     const instances = await api(cp, 'GET', '/v1/instances');
-    expect(instances.body.items.map((i: { id: string; service: string; state: string }) => [i.id, i.service, i.state])).toEqual([
+    expect(
+      instances.body.items.map((i: { id: string; service: string; state: string }) => [i.id, i.service, i.state]),
+    ).toEqual([
       ['db-1', 'db', 'healthy'],
       ['db-2', 'db', 'healthy'],
     ]);
@@ -107,7 +142,12 @@ describe('admin API', () => {
 
     const agents = await api(cp, 'GET', '/v1/agents');
     expect(agents.body.agents.map((a: { agentId: string }) => a.agentId)).toEqual(['client', 'db-1', 'db-2']);
-    expect((await api(cp, 'GET', '/v1/agents/client')).body).toMatchObject({ agentId: 'client', connected: true, subscriptions: ['db'], inSync: true });
+    expect((await api(cp, 'GET', '/v1/agents/client')).body).toMatchObject({
+      agentId: 'client',
+      connected: true,
+      subscriptions: ['db'],
+      inSync: true,
+    });
     expect((await api(cp, 'GET', '/v1/agents/ghost')).status).toBe(404);
 
     expect((await api(cp, 'GET', '/v1/events?service=db&kind=health')).body.events.length).toBeGreaterThanOrEqual(2);
@@ -138,10 +178,18 @@ describe('admin API', () => {
     const doc = await api(cp, 'GET', '/docs/json', undefined, null);
     expect(doc.status).toBe(200);
     expect(doc.body.openapi).toMatch(/^3\./);
-    for (const path of ['/v1/policies/{name}', '/v1/instances/{id}/drain', '/v1/services/{name}/failover', '/v1/snapshots/restore', '/v1/events/stream']) {
+    for (const path of [
+      '/v1/policies/{name}',
+      '/v1/instances/{id}/drain',
+      '/v1/services/{name}/failover',
+      '/v1/snapshots/restore',
+      '/v1/events/stream',
+    ]) {
       expect(Object.keys(doc.body.paths)).toContain(path);
     }
-    expect(doc.body.paths['/v1/policies/{name}'].put.requestBody.content['application/json'].schema.required).toEqual(['policy']);
+    expect(doc.body.paths['/v1/policies/{name}'].put.requestBody.content['application/json'].schema.required).toEqual([
+      'policy',
+    ]);
     const page = await api(cp, 'GET', '/docs', undefined, null);
     expect(page.status).toBe(200);
     expect(String(page.body)).toContain('<html');
@@ -186,16 +234,34 @@ describe('admin API', () => {
   });
 
   it('writes policies with optimistic concurrency and pushes them to the callers', async () => {
-    const created = await api(cp, 'PUT', '/v1/policies/db', { policy: { balancer: { kind: 'least_request' } }, resourceVersion: '0' });
+    const created = await api(cp, 'PUT', '/v1/policies/db', {
+      policy: { balancer: { kind: 'least_request' } },
+      resourceVersion: '0',
+    });
     expect(created.status).toBe(200);
-    expect(created.body).toMatchObject({ service: 'db', source: 'api', policy: { balancer: { kind: 'least_request' }, retries: { maxRetries: 2 } } });
+    expect(created.body).toMatchObject({
+      service: 'db',
+      source: 'api',
+      policy: { balancer: { kind: 'least_request' }, retries: { maxRetries: 2 } },
+    });
     const rv = created.body.resourceVersion as string;
-    await waitFor('the client to get the new policy', async () => (await agentTable(client))?.services.db && ((await agentTable(client)) as any).services.db.policy.balancer.kind === 'least_request');
+    await waitFor(
+      'the client to get the new policy',
+      async () =>
+        (await agentTable(client))?.services.db &&
+        ((await agentTable(client)) as any).services.db.policy.balancer.kind === 'least_request',
+    );
 
-    const stale = await api(cp, 'PUT', '/v1/policies/db', { policy: { balancer: { kind: 'random' } }, resourceVersion: '0' });
+    const stale = await api(cp, 'PUT', '/v1/policies/db', {
+      policy: { balancer: { kind: 'random' } },
+      resourceVersion: '0',
+    });
     expect(stale.status).toBe(409);
     expect(stale.body.error.code).toBe('MESHLET_CONFLICT');
-    const updated = await api(cp, 'PUT', '/v1/policies/db', { policy: { balancer: { kind: 'peak_ewma' } }, resourceVersion: rv });
+    const updated = await api(cp, 'PUT', '/v1/policies/db', {
+      policy: { balancer: { kind: 'peak_ewma' } },
+      resourceVersion: rv,
+    });
     expect(updated.status).toBe(200);
     expect(Number(updated.body.resourceVersion)).toBeGreaterThan(Number(rv));
     expect((await api(cp, 'GET', '/v1/policies')).body.items).toEqual([updated.body]);
@@ -206,7 +272,10 @@ describe('admin API', () => {
 
   it('drains and undrains an instance, and streams the decisions as server-sent events', async () => {
     const controller = new AbortController();
-    const res = await fetch(`${cp.url}/v1/events/stream?service=db&kind=drain`, { headers: { authorization: `Bearer ${READER}` }, signal: controller.signal });
+    const res = await fetch(`${cp.url}/v1/events/stream?service=db&kind=drain`, {
+      headers: { authorization: `Bearer ${READER}` },
+      signal: controller.signal,
+    });
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     let text = '';
@@ -220,24 +289,43 @@ describe('admin API', () => {
     };
     await until(': connected');
 
-    expect((await api(cp, 'POST', '/v1/instances/db-1/drain', { reason: 'kernel upgrade' })).body).toEqual({ id: 'db-1', service: 'db', state: 'draining' });
+    expect((await api(cp, 'POST', '/v1/instances/db-1/drain', { reason: 'kernel upgrade' })).body).toEqual({
+      id: 'db-1',
+      service: 'db',
+      state: 'draining',
+    });
     await until('"to":"draining"');
     expect(text).toMatch(/event: mesh-event\ndata: .*"reason":"kernel upgrade"/);
-    await waitFor('the client to see db-1 draining', async () => ((await agentTable(client)) as any).services.db.endpoints.find((e: { id: string }) => e.id === 'db-1').health === 'draining');
+    await waitFor(
+      'the client to see db-1 draining',
+      async () =>
+        ((await agentTable(client)) as any).services.db.endpoints.find((e: { id: string }) => e.id === 'db-1')
+          .health === 'draining',
+    );
     expect((await api(cp, 'POST', '/v1/instances/db-1/drain', { why: 'x' })).status).toBe(400);
     expect((await api(cp, 'POST', '/v1/instances/db-9/drain')).status).toBe(404);
     expect((await api(cp, 'POST', '/v1/instances/db-1/undrain')).body).toMatchObject({ id: 'db-1', state: 'healthy' });
     await until('"from":"draining"');
     controller.abort();
     // The drain also went to the JSON webhook (only drains are configured for it).
-    await waitFor('the drain at the JSON webhook', () => hooked.some((h) => h.path === '/json' && h.body.event?.to === 'draining'));
-    expect(hooked.find((h) => h.path === '/json')?.body.event).toMatchObject({ kind: 'drain', service: 'db', instance: 'db-1', reason: 'kernel upgrade' });
+    await waitFor('the drain at the JSON webhook', () =>
+      hooked.some((h) => h.path === '/json' && h.body.event?.to === 'draining'),
+    );
+    expect(hooked.find((h) => h.path === '/json')?.body.event).toMatchObject({
+      kind: 'drain',
+      service: 'db',
+      instance: 'db-1',
+      reason: 'kernel upgrade',
+    });
   });
 
   it('fails over and back by hand, and refuses what cannot be done', async () => {
     // The drain above emptied tier 0, so tier 1 took over; a manual failback skips the 60 s hold.
     expect((await api(cp, 'GET', '/v1/services/db')).body.activeTier).toBe(1);
-    await waitFor('the engine to see tier 0 healthy again', async () => (await api(cp, 'GET', '/v1/failover')).body.services[0].tiers[0].healthy === 1);
+    await waitFor(
+      'the engine to see tier 0 healthy again',
+      async () => (await api(cp, 'GET', '/v1/failover')).body.services[0].tiers[0].healthy === 1,
+    );
     expect((await api(cp, 'POST', '/v1/services/db/failback')).body).toEqual({ service: 'db', activeTier: 0 });
     expect((await api(cp, 'POST', '/v1/services/db/failover')).body).toEqual({ service: 'db', activeTier: 1 });
     await waitFor('the client on tier 1', async () => ((await agentTable(client)) as any).services.db.activeTier === 1);
@@ -248,7 +336,12 @@ describe('admin API', () => {
     expect((await api(cp, 'POST', '/v1/services/nope/failover')).status).toBe(409);
     const events = (await api(cp, 'GET', '/v1/events?kind=failover')).body.events;
     await waitFor('the failovers at the Slack webhook', () => hooked.filter((h) => h.path === '/slack').length >= 4);
-    expect(hooked.filter((h) => h.path === '/slack').map((h) => typeof h.body.text)).toEqual(['string', 'string', 'string', 'string']);
+    expect(hooked.filter((h) => h.path === '/slack').map((h) => typeof h.body.text)).toEqual([
+      'string',
+      'string',
+      'string',
+      'string',
+    ]);
     expect(hooked.filter((h) => h.path === '/slack')[1]?.body.text).toMatch(/db.*tier-1.*tier-0.*manual failback/);
     expect(events.map((e: { from: string; to: string; reason: string }) => `${e.from}->${e.to} ${e.reason}`)).toEqual([
       'tier-0->tier-1 tier 0 has no healthy endpoint; tier 1 takes over',
@@ -263,29 +356,43 @@ describe('admin API', () => {
     const before = (await api(cp, 'GET', '/v1/policies/db')).body;
     // An open event stream does not hold up a clean shutdown.
     const controller = new AbortController();
-    const stream = await fetch(`${cp.url}/v1/events/stream`, { headers: { authorization: `Bearer ${READER}` }, signal: controller.signal });
+    const stream = await fetch(`${cp.url}/v1/events/stream`, {
+      headers: { authorization: `Bearer ${READER}` },
+      signal: controller.signal,
+    });
     expect(stream.status).toBe(200);
     expect(await cp.proc.stop('SIGTERM', 8000)).toEqual({ code: 0, signal: null });
     controller.abort();
     cp = await mesh.controlPlane(extra, cp.port);
     expect((await api(cp, 'GET', '/v1/policies/db')).body).toEqual(before);
-    await waitFor('db-2 drained again after the restart', async () => (await api(cp, 'GET', '/v1/instances/db-2')).body.state === 'draining');
+    await waitFor(
+      'db-2 drained again after the restart',
+      async () => (await api(cp, 'GET', '/v1/instances/db-2')).body.state === 'draining',
+    );
     await api(cp, 'POST', '/v1/instances/db-2/undrain');
   });
 
   it('backs up, and after a wiped data directory restores the exact state, which agents converge on', async () => {
     const full = await api(cp, 'GET', '/v1/snapshots/full');
     expect(full.body).toMatchObject({ format: 'meshlet-snapshot/v1', kind: 'full', since: 0 });
-    await api(cp, 'PUT', '/v1/policies/db', { policy: { balancer: { kind: 'maglev', hashKey: { source: 'header', name: 'x-user' } } } });
+    await api(cp, 'PUT', '/v1/policies/db', {
+      policy: { balancer: { kind: 'maglev', hashKey: { source: 'header', name: 'x-user' } } },
+    });
     await api(cp, 'PUT', '/v1/policies/cache', { policy: { timeouts: { requestMs: 1234 } } });
     // After the restart above, db-1's agent may still be reconnecting: wait for it, then drain it.
-    await waitFor('db-1 back after the restart', async () => (await api(cp, 'GET', '/v1/instances/db-1')).body.state === 'healthy');
+    await waitFor(
+      'db-1 back after the restart',
+      async () => (await api(cp, 'GET', '/v1/instances/db-1')).body.state === 'healthy',
+    );
     expect((await api(cp, 'POST', '/v1/instances/db-1/drain')).status).toBe(200);
     const inc = await api(cp, 'GET', `/v1/snapshots/incremental?since=${full.body.revision}`);
     expect(inc.body).toMatchObject({ kind: 'incremental', since: full.body.revision });
     expect((await api(cp, 'GET', '/v1/snapshots/incremental?since=abc')).status).toBe(400);
     // The state, without the store's revisions (a restore writes afresh, so resource versions are new).
-    const state = async () => (await api(cp, 'GET', '/v1/policies')).body.items.map(({ resourceVersion: _rv, ...item }: { resourceVersion: string }) => item);
+    const state = async () =>
+      (await api(cp, 'GET', '/v1/policies')).body.items.map(
+        ({ resourceVersion: _rv, ...item }: { resourceVersion: string }) => item,
+      );
     const want = await state();
     expect(want.map((i: { service: string }) => i.service)).toEqual(['cache', 'db']);
 
@@ -315,10 +422,16 @@ describe('admin API', () => {
     expect(restored.body.restored.keys).toBe(5);
 
     expect(await state()).toEqual(want);
-    await waitFor('db-1 drained after the restore', async () => (await api(cp, 'GET', '/v1/instances/db-1')).body.state === 'draining');
+    await waitFor(
+      'db-1 drained after the restore',
+      async () => (await api(cp, 'GET', '/v1/instances/db-1')).body.state === 'draining',
+    );
     await waitFor('the client to converge on the restored policy', async () => {
       const db = ((await agentTable(client)) as any).services.db;
-      return db.policy.balancer.kind === 'maglev' && db.endpoints.find((e: { id: string }) => e.id === 'db-1').health === 'draining';
+      return (
+        db.policy.balancer.kind === 'maglev' &&
+        db.endpoints.find((e: { id: string }) => e.id === 'db-1').health === 'draining'
+      );
     });
   });
 });

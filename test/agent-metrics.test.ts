@@ -24,7 +24,9 @@ function samples(text: string): Map<string, number> {
 function promtoolCheck(text: string): { status: number | null; output: string } {
   const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 30_000 });
   if (r.error) {
-    throw new Error(`promtool could not be run (${r.error.message}): install it (Debian: apt-get install -y prometheus, which ships /usr/bin/promtool; the service need not run)`);
+    throw new Error(
+      `promtool could not be run (${r.error.message}): install it (Debian: apt-get install -y prometheus, which ships /usr/bin/promtool; the service need not run)`,
+    );
   }
   return { status: r.status, output: `${r.stdout}${r.stderr}`.trim() };
 }
@@ -107,7 +109,9 @@ describe('agent /metrics', () => {
 
     // The version gauge is the table in force (read again until no push came between the two reads).
     await waitFor('the version gauge to match /ready', async () => {
-      const gauge = samples((await httpRequest(client.adminPort, '/metrics')).body).get('meshlet_agent_routing_table_version');
+      const gauge = samples((await httpRequest(client.adminPort, '/metrics')).body).get(
+        'meshlet_agent_routing_table_version',
+      );
       return gauge === (await getJson(client.adminPort, '/ready')).tableVersion;
     });
   });

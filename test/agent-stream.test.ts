@@ -29,7 +29,12 @@ describe('agent against a scripted control plane', () => {
       ws.on('message', (d) => c.messages.push(JSON.parse(d.toString())));
     });
     app = await startDemoApp('hello', 'hello-1');
-    agent = await mesh.agent({ agentId: 'client', cp: { streamUrl: `ws://127.0.0.1:${port}/v1/stream` }, outbound: true, waitReady: false });
+    agent = await mesh.agent({
+      agentId: 'client',
+      cp: { streamUrl: `ws://127.0.0.1:${port}/v1/stream` },
+      outbound: true,
+      waitReady: false,
+    });
   });
   afterAll(() => {
     wss.close();
@@ -46,8 +51,14 @@ describe('agent against a scripted control plane', () => {
 
   it('ACKs a valid table and routes with it', async () => {
     // Endpoint straight at the demo app: the scripted table decides where traffic goes.
-    latest().ws.send(table(5, 'n5', [{ id: 'hello-1', host: '127.0.0.1', port: app.port, tier: 0, weight: 1, labels: {} }]));
-    expect(await waitFor('an ack', () => latest().messages.find((m) => m.type === 'ack'))).toEqual({ type: 'ack', version: 5, nonce: 'n5' });
+    latest().ws.send(
+      table(5, 'n5', [{ id: 'hello-1', host: '127.0.0.1', port: app.port, tier: 0, weight: 1, labels: {} }]),
+    );
+    expect(await waitFor('an ack', () => latest().messages.find((m) => m.type === 'ack'))).toEqual({
+      type: 'ack',
+      version: 5,
+      nonce: 'n5',
+    });
     expect((await httpRequest(agent.outboundPort as number, 'http://hello/')).status).toBe(200);
   });
 
@@ -71,7 +82,9 @@ describe('agent against a scripted control plane', () => {
   it('reconnects after the stream drops, announcing the version it holds', async () => {
     const before = conns.length;
     latest().ws.close(1011, 'scripted failure');
-    const hello = await waitFor('a new hello', () => (conns.length > before ? latest().messages.find((m) => m.type === 'hello') : undefined));
+    const hello = await waitFor('a new hello', () =>
+      conns.length > before ? latest().messages.find((m) => m.type === 'hello') : undefined,
+    );
     expect(hello.tableVersion).toBe(5);
     expect(agent.proc.running).toBe(true);
   });

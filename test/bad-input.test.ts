@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { httpRequest } from './harness/http.js';
-import { AGENT_BIN, type AgentHandle, type AppHandle, CP_BIN, type ControlPlaneHandle, endpointIds, withMesh } from './harness/mesh.js';
+import {
+  AGENT_BIN,
+  type AgentHandle,
+  type AppHandle,
+  CP_BIN,
+  type ControlPlaneHandle,
+  endpointIds,
+  withMesh,
+} from './harness/mesh.js';
 import { waitFor } from './harness/wait.js';
 
 /** A raw protocol client: what a buggy or hostile agent can send. */
@@ -35,7 +43,9 @@ class RawPeer {
   /** Waits for the next error message the control plane sends. */
   async nextError(): Promise<any> {
     const start = this.received.filter((m) => m.type === 'error').length;
-    return waitFor('an error reply', () => this.received.filter((m) => m.type === 'error')[start], { timeoutMs: 5_000 });
+    return waitFor('an error reply', () => this.received.filter((m) => m.type === 'error')[start], {
+      timeoutMs: 5_000,
+    });
   }
 
   async closedWith(): Promise<{ code: number; reason: string }> {
@@ -107,7 +117,10 @@ describe('bad input on the agent stream', () => {
     huge.hello('raw-3');
     huge.ws.send('x'.repeat(64 * 1024));
     expect((await huge.closedWith()).code).toBe(1009);
-    await waitFor('both to be counted', async () => (await rejectedCount(cp.port, 'MESHLET_PROTOCOL_TOO_LARGE')) >= before + 2);
+    await waitFor(
+      'both to be counted',
+      async () => (await rejectedCount(cp.port, 'MESHLET_PROTOCOL_TOO_LARGE')) >= before + 2,
+    );
   });
 
   it('closes a stream whose first message is not a hello, or that says no hello in time', async () => {

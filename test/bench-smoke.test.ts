@@ -49,8 +49,16 @@ afterAll(() => {
  * SIGKILL `graceMs` later. When the script has exited, whatever is left in
  * its group is killed.
  */
-async function smoke(script: string, timeoutMs = 90_000, graceMs = 10_000): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'bench', script), '--smoke'], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+async function smoke(
+  script: string,
+  timeoutMs = 90_000,
+  graceMs = 10_000,
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'bench', script), '--smoke'], {
+    cwd: ROOT,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const keep = (chunk: Buffer) => {
     output += chunk.toString('utf8');
@@ -82,7 +90,9 @@ async function smoke(script: string, timeoutMs = 90_000, graceMs = 10_000): Prom
 
 describe('bench/ smoke runs', () => {
   it('covers every script in bench/: a smoke mode, or a server run by a script that has one', () => {
-    const scripts = readdirSync(join(ROOT, 'bench')).filter((f) => f.endsWith('.mjs')).sort();
+    const scripts = readdirSync(join(ROOT, 'bench'))
+      .filter((f) => f.endsWith('.mjs'))
+      .sort();
     const covered = scripts.filter((s) => s in SMOKE_RUNS || SMOKE_RUNS[SERVED_BY[s] ?? ''] !== undefined);
     expect(covered).toEqual(scripts);
   });

@@ -29,14 +29,25 @@ describe('agents move to another control plane when theirs dies', () => {
     cp2Port = await getPort();
     const cp2Planned = { streamUrl: `ws://127.0.0.1:${cp2Port}/v1/stream` };
     cp1 = await mesh.controlPlane({ dataDir: join(scratch.dir, 'cp1-data') });
-    ({ client } = await mesh.start({ connectTo: [cp1, cp2Planned], instances: { hello: ['hello-1', 'hello-2'] }, client: { calls: ['hello'] } }));
+    ({ client } = await mesh.start({
+      connectTo: [cp1, cp2Planned],
+      instances: { hello: ['hello-1', 'hello-2'] },
+      client: { calls: ['hello'] },
+    }));
   });
 
   it('connects every agent, and shows the URL in use and the list', async () => {
     expect(await connectedIds(cp1)).toEqual(ids);
     const cfg = await getJson(client.adminPort, '/config');
-    expect(cfg.controlPlane).toMatchObject({ connected: true, url: cp1.streamUrl, urls: [cp1.streamUrl, `ws://127.0.0.1:${cp2Port}/v1/stream`] });
-    expect((await getJson(client.adminPort, '/ready')).controlPlane).toMatchObject({ connected: true, url: cp1.streamUrl });
+    expect(cfg.controlPlane).toMatchObject({
+      connected: true,
+      url: cp1.streamUrl,
+      urls: [cp1.streamUrl, `ws://127.0.0.1:${cp2Port}/v1/stream`],
+    });
+    expect((await getJson(client.adminPort, '/ready')).controlPlane).toMatchObject({
+      connected: true,
+      url: cp1.streamUrl,
+    });
   });
 
   it('reconnects every agent to the other control plane after kill -9, with no failed request', async () => {
@@ -52,17 +63,32 @@ describe('agents move to another control plane when theirs dies', () => {
     cp1.proc.child.kill('SIGKILL');
     await cp1.proc.exited();
 
-    const clientBack = await waitFor('the client on the second control plane', async () => {
-      const c = (await getJson(client.adminPort, '/config')).controlPlane;
-      return c.connected && c.url === cp2.streamUrl ? Date.now() - killedAt : undefined;
-    }, { timeoutMs: 10_000 });
-    const allBack = await waitFor('every agent on the second control plane', async () =>
-      (await connectedIds(cp2)).join() === ids.join() ? Date.now() - killedAt : undefined, { timeoutMs: 10_000 });
-    const tableBack = await waitFor('the client holding a table from the second control plane with both instances', async () => {
-      const t = await agentTable(client);
-      const ok = t !== null && t.source === 'control-plane' && t.version > versionBefore && (await endpointIds(client, 'hello')).length === 2;
-      return ok ? Date.now() - killedAt : undefined;
-    }, { timeoutMs: 15_000 });
+    const clientBack = await waitFor(
+      'the client on the second control plane',
+      async () => {
+        const c = (await getJson(client.adminPort, '/config')).controlPlane;
+        return c.connected && c.url === cp2.streamUrl ? Date.now() - killedAt : undefined;
+      },
+      { timeoutMs: 10_000 },
+    );
+    const allBack = await waitFor(
+      'every agent on the second control plane',
+      async () => ((await connectedIds(cp2)).join() === ids.join() ? Date.now() - killedAt : undefined),
+      { timeoutMs: 10_000 },
+    );
+    const tableBack = await waitFor(
+      'the client holding a table from the second control plane with both instances',
+      async () => {
+        const t = await agentTable(client);
+        const ok =
+          t !== null &&
+          t.source === 'control-plane' &&
+          t.version > versionBefore &&
+          (await endpointIds(client, 'hello')).length === 2;
+        return ok ? Date.now() - killedAt : undefined;
+      },
+      { timeoutMs: 15_000 },
+    );
     // The startup grace (3 s from the second control plane's start) bounds the last time, not the reconnect.
     // Keep the load on a little after the new table, so requests routed by it count too.
     const sentAtTable = load.result.sent;
@@ -74,7 +100,9 @@ describe('agents move to another control plane when theirs dies', () => {
         `table with both instances in ${tableBack} ms; ${result.sent} requests, ${result.failed} failed\n`,
     );
     // The move is logged at warn with both URLs.
-    const move = client.proc.output.split('\n').find((l) => l.includes('moving to the next control-plane URL') && l.includes(`"from":"${cp1.streamUrl}"`));
+    const move = client.proc.output
+      .split('\n')
+      .find((l) => l.includes('moving to the next control-plane URL') && l.includes(`"from":"${cp1.streamUrl}"`));
     expect(move).toContain(`"to":"${cp2.streamUrl}"`);
     expect(move).toContain('"level":40');
     expect(result.failures).toEqual([]);

@@ -87,7 +87,10 @@ describe('web dashboard of two control-plane replicas on etcd', () => {
     await leader.page.waitForSelector('[data-testid="cluster-role"][data-role="leader"]', { timeout: UI_TIMEOUT_MS });
     expect(await badgeText(leader.page)).toBe(`${leader.id} · leader`);
 
-    await follower.page.waitForSelector(`[data-testid="cluster-role"][data-role="follower"][data-leader="${leader.id}"]`, { timeout: UI_TIMEOUT_MS });
+    await follower.page.waitForSelector(
+      `[data-testid="cluster-role"][data-role="follower"][data-leader="${leader.id}"]`,
+      { timeout: UI_TIMEOUT_MS },
+    );
     expect(await badgeText(follower.page)).toBe(`${follower.id} · follower · leader ${leader.id}`);
     expect(await follower.page.getAttribute('[data-testid="cluster-role"] a', 'href')).toBe(`${leader.cp.url}/`);
     expect(await follower.page.getAttribute('[data-testid="cluster-role"]', 'title')).toBe(
@@ -96,12 +99,21 @@ describe('web dashboard of two control-plane replicas on etcd', () => {
   });
 
   it('says which replica each agent is connected to', async () => {
-    for (const [self, other] of [[a, b], [b, a]] as const) {
+    for (const [self, other] of [
+      [a, b],
+      [b, a],
+    ] as const) {
       const { page } = self;
       const [selfAgent, otherAgent] = [`client-${self.id.slice(3)}`, `client-${other.id.slice(3)}`];
       await page.click('nav a[data-route="agents"]');
-      await page.waitForSelector(`[data-testid="agent-row-${selfAgent}"][data-connected="true"] td[data-replica=""]:text-is("this replica")`, { timeout: UI_TIMEOUT_MS });
-      await page.waitForSelector(`[data-testid="agent-row-${otherAgent}"][data-connected="true"] td[data-replica="${other.id}"]:text-is("${other.id}")`, { timeout: UI_TIMEOUT_MS });
+      await page.waitForSelector(
+        `[data-testid="agent-row-${selfAgent}"][data-connected="true"] td[data-replica=""]:text-is("this replica")`,
+        { timeout: UI_TIMEOUT_MS },
+      );
+      await page.waitForSelector(
+        `[data-testid="agent-row-${otherAgent}"][data-connected="true"] td[data-replica="${other.id}"]:text-is("${other.id}")`,
+        { timeout: UI_TIMEOUT_MS },
+      );
       // Its ACK state is known on its own replica only: not "behind" here.
       expect(await page.textContent(`[data-testid="agent-row-${otherAgent}"]`)).not.toContain('behind');
       expect(await page.locator('[data-testid="agents-table"] th:text-is("Replica")').count()).toBe(1);
@@ -125,7 +137,9 @@ describe('web dashboard of two control-plane replicas on etcd', () => {
     const alive = [a, b].find((r) => r.cp.proc.running) as Replica;
     // Losing etcd's quorum takes a while; the answer a follower gives then is enough for the page.
     await alive.page.route('**/v1/cluster', (route) =>
-      route.fulfill({ json: { replicaId: alive.id, role: 'follower', leader: null, since: new Date().toISOString(), store: 'etcd' } }),
+      route.fulfill({
+        json: { replicaId: alive.id, role: 'follower', leader: null, since: new Date().toISOString(), store: 'etcd' },
+      }),
     );
     await alive.page.waitForSelector('[data-testid="cluster-role"][data-role="follower"]', { timeout: UI_TIMEOUT_MS });
     expect(await badgeText(alive.page)).toBe(`${alive.id} · follower · no leader`);

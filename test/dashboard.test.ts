@@ -41,8 +41,14 @@ describe('web dashboard', () => {
         },
       },
       instances: {
-        hello: [{ id: 'hello-1', tier: 0, zone: 'zone-a' }, { id: 'hello-2', tier: 0, zone: 'zone-a' }],
-        db: [{ id: 'db-primary', tier: 0, zone: 'zone-a' }, { id: 'db-backup', tier: 1, zone: 'zone-a' }],
+        hello: [
+          { id: 'hello-1', tier: 0, zone: 'zone-a' },
+          { id: 'hello-2', tier: 0, zone: 'zone-a' },
+        ],
+        db: [
+          { id: 'db-primary', tier: 0, zone: 'zone-a' },
+          { id: 'db-backup', tier: 1, zone: 'zone-a' },
+        ],
       },
       client: { calls: ['hello', 'db'] },
     }));
@@ -107,8 +113,12 @@ describe('web dashboard', () => {
     expect(await page.textContent('pre.json')).toContain('"ring_hash"');
 
     await page.goto(`${cp.url}/#/services/db`);
-    await page.waitForSelector('[data-testid="tier-0"] [data-testid="instance-db-primary"][data-state="healthy"]', { timeout: UI_TIMEOUT_MS });
-    await page.waitForSelector('[data-testid="tier-1"] [data-testid="instance-db-backup"][data-state="healthy"]', { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector('[data-testid="tier-0"] [data-testid="instance-db-primary"][data-state="healthy"]', {
+      timeout: UI_TIMEOUT_MS,
+    });
+    await page.waitForSelector('[data-testid="tier-1"] [data-testid="instance-db-backup"][data-state="healthy"]', {
+      timeout: UI_TIMEOUT_MS,
+    });
     expect(await page.textContent('[data-testid="tier-0"] h4')).toBe('zone zone-a');
   });
 
@@ -119,7 +129,9 @@ describe('web dashboard', () => {
 
     apps['db-primary']?.proc.child.kill('SIGKILL');
     agents['db-primary']?.proc.child.kill('SIGKILL');
-    await page.waitForSelector('[data-testid="instance-db-primary"][data-state="unhealthy"]', { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector('[data-testid="instance-db-primary"][data-state="unhealthy"]', {
+      timeout: UI_TIMEOUT_MS,
+    });
     await page.waitForSelector('[data-testid="active-tier"]:has-text("1")', { timeout: UI_TIMEOUT_MS });
     await page.screenshot({ path: join(SCREENSHOTS, 'service.png'), fullPage: true });
 
@@ -127,9 +139,14 @@ describe('web dashboard', () => {
     const failover = '[data-testid="event"][data-kind="failover"][data-service="db"]:has-text("tier-1")';
     await page.waitForSelector(failover, { timeout: UI_TIMEOUT_MS });
     expect(await page.getAttribute(failover, 'class')).toContain('kind-failover');
-    await page.waitForSelector('[data-testid="event"][data-kind="health"]:has-text("db-primary"):has-text("unhealthy")', { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector(
+      '[data-testid="event"][data-kind="health"]:has-text("db-primary"):has-text("unhealthy")',
+      { timeout: UI_TIMEOUT_MS },
+    );
     // Newest first.
-    const seqs = await page.$$eval('[data-testid="event"]', (items) => items.map((i) => Number(i.getAttribute('data-seq'))));
+    const seqs = await page.$$eval('[data-testid="event"]', (items) =>
+      items.map((i) => Number(i.getAttribute('data-seq'))),
+    );
     expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
     await page.screenshot({ path: join(SCREENSHOTS, 'events.png'), fullPage: true });
 
@@ -143,11 +160,15 @@ describe('web dashboard', () => {
 
   it('lists the agents with their connection, applied version and subscriptions', async () => {
     await page.click('nav a[data-route="agents"]');
-    await page.waitForSelector('[data-testid="agent-row-client"][data-connected="true"][data-in-sync="true"]', { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector('[data-testid="agent-row-client"][data-connected="true"][data-in-sync="true"]', {
+      timeout: UI_TIMEOUT_MS,
+    });
     expect(await page.textContent('[data-testid="agent-row-client"]')).toContain('db, hello');
     // One control plane has every agent: no Replica column.
     expect(await page.locator('[data-testid="agents-table"] th:text-is("Replica")').count()).toBe(0);
-    await page.waitForSelector('[data-testid="agent-row-db-primary"][data-connected="false"]', { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector('[data-testid="agent-row-db-primary"][data-connected="false"]', {
+      timeout: UI_TIMEOUT_MS,
+    });
     await page.screenshot({ path: join(SCREENSHOTS, 'agents.png'), fullPage: true });
   });
 
@@ -159,15 +180,20 @@ describe('web dashboard', () => {
       const res = await route.fetch();
       const body = (await res.json()) as { services: Array<Record<string, unknown>> };
       rps += 10;
-      for (const s of body.services) s.stats = { rps, errorRatio: s.name === 'db' ? 0.125 : 0, p99Ms: 42, windowMs: 10_000 };
+      for (const s of body.services)
+        s.stats = { rps, errorRatio: s.name === 'db' ? 0.125 : 0, p99Ms: 42, windowMs: 10_000 };
       await route.fulfill({ response: res, json: body });
     });
     await page.click('nav a[data-route="overview"]');
     await page.waitForSelector('[data-testid="service-row-db"] td.num:has-text("12.5 %")', { timeout: UI_TIMEOUT_MS });
     expect(await page.textContent('[data-testid="service-row-db"]')).toContain('42 ms');
     // Three polls with a rate: the sparkline has a line to draw.
-    await page.waitForSelector('[data-testid="service-row-hello"] td.num:has-text("30.0/s")', { timeout: UI_TIMEOUT_MS });
-    expect(await page.getAttribute('[data-testid="service-row-hello"] .sparkline', 'aria-label')).toMatch(/^hello: \d+\.\d\/s now, last \d+ samples$/);
+    await page.waitForSelector('[data-testid="service-row-hello"] td.num:has-text("30.0/s")', {
+      timeout: UI_TIMEOUT_MS,
+    });
+    expect(await page.getAttribute('[data-testid="service-row-hello"] .sparkline', 'aria-label')).toMatch(
+      /^hello: \d+\.\d\/s now, last \d+ samples$/,
+    );
     await page.screenshot({ path: join(SCREENSHOTS, 'overview-with-stats.png'), fullPage: true });
     await page.unroute('**/v1/services');
     expect(pageErrors).toEqual([]);
@@ -180,10 +206,14 @@ describe('web dashboard', () => {
       await page.reload();
       await page.waitForSelector('[data-testid="service-row-hello"]', { timeout: UI_TIMEOUT_MS });
       // The control plane sums the client's reports (about one a second) into the service's stats.
-      await page.waitForSelector('[data-testid="service-row-hello"] td.num:has-text(" ms")', { timeout: UI_TIMEOUT_MS });
+      await page.waitForSelector('[data-testid="service-row-hello"] td.num:has-text(" ms")', {
+        timeout: UI_TIMEOUT_MS,
+      });
       expect(await page.textContent('[data-testid="service-row-hello"]')).toMatch(/[1-9]\d*(\.\d)?\/s/);
       // A few polls later the trend has points to draw.
-      await page.waitForSelector('[data-testid="service-row-hello"] .sparkline[aria-label$="last 4 samples"]', { timeout: UI_TIMEOUT_MS });
+      await page.waitForSelector('[data-testid="service-row-hello"] .sparkline[aria-label$="last 4 samples"]', {
+        timeout: UI_TIMEOUT_MS,
+      });
       await page.screenshot({ path: join(SCREENSHOTS, 'overview-live.png'), fullPage: true });
     } finally {
       const result = await loop.stop();
@@ -193,9 +223,16 @@ describe('web dashboard', () => {
   });
 
   it('shows no role badge, and works on, when the control plane has no GET /v1/cluster (an older one)', async () => {
-    await page.route('**/v1/cluster', (route) => route.fulfill({ status: 404, json: { error: { code: 'MESHLET_NOT_FOUND', message: 'Route GET:/v1/cluster not found' } } }));
+    await page.route('**/v1/cluster', (route) =>
+      route.fulfill({
+        status: 404,
+        json: { error: { code: 'MESHLET_NOT_FOUND', message: 'Route GET:/v1/cluster not found' } },
+      }),
+    );
     try {
-      const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/cluster' && r.status() === 404, { timeout: UI_TIMEOUT_MS });
+      const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/cluster' && r.status() === 404, {
+        timeout: UI_TIMEOUT_MS,
+      });
       await page.reload();
       await answered;
       // "Updated" is written once a refresh, the question about the cluster included, is done.

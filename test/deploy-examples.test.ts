@@ -33,12 +33,18 @@ describe('deploy/ha examples', () => {
     expect(config.store.etcd.advertiseUrl).toMatch(/^https?:\/\//);
     expect(checkSecurity(config)).toEqual([]);
     // Without the secrets, a remote bind is refused: the example is safe by default.
-    const bare = loadConfig(ControlPlaneConfig, { argv: ['--config', join(HA, 'control-plane-1.yaml')], env: {} }).config;
+    const bare = loadConfig(ControlPlaneConfig, {
+      argv: ['--config', join(HA, 'control-plane-1.yaml')],
+      env: {},
+    }).config;
     expect(checkSecurity(bare).length).toBeGreaterThan(0);
   });
 
   it('agent-ha.yaml: an agent that lists the three replicas', () => {
-    const { config } = loadConfig(AgentConfig, { argv: ['--config', join(HA, 'agent-ha.yaml')], env: { MESHLET_CONTROL_PLANE_JOIN_TOKEN: 'a'.repeat(48) } });
+    const { config } = loadConfig(AgentConfig, {
+      argv: ['--config', join(HA, 'agent-ha.yaml')],
+      env: { MESHLET_CONTROL_PLANE_JOIN_TOKEN: 'a'.repeat(48) },
+    });
     expect(config.controlPlane.urls).toHaveLength(3);
     expect(config.controlPlane.joinToken).toBe('a'.repeat(48));
   });

@@ -19,14 +19,24 @@ describe('docs/errors.md', () => {
       ...Object.values(ControlPlaneErrorCodes),
       ...Object.values(CliErrorCodes),
     ]);
-    expect([...defined].filter((c) => !documented.has(c)), 'codes missing from docs/errors.md').toEqual([]);
-    expect([...documented].filter((c) => !defined.has(c as string)), 'codes documented but not defined').toEqual([]);
+    expect(
+      [...defined].filter((c) => !documented.has(c)),
+      'codes missing from docs/errors.md',
+    ).toEqual([]);
+    expect(
+      [...documented].filter((c) => !defined.has(c as string)),
+      'codes documented but not defined',
+    ).toEqual([]);
   });
 
   it('gives each code the HTTP status the source binds to it', () => {
     // The status column: a three-digit status where one is bound; "—" or "configured" otherwise.
-    const documented = Object.fromEntries([...readDoc().matchAll(/^\| `(MESHLET_[A-Z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1], Number(m[2])]));
-    const bound = Object.fromEntries([...Object.values(ApiErrors), ...Object.values(AgentErrors)].map((e) => [e.code, e.statusCode]));
+    const documented = Object.fromEntries(
+      [...readDoc().matchAll(/^\| `(MESHLET_[A-Z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1], Number(m[2])]),
+    );
+    const bound = Object.fromEntries(
+      [...Object.values(ApiErrors), ...Object.values(AgentErrors)].map((e) => [e.code, e.statusCode]),
+    );
     expect(documented).toEqual(bound);
   });
 });

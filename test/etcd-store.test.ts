@@ -55,7 +55,7 @@ describe('EtcdStore on one etcd member', () => {
     expect(a.revision()).toBe(last);
   });
 
-  it('keeps each key\'s modRevision, tombstones for deletions and a cluster id across a reopen', async () => {
+  it("keeps each key's modRevision, tombstones for deletions and a cluster id across a reopen", async () => {
     const prefix = '/meshlet-contract-2/';
     const a = await openStore(etcd.endpoints, prefix);
     const r1 = await a.put('policies/a', { x: 1 });
@@ -86,7 +86,11 @@ describe('EtcdStore on one etcd member', () => {
 
     // A put over a tombstone removes it.
     const r6 = await a.put('policies/b', { x: 6 });
-    expect(a.changesSince(r2).find((c) => c.key === 'policies/b')).toEqual({ key: 'policies/b', modRevision: r6, value: { x: 6 } });
+    expect(a.changesSince(r2).find((c) => c.key === 'policies/b')).toEqual({
+      key: 'policies/b',
+      modRevision: r6,
+      value: { x: 6 },
+    });
     await a.delete('policies/b');
 
     await a.close();
@@ -101,7 +105,7 @@ describe('EtcdStore on one etcd member', () => {
     expect(c.keys()).toEqual([]);
   });
 
-  it('shows one replica\'s writes and deletions to another through the watch, and calls onChange', async () => {
+  it("shows one replica's writes and deletions to another through the watch, and calls onChange", async () => {
     const prefix = '/meshlet-replicas/';
     const a = await openStore(etcd.endpoints, prefix);
     const b = await openStore(etcd.endpoints, prefix);
@@ -137,7 +141,9 @@ describe('EtcdStore on three etcd members', () => {
     await m0.kill();
     const r1 = await a.put('config', { v: 1 });
     expect(a.get('config')).toEqual({ v: 1 });
-    await waitFor('replica b to see the write made with one member down', () => b.modRevision('config') === r1, { timeoutMs: 15_000 });
+    await waitFor('replica b to see the write made with one member down', () => b.modRevision('config') === r1, {
+      timeoutMs: 15_000,
+    });
 
     await m1.kill();
     const t0 = performance.now();
@@ -147,8 +153,10 @@ describe('EtcdStore on three etcd members', () => {
     );
     const elapsed = performance.now() - t0;
     expect(failed, 'a put without a quorum must fail').toMatchObject({ code: 'MESHLET_STORE_UNAVAILABLE' });
-    expect((failed as Error).message).toMatch(/the etcd cluster at http:\/\/127\.0\.0\.1:\d+.* cannot commit writes \(.+\); the control plane keeps serving from memory; writes resume when a quorum is back/);
-    expect(elapsed, 'the put fails within the request timeout, not etcd\'s own').toBeLessThan(6_000);
+    expect((failed as Error).message).toMatch(
+      /the etcd cluster at http:\/\/127\.0\.0\.1:\d+.* cannot commit writes \(.+\); the control plane keeps serving from memory; writes resume when a quorum is back/,
+    );
+    expect(elapsed, "the put fails within the request timeout, not etcd's own").toBeLessThan(6_000);
     await expect(a.delete('config')).rejects.toMatchObject({ code: 'MESHLET_STORE_UNAVAILABLE' });
     // Reads keep answering from memory.
     expect(a.get('config')).toEqual({ v: 1 });
@@ -156,12 +164,17 @@ describe('EtcdStore on three etcd members', () => {
     expect(a.keys()).toEqual(['config']);
 
     await Promise.all([m0.restart(), m1.restart()]);
-    const r3 = await waitFor('writes to succeed again', () => a.put('after', { v: 3 }).catch(() => undefined), { timeoutMs: 30_000, intervalMs: 200 });
+    const r3 = await waitFor('writes to succeed again', () => a.put('after', { v: 3 }).catch(() => undefined), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
     expect(a.get('after')).toEqual({ v: 3 });
     await waitFor('replica b to catch up', () => b.modRevision('after') === r3, { timeoutMs: 30_000 });
     expect(b.get('after')).toEqual({ v: 3 });
     // Whatever became of the write that timed out, both replicas agree on it.
-    await waitFor('both replicas to agree on config', () => a.modRevision('config') === b.modRevision('config'), { timeoutMs: 10_000 });
+    await waitFor('both replicas to agree on config', () => a.modRevision('config') === b.modRevision('config'), {
+      timeoutMs: 10_000,
+    });
     expect(b.get('config')).toEqual(a.get('config'));
     expect(b.changesSince(0)).toEqual(a.changesSince(0));
   });

@@ -8,14 +8,24 @@ type Mesh = StartedMesh & { client: AgentHandle };
 
 /** Waits for the client's table to mark `gone` unhealthy (or drop it), then returns when the control plane recorded the client's ACK of it. */
 async function ackOfTableWithout(mesh: Mesh, gone: string): Promise<{ version: number; ackedAt: number }> {
-  const version = await waitFor(`${gone} to leave the client's table`, async () => {
-    const t = (await getJson(mesh.client.adminPort, '/config')).table;
-    const ids = t.services.hello.endpoints.filter((e: { health?: string }) => e.health === undefined).map((e: { id: string }) => e.id);
-    return ids.includes(gone) ? undefined : (t.version as number);
-  }, { timeoutMs: 10_000, intervalMs: 10 });
+  const version = await waitFor(
+    `${gone} to leave the client's table`,
+    async () => {
+      const t = (await getJson(mesh.client.adminPort, '/config')).table;
+      const ids = t.services.hello.endpoints
+        .filter((e: { health?: string }) => e.health === undefined)
+        .map((e: { id: string }) => e.id);
+      return ids.includes(gone) ? undefined : (t.version as number);
+    },
+    { timeoutMs: 10_000, intervalMs: 10 },
+  );
   return waitFor('the control plane to record the ACK', async () => {
-    const a = (await getJson(mesh.cp.port, '/v1/agents')).agents.find((x: { agentId: string }) => x.agentId === 'client');
-    return a.ackedVersion >= version ? { version: a.ackedVersion as number, ackedAt: Date.parse(a.ackedAt) } : undefined;
+    const a = (await getJson(mesh.cp.port, '/v1/agents')).agents.find(
+      (x: { agentId: string }) => x.agentId === 'client',
+    );
+    return a.ackedVersion >= version
+      ? { version: a.ackedVersion as number, ackedAt: Date.parse(a.ackedAt) }
+      : undefined;
   });
 }
 
@@ -36,7 +46,9 @@ describe('kill -9 of one hello instance under a steady request loop', () => {
       if (what !== 'app') mesh.agents['hello-1']?.proc.child.kill('SIGKILL');
       const ack = await ackOfTableWithout(mesh, 'hello-1');
       const afterAck = Date.now();
-      await waitFor('200 more requests after the new table', () => loop.sentSince(afterAck).length >= 200, { timeoutMs: 20_000 });
+      await waitFor('200 more requests after the new table', () => loop.sentSince(afterAck).length >= 200, {
+        timeoutMs: 20_000,
+      });
       const result = await loop.stop();
 
       const detectMs = ack.ackedAt - killedAt;
@@ -44,7 +56,8 @@ describe('kill -9 of one hello instance under a steady request loop', () => {
         `[failover: kill -9 of the ${what}] requests=${result.sent} failed=${result.failed} ` +
           `kill->client ACK of table v${ack.version}: ${detectMs} ms`,
       );
-      for (const f of result.failures.slice(0, 5)) console.log(`  failure +${f.at - killedAt} ms: ${f.status} ${f.detail}`);
+      for (const f of result.failures.slice(0, 5))
+        console.log(`  failure +${f.at - killedAt} ms: ${f.status} ${f.detail}`);
 
       const after = loop.sentSince(afterAck);
       expect(after.every((r) => r.instance === 'hello-2')).toBe(true);

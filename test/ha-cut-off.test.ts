@@ -73,7 +73,11 @@ describe('a control-plane replica cut off from etcd', () => {
     a = await replica('cp-a', [`http://127.0.0.1:${relay.port}`]);
     await waitFor('cp-a to lead', async () => (await cluster(a)).role === 'leader', { timeoutMs: 10_000 });
     const pb = await getPort();
-    ({ client } = await mesh.start({ connectTo: [a, { streamUrl: `ws://127.0.0.1:${pb}/v1/stream` }], instances: { hello: ['hello-1', 'hello-2'] }, client: { calls: ['hello'] } }));
+    ({ client } = await mesh.start({
+      connectTo: [a, { streamUrl: `ws://127.0.0.1:${pb}/v1/stream` }],
+      instances: { hello: ['hello-1', 'hello-2'] },
+      client: { calls: ['hello'] },
+    }));
     b = await replica('cp-b', etcd.endpoints, pb);
     await waitFor('cp-b to list both instances healthy', async () => {
       const svc = (await getJson(b.port, '/v1/services/hello')) as { instances: Array<{ state: string }> };
@@ -92,16 +96,25 @@ describe('a control-plane replica cut off from etcd', () => {
     await relay.cut();
 
     const [movedMs, leaderMs] = await Promise.all([
-      waitFor('every agent on cp-b', async () => ((await localAgents(b)).join() === 'client,hello-1,hello-2' ? Date.now() - cutAt : undefined), {
+      waitFor(
+        'every agent on cp-b',
+        async () => ((await localAgents(b)).join() === 'client,hello-1,hello-2' ? Date.now() - cutAt : undefined),
+        {
+          timeoutMs: 15_000,
+          intervalMs: 50,
+        },
+      ),
+      waitFor('cp-b to lead', async () => ((await cluster(b)).role === 'leader' ? Date.now() - cutAt : undefined), {
         timeoutMs: 15_000,
         intervalMs: 50,
       }),
-      waitFor('cp-b to lead', async () => ((await cluster(b)).role === 'leader' ? Date.now() - cutAt : undefined), { timeoutMs: 15_000, intervalMs: 50 }),
     ]);
     const sent = load.result.sent;
     await waitFor('requests after the move', () => load.result.sent > sent + 50, { timeoutMs: 10_000 });
     const result = await load.stop();
-    process.stdout.write(`replica cut off from etcd: agents moved in ${movedMs} ms, cp-b leads after ${leaderMs} ms; ${result.sent} requests, ${result.failed} failed\n`);
+    process.stdout.write(
+      `replica cut off from etcd: agents moved in ${movedMs} ms, cp-b leads after ${leaderMs} ms; ${result.sent} requests, ${result.failed} failed\n`,
+    );
     expect(result.failures).toEqual([]);
     // The cut-off replica no longer leads, and keeps no agent.
     expect((await cluster(a)).role).toBe('follower');
@@ -116,10 +129,14 @@ describe('a control-plane replica cut off from etcd', () => {
 
   it('takes agents again once etcd is reachable', async () => {
     await relay.open();
-    await waitFor('cp-a to follow cp-b again', async () => {
-      const c = (await getJson(a.port, '/v1/cluster')) as { role: string; leader: { replicaId: string } | null };
-      return c.role === 'follower' && c.leader?.replicaId === 'cp-b';
-    }, { timeoutMs: 20_000 });
+    await waitFor(
+      'cp-a to follow cp-b again',
+      async () => {
+        const c = (await getJson(a.port, '/v1/cluster')) as { role: string; leader: { replicaId: string } | null };
+        return c.role === 'follower' && c.leader?.replicaId === 'cp-b';
+      },
+      { timeoutMs: 20_000 },
+    );
     // An agent that knows only cp-a is accepted again.
     const late = await mesh.agent({ agentId: 'late', cps: [a], outbound: true, calls: ['hello'] });
     await waitFor('the late agent to route through cp-a', async () => (await endpointIds(late, 'hello')).length === 2);

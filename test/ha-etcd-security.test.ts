@@ -20,15 +20,28 @@ const ADMIN = 'admin-token-0123456789abcdef';
 const PASSWORD = 'etcd-pass-5c2e9a71d3b8f046';
 const ROOT_PASSWORD = 'etcd-root-8d1f3b6a9c2e7054';
 
-async function api(cp: ControlPlaneHandle, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function api(
+  cp: ControlPlaneHandle,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
   const headers: Record<string, string> = { authorization: `Bearer ${ADMIN}` };
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${cp.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const res = await fetch(`${cp.url}${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
   return { status: res.status, body: await res.json() };
 }
 
 /** Starts a control plane that is expected to refuse to start; its exit code and output. */
-async function failedStart(scratch: Scratch, name: string, etcd: Record<string, unknown>): Promise<{ code: number | null; output: string }> {
+async function failedStart(
+  scratch: Scratch,
+  name: string,
+  etcd: Record<string, unknown>,
+): Promise<{ code: number | null; output: string }> {
   const config = scratch.config(name, {
     listen: { host: '127.0.0.1', port: await getPort() },
     dataDir: join(scratch.dir, `${name}-data`),
@@ -53,7 +66,17 @@ describe('control plane on an etcd with TLS client certificates and users', () =
   const startOn = (prefix: string, extra: Record<string, unknown> = {}) =>
     mesh.controlPlane({
       auth: { adminToken: ADMIN },
-      store: { kind: 'etcd', etcd: { endpoints: [endpoint], prefix, requestTimeoutMs: 2000, replicaId: `cp-${cps.length}`, tls: tls(), ...extra } },
+      store: {
+        kind: 'etcd',
+        etcd: {
+          endpoints: [endpoint],
+          prefix,
+          requestTimeoutMs: 2000,
+          replicaId: `cp-${cps.length}`,
+          tls: tls(),
+          ...extra,
+        },
+      },
     });
 
   beforeAll(async () => {
@@ -71,19 +94,31 @@ describe('control plane on an etcd with TLS client certificates and users', () =
     const peer = `http://127.0.0.1:${peerPort}`;
     const dataDir = join(scratch.dir, 'etcd-data');
     new Proc('etcd', ETCD_BIN, [
-      '--name', 'etcd0',
-      '--data-dir', dataDir,
-      '--listen-client-urls', endpoint,
-      '--advertise-client-urls', endpoint,
-      '--listen-peer-urls', peer,
-      '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', `etcd0=${peer}`,
-      '--cert-file', server.certFile,
-      '--key-file', server.keyFile,
-      '--trusted-ca-file', caFile,
+      '--name',
+      'etcd0',
+      '--data-dir',
+      dataDir,
+      '--listen-client-urls',
+      endpoint,
+      '--advertise-client-urls',
+      endpoint,
+      '--listen-peer-urls',
+      peer,
+      '--initial-advertise-peer-urls',
+      peer,
+      '--initial-cluster',
+      `etcd0=${peer}`,
+      '--cert-file',
+      server.certFile,
+      '--key-file',
+      server.keyFile,
+      '--trusted-ca-file',
+      caFile,
       '--client-cert-auth',
-      '--logger', 'zap',
-      '--log-outputs', 'stderr',
+      '--logger',
+      'zap',
+      '--log-outputs',
+      'stderr',
     ]);
     const [cert, key, caPem] = [readFileSync(client.certFile), readFileSync(client.keyFile), readFileSync(caFile)];
     await waitFor(
@@ -110,7 +145,11 @@ describe('control plane on an etcd with TLS client certificates and users', () =
   it('leads and keeps its configuration in etcd over TLS with a client certificate', async () => {
     const cp = await startOn('/meshlet-tls/');
     cps.push(cp);
-    await waitFor('the replica to lead', async () => (await api(cp, 'GET', '/v1/cluster')).body.leader?.replicaId === 'cp-0', { timeoutMs: 10_000 });
+    await waitFor(
+      'the replica to lead',
+      async () => (await api(cp, 'GET', '/v1/cluster')).body.leader?.replicaId === 'cp-0',
+      { timeoutMs: 10_000 },
+    );
     const put = await api(cp, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'least_request' } } });
     expect(put.status).toBe(200);
     const keys = await admin.getAll().prefix('/meshlet-tls/data/').keys();
@@ -120,14 +159,20 @@ describe('control plane on an etcd with TLS client certificates and users', () =
   });
 
   it('does not start without a client certificate when etcd asks for one, and names the TLS settings', async () => {
-    const { code, output } = await failedStart(scratch, 'cp-no-client-cert', { endpoints: [endpoint], tls: { caFile: ca.caFile } });
+    const { code, output } = await failedStart(scratch, 'cp-no-client-cert', {
+      endpoints: [endpoint],
+      tls: { caFile: ca.caFile },
+    });
     expect(code).not.toBe(0);
     expect(output).toContain('cannot be reached over TLS');
     expect(output).toContain('Fix: check store.etcd.tls.caFile');
   });
 
   it('does not start when it does not trust the members, and names store.etcd.tls.caFile', async () => {
-    const { code, output } = await failedStart(scratch, 'cp-wrong-ca', { endpoints: [endpoint], tls: { ...tls(), caFile: join(scratch.dir, 'other-ca.crt') } });
+    const { code, output } = await failedStart(scratch, 'cp-wrong-ca', {
+      endpoints: [endpoint],
+      tls: { ...tls(), caFile: join(scratch.dir, 'other-ca.crt') },
+    });
     expect(code).not.toBe(0);
     expect(output).toContain('cannot be reached over TLS');
     expect(output).toContain('Fix: check store.etcd.tls.caFile');
@@ -145,20 +190,36 @@ describe('control plane on an etcd with TLS client certificates and users', () =
 
     const cp = await startOn('/meshlet-auth/', { username: 'cp', passwordFile });
     cps.push(cp);
-    await waitFor('the replica to lead', async () => (await api(cp, 'GET', '/v1/cluster')).body.leader?.replicaId === 'cp-0', { timeoutMs: 10_000 });
+    await waitFor(
+      'the replica to lead',
+      async () => (await api(cp, 'GET', '/v1/cluster')).body.leader?.replicaId === 'cp-0',
+      { timeoutMs: 10_000 },
+    );
     const put = await api(cp, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'round_robin' } } });
     expect(put.status).toBe(200);
     expect((await api(cp, 'GET', '/v1/policies/hello')).body.policy.balancer.kind).toBe('round_robin');
 
     const wrongFile = join(scratch.dir, 'wrong-password');
     writeFileSync(wrongFile, 'not-the-password-at-all\n');
-    const wrong = await failedStart(scratch, 'cp-wrong-password', { endpoints: [endpoint], prefix: '/meshlet-auth/', tls: tls(), username: 'cp', passwordFile: wrongFile });
+    const wrong = await failedStart(scratch, 'cp-wrong-password', {
+      endpoints: [endpoint],
+      prefix: '/meshlet-auth/',
+      tls: tls(),
+      username: 'cp',
+      passwordFile: wrongFile,
+    });
     expect(wrong.code).not.toBe(0);
     expect(wrong.output).toContain('refused the user');
     expect(wrong.output).toContain('Fix: check store.etcd.username and the password in store.etcd.passwordFile');
     expect(wrong.output).not.toContain('not-the-password-at-all');
 
-    const elsewhere = await failedStart(scratch, 'cp-no-permission', { endpoints: [endpoint], prefix: '/other-mesh/', tls: tls(), username: 'cp', passwordFile });
+    const elsewhere = await failedStart(scratch, 'cp-no-permission', {
+      endpoints: [endpoint],
+      prefix: '/other-mesh/',
+      tls: tls(),
+      username: 'cp',
+      passwordFile,
+    });
     expect(elsewhere.code).not.toBe(0);
     expect(elsewhere.output).toContain('readwrite on the prefix /other-mesh/');
 

@@ -24,7 +24,11 @@ interface Reply {
 async function api(cp: ControlPlaneHandle, method: string, path: string, body?: unknown): Promise<Reply> {
   const headers: Record<string, string> = { authorization: `Bearer ${ADMIN}` };
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${cp.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const res = await fetch(`${cp.url}${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
   const text = await res.text();
   let parsed: unknown = text;
   try {
@@ -42,7 +46,8 @@ function loadFor(port: number, url: string, bounds: { workers: number; maxMs: nu
 }
 
 async function balancerOf(agent: AgentHandle, service: string): Promise<string | undefined> {
-  return ((await agentTable(agent))?.services[service] as { policy?: { balancer: { kind: string } } } | undefined)?.policy?.balancer.kind;
+  return ((await agentTable(agent))?.services[service] as { policy?: { balancer: { kind: string } } } | undefined)
+    ?.policy?.balancer.kind;
 }
 
 /** `n` requests through the client's outbound listener, one after another; the failed ones. */
@@ -81,7 +86,10 @@ describe('control-plane replicas on etcd', () => {
     await mesh.instance(b, 'hello', 'hello-b');
     client = await mesh.agent({ agentId: 'client', cp: b, outbound: true, calls: ['hello'] });
     await waitFor('the client on B to route to hello', async () => (await requestLoop(client, 1)).length === 0);
-    await waitFor('the client on B to route to both instances, one of them on A', async () => (await endpointIds(client, 'hello')).join() === 'hello-a,hello-b');
+    await waitFor(
+      'the client on B to route to both instances, one of them on A',
+      async () => (await endpointIds(client, 'hello')).join() === 'hello-a,hello-b',
+    );
   });
 
   const healthyOn = async (cp: ControlPlaneHandle) =>
@@ -94,11 +102,23 @@ describe('control-plane replicas on etcd', () => {
   it('shows a policy written through A through B and pushes it to the agents of B', async () => {
     const put = await api(a, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'least_request' } } });
     expect(put.status).toBe(200);
-    await waitFor('B to show the policy written through A', async () => {
-      const got = await api(b, 'GET', '/v1/policies/hello');
-      return got.body.source === 'api' && got.body.policy.balancer.kind === 'least_request' && got.body.resourceVersion === put.body.resourceVersion;
-    }, { timeoutMs: 5000 });
-    await waitFor('the client on B to get the policy', async () => (await balancerOf(client, 'hello')) === 'least_request', { timeoutMs: 5000 });
+    await waitFor(
+      'B to show the policy written through A',
+      async () => {
+        const got = await api(b, 'GET', '/v1/policies/hello');
+        return (
+          got.body.source === 'api' &&
+          got.body.policy.balancer.kind === 'least_request' &&
+          got.body.resourceVersion === put.body.resourceVersion
+        );
+      },
+      { timeoutMs: 5000 },
+    );
+    await waitFor(
+      'the client on B to get the policy',
+      async () => (await balancerOf(client, 'hello')) === 'least_request',
+      { timeoutMs: 5000 },
+    );
   });
 
   it('lets one of two writes based on the same resourceVersion win, sent to two replicas at once', async () => {
@@ -112,13 +132,24 @@ describe('control-plane replicas on etcd', () => {
     expect(loser.body.error.code).toBe('MESHLET_CONFLICT');
     expect(loser.body.error.message).toContain(`resourceVersion ${base} is stale`);
     const winner = viaA.status === 200 ? 'round_robin' : 'random';
-    for (const cp of [a, b]) await waitFor(`${cp.url} to show the winning write`, async () => (await api(cp, 'GET', '/v1/policies/hello')).body.policy.balancer.kind === winner);
+    for (const cp of [a, b])
+      await waitFor(
+        `${cp.url} to show the winning write`,
+        async () => (await api(cp, 'GET', '/v1/policies/hello')).body.policy.balancer.kind === winner,
+      );
     await api(a, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'least_request' } } });
   });
 
   it('lists the agents of both replicas on each, with one leader', async () => {
-    for (const cp of [a, b]) await waitFor(`${cp.url} to list both instances healthy`, async () => (await healthyOn(cp)) === 'hello-a,hello-b');
-    const roles = [(await api(a, 'GET', '/v1/cluster')).body.role, (await api(b, 'GET', '/v1/cluster')).body.role].sort();
+    for (const cp of [a, b])
+      await waitFor(
+        `${cp.url} to list both instances healthy`,
+        async () => (await healthyOn(cp)) === 'hello-a,hello-b',
+      );
+    const roles = [
+      (await api(a, 'GET', '/v1/cluster')).body.role,
+      (await api(b, 'GET', '/v1/cluster')).body.role,
+    ].sort();
     expect(roles).toEqual(['follower', 'leader']);
   });
 
@@ -140,9 +171,16 @@ describe('control-plane replicas on etcd', () => {
     await etcd.members[2]?.kill();
     const put = await api(a, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'random' } } });
     expect(put.status).toBe(200);
-    await waitFor('the client on B to get the write made through A', async () => (await balancerOf(client, 'hello')) === 'random', { timeoutMs: 5000 });
+    await waitFor(
+      'the client on B to get the write made through A',
+      async () => (await balancerOf(client, 'hello')) === 'random',
+      { timeoutMs: 5000 },
+    );
     expect(await requestLoop(client, 50)).toEqual([]);
-    const roles = [(await api(a, 'GET', '/v1/cluster')).body.role, (await api(b, 'GET', '/v1/cluster')).body.role].sort();
+    const roles = [
+      (await api(a, 'GET', '/v1/cluster')).body.role,
+      (await api(b, 'GET', '/v1/cluster')).body.role,
+    ].sort();
     expect(roles).toEqual(['follower', 'leader']);
     for (const cp of [a, b]) expect(await healthyOn(cp)).toBe('hello-a,hello-b');
   });
@@ -182,13 +220,32 @@ describe('control-plane replicas on etcd', () => {
     await etcd.waitHealthy();
     await waitFor(
       'a write through A to succeed',
-      async () => (await api(a, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'peak_ewma' } } })).status === 200,
+      async () =>
+        (await api(a, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'peak_ewma' } } })).status === 200,
       { timeoutMs: 30_000, intervalMs: 200 },
     );
-    await waitFor('B to show the write', async () => (await api(b, 'GET', '/v1/policies/hello')).body.policy.balancer.kind === 'peak_ewma', { timeoutMs: 10_000 });
-    await waitFor('the client on B to get it', async () => (await balancerOf(client, 'hello')) === 'peak_ewma', { timeoutMs: 10_000 });
-    await waitFor('a leader again', async () => [(await api(a, 'GET', '/v1/cluster')).body.role, (await api(b, 'GET', '/v1/cluster')).body.role].includes('leader'), { timeoutMs: 10_000 });
-    for (const cp of [a, b]) await waitFor(`${cp.url} to list both instances healthy again`, async () => (await healthyOn(cp)) === 'hello-a,hello-b', { timeoutMs: 10_000 });
+    await waitFor(
+      'B to show the write',
+      async () => (await api(b, 'GET', '/v1/policies/hello')).body.policy.balancer.kind === 'peak_ewma',
+      { timeoutMs: 10_000 },
+    );
+    await waitFor('the client on B to get it', async () => (await balancerOf(client, 'hello')) === 'peak_ewma', {
+      timeoutMs: 10_000,
+    });
+    await waitFor(
+      'a leader again',
+      async () =>
+        [(await api(a, 'GET', '/v1/cluster')).body.role, (await api(b, 'GET', '/v1/cluster')).body.role].includes(
+          'leader',
+        ),
+      { timeoutMs: 10_000 },
+    );
+    for (const cp of [a, b])
+      await waitFor(
+        `${cp.url} to list both instances healthy again`,
+        async () => (await healthyOn(cp)) === 'hello-a,hello-b',
+        { timeoutMs: 10_000 },
+      );
     expect(await requestLoop(client, 20)).toEqual([]);
   });
 });

@@ -15,7 +15,12 @@ import { waitFor } from './harness/wait.js';
 // requests flowing: another replica leads within the lease TTL, the agents
 // reconnect to the others, no request fails and no configuration is lost.
 
-async function send(cp: ControlPlaneHandle, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function send(
+  cp: ControlPlaneHandle,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
   const res = await fetch(`${cp.url}${path}`, {
     method,
     ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
@@ -24,7 +29,8 @@ async function send(cp: ControlPlaneHandle, method: string, path: string, body?:
 }
 
 const balancerOf = async (agent: AgentHandle, service: string) =>
-  ((await agentTable(agent))?.services[service] as { policy?: { balancer: { kind: string } } } | undefined)?.policy?.balancer.kind;
+  ((await agentTable(agent))?.services[service] as { policy?: { balancer: { kind: string } } } | undefined)?.policy
+    ?.balancer.kind;
 
 describe('three control-plane replicas on etcd: one leader, the same table everywhere, kill -9 of the leader', () => {
   const mesh = withMesh();
@@ -39,7 +45,8 @@ describe('three control-plane replicas on etcd: one leader, the same table every
   let leader2: ControlPlaneHandle;
   let survivor: ControlPlaneHandle;
 
-  const replica = (name: string, port?: number) => mesh.controlPlane(replicaSettings(mesh.scratch, name, etcd.endpoints), port);
+  const replica = (name: string, port?: number) =>
+    mesh.controlPlane(replicaSettings(mesh.scratch, name, etcd.endpoints), port);
 
   beforeAll(async () => {
     etcd = await startEtcdCluster(mesh.scratch, 3);
@@ -68,7 +75,9 @@ describe('three control-plane replicas on etcd: one leader, the same table every
     expect(await connectedIds(c)).toEqual(['client-c']);
     for (const cp of cps) {
       await waitFor(`${cp.url} to list both hello instances as healthy`, async () => {
-        const svc = (await getJson(cp.port, '/v1/services/hello')) as { instances: Array<{ id: string; state: string }> };
+        const svc = (await getJson(cp.port, '/v1/services/hello')) as {
+          instances: Array<{ id: string; state: string }>;
+        };
         return svc.instances.filter((i) => i.state === 'healthy').length === 2;
       });
     }
@@ -81,7 +90,12 @@ describe('three control-plane replicas on etcd: one leader, the same table every
     await waitFor('client-c to route to hello', async () => (await endpointIds(clientC, 'hello')).length === 2);
     const put = await send(b, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'least_request' } } });
     expect(put.status).toBe(200);
-    await waitFor('both clients to hold the policy written through B', async () => (await balancerOf(client, 'hello')) === 'least_request' && (await balancerOf(clientC, 'hello')) === 'least_request');
+    await waitFor(
+      'both clients to hold the policy written through B',
+      async () =>
+        (await balancerOf(client, 'hello')) === 'least_request' &&
+        (await balancerOf(clientC, 'hello')) === 'least_request',
+    );
     await waitFor('every agent to hold the same version', async () => {
       const versions = await Promise.all([client, clientC].map(async (x) => (await agentTable(x))?.version));
       return versions[0] !== undefined && versions[0] === versions[1];
@@ -110,7 +124,8 @@ describe('three control-plane replicas on etcd: one leader, the same table every
       waitFor(
         'a new leader',
         async () => {
-          for (const cp of [b, c]) if ((await cluster(cp)).role === 'leader') return [Date.now() - killedAt, cp] as const;
+          for (const cp of [b, c])
+            if ((await cluster(cp)).role === 'leader') return [Date.now() - killedAt, cp] as const;
           return undefined;
         },
         { timeoutMs: 15_000, intervalMs: 25 },
@@ -127,13 +142,22 @@ describe('three control-plane replicas on etcd: one leader, the same table every
     const follower = newLeader === b ? c : b;
     leader2 = newLeader;
     survivor = follower;
-    await waitFor('the follower to name the new leader', async () => (await cluster(follower)).leader?.url === newLeader.url, { timeoutMs: 5_000 });
+    await waitFor(
+      'the follower to name the new leader',
+      async () => (await cluster(follower)).leader?.url === newLeader.url,
+      { timeoutMs: 5_000 },
+    );
     // Nothing lost: the policy written before the kill is on both replicas.
-    for (const cp of [b, c]) expect((await send(cp, 'GET', '/v1/policies/hello')).body.policy.balancer.kind).toBe('least_request');
+    for (const cp of [b, c])
+      expect((await send(cp, 'GET', '/v1/policies/hello')).body.policy.balancer.kind).toBe('least_request');
     // A write through the new leader reaches every agent, and the load runs on through it.
     const put = await send(newLeader, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'random' } } });
     expect(put.status).toBe(200);
-    await waitFor('both clients to hold the write made after the kill', async () => (await balancerOf(client, 'hello')) === 'random' && (await balancerOf(clientC, 'hello')) === 'random', { timeoutMs: 10_000 });
+    await waitFor(
+      'both clients to hold the write made after the kill',
+      async () => (await balancerOf(client, 'hello')) === 'random' && (await balancerOf(clientC, 'hello')) === 'random',
+      { timeoutMs: 10_000 },
+    );
     const sent = load.result.sent;
     await waitFor('requests through the new table', () => load.result.sent > sent + 50, { timeoutMs: 10_000 });
     const [result, resultC] = await Promise.all([load.stop(), loadC.stop()]);
@@ -152,7 +176,12 @@ describe('three control-plane replicas on etcd: one leader, the same table every
       const got = await send(cp, 'GET', '/v1/policies/hello');
       expect(got.body.policy.balancer.kind).toBe('random');
       const svc = (await getJson(cp.port, '/v1/services/hello')) as { instances: Array<{ id: string; state: string }> };
-      expect(svc.instances.filter((i) => i.state === 'healthy').map((i) => i.id).sort()).toEqual(['hello-1', 'hello-2']);
+      expect(
+        svc.instances
+          .filter((i) => i.state === 'healthy')
+          .map((i) => i.id)
+          .sort(),
+      ).toEqual(['hello-1', 'hello-2']);
     }
     // (The hello agents call nothing, so a change of hello's policy does not concern them.)
     const versions = await Promise.all([client, clientC].map(async (x) => (await agentTable(x))?.version));
@@ -164,21 +193,35 @@ describe('three control-plane replicas on etcd: one leader, the same table every
     await waitFor('requests flowing', () => load.result.sent > 20);
     const stoppedAt = Date.now();
     const stopping = leader2.proc.stop('SIGTERM');
-    const handoverMs = await waitFor('the survivor to lead', async () => ((await cluster(survivor)).role === 'leader' ? Date.now() - stoppedAt : undefined), {
-      timeoutMs: 10_000,
-      intervalMs: 25,
-    });
+    const handoverMs = await waitFor(
+      'the survivor to lead',
+      async () => ((await cluster(survivor)).role === 'leader' ? Date.now() - stoppedAt : undefined),
+      {
+        timeoutMs: 10_000,
+        intervalMs: 25,
+      },
+    );
     expect((await stopping).code).toBe(0);
-    await waitFor('every agent on the survivor', async () => (await connectedIds(survivor)).join() === 'client,client-c,hello-1,hello-2', { timeoutMs: 10_000 });
+    await waitFor(
+      'every agent on the survivor',
+      async () => (await connectedIds(survivor)).join() === 'client,client-c,hello-1,hello-2',
+      { timeoutMs: 10_000 },
+    );
     const sent = load.result.sent;
     await waitFor('requests after the move', () => load.result.sent > sent + 50, { timeoutMs: 10_000 });
     const result = await load.stop();
-    process.stdout.write(`leader SIGTERM: the survivor leads in ${handoverMs} ms; ${result.sent} requests, ${result.failed} failed\n`);
+    process.stdout.write(
+      `leader SIGTERM: the survivor leads in ${handoverMs} ms; ${result.sent} requests, ${result.failed} failed\n`,
+    );
     expect(result.failures).toEqual([]);
     // A clean stop resigns: no waiting for the lease to expire.
     expect(handoverMs).toBeLessThan(LEASE_TTL_S * 1000);
     // The stopped replica's agents moved; they did not shut down, so their instances never left the table.
-    const events = (await getJson(survivor.port, '/v1/events?kind=health')).events as Array<{ instance: string; to: string; time: string }>;
+    const events = (await getJson(survivor.port, '/v1/events?kind=health')).events as Array<{
+      instance: string;
+      to: string;
+      time: string;
+    }>;
     expect(events.filter((e) => Date.parse(e.time) >= stoppedAt && e.to !== 'healthy')).toEqual([]);
     expect((await endpointIds(client, 'hello')).join()).toBe('hello-1,hello-2');
   });

@@ -9,12 +9,23 @@ import { waitFor } from './harness/wait.js';
 const TOKEN = 'join-7f3a9c2e51d04b8e';
 const ADMIN = 'admin-0c4e8b1f9a2d7e65';
 
-async function helloWith(url: string, token: string | undefined): Promise<{ error: any; code: number; reason: string }> {
+async function helloWith(
+  url: string,
+  token: string | undefined,
+): Promise<{ error: any; code: number; reason: string }> {
   const ws = new WebSocket(url);
   const messages: any[] = [];
   ws.on('message', (d) => messages.push(JSON.parse(d.toString())));
   await once(ws, 'open');
-  ws.send(JSON.stringify({ type: 'hello', protocolVersion: 1, agentId: 'intruder', tableVersion: 0, ...(token ? { joinToken: token } : {}) }));
+  ws.send(
+    JSON.stringify({
+      type: 'hello',
+      protocolVersion: 1,
+      agentId: 'intruder',
+      tableVersion: 0,
+      ...(token ? { joinToken: token } : {}),
+    }),
+  );
   const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
   return { error: messages.find((m) => m.type === 'error'), code, reason: reason.toString() };
 }
@@ -42,7 +53,12 @@ describe('join token and admin token', () => {
 
   it('accepts an agent with the token; admin reads need the admin token', async () => {
     const app = await startDemoApp('hello', 'hello-1');
-    const agent = await startAgent(scratch, { agentId: 'hello-1', cp, instance: { service: 'hello', app }, joinToken: TOKEN });
+    const agent = await startAgent(scratch, {
+      agentId: 'hello-1',
+      cp,
+      instance: { service: 'hello', app },
+      joinToken: TOKEN,
+    });
     procs.push(agent.proc);
     const unauth = await httpRequest(cp.port, '/v1/services');
     expect(unauth.status).toBe(401);

@@ -23,7 +23,8 @@ interface Run {
 /** Runs `node cli/dist/main.js ARGS --server SERVER` with the admin token, to its end (30 s at most). */
 async function meshctl(server: ControlPlaneHandle, home: string, ...args: string[]): Promise<Run> {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('MESHCTL_') && k !== 'NO_COLOR' && k !== 'XDG_CONFIG_HOME') env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('MESHCTL_') && k !== 'NO_COLOR' && k !== 'XDG_CONFIG_HOME') env[k] = v;
   const child = spawn(process.execPath, [MESHCTL, ...args, '--server', server.url], {
     env: { ...env, HOME: home, MESHCTL_TOKEN: ADMIN },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -63,7 +64,10 @@ describe('meshctl with control-plane replicas on etcd', () => {
   const replica = (name: string) =>
     mesh.controlPlane({
       auth: { adminToken: ADMIN },
-      store: { kind: 'etcd', etcd: { endpoints: etcd.endpoints, requestTimeoutMs: 2000, leaseTtlSeconds: 2, replicaId: name } },
+      store: {
+        kind: 'etcd',
+        etcd: { endpoints: etcd.endpoints, requestTimeoutMs: 2000, leaseTtlSeconds: 2, replicaId: name },
+      },
       dataDir: join(scratch.dir, `cp-${name}`),
       failover: { failbackHoldMs: 60_000 },
     });
@@ -72,11 +76,25 @@ describe('meshctl with control-plane replicas on etcd', () => {
     etcd = await startEtcdCluster(scratch, 1);
     // A first, alone: it leads.
     a = await replica('cp-a');
-    await waitFor('cp-a to lead', async () => (await json(a, 'get', 'cluster')).role === 'leader', { timeoutMs: 10_000 });
+    await waitFor('cp-a to lead', async () => (await json(a, 'get', 'cluster')).role === 'leader', {
+      timeoutMs: 10_000,
+    });
     b = await replica('cp-b');
     // A two-tier service, both instances on A.
-    await mesh.start({ connectTo: a, instances: { db: [{ id: 'db-1', tier: 0 }, { id: 'db-2', tier: 1 }] } });
-    await waitFor('cp-b to name cp-a as the leader', async () => (await json(b, 'get', 'cluster')).leader?.replicaId === 'cp-a', { timeoutMs: 10_000 });
+    await mesh.start({
+      connectTo: a,
+      instances: {
+        db: [
+          { id: 'db-1', tier: 0 },
+          { id: 'db-2', tier: 1 },
+        ],
+      },
+    });
+    await waitFor(
+      'cp-b to name cp-a as the leader',
+      async () => (await json(b, 'get', 'cluster')).leader?.replicaId === 'cp-a',
+      { timeoutMs: 10_000 },
+    );
     for (const cp of [a, b]) {
       await waitFor(`${cp.url} to list db with both instances healthy`, async () => {
         const db = (await json(cp, 'get', 'services')).services.find((s: { name: string }) => s.name === 'db');
@@ -96,7 +114,12 @@ describe('meshctl with control-plane replicas on etcd', () => {
     const rowB = rowOf((await run(b, 'get', 'cluster')).stdout, 'cp-b');
     expect(rowB?.slice(0, 4)).toEqual(['cp-b', 'follower', 'cp-a', a.url]);
     expect(rowB?.[4]).toMatch(/^\d+(s|m\d*s?)$/);
-    expect(await json(b, 'get', 'cluster')).toMatchObject({ replicaId: 'cp-b', role: 'follower', leader: { replicaId: 'cp-a', url: a.url }, store: 'etcd' });
+    expect(await json(b, 'get', 'cluster')).toMatchObject({
+      replicaId: 'cp-b',
+      role: 'follower',
+      leader: { replicaId: 'cp-a', url: a.url },
+      store: 'etcd',
+    });
   });
 
   it('get agents: REPLICA names the replica an agent is on when it is another one', async () => {
@@ -108,18 +131,36 @@ describe('meshctl with control-plane replicas on etcd', () => {
 
   it('failover and failback sent to the follower go to the leader, once, with a note on stderr', async () => {
     const note = `note: ${b.url} follows; sent to the leader at ${a.url}\n`;
-    expect(await run(b, 'failover', 'db')).toEqual({ code: 0, stdout: 'service/db failed over: active tier 1\n', stderr: note });
-    await waitFor('both replicas to show db on tier 1', async () => (await json(a, 'get', 'service', 'db')).activeTier === 1 && (await json(b, 'get', 'service', 'db')).activeTier === 1, {
-      timeoutMs: 5000,
+    expect(await run(b, 'failover', 'db')).toEqual({
+      code: 0,
+      stdout: 'service/db failed over: active tier 1\n',
+      stderr: note,
     });
-    expect(await run(b, 'failback', 'db')).toEqual({ code: 0, stdout: 'service/db failed back: active tier 0\n', stderr: note });
+    await waitFor(
+      'both replicas to show db on tier 1',
+      async () =>
+        (await json(a, 'get', 'service', 'db')).activeTier === 1 &&
+        (await json(b, 'get', 'service', 'db')).activeTier === 1,
+      {
+        timeoutMs: 5000,
+      },
+    );
+    expect(await run(b, 'failback', 'db')).toEqual({
+      code: 0,
+      stdout: 'service/db failed back: active tier 0\n',
+      stderr: note,
+    });
     // The leader's refusal comes back as it is.
     const refused = await run(b, 'failover', 'nope');
     expect(refused.code).toBe(1);
     expect(refused.stderr.startsWith(note)).toBe(true);
     expect(refused.stderr.slice(note.length)).toMatch(/^meshctl: failover nope: .+ \(409 MESHLET_CONFLICT\)\n$/);
     // Sent to the leader itself: no note.
-    expect(await run(a, 'failover', 'db')).toEqual({ code: 0, stdout: 'service/db failed over: active tier 1\n', stderr: '' });
+    expect(await run(a, 'failover', 'db')).toEqual({
+      code: 0,
+      stdout: 'service/db failed over: active tier 1\n',
+      stderr: '',
+    });
     expect((await run(a, 'failback', 'db')).code).toBe(0);
   });
 });

@@ -25,13 +25,17 @@ interface Run {
 /** The environment of a run: no MESHCTL_* or colour settings of the person running the tests, and a home without a config. */
 function cleanEnv(home: string, extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('MESHCTL_') && k !== 'NO_COLOR' && k !== 'XDG_CONFIG_HOME') env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('MESHCTL_') && k !== 'NO_COLOR' && k !== 'XDG_CONFIG_HOME') env[k] = v;
   return { ...env, HOME: home, ...extra };
 }
 
 /** Runs `node cli/dist/main.js ARGS` to its end. */
 async function meshctl(args: string[], o: { env: Record<string, string>; home: string; stdin?: string }): Promise<Run> {
-  const child = spawn(process.execPath, [MESHCTL, ...args], { env: cleanEnv(o.home, o.env), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MESHCTL, ...args], {
+    env: cleanEnv(o.home, o.env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
@@ -72,14 +76,24 @@ describe('meshctl', () => {
   beforeAll(async () => {
     ({ cp } = await mesh.start({
       controlPlane: { auth: { adminToken: ADMIN }, failover: { failbackHoldMs: 60_000 } },
-      instances: { db: [{ id: 'db-1', tier: 0, zone: 'eu-1a' }, { id: 'db-2', tier: 1, zone: 'eu-1a' }], hello: ['hello-1'] },
+      instances: {
+        db: [
+          { id: 'db-1', tier: 0, zone: 'eu-1a' },
+          { id: 'db-2', tier: 1, zone: 'eu-1a' },
+        ],
+        hello: ['hello-1'],
+      },
       client: { calls: ['db', 'hello'] },
     }));
     env = { MESHCTL_SERVER: cp.url, MESHCTL_TOKEN: ADMIN };
     await waitFor('every instance healthy and the client in sync', async () => {
       const services = await json('get', 'services');
       const agents = await json('get', 'agents');
-      return services.services.length === 2 && services.services.every((s: { healthy: number; total: number }) => s.healthy === s.total) && agents.agents.every((a: { inSync: boolean }) => a.inSync);
+      return (
+        services.services.length === 2 &&
+        services.services.every((s: { healthy: number; total: number }) => s.healthy === s.total) &&
+        agents.agents.every((a: { inSync: boolean }) => a.inSync)
+      );
     });
   });
 
@@ -111,8 +125,18 @@ describe('meshctl', () => {
     expect(viaJson.items.map((i: { id: string }) => i.id)).toEqual(['db-1', 'db-2', 'hello-1']);
     const viaYaml = parseYaml((await run('get', 'agents', '-o', 'yaml')).stdout);
     expect(viaYaml.agents.map((a: { agentId: string }) => a.agentId)).toEqual(['client', 'db-1', 'db-2', 'hello-1']);
-    expect(await json('get', 'service', 'db')).toMatchObject({ name: 'db', healthy: 2, total: 2, activeTier: 0, policy: { balancer: { kind: 'round_robin' } } });
-    expect(await json('get', 'agent', 'db-1')).toMatchObject({ agentId: 'db-1', connected: true, instance: { service: 'db', tier: 0 } });
+    expect(await json('get', 'service', 'db')).toMatchObject({
+      name: 'db',
+      healthy: 2,
+      total: 2,
+      activeTier: 0,
+      policy: { balancer: { kind: 'round_robin' } },
+    });
+    expect(await json('get', 'agent', 'db-1')).toMatchObject({
+      agentId: 'db-1',
+      connected: true,
+      instance: { service: 'db', tier: 0 },
+    });
   });
 
   it('shows a control plane on the file store as standalone', async () => {
@@ -123,12 +147,20 @@ describe('meshctl', () => {
     expect(row?.slice(0, 4)).toEqual(['standalone', 'standalone', '-', '-']);
     expect(row?.[4]).toMatch(/^\d+(s|m\d*s?)$/);
     expect(row?.[5]).toBe('file');
-    expect(await json('get', 'cluster')).toMatchObject({ replicaId: 'standalone', role: 'standalone', leader: null, store: 'file' });
+    expect(await json('get', 'cluster')).toMatchObject({
+      replicaId: 'standalone',
+      role: 'standalone',
+      leader: null,
+      store: 'file',
+    });
   });
 
   it('applies a policy file, gets it back, and refuses a stale resourceVersion with the 409 message', async () => {
     const file = join(scratch.dir, 'db-policy.yaml');
-    writeFileSync(file, 'kind: Policy\nservice: db\npolicy:\n  balancer: { kind: least_request }\n  retries: { maxRetries: 3 }\nresourceVersion: "0"\n');
+    writeFileSync(
+      file,
+      'kind: Policy\nservice: db\npolicy:\n  balancer: { kind: least_request }\n  retries: { maxRetries: 3 }\nresourceVersion: "0"\n',
+    );
     const applied = await run('apply', '-f', file);
     expect(applied.stderr).toBe('');
     expect(applied.code).toBe(0);
@@ -136,17 +168,33 @@ describe('meshctl', () => {
     expect(rv).toBeDefined();
 
     const item = await json('get', 'policies', 'db');
-    expect(item).toMatchObject({ service: 'db', source: 'api', resourceVersion: rv, policy: { balancer: { kind: 'least_request' }, retries: { maxRetries: 3 } } });
+    expect(item).toMatchObject({
+      service: 'db',
+      source: 'api',
+      resourceVersion: rv,
+      policy: { balancer: { kind: 'least_request' }, retries: { maxRetries: 3 } },
+    });
     expect(rowOf((await run('get', 'policies')).stdout, 'db')).toEqual(['db', 'api', 'least_request', rv]);
 
     // Again with "0" (create only if absent): someone else's write is not overwritten.
     const stale = await run('apply', '-f', file);
     expect(stale.code).toBe(1);
     expect(stale.stdout).toBe('');
-    expect(stale.stderr).toMatch(new RegExp(`^meshctl: policy/db \\(${file}:1\\): .*stale.* \\(409 MESHLET_CONFLICT\\)\\n$`));
+    expect(stale.stderr).toMatch(
+      new RegExp(`^meshctl: policy/db \\(${file}:1\\): .*stale.* \\(409 MESHLET_CONFLICT\\)\\n$`),
+    );
 
     // JSON from stdin, with the current version: accepted.
-    const next = await meshctl(['apply', '-f', '-'], { env, home: scratch.dir, stdin: JSON.stringify({ kind: 'Policy', service: 'db', policy: { balancer: { kind: 'random' } }, resourceVersion: rv }) });
+    const next = await meshctl(['apply', '-f', '-'], {
+      env,
+      home: scratch.dir,
+      stdin: JSON.stringify({
+        kind: 'Policy',
+        service: 'db',
+        policy: { balancer: { kind: 'random' } },
+        resourceVersion: rv,
+      }),
+    });
     expect(next.code).toBe(0);
     expect(Number(/resourceVersion (\d+)/.exec(next.stdout)?.[1])).toBeGreaterThan(Number(rv));
 
@@ -158,7 +206,10 @@ describe('meshctl', () => {
 
     // A file that is not a policy: nothing sent, status 2.
     writeFileSync(file, 'service: db\npolicy: {}\n');
-    expect(await run('apply', '-f', file)).toMatchObject({ code: 2, stderr: `meshctl: ${file}:1: kind: Policy is missing\n` });
+    expect(await run('apply', '-f', file)).toMatchObject({
+      code: 2,
+      stderr: `meshctl: ${file}:1: kind: Policy is missing\n`,
+    });
   });
 
   it('drains and undrains an instance; the drain is an event', async () => {
@@ -181,10 +232,18 @@ describe('meshctl', () => {
   });
 
   it('fails a two-tier service over and back, and says why a one-tier service cannot', async () => {
-    expect(await run('failover', 'db')).toEqual({ code: 0, stdout: 'service/db failed over: active tier 1\n', stderr: '' });
+    expect(await run('failover', 'db')).toEqual({
+      code: 0,
+      stdout: 'service/db failed over: active tier 1\n',
+      stderr: '',
+    });
     expect((await json('get', 'service', 'db')).activeTier).toBe(1);
     expect(rowOf((await run('get', 'services')).stdout, 'db')?.[2]).toBe('1');
-    expect(await run('failback', 'db')).toEqual({ code: 0, stdout: 'service/db failed back: active tier 0\n', stderr: '' });
+    expect(await run('failback', 'db')).toEqual({
+      code: 0,
+      stdout: 'service/db failed back: active tier 0\n',
+      stderr: '',
+    });
     expect((await json('get', 'service', 'db')).activeTier).toBe(0);
     const one = await run('failover', 'hello');
     expect(one.code).toBe(1);
@@ -192,7 +251,10 @@ describe('meshctl', () => {
   });
 
   it('follows events: a drain made while it runs is printed, and Ctrl-C ends it with status 0', async () => {
-    const child = spawn(process.execPath, [MESHCTL, 'events', '--follow', '--service', 'db', '--kind', 'drain'], { env: cleanEnv(scratch.dir, env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [MESHCTL, 'events', '--follow', '--service', 'db', '--kind', 'drain'], {
+      env: cleanEnv(scratch.dir, env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
@@ -202,7 +264,11 @@ describe('meshctl', () => {
       await waitFor('the listed events', () => out.includes('db/db-2'), { timeoutMs: 10_000 });
       const listed = out;
       expect(await run('drain', 'db-1')).toMatchObject({ code: 0 });
-      const line = await waitFor('the streamed drain of db-1', () => out.split('\n').find((l) => l.includes('db/db-1') && l.includes('→draining')), { timeoutMs: 10_000 });
+      const line = await waitFor(
+        'the streamed drain of db-1',
+        () => out.split('\n').find((l) => l.includes('db/db-1') && l.includes('→draining')),
+        { timeoutMs: 10_000 },
+      );
       expect(out.startsWith(listed)).toBe(true);
       expect(line).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z +drain +db\/db-1 +\w+→draining +drained by an operator/);
       child.kill('SIGINT');
@@ -222,7 +288,11 @@ describe('meshctl', () => {
     const [, rev, keys] = /^full backup at revision (\d+): (\d+) keys -> (.+)\n$/.exec(b1.stderr) ?? [];
     expect(b1.stderr).toContain(`-> ${full}`);
     expect(Number(keys)).toBeGreaterThan(0);
-    expect(JSON.parse(readFileSync(full, 'utf8'))).toMatchObject({ format: 'meshlet-snapshot/v1', kind: 'full', revision: Number(rev) });
+    expect(JSON.parse(readFileSync(full, 'utf8'))).toMatchObject({
+      format: 'meshlet-snapshot/v1',
+      kind: 'full',
+      revision: Number(rev),
+    });
 
     const hello = join(scratch.dir, 'hello-policy.yaml');
     writeFileSync(hello, 'kind: Policy\nservice: hello\npolicy:\n  timeouts: { requestMs: 2500 }\n');
@@ -250,7 +320,9 @@ describe('meshctl', () => {
       expect(restored.stdout).toMatch(/^restored \d+ keys at revision \d+ from 2 files\n$/);
       // The same policies; the resource versions are the new store's own (a restore writes afresh).
       const policies = async (r: (...a: string[]) => Promise<Run>) =>
-        JSON.parse((await r('get', 'policies', '-o', 'json')).stdout).items.map(({ resourceVersion: _rv, ...item }: { resourceVersion: string }) => item);
+        JSON.parse((await r('get', 'policies', '-o', 'json')).stdout).items.map(
+          ({ resourceVersion: _rv, ...item }: { resourceVersion: string }) => item,
+        );
       const restoredPolicies = await policies(run2);
       expect(restoredPolicies.map((p: { service: string }) => p.service).sort()).toEqual(['db', 'hello']);
       expect(restoredPolicies).toEqual(await policies(run));
@@ -265,19 +337,29 @@ describe('meshctl', () => {
     const viaFile = await meshctl(['get', 'services', '--config', config], { env: {}, home: scratch.dir });
     expect(viaFile.code).toBe(0);
     const port = await getPort();
-    const flagWins = await meshctl(['get', 'services', '--config', config, '--server', `http://127.0.0.1:${port}`], { env: {}, home: scratch.dir });
+    const flagWins = await meshctl(['get', 'services', '--config', config, '--server', `http://127.0.0.1:${port}`], {
+      env: {},
+      home: scratch.dir,
+    });
     expect(flagWins.code).toBe(1);
     expect(flagWins.stderr).toContain(`http://127.0.0.1:${port}`);
   });
 
   it('says which token was refused, without printing it', async () => {
-    const r = await meshctl(['get', 'services'], { env: { MESHCTL_SERVER: cp.url, MESHCTL_TOKEN: 'not-the-right-token-at-all' }, home: scratch.dir });
+    const r = await meshctl(['get', 'services'], {
+      env: { MESHCTL_SERVER: cp.url, MESHCTL_TOKEN: 'not-the-right-token-at-all' },
+      home: scratch.dir,
+    });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^meshctl: the control plane at http:\/\/127\.0\.0\.1:\d+ refused the token from MESHCTL_TOKEN \(401 MESHLET_UNAUTHORIZED\); use its auth\.adminToken/);
+    expect(r.stderr).toMatch(
+      /^meshctl: the control plane at http:\/\/127\.0\.0\.1:\d+ refused the token from MESHCTL_TOKEN \(401 MESHLET_UNAUTHORIZED\); use its auth\.adminToken/,
+    );
     expect(r.stderr).not.toContain('not-the-right-token-at-all');
     const none = await meshctl(['get', 'services', '--server', cp.url], { env: {}, home: scratch.dir });
-    expect(none.stderr).toMatch(/needs a token \(401 MESHLET_UNAUTHORIZED\); pass its auth\.adminToken .* with --token, MESHCTL_TOKEN or token: in /);
+    expect(none.stderr).toMatch(
+      /needs a token \(401 MESHLET_UNAUTHORIZED\); pass its auth\.adminToken .* with --token, MESHCTL_TOKEN or token: in /,
+    );
   });
 
   it('names the URL of a control plane that cannot be reached', async () => {
@@ -295,10 +377,18 @@ describe('meshctl', () => {
       const { caFile, certFile, keyFile } = makeCerts(tls.dir);
       const cp3 = await startControlPlane(tls, { auth: { adminToken: ADMIN }, tls: { certFile, keyFile } });
       expect(cp3.url).toMatch(/^https:/);
-      const untrusted = await meshctl(['get', 'services'], { env: { MESHCTL_SERVER: cp3.url, MESHCTL_TOKEN: ADMIN }, home: tls.dir });
+      const untrusted = await meshctl(['get', 'services'], {
+        env: { MESHCTL_SERVER: cp3.url, MESHCTL_TOKEN: ADMIN },
+        home: tls.dir,
+      });
       expect(untrusted.code).toBe(1);
-      expect(untrusted.stderr).toMatch(/its certificate is not trusted \(\w+\); pass the CA that signed it with --ca-file/);
-      const trusted = await meshctl(['get', 'services', '--ca-file', caFile, '-o', 'json'], { env: { MESHCTL_SERVER: cp3.url, MESHCTL_TOKEN: ADMIN }, home: tls.dir });
+      expect(untrusted.stderr).toMatch(
+        /its certificate is not trusted \(\w+\); pass the CA that signed it with --ca-file/,
+      );
+      const trusted = await meshctl(['get', 'services', '--ca-file', caFile, '-o', 'json'], {
+        env: { MESHCTL_SERVER: cp3.url, MESHCTL_TOKEN: ADMIN },
+        home: tls.dir,
+      });
       expect(trusted.stderr).toBe('');
       expect(JSON.parse(trusted.stdout)).toMatchObject({ services: [] });
     } finally {

@@ -57,19 +57,31 @@ describe('npm start from a fresh copy', () => {
         // listed by git but deleted in the work tree
       }
     }
-    execFileSync('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, stdio: 'pipe', timeout: 300_000 });
+    execFileSync('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], {
+      cwd: dir,
+      stdio: 'pipe',
+      timeout: 300_000,
+    });
 
     npm = new Proc('npm-start', 'npm', ['start'], { cwd: dir });
-    await waitFor('"The mesh is up."', () => npm?.output.includes('The mesh is up.') || (!npm?.running && Promise.reject(new Error(npm?.output))), {
-      timeoutMs: 90_000,
-      intervalMs: 200,
-    });
+    await waitFor(
+      '"The mesh is up."',
+      () => npm?.output.includes('The mesh is up.') || (!npm?.running && Promise.reject(new Error(npm?.output))),
+      {
+        timeoutMs: 90_000,
+        intervalMs: 200,
+      },
+    );
     const readmeCurl = 'curl -x http://127.0.0.1:15001 http://hello/';
     expect(npm.output).toContain(readmeCurl);
 
     let body: string;
     if (hasCurl()) {
-      const r = spawnSync('curl', ['-sS', '-o', '-', '-w', '\n%{http_code}', '-x', 'http://127.0.0.1:15001', 'http://hello/'], { encoding: 'utf8', timeout: 10_000 });
+      const r = spawnSync(
+        'curl',
+        ['-sS', '-o', '-', '-w', '\n%{http_code}', '-x', 'http://127.0.0.1:15001', 'http://hello/'],
+        { encoding: 'utf8', timeout: 10_000 },
+      );
       const lines = r.stdout.trimEnd().split('\n');
       expect(lines.at(-1)).toBe('200');
       body = lines.slice(0, -1).join('\n');

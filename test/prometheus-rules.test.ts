@@ -51,7 +51,13 @@ const METRICS: Record<string, { labels: string[]; histogram?: true }> = {
 
 interface RuleGroup {
   name: string;
-  rules: { record?: string; alert?: string; expr: string; labels?: Record<string, string>; annotations?: Record<string, string> }[];
+  rules: {
+    record?: string;
+    alert?: string;
+    expr: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  }[];
 }
 const ruleGroups = (parseYaml(readFileSync(RULES, 'utf8')) as { groups: RuleGroup[] }).groups;
 const rules = ruleGroups.flatMap((g) => g.rules);
@@ -125,7 +131,9 @@ function run(tool: 'promtool' | 'amtool', args: string[], cwd = ROOT): Run {
   const r = spawnSync(tool, args, { cwd, encoding: 'utf8', timeout: 60_000 });
   if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
     const pkg = tool === 'promtool' ? 'prometheus' : 'prometheus-alertmanager';
-    throw new Error(`${tool} is not installed: apt-get install -y ${pkg} (Debian's package; only the binary is used, do not start the service). CI installs it in .ci/run.`);
+    throw new Error(
+      `${tool} is not installed: apt-get install -y ${pkg} (Debian's package; only the binary is used, do not start the service). CI installs it in .ci/run.`,
+    );
   }
   if (r.error) throw r.error;
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
@@ -145,7 +153,13 @@ describe('deploy/prometheus with the real promtool and amtool', () => {
 
   it('scrapes the control plane with a read-only token from a file and agents from a static list and file_sd', () => {
     const config = parseYaml(readFileSync(join(PROM, 'prometheus.yml'), 'utf8')) as {
-      scrape_configs: { job_name: string; honor_labels?: boolean; authorization?: { credentials_file?: string }; static_configs?: unknown[]; file_sd_configs?: unknown[] }[];
+      scrape_configs: {
+        job_name: string;
+        honor_labels?: boolean;
+        authorization?: { credentials_file?: string };
+        static_configs?: unknown[];
+        file_sd_configs?: unknown[];
+      }[];
     };
     const cp = config.scrape_configs.find((j) => j.job_name === 'meshlet-control-plane');
     const agents = config.scrape_configs.find((j) => j.job_name === 'meshlet-agents');
@@ -189,11 +203,21 @@ describe('deploy/prometheus with the real promtool and amtool', () => {
     expect(r.out).toContain('SUCCESS');
     expect(r.code, r.out).toBe(0);
 
-    const tests = (parseYaml(readFileSync(RULE_TESTS, 'utf8')) as { tests: { alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[] }[] }).tests;
+    const tests = (
+      parseYaml(readFileSync(RULE_TESTS, 'utf8')) as {
+        tests: { alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[] }[];
+      }
+    ).tests;
     const cases = tests.flatMap((t) => t.alert_rule_test ?? []);
     for (const a of alerts) {
-      expect(cases.some((c) => c.alertname === a.alert && c.exp_alerts.length > 0), `${a.alert} fires in a case`).toBe(true);
-      expect(cases.some((c) => c.alertname === a.alert && c.exp_alerts.length === 0), `${a.alert} stays quiet in a case`).toBe(true);
+      expect(
+        cases.some((c) => c.alertname === a.alert && c.exp_alerts.length > 0),
+        `${a.alert} fires in a case`,
+      ).toBe(true);
+      expect(
+        cases.some((c) => c.alertname === a.alert && c.exp_alerts.length === 0),
+        `${a.alert} stays quiet in a case`,
+      ).toBe(true);
     }
   });
 
@@ -240,7 +264,10 @@ describe('deploy/grafana dashboards', () => {
       const raw = readFileSync(join(GRAFANA, file), 'utf8');
       const d = JSON.parse(raw) as Dashboard;
       expect(d.schemaVersion).toBeGreaterThanOrEqual(39);
-      expect(d.templating.list.find((v) => v.name === 'datasource')).toMatchObject({ type: 'datasource', query: 'prometheus' });
+      expect(d.templating.list.find((v) => v.name === 'datasource')).toMatchObject({
+        type: 'datasource',
+        query: 'prometheus',
+      });
       // No data source of the author's Grafana left behind.
       const uids: unknown[] = [];
       JSON.parse(raw, (_k, v: unknown) => {
@@ -258,13 +285,15 @@ describe('deploy/grafana dashboards', () => {
       for (const p of panels) {
         if (!p.title) problems.push(`a ${p.type} panel has no title`);
         if (!p.targets?.length || p.targets.some((t) => !t.expr)) problems.push(`"${p.title}" has no query`);
-        for (const t of p.targets ?? []) for (const u of unknownSeries(t.expr ?? '', known)) problems.push(`"${p.title}": ${u}`);
+        for (const t of p.targets ?? [])
+          for (const u of unknownSeries(t.expr ?? '', known)) problems.push(`"${p.title}": ${u}`);
       }
       for (const v of d.templating.list.filter((x) => x.type === 'query')) {
         const q = typeof v.query === 'string' ? v.query : (v.query?.query ?? '');
         const m = /^label_values\(([a-zA-Z_:][a-zA-Z0-9_:]*),\s*([a-zA-Z_]\w*)\)$/.exec(q);
         if (!m) problems.push(`variable ${v.name}: not a label_values(metric, label) query: ${q}`);
-        else if (!known.get(m[1] as string)?.has(m[2] as string)) problems.push(`variable ${v.name}: ${m[1]} has no label ${m[2]}`);
+        else if (!known.get(m[1] as string)?.has(m[2] as string))
+          problems.push(`variable ${v.name}: ${m[1]} has no label ${m[2]}`);
       }
       expect(problems).toEqual([]);
     });
@@ -278,9 +307,20 @@ describe('deploy/grafana dashboards', () => {
   });
 
   it('the checker itself: it reports an unknown metric and a label the metric does not have', () => {
-    expect(unknownSeries('sum by (service) (rate(meshlet_agent_request_total[5m]))', known)).toEqual(['unknown metric meshlet_agent_request_total']);
-    expect(unknownSeries('rate(meshlet_agent_inbound_requests_total{service="a"}[1m])', known)).toEqual(['meshlet_agent_inbound_requests_total has no label service']);
-    expect(unknownSeries('histogram_quantile(0.99, sum by (le) (rate(meshlet_cp_convergence_seconds_bucket[$__rate_interval]))) > 1e3', known)).toEqual([]);
-    expect(unknownSeries('service:meshlet_agent_requests:rate5m > 1 and up offset 5m', known)).toEqual(['unknown metric up']);
+    expect(unknownSeries('sum by (service) (rate(meshlet_agent_request_total[5m]))', known)).toEqual([
+      'unknown metric meshlet_agent_request_total',
+    ]);
+    expect(unknownSeries('rate(meshlet_agent_inbound_requests_total{service="a"}[1m])', known)).toEqual([
+      'meshlet_agent_inbound_requests_total has no label service',
+    ]);
+    expect(
+      unknownSeries(
+        'histogram_quantile(0.99, sum by (le) (rate(meshlet_cp_convergence_seconds_bucket[$__rate_interval]))) > 1e3',
+        known,
+      ),
+    ).toEqual([]);
+    expect(unknownSeries('service:meshlet_agent_requests:rate5m > 1 and up offset 5m', known)).toEqual([
+      'unknown metric up',
+    ]);
   });
 });

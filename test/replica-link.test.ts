@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Registration } from '@meshlet/control-plane';
-import { type LeaderInfo, type PublishedTable, ReplicaLink, type ReplicaLinkHandlers, type SignalBatch } from '@meshlet/control-plane/ha/replica-link';
+import {
+  type LeaderInfo,
+  type PublishedTable,
+  ReplicaLink,
+  type ReplicaLinkHandlers,
+  type SignalBatch,
+} from '@meshlet/control-plane/ha/replica-link';
 import { createLogger } from '@meshlet/shared';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,7 +46,19 @@ interface Replica {
 async function replica(id: string, prefix: string): Promise<Replica> {
   const client = new Etcd3({ hosts: etcd.endpoints });
   clients.push(client);
-  const r: Replica = { id, link: undefined as unknown as ReplicaLink, client, roles: [], leaders: [], registrations: [], gone: [], tables: [], signals: [], events: [], cutOff: [] };
+  const r: Replica = {
+    id,
+    link: undefined as unknown as ReplicaLink,
+    client,
+    roles: [],
+    leaders: [],
+    registrations: [],
+    gone: [],
+    tables: [],
+    signals: [],
+    events: [],
+    cutOff: [],
+  };
   r.link = new ReplicaLink({
     client,
     endpoints: etcd.endpoints,
@@ -68,7 +86,12 @@ async function replica(id: string, prefix: string): Promise<Replica> {
 
 const newPrefix = () => `/t-${randomBytes(6).toString('hex')}/`;
 
-const registration = (agentId: string, replicaId: string, connectedAt: number, over: Partial<Registration> = {}): Registration => ({
+const registration = (
+  agentId: string,
+  replicaId: string,
+  connectedAt: number,
+  over: Partial<Registration> = {},
+): Registration => ({
   replica: replicaId,
   agentId,
   instance: { service: 'orders', id: agentId, host: '10.0.0.1', port: 15006, tier: 0, weight: 1, labels: {} },
@@ -90,7 +113,11 @@ async function stored(client: Etcd3, prefix: string, agentId: string): Promise<R
   return value === null ? undefined : (JSON.parse(value) as Registration);
 }
 
-const table = (version: number, nonce: string): PublishedTable => ({ version, nonce, services: { orders: { endpoints: [] } } });
+const table = (version: number, nonce: string): PublishedTable => ({
+  version,
+  nonce,
+  services: { orders: { endpoints: [] } },
+});
 
 beforeAll(async () => {
   etcd = await startEtcdCluster(scratch, 1);
@@ -104,7 +131,7 @@ afterAll(async () => {
 });
 
 describe('ReplicaLink on one etcd member', () => {
-  it('elects one leader, shares registrations and the leader\'s table, and hands leadership over on close', async () => {
+  it("elects one leader, shares registrations and the leader's table, and hands leadership over on close", async () => {
     const prefix = newPrefix();
     const a = await replica('A', prefix);
     await waitFor('A, alone, to lead', () => a.link.leader);
@@ -122,10 +149,16 @@ describe('ReplicaLink on one etcd member', () => {
     // Registrations go both ways; a replica does not hear its own.
     follower.link.register(registration('f-1', follower.id, 1_000));
     leader.link.register(registration('l-1', leader.id, 1_000, { health: 'unhealthy', healthReason: 'down' }));
-    await waitFor('the leader to hear the follower\'s agent', () => leader.registrations.find((r) => r.agentId === 'f-1'));
-    await waitFor('the follower to hear the leader\'s agent', () => follower.registrations.find((r) => r.agentId === 'l-1'));
+    await waitFor("the leader to hear the follower's agent", () =>
+      leader.registrations.find((r) => r.agentId === 'f-1'),
+    );
+    await waitFor("the follower to hear the leader's agent", () =>
+      follower.registrations.find((r) => r.agentId === 'l-1'),
+    );
     expect(leader.registrations).toEqual([registration('f-1', follower.id, 1_000)]);
-    expect(follower.registrations).toEqual([registration('l-1', leader.id, 1_000, { health: 'unhealthy', healthReason: 'down' })]);
+    expect(follower.registrations).toEqual([
+      registration('l-1', leader.id, 1_000, { health: 'unhealthy', healthReason: 'down' }),
+    ]);
     // An update of the same connection reaches the other replica too.
     follower.link.register(registration('f-1', follower.id, 1_000, { health: 'unhealthy' }));
     await waitFor('the update to reach the leader', () => leader.registrations.at(-1)?.health === 'unhealthy');
@@ -138,10 +171,14 @@ describe('ReplicaLink on one etcd member', () => {
     await waitFor('the follower to adopt table 8', () => follower.tables.find((t) => t.version === 8));
     expect(follower.tables).toEqual([table(7, 'from-leader'), table(8, 'from-leader')]);
     expect([...leader.tables, ...follower.tables].some((t) => t.version === 100)).toBe(false);
-    expect(JSON.parse((await follower.client.get(`${prefix}live/table`).string()) ?? 'null')).toEqual(table(8, 'from-leader'));
+    expect(JSON.parse((await follower.client.get(`${prefix}live/table`).string()) ?? 'null')).toEqual(
+      table(8, 'from-leader'),
+    );
 
     // Signal batches carry the other replica's word.
-    await waitFor('the follower to hear the leader\'s signals', () => follower.signals.find((s) => s.replica === leader.id));
+    await waitFor("the follower to hear the leader's signals", () =>
+      follower.signals.find((s) => s.replica === leader.id),
+    );
     expect(follower.signals.every((s) => s.replica === leader.id)).toBe(true);
 
     // The leader goes: the other takes over, and the leader's registrations go with its lease.
@@ -150,14 +187,17 @@ describe('ReplicaLink on one etcd member', () => {
     expect(follower.link.leader).toBe(true);
     expect(follower.roles).toEqual([true]);
     await waitFor('the new leader to observe itself leading', () => follower.leaders.at(-1)?.replicaId === follower.id);
-    await waitFor('the old leader\'s agent to be gone', () => follower.gone.find(([agentId]) => agentId === 'l-1'));
+    await waitFor("the old leader's agent to be gone", () => follower.gone.find(([agentId]) => agentId === 'l-1'));
     expect(follower.gone).toEqual([['l-1', leader.id]]);
     expect(await stored(follower.client, prefix, 'l-1')).toBeUndefined();
     expect(await stored(follower.client, prefix, 'f-1')).toMatchObject({ replica: follower.id, health: 'unhealthy' });
 
     // The new leader's table is written.
     follower.link.publishTable(table(9, 'new-leader'));
-    await waitFor('the new leader\'s table in etcd', async () => JSON.parse((await follower.client.get(`${prefix}live/table`).string()) ?? 'null')?.version === 9);
+    await waitFor(
+      "the new leader's table in etcd",
+      async () => JSON.parse((await follower.client.get(`${prefix}live/table`).string()) ?? 'null')?.version === 9,
+    );
   });
 
   it('lists what is already there when a replica starts', async () => {
@@ -177,7 +217,7 @@ describe('ReplicaLink on one etcd member', () => {
     expect(b.link.leader).toBe(false);
   });
 
-  it('keeps the newer owner\'s registration when the old owner\'s update crosses it', async () => {
+  it("keeps the newer owner's registration when the old owner's update crosses it", async () => {
     const prefix = newPrefix();
     const a = await replica('A', prefix);
     const b = await replica('B', prefix);
@@ -191,7 +231,11 @@ describe('ReplicaLink on one etcd member', () => {
     // A write queued on A after it (another agent's) shows when A's writes have gone through.
     a.link.register(registration('probe', 'A', 3_000));
     await waitFor('B to hear the probe', () => b.registrations.find((r) => r.agentId === 'probe'));
-    expect(await stored(a.client, prefix, 'x-1')).toMatchObject({ replica: 'B', connectedAt: 2_000, health: 'healthy' });
+    expect(await stored(a.client, prefix, 'x-1')).toMatchObject({
+      replica: 'B',
+      connectedAt: 2_000,
+      health: 'healthy',
+    });
 
     // B's registration lives under B's lease: A going away does not take it along.
     await a.link.close();
@@ -200,7 +244,7 @@ describe('ReplicaLink on one etcd member', () => {
     expect(b.gone.filter(([agentId]) => agentId === 'x-1')).toEqual([]);
   });
 
-  it('does not let a replica that lost an agent to another overwrite the other\'s registration', async () => {
+  it("does not let a replica that lost an agent to another overwrite the other's registration", async () => {
     const prefix = newPrefix();
     const a = await replica('A', prefix);
     const b = await replica('B', prefix);
@@ -213,7 +257,13 @@ describe('ReplicaLink on one etcd member', () => {
     expect(await stored(a.client, prefix, 'x-1')).toMatchObject({ replica: 'B', connectedAt: 2_000 });
 
     // A, late, saw its old stream close.
-    a.link.register(registration('x-1', 'A', 1_000, { connected: false, disconnectedAt: 2_100, disconnectReason: 'its stream closed' }));
+    a.link.register(
+      registration('x-1', 'A', 1_000, {
+        connected: false,
+        disconnectedAt: 2_100,
+        disconnectReason: 'its stream closed',
+      }),
+    );
     // A write queued after it on A (another agent's) shows when A's writes have gone through.
     a.link.register(registration('probe-2', 'A', 3_000));
     await waitFor('B to hear the probe', () => b.registrations.find((r) => r.agentId === 'probe-2'));

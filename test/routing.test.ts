@@ -16,7 +16,12 @@ describe('routing through the mesh', () => {
     // to unhealthy instances) and outlier detection off for hello (so the
     // resetting instance is not ejected mid-test): those have tests of their own.
     ({ cp, client, apps } = await mesh.start({
-      controlPlane: { services: { orders: { tiers: { panicThresholdPercent: 0 } }, hello: { outlierDetection: { consecutiveFailures: 0 } } } },
+      controlPlane: {
+        services: {
+          orders: { tiers: { panicThresholdPercent: 0 } },
+          hello: { outlierDetection: { consecutiveFailures: 0 } },
+        },
+      },
       instances: { hello: ['hello-1', 'hello-2'], orders: ['orders-1', 'orders-2'] },
       client: { calls: ['hello', 'orders'] },
     }));
@@ -69,9 +74,14 @@ describe('routing through the mesh', () => {
 
   it('takes an instance whose health check fails out of the table, and back when it passes', async () => {
     await (apps['orders-1'] as AppHandle).setFault('unhealthy');
-    await waitFor('orders-1 to leave the client table', async () => (await endpointIds(client, 'orders')).join() === 'orders-2');
+    await waitFor(
+      'orders-1 to leave the client table',
+      async () => (await endpointIds(client, 'orders')).join() === 'orders-2',
+    );
     const services = await getJson(cp.port, '/v1/services');
-    const orders1 = services.services.find((s: { name: string }) => s.name === 'orders').instances.find((i: { id: string }) => i.id === 'orders-1');
+    const orders1 = services.services
+      .find((s: { name: string }) => s.name === 'orders')
+      .instances.find((i: { id: string }) => i.id === 'orders-1');
     expect(orders1).toMatchObject({ state: 'unhealthy' });
     expect(orders1.reason).toContain('503');
     for (let i = 0; i < 6; i++) {
@@ -79,7 +89,10 @@ describe('routing through the mesh', () => {
       expect(a.headers['x-instance']).toBe('orders-2');
     }
     await (apps['orders-1'] as AppHandle).setFault('none');
-    await waitFor('orders-1 to return', async () => (await endpointIds(client, 'orders')).join() === 'orders-1,orders-2');
+    await waitFor(
+      'orders-1 to return',
+      async () => (await endpointIds(client, 'orders')).join() === 'orders-1,orders-2',
+    );
   });
 
   it('answers a JSON 503 saying why when a service has no healthy endpoint (panic mode off)', async () => {
@@ -97,7 +110,8 @@ describe('routing through the mesh', () => {
   it('passes app errors through unchanged: a 500 from the app is not the mesh failing', async () => {
     await (apps['hello-1'] as AppHandle).setFault('error');
     const statuses = new Set<number>();
-    for (let i = 0; i < 4; i++) statuses.add((await httpRequest(client.outboundPort as number, 'http://hello/')).status);
+    for (let i = 0; i < 4; i++)
+      statuses.add((await httpRequest(client.outboundPort as number, 'http://hello/')).status);
     await (apps['hello-1'] as AppHandle).setFault('none');
     expect([...statuses].sort()).toEqual([200, 500]);
   });
@@ -111,7 +125,8 @@ describe('routing through the mesh', () => {
         expect(a.headers['x-instance']).toBe('hello-2');
       }
       const posts = [];
-      for (let i = 0; i < 4; i++) posts.push(await httpRequest(client.outboundPort as number, 'http://hello/', { method: 'POST', body: 'x' }));
+      for (let i = 0; i < 4; i++)
+        posts.push(await httpRequest(client.outboundPort as number, 'http://hello/', { method: 'POST', body: 'x' }));
       const reset = posts.filter((p) => p.status === 502);
       expect(reset.length).toBe(2);
       expect(reset[0]?.json().error.code).toBe('MESHLET_APP_RESET');

@@ -44,10 +44,15 @@ describe('admin API tokens and roles', () => {
     }
     const post = await httpRequest(cp.port, '/v1/services/x/failover', { ...as(READER), method: 'POST' });
     expect(post.status).toBe(403);
-    expect(post.json().error).toEqual({ code: 'MESHLET_FORBIDDEN', message: expect.stringContaining('use an admin token') });
+    expect(post.json().error).toEqual({
+      code: 'MESHLET_FORBIDDEN',
+      message: expect.stringContaining('use an admin token'),
+    });
     const named = await httpRequest(cp.port, '/v1/no-such-route', { ...as(FILE_READER), method: 'DELETE' });
     expect(named.status).toBe(403);
-    expect(named.json().error.message).toBe('the read-only token "grafana" cannot DELETE /v1/no-such-route; use an admin token');
+    expect(named.json().error.message).toBe(
+      'the read-only token "grafana" cannot DELETE /v1/no-such-route; use an admin token',
+    );
   });
 
   it('lets the admin token read and change', async () => {
@@ -59,13 +64,18 @@ describe('admin API tokens and roles', () => {
   it('logs the refusals, never a token', () => {
     expect(cp.proc.output).toContain('refused an admin API request without a valid bearer token');
     expect(cp.proc.output).toContain('refused a change requested with a read-only token');
-    for (const token of [ADMIN, READER, FILE_READER, 'not-the-token-at-all']) expect(cp.proc.output).not.toContain(token);
+    for (const token of [ADMIN, READER, FILE_READER, 'not-the-token-at-all'])
+      expect(cp.proc.output).not.toContain(token);
   });
 
   it('refuses to start with a bad tokens file, naming the file and the entry', async () => {
     const bad = join(scratch.dir, 'bad-tokens.yaml');
     writeFileSync(bad, `- { name: ops, token: ${ADMIN}, role: admin }\n- { name: ci, token: ${READER}, role: root }\n`);
-    const config = scratch.config('cp-bad-tokens', { listen: { host: '127.0.0.1', port: 0 }, dataDir: join(scratch.dir, 'bad-data'), auth: { tokensFile: bad } });
+    const config = scratch.config('cp-bad-tokens', {
+      listen: { host: '127.0.0.1', port: 0 },
+      dataDir: join(scratch.dir, 'bad-data'),
+      auth: { tokensFile: bad },
+    });
     const proc = new Proc('control-plane-bad-tokens', process.execPath, [CP_BIN, '--config', config]);
     const { code } = await proc.exited();
     expect(code).toBe(2);
@@ -84,7 +94,8 @@ describe('wrong tokens from one address', () => {
   });
 
   it('are slowed down: after 5 within 60 s, 429 with Retry-After, even for the right token', async () => {
-    for (let i = 0; i < 5; i++) expect((await httpRequest(cp.port, '/v1/agents', as(`wrong-token-${i}-xxxxxxxx`))).status).toBe(401);
+    for (let i = 0; i < 5; i++)
+      expect((await httpRequest(cp.port, '/v1/agents', as(`wrong-token-${i}-xxxxxxxx`))).status).toBe(401);
     const sixth = await httpRequest(cp.port, '/v1/agents', as('wrong-token-5-xxxxxxxx'));
     expect(sixth.status).toBe(429);
     expect(sixth.json().error.code).toBe('MESHLET_TOO_MANY_AUTH_FAILURES');
@@ -120,14 +131,22 @@ describe('TLS', () => {
     expect(health.json().status).toBe('ok');
     expect((await httpRequest(cp.port, '/v1/agents', { ...as(ADMIN), tls: { ca } })).status).toBe(200);
     await expect(httpRequest(cp.port, '/healthz', { tls: {} })).rejects.toThrow(/certificate/);
-    await expect(httpRequest(cp.port, '/healthz', { tls: { ca: readFileSync(otherCaFile) } })).rejects.toThrow(/certificate/);
+    await expect(httpRequest(cp.port, '/healthz', { tls: { ca: readFileSync(otherCaFile) } })).rejects.toThrow(
+      /certificate/,
+    );
     // Plain HTTP on the TLS port gets nothing useful.
     await expect(httpRequest(cp.port, '/healthz', { timeoutMs: 2000 }).then((a) => a.status)).rejects.toThrow();
   });
 
   it('connects an agent with controlPlane.caFile over wss:// and gives it a table', async () => {
     const app = await startDemoApp('hello', 'hello-1');
-    const agent = await startAgent(scratch, { agentId: 'hello-1', cp, instance: { service: 'hello', app }, joinToken: JOIN, caFile });
+    const agent = await startAgent(scratch, {
+      agentId: 'hello-1',
+      cp,
+      instance: { service: 'hello', app },
+      joinToken: JOIN,
+      caFile,
+    });
     expect((await httpRequest(agent.adminPort, '/ready')).status).toBe(200);
     await waitFor('hello-1 registered over TLS', async () => {
       const a = await httpRequest(cp.port, '/v1/services', { ...as(ADMIN), tls: { ca: readFileSync(caFile) } });
@@ -138,14 +157,27 @@ describe('TLS', () => {
 
   it('keeps an agent that cannot verify the control plane out, and its log says why', async () => {
     const untrusting = await startAgent(scratch, { agentId: 'no-ca', cp, joinToken: JOIN, waitReady: false });
-    const wrongCa = await startAgent(scratch, { agentId: 'wrong-ca', cp, joinToken: JOIN, caFile: otherCaFile, waitReady: false });
-    await waitFor('the untrusting agent to log why', () => untrusting.proc.output.includes("cannot verify the control plane's TLS certificate"));
-    await waitFor('the wrong-CA agent to log why', () => wrongCa.proc.output.includes("cannot verify the control plane's TLS certificate"));
+    const wrongCa = await startAgent(scratch, {
+      agentId: 'wrong-ca',
+      cp,
+      joinToken: JOIN,
+      caFile: otherCaFile,
+      waitReady: false,
+    });
+    await waitFor('the untrusting agent to log why', () =>
+      untrusting.proc.output.includes("cannot verify the control plane's TLS certificate"),
+    );
+    await waitFor('the wrong-CA agent to log why', () =>
+      wrongCa.proc.output.includes("cannot verify the control plane's TLS certificate"),
+    );
     expect(untrusting.proc.output).toContain('set controlPlane.caFile to the CA that signed it');
     expect(wrongCa.proc.output).toContain('not signed by the CA in controlPlane.caFile');
     expect(untrusting.proc.output).toMatch(/"level":50/);
     // It keeps retrying (a close warning per attempt) and never becomes ready.
-    await waitFor('a few retries', () => (untrusting.proc.output.match(/control-plane stream closed/g) ?? []).length >= 3);
+    await waitFor(
+      'a few retries',
+      () => (untrusting.proc.output.match(/control-plane stream closed/g) ?? []).length >= 3,
+    );
     for (const agent of [untrusting, wrongCa]) {
       expect((await httpRequest(agent.adminPort, '/ready')).status).toBe(503);
       expect(agent.proc.output).not.toContain('connected to the control plane');

@@ -20,7 +20,10 @@ describe('the data path does not depend on the control plane', () => {
   let agents: Record<string, AgentHandle>;
 
   beforeAll(async () => {
-    ({ cp, client, agents } = await mesh.start({ instances: { hello: ['hello-1', 'hello-2'] }, client: { calls: ['hello'] } }));
+    ({ cp, client, agents } = await mesh.start({
+      instances: { hello: ['hello-1', 'hello-2'] },
+      client: { calls: ['hello'] },
+    }));
   });
 
   let versionBefore = 0;
@@ -29,7 +32,10 @@ describe('the data path does not depend on the control plane', () => {
     versionBefore = (await agentTable(client))?.version ?? 0;
     const exit = await cp.proc.stop('SIGTERM');
     expect(exit.code).toBe(0);
-    await waitFor('the client to notice', async () => (await getJson(client.adminPort, '/config')).controlPlane.connected === false);
+    await waitFor(
+      'the client to notice',
+      async () => (await getJson(client.adminPort, '/config')).controlPlane.connected === false,
+    );
     expect(await allSucceed(client.outboundPort as number, 20)).toEqual(new Set(['hello-1', 'hello-2']));
     expect((await httpRequest(client.adminPort, '/ready')).status).toBe(200);
   });
@@ -46,12 +52,18 @@ describe('the data path does not depend on the control plane', () => {
     // With a startup grace period the restarted control plane waits for agents
     // to reconnect before it pushes, so no agent is sent a partial table.
     cp = await mesh.controlPlane({ push: { debounceMs: 10, maxDelayMs: 100, startupGraceMs: 1500 } }, cp.port);
-    const converged = await waitFor('every agent on one new version', async () => {
-      const a = await getJson(cp.port, '/v1/agents');
-      const connected = a.agents.filter((x: { connected: boolean }) => x.connected);
-      const ok = connected.length === 3 && a.agents.every((x: { ackedVersion: number | null }) => x.ackedVersion === a.tableVersion);
-      return ok && a.tableVersion > versionBefore ? (a.tableVersion as number) : undefined;
-    }, { timeoutMs: 20_000 });
+    const converged = await waitFor(
+      'every agent on one new version',
+      async () => {
+        const a = await getJson(cp.port, '/v1/agents');
+        const connected = a.agents.filter((x: { connected: boolean }) => x.connected);
+        const ok =
+          connected.length === 3 &&
+          a.agents.every((x: { ackedVersion: number | null }) => x.ackedVersion === a.tableVersion);
+        return ok && a.tableVersion > versionBefore ? (a.tableVersion as number) : undefined;
+      },
+      { timeoutMs: 20_000 },
+    );
     const table = await agentTable(client);
     expect(table).toMatchObject({ version: converged, source: 'control-plane' });
     expect(await endpointIds(client, 'hello')).toEqual(['hello-1', 'hello-2']);
@@ -62,7 +74,11 @@ describe('the data path does not depend on the control plane', () => {
     const frozen = agents['hello-1'] as AgentHandle;
     frozen.proc.child.kill('SIGSTOP');
     try {
-      await waitFor('hello-1 to leave the table', async () => (await endpointIds(client, 'hello')).join() === 'hello-2', { timeoutMs: 10_000 });
+      await waitFor(
+        'hello-1 to leave the table',
+        async () => (await endpointIds(client, 'hello')).join() === 'hello-2',
+        { timeoutMs: 10_000 },
+      );
       const services = await getJson(cp.port, '/v1/services');
       const inst = services.services[0].instances.find((i: { id: string }) => i.id === 'hello-1');
       expect(inst).toMatchObject({ state: 'unhealthy' });
@@ -70,6 +86,8 @@ describe('the data path does not depend on the control plane', () => {
     } finally {
       frozen.proc.child.kill('SIGCONT');
     }
-    await waitFor('hello-1 to come back', async () => (await endpointIds(client, 'hello')).length === 2, { timeoutMs: 10_000 });
+    await waitFor('hello-1 to come back', async () => (await endpointIds(client, 'hello')).length === 2, {
+      timeoutMs: 10_000,
+    });
   });
 });

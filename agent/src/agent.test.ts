@@ -2,7 +2,16 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AgentConfig, buildRing, compileValidator, createLogger, type Endpoint, type Routes, resolvePolicy, tableChecksum } from '@meshlet/shared';
+import {
+  AgentConfig,
+  buildRing,
+  compileValidator,
+  createLogger,
+  type Endpoint,
+  type Routes,
+  resolvePolicy,
+  tableChecksum,
+} from '@meshlet/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { Agent, type AgentAddresses } from './agent.js';
@@ -29,12 +38,21 @@ describe('Agent against a scripted control plane', () => {
   /** The first message of `type` on the latest stream that `where` accepts, waited for. */
   const message = async (type: string, where: (m: Record<string, any>) => boolean = () => true) => {
     let found: Record<string, any> | undefined;
-    await until(() => (found = latest()?.messages.find((m) => m.type === type && where(m))) !== undefined, `a ${type} message`);
+    await until(
+      () => (found = latest()?.messages.find((m) => m.type === type && where(m))) !== undefined,
+      `a ${type} message`,
+    );
     return found as Record<string, any>;
   };
   const push = (routes: Routes) => latest().ws.send(JSON.stringify(routes));
   const endpoint = (): Endpoint => ({ id: 'app-1', host: '127.0.0.1', port: app.port, tier: 0, weight: 1, labels: {} });
-  const ring = { version: 4, members: [{ id: 'app-1', weight: 1 }, { id: 'app-2', weight: 2 }] };
+  const ring = {
+    version: 4,
+    members: [
+      { id: 'app-1', weight: 1 },
+      { id: 'app-2', weight: 2 },
+    ],
+  };
   /** The table persisted in the data directory, if written yet (written crash-safely: never half). */
   const persisted = (): Routes | undefined => {
     try {
@@ -43,7 +61,8 @@ describe('Agent against a scripted control plane', () => {
       return undefined;
     }
   };
-  const admin = async () => (await fetch(`http://127.0.0.1:${addr.admin}/config`)).json() as Promise<Record<string, any>>;
+  const admin = async () =>
+    (await fetch(`http://127.0.0.1:${addr.admin}/config`)).json() as Promise<Record<string, any>>;
 
   beforeAll(async () => {
     wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
@@ -59,7 +78,12 @@ describe('Agent against a scripted control plane', () => {
       agentId: 'client-1',
       upstreams: [{ service: 'orders' }],
       listeners: { outbound: { port: 0 }, admin: { port: 0 } },
-      controlPlane: { url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}/v1/stream`, reconnectInitialDelayMs: 10, observationIntervalMs: 100, subscribeWaitMs: 10_000 },
+      controlPlane: {
+        url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}/v1/stream`,
+        reconnectInitialDelayMs: 10,
+        observationIntervalMs: 100,
+        subscribeWaitMs: 10_000,
+      },
       dataDir,
     });
     if (!config.ok) throw new Error(JSON.stringify(config.issues));
@@ -80,14 +104,31 @@ describe('Agent against a scripted control plane', () => {
 
   it('ACKs a full table with the checksum of each published ring', async () => {
     const policy = resolvePolicy({ balancer: { kind: 'ring_hash', ringMinSize: 64 } });
-    push({ type: 'routes', version: 1, nonce: 'n1', services: { orders: { endpoints: [endpoint()], policy, ring }, users: { endpoints: [endpoint()] } } });
+    push({
+      type: 'routes',
+      version: 1,
+      nonce: 'n1',
+      services: { orders: { endpoints: [endpoint()], policy, ring }, users: { endpoints: [endpoint()] } },
+    });
     const ack = await message('ack', (m) => m.version === 1);
-    expect(ack).toEqual({ type: 'ack', version: 1, nonce: 'n1', ringChecksums: { orders: { version: 4, checksum: tableChecksum(buildRing(ring.members, 64)) } } });
+    expect(ack).toEqual({
+      type: 'ack',
+      version: 1,
+      nonce: 'n1',
+      ringChecksums: { orders: { version: 4, checksum: tableChecksum(buildRing(ring.members, 64)) } },
+    });
     expect((await admin()).ringChecksums).toEqual(ack.ringChecksums);
   });
 
   it('applies a delta onto the table held, persists the merged table and ACKs it', async () => {
-    push({ type: 'routes', version: 2, nonce: 'n2', baseVersion: 1, services: { stock: { endpoints: [endpoint()], activeTier: 0 } }, removed: ['users'] });
+    push({
+      type: 'routes',
+      version: 2,
+      nonce: 'n2',
+      baseVersion: 1,
+      services: { stock: { endpoints: [endpoint()], activeTier: 0 } },
+      removed: ['users'],
+    });
     const ack = await message('ack', (m) => m.version === 2);
     expect(ack.ringChecksums.orders.version).toBe(4);
     expect(agent.table?.serviceNames()).toEqual(['orders', 'stock']);
@@ -102,7 +143,11 @@ describe('Agent against a scripted control plane', () => {
   it('NACKs a delta built on a version it does not hold, with MESHLET_DELTA_BASE_MISMATCH, and keeps its table', async () => {
     push({ type: 'routes', version: 3, nonce: 'n3', baseVersion: 1, services: {} });
     const nack = await message('nack', (m) => m.version === 3);
-    expect(nack).toMatchObject({ nonce: 'n3', code: 'MESHLET_DELTA_BASE_MISMATCH', error: expect.stringContaining('holds version 2') });
+    expect(nack).toMatchObject({
+      nonce: 'n3',
+      code: 'MESHLET_DELTA_BASE_MISMATCH',
+      error: expect.stringContaining('holds version 2'),
+    });
     expect(agent.table?.version).toBe(2);
   });
 
@@ -115,9 +160,18 @@ describe('Agent against a scripted control plane', () => {
   });
 
   it('reports what it saw of the endpoints it called', async () => {
-    const report = await message('observations', (m) => m.endpoints.some((e: { service: string }) => e.service === 'pay'));
+    const report = await message('observations', (m) =>
+      m.endpoints.some((e: { service: string }) => e.service === 'pay'),
+    );
     expect(report.windowMs).toBeGreaterThanOrEqual(1);
-    expect(report.endpoints).toContainEqual({ service: 'pay', id: 'app-1', ok: 1, failed: 0, latencyMs: expect.any(Number), latencyP99Ms: expect.any(Number) });
+    expect(report.endpoints).toContainEqual({
+      service: 'pay',
+      id: 'app-1',
+      ok: 1,
+      failed: 0,
+      latencyMs: expect.any(Number),
+      latencyP99Ms: expect.any(Number),
+    });
   });
 
   it('names declared and learned services (not merely held ones) in the hello after a reconnect', async () => {

@@ -2,7 +2,14 @@ import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { type AgentConfig, ConfigError, type Health, type InstanceInfo, type Logger, type Routes } from '@meshlet/shared';
+import {
+  type AgentConfig,
+  ConfigError,
+  type Health,
+  type InstanceInfo,
+  type Logger,
+  type Routes,
+} from '@meshlet/shared';
 import type { FastifyInstance } from 'fastify';
 import { Pool } from 'undici';
 import { createAdminServer } from './admin/admin-server.js';
@@ -137,7 +144,10 @@ export class Agent {
     const persisted = await this.#cache.load();
     if (persisted) {
       this.#install(persisted, 'disk');
-      this.#log.info({ version: persisted.version, path: this.#cache.path }, 'serving the persisted routing table until the control plane answers');
+      this.#log.info(
+        { version: persisted.version, path: this.#cache.path },
+        'serving the persisted routing table until the control plane answers',
+      );
     }
 
     const addresses: AgentAddresses = { outbound: undefined, inbound: undefined, admin: 0, upstreams: {} };
@@ -265,7 +275,14 @@ export class Agent {
   }
 
   #install(routes: Routes, source: 'control-plane' | 'disk'): void {
-    const deps = { random: this.#random, clock: this.#clock, stats: this.#stats, zone: this.#config.zone ?? this.#config.instance?.zone, observations: this.#observations, metrics: this.#metrics };
+    const deps = {
+      random: this.#random,
+      clock: this.#clock,
+      stats: this.#stats,
+      zone: this.#config.zone ?? this.#config.instance?.zone,
+      observations: this.#observations,
+      metrics: this.#metrics,
+    };
     const table = new RouteTable(routes, source, this.#clock(), deps, this.#table);
     this.#table = table;
     this.#rings.update(table);
@@ -286,7 +303,14 @@ export class Agent {
     } catch (e) {
       return { ok: false, error: `could not build the routing table: ${(e as Error).message}` };
     }
-    this.#log.info({ version: routes.version, services: Object.keys(routes.services).length, ...(received.baseVersion === undefined ? {} : { baseVersion: received.baseVersion }) }, 'applied routing table');
+    this.#log.info(
+      {
+        version: routes.version,
+        services: Object.keys(routes.services).length,
+        ...(received.baseVersion === undefined ? {} : { baseVersion: received.baseVersion }),
+      },
+      'applied routing table',
+    );
     this.#cache.save(routes).catch((e: unknown) => {
       this.#log.error({ err: (e as Error).message, path: this.#cache.path }, 'could not persist the routing table');
     });
@@ -305,7 +329,9 @@ export class Agent {
     this.#monitor?.stop();
     if (this.#observationTimer) clearInterval(this.#observationTimer);
     this.#subscriptions.close();
-    const servers = [this.#outbound?.server, this.#inbound?.server, ...this.#upstreams.map((u) => u.server)].filter((s): s is Server => s !== undefined);
+    const servers = [this.#outbound?.server, this.#inbound?.server, ...this.#upstreams.map((u) => u.server)].filter(
+      (s): s is Server => s !== undefined,
+    );
     await Promise.all(servers.map(closeServer));
     await this.#admin?.close();
     this.#table?.close();

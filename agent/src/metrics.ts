@@ -4,7 +4,11 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 export const REQUEST_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** Default process metrics left out: gauges with a counter's `_total` suffix. */
-const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+const LINT_FAILING_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
 
 /** What the agent's scrape-time gauges read. */
 export interface AgentMetricSources {
@@ -65,7 +69,7 @@ export function createAgentMetrics(sources: AgentMetricSources) {
     }),
     ejections: new Counter({
       name: 'meshlet_agent_ejections_total',
-      help: 'Endpoints ejected by this agent\'s outlier detection.',
+      help: "Endpoints ejected by this agent's outlier detection.",
       labelNames: ['service'] as const,
       registers: [registry],
     }),

@@ -50,7 +50,10 @@ const observe = values.observations !== 'off';
 const concurrency = Math.max(1, Number(values.concurrency));
 const heartbeatMs = Math.max(100, Number(values['heartbeat-ms']));
 const CONNECT_ATTEMPTS = 3;
-const streamUrls = String(values.stream).split(',').map((u) => u.trim()).filter(Boolean);
+const streamUrls = String(values.stream)
+  .split(',')
+  .map((u) => u.trim())
+  .filter(Boolean);
 if (streamUrls.length === 0) {
   process.stderr.write('agent-swarm.mjs: --stream needs at least one URL\n');
   process.exit(2);
@@ -58,10 +61,32 @@ if (streamUrls.length === 0) {
 
 /** Per simulated agent: its place in the topology, socket, held table and watch state. */
 const agents = [];
-for (let i = from; i < to; i++) agents.push({ t: topology.agent(i), ws: undefined, state: 'idle', attempts: 0, table: undefined, acks: 0, seq: 0, watch: undefined });
+for (let i = from; i < to; i++)
+  agents.push({
+    t: topology.agent(i),
+    ws: undefined,
+    state: 'idle',
+    attempts: 0,
+    table: undefined,
+    acks: 0,
+    seq: 0,
+    watch: undefined,
+  });
 const byIndex = new Map(agents.map((a) => [a.t.index, a]));
 
-const stats = { opened: 0, failed: 0, dropped: 0, routes: 0, fullTables: 0, deltaTables: 0, routeBytes: 0, nacks: 0, lastRoutesAt: 0, errors: {}, closeCodes: {} };
+const stats = {
+  opened: 0,
+  failed: 0,
+  dropped: 0,
+  routes: 0,
+  fullTables: 0,
+  deltaTables: 0,
+  routeBytes: 0,
+  nacks: 0,
+  lastRoutesAt: 0,
+  errors: {},
+  closeCodes: {},
+};
 const lag = monitorEventLoopDelay({ resolution: 10 });
 lag.enable();
 
@@ -142,7 +167,11 @@ function connect(a) {
   a.state = 'connecting';
   a.attempts++;
   inflight++;
-  const ws = new WebSocket(streamUrls[a.t.index % streamUrls.length], { perMessageDeflate: false, handshakeTimeout: 15_000, maxPayload: 512 * 1024 * 1024 });
+  const ws = new WebSocket(streamUrls[a.t.index % streamUrls.length], {
+    perMessageDeflate: false,
+    handshakeTimeout: 15_000,
+    maxPayload: 512 * 1024 * 1024,
+  });
   a.ws = ws;
   let opened = false;
   ws.on('open', () => {
@@ -150,7 +179,16 @@ function connect(a) {
     inflight--;
     a.state = 'open';
     stats.opened++;
-    ws.send(JSON.stringify({ type: 'hello', protocolVersion: 1, agentId: a.t.agentId, tableVersion: a.table?.version ?? 0, instance: a.t.instance, upstreams: a.t.upstreams }));
+    ws.send(
+      JSON.stringify({
+        type: 'hello',
+        protocolVersion: 1,
+        agentId: a.t.agentId,
+        tableVersion: a.table?.version ?? 0,
+        instance: a.t.instance,
+        upstreams: a.t.upstreams,
+      }),
+    );
     ws.send(JSON.stringify({ type: 'health', status: 'healthy' }));
     pump();
   });
@@ -217,7 +255,13 @@ function observationsOf(a) {
   const endpoints = [];
   for (let k = 0; k < Math.min(2, pool.length); k++) {
     const e = pool[(a.t.index + a.seq + k) % pool.length];
-    endpoints.push({ service, id: e.instance.id, ok: 5 + ((a.t.index + k) % 11), failed: 0, latencyMs: 1 + ((a.seq + k) % 4) * 0.5 });
+    endpoints.push({
+      service,
+      id: e.instance.id,
+      ok: 5 + ((a.t.index + k) % 11),
+      failed: 0,
+      latencyMs: 1 + ((a.seq + k) % 4) * 0.5,
+    });
   }
   return { type: 'observations', windowMs: heartbeatMs, endpoints };
 }
@@ -266,7 +310,20 @@ const handlers = {
     return {};
   },
   watch({ key, service, endpointId, expect }) {
-    watch = { key, service, endpointId, expect, affected: 0, converged: 0, stale: 0, lost: 0, noTable: 0, lastAckAt: 0, lastRecvAt: 0, done: false };
+    watch = {
+      key,
+      service,
+      endpointId,
+      expect,
+      affected: 0,
+      converged: 0,
+      stale: 0,
+      lost: 0,
+      noTable: 0,
+      lastAckAt: 0,
+      lastRecvAt: 0,
+      done: false,
+    };
     for (const a of agents) {
       a.watch = undefined;
       if (a.state !== 'open') continue;
@@ -293,7 +350,13 @@ const handlers = {
     const a = byIndex.get(agentIndex);
     if (!a || a.state !== 'open') throw new Error(`agent ${agentIndex} is not connected here`);
     const at = now();
-    a.ws.send(JSON.stringify({ type: 'health', status: health, ...(health === 'unhealthy' ? { reason: 'scale bench: injected' } : {}) }));
+    a.ws.send(
+      JSON.stringify({
+        type: 'health',
+        status: health,
+        ...(health === 'unhealthy' ? { reason: 'scale bench: injected' } : {}),
+      }),
+    );
     return { at };
   },
   unwatch() {

@@ -38,7 +38,13 @@ export function memoryAfterGc(inspectorUrl, timeoutMs = 20_000) {
     ws.on('error', (err) => finish(err));
     ws.on('open', () => {
       ws.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }));
-      ws.send(JSON.stringify({ id: 2, method: 'Runtime.evaluate', params: { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true } }));
+      ws.send(
+        JSON.stringify({
+          id: 2,
+          method: 'Runtime.evaluate',
+          params: { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true },
+        }),
+      );
     });
     ws.on('message', (data) => {
       const m = JSON.parse(data.toString('utf8'));
@@ -73,7 +79,8 @@ export function metricValue(text, name) {
 /** `meshlet_cp_table_messages_total` by its `kind` label ({ full, delta }), or null if absent. */
 export function tableMessagesByKind(text) {
   const out = {};
-  for (const m of text.matchAll(/^meshlet_cp_table_messages_total\{[^}]*kind="([^"]*)"[^}]*\}\s+(\S+)/gm)) out[m[1]] = Number(m[2]);
+  for (const m of text.matchAll(/^meshlet_cp_table_messages_total\{[^}]*kind="([^"]*)"[^}]*\}\s+(\S+)/gm))
+    out[m[1]] = Number(m[2]);
   return Object.keys(out).length ? out : null;
 }
 
@@ -95,7 +102,8 @@ export function histograms(text, name) {
     const le = pairs.find((p) => p.startsWith('le='));
     const labels = pairs.filter((p) => !p.startsWith('le=')).join(',');
     const value = Number(m[3]);
-    if (suffix === '_bucket' && le) get(labels).buckets.push({ le: Number(le.slice(4, -1).replace('+Inf', 'Infinity')), count: value });
+    if (suffix === '_bucket' && le)
+      get(labels).buckets.push({ le: Number(le.slice(4, -1).replace('+Inf', 'Infinity')), count: value });
     else if (suffix === '_sum') get(labels).sum = value;
     else if (suffix === '_count') get(labels).count = value;
   }
@@ -107,7 +115,12 @@ export function histograms(text, name) {
 export function histogramMinus(h, before) {
   if (!before) return h;
   const at = new Map(before.buckets.map((b) => [b.le, b.count]));
-  return { labels: h.labels, buckets: h.buckets.map((b) => ({ le: b.le, count: b.count - (at.get(b.le) ?? 0) })), sum: h.sum - before.sum, count: h.count - before.count };
+  return {
+    labels: h.labels,
+    buckets: h.buckets.map((b) => ({ le: b.le, count: b.count - (at.get(b.le) ?? 0) })),
+    sum: h.sum - before.sum,
+    count: h.count - before.count,
+  };
 }
 
 /** The upper bound of the bucket holding quantile `q` (0–1) of a histogram from {@link histograms}: an upper estimate. */

@@ -56,10 +56,19 @@ export function fixedRateLoad({ url, headers = {}, rate, seconds, timeoutMs = 50
       };
       const start = process.hrtime.bigint();
       const req = request(
-        { agent, host: target.hostname, port: target.port, path: target.pathname + target.search, method: 'GET', headers },
+        {
+          agent,
+          host: target.hostname,
+          port: target.port,
+          path: target.pathname + target.search,
+          method: 'GET',
+          headers,
+        },
         (res) => {
           res.on('data', () => undefined);
-          res.on('end', () => settle(res.statusCode >= 200 && res.statusCode < 300, Number(process.hrtime.bigint() - start) / 1e6));
+          res.on('end', () =>
+            settle(res.statusCode >= 200 && res.statusCode < 300, Number(process.hrtime.bigint() - start) / 1e6),
+          );
           res.on('error', () => settle(false));
         },
       );

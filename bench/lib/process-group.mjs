@@ -119,11 +119,16 @@ export class ProcessGroup {
   assertAlive() {
     for (const c of this.#children) {
       if (c.exitCode !== null || c.signalCode !== null) {
-        throw new Error(`${c.name} exited (code ${c.exitCode}, signal ${c.signalCode}) before the end of the run; its output ended with:\n${c.tail() || '(nothing)'}`);
+        throw new Error(
+          `${c.name} exited (code ${c.exitCode}, signal ${c.signalCode}) before the end of the run; its output ended with:\n${c.tail() || '(nothing)'}`,
+        );
       }
     }
     for (const { proc: p } of this.#procs) {
-      if (!p.running) throw new Error(`${p.name} exited before the end of the run; its output ended with:\n${p.output.slice(-TAIL_BYTES).trim() || '(nothing)'}`);
+      if (!p.running)
+        throw new Error(
+          `${p.name} exited before the end of the run; its output ended with:\n${p.output.slice(-TAIL_BYTES).trim() || '(nothing)'}`,
+        );
     }
   }
 
@@ -147,7 +152,8 @@ export class ProcessGroup {
 
   /** Last resort, synchronous (for process 'exit'): SIGKILL to whatever is still running. */
   killAllSync() {
-    for (const c of this.#children) if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) c.kill('SIGKILL');
+    for (const c of this.#children)
+      if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) c.kill('SIGKILL');
     for (const { proc } of this.#procs) if (proc.running) proc.child.kill('SIGKILL');
     this.killExtraSync();
   }

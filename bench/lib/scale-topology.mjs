@@ -21,7 +21,8 @@ const FIRST_PORT = 20000;
  * Returns `{ agents, services, agent(i), instancesOf(service), callersOf(service) }`.
  */
 export function scaleTopology({ agents, seed }) {
-  if (!Number.isInteger(agents) || agents < 2 || agents > 45000) throw new Error(`agents must be an integer in 2..45000, got ${agents}`);
+  if (!Number.isInteger(agents) || agents < 2 || agents > 45000)
+    throw new Error(`agents must be an integer in 2..45000, got ${agents}`);
   const services = Math.max(5, Math.floor(agents / 10));
   const random = seededRandom(seed);
   const list = [];
@@ -43,7 +44,15 @@ export function scaleTopology({ agents, seed }) {
     const a = {
       index: i,
       agentId: `sim-${i}`,
-      instance: { service, id: `${service}-${Math.floor(i / services)}`, host: '127.0.0.1', port: FIRST_PORT + i, tier: 0, weight: 1, labels: {} },
+      instance: {
+        service,
+        id: `${service}-${Math.floor(i / services)}`,
+        host: '127.0.0.1',
+        port: FIRST_PORT + i,
+        tier: 0,
+        weight: 1,
+        labels: {},
+      },
       upstreams,
     };
     list.push(a);
@@ -73,7 +82,8 @@ export function changePlan(topology, count, seed) {
   const popular = topology.instancesOf(POPULAR_SERVICE);
   const others = [];
   for (let s = 1; s < topology.services; s++) if (topology.instancesOf(`svc-${s}`).length > 0) others.push(`svc-${s}`);
-  if (popular.length === 0 || others.length === 0) throw new Error('changePlan needs instances of svc-0 and of another service: use at least 2 agents');
+  if (popular.length === 0 || others.length === 0)
+    throw new Error('changePlan needs instances of svc-0 and of another service: use at least 2 agents');
   const plan = [];
   let a;
   let b;

@@ -20,9 +20,13 @@ export class SwarmGroup {
    * `streamUrls` (instead of `streamUrl`): one URL per control-plane replica;
    * agent i connects to `streamUrls[i % streamUrls.length]`.
    */
-  constructor(group, { streamUrl, streamUrls, agents, seed, procs, observations, connectBatch, heartbeatMs = 1000, cwd }) {
+  constructor(
+    group,
+    { streamUrl, streamUrls, agents, seed, procs, observations, connectBatch, heartbeatMs = 1000, cwd },
+  ) {
     const urls = streamUrls ?? [streamUrl];
-    if (urls.length === 0 || urls.some((u) => typeof u !== 'string' || u.length === 0 || u.includes(','))) throw new Error(`SwarmGroup: bad stream URLs ${JSON.stringify(urls)}`);
+    if (urls.length === 0 || urls.some((u) => typeof u !== 'string' || u.length === 0 || u.includes(',')))
+      throw new Error(`SwarmGroup: bad stream URLs ${JSON.stringify(urls)}`);
     this.streamUrls = urls;
     const per = Math.ceil(agents / procs);
     for (let p = 0; p < procs; p++) {
@@ -30,10 +34,28 @@ export class SwarmGroup {
       const to = Math.min(agents, from + per);
       if (from >= to) break;
       const args = [
-        SWARM, '--stream', urls.join(','), '--agents', String(agents), '--seed', String(seed), '--from', String(from), '--to', String(to),
-        '--observations', observations ? 'on' : 'off', '--concurrency', String(Math.max(1, Math.ceil(connectBatch / procs))), '--heartbeat-ms', String(heartbeatMs),
+        SWARM,
+        '--stream',
+        urls.join(','),
+        '--agents',
+        String(agents),
+        '--seed',
+        String(seed),
+        '--from',
+        String(from),
+        '--to',
+        String(to),
+        '--observations',
+        observations ? 'on' : 'off',
+        '--concurrency',
+        String(Math.max(1, Math.ceil(connectBatch / procs))),
+        '--heartbeat-ms',
+        String(heartbeatMs),
       ];
-      const child = group.start(`agent swarm ${p + 1} (agents ${from}..${to - 1})`, process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+      const child = group.start(`agent swarm ${p + 1} (agents ${from}..${to - 1})`, process.execPath, args, {
+        cwd,
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      });
       child.range = { from, to };
       child.on('message', (m) => this.#onMessage(child, m));
       child.on('exit', () => {
@@ -41,7 +63,11 @@ export class SwarmGroup {
           if (p.child !== child) continue;
           this.#pending.delete(id);
           clearTimeout(p.timer);
-          p.reject(new Error(`${child.name} exited while asked to ${p.op}; its output ended with:\n${child.tail() || '(nothing)'}`));
+          p.reject(
+            new Error(
+              `${child.name} exited while asked to ${p.op}; its output ended with:\n${child.tail() || '(nothing)'}`,
+            ),
+          );
         }
       });
       this.#children.push(child);

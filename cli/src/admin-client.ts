@@ -62,7 +62,9 @@ export function leaderTarget(body: string, server: string): LeaderTarget | undef
   const leader = url.toString().replace(/\/+$/, '');
   if (leader === server) return undefined;
   if (url.protocol === 'http:' && server.startsWith('https:')) {
-    return { refused: `meshctl did not resend it to the leader at ${displayUrl(leader)}: that URL is plain http and the token would cross the network unencrypted; use https:// in the leader's store.etcd.advertiseUrl, or send it there yourself with --server` };
+    return {
+      refused: `meshctl did not resend it to the leader at ${displayUrl(leader)}: that URL is plain http and the token would cross the network unencrypted; use https:// in the leader's store.etcd.advertiseUrl, or send it there yourself with --server`,
+    };
   }
   return { url: leader };
 }
@@ -88,7 +90,12 @@ export class AdminClient {
     return h;
   }
 
-  async #send(method: Dispatcher.HttpMethod, path: string, options: RequestOptions, extra: Partial<Dispatcher.RequestOptions> = {}): Promise<Dispatcher.ResponseData> {
+  async #send(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    options: RequestOptions,
+    extra: Partial<Dispatcher.RequestOptions> = {},
+  ): Promise<Dispatcher.ResponseData> {
     const hasBody = options.body !== undefined;
     try {
       return await request(`${this.connection.server}${path}`, {
@@ -117,13 +124,25 @@ export class AdminClient {
     if (res.statusCode >= 400) {
       const { followLeader, ...once } = options;
       const target = followLeader && res.statusCode === 503 ? leaderTarget(text, this.connection.server) : undefined;
-      if (followLeader && target && 'url' in target) return this.#resendToLeader(target.url, followLeader, method, path, once);
+      if (followLeader && target && 'url' in target)
+        return this.#resendToLeader(target.url, followLeader, method, path, once);
       const retryAfter = res.headers['retry-after'];
       const error = errorFromAnswer(
-        { method, path, status: res.statusCode, body: text, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, context: options.context },
+        {
+          method,
+          path,
+          status: res.statusCode,
+          body: text,
+          retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+          context: options.context,
+        },
         this.connection,
       );
-      if (target && 'refused' in target) throw new CliError(error.code, `${error.message}; ${target.refused}`, { status: res.statusCode, apiCode: AdminApiErrorCodes.NOT_LEADER });
+      if (target && 'refused' in target)
+        throw new CliError(error.code, `${error.message}; ${target.refused}`, {
+          status: res.statusCode,
+          apiCode: AdminApiErrorCodes.NOT_LEADER,
+        });
       throw error;
     }
     return { status: res.statusCode, text, connection: this.connection };
@@ -139,7 +158,11 @@ export class AdminClient {
   ): Promise<TextAnswer> {
     const follower = displayUrl(this.connection.server);
     note(follower, displayUrl(url));
-    const leader = new AdminClient({ ...this.connection, server: url, serverSource: `the leader named by ${follower}` });
+    const leader = new AdminClient({
+      ...this.connection,
+      server: url,
+      serverSource: `the leader named by ${follower}`,
+    });
     try {
       return await leader.text(method, path, options);
     } finally {
@@ -164,7 +187,12 @@ export class AdminClient {
    * `status`), so a caller can tell a refusal from a lost connection.
    */
   async stream(path: string, headers: Record<string, string>, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
-    const res = await this.#send('GET', path, { signal }, { headers: this.#headers({ accept: 'text/event-stream', ...headers }), bodyTimeout: STREAM_IDLE_TIMEOUT_MS });
+    const res = await this.#send(
+      'GET',
+      path,
+      { signal },
+      { headers: this.#headers({ accept: 'text/event-stream', ...headers }), bodyTimeout: STREAM_IDLE_TIMEOUT_MS },
+    );
     if (res.statusCode >= 400) {
       const text = await res.body.text().catch(() => '');
       throw errorFromAnswer({ method: 'GET', path, status: res.statusCode, body: text }, this.connection);
@@ -172,7 +200,10 @@ export class AdminClient {
     const type = String(res.headers['content-type'] ?? '');
     if (!type.startsWith('text/event-stream')) {
       res.body.destroy();
-      throw new CliError(CliErrorCodes.BAD_ANSWER, `GET ${path}: ${displayUrl(this.connection.server)} answered ${type || 'no content type'}, not text/event-stream`);
+      throw new CliError(
+        CliErrorCodes.BAD_ANSWER,
+        `GET ${path}: ${displayUrl(this.connection.server)} answered ${type || 'no content type'}, not text/event-stream`,
+      );
     }
     return res;
   }
@@ -188,7 +219,10 @@ export function parseAnswer<T>(text: string, method: string, path: string, conn:
   try {
     return JSON.parse(text) as T;
   } catch {
-    throw new CliError(CliErrorCodes.BAD_ANSWER, `${method} ${path}: ${displayUrl(conn.server)} did not answer JSON; is it a meshlet control plane?`);
+    throw new CliError(
+      CliErrorCodes.BAD_ANSWER,
+      `${method} ${path}: ${displayUrl(conn.server)} did not answer JSON; is it a meshlet control plane?`,
+    );
   }
 }
 

@@ -51,7 +51,9 @@ export function parseApiError(body: string): ApiErrorBody | undefined {
   if (typeof v.error === 'object' && v.error !== null) {
     const e = v.error as Record<string, unknown>;
     const issues = Array.isArray(e.issues)
-      ? e.issues.filter((i): i is Record<string, unknown> => typeof i === 'object' && i !== null).map((i) => ({ path: str(i.path), problem: str(i.problem), fix: str(i.fix) }))
+      ? e.issues
+          .filter((i): i is Record<string, unknown> => typeof i === 'object' && i !== null)
+          .map((i) => ({ path: str(i.path), problem: str(i.problem), fix: str(i.fix) }))
       : undefined;
     return { code: str(e.code), message: str(e.message), field: str(e.field), issues, leader: str(e.leader) };
   }
@@ -64,7 +66,9 @@ export function parseApiError(body: string): ApiErrorBody | undefined {
 export function describeApiError(e: ApiErrorBody): string {
   let text = e.message ?? 'no message';
   if (e.field && !text.includes(e.field)) text += ` (field ${e.field})`;
-  const issues = (e.issues ?? []).map((i) => `${i.path || '(root)'}: ${i.problem ?? 'invalid'}${i.fix ? ` (${i.fix})` : ''}`);
+  const issues = (e.issues ?? []).map(
+    (i) => `${i.path || '(root)'}: ${i.problem ?? 'invalid'}${i.fix ? ` (${i.fix})` : ''}`,
+  );
   if (issues.length > 0) text += `: ${issues.join('; ')}`;
   return text;
 }
@@ -94,12 +98,20 @@ export function errorFromAnswer(a: FailedAnswer, conn: Connection): CliError {
   }
   if (a.status === 429 && e?.code === AdminApiErrorCodes.TOO_MANY_AUTH_FAILURES) {
     const wait = a.retryAfter ? `wait ${a.retryAfter} s` : 'wait';
-    return new CliError(CliErrorCodes.AUTH, `too many requests with a wrong token came from this address (${tag}); ${wait}, and check the token from ${conn.tokenSource ?? 'nowhere'}`, opts);
+    return new CliError(
+      CliErrorCodes.AUTH,
+      `too many requests with a wrong token came from this address (${tag}); ${wait}, and check the token from ${conn.tokenSource ?? 'nowhere'}`,
+      opts,
+    );
   }
   const context = a.context ?? `${a.method} ${a.path}`;
   // fastify's own 404 for a route it does not have: an older control plane, or not a control plane at all.
   if (a.status === 404 && e?.message?.startsWith('Route ') && !e.code) {
-    return new CliError(CliErrorCodes.API, `${context}: the server at ${server} has no ${a.method} ${a.path.split('?')[0]}; is it a meshlet control plane as new as this meshctl?`, opts);
+    return new CliError(
+      CliErrorCodes.API,
+      `${context}: the server at ${server} has no ${a.method} ${a.path.split('?')[0]}; is it a meshlet control plane as new as this meshctl?`,
+      opts,
+    );
   }
   // A follower that names no leader: no replica leads (etcd quorum lost, or an election under way).
   if (e?.code === AdminApiErrorCodes.NOT_LEADER && !e.leader) {
@@ -114,7 +126,11 @@ export function errorFromAnswer(a: FailedAnswer, conn: Connection): CliError {
     return new CliError(CliErrorCodes.API, `${context}: ${describeApiError(e)} (${tag})${retry}`, opts);
   }
   const snippet = sanitize(a.body).trim().slice(0, 200);
-  return new CliError(CliErrorCodes.API, `${context}: the server at ${server} answered ${a.status}${snippet ? `: ${snippet}` : ' with no body'}`, opts);
+  return new CliError(
+    CliErrorCodes.API,
+    `${context}: the server at ${server} answered ${a.status}${snippet ? `: ${snippet}` : ' with no body'}`,
+    opts,
+  );
 }
 
 const TLS_TRUST = new Set([
@@ -174,7 +190,7 @@ export function errorFromNetwork(e: unknown, conn: Connection, timeoutMs: number
       hint = `does it listen on http:// rather than https://? See ${where}`;
       break;
     case 'ERR_TLS_CERT_ALTNAME_INVALID':
-      detail = "its certificate does not name this host";
+      detail = 'its certificate does not name this host';
       hint = `use the host name in the certificate in ${where}`;
       break;
     case 'CERT_HAS_EXPIRED':
@@ -189,5 +205,7 @@ export function errorFromNetwork(e: unknown, conn: Connection, timeoutMs: number
         detail = `${sanitize((e as Error)?.message ?? String(e))}${code ? ` (${code})` : ''}`;
       }
   }
-  return new CliError(CliErrorCodes.UNREACHABLE, `cannot reach the control plane at ${server}: ${detail}; ${hint}`, { cause: e });
+  return new CliError(CliErrorCodes.UNREACHABLE, `cannot reach the control plane at ${server}: ${detail}; ${hint}`, {
+    cause: e,
+  });
 }

@@ -44,7 +44,11 @@ export class CliError extends MeshletError {
   /** The control plane's own `MESHLET_*` code, when it sent one. */
   readonly apiCode: string | undefined;
 
-  constructor(code: CliErrorCode, message: string, options: { cause?: unknown; status?: number; apiCode?: string } = {}) {
+  constructor(
+    code: CliErrorCode,
+    message: string,
+    options: { cause?: unknown; status?: number; apiCode?: string } = {},
+  ) {
     super(code, message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CliError';
     this.status = options.status;

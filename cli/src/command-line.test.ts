@@ -48,12 +48,18 @@ describe('parseCommandLine', () => {
   });
 
   it('refuses an unknown command, naming the commands', () => {
-    expect(usageMessage(() => parse('gte', 'services'))).toMatch(/unknown command "gte"; the commands are get, apply, delete/);
+    expect(usageMessage(() => parse('gte', 'services'))).toMatch(
+      /unknown command "gte"; the commands are get, apply, delete/,
+    );
   });
 
   it("refuses an option the command does not take, naming it and the command's help", () => {
-    expect(usageMessage(() => parse('get', 'services', '--folow'))).toBe('unknown option --folow for meshctl get (see meshctl get --help)');
-    expect(usageMessage(() => parse('apply', '--since', '3', '-f', 'x'))).toMatch(/unknown option --since for meshctl apply/);
+    expect(usageMessage(() => parse('get', 'services', '--folow'))).toBe(
+      'unknown option --folow for meshctl get (see meshctl get --help)',
+    );
+    expect(usageMessage(() => parse('apply', '--since', '3', '-f', 'x'))).toMatch(
+      /unknown option --since for meshctl apply/,
+    );
   });
 
   it('refuses a missing option value and a value given to a switch', () => {

@@ -63,7 +63,13 @@ function splitShortEquals(argv: readonly string[]): string[] {
  */
 export function parseCommandLine(given: readonly string[], commands: readonly Command[]): CommandLine {
   const argv = splitShortEquals(given);
-  const loose = parseArgs({ args: [...argv], options: unionOptions(commands), strict: false, allowPositionals: true, tokens: true });
+  const loose = parseArgs({
+    args: [...argv],
+    options: unionOptions(commands),
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   const first = loose.tokens.find((t) => t.kind === 'positional');
   if (!first) {
     if (loose.values.help || argv.length === 0) return { kind: 'help', command: undefined };
@@ -78,11 +84,17 @@ export function parseCommandLine(given: readonly string[], commands: readonly Co
     return { kind: 'help', command: c };
   }
   const command = findCommand(commands, name);
-  if (!command) throw usageError(`unknown command "${name}"; the commands are ${commands.map((c) => c.name).join(', ')}`);
+  if (!command)
+    throw usageError(`unknown command "${name}"; the commands are ${commands.map((c) => c.name).join(', ')}`);
   const rest = argv.filter((_a, i) => i !== first.index);
   let parsed: { values: OptionValues; positionals: string[] };
   try {
-    parsed = parseArgs({ args: rest, options: { ...parseOptions(GLOBAL_OPTIONS), ...parseOptions(command.options) }, strict: true, allowPositionals: true }) as typeof parsed;
+    parsed = parseArgs({
+      args: rest,
+      options: { ...parseOptions(GLOBAL_OPTIONS), ...parseOptions(command.options) },
+      strict: true,
+      allowPositionals: true,
+    }) as typeof parsed;
   } catch (e) {
     const err = e as Error & { code?: string };
     switch (err.code) {
@@ -90,7 +102,9 @@ export function parseCommandLine(given: readonly string[], commands: readonly Co
         throw usageError(`unknown option ${optionIn(err.message)} for meshctl ${command.name}`, command.name);
       case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
         throw usageError(
-          err.message.includes('argument missing') ? `${optionIn(err.message)} needs a value` : `${optionIn(err.message)} takes no value`,
+          err.message.includes('argument missing')
+            ? `${optionIn(err.message)} needs a value`
+            : `${optionIn(err.message)} takes no value`,
           command.name,
         );
       default:
@@ -99,7 +113,9 @@ export function parseCommandLine(given: readonly string[], commands: readonly Co
   }
   if (parsed.values.help) return { kind: 'help', command };
   const n = parsed.positionals.length;
-  if (n < command.args.min) throw usageError(`meshctl ${command.name} needs ${command.usage.split(' [')[0]}`, command.name);
-  if (n > command.args.max) throw usageError(`unexpected argument "${parsed.positionals[command.args.max]}"`, command.name);
+  if (n < command.args.min)
+    throw usageError(`meshctl ${command.name} needs ${command.usage.split(' [')[0]}`, command.name);
+  if (n > command.args.max)
+    throw usageError(`unexpected argument "${parsed.positionals[command.args.max]}"`, command.name);
   return { kind: 'run', command, args: parsed.positionals, values: parsed.values };
 }

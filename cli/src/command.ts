@@ -44,15 +44,36 @@ export interface Command {
 
 /** Options every command takes. */
 export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  server: { type: 'string', value: 'URL', description: 'control plane URL (env MESHCTL_SERVER, config server:; default http://127.0.0.1:15010)' },
-  token: { type: 'string', value: 'TOKEN', description: 'bearer token (env MESHCTL_TOKEN, config token:); never printed' },
-  config: { type: 'string', value: 'FILE', description: 'meshctl config file (env MESHCTL_CONFIG; default ~/.config/meshctl/config.yaml)' },
-  'ca-file': { type: 'string', value: 'FILE', description: 'PEM CA bundle for https with a private CA (env MESHCTL_CA_FILE, config caFile:)' },
+  server: {
+    type: 'string',
+    value: 'URL',
+    description: 'control plane URL (env MESHCTL_SERVER, config server:; default http://127.0.0.1:15010)',
+  },
+  token: {
+    type: 'string',
+    value: 'TOKEN',
+    description: 'bearer token (env MESHCTL_TOKEN, config token:); never printed',
+  },
+  config: {
+    type: 'string',
+    value: 'FILE',
+    description: 'meshctl config file (env MESHCTL_CONFIG; default ~/.config/meshctl/config.yaml)',
+  },
+  'ca-file': {
+    type: 'string',
+    value: 'FILE',
+    description: 'PEM CA bundle for https with a private CA (env MESHCTL_CA_FILE, config caFile:)',
+  },
   help: { type: 'boolean', short: 'h', description: 'show help' },
 };
 
 /** The `-o` option of commands that print API answers. */
-export const OUTPUT_OPTION: OptionSpec = { type: 'string', short: 'o', value: 'FORMAT', description: 'table (default), json or yaml' };
+export const OUTPUT_OPTION: OptionSpec = {
+  type: 'string',
+  short: 'o',
+  value: 'FORMAT',
+  description: 'table (default), json or yaml',
+};
 
 /** A string option's value, if given. */
 export function stringOption(values: OptionValues, name: string): string | undefined {

@@ -37,23 +37,41 @@ describe('resolveConnection', () => {
       token: 'flag-token',
       tokenSource: '--token',
     });
-    expect(resolveConnection({}, env, dir)).toMatchObject({ server: 'http://from-env:2', serverSource: 'MESHCTL_SERVER', token: 'env-token', tokenSource: 'MESHCTL_TOKEN' });
+    expect(resolveConnection({}, env, dir)).toMatchObject({
+      server: 'http://from-env:2',
+      serverSource: 'MESHCTL_SERVER',
+      token: 'env-token',
+      tokenSource: 'MESHCTL_TOKEN',
+    });
     expect(resolveConnection({}, { MESHCTL_CONFIG: config }, dir)).toMatchObject({
       server: 'http://from-file:1',
       serverSource: `server: in ${config}`,
       token: 'file-token',
       tokenSource: `token: in ${config}`,
     });
-    expect(resolveConnection({}, {}, dir)).toMatchObject({ server: DEFAULT_SERVER, serverSource: 'the default', token: undefined });
+    expect(resolveConnection({}, {}, dir)).toMatchObject({
+      server: DEFAULT_SERVER,
+      serverSource: 'the default',
+      token: undefined,
+    });
     // Mixed: the flag's server, the file's token.
-    expect(resolveConnection({ server: 'http://x:4', config }, {}, dir)).toMatchObject({ server: 'http://x:4', tokenSource: `token: in ${config}` });
+    expect(resolveConnection({ server: 'http://x:4', config }, {}, dir)).toMatchObject({
+      server: 'http://x:4',
+      tokenSource: `token: in ${config}`,
+    });
   });
 
   it('reads the config file named by --config, else MESHCTL_CONFIG, else $XDG_CONFIG_HOME or ~/.config/meshctl/config.yaml', () => {
-    expect(configFilePath({ config: '/a.yaml' }, { MESHCTL_CONFIG: '/b.yaml' }, '/home/u')).toEqual({ file: '/a.yaml', explicit: true });
+    expect(configFilePath({ config: '/a.yaml' }, { MESHCTL_CONFIG: '/b.yaml' }, '/home/u')).toEqual({
+      file: '/a.yaml',
+      explicit: true,
+    });
     expect(configFilePath({}, { MESHCTL_CONFIG: '/b.yaml' }, '/home/u')).toEqual({ file: '/b.yaml', explicit: true });
     expect(configFilePath({}, {}, '/home/u')).toEqual({ file: '/home/u/.config/meshctl/config.yaml', explicit: false });
-    expect(configFilePath({}, { XDG_CONFIG_HOME: '/xdg' }, '/home/u')).toEqual({ file: '/xdg/meshctl/config.yaml', explicit: false });
+    expect(configFilePath({}, { XDG_CONFIG_HOME: '/xdg' }, '/home/u')).toEqual({
+      file: '/xdg/meshctl/config.yaml',
+      explicit: false,
+    });
     const home = join(dir, 'home');
     mkdirSync(join(home, '.config', 'meshctl'), { recursive: true });
     writeFileSync(join(home, '.config', 'meshctl', 'config.yaml'), 'server: https://home:5\n');
@@ -74,16 +92,26 @@ describe('resolveConnection', () => {
       `the meshctl config file ${typo} has an unknown field "sever"; the fields are server, token, caFile`,
     );
     const num = file('num.yaml', 'token: 12345\n');
-    expect(cliError(() => resolveConnection({ config: num }, {}, dir)).message).toContain(`token in the meshctl config file ${num} must be a non-empty string`);
+    expect(cliError(() => resolveConnection({ config: num }, {}, dir)).message).toContain(
+      `token in the meshctl config file ${num} must be a non-empty string`,
+    );
     const bad = file('bad.yaml', 'server: [\n');
-    expect(cliError(() => resolveConnection({ config: bad }, {}, dir)).message).toMatch(new RegExp(`^the meshctl config file ${bad} is not valid YAML: .+`));
-    expect(cliError(() => resolveConnection({ config: file('list.yaml', '- a\n') }, {}, dir)).message).toMatch(/must be a mapping/);
+    expect(cliError(() => resolveConnection({ config: bad }, {}, dir)).message).toMatch(
+      new RegExp(`^the meshctl config file ${bad} is not valid YAML: .+`),
+    );
+    expect(cliError(() => resolveConnection({ config: file('list.yaml', '- a\n') }, {}, dir)).message).toMatch(
+      /must be a mapping/,
+    );
     expect(resolveConnection({ config: file('empty.yaml', '') }, {}, dir).server).toBe(DEFAULT_SERVER);
   });
 
   it('refuses a server that is not an http(s) URL, naming where it came from', () => {
-    expect(cliError(() => resolveConnection({ server: 'localhost:15010' }, {}, dir)).message).toMatch(/from --server must start with http:\/\/ or https:\/\//);
-    expect(cliError(() => resolveConnection({}, { MESHCTL_SERVER: 'not a url' }, dir)).message).toMatch(/"not a url" from MESHCTL_SERVER is not a URL/);
+    expect(cliError(() => resolveConnection({ server: 'localhost:15010' }, {}, dir)).message).toMatch(
+      /from --server must start with http:\/\/ or https:\/\//,
+    );
+    expect(cliError(() => resolveConnection({}, { MESHCTL_SERVER: 'not a url' }, dir)).message).toMatch(
+      /"not a url" from MESHCTL_SERVER is not a URL/,
+    );
     const e = cliError(() => resolveConnection({ config: file('ftp.yaml', 'server: ftp://x\n') }, {}, dir));
     expect(e.code).toBe(CliErrorCodes.CONFIG);
   });
@@ -105,7 +133,9 @@ describe('resolveConnection', () => {
     const missing = cliError(() => resolveConnection({ caFile: join(dir, 'nope.pem') }, {}, dir));
     expect(missing.code).toBe(CliErrorCodes.FILE);
     expect(missing.message).toContain(`cannot read the CA file ${join(dir, 'nope.pem')} (from --ca-file)`);
-    expect(cliError(() => resolveConnection({ caFile: file('junk.pem', 'hello') }, {}, dir)).message).toMatch(/holds no PEM certificate/);
+    expect(cliError(() => resolveConnection({ caFile: file('junk.pem', 'hello') }, {}, dir)).message).toMatch(
+      /holds no PEM certificate/,
+    );
   });
 });
 

@@ -39,7 +39,11 @@ export interface ConfigFile {
 const CONFIG_FIELDS = ['server', 'token', 'caFile'] as const;
 
 /** The config file meshctl reads: `--config`, else `MESHCTL_CONFIG`, else `$XDG_CONFIG_HOME/meshctl/config.yaml` (`~/.config/...`). */
-export function configFilePath(flags: ConnectionFlags, env: Readonly<Record<string, string | undefined>>, homedir: string): { file: string; explicit: boolean } {
+export function configFilePath(
+  flags: ConnectionFlags,
+  env: Readonly<Record<string, string | undefined>>,
+  homedir: string,
+): { file: string; explicit: boolean } {
   if (flags.config) return { file: resolve(flags.config), explicit: true };
   if (env.MESHCTL_CONFIG) return { file: resolve(env.MESHCTL_CONFIG), explicit: true };
   return { file: join(env.XDG_CONFIG_HOME || join(homedir, '.config'), 'meshctl', 'config.yaml'), explicit: false };
@@ -51,31 +55,48 @@ export function configFilePath(flags: ConnectionFlags, env: Readonly<Record<stri
  * a value that is not a string is an error naming the file: a typo such as
  * `sever:` must not silently send the token to the default address.
  */
-export function readConfigFile(file: string, explicit: boolean, read: (file: string) => string = (f) => readFileSync(f, 'utf8')): ConfigFile {
+export function readConfigFile(
+  file: string,
+  explicit: boolean,
+  read: (file: string) => string = (f) => readFileSync(f, 'utf8'),
+): ConfigFile {
   let text: string;
   try {
     text = read(file);
   } catch (e) {
     if (!explicit && (e as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new CliError(CliErrorCodes.CONFIG, `cannot read the meshctl config file ${file}: ${(e as Error).message}`, { cause: e });
+    throw new CliError(CliErrorCodes.CONFIG, `cannot read the meshctl config file ${file}: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   let value: unknown;
   try {
     value = parseYaml(text, { prettyErrors: false });
   } catch (e) {
-    throw new CliError(CliErrorCodes.CONFIG, `the meshctl config file ${file} is not valid YAML: ${firstLine((e as Error).message)}`, { cause: e });
+    throw new CliError(
+      CliErrorCodes.CONFIG,
+      `the meshctl config file ${file} is not valid YAML: ${firstLine((e as Error).message)}`,
+      { cause: e },
+    );
   }
   if (value === null || value === undefined) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new CliError(CliErrorCodes.CONFIG, `the meshctl config file ${file} must be a mapping with ${CONFIG_FIELDS.join(', ')}`);
+    throw new CliError(
+      CliErrorCodes.CONFIG,
+      `the meshctl config file ${file} must be a mapping with ${CONFIG_FIELDS.join(', ')}`,
+    );
   }
   const out: ConfigFile = {};
   for (const [key, v] of Object.entries(value)) {
     if (!(CONFIG_FIELDS as readonly string[]).includes(key)) {
-      throw new CliError(CliErrorCodes.CONFIG, `the meshctl config file ${file} has an unknown field "${key}"; the fields are ${CONFIG_FIELDS.join(', ')}`);
+      throw new CliError(
+        CliErrorCodes.CONFIG,
+        `the meshctl config file ${file} has an unknown field "${key}"; the fields are ${CONFIG_FIELDS.join(', ')}`,
+      );
     }
     if (v === null || v === undefined) continue;
-    if (typeof v !== 'string' || v === '') throw new CliError(CliErrorCodes.CONFIG, `${key} in the meshctl config file ${file} must be a non-empty string`);
+    if (typeof v !== 'string' || v === '')
+      throw new CliError(CliErrorCodes.CONFIG, `${key} in the meshctl config file ${file} must be a non-empty string`);
     out[key as (typeof CONFIG_FIELDS)[number]] = v;
   }
   return out;
@@ -99,25 +120,40 @@ export function displayUrl(url: string): string {
   }
 }
 
-function checkServer(value: string, source: string, code: typeof CliErrorCodes.USAGE | typeof CliErrorCodes.CONFIG): string {
+function checkServer(
+  value: string,
+  source: string,
+  code: typeof CliErrorCodes.USAGE | typeof CliErrorCodes.CONFIG,
+): string {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new CliError(code, `the server "${value}" from ${source} is not a URL; use http://HOST:PORT or https://HOST:PORT`);
+    throw new CliError(
+      code,
+      `the server "${value}" from ${source} is not a URL; use http://HOST:PORT or https://HOST:PORT`,
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new CliError(code, `the server ${displayUrl(value)} from ${source} must start with http:// or https://`);
   }
-  if (url.search || url.hash) throw new CliError(code, `the server ${displayUrl(value)} from ${source} must not have a query or fragment`);
+  if (url.search || url.hash)
+    throw new CliError(code, `the server ${displayUrl(value)} from ${source} must not have a query or fragment`);
   return url.toString().replace(/\/+$/, '');
 }
 
-function checkToken(token: string, source: string, code: typeof CliErrorCodes.USAGE | typeof CliErrorCodes.CONFIG): string {
+function checkToken(
+  token: string,
+  source: string,
+  code: typeof CliErrorCodes.USAGE | typeof CliErrorCodes.CONFIG,
+): string {
   // The token goes into a header: a line break from `echo` or a file would corrupt the request.
   // eslint-disable-next-line no-control-regex
   if (/[\s\u0000-\u001f\u007f]/.test(token)) {
-    throw new CliError(code, `the token from ${source} contains whitespace or a line break; remove it (the token itself is not shown)`);
+    throw new CliError(
+      code,
+      `the token from ${source} contains whitespace or a line break; remove it (the token itself is not shown)`,
+    );
   }
   return token;
 }
@@ -140,16 +176,22 @@ export function resolveConnection(
 
   let server: string;
   let serverSource: string;
-  if (flags.server !== undefined) [server, serverSource] = [checkServer(flags.server, '--server', CliErrorCodes.USAGE), '--server'];
-  else if (env.MESHCTL_SERVER) [server, serverSource] = [checkServer(env.MESHCTL_SERVER, 'MESHCTL_SERVER', CliErrorCodes.USAGE), 'MESHCTL_SERVER'];
-  else if (config.server !== undefined) [server, serverSource] = [checkServer(config.server, inFile('server'), CliErrorCodes.CONFIG), inFile('server')];
+  if (flags.server !== undefined)
+    [server, serverSource] = [checkServer(flags.server, '--server', CliErrorCodes.USAGE), '--server'];
+  else if (env.MESHCTL_SERVER)
+    [server, serverSource] = [checkServer(env.MESHCTL_SERVER, 'MESHCTL_SERVER', CliErrorCodes.USAGE), 'MESHCTL_SERVER'];
+  else if (config.server !== undefined)
+    [server, serverSource] = [checkServer(config.server, inFile('server'), CliErrorCodes.CONFIG), inFile('server')];
   else [server, serverSource] = [DEFAULT_SERVER, 'the default'];
 
   let token: string | undefined;
   let tokenSource: string | undefined;
-  if (flags.token !== undefined) [token, tokenSource] = [checkToken(flags.token, '--token', CliErrorCodes.USAGE), '--token'];
-  else if (env.MESHCTL_TOKEN) [token, tokenSource] = [checkToken(env.MESHCTL_TOKEN, 'MESHCTL_TOKEN', CliErrorCodes.USAGE), 'MESHCTL_TOKEN'];
-  else if (config.token !== undefined) [token, tokenSource] = [checkToken(config.token, inFile('token'), CliErrorCodes.CONFIG), inFile('token')];
+  if (flags.token !== undefined)
+    [token, tokenSource] = [checkToken(flags.token, '--token', CliErrorCodes.USAGE), '--token'];
+  else if (env.MESHCTL_TOKEN)
+    [token, tokenSource] = [checkToken(env.MESHCTL_TOKEN, 'MESHCTL_TOKEN', CliErrorCodes.USAGE), 'MESHCTL_TOKEN'];
+  else if (config.token !== undefined)
+    [token, tokenSource] = [checkToken(config.token, inFile('token'), CliErrorCodes.CONFIG), inFile('token')];
 
   let caFile: string | undefined;
   let caSource = '';
@@ -162,10 +204,17 @@ export function resolveConnection(
     try {
       ca = read(caFile);
     } catch (e) {
-      throw new CliError(CliErrorCodes.FILE, `cannot read the CA file ${caFile} (from ${caSource}): ${(e as Error).message}`, { cause: e });
+      throw new CliError(
+        CliErrorCodes.FILE,
+        `cannot read the CA file ${caFile} (from ${caSource}): ${(e as Error).message}`,
+        { cause: e },
+      );
     }
     if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
-      throw new CliError(CliErrorCodes.FILE, `the CA file ${caFile} (from ${caSource}) holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+      throw new CliError(
+        CliErrorCodes.FILE,
+        `the CA file ${caFile} (from ${caSource}) holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
+      );
     }
   }
   return { server, serverSource, token, tokenSource, ca, caFile, configFile: file };

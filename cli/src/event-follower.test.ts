@@ -14,7 +14,9 @@ describe('meshctl events --follow', () => {
       res.write(': connected\n\n');
       // The first stream also repeats seq 4 (already listed): it must not print twice.
       if (seq === 5) res.write(`id: 4\nevent: mesh-event\ndata: ${JSON.stringify(EVENTS.events[0])}\n\n`);
-      res.write(`id: ${seq}\nevent: mesh-event\ndata: ${JSON.stringify({ ...EVENTS.events[0], seq, to: seq === 5 ? 'healthy' : 'unhealthy' })}\n\n`);
+      res.write(
+        `id: ${seq}\nevent: mesh-event\ndata: ${JSON.stringify({ ...EVENTS.events[0], seq, to: seq === 5 ? 'healthy' : 'unhealthy' })}\n\n`,
+      );
       if (seq === 5) res.end();
     });
     const ctrlC = new AbortController();
@@ -33,8 +35,13 @@ describe('meshctl events --follow', () => {
       '2026-11-23T17:40:01.123Z drain orders/orders-1 healthy→unhealthy',
       '',
     ]);
-    expect(streams).toEqual(['/v1/events/stream?service=orders&after=4 last-event-id=4', '/v1/events/stream?service=orders&after=5 last-event-id=5']);
-    expect(r.stderr).toMatch(/^meshctl: event stream from http:\/\/127\.0\.0\.1:\d+ lost \(the server ended the stream\); reconnecting in \d\.\d s, resuming after seq 5\n$/);
+    expect(streams).toEqual([
+      '/v1/events/stream?service=orders&after=4 last-event-id=4',
+      '/v1/events/stream?service=orders&after=5 last-event-id=5',
+    ]);
+    expect(r.stderr).toMatch(
+      /^meshctl: event stream from http:\/\/127\.0\.0\.1:\d+ lost \(the server ended the stream\); reconnecting in \d\.\d s, resuming after seq 5\n$/,
+    );
   });
 
   it('prints one JSON object per line with -o json', async () => {
@@ -47,11 +54,19 @@ describe('meshctl events --follow', () => {
       interrupt: ctrlC.signal,
       onStdout: (t) => t.includes('"seq":9') && ctrlC.abort(),
     });
-    expect(r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l).seq)).toEqual([4, 9]);
+    expect(
+      r.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l).seq),
+    ).toEqual([4, 9]);
   });
 
   it('gives up at once on a refusal a retry cannot fix', async () => {
-    server.routes.set('GET /v1/events/stream', { status: 401, body: { error: { code: 'MESHLET_UNAUTHORIZED', message: 'x' } } });
+    server.routes.set('GET /v1/events/stream', {
+      status: 401,
+      body: { error: { code: 'MESHLET_UNAUTHORIZED', message: 'x' } },
+    });
     const r = await run('events', '-w');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/refused the token from --token \(401 MESHLET_UNAUTHORIZED\)/);

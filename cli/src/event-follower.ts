@@ -34,13 +34,29 @@ const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
  * JSON it is one compact object per line (NDJSON), in YAML one document per
  * event. On a terminal the line is cut to its width.
  */
-export function formatEventLine(e: MeshEventView, format: OutputFormat, colors: Colors, width: number | undefined): string {
+export function formatEventLine(
+  e: MeshEventView,
+  format: OutputFormat,
+  colors: Colors,
+  width: number | undefined,
+): string {
   if (format === 'json') return `${JSON.stringify(e)}\n`;
   const target = e.instance ? `${cell(e.service)}/${cell(e.instance)}` : cell(e.service);
   const fromTo = `${cell(e.from)}→${cell(e.to)}`;
-  const plain = [cell(e.time).padEnd(24), cell(e.kind).padEnd(8), target.padEnd(24), fromTo.padEnd(26), cell(e.reason)].join(' ');
+  const plain = [
+    cell(e.time).padEnd(24),
+    cell(e.kind).padEnd(8),
+    target.padEnd(24),
+    fromTo.padEnd(26),
+    cell(e.reason),
+  ].join(' ');
   const line = (width === undefined ? plain : truncate(plain, width)).trimEnd();
-  const painted = e.to === 'unhealthy' ? line.replace(fromTo, colors.red(fromTo)) : e.to === 'healthy' ? line.replace(fromTo, colors.green(fromTo)) : line;
+  const painted =
+    e.to === 'unhealthy'
+      ? line.replace(fromTo, colors.red(fromTo))
+      : e.to === 'healthy'
+        ? line.replace(fromTo, colors.green(fromTo))
+        : line;
   return `${painted}\n`;
 }
 
@@ -97,13 +113,16 @@ export async function followEvents(client: AdminClient, io: CliIo, options: Foll
     } catch (e) {
       if (signal.aborted) break;
       const err = streamError(e, client.connection);
-      if (err.code !== CliErrorCodes.UNREACHABLE && !(err.status !== undefined && RETRY_STATUSES.has(err.status))) throw err;
+      if (err.code !== CliErrorCodes.UNREACHABLE && !(err.status !== undefined && RETRY_STATUSES.has(err.status)))
+        throw err;
       // The first clause is enough on a line that may repeat every few seconds.
       reason = err.message.split('; ')[0] ?? err.message;
     }
     if (signal.aborted) break;
     const delay = Math.max(BACKOFF.floorMs, backoffDelay(attempt++, BACKOFF, io.random));
-    io.stderr.write(`meshctl: event stream from ${server} lost (${reason}); reconnecting in ${(delay / 1000).toFixed(1)} s, resuming after seq ${lastSeq}\n`);
+    io.stderr.write(
+      `meshctl: event stream from ${server} lost (${reason}); reconnecting in ${(delay / 1000).toFixed(1)} s, resuming after seq ${lastSeq}\n`,
+    );
     try {
       await sleep(delay, undefined, { signal });
     } catch {
@@ -115,6 +134,7 @@ export async function followEvents(client: AdminClient, io: CliIo, options: Foll
 /** The events of a list answer, checked. */
 export function eventsOf(body: unknown, path: string): MeshEventView[] {
   const events = (body as { events?: unknown })?.events;
-  if (!Array.isArray(events)) throw new CliError(CliErrorCodes.BAD_ANSWER, `GET ${path}: the answer has no "events" list`);
+  if (!Array.isArray(events))
+    throw new CliError(CliErrorCodes.BAD_ANSWER, `GET ${path}: the answer has no "events" list`);
   return events as MeshEventView[];
 }

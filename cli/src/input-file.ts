@@ -18,7 +18,8 @@ export async function readInput(file: string, io: CliIo): Promise<string> {
     for await (const c of io.stdin) {
       const b = typeof c === 'string' ? Buffer.from(c) : c;
       size += b.length;
-      if (size > MAX_INPUT_BYTES) throw new CliError(CliErrorCodes.FILE, `stdin is larger than ${MAX_INPUT_BYTES} bytes`);
+      if (size > MAX_INPUT_BYTES)
+        throw new CliError(CliErrorCodes.FILE, `stdin is larger than ${MAX_INPUT_BYTES} bytes`);
       chunks.push(b);
     }
     return Buffer.concat(chunks).toString('utf8');
@@ -27,7 +28,14 @@ export async function readInput(file: string, io: CliIo): Promise<string> {
     return await readFile(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'it is a directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (e as Error).message;
     throw new CliError(CliErrorCodes.FILE, `cannot read ${file}: ${why}`, { cause: e });
   }
 }

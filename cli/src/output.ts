@@ -30,7 +30,13 @@ export function tableWidth(out: OutStream): number | undefined {
 }
 
 /** Items of a resource as a table fitted to `out`; `now` (ms since the epoch) is for ages. */
-export function renderTable(resource: Resource, items: readonly Record<string, unknown>[], out: OutStream, colors: Colors, now: number): string {
+export function renderTable(
+  resource: Resource,
+  items: readonly Record<string, unknown>[],
+  out: OutStream,
+  colors: Colors,
+  now: number,
+): string {
   const width = tableWidth(out);
   const paint = resource.paint;
   return formatTable(

@@ -21,7 +21,13 @@ function fail(where: string, problem: string): CliError {
 }
 
 function typeName(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `the ${typeof v} ${JSON.stringify(v)}`;
+  return v === null
+    ? 'null'
+    : Array.isArray(v)
+      ? 'a list'
+      : typeof v === 'object'
+        ? 'a mapping'
+        : `the ${typeof v} ${JSON.stringify(v)}`;
 }
 
 /**
@@ -35,21 +41,44 @@ export function checkPolicyDocument(value: unknown, where: string): PolicyDocume
   }
   const v = value as Record<string, unknown>;
   const unknown = Object.keys(v).filter((k) => !FIELDS.includes(k));
-  if (unknown.length > 0) throw fail(where, `unknown field "${unknown[0]}"; a policy document has ${FIELDS.join(', ')} (the policy's own fields go under policy:)`);
-  if (v.kind !== 'Policy') throw fail(where, v.kind === undefined ? 'kind: Policy is missing' : `kind must be Policy, not ${typeName(v.kind)}`);
+  if (unknown.length > 0)
+    throw fail(
+      where,
+      `unknown field "${unknown[0]}"; a policy document has ${FIELDS.join(', ')} (the policy's own fields go under policy:)`,
+    );
+  if (v.kind !== 'Policy')
+    throw fail(
+      where,
+      v.kind === undefined ? 'kind: Policy is missing' : `kind must be Policy, not ${typeName(v.kind)}`,
+    );
   // The mesh's own rule: a name the control plane would refuse is refused here, before anything is sent.
   if (typeof v.service !== 'string' || !isServiceName(v.service)) {
-    throw fail(where, v.service === undefined ? 'service is missing' : `service must be a service name (${SERVICE_NAME_RULE.fix}), not ${typeName(v.service)}`);
+    throw fail(
+      where,
+      v.service === undefined
+        ? 'service is missing'
+        : `service must be a service name (${SERVICE_NAME_RULE.fix}), not ${typeName(v.service)}`,
+    );
   }
   if (typeof v.policy !== 'object' || v.policy === null || Array.isArray(v.policy)) {
-    throw fail(where, v.policy === undefined ? `policy is missing (the fields to set for ${v.service}, see docs/data-plane.md)` : `policy must be a mapping, not ${typeName(v.policy)}`);
+    throw fail(
+      where,
+      v.policy === undefined
+        ? `policy is missing (the fields to set for ${v.service}, see docs/data-plane.md)`
+        : `policy must be a mapping, not ${typeName(v.policy)}`,
+    );
   }
   const doc: PolicyDocument = { service: v.service, policy: v.policy as Record<string, unknown>, where };
   const rv = v.resourceVersion;
   if (rv !== undefined && rv !== null) {
     // YAML reads `resourceVersion: 7` as a number; the API takes the same digits as a string.
-    if ((typeof rv === 'number' && Number.isSafeInteger(rv) && rv >= 0) || (typeof rv === 'string' && /^\d{1,16}$/.test(rv))) doc.resourceVersion = String(rv);
-    else throw fail(where, `resourceVersion must be a whole number such as "7" (from get policies), not ${typeName(rv)}`);
+    if (
+      (typeof rv === 'number' && Number.isSafeInteger(rv) && rv >= 0) ||
+      (typeof rv === 'string' && /^\d{1,16}$/.test(rv))
+    )
+      doc.resourceVersion = String(rv);
+    else
+      throw fail(where, `resourceVersion must be a whole number such as "7" (from get policies), not ${typeName(rv)}`);
   }
   return doc;
 }
@@ -61,7 +90,12 @@ function yamlDocuments(text: string, name: string): Array<{ value: unknown; wher
   const at = (node: Node | null | undefined) => (node?.range ? `${name}:${lines.linePos(node.range[0]).line}` : name);
   for (const doc of parseAllDocuments(text, { lineCounter: lines })) {
     const err = doc.errors[0];
-    if (err) throw new CliError(CliErrorCodes.FILE, `${name}: not valid YAML: ${(err.message.split('\n')[0] ?? err.message).replace(/:$/, '')}`, { cause: err });
+    if (err)
+      throw new CliError(
+        CliErrorCodes.FILE,
+        `${name}: not valid YAML: ${(err.message.split('\n')[0] ?? err.message).replace(/:$/, '')}`,
+        { cause: err },
+      );
     const value: unknown = doc.toJS({ maxAliasCount: 100 });
     if (value === null || value === undefined) continue;
     if (Array.isArray(value) && isSeq(doc.contents)) {
@@ -85,7 +119,9 @@ export function parsePolicyFile(text: string, name: string): PolicyDocument[] {
   let docs: Array<{ value: unknown; where: string }>;
   if (name.toLowerCase().endsWith('.json')) {
     const value = parseJsonFile(text, name);
-    docs = Array.isArray(value) ? value.map((v, i) => ({ value: v, where: `${name} item ${i + 1}` })) : [{ value, where: name }];
+    docs = Array.isArray(value)
+      ? value.map((v, i) => ({ value: v, where: `${name} item ${i + 1}` }))
+      : [{ value, where: name }];
   } else {
     docs = yamlDocuments(text, name);
   }
@@ -94,7 +130,8 @@ export function parsePolicyFile(text: string, name: string): PolicyDocument[] {
   return docs.map(({ value, where }) => {
     const doc = checkPolicyDocument(value, where);
     const first = seen.get(doc.service);
-    if (first !== undefined) throw fail(where, `service ${doc.service} is already configured at ${first}; keep one document per service`);
+    if (first !== undefined)
+      throw fail(where, `service ${doc.service} is already configured at ${first}; keep one document per service`);
     seen.set(doc.service, where);
     return doc;
   });

@@ -51,7 +51,8 @@ export function age(v: unknown, now: number): string {
   const h = Math.floor(m / 60);
   const d = Math.floor(h / 24);
   const y = Math.floor(d / 365);
-  const two = (big: number, bigUnit: string, small: number, smallUnit: string) => `${big}${bigUnit}${small === 0 ? '' : `${small}${smallUnit}`}`;
+  const two = (big: number, bigUnit: string, small: number, smallUnit: string) =>
+    `${big}${bigUnit}${small === 0 ? '' : `${small}${smallUnit}`}`;
   if (s < 120) return `${s}s`;
   if (m < 10) return two(m, 'm', s % 60, 's');
   if (m < 180) return `${m}m`;
@@ -63,7 +64,8 @@ export function age(v: unknown, now: number): string {
   return `${y}y`;
 }
 
-const obj = (v: unknown): Item | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Item) : undefined);
+const obj = (v: unknown): Item | undefined =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Item) : undefined;
 const enc = encodeURIComponent;
 
 const paintYesNo = (c: Colors, text: string, badWhen: 'no' | 'yes' = 'no') =>
@@ -119,7 +121,8 @@ export const RESOURCES: readonly Resource[] = [
         nack ? `v${cell(nack.version)}${nack.code ? ` ${cell(nack.code)}` : ''}: ${cell(nack.error)}` : '-',
       ];
     },
-    paint: (c, col, text) => (col === 1 || col === 6 ? paintYesNo(c, text) : col === 7 && text !== '-' ? c.red(text) : text),
+    paint: (c, col, text) =>
+      col === 1 || col === 6 ? paintYesNo(c, text) : col === 7 && text !== '-' ? c.red(text) : text,
   },
   {
     name: 'events',
@@ -128,7 +131,14 @@ export const RESOURCES: readonly Resource[] = [
     listKey: 'events',
     columns: ['TIME', 'KIND', 'SERVICE', 'INSTANCE', 'FROM→TO', 'REASON'],
     flexible: [5],
-    row: (e) => [cell(e.time), cell(e.kind), cell(e.service), cell(e.instance), `${cell(e.from)}→${cell(e.to)}`, cell(e.reason)],
+    row: (e) => [
+      cell(e.time),
+      cell(e.kind),
+      cell(e.service),
+      cell(e.instance),
+      `${cell(e.from)}→${cell(e.to)}`,
+      cell(e.reason),
+    ],
     paint: (c, col, text) => {
       if (col !== 4) return text;
       const to = text.split('→')[1] ?? '';
@@ -152,7 +162,14 @@ export const RESOURCES: readonly Resource[] = [
     columns: ['REPLICA', 'ROLE', 'LEADER', 'LEADER-URL', 'SINCE', 'STORE'],
     row: (c, now) => {
       const leader = obj(c.leader);
-      return [cell(c.replicaId), cell(c.role), cell(leader?.replicaId), cell(leader?.url), age(c.since, now), cell(c.store)];
+      return [
+        cell(c.replicaId),
+        cell(c.role),
+        cell(leader?.replicaId),
+        cell(leader?.url),
+        age(c.since, now),
+        cell(c.store),
+      ];
     },
     paint: (c, col, text) => (col === 1 && text === 'leader' ? c.green(text) : text),
   },

@@ -19,17 +19,28 @@ export interface SnapshotSummary {
 export function readSnapshot(text: string, name: string): { doc: Record<string, unknown>; summary: SnapshotSummary } {
   const doc = parseJsonFile(text, name);
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw new CliError(CliErrorCodes.FILE, `${name} is not a meshlet snapshot: expected a JSON object with format "${SNAPSHOT_FORMAT}"`);
+    throw new CliError(
+      CliErrorCodes.FILE,
+      `${name} is not a meshlet snapshot: expected a JSON object with format "${SNAPSHOT_FORMAT}"`,
+    );
   }
   const d = doc as Record<string, unknown>;
   if (d.format !== SNAPSHOT_FORMAT) {
     const got = typeof d.format === 'string' ? `format "${d.format}"` : 'no format field';
-    throw new CliError(CliErrorCodes.FILE, `${name} is not a meshlet snapshot (${got}, expected "${SNAPSHOT_FORMAT}"); pass a file written by meshctl backup`);
+    throw new CliError(
+      CliErrorCodes.FILE,
+      `${name} is not a meshlet snapshot (${got}, expected "${SNAPSHOT_FORMAT}"); pass a file written by meshctl backup`,
+    );
   }
   const num = (v: unknown) => (typeof v === 'number' ? v : NaN);
   return {
     doc: d,
-    summary: { kind: String(d.kind), since: num(d.since), revision: num(d.revision), entries: Array.isArray(d.entries) ? d.entries.length : 0 },
+    summary: {
+      kind: String(d.kind),
+      since: num(d.since),
+      revision: num(d.revision),
+      entries: Array.isArray(d.entries) ? d.entries.length : 0,
+    },
   };
 }
 

@@ -4,7 +4,9 @@ import { SseParser } from './sse-parser.js';
 describe('SseParser', () => {
   it('reads the meshlet event stream: id, event, data, with keep-alive comments between', () => {
     const p = new SseParser();
-    const events = p.push(': connected\n\nid: 7\nevent: mesh-event\ndata: {"seq":7}\n\n: keep-alive\n\nid: 8\nevent: mesh-event\ndata: {"seq":8}\n\n');
+    const events = p.push(
+      ': connected\n\nid: 7\nevent: mesh-event\ndata: {"seq":7}\n\n: keep-alive\n\nid: 8\nevent: mesh-event\ndata: {"seq":8}\n\n',
+    );
     expect(events).toEqual([
       { id: '7', event: 'mesh-event', data: '{"seq":7}' },
       { id: '8', event: 'mesh-event', data: '{"seq":8}' },
@@ -25,7 +27,9 @@ describe('SseParser', () => {
 
   it('joins data lines, drops events without data and a leading byte-order mark, keeps the last id', () => {
     const p = new SseParser();
-    expect(p.push('\ufeffid: 3\nevent: x\n\ndata: a\ndata:b\ndata\n\n')).toEqual([{ id: '3', event: 'message', data: 'a\nb\n' }]);
+    expect(p.push('\ufeffid: 3\nevent: x\n\ndata: a\ndata:b\ndata\n\n')).toEqual([
+      { id: '3', event: 'message', data: 'a\nb\n' },
+    ]);
   });
 
   it('waits for the blank line before dispatching', () => {

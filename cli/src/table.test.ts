@@ -34,8 +34,12 @@ describe('formatTable', () => {
 
   it('cuts the free-text columns first, and the others only when that is not enough', () => {
     const rows = [['orders-primary-1', 'unhealthy', 'a long reason '.repeat(5)]];
-    expect(formatTable(HEADERS, rows, { maxWidth: 50, flexible: [2] }).split('\n')[1]).toBe('orders-primary-1   unhealthy   a long reason a lo…');
-    expect(formatTable(HEADERS, rows, { maxWidth: 30, flexible: [2] }).split('\n')[1]).toBe('orders-…   unhealt…   a long …');
+    expect(formatTable(HEADERS, rows, { maxWidth: 50, flexible: [2] }).split('\n')[1]).toBe(
+      'orders-primary-1   unhealthy   a long reason a lo…',
+    );
+    expect(formatTable(HEADERS, rows, { maxWidth: 30, flexible: [2] }).split('\n')[1]).toBe(
+      'orders-…   unhealt…   a long …',
+    );
   });
 
   it('cuts several long columns to the same cap and keeps short ones whole', () => {
@@ -66,7 +70,13 @@ describe('renderTable', () => {
   const NOW = Date.parse('2026-12-04T14:00:00.000Z');
 
   it('has no colours and cuts nothing in a pipe', () => {
-    const out = renderTable(instances, items, { write: () => true, isTTY: false }, colorsFor({ isTTY: false, write: () => true }, {}), NOW);
+    const out = renderTable(
+      instances,
+      items,
+      { write: () => true, isTTY: false },
+      colorsFor({ isTTY: false, write: () => true }, {}),
+      NOW,
+    );
     expect(out).not.toContain('\u001b[');
     expect(out).toContain('x'.repeat(200));
     expect(out.split('\n')[1]).toMatch(/^hello-1 {3}hello {5}unhealthy {3}0 {6}- {6}x+$/);

@@ -56,7 +56,11 @@ export function fitWidths(natural: readonly number[], minimum: readonly number[]
  * separated by spaces, no borders and no trailing spaces. Cells are plain
  * text (already sanitised); widths are terminal columns.
  */
-export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[], options: TableOptions = {}): string {
+export function formatTable(
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+  options: TableOptions = {},
+): string {
   const gap = options.gap ?? 3;
   const natural = headers.map((h, i) => Math.max(displayWidth(h), ...rows.map((r) => displayWidth(r[i] ?? ''))));
   let widths = natural;
@@ -65,7 +69,11 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
     const least = headers.map((h, i) => Math.min(natural[i] as number, Math.max(displayWidth(h), MIN_COLUMN)));
     // First only the free-text columns give way; if that is not enough, every column does.
     const flexible = new Set(options.flexible ?? []);
-    const first = fitWidths(natural, natural.map((w, i) => (flexible.has(i) ? (least[i] as number) : w)), budget);
+    const first = fitWidths(
+      natural,
+      natural.map((w, i) => (flexible.has(i) ? (least[i] as number) : w)),
+      budget,
+    );
     widths = first.reduce((a, b) => a + b, 0) <= budget ? first : fitWidths(natural, least, budget);
   }
   const line = (cells: readonly string[], paint: (column: number, text: string) => string) =>
@@ -78,6 +86,14 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
       .join(' '.repeat(gap))
       .trimEnd();
   const header = options.paintHeader ?? ((t: string) => t);
-  const out = [line(headers, (_i, t) => header(t)), ...rows.map((r) => line(headers.map((_h, i) => r[i] ?? ''), options.paint ?? ((_i, t) => t)))];
+  const out = [
+    line(headers, (_i, t) => header(t)),
+    ...rows.map((r) =>
+      line(
+        headers.map((_h, i) => r[i] ?? ''),
+        options.paint ?? ((_i, t) => t),
+      ),
+    ),
+  ];
   return `${out.join('\n')}\n`;
 }

@@ -44,7 +44,12 @@ export class ControlPlane {
   #sweeper: NodeJS.Timeout | undefined;
   #unwatchStore: (() => void) | undefined;
 
-  constructor(config: ControlPlaneConfig, log: Logger, store: Store = createStore(config, log), clock: Clock = systemClock) {
+  constructor(
+    config: ControlPlaneConfig,
+    log: Logger,
+    store: Store = createStore(config, log),
+    clock: Clock = systemClock,
+  ) {
     this.#config = config;
     this.#log = log;
     this.#store = store;
@@ -83,7 +88,16 @@ export class ControlPlane {
     if (store.get(CLUSTER_KEY) === undefined) await store.put(CLUSTER_KEY, { id: store.clusterId() });
 
     const metrics = this.#metrics;
-    const common = { config, log, clock: this.#clock, store, metrics, replication, sessions: this.#sessions, convergences: this.#convergences };
+    const common = {
+      config,
+      log,
+      clock: this.#clock,
+      store,
+      metrics,
+      replication,
+      sessions: this.#sessions,
+      convergences: this.#convergences,
+    };
     const parts = createParts(common);
     this.#parts = parts;
     metrics.leader.set(replication.leading ? 1 : 0);
@@ -92,7 +106,10 @@ export class ControlPlane {
       metrics,
       shedAgents: (reason) => this.#shedAgents(reason),
       // The agent is on another replica now: its stream here is half-open.
-      closeReplaced: (record) => this.#sessions.get(record.agentId)?.close(CloseCodes.REPLACED, 'the agent connected to another control-plane replica'),
+      closeReplaced: (record) =>
+        this.#sessions
+          .get(record.agentId)
+          ?.close(CloseCodes.REPLACED, 'the agent connected to another control-plane replica'),
     });
     this.#unwatchStore = watchStore(store, parts, log);
 
@@ -117,7 +134,10 @@ export class ControlPlane {
       throw e;
     }
     this.#sweeper = startSweeper(config, log, parts, replication, this.#sessions);
-    log.info({ host: config.listen.host, port, dataDir: config.dataDir, tableVersion: parts.pusher.version }, 'control plane listening');
+    log.info(
+      { host: config.listen.host, port, dataDir: config.dataDir, tableVersion: parts.pusher.version },
+      'control plane listening',
+    );
     return { host: config.listen.host, port };
   }
 

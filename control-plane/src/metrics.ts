@@ -75,7 +75,7 @@ export function createMetrics() {
     }),
     failovers: new Counter({
       name: 'meshlet_cp_failovers_total',
-      help: 'Changes of a service\'s serving tier.',
+      help: "Changes of a service's serving tier.",
       labelNames: ['service'] as const,
       registers: [registry],
     }),

@@ -37,6 +37,8 @@ describe('httpErrorBody', () => {
   it('is { error: { code, message, ...extra } }', () => {
     const err = new MeshletHttpError('MESHLET_CONFLICT', 409, 'stale');
     expect(httpErrorBody(err)).toEqual({ error: { code: 'MESHLET_CONFLICT', message: 'stale' } });
-    expect(JSON.stringify(httpErrorBody(err, { field: 'resourceVersion' }))).toBe('{"error":{"code":"MESHLET_CONFLICT","message":"stale","field":"resourceVersion"}}');
+    expect(JSON.stringify(httpErrorBody(err, { field: 'resourceVersion' }))).toBe(
+      '{"error":{"code":"MESHLET_CONFLICT","message":"stale","field":"resourceVersion"}}',
+    );
   });
 });

@@ -92,7 +92,12 @@ export interface HttpErrorDefinition<C extends MeshletErrorCode = MeshletErrorCo
  */
 export function defineHttpError<const C extends MeshletErrorCode>(code: C, statusCode: number): HttpErrorDefinition<C> {
   const make = (message: string, options: HttpErrorOptions = {}): MeshletHttpError =>
-    new MeshletHttpError(code, options.statusCode ?? statusCode, message, 'cause' in options ? { cause: options.cause } : undefined);
+    new MeshletHttpError(
+      code,
+      options.statusCode ?? statusCode,
+      message,
+      'cause' in options ? { cause: options.cause } : undefined,
+    );
   return Object.assign(make, { code, statusCode });
 }
 
@@ -113,12 +118,18 @@ export function defineHttpErrors<
   codes: Codes,
   statuses: Statuses & { readonly [K in Exclude<keyof Statuses, keyof Codes>]: never },
 ): HttpErrorTable<Codes, Statuses> {
-  const table = Object.entries(statuses as Record<string, number>).map(([key, status]) => [key, defineHttpError(codes[key] as MeshletErrorCode, status)]);
+  const table = Object.entries(statuses as Record<string, number>).map(([key, status]) => [
+    key,
+    defineHttpError(codes[key] as MeshletErrorCode, status),
+  ]);
   return Object.freeze(Object.fromEntries(table)) as HttpErrorTable<Codes, Statuses>;
 }
 
 /** The JSON body of every error meshlet answers over HTTP: `{ error: { code, message, ...extra } }`. */
-export function httpErrorBody<E extends Record<string, unknown>>(err: MeshletError, extra?: E): { error: { code: MeshletErrorCode; message: string } & E } {
+export function httpErrorBody<E extends Record<string, unknown>>(
+  err: MeshletError,
+  extra?: E,
+): { error: { code: MeshletErrorCode; message: string } & E } {
   return { error: { code: err.code, message: err.message, ...(extra as E) } };
 }
 
@@ -139,10 +150,7 @@ export class ConfigError extends MeshletError {
 
   constructor(source: string, issues: readonly ValidationIssue[]) {
     const lines = issues.map((i) => `  - ${i.path || '(root)'}: ${i.problem}. Fix: ${i.fix}`);
-    super(
-      SharedErrorCodes.CONFIG_INVALID,
-      `invalid configuration in ${source}:\n${lines.join('\n')}`,
-    );
+    super(SharedErrorCodes.CONFIG_INVALID, `invalid configuration in ${source}:\n${lines.join('\n')}`);
     this.name = 'ConfigError';
     this.issues = issues;
   }

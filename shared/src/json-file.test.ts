@@ -18,7 +18,12 @@ afterAll(() => {
 describe('writeJsonFile and readJsonFile', () => {
   it('round-trips a nested value', async () => {
     const path = join(dir(), 'table.json');
-    const value = { version: 3, nonce: 'n3', services: { orders: { endpoints: [{ id: 'o-1', port: 1, labels: { a: 'é' } }] } }, empty: [] };
+    const value = {
+      version: 3,
+      nonce: 'n3',
+      services: { orders: { endpoints: [{ id: 'o-1', port: 1, labels: { a: 'é' } }] } },
+      empty: [],
+    };
     await writeJsonFile(path, value);
     expect(await readJsonFile(path)).toEqual(value);
   });

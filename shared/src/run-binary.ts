@@ -25,7 +25,11 @@ export interface BinarySpec<T extends TSchema> {
  * every bad field named), start, wait for SIGTERM or SIGINT, stop cleanly.
  * Resolves with the exit code.
  */
-export async function runBinary<T extends TSchema>(spec: BinarySpec<T>, argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+export async function runBinary<T extends TSchema>(
+  spec: BinarySpec<T>,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
   let config: Static<T>;
   let file: string | undefined;
   try {

@@ -71,7 +71,11 @@ export function toIssues(errors: readonly ErrorObject[]): ValidationIssue[] {
     const allowed = e.keyword === 'const' ? consts.get(e.instancePath) : undefined;
     const issue =
       allowed && allowed.length > 1
-        ? { path: pointerToPath(e.instancePath), problem: `must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`, fix: 'pick one of the allowed values' }
+        ? {
+            path: pointerToPath(e.instancePath),
+            problem: `must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`,
+            fix: 'pick one of the allowed values',
+          }
         : toIssue(e);
     if (!issue) continue;
     const key = `${issue.path}\u0000${issue.problem}`;
@@ -115,7 +119,9 @@ function genericIssue(e: ErrorObject): ValidationIssue | undefined {
       };
     case 'additionalProperties': {
       // A map whose keys follow a pattern (service names): the key is not a valid name, rather than unknown.
-      const patterns = Object.keys((e.parentSchema as { patternProperties?: Record<string, unknown> } | undefined)?.patternProperties ?? {});
+      const patterns = Object.keys(
+        (e.parentSchema as { patternProperties?: Record<string, unknown> } | undefined)?.patternProperties ?? {},
+      );
       if (patterns.length > 0) {
         return {
           path: join(path, String(p.additionalProperty)),
@@ -145,7 +151,11 @@ function genericIssue(e: ErrorObject): ValidationIssue | undefined {
     case 'format':
       return { path, problem: `must be a valid ${String(p.format)}`, fix: `give a ${String(p.format)}` };
     case 'const':
-      return { path, problem: `must be ${JSON.stringify(p.allowedValue)}`, fix: `set it to ${JSON.stringify(p.allowedValue)}` };
+      return {
+        path,
+        problem: `must be ${JSON.stringify(p.allowedValue)}`,
+        fix: `set it to ${JSON.stringify(p.allowedValue)}`,
+      };
     case 'enum':
       return {
         path,

@@ -9,11 +9,18 @@ export interface Cluster {
 }
 
 /** What `cp` says of its cluster. */
-export const cluster = async (cp: ControlPlaneHandle): Promise<Cluster> => (await getJson(cp.port, '/v1/cluster')) as Cluster;
+export const cluster = async (cp: ControlPlaneHandle): Promise<Cluster> =>
+  (await getJson(cp.port, '/v1/cluster')) as Cluster;
 
 /** The agents connected to `cp` itself (not those it lists from other replicas), sorted by id. */
 export const connectedIds = async (cp: ControlPlaneHandle): Promise<string[]> =>
-  ((await getJson(cp.port, '/v1/agents')).agents as Array<{ agentId: string; connected: boolean; replica: string | null }>)
+  (
+    (await getJson(cp.port, '/v1/agents')).agents as Array<{
+      agentId: string;
+      connected: boolean;
+      replica: string | null;
+    }>
+  )
     .filter((a) => a.connected && a.replica === null)
     .map((a) => a.agentId)
     .sort();

@@ -52,7 +52,9 @@ export interface EtcdClusterOptions {
  */
 export function requireEtcd(who = 'the etcd store tests run'): void {
   if (!existsSync(ETCD_BIN)) {
-    throw new Error(`${ETCD_BIN} is missing: ${who} a real etcd; install Debian's package with \`apt-get install etcd-server\` (CI's .ci/run does)`);
+    throw new Error(
+      `${ETCD_BIN} is missing: ${who} a real etcd; install Debian's package with \`apt-get install etcd-server\` (CI's .ci/run does)`,
+    );
   }
 }
 
@@ -60,7 +62,9 @@ export function requireEtcd(who = 'the etcd store tests run'): void {
 export function etcdVersion(): string | undefined {
   if (!existsSync(ETCD_BIN)) return undefined;
   try {
-    return /etcd Version:\s*(\S+)/.exec(execFileSync(ETCD_BIN, ['--version'], { encoding: 'utf8', timeout: 5_000 }))?.[1];
+    return /etcd Version:\s*(\S+)/.exec(
+      execFileSync(ETCD_BIN, ['--version'], { encoding: 'utf8', timeout: 5_000 }),
+    )?.[1];
   } catch {
     return undefined;
   }
@@ -88,19 +92,32 @@ export async function startEtcdCluster(
     const dataDir = join(scratch.dir, `${s.name}-${s.clientPort}`);
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const args = [
-      '--name', s.name,
-      '--data-dir', dataDir,
-      '--listen-client-urls', clientUrl,
-      '--advertise-client-urls', clientUrl,
-      '--listen-peer-urls', peerUrl,
-      '--initial-advertise-peer-urls', peerUrl,
-      '--initial-cluster', initialCluster,
-      '--initial-cluster-token', token,
-      '--initial-cluster-state', 'new',
-      '--heartbeat-interval', '50',
-      '--election-timeout', '500',
-      '--logger', 'zap',
-      '--log-outputs', 'stderr',
+      '--name',
+      s.name,
+      '--data-dir',
+      dataDir,
+      '--listen-client-urls',
+      clientUrl,
+      '--advertise-client-urls',
+      clientUrl,
+      '--listen-peer-urls',
+      peerUrl,
+      '--initial-advertise-peer-urls',
+      peerUrl,
+      '--initial-cluster',
+      initialCluster,
+      '--initial-cluster-token',
+      token,
+      '--initial-cluster-state',
+      'new',
+      '--heartbeat-interval',
+      '50',
+      '--election-timeout',
+      '500',
+      '--logger',
+      'zap',
+      '--log-outputs',
+      'stderr',
       ...(logLevel ? ['--log-level', logLevel] : []),
     ];
     const start = () => {

@@ -18,7 +18,11 @@ export function requestLoop(
   port: number,
   url: string,
   { workers = 2, maxRequests = 50_000, maxMs = 60_000 } = {},
-): { result: LoadResult; stop: () => Promise<LoadResult>; sentSince: (t: number) => Array<{ at: number; instance: string }> } {
+): {
+  result: LoadResult;
+  stop: () => Promise<LoadResult>;
+  sentSince: (t: number) => Array<{ at: number; instance: string }>;
+} {
   const result: LoadResult = { sent: 0, failed: 0, byInstance: new Map(), failures: [] };
   const log: Array<{ at: number; instance: string }> = [];
   const deadline = Date.now() + maxMs;

@@ -61,11 +61,19 @@ export async function startControlPlane(
   port?: number,
 ): Promise<ControlPlaneHandle> {
   const p = port ?? (await getPort());
-  const config = { listen: { host: '127.0.0.1', port: p }, dataDir: join(scratch.dir, 'cp-data'), log: { level: 'info' }, ...FAST_CP, ...extra };
+  const config = {
+    listen: { host: '127.0.0.1', port: p },
+    dataDir: join(scratch.dir, 'cp-data'),
+    log: { level: 'info' },
+    ...FAST_CP,
+    ...extra,
+  };
   const tls = (extra.tls as { certFile?: string } | undefined)?.certFile !== undefined;
   const proc = new Proc('control-plane', process.execPath, [CP_BIN, '--config', scratch.config(`cp-${p}`, config)]);
   const probe = tls ? { tls: { rejectUnauthorized: false } } : {};
-  await waitFor('the control plane to listen', async () => (await httpRequest(p, '/healthz', probe)).status === 200, { timeoutMs: 15_000 });
+  await waitFor('the control plane to listen', async () => (await httpRequest(p, '/healthz', probe)).status === 200, {
+    timeoutMs: 15_000,
+  });
   const [http, ws] = tls ? ['https', 'wss'] : ['http', 'ws'];
   return { proc, port: p, url: `${http}://127.0.0.1:${p}`, streamUrl: `${ws}://127.0.0.1:${p}/v1/stream`, config };
 }
@@ -80,7 +88,15 @@ export interface AppHandle {
 /** Starts the demo app. */
 export async function startDemoApp(service: string, instance: string, port?: number): Promise<AppHandle> {
   const p = port ?? (await getPort());
-  const proc = new Proc(`${instance}-app`, process.execPath, [DEMO_APP, '--service', service, '--instance', instance, '--port', String(p)]);
+  const proc = new Proc(`${instance}-app`, process.execPath, [
+    DEMO_APP,
+    '--service',
+    service,
+    '--instance',
+    instance,
+    '--port',
+    String(p),
+  ]);
   await waitFor(`demo app ${instance}`, async () => (await httpRequest(p, '/healthz')).status === 200);
   return {
     proc,
@@ -114,7 +130,14 @@ export interface AgentOptions {
   /** Several control planes, in this order (`controlPlane.urls`); instead of `cp`. */
   cps?: Array<{ streamUrl: string }>;
   /** Front this demo app as an instance of `service`. */
-  instance?: { service: string; app: AppHandle; zone?: string; tier?: number; weight?: number; labels?: Record<string, string> };
+  instance?: {
+    service: string;
+    app: AppHandle;
+    zone?: string;
+    tier?: number;
+    weight?: number;
+    labels?: Record<string, string>;
+  };
   /**
    * Dedicated upstream ports: `{ service: port }`; `'free'` takes a free
    * port as the agent starts (get-port holds a port back from its later calls
@@ -140,7 +163,8 @@ export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<Age
   const outboundPort = o.reuse ? o.reuse.outboundPort : o.outbound ? await getPort() : undefined;
   const inboundPort = o.reuse ? o.reuse.inboundPort : o.instance ? await getPort() : undefined;
   const dataDir = o.reuse?.dataDir ?? join(scratch.dir, `agent-${o.agentId}`);
-  if ((o.cp === undefined) === (o.cps === undefined)) throw new Error(`startAgent ${o.agentId}: give exactly one of cp and cps`);
+  if ((o.cp === undefined) === (o.cps === undefined))
+    throw new Error(`startAgent ${o.agentId}: give exactly one of cp and cps`);
   const config: Record<string, unknown> = {
     agentId: o.agentId,
     listeners: {
@@ -171,15 +195,31 @@ export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<Age
     };
   }
   const upstreamPorts: Record<string, number> = {};
-  for (const [service, port] of Object.entries(o.upstreams ?? {})) upstreamPorts[service] = port === 'free' ? (o.reuse?.upstreamPorts[service] ?? (await getPort())) : port;
-  const upstreams: Array<{ service: string; port?: number }> = Object.entries(upstreamPorts).map(([service, port]) => ({ service, port }));
+  for (const [service, port] of Object.entries(o.upstreams ?? {}))
+    upstreamPorts[service] = port === 'free' ? (o.reuse?.upstreamPorts[service] ?? (await getPort())) : port;
+  const upstreams: Array<{ service: string; port?: number }> = Object.entries(upstreamPorts).map(([service, port]) => ({
+    service,
+    port,
+  }));
   for (const service of o.calls ?? []) if (!o.upstreams?.[service]) upstreams.push({ service });
   if (upstreams.length > 0) config.upstreams = upstreams;
   const configFile = scratch.config(`agent-${o.agentId}`, config);
   const proc = new Proc(`agent-${o.agentId}`, process.execPath, [AGENT_BIN, '--config', configFile]);
-  const handle: AgentHandle = { proc, agentId: o.agentId, configFile, adminPort, outboundPort, inboundPort, upstreamPorts, dataDir };
+  const handle: AgentHandle = {
+    proc,
+    agentId: o.agentId,
+    configFile,
+    adminPort,
+    outboundPort,
+    inboundPort,
+    upstreamPorts,
+    dataDir,
+  };
   if (o.waitReady ?? true) {
-    await waitFor(`agent ${o.agentId} to be ready`, async () => (await httpRequest(adminPort, '/ready')).status === 200);
+    await waitFor(
+      `agent ${o.agentId} to be ready`,
+      async () => (await httpRequest(adminPort, '/ready')).status === 200,
+    );
   }
   return handle;
 }
@@ -241,7 +281,11 @@ export class Mesh {
   }
 
   /** Starts a demo app and the agent that fronts it as an instance of `service`, connected to `target`. */
-  async instance(target: CpTarget, service: string, spec: string | InstanceSpec): Promise<{ app: AppHandle; agent: AgentHandle }> {
+  async instance(
+    target: CpTarget,
+    service: string,
+    spec: string | InstanceSpec,
+  ): Promise<{ app: AppHandle; agent: AgentHandle }> {
     const { id, ...where } = typeof spec === 'string' ? { id: spec } : spec;
     const app = await startDemoApp(service, id);
     const agent = await this.agent({ agentId: id, ...connect(target), instance: { service, app, ...where } });
@@ -249,9 +293,15 @@ export class Mesh {
   }
 
   /** Starts what `spec` names, in order: the control plane, the instances, the client; resolves once the client sees them. */
-  async start<S extends MeshSpec>(spec: S): Promise<StartedMesh & (S extends { client: object } ? { client: AgentHandle } : unknown)> {
+  async start<S extends MeshSpec>(
+    spec: S,
+  ): Promise<StartedMesh & (S extends { client: object } ? { client: AgentHandle } : unknown)> {
     const target = spec.connectTo ?? (await this.controlPlane(spec.controlPlane));
-    const started: StartedMesh & { client?: AgentHandle } = { cp: Array.isArray(target) ? target[0] : target, apps: {}, agents: {} };
+    const started: StartedMesh & { client?: AgentHandle } = {
+      cp: Array.isArray(target) ? target[0] : target,
+      apps: {},
+      agents: {},
+    };
     const ids = new Map<string, string[]>();
     for (const [service, list] of Object.entries(spec.instances ?? {})) {
       for (const one of list) {
@@ -263,10 +313,20 @@ export class Mesh {
     }
     if (spec.client) {
       const { calls = [], upstreams } = spec.client;
-      const client = await this.agent({ agentId: 'client', ...connect(target), outbound: true, calls, ...(upstreams ? { upstreams } : {}) });
+      const client = await this.agent({
+        agentId: 'client',
+        ...connect(target),
+        outbound: true,
+        calls,
+        ...(upstreams ? { upstreams } : {}),
+      });
       for (const service of new Set([...calls, ...Object.keys(upstreams ?? {})])) {
         const want = (ids.get(service) ?? []).join();
-        if (want) await waitFor(`the client to see exactly ${service} instance(s) ${want}`, async () => (await endpointIds(client, service)).join() === want);
+        if (want)
+          await waitFor(
+            `the client to see exactly ${service} instance(s) ${want}`,
+            async () => (await endpointIds(client, service)).join() === want,
+          );
       }
       started.client = client;
     }

@@ -7,7 +7,12 @@ export class Proc {
   readonly child: ChildProcess;
   output = '';
 
-  constructor(name: string, command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
+  constructor(
+    name: string,
+    command: string,
+    args: readonly string[],
+    options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  ) {
     this.name = name;
     this.child = spawn(command, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -43,7 +48,10 @@ export class Proc {
   }
 
   /** Sends a signal and waits for the exit; SIGKILL after `graceMs`. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 5_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  async stop(
+    signal: NodeJS.Signals = 'SIGTERM',
+    graceMs = 5_000,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     if (!this.running) return this.exited();
     const done = this.exited();
     this.child.kill(signal);

@@ -10,7 +10,12 @@ export const LEASE_TTL_S = 2;
  * timeout (3 s) that gives the agents of a dead replica time to reconnect to
  * another before they count as gone.
  */
-export function replicaSettings(scratch: Scratch, name: string, endpoints: string[], { requestTimeoutMs = 2000 } = {}): Record<string, unknown> {
+export function replicaSettings(
+  scratch: Scratch,
+  name: string,
+  endpoints: string[],
+  { requestTimeoutMs = 2000 } = {},
+): Record<string, unknown> {
   return {
     store: { kind: 'etcd', etcd: { endpoints, requestTimeoutMs, leaseTtlSeconds: LEASE_TTL_S, replicaId: name } },
     dataDir: join(scratch.dir, `cp-${name}`),

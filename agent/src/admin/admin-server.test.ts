@@ -41,7 +41,10 @@ describe('agent admin /log-level and /metrics', () => {
     expect(outbound.isLevelEnabled('debug')).toBe(true);
     expect(log.child({ component: 'later' }).isLevelEnabled('debug')).toBe(true);
     expect((await app.inject({ method: 'GET', url: '/log-level' })).json()).toEqual({ level: 'debug' });
-    expect(lines.find((l) => l.msg === 'log level changed through the admin listener')).toMatchObject({ from: 'info', to: 'debug' });
+    expect(lines.find((l) => l.msg === 'log level changed through the admin listener')).toMatchObject({
+      from: 'info',
+      to: 'debug',
+    });
     await app.inject({ method: 'PUT', url: '/log-level', payload: { level: 'error' } });
     expect(outbound.isLevelEnabled('warn')).toBe(false);
     await app.inject({ method: 'PUT', url: '/log-level', payload: { level: 'info' } });
@@ -49,7 +52,10 @@ describe('agent admin /log-level and /metrics', () => {
   });
 
   it.each([
-    [{ level: 'verbose' }, 'field "level" must be one of trace, debug, info, warn, error, fatal, silent; got "verbose"'],
+    [
+      { level: 'verbose' },
+      'field "level" must be one of trace, debug, info, warn, error, fatal, silent; got "verbose"',
+    ],
     [{ level: 3 }, 'field "level" must be one of'],
     [{}, 'field "level" is required'],
     [{ level: 'info', extra: 1 }, 'unknown field "extra"'],
@@ -64,7 +70,12 @@ describe('agent admin /log-level and /metrics', () => {
   });
 
   it('refuses a body that is not JSON in the same shape', async () => {
-    const r = await app.inject({ method: 'PUT', url: '/log-level', headers: { 'content-type': 'application/json' }, payload: '{level' });
+    const r = await app.inject({
+      method: 'PUT',
+      url: '/log-level',
+      headers: { 'content-type': 'application/json' },
+      payload: '{level',
+    });
     expect(r.statusCode).toBe(400);
     expect(r.json().error.code).toBe('MESHLET_BAD_REQUEST');
   });

@@ -12,7 +12,12 @@ export interface AdminState {
   table: () => RouteTable | undefined;
   listening: () => boolean;
   /** The stream: whether it is open, the URL in use (or tried next), every configured URL, and how the last one closed. */
-  controlPlane: () => { connected: boolean; url: string; urls: readonly string[]; lastClose: { code: number; reason: string } | undefined };
+  controlPlane: () => {
+    connected: boolean;
+    url: string;
+    urls: readonly string[];
+    lastClose: { code: number; reason: string } | undefined;
+  };
   appHealth: () => { status: string; detail: string } | undefined;
   /** The services the agent asks the control plane for. */
   subscriptions: () => { declared: string[]; learned: string[] };
@@ -72,7 +77,8 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
     const table = state.table();
     const { connected, url, urls } = state.controlPlane();
     const controlPlane = { connected, url, urls };
-    if (!state.listening()) return reply.code(503).send({ ready: false, reason: 'listeners are not bound yet', controlPlane });
+    if (!state.listening())
+      return reply.code(503).send({ ready: false, reason: 'listeners are not bound yet', controlPlane });
     if (!table) {
       return reply.code(503).send({
         ready: false,
@@ -102,7 +108,9 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
       // What the data path makes of the table right now: each service's
       // tiers with their load share and panic flag, local ejections and
       // the circuit breaker's counts.
-      balancing: table ? Object.fromEntries(table.serviceNames().map((name) => [name, describeService(table, name)])) : null,
+      balancing: table
+        ? Object.fromEntries(table.serviceNames().map((name) => [name, describeService(table, name)]))
+        : null,
       // Per hash-balanced service with a published ring: the ring version and the checksum this agent reports in its ACK.
       ringChecksums: state.ringChecksums() ?? {},
     };

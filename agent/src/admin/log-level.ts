@@ -8,7 +8,9 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** The level a `PUT /log-level` body asks for, or the message that says what is wrong with it. */
 export function parseLogLevelBody(body: unknown): { level: LogLevel } | { error: string } {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    return { error: `the body must be a JSON object such as {"level": "debug"}, with "level" one of ${LOG_LEVELS.join(', ')}` };
+    return {
+      error: `the body must be a JSON object such as {"level": "debug"}, with "level" one of ${LOG_LEVELS.join(', ')}`,
+    };
   }
   const unknown = Object.keys(body).filter((k) => k !== 'level');
   if (unknown.length > 0) return { error: `unknown field "${unknown[0]}": the body has only "level"` };

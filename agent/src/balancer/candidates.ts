@@ -27,7 +27,11 @@ export function countAllowed(endpoints: readonly Endpoint[], exclude: ReadonlySe
 }
 
 /** Index of the `rank`-th (from 0) endpoint not in `exclude`; -1 if there are not that many. */
-export function nthAllowed(endpoints: readonly Endpoint[], exclude: ReadonlySet<string> | undefined, rank: number): number {
+export function nthAllowed(
+  endpoints: readonly Endpoint[],
+  exclude: ReadonlySet<string> | undefined,
+  rank: number,
+): number {
   let r = rank;
   for (let i = 0; i < endpoints.length; i++) {
     if (exclude?.has((endpoints[i] as Endpoint).id)) continue;

@@ -37,6 +37,8 @@ describe('createBalancer', () => {
   });
 
   it('refuses a kind it does not know', () => {
-    expect(() => createBalancer({ ...policy('random'), kind: 'fastest' as BalancerKind }, three, deps())).toThrow(TypeError);
+    expect(() => createBalancer({ ...policy('random'), kind: 'fastest' as BalancerKind }, three, deps())).toThrow(
+      TypeError,
+    );
   });
 });

@@ -13,7 +13,12 @@ import { WeightedBalancer } from './weighted.js';
  * first position (see {@link RoundRobinBalancer}); when absent it is drawn
  * from `deps.random`, so that agents do not all start on the same endpoint.
  */
-export function createBalancer(policy: BalancerPolicy, endpoints: readonly Endpoint[], deps: BalancerDeps, start?: number): Balancer {
+export function createBalancer(
+  policy: BalancerPolicy,
+  endpoints: readonly Endpoint[],
+  deps: BalancerDeps,
+  start?: number,
+): Balancer {
   switch (policy.kind) {
     case 'round_robin':
       return new RoundRobinBalancer(endpoints, start ?? Math.floor(deps.random() * Math.max(1, endpoints.length)));

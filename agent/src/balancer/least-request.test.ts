@@ -66,20 +66,37 @@ describe('LeastRequestBalancer, unequal weights', () => {
     const d = deps();
     d.stats.get('b').active = 5;
     // a: 1 / 1; b: 3 / 6 = 0.5, so a gets 2/3.
-    expect(Math.abs(shares(new LeastRequestBalancer([endpoint('a', 1), endpoint('b', 3)], policy(), d)).a! - 2 / 3)).toBeLessThan(0.01);
+    expect(
+      Math.abs(shares(new LeastRequestBalancer([endpoint('a', 1), endpoint('b', 3)], policy(), d)).a! - 2 / 3),
+    ).toBeLessThan(0.01);
     // bias 2: b: 3 / 36, so a gets 12/13.
-    expect(Math.abs(shares(new LeastRequestBalancer([endpoint('a', 1), endpoint('b', 3)], policy({ activeRequestBias: 2 }), d)).a! - 12 / 13)).toBeLessThan(0.01);
+    expect(
+      Math.abs(
+        shares(new LeastRequestBalancer([endpoint('a', 1), endpoint('b', 3)], policy({ activeRequestBias: 2 }), d)).a! -
+          12 / 13,
+      ),
+    ).toBeLessThan(0.01);
     // bias 0: load ignored.
-    expect(Math.abs(shares(new LeastRequestBalancer([endpoint('a', 1), endpoint('b', 3)], policy({ activeRequestBias: 0 }), d)).a! - 0.25)).toBeLessThan(0.01);
+    expect(
+      Math.abs(
+        shares(new LeastRequestBalancer([endpoint('a', 1), endpoint('b', 3)], policy({ activeRequestBias: 0 }), d)).a! -
+          0.25,
+      ),
+    ).toBeLessThan(0.01);
   });
 
   it('reads weights from weightOf', () => {
-    const s = shares(new LeastRequestBalancer(endpoints('a', 'b'), policy(), deps({ weightOf: (e) => (e.id === 'a' ? 0.5 : 1) })));
+    const s = shares(
+      new LeastRequestBalancer(endpoints('a', 'b'), policy(), deps({ weightOf: (e) => (e.id === 'a' ? 0.5 : 1) })),
+    );
     expect(Math.abs(s.a! - 1 / 3)).toBeLessThan(0.01);
   });
 
   it('never picks an excluded endpoint', () => {
-    const s = shares(new LeastRequestBalancer([endpoint('a', 1), endpoint('b', 2), endpoint('c', 3)], policy(), deps()), new Set(['c']));
+    const s = shares(
+      new LeastRequestBalancer([endpoint('a', 1), endpoint('b', 2), endpoint('c', 3)], policy(), deps()),
+      new Set(['c']),
+    );
     expect(s.c).toBeUndefined();
     expect(Math.abs(s.a! - 1 / 3)).toBeLessThan(0.01);
   });

@@ -1,4 +1,11 @@
-import { type BalancerPolicy, buildMaglevTable, type Endpoint, hashString, seededRandom, tableChecksum } from '@meshlet/shared';
+import {
+  type BalancerPolicy,
+  buildMaglevTable,
+  type Endpoint,
+  hashString,
+  seededRandom,
+  tableChecksum,
+} from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import type { BalancerDeps } from './balancer.js';
 import { MaglevBalancer } from './maglev.js';
@@ -67,7 +74,9 @@ describe('MaglevBalancer', () => {
   });
 
   it('returns undefined when every endpoint is excluded, or there are none', () => {
-    expect(new MaglevBalancer(five, policy(), deps()).pick({ hash: 1, exclude: new Set(five.map((e) => e.id)) })).toBeUndefined();
+    expect(
+      new MaglevBalancer(five, policy(), deps()).pick({ hash: 1, exclude: new Set(five.map((e) => e.id)) }),
+    ).toBeUndefined();
     expect(new MaglevBalancer([], policy(), deps()).pick({ hash: 1 })).toBeUndefined();
   });
 

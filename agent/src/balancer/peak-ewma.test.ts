@@ -37,8 +37,12 @@ describe('PeakEwmaBalancer', () => {
     now = 0;
     const d = deps();
     d.stats.get('known').observe(50, 0);
-    expect(new PeakEwmaBalancer(endpoints('known', 'new'), policy({ ewmaDefaultLatencyMs: 10 }), d).pick()?.id).toBe('new');
-    expect(new PeakEwmaBalancer(endpoints('known', 'new'), policy({ ewmaDefaultLatencyMs: 100 }), d).pick()?.id).toBe('known');
+    expect(new PeakEwmaBalancer(endpoints('known', 'new'), policy({ ewmaDefaultLatencyMs: 10 }), d).pick()?.id).toBe(
+      'new',
+    );
+    expect(new PeakEwmaBalancer(endpoints('known', 'new'), policy({ ewmaDefaultLatencyMs: 100 }), d).pick()?.id).toBe(
+      'known',
+    );
   });
 
   it('tries a slow endpoint again once its estimate has decayed', () => {
@@ -64,7 +68,10 @@ describe('PeakEwmaBalancer', () => {
     now = 0;
     const d = deps();
     expect(shares(new PeakEwmaBalancer([endpoint('a', 2), endpoint('b', 1)], policy(), d)).a).toBe(1);
-    expect(shares(new PeakEwmaBalancer(endpoints('a', 'b'), policy(), deps({ weightOf: (e) => (e.id === 'a' ? 0.1 : 1) }))).b).toBe(1);
+    expect(
+      shares(new PeakEwmaBalancer(endpoints('a', 'b'), policy(), deps({ weightOf: (e) => (e.id === 'a' ? 0.1 : 1) })))
+        .b,
+    ).toBe(1);
   });
 
   it('never picks an excluded endpoint, and returns undefined when all are', () => {

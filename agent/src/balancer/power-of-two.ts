@@ -22,7 +22,10 @@ export function powerOfTwoChoices(
   let i = randomBelow(random, n);
   let j = randomBelow(random, n - 1);
   if (j >= i) j++;
-  if (hasExclusions(exclude) && (exclude.has((endpoints[i] as Endpoint).id) || exclude.has((endpoints[j] as Endpoint).id))) {
+  if (
+    hasExclusions(exclude) &&
+    (exclude.has((endpoints[i] as Endpoint).id) || exclude.has((endpoints[j] as Endpoint).id))
+  ) {
     const m = countAllowed(endpoints, exclude);
     if (m === 0) return -1;
     if (m === 1) return nthAllowed(endpoints, exclude, 0);

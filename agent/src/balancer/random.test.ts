@@ -15,7 +15,9 @@ describe('RandomBalancer', () => {
   });
 
   it('picks in proportion to the weights when they differ', () => {
-    const s = shares(new RandomBalancer([endpoint('a', 1), endpoint('b', 2), endpoint('c', 3), endpoint('d', 4)], policy, deps()));
+    const s = shares(
+      new RandomBalancer([endpoint('a', 1), endpoint('b', 2), endpoint('c', 3), endpoint('d', 4)], policy, deps()),
+    );
     expect(Math.abs(s.a! - 0.1)).toBeLessThan(0.01);
     expect(Math.abs(s.b! - 0.2)).toBeLessThan(0.01);
     expect(Math.abs(s.c! - 0.3)).toBeLessThan(0.01);
@@ -23,7 +25,9 @@ describe('RandomBalancer', () => {
   });
 
   it('follows weightOf when given', () => {
-    const s = shares(new RandomBalancer(endpoints('a', 'b'), policy, deps({ weightOf: (e) => (e.id === 'a' ? 9 : 1) })));
+    const s = shares(
+      new RandomBalancer(endpoints('a', 'b'), policy, deps({ weightOf: (e) => (e.id === 'a' ? 9 : 1) })),
+    );
     expect(Math.abs(s.a! - 0.9)).toBeLessThan(0.01);
   });
 

@@ -1,4 +1,12 @@
-import { type BalancerPolicy, buildRing, type Endpoint, hashString, ringIndex, seededRandom, tableChecksum } from '@meshlet/shared';
+import {
+  type BalancerPolicy,
+  buildRing,
+  type Endpoint,
+  hashString,
+  ringIndex,
+  seededRandom,
+  tableChecksum,
+} from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import type { BalancerDeps } from './balancer.js';
 import { RingHashBalancer } from './ring-hash.js';
@@ -62,7 +70,9 @@ describe('RingHashBalancer', () => {
   });
 
   it('returns undefined when every endpoint is excluded, or there are none', () => {
-    expect(new RingHashBalancer(five, policy(), deps()).pick({ hash: 1, exclude: new Set(five.map((e) => e.id)) })).toBeUndefined();
+    expect(
+      new RingHashBalancer(five, policy(), deps()).pick({ hash: 1, exclude: new Set(five.map((e) => e.id)) }),
+    ).toBeUndefined();
     expect(new RingHashBalancer([], policy(), deps()).pick({ hash: 1 })).toBeUndefined();
     expect(new RingHashBalancer([], policy(), deps()).pick()).toBeUndefined();
   });

@@ -3,7 +3,8 @@ import { RoundRobinBalancer } from './round-robin.js';
 import { countPicks, endpoint, endpoints } from './test-support/fixtures.js';
 
 const three = endpoints('a', 'b', 'c');
-const ids = (b: RoundRobinBalancer, n: number, exclude?: ReadonlySet<string>) => Array.from({ length: n }, () => b.pick({ exclude })?.id);
+const ids = (b: RoundRobinBalancer, n: number, exclude?: ReadonlySet<string>) =>
+  Array.from({ length: n }, () => b.pick({ exclude })?.id);
 
 describe('RoundRobinBalancer', () => {
   it('rotates evenly from its start offset', () => {

@@ -27,7 +27,12 @@ function uniformBalancers(seed = 7) {
   return { make, built, seen };
 }
 
-const policy: TierPolicy = { mode: 'spill', overprovisioningFactor: 1.4, panicThresholdPercent: 50, zoneMinHealthyPercent: 70 };
+const policy: TierPolicy = {
+  mode: 'spill',
+  overprovisioningFactor: 1.4,
+  panicThresholdPercent: 50,
+  zoneMinHealthyPercent: 70,
+};
 
 const ep = (id: string, tier: number, health?: EndpointHealth, zone?: string): Endpoint => ({
   id,
@@ -266,7 +271,14 @@ describe('ServiceLoadBalancer retries', () => {
 
 /** Round robin under the control plane's failover decision `activeTier`. */
 function withActiveTier(endpoints: Endpoint[], activeTier: number | undefined): ServiceLoadBalancer {
-  return new ServiceLoadBalancer({ endpoints, policy, zone: undefined, random: seededRandom(5), makeBalancer: (eps) => new RoundRobinBalancer(eps, 0), activeTier });
+  return new ServiceLoadBalancer({
+    endpoints,
+    policy,
+    zone: undefined,
+    random: seededRandom(5),
+    makeBalancer: (eps) => new RoundRobinBalancer(eps, 0),
+    activeTier,
+  });
 }
 
 /** Share of `n` picks per tier. */

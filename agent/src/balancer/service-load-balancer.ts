@@ -151,7 +151,13 @@ export class ServiceLoadBalancer {
 
   /** Per tier that has endpoints: healthy and total counts, load share and panic flag (for /config and metrics). */
   describe(): TierDescription[] {
-    const used = this.#tiers.map((t): TierDescription => ({ tier: t.tier, healthy: t.healthy, total: t.total, load: t.load, panic: t.panic }));
+    const used = this.#tiers.map((t): TierDescription => ({
+      tier: t.tier,
+      healthy: t.healthy,
+      total: t.total,
+      load: t.load,
+      panic: t.panic,
+    }));
     return [...this.#inactive, ...used].sort((a, b) => a.tier - b.tier);
   }
 
@@ -169,7 +175,11 @@ export class ServiceLoadBalancer {
     }
     const lowest = this.#lowestTier(healthyMembers);
     const { loads, panic } = tierLoads(
-      members.map((all, i) => (i < lowest ? { healthy: 0, total: 0 } : { healthy: (healthyMembers[i] as Endpoint[]).length, total: all.length })),
+      members.map((all, i) =>
+        i < lowest
+          ? { healthy: 0, total: 0 }
+          : { healthy: (healthyMembers[i] as Endpoint[]).length, total: all.length },
+      ),
       this.#policy,
     );
 
@@ -223,7 +233,8 @@ export class ServiceLoadBalancer {
   #lowestTier(healthyMembers: readonly Endpoint[][]): number {
     const active = this.#activeTier;
     if (active === undefined || active <= 0) return 0;
-    for (let i = active; i < healthyMembers.length; i++) if ((healthyMembers[i] as Endpoint[]).length > 0) return active;
+    for (let i = active; i < healthyMembers.length; i++)
+      if ((healthyMembers[i] as Endpoint[]).length > 0) return active;
     return 0;
   }
 

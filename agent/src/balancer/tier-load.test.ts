@@ -2,7 +2,12 @@ import type { TierPolicy } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { tierLoads } from './tier-load.js';
 
-const spill: TierPolicy = { mode: 'spill', overprovisioningFactor: 1.4, panicThresholdPercent: 50, zoneMinHealthyPercent: 70 };
+const spill: TierPolicy = {
+  mode: 'spill',
+  overprovisioningFactor: 1.4,
+  panicThresholdPercent: 50,
+  zoneMinHealthyPercent: 70,
+};
 const standby: TierPolicy = { ...spill, mode: 'active-standby' };
 const t = (healthy: number, total: number) => ({ healthy, total });
 const close = (actual: number[], expected: number[]) => {

@@ -55,7 +55,9 @@ export function tierLoads(tiers: ReadonlyArray<TierCount>, policy: TierPolicy): 
     return { loads, panic };
   }
 
-  const health = tiers.map((t) => (t.total > 0 ? Math.min(1, (policy.overprovisioningFactor * healthyOf(t)) / t.total) : 0));
+  const health = tiers.map((t) =>
+    t.total > 0 ? Math.min(1, (policy.overprovisioningFactor * healthyOf(t)) / t.total) : 0,
+  );
   let sum = 0;
   for (const h of health) sum += h;
   if (sum === 0) {

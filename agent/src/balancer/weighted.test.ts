@@ -6,11 +6,16 @@ import { WeightedBalancer } from './weighted.js';
 
 const policy = balancerPolicy('weighted');
 const deps = (over?: Partial<BalancerDeps>) => balancerDeps(1, over);
-const count = (b: WeightedBalancer, n: number, exclude?: ReadonlySet<string>) => countPicks(() => b.pick({ exclude }), n);
+const count = (b: WeightedBalancer, n: number, exclude?: ReadonlySet<string>) =>
+  countPicks(() => b.pick({ exclude }), n);
 
 describe('WeightedBalancer', () => {
   it('gives each endpoint its weight share over 100k picks, to within a pick per weight cycle', () => {
-    const b = new WeightedBalancer([endpoint('a', 1), endpoint('b', 2), endpoint('c', 3), endpoint('d', 4)], policy, deps());
+    const b = new WeightedBalancer(
+      [endpoint('a', 1), endpoint('b', 2), endpoint('c', 3), endpoint('d', 4)],
+      policy,
+      deps(),
+    );
     const c = count(b, 100_000);
     expect(Math.abs(c.a! - 10_000)).toBeLessThanOrEqual(2);
     expect(Math.abs(c.b! - 20_000)).toBeLessThanOrEqual(2);
@@ -25,13 +30,20 @@ describe('WeightedBalancer', () => {
 
   it('starts at a random phase, so that agents do not all begin on the same endpoint', () => {
     const firsts = new Set<string | undefined>();
-    for (let seed = 0; seed < 20; seed++) firsts.add(new WeightedBalancer(endpoints('a', 'b', 'c'), policy, deps({ random: seededRandom(seed) })).pick()?.id);
+    for (let seed = 0; seed < 20; seed++)
+      firsts.add(
+        new WeightedBalancer(endpoints('a', 'b', 'c'), policy, deps({ random: seededRandom(seed) })).pick()?.id,
+      );
     expect(firsts.size).toBeGreaterThan(1);
   });
 
   it('reads weights from weightOf on every pick, so slow start can ramp them', () => {
     let bWeight = 1;
-    const b = new WeightedBalancer([endpoint('a', 4), endpoint('b', 4)], policy, deps({ weightOf: (e) => (e.id === 'b' ? bWeight : e.weight) }));
+    const b = new WeightedBalancer(
+      [endpoint('a', 4), endpoint('b', 4)],
+      policy,
+      deps({ weightOf: (e) => (e.id === 'b' ? bWeight : e.weight) }),
+    );
     const early = count(b, 5000);
     expect(early.b! / 5000).toBeCloseTo(0.2, 2);
     bWeight = 4;

@@ -25,7 +25,8 @@ export class WeightedBalancer implements Balancer {
     this.#endpoints = endpoints;
     this.#weightOf = deps.weightOf;
     this.#current = new Float64Array(endpoints.length);
-    for (let i = 0; i < endpoints.length; i++) this.#current[i] = deps.random() * this.#weight(endpoints[i] as Endpoint);
+    for (let i = 0; i < endpoints.length; i++)
+      this.#current[i] = deps.random() * this.#weight(endpoints[i] as Endpoint);
   }
 
   pick(ctx?: PickContext): Endpoint | undefined {

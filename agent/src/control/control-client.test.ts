@@ -32,7 +32,12 @@ async function replica(): Promise<Replica> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   servers.push(wss);
   await once(wss, 'listening');
-  const r: Replica = { url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/v1/stream`, wss, hellos: [], sockets: [] };
+  const r: Replica = {
+    url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/v1/stream`,
+    wss,
+    hellos: [],
+    sockets: [],
+  };
   wss.on('connection', (ws) => {
     r.sockets.push(ws);
     ws.on('message', (d) => {
@@ -55,7 +60,10 @@ async function deadUrl(): Promise<string> {
   return `ws://127.0.0.1:${port}/v1/stream`;
 }
 
-function start(urls: string[], o: Partial<ControlClientOptions> = {}): { client: ControlClient; logs: Array<Record<string, any>> } {
+function start(
+  urls: string[],
+  o: Partial<ControlClientOptions> = {},
+): { client: ControlClient; logs: Array<Record<string, any>> } {
   const logs: Array<Record<string, any>> = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -87,7 +95,8 @@ function start(urls: string[], o: Partial<ControlClientOptions> = {}): { client:
   return { client, logs };
 }
 
-const moves = (logs: Array<Record<string, any>>) => logs.filter((l) => l.msg === 'moving to the next control-plane URL').map((l) => [l.from, l.to]);
+const moves = (logs: Array<Record<string, any>>) =>
+  logs.filter((l) => l.msg === 'moving to the next control-plane URL').map((l) => [l.from, l.to]);
 
 describe('ControlClient over several control-plane URLs', () => {
   it('starts at the URL the random source picks', async () => {
@@ -114,7 +123,10 @@ describe('ControlClient over several control-plane URLs', () => {
     // And back to the first once the second goes too: the list wraps around.
     b.sockets[0]?.terminate();
     await until(() => a.hellos.length === 2, 'a second hello at the first replica');
-    expect(moves(logs)).toEqual([[a.url, b.url], [b.url, a.url]]);
+    expect(moves(logs)).toEqual([
+      [a.url, b.url],
+      [b.url, a.url],
+    ]);
   });
 
   it('moves on past a URL where nothing listens', async () => {
@@ -133,7 +145,10 @@ describe('ControlClient over several control-plane URLs', () => {
     const { client, logs } = start([a.url, b.url, c.url]);
     await until(() => c.hellos.length === 1 && client.connected, 'a stream to the third replica');
     expect([a.hellos.length, b.hellos.length]).toEqual([1, 1]);
-    expect(moves(logs)).toEqual([[a.url, b.url], [b.url, c.url]]);
+    expect(moves(logs)).toEqual([
+      [a.url, b.url],
+      [b.url, c.url],
+    ]);
     expect(logs.find((l) => l.reason === 'join token invalid')).toMatchObject({ url: a.url, code: 4001 });
   });
 
@@ -144,7 +159,8 @@ describe('ControlClient over several control-plane URLs', () => {
     const random = () => 0.5;
     // random 0.5 of two URLs starts at index 1: the dead one.
     const { client, logs } = start([live.url, dead], { random, clock: () => now });
-    const retries = () => logs.filter((l) => l.retryInMs !== undefined && l.msg !== 'moving to the next control-plane URL');
+    const retries = () =>
+      logs.filter((l) => l.retryInMs !== undefined && l.msg !== 'moving to the next control-plane URL');
     const opts = { initialMs: 40, maxMs: 160 };
     // dead fails (attempt 0), live opens and is closed at once (1), dead fails (2), live opens (3).
     await until(() => live.hellos.length === 1, 'the first stream');
@@ -160,14 +176,22 @@ describe('ControlClient over several control-plane URLs', () => {
     now += 10_000;
     live.sockets[1]?.terminate();
     await until(() => retries().length === 5, 'two more attempts');
-    expect(retries().slice(3).map((l) => [l.url, l.retryInMs])).toEqual([
+    expect(
+      retries()
+        .slice(3)
+        .map((l) => [l.url, l.retryInMs]),
+    ).toEqual([
       [live.url, 20],
       [dead, 40],
     ]);
     // A long run of failures is capped at reconnectMaxDelayMs.
     live.refuse = { code: 4001, reason: 'join token invalid' };
     await until(() => retries().length >= 9, 'more attempts');
-    expect(retries().slice(5, 9).map((l) => l.retryInMs)).toEqual([80, 80, 80, 80]);
+    expect(
+      retries()
+        .slice(5, 9)
+        .map((l) => l.retryInMs),
+    ).toEqual([80, 80, 80, 80]);
     expect(client.urls).toEqual([live.url, dead]);
   });
 });

@@ -21,7 +21,9 @@ import { describeTlsFailure } from './tls-trust.js';
 import { UrlRotation } from './url-rotation.js';
 
 /** How applying a table went: ACK it (with the ring checksums), or NACK it with an error and maybe a stable code. */
-export type ApplyResult = { ok: true; ringChecksums?: Ack['ringChecksums'] | undefined } | { ok: false; error: string; code?: string | undefined };
+export type ApplyResult =
+  | { ok: true; ringChecksums?: Ack['ringChecksums'] | undefined }
+  | { ok: false; error: string; code?: string | undefined };
 
 /** Options of {@link ControlClient}. */
 export interface ControlClientOptions {
@@ -103,7 +105,11 @@ export class ControlClient {
   start(): void {
     if (this.#o.ca !== undefined) {
       for (const url of this.#rotation.urls) {
-        if (!url.startsWith('wss://')) this.#o.log.warn({ url }, 'controlPlane.caFile is set but this control-plane URL is not wss://: the stream is not encrypted');
+        if (!url.startsWith('wss://'))
+          this.#o.log.warn(
+            { url },
+            'controlPlane.caFile is set but this control-plane URL is not wss://: the stream is not encrypted',
+          );
       }
     }
     this.#connect();
@@ -141,7 +147,11 @@ export class ControlClient {
     const o = this.#o;
     const url = this.#rotation.current;
     // `ca` replaces the default trust store for this connection only; without it, Node's applies.
-    const ws = new WebSocket(url, { handshakeTimeout: 5_000, maxPayload: o.maxMessageBytes * 4, ...(o.ca === undefined ? {} : { ca: o.ca }) });
+    const ws = new WebSocket(url, {
+      handshakeTimeout: 5_000,
+      maxPayload: o.maxMessageBytes * 4,
+      ...(o.ca === undefined ? {} : { ca: o.ca }),
+    });
     this.#ws = ws;
     let openedAt = 0;
     ws.on('open', () => {
@@ -210,7 +220,9 @@ export class ControlClient {
       const held = o.tableVersion();
       o.log.warn(
         { url, code, reason, error: lastError, retryInMs: delay, tableVersion: held },
-        held > 0 ? 'control-plane stream closed; serving from the table held' : 'control-plane stream closed; no routing table yet',
+        held > 0
+          ? 'control-plane stream closed; serving from the table held'
+          : 'control-plane stream closed; no routing table yet',
       );
       // Every close moves on, whatever its reason: a replica that refused the
       // hello (a join token it does not know, a protocol version it does not
@@ -232,7 +244,11 @@ export class ControlClient {
       // A table that fails its schema is NACKed (the agent keeps its previous one); anything else gets an error.
       const parsed = (() => {
         try {
-          return JSON.parse(typeof frame === 'string' ? frame : frame.toString()) as { type?: unknown; version?: unknown; nonce?: unknown };
+          return JSON.parse(typeof frame === 'string' ? frame : frame.toString()) as {
+            type?: unknown;
+            version?: unknown;
+            nonce?: unknown;
+          };
         } catch {
           return undefined;
         }
@@ -261,7 +277,10 @@ export class ControlClient {
     }
     const nack: Nack = { type: 'nack', version: msg.version, nonce: msg.nonce, error: result.error.slice(0, 4000) };
     if (result.code !== undefined) nack.code = result.code;
-    o.log.warn({ version: msg.version, baseVersion: msg.baseVersion, code: result.code, err: nack.error }, 'refused a routing table; keeping the table held');
+    o.log.warn(
+      { version: msg.version, baseVersion: msg.baseVersion, code: result.code, err: nack.error },
+      'refused a routing table; keeping the table held',
+    );
     this.#send(nack);
   }
 }

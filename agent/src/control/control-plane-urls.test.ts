@@ -36,6 +36,11 @@ describe('controlPlane.url and controlPlane.urls', () => {
     for (const urls of [[], Array.from({ length: 17 }, (_, i) => `ws://h${i}:1/v1/stream`), ['http://a:1/v1/stream']]) {
       expect(validate({ agentId: 'a-1', controlPlane: { urls } }).ok).toBe(false);
     }
-    expect(validate({ agentId: 'a-1', controlPlane: { urls: Array.from({ length: 16 }, (_, i) => `ws://h${i}:1/v1/stream`) } }).ok).toBe(true);
+    expect(
+      validate({
+        agentId: 'a-1',
+        controlPlane: { urls: Array.from({ length: 16 }, (_, i) => `ws://h${i}:1/v1/stream`) },
+      }).ok,
+    ).toBe(true);
   });
 });

@@ -49,7 +49,9 @@ describe('ObservationRecorder', () => {
       { service: 'orders', id: 'o2', ok: 0, failed: 0, ejected: true },
     ]);
     r.record('orders', 'o1', false, 5);
-    expect(r.take(2000)?.endpoints).toEqual([{ service: 'orders', id: 'o1', ok: 1, failed: 0, latencyMs: 5, latencyP99Ms: 5 }]);
+    expect(r.take(2000)?.endpoints).toEqual([
+      { service: 'orders', id: 'o1', ok: 1, failed: 0, latencyMs: 5, latencyP99Ms: 5 },
+    ]);
   });
 
   it('reports a window of at least 1 ms', () => {

@@ -118,7 +118,15 @@ export class ObservationRecorder implements OutcomeSink {
     }
     let c = byId.get(id);
     if (c === undefined) {
-      c = { ok: 0, failed: 0, answered: 0, latencySumMs: 0, buckets: new Uint32Array(LATENCY_BUCKETS), latencyMaxMs: 0, ejected: false };
+      c = {
+        ok: 0,
+        failed: 0,
+        answered: 0,
+        latencySumMs: 0,
+        buckets: new Uint32Array(LATENCY_BUCKETS),
+        latencyMaxMs: 0,
+        ejected: false,
+      };
       byId.set(id, c);
     }
     return c;
@@ -144,10 +152,18 @@ export class ObservationRecorder implements OutcomeSink {
           continue;
         }
         if (endpoints.length < MAX_OBSERVED_ENDPOINTS) {
-          const o: EndpointObservation = { service, id, ok: Math.min(c.ok, MAX_COUNT), failed: Math.min(c.failed, MAX_COUNT) };
+          const o: EndpointObservation = {
+            service,
+            id,
+            ok: Math.min(c.ok, MAX_COUNT),
+            failed: Math.min(c.failed, MAX_COUNT),
+          };
           if (c.answered > 0) {
             o.latencyMs = Math.min(MAX_LATENCY_MS, Math.round((c.latencySumMs / c.answered) * 10) / 10);
-            o.latencyP99Ms = Math.min(MAX_LATENCY_MS, Math.round(latencyP99(c.buckets, c.answered, c.latencyMaxMs) * 10) / 10);
+            o.latencyP99Ms = Math.min(
+              MAX_LATENCY_MS,
+              Math.round(latencyP99(c.buckets, c.answered, c.latencyMaxMs) * 10) / 10,
+            );
           }
           if (c.ejected) o.ejected = true;
           endpoints.push(o);

@@ -1,4 +1,13 @@
-import { buildMaglevTable, buildRing, type Endpoint, type Routes, resolvePolicy, type RingMembership, seededRandom, tableChecksum } from '@meshlet/shared';
+import {
+  buildMaglevTable,
+  buildRing,
+  type Endpoint,
+  type Routes,
+  resolvePolicy,
+  type RingMembership,
+  seededRandom,
+  tableChecksum,
+} from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import { RouteTable } from '../route/route-table.js';
@@ -7,7 +16,10 @@ import { RingChecksums } from './ring-checksums.js';
 const ep = (id: string): Endpoint => ({ id, host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} });
 const deps = { random: seededRandom(1), clock: () => 0, stats: new EndpointStatsMap(), zone: undefined };
 
-const ring = (version: number, ...ids: string[]): RingMembership => ({ version, members: ids.map((id, i) => ({ id, weight: i + 1 })) });
+const ring = (version: number, ...ids: string[]): RingMembership => ({
+  version,
+  members: ids.map((id, i) => ({ id, weight: i + 1 })),
+});
 
 function table(services: Routes['services'], previous?: RouteTable): RouteTable {
   return new RouteTable({ type: 'routes', version: 1, nonce: 'n', services }, 'control-plane', 0, deps, previous);
@@ -18,8 +30,16 @@ describe('RingChecksums', () => {
     const r = new RingChecksums();
     const cache = r.update(
       table({
-        ring: { endpoints: [ep('a'), ep('b')], policy: resolvePolicy({ balancer: { kind: 'ring_hash', ringMinSize: 64 } }), ring: ring(3, 'b', 'a') },
-        mag: { endpoints: [ep('a')], policy: resolvePolicy({ balancer: { kind: 'maglev', maglevTableSize: 251 } }), ring: ring(9, 'a', 'c') },
+        ring: {
+          endpoints: [ep('a'), ep('b')],
+          policy: resolvePolicy({ balancer: { kind: 'ring_hash', ringMinSize: 64 } }),
+          ring: ring(3, 'b', 'a'),
+        },
+        mag: {
+          endpoints: [ep('a')],
+          policy: resolvePolicy({ balancer: { kind: 'maglev', maglevTableSize: 251 } }),
+          ring: ring(9, 'a', 'c'),
+        },
         plain: { endpoints: [ep('a')], ring: ring(1, 'a') },
         noring: { endpoints: [ep('a')], policy: resolvePolicy({ balancer: { kind: 'ring_hash' } }) },
       }),
@@ -40,13 +60,23 @@ describe('RingChecksums', () => {
     expect(r.update(table({ svc: { endpoints: [], policy, ring: ring(1, 'a', 'b', 'c') } }))?.svc).not.toEqual(first);
     const second = r.update(table({ svc: { endpoints: [], policy, ring: ring(2, 'a', 'b', 'c') } }))?.svc;
     expect(second).toEqual({ version: 2, checksum: tableChecksum(buildRing(ring(2, 'a', 'b', 'c').members, 64)) });
-    const bigger = r.update(table({ svc: { endpoints: [], policy: resolvePolicy({ balancer: { kind: 'ring_hash', ringMinSize: 128 } }), ring: ring(2, 'a', 'b', 'c') } }))?.svc;
+    const bigger = r.update(
+      table({
+        svc: {
+          endpoints: [],
+          policy: resolvePolicy({ balancer: { kind: 'ring_hash', ringMinSize: 128 } }),
+          ring: ring(2, 'a', 'b', 'c'),
+        },
+      }),
+    )?.svc;
     expect(bigger?.checksum).not.toBe(second?.checksum);
   });
 
   it('is undefined when no service has a hash-balanced ring', () => {
     const r = new RingChecksums();
-    r.update(table({ svc: { endpoints: [], policy: resolvePolicy({ balancer: { kind: 'maglev' } }), ring: ring(1, 'a') } }));
+    r.update(
+      table({ svc: { endpoints: [], policy: resolvePolicy({ balancer: { kind: 'maglev' } }), ring: ring(1, 'a') } }),
+    );
     expect(r.update(table({ svc: { endpoints: [] } }))).toBeUndefined();
     expect(r.current).toBeUndefined();
   });

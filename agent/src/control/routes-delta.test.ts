@@ -17,7 +17,14 @@ describe('applyDelta', () => {
   });
 
   it('overlays the changed services, drops the removed ones, and keeps the rest', () => {
-    const delta: Routes = { type: 'routes', version: 6, nonce: 'n6', baseVersion: 5, services: { orders: { endpoints: [ep('o1'), ep('o2')] }, pay: { endpoints: [ep('p1')] } }, removed: ['stock'] };
+    const delta: Routes = {
+      type: 'routes',
+      version: 6,
+      nonce: 'n6',
+      baseVersion: 5,
+      services: { orders: { endpoints: [ep('o1'), ep('o2')] }, pay: { endpoints: [ep('p1')] } },
+      removed: ['stock'],
+    };
     const r = applyDelta(full, delta);
     expect(r).toEqual({
       ok: true,
@@ -25,7 +32,11 @@ describe('applyDelta', () => {
         type: 'routes',
         version: 6,
         nonce: 'n6',
-        services: { orders: { endpoints: [ep('o1'), ep('o2')] }, users: { endpoints: [ep('u1')] }, pay: { endpoints: [ep('p1')] } },
+        services: {
+          orders: { endpoints: [ep('o1'), ep('o2')] },
+          users: { endpoints: [ep('u1')] },
+          pay: { endpoints: [ep('p1')] },
+        },
       },
     });
     // The table held is not touched: a NACK later must still find it whole.
@@ -33,7 +44,14 @@ describe('applyDelta', () => {
   });
 
   it('drops a service named both in services and removed', () => {
-    const delta: Routes = { type: 'routes', version: 6, nonce: 'n6', baseVersion: 5, services: { users: { endpoints: [ep('u2')] } }, removed: ['users'] };
+    const delta: Routes = {
+      type: 'routes',
+      version: 6,
+      nonce: 'n6',
+      baseVersion: 5,
+      services: { users: { endpoints: [ep('u2')] } },
+      removed: ['users'],
+    };
     const r = applyDelta(full, delta);
     expect(r.ok && Object.keys(r.routes.services).sort()).toEqual(['orders', 'stock']);
   });
@@ -45,8 +63,18 @@ describe('applyDelta', () => {
   });
 
   it('refuses a delta when no table is held, unless it is built on version 0', () => {
-    expect(applyDelta(undefined, { type: 'routes', version: 2, nonce: 'n', baseVersion: 1, services: {} })).toMatchObject({ ok: false, error: expect.stringContaining('holds no table') });
-    expect(applyDelta(undefined, { type: 'routes', version: 1, nonce: 'n', baseVersion: 0, services: { orders: { endpoints: [] } } })).toEqual({
+    expect(
+      applyDelta(undefined, { type: 'routes', version: 2, nonce: 'n', baseVersion: 1, services: {} }),
+    ).toMatchObject({ ok: false, error: expect.stringContaining('holds no table') });
+    expect(
+      applyDelta(undefined, {
+        type: 'routes',
+        version: 1,
+        nonce: 'n',
+        baseVersion: 0,
+        services: { orders: { endpoints: [] } },
+      }),
+    ).toEqual({
       ok: true,
       routes: { type: 'routes', version: 1, nonce: 'n', services: { orders: { endpoints: [] } } },
     });

@@ -16,8 +16,18 @@ class Client extends EventEmitter {
 }
 
 function table(...services: string[]): RouteTable {
-  const routes: Routes = { type: 'routes', version: 1, nonce: 'n', services: Object.fromEntries(services.map((s) => [s, { endpoints: [] }])) };
-  return new RouteTable(routes, 'control-plane', 0, { random: seededRandom(1), clock: () => 0, stats: new EndpointStatsMap(), zone: undefined });
+  const routes: Routes = {
+    type: 'routes',
+    version: 1,
+    nonce: 'n',
+    services: Object.fromEntries(services.map((s) => [s, { endpoints: [] }])),
+  };
+  return new RouteTable(routes, 'control-plane', 0, {
+    random: seededRandom(1),
+    clock: () => 0,
+    stats: new EndpointStatsMap(),
+    zone: undefined,
+  });
 }
 
 function setup(options: { waitMs?: number; maxLearned?: number; declared?: string[] } = {}) {
@@ -76,7 +86,8 @@ describe('Subscriptions', () => {
   it('does not hold requests for declared names, invalid names, or with no wait configured', () => {
     const { subs, sent } = setup();
     expect(subs.wait('orders', new Client())).toBeUndefined();
-    for (const bad of ['Users', '127.0.0.1', '-x', 'a'.repeat(64), 'x_y', '']) expect(subs.wait(bad, new Client())).toBeUndefined();
+    for (const bad of ['Users', '127.0.0.1', '-x', 'a'.repeat(64), 'x_y', ''])
+      expect(subs.wait(bad, new Client())).toBeUndefined();
     expect(sent).toEqual([]);
     const noWait = setup({ waitMs: 0 });
     expect(noWait.subs.wait('users', new Client())).toBeUndefined();

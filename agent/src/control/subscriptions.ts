@@ -112,7 +112,10 @@ export class Subscriptions {
       if (this.#learned.size >= this.#maxLearned) {
         if (!this.#capLogged) {
           this.#capLogged = true;
-          this.#o.log.warn({ max: this.#maxLearned, service: name }, 'learned the most services allowed from requests; requests for further unknown services get 404 without subscribing (declare them in upstreams)');
+          this.#o.log.warn(
+            { max: this.#maxLearned, service: name },
+            'learned the most services allowed from requests; requests for further unknown services get 404 without subscribing (declare them in upstreams)',
+          );
         }
         return undefined;
       }

@@ -35,7 +35,10 @@ export class TableCache {
     if (raw === undefined) return undefined;
     const result = validateRoutes(raw);
     if (!result.ok) {
-      this.#log.warn({ path: this.#path, issues: result.issues }, 'ignoring a persisted routing table that does not match the schema');
+      this.#log.warn(
+        { path: this.#path, issues: result.issues },
+        'ignoring a persisted routing table that does not match the schema',
+      );
       return undefined;
     }
     return result.value;

@@ -14,7 +14,13 @@ describe('HealthThreshold', () => {
   it('needs unhealthyThreshold failures in a row to leave, and a success resets the streak', () => {
     const h = new HealthThreshold(2, 3);
     h.record(true);
-    expect([h.record(false), h.record(false), h.record(true), h.record(false), h.record(false)]).toEqual([false, false, false, false, false]);
+    expect([h.record(false), h.record(false), h.record(true), h.record(false), h.record(false)]).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
     expect(h.status).toBe('healthy');
     expect(h.record(false)).toBe(true);
     expect(h.status).toBe('unhealthy');
@@ -58,7 +64,13 @@ describe('HealthThreshold streaks', () => {
 
   it('flips on every differing probe with thresholds of 1', () => {
     const h = new HealthThreshold(1, 1);
-    expect(run(h, [false, true, false, false, true]).map((r) => r.status)).toEqual(['unhealthy', 'healthy', 'unhealthy', 'unhealthy', 'healthy']);
+    expect(run(h, [false, true, false, false, true]).map((r) => r.status)).toEqual([
+      'unhealthy',
+      'healthy',
+      'unhealthy',
+      'unhealthy',
+      'healthy',
+    ]);
   });
 
   it('starts the recovery streak over after a failure', () => {

@@ -26,7 +26,10 @@ export class HttpHealthCheck implements HealthCheck {
       return { ok, detail: `GET ${this.#path} answered ${res.statusCode}` };
     } catch (e) {
       const err = e as Error & { code?: string };
-      const detail = err.name === 'TimeoutError' || err.name === 'AbortError' ? `no answer within ${this.#timeoutMs} ms` : (err.code ?? err.message);
+      const detail =
+        err.name === 'TimeoutError' || err.name === 'AbortError'
+          ? `no answer within ${this.#timeoutMs} ms`
+          : (err.code ?? err.message);
       return { ok: false, detail: `GET ${this.#path} failed: ${detail}` };
     }
   }

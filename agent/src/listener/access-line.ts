@@ -38,7 +38,13 @@ export interface ForwardState {
 }
 
 /** The access log line of a request that ended. */
-export function accessLine(req: IncomingMessage, res: ServerResponse, target: RequestTarget | undefined, state: ForwardState, durationMs: number): AccessLine {
+export function accessLine(
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: RequestTarget | undefined,
+  state: ForwardState,
+  durationMs: number,
+): AccessLine {
   // Without a parsed target, only the part of the raw URL from its path on: an
   // absolute URL that did not parse may carry user:password@ before it.
   const raw = req.url ?? '';
@@ -49,7 +55,8 @@ export function accessLine(req: IncomingMessage, res: ServerResponse, target: Re
   const requestId = ids.requestId;
   return {
     traceId: ids.traceId,
-    requestId: requestId !== undefined && requestId.length > MAX_REQUEST_ID ? requestId.slice(0, MAX_REQUEST_ID) : requestId,
+    requestId:
+      requestId !== undefined && requestId.length > MAX_REQUEST_ID ? requestId.slice(0, MAX_REQUEST_ID) : requestId,
     service: target?.service,
     endpoint: state.endpoint,
     status: res.headersSent ? res.statusCode : CLIENT_CLOSED,

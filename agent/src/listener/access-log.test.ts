@@ -13,13 +13,27 @@ describe('OutboundListener access log', () => {
   const { root, lines } = capturedLogger();
   const f = useOutbound(() => ({
     upstreams: { bad: 503, 'good-1': 200 },
-    options: { log: root.child({ component: 'outbound' }), accessLog: root.child({ component: 'access' }), random: seededRandom(2), clock: Date.now },
+    options: {
+      log: root.child({ component: 'outbound' }),
+      accessLog: root.child({ component: 'access' }),
+      random: seededRandom(2),
+      clock: Date.now,
+    },
   }));
   const bad = () => f.up('bad');
 
   beforeAll(() => {
-    const policy = { outlierDetection: { consecutiveFailures: 0 }, balancer: { kind: 'round_robin' }, retries: { backoffBaseMs: 0 } };
-    f.table = new RouteTable(routesOf([ep(bad()), ep(f.up('good-1'))], policy), 'control-plane', 0, { random: seededRandom(1), clock: Date.now, stats: f.stats, zone: undefined });
+    const policy = {
+      outlierDetection: { consecutiveFailures: 0 },
+      balancer: { kind: 'round_robin' },
+      retries: { backoffBaseMs: 0 },
+    };
+    f.table = new RouteTable(routesOf([ep(bad()), ep(f.up('good-1'))], policy), 'control-plane', 0, {
+      random: seededRandom(1),
+      clock: Date.now,
+      stats: f.stats,
+      zone: undefined,
+    });
   });
   beforeEach(() => {
     lines.length = 0;
@@ -37,14 +51,21 @@ describe('OutboundListener access log', () => {
     });
 
   const access = async (n = 1) => {
-    for (let i = 0; i < 100 && lines.filter((l) => l.component === 'access').length < n; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100 && lines.filter((l) => l.component === 'access').length < n; i++)
+      await new Promise((r) => setTimeout(r, 10));
     return lines.filter((l) => l.component === 'access');
   };
 
   it('writes one line per request with the ids, the last endpoint, the retries and the path without its query', async () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     for (let i = 0; i < 2; i++) {
-      const status = await get('/orders/42?token=s3cret&x=1', { host: 'svc', traceparent: `00-${traceId}-00f067aa0ba902b7-01`, 'x-request-id': `req-${i}`, authorization: 'Bearer hunter2-secret', cookie: 'session=abc' });
+      const status = await get('/orders/42?token=s3cret&x=1', {
+        host: 'svc',
+        traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+        'x-request-id': `req-${i}`,
+        authorization: 'Bearer hunter2-secret',
+        cookie: 'session=abc',
+      });
       expect(status).toBe(200);
     }
     const got = await access(2);
@@ -53,7 +74,18 @@ describe('OutboundListener access log', () => {
     expect(bad().hits).toBeGreaterThan(0);
     expect(got.reduce((n, l) => n + (l.retries as number), 0)).toBe(bad().hits);
     for (const [i, l] of got.entries()) {
-      expect(l).toMatchObject({ level: 30, name: 'meshlet-agent', component: 'access', traceId, requestId: `req-${i}`, service: 'svc', endpoint: 'good-1', status: 200, method: 'GET', path: '/orders/42' });
+      expect(l).toMatchObject({
+        level: 30,
+        name: 'meshlet-agent',
+        component: 'access',
+        traceId,
+        requestId: `req-${i}`,
+        service: 'svc',
+        endpoint: 'good-1',
+        status: 200,
+        method: 'GET',
+        path: '/orders/42',
+      });
       expect(typeof l.durationMs).toBe('number');
     }
     const text = JSON.stringify(lines);

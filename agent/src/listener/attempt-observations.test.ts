@@ -14,11 +14,26 @@ describe('OutboundListener observations', () => {
   const random = seededRandom(11);
   const f = useOutbound(() => ({ upstreams: { a: 200, b: 200 }, options: { random, clock: Date.now } }));
   let recorder: ObservationRecorder;
-  const deps = { random, clock: Date.now, stats: f.stats, zone: undefined, observations: { record: (...args: [string, string, boolean, number]) => recorder.record(...args), ejected: (service: string, id: string) => recorder.ejected(service, id) } };
+  const deps = {
+    random,
+    clock: Date.now,
+    stats: f.stats,
+    zone: undefined,
+    observations: {
+      record: (...args: [string, string, boolean, number]) => recorder.record(...args),
+      ejected: (service: string, id: string) => recorder.ejected(service, id),
+    },
+  };
   const dead: Endpoint = { id: 'dead', host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} };
 
   const install = (endpoints: Endpoint[], policy: Partial<Record<keyof ServicePolicy, unknown>> = {}) => {
-    f.table = new RouteTable(routesOf(endpoints, { outlierDetection: { consecutiveFailures: 0 }, retries: { backoffBaseMs: 0 }, ...policy }), 'control-plane', 0, deps, f.table);
+    f.table = new RouteTable(
+      routesOf(endpoints, { outlierDetection: { consecutiveFailures: 0 }, retries: { backoffBaseMs: 0 }, ...policy }),
+      'control-plane',
+      0,
+      deps,
+      f.table,
+    );
   };
   /** The report of everything recorded so far, by endpoint id. */
   const report = () => Object.fromEntries((recorder.take(1000)?.endpoints ?? []).map(({ id, ...rest }) => [id, rest]));

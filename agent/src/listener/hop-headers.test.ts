@@ -2,22 +2,55 @@ import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { rawUpstreamHeaders } from './hop-headers.js';
 
-const HOP_BY_HOP = ['Connection', 'Keep-Alive', 'Proxy-Connection', 'Proxy-Authenticate', 'Proxy-Authorization', 'TE', 'Trailer', 'Transfer-Encoding', 'Upgrade', 'Expect'];
+const HOP_BY_HOP = [
+  'Connection',
+  'Keep-Alive',
+  'Proxy-Connection',
+  'Proxy-Authenticate',
+  'Proxy-Authorization',
+  'TE',
+  'Trailer',
+  'Transfer-Encoding',
+  'Upgrade',
+  'Expect',
+];
 const req = (raw: string[]) => ({ rawHeaders: raw }) as unknown as IncomingMessage;
 
 describe('rawUpstreamHeaders', () => {
   it.each(HOP_BY_HOP)('drops %s', (name) => {
-    expect([...rawUpstreamHeaders(req([name, 'v', 'Accept', 'text/plain']), 'orders')]).toEqual(['Accept', 'text/plain', 'host', 'orders']);
+    expect([...rawUpstreamHeaders(req([name, 'v', 'Accept', 'text/plain']), 'orders')]).toEqual([
+      'Accept',
+      'text/plain',
+      'host',
+      'orders',
+    ]);
   });
 
   it('drops headers named in Connection whatever their case and spacing', () => {
-    const out = rawUpstreamHeaders(req(['Connection', 'Keep-Alive ,  X-Hop-One,x-hop-two', 'X-Hop-One', '1', 'x-hop-two', '2', 'X-End-To-End', '3']), 'orders');
+    const out = rawUpstreamHeaders(
+      req(['Connection', 'Keep-Alive ,  X-Hop-One,x-hop-two', 'X-Hop-One', '1', 'x-hop-two', '2', 'X-End-To-End', '3']),
+      'orders',
+    );
     expect([...out]).toEqual(['X-End-To-End', '3', 'host', 'orders']);
   });
 
   it('keeps end-to-end headers, repeated ones included, and replaces Host with the service name', () => {
-    const out = rawUpstreamHeaders(req(['Host', '127.0.0.1:15001', 'Authorization', 'Bearer t', 'Cookie', 'a=1', 'X-List', 'a', 'X-List', 'b']), 'orders');
-    expect([...out]).toEqual(['Authorization', 'Bearer t', 'Cookie', 'a=1', 'X-List', 'a', 'X-List', 'b', 'host', 'orders']);
+    const out = rawUpstreamHeaders(
+      req(['Host', '127.0.0.1:15001', 'Authorization', 'Bearer t', 'Cookie', 'a=1', 'X-List', 'a', 'X-List', 'b']),
+      'orders',
+    );
+    expect([...out]).toEqual([
+      'Authorization',
+      'Bearer t',
+      'Cookie',
+      'a=1',
+      'X-List',
+      'a',
+      'X-List',
+      'b',
+      'host',
+      'orders',
+    ]);
   });
 
   it('keeps the original Host when no service is given', () => {
@@ -33,7 +66,8 @@ describe('rawUpstreamHeaders', () => {
 });
 
 describe('whether a request has a body', () => {
-  const withHeaders = (headers: Record<string, string>) => ({ rawHeaders: Object.entries(headers).flat() }) as IncomingMessage;
+  const withHeaders = (headers: Record<string, string>) =>
+    ({ rawHeaders: Object.entries(headers).flat() }) as IncomingMessage;
 
   it.each([
     [{}, false],

@@ -28,7 +28,11 @@ export function rawUpstreamHeaders(req: IncomingMessage, host?: string): string[
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const lower = name.toLowerCase();
-    if (lower === 'connection') named = (raw[i + 1] as string).toLowerCase().split(',').map((s) => s.trim());
+    if (lower === 'connection')
+      named = (raw[i + 1] as string)
+        .toLowerCase()
+        .split(',')
+        .map((s) => s.trim());
     else if (lower === 'transfer-encoding' || (lower === 'content-length' && raw[i + 1] !== '0')) body = true;
     if (HOP_BY_HOP.has(lower) || (host !== undefined && lower === 'host')) continue;
     out.push(name, raw[i + 1] as string);

@@ -44,7 +44,10 @@ export class InboundListener {
     const m = options.metrics;
     if (m) {
       const requests = m.inboundRequests;
-      this.#requests = Object.fromEntries(CODE_CLASSES.map((c) => [c, requests.labels(c)])) as Record<CodeClass, { inc(): void }>;
+      this.#requests = Object.fromEntries(CODE_CLASSES.map((c) => [c, requests.labels(c)])) as Record<
+        CodeClass,
+        { inc(): void }
+      >;
       this.#duration = m.inboundDuration;
     }
     this.server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
@@ -55,9 +58,18 @@ export class InboundListener {
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
-      tunnelUpgrade(req, socket, head, { host: options.appHost, port: options.appPort, path: req.url ?? '/', connectTimeoutMs: options.connectTimeoutMs })
+      tunnelUpgrade(req, socket, head, {
+        host: options.appHost,
+        port: options.appPort,
+        path: req.url ?? '/',
+        connectTimeoutMs: options.connectTimeoutMs,
+      })
         .then((r) => {
-          if (!r.ok) refuseUpgrade(socket, AgentErrors.APP_UNREACHABLE(`cannot connect to the local app ${options.appName}: ${r.error.message}`));
+          if (!r.ok)
+            refuseUpgrade(
+              socket,
+              AgentErrors.APP_UNREACHABLE(`cannot connect to the local app ${options.appName}: ${r.error.message}`),
+            );
         })
         .catch(() => socket.destroy());
     });
@@ -96,11 +108,22 @@ export class InboundListener {
     const kind = failureKind(e);
     if (kind === 'aborted') return -1;
     if (kind === 'connect') {
-      sendJsonError(res, AgentErrors.APP_UNREACHABLE(`cannot connect to the local app ${this.#o.appName}: ${e.message}`));
+      sendJsonError(
+        res,
+        AgentErrors.APP_UNREACHABLE(`cannot connect to the local app ${this.#o.appName}: ${e.message}`),
+      );
     } else if (kind === 'timeout') {
-      sendJsonError(res, AgentErrors.UPSTREAM_TIMEOUT(`the local app ${this.#o.appName} did not answer within ${this.#o.requestTimeoutMs} ms`));
+      sendJsonError(
+        res,
+        AgentErrors.UPSTREAM_TIMEOUT(
+          `the local app ${this.#o.appName} did not answer within ${this.#o.requestTimeoutMs} ms`,
+        ),
+      );
     } else if (kind === 'reset') {
-      sendJsonError(res, AgentErrors.APP_RESET(`the local app ${this.#o.appName} closed the connection before answering: ${e.message}`));
+      sendJsonError(
+        res,
+        AgentErrors.APP_RESET(`the local app ${this.#o.appName} closed the connection before answering: ${e.message}`),
+      );
     } else {
       sendJsonError(res, AgentErrors.UPSTREAM_UNREACHABLE(`the local app ${this.#o.appName} failed: ${e.message}`));
     }

@@ -14,7 +14,11 @@ import { routesOf, useOutbound } from './test-support/outbound.js';
 // away with the endpoints and services that leave the table.
 
 /** The value of the series of `name` whose labels include `labels`; undefined when there is none. */
-async function value(metrics: AgentMetrics, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+async function value(
+  metrics: AgentMetrics,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number | undefined> {
   const all = await metrics.registry.getMetricsAsJSON();
   const family = all.find((m) => m.name === name || name.startsWith(`${m.name}_`));
   const v = family?.values.find((s) => {
@@ -33,13 +37,25 @@ async function endpointsCounted(metrics: AgentMetrics): Promise<string[]> {
 const noSources = { controlPlaneConnected: () => false, tableVersion: () => 0 };
 
 describe('outbound metrics', () => {
-  const f = useOutbound(() => ({ upstreams: { bad: 503, 'good-1': 200, 'bad-2': 503 }, options: { random: seededRandom(3), clock: Date.now } }));
+  const f = useOutbound(() => ({
+    upstreams: { bad: 503, 'good-1': 200, 'bad-2': 503 },
+    options: { random: seededRandom(3), clock: Date.now },
+  }));
   let metrics: AgentMetrics;
   let deps: RuntimeDeps;
 
   const install = (endpoints: Endpoint[], policy: Record<string, unknown> = {}) => {
     f.table?.close();
-    f.table = new RouteTable(routesOf(endpoints, { outlierDetection: { consecutiveFailures: 0 }, ...policy, retries: { backoffBaseMs: 0, ...(policy.retries as object) } }), 'control-plane', 0, deps);
+    f.table = new RouteTable(
+      routesOf(endpoints, {
+        outlierDetection: { consecutiveFailures: 0 },
+        ...policy,
+        retries: { backoffBaseMs: 0, ...(policy.retries as object) },
+      }),
+      'control-plane',
+      0,
+      deps,
+    );
   };
 
   beforeEach(() => {
@@ -54,7 +70,9 @@ describe('outbound metrics', () => {
     for (let i = 0; i < 10; i++) expect((await send(f.port)).status).toBe(200);
     expect(bad().hits).toBeGreaterThan(0);
     expect(await value(metrics, 'meshlet_agent_requests_total', { endpoint: 'good-1', code_class: '2xx' })).toBe(10);
-    expect(await value(metrics, 'meshlet_agent_requests_total', { service: 'svc', endpoint: 'bad', code_class: '5xx' })).toBe(bad().hits);
+    expect(
+      await value(metrics, 'meshlet_agent_requests_total', { service: 'svc', endpoint: 'bad', code_class: '5xx' }),
+    ).toBe(bad().hits);
     expect(await value(metrics, 'meshlet_agent_retries_total', { service: 'svc' })).toBe(bad().hits);
     expect(await value(metrics, 'meshlet_agent_request_duration_seconds_count', { service: 'svc' })).toBe(10);
     expect(await value(metrics, 'meshlet_agent_active_requests', { service: 'svc' })).toBe(0);
@@ -126,7 +144,16 @@ describe('inbound metrics', () => {
     const metrics = createAgentMetrics(noSources);
     const make = (appPort: number) => {
       const pool = new Pool(`http://127.0.0.1:${appPort}`);
-      const l = new InboundListener({ app: pool, appName: 'app', appHost: '127.0.0.1', appPort, log: createLogger('test', 'silent'), requestTimeoutMs: 2000, connectTimeoutMs: 500, metrics });
+      const l = new InboundListener({
+        app: pool,
+        appName: 'app',
+        appHost: '127.0.0.1',
+        appPort,
+        log: createLogger('test', 'silent'),
+        requestTimeoutMs: 2000,
+        connectTimeoutMs: 500,
+        metrics,
+      });
       return { pool, l };
     };
     const up = make(app.port);

@@ -11,7 +11,10 @@ import { routesOf, useOutbound } from './test-support/outbound.js';
 describe('OutboundListener retries', () => {
   // The listener and the tables draw from one seeded source.
   const random = seededRandom(7);
-  const f = useOutbound(() => ({ upstreams: { bad: 503, 'good-1': 200, 'good-2': 200 }, options: { random, clock: Date.now } }));
+  const f = useOutbound(() => ({
+    upstreams: { bad: 503, 'good-1': 200, 'good-2': 200 },
+    options: { random, clock: Date.now },
+  }));
   const deps = { random, clock: Date.now, stats: f.stats, zone: undefined };
 
   const install = (endpoints: Endpoint[], policy: Partial<Record<keyof ServicePolicy, unknown>> = {}) => {
@@ -40,18 +43,26 @@ describe('OutboundListener retries', () => {
   });
 
   it('retries a POST with a buffered body when retries.nonIdempotent allows it', async () => {
-    install([ep(bad()), ep(good2())], { outlierDetection: { consecutiveFailures: 0 }, retries: { nonIdempotent: true, backoffBaseMs: 0 } });
-    for (let i = 0; i < 4; i++) expect(await send(f.port, 'POST', 'order')).toMatchObject({ status: 200, instance: 'good-2' });
+    install([ep(bad()), ep(good2())], {
+      outlierDetection: { consecutiveFailures: 0 },
+      retries: { nonIdempotent: true, backoffBaseMs: 0 },
+    });
+    for (let i = 0; i < 4; i++)
+      expect(await send(f.port, 'POST', 'order')).toMatchObject({ status: 200, instance: 'good-2' });
   });
 
   it('retries a connect failure on another endpoint whatever the method', async () => {
     const dead: Endpoint = { id: 'dead', host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} };
     install([dead, ep(good1())], { outlierDetection: { consecutiveFailures: 0 }, retries: { backoffBaseMs: 0 } });
-    for (let i = 0; i < 4; i++) expect(await send(f.port, 'POST', 'x')).toMatchObject({ status: 200, instance: 'good-1' });
+    for (let i = 0; i < 4; i++)
+      expect(await send(f.port, 'POST', 'x')).toMatchObject({ status: 200, instance: 'good-1' });
   });
 
   it('spills a retry to the backup tier when the primary tier is used up', async () => {
-    install([ep(bad(), 0), ep(good2(), 1)], { outlierDetection: { consecutiveFailures: 0 }, retries: { backoffBaseMs: 0 } });
+    install([ep(bad(), 0), ep(good2(), 1)], {
+      outlierDetection: { consecutiveFailures: 0 },
+      retries: { backoffBaseMs: 0 },
+    });
     expect(await send(f.port)).toMatchObject({ status: 200, instance: 'good-2' });
     expect(bad().hits).toBe(1);
   });
@@ -78,7 +89,10 @@ describe('OutboundListener retries', () => {
   });
 
   it('ejects an endpoint after consecutive failures, so later requests skip it', async () => {
-    install([ep(bad()), ep(good1()), ep(good2())], { outlierDetection: { consecutiveFailures: 3, maxEjectionPercent: 50 }, retries: { backoffBaseMs: 0 } });
+    install([ep(bad()), ep(good1()), ep(good2())], {
+      outlierDetection: { consecutiveFailures: 3, maxEjectionPercent: 50 },
+      retries: { backoffBaseMs: 0 },
+    });
     for (let i = 0; i < 30; i++) expect((await send(f.port)).status).toBe(200);
     expect(bad().hits).toBe(3);
     expect([...(table()?.service('svc')?.ejected ?? [])]).toEqual(['bad']);
@@ -117,7 +131,10 @@ describe('OutboundListener retries', () => {
   });
 
   it('retries any status listed in retries.statuses, 429 included', async () => {
-    install([ep(bad()), ep(good1())], { outlierDetection: { consecutiveFailures: 0 }, retries: { statuses: [429], backoffBaseMs: 0 } });
+    install([ep(bad()), ep(good1())], {
+      outlierDetection: { consecutiveFailures: 0 },
+      retries: { statuses: [429], backoffBaseMs: 0 },
+    });
     bad().status = 429;
     for (let i = 0; i < 4; i++) expect(await send(f.port)).toMatchObject({ status: 200, instance: 'good-1' });
   });
@@ -136,7 +153,8 @@ describe('OutboundListener retries', () => {
     expect(gaveUp.every((r) => r.status === 'rejected')).toBe(true);
     // Every aborted request has been through the agent once none is in flight.
     const deadline = Date.now() + 5_000;
-    while ((table()?.service('svc')?.breaker.active ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while ((table()?.service('svc')?.breaker.active ?? 0) > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
     expect(table()?.service('svc')?.breaker.active).toBe(0);
     expect(good1().hits + good2().hits).toBe(6);
     expect([...(table()?.service('svc')?.ejected ?? [])]).toEqual([]);
@@ -158,12 +176,19 @@ describe('OutboundListener retries', () => {
     const first = send(f.port);
     // The second request goes once the first holds the only slot.
     const deadline = Date.now() + 5_000;
-    while (table()?.service('svc')?.breaker.active !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while (table()?.service('svc')?.breaker.active !== 1 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
     const refused = await new Promise<{ status: number; header: unknown; code: string }>((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port: f.port, path: 'http://svc/x', agent: false }, (res) => {
         let text = '';
         res.on('data', (c: Buffer) => (text += String(c)));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, header: res.headers['x-meshlet-circuit-open'], code: JSON.parse(text).error.code }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            header: res.headers['x-meshlet-circuit-open'],
+            code: JSON.parse(text).error.code,
+          }),
+        );
       });
       req.on('error', reject);
       req.end();

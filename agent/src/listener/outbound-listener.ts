@@ -84,11 +84,18 @@ export class OutboundListener {
       await this.#route(req, res, target, state, started);
     } finally {
       const access = this.#o.accessLog;
-      if (access?.isLevelEnabled('info')) access.info(accessLine(req, res, target, state, performance.now() - started), 'outbound request');
+      if (access?.isLevelEnabled('info'))
+        access.info(accessLine(req, res, target, state, performance.now() - started), 'outbound request');
     }
   }
 
-  async #route(req: IncomingMessage, res: ServerResponse, target: RequestTarget | undefined, state: ForwardState, started: number): Promise<void> {
+  async #route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: RequestTarget | undefined,
+    state: ForwardState,
+    started: number,
+  ): Promise<void> {
     if (!target) {
       sendJsonError(res, AgentErrors.BAD_REQUEST('name the service: send an absolute URL (curl -x) or a Host header'));
       return;
@@ -110,10 +117,22 @@ export class OutboundListener {
   }
 
   /** The service's rate limit, fault injection and circuit breaker, then {@link #forward}. */
-  async #guard(req: IncomingMessage, res: ServerResponse, target: RequestTarget, d: Destination, state: ForwardState): Promise<void> {
+  async #guard(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: RequestTarget,
+    d: Destination,
+    state: ForwardState,
+  ): Promise<void> {
     const { svc, dest } = d;
     if (svc.limiter && !svc.limiter.tryTake()) {
-      sendJsonError(res, AgentErrors.RATE_LIMITED(`the local rate limit of "${svc.name}" (${svc.policy.rateLimit?.requestsPerSecond} requests per second) is exhausted; retry later`), { service: svc.name });
+      sendJsonError(
+        res,
+        AgentErrors.RATE_LIMITED(
+          `the local rate limit of "${svc.name}" (${svc.policy.rateLimit?.requestsPerSecond} requests per second) is exhausted; retry later`,
+        ),
+        { service: svc.name },
+      );
       return;
     }
     const faults = svc.policy.faultInjection;
@@ -121,7 +140,15 @@ export class OutboundListener {
       const f = decideFault(faults, this.#o.random);
       if (f.delayMs > 0) await sleep(f.delayMs);
       if (f.abortStatus !== undefined) {
-        sendJsonError(res, new MeshletHttpError(AgentErrorCodes.FAULT_INJECTED, f.abortStatus, `fault injection of "${svc.name}" aborted this request (a drill: remove faultInjection from the policy to stop it)`), { service: svc.name });
+        sendJsonError(
+          res,
+          new MeshletHttpError(
+            AgentErrorCodes.FAULT_INJECTED,
+            f.abortStatus,
+            `fault injection of "${svc.name}" aborted this request (a drill: remove faultInjection from the policy to stop it)`,
+          ),
+          { service: svc.name },
+        );
         return;
       }
     }
@@ -132,7 +159,13 @@ export class OutboundListener {
       if (typeof got !== 'function') {
         dest.metrics.circuitOpen();
         if (!res.headersSent) res.setHeader(CIRCUIT_HEADER, got.open);
-        sendJsonError(res, AgentErrors.CIRCUIT_OPEN(`the circuit breaker of "${dest.name}" is open (${got.open}): ${dest.policy.circuitBreaker.maxConcurrent} requests in flight and ${dest.policy.circuitBreaker.maxPending} waiting at most`), { service: dest.name, reason: got.open });
+        sendJsonError(
+          res,
+          AgentErrors.CIRCUIT_OPEN(
+            `the circuit breaker of "${dest.name}" is open (${got.open}): ${dest.policy.circuitBreaker.maxConcurrent} requests in flight and ${dest.policy.circuitBreaker.maxPending} waiting at most`,
+          ),
+          { service: dest.name, reason: got.open },
+        );
         return;
       }
       release = got;
@@ -150,7 +183,13 @@ export class OutboundListener {
    * request; every retry goes to an endpoint not yet tried for it (spilling
    * to the next tier when a tier is used up).
    */
-  async #forward(req: IncomingMessage, res: ServerResponse, target: RequestTarget, d: Destination, state: ForwardState): Promise<void> {
+  async #forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: RequestTarget,
+    d: Destination,
+    state: ForwardState,
+  ): Promise<void> {
     const { svc, dest, lb, retries, timeouts } = d;
     const o = this.#o;
     const headers = rawUpstreamHeaders(req, target.service);
@@ -178,8 +217,16 @@ export class OutboundListener {
         return false;
       },
     };
-    const ask = (attempt: number, outcome: AttemptOutcome): RetryDecision => decideRetry({ ...question, attempt, outcome });
-    const request = { method: question.method as 'GET', path: target.path, headers, body: body.body, headersTimeout: timeouts.requestMs, bodyTimeout: timeouts.requestMs };
+    const ask = (attempt: number, outcome: AttemptOutcome): RetryDecision =>
+      decideRetry({ ...question, attempt, outcome });
+    const request = {
+      method: question.method as 'GET',
+      path: target.path,
+      headers,
+      body: body.body,
+      headersTimeout: timeouts.requestMs,
+      bodyTimeout: timeouts.requestMs,
+    };
 
     let endpoint = lb.pick(pick);
     for (let attempt = 0; endpoint !== undefined; attempt++) {
@@ -191,7 +238,8 @@ export class OutboundListener {
       tried.add(endpoint.id);
       let decision: RetryDecision | undefined;
       // Before anything reaches the client: an answer the policy retries is declined.
-      const accept = (status: number, peerError: string | undefined) => !(decision = ask(attempt, { kind: 'status', status, peerError })).retry;
+      const accept = (status: number, peerError: string | undefined) =>
+        !(decision = ask(attempt, { kind: 'status', status, peerError })).retry;
       const { outcome, answeredMs } = await this.#attempt(endpoint, request, res, timeouts, accept);
       if (outcome.kind !== 'failed') {
         dest.metrics.attempt(endpoint.id, outcome.status);
@@ -202,7 +250,11 @@ export class OutboundListener {
         const kind = this.#failed(outcome, endpoint, d, res);
         if (kind === undefined) return;
         failures.push(`${endpoint.id}: ${outcome.error.message}`);
-        if (o.log.isLevelEnabled('debug')) o.log.debug({ service: dest.name, endpoint: endpoint.id, err: outcome.error.message, kind, attempt }, 'outbound attempt failed');
+        if (o.log.isLevelEnabled('debug'))
+          o.log.debug(
+            { service: dest.name, endpoint: endpoint.id, err: outcome.error.message, kind, attempt },
+            'outbound attempt failed',
+          );
         decision = ask(attempt, { kind: 'error', error: kind });
       }
       if (!decision?.retry) break;
@@ -210,15 +262,31 @@ export class OutboundListener {
       endpoint = next;
     }
     if (failures.length === 0) {
-      sendJsonError(res, AgentErrors.NO_HEALTHY_ENDPOINT(`service "${dest.name}" has no healthy endpoint to send to (routing table version ${d.version})`), { service: dest.name });
+      sendJsonError(
+        res,
+        AgentErrors.NO_HEALTHY_ENDPOINT(
+          `service "${dest.name}" has no healthy endpoint to send to (routing table version ${d.version})`,
+        ),
+        { service: dest.name },
+      );
       return;
     }
     const why = budgetExhausted ? '; the retry budget is exhausted, so no more retries were made' : '';
-    sendJsonError(res, AgentErrors.UPSTREAM_UNREACHABLE(`no endpoint of "${dest.name}" could be reached (${failures.join('; ')})${why}`), { service: dest.name, attempts: failures.length });
+    sendJsonError(
+      res,
+      AgentErrors.UPSTREAM_UNREACHABLE(`no endpoint of "${dest.name}" could be reached (${failures.join('; ')})${why}`),
+      { service: dest.name, attempts: failures.length },
+    );
   }
 
   /** One attempt on `endpoint`; `answeredMs` is the time to the answer's headers (for the balancer's EWMA and the observations), -1 when none came. */
-  async #attempt(endpoint: Endpoint, request: Dispatcher.DispatchOptions, res: ServerResponse, timeouts: TimeoutPolicy, accept: RelayOptions['accept']): Promise<{ outcome: RelayOutcome; answeredMs: number }> {
+  async #attempt(
+    endpoint: Endpoint,
+    request: Dispatcher.DispatchOptions,
+    res: ServerResponse,
+    timeouts: TimeoutPolicy,
+    accept: RelayOptions['accept'],
+  ): Promise<{ outcome: RelayOutcome; answeredMs: number }> {
     const o = this.#o;
     const stats = o.stats.get(endpoint.id);
     stats.active++;
@@ -243,14 +311,26 @@ export class OutboundListener {
    * the request ends here: the client left, already had a status (it is cut
    * off), or the endpoint timed out (never retried: the client gets a 504).
    */
-  #failed(outcome: RelayOutcome & { kind: 'failed' }, endpoint: Endpoint, d: Destination, res: ServerResponse): FailureKind | undefined {
+  #failed(
+    outcome: RelayOutcome & { kind: 'failed' },
+    endpoint: Endpoint,
+    d: Destination,
+    res: ServerResponse,
+  ): FailureKind | undefined {
     const kind = failureKind(outcome.error);
     // A client that left says nothing about the endpoint.
     if (kind === 'aborted' || res.destroyed) return undefined;
     d.dest.metrics.attempt(endpoint.id, -1);
     d.dest.outcome(endpoint.id, true);
     if (outcome.headersSent) res.destroy();
-    else if (kind === 'timeout') sendJsonError(res, AgentErrors.UPSTREAM_TIMEOUT(`endpoint ${endpoint.id} of "${d.dest.name}" did not answer within ${d.timeouts.requestMs} ms`), { service: d.dest.name, endpoint: endpoint.id });
+    else if (kind === 'timeout')
+      sendJsonError(
+        res,
+        AgentErrors.UPSTREAM_TIMEOUT(
+          `endpoint ${endpoint.id} of "${d.dest.name}" did not answer within ${d.timeouts.requestMs} ms`,
+        ),
+        { service: d.dest.name, endpoint: endpoint.id },
+      );
     else return kind;
     return undefined;
   }
@@ -261,7 +341,11 @@ export class OutboundListener {
    * table that has it (see {@link Subscriptions}), then resolve again;
    * undefined when the client left meanwhile.
    */
-  async #resolve(req: IncomingMessage, target: RequestTarget, client: WaitingClient): Promise<Destination | Refusal | undefined> {
+  async #resolve(
+    req: IncomingMessage,
+    target: RequestTarget,
+    client: WaitingClient,
+  ): Promise<Destination | Refusal | undefined> {
     const d = resolveDestination(this.#o.table(), req, target);
     const subs = this.#o.subscriptions;
     if (!('refusal' in d) || subs === undefined || this.#o.table()?.service(target.service) !== undefined) return d;
@@ -287,4 +371,3 @@ export class OutboundListener {
     await forwardUpgrade(req, socket, head, target, d);
   }
 }
-

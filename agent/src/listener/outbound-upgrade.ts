@@ -15,7 +15,13 @@ import { refuseUpgrade, tunnelUpgrade } from './upgrade-tunnel.js';
  * failures are retried: once the upgrade request is out, the app may have
  * acted on it.
  */
-export async function forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: RequestTarget, d: Destination): Promise<void> {
+export async function forwardUpgrade(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  target: RequestTarget,
+  d: Destination,
+): Promise<void> {
   const trace: string[] = [];
   for (const name of ['traceparent', 'x-request-id'] as const) {
     const v = req.headers[name];
@@ -44,5 +50,8 @@ export async function forwardUpgrade(req: IncomingMessage, socket: Duplex, head:
     if (r.ok) return;
     failures.push(`${endpoint.id}: ${r.error.message}`);
   }
-  refuseUpgrade(socket, AgentErrors.UPSTREAM_UNREACHABLE(`no endpoint of "${d.dest.name}" could be reached (${failures.join('; ')})`));
+  refuseUpgrade(
+    socket,
+    AgentErrors.UPSTREAM_UNREACHABLE(`no endpoint of "${d.dest.name}" could be reached (${failures.join('; ')})`),
+  );
 }

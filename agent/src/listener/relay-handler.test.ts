@@ -37,10 +37,36 @@ describe('RelayHandler', () => {
     const { res, calls } = fakeRes();
     const outcomes: RelayOutcome[] = [];
     const h = new RelayHandler(res, { fromApp: true }, (o) => outcomes.push(o));
-    h.onHeaders(200, raw('Connection', 'keep-alive, X-Hop', 'Keep-Alive', 'timeout=5', 'X-Hop', '1', 'Transfer-Encoding', 'chunked', 'Content-Type', 'application/json', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'x-meshlet-error', 'MESHLET_APP_RESET'), () => undefined);
+    h.onHeaders(
+      200,
+      raw(
+        'Connection',
+        'keep-alive, X-Hop',
+        'Keep-Alive',
+        'timeout=5',
+        'X-Hop',
+        '1',
+        'Transfer-Encoding',
+        'chunked',
+        'Content-Type',
+        'application/json',
+        'Set-Cookie',
+        'a=1',
+        'Set-Cookie',
+        'b=2',
+        'x-meshlet-error',
+        'MESHLET_APP_RESET',
+      ),
+      () => undefined,
+    );
     h.onData(Buffer.from('{}'));
     h.onComplete();
-    expect(calls).toEqual({ status: 200, headers: ['Content-Type', 'application/json', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2'], chunks: ['{}'], ended: true });
+    expect(calls).toEqual({
+      status: 200,
+      headers: ['Content-Type', 'application/json', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2'],
+      chunks: ['{}'],
+      ended: true,
+    });
     expect(outcomes).toEqual([{ kind: 'relayed', status: 200 }]);
   });
 
@@ -48,7 +74,9 @@ describe('RelayHandler', () => {
     const { res, calls } = fakeRes();
     const outcomes: RelayOutcome[] = [];
     const seen: Array<[number, string | undefined]> = [];
-    const h = new RelayHandler(res, { fromApp: false, accept: (s, p) => (seen.push([s, p]), false) }, (o) => outcomes.push(o));
+    const h = new RelayHandler(res, { fromApp: false, accept: (s, p) => (seen.push([s, p]), false) }, (o) =>
+      outcomes.push(o),
+    );
     h.onHeaders(502, raw('x-meshlet-error', 'MESHLET_APP_UNREACHABLE'), () => undefined);
     h.onData(Buffer.from('dropped'));
     h.onComplete();
@@ -60,7 +88,9 @@ describe('RelayHandler', () => {
   it('reports a failure before the answer, and cuts the client off after it', () => {
     const before = fakeRes();
     const outcomes: RelayOutcome[] = [];
-    new RelayHandler(before.res, { fromApp: false }, (o) => outcomes.push(o)).onError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
+    new RelayHandler(before.res, { fromApp: false }, (o) => outcomes.push(o)).onError(
+      Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }),
+    );
     expect(outcomes[0]).toMatchObject({ kind: 'failed', headersSent: false });
 
     const after = fakeRes();

@@ -51,7 +51,8 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
   #resume: (() => void) | undefined;
   #timedOut: Error | undefined;
   #onClose = (): void => {
-    if (!this.#finished && !this.#res.writableFinished) this.#abort?.(Object.assign(new Error('the client went away'), { name: 'AbortError', code: 'UND_ERR_ABORTED' }));
+    if (!this.#finished && !this.#res.writableFinished)
+      this.#abort?.(Object.assign(new Error('the client went away'), { name: 'AbortError', code: 'UND_ERR_ABORTED' }));
   };
 
   constructor(res: ServerResponse, options: RelayOptions, done: (outcome: RelayOutcome) => void) {
@@ -62,7 +63,9 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
     const deadline = options.headersDeadlineMs;
     if (deadline !== undefined && deadline > 0 && deadline < PRECISE_TIMEOUT_BELOW_MS) {
       this.#timer = setTimeout(() => {
-        this.#timedOut = Object.assign(new Error(`no response headers within ${deadline} ms`), { code: 'UND_ERR_HEADERS_TIMEOUT' });
+        this.#timedOut = Object.assign(new Error(`no response headers within ${deadline} ms`), {
+          code: 'UND_ERR_HEADERS_TIMEOUT',
+        });
         this.#abort?.(this.#timedOut);
       }, deadline);
     }
@@ -71,7 +74,8 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort;
     if (this.#timedOut) abort(this.#timedOut);
-    else if (this.#res.destroyed) abort(Object.assign(new Error('the client went away'), { name: 'AbortError', code: 'UND_ERR_ABORTED' }));
+    else if (this.#res.destroyed)
+      abort(Object.assign(new Error('the client went away'), { name: 'AbortError', code: 'UND_ERR_ABORTED' }));
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
@@ -90,12 +94,17 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
         if (this.#o.fromApp) continue;
         peerError = value;
       }
-      if (lower === 'connection') named = value.toLowerCase().split(',').map((s) => s.trim());
+      if (lower === 'connection')
+        named = value
+          .toLowerCase()
+          .split(',')
+          .map((s) => s.trim());
       if (HOP_BY_HOP.has(lower)) continue;
       headers.push(name, value);
     }
     if (named) {
-      for (let i = headers.length - 2; i >= 0; i -= 2) if (named.includes((headers[i] as string).toLowerCase())) headers.splice(i, 2);
+      for (let i = headers.length - 2; i >= 0; i -= 2)
+        if (named.includes((headers[i] as string).toLowerCase())) headers.splice(i, 2);
     }
     this.#status = statusCode;
     this.#peerError = peerError;

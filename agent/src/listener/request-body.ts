@@ -2,9 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 
 /** A request body, buffered when small enough to be sent again on a retry. */
-export type RequestBody =
-  | { replayable: true; body: Buffer | null }
-  | { replayable: false; body: Readable };
+export type RequestBody = { replayable: true; body: Buffer | null } | { replayable: false; body: Readable };
 
 /** The body of a request without one. */
 export const NO_BODY: RequestBody = Object.freeze({ replayable: true, body: null });

@@ -2,11 +2,15 @@ import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { requestTarget } from './request-target.js';
 
-const req = (url: string | undefined, host?: string) => ({ url, headers: host === undefined ? {} : { host } }) as IncomingMessage;
+const req = (url: string | undefined, host?: string) =>
+  ({ url, headers: host === undefined ? {} : { host } }) as IncomingMessage;
 
 describe('requestTarget', () => {
   it('reads the service from an absolute-form URL (HTTP_PROXY style), keeping path and query', () => {
-    expect(requestTarget(req('http://Hello/a/b?x=1', '127.0.0.1:15001'))).toEqual({ service: 'hello', path: '/a/b?x=1' });
+    expect(requestTarget(req('http://Hello/a/b?x=1', '127.0.0.1:15001'))).toEqual({
+      service: 'hello',
+      path: '/a/b?x=1',
+    });
     expect(requestTarget(req('http://orders:8080'))).toEqual({ service: 'orders', path: '/' });
   });
 

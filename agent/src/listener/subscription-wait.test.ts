@@ -32,7 +32,12 @@ describe('OutboundListener subscriptions', () => {
 
   /** Installs a table with these services, each served by the one app, as the agent does. */
   const install = (...services: string[]) => {
-    const routes: Routes = { type: 'routes', version: ++version, nonce: 'n', services: Object.fromEntries(services.map((s) => [s, { endpoints: [ep(app)] }])) };
+    const routes: Routes = {
+      type: 'routes',
+      version: ++version,
+      nonce: 'n',
+      services: Object.fromEntries(services.map((s) => [s, { endpoints: [ep(app)] }])),
+    };
     table = new RouteTable(routes, 'control-plane', 0, deps, table);
     subs.onTable(table);
   };
@@ -46,9 +51,23 @@ describe('OutboundListener subscriptions', () => {
     timers.clear();
     table = undefined;
     const log = createLogger('test', 'silent');
-    subs = new Subscriptions({ declared: ['declared'], waitMs: 1000, subscribe: (s) => subscribed.push(s), log, timers: manual });
+    subs = new Subscriptions({
+      declared: ['declared'],
+      waitMs: 1000,
+      subscribe: (s) => subscribed.push(s),
+      log,
+      timers: manual,
+    });
     install('svc');
-    const options = { table: () => table, pools, stats: deps.stats, log, random: deps.random, clock: Date.now, subscriptions: subs };
+    const options = {
+      table: () => table,
+      pools,
+      stats: deps.stats,
+      log,
+      random: deps.random,
+      clock: Date.now,
+      subscriptions: subs,
+    };
     listener = new OutboundListener(options);
     dedicated = new OutboundListener({ ...options, service: 'declared' });
     port = await listen(listener.server);

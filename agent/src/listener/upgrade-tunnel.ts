@@ -6,8 +6,18 @@ import { ERROR_HEADER } from '../errors.js';
 import { HOP_BY_HOP } from './hop-headers.js';
 
 /** Request headers for an upgrade: hop-by-hop ones dropped except `Upgrade`, with `Connection: Upgrade`. */
-function upgradeHead(req: IncomingMessage, path: string, host: string | undefined, extra: Record<string, string>): string {
-  const named = new Set((req.headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim()));
+function upgradeHead(
+  req: IncomingMessage,
+  path: string,
+  host: string | undefined,
+  extra: Record<string, string>,
+): string {
+  const named = new Set(
+    (req.headers.connection ?? '')
+      .toLowerCase()
+      .split(',')
+      .map((s) => s.trim()),
+  );
   let head = `${req.method ?? 'GET'} ${path} HTTP/1.1\r\n`;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
@@ -58,10 +68,21 @@ export interface TunnelOptions {
  * when the connection could not be made, so that the caller may try another
  * endpoint.
  */
-export function tunnelUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, o: TunnelOptions): Promise<{ ok: true } | { ok: false; error: Error }> {
+export function tunnelUpgrade(
+  req: IncomingMessage,
+  client: Duplex,
+  head: Buffer,
+  o: TunnelOptions,
+): Promise<{ ok: true } | { ok: false; error: Error }> {
   return new Promise((resolve) => {
     const upstream: Socket = connect({ host: o.host, port: o.port });
-    const timer = setTimeout(() => upstream.destroy(Object.assign(new Error(`connect timeout after ${o.connectTimeoutMs} ms`), { code: 'ETIMEDOUT' })), o.connectTimeoutMs);
+    const timer = setTimeout(
+      () =>
+        upstream.destroy(
+          Object.assign(new Error(`connect timeout after ${o.connectTimeoutMs} ms`), { code: 'ETIMEDOUT' }),
+        ),
+      o.connectTimeoutMs,
+    );
     const onConnectError = (error: Error) => {
       clearTimeout(timer);
       resolve({ ok: false, error });

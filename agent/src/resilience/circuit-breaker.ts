@@ -89,11 +89,14 @@ export class CircuitBreaker {
       this.#tail = waiter;
       this.#pending++;
       if (Number.isFinite(timeoutMs)) {
-        waiter.timer = this.#timers.setTimeout(() => {
-          waiter.timer = undefined;
-          this.#unlink(waiter);
-          resolve(OPEN_PENDING_TIMEOUT);
-        }, Math.min(Math.max(0, timeoutMs), MAX_TIMER_MS));
+        waiter.timer = this.#timers.setTimeout(
+          () => {
+            waiter.timer = undefined;
+            this.#unlink(waiter);
+            resolve(OPEN_PENDING_TIMEOUT);
+          },
+          Math.min(Math.max(0, timeoutMs), MAX_TIMER_MS),
+        );
       }
     });
   }

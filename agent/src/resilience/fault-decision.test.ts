@@ -40,12 +40,23 @@ describe('decideFault', () => {
       delayMs: 250,
       abortStatus: 418,
     });
-    expect(decideFault({ abort: { percent: 100, status: 503 } }, () => 0.999999)).toEqual({ delayMs: 0, abortStatus: 503 });
+    expect(decideFault({ abort: { percent: 100, status: 503 } }, () => 0.999999)).toEqual({
+      delayMs: 0,
+      abortStatus: 503,
+    });
   });
 
   it('never faults at 0 % and always at 100 %', () => {
-    expect(tally({ delay: { percent: 0, ms: 10 }, abort: { percent: 0, status: 503 } })).toEqual({ delayed: 0, aborted: 0, both: 0 });
-    expect(tally({ delay: { percent: 100, ms: 10 }, abort: { percent: 100, status: 503 } })).toEqual({ delayed: 100, aborted: 100, both: 100 });
+    expect(tally({ delay: { percent: 0, ms: 10 }, abort: { percent: 0, status: 503 } })).toEqual({
+      delayed: 0,
+      aborted: 0,
+      both: 0,
+    });
+    expect(tally({ delay: { percent: 100, ms: 10 }, abort: { percent: 100, status: 503 } })).toEqual({
+      delayed: 100,
+      aborted: 100,
+      both: 100,
+    });
   });
 
   it('honours fractional percentages', () => {
@@ -55,7 +66,9 @@ describe('decideFault', () => {
   });
 
   it('returns the shared no-fault decision when no fault was drawn', () => {
-    expect(decideFault({ delay: { percent: 50, ms: 10 }, abort: { percent: 50, status: 503 } }, () => 0.9)).toBe(NO_FAULT);
+    expect(decideFault({ delay: { percent: 50, ms: 10 }, abort: { percent: 50, status: 503 } }, () => 0.9)).toBe(
+      NO_FAULT,
+    );
     expect(decideFault({}, () => 0)).toBe(NO_FAULT);
   });
 });

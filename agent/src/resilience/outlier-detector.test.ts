@@ -171,7 +171,11 @@ describe('OutlierDetector', () => {
 
   it('hands onChange a new set each time and never changes one already handed out', () => {
     const seen: ReadonlySet<string>[] = [];
-    const d = new OutlierDetector({ consecutiveFailures: 1, baseEjectionMs: 1000, maxEjectionPercent: 100 }, () => Date.now(), (s) => seen.push(s));
+    const d = new OutlierDetector(
+      { consecutiveFailures: 1, baseEjectionMs: 1000, maxEjectionPercent: 100 },
+      () => Date.now(),
+      (s) => seen.push(s),
+    );
     d.setEndpoints(['a', 'b']);
     d.onFailure('a');
     d.onFailure('b');

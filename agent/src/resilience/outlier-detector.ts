@@ -87,7 +87,14 @@ export class OutlierDetector {
       this.#states.delete(id);
     }
     for (const id of listed) {
-      if (!this.#states.has(id)) this.#states.set(id, { consecutive: 0, timesEjected: 0, ejected: false, returnedAt: undefined, timer: undefined });
+      if (!this.#states.has(id))
+        this.#states.set(id, {
+          consecutive: 0,
+          timesEjected: 0,
+          ejected: false,
+          returnedAt: undefined,
+          timer: undefined,
+        });
     }
     if (returned) this.#publish(new Set([...this.#ejected].filter((id) => listed.has(id))));
   }

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { AgentErrorCodes } from '../errors.js';
-import { decideRetry, isIdempotent, type NoRetryReason, type RetryDecision, type RetryQuestion, type RetryReason, retryDelay } from './retry-policy.js';
+import {
+  decideRetry,
+  isIdempotent,
+  type NoRetryReason,
+  type RetryDecision,
+  type RetryQuestion,
+  type RetryReason,
+  retryDelay,
+} from './retry-policy.js';
 
 const policy = { backoffBaseMs: 25, backoffMaxMs: 250 };
 
@@ -55,7 +63,10 @@ describe('decideRetry', () => {
     ...over,
   });
   const status = (s: number, peerError?: string) => ({ kind: 'status' as const, status: s, peerError });
-  const error = (kind: 'connect' | 'reset' | 'timeout' | 'aborted' | 'other') => ({ kind: 'error' as const, error: kind });
+  const error = (kind: 'connect' | 'reset' | 'timeout' | 'aborted' | 'other') => ({
+    kind: 'error' as const,
+    error: kind,
+  });
   const settings = (over: Partial<RetryQuestion['settings']>) => ({ ...question({}).settings, ...over });
   const retry = (reason: RetryReason): RetryDecision => ({ retry: true, reason });
   const no = (reason: NoRetryReason): RetryDecision => ({ retry: false, reason });
@@ -66,29 +77,65 @@ describe('decideRetry', () => {
     ['a GET answered 502', { outcome: status(502) }, retry('status')],
     ['a GET answered 500 (not listed)', { outcome: status(500) }, no('status-not-listed')],
     ['a GET answered 200', { outcome: status(200) }, no('status-not-listed')],
-    ['a GET answered 429 when 429 is listed', { outcome: status(429), settings: settings({ statuses: [429] }) }, retry('status')],
+    [
+      'a GET answered 429 when 429 is listed',
+      { outcome: status(429), settings: settings({ statuses: [429] }) },
+      retry('status'),
+    ],
     ['a POST answered 503', { method: 'POST', outcome: status(503) }, no('not-idempotent')],
-    ['a POST answered 503 with nonIdempotent', { method: 'POST', outcome: status(503), settings: settings({ nonIdempotent: true }) }, retry('status')],
-    ['a POST answered 503, said to be idempotent', { method: 'POST', idempotent: true, outcome: status(503) }, retry('status')],
-    ['a GET answered 503, said not to be idempotent', { idempotent: false, outcome: status(503) }, no('not-idempotent')],
+    [
+      'a POST answered 503 with nonIdempotent',
+      { method: 'POST', outcome: status(503), settings: settings({ nonIdempotent: true }) },
+      retry('status'),
+    ],
+    [
+      'a POST answered 503, said to be idempotent',
+      { method: 'POST', idempotent: true, outcome: status(503) },
+      retry('status'),
+    ],
+    [
+      'a GET answered 503, said not to be idempotent',
+      { idempotent: false, outcome: status(503) },
+      no('not-idempotent'),
+    ],
     // An answer the peer agent made itself.
-    ["a POST the peer's app was unreachable for", { method: 'POST', outcome: status(502, AgentErrorCodes.APP_UNREACHABLE) }, retry('peer-app-unreachable')],
+    [
+      "a POST the peer's app was unreachable for",
+      { method: 'POST', outcome: status(502, AgentErrorCodes.APP_UNREACHABLE) },
+      retry('peer-app-unreachable'),
+    ],
     ["a GET the peer's app reset", { outcome: status(502, AgentErrorCodes.APP_RESET) }, retry('peer-app-reset')],
-    ["a POST the peer's app reset", { method: 'POST', outcome: status(502, AgentErrorCodes.APP_RESET) }, no('not-idempotent')],
-    ["the peer's own timeout, though 504 is listed", { outcome: status(504, AgentErrorCodes.UPSTREAM_TIMEOUT) }, no('peer-error')],
+    [
+      "a POST the peer's app reset",
+      { method: 'POST', outcome: status(502, AgentErrorCodes.APP_RESET) },
+      no('not-idempotent'),
+    ],
+    [
+      "the peer's own timeout, though 504 is listed",
+      { outcome: status(504, AgentErrorCodes.UPSTREAM_TIMEOUT) },
+      no('peer-error'),
+    ],
     ["the peer's other errors", { outcome: status(503, AgentErrorCodes.NO_HEALTHY_ENDPOINT) }, no('peer-error')],
     // No answer.
     ['a POST that could not connect', { method: 'POST', outcome: error('connect') }, retry('connect')],
     ['a GET reset', { outcome: error('reset') }, retry('reset')],
     ['a POST reset', { method: 'POST', outcome: error('reset') }, no('not-idempotent')],
-    ['a POST reset with nonIdempotent', { method: 'POST', outcome: error('reset'), settings: settings({ nonIdempotent: true }) }, retry('reset')],
+    [
+      'a POST reset with nonIdempotent',
+      { method: 'POST', outcome: error('reset'), settings: settings({ nonIdempotent: true }) },
+      retry('reset'),
+    ],
     ['a timeout', { outcome: error('timeout') }, no('timeout')],
     ['a client that left', { outcome: error('aborted') }, no('aborted')],
     ['an unknown failure', { outcome: error('other') }, no('other-error')],
     // Attempts, body, endpoints, budget.
     ['the second retry', { attempt: 1, outcome: error('connect') }, retry('connect')],
     ['a third retry when maxRetries is 2', { attempt: 2, outcome: error('connect') }, no('attempts-used')],
-    ['any retry when maxRetries is 0', { outcome: error('connect'), settings: settings({ maxRetries: 0 }) }, no('attempts-used')],
+    [
+      'any retry when maxRetries is 0',
+      { outcome: error('connect'), settings: settings({ maxRetries: 0 }) },
+      no('attempts-used'),
+    ],
     ['a body too large to buffer', { replayable: false, outcome: error('connect') }, no('body-not-replayable')],
     ['no endpoint left to try', { outcome: error('connect'), anotherEndpoint: () => false }, no('no-endpoint-left')],
     ['a budget that refuses', { outcome: status(503), budget: () => false }, no('budget-exhausted')],
@@ -116,5 +163,4 @@ describe('decideRetry', () => {
     decideRetry(q({ outcome: status(503) }));
     expect(asked).toEqual(['endpoint', 'endpoint', 'budget']);
   });
-
 });

@@ -18,7 +18,10 @@ export type AttemptOutcome =
   | { kind: 'error'; error: FailureKind };
 
 /** The service's (or route's) retry settings that the decision reads. */
-export type RetrySettings = Pick<RetryPolicy, 'maxRetries' | 'statuses' | 'nonIdempotent' | 'backoffBaseMs' | 'backoffMaxMs'>;
+export type RetrySettings = Pick<
+  RetryPolicy,
+  'maxRetries' | 'statuses' | 'nonIdempotent' | 'backoffBaseMs' | 'backoffMaxMs'
+>;
 
 /** What {@link decideRetry} is asked about one attempt that just ended. */
 export interface RetryQuestion {
@@ -82,9 +85,7 @@ export type NoRetryReason =
   | 'budget-exhausted';
 
 /** What {@link decideRetry} answers. */
-export type RetryDecision =
-  | { retry: true; reason: RetryReason }
-  | NoRetry;
+export type RetryDecision = { retry: true; reason: RetryReason } | NoRetry;
 
 /** A decision not to retry, and why. */
 export interface NoRetry {
@@ -105,7 +106,11 @@ export function isIdempotent(method: string | undefined): boolean {
  * [0, min(backoffMaxMs, backoffBaseMs x 2^attempt)). With the defaults (25 ms,
  * 250 ms) the ceilings run 25, 50, 100, 200, 250, 250 ... ms.
  */
-export function retryDelay(attempt: number, policy: Pick<RetryPolicy, 'backoffBaseMs' | 'backoffMaxMs'>, random: RandomSource): number {
+export function retryDelay(
+  attempt: number,
+  policy: Pick<RetryPolicy, 'backoffBaseMs' | 'backoffMaxMs'>,
+  random: RandomSource,
+): number {
   return backoffDelay(attempt, { initialMs: policy.backoffBaseMs, maxMs: policy.backoffMaxMs }, random);
 }
 
@@ -161,7 +166,11 @@ function classify(outcome: AttemptOutcome, mayRepeat: boolean, statuses: readonl
 export function decideRetry(q: RetryQuestion): RetryDecision {
   if (q.attempt >= q.settings.maxRetries) return no('attempts-used');
   if (!q.replayable) return no('body-not-replayable');
-  const verdict = classify(q.outcome, (q.idempotent ?? isIdempotent(q.method)) || q.settings.nonIdempotent, q.settings.statuses);
+  const verdict = classify(
+    q.outcome,
+    (q.idempotent ?? isIdempotent(q.method)) || q.settings.nonIdempotent,
+    q.settings.statuses,
+  );
   if (!verdict.retry) return verdict;
   if (!q.anotherEndpoint()) return no('no-endpoint-left');
   if (!q.budget()) return no('budget-exhausted');

@@ -27,7 +27,11 @@ export interface Refusal {
   extra: Record<string, unknown>;
 }
 
-const refuse = (error: HttpErrorDefinition<AgentErrorCode>, message: string, extra: Record<string, unknown>): Refusal => ({ refusal: error(message), extra });
+const refuse = (
+  error: HttpErrorDefinition<AgentErrorCode>,
+  message: string,
+  extra: Record<string, unknown>,
+): Refusal => ({ refusal: error(message), extra });
 
 /**
  * Where a request for `target` goes under `table`: the service it names,
@@ -35,13 +39,25 @@ const refuse = (error: HttpErrorDefinition<AgentErrorCode>, message: string, ext
  * another service), and the retry and timeout settings that apply. Shared
  * by plain requests and upgrades.
  */
-export function resolveDestination(table: RouteTable | undefined, req: IncomingMessage, target: RequestTarget): Destination | Refusal {
+export function resolveDestination(
+  table: RouteTable | undefined,
+  req: IncomingMessage,
+  target: RequestTarget,
+): Destination | Refusal {
   if (!table) {
-    return refuse(AgentErrors.NO_ROUTING_TABLE, 'the agent has no routing table yet: it has not reached the control plane and none is persisted in its dataDir', { service: target.service });
+    return refuse(
+      AgentErrors.NO_ROUTING_TABLE,
+      'the agent has no routing table yet: it has not reached the control plane and none is persisted in its dataDir',
+      { service: target.service },
+    );
   }
   const svc = table.service(target.service);
   if (!svc) {
-    return refuse(AgentErrors.UNKNOWN_SERVICE, `service "${target.service}" is not in the routing table (version ${table.version}); known services: ${table.serviceNames().join(', ') || 'none'}`, { service: target.service });
+    return refuse(
+      AgentErrors.UNKNOWN_SERVICE,
+      `service "${target.service}" is not in the routing table (version ${table.version}); known services: ${table.serviceNames().join(', ') || 'none'}`,
+      { service: target.service },
+    );
   }
   let dest = svc;
   let lb = svc.lb;
@@ -57,7 +73,11 @@ export function resolveDestination(table: RouteTable | undefined, req: IncomingM
         if (split.service !== undefined && split.service !== svc.name) {
           const other = table.service(split.service);
           if (!other) {
-            return refuse(AgentErrors.UNKNOWN_SERVICE, `a route${rule.name ? ` "${rule.name}"` : ''} of "${svc.name}" sends to service "${split.service}", which is not in the routing table (version ${table.version})`, { service: split.service });
+            return refuse(
+              AgentErrors.UNKNOWN_SERVICE,
+              `a route${rule.name ? ` "${rule.name}"` : ''} of "${svc.name}" sends to service "${split.service}", which is not in the routing table (version ${table.version})`,
+              { service: split.service },
+            );
           }
           dest = other;
         }
@@ -67,7 +87,11 @@ export function resolveDestination(table: RouteTable | undefined, req: IncomingM
     }
   }
   if (lb.size === 0) {
-    return refuse(AgentErrors.NO_HEALTHY_ENDPOINT, `service "${dest.name}"${subset} has no endpoint in routing table version ${table.version}`, { service: dest.name });
+    return refuse(
+      AgentErrors.NO_HEALTHY_ENDPOINT,
+      `service "${dest.name}"${subset} has no endpoint in routing table version ${table.version}`,
+      { service: dest.name },
+    );
   }
   const { retries, timeouts } = svc.settingsFor(rule);
   return { svc, dest, lb, retries, timeouts, version: table.version };

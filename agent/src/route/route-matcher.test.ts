@@ -74,7 +74,17 @@ describe('RouteMatcher', () => {
 
   it('needs every condition of a rule to hold', () => {
     const rules: RouteRule[] = [
-      { name: 'all', match: { pathPrefix: '/api', methods: ['GET'], headers: [{ name: 'x-a', exact: '1' }, { name: 'x-b', present: true }] } },
+      {
+        name: 'all',
+        match: {
+          pathPrefix: '/api',
+          methods: ['GET'],
+          headers: [
+            { name: 'x-a', exact: '1' },
+            { name: 'x-b', present: true },
+          ],
+        },
+      },
     ];
     expect(ruleOf(rules, req('/api', 'GET', { 'x-a': '1', 'x-b': '' }))).toBe('all');
     expect(ruleOf(rules, req('/web', 'GET', { 'x-a': '1', 'x-b': '' }))).toBeUndefined();
@@ -99,7 +109,14 @@ describe('RouteMatcher', () => {
     const m = new RouteMatcher(
       [
         { name: 'none', match: { pathPrefix: '/none' } },
-        { name: 'zero', match: {}, splits: [{ service: 'a', weight: 0 }, { service: 'b', weight: 0 }] },
+        {
+          name: 'zero',
+          match: {},
+          splits: [
+            { service: 'a', weight: 0 },
+            { service: 'b', weight: 0 },
+          ],
+        },
       ],
       noRandom,
     );
@@ -108,10 +125,30 @@ describe('RouteMatcher', () => {
   });
 
   it('never draws a split of weight 0', () => {
-    const rules: RouteRule[] = [{ match: {}, splits: [{ service: 'a', weight: 0 }, { service: 'b', weight: 1 }, { service: 'c', weight: 0 }] }];
+    const rules: RouteRule[] = [
+      {
+        match: {},
+        splits: [
+          { service: 'a', weight: 0 },
+          { service: 'b', weight: 1 },
+          { service: 'c', weight: 0 },
+        ],
+      },
+    ];
     expect(new RouteMatcher(rules, noRandom).match(req('/'))?.split?.service).toBe('b');
-    const two: RouteRule[] = [{ match: {}, splits: [{ service: 'a', weight: 0 }, { service: 'b', weight: 1 }, { service: 'c', weight: 1 }, { service: 'd', weight: 0 }] }];
-    for (const r of [0, 0.49, 0.5, 0.999999, 1]) expect(new RouteMatcher(two, () => r).match(req('/'))?.split?.service, String(r)).not.toMatch(/[ad]/);
+    const two: RouteRule[] = [
+      {
+        match: {},
+        splits: [
+          { service: 'a', weight: 0 },
+          { service: 'b', weight: 1 },
+          { service: 'c', weight: 1 },
+          { service: 'd', weight: 0 },
+        ],
+      },
+    ];
+    for (const r of [0, 0.49, 0.5, 0.999999, 1])
+      expect(new RouteMatcher(two, () => r).match(req('/'))?.split?.service, String(r)).not.toMatch(/[ad]/);
   });
 
   it('splits a canary 90/10 within 2 points over 10k requests', () => {

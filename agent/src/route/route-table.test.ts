@@ -11,13 +11,25 @@ const routes: Routes = {
   version: 7,
   nonce: 'n7',
   services: {
-    orders: { endpoints: [ep('o-1', '10.0.0.1', 15006), ep('o-2', '10.0.0.2', 15006), ep('o-3', '10.0.0.3', 15006), ep('o-4', '10.0.0.4', 15006)] },
+    orders: {
+      endpoints: [
+        ep('o-1', '10.0.0.1', 15006),
+        ep('o-2', '10.0.0.2', 15006),
+        ep('o-3', '10.0.0.3', 15006),
+        ep('o-4', '10.0.0.4', 15006),
+      ],
+    },
     billing: { endpoints: [ep('b-1', '10.0.0.1', 15006), ep('b-2', '10.0.0.9', 16006)] },
     drained: { endpoints: [] },
   },
 };
 
-const deps = (random: () => number = () => 0): RuntimeDeps => ({ random, clock: () => 0, stats: new EndpointStatsMap(), zone: undefined });
+const deps = (random: () => number = () => 0): RuntimeDeps => ({
+  random,
+  clock: () => 0,
+  stats: new EndpointStatsMap(),
+  zone: undefined,
+});
 
 describe('RouteTable', () => {
   it('keeps the version, nonce, source, arrival time and the table it was built from', () => {
@@ -37,7 +49,8 @@ describe('RouteTable', () => {
 
   it('knows nothing of services outside the table, inherited object keys included', () => {
     const t = new RouteTable(routes, 'control-plane', 0, deps());
-    for (const name of ['payments', 'Orders', '', 'constructor', '__proto__', 'toString']) expect(t.service(name)).toBeUndefined();
+    for (const name of ['payments', 'Orders', '', 'constructor', '__proto__', 'toString'])
+      expect(t.service(name)).toBeUndefined();
   });
 
   it('fills in the default policy where the table has none', () => {
@@ -47,15 +60,38 @@ describe('RouteTable', () => {
   });
 
   it('starts each balancer at an offset drawn from the injected random source', () => {
-    expect(new RouteTable(routes, 'control-plane', 0, deps(() => 0)).service('orders')?.lb.pick()?.id).toBe('o-1');
-    expect(new RouteTable(routes, 'control-plane', 0, deps(() => 0.5)).service('orders')?.lb.pick()?.id).toBe('o-3');
+    expect(
+      new RouteTable(
+        routes,
+        'control-plane',
+        0,
+        deps(() => 0),
+      )
+        .service('orders')
+        ?.lb.pick()?.id,
+    ).toBe('o-1');
+    expect(
+      new RouteTable(
+        routes,
+        'control-plane',
+        0,
+        deps(() => 0.5),
+      )
+        .service('orders')
+        ?.lb.pick()?.id,
+    ).toBe('o-3');
   });
 
   it('gives each service its own rotation', () => {
     const t = new RouteTable(routes, 'control-plane', 0, deps());
     const orders = t.service('orders')?.lb;
     const billing = t.service('billing')?.lb;
-    expect([orders?.pick()?.id, orders?.pick()?.id, billing?.pick()?.id, orders?.pick()?.id]).toEqual(['o-1', 'o-2', 'b-1', 'o-3']);
+    expect([orders?.pick()?.id, orders?.pick()?.id, billing?.pick()?.id, orders?.pick()?.id]).toEqual([
+      'o-1',
+      'o-2',
+      'b-1',
+      'o-3',
+    ]);
   });
 
   it('carries a service runtime over to the next table, and refuses an invalid policy without touching it', () => {
@@ -64,20 +100,37 @@ describe('RouteTable', () => {
     const runtime = first.service('orders');
     const second = new RouteTable({ ...routes, version: 8 }, 'control-plane', 0, d, first);
     expect(second.service('orders')).toBe(runtime);
-    const bad = { ...routes, version: 9, services: { ...routes.services, orders: { endpoints: [], policy: { balancer: { kind: 'fastest' } } } } } as unknown as Routes;
-    expect(() => new RouteTable(bad, 'control-plane', 0, d, second)).toThrow(/service "orders": invalid service policy: balancer.kind/);
+    const bad = {
+      ...routes,
+      version: 9,
+      services: { ...routes.services, orders: { endpoints: [], policy: { balancer: { kind: 'fastest' } } } },
+    } as unknown as Routes;
+    expect(() => new RouteTable(bad, 'control-plane', 0, d, second)).toThrow(
+      /service "orders": invalid service policy: balancer.kind/,
+    );
     expect(second.service('orders')?.endpoints).toHaveLength(4);
   });
 
   it("rebuilds a service's balancer when the active tier changes, and keeps it otherwise", () => {
     const d = deps();
     const tiered = { endpoints: [ep('p-1', '10.0.0.1', 15006), { ...ep('b-1', '10.0.0.2', 15006), tier: 1 }] };
-    const first = new RouteTable({ ...routes, services: { orders: { ...tiered, activeTier: 1 } } }, 'control-plane', 0, d);
+    const first = new RouteTable(
+      { ...routes, services: { orders: { ...tiered, activeTier: 1 } } },
+      'control-plane',
+      0,
+      d,
+    );
     const orders = first.service('orders');
     expect(orders?.activeTier).toBe(1);
     expect(orders?.lb.pick()?.id).toBe('b-1');
     const lb = orders?.lb;
-    new RouteTable({ ...routes, version: 8, services: { orders: { ...tiered, activeTier: 1 } } }, 'control-plane', 0, d, first);
+    new RouteTable(
+      { ...routes, version: 8, services: { orders: { ...tiered, activeTier: 1 } } },
+      'control-plane',
+      0,
+      d,
+      first,
+    );
     expect(orders?.lb).toBe(lb);
     new RouteTable({ ...routes, version: 9, services: { orders: tiered } }, 'control-plane', 0, d, first);
     expect(orders?.activeTier).toBeUndefined();
@@ -86,7 +139,13 @@ describe('RouteTable', () => {
 
   it('lists every origin once as host:port, across services', () => {
     const t = new RouteTable(routes, 'control-plane', 0, deps());
-    expect([...t.origins()].sort()).toEqual(['10.0.0.1:15006', '10.0.0.2:15006', '10.0.0.3:15006', '10.0.0.4:15006', '10.0.0.9:16006']);
+    expect([...t.origins()].sort()).toEqual([
+      '10.0.0.1:15006',
+      '10.0.0.2:15006',
+      '10.0.0.3:15006',
+      '10.0.0.4:15006',
+      '10.0.0.9:16006',
+    ]);
   });
 
   it('has no services and no origins for an empty table', () => {

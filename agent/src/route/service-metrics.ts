@@ -133,7 +133,8 @@ export class PromServiceMetrics implements ServiceMetrics {
     this.retainEndpoints([]);
     this.#closed = true;
     const m = this.#m;
-    for (const metric of [m.retries, m.retryBudgetExhausted, m.circuitOpen, m.ejections, m.requestDuration]) metric.remove(this.name);
+    for (const metric of [m.retries, m.retryBudgetExhausted, m.circuitOpen, m.ejections, m.requestDuration])
+      metric.remove(this.name);
     m.liveServices.delete(this);
   }
 }

@@ -1,4 +1,12 @@
-import type { Endpoint, RetryPolicy, RouteRule, ServicePolicy, ServiceRoutes, Subset, TimeoutPolicy } from '@meshlet/shared';
+import type {
+  Endpoint,
+  RetryPolicy,
+  RouteRule,
+  ServicePolicy,
+  ServiceRoutes,
+  Subset,
+  TimeoutPolicy,
+} from '@meshlet/shared';
 import type { Balancer } from '../balancer/balancer.js';
 import { createBalancer } from '../balancer/create-balancer.js';
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
@@ -118,18 +126,25 @@ export class ServiceRuntime {
     this.metrics.retainEndpoints(routes.endpoints);
     this.#activeTier = routes.activeTier;
 
-    if (!old || old.retries.budgetPercent !== policy.retries.budgetPercent || old.retries.budgetMinPerSecond !== policy.retries.budgetMinPerSecond) {
+    if (
+      !old ||
+      old.retries.budgetPercent !== policy.retries.budgetPercent ||
+      old.retries.budgetMinPerSecond !== policy.retries.budgetMinPerSecond
+    ) {
       this.#budget = new RetryBudget(policy.retries, d.clock);
     }
-    if (!old || !same(old.circuitBreaker, policy.circuitBreaker)) this.#breaker = new CircuitBreaker(policy.circuitBreaker);
-    if (!old || !same(old.rateLimit, policy.rateLimit)) this.#limiter = policy.rateLimit ? new TokenBucket(policy.rateLimit, d.clock) : undefined;
+    if (!old || !same(old.circuitBreaker, policy.circuitBreaker))
+      this.#breaker = new CircuitBreaker(policy.circuitBreaker);
+    if (!old || !same(old.rateLimit, policy.rateLimit))
+      this.#limiter = policy.rateLimit ? new TokenBucket(policy.rateLimit, d.clock) : undefined;
     if (!old || !same(old.slowStart, policy.slowStart)) this.#slowStart = new SlowStart(policy.slowStart, d.clock);
     if (!old || !same(old.outlierDetection, policy.outlierDetection)) {
       this.#outlier?.close();
       this.#lastEjected = new Set();
-      this.#outlier = policy.outlierDetection.consecutiveFailures > 0
-        ? new OutlierDetector(policy.outlierDetection, d.clock, (ejected) => this.#onEjection(ejected))
-        : undefined;
+      this.#outlier =
+        policy.outlierDetection.consecutiveFailures > 0
+          ? new OutlierDetector(policy.outlierDetection, d.clock, (ejected) => this.#onEjection(ejected))
+          : undefined;
     }
     this.#outlier?.setEndpoints(routes.endpoints.map((e) => e.id));
 
@@ -147,14 +162,19 @@ export class ServiceRuntime {
     // Most tables change some other service: keep this one's balancers (a
     // hash ring or Maglev table costs milliseconds to build) unless its
     // endpoints or the settings they are built from changed.
-    const lbKey = JSON.stringify([routes.endpoints, routes.activeTier, policy.balancer, policy.tiers, policy.slowStart]);
+    const lbKey = JSON.stringify([
+      routes.endpoints,
+      routes.activeTier,
+      policy.balancer,
+      policy.tiers,
+      policy.slowStart,
+    ]);
     if (lbKey !== this.#lbKey) {
       this.#lbKey = lbKey;
       this.#subsets = new Map();
       this.#lb = this.#buildLb(routes.endpoints);
     }
   }
-
 
   /** Endpoint selection over the endpoints whose labels include `subset` (the whole service when absent). */
   subsetLb(subset: Subset | undefined): ServiceLoadBalancer {
@@ -173,7 +193,10 @@ export class ServiceRuntime {
     if (!rule || (!rule.retries && !rule.timeouts)) return this.#policy;
     let s = this.#overrides.get(rule);
     if (!s) {
-      s = { retries: { ...this.#policy.retries, ...rule.retries }, timeouts: { ...this.#policy.timeouts, ...rule.timeouts } };
+      s = {
+        retries: { ...this.#policy.retries, ...rule.retries },
+        timeouts: { ...this.#policy.timeouts, ...rule.timeouts },
+      };
       this.#overrides.set(rule, s);
     }
     return s;
@@ -205,8 +228,20 @@ export class ServiceRuntime {
     const slow = this.#slowStart;
     const weightOf = policy.slowStart.windowMs > 0 ? (e: Endpoint) => slow.weightOf(e) : undefined;
     const makeBalancer = (eps: readonly Endpoint[]): Balancer =>
-      createBalancer(policy.balancer, eps, { random: d.random, clock: d.clock, stats: d.stats, ...(weightOf ? { weightOf } : {}) }, Math.floor(d.random() * Math.max(1, eps.length)));
-    const lb = new ServiceLoadBalancer({ endpoints, policy: policy.tiers, zone: d.zone, random: d.random, makeBalancer, activeTier: this.#activeTier });
+      createBalancer(
+        policy.balancer,
+        eps,
+        { random: d.random, clock: d.clock, stats: d.stats, ...(weightOf ? { weightOf } : {}) },
+        Math.floor(d.random() * Math.max(1, eps.length)),
+      );
+    const lb = new ServiceLoadBalancer({
+      endpoints,
+      policy: policy.tiers,
+      zone: d.zone,
+      random: d.random,
+      makeBalancer,
+      activeTier: this.#activeTier,
+    });
     const ejected = this.#outlier?.ejected;
     if (ejected && ejected.size > 0) lb.setEjected(ejected);
     return lb;

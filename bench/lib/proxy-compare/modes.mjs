@@ -34,13 +34,22 @@ function cpuPerRequest(proxies, before, appPid, n) {
     const s = before.proxies[i].pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - before.proxies[i].s;
     return { label: p.label, us: (s / n) * 1e6 };
   });
-  return { perProxy, total: perProxy.reduce((sum, p) => sum + p.us, 0), app: ((cpuSeconds(appPid) - before.app) / n) * 1e6 };
+  return {
+    perProxy,
+    total: perProxy.reduce((sum, p) => sum + p.us, 0),
+    app: ((cpuSeconds(appPid) - before.app) / n) * 1e6,
+  };
 }
 
 /** autocannon for `seconds` (or `amount` requests), stopped by a watchdog if it overruns. */
 async function cannon(url, headers, connections, { seconds, amount }) {
   // With `amount`, a short sample interval lets autocannon stop soon after the last answer (it checks once a sample).
-  const inst = autocannon({ url, headers, connections, ...(amount ? { amount, sampleInt: 50 } : { duration: seconds }) });
+  const inst = autocannon({
+    url,
+    headers,
+    connections,
+    ...(amount ? { amount, sampleInt: 50 } : { duration: seconds }),
+  });
   const watchdog = setTimeout(() => inst.stop(), ((seconds ?? 1) + 30) * 1000);
   try {
     return await inst;
@@ -57,7 +66,12 @@ const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 const f3 = (x) => (Number.isFinite(x) ? x.toFixed(3) : '-');
 const signed = (x) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(3)}` : '-');
 const verdict = (ok) => (ok === undefined ? 'n/a' : ok ? '**met**' : '**not met**');
-const cpuCell = (c) => (c.perProxy.length === 0 ? '-' : c.perProxy.length === 1 ? f1(c.total) : `${f1(c.total)} (${c.perProxy.map((p) => `${p.label} ${f1(p.us)}`).join(' + ')})`);
+const cpuCell = (c) =>
+  c.perProxy.length === 0
+    ? '-'
+    : c.perProxy.length === 1
+      ? f1(c.total)
+      : `${f1(c.total)} (${c.perProxy.map((p) => `${p.label} ${f1(p.us)}`).join(' + ')})`;
 
 function versions(root) {
   const req = createRequire(join(root, 'package.json'));
@@ -79,7 +93,10 @@ function versions(root) {
 }
 function commandLine(s) {
   const { mode, rate, duration, rounds, connections, warmup } = s;
-  const args = mode === 'rate' ? [`--rate ${rate}`, `--duration ${duration}`, `--rounds ${rounds}`] : [`--duration ${duration}`, `--connections ${connections}`];
+  const args =
+    mode === 'rate'
+      ? [`--rate ${rate}`, `--duration ${duration}`, `--rounds ${rounds}`]
+      : [`--duration ${duration}`, `--connections ${connections}`];
   if (warmup !== 1) args.push(`--warmup ${warmup}`);
   if (s.pathsGiven) args.push(`--paths ${s.paths.join(',')}`);
   return `node bench/proxy-compare.mjs ${args.join(' ')} --write`;
@@ -98,7 +115,9 @@ export async function throughputMode(env, ready, skipped, s) {
   const load = amount ? { amount } : { seconds: duration };
   const rows = [];
   for (const [i, p] of ready.entries()) {
-    log(`[${i + 1}/${ready.length}] ${p.name}: ${warmup} s warm-up, then ${amount ? `${amount} requests` : `${duration} s`} at ${connections} connections...`);
+    log(
+      `[${i + 1}/${ready.length}] ${p.name}: ${warmup} s warm-up, then ${amount ? `${amount} requests` : `${duration} s`} at ${connections} connections...`,
+    );
     if (warmup > 0) await cannon(p.url, p.headers, connections, { seconds: warmup });
     const appPid = (await app()).pid;
     const before = cpuSnapshot(p.proxies, appPid);
@@ -107,16 +126,29 @@ export async function throughputMode(env, ready, skipped, s) {
     const n = r.requests.total;
     if (n === 0) throw new Error(`${p.name}: no request completed (errors ${r.errors}, timeouts ${r.timeouts})`);
     const cpu = cpuPerRequest(p.proxies, before, appPid, n);
-    const row = { ...p, n, errors: r.errors + r.timeouts + r.non2xx, rps: n / (r.duration || duration), p50: r.latency.p50, p99: r.latency.p99, cpu };
+    const row = {
+      ...p,
+      n,
+      errors: r.errors + r.timeouts + r.non2xx,
+      rps: n / (r.duration || duration),
+      p50: r.latency.p50,
+      p99: r.latency.p99,
+      cpu,
+    };
     rows.push(row);
-    log(`    ${p.name}: ${f0(row.rps)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, proxy CPU ${cpuCell(cpu)} µs/req${row.errors ? `, ${row.errors} errors` : ''}`);
+    log(
+      `    ${p.name}: ${f0(row.rps)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, proxy CPU ${cpuCell(cpu)} µs/req${row.errors ? `, ${row.errors} errors` : ''}`,
+    );
   }
   const by = Object.fromEntries(rows.map((r) => [r.name, r]));
   const ha = by.haproxy;
   const lines = [
     '| path | route | requests | errors | req/s | req/s vs HAProxy | p50 ms | p99 ms | proxy CPU µs/req | CPU/req vs HAProxy | app CPU µs/req |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.label} | ${r.what} | ${r.n} | ${r.errors} | ${f0(r.rps)} | ${ha ? `${f2(r.rps / ha.rps)}x` : '-'} | ${r.p50} | ${r.p99} | ${cpuCell(r.cpu)} | ${ha && r.cpu.perProxy.length ? `${f2(r.cpu.total / ha.cpu.total)}x` : '-'} | ${f1(r.cpu.app)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.label} | ${r.what} | ${r.n} | ${r.errors} | ${f0(r.rps)} | ${ha ? `${f2(r.rps / ha.rps)}x` : '-'} | ${r.p50} | ${r.p99} | ${cpuCell(r.cpu)} | ${ha && r.cpu.perProxy.length ? `${f2(r.cpu.total / ha.cpu.total)}x` : '-'} | ${f1(r.cpu.app)} |`,
+    ),
     ...skipped.map((s) => `| ${PATH_DEFS[s.name].label} | skipped: ${s.why} | | | | | | | | | |`),
   ];
   const agent = by.agent;
@@ -153,7 +185,13 @@ export async function rateMode(env, ready, skipped, s) {
       for (const p of ready) {
         log(`round ${round}/${rounds} ${p.name}: ${rate} req/s for ${f2(slice)} s...`);
         const before = cpuSnapshot(p.proxies, appPid);
-        const r = await fixedRateLoad({ url: p.url, headers: p.headers, rate, seconds: slice, agent: agents.get(p.name) });
+        const r = await fixedRateLoad({
+          url: p.url,
+          headers: p.headers,
+          rate,
+          seconds: slice,
+          agent: agents.get(p.name),
+        });
         group.assertAlive();
         const a = acc.get(p.name);
         a.sent += r.sent;
@@ -178,16 +216,35 @@ export async function rateMode(env, ready, skipped, s) {
     all.sort();
     // CPU per request over all rounds: weighted by the requests of each round.
     const n = a.cpuSamples.reduce((s, c) => s + c.n, 0);
-    const perProxy = p.proxies.map((px, i) => ({ label: px.label, us: a.cpuSamples.reduce((s, c) => s + c.cpu.perProxy[i].us * c.n, 0) / n }));
+    const perProxy = p.proxies.map((px, i) => ({
+      label: px.label,
+      us: a.cpuSamples.reduce((s, c) => s + c.cpu.perProxy[i].us * c.n, 0) / n,
+    }));
     const cpu = { perProxy, total: perProxy.reduce((s, x) => s + x.us, 0) };
-    return { ...p, sent: a.sent, errors: a.errors, rps: a.sent / a.elapsed, p50: percentile(all, 50), p90: percentile(all, 90), p99: percentile(all, 99), max: all[all.length - 1], cpu };
+    return {
+      ...p,
+      sent: a.sent,
+      errors: a.errors,
+      rps: a.sent / a.elapsed,
+      p50: percentile(all, 50),
+      p90: percentile(all, 90),
+      p99: percentile(all, 99),
+      max: all[all.length - 1],
+      cpu,
+    };
   });
-  for (const r of rows) log(`    ${r.name}: p50 ${f3(r.p50)} ms, p99 ${f3(r.p99)} ms, proxy CPU ${cpuCell(r.cpu)} µs/req${r.errors ? `, ${r.errors} errors` : ''}`);
+  for (const r of rows)
+    log(
+      `    ${r.name}: p50 ${f3(r.p50)} ms, p99 ${f3(r.p99)} ms, proxy CPU ${cpuCell(r.cpu)} µs/req${r.errors ? `, ${r.errors} errors` : ''}`,
+    );
   const direct = rows.find((r) => r.name === 'direct');
   const lines = [
     '| path | route | requests | errors | req/s sent | p50 ms | p90 ms | p99 ms | max ms | p50 over direct ms | p99 over direct ms | proxy CPU µs/req |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.label} | ${r.what} | ${r.sent} | ${r.errors} | ${f0(r.rps)} | ${f3(r.p50)} | ${f3(r.p90)} | ${f3(r.p99)} | ${f3(r.max)} | ${direct && r !== direct ? signed(r.p50 - direct.p50) : '-'} | ${direct && r !== direct ? signed(r.p99 - direct.p99) : '-'} | ${cpuCell(r.cpu)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.label} | ${r.what} | ${r.sent} | ${r.errors} | ${f0(r.rps)} | ${f3(r.p50)} | ${f3(r.p90)} | ${f3(r.p99)} | ${f3(r.max)} | ${direct && r !== direct ? signed(r.p50 - direct.p50) : '-'} | ${direct && r !== direct ? signed(r.p99 - direct.p99) : '-'} | ${cpuCell(r.cpu)} |`,
+    ),
     ...skipped.map((s) => `| ${PATH_DEFS[s.name].label} | skipped: ${s.why} | | | | | | | | | | |`),
   ];
   const mesh = rows.find((r) => r.name === 'mesh');
@@ -208,7 +265,10 @@ export function writeDoc(file, text, mode, log) {
   const doc = readFileSync(file, 'utf8');
   const b = doc.indexOf(begin);
   const e = doc.indexOf(end);
-  if (b < 0 || e < b) throw new Error(`${file} has no ${begin} ... ${end} section; add it (see the Proxy comparison section) and run again`);
+  if (b < 0 || e < b)
+    throw new Error(
+      `${file} has no ${begin} ... ${end} section; add it (see the Proxy comparison section) and run again`,
+    );
   let inner = doc.slice(b + begin.length, e);
   const sb = `<!-- proxy-compare:${mode}:begin -->`;
   const se = `<!-- proxy-compare:${mode}:end -->`;
@@ -216,7 +276,9 @@ export function writeDoc(file, text, mode, log) {
   const ib = inner.indexOf(sb);
   const ie = inner.indexOf(se);
   if (ib >= 0 && ie > ib) inner = inner.slice(0, ib) + block + inner.slice(ie + se.length);
-  else inner = mode === 'throughput' ? `\n${block}\n${inner.replace(/^\n/, '')}` : `${inner.replace(/\n$/, '')}\n\n${block}\n`;
+  else
+    inner =
+      mode === 'throughput' ? `\n${block}\n${inner.replace(/^\n/, '')}` : `${inner.replace(/\n$/, '')}\n\n${block}\n`;
   writeFileSync(file, doc.slice(0, b + begin.length) + inner + doc.slice(e));
   log(`wrote the ${mode} results to ${relative(process.cwd(), file) || file}`);
 }

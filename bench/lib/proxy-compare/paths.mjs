@@ -69,10 +69,11 @@ export function proxyPaths({ group, dir, root, bench, connections }) {
     throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last})`);
   }
   /** Waits until `url` answers 200 with the app's 1024-byte body: the path works end to end. */
-  const serves1k = (what, url, headers) => until(`${what} to serve the 1 KiB body at ${url}`, async () => {
-    const r = await get(url, headers);
-    return (r.status === 200 && r.bytes === 1024) || r;
-  });
+  const serves1k = (what, url, headers) =>
+    until(`${what} to serve the 1 KiB body at ${url}`, async () => {
+      const r = await get(url, headers);
+      return (r.status === 200 && r.bytes === 1024) || r;
+    });
   function once(fn) {
     let p;
     return () => (p ??= fn());
@@ -80,7 +81,16 @@ export function proxyPaths({ group, dir, root, bench, connections }) {
 
   const cp = once(async () => {
     const port = await freePort();
-    node('control plane', [join(root, 'control-plane/dist/main.js'), '--config', yamlFile('cp', { listen: { host: '127.0.0.1', port }, dataDir: join(dir, 'cp'), push: { startupGraceMs: 0 }, log: { level: 'warn' } })]);
+    node('control plane', [
+      join(root, 'control-plane/dist/main.js'),
+      '--config',
+      yamlFile('cp', {
+        listen: { host: '127.0.0.1', port },
+        dataDir: join(dir, 'cp'),
+        push: { startupGraceMs: 0 },
+        log: { level: 'warn' },
+      }),
+    ]);
     return { stream: `ws://127.0.0.1:${port}/v1/stream` };
   });
   const app = once(async () => {
@@ -92,29 +102,41 @@ export function proxyPaths({ group, dir, root, bench, connections }) {
   });
   const agentB = once(async () => {
     const [a, c, port, adminPort] = [await app(), await cp(), await freePort(), await freePort()];
-    const child = node('agent B', [join(root, 'agent/dist/main.js'), '--config', yamlFile('agent-b', {
-      agentId: 'hello-1',
-      instance: { service: 'hello', app: { port: a.port } },
-      listeners: { outbound: { enabled: false }, inbound: { host: '127.0.0.1', port }, admin: { host: '127.0.0.1', port: adminPort } },
-      controlPlane: { url: c.stream },
-      dataDir: join(dir, 'b'),
-      log: { level: 'warn' },
-    })]);
+    const child = node('agent B', [
+      join(root, 'agent/dist/main.js'),
+      '--config',
+      yamlFile('agent-b', {
+        agentId: 'hello-1',
+        instance: { service: 'hello', app: { port: a.port } },
+        listeners: {
+          outbound: { enabled: false },
+          inbound: { host: '127.0.0.1', port },
+          admin: { host: '127.0.0.1', port: adminPort },
+        },
+        controlPlane: { url: c.stream },
+        dataDir: join(dir, 'b'),
+        log: { level: 'warn' },
+      }),
+    ]);
     const url = `http://127.0.0.1:${port}/`;
     await serves1k('agent B (inbound)', url);
     return { pid: child.pid, url };
   });
   const agentA = once(async () => {
     const [, c, port, adminPort] = [await agentB(), await cp(), await freePort(), await freePort()];
-    const child = node('agent A', [join(root, 'agent/dist/main.js'), '--config', yamlFile('agent-a', {
-      agentId: 'client',
-      // An agent is sent the routes of the services it declares it calls.
-      upstreams: [{ service: 'hello' }],
-      listeners: { outbound: { host: '127.0.0.1', port }, admin: { host: '127.0.0.1', port: adminPort } },
-      controlPlane: { url: c.stream },
-      dataDir: join(dir, 'a'),
-      log: { level: 'warn' },
-    })]);
+    const child = node('agent A', [
+      join(root, 'agent/dist/main.js'),
+      '--config',
+      yamlFile('agent-a', {
+        agentId: 'client',
+        // An agent is sent the routes of the services it declares it calls.
+        upstreams: [{ service: 'hello' }],
+        listeners: { outbound: { host: '127.0.0.1', port }, admin: { host: '127.0.0.1', port: adminPort } },
+        controlPlane: { url: c.stream },
+        dataDir: join(dir, 'a'),
+        log: { level: 'warn' },
+      }),
+    ]);
     await until('the client agent to route to hello', async () => {
       const r = await fetch(`http://127.0.0.1:${adminPort}/config`);
       const endpoints = (await r.json()).table?.services?.hello?.endpoints ?? [];
@@ -155,7 +177,13 @@ export function proxyPaths({ group, dir, root, bench, connections }) {
   });
   const fastify = once(async () => {
     const [a, port] = [await app(), await freePort()];
-    const child = node('fastify proxy', [join(here, 'fastify-proxy.mjs'), '--port', String(port), '--upstream', `http://127.0.0.1:${a.port}`]);
+    const child = node('fastify proxy', [
+      join(here, 'fastify-proxy.mjs'),
+      '--port',
+      String(port),
+      '--upstream',
+      `http://127.0.0.1:${a.port}`,
+    ]);
     const url = `http://127.0.0.1:${port}/`;
     await serves1k('@fastify/http-proxy', url);
     return { pid: child.pid, url };
@@ -167,30 +195,67 @@ export function proxyPaths({ group, dir, root, bench, connections }) {
    * measurement, so nginx's workers are found as they are then.
    */
   const PATH_DEFS = {
-    direct: { label: 'direct', what: 'client -> app', async setup() {
-      const a = await app();
-      return { url: a.url, headers: {}, proxies: [] };
-    } },
-    agent: { label: 'agent (1 hop)', what: 'client -> agent inbound -> app', async setup() {
-      const b = await agentB();
-      return { url: b.url, headers: {}, proxies: [{ label: 'agent', pids: () => [b.pid] }] };
-    } },
-    mesh: { label: 'mesh (2 agents)', what: 'client -> agent A outbound -> agent B inbound -> app', async setup() {
-      const [a, b] = [await agentA(), await agentB()];
-      return { url: a.url, headers: { host: 'hello' }, proxies: [{ label: 'A', pids: () => [a.pid] }, { label: 'B', pids: () => [b.pid] }] };
-    } },
-    haproxy: { label: 'HAProxy', what: 'client -> haproxy -> app', binary: 'haproxy', async setup() {
-      const h = await haproxy();
-      return { url: h.url, headers: {}, proxies: [{ label: 'haproxy', pids: () => [h.pid] }] };
-    } },
-    nginx: { label: 'nginx', what: 'client -> nginx -> app', binary: 'nginx', async setup() {
-      const n = await nginx();
-      return { url: n.url, headers: {}, proxies: [{ label: 'master+worker', pids: () => [n.pid, ...childPids(n.pid)] }] };
-    } },
-    fastify: { label: '@fastify/http-proxy', what: 'client -> fastify -> app', async setup() {
-      const f = await fastify();
-      return { url: f.url, headers: {}, proxies: [{ label: 'fastify', pids: () => [f.pid] }] };
-    } },
+    direct: {
+      label: 'direct',
+      what: 'client -> app',
+      async setup() {
+        const a = await app();
+        return { url: a.url, headers: {}, proxies: [] };
+      },
+    },
+    agent: {
+      label: 'agent (1 hop)',
+      what: 'client -> agent inbound -> app',
+      async setup() {
+        const b = await agentB();
+        return { url: b.url, headers: {}, proxies: [{ label: 'agent', pids: () => [b.pid] }] };
+      },
+    },
+    mesh: {
+      label: 'mesh (2 agents)',
+      what: 'client -> agent A outbound -> agent B inbound -> app',
+      async setup() {
+        const [a, b] = [await agentA(), await agentB()];
+        return {
+          url: a.url,
+          headers: { host: 'hello' },
+          proxies: [
+            { label: 'A', pids: () => [a.pid] },
+            { label: 'B', pids: () => [b.pid] },
+          ],
+        };
+      },
+    },
+    haproxy: {
+      label: 'HAProxy',
+      what: 'client -> haproxy -> app',
+      binary: 'haproxy',
+      async setup() {
+        const h = await haproxy();
+        return { url: h.url, headers: {}, proxies: [{ label: 'haproxy', pids: () => [h.pid] }] };
+      },
+    },
+    nginx: {
+      label: 'nginx',
+      what: 'client -> nginx -> app',
+      binary: 'nginx',
+      async setup() {
+        const n = await nginx();
+        return {
+          url: n.url,
+          headers: {},
+          proxies: [{ label: 'master+worker', pids: () => [n.pid, ...childPids(n.pid)] }],
+        };
+      },
+    },
+    fastify: {
+      label: '@fastify/http-proxy',
+      what: 'client -> fastify -> app',
+      async setup() {
+        const f = await fastify();
+        return { url: f.url, headers: {}, proxies: [{ label: 'fastify', pids: () => [f.pid] }] };
+      },
+    },
   };
 
   return { PATH_DEFS, app };

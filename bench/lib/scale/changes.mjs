@@ -34,7 +34,12 @@ export async function runChanges(ctx, run, swarm, topology) {
       if (e.event === 'watch-done' && e.key === c.index) done.add(child);
     });
     try {
-      const watched = await swarm.all('watch', { key: c.index, service: c.service, endpointId: c.instanceId, expect: c.status });
+      const watched = await swarm.all('watch', {
+        key: c.index,
+        service: c.service,
+        endpointId: c.instanceId,
+        expect: c.status,
+      });
       let at;
       try {
         ({ at } = await swarm.ask(swarm.owner(c.agentIndex), 'inject', { agentIndex: c.agentIndex, status: c.status }));
@@ -43,9 +48,21 @@ export async function runChanges(ctx, run, swarm, topology) {
         // flags): the change is recorded as not injected, kept out of the percentiles, and the run goes on.
         if (!/is not connected here/.test(err instanceof Error ? err.message : String(err))) throw err;
         await swarm.all('unwatch');
-        const row = { index: c.index, cls: c.cls, service: c.service, instanceId: c.instanceId, status: c.status, injected: false, converged: false, convergenceMs: Number.NaN, ...(etcd ? { replica: cps[replica].replicaId, leader: leaderAt ?? null } : {}) };
+        const row = {
+          index: c.index,
+          cls: c.cls,
+          service: c.service,
+          instanceId: c.instanceId,
+          status: c.status,
+          injected: false,
+          converged: false,
+          convergenceMs: Number.NaN,
+          ...(etcd ? { replica: cps[replica].replicaId, leader: leaderAt ?? null } : {}),
+        };
         result.changes.push(row);
-        log(`    change ${c.index + 1}/${changes} (${c.cls}: ${c.instanceId} ${c.status}): NOT INJECTED, agent ${c.agentIndex} is no longer connected`);
+        log(
+          `    change ${c.index + 1}/${changes} (${c.cls}: ${c.instanceId} ${c.status}): NOT INJECTED, agent ${c.agentIndex} is no longer connected`,
+        );
         continue;
       }
       const deadline = Date.now() + changeTimeoutMs;
@@ -69,10 +86,18 @@ export async function runChanges(ctx, run, swarm, topology) {
         converged,
         convergenceMs: converged ? Math.max(...r.map((x) => x.lastAckAt)) - at : Infinity,
         lastReceiveMs: converged ? Math.max(...r.map((x) => x.lastRecvAt)) - at : Infinity,
-        ...(etcd ? { replica: cps[replica].replicaId, leader: leaderAt ?? null, injectedOn: leaderAt === undefined ? 'unknown' : roleOf(cps[replica].replicaId, leaderAt) } : {}),
+        ...(etcd
+          ? {
+              replica: cps[replica].replicaId,
+              leader: leaderAt ?? null,
+              injectedOn: leaderAt === undefined ? 'unknown' : roleOf(cps[replica].replicaId, leaderAt),
+            }
+          : {}),
       };
       result.changes.push(row);
-      log(`    change ${c.index + 1}/${changes} (${c.cls}: ${c.instanceId} ${c.status}${etcd ? ` on ${row.replica}, ${row.injectedOn}` : ''}): ${affected} agents hold ${c.service}; ${converged ? `all ACKed in ${row.convergenceMs.toFixed(1)} ms` : `${row.convergedAgents} ACKed within ${changeTimeoutMs} ms: TIMEOUT`}${row.stale ? ` (${row.stale} already showed it)` : ''}`);
+      log(
+        `    change ${c.index + 1}/${changes} (${c.cls}: ${c.instanceId} ${c.status}${etcd ? ` on ${row.replica}, ${row.injectedOn}` : ''}): ${affected} agents hold ${c.service}; ${converged ? `all ACKed in ${row.convergenceMs.toFixed(1)} ms` : `${row.convergedAgents} ACKed within ${changeTimeoutMs} ms: TIMEOUT`}${row.stale ? ` (${row.stale} already showed it)` : ''}`,
+      );
     } finally {
       off();
     }

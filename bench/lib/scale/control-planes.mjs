@@ -45,35 +45,48 @@ async function startControlPlane(ctx, n, { etcd, replicaId, name = `cp-${n}` } =
     push: { startupGraceMs: 0 },
     log: { level: 'warn' },
     ...(opts.heartbeatTimeoutMs === undefined ? {} : { heartbeat: { timeoutMs: opts.heartbeatTimeoutMs } }),
-    ...(etcd ? { store: { kind: 'etcd', etcd: { endpoints: etcd.endpoints, leaseTtlSeconds: ETCD_LEASE_TTL_S, replicaId } } } : {}),
+    ...(etcd
+      ? { store: { kind: 'etcd', etcd: { endpoints: etcd.endpoints, leaseTtlSeconds: ETCD_LEASE_TTL_S, replicaId } } }
+      : {}),
   };
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, stringify(config));
   const args = [...(opts.heap ? ['--inspect=127.0.0.1:0'] : []), opts.cpMain, '--config', file];
-  const child = group.start(etcd ? `control plane ${replicaId}` : 'control plane', process.execPath, args, { cwd: root });
+  const child = group.start(etcd ? `control plane ${replicaId}` : 'control plane', process.execPath, args, {
+    cwd: root,
+  });
   const url = `http://127.0.0.1:${port}`;
-  await until(ctx, `${etcd ? `replica ${replicaId}` : 'the control plane'} to answer /healthz`, async () => {
-    try {
-      return (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).status === 200;
-    } catch {
-      return false;
-    }
-  }, 15_000, 50);
+  await until(
+    ctx,
+    `${etcd ? `replica ${replicaId}` : 'the control plane'} to answer /healthz`,
+    async () => {
+      try {
+        return (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).status === 200;
+      } catch {
+        return false;
+      }
+    },
+    15_000,
+    50,
+  );
   const inspector = opts.heap ? inspectorUrlIn(child.tail()) : undefined;
-  if (opts.heap && !inspector) log(`    (no inspector URL in ${replicaId ?? 'the control plane'}'s output: heap not measured)`);
+  if (opts.heap && !inspector)
+    log(`    (no inspector URL in ${replicaId ?? 'the control plane'}'s output: heap not measured)`);
   return { child, url, streamUrl: `ws://127.0.0.1:${port}/v1/stream`, inspector, replicaId: replicaId ?? 'standalone' };
 }
 
 /** `GET /v1/cluster` of every control plane, bounded; a failed one is `{ error }`. */
 async function clusterViews(cps) {
-  return Promise.all(cps.map(async (cp) => {
-    try {
-      const r = await fetch(`${cp.url}/v1/cluster`, { signal: AbortSignal.timeout(2000) });
-      return r.status === 200 ? await r.json() : { error: `status ${r.status}` };
-    } catch (err) {
-      return { error: err instanceof Error ? err.message : String(err) };
-    }
-  }));
+  return Promise.all(
+    cps.map(async (cp) => {
+      try {
+        const r = await fetch(`${cp.url}/v1/cluster`, { signal: AbortSignal.timeout(2000) });
+        return r.status === 200 ? await r.json() : { error: `status ${r.status}` };
+      } catch (err) {
+        return { error: err instanceof Error ? err.message : String(err) };
+      }
+    }),
+  );
 }
 
 /** The replicaId every replica agrees leads (one says leader, all name it), or undefined. */
@@ -99,17 +112,30 @@ export async function startControlPlanes(ctx, n, replicas) {
   // stops it with the rest. The members' data is thrown away with the run: SIGKILL, as the tests' killAll
   // does, spares the seconds a SIGTERMed member spends trying to hand its leadership to peers that are
   // stopping too.
-  const etcd = await startEtcdCluster({ dir: etcdDir }, ETCD_MEMBERS, { logLevel: 'warn', onSpawn: (proc) => ctx.group.add(proc, 'SIGKILL') });
+  const etcd = await startEtcdCluster({ dir: etcdDir }, ETCD_MEMBERS, {
+    logLevel: 'warn',
+    onSpawn: (proc) => ctx.group.add(proc, 'SIGKILL'),
+  });
   ctx.log(`    etcd: ${ETCD_MEMBERS} members on ${etcd.endpoints.join(', ')} (data under ${etcdDir})`);
   const cps = [];
-  for (let i = 0; i < replicas; i++) cps.push(await startControlPlane(ctx, n, { etcd, replicaId: `cp-${i + 1}`, name: `cp-${n}-r${replicas}-${i + 1}` }));
+  for (let i = 0; i < replicas; i++)
+    cps.push(
+      await startControlPlane(ctx, n, { etcd, replicaId: `cp-${i + 1}`, name: `cp-${n}-r${replicas}-${i + 1}` }),
+    );
   let leader;
   let views;
-  await until(ctx, 'one replica to report role leader on GET /v1/cluster and the others to name it', async () => {
-    leader = await agreedLeader(cps);
-    if (!leader) views = await clusterViews(cps);
-    return leader !== undefined;
-  }, 20_000, 100, () => JSON.stringify(views));
+  await until(
+    ctx,
+    'one replica to report role leader on GET /v1/cluster and the others to name it',
+    async () => {
+      leader = await agreedLeader(cps);
+      if (!leader) views = await clusterViews(cps);
+      return leader !== undefined;
+    },
+    20_000,
+    100,
+    () => JSON.stringify(views),
+  );
   return { cps, etcd, leader };
 }
 

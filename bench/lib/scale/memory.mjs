@@ -20,7 +20,7 @@ export async function measureMemory(ctx, run) {
   // Memory, with the background load (heartbeats, observations; with
   // replicas, signal batches and etcd) running; and the CPU that load takes
   // in the 2 s before the figure.
-    const bgCpu0 = [cpuOf(cps.map((cp) => cp.child)), cpuOf(etcdChildren), performance.now()];
+  const bgCpu0 = [cpuOf(cps.map((cp) => cp.child)), cpuOf(etcdChildren), performance.now()];
   await sleep(opts.settle.loadedMs);
   const bgCpu1 = [cpuOf(cps.map((cp) => cp.child)), cpuOf(etcdChildren), performance.now()];
   const bgSeconds = (bgCpu1[2] - bgCpu0[2]) / 1000;
@@ -71,14 +71,30 @@ export async function measureMemory(ctx, run) {
   };
   const m = result.memory;
   const mib = (k) => (k / 1024).toFixed(1);
-  const heapAfterGc = m.heapPerAgentKiB === undefined ? '' : `; after GC: RSS ${mib(m.rssAfterGcKiB)} MiB (${m.rssPerAgentAfterGcKiB.toFixed(1)} KiB per agent), heap ${mib(m.heapUsedBeforeKiB)} -> ${mib(m.heapUsedAfterKiB)} MiB (${m.heapPerAgentKiB.toFixed(1)} KiB per agent)`;
-  log(`    control plane${replicas > 1 ? `s (sum of ${replicas})` : ''} RSS ${mib(m.rssBeforeKiB)} MiB idle${before[0].rssGcKiB === undefined ? '' : ' (after GC)'} -> ${mib(m.rssAfterKiB)} MiB loaded: ${m.rssPerAgentKiB.toFixed(1)} KiB per agent${heapAfterGc}`);
-  log(`    background load over ${bgSeconds.toFixed(1)} s: control plane CPU ${result.backgroundCpu.controlPlanePercent.map((x) => `${x.toFixed(0)}%`).join(' / ')}${etcd ? `, etcd (3 members) ${result.backgroundCpu.etcdPercent.toFixed(0)}%` : ''}`);
+  const heapAfterGc =
+    m.heapPerAgentKiB === undefined
+      ? ''
+      : `; after GC: RSS ${mib(m.rssAfterGcKiB)} MiB (${m.rssPerAgentAfterGcKiB.toFixed(1)} KiB per agent), heap ${mib(m.heapUsedBeforeKiB)} -> ${mib(m.heapUsedAfterKiB)} MiB (${m.heapPerAgentKiB.toFixed(1)} KiB per agent)`;
+  log(
+    `    control plane${replicas > 1 ? `s (sum of ${replicas})` : ''} RSS ${mib(m.rssBeforeKiB)} MiB idle${before[0].rssGcKiB === undefined ? '' : ' (after GC)'} -> ${mib(m.rssAfterKiB)} MiB loaded: ${m.rssPerAgentKiB.toFixed(1)} KiB per agent${heapAfterGc}`,
+  );
+  log(
+    `    background load over ${bgSeconds.toFixed(1)} s: control plane CPU ${result.backgroundCpu.controlPlanePercent.map((x) => `${x.toFixed(0)}%`).join(' / ')}${etcd ? `, etcd (3 members) ${result.backgroundCpu.etcdPercent.toFixed(0)}%` : ''}`,
+  );
   if (etcd) {
-    for (const p of m.perReplica) log(`      ${p.replicaId} (${p.role}, ${p.agents} agents): RSS ${mib(p.rssBeforeKiB)} -> ${mib(p.rssAfterKiB)} MiB, +${mib(p.rssDeltaKiB)} MiB = ${p.rssPerOwnAgentKiB.toFixed(1)} KiB per own agent${p.heapDeltaKiB === undefined ? '' : `; heap +${mib(p.heapDeltaKiB)} MiB`}`);
-    result.etcd.rss = etcd.members.map((mm, i) => ({ name: mm.name, rssBeforeKiB: etcdBefore[i], rssAfterKiB: etcdAfter[i] }));
+    for (const p of m.perReplica)
+      log(
+        `      ${p.replicaId} (${p.role}, ${p.agents} agents): RSS ${mib(p.rssBeforeKiB)} -> ${mib(p.rssAfterKiB)} MiB, +${mib(p.rssDeltaKiB)} MiB = ${p.rssPerOwnAgentKiB.toFixed(1)} KiB per own agent${p.heapDeltaKiB === undefined ? '' : `; heap +${mib(p.heapDeltaKiB)} MiB`}`,
+      );
+    result.etcd.rss = etcd.members.map((mm, i) => ({
+      name: mm.name,
+      rssBeforeKiB: etcdBefore[i],
+      rssAfterKiB: etcdAfter[i],
+    }));
     result.etcd.rssAfterKiB = sum(etcdAfter, (x) => x);
     result.etcd.rssPerAgentKiB = (sum(etcdAfter, (x) => x) - sum(etcdBefore, (x) => x)) / n;
-    log(`      etcd members: RSS ${mib(sum(etcdBefore, (x) => x))} -> ${mib(result.etcd.rssAfterKiB)} MiB in all (${result.etcd.rssPerAgentKiB.toFixed(1)} KiB per agent; not counted above)`);
+    log(
+      `      etcd members: RSS ${mib(sum(etcdBefore, (x) => x))} -> ${mib(result.etcd.rssAfterKiB)} MiB in all (${result.etcd.rssPerAgentKiB.toFixed(1)} KiB per agent; not counted above)`,
+    );
   }
 }

@@ -44,7 +44,13 @@ export function parseScaleOptions(argv, { root, scriptFile, log }) {
     },
   });
   if (values.help) {
-    process.stdout.write(readFileSync(scriptFile, 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n') + '\n');
+    process.stdout.write(
+      readFileSync(scriptFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('//'))
+        .map((l) => l.slice(3))
+        .join('\n') + '\n',
+    );
     process.exit(0);
   }
   if (values.smoke) Object.assign(values, SMOKE);
@@ -82,7 +88,8 @@ export function parseScaleOptions(argv, { root, scriptFile, log }) {
     connectBatch: int('connect-batch', 1, 10000),
     changeTimeoutMs: int('change-timeout', 100, 600_000),
     pauseMs: int('pause', 0, 60_000),
-    heartbeatTimeoutMs: values['heartbeat-timeout-ms'] === undefined ? undefined : int('heartbeat-timeout-ms', 100, 600_000),
+    heartbeatTimeoutMs:
+      values['heartbeat-timeout-ms'] === undefined ? undefined : int('heartbeat-timeout-ms', 100, 600_000),
     readyTimeoutMs: (n) => (readyTimeoutS === undefined ? 60_000 + 20 * n : readyTimeoutS * 1000),
     settle: Object.freeze(values.smoke ? SMOKE_SETTLE : SETTLE),
     cpMain,
@@ -107,14 +114,22 @@ export function ensureOpenFiles(need, scriptFile, log) {
   if (soft >= need) return;
   const target = Math.max(need, 65536);
   if (process.env.MESHLET_SCALE_REEXEC) {
-    log(`${need} open files are needed (N + 512) but the limit is still ${soft} (hard ${hard}): raise the hard limit (ulimit -Hn as root, prlimit, /etc/security/limits.conf) and run again`);
+    log(
+      `${need} open files are needed (N + 512) but the limit is still ${soft} (hard ${hard}): raise the hard limit (ulimit -Hn as root, prlimit, /etc/security/limits.conf) and run again`,
+    );
     process.exit(2);
   }
-  log(`${need} open files are needed (N + 512) but the limit is ${soft} (hard ${hard}): re-running under bash -c 'ulimit -n ${target}; exec node ...'`);
+  log(
+    `${need} open files are needed (N + 512) but the limit is ${soft} (hard ${hard}): re-running under bash -c 'ulimit -n ${target}; exec node ...'`,
+  );
   const script = `ulimit -n ${target} || { echo "ulimit -n ${target} failed: raise the hard open-file limit (as root, prlimit, /etc/security/limits.conf) and run again" >&2; exit 2; }; exec "$@"`;
-  const r = spawnSync('bash', ['-c', script, 'bench/scale.mjs', process.execPath, ...process.execArgv, scriptFile, ...process.argv.slice(2)], {
-    stdio: 'inherit',
-    env: { ...process.env, MESHLET_SCALE_REEXEC: '1' },
-  });
+  const r = spawnSync(
+    'bash',
+    ['-c', script, 'bench/scale.mjs', process.execPath, ...process.execArgv, scriptFile, ...process.argv.slice(2)],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, MESHLET_SCALE_REEXEC: '1' },
+    },
+  );
   process.exit(r.status ?? 1);
 }

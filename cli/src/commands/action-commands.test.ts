@@ -8,19 +8,35 @@ const { server, run } = useCannedServer();
 
 describe('meshctl drain, undrain, failover, failback', () => {
   it('POSTs and prints the new state', async () => {
-    server.routes.set('POST /v1/instances/orders-1/drain', { body: { id: 'orders-1', service: 'orders', state: 'draining' } });
-    server.routes.set('POST /v1/instances/orders-1/undrain', { body: { id: 'orders-1', service: 'orders', state: 'healthy' } });
+    server.routes.set('POST /v1/instances/orders-1/drain', {
+      body: { id: 'orders-1', service: 'orders', state: 'draining' },
+    });
+    server.routes.set('POST /v1/instances/orders-1/undrain', {
+      body: { id: 'orders-1', service: 'orders', state: 'healthy' },
+    });
     server.routes.set('POST /v1/services/orders/failover', { body: { service: 'orders', activeTier: 1 } });
-    expect((await run('drain', 'orders-1', '--reason', 'kernel upgrade')).stdout).toBe('instance/orders-1 (orders) draining\n');
+    expect((await run('drain', 'orders-1', '--reason', 'kernel upgrade')).stdout).toBe(
+      'instance/orders-1 (orders) draining\n',
+    );
     expect(JSON.parse(server.seen.at(-1)?.body ?? '')).toEqual({ reason: 'kernel upgrade' });
     expect((await run('undrain', 'orders-1')).stdout).toBe('instance/orders-1 (orders) healthy\n');
     expect((await run('failover', 'orders')).stdout).toBe('service/orders failed over: active tier 1\n');
-    expect(JSON.parse((await run('failover', 'orders', '-o', 'json')).stdout)).toEqual({ service: 'orders', activeTier: 1 });
+    expect(JSON.parse((await run('failover', 'orders', '-o', 'json')).stdout)).toEqual({
+      service: 'orders',
+      activeTier: 1,
+    });
   });
 
   it('prints why a failover is impossible', async () => {
-    server.routes.set('POST /v1/services/hello/failback', { status: 409, body: { error: { code: 'MESHLET_CONFLICT', message: 'hello has one tier only' } } });
-    expect(await run('failback', 'hello')).toEqual({ code: 1, stdout: '', stderr: 'meshctl: failback hello: hello has one tier only (409 MESHLET_CONFLICT)\n' });
+    server.routes.set('POST /v1/services/hello/failback', {
+      status: 409,
+      body: { error: { code: 'MESHLET_CONFLICT', message: 'hello has one tier only' } },
+    });
+    expect(await run('failback', 'hello')).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'meshctl: failback hello: hello has one tier only (409 MESHLET_CONFLICT)\n',
+    });
   });
 });
 
@@ -30,7 +46,13 @@ describe('meshctl failover and failback on a follower replica', () => {
   const follower = new CannedServer();
   const notLeader = (url: unknown) => ({
     status: 503,
-    body: { error: { code: 'MESHLET_NOT_LEADER', message: `this control-plane replica follows; manual failover is a decision of the leader, replica cp-1: send the request to ${String(url)} (see GET /v1/cluster)`, leader: url } },
+    body: {
+      error: {
+        code: 'MESHLET_NOT_LEADER',
+        message: `this control-plane replica follows; manual failover is a decision of the leader, replica cp-1: send the request to ${String(url)} (see GET /v1/cluster)`,
+        leader: url,
+      },
+    },
   });
   const viaFollower = (...argv: string[]) => meshctl([...argv, '--server', follower.url, '--token', TOKEN]);
   const posts = (s: CannedServer) => s.seen.filter((r) => r.method === 'POST');
@@ -57,7 +79,9 @@ describe('meshctl failover and failback on a follower replica', () => {
       stderr: `note: ${follower.url} follows; sent to the leader at ${leader.url}\n`,
     });
     expect(posts(follower).map((r) => r.url)).toEqual(['/v1/services/orders/failover']);
-    expect(posts(leader).map((r) => [r.url, r.headers.authorization])).toEqual([['/v1/services/orders/failover', `Bearer ${TOKEN}`]]);
+    expect(posts(leader).map((r) => [r.url, r.headers.authorization])).toEqual([
+      ['/v1/services/orders/failover', `Bearer ${TOKEN}`],
+    ]);
 
     follower.routes.set('POST /v1/services/orders/failback', notLeader(`${leader.url}/`));
     leader.routes.set('POST /v1/services/orders/failback', { body: { service: 'orders', activeTier: 0 } });
@@ -68,7 +92,10 @@ describe('meshctl failover and failback on a follower replica', () => {
 
   it("reports the leader's own refusal as usual", async () => {
     follower.routes.set('POST /v1/services/hello/failover', notLeader(leader.url));
-    leader.routes.set('POST /v1/services/hello/failover', { status: 409, body: { error: { code: 'MESHLET_CONFLICT', message: 'service "hello" has no backup tier' } } });
+    leader.routes.set('POST /v1/services/hello/failover', {
+      status: 409,
+      body: { error: { code: 'MESHLET_CONFLICT', message: 'service "hello" has no backup tier' } },
+    });
     expect(await viaFollower('failover', 'hello')).toEqual({
       code: 1,
       stdout: '',
@@ -117,10 +144,14 @@ describe('meshctl failover and failback on a follower replica', () => {
 
   it('does not follow for a server that names itself, nor for drain and undrain', async () => {
     follower.routes.set('POST /v1/services/orders/failover', notLeader(follower.url));
-    expect((await viaFollower('failover', 'orders')).stderr).toMatch(/^meshctl: failover orders: this control-plane replica follows; .* \(503 MESHLET_NOT_LEADER\)\n$/);
+    expect((await viaFollower('failover', 'orders')).stderr).toMatch(
+      /^meshctl: failover orders: this control-plane replica follows; .* \(503 MESHLET_NOT_LEADER\)\n$/,
+    );
     expect(posts(follower).length).toBe(1);
     follower.routes.set('POST /v1/instances/orders-1/drain', notLeader(leader.url));
-    expect((await viaFollower('drain', 'orders-1')).stderr).toMatch(/^meshctl: drain orders-1: .* \(503 MESHLET_NOT_LEADER\)\n$/);
+    expect((await viaFollower('drain', 'orders-1')).stderr).toMatch(
+      /^meshctl: drain orders-1: .* \(503 MESHLET_NOT_LEADER\)\n$/,
+    );
     expect(leader.seen).toEqual([]);
   });
 });

@@ -38,7 +38,12 @@ function actionCommand(o: {
       const a = await client.json<Answer>('POST', o.path(name), {
         context: `${o.name} ${name}`,
         ...(body === undefined ? {} : { body }),
-        ...(o.leaderOnly ? { followLeader: (follower: string, leader: string) => ctx.io.stderr.write(`note: ${follower} follows; sent to the leader at ${leader}\n`) } : {}),
+        ...(o.leaderOnly
+          ? {
+              followLeader: (follower: string, leader: string) =>
+                ctx.io.stderr.write(`note: ${follower} follows; sent to the leader at ${leader}\n`),
+            }
+          : {}),
       });
       ctx.io.stdout.write(format === 'table' ? `${o.line(name, a ?? {})}\n` : renderDocument(format, a));
       return 0;
@@ -63,7 +68,9 @@ export const drainCommand = actionCommand({
     'The instance stays in the routing table as draining until undrain; callers send it no new requests.\n' +
     'The drain is kept in the store: it survives a control-plane restart and travels in backups.',
   examples: ['meshctl drain hello-1', 'meshctl drain hello-1 --reason "kernel upgrade"'],
-  options: { reason: { type: 'string', value: 'TEXT', description: 'why, shown in the instance reason and the drain event' } },
+  options: {
+    reason: { type: 'string', value: 'TEXT', description: 'why, shown in the instance reason and the drain event' },
+  },
   // Always a JSON object: the route's body is optional, but an empty POST is not a JSON body.
   body: (values) => {
     const reason = stringOption(values, 'reason');
@@ -90,8 +97,7 @@ export const failoverCommand = actionCommand({
   summary: "move a service's traffic to its next healthy tier, and pin it there",
   target: 'SERVICE',
   description:
-    'Refused (409) when no tier above the serving one has a healthy instance. Undo with failback.\n' +
-    LEADER_NOTE,
+    'Refused (409) when no tier above the serving one has a healthy instance. Undo with failback.\n' + LEADER_NOTE,
   examples: ['meshctl failover orders'],
   leaderOnly: true,
   path: (n) => `/v1/services/${enc(n)}/failover`,
@@ -104,8 +110,7 @@ export const failbackCommand = actionCommand({
   summary: "return a service's traffic to its lowest healthy tier now, and unpin it",
   target: 'SERVICE',
   description:
-    'Skips the failback hold (failover.failbackHoldMs). Refused (409) when no lower tier is healthy.\n' +
-    LEADER_NOTE,
+    'Skips the failback hold (failover.failbackHoldMs). Refused (409) when no lower tier is healthy.\n' + LEADER_NOTE,
   examples: ['meshctl failback orders'],
   leaderOnly: true,
   path: (n) => `/v1/services/${enc(n)}/failback`,

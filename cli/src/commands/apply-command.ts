@@ -17,7 +17,13 @@ export const applyCommand: Command = {
     'Every file is checked before anything is sent. A refused document does not stop the others; the exit\n' +
     'status is then 1.',
   options: {
-    filename: { type: 'string', short: 'f', multiple: true, value: 'FILE', description: 'policy file (YAML or JSON), - for stdin; repeatable' },
+    filename: {
+      type: 'string',
+      short: 'f',
+      multiple: true,
+      value: 'FILE',
+      description: 'policy file (YAML or JSON), - for stdin; repeatable',
+    },
     output: OUTPUT_OPTION,
   },
   args: { min: 0, max: 0 },
@@ -31,7 +37,11 @@ export const applyCommand: Command = {
     const seen = new Map<string, string>();
     for (const d of docs) {
       const first = seen.get(d.service);
-      if (first !== undefined) throw new CliError(CliErrorCodes.FILE, `${d.where}: service ${d.service} is already configured at ${first}; keep one document per service`);
+      if (first !== undefined)
+        throw new CliError(
+          CliErrorCodes.FILE,
+          `${d.where}: service ${d.service} is already configured at ${first}; keep one document per service`,
+        );
       seen.set(d.service, d.where);
     }
     const client = await ctx.client();
@@ -39,12 +49,20 @@ export const applyCommand: Command = {
     let failed = 0;
     for (const d of docs) {
       try {
-        const item = await client.json<{ resourceVersion?: unknown }>('PUT', `/v1/policies/${encodeURIComponent(d.service)}`, {
-          body: { policy: d.policy, ...(d.resourceVersion !== undefined ? { resourceVersion: d.resourceVersion } : {}) },
-          context: `policy/${d.service} (${d.where})`,
-        });
+        const item = await client.json<{ resourceVersion?: unknown }>(
+          'PUT',
+          `/v1/policies/${encodeURIComponent(d.service)}`,
+          {
+            body: {
+              policy: d.policy,
+              ...(d.resourceVersion !== undefined ? { resourceVersion: d.resourceVersion } : {}),
+            },
+            context: `policy/${d.service} (${d.where})`,
+          },
+        );
         applied.push(item);
-        if (format === 'table') ctx.io.stdout.write(`policy/${d.service} configured (resourceVersion ${cell(item?.resourceVersion)})\n`);
+        if (format === 'table')
+          ctx.io.stdout.write(`policy/${d.service} configured (resourceVersion ${cell(item?.resourceVersion)})\n`);
       } catch (e) {
         // A connection or token problem fails every document alike: say it once.
         if (!(e instanceof CliError) || e.code !== CliErrorCodes.API) throw e;
@@ -52,7 +70,10 @@ export const applyCommand: Command = {
         failed++;
       }
     }
-    if (format !== 'table') ctx.io.stdout.write(renderDocument(format, applied.length === 1 && docs.length === 1 ? applied[0] : { items: applied }));
+    if (format !== 'table')
+      ctx.io.stdout.write(
+        renderDocument(format, applied.length === 1 && docs.length === 1 ? applied[0] : { items: applied }),
+      );
     return failed > 0 ? 1 : 0;
   },
 };

@@ -37,11 +37,14 @@ export const backupCommand: Command = {
   examples: ['meshctl backup -f full.json', 'meshctl backup --since 42 -f inc-1.json'],
   async run(ctx, _args, values) {
     const since = stringOption(values, 'since');
-    if (since !== undefined && !/^\d{1,16}$/.test(since)) throw usageError(`--since ${since}: use the revision printed by the previous backup`, 'backup');
+    if (since !== undefined && !/^\d{1,16}$/.test(since))
+      throw usageError(`--since ${since}: use the revision printed by the previous backup`, 'backup');
     const file = stringOption(values, 'filename') ?? '-';
     const client = await ctx.client();
     const path = since === undefined ? '/v1/snapshots/full' : `/v1/snapshots/incremental?since=${since}`;
-    const { text } = await client.text('GET', path, { context: since === undefined ? 'backup' : `backup --since ${since}` });
+    const { text } = await client.text('GET', path, {
+      context: since === undefined ? 'backup' : `backup --since ${since}`,
+    });
     let summary;
     try {
       summary = readSnapshot(text, `the answer to GET ${path}`).summary;

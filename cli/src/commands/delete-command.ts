@@ -12,17 +12,23 @@ export const deleteCommand: Command = {
     'Only policies written with apply can be deleted (404 otherwise). With --resource-version, the delete is\n' +
     'refused (409) if the policy changed since that version.',
   options: {
-    'resource-version': { type: 'string', value: 'N', description: 'delete only if the policy is still at this version' },
+    'resource-version': {
+      type: 'string',
+      value: 'N',
+      description: 'delete only if the policy is still at this version',
+    },
     output: OUTPUT_OPTION,
   },
   args: { min: 2, max: 2 },
   examples: ['meshctl delete policy orders', 'meshctl delete policy orders --resource-version 12'],
   async run(ctx, args, values) {
     const [what = '', name = ''] = args;
-    if (findResource(what)?.name !== 'policies') throw usageError(`delete works on policies only, not "${what}"`, 'delete');
+    if (findResource(what)?.name !== 'policies')
+      throw usageError(`delete works on policies only, not "${what}"`, 'delete');
     const format = parseOutputFormat(stringOption(values, 'output'), 'delete');
     const rv = stringOption(values, 'resource-version');
-    if (rv !== undefined && !/^\d{1,16}$/.test(rv)) throw usageError(`--resource-version ${rv}: use the number from get policies`, 'delete');
+    if (rv !== undefined && !/^\d{1,16}$/.test(rv))
+      throw usageError(`--resource-version ${rv}: use the number from get policies`, 'delete');
     const client = await ctx.client();
     const path = `/v1/policies/${encodeURIComponent(name)}${rv === undefined ? '' : `?resourceVersion=${rv}`}`;
     const body = await client.json('DELETE', path, { context: `policy/${name}` });

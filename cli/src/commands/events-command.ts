@@ -1,5 +1,12 @@
 import { usageError } from '../cli-error.js';
-import { type Command, type CommandContext, OUTPUT_OPTION, type OptionSpec, type OptionValues, stringOption } from '../command.js';
+import {
+  type Command,
+  type CommandContext,
+  OUTPUT_OPTION,
+  type OptionSpec,
+  type OptionValues,
+  stringOption,
+} from '../command.js';
 import { eventsOf, followEvents, formatEventLine } from '../event-follower.js';
 import { parseOutputFormat, renderDocument, renderTable, tableWidth } from '../output.js';
 import { findResource } from '../resources.js';
@@ -55,12 +62,23 @@ export async function runEvents(ctx: CommandContext, values: OptionValues, comma
   if (!values.follow) {
     if (format !== 'table') stdout.write(renderDocument(format, body));
     else if (events.length === 0) ctx.io.stderr.write('no events found\n');
-    else stdout.write(renderTable(findResource('events') as NonNullable<ReturnType<typeof findResource>>, events, stdout, ctx.colors, ctx.io.clock()));
+    else
+      stdout.write(
+        renderTable(
+          findResource('events') as NonNullable<ReturnType<typeof findResource>>,
+          events,
+          stdout,
+          ctx.colors,
+          ctx.io.clock(),
+        ),
+      );
     return 0;
   }
   const width = tableWidth(stdout);
   const print = (e: (typeof events)[number]) =>
-    stdout.write(format === 'yaml' ? `---\n${renderDocument('yaml', e)}` : formatEventLine(e, format, ctx.colors, width));
+    stdout.write(
+      format === 'yaml' ? `---\n${renderDocument('yaml', e)}` : formatEventLine(e, format, ctx.colors, width),
+    );
   for (const e of events) print(e);
   const afterSeq = events.reduce((max, e) => (typeof e.seq === 'number' && e.seq > max ? e.seq : max), 0);
   await followEvents(client, ctx.io, { filters, afterSeq, print });
@@ -78,6 +96,10 @@ export const eventsCommand: Command = {
     'reopened with backoff and resumes after the last event printed. -o json prints one JSON object per line.',
   options: { ...EVENT_OPTIONS, output: OUTPUT_OPTION },
   args: { min: 0, max: 0 },
-  examples: ['meshctl events --service hello --limit 20', 'meshctl events --follow', 'meshctl events --kind failover -o json'],
+  examples: [
+    'meshctl events --service hello --limit 20',
+    'meshctl events --follow',
+    'meshctl events --kind failover -o json',
+  ],
   run: (ctx, _args, values) => runEvents(ctx, values, 'events'),
 };

@@ -32,10 +32,13 @@ export const getCommand: Command = {
     const resource = findResource(what);
     if (!resource) throw usageError(`unknown resource "${what}": use one of ${NAMES}`, 'get');
     if (resource.name === 'events') {
-      if (name !== undefined) throw usageError('get events takes no NAME; filter with --service, --instance or --kind', 'get');
+      if (name !== undefined)
+        throw usageError('get events takes no NAME; filter with --service, --instance or --kind', 'get');
       return runEvents(ctx, values, 'get');
     }
-    const eventOnly = Object.keys(EVENT_OPTIONS).filter((o) => values[o] !== undefined && !(o === 'service' && resource.name === 'instances'));
+    const eventOnly = Object.keys(EVENT_OPTIONS).filter(
+      (o) => values[o] !== undefined && !(o === 'service' && resource.name === 'instances'),
+    );
     if (eventOnly.length > 0) throw usageError(`--${eventOnly[0]} applies to get events only`, 'get');
     const format = parseOutputFormat(stringOption(values, 'output'), 'get');
     if (name !== undefined && !resource.itemPath) throw usageError(`get ${resource.name} takes no NAME`, 'get');
@@ -44,17 +47,28 @@ export const getCommand: Command = {
     const { listKey } = resource;
     if (name !== undefined || listKey === undefined) {
       const path = name !== undefined && resource.itemPath ? resource.itemPath(name) : resource.listPath;
-      const item = await client.get<Record<string, unknown>>(path, name === undefined ? {} : { context: `${resource.name}/${name}` });
-      if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new CliError(CliErrorCodes.BAD_ANSWER, `GET ${path}: the answer is not a JSON object`);
-      ctx.io.stdout.write(format === 'table' ? renderTable(resource, [item], ctx.io.stdout, ctx.colors, now) : renderDocument(format, item));
+      const item = await client.get<Record<string, unknown>>(
+        path,
+        name === undefined ? {} : { context: `${resource.name}/${name}` },
+      );
+      if (typeof item !== 'object' || item === null || Array.isArray(item))
+        throw new CliError(CliErrorCodes.BAD_ANSWER, `GET ${path}: the answer is not a JSON object`);
+      ctx.io.stdout.write(
+        format === 'table'
+          ? renderTable(resource, [item], ctx.io.stdout, ctx.colors, now)
+          : renderDocument(format, item),
+      );
       return 0;
     }
     const body = await client.get<Record<string, unknown>>(resource.listPath);
     const list = body?.[listKey];
-    if (!Array.isArray(list)) throw new CliError(CliErrorCodes.BAD_ANSWER, `GET ${resource.listPath}: the answer has no "${listKey}" list`);
+    if (!Array.isArray(list))
+      throw new CliError(CliErrorCodes.BAD_ANSWER, `GET ${resource.listPath}: the answer has no "${listKey}" list`);
     const service = stringOption(values, 'service');
     // /v1/instances has no service filter: filter here, and keep the answer's shape for -o json|yaml.
-    const items = (service === undefined ? list : list.filter((i: { service?: unknown }) => i?.service === service)) as Record<string, unknown>[];
+    const items = (
+      service === undefined ? list : list.filter((i: { service?: unknown }) => i?.service === service)
+    ) as Record<string, unknown>[];
     if (format !== 'table') {
       ctx.io.stdout.write(renderDocument(format, service === undefined ? body : { ...body, [listKey]: items }));
     } else if (items.length === 0) {

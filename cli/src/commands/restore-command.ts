@@ -15,7 +15,13 @@ export const restoreCommand: Command = {
     'one cluster, each incremental since the previous revision) and refuses the lot if one is wrong; the\n' +
     'message names the file. Restore into a control plane meant to hold this data (such as a fresh one).',
   options: {
-    filename: { type: 'string', short: 'f', multiple: true, value: 'FILE', description: 'snapshot file, in the order taken; - for stdin (once)' },
+    filename: {
+      type: 'string',
+      short: 'f',
+      multiple: true,
+      value: 'FILE',
+      description: 'snapshot file, in the order taken; - for stdin (once)',
+    },
     output: OUTPUT_OPTION,
   },
   args: { min: 0, max: 0 },
@@ -27,7 +33,8 @@ export const restoreCommand: Command = {
     const format = parseOutputFormat(stringOption(values, 'output'), 'restore');
     const names = files.map(inputName);
     const snapshots: Record<string, unknown>[] = [];
-    for (const [i, file] of files.entries()) snapshots.push(readSnapshot(await readInput(file, ctx.io), names[i] as string).doc);
+    for (const [i, file] of files.entries())
+      snapshots.push(readSnapshot(await readInput(file, ctx.io), names[i] as string).doc);
     const client = await ctx.client();
     let answer: { restored?: { keys?: unknown; revision?: unknown } };
     try {
@@ -35,12 +42,18 @@ export const restoreCommand: Command = {
     } catch (e) {
       // The control plane counts snapshots ("snapshot 2 of 3"); the operator knows them by file name.
       if (e instanceof CliError) {
-        e.message = e.message.replace(/snapshot (\d+) of (\d+)/g, (m, n: string) => `${m} (${names[Number(n) - 1] ?? '?'})`);
+        e.message = e.message.replace(
+          /snapshot (\d+) of (\d+)/g,
+          (m, n: string) => `${m} (${names[Number(n) - 1] ?? '?'})`,
+        );
       }
       throw e;
     }
     if (format !== 'table') ctx.io.stdout.write(renderDocument(format, answer));
-    else ctx.io.stdout.write(`restored ${cell(answer?.restored?.keys)} keys at revision ${cell(answer?.restored?.revision)} from ${files.length} file${files.length === 1 ? '' : 's'}\n`);
+    else
+      ctx.io.stdout.write(
+        `restored ${cell(answer?.restored?.keys)} keys at revision ${cell(answer?.restored?.revision)} from ${files.length} file${files.length === 1 ? '' : 's'}\n`,
+      );
     return 0;
   },
 };

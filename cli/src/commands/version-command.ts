@@ -19,7 +19,9 @@ export const versionCommand: Command = {
   async run(ctx, _args, values) {
     const format = parseOutputFormat(stringOption(values, 'output'), 'version');
     const info = { meshctl: meshctlVersion(), node: process.version };
-    ctx.io.stdout.write(format === 'table' ? `meshctl ${info.meshctl} (node ${info.node})\n` : renderDocument(format, info));
+    ctx.io.stdout.write(
+      format === 'table' ? `meshctl ${info.meshctl} (node ${info.node})\n` : renderDocument(format, info),
+    );
     return 0;
   },
 };

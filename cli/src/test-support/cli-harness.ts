@@ -35,13 +35,25 @@ export class CannedServer {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const seen: SeenRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+        const seen: SeenRequest = {
+          method: req.method ?? '',
+          url: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        };
         this.seen.push(seen);
-        const canned = this.routes.get(`${seen.method} ${seen.url}`) ?? this.routes.get(`${seen.method} ${seen.url.split('?')[0]}`);
+        const canned =
+          this.routes.get(`${seen.method} ${seen.url}`) ?? this.routes.get(`${seen.method} ${seen.url.split('?')[0]}`);
         if (typeof canned === 'function') return canned(seen, res);
-        const a = canned ?? { status: 404, body: { error: { code: 'MESHLET_NOT_FOUND', message: `no route ${seen.method} ${seen.url}` } } };
+        const a = canned ?? {
+          status: 404,
+          body: { error: { code: 'MESHLET_NOT_FOUND', message: `no route ${seen.method} ${seen.url}` } },
+        };
         const text = typeof a.body === 'string' ? a.body : JSON.stringify(a.body ?? {});
-        res.writeHead(a.status ?? 200, { 'content-type': typeof a.body === 'string' ? 'text/plain' : 'application/json', ...a.headers });
+        res.writeHead(a.status ?? 200, {
+          'content-type': typeof a.body === 'string' ? 'text/plain' : 'application/json',
+          ...a.headers,
+        });
         res.end(text);
       });
     });

@@ -21,7 +21,16 @@ export const INSTANCES = {
 export const AGENTS = {
   tableVersion: 12,
   agents: [
-    { agentId: 'client', connected: true, replica: null, instance: null, appliedVersion: 12, sentVersion: 12, inSync: true, nack: null },
+    {
+      agentId: 'client',
+      connected: true,
+      replica: null,
+      instance: null,
+      appliedVersion: 12,
+      sentVersion: 12,
+      inSync: true,
+      nack: null,
+    },
     {
       agentId: 'orders-1',
       connected: false,
@@ -35,9 +44,22 @@ export const AGENTS = {
   ],
 };
 export const EVENTS = {
-  events: [{ seq: 4, time: '2026-11-23T17:40:01.123Z', kind: 'drain', service: 'orders', instance: 'orders-1', from: 'healthy', to: 'draining', reason: 'drained by an operator' }],
+  events: [
+    {
+      seq: 4,
+      time: '2026-11-23T17:40:01.123Z',
+      kind: 'drain',
+      service: 'orders',
+      instance: 'orders-1',
+      from: 'healthy',
+      to: 'draining',
+      reason: 'drained by an operator',
+    },
+  ],
 };
-export const POLICIES = { items: [{ service: 'orders', source: 'api', resourceVersion: '21', policy: { balancer: { kind: 'least_request' } } }] };
+export const POLICIES = {
+  items: [{ service: 'orders', source: 'api', resourceVersion: '21', policy: { balancer: { kind: 'least_request' } } }],
+};
 
 /** The list and item routes of the mesh above. */
 export const MESH_ANSWERS: Record<string, Canned> = {

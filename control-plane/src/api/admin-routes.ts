@@ -26,12 +26,17 @@ export interface AdminDeps {
   /** A full snapshot, or the changes since `since`; throws a MeshletError when `since` is ahead of the store. */
   snapshot: (since: number | undefined) => unknown;
   /** Verifies and restores; an error text (nothing changed) or what was restored. */
-  restore: (snapshots: unknown[]) => Promise<{ ok: true; keys: number; revision: number } | { ok: false; message: string; field?: string }>;
+  restore: (
+    snapshots: unknown[],
+  ) => Promise<{ ok: true; keys: number; revision: number } | { ok: false; message: string; field?: string }>;
 }
 
 const ServiceParams = Type.Object({ name: ServiceName }, { additionalProperties: false });
 const InstanceParams = Type.Object({ id: Id }, { additionalProperties: false });
-const ResourceVersion = Type.String({ pattern: '^[0-9]{1,16}$', fix: 'send the resourceVersion from the last GET, such as "12"' });
+const ResourceVersion = Type.String({
+  pattern: '^[0-9]{1,16}$',
+  fix: 'send the resourceVersion from the last GET, such as "12"',
+});
 // The policy schema defaults to {} (a service without one in the config file); in a PUT body it is required.
 const { default: _default, ...RequiredPolicy } = ServicePolicy;
 const PutPolicyBody = Type.Object(
@@ -42,16 +47,37 @@ const PutPolicyBody = Type.Object(
   },
   { additionalProperties: false },
 );
-const DeletePolicyQuery = Type.Object({ resourceVersion: Type.Optional(ResourceVersion) }, { additionalProperties: false });
-const DrainBody = Type.Union([Type.Null(), Type.Object({ reason: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })) }, { additionalProperties: false })]);
-const IncrementalQuery = Type.Object({ since: Type.String({ pattern: '^[0-9]{1,16}$', fix: 'send the revision of the previous backup, such as since=42' }) }, { additionalProperties: false });
+const DeletePolicyQuery = Type.Object(
+  { resourceVersion: Type.Optional(ResourceVersion) },
+  { additionalProperties: false },
+);
+const DrainBody = Type.Union([
+  Type.Null(),
+  Type.Object(
+    { reason: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })) },
+    { additionalProperties: false },
+  ),
+]);
+const IncrementalQuery = Type.Object(
+  {
+    since: Type.String({ pattern: '^[0-9]{1,16}$', fix: 'send the revision of the previous backup, such as since=42' }),
+  },
+  { additionalProperties: false },
+);
 const RestoreBody = Type.Object(
-  { snapshots: Type.Array(Type.Unknown(), { minItems: 1, maxItems: 1000, fix: 'send the full snapshot first, then its incrementals in order' }) },
+  {
+    snapshots: Type.Array(Type.Unknown(), {
+      minItems: 1,
+      maxItems: 1000,
+      fix: 'send the full snapshot first, then its incrementals in order',
+    }),
+  },
   { additionalProperties: false },
 );
 
 /** A refused policy write: the policy store's 404 is a missing API policy, its 409 a stale resourceVersion. */
-const policyError = (result: Extract<PolicyWrite, { ok: false }>) => (result.status === 404 ? ApiErrors.NOT_FOUND : ApiErrors.CONFLICT)(result.message);
+const policyError = (result: Extract<PolicyWrite, { ok: false }>) =>
+  (result.status === 404 ? ApiErrors.NOT_FOUND : ApiErrors.CONFLICT)(result.message);
 
 /** Restores may carry a whole store. */
 const RESTORE_BODY_LIMIT = 64 * 1024 * 1024;
@@ -67,13 +93,23 @@ const MAX_STREAM_BUFFER_BYTES = 1024 * 1024;
 export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   const { policies, failover, events } = deps;
 
-  app.get('/v1/policies', { schema: { tags: ['policies'], summary: 'Every configured service policy, with its source and resourceVersion' } }, async () => ({
-    items: policies.configured().map((s) => policies.item(s)),
-  }));
+  app.get(
+    '/v1/policies',
+    { schema: { tags: ['policies'], summary: 'Every configured service policy, with its source and resourceVersion' } },
+    async () => ({
+      items: policies.configured().map((s) => policies.item(s)),
+    }),
+  );
 
   app.get<{ Params: { name: string } }>(
     '/v1/policies/:name',
-    { schema: { tags: ['policies'], summary: "A service's policy in force (API, config file or defaults)", params: ServiceParams } },
+    {
+      schema: {
+        tags: ['policies'],
+        summary: "A service's policy in force (API, config file or defaults)",
+        params: ServiceParams,
+      },
+    },
     async (req) => policies.item(req.params.name),
   );
 
@@ -83,7 +119,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       schema: {
         tags: ['policies'],
         summary: 'Create or replace the policy of a service',
-        description: 'Fields left out take their defaults. With resourceVersion ("0" to create), the write happens only if it is still current; otherwise 409.',
+        description:
+          'Fields left out take their defaults. With resourceVersion ("0" to create), the write happens only if it is still current; otherwise 409.',
         params: ServiceParams,
         body: PutPolicyBody,
       },
@@ -98,7 +135,14 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
 
   app.delete<{ Params: { name: string }; Querystring: { resourceVersion?: string } }>(
     '/v1/policies/:name',
-    { schema: { tags: ['policies'], summary: 'Delete the API policy of a service (the config file or defaults apply again)', params: ServiceParams, querystring: DeletePolicyQuery } },
+    {
+      schema: {
+        tags: ['policies'],
+        summary: 'Delete the API policy of a service (the config file or defaults apply again)',
+        params: ServiceParams,
+        querystring: DeletePolicyQuery,
+      },
+    },
     async (req, reply) => {
       const result = await policies.delete(req.params.name, req.query.resourceVersion);
       if (!result.ok) {
@@ -115,16 +159,23 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       {
         schema: {
           tags: ['instances'],
-          summary: action === 'drain' ? 'Drain an instance: callers send it no new requests (kept across restarts)' : 'End a drain',
+          summary:
+            action === 'drain'
+              ? 'Drain an instance: callers send it no new requests (kept across restarts)'
+              : 'End a drain',
           params: InstanceParams,
           ...(action === 'drain' ? { body: DrainBody } : {}),
         },
       },
       async (req, reply) => {
         const id = req.params.id;
-        const done = action === 'drain' ? await deps.drain(id, req.body?.reason ?? 'drained by an operator') : await deps.undrain(id);
+        const done =
+          action === 'drain'
+            ? await deps.drain(id, req.body?.reason ?? 'drained by an operator')
+            : await deps.undrain(id);
         const now = deps.instanceState(id);
-        if (!done || !now) return sendError(reply, ApiErrors.NOT_FOUND(`no instance "${id}" with a known state; see GET /v1/instances`));
+        if (!done || !now)
+          return sendError(reply, ApiErrors.NOT_FOUND(`no instance "${id}" with a known state; see GET /v1/instances`));
         return { id, ...now };
       },
     );
@@ -136,7 +187,10 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       {
         schema: {
           tags: ['services'],
-          summary: action === 'failover' ? 'Move the service to its next healthy tier and keep it there' : 'Return the service to its lowest healthy tier now',
+          summary:
+            action === 'failover'
+              ? 'Move the service to its next healthy tier and keep it there'
+              : 'Return the service to its lowest healthy tier now',
           params: ServiceParams,
         },
       },
@@ -156,11 +210,21 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     );
   }
 
-  app.get('/v1/snapshots/full', { schema: { tags: ['snapshots'], summary: 'A full backup: every configuration key, versioned and checksummed' } }, async () => deps.snapshot(undefined));
+  app.get(
+    '/v1/snapshots/full',
+    { schema: { tags: ['snapshots'], summary: 'A full backup: every configuration key, versioned and checksummed' } },
+    async () => deps.snapshot(undefined),
+  );
 
   app.get<{ Querystring: { since: string } }>(
     '/v1/snapshots/incremental',
-    { schema: { tags: ['snapshots'], summary: 'An incremental backup: the keys changed or deleted since a revision', querystring: IncrementalQuery } },
+    {
+      schema: {
+        tags: ['snapshots'],
+        summary: 'An incremental backup: the keys changed or deleted since a revision',
+        querystring: IncrementalQuery,
+      },
+    },
     async (req, reply) => {
       try {
         return deps.snapshot(Number(req.query.since));
@@ -183,7 +247,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     },
     async (req, reply) => {
       const result = await deps.restore(req.body.snapshots);
-      if (!result.ok) return sendError(reply, ApiErrors.API_INVALID(result.message), result.field ? { field: result.field } : {});
+      if (!result.ok)
+        return sendError(reply, ApiErrors.API_INVALID(result.message), result.field ? { field: result.field } : {});
       return { restored: { keys: result.keys, revision: result.revision } };
     },
   );
@@ -193,42 +258,63 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
   app.addHook('preClose', async () => {
     for (const end of streams) end();
   });
-  app.get('/v1/events/stream', { exposeHeadRoute: false, schema: { tags: ['events'], summary: 'Health and failover decisions as server-sent events (same filters as /v1/events; resumes after Last-Event-ID)' } }, (req, reply) => {
-    const query = req.query as Record<string, string | undefined>;
-    const lastId = req.headers['last-event-id'];
-    const filter = eventFilter({ ...query, ...(typeof lastId === 'string' && /^\d+$/.test(lastId) ? { after: lastId } : {}) });
-    if (typeof filter === 'string') {
-      void sendError(reply, ApiErrors.API_INVALID(filter));
-      return;
-    }
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    const matches = (e: MeshEvent) =>
-      (filter.service === undefined || e.service === filter.service) &&
-      (filter.kind === undefined || e.kind === filter.kind) &&
-      (filter.instance === undefined || e.instance === filter.instance);
-    let ended = false;
-    const write = (e: MeshEvent) => {
-      res.write(`id: ${e.seq}\nevent: mesh-event\ndata: ${JSON.stringify({ ...e, time: new Date(e.time).toISOString() })}\n\n`);
-      if (res.writableLength > MAX_STREAM_BUFFER_BYTES) end();
-    };
-    const stop = events.subscribe((e) => {
-      if (matches(e)) write(e);
-    });
-    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
-    const end = (): void => {
-      if (ended) return;
-      ended = true;
-      stop();
-      clearInterval(keepAlive);
-      streams.delete(end);
-      res.end();
-    };
-    streams.add(end);
-    req.raw.on('close', end);
-    const { limit: _limit, ...backlog } = filter;
-    if (filter.afterSeq !== undefined) for (const e of events.list(backlog)) if (!ended) write(e);
-    if (!ended) res.write(': connected\n\n');
-  });
+  app.get(
+    '/v1/events/stream',
+    {
+      exposeHeadRoute: false,
+      schema: {
+        tags: ['events'],
+        summary:
+          'Health and failover decisions as server-sent events (same filters as /v1/events; resumes after Last-Event-ID)',
+      },
+    },
+    (req, reply) => {
+      const query = req.query as Record<string, string | undefined>;
+      const lastId = req.headers['last-event-id'];
+      const filter = eventFilter({
+        ...query,
+        ...(typeof lastId === 'string' && /^\d+$/.test(lastId) ? { after: lastId } : {}),
+      });
+      if (typeof filter === 'string') {
+        void sendError(reply, ApiErrors.API_INVALID(filter));
+        return;
+      }
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      const matches = (e: MeshEvent) =>
+        (filter.service === undefined || e.service === filter.service) &&
+        (filter.kind === undefined || e.kind === filter.kind) &&
+        (filter.instance === undefined || e.instance === filter.instance);
+      let ended = false;
+      const write = (e: MeshEvent) => {
+        res.write(
+          `id: ${e.seq}\nevent: mesh-event\ndata: ${JSON.stringify({ ...e, time: new Date(e.time).toISOString() })}\n\n`,
+        );
+        if (res.writableLength > MAX_STREAM_BUFFER_BYTES) end();
+      };
+      const stop = events.subscribe((e) => {
+        if (matches(e)) write(e);
+      });
+      const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
+      const end = (): void => {
+        if (ended) return;
+        ended = true;
+        stop();
+        clearInterval(keepAlive);
+        streams.delete(end);
+        res.end();
+      };
+      streams.add(end);
+      req.raw.on('close', end);
+      const { limit: _limit, ...backlog } = filter;
+      if (filter.afterSeq !== undefined) for (const e of events.list(backlog)) if (!ended) write(e);
+      if (!ended) res.write(': connected\n\n');
+    },
+  );
 }

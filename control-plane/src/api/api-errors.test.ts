@@ -26,7 +26,12 @@ describe('installApiErrors', () => {
     const app = Fastify();
     installApiErrors(app);
     app.post('/things', async () => ({ ok: true }));
-    const answer = await app.inject({ method: 'POST', url: '/things', headers: { 'content-type': 'text/csv' }, payload: 'a,b' });
+    const answer = await app.inject({
+      method: 'POST',
+      url: '/things',
+      headers: { 'content-type': 'text/csv' },
+      payload: 'a,b',
+    });
     expect(answer.statusCode).toBe(415);
     expect(answer.json().error.code).toBe('MESHLET_API_INVALID');
     await app.close();

@@ -9,7 +9,11 @@ export interface ApiErrorBody {
 }
 
 /** Sends `err` in the admin API's shape, with the status bound to its code (see {@link ApiErrors}). */
-export function sendError(reply: FastifyReply, err: MeshletHttpError, extra: { field?: string; issues?: ValidationIssue[]; leader?: string } = {}): FastifyReply {
+export function sendError(
+  reply: FastifyReply,
+  err: MeshletHttpError,
+  extra: { field?: string; issues?: ValidationIssue[]; leader?: string } = {},
+): FastifyReply {
   const body: ApiErrorBody = httpErrorBody(err, extra);
   return reply.code(err.statusCode).send(body);
 }
@@ -26,7 +30,12 @@ class ValidationError extends Error {
   }
 }
 
-const PART_NAMES: Record<string, string> = { body: 'body', params: 'path parameter', querystring: 'query', headers: 'header' };
+const PART_NAMES: Record<string, string> = {
+  body: 'body',
+  params: 'path parameter',
+  querystring: 'query',
+  headers: 'header',
+};
 
 /**
  * Validates bodies, parameters and queries with the same validator as the
@@ -48,7 +57,10 @@ export function installApiErrors(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError & { issues?: ValidationIssue[] }, req, reply) => {
     if (err instanceof ValidationError) {
       const first = err.issues[0];
-      return sendError(reply, ApiErrors.API_INVALID(err.message), { ...(first?.path ? { field: first.path } : {}), issues: err.issues });
+      return sendError(reply, ApiErrors.API_INVALID(err.message), {
+        ...(first?.path ? { field: first.path } : {}),
+        issues: err.issues,
+      });
     }
     if (err instanceof RangeError && /call stack/.test(err.message)) {
       return sendError(reply, ApiErrors.API_INVALID('the body is nested too deeply'));
@@ -71,5 +83,7 @@ export function installApiErrors(app: FastifyInstance): void {
     }
     return sendError(reply, ApiErrors.API_INVALID(err.message, { statusCode: status }));
   });
-  app.setNotFoundHandler((req, reply) => sendError(reply, ApiErrors.NOT_FOUND(`no route ${req.method} ${req.url.split('?')[0]}; see /docs for the API`)));
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, ApiErrors.NOT_FOUND(`no route ${req.method} ${req.url.split('?')[0]}; see /docs for the API`)),
+  );
 }

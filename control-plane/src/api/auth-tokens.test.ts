@@ -19,7 +19,9 @@ const OPS = 'ops-token-8e2b4d6f0a1c3e57';
 
 describe('parseTokensFile', () => {
   it('reads YAML and JSON lists', () => {
-    const yaml = parseTokensFile(`- { name: ci, token: ${CI}, role: read-only }\n- name: ops\n  token: ${OPS}\n  role: admin\n`);
+    const yaml = parseTokensFile(
+      `- { name: ci, token: ${CI}, role: read-only }\n- name: ops\n  token: ${OPS}\n  role: admin\n`,
+    );
     expect(yaml).toEqual({
       tokens: [
         { name: 'ci', token: CI, role: 'read-only' },
@@ -31,7 +33,9 @@ describe('parseTokensFile', () => {
   });
 
   it('names the entry of a bad field, without its token', () => {
-    const { issues } = parseTokensFile(`- { name: ci, token: ${CI}, role: reader }\n- { name: ops, token: short, role: admin }\n- { token: ${OPS}, role: admin }\n`);
+    const { issues } = parseTokensFile(
+      `- { name: ci, token: ${CI}, role: reader }\n- { name: ops, token: short, role: admin }\n- { token: ${OPS}, role: admin }\n`,
+    );
     expect(issues).toEqual([
       expect.objectContaining({ path: 'entry 1 ("ci").role', fix: 'pick one of the allowed values' }),
       expect.objectContaining({ path: 'entry 2 ("ops").token', problem: 'must be at least 16 characters long' }),
@@ -53,7 +57,12 @@ describe('parseTokensFile', () => {
 describe('tokensFromConfig', () => {
   it('lists the config tokens, then the file entries', async () => {
     const tokensFile = file('ok.yaml', `- { name: ci, token: ${CI}, role: read-only }\n`);
-    const tokens = await tokensFromConfig({ ...base, adminToken: OPS, readOnlyToken: 'reader-token-0123456789', tokensFile });
+    const tokens = await tokensFromConfig({
+      ...base,
+      adminToken: OPS,
+      readOnlyToken: 'reader-token-0123456789',
+      tokensFile,
+    });
     expect(tokens.map((t) => [t.name, t.role])).toEqual([
       ['auth.adminToken', 'admin'],
       ['auth.readOnlyToken', 'read-only'],
@@ -64,7 +73,9 @@ describe('tokensFromConfig', () => {
 
   it('throws naming the file and the entry', async () => {
     const tokensFile = file('bad.yaml', `- { name: ci, token: ${CI}, role: root }\n`);
-    await expect(tokensFromConfig({ ...base, tokensFile })).rejects.toThrow(`auth.tokensFile ${tokensFile}:\n  - entry 1 ("ci").role: must be one of "admin", "read-only"`);
+    await expect(tokensFromConfig({ ...base, tokensFile })).rejects.toThrow(
+      `auth.tokensFile ${tokensFile}:\n  - entry 1 ("ci").role: must be one of "admin", "read-only"`,
+    );
     await expect(tokensFromConfig({ ...base, tokensFile: join(dir, 'missing.yaml') })).rejects.toMatchObject({
       code: 'MESHLET_CONFIG_UNREADABLE',
       message: expect.stringContaining(`cannot read auth.tokensFile ${join(dir, 'missing.yaml')}`),
@@ -72,7 +83,10 @@ describe('tokensFromConfig', () => {
   });
 
   it('refuses one token under two names, two tokens under one name, and the join token reused', async () => {
-    const tokensFile = file('dup.yaml', `- { name: ci, token: ${CI}, role: read-only }\n- { name: ci, token: ${OPS}, role: admin }\n`);
+    const tokensFile = file(
+      'dup.yaml',
+      `- { name: ci, token: ${CI}, role: read-only }\n- { name: ci, token: ${OPS}, role: admin }\n`,
+    );
     const err = await tokensFromConfig({ ...base, adminToken: CI, joinToken: OPS, tokensFile }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     const message = (err as Error).message;
@@ -103,11 +117,18 @@ describe('checkAuth', () => {
   it('reports a bad or unreadable tokens file with the file and the entry', () => {
     const bad = file('check-bad.yaml', `- { name: ops, token: ${OPS}, role: superuser }\n`);
     expect(checkAuth({ ...base, tokensFile: bad }, undefined)).toEqual([
-      { path: 'auth.tokensFile', problem: `${bad}, entry 1 ("ops").role: must be one of "admin", "read-only"`, fix: 'pick one of the allowed values' },
+      {
+        path: 'auth.tokensFile',
+        problem: `${bad}, entry 1 ("ops").role: must be one of "admin", "read-only"`,
+        fix: 'pick one of the allowed values',
+      },
     ]);
     const missing = join(dir, 'nope.yaml');
     const issues = checkAuth({ ...base, joinToken: CI, tokensFile: missing }, '10.0.0.1');
     expect(issues).toHaveLength(1);
-    expect(issues[0]).toMatchObject({ path: 'auth.tokensFile', problem: expect.stringContaining(`cannot read ${missing}`) });
+    expect(issues[0]).toMatchObject({
+      path: 'auth.tokensFile',
+      problem: expect.stringContaining(`cannot read ${missing}`),
+    });
   });
 });

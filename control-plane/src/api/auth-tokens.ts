@@ -25,7 +25,9 @@ const validateTokensFile = compileValidator(AuthTokensFile);
 /** "entry 2 ("ci-bot")": how an operator finds an entry of the tokens file (counted from 1). */
 function entryName(doc: unknown, index: number): string {
   const name = Array.isArray(doc) ? (doc[index] as { name?: unknown } | undefined)?.name : undefined;
-  return typeof name === 'string' && name.length > 0 && name.length <= 64 ? `entry ${index + 1} (${JSON.stringify(name)})` : `entry ${index + 1}`;
+  return typeof name === 'string' && name.length > 0 && name.length <= 64
+    ? `entry ${index + 1} (${JSON.stringify(name)})`
+    : `entry ${index + 1}`;
 }
 
 /**
@@ -40,16 +42,40 @@ export function parseTokensFile(text: string): { tokens: AuthToken[]; issues: Va
     // The YAML error quotes the offending line, which may hold a token: say only where it is.
     const pos = (e as { linePos?: Array<{ line: number; col: number }> }).linePos?.[0];
     const where = pos ? ` at line ${pos.line}, column ${pos.col}` : '';
-    return { tokens: [], issues: [{ path: '', problem: `is not valid YAML or JSON${where}`, fix: 'write a list of { name, token, role } entries' }] };
+    return {
+      tokens: [],
+      issues: [
+        {
+          path: '',
+          problem: `is not valid YAML or JSON${where}`,
+          fix: 'write a list of { name, token, role } entries',
+        },
+      ],
+    };
   }
   if (doc === null || doc === undefined || (Array.isArray(doc) && doc.length === 0)) {
     return {
       tokens: [],
-      issues: [{ path: '', problem: 'lists no token', fix: 'list at least one { name, token, role } entry, or unset auth.tokensFile' }],
+      issues: [
+        {
+          path: '',
+          problem: 'lists no token',
+          fix: 'list at least one { name, token, role } entry, or unset auth.tokensFile',
+        },
+      ],
     };
   }
   if (!Array.isArray(doc)) {
-    return { tokens: [], issues: [{ path: '', problem: 'must be a list', fix: 'write a list of { name, token, role } entries, such as "- { name: ci, token: ..., role: read-only }"' }] };
+    return {
+      tokens: [],
+      issues: [
+        {
+          path: '',
+          problem: 'must be a list',
+          fix: 'write a list of { name, token, role } entries, such as "- { name: ci, token: ..., role: read-only }"',
+        },
+      ],
+    };
   }
   const result = validateTokensFile(doc);
   if (!result.ok) {
@@ -70,28 +96,48 @@ export function parseTokensFile(text: string): { tokens: AuthToken[]; issues: Va
  * to the join token would let every agent host (which holds the join token)
  * use the admin API.
  */
-function gather(auth: AuthConfig, fileTokens: readonly AuthToken[]): { tokens: AuthToken[]; issues: ValidationIssue[] } {
+function gather(
+  auth: AuthConfig,
+  fileTokens: readonly AuthToken[],
+): { tokens: AuthToken[]; issues: ValidationIssue[] } {
   const tokens: AuthToken[] = [];
   if (auth.adminToken !== undefined) tokens.push({ name: 'auth.adminToken', token: auth.adminToken, role: 'admin' });
-  if (auth.readOnlyToken !== undefined) tokens.push({ name: 'auth.readOnlyToken', token: auth.readOnlyToken, role: 'read-only' });
+  if (auth.readOnlyToken !== undefined)
+    tokens.push({ name: 'auth.readOnlyToken', token: auth.readOnlyToken, role: 'read-only' });
   const fromConfig = tokens.length;
   tokens.push(...fileTokens);
   const label = (i: number) => {
     const t = tokens[i] as AuthToken;
-    return i < fromConfig ? t.name : `auth.tokensFile ${auth.tokensFile ?? ''}, entry ${i - fromConfig + 1} (${JSON.stringify(t.name)})`;
+    return i < fromConfig
+      ? t.name
+      : `auth.tokensFile ${auth.tokensFile ?? ''}, entry ${i - fromConfig + 1} (${JSON.stringify(t.name)})`;
   };
   const issues: ValidationIssue[] = [];
   const byToken = new Map<string, number>();
   const byName = new Map<string, number>();
   tokens.forEach((t, i) => {
     const sameName = byName.get(t.name);
-    if (sameName !== undefined) issues.push({ path: label(i), problem: `has the name of ${label(sameName)}`, fix: 'give every token its own name' });
+    if (sameName !== undefined)
+      issues.push({
+        path: label(i),
+        problem: `has the name of ${label(sameName)}`,
+        fix: 'give every token its own name',
+      });
     else byName.set(t.name, i);
     const same = byToken.get(t.token);
-    if (same !== undefined) issues.push({ path: label(i), problem: `is the same token as ${label(same)}`, fix: 'give every name its own random token' });
+    if (same !== undefined)
+      issues.push({
+        path: label(i),
+        problem: `is the same token as ${label(same)}`,
+        fix: 'give every name its own random token',
+      });
     else byToken.set(t.token, i);
     if (auth.joinToken !== undefined && t.token === auth.joinToken) {
-      issues.push({ path: label(i), problem: 'is the same token as auth.joinToken, which every agent host holds', fix: 'use a different random token' });
+      issues.push({
+        path: label(i),
+        problem: 'is the same token as auth.joinToken, which every agent host holds',
+        fix: 'use a different random token',
+      });
     }
   });
   return { tokens, issues };
@@ -131,11 +177,20 @@ export function checkAuth(auth: AuthConfig, remoteHost: string | undefined): Val
     try {
       text = readFileSync(file, 'utf8');
     } catch (e) {
-      issues.push({ path: 'auth.tokensFile', problem: `cannot read ${file}: ${(e as Error).message}`, fix: 'check the path and that the control plane may read the file' });
+      issues.push({
+        path: 'auth.tokensFile',
+        problem: `cannot read ${file}: ${(e as Error).message}`,
+        fix: 'check the path and that the control plane may read the file',
+      });
     }
     if (text !== undefined) {
       const parsed = parseTokensFile(text);
-      for (const i of parsed.issues) issues.push({ path: 'auth.tokensFile', problem: `${file}${i.path ? `, ${i.path}` : ''}: ${i.problem}`, fix: i.fix });
+      for (const i of parsed.issues)
+        issues.push({
+          path: 'auth.tokensFile',
+          problem: `${file}${i.path ? `, ${i.path}` : ''}: ${i.problem}`,
+          fix: i.fix,
+        });
       fileTokens = parsed.tokens;
     }
   }
@@ -143,7 +198,8 @@ export function checkAuth(auth: AuthConfig, remoteHost: string | undefined): Val
   issues.push(...gathered.issues);
   if (remoteHost !== undefined) {
     const fix = 'set a random token of at least 16 characters, or listen on 127.0.0.1';
-    if (!auth.joinToken) issues.push({ path: 'auth.joinToken', problem: `is required when listen.host is ${remoteHost}`, fix });
+    if (!auth.joinToken)
+      issues.push({ path: 'auth.joinToken', problem: `is required when listen.host is ${remoteHost}`, fix });
     // An unreadable file already has its issue: do not add a misleading second one.
     const fileUnread = file !== undefined && fileTokens.length === 0;
     if (!fileUnread && !gathered.tokens.some((t) => t.role === 'admin')) {

@@ -31,7 +31,13 @@ function setup(options: Partial<AuthOptions> = {}) {
       done();
     },
   });
-  const auth = createAuth({ tokens: TOKENS, open: ['/healthz', '/v1/stream'], clock: () => now, log: createLogger('test', 'debug', sink), ...options });
+  const auth = createAuth({
+    tokens: TOKENS,
+    open: ['/healthz', '/v1/stream'],
+    clock: () => now,
+    log: createLogger('test', 'debug', sink),
+    ...options,
+  });
   const app: FastifyInstance = Fastify();
   app.addHook('onRequest', auth.hook);
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -89,8 +95,17 @@ describe('createAuth', () => {
     const none = await app.inject({ url: '/v1/agents' });
     expect(none.statusCode).toBe(401);
     expect(none.headers['www-authenticate']).toBe('Bearer realm="meshlet"');
-    expect(none.json()).toEqual({ error: { code: 'MESHLET_UNAUTHORIZED', message: expect.stringContaining('Authorization: Bearer') } });
-    for (const header of [`Bearer ${ADMIN}x`, `Bearer ${ADMIN.slice(0, -1)}`, 'Bearer short', `Basic ${ADMIN}`, ADMIN, 'Bearer ']) {
+    expect(none.json()).toEqual({
+      error: { code: 'MESHLET_UNAUTHORIZED', message: expect.stringContaining('Authorization: Bearer') },
+    });
+    for (const header of [
+      `Bearer ${ADMIN}x`,
+      `Bearer ${ADMIN.slice(0, -1)}`,
+      'Bearer short',
+      `Basic ${ADMIN}`,
+      ADMIN,
+      'Bearer ',
+    ]) {
       const wrong = await app.inject({ url: '/v1/agents', headers: { authorization: header } });
       expect(wrong.statusCode, header).toBe(401);
       expect(wrong.headers['www-authenticate']).toBe('Bearer realm="meshlet", error="invalid_token"');
@@ -109,7 +124,9 @@ describe('createAuth', () => {
     expect(reader.statusCode).toBe(200);
     expect(reader.json().role).toBe('read-only');
     expect((await app.inject({ url: '/v1/agents', headers: bearer(SECOND_ADMIN) })).json().role).toBe('admin');
-    expect((await app.inject({ method: 'POST', url: '/v1/services/x/failover', headers: bearer(SECOND_ADMIN) })).statusCode).toBe(200);
+    expect(
+      (await app.inject({ method: 'POST', url: '/v1/services/x/failover', headers: bearer(SECOND_ADMIN) })).statusCode,
+    ).toBe(200);
   });
 
   it('compares in constant time against every token, also when the first one matches', async () => {
@@ -146,7 +163,10 @@ describe('createAuth', () => {
       expect(r.statusCode, `${method} ${url}`).toBe(403);
       expect(r.headers['www-authenticate']).toContain('insufficient_scope');
       expect(r.json()).toEqual({
-        error: { code: 'MESHLET_FORBIDDEN', message: `the read-only token "auth.readOnlyToken" cannot ${method} ${url}; use an admin token` },
+        error: {
+          code: 'MESHLET_FORBIDDEN',
+          message: `the read-only token "auth.readOnlyToken" cannot ${method} ${url}; use an admin token`,
+        },
       });
     }
     expect(t.logs()).toContain('refused a change requested with a read-only token');
@@ -164,10 +184,14 @@ describe('createAuth', () => {
     const blocked = await app.inject(wrong);
     expect(blocked.statusCode).toBe(429);
     expect(blocked.headers['retry-after']).toBe('50');
-    expect(blocked.json()).toEqual({ error: { code: 'MESHLET_TOO_MANY_AUTH_FAILURES', message: expect.stringContaining('retry in 50 s') } });
+    expect(blocked.json()).toEqual({
+      error: { code: 'MESHLET_TOO_MANY_AUTH_FAILURES', message: expect.stringContaining('retry in 50 s') },
+    });
     // The right token does not get through meanwhile, nor a read, and another address is not affected.
     expect((await app.inject({ ...wrong, headers: bearer(ADMIN) })).statusCode).toBe(429);
-    expect((await app.inject({ url: '/v1/agents', headers: bearer(ADMIN), remoteAddress: '10.0.0.8' })).statusCode).toBe(200);
+    expect(
+      (await app.inject({ url: '/v1/agents', headers: bearer(ADMIN), remoteAddress: '10.0.0.8' })).statusCode,
+    ).toBe(200);
     // Open paths stay open.
     expect((await app.inject({ url: '/healthz', remoteAddress: '10.0.0.7' })).statusCode).toBe(200);
     t.advance(49_500);
@@ -201,14 +225,29 @@ describe('createAuth', () => {
     const t = setup();
     app = t.app;
     await app.inject({ url: '/v1/agents?x=1', remoteAddress: '10.1.2.3' });
-    for (let i = 0; i < 5; i++) await app.inject({ url: '/v1/agents', headers: bearer(`${ADMIN}-guess`), remoteAddress: '10.1.2.3' });
+    for (let i = 0; i < 5; i++)
+      await app.inject({ url: '/v1/agents', headers: bearer(`${ADMIN}-guess`), remoteAddress: '10.1.2.3' });
     await app.inject({ method: 'POST', url: '/v1/services/x/failover', headers: bearer(READER) });
-    const lines = t.logs().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = t
+      .logs()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const refusals = lines.filter((l) => l.msg === 'refused an admin API request without a valid bearer token');
     expect(refusals).toHaveLength(6);
-    expect(refusals[0]).toMatchObject({ level: 40, remoteAddress: '10.1.2.3', path: '/v1/agents', method: 'GET', reason: 'no token' });
+    expect(refusals[0]).toMatchObject({
+      level: 40,
+      remoteAddress: '10.1.2.3',
+      path: '/v1/agents',
+      method: 'GET',
+      reason: 'no token',
+    });
     expect(refusals[1]).toMatchObject({ reason: 'wrong token' });
-    expect(lines.some((l) => l.msg === 'too many wrong bearer tokens from one address; refusing its admin API requests for a while')).toBe(true);
+    expect(
+      lines.some(
+        (l) => l.msg === 'too many wrong bearer tokens from one address; refusing its admin API requests for a while',
+      ),
+    ).toBe(true);
     expect(t.logs()).not.toContain(ADMIN);
     expect(t.logs()).not.toContain(READER);
   });

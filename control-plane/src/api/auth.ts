@@ -64,7 +64,13 @@ function bearerToken(header: string): string | undefined {
 }
 
 function unauthorized(reply: FastifyReply, invalid: boolean, message: string): FastifyReply {
-  return sendError(reply.header('www-authenticate', invalid ? 'Bearer realm="meshlet", error="invalid_token"' : 'Bearer realm="meshlet"'), ApiErrors.UNAUTHORIZED(message));
+  return sendError(
+    reply.header(
+      'www-authenticate',
+      invalid ? 'Bearer realm="meshlet", error="invalid_token"' : 'Bearer realm="meshlet"',
+    ),
+    ApiErrors.UNAUTHORIZED(message),
+  );
 }
 
 /**
@@ -109,24 +115,46 @@ export function createAuth(options: AuthOptions): Auth {
       const seconds = Math.ceil(waitMs / 1000);
       return sendError(
         reply.header('retry-after', String(seconds)),
-        ApiErrors.TOO_MANY_AUTH_FAILURES(`too many requests with a wrong bearer token came from ${address}; retry in ${seconds} s with a valid token`),
+        ApiErrors.TOO_MANY_AUTH_FAILURES(
+          `too many requests with a wrong bearer token came from ${address}; retry in ${seconds} s with a valid token`,
+        ),
       );
     }
     const { key, presented } = authenticate(req);
     roles.set(req, key?.role);
     if (!key) {
-      log.warn({ remoteAddress: address, method: req.method, path, reason: presented ? 'wrong token' : 'no token' }, 'refused an admin API request without a valid bearer token');
-      if (!presented) return unauthorized(reply, false, 'send "Authorization: Bearer <token>" with an admin or read-only token (auth.adminToken, auth.readOnlyToken or auth.tokensFile)');
+      log.warn(
+        { remoteAddress: address, method: req.method, path, reason: presented ? 'wrong token' : 'no token' },
+        'refused an admin API request without a valid bearer token',
+      );
+      if (!presented)
+        return unauthorized(
+          reply,
+          false,
+          'send "Authorization: Bearer <token>" with an admin or read-only token (auth.adminToken, auth.readOnlyToken or auth.tokensFile)',
+        );
       if (failures.fail(address)) {
-        log.warn({ remoteAddress: address, failures: limits.maxFailures, retryAfterMs: limits.blockMs }, 'too many wrong bearer tokens from one address; refusing its admin API requests for a while');
+        log.warn(
+          { remoteAddress: address, failures: limits.maxFailures, retryAfterMs: limits.blockMs },
+          'too many wrong bearer tokens from one address; refusing its admin API requests for a while',
+        );
       }
-      return unauthorized(reply, true, 'the bearer token is not one this control plane knows: check the token, or ask for one');
+      return unauthorized(
+        reply,
+        true,
+        'the bearer token is not one this control plane knows: check the token, or ask for one',
+      );
     }
     if (key.role === 'read-only' && !READ_METHODS.has(req.method)) {
-      log.warn({ remoteAddress: address, method: req.method, path, tokenName: key.name }, 'refused a change requested with a read-only token');
+      log.warn(
+        { remoteAddress: address, method: req.method, path, tokenName: key.name },
+        'refused a change requested with a read-only token',
+      );
       return sendError(
         reply.header('www-authenticate', 'Bearer realm="meshlet", error="insufficient_scope"'),
-        ApiErrors.FORBIDDEN(`the read-only token ${JSON.stringify(key.name)} cannot ${req.method} ${path}; use an admin token`),
+        ApiErrors.FORBIDDEN(
+          `the read-only token ${JSON.stringify(key.name)} cannot ${req.method} ${path}; use an admin token`,
+        ),
       );
     }
     return undefined;

@@ -42,15 +42,24 @@ const NameParams = Type.Object({ name: ServiceName }, { additionalProperties: fa
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 
 /** The state shown for an agent's instance: the health engine's decision, or why there is none. */
-function stateOf(r: AgentRecord, byId: Map<string, InstanceHealthView>): { state: string; reason: string; since: string | null } {
+function stateOf(
+  r: AgentRecord,
+  byId: Map<string, InstanceHealthView>,
+): { state: string; reason: string; since: string | null } {
   const view = r.instance ? byId.get(r.instance.id) : undefined;
   if (view && view.agentId === r.agentId) return { state: view.state, reason: view.reason, since: iso(view.since) };
-  if (!r.connected) return { state: 'disconnected', reason: r.disconnectReason ?? 'agent disconnected', since: iso(r.disconnectedAt) };
+  if (!r.connected)
+    return { state: 'disconnected', reason: r.disconnectReason ?? 'agent disconnected', since: iso(r.disconnectedAt) };
   return { state: 'unknown', reason: 'no health report from the agent yet', since: null };
 }
 
 function agentView(r: AgentRecord, pusher: Pusher, byId: Map<string, InstanceHealthView>) {
-  const rings = Object.entries(r.rings).map(([service, x]) => ({ service, version: x.version, checksum: x.checksum, agrees: x.agrees ?? null }));
+  const rings = Object.entries(r.rings).map(([service, x]) => ({
+    service,
+    version: x.version,
+    checksum: x.checksum,
+    agrees: x.agrees ?? null,
+  }));
   return {
     agentId: r.agentId,
     connected: r.connected,
@@ -60,14 +69,18 @@ function agentView(r: AgentRecord, pusher: Pusher, byId: Map<string, InstanceHea
     connectedAt: iso(r.connectedAt),
     disconnectedAt: iso(r.disconnectedAt),
     lastSeenAt: iso(r.lastSeenAt),
-    instance: r.instance ? { service: r.instance.service, id: r.instance.id, tier: r.instance.tier, ...stateOf(r, byId) } : null,
+    instance: r.instance
+      ? { service: r.instance.service, id: r.instance.id, tier: r.instance.tier, ...stateOf(r, byId) }
+      : null,
     subscriptions: r.subscriptions,
     sentVersion: r.sent?.version ?? null,
     /** The version the agent applied: its last ACK. */
     appliedVersion: r.acked?.version ?? null,
     ackedVersion: r.acked?.version ?? null,
     ackedAt: iso(r.acked?.at),
-    nack: r.nacked ? { version: r.nacked.version, code: r.nacked.code ?? null, error: r.nacked.error, at: iso(r.nacked.at) } : null,
+    nack: r.nacked
+      ? { version: r.nacked.version, code: r.nacked.code ?? null, error: r.nacked.error, at: iso(r.nacked.at) }
+      : null,
     /** It applied the last table sent to it, so it holds the current state of every service it calls. */
     inSync: r.connected && r.sent !== undefined && r.acked?.version === r.sent.version,
     rings,
@@ -90,7 +103,10 @@ export function eventFilter(q: Record<string, string | undefined>): EventFilter 
     if (!EVENT_KINDS.has(q.kind as EventKind)) return `kind must be one of ${[...EVENT_KINDS].join(', ')}`;
     f.kind = q.kind as EventKind;
   }
-  for (const [name, key] of [['after', 'afterSeq'], ['limit', 'limit']] as const) {
+  for (const [name, key] of [
+    ['after', 'afterSeq'],
+    ['limit', 'limit'],
+  ] as const) {
     const v = q[name];
     if (v === undefined) continue;
     const n = Number(v);
@@ -115,10 +131,14 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
-  app.get('/v1/cluster', { schema: { tags: ['cluster'], summary: "This replica's role (leader, follower or standalone) and who leads" } }, async () => {
-    const c = deps.cluster();
-    return { ...c, since: iso(c.since) };
-  });
+  app.get(
+    '/v1/cluster',
+    { schema: { tags: ['cluster'], summary: "This replica's role (leader, follower or standalone) and who leads" } },
+    async () => {
+      const c = deps.cluster();
+      return { ...c, since: iso(c.since) };
+    },
+  );
 
   const services = () => {
     const byId = healthById();
@@ -132,7 +152,8 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
       const f = tiers.get(name);
       return {
         name,
-        healthy: instances.filter((i) => i.state === 'healthy' || i.state === 'suspect' || i.state === 'recovering').length,
+        healthy: instances.filter((i) => i.state === 'healthy' || i.state === 'suspect' || i.state === 'recovering')
+          .length,
         total: instances.length,
         version: pusher.serviceVersion(name) ?? null,
         activeTier: f?.activeTier ?? null,
@@ -143,14 +164,24 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
     });
   };
 
-  app.get('/v1/services', { schema: { tags: ['services'], summary: 'Every service with its instances and their health' } }, async () => ({
-    tableVersion: pusher.version,
-    services: services(),
-  }));
+  app.get(
+    '/v1/services',
+    { schema: { tags: ['services'], summary: 'Every service with its instances and their health' } },
+    async () => ({
+      tableVersion: pusher.version,
+      services: services(),
+    }),
+  );
 
   app.get<{ Params: { name: string } }>(
     '/v1/services/:name',
-    { schema: { tags: ['services'], summary: 'One service: instances, serving tier, ring and policy', params: NameParams } },
+    {
+      schema: {
+        tags: ['services'],
+        summary: 'One service: instances, serving tier, ring and policy',
+        params: NameParams,
+      },
+    },
     async (req, reply) => {
       const s = services().find((x) => x.name === req.params.name);
       if (!s) return sendError(reply, ApiErrors.NOT_FOUND(`no service "${req.params.name}"; see GET /v1/services`));
@@ -159,83 +190,129 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
     },
   );
 
-  app.get('/v1/instances', { schema: { tags: ['instances'], summary: 'Every instance with its health state, reason and evidence' } }, async () => {
-    const byId = healthById();
-    return {
-      items: registry
-        .agents()
-        .filter((r) => r.instance)
-        .map((r) => ({ ...instanceView(r, byId), service: r.instance?.service as string }))
-        .sort((a, b) => a.id.localeCompare(b.id)),
-    };
-  });
+  app.get(
+    '/v1/instances',
+    { schema: { tags: ['instances'], summary: 'Every instance with its health state, reason and evidence' } },
+    async () => {
+      const byId = healthById();
+      return {
+        items: registry
+          .agents()
+          .filter((r) => r.instance)
+          .map((r) => ({ ...instanceView(r, byId), service: r.instance?.service as string }))
+          .sort((a, b) => a.id.localeCompare(b.id)),
+      };
+    },
+  );
 
-  app.get<{ Params: { id: string } }>('/v1/instances/:id', { schema: { tags: ['instances'], summary: 'One instance', params: IdParams } }, async (req, reply) => {
-    const byId = healthById();
-    const matching = registry.agents().filter((r) => r.instance?.id === req.params.id);
-    // The connected record wins over one left by an earlier connection.
-    const r = matching.find((x) => x.connected) ?? matching[0];
-    if (!r) return sendError(reply, ApiErrors.NOT_FOUND(`no instance "${req.params.id}"; see GET /v1/instances`));
-    return { ...instanceView(r, byId), service: r.instance?.service as string };
-  });
+  app.get<{ Params: { id: string } }>(
+    '/v1/instances/:id',
+    { schema: { tags: ['instances'], summary: 'One instance', params: IdParams } },
+    async (req, reply) => {
+      const byId = healthById();
+      const matching = registry.agents().filter((r) => r.instance?.id === req.params.id);
+      // The connected record wins over one left by an earlier connection.
+      const r = matching.find((x) => x.connected) ?? matching[0];
+      if (!r) return sendError(reply, ApiErrors.NOT_FOUND(`no instance "${req.params.id}"; see GET /v1/instances`));
+      return { ...instanceView(r, byId), service: r.instance?.service as string };
+    },
+  );
 
-  app.get<{ Params: { id: string } }>('/v1/agents/:id', { schema: { tags: ['agents'], summary: 'One agent: applied version, subscriptions, ring checksums', params: IdParams } }, async (req, reply) => {
-    const r = registry.agents().find((x) => x.agentId === req.params.id);
-    if (!r) return sendError(reply, ApiErrors.NOT_FOUND(`no agent "${req.params.id}"; see GET /v1/agents`));
-    return agentView(r, pusher, healthById());
-  });
+  app.get<{ Params: { id: string } }>(
+    '/v1/agents/:id',
+    {
+      schema: {
+        tags: ['agents'],
+        summary: 'One agent: applied version, subscriptions, ring checksums',
+        params: IdParams,
+      },
+    },
+    async (req, reply) => {
+      const r = registry.agents().find((x) => x.agentId === req.params.id);
+      if (!r) return sendError(reply, ApiErrors.NOT_FOUND(`no agent "${req.params.id}"; see GET /v1/agents`));
+      return agentView(r, pusher, healthById());
+    },
+  );
 
-  app.get('/v1/agents', { schema: { tags: ['agents'], summary: 'Every agent: connection, applied version, NACKs, ring checksums' } }, async () => {
-    const byId = healthById();
-    return {
-      tableVersion: pusher.version,
-      agents: registry
-        .agents()
-        .sort((a, b) => a.agentId.localeCompare(b.agentId))
-        .map((r) => agentView(r, pusher, byId)),
-    };
-  });
+  app.get(
+    '/v1/agents',
+    { schema: { tags: ['agents'], summary: 'Every agent: connection, applied version, NACKs, ring checksums' } },
+    async () => {
+      const byId = healthById();
+      return {
+        tableVersion: pusher.version,
+        agents: registry
+          .agents()
+          .sort((a, b) => a.agentId.localeCompare(b.agentId))
+          .map((r) => agentView(r, pusher, byId)),
+      };
+    },
+  );
 
-  app.get('/v1/events', { schema: { tags: ['events'], summary: 'Health and failover decisions; filters: service, instance, kind, after (seq), limit' } }, async (req, reply) => {
-    const f = eventFilter(req.query as Record<string, string | undefined>);
-    if (typeof f === 'string') return sendError(reply, ApiErrors.API_INVALID(f));
-    return { events: events.list(f).map(eventView) };
-  });
+  app.get(
+    '/v1/events',
+    {
+      schema: {
+        tags: ['events'],
+        summary: 'Health and failover decisions; filters: service, instance, kind, after (seq), limit',
+      },
+    },
+    async (req, reply) => {
+      const f = eventFilter(req.query as Record<string, string | undefined>);
+      if (typeof f === 'string') return sendError(reply, ApiErrors.API_INVALID(f));
+      return { events: events.list(f).map(eventView) };
+    },
+  );
 
-  app.get('/v1/rings', { schema: { tags: ['rings'], summary: 'Published rings with their checksums, and the agents that agree or not' } }, async () => {
-    const agents = registry.agents().filter((r) => r.connected);
-    return {
-      rings: deps.rings().map((ring) => {
-        const agreeing: string[] = [];
-        const disagreeing: string[] = [];
-        const otherVersion: string[] = [];
-        for (const r of agents) {
-          const x = r.rings[ring.service];
-          if (!x) continue;
-          if (x.version !== ring.version) otherVersion.push(r.agentId);
-          else if (x.agrees) agreeing.push(r.agentId);
-          else disagreeing.push(r.agentId);
-        }
-        return { ...ring, agents: { agreeing: agreeing.length, disagreeing: disagreeing.sort(), otherVersion: otherVersion.sort() } };
-      }),
-    };
-  });
+  app.get(
+    '/v1/rings',
+    { schema: { tags: ['rings'], summary: 'Published rings with their checksums, and the agents that agree or not' } },
+    async () => {
+      const agents = registry.agents().filter((r) => r.connected);
+      return {
+        rings: deps.rings().map((ring) => {
+          const agreeing: string[] = [];
+          const disagreeing: string[] = [];
+          const otherVersion: string[] = [];
+          for (const r of agents) {
+            const x = r.rings[ring.service];
+            if (!x) continue;
+            if (x.version !== ring.version) otherVersion.push(r.agentId);
+            else if (x.agrees) agreeing.push(r.agentId);
+            else disagreeing.push(r.agentId);
+          }
+          return {
+            ...ring,
+            agents: { agreeing: agreeing.length, disagreeing: disagreeing.sort(), otherVersion: otherVersion.sort() },
+          };
+        }),
+      };
+    },
+  );
 
-  app.get('/v1/failover', { schema: { tags: ['services'], summary: 'The serving tier of every multi-tier service' } }, async () => ({
-    services: failover.list().map((f) => ({ ...f, failbackAt: iso(f.failbackAt) })),
-  }));
+  app.get(
+    '/v1/failover',
+    { schema: { tags: ['services'], summary: 'The serving tier of every multi-tier service' } },
+    async () => ({
+      services: failover.list().map((f) => ({ ...f, failbackAt: iso(f.failbackAt) })),
+    }),
+  );
 
-  app.get('/v1/convergence', { schema: { tags: ['agents'], summary: 'How long recent changes took to reach every affected agent' } }, async () => {
-    const recent = deps.convergences();
-    const sorted = recent.map((c) => c.durationMs).sort((a, b) => a - b);
-    return {
-      count: recent.length,
-      p50Ms: quantile(sorted, 0.5),
-      p99Ms: quantile(sorted, 0.99),
-      maxMs: sorted.at(-1) ?? null,
-      recent: recent.map((c) => ({ ...c, decidedAt: iso(c.decidedAt), convergedAt: iso(c.convergedAt) })),
-    };
-  });
+  app.get(
+    '/v1/convergence',
+    { schema: { tags: ['agents'], summary: 'How long recent changes took to reach every affected agent' } },
+    async () => {
+      const recent = deps.convergences();
+      const sorted = recent.map((c) => c.durationMs).sort((a, b) => a - b);
+      return {
+        count: recent.length,
+        p50Ms: quantile(sorted, 0.5),
+        p99Ms: quantile(sorted, 0.99),
+        maxMs: sorted.at(-1) ?? null,
+        recent: recent.map((c) => ({ ...c, decidedAt: iso(c.decidedAt), convergedAt: iso(c.convergedAt) })),
+      };
+    },
+  );
 
   app.get('/metrics', async (_req, reply) => {
     metrics.tableVersion.set(pusher.version);

@@ -23,7 +23,10 @@ describe('httpsOptions', () => {
   });
 
   it('refuses half a pair', async () => {
-    await expect(httpsOptions({ certFile: 'c.pem' })).rejects.toMatchObject({ code: 'MESHLET_CONFIG_INVALID', message: expect.stringContaining('tls.keyFile: is required with tls.certFile') });
+    await expect(httpsOptions({ certFile: 'c.pem' })).rejects.toMatchObject({
+      code: 'MESHLET_CONFIG_INVALID',
+      message: expect.stringContaining('tls.keyFile: is required with tls.certFile'),
+    });
   });
 
   it('names the setting and the path of a file it cannot read', async () => {

@@ -1,5 +1,12 @@
 import { createSecureContext } from 'node:tls';
-import { ConfigError, type ControlPlaneConfig, MeshletError, readSettingFile, SharedErrorCodes, type ValidationIssue } from '@meshlet/shared';
+import {
+  ConfigError,
+  type ControlPlaneConfig,
+  MeshletError,
+  readSettingFile,
+  SharedErrorCodes,
+  type ValidationIssue,
+} from '@meshlet/shared';
 
 /** The `tls` section of the control-plane config. */
 export type TlsConfig = ControlPlaneConfig['tls'];
@@ -15,13 +22,25 @@ export interface HttpsOptions {
 export function checkTls(tls: TlsConfig): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   if (tls.certFile !== undefined && tls.keyFile === undefined) {
-    issues.push({ path: 'tls.keyFile', problem: 'is required with tls.certFile', fix: 'give the PEM private key of the certificate, or unset tls.certFile to serve plain HTTP' });
+    issues.push({
+      path: 'tls.keyFile',
+      problem: 'is required with tls.certFile',
+      fix: 'give the PEM private key of the certificate, or unset tls.certFile to serve plain HTTP',
+    });
   }
   if (tls.keyFile !== undefined && tls.certFile === undefined) {
-    issues.push({ path: 'tls.certFile', problem: 'is required with tls.keyFile', fix: 'give the PEM certificate of the key, or unset tls.keyFile to serve plain HTTP' });
+    issues.push({
+      path: 'tls.certFile',
+      problem: 'is required with tls.keyFile',
+      fix: 'give the PEM certificate of the key, or unset tls.keyFile to serve plain HTTP',
+    });
   }
   if (tls.caFile !== undefined && tls.certFile === undefined && tls.keyFile === undefined) {
-    issues.push({ path: 'tls.caFile', problem: 'needs tls.certFile and tls.keyFile', fix: 'set them too, or unset tls.caFile' });
+    issues.push({
+      path: 'tls.caFile',
+      problem: 'needs tls.certFile and tls.keyFile',
+      fix: 'set them too, or unset tls.caFile',
+    });
   }
   return issues;
 }

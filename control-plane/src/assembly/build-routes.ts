@@ -10,7 +10,10 @@ import type { RingPublisher } from '../rings/ring-publisher.js';
  * Attaches each service's policy in force (API, config file or defaults) to
  * its routes, and adds configured services that no instance has registered yet.
  */
-export function withPolicies(services: Record<string, ServiceRoutes>, policies: Pick<PolicyStore, 'configured' | 'policyOf'>): Record<string, ServiceRoutes> {
+export function withPolicies(
+  services: Record<string, ServiceRoutes>,
+  policies: Pick<PolicyStore, 'configured' | 'policyOf'>,
+): Record<string, ServiceRoutes> {
   for (const name of policies.configured()) services[name] ??= { endpoints: [] };
   for (const [name, routes] of Object.entries(services)) routes.policy = policies.policyOf(name);
   return services;

@@ -54,7 +54,12 @@ export function createParts(ctx: AssemblyContext): ControlPlaneParts {
     onChange: () => pusher.schedule(),
   });
   const drains = new DurableDrains(store, health);
-  const failover = new FailoverEngine({ failbackHoldMs: config.failover.failbackHoldMs, clock, events: decisions, onChange: () => pusher.schedule() });
+  const failover = new FailoverEngine({
+    failbackHoldMs: config.failover.failbackHoldMs,
+    clock,
+    events: decisions,
+    onChange: () => pusher.schedule(),
+  });
   const rings = new RingPublisher();
   const pusher = new Pusher({
     build: (nextVersion) => buildRoutes({ registry, health, policies, failover, rings }, nextVersion),
@@ -89,5 +94,16 @@ export function createParts(ctx: AssemblyContext): ControlPlaneParts {
     },
     knownServices: storedServices(store),
   });
-  return { events, webhooks, policies, drains, health, failover, rings, pusher, registry, stats: new ServiceStats(undefined, clock) };
+  return {
+    events,
+    webhooks,
+    policies,
+    drains,
+    health,
+    failover,
+    rings,
+    pusher,
+    registry,
+    stats: new ServiceStats(undefined, clock),
+  };
 }

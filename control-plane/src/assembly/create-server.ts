@@ -18,7 +18,12 @@ const BODY_LIMIT = 1024 * 1024;
  */
 export async function createServer(config: ControlPlaneConfig, log: Logger, clock: Clock): Promise<FastifyInstance> {
   const https = await httpsOptions(config.tls);
-  const auth = createAuth({ tokens: await tokensFromConfig(config.auth), open: ['/healthz', '/v1/stream', '/docs', '/docs/*', '/', '/dashboard/*'], log: log.child({ component: 'auth' }), clock });
+  const auth = createAuth({
+    tokens: await tokensFromConfig(config.auth),
+    open: ['/healthz', '/v1/stream', '/docs', '/docs/*', '/', '/dashboard/*'],
+    log: log.child({ component: 'auth' }),
+    clock,
+  });
   const app = Fastify({
     loggerInstance: log.child({ component: 'http' }) as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -28,7 +33,11 @@ export async function createServer(config: ControlPlaneConfig, log: Logger, cloc
   installApiErrors(app);
   await app.register(swagger, {
     openapi: {
-      info: { title: 'meshlet control plane admin API', version: '1', description: 'Services, instances, policies, failover, agents, events and snapshots. See docs/admin-api.md.' },
+      info: {
+        title: 'meshlet control plane admin API',
+        version: '1',
+        description: 'Services, instances, policies, failover, agents, events and snapshots. See docs/admin-api.md.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },

@@ -24,7 +24,8 @@ export class DurableDrains {
   /** Every drain kept in the store, by instance id. */
   stored(): Map<string, string> {
     const drains = new Map<string, string>();
-    for (const key of this.#store.keys(DRAINS_PREFIX)) drains.set(key.slice(DRAINS_PREFIX.length), this.#store.get<{ reason: string }>(key)?.reason ?? 'restored drain');
+    for (const key of this.#store.keys(DRAINS_PREFIX))
+      drains.set(key.slice(DRAINS_PREFIX.length), this.#store.get<{ reason: string }>(key)?.reason ?? 'restored drain');
     return drains;
   }
 

@@ -26,7 +26,10 @@ export function recordDecisions(events: EventLog, outlets: DecisionOutlets): Dec
     replication.decided();
     if (e.kind === 'failover') metrics.failovers.inc({ service: e.service });
     else metrics.healthTransitions.inc({ to: e.to });
-    log.info({ event: e.kind, service: e.service, instance: e.instance, from: e.from, to: e.to, reason: e.reason }, 'decision');
+    log.info(
+      { event: e.kind, service: e.service, instance: e.instance, from: e.from, to: e.to, reason: e.reason },
+      'decision',
+    );
   });
   // Only the leader's decisions are recorded; a follower's engines run as a hot standby and theirs are dropped.
   return { add: (e) => (replication.leading ? events.add(e) : undefined) };

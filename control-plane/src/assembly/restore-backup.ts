@@ -9,7 +9,12 @@ import type { Store } from '../store/store.js';
  * the store; `follow` re-derives what comes from the store afterwards, even
  * after a write that failed part-way.
  */
-export async function restoreBackup(store: Store, input: unknown[], log: Logger, follow: () => void): ReturnType<AdminDeps['restore']> {
+export async function restoreBackup(
+  store: Store,
+  input: unknown[],
+  log: Logger,
+  follow: () => void,
+): ReturnType<AdminDeps['restore']> {
   const verified = verifySnapshots(input);
   if (!verified.ok) {
     const { index, field, message } = verified.error;

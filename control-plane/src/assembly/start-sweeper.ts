@@ -8,14 +8,22 @@ import type { ControlPlaneParts } from './create-parts.js';
  * the table, long-gone ones are forgotten, the engines move on with time,
  * unanswered changes expire. Returns the timer.
  */
-export function startSweeper(config: ControlPlaneConfig, log: Logger, parts: ControlPlaneParts, replication: Replication, sessions: ReadonlyMap<string, AgentSession>): NodeJS.Timeout {
+export function startSweeper(
+  config: ControlPlaneConfig,
+  log: Logger,
+  parts: ControlPlaneParts,
+  replication: Replication,
+  sessions: ReadonlyMap<string, AgentSession>,
+): NodeJS.Timeout {
   const { registry, health, failover, pusher, stats } = parts;
   return setInterval(() => {
     replication.vouch(config.heartbeat.timeoutMs);
     for (const record of registry.silentAgents(config.heartbeat.timeoutMs)) {
       if (record.replica) {
         // An agent of another replica: that replica stopped vouching for it (it died, and the agent has not reconnected anywhere).
-        const why = record.replica.orphaned ? `its control-plane replica ${record.replica.id} went away and it did not reconnect` : `replica ${record.replica.id} has not heard from it`;
+        const why = record.replica.orphaned
+          ? `its control-plane replica ${record.replica.id} went away and it did not reconnect`
+          : `replica ${record.replica.id} has not heard from it`;
         log.warn({ agentId: record.agentId, replica: record.replica.id }, `${why}; removing it from the routing table`);
         registry.disconnect(record, `${why} within ${config.heartbeat.timeoutMs} ms`);
         continue;

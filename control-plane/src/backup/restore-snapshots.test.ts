@@ -4,7 +4,8 @@ import { asFile, chain, contents, freshStore, now, removeStores, reopened } from
 
 afterAll(removeStores);
 
-const withoutExcluded = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([k]) => !isExcludedKey(k)));
+const withoutExcluded = (o: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(o).filter(([k]) => !isExcludedKey(k)));
 
 describe('restoreSnapshots', () => {
   it('round-trips a full snapshot into a wiped store: every key and value but routing, on disk too', async () => {

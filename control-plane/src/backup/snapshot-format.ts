@@ -17,8 +17,7 @@ export function isExcludedKey(key: string): boolean {
 
 /** A key and its value, or its deletion (incremental snapshots only), with the revision that left it so. */
 export type SnapshotEntry =
-  | { key: string; modRevision: number; value: unknown }
-  | { key: string; modRevision: number; deleted: true };
+  { key: string; modRevision: number; value: unknown } | { key: string; modRevision: number; deleted: true };
 
 /**
  * A snapshot document, as written to a file (JSON). A full snapshot holds

@@ -19,4 +19,9 @@ export {
   type SnapshotEntry,
 } from './snapshot-format.js';
 export { takeSnapshot, type TakeSnapshotOptions } from './take-snapshot.js';
-export { verifySnapshots, type SnapshotError, type SnapshotVerification, type VerifiedSnapshots } from './verify-snapshots.js';
+export {
+  verifySnapshots,
+  type SnapshotError,
+  type SnapshotVerification,
+  type VerifiedSnapshots,
+} from './verify-snapshots.js';

@@ -43,7 +43,7 @@ describe('takeSnapshot', () => {
     expect(inc2.checksum).toBe(snapshotChecksum(inc2));
   });
 
-  it('takes an empty incremental when nothing changed, and one holding only routing\'s change as empty too', async () => {
+  it("takes an empty incremental when nothing changed, and one holding only routing's change as empty too", async () => {
     const { source, inc2 } = await chain();
     expect(takeSnapshot(source, { since: inc2.revision, now }).entries).toEqual([]);
     await source.put('routing', { version: 10 });
@@ -51,17 +51,23 @@ describe('takeSnapshot', () => {
     expect(s).toMatchObject({ since: 12, revision: 13, entries: [] });
   });
 
-  it.each([[13], [-1], [1.5], [Number.NaN]])('refuses an incremental since %s on a store at revision 12', async (since) => {
-    const { source } = await chain();
-    let error: unknown;
-    try {
-      takeSnapshot(source, { since, now });
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(MeshletError);
-    expect(error).toMatchObject({ code: 'MESHLET_SNAPSHOT_INVALID', message: expect.stringContaining('the store is at revision 12') });
-  });
+  it.each([[13], [-1], [1.5], [Number.NaN]])(
+    'refuses an incremental since %s on a store at revision 12',
+    async (since) => {
+      const { source } = await chain();
+      let error: unknown;
+      try {
+        takeSnapshot(source, { since, now });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(MeshletError);
+      expect(error).toMatchObject({
+        code: 'MESHLET_SNAPSHOT_INVALID',
+        message: expect.stringContaining('the store is at revision 12'),
+      });
+    },
+  );
 
   it('copies the values: changing the snapshot does not change the store', async () => {
     const store = await freshStore();

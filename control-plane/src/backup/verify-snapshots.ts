@@ -49,7 +49,8 @@ export function verifySnapshots(input: readonly unknown[]): SnapshotVerification
     ok: false,
     error: { code: ControlPlaneErrorCodes.SNAPSHOT_INVALID, message, index, ...(field !== undefined ? { field } : {}) },
   });
-  if (n === 0) return fail(0, 'no snapshots given: pass a full snapshot, then its incrementals in the order they were taken');
+  if (n === 0)
+    return fail(0, 'no snapshots given: pass a full snapshot, then its incrementals in the order they were taken');
 
   const snapshots: Snapshot[] = [];
   for (const [index, item] of input.entries()) {
@@ -61,14 +62,26 @@ export function verifySnapshots(input: readonly unknown[]): SnapshotVerification
     const previous = snapshots.at(-1);
     if (first === undefined || previous === undefined) {
       if (s.kind !== 'full') {
-        return fail(index, `${where}: is an incremental snapshot (since revision ${s.since}), but the first must be a full one: pass the full snapshot first, then its incrementals in the order they were taken`, 'kind');
+        return fail(
+          index,
+          `${where}: is an incremental snapshot (since revision ${s.since}), but the first must be a full one: pass the full snapshot first, then its incrementals in the order they were taken`,
+          'kind',
+        );
       }
     } else {
       if (s.kind === 'full') {
-        return fail(index, `${where}: is a full snapshot, but only the first may be: restore from one full snapshot and the incrementals taken after it`, 'kind');
+        return fail(
+          index,
+          `${where}: is a full snapshot, but only the first may be: restore from one full snapshot and the incrementals taken after it`,
+          'kind',
+        );
       }
       if (s.clusterId !== first.clusterId) {
-        return fail(index, `${where}: from another cluster: its cluster id is ${s.clusterId}, snapshot 1's is ${first.clusterId}; pass only snapshots of one cluster`, 'clusterId');
+        return fail(
+          index,
+          `${where}: from another cluster: its cluster id is ${s.clusterId}, snapshot 1's is ${first.clusterId}; pass only snapshots of one cluster`,
+          'clusterId',
+        );
       }
       if (s.since > previous.revision) {
         return fail(
@@ -106,7 +119,12 @@ function checkSnapshot(item: unknown): Check {
   let doc: unknown;
   try {
     // A copy as JSON reads it back: the checksum is of that, and the caller keeps no handle on it.
-    const text = typeof item === 'string' ? item : item instanceof Uint8Array ? Buffer.from(item).toString('utf8') : (JSON.stringify(item) as string | undefined);
+    const text =
+      typeof item === 'string'
+        ? item
+        : item instanceof Uint8Array
+          ? Buffer.from(item).toString('utf8')
+          : (JSON.stringify(item) as string | undefined);
     doc = text === undefined ? undefined : JSON.parse(text);
   } catch (e) {
     return { ok: false, problem: `truncated or not JSON (${(e as Error).message}): ${FIX_DAMAGED}` };
@@ -123,26 +141,50 @@ function checkSnapshot(item: unknown): Check {
     };
   }
   if (doc.kind !== 'full' && doc.kind !== 'incremental') {
-    return { ok: false, field: 'kind', problem: `unknown kind ${JSON.stringify(doc.kind) ?? '(missing)'}: expected "full" or "incremental"; ${FIX_DAMAGED}` };
+    return {
+      ok: false,
+      field: 'kind',
+      problem: `unknown kind ${JSON.stringify(doc.kind) ?? '(missing)'}: expected "full" or "incremental"; ${FIX_DAMAGED}`,
+    };
   }
   const shape = shapeProblem(doc);
   if (shape !== undefined) {
-    return { ok: false, field: shape.field, problem: `truncated or invalid: ${shape.field} ${shape.problem}; ${FIX_DAMAGED}` };
+    return {
+      ok: false,
+      field: shape.field,
+      problem: `truncated or invalid: ${shape.field} ${shape.problem}; ${FIX_DAMAGED}`,
+    };
   }
   const s = doc as unknown as Snapshot;
   const actual = snapshotChecksum(s);
   if (actual !== s.checksum) {
-    return { ok: false, field: 'checksum', problem: `corrupted or edited: checksum ${actual} of the content does not match the recorded ${s.checksum}; ${FIX_DAMAGED} (a snapshot must not be edited)` };
+    return {
+      ok: false,
+      field: 'checksum',
+      problem: `corrupted or edited: checksum ${actual} of the content does not match the recorded ${s.checksum}; ${FIX_DAMAGED} (a snapshot must not be edited)`,
+    };
   }
-  const wrong = (field: string, problem: string): Check => ({ ok: false, field, problem: `invalid: ${field} ${problem}; take a new snapshot` });
+  const wrong = (field: string, problem: string): Check => ({
+    ok: false,
+    field,
+    problem: `invalid: ${field} ${problem}; take a new snapshot`,
+  });
   if (s.since > s.revision) return wrong('since', `(${s.since}) is after revision (${s.revision})`);
   if (s.kind === 'full' && s.since !== 0) return wrong('since', `is ${s.since} in a full snapshot, must be 0`);
   for (const [i, e] of s.entries.entries()) {
     const before = s.entries[i - 1];
-    if (before !== undefined && !(before.key < e.key)) return wrong(`entries[${i}].key`, `(${e.key}) is not after ${before.key}: entries must be sorted by key, each key once`);
-    if (s.kind === 'full' && 'deleted' in e) return wrong(`entries[${i}].deleted`, 'is set in a full snapshot, which holds values only');
+    if (before !== undefined && !(before.key < e.key))
+      return wrong(
+        `entries[${i}].key`,
+        `(${e.key}) is not after ${before.key}: entries must be sorted by key, each key once`,
+      );
+    if (s.kind === 'full' && 'deleted' in e)
+      return wrong(`entries[${i}].deleted`, 'is set in a full snapshot, which holds values only');
     if (e.modRevision > s.revision || (s.kind === 'incremental' && e.modRevision <= s.since)) {
-      return wrong(`entries[${i}].modRevision`, `(${e.modRevision}) is outside the snapshot's revisions (${s.since}, ${s.revision}]`);
+      return wrong(
+        `entries[${i}].modRevision`,
+        `(${e.modRevision}) is outside the snapshot's revisions (${s.since}, ${s.revision}]`,
+      );
     }
   }
   return { ok: true, snapshot: s };
@@ -150,14 +192,30 @@ function checkSnapshot(item: unknown): Check {
 
 /** The first field that does not have the type the format gives it, and why. */
 function shapeProblem(doc: Record<string, unknown>): { field: string; problem: string } | undefined {
-  const revisionField = (v: unknown) => (Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : `must be a whole number >= 0 (it is ${describe(v)})`);
+  const revisionField = (v: unknown) =>
+    Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : `must be a whole number >= 0 (it is ${describe(v)})`;
   const fields: [string, (v: unknown) => string | undefined][] = [
-    ['clusterId', (v) => (typeof v === 'string' && v.length > 0 ? undefined : `must be a non-empty string (it is ${describe(v)})`)],
+    [
+      'clusterId',
+      (v) => (typeof v === 'string' && v.length > 0 ? undefined : `must be a non-empty string (it is ${describe(v)})`),
+    ],
     ['since', revisionField],
     ['revision', revisionField],
-    ['createdAt', (v) => (typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? undefined : `must be an ISO 8601 date (it is ${describe(v)})`)],
+    [
+      'createdAt',
+      (v) =>
+        typeof v === 'string' && !Number.isNaN(Date.parse(v))
+          ? undefined
+          : `must be an ISO 8601 date (it is ${describe(v)})`,
+    ],
     ['entries', (v) => (Array.isArray(v) ? undefined : `must be an array (it is ${describe(v)})`)],
-    ['checksum', (v) => (typeof v === 'string' && /^sha256:[0-9a-f]{64}$/.test(v) ? undefined : `must be "sha256:" and 64 hex digits (it is ${describe(v)})`)],
+    [
+      'checksum',
+      (v) =>
+        typeof v === 'string' && /^sha256:[0-9a-f]{64}$/.test(v)
+          ? undefined
+          : `must be "sha256:" and 64 hex digits (it is ${describe(v)})`,
+    ],
   ];
   for (const [field, check] of fields) {
     const problem = check(doc[field]);
@@ -166,11 +224,13 @@ function shapeProblem(doc: Record<string, unknown>): { field: string; problem: s
   for (const [i, e] of (doc.entries as unknown[]).entries()) {
     const at = `entries[${i}]`;
     if (!isRecord(e)) return { field: at, problem: `must be an object (it is ${describe(e)})` };
-    if (typeof e.key !== 'string') return { field: `${at}.key`, problem: `must be a string (it is ${describe(e.key)})` };
+    if (typeof e.key !== 'string')
+      return { field: `${at}.key`, problem: `must be a string (it is ${describe(e.key)})` };
     const rev = revisionField(e.modRevision);
     if (rev !== undefined) return { field: `${at}.modRevision`, problem: rev };
     const hasValue = 'value' in e;
-    if (e.deleted !== undefined && e.deleted !== true) return { field: `${at}.deleted`, problem: `must be true when present (it is ${describe(e.deleted)})` };
+    if (e.deleted !== undefined && e.deleted !== true)
+      return { field: `${at}.deleted`, problem: `must be true when present (it is ${describe(e.deleted)})` };
     if (hasValue === (e.deleted === true)) return { field: at, problem: 'must have either a value or "deleted": true' };
   }
   return undefined;

@@ -45,12 +45,19 @@ describe('registerDashboard', () => {
     expect(js.statusCode).toBe(200);
     expect(js.headers['content-type']).toBe('text/javascript; charset=utf-8');
     expect(js.body).toContain('export');
-    expect((await app.inject({ url: '/dashboard/assets/uplot/uPlot.min.css' })).headers['content-type']).toBe('text/css; charset=utf-8');
+    expect((await app.inject({ url: '/dashboard/assets/uplot/uPlot.min.css' })).headers['content-type']).toBe(
+      'text/css; charset=utf-8',
+    );
   });
 
   it('answers 404 for anything not on its list, including a path that climbs out', async () => {
     await start();
-    for (const url of ['/dashboard/assets/nope.js', '/dashboard/assets/../package.json', '/dashboard/assets/%2e%2e/%2e%2e/package.json', '/dashboard/assets/uplot/uPlot.cjs.js']) {
+    for (const url of [
+      '/dashboard/assets/nope.js',
+      '/dashboard/assets/../package.json',
+      '/dashboard/assets/%2e%2e/%2e%2e/package.json',
+      '/dashboard/assets/uplot/uPlot.cjs.js',
+    ]) {
       const res = await app.inject({ url });
       expect(res.statusCode, url).toBe(404);
       expect(res.json().error.code).toBe('MESHLET_NOT_FOUND');

@@ -77,7 +77,10 @@ function load(file: string): Asset {
   try {
     return { body: readFileSync(file), type: CONTENT_TYPES[extname(file)] ?? 'application/octet-stream' };
   } catch (e) {
-    throw new Error(`the dashboard cannot read ${file}: reinstall @meshlet/control-plane (npm ci) so that its page and the uplot package are complete`, { cause: e });
+    throw new Error(
+      `the dashboard cannot read ${file}: reinstall @meshlet/control-plane (npm ci) so that its page and the uplot package are complete`,
+      { cause: e },
+    );
   }
 }
 
@@ -107,7 +110,8 @@ export function registerDashboard(app: FastifyInstance, options: DashboardOption
   app.get('/', { schema: { hide: true } }, async (_req, reply) => send(reply, index));
   app.get<{ Params: { '*': string } }>('/dashboard/assets/*', { schema: { hide: true } }, async (req, reply) => {
     const asset = assets.get(req.params['*']);
-    if (!asset) return sendError(reply, ApiErrors.NOT_FOUND(`no dashboard asset "${req.params['*']}"; open the dashboard at /`));
+    if (!asset)
+      return sendError(reply, ApiErrors.NOT_FOUND(`no dashboard asset "${req.params['*']}"; open the dashboard at /`));
     return send(reply, asset);
   });
 }

@@ -9,7 +9,14 @@ describe('EventLog', () => {
     const stop = log.subscribe((e) => heard.push(e.seq));
     for (let i = 0; i < 5; i++) {
       now++;
-      log.add({ kind: i % 2 ? 'failover' : 'health', service: i < 4 ? 'a' : 'b', from: 'x', to: 'y', reason: `r${i}`, evidence: {} });
+      log.add({
+        kind: i % 2 ? 'failover' : 'health',
+        service: i < 4 ? 'a' : 'b',
+        from: 'x',
+        to: 'y',
+        reason: `r${i}`,
+        evidence: {},
+      });
     }
     expect(log.list().map((e) => e.seq)).toEqual([3, 4, 5]);
     expect(log.list()[0]).toMatchObject({ seq: 3, time: 103, reason: 'r2' });
@@ -40,10 +47,18 @@ const decided = (seq: number, time: number, over: Partial<MeshEvent> = {}): Mesh
   ...over,
 });
 
-const decision = { kind: 'health', service: 'orders', instance: 'o-1', from: 'healthy', to: 'unhealthy', reason: 'local', evidence: {} } as const;
+const decision = {
+  kind: 'health',
+  service: 'orders',
+  instance: 'o-1',
+  from: 'healthy',
+  to: 'unhealthy',
+  reason: 'local',
+  evidence: {},
+} as const;
 
-describe('EventLog: adopting another replica\'s decisions', () => {
-  it('keeps the adopted event\'s seq and time, and tells listeners it was adopted', () => {
+describe("EventLog: adopting another replica's decisions", () => {
+  it("keeps the adopted event's seq and time, and tells listeners it was adopted", () => {
     const log = new EventLog(10, () => 100);
     const heard: Array<[number, boolean]> = [];
     log.subscribe((e, adopted) => heard.push([e.seq, adopted]));
@@ -57,7 +72,10 @@ describe('EventLog: adopting another replica\'s decisions', () => {
 
     // An event added here is not adopted.
     log.add(decision);
-    expect(heard).toEqual([[7, true], [8, false]]);
+    expect(heard).toEqual([
+      [7, true],
+      [8, false],
+    ]);
   });
 
   it('ignores an event it already holds or an older one', () => {

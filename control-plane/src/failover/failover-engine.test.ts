@@ -51,7 +51,11 @@ describe('FailoverEngine', () => {
     engine.tick();
     expect(engine.activeTier('orders')).toBe(0);
     expect(changes).toBe(1);
-    expect(events.list().at(-1)).toMatchObject({ from: 'tier-1', to: 'tier-0', reason: 'tier 0 has been healthy for 10000 ms (hold 10000 ms)' });
+    expect(events.list().at(-1)).toMatchObject({
+      from: 'tier-1',
+      to: 'tier-0',
+      reason: 'tier 0 has been healthy for 10000 ms (hold 10000 ms)',
+    });
   });
 
   it('serves from a lower tier before its hold ran out when the serving tier loses its last endpoint', () => {
@@ -59,7 +63,9 @@ describe('FailoverEngine', () => {
     engine.evaluate('orders', tiers(0, 2));
     now = 1000;
     expect(engine.evaluate('orders', tiers(2, 0))).toBe(0);
-    expect(events.list().at(-1)?.reason).toBe('tier 1 has no healthy endpoint; tier 0 serves again before its hold ran out');
+    expect(events.list().at(-1)?.reason).toBe(
+      'tier 1 has no healthy endpoint; tier 0 serves again before its hold ran out',
+    );
   });
 
   it('keeps the serving tier when no tier has a healthy endpoint', () => {
@@ -73,8 +79,16 @@ describe('FailoverEngine', () => {
     expect(engine.failover('nope')).toEqual({ ok: false, error: 'service "nope" has no backup tier' });
     expect(engine.failover('orders')).toEqual({ ok: true, activeTier: 1 });
     expect(changes).toBe(1);
-    expect(events.list().at(-1)).toMatchObject({ from: 'tier-0', to: 'tier-1', reason: 'manual failover', evidence: { manual: true } });
-    expect(engine.failover('orders')).toEqual({ ok: false, error: 'service "orders" has no healthy endpoint in a tier above 1' });
+    expect(events.list().at(-1)).toMatchObject({
+      from: 'tier-0',
+      to: 'tier-1',
+      reason: 'manual failover',
+      evidence: { manual: true },
+    });
+    expect(engine.failover('orders')).toEqual({
+      ok: false,
+      error: 'service "orders" has no healthy endpoint in a tier above 1',
+    });
     // Pinned: a healthy primary does not pull traffic back.
     now = 60_000;
     engine.evaluate('orders', tiers(2, 2));
@@ -95,7 +109,7 @@ describe('FailoverEngine', () => {
 // A follower replica's engine takes over the serving tier the leader decided,
 // so that if it becomes leader it goes on from there instead of deciding afresh.
 
-describe('FailoverEngine: adopting the leader\'s serving tier', () => {
+describe("FailoverEngine: adopting the leader's serving tier", () => {
   const HOLD = 10_000;
   let now: number;
   let changes: number;
@@ -120,7 +134,9 @@ describe('FailoverEngine: adopting the leader\'s serving tier', () => {
     engine.setActive('orders', tiers(2, 2), 1);
     expect(engine.activeTier('orders')).toBe(1);
     expect(engine.evaluate('orders', tiers(2, 2))).toBe(1);
-    expect(engine.list()).toEqual([{ service: 'orders', activeTier: 1, pinned: false, failbackAt: 1_000 + HOLD, tiers: tiers(2, 2) }]);
+    expect(engine.list()).toEqual([
+      { service: 'orders', activeTier: 1, pinned: false, failbackAt: 1_000 + HOLD, tiers: tiers(2, 2) },
+    ]);
 
     now = 1_000 + HOLD - 1;
     engine.tick();
@@ -136,7 +152,13 @@ describe('FailoverEngine: adopting the leader\'s serving tier', () => {
   it('takes over at once from the adopted tier when it has no healthy endpoint', () => {
     engine.setActive('orders', tiers(0, 2), 1);
     expect(engine.evaluate('orders', tiers(2, 0))).toBe(0);
-    expect(events.list()).toMatchObject([{ from: 'tier-1', to: 'tier-0', reason: 'tier 1 has no healthy endpoint; tier 0 serves again before its hold ran out' }]);
+    expect(events.list()).toMatchObject([
+      {
+        from: 'tier-1',
+        to: 'tier-0',
+        reason: 'tier 1 has no healthy endpoint; tier 0 serves again before its hold ran out',
+      },
+    ]);
   });
 
   it('restarts a pending failback hold', () => {
@@ -192,7 +214,14 @@ describe('FailoverEngine: adopting the leader\'s serving tier', () => {
   });
 
   it('sorts the adopted tier counts', () => {
-    engine.setActive('orders', [{ tier: 1, healthy: 1, total: 1 }, { tier: 0, healthy: 0, total: 1 }], 1);
+    engine.setActive(
+      'orders',
+      [
+        { tier: 1, healthy: 1, total: 1 },
+        { tier: 0, healthy: 0, total: 1 },
+      ],
+      1,
+    );
     expect(engine.list()[0]?.tiers.map((t) => t.tier)).toEqual([0, 1]);
   });
 });

@@ -73,7 +73,7 @@ export class FailoverEngine {
     const sorted = [...tiers].sort((a, b) => a.tier - b.tier);
     let s = this.#services.get(service);
     if (!s) {
-      const active = lowestHealthy(sorted) ?? (sorted[0]?.tier ?? 0);
+      const active = lowestHealthy(sorted) ?? sorted[0]?.tier ?? 0;
       s = { active, pinned: false, lowerHealthySince: undefined, tiers: sorted };
       this.#services.set(service, s);
       return active;
@@ -87,7 +87,8 @@ export class FailoverEngine {
   tick(): void {
     const now = this.#clock();
     let changed = false;
-    for (const [service, s] of this.#services) if (s.lowerHealthySince !== undefined && this.#decide(service, s, now)) changed = true;
+    for (const [service, s] of this.#services)
+      if (s.lowerHealthySince !== undefined && this.#decide(service, s, now)) changed = true;
     if (changed) this.#onChange();
   }
 
@@ -124,7 +125,8 @@ export class FailoverEngine {
     const s = this.#services.get(service);
     if (!s) return { ok: false, error: `service "${service}" has no backup tier` };
     const next = lowestHealthy(s.tiers, s.active);
-    if (next === undefined) return { ok: false, error: `service "${service}" has no healthy endpoint in a tier above ${s.active}` };
+    if (next === undefined)
+      return { ok: false, error: `service "${service}" has no healthy endpoint in a tier above ${s.active}` };
     this.#move(service, s, next, reason, { manual: true });
     s.pinned = true;
     this.#onChange();
@@ -179,7 +181,13 @@ export class FailoverEngine {
     }
     s.lowerHealthySince ??= now;
     if (now - s.lowerHealthySince < this.#holdMs) return false;
-    this.#move(service, s, lowest, `tier ${lowest} has been healthy for ${now - s.lowerHealthySince} ms (hold ${this.#holdMs} ms)`, {});
+    this.#move(
+      service,
+      s,
+      lowest,
+      `tier ${lowest} has been healthy for ${now - s.lowerHealthySince} ms (hold ${this.#holdMs} ms)`,
+      {},
+    );
     return true;
   }
 

@@ -11,7 +11,11 @@ import { MemoryStore } from '../store/test-support/memory-store.js';
 // changes when the replica becomes the leader.
 
 /** A table as the leader publishes it. */
-const table = (version: number, services: Record<string, ServiceRoutes>, nonce = `leader-${version}`) => ({ version, nonce, services: structuredClone(services) });
+const table = (version: number, services: Record<string, ServiceRoutes>, nonce = `leader-${version}`) => ({
+  version,
+  nonce,
+  services: structuredClone(services),
+});
 
 describe('Pusher on a follower replica', () => {
   let now: number;
@@ -80,7 +84,7 @@ describe('Pusher on a follower replica', () => {
     expect(store.get('routing')).toEqual({ version: 41 });
   });
 
-  it('adopts the leader\'s version and nonce and sends each agent a full table of its services, then deltas on what it was last sent', () => {
+  it("adopts the leader's version and nonce and sends each agent a full table of its services, then deltas on what it was last sent", () => {
     const p = follower();
     const x = sink('x');
     const y = sink('y');
@@ -93,7 +97,9 @@ describe('Pusher on a follower replica', () => {
     expect(p.version).toBe(5);
     expect(p.current).toEqual({ type: 'routes', version: 5, nonce: 'leader-5', services });
     expect(versions).toEqual([5]);
-    expect(x.sent).toEqual([{ type: 'routes', version: 5, nonce: 'leader-5', services: { a: services.a, b: services.b } }]);
+    expect(x.sent).toEqual([
+      { type: 'routes', version: 5, nonce: 'leader-5', services: { a: services.a, b: services.b } },
+    ]);
     expect(JSON.parse(x.texts[0] as string)).toEqual(x.sent[0]);
     expect(y.sent).toEqual([{ type: 'routes', version: 5, nonce: 'leader-5', services: { c: services.c } }]);
     expect(Object.keys(z.sent[0]?.services ?? {})).toEqual(['a', 'b', 'c']);
@@ -103,9 +109,21 @@ describe('Pusher on a follower replica', () => {
     now = 2_000;
     services.a = { endpoints: [ep('a-1', 'unhealthy')] };
     expect(p.takeTable(table(7, services))).toBe(true);
-    expect(x.sent[1]).toEqual({ type: 'routes', version: 7, nonce: 'leader-7', baseVersion: 5, services: { a: services.a } });
+    expect(x.sent[1]).toEqual({
+      type: 'routes',
+      version: 7,
+      nonce: 'leader-7',
+      baseVersion: 5,
+      services: { a: services.a },
+    });
     expect(JSON.parse(x.texts[1] as string)).toEqual(x.sent[1]);
-    expect(z.sent[1]).toEqual({ type: 'routes', version: 7, nonce: 'leader-7', baseVersion: 5, services: { a: services.a } });
+    expect(z.sent[1]).toEqual({
+      type: 'routes',
+      version: 7,
+      nonce: 'leader-7',
+      baseVersion: 5,
+      services: { a: services.a },
+    });
     expect(y.sent).toHaveLength(1);
     expect(p.serviceVersion('a')).toBe(7);
     expect(p.serviceVersion('c')).toBe(5);
@@ -113,7 +131,13 @@ describe('Pusher on a follower replica', () => {
     // c changes: y's delta is on 5, the version it was last sent, not on 7.
     services.c = { endpoints: [] };
     expect(p.takeTable(table(9, services))).toBe(true);
-    expect(y.sent[1]).toEqual({ type: 'routes', version: 9, nonce: 'leader-9', baseVersion: 5, services: { c: { endpoints: [] } } });
+    expect(y.sent[1]).toEqual({
+      type: 'routes',
+      version: 9,
+      nonce: 'leader-9',
+      baseVersion: 5,
+      services: { c: { endpoints: [] } },
+    });
     expect(x.sent).toHaveLength(2);
     expect(z.sent[2]).toMatchObject({ version: 9, baseVersion: 7, services: { c: { endpoints: [] } } });
     expect(versions).toEqual([5, 7, 9]);
@@ -147,7 +171,14 @@ describe('Pusher on a follower replica', () => {
     p.takeTable(table(5, services));
     const { b: _b, ...withoutB } = services;
     p.takeTable(table(6, withoutB));
-    expect(x.sent[1]).toEqual({ type: 'routes', version: 6, nonce: 'leader-6', baseVersion: 5, services: {}, removed: ['b'] });
+    expect(x.sent[1]).toEqual({
+      type: 'routes',
+      version: 6,
+      nonce: 'leader-6',
+      baseVersion: 5,
+      services: {},
+      removed: ['b'],
+    });
     expect(JSON.parse(x.texts[1] as string)).toEqual(x.sent[1]);
     expect(all.sent[1]).toMatchObject({ version: 6, baseVersion: 5, services: {}, removed: ['b'] });
     expect(p.current?.services).toEqual(withoutB);
@@ -206,7 +237,13 @@ describe('Pusher on a follower replica', () => {
     expect(p.version).toBe(6);
     expect(versions).toEqual([5, 6]);
     expect(tables).toEqual([{ type: 'routes', version: 6, nonce: 'own-1', services }]);
-    expect(x.sent[1]).toEqual({ type: 'routes', version: 6, nonce: 'own-1', baseVersion: 5, services: { a: services.a } });
+    expect(x.sent[1]).toEqual({
+      type: 'routes',
+      version: 6,
+      nonce: 'own-1',
+      baseVersion: 5,
+      services: { a: services.a },
+    });
     expect(store.get('routing')).toEqual({ version: 6 });
 
     // A table from elsewhere older than its own, or its own again, is not taken.
@@ -223,7 +260,7 @@ describe('Pusher on a follower replica', () => {
     expect(build).not.toHaveBeenCalled();
   });
 
-  it('replaces a version it made while it wrongly led with the leader\'s of the same version, as full tables', () => {
+  it("replaces a version it made while it wrongly led with the leader's of the same version, as full tables", () => {
     const p = follower();
     const x = sink('x');
     const y = sink('y');
@@ -244,14 +281,25 @@ describe('Pusher on a follower replica', () => {
     expect(p.takeTable(table(6, leaders))).toBe(true);
     expect(p.version).toBe(6);
     expect(p.current).toEqual({ type: 'routes', version: 6, nonce: 'leader-6', services: leaders });
-    expect(x.sent[2]).toEqual({ type: 'routes', version: 6, nonce: 'leader-6', services: { a: leaders.a, b: leaders.b } });
+    expect(x.sent[2]).toEqual({
+      type: 'routes',
+      version: 6,
+      nonce: 'leader-6',
+      services: { a: leaders.a, b: leaders.b },
+    });
     expect(y.sent.at(-1)).toEqual({ type: 'routes', version: 6, nonce: 'leader-6', services: { c: leaders.c } });
     // Only once: the same table again is not newer.
     expect(p.takeTable(table(6, leaders))).toBe(false);
     // Deltas follow on the leader's version 6.
     services = { ...leaders, a: { endpoints: [] } };
     p.takeTable(table(7, services));
-    expect(x.sent[3]).toEqual({ type: 'routes', version: 7, nonce: 'leader-7', baseVersion: 6, services: { a: { endpoints: [] } } });
+    expect(x.sent[3]).toEqual({
+      type: 'routes',
+      version: 7,
+      nonce: 'leader-7',
+      baseVersion: 6,
+      services: { a: { endpoints: [] } },
+    });
   });
 
   it('sends an agent whose subscriptions grew the services it lacks as a delta on the version it holds', () => {
@@ -264,7 +312,13 @@ describe('Pusher on a follower replica', () => {
     p.subscribe(x, ['b']);
     expect(x.sent).toHaveLength(1);
     vi.advanceTimersByTime(10);
-    expect(x.sent[1]).toEqual({ type: 'routes', version: 5, nonce: 'leader-5', baseVersion: 5, services: { b: services.b } });
+    expect(x.sent[1]).toEqual({
+      type: 'routes',
+      version: 5,
+      nonce: 'leader-5',
+      baseVersion: 5,
+      services: { b: services.b },
+    });
     expect(JSON.parse(x.texts[1] as string)).toEqual(x.sent[1]);
     expect(p.version).toBe(5);
     expect(build).not.toHaveBeenCalled();
@@ -278,7 +332,13 @@ describe('Pusher on a follower replica', () => {
     // The next adopted change to b reaches x, on the version it holds.
     services.b = { endpoints: [] };
     p.takeTable(table(6, services));
-    expect(x.sent[2]).toEqual({ type: 'routes', version: 6, nonce: 'leader-6', baseVersion: 5, services: { b: { endpoints: [] } } });
+    expect(x.sent[2]).toEqual({
+      type: 'routes',
+      version: 6,
+      nonce: 'leader-6',
+      baseVersion: 5,
+      services: { b: { endpoints: [] } },
+    });
   });
 
   it('counts the ACKs of an adopted change for convergence', () => {
@@ -304,7 +364,9 @@ describe('Pusher on a follower replica', () => {
     expect(converged).toEqual([]);
     now = 2_090;
     p.ack(y, 6);
-    expect(converged).toEqual([{ version: 6, decidedAt: 2_000, convergedAt: 2_090, durationMs: 90, agents: 2, unanswered: 0 }]);
+    expect(converged).toEqual([
+      { version: 6, decidedAt: 2_000, convergedAt: 2_090, durationMs: 90, agents: 2, unanswered: 0 },
+    ]);
 
     // A removal is a change too, for the agents that had the service.
     now = 3_000;
@@ -312,7 +374,14 @@ describe('Pusher on a follower replica', () => {
     p.takeTable(table(7, withoutB));
     now = 3_010;
     p.ack(z, 7);
-    expect(converged.at(-1)).toEqual({ version: 7, decidedAt: 3_000, convergedAt: 3_010, durationMs: 10, agents: 1, unanswered: 0 });
+    expect(converged.at(-1)).toEqual({
+      version: 7,
+      decidedAt: 3_000,
+      convergedAt: 3_010,
+      durationMs: 10,
+      agents: 1,
+      unanswered: 0,
+    });
   });
 
   it('answers a base mismatch with a full table of the adopted version at once', () => {
@@ -323,7 +392,12 @@ describe('Pusher on a follower replica', () => {
     services.a = { endpoints: [] };
     p.takeTable(table(6, services));
     p.nack(x, 6, 'MESHLET_DELTA_BASE_MISMATCH');
-    expect(x.sent[2]).toEqual({ type: 'routes', version: 6, nonce: 'leader-6', services: { a: services.a, b: services.b } });
+    expect(x.sent[2]).toEqual({
+      type: 'routes',
+      version: 6,
+      nonce: 'leader-6',
+      services: { a: services.a, b: services.b },
+    });
     expect(build).not.toHaveBeenCalled();
   });
 });

@@ -92,7 +92,10 @@ export class EtcdReplication implements Replication {
         onRole: (leader) => this.#onRole(leader),
         onLeader: (info) => {
           this.#leader = info;
-          log.info({ leader: info?.replicaId ?? null, url: info?.url ?? null }, info ? 'leader is known' : 'no leader right now');
+          log.info(
+            { leader: info?.replicaId ?? null, url: info?.url ?? null },
+            info ? 'leader is known' : 'no leader right now',
+          );
         },
         onRegistration: (reg) => remote.apply(reg),
         onRegistrationGone: (agentId, replica) => remote.remove(agentId, replica),
@@ -157,7 +160,8 @@ export class EtcdReplication implements Replication {
     await link.start(() => {
       const now = clock();
       const seen: Record<string, number> = {};
-      for (const r of registry.agents()) if (r.replica === undefined && r.connected) seen[r.agentId] = Math.max(0, now - r.lastSeenAt);
+      for (const r of registry.agents())
+        if (r.replica === undefined && r.connected) seen[r.agentId] = Math.max(0, now - r.lastSeenAt);
       return seen;
     });
     // Agents that connected before the link was up.
@@ -201,7 +205,10 @@ export class EtcdReplication implements Replication {
   #onRole(leader: boolean): void {
     this.#since = this.#o.clock();
     this.#d.metrics.leader.set(leader ? 1 : 0);
-    this.#o.log.info({ replicaId: this.#replicaId, role: leader ? 'leader' : 'follower' }, leader ? 'this replica leads: it decides and publishes tables' : 'this replica follows the leader');
+    this.#o.log.info(
+      { replicaId: this.#replicaId, role: leader ? 'leader' : 'follower' },
+      leader ? 'this replica leads: it decides and publishes tables' : 'this replica follows the leader',
+    );
     this.#d.pusher.setBuilding(leader);
   }
 
@@ -219,7 +226,11 @@ export class EtcdReplication implements Replication {
     const { pusher, rings, failover } = this.#d;
     if (this.leading && table.version <= pusher.version) return;
     // What the pusher would ignore must not reach the rings and tiers either.
-    if (!replace && (table.version < pusher.version || (table.version === pusher.version && table.nonce === pusher.nonce))) return;
+    if (
+      !replace &&
+      (table.version < pusher.version || (table.version === pusher.version && table.nonce === pusher.nonce))
+    )
+      return;
     for (const [name, routes] of Object.entries(table.services)) {
       rings.setRing(name, routes);
       if (routes.activeTier !== undefined) failover.setActive(name, tierCounts(routes), routes.activeTier);

@@ -80,7 +80,10 @@ export class LeaderElection {
   checkLeadership(): void {
     const silentMs = this.#o.silentMs();
     if (!this.#leader || silentMs <= this.#o.leaseTtlSeconds * 1000) return;
-    this.#ctx.log.warn({ silentMs }, 'no keep-alive answer from etcd for a whole lease TTL; stepping down until elected again');
+    this.#ctx.log.warn(
+      { silentMs },
+      'no keep-alive answer from etcd for a whole lease TTL; stepping down until elected again',
+    );
     this.#stepDown(this.#campaign);
   }
 

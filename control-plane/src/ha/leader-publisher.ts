@@ -42,7 +42,12 @@ export class LeaderPublisher {
     const ctx = this.#ctx;
     const c = ctx.client;
     ctx
-      .bounded(c.if(fence, 'Create', '>', 0).then(c.put(key).value(JSON.stringify(value))).commit())
+      .bounded(
+        c
+          .if(fence, 'Create', '>', 0)
+          .then(c.put(key).value(JSON.stringify(value)))
+          .commit(),
+      )
       .then((res) => {
         entry.inflight = false;
         if (!res.succeeded) {

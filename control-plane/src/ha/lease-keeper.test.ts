@@ -12,7 +12,14 @@ const ENDPOINTS = ['http://10.0.0.1:2379', 'http://10.0.0.2:2379'];
 /** A lease keeper on a fake clock whose probe asks `reachable` about each etcd member; etcd itself is never called. */
 function keeper(reachable: (endpoint: string) => Promise<boolean>) {
   const t = { now: 1_700_000_000_000, cutOff: [] as boolean[], probes: 0 };
-  const ctx = new LinkContext({ client: {} as Etcd3, prefix: '/t/', replicaId: 'A', requestTimeoutMs: 1_000, log: createLogger('test', 'silent'), clock: () => t.now });
+  const ctx = new LinkContext({
+    client: {} as Etcd3,
+    prefix: '/t/',
+    replicaId: 'A',
+    requestTimeoutMs: 1_000,
+    log: createLogger('test', 'silent'),
+    clock: () => t.now,
+  });
   const lease = new LeaseKeeper({
     ctx,
     leaseTtlSeconds: TTL_MS / 1000,
@@ -32,7 +39,7 @@ function keeper(reachable: (endpoint: string) => Promise<boolean>) {
 const none = async () => false;
 
 describe('LeaseKeeper', () => {
-  it('counts etcd\'s silence on its clock', () => {
+  it("counts etcd's silence on its clock", () => {
     const { t, lease } = keeper(none);
     t.now += 1_234;
     expect(lease.silentMs()).toBe(1_234);

@@ -83,7 +83,10 @@ export class LeaseKeeper {
         });
         lease.on('lost', (e) => {
           if (this.#lease !== lease) return;
-          ctx.log.warn({ err: e.message }, 'replica link: lease lost; registrations will be written again under a new one');
+          ctx.log.warn(
+            { err: e.message },
+            'replica link: lease lost; registrations will be written again under a new one',
+          );
           this.#lease = undefined;
           this.#leaseId = undefined;
           this.#o.onLost();
@@ -128,7 +131,10 @@ export class LeaseKeeper {
       .then((answers) => {
         if (answers.some(Boolean) || this.#cutOff || ctx.closed) return;
         this.#cutOff = true;
-        ctx.log.warn({ endpoints: this.#o.endpoints }, 'replica link: no etcd member can be reached; this replica is cut off and sends its agents to the other replicas');
+        ctx.log.warn(
+          { endpoints: this.#o.endpoints },
+          'replica link: no etcd member can be reached; this replica is cut off and sends its agents to the other replicas',
+        );
         this.#o.onCutOff(true);
       })
       .finally(() => {

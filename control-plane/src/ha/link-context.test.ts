@@ -4,14 +4,21 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LinkContext, liveKeys } from './link-context.js';
 
 const context = (requestTimeoutMs = 1_000) =>
-  new LinkContext({ client: {} as Etcd3, prefix: '/m/', replicaId: 'A', requestTimeoutMs, log: createLogger('test', 'silent'), clock: () => 0 });
+  new LinkContext({
+    client: {} as Etcd3,
+    prefix: '/m/',
+    replicaId: 'A',
+    requestTimeoutMs,
+    log: createLogger('test', 'silent'),
+    clock: () => 0,
+  });
 
 afterEach(() => {
   vi.useRealTimers();
 });
 
 describe('LinkContext', () => {
-  it('keeps the link\'s keys under the store\'s prefix', () => {
+  it("keeps the link's keys under the store's prefix", () => {
     expect(liveKeys('/m/')).toEqual({
       live: '/m/live/',
       agents: '/m/live/agents/',

@@ -2,7 +2,15 @@ import type { IKeyValue, Watcher } from 'etcd3';
 import type { MeshEvent } from '../events/event-log.js';
 import { parseRegistration, type Registration } from '../registry/agent-record.js';
 import type { LinkContext } from './link-context.js';
-import { jsonOf, type PublishedTable, readEvents, readSignalBatch, readTable, type SignalBatch, text } from './live-values.js';
+import {
+  jsonOf,
+  type PublishedTable,
+  readEvents,
+  readSignalBatch,
+  readTable,
+  type SignalBatch,
+  text,
+} from './live-values.js';
 
 /** What the watch tells: what the other replicas published under `live/`. */
 export interface LiveWatchHandlers {
@@ -74,7 +82,9 @@ export class LiveWatch {
       if (this.#watcher !== watcher) return;
       for (const ev of r.events) this.#apply(ev.type, ev.kv);
     });
-    watcher.on('disconnected', (e: Error) => ctx.log.warn({ err: e.message }, 'replica link: watch lost; reconnecting'));
+    watcher.on('disconnected', (e: Error) =>
+      ctx.log.warn({ err: e.message }, 'replica link: watch lost; reconnecting'),
+    );
     watcher.on('error', (e: Error) => {
       if (this.#watcher !== watcher) return;
       ctx.log.warn({ err: e.message }, 'replica link: watch cancelled by etcd; listing again');
@@ -97,7 +107,10 @@ export class LiveWatch {
       .then((res) => {
         const rev = Number(res.kvs[0]?.mod_revision ?? 0);
         if (rev <= this.#tableRev || this.#relisting || ctx.closed) return;
-        ctx.log.warn({ watched: this.#tableRev, stored: rev }, 'replica link: the watch fell behind etcd; listing again');
+        ctx.log.warn(
+          { watched: this.#tableRev, stored: rev },
+          'replica link: the watch fell behind etcd; listing again',
+        );
         this.#restart();
       })
       .catch(() => undefined);
@@ -115,7 +128,10 @@ export class LiveWatch {
         if (table) this.#o.handlers.onTable(table, true);
       })
       .catch((e: unknown) => {
-        ctx.log.warn({ err: (e as Error).message }, 'replica link: could not read the leader\'s table after stepping down; trying again');
+        ctx.log.warn(
+          { err: (e as Error).message },
+          "replica link: could not read the leader's table after stepping down; trying again",
+        );
         ctx.later(() => {
           if (!this.#o.leading()) this.adoptStoredTable();
         });

@@ -97,7 +97,8 @@ export class RegistrationPublisher {
       // A new connection always wins; a later change only replaces this replica's own write.
       const guard = entry.rev === undefined ? c.if(key, 'Version', '>', -1) : c.if(key, 'Mod', '==', entry.rev);
       let res = await ctx.bounded(guard.then(put()).commit());
-      if (!res.succeeded && entry.reg.connected) res = await ctx.bounded(c.if(key, 'Version', '==', 0).then(put()).commit());
+      if (!res.succeeded && entry.reg.connected)
+        res = await ctx.bounded(c.if(key, 'Version', '==', 0).then(put()).commit());
       if (res.succeeded) {
         entry.rev = Number(res.header.revision);
       } else {
@@ -105,7 +106,10 @@ export class RegistrationPublisher {
         this.#local.delete(entry.reg.agentId);
       }
     } catch (e) {
-      ctx.log.warn({ agentId: entry.reg.agentId, err: (e as Error).message }, 'replica link: could not publish a registration; trying again');
+      ctx.log.warn(
+        { agentId: entry.reg.agentId, err: (e as Error).message },
+        'replica link: could not publish a registration; trying again',
+      );
       if (entry.retrying) return;
       entry.retrying = true;
       ctx.later(() => {

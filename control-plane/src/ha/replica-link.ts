@@ -176,7 +176,11 @@ export class ReplicaLink {
 
   /** Publishes the leader's new table; refused by etcd if this replica no longer leads. */
   publishTable(table: PublishedTable): void {
-    this.#leaderWrites.publish(this.#ctx.keys.table, { version: table.version, nonce: table.nonce, services: table.services }, `table version ${table.version}`);
+    this.#leaderWrites.publish(
+      this.#ctx.keys.table,
+      { version: table.version, nonce: table.nonce, services: table.services },
+      `table version ${table.version}`,
+    );
   }
 
   /** Publishes the leader's latest decisions. */
@@ -190,7 +194,12 @@ export class ReplicaLink {
     this.#election.follow();
     await this.#registrations.drain();
     // Resigning hands leadership over at once instead of after the TTL; revoking the lease drops the registrations.
-    await Promise.allSettled([this.#election.resign(), this.#lease.revoke(), this.#observer.close(), this.#watch.close()]);
+    await Promise.allSettled([
+      this.#election.resign(),
+      this.#lease.revoke(),
+      this.#observer.close(),
+      this.#watch.close(),
+    ]);
   }
 
   /** Every {@link SIGNAL_INTERVAL_MS}: checks leadership and etcd's reach, reads the leader every 2 s, and publishes the signal batch. */

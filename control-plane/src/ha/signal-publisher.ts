@@ -55,12 +55,21 @@ export class SignalPublisher {
     this.#observations = [];
     if (leaseId === undefined) return;
     if (observations.length > MAX_BATCH_REPORTS) {
-      ctx.log.warn({ reports: observations.length, kept: MAX_BATCH_REPORTS }, 'replica link: too many observation reports for one batch; the oldest are dropped');
+      ctx.log.warn(
+        { reports: observations.length, kept: MAX_BATCH_REPORTS },
+        'replica link: too many observation reports for one batch; the oldest are dropped',
+      );
       observations = observations.slice(-MAX_BATCH_REPORTS);
     }
     const batch: SignalBatch = { replica: ctx.replicaId, seen: this.#seen(), observations };
     ctx
-      .bounded(ctx.client.put(ctx.keys.signals + ctx.replicaId).value(JSON.stringify(batch)).lease(leaseId).exec())
+      .bounded(
+        ctx.client
+          .put(ctx.keys.signals + ctx.replicaId)
+          .value(JSON.stringify(batch))
+          .lease(leaseId)
+          .exec(),
+      )
       .then(() => {
         this.#touchSince ??= ctx.clock();
         if (this.#failing) ctx.log.info('replica link: signals reach etcd again');
@@ -69,7 +78,11 @@ export class SignalPublisher {
       .catch((e: unknown) => {
         // Observations are perishable: a batch etcd could not take is dropped, the next one carries the rest.
         this.#touchSince = undefined;
-        if (!this.#failing) ctx.log.warn({ err: (e as Error).message }, 'replica link: could not publish signals; the other replicas give this one\'s agents the benefit of the doubt meanwhile');
+        if (!this.#failing)
+          ctx.log.warn(
+            { err: (e as Error).message },
+            "replica link: could not publish signals; the other replicas give this one's agents the benefit of the doubt meanwhile",
+          );
         this.#failing = true;
       });
   }

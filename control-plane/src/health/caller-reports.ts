@@ -81,7 +81,8 @@ export class CallerReports {
       }
       callers++;
       counts[caller] = ejected ? { ok, failed, ejected } : { ok, failed };
-      if (ejected || (failed >= s.minFailures && failed * 100 >= s.failurePercent * (ok + failed))) failing.push(caller);
+      if (ejected || (failed >= s.minFailures && failed * 100 >= s.failurePercent * (ok + failed)))
+        failing.push(caller);
     }
     return { callers, failing, needed: Math.min(s.quorum, Math.floor(callers / 2) + 1), counts };
   }

@@ -15,7 +15,8 @@ export interface HoldDown {
 }
 
 /** `baseMs` doubled `times` times, at most `maxMs`: the hold after the `times`-th earlier one. */
-export const doubledHoldMs = (baseMs: number, times: number, maxMs: number): number => Math.min(maxMs, baseMs * 2 ** times);
+export const doubledHoldMs = (baseMs: number, times: number, maxMs: number): number =>
+  Math.min(maxMs, baseMs * 2 ** times);
 
 /**
  * Flap damping of one instance, as routers damp a flapping route: more than

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { CallerVerdict } from './caller-reports.js';
-import { type AgentSignals, type DecidedHealth, decideHealth, type HealthDecision, hardSignal } from './health-decision.js';
+import {
+  type AgentSignals,
+  type DecidedHealth,
+  decideHealth,
+  type HealthDecision,
+  hardSignal,
+} from './health-decision.js';
 
 const NOW = 100_000;
 const settings = { recoverMs: 3000, heartbeatTimeoutMs: 3000 };
@@ -52,7 +58,12 @@ const cases: Case[] = [
   {
     name: 'a failing local check takes it down at once, with the check as evidence',
     agent: { health: 'unhealthy', healthReason: 'GET /healthz answered 503' },
-    expected: { to: 'unhealthy', reason: 'local health check failing: GET /healthz answered 503', evidence: { signal: 'local-check', agentId: 'a-1', detail: 'GET /healthz answered 503' }, fell: true },
+    expected: {
+      to: 'unhealthy',
+      reason: 'local health check failing: GET /healthz answered 503',
+      evidence: { signal: 'local-check', agentId: 'a-1', detail: 'GET /healthz answered 503' },
+      fell: true,
+    },
   },
   {
     name: 'a quorum of failing callers takes it down, and their evidence holds it',
@@ -73,7 +84,11 @@ const cases: Case[] = [
   {
     name: 'a heartbeat late by over half the timeout makes it suspect',
     agent: { lastSeenAt: NOW - 1600 },
-    expected: { to: 'suspect', reason: 'no message from its agent for 1600 ms', evidence: { signal: 'heartbeat', silentMs: 1600 } },
+    expected: {
+      to: 'suspect',
+      reason: 'no message from its agent for 1600 ms',
+      evidence: { signal: 'heartbeat', silentMs: 1600 },
+    },
   },
   {
     name: 'the doubt clearing makes a suspect instance healthy',
@@ -153,15 +168,29 @@ describe('decideHealth', () => {
   });
 
   it('keeps the reason and evidence when the state does not change', () => {
-    const was = decided({ state: 'suspect', reason: '1 of 3 callers see it failing, below the quorum of 2', evidence: { signal: 'callers' } });
+    const was = decided({
+      state: 'suspect',
+      reason: '1 of 3 callers see it failing, below the quorum of 2',
+      evidence: { signal: 'callers' },
+    });
     const d = decideHealth(agent(), callers(1), was, NOW, settings);
-    expect(d).toEqual({ to: 'suspect', reason: was.reason, evidence: was.evidence, cleanSince: 0, byCallers: false, fell: false });
+    expect(d).toEqual({
+      to: 'suspect',
+      reason: was.reason,
+      evidence: was.evidence,
+      cleanSince: 0,
+      byCallers: false,
+      fell: false,
+    });
   });
 });
 
 describe('hardSignal', () => {
   it('is the connection first, then the local check, else none', () => {
-    expect(hardSignal(agent({ connected: false, health: 'unhealthy' }))?.evidence).toEqual({ signal: 'connection', agentId: 'a-1' });
+    expect(hardSignal(agent({ connected: false, health: 'unhealthy' }))?.evidence).toEqual({
+      signal: 'connection',
+      agentId: 'a-1',
+    });
     expect(hardSignal(agent({ health: 'unhealthy' }))?.reason).toBe('local health check failing');
     expect(hardSignal(agent())).toBeUndefined();
   });

@@ -9,7 +9,10 @@ export interface Signal {
 }
 
 /** What the decision reads of the instance's own agent. */
-export type AgentSignals = Pick<AgentRecord, 'agentId' | 'connected' | 'disconnectReason' | 'health' | 'healthReason' | 'lastSeenAt'>;
+export type AgentSignals = Pick<
+  AgentRecord,
+  'agentId' | 'connected' | 'disconnectReason' | 'health' | 'healthReason' | 'lastSeenAt'
+>;
 
 /** What was decided of the instance so far, and the holds on it. */
 export interface DecidedHealth extends Signal {
@@ -46,7 +49,10 @@ export interface HealthDecision extends Signal {
 /** The hard signals: a lost connection, a failing local check. */
 export function hardSignal(r: AgentSignals): Signal | undefined {
   if (!r.connected) {
-    return { reason: `agent disconnected: ${r.disconnectReason ?? 'stream closed'}`, evidence: { signal: 'connection', agentId: r.agentId } };
+    return {
+      reason: `agent disconnected: ${r.disconnectReason ?? 'stream closed'}`,
+      evidence: { signal: 'connection', agentId: r.agentId },
+    };
   }
   if (r.health === 'unhealthy') {
     return {
@@ -66,13 +72,25 @@ export function hardSignal(r: AgentSignals): Signal | undefined {
  * `recoverMs` without doubt; any doubt (a failing caller, a late heartbeat)
  * makes a routed instance `suspect`.
  */
-export function decideHealth(agent: AgentSignals, verdict: CallerVerdict, i: DecidedHealth, now: number, s: DecisionSettings): HealthDecision {
+export function decideHealth(
+  agent: AgentSignals,
+  verdict: CallerVerdict,
+  i: DecidedHealth,
+  now: number,
+  s: DecisionSettings,
+): HealthDecision {
   const hard = hardSignal(agent);
   const quorate = verdict.failing.length > 0 && verdict.failing.length >= verdict.needed;
   const silentMs = now - agent.lastSeenAt;
   const late = agent.connected && silentMs > s.heartbeatTimeoutMs / 2;
   const doubt = verdict.failing.length > 0 || late;
-  const callerEvidence = () => ({ signal: 'callers', failing: verdict.failing, callers: verdict.callers, quorum: verdict.needed, counts: verdict.counts });
+  const callerEvidence = () => ({
+    signal: 'callers',
+    failing: verdict.failing,
+    callers: verdict.callers,
+    quorum: verdict.needed,
+    counts: verdict.counts,
+  });
   const previous = i.state === 'draining' && !i.drain ? i.beforeDrain : i.state;
 
   let to: HealthState;
@@ -126,5 +144,12 @@ export function decideHealth(agent: AgentSignals, verdict: CallerVerdict, i: Dec
   }
   if (to === 'recovering') cleanSince = now;
   const down = to === 'unhealthy';
-  return { to, reason, evidence, cleanSince, byCallers: down && quorate && !hard, fell: down && previous !== 'unhealthy' && i.state !== 'draining' };
+  return {
+    to,
+    reason,
+    evidence,
+    cleanSince,
+    byCallers: down && quorate && !hard,
+    fell: down && previous !== 'unhealthy' && i.state !== 'draining',
+  };
 }

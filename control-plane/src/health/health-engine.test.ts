@@ -19,7 +19,8 @@ const settings: HealthSettings = {
   heartbeatTimeoutMs: 3000,
 };
 
-const record = (id: string, over: Partial<AgentRecord> = {}): AgentRecord => agentRecord(id, { health: 'healthy', ...over });
+const record = (id: string, over: Partial<AgentRecord> = {}): AgentRecord =>
+  agentRecord(id, { health: 'healthy', ...over });
 
 function report(id: string, ok: number, failed: number): Observations {
   return { type: 'observations', windowMs: 1000, endpoints: [{ service: 'orders', id, ok, failed }] };
@@ -58,7 +59,13 @@ describe('HealthEngine', () => {
     engine.update(r);
     expect(engine.state('o-1')).toBe('unhealthy');
     expect(engine.routed(r)).toBe('unhealthy');
-    expect(events.list().at(-1)).toMatchObject({ kind: 'health', service: 'orders', from: 'healthy', to: 'unhealthy', reason: 'local health check failing: GET /healthz answered 503' });
+    expect(events.list().at(-1)).toMatchObject({
+      kind: 'health',
+      service: 'orders',
+      from: 'healthy',
+      to: 'unhealthy',
+      reason: 'local health check failing: GET /healthz answered 503',
+    });
 
     r.health = 'healthy';
     engine.update(r);
@@ -75,7 +82,13 @@ describe('HealthEngine', () => {
     engine.update(r);
     expect(engine.state('o-1')).toBe('unhealthy');
     expect(events.list().at(-1)?.reason).toBe('agent disconnected: stream closed');
-    expect(transitions()).toEqual(['absent->healthy', 'healthy->unhealthy', 'unhealthy->recovering', 'recovering->healthy', 'healthy->unhealthy']);
+    expect(transitions()).toEqual([
+      'absent->healthy',
+      'healthy->unhealthy',
+      'unhealthy->recovering',
+      'recovering->healthy',
+      'healthy->unhealthy',
+    ]);
   });
 
   it('a quorum of callers marks it unhealthy while its own check passes; one caller only makes it suspect', () => {
@@ -92,7 +105,12 @@ describe('HealthEngine', () => {
     expect(engine.state('o-1')).toBe('unhealthy');
     const e = events.list().at(-1);
     expect(e?.reason).toMatch(/^2 of 3 callers see it failing \(quorum 2\); down for at least 5000 ms$/);
-    expect(e?.evidence).toMatchObject({ signal: 'callers', failing: ['a', 'b'], quorum: 2, counts: { a: { ok: 0, failed: 5 }, b: { ok: 10, failed: 10 } } });
+    expect(e?.evidence).toMatchObject({
+      signal: 'callers',
+      failing: ['a', 'b'],
+      quorum: 2,
+      counts: { a: { ok: 0, failed: 5 }, b: { ok: 10, failed: 10 } },
+    });
 
     // Held down for observationHoldMs even though nobody reports any more, then on probation.
     advance(4750);
@@ -107,13 +125,24 @@ describe('HealthEngine', () => {
     expect(events.list().at(-1)?.reason).toMatch(/down for at least 10000 ms$/);
   });
 
-  it("counts a caller whose outlier detection ejected it as seeing it fail, whatever its counts", () => {
+  it('counts a caller whose outlier detection ejected it as seeing it fail, whatever its counts', () => {
     // Hundreds of successes before the fault, then the few failures that ejected it: the ratio alone would not do.
-    engine.observe('a', { type: 'observations', windowMs: 1000, endpoints: [{ service: 'orders', id: 'o-1', ok: 300, failed: 5, ejected: true }] });
-    engine.observe('b', { type: 'observations', windowMs: 1000, endpoints: [{ service: 'orders', id: 'o-1', ok: 0, failed: 0, ejected: true }] });
+    engine.observe('a', {
+      type: 'observations',
+      windowMs: 1000,
+      endpoints: [{ service: 'orders', id: 'o-1', ok: 300, failed: 5, ejected: true }],
+    });
+    engine.observe('b', {
+      type: 'observations',
+      windowMs: 1000,
+      endpoints: [{ service: 'orders', id: 'o-1', ok: 0, failed: 0, ejected: true }],
+    });
     engine.tick();
     expect(engine.state('o-1')).toBe('unhealthy');
-    expect(events.list({ instance: 'o-1' }).at(-1)?.evidence).toMatchObject({ failing: ['a', 'b'], counts: { a: { ok: 300, failed: 5, ejected: true } } });
+    expect(events.list({ instance: 'o-1' }).at(-1)?.evidence).toMatchObject({
+      failing: ['a', 'b'],
+      counts: { a: { ok: 300, failed: 5, ejected: true } },
+    });
   });
 
   it('with a single caller, that caller is the majority', () => {
@@ -179,7 +208,12 @@ describe('HealthEngine', () => {
     expect(engine.drain('o-1')).toBe(true);
     expect(engine.state('o-1')).toBe('draining');
     expect(engine.routed(r)).toBe('draining');
-    expect(events.list().at(-1)).toMatchObject({ kind: 'drain', from: 'healthy', to: 'draining', reason: 'drained by an operator' });
+    expect(events.list().at(-1)).toMatchObject({
+      kind: 'drain',
+      from: 'healthy',
+      to: 'draining',
+      reason: 'drained by an operator',
+    });
     engine.undrain('o-1');
     expect(engine.state('o-1')).toBe('healthy');
     expect(events.list().at(-1)).toMatchObject({ kind: 'drain', from: 'draining', to: 'healthy', reason: 'undrained' });
@@ -189,7 +223,11 @@ describe('HealthEngine', () => {
     engine.update(r);
     expect(engine.state('o-1')).toBeUndefined();
     expect(engine.routed(r)).toBe('excluded');
-    expect(events.list().at(-1)).toMatchObject({ from: 'healthy', to: 'absent', reason: 'the agent shut down cleanly' });
+    expect(events.list().at(-1)).toMatchObject({
+      from: 'healthy',
+      to: 'absent',
+      reason: 'the agent shut down cleanly',
+    });
   });
 
   it('an undrain goes on from the state before the drain, without counting flaps', () => {

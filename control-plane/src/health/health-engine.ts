@@ -134,7 +134,15 @@ export class HealthEngine {
         cleanSince: now,
       };
       this.#entries.set(i.id, entry);
-      this.#events.add({ kind: 'health', service: i.service, instance: i.id, from: 'absent', to: entry.state, reason: entry.reason, evidence: entry.evidence });
+      this.#events.add({
+        kind: 'health',
+        service: i.service,
+        instance: i.id,
+        from: 'absent',
+        to: entry.state,
+        reason: entry.reason,
+        evidence: entry.evidence,
+      });
       const drained = this.#drainOf(i.id);
       if (drained !== undefined) {
         entry.drain = { reason: drained };
@@ -232,7 +240,15 @@ export class HealthEngine {
 
   #remove(entry: Entry, reason: string): void {
     this.#entries.delete(entry.id);
-    this.#events.add({ kind: 'health', service: entry.service, instance: entry.id, from: entry.state, to: 'absent', reason, evidence: { agentId: entry.record.agentId } });
+    this.#events.add({
+      kind: 'health',
+      service: entry.service,
+      instance: entry.id,
+      from: entry.state,
+      to: 'absent',
+      reason,
+      evidence: { agentId: entry.record.agentId },
+    });
     this.#onChange();
   }
 
@@ -270,7 +286,15 @@ export class HealthEngine {
     entry.since = now;
     entry.reason = reason;
     entry.evidence = evidence;
-    this.#events.add({ kind: to === 'draining' || from === 'draining' ? 'drain' : 'health', service: entry.service, instance: entry.id, from, to, reason, evidence });
+    this.#events.add({
+      kind: to === 'draining' || from === 'draining' ? 'drain' : 'health',
+      service: entry.service,
+      instance: entry.id,
+      from,
+      to,
+      reason,
+      evidence,
+    });
     if (routedChanged) this.#onChange();
   }
 }

@@ -23,18 +23,32 @@ describe('PolicyStore', () => {
     const s = await store();
     const config = { orders: resolvePolicy({ balancer: { kind: 'maglev' } }) };
     const p = new PolicyStore(s, config);
-    expect(p.item('orders')).toMatchObject({ source: 'config', resourceVersion: null, policy: { balancer: { kind: 'maglev' } } });
-    expect(p.item('web')).toMatchObject({ source: 'default', resourceVersion: null, policy: { balancer: { kind: 'round_robin' } } });
+    expect(p.item('orders')).toMatchObject({
+      source: 'config',
+      resourceVersion: null,
+      policy: { balancer: { kind: 'maglev' } },
+    });
+    expect(p.item('web')).toMatchObject({
+      source: 'default',
+      resourceVersion: null,
+      policy: { balancer: { kind: 'round_robin' } },
+    });
 
     const created = await p.put('orders', { retries: { maxRetries: 5 } }, '0');
-    expect(created).toMatchObject({ ok: true, item: { source: 'api', resourceVersion: '1', spec: { retries: { maxRetries: 5 } } } });
+    expect(created).toMatchObject({
+      ok: true,
+      item: { source: 'api', resourceVersion: '1', spec: { retries: { maxRetries: 5 } } },
+    });
     // The API policy replaces the config file's whole: unset fields take the defaults, not the file's.
     expect(p.policyOf('orders').balancer.kind).toBe('round_robin');
     expect(p.policyOf('orders').retries.maxRetries).toBe(5);
     expect(p.configured()).toEqual(['orders']);
 
     expect(await p.put('orders', {}, '0')).toMatchObject({ ok: false, status: 409 });
-    expect(await p.put('orders', { retries: { maxRetries: 1 } }, '1')).toMatchObject({ ok: true, item: { resourceVersion: '2' } });
+    expect(await p.put('orders', { retries: { maxRetries: 1 } }, '1')).toMatchObject({
+      ok: true,
+      item: { resourceVersion: '2' },
+    });
     expect(await p.delete('orders', '1')).toMatchObject({ ok: false, status: 409 });
     expect(await p.delete('web', undefined)).toMatchObject({ ok: false, status: 404 });
     expect(await p.delete('orders', '2')).toMatchObject({ ok: true, item: { source: 'config' } });

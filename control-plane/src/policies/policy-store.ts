@@ -68,10 +68,18 @@ export class PolicyStore {
   item(service: string): PolicyItem {
     const api = this.#resolved.get(service);
     if (api) {
-      return { service, source: 'api', resourceVersion: String(this.#store.modRevision(PREFIX + service)), policy: api, spec: this.#store.get(PREFIX + service) };
+      return {
+        service,
+        source: 'api',
+        resourceVersion: String(this.#store.modRevision(PREFIX + service)),
+        policy: api,
+        spec: this.#store.get(PREFIX + service),
+      };
     }
     const config = this.#config[service];
-    return config ? { service, source: 'config', resourceVersion: null, policy: config } : { service, source: 'default', resourceVersion: null, policy: this.#defaults };
+    return config
+      ? { service, source: 'config', resourceVersion: null, policy: config }
+      : { service, source: 'default', resourceVersion: null, policy: this.#defaults };
   }
 
   /**
@@ -86,7 +94,11 @@ export class PolicyStore {
     } else if ((await this.#store.writeIf(PREFIX + service, spec, Number(resourceVersion))) === undefined) {
       // Checked by the store itself (etcd: in the write's transaction), not against this replica's copy, which may lag another replica's writes.
       const current = String(this.#store.modRevision(PREFIX + service) ?? 0);
-      return { ok: false, status: 409, message: `resourceVersion ${resourceVersion} is stale: the policy of "${service}" is at ${current}; get it again and reapply your change` };
+      return {
+        ok: false,
+        status: 409,
+        message: `resourceVersion ${resourceVersion} is stale: the policy of "${service}" is at ${current}; get it again and reapply your change`,
+      };
     }
     this.#resolved.set(service, policy);
     return { ok: true, item: this.item(service) };
@@ -94,14 +106,22 @@ export class PolicyStore {
 
   /** Deletes the API policy of `service` (the config file's or the defaults apply again). */
   async delete(service: string, resourceVersion: string | undefined): Promise<PolicyWrite> {
-    const missing = () => ({ ok: false as const, status: 404 as const, message: `service "${service}" has no policy written through the API` });
+    const missing = () => ({
+      ok: false as const,
+      status: 404 as const,
+      message: `service "${service}" has no policy written through the API`,
+    });
     if (resourceVersion === undefined) {
       if (this.#store.modRevision(PREFIX + service) === undefined) return missing();
       await this.#store.delete(PREFIX + service);
     } else if ((await this.#store.writeIf(PREFIX + service, undefined, Number(resourceVersion))) === undefined) {
       const rev = this.#store.modRevision(PREFIX + service);
       if (rev === undefined) return missing();
-      return { ok: false, status: 409, message: `resourceVersion ${resourceVersion} is stale: the policy of "${service}" is at ${rev}; get it again` };
+      return {
+        ok: false,
+        status: 409,
+        message: `resourceVersion ${resourceVersion} is stale: the policy of "${service}" is at ${rev}; get it again`,
+      };
     }
     this.#resolved.delete(service);
     return { ok: true, item: this.item(service) };

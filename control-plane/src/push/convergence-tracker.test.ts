@@ -20,7 +20,9 @@ describe('ConvergenceTracker', () => {
     expect(done).toEqual([]);
     at(1_250);
     tracker.answer('b', 5, true);
-    expect(done).toEqual([{ version: 5, decidedAt: 900, convergedAt: 1_250, durationMs: 350, agents: 2, unanswered: 0 }]);
+    expect(done).toEqual([
+      { version: 5, decidedAt: 900, convergedAt: 1_250, durationMs: 350, agents: 2, unanswered: 0 },
+    ]);
   });
 
   it('counts a NACK and an agent that went away as unanswered', () => {
@@ -30,7 +32,9 @@ describe('ConvergenceTracker', () => {
     tracker.answer('a', 3, false);
     tracker.forget('b');
     tracker.answer('c', 7, true);
-    expect(done).toEqual([{ version: 3, decidedAt: 1_000, convergedAt: 1_000, durationMs: 0, agents: 3, unanswered: 2 }]);
+    expect(done).toEqual([
+      { version: 3, decidedAt: 1_000, convergedAt: 1_000, durationMs: 0, agents: 3, unanswered: 2 },
+    ]);
   });
 
   it('answers every change up to the version answered, oldest first', () => {
@@ -62,7 +66,9 @@ describe('ConvergenceTracker', () => {
     expect(done).toEqual([]);
     at(61_000);
     tracker.expire();
-    expect(done).toEqual([{ version: 8, decidedAt: 1_000, convergedAt: 61_000, durationMs: 60_000, agents: 2, unanswered: 1 }]);
+    expect(done).toEqual([
+      { version: 8, decidedAt: 1_000, convergedAt: 61_000, durationMs: 60_000, agents: 2, unanswered: 1 },
+    ]);
     tracker.answer('b', 8, true);
     expect(done).toHaveLength(1);
   });
@@ -88,7 +94,9 @@ describe('Pusher: convergence', () => {
     expect(fx.converged).toEqual([]);
     fx.now = 2090;
     fx.p.ack(y, 2);
-    expect(fx.converged).toEqual([{ version: 2, decidedAt: 2000, convergedAt: 2090, durationMs: 90, agents: 2, unanswered: 0 }]);
+    expect(fx.converged).toEqual([
+      { version: 2, decidedAt: 2000, convergedAt: 2090, durationMs: 90, agents: 2, unanswered: 0 },
+    ]);
   });
 
   it('closes a change that an agent never answers after the deadline', () => {

@@ -68,7 +68,14 @@ export class ConvergenceTracker<A> {
       if (!acked) p.unanswered++;
       if (p.remaining === 0) {
         this.#changes.delete(v);
-        this.#onConverged({ version: v, decidedAt: p.decidedAt, convergedAt: now, durationMs: now - p.decidedAt, agents: p.agents, unanswered: p.unanswered });
+        this.#onConverged({
+          version: v,
+          decidedAt: p.decidedAt,
+          convergedAt: now,
+          durationMs: now - p.decidedAt,
+          agents: p.agents,
+          unanswered: p.unanswered,
+        });
       }
     }
   }
@@ -87,7 +94,14 @@ export class ConvergenceTracker<A> {
       if (now - p.decidedAt < CONVERGENCE_DEADLINE_MS) break;
       this.#changes.delete(v);
       expired = true;
-      this.#onConverged({ version: v, decidedAt: p.decidedAt, convergedAt: now, durationMs: now - p.decidedAt, agents: p.agents, unanswered: p.unanswered + p.remaining });
+      this.#onConverged({
+        version: v,
+        decidedAt: p.decidedAt,
+        convergedAt: now,
+        durationMs: now - p.decidedAt,
+        agents: p.agents,
+        unanswered: p.unanswered + p.remaining,
+      });
     }
     if (!expired) return;
     for (const versions of this.#waiting.values()) {

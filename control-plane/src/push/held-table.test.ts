@@ -17,13 +17,24 @@ describe('Pusher: subscriptions and deltas', () => {
     const y = sink('y');
     fx.p.add(x, 0, ['a', 'b']);
     fx.p.add(y, 0, ['c']);
-    expect(x.sent[0]).toEqual({ type: 'routes', version: 1, nonce: 'n1000', services: { a: fx.services.a, b: fx.services.b } });
+    expect(x.sent[0]).toEqual({
+      type: 'routes',
+      version: 1,
+      nonce: 'n1000',
+      services: { a: fx.services.a, b: fx.services.b },
+    });
     expect(JSON.parse(x.texts[0] as string)).toEqual(x.sent[0]);
     expect(Object.keys(y.sent[0]?.services ?? {})).toEqual(['c']);
 
     fx.services.a = { endpoints: [ep('a-1', 'unhealthy')] };
     fx.p.flush();
-    expect(x.sent[1]).toEqual({ type: 'routes', version: 2, nonce: 'n1000', baseVersion: 1, services: { a: fx.services.a } });
+    expect(x.sent[1]).toEqual({
+      type: 'routes',
+      version: 2,
+      nonce: 'n1000',
+      baseVersion: 1,
+      services: { a: fx.services.a },
+    });
     expect(JSON.parse(x.texts[1] as string)).toEqual(x.sent[1]);
     // y does not call a: no message at all, and it stays on version 1.
     expect(y.sent).toHaveLength(1);
@@ -69,7 +80,12 @@ describe('Pusher: subscriptions and deltas', () => {
     fx.services.a = { endpoints: [] };
     fx.p.flush();
     fx.p.nack(x, 2, 'MESHLET_DELTA_BASE_MISMATCH');
-    expect(x.sent[2]).toEqual({ type: 'routes', version: 2, nonce: 'n1000', services: { a: fx.services.a, b: fx.services.b } });
+    expect(x.sent[2]).toEqual({
+      type: 'routes',
+      version: 2,
+      nonce: 'n1000',
+      services: { a: fx.services.a, b: fx.services.b },
+    });
     fx.p.ack(x, 2);
     fx.p.remove(y);
     expect(fx.converged).toMatchObject([{ version: 2, agents: 2, unanswered: 1 }]);
@@ -111,7 +127,12 @@ describe('Pusher: subscriptions and deltas', () => {
 describe('Pusher: route splits', () => {
   it('sends an agent the services its services split traffic to', () => {
     const services: Record<string, ServiceRoutes> = {
-      web: { endpoints: [], policy: { routes: [{ match: { pathPrefix: '/' }, splits: [{ weight: 90 }, { service: 'web-canary', weight: 10 }] }] } as never },
+      web: {
+        endpoints: [],
+        policy: {
+          routes: [{ match: { pathPrefix: '/' }, splits: [{ weight: 90 }, { service: 'web-canary', weight: 10 }] }],
+        } as never,
+      },
       'web-canary': { endpoints: [] },
       other: { endpoints: [] },
     };

@@ -47,7 +47,11 @@ export class HeldTable {
    * on the version the agent holds, adding the services it lacks (for a
    * pusher that makes no version of its own).
    */
-  next(table: ServiceTable, cache: Map<string, TableMessage>, extend: boolean): { message: TableMessage; concerns: boolean } | undefined {
+  next(
+    table: ServiceTable,
+    cache: Map<string, TableMessage>,
+    extend: boolean,
+  ): { message: TableMessage; concerns: boolean } | undefined {
     const { version, nonce } = table;
     if (this.base === version && !extend) return undefined;
     const wanted = table.wanted(this.subscriptions);

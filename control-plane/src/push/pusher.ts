@@ -79,8 +79,16 @@ export class Pusher {
 
   constructor(options: PusherOptions) {
     this.#o = options;
-    this.#burst = new BurstDebounce({ clock: options.clock, debounceMs: options.debounceMs, maxDelayMs: options.maxDelayMs, fire: () => this.flush() });
-    this.#convergence = new ConvergenceTracker({ clock: options.clock, ...(options.onConverged ? { onConverged: options.onConverged } : {}) });
+    this.#burst = new BurstDebounce({
+      clock: options.clock,
+      debounceMs: options.debounceMs,
+      maxDelayMs: options.maxDelayMs,
+      fire: () => this.flush(),
+    });
+    this.#convergence = new ConvergenceTracker({
+      clock: options.clock,
+      ...(options.onConverged ? { onConverged: options.onConverged } : {}),
+    });
     this.#table = new ServiceTable(options.store.get<{ version: number }>(STORE_KEY)?.version ?? 0);
     this.#graceUntil = options.clock() + options.startupGraceMs;
     if (options.startupGraceMs > 0) {
@@ -160,7 +168,10 @@ export class Pusher {
       return;
     }
     if (heldVersion > this.#table.version && heldVersion >= MAX_LIFT) {
-      this.#o.log.warn({ agentId: sink.record.agentId, heldVersion }, 'agent holds an implausibly high table version; not lifting the counter to it');
+      this.#o.log.warn(
+        { agentId: sink.record.agentId, heldVersion },
+        'agent holds an implausibly high table version; not lifting the counter to it',
+      );
     } else if (heldVersion > this.#table.version) {
       // The store lost track (wiped data dir): continue above what agents hold.
       this.#table.lift(heldVersion);
@@ -270,7 +281,13 @@ export class Pusher {
    * Sends the agent a full table or a delta when it lacks something; returns
    * whether the message carried a change that concerns it (for convergence).
    */
-  #sendTo(sink: TableSink, state: HeldTable, cache: Map<string, TableMessage>, track: boolean, extend = false): boolean {
+  #sendTo(
+    sink: TableSink,
+    state: HeldTable,
+    cache: Map<string, TableMessage>,
+    track: boolean,
+    extend = false,
+  ): boolean {
     const next = state.next(this.#table, cache, extend);
     if (!next) return false;
     const { version, nonce } = this.#table;

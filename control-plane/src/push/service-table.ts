@@ -22,7 +22,8 @@ export interface TableDiff {
 /** Services named by a service's route splits. */
 function splitTargets(routes: ServiceRoutes): string[] {
   const out = new Set<string>();
-  for (const r of routes.policy?.routes ?? []) for (const s of r.splits ?? []) if (s.service !== undefined) out.add(s.service);
+  for (const r of routes.policy?.routes ?? [])
+    for (const s of r.splits ?? []) if (s.service !== undefined) out.add(s.service);
   return [...out];
 }
 
@@ -117,7 +118,8 @@ export class ServiceTable {
     for (const [name, routes] of Object.entries(built)) {
       const text = texts.get(name) as string;
       const old = this.#services.get(name);
-      if (old?.text !== text) this.#services.set(name, { routes, text, targets: splitTargets(routes), changedAt: this.#version });
+      if (old?.text !== text)
+        this.#services.set(name, { routes, text, targets: splitTargets(routes), changedAt: this.#version });
     }
     for (const name of [...this.#services.keys()]) if (!texts.has(name)) this.#services.delete(name);
   }

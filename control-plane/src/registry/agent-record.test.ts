@@ -6,7 +6,10 @@ const record = (over: Partial<AgentRecord>): AgentRecord => agentRecord('a-1', o
 
 describe('instanceState', () => {
   it('is healthy only for a connected agent whose app passes its check', () => {
-    expect(instanceState(record({ health: 'healthy' }))).toEqual({ state: 'healthy', reason: 'app health check passing' });
+    expect(instanceState(record({ health: 'healthy' }))).toEqual({
+      state: 'healthy',
+      reason: 'app health check passing',
+    });
   });
 
   it('is unhealthy with the agent reason when one was given', () => {
@@ -14,12 +17,18 @@ describe('instanceState', () => {
       state: 'unhealthy',
       reason: 'app health check failing: GET /healthz answered 503',
     });
-    expect(instanceState(record({ health: 'unhealthy' }))).toEqual({ state: 'unhealthy', reason: 'app health check failing' });
+    expect(instanceState(record({ health: 'unhealthy' }))).toEqual({
+      state: 'unhealthy',
+      reason: 'app health check failing',
+    });
     expect(instanceState(record({ health: 'unhealthy', healthReason: '' })).reason).toBe('app health check failing');
   });
 
   it('is unknown until the agent reports', () => {
-    expect(instanceState(record({ health: 'unknown' }))).toEqual({ state: 'unknown', reason: 'no health report from the agent yet' });
+    expect(instanceState(record({ health: 'unknown' }))).toEqual({
+      state: 'unknown',
+      reason: 'no health report from the agent yet',
+    });
   });
 
   it('is disconnected whatever the last health report said, with the reason of the disconnect', () => {
@@ -29,6 +38,9 @@ describe('instanceState', () => {
         reason: 'heartbeat timeout',
       });
     }
-    expect(instanceState(record({ connected: false, health: 'healthy' }))).toEqual({ state: 'disconnected', reason: 'agent disconnected' });
+    expect(instanceState(record({ connected: false, health: 'healthy' }))).toEqual({
+      state: 'disconnected',
+      reason: 'agent disconnected',
+    });
   });
 });

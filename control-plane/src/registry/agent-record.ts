@@ -43,11 +43,20 @@ export interface AgentRecord {
 }
 
 /** What a replica publishes of one of its agents (under `live/agents/` in etcd), for the other replicas' registries: the agent's own part of its record, and the replica it is connected to. */
-export interface Registration
-  extends Pick<
-    AgentRecord,
-    'agentId' | 'instance' | 'connected' | 'remoteAddress' | 'connectedAt' | 'disconnectedAt' | 'disconnectReason' | 'graceful' | 'health' | 'healthReason' | 'subscriptions'
-  > {
+export interface Registration extends Pick<
+  AgentRecord,
+  | 'agentId'
+  | 'instance'
+  | 'connected'
+  | 'remoteAddress'
+  | 'connectedAt'
+  | 'disconnectedAt'
+  | 'disconnectReason'
+  | 'graceful'
+  | 'health'
+  | 'healthReason'
+  | 'subscriptions'
+> {
   replica: string;
 }
 

@@ -8,7 +8,20 @@ const helloFor = (id: string, service?: string, zone?: string): Hello => ({
   protocolVersion: 1,
   agentId: id,
   tableVersion: 0,
-  ...(service ? { instance: { service, id, host: '127.0.0.1', port: 1000, tier: 0, weight: 1, labels: {}, ...(zone ? { zone } : {}) } } : {}),
+  ...(service
+    ? {
+        instance: {
+          service,
+          id,
+          host: '127.0.0.1',
+          port: 1000,
+          tier: 0,
+          weight: 1,
+          labels: {},
+          ...(zone ? { zone } : {}),
+        },
+      }
+    : {}),
 });
 
 describe('Registry', () => {
@@ -47,7 +60,12 @@ describe('Registry', () => {
 
     now = 10_000;
     r.forget(5_000);
-    expect(r.agents().map((x) => x.agentId).sort()).toEqual(['client']);
+    expect(
+      r
+        .agents()
+        .map((x) => x.agentId)
+        .sort(),
+    ).toEqual(['client']);
     expect(r.serviceNames()).toEqual(['hello']);
   });
 
@@ -76,8 +94,13 @@ function setup(knownServices: string[] = []) {
 }
 
 /** Healthy endpoints (unhealthy ones stay in the table, marked). */
-const ids = (r: Registry, service: string) => r.routingServices()[service]?.endpoints.filter((e) => e.health === undefined).map((e) => e.id);
-const all = (r: Registry, service: string) => r.routingServices()[service]?.endpoints.map((e) => `${e.id}:${e.health ?? 'healthy'}`);
+const ids = (r: Registry, service: string) =>
+  r
+    .routingServices()
+    [service]?.endpoints.filter((e) => e.health === undefined)
+    .map((e) => e.id);
+const all = (r: Registry, service: string) =>
+  r.routingServices()[service]?.endpoints.map((e) => `${e.id}:${e.health ?? 'healthy'}`);
 
 describe('Registry: who is routable', () => {
   it('keeps a connected instance out until its agent reports it healthy', () => {
@@ -107,22 +130,48 @@ describe('Registry: who is routable', () => {
 
   it('sorts endpoints by id and groups them by service', () => {
     const { registry } = setup();
-    for (const [agent, service] of [['o-3', 'orders'], ['b-1', 'billing'], ['o-1', 'orders'], ['o-2', 'orders']] as const) {
+    for (const [agent, service] of [
+      ['o-3', 'orders'],
+      ['b-1', 'billing'],
+      ['o-1', 'orders'],
+      ['o-2', 'orders'],
+    ] as const) {
       registry.health(registry.connect(hello(agent, instance(agent, service)), ''), 'healthy', undefined);
     }
     expect(registry.routingServices()).toEqual({
       billing: { endpoints: [expect.objectContaining({ id: 'b-1' })] },
-      orders: { endpoints: [expect.objectContaining({ id: 'o-1' }), expect.objectContaining({ id: 'o-2' }), expect.objectContaining({ id: 'o-3' })] },
+      orders: {
+        endpoints: [
+          expect.objectContaining({ id: 'o-1' }),
+          expect.objectContaining({ id: 'o-2' }),
+          expect.objectContaining({ id: 'o-3' }),
+        ],
+      },
     });
   });
 
   it('builds endpoints from the instance info, with zone only when it is set', () => {
     const { registry } = setup();
-    const zoned = instance('o-1', 'orders', { host: '10.0.0.1', port: 1234, tier: 2, weight: 30, labels: { role: 'primary' }, zone: 'eu-1a' });
+    const zoned = instance('o-1', 'orders', {
+      host: '10.0.0.1',
+      port: 1234,
+      tier: 2,
+      weight: 30,
+      labels: { role: 'primary' },
+      zone: 'eu-1a',
+    });
     registry.health(registry.connect(hello('agent-x', zoned), ''), 'healthy', undefined);
     registry.health(registry.connect(hello('agent-y', instance('o-2', 'orders')), ''), 'healthy', undefined);
     const [a, b] = registry.routingServices().orders?.endpoints ?? [];
-    expect(a).toEqual({ id: 'o-1', host: '10.0.0.1', port: 1234, tier: 2, weight: 30, labels: { role: 'primary' }, zone: 'eu-1a' });
+    expect(a).toEqual({
+      id: 'o-1',
+      host: '10.0.0.1',
+      port: 1234,
+      tier: 2,
+      weight: 30,
+      labels: { role: 'primary' },
+      zone: 'eu-1a',
+    });
     expect(b).toEqual({ id: 'o-2', host: 'o-2.local', port: 15006, tier: 0, weight: 1, labels: {} });
     expect(Object.keys(b ?? {})).not.toContain('zone');
   });

@@ -172,7 +172,9 @@ export class Registry {
    * stays in the table with no endpoints, so that callers answer "no healthy
    * endpoint" (503) rather than "unknown service" (404).
    */
-  routingServices(healthOf: (r: AgentRecord) => EndpointHealth | undefined | 'excluded' = ownHealth): Record<string, ServiceRoutes> {
+  routingServices(
+    healthOf: (r: AgentRecord) => EndpointHealth | undefined | 'excluded' = ownHealth,
+  ): Record<string, ServiceRoutes> {
     const out: Record<string, ServiceRoutes> = {};
     for (const name of this.serviceNames()) out[name] = { endpoints: [] };
     for (const r of this.#agents.values()) {
@@ -180,7 +182,14 @@ export class Registry {
       if (!i) continue;
       const health = healthOf(r);
       if (health === 'excluded') continue;
-      const endpoint: Endpoint = { id: i.id, host: i.host, port: i.port, tier: i.tier, weight: i.weight, labels: i.labels };
+      const endpoint: Endpoint = {
+        id: i.id,
+        host: i.host,
+        port: i.port,
+        tier: i.tier,
+        weight: i.weight,
+        labels: i.labels,
+      };
       if (i.zone !== undefined) endpoint.zone = i.zone;
       if (health !== undefined && health !== 'healthy') endpoint.health = health;
       (out[i.service] as ServiceRoutes).endpoints.push(endpoint);

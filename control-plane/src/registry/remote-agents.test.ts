@@ -10,7 +10,12 @@ import { hello, instance } from './test-support/agent-record.js';
 // registry, and how they meet the agents connected here.
 
 /** The registration replica `replica` publishes of agent `agentId`, connected at `connectedAt`. */
-const reg = (agentId: string, replica: string, connectedAt: number, over: Partial<Registration> = {}): Registration => ({
+const reg = (
+  agentId: string,
+  replica: string,
+  connectedAt: number,
+  over: Partial<Registration> = {},
+): Registration => ({
   replica,
   agentId,
   instance: instance(agentId),
@@ -41,7 +46,7 @@ function setup(knownServices: string[] = []) {
   return { clock, onChange, onForget, onNewService, registry, remotes, only };
 }
 
-describe('RemoteAgents: registrations of another replica\'s agents', () => {
+describe("RemoteAgents: registrations of another replica's agents", () => {
   it('creates a record marked with the replica, not orphaned, and tells onChange', () => {
     const { registry, remotes, onChange, only } = setup();
     remotes.apply(reg('o-1', 'B', 500, { health: 'unhealthy', healthReason: 'down' }));
@@ -91,9 +96,22 @@ describe('RemoteAgents: registrations of another replica\'s agents', () => {
     expect(onChange).toHaveBeenLastCalledWith(r);
 
     clock.now = 2_000;
-    remotes.apply(reg('o-1', 'B', 500, { health: 'unhealthy', connected: false, disconnectedAt: 1_900, disconnectReason: 'its stream closed', graceful: true }));
+    remotes.apply(
+      reg('o-1', 'B', 500, {
+        health: 'unhealthy',
+        connected: false,
+        disconnectedAt: 1_900,
+        disconnectReason: 'its stream closed',
+        graceful: true,
+      }),
+    );
     expect(only()).toBe(r);
-    expect(r).toMatchObject({ connected: false, disconnectedAt: 1_900, disconnectReason: 'its stream closed', graceful: true });
+    expect(r).toMatchObject({
+      connected: false,
+      disconnectedAt: 1_900,
+      disconnectReason: 'its stream closed',
+      graceful: true,
+    });
     // A disconnected agent's registration does not make it seen.
     expect(r.lastSeenAt).toBe(1_500);
     expect(onChange).toHaveBeenCalledTimes(2);
@@ -127,7 +145,9 @@ describe('RemoteAgents: registrations of another replica\'s agents', () => {
     onChange.mockClear();
 
     // The replica the agent left publishes that it saw it go: older than the connection here.
-    remotes.apply(reg('o-1', 'B', 900, { connected: false, disconnectedAt: 1_100, disconnectReason: 'its stream closed' }));
+    remotes.apply(
+      reg('o-1', 'B', 900, { connected: false, disconnectedAt: 1_100, disconnectReason: 'its stream closed' }),
+    );
     expect(only()).toBe(local);
     expect(local.replica).toBeUndefined();
     expect(local.connected).toBe(true);
@@ -158,7 +178,9 @@ describe('RemoteAgents: registrations of another replica\'s agents', () => {
     expect(onChange).not.toHaveBeenCalled();
     expect(only()).toBe(remote);
     expect(remote.connected).toBe(true);
-    expect(registry.routingServices().orders?.endpoints.map((e) => [e.id, e.health ?? 'healthy'])).toEqual([['o-1', 'healthy']]);
+    expect(registry.routingServices().orders?.endpoints.map((e) => [e.id, e.health ?? 'healthy'])).toEqual([
+      ['o-1', 'healthy'],
+    ]);
 
     // The current record still disconnects as before.
     registry.disconnect(remote, 'heartbeat timeout');
@@ -166,7 +188,7 @@ describe('RemoteAgents: registrations of another replica\'s agents', () => {
     expect(onChange).toHaveBeenCalledTimes(1);
   });
 
-  it('takes lastSeenAt from what the agent\'s replica last said, only for that replica\'s connected record', () => {
+  it("takes lastSeenAt from what the agent's replica last said, only for that replica's connected record", () => {
     const { registry, remotes, clock, only } = setup();
     clock.now = 1_000;
     remotes.apply(reg('o-1', 'B', 500));
@@ -196,12 +218,15 @@ describe('RemoteAgents: registrations of another replica\'s agents', () => {
     expect(gone.lastSeenAt).toBe(5_000);
   });
 
-  it('keeps remote agents up to date with their replica\'s last word between batches, except orphaned ones', () => {
+  it("keeps remote agents up to date with their replica's last word between batches, except orphaned ones", () => {
     const { registry, remotes, clock } = setup();
     remotes.apply(reg('o-1', 'B', 500));
     remotes.apply(reg('o-2', 'B', 500));
     const local = registry.connect(hello('l-1', instance('l-1')), '10.0.0.1');
-    const [o1, o2] = ['o-1', 'o-2'].map((id) => registry.agents().find((a) => a.agentId === id) as AgentRecord) as [AgentRecord, AgentRecord];
+    const [o1, o2] = ['o-1', 'o-2'].map((id) => registry.agents().find((a) => a.agentId === id) as AgentRecord) as [
+      AgentRecord,
+      AgentRecord,
+    ];
     remotes.seen('o-1', 'B', 200);
     remotes.seen('o-2', 'B', 200);
     remotes.remove('o-2', 'B');
@@ -211,7 +236,12 @@ describe('RemoteAgents: registrations of another replica\'s agents', () => {
     expect(o1.lastSeenAt).toBe(8_800);
     expect(o2.lastSeenAt).toBe(800);
     expect(local.lastSeenAt).toBe(1_000);
-    expect(registry.silentAgents(1_000).map((a) => a.agentId).sort()).toEqual(['l-1', 'o-2']);
+    expect(
+      registry
+        .silentAgents(1_000)
+        .map((a) => a.agentId)
+        .sort(),
+    ).toEqual(['l-1', 'o-2']);
 
     // Cut off from etcd: every connected remote agent counts as seen now, orphaned or not.
     remotes.refresh(true);
@@ -284,7 +314,9 @@ describe('RemoteAgents: registrations of another replica\'s agents', () => {
     remotes.apply(reg('o-2', 'B', 500, { instance: instance('o-2', 'orders', { zone: 'z2' }) }));
     remotes.apply(reg('o-3', 'C', 500, { instance: instance('o-3'), health: 'unhealthy' }));
     remotes.apply(reg('o-4', 'C', 500, { instance: instance('o-4'), health: 'unknown' }));
-    remotes.apply(reg('o-5', 'C', 500, { instance: instance('o-5'), connected: false, graceful: true, disconnectedAt: 900 }));
+    remotes.apply(
+      reg('o-5', 'C', 500, { instance: instance('o-5'), connected: false, graceful: true, disconnectedAt: 900 }),
+    );
     remotes.apply(reg('client', 'B', 500, { instance: undefined }));
     expect(registry.routingServices()).toEqual({
       orders: {
@@ -299,12 +331,22 @@ describe('RemoteAgents: registrations of another replica\'s agents', () => {
 
   it('round-trips a local record through its registration on another replica', () => {
     const here = setup();
-    const local = here.registry.connect({ ...hello('o-1', instance('o-1')), upstreams: ['users', 'billing'] }, '10.0.0.1');
+    const local = here.registry.connect(
+      { ...hello('o-1', instance('o-1')), upstreams: ['users', 'billing'] },
+      '10.0.0.1',
+    );
     here.registry.health(local, 'healthy', undefined);
     const there = setup();
     there.remotes.apply(registrationOf('A', local));
     const r = there.only();
-    expect(r).toMatchObject({ agentId: 'o-1', instance: local.instance, connectedAt: local.connectedAt, health: 'healthy', subscriptions: ['billing', 'users'], replica: { id: 'A', orphaned: false } });
+    expect(r).toMatchObject({
+      agentId: 'o-1',
+      instance: local.instance,
+      connectedAt: local.connectedAt,
+      health: 'healthy',
+      subscriptions: ['billing', 'users'],
+      replica: { id: 'A', orphaned: false },
+    });
     expect(there.registry.routingServices()).toEqual(here.registry.routingServices());
   });
 });

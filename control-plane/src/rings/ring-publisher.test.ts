@@ -1,18 +1,42 @@
-import { buildMaglevTable, buildRing, type Endpoint, resolvePolicy, type ServiceRoutes, tableChecksum } from '@meshlet/shared';
+import {
+  buildMaglevTable,
+  buildRing,
+  type Endpoint,
+  resolvePolicy,
+  type ServiceRoutes,
+  tableChecksum,
+} from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { expectedChecksum, RingPublisher } from './ring-publisher.js';
 
-const ep = (id: string, tier = 0, health?: 'unhealthy', weight = 1): Endpoint => ({ id, host: 'h', port: 1, tier, weight, labels: {}, ...(health ? { health } : {}) });
+const ep = (id: string, tier = 0, health?: 'unhealthy', weight = 1): Endpoint => ({
+  id,
+  host: 'h',
+  port: 1,
+  tier,
+  weight,
+  labels: {},
+  ...(health ? { health } : {}),
+});
 const ring = resolvePolicy({ balancer: { kind: 'ring_hash' } });
 const maglev = resolvePolicy({ balancer: { kind: 'maglev' } });
 
 describe('RingPublisher', () => {
   it('publishes the healthy members of the serving tier under a version that moves only when they change', () => {
     const p = new RingPublisher();
-    const routes = (): ServiceRoutes => ({ endpoints: [ep('b', 0, undefined, 3), ep('a'), ep('c', 0, 'unhealthy'), ep('d', 1)], policy: ring });
+    const routes = (): ServiceRoutes => ({
+      endpoints: [ep('b', 0, undefined, 3), ep('a'), ep('c', 0, 'unhealthy'), ep('d', 1)],
+      policy: ring,
+    });
     const r1 = routes();
     p.attach('cache', r1, 0, 5);
-    expect(r1.ring).toEqual({ version: 5, members: [{ id: 'a', weight: 1 }, { id: 'b', weight: 3 }] });
+    expect(r1.ring).toEqual({
+      version: 5,
+      members: [
+        { id: 'a', weight: 1 },
+        { id: 'b', weight: 3 },
+      ],
+    });
     const r2 = routes();
     p.attach('cache', r2, 0, 9);
     expect(r2.ring?.version).toBe(5);
@@ -33,7 +57,9 @@ describe('RingPublisher', () => {
       p.attach(policy.balancer.kind, r, undefined, 3);
       const members = r.ring?.members ?? [];
       const built =
-        policy.balancer.kind === 'maglev' ? buildMaglevTable(members, policy.balancer.maglevTableSize) : buildRing(members, policy.balancer.ringMinSize);
+        policy.balancer.kind === 'maglev'
+          ? buildMaglevTable(members, policy.balancer.maglevTableSize)
+          : buildRing(members, policy.balancer.ringMinSize);
       const good = tableChecksum(built);
       expect(expectedChecksum(policy.balancer, { version: 3, members })).toBe(good);
       expect(p.agrees(policy.balancer.kind, policy.balancer, { version: 3, checksum: good })).toBe(true);
@@ -48,15 +74,20 @@ describe('RingPublisher', () => {
 // table it adopted): it checks its agents' ACKs against them, and keeps their
 // versions once it leads while the membership stays the same.
 
-describe('RingPublisher: adopting the leader\'s rings', () => {
+describe("RingPublisher: adopting the leader's rings", () => {
   /** An endpoint with a weight (no health). */
   const ep = (id: string, tier = 0, weight = 1): Endpoint => ({ id, host: 'h', port: 1, tier, weight, labels: {} });
-  const members = [{ id: 'a', weight: 1 }, { id: 'b', weight: 3 }];
+  const members = [
+    { id: 'a', weight: 1 },
+    { id: 'b', weight: 3 },
+  ];
   const checksumOf = (m: typeof members) => tableChecksum(buildRing(m, ring.balancer.ringMinSize));
 
   /** A service's routes as the leader's table carries them (through JSON, as from etcd). */
   const adopted = (version: number, m = members): ServiceRoutes =>
-    JSON.parse(JSON.stringify({ endpoints: m.map((x) => ep(x.id, 0, x.weight)), policy: ring, ring: { version, members: m } })) as ServiceRoutes;
+    JSON.parse(
+      JSON.stringify({ endpoints: m.map((x) => ep(x.id, 0, x.weight)), policy: ring, ring: { version, members: m } }),
+    ) as ServiceRoutes;
 
   it('checks ACKs against the adopted ring', () => {
     const p = new RingPublisher();
@@ -65,7 +96,9 @@ describe('RingPublisher: adopting the leader\'s rings', () => {
     expect(p.agrees('cache', ring.balancer, { version: 12, checksum: good })).toBe(true);
     expect(p.agrees('cache', ring.balancer, { version: 12, checksum: 'bad' })).toBe(false);
     expect(p.agrees('cache', ring.balancer, { version: 11, checksum: good })).toBeUndefined();
-    expect(p.list(() => ring.balancer)).toEqual([{ service: 'cache', kind: 'ring_hash', version: 12, members, checksum: good }]);
+    expect(p.list(() => ring.balancer)).toEqual([
+      { service: 'cache', kind: 'ring_hash', version: 12, members, checksum: good },
+    ]);
 
     // A newer ring of the leader replaces it.
     const other = [{ id: 'a', weight: 1 }];
@@ -85,10 +118,16 @@ describe('RingPublisher: adopting the leader\'s rings', () => {
     // A change of membership gets the new table's version.
     const changed: ServiceRoutes = { endpoints: [ep('b', 0, 2), ep('a')], policy: ring };
     p.attach('cache', changed, 0, 31);
-    expect(changed.ring).toEqual({ version: 31, members: [{ id: 'a', weight: 1 }, { id: 'b', weight: 2 }] });
+    expect(changed.ring).toEqual({
+      version: 31,
+      members: [
+        { id: 'a', weight: 1 },
+        { id: 'b', weight: 2 },
+      ],
+    });
   });
 
-  it('takes the leader\'s version for the same membership it published itself under another one', () => {
+  it("takes the leader's version for the same membership it published itself under another one", () => {
     const p = new RingPublisher();
     const own: ServiceRoutes = { endpoints: [ep('a'), ep('b', 0, 3)], policy: ring };
     p.attach('cache', own, 0, 4);

@@ -53,7 +53,8 @@ export class RingPublisher {
     }
     let tier = activeTier;
     const healthy = routes.endpoints.filter((e) => e.health === undefined || e.health === 'healthy');
-    if (tier === undefined || !healthy.some((e) => e.tier === tier)) tier = healthy.reduce((m, e) => Math.min(m, e.tier), Number.POSITIVE_INFINITY);
+    if (tier === undefined || !healthy.some((e) => e.tier === tier))
+      tier = healthy.reduce((m, e) => Math.min(m, e.tier), Number.POSITIVE_INFINITY);
     const members = healthy
       .filter((e) => e.tier === tier)
       .map((e) => ({ id: e.id, weight: e.weight }))
@@ -101,7 +102,11 @@ export class RingPublisher {
    * about another version than the one published (the agent is behind or
    * ahead; its table version tells which).
    */
-  agrees(service: string, policy: BalancerPolicy, reported: { version: number; checksum: string }): boolean | undefined {
+  agrees(
+    service: string,
+    policy: BalancerPolicy,
+    reported: { version: number; checksum: string },
+  ): boolean | undefined {
     const p = this.#published.get(service);
     if (!p || p.ring.version !== reported.version) return undefined;
     p.checksum ??= expectedChecksum(policy, p.ring);

@@ -81,7 +81,12 @@ export class ServiceStats {
       failed += b.failed;
       if (b.p99Ms !== null && (p99Ms === null || b.p99Ms > p99Ms)) p99Ms = b.p99Ms;
     }
-    return { rps: requests / (this.#windowMs / 1000), errorRatio: requests > 0 ? failed / requests : null, p99Ms, windowMs: this.#windowMs };
+    return {
+      rps: requests / (this.#windowMs / 1000),
+      errorRatio: requests > 0 ? failed / requests : null,
+      p99Ms,
+      windowMs: this.#windowMs,
+    };
   }
 
   /** Forgets services nobody reported on within the window (call now and then). */

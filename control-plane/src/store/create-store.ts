@@ -1,5 +1,12 @@
 import { createSecureContext } from 'node:tls';
-import { type ControlPlaneConfig, type Logger, MeshletError, readSettingFile, SharedErrorCodes, type ValidationIssue } from '@meshlet/shared';
+import {
+  type ControlPlaneConfig,
+  type Logger,
+  MeshletError,
+  readSettingFile,
+  SharedErrorCodes,
+  type ValidationIssue,
+} from '@meshlet/shared';
 import { type EtcdSecurity, EtcdStore } from './etcd-store.js';
 import { FileStore } from './file-store.js';
 import type { Store } from './store.js';
@@ -20,10 +27,18 @@ export function checkStore(config: Pick<ControlPlaneConfig, 'store'>): Validatio
   }
   const tls = etcd.tls ?? {};
   if (tls.certFile !== undefined && tls.keyFile === undefined) {
-    issues.push({ path: 'store.etcd.tls.keyFile', problem: 'is required with store.etcd.tls.certFile', fix: 'give the PEM private key of the client certificate, or unset store.etcd.tls.certFile' });
+    issues.push({
+      path: 'store.etcd.tls.keyFile',
+      problem: 'is required with store.etcd.tls.certFile',
+      fix: 'give the PEM private key of the client certificate, or unset store.etcd.tls.certFile',
+    });
   }
   if (tls.keyFile !== undefined && tls.certFile === undefined) {
-    issues.push({ path: 'store.etcd.tls.certFile', problem: 'is required with store.etcd.tls.keyFile', fix: 'give the PEM client certificate of the key, or unset store.etcd.tls.keyFile' });
+    issues.push({
+      path: 'store.etcd.tls.certFile',
+      problem: 'is required with store.etcd.tls.keyFile',
+      fix: 'give the PEM client certificate of the key, or unset store.etcd.tls.keyFile',
+    });
   }
   const usesTls = tls.caFile !== undefined || tls.certFile !== undefined;
   const plain = etcd.endpoints.filter((e) => !e.startsWith('https://'));
@@ -35,10 +50,18 @@ export function checkStore(config: Pick<ControlPlaneConfig, 'store'>): Validatio
     });
   }
   if (etcd.username !== undefined && etcd.passwordFile === undefined) {
-    issues.push({ path: 'store.etcd.passwordFile', problem: 'is required with store.etcd.username', fix: "give a file holding the etcd user's password, or unset store.etcd.username" });
+    issues.push({
+      path: 'store.etcd.passwordFile',
+      problem: 'is required with store.etcd.username',
+      fix: "give a file holding the etcd user's password, or unset store.etcd.username",
+    });
   }
   if (etcd.passwordFile !== undefined && etcd.username === undefined) {
-    issues.push({ path: 'store.etcd.username', problem: 'is required with store.etcd.passwordFile', fix: 'name the etcd user the password belongs to, or unset store.etcd.passwordFile' });
+    issues.push({
+      path: 'store.etcd.username',
+      problem: 'is required with store.etcd.passwordFile',
+      fix: 'name the etcd user the password belongs to, or unset store.etcd.passwordFile',
+    });
   }
   return issues;
 }
@@ -68,9 +91,13 @@ export function etcdSecurity(etcd: EtcdConfig): EtcdSecurity {
     security.tls = { ...(ca ? { ca } : {}), ...(cert && key ? { cert, key } : {}) };
   }
   if (etcd.username !== undefined && etcd.passwordFile !== undefined) {
-    const password = readSettingFile('store.etcd.passwordFile', etcd.passwordFile).toString('utf8').split(/\r?\n/)[0] ?? '';
+    const password =
+      readSettingFile('store.etcd.passwordFile', etcd.passwordFile).toString('utf8').split(/\r?\n/)[0] ?? '';
     if (password === '') {
-      throw new MeshletError(SharedErrorCodes.CONFIG_INVALID, `store.etcd.passwordFile ${etcd.passwordFile} is empty. Fix: write the etcd user's password on its first line`);
+      throw new MeshletError(
+        SharedErrorCodes.CONFIG_INVALID,
+        `store.etcd.passwordFile ${etcd.passwordFile} is empty. Fix: write the etcd user's password on its first line`,
+      );
     }
     security.auth = { username: etcd.username, password };
   }
@@ -81,5 +108,11 @@ export function etcdSecurity(etcd: EtcdConfig): EtcdSecurity {
 export function createStore(config: Pick<ControlPlaneConfig, 'store' | 'dataDir'>, log: Logger): Store {
   if (config.store.kind === 'file') return new FileStore(config.dataDir);
   const { endpoints, prefix, requestTimeoutMs } = config.store.etcd;
-  return new EtcdStore({ endpoints, prefix, requestTimeoutMs, ...etcdSecurity(config.store.etcd), log: log.child({ component: 'store' }) });
+  return new EtcdStore({
+    endpoints,
+    prefix,
+    requestTimeoutMs,
+    ...etcdSecurity(config.store.etcd),
+    log: log.child({ component: 'store' }),
+  });
 }

@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { EtcdMirror } from './etcd-mirror.js';
 
 const P = '/m/';
-const data = (key: string, value: unknown, modRevision: number) => ({ key: `${P}data/${key}`, value: JSON.stringify(value), modRevision });
+const data = (key: string, value: unknown, modRevision: number) => ({
+  key: `${P}data/${key}`,
+  value: JSON.stringify(value),
+  modRevision,
+});
 const tomb = (key: string, modRevision: number) => ({ key: `${P}tombstones/${key}`, value: '', modRevision });
 
 describe('EtcdMirror', () => {
@@ -29,7 +33,11 @@ describe('EtcdMirror', () => {
     m.put(data('gone', 1, 3));
     m.put(tomb('old', 4));
     m.put(data('mine', 1, 12));
-    const changed = m.resync([data('kept', 'x', 8), { key: `${P}cluster-id`, value: 'id-1', modRevision: 2 }], 10, () => {});
+    const changed = m.resync(
+      [data('kept', 'x', 8), { key: `${P}cluster-id`, value: 'id-1', modRevision: 2 }],
+      10,
+      () => {},
+    );
     expect([...changed].sort()).toEqual(['gone', 'kept', 'old']);
     expect(m.keys('')).toEqual(['kept', 'mine']);
     expect(m.changesSince(1)).toEqual([

@@ -68,14 +68,22 @@ export class EtcdMirror {
     }
     const key = this.#logical(kv.key, this.#dataPrefix);
     if (key !== undefined) {
-      if ((this.#data.get(key)?.modRevision ?? 0) >= kv.modRevision || (this.#tombstones.get(key) ?? 0) > kv.modRevision) return undefined;
+      if (
+        (this.#data.get(key)?.modRevision ?? 0) >= kv.modRevision ||
+        (this.#tombstones.get(key) ?? 0) > kv.modRevision
+      )
+        return undefined;
       this.#data.set(key, { value: JSON.parse(kv.value) as unknown, modRevision: kv.modRevision });
       if ((this.#tombstones.get(key) ?? Infinity) < kv.modRevision) this.#tombstones.delete(key);
       return key;
     }
     const dead = this.#logical(kv.key, this.#tombstonePrefix);
     if (dead !== undefined) {
-      if ((this.#tombstones.get(dead) ?? 0) >= kv.modRevision || (this.#data.get(dead)?.modRevision ?? 0) > kv.modRevision) return undefined;
+      if (
+        (this.#tombstones.get(dead) ?? 0) >= kv.modRevision ||
+        (this.#data.get(dead)?.modRevision ?? 0) > kv.modRevision
+      )
+        return undefined;
       this.#tombstones.set(dead, kv.modRevision);
       if ((this.#data.get(dead)?.modRevision ?? Infinity) < kv.modRevision) this.#data.delete(dead);
       return dead;
@@ -151,8 +159,10 @@ export class EtcdMirror {
 
   changesSince(revision: number): StoreChange[] {
     const out: StoreChange[] = [];
-    for (const [key, { value, modRevision }] of this.#data) if (modRevision > revision) out.push({ key, modRevision, value });
-    if (revision > 0) for (const [key, rev] of this.#tombstones) if (rev > revision) out.push({ key, modRevision: rev, deleted: true });
+    for (const [key, { value, modRevision }] of this.#data)
+      if (modRevision > revision) out.push({ key, modRevision, value });
+    if (revision > 0)
+      for (const [key, rev] of this.#tombstones) if (rev > revision) out.push({ key, modRevision: rev, deleted: true });
     return out.sort(byKey);
   }
 

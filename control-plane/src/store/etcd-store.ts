@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { type Logger, MeshletError, systemClock } from '@meshlet/shared';
-import { Etcd3, EtcdAuthenticationFailedError, EtcdPermissionDeniedError, EtcdUserNotFoundError, type IKeyValue, type Watcher } from 'etcd3';
+import {
+  Etcd3,
+  EtcdAuthenticationFailedError,
+  EtcdPermissionDeniedError,
+  EtcdUserNotFoundError,
+  type IKeyValue,
+  type Watcher,
+} from 'etcd3';
 import { ControlPlaneErrorCodes } from '../errors.js';
 import { EtcdMirror, type MirrorKv } from './etcd-mirror.js';
 import { within } from './within.js';
@@ -39,7 +46,11 @@ const MAX_RECEIVE_BYTES = 256 * 1024 * 1024;
 type Compare = ['Version' | 'Mod', '>' | '==', number];
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const kv = (k: IKeyValue): MirrorKv => ({ key: k.key.toString('utf8'), value: k.value.toString('utf8'), modRevision: Number(k.mod_revision) });
+const kv = (k: IKeyValue): MirrorKv => ({
+  key: k.key.toString('utf8'),
+  value: k.value.toString('utf8'),
+  modRevision: Number(k.mod_revision),
+});
 
 /**
  * The store of a highly available control plane: the same contract as the
@@ -94,7 +105,15 @@ export class EtcdStore implements Store {
       // A gRPC deadline is a wall-clock time: always the system clock, never a test's.
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: systemClock() + attemptMs }),
       // grpc-js takes null for "the system's roots"; etcd3's type asks for a Buffer.
-      ...(options.tls ? { credentials: { rootCertificate: options.tls.ca ?? (null as unknown as Buffer), privateKey: options.tls.key, certChain: options.tls.cert } } : {}),
+      ...(options.tls
+        ? {
+            credentials: {
+              rootCertificate: options.tls.ca ?? (null as unknown as Buffer),
+              privateKey: options.tls.key,
+              certChain: options.tls.cert,
+            },
+          }
+        : {}),
       ...(options.auth ? { auth: options.auth } : {}),
     });
     this.#security = { tls: options.tls !== undefined, auth: options.auth !== undefined };
@@ -166,7 +185,9 @@ export class EtcdStore implements Store {
     const data = this.#mirror.dataKey(key);
     const tombstone = this.#mirror.tombstoneKey(key);
     const json = JSON.stringify(value);
-    const res = await this.#txn((c) => c.if(data, field, op, than).then(c.put(data).value(json), c.delete().key(tombstone)));
+    const res = await this.#txn((c) =>
+      c.if(data, field, op, than).then(c.put(data).value(json), c.delete().key(tombstone)),
+    );
     const revision = Number(res.header.revision);
     this.#mirror.seen(revision);
     if (!res.succeeded) return undefined;
@@ -179,7 +200,9 @@ export class EtcdStore implements Store {
   async #remove(key: string, before: string, [field, op, than]: Compare): Promise<{ revision: number; done: boolean }> {
     const data = this.#mirror.dataKey(key);
     const tombstone = this.#mirror.tombstoneKey(key);
-    const res = await this.#txn((c) => c.if(data, field, op, than).then(c.delete().key(data), c.put(tombstone).value(before)));
+    const res = await this.#txn((c) =>
+      c.if(data, field, op, than).then(c.delete().key(data), c.put(tombstone).value(before)),
+    );
     const revision = Number(res.header.revision);
     this.#mirror.seen(revision);
     if (res.succeeded) this.#mirror.put({ key: tombstone, value: before, modRevision: revision });
@@ -224,7 +247,11 @@ export class EtcdStore implements Store {
   /** Runs one write transaction within `requestTimeoutMs` across etcd3's retries, mapping any failure to MESHLET_STORE_UNAVAILABLE. */
   async #txn(build: (c: Etcd3) => ReturnType<Etcd3['if']>) {
     try {
-      return await within(build(this.#client).commit(), this.#requestTimeoutMs, `no answer within ${this.#requestTimeoutMs} ms`);
+      return await within(
+        build(this.#client).commit(),
+        this.#requestTimeoutMs,
+        `no answer within ${this.#requestTimeoutMs} ms`,
+      );
     } catch (e) {
       throw this.#unavailable('cannot commit writes', e);
     }
@@ -237,7 +264,9 @@ export class EtcdStore implements Store {
       ControlPlaneErrorCodes.STORE_UNAVAILABLE,
       refused ??
         `the etcd cluster at ${this.#endpoints.join(', ')} ${what} (${reason}); the control plane keeps serving from memory; writes resume when a quorum is back` +
-          (what === 'cannot commit writes' ? ' (a write that timed out may still apply then: read before retrying)' : ''),
+          (what === 'cannot commit writes'
+            ? ' (a write that timed out may still apply then: read before retrying)'
+            : ''),
       { cause: e },
     );
   }
@@ -245,7 +274,11 @@ export class EtcdStore implements Store {
   /** etcd turned the replica away (credentials, permissions, TLS) rather than failing to answer: the message names the settings to fix. */
   #refusal(e: unknown, reason: string): string | undefined {
     const at = `the etcd cluster at ${this.#endpoints.join(', ')}`;
-    if (e instanceof EtcdAuthenticationFailedError || e instanceof EtcdUserNotFoundError || /authentication failed|invalid username or password/i.test(reason)) {
+    if (
+      e instanceof EtcdAuthenticationFailedError ||
+      e instanceof EtcdUserNotFoundError ||
+      /authentication failed|invalid username or password/i.test(reason)
+    ) {
       return `${at} refused the user (${reason}). Fix: check store.etcd.username and the password in store.etcd.passwordFile`;
     }
     if (e instanceof EtcdPermissionDeniedError || /permission denied/i.test(reason)) {
@@ -281,7 +314,11 @@ export class EtcdStore implements Store {
     );
     this.#notify(changed);
     if (this.#closed) return;
-    const watcher = await this.#client.watch().prefix(this.#prefix).startRevision(String(revision + 1)).create();
+    const watcher = await this.#client
+      .watch()
+      .prefix(this.#prefix)
+      .startRevision(String(revision + 1))
+      .create();
     if (this.#closed) {
       await watcher.cancel().catch(() => undefined);
       return;
@@ -292,10 +329,16 @@ export class EtcdStore implements Store {
       const changed = new Set<string>();
       for (const ev of r.events) {
         try {
-          const key = ev.type === 'Put' ? this.#mirror.put(kv(ev.kv)) : this.#mirror.delete(ev.kv.key.toString('utf8'), Number(ev.kv.mod_revision));
+          const key =
+            ev.type === 'Put'
+              ? this.#mirror.put(kv(ev.kv))
+              : this.#mirror.delete(ev.kv.key.toString('utf8'), Number(ev.kv.mod_revision));
           if (key !== undefined) changed.add(key);
         } catch (e) {
-          this.#log?.warn({ key: ev.kv.key.toString('utf8'), err: e }, 'etcd store: a value under the prefix is not JSON; ignored');
+          this.#log?.warn(
+            { key: ev.kv.key.toString('utf8'), err: e },
+            'etcd store: a value under the prefix is not JSON; ignored',
+          );
         }
       }
       this.#mirror.seen(Number(r.header.revision));

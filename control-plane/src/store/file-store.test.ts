@@ -16,7 +16,11 @@ afterAll(() => {
 });
 
 const onDisk = (store: FileStore) => {
-  const { format, revision, data } = JSON.parse(readFileSync(store.path, 'utf8')) as { format: string; revision: number; data: Record<string, unknown> };
+  const { format, revision, data } = JSON.parse(readFileSync(store.path, 'utf8')) as {
+    format: string;
+    revision: number;
+    data: Record<string, unknown>;
+  };
   return { format, revision, data };
 };
 
@@ -43,7 +47,7 @@ describe('FileStore', () => {
     expect(b.revision()).toBe(4);
   });
 
-  it('keeps each key\'s modRevision, tombstones for deletions and a cluster id across a reopen', async () => {
+  it("keeps each key's modRevision, tombstones for deletions and a cluster id across a reopen", async () => {
     const d = dir();
     const a = new FileStore(d);
     await a.open();
@@ -106,7 +110,11 @@ describe('FileStore durability', () => {
     expect(await s.put('routing', { version: 7 })).toBe(1);
     expect(onDisk(s)).toEqual({ format: 'meshlet-store/v1', revision: 1, data: { routing: { version: 7 } } });
     expect(await s.put('services', ['orders'])).toBe(2);
-    expect(onDisk(s)).toEqual({ format: 'meshlet-store/v1', revision: 2, data: { routing: { version: 7 }, services: ['orders'] } });
+    expect(onDisk(s)).toEqual({
+      format: 'meshlet-store/v1',
+      revision: 2,
+      data: { routing: { version: 7 }, services: ['orders'] },
+    });
   });
 
   it('answers get at once, before the write lands', async () => {

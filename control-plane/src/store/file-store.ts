@@ -122,8 +122,11 @@ export class FileStore implements Store {
 
   changesSince(revision: number): StoreChange[] {
     const out: StoreChange[] = [];
-    for (const [key, rev] of Object.entries(this.#revisions)) if (rev > revision) out.push({ key, modRevision: rev, value: this.#data[key] });
-    if (revision > 0) for (const [key, rev] of Object.entries(this.#tombstones)) if (rev > revision) out.push({ key, modRevision: rev, deleted: true });
+    for (const [key, rev] of Object.entries(this.#revisions))
+      if (rev > revision) out.push({ key, modRevision: rev, value: this.#data[key] });
+    if (revision > 0)
+      for (const [key, rev] of Object.entries(this.#tombstones))
+        if (rev > revision) out.push({ key, modRevision: rev, deleted: true });
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 

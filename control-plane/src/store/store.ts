@@ -54,7 +54,12 @@ export interface Store {
 }
 
 /** {@link Store.writeIf} for a store with one writer, whose own copy is the truth (the file store). */
-export async function writeIfCurrent(store: Store, key: string, value: unknown, modRevision: number): Promise<number | undefined> {
+export async function writeIfCurrent(
+  store: Store,
+  key: string,
+  value: unknown,
+  modRevision: number,
+): Promise<number | undefined> {
   if ((store.modRevision(key) ?? 0) !== modRevision) return undefined;
   if (value !== undefined) return store.put(key, value);
   return modRevision === 0 ? undefined : store.delete(key);

@@ -77,13 +77,18 @@ export class AgentSession implements TableSink {
     this.#ctx = ctx;
     this.#remoteAddress = remoteAddress;
     this.#helloTimer = setTimeout(() => {
-      this.#fail(ControlPlaneErrorCodes.HELLO_REQUIRED, `no hello within ${ctx.helloTimeoutMs} ms`, CloseCodes.HELLO_REQUIRED);
+      this.#fail(
+        ControlPlaneErrorCodes.HELLO_REQUIRED,
+        `no hello within ${ctx.helloTimeoutMs} ms`,
+        CloseCodes.HELLO_REQUIRED,
+      );
     }, ctx.helloTimeoutMs);
     socket.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
     socket.on('close', (code: number) => this.#onClose(code));
     socket.on('error', (err: Error & { code?: string }) => {
       // ws closes the stream itself (1009) on a frame above its hard cap.
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') ctx.metrics.streamRejected.inc({ code: SharedErrorCodes.PROTOCOL_TOO_LARGE });
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
+        ctx.metrics.streamRejected.inc({ code: SharedErrorCodes.PROTOCOL_TOO_LARGE });
       ctx.log.warn({ agentId: this.#record?.agentId, remoteAddress, err: err.message }, 'agent stream error');
     });
   }
@@ -128,7 +133,15 @@ export class AgentSession implements TableSink {
     const decoded = ctx.decode(isBinary ? data : data.toString('utf8'));
     if (!decoded.ok) {
       ctx.metrics.streamRejected.inc({ code: decoded.error.code });
-      ctx.log.warn({ agentId: this.#record?.agentId, remoteAddress: this.#remoteAddress, code: decoded.error.code, detail: decoded.error.message }, 'refused agent message');
+      ctx.log.warn(
+        {
+          agentId: this.#record?.agentId,
+          remoteAddress: this.#remoteAddress,
+          code: decoded.error.code,
+          detail: decoded.error.message,
+        },
+        'refused agent message',
+      );
       if (decoded.error.code === SharedErrorCodes.PROTOCOL_TOO_LARGE) {
         this.#reply(decoded.error);
         this.close(CloseCodes.MESSAGE_TOO_BIG, decoded.error.message);
@@ -144,7 +157,11 @@ export class AgentSession implements TableSink {
     ctx.metrics.streamMessages.inc({ type: msg.type });
     if (!this.#record) {
       if (msg.type !== 'hello') {
-        this.#fail(ControlPlaneErrorCodes.HELLO_REQUIRED, `first message must be a hello, got "${msg.type}"`, CloseCodes.HELLO_REQUIRED);
+        this.#fail(
+          ControlPlaneErrorCodes.HELLO_REQUIRED,
+          `first message must be a hello, got "${msg.type}"`,
+          CloseCodes.HELLO_REQUIRED,
+        );
         return;
       }
       this.#onHello(msg);
@@ -154,7 +171,11 @@ export class AgentSession implements TableSink {
     ctx.registry.seen(record);
     switch (msg.type) {
       case 'hello':
-        this.#reply({ type: 'error', code: SharedErrorCodes.PROTOCOL_SCHEMA, message: 'hello was already received on this stream' });
+        this.#reply({
+          type: 'error',
+          code: SharedErrorCodes.PROTOCOL_SCHEMA,
+          message: 'hello was already received on this stream',
+        });
         return;
       case 'heartbeat':
         return;
@@ -188,7 +209,8 @@ export class AgentSession implements TableSink {
           record.acked = { version: msg.version, at: ctx.clock() };
           ctx.pusher.ack(this, msg.version);
           const rings: AgentRecord['rings'] = {};
-          for (const [service, r] of Object.entries(msg.ringChecksums ?? {})) rings[service] = { ...r, agrees: ctx.ringAgrees(service, r) };
+          for (const [service, r] of Object.entries(msg.ringChecksums ?? {}))
+            rings[service] = { ...r, agrees: ctx.ringAgrees(service, r) };
           record.rings = rings;
         }
         return;
@@ -197,9 +219,15 @@ export class AgentSession implements TableSink {
         record.nacked = { version: msg.version, error: msg.error, code: msg.code, at: ctx.clock() };
         ctx.pusher.nack(this, msg.version, msg.code);
         if (msg.code === SharedErrorCodes.DELTA_BASE_MISMATCH) {
-          ctx.log.info({ agentId: record.agentId, version: msg.version }, 'agent lacked the base of a delta; sending it a full table');
+          ctx.log.info(
+            { agentId: record.agentId, version: msg.version },
+            'agent lacked the base of a delta; sending it a full table',
+          );
         } else {
-          ctx.log.warn({ agentId: record.agentId, version: msg.version, error: msg.error }, 'agent refused a routing table');
+          ctx.log.warn(
+            { agentId: record.agentId, version: msg.version, error: msg.error },
+            'agent refused a routing table',
+          );
         }
         return;
       case 'error':
@@ -223,7 +251,9 @@ export class AgentSession implements TableSink {
     if (ctx.joinToken !== undefined && !tokenMatches(ctx.joinToken, hello.joinToken)) {
       this.#fail(
         ControlPlaneErrorCodes.JOIN_TOKEN_INVALID,
-        hello.joinToken === undefined ? 'join token required: set controlPlane.joinToken in the agent config' : 'join token rejected: check controlPlane.joinToken',
+        hello.joinToken === undefined
+          ? 'join token required: set controlPlane.joinToken in the agent config'
+          : 'join token rejected: check controlPlane.joinToken',
         CloseCodes.UNAUTHORIZED,
       );
       return;
@@ -234,12 +264,21 @@ export class AgentSession implements TableSink {
       return;
     }
     const previous = ctx.sessions.get(hello.agentId);
-    if (previous && previous !== this) previous.close(CloseCodes.REPLACED, 'replaced by a newer connection of the same agent');
+    if (previous && previous !== this)
+      previous.close(CloseCodes.REPLACED, 'replaced by a newer connection of the same agent');
     ctx.sessions.set(hello.agentId, this);
     const record = ctx.registry.connect(hello, this.#remoteAddress);
     this.#record = record;
     ctx.metrics.connectedAgents.set(ctx.sessions.size);
-    ctx.log.info({ agentId: hello.agentId, service: hello.instance?.service, remoteAddress: this.#remoteAddress, tableVersion: hello.tableVersion }, 'agent connected');
+    ctx.log.info(
+      {
+        agentId: hello.agentId,
+        service: hello.instance?.service,
+        remoteAddress: this.#remoteAddress,
+        tableVersion: hello.tableVersion,
+      },
+      'agent connected',
+    );
     ctx.pusher.add(this, hello.tableVersion, hello.upstreams ?? []);
   }
 
@@ -250,7 +289,11 @@ export class AgentSession implements TableSink {
     ctx.pusher.remove(this);
     if (ctx.sessions.get(this.#record.agentId) === this) {
       ctx.sessions.delete(this.#record.agentId);
-      ctx.registry.disconnect(this.#record, this.#record.disconnectReason ?? `its stream closed (code ${code})`, code === CloseCodes.GOING_AWAY);
+      ctx.registry.disconnect(
+        this.#record,
+        this.#record.disconnectReason ?? `its stream closed (code ${code})`,
+        code === CloseCodes.GOING_AWAY,
+      );
     }
     ctx.metrics.connectedAgents.set(ctx.sessions.size);
     ctx.log.info({ agentId: this.#record.agentId }, 'agent disconnected');

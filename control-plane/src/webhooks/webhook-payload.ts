@@ -22,7 +22,9 @@ export function webhookBody(event: MeshEvent, format: WebhookFormat): string {
 export function slackText(event: MeshEvent): string {
   const where = event.instance === undefined ? event.service : `${event.service}/${event.instance}`;
   const why = event.reason === '' ? '' : ` (${event.reason})`;
-  return escapeSlack(`meshlet ${event.kind}: ${where} ${event.from} → ${event.to}${why}`.replace(/\s*[\r\n]+\s*/g, ' '));
+  return escapeSlack(
+    `meshlet ${event.kind}: ${where} ${event.from} → ${event.to}${why}`.replace(/\s*[\r\n]+\s*/g, ' '),
+  );
 }
 
 function escapeSlack(text: string): string {

@@ -14,7 +14,9 @@ interface Received {
 }
 
 /** A real HTTP receiver on loopback; `answer` decides each reply (in order of arrival). */
-async function receiver(answer: (n: number, req: IncomingMessage, res: ServerResponse) => void = (_n, _q, res) => res.end('ok')) {
+async function receiver(
+  answer: (n: number, req: IncomingMessage, res: ServerResponse) => void = (_n, _q, res) => res.end('ok'),
+) {
   const got: Received[] = [];
   const server: Server = createServer((req, res) => {
     let data = '';
@@ -82,15 +84,35 @@ describe('WebhookSender', () => {
   it('POSTs { event } with the time in ISO 8601 and the configured headers, in order', async () => {
     const r = await receiver();
     const { log, lines } = capturedLog();
-    const s = sender({ hooks: [hook(`${r.url}/hook`, { headers: { authorization: 'Bearer secret-token-123456' } })], log });
+    const s = sender({
+      hooks: [hook(`${r.url}/hook`, { headers: { authorization: 'Bearer secret-token-123456' } })],
+      log,
+    });
     const a = event();
-    const b = event({ kind: 'failover', instance: undefined, from: 'tier-0', to: 'tier-1', reason: 'tier 0 has no healthy endpoint' });
+    const b = event({
+      kind: 'failover',
+      instance: undefined,
+      from: 'tier-0',
+      to: 'tier-1',
+      reason: 'tier 0 has no healthy endpoint',
+    });
     s.send(a);
     s.send(b);
     await s.idle();
     expect(r.got.map((g) => g.body)).toEqual([
       { event: { ...a, time: '2026-11-23T17:40:01.123Z' } },
-      { event: { seq: b.seq, time: '2026-11-23T17:40:01.123Z', kind: 'failover', service: 'orders', from: 'tier-0', to: 'tier-1', reason: b.reason, evidence: b.evidence } },
+      {
+        event: {
+          seq: b.seq,
+          time: '2026-11-23T17:40:01.123Z',
+          kind: 'failover',
+          service: 'orders',
+          from: 'tier-0',
+          to: 'tier-1',
+          reason: b.reason,
+          evidence: b.evidence,
+        },
+      },
     ]);
     expect(r.got[0]?.path).toBe('/hook');
     expect(r.got[0]?.headers['content-type']).toBe('application/json');
@@ -110,7 +132,9 @@ describe('WebhookSender', () => {
     await s.idle();
     expect(r.got).toHaveLength(2);
     expect(r.got[1]?.body).toEqual(r.got[0]?.body);
-    expect(lines.filter((l) => l.msg === 'webhook delivery failed; retrying')).toMatchObject([{ status: 500, attempt: 1, delayMs: 15 }]);
+    expect(lines.filter((l) => l.msg === 'webhook delivery failed; retrying')).toMatchObject([
+      { status: 500, attempt: 1, delayMs: 15 },
+    ]);
     expect(lines.filter((l) => l.level === 40)).toEqual([]);
   });
 
@@ -126,8 +150,12 @@ describe('WebhookSender', () => {
     await s.idle();
     expect(r.got).toHaveLength(6);
     // Just under the ceiling of each: 20, 40, 80 ms, then the 100 ms cap.
-    expect(lines.filter((l) => l.msg === 'webhook delivery failed; retrying').map((l) => l.delayMs)).toEqual([19, 39, 79, 99]);
-    expect(lines.filter((l) => l.level === 40)).toMatchObject([{ msg: 'webhook delivery failed; giving up on this event', attempts: 5, status: 429 }]);
+    expect(lines.filter((l) => l.msg === 'webhook delivery failed; retrying').map((l) => l.delayMs)).toEqual([
+      19, 39, 79, 99,
+    ]);
+    expect(lines.filter((l) => l.level === 40)).toMatchObject([
+      { msg: 'webhook delivery failed; giving up on this event', attempts: 5, status: 429 },
+    ]);
 
     // Nobody listening: connection refused, retried as well.
     const closed = await receiver();
@@ -149,7 +177,9 @@ describe('WebhookSender', () => {
     s.send(event());
     await s.idle();
     expect(r.got).toHaveLength(1);
-    expect(lines.filter((l) => l.level === 40)).toMatchObject([{ msg: 'webhook refused the event; not retrying', status: 400, attempts: 1, webhook: 0, target: r.url }]);
+    expect(lines.filter((l) => l.level === 40)).toMatchObject([
+      { msg: 'webhook refused the event; not retrying', status: 400, attempts: 1, webhook: 0, target: r.url },
+    ]);
     expect(JSON.stringify(lines)).not.toContain('secret-path');
   });
 
@@ -163,7 +193,9 @@ describe('WebhookSender', () => {
     s.send(event());
     await s.idle();
     expect(r.got).toHaveLength(2);
-    expect(lines.find((l) => l.msg === 'webhook delivery failed; retrying')).toMatchObject({ err: 'no answer within 100 ms' });
+    expect(lines.find((l) => l.msg === 'webhook delivery failed; retrying')).toMatchObject({
+      err: 'no answer within 100 ms',
+    });
   });
 
   it('keeps at most maxQueue events waiting per webhook, dropping the oldest with a warning', async () => {
@@ -184,7 +216,13 @@ describe('WebhookSender', () => {
     const seqs = r.got.map((g) => (g.body as { event: MeshEvent }).event.seq);
     expect(seqs).toEqual([events[0], events[4], events[5], events[6]].map((e) => e?.seq));
     // Three dropped, one warning: the first of the run.
-    expect(lines.filter((l) => l.level === 40)).toMatchObject([{ msg: 'webhook queue full; dropped its oldest event (is the receiver down or slow?)', seq: events[1]?.seq, dropped: 1 }]);
+    expect(lines.filter((l) => l.level === 40)).toMatchObject([
+      {
+        msg: 'webhook queue full; dropped its oldest event (is the receiver down or slow?)',
+        seq: events[1]?.seq,
+        dropped: 1,
+      },
+    ]);
   });
 
   it('writes a one-line Slack message and sends only the kinds asked for', async () => {
@@ -192,8 +230,24 @@ describe('WebhookSender', () => {
     const { log } = capturedLog();
     const s = sender({ hooks: [hook(r.url, { format: 'slack', kinds: ['failover', 'drain'] })], log });
     s.send(event());
-    s.send(event({ kind: 'failover', instance: undefined, from: 'tier-0', to: 'tier-1', reason: 'tier 0 has no healthy endpoint' }));
-    s.send(event({ kind: 'drain', instance: 'orders-2', from: 'healthy', to: 'draining', reason: 'kernel <upgrade> & reboot\nby ops' }));
+    s.send(
+      event({
+        kind: 'failover',
+        instance: undefined,
+        from: 'tier-0',
+        to: 'tier-1',
+        reason: 'tier 0 has no healthy endpoint',
+      }),
+    );
+    s.send(
+      event({
+        kind: 'drain',
+        instance: 'orders-2',
+        from: 'healthy',
+        to: 'draining',
+        reason: 'kernel <upgrade> & reboot\nby ops',
+      }),
+    );
     await s.idle();
     expect(r.got.map((g) => g.body)).toEqual([
       { text: 'meshlet failover: orders tier-0 → tier-1 (tier 0 has no healthy endpoint)' },

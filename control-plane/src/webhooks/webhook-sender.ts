@@ -127,8 +127,17 @@ class HookQueue {
       const last = attempt + 1 >= attempts || !failure.retry;
       if (last) {
         this.#log.warn(
-          { seq: event.seq, kind: event.kind, attempts: attempt + 1, status: failure.status, err: failure.error, ageMs: this.#o.clock() - event.time },
-          failure.retry ? 'webhook delivery failed; giving up on this event' : 'webhook refused the event; not retrying',
+          {
+            seq: event.seq,
+            kind: event.kind,
+            attempts: attempt + 1,
+            status: failure.status,
+            err: failure.error,
+            ageMs: this.#o.clock() - event.time,
+          },
+          failure.retry
+            ? 'webhook delivery failed; giving up on this event'
+            : 'webhook refused the event; not retrying',
         );
         return;
       }
@@ -136,8 +145,12 @@ class HookQueue {
       // retries never come at once yet still spread.
       const ceiling = Math.min(maxMs, initialMs * 2 ** attempt);
       let delay = ceiling / 2 + backoffDelay(attempt, { initialMs: initialMs / 2, maxMs: maxMs / 2 }, this.#o.random);
-      if (failure.retryAfterMs !== undefined) delay = Math.max(delay, Math.min(failure.retryAfterMs, MAX_RETRY_AFTER_MS));
-      this.#log.debug({ seq: event.seq, attempt: attempt + 1, status: failure.status, err: failure.error, delayMs: delay }, 'webhook delivery failed; retrying');
+      if (failure.retryAfterMs !== undefined)
+        delay = Math.max(delay, Math.min(failure.retryAfterMs, MAX_RETRY_AFTER_MS));
+      this.#log.debug(
+        { seq: event.seq, attempt: attempt + 1, status: failure.status, err: failure.error, delayMs: delay },
+        'webhook delivery failed; retrying',
+      );
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
         this.#timer = setTimeout(resolve, delay);
@@ -206,7 +219,12 @@ export class WebhookSender {
       maxQueue: options.maxQueue ?? WEBHOOK_MAX_QUEUE,
     };
     this.#queues = options.hooks.map(
-      (hook, i) => new HookQueue(hook, options.log.child({ component: 'webhook', webhook: i, target: new URL(hook.url).origin }), o),
+      (hook, i) =>
+        new HookQueue(
+          hook,
+          options.log.child({ component: 'webhook', webhook: i, target: new URL(hook.url).origin }),
+          o,
+        ),
     );
   }
 

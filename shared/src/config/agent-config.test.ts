@@ -14,7 +14,8 @@ function yamlFile(text: string): string {
   return file;
 }
 
-const agent = (argv: string[] = [], env: Record<string, string> = {}) => loadConfig(AgentConfig, { argv: ['--agentId', 'a-1', ...argv], env });
+const agent = (argv: string[] = [], env: Record<string, string> = {}) =>
+  loadConfig(AgentConfig, { argv: ['--agentId', 'a-1', ...argv], env });
 
 describe('defaults', () => {
   it('fills every agent default when only the required agentId is given', () => {

@@ -30,11 +30,18 @@ function issues(yaml: string) {
 
 describe('services in the control-plane config', () => {
   it('fills every default into a partial policy, and keeps route overrides partial', () => {
-    const c = load('services:\n  orders:\n    balancer: { kind: maglev }\n    routes:\n      - { match: { methods: [GET] }, retries: { maxRetries: 0 } }\n');
+    const c = load(
+      'services:\n  orders:\n    balancer: { kind: maglev }\n    routes:\n      - { match: { methods: [GET] }, retries: { maxRetries: 0 } }\n',
+    );
     const p = c.services.orders;
     expect(p?.balancer).toMatchObject({ kind: 'maglev', maglevTableSize: 65537 });
     expect(p?.retries).toMatchObject({ maxRetries: 2, statuses: [502, 503, 504], maxBufferBytes: 65536 });
-    expect(p?.tiers).toEqual({ mode: 'spill', overprovisioningFactor: 1.4, panicThresholdPercent: 50, zoneMinHealthyPercent: 70 });
+    expect(p?.tiers).toEqual({
+      mode: 'spill',
+      overprovisioningFactor: 1.4,
+      panicThresholdPercent: 50,
+      zoneMinHealthyPercent: 70,
+    });
     expect(p?.routes[0]?.retries).toEqual({ maxRetries: 0 });
   });
 
@@ -46,7 +53,8 @@ describe('services in the control-plane config', () => {
     expect(issues('services:\n  orders:\n    balancer: { kind: fastest }\n')).toEqual([
       {
         path: 'services.orders.balancer.kind',
-        problem: 'must be one of "round_robin", "weighted", "random", "least_request", "peak_ewma", "ring_hash", "maglev"',
+        problem:
+          'must be one of "round_robin", "weighted", "random", "least_request", "peak_ewma", "ring_hash", "maglev"',
         fix: 'pick one of the allowed values',
       },
     ]);
@@ -59,7 +67,9 @@ describe('services in the control-plane config', () => {
   });
 
   it('refuses out-of-range values and fields a route may not override', () => {
-    const found = issues('services:\n  orders:\n    retries: { maxRetries: 99 }\n    balancer: { ringMinSize: 10000000 }\n    routes:\n      - { retries: { budgetPercent: 5 }, timeouts: { connectMs: 5 } }\n');
+    const found = issues(
+      'services:\n  orders:\n    retries: { maxRetries: 99 }\n    balancer: { ringMinSize: 10000000 }\n    routes:\n      - { retries: { budgetPercent: 5 }, timeouts: { connectMs: 5 } }\n',
+    );
     expect(found.map((i) => i.path).sort()).toEqual([
       'services.orders.balancer.ringMinSize',
       'services.orders.retries.maxRetries',

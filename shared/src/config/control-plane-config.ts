@@ -19,13 +19,25 @@ export const ControlPlaneConfig = Type.Object(
         etcd: Type.Object(
           {
             /** Client URLs of the etcd members, such as `http://10.0.0.1:2379`; required with `kind: etcd`. File only. */
-            endpoints: Type.Array(Type.String({ pattern: '^https?://[^\\s/]+', maxLength: 2048, fix: 'use an http:// or https:// URL such as http://10.0.0.1:2379' }), {
-              default: [],
-              maxItems: 16,
-              uniqueItems: true,
-            }),
+            endpoints: Type.Array(
+              Type.String({
+                pattern: '^https?://[^\\s/]+',
+                maxLength: 2048,
+                fix: 'use an http:// or https:// URL such as http://10.0.0.1:2379',
+              }),
+              {
+                default: [],
+                maxItems: 16,
+                uniqueItems: true,
+              },
+            ),
             /** Every key of this control plane lives under it, so several meshlet clusters can share one etcd. */
-            prefix: Type.String({ minLength: 1, pattern: '^/', default: '/meshlet/', fix: 'use a key prefix starting with "/", such as /meshlet/' }),
+            prefix: Type.String({
+              minLength: 1,
+              pattern: '^/',
+              default: '/meshlet/',
+              fix: 'use a key prefix starting with "/", such as /meshlet/',
+            }),
             /** A write etcd cannot commit (quorum lost) fails after this long, and the admin API answers 503. */
             requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 3000 }),
             /**
@@ -35,9 +47,19 @@ export const ControlPlaneConfig = Type.Object(
              */
             leaseTtlSeconds: Type.Integer({ minimum: 2, maximum: 60, default: 2 }),
             /** This replica's name among the replicas; default `<hostname>:<port>`. */
-            replicaId: Type.String({ maxLength: 128, pattern: '^[A-Za-z0-9._:@-]*$', default: '', fix: 'use letters, digits and . _ : @ -, such as cp-1' }),
+            replicaId: Type.String({
+              maxLength: 128,
+              pattern: '^[A-Za-z0-9._:@-]*$',
+              default: '',
+              fix: 'use letters, digits and . _ : @ -, such as cp-1',
+            }),
             /** The admin URL the other replicas and operators reach this replica at; default `http(s)://<listen.host>:<port>`. */
-            advertiseUrl: Type.String({ maxLength: 2048, pattern: '^(https?://[^\\s/]+.*)?$', default: '', fix: 'use an http:// or https:// URL such as http://10.0.0.1:15010' }),
+            advertiseUrl: Type.String({
+              maxLength: 2048,
+              pattern: '^(https?://[^\\s/]+.*)?$',
+              default: '',
+              fix: 'use an http:// or https:// URL such as http://10.0.0.1:15010',
+            }),
             /**
              * TLS to the etcd members (`https://` endpoints): the CA that signed
              * their certificates and, when etcd checks clients
@@ -172,7 +194,12 @@ export const ControlPlaneConfig = Type.Object(
       Type.Object(
         {
           /** Where the event is POSTed; an https URL unless the receiver is on a trusted network. */
-          url: Type.String({ format: 'uri', pattern: '^https?://[^\\s/]+', maxLength: 2048, fix: 'use an http:// or https:// URL' }),
+          url: Type.String({
+            format: 'uri',
+            pattern: '^https?://[^\\s/]+',
+            maxLength: 2048,
+            fix: 'use an http:// or https:// URL',
+          }),
           /** `json`: `{ "event": {...} }`; `slack`: `{ "text": "..." }` for a Slack incoming webhook. */
           format: Type.Union([Type.Literal('json'), Type.Literal('slack')], { default: 'json' }),
           /** Kinds of event sent (default: all). */
@@ -185,10 +212,14 @@ export const ControlPlaneConfig = Type.Object(
           timeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
           /** Extra request headers, such as an `Authorization`; never logged. */
           headers: Type.Optional(
-            Type.Record(Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }), Type.String({ pattern: '^[^\\r\\n]*$' }), {
-              maxProperties: 50,
-              additionalProperties: false,
-            }),
+            Type.Record(
+              Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }),
+              Type.String({ pattern: '^[^\\r\\n]*$' }),
+              {
+                maxProperties: 50,
+                additionalProperties: false,
+              },
+            ),
           ),
         },
         { additionalProperties: false },
@@ -219,8 +250,16 @@ export type AuthRole = Static<typeof AuthRole>;
 /** One named bearer token of `auth.tokensFile`. The name shows in logs and in 403 answers; the token never does. */
 export const AuthTokenEntry = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:@-]+$', fix: 'use 1 to 64 letters, digits, ".", "_", ":", "@" or "-"' }),
-    token: Type.String({ minLength: 16, fix: 'use a random token of at least 16 characters, such as the output of "openssl rand -hex 24"' }),
+    name: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      pattern: '^[A-Za-z0-9._:@-]+$',
+      fix: 'use 1 to 64 letters, digits, ".", "_", ":", "@" or "-"',
+    }),
+    token: Type.String({
+      minLength: 16,
+      fix: 'use a random token of at least 16 characters, such as the output of "openssl rand -hex 24"',
+    }),
     role: AuthRole,
   },
   { additionalProperties: false },

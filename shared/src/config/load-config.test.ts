@@ -45,7 +45,8 @@ function onlyIssue(e: ConfigError): ValidationIssue {
   return e.issues[0] as ValidationIssue;
 }
 
-const agent = (argv: string[] = [], env: Record<string, string> = {}) => loadConfig(AgentConfig, { argv: ['--agentId', 'a-1', ...argv], env });
+const agent = (argv: string[] = [], env: Record<string, string> = {}) =>
+  loadConfig(AgentConfig, { argv: ['--agentId', 'a-1', ...argv], env });
 
 describe('loadConfig', () => {
   it('fills defaults and freezes the result', () => {
@@ -56,10 +57,16 @@ describe('loadConfig', () => {
   });
 
   it('layers file < environment < flags', () => {
-    const file = yamlFile('agentId: a\nlisteners:\n  outbound:\n    port: 1000\n  admin:\n    port: 1001\ncontrolPlane:\n  url: ws://file/v1/stream\n');
+    const file = yamlFile(
+      'agentId: a\nlisteners:\n  outbound:\n    port: 1000\n  admin:\n    port: 1001\ncontrolPlane:\n  url: ws://file/v1/stream\n',
+    );
     const { config } = loadConfig(AgentConfig, {
       argv: ['--config', file, '--listeners.outbound.port', '3000'],
-      env: { MESHLET_LISTENERS_OUTBOUND_PORT: '2000', MESHLET_CONTROL_PLANE_URL: 'ws://env/v1/stream', MESHLET_LISTENERS_ADMIN_PORT: '' },
+      env: {
+        MESHLET_LISTENERS_OUTBOUND_PORT: '2000',
+        MESHLET_CONTROL_PLANE_URL: 'ws://env/v1/stream',
+        MESHLET_LISTENERS_ADMIN_PORT: '',
+      },
     });
     expect(config.listeners.outbound.port).toBe(3000);
     expect(config.controlPlane.url).toBe('ws://env/v1/stream');
@@ -85,18 +92,25 @@ describe('loadConfig', () => {
   });
 
   it('reports a missing required field and a schema-specific fix', () => {
-    const issues = issuesOf(() => loadConfig(AgentConfig, { argv: ['--instance.service', 'Bad Name', '--instance.app.port', '80'], env: {} }));
+    const issues = issuesOf(() =>
+      loadConfig(AgentConfig, { argv: ['--instance.service', 'Bad Name', '--instance.app.port', '80'], env: {} }),
+    );
     expect(issues.find((i) => i.path === 'agentId')?.fix).toBe('add "agentId"');
     expect(issues.find((i) => i.path === 'instance.service')?.fix).toContain('DNS label');
   });
 
   it('refuses unknown flags and flags without a value', () => {
     expect(issuesOf(() => loadConfig(AgentConfig, { argv: ['--nope', '1'], env: {} }))[0]?.path).toBe('--nope');
-    expect(issuesOf(() => loadConfig(AgentConfig, { argv: ['--agentId'], env: {} }))[0]?.problem).toContain('needs a value');
+    expect(issuesOf(() => loadConfig(AgentConfig, { argv: ['--agentId'], env: {} }))[0]?.problem).toContain(
+      'needs a value',
+    );
   });
 
   it('reports an unreadable file and bad YAML with MESHLET_CONFIG_UNREADABLE', () => {
-    for (const argv of [['--config', '/nonexistent/meshlet.yaml'], ['--config', yamlFile('a: [b\n')]]) {
+    for (const argv of [
+      ['--config', '/nonexistent/meshlet.yaml'],
+      ['--config', yamlFile('a: [b\n')],
+    ]) {
       try {
         loadConfig(AgentConfig, { argv, env: {} });
         throw new Error('expected an error');
@@ -113,7 +127,11 @@ describe('loadConfig', () => {
 
   it('derives environment names from setting paths and leaves maps to the file', () => {
     const settings = listSettings(AgentConfig);
-    expect(settings).toContainEqual({ path: 'controlPlane.joinToken', env: 'MESHLET_CONTROL_PLANE_JOIN_TOKEN', flag: '--controlPlane.joinToken' });
+    expect(settings).toContainEqual({
+      path: 'controlPlane.joinToken',
+      env: 'MESHLET_CONTROL_PLANE_JOIN_TOKEN',
+      flag: '--controlPlane.joinToken',
+    });
     expect(settings.some((s) => s.path.startsWith('instance.labels'))).toBe(false);
   });
 });
@@ -130,7 +148,10 @@ describe('defaults', () => {
 });
 
 describe('sources and precedence', () => {
-  const file = () => yamlFile('agentId: from-file\nlisteners:\n  outbound:\n    port: 1111\ncontrolPlane:\n  url: ws://file:1/v1/stream\n');
+  const file = () =>
+    yamlFile(
+      'agentId: from-file\nlisteners:\n  outbound:\n    port: 1111\ncontrolPlane:\n  url: ws://file:1/v1/stream\n',
+    );
 
   it('takes a value from the file when nothing else sets it', () => {
     const { config } = loadConfig(AgentConfig, { argv: ['--config', file()], env: {} });
@@ -160,7 +181,9 @@ describe('sources and precedence', () => {
   });
 
   it('applies the last of two flags for the same setting', () => {
-    expect(agent(['--listeners.outbound.port', '1', '--listeners.outbound.port=2']).config.listeners.outbound.port).toBe(2);
+    expect(
+      agent(['--listeners.outbound.port', '1', '--listeners.outbound.port=2']).config.listeners.outbound.port,
+    ).toBe(2);
   });
 
   it('reads only the MESHLET_* names derived from the schema', () => {
@@ -175,7 +198,11 @@ describe('sources and precedence', () => {
   });
 
   it('builds an instance from environment variables alone', () => {
-    const { config } = agent([], { MESHLET_INSTANCE_SERVICE: 'orders', MESHLET_INSTANCE_APP_PORT: '8080', MESHLET_INSTANCE_ZONE: 'z1' });
+    const { config } = agent([], {
+      MESHLET_INSTANCE_SERVICE: 'orders',
+      MESHLET_INSTANCE_APP_PORT: '8080',
+      MESHLET_INSTANCE_ZONE: 'z1',
+    });
     expect(config.instance).toMatchObject({ service: 'orders', zone: 'z1', app: { host: '127.0.0.1', port: 8080 } });
   });
 
@@ -192,7 +219,16 @@ describe('the result', () => {
     const { config } = loadConfig(AgentConfig, { argv: ['--config', file], env: {} });
     const instance = config.instance;
     if (!instance) throw new Error('expected an instance');
-    for (const o of [config, config.listeners, config.listeners.outbound, config.controlPlane, instance, instance.labels, instance.app, instance.healthCheck]) {
+    for (const o of [
+      config,
+      config.listeners,
+      config.listeners.outbound,
+      config.controlPlane,
+      instance,
+      instance.labels,
+      instance.app,
+      instance.healthCheck,
+    ]) {
       expect(Object.isFrozen(o)).toBe(true);
     }
     // ESM modules run in strict mode, where writing to a frozen object throws.
@@ -228,7 +264,9 @@ describe('errors', () => {
   });
 
   it('names a wrong type given by a flag', () => {
-    expect(onlyIssue(configError(AgentConfig, { argv: ['--agentId', 'a', '--proxy.connectTimeoutMs=many'], env: {} }))).toEqual({
+    expect(
+      onlyIssue(configError(AgentConfig, { argv: ['--agentId', 'a', '--proxy.connectTimeoutMs=many'], env: {} })),
+    ).toEqual({
       path: 'proxy.connectTimeoutMs',
       problem: 'must be of type integer',
       fix: expect.stringContaining('integer'),
@@ -236,43 +274,73 @@ describe('errors', () => {
   });
 
   it('names an out-of-range value from the environment, in either direction', () => {
-    expect(onlyIssue(configError(AgentConfig, { argv: ['--agentId', 'a'], env: { MESHLET_LISTENERS_OUTBOUND_PORT: '70000' } }))).toMatchObject({
+    expect(
+      onlyIssue(
+        configError(AgentConfig, { argv: ['--agentId', 'a'], env: { MESHLET_LISTENERS_OUTBOUND_PORT: '70000' } }),
+      ),
+    ).toMatchObject({
       path: 'listeners.outbound.port',
       problem: 'must be <= 65535',
     });
-    expect(onlyIssue(configError(AgentConfig, { argv: ['--agentId', 'a'], env: { MESHLET_PROXY_CONNECT_TIMEOUT_MS: '5' } }))).toMatchObject({
+    expect(
+      onlyIssue(configError(AgentConfig, { argv: ['--agentId', 'a'], env: { MESHLET_PROXY_CONNECT_TIMEOUT_MS: '5' } })),
+    ).toMatchObject({
       path: 'proxy.connectTimeoutMs',
       problem: 'must be >= 10',
     });
   });
 
   it('names a missing required field with where to add it', () => {
-    expect(onlyIssue(configError(AgentConfig, { argv: [], env: {} }))).toEqual({ path: 'agentId', problem: 'is required but missing', fix: 'add "agentId"' });
-    const issue = onlyIssue(configError(AgentConfig, { argv: ['--agentId', 'a', '--instance.service', 'orders'], env: {} }));
-    expect(issue).toEqual({ path: 'instance.app', problem: 'is required but missing', fix: 'add "app" under "instance"' });
+    expect(onlyIssue(configError(AgentConfig, { argv: [], env: {} }))).toEqual({
+      path: 'agentId',
+      problem: 'is required but missing',
+      fix: 'add "agentId"',
+    });
+    const issue = onlyIssue(
+      configError(AgentConfig, { argv: ['--agentId', 'a', '--instance.service', 'orders'], env: {} }),
+    );
+    expect(issue).toEqual({
+      path: 'instance.app',
+      problem: 'is required but missing',
+      fix: 'add "app" under "instance"',
+    });
   });
 
   it('names an unknown flag, a stray word and an unknown short option', () => {
     const e = configError(AgentConfig, { argv: ['--listeners.outbound.prot=1', 'stray', '-x'], env: {} });
-    expect(e.issues.map((i) => i.path)).toEqual(['--listeners.outbound.prot', '(an argument that is not a flag)', '-x']);
-    for (const i of e.issues) expect(i).toMatchObject({ problem: 'is not a known flag', fix: 'run with --help to list the flags' });
+    expect(e.issues.map((i) => i.path)).toEqual([
+      '--listeners.outbound.prot',
+      '(an argument that is not a flag)',
+      '-x',
+    ]);
+    for (const i of e.issues)
+      expect(i).toMatchObject({ problem: 'is not a known flag', fix: 'run with --help to list the flags' });
     expect(e.message).toContain('command-line flags');
   });
 
   it('never echoes the value of a mistyped flag, which may be a secret (regression: review finding)', () => {
-    const e = configError(AgentConfig, { argv: ['--agentId', 'a', '--controlplane.jointoken', 's3cr3t-value'], env: {} });
+    const e = configError(AgentConfig, {
+      argv: ['--agentId', 'a', '--controlplane.jointoken', 's3cr3t-value'],
+      env: {},
+    });
     expect(e.message).not.toContain('s3cr3t-value');
     expect(e.issues.map((i) => i.path)).toEqual(['--controlplane.jointoken']);
   });
 
   it('refuses a map setting (labels) as a flag: maps are set in the file', () => {
-    expect(onlyIssue(configError(AgentConfig, { argv: ['--agentId', 'a', '--instance.labels.role=x'], env: {} })).path).toBe('--instance.labels.role');
+    expect(
+      onlyIssue(configError(AgentConfig, { argv: ['--agentId', 'a', '--instance.labels.role=x'], env: {} })).path,
+    ).toBe('--instance.labels.role');
   });
 
   it('names a flag without a value, at the end or before another flag', () => {
     const e = configError(AgentConfig, { argv: ['--listeners.outbound.port', '--agentId'], env: {} });
     expect(e.issues).toEqual([
-      { path: 'listeners.outbound.port', problem: 'flag --listeners.outbound.port needs a value', fix: 'pass --listeners.outbound.port=VALUE' },
+      {
+        path: 'listeners.outbound.port',
+        problem: 'flag --listeners.outbound.port needs a value',
+        fix: 'pass --listeners.outbound.port=VALUE',
+      },
       { path: 'agentId', problem: 'flag --agentId needs a value', fix: 'pass --agentId=VALUE' },
     ]);
     expect(onlyIssue(configError(AgentConfig, { argv: ['--config'], env: {} }))).toEqual({
@@ -327,11 +395,19 @@ describe('listSettings', () => {
         { path: 'agentId', env: 'MESHLET_AGENT_ID', flag: '--agentId' },
         { path: 'controlPlane.joinToken', env: 'MESHLET_CONTROL_PLANE_JOIN_TOKEN', flag: '--controlPlane.joinToken' },
         { path: 'listeners.outbound.port', env: 'MESHLET_LISTENERS_OUTBOUND_PORT', flag: '--listeners.outbound.port' },
-        { path: 'instance.healthCheck.unhealthyThreshold', env: 'MESHLET_INSTANCE_HEALTH_CHECK_UNHEALTHY_THRESHOLD', flag: '--instance.healthCheck.unhealthyThreshold' },
+        {
+          path: 'instance.healthCheck.unhealthyThreshold',
+          env: 'MESHLET_INSTANCE_HEALTH_CHECK_UNHEALTHY_THRESHOLD',
+          flag: '--instance.healthCheck.unhealthyThreshold',
+        },
         { path: 'log.level', env: 'MESHLET_LOG_LEVEL', flag: '--log.level' },
       ]),
     );
-    expect(listSettings(ControlPlaneConfig)).toContainEqual({ path: 'auth.allowInsecureRemote', env: 'MESHLET_AUTH_ALLOW_INSECURE_REMOTE', flag: '--auth.allowInsecureRemote' });
+    expect(listSettings(ControlPlaneConfig)).toContainEqual({
+      path: 'auth.allowInsecureRemote',
+      env: 'MESHLET_AUTH_ALLOW_INSECURE_REMOTE',
+      flag: '--auth.allowInsecureRemote',
+    });
   });
 
   it('lists leaves only, skipping records such as labels and the objects that hold leaves', () => {

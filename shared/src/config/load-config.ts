@@ -81,7 +81,8 @@ export function parseArgs(argv: readonly string[], settings: readonly ConfigSett
     };
     if (name === '--config' || name === '-c') {
       const v = takeValue();
-      if (v === undefined) out.issues.push({ path: '--config', problem: 'needs a file name', fix: 'pass --config FILE' });
+      if (v === undefined)
+        out.issues.push({ path: '--config', problem: 'needs a file name', fix: 'pass --config FILE' });
       else out.configFile = v;
       continue;
     }
@@ -94,7 +95,8 @@ export function parseArgs(argv: readonly string[], settings: readonly ConfigSett
       continue;
     }
     const v = takeValue();
-    if (v === undefined) out.issues.push({ path: setting.path, problem: `flag ${name} needs a value`, fix: `pass ${name}=VALUE` });
+    if (v === undefined)
+      out.issues.push({ path: setting.path, problem: `flag ${name} needs a value`, fix: `pass ${name}=VALUE` });
     else out.overrides.push({ path: setting.path, value: v });
   }
   return out;

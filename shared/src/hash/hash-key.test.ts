@@ -34,7 +34,9 @@ function murmur3Bytes(bytes: Uint8Array, seed: number): number {
 }
 
 /** Any UTF-16 string, lone surrogates included (fast-check's 'binary' strings hold only whole code points). */
-const codeUnits = fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 40 }).map((units) => String.fromCharCode(...units));
+const codeUnits = fc
+  .array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 40 })
+  .map((units) => String.fromCharCode(...units));
 
 describe('hashString', () => {
   // Values from Python's mmh3 5.3.0: mmh3.hash(s.encode('utf-8'), seed, signed=False).
@@ -53,9 +55,13 @@ describe('hashString', () => {
 
   it('equals MurmurHash3 of the UTF-8 bytes for any string, lone surrogates included', () => {
     fc.assert(
-      fc.property(fc.oneof(codeUnits, fc.string({ unit: 'binary', maxLength: 40 })), fc.integer({ min: 0, max: 0xffffffff }), (s, seed) => {
-        expect(hashString(s, seed)).toBe(murmur3Bytes(Buffer.from(s, 'utf8'), seed));
-      }),
+      fc.property(
+        fc.oneof(codeUnits, fc.string({ unit: 'binary', maxLength: 40 })),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        (s, seed) => {
+          expect(hashString(s, seed)).toBe(murmur3Bytes(Buffer.from(s, 'utf8'), seed));
+        },
+      ),
       { numRuns: 300 },
     );
   });

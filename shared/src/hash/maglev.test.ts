@@ -29,8 +29,22 @@ describe('buildMaglevTable', () => {
   });
 
   it('is the same table whatever the order of the members', () => {
-    const a = buildMaglevTable([{ id: 'y', weight: 2 }, { id: 'x', weight: 1 }, { id: 'z', weight: 1 }], 251);
-    const b = buildMaglevTable([{ id: 'z', weight: 1 }, { id: 'x', weight: 1 }, { id: 'y', weight: 2 }], 251);
+    const a = buildMaglevTable(
+      [
+        { id: 'y', weight: 2 },
+        { id: 'x', weight: 1 },
+        { id: 'z', weight: 1 },
+      ],
+      251,
+    );
+    const b = buildMaglevTable(
+      [
+        { id: 'z', weight: 1 },
+        { id: 'x', weight: 1 },
+        { id: 'y', weight: 2 },
+      ],
+      251,
+    );
     expect(a).toEqual(b);
     expect(a.ids).toEqual(['x', 'y', 'z']);
     expect(tableChecksum(a)).toBe(tableChecksum(b));
@@ -47,7 +61,9 @@ describe('buildMaglevTable', () => {
   });
 
   it('differs in checksum from a ring and from another member set', () => {
-    expect(tableChecksum(buildMaglevTable(members(1, 1), 7))).not.toBe(tableChecksum(buildMaglevTable(members(1, 2), 7)));
+    expect(tableChecksum(buildMaglevTable(members(1, 1), 7))).not.toBe(
+      tableChecksum(buildMaglevTable(members(1, 2), 7)),
+    );
   });
 });
 

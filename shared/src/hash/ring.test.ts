@@ -39,8 +39,22 @@ describe('buildRing', () => {
   });
 
   it('is the same ring whatever the order of the members', () => {
-    const a = buildRing([{ id: 'b', weight: 2 }, { id: 'a', weight: 1 }, { id: 'c', weight: 3 }], 300);
-    const b = buildRing([{ id: 'c', weight: 3 }, { id: 'b', weight: 2 }, { id: 'a', weight: 1 }], 300);
+    const a = buildRing(
+      [
+        { id: 'b', weight: 2 },
+        { id: 'a', weight: 1 },
+        { id: 'c', weight: 3 },
+      ],
+      300,
+    );
+    const b = buildRing(
+      [
+        { id: 'c', weight: 3 },
+        { id: 'b', weight: 2 },
+        { id: 'a', weight: 1 },
+      ],
+      300,
+    );
     expect(a).toEqual(b);
     expect(tableChecksum(a)).toBe(tableChecksum(b));
   });
@@ -52,7 +66,7 @@ describe('buildRing', () => {
     expect(tableChecksum(buildRing(members(1, 1, 1), 303))).not.toBe(base);
   });
 
-  it('keeps a member\'s points when another member is added', () => {
+  it("keeps a member's points when another member is added", () => {
     const small = buildRing(members(100, 100), 1);
     const large = buildRing(members(100, 100, 100), 1);
     const pointsOf = (r: typeof small, owner: number) => Array.from(r.points).filter((_, i) => r.owners[i] === owner);
@@ -140,7 +154,9 @@ describe('ring: removing a member', () => {
         moved++;
         if (was !== 'ep-0') movedAmongSurvivors++;
       }
-      console.log(`ring minSize 1024, ${n} -> ${n - 1} members: ${((moved / 20_000) * 100).toFixed(1)}% of keys moved, ${((movedAmongSurvivors / 20_000) * 100).toFixed(1)}% between survivors`);
+      console.log(
+        `ring minSize 1024, ${n} -> ${n - 1} members: ${((moved / 20_000) * 100).toFixed(1)}% of keys moved, ${((movedAmongSurvivors / 20_000) * 100).toFixed(1)}% between survivors`,
+      );
       expect(moved / 20_000).toBeLessThan(2.5 / n);
     }
   });

@@ -72,7 +72,9 @@ export function ringPointCounts(sorted: readonly HashMember[], minSize: number):
   let weight = 0;
   for (const m of sorted) weight += m.weight;
   const target = Math.max(1, Math.floor(minSize));
-  let counts = sorted.map((m) => (weight >= target ? Math.ceil(m.weight) : Math.max(1, Math.ceil((m.weight * target) / weight))));
+  let counts = sorted.map((m) =>
+    weight >= target ? Math.ceil(m.weight) : Math.max(1, Math.ceil((m.weight * target) / weight)),
+  );
   let total = 0;
   for (const c of counts) total += c;
   if (total > MAX_RING_SIZE) {

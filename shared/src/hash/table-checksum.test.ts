@@ -55,7 +55,10 @@ function checksumsInChild(cases: readonly Case[]): Array<{ ring: string; maglev:
     }));
     process.stdout.write(JSON.stringify(out));
   `;
-  const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], { input: JSON.stringify(cases), encoding: 'utf8' });
+  const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    input: JSON.stringify(cases),
+    encoding: 'utf8',
+  });
   return JSON.parse(stdout) as Array<{ ring: string; maglev: string }>;
 }
 
@@ -77,7 +80,9 @@ describe('hash tables across processes', () => {
       fc.property(caseArb, fc.integer(), (c, seed) => {
         const other = shuffled(c.members, seededRandom(seed));
         expect(tableChecksum(buildRing(other, c.ringMinSize))).toBe(tableChecksum(buildRing(c.members, c.ringMinSize)));
-        expect(tableChecksum(buildMaglevTable(other, c.maglevSize))).toBe(tableChecksum(buildMaglevTable(c.members, c.maglevSize)));
+        expect(tableChecksum(buildMaglevTable(other, c.maglevSize))).toBe(
+          tableChecksum(buildMaglevTable(c.members, c.maglevSize)),
+        );
       }),
       { numRuns: 25 },
     );

@@ -39,5 +39,7 @@ function littleEndian(a: Uint32Array | Int32Array): Uint8Array {
  * the control plane expects. One function, so that both sides agree.
  */
 export function membershipChecksum(policy: BalancerPolicy, members: readonly HashMember[]): string {
-  return policy.kind === 'maglev' ? tableChecksum(buildMaglevTable(members, policy.maglevTableSize)) : tableChecksum(buildRing(members, policy.ringMinSize));
+  return policy.kind === 'maglev'
+    ? tableChecksum(buildMaglevTable(members, policy.maglevTableSize))
+    : tableChecksum(buildRing(members, policy.ringMinSize));
 }

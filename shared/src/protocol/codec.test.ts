@@ -5,7 +5,9 @@ const decode = createAgentMessageDecoder(1024);
 
 describe('agent message decoder', () => {
   it('accepts a valid hello and ignores unknown fields (forward compatibility)', () => {
-    const r = decode(JSON.stringify({ type: 'hello', protocolVersion: 1, agentId: 'a-1', tableVersion: 0, futureField: true }));
+    const r = decode(
+      JSON.stringify({ type: 'hello', protocolVersion: 1, agentId: 'a-1', tableVersion: 0, futureField: true }),
+    );
     expect(r.ok).toBe(true);
     if (r.ok) expect(r.message).toMatchObject({ type: 'hello', agentId: 'a-1' });
   });
@@ -50,7 +52,15 @@ describe('agent message decoder', () => {
 const decodeAgent = createAgentMessageDecoder(4096);
 const decodeControl = createControlMessageDecoder(4096);
 
-const instance = { service: 'orders', id: 'orders-1', host: '10.0.0.7', port: 15006, tier: 0, weight: 1, labels: { role: 'primary' } };
+const instance = {
+  service: 'orders',
+  id: 'orders-1',
+  host: '10.0.0.7',
+  port: 15006,
+  tier: 0,
+  weight: 1,
+  labels: { role: 'primary' },
+};
 
 function refusal<M>(r: Decoded<M>): { code: string; field: string | undefined; message: string } {
   if (r.ok) throw new Error(`expected a refusal, got ${JSON.stringify(r.message)}`);
@@ -61,14 +71,32 @@ function refusal<M>(r: Decoded<M>): { code: string; field: string | undefined; m
 describe('agent message decoder: valid messages', () => {
   it.each([
     ['hello of a client-only agent', { type: 'hello', protocolVersion: 1, agentId: 'client-1', tableVersion: 0 }],
-    ['hello with an instance and a join token', { type: 'hello', protocolVersion: 1, agentId: 'orders-1', joinToken: 't', instance, tableVersion: 7 }],
-    ['hello with a zoned instance', { type: 'hello', protocolVersion: 1, agentId: 'orders-1', instance: { ...instance, zone: 'eu-1a' }, tableVersion: 0 }],
+    [
+      'hello with an instance and a join token',
+      { type: 'hello', protocolVersion: 1, agentId: 'orders-1', joinToken: 't', instance, tableVersion: 7 },
+    ],
+    [
+      'hello with a zoned instance',
+      {
+        type: 'hello',
+        protocolVersion: 1,
+        agentId: 'orders-1',
+        instance: { ...instance, zone: 'eu-1a' },
+        tableVersion: 0,
+      },
+    ],
     ['heartbeat', { type: 'heartbeat', seq: 0 }],
     ['healthy report', { type: 'health', status: 'healthy' }],
     ['unhealthy report with a reason', { type: 'health', status: 'unhealthy', reason: 'GET /healthz answered 503' }],
     ['ack', { type: 'ack', version: 3, nonce: 'abc' }],
-    ['ack with ring checksums', { type: 'ack', version: 3, nonce: 'abc', ringChecksums: { orders: { version: 2, checksum: 'f00d' } } }],
-    ['nack of an undecodable table (version 0, empty nonce)', { type: 'nack', version: 0, nonce: '', error: 'not JSON' }],
+    [
+      'ack with ring checksums',
+      { type: 'ack', version: 3, nonce: 'abc', ringChecksums: { orders: { version: 2, checksum: 'f00d' } } },
+    ],
+    [
+      'nack of an undecodable table (version 0, empty nonce)',
+      { type: 'nack', version: 0, nonce: '', error: 'not JSON' },
+    ],
     ['nack', { type: 'nack', version: 4, nonce: 'n4', error: 'could not build the routing table' }],
     ['error', { type: 'error', code: 'MESHLET_PROTOCOL_SCHEMA', message: 'bad', field: 'version' }],
   ])('decodes a %s unchanged', (_what, message) => {
@@ -103,7 +131,12 @@ describe('agent message decoder: refusals', () => {
     ['an object without type', '{"seq":1}', 'MESHLET_PROTOCOL_SCHEMA', 'type'],
     ['a numeric type', '{"type":5,"seq":1}', 'MESHLET_PROTOCOL_SCHEMA', 'type'],
     ['an unknown type', '{"type":"teleport"}', 'MESHLET_PROTOCOL_UNKNOWN_TYPE', 'type'],
-    ['a table sent the wrong way', '{"type":"routes","version":1,"nonce":"n","services":{}}', 'MESHLET_PROTOCOL_UNKNOWN_TYPE', 'type'],
+    [
+      'a table sent the wrong way',
+      '{"type":"routes","version":1,"nonce":"n","services":{}}',
+      'MESHLET_PROTOCOL_UNKNOWN_TYPE',
+      'type',
+    ],
     ['a heartbeat without seq', '{"type":"heartbeat"}', 'MESHLET_PROTOCOL_SCHEMA', 'seq'],
     ['a negative heartbeat seq', '{"type":"heartbeat","seq":-1}', 'MESHLET_PROTOCOL_SCHEMA', 'seq'],
     ['a fractional heartbeat seq', '{"type":"heartbeat","seq":1.5}', 'MESHLET_PROTOCOL_SCHEMA', 'seq'],
@@ -111,7 +144,12 @@ describe('agent message decoder: refusals', () => {
     ['an ack without nonce', '{"type":"ack","version":1}', 'MESHLET_PROTOCOL_SCHEMA', 'nonce'],
     ['an ack with an empty nonce', '{"type":"ack","version":1,"nonce":""}', 'MESHLET_PROTOCOL_SCHEMA', 'nonce'],
     ['a nack without error', '{"type":"nack","version":1,"nonce":"n"}', 'MESHLET_PROTOCOL_SCHEMA', 'error'],
-    ['a hello with a bad agent id', '{"type":"hello","protocolVersion":1,"agentId":"-x","tableVersion":0}', 'MESHLET_PROTOCOL_SCHEMA', 'agentId'],
+    [
+      'a hello with a bad agent id',
+      '{"type":"hello","protocolVersion":1,"agentId":"-x","tableVersion":0}',
+      'MESHLET_PROTOCOL_SCHEMA',
+      'agentId',
+    ],
   ])('refuses %s', (_what, frame, code, field) => {
     const e = refusal(decodeAgent(frame));
     expect(e.code).toBe(code);
@@ -119,7 +157,13 @@ describe('agent message decoder: refusals', () => {
   });
 
   it('names the nested field of a bad instance and says what is wrong with it', () => {
-    const hello = { type: 'hello', protocolVersion: 1, agentId: 'orders-1', tableVersion: 0, instance: { ...instance, port: 70000 } };
+    const hello = {
+      type: 'hello',
+      protocolVersion: 1,
+      agentId: 'orders-1',
+      tableVersion: 0,
+      instance: { ...instance, port: 70000 },
+    };
     const e = refusal(decodeAgent(JSON.stringify(hello)));
     expect(e).toMatchObject({ code: 'MESHLET_PROTOCOL_SCHEMA', field: 'instance.port' });
     expect(e.message).toContain('"hello"');
@@ -127,8 +171,17 @@ describe('agent message decoder: refusals', () => {
   });
 
   it('names a service name that is not a DNS label', () => {
-    const hello = { type: 'hello', protocolVersion: 1, agentId: 'orders-1', tableVersion: 0, instance: { ...instance, service: 'Orders_API' } };
-    expect(refusal(decodeAgent(JSON.stringify(hello)))).toMatchObject({ code: 'MESHLET_PROTOCOL_SCHEMA', field: 'instance.service' });
+    const hello = {
+      type: 'hello',
+      protocolVersion: 1,
+      agentId: 'orders-1',
+      tableVersion: 0,
+      instance: { ...instance, service: 'Orders_API' },
+    };
+    expect(refusal(decodeAgent(JSON.stringify(hello)))).toMatchObject({
+      code: 'MESHLET_PROTOCOL_SCHEMA',
+      field: 'instance.service',
+    });
   });
 
   it('lists the known types when refusing an unknown one, and does not echo a huge type back', () => {
@@ -175,7 +228,12 @@ describe('control message decoder', () => {
   const endpoint = { id: 'orders-1', host: '10.0.0.7', port: 15006, tier: 0, weight: 1, labels: {} };
 
   it('decodes a routing table and an error, from a string or a Buffer', () => {
-    const table = { type: 'routes', version: 9, nonce: 'n9', services: { orders: { endpoints: [endpoint] }, empty: { endpoints: [] } } };
+    const table = {
+      type: 'routes',
+      version: 9,
+      nonce: 'n9',
+      services: { orders: { endpoints: [endpoint] }, empty: { endpoints: [] } },
+    };
     expect(decodeControl(JSON.stringify(table))).toEqual({ ok: true, message: table });
     expect(decodeControl(Buffer.from(JSON.stringify(table)))).toEqual({ ok: true, message: table });
     expect(decodeControl('{"type":"error","code":"MESHLET_JOIN_TOKEN_INVALID","message":"m"}').ok).toBe(true);
@@ -185,8 +243,21 @@ describe('control message decoder', () => {
     ['version 0', { type: 'routes', version: 0, nonce: 'n', services: {} }, 'version'],
     ['no nonce', { type: 'routes', version: 1, services: {} }, 'nonce'],
     ['no services', { type: 'routes', version: 1, nonce: 'n' }, 'services'],
-    ['an endpoint port out of range', { type: 'routes', version: 1, nonce: 'n', services: { orders: { endpoints: [{ ...endpoint, port: 0 }] } } }, 'services.orders.endpoints.0.port'],
-    ['an endpoint without host', { type: 'routes', version: 1, nonce: 'n', services: { orders: { endpoints: [{ ...endpoint, host: undefined }] } } }, 'services.orders.endpoints.0.host'],
+    [
+      'an endpoint port out of range',
+      { type: 'routes', version: 1, nonce: 'n', services: { orders: { endpoints: [{ ...endpoint, port: 0 }] } } },
+      'services.orders.endpoints.0.port',
+    ],
+    [
+      'an endpoint without host',
+      {
+        type: 'routes',
+        version: 1,
+        nonce: 'n',
+        services: { orders: { endpoints: [{ ...endpoint, host: undefined }] } },
+      },
+      'services.orders.endpoints.0.host',
+    ],
   ])('refuses a table with %s, naming the field', (_what, table, field) => {
     expect(refusal(decodeControl(JSON.stringify(table)))).toMatchObject({ code: 'MESHLET_PROTOCOL_SCHEMA', field });
   });
@@ -217,7 +288,9 @@ describe('review regressions', () => {
   it('refuses an empty or overlong label key', () => {
     for (const key of ['', 'k'.repeat(64)]) {
       const instance = { service: 's', id: 'i', host: 'h', port: 1, tier: 0, weight: 1, labels: { [key]: 'v' } };
-      expect(agent(JSON.stringify({ type: 'hello', protocolVersion: 1, agentId: 'a', tableVersion: 0, instance })).ok).toBe(false);
+      expect(
+        agent(JSON.stringify({ type: 'hello', protocolVersion: 1, agentId: 'a', tableVersion: 0, instance })).ok,
+      ).toBe(false);
     }
   });
 });

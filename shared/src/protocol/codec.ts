@@ -16,7 +16,10 @@ export type Decoded<M> = { ok: true; message: M } | { ok: false; error: ErrorMes
 export type Decoder<M> = (frame: string | Buffer) => Decoded<M>;
 
 function error(code: string, message: string, field?: string): { ok: false; error: ErrorMessage } {
-  return { ok: false, error: field === undefined ? { type: 'error', code, message } : { type: 'error', code, message, field } };
+  return {
+    ok: false,
+    error: field === undefined ? { type: 'error', code, message } : { type: 'error', code, message, field },
+  };
 }
 
 /**
@@ -50,7 +53,11 @@ export function createDecoder<M>(schemas: Record<string, TSchema>, maxBytes: num
     }
     const validate = validators.get(type);
     if (!validate) {
-      return error(SharedErrorCodes.PROTOCOL_UNKNOWN_TYPE, `unknown message type "${type.slice(0, 64)}"; expected one of ${known}`, 'type');
+      return error(
+        SharedErrorCodes.PROTOCOL_UNKNOWN_TYPE,
+        `unknown message type "${type.slice(0, 64)}"; expected one of ${known}`,
+        'type',
+      );
     }
     const result = validate(parsed);
     if (!result.ok) {

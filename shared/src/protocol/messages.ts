@@ -28,9 +28,13 @@ export const Version = Type.Integer({ minimum: 0, maximum: 2 ** 48 });
 export const Port = Type.Integer({ minimum: 1, maximum: 65535, fix: 'use a port between 1 and 65535' });
 
 /** Free-form labels such as `role=primary`, `version=v2`. */
-export const Labels = Type.Record(Type.String({ pattern: '^[A-Za-z0-9._/-]{1,63}$' }), Type.String({ maxLength: 253 }), {
-  additionalProperties: false,
-});
+export const Labels = Type.Record(
+  Type.String({ pattern: '^[A-Za-z0-9._/-]{1,63}$' }),
+  Type.String({ maxLength: 253 }),
+  {
+    additionalProperties: false,
+  },
+);
 
 /** Fields that describe an endpoint, shared by the routing table and the hello. */
 const endpointFields = {
@@ -48,7 +52,11 @@ const endpointFields = {
  * healthy. Unhealthy endpoints stay in the table so that callers know each
  * tier's size: panic mode and tier spill-over need the healthy share.
  */
-export const EndpointHealth = Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy'), Type.Literal('draining')]);
+export const EndpointHealth = Type.Union([
+  Type.Literal('healthy'),
+  Type.Literal('unhealthy'),
+  Type.Literal('draining'),
+]);
 /** {@inheritDoc EndpointHealth} */
 export type EndpointHealth = Static<typeof EndpointHealth>;
 
@@ -146,7 +154,9 @@ export type Observations = Static<typeof Observations>;
 export const RingMembership = Type.Object({
   /** Grows whenever the members or their weights change. */
   version: Version,
-  members: Type.Array(Type.Object({ id: Id, weight: Type.Integer({ minimum: 1, maximum: 10000 }) }), { maxItems: 10000 }),
+  members: Type.Array(Type.Object({ id: Id, weight: Type.Integer({ minimum: 1, maximum: 10000 }) }), {
+    maxItems: 10000,
+  }),
 });
 /** {@inheritDoc RingMembership} */
 export type RingMembership = Static<typeof RingMembership>;
@@ -195,9 +205,13 @@ export const Ack = Type.Object({
   nonce: Type.String({ minLength: 1, maxLength: 64 }),
   /** Per hash-balanced service: the ring version applied and the checksum of the table built from it. */
   ringChecksums: Type.Optional(
-    Type.Record(ServiceName, Type.Object({ version: Version, checksum: Type.String({ minLength: 1, maxLength: 64 }) }), {
-      additionalProperties: false,
-    }),
+    Type.Record(
+      ServiceName,
+      Type.Object({ version: Version, checksum: Type.String({ minLength: 1, maxLength: 64 }) }),
+      {
+        additionalProperties: false,
+      },
+    ),
   ),
 });
 /** {@inheritDoc Ack} */

@@ -22,7 +22,10 @@ export const BalancerKind = Type.Union(
     Type.Literal('ring_hash'),
     Type.Literal('maglev'),
   ],
-  { default: 'round_robin', fix: 'use one of round_robin, weighted, random, least_request, peak_ewma, ring_hash, maglev' },
+  {
+    default: 'round_robin',
+    fix: 'use one of round_robin, weighted, random, least_request, peak_ewma, ring_hash, maglev',
+  },
 );
 /** {@inheritDoc BalancerKind} */
 export type BalancerKind = Static<typeof BalancerKind>;
@@ -30,9 +33,12 @@ export type BalancerKind = Static<typeof BalancerKind>;
 /** Where a hash balancer reads the request's key. A request without the key gets a random pick. */
 export const HashKey = Type.Object(
   {
-    source: Type.Union([Type.Literal('header'), Type.Literal('cookie'), Type.Literal('query'), Type.Literal('source_ip')], {
-      fix: 'use one of header, cookie, query, source_ip',
-    }),
+    source: Type.Union(
+      [Type.Literal('header'), Type.Literal('cookie'), Type.Literal('query'), Type.Literal('source_ip')],
+      {
+        fix: 'use one of header, cookie, query, source_ip',
+      },
+    ),
     /** Header, cookie or query parameter name; not used for `source_ip`. */
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   },
@@ -53,9 +59,19 @@ export const BalancerPolicy = Type.Object(
     /** peak_ewma: latency assumed for an endpoint with no measurement yet. */
     ewmaDefaultLatencyMs: Type.Number({ minimum: 0, maximum: 60_000, default: 10 }),
     /** ring_hash: minimum number of entries on the ring (virtual nodes in all). */
-    ringMinSize: Type.Integer({ minimum: 1, maximum: 131_072, default: 1024, fix: 'use at most 131072: every caller builds the ring on each change of the service' }),
+    ringMinSize: Type.Integer({
+      minimum: 1,
+      maximum: 131_072,
+      default: 1024,
+      fix: 'use at most 131072: every caller builds the ring on each change of the service',
+    }),
     /** maglev: lookup table size, a prime. */
-    maglevTableSize: Type.Integer({ minimum: 7, maximum: 655_373, default: 65537, fix: 'use a prime of at most 655373 (such as 65537 or 131071); a non-prime is raised to the next prime' }),
+    maglevTableSize: Type.Integer({
+      minimum: 7,
+      maximum: 655_373,
+      default: 65537,
+      fix: 'use a prime of at most 655373 (such as 65537 or 131071); a non-prime is raised to the next prime',
+    }),
     /** ring_hash and maglev: no endpoint takes more than `factor` x the mean active requests; absent: off. */
     boundedLoadFactor: Type.Optional(Type.Number({ minimum: 1, maximum: 100 })),
   },
@@ -68,7 +84,10 @@ export type BalancerPolicy = Static<typeof BalancerPolicy>;
 export const TierPolicy = Type.Object(
   {
     /** `spill`: lowest tier with enough healthy capacity, spilling over; `active-standby`: backup only while the primary has no healthy endpoint. */
-    mode: Type.Union([Type.Literal('spill'), Type.Literal('active-standby')], { default: 'spill', fix: 'use spill or active-standby' }),
+    mode: Type.Union([Type.Literal('spill'), Type.Literal('active-standby')], {
+      default: 'spill',
+      fix: 'use spill or active-standby',
+    }),
     /** Envoy's overprovisioning factor: a tier with 1/1.4 of its endpoints healthy still takes all traffic. */
     overprovisioningFactor: Type.Number({ minimum: 1, maximum: 10, default: 1.4 }),
     /** Below this percentage of healthy endpoints a tier ignores health and uses all its endpoints. 0 turns panic off. */
@@ -161,10 +180,16 @@ export type RateLimitPolicy = Static<typeof RateLimitPolicy>;
 export const FaultPolicy = Type.Object(
   {
     delay: Type.Optional(
-      Type.Object({ percent: Type.Number({ minimum: 0, maximum: 100 }), ms: Type.Integer({ minimum: 0, maximum: 600_000 }) }, { additionalProperties: false }),
+      Type.Object(
+        { percent: Type.Number({ minimum: 0, maximum: 100 }), ms: Type.Integer({ minimum: 0, maximum: 600_000 }) },
+        { additionalProperties: false },
+      ),
     ),
     abort: Type.Optional(
-      Type.Object({ percent: Type.Number({ minimum: 0, maximum: 100 }), status: Type.Integer({ minimum: 200, maximum: 599 }) }, { additionalProperties: false }),
+      Type.Object(
+        { percent: Type.Number({ minimum: 0, maximum: 100 }), status: Type.Integer({ minimum: 200, maximum: 599 }) },
+        { additionalProperties: false },
+      ),
     ),
   },
   { additionalProperties: false },
@@ -173,9 +198,13 @@ export const FaultPolicy = Type.Object(
 export type FaultPolicy = Static<typeof FaultPolicy>;
 
 /** Label selector of a subset: endpoints whose labels include all of these. */
-export const Subset = Type.Record(Type.String({ pattern: '^[A-Za-z0-9._/-]{1,63}$' }), Type.String({ maxLength: 253 }), {
-  additionalProperties: false,
-});
+export const Subset = Type.Record(
+  Type.String({ pattern: '^[A-Za-z0-9._/-]{1,63}$' }),
+  Type.String({ maxLength: 253 }),
+  {
+    additionalProperties: false,
+  },
+);
 /** {@inheritDoc Subset} */
 export type Subset = Static<typeof Subset>;
 
@@ -284,4 +313,3 @@ export const ServicePolicy = Type.Object(
 );
 /** {@inheritDoc ServicePolicy} */
 export type ServicePolicy = Static<typeof ServicePolicy>;
-

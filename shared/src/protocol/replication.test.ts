@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { compileValidator } from '../validation.js';
-import { AgentAge, AgentObservation, CampaignValue, PublishedTableEnvelope, SignalBatchEnvelope, StoredEvent, StoredRegistration } from './replication.js';
+import {
+  AgentAge,
+  AgentObservation,
+  CampaignValue,
+  PublishedTableEnvelope,
+  SignalBatchEnvelope,
+  StoredEvent,
+  StoredRegistration,
+} from './replication.js';
 
 const registration = {
   replica: 'cp-1',
@@ -14,16 +22,38 @@ const registration = {
   subscriptions: ['users'],
 };
 
-const report = { type: 'observations', windowMs: 1_000, endpoints: [{ service: 'users', id: 'users-1', ok: 3, failed: 0 }] };
+const report = {
+  type: 'observations',
+  windowMs: 1_000,
+  endpoints: [{ service: 'users', id: 'users-1', ok: 3, failed: 0 }],
+};
 
-const event = { seq: 4, time: 1_000, kind: 'health', service: 'orders', instance: 'orders-1', from: 'healthy', to: 'unhealthy', reason: 'app down', evidence: {} };
+const event = {
+  seq: 4,
+  time: 1_000,
+  kind: 'health',
+  service: 'orders',
+  instance: 'orders-1',
+  from: 'healthy',
+  to: 'unhealthy',
+  reason: 'app down',
+  evidence: {},
+};
 
 describe('the values replicas share through etcd', () => {
   const validRegistration = compileValidator(StoredRegistration);
 
   it('takes a registration as a replica writes it, with null or absent optional fields and unknown ones', () => {
     expect(validRegistration(registration).ok).toBe(true);
-    expect(validRegistration({ ...registration, instance: null, disconnectedAt: null, disconnectReason: null, healthReason: null }).ok).toBe(true);
+    expect(
+      validRegistration({
+        ...registration,
+        instance: null,
+        disconnectedAt: null,
+        disconnectReason: null,
+        healthReason: null,
+      }).ok,
+    ).toBe(true);
     const { instance: _, ...clientOnly } = registration;
     expect(validRegistration({ ...clientOnly, fromANewerVersion: 1 }).ok).toBe(true);
   });
@@ -35,7 +65,10 @@ describe('the values replicas share through etcd', () => {
     ['an unknown health', { health: 'sick' }],
     ['a reason that is not text', { healthReason: 5 }],
     ['a subscription that is not a name', { subscriptions: ['users', 7] }],
-    ['an instance that is not one', { instance: { service: 'Orders!', id: 'x', host: 'h', port: 0, tier: 0, weight: 1, labels: {} } }],
+    [
+      'an instance that is not one',
+      { instance: { service: 'Orders!', id: 'x', host: 'h', port: 0, tier: 0, weight: 1, labels: {} } },
+    ],
   ])('refuses a registration with %s', (_, change) => {
     expect(validRegistration({ ...registration, ...change }).ok).toBe(false);
   });
@@ -44,7 +77,7 @@ describe('the values replicas share through etcd', () => {
     for (const v of [null, 'cp-1', 5, [registration]]) expect(validRegistration(v).ok).toBe(false);
   });
 
-  it('checks a signal batch\'s envelope, and its ages and reports one by one', () => {
+  it("checks a signal batch's envelope, and its ages and reports one by one", () => {
     const envelope = compileValidator(SignalBatchEnvelope);
     expect(envelope({ replica: 'cp-2', seen: { a: 1, b: 'x' }, observations: [1, {}] }).ok).toBe(true);
     expect(envelope({ replica: 'cp-2', seen: null, observations: [] }).ok).toBe(false);
@@ -58,7 +91,7 @@ describe('the values replicas share through etcd', () => {
     expect(observation({ agentId: 'orders-1', report: { ...report, windowMs: 0 } }).ok).toBe(false);
   });
 
-  it('checks the published table\'s envelope, not its services', () => {
+  it("checks the published table's envelope, not its services", () => {
     const table = compileValidator(PublishedTableEnvelope);
     expect(table({ version: 3, nonce: 'n', services: { orders: { anything: true } } }).ok).toBe(true);
     expect(table({ version: 3.5, nonce: 'n', services: {} }).ok).toBe(false);
@@ -81,6 +114,12 @@ describe('the values replicas share through etcd', () => {
   it('takes only a plain http(s) URL for the leader', () => {
     const url = compileValidator(CampaignValue.properties.url);
     expect(['http://cp-1:7700', 'https://[::1]:7700/base'].map((u) => url(u).ok)).toEqual([true, true]);
-    expect(['javascript:alert(1)', 'http://cp 1', 'http://cp-1/?q', 'ftp://cp-1', ''].map((u) => url(u).ok)).toEqual([false, false, false, false, false]);
+    expect(['javascript:alert(1)', 'http://cp 1', 'http://cp-1/?q', 'ftp://cp-1', ''].map((u) => url(u).ok)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
   });
 });

@@ -10,6 +10,9 @@ const validate = compileValidator(ServicePolicy, { useDefaults: true });
 export function resolvePolicy(partial: unknown = {}): ServicePolicy {
   const copy: unknown = structuredClone(partial ?? {});
   const result = validate(copy);
-  if (!result.ok) throw new Error(`invalid service policy: ${result.issues.map((i) => `${i.path || '(root)'} ${i.problem}`).join('; ')}`);
+  if (!result.ok)
+    throw new Error(
+      `invalid service policy: ${result.issues.map((i) => `${i.path || '(root)'} ${i.problem}`).join('; ')}`,
+    );
   return result.value;
 }

@@ -34,7 +34,15 @@ export function endpoints(...ids: string[]): Endpoint[] {
  * @param over - settings that differ from the defaults
  */
 export function balancerPolicy(kind: BalancerKind, over: Partial<BalancerPolicy> = {}): BalancerPolicy {
-  return { kind, activeRequestBias: 1, ewmaDecayMs: 10_000, ewmaDefaultLatencyMs: 10, ringMinSize: 1024, maglevTableSize: 65537, ...over };
+  return {
+    kind,
+    activeRequestBias: 1,
+    ewmaDecayMs: 10_000,
+    ewmaDefaultLatencyMs: 10,
+    ringMinSize: 1024,
+    maglevTableSize: 65537,
+    ...over,
+  };
 }
 
 /**

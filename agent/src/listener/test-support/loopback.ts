@@ -29,7 +29,17 @@ export interface Upstream {
  * @param status - the status it answers until told otherwise
  */
 export async function upstream(id: string, status = 200): Promise<Upstream> {
-  const u: Upstream = { id, server: createServer(), port: 0, hits: 0, status, headers: {}, delayMs: 0, earlyHints: false, bodyBytes: 0 };
+  const u: Upstream = {
+    id,
+    server: createServer(),
+    port: 0,
+    hits: 0,
+    status,
+    headers: {},
+    delayMs: 0,
+    earlyHints: false,
+    bodyBytes: 0,
+  };
   u.server.on('request', (req, res) => {
     u.hits++;
     req.resume();
@@ -59,7 +69,14 @@ export async function closeServer(server: Server): Promise<void> {
  * @param u - the upstream
  * @param tier - its priority tier
  */
-export const ep = (u: Upstream, tier = 0): Endpoint => ({ id: u.id, host: '127.0.0.1', port: u.port, tier, weight: 1, labels: {} });
+export const ep = (u: Upstream, tier = 0): Endpoint => ({
+  id: u.id,
+  host: '127.0.0.1',
+  port: u.port,
+  tier,
+  weight: 1,
+  labels: {},
+});
 
 /** An answer as {@link send} returns it. */
 export interface Answer {
@@ -77,14 +94,32 @@ export interface Answer {
  * @param abortAfterMs - the client gives up after this long (the promise then rejects)
  * @param service - the service the URL names
  */
-export function send(port: number, method = 'GET', body?: string, abortAfterMs?: number, service = 'svc'): Promise<Answer> {
+export function send(
+  port: number,
+  method = 'GET',
+  body?: string,
+  abortAfterMs?: number,
+  service = 'svc',
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path: `http://${service}/x`, agent: false, headers: body ? { 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, instance: String(res.headers['x-instance'] ?? ''), body: text }));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: `http://${service}/x`,
+        agent: false,
+        headers: body ? { 'content-length': Buffer.byteLength(body) } : {},
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, instance: String(res.headers['x-instance'] ?? ''), body: text }),
+        );
+      },
+    );
     req.on('error', reject);
     if (abortAfterMs !== undefined) setTimeout(() => req.destroy(new Error('aborted by the test')), abortAfterMs);
     req.end(body);

@@ -32,7 +32,12 @@ export async function listen(server: Server): Promise<number> {
  * @param version - the table's version
  * @param service - the service's name
  */
-export function routesOf(endpoints: Endpoint[], policy: Record<string, unknown> = {}, version = 1, service = 'svc'): Routes {
+export function routesOf(
+  endpoints: Endpoint[],
+  policy: Record<string, unknown> = {},
+  version = 1,
+  service = 'svc',
+): Routes {
   return { type: 'routes', version, nonce: 'n', services: { [service]: { endpoints, policy } } } as unknown as Routes;
 }
 
@@ -79,13 +84,20 @@ export function useOutbound(setup: () => OutboundSetup): Outbound {
       return got.u;
     },
     resetUpstreams() {
-      for (const { u, status } of ups.values()) Object.assign(u, { hits: 0, headers: {}, delayMs: 0, earlyHints: false, bodyBytes: 0, status });
+      for (const { u, status } of ups.values())
+        Object.assign(u, { hits: 0, headers: {}, delayMs: 0, earlyHints: false, bodyBytes: 0, status });
     },
   };
   beforeAll(async () => {
     const s = setup();
     for (const [id, status] of Object.entries(s.upstreams)) ups.set(id, { u: await upstream(id, status), status });
-    f.listener = new OutboundListener({ log: createLogger('test', 'silent'), ...s.options, table: () => f.table, pools: f.pools, stats: f.stats });
+    f.listener = new OutboundListener({
+      log: createLogger('test', 'silent'),
+      ...s.options,
+      table: () => f.table,
+      pools: f.pools,
+      stats: f.stats,
+    });
     f.port = await listen(f.listener.server);
   });
   afterAll(async () => {

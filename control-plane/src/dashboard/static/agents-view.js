@@ -23,7 +23,12 @@ function replicaCell(a) {
 
 /** Whether the agent applied the last table sent; an agent of another replica has its ACK state there only. */
 function inSyncCell(a) {
-  if (a.replica) return h('td', { class: 'muted', title: `Its table versions are known on ${a.replica}, the replica it is connected to` }, `on ${a.replica}`);
+  if (a.replica)
+    return h(
+      'td',
+      { class: 'muted', title: `Its table versions are known on ${a.replica}, the replica it is connected to` },
+      `on ${a.replica}`,
+    );
   return h('td', {}, a.inSync ? badge('in sync', 'ok') : a.connected ? badge('behind', 'warn') : DASH);
 }
 
@@ -37,10 +42,28 @@ export function renderAgents(answer, cluster) {
   const rows = answer.agents.map((a) =>
     h(
       'tr',
-      { 'data-testid': `agent-row-${a.agentId}`, 'data-connected': String(a.connected), 'data-in-sync': String(a.inSync) },
+      {
+        'data-testid': `agent-row-${a.agentId}`,
+        'data-connected': String(a.connected),
+        'data-in-sync': String(a.inSync),
+      },
       h('th', { scope: 'row' }, a.agentId, h('div', { class: 'muted small' }, a.remoteAddress ?? '')),
-      h('td', {}, a.instance ? [h('a', { href: `#/services/${encodeURIComponent(a.instance.service)}` }, a.instance.service), ` / ${a.instance.id} `, stateBadge(a.instance.state)] : h('span', { class: 'muted' }, 'caller only')),
-      h('td', {}, a.connected ? badge('connected', 'ok') : [badge('disconnected', 'bad'), ' ', timeEl(a.disconnectedAt)]),
+      h(
+        'td',
+        {},
+        a.instance
+          ? [
+              h('a', { href: `#/services/${encodeURIComponent(a.instance.service)}` }, a.instance.service),
+              ` / ${a.instance.id} `,
+              stateBadge(a.instance.state),
+            ]
+          : h('span', { class: 'muted' }, 'caller only'),
+      ),
+      h(
+        'td',
+        {},
+        a.connected ? badge('connected', 'ok') : [badge('disconnected', 'bad'), ' ', timeEl(a.disconnectedAt)],
+      ),
       replicas ? replicaCell(a) : null,
       h('td', { class: 'num' }, a.appliedVersion ?? DASH, h('span', { class: 'muted' }, ` / ${a.sentVersion ?? DASH}`)),
       inSyncCell(a),
@@ -53,15 +76,39 @@ export function renderAgents(answer, cluster) {
     'div',
     {},
     h('h1', {}, 'Agents'),
-    h('p', { class: 'muted' }, `Routing table version ${answer.tableVersion}. An agent is sent only the services it calls, so agents sit at different versions and each can be in sync.`),
+    h(
+      'p',
+      { class: 'muted' },
+      `Routing table version ${answer.tableVersion}. An agent is sent only the services it calls, so agents sit at different versions and each can be in sync.`,
+    ),
     h(
       'table',
       { class: 'grid', 'data-testid': 'agents-table' },
-      h('caption', { class: 'visually-hidden' }, `Every agent: connection,${replicas ? ' control-plane replica,' : ''} applied and sent table versions, NACKs, subscriptions and rings`),
+      h(
+        'caption',
+        { class: 'visually-hidden' },
+        `Every agent: connection,${replicas ? ' control-plane replica,' : ''} applied and sent table versions, NACKs, subscriptions and rings`,
+      ),
       h(
         'thead',
         {},
-        h('tr', {}, ...['Agent', 'Instance', 'Connection', replicas ? 'Replica' : null, 'Applied / sent', 'In sync', 'Last NACK', 'Subscriptions', 'Rings'].filter(Boolean).map((c) => h('th', { scope: 'col' }, c))),
+        h(
+          'tr',
+          {},
+          ...[
+            'Agent',
+            'Instance',
+            'Connection',
+            replicas ? 'Replica' : null,
+            'Applied / sent',
+            'In sync',
+            'Last NACK',
+            'Subscriptions',
+            'Rings',
+          ]
+            .filter(Boolean)
+            .map((c) => h('th', { scope: 'col' }, c)),
+        ),
       ),
       h('tbody', {}, rows),
     ),

@@ -56,12 +56,21 @@ export async function errorOf(res) {
   const message = body?.error?.message ?? `${res.status} ${res.statusText}`;
   if (res.status === 401) return new Unauthorized(message, getToken() !== undefined);
   const retry = Number(res.headers.get('retry-after'));
-  return new ApiError(res.status, body?.error?.code ?? null, message, Number.isFinite(retry) && retry > 0 ? retry : undefined);
+  return new ApiError(
+    res.status,
+    body?.error?.code ?? null,
+    message,
+    Number.isFinite(retry) && retry > 0 ? retry : undefined,
+  );
 }
 
 /** GETs `path` of the admin API as JSON. */
 export async function getJson(path, signal) {
-  const res = await fetch(path, { headers: { accept: 'application/json', ...authHeaders() }, cache: 'no-store', signal });
+  const res = await fetch(path, {
+    headers: { accept: 'application/json', ...authHeaders() },
+    cache: 'no-store',
+    signal,
+  });
   if (!res.ok) throw await errorOf(res);
   return res.json();
 }

@@ -173,15 +173,25 @@ async function load() {
   else if (r.name === 'agents') {
     const agents = await getJson('/v1/agents');
     if (route === r) main.replaceChildren(renderAgents(agents, cluster));
-  }
-  else if (r.name === 'service') {
+  } else if (r.name === 'service') {
     const name = encodeURIComponent(r.service);
     try {
       const [detail, rings] = await Promise.all([getJson(`/v1/services/${name}`), getJson('/v1/rings')]);
-      if (route === r) main.replaceChildren(renderService(detail, rings.rings.find((x) => x.service === r.service)));
+      if (route === r)
+        main.replaceChildren(
+          renderService(
+            detail,
+            rings.rings.find((x) => x.service === r.service),
+          ),
+        );
     } catch (e) {
       if (!(e instanceof ApiError && e.status === 404)) throw e;
-      if (route === r) main.replaceChildren(h('h1', {}, r.service), h('p', { class: 'empty' }, `No service "${r.service}" is known to the control plane.`), h('p', {}, h('a', { href: '#/' }, 'All services')));
+      if (route === r)
+        main.replaceChildren(
+          h('h1', {}, r.service),
+          h('p', { class: 'empty' }, `No service "${r.service}" is known to the control plane.`),
+          h('p', {}, h('a', { href: '#/' }, 'All services')),
+        );
     }
   }
   updatedEl.textContent = `Updated ${new Date().toLocaleTimeString()}`;

@@ -18,7 +18,10 @@ function dashboardUrl(url) {
 export function renderClusterBadge(c) {
   const attrs = { 'data-testid': 'cluster-role', 'data-role': c.role, 'data-leader': c.leader?.replicaId };
   if (c.role === 'standalone') {
-    return badge('standalone', 'muted', { ...attrs, title: 'This control plane runs alone (file store) and makes every health and failover decision itself.' });
+    return badge('standalone', 'muted', {
+      ...attrs,
+      title: 'This control plane runs alone (file store) and makes every health and failover decision itself.',
+    });
   }
   if (c.role === 'leader') {
     return badge(`${c.replicaId} · leader`, 'info', {
@@ -29,15 +32,20 @@ export function renderClusterBadge(c) {
   if (c.role === 'follower' && !c.leader) {
     return badge(`${c.replicaId} · follower · no leader`, 'warn', {
       ...attrs,
-      title: 'This replica follows but no replica leads right now (is the etcd quorum lost?), so no health or failover decision is made until one is elected; agents keep the tables they hold.',
+      title:
+        'This replica follows but no replica leads right now (is the etcd quorum lost?), so no health or failover decision is made until one is elected; agents keep the tables they hold.',
     });
   }
   if (c.role === 'follower') {
     const href = dashboardUrl(c.leader.url);
-    return badge([`${c.replicaId} · follower · leader `, href ? h('a', { href }, c.leader.replicaId) : c.leader.replicaId], 'muted', {
-      ...attrs,
-      title: `This replica follows ${c.leader.replicaId}, which makes the health and failover decisions; tables are the same on every replica.`,
-    });
+    return badge(
+      [`${c.replicaId} · follower · leader `, href ? h('a', { href }, c.leader.replicaId) : c.leader.replicaId],
+      'muted',
+      {
+        ...attrs,
+        title: `This replica follows ${c.leader.replicaId}, which makes the health and failover decisions; tables are the same on every replica.`,
+      },
+    );
   }
   return badge(`${c.replicaId} · ${c.role}`, 'muted', attrs);
 }

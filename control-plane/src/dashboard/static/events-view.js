@@ -10,7 +10,13 @@ function eventItem(e) {
   const failover = e.kind === 'failover';
   return h(
     'li',
-    { class: `event kind-${e.kind}`, 'data-testid': 'event', 'data-kind': e.kind, 'data-seq': e.seq, 'data-service': e.service },
+    {
+      class: `event kind-${e.kind}`,
+      'data-testid': 'event',
+      'data-kind': e.kind,
+      'data-seq': e.seq,
+      'data-service': e.service,
+    },
     h(
       'div',
       { class: 'event-head' },
@@ -18,7 +24,13 @@ function eventItem(e) {
       badge(e.kind, failover ? 'bad' : e.kind === 'drain' ? 'muted' : 'info'),
       h('a', { href: `#/services/${encodeURIComponent(e.service)}` }, e.service),
       e.instance ? h('span', {}, ` / ${e.instance}`) : null,
-      h('span', { class: 'transition' }, failover ? [h('strong', {}, e.from), ' → ', h('strong', {}, e.to)] : [stateBadge(e.from), ' → ', stateBadge(e.to)]),
+      h(
+        'span',
+        { class: 'transition' },
+        failover
+          ? [h('strong', {}, e.from), ' → ', h('strong', {}, e.to)]
+          : [stateBadge(e.from), ' → ', stateBadge(e.to)],
+      ),
     ),
     h('p', { class: 'reason' }, e.reason),
   );
@@ -33,13 +45,20 @@ export class EventsView {
   /** Builds the view in `root` from every event known so far. */
   mount(root, events) {
     this.#list = h('ol', { class: 'timeline', reversed: true, 'data-testid': 'events' });
-    this.#empty = h('p', { class: 'empty' }, 'No decision yet: events appear here when an instance changes state, a service fails over, or an operator drains.');
+    this.#empty = h(
+      'p',
+      { class: 'empty' },
+      'No decision yet: events appear here when an instance changes state, a service fails over, or an operator drains.',
+    );
     const select = h(
       'select',
-      { id: 'event-kind', onchange: (ev) => {
-        this.#kind = ev.target.value;
-        this.#renderAll(events);
-      } },
+      {
+        id: 'event-kind',
+        onchange: (ev) => {
+          this.#kind = ev.target.value;
+          this.#renderAll(events);
+        },
+      },
       h('option', { value: '' }, 'all'),
       ...KINDS.map((k) => h('option', { value: k }, k)),
     );

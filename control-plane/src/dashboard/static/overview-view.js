@@ -19,13 +19,21 @@ export class OverviewView {
   /** Builds the view in `root`. */
   mount(root) {
     this.#body = h('tbody');
-    this.#empty = h('p', { class: 'empty', hidden: true }, 'No service has registered yet: start an agent with an instance, or name services in the config file.');
+    this.#empty = h(
+      'p',
+      { class: 'empty', hidden: true },
+      'No service has registered yet: start an agent with an instance, or name services in the config file.',
+    );
     root.replaceChildren(
       h('h1', {}, 'Services'),
       h(
         'table',
         { class: 'grid', 'data-testid': 'services-table' },
-        h('caption', { class: 'visually-hidden' }, 'Every service: health, serving tier and traffic reported by its callers'),
+        h(
+          'caption',
+          { class: 'visually-hidden' },
+          'Every service: health, serving tier and traffic reported by its callers',
+        ),
         h(
           'thead',
           {},
@@ -40,7 +48,11 @@ export class OverviewView {
         this.#body,
       ),
       this.#empty,
-      h('p', { class: 'muted small' }, 'Requests, errors and p99 latency are what the callers of each service report over the last window; — means no caller has reported on it yet. The trend is kept by this page while it is open.'),
+      h(
+        'p',
+        { class: 'muted small' },
+        'Requests, errors and p99 latency are what the callers of each service report over the last window; — means no caller has reported on it yet. The trend is kept by this page while it is open.',
+      ),
     );
   }
 
@@ -98,7 +110,12 @@ export class OverviewView {
 
   #fill(row, s) {
     const { cells } = row;
-    cells.health.replaceChildren(badge(`${s.healthy}/${s.total}`, healthTone(s.healthy, s.total), { 'data-testid': `service-health-${s.name}`, title: `${s.healthy} of ${s.total} instances routed` }));
+    cells.health.replaceChildren(
+      badge(`${s.healthy}/${s.total}`, healthTone(s.healthy, s.total), {
+        'data-testid': `service-health-${s.name}`,
+        title: `${s.healthy} of ${s.total} instances routed`,
+      }),
+    );
     cells.tier.textContent = s.activeTier === null || s.activeTier === undefined ? DASH : `tier ${s.activeTier}`;
     cells.tier.dataset.tier = s.activeTier ?? '';
     const stats = s.stats;
@@ -109,6 +126,11 @@ export class OverviewView {
     const data = this.#history.data(s.name);
     row.chart.update(data);
     const last = data[1].at(-1);
-    cells.trend.setAttribute('aria-label', last === null || last === undefined ? `${s.name}: no request rate reported yet` : `${s.name}: ${fmtRate(last)} now, last ${data[0].length} samples`);
+    cells.trend.setAttribute(
+      'aria-label',
+      last === null || last === undefined
+        ? `${s.name}: no request rate reported yet`
+        : `${s.name}: ${fmtRate(last)} now, last ${data[0].length} samples`,
+    );
   }
 }

@@ -21,7 +21,13 @@ function instanceItem(i) {
   return h(
     'li',
     { class: 'instance', 'data-testid': `instance-${i.id}`, 'data-state': i.state },
-    h('div', { class: 'instance-head' }, stateBadge(i.state), h('strong', {}, i.id), h('span', { class: 'muted' }, `${i.host}:${i.port}`)),
+    h(
+      'div',
+      { class: 'instance-head' },
+      stateBadge(i.state),
+      h('strong', {}, i.id),
+      h('span', { class: 'muted' }, `${i.host}:${i.port}`),
+    ),
     h('p', { class: 'reason' }, i.reason || DASH),
     h(
       'p',
@@ -41,7 +47,12 @@ function tierSection(tier, instances, activeTier) {
   return h(
     'section',
     { class: 'tier', 'data-testid': `tier-${tier}`, 'aria-labelledby': `tier-${tier}-title` },
-    h('h3', { id: `tier-${tier}-title` }, `Tier ${tier} `, serving === true ? badge('serving', 'ok') : serving === false ? badge('standby', 'muted') : null),
+    h(
+      'h3',
+      { id: `tier-${tier}-title` },
+      `Tier ${tier} `,
+      serving === true ? badge('serving', 'ok') : serving === false ? badge('standby', 'muted') : null,
+    ),
     ...zones.map(([zone, list]) =>
       h(
         'div',
@@ -89,7 +100,13 @@ export function renderService(detail, ring) {
     'div',
     { 'data-testid': `service-${detail.name}` },
     h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Services'), ' / ', detail.name),
-    h('h1', {}, detail.name, ' ', badge(`${detail.healthy}/${detail.total} healthy`, healthTone(detail.healthy, detail.total))),
+    h(
+      'h1',
+      {},
+      detail.name,
+      ' ',
+      badge(`${detail.healthy}/${detail.total} healthy`, healthTone(detail.healthy, detail.total)),
+    ),
     h(
       'dl',
       { class: 'facts' },
@@ -99,15 +116,31 @@ export function renderService(detail, ring) {
       h('dt', {}, 'Table version'),
       h('dd', {}, detail.version === null ? DASH : String(detail.version)),
       h('dt', {}, 'Traffic'),
-      h('dd', {}, stats ? `${fmtRate(stats.rps)}, ${fmtRatio(stats.errorRatio)} errors, p99 ${fmtMs(stats.p99Ms)}` : DASH),
+      h(
+        'dd',
+        {},
+        stats ? `${fmtRate(stats.rps)}, ${fmtRatio(stats.errorRatio)} errors, p99 ${fmtMs(stats.p99Ms)}` : DASH,
+      ),
     ),
     h(
       'section',
       { 'aria-labelledby': 'instances-title' },
       h('h2', { id: 'instances-title' }, 'Instances'),
-      byTier.length === 0 ? h('p', { class: 'muted' }, 'No instance is registered.') : byTier.map(([tier, list]) => tierSection(tier, list, detail.activeTier)),
+      byTier.length === 0
+        ? h('p', { class: 'muted' }, 'No instance is registered.')
+        : byTier.map(([tier, list]) => tierSection(tier, list, detail.activeTier)),
     ),
-    h('section', { 'aria-labelledby': 'ring-title' }, h('h2', { id: 'ring-title' }, 'Ring'), ringSection(ring ?? detail.ring)),
-    h('section', { 'aria-labelledby': 'policy-title' }, h('h2', { id: 'policy-title' }, 'Policy in force'), jsonBlock(detail.policy, `policy of ${detail.name}`)),
+    h(
+      'section',
+      { 'aria-labelledby': 'ring-title' },
+      h('h2', { id: 'ring-title' }, 'Ring'),
+      ringSection(ring ?? detail.ring),
+    ),
+    h(
+      'section',
+      { 'aria-labelledby': 'policy-title' },
+      h('h2', { id: 'policy-title' }, 'Policy in force'),
+      jsonBlock(detail.policy, `policy of ${detail.name}`),
+    ),
   );
 }

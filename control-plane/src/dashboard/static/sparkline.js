@@ -57,7 +57,10 @@ export class Sparkline {
         legend: { show: false },
         scales: { x: { time: false }, y: { range: (_u, _min, max) => [0, Math.max(1, max ?? 1) * 1.1] } },
         axes: [{ show: false }, { show: false }],
-        series: [{}, { stroke: '#2563eb', width: 1.5, fill: 'rgba(37, 99, 235, 0.15)', spanGaps: false, points: { show: false } }],
+        series: [
+          {},
+          { stroke: '#2563eb', width: 1.5, fill: 'rgba(37, 99, 235, 0.15)', spanGaps: false, points: { show: false } },
+        ],
       },
       [[], []],
       el,

@@ -26,7 +26,15 @@ export function sink(id: string, record: AgentRecord = agentRecord(id, { instanc
 }
 
 /** An endpoint of tier 0, healthy unless said otherwise. */
-export const ep = (id: string, health?: 'unhealthy'): Endpoint => ({ id, host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {}, ...(health ? { health } : {}) });
+export const ep = (id: string, health?: 'unhealthy'): Endpoint => ({
+  id,
+  host: '127.0.0.1',
+  port: 1,
+  tier: 0,
+  weight: 1,
+  labels: {},
+  ...(health ? { health } : {}),
+});
 
 /** What {@link usePusher} sets up before each test; a test moves `now` and changes `services`. */
 export interface PusherFixture {

@@ -35,8 +35,10 @@ export class MemoryStore implements Store {
   }
   changesSince(revision: number): StoreChange[] {
     const out: StoreChange[] = [];
-    for (const [key, rev] of this.#revisions) if (rev > revision) out.push({ key, modRevision: rev, value: this.data.get(key) });
-    if (revision > 0) for (const [key, rev] of this.#tombstones) if (rev > revision) out.push({ key, modRevision: rev, deleted: true });
+    for (const [key, rev] of this.#revisions)
+      if (rev > revision) out.push({ key, modRevision: rev, value: this.data.get(key) });
+    if (revision > 0)
+      for (const [key, rev] of this.#tombstones) if (rev > revision) out.push({ key, modRevision: rev, deleted: true });
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
   revision(): number {
