@@ -94,11 +94,10 @@ function setup(knownServices: string[] = []) {
 }
 
 /** Healthy endpoints (unhealthy ones stay in the table, marked). */
-const ids = (r: Registry, service: string) =>
-  r
-    .routingServices()
-    [service]?.endpoints.filter((e) => e.health === undefined)
-    .map((e) => e.id);
+const ids = (r: Registry, service: string) => {
+  const endpoints = r.routingServices()[service]?.endpoints;
+  return endpoints?.filter((e) => e.health === undefined).map((e) => e.id);
+};
 const all = (r: Registry, service: string) =>
   r.routingServices()[service]?.endpoints.map((e) => `${e.id}:${e.health ?? 'healthy'}`);
 
