@@ -16,16 +16,14 @@ describe('meshctl apply and delete', () => {
   it('PUTs each document of a file or stdin, and prints its resourceVersion', async () => {
     let rv = 30;
     server.routes.set('PUT /v1/policies/a', (req, res) => {
-      res
-        .writeHead(200, { 'content-type': 'application/json' })
-        .end(
-          JSON.stringify({
-            service: 'a',
-            source: 'api',
-            resourceVersion: String(++rv),
-            policy: JSON.parse(req.body).policy,
-          }),
-        );
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          service: 'a',
+          source: 'api',
+          resourceVersion: String(++rv),
+          policy: JSON.parse(req.body).policy,
+        }),
+      );
     });
     server.routes.set('PUT /v1/policies/b', {
       body: { service: 'b', source: 'api', resourceVersion: '40', policy: {} },
