@@ -34,14 +34,13 @@
 //
 // Code: this entry reads the options; bench/lib/proxy-compare/paths.mjs
 // starts the paths, bench/lib/proxy-compare/modes.mjs measures and reports.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { rateMode, throughputMode, writeDoc } from './lib/proxy-compare/modes.mjs';
 import { ALL_PATHS, proxyPaths, RATE_PATHS } from './lib/proxy-compare/paths.mjs';
-import { ProcessGroup, stopOnExit } from './lib/process-group.mjs';
+import { benchScratch } from './lib/process-group.mjs';
 import { INSTALL_HINT, findBinary, installProxies } from './lib/system-proxies.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -131,16 +130,7 @@ const runs = values.smoke
 
 // --- processes -------------------------------------------------------------
 
-const group = new ProcessGroup();
-const dir = mkdtempSync(join(tmpdir(), 'meshlet-proxy-compare-'));
-let cleaned = false;
-async function cleanup() {
-  if (cleaned) return;
-  cleaned = true;
-  await group.stopAll();
-  rmSync(dir, { recursive: true, force: true });
-}
-const exit = stopOnExit(() => group, dir, log, cleanup);
+const { group, dir, cleanup, exit } = benchScratch('meshlet-proxy-compare-', log);
 const { PATH_DEFS, app } = proxyPaths({ group, dir, root, bench: here, connections });
 
 /** In a smoke run, every path must have served every request. */

@@ -23,15 +23,15 @@
 // at the end, on an error and on SIGINT or SIGTERM.
 //
 // usage: node bench/proxy-overhead.mjs [--duration 5] [--connections 16] [--write] [--smoke]
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import getPort from 'get-port';
 import { stringify } from 'yaml';
-import { cpuSeconds, ProcessGroup, stopOnExit } from './lib/process-group.mjs';
+import { benchScratch, cpuSeconds } from './lib/process-group.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -50,17 +50,8 @@ if (values.smoke && values.write) {
 const SMOKE = { amount: 200, connections: 2 };
 const duration = Math.min(60, Math.max(1, Number(values.duration)));
 const connections = values.smoke ? SMOKE.connections : Math.min(256, Math.max(1, Number(values.connections)));
-const dir = mkdtempSync(join(tmpdir(), 'meshlet-bench-'));
 const log = (s) => process.stderr.write(`${s}\n`);
-const group = new ProcessGroup();
-let cleaned = false;
-async function cleanup() {
-  if (cleaned) return;
-  cleaned = true;
-  await group.stopAll();
-  rmSync(dir, { recursive: true, force: true });
-}
-const exit = stopOnExit(() => group, dir, log, cleanup);
+const { group, dir, cleanup, exit } = benchScratch('meshlet-bench-', log);
 
 function start(name, args) {
   return group.start(name, process.execPath, args, { cwd: root });

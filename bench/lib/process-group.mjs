@@ -10,7 +10,9 @@
 // period. Output is drained (a full pipe would stall the child) and its tail
 // kept, so a process that dies early can say why.
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const TAIL_BYTES = 4096;
 
@@ -192,4 +194,25 @@ export function stopOnExit(group, dir, log, stop) {
     });
   }
   return state;
+}
+
+/**
+ * What a benchmark that runs once needs around its processes: a fresh
+ * temporary directory named after `prefix`, one {@link ProcessGroup}, a
+ * `cleanup()` (stop every process gracefully, remove the directory; safe to
+ * call twice), and {@link stopOnExit} wired to both. `exit.interrupted` says
+ * a signal came.
+ */
+export function benchScratch(prefix, log) {
+  const group = new ProcessGroup();
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  let cleaned = false;
+  const cleanup = async () => {
+    if (cleaned) return;
+    cleaned = true;
+    await group.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const exit = stopOnExit(() => group, dir, log, cleanup);
+  return { group, dir, cleanup, exit };
 }
