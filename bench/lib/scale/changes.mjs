@@ -49,11 +49,7 @@ export async function runChanges(ctx, run, swarm, topology) {
         if (!/is not connected here/.test(err instanceof Error ? err.message : String(err))) throw err;
         await swarm.all('unwatch');
         const row = {
-          index: c.index,
-          cls: c.cls,
-          service: c.service,
-          instanceId: c.instanceId,
-          status: c.status,
+          ...changeOf(c),
           injected: false,
           converged: false,
           convergenceMs: Number.NaN,
@@ -74,11 +70,7 @@ export async function runChanges(ctx, run, swarm, topology) {
       const affected = sum(r, (x) => x.affected);
       const converged = sum(r, (x) => x.converged) === affected && sum(r, (x) => x.lost) === 0;
       const row = {
-        index: c.index,
-        cls: c.cls,
-        service: c.service,
-        instanceId: c.instanceId,
-        status: c.status,
+        ...changeOf(c),
         affected,
         declaredCallers: topology.callersOf(c.service),
         stale: sum(watched, (x) => x.stale),
@@ -129,4 +121,9 @@ export async function runChanges(ctx, run, swarm, topology) {
     etcdSeconds: etcd ? sum(changesCpu1[1], (x) => x) - sum(changesCpu0[1], (x) => x) : undefined,
   };
   return histogramsBefore;
+}
+
+/** What a result row repeats of the change it measures. */
+function changeOf(c) {
+  return { index: c.index, cls: c.cls, service: c.service, instanceId: c.instanceId, status: c.status };
 }
