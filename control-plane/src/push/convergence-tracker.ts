@@ -66,17 +66,7 @@ export class ConvergenceTracker<A> {
       if (!p) continue;
       p.remaining--;
       if (!acked) p.unanswered++;
-      if (p.remaining === 0) {
-        this.#changes.delete(v);
-        this.#onConverged({
-          version: v,
-          decidedAt: p.decidedAt,
-          convergedAt: now,
-          durationMs: now - p.decidedAt,
-          agents: p.agents,
-          unanswered: p.unanswered,
-        });
-      }
+      if (p.remaining === 0) this.#close(v, p, now, p.unanswered);
     }
   }
 
@@ -92,20 +82,25 @@ export class ConvergenceTracker<A> {
     let expired = false;
     for (const [v, p] of this.#changes) {
       if (now - p.decidedAt < CONVERGENCE_DEADLINE_MS) break;
-      this.#changes.delete(v);
       expired = true;
-      this.#onConverged({
-        version: v,
-        decidedAt: p.decidedAt,
-        convergedAt: now,
-        durationMs: now - p.decidedAt,
-        agents: p.agents,
-        unanswered: p.unanswered + p.remaining,
-      });
+      this.#close(v, p, now, p.unanswered + p.remaining);
     }
     if (!expired) return;
     for (const versions of this.#waiting.values()) {
       while (versions.length > 0 && !this.#changes.has(versions[0] as number)) versions.shift();
     }
+  }
+
+  /** The change stops waiting, converged at `now` with `unanswered` agents that never ACKed. */
+  #close(version: number, p: PendingChange, now: number, unanswered: number): void {
+    this.#changes.delete(version);
+    this.#onConverged({
+      version,
+      decidedAt: p.decidedAt,
+      convergedAt: now,
+      durationMs: now - p.decidedAt,
+      agents: p.agents,
+      unanswered,
+    });
   }
 }
