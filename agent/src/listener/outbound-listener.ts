@@ -1,13 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { type Endpoint, type Logger, MeshletHttpError, type TimeoutPolicy } from '@meshlet/shared';
+import type { Endpoint, Logger, TimeoutPolicy } from '@meshlet/shared';
 import type { Dispatcher } from 'undici';
 import type { PickContext } from '../balancer/balancer.js';
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import type { Subscriptions, WaitingClient } from '../control/subscriptions.js';
-import { AgentErrorCodes, AgentErrors, CIRCUIT_HEADER } from '../errors.js';
-import { decideFault } from '../resilience/fault-decision.js';
+import { AgentErrors } from '../errors.js';
 import { type FailureKind, failureKind } from '../resilience/failure-kind.js';
 import { type AttemptOutcome, decideRetry, type RetryDecision, retryDelay } from '../resilience/retry-policy.js';
 import { requestHash } from '../route/request-hash.js';
@@ -24,6 +22,7 @@ import { accessLine, type ForwardState } from './access-line.js';
 import { addTraceContextRaw } from './trace-context.js';
 import { forwardUpgrade } from './outbound-upgrade.js';
 import { refuseUpgrade } from './upgrade-tunnel.js';
+import { admitRequest } from './admit-request.js';
 
 /** Options of {@link OutboundListener}. */
 export interface OutboundOptions {
@@ -116,7 +115,7 @@ export class OutboundListener {
     }
   }
 
-  /** The service's rate limit, fault injection and circuit breaker, then {@link #forward}. */
+  /** The gates of {@link admitRequest} (rate limit, fault injection, circuit breaker), then {@link #forward}. */
   async #guard(
     req: IncomingMessage,
     res: ServerResponse,
@@ -124,52 +123,8 @@ export class OutboundListener {
     d: Destination,
     state: ForwardState,
   ): Promise<void> {
-    const { svc, dest } = d;
-    if (svc.limiter && !svc.limiter.tryTake()) {
-      sendJsonError(
-        res,
-        AgentErrors.RATE_LIMITED(
-          `the local rate limit of "${svc.name}" (${svc.policy.rateLimit?.requestsPerSecond} requests per second) is exhausted; retry later`,
-        ),
-        { service: svc.name },
-      );
-      return;
-    }
-    const faults = svc.policy.faultInjection;
-    if (faults) {
-      const f = decideFault(faults, this.#o.random);
-      if (f.delayMs > 0) await sleep(f.delayMs);
-      if (f.abortStatus !== undefined) {
-        sendJsonError(
-          res,
-          new MeshletHttpError(
-            AgentErrorCodes.FAULT_INJECTED,
-            f.abortStatus,
-            `fault injection of "${svc.name}" aborted this request (a drill: remove faultInjection from the policy to stop it)`,
-          ),
-          { service: svc.name },
-        );
-        return;
-      }
-    }
-
-    let release = dest.breaker.tryAcquireSync();
-    if (!release) {
-      const got = await dest.breaker.acquire(d.timeouts.requestMs || 15_000);
-      if (typeof got !== 'function') {
-        dest.metrics.circuitOpen();
-        if (!res.headersSent) res.setHeader(CIRCUIT_HEADER, got.open);
-        sendJsonError(
-          res,
-          AgentErrors.CIRCUIT_OPEN(
-            `the circuit breaker of "${dest.name}" is open (${got.open}): ${dest.policy.circuitBreaker.maxConcurrent} requests in flight and ${dest.policy.circuitBreaker.maxPending} waiting at most`,
-          ),
-          { service: dest.name, reason: got.open },
-        );
-        return;
-      }
-      release = got;
-    }
+    const release = await admitRequest(res, d, this.#o.random);
+    if (!release) return;
     try {
       await this.#forward(req, res, target, d, state);
     } finally {
