@@ -1,12 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Endpoint, Logger, TimeoutPolicy } from '@meshlet/shared';
-import type { Dispatcher } from 'undici';
+import type { Endpoint, Logger } from '@meshlet/shared';
 import type { PickContext } from '../balancer/balancer.js';
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import type { Subscriptions, WaitingClient } from '../control/subscriptions.js';
 import { AgentErrors } from '../errors.js';
-import { type FailureKind, failureKind } from '../resilience/failure-kind.js';
 import { type AttemptOutcome, decideRetry, type RetryDecision, retryDelay } from '../resilience/retry-policy.js';
 import { requestHash } from '../route/request-hash.js';
 import type { RouteTable } from '../route/route-table.js';
@@ -15,7 +13,6 @@ import { rawUpstreamHeaders } from './hop-headers.js';
 import { sendJsonError } from './json-error.js';
 import type { OriginPools } from './origin-pools.js';
 import { NO_BODY, readBody } from './request-body.js';
-import { dispatchRelay, type RelayOptions, type RelayOutcome } from './relay-handler.js';
 import { waitWhileConnected } from './wait-while-connected.js';
 import { type RequestTarget, requestTarget } from './request-target.js';
 import { accessLine, type ForwardState } from './access-line.js';
@@ -23,6 +20,8 @@ import { addTraceContextRaw } from './trace-context.js';
 import { forwardUpgrade } from './outbound-upgrade.js';
 import { refuseUpgrade } from './upgrade-tunnel.js';
 import { admitRequest } from './admit-request.js';
+import { attemptEndpoint } from './attempt-endpoint.js';
+import { settleFailedAttempt } from './settle-failed-attempt.js';
 
 /** Options of {@link OutboundListener}. */
 export interface OutboundOptions {
@@ -195,14 +194,14 @@ export class OutboundListener {
       // Before anything reaches the client: an answer the policy retries is declined.
       const accept = (status: number, peerError: string | undefined) =>
         !(decision = ask(attempt, { kind: 'status', status, peerError })).retry;
-      const { outcome, answeredMs } = await this.#attempt(endpoint, request, res, timeouts, accept);
+      const { outcome, answeredMs } = await attemptEndpoint(o, endpoint, request, res, timeouts, accept);
       if (outcome.kind !== 'failed') {
         dest.metrics.attempt(endpoint.id, outcome.status);
         dest.outcome(endpoint.id, outcome.status >= 500, answeredMs);
         if (outcome.kind === 'relayed') return;
         failures.push(`${endpoint.id}: answered ${outcome.status}${outcome.peerError ? ` ${outcome.peerError}` : ''}`);
       } else {
-        const kind = this.#failed(outcome, endpoint, d, res);
+        const kind = settleFailedAttempt(outcome, endpoint, d, res);
         if (kind === undefined) return;
         failures.push(`${endpoint.id}: ${outcome.error.message}`);
         if (o.log.isLevelEnabled('debug'))
@@ -232,62 +231,6 @@ export class OutboundListener {
       AgentErrors.UPSTREAM_UNREACHABLE(`no endpoint of "${dest.name}" could be reached (${failures.join('; ')})${why}`),
       { service: dest.name, attempts: failures.length },
     );
-  }
-
-  /** One attempt on `endpoint`; `answeredMs` is the time to the answer's headers (for the balancer's EWMA and the observations), -1 when none came. */
-  async #attempt(
-    endpoint: Endpoint,
-    request: Dispatcher.DispatchOptions,
-    res: ServerResponse,
-    timeouts: TimeoutPolicy,
-    accept: RelayOptions['accept'],
-  ): Promise<{ outcome: RelayOutcome; answeredMs: number }> {
-    const o = this.#o;
-    const stats = o.stats.get(endpoint.id);
-    stats.active++;
-    const started = performance.now();
-    let answeredMs = -1;
-    const outcome = await dispatchRelay(o.pools.get(endpoint.host, endpoint.port, timeouts), request, res, {
-      fromApp: false,
-      headersDeadlineMs: timeouts.requestMs,
-      onHeaders: () => {
-        answeredMs = performance.now() - started;
-        stats.observe(answeredMs, o.clock());
-      },
-      accept,
-    });
-    stats.active--;
-    return { outcome, answeredMs };
-  }
-
-  /**
-   * An attempt that got no answer, counted against its endpoint unless the
-   * client left. Returns how it failed, for the retry policy; undefined when
-   * the request ends here: the client left, already had a status (it is cut
-   * off), or the endpoint timed out (never retried: the client gets a 504).
-   */
-  #failed(
-    outcome: RelayOutcome & { kind: 'failed' },
-    endpoint: Endpoint,
-    d: Destination,
-    res: ServerResponse,
-  ): FailureKind | undefined {
-    const kind = failureKind(outcome.error);
-    // A client that left says nothing about the endpoint.
-    if (kind === 'aborted' || res.destroyed) return undefined;
-    d.dest.metrics.attempt(endpoint.id, -1);
-    d.dest.outcome(endpoint.id, true);
-    if (outcome.headersSent) res.destroy();
-    else if (kind === 'timeout')
-      sendJsonError(
-        res,
-        AgentErrors.UPSTREAM_TIMEOUT(
-          `endpoint ${endpoint.id} of "${d.dest.name}" did not answer within ${d.timeouts.requestMs} ms`,
-        ),
-        { service: d.dest.name, endpoint: endpoint.id },
-      );
-    else return kind;
-    return undefined;
   }
 
   /**

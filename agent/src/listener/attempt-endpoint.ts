@@ -1,0 +1,45 @@
+import type { ServerResponse } from 'node:http';
+import type { Endpoint, TimeoutPolicy } from '@meshlet/shared';
+import type { Dispatcher } from 'undici';
+import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
+import type { OriginPools } from './origin-pools.js';
+import { dispatchRelay, type RelayOptions, type RelayOutcome } from './relay-handler.js';
+
+/** What {@link attemptEndpoint} needs from its listener (a subset of its options). */
+export interface AttemptContext {
+  pools: OriginPools;
+  stats: EndpointStatsMap;
+  clock: () => number;
+}
+
+/**
+ * One attempt of a request on `endpoint`, relayed through the pool of its
+ * origin. The endpoint counts the attempt as active while it lasts, and
+ * observes the time to the answer's headers when one comes (what the
+ * balancer's EWMA and the observations feed on). `answeredMs` is that time,
+ * -1 when no answer came.
+ */
+export async function attemptEndpoint(
+  ctx: AttemptContext,
+  endpoint: Endpoint,
+  request: Dispatcher.DispatchOptions,
+  res: ServerResponse,
+  timeouts: TimeoutPolicy,
+  accept: RelayOptions['accept'],
+): Promise<{ outcome: RelayOutcome; answeredMs: number }> {
+  const stats = ctx.stats.get(endpoint.id);
+  stats.active++;
+  const started = performance.now();
+  let answeredMs = -1;
+  const outcome = await dispatchRelay(ctx.pools.get(endpoint.host, endpoint.port, timeouts), request, res, {
+    fromApp: false,
+    headersDeadlineMs: timeouts.requestMs,
+    onHeaders: () => {
+      answeredMs = performance.now() - started;
+      stats.observe(answeredMs, ctx.clock());
+    },
+    accept,
+  });
+  stats.active--;
+  return { outcome, answeredMs };
+}

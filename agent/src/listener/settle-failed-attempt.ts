@@ -1,0 +1,38 @@
+import type { ServerResponse } from 'node:http';
+import type { Endpoint } from '@meshlet/shared';
+import { AgentErrors } from '../errors.js';
+import { type FailureKind, failureKind } from '../resilience/failure-kind.js';
+import type { Destination } from '../route/destination.js';
+import { sendJsonError } from './json-error.js';
+import type { RelayOutcome } from './relay-handler.js';
+
+/**
+ * Settles an attempt that got no answer: counted against its endpoint
+ * unless the client left. Returns how it failed, for the retry policy;
+ * undefined when the request ends here: the client left, already had a
+ * status (it is cut off), or the endpoint timed out (never retried: the
+ * client gets a 504).
+ */
+export function settleFailedAttempt(
+  outcome: RelayOutcome & { kind: 'failed' },
+  endpoint: Endpoint,
+  d: Destination,
+  res: ServerResponse,
+): FailureKind | undefined {
+  const kind = failureKind(outcome.error);
+  // A client that left says nothing about the endpoint.
+  if (kind === 'aborted' || res.destroyed) return undefined;
+  d.dest.metrics.attempt(endpoint.id, -1);
+  d.dest.outcome(endpoint.id, true);
+  if (outcome.headersSent) res.destroy();
+  else if (kind === 'timeout')
+    sendJsonError(
+      res,
+      AgentErrors.UPSTREAM_TIMEOUT(
+        `endpoint ${endpoint.id} of "${d.dest.name}" did not answer within ${d.timeouts.requestMs} ms`,
+      ),
+      { service: d.dest.name, endpoint: endpoint.id },
+    );
+  else return kind;
+  return undefined;
+}
