@@ -1,10 +1,10 @@
 import { type Logger, type Routes, type ServiceRoutes, SharedErrorCodes } from '@meshlet/shared';
 import type { Store } from '../store/store.js';
-import { type Convergence, ConvergenceTracker } from './convergence-tracker.js';
 import { BurstDebounce } from './burst-debounce.js';
-import { HeldTable } from './held-table.js';
+import type { Convergence } from './convergence-tracker.js';
 import { ServiceTable } from './service-table.js';
-import type { TableMessage } from './table-message.js';
+import { StartupGrace } from './startup-grace.js';
+import { TableFanout } from './table-fanout.js';
 import type { TableSink } from './table-sink.js';
 
 /** Options of {@link Pusher}. */
@@ -55,7 +55,7 @@ const MAX_LIFT = 2 ** 47;
  *
  * Right after a start the registry holds only the agents that have
  * reconnected so far; a table built from it would tell every caller that the
- * others are gone. So nothing is pushed during the startup grace period and
+ * others are gone. So nothing is pushed during the {@link StartupGrace} and
  * agents keep serving from the table they hold.
  *
  * While it does not build ({@link setBuilding}) it makes no version of its
@@ -65,15 +65,13 @@ const MAX_LIFT = 2 ** 47;
  */
 export class Pusher {
   readonly #o: PusherOptions;
-  readonly #sinks = new Map<TableSink, HeldTable>();
   readonly #table: ServiceTable;
-  readonly #convergence: ConvergenceTracker<TableSink>;
+  readonly #fanout: TableFanout;
   /** Sinks whose subscriptions grew or that need a full table. */
   readonly #dirty = new Set<TableSink>();
   #forceBump = false;
   readonly #burst: BurstDebounce;
-  #graceUntil: number;
-  #graceTimer: NodeJS.Timeout | undefined;
+  readonly #grace: StartupGrace;
   #closed = false;
   #building = true;
 
@@ -85,18 +83,10 @@ export class Pusher {
       maxDelayMs: options.maxDelayMs,
       fire: () => this.flush(),
     });
-    this.#convergence = new ConvergenceTracker({
-      clock: options.clock,
-      ...(options.onConverged ? { onConverged: options.onConverged } : {}),
-    });
     this.#table = new ServiceTable(options.store.get<{ version: number }>(STORE_KEY)?.version ?? 0);
-    this.#graceUntil = options.clock() + options.startupGraceMs;
-    if (options.startupGraceMs > 0) {
-      this.#graceTimer = setTimeout(() => {
-        this.#graceTimer = undefined;
-        this.flush();
-      }, options.startupGraceMs);
-    }
+    const { clock, onConverged } = options;
+    this.#fanout = new TableFanout({ table: this.#table, clock, ...(onConverged ? { onConverged } : {}) });
+    this.#grace = new StartupGrace({ clock, graceMs: options.startupGraceMs, end: () => this.flush() });
   }
 
   /** The version of the newest table, 0 before the first. */
@@ -138,22 +128,23 @@ export class Pusher {
     if (this.#closed) return false;
     const held = this.#table;
     if (held.built && table.version <= held.version) {
-      // Not newer: only another table under that version, or (`replace`, right after this replica stopped leading) the leader's own, even an older one, replaces it, in full.
+      // Not newer: only another table under that version, or (`replace`, right after this
+      // replica stopped leading) the leader's own, even an older one, replaces it, in full.
       const other = table.version === held.version ? table.nonce !== held.nonce : replace;
       if (!other) return false;
-      for (const state of this.#sinks.values()) state.base = undefined;
+      this.#fanout.forgetBases();
     }
     const decidedAt = this.#o.clock();
     const tracked = held.replace(table);
     this.#o.onVersion?.(held.version);
     this.#dirty.clear();
-    this.#sendAll(decidedAt, tracked);
+    this.#fanout.sendAll(decidedAt, tracked);
     return true;
   }
 
   /** True while the startup grace period lasts. */
   inGrace(): boolean {
-    return this.#graceTimer !== undefined && this.#o.clock() < this.#graceUntil;
+    return this.#grace.active();
   }
 
   /**
@@ -161,10 +152,10 @@ export class Pusher {
    * (after the grace period). Without `subscriptions` it gets every service.
    */
   add(sink: TableSink, heldVersion: number, subscriptions?: Iterable<string>): void {
-    this.#sinks.set(sink, new HeldTable(subscriptions === undefined ? 'all' : new Set(subscriptions)));
+    this.#fanout.add(sink, subscriptions);
     if (!this.#building) {
       // The counter of the tables taken rules; the agent gets the table held, whatever it holds.
-      if (this.#table.built) this.#sendTo(sink, this.#sinks.get(sink) as HeldTable, new Map(), false);
+      if (this.#table.built) this.#fanout.sendTo(sink);
       return;
     }
     if (heldVersion > this.#table.version && heldVersion >= MAX_LIFT) {
@@ -179,33 +170,30 @@ export class Pusher {
       this.schedule();
       return;
     }
-    if (this.#table.built && !this.inGrace()) this.#sendTo(sink, this.#sinks.get(sink) as HeldTable, new Map(), false);
+    if (this.#table.built && !this.inGrace()) this.#fanout.sendTo(sink);
   }
 
   /** Removes an agent; changes it had not answered stop waiting for it. */
   remove(sink: TableSink): void {
-    const state = this.#sinks.get(sink);
-    if (!state) return;
-    this.#sinks.delete(sink);
+    this.#fanout.remove(sink);
     this.#dirty.delete(sink);
-    this.#convergence.forget(sink);
   }
 
   /** Adds services to what an agent receives; they follow after the debounce. */
   subscribe(sink: TableSink, services: Iterable<string>): void {
-    if (!this.#sinks.get(sink)?.subscribe(services)) return;
+    if (!this.#fanout.held(sink)?.subscribe(services)) return;
     this.#dirty.add(sink);
     this.schedule();
   }
 
   /** The services an agent subscribed to (`all` for every service). */
   subscriptions(sink: TableSink): ReadonlySet<string> | 'all' | undefined {
-    return this.#sinks.get(sink)?.subscriptions;
+    return this.#fanout.held(sink)?.subscriptions;
   }
 
   /** Records an agent's ACK of `version`: the changes up to it are answered. */
   ack(sink: TableSink, version: number): void {
-    if (this.#sinks.has(sink)) this.#convergence.answer(sink, version, true);
+    this.#fanout.answer(sink, version, true);
   }
 
   /**
@@ -214,15 +202,15 @@ export class Pusher {
    * table goes out at once.
    */
   nack(sink: TableSink, version: number, code: string | undefined): void {
-    const state = this.#sinks.get(sink);
+    const state = this.#fanout.held(sink);
     if (!state) return;
     if (code === SharedErrorCodes.DELTA_BASE_MISMATCH) {
       // The full table goes out at once under the same version; its ACK answers the pending changes.
       state.base = undefined;
-      if (this.#table.built && (!this.#building || !this.inGrace())) this.#sendTo(sink, state, new Map(), false);
+      if (this.#table.built && (!this.#building || !this.inGrace())) this.#fanout.sendTo(sink);
       return;
     }
-    this.#convergence.answer(sink, version, false);
+    this.#fanout.answer(sink, version, false);
     state.needsFull = true;
   }
 
@@ -238,12 +226,7 @@ export class Pusher {
     if (this.#closed) return;
     if (!this.#building) {
       // No version is made here: an agent that subscribed to more gets the services it lacks at the version it holds.
-      if (this.#table.built) {
-        for (const sink of this.#dirty) {
-          const state = this.#sinks.get(sink);
-          if (state) this.#sendTo(sink, state, new Map(), false, true);
-        }
-      }
+      if (this.#table.built) for (const sink of this.#dirty) this.#fanout.sendTo(sink, true);
       this.#dirty.clear();
       return;
     }
@@ -252,7 +235,7 @@ export class Pusher {
     const built = this.#o.build(table.version + 1);
     const { texts, changed, removedAny } = table.diff(built);
     // A grown subscription needs a new version only if it brings the agent a service it lacks.
-    const dirty = [...this.#dirty].some((s) => this.#sinks.get(s)?.lacks(table) === true);
+    const dirty = [...this.#dirty].some((s) => this.#fanout.held(s)?.lacks(table) === true);
     if (changed > 0 || removedAny || this.#forceBump || dirty || !table.built) {
       this.#forceBump = false;
       table.commit(built, texts, this.#o.nonce());
@@ -265,47 +248,18 @@ export class Pusher {
     }
     this.#dirty.clear();
     // Only a change to a service counts for convergence, not a table sent because an agent subscribed to more.
-    this.#sendAll(decidedAt, changed > 0 || removedAny);
-  }
-
-  /** Sends every agent what it lacks of the current version; `tracked`: the version changed services (it counts for convergence). */
-  #sendAll(decidedAt: number, tracked: boolean): void {
-    const cache = new Map<string, TableMessage>();
-    let affected = 0;
-    for (const [sink, state] of this.#sinks) if (this.#sendTo(sink, state, cache, tracked)) affected++;
-    this.#convergence.track(this.#table.version, decidedAt, affected);
-    this.expirePending();
-  }
-
-  /**
-   * Sends the agent a full table or a delta when it lacks something; returns
-   * whether the message carried a change that concerns it (for convergence).
-   */
-  #sendTo(
-    sink: TableSink,
-    state: HeldTable,
-    cache: Map<string, TableMessage>,
-    track: boolean,
-    extend = false,
-  ): boolean {
-    const next = state.next(this.#table, cache, extend);
-    if (!next) return false;
-    const { version, nonce } = this.#table;
-    sink.record.sent = { version, nonce, at: this.#o.clock() };
-    if (track && next.concerns) this.#convergence.sent(sink, version);
-    sink.send(next.message.message, next.message.text);
-    return track && next.concerns;
+    this.#fanout.sendAll(decidedAt, changed > 0 || removedAny);
   }
 
   /** Closes changes still unanswered after the deadline (called from flush and from the control plane's sweeper). */
   expirePending(): void {
-    this.#convergence.expire();
+    this.#fanout.expire();
   }
 
   /** Stops the timers. */
   close(): void {
     this.#closed = true;
     this.#burst.cancel();
-    if (this.#graceTimer) clearTimeout(this.#graceTimer);
+    this.#grace.cancel();
   }
 }
