@@ -1,10 +1,11 @@
 import type { EndpointHealth, Observations } from '@meshlet/shared';
 import type { DecisionSink } from '../events/event-log.js';
 import type { AgentRecord } from '../registry/agent-record.js';
-import { CallerReports } from './caller-reports.js';
-import { FlapDamper, doubledHoldMs } from './flap-damper.js';
-import { type DecidedHealth, decideHealth, hardSignal } from './health-decision.js';
+import { doubledHoldMs } from './flap-damper.js';
+import { decideHealth } from './health-decision.js';
+import { type HealthEntry, newHealthEntry } from './health-entry.js';
 import { type HealthState, routedHealth } from './health-state.js';
+import { type InstanceHealthView, instanceHealthView } from './instance-health-view.js';
 
 /** Thresholds of the {@link HealthEngine} (`health.*` in the control plane's config). */
 export interface HealthSettings {
@@ -22,33 +23,7 @@ export interface HealthSettings {
   heartbeatTimeoutMs: number;
 }
 
-interface Entry extends DecidedHealth {
-  id: string;
-  service: string;
-  record: AgentRecord;
-  /** When it entered its state. */
-  since: number;
-  /** Reports by calling agent id. */
-  callers: CallerReports;
-  /** Consecutive times the callers' evidence took it down without a healthy spell between. */
-  observationEjections: number;
-  /** Its falls to unhealthy; `heldUntil` reads its hold-down. */
-  flaps: FlapDamper;
-}
-
-/** The state of one instance, for the admin API. */
-export interface InstanceHealthView {
-  id: string;
-  service: string;
-  agentId: string;
-  state: HealthState;
-  since: number;
-  reason: string;
-  evidence: Record<string, unknown>;
-  heldUntil: number | undefined;
-  /** Agents whose reports on it are within the observation window. */
-  callers: string[];
-}
+export type { InstanceHealthView } from './instance-health-view.js';
 
 /**
  * Decides each instance's health from three signals: its agent's connection
@@ -81,7 +56,7 @@ export class HealthEngine {
   readonly #events: DecisionSink;
   readonly #onChange: () => void;
   readonly #drainOf: (instanceId: string) => string | undefined;
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries = new Map<string, HealthEntry>();
 
   constructor(options: {
     settings: HealthSettings;
@@ -112,27 +87,7 @@ export class HealthEngine {
       // Nothing is decided before the agent's first report of its app.
       if (record.health === 'unknown') return;
       const now = this.#clock();
-      const hard = hardSignal(record);
-      const flaps = new FlapDamper(this.#s);
-      entry = {
-        id: i.id,
-        service: i.service,
-        record,
-        state: hard ? 'unhealthy' : 'healthy',
-        since: now,
-        reason: hard ? hard.reason : 'registered, local health check passing',
-        evidence: hard ? hard.evidence : { signal: 'local-check', agentId: record.agentId },
-        drain: undefined,
-        beforeDrain: 'healthy',
-        callers: new CallerReports(),
-        observationDownUntil: 0,
-        observationEjections: 0,
-        flaps,
-        get heldUntil() {
-          return flaps.heldUntil;
-        },
-        cleanSince: now,
-      };
+      entry = newHealthEntry(record, i, now, this.#s);
       this.#entries.set(i.id, entry);
       this.#events.add({
         kind: 'health',
@@ -225,20 +180,10 @@ export class HealthEngine {
 
   /** Every instance with a decided state. */
   list(): InstanceHealthView[] {
-    return [...this.#entries.values()].map((e) => ({
-      id: e.id,
-      service: e.service,
-      agentId: e.record.agentId,
-      state: e.state,
-      since: e.since,
-      reason: e.reason,
-      evidence: e.evidence,
-      heldUntil: e.heldUntil > this.#clock() ? e.heldUntil : undefined,
-      callers: e.callers.callers(),
-    }));
+    return [...this.#entries.values()].map((e) => instanceHealthView(e, this.#clock()));
   }
 
-  #remove(entry: Entry, reason: string): void {
+  #remove(entry: HealthEntry, reason: string): void {
     this.#entries.delete(entry.id);
     this.#events.add({
       kind: 'health',
@@ -252,7 +197,7 @@ export class HealthEngine {
     this.#onChange();
   }
 
-  #evaluate(entry: Entry, now: number): void {
+  #evaluate(entry: HealthEntry, now: number): void {
     const r = entry.record;
     // A reconnected agent that has not reported its app yet changes nothing.
     if (r.connected && r.health === 'unknown' && entry.state !== 'draining') return;
