@@ -1,403 +1,237 @@
-import { createLogger, type Routes, type ServiceRoutes } from '@meshlet/shared';
+import { ControlPlaneConfig, createLogger, loadConfig, type ServiceRoutes } from '@meshlet/shared';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type Convergence, Pusher, type PusherOptions } from '../push/pusher.js';
-import { ep, sink } from '../push/test-support/table-sinks.js';
-import { MemoryStore } from '../store/test-support/memory-store.js';
+import type { MeshEvent } from '../events/event-log.js';
+import type { EtcdStore } from '../store/etcd-store.js';
+import { EtcdReplication } from './etcd-replication.js';
+import type { ReplicaLinkHandlers, ReplicaLinkOptions } from './replica-link.js';
+import type { ReplicatedParts } from './replication.js';
 
-// What EtcdReplication does with the pusher while this replica follows
-// (attach, #onRole, #onTable): the pusher makes no version of its own
-// (setBuilding(false)), takes the leader's tables (takeTable, version and
-// nonce included) and sends its own agents what concerns them; and what
-// changes when the replica becomes the leader.
+// EtcdReplication without etcd: the ReplicaLink it makes on start() is
+// replaced by a stand-in that keeps its options, so a test calls the
+// handlers as the link would (a role, a leader, a table, events, a cut-off)
+// and sees what reaches the parts. The link itself, against a real etcd, is
+// tested in test/replica-link.test.ts and the ha-*.test.ts end-to-end files.
 
-/** A table as the leader publishes it. */
-const table = (version: number, services: Record<string, ServiceRoutes>, nonce = `leader-${version}`) => ({
-  version,
-  nonce,
-  services: structuredClone(services),
+const { FakeLink } = vi.hoisted(() => {
+  /** Stands in for ReplicaLink: keeps what it was made with, leads when told, joins nobody. */
+  class FakeLink {
+    static made: FakeLink[] = [];
+    leader = false;
+    readonly events: MeshEvent[][] = [];
+    constructor(readonly options: ReplicaLinkOptions) {
+      FakeLink.made.push(this);
+    }
+    async start(): Promise<void> {}
+    register(): void {}
+    unregister(): void {}
+    observed(): void {}
+    publishTable(): void {}
+    publishEvents(events: MeshEvent[]): void {
+      this.events.push(events);
+    }
+    inTouch(): boolean {
+      return true;
+    }
+    async close(): Promise<void> {}
+  }
+  return { FakeLink };
+});
+vi.mock('./replica-link.js', () => ({ ReplicaLink: FakeLink }));
+
+/** The parts replication feeds, as spies; the pusher holds version 5 of the leader's. */
+function fakeParts() {
+  return {
+    registry: { agents: () => [] },
+    pusher: { version: 5, nonce: 'leader-5', setBuilding: vi.fn(), takeTable: vi.fn(() => true) },
+    rings: { setRing: vi.fn() },
+    failover: { setActive: vi.fn() },
+    events: { insert: vi.fn((_e: MeshEvent) => true), list: vi.fn((): MeshEvent[] => []) },
+    metrics: { leader: { set: vi.fn() } },
+    health: {},
+    stats: {},
+    shedAgents: vi.fn(),
+    closeReplaced: vi.fn(),
+  };
+}
+
+const config: ControlPlaneConfig = loadConfig(ControlPlaneConfig, {
+  argv: ['--store.kind', 'etcd', '--store.etcd.replicaId', 'cp-1'],
+  env: {},
+}).config;
+
+const store = { client: {}, prefix: '/meshlet/', requestTimeoutMs: 3000 } as unknown as EtcdStore;
+
+const event = (seq: number): MeshEvent => ({
+  seq,
+  time: 1_000 + seq,
+  kind: 'drain',
+  service: 'db',
+  from: 'healthy',
+  to: 'draining',
+  reason: 'test',
+  evidence: {},
 });
 
-describe('Pusher on a follower replica', () => {
+describe('EtcdReplication', () => {
   let now: number;
-  let services: Record<string, ServiceRoutes>;
-  let build: ReturnType<typeof vi.fn<PusherOptions['build']>>;
-  let store: MemoryStore;
-  let versions: number[];
-  let tables: Routes[];
-  let converged: Convergence[];
-  let nonces: number;
-  const pushers: Pusher[] = [];
+  let parts: ReturnType<typeof fakeParts>;
+  let replication: EtcdReplication;
 
   beforeEach(() => {
-    vi.useFakeTimers();
+    FakeLink.made = [];
     now = 1_000;
-    services = { a: { endpoints: [ep('a-1')] }, b: { endpoints: [ep('b-1')] }, c: { endpoints: [ep('c-1')] } };
-    build = vi.fn<PusherOptions['build']>(() => structuredClone(services));
-    store = new MemoryStore();
-    versions = [];
-    tables = [];
-    converged = [];
-    nonces = 0;
+    parts = fakeParts();
+    replication = new EtcdReplication({ store, config, log: createLogger('test', 'silent'), clock: () => now });
+    replication.attach(parts as unknown as ReplicatedParts);
   });
-  afterEach(() => {
-    for (const p of pushers.splice(0)) p.close();
+  afterEach(async () => {
+    await replication.close();
     vi.useRealTimers();
   });
 
-  /** A pusher that follows from the start, as a replica's does before it learns its role. */
-  const follower = (o: Partial<PusherOptions> = {}) => {
-    const p = new Pusher({
-      build,
-      store,
-      log: createLogger('test', 'silent'),
-      clock: () => now,
-      nonce: () => `own-${++nonces}`,
-      debounceMs: 10,
-      maxDelayMs: 50,
-      startupGraceMs: 0,
-      onVersion: (v) => versions.push(v),
-      onTable: (t) => tables.push(structuredClone(t)),
-      onConverged: (c) => converged.push(c),
-      ...o,
-    });
-    pushers.push(p);
-    p.setBuilding(false);
-    return p;
-  };
+  /** Starts the replication on `port`; the stand-in link and the handlers it was given. */
+  async function started(port = 15010): Promise<{ link: InstanceType<typeof FakeLink>; h: ReplicaLinkHandlers }> {
+    await replication.start(port);
+    const link = FakeLink.made.at(-1);
+    if (!link) throw new Error('start() made no link');
+    return { link, h: link.options.handlers };
+  }
 
-  it('builds nothing and makes no version on schedule, flush or a subscription', () => {
-    store.data.set('routing', { version: 41 });
-    const p = follower();
-    const x = sink('x');
-    p.add(x, 0, ['a']);
-    p.schedule();
-    vi.advanceTimersByTime(1_000);
-    p.flush();
-    p.subscribe(x, ['b']);
-    vi.advanceTimersByTime(1_000);
-    expect(build).not.toHaveBeenCalled();
-    expect(p.version).toBe(41);
-    expect(p.current).toBeUndefined();
-    expect(x.sent).toEqual([]);
-    expect(versions).toEqual([]);
-    expect(tables).toEqual([]);
-    expect(store.get('routing')).toEqual({ version: 41 });
+  /** Makes the stand-in link lead, and tells the replication so, as the election would. */
+  function lead(link: InstanceType<typeof FakeLink>, h: ReplicaLinkHandlers): void {
+    link.leader = true;
+    h.onRole(true);
+  }
+
+  it('follows from attach on: the pusher makes no version of its own before the replica has joined', () => {
+    expect(parts.pusher.setBuilding).toHaveBeenCalledWith(false);
+    expect(replication.leading).toBe(false);
+    expect(replication.following()).toEqual({ leader: undefined });
+    expect(replication.refusal()).toBeUndefined();
+    expect(replication.view()).toMatchObject({ role: 'follower', leader: null, since: 1_000, store: 'etcd' });
   });
 
-  it("adopts the leader's version and nonce and sends each agent a full table of its services, then deltas on what it was last sent", () => {
-    const p = follower();
-    const x = sink('x');
-    const y = sink('y');
-    const z = sink('z');
-    p.add(x, 0, ['a', 'b']);
-    p.add(y, 0, ['c']);
-    p.add(z, 0);
-
-    expect(p.takeTable(table(5, services))).toBe(true);
-    expect(p.version).toBe(5);
-    expect(p.current).toEqual({ type: 'routes', version: 5, nonce: 'leader-5', services });
-    expect(versions).toEqual([5]);
-    expect(x.sent).toEqual([
-      { type: 'routes', version: 5, nonce: 'leader-5', services: { a: services.a, b: services.b } },
-    ]);
-    expect(JSON.parse(x.texts[0] as string)).toEqual(x.sent[0]);
-    expect(y.sent).toEqual([{ type: 'routes', version: 5, nonce: 'leader-5', services: { c: services.c } }]);
-    expect(Object.keys(z.sent[0]?.services ?? {})).toEqual(['a', 'b', 'c']);
-    expect(x.record.sent).toEqual({ version: 5, nonce: 'leader-5', at: 1_000 });
-
-    // a changes: x (and z, which gets everything) get a delta on 5; y does not call a.
+  it('joins under the configured replica id, advertising the listen address', async () => {
     now = 2_000;
-    services.a = { endpoints: [ep('a-1', 'unhealthy')] };
-    expect(p.takeTable(table(7, services))).toBe(true);
-    expect(x.sent[1]).toEqual({
-      type: 'routes',
-      version: 7,
-      nonce: 'leader-7',
-      baseVersion: 5,
-      services: { a: services.a },
+    const { link } = await started(15011);
+    expect(link.options).toMatchObject({
+      replicaId: 'cp-1',
+      advertiseUrl: 'http://127.0.0.1:15011',
+      prefix: '/meshlet/',
     });
-    expect(JSON.parse(x.texts[1] as string)).toEqual(x.sent[1]);
-    expect(z.sent[1]).toEqual({
-      type: 'routes',
-      version: 7,
-      nonce: 'leader-7',
-      baseVersion: 5,
-      services: { a: services.a },
-    });
-    expect(y.sent).toHaveLength(1);
-    expect(p.serviceVersion('a')).toBe(7);
-    expect(p.serviceVersion('c')).toBe(5);
-
-    // c changes: y's delta is on 5, the version it was last sent, not on 7.
-    services.c = { endpoints: [] };
-    expect(p.takeTable(table(9, services))).toBe(true);
-    expect(y.sent[1]).toEqual({
-      type: 'routes',
-      version: 9,
-      nonce: 'leader-9',
-      baseVersion: 5,
-      services: { c: { endpoints: [] } },
-    });
-    expect(x.sent).toHaveLength(2);
-    expect(z.sent[2]).toMatchObject({ version: 9, baseVersion: 7, services: { c: { endpoints: [] } } });
-    expect(versions).toEqual([5, 7, 9]);
-    expect(build).not.toHaveBeenCalled();
-    // The follower publishes nothing of its own.
-    expect(tables).toEqual([]);
-  });
-
-  it('ignores a table that is not newer than the one it holds', () => {
-    const p = follower();
-    const x = sink('x');
-    p.add(x, 0, ['a']);
-    expect(p.takeTable(table(5, services))).toBe(true);
-    const changed = { ...services, a: { endpoints: [] } };
-    expect(p.takeTable(table(5, changed))).toBe(false);
-    expect(p.takeTable(table(4, changed))).toBe(false);
-    expect(p.takeTable(table(4, changed, 'other-nonce'))).toBe(false);
-    expect(p.version).toBe(5);
-    expect(p.current?.nonce).toBe('leader-5');
-    expect(p.current?.services.a).toEqual(services.a);
-    expect(x.sent).toHaveLength(1);
-    expect(versions).toEqual([5]);
-  });
-
-  it('lists the services a newer table dropped in `removed`', () => {
-    const p = follower();
-    const x = sink('x');
-    const all = sink('all');
-    p.add(x, 0, ['a', 'b']);
-    p.add(all, 0);
-    p.takeTable(table(5, services));
-    const { b: _b, ...withoutB } = services;
-    p.takeTable(table(6, withoutB));
-    expect(x.sent[1]).toEqual({
-      type: 'routes',
-      version: 6,
-      nonce: 'leader-6',
-      baseVersion: 5,
-      services: {},
-      removed: ['b'],
-    });
-    expect(JSON.parse(x.texts[1] as string)).toEqual(x.sent[1]);
-    expect(all.sent[1]).toMatchObject({ version: 6, baseVersion: 5, services: {}, removed: ['b'] });
-    expect(p.current?.services).toEqual(withoutB);
-    expect(p.serviceVersion('b')).toBeUndefined();
-  });
-
-  it('is not held back by the startup grace period', () => {
-    const p = follower({ startupGraceMs: 10_000 });
-    const x = sink('x');
-    p.add(x, 0, ['a']);
-    expect(p.inGrace()).toBe(true);
-    p.takeTable(table(3, services));
-    expect(x.sent.map((m) => m.version)).toEqual([3]);
-    // An agent that connects during the grace period gets the adopted table at once too.
-    const late = sink('late');
-    p.add(late, 0, ['b']);
-    expect(late.sent).toEqual([{ type: 'routes', version: 3, nonce: 'leader-3', services: { b: services.b } }]);
-    // The end of the grace period builds nothing on a follower.
-    vi.advanceTimersByTime(10_000);
-    expect(build).not.toHaveBeenCalled();
-    expect(p.version).toBe(3);
-  });
-
-  it('does not lift its counter to a higher version an agent holds', () => {
-    const p = follower();
-    const early = sink('early');
-    p.add(early, 100, ['a']);
-    vi.advanceTimersByTime(1_000);
-    expect(p.version).toBe(0);
-    expect(early.sent).toEqual([]);
-
-    p.takeTable(table(5, services));
-    expect(early.sent.map((m) => m.version)).toEqual([5]);
-    const x = sink('x');
-    p.add(x, 100, ['a']);
-    vi.advanceTimersByTime(1_000);
-    expect(p.version).toBe(5);
-    // The agent gets the leader's table, whatever it holds.
-    expect(x.sent).toEqual([{ type: 'routes', version: 5, nonce: 'leader-5', services: { a: services.a } }]);
-    expect(build).not.toHaveBeenCalled();
-    // The leader's next table is still taken: the held 100 did not move the counter.
-    expect(p.takeTable(table(6, { ...services, a: { endpoints: [] } }))).toBe(true);
-    expect(x.sent[1]).toMatchObject({ version: 6, baseVersion: 5 });
-  });
-
-  it('builds above the adopted version once it leads, and hands the new table to onTable', () => {
-    const p = follower();
-    const x = sink('x');
-    p.add(x, 0, ['a']);
-    p.takeTable(table(5, services));
-    services.a = { endpoints: [ep('a-2')] };
-
-    p.setBuilding(true);
-    vi.advanceTimersByTime(10);
-    expect(build).toHaveBeenCalledWith(6);
-    expect(p.version).toBe(6);
-    expect(versions).toEqual([5, 6]);
-    expect(tables).toEqual([{ type: 'routes', version: 6, nonce: 'own-1', services }]);
-    expect(x.sent[1]).toEqual({
-      type: 'routes',
-      version: 6,
-      nonce: 'own-1',
-      baseVersion: 5,
-      services: { a: services.a },
-    });
-    expect(store.get('routing')).toEqual({ version: 6 });
-
-    // A table from elsewhere older than its own, or its own again, is not taken.
-    expect(p.takeTable(table(5, services))).toBe(false);
-    expect(p.takeTable(table(6, services, 'own-1'))).toBe(false);
-    expect(p.current?.nonce).toBe('own-1');
-    // Following again: the leader's newer table is adopted, with its version and nonce.
-    p.setBuilding(false);
-    expect(p.takeTable(table(8, services))).toBe(true);
-    expect(p.current?.nonce).toBe('leader-8');
-    build.mockClear();
-    p.schedule();
-    vi.advanceTimersByTime(100);
-    expect(build).not.toHaveBeenCalled();
-  });
-
-  it("replaces a version it made while it wrongly led with the leader's of the same version, as full tables", () => {
-    const p = follower();
-    const x = sink('x');
-    const y = sink('y');
-    p.add(x, 0, ['a', 'b']);
-    p.add(y, 0, ['c']);
-    p.takeTable(table(5, services));
-    // It believes it leads and makes version 6 of its own.
-    const own = structuredClone(services);
-    services.a = { endpoints: [ep('a-own')] };
-    p.setBuilding(true);
-    vi.advanceTimersByTime(10);
-    expect(p.current).toMatchObject({ version: 6, nonce: 'own-1' });
-    expect(x.sent[1]).toMatchObject({ version: 6, nonce: 'own-1', baseVersion: 5 });
-
-    // Deposed: the real leader's version 6 replaces it, and every agent gets it in full, whatever it was sent.
-    p.setBuilding(false);
-    const leaders: Record<string, ServiceRoutes> = { ...own, b: { endpoints: [ep('b-leader')] } };
-    expect(p.takeTable(table(6, leaders))).toBe(true);
-    expect(p.version).toBe(6);
-    expect(p.current).toEqual({ type: 'routes', version: 6, nonce: 'leader-6', services: leaders });
-    expect(x.sent[2]).toEqual({
-      type: 'routes',
-      version: 6,
-      nonce: 'leader-6',
-      services: { a: leaders.a, b: leaders.b },
-    });
-    expect(y.sent.at(-1)).toEqual({ type: 'routes', version: 6, nonce: 'leader-6', services: { c: leaders.c } });
-    // Only once: the same table again is not newer.
-    expect(p.takeTable(table(6, leaders))).toBe(false);
-    // Deltas follow on the leader's version 6.
-    services = { ...leaders, a: { endpoints: [] } };
-    p.takeTable(table(7, services));
-    expect(x.sent[3]).toEqual({
-      type: 'routes',
-      version: 7,
-      nonce: 'leader-7',
-      baseVersion: 6,
-      services: { a: { endpoints: [] } },
+    expect(replication.view()).toEqual({
+      replicaId: 'cp-1',
+      role: 'follower',
+      leader: null,
+      since: 2_000,
+      store: 'etcd',
     });
   });
 
-  it('sends an agent whose subscriptions grew the services it lacks as a delta on the version it holds', () => {
-    const p = follower();
-    const x = sink('x');
-    p.add(x, 0, ['a']);
-    p.takeTable(table(5, services));
-    expect(x.sent).toHaveLength(1);
+  it('follows the leader it hears of, and leads once elected: the pusher builds, the gauge says so', async () => {
+    const { link, h } = await started();
+    h.onLeader({ replicaId: 'cp-2', url: 'http://10.0.0.2:15010' });
+    expect(replication.following()).toEqual({ leader: { replicaId: 'cp-2', url: 'http://10.0.0.2:15010' } });
+    expect(replication.view().leader).toEqual({ replicaId: 'cp-2', url: 'http://10.0.0.2:15010' });
 
-    p.subscribe(x, ['b']);
-    expect(x.sent).toHaveLength(1);
-    vi.advanceTimersByTime(10);
-    expect(x.sent[1]).toEqual({
-      type: 'routes',
-      version: 5,
-      nonce: 'leader-5',
-      baseVersion: 5,
-      services: { b: services.b },
-    });
-    expect(JSON.parse(x.texts[1] as string)).toEqual(x.sent[1]);
-    expect(p.version).toBe(5);
-    expect(build).not.toHaveBeenCalled();
-    expect(versions).toEqual([5]);
-
-    // A subscription to a service not in the table sends nothing.
-    p.subscribe(x, ['nope']);
-    vi.advanceTimersByTime(10);
-    expect(x.sent).toHaveLength(2);
-
-    // The next adopted change to b reaches x, on the version it holds.
-    services.b = { endpoints: [] };
-    p.takeTable(table(6, services));
-    expect(x.sent[2]).toEqual({
-      type: 'routes',
-      version: 6,
-      nonce: 'leader-6',
-      baseVersion: 5,
-      services: { b: { endpoints: [] } },
-    });
-  });
-
-  it('counts the ACKs of an adopted change for convergence', () => {
-    const p = follower();
-    const x = sink('x');
-    const y = sink('y');
-    const z = sink('z');
-    p.add(x, 0, ['a']);
-    p.add(y, 0, ['a']);
-    p.add(z, 0, ['b']);
-    p.takeTable(table(5, services));
-    // The first table is not a change for anyone.
-    p.ack(x, 5);
-    p.ack(y, 5);
-    p.ack(z, 5);
-    expect(converged).toEqual([]);
-
-    now = 2_000;
-    services.a = { endpoints: [] };
-    p.takeTable(table(6, services));
-    now = 2_050;
-    p.ack(x, 6);
-    expect(converged).toEqual([]);
-    now = 2_090;
-    p.ack(y, 6);
-    expect(converged).toEqual([
-      { version: 6, decidedAt: 2_000, convergedAt: 2_090, durationMs: 90, agents: 2, unanswered: 0 },
-    ]);
-
-    // A removal is a change too, for the agents that had the service.
     now = 3_000;
-    const { b: _b, ...withoutB } = services;
-    p.takeTable(table(7, withoutB));
-    now = 3_010;
-    p.ack(z, 7);
-    expect(converged.at(-1)).toEqual({
-      version: 7,
-      decidedAt: 3_000,
-      convergedAt: 3_010,
-      durationMs: 10,
-      agents: 1,
-      unanswered: 0,
+    lead(link, h);
+    expect(parts.pusher.setBuilding).toHaveBeenLastCalledWith(true);
+    expect(parts.metrics.leader.set).toHaveBeenLastCalledWith(1);
+    expect(replication.leading).toBe(true);
+    expect(replication.following()).toBeUndefined();
+    expect(replication.view()).toEqual({
+      replicaId: 'cp-1',
+      role: 'leader',
+      leader: { replicaId: 'cp-1', url: 'http://127.0.0.1:15010' },
+      since: 3_000,
+      store: 'etcd',
     });
+
+    link.leader = false;
+    h.onRole(false);
+    expect(parts.pusher.setBuilding).toHaveBeenLastCalledWith(false);
+    expect(parts.metrics.leader.set).toHaveBeenLastCalledWith(0);
   });
 
-  it('answers a base mismatch with a full table of the adopted version at once', () => {
-    const p = follower();
-    const x = sink('x');
-    p.add(x, 0, ['a', 'b']);
-    p.takeTable(table(5, services));
-    services.a = { endpoints: [] };
-    p.takeTable(table(6, services));
-    p.nack(x, 6, 'MESHLET_DELTA_BASE_MISMATCH');
-    expect(x.sent[2]).toEqual({
-      type: 'routes',
-      version: 6,
-      nonce: 'leader-6',
-      services: { a: services.a, b: services.b },
-    });
-    expect(build).not.toHaveBeenCalled();
+  it("hands a follower the leader's newer table, its rings and its active tiers", async () => {
+    const { h } = await started();
+    const services: Record<string, ServiceRoutes> = {
+      db: { endpoints: [{ id: 'db-1', host: '127.0.0.1', port: 1, tier: 1, weight: 1, labels: {} }], activeTier: 1 },
+      web: { endpoints: [] },
+    };
+    const table = { version: 6, nonce: 'leader-6', services };
+    h.onTable(table, false);
+    expect(parts.rings.setRing.mock.calls).toEqual([
+      ['db', services.db],
+      ['web', services.web],
+    ]);
+    // Only a service whose table names its active tier moves the failover engine.
+    expect(parts.failover.setActive.mock.calls).toEqual([['db', [{ tier: 1, healthy: 1, total: 1 }], 1]]);
+    expect(parts.pusher.takeTable).toHaveBeenCalledWith(table, false);
+  });
+
+  it('passes over, rings and tiers included, a table the pusher would ignore, unless told to replace', async () => {
+    const { h } = await started();
+    h.onTable({ version: 4, nonce: 'leader-4', services: { db: { endpoints: [] } } }, false);
+    h.onTable({ version: 5, nonce: 'leader-5', services: { db: { endpoints: [] } } }, false);
+    expect(parts.rings.setRing).not.toHaveBeenCalled();
+    expect(parts.pusher.takeTable).not.toHaveBeenCalled();
+
+    // The same version made by another replica (one that led wrongly) is a different table.
+    h.onTable({ version: 5, nonce: 'other-5', services: {} }, false);
+    expect(parts.pusher.takeTable).toHaveBeenCalledTimes(1);
+    // Just deposed: the stored table replaces what this replica made, older or not.
+    const stored = { version: 4, nonce: 'leader-4', services: { db: { endpoints: [] } } };
+    h.onTable(stored, true);
+    expect(parts.pusher.takeTable).toHaveBeenLastCalledWith(stored, true);
+    expect(parts.rings.setRing).toHaveBeenCalledWith('db', { endpoints: [] });
+  });
+
+  it('takes no table a leader is not behind on, replace or not', async () => {
+    const { link, h } = await started();
+    lead(link, h);
+    h.onTable({ version: 5, nonce: 'other-5', services: {} }, true);
+    h.onTable({ version: 3, nonce: 'leader-3', services: {} }, false);
+    expect(parts.pusher.takeTable).not.toHaveBeenCalled();
+    h.onTable({ version: 7, nonce: 'leader-7', services: {} }, false);
+    expect(parts.pusher.takeTable).toHaveBeenCalledTimes(1);
+  });
+
+  it("inserts the leader's events in sequence order, skipping what has no sequence number, while it follows", async () => {
+    const { link, h } = await started();
+    const broken = [null, { ...event(9), seq: 1.5 }, { ...event(9), seq: undefined }] as unknown as MeshEvent[];
+    h.onEvents([event(3), ...broken, event(1), event(2)]);
+    expect(parts.events.insert.mock.calls.map(([e]) => e.seq)).toEqual([1, 2, 3]);
+
+    lead(link, h);
+    h.onEvents([event(4)]);
+    expect(parts.events.insert).toHaveBeenCalledTimes(3);
+  });
+
+  it('publishes the latest decisions once per burst, and only while it leads', async () => {
+    vi.useFakeTimers();
+    const { link, h } = await started();
+    parts.events.list.mockReturnValue([event(1)]);
+    replication.decided();
+    vi.advanceTimersByTime(1_000);
+    expect(link.events).toEqual([]);
+
+    lead(link, h);
+    replication.decided();
+    replication.decided();
+    vi.advanceTimersByTime(100);
+    expect(link.events).toEqual([[event(1)]]);
+    expect(parts.events.list).toHaveBeenCalledWith({ limit: 100 });
+  });
+
+  it('sheds its agents and turns them away while cut off from etcd, and takes them again once back', async () => {
+    const { h } = await started();
+    h.onCutOff(true);
+    expect(parts.shedAgents).toHaveBeenCalledWith('this control-plane replica cannot reach etcd; use another replica');
+    expect(replication.refusal()).toBe('this control-plane replica cannot reach etcd; connect to another replica');
+    h.onCutOff(false);
+    expect(replication.refusal()).toBeUndefined();
+    expect(parts.shedAgents).toHaveBeenCalledTimes(1);
   });
 });
