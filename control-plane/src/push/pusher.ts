@@ -175,8 +175,8 @@ export class Pusher {
 
   /** Removes an agent; changes it had not answered stop waiting for it. */
   remove(sink: TableSink): void {
-    this.#fanout.remove(sink);
     this.#dirty.delete(sink);
+    this.#fanout.remove(sink);
   }
 
   /** Adds services to what an agent receives; they follow after the debounce. */
