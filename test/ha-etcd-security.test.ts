@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import getPort from 'get-port';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN, api } from './harness/admin-api.js';
 import { makeCa, makeCert } from './harness/certs.js';
 import { ETCD_BIN, requireEtcd } from './harness/etcd.js';
 import { CP_BIN, type ControlPlaneHandle, type Scratch, withMesh } from './harness/mesh.js';
@@ -16,25 +17,8 @@ import { waitFor } from './harness/wait.js';
 // with missing or wrong ones does not start, and says which setting to fix;
 // no password reaches its output.
 
-const ADMIN = 'admin-token-0123456789abcdef';
 const PASSWORD = 'etcd-pass-5c2e9a71d3b8f046';
 const ROOT_PASSWORD = 'etcd-root-8d1f3b6a9c2e7054';
-
-async function api(
-  cp: ControlPlaneHandle,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; body: any }> {
-  const headers: Record<string, string> = { authorization: `Bearer ${ADMIN}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${cp.url}${path}`, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: await res.json() };
-}
 
 /** Starts a control plane that is expected to refuse to start; its exit code and output. */
 async function failedStart(

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN, api } from './harness/admin-api.js';
 import { type EtcdCluster, startEtcdCluster } from './harness/etcd.js';
 import { httpRequest } from './harness/http.js';
 import { type LoadResult, requestLoop as loadLoop } from './harness/load.js';
@@ -13,31 +14,7 @@ import { waitFor } from './harness/wait.js';
 // 503 while reads and the data path carry on; with the quorum back, writes
 // resume, a leader is elected again and both replicas catch up.
 
-const ADMIN = 'admin-token-0123456789abcdef';
 const REQUEST_TIMEOUT_MS = 2000;
-
-interface Reply {
-  status: number;
-  body: any;
-}
-
-async function api(cp: ControlPlaneHandle, method: string, path: string, body?: unknown): Promise<Reply> {
-  const headers: Record<string, string> = { authorization: `Bearer ${ADMIN}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${cp.url}${path}`, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // not JSON
-  }
-  return { status: res.status, body: parsed };
-}
 
 /** A load loop that runs until its own bound (`maxMs`) and resolves with what it saw. */
 function loadFor(port: number, url: string, bounds: { workers: number; maxMs: number }) {

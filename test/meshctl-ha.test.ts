@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type EtcdCluster, startEtcdCluster } from './harness/etcd.js';
-import { type ControlPlaneHandle, ROOT, withMesh } from './harness/mesh.js';
+import { meshctl, rowOf, type Run } from './harness/meshctl.js';
+import { type ControlPlaneHandle, withMesh } from './harness/mesh.js';
 import { waitFor } from './harness/wait.js';
 
 // meshctl, the built binary, against two control-plane replicas on a real
@@ -11,40 +10,11 @@ import { waitFor } from './harness/wait.js';
 // REPLICA column of get agents, and a failover and failback sent to the
 // follower that meshctl resends to the leader it names.
 
-const MESHCTL = join(ROOT, 'cli', 'dist', 'main.js');
 const ADMIN = 'meshctl-ha-admin-token-0123456789';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `node cli/dist/main.js ARGS --server SERVER` with the admin token, to its end (30 s at most). */
-async function meshctl(server: ControlPlaneHandle, home: string, ...args: string[]): Promise<Run> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (!k.startsWith('MESHCTL_') && k !== 'NO_COLOR' && k !== 'XDG_CONFIG_HOME') env[k] = v;
-  const child = spawn(process.execPath, [MESHCTL, ...args, '--server', server.url], {
-    env: { ...env, HOME: home, MESHCTL_TOKEN: ADMIN },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
-
-/** A row of a table printed to a pipe: its cells. */
-function rowOf(table: string, first: string): string[] | undefined {
-  return table
-    .split('\n')
-    .map((l) => l.split(/ {3,}/))
-    .find((cells) => cells[0] === first);
+/** Runs meshctl ARGS --server SERVER with the admin token. */
+function meshctlOn(server: ControlPlaneHandle, home: string, ...args: string[]): Promise<Run> {
+  return meshctl([...args, '--server', server.url], { env: { MESHCTL_TOKEN: ADMIN }, home });
 }
 
 describe('meshctl with control-plane replicas on etcd', () => {
@@ -53,7 +23,7 @@ describe('meshctl with control-plane replicas on etcd', () => {
   let etcd: EtcdCluster;
   let a: ControlPlaneHandle;
   let b: ControlPlaneHandle;
-  const run = (cp: ControlPlaneHandle, ...args: string[]) => meshctl(cp, scratch.dir, ...args);
+  const run = (cp: ControlPlaneHandle, ...args: string[]) => meshctlOn(cp, scratch.dir, ...args);
   const json = async (cp: ControlPlaneHandle, ...args: string[]) => {
     const r = await run(cp, ...args, '-o', 'json');
     expect(r.stderr).toBe('');

@@ -5,59 +5,20 @@ import { join } from 'node:path';
 import getPort from 'get-port';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { type ControlPlaneHandle, ROOT, Scratch, startControlPlane, withMesh } from './harness/mesh.js';
+import { type ControlPlaneHandle, Scratch, startControlPlane, withMesh } from './harness/mesh.js';
 import { makeCa, makeCert } from './harness/certs.js';
+import { cleanEnv, MESHCTL, meshctl, rowOf, type Run } from './harness/meshctl.js';
 import { waitFor } from './harness/wait.js';
 
 // meshctl, the built binary, against real control planes with real agents:
 // every command, its output formats, and its failures as an operator meets
 // them (a stale write, a wrong token, a server that is not there).
 
-const MESHCTL = join(ROOT, 'cli', 'dist', 'main.js');
 const ADMIN = 'meshctl-admin-token-0123456789';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The environment of a run: no MESHCTL_* or colour settings of the person running the tests, and a home without a config. */
-function cleanEnv(home: string, extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (!k.startsWith('MESHCTL_') && k !== 'NO_COLOR' && k !== 'XDG_CONFIG_HOME') env[k] = v;
-  return { ...env, HOME: home, ...extra };
-}
-
-/** Runs `node cli/dist/main.js ARGS` to its end. */
-async function meshctl(args: string[], o: { env: Record<string, string>; home: string; stdin?: string }): Promise<Run> {
-  const child = spawn(process.execPath, [MESHCTL, ...args], {
-    env: cleanEnv(o.home, o.env),
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-  child.stdin.end(o.stdin ?? '');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
 
 /** A throw-away CA and a certificate for 127.0.0.1 signed by it. */
 function makeCerts(dir: string): { caFile: string; certFile: string; keyFile: string } {
   return { caFile: makeCa(dir, 'ca'), ...makeCert(dir, 'ca', 'server') };
-}
-
-/** A row of a table printed to a pipe: its cells. */
-function rowOf(table: string, first: string): string[] | undefined {
-  return table
-    .split('\n')
-    .map((l) => l.split(/ {3,}/))
-    .find((cells) => cells[0] === first);
 }
 
 describe('meshctl', () => {
