@@ -79,7 +79,12 @@ describe('nextPrime', () => {
 describe('maglev: removing a member', () => {
   const SIZE = 65537;
 
-  it('moves at most 1/N + 1% of the keys', () => {
+  // Maglev keeps disruption small, not minimal: beyond the removed member's
+  // 1/N, a few other slots change owner. Up to about 1.2% was found (n=5,
+  // prefix 36, first member: 21.03%; n=6, prefix 23, fifth member: 17.83%),
+  // so the bound is 1/N + 2%, and those two cases are always checked; the
+  // 1% bound failed about one run in forty.
+  it('moves at most 1/N + 2% of the keys', () => {
     fc.assert(
       fc.property(fc.integer({ min: 5, max: 100 }), fc.nat(), fc.integer({ min: 0, max: 1000 }), (n, which, prefix) => {
         const members = Array.from({ length: n }, (_, i) => ({ id: `svc-${prefix}-${i}`, weight: 1 }));
@@ -91,9 +96,15 @@ describe('maglev: removing a member', () => {
         );
         let moved = 0;
         for (let s = 0; s < SIZE; s++) if (maglevOwner(before, s) !== maglevOwner(after, s)) moved++;
-        expect(moved / SIZE).toBeLessThanOrEqual(1 / n + 0.01);
+        expect(moved / SIZE).toBeLessThanOrEqual(1 / n + 0.02);
       }),
-      { numRuns: 12 },
+      {
+        numRuns: 12,
+        examples: [
+          [5, 0, 36],
+          [6, 4, 23],
+        ],
+      },
     );
   });
 });
