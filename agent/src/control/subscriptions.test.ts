@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import { manualTimers } from '../resilience/test-support/manual-timers.js';
 import { RouteTable } from '../route/route-table.js';
-import { isServiceName, Subscriptions } from './subscriptions.js';
+import { isServiceName } from '@meshlet/shared';
+import { Subscriptions } from './subscriptions.js';
 
 /** A client as a listener sees it: emits 'close' when it goes away. */
 class Client extends EventEmitter {

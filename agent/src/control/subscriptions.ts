@@ -1,4 +1,4 @@
-import type { Logger } from '@meshlet/shared';
+import { isServiceName, type Logger } from '@meshlet/shared';
 import { systemTimers, type TimerHandle, type Timers } from '../resilience/timers.js';
 import type { RouteTable } from '../route/route-table.js';
 
@@ -7,14 +7,6 @@ export const MAX_LEARNED_SERVICES = 1000;
 
 /** Most names a hello carries (the `Hello` schema's limit). */
 const MAX_HELLO_UPSTREAMS = 10_000;
-
-/** A service name as the protocol accepts it: a DNS label. */
-const SERVICE_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
-
-/** Whether `name` may be subscribed to: a DNS label of at most 63 characters. */
-export function isServiceName(name: string): boolean {
-  return name.length <= 63 && SERVICE_NAME.test(name);
-}
 
 /** What a held request waits on: it goes away when its client does. */
 export interface WaitingClient {
