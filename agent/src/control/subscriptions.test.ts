@@ -1,10 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { createLogger, type Routes, seededRandom } from '@meshlet/shared';
+import { createLogger, isServiceName, type Routes, seededRandom } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import { manualTimers } from '../resilience/test-support/manual-timers.js';
 import { RouteTable } from '../route/route-table.js';
-import { isServiceName } from '@meshlet/shared';
 import { Subscriptions } from './subscriptions.js';
 
 /** A client as a listener sees it: emits 'close' when it goes away. */
