@@ -174,6 +174,29 @@ describe('per-service join credentials', () => {
     expect(await refusals('expired')).toBeGreaterThanOrEqual(1);
   });
 
+  it('refuses a bad mint request, naming the field and the fix', async () => {
+    const post = async (body: unknown, token = ADMIN) =>
+      httpRequest(cp.port, '/v1/join-credentials', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    for (const [body, field] of [
+      [{ service: 'orders', ttl: '0h' }, 'ttl'],
+      [{ service: 'orders', ttl: '9000h' }, 'ttl'],
+      [{ service: 'orders', ttl: '1.5h' }, 'ttl'],
+      [{ service: 'Not A Name' }, 'service'],
+      [{ service: 'orders', secret: 'mine' }, 'secret'],
+    ] as const) {
+      const r = await post(body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.json().error).toMatchObject({ code: 'MESHLET_API_INVALID', field });
+    }
+    const unknown = await httpRequest(cp.port, '/v1/join-credentials/0123456789abcdef', { ...as, method: 'DELETE' });
+    expect(unknown.status).toBe(404);
+    expect((await post({ service: 'orders' }, 'not-the-admin-token-at-all')).status).toBe(401);
+  });
+
   it('lists credentials without their secrets, and never writes a secret to a log', async () => {
     const list = await httpRequest(cp.port, '/v1/join-credentials', as);
     expect(list.status).toBe(200);
