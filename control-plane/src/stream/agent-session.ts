@@ -6,7 +6,6 @@ import {
   type Hello,
   type Logger,
   type Observations,
-  PROTOCOL_VERSION,
   type Routes,
   SharedErrorCodes,
 } from '@meshlet/shared';
@@ -17,6 +16,7 @@ import type { ServiceStats } from '../stats/service-stats.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
 import type { Pusher, TableSink } from '../push/pusher.js';
 import type { JoinDecision } from '../join/check-join.js';
+import { admitHello } from './admit-hello.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
 
@@ -238,37 +238,12 @@ export class AgentSession implements TableSink {
     const ctx = this.#ctx;
     if (this.#helloTimer) clearTimeout(this.#helloTimer);
     this.#helloTimer = undefined;
-    if (hello.protocolVersion !== PROTOCOL_VERSION) {
-      this.#fail(
-        SharedErrorCodes.PROTOCOL_VERSION_MISMATCH,
-        `protocol version ${hello.protocolVersion} is not supported; this control plane speaks ${PROTOCOL_VERSION}: upgrade the agent or the control plane`,
-        CloseCodes.VERSION_MISMATCH,
-      );
+    const admitted = admitHello(hello, ctx, this.#remoteAddress);
+    if (!admitted.ok) {
+      this.#fail(admitted.code, admitted.message, admitted.closeCode);
       return;
     }
-    const join = ctx.checkJoin(hello);
-    if (!join.ok) {
-      ctx.metrics.joinRefusals.inc({ reason: join.reason });
-      // The reason and the credential's id, never the token: the logger redacts joinToken, and it is not passed here.
-      ctx.log.warn(
-        {
-          agentId: hello.agentId,
-          remoteAddress: this.#remoteAddress,
-          service: hello.instance?.service,
-          credentialId: join.credentialId,
-          reason: join.reason,
-        },
-        `refused agent hello: ${join.message}`,
-      );
-      this.#fail(ControlPlaneErrorCodes.JOIN_TOKEN_INVALID, join.message, CloseCodes.UNAUTHORIZED);
-      return;
-    }
-    this.#credentialId = join.credentialId;
-    const refused = ctx.refusal?.();
-    if (refused !== undefined) {
-      this.#fail(ControlPlaneErrorCodes.REPLICA_CUT_OFF, refused, CloseCodes.CUT_OFF);
-      return;
-    }
+    this.#credentialId = admitted.credentialId;
     const previous = ctx.sessions.get(hello.agentId);
     if (previous && previous !== this)
       previous.close(CloseCodes.REPLACED, 'replaced by a newer connection of the same agent');
