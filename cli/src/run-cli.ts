@@ -11,6 +11,7 @@ import { deleteCommand } from './commands/delete-command.js';
 import { eventsCommand } from './commands/events-command.js';
 import { getCommand } from './commands/get-command.js';
 import { restoreCommand } from './commands/restore-command.js';
+import { tokenCommand } from './commands/token-command.js';
 import { versionCommand } from './commands/version-command.js';
 import { resolveConnection } from './connection.js';
 import { commandHelp, generalHelp } from './help.js';
@@ -28,6 +29,7 @@ export const COMMANDS: readonly Command[] = [
   eventsCommand,
   backupCommand,
   restoreCommand,
+  tokenCommand,
   versionCommand,
 ];
 

@@ -4,6 +4,7 @@ import { type ControlPlaneParts, createParts } from './assembly/create-parts.js'
 import { createReplication } from './assembly/create-replication.js';
 import { createServer } from './assembly/create-server.js';
 import { watchStore } from './assembly/follow-store.js';
+import { sendAwayRevoked } from './join/send-away-revoked.js';
 import { registerRoutes } from './assembly/register-routes.js';
 import { startSweeper } from './assembly/start-sweeper.js';
 import type { EventLog } from './events/event-log.js';
@@ -111,7 +112,7 @@ export class ControlPlane {
           .get(record.agentId)
           ?.close(CloseCodes.REPLACED, 'the agent connected to another control-plane replica'),
     });
-    this.#unwatchStore = watchStore(store, parts, log);
+    this.#unwatchStore = watchStore(store, parts, log, () => sendAwayRevoked(this.#sessions, parts.joinCredentials));
 
     const app = await createServer(config, log, this.#clock);
     this.#app = app;

@@ -22,6 +22,12 @@ export function createMetrics() {
       labelNames: ['code'] as const,
       registers: [registry],
     }),
+    joinRefusals: new Counter({
+      name: 'meshlet_cp_join_refusals_total',
+      help: 'Agent hellos refused, and joined agents sent away, for their join credential or token, by reason (missing, shared_token_mismatch, malformed, unknown, expired, revoked, wrong_service).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     leader: new Gauge({
       name: 'meshlet_cp_leader',
       help: 'Whether this replica decides: 1 on the leader replica and on a single control plane, 0 on a follower.',

@@ -18,6 +18,7 @@ export * from './protocol/resolve-policy.js';
 export * from './ewma.js';
 export * from './random.js';
 export * from './clock.js';
+export * from './parse-duration.js';
 export * from './hash/hash-key.js';
 export * from './hash/hash-member.js';
 export * from './hash/ring.js';

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { EventLog } from '../events/event-log.js';
 import { FailoverEngine } from '../failover/failover-engine.js';
 import { HealthEngine } from '../health/health-engine.js';
+import { JoinCredentialStore } from '../join/join-credential-store.js';
 import { PolicyStore } from '../policies/policy-store.js';
 import { Pusher } from '../push/pusher.js';
 import { Registry } from '../registry/registry.js';
@@ -21,6 +22,8 @@ export interface ControlPlaneParts {
   events: EventLog;
   webhooks: WebhookSender;
   policies: PolicyStore;
+  /** Per-service join credentials minted through the admin API. */
+  joinCredentials: JoinCredentialStore;
   drains: DurableDrains;
   health: HealthEngine;
   failover: FailoverEngine;
@@ -46,6 +49,7 @@ export function createParts(ctx: AssemblyContext): ControlPlaneParts {
   const webhooks = new WebhookSender({ hooks: config.webhooks, log, clock });
   const decisions = recordDecisions(events, { replication, webhooks, metrics, log });
   const policies = new PolicyStore(store, config.services);
+  const joinCredentials = new JoinCredentialStore(store, clock);
   const health: HealthEngine = new HealthEngine({
     drainOf: (id) => drains.reasonOf(id),
     settings: { ...config.health, heartbeatTimeoutMs: config.heartbeat.timeoutMs },
@@ -98,6 +102,7 @@ export function createParts(ctx: AssemblyContext): ControlPlaneParts {
     events,
     webhooks,
     policies,
+    joinCredentials,
     drains,
     health,
     failover,

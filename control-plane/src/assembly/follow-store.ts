@@ -13,10 +13,16 @@ export function followStore(store: Store, parts: ControlPlaneParts): void {
 /**
  * Follows writes made through another replica. They arrive one key at a
  * time (one transaction can carry several); they are followed once per turn
- * of the event loop, so a push never sees half of a transaction. Returns
+ * of the event loop, so a push never sees half of a transaction; then
+ * `afterFollow` runs (sending away agents whose credential was revoked). Returns
  * the function that stops following.
  */
-export function watchStore(store: Store, parts: ControlPlaneParts, log: Logger): (() => void) | undefined {
+export function watchStore(
+  store: Store,
+  parts: ControlPlaneParts,
+  log: Logger,
+  afterFollow?: () => void,
+): (() => void) | undefined {
   let following = false;
   return store.onChange?.(() => {
     if (following) return;
@@ -25,6 +31,7 @@ export function watchStore(store: Store, parts: ControlPlaneParts, log: Logger):
       following = false;
       try {
         followStore(store, parts);
+        afterFollow?.();
       } catch (e) {
         log.error({ err: e }, 'could not follow a change of the store');
       }

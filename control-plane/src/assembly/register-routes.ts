@@ -1,10 +1,13 @@
 import { createAgentMessageDecoder } from '@meshlet/shared';
 import type { FastifyInstance } from 'fastify';
 import { registerAdminRoutes } from '../api/admin-routes.js';
+import { registerJoinCredentialRoutes } from '../api/join-credential-routes.js';
 import { registerLogLevelRoutes } from '../api/log-level-routes.js';
 import { registerReadRoutes } from '../api/read-routes.js';
 import { takeSnapshot } from '../backup/snapshot.js';
 import { registerDashboard } from '../dashboard/dashboard.js';
+import { checkJoin } from '../join/check-join.js';
+import { sendAwayRevoked } from '../join/send-away-revoked.js';
 import { AgentSession, type SessionContext } from '../stream/agent-session.js';
 import type { AssemblyContext } from './assembly-context.js';
 import type { ControlPlaneParts } from './create-parts.js';
@@ -19,7 +22,7 @@ export interface RouteContext extends AssemblyContext {
 /** The agents' stream (`/v1/stream`), the dashboard, and the admin API's read, log-level and write routes. */
 export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { config, log, clock, store, metrics, replication, sessions, parts } = ctx;
-  const { registry, pusher, health, failover, events, policies, drains, rings, stats } = parts;
+  const { registry, pusher, health, failover, events, policies, drains, rings, stats, joinCredentials } = parts;
   const policyOf = (service: string) => policies.policyOf(service).balancer;
   const session: SessionContext = {
     registry,
@@ -32,7 +35,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     clock,
     decode: createAgentMessageDecoder(config.stream.maxMessageBytes),
     helloTimeoutMs: config.stream.helloTimeoutMs,
-    joinToken: config.auth.joinToken,
+    checkJoin: (hello) => checkJoin(hello, { sharedToken: config.auth.joinToken, credentials: joinCredentials }),
     sessions,
     relay: (agentId, report) => replication.observed(agentId, report),
     refusal: () => replication.refusal(),
@@ -56,6 +59,11 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     cluster: () => replication.view(),
   });
   registerLogLevelRoutes(app, log);
+  registerJoinCredentialRoutes(app, {
+    credentials: joinCredentials,
+    revoked: () => sendAwayRevoked(sessions, joinCredentials),
+    log,
+  });
   registerAdminRoutes(app, {
     policies,
     failover,

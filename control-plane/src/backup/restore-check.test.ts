@@ -8,6 +8,10 @@ describe('checkRestoredState', () => {
       ['cluster', { id: 'c-1' }],
       ['policies/orders', { retries: { maxRetries: 3 } }],
       ['drains/orders-1', { reason: 'kernel upgrade' }],
+      [
+        'join-credentials/0123456789abcdef',
+        { id: '0123456789abcdef', service: 'orders', createdAt: 1, expiresAt: 2, secretSha256: 'a'.repeat(64) },
+      ],
     ]);
     expect(checkRestoredState(state)).toBeUndefined();
   });
@@ -18,6 +22,12 @@ describe('checkRestoredState', () => {
     ['policies/orders', { retries: { maxRetries: 99 } }, /maxRetries/],
     ['policies/Not_A_Name', {}, /valid service name/],
     ['drains/orders-1', { why: 'x' }, /must be \{reason\}/],
+    ['join-credentials/0123456789abcdef', { id: '0123456789abcdef', secret: 'x' }, /must be a join credential/],
+    [
+      'join-credentials/ffffffffffffffff',
+      { id: '0123456789abcdef', service: 'orders', createdAt: 1, expiresAt: 2, secretSha256: 'a'.repeat(64) },
+      /another id/,
+    ],
     ['constructor', {}, /not a key this control plane keeps/],
     ['__proto__', {}, /not a key this control plane keeps/],
   ])('refuses %s = %j, naming the key', (key, value, problem) => {

@@ -1,5 +1,6 @@
 import { compileValidator, Id, ServiceName, resolvePolicy } from '@meshlet/shared';
 import { Type } from '@sinclair/typebox';
+import { isStoredJoinCredential, JOIN_CREDENTIAL_PREFIX } from '../join/join-credential-store.js';
 
 const isServiceName = compileValidator(ServiceName);
 const isId = compileValidator(Id);
@@ -13,7 +14,8 @@ const Cluster = compileValidator(Type.Object({ id: Type.String({ minLength: 1, m
  * has no secret), and a value the control plane cannot use would stop it
  * from starting again. Returns the first problem, naming the key, or
  * `undefined` when every key is one the control plane knows with a valid
- * value: `services`, `cluster`, `policies/<service>`, `drains/<instance>`.
+ * value: `services`, `cluster`, `policies/<service>`, `drains/<instance>`,
+ * `join-credentials/<id>`.
  */
 export function checkRestoredState(state: ReadonlyMap<string, unknown>): string | undefined {
   for (const [key, value] of state) {
@@ -38,6 +40,11 @@ function checkKey(key: string, value: unknown): string | undefined {
   if (key.startsWith('drains/')) {
     if (!isId(key.slice('drains/'.length)).ok) return 'is not a drain of a valid instance id';
     return Drain(value).ok ? undefined : 'must be {reason}';
+  }
+  if (key.startsWith(JOIN_CREDENTIAL_PREFIX)) {
+    const ok = isStoredJoinCredential(value);
+    if (!ok.ok) return 'must be a join credential {id, service, createdAt, expiresAt, secretSha256}';
+    return ok.value.id === key.slice(JOIN_CREDENTIAL_PREFIX.length) ? undefined : 'holds the credential of another id';
   }
   return 'is not a key this control plane keeps';
 }

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import {
   type AgentMessage,
   CloseCodes,
@@ -7,7 +6,6 @@ import {
   type Hello,
   type Logger,
   type Observations,
-  PROTOCOL_VERSION,
   type Routes,
   SharedErrorCodes,
 } from '@meshlet/shared';
@@ -17,6 +15,8 @@ import type { HealthEngine } from '../health/health-engine.js';
 import type { ServiceStats } from '../stats/service-stats.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
 import type { Pusher, TableSink } from '../push/pusher.js';
+import type { JoinDecision } from '../join/check-join.js';
+import { admitHello } from './admit-hello.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
 
@@ -33,7 +33,8 @@ export interface SessionContext {
   decode: Decoder<AgentMessage>;
   helloTimeoutMs: number;
   clock: () => number;
-  joinToken: string | undefined;
+  /** Decides whether a hello may join (per-service credential, shared join token, or none required). */
+  checkJoin: (hello: Hello) => JoinDecision;
   /** Sessions by agent id, to replace an older connection of the same agent. */
   sessions: Map<string, AgentSession>;
   /** Passes an agent's observations on to the other control-plane replicas, if any. */
@@ -50,15 +51,6 @@ export function closeReason(text: string): string {
   return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 120);
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
-/** Compares tokens in constant time (hashing first makes the lengths equal). */
-function tokenMatches(expected: string, given: string | undefined): boolean {
-  return given !== undefined && timingSafeEqual(digest(expected), digest(given));
-}
-
 /**
  * One agent's stream. Before its hello the agent is nobody: anything else
  * closes the stream. After it, bad messages are answered with an error and
@@ -71,6 +63,7 @@ export class AgentSession implements TableSink {
   readonly #remoteAddress: string;
   #record: AgentRecord | undefined;
   #helloTimer: NodeJS.Timeout | undefined;
+  #credentialId: string | undefined;
 
   constructor(socket: WebSocket, remoteAddress: string, ctx: SessionContext) {
     this.#socket = socket;
@@ -97,6 +90,11 @@ export class AgentSession implements TableSink {
   get record(): AgentRecord {
     if (!this.#record) throw new Error('session has no hello yet');
     return this.#record;
+  }
+
+  /** The id of the per-service join credential this agent joined with, if any (revoking it sends the agent away). */
+  get credentialId(): string | undefined {
+    return this.#credentialId;
   }
 
   /** Sends a routing table, already serialised by the pusher. */
@@ -240,29 +238,12 @@ export class AgentSession implements TableSink {
     const ctx = this.#ctx;
     if (this.#helloTimer) clearTimeout(this.#helloTimer);
     this.#helloTimer = undefined;
-    if (hello.protocolVersion !== PROTOCOL_VERSION) {
-      this.#fail(
-        SharedErrorCodes.PROTOCOL_VERSION_MISMATCH,
-        `protocol version ${hello.protocolVersion} is not supported; this control plane speaks ${PROTOCOL_VERSION}: upgrade the agent or the control plane`,
-        CloseCodes.VERSION_MISMATCH,
-      );
+    const admitted = admitHello(hello, ctx, this.#remoteAddress);
+    if (!admitted.ok) {
+      this.#fail(admitted.code, admitted.message, admitted.closeCode);
       return;
     }
-    if (ctx.joinToken !== undefined && !tokenMatches(ctx.joinToken, hello.joinToken)) {
-      this.#fail(
-        ControlPlaneErrorCodes.JOIN_TOKEN_INVALID,
-        hello.joinToken === undefined
-          ? 'join token required: set controlPlane.joinToken in the agent config'
-          : 'join token rejected: check controlPlane.joinToken',
-        CloseCodes.UNAUTHORIZED,
-      );
-      return;
-    }
-    const refused = ctx.refusal?.();
-    if (refused !== undefined) {
-      this.#fail(ControlPlaneErrorCodes.REPLICA_CUT_OFF, refused, CloseCodes.CUT_OFF);
-      return;
-    }
+    this.#credentialId = admitted.credentialId;
     const previous = ctx.sessions.get(hello.agentId);
     if (previous && previous !== this)
       previous.close(CloseCodes.REPLACED, 'replaced by a newer connection of the same agent');
@@ -297,6 +278,18 @@ export class AgentSession implements TableSink {
     }
     ctx.metrics.connectedAgents.set(ctx.sessions.size);
     ctx.log.info({ agentId: this.#record.agentId }, 'agent disconnected');
+  }
+
+  /** Sends the agent away because the credential it joined with was revoked. */
+  revoked(): void {
+    const message = `join credential ${this.#credentialId ?? ''} was revoked: mint a new one with "meshctl token create"`;
+    if (this.#record) this.#record.disconnectReason = message;
+    this.#ctx.metrics.joinRefusals.inc({ reason: 'revoked' });
+    this.#ctx.log.warn(
+      { agentId: this.#record?.agentId, credentialId: this.#credentialId },
+      'sent away an agent whose join credential was revoked',
+    );
+    this.#fail(ControlPlaneErrorCodes.JOIN_TOKEN_INVALID, message, CloseCodes.UNAUTHORIZED);
   }
 
   /** Ends the stream of an agent that stopped sending heartbeats. */

@@ -1,0 +1,210 @@
+import { once } from 'node:events';
+import { beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { httpRequest } from './harness/http.js';
+import { type AgentHandle, type ControlPlaneHandle, startAgent, startDemoApp, withMesh } from './harness/mesh.js';
+import type { Proc } from './harness/process.js';
+import { waitFor } from './harness/wait.js';
+
+const ADMIN = 'admin-0c4e8b1f9a2d7e65';
+const as = { headers: { authorization: `Bearer ${ADMIN}` } };
+
+/** What a raw hello got: admitted (a routing table came), or refused with a close code, a reason and the error message. */
+type HelloOutcome = { admitted: true } | { admitted: false; code: number; reason: string; error: any };
+
+/** Sends one hello on a fresh stream, as an attacker with a script would. */
+async function helloWith(url: string, token: string | undefined, service?: string): Promise<HelloOutcome> {
+  const ws = new WebSocket(url);
+  const messages: any[] = [];
+  await once(ws, 'open');
+  const outcome = new Promise<HelloOutcome>((resolve) => {
+    ws.on('message', (d) => {
+      const m = JSON.parse(d.toString());
+      messages.push(m);
+      if (m.type === 'routes') {
+        resolve({ admitted: true });
+        ws.close();
+      }
+    });
+    ws.on('close', (code, reason) =>
+      resolve({ admitted: false, code, reason: reason.toString(), error: messages.find((m) => m.type === 'error') }),
+    );
+  });
+  ws.send(
+    JSON.stringify({
+      type: 'hello',
+      protocolVersion: 1,
+      agentId: `raw-${service ?? 'client'}`,
+      tableVersion: 0,
+      ...(token === undefined ? {} : { joinToken: token }),
+      ...(service === undefined
+        ? {}
+        : { instance: { service, id: `raw-${service}`, host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} } }),
+    }),
+  );
+  return outcome;
+}
+
+describe('per-service join credentials', () => {
+  const mesh = withMesh();
+  const { scratch } = mesh;
+  let cp: ControlPlaneHandle;
+  const procs: Proc[] = [];
+  const secrets: string[] = [];
+
+  async function mint(service: string, ttl?: string): Promise<{ id: string; credential: string }> {
+    const r = await httpRequest(cp.port, '/v1/join-credentials', {
+      ...as,
+      method: 'POST',
+      headers: { ...as.headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ service, ...(ttl ? { ttl } : {}) }),
+    });
+    expect(r.status).toBe(201);
+    const body = r.json();
+    secrets.push(body.credential.split('_').slice(2).join('_'), body.credential);
+    return body;
+  }
+  const refusals = async (reason: string): Promise<number> => {
+    const text = (await httpRequest(cp.port, '/metrics', as)).body;
+    const m = new RegExp(`^meshlet_cp_join_refusals_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(text);
+    return Number(m?.[1] ?? 0);
+  };
+  const agentsView = async (): Promise<any[]> => (await httpRequest(cp.port, '/v1/agents', as)).json().agents;
+
+  beforeAll(async () => {
+    cp = await mesh.controlPlane({ auth: { adminToken: ADMIN } });
+    procs.push(cp.proc);
+  });
+
+  it('a hello without a credential is refused once credentials exist', async () => {
+    // Before any credential: the loopback default needs none.
+    expect(await helloWith(cp.streamUrl, undefined, 'hello')).toEqual({ admitted: true });
+    await mint('hello');
+    const refused = await helloWith(cp.streamUrl, undefined, 'hello');
+    expect(refused).toMatchObject({ admitted: false, code: 4003, error: { code: 'MESHLET_JOIN_TOKEN_INVALID' } });
+    expect(refused.admitted === false && refused.reason).toContain('join credential required');
+    expect(await helloWith(cp.streamUrl, 'some-guessed-token-value', 'hello')).toMatchObject({ code: 4003 });
+    expect(await refusals('missing')).toBeGreaterThanOrEqual(1);
+  });
+
+  it("a credential for orders claiming hello is refused and no caller's traffic moves", async () => {
+    const helloCred = await mint('hello');
+    const ordersCred = await mint('orders');
+    const clientCred = await mint('web');
+    const app = await startDemoApp('hello', 'hello-1');
+    const real = await startAgent(scratch, {
+      agentId: 'hello-1',
+      cp,
+      instance: { service: 'hello', app },
+      joinToken: helloCred.credential,
+    });
+    const caller = await startAgent(scratch, {
+      agentId: 'caller',
+      cp,
+      outbound: true,
+      calls: ['hello'],
+      joinToken: clientCred.credential,
+    });
+    procs.push(real.proc, caller.proc);
+
+    const raw = await helloWith(cp.streamUrl, ordersCred.credential, 'hello');
+    expect(raw).toMatchObject({ admitted: false, code: 4003, error: { code: 'MESHLET_JOIN_TOKEN_INVALID' } });
+    expect(raw.admitted === false && raw.reason).toBe('a credential for orders cannot register hello');
+
+    // A real agent with the orders credential fronting a rogue "hello" app.
+    const rogueApp = await startDemoApp('hello', 'rogue-1');
+    const before = await refusals('wrong_service');
+    const rogue: AgentHandle = await startAgent(scratch, {
+      agentId: 'rogue-1',
+      cp,
+      instance: { service: 'hello', app: rogueApp },
+      joinToken: ordersCred.credential,
+      waitReady: false,
+    });
+    procs.push(rogue.proc);
+    await waitFor('the rogue agent to be refused', async () => (await refusals('wrong_service')) > before);
+    await waitFor('the rogue agent to log the refusal', async () =>
+      rogue.proc.output.includes('a credential for orders cannot register hello'),
+    );
+    expect((await agentsView()).map((a) => a.agentId)).not.toContain('rogue-1');
+    for (let i = 0; i < 20; i++) {
+      const r = await httpRequest(caller.outboundPort as number, 'http://hello/');
+      expect(r.status).toBe(200);
+      expect(r.headers['x-instance']).toBe('hello-1');
+    }
+  });
+
+  it('a revoked credential is refused and its live agent is sent away', async () => {
+    const cred = await mint('users');
+    const app = await startDemoApp('users', 'users-1');
+    const agent = await startAgent(scratch, {
+      agentId: 'users-1',
+      cp,
+      instance: { service: 'users', app },
+      joinToken: cred.credential,
+    });
+    procs.push(agent.proc);
+    expect((await agentsView()).find((a) => a.agentId === 'users-1')?.connected).toBe(true);
+    const del = await httpRequest(cp.port, `/v1/join-credentials/${cred.id}`, { ...as, method: 'DELETE' });
+    expect(del.status).toBe(200);
+    expect(del.json()).toMatchObject({ id: cred.id, service: 'users', state: 'revoked' });
+    await waitFor('users-1 to be sent away', async () => {
+      const a = (await agentsView()).find((x) => x.agentId === 'users-1');
+      return a?.connected === false;
+    });
+    await waitFor('users-1 to learn why', async () =>
+      agent.proc.output.includes(`join credential ${cred.id} was revoked`),
+    );
+    const raw = await helloWith(cp.streamUrl, cred.credential, 'users');
+    expect(raw).toMatchObject({ admitted: false, code: 4003 });
+    expect(raw.admitted === false && raw.reason).toContain('was revoked');
+    // It stays away: its reconnects are refused too.
+    expect((await agentsView()).find((x) => x.agentId === 'users-1')?.connected).toBe(false);
+  });
+
+  it('an expired credential is refused', async () => {
+    const cred = await mint('hello', '1s');
+    await waitFor('the credential to expire', async () => {
+      const items = (await httpRequest(cp.port, '/v1/join-credentials', as)).json().items as any[];
+      return items.find((c) => c.id === cred.id)?.state === 'expired';
+    });
+    const raw = await helloWith(cp.streamUrl, cred.credential, 'hello');
+    expect(raw).toMatchObject({ admitted: false, code: 4003, error: { code: 'MESHLET_JOIN_TOKEN_INVALID' } });
+    expect(raw.admitted === false && raw.reason).toContain('has expired');
+    expect(await refusals('expired')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('refuses a bad mint request, naming the field and the fix', async () => {
+    const post = async (body: unknown, token = ADMIN) =>
+      httpRequest(cp.port, '/v1/join-credentials', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    for (const [body, field] of [
+      [{ service: 'orders', ttl: '0h' }, 'ttl'],
+      [{ service: 'orders', ttl: '9000h' }, 'ttl'],
+      [{ service: 'orders', ttl: '1.5h' }, 'ttl'],
+      [{ service: 'Not A Name' }, 'service'],
+      [{ service: 'orders', secret: 'mine' }, 'secret'],
+    ] as const) {
+      const r = await post(body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.json().error).toMatchObject({ code: 'MESHLET_API_INVALID', field });
+    }
+    const unknown = await httpRequest(cp.port, '/v1/join-credentials/0123456789abcdef', { ...as, method: 'DELETE' });
+    expect(unknown.status).toBe(404);
+    expect((await post({ service: 'orders' }, 'not-the-admin-token-at-all')).status).toBe(401);
+  });
+
+  it('lists credentials without their secrets, and never writes a secret to a log', async () => {
+    const list = await httpRequest(cp.port, '/v1/join-credentials', as);
+    expect(list.status).toBe(200);
+    expect(list.json().items.length).toBeGreaterThanOrEqual(5);
+    for (const s of secrets) expect(list.body).not.toContain(s);
+    for (const p of procs) {
+      expect(p.output.length).toBeGreaterThan(0);
+      for (const s of secrets) expect(p.output, p.name).not.toContain(s);
+    }
+  });
+});
