@@ -24,3 +24,4 @@ export * from './hash/ring.js';
 export * from './hash/maglev.js';
 export * from './hash/table-checksum.js';
 export * from './protocol/replication.js';
+export * from './identity/spiffe-id.js';
