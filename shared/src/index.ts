@@ -5,6 +5,7 @@ export * from './config/control-plane-config.js';
 export * from './config/load-config.js';
 export * from './errors.js';
 export * from './json-file.js';
+export * from './private-file.js';
 export * from './setting-file.js';
 export * from './logger.js';
 export * from './protocol/codec.js';
