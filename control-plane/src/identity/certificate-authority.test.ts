@@ -111,6 +111,11 @@ describe('CertificateAuthority, generated in the data directory', () => {
     expect(long.issuerNotAfter.getTime()).toBe(T0 + 10 * HOUR);
 
     await expect(openGenerated(() => T0, 999)).rejects.toMatchObject({ code: ControlPlaneErrorCodes.CA_INVALID });
+    now = T0 - HOUR;
+    await expect(ca.sign((await makeRequest()).pem, { service: 'orders' })).rejects.toMatchObject({
+      code: ControlPlaneErrorCodes.CA_INVALID,
+      message: expect.stringContaining("check the control plane's clock"),
+    });
   });
 
   it('keeps its keys 0600 in a 0700 directory', async () => {

@@ -160,6 +160,12 @@ export class CertificateAuthority {
     if (now >= issuer.notAfter.getTime()) {
       throw caInvalid(`the issuer expired at ${issuer.notAfter.toISOString()}; give the control plane a new issuer`);
     }
+    if (now < issuer.notBefore.getTime()) {
+      throw caInvalid(
+        `the issuer is valid only from ${issuer.notBefore.toISOString()}, after this clock's ` +
+          `${new Date(now).toISOString()}; check the control plane's clock`,
+      );
+    }
     const notBefore = new Date(Math.max(now - CLOCK_SKEW_ALLOWANCE_MS, issuer.notBefore.getTime()));
     const notAfter = new Date(Math.min(now + this.#leafLifetimeMs, issuer.notAfter.getTime()));
     const leaf = await createLeafCertificate({ ...request, notBefore, notAfter }, issuer, this.#material.issuerKey);

@@ -8,3 +8,4 @@ export * from './spiffe-id.js';
 export * from './x509.js';
 export * from './ecdsa-key.js';
 export * from './peer-identity-verifier.js';
+export * from './spiffe-server-check.js';
