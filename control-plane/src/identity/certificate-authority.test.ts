@@ -48,6 +48,19 @@ describe('CertificateAuthority, generated in the data directory', () => {
     }
   });
 
+  it('certifies instance ids up to their 128 characters, past the 64 RFC 5280 suggests for a CN', async () => {
+    const ca = await openGenerated(Date.now);
+    const id = `orders-${'x'.repeat(121)}`;
+    const issued = await ca.sign((await makeRequest({ instanceId: id })).pem, { service: 'orders', instanceId: id });
+    expect(new x509.X509Certificate(issued.certificatePem).subject).toBe(`CN=${id}`);
+    const verified = await opensslVerify(dir, {
+      roots: ca.trustBundle(),
+      chain: issued.chainPem,
+      leaf: issued.certificatePem,
+    });
+    expect(verified.ok, verified.output).toBe(true);
+  });
+
   it('a leaf is refused by openssl without the issuer, and under another CA root', async () => {
     const ca = await openGenerated(Date.now);
     const other = await CertificateAuthority.open({
