@@ -3,3 +3,4 @@ export * from './balancer/balancer.js';
 export * from './balancer/round-robin.js';
 export * from './errors.js';
 export * from './route/route-table.js';
+export * from './identity/workload-key.js';

@@ -40,6 +40,12 @@ export const ControlPlaneErrorCodes = {
   CONFLICT: 'MESHLET_CONFLICT',
   /** The admin API failed on its side (a bug, or a store write that failed); the log has the details. */
   INTERNAL: 'MESHLET_INTERNAL',
+  /** The certificate authority's files are missing, unreadable or inconsistent, or its settings are out of range. */
+  CA_INVALID: 'MESHLET_CA_INVALID',
+  /** A certificate signing request cannot be parsed, is not signed by its own key, or asks for what meshlet does not certify. */
+  CSR_INVALID: 'MESHLET_CSR_INVALID',
+  /** A certificate signing request asks for an identity (service, instance, trust domain) its sender is not allowed. */
+  CSR_IDENTITY_FORBIDDEN: 'MESHLET_CSR_IDENTITY_FORBIDDEN',
 } as const;
 
 /** One of {@link ControlPlaneErrorCodes}. */

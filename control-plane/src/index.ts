@@ -5,3 +5,4 @@ export * from './registry/agent-record.js';
 export * from './registry/registry.js';
 export * from './store/file-store.js';
 export * from './store/store.js';
+export * from './identity/certificate-authority.js';

@@ -23,6 +23,10 @@ export const SharedErrorCodes = {
   DELTA_BASE_MISMATCH: 'MESHLET_DELTA_BASE_MISMATCH',
   /** A persisted JSON file could not be read back. */
   FILE_CORRUPT: 'MESHLET_FILE_CORRUPT',
+  /** A SPIFFE ID or trust domain breaks the rules (`spiffe://<trustDomain>/svc/<service>`). */
+  SPIFFE_ID_INVALID: 'MESHLET_SPIFFE_ID_INVALID',
+  /** A peer's certificate chain does not prove the identity expected of it (untrusted, expired, no or wrong SPIFFE ID). */
+  PEER_IDENTITY_REFUSED: 'MESHLET_PEER_IDENTITY_REFUSED',
 } as const;
 
 /** One of {@link SharedErrorCodes}. */
