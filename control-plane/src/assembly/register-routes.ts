@@ -77,6 +77,11 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     policiesChanged: () => pusher.schedule(),
     snapshot: (since) => takeSnapshot(store, since === undefined ? { now: clock } : { since, now: clock }),
-    restore: (input) => restoreBackup(store, input, log, () => followStore(store, parts)),
+    restore: (input) =>
+      restoreBackup(store, input, log, () => {
+        followStore(store, parts);
+        // A restore can revoke credentials (see restoreSnapshots): their agents go, as after a revoke.
+        sendAwayRevoked(sessions, joinCredentials);
+      }),
   });
 }

@@ -1,3 +1,5 @@
+import { type Clock, systemClock } from '@meshlet/shared';
+import { JOIN_CREDENTIAL_PREFIX, type StoredJoinCredential } from '../join/join-credential-store.js';
 import type { Store } from '../store/store.js';
 import { canonicalJson } from './canonical-json.js';
 import { isExcludedKey } from './snapshot-format.js';
@@ -15,6 +17,37 @@ export interface RestoreResult {
   deleted: number;
 }
 
+/** What {@link restoreSnapshots} needs besides the store and the snapshots. */
+export interface RestoreOptions {
+  /** The revocation time of a credential the snapshots do not have; `systemClock` by default. */
+  now?: Clock;
+}
+
+/** A join credential record, when `value` is one (restore-check validated the snapshots' ones). */
+const credentialIn = (key: string, value: unknown): StoredJoinCredential | undefined =>
+  key.startsWith(JOIN_CREDENTIAL_PREFIX) && typeof value === 'object' && value !== null
+    ? (value as StoredJoinCredential)
+    : undefined;
+
+/**
+ * What a restore writes at a join credential's key, so that a restore never
+ * admits an agent the store refuses now: revocation is one-way (a credential
+ * revoked now stays revoked, at its first revocation time, even when the
+ * backup predates the revoke), and a credential the backup does not have is
+ * kept as revoked rather than deleted, so "credentials exist" (which makes
+ * joining without one refused) never turns false through a restore.
+ * `undefined` for any other key: it follows the snapshots.
+ */
+function keptCredential(key: string, current: unknown, restored: unknown, now: Clock): unknown {
+  const before = credentialIn(key, current);
+  if (before === undefined) return undefined;
+  const after = credentialIn(key, restored);
+  if (after === undefined) return before.revokedAt === undefined ? { ...before, revokedAt: now() } : before;
+  if (before.revokedAt === undefined) return undefined;
+  const revokedAt = after.revokedAt === undefined ? before.revokedAt : Math.min(before.revokedAt, after.revokedAt);
+  return { ...after, revokedAt };
+}
+
 /**
  * Makes the store's keys, excluded ones aside, exactly the verified state:
  * deletes the keys it does not have and puts the ones whose value differs.
@@ -27,18 +60,31 @@ export interface RestoreResult {
  * part-way; running it again finishes it, since it only does what is left.
  * The store keeps its own cluster id and revisions, so the next incremental
  * snapshot of it needs a new full one first.
+ *
+ * Join credentials are the exception to "exactly": a restore never revives
+ * a revoked credential nor deletes one (see docs/security.md, "Join
+ * credentials"); one the snapshots lack is kept, revoked.
  */
-export async function restoreSnapshots(store: Store, verified: VerifiedSnapshots): Promise<RestoreResult> {
+export async function restoreSnapshots(
+  store: Store,
+  verified: VerifiedSnapshots,
+  options: RestoreOptions = {},
+): Promise<RestoreResult> {
+  const now = options.now ?? systemClock;
   let written = 0;
   let deleted = 0;
+  const target = new Map(verified.state);
   // Deletions first: every write rewrites the store, which is smaller without them.
   for (const key of store.keys()) {
-    if (isExcludedKey(key) || verified.state.has(key)) continue;
+    if (isExcludedKey(key)) continue;
+    const kept = keptCredential(key, store.get(key), target.get(key), now);
+    if (kept !== undefined) target.set(key, kept);
+    if (target.has(key)) continue;
     await store.delete(key);
     deleted++;
   }
   // Compared as JSON, which is what the store keeps: {a: undefined} equals {}.
-  for (const [key, value] of verified.state) {
+  for (const [key, value] of target) {
     const current = store.get(key);
     if (current !== undefined && canonicalJson(current) === canonicalJson(value)) continue;
     await store.put(key, structuredClone(value));

@@ -52,6 +52,8 @@ export type CredentialCheck =
 export type RandomBytes = (n: number) => Buffer;
 
 const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest();
+/** Compared with when the id is unknown, so that an unknown id costs the same hash and comparison as a known one. */
+const DUMMY_SHA256 = sha256('meshlet unknown join credential id');
 
 /** True when `text` looks like a per-service credential (rather than the shared join token). */
 export function isJoinCredential(text: string): boolean {
@@ -141,9 +143,10 @@ export class JoinCredentialStore {
     if (!m) return { ok: false, reason: 'malformed' };
     const [, id, secret] = m as unknown as [string, string, string];
     const record = this.get(id);
-    // An unknown id and a wrong secret read the same to the caller: neither says which ids exist.
-    if (!record || !timingSafeEqual(sha256(secret), Buffer.from(record.secretSha256, 'hex')))
-      return { ok: false, reason: 'unknown', id };
+    // An unknown id and a wrong secret read the same to the caller, in answer and in time: the
+    // secret is hashed and compared either way (against a dummy hash for an unknown id).
+    const matches = timingSafeEqual(sha256(secret), record ? Buffer.from(record.secretSha256, 'hex') : DUMMY_SHA256);
+    if (!record || !matches) return { ok: false, reason: 'unknown', id };
     const state = this.stateOf(record);
     if (state !== 'active') return { ok: false, reason: state, id };
     return { ok: true, credential: record };
