@@ -26,16 +26,17 @@ describe('meshctl token', () => {
     procs.push(cp.proc);
   });
 
-  it('create prints the credential once, with how to put it in the agent config, and an agent joins with it', async () => {
+  it('create prints the credential alone on stdout off a terminal, how to use it on stderr, and an agent joins with it', async () => {
     const r = await run(ADMIN, 'token', 'create', '--service', 'orders', '--ttl', '24h');
-    expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const m = /^(mjc_([0-9a-f]{16})_[A-Za-z0-9_-]{43})$/m.exec(r.stdout);
+    // A pipe: stdout is exactly the credential, as `$(meshctl token create ...)` captures it.
+    const m = /^(mjc_([0-9a-f]{16})_[A-Za-z0-9_-]{43})\n$/.exec(r.stdout);
     expect(m).not.toBeNull();
     credential = m?.[1] ?? '';
     id = m?.[2] ?? '';
-    expect(r.stdout).toContain(`    joinToken: ${credential}`);
-    expect(r.stdout).toContain(`meshctl token revoke ${id}`);
+    expect(r.stderr).toContain('controlPlane.joinToken');
+    expect(r.stderr).toContain(`meshctl token revoke ${id}`);
+    expect(r.stderr).not.toContain(credential);
 
     const app = await startDemoApp('orders', 'orders-1');
     const agent = await startAgent(scratch, {
@@ -68,6 +69,9 @@ describe('meshctl token', () => {
     const service = await run(ADMIN, 'token', 'create');
     expect(service.code).toBe(2);
     expect(service.stderr).toContain('--service');
+    const name = await run(ADMIN, 'token', 'create', '--service', 'Orders');
+    expect(name.code).toBe(2);
+    expect(name.stderr).toContain('is not a service name');
   });
 
   it('revoke sends the agent away, and list shows the credential revoked', async () => {

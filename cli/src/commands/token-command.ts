@@ -1,3 +1,4 @@
+import { isServiceName, SERVICE_NAME_RULE } from '@meshlet/shared/service-name';
 import { usageError } from '../cli-error.js';
 import { type Command, type CommandContext, OUTPUT_OPTION, stringOption, type OptionValues } from '../command.js';
 import { parseOutputFormat, renderDocument, tableWidth } from '../output.js';
@@ -22,6 +23,11 @@ async function create(ctx: CommandContext, values: OptionValues): Promise<number
   const service = stringOption(values, 'service');
   if (service === undefined)
     throw usageError('token create needs --service NAME, the service the agent fronts', 'token');
+  if (!isServiceName(service))
+    throw usageError(
+      `token create: --service "${service.slice(0, 100)}" is not a service name; ${SERVICE_NAME_RULE.fix}`,
+      'token',
+    );
   const ttl = stringOption(values, 'ttl');
   const format = parseOutputFormat(stringOption(values, 'output'), 'token');
   const client = await ctx.client();
@@ -33,16 +39,23 @@ async function create(ctx: CommandContext, values: OptionValues): Promise<number
     ctx.io.stdout.write(renderDocument(format, body));
     return 0;
   }
-  ctx.io.stdout.write(
-    `${body.credential}\n\n` +
-      `join credential ${body.id} for service ${body.service}, expires ${shortDate(body.expiresAt)}.\n` +
-      'It is shown once: the control plane keeps only its hash. Put it in the config of the agents of\n' +
-      `${body.service}:\n\n` +
-      '  controlPlane:\n' +
-      `    joinToken: ${body.credential}\n\n` +
-      `or set MESHLET_CONTROL_PLANE_JOIN_TOKEN. Revoke it with: meshctl token revoke ${body.id}\n`,
-  );
+  // Off a terminal (`$(meshctl token create ...)`, a pipe, a file) stdout is the credential alone,
+  // and the guidance, which does not repeat it, goes to stderr.
+  const tty = ctx.io.stdout.isTTY === true;
+  ctx.io.stdout.write(`${body.credential}\n`);
+  (tty ? ctx.io.stdout : ctx.io.stderr).write(guidance(body, tty));
   return 0;
+}
+
+/** How to use a minted credential; on a terminal it follows the credential, so "above" finds it. */
+function guidance(body: CredentialItem, tty: boolean): string {
+  const where = tty ? 'above' : 'printed on stdout';
+  return (
+    `${tty ? '\n' : ''}join credential ${body.id} for service ${body.service}, expires ${shortDate(body.expiresAt)}.\n` +
+    `The credential ${where} is shown once: the control plane keeps only its hash. Put it in the config\n` +
+    `of the agents of ${body.service} as controlPlane.joinToken, or set MESHLET_CONTROL_PLANE_JOIN_TOKEN.\n` +
+    `Revoke it with: meshctl token revoke ${body.id}\n`
+  );
 }
 
 async function list(ctx: CommandContext, values: OptionValues): Promise<number> {
