@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { httpRequest } from './harness/http.js';
 import { type ControlPlaneHandle, startAgent, startDemoApp, withMesh } from './harness/mesh.js';
@@ -37,6 +38,10 @@ describe('meshctl token', () => {
     expect(r.stderr).toContain('controlPlane.joinToken');
     expect(r.stderr).toContain(`meshctl token revoke ${id}`);
     expect(r.stderr).not.toContain(credential);
+
+    // A backup taken while the credential is active, restored after the revoke below.
+    const backup = await run(ADMIN, 'backup', '-f', join(scratch.dir, 'before-revoke.json'));
+    expect(backup.code, backup.stderr).toBe(0);
 
     const app = await startDemoApp('orders', 'orders-1');
     const agent = await startAgent(scratch, {
@@ -88,6 +93,16 @@ describe('meshctl token', () => {
     const unknown = await run(ADMIN, 'token', 'revoke', 'ffffffffffffffff');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('no join credential');
+  });
+
+  it('restoring a backup taken before the revoke does not bring the credential back', async () => {
+    const r = await run(ADMIN, 'restore', '-f', join(scratch.dir, 'before-revoke.json'));
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse((await run(READER, 'token', 'list', '-o', 'json')).stdout);
+    expect(json.items).toEqual([expect.objectContaining({ id, state: 'revoked' })]);
+    const agents = (await httpRequest(cp.port, '/v1/agents', { headers: { authorization: `Bearer ${ADMIN}` } })).json()
+      .agents as any[];
+    expect(agents.find((a) => a.agentId === 'orders-1')?.connected).not.toBe(true);
   });
 
   it('never writes the secret to a log', () => {
