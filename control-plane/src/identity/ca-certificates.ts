@@ -83,7 +83,7 @@ export async function createIssuerCertificate(
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
       await x509.SubjectKeyIdentifierExtension.create(issuerPublicKey),
-      await x509.AuthorityKeyIdentifierExtension.create(root.publicKey),
+      await authorityKeyIdentifier(root),
     ],
   });
 }
@@ -126,7 +126,21 @@ export async function createLeafCertificate(
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
       new x509.SubjectAlternativeNameExtension([{ type: 'url', value: leaf.spiffeUri }]),
       await x509.SubjectKeyIdentifierExtension.create(leaf.publicKey),
-      await x509.AuthorityKeyIdentifierExtension.create(issuer.publicKey),
+      await authorityKeyIdentifier(issuer),
     ],
   });
+}
+
+/**
+ * The authority key identifier of a certificate signed by `signer`: a copy of
+ * the signer's own subject key identifier when it has one. It is not
+ * recomputed from the key: an operator's issuer may identify its key
+ * otherwise (truncated SHA-256, RFC 7093, as Go 1.25 and `step` make it), and
+ * OpenSSL will not build a chain whose identifiers differ.
+ */
+async function authorityKeyIdentifier(signer: x509.X509Certificate): Promise<x509.AuthorityKeyIdentifierExtension> {
+  const ski = signer.getExtension(x509.SubjectKeyIdentifierExtension);
+  return ski
+    ? new x509.AuthorityKeyIdentifierExtension(ski.keyId)
+    : x509.AuthorityKeyIdentifierExtension.create(signer.publicKey);
 }
