@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { httpRequest } from './harness/http.js';
@@ -13,7 +15,12 @@ const as = { headers: { authorization: `Bearer ${ADMIN}` } };
 type HelloOutcome = { admitted: true } | { admitted: false; code: number; reason: string; error: any };
 
 /** Sends one hello on a fresh stream, as an attacker with a script would. */
-async function helloWith(url: string, token: string | undefined, service?: string): Promise<HelloOutcome> {
+async function helloWith(
+  url: string,
+  token: string | undefined,
+  service?: string,
+  agentId = `raw-${service ?? 'client'}`,
+): Promise<HelloOutcome> {
   const ws = new WebSocket(url);
   const messages: any[] = [];
   await once(ws, 'open');
@@ -34,7 +41,7 @@ async function helloWith(url: string, token: string | undefined, service?: strin
     JSON.stringify({
       type: 'hello',
       protocolVersion: 1,
-      agentId: `raw-${service ?? 'client'}`,
+      agentId,
       tableVersion: 0,
       ...(token === undefined ? {} : { joinToken: token }),
       ...(service === undefined
@@ -43,6 +50,51 @@ async function helloWith(url: string, token: string | undefined, service?: strin
     }),
   );
   return outcome;
+}
+
+/**
+ * An agent that joins over a bare TCP socket, keeps sending heartbeats, and
+ * never answers the control plane's close frame (a ws client always would),
+ * as a hostile or wedged agent may.
+ */
+async function silentAgent(port: number, hello: object): Promise<Socket> {
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  const upgraded = new Promise<void>((resolve, reject) => {
+    let head = '';
+    const onData = (d: Buffer): void => {
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      if (head.startsWith('HTTP/1.1 101')) resolve();
+      else reject(new Error(`upgrade refused: ${head.split('\r\n')[0]}`));
+    };
+    socket.on('data', onData);
+  });
+  socket.write(
+    'GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
+  await upgraded;
+  // One masked text frame per message (a client's frames must be masked).
+  const send = (message: object): void => {
+    const payload = Buffer.from(JSON.stringify(message));
+    const mask = randomBytes(4);
+    const length =
+      payload.length < 126
+        ? Buffer.from([0x80 | payload.length])
+        : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+    socket.write(
+      Buffer.concat([Buffer.from([0x81]), length, mask, payload.map((b, i) => b ^ (mask[i % 4] as number))]),
+    );
+  };
+  send(hello);
+  let seq = 0;
+  const heartbeats = setInterval(() => send({ type: 'heartbeat', seq: seq++ }), 200);
+  socket.on('close', () => clearInterval(heartbeats));
+  socket.on('error', () => undefined);
+  socket.resume(); // reads whatever comes, answers no close frame
+  return socket;
 }
 
 describe('per-service join credentials', () => {
@@ -160,6 +212,86 @@ describe('per-service join credentials', () => {
     expect(raw.admitted === false && raw.reason).toContain('was revoked');
     // It stays away: its reconnects are refused too.
     expect((await agentsView()).find((x) => x.agentId === 'users-1')?.connected).toBe(false);
+  });
+
+  it('a revoked agent that never answers the close frame is out of the table at once', async () => {
+    const cred = await mint('billing');
+    const agentId = 'billing-silent';
+    const socket = await silentAgent(cp.port, {
+      type: 'hello',
+      protocolVersion: 1,
+      agentId,
+      tableVersion: 0,
+      joinToken: cred.credential,
+      instance: { service: 'billing', id: 'billing-1', host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} },
+    });
+    const ended = once(socket, 'close');
+    await waitFor('the silent agent to be registered', async () =>
+      (await agentsView()).find((a) => a.agentId === agentId && a.connected),
+    );
+    const del = await httpRequest(cp.port, `/v1/join-credentials/${cred.id}`, { ...as, method: 'DELETE' });
+    expect(del.status).toBe(200);
+    // ws waits 30 s for a peer's close frame; this agent sends none: it must not stay routable meanwhile
+    // (the deadline is below the heartbeat timeout, 1.2 s, which would end the stream anyway).
+    await waitFor(
+      'the silent agent to be out of the table',
+      async () => (await httpRequest(cp.port, '/v1/instances/billing-1', as)).json().state === 'disconnected',
+      { timeoutMs: 800 },
+    );
+    const view = (await agentsView()).find((a) => a.agentId === agentId);
+    expect(view).toMatchObject({ connected: false });
+    await waitFor('the control plane to drop the socket', async () => ended.then(() => true), { timeoutMs: 3000 });
+    socket.destroy();
+  });
+
+  it('a credential for reports cannot take over the agent id of an orders agent', async () => {
+    const ordersCred = await mint('orders');
+    const reportsCred = await mint('reports');
+    const clientCred = await mint('web');
+    const app = await startDemoApp('orders', 'orders-1');
+    const real = await startAgent(scratch, {
+      agentId: 'orders-agent-1',
+      cp,
+      instance: { service: 'orders', app },
+      joinToken: ordersCred.credential,
+    });
+    const caller = await startAgent(scratch, {
+      agentId: 'orders-caller',
+      cp,
+      outbound: true,
+      calls: ['orders'],
+      joinToken: clientCred.credential,
+    });
+    procs.push(real.proc, caller.proc);
+    const before = (await agentsView()).find((a) => a.agentId === 'orders-agent-1');
+    expect(before).toMatchObject({ connected: true });
+    const refusedBefore = await refusals('wrong_service');
+
+    // The attack: another service's credential (as a service, or client-only) claims the orders agent's id, again and again.
+    for (const [token, service] of [
+      [reportsCred.credential, 'reports'],
+      [reportsCred.credential, undefined],
+      [clientCred.credential, undefined],
+      [reportsCred.credential, 'reports'],
+    ] as const) {
+      const raw = await helloWith(cp.streamUrl, token, service, 'orders-agent-1');
+      expect(raw).toMatchObject({ admitted: false, code: 4003, error: { code: 'MESHLET_JOIN_TOKEN_INVALID' } });
+      expect(raw.admitted === false && raw.reason).toContain('cannot take over agent orders-agent-1 of orders');
+    }
+    expect(await refusals('wrong_service')).toBe(refusedBefore + 4);
+
+    // The orders agent kept its stream (never replaced, never reconnected) and orders-1 kept its traffic.
+    const after = (await agentsView()).find((a) => a.agentId === 'orders-agent-1');
+    expect(after).toMatchObject({ connected: true, connectedAt: before.connectedAt });
+    expect(real.proc.output).not.toContain('control-plane stream closed');
+    for (let i = 0; i < 10; i++) {
+      const r = await httpRequest(caller.outboundPort as number, 'http://orders/');
+      expect(r.status).toBe(200);
+      expect(r.headers['x-instance']).toBe('orders-1');
+    }
+    // The orders credential itself still reconnects its own agent id.
+    const own = await helloWith(cp.streamUrl, ordersCred.credential, 'orders', 'orders-agent-1');
+    expect(own).toEqual({ admitted: true });
   });
 
   it('an expired credential is refused', async () => {

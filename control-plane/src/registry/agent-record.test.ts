@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type AgentRecord, instanceState } from './agent-record.js';
+import { type AgentRecord, instanceState, parseRegistration, registrationOf } from './agent-record.js';
 import { agentRecord } from './test-support/agent-record.js';
 
 const record = (over: Partial<AgentRecord>): AgentRecord => agentRecord('a-1', over);
@@ -42,5 +42,23 @@ describe('instanceState', () => {
       state: 'disconnected',
       reason: 'agent disconnected',
     });
+  });
+});
+
+describe('registrationOf and parseRegistration', () => {
+  it('carry the service a credential admitted the agent for to the other replicas, through JSON as etcd holds it', () => {
+    const published = JSON.parse(JSON.stringify(registrationOf('A', record({ admittedFor: 'orders' }))));
+    expect(published.admittedFor).toBe('orders');
+    expect(parseRegistration('a-1', published)).toMatchObject({ agentId: 'a-1', replica: 'A', admittedFor: 'orders' });
+  });
+
+  it('leave it out for an agent of the shared token or open mode, and read an older replica without it (or with null)', () => {
+    const published = JSON.parse(JSON.stringify(registrationOf('A', record({}))));
+    expect('admittedFor' in published).toBe(false);
+    const parsed = parseRegistration('a-1', published);
+    expect(parsed).toBeDefined();
+    expect(parsed && 'admittedFor' in parsed).toBe(false);
+    expect(parseRegistration('a-1', { ...published, admittedFor: null })?.admittedFor).toBeUndefined();
+    expect(parseRegistration('a-1', { ...published, admittedFor: 7 })).toBeUndefined();
   });
 });

@@ -31,6 +31,12 @@ export interface AgentRecord {
   /** Services the agent calls (declared in its hello, or subscribed to later), sorted. */
   subscriptions: string[];
   /**
+   * The service of the per-service join credential the agent was admitted
+   * with: a credential for another service may not take its agent id over.
+   * Absent for the shared join token or none (open mode).
+   */
+  admittedFor?: string;
+  /**
    * The control-plane replica the agent is connected to, when it is another
    * one than this (its registration came through etcd); `undefined` for an
    * agent of this replica. `orphaned`: that replica went away and the agent
@@ -56,6 +62,7 @@ export interface Registration extends Pick<
   | 'health'
   | 'healthReason'
   | 'subscriptions'
+  | 'admittedFor'
 > {
   replica: string;
 }
@@ -75,6 +82,7 @@ export function registrationOf(replica: string, r: AgentRecord): Registration {
     health: r.health,
     healthReason: r.healthReason,
     subscriptions: r.subscriptions,
+    ...(r.admittedFor === undefined ? {} : { admittedFor: r.admittedFor }),
   };
 }
 
@@ -96,6 +104,7 @@ export function parseRegistration(agentId: string, v: unknown): Registration | u
     health: r.health,
     healthReason: r.healthReason ?? undefined,
     subscriptions: r.subscriptions,
+    ...(typeof r.admittedFor === 'string' ? { admittedFor: r.admittedFor } : {}),
   };
 }
 

@@ -289,4 +289,11 @@ describe('Registry: clock', () => {
     registry.forget(0);
     expect(registry.agents().map((a) => a.agentId)).toEqual(['alive']);
   });
+
+  it('remembers the service the credential admitted the agent for, and none for the shared token or open mode', () => {
+    const registry = new Registry({ clock: () => 0, onChange: () => undefined });
+    expect(registry.connect(helloFor('o-1', 'orders'), '127.0.0.1', 'orders').admittedFor).toBe('orders');
+    expect(registry.get('o-1')?.admittedFor).toBe('orders');
+    expect('admittedFor' in registry.connect(helloFor('o-2', 'orders'), '127.0.0.1')).toBe(false);
+  });
 });

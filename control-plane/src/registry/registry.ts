@@ -43,8 +43,8 @@ export class Registry {
     if (Array.isArray(known)) for (const s of known) if (typeof s === 'string') this.#services.add(s);
   }
 
-  /** Records a (re)connected agent from its hello. */
-  connect(hello: Hello, remoteAddress: string): AgentRecord {
+  /** Records a (re)connected agent from its hello; `admittedFor`: the service of the per-service credential it joined with, if any. */
+  connect(hello: Hello, remoteAddress: string, admittedFor?: string): AgentRecord {
     const now = this.#clock();
     const record: AgentRecord = {
       agentId: hello.agentId,
@@ -64,6 +64,7 @@ export class Registry {
       rings: {},
       subscriptions: [...new Set(hello.upstreams ?? [])].sort(),
     };
+    if (admittedFor !== undefined) record.admittedFor = admittedFor;
     this.put(record);
     return record;
   }

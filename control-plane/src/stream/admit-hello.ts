@@ -1,6 +1,6 @@
 import { CloseCodes, type Hello, type Logger, PROTOCOL_VERSION, SharedErrorCodes } from '@meshlet/shared';
 import { ControlPlaneErrorCodes } from '../errors.js';
-import type { JoinDecision } from '../join/check-join.js';
+import type { JoinDecision, JoinRefusal } from '../join/check-join.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
 
 /** What {@link admitHello} needs from the session's context. */
@@ -11,17 +11,47 @@ export interface AdmissionContext {
   refusal?: () => string | undefined;
 }
 
-/** A hello admitted (with the join credential it used, if any), or turned away with an error code, a message and a close code. */
+/**
+ * A hello admitted (with the join credential it used and that credential's
+ * service, if any), or turned away with an error code, a message and a
+ * close code.
+ */
 export type Admission =
-  { ok: true; credentialId?: string } | { ok: false; code: string; message: string; closeCode: number };
+  | { ok: true; credentialId?: string; service?: string }
+  | { ok: false; code: string; message: string; closeCode: number };
+
+/** What holds an agent id now (its live session, or its record, local or from another replica), as far as admission cares. */
+export interface AgentIdHolder {
+  /** The service of the per-service credential it was admitted with, if any. */
+  admittedFor?: string | undefined;
+  instance?: { service: string } | undefined;
+}
+
+/** The service, other than `service`, that one of `holders` was admitted for or registered an instance of, if any. */
+function otherService(service: string, holders: readonly AgentIdHolder[]): string | undefined {
+  for (const h of holders) {
+    if (h.admittedFor !== undefined && h.admittedFor !== service) return h.admittedFor;
+    const registered = h.instance?.service;
+    if (registered !== undefined && registered !== service) return registered;
+  }
+  return undefined;
+}
 
 /**
  * Decides whether a hello may join, in order: the protocol version, the
  * join token or credential (a refusal is counted by reason and logged
- * with the credential's id, never the token), and whether this replica
- * turns agents away right now.
+ * with the credential's id, never the token), whether a per-service
+ * credential would take over an agent id that `holders` hold for another
+ * service (refused as `wrong_service`: otherwise a credential for one
+ * service could close another service's agent and drop its instance), and
+ * whether this replica turns agents away right now.
  */
-export function admitHello(hello: Hello, ctx: AdmissionContext, remoteAddress: string): Admission {
+export function admitHello(
+  hello: Hello,
+  ctx: AdmissionContext,
+  remoteAddress: string,
+  holders: readonly AgentIdHolder[] = [],
+): Admission {
   if (hello.protocolVersion !== PROTOCOL_VERSION) {
     return {
       ok: false,
@@ -30,23 +60,28 @@ export function admitHello(hello: Hello, ctx: AdmissionContext, remoteAddress: s
       closeCode: CloseCodes.VERSION_MISMATCH,
     };
   }
-  const join = ctx.checkJoin(hello);
-  if (!join.ok) {
-    ctx.metrics.joinRefusals.inc({ reason: join.reason });
-    const { credentialId, reason } = join;
+  const refuse = (reason: JoinRefusal, message: string, credentialId: string | undefined): Admission => {
+    ctx.metrics.joinRefusals.inc({ reason });
     ctx.log.warn(
       { agentId: hello.agentId, remoteAddress, service: hello.instance?.service, credentialId, reason },
-      `refused agent hello: ${join.message}`,
+      `refused agent hello: ${message}`,
     );
-    return {
-      ok: false,
-      code: ControlPlaneErrorCodes.JOIN_TOKEN_INVALID,
-      message: join.message,
-      closeCode: CloseCodes.UNAUTHORIZED,
-    };
+    return { ok: false, code: ControlPlaneErrorCodes.JOIN_TOKEN_INVALID, message, closeCode: CloseCodes.UNAUTHORIZED };
+  };
+  const join = ctx.checkJoin(hello);
+  if (!join.ok) return refuse(join.reason, join.message, join.credentialId);
+  const { credentialId, service } = join;
+  const other = service === undefined ? undefined : otherService(service, holders);
+  if (other !== undefined) {
+    const message = `a credential for ${service} cannot take over agent ${hello.agentId} of ${other}`;
+    return refuse('wrong_service', message, credentialId);
   }
   const refused = ctx.refusal?.();
   if (refused !== undefined)
     return { ok: false, code: ControlPlaneErrorCodes.REPLICA_CUT_OFF, message: refused, closeCode: CloseCodes.CUT_OFF };
-  return join.credentialId === undefined ? { ok: true } : { ok: true, credentialId: join.credentialId };
+  return {
+    ok: true,
+    ...(credentialId === undefined ? {} : { credentialId }),
+    ...(service === undefined ? {} : { service }),
+  };
 }

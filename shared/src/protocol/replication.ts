@@ -33,6 +33,12 @@ export const StoredRegistration = Type.Object({
   health: Type.Union([Type.Literal('unknown'), Type.Literal('healthy'), Type.Literal('unhealthy')]),
   healthReason: OrNull(Type.String()),
   subscriptions: Type.Array(Type.String()),
+  /**
+   * The service of the per-service join credential the agent was admitted
+   * with; absent when it joined with the shared token or none (and from
+   * replicas older than this field).
+   */
+  admittedFor: OrNull(Type.String()),
 });
 /** {@inheritDoc StoredRegistration} */
 export type StoredRegistration = Static<typeof StoredRegistration>;

@@ -1,0 +1,67 @@
+import { createLogger, type Hello, PROTOCOL_VERSION } from '@meshlet/shared';
+import { describe, expect, it } from 'vitest';
+import type { JoinDecision } from '../join/check-join.js';
+import { createMetrics } from '../metrics.js';
+import { instance } from '../registry/test-support/agent-record.js';
+import { type AdmissionContext, admitHello, type AgentIdHolder } from './admit-hello.js';
+
+const hello = (over: Partial<Hello> = {}): Hello => ({
+  type: 'hello',
+  protocolVersion: PROTOCOL_VERSION,
+  agentId: 'orders-agent-1',
+  tableVersion: 0,
+  ...over,
+});
+
+/** A context whose join check admits every hello as `decision` says. */
+function context(decision: JoinDecision): AdmissionContext {
+  return { checkJoin: () => decision, metrics: createMetrics(), log: createLogger('test', 'silent') };
+}
+
+const refusals = async (ctx: AdmissionContext, reason: string): Promise<number> =>
+  (await ctx.metrics.joinRefusals.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
+
+const reports: JoinDecision = { ok: true, credentialId: 'c-reports', service: 'reports' };
+
+describe('admitHello: taking over an agent id', () => {
+  const ordersAgent: AgentIdHolder = { admittedFor: 'orders', instance: instance('orders-1', 'orders') };
+
+  it('refuses a credential for one service replacing an agent admitted for another, as wrong_service', async () => {
+    for (const h of [
+      hello({ instance: instance('reports-1', 'reports') }),
+      hello(), // client-only: registers nothing, but would still close the orders agent
+    ]) {
+      const ctx = context(reports);
+      const out = admitHello(h, ctx, '127.0.0.1', [ordersAgent]);
+      expect(out).toEqual({
+        ok: false,
+        code: 'MESHLET_JOIN_TOKEN_INVALID',
+        message: 'a credential for reports cannot take over agent orders-agent-1 of orders',
+        closeCode: 4003,
+      });
+      expect(await refusals(ctx, 'wrong_service')).toBe(1);
+    }
+  });
+
+  it('refuses it when the held instance is of another service, however that agent joined (shared token, open mode)', () => {
+    const sharedTokenAgent: AgentIdHolder = { instance: instance('orders-1', 'orders') };
+    expect(admitHello(hello(), context(reports), '127.0.0.1', [sharedTokenAgent])).toMatchObject({ ok: false });
+    const clientOnlyForOrders: AgentIdHolder = { admittedFor: 'orders', instance: undefined };
+    expect(admitHello(hello(), context(reports), '127.0.0.1', [{}, clientOnlyForOrders])).toMatchObject({ ok: false });
+  });
+
+  it("admits the same service's credential, an agent id nobody holds, and one held with no service", () => {
+    const orders: JoinDecision = { ok: true, credentialId: 'c-orders', service: 'orders' };
+    expect(admitHello(hello(), context(orders), '127.0.0.1', [ordersAgent])).toEqual({
+      ok: true,
+      credentialId: 'c-orders',
+      service: 'orders',
+    });
+    expect(admitHello(hello(), context(reports), '127.0.0.1', [])).toMatchObject({ ok: true, service: 'reports' });
+    expect(admitHello(hello(), context(reports), '127.0.0.1', [{ instance: undefined }])).toMatchObject({ ok: true });
+  });
+
+  it('leaves the shared token and open mode as they were: they admit any agent as any service', () => {
+    expect(admitHello(hello(), context({ ok: true }), '127.0.0.1', [ordersAgent])).toEqual({ ok: true });
+  });
+});
