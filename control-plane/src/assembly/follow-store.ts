@@ -31,9 +31,15 @@ export function watchStore(
       following = false;
       try {
         followStore(store, parts);
-        afterFollow?.();
       } catch (e) {
         log.error({ err: e }, 'could not follow a change of the store');
+      } finally {
+        // Revoked credentials are acted on even when following failed: that is no reason to keep their agents.
+        try {
+          afterFollow?.();
+        } catch (e) {
+          log.error({ err: e }, 'could not act on a change of the store (sending away revoked agents)');
+        }
       }
     });
   });
