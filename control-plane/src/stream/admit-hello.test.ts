@@ -2,6 +2,9 @@ import { createLogger, type Hello, PROTOCOL_VERSION } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import type { JoinDecision } from '../join/check-join.js';
 import { createMetrics } from '../metrics.js';
+import { parseRegistration, registrationOf } from '../registry/agent-record.js';
+import { Registry } from '../registry/registry.js';
+import { RemoteAgents } from '../registry/remote-agents.js';
 import { instance } from '../registry/test-support/agent-record.js';
 import { type AdmissionContext, admitHello, type AgentIdHolder } from './admit-hello.js';
 
@@ -63,5 +66,20 @@ describe('admitHello: taking over an agent id', () => {
 
   it('leaves the shared token and open mode as they were: they admit any agent as any service', () => {
     expect(admitHello(hello(), context({ ok: true }), '127.0.0.1', [ordersAgent])).toEqual({ ok: true });
+  });
+
+  it('refuses the takeover of an agent connected to another replica, as its registration arrives through etcd', () => {
+    const there = new Registry({ clock: () => 0, onChange: () => undefined });
+    const local = there.connect(hello(), '127.0.0.1', 'orders'); // client-only, admitted for orders
+    const here = new Registry({ clock: () => 0, onChange: () => undefined });
+    const reg = parseRegistration('orders-agent-1', JSON.parse(JSON.stringify(registrationOf('A', local))));
+    if (reg === undefined) throw new Error('registration did not parse');
+    new RemoteAgents(here, { clock: () => 0 }).apply(reg);
+    const held = here.get('orders-agent-1');
+    expect(held?.admittedFor).toBe('orders');
+    expect(admitHello(hello(), context(reports), '127.0.0.1', held ? [held] : [])).toMatchObject({
+      ok: false,
+      message: 'a credential for reports cannot take over agent orders-agent-1 of orders',
+    });
   });
 });
