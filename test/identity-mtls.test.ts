@@ -113,7 +113,13 @@ beforeAll(async () => {
     leafLifetimeMs: 60_000,
   });
   caClockShiftMs = 0;
-  verifier = new PeerIdentityVerifier({ trustBundle: ca.trustBundle(), trustDomain: TRUST_DOMAIN, clock: Date.now });
+  // The mesh's issuers too: Node 24's server side hands over only the client's leaf.
+  verifier = new PeerIdentityVerifier({
+    trustBundle: ca.trustBundle(),
+    knownIntermediates: ca.issuerChain(),
+    trustDomain: TRUST_DOMAIN,
+    clock: Date.now,
+  });
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });

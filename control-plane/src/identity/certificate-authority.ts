@@ -137,6 +137,15 @@ export class CertificateAuthority {
     return this.#material.roots.map((root) => root.toString('pem'));
   }
 
+  /**
+   * The issuer's chain below the roots, PEM each: public, sent with every
+   * leaf, and what a callee needs to rebuild a caller's path when its TLS
+   * stack hands over only the caller's leaf (Node 24's server side).
+   */
+  issuerChain(): string[] {
+    return this.#material.issuerChain.map((c) => c.toString('pem'));
+  }
+
   /** When the issuer expires: no leaf outlives it. */
   get issuerNotAfter(): Date {
     return this.issuer.notAfter;
@@ -170,7 +179,7 @@ export class CertificateAuthority {
     const notAfter = new Date(Math.min(now + this.#leafLifetimeMs, issuer.notAfter.getTime()));
     const leaf = await createLeafCertificate({ ...request, notBefore, notAfter }, issuer, this.#material.issuerKey);
     const certificatePem = leaf.toString('pem');
-    const chainPem = this.#material.issuerChain.map((c) => c.toString('pem'));
+    const chainPem = this.issuerChain();
     return {
       spiffeId: request.spiffeUri,
       instanceId: request.instanceId,

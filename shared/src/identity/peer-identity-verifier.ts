@@ -52,6 +52,13 @@ export interface PeerIdentityVerifierOptions {
   trustBundle: readonly string[];
   /** The mesh's trust domain: identities of any other are refused. */
   trustDomain: string;
+  /**
+   * Issuer certificates (PEM) to build chains with besides those the peer
+   * sent: candidates, never anchors. Node 24's server side gives only the
+   * client's leaf (`getPeerCertificate(true)` has no `issuerCertificate`), so
+   * a callee needs the mesh's issuers to rebuild the path it verified.
+   */
+  knownIntermediates?: readonly string[];
   /** The clock certificates' validity is checked against. */
   clock: Clock;
 }
@@ -99,6 +106,7 @@ function parsePem(pem: string): x509.X509Certificate[] {
  */
 export class PeerIdentityVerifier {
   readonly #roots: x509.X509Certificate[];
+  readonly #known: x509.X509Certificate[];
   readonly #trustDomain: string;
   readonly #clock: Clock;
 
@@ -107,6 +115,7 @@ export class PeerIdentityVerifier {
     this.#clock = options.clock;
     try {
       this.#roots = options.trustBundle.flatMap(parsePem);
+      this.#known = (options.knownIntermediates ?? []).flatMap(parsePem);
     } catch (e) {
       throw new MeshletError(
         SharedErrorCodes.PEER_IDENTITY_REFUSED,
@@ -139,7 +148,7 @@ export class PeerIdentityVerifier {
     if (isCa(leaf))
       return refuse('untrusted', `the peer presented a CA certificate (${leaf.subject}), not a workload's`);
 
-    const path = await this.#pathToRoot(leaf, presented.slice(1));
+    const path = await this.#pathToRoot(leaf, [...presented.slice(1), ...this.#known]);
     if (path === undefined) {
       return refuse(
         'untrusted',
