@@ -1,28 +1,17 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { ConfigError, MeshletError, type ValidationIssue } from '../errors.js';
 import { AgentConfig } from './agent-config.js';
 import { ControlPlaneConfig } from './control-plane-config.js';
 import { type ConfigSources, loadConfig } from './load-config.js';
+import { useYamlFiles } from './test-support/yaml-file.js';
 
 // How loadConfig reports a configuration it cannot use: a ConfigError
 // (MESHLET_CONFIG_INVALID) naming every bad setting with its source, path and
 // fix, and MESHLET_CONFIG_UNREADABLE for a file it cannot read or parse.
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function yamlFile(text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'meshlet-cfg-'));
-  dirs.push(dir);
-  const file = join(dir, 'meshlet.yaml');
-  writeFileSync(file, text);
-  return file;
-}
+const yamlFile = useYamlFiles();
 
 function issuesOf(fn: () => unknown): Array<{ path: string; problem: string; fix: string }> {
   try {
@@ -210,11 +199,10 @@ describe('errors', () => {
 
   it.each([
     ['a missing file', () => join(tmpdir(), 'meshlet-does-not-exist', 'meshlet.yaml'), 'cannot read config file'],
-    ['a directory', () => mkdtempSync(join(tmpdir(), 'meshlet-cfg-dir-')), 'cannot read config file'],
+    ['a directory', () => dirname(yamlFile('')), 'cannot read config file'],
     ['invalid YAML', () => yamlFile('agentId: a\n  listeners: [\n'), 'is not valid YAML'],
   ])('reports %s as MESHLET_CONFIG_UNREADABLE, keeping the cause', (_what, path, text) => {
     const p = path();
-    if (!p.endsWith('.yaml')) dirs.push(p);
     try {
       loadConfig(AgentConfig, { argv: ['--config', p], env: {} });
       throw new Error('expected an error');

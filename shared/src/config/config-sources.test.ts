@@ -1,27 +1,14 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AgentConfig } from './agent-config.js';
 import { ControlPlaneConfig } from './control-plane-config.js';
 import { listSettings, loadConfig } from './load-config.js';
+import { useYamlFiles } from './test-support/yaml-file.js';
 
 // Where loadConfig takes each setting from: the file, then the MESHLET_*
 // environment variables, then the flags, each over the one before; and the
 // environment names and flags listSettings derives from the schema.
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function yamlFile(text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'meshlet-cfg-'));
-  dirs.push(dir);
-  const file = join(dir, 'meshlet.yaml');
-  writeFileSync(file, text);
-  return file;
-}
+const yamlFile = useYamlFiles();
 
 const agent = (argv: string[] = [], env: Record<string, string> = {}) =>
   loadConfig(AgentConfig, { argv: ['--agentId', 'a-1', ...argv], env });

@@ -1,28 +1,15 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AgentConfig } from './agent-config.js';
 import { ControlPlaneConfig } from './control-plane-config.js';
 import { loadConfig } from './load-config.js';
+import { useYamlFiles } from './test-support/yaml-file.js';
 
 // What loadConfig makes of no settings, an empty file, and --help, and that
 // what it returns is frozen. Where each setting comes from (file, environment,
 // flags) is in config-sources.test.ts; what it reports when a setting is
 // wrong or the file unreadable, in config-error.test.ts.
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function yamlFile(text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'meshlet-cfg-'));
-  dirs.push(dir);
-  const file = join(dir, 'meshlet.yaml');
-  writeFileSync(file, text);
-  return file;
-}
+const yamlFile = useYamlFiles();
 
 describe('loadConfig', () => {
   it('fills defaults and freezes the result', () => {
