@@ -1,7 +1,8 @@
 import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, api } from './harness/admin-api.js';
-import { type EtcdCluster, startEtcdCluster } from './harness/etcd.js';
+import { type EtcdCluster, type EtcdMember, startEtcdCluster } from './harness/etcd.js';
 import { httpRequest } from './harness/http.js';
 import { type LoadResult, requestLoop as loadLoop } from './harness/load.js';
 import { type AgentHandle, agentTable, type ControlPlaneHandle, endpointIds, withMesh } from './harness/mesh.js';
@@ -41,9 +42,31 @@ async function requestLoop(client: AgentHandle, n: number): Promise<string[]> {
   return failures;
 }
 
+/**
+ * The first of `members` that is not etcd's leader: killing it needs no
+ * election, so the cluster commits on at once. (Killing the leader leaves
+ * writes waiting for a new one, which on a loaded 2-core machine can outlast
+ * requestTimeoutMs: the write answered 503 once in CI.)
+ */
+async function followerAmong(members: (EtcdMember | undefined)[]): Promise<EtcdMember> {
+  for (const m of members) {
+    if (!m) continue;
+    const client = new Etcd3({ hosts: m.clientUrl });
+    try {
+      const status = await client.maintenance.status();
+      if (status.leader !== status.header.member_id) return m;
+    } finally {
+      client.close();
+    }
+  }
+  throw new Error('every member asked says it leads etcd');
+}
+
 describe('control-plane replicas on etcd', () => {
   const mesh = withMesh();
   let etcd: EtcdCluster;
+  /** The member the one-member-down test killed: members[1] or members[2], whichever was not etcd's leader. */
+  let killedFirst: EtcdMember;
   let a: ControlPlaneHandle;
   let b: ControlPlaneHandle;
   let client: AgentHandle;
@@ -145,7 +168,8 @@ describe('control-plane replicas on etcd', () => {
   });
 
   it('carries on with one etcd member killed: writes, their push to agents, the leader, the data path', async () => {
-    await etcd.members[2]?.kill();
+    killedFirst = await followerAmong([etcd.members[2], etcd.members[1]]);
+    await killedFirst.kill();
     const put = await api(a, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'random' } } });
     expect(put.status).toBe(200);
     await waitFor(
@@ -164,7 +188,10 @@ describe('control-plane replicas on etcd', () => {
 
   it('answers writes with 503 while the etcd quorum is lost, and keeps reads and the data path', async () => {
     // The third member is still down: one more makes two of three.
-    await etcd.members[1]?.kill();
+    await etcd.members
+      .slice(1)
+      .find((m) => m !== killedFirst)
+      ?.kill();
 
     const started = Date.now();
     const refused = await api(a, 'PUT', '/v1/policies/hello', { policy: { balancer: { kind: 'random' } } });
