@@ -17,6 +17,7 @@ import { type ApplyResult, ControlClient } from './control/control-client.js';
 import { EndpointStatsMap } from './balancer/endpoint-stats.js';
 import { ObservationRecorder } from './control/observation-recorder.js';
 import { RingChecksums } from './control/ring-checksums.js';
+import { agentServiceIssues, clientService } from './control/agent-service.js';
 import { controlPlaneUrlIssues, controlPlaneUrls } from './control/control-plane-urls.js';
 import { readCaFile } from './control/tls-trust.js';
 import { applyDelta } from './control/routes-delta.js';
@@ -97,6 +98,8 @@ export class Agent {
   constructor(config: AgentConfig, log: Logger, deps: { random?: () => number; clock?: () => number } = {}) {
     const issues = controlPlaneUrlIssues(config.controlPlane);
     if (issues.length > 0) throw new ConfigError('the controlPlane settings', issues);
+    const serviceIssues = agentServiceIssues(config);
+    if (serviceIssues.length > 0) throw new ConfigError('the service setting', serviceIssues);
     this.#config = config;
     this.#log = log;
     this.#random = deps.random ?? Math.random;
@@ -198,6 +201,7 @@ export class Agent {
       urls: controlPlaneUrls(c.controlPlane),
       agentId: c.agentId,
       joinToken: c.controlPlane.joinToken,
+      service: clientService(c),
       ca: c.controlPlane.caFile === undefined ? undefined : await readCaFile(c.controlPlane.caFile),
       instance: () => this.#instanceInfo(),
       heartbeatIntervalMs: c.controlPlane.heartbeatIntervalMs,

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 import { AgentConfig, main } from '@meshlet/shared';
 import { Agent } from './agent.js';
+import { agentServiceIssues } from './control/agent-service.js';
 import { controlPlaneUrlIssues } from './control/control-plane-urls.js';
 
 main({
   name: 'meshlet-agent',
   schema: AgentConfig,
-  check: (config) => controlPlaneUrlIssues(config.controlPlane),
+  check: (config) => [...controlPlaneUrlIssues(config.controlPlane), ...agentServiceIssues(config)],
   logFields: (config) => ({ agentId: config.agentId }),
   start: async (config, log) => {
     const agent = new Agent(config, log);

@@ -31,6 +31,8 @@ export interface ControlClientOptions {
   urls: readonly string[];
   agentId: string;
   joinToken: string | undefined;
+  /** The service a client-only agent acts for, named in its hello (its join credential must be for it). */
+  service?: string | undefined;
   /** CA certificate(s) trusted for a `wss://` URL instead of the default trust store (see `readCaFile`). */
   ca?: Buffer | undefined;
   /** Called at each (re)connect: the instance may know its bound port only after listening. */
@@ -167,6 +169,7 @@ export class ControlClient {
         upstreams: o.upstreams(),
         ...(o.joinToken === undefined ? {} : { joinToken: o.joinToken }),
         ...(instance === undefined ? {} : { instance }),
+        ...(instance === undefined && o.service !== undefined ? { service: o.service } : {}),
       };
       this.#send(hello);
       const health = o.health();

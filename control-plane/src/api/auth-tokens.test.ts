@@ -13,7 +13,7 @@ function file(name: string, text: string): string {
   return path;
 }
 
-const base: AuthConfig = { allowInsecureRemote: false };
+const base: AuthConfig = { allowInsecureRemote: false, allowSharedJoinToken: false };
 const CI = 'ci-token-3f9a1c7e5b2d8046';
 const OPS = 'ops-token-8e2b4d6f0a1c3e57';
 
@@ -103,15 +103,25 @@ describe('checkAuth', () => {
     expect(checkAuth(base, undefined)).toEqual([]);
   });
 
-  it('beyond loopback requires a join token and a token of role admin', () => {
+  it('beyond loopback requires a token of role admin (agents need per-service credentials anyway)', () => {
     const paths = (auth: AuthConfig) => checkAuth(auth, '0.0.0.0').map((i) => i.path);
-    expect(paths(base)).toEqual(['auth.joinToken', 'auth.adminToken']);
-    expect(paths({ ...base, joinToken: CI, readOnlyToken: OPS })).toEqual(['auth.adminToken']);
-    expect(paths({ ...base, joinToken: CI, adminToken: OPS })).toEqual([]);
+    expect(paths(base)).toEqual(['auth.adminToken']);
+    expect(paths({ ...base, readOnlyToken: OPS })).toEqual(['auth.adminToken']);
+    expect(paths({ ...base, adminToken: OPS })).toEqual([]);
     const readers = file('readers.yaml', `- { name: ci, token: ${OPS}, role: read-only }\n`);
-    expect(paths({ ...base, joinToken: CI, tokensFile: readers })).toEqual(['auth.adminToken']);
+    expect(paths({ ...base, tokensFile: readers })).toEqual(['auth.adminToken']);
     const admins = file('admins.yaml', `- { name: ops, token: ${OPS}, role: admin }\n`);
-    expect(paths({ ...base, joinToken: CI, tokensFile: admins })).toEqual([]);
+    expect(paths({ ...base, tokensFile: admins })).toEqual([]);
+  });
+
+  it('refuses the shared join token without auth.allowSharedJoinToken, naming the fix', () => {
+    const issues = checkAuth({ ...base, joinToken: CI }, undefined);
+    expect(issues).toEqual([
+      expect.objectContaining({ path: 'auth.joinToken', fix: expect.stringContaining('allowSharedJoinToken: true') }),
+    ]);
+    expect(issues[0]?.fix).toContain('meshctl token create --service');
+    expect(JSON.stringify(issues)).not.toContain(CI);
+    expect(checkAuth({ ...base, joinToken: CI, allowSharedJoinToken: true }, undefined)).toEqual([]);
   });
 
   it('reports a bad or unreadable tokens file with the file and the entry', () => {
@@ -124,7 +134,7 @@ describe('checkAuth', () => {
       },
     ]);
     const missing = join(dir, 'nope.yaml');
-    const issues = checkAuth({ ...base, joinToken: CI, tokensFile: missing }, '10.0.0.1');
+    const issues = checkAuth({ ...base, joinToken: CI, allowSharedJoinToken: true, tokensFile: missing }, '10.0.0.1');
     expect(issues).toHaveLength(1);
     expect(issues[0]).toMatchObject({
       path: 'auth.tokensFile',

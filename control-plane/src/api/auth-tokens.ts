@@ -163,10 +163,13 @@ export async function tokensFromConfig(auth: AuthConfig): Promise<AuthToken[]> {
 
 /**
  * Checks the `auth` section at start, before anything listens (reading
- * `auth.tokensFile` synchronously, as the config itself is read). With
- * `remoteHost` (a non-loopback `listen.host` without `allowInsecureRemote`),
- * a join token and at least one admin-role token are required: a read-only
- * token alone would leave the admin API without anyone allowed to change it.
+ * `auth.tokensFile` synchronously, as the config itself is read). The shared
+ * `auth.joinToken` needs `auth.allowSharedJoinToken: true`, so that nobody
+ * weakens a mesh by leaving an old setting in place. With `remoteHost` (a
+ * non-loopback `listen.host` without `allowInsecureRemote`), at least one
+ * admin-role token is required: a read-only token alone would leave the
+ * admin API without anyone allowed to change it. Agents need no setting
+ * there: every hello needs a per-service credential anyway.
  */
 export function checkAuth(auth: AuthConfig, remoteHost: string | undefined): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
@@ -196,10 +199,15 @@ export function checkAuth(auth: AuthConfig, remoteHost: string | undefined): Val
   }
   const gathered = gather(auth, fileTokens);
   issues.push(...gathered.issues);
+  if (auth.joinToken !== undefined && !auth.allowSharedJoinToken)
+    issues.push({
+      path: 'auth.joinToken',
+      problem:
+        'is a join token shared by every agent, which admits its holder as any service, and auth.allowSharedJoinToken is not true',
+      fix: 'give each service its own credential ("meshctl token create --service <name>", in its agents\' controlPlane.joinToken) and remove auth.joinToken, or set auth.allowSharedJoinToken: true to accept the shared token (insecure)',
+    });
   if (remoteHost !== undefined) {
     const fix = 'set a random token of at least 16 characters, or listen on 127.0.0.1';
-    if (!auth.joinToken)
-      issues.push({ path: 'auth.joinToken', problem: `is required when listen.host is ${remoteHost}`, fix });
     // An unreadable file already has its issue: do not add a misleading second one.
     const fileUnread = file !== undefined && fileTokens.length === 0;
     if (!fileUnread && !gathered.tokens.some((t) => t.role === 'admin')) {

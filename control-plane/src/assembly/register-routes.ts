@@ -35,7 +35,11 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     clock,
     decode: createAgentMessageDecoder(config.stream.maxMessageBytes),
     helloTimeoutMs: config.stream.helloTimeoutMs,
-    checkJoin: (hello) => checkJoin(hello, { sharedToken: config.auth.joinToken, credentials: joinCredentials }),
+    checkJoin: (hello) =>
+      checkJoin(hello, {
+        sharedToken: config.auth.allowSharedJoinToken ? config.auth.joinToken : undefined,
+        credentials: joinCredentials,
+      }),
     sessions,
     relay: (agentId, report) => replication.observed(agentId, report),
     refusal: () => replication.refusal(),

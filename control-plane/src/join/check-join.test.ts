@@ -18,7 +18,7 @@ async function credentials(now: () => number = () => 0): Promise<JoinCredentialS
   await store.open();
   return new JoinCredentialStore(store, now);
 }
-function hello(joinToken: string | undefined, service?: string): Hello {
+function hello(joinToken: string | undefined, service?: string, clientService?: string): Hello {
   return {
     type: 'hello',
     protocolVersion: PROTOCOL_VERSION,
@@ -28,17 +28,26 @@ function hello(joinToken: string | undefined, service?: string): Hello {
     ...(service === undefined
       ? {}
       : { instance: { service, id: `${service}-1`, host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} } }),
+    ...(clientService === undefined ? {} : { service: clientService }),
   } as Hello;
 }
 const SHARED = 'shared-token-0123456789';
 
 describe('checkJoin', () => {
-  it('requires nothing while neither a shared token nor any credential exists (the loopback default)', async () => {
+  it('a hello without a credential is refused, even before any credential was minted', async () => {
     const c = await credentials();
-    expect(checkJoin(hello(undefined, 'orders'), { sharedToken: undefined, credentials: c })).toEqual({ ok: true });
+    expect(checkJoin(hello(undefined, 'orders'), { sharedToken: undefined, credentials: c })).toMatchObject({
+      ok: false,
+      reason: 'missing',
+      message: expect.stringContaining('meshctl token create --service'),
+    });
+    expect(checkJoin(hello(undefined), { sharedToken: undefined, credentials: c })).toMatchObject({
+      ok: false,
+      reason: 'missing',
+    });
   });
 
-  it('admits a credential for its own service and for a client-only agent, and refuses another service', async () => {
+  it('admits a credential for its own service, and refuses another service', async () => {
     const c = await credentials();
     const { record, credential } = await c.create('orders', 60_000);
     const policy = { sharedToken: undefined, credentials: c };
@@ -47,11 +56,39 @@ describe('checkJoin', () => {
       credentialId: record.id,
       service: 'orders',
     });
-    expect(checkJoin(hello(credential), policy)).toMatchObject({ ok: true, credentialId: record.id });
+    expect(checkJoin(hello(credential, 'orders', 'orders'), policy)).toMatchObject({ ok: true });
     expect(checkJoin(hello(credential, 'payments'), policy)).toEqual({
       ok: false,
       reason: 'wrong_service',
       message: 'a credential for orders cannot register payments',
+      credentialId: record.id,
+    });
+    expect(checkJoin(hello(credential, 'orders', 'payments'), policy)).toMatchObject({
+      ok: false,
+      reason: 'wrong_service',
+      message: 'the hello names service payments but registers an instance of orders',
+    });
+  });
+
+  it("binds a client-only agent to the service it names, which must be its credential's", async () => {
+    const c = await credentials();
+    const { record, credential } = await c.create('orders', 60_000);
+    const policy = { sharedToken: undefined, credentials: c };
+    expect(checkJoin(hello(credential, undefined, 'orders'), policy)).toEqual({
+      ok: true,
+      credentialId: record.id,
+      service: 'orders',
+    });
+    expect(checkJoin(hello(credential, undefined, 'payments'), policy)).toEqual({
+      ok: false,
+      reason: 'wrong_service',
+      message: 'a credential for orders cannot act for payments',
+      credentialId: record.id,
+    });
+    expect(checkJoin(hello(credential), policy)).toEqual({
+      ok: false,
+      reason: 'no_service',
+      message: `a client-only agent must name its service: set service: orders in the agent config (the service its credential ${record.id} is for)`,
       credentialId: record.id,
     });
   });
@@ -83,12 +120,19 @@ describe('checkJoin', () => {
     expect(checkJoin(hello('mjc_short'), policy)).toMatchObject({ ok: false, reason: 'malformed' });
   });
 
-  it('still admits the shared join token, as any service, and refuses a wrong one', async () => {
+  it('admits the shared join token, as any service, only when the operator allowed it', async () => {
     const c = await credentials();
     await c.create('orders', 60_000);
     const policy = { sharedToken: SHARED, credentials: c };
     expect(checkJoin(hello(SHARED, 'payments'), policy)).toEqual({ ok: true });
+    expect(checkJoin(hello(SHARED), policy)).toEqual({ ok: true });
     expect(checkJoin(hello(`${SHARED}x`, 'payments'), policy)).toMatchObject({ ok: false });
     expect(checkJoin(hello(undefined, 'payments'), policy)).toMatchObject({ ok: false, reason: 'missing' });
+    const disallowed = { sharedToken: undefined, credentials: c };
+    expect(checkJoin(hello(SHARED, 'payments'), disallowed)).toMatchObject({
+      ok: false,
+      reason: 'shared_token_mismatch',
+      message: expect.stringContaining('accepts no shared join token'),
+    });
   });
 });

@@ -4,7 +4,14 @@ import { isJoinCredential, type JoinCredentialStore } from './join-credential-st
 
 /** Why a hello was refused, as the refusal metric labels it. */
 export type JoinRefusal =
-  'missing' | 'shared_token_mismatch' | 'malformed' | 'unknown' | 'expired' | 'revoked' | 'wrong_service';
+  | 'missing'
+  | 'shared_token_mismatch'
+  | 'malformed'
+  | 'unknown'
+  | 'expired'
+  | 'revoked'
+  | 'wrong_service'
+  | 'no_service';
 
 /** The outcome of {@link checkJoin}: admitted (with the credential used, if any) or refused with a reason the agent reads. */
 export type JoinDecision =
@@ -13,7 +20,7 @@ export type JoinDecision =
 
 /** What {@link checkJoin} checks a hello against. */
 export interface JoinPolicy {
-  /** The shared `auth.joinToken`, if configured. */
+  /** The shared `auth.joinToken`, if configured and allowed (`auth.allowSharedJoinToken`); undefined otherwise. */
   sharedToken: string | undefined;
   credentials: JoinCredentialStore;
 }
@@ -29,13 +36,27 @@ const HOW_TO =
   'set controlPlane.joinToken in the agent config to a credential from "meshctl token create --service <name>"';
 
 /**
- * Decides whether a hello may join. A per-service credential (`mjc_...`)
- * admits an agent only for its service: the instance the agent registers
- * must be of that service (an agent without an instance only sends traffic
- * and registers nothing). The shared `auth.joinToken` admits any agent as
- * any service (the older, weaker way). With neither a shared token nor any
- * credential ever minted, no credential is required (the loopback default);
- * once one is minted, every hello needs a valid one.
+ * The service a hello acts for: its instance's, or the one a client-only
+ * agent names. Both given and different is a contradiction, reported as
+ * such.
+ */
+function claimedService(hello: Hello): { service?: string; conflict?: string } {
+  const registered = hello.instance?.service;
+  if (registered !== undefined && hello.service !== undefined && hello.service !== registered)
+    return { conflict: `the hello names service ${hello.service} but registers an instance of ${registered}` };
+  const service = registered ?? hello.service;
+  return service === undefined ? {} : { service };
+}
+
+/**
+ * Decides whether a hello may join. Secure by default: every hello needs a
+ * valid per-service credential (`mjc_...`), which admits an agent only for
+ * its service: the instance the agent registers, or for a client-only
+ * agent the service it names in its hello (`service` in its config), must
+ * be the credential's. The shared `auth.joinToken` admits any agent as any
+ * service, and only when the operator allowed it
+ * (`auth.allowSharedJoinToken`; the caller passes it as `sharedToken` only
+ * then).
  */
 export function checkJoin(hello: Hello, policy: JoinPolicy): JoinDecision {
   const token = hello.joinToken;
@@ -57,12 +78,23 @@ export function checkJoin(hello: Hello, policy: JoinPolicy): JoinDecision {
       };
     }
     const { id, service } = check.credential;
-    const claimed = hello.instance?.service;
-    if (claimed !== undefined && claimed !== service) {
+    const claimed = claimedService(hello);
+    if (claimed.conflict !== undefined)
+      return { ok: false, reason: 'wrong_service', message: claimed.conflict, credentialId: id };
+    if (claimed.service === undefined) {
+      return {
+        ok: false,
+        reason: 'no_service',
+        message: `a client-only agent must name its service: set service: ${service} in the agent config (the service its credential ${id} is for)`,
+        credentialId: id,
+      };
+    }
+    if (claimed.service !== service) {
+      const verb = hello.instance === undefined ? 'act for' : 'register';
       return {
         ok: false,
         reason: 'wrong_service',
-        message: `a credential for ${service} cannot register ${claimed}`,
+        message: `a credential for ${service} cannot ${verb} ${claimed.service}`,
         credentialId: id,
       };
     }
@@ -70,11 +102,11 @@ export function checkJoin(hello: Hello, policy: JoinPolicy): JoinDecision {
   }
   if (policy.sharedToken !== undefined && token !== undefined && tokenMatches(policy.sharedToken, token))
     return { ok: true };
-  if (policy.sharedToken === undefined && !policy.credentials.any()) return { ok: true };
   if (token === undefined) return { ok: false, reason: 'missing', message: `join credential required: ${HOW_TO}` };
+  const why = policy.sharedToken === undefined ? ' (this control plane accepts no shared join token)' : '';
   return {
     ok: false,
     reason: 'shared_token_mismatch',
-    message: `join token rejected: ${HOW_TO}`,
+    message: `join token rejected${why}: ${HOW_TO}`,
   };
 }

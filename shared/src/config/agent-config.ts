@@ -44,6 +44,12 @@ export const AgentConfig = Type.Object(
   {
     agentId: Id,
     instance: Type.Optional(InstanceConfig),
+    /**
+     * The service a client-only agent (no `instance`) acts for: it names it in
+     * its hello, and its join credential must be for it. With an instance,
+     * absent or `instance.service`.
+     */
+    service: Type.Optional(ServiceName),
     /** The zone of this agent's callers, for zone-aware routing; defaults to `instance.zone`. */
     zone: Type.Optional(Type.String({ maxLength: 63 })),
     /**

@@ -157,8 +157,14 @@ export const ControlPlaneConfig = Type.Object(
     ),
     auth: Type.Object(
       {
-        /** Agents must present this token in their hello. Required when listening beyond loopback. */
+        /**
+         * A join token shared by every agent, admitting its holder as any
+         * service (insecure: prefer per-service credentials). Honoured only
+         * with `allowSharedJoinToken: true`.
+         */
         joinToken: Type.Optional(Type.String({ minLength: 16 })),
+        /** Accept `joinToken` besides per-service credentials (insecure; for moving a mesh off the shared token). */
+        allowSharedJoinToken: Type.Boolean({ default: false }),
         /** Bearer token of role admin for the admin API (`/v1/...`, `/metrics`). Beyond loopback an admin token (this or one in `tokensFile`) is required. */
         adminToken: Type.Optional(Type.String({ minLength: 16 })),
         /** Bearer token of role read-only: GET, HEAD and OPTIONS on the admin API, nothing that changes state. */

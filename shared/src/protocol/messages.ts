@@ -79,6 +79,11 @@ export const Hello = Type.Object({
   joinToken: Type.Optional(Type.String({ maxLength: 1024 })),
   /** Absent for an agent that only sends traffic (a client). */
   instance: Type.Optional(InstanceInfo),
+  /**
+   * The service a client-only agent acts for (its join credential must be
+   * for it); with an instance, absent or `instance.service`.
+   */
+  service: Type.Optional(ServiceName),
   /** Version of the routing table the agent holds, 0 if none; a restarted control plane continues above it. */
   tableVersion: Version,
   /**

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { agentServiceIssues, clientService } from './agent-service.js';
+
+const instance = { service: 'orders' } as Parameters<typeof agentServiceIssues>[0]['instance'];
+
+describe('agentServiceIssues', () => {
+  it('accepts a client-only agent naming its service, and an instance with or without the same name', () => {
+    expect(agentServiceIssues({ service: 'web' })).toEqual([]);
+    expect(agentServiceIssues({ instance })).toEqual([]);
+    expect(agentServiceIssues({ service: 'orders', instance })).toEqual([]);
+  });
+
+  it("refuses a service other than the instance's, naming both and the fix", () => {
+    expect(agentServiceIssues({ service: 'web', instance })).toEqual([
+      {
+        path: 'service',
+        problem: 'is web but instance.service is orders',
+        fix: 'remove service (an agent with an instance acts for instance.service), or make the two the same',
+      },
+    ]);
+  });
+});
+
+describe('clientService', () => {
+  it('is the configured service of a client-only agent only', () => {
+    expect(clientService({ service: 'web' })).toBe('web');
+    expect(clientService({})).toBeUndefined();
+    expect(clientService({ service: 'orders', instance })).toBeUndefined();
+  });
+});
