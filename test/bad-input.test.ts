@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { httpRequest } from './harness/http.js';
+import { mintJoinCredential } from './harness/join-credential.js';
 import {
   AGENT_BIN,
   type AgentHandle,
@@ -15,6 +16,9 @@ import {
   withMesh,
 } from './harness/mesh.js';
 import { waitFor } from './harness/wait.js';
+
+/** The join credential the raw peers present (for a client-only agent of service `raw`), minted once the control plane runs. */
+let credential = '';
 
 /** A raw protocol client: what a buggy or hostile agent can send. */
 class RawPeer {
@@ -37,7 +41,8 @@ class RawPeer {
   }
 
   hello(agentId: string, extra: Record<string, unknown> = {}): void {
-    this.ws.send(JSON.stringify({ type: 'hello', protocolVersion: 1, agentId, tableVersion: 0, ...extra }));
+    const join = { joinToken: credential, service: 'raw' };
+    this.ws.send(JSON.stringify({ type: 'hello', protocolVersion: 1, agentId, tableVersion: 0, ...join, ...extra }));
   }
 
   /** Waits for the next error message the control plane sends. */
@@ -73,6 +78,7 @@ describe('bad input on the agent stream', () => {
     });
     ({ cp, client } = started);
     app = started.apps['hello-1'] as AppHandle;
+    credential = await mintJoinCredential(cp, 'raw');
   });
 
   it('answers non-JSON, unknown types and schema violations with an error, counts them, and keeps the stream', async () => {
@@ -197,10 +203,22 @@ describe('invalid config files', () => {
     expect(missing.stderr).toContain('cannot read config file');
   });
 
-  it('refuses a control plane reachable from other hosts without tokens', () => {
+  it('refuses a control plane reachable from other hosts without an admin token', () => {
     const file = scratch.config('cp-open', { listen: { host: '0.0.0.0', port: 0 } });
     const r = run(CP_BIN, file);
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toContain('auth.joinToken: is required when listen.host is 0.0.0.0');
+    expect(r.stderr).toContain('auth.adminToken: is required when listen.host is 0.0.0.0');
+  });
+
+  it('shared token refused without the flag: a control plane with auth.joinToken alone does not start', () => {
+    const file = scratch.config('cp-shared', {
+      listen: { host: '127.0.0.1', port: 0 },
+      auth: { joinToken: 'j'.repeat(24) },
+    });
+    const r = run(CP_BIN, file);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('auth.joinToken: is a join token shared by every agent');
+    expect(r.stderr).toContain('auth.allowSharedJoinToken: true');
+    expect(r.stderr).not.toContain('j'.repeat(24));
   });
 });

@@ -20,6 +20,7 @@ async function helloWith(
   token: string | undefined,
   service?: string,
   agentId = `raw-${service ?? 'client'}`,
+  clientService?: string,
 ): Promise<HelloOutcome> {
   const ws = new WebSocket(url);
   const messages: any[] = [];
@@ -47,6 +48,7 @@ async function helloWith(
       ...(service === undefined
         ? {}
         : { instance: { service, id: `raw-${service}`, host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} } }),
+      ...(clientService === undefined ? {} : { service: clientService }),
     }),
   );
   return outcome;
@@ -128,15 +130,42 @@ describe('per-service join credentials', () => {
     procs.push(cp.proc);
   });
 
-  it('a hello without a credential is refused once credentials exist', async () => {
-    // Before any credential: the loopback default needs none.
-    expect(await helloWith(cp.streamUrl, undefined, 'hello')).toEqual({ admitted: true });
+  it('a hello without a credential is refused, before any credential exists and after', async () => {
+    for (const service of ['hello', undefined]) {
+      const refused = await helloWith(cp.streamUrl, undefined, service);
+      expect(refused).toMatchObject({ admitted: false, code: 4003, error: { code: 'MESHLET_JOIN_TOKEN_INVALID' } });
+      expect(refused.admitted === false && refused.reason).toContain('join credential required');
+    }
     await mint('hello');
-    const refused = await helloWith(cp.streamUrl, undefined, 'hello');
-    expect(refused).toMatchObject({ admitted: false, code: 4003, error: { code: 'MESHLET_JOIN_TOKEN_INVALID' } });
-    expect(refused.admitted === false && refused.reason).toContain('join credential required');
+    expect(await helloWith(cp.streamUrl, undefined, 'hello')).toMatchObject({ admitted: false, code: 4003 });
     expect(await helloWith(cp.streamUrl, 'some-guessed-token-value', 'hello')).toMatchObject({ code: 4003 });
-    expect(await refusals('missing')).toBeGreaterThanOrEqual(1);
+    expect(await refusals('missing')).toBeGreaterThanOrEqual(3);
+    expect(await agentsView()).toEqual([]);
+  });
+
+  it("a client-only agent is bound to its credential's service", async () => {
+    const webCred = await mint('web');
+    const raw = await helloWith(cp.streamUrl, webCred.credential, undefined, 'raw-web', 'orders');
+    expect(raw).toMatchObject({ admitted: false, code: 4003, error: { code: 'MESHLET_JOIN_TOKEN_INVALID' } });
+    expect(raw.admitted === false && raw.reason).toBe('a credential for web cannot act for orders');
+    const unnamed = await helloWith(cp.streamUrl, webCred.credential, undefined, 'raw-web');
+    expect(unnamed.admitted === false && unnamed.reason).toContain('set service: web in the agent config');
+    expect(await refusals('no_service')).toBe(1);
+    // A real client-only agent whose config names another service than its credential's is refused too.
+    const wrong = await startAgent(scratch, {
+      agentId: 'web-wrong',
+      cp,
+      outbound: true,
+      service: 'orders',
+      joinToken: webCred.credential,
+      waitReady: false,
+    });
+    procs.push(wrong.proc);
+    await waitFor('the misnamed client to log its refusal', async () =>
+      wrong.proc.output.includes('a credential for web cannot act for orders'),
+    );
+    await wrong.proc.stop('SIGTERM', 5000);
+    expect(await helloWith(cp.streamUrl, webCred.credential, undefined, 'raw-web', 'web')).toEqual({ admitted: true });
   });
 
   it("a credential for orders claiming hello is refused and no caller's traffic moves", async () => {
@@ -155,6 +184,7 @@ describe('per-service join credentials', () => {
       cp,
       outbound: true,
       calls: ['hello'],
+      service: 'web',
       joinToken: clientCred.credential,
     });
     procs.push(real.proc, caller.proc);
@@ -262,6 +292,7 @@ describe('per-service join credentials', () => {
       cp,
       outbound: true,
       calls: ['orders'],
+      service: 'web',
       joinToken: clientCred.credential,
     });
     procs.push(real.proc, caller.proc);
@@ -270,13 +301,13 @@ describe('per-service join credentials', () => {
     const refusedBefore = await refusals('wrong_service');
 
     // The attack: another service's credential (as a service, or client-only) claims the orders agent's id, again and again.
-    for (const [token, service] of [
-      [reportsCred.credential, 'reports'],
-      [reportsCred.credential, undefined],
-      [clientCred.credential, undefined],
-      [reportsCred.credential, 'reports'],
+    for (const [token, service, clientService] of [
+      [reportsCred.credential, 'reports', undefined],
+      [reportsCred.credential, undefined, 'reports'],
+      [clientCred.credential, undefined, 'web'],
+      [reportsCred.credential, 'reports', undefined],
     ] as const) {
-      const raw = await helloWith(cp.streamUrl, token, service, 'orders-agent-1');
+      const raw = await helloWith(cp.streamUrl, token, service, 'orders-agent-1', clientService);
       expect(raw).toMatchObject({ admitted: false, code: 4003, error: { code: 'MESHLET_JOIN_TOKEN_INVALID' } });
       expect(raw.admitted === false && raw.reason).toContain('cannot take over agent orders-agent-1 of orders');
     }

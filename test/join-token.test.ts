@@ -37,7 +37,7 @@ describe('join token and admin token', () => {
   const procs: Proc[] = [];
 
   beforeAll(async () => {
-    cp = await mesh.controlPlane({ auth: { joinToken: TOKEN, adminToken: ADMIN } });
+    cp = await mesh.controlPlane({ auth: { joinToken: TOKEN, allowSharedJoinToken: true, adminToken: ADMIN } });
     procs.push(cp.proc);
   });
 

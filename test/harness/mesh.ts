@@ -7,6 +7,7 @@ import { afterAll, afterEach } from 'vitest';
 import { stringify } from 'yaml';
 import { endpointIds } from './agent-table.js';
 import { httpRequest } from './http.js';
+import { mintingTarget, mintJoinCredential } from './join-credential.js';
 import { killAll, Proc } from './process.js';
 import { waitFor } from './wait.js';
 
@@ -120,6 +121,8 @@ export interface AgentHandle {
   /** The port of each dedicated upstream (`upstreams`), by service. */
   upstreamPorts: Record<string, number>;
   dataDir: string;
+  /** The join token in its config (minted by the harness unless the test gave one), if any. */
+  joinToken: string | undefined;
 }
 
 /** Options of {@link startAgent}. */
@@ -151,8 +154,14 @@ export interface AgentOptions {
   reuse?: AgentHandle;
   /** Wait until /ready answers 200 (needs a table). Default true. */
   waitReady?: boolean;
-  /** Join token to present to the control plane. */
-  joinToken?: string;
+  /**
+   * Join token to present to the control plane. Absent: a credential for the
+   * agent's service, minted through the first control plane of `cp`/`cps`
+   * the harness started (or the one of `reuse`); `false`: none at all.
+   */
+  joinToken?: string | false;
+  /** The service a client-only agent acts for (`service` in its config): `client` by default. */
+  service?: string;
   /** CA file to trust for a `wss://` control plane (`controlPlane.caFile`). */
   caFile?: string;
 }
@@ -165,8 +174,17 @@ export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<Age
   const dataDir = o.reuse?.dataDir ?? join(scratch.dir, `agent-${o.agentId}`);
   if ((o.cp === undefined) === (o.cps === undefined))
     throw new Error(`startAgent ${o.agentId}: give exactly one of cp and cps`);
+  const service = o.instance?.service ?? o.service ?? 'client';
+  const minter = mintingTarget(o.cps ?? (o.cp ? [o.cp] : []));
+  const joinToken =
+    o.joinToken === false
+      ? undefined
+      : (o.joinToken ??
+        o.reuse?.joinToken ??
+        (minter === undefined ? undefined : await mintJoinCredential(minter, service)));
   const config: Record<string, unknown> = {
     agentId: o.agentId,
+    ...(o.instance ? {} : { service }),
     listeners: {
       outbound: outboundPort === undefined ? { enabled: false } : { host: '127.0.0.1', port: outboundPort },
       inbound: { host: '127.0.0.1', port: inboundPort ?? 0 },
@@ -177,7 +195,7 @@ export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<Age
       heartbeatIntervalMs: 200,
       reconnectInitialDelayMs: 50,
       reconnectMaxDelayMs: 500,
-      ...(o.joinToken ? { joinToken: o.joinToken } : {}),
+      ...(joinToken ? { joinToken } : {}),
       ...(o.caFile ? { caFile: o.caFile } : {}),
     },
     dataDir,
@@ -214,6 +232,7 @@ export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<Age
     inboundPort,
     upstreamPorts,
     dataDir,
+    joinToken,
   };
   if (o.waitReady ?? true) {
     await waitFor(
