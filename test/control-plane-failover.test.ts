@@ -16,6 +16,11 @@ import { waitFor } from './harness/wait.js';
 // on), with a startup grace so that it pushes nothing until they have all
 // come over, as a replica would whose store already held them.
 
+// Independent control planes share no store, so no join credential either:
+// they admit the agents with the shared join token (as a mesh not yet moved
+// to per-service credentials would, with auth.allowSharedJoinToken).
+const SHARED_JOIN = { joinToken: 'shared-join-5e0d1c9b7a3f', allowSharedJoinToken: true };
+
 describe('agents move to another control plane when theirs dies', () => {
   const mesh = withMesh();
   const { scratch } = mesh;
@@ -28,8 +33,9 @@ describe('agents move to another control plane when theirs dies', () => {
   beforeAll(async () => {
     cp2Port = await getPort();
     const cp2Planned = { streamUrl: `ws://127.0.0.1:${cp2Port}/v1/stream` };
-    cp1 = await mesh.controlPlane({ dataDir: join(scratch.dir, 'cp1-data') });
+    cp1 = await mesh.controlPlane({ dataDir: join(scratch.dir, 'cp1-data'), auth: SHARED_JOIN });
     ({ client } = await mesh.start({
+      joinToken: SHARED_JOIN.joinToken,
       connectTo: [cp1, cp2Planned],
       instances: { hello: ['hello-1', 'hello-2'] },
       client: { calls: ['hello'] },
@@ -52,7 +58,11 @@ describe('agents move to another control plane when theirs dies', () => {
 
   it('reconnects every agent to the other control plane after kill -9, with no failed request', async () => {
     cp2 = await mesh.controlPlane(
-      { dataDir: join(scratch.dir, 'cp2-data'), push: { debounceMs: 10, maxDelayMs: 100, startupGraceMs: 3000 } },
+      {
+        dataDir: join(scratch.dir, 'cp2-data'),
+        auth: SHARED_JOIN,
+        push: { debounceMs: 10, maxDelayMs: 100, startupGraceMs: 3000 },
+      },
       cp2Port,
     );
     const versionBefore = (await agentTable(client))?.version ?? 0;

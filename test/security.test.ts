@@ -10,7 +10,6 @@ import { waitFor } from './harness/wait.js';
 const ADMIN = 'admin-0c4e8b1f9a2d7e65';
 const READER = 'reader-5b1d9e2c7f3a8064';
 const FILE_READER = 'grafana-3e7a1d9c5b2f8046';
-const JOIN = 'join-7f3a9c2e51d04b8e';
 
 const as = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
@@ -119,7 +118,7 @@ describe('TLS', () => {
     caFile = makeCa(scratch.dir, 'ca');
     otherCaFile = makeCa(scratch.dir, 'other-ca');
     const { certFile, keyFile } = makeCert(scratch.dir, 'ca', 'server');
-    cp = await mesh.controlPlane({ tls: { certFile, keyFile }, auth: { joinToken: JOIN, adminToken: ADMIN } });
+    cp = await mesh.controlPlane({ tls: { certFile, keyFile }, auth: { adminToken: ADMIN } });
   });
 
   it('serves HTTPS that a client trusting the CA verifies, and that one without it refuses', async () => {
@@ -144,7 +143,6 @@ describe('TLS', () => {
       agentId: 'hello-1',
       cp,
       instance: { service: 'hello', app },
-      joinToken: JOIN,
       caFile,
     });
     expect((await httpRequest(agent.adminPort, '/ready')).status).toBe(200);
@@ -156,11 +154,10 @@ describe('TLS', () => {
   });
 
   it('keeps an agent that cannot verify the control plane out, and its log says why', async () => {
-    const untrusting = await startAgent(scratch, { agentId: 'no-ca', cp, joinToken: JOIN, waitReady: false });
+    const untrusting = await startAgent(scratch, { agentId: 'no-ca', cp, waitReady: false });
     const wrongCa = await startAgent(scratch, {
       agentId: 'wrong-ca',
       cp,
-      joinToken: JOIN,
       caFile: otherCaFile,
       waitReady: false,
     });
@@ -181,7 +178,7 @@ describe('TLS', () => {
     for (const agent of [untrusting, wrongCa]) {
       expect((await httpRequest(agent.adminPort, '/ready')).status).toBe(503);
       expect(agent.proc.output).not.toContain('connected to the control plane');
-      expect(agent.proc.output).not.toContain(JOIN);
+      expect(agent.proc.output).not.toContain(agent.joinToken as string);
     }
     const agents = await httpRequest(cp.port, '/v1/agents', { ...as(ADMIN), tls: { ca: readFileSync(caFile) } });
     expect(agents.json().agents.map((a: any) => a.agentId)).not.toContain('no-ca');

@@ -265,6 +265,8 @@ export interface MeshSpec {
   instances?: Record<string, Array<string | InstanceSpec>>;
   /** A client agent `client` with an outbound listener; started last, then waited on until it sees every instance of what it calls. */
   client?: { calls?: string[]; upstreams?: Record<string, number | 'free'> };
+  /** The join token every agent presents, instead of a credential minted for its service (see {@link AgentOptions.joinToken}). */
+  joinToken?: string;
 }
 
 /** The handles of a started {@link MeshSpec}, instances by id. */
@@ -304,10 +306,16 @@ export class Mesh {
     target: CpTarget,
     service: string,
     spec: string | InstanceSpec,
+    joinToken?: string,
   ): Promise<{ app: AppHandle; agent: AgentHandle }> {
     const { id, ...where } = typeof spec === 'string' ? { id: spec } : spec;
     const app = await startDemoApp(service, id);
-    const agent = await this.agent({ agentId: id, ...connect(target), instance: { service, app, ...where } });
+    const agent = await this.agent({
+      agentId: id,
+      ...connect(target),
+      instance: { service, app, ...where },
+      ...(joinToken === undefined ? {} : { joinToken }),
+    });
     return { app, agent };
   }
 
@@ -324,7 +332,7 @@ export class Mesh {
     const ids = new Map<string, string[]>();
     for (const [service, list] of Object.entries(spec.instances ?? {})) {
       for (const one of list) {
-        const { app, agent } = await this.instance(target, service, one);
+        const { app, agent } = await this.instance(target, service, one, spec.joinToken);
         started.apps[agent.agentId] = app;
         started.agents[agent.agentId] = agent;
       }
@@ -338,6 +346,7 @@ export class Mesh {
         outbound: true,
         calls,
         ...(upstreams ? { upstreams } : {}),
+        ...(spec.joinToken === undefined ? {} : { joinToken: spec.joinToken }),
       });
       for (const service of new Set([...calls, ...Object.keys(upstreams ?? {})])) {
         const want = (ids.get(service) ?? []).join();
