@@ -31,6 +31,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import getPort from 'get-port';
 import { stringify } from 'yaml';
+import { mintJoinCredentials } from './lib/join-credentials.mjs';
 import { benchScratch, cpuSeconds } from './lib/process-group.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -95,6 +96,8 @@ try {
     '--config',
     config('cp', { listen: { port: PORTS.cp }, dataDir: join(dir, 'cp'), push: { startupGraceMs: 0 }, log: quiet }),
   ]);
+  await until('the control plane to answer', async () => (await fetch(`http://127.0.0.1:${PORTS.cp}/healthz`)).ok);
+  const credentials = await mintJoinCredentials(`http://127.0.0.1:${PORTS.cp}`, ['hello', 'client']);
   const app = start('app', [
     join(root, 'deploy/local/demo-app.mjs'),
     '--service',
@@ -115,7 +118,7 @@ try {
         inbound: { host: '127.0.0.1', port: PORTS.inbound },
         admin: { port: PORTS.agentAdmin },
       },
-      controlPlane: { url: stream },
+      controlPlane: { url: stream, joinToken: credentials.hello },
       dataDir: join(dir, 'b'),
       log: quiet,
     }),
@@ -125,10 +128,11 @@ try {
     '--config',
     config('agent-a', {
       agentId: 'client',
+      service: 'client',
       // An agent is sent the routes of the services it declares it calls.
       upstreams: [{ service: 'hello' }],
       listeners: { outbound: { port: PORTS.outbound }, admin: { port: PORTS.clientAdmin } },
-      controlPlane: { url: stream },
+      controlPlane: { url: stream, joinToken: credentials.client },
       dataDir: join(dir, 'a'),
       log: quiet,
     }),

@@ -18,8 +18,13 @@
 // replica): agent i connects to URL i % count, so a fleet spreads evenly
 // over the replicas whichever swarm process plays it.
 //
+// --credentials names a JSON file `{ [service]: join credential }`: each
+// agent presents the one of its instance's service in its hello.
+//
 // usage (by bench/scale.mjs): node bench/lib/agent-swarm.mjs --stream URL[,URL...] --agents N
 //         --seed S --from A --to B [--observations on|off] [--concurrency 250] [--heartbeat-ms 1000]
+//         [--credentials FILE]
+import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
@@ -36,6 +41,7 @@ const { values } = parseArgs({
     observations: { type: 'string', default: 'on' },
     concurrency: { type: 'string', default: '250' },
     'heartbeat-ms': { type: 'string', default: '1000' },
+    credentials: { type: 'string' },
   },
 });
 if (!process.send) {
@@ -50,6 +56,7 @@ const observe = values.observations !== 'off';
 const concurrency = Math.max(1, Number(values.concurrency));
 const heartbeatMs = Math.max(100, Number(values['heartbeat-ms']));
 const CONNECT_ATTEMPTS = 3;
+const credentials = values.credentials ? JSON.parse(readFileSync(values.credentials, 'utf8')) : {};
 const streamUrls = String(values.stream)
   .split(',')
   .map((u) => u.trim())
@@ -185,6 +192,7 @@ function connect(a) {
         protocolVersion: 1,
         agentId: a.t.agentId,
         tableVersion: a.table?.version ?? 0,
+        ...(credentials[a.t.instance.service] ? { joinToken: credentials[a.t.instance.service] } : {}),
         instance: a.t.instance,
         upstreams: a.t.upstreams,
       }),

@@ -18,11 +18,23 @@ export class SwarmGroup {
    * Starts `procs` children for agents 0..agents-1 in contiguous ranges.
    * `connectBatch` connection attempts are in flight at most, over all children.
    * `streamUrls` (instead of `streamUrl`): one URL per control-plane replica;
-   * agent i connects to `streamUrls[i % streamUrls.length]`.
+   * agent i connects to `streamUrls[i % streamUrls.length]`. `credentialsFile`: JSON
+   * `{ [service]: join credential }` (bench/lib/join-credentials.mjs).
    */
   constructor(
     group,
-    { streamUrl, streamUrls, agents, seed, procs, observations, connectBatch, heartbeatMs = 1000, cwd },
+    {
+      streamUrl,
+      streamUrls,
+      credentialsFile,
+      agents,
+      seed,
+      procs,
+      observations,
+      connectBatch,
+      heartbeatMs = 1000,
+      cwd,
+    },
   ) {
     const urls = streamUrls ?? [streamUrl];
     if (urls.length === 0 || urls.some((u) => typeof u !== 'string' || u.length === 0 || u.includes(',')))
@@ -51,6 +63,7 @@ export class SwarmGroup {
         String(Math.max(1, Math.ceil(connectBatch / procs))),
         '--heartbeat-ms',
         String(heartbeatMs),
+        ...(credentialsFile ? ['--credentials', credentialsFile] : []),
       ];
       const child = group.start(`agent swarm ${p + 1} (agents ${from}..${to - 1})`, process.execPath, args, {
         cwd,

@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import getPort from 'get-port';
 import { stringify } from 'yaml';
+import { mintJoinCredentials } from '../join-credentials.mjs';
 import { childPids } from '../process-group.mjs';
 import { checkConfig, findBinary, haproxyConfig, nginxConfig } from '../system-proxies.mjs';
 
@@ -91,7 +92,12 @@ export function proxyPaths({ group, dir, root, bench, connections }) {
         log: { level: 'warn' },
       }),
     ]);
-    return { stream: `ws://127.0.0.1:${port}/v1/stream` };
+    const url = `http://127.0.0.1:${port}`;
+    await until('the control plane to answer', async () => (await fetch(`${url}/healthz`)).ok);
+    return {
+      stream: `ws://127.0.0.1:${port}/v1/stream`,
+      credentials: await mintJoinCredentials(url, ['hello', 'client']),
+    };
   });
   const app = once(async () => {
     const port = await freePort();
@@ -113,7 +119,7 @@ export function proxyPaths({ group, dir, root, bench, connections }) {
           inbound: { host: '127.0.0.1', port },
           admin: { host: '127.0.0.1', port: adminPort },
         },
-        controlPlane: { url: c.stream },
+        controlPlane: { url: c.stream, joinToken: c.credentials.hello },
         dataDir: join(dir, 'b'),
         log: { level: 'warn' },
       }),
@@ -129,10 +135,11 @@ export function proxyPaths({ group, dir, root, bench, connections }) {
       '--config',
       yamlFile('agent-a', {
         agentId: 'client',
+        service: 'client',
         // An agent is sent the routes of the services it declares it calls.
         upstreams: [{ service: 'hello' }],
         listeners: { outbound: { host: '127.0.0.1', port }, admin: { host: '127.0.0.1', port: adminPort } },
-        controlPlane: { url: c.stream },
+        controlPlane: { url: c.stream, joinToken: c.credentials.client },
         dataDir: join(dir, 'a'),
         log: { level: 'warn' },
       }),

@@ -2,6 +2,7 @@
 // simulated agents, and the four phases (connect, memory, changes, the
 // control plane's own metrics), each result written into `result`.
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import {
   bucketQuantile,
   fetchText,
@@ -11,6 +12,7 @@ import {
   tableMessagesByKind,
   vmRssKiB,
 } from '../control-plane-probe.mjs';
+import { mintJoinCredentials, writeJoinCredentials } from '../join-credentials.mjs';
 import { scaleTopology } from '../scale-topology.mjs';
 import { SwarmGroup } from '../swarm-group.mjs';
 import { runChanges } from './changes.mjs';
@@ -89,7 +91,24 @@ export async function runSize(ctx, n, replicas, result) {
   for (const cp of cps) before.push(await memorySnapshot(cp));
   const etcdBefore = etcd ? etcd.members.map((m) => vmRssKiB(m.proc.pid)) : undefined;
 
+  // One join credential per service, minted through the first control plane (replicas share the store):
+  // every replica must list them all before an agent says hello, or a follower behind the store refuses it.
+  const services = Array.from({ length: topology.services }, (_, s) => `svc-${s}`);
+  const credentials = await mintJoinCredentials(cps[0].url, services);
+  await until(
+    ctx,
+    'every control plane to know every join credential',
+    async () => {
+      const counts = await Promise.all(
+        cps.map(async (cp) => ((await (await fetch(`${cp.url}/v1/join-credentials`)).json()).items ?? []).length),
+      );
+      return counts.every((c) => c >= services.length);
+    },
+    60_000,
+  );
+  const credentialsFile = writeJoinCredentials(join(ctx.dir, `join-credentials-${n}-r${replicas}.json`), credentials);
   const swarm = new SwarmGroup(ctx.group, {
+    credentialsFile,
     streamUrls: cps.map((cp) => cp.streamUrl),
     agents: n,
     seed,
