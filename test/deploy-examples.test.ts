@@ -11,6 +11,8 @@ import { ROOT } from './harness/mesh.js';
 // remote bind needs tokens) and agents that list every replica.
 
 const HA = join(ROOT, 'deploy', 'ha');
+/** A join credential as `meshctl token create --service orders` prints it. */
+const CREDENTIAL = `mjc_0123456789abcdef_${'q'.repeat(43)}`;
 
 /** The `NAME=value` lines of an env example, as systemd's EnvironmentFile reads them. */
 function envFile(name: string): Record<string, string> {
@@ -25,7 +27,9 @@ function envFile(name: string): Record<string, string> {
 describe('deploy/ha examples', () => {
   it('control-plane-1.yaml with control-plane.env.example: a valid etcd replica that passes the security check', () => {
     const env = envFile('control-plane.env.example');
-    expect(Object.keys(env)).toEqual(expect.arrayContaining(['MESHLET_AUTH_JOIN_TOKEN', 'MESHLET_AUTH_ADMIN_TOKEN']));
+    expect(Object.keys(env)).toEqual(expect.arrayContaining(['MESHLET_AUTH_ADMIN_TOKEN']));
+    // No shared join token: agents join with per-service credentials.
+    expect(Object.keys(env)).not.toContain('MESHLET_AUTH_JOIN_TOKEN');
     const { config } = loadConfig(ControlPlaneConfig, { argv: ['--config', join(HA, 'control-plane-1.yaml')], env });
     expect(config.store.kind).toBe('etcd');
     expect(config.store.etcd.endpoints).toHaveLength(3);
@@ -43,9 +47,9 @@ describe('deploy/ha examples', () => {
   it('agent-ha.yaml: an agent that lists the three replicas', () => {
     const { config } = loadConfig(AgentConfig, {
       argv: ['--config', join(HA, 'agent-ha.yaml')],
-      env: { MESHLET_CONTROL_PLANE_JOIN_TOKEN: 'a'.repeat(48) },
+      env: { MESHLET_CONTROL_PLANE_JOIN_TOKEN: CREDENTIAL },
     });
     expect(config.controlPlane.urls).toHaveLength(3);
-    expect(config.controlPlane.joinToken).toBe('a'.repeat(48));
+    expect(config.controlPlane.joinToken).toBe(CREDENTIAL);
   });
 });
