@@ -53,7 +53,8 @@ function guidance(body: CredentialItem, tty: boolean): string {
   return (
     `${tty ? '\n' : ''}join credential ${body.id} for service ${body.service}, expires ${shortDate(body.expiresAt)}.\n` +
     `The credential ${where} is shown once: the control plane keeps only its hash. Put it in the config\n` +
-    `of the agents of ${body.service} as controlPlane.joinToken, or set MESHLET_CONTROL_PLANE_JOIN_TOKEN.\n` +
+    `of the agents of ${body.service} as controlPlane.joinToken, or set MESHLET_CONTROL_PLANE_JOIN_TOKEN\n` +
+    `(a client-only agent also needs service: ${body.service} in its config).\n` +
     `Revoke it with: meshctl token revoke ${body.id}\n`
   );
 }
@@ -102,8 +103,9 @@ export const tokenCommand: Command = {
   usage: 'create --service NAME [--ttl 720h] | list | revoke ID',
   description:
     'An agent joins with a credential in controlPlane.joinToken; a credential admits only agents that\n' +
-    'register instances of its service. create prints the credential once (the control plane keeps only\n' +
-    'its hash); list never shows it. Once any credential exists, agents without a valid one are refused.\n' +
+    'register instances of its service, or client-only agents whose config names it (service: NAME).\n' +
+    'create prints the credential once (the control plane keeps only its hash); list never shows it.\n' +
+    'Agents without a valid credential are refused.\n' +
     'revoke refuses the credential from then on and sends away the agents that joined with it.',
   options: {
     service: { type: 'string', value: 'NAME', description: 'create: the service the credential admits' },
