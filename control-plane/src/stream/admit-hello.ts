@@ -63,7 +63,13 @@ export function admitHello(
   const refuse = (reason: JoinRefusal, message: string, credentialId: string | undefined): Admission => {
     ctx.metrics.joinRefusals.inc({ reason });
     ctx.log.warn(
-      { agentId: hello.agentId, remoteAddress, service: hello.instance?.service, credentialId, reason },
+      {
+        agentId: hello.agentId,
+        remoteAddress,
+        service: hello.instance?.service ?? hello.service,
+        credentialId,
+        reason,
+      },
       `refused agent hello: ${message}`,
     );
     return { ok: false, code: ControlPlaneErrorCodes.JOIN_TOKEN_INVALID, message, closeCode: CloseCodes.UNAUTHORIZED };
