@@ -91,8 +91,9 @@ describe('persistence through the admin API', () => {
 
     const restored = await api(cp, 'POST', '/v1/snapshots/restore', { snapshots: [full.body, inc.body] });
     expect(restored.status).toBe(200);
-    // cluster, services, the two policies and the drain
-    expect(restored.body.restored.keys).toBe(5);
+    // cluster, services, the two policies, the drain, and the join credentials of db-1, db-2 and the client
+    // (the wiped control plane refused the agents until the restore brought their credentials back)
+    expect(restored.body.restored.keys).toBe(8);
 
     expect(await state()).toEqual(want);
     await waitFor(
