@@ -39,6 +39,10 @@ interface StreamState {
  *   and it is applied at the agent's next heartbeat with a token free,
  *   since an agent reports its health only on a change.
  *
+ * It also counts (`meshlet_cp_callers_merged_total`) and logs the reports of
+ * agents that share one caller identity (a credential), which the health
+ * engine adds up as one caller.
+ *
  * Every refusal is counted (`meshlet_cp_reports_refused_total{type,reason}`)
  * and logged at warn with the agent id, at most once per agent and kind
  * every `logEveryMs`, so a flood does not flood the log too.
