@@ -2,7 +2,9 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { httpRequest } from './harness/http.js';
+import getPort from 'get-port';
 import {
+  AGENT_BIN,
   type AgentHandle,
   type ControlPlaneHandle,
   endpointIds,
@@ -10,6 +12,7 @@ import {
   startDemoApp,
   withMesh,
 } from './harness/mesh.js';
+import { Proc } from './harness/process.js';
 import { waitFor } from './harness/wait.js';
 
 const ADMIN = 'admin-5d1f0b7c3e9a2468';
@@ -168,6 +171,40 @@ describe('registration and observations bound to the agent', () => {
     expect(agents).not.toContain('hello-named');
     expect(await endpointIds(caller, 'hello')).toEqual(['hello-1', 'hello-2']);
     await callerTrafficIsIntact();
+  });
+
+  it('a real agent advertising another host is refused, and its log names the setting to fix', async () => {
+    const app = await startDemoApp('hello', 'hello-3');
+    const config = scratch.config('agent-hello-3', {
+      agentId: 'hello-3',
+      listeners: {
+        outbound: { enabled: false },
+        inbound: { host: '127.0.0.1', port: await getPort(), advertiseHost: '192.0.2.10' },
+        admin: { host: '127.0.0.1', port: await getPort() },
+      },
+      controlPlane: { url: cp.streamUrl, joinToken: helloCred, heartbeatIntervalMs: 200, reconnectMaxDelayMs: 500 },
+      dataDir: `${scratch.dir}/agent-hello-3`,
+      instance: {
+        service: 'hello',
+        app: { host: '127.0.0.1', port: app.port },
+        healthCheck: { path: '/healthz', intervalMs: 100, timeoutMs: 200, healthyThreshold: 2, unhealthyThreshold: 2 },
+      },
+    });
+    const agent = new Proc('agent-hello-3', process.execPath, [AGENT_BIN, '--config', config]);
+    try {
+      await waitFor('the agent to log why it was refused', async () =>
+        agent.output.includes(
+          'the advertised host 192.0.2.10 is not the address this agent connects from (127.0.0.1): set listeners.inbound.advertiseHost to 127.0.0.1',
+        ),
+      );
+      expect(agent.output).toContain('MESHLET_REGISTRATION_REFUSED');
+      expect(await endpointIds(caller, 'hello')).toEqual(['hello-1', 'hello-2']);
+      await callerTrafficIsIntact();
+    } finally {
+      // It retries with backoff: stop it, so that its refusals do not count in the tests after it.
+      await agent.stop('SIGTERM', 5000);
+      await app.proc.stop('SIGTERM', 5000);
+    }
   });
 
   it('a service name only a refused registration mentioned does not stay', async () => {
