@@ -47,6 +47,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     reports: new ReportGuard({
       rate: { perSecond: config.stream.reportsPerSecond, burst: config.stream.reportBurst },
       wasSent: (sink, service, id) => pusher.wasSent(sink, service, id),
+      tableSent: (sink) => pusher.tableSent(sink),
       metrics,
       log,
       clock,

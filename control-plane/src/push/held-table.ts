@@ -18,6 +18,8 @@ export class HeldTable {
   needsFull = false;
   /** Endpoint ids sent to the agent on this stream, by service: the only ones it may report on. */
   readonly #sent = new Map<string, Set<string>>();
+  /** Whether any table was sent to the agent on this stream. */
+  sentAny = false;
 
   constructor(subscriptions: Set<string> | 'all') {
     this.subscriptions = subscriptions;
@@ -95,6 +97,7 @@ export class HeldTable {
       cache.set(key, m);
     }
     this.base = version;
+    this.sentAny = true;
     this.known = new Set(wanted);
     for (const name of names) {
       let ids = this.#sent.get(name);

@@ -45,8 +45,10 @@ describe('Pusher', () => {
     const other = sink();
     p.add(caller, 0, ['hello']);
     p.add(other, 0, ['orders']);
+    expect(p.tableSent(caller)).toBe(false);
     p.schedule();
     vi.advanceTimersByTime(20);
+    expect(p.tableSent(caller)).toBe(true);
     expect(p.wasSent(caller, 'hello', 'h-1')).toBe(true);
     expect(p.wasSent(caller, 'orders', 'o-1')).toBe(false);
     expect(p.wasSent(caller, 'orders', 'h-1')).toBe(false);

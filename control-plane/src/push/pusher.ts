@@ -199,6 +199,11 @@ export class Pusher {
     return this.#fanout.held(sink)?.wasSent(service, id) === true;
   }
 
+  /** Whether any table was sent to this agent on its stream yet (none during the startup grace). */
+  tableSent(sink: TableSink): boolean {
+    return this.#fanout.held(sink)?.sentAny === true;
+  }
+
   /** Records an agent's ACK of `version`: the changes up to it are answered. */
   ack(sink: TableSink, version: number): void {
     this.#fanout.answer(sink, version, true);

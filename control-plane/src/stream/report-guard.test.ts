@@ -23,9 +23,11 @@ function setup(rate = { perSecond: 2, burst: 3 }) {
   });
   const metrics = createMetrics();
   const sent = new Set(['hello/hello-1']);
+  const tabled = new Set(['evil', 'flood', 'calm', 'evil-a', 'evil-b']);
   const guard = new ReportGuard({
     rate,
     wasSent: (_s, service, id) => sent.has(`${service}/${id}`),
+    tableSent: (s) => tabled.has(s.record.agentId),
     metrics,
     log: createLogger('test', 'warn', out),
     clock: () => clock.now,
@@ -47,6 +49,14 @@ describe('ReportGuard', () => {
     expect(lines).toContainEqual(
       expect.objectContaining({ agentId: 'evil', msg: 'refused observations of endpoints never sent to this agent' }),
     );
+  });
+
+  it('drops, without a warning, the reports of an agent sent no table yet (a control plane just started)', async () => {
+    const { guard, refused, lines } = setup();
+    expect(guard.observations(sink('early'), report('hello-1', 'hello-9'), 'early')).toBeUndefined();
+    expect(await refused('observations', 'no_table_yet')).toBe(2);
+    await new Promise((r) => setImmediate(r));
+    expect(lines).toEqual([]);
   });
 
   it('limits reports per agent: a flood is dropped and counted, another agent is not affected', async () => {

@@ -8,6 +8,8 @@ export interface ReportGuardOptions {
   rate: ReportRate;
   /** Whether the endpoint `id` of `service` was sent to the agent of `sink` in its table (the pusher knows). */
   wasSent: (sink: TableSink, service: string, id: string) => boolean;
+  /** Whether any table was sent to the agent of `sink` on its stream yet. */
+  tableSent: (sink: TableSink) => boolean;
   metrics: ControlPlaneMetrics;
   log: Logger;
   clock: () => number;
@@ -69,6 +71,12 @@ export class ReportGuard {
       return undefined;
     }
     this.#shared(sink.record.agentId, identity);
+    if (!this.#o.tableSent(sink)) {
+      // Right after a control plane's start (the startup grace) agents report from the table they held
+      // before: expected, so counted but not logged.
+      this.#o.metrics.reportsRefused.inc({ type: 'observations', reason: 'no_table_yet' }, report.endpoints.length);
+      return undefined;
+    }
     const endpoints = report.endpoints.filter((o) => this.#o.wasSent(sink, o.service, o.id));
     const dropped = report.endpoints.length - endpoints.length;
     if (dropped === 0) return report;
