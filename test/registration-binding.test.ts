@@ -295,7 +295,7 @@ describe('registration and observations bound to the agent', () => {
     await waitFor(
       'the flood to be limited',
       async () =>
-        (await metric('meshlet_cp_reports_refused_total', '{type="observations",reason="rate_limited"}')) >= 150,
+        (await metric('meshlet_cp_reports_refused_total', '{type="observations",reason="rate_limited"}')) >= 140,
     );
     expect(cp.proc.output).toContain('agent reports over the rate limit');
     expect(spy.ws.readyState).toBe(WebSocket.OPEN);

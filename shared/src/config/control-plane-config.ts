@@ -109,9 +109,9 @@ export const ControlPlaneConfig = Type.Object(
         maxMessageBytes: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
         helloTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
         /** Reports (observations, health) one agent may send per second, sustained; more are dropped and counted. */
-        reportsPerSecond: Type.Number({ minimum: 0.1, maximum: 10_000, default: 10 }),
+        reportsPerSecond: Type.Number({ minimum: 0.1, maximum: 10_000, default: 20 }),
         /** ...and at once, after a quiet spell. */
-        reportBurst: Type.Integer({ minimum: 1, maximum: 100_000, default: 20 }),
+        reportBurst: Type.Integer({ minimum: 1, maximum: 100_000, default: 40 }),
       },
       { default: {}, additionalProperties: false },
     ),
