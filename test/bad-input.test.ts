@@ -221,4 +221,12 @@ describe('invalid config files', () => {
     expect(r.stderr).toContain('auth.allowSharedJoinToken: true');
     expect(r.stderr).not.toContain('j'.repeat(24));
   });
+
+  it('refuses an allowed address range that is not a CIDR range, naming the entry and the fix', () => {
+    const file = scratch.config('cp-ranges', { registry: { allowedAddressRanges: ['10.0.0.0/8', '10.0.0.0/33'] } });
+    const r = run(CP_BIN, file);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('registry.allowedAddressRanges.1: "10.0.0.0/33" is not a CIDR range');
+    expect(r.stderr).toContain('such as 10.0.0.0/8 or fd00::/8');
+  });
 });

@@ -175,11 +175,24 @@ describe('ReplicaLink on one etcd member', () => {
       table(8, 'from-leader'),
     );
 
-    // Signal batches carry the other replica's word.
+    // Signal batches carry the other replica's word, and each report's caller identity (its credential).
+    const report = {
+      type: 'observations' as const,
+      windowMs: 1000,
+      endpoints: [{ service: 'orders', id: 'f-1', ok: 0, failed: 9 }],
+    };
+    leader.link.observed('l-1', report, 'credential/c1');
     await waitFor("the follower to hear the leader's signals", () =>
       follower.signals.find((s) => s.replica === leader.id),
     );
     expect(follower.signals.every((s) => s.replica === leader.id)).toBe(true);
+    await waitFor("the follower to hear the leader's agent's report, with its identity", () =>
+      follower.signals.some((s) =>
+        s.observations.some(
+          (o) => o.agentId === 'l-1' && o.identity === 'credential/c1' && o.report.endpoints[0]?.failed === 9,
+        ),
+      ),
+    );
 
     // The leader goes: the other takes over, and the leader's registrations go with its lease.
     await leader.link.close();

@@ -10,6 +10,8 @@ export const ControlPlaneErrorCodes = {
   JOIN_TOKEN_INVALID: 'MESHLET_JOIN_TOKEN_INVALID',
   /** An agent stopped sending heartbeats. */
   HEARTBEAT_TIMEOUT: 'MESHLET_HEARTBEAT_TIMEOUT',
+  /** An agent registered an instance at an address it does not connect from, outside `registration.allowedAddressRanges`. */
+  REGISTRATION_REFUSED: 'MESHLET_REGISTRATION_REFUSED',
   /** The store file cannot be read back. */
   STORE_CORRUPT: 'MESHLET_STORE_CORRUPT',
   /** The etcd cluster cannot commit a write (quorum lost, or unreachable) within the request timeout. */

@@ -28,6 +28,23 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    registrationRefusals: new Counter({
+      name: 'meshlet_cp_registration_refusals_total',
+      help: 'Agent registrations refused for what they registered, by reason (address_mismatch, address_not_ip).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    reportsRefused: new Counter({
+      name: 'meshlet_cp_reports_refused_total',
+      help: 'Agent reports refused, by type (observations, health) and reason (rate_limited; not_sent: one per endpoint the agent was never sent).',
+      labelNames: ['type', 'reason'] as const,
+      registers: [registry],
+    }),
+    callersMerged: new Counter({
+      name: 'meshlet_cp_callers_merged_total',
+      help: 'Observation reports counted as the same caller as another agent, because both joined with one credential (one caller in the health quorum).',
+      registers: [registry],
+    }),
     leader: new Gauge({
       name: 'meshlet_cp_leader',
       help: 'Whether this replica decides: 1 on the leader replica and on a single control plane, 0 on a follower.',

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import type { ControlPlaneConfig, ValidationIssue } from '@meshlet/shared';
 import { checkAuth } from '../api/auth-tokens.js';
 import { checkTls } from '../api/tls.js';
+import { addressRangeIssues } from '../registry/advertised-address-check.js';
 
 /** Whether `host` only accepts connections from this machine. */
 export function isLoopback(host: string): boolean {
@@ -16,5 +17,9 @@ export function isLoopback(host: string): boolean {
  */
 export function checkSecurity(config: ControlPlaneConfig): ValidationIssue[] {
   const remote = isLoopback(config.listen.host) || config.auth.allowInsecureRemote ? undefined : config.listen.host;
-  return [...checkAuth(config.auth, remote), ...checkTls(config.tls)];
+  return [
+    ...checkAuth(config.auth, remote),
+    ...checkTls(config.tls),
+    ...addressRangeIssues(config.registry.allowedAddressRanges),
+  ];
 }

@@ -8,7 +8,10 @@ import { takeSnapshot } from '../backup/snapshot.js';
 import { registerDashboard } from '../dashboard/dashboard.js';
 import { checkJoin } from '../join/check-join.js';
 import { sendAwayRevoked } from '../join/send-away-revoked.js';
+import { AdvertisedAddressCheck } from '../registry/advertised-address-check.js';
 import { AgentSession, type SessionContext } from '../stream/agent-session.js';
+import { checkRegistration } from '../stream/check-registration.js';
+import { ReportGuard } from '../stream/report-guard.js';
 import type { AssemblyContext } from './assembly-context.js';
 import type { ControlPlaneParts } from './create-parts.js';
 import { followStore } from './follow-store.js';
@@ -24,6 +27,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { config, log, clock, store, metrics, replication, sessions, parts } = ctx;
   const { registry, pusher, health, failover, events, policies, drains, rings, stats, joinCredentials } = parts;
   const policyOf = (service: string) => policies.policyOf(service).balancer;
+  const addressCheck = new AdvertisedAddressCheck({ allowedRanges: config.registry.allowedAddressRanges });
   const session: SessionContext = {
     registry,
     pusher,
@@ -41,7 +45,17 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
         credentials: joinCredentials,
       }),
     sessions,
-    relay: (agentId, report) => replication.observed(agentId, report),
+    relay: (agentId, report, identity) => replication.observed(agentId, report, identity),
+    checkRegistration: (hello, remoteAddress) =>
+      checkRegistration(hello, remoteAddress, { addressCheck, metrics, log }),
+    reports: new ReportGuard({
+      rate: { perSecond: config.stream.reportsPerSecond, burst: config.stream.reportBurst },
+      wasSent: (sink, service, id) => pusher.wasSent(sink, service, id),
+      tableSent: (sink) => pusher.tableSent(sink),
+      metrics,
+      log,
+      clock,
+    }),
     refusal: () => replication.refusal(),
   };
   app.get('/v1/stream', { websocket: true }, (socket, req) => {

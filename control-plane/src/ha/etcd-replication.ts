@@ -179,8 +179,8 @@ export class EtcdReplication implements Replication {
   }
 
   /** Relays an observation report of an agent of this replica to the others. */
-  observed(agentId: string, report: Observations): void {
-    this.#link?.observed(agentId, report);
+  observed(agentId: string, report: Observations, identity?: string): void {
+    this.#link?.observed(agentId, report, identity);
   }
 
   /** Publishes a table this replica made (as leader). */
@@ -217,7 +217,7 @@ export class EtcdReplication implements Replication {
     // The link checked the batch (ages, each report against the protocol's schema).
     for (const [agentId, age] of Object.entries(batch.seen)) this.#remote?.seen(agentId, batch.replica, age);
     for (const o of batch.observations) {
-      health.observe(o.agentId, o.report);
+      health.observe(o.agentId, o.report, o.identity);
       stats.record(o.report, (service, id) => health.knows(service, id));
     }
   }

@@ -43,6 +43,24 @@ describe('values read from etcd', () => {
     expect(batch).toEqual({ replica: 'B', seen: { a: 10, d: 0 }, observations: [{ agentId: 'a', report }] });
   });
 
+  it("keeps each report's caller identity, so that every replica counts agents sharing a credential as one caller", () => {
+    const batch = readSignalBatch({
+      replica: 'B',
+      seen: {},
+      observations: [
+        { agentId: 'evil-a', report, identity: 'credential/c1' },
+        { agentId: 'evil-b', report, identity: 'credential/c1' },
+        { agentId: 'old', report },
+        { agentId: 'bad', report, identity: 7 },
+      ],
+    });
+    expect(batch?.observations).toEqual([
+      { agentId: 'evil-a', report, identity: 'credential/c1' },
+      { agentId: 'evil-b', report, identity: 'credential/c1' },
+      { agentId: 'old', report },
+    ]);
+  });
+
   it('ignores a signal batch whose envelope is wrong', () => {
     for (const v of [
       undefined,

@@ -25,7 +25,7 @@ export interface SignalBatch {
   /** Milliseconds since the replica last heard from each of its connected agents (ages, not clock times: replicas' clocks differ). */
   seen: Record<string, number>;
   /** Observation reports its agents sent since the last batch. */
-  observations: { agentId: string; report: Observations }[];
+  observations: { agentId: string; report: Observations; identity?: string }[];
 }
 
 /** The leader's current table, as followers adopt it. */

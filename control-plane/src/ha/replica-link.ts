@@ -170,8 +170,8 @@ export class ReplicaLink {
   }
 
   /** Queues an observation report of an agent of this replica for the next signal batch. */
-  observed(agentId: string, report: Observations): void {
-    this.#signals.observed(agentId, report);
+  observed(agentId: string, report: Observations, identity?: string): void {
+    this.#signals.observed(agentId, report, identity);
   }
 
   /** Publishes the leader's new table; refused by etcd if this replica no longer leads. */

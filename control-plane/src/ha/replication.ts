@@ -63,8 +63,8 @@ export interface Replication {
   changed(record: AgentRecord): void;
   /** The registry forgot an agent. */
   forgotten(record: AgentRecord): void;
-  /** An agent of this control plane reported observations. */
-  observed(agentId: string, report: Observations): void;
+  /** An agent of this control plane reported observations; `identity`: what it counts as among callers. */
+  observed(agentId: string, report: Observations, identity?: string): void;
   /** This control plane made a table. */
   tableMade(table: Routes): void;
   /** This control plane recorded a decision. */

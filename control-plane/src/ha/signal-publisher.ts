@@ -30,8 +30,8 @@ export class SignalPublisher {
   }
 
   /** Queues an observation report of an agent of this replica for the next batch. */
-  observed(agentId: string, report: Observations): void {
-    this.#observations.push({ agentId, report });
+  observed(agentId: string, report: Observations, identity?: string): void {
+    this.#observations.push(identity === undefined ? { agentId, report } : { agentId, report, identity });
   }
 
   /**

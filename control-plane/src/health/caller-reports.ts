@@ -3,6 +3,8 @@ import type { EndpointObservation } from '@meshlet/shared';
 /** One caller's report about one endpoint. */
 interface Sample {
   at: number;
+  /** Who the calling agent authenticated as ({@link CallerReports.add}). */
+  identity: string;
   ok: number;
   failed: number;
   /** The caller's outlier detection ejected it. */
@@ -11,7 +13,9 @@ interface Sample {
 
 /** What the callers' reports say, right now, about one instance. */
 export interface CallerVerdict {
+  /** Distinct caller identities with reports in the window. */
   callers: number;
+  /** The failing identities, each named by its agents' ids (`a+b` when two agents share one identity). */
   failing: string[];
   /** Failing callers needed to mark the instance unhealthy. */
   needed: number;
@@ -35,18 +39,27 @@ const MAX_SAMPLES_PER_CALLER = 64;
  * sees the instance failing when its outlier detection ejected it, or when
  * enough of its attempts failed; the quorum is `quorum` callers, or a
  * majority of the callers when there are fewer.
+ *
+ * Callers are counted by identity, not by agent: one process that opens two
+ * streams under two agent ids with one credential is one caller, its
+ * reports added up, so it can never make a quorum alone. Reports are still
+ * kept and shown per agent.
  */
 export class CallerReports {
   readonly #byCaller = new Map<string, Sample[]>();
 
-  /** Adds a caller's report. */
-  add(callerId: string, o: EndpointObservation, now: number): void {
+  /**
+   * Adds a caller's report; `identity`: what the calling agent
+   * authenticated as (its join credential), which agents that share it
+   * count as one caller by; by default the agent id itself.
+   */
+  add(callerId: string, o: EndpointObservation, now: number, identity: string = callerId): void {
     let samples = this.#byCaller.get(callerId);
     if (!samples) {
       samples = [];
       this.#byCaller.set(callerId, samples);
     }
-    samples.push({ at: now, ok: o.ok, failed: o.failed, ejected: o.ejected === true });
+    samples.push({ at: now, identity, ok: o.ok, failed: o.failed, ejected: o.ejected === true });
     if (samples.length > MAX_SAMPLES_PER_CALLER) samples.shift();
   }
 
@@ -63,8 +76,7 @@ export class CallerReports {
   /** The verdict at `now`, dropping reports older than the window. */
   verdict(now: number, s: VerdictSettings): CallerVerdict {
     const counts: CallerVerdict['counts'] = {};
-    const failing: string[] = [];
-    let callers = 0;
+    const byIdentity = new Map<string, { agents: string[]; ok: number; failed: number; ejected: boolean }>();
     for (const [caller, samples] of this.#byCaller) {
       while (samples.length > 0 && now - (samples[0] as Sample).at > s.observationWindowMs) samples.shift();
       if (samples.length === 0) {
@@ -79,11 +91,22 @@ export class CallerReports {
         failed += x.failed;
         ejected ||= x.ejected;
       }
-      callers++;
       counts[caller] = ejected ? { ok, failed, ejected } : { ok, failed };
-      if (ejected || (failed >= s.minFailures && failed * 100 >= s.failurePercent * (ok + failed)))
-        failing.push(caller);
+      // The newest sample says who the agent is now (a reconnect may bring another credential).
+      const identity = (samples[samples.length - 1] as Sample).identity;
+      const group = byIdentity.get(identity) ?? { agents: [], ok: 0, failed: 0, ejected: false };
+      group.agents.push(caller);
+      group.ok += ok;
+      group.failed += failed;
+      group.ejected ||= ejected;
+      byIdentity.set(identity, group);
     }
+    const failing: string[] = [];
+    for (const g of byIdentity.values())
+      if (g.ejected || (g.failed >= s.minFailures && g.failed * 100 >= s.failurePercent * (g.ok + g.failed)))
+        failing.push(g.agents.sort().join('+'));
+    failing.sort();
+    const callers = byIdentity.size;
     return { callers, failing, needed: Math.min(s.quorum, Math.floor(callers / 2) + 1), counts };
   }
 }

@@ -125,6 +125,27 @@ describe('HealthEngine', () => {
     expect(events.list().at(-1)?.reason).toMatch(/down for at least 10000 ms$/);
   });
 
+  it('one process as two callers: two agents on one credential are one caller and never make a quorum alone', () => {
+    for (const c of ['honest', 'evil-a', 'evil-b']) engine.update(record(c));
+    engine.observe('honest', report('o-1', 10, 0), 'credential/aaaa');
+    engine.observe('evil-a', report('o-1', 0, 100), 'credential/bbbb');
+    engine.observe('evil-b', report('o-1', 0, 100), 'credential/bbbb');
+    engine.tick();
+    // Two identities, one failing: below the quorum of 2; by agent id it was 2 of 3.
+    expect(engine.state('o-1')).toBe('suspect');
+    const view = engine.list().find((v) => v.id === 'o-1');
+    expect(view?.callers).toEqual(['evil-a', 'evil-b', 'honest']);
+    const last = events.list({ instance: 'o-1' }).at(-1);
+    expect(last?.reason).toBe('1 of 2 callers see it failing, below the quorum of 2');
+    expect(last?.evidence).toMatchObject({ failing: ['evil-a+evil-b'], callers: 2 });
+
+    // A second, distinct credential seeing the same makes the quorum.
+    engine.update(record('other'));
+    engine.observe('other', report('o-1', 0, 5), 'credential/cccc');
+    engine.tick();
+    expect(engine.state('o-1')).toBe('unhealthy');
+  });
+
   it('counts a caller whose outlier detection ejected it as seeing it fail, whatever its counts', () => {
     // Hundreds of successes before the fault, then the few failures that ejected it: the ratio alone would not do.
     engine.observe('a', {

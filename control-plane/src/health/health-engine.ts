@@ -117,14 +117,18 @@ export class HealthEngine {
     if (entry && entry.record === record) this.#entries.delete(entry.id);
   }
 
-  /** Records what the agent `callerId` observed of the endpoints it called. */
-  observe(callerId: string, report: Observations): void {
+  /**
+   * Records what the agent `callerId` observed of the endpoints it called;
+   * `identity`: what it authenticated as, so that agents sharing one count
+   * as one caller (see `CallerReports`).
+   */
+  observe(callerId: string, report: Observations, identity?: string): void {
     const now = this.#clock();
     for (const o of report.endpoints) {
       if (o.ok === 0 && o.failed === 0 && o.ejected !== true) continue;
       const entry = this.#entries.get(o.id);
       if (!entry || entry.service !== o.service) continue;
-      entry.callers.add(callerId, o, now);
+      entry.callers.add(callerId, o, now, identity);
     }
   }
 

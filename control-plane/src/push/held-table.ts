@@ -16,6 +16,10 @@ export class HeldTable {
   known = new Set<string>();
   /** It refused a table and kept an older one: its next table, when one concerns it, is full. */
   needsFull = false;
+  /** Endpoint ids sent to the agent on this stream, by service: the only ones it may report on. */
+  readonly #sent = new Map<string, Set<string>>();
+  /** Whether any table was sent to the agent on this stream. */
+  sentAny = false;
 
   constructor(subscriptions: Set<string> | 'all') {
     this.subscriptions = subscriptions;
@@ -32,6 +36,11 @@ export class HeldTable {
       }
     }
     return grew;
+  }
+
+  /** Whether the endpoint `id` of `service` was in a table sent to the agent on this stream. */
+  wasSent(service: string, id: string): boolean {
+    return this.#sent.get(service)?.has(id) === true;
   }
 
   /** Whether `table` has a service for the agent that it was not sent yet. */
@@ -88,7 +97,13 @@ export class HeldTable {
       cache.set(key, m);
     }
     this.base = version;
+    this.sentAny = true;
     this.known = new Set(wanted);
+    for (const name of names) {
+      let ids = this.#sent.get(name);
+      if (!ids) this.#sent.set(name, (ids = new Set()));
+      for (const e of (table.entry(name) as ServiceEntry).routes.endpoints) ids.add(e.id);
+    }
     return { message: m, concerns };
   }
 }

@@ -191,6 +191,19 @@ export class Pusher {
     return this.#fanout.held(sink)?.subscriptions;
   }
 
+  /**
+   * Whether the endpoint `id` of `service` was sent to this agent on its
+   * stream: an agent may report only on endpoints it was told of.
+   */
+  wasSent(sink: TableSink, service: string, id: string): boolean {
+    return this.#fanout.held(sink)?.wasSent(service, id) === true;
+  }
+
+  /** Whether any table was sent to this agent on its stream yet (none during the startup grace). */
+  tableSent(sink: TableSink): boolean {
+    return this.#fanout.held(sink)?.sentAny === true;
+  }
+
   /** Records an agent's ACK of `version`: the changes up to it are answered. */
   ack(sink: TableSink, version: number): void {
     this.#fanout.answer(sink, version, true);

@@ -33,12 +33,13 @@ describe('Registry', () => {
     const b = r.connect(helloFor('b-1', 'hello', 'z1'), '1.1.1.1');
     const a = r.connect(helloFor('a-1', 'hello'), '1.1.1.1');
     r.connect(helloFor('client'), '1.1.1.1');
-    expect(onNewService).toHaveBeenCalledTimes(1);
-    expect(onNewService).toHaveBeenCalledWith(['hello']);
+    expect(onNewService).not.toHaveBeenCalled();
     expect(r.routingServices()).toEqual({ hello: { endpoints: [] } });
 
     r.health(b, 'healthy', undefined);
     r.health(a, 'healthy', undefined);
+    expect(onNewService).toHaveBeenCalledTimes(1);
+    expect(onNewService).toHaveBeenCalledWith(['hello']);
     const eps = r.routingServices().hello?.endpoints ?? [];
     expect(eps.map((e) => e.id)).toEqual(['a-1', 'b-1']);
     expect(eps[0]).not.toHaveProperty('zone');
@@ -222,25 +223,52 @@ describe('Registry: callbacks', () => {
     expect(r.disconnectReason).toBe('closed');
   });
 
-  it('calls onNewService with all names, only when a service is first seen', () => {
+  it('calls onNewService with all names, only when an instance of a service is first healthy', () => {
     const { registry, onNewService } = setup(['billing']);
-    registry.connect(hello('b-1', instance('b-1', 'billing')), '');
+    registry.health(registry.connect(hello('b-1', instance('b-1', 'billing')), ''), 'healthy', undefined);
     expect(onNewService).not.toHaveBeenCalled();
-    registry.connect(hello('o-1', instance('o-1', 'orders')), '');
-    registry.connect(hello('o-2', instance('o-2', 'orders')), '');
+    const o1 = registry.connect(hello('o-1', instance('o-1', 'orders')), '');
+    const o2 = registry.connect(hello('o-2', instance('o-2', 'orders')), '');
     registry.connect(hello('client'), '');
+    expect(onNewService).not.toHaveBeenCalled();
+    registry.health(o1, 'healthy', undefined);
+    registry.health(o2, 'healthy', undefined);
     expect(onNewService.mock.calls).toEqual([[['billing', 'orders']]]);
   });
 
-  it('keeps a service name after its last instance is forgotten', () => {
+  it('keeps a service name after its last instance is forgotten, once an instance of it was healthy', () => {
     const { registry, clock } = setup();
     const r = registry.connect(hello('o-1', instance('o-1', 'orders')), '');
+    registry.health(r, 'healthy', undefined);
     registry.disconnect(r, 'closed');
     clock.now += 10_000;
     registry.forget(0);
     expect(registry.agents()).toEqual([]);
     expect(registry.serviceNames()).toEqual(['orders']);
     expect(registry.routingServices()).toEqual({ orders: { endpoints: [] } });
+  });
+
+  it('forgets a service name that only a never-healthy, expired registration mentioned', () => {
+    const { registry, clock, onNewService } = setup(['billing']);
+    const ghost = registry.connect(hello('g-1', instance('g-1', 'ghost')), '');
+    registry.health(ghost, 'unhealthy', 'no app behind it');
+    expect(registry.serviceNames()).toEqual(['billing', 'ghost']);
+    expect(Object.keys(registry.routingServices())).toEqual(['billing', 'ghost']);
+    registry.disconnect(ghost, 'closed');
+    clock.now += 10_000;
+    registry.forget(0);
+    expect(registry.serviceNames()).toEqual(['billing']);
+    expect(Object.keys(registry.routingServices())).toEqual(['billing']);
+    expect(onNewService).not.toHaveBeenCalled();
+  });
+
+  it('does not remember the service of a disconnected record put from another replica', () => {
+    const { registry, onNewService } = setup();
+    const r = registry.connect(hello('o-1', instance('o-1', 'orders')), '');
+    registry.put({ ...r, connected: false, health: 'healthy' });
+    expect(onNewService).not.toHaveBeenCalled();
+    registry.put({ ...r, connected: true, health: 'healthy' });
+    expect(onNewService.mock.calls).toEqual([[['orders']]]);
   });
 });
 

@@ -16,9 +16,17 @@ export function ownHealth(r: AgentRecord): EndpointHealth | 'excluded' {
  * Services and instances, learned from agents' hellos and kept current by
  * their heartbeats and health reports. It decides who is routable and tells
  * its owner (through `onChange`) whenever that may have changed.
+ *
+ * A service name is remembered (`onNewService`, kept in the store across
+ * restarts) only once an instance of it was admitted and reported its app
+ * healthy: until then it is listed while a registration mentions it, and
+ * goes with the last such registration when that is forgotten. So a name
+ * that only a refused, never-healthy or expired registration mentioned
+ * does not stay in every agent's table and in the store for good.
  */
 export class Registry {
   readonly #agents = new Map<string, AgentRecord>();
+  /** Services remembered: known from the store, or with an instance that was healthy once. */
   readonly #services = new Set<string>();
   readonly #clock: () => number;
   readonly #onChange: (record: AgentRecord) => void;
@@ -74,17 +82,23 @@ export class Registry {
     return this.#agents.get(agentId);
   }
 
-  /** Holds `record` for its agent, replacing whatever was held, and tells `onChange` (and `onNewService` for a new service). */
+  /** Holds `record` for its agent, replacing whatever was held, and tells `onChange` (and `onNewService` for a service newly remembered). */
   put(record: AgentRecord): void {
     const previous = this.#agents.get(record.agentId);
     // The same agent now fronting another instance (or none): the old instance is gone for good.
     if (previous && previous.instance?.id !== record.instance?.id) this.#onForget(previous);
     this.#agents.set(record.agentId, record);
-    if (record.instance && !this.#services.has(record.instance.service)) {
-      this.#services.add(record.instance.service);
-      this.#onNewService(this.serviceNames());
-    }
+    this.#remember(record);
     this.#onChange(record);
+  }
+
+  /** Remembers the service of `record` once its instance is connected and healthy. */
+  #remember(record: AgentRecord): void {
+    const service = record.instance?.service;
+    if (service === undefined || !record.connected || record.health !== 'healthy' || this.#services.has(service))
+      return;
+    this.#services.add(service);
+    this.#onNewService(this.rememberedServices());
   }
 
   /** Tells `onChange` that a record held changed in place. */
@@ -124,6 +138,7 @@ export class Registry {
     const changed = record.health !== status;
     record.health = status;
     record.healthReason = reason;
+    this.#remember(record);
     if (changed) this.#onChange(record);
   }
 
@@ -158,13 +173,21 @@ export class Registry {
     const wanted = new Set(names);
     this.#services.clear();
     for (const n of wanted) this.#services.add(n);
-    for (const r of this.#agents.values()) if (r.instance) this.#services.add(r.instance.service);
-    if (this.#services.size !== wanted.size) this.#onNewService(this.serviceNames());
+    for (const r of this.#agents.values())
+      if (r.instance && r.connected && r.health === 'healthy') this.#services.add(r.instance.service);
+    if (this.#services.size !== wanted.size) this.#onNewService(this.rememberedServices());
   }
 
-  /** Names of every service ever registered (kept in the store). */
-  serviceNames(): string[] {
+  /** Names of the services remembered (kept in the store): those with an instance that was healthy once. */
+  rememberedServices(): string[] {
     return [...this.#services].sort();
+  }
+
+  /** Names of every service remembered, or registered by an agent listed now. */
+  serviceNames(): string[] {
+    const names = new Set(this.#services);
+    for (const r of this.#agents.values()) if (r.instance) names.add(r.instance.service);
+    return [...names].sort();
   }
 
   /**

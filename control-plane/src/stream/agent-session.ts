@@ -17,6 +17,9 @@ import type { ControlPlaneMetrics } from '../metrics.js';
 import type { Pusher, TableSink } from '../push/pusher.js';
 import type { JoinDecision } from '../join/check-join.js';
 import { admitHello } from './admit-hello.js';
+import { callerIdentity } from './caller-identity.js';
+import type { RegistrationRefusal } from './check-registration.js';
+import type { ReportGuard } from './report-guard.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
 
@@ -37,8 +40,12 @@ export interface SessionContext {
   checkJoin: (hello: Hello) => JoinDecision;
   /** Sessions by agent id, to replace an older connection of the same agent. */
   sessions: Map<string, AgentSession>;
-  /** Passes an agent's observations on to the other control-plane replicas, if any. */
-  relay?: (agentId: string, report: Observations) => void;
+  /** Passes an agent's observations (and what it counts as among callers) on to the other control-plane replicas, if any. */
+  relay?: (agentId: string, report: Observations, identity: string) => void;
+  /** Checks what an admitted hello registers (its advertised address); absent: anything is. */
+  checkRegistration?: (hello: Hello, remoteAddress: string) => RegistrationRefusal | undefined;
+  /** Binds an agent's reports to what it was sent and limits their rate; absent: every report counts. */
+  reports?: ReportGuard;
   /** Why this control plane turns agents away right now, if it does (a replica cut off from etcd). */
   refusal?: () => string | undefined;
 }
@@ -181,11 +188,16 @@ export class AgentSession implements TableSink {
           message: 'hello was already received on this stream',
         });
         return;
-      case 'heartbeat':
+      case 'heartbeat': {
+        const held = ctx.reports?.heldHealth(this);
+        if (held) ctx.registry.health(record, held.status, held.reason);
         return;
-      case 'health':
-        ctx.registry.health(record, msg.status, msg.reason);
+      }
+      case 'health': {
+        const health = ctx.reports ? ctx.reports.health(this, msg) : msg;
+        if (health) ctx.registry.health(record, health.status, health.reason);
         return;
+      }
       case 'subscribe': {
         const have = new Set(record.subscriptions);
         const fresh = [...new Set(msg.services)].filter((s) => !have.has(s));
@@ -203,11 +215,15 @@ export class AgentSession implements TableSink {
         record.subscriptions = [...record.subscriptions, ...fresh].sort();
         return;
       }
-      case 'observations':
-        ctx.health.observe(record.agentId, msg);
-        ctx.stats.record(msg, (service, id) => ctx.health.knows(service, id));
-        ctx.relay?.(record.agentId, msg);
+      case 'observations': {
+        const identity = callerIdentity(record.agentId, this.#credentialId);
+        const report = ctx.reports ? ctx.reports.observations(this, msg, identity) : msg;
+        if (!report) return;
+        ctx.health.observe(record.agentId, report, identity);
+        ctx.stats.record(report, (service, id) => ctx.health.knows(service, id));
+        ctx.relay?.(record.agentId, report, identity);
         return;
+      }
       case 'ack':
         if (record.sent && msg.nonce === record.sent.nonce && msg.version === record.sent.version) {
           record.acked = { version: msg.version, at: ctx.clock() };
@@ -253,6 +269,11 @@ export class AgentSession implements TableSink {
     const admitted = admitHello(hello, ctx, this.#remoteAddress, holders);
     if (!admitted.ok) {
       this.#fail(admitted.code, admitted.message, admitted.closeCode);
+      return;
+    }
+    const misplaced = ctx.checkRegistration?.(hello, this.#remoteAddress);
+    if (misplaced) {
+      this.#fail(misplaced.code, misplaced.message, misplaced.closeCode);
       return;
     }
     this.#credentialId = admitted.credentialId;

@@ -108,6 +108,10 @@ export const ControlPlaneConfig = Type.Object(
       {
         maxMessageBytes: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
         helloTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
+        /** Reports (observations, health) one agent may send per second, sustained; more are dropped and counted. */
+        reportsPerSecond: Type.Number({ minimum: 0.1, maximum: 10_000, default: 20 }),
+        /** ...and at once, after a quiet spell. */
+        reportBurst: Type.Integer({ minimum: 1, maximum: 100_000, default: 40 }),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -115,6 +119,15 @@ export const ControlPlaneConfig = Type.Object(
       {
         /** A disconnected agent is listed this long in `/v1/agents`, then forgotten. */
         forgetAfterMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 300_000 }),
+        /**
+         * CIDR ranges in which an agent may advertise its instance whatever
+         * address it connects from (NAT, a proxy before the control plane).
+         * Outside them the advertised address must be the connection's source.
+         */
+        allowedAddressRanges: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+          default: [],
+          maxItems: 1000,
+        }),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -62,8 +62,16 @@ export type SignalBatchEnvelope = Static<typeof SignalBatchEnvelope>;
 /** Milliseconds since a replica last heard from one of its agents (an age: replicas' clocks differ). */
 export const AgentAge = Type.Number({ minimum: 0, maximum: Number.MAX_VALUE });
 
-/** One observation report in a signal batch, with the agent that sent it. */
-export const AgentObservation = Type.Object({ agentId: Type.String(), report: Observations });
+/**
+ * One observation report in a signal batch, with the agent that sent it and
+ * what that agent counts as among callers (its credential; absent from
+ * older replicas: the agent id).
+ */
+export const AgentObservation = Type.Object({
+  agentId: Type.String(),
+  report: Observations,
+  identity: Type.Optional(Type.String({ maxLength: 256 })),
+});
 /** {@inheritDoc AgentObservation} */
 export type AgentObservation = Static<typeof AgentObservation>;
 
