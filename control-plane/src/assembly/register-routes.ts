@@ -9,6 +9,7 @@ import { registerDashboard } from '../dashboard/dashboard.js';
 import { checkJoin } from '../join/check-join.js';
 import { sendAwayRevoked } from '../join/send-away-revoked.js';
 import { AgentSession, type SessionContext } from '../stream/agent-session.js';
+import type { CertificateIssuer } from '../stream/certificate-requests.js';
 import type { AssemblyContext } from './assembly-context.js';
 import type { ControlPlaneParts } from './create-parts.js';
 import { followStore } from './follow-store.js';
@@ -17,6 +18,8 @@ import { restoreBackup } from './restore-backup.js';
 /** What the routes are served from. */
 export interface RouteContext extends AssemblyContext {
   parts: ControlPlaneParts;
+  /** Signs the agents' workload certificates. */
+  issuer?: CertificateIssuer;
 }
 
 /** The agents' stream (`/v1/stream`), the dashboard, and the admin API's read, log-level and write routes. */
@@ -39,6 +42,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     sessions,
     relay: (agentId, report) => replication.observed(agentId, report),
     refusal: () => replication.refusal(),
+    ...(ctx.issuer ? { issuer: ctx.issuer } : {}),
   };
   app.get('/v1/stream', { websocket: true }, (socket, req) => {
     new AgentSession(socket, req.socket.remoteAddress ?? 'unknown', session);

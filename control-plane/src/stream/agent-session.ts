@@ -17,6 +17,7 @@ import type { ControlPlaneMetrics } from '../metrics.js';
 import type { Pusher, TableSink } from '../push/pusher.js';
 import type { JoinDecision } from '../join/check-join.js';
 import { admitHello } from './admit-hello.js';
+import { type CertificateIssuer, CertificateRequests, grantOf } from './certificate-requests.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
 
@@ -41,6 +42,8 @@ export interface SessionContext {
   relay?: (agentId: string, report: Observations) => void;
   /** Why this control plane turns agents away right now, if it does (a replica cut off from etcd). */
   refusal?: () => string | undefined;
+  /** Signs agents' workload certificates; absent: `csr` messages are refused. */
+  issuer?: CertificateIssuer;
 }
 
 /** Most services one agent may subscribe to (the hello's own limit). */
@@ -65,6 +68,7 @@ export class AgentSession implements TableSink {
   #helloTimer: NodeJS.Timeout | undefined;
   #credentialId: string | undefined;
   #admittedFor: string | undefined;
+  #certificates: CertificateRequests | undefined;
 
   constructor(socket: WebSocket, remoteAddress: string, ctx: SessionContext) {
     this.#socket = socket;
@@ -234,6 +238,16 @@ export class AgentSession implements TableSink {
           );
         }
         return;
+      case 'csr':
+        if (this.#certificates) void this.#certificates.request(msg.csrPem);
+        else
+          this.#reply({
+            type: 'error',
+            code: ControlPlaneErrorCodes.CERTIFICATE_UNAVAILABLE,
+            message: 'this control plane signs no certificates',
+            field: 'csrPem',
+          });
+        return;
       case 'error':
         ctx.log.warn({ agentId: record.agentId, code: msg.code, detail: msg.message }, 'agent reported an error');
         return;
@@ -272,6 +286,19 @@ export class AgentSession implements TableSink {
       },
       'agent connected',
     );
+    if (ctx.issuer) {
+      const certificates = new CertificateRequests(
+        { issuer: ctx.issuer, metrics: ctx.metrics, log: ctx.log, clock: ctx.clock },
+        hello.agentId,
+        grantOf(hello, admitted.service),
+        (message) => {
+          if (this.#socket.readyState === this.#socket.OPEN) this.#socket.send(JSON.stringify(message));
+        },
+      );
+      this.#certificates = certificates;
+      const identity = certificates.identity();
+      if (identity) this.#socket.send(JSON.stringify(identity));
+    }
     ctx.pusher.add(this, hello.tableVersion, hello.upstreams ?? []);
   }
 
@@ -280,6 +307,7 @@ export class AgentSession implements TableSink {
     if (this.#helloTimer) clearTimeout(this.#helloTimer);
     if (!this.#record) return;
     ctx.pusher.remove(this);
+    this.#certificates?.close(ctx.sessions.get(this.#record.agentId) === this);
     if (ctx.sessions.get(this.#record.agentId) === this) {
       ctx.sessions.delete(this.#record.agentId);
       ctx.registry.disconnect(
