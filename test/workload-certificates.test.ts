@@ -68,6 +68,9 @@ describe('workload certificates over the stream', () => {
     expect(leaf.subjectAltName).toBe('URI:spiffe://meshlet.local/svc/orders');
     expect(leaf.subject).toBe('CN=spiffe://meshlet.local/svc/orders/instance/orders-1');
     expect(await cpMetric('meshlet_cp_certificates_issued_total')).toBeGreaterThanOrEqual(1);
+    const listed = (await httpRequest(cp.port, '/v1/agents/orders-1', as)).json();
+    expect(listed.certificate).toMatchObject({ spiffeId: 'spiffe://meshlet.local/svc/orders' });
+    expect(Date.parse(listed.certificate.notAfter)).toBeGreaterThan(Date.now());
     expect(await cpMetric('meshlet_cp_agent_certificate_expiry_timestamp_seconds{agent="orders-1"}')).toBeGreaterThan(
       Date.now() / 1000,
     );

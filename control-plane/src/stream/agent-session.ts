@@ -288,7 +288,15 @@ export class AgentSession implements TableSink {
     );
     if (ctx.issuer) {
       const certificates = new CertificateRequests(
-        { issuer: ctx.issuer, metrics: ctx.metrics, log: ctx.log, clock: ctx.clock },
+        {
+          issuer: ctx.issuer,
+          metrics: ctx.metrics,
+          log: ctx.log,
+          clock: ctx.clock,
+          issued: (certificate) => {
+            record.certificate = certificate;
+          },
+        },
         hello.agentId,
         grantOf(hello, admitted.service),
         (message) => {

@@ -57,6 +57,8 @@ export interface CertificateRequestsContext {
   metrics: ControlPlaneMetrics;
   log: Logger;
   clock: Clock;
+  /** Told of every certificate issued (the session keeps it in the agent's record for `/v1/agents`). */
+  issued?: (certificate: { spiffeId: string; serialNumber: string; notAfter: number }) => void;
 }
 
 /**
@@ -133,6 +135,7 @@ export class CertificateRequests {
       // X.509 dates are whole seconds: the leaf's notAfter, as peers read it.
       const notAfter = Math.floor(issued.notAfter.getTime() / 1000) * 1000;
       ctx.metrics.certificatesIssued.inc();
+      ctx.issued?.({ spiffeId: issued.spiffeId, serialNumber: issued.serialNumber, notAfter });
       ctx.metrics.agentCertificateExpiry.set({ agent: this.#agentId }, Math.floor(notAfter / 1000));
       ctx.log.info(
         {
