@@ -1,9 +1,11 @@
 import {
   type AgentMessage,
+  type Certificate,
   CloseCodes,
   type Decoder,
   type ErrorMessage,
   type Hello,
+  type Identity,
   type Logger,
   type Observations,
   type Routes,
@@ -126,8 +128,8 @@ export class AgentSession implements TableSink {
     }
   }
 
-  #reply(error: ErrorMessage): void {
-    if (this.#socket.readyState === this.#socket.OPEN) this.#socket.send(JSON.stringify(error));
+  #reply(message: ErrorMessage | Identity | Certificate): void {
+    if (this.#socket.readyState === this.#socket.OPEN) this.#socket.send(JSON.stringify(message));
   }
 
   #fail(code: string, message: string, closeCode: number): void {
@@ -239,14 +241,7 @@ export class AgentSession implements TableSink {
         }
         return;
       case 'csr':
-        if (this.#certificates) void this.#certificates.request(msg.csrPem);
-        else
-          this.#reply({
-            type: 'error',
-            code: ControlPlaneErrorCodes.CERTIFICATE_UNAVAILABLE,
-            message: 'this control plane signs no certificates',
-            field: 'csrPem',
-          });
+        void this.#certificates?.request(msg.csrPem);
         return;
       case 'error':
         ctx.log.warn({ agentId: record.agentId, code: msg.code, detail: msg.message }, 'agent reported an error');
@@ -286,27 +281,15 @@ export class AgentSession implements TableSink {
       },
       'agent connected',
     );
-    if (ctx.issuer) {
-      const certificates = new CertificateRequests(
-        {
-          issuer: ctx.issuer,
-          metrics: ctx.metrics,
-          log: ctx.log,
-          clock: ctx.clock,
-          issued: (certificate) => {
-            record.certificate = certificate;
-          },
-        },
-        hello.agentId,
-        grantOf(hello, admitted.service),
-        (message) => {
-          if (this.#socket.readyState === this.#socket.OPEN) this.#socket.send(JSON.stringify(message));
-        },
-      );
-      this.#certificates = certificates;
-      const identity = certificates.identity();
-      if (identity) this.#socket.send(JSON.stringify(identity));
-    }
+    const issued = (certificate: AgentRecord['certificate']) => (record.certificate = certificate);
+    this.#certificates = new CertificateRequests(
+      { ...ctx, issued },
+      hello.agentId,
+      grantOf(hello, admitted.service),
+      (m) => this.#reply(m),
+    );
+    const identity = this.#certificates.identity();
+    if (identity) this.#reply(identity);
     ctx.pusher.add(this, hello.tableVersion, hello.upstreams ?? []);
   }
 

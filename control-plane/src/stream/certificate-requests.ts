@@ -53,7 +53,8 @@ export function grantOf(
 
 /** What {@link CertificateRequests} needs around it. */
 export interface CertificateRequestsContext {
-  issuer: CertificateIssuer;
+  /** Absent: this control plane signs nothing; the agent is told no identity, and a request is refused. */
+  issuer?: CertificateIssuer | undefined;
   metrics: ControlPlaneMetrics;
   log: Logger;
   clock: Clock;
@@ -92,8 +93,9 @@ export class CertificateRequests {
 
   /** The `identity` message for the agent, or undefined when it has none to be certified for. */
   identity(): Identity | undefined {
-    if (this.#grant === undefined) return undefined;
-    const spiffeId = formatSpiffeId({ trustDomain: this.#ctx.issuer.trustDomain, service: this.#grant.service });
+    const issuer = this.#ctx.issuer;
+    if (this.#grant === undefined || issuer === undefined) return undefined;
+    const spiffeId = formatSpiffeId({ trustDomain: issuer.trustDomain, service: this.#grant.service });
     return { type: 'identity', spiffeId, instanceId: this.#grant.instanceId };
   }
 
@@ -101,6 +103,15 @@ export class CertificateRequests {
   async request(csrPem: string): Promise<void> {
     const ctx = this.#ctx;
     const grant = this.#grant;
+    const issuer = ctx.issuer;
+    if (issuer === undefined) {
+      this.#refuse(
+        'ca_error',
+        ControlPlaneErrorCodes.CERTIFICATE_UNAVAILABLE,
+        'this control plane signs no certificates',
+      );
+      return;
+    }
     if (grant === undefined) {
       this.#refuse(
         'no_identity',
@@ -130,7 +141,7 @@ export class CertificateRequests {
     this.#lastAt = now;
     this.#signing = true;
     try {
-      const issued = await ctx.issuer.sign(csrPem, grant);
+      const issued = await issuer.sign(csrPem, grant);
       if (this.#closed) return;
       // X.509 dates are whole seconds: the leaf's notAfter, as peers read it.
       const notAfter = Math.floor(issued.notAfter.getTime() / 1000) * 1000;
@@ -150,7 +161,7 @@ export class CertificateRequests {
       this.#send({
         type: 'certificate',
         certChainPem: issued.certificateChainPem,
-        trustBundlePem: ctx.issuer.trustBundle().join('\n') + '\n',
+        trustBundlePem: issuer.trustBundle().join('\n') + '\n',
         notAfter,
       });
     } catch (e) {
