@@ -1,4 +1,4 @@
-import type { Clock, ControlPlaneConfig, Logger } from '@meshlet/shared';
+import { type Clock, type ControlPlaneConfig, type Logger, MeshletError } from '@meshlet/shared';
 import { CertificateAuthority } from '../identity/certificate-authority.js';
 import { caSourceOf, certificateTtlMs } from '../identity/identity-settings.js';
 
@@ -13,12 +13,20 @@ export async function openAuthority(
   clock: Clock,
 ): Promise<CertificateAuthority> {
   const source = caSourceOf(config);
-  const authority = await CertificateAuthority.open({
-    source,
-    clock,
-    trustDomain: config.identity.trustDomain,
-    leafLifetimeMs: certificateTtlMs(config.identity),
-  });
+  let authority: CertificateAuthority;
+  try {
+    authority = await CertificateAuthority.open({
+      source,
+      clock,
+      trustDomain: config.identity.trustDomain,
+      leafLifetimeMs: certificateTtlMs(config.identity),
+    });
+  } catch (e) {
+    // The CA names the file; the operator also needs the setting that pointed there.
+    if (e instanceof MeshletError)
+      throw new MeshletError(e.code, `identity.ca (source ${source.kind}): ${e.message}`, { cause: e });
+    throw e;
+  }
   const where = source.kind === 'generated' ? source.dir : source.kind === 'files' ? source.issuerCertFile : 'memory';
   if (source.kind === 'memory') {
     log.warn(
