@@ -34,6 +34,10 @@ const METRICS: Record<string, { labels: string[]; histogram?: true }> = {
   meshlet_agent_inbound_request_duration_seconds: { labels: [], histogram: true },
   meshlet_agent_control_plane_connected: { labels: [] },
   meshlet_agent_routing_table_version: { labels: [] },
+  meshlet_agent_certificate_expiry_timestamp_seconds: { labels: [] },
+  meshlet_cp_certificates_issued_total: { labels: [] },
+  meshlet_cp_certificates_refused_total: { labels: ['reason'] },
+  meshlet_cp_agent_certificate_expiry_timestamp_seconds: { labels: ['agent'] },
   meshlet_cp_connected_agents: { labels: [] },
   meshlet_cp_leader: { labels: [] },
   meshlet_cp_stream_messages_total: { labels: ['type'] },
@@ -181,6 +185,7 @@ describe('deploy/prometheus with the real promtool and amtool', () => {
   it('every alert has a severity, a summary, a description and a runbook, and uses only metrics meshlet exports', () => {
     const known = knownSeries({ up: [] });
     expect(alerts.map((a) => a.alert).sort()).toEqual([
+      'MeshletAgentCertificateExpiring',
       'MeshletAgentDisconnected',
       'MeshletAgentDown',
       'MeshletControlPlaneDown',

@@ -24,6 +24,8 @@ import { applyDelta } from './control/routes-delta.js';
 import { Subscriptions } from './control/subscriptions.js';
 import { TableCache } from './control/table-cache.js';
 import { HealthMonitor } from './health/health-monitor.js';
+import { IdentityManager } from './identity/identity-manager.js';
+import type { WorkloadIdentity } from './identity/workload-identity.js';
 import { HttpHealthCheck } from './health/http-health-check.js';
 import { InboundListener } from './listener/inbound-listener.js';
 import { OriginPools, originOf } from './listener/origin-pools.js';
@@ -94,8 +96,20 @@ export class Agent {
   #health: Health | undefined;
   #listening = false;
   #inboundPort: number | undefined;
+  readonly #identity: WorkloadIdentity;
+  /** Present unless an identity was given: it gets and renews the certificate over the stream. */
+  readonly #identityManager: IdentityManager | undefined;
 
-  constructor(config: AgentConfig, log: Logger, deps: { random?: () => number; clock?: () => number } = {}) {
+  /**
+   * @param deps - clock and random source (seeded in tests), and `identity`:
+   * a fixed workload identity instead of certificates from the control plane
+   * (tests of the listeners)
+   */
+  constructor(
+    config: AgentConfig,
+    log: Logger,
+    deps: { random?: () => number; clock?: () => number; identity?: WorkloadIdentity } = {},
+  ) {
     const issues = controlPlaneUrlIssues(config.controlPlane);
     if (issues.length > 0) throw new ConfigError('the controlPlane settings', issues);
     const serviceIssues = agentServiceIssues(config);
@@ -113,9 +127,20 @@ export class Agent {
       log: log.child({ component: 'subscriptions' }),
     });
     this.#observations = new ObservationRecorder(this.#clock());
+    this.#identityManager =
+      deps.identity === undefined
+        ? new IdentityManager({
+            send: (csr) => this.#client?.send(csr) ?? false,
+            clock: this.#clock,
+            random: this.#random,
+            log: log.child({ component: 'identity' }),
+          })
+        : undefined;
+    this.#identity = deps.identity ?? (this.#identityManager as IdentityManager);
     this.#metrics = createAgentMetrics({
       controlPlaneConnected: () => this.#client?.connected ?? false,
       tableVersion: () => this.#table?.version ?? 0,
+      certificateExpiry: () => this.#identity.current()?.notAfterMs,
     });
     this.#accessLog = config.accessLog.enabled ? log.child({ component: 'access' }) : undefined;
   }
@@ -123,6 +148,11 @@ export class Agent {
   /** The agent's Prometheus registry (served at the admin listener's `/metrics`). */
   get metrics(): AgentMetrics {
     return this.#metrics;
+  }
+
+  /** The agent's workload identity: its certificate, key and trust bundle, and their changes. */
+  get identity(): WorkloadIdentity {
+    return this.#identity;
   }
 
   /** The table in force. */
@@ -215,6 +245,7 @@ export class Agent {
       health: () => this.#health,
       upstreams: () => this.#subscriptions.helloUpstreams(),
       applyRoutes: (routes) => this.#apply(routes),
+      ...(this.#identityManager ? { certificates: this.#identityManager } : {}),
     });
 
     this.#admin = createAdminServer(
@@ -232,6 +263,7 @@ export class Agent {
         subscriptions: () => this.#subscriptions.describe(),
         ringChecksums: () => this.#rings.current,
         metrics: this.#metrics.registry,
+        identity: this.#identity,
       },
       this.#log,
     );
@@ -330,6 +362,7 @@ export class Agent {
   /** Stops accepting, lets in-flight requests finish, closes everything. */
   async stop(): Promise<void> {
     this.#client?.stop();
+    this.#identityManager?.stop();
     this.#monitor?.stop();
     if (this.#observationTimer) clearInterval(this.#observationTimer);
     this.#subscriptions.close();

@@ -16,6 +16,8 @@ export interface AgentMetricSources {
   controlPlaneConnected: () => boolean;
   /** Version of the routing table in force; 0 with none. */
   tableVersion: () => number;
+  /** When the agent's workload certificate expires, ms since the epoch; undefined with none. */
+  certificateExpiry?: () => number | undefined;
 }
 
 /**
@@ -117,6 +119,15 @@ export function createAgentMetrics(sources: AgentMetricSources) {
       registers: [registry],
       collect() {
         this.set(sources.tableVersion());
+      },
+    }),
+    certificateExpiry: new Gauge({
+      name: 'meshlet_agent_certificate_expiry_timestamp_seconds',
+      help: "When the agent's workload certificate expires, seconds since the epoch (0: none yet).",
+      registers: [registry],
+      collect() {
+        const expiry = sources.certificateExpiry?.();
+        this.set(expiry === undefined ? 0 : Math.floor(expiry / 1000));
       },
     }),
   };

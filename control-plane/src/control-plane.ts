@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { type ControlPlaneParts, createParts } from './assembly/create-parts.js';
 import { createReplication } from './assembly/create-replication.js';
 import { createServer } from './assembly/create-server.js';
+import { openAuthority } from './assembly/open-authority.js';
 import { watchStore } from './assembly/follow-store.js';
 import { sendAwayRevoked } from './join/send-away-revoked.js';
 import { registerRoutes } from './assembly/register-routes.js';
@@ -11,6 +12,7 @@ import type { EventLog } from './events/event-log.js';
 import type { FailoverEngine } from './failover/failover-engine.js';
 import type { ClusterView, Replication } from './ha/replication.js';
 import type { HealthEngine } from './health/health-engine.js';
+import type { CertificateAuthority } from './identity/certificate-authority.js';
 import { createMetrics } from './metrics.js';
 import { RecentConvergences } from './push/recent-convergences.js';
 import { createStore } from './store/create-store.js';
@@ -44,6 +46,7 @@ export class ControlPlane {
   #app: FastifyInstance | undefined;
   #sweeper: NodeJS.Timeout | undefined;
   #unwatchStore: (() => void) | undefined;
+  #authority: CertificateAuthority | undefined;
 
   constructor(
     config: ControlPlaneConfig,
@@ -78,12 +81,20 @@ export class ControlPlane {
     return this.#parts?.failover;
   }
 
+  /** The CA that signs the agents' workload certificates (after start). */
+  get authority(): CertificateAuthority | undefined {
+    return this.#authority;
+  }
+
   /** Opens the store and starts listening. Resolves with the bound address. */
   async start(): Promise<{ host: string; port: number }> {
     const config = this.#config;
     const log = this.#log;
     const store = this.#store;
     const replication = this.#replication;
+    // The CA first: a CA that cannot open (a bad operator file) stops the start before anything listens.
+    const authority = await openAuthority(config, log, this.#clock);
+    this.#authority = authority;
     await store.open();
     // The cluster's identity is a key like any other: written once, carried by backups, adopted by a restore.
     if (store.get(CLUSTER_KEY) === undefined) await store.put(CLUSTER_KEY, { id: store.clusterId() });
@@ -116,7 +127,7 @@ export class ControlPlane {
 
     const app = await createServer(config, log, this.#clock);
     this.#app = app;
-    registerRoutes(app, { ...common, parts });
+    registerRoutes(app, { ...common, parts, issuer: authority });
     try {
       await app.listen({ host: config.listen.host, port: config.listen.port });
     } catch (e) {

@@ -48,6 +48,12 @@ export const ControlPlaneErrorCodes = {
   CSR_INVALID: 'MESHLET_CSR_INVALID',
   /** A certificate signing request asks for an identity (service, instance, trust domain) its sender is not allowed. */
   CSR_IDENTITY_FORBIDDEN: 'MESHLET_CSR_IDENTITY_FORBIDDEN',
+  /**
+   * A certificate signing request cannot be answered now: the agent has no
+   * service to be certified for, another of its requests is being signed, it
+   * came too soon after the last one, or the CA cannot sign.
+   */
+  CERTIFICATE_UNAVAILABLE: 'MESHLET_CERTIFICATE_UNAVAILABLE',
 } as const;
 
 /** One of {@link ControlPlaneErrorCodes}. */

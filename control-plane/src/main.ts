@@ -2,11 +2,12 @@
 import { ControlPlaneConfig, main } from '@meshlet/shared';
 import { ControlPlane, checkSecurity } from './control-plane.js';
 import { checkStore, createStore } from './store/create-store.js';
+import { checkIdentity } from './identity/identity-settings.js';
 
 main({
   name: 'meshlet-control-plane',
   schema: ControlPlaneConfig,
-  check: (config) => [...checkSecurity(config), ...checkStore(config)],
+  check: (config) => [...checkSecurity(config), ...checkStore(config), ...checkIdentity(config)],
   start: async (config, log) => {
     const cp = new ControlPlane(config, log, createStore(config, log));
     await cp.start();

@@ -45,6 +45,23 @@ export function createMetrics() {
       help: 'Observation reports counted as the same caller as another agent, because both joined with one credential (one caller in the health quorum).',
       registers: [registry],
     }),
+    certificatesIssued: new Counter({
+      name: 'meshlet_cp_certificates_issued_total',
+      help: 'Workload certificates signed for agents.',
+      registers: [registry],
+    }),
+    certificatesRefused: new Counter({
+      name: 'meshlet_cp_certificates_refused_total',
+      help: 'Certificate signing requests refused, by reason (invalid, forbidden, no_identity, busy, too_soon, ca_error).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    agentCertificateExpiry: new Gauge({
+      name: 'meshlet_cp_agent_certificate_expiry_timestamp_seconds',
+      help: 'When the workload certificate last issued to each connected agent expires, seconds since the epoch.',
+      labelNames: ['agent'] as const,
+      registers: [registry],
+    }),
     leader: new Gauge({
       name: 'meshlet_cp_leader',
       help: 'Whether this replica decides: 1 on the leader replica and on a single control plane, 0 on a follower.',

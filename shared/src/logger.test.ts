@@ -24,3 +24,22 @@ describe('setLogLevel', () => {
     expect(lines.map((l) => JSON.parse(l).msg)).toEqual(['shown', 'also shown']);
   });
 });
+
+describe('createLogger', () => {
+  it("redacts a workload certificate's private key however it is logged", () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const log = createLogger('t', 'info', sink);
+    const keyPem = '-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----\n';
+    log.info({ keyPem }, 'top');
+    log.info({ certificate: { spiffeId: 'spiffe://meshlet.local/svc/orders', keyPem } }, 'nested');
+    log.info({ update: { certificate: { keyPem } } }, 'deeper');
+    expect(lines.join('')).not.toContain('secret');
+    expect(lines.join('')).toContain('spiffe://meshlet.local/svc/orders');
+  });
+});

@@ -3,6 +3,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Registry } from 'prom-client';
 import type { RingChecksumMap } from '../control/ring-checksums.js';
 import { AgentErrors } from '../errors.js';
+import type { WorkloadIdentity } from '../identity/workload-identity.js';
+import { registerIdentityRoute } from './identity-route.js';
 import { registerLogLevelRoutes } from './log-level.js';
 import type { RouteTable } from '../route/route-table.js';
 
@@ -25,6 +27,8 @@ export interface AdminState {
   ringChecksums: () => RingChecksumMap | undefined;
   /** The agent's Prometheus registry, served at `/metrics`; absent: no `/metrics`. */
   metrics?: Registry | undefined;
+  /** The agent's workload identity, served at `/identity`; absent: no `/identity`. */
+  identity?: WorkloadIdentity | undefined;
 }
 
 function describeService(table: RouteTable, name: string): Record<string, unknown> {
@@ -69,6 +73,7 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
   }
 
   registerLogLevelRoutes(app, log);
+  if (state.identity) registerIdentityRoute(app, state.identity);
 
   // Ready means "can route": listeners up and a table in hand, whether
   // fresh from the control plane or persisted. A control plane that is away

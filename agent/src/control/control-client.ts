@@ -2,11 +2,15 @@ import {
   type Ack,
   type AgentMessage,
   backoffDelay,
+  type Certificate,
   type ControlMessage,
+  type Csr,
   createControlMessageDecoder,
   type Decoder,
   type Health,
+  type ErrorMessage,
   type Hello,
+  type Identity,
   type InstanceInfo,
   type Logger,
   type Nack,
@@ -52,6 +56,14 @@ export interface ControlClientOptions {
   upstreams: () => string[];
   /** Applies a table (full or delta); says whether to ACK or NACK it. */
   applyRoutes: (routes: Routes) => ApplyResult;
+  /** The workload certificate's side of the stream (the agent's `IdentityManager`), if any. */
+  certificates?: {
+    onIdentity(message: Identity): void;
+    onCertificate(message: Certificate): Promise<void>;
+    /** An `error` about a request (its `field` is `csrPem`). */
+    onError(message: ErrorMessage): void;
+    onDisconnect(): void;
+  };
 }
 
 /**
@@ -127,7 +139,7 @@ export class ControlClient {
    * sent) when no stream is open. A subscribe lost that way is not lost: the
    * next hello names every subscribed service.
    */
-  send(message: Subscribe | Observations): boolean {
+  send(message: Subscribe | Observations | Csr): boolean {
     if (this.#ws?.readyState !== WebSocket.OPEN) return false;
     this.#send(message);
     return true;
@@ -210,6 +222,7 @@ export class ControlClient {
       const reason = reasonBuf.toString();
       this.#connected = false;
       this.#lastClose = { code, reason };
+      o.certificates?.onDisconnect();
       if (this.#heartbeat) clearInterval(this.#heartbeat);
       this.#heartbeat = undefined;
       if (this.#stopped) return;
@@ -268,7 +281,16 @@ export class ControlClient {
     }
     const msg = decoded.message;
     if (msg.type === 'error') {
-      o.log.warn({ code: msg.code, detail: msg.message }, 'the control plane reported an error');
+      if (msg.field === 'csrPem') o.certificates?.onError(msg);
+      else o.log.warn({ code: msg.code, detail: msg.message }, 'the control plane reported an error');
+      return;
+    }
+    if (msg.type === 'identity') {
+      o.certificates?.onIdentity(msg);
+      return;
+    }
+    if (msg.type === 'certificate') {
+      void o.certificates?.onCertificate(msg);
       return;
     }
     const result = o.applyRoutes(msg);

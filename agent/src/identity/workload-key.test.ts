@@ -11,7 +11,7 @@ describe('WorkloadKey', () => {
     const csr = new x509.Pkcs10CertificateRequest(await key.certificateRequest(ORDERS));
     expect(await csr.verify()).toBe(true);
     expect(csr.publicKey.algorithm).toMatchObject({ name: 'ECDSA', namedCurve: 'P-256' });
-    expect(csr.subject).toBe('CN=orders-1');
+    expect(csr.subject).toBe('CN=spiffe://meshlet.local/svc/orders/instance/orders-1');
     const san = csr.extensions.find((e) => e instanceof x509.SubjectAlternativeNameExtension);
     expect((san as x509.SubjectAlternativeNameExtension).names.toJSON()).toEqual([
       { type: 'url', value: 'spiffe://meshlet.local/svc/orders' },

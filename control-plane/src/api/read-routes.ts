@@ -84,6 +84,14 @@ function agentView(r: AgentRecord, pusher: Pusher, byId: Map<string, InstanceHea
     /** It applied the last table sent to it, so it holds the current state of every service it calls. */
     inSync: r.connected && r.sent !== undefined && r.acked?.version === r.sent.version,
     rings,
+    /** The workload certificate this replica last issued to it. */
+    certificate: r.certificate
+      ? {
+          spiffeId: r.certificate.spiffeId,
+          serialNumber: r.certificate.serialNumber,
+          notAfter: iso(r.certificate.notAfter),
+        }
+      : null,
     tableVersion: pusher.version,
   };
 }

@@ -12,6 +12,7 @@ import { AdvertisedAddressCheck } from '../registry/advertised-address-check.js'
 import { AgentSession, type SessionContext } from '../stream/agent-session.js';
 import { checkRegistration } from '../stream/check-registration.js';
 import { ReportGuard } from '../stream/report-guard.js';
+import type { CertificateIssuer } from '../stream/certificate-requests.js';
 import type { AssemblyContext } from './assembly-context.js';
 import type { ControlPlaneParts } from './create-parts.js';
 import { followStore } from './follow-store.js';
@@ -20,6 +21,8 @@ import { restoreBackup } from './restore-backup.js';
 /** What the routes are served from. */
 export interface RouteContext extends AssemblyContext {
   parts: ControlPlaneParts;
+  /** Signs the agents' workload certificates. */
+  issuer?: CertificateIssuer;
 }
 
 /** The agents' stream (`/v1/stream`), the dashboard, and the admin API's read, log-level and write routes. */
@@ -57,6 +60,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       clock,
     }),
     refusal: () => replication.refusal(),
+    ...(ctx.issuer ? { issuer: ctx.issuer } : {}),
   };
   app.get('/v1/stream', { websocket: true }, (socket, req) => {
     new AgentSession(socket, req.socket.remoteAddress ?? 'unknown', session);

@@ -1,5 +1,5 @@
 import { webcrypto } from 'node:crypto';
-import { type CryptoKey, type CryptoKeyPair, ECDSA_SHA256, x509 } from '@meshlet/shared/identity';
+import { type CryptoKey, type CryptoKeyPair, ECDSA_SHA256, instanceCommonName, x509 } from '@meshlet/shared/identity';
 
 /** Lifetimes of the CA's own certificates when it makes them: a root outlives many issuers, an issuer many leaves. */
 export const CA_CERTIFICATE_LIFETIMES = {
@@ -94,7 +94,7 @@ export interface LeafContents {
   publicKey: x509.PublicKey;
   /** The SPIFFE ID URI, the leaf's one URI SAN. */
   spiffeUri: string;
-  /** The instance, the leaf's subject CN. */
+  /** The instance, in the leaf's subject CN (`instanceCommonName`). */
   instanceId: string;
   notBefore: Date;
   notAfter: Date;
@@ -113,7 +113,7 @@ export async function createLeafCertificate(
 ): Promise<x509.X509Certificate> {
   return x509.X509CertificateGenerator.create({
     serialNumber: randomSerialNumber(),
-    subject: [{ CN: [leaf.instanceId] }],
+    subject: [{ CN: [instanceCommonName(leaf.spiffeUri, leaf.instanceId)] }],
     issuer: issuer.subjectName,
     notBefore: leaf.notBefore,
     notAfter: leaf.notAfter,

@@ -29,7 +29,7 @@ describe('CertificateAuthority, generated in the data directory', () => {
       source: { kind: 'generated', dir: join(dir, 'ca') },
       clock: Date.now,
     });
-    const issued = await ca.sign((await makeRequest()).pem, { service: 'orders' });
+    const issued = await ca.sign((await makeRequest()).pem, { service: 'orders', instanceId: 'orders-1' });
     const verified = await opensslVerify(dir, {
       roots: ca.trustBundle(),
       chain: issued.chainPem,
@@ -52,7 +52,9 @@ describe('CertificateAuthority, generated in the data directory', () => {
     const ca = await openGenerated(Date.now);
     const id = `orders-${'x'.repeat(121)}`;
     const issued = await ca.sign((await makeRequest({ instanceId: id })).pem, { service: 'orders', instanceId: id });
-    expect(new x509.X509Certificate(issued.certificatePem).subject).toBe(`CN=${id}`);
+    expect(new x509.X509Certificate(issued.certificatePem).subject).toBe(
+      `CN=spiffe://meshlet.local/svc/orders/instance/${id}`,
+    );
     const verified = await opensslVerify(dir, {
       roots: ca.trustBundle(),
       chain: issued.chainPem,
@@ -67,7 +69,7 @@ describe('CertificateAuthority, generated in the data directory', () => {
       source: { kind: 'generated', dir: join(dir, 'other') },
       clock: Date.now,
     });
-    const issued = await ca.sign((await makeRequest()).pem, { service: 'orders' });
+    const issued = await ca.sign((await makeRequest()).pem, { service: 'orders', instanceId: 'orders-1' });
     const noIssuer = await opensslVerify(dir, { roots: ca.trustBundle(), chain: [], leaf: issued.certificatePem });
     expect(noIssuer.ok).toBe(false);
     const otherRoot = await opensslVerify(dir, {
@@ -84,7 +86,7 @@ describe('CertificateAuthority, generated in the data directory', () => {
     const issued = await ca.sign(request.pem, { service: 'orders', instanceId: 'orders-7' });
     const leaf = new x509.X509Certificate(issued.certificatePem);
     expect(issued.spiffeId).toBe('spiffe://meshlet.local/svc/orders');
-    expect(leaf.subject).toBe('CN=orders-7');
+    expect(leaf.subject).toBe('CN=spiffe://meshlet.local/svc/orders/instance/orders-7');
     const san = leaf.getExtension(x509.SubjectAlternativeNameExtension);
     expect(san?.names.toJSON()).toEqual([{ type: 'url', value: 'spiffe://meshlet.local/svc/orders' }]);
     expect(leaf.getExtension(x509.BasicConstraintsExtension)?.ca).toBe(false);
@@ -112,20 +114,22 @@ describe('CertificateAuthority, generated in the data directory', () => {
       issuerLifetimeMs: 10 * HOUR,
     });
     now = T0 + HOUR;
-    const short = await ca.sign((await makeRequest()).pem, { service: 'orders' });
+    const short = await ca.sign((await makeRequest()).pem, { service: 'orders', instanceId: 'orders-1' });
     expect(short.notAfter.getTime()).toBe(T0 + HOUR + 5000);
 
     const long = await CertificateAuthority.open({
       source: { kind: 'generated', dir: join(dir, 'ca') },
       clock: () => T0 + 9 * HOUR,
     });
-    const capped = await long.sign((await makeRequest()).pem, { service: 'orders' });
+    const capped = await long.sign((await makeRequest()).pem, { service: 'orders', instanceId: 'orders-1' });
     expect(capped.notAfter).toEqual(long.issuerNotAfter);
     expect(long.issuerNotAfter.getTime()).toBe(T0 + 10 * HOUR);
 
     await expect(openGenerated(() => T0, 999)).rejects.toMatchObject({ code: ControlPlaneErrorCodes.CA_INVALID });
     now = T0 - HOUR;
-    await expect(ca.sign((await makeRequest()).pem, { service: 'orders' })).rejects.toMatchObject({
+    await expect(
+      ca.sign((await makeRequest()).pem, { service: 'orders', instanceId: 'orders-1' }),
+    ).rejects.toMatchObject({
       code: ControlPlaneErrorCodes.CA_INVALID,
       message: expect.stringContaining("check the control plane's clock"),
     });
@@ -145,13 +149,13 @@ describe('CertificateAuthority, generated in the data directory', () => {
 
   it('reloads the same root and issuer on restart, so leaves signed before stay trusted', async () => {
     const first = await openGenerated(Date.now);
-    const before = await first.sign((await makeRequest()).pem, { service: 'orders' });
+    const before = await first.sign((await makeRequest()).pem, { service: 'orders', instanceId: 'orders-1' });
     const rootFile = await readFile(join(dir, 'ca', CA_FILE_NAMES.roots), 'utf8');
 
     const restarted = await openGenerated(Date.now);
     expect(restarted.trustBundle()).toEqual(first.trustBundle());
     expect(await readFile(join(dir, 'ca', CA_FILE_NAMES.roots), 'utf8')).toBe(rootFile);
-    const after = await restarted.sign((await makeRequest()).pem, { service: 'orders' });
+    const after = await restarted.sign((await makeRequest()).pem, { service: 'orders', instanceId: 'orders-1' });
     expect(after.chainPem).toEqual(before.chainPem);
     const verified = await opensslVerify(dir, {
       roots: restarted.trustBundle(),
@@ -203,7 +207,7 @@ describe('CertificateAuthority, from operator-supplied files', () => {
     const replicaA = await CertificateAuthority.open({ source: files(join(dir, 'ca')), clock: Date.now });
     const replicaB = await CertificateAuthority.open({ source: files(join(dir, 'ca')), clock: Date.now });
     expect(replicaA.trustBundle()).toEqual(made.trustBundle());
-    const issued = await replicaA.sign((await makeRequest()).pem, { service: 'orders' });
+    const issued = await replicaA.sign((await makeRequest()).pem, { service: 'orders', instanceId: 'orders-1' });
     const verified = await opensslVerify(dir, {
       roots: replicaB.trustBundle(),
       chain: issued.chainPem,
@@ -234,7 +238,7 @@ describe('CertificateAuthority, from operator-supplied files', () => {
 
   it('refuses a leaf given as the issuer, and files that are not PEM, naming the file', async () => {
     const ca = await openGenerated();
-    const leaf = await ca.sign((await makeRequest()).pem, { service: 'orders' });
+    const leaf = await ca.sign((await makeRequest()).pem, { service: 'orders', instanceId: 'orders-1' });
     const leafFile = join(dir, 'leaf.pem');
     await writeFile(leafFile, leaf.certificateChainPem);
     const asIssuer = { ...files(join(dir, 'ca')), issuerCertFile: leafFile };

@@ -27,6 +27,8 @@ import { type AllowedIdentity, checkCertificateRequest } from './check-certifica
 export type CaSource =
   /** Made by the CA at first start into `dir` (the data directory's `ca/`), read back on every later start. */
   | { kind: 'generated'; dir: string }
+  /** Made at every start and kept nowhere: certificates issued before a restart are no longer trusted after it. */
+  | { kind: 'memory' }
   /** Supplied by the operator, as for replicas that must share one issuer. */
   | ({ kind: 'files' } & OperatorCaFiles);
 
@@ -113,6 +115,9 @@ export class CertificateAuthority {
     if (options.source.kind === 'files') {
       material = await readOperatorCa(options.source);
       where = `the issuer ${options.source.issuerCertFile}`;
+    } else if (options.source.kind === 'memory') {
+      where = 'the in-memory CA';
+      material = await generateCa(trustDomain, now, options);
     } else {
       where = `the CA in ${options.source.dir}`;
       const read = await readCaDirectory(options.source.dir);

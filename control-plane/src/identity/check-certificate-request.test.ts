@@ -8,7 +8,7 @@ import { CertificateAuthority } from './certificate-authority.js';
 import { checkCertificateRequest } from './check-certificate-request.js';
 import { makeRequest } from './test-support/requests.js';
 
-const ORDERS = { trustDomain: 'meshlet.local', service: 'orders' };
+const ORDERS = { trustDomain: 'meshlet.local', service: 'orders', instanceId: 'orders-1' };
 const { CSR_INVALID, CSR_IDENTITY_FORBIDDEN } = ControlPlaneErrorCodes;
 
 async function refusal(pem: string, allowed = ORDERS as Parameters<typeof checkCertificateRequest>[1]) {
@@ -25,7 +25,7 @@ describe('checkCertificateRequest', () => {
     const { pem } = await makeRequest({ service: 'orders', instanceId: 'orders-1' });
     const checked = await checkCertificateRequest(pem, { ...ORDERS, instanceId: 'orders-1' });
     expect(checked.spiffeUri).toBe('spiffe://meshlet.local/svc/orders');
-    expect(checked.spiffeId).toEqual(ORDERS);
+    expect(checked.spiffeId).toEqual({ trustDomain: 'meshlet.local', service: 'orders' });
     expect(checked.instanceId).toBe('orders-1');
   });
 
@@ -63,7 +63,9 @@ describe('checkCertificateRequest', () => {
     const at = der.indexOf('orders-1') + 'orders-'.length;
     der[at] = '2'.charCodeAt(0);
     const tampered = x509.PemConverter.encode(der, 'CERTIFICATE REQUEST');
-    expect(new x509.Pkcs10CertificateRequest(tampered).subject).toBe('CN=orders-2');
+    expect(new x509.Pkcs10CertificateRequest(tampered).subject).toBe(
+      'CN=spiffe://meshlet.local/svc/orders/instance/orders-2',
+    );
     expect(await refusal(tampered)).toMatchObject({
       code: CSR_INVALID,
       message: expect.stringContaining('its signature does not verify'),
@@ -105,10 +107,25 @@ describe('checkCertificateRequest', () => {
 
   it('refuses a subject CN that is not an instance id, and text that is not one PEM request', async () => {
     const badCn = await refusal((await makeRequest({ instanceId: 'orders 1, O=evil' })).pem);
-    expect(badCn).toMatchObject({ code: CSR_INVALID, message: expect.stringContaining('one CN, the instance id') });
+    expect(badCn).toMatchObject({
+      code: CSR_INVALID,
+      message: expect.stringContaining('one CN, "spiffe://meshlet.local/svc/orders/instance/<instance id>"'),
+    });
     expect(await refusal('hello')).toMatchObject({ code: CSR_INVALID, message: expect.stringContaining('not a PEM') });
     const two = (await makeRequest()).pem + (await makeRequest()).pem;
     expect((await refusal(two)).code).toBe(CSR_INVALID);
+  });
+
+  // Node's default checkServerIdentity matches the CN of a certificate without DNS SANs: a CN that is a bare
+  // instance id such as "orders" would let a caller that forgot spiffeServerCheck accept it for the host "orders".
+  it('refuses a CN that could be a host name, and one naming another SPIFFE ID', async () => {
+    for (const commonName of [
+      'orders-1',
+      'orders.meshlet.local',
+      'spiffe://meshlet.local/svc/payments/instance/orders-1',
+    ]) {
+      expect(await refusal((await makeRequest({ commonName })).pem)).toMatchObject({ code: CSR_INVALID });
+    }
   });
 });
 

@@ -1,5 +1,12 @@
 import { Id, MeshletError } from '@meshlet/shared';
-import { formatSpiffeId, parseSpiffeId, type SpiffeId, x509 } from '@meshlet/shared/identity';
+import {
+  formatSpiffeId,
+  instanceCommonName,
+  instanceFromCommonName,
+  parseSpiffeId,
+  type SpiffeId,
+  x509,
+} from '@meshlet/shared/identity';
 import { ControlPlaneErrorCodes } from '../errors.js';
 
 /** What the sender of a request is allowed, from how it authenticated (never from the request). */
@@ -8,8 +15,12 @@ export interface AllowedIdentity {
   trustDomain: string;
   /** The one service the sender may hold an identity of. */
   service: string;
-  /** The instance the sender registered, when known: the request must name it. */
-  instanceId?: string;
+  /**
+   * The instance the sender was admitted as (the hello's instance id, or the
+   * agent id of a client-only agent): the request must name it. Required, so
+   * that no caller can leave the instance to the request.
+   */
+  instanceId: string;
 }
 
 /** A request that passed {@link checkCertificateRequest}. */
@@ -74,12 +85,17 @@ export async function checkCertificateRequest(pem: string, allowed: AllowedIdent
   }
 
   const names = csr.subjectName.getField('CN');
-  const instanceId = names[0];
-  if (names.length !== 1 || instanceId === undefined || instanceId.length > ID_MAX || !ID_PATTERN.test(instanceId)) {
-    throw invalid(`its subject must have one CN, the instance id (${Id.fix as string}); it is "${csr.subject}"`);
+  const [commonName] = names;
+  const instanceId =
+    names.length === 1 && commonName !== undefined ? instanceFromCommonName(commonName, spiffeUri) : undefined;
+  if (instanceId === undefined || instanceId.length > ID_MAX || !ID_PATTERN.test(instanceId)) {
+    throw invalid(
+      `its subject must have one CN, "${instanceCommonName(spiffeUri, '<instance id>')}" ` +
+        `(the instance id: ${Id.fix as string}); it is "${csr.subject}"`,
+    );
   }
-  if (allowed.instanceId !== undefined && instanceId !== allowed.instanceId) {
-    throw forbidden(`it names the instance "${instanceId}", but its sender registered "${allowed.instanceId}"`);
+  if (instanceId !== allowed.instanceId) {
+    throw forbidden(`it names the instance "${instanceId}", but its sender was admitted as "${allowed.instanceId}"`);
   }
   return { publicKey: csr.publicKey, spiffeId, spiffeUri, instanceId };
 }

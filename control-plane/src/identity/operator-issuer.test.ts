@@ -76,7 +76,7 @@ it('signs leaves that name an operator issuer by its own key identifier, which o
     source: { kind: 'files', ...(await operatorFiles()) },
     clock: Date.now,
   });
-  const issued = await ca.sign((await makeRequest()).pem, { service: 'orders' });
+  const issued = await ca.sign((await makeRequest()).pem, { service: 'orders', instanceId: 'orders-1' });
   const leaf = new x509.X509Certificate(issued.certificatePem);
   expect(leaf.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId).toBe(ISSUER_KEY_ID);
   const verified = await opensslVerify(dir, {

@@ -44,6 +44,12 @@ export interface AgentRecord {
    * said it had not heard from the agent.
    */
   replica?: { id: string; orphaned: boolean; silentMs?: number };
+  /**
+   * The workload certificate this control plane last issued to the agent
+   * (ms since the epoch); absent before the first, and for an agent of
+   * another replica.
+   */
+  certificate?: { spiffeId: string; serialNumber: string; notAfter: number };
   /** Ring checksums from the agent's last ACK, by service; `agrees` is undefined when it reported another ring version than the published one. */
   rings: Record<string, { version: number; checksum: string; agrees: boolean | undefined }>;
 }

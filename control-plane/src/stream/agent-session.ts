@@ -1,9 +1,11 @@
 import {
   type AgentMessage,
+  type Certificate,
   CloseCodes,
   type Decoder,
   type ErrorMessage,
   type Hello,
+  type Identity,
   type Logger,
   type Observations,
   type Routes,
@@ -20,6 +22,7 @@ import { admitHello } from './admit-hello.js';
 import { callerIdentity } from './caller-identity.js';
 import type { RegistrationRefusal } from './check-registration.js';
 import type { ReportGuard } from './report-guard.js';
+import { type CertificateIssuer, CertificateRequests, grantOf } from './certificate-requests.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
 
@@ -48,6 +51,8 @@ export interface SessionContext {
   reports?: ReportGuard;
   /** Why this control plane turns agents away right now, if it does (a replica cut off from etcd). */
   refusal?: () => string | undefined;
+  /** Signs agents' workload certificates; absent: `csr` messages are refused. */
+  issuer?: CertificateIssuer;
 }
 
 /** Most services one agent may subscribe to (the hello's own limit). */
@@ -72,6 +77,7 @@ export class AgentSession implements TableSink {
   #helloTimer: NodeJS.Timeout | undefined;
   #credentialId: string | undefined;
   #admittedFor: string | undefined;
+  #certificates: CertificateRequests | undefined;
 
   constructor(socket: WebSocket, remoteAddress: string, ctx: SessionContext) {
     this.#socket = socket;
@@ -129,8 +135,8 @@ export class AgentSession implements TableSink {
     }
   }
 
-  #reply(error: ErrorMessage): void {
-    if (this.#socket.readyState === this.#socket.OPEN) this.#socket.send(JSON.stringify(error));
+  #reply(message: ErrorMessage | Identity | Certificate): void {
+    if (this.#socket.readyState === this.#socket.OPEN) this.#socket.send(JSON.stringify(message));
   }
 
   #fail(code: string, message: string, closeCode: number): void {
@@ -250,6 +256,9 @@ export class AgentSession implements TableSink {
           );
         }
         return;
+      case 'csr':
+        void this.#certificates?.request(msg.csrPem);
+        return;
       case 'error':
         ctx.log.warn({ agentId: record.agentId, code: msg.code, detail: msg.message }, 'agent reported an error');
         return;
@@ -293,6 +302,15 @@ export class AgentSession implements TableSink {
       },
       'agent connected',
     );
+    const issued = (certificate: AgentRecord['certificate']) => (record.certificate = certificate);
+    this.#certificates = new CertificateRequests(
+      { ...ctx, issued },
+      hello.agentId,
+      grantOf(hello, admitted.service),
+      (m) => this.#reply(m),
+    );
+    const identity = this.#certificates.identity();
+    if (identity) this.#reply(identity);
     ctx.pusher.add(this, hello.tableVersion, hello.upstreams ?? []);
   }
 
@@ -301,6 +319,7 @@ export class AgentSession implements TableSink {
     if (this.#helloTimer) clearTimeout(this.#helloTimer);
     if (!this.#record) return;
     ctx.pusher.remove(this);
+    this.#certificates?.close(ctx.sessions.get(this.#record.agentId) === this);
     if (ctx.sessions.get(this.#record.agentId) === this) {
       ctx.sessions.delete(this.#record.agentId);
       ctx.registry.disconnect(

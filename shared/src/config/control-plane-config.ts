@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { DEFAULT_TRUST_DOMAIN, TRUST_DOMAIN_RULE } from '../identity/spiffe-id.js';
 import { ServiceName } from '../protocol/messages.js';
 import { ServicePolicy } from '../protocol/policy.js';
 import { LogConfig, listenerSchema } from './common.js';
@@ -244,6 +245,46 @@ export const ControlPlaneConfig = Type.Object(
         { additionalProperties: false },
       ),
       { default: [], maxItems: 20 },
+    ),
+    /**
+     * Workload identities: the trust domain of the SPIFFE IDs the control
+     * plane certifies, how long a workload certificate lives, and where the
+     * certificate authority comes from (see docs/security.md).
+     */
+    identity: Type.Object(
+      {
+        /** The `<trustDomain>` of `spiffe://<trustDomain>/svc/<service>`. */
+        trustDomain: Type.String({ minLength: 1, ...TRUST_DOMAIN_RULE, default: DEFAULT_TRUST_DOMAIN }),
+        /** Lifetime of a workload certificate, as a duration such as `24h`, `90m` or `3s`; at least 1 s. */
+        certificateTtl: Type.String({
+          pattern: '^(\\d{1,9}(ms|s|m|h|d))+$',
+          default: '24h',
+          fix: 'write a duration such as 24h, 90m or 30s (at least 1s)',
+        }),
+        ca: Type.Object(
+          {
+            /**
+             * `auto`: `generated` with the file store, `memory` with etcd;
+             * `generated`: made at first start in `dir` and read back after;
+             * `memory`: made at every start, kept nowhere; `files`: the operator's.
+             */
+            source: Type.Union(
+              [Type.Literal('auto'), Type.Literal('generated'), Type.Literal('memory'), Type.Literal('files')],
+              { default: 'auto' },
+            ),
+            /** Directory of a generated CA; default `<dataDir>/ca`. */
+            dir: Type.Optional(Type.String({ minLength: 1 })),
+            /** With `source: files`: the PEM roots every agent trusts. */
+            trustBundleFile: Type.Optional(Type.String({ minLength: 1 })),
+            /** With `source: files`: the PEM issuer certificate, optionally followed by intermediates. */
+            issuerCertFile: Type.Optional(Type.String({ minLength: 1 })),
+            /** With `source: files`: the issuer's unencrypted PKCS#8 ECDSA P-256 key. */
+            issuerKeyFile: Type.Optional(Type.String({ minLength: 1 })),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+      },
+      { default: {}, additionalProperties: false },
     ),
     /**
      * Traffic policy per service (balancer, tiers, retries, timeouts, routes...),

@@ -9,3 +9,4 @@ export * from './x509.js';
 export * from './ecdsa-key.js';
 export * from './peer-identity-verifier.js';
 export * from './spiffe-server-check.js';
+export * from './instance-common-name.js';

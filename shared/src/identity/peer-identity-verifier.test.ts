@@ -63,7 +63,7 @@ async function mesh() {
 describe('PeerIdentityVerifier', () => {
   it('reads the SPIFFE ID and the instance of a leaf chained through the issuer to a trusted root', async () => {
     const { root, issuer, verifier } = await mesh();
-    const leaf = await make({ issuer, names: ORDERS, cn: 'orders-7' });
+    const leaf = await make({ issuer, names: ORDERS, cn: 'spiffe://meshlet.local/svc/orders/instance/orders-7' });
     expect(await verifier.verify(der(leaf, issuer, root), 'orders')).toEqual({
       ok: true,
       id: { trustDomain: 'meshlet.local', service: 'orders' },
@@ -72,6 +72,14 @@ describe('PeerIdentityVerifier', () => {
       notAfter: leaf.cert.notAfter,
     });
     expect(await verifier.verify(der(leaf, issuer))).toMatchObject({ ok: true });
+  });
+
+  it('reads no instance from a CN of another form or naming another SPIFFE ID', async () => {
+    const { issuer, verifier } = await mesh();
+    for (const cn of ['orders-7', 'spiffe://meshlet.local/svc/payments/instance/orders-7']) {
+      const leaf = await make({ issuer, names: ORDERS, cn });
+      expect(await verifier.verify(der(leaf, issuer), 'orders')).toMatchObject({ ok: true, instanceId: undefined });
+    }
   });
 
   it('refuses a chain that does not lead to the bundle, even when the peer sends its own root', async () => {

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import { MeshletError, SharedErrorCodes } from '../errors.js';
 import { checkTrustDomain, parseSpiffeId, type SpiffeId } from './spiffe-id.js';
 import { x509 } from './x509.js';
+import { instanceFromCommonName } from './instance-common-name.js';
 
 /** Why a peer's certificate chain does not prove an identity. */
 export type PeerIdentityFailure =
@@ -31,7 +32,7 @@ export type PeerIdentity =
       id: SpiffeId;
       /** The same, as its URI. */
       uri: string;
-      /** The instance the certificate was issued to (its subject CN), where there is one. */
+      /** The instance the certificate was issued to (from its subject CN, see `instanceCommonName`), where there is one. */
       instanceId: string | undefined;
       /** When the peer's certificate expires. */
       notAfter: Date;
@@ -221,7 +222,8 @@ export class PeerIdentityVerifier {
     if (expectedService !== undefined && id.service !== expectedService) {
       return refuse('wrong-service', `the peer is ${uri}, not the service ${JSON.stringify(expectedService)}`);
     }
-    const [instanceId] = leaf.subjectName.getField('CN');
+    const [commonName] = leaf.subjectName.getField('CN');
+    const instanceId = commonName === undefined ? undefined : instanceFromCommonName(commonName, uri);
     return { ok: true, id, uri, instanceId, notAfter: leaf.notAfter };
   }
 }

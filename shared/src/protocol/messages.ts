@@ -244,10 +244,53 @@ export const ErrorMessage = Type.Object({
 /** {@inheritDoc ErrorMessage} */
 export type ErrorMessage = Static<typeof ErrorMessage>;
 
+/**
+ * agent → control plane: a PKCS#10 request (PEM) for the agent's workload
+ * certificate. The control plane certifies the service and instance the agent
+ * was admitted for, never what the request claims; it answers `certificate`,
+ * or an `error` whose `field` is `csrPem`.
+ */
+export const Csr = Type.Object({
+  type: Type.Literal('csr'),
+  csrPem: Type.String({ minLength: 1, maxLength: 16384 }),
+});
+/** {@inheritDoc Csr} */
+export type Csr = Static<typeof Csr>;
+
+/**
+ * control plane → agent, right after the hello is admitted: the identity the
+ * control plane will certify for this agent (from its credential and its
+ * hello, never from a request). The agent builds its `csr` for it; a client
+ * that only sends traffic learns its service this way. Absent when the agent
+ * has no service to be certified for (a client-only agent admitted without a
+ * per-service credential).
+ */
+export const Identity = Type.Object({
+  type: Type.Literal('identity'),
+  /** `spiffe://<trustDomain>/svc/<service>` */
+  spiffeId: Type.String({ minLength: 1, maxLength: 512 }),
+  instanceId: Id,
+});
+/** {@inheritDoc Identity} */
+export type Identity = Static<typeof Identity>;
+
+/** control plane → agent: the workload certificate answering the agent's `csr`. */
+export const Certificate = Type.Object({
+  type: Type.Literal('certificate'),
+  /** The leaf followed by its issuer chain (never the root), PEM. */
+  certChainPem: Type.String({ minLength: 1, maxLength: 65536 }),
+  /** The roots every peer is checked against, PEM. */
+  trustBundlePem: Type.String({ minLength: 1, maxLength: 262144 }),
+  /** When the leaf expires, ms since the epoch. */
+  notAfter: Type.Integer({ minimum: 0, maximum: 2 ** 53 - 1 }),
+});
+/** {@inheritDoc Certificate} */
+export type Certificate = Static<typeof Certificate>;
+
 /** Messages an agent sends. */
-export type AgentMessage = Hello | Heartbeat | Health | Subscribe | Observations | Ack | Nack | ErrorMessage;
+export type AgentMessage = Hello | Heartbeat | Health | Subscribe | Observations | Ack | Nack | Csr | ErrorMessage;
 /** Messages a control plane sends. */
-export type ControlMessage = Routes | ErrorMessage;
+export type ControlMessage = Routes | Identity | Certificate | ErrorMessage;
 
 /** Schemas of the messages an agent may send, by type. */
 export const agentMessageSchemas = {
@@ -258,12 +301,15 @@ export const agentMessageSchemas = {
   observations: Observations,
   ack: Ack,
   nack: Nack,
+  csr: Csr,
   error: ErrorMessage,
 } as const;
 
 /** Schemas of the messages a control plane may send, by type. */
 export const controlMessageSchemas = {
   routes: Routes,
+  identity: Identity,
+  certificate: Certificate,
   error: ErrorMessage,
 } as const;
 

@@ -2,13 +2,22 @@ import { execFile } from 'node:child_process';
 import { webcrypto } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type CryptoKeyPair, ECDSA_SHA256, formatSpiffeId, generateEcdsaKeyPair, x509 } from '@meshlet/shared/identity';
+import {
+  type CryptoKeyPair,
+  ECDSA_SHA256,
+  formatSpiffeId,
+  generateEcdsaKeyPair,
+  instanceCommonName,
+  x509,
+} from '@meshlet/shared/identity';
 
 /** What a test request asks for; by default a good request of `orders-1` for `orders`. */
 export interface TestRequest {
   service?: string;
   trustDomain?: string;
   instanceId?: string;
+  /** The subject CN as given, instead of the instance's CN form. */
+  commonName?: string;
   /** The SANs, instead of the one SPIFFE URI. */
   names?: x509.JsonGeneralNames;
   keys?: CryptoKeyPair;
@@ -38,7 +47,7 @@ export async function makeRequest(request: TestRequest = {}): Promise<{ pem: str
     service: request.service ?? 'orders',
   });
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: [{ CN: [request.instanceId ?? 'orders-1'] }],
+    name: [{ CN: [request.commonName ?? instanceCommonName(uri, request.instanceId ?? 'orders-1')] }],
     keys,
     signingAlgorithm: request.algorithm ?? ECDSA_SHA256,
     extensions: [new x509.SubjectAlternativeNameExtension(request.names ?? [{ type: 'url', value: uri }])],

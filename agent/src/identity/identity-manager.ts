@@ -1,0 +1,285 @@
+import {
+  backoffDelay,
+  type Certificate,
+  type Clock,
+  type Csr,
+  type ErrorMessage,
+  type Identity,
+  type Logger,
+  parseSpiffeId,
+  type RandomSource,
+} from '@meshlet/shared';
+import { PeerIdentityVerifier, x509 } from '@meshlet/shared/identity';
+import type { WorkloadCertificate, WorkloadIdentity } from './workload-identity.js';
+import { WorkloadKey } from './workload-key.js';
+
+/** Options of {@link IdentityManager}. */
+export interface IdentityManagerOptions {
+  /** Sends a request on the stream; false when no stream is open. */
+  send: (csr: Csr) => boolean;
+  clock: Clock;
+  /** Jitter of renewals and retries; seeded in tests. */
+  random: RandomSource;
+  log: Logger;
+  /** First retry ceiling after a refused, lost or unanswered request; default 1 s. */
+  retryInitialMs?: number;
+  /** Longest retry delay; default 60 s. */
+  retryMaxMs?: number;
+  /** A request unanswered this long is given up and retried; default 10 s. */
+  answerTimeoutMs?: number;
+  /** Makes the key of each request (a fresh one per certificate); default {@link WorkloadKey.generate}. */
+  generateKey?: () => Promise<WorkloadKey>;
+}
+
+/** The identity the control plane certifies for this agent, as its `identity` message said. */
+interface Expected {
+  spiffeId: string;
+  trustDomain: string;
+  service: string;
+  instanceId: string;
+}
+
+/** Renewal at 70% of a certificate's life, give or take 10% (uniform), so a fleet does not renew at once. */
+const RENEW_AT = 0.7;
+const RENEW_JITTER = 0.1;
+
+/**
+ * The agent's workload certificate over its life: after every (re)connect,
+ * when the control plane has said which identity it certifies, the agent
+ * asks for a certificate unless it holds a valid one of that identity; it
+ * renews at about 70% of the certificate's life (with jitter), retries a
+ * refused, lost or unanswered request with backoff, and keeps the certificate
+ * it holds until a new one arrives. Every request has a fresh key, made here
+ * and never sent. An answer is installed only when it certifies that key, for
+ * the identity expected, through a chain to the roots it came with.
+ */
+export class IdentityManager implements WorkloadIdentity {
+  readonly #o: IdentityManagerOptions;
+  readonly #listeners = new Set<(certificate: WorkloadCertificate) => void>();
+  #current: WorkloadCertificate | undefined;
+  #expected: Expected | undefined;
+  #connected = false;
+  #pending: { key: WorkloadKey; timer: NodeJS.Timeout } | undefined;
+  #making = false;
+  #attempt = 0;
+  #renewAt: number | undefined;
+  /** Set when the renewal timer fired: timers may fire a millisecond before the wall clock reaches `#renewAt`. */
+  #renewDue = false;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(options: IdentityManagerOptions) {
+    this.#o = options;
+  }
+
+  /** The certificate held now (kept past its renewal time until a new one arrives). */
+  current(): WorkloadCertificate | undefined {
+    return this.#current;
+  }
+
+  /** {@inheritDoc WorkloadIdentity.onChange} */
+  onChange(listener: (certificate: WorkloadCertificate) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** The control plane said which identity it certifies (after every hello it admits). */
+  onIdentity(message: Identity): void {
+    let id;
+    try {
+      id = parseSpiffeId(message.spiffeId, 'identity.spiffeId');
+    } catch (e) {
+      this.#o.log.error({ err: (e as Error).message }, 'the control plane named an identity that is not a SPIFFE ID');
+      return;
+    }
+    this.#expected = { spiffeId: message.spiffeId, ...id, instanceId: message.instanceId };
+    this.#connected = true;
+    if (this.#needsCertificate()) void this.#request();
+  }
+
+  /** The stream closed: an answer to a request sent on it will not come. */
+  onDisconnect(): void {
+    this.#connected = false;
+    this.#dropPending();
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+  }
+
+  /** The control plane refused a request (an `error` whose field is `csrPem`). */
+  onError(message: ErrorMessage): void {
+    if (this.#pending === undefined) return;
+    this.#o.log.warn(
+      { code: message.code, detail: message.message },
+      'the control plane refused the certificate request',
+    );
+    this.#dropPending();
+    this.#retryLater();
+  }
+
+  /** The control plane answered a request. */
+  async onCertificate(message: Certificate): Promise<void> {
+    const pending = this.#pending;
+    const expected = this.#expected;
+    if (pending === undefined || expected === undefined) {
+      this.#o.log.warn('a certificate came that was not asked for; ignored');
+      return;
+    }
+    this.#dropPending();
+    const checked = await this.#check(message, pending.key, expected);
+    if (typeof checked === 'string') {
+      this.#o.log.error({ problem: checked }, 'refused the certificate the control plane sent; asking again later');
+      this.#retryLater();
+      return;
+    }
+    if (this.#stopped) return;
+    const now = this.#o.clock();
+    this.#current = {
+      spiffeId: expected.spiffeId,
+      trustDomain: expected.trustDomain,
+      service: expected.service,
+      instanceId: expected.instanceId,
+      keyPem: await pending.key.privateKeyPem(),
+      certChainPem: message.certChainPem,
+      trustBundlePem: message.trustBundlePem,
+      notAfterMs: checked.notAfterMs,
+    };
+    this.#attempt = 0;
+    // The leaf's notBefore is backdated for peers' clock skew: its life is counted from now.
+    const life = Math.max(0, checked.notAfterMs - now);
+    const share = RENEW_AT + (this.#o.random() * 2 - 1) * RENEW_JITTER;
+    this.#scheduleRenewal(now + Math.floor(life * share));
+    this.#o.log.info(
+      { spiffeId: expected.spiffeId, notAfter: new Date(checked.notAfterMs).toISOString(), renewAt: this.#renewAt },
+      'installed a workload certificate',
+    );
+    for (const listener of this.#listeners) listener(this.#current);
+  }
+
+  /** Stops every timer; the certificate held stays readable. */
+  stop(): void {
+    this.#stopped = true;
+    this.onDisconnect();
+    if (this.#renewTimer) clearTimeout(this.#renewTimer);
+  }
+
+  #needsCertificate(): boolean {
+    const current = this.#current;
+    const expected = this.#expected;
+    if (expected === undefined) return false;
+    if (current === undefined) return true;
+    if (current.spiffeId !== expected.spiffeId || current.instanceId !== expected.instanceId) return true;
+    return this.#renewDue || this.#renewAt === undefined || this.#o.clock() >= this.#renewAt;
+  }
+
+  async #request(): Promise<void> {
+    const expected = this.#expected;
+    if (this.#stopped || !this.#connected || expected === undefined || this.#pending || this.#making) return;
+    if (this.#retryTimer) return;
+    this.#making = true;
+    let key: WorkloadKey;
+    let csrPem: string;
+    try {
+      key = await (this.#o.generateKey ?? WorkloadKey.generate)();
+      csrPem = await key.certificateRequest({
+        spiffeId: { trustDomain: expected.trustDomain, service: expected.service },
+        instanceId: expected.instanceId,
+      });
+    } catch (e) {
+      this.#o.log.error({ err: (e as Error).message }, 'could not make a certificate request');
+      this.#retryLater();
+      return;
+    } finally {
+      this.#making = false;
+    }
+    if (!this.#connected || this.#stopped) return;
+    const timer = setTimeout(() => {
+      this.#o.log.warn({ timeoutMs: this.#answerTimeoutMs }, 'no answer to the certificate request; asking again');
+      this.#pending = undefined;
+      this.#retryLater();
+    }, this.#answerTimeoutMs);
+    timer.unref();
+    this.#pending = { key, timer };
+    if (!this.#o.send({ type: 'csr', csrPem })) this.#dropPending();
+    else this.#o.log.debug({ spiffeId: expected.spiffeId }, 'sent a certificate request');
+  }
+
+  get #answerTimeoutMs(): number {
+    return this.#o.answerTimeoutMs ?? 10_000;
+  }
+
+  #dropPending(): void {
+    if (this.#pending) clearTimeout(this.#pending.timer);
+    this.#pending = undefined;
+  }
+
+  /**
+   * Tries again after an exponential backoff with full jitter above a floor
+   * of `retryInitialMs` (the control plane refuses requests closer than a
+   * second apart, so an immediate retry would only be refused).
+   */
+  #retryLater(): void {
+    if (this.#stopped || this.#retryTimer) return;
+    const initialMs = this.#o.retryInitialMs ?? 1000;
+    const maxMs = this.#o.retryMaxMs ?? 60_000;
+    const delay = Math.min(maxMs, initialMs + backoffDelay(this.#attempt++, { initialMs, maxMs }, this.#o.random));
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.#needsCertificate()) void this.#request();
+    }, delay);
+    this.#retryTimer.unref();
+  }
+
+  #scheduleRenewal(at: number): void {
+    if (this.#renewTimer) clearTimeout(this.#renewTimer);
+    this.#renewAt = at;
+    this.#renewDue = false;
+    this.#renewTimer = setTimeout(
+      () => {
+        this.#renewTimer = undefined;
+        this.#renewDue = true;
+        // Not connected: the next identity message (after the reconnect) asks.
+        if (this.#needsCertificate()) void this.#request();
+      },
+      Math.max(0, at - this.#o.clock()),
+    );
+    this.#renewTimer.unref();
+  }
+
+  /** Why `message` cannot be installed, or the leaf's expiry when it certifies `key` as `expected`. */
+  async #check(message: Certificate, key: WorkloadKey, expected: Expected): Promise<string | { notAfterMs: number }> {
+    let chain: x509.X509Certificate[];
+    try {
+      chain = x509.PemConverter.decode(message.certChainPem).map((der) => new x509.X509Certificate(der));
+    } catch (e) {
+      return `its chain cannot be parsed (${(e as Error).message})`;
+    }
+    const [leaf, ...issuers] = chain;
+    if (leaf === undefined) return 'its chain holds no certificate';
+    const own = await x509.PublicKey.create(key.publicKey);
+    if (!Buffer.from(leaf.publicKey.rawData).equals(Buffer.from(own.rawData))) {
+      return 'it certifies another key than the one this agent asked for';
+    }
+    let verifier: PeerIdentityVerifier;
+    try {
+      verifier = new PeerIdentityVerifier({
+        trustBundle: [message.trustBundlePem],
+        trustDomain: expected.trustDomain,
+        knownIntermediates: issuers.map((c) => c.toString('pem')),
+        clock: this.#o.clock,
+      });
+    } catch (e) {
+      return (e as Error).message;
+    }
+    const verified = await verifier.verify(
+      chain.map((c) => new Uint8Array(c.rawData)),
+      expected.service,
+    );
+    if (!verified.ok) return verified.message;
+    if (verified.uri !== expected.spiffeId || verified.instanceId !== expected.instanceId) {
+      return `it certifies ${verified.uri} instance ${verified.instanceId ?? '(none)'}, not ${expected.spiffeId} instance ${expected.instanceId}`;
+    }
+    // The leaf's own date (whole seconds), not the message's: the leaf is what peers check.
+    return { notAfterMs: leaf.notAfter.getTime() };
+  }
+}

@@ -1,0 +1,49 @@
+import { ControlPlaneConfig, loadConfig } from '@meshlet/shared';
+import { describe, expect, it } from 'vitest';
+import { caSourceOf, certificateTtlMs, checkIdentity } from './identity-settings.js';
+
+/** A control-plane config from the environment over the defaults, as the binary reads it. */
+function config(env: Record<string, string> = {}): ControlPlaneConfig {
+  return loadConfig(ControlPlaneConfig, { argv: [], env }).config;
+}
+
+describe('identity settings', () => {
+  it('defaults to meshlet.local, 24 h leaves and a CA generated in the data directory', () => {
+    const c = config({ MESHLET_DATA_DIR: '/var/lib/meshlet' });
+    expect(c.identity.trustDomain).toBe('meshlet.local');
+    expect(certificateTtlMs(c.identity)).toBe(24 * 3600_000);
+    expect(checkIdentity(c)).toEqual([]);
+    expect(caSourceOf(c)).toEqual({ kind: 'generated', dir: '/var/lib/meshlet/ca' });
+  });
+
+  it('keeps the CA in memory on etcd unless told otherwise', () => {
+    const c = config();
+    expect(caSourceOf({ ...c, store: { ...c.store, kind: 'etcd' } })).toEqual({ kind: 'memory' });
+  });
+
+  it('refuses a lifetime out of range, naming the field and the fix', () => {
+    const c = config();
+    for (const ttl of ['500ms', '9000h']) {
+      expect(checkIdentity({ identity: { ...c.identity, certificateTtl: ttl } })).toEqual([
+        expect.objectContaining({
+          path: 'identity.certificateTtl',
+          fix: expect.stringContaining('between 1s and 8784h'),
+        }),
+      ]);
+    }
+    expect(certificateTtlMs({ ...c.identity, certificateTtl: '3s' })).toBe(3000);
+  });
+
+  it('refuses operator files without source files, and source files without all three', () => {
+    const c = config();
+    const partial = { ...c.identity, ca: { ...c.identity.ca, source: 'files' as const, issuerCertFile: '/x.pem' } };
+    expect(checkIdentity({ identity: partial }).map((i) => i.path)).toEqual([
+      'identity.ca.trustBundleFile',
+      'identity.ca.issuerKeyFile',
+    ]);
+    const stray = { ...c.identity, ca: { ...c.identity.ca, trustBundleFile: '/roots.pem' } };
+    expect(checkIdentity({ identity: stray })).toEqual([
+      expect.objectContaining({ path: 'identity.ca.trustBundleFile', fix: expect.stringContaining('source to files') }),
+    ]);
+  });
+});

@@ -1,0 +1,79 @@
+import { join } from 'node:path';
+import { type ControlPlaneConfig, parseDuration, type ValidationIssue } from '@meshlet/shared';
+import type { CaSource } from './certificate-authority.js';
+
+type IdentityConfig = ControlPlaneConfig['identity'];
+
+/** Shortest workload certificate lifetime: renewals below a second would be all the control plane does. */
+const MIN_TTL_MS = 1000;
+/** Longest: a year and a day, the issuer's own default lifetime (no leaf outlives its issuer anyway). */
+const MAX_TTL_MS = 8784 * 3600_000;
+
+/** Checks what the schema cannot: the lifetime's range, and that operator CA files come as a set. */
+export function checkIdentity(config: Pick<ControlPlaneConfig, 'identity'>): ValidationIssue[] {
+  const identity = config.identity;
+  const issues: ValidationIssue[] = [];
+  const ttl = parseDuration(identity.certificateTtl);
+  if (ttl === undefined || ttl < MIN_TTL_MS || ttl > MAX_TTL_MS) {
+    issues.push({
+      path: 'identity.certificateTtl',
+      problem: `is ${JSON.stringify(identity.certificateTtl)}, outside 1s to 8784h`,
+      fix: 'write a duration between 1s and 8784h, such as 24h (the default) or 20s for tests',
+    });
+  }
+  const files = ['trustBundleFile', 'issuerCertFile', 'issuerKeyFile'] as const;
+  if (identity.ca.source === 'files') {
+    for (const f of files) {
+      if (identity.ca[f] === undefined)
+        issues.push({
+          path: `identity.ca.${f}`,
+          problem: 'is required with identity.ca.source files',
+          fix: 'give the trust bundle, the issuer certificate and the issuer key files, or set identity.ca.source to generated',
+        });
+    }
+  } else {
+    for (const f of files) {
+      if (identity.ca[f] !== undefined)
+        issues.push({
+          path: `identity.ca.${f}`,
+          problem: `is set, but identity.ca.source is ${identity.ca.source}, which reads no files`,
+          fix: 'set identity.ca.source to files to use your own CA, or remove the file settings',
+        });
+    }
+  }
+  if (identity.ca.dir !== undefined && !['auto', 'generated'].includes(identity.ca.source)) {
+    issues.push({
+      path: 'identity.ca.dir',
+      problem: `is set, but identity.ca.source is ${identity.ca.source}, which writes no directory`,
+      fix: 'set identity.ca.source to generated, or remove identity.ca.dir',
+    });
+  }
+  return issues;
+}
+
+/** The lifetime of a workload certificate, in ms (the config was checked by {@link checkIdentity}). */
+export function certificateTtlMs(identity: IdentityConfig): number {
+  return parseDuration(identity.certificateTtl) ?? 24 * 3600_000;
+}
+
+/**
+ * Where the CA comes from. `auto` generates it into the data directory with
+ * the file store, whose state lives there; with etcd the data directory is
+ * not the mesh's state (each replica has its own), so `auto` keeps a CA in
+ * memory there and replicas that must trust each other's certificates are
+ * given the same operator files.
+ */
+export function caSourceOf(config: Pick<ControlPlaneConfig, 'identity' | 'dataDir' | 'store'>): CaSource {
+  const ca = config.identity.ca;
+  const source = ca.source === 'auto' ? (config.store.kind === 'file' ? 'generated' : 'memory') : ca.source;
+  if (source === 'memory') return { kind: 'memory' };
+  if (source === 'files') {
+    return {
+      kind: 'files',
+      trustBundleFile: ca.trustBundleFile ?? '',
+      issuerCertFile: ca.issuerCertFile ?? '',
+      issuerKeyFile: ca.issuerKeyFile ?? '',
+    };
+  }
+  return { kind: 'generated', dir: ca.dir ?? join(config.dataDir, 'ca') };
+}

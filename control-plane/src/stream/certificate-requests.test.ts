@@ -1,0 +1,99 @@
+import { createLogger, type Certificate, type ErrorMessage, type Identity } from '@meshlet/shared';
+import { x509 } from '@meshlet/shared/identity';
+import { describe, expect, it } from 'vitest';
+import { CertificateAuthority } from '../identity/certificate-authority.js';
+import { makeRequest } from '../identity/test-support/requests.js';
+import { createMetrics } from '../metrics.js';
+import { CertificateRequests, grantOf, type WorkloadGrant } from './certificate-requests.js';
+
+const log = createLogger('certificate-requests', 'silent');
+
+async function setUp(grant: WorkloadGrant | undefined) {
+  let now = Date.now();
+  const clock = () => now;
+  const ca = await CertificateAuthority.open({ source: { kind: 'memory' }, clock });
+  const metrics = createMetrics();
+  const sent: Array<Certificate | ErrorMessage | Identity> = [];
+  const requests = new CertificateRequests({ issuer: ca, metrics, log, clock }, 'agent-1', grant, (m) => sent.push(m));
+  const count = async (name: string) =>
+    (await metrics.registry.getSingleMetric(name)?.get())?.values.map((v) => [v.labels, v.value]);
+  return { ca, requests, sent, count, advance: (ms: number) => (now += ms) };
+}
+
+describe('grantOf', () => {
+  it("takes the credential's service, the hello's instance id, or a client-only agent's agent id", () => {
+    const hello = { agentId: 'a-1', instance: { service: 'orders', id: 'orders-1' } };
+    expect(grantOf(hello, 'orders')).toEqual({ service: 'orders', instanceId: 'orders-1' });
+    expect(grantOf({ agentId: 'client-1' }, 'checkout')).toEqual({ service: 'checkout', instanceId: 'client-1' });
+    expect(grantOf(hello, undefined)).toEqual({ service: 'orders', instanceId: 'orders-1' });
+    expect(grantOf({ agentId: 'client-1' }, undefined)).toBeUndefined();
+  });
+});
+
+describe('CertificateRequests', () => {
+  it('tells the agent its identity and signs its request into a leaf, the chain and the bundle', async () => {
+    const { ca, requests, sent, count } = await setUp({ service: 'orders', instanceId: 'orders-1' });
+    expect(requests.identity()).toEqual({
+      type: 'identity',
+      spiffeId: 'spiffe://meshlet.local/svc/orders',
+      instanceId: 'orders-1',
+    });
+    await requests.request((await makeRequest()).pem);
+    const answer = sent[0] as Certificate;
+    expect(answer.type).toBe('certificate');
+    const leaf = new x509.X509Certificate(answer.certChainPem);
+    expect(leaf.subject).toBe('CN=spiffe://meshlet.local/svc/orders/instance/orders-1');
+    expect(answer.notAfter).toBe(leaf.notAfter.getTime());
+    expect(answer.trustBundlePem).toBe(ca.trustBundle().join('\n') + '\n');
+    expect(await count('meshlet_cp_certificates_issued_total')).toEqual([[{}, 1]]);
+    expect(await count('meshlet_cp_agent_certificate_expiry_timestamp_seconds')).toEqual([
+      [{ agent: 'agent-1' }, answer.notAfter / 1000],
+    ]);
+    requests.close(true);
+    expect(await count('meshlet_cp_agent_certificate_expiry_timestamp_seconds')).toEqual([]);
+  });
+
+  it("a request for another service than the credential's is refused, counted, and answered naming why", async () => {
+    const { requests, sent, count } = await setUp({ service: 'orders', instanceId: 'orders-1' });
+    await requests.request((await makeRequest({ service: 'payments' })).pem);
+    expect(sent).toEqual([
+      expect.objectContaining({ type: 'error', code: 'MESHLET_CSR_IDENTITY_FORBIDDEN', field: 'csrPem' }),
+    ]);
+    expect((sent[0] as ErrorMessage).message).toContain('spiffe://meshlet.local/svc/orders');
+    expect(await count('meshlet_cp_certificates_refused_total')).toEqual([[{ reason: 'forbidden' }, 1]]);
+  });
+
+  it('a request naming another instance than the one admitted is refused', async () => {
+    const { requests, sent } = await setUp({ service: 'orders', instanceId: 'orders-1' });
+    await requests.request((await makeRequest({ instanceId: 'orders-2' })).pem);
+    expect(sent).toEqual([expect.objectContaining({ code: 'MESHLET_CSR_IDENTITY_FORBIDDEN' })]);
+  });
+
+  it('a client-only agent admitted without a credential is told no identity, and its request is refused', async () => {
+    const { requests, sent, count } = await setUp(undefined);
+    expect(requests.identity()).toBeUndefined();
+    await requests.request((await makeRequest()).pem);
+    expect(sent).toEqual([expect.objectContaining({ code: 'MESHLET_CERTIFICATE_UNAVAILABLE', field: 'csrPem' })]);
+    expect((sent[0] as ErrorMessage).message).toContain('meshctl token create --service');
+    expect(await count('meshlet_cp_certificates_refused_total')).toEqual([[{ reason: 'no_identity' }, 1]]);
+  });
+
+  it('a stream that asks in a loop is refused: one request at a time, at most one a second', async () => {
+    const { requests, sent, count, advance } = await setUp({ service: 'orders', instanceId: 'orders-1' });
+    const pem = (await makeRequest()).pem;
+    await Promise.all([requests.request(pem), requests.request(pem)]);
+    await requests.request(pem);
+    advance(1000);
+    await requests.request(pem);
+    expect(sent.map((m) => (m.type === 'error' ? m.code : m.type))).toEqual([
+      'MESHLET_CERTIFICATE_UNAVAILABLE',
+      'certificate',
+      'MESHLET_CERTIFICATE_UNAVAILABLE',
+      'certificate',
+    ]);
+    expect(await count('meshlet_cp_certificates_refused_total')).toEqual([
+      [{ reason: 'busy' }, 1],
+      [{ reason: 'too_soon' }, 1],
+    ]);
+  });
+});

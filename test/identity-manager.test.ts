@@ -1,0 +1,152 @@
+import { createLogger, type Csr, seededRandom, systemClock } from '@meshlet/shared';
+import { IdentityManager, type WorkloadCertificate, WorkloadKey } from '@meshlet/agent';
+
+import { CertificateAuthority } from '@meshlet/control-plane';
+import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from './harness/wait.js';
+
+// The agent's identity manager against a real CA (in memory), the stream
+// replaced by direct calls: what the control plane would answer, it answers.
+const log = createLogger('identity-manager', 'silent');
+const ORDERS = { type: 'identity' as const, spiffeId: 'spiffe://meshlet.local/svc/orders', instanceId: 'orders-1' };
+const managers: IdentityManager[] = [];
+
+afterEach(() => {
+  for (const m of managers.splice(0)) m.stop();
+});
+
+async function setUp(ttlMs: number, answer?: (csr: Csr, ca: CertificateAuthority) => Promise<void> | void) {
+  const ca = await CertificateAuthority.open({ source: { kind: 'memory' }, clock: systemClock, leafLifetimeMs: ttlMs });
+  const requests: string[] = [];
+  const manager: IdentityManager = new IdentityManager({
+    send: (csr) => {
+      requests.push(csr.csrPem);
+      setImmediate(() => {
+        void (async () => {
+          if (answer) return answer(csr, ca);
+          const issued = await ca.sign(csr.csrPem, { service: 'orders', instanceId: 'orders-1' });
+          await manager.onCertificate({
+            type: 'certificate',
+            certChainPem: issued.certificateChainPem,
+            trustBundlePem: ca.trustBundle().join('\n'),
+            notAfter: issued.notAfter.getTime(),
+          });
+        })();
+      });
+      return true;
+    },
+    clock: systemClock,
+    random: seededRandom(7),
+    log,
+    retryInitialMs: 100,
+    retryMaxMs: 400,
+  });
+  managers.push(manager);
+  return { ca, manager, requests };
+}
+
+describe('IdentityManager', () => {
+  it('asks once told its identity, installs the certificate and tells its listeners', async () => {
+    const { manager, requests } = await setUp(60_000);
+    const seen: WorkloadCertificate[] = [];
+    manager.onChange((c) => seen.push(c));
+    manager.onIdentity(ORDERS);
+    const cert = await waitFor('a certificate', () => manager.current());
+    expect(cert).toMatchObject({ spiffeId: ORDERS.spiffeId, service: 'orders', trustDomain: 'meshlet.local' });
+    expect(cert.keyPem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    expect(cert.certChainPem.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+    expect(cert.notAfterMs).toBeGreaterThan(Date.now() + 50_000);
+    expect(seen).toEqual([cert]);
+    // A reconnect with a valid certificate asks for nothing.
+    manager.onDisconnect();
+    manager.onIdentity(ORDERS);
+    expect(requests).toHaveLength(1);
+  });
+
+  it('renews at about 70% of the life, with a new key each time', async () => {
+    const { manager } = await setUp(3000);
+    const seen: WorkloadCertificate[] = [];
+    manager.onChange((c) => seen.push(c));
+    const start = Date.now();
+    manager.onIdentity(ORDERS);
+    await waitFor('three certificates', () => seen.length >= 3, { timeoutMs: 10_000 });
+    // The first renewal comes between 60% and 80% of 3 s (to whole seconds of notAfter), not at expiry.
+    expect(Date.now() - start).toBeLessThan(3 * 2600);
+    expect(new Set(seen.map((c) => c.keyPem)).size).toBe(seen.length);
+  });
+
+  it('keeps the certificate it holds while a renewal is refused, and retries until one is signed', async () => {
+    let refuse = false;
+    let refused = 0;
+    const { manager } = await setUp(2000, async (csr, ca) => {
+      if (refuse && refused < 3) {
+        refused += 1;
+        manager.onError({
+          type: 'error',
+          code: 'MESHLET_CERTIFICATE_UNAVAILABLE',
+          message: 'not now',
+          field: 'csrPem',
+        });
+        return;
+      }
+      const issued = await ca.sign(csr.csrPem, { service: 'orders', instanceId: 'orders-1' });
+      await manager.onCertificate({
+        type: 'certificate',
+        certChainPem: issued.certificateChainPem,
+        trustBundlePem: ca.trustBundle().join('\n'),
+        notAfter: issued.notAfter.getTime(),
+      });
+    });
+    manager.onIdentity(ORDERS);
+    const first = await waitFor('a certificate', () => manager.current());
+    refuse = true;
+    await waitFor('a refusal', () => refused >= 1);
+    expect(manager.current()).toBe(first);
+    const renewed = await waitFor('a renewed certificate', () => manager.current() !== first && manager.current());
+    expect(refused).toBe(3);
+    expect(renewed.notAfterMs).toBeGreaterThanOrEqual(first.notAfterMs);
+  });
+
+  it('a certificate for another key is not installed', async () => {
+    let answered = 0;
+    const { manager } = await setUp(60_000, async (_csr, ca) => {
+      answered += 1;
+      // A valid certificate of the right identity, but for a key this agent does not hold.
+
+      const other = await WorkloadKey.generate();
+      const csrPem = await other.certificateRequest({
+        spiffeId: { trustDomain: 'meshlet.local', service: 'orders' },
+        instanceId: 'orders-1',
+      });
+      const issued = await ca.sign(csrPem, { service: 'orders', instanceId: 'orders-1' });
+      await manager.onCertificate({
+        type: 'certificate',
+        certChainPem: issued.certificateChainPem,
+        trustBundlePem: ca.trustBundle().join('\n'),
+        notAfter: issued.notAfter.getTime(),
+      });
+    });
+    manager.onIdentity(ORDERS);
+    await waitFor('a retry after the refused answer', () => answered >= 2);
+    expect(manager.current()).toBeUndefined();
+  });
+
+  it('a certificate that does not chain to the trust bundle sent with it is not installed', async () => {
+    let answered = 0;
+    const other = await CertificateAuthority.open({ source: { kind: 'memory' }, clock: systemClock });
+    const { manager } = await setUp(60_000, async (csr, ca) => {
+      answered += 1;
+      // Signed for this agent's own key and identity, but by another CA than the roots that come with it.
+      const issued = await other.sign(csr.csrPem, { service: 'orders', instanceId: 'orders-1' });
+      await manager.onCertificate({
+        type: 'certificate',
+        certChainPem: issued.certificateChainPem,
+        trustBundlePem: ca.trustBundle().join('\n'),
+        notAfter: issued.notAfter.getTime(),
+      });
+    });
+    manager.onIdentity(ORDERS);
+    await waitFor('a retry after the refused answer', () => answered >= 2);
+    expect(manager.current()).toBeUndefined();
+  });
+});
