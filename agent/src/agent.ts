@@ -24,7 +24,9 @@ import { Subscriptions } from './control/subscriptions.js';
 import { TableCache } from './control/table-cache.js';
 import { HealthMonitor } from './health/health-monitor.js';
 import { HttpHealthCheck } from './health/http-health-check.js';
+import type { WorkloadIdentity } from './identity/workload-identity.js';
 import { InboundListener } from './listener/inbound-listener.js';
+import type { MtlsMode } from './listener/inbound-mtls.js';
 import { OriginPools, originOf } from './listener/origin-pools.js';
 import { OutboundListener } from './listener/outbound-listener.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
@@ -66,6 +68,23 @@ export function advertiseHost(bindHost: string, configured: string | undefined):
   return '127.0.0.1';
 }
 
+/** What an {@link Agent} is built with besides its config and logger. */
+export interface AgentDeps {
+  random?: () => number;
+  clock?: () => number;
+  /**
+   * The agent's workload identity (its certificate, key and trust bundle,
+   * renewed as it goes). With one, the inbound listener serves mutual TLS in
+   * the mode its service's policy says (strict by default) and calls to
+   * endpoints that speak mTLS use it; without one, everything stays
+   * plaintext, as before identities.
+   */
+  identity?: WorkloadIdentity | undefined;
+}
+
+/** A first byte and a TLS handshake on the inbound listener must each come within this long. */
+const INBOUND_HANDSHAKE_TIMEOUT_MS = 10_000;
+
 /** A running agent: listeners, health monitor, control-plane client and admin server. */
 export class Agent {
   readonly #config: AgentConfig;
@@ -73,7 +92,8 @@ export class Agent {
   readonly #random: () => number;
   readonly #clock: () => number;
   readonly #cache: TableCache;
-  readonly #pools: OriginPools;
+  #pools: OriginPools;
+  readonly #identity: WorkloadIdentity | undefined;
   #table: RouteTable | undefined;
   #outbound: OutboundListener | undefined;
   readonly #upstreams: OutboundListener[] = [];
@@ -94,7 +114,7 @@ export class Agent {
   #listening = false;
   #inboundPort: number | undefined;
 
-  constructor(config: AgentConfig, log: Logger, deps: { random?: () => number; clock?: () => number } = {}) {
+  constructor(config: AgentConfig, log: Logger, deps: AgentDeps = {}) {
     const issues = controlPlaneUrlIssues(config.controlPlane);
     if (issues.length > 0) throw new ConfigError('the controlPlane settings', issues);
     this.#config = config;
@@ -102,9 +122,13 @@ export class Agent {
     this.#random = deps.random ?? Math.random;
     this.#clock = deps.clock ?? Date.now;
     this.#cache = new TableCache(config.dataDir, log);
+    this.#identity = deps.identity;
     this.#pools = new OriginPools();
     this.#subscriptions = new Subscriptions({
-      declared: config.upstreams.map((u) => u.service),
+      // An instance's own service too: its table then carries the service's own policy (its mTLS mode, its authorization).
+      declared: [
+        ...new Set([...config.upstreams.map((u) => u.service), ...(config.instance ? [config.instance.service] : [])]),
+      ],
       waitMs: config.controlPlane.subscribeWaitMs,
       subscribe: (services) => this.#client?.send({ type: 'subscribe', services }),
       log: log.child({ component: 'subscriptions' }),
@@ -141,6 +165,17 @@ export class Agent {
   async #start(): Promise<AgentAddresses> {
     const c = this.#config;
     await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
+    const identity = this.#identity;
+    // Loaded only with an identity: the certificate code (and @peculiar/x509) costs a plaintext agent nothing.
+    const mtls = identity && {
+      connector: (await import('./listener/mtls-connector.js')).MtlsConnector,
+      inbound: (await import('./listener/inbound-mtls.js')).InboundMtls,
+    };
+    if (identity && mtls) {
+      this.#pools = new OriginPools(
+        new mtls.connector({ identity, log: this.#log.child({ component: 'mtls' }), metrics: this.#metrics }),
+      );
+    }
     const persisted = await this.#cache.load();
     if (persisted) {
       this.#install(persisted, 'disk');
@@ -176,6 +211,21 @@ export class Agent {
         requestTimeoutMs: c.proxy.requestTimeoutMs,
         connectTimeoutMs: c.proxy.connectTimeoutMs,
         metrics: this.#metrics,
+        mtls:
+          identity && mtls
+            ? (handOff) =>
+                new mtls.inbound(
+                  {
+                    identity,
+                    mode: () => this.#ownMtlsMode(),
+                    log: this.#log.child({ component: 'inbound-mtls' }),
+                    clock: this.#clock,
+                    handshakeTimeoutMs: INBOUND_HANDSHAKE_TIMEOUT_MS,
+                    metrics: this.#metrics,
+                  },
+                  handOff,
+                )
+            : undefined,
       });
       addresses.inbound = await listen(this.#inbound.server, c.listeners.inbound.host, c.listeners.inbound.port);
       this.#inboundPort = addresses.inbound;
@@ -257,6 +307,13 @@ export class Agent {
     });
   }
 
+  /** The mTLS mode of the agent's own service, from its routing table; strict until the table says otherwise. */
+  #ownMtlsMode(): MtlsMode {
+    const service = this.#config.instance?.service;
+    const policy = service === undefined ? undefined : this.#table?.routes.services[service]?.policy;
+    return policy?.mtls?.mode ?? 'strict';
+  }
+
   #instanceInfo(): InstanceInfo | undefined {
     const i = this.#config.instance;
     if (!i || this.#inboundPort === undefined) return undefined;
@@ -271,6 +328,8 @@ export class Agent {
       labels: i.labels,
     };
     if (i.zone !== undefined) info.zone = i.zone;
+    // Said as soon as there is an identity: the listener serves mTLS from its first certificate on.
+    if (this.#identity !== undefined) info.mtls = true;
     return info;
   }
 
@@ -332,6 +391,7 @@ export class Agent {
     const servers = [this.#outbound?.server, this.#inbound?.server, ...this.#upstreams.map((u) => u.server)].filter(
       (s): s is Server => s !== undefined,
     );
+    this.#inbound?.close();
     await Promise.all(servers.map(closeServer));
     await this.#admin?.close();
     this.#table?.close();

@@ -4,3 +4,5 @@ export * from './balancer/round-robin.js';
 export * from './errors.js';
 export * from './route/route-table.js';
 export * from './identity/workload-key.js';
+export * from './identity/workload-identity.js';
+export * from './identity/static-workload-identity.js';
