@@ -74,6 +74,12 @@ async function echoApp(): Promise<App> {
     req.resume();
     req.on('end', () => res.end(JSON.stringify(req.headers)));
   });
+  app.server.on('upgrade', (req, socket) => {
+    app.seen.push(req.headers);
+    socket.end(
+      `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: test\r\nx-caller: ${String(req.headers['x-meshlet-caller'])}\r\n\r\n`,
+    );
+  });
   app.server.listen(0, '127.0.0.1');
   await once(app.server, 'listening');
   app.port = (app.server.address() as AddressInfo).port;
@@ -211,6 +217,25 @@ describe('mutual TLS in the listeners', () => {
     expect(
       await metric(callerAddr, 'meshlet_agent_mtls_handshakes_total{side="outbound",result="ok"}'),
     ).toBeGreaterThan(0);
+  });
+
+  it('carries an upgrade over mTLS, with the caller named and a spoofed name dropped', async () => {
+    await table({ hello: hello('strict') });
+    const upgraded = await new Promise<IncomingHttpHeaders>((resolve, reject) => {
+      const req = request({
+        host: '127.0.0.1',
+        port: callerAddr.outbound as number,
+        headers: { host: 'hello', connection: 'Upgrade', upgrade: 'test', 'x-meshlet-caller': 'spiffe://x/svc/admin' },
+      });
+      req.on('upgrade', (res, socket) => {
+        socket.destroy();
+        resolve(res.headers);
+      });
+      req.on('response', (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
+      req.on('error', reject);
+      req.end();
+    });
+    expect(upgraded['x-caller']).toBe('spiffe://meshlet.local/svc/orders');
   });
 
   it('a plaintext call to a strict listener is refused with MESHLET_MTLS_REQUIRED, counted', async () => {

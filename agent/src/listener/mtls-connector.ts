@@ -51,29 +51,42 @@ export class MtlsConnector {
     return this.#o.identity.current() !== undefined;
   }
 
+  /**
+   * A new mTLS connection to an endpoint of `service` at `host:port` (not yet
+   * secure: wait for `secureConnect`), or undefined while there is no
+   * certificate. For tunnels (upgrades); pools use {@link connectorFor}.
+   */
+  connect(service: string, host: string, port: number): TLSSocket | undefined {
+    const context = this.#secureContext();
+    if (context === undefined) return undefined;
+    const { trustDomain } = context.certificate;
+    const key = `${formatSpiffeId({ trustDomain, service })} ${host}:${port}`;
+    const session = this.#sessions.get(key);
+    const socket = tlsConnect({
+      host,
+      port,
+      secureContext: context.secureContext,
+      minVersion: 'TLSv1.3',
+      ALPNProtocols: ['http/1.1'],
+      checkServerIdentity: spiffeServerCheck(trustDomain, service),
+      ...(session === undefined ? {} : { session }),
+    });
+    socket.setNoDelay(true);
+    socket.on('session', (s: Buffer) => this.#remember(key, s));
+    // A session that failed to resume or a callee that refused must not be offered again.
+    socket.once('error', () => this.#sessions.delete(key));
+    return socket;
+  }
+
   /** An undici `connect` function for endpoints of `service`, with `connectMs` to complete the handshake. */
   connectorFor(service: string, connectMs: number): buildConnector.connector {
     return (options, callback) => {
-      const context = this.#secureContext();
-      if (context === undefined) {
+      const key = `${service} ${options.hostname}:${options.port}`;
+      const socket = this.connect(service, options.hostname, Number(options.port));
+      if (socket === undefined) {
         callback(new Error('this agent has no workload certificate yet to call an mTLS endpoint with'), null);
         return;
       }
-      const { trustDomain } = context.certificate;
-      const expected = formatSpiffeId({ trustDomain, service });
-      const port = Number(options.port);
-      const key = `${expected} ${options.hostname}:${port}`;
-      const socket: TLSSocket = tlsConnect({
-        host: options.hostname,
-        port,
-        secureContext: context.secureContext,
-        minVersion: 'TLSv1.3',
-        ALPNProtocols: ['http/1.1'],
-        checkServerIdentity: spiffeServerCheck(trustDomain, service),
-        ...(this.#sessions.has(key) ? { session: this.#sessions.get(key) as Buffer } : {}),
-      });
-      socket.setNoDelay(true);
-      socket.on('session', (session: Buffer) => this.#remember(key, session));
       let settled = false;
       let connected = false;
       socket.once('connect', () => (connected = true));
@@ -86,7 +99,6 @@ export class MtlsConnector {
         clearTimeout(timer);
         if (settled) return;
         settled = true;
-        this.#sessions.delete(key);
         // A refused certificate is a handshake failure; a refused connection is not a handshake at all.
         if (connected) {
           this.#o.metrics?.mtlsHandshakes.labels('outbound', 'failed').inc();

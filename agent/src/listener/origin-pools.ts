@@ -54,6 +54,17 @@ export class OriginPools {
     return pool;
   }
 
+  /**
+   * How a tunnel (an upgrade) reaches an endpoint of `service`: an mTLS
+   * connection when the endpoint speaks it and the agent has a certificate,
+   * else undefined (plaintext, as the pools decide).
+   */
+  tunnelSocket(endpoint: { host: string; port: number; mtls?: boolean | undefined }, service: string) {
+    if (endpoint.mtls !== true || this.#mtls?.ready !== true) return undefined;
+    const mtls = this.#mtls;
+    return () => mtls.connect(service, endpoint.host, endpoint.port);
+  }
+
   /** Closes the pools of origins not in `keep` (`host:port` keys); in-flight requests finish first. */
   retain(keep: ReadonlySet<string>): void {
     for (const [key, pool] of this.#pools) {

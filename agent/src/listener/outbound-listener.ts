@@ -266,6 +266,6 @@ export class OutboundListener {
       refuseUpgrade(socket, d.refusal);
       return;
     }
-    await forwardUpgrade(req, socket, head, target, d);
+    await forwardUpgrade(req, socket, head, target, d, this.#o.pools);
   }
 }

@@ -1,5 +1,6 @@
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { httpErrorBody, type MeshletHttpError } from '@meshlet/shared';
 import { ERROR_HEADER } from '../errors.js';
@@ -61,6 +62,8 @@ export interface TunnelOptions {
   /** Drop the client's identity headers (`x-meshlet-*`, `x-forwarded-client-cert`): the inbound side, towards the app. */
   stripIdentityHeaders?: boolean;
   connectTimeoutMs: number;
+  /** Makes the connection over mTLS instead (ready on `secureConnect`); undefined: no certificate, plaintext after all. */
+  tlsSocket?: (() => TLSSocket | undefined) | undefined;
 }
 
 /**
@@ -79,7 +82,8 @@ export function tunnelUpgrade(
   o: TunnelOptions,
 ): Promise<{ ok: true } | { ok: false; error: Error }> {
   return new Promise((resolve) => {
-    const upstream: Socket = connect({ host: o.host, port: o.port });
+    const secure = o.tlsSocket?.();
+    const upstream: Socket = secure ?? connect({ host: o.host, port: o.port });
     const timer = setTimeout(
       () =>
         upstream.destroy(
@@ -92,7 +96,7 @@ export function tunnelUpgrade(
       resolve({ ok: false, error });
     };
     upstream.once('error', onConnectError);
-    upstream.once('connect', () => {
+    upstream.once(secure ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
       upstream.off('error', onConnectError);
       if (client.destroyed) {
