@@ -272,12 +272,12 @@ describe('mutual TLS in the listeners', () => {
     expect(seen['x-meshlet-anything']).toBeUndefined();
   });
 
-  it('a caller with another CA’s certificate is refused by the callee', async () => {
+  it('a caller with another CA’s certificate is refused by the callee, even in permissive mode', async () => {
+    // Permissive lets plaintext through without an identity; it never takes a TLS caller's forged one.
     await table({ hello: hello('permissive') });
     const forged = await issue(otherCa, 'orders', 'orders-9');
     const before = app.seen.length;
     const outcome = await new Promise<{ error?: Error; body: string }>((resolve) => {
-      let body = '';
       const socket = tls.connect({
         host: '127.0.0.1',
         port: calleeAddr.inbound as number,
@@ -288,7 +288,7 @@ describe('mutual TLS in the listeners', () => {
         minVersion: 'TLSv1.3',
         checkServerIdentity: () => undefined,
       });
-      const result: { error?: Error; body: string } = { body };
+      const result: { error?: Error; body: string } = { body: '' };
       socket.on('secureConnect', () => socket.write('GET / HTTP/1.1\r\nhost: hello\r\nconnection: close\r\n\r\n'));
       socket.setEncoding('utf8');
       socket.on('data', (c: string) => (result.body += c));
