@@ -24,6 +24,7 @@ import { Subscriptions } from './control/subscriptions.js';
 import { TableCache } from './control/table-cache.js';
 import { HealthMonitor } from './health/health-monitor.js';
 import { HttpHealthCheck } from './health/http-health-check.js';
+import { agentMtls } from './identity/agent-mtls.js';
 import type { WorkloadIdentity } from './identity/workload-identity.js';
 import { InboundListener } from './listener/inbound-listener.js';
 import type { MtlsMode } from './listener/inbound-mtls.js';
@@ -81,9 +82,6 @@ export interface AgentDeps {
    */
   identity?: WorkloadIdentity | undefined;
 }
-
-/** A first byte and a TLS handshake on the inbound listener must each come within this long. */
-const INBOUND_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** A running agent: listeners, health monitor, control-plane client and admin server. */
 export class Agent {
@@ -165,17 +163,15 @@ export class Agent {
   async #start(): Promise<AgentAddresses> {
     const c = this.#config;
     await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
-    const identity = this.#identity;
-    // Loaded only with an identity: the certificate code (and @peculiar/x509) costs a plaintext agent nothing.
-    const mtls = identity && {
-      connector: (await import('./listener/mtls-connector.js')).MtlsConnector,
-      inbound: (await import('./listener/inbound-mtls.js')).InboundMtls,
-    };
-    if (identity && mtls) {
-      this.#pools = new OriginPools(
-        new mtls.connector({ identity, log: this.#log.child({ component: 'mtls' }), metrics: this.#metrics }),
-      );
-    }
+    const mtls =
+      this.#identity &&
+      (await agentMtls(this.#identity, {
+        log: this.#log,
+        clock: this.#clock,
+        metrics: this.#metrics,
+        ownMode: () => this.#ownMtlsMode(),
+      }));
+    if (mtls) this.#pools = mtls.pools;
     const persisted = await this.#cache.load();
     if (persisted) {
       this.#install(persisted, 'disk');
@@ -211,21 +207,7 @@ export class Agent {
         requestTimeoutMs: c.proxy.requestTimeoutMs,
         connectTimeoutMs: c.proxy.connectTimeoutMs,
         metrics: this.#metrics,
-        mtls:
-          identity && mtls
-            ? (handOff) =>
-                new mtls.inbound(
-                  {
-                    identity,
-                    mode: () => this.#ownMtlsMode(),
-                    log: this.#log.child({ component: 'inbound-mtls' }),
-                    clock: this.#clock,
-                    handshakeTimeoutMs: INBOUND_HANDSHAKE_TIMEOUT_MS,
-                    metrics: this.#metrics,
-                  },
-                  handOff,
-                )
-            : undefined,
+        mtls: mtls?.inbound,
       });
       addresses.inbound = await listen(this.#inbound.server, c.listeners.inbound.host, c.listeners.inbound.port);
       this.#inboundPort = addresses.inbound;
