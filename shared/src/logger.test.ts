@@ -24,3 +24,23 @@ describe('setLogLevel', () => {
     expect(lines.map((l) => JSON.parse(l).msg)).toEqual(['shown', 'also shown']);
   });
 });
+
+describe('createLogger', () => {
+  it('redacts a workload private key (keyPem) wherever it is logged', () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const log = createLogger('t', 'info', sink);
+    const keyPem = '-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----';
+    log.info({ keyPem, certificate: { keyPem }, identity: { current: { keyPem } } }, 'identity');
+    expect(lines.join('')).not.toContain('secret');
+    expect(JSON.parse(lines[0] as string)).toMatchObject({
+      keyPem: '[redacted]',
+      certificate: { keyPem: '[redacted]' },
+    });
+  });
+});
