@@ -123,9 +123,14 @@ export class Agent {
     this.#identity = deps.identity;
     this.#pools = new OriginPools();
     this.#subscriptions = new Subscriptions({
-      // An instance's own service too: its table then carries the service's own policy (its mTLS mode, its authorization).
+      // With an identity, an instance's own service too: its table then carries the service's own policy (its mTLS
+      // mode, its authorization). Without one there is nothing to enforce, and the instance is not sent every change
+      // of its own service's endpoints.
       declared: [
-        ...new Set([...config.upstreams.map((u) => u.service), ...(config.instance ? [config.instance.service] : [])]),
+        ...new Set([
+          ...config.upstreams.map((u) => u.service),
+          ...(config.instance && deps.identity ? [config.instance.service] : []),
+        ]),
       ],
       waitMs: config.controlPlane.subscribeWaitMs,
       subscribe: (services) => this.#client?.send({ type: 'subscribe', services }),
