@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import * as tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Pool } from 'undici';
@@ -27,7 +27,7 @@ describe('InboundMtls before the first certificate', () => {
     if (app) await closeServer(app.server);
   });
 
-  async function start(mode: MtlsMode) {
+  async function start(mode: MtlsMode, handshakeTimeoutMs = 5_000) {
     app = await upstream('hello-1');
     pool = new Pool(`http://127.0.0.1:${app.port}`);
     const { root, lines } = capturedLogger();
@@ -48,7 +48,7 @@ describe('InboundMtls before the first certificate', () => {
             mode: () => mode,
             log: root,
             clock: Date.now,
-            handshakeTimeoutMs: 5_000,
+            handshakeTimeoutMs,
             metrics,
           },
           handOff,
@@ -86,5 +86,14 @@ describe('InboundMtls before the first certificate', () => {
     expect((await send(port, 'GET', undefined, undefined, 'hello')).status).toBe(200);
     expect((await send(port, 'GET', undefined, undefined, 'hello')).status).toBe(200);
     expect(app?.hits).toBe(2);
+  });
+
+  it('closes a caller that sends nothing (slowloris) once the first-byte deadline passes', async () => {
+    const { port } = await start('strict', 200);
+    const started = Date.now();
+    const socket = connect({ host: '127.0.0.1', port });
+    await once(socket, 'close');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    expect(Date.now() - started).toBeLessThan(4_000);
   });
 });

@@ -65,7 +65,11 @@ export class InboundMtls {
   /** Takes a connection the listener accepted and sends it down the TLS or the plaintext path. */
   accept(socket: Socket): void {
     socket.on('error', () => socket.destroy());
-    socket.setTimeout(this.#o.handshakeTimeoutMs, () => socket.destroy());
+    const silent = (): void => {
+      socket.destroy();
+    };
+    socket.setTimeout(this.#o.handshakeTimeoutMs);
+    socket.once('timeout', silent);
     const sniff = (): void => {
       const first = socket.read(1) as Buffer | null;
       if (first === null) {
@@ -73,7 +77,9 @@ export class InboundMtls {
         return;
       }
       socket.unshift(first);
+      // From here on the TLS handshake timeout, then HTTP's own, apply.
       socket.setTimeout(0);
+      socket.off('timeout', silent);
       if (first[0] === TLS_HANDSHAKE) this.#acceptTls(socket);
       else {
         this.#o.metrics?.inboundConnections.labels('plaintext', this.#o.mode()).inc();
