@@ -25,9 +25,11 @@ import { Subscriptions } from './control/subscriptions.js';
 import { TableCache } from './control/table-cache.js';
 import { HealthMonitor } from './health/health-monitor.js';
 import { IdentityManager } from './identity/identity-manager.js';
-import type { WorkloadIdentity } from './identity/workload-identity.js';
 import { HttpHealthCheck } from './health/http-health-check.js';
+import { agentMtls } from './identity/agent-mtls.js';
+import type { WorkloadIdentity } from './identity/workload-identity.js';
 import { InboundListener } from './listener/inbound-listener.js';
+import type { MtlsMode } from './listener/inbound-mtls.js';
 import { OriginPools, originOf } from './listener/origin-pools.js';
 import { OutboundListener } from './listener/outbound-listener.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
@@ -69,6 +71,20 @@ export function advertiseHost(bindHost: string, configured: string | undefined):
   return '127.0.0.1';
 }
 
+/** What an {@link Agent} is built with besides its config and logger. */
+export interface AgentDeps {
+  random?: () => number;
+  clock?: () => number;
+  /**
+   * The agent's workload identity (its certificate, key and trust bundle,
+   * renewed as it goes). With one, the inbound listener serves mutual TLS in
+   * the mode its service's policy says (strict by default) and calls to
+   * endpoints that speak mTLS use it; without one, everything stays
+   * plaintext, as before identities.
+   */
+  identity?: WorkloadIdentity | undefined;
+}
+
 /** A running agent: listeners, health monitor, control-plane client and admin server. */
 export class Agent {
   readonly #config: AgentConfig;
@@ -76,7 +92,7 @@ export class Agent {
   readonly #random: () => number;
   readonly #clock: () => number;
   readonly #cache: TableCache;
-  readonly #pools: OriginPools;
+  #pools: OriginPools;
   #table: RouteTable | undefined;
   #outbound: OutboundListener | undefined;
   readonly #upstreams: OutboundListener[] = [];
@@ -100,16 +116,7 @@ export class Agent {
   /** Present unless an identity was given: it gets and renews the certificate over the stream. */
   readonly #identityManager: IdentityManager | undefined;
 
-  /**
-   * @param deps - clock and random source (seeded in tests), and `identity`:
-   * a fixed workload identity instead of certificates from the control plane
-   * (tests of the listeners)
-   */
-  constructor(
-    config: AgentConfig,
-    log: Logger,
-    deps: { random?: () => number; clock?: () => number; identity?: WorkloadIdentity } = {},
-  ) {
+  constructor(config: AgentConfig, log: Logger, deps: AgentDeps = {}) {
     const issues = controlPlaneUrlIssues(config.controlPlane);
     if (issues.length > 0) throw new ConfigError('the controlPlane settings', issues);
     const serviceIssues = agentServiceIssues(config);
@@ -121,7 +128,11 @@ export class Agent {
     this.#cache = new TableCache(config.dataDir, log);
     this.#pools = new OriginPools();
     this.#subscriptions = new Subscriptions({
-      declared: config.upstreams.map((u) => u.service),
+      // An instance's own service too: its table then carries the service's own policy (its mTLS mode, its
+      // authorization).
+      declared: [
+        ...new Set([...config.upstreams.map((u) => u.service), ...(config.instance ? [config.instance.service] : [])]),
+      ],
       waitMs: config.controlPlane.subscribeWaitMs,
       subscribe: (services) => this.#client?.send({ type: 'subscribe', services }),
       log: log.child({ component: 'subscriptions' }),
@@ -174,6 +185,13 @@ export class Agent {
   async #start(): Promise<AgentAddresses> {
     const c = this.#config;
     await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
+    const mtls = await agentMtls(this.#identity, {
+      log: this.#log,
+      clock: this.#clock,
+      metrics: this.#metrics,
+      ownMode: () => this.#ownMtlsMode(),
+    });
+    this.#pools = mtls.pools;
     const persisted = await this.#cache.load();
     if (persisted) {
       this.#install(persisted, 'disk');
@@ -209,6 +227,7 @@ export class Agent {
         requestTimeoutMs: c.proxy.requestTimeoutMs,
         connectTimeoutMs: c.proxy.connectTimeoutMs,
         metrics: this.#metrics,
+        mtls: mtls.inbound,
       });
       addresses.inbound = await listen(this.#inbound.server, c.listeners.inbound.host, c.listeners.inbound.port);
       this.#inboundPort = addresses.inbound;
@@ -293,6 +312,13 @@ export class Agent {
     });
   }
 
+  /** The mTLS mode of the agent's own service, from its routing table; strict until the table says otherwise. */
+  #ownMtlsMode(): MtlsMode {
+    const service = this.#config.instance?.service;
+    const policy = service === undefined ? undefined : this.#table?.routes.services[service]?.policy;
+    return policy?.mtls?.mode ?? 'strict';
+  }
+
   #instanceInfo(): InstanceInfo | undefined {
     const i = this.#config.instance;
     if (!i || this.#inboundPort === undefined) return undefined;
@@ -307,6 +333,8 @@ export class Agent {
       labels: i.labels,
     };
     if (i.zone !== undefined) info.zone = i.zone;
+    // Said from the start: the listener serves mTLS from its first certificate on.
+    info.mtls = true;
     return info;
   }
 
@@ -369,6 +397,7 @@ export class Agent {
     const servers = [this.#outbound?.server, this.#inbound?.server, ...this.#upstreams.map((u) => u.server)].filter(
       (s): s is Server => s !== undefined,
     );
+    this.#inbound?.close();
     await Promise.all(servers.map(closeServer));
     await this.#admin?.close();
     this.#table?.close();

@@ -28,6 +28,8 @@ export const AgentErrorCodes = {
   CIRCUIT_OPEN: 'MESHLET_CIRCUIT_OPEN',
   /** The service's fault injection aborted the request (a drill). */
   FAULT_INJECTED: 'MESHLET_FAULT_INJECTED',
+  /** A plaintext request reached an inbound listener whose service requires mutual TLS (`mtls.mode: strict`). */
+  MTLS_REQUIRED: 'MESHLET_MTLS_REQUIRED',
 } as const;
 
 /** One of {@link AgentErrorCodes}. */
@@ -54,6 +56,7 @@ export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
   APP_RESET: 502,
   RATE_LIMITED: 429,
   CIRCUIT_OPEN: 503,
+  MTLS_REQUIRED: 403,
 });
 
 /** Header that carries the error code on every answer the agent makes itself. */

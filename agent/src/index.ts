@@ -6,3 +6,4 @@ export * from './route/route-table.js';
 export * from './identity/workload-key.js';
 export * from './identity/workload-identity.js';
 export * from './identity/identity-manager.js';
+export * from './identity/static-workload-identity.js';

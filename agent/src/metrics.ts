@@ -105,6 +105,24 @@ export function createAgentMetrics(sources: AgentMetricSources) {
       buckets: REQUEST_DURATION_BUCKETS,
       registers: [registry],
     }),
+    mtlsHandshakes: new Counter({
+      name: 'meshlet_agent_mtls_handshakes_total',
+      help: 'Mutual TLS handshakes by side (inbound: callers to this agent; outbound: this agent to callees) and result (ok, failed: TLS refused it, refused: the peer identity check did).',
+      labelNames: ['side', 'result'] as const,
+      registers: [registry],
+    }),
+    inboundConnections: new Counter({
+      name: 'meshlet_agent_inbound_connections_total',
+      help: 'Connections accepted by the inbound listener, by transport (mtls, plaintext) and the service mTLS mode in force (strict, permissive, off: the agent holds no identity).',
+      labelNames: ['transport', 'mode'] as const,
+      registers: [registry],
+    }),
+    mtlsRefusals: new Counter({
+      name: 'meshlet_agent_mtls_refusals_total',
+      help: 'Inbound callers refused for want of a valid mesh identity, by reason (plaintext: a plaintext request in strict mode; no-certificate: the agent has no certificate yet; and the peer verifier reasons).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     controlPlaneConnected: new Gauge({
       name: 'meshlet_agent_control_plane_connected',
       help: '1 while the stream to the control plane is open, else 0.',

@@ -3,6 +3,9 @@ import { type Logger, type LoggerOptions, pino } from 'pino';
 /** Paths of secrets that must never reach a log line, whatever object they are logged in. */
 export const REDACTED_PATHS = [
   'joinToken',
+  'keyPem',
+  '*.keyPem',
+  '*.*.keyPem',
   '*.joinToken',
   '*.*.joinToken',
   'adminToken',

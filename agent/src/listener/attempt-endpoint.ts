@@ -17,7 +17,8 @@ export interface AttemptContext {
  * origin. The endpoint counts the attempt as active while it lasts, and
  * observes the time to the answer's headers when one comes (what the
  * balancer's EWMA and the observations feed on). `answeredMs` is that time,
- * -1 when no answer came.
+ * -1 when no answer came. `service` is the one the endpoint belongs to:
+ * an mTLS endpoint must prove to be it.
  */
 export async function attemptEndpoint(
   ctx: AttemptContext,
@@ -26,20 +27,29 @@ export async function attemptEndpoint(
   res: ServerResponse,
   timeouts: TimeoutPolicy,
   accept: RelayOptions['accept'],
+  service: string,
 ): Promise<{ outcome: RelayOutcome; answeredMs: number }> {
   const stats = ctx.stats.get(endpoint.id);
   stats.active++;
   const started = performance.now();
   let answeredMs = -1;
-  const outcome = await dispatchRelay(ctx.pools.get(endpoint.host, endpoint.port, timeouts), request, res, {
-    fromApp: false,
-    headersDeadlineMs: timeouts.requestMs,
-    onHeaders: () => {
-      answeredMs = performance.now() - started;
-      stats.observe(answeredMs, ctx.clock());
+  const outcome = await dispatchRelay(
+    ctx.pools.get(endpoint.host, endpoint.port, timeouts, {
+      service,
+      mtls: endpoint.mtls === true,
+    }),
+    request,
+    res,
+    {
+      fromApp: false,
+      headersDeadlineMs: timeouts.requestMs,
+      onHeaders: () => {
+        answeredMs = performance.now() - started;
+        stats.observe(answeredMs, ctx.clock());
+      },
+      accept,
     },
-    accept,
-  });
+  );
   stats.active--;
   return { outcome, answeredMs };
 }

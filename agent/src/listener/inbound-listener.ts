@@ -1,11 +1,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@meshlet/shared';
 import type { Pool } from 'undici';
 import { AgentErrors } from '../errors.js';
 import { type AgentMetrics, CODE_CLASSES, codeClass, type CodeClass } from '../metrics.js';
 import { failureKind } from '../resilience/failure-kind.js';
+import { CALLER_HEADER, withCallerHeader } from './caller-headers.js';
 import { rawUpstreamHeaders } from './hop-headers.js';
+import type { InboundMtls } from './inbound-mtls.js';
 import { dispatchRelay } from './relay-handler.js';
 import { sendJsonError } from './json-error.js';
 import { refuseUpgrade, tunnelUpgrade } from './upgrade-tunnel.js';
@@ -23,6 +26,12 @@ export interface InboundOptions {
   connectTimeoutMs: number;
   /** The agent's metrics; absent: none are kept. */
   metrics?: Pick<AgentMetrics, 'inboundRequests' | 'inboundDuration'> | undefined;
+  /**
+   * Mutual TLS (the agent holds a workload identity): makes the TLS side,
+   * given the HTTP server's own way to take a connection. Absent: plaintext
+   * only, as before identities.
+   */
+  mtls?: ((handOff: (socket: Socket) => void) => InboundMtls) | undefined;
 }
 
 /**
@@ -38,6 +47,7 @@ export class InboundListener {
   /** Label children resolved once: a request costs one increment and one observation. */
   readonly #requests: Record<CodeClass, { inc(): void }> | undefined;
   readonly #duration: { observe(seconds: number): void } | undefined;
+  readonly #mtls: InboundMtls | undefined;
 
   constructor(options: InboundOptions) {
     this.#o = options;
@@ -56,13 +66,29 @@ export class InboundListener {
         sendJsonError(res, AgentErrors.UPSTREAM_UNREACHABLE('internal error in the agent', { statusCode: 500 }));
       });
     });
+    if (options.mtls) {
+      // Every accepted connection goes through the TLS side first, which hands it back to HTTP.
+      const server = this.server;
+      const httpConnection = server.listeners('connection')[0] as (socket: Socket) => void;
+      server.removeListener('connection', httpConnection);
+      this.#mtls = options.mtls((socket) => httpConnection.call(server, socket));
+      const mtls = this.#mtls;
+      server.on('connection', (socket: Socket) => mtls.accept(socket));
+    }
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
+      if (this.#mtls && !this.#mtls.admits(req.socket)) {
+        refuseUpgrade(socket, this.#mtlsRequired());
+        return;
+      }
+      const caller = this.#mtls?.callerOf(req.socket);
       tunnelUpgrade(req, socket, head, {
         host: options.appHost,
         port: options.appPort,
         path: req.url ?? '/',
         connectTimeoutMs: options.connectTimeoutMs,
+        stripIdentityHeaders: true,
+        ...(caller === undefined ? {} : { extraHeaders: { [CALLER_HEADER]: caller } }),
       })
         .then((r) => {
           if (!r.ok)
@@ -75,7 +101,24 @@ export class InboundListener {
     });
   }
 
+  /** Stops following the workload identity. */
+  close(): void {
+    this.#mtls?.close();
+  }
+
+  #mtlsRequired() {
+    return AgentErrors.MTLS_REQUIRED(
+      `this service accepts mutual TLS only (mtls.mode: strict): call it through a meshlet agent that holds a workload certificate, or set the service's mtls.mode to permissive while callers migrate`,
+    );
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.#mtls && !this.#mtls.admits(req.socket)) {
+      res.shouldKeepAlive = false;
+      sendJsonError(res, this.#mtlsRequired());
+      this.#requests?.['4xx'].inc();
+      return;
+    }
     if (!this.#requests) {
       await this.#relay(req, res);
       return;
@@ -89,7 +132,7 @@ export class InboundListener {
 
   /** Relays to the app; resolves with the app's status, or -1 when it gave none. */
   async #relay(req: IncomingMessage, res: ServerResponse): Promise<number> {
-    const headers = rawUpstreamHeaders(req);
+    const headers = withCallerHeader(rawUpstreamHeaders(req), this.#mtls?.callerOf(req.socket));
     const outcome = await dispatchRelay(
       this.#o.app,
       {

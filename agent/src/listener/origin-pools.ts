@@ -1,4 +1,5 @@
 import { Pool } from 'undici';
+import type { MtlsConnector } from './mtls-connector.js';
 
 /** Formats `host:port` as an origin, bracketing IPv6 literals. */
 export function originOf(host: string, port: number): string {
@@ -11,24 +12,57 @@ export function originOf(host: string, port: number): string {
  */
 export class OriginPools {
   readonly #pools = new Map<string, Pool>();
+  readonly #mtls: MtlsConnector | undefined;
+
+  /** With `mtls` (the agent holds a workload identity), endpoints that speak mTLS are called with it. */
+  constructor(mtls?: MtlsConnector) {
+    this.#mtls = mtls;
+  }
 
   /**
    * The pool for `host:port` with these connect and idle timeouts (the
    * service's or a route's): one pool per origin and pair of timeouts, so
    * that a route with a shorter connect timeout gets connections made with
    * it. A pool lives until its origin leaves the routing table.
+   *
+   * An endpoint that speaks mTLS (`mtls`), called by an agent that has a
+   * certificate, gets a pool of its own per service expected behind it,
+   * whose connections check that the callee is that service. Without a
+   * certificate (none yet, or no identity at all) it is called in plaintext,
+   * which a callee in permissive mode accepts and one in strict mode refuses
+   * with `MESHLET_MTLS_REQUIRED`.
    */
-  get(host: string, port: number, timeouts: { connectMs: number; idleMs: number }): Pool {
-    const key = `${host}:${port}|${timeouts.connectMs}|${timeouts.idleMs}`;
+  get(
+    host: string,
+    port: number,
+    timeouts: { connectMs: number; idleMs: number },
+    callee?: { service: string; mtls: boolean },
+  ): Pool {
+    const mtls = callee?.mtls === true && this.#mtls?.ready === true ? callee.service : undefined;
+    const key = `${host}:${port}|${timeouts.connectMs}|${timeouts.idleMs}${mtls === undefined ? '' : `|mtls ${mtls}`}`;
     let pool = this.#pools.get(key);
     if (!pool) {
       pool = new Pool(originOf(host, port), {
-        connect: { timeout: timeouts.connectMs },
+        connect:
+          mtls === undefined || this.#mtls === undefined
+            ? { timeout: timeouts.connectMs }
+            : this.#mtls.connectorFor(mtls, timeouts.connectMs),
         keepAliveTimeout: timeouts.idleMs,
       });
       this.#pools.set(key, pool);
     }
     return pool;
+  }
+
+  /**
+   * How a tunnel (an upgrade) reaches an endpoint of `service`: an mTLS
+   * connection when the endpoint speaks it and the agent has a certificate,
+   * else undefined (plaintext, as the pools decide).
+   */
+  tunnelSocket(endpoint: { host: string; port: number; mtls?: boolean | undefined }, service: string) {
+    if (endpoint.mtls !== true || this.#mtls?.ready !== true) return undefined;
+    const mtls = this.#mtls;
+    return () => mtls.connect(service, endpoint.host, endpoint.port);
   }
 
   /** Closes the pools of origins not in `keep` (`host:port` keys); in-flight requests finish first. */

@@ -194,7 +194,7 @@ export class OutboundListener {
       // Before anything reaches the client: an answer the policy retries is declined.
       const accept = (status: number, peerError: string | undefined) =>
         !(decision = ask(attempt, { kind: 'status', status, peerError })).retry;
-      const { outcome, answeredMs } = await attemptEndpoint(o, endpoint, request, res, timeouts, accept);
+      const { outcome, answeredMs } = await attemptEndpoint(o, endpoint, request, res, timeouts, accept, dest.name);
       if (outcome.kind !== 'failed') {
         dest.metrics.attempt(endpoint.id, outcome.status);
         dest.outcome(endpoint.id, outcome.status >= 500, answeredMs);
@@ -266,6 +266,6 @@ export class OutboundListener {
       refuseUpgrade(socket, d.refusal);
       return;
     }
-    await forwardUpgrade(req, socket, head, target, d);
+    await forwardUpgrade(req, socket, head, target, d, this.#o.pools);
   }
 }

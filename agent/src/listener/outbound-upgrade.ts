@@ -4,6 +4,7 @@ import type { PickContext } from '../balancer/balancer.js';
 import { AgentErrors } from '../errors.js';
 import type { Destination } from '../route/destination.js';
 import { requestHash } from '../route/request-hash.js';
+import type { OriginPools } from './origin-pools.js';
 import type { RequestTarget } from './request-target.js';
 import { addTraceContextRaw } from './trace-context.js';
 import { refuseUpgrade, tunnelUpgrade } from './upgrade-tunnel.js';
@@ -21,6 +22,7 @@ export async function forwardUpgrade(
   head: Buffer,
   target: RequestTarget,
   d: Destination,
+  pools: OriginPools,
 ): Promise<void> {
   const trace: string[] = [];
   for (const name of ['traceparent', 'x-request-id'] as const) {
@@ -44,6 +46,7 @@ export async function forwardUpgrade(
       hostHeader: target.service,
       extraHeaders: extra,
       connectTimeoutMs: d.timeouts.connectMs,
+      tlsSocket: pools.tunnelSocket(endpoint, d.dest.name),
     });
     // A tunnel has no status to judge: connecting is the success (and, as for requests, what outlier detection and the observations count).
     d.dest.outcome(endpoint.id, !r.ok);

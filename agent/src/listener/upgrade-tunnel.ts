@@ -1,8 +1,10 @@
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { httpErrorBody, type MeshletHttpError } from '@meshlet/shared';
 import { ERROR_HEADER } from '../errors.js';
+import { isSpoofableIdentityHeader } from './caller-headers.js';
 import { HOP_BY_HOP } from './hop-headers.js';
 
 /** Request headers for an upgrade: hop-by-hop ones dropped except `Upgrade`, with `Connection: Upgrade`. */
@@ -11,6 +13,7 @@ function upgradeHead(
   path: string,
   host: string | undefined,
   extra: Record<string, string>,
+  stripIdentity: boolean,
 ): string {
   const named = new Set(
     (req.headers.connection ?? '')
@@ -26,7 +29,7 @@ function upgradeHead(
     // Upgrade is the one hop-by-hop header an upgrade must carry on.
     if (lower !== 'upgrade' && (HOP_BY_HOP.has(lower) || named.has(lower))) continue;
     if (lower === 'host' && host !== undefined) continue;
-    if (lower in extra) continue;
+    if (lower in extra || (stripIdentity && isSpoofableIdentityHeader(lower))) continue;
     head += `${name}: ${raw[i + 1] as string}\r\n`;
   }
   if (host !== undefined) head += `host: ${host}\r\n`;
@@ -54,9 +57,13 @@ export interface TunnelOptions {
   path: string;
   /** Replaces the `Host` header when given. */
   hostHeader?: string;
-  /** Headers added to the upgrade request (trace context). */
+  /** Headers added to the upgrade request (trace context, the caller's identity). */
   extraHeaders?: Record<string, string>;
+  /** Drop the client's identity headers (`x-meshlet-*`, `x-forwarded-client-cert`): the inbound side, towards the app. */
+  stripIdentityHeaders?: boolean;
   connectTimeoutMs: number;
+  /** Makes the connection over mTLS instead (ready on `secureConnect`); undefined: no certificate, plaintext after all. */
+  tlsSocket?: (() => TLSSocket | undefined) | undefined;
 }
 
 /**
@@ -75,7 +82,8 @@ export function tunnelUpgrade(
   o: TunnelOptions,
 ): Promise<{ ok: true } | { ok: false; error: Error }> {
   return new Promise((resolve) => {
-    const upstream: Socket = connect({ host: o.host, port: o.port });
+    const secure = o.tlsSocket?.();
+    const upstream: Socket = secure ?? connect({ host: o.host, port: o.port });
     const timer = setTimeout(
       () =>
         upstream.destroy(
@@ -88,7 +96,7 @@ export function tunnelUpgrade(
       resolve({ ok: false, error });
     };
     upstream.once('error', onConnectError);
-    upstream.once('connect', () => {
+    upstream.once(secure ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
       upstream.off('error', onConnectError);
       if (client.destroyed) {
@@ -106,7 +114,7 @@ export function tunnelUpgrade(
       client.on('error', fail);
       upstream.on('close', () => client.destroy());
       client.on('close', () => upstream.destroy());
-      upstream.write(upgradeHead(req, o.path, o.hostHeader, o.extraHeaders ?? {}));
+      upstream.write(upgradeHead(req, o.path, o.hostHeader, o.extraHeaders ?? {}, o.stripIdentityHeaders === true));
       if (head.length > 0) upstream.write(head);
       client.pipe(upstream);
       upstream.pipe(client);

@@ -25,6 +25,20 @@ const helloFor = (id: string, service?: string, zone?: string): Hello => ({
 });
 
 describe('Registry', () => {
+  it('carries an instance’s mtls flag from its hello onto its endpoint, and none for a plaintext one', () => {
+    const r = new Registry({ clock: () => 0, onChange: vi.fn(), onNewService: vi.fn() });
+    const secure = helloFor('a-1', 'hello');
+    if (secure.instance) secure.instance.mtls = true;
+    r.health(r.connect(secure, '1.1.1.1'), 'healthy', undefined);
+    r.health(r.connect(helloFor('b-1', 'hello'), '1.1.1.1'), 'healthy', undefined);
+    const eps = r.routingServices().hello?.endpoints ?? [];
+    expect(eps.map((e) => [e.id, e.mtls])).toEqual([
+      ['a-1', true],
+      ['b-1', undefined],
+    ]);
+    expect(eps[1]).not.toHaveProperty('mtls');
+  });
+
   it('routes only to connected instances whose app is healthy', () => {
     let now = 0;
     const onChange = vi.fn();

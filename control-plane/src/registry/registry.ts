@@ -215,6 +215,7 @@ export class Registry {
         labels: i.labels,
       };
       if (i.zone !== undefined) endpoint.zone = i.zone;
+      if (i.mtls === true) endpoint.mtls = true;
       if (health !== undefined && health !== 'healthy') endpoint.health = health;
       (out[i.service] as ServiceRoutes).endpoints.push(endpoint);
     }

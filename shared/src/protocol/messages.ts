@@ -45,6 +45,12 @@ const endpointFields = {
   tier: Type.Integer({ minimum: 0, maximum: 15 }),
   weight: Type.Integer({ minimum: 1, maximum: 10000 }),
   labels: Labels,
+  /**
+   * The endpoint's agent serves mutual TLS with a mesh workload certificate
+   * on this port (it holds a workload identity); absent: plaintext only.
+   * Callers with a certificate of their own connect to it with mTLS.
+   */
+  mtls: Type.Optional(Type.Boolean()),
 };
 
 /**

@@ -295,6 +295,22 @@ export const SlowStartPolicy = Type.Object(
 /** {@inheritDoc SlowStartPolicy} */
 export type SlowStartPolicy = Static<typeof SlowStartPolicy>;
 
+/**
+ * Mutual TLS on the service's inbound listeners (for agents that hold a
+ * workload identity). `strict`: every caller must present a mesh
+ * certificate, a plaintext request gets `MESHLET_MTLS_REQUIRED`;
+ * `permissive`: plaintext callers are relayed too, without a caller
+ * identity (for migrating callers that have none yet).
+ */
+export const MtlsPolicy = Type.Object(
+  {
+    mode: Type.Union([Type.Literal('strict'), Type.Literal('permissive')], { default: 'strict' }),
+  },
+  { default: {}, additionalProperties: false },
+);
+/** {@inheritDoc MtlsPolicy} */
+export type MtlsPolicy = Static<typeof MtlsPolicy>;
+
 /** Everything a caller needs to know about how to call a service. */
 export const ServicePolicy = Type.Object(
   {
@@ -308,6 +324,8 @@ export const ServicePolicy = Type.Object(
     rateLimit: Type.Optional(RateLimitPolicy),
     faultInjection: Type.Optional(FaultPolicy),
     routes: Type.Array(RouteRule, { default: [], maxItems: 256 }),
+    /** Absent: `strict` (see {@link MtlsPolicy}); optional so that tables and stored policies without it stay as they are. */
+    mtls: Type.Optional(MtlsPolicy),
   },
   { default: {}, additionalProperties: false },
 );

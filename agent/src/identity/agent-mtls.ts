@@ -1,0 +1,45 @@
+import type { Clock, Logger } from '@meshlet/shared';
+import type { InboundMtls, MtlsMode } from '../listener/inbound-mtls.js';
+import { OriginPools } from '../listener/origin-pools.js';
+import type { AgentMetrics } from '../metrics.js';
+import type { WorkloadIdentity } from './workload-identity.js';
+
+/** A first byte and a TLS handshake on the inbound listener must each come within this long. */
+export const INBOUND_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** What an agent with a workload identity uses in its listeners. */
+export interface AgentMtls {
+  /** Outbound pools that call mTLS endpoints with the identity. */
+  pools: OriginPools;
+  /** The inbound listener's TLS side, given the HTTP server's way to take a connection. */
+  inbound: (handOff: ConstructorParameters<typeof InboundMtls>[1]) => InboundMtls;
+}
+
+/**
+ * The mTLS parts of an agent that holds `identity`. Loaded on demand, so
+ * that the certificate code (and `@peculiar/x509` with it) costs an agent
+ * without an identity nothing.
+ */
+export async function agentMtls(
+  identity: WorkloadIdentity,
+  deps: { log: Logger; clock: Clock; metrics: AgentMetrics; ownMode: () => MtlsMode },
+): Promise<AgentMtls> {
+  const { MtlsConnector } = await import('../listener/mtls-connector.js');
+  const { InboundMtls } = await import('../listener/inbound-mtls.js');
+  const connector = new MtlsConnector({ identity, log: deps.log.child({ component: 'mtls' }), metrics: deps.metrics });
+  return {
+    pools: new OriginPools(connector),
+    inbound: (handOff) =>
+      new InboundMtls(
+        {
+          identity,
+          mode: deps.ownMode,
+          log: deps.log.child({ component: 'inbound-mtls' }),
+          clock: deps.clock,
+          handshakeTimeoutMs: INBOUND_HANDSHAKE_TIMEOUT_MS,
+          metrics: deps.metrics,
+        },
+        handOff,
+      ),
+  };
+}

@@ -1,0 +1,99 @@
+import { once } from 'node:events';
+import { type AddressInfo, connect } from 'node:net';
+import * as tls from 'node:tls';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Pool } from 'undici';
+import { StaticWorkloadIdentity } from '../identity/static-workload-identity.js';
+import { createAgentMetrics } from '../metrics.js';
+import { InboundListener } from './inbound-listener.js';
+import { InboundMtls, type MtlsMode } from './inbound-mtls.js';
+import { capturedLogger } from './test-support/log-capture.js';
+import { closeServer, send, type Upstream, upstream } from './test-support/loopback.js';
+
+// The inbound listener of an agent that has an identity but no certificate
+// yet (its first one is on its way): no TLS caller can be served, and
+// plaintext is treated by the mode as always, never let through for want
+// of a certificate. The handshakes themselves, with certificates from a
+// real CA, are in test/mtls-listeners.test.ts.
+
+describe('InboundMtls before the first certificate', () => {
+  let app: Upstream | undefined;
+  let inbound: InboundListener | undefined;
+  let pool: Pool | undefined;
+  afterEach(async () => {
+    inbound?.close();
+    if (inbound) await closeServer(inbound.server);
+    await pool?.close();
+    if (app) await closeServer(app.server);
+  });
+
+  async function start(mode: MtlsMode, handshakeTimeoutMs = 5_000) {
+    app = await upstream('hello-1');
+    pool = new Pool(`http://127.0.0.1:${app.port}`);
+    const { root, lines } = capturedLogger();
+    const metrics = createAgentMetrics({ controlPlaneConnected: () => true, tableVersion: () => 1 });
+    inbound = new InboundListener({
+      app: pool,
+      appName: 'hello',
+      appHost: '127.0.0.1',
+      appPort: app.port,
+      log: root,
+      requestTimeoutMs: 5_000,
+      connectTimeoutMs: 1_000,
+      metrics,
+      mtls: (handOff) =>
+        new InboundMtls(
+          {
+            identity: new StaticWorkloadIdentity(),
+            mode: () => mode,
+            log: root,
+            clock: Date.now,
+            handshakeTimeoutMs,
+            metrics,
+          },
+          handOff,
+        ),
+    });
+    inbound.server.listen(0, '127.0.0.1');
+    await once(inbound.server, 'listening');
+    const port = (inbound.server.address() as AddressInfo).port;
+    const refusals = async (reason: string) =>
+      (await metrics.mtlsRefusals.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
+    return { port, lines, refusals };
+  }
+
+  it('closes a TLS caller, counted and logged, and refuses plaintext in strict mode', async () => {
+    const { port, lines, refusals } = await start('strict');
+    const closed = await new Promise<boolean>((resolve) => {
+      const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+      socket.on('secureConnect', () => resolve(false));
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(true));
+    });
+    expect(closed).toBe(true);
+    expect(await refusals('no-certificate')).toBe(1);
+    expect(lines.some((l) => l.reason === 'no-certificate')).toBe(true);
+
+    const plain = await send(port, 'GET', undefined, undefined, 'hello');
+    expect(plain.status).toBe(403);
+    expect(plain.body).toContain('MESHLET_MTLS_REQUIRED');
+    expect(app?.hits).toBe(0);
+    expect(await refusals('plaintext')).toBe(1);
+  });
+
+  it('relays plaintext in permissive mode, keeping the connection for the next request', async () => {
+    const { port } = await start('permissive');
+    expect((await send(port, 'GET', undefined, undefined, 'hello')).status).toBe(200);
+    expect((await send(port, 'GET', undefined, undefined, 'hello')).status).toBe(200);
+    expect(app?.hits).toBe(2);
+  });
+
+  it('closes a caller that sends nothing (slowloris) once the first-byte deadline passes', async () => {
+    const { port } = await start('strict', 200);
+    const started = Date.now();
+    const socket = connect({ host: '127.0.0.1', port });
+    await once(socket, 'close');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    expect(Date.now() - started).toBeLessThan(4_000);
+  });
+});

@@ -1,0 +1,177 @@
+import type { Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import type { Clock, Logger, MtlsPolicy } from '@meshlet/shared';
+import type { PeerIdentityVerifier } from '@meshlet/shared/identity';
+import { workloadTlsOptions, workloadVerifier } from '../identity/identity-tls.js';
+import type { WorkloadCertificate, WorkloadIdentity } from '../identity/workload-identity.js';
+import type { AgentMetrics } from '../metrics.js';
+
+/** The mTLS mode of the agent's own service. */
+export type MtlsMode = MtlsPolicy['mode'];
+
+/** The first byte of every TLS connection: a handshake record. */
+const TLS_HANDSHAKE = 0x16;
+
+/** Options of {@link InboundMtls}. */
+export interface InboundMtlsOptions {
+  identity: WorkloadIdentity;
+  /** The mode in force: the agent's own service's `mtls.mode` in its routing table (strict when absent). */
+  mode: () => MtlsMode;
+  log: Logger;
+  clock: Clock;
+  /** A caller has this long for its first byte, and then for the TLS handshake. */
+  handshakeTimeoutMs: number;
+  metrics?: Pick<AgentMetrics, 'mtlsHandshakes' | 'inboundConnections' | 'mtlsRefusals'> | undefined;
+}
+
+/**
+ * The TLS side of the inbound listener. Callers reach one port; the first
+ * byte tells a TLS handshake (0x16) from a plaintext request, as Istio's
+ * permissive mode does. A TLS caller must present a certificate chained to
+ * the trust bundle (node:tls checks the chain in the handshake), and then
+ * the peer verifier reads its SPIFFE ID from the chain the handshake
+ * carried, checking trust domain and validity on its own; only a connection
+ * that passes both reaches HTTP, with its caller known for the connection's
+ * life. Plaintext connections go to HTTP as they are: whether a plaintext
+ * request is refused (strict) or relayed without a caller (permissive) is
+ * decided per request, so a policy change applies at once.
+ *
+ * Rotation: every change of the identity (a renewed leaf, a new bundle)
+ * replaces the TLS server's secure context and the verifier; connections
+ * already open keep theirs, new ones get the new certificate.
+ */
+export class InboundMtls {
+  readonly #o: InboundMtlsOptions;
+  readonly #handOff: (socket: Socket | TLSSocket) => void;
+  readonly #callers = new WeakMap<object, string>();
+  readonly #unsubscribe: () => void;
+  #tls: TlsServer | undefined;
+  #verifier: PeerIdentityVerifier | undefined;
+
+  /** `handOff` gives a connection to the HTTP server (its own `connection` listener). */
+  constructor(options: InboundMtlsOptions, handOff: (socket: Socket | TLSSocket) => void) {
+    this.#o = options;
+    this.#handOff = handOff;
+    const current = options.identity.current();
+    if (current) this.#use(current);
+    this.#unsubscribe = options.identity.onChange((certificate) => this.#use(certificate));
+  }
+
+  /** The caller's SPIFFE ID on a connection that came over mTLS; undefined for plaintext. */
+  callerOf(socket: object): string | undefined {
+    return this.#callers.get(socket);
+  }
+
+  /** Takes a connection the listener accepted and sends it down the TLS or the plaintext path. */
+  accept(socket: Socket): void {
+    socket.on('error', () => socket.destroy());
+    const silent = (): void => {
+      socket.destroy();
+    };
+    socket.setTimeout(this.#o.handshakeTimeoutMs);
+    socket.once('timeout', silent);
+    const sniff = (): void => {
+      const first = socket.read(1) as Buffer | null;
+      if (first === null) {
+        socket.once('readable', sniff);
+        return;
+      }
+      socket.unshift(first);
+      // From here on the TLS handshake timeout, then HTTP's own, apply.
+      socket.setTimeout(0);
+      socket.off('timeout', silent);
+      if (first[0] === TLS_HANDSHAKE) this.#acceptTls(socket);
+      else {
+        this.#o.metrics?.inboundConnections.labels('plaintext', this.#o.mode()).inc();
+        this.#handOff(socket);
+      }
+    };
+    sniff();
+  }
+
+  /** The mode in force for the agent's own service. */
+  mode(): MtlsMode {
+    return this.#o.mode();
+  }
+
+  /**
+   * Whether a request on `socket` may reach the app: one over mTLS always, a
+   * plaintext one in permissive mode only; a refusal is counted and logged.
+   */
+  admits(socket: Socket): boolean {
+    if (this.#callers.has(socket) || this.#o.mode() === 'permissive') return true;
+    this.#refuse('plaintext', 'a plaintext request reached a service in strict mTLS mode', socket.remoteAddress);
+    return false;
+  }
+
+  /** Stops following the identity. */
+  close(): void {
+    this.#unsubscribe();
+  }
+
+  #acceptTls(socket: Socket): void {
+    if (this.#tls === undefined) {
+      // No certificate yet (the first one is on its way): nothing to prove who this agent is.
+      this.#refuse('no-certificate', 'a TLS caller arrived before this agent has a workload certificate');
+      socket.destroy();
+      return;
+    }
+    // The HTTP server accepts half-open sockets (it ends them itself); under TLS, the TLS socket does, and the raw
+    // one must follow it closed, or a caller that resets the connection leaves it open and the listener never closes.
+    socket.allowHalfOpen = false;
+    this.#tls.emit('connection', socket);
+  }
+
+  #use(certificate: WorkloadCertificate): void {
+    const options = workloadTlsOptions(certificate);
+    this.#verifier = workloadVerifier(certificate, this.#o.clock);
+    if (this.#tls) {
+      this.#tls.setSecureContext(options);
+      this.#o.log.info(
+        { spiffeId: certificate.spiffeId, notAfter: new Date(certificate.notAfterMs).toISOString() },
+        'inbound listener serves a new workload certificate',
+      );
+      return;
+    }
+    this.#tls = createTlsServer({
+      ...options,
+      requestCert: true,
+      rejectUnauthorized: true,
+      handshakeTimeout: this.#o.handshakeTimeoutMs,
+    });
+    this.#tls.on('secureConnection', (tlsSocket: TLSSocket) => this.#verify(tlsSocket));
+    this.#tls.on('tlsClientError', (err: Error & { code?: string }, tlsSocket: TLSSocket) => {
+      this.#o.metrics?.mtlsHandshakes.labels('inbound', 'failed').inc();
+      this.#o.log.warn(
+        { err: err.message, code: err.code, remote: tlsSocket.remoteAddress },
+        'inbound mTLS handshake failed',
+      );
+    });
+  }
+
+  #verify(tlsSocket: TLSSocket): void {
+    tlsSocket.on('error', () => tlsSocket.destroy());
+    const verifier = this.#verifier as PeerIdentityVerifier;
+    verifier.verify(tlsSocket.getPeerCertificate(true)).then(
+      (peer) => {
+        if (!peer.ok) {
+          this.#o.metrics?.mtlsHandshakes.labels('inbound', 'refused').inc();
+          this.#refuse(peer.reason, peer.message, tlsSocket.remoteAddress);
+          tlsSocket.destroy();
+          return;
+        }
+        this.#o.metrics?.mtlsHandshakes.labels('inbound', 'ok').inc();
+        if (tlsSocket.destroyed || !tlsSocket.readable) return; // the caller left while it was checked
+        this.#o.metrics?.inboundConnections.labels('mtls', this.#o.mode()).inc();
+        this.#callers.set(tlsSocket, peer.uri);
+        this.#handOff(tlsSocket);
+      },
+      () => tlsSocket.destroy(),
+    );
+  }
+
+  #refuse(reason: string, message: string, remote?: string): void {
+    this.#o.metrics?.mtlsRefusals.labels(reason).inc();
+    this.#o.log.warn({ reason, remote }, `inbound caller refused: ${message}`);
+  }
+}

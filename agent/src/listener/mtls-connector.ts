@@ -1,0 +1,141 @@
+import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
+import type { Logger } from '@meshlet/shared';
+import { formatSpiffeId, spiffeServerCheck } from '@meshlet/shared/identity';
+import type { buildConnector } from 'undici';
+import { workloadTlsOptions } from '../identity/identity-tls.js';
+import type { WorkloadCertificate, WorkloadIdentity } from '../identity/workload-identity.js';
+import type { AgentMetrics } from '../metrics.js';
+
+/** Most TLS sessions kept for resumption (one per callee endpoint and expected identity). */
+export const MAX_CACHED_SESSIONS = 1000;
+
+/** Options of {@link MtlsConnector}. */
+export interface MtlsConnectorOptions {
+  identity: WorkloadIdentity;
+  log: Logger;
+  metrics?: Pick<AgentMetrics, 'mtlsHandshakes'> | undefined;
+}
+
+/**
+ * Makes the mTLS connections of the outbound pools. Each connection reads
+ * the identity when it is made, so a renewed certificate is used from the
+ * next connection on, while the pooled keep-alive connections keep the one
+ * they were made with. The callee must present a certificate chained to the
+ * trust bundle whose SPIFFE ID names the service being called
+ * (`spiffeServerCheck`).
+ *
+ * Sessions are resumed (a cheaper handshake on reconnect), but Node skips
+ * `checkServerIdentity` on a resumed session, so the cache is keyed by the
+ * SPIFFE ID the caller expects as well as the endpoint: a session is only
+ * ever offered again for the identity it was checked against. undici's own
+ * connector keys its cache by server name alone, and builds its TLS options
+ * once, which is why this one is written here. The cache is dropped on
+ * every identity change (a new bundle may no longer trust what a session
+ * proved).
+ */
+export class MtlsConnector {
+  readonly #o: MtlsConnectorOptions;
+  readonly #sessions = new Map<string, Buffer>();
+  #context: { certificate: WorkloadCertificate; secureContext: SecureContext } | undefined;
+
+  constructor(options: MtlsConnectorOptions) {
+    this.#o = options;
+    options.identity.onChange(() => {
+      this.#context = undefined;
+      this.#sessions.clear();
+    });
+  }
+
+  /** Whether the agent has a certificate to call with. */
+  get ready(): boolean {
+    return this.#o.identity.current() !== undefined;
+  }
+
+  /**
+   * A new mTLS connection to an endpoint of `service` at `host:port` (not yet
+   * secure: wait for `secureConnect`), or undefined while there is no
+   * certificate. For tunnels (upgrades); pools use {@link connectorFor}.
+   */
+  connect(service: string, host: string, port: number): TLSSocket | undefined {
+    const context = this.#secureContext();
+    if (context === undefined) return undefined;
+    const { trustDomain } = context.certificate;
+    const key = `${formatSpiffeId({ trustDomain, service })} ${host}:${port}`;
+    const session = this.#sessions.get(key);
+    const socket = tlsConnect({
+      host,
+      port,
+      secureContext: context.secureContext,
+      minVersion: 'TLSv1.3',
+      ALPNProtocols: ['http/1.1'],
+      checkServerIdentity: spiffeServerCheck(trustDomain, service),
+      ...(session === undefined ? {} : { session }),
+    });
+    socket.setNoDelay(true);
+    socket.on('session', (s: Buffer) => this.#remember(key, s));
+    // A session that failed to resume or a callee that refused must not be offered again.
+    socket.once('error', () => this.#sessions.delete(key));
+    return socket;
+  }
+
+  /** An undici `connect` function for endpoints of `service`, with `connectMs` to complete the handshake. */
+  connectorFor(service: string, connectMs: number): buildConnector.connector {
+    return (options, callback) => {
+      const key = `${service} ${options.hostname}:${options.port}`;
+      const socket = this.connect(service, options.hostname, Number(options.port));
+      if (socket === undefined) {
+        callback(new Error('this agent has no workload certificate yet to call an mTLS endpoint with'), null);
+        return;
+      }
+      let settled = false;
+      let connected = false;
+      socket.once('connect', () => (connected = true));
+      const timer = setTimeout(() => {
+        socket.destroy(
+          Object.assign(new Error(`connect timeout after ${connectMs} ms (mTLS)`), { code: 'UND_ERR_CONNECT_TIMEOUT' }),
+        );
+      }, connectMs);
+      const fail = (err: Error & { code?: string }): void => {
+        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
+        // A refused certificate is a handshake failure; a refused connection is not a handshake at all.
+        if (connected) {
+          this.#o.metrics?.mtlsHandshakes.labels('outbound', 'failed').inc();
+          this.#o.log.warn(
+            { err: err.message, code: err.code, service, endpoint: key },
+            'outbound mTLS handshake failed',
+          );
+        }
+        callback(err, null);
+      };
+      socket.once('error', fail);
+      socket.once('secureConnect', () => {
+        clearTimeout(timer);
+        socket.off('error', fail);
+        if (settled) return;
+        settled = true;
+        this.#o.metrics?.mtlsHandshakes.labels('outbound', 'ok').inc();
+        callback(null, socket);
+      });
+    };
+  }
+
+  #secureContext(): { certificate: WorkloadCertificate; secureContext: SecureContext } | undefined {
+    const certificate = this.#o.identity.current();
+    if (certificate === undefined) return undefined;
+    if (this.#context?.certificate !== certificate) {
+      this.#context = { certificate, secureContext: createSecureContext(workloadTlsOptions(certificate)) };
+    }
+    return this.#context;
+  }
+
+  #remember(key: string, session: Buffer): void {
+    this.#sessions.delete(key);
+    this.#sessions.set(key, session);
+    if (this.#sessions.size > MAX_CACHED_SESSIONS) {
+      const oldest = this.#sessions.keys().next().value as string;
+      this.#sessions.delete(oldest);
+    }
+  }
+}
