@@ -26,6 +26,8 @@ export const AgentErrorCodes = {
   RATE_LIMITED: 'MESHLET_RATE_LIMITED',
   /** The service's circuit breaker is open: too many requests in flight and waiting. */
   CIRCUIT_OPEN: 'MESHLET_CIRCUIT_OPEN',
+  /** The callee's authorization policy does not allow this caller, method or path. */
+  AUTHZ_DENIED: 'MESHLET_AUTHZ_DENIED',
   /** The service's fault injection aborted the request (a drill). */
   FAULT_INJECTED: 'MESHLET_FAULT_INJECTED',
 } as const;
@@ -54,6 +56,7 @@ export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
   APP_RESET: 502,
   RATE_LIMITED: 429,
   CIRCUIT_OPEN: 503,
+  AUTHZ_DENIED: 403,
 });
 
 /** Header that carries the error code on every answer the agent makes itself. */

@@ -4,3 +4,6 @@ export * from './balancer/round-robin.js';
 export * from './errors.js';
 export * from './route/route-table.js';
 export * from './identity/workload-key.js';
+export * from './authz/authorize-inbound.js';
+export * from './authz/authz-decision.js';
+export * from './authz/evaluate-authz.js';

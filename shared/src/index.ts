@@ -16,6 +16,8 @@ export * from './validation.js';
 export * from './run-binary.js';
 export * from './protocol/policy.js';
 export * from './protocol/resolve-policy.js';
+export * from './protocol/authz-policy.js';
+export * from './protocol/resolve-authz-policy.js';
 export * from './ewma.js';
 export * from './random.js';
 export * from './clock.js';
