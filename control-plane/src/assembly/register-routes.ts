@@ -1,6 +1,7 @@
 import { createAgentMessageDecoder } from '@meshlet/shared';
 import type { FastifyInstance } from 'fastify';
 import { registerAdminRoutes } from '../api/admin-routes.js';
+import { registerAuthzRoutes } from '../api/authz-routes.js';
 import { registerJoinCredentialRoutes } from '../api/join-credential-routes.js';
 import { registerLogLevelRoutes } from '../api/log-level-routes.js';
 import { registerReadRoutes } from '../api/read-routes.js';
@@ -39,6 +40,9 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     sessions,
     relay: (agentId, report) => replication.observed(agentId, report),
     refusal: () => replication.refusal(),
+    // The caller is who its credential says it is (its instance's service without one): what the policy will match.
+    observed: (record, report) =>
+      parts.callers.record(record.admittedFor ?? record.instance?.service, report, (s, id) => health.knows(s, id)),
   };
   app.get('/v1/stream', { websocket: true }, (socket, req) => {
     new AgentSession(socket, req.socket.remoteAddress ?? 'unknown', session);
@@ -63,6 +67,11 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     credentials: joinCredentials,
     revoked: () => sendAwayRevoked(sessions, joinCredentials),
     log,
+  });
+  registerAuthzRoutes(app, {
+    authz: parts.authz,
+    callersOf: (s) => parts.callers.callersOf(s),
+    changed: () => pusher.schedule(),
   });
   registerAdminRoutes(app, {
     policies,

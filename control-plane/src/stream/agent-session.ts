@@ -39,6 +39,8 @@ export interface SessionContext {
   sessions: Map<string, AgentSession>;
   /** Passes an agent's observations on to the other control-plane replicas, if any. */
   relay?: (agentId: string, report: Observations) => void;
+  /** Also told of every agent's observations (who calls whom, for `meshctl authz suggest`). */
+  observed?: (record: AgentRecord, report: Observations) => void;
   /** Why this control plane turns agents away right now, if it does (a replica cut off from etcd). */
   refusal?: () => string | undefined;
 }
@@ -207,6 +209,7 @@ export class AgentSession implements TableSink {
         ctx.health.observe(record.agentId, msg);
         ctx.stats.record(msg, (service, id) => ctx.health.knows(service, id));
         ctx.relay?.(record.agentId, msg);
+        ctx.observed?.(record, msg);
         return;
       case 'ack':
         if (record.sent && msg.nonce === record.sent.nonce && msg.version === record.sent.version) {
