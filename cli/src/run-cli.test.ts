@@ -79,7 +79,7 @@ describe('meshctl apply and delete', () => {
     });
     expect(await run('apply', '-f', good, '-f', good)).toMatchObject({
       code: 2,
-      stderr: `meshctl: ${good}:1: service a is already configured at ${good}:1; keep one document per service\n`,
+      stderr: `meshctl: ${good}:1: Policy of service a is already configured at ${good}:1; keep one document per service and kind\n`,
     });
     expect(server.seen.length).toBe(before);
   });
