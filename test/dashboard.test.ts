@@ -39,6 +39,7 @@ describe('web dashboard', () => {
           db: { tiers: { mode: 'active-standby' } },
           hello: { balancer: { kind: 'ring_hash', hashKey: { source: 'header', name: 'x-user' } } },
         },
+        authz: { hello: { mode: 'audit', rules: [{ name: 'web-only', from: ['web'] }] } },
       },
       instances: {
         hello: [
@@ -111,6 +112,8 @@ describe('web dashboard', () => {
     await page.waitForSelector('[data-testid="instance-hello-1"][data-state="healthy"]', { timeout: UI_TIMEOUT_MS });
     await page.waitForSelector('h3:has-text("Members (2)")', { timeout: UI_TIMEOUT_MS });
     expect(await page.textContent('pre.json')).toContain('"ring_hash"');
+    expect(await page.getAttribute('[data-testid="authz"]', 'data-mode')).toBe('audit');
+    expect(await page.textContent('[data-testid="authz"]')).toContain('"web-only"');
 
     await page.goto(`${cp.url}/#/services/db`);
     await page.waitForSelector('[data-testid="tier-0"] [data-testid="instance-db-primary"][data-state="healthy"]', {
@@ -120,6 +123,7 @@ describe('web dashboard', () => {
       timeout: UI_TIMEOUT_MS,
     });
     expect(await page.textContent('[data-testid="tier-0"] h4')).toBe('zone zone-a');
+    expect(await page.getAttribute('[data-testid="authz"]', 'data-mode')).toBe('none');
   });
 
   it('without a reload, shows the primary going unhealthy after kill -9 and the failover in the events', async () => {

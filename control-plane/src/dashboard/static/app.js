@@ -176,12 +176,17 @@ async function load() {
   } else if (r.name === 'service') {
     const name = encodeURIComponent(r.service);
     try {
-      const [detail, rings] = await Promise.all([getJson(`/v1/services/${name}`), getJson('/v1/rings')]);
+      const [detail, rings, authz] = await Promise.all([
+        getJson(`/v1/services/${name}`),
+        getJson('/v1/rings'),
+        getJson(`/v1/authz/${name}`),
+      ]);
       if (route === r)
         main.replaceChildren(
           renderService(
             detail,
             rings.rings.find((x) => x.service === r.service),
+            authz,
           ),
         );
     } catch (e) {
