@@ -56,7 +56,8 @@ export function decideInbound(
   const label = decision.kind === 'allow' ? 'allowed' : decision.kind === 'deny' ? 'denied' : 'audited';
   ctx.metrics?.authzDecisions.labels(caller.label, ctx.service, label).inc();
   if (decision.kind !== 'allow') {
-    const line = { caller: caller.label, service: ctx.service, rule: decision.rule, method, path };
+    // The path is the caller's text: bounded, so a denied flood cannot make each log line huge.
+    const line = { caller: caller.label, service: ctx.service, rule: decision.rule, method, path: path.slice(0, 512) };
     if (decision.kind === 'deny') ctx.log.warn(line, `authorization denied: ${decision.reason}`);
     else ctx.log.info(line, `authorization audit: would deny: ${decision.reason}`);
   }
@@ -82,7 +83,7 @@ export function authorizeInbound(
   sendJsonError(
     res,
     AgentErrors.AUTHZ_DENIED(
-      `${caller} may not call ${ctx.service} (${req.method ?? 'GET'} ${req.url ?? '/'}): rule ${decision.rule}: ${decision.reason}`,
+      `${caller} may not call ${ctx.service} (${req.method ?? 'GET'} ${(req.url ?? '/').slice(0, 512)}): rule ${decision.rule}: ${decision.reason}`,
     ),
     { caller, service: ctx.service, rule: decision.rule },
   );
