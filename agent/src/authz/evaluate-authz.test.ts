@@ -27,7 +27,6 @@ describe('evaluateAuthz', () => {
     // [case, policy, caller, method, path, expected]
     ['no policy: an authenticated caller', undefined, id('web'), 'POST', '/x', 'allow'],
     ['no policy: a plaintext caller (the mTLS mode let it in)', undefined, undefined, 'GET', '/', 'allow'],
-    ['empty policy allows', {}, id('web'), 'DELETE', '/', 'allow'],
     ['allow rule matches caller, method and path', webReadsOnly, id('web'), 'GET', '/api/orders', 'allow'],
     ['allowed caller, other method', webReadsOnly, id('web'), 'POST', '/api/orders', 'deny:no-allow-rule-matched'],
     ['allowed caller, other path', webReadsOnly, id('web'), 'GET', '/admin', 'deny:no-allow-rule-matched'],
@@ -142,6 +141,13 @@ describe('evaluateAuthz', () => {
     ],
   ] as const)('%s', (_case, policy, caller, method, path, expected) => {
     expect(decide(policy, caller, method, path)).toBe(expected);
+  });
+
+  it('an empty policy allows nothing, as in Istio (the schema refuses one; a policy that got here anyway)', () => {
+    const empty: AuthzPolicy = { mode: 'enforce', rules: [] };
+    expect(evaluateAuthz(empty, call(id('web'), 'GET', '/'))).toMatchObject({ kind: 'deny' });
+    expect(() => resolveAuthzPolicy({})).toThrow(/rules .*delete the policy to allow all/);
+    expect(() => resolveAuthzPolicy({ rules: [] })).toThrow(/rules/);
   });
 
   it('refuses a policy with a bad field, naming it and the fix', () => {

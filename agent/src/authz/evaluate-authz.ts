@@ -55,6 +55,8 @@ const ALLOW: AuthzDecision = { kind: 'allow' };
 export function evaluateAuthz(policy: AuthzPolicy | undefined, request: AuthzRequest): AuthzDecision {
   if (policy === undefined) return ALLOW;
   const kind = policy.mode === 'audit' ? 'audit-deny' : 'deny';
+  // The schema refuses an empty rules list; should one get here, it allows nothing, as in Istio.
+  if (policy.rules.length === 0) return { kind, rule: NO_ALLOW_RULE_MATCHED, reason: 'the policy has no rules' };
   let hasAllow = false;
   for (const [i, rule] of policy.rules.entries()) {
     if (rule.action === 'allow') {

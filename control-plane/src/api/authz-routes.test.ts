@@ -47,7 +47,7 @@ describe('/v1/authz', () => {
     const stale = await app.inject({
       method: 'PUT',
       url: '/v1/authz/orders',
-      payload: { policy: {}, resourceVersion: '0' },
+      payload: { policy: { rules: [{ from: ['web'] }] }, resourceVersion: '0' },
     });
     expect(stale.statusCode).toBe(409);
     expect((await app.inject({ method: 'DELETE', url: '/v1/authz/orders' })).statusCode).toBe(200);
@@ -61,13 +61,23 @@ describe('/v1/authz', () => {
     [{ rules: [{ methods: ['get'] }] }, 'policy.rules.0.methods.0'],
     [{ rules: [{ paths: ['api'] }] }, 'policy.rules.0.paths.0'],
     [{ mode: 'dry-run' }, 'policy.mode'],
-    [{ rules: [{ form: ['web'] }] }, 'policy.rules.0'],
-  ])('refuses %j with 400 naming %s, and writes nothing', async (policy, field) => {
+    [{ rules: [{ form: ['web'] }] }, 'policy.rules.0.form'],
+    // An empty policy would allow everyone here, and nothing in Istio: refused, naming the fix.
+    [{}, 'policy.rules', /delete the policy to allow all; write a deny rule with no conditions to deny all/],
+    [{ rules: [] }, 'policy.rules'],
+    [{ rules: [{ from: ['web'] }, { from: ['spiffe://meshlet.local/ns/x/sa/web'] }] }, 'policy.rules.1.from.0'],
+    [{ rules: [{ from: ['spiffe://meshlet.local/svc/unauthenticated'] }] }, 'policy.rules.0.from.0'],
+    [{ rules: [{ paths: ['/api/', '/public/../admin'] }] }, 'policy.rules.0.paths.1', /write "\/admin"/],
+    [{ rules: [{ paths: ['/%61dmin'] }] }, 'policy.rules.0.paths.0', /write "\/admin"/],
+    [{ rules: [{ paths: ['/a%2fb'] }] }, 'policy.rules.0.paths.0'],
+  ])('refuses %j with 400 naming %s, and writes nothing', async (policy, field, fix?: RegExp) => {
     const { app, authz, changes } = server();
     const r = await app.inject({ method: 'PUT', url: '/v1/authz/orders', payload: { policy } });
     expect(r.statusCode).toBe(400);
     expect(r.json().error).toMatchObject({ code: 'MESHLET_API_INVALID' });
-    expect(JSON.stringify(r.json())).toContain(field.split('.').pop());
+    const issues = r.json().error.issues as Array<{ path: string; fix: string }>;
+    expect(issues.map((i) => i.path)).toContain(field);
+    if (fix) expect(issues.find((i) => i.path === field)?.fix).toMatch(fix);
     expect(authz.configured()).toEqual([]);
     expect(changes()).toBe(0);
   });

@@ -1,4 +1,4 @@
-import { AuthzPolicy, ServiceName } from '@meshlet/shared';
+import { AuthzPolicy, authzPolicyIssues, ServiceName } from '@meshlet/shared';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AuthzStore, AuthzWrite } from '../authz/authz-store.js';
@@ -96,6 +96,15 @@ export function registerAuthzRoutes(app: FastifyInstance, deps: AuthzDeps): void
       },
     },
     async (req, reply) => {
+      // The schema passed; what it cannot check (SPIFFE ids, normalized paths) is refused the same way.
+      const issues = authzPolicyIssues(req.body.policy as AuthzPolicy, 'policy.');
+      const first = issues[0];
+      if (first !== undefined)
+        return sendError(
+          reply,
+          ApiErrors.API_INVALID(`invalid body: ${issues.map((i) => `${i.path} ${i.problem}`).join('; ')}`),
+          { field: first.path, issues },
+        );
       const result = await authz.put(req.params.name, req.body.policy, req.body.resourceVersion);
       if (!result.ok) return sendError(reply, refused(result), { field: 'resourceVersion' });
       deps.changed();

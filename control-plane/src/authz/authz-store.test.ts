@@ -17,7 +17,7 @@ describe('AuthzStore', () => {
     expect(a.policyOf('orders')).toMatchObject({ mode: 'audit', rules: [{ action: 'allow', from: ['batch'] }] });
     expect(a.configured()).toEqual(['orders']);
 
-    expect(await a.put('orders', {}, '0')).toMatchObject({ ok: false, status: 409 });
+    expect(await a.put('orders', { rules: [{ from: ['ops'] }] }, '0')).toMatchObject({ ok: false, status: 409 });
     expect(await a.delete('web', undefined)).toMatchObject({ ok: false, status: 404 });
     expect(await a.delete('orders', '1')).toMatchObject({ ok: true, item: { source: 'config' } });
     expect(a.policyOf('orders')?.rules[0]?.from).toEqual(['web']);

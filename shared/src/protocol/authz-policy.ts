@@ -68,8 +68,11 @@ export type AuthzRule = Static<typeof AuthzRule>;
  * it to every inbound request. Semantics follow Istio's
  * AuthorizationPolicy: any matching `deny` rule denies; otherwise, when the
  * policy has `allow` rules, one of them must match; a policy with only
- * `deny` rules allows the rest. No policy at all: every caller that passed
- * the service's mTLS mode is allowed. See docs/security.md.
+ * `deny` rules allows the rest. An empty `rules` list is refused (Istio
+ * reads one as allow-nothing; meshlet asks for that to be written as a
+ * deny rule). No policy at all: every caller that passed the service's
+ * mTLS mode is allowed. Beyond the schema, {@link authzPolicyIssues} checks
+ * SPIFFE ids and that paths are normalized. See docs/security.md.
  */
 export const AuthzPolicy = Type.Object(
   {
@@ -78,7 +81,12 @@ export const AuthzPolicy = Type.Object(
       default: 'enforce',
       fix: 'use enforce or audit',
     }),
-    rules: Type.Array(AuthzRule, { default: [], maxItems: 1000 }),
+    rules: Type.Array(AuthzRule, {
+      default: [],
+      minItems: 1,
+      maxItems: 1000,
+      fix: 'give at least one rule: delete the policy to allow all; write a deny rule with no conditions to deny all',
+    }),
   },
   { additionalProperties: false },
 );
