@@ -80,7 +80,7 @@ beforeAll(async () => {
   const ctx: InboundAuthzContext = {
     service: 'orders',
     policy: () => resolveAuthzPolicy({ rules: [{ name: 'web-reads', from: ['web'], methods: ['GET'] }] }),
-    trustDomain: TRUST_DOMAIN,
+    trustDomain: () => TRUST_DOMAIN,
     log: createLogger('test', 'silent'),
   };
   const self = await workload('orders', 'orders-1');

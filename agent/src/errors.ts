@@ -28,6 +28,8 @@ export const AgentErrorCodes = {
   CIRCUIT_OPEN: 'MESHLET_CIRCUIT_OPEN',
   /** The callee's authorization policy does not allow this caller, method or path. */
   AUTHZ_DENIED: 'MESHLET_AUTHZ_DENIED',
+  /** The agent holds no routing table entry for its own service yet, so it cannot know its authorization policy. */
+  AUTHZ_POLICY_UNKNOWN: 'MESHLET_AUTHZ_POLICY_UNKNOWN',
   /** The service's fault injection aborted the request (a drill). */
   FAULT_INJECTED: 'MESHLET_FAULT_INJECTED',
 } as const;
@@ -57,6 +59,7 @@ export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
   RATE_LIMITED: 429,
   CIRCUIT_OPEN: 503,
   AUTHZ_DENIED: 403,
+  AUTHZ_POLICY_UNKNOWN: 503,
 });
 
 /** Header that carries the error code on every answer the agent makes itself. */

@@ -7,3 +7,4 @@ export * from './identity/workload-key.js';
 export * from './authz/authorize-inbound.js';
 export * from './authz/authz-decision.js';
 export * from './authz/evaluate-authz.js';
+export * from './authz/own-service-policy.js';

@@ -1,11 +1,12 @@
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type IncomingMessage, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type AuthzPolicy, resolveAuthzPolicy } from '@meshlet/shared';
+import { resolveAuthzPolicy } from '@meshlet/shared';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAgentMetrics } from '../metrics.js';
 import { capturedLogger } from '../listener/test-support/log-capture.js';
 import { closeServer } from '../listener/test-support/loopback.js';
-import { authorizeInbound, type InboundAuthzContext } from './authorize-inbound.js';
+import { authorizeInbound, decideInbound, type InboundAuthzContext } from './authorize-inbound.js';
+import type { PolicyInForce } from './own-service-policy.js';
 
 // authorizeInbound in front of a real HTTP server on loopback, standing for
 // the inbound listener: the caller's verified identity comes from the TLS
@@ -18,7 +19,8 @@ const batch = `spiffe://${TD}/svc/batch`;
 
 let server: Server;
 let port: number;
-let policy: AuthzPolicy | undefined;
+let policy: PolicyInForce;
+let now = 0;
 /** What the app was sent: method and url of each request that got through. */
 const reached: string[] = [];
 const metrics = createAgentMetrics({ controlPlaneConnected: () => true, tableVersion: () => 1 });
@@ -26,7 +28,8 @@ const captured = capturedLogger();
 const ctx: InboundAuthzContext = {
   service: 'orders',
   policy: () => policy,
-  trustDomain: TD,
+  trustDomain: () => TD,
+  clock: () => now,
   metrics,
   log: captured.root,
 };
@@ -43,6 +46,7 @@ beforeAll(async () => {
 });
 afterAll(() => closeServer(server));
 afterEach(() => {
+  now += 60_000;
   reached.length = 0;
   captured.lines.length = 0;
   metrics.authzDecisions.reset();
@@ -50,22 +54,29 @@ afterEach(() => {
 
 /** node:http, not fetch: fetch would resolve dot segments itself, and the server must see the raw path. */
 function send(caller: string | undefined, method: string, path: string) {
-  return new Promise<{ status: number; header: string | undefined; body: string }>((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port, method, path, headers: caller ? { 'x-test-caller': caller } : {} },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => {
-          const header = res.headers['x-meshlet-error'];
-          resolve({ status: res.statusCode ?? 0, header: typeof header === 'string' ? header : undefined, body });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
+  return new Promise<{ status: number; header: string | undefined; body: string; retryAfter?: string }>(
+    (resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port, method, path, headers: caller ? { 'x-test-caller': caller } : {} },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => {
+            const header = res.headers['x-meshlet-error'];
+            resolve({
+              status: res.statusCode ?? 0,
+              header: typeof header === 'string' ? header : undefined,
+              body,
+              ...(res.headers['retry-after'] ? { retryAfter: res.headers['retry-after'] } : {}),
+            });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    },
+  );
 }
 
 async function counted(): Promise<Record<string, number>> {
@@ -151,5 +162,73 @@ describe('authorizeInbound', () => {
     expect(await counted()).toEqual({ 'batch/orders/audited': 1, 'web/orders/audited': 1, 'web/orders/allowed': 1 });
     const audits = captured.lines.filter((l) => l.msg?.toString().startsWith('authorization audit'));
     expect(audits.map((l) => l.rule)).toEqual(['no-allow-rule-matched', 'no-admin']);
+  });
+
+  it('an absolute-form target with an authority the URL parser refuses is normalized and denied, not relayed raw', async () => {
+    policy = webReads;
+    for (const target of ['http://x:99999/api/admin/users', 'http://x:99999/api/orders/../admin']) {
+      const r = await send(web, 'GET', target);
+      expect(r.status, target).toBe(403);
+      expect(JSON.parse(r.body)).toMatchObject({ error: { rule: 'no-admin' } });
+    }
+    expect((await send(web, 'GET', 'http://x:99999/api/orders?q')).status).toBe(200);
+    expect(reached).toEqual(['GET /api/orders?q']);
+  });
+
+  it('a target in neither origin nor absolute form is refused 400 while a policy is in force, not relayed raw', async () => {
+    // node:http refuses such a target itself; a listener that hands one on (another parser, CONNECT) is refused here.
+    policy = webReads;
+    const req = { method: 'GET', url: 'api/admin' } as IncomingMessage;
+    const r = decideInbound(ctx, web, req);
+    expect(r.error?.statusCode).toBe(400);
+    expect(r.error?.code).toBe('MESHLET_BAD_REQUEST');
+    expect(r.error?.message).toMatch(/origin-form target such as "\/orders"/);
+    expect(await counted()).toEqual({ 'web/orders/refused': 1 });
+  });
+
+  it('percent-encoded letters around a deny rule are decoded and denied (/api/%61dmin)', async () => {
+    policy = webReads;
+    for (const sneaky of ['/api/%61dmin/users', '/%61pi/%41dmin'.replace('%41', '%61'), '/api/%2e%2e/api/admin']) {
+      const r = await send(web, 'GET', sneaky);
+      expect(r.status, sneaky).toBe(403);
+      expect(JSON.parse(r.body)).toMatchObject({ error: { rule: 'no-admin' } });
+    }
+    expect(reached).toEqual([]);
+  });
+
+  it('an encoded slash or backslash under path rules is refused 400 (/api%2fadmin)', async () => {
+    policy = webReads;
+    for (const sneaky of ['/api%2fadmin/users', '/api/x%5C..%5Cadmin', '/api%2Fadmin']) {
+      const r = await send(web, 'GET', sneaky);
+      expect(r.status, sneaky).toBe(400);
+      expect(r.header).toBe('MESHLET_BAD_REQUEST');
+      expect(JSON.parse(r.body).error.message).toMatch(/encoded slash.*send "\/" unencoded/);
+    }
+    policy = resolveAuthzPolicy({ rules: [{ from: ['web'] }] });
+    expect((await send(web, 'GET', '/a%2fb')).status).toBe(200);
+    expect(reached).toEqual(['GET /a%2Fb']);
+  });
+
+  it('while the agent has no table entry for its own service, a request is refused 503, retryable, not allowed', async () => {
+    policy = 'unknown';
+    const r = await send(web, 'GET', '/api/orders');
+    expect(r.status).toBe(503);
+    expect(r.header).toBe('MESHLET_AUTHZ_POLICY_UNKNOWN');
+    expect(r.retryAfter).toBe('1');
+    expect(JSON.parse(r.body).error.message).toMatch(
+      /has not received the routing table entry of its own service orders/,
+    );
+    expect(reached).toEqual([]);
+    expect(await counted()).toEqual({ 'web/orders/refused': 1 });
+  });
+
+  it('a denied flood logs one line per caller, service and rule per 10 s, with the count held back; the metric counts all', async () => {
+    policy = webReads;
+    for (let i = 0; i < 5; i++) expect((await send(batch, 'GET', '/api/orders')).status).toBe(403);
+    now += 10_000;
+    expect((await send(batch, 'GET', '/api/orders')).status).toBe(403);
+    const lines = captured.lines.filter((l) => l.msg?.toString().startsWith('authorization denied'));
+    expect(lines.map((l) => l.suppressed)).toEqual([0, 4]);
+    expect(await counted()).toEqual({ 'batch/orders/denied': 6 });
   });
 });
