@@ -55,7 +55,7 @@ export function createParts(ctx: AssemblyContext): ControlPlaneParts {
   const webhooks = new WebhookSender({ hooks: config.webhooks, log, clock });
   const decisions = recordDecisions(events, { replication, webhooks, metrics, log });
   const policies = new PolicyStore(store, config.services);
-  const authz = new AuthzStore(store, config.authz);
+  const authz = new AuthzStore(store, config.authz, { log, metrics });
   const joinCredentials = new JoinCredentialStore(store, clock);
   const health: HealthEngine = new HealthEngine({
     drainOf: (id) => drains.reasonOf(id),

@@ -1,4 +1,5 @@
-import { type AuthzPolicy, resolveAuthzPolicy } from '@meshlet/shared';
+import { type AuthzPolicy, type Logger, resolveAuthzPolicy } from '@meshlet/shared';
+import type { ControlPlaneMetrics } from '../metrics.js';
 import { versionedDelete, versionedPut, type VersionedWrite, type WriteNames } from '../policies/versioned-write.js';
 import type { Store } from '../store/store.js';
 
@@ -15,7 +16,21 @@ export interface AuthzItem {
   policy: AuthzPolicy | null;
   /** What was written through the API; absent for other sources. */
   spec?: unknown;
+  /** Why the stored API policy no longer validates; present only then, while `policy` is the deny-all placeholder. */
+  invalid?: string;
 }
+
+/** Where an {@link AuthzStore} reports stored policies that no longer validate. */
+export interface AuthzStoreReporting {
+  log?: Logger | undefined;
+  metrics?: Pick<ControlPlaneMetrics, 'authzInvalidPolicies'> | undefined;
+}
+
+/** The rule name of the placeholder that stands in for a stored policy that no longer validates. */
+export const INVALID_STORED_POLICY_RULE = 'invalid-stored-policy';
+
+/** What is shipped in place of a stored policy that no longer validates: deny everyone, never allow everyone. */
+const DENY_ALL: AuthzPolicy = { mode: 'enforce', rules: [{ name: INVALID_STORED_POLICY_RULE, action: 'deny' }] };
 
 /** The outcome of a write. */
 export type AuthzWrite = { ok: true; item: AuthzItem } | Extract<VersionedWrite, { ok: false }>;
@@ -39,25 +54,46 @@ const names = (service: string): WriteNames => ({
 export class AuthzStore {
   readonly #store: Store;
   readonly #config: Readonly<Record<string, AuthzPolicy>>;
+  readonly #reporting: AuthzStoreReporting;
   #resolved = new Map<string, AuthzPolicy>();
+  #invalid = new Map<string, string>();
 
-  constructor(store: Store, config: Readonly<Record<string, AuthzPolicy>>) {
+  constructor(store: Store, config: Readonly<Record<string, AuthzPolicy>>, reporting: AuthzStoreReporting = {}) {
     this.#store = store;
     this.#config = config;
+    this.#reporting = reporting;
     this.reload();
   }
 
-  /** Re-reads the API policies from the store (after a restore, or another replica's write). Invalid ones are skipped. */
+  /**
+   * Re-reads the API policies from the store (after a restore, or another
+   * replica's write). One that no longer validates (written by a version
+   * whose schema differs) is replaced by a deny-all placeholder, logged at
+   * error and counted in `meshlet_cp_authz_invalid_policies`; GET shows it
+   * as invalid. Falling back to the config file's, or to none, would open
+   * the service to callers the operator meant to keep out.
+   */
   reload(): void {
     const resolved = new Map<string, AuthzPolicy>();
+    const invalid = new Map<string, string>();
     for (const key of this.#store.keys(AUTHZ_PREFIX)) {
+      const service = key.slice(AUTHZ_PREFIX.length);
       try {
-        resolved.set(key.slice(AUTHZ_PREFIX.length), resolveAuthzPolicy(this.#store.get(key)));
-      } catch {
-        // Written by a version whose schema differs: the config file's applies, and GET shows the source.
+        resolved.set(service, resolveAuthzPolicy(this.#store.get(key)));
+      } catch (e) {
+        const problem = (e as Error).message;
+        resolved.set(service, DENY_ALL);
+        invalid.set(service, problem);
+        if (this.#invalid.get(service) !== problem)
+          this.#reporting.log?.error(
+            { service, problem },
+            `the stored authorization policy of ${service} no longer validates: every caller is denied until it is rewritten (meshctl apply -f) or deleted (meshctl delete authz ${service})`,
+          );
       }
     }
     this.#resolved = resolved;
+    this.#invalid = invalid;
+    this.#reporting.metrics?.authzInvalidPolicies.set(invalid.size);
   }
 
   /** The policy in force for `service`; undefined: none. */
@@ -80,6 +116,7 @@ export class AuthzStore {
         resourceVersion: String(this.#store.modRevision(AUTHZ_PREFIX + service)),
         policy: api,
         spec: this.#store.get(AUTHZ_PREFIX + service),
+        ...(this.#invalid.has(service) ? { invalid: this.#invalid.get(service) } : {}),
       };
     }
     const config = this.#config[service];
@@ -96,6 +133,7 @@ export class AuthzStore {
     const written = await versionedPut(this.#store, AUTHZ_PREFIX + service, spec, resourceVersion, names(service));
     if (!written.ok) return written;
     this.#resolved.set(service, policy);
+    this.#forgetInvalid(service);
     return { ok: true, item: this.item(service) };
   }
 
@@ -104,6 +142,11 @@ export class AuthzStore {
     const deleted = await versionedDelete(this.#store, AUTHZ_PREFIX + service, resourceVersion, names(service));
     if (!deleted.ok) return deleted;
     this.#resolved.delete(service);
+    this.#forgetInvalid(service);
     return { ok: true, item: this.item(service) };
+  }
+
+  #forgetInvalid(service: string): void {
+    if (this.#invalid.delete(service)) this.#reporting.metrics?.authzInvalidPolicies.set(this.#invalid.size);
   }
 }
