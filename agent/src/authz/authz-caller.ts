@@ -21,7 +21,9 @@ export function authzCaller(spiffeId: string | undefined, trustDomain?: string):
   let service: string | undefined;
   try {
     const id = parseSpiffeId(spiffeId);
-    if (trustDomain === undefined || id.trustDomain === trustDomain) service = id.service;
+    // `unauthenticated` is reserved (no credential is minted for it): a certificate naming it is no mesh service.
+    if ((trustDomain === undefined || id.trustDomain === trustDomain) && id.service !== AUTHZ_UNAUTHENTICATED)
+      service = id.service;
   } catch {
     // Not a meshlet id: only a rule naming it whole can match it.
   }

@@ -143,6 +143,13 @@ describe('evaluateAuthz', () => {
     expect(decide(policy, caller, method, path)).toBe(expected);
   });
 
+  it('a certificate naming the reserved service unauthenticated is not read as a plaintext caller or a mesh service', () => {
+    const caller = authzCaller(id('unauthenticated'), TD);
+    expect(caller).toMatchObject({ service: undefined, label: id('unauthenticated') });
+    const policy = resolveAuthzPolicy({ rules: [{ from: ['unauthenticated', '*'] }] });
+    expect(evaluateAuthz(policy, { caller, method: 'GET', path: '/' })).toMatchObject({ kind: 'deny' });
+  });
+
   it('an empty policy allows nothing, as in Istio (the schema refuses one; a policy that got here anyway)', () => {
     const empty: AuthzPolicy = { mode: 'enforce', rules: [] };
     expect(evaluateAuthz(empty, call(id('web'), 'GET', '/'))).toMatchObject({ kind: 'deny' });
