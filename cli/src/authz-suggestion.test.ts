@@ -29,7 +29,15 @@ describe('suggestAuthzPolicy', () => {
     expect(s?.comments.join('\n')).toContain('7 requests came from agents with no service identity');
   });
 
-  it('suggests nothing when no caller was seen: an empty policy would allow everyone', () => {
+  it('says the callers are self-reported, and with replicas that only one replica was asked', () => {
+    const alone = suggestAuthzPolicy(seen, 'enforce')?.comments.join('\n') ?? '';
+    expect(alone).toMatch(/Callers are self-reported/);
+    expect(alone).not.toMatch(/replicas/);
+    const replicated = suggestAuthzPolicy({ ...seen, replicated: true }, 'enforce')?.comments.join('\n') ?? '';
+    expect(replicated).toMatch(/only the agents connected to the replica that answered were seen/);
+  });
+
+  it('suggests nothing when no caller was seen: an empty policy is refused', () => {
     expect(suggestAuthzPolicy({ ...seen, callers: [] }, 'enforce')).toBeUndefined();
   });
 });

@@ -5,6 +5,8 @@ export interface CallersAnswer {
   since: string;
   callers: Array<{ service: string; requests: number; lastSeenAt: string }>;
   unidentifiedRequests: number;
+  /** The control plane runs replicas: only the callers reported to the replica that answered are in `callers`. */
+  replicated?: boolean;
 }
 
 /** What `meshctl authz suggest` prints: a document for `apply -f`, and the comments that go above it. */
@@ -21,7 +23,7 @@ export interface Suggestion {
  * A least-privilege authorization policy from the callers the control plane
  * has seen: one allow rule naming each of them, nothing else; undefined when
  * no caller was seen (a policy allowing nobody would cut the service off, and
- * an empty one would allow everyone: neither is a suggestion).
+ * an empty one is refused: neither is a suggestion).
  */
 export function suggestAuthzPolicy(seen: CallersAnswer, mode: 'enforce' | 'audit'): Suggestion | undefined {
   if (seen.callers.length === 0) return undefined;
@@ -30,7 +32,12 @@ export function suggestAuthzPolicy(seen: CallersAnswer, mode: 'enforce' | 'audit
     `Suggested by meshctl authz suggest ${seen.service}: the callers the control plane has seen since ${seen.since}:`,
     ...seen.callers.map((c) => `  ${c.service}: ${c.requests} requests, last at ${c.lastSeenAt}`),
     'Callers that were quiet since then, and plaintext callers, are not in it; methods and paths are not narrowed.',
+    "Callers are self-reported: each caller's own agent said whom it called; the callee did not verify them. Review the list before applying.",
   ];
+  if (seen.replicated === true)
+    comments.push(
+      'The control plane runs replicas: only the agents connected to the replica that answered were seen; callers connected to other replicas may be missing.',
+    );
   if (seen.unidentifiedRequests > 0)
     comments.push(
       `${seen.unidentifiedRequests} requests came from agents with no service identity (no per-service credential): not in it.`,

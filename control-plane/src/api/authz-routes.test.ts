@@ -23,6 +23,7 @@ function server() {
   registerAuthzRoutes(app, {
     authz,
     callersOf: (s) => new CallerLog(() => 0).callersOf(s),
+    replicated: () => true,
     changed: () => changes++,
   });
   return { app, authz, changes: () => changes };
@@ -80,5 +81,14 @@ describe('/v1/authz', () => {
     if (fix) expect(issues.find((i) => i.path === field)?.fix).toMatch(fix);
     expect(authz.configured()).toEqual([]);
     expect(changes()).toBe(0);
+  });
+
+  it('GET callers says whether other replicas may have seen other callers', async () => {
+    const { app } = server();
+    expect((await app.inject({ url: '/v1/authz/orders/callers' })).json()).toMatchObject({
+      service: 'orders',
+      replicated: true,
+      callers: [],
+    });
   });
 });

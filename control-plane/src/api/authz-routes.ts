@@ -11,6 +11,8 @@ export interface AuthzDeps {
   authz: AuthzStore;
   /** The callers of a service seen so far (for `meshctl authz suggest`). */
   callersOf: (service: string) => CallersView;
+  /** Whether the control plane runs replicas: then the callers are only those reported to this replica. */
+  replicated: () => boolean;
   /** Called after a policy changed: a new table follows. */
   changed: () => void;
 }
@@ -68,7 +70,8 @@ export function registerAuthzRoutes(app: FastifyInstance, deps: AuthzDeps): void
     {
       schema: {
         tags: ['authz'],
-        summary: 'The callers of a service this control plane has seen since it started, from their reports',
+        summary:
+          "The callers of a service this replica has seen since it started, as the callers' own agents reported them (self-reported); replicated: true when other replicas may have seen others",
         params: ServiceParams,
       },
     },
@@ -77,6 +80,7 @@ export function registerAuthzRoutes(app: FastifyInstance, deps: AuthzDeps): void
       const iso = (ms: number) => new Date(ms).toISOString();
       return {
         ...view,
+        replicated: deps.replicated(),
         since: iso(view.since),
         callers: view.callers.map((c) => ({ ...c, firstSeenAt: iso(c.firstSeenAt), lastSeenAt: iso(c.lastSeenAt) })),
       };

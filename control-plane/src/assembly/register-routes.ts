@@ -71,6 +71,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   registerAuthzRoutes(app, {
     authz: parts.authz,
     callersOf: (s) => parts.callers.callersOf(s),
+    replicated: () => replication.view().role !== 'standalone',
     changed: () => pusher.schedule(),
   });
   registerAdminRoutes(app, {
