@@ -126,6 +126,28 @@ describe('web dashboard', () => {
     expect(await page.getAttribute('[data-testid="authz"]', 'data-mode')).toBe('none');
   });
 
+  it('a failed read of the authorization policy marks that section and still shows the service page', async () => {
+    await page.route('**/v1/authz/**', (route) =>
+      route.fulfill({
+        status: 500,
+        contentType: 'application/json',
+        body: JSON.stringify({ error: { code: 'MESHLET_INTERNAL', message: 'injected by the test' } }),
+      }),
+    );
+    try {
+      await page.goto(`${cp.url}/#/services/hello`);
+      await page.waitForSelector('[data-testid="authz"][data-mode="unavailable"]', { timeout: UI_TIMEOUT_MS });
+      await page.waitForSelector('[data-testid="instance-hello-1"]', { timeout: UI_TIMEOUT_MS });
+      expect(await page.textContent('[data-testid="authz"]')).toContain('Could not be read');
+    } finally {
+      await page.unroute('**/v1/authz/**');
+    }
+    // Back where the next test expects the page: db's.
+    await page.goto(`${cp.url}/#/services/db`);
+    await page.waitForSelector('[data-testid="instance-db-primary"][data-state="healthy"]', { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector('[data-testid="authz"][data-mode="none"]', { timeout: UI_TIMEOUT_MS });
+  });
+
   it('without a reload, shows the primary going unhealthy after kill -9 and the failover in the events', async () => {
     await page.waitForSelector('[data-testid="status"][data-connection="live"]', { timeout: UI_TIMEOUT_MS });
     // A reload would lose this.

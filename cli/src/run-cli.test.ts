@@ -94,6 +94,13 @@ describe('meshctl apply and delete', () => {
     expect(server.seen.at(-1)?.url).toBe('/v1/policies/orders?resourceVersion=21');
     expect(await run('delete', 'service', 'orders')).toMatchObject({ code: 2 });
   });
+
+  it('a bad --resource-version for delete authz points at get authz, not at policies', async () => {
+    const r = await run('delete', 'authz', 'orders', '--resource-version', 'v1');
+    expect(r).toMatchObject({ code: 2 });
+    expect(r.stderr).toContain('use the resourceVersion number from meshctl get authz orders');
+    expect(r.stderr).not.toContain('get policies');
+  });
 });
 
 describe('meshctl backup and restore', () => {

@@ -4,9 +4,9 @@ import { parseOutputFormat, renderDocument } from '../output.js';
 import { findResource } from '../resources.js';
 
 /** What each deletable resource is called and where it lives. */
-const DELETABLE: Readonly<Record<string, { path: string; noun: string }>> = {
-  policies: { path: '/v1/policies/', noun: 'policy' },
-  authz: { path: '/v1/authz/', noun: 'authorizationpolicy' },
+const DELETABLE: Readonly<Record<string, { path: string; noun: string; get: string }>> = {
+  policies: { path: '/v1/policies/', noun: 'policy', get: 'meshctl get policies' },
+  authz: { path: '/v1/authz/', noun: 'authorizationpolicy', get: 'meshctl get authz' },
 };
 
 /** `meshctl delete policy|authz NAME`. */
@@ -21,7 +21,7 @@ export const deleteCommand: Command = {
     'resource-version': {
       type: 'string',
       value: 'N',
-      description: 'delete only if the policy is still at this version',
+      description: 'delete only if the (authorization) policy is still at this resourceVersion',
     },
     output: OUTPUT_OPTION,
   },
@@ -38,7 +38,7 @@ export const deleteCommand: Command = {
     const format = parseOutputFormat(stringOption(values, 'output'), 'delete');
     const rv = stringOption(values, 'resource-version');
     if (rv !== undefined && !/^\d{1,16}$/.test(rv))
-      throw usageError(`--resource-version ${rv}: use the number from get policies`, 'delete');
+      throw usageError(`--resource-version ${rv}: use the resourceVersion number from ${target.get} ${name}`, 'delete');
     const client = await ctx.client();
     const path = `${target.path}${encodeURIComponent(name)}${rv === undefined ? '' : `?resourceVersion=${rv}`}`;
     const body = await client.json('DELETE', path, { context: `${target.noun}/${name}` });

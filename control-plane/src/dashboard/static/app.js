@@ -179,7 +179,11 @@ async function load() {
       const [detail, rings, authz] = await Promise.all([
         getJson(`/v1/services/${name}`),
         getJson('/v1/rings'),
-        getJson(`/v1/authz/${name}`),
+        // One section of the page: a failed read marks that section, never blanks the service page.
+        getJson(`/v1/authz/${name}`).catch((e) => {
+          if (e instanceof Unauthorized) throw e;
+          return { unavailable: e instanceof Error ? e.message : String(e) };
+        }),
       ]);
       if (route === r)
         main.replaceChildren(

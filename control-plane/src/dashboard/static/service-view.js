@@ -91,6 +91,12 @@ function ringSection(ring) {
 
 /** The authorization policy of a service, from GET /v1/authz/NAME; none: who the mTLS mode lets in. */
 function authzSection(authz) {
+  if (authz?.unavailable !== undefined)
+    return h(
+      'p',
+      { class: 'muted', 'data-testid': 'authz', 'data-mode': 'unavailable' },
+      `Could not be read: ${authz.unavailable}`,
+    );
   if (!authz || authz.policy === null)
     return h(
       'p',
@@ -108,6 +114,14 @@ function authzSection(authz) {
       ` ${rules.length} rule${rules.length === 1 ? '' : 's'}, from the ${authz.source === 'api' ? 'admin API' : 'config file'}`,
       mode === 'audit' ? ': logs and counts what it would deny, denies nothing' : '',
     ),
+    authz.invalid
+      ? h(
+          'p',
+          { 'data-testid': 'authz-invalid' },
+          badge('invalid', 'warn'),
+          ` the stored policy no longer validates, so every caller is denied until it is rewritten or deleted: ${authz.invalid}`,
+        )
+      : null,
     jsonBlock(rules, `authorization rules of ${authz.service}`),
   );
 }
@@ -115,7 +129,8 @@ function authzSection(authz) {
 /**
  * Renders a service from GET /v1/services/NAME (`detail`), its entry of
  * GET /v1/rings (`ring`, with the agents that agree; may be undefined) and
- * GET /v1/authz/NAME (`authz`; may be undefined).
+ * GET /v1/authz/NAME (`authz`; may be undefined, or `{ unavailable: why }`
+ * when that read failed: the rest of the page is still shown).
  */
 export function renderService(detail, ring, authz) {
   const byTier = [...groupBy(detail.instances, (i) => i.tier).entries()].sort(([a], [b]) => a - b);
