@@ -77,6 +77,10 @@ describe('authorization policies', () => {
       [{ rules: [{ methods: ['get'] }] }, 'policy.rules.0.methods.0'],
       [{ rules: [{ paths: ['api'] }] }, 'policy.rules.0.paths.0'],
       [{ mode: 'dry-run' }, 'policy.mode'],
+      // An empty policy: allow-nothing in Istio, allow-all as meshlet read it before; refused, naming the fix.
+      [{}, 'policy.rules'],
+      [{ rules: [{ paths: ['/x/../admin'] }] }, 'policy.rules.0.paths.0'],
+      [{ rules: [{ from: ['spiffe://meshlet.local/web'] }] }, 'policy.rules.0.from.0'],
     ];
     for (const [policy, field] of cases) {
       const r = await api(cp, 'PUT', '/v1/authz/hello', { policy });
@@ -101,7 +105,8 @@ describe('authorization policies', () => {
       mode: 'enforce',
       rules: [{ name: 'web-reads', action: 'allow', from: ['web'], methods: ['GET'] }],
     });
-    expect((await api(cp, 'PUT', '/v1/authz/hello', { policy: {}, resourceVersion: '0' })).status).toBe(409);
+    const stale = { policy: { rules: [{ from: ['ops'] }] }, resourceVersion: '0' };
+    expect((await api(cp, 'PUT', '/v1/authz/hello', stale)).status).toBe(409);
     expect((await api(cp, 'DELETE', `/v1/authz/hello?resourceVersion=${rv}`)).status).toBe(200);
     await waitFor('web-1 to drop the policy of hello', async () => (await authzIn(web, 'hello')) === undefined);
   });
