@@ -39,6 +39,7 @@ describe('web dashboard', () => {
           db: { tiers: { mode: 'active-standby' } },
           hello: { balancer: { kind: 'ring_hash', hashKey: { source: 'header', name: 'x-user' } } },
         },
+        authz: { hello: { mode: 'audit', rules: [{ name: 'web-only', from: ['web'] }] } },
       },
       instances: {
         hello: [
@@ -111,6 +112,8 @@ describe('web dashboard', () => {
     await page.waitForSelector('[data-testid="instance-hello-1"][data-state="healthy"]', { timeout: UI_TIMEOUT_MS });
     await page.waitForSelector('h3:has-text("Members (2)")', { timeout: UI_TIMEOUT_MS });
     expect(await page.textContent('pre.json')).toContain('"ring_hash"');
+    expect(await page.getAttribute('[data-testid="authz"]', 'data-mode')).toBe('audit');
+    expect(await page.textContent('[data-testid="authz"]')).toContain('"web-only"');
 
     await page.goto(`${cp.url}/#/services/db`);
     await page.waitForSelector('[data-testid="tier-0"] [data-testid="instance-db-primary"][data-state="healthy"]', {
@@ -120,6 +123,29 @@ describe('web dashboard', () => {
       timeout: UI_TIMEOUT_MS,
     });
     expect(await page.textContent('[data-testid="tier-0"] h4')).toBe('zone zone-a');
+    expect(await page.getAttribute('[data-testid="authz"]', 'data-mode')).toBe('none');
+  });
+
+  it('a failed read of the authorization policy marks that section and still shows the service page', async () => {
+    await page.route('**/v1/authz/**', (route) =>
+      route.fulfill({
+        status: 500,
+        contentType: 'application/json',
+        body: JSON.stringify({ error: { code: 'MESHLET_INTERNAL', message: 'injected by the test' } }),
+      }),
+    );
+    try {
+      await page.goto(`${cp.url}/#/services/hello`);
+      await page.waitForSelector('[data-testid="authz"][data-mode="unavailable"]', { timeout: UI_TIMEOUT_MS });
+      await page.waitForSelector('[data-testid="instance-hello-1"]', { timeout: UI_TIMEOUT_MS });
+      expect(await page.textContent('[data-testid="authz"]')).toContain('Could not be read');
+    } finally {
+      await page.unroute('**/v1/authz/**');
+    }
+    // Back where the next test expects the page: db's.
+    await page.goto(`${cp.url}/#/services/db`);
+    await page.waitForSelector('[data-testid="instance-db-primary"][data-state="healthy"]', { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector('[data-testid="authz"][data-mode="none"]', { timeout: UI_TIMEOUT_MS });
   });
 
   it('without a reload, shows the primary going unhealthy after kill -9 and the failover in the events', async () => {

@@ -169,7 +169,7 @@ describe('meshctl', () => {
     writeFileSync(file, 'service: db\npolicy: {}\n');
     expect(await run('apply', '-f', file)).toMatchObject({
       code: 2,
-      stderr: `meshctl: ${file}:1: kind: Policy is missing\n`,
+      stderr: `meshctl: ${file}:1: kind is missing (Policy or AuthorizationPolicy)\n`,
     });
   });
 

@@ -26,6 +26,10 @@ export const AgentErrorCodes = {
   RATE_LIMITED: 'MESHLET_RATE_LIMITED',
   /** The service's circuit breaker is open: too many requests in flight and waiting. */
   CIRCUIT_OPEN: 'MESHLET_CIRCUIT_OPEN',
+  /** The callee's authorization policy does not allow this caller, method or path. */
+  AUTHZ_DENIED: 'MESHLET_AUTHZ_DENIED',
+  /** The agent holds no routing table entry for its own service yet, so it cannot know its authorization policy. */
+  AUTHZ_POLICY_UNKNOWN: 'MESHLET_AUTHZ_POLICY_UNKNOWN',
   /** The service's fault injection aborted the request (a drill). */
   FAULT_INJECTED: 'MESHLET_FAULT_INJECTED',
   /** A plaintext request reached an inbound listener whose service requires mutual TLS (`mtls.mode: strict`). */
@@ -57,6 +61,8 @@ export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
   RATE_LIMITED: 429,
   CIRCUIT_OPEN: 503,
   MTLS_REQUIRED: 403,
+  AUTHZ_DENIED: 403,
+  AUTHZ_POLICY_UNKNOWN: 503,
 });
 
 /** Header that carries the error code on every answer the agent makes itself. */

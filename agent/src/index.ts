@@ -7,3 +7,7 @@ export * from './identity/workload-key.js';
 export * from './identity/workload-identity.js';
 export * from './identity/identity-manager.js';
 export * from './identity/static-workload-identity.js';
+export * from './authz/authorize-inbound.js';
+export * from './authz/authz-decision.js';
+export * from './authz/evaluate-authz.js';
+export * from './authz/own-service-policy.js';

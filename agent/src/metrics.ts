@@ -99,6 +99,12 @@ export function createAgentMetrics(sources: AgentMetricSources) {
       labelNames: ['code_class'] as const,
       registers: [registry],
     }),
+    authzDecisions: new Counter({
+      name: 'meshlet_agent_authz_decisions_total',
+      help: "Inbound requests by the service's authorization policy's decision: allowed, denied (403 MESHLET_AUTHZ_DENIED), audited (an audit-mode policy would have denied; let through), refused (400 for a target the policy cannot judge, 503 while the policy is not known yet). caller: the caller's service, its SPIFFE id when of another trust domain, or unauthenticated.",
+      labelNames: ['caller', 'service', 'decision'] as const,
+      registers: [registry],
+    }),
     inboundDuration: new Histogram({
       name: 'meshlet_agent_inbound_request_duration_seconds',
       help: 'Duration of requests from other agents to the local app, until the answer ends.',

@@ -22,7 +22,13 @@ describe('parsePolicyFile', () => {
         'p.yaml',
       ),
     ).toEqual([
-      { service: 'orders', policy: { balancer: { kind: 'least_request' } }, resourceVersion: '7', where: 'p.yaml:1' },
+      {
+        kind: 'Policy',
+        service: 'orders',
+        policy: { balancer: { kind: 'least_request' } },
+        resourceVersion: '7',
+        where: 'p.yaml:1',
+      },
     ]);
     expect(
       parsePolicyFile('{kind: Policy, service: a, policy: {}, resourceVersion: "0"}', 'p.yaml')[0]?.resourceVersion,
@@ -78,9 +84,12 @@ describe('parsePolicyFile', () => {
   });
 
   it('names what is wrong with a document, and where', () => {
-    expect(fileError('service: a\npolicy: {}\n')).toBe('p.yaml:1: kind: Policy is missing');
+    expect(fileError('service: a\npolicy: {}\n')).toBe('p.yaml:1: kind is missing (Policy or AuthorizationPolicy)');
     expect(fileError('kind: Service\nservice: a\npolicy: {}\n')).toBe(
-      'p.yaml:1: kind must be Policy, not the string "Service"',
+      'p.yaml:1: kind must be Policy or AuthorizationPolicy, not the string "Service"',
+    );
+    expect(fileError('kind: AuthorizationPolicy\nservice: a\n')).toMatch(
+      /the fields to set for a, see docs\/security\.md/,
     );
     expect(fileError('kind: Policy\npolicy: {}\n')).toBe('p.yaml:1: service is missing');
     expect(fileError('kind: Policy\nservice: "a b"\npolicy: {}\n')).toMatch(
@@ -95,7 +104,7 @@ describe('parsePolicyFile', () => {
       /^p\.yaml:1: unknown field "balancer"; .* go under policy:/,
     );
     expect(fileError('- 1\n')).toBe(
-      'p.yaml:1: expected a mapping with kind: Policy, service and policy, got the number 1',
+      'p.yaml:1: expected a mapping with kind (Policy or AuthorizationPolicy), service and policy, got the number 1',
     );
     expect(fileError('# nothing\n')).toBe('p.yaml: no policy documents in it');
   });
@@ -109,9 +118,14 @@ describe('parsePolicyFile', () => {
     expect(parsePolicyFile(`kind: Policy\nservice: ${'a'.repeat(63)}\npolicy: {}\n`, 'p.yaml')).toHaveLength(1);
   });
 
-  it('refuses a service configured twice', () => {
+  it('refuses a service configured twice for one kind, and takes one document of each kind', () => {
     expect(fileError('kind: Policy\nservice: a\npolicy: {}\n---\nkind: Policy\nservice: a\npolicy: {}\n')).toBe(
-      'p.yaml:5: service a is already configured at p.yaml:1; keep one document per service',
+      'p.yaml:5: Policy of service a is already configured at p.yaml:1; keep one document per service and kind',
     );
+    const both = parsePolicyFile(
+      'kind: Policy\nservice: a\npolicy: {}\n---\nkind: AuthorizationPolicy\nservice: a\npolicy: {rules: [{from: [web]}]}\n',
+      'p.yaml',
+    );
+    expect(both.map((d) => `${d.kind}/${d.service}`)).toEqual(['Policy/a', 'AuthorizationPolicy/a']);
   });
 });

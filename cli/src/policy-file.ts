@@ -3,8 +3,23 @@ import { isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
 import { CliError, CliErrorCodes } from './cli-error.js';
 import { parseJsonFile } from './input-file.js';
 
-/** One policy to apply: `{ kind: Policy, service, policy, resourceVersion? }`. */
+/**
+ * The kinds of document `apply -f` takes: a traffic policy (`PUT
+ * /v1/policies/NAME`) or an authorization policy (`PUT /v1/authz/NAME`).
+ */
+export const POLICY_KINDS = {
+  Policy: { path: '/v1/policies/', noun: 'policy', docs: 'docs/data-plane.md' },
+  AuthorizationPolicy: { path: '/v1/authz/', noun: 'authorizationpolicy', docs: 'docs/security.md' },
+} as const;
+
+/** One of {@link POLICY_KINDS}. */
+export type PolicyKind = keyof typeof POLICY_KINDS;
+
+const isKind = (v: unknown): v is PolicyKind => typeof v === 'string' && Object.hasOwn(POLICY_KINDS, v);
+
+/** One policy to apply: `{ kind: Policy | AuthorizationPolicy, service, policy, resourceVersion? }`. */
 export interface PolicyDocument {
+  kind: PolicyKind;
   service: string;
   /** The fields to set; the control plane fills in the defaults and validates them. */
   policy: Record<string, unknown>;
@@ -37,7 +52,10 @@ function typeName(v: unknown): string {
  */
 export function checkPolicyDocument(value: unknown, where: string): PolicyDocument {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw fail(where, `expected a mapping with kind: Policy, service and policy, got ${typeName(value)}`);
+    throw fail(
+      where,
+      `expected a mapping with kind (Policy or AuthorizationPolicy), service and policy, got ${typeName(value)}`,
+    );
   }
   const v = value as Record<string, unknown>;
   const unknown = Object.keys(v).filter((k) => !FIELDS.includes(k));
@@ -46,11 +64,14 @@ export function checkPolicyDocument(value: unknown, where: string): PolicyDocume
       where,
       `unknown field "${unknown[0]}"; a policy document has ${FIELDS.join(', ')} (the policy's own fields go under policy:)`,
     );
-  if (v.kind !== 'Policy')
+  if (!isKind(v.kind))
     throw fail(
       where,
-      v.kind === undefined ? 'kind: Policy is missing' : `kind must be Policy, not ${typeName(v.kind)}`,
+      v.kind === undefined
+        ? 'kind is missing (Policy or AuthorizationPolicy)'
+        : `kind must be Policy or AuthorizationPolicy, not ${typeName(v.kind)}`,
     );
+  const kind = v.kind;
   // The mesh's own rule: a name the control plane would refuse is refused here, before anything is sent.
   if (typeof v.service !== 'string' || !isServiceName(v.service)) {
     throw fail(
@@ -64,11 +85,11 @@ export function checkPolicyDocument(value: unknown, where: string): PolicyDocume
     throw fail(
       where,
       v.policy === undefined
-        ? `policy is missing (the fields to set for ${v.service}, see docs/data-plane.md)`
+        ? `policy is missing (the fields to set for ${v.service}, see ${POLICY_KINDS[kind].docs})`
         : `policy must be a mapping, not ${typeName(v.policy)}`,
     );
   }
-  const doc: PolicyDocument = { service: v.service, policy: v.policy as Record<string, unknown>, where };
+  const doc: PolicyDocument = { kind, service: v.service, policy: v.policy as Record<string, unknown>, where };
   const rv = v.resourceVersion;
   if (rv !== undefined && rv !== null) {
     // YAML reads `resourceVersion: 7` as a number; the API takes the same digits as a string.
@@ -78,7 +99,7 @@ export function checkPolicyDocument(value: unknown, where: string): PolicyDocume
     )
       doc.resourceVersion = String(rv);
     else
-      throw fail(where, `resourceVersion must be a whole number such as "7" (from get policies), not ${typeName(rv)}`);
+      throw fail(where, `resourceVersion must be a whole number such as "7" (from meshctl get), not ${typeName(rv)}`);
   }
   return doc;
 }
@@ -113,7 +134,7 @@ function yamlDocuments(text: string, name: string): Array<{ value: unknown; wher
  * several YAML documents separated by `---`; JSON when the name ends in
  * `.json` (parsed strictly), YAML otherwise (stdin included: JSON is YAML).
  * Every problem names the file and line, and nothing is applied when any
- * document is wrong. A service named twice is refused: which one should win?
+ * document is wrong. A service named twice for one kind is refused: which one should win?
  */
 export function parsePolicyFile(text: string, name: string): PolicyDocument[] {
   let docs: Array<{ value: unknown; where: string }>;
@@ -129,10 +150,13 @@ export function parsePolicyFile(text: string, name: string): PolicyDocument[] {
   const seen = new Map<string, string>();
   return docs.map(({ value, where }) => {
     const doc = checkPolicyDocument(value, where);
-    const first = seen.get(doc.service);
+    const first = seen.get(`${doc.kind}/${doc.service}`);
     if (first !== undefined)
-      throw fail(where, `service ${doc.service} is already configured at ${first}; keep one document per service`);
-    seen.set(doc.service, where);
+      throw fail(
+        where,
+        `${doc.kind} of service ${doc.service} is already configured at ${first}; keep one document per service and kind`,
+      );
+    seen.set(`${doc.kind}/${doc.service}`, where);
     return doc;
   });
 }

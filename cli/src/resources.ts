@@ -156,6 +156,27 @@ export const RESOURCES: readonly Resource[] = [
     paint: (c, col, text) => (col === 1 && text === 'api' ? c.cyan(text) : text),
   },
   {
+    name: 'authz',
+    aliases: ['authorizationpolicies', 'authorizationpolicy', 'authorization'],
+    listPath: '/v1/authz',
+    listKey: 'items',
+    itemPath: (n) => `/v1/authz/${enc(n)}`,
+    columns: ['SERVICE', 'SOURCE', 'MODE', 'RULES', 'RESOURCE-VERSION'],
+    row: (p) => {
+      const policy = obj(p.policy);
+      const rules = policy?.rules;
+      return [
+        cell(p.service),
+        cell(p.source),
+        cell(policy?.mode),
+        Array.isArray(rules) ? String(rules.length) : '-',
+        cell(p.resourceVersion),
+      ];
+    },
+    paint: (c, col, text) =>
+      col === 1 && text === 'api' ? c.cyan(text) : col === 2 && text === 'audit' ? c.yellow(text) : text,
+  },
+  {
     name: 'cluster',
     aliases: [],
     listPath: '/v1/cluster',

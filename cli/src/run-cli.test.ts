@@ -79,7 +79,7 @@ describe('meshctl apply and delete', () => {
     });
     expect(await run('apply', '-f', good, '-f', good)).toMatchObject({
       code: 2,
-      stderr: `meshctl: ${good}:1: service a is already configured at ${good}:1; keep one document per service\n`,
+      stderr: `meshctl: ${good}:1: Policy of service a is already configured at ${good}:1; keep one document per service and kind\n`,
     });
     expect(server.seen.length).toBe(before);
   });
@@ -93,6 +93,13 @@ describe('meshctl apply and delete', () => {
     });
     expect(server.seen.at(-1)?.url).toBe('/v1/policies/orders?resourceVersion=21');
     expect(await run('delete', 'service', 'orders')).toMatchObject({ code: 2 });
+  });
+
+  it('a bad --resource-version for delete authz points at get authz, not at policies', async () => {
+    const r = await run('delete', 'authz', 'orders', '--resource-version', 'v1');
+    expect(r).toMatchObject({ code: 2 });
+    expect(r.stderr).toContain('use the resourceVersion number from meshctl get authz orders');
+    expect(r.stderr).not.toContain('get policies');
   });
 });
 

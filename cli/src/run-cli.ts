@@ -6,6 +6,7 @@ import type { Command, CommandContext } from './command.js';
 import { parseCommandLine } from './command-line.js';
 import { failbackCommand, failoverCommand, drainCommand, undrainCommand } from './commands/action-commands.js';
 import { applyCommand } from './commands/apply-command.js';
+import { authzCommand } from './commands/authz-command.js';
 import { backupCommand } from './commands/backup-command.js';
 import { deleteCommand } from './commands/delete-command.js';
 import { eventsCommand } from './commands/events-command.js';
@@ -22,6 +23,7 @@ export const COMMANDS: readonly Command[] = [
   getCommand,
   applyCommand,
   deleteCommand,
+  authzCommand,
   drainCommand,
   undrainCommand,
   failoverCommand,

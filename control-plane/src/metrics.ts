@@ -119,6 +119,11 @@ export function createMetrics() {
       labelNames: ['service'] as const,
       registers: [registry],
     }),
+    authzInvalidPolicies: new Gauge({
+      name: 'meshlet_cp_authz_invalid_policies',
+      help: 'Stored authorization policies that no longer validate, each shipped as deny-all until rewritten or deleted.',
+      registers: [registry],
+    }),
   };
 }
 

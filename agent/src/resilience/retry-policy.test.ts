@@ -104,6 +104,11 @@ describe('decideRetry', () => {
       { method: 'POST', outcome: status(502, AgentErrorCodes.APP_UNREACHABLE) },
       retry('peer-app-unreachable'),
     ],
+    [
+      'a POST the peer agent refused 503 as it did not know its authorization policy yet',
+      { method: 'POST', outcome: status(503, AgentErrorCodes.AUTHZ_POLICY_UNKNOWN) },
+      retry('peer-authz-unknown'),
+    ],
     ["a GET the peer's app reset", { outcome: status(502, AgentErrorCodes.APP_RESET) }, retry('peer-app-reset')],
     [
       "a POST the peer's app reset",

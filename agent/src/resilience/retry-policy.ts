@@ -54,6 +54,8 @@ export type RetryReason =
   | 'connect'
   /** The peer agent could not reach its app: the request never reached one either. */
   | 'peer-app-unreachable'
+  /** The peer agent did not know its service's authorization policy yet (503): the request never reached an app. */
+  | 'peer-authz-unknown'
   /** The connection was reset: the app may have acted, so idempotent requests only. */
   | 'reset'
   /** The peer agent's app dropped the connection: as a reset. */
@@ -135,6 +137,7 @@ function classify(outcome: AttemptOutcome, mayRepeat: boolean, statuses: readonl
     if (peer === undefined) return statuses.includes(outcome.status) ? ifRepeatable('status') : no('status-not-listed');
     if (peer === AgentErrorCodes.APP_UNREACHABLE) return yes('peer-app-unreachable');
     if (peer === AgentErrorCodes.APP_RESET) return ifRepeatable('peer-app-reset');
+    if (peer === AgentErrorCodes.AUTHZ_POLICY_UNKNOWN) return yes('peer-authz-unknown');
     return no('peer-error');
   }
   switch (outcome.error) {

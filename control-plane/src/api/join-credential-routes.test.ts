@@ -51,4 +51,13 @@ describe('POST /v1/join-credentials', () => {
     expect(r.json().error).toMatchObject({ code: 'MESHLET_API_INVALID', field: 'service' });
     expect(credentials.list()).toHaveLength(0);
   });
+
+  it('refuses to mint for the reserved service unauthenticated (a workload posing as the plaintext callers of a policy)', async () => {
+    const { app, credentials } = server();
+    const r = await mint(app, { service: 'unauthenticated' });
+    expect(r.statusCode).toBe(400);
+    expect(r.json().error).toMatchObject({ code: 'MESHLET_API_INVALID', field: 'service' });
+    expect(r.json().error.message).toMatch(/reserved.*pick another service name/);
+    expect(credentials.list()).toHaveLength(0);
+  });
 });

@@ -1,4 +1,4 @@
-import { type Logger, parseDuration, ServiceName } from '@meshlet/shared';
+import { AUTHZ_UNAUTHENTICATED, type Logger, parseDuration, ServiceName } from '@meshlet/shared';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiErrors } from '../errors.js';
@@ -55,6 +55,15 @@ export function registerJoinCredentialRoutes(app: FastifyInstance, deps: JoinCre
       },
     },
     async (req, reply) => {
+      // Reserved: authorization policies name plaintext callers with it, so no workload may carry it as its identity.
+      if (req.body.service === AUTHZ_UNAUTHENTICATED)
+        return sendError(
+          reply,
+          ApiErrors.API_INVALID(
+            `service "${AUTHZ_UNAUTHENTICATED}" is reserved (authorization policies name plaintext callers with it); pick another service name`,
+          ),
+          { field: 'service' },
+        );
       const ttl = req.body.ttl ?? DEFAULT_JOIN_CREDENTIAL_TTL;
       const ttlMs = parseDuration(ttl);
       if (ttlMs === undefined || ttlMs > MAX_TTL_MS)

@@ -1,4 +1,5 @@
 import type { ServiceRoutes } from '@meshlet/shared';
+import type { AuthzStore } from '../authz/authz-store.js';
 import type { FailoverEngine } from '../failover/failover-engine.js';
 import { tierCounts } from '../failover/tier-counts.js';
 import type { HealthEngine } from '../health/health-engine.js';
@@ -24,6 +25,7 @@ export interface RouteSources {
   registry: Registry;
   health: HealthEngine;
   policies: PolicyStore;
+  authz: Pick<AuthzStore, 'policyOf'>;
   failover: FailoverEngine;
   rings: RingPublisher;
 }
@@ -35,13 +37,16 @@ export interface RouteSources {
  * version the table gets if anything changed).
  */
 export function buildRoutes(sources: RouteSources, nextVersion: number): Record<string, ServiceRoutes> {
-  const { registry, health, policies, failover, rings } = sources;
+  const { registry, health, policies, authz, failover, rings } = sources;
   const services = withPolicies(
     registry.routingServices((r) => health.routed(r)),
     policies,
   );
   const multiTier = new Set<string>();
   for (const [name, routes] of Object.entries(services)) {
+    // Only the service's own agents apply it; callers carry it too (tables are per service, not per reader), harmlessly.
+    const policy = authz.policyOf(name);
+    if (policy) routes.authz = policy;
     const tiers = tierCounts(routes);
     if (tiers.length > 1) {
       multiTier.add(name);

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { AuthzStore } from '../authz/authz-store.js';
+import { CallerLog } from '../authz/caller-log.js';
 import { EventLog } from '../events/event-log.js';
 import { FailoverEngine } from '../failover/failover-engine.js';
 import { HealthEngine } from '../health/health-engine.js';
@@ -22,6 +24,10 @@ export interface ControlPlaneParts {
   events: EventLog;
   webhooks: WebhookSender;
   policies: PolicyStore;
+  /** Per-service authorization policies (API over config file). */
+  authz: AuthzStore;
+  /** Who calls whom, from callers' reports: for `meshctl authz suggest`. */
+  callers: CallerLog;
   /** Per-service join credentials minted through the admin API. */
   joinCredentials: JoinCredentialStore;
   drains: DurableDrains;
@@ -49,6 +55,7 @@ export function createParts(ctx: AssemblyContext): ControlPlaneParts {
   const webhooks = new WebhookSender({ hooks: config.webhooks, log, clock });
   const decisions = recordDecisions(events, { replication, webhooks, metrics, log });
   const policies = new PolicyStore(store, config.services);
+  const authz = new AuthzStore(store, config.authz, { log, metrics });
   const joinCredentials = new JoinCredentialStore(store, clock);
   const health: HealthEngine = new HealthEngine({
     drainOf: (id) => drains.reasonOf(id),
@@ -66,7 +73,7 @@ export function createParts(ctx: AssemblyContext): ControlPlaneParts {
   });
   const rings = new RingPublisher();
   const pusher = new Pusher({
-    build: (nextVersion) => buildRoutes({ registry, health, policies, failover, rings }, nextVersion),
+    build: (nextVersion) => buildRoutes({ registry, health, policies, authz, failover, rings }, nextVersion),
     store,
     log,
     clock,
@@ -102,6 +109,8 @@ export function createParts(ctx: AssemblyContext): ControlPlaneParts {
     events,
     webhooks,
     policies,
+    authz,
+    callers: new CallerLog(clock),
     joinCredentials,
     drains,
     health,

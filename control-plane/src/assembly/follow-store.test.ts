@@ -40,8 +40,10 @@ describe('watchStore', () => {
   it('logs a failure of afterFollow and keeps following', async () => {
     const { store, change } = feed();
     const reload = vi.fn();
+    const authzReload = vi.fn();
     const parts = {
       policies: { reload },
+      authz: { reload: authzReload },
       health: { syncDrains: () => undefined },
       drains: { stored: () => [] },
       registry: { replaceKnownServices: () => undefined },
@@ -59,6 +61,7 @@ describe('watchStore', () => {
     await new Promise<void>((resolve) => queueMicrotask(resolve));
     expect(afterFollow).toHaveBeenCalledTimes(2);
     expect(reload).toHaveBeenCalledTimes(2);
+    expect(authzReload).toHaveBeenCalledTimes(2);
     expect(errors).toHaveBeenCalledTimes(2);
   });
 });

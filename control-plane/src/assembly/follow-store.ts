@@ -5,6 +5,7 @@ import { type ControlPlaneParts, storedServices } from './create-parts.js';
 /** Re-derives what comes from the store (policies, drains, known services) after it changed under this control plane, and pushes. */
 export function followStore(store: Store, parts: ControlPlaneParts): void {
   parts.policies.reload();
+  parts.authz.reload();
   parts.health.syncDrains(parts.drains.stored());
   parts.registry.replaceKnownServices(storedServices(store));
   parts.pusher.schedule();

@@ -1,6 +1,7 @@
 import { createAgentMessageDecoder } from '@meshlet/shared';
 import type { FastifyInstance } from 'fastify';
 import { registerAdminRoutes } from '../api/admin-routes.js';
+import { registerAuthzRoutes } from '../api/authz-routes.js';
 import { registerJoinCredentialRoutes } from '../api/join-credential-routes.js';
 import { registerLogLevelRoutes } from '../api/log-level-routes.js';
 import { registerReadRoutes } from '../api/read-routes.js';
@@ -61,6 +62,9 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     }),
     refusal: () => replication.refusal(),
     ...(ctx.issuer ? { issuer: ctx.issuer } : {}),
+    // The caller is who its credential says it is (its instance's service without one): what the policy will match.
+    observed: (record, report) =>
+      parts.callers.record(record.admittedFor ?? record.instance?.service, report, (s, id) => health.knows(s, id)),
   };
   app.get('/v1/stream', { websocket: true }, (socket, req) => {
     new AgentSession(socket, req.socket.remoteAddress ?? 'unknown', session);
@@ -85,6 +89,12 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     credentials: joinCredentials,
     revoked: () => sendAwayRevoked(sessions, joinCredentials),
     log,
+  });
+  registerAuthzRoutes(app, {
+    authz: parts.authz,
+    callersOf: (s) => parts.callers.callersOf(s),
+    replicated: () => replication.view().role !== 'standalone',
+    changed: () => pusher.schedule(),
   });
   registerAdminRoutes(app, {
     policies,

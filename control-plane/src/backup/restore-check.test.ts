@@ -8,6 +8,7 @@ describe('checkRestoredState', () => {
       ['cluster', { id: 'c-1' }],
       ['policies/orders', { retries: { maxRetries: 3 } }],
       ['drains/orders-1', { reason: 'kernel upgrade' }],
+      ['authz/orders', { rules: [{ from: ['web'] }] }],
       [
         'join-credentials/0123456789abcdef',
         { id: '0123456789abcdef', service: 'orders', createdAt: 1, expiresAt: 2, secretSha256: 'a'.repeat(64) },
@@ -22,6 +23,8 @@ describe('checkRestoredState', () => {
     ['policies/orders', { retries: { maxRetries: 99 } }, /maxRetries/],
     ['policies/Not_A_Name', {}, /valid service name/],
     ['drains/orders-1', { why: 'x' }, /must be \{reason\}/],
+    ['authz/orders', { rules: [{ from: ['Web'] }] }, /rules\.0\.from\.0/],
+    ['authz/Not_A_Name', {}, /authorization policy of a valid service name/],
     ['join-credentials/0123456789abcdef', { id: '0123456789abcdef', secret: 'x' }, /must be a join credential/],
     [
       'join-credentials/ffffffffffffffff',

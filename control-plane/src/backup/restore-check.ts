@@ -1,5 +1,6 @@
-import { compileValidator, Id, ServiceName, resolvePolicy } from '@meshlet/shared';
+import { compileValidator, Id, ServiceName, resolveAuthzPolicy, resolvePolicy } from '@meshlet/shared';
 import { Type } from '@sinclair/typebox';
+import { AUTHZ_PREFIX } from '../authz/authz-store.js';
 import { isStoredJoinCredential, JOIN_CREDENTIAL_PREFIX } from '../join/join-credential-store.js';
 
 const isServiceName = compileValidator(ServiceName);
@@ -15,7 +16,7 @@ const Cluster = compileValidator(Type.Object({ id: Type.String({ minLength: 1, m
  * from starting again. Returns the first problem, naming the key, or
  * `undefined` when every key is one the control plane knows with a valid
  * value: `services`, `cluster`, `policies/<service>`, `drains/<instance>`,
- * `join-credentials/<id>`.
+ * `join-credentials/<id>`, `authz/<service>`.
  */
 export function checkRestoredState(state: ReadonlyMap<string, unknown>): string | undefined {
   for (const [key, value] of state) {
@@ -32,6 +33,16 @@ function checkKey(key: string, value: unknown): string | undefined {
     if (!isServiceName(key.slice('policies/'.length)).ok) return 'is not a policy of a valid service name';
     try {
       resolvePolicy(value);
+      return undefined;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+  if (key.startsWith(AUTHZ_PREFIX)) {
+    if (!isServiceName(key.slice(AUTHZ_PREFIX.length)).ok)
+      return 'is not an authorization policy of a valid service name';
+    try {
+      resolveAuthzPolicy(value);
       return undefined;
     } catch (e) {
       return (e as Error).message;

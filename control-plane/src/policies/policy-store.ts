@@ -1,5 +1,6 @@
 import { resolvePolicy, type ServicePolicy } from '@meshlet/shared';
 import type { Store } from '../store/store.js';
+import { versionedDelete, versionedPut, type WriteNames } from './versioned-write.js';
 
 /** Where a service's policy comes from: written through the admin API, the config file, or all defaults. */
 export type PolicySource = 'api' | 'config' | 'default';
@@ -20,6 +21,11 @@ export interface PolicyItem {
 export type PolicyWrite = { ok: true; item: PolicyItem } | { ok: false; status: 404 | 409; message: string };
 
 const PREFIX = 'policies/';
+
+const names = (service: string): WriteNames => ({
+  what: `the policy of "${service}"`,
+  missing: `service "${service}" has no policy written through the API`,
+});
 
 /**
  * Service policies: those written through the admin API, kept in the store
@@ -89,40 +95,16 @@ export class PolicyStore {
    */
   async put(service: string, spec: unknown, resourceVersion: string | undefined): Promise<PolicyWrite> {
     const policy = resolvePolicy(spec);
-    if (resourceVersion === undefined) {
-      await this.#store.put(PREFIX + service, spec);
-    } else if ((await this.#store.writeIf(PREFIX + service, spec, Number(resourceVersion))) === undefined) {
-      // Checked by the store itself (etcd: in the write's transaction), not against this replica's copy, which may lag another replica's writes.
-      const current = String(this.#store.modRevision(PREFIX + service) ?? 0);
-      return {
-        ok: false,
-        status: 409,
-        message: `resourceVersion ${resourceVersion} is stale: the policy of "${service}" is at ${current}; get it again and reapply your change`,
-      };
-    }
+    const written = await versionedPut(this.#store, PREFIX + service, spec, resourceVersion, names(service));
+    if (!written.ok) return written;
     this.#resolved.set(service, policy);
     return { ok: true, item: this.item(service) };
   }
 
   /** Deletes the API policy of `service` (the config file's or the defaults apply again). */
   async delete(service: string, resourceVersion: string | undefined): Promise<PolicyWrite> {
-    const missing = () => ({
-      ok: false as const,
-      status: 404 as const,
-      message: `service "${service}" has no policy written through the API`,
-    });
-    if (resourceVersion === undefined) {
-      if (this.#store.modRevision(PREFIX + service) === undefined) return missing();
-      await this.#store.delete(PREFIX + service);
-    } else if ((await this.#store.writeIf(PREFIX + service, undefined, Number(resourceVersion))) === undefined) {
-      const rev = this.#store.modRevision(PREFIX + service);
-      if (rev === undefined) return missing();
-      return {
-        ok: false,
-        status: 409,
-        message: `resourceVersion ${resourceVersion} is stale: the policy of "${service}" is at ${rev}; get it again`,
-      };
-    }
+    const deleted = await versionedDelete(this.#store, PREFIX + service, resourceVersion, names(service));
+    if (!deleted.ok) return deleted;
     this.#resolved.delete(service);
     return { ok: true, item: this.item(service) };
   }

@@ -49,6 +49,8 @@ export interface SessionContext {
   checkRegistration?: (hello: Hello, remoteAddress: string) => RegistrationRefusal | undefined;
   /** Binds an agent's reports to what it was sent and limits their rate; absent: every report counts. */
   reports?: ReportGuard;
+  /** Also told of every agent's observations (who calls whom, for `meshctl authz suggest`). */
+  observed?: (record: AgentRecord, report: Observations) => void;
   /** Why this control plane turns agents away right now, if it does (a replica cut off from etcd). */
   refusal?: () => string | undefined;
   /** Signs agents' workload certificates; absent: `csr` messages are refused. */
@@ -228,6 +230,7 @@ export class AgentSession implements TableSink {
         ctx.health.observe(record.agentId, report, identity);
         ctx.stats.record(report, (service, id) => ctx.health.knows(service, id));
         ctx.relay?.(record.agentId, report, identity);
+        ctx.observed?.(record, report);
         return;
       }
       case 'ack':

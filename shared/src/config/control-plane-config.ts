@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { DEFAULT_TRUST_DOMAIN, TRUST_DOMAIN_RULE } from '../identity/spiffe-id.js';
 import { ServiceName } from '../protocol/messages.js';
+import { AuthzPolicy } from '../protocol/authz-policy.js';
 import { ServicePolicy } from '../protocol/policy.js';
 import { LogConfig, listenerSchema } from './common.js';
 
@@ -292,6 +293,14 @@ export const ControlPlaneConfig = Type.Object(
      * table even before any instance registers.
      */
     services: Type.Record(ServiceName, ServicePolicy, { default: {}, additionalProperties: false }),
+    /**
+     * Authorization policy per service (who may call it, by identity, method
+     * and path; `mode: enforce | audit`), shipped in the routing table to the
+     * service's own agents. A policy written through the admin API
+     * (`PUT /v1/authz/NAME`) replaces the one here. No policy: any caller the
+     * service's mTLS mode lets in is allowed. See docs/security.md.
+     */
+    authz: Type.Record(ServiceName, AuthzPolicy, { default: {}, additionalProperties: false }),
     log: LogConfig,
   },
   { additionalProperties: false },

@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { AuthzPolicy } from './authz-policy.js';
 import { ServicePolicy } from './policy.js';
 import { SERVICE_NAME_RULE } from './service-name.js';
 
@@ -186,6 +187,8 @@ export const ServiceRoutes = Type.Object({
   activeTier: Type.Optional(Type.Integer({ minimum: 0, maximum: 15 })),
   /** For `ring_hash` and `maglev` services: the published membership. */
   ring: Type.Optional(RingMembership),
+  /** The service's authorization policy, applied by its own agents to inbound calls; absent: none (the default applies). */
+  authz: Type.Optional(AuthzPolicy),
 });
 /** {@inheritDoc ServiceRoutes} */
 export type ServiceRoutes = Static<typeof ServiceRoutes>;

@@ -176,12 +176,21 @@ async function load() {
   } else if (r.name === 'service') {
     const name = encodeURIComponent(r.service);
     try {
-      const [detail, rings] = await Promise.all([getJson(`/v1/services/${name}`), getJson('/v1/rings')]);
+      const [detail, rings, authz] = await Promise.all([
+        getJson(`/v1/services/${name}`),
+        getJson('/v1/rings'),
+        // One section of the page: a failed read marks that section, never blanks the service page.
+        getJson(`/v1/authz/${name}`).catch((e) => {
+          if (e instanceof Unauthorized) throw e;
+          return { unavailable: e instanceof Error ? e.message : String(e) };
+        }),
+      ]);
       if (route === r)
         main.replaceChildren(
           renderService(
             detail,
             rings.rings.find((x) => x.service === r.service),
+            authz,
           ),
         );
     } catch (e) {

@@ -1,5 +1,5 @@
-// One service: its instances grouped by tier and zone, its ring and the
-// policy in force.
+// One service: its instances grouped by tier and zone, its ring, the
+// policy in force and its authorization policy.
 
 import { badge, DASH, fmtMs, fmtRate, fmtRatio, h, healthTone, jsonBlock, stateBadge, timeEl } from './dom.js';
 
@@ -89,11 +89,50 @@ function ringSection(ring) {
   );
 }
 
+/** The authorization policy of a service, from GET /v1/authz/NAME; none: who the mTLS mode lets in. */
+function authzSection(authz) {
+  if (authz?.unavailable !== undefined)
+    return h(
+      'p',
+      { class: 'muted', 'data-testid': 'authz', 'data-mode': 'unavailable' },
+      `Could not be read: ${authz.unavailable}`,
+    );
+  if (!authz || authz.policy === null)
+    return h(
+      'p',
+      { class: 'muted', 'data-testid': 'authz', 'data-mode': 'none' },
+      'None: every caller the service’s mTLS mode lets in is allowed.',
+    );
+  const { mode, rules } = authz.policy;
+  return h(
+    'div',
+    { 'data-testid': 'authz', 'data-mode': mode },
+    h(
+      'p',
+      {},
+      badge(mode, mode === 'audit' ? 'warn' : 'info'),
+      ` ${rules.length} rule${rules.length === 1 ? '' : 's'}, from the ${authz.source === 'api' ? 'admin API' : 'config file'}`,
+      mode === 'audit' ? ': logs and counts what it would deny, denies nothing' : '',
+    ),
+    authz.invalid
+      ? h(
+          'p',
+          { 'data-testid': 'authz-invalid' },
+          badge('invalid', 'warn'),
+          ` the stored policy no longer validates, so every caller is denied until it is rewritten or deleted: ${authz.invalid}`,
+        )
+      : null,
+    jsonBlock(rules, `authorization rules of ${authz.service}`),
+  );
+}
+
 /**
- * Renders a service from GET /v1/services/NAME (`detail`) and its entry of
- * GET /v1/rings (`ring`, with the agents that agree; may be undefined).
+ * Renders a service from GET /v1/services/NAME (`detail`), its entry of
+ * GET /v1/rings (`ring`, with the agents that agree; may be undefined) and
+ * GET /v1/authz/NAME (`authz`; may be undefined, or `{ unavailable: why }`
+ * when that read failed: the rest of the page is still shown).
  */
-export function renderService(detail, ring) {
+export function renderService(detail, ring, authz) {
   const byTier = [...groupBy(detail.instances, (i) => i.tier).entries()].sort(([a], [b]) => a - b);
   const stats = detail.stats;
   return h(
@@ -141,6 +180,12 @@ export function renderService(detail, ring) {
       { 'aria-labelledby': 'policy-title' },
       h('h2', { id: 'policy-title' }, 'Policy in force'),
       jsonBlock(detail.policy, `policy of ${detail.name}`),
+    ),
+    h(
+      'section',
+      { 'aria-labelledby': 'authz-title' },
+      h('h2', { id: 'authz-title' }, 'Authorization policy'),
+      authzSection(authz),
     ),
   );
 }
