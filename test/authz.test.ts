@@ -24,6 +24,7 @@ describe('authorization policies', () => {
   let cp: ControlPlaneHandle;
   let web: AgentHandle;
   let client: AgentHandle;
+  let hello: AgentHandle;
   const run = (token: string, args: string[], stdin?: string) =>
     meshctl(args, {
       env: { MESHCTL_SERVER: cp.url, MESHCTL_TOKEN: token },
@@ -38,7 +39,7 @@ describe('authorization policies', () => {
       auth: { adminToken: ADMIN, readOnlyToken: READER },
       authz: { web: { mode: 'audit', rules: [{ name: 'ops-only', from: ['ops'] }] } },
     });
-    await mesh.instance(cp, 'hello', 'hello-1');
+    hello = (await mesh.instance(cp, 'hello', 'hello-1')).agent;
     const webApp = (await mesh.instance(cp, 'web', 'web-0')).app;
     // web-1 fronts web and calls hello through its outbound listener: a caller with a service identity.
     web = await mesh.agent({
@@ -48,7 +49,7 @@ describe('authorization policies', () => {
       outbound: true,
       calls: ['hello'],
     });
-    // A client-only agent: no service identity without a per-service credential.
+    // A client-only agent: the harness gives it a credential for service client.
     client = await mesh.agent({ agentId: 'client', cp, outbound: true, calls: ['hello'] });
     for (const a of [web, client])
       await waitFor(`${a.agentId} to see hello-1`, async () => (await endpointIds(a, 'hello')).join() === 'hello-1');
@@ -137,7 +138,7 @@ describe('authorization policies', () => {
     expect(deleted.stdout).toBe('authorizationpolicy/hello deleted\n');
   });
 
-  it('meshctl authz suggest writes a policy allowing exactly the callers that sent real traffic, ready for apply -f', async () => {
+  it('meshctl authz suggest writes a policy allowing exactly the callers that sent real traffic; applied, it breaks none of their calls', async () => {
     const none = await run(READER, ['authz', 'suggest', 'web']);
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('no caller of web was seen');
@@ -148,28 +149,78 @@ describe('authorization policies', () => {
     }
     // Agents report about once a second.
     const suggested = await waitFor(
-      'a suggestion naming web and the unidentified client',
+      'a suggestion naming web and the client agent (its credential is for service client)',
       async () => {
         const r = await run(READER, ['authz', 'suggest', 'hello']);
-        return r.code === 0 && r.stdout.includes('agents with no service identity') ? r : undefined;
+        return r.code === 0 && r.stdout.includes('- client') && r.stdout.includes('- web') ? r : undefined;
       },
       { intervalMs: 500 },
     );
     expect(suggested.stdout).toMatch(/^# Suggested by meshctl authz suggest hello/);
     expect(suggested.stdout).toMatch(/# {3}web: \d+ requests/);
     expect(suggested.stdout).toContain(
-      'kind: AuthorizationPolicy\nservice: hello\npolicy:\n  mode: enforce\n  rules:\n    - name: seen-callers\n      action: allow\n      from:\n        - web\n',
+      'kind: AuthorizationPolicy\nservice: hello\npolicy:\n  mode: enforce\n  rules:\n    - name: seen-callers\n      action: allow\n      from:\n        - client\n        - web\n',
     );
 
     const applied = await run(ADMIN, ['apply', '-f', '-'], suggested.stdout);
     expect(applied.code, applied.stderr).toBe(0);
     expect((await api(cp, 'GET', '/v1/authz/hello')).body.policy).toEqual({
       mode: 'enforce',
-      rules: [{ name: 'seen-callers', action: 'allow', from: ['web'] }],
+      rules: [{ name: 'seen-callers', action: 'allow', from: ['client', 'web'] }],
     });
     await waitFor(
-      'web-1 to hold the suggested policy',
-      async () => (await authzIn(web, 'hello'))?.rules?.[0]?.name === 'seen-callers',
+      'hello-1 to hold the suggested policy',
+      async () => (await authzIn(hello, 'hello'))?.rules?.[0]?.name === 'seen-callers',
     );
+    for (let i = 0; i < 5; i++) {
+      expect((await callHello(web)).status).toBe(200);
+      expect((await callHello(client)).status).toBe(200);
+    }
+  });
+
+  it('enforces a policy on real mTLS calls: the caller it names passes, another gets a JSON 403 naming caller, service and rule; audit mode denies nothing and counts what it would deny', async () => {
+    const current = await api(cp, 'GET', '/v1/authz/hello');
+    const enforce = await api(cp, 'PUT', '/v1/authz/hello', {
+      policy: {
+        rules: [
+          { name: 'no-client', action: 'deny', from: ['client'] },
+          { name: 'mesh', from: ['*'] },
+        ],
+      },
+      resourceVersion: current.body.resourceVersion ?? '0',
+    });
+    expect(enforce.status, JSON.stringify(enforce.body)).toBe(200);
+    await waitFor(
+      'hello-1 to hold no-client',
+      async () => (await authzIn(hello, 'hello'))?.rules?.[0]?.name === 'no-client',
+    );
+    expect((await callHello(web)).status).toBe(200);
+    const denied = await callHello(client);
+    expect(denied.status).toBe(403);
+    expect(denied.json().error, denied.body).toMatchObject({
+      code: 'MESHLET_AUTHZ_DENIED',
+      caller: 'client',
+      service: 'hello',
+      rule: 'no-client',
+    });
+
+    const audit = await api(cp, 'PUT', '/v1/authz/hello', {
+      policy: {
+        mode: 'audit',
+        rules: [
+          { name: 'no-client', action: 'deny', from: ['client'] },
+          { name: 'mesh', from: ['*'] },
+        ],
+      },
+      resourceVersion: enforce.body.resourceVersion,
+    });
+    expect(audit.status).toBe(200);
+    await waitFor('hello-1 to hold the audit policy', async () => (await authzIn(hello, 'hello'))?.mode === 'audit');
+    for (let i = 0; i < 3; i++) expect((await callHello(client)).status).toBe(200);
+    const metrics = (await httpRequest(hello.adminPort as number, '/metrics')).body;
+    const audited = metrics.match(
+      /meshlet_agent_authz_decisions_total\{caller="client",service="hello",decision="audited"\} (\d+)/,
+    );
+    expect(Number(audited?.[1])).toBeGreaterThanOrEqual(3);
   });
 });

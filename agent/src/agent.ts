@@ -24,6 +24,7 @@ import { applyDelta } from './control/routes-delta.js';
 import { Subscriptions } from './control/subscriptions.js';
 import { TableCache } from './control/table-cache.js';
 import { HealthMonitor } from './health/health-monitor.js';
+import { ownServicePolicy } from './authz/own-service-policy.js';
 import { IdentityManager } from './identity/identity-manager.js';
 import { HttpHealthCheck } from './health/http-health-check.js';
 import { agentMtls } from './identity/agent-mtls.js';
@@ -32,6 +33,7 @@ import { InboundListener } from './listener/inbound-listener.js';
 import type { MtlsMode } from './listener/inbound-mtls.js';
 import { OriginPools, originOf } from './listener/origin-pools.js';
 import { OutboundListener } from './listener/outbound-listener.js';
+import { closeServer, listen } from './listener/server-lifecycle.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { RouteTable } from './route/route-table.js';
 
@@ -42,23 +44,6 @@ export interface AgentAddresses {
   admin: number;
   /** Dedicated upstream ports by service. */
   upstreams: Record<string, number>;
-}
-
-function listen(server: Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
 }
 
 /** The address other agents should use for this one's inbound listener. */
@@ -76,11 +61,8 @@ export interface AgentDeps {
   random?: () => number;
   clock?: () => number;
   /**
-   * The agent's workload identity (its certificate, key and trust bundle,
-   * renewed as it goes). With one, the inbound listener serves mutual TLS in
-   * the mode its service's policy says (strict by default) and calls to
-   * endpoints that speak mTLS use it; without one, everything stays
-   * plaintext, as before identities.
+   * A fixed workload identity (tests of the listeners) instead of the
+   * certificates the control plane signs for the agent over its stream.
    */
   identity?: WorkloadIdentity | undefined;
 }
@@ -228,6 +210,14 @@ export class Agent {
         connectTimeoutMs: c.proxy.connectTimeoutMs,
         metrics: this.#metrics,
         mtls: mtls.inbound,
+        authz: {
+          service: instance.service,
+          policy: () => ownServicePolicy(this.#table?.routes.services, instance.service),
+          trustDomain: () => this.#identity.current()?.trustDomain ?? '',
+          metrics: this.#metrics,
+          log: this.#log.child({ component: 'authz' }),
+          clock: this.#clock,
+        },
       });
       addresses.inbound = await listen(this.#inbound.server, c.listeners.inbound.host, c.listeners.inbound.port);
       this.#inboundPort = addresses.inbound;

@@ -91,6 +91,14 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
         controlPlane,
       });
     }
+    // Without a workload certificate the agent can neither call mTLS peers nor be called by them.
+    if (state.identity && state.identity.current() === undefined) {
+      return reply.code(503).send({
+        ready: false,
+        reason: 'no workload certificate yet: the control plane has not signed one (see /identity and the agent log)',
+        controlPlane,
+      });
+    }
     return { ready: true, tableVersion: table.version, source: table.source, controlPlane };
   });
 

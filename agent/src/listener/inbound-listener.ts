@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@meshlet/shared';
 import type { Pool } from 'undici';
+import { authorizeInbound, decideInbound, type InboundAuthzContext } from '../authz/authorize-inbound.js';
 import { AgentErrors } from '../errors.js';
 import { type AgentMetrics, CODE_CLASSES, codeClass, type CodeClass } from '../metrics.js';
 import { failureKind } from '../resilience/failure-kind.js';
@@ -32,6 +33,8 @@ export interface InboundOptions {
    * only, as before identities.
    */
   mtls?: ((handOff: (socket: Socket) => void) => InboundMtls) | undefined;
+  /** The service's authorization policy, applied to every request and upgrade; absent: none is applied. */
+  authz?: InboundAuthzContext | undefined;
 }
 
 /**
@@ -82,6 +85,11 @@ export class InboundListener {
         return;
       }
       const caller = this.#mtls?.callerOf(req.socket);
+      const authz = options.authz && decideInbound(options.authz, caller, req);
+      if (authz?.error) {
+        refuseUpgrade(socket, authz.error);
+        return;
+      }
       tunnelUpgrade(req, socket, head, {
         host: options.appHost,
         port: options.appPort,
@@ -117,6 +125,10 @@ export class InboundListener {
       res.shouldKeepAlive = false;
       sendJsonError(res, this.#mtlsRequired());
       this.#requests?.['4xx'].inc();
+      return;
+    }
+    if (this.#o.authz && !authorizeInbound(this.#o.authz, this.#mtls?.callerOf(req.socket), req, res)) {
+      this.#requests?.[codeClass(res.statusCode)].inc();
       return;
     }
     if (!this.#requests) {

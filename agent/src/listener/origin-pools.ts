@@ -25,12 +25,13 @@ export class OriginPools {
    * that a route with a shorter connect timeout gets connections made with
    * it. A pool lives until its origin leaves the routing table.
    *
-   * An endpoint that speaks mTLS (`mtls`), called by an agent that has a
-   * certificate, gets a pool of its own per service expected behind it,
-   * whose connections check that the callee is that service. Without a
-   * certificate (none yet, or no identity at all) it is called in plaintext,
-   * which a callee in permissive mode accepts and one in strict mode refuses
-   * with `MESHLET_MTLS_REQUIRED`.
+   * An endpoint that speaks mTLS (`mtls`), called by an agent with a
+   * workload identity, gets a pool of its own per service expected behind
+   * it, whose connections check that the callee is that service. It is never
+   * called in plaintext: while the agent has no certificate yet, connecting
+   * fails (a connect failure, retried elsewhere like any other), since a
+   * downgrade would reach a permissive callee without an identity. Only an
+   * agent without an identity calls in plaintext.
    */
   get(
     host: string,
@@ -38,7 +39,7 @@ export class OriginPools {
     timeouts: { connectMs: number; idleMs: number },
     callee?: { service: string; mtls: boolean },
   ): Pool {
-    const mtls = callee?.mtls === true && this.#mtls?.ready === true ? callee.service : undefined;
+    const mtls = callee?.mtls === true && this.#mtls !== undefined ? callee.service : undefined;
     const key = `${host}:${port}|${timeouts.connectMs}|${timeouts.idleMs}${mtls === undefined ? '' : `|mtls ${mtls}`}`;
     let pool = this.#pools.get(key);
     if (!pool) {
@@ -56,13 +57,14 @@ export class OriginPools {
 
   /**
    * How a tunnel (an upgrade) reaches an endpoint of `service`: an mTLS
-   * connection when the endpoint speaks it and the agent has a certificate,
-   * else undefined (plaintext, as the pools decide).
+   * connection when the endpoint speaks it and the agent has an identity
+   * (null while it has no certificate yet: the tunnel fails, never
+   * downgrades), else undefined (plaintext, as the pools decide).
    */
   tunnelSocket(endpoint: { host: string; port: number; mtls?: boolean | undefined }, service: string) {
-    if (endpoint.mtls !== true || this.#mtls?.ready !== true) return undefined;
+    if (endpoint.mtls !== true || this.#mtls === undefined) return undefined;
     const mtls = this.#mtls;
-    return () => mtls.connect(service, endpoint.host, endpoint.port);
+    return () => mtls.connect(service, endpoint.host, endpoint.port) ?? null;
   }
 
   /** Closes the pools of origins not in `keep` (`host:port` keys); in-flight requests finish first. */

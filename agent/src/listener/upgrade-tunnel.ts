@@ -63,7 +63,7 @@ export interface TunnelOptions {
   stripIdentityHeaders?: boolean;
   connectTimeoutMs: number;
   /** Makes the connection over mTLS instead (ready on `secureConnect`); undefined: no certificate, plaintext after all. */
-  tlsSocket?: (() => TLSSocket | undefined) | undefined;
+  tlsSocket?: (() => TLSSocket | null) | undefined;
 }
 
 /**
@@ -83,6 +83,10 @@ export function tunnelUpgrade(
 ): Promise<{ ok: true } | { ok: false; error: Error }> {
   return new Promise((resolve) => {
     const secure = o.tlsSocket?.();
+    if (secure === null) {
+      resolve({ ok: false, error: new Error('this agent has no workload certificate yet to call an mTLS endpoint with') });
+      return;
+    }
     const upstream: Socket = secure ?? connect({ host: o.host, port: o.port });
     const timer = setTimeout(
       () =>
