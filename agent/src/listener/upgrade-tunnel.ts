@@ -84,7 +84,10 @@ export function tunnelUpgrade(
   return new Promise((resolve) => {
     const secure = o.tlsSocket?.();
     if (secure === null) {
-      resolve({ ok: false, error: new Error('this agent has no workload certificate yet to call an mTLS endpoint with') });
+      resolve({
+        ok: false,
+        error: new Error('this agent has no workload certificate yet to call an mTLS endpoint with'),
+      });
       return;
     }
     const upstream: Socket = secure ?? connect({ host: o.host, port: o.port });
