@@ -11,7 +11,8 @@ export type JoinRefusal =
   | 'expired'
   | 'revoked'
   | 'wrong_service'
-  | 'no_service';
+  | 'no_service'
+  | 'instance_held';
 
 /** The outcome of {@link checkJoin}: admitted (with the credential used, if any) or refused with a reason the agent reads. */
 export type JoinDecision =
