@@ -1,7 +1,12 @@
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import getPort from 'get-port';
 import { describe, expect, it } from 'vitest';
+// @ts-expect-error: a plain ES module of the benchmarks, without types
+import { writePrivateFile } from '../bench/lib/join-credentials.mjs';
 // @ts-expect-error: a plain ES module of the benchmarks, without types
 import { until } from '../bench/lib/scale/control-planes.mjs';
 
@@ -44,5 +49,21 @@ describe("the scale benchmark's until()", () => {
     await expect(until(ctx, 'nothing', () => fetch(`http://127.0.0.1:${port}/`), 200, 20)).rejects.toThrow(
       /timed out after 200 ms waiting for nothing \(last: fetch failed: .*ECONNREFUSED/,
     );
+  });
+});
+
+describe("the benchmarks' files holding credentials", () => {
+  it('an agent config with a credential is readable by its owner only (0600), even over an existing file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshlet-bench-lib-'));
+    try {
+      const fresh = writePrivateFile(join(dir, 'agent.yaml'), 'controlPlane: { joinToken: mjc_x }\n');
+      expect(statSync(fresh).mode & 0o777).toBe(0o600);
+      const existing = join(dir, 'old.yaml');
+      writeFileSync(existing, 'x', { mode: 0o644 });
+      writePrivateFile(existing, 'controlPlane: { joinToken: mjc_x }\n');
+      expect(statSync(existing).mode & 0o777).toBe(0o600);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
