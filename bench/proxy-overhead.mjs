@@ -31,7 +31,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import getPort from 'get-port';
 import { stringify } from 'yaml';
-import { mintJoinCredentials } from './lib/join-credentials.mjs';
+import { mintJoinCredentials, writePrivateFile } from './lib/join-credentials.mjs';
 import { benchScratch, cpuSeconds } from './lib/process-group.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -59,8 +59,7 @@ function start(name, args) {
 }
 function config(name, value) {
   const file = join(dir, `${name}.yaml`);
-  writeFileSync(file, stringify(value));
-  return file;
+  return writePrivateFile(file, stringify(value)); // agent configs hold join credentials
 }
 async function until(what, check, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;

@@ -222,6 +222,34 @@ describe('invalid config files', () => {
     expect(r.stderr).not.toContain('j'.repeat(24));
   });
 
+  it('refuses auth.allowSharedJoinToken without a token, and a shared token that looks like a credential', () => {
+    const flagOnly = run(
+      CP_BIN,
+      scratch.config('cp-flag-only', { listen: { port: 0 }, auth: { allowSharedJoinToken: true } }),
+    );
+    expect(flagOnly.status).toBe(2);
+    expect(flagOnly.stderr).toContain('auth.joinToken: is not set, but auth.allowSharedJoinToken is true');
+    const token = `mjc_${'0'.repeat(16)}_shared-token`;
+    const lookalike = run(
+      CP_BIN,
+      scratch.config('cp-mjc', { listen: { port: 0 }, auth: { joinToken: token, allowSharedJoinToken: true } }),
+    );
+    expect(lookalike.status).toBe(2);
+    expect(lookalike.stderr).toContain('auth.joinToken: starts with mjc_');
+    expect(lookalike.stderr).not.toContain(token);
+  });
+
+  it('a client-only agent with a credential and no service does not start, naming service', () => {
+    const credential = `mjc_${'0'.repeat(16)}_${'s'.repeat(43)}`;
+    const file = scratch.config('agent-no-service', { agentId: 'web-1', controlPlane: { joinToken: credential } });
+    const r = run(AGENT_BIN, file);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(
+      'service: is not set, but this client-only agent (no instance) joins with a per-service credential',
+    );
+    expect(r.stderr).not.toContain(credential);
+  });
+
   it('refuses an allowed address range that is not a CIDR range, naming the entry and the fix', () => {
     const file = scratch.config('cp-ranges', { registry: { allowedAddressRanges: ['10.0.0.0/8', '10.0.0.0/33'] } });
     const r = run(CP_BIN, file);

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { connect, type Socket } from 'node:net';
+import { createServer } from 'node:http';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { httpRequest } from './harness/http.js';
+import { mintJoinCredential } from './harness/join-credential.js';
 import { type AgentHandle, type ControlPlaneHandle, startAgent, startDemoApp, withMesh } from './harness/mesh.js';
 import type { Proc } from './harness/process.js';
 import { waitFor } from './harness/wait.js';
@@ -360,6 +362,28 @@ describe('per-service join credentials', () => {
     const unknown = await httpRequest(cp.port, '/v1/join-credentials/0123456789abcdef', { ...as, method: 'DELETE' });
     expect(unknown.status).toBe(404);
     expect((await post({ service: 'orders' }, 'not-the-admin-token-at-all')).status).toBe(401);
+  });
+
+  it('the harness never starts an agent before a lagging replica lists its credential', async () => {
+    // A replica that learns credentials late (as through etcd): its first three lists are empty.
+    let lists = 0;
+    const lagging = createServer((req, res) => {
+      lists += 1;
+      if (lists <= 3) return res.writeHead(200, { 'content-type': 'application/json' }).end('{"items":[]}');
+      void httpRequest(cp.port, req.url ?? '/', as).then((a) => res.writeHead(a.status).end(a.body));
+    });
+    lagging.listen(0, '127.0.0.1');
+    await once(lagging, 'listening');
+    try {
+      const port = (lagging.address() as AddressInfo).port;
+      const replica: ControlPlaneHandle = { ...cp, port, url: `http://127.0.0.1:${port}` };
+      const credential = await mintJoinCredential(cp, 'lagging', [cp, replica]);
+      const id = credential.split('_')[1];
+      const listed = (await httpRequest(port, '/v1/join-credentials', as)).json().items.map((c: any) => c.id);
+      expect(listed).toContain(id);
+    } finally {
+      lagging.close();
+    }
   });
 
   it('lists credentials without their secrets, and never writes a secret to a log', async () => {

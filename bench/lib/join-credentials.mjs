@@ -3,7 +3,7 @@
 // so a benchmark mints them through the admin API, as an operator does with
 // `meshctl token create --service NAME`, and writes them where its agents
 // read them. Never printed.
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 
 /**
  * Mints one credential per service through the control plane at `url`
@@ -30,8 +30,19 @@ export async function mintJoinCredentials(url, services, concurrency = 16) {
   return credentials;
 }
 
+/**
+ * Writes `text` to `file` readable by its owner only (0600), as every file
+ * holding a credential (an agent config, the credentials of a swarm) must
+ * be: `mode` applies only when the file is created, so an existing file is
+ * narrowed too. Returns `file`.
+ */
+export function writePrivateFile(file, text) {
+  writeFileSync(file, text, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return file;
+}
+
 /** Writes `credentials` as JSON readable by its owner only (0600); returns `file`. */
 export function writeJoinCredentials(file, credentials) {
-  writeFileSync(file, JSON.stringify(credentials), { mode: 0o600 });
-  return file;
+  return writePrivateFile(file, JSON.stringify(credentials));
 }

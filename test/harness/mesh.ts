@@ -175,13 +175,14 @@ export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<Age
   if ((o.cp === undefined) === (o.cps === undefined))
     throw new Error(`startAgent ${o.agentId}: give exactly one of cp and cps`);
   const service = o.instance?.service ?? o.service ?? 'client';
-  const minter = mintingTarget(o.cps ?? (o.cp ? [o.cp] : []));
+  const targets = o.cps ?? (o.cp ? [o.cp] : []);
+  const minter = mintingTarget(targets);
   const joinToken =
     o.joinToken === false
       ? undefined
       : (o.joinToken ??
         o.reuse?.joinToken ??
-        (minter === undefined ? undefined : await mintJoinCredential(minter, service)));
+        (minter === undefined ? undefined : await mintJoinCredential(minter, service, targets)));
   const config: Record<string, unknown> = {
     agentId: o.agentId,
     ...(o.instance ? {} : { service }),

@@ -19,6 +19,17 @@ describe('agentServiceIssues', () => {
       },
     ]);
   });
+
+  it('a client-only agent with a credential and no service is a start-up config error naming service', () => {
+    const credential = 'mjc_0123456789abcdef_0123456789012345678901234567890123456789012';
+    const issues = agentServiceIssues({ controlPlane: { joinToken: credential } });
+    expect(issues).toEqual([expect.objectContaining({ path: 'service', fix: expect.stringContaining('set service') })]);
+    expect(JSON.stringify(issues)).not.toContain(credential);
+    expect(agentServiceIssues({ service: 'web', controlPlane: { joinToken: credential } })).toEqual([]);
+    expect(agentServiceIssues({ instance, controlPlane: { joinToken: credential } })).toEqual([]);
+    // The shared token admits any agent, so a client-only agent needs no service with it.
+    expect(agentServiceIssues({ controlPlane: { joinToken: 'shared-token-0123456789' } })).toEqual([]);
+  });
 });
 
 describe('clientService', () => {

@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import getPort from 'get-port';
 import { stringify } from 'yaml';
-import { mintJoinCredentials } from '../join-credentials.mjs';
+import { mintJoinCredentials, writePrivateFile } from '../join-credentials.mjs';
 import { childPids } from '../process-group.mjs';
 import { checkConfig, findBinary, haproxyConfig, nginxConfig } from '../system-proxies.mjs';
 
@@ -29,8 +29,7 @@ export function proxyPaths({ group, dir, root, bench, connections }) {
   const freePort = () => getPort({ host: '127.0.0.1' });
   function yamlFile(name, value) {
     const file = join(dir, `${name}.yaml`);
-    writeFileSync(file, stringify(value));
-    return file;
+    return writePrivateFile(file, stringify(value)); // agent configs hold join credentials
   }
 
   /** One GET with a short timeout: `{ status, bytes, head }` (head: the body's first 200 characters). */

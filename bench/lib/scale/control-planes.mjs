@@ -16,18 +16,35 @@ export const ETCD_LEASE_TTL_S = 2;
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Whether `err` is a fetch that did not get an answer (refused, reset, timed
+ * out): a server still starting, or busy, rather than a failed check.
+ */
+function isFetchError(err) {
+  return err instanceof Error && (err.message === 'fetch failed' || ['AbortError', 'TimeoutError'].includes(err.name));
+}
+
+/**
  * Polls `check` (truthy: done) every `everyMs` until `timeoutMs`, failing at
- * once if a process of `ctx.group` died; `check` may throw to fail at once.
- * `state()` says where things stood, for the timeout's message.
+ * once if a process of `ctx.group` died; `check` may throw to fail at once,
+ * except that a fetch without an answer counts as "not yet" (named in the
+ * timeout's message). `state()` says where things stood, for that message.
  */
 export async function until(ctx, what, check, timeoutMs, everyMs = 100, state = () => undefined) {
   const deadline = Date.now() + timeoutMs;
+  let fetchError;
   while (Date.now() < deadline) {
     ctx.group.assertAlive();
-    if (await check()) return;
+    try {
+      if (await check()) return;
+      fetchError = undefined;
+    } catch (err) {
+      if (!isFetchError(err)) throw err;
+      fetchError = err;
+    }
     await sleep(everyMs);
   }
-  const last = state();
+  const last =
+    state() ?? (fetchError ? `${fetchError.message}: ${fetchError.cause?.message ?? fetchError.name}` : undefined);
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last: ${last})` : ''}`);
 }
 

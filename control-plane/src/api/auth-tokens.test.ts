@@ -124,6 +124,25 @@ describe('checkAuth', () => {
     expect(checkAuth({ ...base, joinToken: CI, allowSharedJoinToken: true }, undefined)).toEqual([]);
   });
 
+  it('refuses auth.allowSharedJoinToken without auth.joinToken, naming auth.joinToken', () => {
+    expect(checkAuth({ ...base, allowSharedJoinToken: true }, undefined)).toEqual([
+      {
+        path: 'auth.joinToken',
+        problem: 'is not set, but auth.allowSharedJoinToken is true: there is no shared token to allow',
+        fix: 'remove auth.allowSharedJoinToken (per-service credentials need no flag), or set auth.joinToken',
+      },
+    ]);
+  });
+
+  it('refuses a shared join token that looks like a credential (mjc_...), which would never match', () => {
+    const token = 'mjc_0123456789abcdef_shared';
+    const issues = checkAuth({ ...base, joinToken: token, allowSharedJoinToken: true }, undefined);
+    expect(issues).toEqual([
+      expect.objectContaining({ path: 'auth.joinToken', problem: expect.stringContaining('starts with mjc_') }),
+    ]);
+    expect(JSON.stringify(issues)).not.toContain(token);
+  });
+
   it('reports a bad or unreadable tokens file with the file and the entry', () => {
     const bad = file('check-bad.yaml', `- { name: ops, token: ${OPS}, role: superuser }\n`);
     expect(checkAuth({ ...base, tokensFile: bad }, undefined)).toEqual([

@@ -9,6 +9,7 @@ import {
   type ValidationIssue,
 } from '@meshlet/shared';
 import { parse as parseYaml } from 'yaml';
+import { CREDENTIAL_PREFIX, isJoinCredential } from '../join/join-credential-store.js';
 
 /** A bearer token of the admin API. `name` may be logged and shown; `token` never is. */
 export interface AuthToken {
@@ -165,7 +166,10 @@ export async function tokensFromConfig(auth: AuthConfig): Promise<AuthToken[]> {
  * Checks the `auth` section at start, before anything listens (reading
  * `auth.tokensFile` synchronously, as the config itself is read). The shared
  * `auth.joinToken` needs `auth.allowSharedJoinToken: true`, so that nobody
- * weakens a mesh by leaving an old setting in place. With `remoteHost` (a
+ * weakens a mesh by leaving an old setting in place; the flag without a
+ * token, and a token that looks like a per-service credential (`mjc_...`,
+ * which would never match: such hellos are checked as credentials), are
+ * errors too. With `remoteHost` (a
  * non-loopback `listen.host` without `allowInsecureRemote`), at least one
  * admin-role token is required: a read-only token alone would leave the
  * admin API without anyone allowed to change it. Agents need no setting
@@ -205,6 +209,18 @@ export function checkAuth(auth: AuthConfig, remoteHost: string | undefined): Val
       problem:
         'is a join token shared by every agent, which admits its holder as any service, and auth.allowSharedJoinToken is not true',
       fix: 'give each service its own credential ("meshctl token create --service <name>", in its agents\' controlPlane.joinToken) and remove auth.joinToken, or set auth.allowSharedJoinToken: true to accept the shared token (insecure)',
+    });
+  if (auth.joinToken !== undefined && isJoinCredential(auth.joinToken))
+    issues.push({
+      path: 'auth.joinToken',
+      problem: `starts with ${CREDENTIAL_PREFIX}, like a per-service credential: hellos presenting it are checked as a credential, so it would never match`,
+      fix: 'remove auth.joinToken (per-service credentials need no setting here), or set a shared token that does not start with mjc_',
+    });
+  if (auth.allowSharedJoinToken === true && auth.joinToken === undefined)
+    issues.push({
+      path: 'auth.joinToken',
+      problem: 'is not set, but auth.allowSharedJoinToken is true: there is no shared token to allow',
+      fix: 'remove auth.allowSharedJoinToken (per-service credentials need no flag), or set auth.joinToken',
     });
   if (remoteHost !== undefined) {
     const fix = 'set a random token of at least 16 characters, or listen on 127.0.0.1';

@@ -34,8 +34,9 @@ const credentialIn = (key: string, value: unknown): StoredJoinCredential | undef
  * admits an agent the store refuses now: revocation is one-way (a credential
  * revoked now stays revoked, at its first revocation time, even when the
  * backup predates the revoke), and a credential the backup does not have is
- * kept as revoked rather than deleted, so "credentials exist" (which makes
- * joining without one refused) never turns false through a restore.
+ * kept as revoked rather than deleted: its holders are told it was revoked
+ * (not that it is unknown), `meshctl token list` shows when, and no later
+ * restore of a backup that holds it active can bring it back.
  * `undefined` for any other key: it follows the snapshots.
  */
 function keptCredential(key: string, current: unknown, restored: unknown, now: Clock): unknown {

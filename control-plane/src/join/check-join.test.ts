@@ -135,4 +135,14 @@ describe('checkJoin', () => {
       message: expect.stringContaining('accepts no shared join token'),
     });
   });
+
+  it('a shared-token hello naming another service than its instance is refused as wrong_service', async () => {
+    const policy = { sharedToken: SHARED, credentials: await credentials() };
+    expect(checkJoin(hello(SHARED, 'orders', 'payments'), policy)).toEqual({
+      ok: false,
+      reason: 'wrong_service',
+      message: 'the hello names service payments but registers an instance of orders',
+    });
+    expect(checkJoin(hello(SHARED, 'orders', 'orders'), policy)).toEqual({ ok: true });
+  });
 });

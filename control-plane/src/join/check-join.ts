@@ -11,7 +11,8 @@ export type JoinRefusal =
   | 'expired'
   | 'revoked'
   | 'wrong_service'
-  | 'no_service';
+  | 'no_service'
+  | 'instance_held';
 
 /** The outcome of {@link checkJoin}: admitted (with the credential used, if any) or refused with a reason the agent reads. */
 export type JoinDecision =
@@ -56,7 +57,8 @@ function claimedService(hello: Hello): { service?: string; conflict?: string } {
  * be the credential's. The shared `auth.joinToken` admits any agent as any
  * service, and only when the operator allowed it
  * (`auth.allowSharedJoinToken`; the caller passes it as `sharedToken` only
- * then).
+ * then); a hello whose `service` differs from its instance's is refused on
+ * both paths.
  */
 export function checkJoin(hello: Hello, policy: JoinPolicy): JoinDecision {
   const token = hello.joinToken;
@@ -100,8 +102,14 @@ export function checkJoin(hello: Hello, policy: JoinPolicy): JoinDecision {
     }
     return { ok: true, credentialId: id, service };
   }
-  if (policy.sharedToken !== undefined && token !== undefined && tokenMatches(policy.sharedToken, token))
+  if (policy.sharedToken !== undefined && token !== undefined && tokenMatches(policy.sharedToken, token)) {
+    // The shared token admits any service, but not a hello that contradicts
+    // itself: one naming a service other than its instance's would be listed
+    // as one service and route as another.
+    const { conflict } = claimedService(hello);
+    if (conflict !== undefined) return { ok: false, reason: 'wrong_service', message: conflict };
     return { ok: true };
+  }
   if (token === undefined) return { ok: false, reason: 'missing', message: `join credential required: ${HOW_TO}` };
   const why = policy.sharedToken === undefined ? ' (this control plane accepts no shared join token)' : '';
   return {

@@ -116,11 +116,6 @@ export class JoinCredentialStore {
     return isStoredJoinCredential(value).ok ? (value as StoredJoinCredential) : undefined;
   }
 
-  /** True once any credential was minted (revoked and expired ones count: revoking the last one does not open the mesh). */
-  any(): boolean {
-    return this.#store.keys(JOIN_CREDENTIAL_PREFIX).length > 0;
-  }
-
   /** The state of `record` now. */
   stateOf(record: StoredJoinCredential): JoinCredentialState {
     if (record.revokedAt !== undefined) return 'revoked';

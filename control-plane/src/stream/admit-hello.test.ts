@@ -55,7 +55,8 @@ describe('admitHello: taking over an agent id', () => {
 
   it("admits the same service's credential, an agent id nobody holds, and one held with no service", () => {
     const orders: JoinDecision = { ok: true, credentialId: 'c-orders', service: 'orders' };
-    expect(admitHello(hello(), context(orders), '127.0.0.1', [ordersAgent])).toEqual({
+    const ordersHello = hello({ instance: instance('orders-1', 'orders') });
+    expect(admitHello(ordersHello, context(orders), '127.0.0.1', [ordersAgent])).toEqual({
       ok: true,
       credentialId: 'c-orders',
       service: 'orders',
@@ -64,8 +65,52 @@ describe('admitHello: taking over an agent id', () => {
     expect(admitHello(hello(), context(reports), '127.0.0.1', [{ instance: undefined }])).toMatchObject({ ok: true });
   });
 
-  it('leaves the shared token and open mode as they were: they admit any agent as any service', () => {
-    expect(admitHello(hello(), context({ ok: true }), '127.0.0.1', [ordersAgent])).toEqual({ ok: true });
+  it("a shared-token hello taking over a credential's agent id is refused as wrong_service", async () => {
+    const shared = hello({ instance: instance('orders-2', 'orders') });
+    const clientOnlyForOrders: AgentIdHolder = { admittedFor: 'orders', instance: undefined, connected: false };
+    for (const holder of [ordersAgent, clientOnlyForOrders]) {
+      const ctx = context({ ok: true });
+      expect(admitHello(shared, ctx, '127.0.0.1', [{}, holder])).toEqual({
+        ok: false,
+        code: 'MESHLET_JOIN_TOKEN_INVALID',
+        message:
+          'the shared join token cannot take over agent orders-agent-1, admitted with a credential for orders: use a credential for orders',
+        closeCode: 4003,
+      });
+      expect(await refusals(ctx, 'wrong_service')).toBe(1);
+    }
+  });
+
+  it('the shared token still takes over an agent id held by a shared-token agent (moving ids between hosts)', () => {
+    const sharedAgent: AgentIdHolder = { instance: instance('orders-1', 'orders') };
+    const shared = hello({ instance: instance('orders-2', 'orders') });
+    expect(admitHello(shared, context({ ok: true }), '127.0.0.1', [sharedAgent])).toEqual({ ok: true });
+  });
+
+  it('a client-only hello taking over a live agent that fronts an instance is refused as instance_held', async () => {
+    const orders: JoinDecision = { ok: true, credentialId: 'c-orders', service: 'orders' };
+    const sharedAgent: AgentIdHolder = { instance: instance('orders-1', 'orders') };
+    const cases: [JoinDecision, AgentIdHolder][] = [
+      [orders, ordersAgent],
+      [orders, { ...ordersAgent, connected: true, replica: { orphaned: false } }],
+      [{ ok: true }, sharedAgent], // the shared token
+    ];
+    for (const [decision, holder] of cases) {
+      const ctx = context(decision);
+      expect(admitHello(hello(), ctx, '127.0.0.1', [holder])).toMatchObject({
+        ok: false,
+        message:
+          'agent orders-agent-1 is connected and fronts an instance; a client-only agent cannot take its id over: give it its own agentId',
+        closeCode: 4003,
+      });
+      expect(await refusals(ctx, 'instance_held')).toBe(1);
+    }
+    // Not live any more: the id is free for a client-only agent.
+    for (const gone of [
+      { ...ordersAgent, connected: false },
+      { ...ordersAgent, replica: { orphaned: true } },
+    ])
+      expect(admitHello(hello(), context(orders), '127.0.0.1', [gone])).toMatchObject({ ok: true });
   });
 
   it('refuses the takeover of an agent connected to another replica, as its registration arrives through etcd', () => {

@@ -25,7 +25,15 @@ export interface AgentIdHolder {
   /** The service of the per-service credential it was admitted with, if any. */
   admittedFor?: string | undefined;
   instance?: { service: string } | undefined;
+  /** Whether it is connected now (a live session is; a record may be gone). Absent: connected. */
+  connected?: boolean;
+  /** Set when it is connected to another replica; `orphaned`: that replica went away. */
+  replica?: { orphaned: boolean } | undefined;
 }
+
+/** Whether `h` is a live agent that fronts an instance. */
+const frontsLiveInstance = (h: AgentIdHolder): boolean =>
+  h.instance !== undefined && h.connected !== false && h.replica?.orphaned !== true;
 
 /** The service, other than `service`, that one of `holders` was admitted for or registered an instance of, if any. */
 function otherService(service: string, holders: readonly AgentIdHolder[]): string | undefined {
@@ -40,11 +48,14 @@ function otherService(service: string, holders: readonly AgentIdHolder[]): strin
 /**
  * Decides whether a hello may join, in order: the protocol version, the
  * join token or credential (a refusal is counted by reason and logged
- * with the credential's id, never the token), whether a per-service
- * credential would take over an agent id that `holders` hold for another
- * service (refused as `wrong_service`: otherwise a credential for one
- * service could close another service's agent and drop its instance), and
- * whether this replica turns agents away right now.
+ * with the credential's id, never the token), whether the hello would
+ * take over an agent id that `holders` hold, and whether this replica
+ * turns agents away right now. Takeovers refused (otherwise the hello
+ * closes the holder with 4009 and drops its instance): a per-service
+ * credential taking an id held for another service, and the shared token
+ * taking an id held by a credential's agent (both `wrong_service`); a hello
+ * without an instance taking the id of a live agent that fronts one
+ * (`instance_held`).
  */
 export function admitHello(
   hello: Hello,
@@ -81,6 +92,15 @@ export function admitHello(
   if (other !== undefined) {
     const message = `a credential for ${service} cannot take over agent ${hello.agentId} of ${other}`;
     return refuse('wrong_service', message, credentialId);
+  }
+  const bound = service === undefined ? holders.find((h) => h.admittedFor !== undefined)?.admittedFor : undefined;
+  if (bound !== undefined) {
+    const message = `the shared join token cannot take over agent ${hello.agentId}, admitted with a credential for ${bound}: use a credential for ${bound}`;
+    return refuse('wrong_service', message, credentialId);
+  }
+  if (hello.instance === undefined && holders.some(frontsLiveInstance)) {
+    const message = `agent ${hello.agentId} is connected and fronts an instance; a client-only agent cannot take its id over: give it its own agentId`;
+    return refuse('instance_held', message, credentialId);
   }
   const refused = ctx.refusal?.();
   if (refused !== undefined)

@@ -275,7 +275,9 @@ export class AgentSession implements TableSink {
     const previous = ctx.sessions.get(hello.agentId);
     const held = ctx.registry.get(hello.agentId);
     const holders = [
-      ...(previous ? [{ admittedFor: previous.admittedFor, instance: previous.#record?.instance }] : []),
+      ...(previous
+        ? [{ admittedFor: previous.admittedFor, instance: previous.#record?.instance, connected: true }]
+        : []),
       ...(held ? [held] : []),
     ];
     const admitted = admitHello(hello, ctx, this.#remoteAddress, holders);
