@@ -1,5 +1,4 @@
 import type { AddressInfo } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import {
@@ -25,6 +24,7 @@ import { Subscriptions } from './control/subscriptions.js';
 import { TableCache } from './control/table-cache.js';
 import { HealthMonitor } from './health/health-monitor.js';
 import { HttpHealthCheck } from './health/http-health-check.js';
+import { advertiseHost } from './listener/advertise-host.js';
 import { InboundListener } from './listener/inbound-listener.js';
 import { OriginPools, originOf } from './listener/origin-pools.js';
 import { OutboundListener } from './listener/outbound-listener.js';
@@ -55,16 +55,6 @@ function closeServer(server: Server): Promise<void> {
     server.close(() => resolve());
     server.closeIdleConnections();
   });
-}
-
-/** The address other agents should use for this one's inbound listener. */
-export function advertiseHost(bindHost: string, configured: string | undefined): string {
-  if (configured) return configured;
-  if (bindHost !== '0.0.0.0' && bindHost !== '::') return bindHost;
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  }
-  return '127.0.0.1';
 }
 
 /** A running agent: listeners, health monitor, control-plane client and admin server. */
@@ -203,7 +193,7 @@ export class Agent {
       joinToken: c.controlPlane.joinToken,
       service: clientService(c),
       ca: c.controlPlane.caFile === undefined ? undefined : await readCaFile(c.controlPlane.caFile),
-      instance: () => this.#instanceInfo(),
+      instance: (streamLocal) => this.#instanceInfo(streamLocal),
       heartbeatIntervalMs: c.controlPlane.heartbeatIntervalMs,
       reconnectInitialDelayMs: c.controlPlane.reconnectInitialDelayMs,
       reconnectMaxDelayMs: c.controlPlane.reconnectMaxDelayMs,
@@ -261,14 +251,14 @@ export class Agent {
     });
   }
 
-  #instanceInfo(): InstanceInfo | undefined {
+  #instanceInfo(streamLocal: string | undefined): InstanceInfo | undefined {
     const i = this.#config.instance;
     if (!i || this.#inboundPort === undefined) return undefined;
     const inbound = this.#config.listeners.inbound;
     const info: InstanceInfo = {
       service: i.service,
       id: i.id ?? this.#config.agentId,
-      host: advertiseHost(inbound.host, inbound.advertiseHost),
+      host: advertiseHost(inbound.host, inbound.advertiseHost, streamLocal),
       port: this.#inboundPort,
       tier: i.tier,
       weight: i.weight,
