@@ -230,7 +230,7 @@ describe('registration and observations bound to the agent', () => {
     );
     raws.push(...evil);
     await waitFor('both evil streams to get a table', async () => evil.every((e) => e.admitted()));
-    const mergedBefore = await metric('meshlet_cp_callers_merged_total');
+    const mergedBefore = await metric('meshlet_cp_callers_merged_total', '{reason="same_address"}');
 
     // The honest caller keeps calling, so that it has always reported hello-1 fine within the window; then
     // both evil streams report it failing. (With no other caller, any one caller is a majority of one.)
@@ -264,7 +264,7 @@ describe('registration and observations bound to the agent', () => {
       await waitFor('12 more rounds of evil reports', async () => reports >= until);
       expect((await events('hello-1')).filter((e) => e.to === 'unhealthy')).toEqual([]);
       expect(['healthy', 'suspect']).toContain((await instance('hello-1')).state);
-      expect(await metric('meshlet_cp_callers_merged_total')).toBeGreaterThan(mergedBefore);
+      expect(await metric('meshlet_cp_callers_merged_total', '{reason="same_address"}')).toBeGreaterThan(mergedBefore);
       expect(cp.proc.output).toContain('they count as one caller in the health quorum');
     } finally {
       if (flood) clearInterval(flood);
