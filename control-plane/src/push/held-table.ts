@@ -5,7 +5,7 @@ import { type TableMessage, tableMessage } from './table-message.js';
 export interface HeldTableOptions {
   clock: () => number;
   /** An endpoint id that left the agent's table is forgotten this long after (2 × `health.observationWindowMs`). */
-  forgetSentMs: number;
+  forgetSentMs?: number | undefined;
 }
 
 /** Without options: the 2 × 3 s of the default observation window. */
