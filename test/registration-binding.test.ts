@@ -120,6 +120,8 @@ describe('registration and observations bound to the agent', () => {
       cp,
       outbound: true,
       calls: ['hello'],
+      // A client-only agent names its credential's service (slice B1).
+      service: 'web',
       joinToken: await mint('web'),
     });
     await waitFor(
@@ -207,7 +209,7 @@ describe('registration and observations bound to the agent', () => {
     }
   });
 
-  it('a service name only a refused registration mentioned does not stay', async () => {
+  it("a refused registration's service name is never listed (refused before the registry)", async () => {
     const ghost = await RawAgent.open(cp.streamUrl, {
       agentId: 'ghost-1',
       joinToken: await mint('ghost'),
@@ -225,7 +227,7 @@ describe('registration and observations bound to the agent', () => {
     const evilCred = await mint('evil');
     const evil = await Promise.all(
       ['evil-a', 'evil-b'].map((agentId) =>
-        RawAgent.open(cp.streamUrl, { agentId, joinToken: evilCred, upstreams: ['hello'] }),
+        RawAgent.open(cp.streamUrl, { agentId, service: 'evil', joinToken: evilCred, upstreams: ['hello'] }),
       ),
     );
     raws.push(...evil);
@@ -277,7 +279,12 @@ describe('registration and observations bound to the agent', () => {
   });
 
   it('observations of endpoints never sent to the agent are refused, and a flood of reports is limited', async () => {
-    const spy = await RawAgent.open(cp.streamUrl, { agentId: 'spy', joinToken: await mint('spy'), upstreams: [] });
+    const spy = await RawAgent.open(cp.streamUrl, {
+      agentId: 'spy',
+      service: 'spy',
+      joinToken: await mint('spy'),
+      upstreams: [],
+    });
     raws.push(spy);
     await waitFor('the spy to get its (empty) table', async () => spy.admitted());
     const notSent = await metric('meshlet_cp_reports_refused_total', '{type="observations",reason="not_sent"}');
@@ -301,5 +308,39 @@ describe('registration and observations bound to the agent', () => {
     expect(spy.ws.readyState).toBe(WebSocket.OPEN);
     expect((await instance('hello-2')).state).toBe('healthy');
     await callerTrafficIsIntact();
+  });
+});
+
+describe('service names of registrations that never were healthy', () => {
+  const mesh = withMesh();
+  const extra = { auth: { adminToken: ADMIN }, registry: { forgetAfterMs: 300 } };
+
+  it('a service name only an admitted, never-healthy, expired registration mentioned is gone, across a restart too', async () => {
+    let cp = await mesh.controlPlane(extra);
+    const names = async (): Promise<string[]> =>
+      (await httpRequest(cp.port, '/v1/services', as)).json().services.map((s: any) => s.name);
+    const minted = await httpRequest(cp.port, '/v1/join-credentials', {
+      ...as,
+      method: 'POST',
+      headers: { ...as.headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ service: 'phantom' }),
+    });
+    expect(minted.status).toBe(201);
+    // Admitted (loopback advertising loopback to a control plane on loopback), but its app never healthy.
+    const phantom = await RawAgent.open(cp.streamUrl, {
+      agentId: 'phantom-1',
+      joinToken: minted.json().credential,
+      ...instanceAt('phantom', 'phantom-1', '127.0.0.1'),
+    });
+    phantom.send({ type: 'health', status: 'unhealthy', reason: 'never came up' });
+    await waitFor('the phantom registration to be listed', async () => (await names()).includes('phantom'));
+    phantom.close();
+    expect((await phantom.closed).code).not.toBe(4003);
+    await waitFor('the expired registration to be forgotten', async () => !(await names()).includes('phantom'));
+
+    expect(await cp.proc.stop('SIGTERM', 8000)).toEqual({ code: 0, signal: null });
+    cp = await mesh.controlPlane(extra, cp.port);
+    expect(await names()).not.toContain('phantom');
+    expect(await cp.proc.stop('SIGTERM', 8000)).toEqual({ code: 0, signal: null });
   });
 });
