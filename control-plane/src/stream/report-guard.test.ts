@@ -130,7 +130,7 @@ describe('ReportGuard', () => {
     }
     expect((await metrics.callersMerged.get()).values.reduce((n, v) => n + v.value, 0)).toBe(0);
     await new Promise((r) => setImmediate(r));
-    expect(lines.filter((l) => l.level >= 40)).toEqual([]);
+    expect(lines.filter((l) => (l.level as number) >= 40)).toEqual([]);
     expect(lines.filter((l) => l.identity === 'credential/web')).toEqual([expect.objectContaining({ level: 20 })]);
   });
 
