@@ -311,7 +311,7 @@ describe('registration and observations bound to the agent', () => {
   });
 });
 
-describe('service names of registrations that never were healthy', () => {
+describe('registrations on a control plane of its own', () => {
   const mesh = withMesh();
   const extra = { auth: { adminToken: ADMIN }, registry: { forgetAfterMs: 300 } };
 
@@ -342,5 +342,33 @@ describe('service names of registrations that never were healthy', () => {
     cp = await mesh.controlPlane(extra, cp.port);
     expect(await names()).not.toContain('phantom');
     expect(await cp.proc.stop('SIGTERM', 8000)).toEqual({ code: 0, signal: null });
+  });
+
+  it("a credential holder on the control plane's host registering 127.0.0.1:15000 is refused when the control plane listens beyond loopback", async () => {
+    const port = await getPort();
+    const cp = await mesh.controlPlane({ ...extra, listen: { host: '0.0.0.0', port } }, port);
+    try {
+      const minted = await httpRequest(cp.port, '/v1/join-credentials', {
+        ...as,
+        method: 'POST',
+        headers: { ...as.headers, 'content-type': 'application/json' },
+        body: JSON.stringify({ service: 'admin-port' }),
+      });
+      // From loopback, it points remote callers at their own agent's admin port.
+      const local = await RawAgent.open(cp.streamUrl, {
+        agentId: 'local-1',
+        joinToken: minted.json().credential,
+        ...instanceAt('admin-port', 'local-1', '127.0.0.1'),
+      });
+      await waitFor('the registration to be refused', async () => local.ws.readyState === WebSocket.CLOSED);
+      expect(await local.closed).toMatchObject({ code: 4003 });
+      expect(local.messages.find((m) => m.type === 'error')?.message).toContain('listens beyond loopback');
+      const names = (await httpRequest(cp.port, '/v1/services', as)).json().services.map((s: any) => s.name);
+      expect(names).not.toContain('admin-port');
+      const refusals = (await httpRequest(cp.port, '/metrics', as)).body;
+      expect(refusals).toMatch(/^meshlet_cp_registration_refusals_total\{reason="address_mismatch"\} 1$/m);
+    } finally {
+      await cp.proc.stop('SIGTERM', 8000);
+    }
   });
 });
