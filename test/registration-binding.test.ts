@@ -120,6 +120,8 @@ describe('registration and observations bound to the agent', () => {
       cp,
       outbound: true,
       calls: ['hello'],
+      // A client-only agent names its credential's service (slice B1).
+      service: 'web',
       joinToken: await mint('web'),
     });
     await waitFor(
@@ -207,7 +209,7 @@ describe('registration and observations bound to the agent', () => {
     }
   });
 
-  it('a service name only a refused registration mentioned does not stay', async () => {
+  it("a refused registration's service name is never listed (refused before the registry)", async () => {
     const ghost = await RawAgent.open(cp.streamUrl, {
       agentId: 'ghost-1',
       joinToken: await mint('ghost'),
@@ -225,12 +227,12 @@ describe('registration and observations bound to the agent', () => {
     const evilCred = await mint('evil');
     const evil = await Promise.all(
       ['evil-a', 'evil-b'].map((agentId) =>
-        RawAgent.open(cp.streamUrl, { agentId, joinToken: evilCred, upstreams: ['hello'] }),
+        RawAgent.open(cp.streamUrl, { agentId, service: 'evil', joinToken: evilCred, upstreams: ['hello'] }),
       ),
     );
     raws.push(...evil);
     await waitFor('both evil streams to get a table', async () => evil.every((e) => e.admitted()));
-    const mergedBefore = await metric('meshlet_cp_callers_merged_total');
+    const mergedBefore = await metric('meshlet_cp_callers_merged_total', '{reason="same_address"}');
 
     // The honest caller keeps calling, so that it has always reported hello-1 fine within the window; then
     // both evil streams report it failing. (With no other caller, any one caller is a majority of one.)
@@ -264,7 +266,7 @@ describe('registration and observations bound to the agent', () => {
       await waitFor('12 more rounds of evil reports', async () => reports >= until);
       expect((await events('hello-1')).filter((e) => e.to === 'unhealthy')).toEqual([]);
       expect(['healthy', 'suspect']).toContain((await instance('hello-1')).state);
-      expect(await metric('meshlet_cp_callers_merged_total')).toBeGreaterThan(mergedBefore);
+      expect(await metric('meshlet_cp_callers_merged_total', '{reason="same_address"}')).toBeGreaterThan(mergedBefore);
       expect(cp.proc.output).toContain('they count as one caller in the health quorum');
     } finally {
       if (flood) clearInterval(flood);
@@ -277,7 +279,12 @@ describe('registration and observations bound to the agent', () => {
   });
 
   it('observations of endpoints never sent to the agent are refused, and a flood of reports is limited', async () => {
-    const spy = await RawAgent.open(cp.streamUrl, { agentId: 'spy', joinToken: await mint('spy'), upstreams: [] });
+    const spy = await RawAgent.open(cp.streamUrl, {
+      agentId: 'spy',
+      service: 'spy',
+      joinToken: await mint('spy'),
+      upstreams: [],
+    });
     raws.push(spy);
     await waitFor('the spy to get its (empty) table', async () => spy.admitted());
     const notSent = await metric('meshlet_cp_reports_refused_total', '{type="observations",reason="not_sent"}');
@@ -301,5 +308,67 @@ describe('registration and observations bound to the agent', () => {
     expect(spy.ws.readyState).toBe(WebSocket.OPEN);
     expect((await instance('hello-2')).state).toBe('healthy');
     await callerTrafficIsIntact();
+  });
+});
+
+describe('registrations on a control plane of its own', () => {
+  const mesh = withMesh();
+  const extra = { auth: { adminToken: ADMIN }, registry: { forgetAfterMs: 300 } };
+
+  it('a service name only an admitted, never-healthy, expired registration mentioned is gone, across a restart too', async () => {
+    let cp = await mesh.controlPlane(extra);
+    const names = async (): Promise<string[]> =>
+      (await httpRequest(cp.port, '/v1/services', as)).json().services.map((s: any) => s.name);
+    const minted = await httpRequest(cp.port, '/v1/join-credentials', {
+      ...as,
+      method: 'POST',
+      headers: { ...as.headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ service: 'phantom' }),
+    });
+    expect(minted.status).toBe(201);
+    // Admitted (loopback advertising loopback to a control plane on loopback), but its app never healthy.
+    const phantom = await RawAgent.open(cp.streamUrl, {
+      agentId: 'phantom-1',
+      joinToken: minted.json().credential,
+      ...instanceAt('phantom', 'phantom-1', '127.0.0.1'),
+    });
+    phantom.send({ type: 'health', status: 'unhealthy', reason: 'never came up' });
+    await waitFor('the phantom registration to be listed', async () => (await names()).includes('phantom'));
+    phantom.close();
+    expect((await phantom.closed).code).not.toBe(4003);
+    await waitFor('the expired registration to be forgotten', async () => !(await names()).includes('phantom'));
+
+    expect(await cp.proc.stop('SIGTERM', 8000)).toEqual({ code: 0, signal: null });
+    cp = await mesh.controlPlane(extra, cp.port);
+    expect(await names()).not.toContain('phantom');
+    expect(await cp.proc.stop('SIGTERM', 8000)).toEqual({ code: 0, signal: null });
+  });
+
+  it("a credential holder on the control plane's host registering 127.0.0.1:15000 is refused when the control plane listens beyond loopback", async () => {
+    const port = await getPort();
+    const cp = await mesh.controlPlane({ ...extra, listen: { host: '0.0.0.0', port } }, port);
+    try {
+      const minted = await httpRequest(cp.port, '/v1/join-credentials', {
+        ...as,
+        method: 'POST',
+        headers: { ...as.headers, 'content-type': 'application/json' },
+        body: JSON.stringify({ service: 'admin-port' }),
+      });
+      // From loopback, it points remote callers at their own agent's admin port.
+      const local = await RawAgent.open(cp.streamUrl, {
+        agentId: 'local-1',
+        joinToken: minted.json().credential,
+        ...instanceAt('admin-port', 'local-1', '127.0.0.1'),
+      });
+      await waitFor('the registration to be refused', async () => local.ws.readyState === WebSocket.CLOSED);
+      expect(await local.closed).toMatchObject({ code: 4003 });
+      expect(local.messages.find((m) => m.type === 'error')?.message).toContain('listens beyond loopback');
+      const names = (await httpRequest(cp.port, '/v1/services', as)).json().services.map((s: any) => s.name);
+      expect(names).not.toContain('admin-port');
+      const refusals = (await httpRequest(cp.port, '/metrics', as)).body;
+      expect(refusals).toMatch(/^meshlet_cp_registration_refusals_total\{reason="address_mismatch"\} 1$/m);
+    } finally {
+      await cp.proc.stop('SIGTERM', 8000);
+    }
   });
 });

@@ -1,5 +1,4 @@
 import type { AddressInfo } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import {
@@ -29,6 +28,7 @@ import { IdentityManager } from './identity/identity-manager.js';
 import { HttpHealthCheck } from './health/http-health-check.js';
 import { agentMtls } from './identity/agent-mtls.js';
 import type { WorkloadIdentity } from './identity/workload-identity.js';
+import { advertiseHost } from './listener/advertise-host.js';
 import { InboundListener } from './listener/inbound-listener.js';
 import type { MtlsMode } from './listener/inbound-mtls.js';
 import { OriginPools, originOf } from './listener/origin-pools.js';
@@ -44,16 +44,6 @@ export interface AgentAddresses {
   admin: number;
   /** Dedicated upstream ports by service. */
   upstreams: Record<string, number>;
-}
-
-/** The address other agents should use for this one's inbound listener. */
-export function advertiseHost(bindHost: string, configured: string | undefined): string {
-  if (configured) return configured;
-  if (bindHost !== '0.0.0.0' && bindHost !== '::') return bindHost;
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  }
-  return '127.0.0.1';
 }
 
 /** What an {@link Agent} is built with besides its config and logger. */
@@ -242,7 +232,7 @@ export class Agent {
       joinToken: c.controlPlane.joinToken,
       service: clientService(c),
       ca: c.controlPlane.caFile === undefined ? undefined : await readCaFile(c.controlPlane.caFile),
-      instance: () => this.#instanceInfo(),
+      instance: (streamLocal) => this.#instanceInfo(streamLocal),
       heartbeatIntervalMs: c.controlPlane.heartbeatIntervalMs,
       reconnectInitialDelayMs: c.controlPlane.reconnectInitialDelayMs,
       reconnectMaxDelayMs: c.controlPlane.reconnectMaxDelayMs,
@@ -309,14 +299,14 @@ export class Agent {
     return policy?.mtls?.mode ?? 'strict';
   }
 
-  #instanceInfo(): InstanceInfo | undefined {
+  #instanceInfo(streamLocal: string | undefined): InstanceInfo | undefined {
     const i = this.#config.instance;
     if (!i || this.#inboundPort === undefined) return undefined;
     const inbound = this.#config.listeners.inbound;
     const info: InstanceInfo = {
       service: i.service,
       id: i.id ?? this.#config.agentId,
-      host: advertiseHost(inbound.host, inbound.advertiseHost),
+      host: advertiseHost(inbound.host, inbound.advertiseHost, streamLocal),
       port: this.#inboundPort,
       tier: i.tier,
       weight: i.weight,

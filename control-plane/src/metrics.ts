@@ -42,7 +42,8 @@ export function createMetrics() {
     }),
     callersMerged: new Counter({
       name: 'meshlet_cp_callers_merged_total',
-      help: 'Observation reports counted as the same caller as another agent, because both joined with one credential (one caller in the health quorum).',
+      help: 'Accepted observation reports of agents sharing one credential (one caller in the health quorum) that look like one process posing as several: from one address (same_address), or client-only (no_instance).',
+      labelNames: ['reason'] as const,
       registers: [registry],
     }),
     certificatesIssued: new Counter({

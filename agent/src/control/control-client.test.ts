@@ -99,6 +99,19 @@ const moves = (logs: Array<Record<string, any>>) =>
   logs.filter((l) => l.msg === 'moving to the next control-plane URL').map((l) => [l.from, l.to]);
 
 describe('ControlClient over several control-plane URLs', () => {
+  it("builds the hello's instance with the local address of the stream (what the control plane sees it connect from)", async () => {
+    const r = await replica();
+    const seen: Array<string | undefined> = [];
+    start([r.url], {
+      instance: (streamLocal) => {
+        seen.push(streamLocal);
+        return undefined;
+      },
+    });
+    await until(() => r.hellos.length === 1, 'a hello');
+    expect(seen).toEqual(['127.0.0.1']);
+  });
+
   it('starts at the URL the random source picks', async () => {
     const [a, b] = [await replica(), await replica()];
     const { client } = start([a.url, b.url], { random: () => 0.75 });

@@ -39,8 +39,12 @@ export interface ControlClientOptions {
   service?: string | undefined;
   /** CA certificate(s) trusted for a `wss://` URL instead of the default trust store (see `readCaFile`). */
   ca?: Buffer | undefined;
-  /** Called at each (re)connect: the instance may know its bound port only after listening. */
-  instance: () => InstanceInfo | undefined;
+  /**
+   * Called at each (re)connect: the instance may know its bound port only
+   * after listening; `streamLocal`: this end's address of the stream, what
+   * the control plane sees the agent connect from.
+   */
+  instance: (streamLocal: string | undefined) => InstanceInfo | undefined;
   heartbeatIntervalMs: number;
   reconnectInitialDelayMs: number;
   reconnectMaxDelayMs: number;
@@ -168,11 +172,15 @@ export class ControlClient {
     });
     this.#ws = ws;
     let openedAt = 0;
+    let streamLocal: string | undefined;
+    ws.on('upgrade', (res) => {
+      streamLocal = res.socket.localAddress;
+    });
     ws.on('open', () => {
       openedAt = o.clock();
       this.#connected = true;
       this.#tlsFailure = undefined;
-      const instance = o.instance();
+      const instance = o.instance(streamLocal);
       const hello: Hello = {
         type: 'hello',
         protocolVersion: PROTOCOL_VERSION,

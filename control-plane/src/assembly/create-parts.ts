@@ -81,6 +81,8 @@ export function createParts(ctx: AssemblyContext): ControlPlaneParts {
     debounceMs: config.push.debounceMs,
     maxDelayMs: config.push.maxDelayMs,
     startupGraceMs: config.push.startupGraceMs,
+    // Reports lag the table by up to an observation window; twice that, and an endpoint's id is forgotten.
+    forgetSentMs: 2 * config.health.observationWindowMs,
     onVersion: (v) => metrics.tableVersion.set(v),
     onTable: (t) => replication.tableMade(t),
     onConverged: (c) => {

@@ -9,7 +9,7 @@ import { takeSnapshot } from '../backup/snapshot.js';
 import { registerDashboard } from '../dashboard/dashboard.js';
 import { checkJoin } from '../join/check-join.js';
 import { sendAwayRevoked } from '../join/send-away-revoked.js';
-import { AdvertisedAddressCheck } from '../registry/advertised-address-check.js';
+import { AdvertisedAddressCheck, isLoopback, normalizeAddress } from '../registry/advertised-address-check.js';
 import { AgentSession, type SessionContext } from '../stream/agent-session.js';
 import { checkRegistration } from '../stream/check-registration.js';
 import { ReportGuard } from '../stream/report-guard.js';
@@ -31,7 +31,11 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { config, log, clock, store, metrics, replication, sessions, parts } = ctx;
   const { registry, pusher, health, failover, events, policies, drains, rings, stats, joinCredentials } = parts;
   const policyOf = (service: string) => policies.policyOf(service).balancer;
-  const addressCheck = new AdvertisedAddressCheck({ allowedRanges: config.registry.allowedAddressRanges });
+  const addressCheck = new AdvertisedAddressCheck({
+    allowedRanges: config.registry.allowedAddressRanges,
+    allowHostNames: config.registry.allowHostNames,
+    listensOnLoopback: isLoopback(normalizeAddress(config.listen.host)),
+  });
   const session: SessionContext = {
     registry,
     pusher,
@@ -67,6 +71,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       parts.callers.record(record.admittedFor ?? record.instance?.service, report, (s, id) => health.knows(s, id)),
   };
   app.get('/v1/stream', { websocket: true }, (socket, req) => {
+    // No address (a socket already closed): 'unknown' is no IP, so the address check refuses any registration.
     new AgentSession(socket, req.socket.remoteAddress ?? 'unknown', session);
   });
   // The page holds no data: it asks for a token and calls the API with it.

@@ -15,7 +15,7 @@ interface Sample {
 export interface CallerVerdict {
   /** Distinct caller identities with reports in the window. */
   callers: number;
-  /** The failing identities, each named by its agents' ids (`a+b` when two agents share one identity). */
+  /** The failing identities, each named by its failing agents' ids (`a+b` when two agents of one identity fail). */
   failing: string[];
   /** Failing callers needed to mark the instance unhealthy. */
   needed: number;
@@ -41,9 +41,15 @@ const MAX_SAMPLES_PER_CALLER = 64;
  * majority of the callers when there are fewer.
  *
  * Callers are counted by identity, not by agent: one process that opens two
- * streams under two agent ids with one credential is one caller, its
- * reports added up, so it can never make a quorum alone. Reports are still
- * kept and shown per agent.
+ * streams under two agent ids with one credential is one caller, so it can
+ * never make a quorum alone. Each agent is still judged on its own reports;
+ * an identity counts as failing only when a strict majority of its agents
+ * in the window see the instance failing. Credentials are minted per
+ * service, so the replicas of one calling service share one: one replica's
+ * blip must not speak for all of them (a lone caller of 1 would make the
+ * quorum), and one replica reporting huge success counts must not mask its
+ * peers' failures, as a sum of counts or an OR of ejections would allow.
+ * Reports are kept and shown per agent.
  */
 export class CallerReports {
   readonly #byCaller = new Map<string, Sample[]>();
@@ -76,7 +82,7 @@ export class CallerReports {
   /** The verdict at `now`, dropping reports older than the window. */
   verdict(now: number, s: VerdictSettings): CallerVerdict {
     const counts: CallerVerdict['counts'] = {};
-    const byIdentity = new Map<string, { agents: string[]; ok: number; failed: number; ejected: boolean }>();
+    const byIdentity = new Map<string, { agents: string[]; failing: string[] }>();
     for (const [caller, samples] of this.#byCaller) {
       while (samples.length > 0 && now - (samples[0] as Sample).at > s.observationWindowMs) samples.shift();
       if (samples.length === 0) {
@@ -94,17 +100,17 @@ export class CallerReports {
       counts[caller] = ejected ? { ok, failed, ejected } : { ok, failed };
       // The newest sample says who the agent is now (a reconnect may bring another credential).
       const identity = (samples[samples.length - 1] as Sample).identity;
-      const group = byIdentity.get(identity) ?? { agents: [], ok: 0, failed: 0, ejected: false };
+      const group = byIdentity.get(identity) ?? { agents: [], failing: [] };
       group.agents.push(caller);
-      group.ok += ok;
-      group.failed += failed;
-      group.ejected ||= ejected;
+      // Each agent is judged on its own counts: summing them would let one agent's counts mask its peers'.
+      if (ejected || (failed >= s.minFailures && failed * 100 >= s.failurePercent * (ok + failed)))
+        group.failing.push(caller);
       byIdentity.set(identity, group);
     }
     const failing: string[] = [];
+    // An identity fails only when most of its agents do: one replica's blip is not its service's verdict.
     for (const g of byIdentity.values())
-      if (g.ejected || (g.failed >= s.minFailures && g.failed * 100 >= s.failurePercent * (g.ok + g.failed)))
-        failing.push(g.agents.sort().join('+'));
+      if (g.failing.length * 2 > g.agents.length) failing.push(g.failing.sort().join('+'));
     failing.sort();
     const callers = byIdentity.size;
     return { callers, failing, needed: Math.min(s.quorum, Math.floor(callers / 2) + 1), counts };

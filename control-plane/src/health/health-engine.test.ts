@@ -146,6 +146,31 @@ describe('HealthEngine', () => {
     expect(engine.state('o-1')).toBe('unhealthy');
   });
 
+  it("replicas of one calling service share its credential: one replica's blip does not mark the instance unhealthy", () => {
+    for (const c of ['web-1', 'web-2', 'web-3']) engine.update(record(c));
+    engine.observe('web-1', report('o-1', 0, 10), 'credential/web');
+    engine.observe('web-2', report('o-1', 10, 0), 'credential/web');
+    engine.observe('web-3', report('o-1', 10, 0), 'credential/web');
+    engine.tick();
+    // One caller (the web service), and it does not see o-1 failing: 1 of its 3 agents does.
+    expect(engine.state('o-1')).toBe('healthy');
+    // Most of its replicas failing: the one caller sees it failing, and one caller of one is the quorum.
+    engine.observe('web-2', report('o-1', 0, 10), 'credential/web');
+    engine.tick();
+    expect(engine.state('o-1')).toBe('unhealthy');
+    const last = events.list({ instance: 'o-1' }).at(-1);
+    expect(last?.evidence).toMatchObject({ failing: ['web-1+web-2'], callers: 1 });
+  });
+
+  it("one lying replica reporting huge success counts does not mask its peers' failures", () => {
+    for (const c of ['web-1', 'web-2', 'liar']) engine.update(record(c));
+    engine.observe('web-1', report('o-1', 0, 10), 'credential/web');
+    engine.observe('web-2', report('o-1', 0, 10), 'credential/web');
+    engine.observe('liar', report('o-1', 2 ** 31, 0), 'credential/web');
+    engine.tick();
+    expect(engine.state('o-1')).toBe('unhealthy');
+  });
+
   it('counts a caller whose outlier detection ejected it as seeing it fail, whatever its counts', () => {
     // Hundreds of successes before the fault, then the few failures that ejected it: the ratio alone would not do.
     engine.observe('a', {

@@ -1,7 +1,10 @@
 import { createLogger, type ServiceRoutes } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../store/test-support/memory-store.js';
+import { HeldTable } from './held-table.js';
 import { Pusher } from './pusher.js';
+import { ServiceTable } from './service-table.js';
+import type { TableMessage } from './table-message.js';
 import { ep, sink, usePusher } from './test-support/table-sinks.js';
 
 // What each agent holds of the table and so what it is sent, through the
@@ -151,5 +154,36 @@ describe('Pusher: route splits', () => {
     p.add(x, 0, ['web']);
     expect(Object.keys(x.sent[0]?.services ?? {})).toEqual(['web', 'web-canary']);
     p.close();
+  });
+});
+
+describe('HeldTable: the endpoints sent, under churn', () => {
+  it('forgets endpoint ids that left the table more than forgetSentMs ago, so churn does not grow memory', () => {
+    const clock = { now: 1_000 };
+    const table = new ServiceTable(0);
+    const held = new HeldTable('all', { clock: () => clock.now, forgetSentMs: 6000 });
+    const cache = new Map<string, TableMessage>();
+    const publish = (services: Record<string, { endpoints: ReturnType<typeof ep>[] }>) => {
+      const { texts } = table.diff(services);
+      table.commit(services, texts, 'n');
+      held.next(table, cache, false);
+    };
+    // 200 rounds of churn: each round replaces the one endpoint of `a` with a new id.
+    for (let i = 0; i < 200; i++) {
+      publish({ a: { endpoints: [ep(`a-${i}`)] }, b: { endpoints: [ep('b-1')] } });
+      clock.now += 1000;
+    }
+    // What left within the last 6 s still counts (reports lag the table); older ids are gone.
+    expect(held.wasSent('a', 'a-199')).toBe(true);
+    expect(held.wasSent('a', 'a-195')).toBe(true);
+    expect(held.wasSent('a', 'a-150')).toBe(false);
+    expect(held.wasSent('b', 'b-1')).toBe(true);
+    expect(held.sentCount()).toBeLessThan(20);
+    // A service the agent no longer gets: its ids leave with it.
+    publish({ b: { endpoints: [ep('b-1')] } });
+    clock.now += 7000;
+    expect(held.wasSent('a', 'a-199')).toBe(false);
+    publish({ b: { endpoints: [ep('b-1')] }, c: { endpoints: [] } });
+    expect(held.sentCount()).toBe(1);
   });
 });

@@ -1,6 +1,16 @@
 import type { ServiceEntry, ServiceTable } from './service-table.js';
 import { type TableMessage, tableMessage } from './table-message.js';
 
+/** Options of {@link HeldTable}. */
+export interface HeldTableOptions {
+  clock: () => number;
+  /** An endpoint id that left the agent's table is forgotten this long after (2 × `health.observationWindowMs`). */
+  forgetSentMs?: number | undefined;
+}
+
+/** Without options: the 2 × 3 s of the default observation window. */
+const DEFAULT_FORGET_SENT_MS = 6000;
+
 /**
  * What one agent holds of the routing table, and so what it needs next: a
  * full table of its services first, then deltas on the version it was last
@@ -16,13 +26,22 @@ export class HeldTable {
   known = new Set<string>();
   /** It refused a table and kept an older one: its next table, when one concerns it, is full. */
   needsFull = false;
-  /** Endpoint ids sent to the agent on this stream, by service: the only ones it may report on. */
-  readonly #sent = new Map<string, Set<string>>();
+  /**
+   * Endpoint ids sent to the agent on this stream, by service: the only ones
+   * it may report on; each with when it left the table sent (`undefined`
+   * while in it), so that ids of a churning service do not pile up.
+   */
+  readonly #sent = new Map<string, Map<string, number | undefined>>();
+  readonly #clock: () => number;
+  readonly #forgetMs: number;
+  #forgotAt = -Infinity;
   /** Whether any table was sent to the agent on this stream. */
   sentAny = false;
 
-  constructor(subscriptions: Set<string> | 'all') {
+  constructor(subscriptions: Set<string> | 'all', options?: HeldTableOptions) {
     this.subscriptions = subscriptions;
+    this.#clock = options?.clock ?? (() => 0);
+    this.#forgetMs = options?.forgetSentMs ?? DEFAULT_FORGET_SENT_MS;
   }
 
   /** Adds services to those the agent calls; returns whether any was new. */
@@ -38,9 +57,16 @@ export class HeldTable {
     return grew;
   }
 
-  /** Whether the endpoint `id` of `service` was in a table sent to the agent on this stream. */
+  /**
+   * Whether the endpoint `id` of `service` was in a table sent to the agent
+   * on this stream, and is in it still or left it at most `forgetSentMs` ago
+   * (reports lag the table).
+   */
   wasSent(service: string, id: string): boolean {
-    return this.#sent.get(service)?.has(id) === true;
+    const ids = this.#sent.get(service);
+    if (!ids?.has(id)) return false;
+    const leftAt = ids.get(id);
+    return leftAt === undefined || this.#clock() - leftAt <= this.#forgetMs;
   }
 
   /** Whether `table` has a service for the agent that it was not sent yet. */
@@ -98,12 +124,40 @@ export class HeldTable {
     }
     this.base = version;
     this.sentAny = true;
+    const before = this.known;
     this.known = new Set(wanted);
+    this.#record(names, before, table);
+    return { message: m, concerns };
+  }
+
+  /** Notes the endpoints of the services `names` just sent, and when the others left the agent's table. */
+  #record(names: string[], before: Set<string>, table: ServiceTable): void {
+    const now = this.#clock();
     for (const name of names) {
       let ids = this.#sent.get(name);
-      if (!ids) this.#sent.set(name, (ids = new Set()));
-      for (const e of (table.entry(name) as ServiceEntry).routes.endpoints) ids.add(e.id);
+      if (!ids) this.#sent.set(name, (ids = new Map()));
+      const present = new Set((table.entry(name) as ServiceEntry).routes.endpoints.map((e) => e.id));
+      for (const id of present) ids.set(id, undefined);
+      for (const [id, leftAt] of ids) if (leftAt === undefined && !present.has(id)) ids.set(id, now);
     }
-    return { message: m, concerns };
+    for (const name of before) {
+      if (this.known.has(name)) continue;
+      const ids = this.#sent.get(name);
+      if (ids) for (const [id, leftAt] of ids) if (leftAt === undefined) ids.set(id, now);
+    }
+    // At most once per forgetSentMs: one pass over what the agent was sent.
+    if (now - this.#forgotAt < this.#forgetMs) return;
+    this.#forgotAt = now;
+    for (const [name, ids] of this.#sent) {
+      for (const [id, leftAt] of ids) if (leftAt !== undefined && now - leftAt > this.#forgetMs) ids.delete(id);
+      if (ids.size === 0) this.#sent.delete(name);
+    }
+  }
+
+  /** Endpoint ids held for the agent's reports, in or lately out of its table (bounded by churn × forgetSentMs). */
+  sentCount(): number {
+    let n = 0;
+    for (const ids of this.#sent.values()) n += ids.size;
+    return n;
   }
 }

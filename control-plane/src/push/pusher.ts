@@ -25,6 +25,8 @@ export interface PusherOptions {
   onConverged?: (c: Convergence) => void;
   /** Called with every new table this pusher builds (a leading replica publishes it to the others). */
   onTable?: (table: Routes) => void;
+  /** How long an endpoint that left an agent's table still counts as sent to it (2 × `health.observationWindowMs`). */
+  forgetSentMs?: number;
 }
 
 export type { Convergence } from './convergence-tracker.js';
@@ -85,7 +87,12 @@ export class Pusher {
     });
     this.#table = new ServiceTable(options.store.get<{ version: number }>(STORE_KEY)?.version ?? 0);
     const { clock, onConverged } = options;
-    this.#fanout = new TableFanout({ table: this.#table, clock, ...(onConverged ? { onConverged } : {}) });
+    this.#fanout = new TableFanout({
+      table: this.#table,
+      clock,
+      ...(onConverged ? { onConverged } : {}),
+      ...(options.forgetSentMs === undefined ? {} : { forgetSentMs: options.forgetSentMs }),
+    });
     this.#grace = new StartupGrace({ clock, graceMs: options.startupGraceMs, end: () => this.flush() });
   }
 

@@ -11,6 +11,8 @@ export interface TableFanoutOptions {
   clock: () => number;
   /** Called when every agent affected by a change has answered it. */
   onConverged?: (c: Convergence) => void;
+  /** How long an endpoint id that left an agent's table still counts as sent to it ({@link HeldTable}). */
+  forgetSentMs?: number;
 }
 
 /**
@@ -23,11 +25,13 @@ export class TableFanout {
   readonly #table: ServiceTable;
   readonly #clock: () => number;
   readonly #sinks = new Map<TableSink, HeldTable>();
+  readonly #forgetSentMs: number | undefined;
   readonly #convergence: ConvergenceTracker<TableSink>;
 
   constructor(options: TableFanoutOptions) {
     this.#table = options.table;
     this.#clock = options.clock;
+    this.#forgetSentMs = options.forgetSentMs;
     this.#convergence = new ConvergenceTracker({
       clock: options.clock,
       ...(options.onConverged ? { onConverged: options.onConverged } : {}),
@@ -41,7 +45,11 @@ export class TableFanout {
 
   /** Adds an agent that holds nothing yet; without `subscriptions` it gets every service. */
   add(sink: TableSink, subscriptions?: Iterable<string>): void {
-    this.#sinks.set(sink, new HeldTable(subscriptions === undefined ? 'all' : new Set(subscriptions)));
+    const held = new HeldTable(subscriptions === undefined ? 'all' : new Set(subscriptions), {
+      clock: this.#clock,
+      ...(this.#forgetSentMs === undefined ? {} : { forgetSentMs: this.#forgetSentMs }),
+    });
+    this.#sinks.set(sink, held);
   }
 
   /** Removes an agent; changes it had not answered stop waiting for it. */

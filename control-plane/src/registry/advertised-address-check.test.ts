@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { AdvertisedAddressCheck, addressRangeIssues, normalizeAddress } from './advertised-address-check.js';
 
-const check = (allowedRanges: string[] = []) =>
-  new AdvertisedAddressCheck({ allowedRanges, localAddresses: () => ['127.0.0.1', '10.1.2.3', 'fe80::1'] });
+const check = (allowedRanges: string[] = [], over: { listensOnLoopback?: boolean; allowHostNames?: boolean } = {}) =>
+  new AdvertisedAddressCheck({
+    allowedRanges,
+    listensOnLoopback: true,
+    localAddresses: () => ['127.0.0.1', '10.1.2.3', 'fe80::1'],
+    ...over,
+  });
 
 describe('AdvertisedAddressCheck', () => {
   it.each([
@@ -13,6 +18,8 @@ describe('AdvertisedAddressCheck', () => {
     ['localhost from loopback', 'localhost', '::ffff:127.0.0.1'],
     ["one of this host's own addresses from loopback", '10.1.2.3', '127.0.0.1'],
     ['an IPv6 source in another spelling', 'FD00::7', 'fd00::7'],
+    ['a link-local source with its zone (multi-homed host)', 'fe80::7', 'fe80::7%eth1'],
+    ['a link-local host with its zone', 'fe80::7%2', 'fe80::7'],
   ])('accepts %s', (_name, host, source) => {
     expect(check().check(host, source)).toEqual({ ok: true });
   });
@@ -31,6 +38,38 @@ describe('AdvertisedAddressCheck', () => {
       expect(verdict.message).toContain(host);
       expect(verdict.message).toContain('listeners.inbound.advertiseHost');
     }
+  });
+
+  it.each([
+    ['loopback', '127.0.0.1'],
+    ["this host's own address", '10.1.2.3'],
+    ['localhost', 'localhost'],
+  ])(
+    'a loopback source registering %s while the control plane listens beyond loopback (a same-host proxy, a local credential holder) is refused',
+    (_name, host) => {
+      const verdict = check([], { listensOnLoopback: false }).check(host, '127.0.0.1');
+      expect(verdict).toMatchObject({ ok: false, reason: 'address_mismatch' });
+      expect(verdict.ok ? '' : verdict.message).toContain('registry.allowedAddressRanges');
+    },
+  );
+
+  it('a loopback source beyond loopback is accepted where an allowed range covers the host', () => {
+    expect(check(['127.0.0.1/32'], { listensOnLoopback: false }).check('127.0.0.1', '127.0.0.1')).toEqual({ ok: true });
+    expect(check(['127.0.0.1/32'], { listensOnLoopback: false }).check('10.1.2.3', '127.0.0.1')).toMatchObject({
+      ok: false,
+    });
+  });
+
+  it('refuses any registration from a source that is not an IP address, even one advertising the same string', () => {
+    expect(check().check('unknown', 'unknown')).toMatchObject({ ok: false, reason: 'source_not_ip' });
+    expect(check([], { allowHostNames: true }).check('unknown', 'unknown')).toMatchObject({ ok: false });
+  });
+
+  it('accepts host names only with allowHostNames, never localhost from another host', () => {
+    const c = check([], { allowHostNames: true });
+    expect(c.check('orders.internal', '10.0.0.7')).toEqual({ ok: true });
+    expect(c.check('localhost', '10.0.0.7')).toMatchObject({ ok: false, reason: 'address_mismatch' });
+    expect(check().check('orders.internal', '10.0.0.7')).toMatchObject({ ok: false, reason: 'address_not_ip' });
   });
 
   it('names the fix: the source address, or the allowed ranges', () => {
@@ -61,5 +100,6 @@ describe('AdvertisedAddressCheck', () => {
   it('normalises IPv4-mapped addresses and case', () => {
     expect(normalizeAddress('::FFFF:10.0.0.1')).toBe('10.0.0.1');
     expect(normalizeAddress('FE80::1')).toBe('fe80::1');
+    expect(normalizeAddress('fe80::1%eth0')).toBe('fe80::1');
   });
 });

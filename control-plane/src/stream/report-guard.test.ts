@@ -6,7 +6,10 @@ import type { TableSink } from '../push/table-sink.js';
 import { agentRecord } from '../registry/test-support/agent-record.js';
 import { ReportGuard } from './report-guard.js';
 
-const sink = (agentId: string): TableSink => ({ record: agentRecord(agentId), send: () => undefined });
+const sink = (agentId: string, over: Parameters<typeof agentRecord>[1] = {}): TableSink => ({
+  record: agentRecord(agentId, over),
+  send: () => undefined,
+});
 
 const report = (...ids: string[]): Observations => ({
   type: 'observations',
@@ -23,13 +26,13 @@ function setup(rate = { perSecond: 2, burst: 3 }) {
   });
   const metrics = createMetrics();
   const sent = new Set(['hello/hello-1']);
-  const tabled = new Set(['evil', 'flood', 'calm', 'evil-a', 'evil-b']);
+  const tabled = new Set(['evil', 'flood', 'calm', 'evil-a', 'evil-b', 'web-1', 'web-2', 'cli-1', 'cli-2']);
   const guard = new ReportGuard({
     rate,
     wasSent: (_s, service, id) => sent.has(`${service}/${id}`),
     tableSent: (s) => tabled.has(s.record.agentId),
     metrics,
-    log: createLogger('test', 'warn', out),
+    log: createLogger('test', 'debug', out),
     clock: () => clock.now,
   });
   const refused = async (type: string, reason: string) =>
@@ -87,16 +90,64 @@ describe('ReportGuard', () => {
     expect(guard.heldHealth(s)).toBeUndefined();
   });
 
-  it('counts and logs agents that report under one identity', async () => {
+  it('one process as two callers (two agents on one credential, one address) is counted and warned about', async () => {
     const { guard, metrics, lines } = setup({ perSecond: 100, burst: 100 });
     guard.observations(sink('evil-a'), report('hello-1'), 'credential/c1');
     expect((await metrics.callersMerged.get()).values[0]?.value ?? 0).toBe(0);
     guard.observations(sink('evil-b'), report('hello-1'), 'credential/c1');
     guard.observations(sink('evil-a'), report('hello-1'), 'credential/c1');
-    expect((await metrics.callersMerged.get()).values[0]?.value).toBe(2);
+    expect((await metrics.callersMerged.get()).values).toEqual([
+      expect.objectContaining({ labels: { reason: 'same_address' }, value: 2 }),
+    ]);
     await new Promise((r) => setImmediate(r));
     expect(lines.filter((l) => l.identity === 'credential/c1')).toEqual([
-      expect.objectContaining({ agents: ['evil-a', 'evil-b'] }),
+      expect.objectContaining({ level: 40, agents: ['evil-a', 'evil-b'], reason: 'same_address' }),
     ]);
+  });
+
+  it('client-only agents sharing one credential are counted as no_instance', async () => {
+    const { guard, metrics } = setup({ perSecond: 100, burst: 100 });
+    guard.observations(
+      sink('cli-1', { instance: undefined, remoteAddress: '10.0.0.1' }),
+      report('hello-1'),
+      'credential/c',
+    );
+    guard.observations(
+      sink('cli-2', { instance: undefined, remoteAddress: '10.0.0.2' }),
+      report('hello-1'),
+      'credential/c',
+    );
+    expect((await metrics.callersMerged.get()).values).toEqual([
+      expect.objectContaining({ labels: { reason: 'no_instance' }, value: 1 }),
+    ]);
+  });
+
+  it("replicas sharing their service's credential (normal traffic) are neither counted nor warned about", async () => {
+    const { guard, metrics, lines } = setup({ perSecond: 100, burst: 100 });
+    for (let i = 0; i < 3; i++) {
+      guard.observations(sink('web-1', { remoteAddress: '10.0.0.1' }), report('hello-1'), 'credential/web');
+      guard.observations(sink('web-2', { remoteAddress: '10.0.0.2' }), report('hello-1'), 'credential/web');
+    }
+    expect((await metrics.callersMerged.get()).values.reduce((n, v) => n + v.value, 0)).toBe(0);
+    await new Promise((r) => setImmediate(r));
+    expect(lines.filter((l) => (l.level as number) >= 40)).toEqual([]);
+    expect(lines.filter((l) => l.identity === 'credential/web')).toEqual([expect.objectContaining({ level: 20 })]);
+  });
+
+  it('notes a merge only for reports that passed the filters (no_table_yet, not_sent)', async () => {
+    const { guard, metrics } = setup({ perSecond: 100, burst: 100 });
+    guard.observations(sink('early-a'), report('hello-1'), 'credential/c1'); // no table yet
+    guard.observations(sink('evil-a'), report('hello-9'), 'credential/c1'); // never sent
+    guard.observations(sink('evil-b'), report('hello-1'), 'credential/c1');
+    expect((await metrics.callersMerged.get()).values.reduce((n, v) => n + v.value, 0)).toBe(0);
+  });
+
+  it('reconnecting does not refill the bucket: it is kept per agent id, not per stream', async () => {
+    const { guard, refused } = setup({ perSecond: 1, burst: 2 });
+    expect(guard.observations(sink('flood'), report('hello-1'), 'flood')).toBeDefined();
+    expect(guard.observations(sink('flood'), report('hello-1'), 'flood')).toBeDefined();
+    // A new stream (a new sink) of the same agent: still empty.
+    expect(guard.observations(sink('flood'), report('hello-1'), 'flood')).toBeUndefined();
+    expect(await refused('observations', 'rate_limited')).toBe(1);
   });
 });

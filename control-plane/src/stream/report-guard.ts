@@ -1,7 +1,9 @@
 import type { Health, Logger, Observations } from '@meshlet/shared';
 import type { ControlPlaneMetrics } from '../metrics.js';
 import type { TableSink } from '../push/table-sink.js';
-import { type ReportRate, ReportLimiter } from './report-limiter.js';
+import { AgentReportLimits } from './agent-report-limits.js';
+import type { ReportRate } from './report-limiter.js';
+import { SharedIdentities } from './shared-identities.js';
 
 /** Options of {@link ReportGuard}. */
 export interface ReportGuardOptions {
@@ -15,13 +17,14 @@ export interface ReportGuardOptions {
   clock: () => number;
   /** At most one warning per agent and kind this often, with the count since the last one. */
   logEveryMs?: number;
-  /** Agents of one identity that reported within this long of each other count as one caller (a merge is counted and logged). */
+  /** Agents of one identity that reported within this long of each other are watched as one caller ({@link SharedIdentities}). */
   sharedWithinMs?: number;
+  /** At most this many agents' buckets are kept ({@link AgentReportLimits}). */
+  maxAgents?: number;
 }
 
 /** What the guard keeps of one agent's stream. */
 interface StreamState {
-  limiter: ReportLimiter;
   /** The newest health report held back by the limit, applied when a token is free again. */
   heldHealth: Health | undefined;
   /** Refusals not logged yet, by kind, and when that kind was last logged. */
@@ -35,15 +38,16 @@ interface StreamState {
  *   table on this stream; the others are dropped before they reach the
  *   health engine, the statistics and the other replicas (an agent cannot
  *   vote on an instance it was never told of);
- * - observations and health reports share one token bucket per stream.
- *   An observation report over the limit is dropped (the next one covers
+ * - observations and health reports share one token bucket per agent id
+ *   (kept across its reconnects, {@link AgentReportLimits}). An
+ *   observation report over the limit is dropped (the next one covers
  *   its window too); a health report over it is held, the newest one wins,
  *   and it is applied at the agent's next heartbeat with a token free,
  *   since an agent reports its health only on a change.
  *
- * It also counts (`meshlet_cp_callers_merged_total`) and logs the reports of
- * agents that share one caller identity (a credential), which the health
- * engine adds up as one caller.
+ * It also watches the agents whose accepted reports share one caller
+ * identity (a credential), which the health engine counts as one caller,
+ * and counts and logs the suspicious merges ({@link SharedIdentities}).
  *
  * Every refusal is counted (`meshlet_cp_reports_refused_total{type,reason}`)
  * and logged at warn with the agent id, at most once per agent and kind
@@ -52,11 +56,22 @@ interface StreamState {
 export class ReportGuard {
   readonly #o: ReportGuardOptions;
   readonly #streams = new WeakMap<TableSink, StreamState>();
-  /** By caller identity: its agents that reported lately, and when; when a merge of them was last logged. */
-  readonly #identities = new Map<string, { agents: Map<string, number>; loggedAt: number }>();
+  readonly #limits: AgentReportLimits;
+  readonly #shared: SharedIdentities;
 
   constructor(options: ReportGuardOptions) {
     this.#o = options;
+    this.#limits = new AgentReportLimits({
+      rate: options.rate,
+      clock: options.clock,
+      ...(options.maxAgents === undefined ? {} : { maxAgents: options.maxAgents }),
+    });
+    this.#shared = new SharedIdentities({
+      metrics: options.metrics,
+      log: options.log,
+      clock: options.clock,
+      ...(options.sharedWithinMs === undefined ? {} : { withinMs: options.sharedWithinMs }),
+    });
   }
 
   /**
@@ -66,11 +81,10 @@ export class ReportGuard {
    */
   observations(sink: TableSink, report: Observations, identity: string): Observations | undefined {
     const state = this.#state(sink);
-    if (!state.limiter.tryTake()) {
+    if (!this.#limits.tryTake(sink.record.agentId)) {
       this.#refused(sink, state, 'observations', 'rate_limited', 1);
       return undefined;
     }
-    this.#shared(sink.record.agentId, identity);
     if (!this.#o.tableSent(sink)) {
       // Right after a control plane's start (the startup grace) agents report from the table they held
       // before: expected, so counted but not logged.
@@ -79,15 +93,16 @@ export class ReportGuard {
     }
     const endpoints = report.endpoints.filter((o) => this.#o.wasSent(sink, o.service, o.id));
     const dropped = report.endpoints.length - endpoints.length;
-    if (dropped === 0) return report;
-    this.#refused(sink, state, 'observations', 'not_sent', dropped);
-    return endpoints.length === 0 ? undefined : { ...report, endpoints };
+    if (dropped > 0) this.#refused(sink, state, 'observations', 'not_sent', dropped);
+    if (endpoints.length === 0) return undefined;
+    this.#shared.note(sink.record, identity);
+    return dropped === 0 ? report : { ...report, endpoints };
   }
 
   /** The health report to apply now, or `undefined` when it is held back by the limit. */
   health(sink: TableSink, report: Health): Health | undefined {
     const state = this.#state(sink);
-    if (state.limiter.tryTake()) {
+    if (this.#limits.tryTake(sink.record.agentId)) {
       state.heldHealth = undefined;
       return report;
     }
@@ -99,35 +114,16 @@ export class ReportGuard {
   /** A held health report that may be applied now (called on each heartbeat). */
   heldHealth(sink: TableSink): Health | undefined {
     const state = this.#streams.get(sink);
-    if (!state?.heldHealth || !state.limiter.tryTake()) return undefined;
+    if (!state?.heldHealth || !this.#limits.tryTake(sink.record.agentId)) return undefined;
     const held = state.heldHealth;
     state.heldHealth = undefined;
     return held;
   }
 
-  /** Notes that `agentId` reported as `identity`; counts (and logs, once a minute per identity) a report that shares it. */
-  #shared(agentId: string, identity: string): void {
-    if (identity === agentId) return;
-    const now = this.#o.clock();
-    const within = this.#o.sharedWithinMs ?? 10_000;
-    let seen = this.#identities.get(identity);
-    if (!seen) this.#identities.set(identity, (seen = { agents: new Map(), loggedAt: -Infinity }));
-    for (const [id, at] of seen.agents) if (now - at > within) seen.agents.delete(id);
-    seen.agents.set(agentId, now);
-    if (seen.agents.size < 2) return;
-    this.#o.metrics.callersMerged.inc();
-    if (now - seen.loggedAt < 60_000) return;
-    seen.loggedAt = now;
-    this.#o.log.warn(
-      { identity, agents: [...seen.agents.keys()].sort() },
-      'agents that joined with one credential report observations: they count as one caller in the health quorum (mint a credential per instance if they are distinct callers)',
-    );
-  }
-
   #state(sink: TableSink): StreamState {
     let state = this.#streams.get(sink);
     if (!state) {
-      state = { limiter: new ReportLimiter(this.#o.rate, this.#o.clock), heldHealth: undefined, unlogged: new Map() };
+      state = { heldHealth: undefined, unlogged: new Map() };
       this.#streams.set(sink, state);
     }
     return state;

@@ -130,6 +130,12 @@ export const ControlPlaneConfig = Type.Object(
           default: [],
           maxItems: 1000,
         }),
+        /**
+         * Accept host names as advertised hosts (weaker: what a name
+         * resolves to is decided by DNS at each caller's lookup, not checked
+         * against the agent's connection). Off: only IP addresses.
+         */
+        allowHostNames: Type.Boolean({ default: false }),
       },
       { default: {}, additionalProperties: false },
     ),
