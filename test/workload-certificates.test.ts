@@ -152,7 +152,7 @@ describe('workload certificates over the stream', () => {
 
   it('a client-only agent gets one too', async () => {
     const token = await mint('web');
-    const client = await mesh.agent({ agentId: 'web-client-1', cp, joinToken: token, outbound: true });
+    const client = await mesh.agent({ agentId: 'web-client-1', cp, joinToken: token, service: 'web', outbound: true });
     const served = await waitFor('the client to hold a certificate', () => identityOf(client.adminPort));
     expect(served).toMatchObject({ spiffeId: 'spiffe://meshlet.local/svc/web', instanceId: 'web-client-1' });
     checkedLeaf(served);
