@@ -3,6 +3,7 @@ import getPort from 'get-port';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { connectedIds } from './harness/cluster.js';
 import { getJson } from './harness/http.js';
+import { sharedCa } from './harness/mesh-ca.js';
 import { requestLoop } from './harness/load.js';
 import { type AgentHandle, type ControlPlaneHandle, agentTable, endpointIds, withMesh } from './harness/mesh.js';
 import { waitFor } from './harness/wait.js';
@@ -18,7 +19,9 @@ import { waitFor } from './harness/wait.js';
 
 // Independent control planes share no store, so no join credential either:
 // they admit the agents with the shared join token (as a mesh not yet moved
-// to per-service credentials would, with auth.allowSharedJoinToken).
+// to per-service credentials would, with auth.allowSharedJoinToken), and
+// sign with one CA from operator files, so that certificates from either are
+// trusted by every agent.
 const SHARED_JOIN = { joinToken: 'shared-join-5e0d1c9b7a3f', allowSharedJoinToken: true };
 
 describe('agents move to another control plane when theirs dies', () => {
@@ -33,7 +36,11 @@ describe('agents move to another control plane when theirs dies', () => {
   beforeAll(async () => {
     cp2Port = await getPort();
     const cp2Planned = { streamUrl: `ws://127.0.0.1:${cp2Port}/v1/stream` };
-    cp1 = await mesh.controlPlane({ dataDir: join(scratch.dir, 'cp1-data'), auth: SHARED_JOIN });
+    cp1 = await mesh.controlPlane({
+      dataDir: join(scratch.dir, 'cp1-data'),
+      auth: SHARED_JOIN,
+      identity: { ca: sharedCa(scratch) },
+    });
     ({ client } = await mesh.start({
       joinToken: SHARED_JOIN.joinToken,
       connectTo: [cp1, cp2Planned],
@@ -61,6 +68,7 @@ describe('agents move to another control plane when theirs dies', () => {
       {
         dataDir: join(scratch.dir, 'cp2-data'),
         auth: SHARED_JOIN,
+        identity: { ca: sharedCa(scratch) },
         push: { debounceMs: 10, maxDelayMs: 100, startupGraceMs: 3000 },
       },
       cp2Port,

@@ -7,6 +7,7 @@ import { afterAll, afterEach } from 'vitest';
 import { stringify } from 'yaml';
 import { endpointIds } from './agent-table.js';
 import { httpRequest } from './http.js';
+import { withSharedCa } from './mesh-ca.js';
 import { mintingTarget, mintJoinCredential } from './join-credential.js';
 import { killAll, Proc } from './process.js';
 import { waitFor } from './wait.js';
@@ -67,7 +68,7 @@ export async function startControlPlane(
     dataDir: join(scratch.dir, 'cp-data'),
     log: { level: 'info' },
     ...FAST_CP,
-    ...extra,
+    ...withSharedCa(scratch, extra),
   };
   const tls = (extra.tls as { certFile?: string } | undefined)?.certFile !== undefined;
   const proc = new Proc('control-plane', process.execPath, [CP_BIN, '--config', scratch.config(`cp-${p}`, config)]);

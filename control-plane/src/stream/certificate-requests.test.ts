@@ -27,6 +27,11 @@ describe('grantOf', () => {
     expect(grantOf({ agentId: 'client-1' }, 'checkout')).toEqual({ service: 'checkout', instanceId: 'client-1' });
     expect(grantOf(hello, undefined)).toEqual({ service: 'orders', instanceId: 'orders-1' });
     expect(grantOf({ agentId: 'client-1' }, undefined)).toBeUndefined();
+    // The shared token: the hello's own word (a client-only agent names its service).
+    expect(grantOf({ agentId: 'client-1', service: 'web' }, undefined)).toEqual({
+      service: 'web',
+      instanceId: 'client-1',
+    });
   });
 });
 

@@ -43,10 +43,12 @@ export const MIN_REQUEST_INTERVAL_MS = 1000;
  * per-service credential.
  */
 export function grantOf(
-  hello: { agentId: string; instance?: { service: string; id: string } | undefined },
+  hello: { agentId: string; instance?: { service: string; id: string } | undefined; service?: string | undefined },
   admittedFor: string | undefined,
 ): WorkloadGrant | undefined {
-  const service = admittedFor ?? hello.instance?.service;
+  // Without a per-service credential (the shared token), the hello's own word: the shared token is a key to every
+  // identity, which is why it needs auth.allowSharedJoinToken.
+  const service = admittedFor ?? hello.instance?.service ?? hello.service;
   if (service === undefined) return undefined;
   return { service, instanceId: hello.instance?.id ?? hello.agentId };
 }
