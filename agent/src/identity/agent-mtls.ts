@@ -26,7 +26,12 @@ export async function agentMtls(
 ): Promise<AgentMtls> {
   const { MtlsConnector } = await import('../listener/mtls-connector.js');
   const { InboundMtls } = await import('../listener/inbound-mtls.js');
-  const connector = new MtlsConnector({ identity, log: deps.log.child({ component: 'mtls' }), metrics: deps.metrics });
+  const connector = new MtlsConnector({
+    identity,
+    log: deps.log.child({ component: 'mtls' }),
+    metrics: deps.metrics,
+    clock: deps.clock,
+  });
   return {
     pools: new OriginPools(connector),
     inbound: (handOff) =>

@@ -6,7 +6,7 @@ import { Pool } from 'undici';
 import { StaticWorkloadIdentity } from '../identity/static-workload-identity.js';
 import { createAgentMetrics } from '../metrics.js';
 import { InboundListener } from './inbound-listener.js';
-import { InboundMtls, type MtlsMode } from './inbound-mtls.js';
+import { handshakeRefusal, InboundMtls, type MtlsMode } from './inbound-mtls.js';
 import { capturedLogger } from './test-support/log-capture.js';
 import { closeServer, send, type Upstream, upstream } from './test-support/loopback.js';
 
@@ -95,5 +95,18 @@ describe('InboundMtls before the first certificate', () => {
     await once(socket, 'close');
     expect(Date.now() - started).toBeGreaterThanOrEqual(150);
     expect(Date.now() - started).toBeLessThan(4_000);
+  });
+});
+
+describe('handshakeRefusal', () => {
+  it.each([
+    [{ code: 'CERT_HAS_EXPIRED', message: 'certificate has expired' }, 'expired'],
+    [{ code: 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED', message: 'alert' }, 'expired'],
+    [{ code: 'CERT_NOT_YET_VALID', message: 'certificate is not yet valid' }, 'not-yet-valid'],
+    [{ code: 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE', message: 'x' }, 'no-certificate'],
+    [{ code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', message: 'x' }, 'untrusted'],
+    [{ code: 'ECONNRESET', message: 'socket hang up' }, undefined],
+  ])('reads %o as %s', (err, reason) => {
+    expect(handshakeRefusal(Object.assign(new Error(err.message), { code: err.code }))).toBe(reason);
   });
 });

@@ -142,8 +142,10 @@ export class InboundMtls {
     this.#tls.on('secureConnection', (tlsSocket: TLSSocket) => this.#verify(tlsSocket));
     this.#tls.on('tlsClientError', (err: Error & { code?: string }, tlsSocket: TLSSocket) => {
       this.#o.metrics?.mtlsHandshakes.labels('inbound', 'failed').inc();
+      const reason = handshakeRefusal(err);
+      if (reason !== undefined) this.#o.metrics?.mtlsRefusals.labels(reason).inc();
       this.#o.log.warn(
-        { err: err.message, code: err.code, remote: tlsSocket.remoteAddress },
+        { err: err.message, code: err.code, reason, remote: tlsSocket.remoteAddress },
         'inbound mTLS handshake failed',
       );
     });
@@ -174,4 +176,20 @@ export class InboundMtls {
     this.#o.metrics?.mtlsRefusals.labels(reason).inc();
     this.#o.log.warn({ reason, remote }, `inbound caller refused: ${message}`);
   }
+}
+
+/**
+ * Why TLS itself refused a caller's certificate during the handshake, in the
+ * peer verifier's words (`expired`, `not-yet-valid`, `no-certificate`,
+ * `untrusted`), from OpenSSL's verify error; undefined for a handshake that
+ * failed for another reason (a protocol error, a caller that left).
+ */
+export function handshakeRefusal(err: Error & { code?: string }): string | undefined {
+  const text = `${err.code ?? ''} ${err.message}`.toUpperCase();
+  if (text.includes('EXPIRED')) return 'expired';
+  if (text.includes('NOT_YET_VALID') || text.includes('NOT YET VALID')) return 'not-yet-valid';
+  if (text.includes('DID_NOT_RETURN_A_CERTIFICATE') || text.includes('CERTIFICATE REQUIRED')) return 'no-certificate';
+  if (/UNKNOWN_CA|UNABLE_TO_GET_ISSUER|SELF_SIGNED|CERTIFICATE_VERIFY_FAILED|UNABLE TO GET|UNKNOWN CA/.test(text))
+    return 'untrusted';
+  return undefined;
 }

@@ -14,6 +14,8 @@ export interface MtlsConnectorOptions {
   identity: WorkloadIdentity;
   log: Logger;
   metrics?: Pick<AgentMetrics, 'mtlsHandshakes'> | undefined;
+  /** Wall clock (ms since the epoch), to tell an expired certificate of the agent's own; default `Date.now`. */
+  clock?: (() => number) | undefined;
 }
 
 /**
@@ -82,6 +84,16 @@ export class MtlsConnector {
   connectorFor(service: string, connectMs: number): buildConnector.connector {
     return (options, callback) => {
       const key = `${service} ${options.hostname}:${options.port}`;
+      const expired = this.#expiredAt();
+      if (expired !== undefined) {
+        callback(
+          new Error(
+            `this agent's workload certificate expired at ${new Date(expired).toISOString()} and was not renewed (is the control plane reachable?): peers refuse it`,
+          ),
+          null,
+        );
+        return;
+      }
       const socket = this.connect(service, options.hostname, Number(options.port));
       if (socket === undefined) {
         callback(new Error('this agent has no workload certificate yet to call an mTLS endpoint with'), null);
@@ -128,6 +140,12 @@ export class MtlsConnector {
       this.#context = { certificate, secureContext: createSecureContext(workloadTlsOptions(certificate)) };
     }
     return this.#context;
+  }
+
+  /** When the agent's own certificate expired, if it has: peers would refuse it, so no handshake is tried. */
+  #expiredAt(): number | undefined {
+    const notAfter = this.#o.identity.current()?.notAfterMs;
+    return notAfter !== undefined && notAfter <= (this.#o.clock ?? Date.now)() ? notAfter : undefined;
   }
 
   #remember(key: string, session: Buffer): void {
