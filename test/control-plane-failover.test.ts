@@ -39,7 +39,7 @@ describe('agents move to another control plane when theirs dies', () => {
     cp1 = await mesh.controlPlane({
       dataDir: join(scratch.dir, 'cp1-data'),
       auth: SHARED_JOIN,
-      identity: { ca: sharedCa(scratch) },
+      identity: { ca: sharedCa(scratch.dir) },
     });
     ({ client } = await mesh.start({
       joinToken: SHARED_JOIN.joinToken,
@@ -68,7 +68,7 @@ describe('agents move to another control plane when theirs dies', () => {
       {
         dataDir: join(scratch.dir, 'cp2-data'),
         auth: SHARED_JOIN,
-        identity: { ca: sharedCa(scratch) },
+        identity: { ca: sharedCa(scratch.dir) },
         push: { debounceMs: 10, maxDelayMs: 100, startupGraceMs: 3000 },
       },
       cp2Port,

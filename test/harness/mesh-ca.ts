@@ -1,7 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openssl } from './certs.js';
-import type { Scratch } from './mesh.js';
 
 /** The `identity.ca` settings of a control plane that signs with operator files. */
 export interface CaFileSettings {
@@ -34,10 +33,10 @@ const V3 = [
  * replicas (Linkerd-style trust anchor and issuer files, made by the real
  * openssl CLI, keys PKCS#8 ECDSA P-256, files 0600): replicas on etcd, or
  * control planes that do not share a store, then sign certificates that
- * every agent trusts. Made once per scratch directory.
+ * every agent trusts. Made once per scratch directory (in its `mesh-ca/`).
  */
-export function sharedCa(scratch: Scratch): CaFileSettings {
-  const dir = join(scratch.dir, 'mesh-ca');
+export function sharedCa(scratchDir: string): CaFileSettings {
+  const dir = join(scratchDir, 'mesh-ca');
   const settings: CaFileSettings = {
     source: 'files',
     trustBundleFile: join(dir, 'roots.pem'),
@@ -81,9 +80,9 @@ export function sharedCa(scratch: Scratch): CaFileSettings {
  * must sign with one CA, and an etcd control plane has nowhere to keep a
  * generated one.
  */
-export function withSharedCa(scratch: Scratch, extra: Record<string, unknown>): Record<string, unknown> {
+export function withSharedCa(scratchDir: string, extra: Record<string, unknown>): Record<string, unknown> {
   const store = extra.store as { kind?: string } | undefined;
   const identity = (extra.identity ?? {}) as { ca?: unknown };
   if (store?.kind !== 'etcd' || identity.ca !== undefined) return extra;
-  return { ...extra, identity: { ...identity, ca: sharedCa(scratch) } };
+  return { ...extra, identity: { ...identity, ca: sharedCa(scratchDir) } };
 }

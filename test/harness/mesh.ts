@@ -68,7 +68,7 @@ export async function startControlPlane(
     dataDir: join(scratch.dir, 'cp-data'),
     log: { level: 'info' },
     ...FAST_CP,
-    ...withSharedCa(scratch, extra),
+    ...withSharedCa(scratch.dir, extra),
   };
   const tls = (extra.tls as { certFile?: string } | undefined)?.certFile !== undefined;
   const proc = new Proc('control-plane', process.execPath, [CP_BIN, '--config', scratch.config(`cp-${p}`, config)]);

@@ -4,6 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireEtcd, startEtcdCluster } from '@meshlet/test-harness/etcd';
+import { sharedCa } from '@meshlet/test-harness/mesh-ca';
 import getPort from 'get-port';
 import { stringify } from 'yaml';
 import { inspectorUrlIn, memoryAfterGc, vmRssKiB } from '../control-plane-probe.mjs';
@@ -63,7 +64,11 @@ async function startControlPlane(ctx, n, { etcd, replicaId, name = `cp-${n}` } =
     log: { level: 'warn' },
     ...(opts.heartbeatTimeoutMs === undefined ? {} : { heartbeat: { timeoutMs: opts.heartbeatTimeoutMs } }),
     ...(etcd
-      ? { store: { kind: 'etcd', etcd: { endpoints: etcd.endpoints, leaseTtlSeconds: ETCD_LEASE_TTL_S, replicaId } } }
+      ? {
+          store: { kind: 'etcd', etcd: { endpoints: etcd.endpoints, leaseTtlSeconds: ETCD_LEASE_TTL_S, replicaId } },
+          // Replicas sign with one CA (operator files): certificates of any replica are trusted by every agent.
+          identity: { ca: sharedCa(dir) },
+        }
       : {}),
   };
   const file = join(dir, `${name}.yaml`);
