@@ -50,29 +50,34 @@ describe('IdentityManager', () => {
     const { manager, requests } = await setUp(60_000);
     const seen: WorkloadCertificate[] = [];
     manager.onChange((c) => seen.push(c));
-    manager.onIdentity(ORDERS);
+    void manager.onIdentity(ORDERS);
     const cert = await waitFor('a certificate', () => manager.current());
     expect(cert).toMatchObject({ spiffeId: ORDERS.spiffeId, service: 'orders', trustDomain: 'meshlet.local' });
     expect(cert.keyPem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
     expect(cert.certChainPem.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
     expect(cert.notAfterMs).toBeGreaterThan(Date.now() + 50_000);
     expect(seen).toEqual([cert]);
-    // A reconnect with a valid certificate asks for nothing.
+    // A reconnect with a valid certificate asks for nothing (onIdentity resolves once any request was sent).
     manager.onDisconnect();
-    manager.onIdentity(ORDERS);
+    await manager.onIdentity(ORDERS);
     expect(requests).toHaveLength(1);
   });
 
   it('renews at about 70% of the life, with a new key each time', async () => {
     const { manager } = await setUp(3000);
-    const seen: WorkloadCertificate[] = [];
-    manager.onChange((c) => seen.push(c));
-    const start = Date.now();
-    manager.onIdentity(ORDERS);
+    const seen: { at: number; certificate: WorkloadCertificate }[] = [];
+    manager.onChange((certificate) => seen.push({ at: Date.now(), certificate }));
+    void manager.onIdentity(ORDERS);
     await waitFor('three certificates', () => seen.length >= 3, { timeoutMs: 10_000 });
-    // The first renewal comes between 60% and 80% of 3 s (to whole seconds of notAfter), not at expiry.
-    expect(Date.now() - start).toBeLessThan(3 * 2600);
-    expect(new Set(seen.map((c) => c.keyPem)).size).toBe(seen.length);
+    // Each renewal comes between 60% and 80% of the life the certificate had when installed (counted to its
+    // whole-second notAfter), plus the time a request takes to be signed: not at expiry, not at once.
+    for (let i = 1; i < seen.length; i++) {
+      const life = seen[i - 1]!.certificate.notAfterMs - seen[i - 1]!.at;
+      const gap = seen[i]!.at - seen[i - 1]!.at;
+      expect(gap).toBeGreaterThanOrEqual(0.6 * life - 20);
+      expect(gap).toBeLessThanOrEqual(0.8 * life + 300);
+    }
+    expect(new Set(seen.map((s) => s.certificate.keyPem)).size).toBe(seen.length);
   });
 
   it('keeps the certificate it holds while a renewal is refused, and retries until one is signed', async () => {
@@ -97,7 +102,7 @@ describe('IdentityManager', () => {
         notAfter: issued.notAfter.getTime(),
       });
     });
-    manager.onIdentity(ORDERS);
+    void manager.onIdentity(ORDERS);
     const first = await waitFor('a certificate', () => manager.current());
     refuse = true;
     await waitFor('a refusal', () => refused >= 1);
@@ -126,7 +131,7 @@ describe('IdentityManager', () => {
         notAfter: issued.notAfter.getTime(),
       });
     });
-    manager.onIdentity(ORDERS);
+    void manager.onIdentity(ORDERS);
     await waitFor('a retry after the refused answer', () => answered >= 2);
     expect(manager.current()).toBeUndefined();
   });
@@ -145,8 +150,32 @@ describe('IdentityManager', () => {
         notAfter: issued.notAfter.getTime(),
       });
     });
-    manager.onIdentity(ORDERS);
+    void manager.onIdentity(ORDERS);
     await waitFor('a retry after the refused answer', () => answered >= 2);
     expect(manager.current()).toBeUndefined();
+  });
+
+  it('a certificate living 60 days is not renewed in a loop (setTimeout overflow past 2^31-1 ms)', async () => {
+    const { manager, requests } = await setUp(60 * 86_400_000);
+    void manager.onIdentity(ORDERS);
+    const cert = await waitFor('a certificate', () => manager.current());
+    expect(cert.notAfterMs).toBeGreaterThan(Date.now() + 59 * 86_400_000);
+    // An overflowing timer fires after 1 ms: a second request would follow within milliseconds.
+    await expect(
+      waitFor('a second request', () => requests.length > 1, { timeoutMs: 500, intervalMs: 10 }),
+    ).rejects.toThrow(/timed out/);
+    expect(requests).toHaveLength(1);
+  });
+
+  it('a listener that throws (a bad key for tls.createSecureContext) neither stops the others nor the renewals', async () => {
+    const { manager } = await setUp(3000);
+    const seen: WorkloadCertificate[] = [];
+    manager.onChange(() => {
+      throw new Error('bad key');
+    });
+    manager.onChange((c) => seen.push(c));
+    void manager.onIdentity(ORDERS);
+    await waitFor('two certificates despite the throwing listener', () => seen.length >= 2, { timeoutMs: 10_000 });
+    expect(manager.current()).toBe(seen[seen.length - 1]);
   });
 });

@@ -58,7 +58,7 @@ export interface ControlClientOptions {
   applyRoutes: (routes: Routes) => ApplyResult;
   /** The workload certificate's side of the stream (the agent's `IdentityManager`), if any. */
   certificates?: {
-    onIdentity(message: Identity): void;
+    onIdentity(message: Identity): Promise<void> | void;
     onCertificate(message: Certificate): Promise<void>;
     /** An `error` about a request (its `field` is `csrPem`). */
     onError(message: ErrorMessage): void;
@@ -286,11 +286,16 @@ export class ControlClient {
       return;
     }
     if (msg.type === 'identity') {
-      o.certificates?.onIdentity(msg);
+      void Promise.resolve(o.certificates?.onIdentity(msg)).catch((e: unknown) => {
+        o.log.error({ err: (e as Error).message }, 'could not act on the identity message');
+      });
       return;
     }
     if (msg.type === 'certificate') {
-      void o.certificates?.onCertificate(msg);
+      // A rejection here (a bug, a listener's throw) must not become an unhandled rejection that ends the agent.
+      o.certificates?.onCertificate(msg).catch((e: unknown) => {
+        o.log.error({ err: (e as Error).message }, 'could not install the certificate; the agent asks again later');
+      });
       return;
     }
     const result = o.applyRoutes(msg);

@@ -42,6 +42,8 @@ interface Expected {
 /** Renewal at 70% of a certificate's life, give or take 10% (uniform), so a fleet does not renew at once. */
 const RENEW_AT = 0.7;
 const RENEW_JITTER = 0.1;
+/** The longest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The agent's workload certificate over its life: after every (re)connect,
@@ -84,8 +86,11 @@ export class IdentityManager implements WorkloadIdentity {
     return () => this.#listeners.delete(listener);
   }
 
-  /** The control plane said which identity it certifies (after every hello it admits). */
-  onIdentity(message: Identity): void {
+  /**
+   * The control plane said which identity it certifies (after every hello it
+   * admits); resolves once any request this caused was sent (tests wait on it).
+   */
+  async onIdentity(message: Identity): Promise<void> {
     let id;
     try {
       id = parseSpiffeId(message.spiffeId, 'identity.spiffeId');
@@ -95,7 +100,7 @@ export class IdentityManager implements WorkloadIdentity {
     }
     this.#expected = { spiffeId: message.spiffeId, ...id, instanceId: message.instanceId };
     this.#connected = true;
-    if (this.#needsCertificate()) void this.#request();
+    if (this.#needsCertificate()) await this.#request();
   }
 
   /** The stream closed: an answer to a request sent on it will not come. */
@@ -153,7 +158,25 @@ export class IdentityManager implements WorkloadIdentity {
       { spiffeId: expected.spiffeId, notAfter: new Date(checked.notAfterMs).toISOString(), renewAt: this.#renewAt },
       'installed a workload certificate',
     );
-    for (const listener of this.#listeners) listener(this.#current);
+    this.#tell(this.#current);
+  }
+
+  /**
+   * Calls every listener; one that throws (say, `tls.createSecureContext` on
+   * a key it cannot use) is logged and the others still run: a listener's
+   * bug must not stop renewals or kill the agent.
+   */
+  #tell(certificate: WorkloadCertificate): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(certificate);
+      } catch (e) {
+        this.#o.log.error(
+          { err: (e as Error).message, spiffeId: certificate.spiffeId },
+          'a listener of the workload certificate failed; the certificate stays installed',
+        );
+      }
+    }
   }
 
   /** Stops every timer; the certificate held stays readable. */
@@ -234,14 +257,28 @@ export class IdentityManager implements WorkloadIdentity {
     if (this.#renewTimer) clearTimeout(this.#renewTimer);
     this.#renewAt = at;
     this.#renewDue = false;
+    this.#armRenewal(at);
+  }
+
+  /**
+   * Waits for `at` in steps of at most {@link MAX_TIMER_MS}: Node fires a
+   * longer timeout after 1 ms (TimeoutOverflowWarning), so a lifetime over
+   * about 31 days would renew in a loop. Each step re-checks the clock.
+   */
+  #armRenewal(at: number): void {
+    const wait = Math.max(0, at - this.#o.clock());
     this.#renewTimer = setTimeout(
       () => {
         this.#renewTimer = undefined;
+        if (wait > MAX_TIMER_MS) {
+          this.#armRenewal(at);
+          return;
+        }
         this.#renewDue = true;
         // Not connected: the next identity message (after the reconnect) asks.
         if (this.#needsCertificate()) void this.#request();
       },
-      Math.max(0, at - this.#o.clock()),
+      Math.min(wait, MAX_TIMER_MS),
     );
     this.#renewTimer.unref();
   }
