@@ -21,17 +21,17 @@ describe('identity settings', () => {
     expect(caSourceOf({ ...c, store: { ...c.store, kind: 'etcd' } })).toEqual({ kind: 'memory' });
   });
 
-  it('refuses a lifetime out of range, naming the field and the fix', () => {
+  it('refuses a lifetime that could expire before its renewal is allowed (under 5 s) or out of range, naming the field and the fix', () => {
     const c = config();
-    for (const ttl of ['500ms', '9000h']) {
+    for (const ttl of ['500ms', '2s', '4999ms', '9000h']) {
       expect(checkIdentity({ identity: { ...c.identity, certificateTtl: ttl } })).toEqual([
         expect.objectContaining({
           path: 'identity.certificateTtl',
-          fix: expect.stringContaining('between 1s and 8784h'),
+          fix: expect.stringContaining('between 5s and 8784h'),
         }),
       ]);
     }
-    expect(certificateTtlMs({ ...c.identity, certificateTtl: '3s' })).toBe(3000);
+    expect(certificateTtlMs({ ...c.identity, certificateTtl: '5s' })).toBe(5000);
   });
 
   it('refuses operator files without source files, and source files without all three', () => {

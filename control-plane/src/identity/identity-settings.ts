@@ -4,8 +4,13 @@ import type { CaSource } from './certificate-authority.js';
 
 type IdentityConfig = ControlPlaneConfig['identity'];
 
-/** Shortest workload certificate lifetime: renewals below a second would be all the control plane does. */
-const MIN_TTL_MS = 1000;
+/**
+ * Shortest workload certificate lifetime, 5 s: a stream may ask once a
+ * second and X.509 dates are whole seconds, so a leaf of 1-2 s could expire
+ * before its renewal was allowed; at 5 s the renewal (at about 3.5 s) has
+ * room for a refused first try.
+ */
+export const MIN_TTL_MS = 5000;
 /** Longest: a year and a day, the issuer's own default lifetime (no leaf outlives its issuer anyway). */
 const MAX_TTL_MS = 8784 * 3600_000;
 
@@ -17,8 +22,8 @@ export function checkIdentity(config: Pick<ControlPlaneConfig, 'identity'>): Val
   if (ttl === undefined || ttl < MIN_TTL_MS || ttl > MAX_TTL_MS) {
     issues.push({
       path: 'identity.certificateTtl',
-      problem: `is ${JSON.stringify(identity.certificateTtl)}, outside 1s to 8784h`,
-      fix: 'write a duration between 1s and 8784h, such as 24h (the default) or 20s for tests',
+      problem: `is ${JSON.stringify(identity.certificateTtl)}, outside 5s to 8784h`,
+      fix: 'write a duration between 5s and 8784h, such as 24h (the default) or 20s for tests',
     });
   }
   const files = ['trustBundleFile', 'issuerCertFile', 'issuerKeyFile'] as const;
