@@ -15,7 +15,11 @@ afterEach(() => {
   for (const m of managers.splice(0)) m.stop();
 });
 
-async function setUp(ttlMs: number, answer?: (csr: Csr, ca: CertificateAuthority) => Promise<void> | void) {
+async function setUp(
+  ttlMs: number,
+  answer?: (csr: Csr, ca: CertificateAuthority) => Promise<void> | void,
+  agentClock = systemClock,
+) {
   const ca = await CertificateAuthority.open({ source: { kind: 'memory' }, clock: systemClock, leafLifetimeMs: ttlMs });
   const requests: string[] = [];
   const manager: IdentityManager = new IdentityManager({
@@ -35,7 +39,7 @@ async function setUp(ttlMs: number, answer?: (csr: Csr, ca: CertificateAuthority
       });
       return true;
     },
-    clock: systemClock,
+    clock: agentClock,
     random: seededRandom(7),
     log,
     retryInitialMs: 100,
@@ -177,5 +181,42 @@ describe('IdentityManager', () => {
     void manager.onIdentity(ORDERS);
     await waitFor('two certificates despite the throwing listener', () => seen.length >= 2, { timeoutMs: 10_000 });
     expect(manager.current()).toBe(seen[seen.length - 1]);
+  });
+
+  it('after the control plane changed its CA (a restart with a new one), a reconnected agent asks for a new certificate', async () => {
+    let ca: CertificateAuthority | undefined;
+    const { manager, requests } = await setUp(60_000, async (csr, first) => {
+      const signer = ca ?? first;
+      const issued = await signer.sign(csr.csrPem, { service: 'orders', instanceId: 'orders-1' });
+      await manager.onCertificate({
+        type: 'certificate',
+        certChainPem: issued.certificateChainPem,
+        trustBundlePem: signer.trustBundle().join('\n'),
+        notAfter: issued.notAfter.getTime(),
+      });
+    });
+    void manager.onIdentity(ORDERS);
+    const first = await waitFor('a certificate', () => manager.current());
+    // The same bundle again (text formatted otherwise): nothing to ask.
+    manager.onDisconnect();
+    await manager.onIdentity({ ...ORDERS, trustBundlePem: `\n${first.trustBundlePem}\n\n` });
+    expect(requests).toHaveLength(1);
+    // The control plane restarts with a new CA: its identity message names the new roots.
+    ca = await CertificateAuthority.open({ source: { kind: 'memory' }, clock: systemClock, leafLifetimeMs: 60_000 });
+    manager.onDisconnect();
+    await manager.onIdentity({ ...ORDERS, trustBundlePem: ca.trustBundle().join('\n') });
+    expect(requests).toHaveLength(2);
+    const renewed = await waitFor(
+      'a certificate of the new CA',
+      () => manager.current() !== first && manager.current(),
+    );
+    expect(renewed.trustBundlePem).toBe(ca.trustBundle().join('\n'));
+  });
+
+  it('an agent whose clock is 5 minutes behind the control plane installs its new certificate', async () => {
+    const { manager } = await setUp(3_600_000, undefined, () => Date.now() - 300_000);
+    void manager.onIdentity(ORDERS);
+    const cert = await waitFor('a certificate despite the clock skew', () => manager.current(), { timeoutMs: 5000 });
+    expect(cert.notAfterMs).toBeGreaterThan(Date.now());
   });
 });

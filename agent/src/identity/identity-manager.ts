@@ -37,6 +37,17 @@ interface Expected {
   trustDomain: string;
   service: string;
   instanceId: string;
+  /** The roots the control plane certifies under now, when it said (normalized by {@link rootsOf}). */
+  roots: string | undefined;
+}
+
+/** The certificates of a PEM bundle, trimmed and sorted: two bundles of the same roots compare equal. */
+export function rootsOf(bundlePem: string): string {
+  const blocks = bundlePem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  return blocks
+    .map((b) => b.replace(/\s+/g, ''))
+    .sort()
+    .join('|');
 }
 
 /** Renewal at 70% of a certificate's life, give or take 10% (uniform), so a fleet does not renew at once. */
@@ -98,7 +109,16 @@ export class IdentityManager implements WorkloadIdentity {
       this.#o.log.error({ err: (e as Error).message }, 'the control plane named an identity that is not a SPIFFE ID');
       return;
     }
-    this.#expected = { spiffeId: message.spiffeId, ...id, instanceId: message.instanceId };
+    const roots = message.trustBundlePem === undefined ? undefined : rootsOf(message.trustBundlePem);
+    this.#expected = { spiffeId: message.spiffeId, ...id, instanceId: message.instanceId, roots };
+    const current = this.#current;
+    if (current !== undefined && roots !== undefined && rootsOf(current.trustBundlePem) !== roots) {
+      this.#o.log.warn(
+        { spiffeId: message.spiffeId, notAfter: new Date(current.notAfterMs).toISOString() },
+        "the control plane's CA certifies under other roots than this agent's certificate and trust bundle (the " +
+          'CA changed); asking for a new certificate now, so peers certified by either can be checked',
+      );
+    }
     this.#connected = true;
     if (this.#needsCertificate()) await this.#request();
   }
@@ -192,6 +212,7 @@ export class IdentityManager implements WorkloadIdentity {
     if (expected === undefined) return false;
     if (current === undefined) return true;
     if (current.spiffeId !== expected.spiffeId || current.instanceId !== expected.instanceId) return true;
+    if (expected.roots !== undefined && rootsOf(current.trustBundlePem) !== expected.roots) return true;
     return this.#renewDue || this.#renewAt === undefined || this.#o.clock() >= this.#renewAt;
   }
 
@@ -303,7 +324,10 @@ export class IdentityManager implements WorkloadIdentity {
         trustBundle: [message.trustBundlePem],
         trustDomain: expected.trustDomain,
         knownIntermediates: issuers.map((c) => c.toString('pem')),
-        clock: this.#o.clock,
+        // Its own new certificate is checked for expiry, not for having started: an agent whose clock is behind
+        // the control plane's (past the leaf's backdating) would refuse every certificate as not yet valid.
+        // Peers, whose clocks may differ too, check the dates themselves.
+        clock: () => Math.max(this.#o.clock(), leaf.notBefore.getTime()),
       });
     } catch (e) {
       return (e as Error).message;
@@ -313,6 +337,7 @@ export class IdentityManager implements WorkloadIdentity {
       expected.service,
     );
     if (!verified.ok) return verified.message;
+    if (leaf.notAfter.getTime() <= this.#o.clock()) return `it expired at ${leaf.notAfter.toISOString()}`;
     if (verified.uri !== expected.spiffeId || verified.instanceId !== expected.instanceId) {
       return `it certifies ${verified.uri} instance ${verified.instanceId ?? '(none)'}, not ${expected.spiffeId} instance ${expected.instanceId}`;
     }

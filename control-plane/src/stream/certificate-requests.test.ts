@@ -37,6 +37,8 @@ describe('CertificateRequests', () => {
       type: 'identity',
       spiffeId: 'spiffe://meshlet.local/svc/orders',
       instanceId: 'orders-1',
+      // The CA's roots: an agent holding a certificate of another CA (a restarted control plane's) asks anew.
+      trustBundlePem: ca.trustBundle().join('\n') + '\n',
     });
     await requests.request((await makeRequest()).pem);
     const answer = sent[0] as Certificate;

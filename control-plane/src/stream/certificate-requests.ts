@@ -29,7 +29,7 @@ export type CertificateRefusal = 'invalid' | 'forbidden' | 'no_identity' | 'busy
 
 /**
  * Fewest milliseconds between two requests of one stream. An agent renews at
- * about 70% of a lifetime of at least a second; a stream asking faster is
+ * about 70% of a lifetime of at least 5 s (identity.certificateTtl's floor); a stream asking faster is
  * not renewing, it is making the control plane sign in a loop.
  */
 export const MIN_REQUEST_INTERVAL_MS = 1000;
@@ -96,7 +96,12 @@ export class CertificateRequests {
     const issuer = this.#ctx.issuer;
     if (this.#grant === undefined || issuer === undefined) return undefined;
     const spiffeId = formatSpiffeId({ trustDomain: issuer.trustDomain, service: this.#grant.service });
-    return { type: 'identity', spiffeId, instanceId: this.#grant.instanceId };
+    return {
+      type: 'identity',
+      spiffeId,
+      instanceId: this.#grant.instanceId,
+      trustBundlePem: issuer.trustBundle().join('\n') + '\n',
+    };
   }
 
   /** Handles one `csr`; resolves when it was answered (tests wait on it). */
