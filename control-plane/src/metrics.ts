@@ -52,7 +52,7 @@ export function createMetrics() {
     }),
     certificatesRefused: new Counter({
       name: 'meshlet_cp_certificates_refused_total',
-      help: 'Certificate signing requests refused, by reason (invalid, forbidden, no_identity, busy, too_soon, ca_error).',
+      help: 'Certificate signing requests refused, by reason (invalid, forbidden, no_identity, busy, too_soon, throttled, duplicate, ca_error).',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
