@@ -2,6 +2,9 @@ import { createLogger, type Csr, seededRandom, systemClock } from '@meshlet/shar
 import { IdentityManager, type WorkloadCertificate, WorkloadKey } from '@meshlet/agent';
 
 import { CertificateAuthority } from '@meshlet/control-plane';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from './harness/wait.js';
 
@@ -19,6 +22,7 @@ async function setUp(
   ttlMs: number,
   answer?: (csr: Csr, ca: CertificateAuthority) => Promise<void> | void,
   agentClock = systemClock,
+  dataDir?: string,
 ) {
   const ca = await CertificateAuthority.open({ source: { kind: 'memory' }, clock: systemClock, leafLifetimeMs: ttlMs });
   const requests: string[] = [];
@@ -44,6 +48,7 @@ async function setUp(
     log,
     retryInitialMs: 100,
     retryMaxMs: 400,
+    dataDir,
   });
   managers.push(manager);
   return { ca, manager, requests };
@@ -218,5 +223,55 @@ describe('IdentityManager', () => {
     void manager.onIdentity(ORDERS);
     const cert = await waitFor('a certificate despite the clock skew', () => manager.current(), { timeoutMs: 5000 });
     expect(cert.notAfterMs).toBeGreaterThan(Date.now());
+  });
+
+  it('an agent restarted while the control plane is away serves its persisted certificate (static stability)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meshlet-identity-'));
+    try {
+      const { manager } = await setUp(3_600_000, undefined, systemClock, dir);
+      void manager.onIdentity(ORDERS);
+      const cert = await waitFor('a certificate', () => manager.current());
+      const file = join(dir, 'workload-identity.json');
+      const kept = await waitFor('the persisted file', () => readFile(file, 'utf8').catch(() => undefined));
+      expect(kept).toContain('PRIVATE KEY');
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      manager.stop();
+      // A new run, no stream, no identity message: the certificate is there from the start.
+      const restarted = new IdentityManager({
+        send: () => false,
+        clock: systemClock,
+        random: seededRandom(1),
+        log,
+        dataDir: dir,
+      });
+      managers.push(restarted);
+      expect(restarted.current()).toEqual(cert);
+      // An expired one is not served: the agent asks the control plane as on a first start.
+      const later = new IdentityManager({
+        send: () => false,
+        clock: () => cert.notAfterMs + 1000,
+        random: seededRandom(1),
+        log,
+        dataDir: dir,
+      });
+      managers.push(later);
+      expect(later.current()).toBeUndefined();
+      // A file whose key is not the leaf's (tampered, or half another identity's) is not served either.
+      const other = await WorkloadKey.generate();
+      const parsed = JSON.parse(kept);
+      parsed.certificate.keyPem = await other.privateKeyPem();
+      await writeFile(file, JSON.stringify(parsed));
+      const tampered = new IdentityManager({
+        send: () => false,
+        clock: systemClock,
+        random: seededRandom(1),
+        log,
+        dataDir: dir,
+      });
+      managers.push(tampered);
+      expect(tampered.current()).toBeUndefined();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -9,9 +9,10 @@ import {
   parseSpiffeId,
   type RandomSource,
 } from '@meshlet/shared';
-import { PeerIdentityVerifier, x509 } from '@meshlet/shared/identity';
 import type { WorkloadCertificate, WorkloadIdentity } from './workload-identity.js';
 import { WorkloadKey } from './workload-key.js';
+import { checkIssuedCertificate, type Expected, rootsOf } from './check-issued-certificate.js';
+import { loadPersistedIdentity, persistIdentity } from './persisted-identity.js';
 
 /** Options of {@link IdentityManager}. */
 export interface IdentityManagerOptions {
@@ -27,27 +28,13 @@ export interface IdentityManagerOptions {
   retryMaxMs?: number;
   /** A request unanswered this long is given up and retried; default 10 s. */
   answerTimeoutMs?: number;
+  /**
+   * Where the certificate, chain, bundle and key are kept (one file, 0600) and
+   * read back at start while still valid; absent: kept in memory only.
+   */
+  dataDir?: string | undefined;
   /** Makes the key of each request (a fresh one per certificate); default {@link WorkloadKey.generate}. */
   generateKey?: () => Promise<WorkloadKey>;
-}
-
-/** The identity the control plane certifies for this agent, as its `identity` message said. */
-interface Expected {
-  spiffeId: string;
-  trustDomain: string;
-  service: string;
-  instanceId: string;
-  /** The roots the control plane certifies under now, when it said (normalized by {@link rootsOf}). */
-  roots: string | undefined;
-}
-
-/** The certificates of a PEM bundle, trimmed and sorted: two bundles of the same roots compare equal. */
-export function rootsOf(bundlePem: string): string {
-  const blocks = bundlePem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  return blocks
-    .map((b) => b.replace(/\s+/g, ''))
-    .sort()
-    .join('|');
 }
 
 /** Renewal at 70% of a certificate's life, give or take 10% (uniform), so a fleet does not renew at once. */
@@ -84,6 +71,15 @@ export class IdentityManager implements WorkloadIdentity {
 
   constructor(options: IdentityManagerOptions) {
     this.#o = options;
+    if (options.dataDir === undefined) return;
+    const kept = loadPersistedIdentity(options.dataDir, options.clock(), options.log);
+    if (kept === undefined) return;
+    this.#current = kept.certificate;
+    this.#scheduleRenewal(kept.renewAtMs);
+    options.log.info(
+      { spiffeId: kept.certificate.spiffeId, notAfter: new Date(kept.certificate.notAfterMs).toISOString() },
+      'serving the persisted workload certificate until the control plane renews it',
+    );
   }
 
   /** The certificate held now (kept past its renewal time until a new one arrives). */
@@ -151,7 +147,7 @@ export class IdentityManager implements WorkloadIdentity {
       return;
     }
     this.#dropPending();
-    const checked = await this.#check(message, pending.key, expected);
+    const checked = await checkIssuedCertificate(message, pending.key, expected, this.#o.clock);
     if (typeof checked === 'string') {
       this.#o.log.error({ problem: checked }, 'refused the certificate the control plane sent; asking again later');
       this.#retryLater();
@@ -179,6 +175,18 @@ export class IdentityManager implements WorkloadIdentity {
       'installed a workload certificate',
     );
     this.#tell(this.#current);
+    this.#persist(this.#current);
+  }
+
+  #persist(certificate: WorkloadCertificate): void {
+    const dataDir = this.#o.dataDir;
+    if (dataDir === undefined || this.#renewAt === undefined) return;
+    persistIdentity(dataDir, { certificate, renewAtMs: this.#renewAt }).catch((e: unknown) => {
+      this.#o.log.warn(
+        { err: (e as Error).message },
+        'could not keep the workload certificate in the data directory; a restart without the control plane will have none',
+      );
+    });
   }
 
   /**
@@ -302,46 +310,5 @@ export class IdentityManager implements WorkloadIdentity {
       Math.min(wait, MAX_TIMER_MS),
     );
     this.#renewTimer.unref();
-  }
-
-  /** Why `message` cannot be installed, or the leaf's expiry when it certifies `key` as `expected`. */
-  async #check(message: Certificate, key: WorkloadKey, expected: Expected): Promise<string | { notAfterMs: number }> {
-    let chain: x509.X509Certificate[];
-    try {
-      chain = x509.PemConverter.decode(message.certChainPem).map((der) => new x509.X509Certificate(der));
-    } catch (e) {
-      return `its chain cannot be parsed (${(e as Error).message})`;
-    }
-    const [leaf, ...issuers] = chain;
-    if (leaf === undefined) return 'its chain holds no certificate';
-    const own = await x509.PublicKey.create(key.publicKey);
-    if (!Buffer.from(leaf.publicKey.rawData).equals(Buffer.from(own.rawData))) {
-      return 'it certifies another key than the one this agent asked for';
-    }
-    let verifier: PeerIdentityVerifier;
-    try {
-      verifier = new PeerIdentityVerifier({
-        trustBundle: [message.trustBundlePem],
-        trustDomain: expected.trustDomain,
-        knownIntermediates: issuers.map((c) => c.toString('pem')),
-        // Its own new certificate is checked for expiry, not for having started: an agent whose clock is behind
-        // the control plane's (past the leaf's backdating) would refuse every certificate as not yet valid.
-        // Peers, whose clocks may differ too, check the dates themselves.
-        clock: () => Math.max(this.#o.clock(), leaf.notBefore.getTime()),
-      });
-    } catch (e) {
-      return (e as Error).message;
-    }
-    const verified = await verifier.verify(
-      chain.map((c) => new Uint8Array(c.rawData)),
-      expected.service,
-    );
-    if (!verified.ok) return verified.message;
-    if (leaf.notAfter.getTime() <= this.#o.clock()) return `it expired at ${leaf.notAfter.toISOString()}`;
-    if (verified.uri !== expected.spiffeId || verified.instanceId !== expected.instanceId) {
-      return `it certifies ${verified.uri} instance ${verified.instanceId ?? '(none)'}, not ${expected.spiffeId} instance ${expected.instanceId}`;
-    }
-    // The leaf's own date (whole seconds), not the message's: the leaf is what peers check.
-    return { notAfterMs: leaf.notAfter.getTime() };
   }
 }
