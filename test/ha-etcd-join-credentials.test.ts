@@ -22,6 +22,8 @@ describe('join credentials on etcd replicas', () => {
       mesh.controlPlane({
         auth: { adminToken: ADMIN },
         store: { kind: 'etcd', etcd: { endpoints: etcd.endpoints, requestTimeoutMs: 3000 } },
+        // Set explicitly: auto is a config error on etcd.
+        identity: { ca: { source: 'memory' } },
         dataDir: join(mesh.scratch.dir, `cp-${name}`),
       });
     a = await replica('a');

@@ -31,6 +31,7 @@ async function failedStart(
     dataDir: join(scratch.dir, `${name}-data`),
     auth: { adminToken: ADMIN },
     store: { kind: 'etcd', etcd: { requestTimeoutMs: 1500, ...etcd } },
+    identity: { ca: { source: 'memory' } },
   });
   const proc = new Proc(name, process.execPath, [CP_BIN, '--config', config]);
   const { code } = await proc.exited();
@@ -61,6 +62,7 @@ describe('control plane on an etcd with TLS client certificates and users', () =
           ...extra,
         },
       },
+      identity: { ca: { source: 'memory' } },
     });
 
   beforeAll(async () => {

@@ -77,6 +77,8 @@ describe('control-plane replicas on etcd', () => {
       mesh.controlPlane({
         auth: { adminToken: ADMIN },
         store: { kind: 'etcd', etcd: { endpoints: etcd.endpoints, requestTimeoutMs: REQUEST_TIMEOUT_MS } },
+        // Set explicitly: auto is a config error on etcd.
+        identity: { ca: { source: 'memory' } },
         dataDir: join(mesh.scratch.dir, `cp-${name}`),
       });
     a = await replica('a');

@@ -39,6 +39,8 @@ describe('meshctl with control-plane replicas on etcd', () => {
         etcd: { endpoints: etcd.endpoints, requestTimeoutMs: 2000, leaseTtlSeconds: 2, replicaId: name },
       },
       dataDir: join(scratch.dir, `cp-${name}`),
+      // Each replica its own CA in memory, set explicitly (auto is a config error on etcd).
+      identity: { ca: { source: 'memory' } },
       failover: { failbackHoldMs: 60_000 },
     });
 

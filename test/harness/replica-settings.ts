@@ -20,5 +20,7 @@ export function replicaSettings(
     store: { kind: 'etcd', etcd: { endpoints, requestTimeoutMs, leaseTtlSeconds: LEASE_TTL_S, replicaId: name } },
     dataDir: join(scratch.dir, `cp-${name}`),
     heartbeat: { timeoutMs: 3000, checkIntervalMs: 100 },
+    // Each replica its own CA in memory, set explicitly (auto is a config error on etcd).
+    identity: { ca: { source: 'memory' } },
   };
 }

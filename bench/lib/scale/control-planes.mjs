@@ -46,7 +46,11 @@ async function startControlPlane(ctx, n, { etcd, replicaId, name = `cp-${n}` } =
     log: { level: 'warn' },
     ...(opts.heartbeatTimeoutMs === undefined ? {} : { heartbeat: { timeoutMs: opts.heartbeatTimeoutMs } }),
     ...(etcd
-      ? { store: { kind: 'etcd', etcd: { endpoints: etcd.endpoints, leaseTtlSeconds: ETCD_LEASE_TTL_S, replicaId } } }
+      ? {
+          store: { kind: 'etcd', etcd: { endpoints: etcd.endpoints, leaseTtlSeconds: ETCD_LEASE_TTL_S, replicaId } },
+          // Set explicitly: auto is a config error on etcd.
+          identity: { ca: { source: 'memory' } },
+        }
       : {}),
   };
   const file = join(dir, `${name}.yaml`);

@@ -16,9 +16,19 @@ describe('identity settings', () => {
     expect(caSourceOf(c)).toEqual({ kind: 'generated', dir: '/var/lib/meshlet/ca' });
   });
 
-  it('keeps the CA in memory on etcd unless told otherwise', () => {
+  it('on etcd, a CA source left to auto (a CA per replica, new at each restart: agents refuse each other) is a config error naming the fix', () => {
     const c = config();
-    expect(caSourceOf({ ...c, store: { ...c.store, kind: 'etcd' } })).toEqual({ kind: 'memory' });
+    const etcd = { ...c, store: { ...c.store, kind: 'etcd' as const } };
+    expect(checkIdentity(etcd)).toEqual([
+      expect.objectContaining({ path: 'identity.ca.source', fix: expect.stringContaining('use files') }),
+    ]);
+    // A directory with auto on etcd would be silently ignored: said too.
+    const withDir = { ...etcd, identity: { ...c.identity, ca: { ...c.identity.ca, dir: '/var/lib/meshlet/ca' } } };
+    expect(checkIdentity(withDir).map((i) => i.path)).toEqual(['identity.ca.source', 'identity.ca.dir']);
+    // Memory, set explicitly, is accepted (its consequences are the operator's).
+    const memory = { ...etcd, identity: { ...c.identity, ca: { ...c.identity.ca, source: 'memory' as const } } };
+    expect(checkIdentity(memory)).toEqual([]);
+    expect(caSourceOf(memory)).toEqual({ kind: 'memory' });
   });
 
   it('refuses a lifetime that could expire before its renewal is allowed (under 5 s) or out of range, naming the field and the fix', () => {
