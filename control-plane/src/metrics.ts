@@ -62,6 +62,16 @@ export function createMetrics() {
       labelNames: ['agent'] as const,
       registers: [registry],
     }),
+    issuerExpiry: new Gauge({
+      name: 'meshlet_cp_issuer_expiry_timestamp_seconds',
+      help: "When the CA's issuer certificate expires (no leaf outlives it), seconds since the epoch.",
+      registers: [registry],
+    }),
+    rootExpiry: new Gauge({
+      name: 'meshlet_cp_root_expiry_timestamp_seconds',
+      help: "When the first of the CA's roots (the agents' trust bundle) expires, seconds since the epoch.",
+      registers: [registry],
+    }),
     leader: new Gauge({
       name: 'meshlet_cp_leader',
       help: 'Whether this replica decides: 1 on the leader replica and on a single control plane, 0 on a follower.',
