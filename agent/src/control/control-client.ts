@@ -117,6 +117,16 @@ export class ControlClient {
 
   /** Starts connecting. */
   start(): void {
+    if (this.#o.certificates !== undefined) {
+      for (const url of this.#rotation.urls) {
+        if (url.startsWith('ws://') && !isLoopbackUrl(url))
+          this.#o.log.warn(
+            { url },
+            'workload certificates and their trust bundle come over a plain ws:// stream to another host: whoever ' +
+              'is on the path can hand this agent roots of their own; use wss:// (controlPlane.caFile) in production',
+          );
+      }
+    }
     if (this.#o.ca !== undefined) {
       for (const url of this.#rotation.urls) {
         if (!url.startsWith('wss://'))
@@ -313,4 +323,15 @@ export class ControlClient {
     );
     this.#send(nack);
   }
+}
+
+/** Whether `url`'s host is a loopback address or `localhost` (a plain stream there never leaves the host). */
+function isLoopbackUrl(url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return false;
+  }
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
