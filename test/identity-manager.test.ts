@@ -189,9 +189,9 @@ describe('IdentityManager', () => {
   });
 
   it('after the control plane changed its CA (a restart with a new one), a reconnected agent asks for a new certificate', async () => {
-    let ca: CertificateAuthority | undefined;
+    const restarted: { ca?: CertificateAuthority } = {};
     const { manager, requests } = await setUp(60_000, async (csr, first) => {
-      const signer = ca ?? first;
+      const signer = restarted.ca ?? first;
       const issued = await signer.sign(csr.csrPem, { service: 'orders', instanceId: 'orders-1' });
       await manager.onCertificate({
         type: 'certificate',
@@ -207,7 +207,12 @@ describe('IdentityManager', () => {
     await manager.onIdentity({ ...ORDERS, trustBundlePem: `\n${first.trustBundlePem}\n\n` });
     expect(requests).toHaveLength(1);
     // The control plane restarts with a new CA: its identity message names the new roots.
-    ca = await CertificateAuthority.open({ source: { kind: 'memory' }, clock: systemClock, leafLifetimeMs: 60_000 });
+    const ca = await CertificateAuthority.open({
+      source: { kind: 'memory' },
+      clock: systemClock,
+      leafLifetimeMs: 60_000,
+    });
+    restarted.ca = ca;
     manager.onDisconnect();
     await manager.onIdentity({ ...ORDERS, trustBundlePem: ca.trustBundle().join('\n') });
     expect(requests).toHaveLength(2);
