@@ -98,6 +98,8 @@ describe('workload certificates over the stream', () => {
     );
     const identity = await waitFor('the identity message', () => messages.find((m) => m.type === 'identity'));
     expect(identity).toEqual({
+      // The CA's roots: an agent whose bundle differs (the CA changed) asks anew.
+      trustBundlePem: expect.stringContaining('BEGIN CERTIFICATE'),
       type: 'identity',
       spiffeId: 'spiffe://meshlet.local/svc/orders',
       instanceId: 'raw-orders',
@@ -159,7 +161,7 @@ describe('workload certificates over the stream', () => {
 
   it('a client-only agent gets one too', async () => {
     const token = await mint('web');
-    const client = await mesh.agent({ agentId: 'web-client-1', cp, joinToken: token, outbound: true });
+    const client = await mesh.agent({ agentId: 'web-client-1', cp, joinToken: token, outbound: true, service: 'web' });
     const served = await waitFor('the client to hold a certificate', () => identityOf(client.adminPort));
     expect(served).toMatchObject({ spiffeId: 'spiffe://meshlet.local/svc/web', instanceId: 'web-client-1' });
     checkedLeaf(served);
