@@ -4,6 +4,7 @@ import { IdentityManager, type WorkloadCertificate, WorkloadKey } from '@meshlet
 import { CertificateAuthority } from '@meshlet/control-plane';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from './harness/wait.js';
@@ -23,6 +24,7 @@ async function setUp(
   answer?: (csr: Csr, ca: CertificateAuthority) => Promise<void> | void,
   agentClock = systemClock,
   dataDir?: string,
+  logger = log,
 ) {
   const ca = await CertificateAuthority.open({ source: { kind: 'memory' }, clock: systemClock, leafLifetimeMs: ttlMs });
   const requests: string[] = [];
@@ -45,7 +47,7 @@ async function setUp(
     },
     clock: agentClock,
     random: seededRandom(7),
-    log,
+    log: logger,
     retryInitialMs: 100,
     retryMaxMs: 400,
     dataDir,
@@ -190,16 +192,29 @@ describe('IdentityManager', () => {
 
   it('after the control plane changed its CA (a restart with a new one), a reconnected agent asks for a new certificate', async () => {
     const restarted: { ca?: CertificateAuthority } = {};
-    const { manager, requests } = await setUp(60_000, async (csr, first) => {
-      const signer = restarted.ca ?? first;
-      const issued = await signer.sign(csr.csrPem, { service: 'orders', instanceId: 'orders-1' });
-      await manager.onCertificate({
-        type: 'certificate',
-        certChainPem: issued.certificateChainPem,
-        trustBundlePem: signer.trustBundle().join('\n'),
-        notAfter: issued.notAfter.getTime(),
-      });
+    const lines: Array<{ level: string; msg: string }> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
+        done();
+      },
     });
+    const { manager, requests } = await setUp(
+      60_000,
+      async (csr, first) => {
+        const signer = restarted.ca ?? first;
+        const issued = await signer.sign(csr.csrPem, { service: 'orders', instanceId: 'orders-1' });
+        await manager.onCertificate({
+          type: 'certificate',
+          certChainPem: issued.certificateChainPem,
+          trustBundlePem: signer.trustBundle().join('\n'),
+          notAfter: issued.notAfter.getTime(),
+        });
+      },
+      systemClock,
+      undefined,
+      createLogger('identity-manager', 'debug', sink),
+    );
     void manager.onIdentity(ORDERS);
     const first = await waitFor('a certificate', () => manager.current());
     // The same bundle again (text formatted otherwise): nothing to ask.
@@ -221,6 +236,8 @@ describe('IdentityManager', () => {
       () => manager.current() !== first && manager.current(),
     );
     expect(renewed.trustBundlePem).toBe(ca.trustBundle().join('\n'));
+    // Accepted, never quietly: a bundle sharing no root with the one held is logged as a trust break.
+    expect(lines.filter((l) => l.msg.startsWith('TRUST BREAK'))).toHaveLength(1);
   });
 
   it('an agent whose clock is 5 minutes behind the control plane installs its new certificate', async () => {

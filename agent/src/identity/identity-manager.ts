@@ -154,6 +154,21 @@ export class IdentityManager implements WorkloadIdentity {
       return;
     }
     if (this.#stopped) return;
+    const held = this.#current === undefined ? [] : rootsOf(this.#current.trustBundlePem).split('|');
+    if (
+      held.length > 0 &&
+      !rootsOf(message.trustBundlePem)
+        .split('|')
+        .some((root) => held.includes(root))
+    ) {
+      // Accepted (see docs/security.md, "No continuity check on new roots"), but never quietly.
+      this.#o.log.error(
+        { spiffeId: expected.spiffeId },
+        'TRUST BREAK: the new trust bundle shares no root with the one this agent held; peers certified by the ' +
+          'old CA are refused from now on. Expected after the control plane got a new CA (memory, regenerated); ' +
+          'otherwise someone on the stream is handing out roots: check the control plane and use wss://',
+      );
+    }
     const now = this.#o.clock();
     this.#current = {
       spiffeId: expected.spiffeId,
