@@ -21,6 +21,20 @@ export function rootsOf(bundlePem: string): string {
     .join('|');
 }
 
+/** Whether two PEM bundles have a root in common. */
+export function sharesRoot(aPem: string, bPem: string): boolean {
+  const a = rootsOf(aPem).split('|');
+  return rootsOf(bPem)
+    .split('|')
+    .some((root) => a.includes(root));
+}
+
+/** Logged at error when a new bundle shares no root with the one held. */
+export const TRUST_BREAK =
+  'TRUST BREAK: the new trust bundle shares no root with the one this agent held; peers certified by the old CA ' +
+  'are refused from now on. Expected after the control plane got a new CA (memory, regenerated); otherwise ' +
+  'someone on the stream is handing out roots: check the control plane and use wss://';
+
 /** Why `message` cannot be installed, or the leaf's expiry when it certifies `key` as `expected`. */
 export async function checkIssuedCertificate(
   message: Certificate,

@@ -11,8 +11,9 @@ import {
 } from '@meshlet/shared';
 import type { WorkloadCertificate, WorkloadIdentity } from './workload-identity.js';
 import { WorkloadKey } from './workload-key.js';
-import { checkIssuedCertificate, type Expected, rootsOf } from './check-issued-certificate.js';
+import { checkIssuedCertificate, type Expected, rootsOf, sharesRoot, TRUST_BREAK } from './check-issued-certificate.js';
 import { loadPersistedIdentity, persistIdentity } from './persisted-identity.js';
+import { type LongTimeout, setLongTimeout } from './long-timeout.js';
 
 /** Options of {@link IdentityManager}. */
 export interface IdentityManagerOptions {
@@ -40,8 +41,6 @@ export interface IdentityManagerOptions {
 /** Renewal at 70% of a certificate's life, give or take 10% (uniform), so a fleet does not renew at once. */
 const RENEW_AT = 0.7;
 const RENEW_JITTER = 0.1;
-/** The longest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days). */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The agent's workload certificate over its life: after every (re)connect,
@@ -65,7 +64,7 @@ export class IdentityManager implements WorkloadIdentity {
   #renewAt: number | undefined;
   /** Set when the renewal timer fired: timers may fire a millisecond before the wall clock reaches `#renewAt`. */
   #renewDue = false;
-  #renewTimer: NodeJS.Timeout | undefined;
+  #renewTimer: LongTimeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -154,20 +153,9 @@ export class IdentityManager implements WorkloadIdentity {
       return;
     }
     if (this.#stopped) return;
-    const held = this.#current === undefined ? [] : rootsOf(this.#current.trustBundlePem).split('|');
-    if (
-      held.length > 0 &&
-      !rootsOf(message.trustBundlePem)
-        .split('|')
-        .some((root) => held.includes(root))
-    ) {
-      // Accepted (see docs/security.md, "No continuity check on new roots"), but never quietly.
-      this.#o.log.error(
-        { spiffeId: expected.spiffeId },
-        'TRUST BREAK: the new trust bundle shares no root with the one this agent held; peers certified by the ' +
-          'old CA are refused from now on. Expected after the control plane got a new CA (memory, regenerated); ' +
-          'otherwise someone on the stream is handing out roots: check the control plane and use wss://',
-      );
+    if (this.#current && !sharesRoot(this.#current.trustBundlePem, message.trustBundlePem)) {
+      // Accepted (docs/security.md, "No continuity check on new roots"), never quietly.
+      this.#o.log.error({ spiffeId: expected.spiffeId }, TRUST_BREAK);
     }
     const now = this.#o.clock();
     this.#current = {
@@ -226,7 +214,7 @@ export class IdentityManager implements WorkloadIdentity {
   stop(): void {
     this.#stopped = true;
     this.onDisconnect();
-    if (this.#renewTimer) clearTimeout(this.#renewTimer);
+    this.#renewTimer?.clear();
   }
 
   #needsCertificate(): boolean {
@@ -297,33 +285,16 @@ export class IdentityManager implements WorkloadIdentity {
     this.#retryTimer.unref();
   }
 
+  /** Renews at `at` (a timer safe past 2^31-1 ms: a long lifetime renewed in a loop otherwise). */
   #scheduleRenewal(at: number): void {
-    if (this.#renewTimer) clearTimeout(this.#renewTimer);
+    this.#renewTimer?.clear();
     this.#renewAt = at;
     this.#renewDue = false;
-    this.#armRenewal(at);
-  }
-
-  /**
-   * Waits for `at` in steps of at most {@link MAX_TIMER_MS}: Node fires a
-   * longer timeout after 1 ms (TimeoutOverflowWarning), so a lifetime over
-   * about 31 days would renew in a loop. Each step re-checks the clock.
-   */
-  #armRenewal(at: number): void {
-    const wait = Math.max(0, at - this.#o.clock());
-    this.#renewTimer = setTimeout(
-      () => {
-        this.#renewTimer = undefined;
-        if (wait > MAX_TIMER_MS) {
-          this.#armRenewal(at);
-          return;
-        }
-        this.#renewDue = true;
-        // Not connected: the next identity message (after the reconnect) asks.
-        if (this.#needsCertificate()) void this.#request();
-      },
-      Math.min(wait, MAX_TIMER_MS),
-    );
-    this.#renewTimer.unref();
+    this.#renewTimer = setLongTimeout(at, this.#o.clock, () => {
+      this.#renewTimer = undefined;
+      this.#renewDue = true;
+      // Not connected: the next identity message (after the reconnect) asks.
+      if (this.#needsCertificate()) void this.#request();
+    });
   }
 }
