@@ -6,6 +6,7 @@ import { type EtcdCluster, type EtcdMember, startEtcdCluster } from './harness/e
 import { httpRequest } from './harness/http.js';
 import { type LoadResult, requestLoop as loadLoop } from './harness/load.js';
 import { type AgentHandle, agentTable, type ControlPlaneHandle, endpointIds, withMesh } from './harness/mesh.js';
+import { sharedCaSettings } from './harness/shared-ca.js';
 import { waitFor } from './harness/wait.js';
 
 // Two control-plane replicas on a real three-member etcd cluster (issue 7):
@@ -73,12 +74,13 @@ describe('control-plane replicas on etcd', () => {
 
   beforeAll(async () => {
     etcd = await startEtcdCluster(mesh.scratch, 3);
+    // One CA for both replicas (auto is a config error on etcd): agents of A and B call each other over mTLS.
+    const ca = await sharedCaSettings(join(mesh.scratch.dir, 'shared-ca'));
     const replica = (name: string) =>
       mesh.controlPlane({
         auth: { adminToken: ADMIN },
         store: { kind: 'etcd', etcd: { endpoints: etcd.endpoints, requestTimeoutMs: REQUEST_TIMEOUT_MS } },
-        // Set explicitly: auto is a config error on etcd.
-        identity: { ca: { source: 'memory' } },
+        ...ca,
         dataDir: join(mesh.scratch.dir, `cp-${name}`),
       });
     a = await replica('a');
