@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import getPort from 'get-port';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cluster, connectedIds } from './harness/cluster.js';
@@ -6,6 +7,7 @@ import { getJson, httpRequest } from './harness/http.js';
 import { requestLoop } from './harness/load.js';
 import { type AgentHandle, agentTable, type ControlPlaneHandle, endpointIds, withMesh } from './harness/mesh.js';
 import { LEASE_TTL_S, replicaSettings } from './harness/replica-settings.js';
+import { sharedCaSettings } from './harness/shared-ca.js';
 import { waitFor } from './harness/wait.js';
 
 // Three control-plane replicas on a three-member etcd cluster (issue 7). One
@@ -45,11 +47,14 @@ describe('three control-plane replicas on etcd: one leader, the same table every
   let leader2: ControlPlaneHandle;
   let survivor: ControlPlaneHandle;
 
+  /** One CA for every replica: agents that move to another replica after the kill keep trusting each other. */
+  let ca: Awaited<ReturnType<typeof sharedCaSettings>>;
   const replica = (name: string, port?: number) =>
-    mesh.controlPlane(replicaSettings(mesh.scratch, name, etcd.endpoints), port);
+    mesh.controlPlane({ ...replicaSettings(mesh.scratch, name, etcd.endpoints), ...ca }, port);
 
   beforeAll(async () => {
     etcd = await startEtcdCluster(mesh.scratch, 3);
+    ca = await sharedCaSettings(join(mesh.scratch.dir, 'shared-ca'));
     // A first, alone: it leads, and every agent (whichever URL it tries first) ends up on it.
     a = await replica('cp-a');
     await waitFor('cp-a to lead', async () => (await cluster(a)).role === 'leader', { timeoutMs: 10_000 });
