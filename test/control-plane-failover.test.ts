@@ -5,6 +5,7 @@ import { connectedIds } from './harness/cluster.js';
 import { getJson } from './harness/http.js';
 import { requestLoop } from './harness/load.js';
 import { type AgentHandle, type ControlPlaneHandle, agentTable, endpointIds, withMesh } from './harness/mesh.js';
+import { sharedCaSettings } from './harness/shared-ca.js';
 import { waitFor } from './harness/wait.js';
 
 // Agents given two control planes (controlPlane.urls) move to the other when
@@ -27,13 +28,18 @@ describe('agents move to another control plane when theirs dies', () => {
   let cp1: ControlPlaneHandle;
   let cp2: ControlPlaneHandle;
   let cp2Port: number;
+  let ca: Awaited<ReturnType<typeof sharedCaSettings>>;
   let client: AgentHandle;
   const ids = ['client', 'hello-1', 'hello-2'];
 
   beforeAll(async () => {
     cp2Port = await getPort();
     const cp2Planned = { streamUrl: `ws://127.0.0.1:${cp2Port}/v1/stream` };
-    cp1 = await mesh.controlPlane({ dataDir: join(scratch.dir, 'cp1-data'), auth: SHARED_JOIN });
+    // One CA for both control planes (operator files): agents that move to cp2 keep their certificates, and
+    // peers keep trusting each other. With a CA each, the agents would re-certify one by one as they reconnect,
+    // and calls between agents certified by cp1 and by cp2 would be refused meanwhile.
+    ca = await sharedCaSettings(join(scratch.dir, 'shared-ca'));
+    cp1 = await mesh.controlPlane({ dataDir: join(scratch.dir, 'cp1-data'), auth: SHARED_JOIN, ...ca });
     ({ client } = await mesh.start({
       joinToken: SHARED_JOIN.joinToken,
       connectTo: [cp1, cp2Planned],
@@ -61,6 +67,7 @@ describe('agents move to another control plane when theirs dies', () => {
       {
         dataDir: join(scratch.dir, 'cp2-data'),
         auth: SHARED_JOIN,
+        ...ca,
         push: { debounceMs: 10, maxDelayMs: 100, startupGraceMs: 3000 },
       },
       cp2Port,
