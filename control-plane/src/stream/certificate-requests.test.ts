@@ -28,6 +28,12 @@ describe('grantOf', () => {
     expect(grantOf({ agentId: 'client-1' }, 'checkout')).toEqual({ service: 'checkout', instanceId: 'client-1' });
     expect(grantOf(hello, undefined)).toEqual({ service: 'orders', instanceId: 'orders-1' });
     expect(grantOf({ agentId: 'client-1' }, undefined)).toBeUndefined();
+    // A client-only agent admitted with the shared token: the service its hello names (else it would call in
+    // plaintext, refused by every strict mTLS callee).
+    expect(grantOf({ agentId: 'client-1', service: 'web' }, undefined)).toEqual({
+      service: 'web',
+      instanceId: 'client-1',
+    });
   });
 });
 

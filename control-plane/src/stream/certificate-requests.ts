@@ -39,16 +39,17 @@ export const MIN_REQUEST_INTERVAL_MS = 1000;
 /**
  * What one agent may be certified as: the service of the credential it was
  * admitted with (or, admitted without one, the service of the instance it
- * registered, which is all the control plane knows of it then), and the
+ * registered or, client-only, the service its hello names: all the control
+ * plane knows of it then), and the
  * instance id of its hello or, for a client-only agent, its agent id.
  * Undefined when it has no service: a client-only agent admitted without a
- * per-service credential.
+ * per-service credential that names no service.
  */
 export function grantOf(
-  hello: { agentId: string; instance?: { service: string; id: string } | undefined },
+  hello: { agentId: string; instance?: { service: string; id: string } | undefined; service?: string | undefined },
   admittedFor: string | undefined,
 ): WorkloadGrant | undefined {
-  const service = admittedFor ?? hello.instance?.service;
+  const service = admittedFor ?? hello.instance?.service ?? hello.service;
   if (service === undefined) return undefined;
   return { service, instanceId: hello.instance?.id ?? hello.agentId };
 }
