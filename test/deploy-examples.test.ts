@@ -36,6 +36,8 @@ describe('deploy/ha examples', () => {
     expect(config.store.etcd.replicaId).toBe('cp-1');
     expect(config.store.etcd.advertiseUrl).toMatch(/^https?:\/\//);
     expect(checkSecurity(config)).toEqual([]);
+    // One CA for every replica: operator files (auto is a config error on etcd).
+    expect(config.identity.ca.source).toBe('files');
     // Without the secrets, a remote bind is refused: the example is safe by default.
     const bare = loadConfig(ControlPlaneConfig, {
       argv: ['--config', join(HA, 'control-plane-1.yaml')],

@@ -45,6 +45,10 @@ describe('the data path does not depend on the control plane', () => {
     client = await mesh.agent({ agentId: 'client', cp, outbound: true, calls: ['hello'], reuse: client });
     const table = await agentTable(client);
     expect(table).toMatchObject({ version: versionBefore, source: 'disk' });
+    // Its workload certificate too (kept in its data directory), so mTLS peers still accept its calls.
+    expect((await getJson(client.adminPort, '/identity')).identity).toMatchObject({
+      spiffeId: expect.stringMatching(/^spiffe:\/\//),
+    });
     expect(await allSucceed(client.outboundPort as number, 20)).toEqual(new Set(['hello-1', 'hello-2']));
   });
 

@@ -117,6 +117,7 @@ export class Agent {
             clock: this.#clock,
             random: this.#random,
             log: log.child({ component: 'identity' }),
+            dataDir: config.dataDir,
           })
         : undefined;
     this.#identity = deps.identity ?? (this.#identityManager as IdentityManager);

@@ -95,6 +95,8 @@ export class ControlPlane {
     // The CA first: a CA that cannot open (a bad operator file) stops the start before anything listens.
     const authority = await openAuthority(config, log, this.#clock);
     this.#authority = authority;
+    this.#metrics.issuerExpiry.set(Math.floor(authority.issuerNotAfter.getTime() / 1000));
+    this.#metrics.rootExpiry.set(Math.floor(authority.rootsNotAfter.getTime() / 1000));
     await store.open();
     // The cluster's identity is a key like any other: written once, carried by backups, adopted by a restore.
     if (store.get(CLUSTER_KEY) === undefined) await store.put(CLUSTER_KEY, { id: store.clusterId() });

@@ -53,7 +53,7 @@ export function createMetrics() {
     }),
     certificatesRefused: new Counter({
       name: 'meshlet_cp_certificates_refused_total',
-      help: 'Certificate signing requests refused, by reason (invalid, forbidden, no_identity, busy, too_soon, ca_error).',
+      help: 'Certificate signing requests refused, by reason (invalid, forbidden, no_identity, busy, too_soon, throttled, duplicate, ca_error).',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
@@ -61,6 +61,16 @@ export function createMetrics() {
       name: 'meshlet_cp_agent_certificate_expiry_timestamp_seconds',
       help: 'When the workload certificate last issued to each connected agent expires, seconds since the epoch.',
       labelNames: ['agent'] as const,
+      registers: [registry],
+    }),
+    issuerExpiry: new Gauge({
+      name: 'meshlet_cp_issuer_expiry_timestamp_seconds',
+      help: "When the CA's issuer certificate expires (no leaf outlives it), seconds since the epoch.",
+      registers: [registry],
+    }),
+    rootExpiry: new Gauge({
+      name: 'meshlet_cp_root_expiry_timestamp_seconds',
+      help: "When the first of the CA's roots (the agents' trust bundle) expires, seconds since the epoch.",
       registers: [registry],
     }),
     leader: new Gauge({

@@ -208,3 +208,39 @@ describe('ControlClient over several control-plane URLs', () => {
     expect(client.urls).toEqual([live.url, dead]);
   });
 });
+
+describe('ControlClient and workload certificates', () => {
+  it('a certificate handler that rejects (a listener threw) is logged, and the agent and its stream stay up', async () => {
+    const r = await replica();
+    let rejected = 0;
+    const { client, logs } = start([r.url], {
+      certificates: {
+        onIdentity: () => undefined,
+        onCertificate: async () => {
+          rejected += 1;
+          throw new Error('createSecureContext: bad key');
+        },
+        onError: () => undefined,
+        onDisconnect: () => undefined,
+      },
+    });
+    await until(() => r.sockets.length === 1 && r.hellos.length === 1, 'a hello');
+    r.sockets[0]!.send(JSON.stringify({ type: 'certificate', certChainPem: 'x', trustBundlePem: 'y', notAfter: 1 }));
+    await until(() => logs.some((l) => l.msg?.startsWith('could not install the certificate')), 'the logged rejection');
+    expect(rejected).toBe(1);
+    expect(client.connected).toBe(true);
+  });
+
+  it('certificates over plain ws:// to another host are warned about at start; loopback is not', () => {
+    const certificates = {
+      onIdentity: () => undefined,
+      onCertificate: async () => undefined,
+      onError: () => undefined,
+      onDisconnect: () => undefined,
+    };
+    const remote = start(['ws://10.255.255.1:1/v1/stream'], { certificates });
+    expect(remote.logs.filter((l) => l.msg?.includes('plain ws:// stream to another host'))).toHaveLength(1);
+    const local = start(['ws://127.0.0.1:1/v1/stream', 'ws://localhost:1/v1/stream'], { certificates });
+    expect(local.logs.filter((l) => l.msg?.includes('plain ws:// stream'))).toHaveLength(0);
+  });
+});

@@ -62,7 +62,7 @@ export interface ControlClientOptions {
   applyRoutes: (routes: Routes) => ApplyResult;
   /** The workload certificate's side of the stream (the agent's `IdentityManager`), if any. */
   certificates?: {
-    onIdentity(message: Identity): void;
+    onIdentity(message: Identity): Promise<void> | void;
     onCertificate(message: Certificate): Promise<void>;
     /** An `error` about a request (its `field` is `csrPem`). */
     onError(message: ErrorMessage): void;
@@ -121,6 +121,16 @@ export class ControlClient {
 
   /** Starts connecting. */
   start(): void {
+    if (this.#o.certificates !== undefined) {
+      for (const url of this.#rotation.urls) {
+        if (url.startsWith('ws://') && !isLoopbackUrl(url))
+          this.#o.log.warn(
+            { url },
+            'workload certificates and their trust bundle come over a plain ws:// stream to another host: whoever ' +
+              'is on the path can hand this agent roots of their own; use wss:// (controlPlane.caFile) in production',
+          );
+      }
+    }
     if (this.#o.ca !== undefined) {
       for (const url of this.#rotation.urls) {
         if (!url.startsWith('wss://'))
@@ -294,11 +304,16 @@ export class ControlClient {
       return;
     }
     if (msg.type === 'identity') {
-      o.certificates?.onIdentity(msg);
+      void Promise.resolve(o.certificates?.onIdentity(msg)).catch((e: unknown) => {
+        o.log.error({ err: (e as Error).message }, 'could not act on the identity message');
+      });
       return;
     }
     if (msg.type === 'certificate') {
-      void o.certificates?.onCertificate(msg);
+      // A rejection here (a bug, a listener's throw) must not become an unhandled rejection that ends the agent.
+      o.certificates?.onCertificate(msg).catch((e: unknown) => {
+        o.log.error({ err: (e as Error).message }, 'could not install the certificate; the agent asks again later');
+      });
       return;
     }
     const result = o.applyRoutes(msg);
@@ -316,4 +331,15 @@ export class ControlClient {
     );
     this.#send(nack);
   }
+}
+
+/** Whether `url`'s host is a loopback address or `localhost` (a plain stream there never leaves the host). */
+function isLoopbackUrl(url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return false;
+  }
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

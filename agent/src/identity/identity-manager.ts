@@ -9,9 +9,11 @@ import {
   parseSpiffeId,
   type RandomSource,
 } from '@meshlet/shared';
-import { PeerIdentityVerifier, x509 } from '@meshlet/shared/identity';
 import type { WorkloadCertificate, WorkloadIdentity } from './workload-identity.js';
 import { WorkloadKey } from './workload-key.js';
+import { checkIssuedCertificate, type Expected, rootsOf, sharesRoot, TRUST_BREAK } from './check-issued-certificate.js';
+import { loadPersistedIdentity, persistIdentity } from './persisted-identity.js';
+import { type LongTimeout, setLongTimeout } from './long-timeout.js';
 
 /** Options of {@link IdentityManager}. */
 export interface IdentityManagerOptions {
@@ -27,16 +29,13 @@ export interface IdentityManagerOptions {
   retryMaxMs?: number;
   /** A request unanswered this long is given up and retried; default 10 s. */
   answerTimeoutMs?: number;
+  /**
+   * Where the certificate, chain, bundle and key are kept (one file, 0600) and
+   * read back at start while still valid; absent: kept in memory only.
+   */
+  dataDir?: string | undefined;
   /** Makes the key of each request (a fresh one per certificate); default {@link WorkloadKey.generate}. */
   generateKey?: () => Promise<WorkloadKey>;
-}
-
-/** The identity the control plane certifies for this agent, as its `identity` message said. */
-interface Expected {
-  spiffeId: string;
-  trustDomain: string;
-  service: string;
-  instanceId: string;
 }
 
 /** Renewal at 70% of a certificate's life, give or take 10% (uniform), so a fleet does not renew at once. */
@@ -65,12 +64,21 @@ export class IdentityManager implements WorkloadIdentity {
   #renewAt: number | undefined;
   /** Set when the renewal timer fired: timers may fire a millisecond before the wall clock reaches `#renewAt`. */
   #renewDue = false;
-  #renewTimer: NodeJS.Timeout | undefined;
+  #renewTimer: LongTimeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #stopped = false;
 
   constructor(options: IdentityManagerOptions) {
     this.#o = options;
+    if (options.dataDir === undefined) return;
+    const kept = loadPersistedIdentity(options.dataDir, options.clock(), options.log);
+    if (kept === undefined) return;
+    this.#current = kept.certificate;
+    this.#scheduleRenewal(kept.renewAtMs);
+    options.log.info(
+      { spiffeId: kept.certificate.spiffeId, notAfter: new Date(kept.certificate.notAfterMs).toISOString() },
+      'serving the persisted workload certificate until the control plane renews it',
+    );
   }
 
   /** The certificate held now (kept past its renewal time until a new one arrives). */
@@ -84,8 +92,11 @@ export class IdentityManager implements WorkloadIdentity {
     return () => this.#listeners.delete(listener);
   }
 
-  /** The control plane said which identity it certifies (after every hello it admits). */
-  onIdentity(message: Identity): void {
+  /**
+   * The control plane said which identity it certifies (after every hello it
+   * admits); resolves once any request this caused was sent (tests wait on it).
+   */
+  async onIdentity(message: Identity): Promise<void> {
     let id;
     try {
       id = parseSpiffeId(message.spiffeId, 'identity.spiffeId');
@@ -93,9 +104,18 @@ export class IdentityManager implements WorkloadIdentity {
       this.#o.log.error({ err: (e as Error).message }, 'the control plane named an identity that is not a SPIFFE ID');
       return;
     }
-    this.#expected = { spiffeId: message.spiffeId, ...id, instanceId: message.instanceId };
+    const roots = message.trustBundlePem === undefined ? undefined : rootsOf(message.trustBundlePem);
+    this.#expected = { spiffeId: message.spiffeId, ...id, instanceId: message.instanceId, roots };
+    const current = this.#current;
+    if (current !== undefined && roots !== undefined && rootsOf(current.trustBundlePem) !== roots) {
+      this.#o.log.warn(
+        { spiffeId: message.spiffeId, notAfter: new Date(current.notAfterMs).toISOString() },
+        "the control plane's CA certifies under other roots than this agent's certificate and trust bundle (the " +
+          'CA changed); asking for a new certificate now, so peers certified by either can be checked',
+      );
+    }
     this.#connected = true;
-    if (this.#needsCertificate()) void this.#request();
+    if (this.#needsCertificate()) await this.#request();
   }
 
   /** The stream closed: an answer to a request sent on it will not come. */
@@ -126,13 +146,17 @@ export class IdentityManager implements WorkloadIdentity {
       return;
     }
     this.#dropPending();
-    const checked = await this.#check(message, pending.key, expected);
+    const checked = await checkIssuedCertificate(message, pending.key, expected, this.#o.clock);
     if (typeof checked === 'string') {
       this.#o.log.error({ problem: checked }, 'refused the certificate the control plane sent; asking again later');
       this.#retryLater();
       return;
     }
     if (this.#stopped) return;
+    if (this.#current && !sharesRoot(this.#current.trustBundlePem, message.trustBundlePem)) {
+      // Accepted (docs/security.md, "No continuity check on new roots"), never quietly.
+      this.#o.log.error({ spiffeId: expected.spiffeId }, TRUST_BREAK);
+    }
     const now = this.#o.clock();
     this.#current = {
       spiffeId: expected.spiffeId,
@@ -153,14 +177,44 @@ export class IdentityManager implements WorkloadIdentity {
       { spiffeId: expected.spiffeId, notAfter: new Date(checked.notAfterMs).toISOString(), renewAt: this.#renewAt },
       'installed a workload certificate',
     );
-    for (const listener of this.#listeners) listener(this.#current);
+    this.#tell(this.#current);
+    this.#persist(this.#current);
+  }
+
+  #persist(certificate: WorkloadCertificate): void {
+    const dataDir = this.#o.dataDir;
+    if (dataDir === undefined || this.#renewAt === undefined) return;
+    persistIdentity(dataDir, { certificate, renewAtMs: this.#renewAt }).catch((e: unknown) => {
+      this.#o.log.warn(
+        { err: (e as Error).message },
+        'could not keep the workload certificate in the data directory; a restart without the control plane will have none',
+      );
+    });
+  }
+
+  /**
+   * Calls every listener; one that throws (say, `tls.createSecureContext` on
+   * a key it cannot use) is logged and the others still run: a listener's
+   * bug must not stop renewals or kill the agent.
+   */
+  #tell(certificate: WorkloadCertificate): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(certificate);
+      } catch (e) {
+        this.#o.log.error(
+          { err: (e as Error).message, spiffeId: certificate.spiffeId },
+          'a listener of the workload certificate failed; the certificate stays installed',
+        );
+      }
+    }
   }
 
   /** Stops every timer; the certificate held stays readable. */
   stop(): void {
     this.#stopped = true;
     this.onDisconnect();
-    if (this.#renewTimer) clearTimeout(this.#renewTimer);
+    this.#renewTimer?.clear();
   }
 
   #needsCertificate(): boolean {
@@ -169,6 +223,7 @@ export class IdentityManager implements WorkloadIdentity {
     if (expected === undefined) return false;
     if (current === undefined) return true;
     if (current.spiffeId !== expected.spiffeId || current.instanceId !== expected.instanceId) return true;
+    if (expected.roots !== undefined && rootsOf(current.trustBundlePem) !== expected.roots) return true;
     return this.#renewDue || this.#renewAt === undefined || this.#o.clock() >= this.#renewAt;
   }
 
@@ -230,56 +285,16 @@ export class IdentityManager implements WorkloadIdentity {
     this.#retryTimer.unref();
   }
 
+  /** Renews at `at` (a timer safe past 2^31-1 ms: a long lifetime renewed in a loop otherwise). */
   #scheduleRenewal(at: number): void {
-    if (this.#renewTimer) clearTimeout(this.#renewTimer);
+    this.#renewTimer?.clear();
     this.#renewAt = at;
     this.#renewDue = false;
-    this.#renewTimer = setTimeout(
-      () => {
-        this.#renewTimer = undefined;
-        this.#renewDue = true;
-        // Not connected: the next identity message (after the reconnect) asks.
-        if (this.#needsCertificate()) void this.#request();
-      },
-      Math.max(0, at - this.#o.clock()),
-    );
-    this.#renewTimer.unref();
-  }
-
-  /** Why `message` cannot be installed, or the leaf's expiry when it certifies `key` as `expected`. */
-  async #check(message: Certificate, key: WorkloadKey, expected: Expected): Promise<string | { notAfterMs: number }> {
-    let chain: x509.X509Certificate[];
-    try {
-      chain = x509.PemConverter.decode(message.certChainPem).map((der) => new x509.X509Certificate(der));
-    } catch (e) {
-      return `its chain cannot be parsed (${(e as Error).message})`;
-    }
-    const [leaf, ...issuers] = chain;
-    if (leaf === undefined) return 'its chain holds no certificate';
-    const own = await x509.PublicKey.create(key.publicKey);
-    if (!Buffer.from(leaf.publicKey.rawData).equals(Buffer.from(own.rawData))) {
-      return 'it certifies another key than the one this agent asked for';
-    }
-    let verifier: PeerIdentityVerifier;
-    try {
-      verifier = new PeerIdentityVerifier({
-        trustBundle: [message.trustBundlePem],
-        trustDomain: expected.trustDomain,
-        knownIntermediates: issuers.map((c) => c.toString('pem')),
-        clock: this.#o.clock,
-      });
-    } catch (e) {
-      return (e as Error).message;
-    }
-    const verified = await verifier.verify(
-      chain.map((c) => new Uint8Array(c.rawData)),
-      expected.service,
-    );
-    if (!verified.ok) return verified.message;
-    if (verified.uri !== expected.spiffeId || verified.instanceId !== expected.instanceId) {
-      return `it certifies ${verified.uri} instance ${verified.instanceId ?? '(none)'}, not ${expected.spiffeId} instance ${expected.instanceId}`;
-    }
-    // The leaf's own date (whole seconds), not the message's: the leaf is what peers check.
-    return { notAfterMs: leaf.notAfter.getTime() };
+    this.#renewTimer = setLongTimeout(at, this.#o.clock, () => {
+      this.#renewTimer = undefined;
+      this.#renewDue = true;
+      // Not connected: the next identity message (after the reconnect) asks.
+      if (this.#needsCertificate()) void this.#request();
+    });
   }
 }

@@ -28,6 +28,14 @@ export async function openAuthority(
     throw e;
   }
   const where = source.kind === 'generated' ? source.dir : source.kind === 'files' ? source.issuerCertFile : 'memory';
+  if (source.kind === 'generated' && config.store.kind === 'etcd') {
+    log.warn(
+      { dir: source.dir },
+      "identity.ca.source is generated with store.kind etcd: this replica's CA lives in its own data directory, " +
+        "so agents certified by another replica refuse this one's; give every replica the same identity.ca files " +
+        '(identity.ca.source: files)',
+    );
+  }
   if (source.kind === 'memory') {
     log.warn(
       { trustDomain: authority.trustDomain },

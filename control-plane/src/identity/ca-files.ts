@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MeshletError, writePrivateFile } from '@meshlet/shared';
 import { type CryptoKey, privateKeyFromPem, privateKeyToPem, x509 } from '@meshlet/shared/identity';
@@ -76,8 +76,29 @@ async function readKey(file: string, what: string): Promise<CryptoKey> {
   }
 }
 
+/**
+ * Refuses an issuer key that group or others may read, as ssh refuses such a
+ * private key: whoever reads it can certify any identity of the mesh.
+ */
+async function checkKeyMode(file: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  let mode: number;
+  try {
+    mode = (await stat(file)).mode & 0o777;
+  } catch {
+    return; // Reading it says what is wrong with the path.
+  }
+  if ((mode & 0o077) !== 0) {
+    throw caInvalid(
+      `${file} may be read by group or others (mode ${mode.toString(8).padStart(4, '0')}); the issuer key signs ` +
+        `every workload identity: chmod 600 ${file} (owned by the control plane's user)`,
+    );
+  }
+}
+
 /** Reads an operator-supplied CA; its consistency is checked by the caller. */
 export async function readOperatorCa(files: OperatorCaFiles): Promise<CaMaterial> {
+  await checkKeyMode(files.issuerKeyFile);
   return {
     roots: parseCertificates(await readText(files.trustBundleFile, 'trust bundle'), files.trustBundleFile),
     rootKey: undefined,

@@ -156,6 +156,11 @@ export class CertificateAuthority {
     return this.issuer.notAfter;
   }
 
+  /** When the first of the roots expires: agents stop trusting what chains only to it. */
+  get rootsNotAfter(): Date {
+    return new Date(Math.min(...this.#material.roots.map((root) => root.notAfter.getTime())));
+  }
+
   private get issuer(): x509.X509Certificate {
     return this.#material.issuerChain[0] as x509.X509Certificate;
   }

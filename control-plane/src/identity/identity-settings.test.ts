@@ -16,22 +16,32 @@ describe('identity settings', () => {
     expect(caSourceOf(c)).toEqual({ kind: 'generated', dir: '/var/lib/meshlet/ca' });
   });
 
-  it('keeps the CA in memory on etcd unless told otherwise', () => {
+  it('on etcd, a CA source left to auto (a CA per replica, new at each restart: agents refuse each other) is a config error naming the fix', () => {
     const c = config();
-    expect(caSourceOf({ ...c, store: { ...c.store, kind: 'etcd' } })).toEqual({ kind: 'memory' });
+    const etcd = { ...c, store: { ...c.store, kind: 'etcd' as const } };
+    expect(checkIdentity(etcd)).toEqual([
+      expect.objectContaining({ path: 'identity.ca.source', fix: expect.stringContaining('use files') }),
+    ]);
+    // A directory with auto on etcd would be silently ignored: said too.
+    const withDir = { ...etcd, identity: { ...c.identity, ca: { ...c.identity.ca, dir: '/var/lib/meshlet/ca' } } };
+    expect(checkIdentity(withDir).map((i) => i.path)).toEqual(['identity.ca.source', 'identity.ca.dir']);
+    // Memory, set explicitly, is accepted (its consequences are the operator's).
+    const memory = { ...etcd, identity: { ...c.identity, ca: { ...c.identity.ca, source: 'memory' as const } } };
+    expect(checkIdentity(memory)).toEqual([]);
+    expect(caSourceOf(memory)).toEqual({ kind: 'memory' });
   });
 
-  it('refuses a lifetime out of range, naming the field and the fix', () => {
+  it('refuses a lifetime that could expire before its renewal is allowed (under 5 s) or out of range, naming the field and the fix', () => {
     const c = config();
-    for (const ttl of ['500ms', '9000h']) {
+    for (const ttl of ['500ms', '2s', '4999ms', '9000h']) {
       expect(checkIdentity({ identity: { ...c.identity, certificateTtl: ttl } })).toEqual([
         expect.objectContaining({
           path: 'identity.certificateTtl',
-          fix: expect.stringContaining('between 1s and 8784h'),
+          fix: expect.stringContaining('between 5s and 8784h'),
         }),
       ]);
     }
-    expect(certificateTtlMs({ ...c.identity, certificateTtl: '3s' })).toBe(3000);
+    expect(certificateTtlMs({ ...c.identity, certificateTtl: '5s' })).toBe(5000);
   });
 
   it('refuses operator files without source files, and source files without all three', () => {

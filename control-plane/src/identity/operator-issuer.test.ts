@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ECDSA_SHA256, generateEcdsaKeyPair, privateKeyToPem, x509 } from '@meshlet/shared/identity';
@@ -85,4 +85,12 @@ it('signs leaves that name an operator issuer by its own key identifier, which o
     leaf: issued.certificatePem,
   });
   expect(verified.ok, verified.output).toBe(true);
+});
+
+it('an issuer key that group or others may read is refused, naming the file and chmod 600', async () => {
+  const files = await operatorFiles();
+  await chmod(files.issuerKeyFile, 0o644);
+  await expect(CertificateAuthority.open({ source: { kind: 'files', ...files }, clock: Date.now })).rejects.toThrow(
+    `${files.issuerKeyFile} may be read by group or others (mode 0644); the issuer key signs every workload identity: chmod 600 ${files.issuerKeyFile}`,
+  );
 });

@@ -22,7 +22,7 @@ import { admitHello } from './admit-hello.js';
 import { callerIdentity } from './caller-identity.js';
 import type { RegistrationRefusal } from './check-registration.js';
 import type { ReportGuard } from './report-guard.js';
-import { type CertificateIssuer, CertificateRequests, grantOf } from './certificate-requests.js';
+import { type CertificateIssuer, CertificateRequests, grantOf, type WorkloadGrant } from './certificate-requests.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
 
@@ -308,8 +308,16 @@ export class AgentSession implements TableSink {
       'agent connected',
     );
     const issued = (certificate: AgentRecord['certificate']) => (record.certificate = certificate);
+    // Another connected agent already certified for the same service and instance: the first one keeps it.
+    const holderOf = (grant: WorkloadGrant): string | undefined => {
+      for (const [agentId, session] of ctx.sessions) {
+        const held = agentId === hello.agentId ? undefined : session.#certificates?.certified;
+        if (held?.service === grant.service && held.instanceId === grant.instanceId) return agentId;
+      }
+      return undefined;
+    };
     this.#certificates = new CertificateRequests(
-      { ...ctx, issued },
+      { ...ctx, issued, holderOf },
       hello.agentId,
       grantOf(hello, admitted.service),
       (m) => this.#reply(m),

@@ -5,6 +5,7 @@ import { CertificateAuthority } from '../identity/certificate-authority.js';
 import { makeRequest } from '../identity/test-support/requests.js';
 import { createMetrics } from '../metrics.js';
 import { CertificateRequests, grantOf, type WorkloadGrant } from './certificate-requests.js';
+import type { Logger } from '@meshlet/shared';
 
 const log = createLogger('certificate-requests', 'silent');
 
@@ -42,6 +43,8 @@ describe('CertificateRequests', () => {
       type: 'identity',
       spiffeId: 'spiffe://meshlet.local/svc/orders',
       instanceId: 'orders-1',
+      // The CA's roots: an agent holding a certificate of another CA (a restarted control plane's) asks anew.
+      trustBundlePem: ca.trustBundle().join('\n') + '\n',
     });
     await requests.request((await makeRequest()).pem);
     const answer = sent[0] as Certificate;
@@ -99,6 +102,87 @@ describe('CertificateRequests', () => {
     expect(await count('meshlet_cp_certificates_refused_total')).toEqual([
       [{ reason: 'busy' }, 1],
       [{ reason: 'too_soon' }, 1],
+    ]);
+  });
+
+  it('an instance already certified for another connected agent is refused to a second one (two processes, one identity)', async () => {
+    const { ca, sent, count } = await setUp(undefined);
+    const metrics = createMetrics();
+    let now = Date.now();
+    const clock = () => now;
+    const streams = new Map<string, CertificateRequests>();
+    // As the session does: another connected agent already certified for the grant holds it.
+    const holderOf = (agentId: string) => (grant: WorkloadGrant) =>
+      [...streams].find(
+        ([id, s]) =>
+          id !== agentId && s.certified?.service === grant.service && s.certified.instanceId === grant.instanceId,
+      )?.[0];
+    const stream = (agentId: string, grant: WorkloadGrant) => {
+      const s = new CertificateRequests(
+        { issuer: ca, metrics, log, clock, holderOf: holderOf(agentId) },
+        agentId,
+        grant,
+        (m) => sent.push(m),
+      );
+      streams.set(agentId, s);
+      return s;
+    };
+    const first = stream('a-1', { service: 'orders', instanceId: 'orders-1' });
+    // (b) a client-only agent whose agent id is a real instance's id of the same service.
+    const clientOnly = stream('orders-1', grantOf({ agentId: 'orders-1' }, 'orders')!);
+    await first.request((await makeRequest()).pem);
+    await clientOnly.request((await makeRequest()).pem);
+    expect(sent.map((m) => (m.type === 'error' ? m.code : m.type))).toEqual([
+      'certificate',
+      'MESHLET_CSR_IDENTITY_FORBIDDEN',
+    ]);
+    expect((sent[1] as ErrorMessage).message).toContain('already certified for connected agent a-1');
+    expect((await metrics.registry.getSingleMetric('meshlet_cp_certificates_refused_total')?.get())?.values).toEqual([
+      expect.objectContaining({ labels: { reason: 'duplicate' }, value: 1 }),
+    ]);
+    // The first keeps its identity: its renewal is signed.
+    now += 1000;
+    await first.request((await makeRequest()).pem);
+    expect(sent[2]?.type).toBe('certificate');
+    void count;
+  });
+
+  it('many agents asking at once are throttled control-plane-wide (50/s, burst 100), refusals logged once per agent per 10 s', async () => {
+    const { ca } = await setUp(undefined);
+    const metrics = createMetrics();
+    const now = Date.now();
+    const clock = () => now;
+    const warned: unknown[] = [];
+    const quiet = () => undefined;
+    const capture = {
+      warn: (o: unknown) => warned.push(o),
+      info: quiet,
+      error: quiet,
+      debug: quiet,
+    } as unknown as Logger;
+    const sent: Array<Certificate | ErrorMessage | Identity> = [];
+    const pem = (await makeRequest()).pem;
+    const streams = Array.from(
+      { length: 101 },
+      (_, i) =>
+        new CertificateRequests(
+          { issuer: ca, metrics, log: capture, clock },
+          `a-${i}`,
+          { service: 'orders', instanceId: 'orders-1' },
+          (m) => sent.push(m),
+        ),
+    );
+    for (const s of streams) await s.request(pem);
+    expect(sent.filter((m) => m.type === 'certificate')).toHaveLength(100);
+    expect(sent[100]).toMatchObject({ type: 'error', code: 'MESHLET_CERTIFICATE_UNAVAILABLE' });
+    expect((sent[100] as ErrorMessage).message).toContain('at most 50 requests a second across all agents');
+    // The last agent asks again and again: counted each time, logged once.
+    const last = streams[100]!;
+    for (let i = 0; i < 5; i++) await last.request(pem);
+    expect(warned).toHaveLength(1);
+    expect((await metrics.registry.getSingleMetric('meshlet_cp_certificates_refused_total')?.get())?.values).toEqual([
+      expect.objectContaining({ labels: { reason: 'throttled' }, value: 1 }),
+      expect.objectContaining({ labels: { reason: 'too_soon' }, value: 5 }),
     ]);
   });
 });

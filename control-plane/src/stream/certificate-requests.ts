@@ -9,6 +9,7 @@ import {
 } from '@meshlet/shared';
 import { ControlPlaneErrorCodes } from '../errors.js';
 import type { IssuedCertificate } from '../identity/certificate-authority.js';
+import { SIGNING_RATE, type SigningBudget, signingBudgetOf } from '../identity/signing-budget.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
 
 /** What signs workload certificates: the control plane's `CertificateAuthority`. */
@@ -25,11 +26,12 @@ export interface WorkloadGrant {
 }
 
 /** Why a request was refused, as `meshlet_cp_certificates_refused_total` counts it. */
-export type CertificateRefusal = 'invalid' | 'forbidden' | 'no_identity' | 'busy' | 'too_soon' | 'ca_error';
+export type CertificateRefusal =
+  'invalid' | 'forbidden' | 'no_identity' | 'busy' | 'too_soon' | 'throttled' | 'duplicate' | 'ca_error';
 
 /**
  * Fewest milliseconds between two requests of one stream. An agent renews at
- * about 70% of a lifetime of at least a second; a stream asking faster is
+ * about 70% of a lifetime of at least 5 s (identity.certificateTtl's floor); a stream asking faster is
  * not renewing, it is making the control plane sign in a loop.
  */
 export const MIN_REQUEST_INTERVAL_MS = 1000;
@@ -37,10 +39,11 @@ export const MIN_REQUEST_INTERVAL_MS = 1000;
 /**
  * What one agent may be certified as: the service of the credential it was
  * admitted with (or, admitted without one, the service of the instance it
- * registered, which is all the control plane knows of it then), and the
+ * registered or, client-only, the service its hello names: all the control
+ * plane knows of it then), and the
  * instance id of its hello or, for a client-only agent, its agent id.
  * Undefined when it has no service: a client-only agent admitted without a
- * per-service credential.
+ * per-service credential that names no service.
  */
 export function grantOf(
   hello: { agentId: string; instance?: { service: string; id: string } | undefined; service?: string | undefined },
@@ -60,6 +63,12 @@ export interface CertificateRequestsContext {
   metrics: ControlPlaneMetrics;
   log: Logger;
   clock: Clock;
+  /**
+   * The agent id of another connected agent already certified for the same
+   * service and instance, if any: two processes must not share an identity,
+   * and the first one certified keeps it while it stays connected.
+   */
+  holderOf?: (grant: WorkloadGrant) => string | undefined;
   /** Told of every certificate issued (the session keeps it in the agent's record for `/v1/agents`). */
   issued?: (certificate: { spiffeId: string; serialNumber: string; notAfter: number }) => void;
 }
@@ -77,7 +86,9 @@ export class CertificateRequests {
   readonly #agentId: string;
   readonly #grant: WorkloadGrant | undefined;
   readonly #send: (message: Certificate | ErrorMessage | Identity) => void;
+  readonly #budget: SigningBudget;
   #signing = false;
+  #issued = false;
   #lastAt: number | undefined;
   #closed = false;
 
@@ -91,6 +102,12 @@ export class CertificateRequests {
     this.#agentId = agentId;
     this.#grant = grant;
     this.#send = send;
+    this.#budget = signingBudgetOf(ctx.metrics, ctx.clock);
+  }
+
+  /** The identity this stream was certified for (a certificate was issued on it), if any. */
+  get certified(): WorkloadGrant | undefined {
+    return this.#issued ? this.#grant : undefined;
   }
 
   /** The `identity` message for the agent, or undefined when it has none to be certified for. */
@@ -98,7 +115,12 @@ export class CertificateRequests {
     const issuer = this.#ctx.issuer;
     if (this.#grant === undefined || issuer === undefined) return undefined;
     const spiffeId = formatSpiffeId({ trustDomain: issuer.trustDomain, service: this.#grant.service });
-    return { type: 'identity', spiffeId, instanceId: this.#grant.instanceId };
+    return {
+      type: 'identity',
+      spiffeId,
+      instanceId: this.#grant.instanceId,
+      trustBundlePem: issuer.trustBundle().join('\n') + '\n',
+    };
   }
 
   /** Handles one `csr`; resolves when it was answered (tests wait on it). */
@@ -141,12 +163,32 @@ export class CertificateRequests {
       return;
     }
     this.#lastAt = now;
+    const holder = ctx.holderOf?.(grant);
+    if (holder !== undefined) {
+      this.#refuse(
+        'duplicate',
+        ControlPlaneErrorCodes.CSR_IDENTITY_FORBIDDEN,
+        `instance ${grant.instanceId} of ${grant.service} is already certified for connected agent ${holder}; ` +
+          'two processes must not share an identity: give each instance its own instance id (a client-only ' +
+          "agent's is its agent id, which must not be another instance's id)",
+      );
+      return;
+    }
+    if (!this.#budget.tryTake()) {
+      this.#refuse(
+        'throttled',
+        ControlPlaneErrorCodes.CERTIFICATE_UNAVAILABLE,
+        `the control plane signs at most ${SIGNING_RATE.perSecond} requests a second across all agents; retry later`,
+      );
+      return;
+    }
     this.#signing = true;
     try {
       const issued = await issuer.sign(csrPem, grant);
       if (this.#closed) return;
       // X.509 dates are whole seconds: the leaf's notAfter, as peers read it.
       const notAfter = Math.floor(issued.notAfter.getTime() / 1000) * 1000;
+      this.#issued = true;
       ctx.metrics.certificatesIssued.inc();
       ctx.issued?.({ spiffeId: issued.spiffeId, serialNumber: issued.serialNumber, notAfter });
       ctx.metrics.agentCertificateExpiry.set({ agent: this.#agentId }, Math.floor(notAfter / 1000));
@@ -196,10 +238,21 @@ export class CertificateRequests {
   #refuse(reason: CertificateRefusal, code: string, message: string): void {
     const ctx = this.#ctx;
     ctx.metrics.certificatesRefused.inc({ reason });
-    ctx.log.warn(
-      { agentId: this.#agentId, service: this.#grant?.service, instanceId: this.#grant?.instanceId, reason, code },
-      `refused a certificate signing request: ${message}`,
-    );
+    // One line per agent per 10 s: an agent asking in a loop must not flood the log.
+    const logged = this.#budget.logRefusal(this.#agentId);
+    if (logged !== undefined) {
+      ctx.log.warn(
+        {
+          agentId: this.#agentId,
+          service: this.#grant?.service,
+          instanceId: this.#grant?.instanceId,
+          reason,
+          code,
+          suppressedSinceLastLog: logged.suppressed,
+        },
+        `refused a certificate signing request: ${message}`,
+      );
+    }
     if (!this.#closed) this.#send({ type: 'error', code, message: message.slice(0, 4000), field: 'csrPem' });
   }
 }

@@ -262,11 +262,11 @@ export const ControlPlaneConfig = Type.Object(
       {
         /** The `<trustDomain>` of `spiffe://<trustDomain>/svc/<service>`. */
         trustDomain: Type.String({ minLength: 1, ...TRUST_DOMAIN_RULE, default: DEFAULT_TRUST_DOMAIN }),
-        /** Lifetime of a workload certificate, as a duration such as `24h`, `90m` or `3s`; at least 1 s. */
+        /** Lifetime of a workload certificate, as a duration such as `24h`, `90m` or `20s`; at least 5 s. */
         certificateTtl: Type.String({
           pattern: '^(\\d{1,9}(ms|s|m|h|d))+$',
           default: '24h',
-          fix: 'write a duration such as 24h, 90m or 30s (at least 1s)',
+          fix: 'write a duration such as 24h, 90m or 30s (at least 5s)',
         }),
         ca: Type.Object(
           {

@@ -279,6 +279,12 @@ export const Identity = Type.Object({
   /** `spiffe://<trustDomain>/svc/<service>` */
   spiffeId: Type.String({ minLength: 1, maxLength: 512 }),
   instanceId: Id,
+  /**
+   * The roots the control plane's CA certifies under now, PEM. An agent whose
+   * trust bundle differs (the CA changed: a restart with a CA in memory, a
+   * regenerated one, a rotation) asks for a new certificate at once.
+   */
+  trustBundlePem: Type.Optional(Type.String({ minLength: 1, maxLength: 262144 })),
 });
 /** {@inheritDoc Identity} */
 export type Identity = Static<typeof Identity>;
