@@ -93,7 +93,16 @@ try {
   start('cp', [
     join(root, 'control-plane/dist/main.js'),
     '--config',
-    config('cp', { listen: { port: PORTS.cp }, dataDir: join(dir, 'cp'), push: { startupGraceMs: 0 }, log: quiet }),
+    config('cp', {
+      listen: { port: PORTS.cp },
+      dataDir: join(dir, 'cp'),
+      push: { startupGraceMs: 0 },
+      log: quiet,
+      // The inbound path calls agent B's inbound listener directly, in plaintext: permissive lets it in. The mesh
+      // path still goes over mutual TLS (agent A calls an endpoint that speaks it). bench/proxy-compare.mjs measures
+      // mTLS against plaintext side by side.
+      services: { hello: { mtls: { mode: 'permissive' } } },
+    }),
   ]);
   await until('the control plane to answer', async () => (await fetch(`http://127.0.0.1:${PORTS.cp}/healthz`)).ok);
   const credentials = await mintJoinCredentials(`http://127.0.0.1:${PORTS.cp}`, ['hello', 'client']);
