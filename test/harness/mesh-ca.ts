@@ -43,7 +43,8 @@ export function sharedCa(scratchDir: string): CaFileSettings {
     issuerCertFile: join(dir, 'issuer.pem'),
     issuerKeyFile: join(dir, 'issuer-key.pem'),
   };
-  if (existsSync(settings.issuerKeyFile)) return settings;
+  // issuer.pem is written last: a run that stopped midway starts over.
+  if (existsSync(settings.issuerCertFile)) return settings;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileSync(join(dir, 'ca.cnf'), V3);
   const key = (name: string) =>

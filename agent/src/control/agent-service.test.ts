@@ -27,8 +27,16 @@ describe('agentServiceIssues', () => {
     expect(JSON.stringify(issues)).not.toContain(credential);
     expect(agentServiceIssues({ service: 'web', controlPlane: { joinToken: credential } })).toEqual([]);
     expect(agentServiceIssues({ instance, controlPlane: { joinToken: credential } })).toEqual([]);
-    // The shared token admits any agent, so a client-only agent needs no service with it.
-    expect(agentServiceIssues({ controlPlane: { joinToken: 'shared-token-0123456789' } })).toEqual([]);
+  });
+
+  it('a client-only agent on the shared token with no service is a config error too: it would get no certificate', () => {
+    const shared = 'shared-token-0123456789';
+    const issues = agentServiceIssues({ controlPlane: { joinToken: shared } });
+    expect(issues).toEqual([
+      expect.objectContaining({ path: 'service', problem: expect.stringContaining('certificate') }),
+    ]);
+    expect(JSON.stringify(issues)).not.toContain(shared);
+    expect(agentServiceIssues({ service: 'web', controlPlane: { joinToken: shared } })).toEqual([]);
   });
 });
 

@@ -324,6 +324,11 @@ export class AgentSession implements TableSink {
     );
     const identity = this.#certificates.identity();
     if (identity) this.#reply(identity);
+    else if (ctx.issuer)
+      ctx.log.error(
+        { agentId: hello.agentId },
+        'admitted an agent with no identity to certify (a client-only agent on the shared token naming no service): it gets no certificate and cannot call any mTLS peer; set service in its config',
+      );
     ctx.pusher.add(this, hello.tableVersion, hello.upstreams ?? []);
   }
 
