@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
+import { Agent as TlsAgent } from 'node:https';
 import { cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import autocannon from 'autocannon';
@@ -16,7 +17,24 @@ import { cpuSeconds } from '../process-group.mjs';
 import { findBinary, versionOf } from '../system-proxies.mjs';
 
 /** What the issue asks of an agent hop and of the mesh path. */
-const TARGETS = { agentCpuVsHaproxy: 2.5, meshP50AddMs: 1, meshP99AddMs: 3 };
+const TARGETS = { agentCpuVsHaproxy: 2.5, meshP50AddMs: 1, meshP99AddMs: 3, meshMtlsCpuVsPlain: 1.3 };
+
+/** Each TLS path's plaintext counterpart, for the "vs plaintext" ratios. */
+const PLAINTEXT_OF = { 'agent-mtls': 'agent', mesh: 'mesh-plain', 'haproxy-tls': 'haproxy', 'nginx-tls': 'nginx' };
+/** `a / b` as "1.23x", or "-" when either is missing. */
+const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : '-');
+/** The ratio of a row's `pick` to its plaintext counterpart's, or "-". */
+function vsPlain(by, r, pick) {
+  const plain = by[PLAINTEXT_OF[r.name]];
+  return plain ? ratio(pick(r), pick(plain)) : '-';
+}
+/** The target on the mTLS mesh path's CPU per request, against the plaintext mesh path's, measured in the same run. */
+function mtlsTarget(by) {
+  const [m, pl] = [by.mesh, by['mesh-plain']];
+  const limit = TARGETS.meshMtlsCpuVsPlain;
+  const ok = m && pl ? m.cpu.total <= limit * pl.cpu.total : undefined;
+  return `- The mTLS mesh path costs at most ${limit}x the plaintext mesh path's CPU per request: ${m && pl ? `${f1(m.cpu.total)} µs vs ${limit} x ${f1(pl.cpu.total)} = ${f1(limit * pl.cpu.total)} µs (${f2(m.cpu.total / pl.cpu.total)}x)` : 'not measured'} — ${verdict(ok)}`;
+}
 
 /** CPU seconds used so far by each proxy of a path, and by the app. */
 function cpuSnapshot(proxies, appPid) {
@@ -41,13 +59,14 @@ function cpuPerRequest(proxies, before, appPid, n) {
   };
 }
 
-/** autocannon for `seconds` (or `amount` requests), stopped by a watchdog if it overruns. */
-async function cannon(url, headers, connections, { seconds, amount }) {
+/** autocannon for `seconds` (or `amount` requests), stopped by a watchdog if it overruns; `tls`: client TLS options. */
+async function cannon(url, headers, connections, { seconds, amount }, tls) {
   // With `amount`, a short sample interval lets autocannon stop soon after the last answer (it checks once a sample).
   const inst = autocannon({
     url,
     headers,
     connections,
+    ...(tls ? { tlsOptions: tls } : {}),
     ...(amount ? { amount, sampleInt: 50 } : { duration: seconds }),
   });
   const watchdog = setTimeout(() => inst.stop(), ((seconds ?? 1) + 30) * 1000);
@@ -118,10 +137,10 @@ export async function throughputMode(env, ready, skipped, s) {
     log(
       `[${i + 1}/${ready.length}] ${p.name}: ${warmup} s warm-up, then ${amount ? `${amount} requests` : `${duration} s`} at ${connections} connections...`,
     );
-    if (warmup > 0) await cannon(p.url, p.headers, connections, { seconds: warmup });
-    const appPid = (await app()).pid;
+    if (warmup > 0) await cannon(p.url, p.headers, connections, { seconds: warmup }, p.tls);
+    const appPid = p.appPid ?? (await app()).pid;
     const before = cpuSnapshot(p.proxies, appPid);
-    const r = await cannon(p.url, p.headers, connections, load);
+    const r = await cannon(p.url, p.headers, connections, load, p.tls);
     group.assertAlive();
     const n = r.requests.total;
     if (n === 0) throw new Error(`${p.name}: no request completed (errors ${r.errors}, timeouts ${r.timeouts})`);
@@ -143,13 +162,13 @@ export async function throughputMode(env, ready, skipped, s) {
   const by = Object.fromEntries(rows.map((r) => [r.name, r]));
   const ha = by.haproxy;
   const lines = [
-    '| path | route | requests | errors | req/s | req/s vs HAProxy | p50 ms | p99 ms | proxy CPU µs/req | CPU/req vs HAProxy | app CPU µs/req |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| path | route | requests | errors | req/s | req/s vs HAProxy | p50 ms | p99 ms | proxy CPU µs/req | CPU/req vs HAProxy | CPU/req vs plaintext | app CPU µs/req |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| ${r.label} | ${r.what} | ${r.n} | ${r.errors} | ${f0(r.rps)} | ${ha ? `${f2(r.rps / ha.rps)}x` : '-'} | ${r.p50} | ${r.p99} | ${cpuCell(r.cpu)} | ${ha && r.cpu.perProxy.length ? `${f2(r.cpu.total / ha.cpu.total)}x` : '-'} | ${f1(r.cpu.app)} |`,
+        `| ${r.label} | ${r.what} | ${r.n} | ${r.errors} | ${f0(r.rps)} | ${ha ? `${f2(r.rps / ha.rps)}x` : '-'} | ${r.p50} | ${r.p99} | ${cpuCell(r.cpu)} | ${ha && r.cpu.perProxy.length ? `${f2(r.cpu.total / ha.cpu.total)}x` : '-'} | ${vsPlain(by, r, (x) => x.cpu.total)} | ${f1(r.cpu.app)} |`,
     ),
-    ...skipped.map((s) => `| ${PATH_DEFS[s.name].label} | skipped: ${s.why} | | | | | | | | | |`),
+    ...skipped.map((s) => `| ${PATH_DEFS[s.name].label} | skipped: ${s.why} | | | | | | | | | | |`),
   ];
   const agent = by.agent;
   const cpuOk = agent && ha ? agent.cpu.total <= TARGETS.agentCpuVsHaproxy * ha.cpu.total : undefined;
@@ -158,6 +177,7 @@ export async function throughputMode(env, ready, skipped, s) {
     `- One agent hop costs at most ${TARGETS.agentCpuVsHaproxy}x HAProxy's CPU per request: ${agent && ha ? `${f1(agent.cpu.total)} µs vs ${TARGETS.agentCpuVsHaproxy} x ${f1(ha.cpu.total)} = ${f1(TARGETS.agentCpuVsHaproxy * ha.cpu.total)} µs (${f2(agent.cpu.total / ha.cpu.total)}x)` : 'not measured'} — ${verdict(cpuOk)}`,
     `- One agent hop costs less CPU per request than @fastify/http-proxy with defaults: ${agent && by.fastify ? `${f1(agent.cpu.total)} µs vs ${f1(by.fastify.cpu.total)} µs (${f2(agent.cpu.total / by.fastify.cpu.total)}x)` : 'not measured'} — ${verdict(fastOk)}`,
     `- Both: ${verdict(cpuOk === undefined || fastOk === undefined ? undefined : cpuOk && fastOk)}`,
+    mtlsTarget(by),
   ];
   const header = `Throughput: run on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}; ${versions(root)}; ${connections} connections, ${duration} s per path after a ${warmup} s warm-up; latencies from autocannon (whole ms); command: \`${commandLine(s)}\`.`;
   return { rows, text: `${header}\n\n${lines.join('\n')}\n\nTargets:\n\n${targets.join('\n')}` };
@@ -172,7 +192,14 @@ export async function rateMode(env, ready, skipped, s) {
   const { rate, duration, rounds, warmup } = s;
   const slice = duration / rounds;
   const acc = new Map(ready.map((p) => [p.name, { sent: 0, ok: 0, errors: 0, elapsed: 0, lat: [], cpuSamples: [] }]));
-  const agents = new Map(ready.map((p) => [p.name, new Agent({ keepAlive: true, maxSockets: 64 })]));
+  const agents = new Map(
+    ready.map((p) => [
+      p.name,
+      p.tls
+        ? new TlsAgent({ keepAlive: true, maxSockets: 64, ...p.tls })
+        : new Agent({ keepAlive: true, maxSockets: 64 }),
+    ]),
+  );
   try {
     if (warmup > 0) {
       for (const p of ready) {
@@ -180,10 +207,11 @@ export async function rateMode(env, ready, skipped, s) {
         await fixedRateLoad({ url: p.url, headers: p.headers, rate, seconds: warmup, agent: agents.get(p.name) });
       }
     }
-    const appPid = (await app()).pid;
+    const plainAppPid = (await app()).pid;
     for (let round = 1; round <= rounds; round++) {
       for (const p of ready) {
         log(`round ${round}/${rounds} ${p.name}: ${rate} req/s for ${f2(slice)} s...`);
+        const appPid = p.appPid ?? plainAppPid;
         const before = cpuSnapshot(p.proxies, appPid);
         const r = await fixedRateLoad({
           url: p.url,
@@ -238,21 +266,23 @@ export async function rateMode(env, ready, skipped, s) {
       `    ${r.name}: p50 ${f3(r.p50)} ms, p99 ${f3(r.p99)} ms, proxy CPU ${cpuCell(r.cpu)} µs/req${r.errors ? `, ${r.errors} errors` : ''}`,
     );
   const direct = rows.find((r) => r.name === 'direct');
+  const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
   const lines = [
-    '| path | route | requests | errors | req/s sent | p50 ms | p90 ms | p99 ms | max ms | p50 over direct ms | p99 over direct ms | proxy CPU µs/req |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| path | route | requests | errors | req/s sent | p50 ms | p90 ms | p99 ms | max ms | p50 over direct ms | p99 over direct ms | p50 vs plaintext | p99 vs plaintext | proxy CPU µs/req | CPU/req vs plaintext |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| ${r.label} | ${r.what} | ${r.sent} | ${r.errors} | ${f0(r.rps)} | ${f3(r.p50)} | ${f3(r.p90)} | ${f3(r.p99)} | ${f3(r.max)} | ${direct && r !== direct ? signed(r.p50 - direct.p50) : '-'} | ${direct && r !== direct ? signed(r.p99 - direct.p99) : '-'} | ${cpuCell(r.cpu)} |`,
+        `| ${r.label} | ${r.what} | ${r.sent} | ${r.errors} | ${f0(r.rps)} | ${f3(r.p50)} | ${f3(r.p90)} | ${f3(r.p99)} | ${f3(r.max)} | ${direct && r !== direct ? signed(r.p50 - direct.p50) : '-'} | ${direct && r !== direct ? signed(r.p99 - direct.p99) : '-'} | ${vsPlain(byName, r, (x) => x.p50)} | ${vsPlain(byName, r, (x) => x.p99)} | ${cpuCell(r.cpu)} | ${vsPlain(byName, r, (x) => x.cpu.total)} |`,
     ),
-    ...skipped.map((s) => `| ${PATH_DEFS[s.name].label} | skipped: ${s.why} | | | | | | | | | | |`),
+    ...skipped.map((s) => `| ${PATH_DEFS[s.name].label} | skipped: ${s.why} | | | | | | | | | | | | | |`),
   ];
-  const mesh = rows.find((r) => r.name === 'mesh');
+  const mesh = byName.mesh;
   const d50 = mesh && direct ? mesh.p50 - direct.p50 : undefined;
   const d99 = mesh && direct ? mesh.p99 - direct.p99 : undefined;
   const targets = [
-    `- At ${rate} req/s the mesh path adds at most ${TARGETS.meshP50AddMs} ms at p50 over direct: ${d50 === undefined ? 'not measured' : `${signed(d50)} ms`} — ${verdict(d50 === undefined ? undefined : d50 <= TARGETS.meshP50AddMs)}`,
-    `- At ${rate} req/s the mesh path adds at most ${TARGETS.meshP99AddMs} ms at p99 over direct: ${d99 === undefined ? 'not measured' : `${signed(d99)} ms`} — ${verdict(d99 === undefined ? undefined : d99 <= TARGETS.meshP99AddMs)}`,
+    `- At ${rate} req/s the mesh path (mTLS, the default) adds at most ${TARGETS.meshP50AddMs} ms at p50 over direct: ${d50 === undefined ? 'not measured' : `${signed(d50)} ms`} — ${verdict(d50 === undefined ? undefined : d50 <= TARGETS.meshP50AddMs)}`,
+    `- At ${rate} req/s the mesh path (mTLS, the default) adds at most ${TARGETS.meshP99AddMs} ms at p99 over direct: ${d99 === undefined ? 'not measured' : `${signed(d99)} ms`} — ${verdict(d99 === undefined ? undefined : d99 <= TARGETS.meshP99AddMs)}`,
+    mtlsTarget(byName),
   ];
   const header = `Fixed rate: run on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}; ${versions(root)}; ${rate} req/s, ${duration} s per path in ${rounds} alternating rounds after a ${warmup} s warm-up; latencies timed with hrtime, write to last body byte; command: \`${commandLine(s)}\`.`;
   return { rows, text: `${header}\n\n${lines.join('\n')}\n\nTargets:\n\n${targets.join('\n')}` };
