@@ -5,36 +5,26 @@
 // `env` is { app, group, log, root, PATH_DEFS }; `s`, the settings of one
 // run: { mode, duration, connections, warmup, amount?, rate, rounds, paths,
 // pathsGiven }.
-import { createRequire } from 'node:module';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { Agent as TlsAgent } from 'node:https';
 import { cpus } from 'node:os';
-import { join, relative } from 'node:path';
 import autocannon from 'autocannon';
 import { fixedRateLoad, percentile } from '../fixed-rate-load.mjs';
 import { cpuSeconds } from '../process-group.mjs';
-import { findBinary, versionOf } from '../system-proxies.mjs';
-
-/** What the issue asks of an agent hop and of the mesh path. */
-const TARGETS = { agentCpuVsHaproxy: 2.5, meshP50AddMs: 1, meshP99AddMs: 3, meshMtlsCpuVsPlain: 1.3 };
-
-/** Each TLS path's plaintext counterpart, for the "vs plaintext" ratios. */
-const PLAINTEXT_OF = { 'agent-mtls': 'agent', mesh: 'mesh-plain', 'haproxy-tls': 'haproxy', 'nginx-tls': 'nginx' };
-/** `a / b` as "1.23x", or "-" when either is missing. */
-const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : '-');
-/** The ratio of a row's `pick` to its plaintext counterpart's, or "-". */
-function vsPlain(by, r, pick) {
-  const plain = by[PLAINTEXT_OF[r.name]];
-  return plain ? ratio(pick(r), pick(plain)) : '-';
-}
-/** The target on the mTLS mesh path's CPU per request, against the plaintext mesh path's, measured in the same run. */
-function mtlsTarget(by) {
-  const [m, pl] = [by.mesh, by['mesh-plain']];
-  const limit = TARGETS.meshMtlsCpuVsPlain;
-  const ok = m && pl ? m.cpu.total <= limit * pl.cpu.total : undefined;
-  return `- The mTLS mesh path costs at most ${limit}x the plaintext mesh path's CPU per request: ${m && pl ? `${f1(m.cpu.total)} µs vs ${limit} x ${f1(pl.cpu.total)} = ${f1(limit * pl.cpu.total)} µs (${f2(m.cpu.total / pl.cpu.total)}x)` : 'not measured'} — ${verdict(ok)}`;
-}
+import {
+  commandLine,
+  cpuCell,
+  f0,
+  f1,
+  f2,
+  f3,
+  mtlsTarget,
+  signed,
+  TARGETS,
+  verdict,
+  versions,
+  vsPlain,
+} from './report.mjs';
 
 /** CPU seconds used so far by each proxy of a path, and by the app. */
 function cpuSnapshot(proxies, appPid) {
@@ -77,50 +67,6 @@ async function cannon(url, headers, connections, { seconds, amount }, tls) {
   }
 }
 
-// --- formatting -----------------------------------------------------------
-
-const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : '-');
-const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '-');
-const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-');
-const f3 = (x) => (Number.isFinite(x) ? x.toFixed(3) : '-');
-const signed = (x) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(3)}` : '-');
-const verdict = (ok) => (ok === undefined ? 'n/a' : ok ? '**met**' : '**not met**');
-const cpuCell = (c) =>
-  c.perProxy.length === 0
-    ? '-'
-    : c.perProxy.length === 1
-      ? f1(c.total)
-      : `${f1(c.total)} (${c.perProxy.map((p) => `${p.label} ${f1(p.us)}`).join(' + ')})`;
-
-function versions(root) {
-  const req = createRequire(join(root, 'package.json'));
-  const pkgVersion = (name) => {
-    try {
-      return JSON.parse(readFileSync(req.resolve(`${name}/package.json`), 'utf8')).version;
-    } catch {
-      return 'unknown';
-    }
-  };
-  const bin = (name) => findBinary(name);
-  return [
-    `Node ${process.version}`,
-    `HAProxy ${bin('haproxy') ? versionOf('haproxy', bin('haproxy')) : 'not installed'}`,
-    `nginx ${bin('nginx') ? versionOf('nginx', bin('nginx')) : 'not installed'}`,
-    `fastify ${pkgVersion('fastify')} + @fastify/http-proxy ${pkgVersion('@fastify/http-proxy')}`,
-    `autocannon ${pkgVersion('autocannon')}`,
-  ].join(', ');
-}
-function commandLine(s) {
-  const { mode, rate, duration, rounds, connections, warmup } = s;
-  const args =
-    mode === 'rate'
-      ? [`--rate ${rate}`, `--duration ${duration}`, `--rounds ${rounds}`]
-      : [`--duration ${duration}`, `--connections ${connections}`];
-  if (warmup !== 1) args.push(`--warmup ${warmup}`);
-  if (s.pathsGiven) args.push(`--paths ${s.paths.join(',')}`);
-  return `node bench/proxy-compare.mjs ${args.join(' ')} --write`;
-}
-
 // --- the two modes ---------------------------------------------------------
 
 /**
@@ -140,7 +86,9 @@ export async function throughputMode(env, ready, skipped, s) {
     if (warmup > 0) await cannon(p.url, p.headers, connections, { seconds: warmup }, p.tls);
     const appPid = p.appPid ?? (await app()).pid;
     const before = cpuSnapshot(p.proxies, appPid);
+    const handshakesBefore = await p.handshakes?.();
     const r = await cannon(p.url, p.headers, connections, load, p.tls);
+    const handshakes = p.handshakes ? (await p.handshakes()) - handshakesBefore : undefined;
     group.assertAlive();
     const n = r.requests.total;
     if (n === 0) throw new Error(`${p.name}: no request completed (errors ${r.errors}, timeouts ${r.timeouts})`);
@@ -153,6 +101,7 @@ export async function throughputMode(env, ready, skipped, s) {
       p50: r.latency.p50,
       p99: r.latency.p99,
       cpu,
+      handshakes,
     };
     rows.push(row);
     log(
@@ -179,6 +128,12 @@ export async function throughputMode(env, ready, skipped, s) {
     `- Both: ${verdict(cpuOk === undefined || fastOk === undefined ? undefined : cpuOk && fastOk)}`,
     mtlsTarget(by),
   ];
+  const shaken = rows.filter((r) => r.handshakes !== undefined);
+  if (shaken.length > 0)
+    targets.push(
+      '',
+      `mTLS handshakes at the callee agent during the measured runs (connections are reused; new ones only replace closed ones): ${shaken.map((r) => `${r.label} ${r.handshakes}`).join(', ')}.`,
+    );
   const header = `Throughput: run on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}; ${versions(root)}; ${connections} connections, ${duration} s per path after a ${warmup} s warm-up; latencies from autocannon (whole ms); command: \`${commandLine(s)}\`.`;
   return { rows, text: `${header}\n\n${lines.join('\n')}\n\nTargets:\n\n${targets.join('\n')}` };
 }
@@ -191,7 +146,9 @@ export async function rateMode(env, ready, skipped, s) {
   const { app, group, log, root, PATH_DEFS } = env;
   const { rate, duration, rounds, warmup } = s;
   const slice = duration / rounds;
-  const acc = new Map(ready.map((p) => [p.name, { sent: 0, ok: 0, errors: 0, elapsed: 0, lat: [], cpuSamples: [] }]));
+  const acc = new Map(
+    ready.map((p) => [p.name, { sent: 0, ok: 0, errors: 0, elapsed: 0, lat: [], cpuSamples: [], handshakes: 0 }]),
+  );
   const agents = new Map(
     ready.map((p) => [
       p.name,
@@ -213,6 +170,7 @@ export async function rateMode(env, ready, skipped, s) {
         log(`round ${round}/${rounds} ${p.name}: ${rate} req/s for ${f2(slice)} s...`);
         const appPid = p.appPid ?? plainAppPid;
         const before = cpuSnapshot(p.proxies, appPid);
+        const handshakesBefore = await p.handshakes?.();
         const r = await fixedRateLoad({
           url: p.url,
           headers: p.headers,
@@ -227,6 +185,7 @@ export async function rateMode(env, ready, skipped, s) {
         a.errors += r.errors;
         a.elapsed += r.elapsedS;
         a.lat.push(r.latenciesMs);
+        if (p.handshakes) a.handshakes += (await p.handshakes()) - handshakesBefore;
         if (r.ok > 0) a.cpuSamples.push({ cpu: cpuPerRequest(p.proxies, before, appPid, r.ok), n: r.ok });
       }
     }
@@ -259,6 +218,7 @@ export async function rateMode(env, ready, skipped, s) {
       p99: percentile(all, 99),
       max: all[all.length - 1],
       cpu,
+      handshakes: p.handshakes ? a.handshakes : undefined,
     };
   });
   for (const r of rows)
@@ -284,31 +244,12 @@ export async function rateMode(env, ready, skipped, s) {
     `- At ${rate} req/s the mesh path (mTLS, the default) adds at most ${TARGETS.meshP99AddMs} ms at p99 over direct: ${d99 === undefined ? 'not measured' : `${signed(d99)} ms`} — ${verdict(d99 === undefined ? undefined : d99 <= TARGETS.meshP99AddMs)}`,
     mtlsTarget(byName),
   ];
+  const shaken = rows.filter((r) => r.handshakes !== undefined);
+  if (shaken.length > 0)
+    targets.push(
+      '',
+      `mTLS handshakes at the callee agent during the measured rounds (a connection idle between rounds may be closed and made again): ${shaken.map((r) => `${r.label} ${r.handshakes}`).join(', ')}.`,
+    );
   const header = `Fixed rate: run on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}; ${versions(root)}; ${rate} req/s, ${duration} s per path in ${rounds} alternating rounds after a ${warmup} s warm-up; latencies timed with hrtime, write to last body byte; command: \`${commandLine(s)}\`.`;
   return { rows, text: `${header}\n\n${lines.join('\n')}\n\nTargets:\n\n${targets.join('\n')}` };
-}
-
-/** Replaces this mode's block (`mode`: throughput or rate) inside the proxy-compare markers of the doc, keeping the other mode's block. */
-export function writeDoc(file, text, mode, log) {
-  const begin = '<!-- proxy-compare:begin -->';
-  const end = '<!-- proxy-compare:end -->';
-  const doc = readFileSync(file, 'utf8');
-  const b = doc.indexOf(begin);
-  const e = doc.indexOf(end);
-  if (b < 0 || e < b)
-    throw new Error(
-      `${file} has no ${begin} ... ${end} section; add it (see the Proxy comparison section) and run again`,
-    );
-  let inner = doc.slice(b + begin.length, e);
-  const sb = `<!-- proxy-compare:${mode}:begin -->`;
-  const se = `<!-- proxy-compare:${mode}:end -->`;
-  const block = `${sb}\n${text}\n${se}`;
-  const ib = inner.indexOf(sb);
-  const ie = inner.indexOf(se);
-  if (ib >= 0 && ie > ib) inner = inner.slice(0, ib) + block + inner.slice(ie + se.length);
-  else
-    inner =
-      mode === 'throughput' ? `\n${block}\n${inner.replace(/^\n/, '')}` : `${inner.replace(/\n$/, '')}\n\n${block}\n`;
-  writeFileSync(file, doc.slice(0, b + begin.length) + inner + doc.slice(e));
-  log(`wrote the ${mode} results to ${relative(process.cwd(), file) || file}`);
 }

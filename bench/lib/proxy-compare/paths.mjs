@@ -1,10 +1,11 @@
 // The paths bench/proxy-compare.mjs measures, over the processes of
 // processes.mjs (each started on first use). A path is where the load goes
 // (`url`, `headers`, and `tls`, the client's TLS options, for an https
-// `url`), which processes are its proxy (their CPU is what the path costs)
-// and which app process answers it.
+// `url`), which processes are its proxy (their CPU is what the path costs),
+// which app process answers it and, for an mTLS path, how many handshakes its
+// callee agent has completed (read before and after each measured run).
 import { childPids } from '../process-group.mjs';
-import { proxyProcesses } from './processes.mjs';
+import { inboundHandshakes, proxyProcesses } from './processes.mjs';
 
 /** Every path, in the order of the report. */
 export const ALL_PATHS = [
@@ -59,7 +60,14 @@ export function proxyPaths(options) {
       what: 'client with a mesh certificate =mTLS=> agent inbound -> app',
       async setup() {
         const [b, a] = [await p.agentB(), await p.app()];
-        return { url: b.url, headers: {}, tls: b.tls, proxies: one('agent', b), appPid: a.pid };
+        return {
+          url: b.url,
+          headers: {},
+          tls: b.tls,
+          proxies: one('agent', b),
+          appPid: a.pid,
+          handshakes: () => inboundHandshakes(b.adminPort),
+        };
       },
     },
     mesh: {
@@ -72,6 +80,7 @@ export function proxyPaths(options) {
           headers: { host: 'hello' },
           proxies: [...one('A', a), ...one('B', b)],
           appPid: (await p.app()).pid,
+          handshakes: () => inboundHandshakes(b.adminPort),
         };
       },
     },

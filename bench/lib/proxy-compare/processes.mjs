@@ -46,6 +46,17 @@ function get(url, headers = {}, tls = undefined) {
   });
 }
 
+/**
+ * The TLS handshakes an agent's inbound listener completed so far
+ * (`meshlet_agent_mtls_handshakes_total{side="inbound",result="ok"}` on its
+ * admin /metrics): how often callers had to set up a connection.
+ */
+export async function inboundHandshakes(adminPort) {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const m = /^meshlet_agent_mtls_handshakes_total\{[^}]*side="inbound"[^}]*result="ok"[^}]*\} (\d+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
 function once(fn) {
   let p;
   return () => (p ??= fn());
