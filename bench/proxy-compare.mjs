@@ -38,6 +38,12 @@
 // usage: node bench/proxy-compare.mjs [--duration 5] [--connections 16] [--warmup 1]
 //                                     [--rate 1000 [--rounds 3]] [--paths direct,agent,...]
 //                                     [--install] [--write [--doc docs/benchmarks.md]] [--smoke]
+//                                     [--cpu-prof DIR]
+//
+// --cpu-prof DIR: each agent writes a V8 CPU profile (agent-A.cpuprofile,
+// agent-B.cpuprofile, ...) into DIR when it stops, to open in Chrome
+// DevTools; the profiler costs CPU, so such a run's figures are not
+// comparable with others.
 //
 // --smoke: both modes over every path (or --paths), with a small load: 200
 // requests per path at 2 connections, then 50 at 500 req/s, no warm-up; for
@@ -49,7 +55,7 @@
 // Code: this entry reads the options; bench/lib/proxy-compare/paths.mjs
 // defines the paths over the processes of bench/lib/proxy-compare/processes.mjs,
 // bench/lib/proxy-compare/modes.mjs measures and reports.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -80,6 +86,7 @@ const { values } = parseArgs({
     write: { type: 'boolean', default: false },
     doc: { type: 'string', default: join(root, 'docs', 'benchmarks.md') },
     smoke: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -147,7 +154,9 @@ const runs = values.smoke
 // --- processes -------------------------------------------------------------
 
 const { group, dir, cleanup, exit } = benchScratch('meshlet-proxy-compare-', log);
-const { PATH_DEFS, app } = proxyPaths({ group, dir, root, bench: here, connections });
+const cpuProfDir = values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']);
+if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
+const { PATH_DEFS, app } = proxyPaths({ group, dir, root, bench: here, connections, cpuProfDir });
 
 /** In a smoke run, every path must have served every request. */
 function checkSmoke(rows, runMode) {

@@ -65,11 +65,21 @@ function once(fn) {
 /**
  * The starters over the processes of `group`, with their files under `dir`;
  * `root` is the repository, `bench` the bench/ folder, `connections` sizes
- * nginx's idle upstream pool. Each starter runs its process once and
+ * nginx's idle upstream pool, `cpuProfDir` (optional) is where the agents
+ * write their CPU profiles. Each starter runs its process once and
  * resolves to what a path needs of it (`{ pid, url, ... }`).
  */
-export function proxyProcesses({ group, dir, root, bench, connections }) {
+export function proxyProcesses({ group, dir, root, bench, connections, cpuProfDir }) {
   const node = (name, args) => group.start(name, process.execPath, args, { cwd: root });
+  /** An agent process, with a V8 CPU profile written into `cpuProfDir` at its exit when one is given. */
+  const agentProcess = (name, args) =>
+    node(name, [
+      ...(cpuProfDir
+        ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir, '--cpu-prof-name', `${name.replace(' ', '-')}.cpuprofile`]
+        : []),
+      join(root, 'agent/dist/main.js'),
+      ...args,
+    ]);
   const freePort = () => getPort({ host: '127.0.0.1' });
   function yamlFile(name, value) {
     const file = join(dir, `${name}.yaml`);
@@ -145,8 +155,7 @@ export function proxyProcesses({ group, dir, root, bench, connections }) {
   /** An instance agent in front of the app: `service`, strict or permissive by the control plane's policy. */
   async function instanceAgent(name, agentId, service) {
     const [a, c, port, adminPort] = [await app(), await cp(), await freePort(), await freePort()];
-    const child = node(name, [
-      join(root, 'agent/dist/main.js'),
+    const child = agentProcess(name, [
       '--config',
       yamlFile(agentId, {
         agentId,
@@ -189,8 +198,7 @@ export function proxyProcesses({ group, dir, root, bench, connections }) {
   });
   const agentA = once(async () => {
     const [c, port, adminPort] = [await cp(), await freePort(), await freePort()];
-    const child = node('agent A', [
-      join(root, 'agent/dist/main.js'),
+    const child = agentProcess('agent A', [
       '--config',
       yamlFile('agent-a', {
         agentId: 'client',
