@@ -7,8 +7,15 @@
 // is read from /proc before and after:
 //
 //   direct    client -> app
-//   inbound   client -> agent B inbound -> app
-//   mesh      client -> agent A outbound -> agent B inbound -> app
+//   inbound   client -> agent B inbound -> app          (plaintext)
+//   mesh      client -> agent A outbound =mTLS=> agent B inbound -> app
+//
+// Agents call each other over mutual TLS by default (strict mode), and a
+// strict inbound listener refuses a plaintext caller, so the service `hello`
+// is in permissive mode here: the load generator's plaintext requests to
+// agent B are relayed, while agent A still calls B over mTLS (a caller with a
+// certificate always does). bench/proxy-compare.mjs has the mTLS and
+// plaintext variants of both paths side by side.
 //
 // It prints a table and, with --write, replaces the results section of
 // docs/benchmarks.md. Ratios matter more than absolute numbers: the load
@@ -94,7 +101,14 @@ try {
   start('cp', [
     join(root, 'control-plane/dist/main.js'),
     '--config',
-    config('cp', { listen: { port: PORTS.cp }, dataDir: join(dir, 'cp'), push: { startupGraceMs: 0 }, log: quiet }),
+    config('cp', {
+      listen: { port: PORTS.cp },
+      dataDir: join(dir, 'cp'),
+      push: { startupGraceMs: 0 },
+      log: quiet,
+      // The inbound path's plaintext caller is relayed (see the top of this file).
+      services: { hello: { mtls: { mode: 'permissive' } } },
+    }),
   ]);
   await until('the control plane to answer', async () => (await fetch(`http://127.0.0.1:${PORTS.cp}/healthz`)).ok);
   const credentials = await mintJoinCredentials(`http://127.0.0.1:${PORTS.cp}`, ['hello', 'client']);
@@ -141,6 +155,11 @@ try {
     const r = await fetch(`http://127.0.0.1:${PORTS.clientAdmin}/config`);
     return ((await r.json()).table?.services?.hello?.endpoints?.length ?? 0) === 1;
   });
+  // Agent B is strict until its own table brings the service's permissive mode.
+  await until(
+    'agent B to relay a plaintext request (permissive mode)',
+    async () => (await fetch(`http://127.0.0.1:${PORTS.inbound}/`)).ok,
+  );
 
   const targets = [
     { name: 'direct', url: `http://127.0.0.1:${PORTS.app}/`, headers: {} },
