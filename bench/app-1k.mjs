@@ -7,15 +7,24 @@
 // No smoke mode of its own: `node bench/proxy-compare.mjs --smoke` (and so
 // test/bench-smoke.test.ts) runs it behind every request of its path.
 //
-// usage: node bench/app-1k.mjs --port PORT [--host 127.0.0.1]
+// With --cert, --key and --ca (PEM files) it serves HTTPS instead, TLS 1.3
+// only, and requires a client certificate signed by the --ca: the app behind
+// the TLS-on-both-sides HAProxy and nginx paths.
+//
+// usage: node bench/app-1k.mjs --port PORT [--host 127.0.0.1] [--cert FILE --key FILE --ca FILE]
 //        (--port 0 picks a free port; the chosen one is printed as JSON on stdout)
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
   options: {
     port: { type: 'string' },
     host: { type: 'string', default: '127.0.0.1' },
+    cert: { type: 'string' },
+    key: { type: 'string' },
+    ca: { type: 'string' },
   },
 });
 const port = Number(values.port);
@@ -27,7 +36,25 @@ if (values.port === undefined || !Number.isInteger(port) || port < 0 || port > 6
 const BODY = Buffer.alloc(1024, 'x');
 const HEADERS = { 'content-type': 'text/plain', 'content-length': String(BODY.length) };
 
-const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+const tls = [values.cert, values.key, values.ca].filter((v) => v !== undefined).length;
+if (tls !== 0 && tls !== 3) {
+  process.stderr.write('app-1k.mjs: --cert, --key and --ca go together (HTTPS with client certificates)\n');
+  process.exit(2);
+}
+const read = (file) => readFileSync(file, 'utf8');
+const options = { keepAliveTimeout: 30_000 };
+const tlsOptions =
+  tls === 3
+    ? {
+        cert: read(values.cert),
+        key: read(values.key),
+        ca: read(values.ca),
+        requestCert: true,
+        rejectUnauthorized: true,
+        minVersion: 'TLSv1.3',
+      }
+    : undefined;
+const answer = (req, res) => {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { 'content-length': '0', allow: 'GET, HEAD' });
     res.end();
@@ -35,7 +62,8 @@ const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
   }
   res.writeHead(200, HEADERS);
   res.end(req.method === 'HEAD' ? undefined : BODY);
-});
+};
+const server = tlsOptions ? createTlsServer({ ...options, ...tlsOptions }, answer) : createServer(options, answer);
 
 server.listen(port, values.host, () => {
   process.stdout.write(`${JSON.stringify({ msg: 'app-1k listening', port: server.address().port })}\n`);

@@ -2,28 +2,48 @@
 // The meshlet agent next to HAProxy, nginx and @fastify/http-proxy, measured
 // side by side in one run on this machine, for a 1 KiB response.
 //
-// Starts on loopback, each on a free port: bench/app-1k.mjs (the app), a
-// control plane, the app's agent (B), a client agent (A), HAProxy, nginx and
+// Starts on loopback, each on a free port: bench/app-1k.mjs (the app, and a
+// second one over HTTPS with client certificates), a control plane, the app's
+// agents (B: service hello, strict mTLS, the default; P: service
+// hello-permissive, permissive), a client agent (A), HAProxy, nginx and
 // bench/fastify-proxy.mjs, and sends the same bounded load down each path:
 //
-//   direct    client -> app
-//   agent     client -> agent B inbound -> app                 (one agent hop)
-//   mesh      client -> agent A outbound -> agent B inbound -> app
-//   haproxy   client -> HAProxy (http mode, nbthread 1) -> app
-//   nginx     client -> nginx (1 worker, upstream keepalive) -> app
-//   fastify   client -> @fastify/http-proxy, defaults -> app
+//   direct       client -> app
+//   agent        client -> agent P inbound -> app            (one hop, plaintext)
+//   agent-mtls   client with a mesh certificate =mTLS=> agent B inbound -> app
+//   mesh         client -> agent A outbound =mTLS=> agent B inbound -> app (the default)
+//   mesh-plain   client -> agent A outbound -> agent P inbound -> app
+//   haproxy      client -> HAProxy (http mode, nbthread 1) -> app
+//   haproxy-tls  client =TLS=> HAProxy =mTLS=> app (HTTPS)
+//   nginx        client -> nginx (1 worker, upstream keepalive) -> app
+//   nginx-tls    client =TLS=> nginx =mTLS=> app (HTTPS)
+//   fastify      client -> @fastify/http-proxy, defaults -> app
+//
+// mesh-plain: no agent setting turns mTLS off, so agent A reaches agent P
+// through an endpoint of service hello-plain registered over the stream
+// without `mtls` (bench/lib/proxy-compare/plaintext-registration.mjs): both
+// agents then run their plaintext code, unchanged. TLS is 1.3 everywhere,
+// with keep-alive and connection reuse on both hops of every proxy;
+// certificates are made for the run (bench/lib/proxy-compare/tls-material.mjs).
 //
 // Throughput mode (default): autocannon at a fixed connection count; req/s,
 // p50/p99, and the proxy processes' CPU time per request (utime + stime from
 // /proc/PID/stat before and after, divided by the requests), as ratios to
-// HAProxy. Rate mode (--rate N): N req/s for --duration s per path, in rounds
-// that alternate the paths, timed with hrtime (bench/lib/fixed-rate-load.mjs)
+// HAProxy and, for each TLS path, to its plaintext counterpart. Rate mode
+// (--rate N): N req/s for --duration s per path, in rounds that alternate the
+// paths, timed with hrtime (bench/lib/fixed-rate-load.mjs)
 // because autocannon's latencies are whole milliseconds; reports p50/p99 and
-// what the agents add over direct.
+// what the agents add over direct, and the TLS paths' ratios to plaintext.
 //
 // usage: node bench/proxy-compare.mjs [--duration 5] [--connections 16] [--warmup 1]
 //                                     [--rate 1000 [--rounds 3]] [--paths direct,agent,...]
 //                                     [--install] [--write [--doc docs/benchmarks.md]] [--smoke]
+//                                     [--cpu-prof DIR]
+//
+// --cpu-prof DIR: each agent writes a V8 CPU profile (agent-A.cpuprofile,
+// agent-B.cpuprofile, ...) into DIR when it stops, to open in Chrome
+// DevTools; the profiler costs CPU, so such a run's figures are not
+// comparable with others.
 //
 // --smoke: both modes over every path (or --paths), with a small load: 200
 // requests per path at 2 connections, then 50 at 500 req/s, no warm-up; for
@@ -33,12 +53,14 @@
 // them) each exit 1 with the reason. --write is refused with --smoke.
 //
 // Code: this entry reads the options; bench/lib/proxy-compare/paths.mjs
-// starts the paths, bench/lib/proxy-compare/modes.mjs measures and reports.
-import { existsSync, readFileSync } from 'node:fs';
+// defines the paths over the processes of bench/lib/proxy-compare/processes.mjs,
+// bench/lib/proxy-compare/modes.mjs measures and reports.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { rateMode, throughputMode, writeDoc } from './lib/proxy-compare/modes.mjs';
+import { rateMode, throughputMode } from './lib/proxy-compare/modes.mjs';
+import { writeDoc } from './lib/proxy-compare/report.mjs';
 import { ALL_PATHS, proxyPaths, RATE_PATHS } from './lib/proxy-compare/paths.mjs';
 import { benchScratch } from './lib/process-group.mjs';
 import { INSTALL_HINT, findBinary, installProxies } from './lib/system-proxies.mjs';
@@ -64,6 +86,7 @@ const { values } = parseArgs({
     write: { type: 'boolean', default: false },
     doc: { type: 'string', default: join(root, 'docs', 'benchmarks.md') },
     smoke: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -131,7 +154,9 @@ const runs = values.smoke
 // --- processes -------------------------------------------------------------
 
 const { group, dir, cleanup, exit } = benchScratch('meshlet-proxy-compare-', log);
-const { PATH_DEFS, app } = proxyPaths({ group, dir, root, bench: here, connections });
+const cpuProfDir = values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']);
+if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
+const { PATH_DEFS, app } = proxyPaths({ group, dir, root, bench: here, connections, cpuProfDir });
 
 /** In a smoke run, every path must have served every request. */
 function checkSmoke(rows, runMode) {

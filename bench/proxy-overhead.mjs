@@ -7,8 +7,15 @@
 // is read from /proc before and after:
 //
 //   direct    client -> app
-//   inbound   client -> agent B inbound -> app
-//   mesh      client -> agent A outbound -> agent B inbound -> app
+//   inbound   client -> agent B inbound -> app          (plaintext)
+//   mesh      client -> agent A outbound =mTLS=> agent B inbound -> app
+//
+// Agents call each other over mutual TLS by default (strict mode), and a
+// strict inbound listener refuses a plaintext caller, so the service `hello`
+// is in permissive mode here: the load generator's plaintext requests to
+// agent B are relayed, while agent A still calls B over mTLS (a caller with a
+// certificate always does). bench/proxy-compare.mjs has the mTLS and
+// plaintext variants of both paths side by side.
 //
 // It prints a table and, with --write, replaces the results section of
 // docs/benchmarks.md. Ratios matter more than absolute numbers: the load
@@ -59,7 +66,9 @@ function start(name, args) {
 }
 function config(name, value) {
   const file = join(dir, `${name}.yaml`);
-  return writePrivateFile(file, stringify(value)); // agent configs hold join credentials
+  // Agent configs hold join credentials: 0600.
+  writePrivateFile(file, stringify(value));
+  return file;
 }
 async function until(what, check, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
@@ -98,9 +107,7 @@ try {
       dataDir: join(dir, 'cp'),
       push: { startupGraceMs: 0 },
       log: quiet,
-      // The inbound path calls agent B's inbound listener directly, in plaintext: permissive lets it in. The mesh
-      // path still goes over mutual TLS (agent A calls an endpoint that speaks it). bench/proxy-compare.mjs measures
-      // mTLS against plaintext side by side.
+      // The inbound path's plaintext caller is relayed (see the top of this file).
       services: { hello: { mtls: { mode: 'permissive' } } },
     }),
   ]);
@@ -149,6 +156,11 @@ try {
     const r = await fetch(`http://127.0.0.1:${PORTS.clientAdmin}/config`);
     return ((await r.json()).table?.services?.hello?.endpoints?.length ?? 0) === 1;
   });
+  // Agent B is strict until its own table brings the service's permissive mode.
+  await until(
+    'agent B to relay a plaintext request (permissive mode)',
+    async () => (await fetch(`http://127.0.0.1:${PORTS.inbound}/`)).ok,
+  );
 
   const targets = [
     { name: 'direct', url: `http://127.0.0.1:${PORTS.app}/`, headers: {} },

@@ -13,7 +13,20 @@ import { ROOT } from './harness/mesh.js';
 
 /** The scripts that have a smoke mode, with the paths each must report as answered. */
 const SMOKE_RUNS: Record<string, { answered: string[] }> = {
-  'proxy-compare.mjs': { answered: ['direct', 'agent', 'mesh', 'haproxy', 'nginx', 'fastify'] },
+  'proxy-compare.mjs': {
+    answered: [
+      'direct',
+      'agent',
+      'agent-mtls',
+      'mesh',
+      'mesh-plain',
+      'haproxy',
+      'haproxy-tls',
+      'nginx',
+      'nginx-tls',
+      'fastify',
+    ],
+  },
   'proxy-overhead.mjs': { answered: ['direct', 'inbound', 'mesh'] },
   'scale.mjs': { answered: [] },
 };

@@ -8,17 +8,21 @@
 // times each one with process.hrtime.bigint() from the moment it is written
 // to the last byte of its body. The count (rate x seconds) and the time (the
 // run plus a timeout) are both bounded: it always stops by itself.
-import { Agent, request } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 
 /**
  * Sends `rate` GET requests per second to `url` for `seconds` seconds.
  * Resolves to `{ sent, ok, errors, elapsedS, latenciesMs }`, the latencies of
  * the successful (2xx) requests sorted ascending. Pass a keep-alive `agent`
  * to reuse its connections across runs (it is then left open); without one,
- * a fresh agent is made and destroyed.
+ * a fresh agent is made and destroyed. An `https:` url needs an `agent`
+ * (a node:https Agent with the client's TLS options).
  */
 export function fixedRateLoad({ url, headers = {}, rate, seconds, timeoutMs = 5000, agent: shared }) {
   const target = new URL(url);
+  const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  if (target.protocol === 'https:' && !shared) throw new Error(`fixedRateLoad: ${url} needs an https agent`);
   const total = Math.max(1, Math.round(rate * seconds));
   const periodNs = 1e9 / rate;
   const agent = shared ?? new Agent({ keepAlive: true, maxSockets: 64 });

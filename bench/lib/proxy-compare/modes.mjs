@@ -5,18 +5,26 @@
 // `env` is { app, group, log, root, PATH_DEFS }; `s`, the settings of one
 // run: { mode, duration, connections, warmup, amount?, rate, rounds, paths,
 // pathsGiven }.
-import { createRequire } from 'node:module';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
+import { Agent as TlsAgent } from 'node:https';
 import { cpus } from 'node:os';
-import { join, relative } from 'node:path';
 import autocannon from 'autocannon';
 import { fixedRateLoad, percentile } from '../fixed-rate-load.mjs';
 import { cpuSeconds } from '../process-group.mjs';
-import { findBinary, versionOf } from '../system-proxies.mjs';
-
-/** What the issue asks of an agent hop and of the mesh path. */
-const TARGETS = { agentCpuVsHaproxy: 2.5, meshP50AddMs: 1, meshP99AddMs: 3 };
+import {
+  commandLine,
+  cpuCell,
+  f0,
+  f1,
+  f2,
+  f3,
+  mtlsTarget,
+  signed,
+  TARGETS,
+  verdict,
+  versions,
+  vsPlain,
+} from './report.mjs';
 
 /** CPU seconds used so far by each proxy of a path, and by the app. */
 function cpuSnapshot(proxies, appPid) {
@@ -41,13 +49,14 @@ function cpuPerRequest(proxies, before, appPid, n) {
   };
 }
 
-/** autocannon for `seconds` (or `amount` requests), stopped by a watchdog if it overruns. */
-async function cannon(url, headers, connections, { seconds, amount }) {
+/** autocannon for `seconds` (or `amount` requests), stopped by a watchdog if it overruns; `tls`: client TLS options. */
+async function cannon(url, headers, connections, { seconds, amount }, tls) {
   // With `amount`, a short sample interval lets autocannon stop soon after the last answer (it checks once a sample).
   const inst = autocannon({
     url,
     headers,
     connections,
+    ...(tls ? { tlsOptions: tls } : {}),
     ...(amount ? { amount, sampleInt: 50 } : { duration: seconds }),
   });
   const watchdog = setTimeout(() => inst.stop(), ((seconds ?? 1) + 30) * 1000);
@@ -56,50 +65,6 @@ async function cannon(url, headers, connections, { seconds, amount }) {
   } finally {
     clearTimeout(watchdog);
   }
-}
-
-// --- formatting -----------------------------------------------------------
-
-const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : '-');
-const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '-');
-const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-');
-const f3 = (x) => (Number.isFinite(x) ? x.toFixed(3) : '-');
-const signed = (x) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(3)}` : '-');
-const verdict = (ok) => (ok === undefined ? 'n/a' : ok ? '**met**' : '**not met**');
-const cpuCell = (c) =>
-  c.perProxy.length === 0
-    ? '-'
-    : c.perProxy.length === 1
-      ? f1(c.total)
-      : `${f1(c.total)} (${c.perProxy.map((p) => `${p.label} ${f1(p.us)}`).join(' + ')})`;
-
-function versions(root) {
-  const req = createRequire(join(root, 'package.json'));
-  const pkgVersion = (name) => {
-    try {
-      return JSON.parse(readFileSync(req.resolve(`${name}/package.json`), 'utf8')).version;
-    } catch {
-      return 'unknown';
-    }
-  };
-  const bin = (name) => findBinary(name);
-  return [
-    `Node ${process.version}`,
-    `HAProxy ${bin('haproxy') ? versionOf('haproxy', bin('haproxy')) : 'not installed'}`,
-    `nginx ${bin('nginx') ? versionOf('nginx', bin('nginx')) : 'not installed'}`,
-    `fastify ${pkgVersion('fastify')} + @fastify/http-proxy ${pkgVersion('@fastify/http-proxy')}`,
-    `autocannon ${pkgVersion('autocannon')}`,
-  ].join(', ');
-}
-function commandLine(s) {
-  const { mode, rate, duration, rounds, connections, warmup } = s;
-  const args =
-    mode === 'rate'
-      ? [`--rate ${rate}`, `--duration ${duration}`, `--rounds ${rounds}`]
-      : [`--duration ${duration}`, `--connections ${connections}`];
-  if (warmup !== 1) args.push(`--warmup ${warmup}`);
-  if (s.pathsGiven) args.push(`--paths ${s.paths.join(',')}`);
-  return `node bench/proxy-compare.mjs ${args.join(' ')} --write`;
 }
 
 // --- the two modes ---------------------------------------------------------
@@ -114,14 +79,25 @@ export async function throughputMode(env, ready, skipped, s) {
   const { duration, connections, warmup, amount } = s;
   const load = amount ? { amount } : { seconds: duration };
   const rows = [];
+  // A first warm-up of every path, so that no path pays for the first use of a process it shares with another (agent A
+  // serves both mesh paths: measured first and cold, the mTLS one cost up to 1.6x the plaintext one, and 1.0-1.4x
+  // measured second); each path is warmed up again right before its own measurement.
+  if (warmup > 0) {
+    for (const p of ready) {
+      log(`warm-up ${p.name}: ${warmup} s at ${connections} connections...`);
+      await cannon(p.url, p.headers, connections, { seconds: warmup }, p.tls);
+    }
+  }
   for (const [i, p] of ready.entries()) {
     log(
       `[${i + 1}/${ready.length}] ${p.name}: ${warmup} s warm-up, then ${amount ? `${amount} requests` : `${duration} s`} at ${connections} connections...`,
     );
-    if (warmup > 0) await cannon(p.url, p.headers, connections, { seconds: warmup });
-    const appPid = (await app()).pid;
+    if (warmup > 0) await cannon(p.url, p.headers, connections, { seconds: warmup }, p.tls);
+    const appPid = p.appPid ?? (await app()).pid;
     const before = cpuSnapshot(p.proxies, appPid);
-    const r = await cannon(p.url, p.headers, connections, load);
+    const handshakesBefore = await p.handshakes?.();
+    const r = await cannon(p.url, p.headers, connections, load, p.tls);
+    const handshakes = p.handshakes ? (await p.handshakes()) - handshakesBefore : undefined;
     group.assertAlive();
     const n = r.requests.total;
     if (n === 0) throw new Error(`${p.name}: no request completed (errors ${r.errors}, timeouts ${r.timeouts})`);
@@ -134,6 +110,7 @@ export async function throughputMode(env, ready, skipped, s) {
       p50: r.latency.p50,
       p99: r.latency.p99,
       cpu,
+      handshakes,
     };
     rows.push(row);
     log(
@@ -143,13 +120,13 @@ export async function throughputMode(env, ready, skipped, s) {
   const by = Object.fromEntries(rows.map((r) => [r.name, r]));
   const ha = by.haproxy;
   const lines = [
-    '| path | route | requests | errors | req/s | req/s vs HAProxy | p50 ms | p99 ms | proxy CPU µs/req | CPU/req vs HAProxy | app CPU µs/req |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| path | route | requests | errors | req/s | req/s vs HAProxy | p50 ms | p99 ms | proxy CPU µs/req | CPU/req vs HAProxy | CPU/req vs plaintext | app CPU µs/req |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| ${r.label} | ${r.what} | ${r.n} | ${r.errors} | ${f0(r.rps)} | ${ha ? `${f2(r.rps / ha.rps)}x` : '-'} | ${r.p50} | ${r.p99} | ${cpuCell(r.cpu)} | ${ha && r.cpu.perProxy.length ? `${f2(r.cpu.total / ha.cpu.total)}x` : '-'} | ${f1(r.cpu.app)} |`,
+        `| ${r.label} | ${r.what} | ${r.n} | ${r.errors} | ${f0(r.rps)} | ${ha ? `${f2(r.rps / ha.rps)}x` : '-'} | ${r.p50} | ${r.p99} | ${cpuCell(r.cpu)} | ${ha && r.cpu.perProxy.length ? `${f2(r.cpu.total / ha.cpu.total)}x` : '-'} | ${vsPlain(by, r, (x) => x.cpu.total)} | ${f1(r.cpu.app)} |`,
     ),
-    ...skipped.map((s) => `| ${PATH_DEFS[s.name].label} | skipped: ${s.why} | | | | | | | | | |`),
+    ...skipped.map((s) => `| ${PATH_DEFS[s.name].label} | skipped: ${s.why} | | | | | | | | | | |`),
   ];
   const agent = by.agent;
   const cpuOk = agent && ha ? agent.cpu.total <= TARGETS.agentCpuVsHaproxy * ha.cpu.total : undefined;
@@ -158,8 +135,15 @@ export async function throughputMode(env, ready, skipped, s) {
     `- One agent hop costs at most ${TARGETS.agentCpuVsHaproxy}x HAProxy's CPU per request: ${agent && ha ? `${f1(agent.cpu.total)} µs vs ${TARGETS.agentCpuVsHaproxy} x ${f1(ha.cpu.total)} = ${f1(TARGETS.agentCpuVsHaproxy * ha.cpu.total)} µs (${f2(agent.cpu.total / ha.cpu.total)}x)` : 'not measured'} — ${verdict(cpuOk)}`,
     `- One agent hop costs less CPU per request than @fastify/http-proxy with defaults: ${agent && by.fastify ? `${f1(agent.cpu.total)} µs vs ${f1(by.fastify.cpu.total)} µs (${f2(agent.cpu.total / by.fastify.cpu.total)}x)` : 'not measured'} — ${verdict(fastOk)}`,
     `- Both: ${verdict(cpuOk === undefined || fastOk === undefined ? undefined : cpuOk && fastOk)}`,
+    mtlsTarget(by),
   ];
-  const header = `Throughput: run on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}; ${versions(root)}; ${connections} connections, ${duration} s per path after a ${warmup} s warm-up; latencies from autocannon (whole ms); command: \`${commandLine(s)}\`.`;
+  const shaken = rows.filter((r) => r.handshakes !== undefined);
+  if (shaken.length > 0)
+    targets.push(
+      '',
+      `mTLS handshakes at the callee agent during the measured runs (connections are reused; new ones only replace closed ones): ${shaken.map((r) => `${r.label} ${r.handshakes}`).join(', ')}.`,
+    );
+  const header = `Throughput: run on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}; ${versions(root)}; ${connections} connections, ${duration} s per path after a ${warmup} s warm-up of every path and another of the path; latencies from autocannon (whole ms); command: \`${commandLine(s)}\`.`;
   return { rows, text: `${header}\n\n${lines.join('\n')}\n\nTargets:\n\n${targets.join('\n')}` };
 }
 
@@ -171,8 +155,17 @@ export async function rateMode(env, ready, skipped, s) {
   const { app, group, log, root, PATH_DEFS } = env;
   const { rate, duration, rounds, warmup } = s;
   const slice = duration / rounds;
-  const acc = new Map(ready.map((p) => [p.name, { sent: 0, ok: 0, errors: 0, elapsed: 0, lat: [], cpuSamples: [] }]));
-  const agents = new Map(ready.map((p) => [p.name, new Agent({ keepAlive: true, maxSockets: 64 })]));
+  const acc = new Map(
+    ready.map((p) => [p.name, { sent: 0, ok: 0, errors: 0, elapsed: 0, lat: [], cpuSamples: [], handshakes: 0 }]),
+  );
+  const agents = new Map(
+    ready.map((p) => [
+      p.name,
+      p.tls
+        ? new TlsAgent({ keepAlive: true, maxSockets: 64, ...p.tls })
+        : new Agent({ keepAlive: true, maxSockets: 64 }),
+    ]),
+  );
   try {
     if (warmup > 0) {
       for (const p of ready) {
@@ -180,11 +173,13 @@ export async function rateMode(env, ready, skipped, s) {
         await fixedRateLoad({ url: p.url, headers: p.headers, rate, seconds: warmup, agent: agents.get(p.name) });
       }
     }
-    const appPid = (await app()).pid;
+    const plainAppPid = (await app()).pid;
     for (let round = 1; round <= rounds; round++) {
       for (const p of ready) {
         log(`round ${round}/${rounds} ${p.name}: ${rate} req/s for ${f2(slice)} s...`);
+        const appPid = p.appPid ?? plainAppPid;
         const before = cpuSnapshot(p.proxies, appPid);
+        const handshakesBefore = await p.handshakes?.();
         const r = await fixedRateLoad({
           url: p.url,
           headers: p.headers,
@@ -199,6 +194,7 @@ export async function rateMode(env, ready, skipped, s) {
         a.errors += r.errors;
         a.elapsed += r.elapsedS;
         a.lat.push(r.latenciesMs);
+        if (p.handshakes) a.handshakes += (await p.handshakes()) - handshakesBefore;
         if (r.ok > 0) a.cpuSamples.push({ cpu: cpuPerRequest(p.proxies, before, appPid, r.ok), n: r.ok });
       }
     }
@@ -231,6 +227,7 @@ export async function rateMode(env, ready, skipped, s) {
       p99: percentile(all, 99),
       max: all[all.length - 1],
       cpu,
+      handshakes: p.handshakes ? a.handshakes : undefined,
     };
   });
   for (const r of rows)
@@ -238,47 +235,30 @@ export async function rateMode(env, ready, skipped, s) {
       `    ${r.name}: p50 ${f3(r.p50)} ms, p99 ${f3(r.p99)} ms, proxy CPU ${cpuCell(r.cpu)} µs/req${r.errors ? `, ${r.errors} errors` : ''}`,
     );
   const direct = rows.find((r) => r.name === 'direct');
+  const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
   const lines = [
-    '| path | route | requests | errors | req/s sent | p50 ms | p90 ms | p99 ms | max ms | p50 over direct ms | p99 over direct ms | proxy CPU µs/req |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| path | route | requests | errors | req/s sent | p50 ms | p90 ms | p99 ms | max ms | p50 over direct ms | p99 over direct ms | p50 vs plaintext | p99 vs plaintext | proxy CPU µs/req | CPU/req vs plaintext |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| ${r.label} | ${r.what} | ${r.sent} | ${r.errors} | ${f0(r.rps)} | ${f3(r.p50)} | ${f3(r.p90)} | ${f3(r.p99)} | ${f3(r.max)} | ${direct && r !== direct ? signed(r.p50 - direct.p50) : '-'} | ${direct && r !== direct ? signed(r.p99 - direct.p99) : '-'} | ${cpuCell(r.cpu)} |`,
+        `| ${r.label} | ${r.what} | ${r.sent} | ${r.errors} | ${f0(r.rps)} | ${f3(r.p50)} | ${f3(r.p90)} | ${f3(r.p99)} | ${f3(r.max)} | ${direct && r !== direct ? signed(r.p50 - direct.p50) : '-'} | ${direct && r !== direct ? signed(r.p99 - direct.p99) : '-'} | ${vsPlain(byName, r, (x) => x.p50)} | ${vsPlain(byName, r, (x) => x.p99)} | ${cpuCell(r.cpu)} | ${vsPlain(byName, r, (x) => x.cpu.total)} |`,
     ),
-    ...skipped.map((s) => `| ${PATH_DEFS[s.name].label} | skipped: ${s.why} | | | | | | | | | | |`),
+    ...skipped.map((s) => `| ${PATH_DEFS[s.name].label} | skipped: ${s.why} | | | | | | | | | | | | | |`),
   ];
-  const mesh = rows.find((r) => r.name === 'mesh');
+  const mesh = byName.mesh;
   const d50 = mesh && direct ? mesh.p50 - direct.p50 : undefined;
   const d99 = mesh && direct ? mesh.p99 - direct.p99 : undefined;
   const targets = [
-    `- At ${rate} req/s the mesh path adds at most ${TARGETS.meshP50AddMs} ms at p50 over direct: ${d50 === undefined ? 'not measured' : `${signed(d50)} ms`} — ${verdict(d50 === undefined ? undefined : d50 <= TARGETS.meshP50AddMs)}`,
-    `- At ${rate} req/s the mesh path adds at most ${TARGETS.meshP99AddMs} ms at p99 over direct: ${d99 === undefined ? 'not measured' : `${signed(d99)} ms`} — ${verdict(d99 === undefined ? undefined : d99 <= TARGETS.meshP99AddMs)}`,
+    `- At ${rate} req/s the mesh path (mTLS, the default) adds at most ${TARGETS.meshP50AddMs} ms at p50 over direct: ${d50 === undefined ? 'not measured' : `${signed(d50)} ms`} — ${verdict(d50 === undefined ? undefined : d50 <= TARGETS.meshP50AddMs)}`,
+    `- At ${rate} req/s the mesh path (mTLS, the default) adds at most ${TARGETS.meshP99AddMs} ms at p99 over direct: ${d99 === undefined ? 'not measured' : `${signed(d99)} ms`} — ${verdict(d99 === undefined ? undefined : d99 <= TARGETS.meshP99AddMs)}`,
+    mtlsTarget(byName),
   ];
+  const shaken = rows.filter((r) => r.handshakes !== undefined);
+  if (shaken.length > 0)
+    targets.push(
+      '',
+      `mTLS handshakes at the callee agent during the measured rounds (a connection idle between rounds may be closed and made again): ${shaken.map((r) => `${r.label} ${r.handshakes}`).join(', ')}.`,
+    );
   const header = `Fixed rate: run on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}; ${versions(root)}; ${rate} req/s, ${duration} s per path in ${rounds} alternating rounds after a ${warmup} s warm-up; latencies timed with hrtime, write to last body byte; command: \`${commandLine(s)}\`.`;
   return { rows, text: `${header}\n\n${lines.join('\n')}\n\nTargets:\n\n${targets.join('\n')}` };
-}
-
-/** Replaces this mode's block (`mode`: throughput or rate) inside the proxy-compare markers of the doc, keeping the other mode's block. */
-export function writeDoc(file, text, mode, log) {
-  const begin = '<!-- proxy-compare:begin -->';
-  const end = '<!-- proxy-compare:end -->';
-  const doc = readFileSync(file, 'utf8');
-  const b = doc.indexOf(begin);
-  const e = doc.indexOf(end);
-  if (b < 0 || e < b)
-    throw new Error(
-      `${file} has no ${begin} ... ${end} section; add it (see the Proxy comparison section) and run again`,
-    );
-  let inner = doc.slice(b + begin.length, e);
-  const sb = `<!-- proxy-compare:${mode}:begin -->`;
-  const se = `<!-- proxy-compare:${mode}:end -->`;
-  const block = `${sb}\n${text}\n${se}`;
-  const ib = inner.indexOf(sb);
-  const ie = inner.indexOf(se);
-  if (ib >= 0 && ie > ib) inner = inner.slice(0, ib) + block + inner.slice(ie + se.length);
-  else
-    inner =
-      mode === 'throughput' ? `\n${block}\n${inner.replace(/^\n/, '')}` : `${inner.replace(/\n$/, '')}\n\n${block}\n`;
-  writeFileSync(file, doc.slice(0, b + begin.length) + inner + doc.slice(e));
-  log(`wrote the ${mode} results to ${relative(process.cwd(), file) || file}`);
 }
