@@ -9,6 +9,7 @@ import { makeCa, makeCert } from './harness/certs.js';
 import { ETCD_BIN, requireEtcd } from './harness/etcd.js';
 import { CP_BIN, type ControlPlaneHandle, type Scratch, withMesh } from './harness/mesh.js';
 import { Proc } from './harness/process.js';
+import { sharedCa } from './harness/mesh-ca.js';
 import { waitFor } from './harness/wait.js';
 
 // The control plane on an etcd that checks who talks to it, as production
@@ -31,6 +32,8 @@ async function failedStart(
     dataDir: join(scratch.dir, `${name}-data`),
     auth: { adminToken: ADMIN },
     store: { kind: 'etcd', etcd: { requestTimeoutMs: 1500, ...etcd } },
+    // Replicas on etcd sign with operator CA files (auto is a config error there).
+    identity: { ca: sharedCa(scratch.dir) },
   });
   const proc = new Proc(name, process.execPath, [CP_BIN, '--config', config]);
   const { code } = await proc.exited();

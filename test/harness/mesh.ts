@@ -74,7 +74,8 @@ export async function startControlPlane(
   const proc = new Proc('control-plane', process.execPath, [CP_BIN, '--config', scratch.config(`cp-${p}`, config)]);
   const probe = tls ? { tls: { rejectUnauthorized: false } } : {};
   await waitFor('the control plane to listen', async () => (await httpRequest(p, '/healthz', probe)).status === 200, {
-    timeoutMs: 15_000,
+    // Generous: a control plane's first start also makes its CA (keys and certificates), slow on a loaded machine.
+    timeoutMs: 30_000,
   });
   const [http, ws] = tls ? ['https', 'wss'] : ['http', 'ws'];
   return { proc, port: p, url: `${http}://127.0.0.1:${p}`, streamUrl: `${ws}://127.0.0.1:${p}/v1/stream`, config };
