@@ -159,6 +159,8 @@ describe('web dashboard', () => {
       timeout: UI_TIMEOUT_MS,
     });
     await page.waitForSelector('[data-testid="active-tier"]:has-text("1")', { timeout: UI_TIMEOUT_MS });
+    // Its mTLS mode (no policy says otherwise: strict).
+    expect(await page.textContent('[data-testid="mtls-mode"]')).toBe('strict');
     await page.screenshot({ path: join(SCREENSHOTS, 'service.png'), fullPage: true });
 
     await page.click('nav a[data-route="events"]');
@@ -190,6 +192,11 @@ describe('web dashboard', () => {
       timeout: UI_TIMEOUT_MS,
     });
     expect(await page.textContent('[data-testid="agent-row-client"]')).toContain('db, hello');
+    // Each agent's workload identity, with its certificate's expiry.
+    expect(await page.getAttribute('[data-testid="agent-row-client"] td[data-identity]', 'data-identity')).toBe(
+      'spiffe://meshlet.local/svc/client',
+    );
+    expect(await page.textContent('[data-testid="agent-row-client"] td[data-identity]')).toContain('expires');
     // One control plane has every agent: no Replica column.
     expect(await page.locator('[data-testid="agents-table"] th:text-is("Replica")').count()).toBe(0);
     await page.waitForSelector('[data-testid="agent-row-db-primary"][data-connected="false"]', {

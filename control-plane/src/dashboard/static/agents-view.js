@@ -1,6 +1,7 @@
 // Agents: connection, the control-plane replica each is connected to (with
-// several replicas), the table version each applied, NACKs and what each one
-// subscribes to.
+// several replicas), the workload identity each holds and when its
+// certificate expires, the table version each applied, NACKs and what each
+// one subscribes to.
 
 import { badge, DASH, h, stateBadge, timeEl } from './dom.js';
 
@@ -19,6 +20,27 @@ function ringsCell(rings) {
 function replicaCell(a) {
   if (a.replica) return h('td', { 'data-replica': a.replica }, a.replica);
   return h('td', { class: 'muted', 'data-replica': '' }, a.connected ? 'this replica' : DASH);
+}
+
+/** Certificates this close to expiry are shown as a warning (renewal is due at about 70% of their life). */
+const EXPIRY_WARN_MS = 60 * 60 * 1000;
+
+/**
+ * The workload identity last issued to the agent (its SPIFFE ID) and when
+ * its certificate expires: a warning within the hour, an error once past
+ * (a connected agent renews long before; a past expiry means it could not).
+ */
+function identityCell(a) {
+  const c = a.certificate;
+  if (!c) return h('td', { class: 'muted', 'data-identity': '' }, a.replica ? `on ${a.replica}` : 'none issued');
+  const left = Date.parse(c.notAfter) - Date.now();
+  const tone = left <= 0 ? 'bad' : left < EXPIRY_WARN_MS ? 'warn' : 'ok';
+  return h(
+    'td',
+    { 'data-identity': c.spiffeId },
+    h('code', { class: 'small' }, c.spiffeId),
+    h('div', {}, badge(left <= 0 ? 'expired' : 'expires', tone), ' ', timeEl(c.notAfter)),
+  );
 }
 
 /** Whether the agent applied the last table sent; an agent of another replica has its ACK state there only. */
@@ -65,6 +87,7 @@ export function renderAgents(answer, cluster) {
         a.connected ? badge('connected', 'ok') : [badge('disconnected', 'bad'), ' ', timeEl(a.disconnectedAt)],
       ),
       replicas ? replicaCell(a) : null,
+      identityCell(a),
       h('td', { class: 'num' }, a.appliedVersion ?? DASH, h('span', { class: 'muted' }, ` / ${a.sentVersion ?? DASH}`)),
       inSyncCell(a),
       h('td', {}, nackCell(a.nack)),
@@ -87,7 +110,7 @@ export function renderAgents(answer, cluster) {
       h(
         'caption',
         { class: 'visually-hidden' },
-        `Every agent: connection,${replicas ? ' control-plane replica,' : ''} applied and sent table versions, NACKs, subscriptions and rings`,
+        `Every agent: connection,${replicas ? ' control-plane replica,' : ''} workload identity and certificate expiry, applied and sent table versions, NACKs, subscriptions and rings`,
       ),
       h(
         'thead',
@@ -100,6 +123,7 @@ export function renderAgents(answer, cluster) {
             'Instance',
             'Connection',
             replicas ? 'Replica' : null,
+            'Identity',
             'Applied / sent',
             'In sync',
             'Last NACK',

@@ -154,6 +154,14 @@ export function renderService(detail, ring, authz) {
       detail.failbackAt ? [h('dt', {}, 'Failback at'), h('dd', {}, timeEl(detail.failbackAt))] : null,
       h('dt', {}, 'Table version'),
       h('dd', {}, detail.version === null ? DASH : String(detail.version)),
+      h('dt', {}, 'Mutual TLS'),
+      h(
+        'dd',
+        { 'data-testid': 'mtls-mode' },
+        (detail.policy?.mtls?.mode ?? 'strict') === 'strict'
+          ? badge('strict', 'ok', { title: 'Its agents accept mutual TLS only' })
+          : badge('permissive', 'warn', { title: 'Its agents also accept plaintext callers, with no identity' }),
+      ),
       h('dt', {}, 'Traffic'),
       h(
         'dd',
