@@ -149,6 +149,33 @@ describe('mutual TLS in the listeners', () => {
     expect((await call(m.callerAddr.outbound as number, 'payments')).status).toBe(502);
   });
 
+  it('a callee that refuses the handshake is a connect failure: the call is retried on another endpoint', async () => {
+    // An endpoint whose certificate the caller cannot trust (another CA's): no request byte leaves, so, as for a
+    // refused connection, another endpoint is tried, and the caller is never told 502.
+    const rogue = await issue(m.otherCa, 'hello', 'hello-rogue');
+    const server = tls.createServer({ key: rogue.keyPem, cert: rogue.certChainPem, minVersion: 'TLSv1.3' });
+    server.on('tlsClientError', () => undefined);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const base = hello('strict');
+      await table({
+        hello: { ...base, endpoints: [{ ...calleeEndpoint(), id: 'hello-rogue', port }, ...base.endpoints] },
+      });
+      const statuses: number[] = [];
+      const bodies: string[] = [];
+      for (let i = 0; i < 8; i++) {
+        const a = await call(m.callerAddr.outbound as number, 'hello');
+        statuses.push(a.status);
+        bodies.push(a.body);
+      }
+      expect(statuses, bodies.join('\n')).toEqual(Array(8).fill(200));
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      await table({ hello: hello('strict') });
+    }
+  });
+
   it('rotates the callee’s certificate without dropping a request; new connections get the new one', async () => {
     await table({ hello: hello('strict') });
     const serialOnHandshake = async (): Promise<string> => {

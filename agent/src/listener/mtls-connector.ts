@@ -4,7 +4,9 @@ import { formatSpiffeId, spiffeServerCheck } from '@meshlet/shared/identity';
 import type { buildConnector } from 'undici';
 import { workloadTlsOptions } from '../identity/identity-tls.js';
 import type { WorkloadCertificate, WorkloadIdentity } from '../identity/workload-identity.js';
+import { AgentErrorCodes } from '../errors.js';
 import type { AgentMetrics } from '../metrics.js';
+import { HANDSHAKE_FAILED_CODE } from '../resilience/failure-kind.js';
 
 /** Most TLS sessions kept for resumption (one per callee endpoint and expected identity). */
 export const MAX_CACHED_SESSIONS = 1000;
@@ -55,12 +57,14 @@ export class MtlsConnector {
 
   /**
    * A new mTLS connection to an endpoint of `service` at `host:port` (not yet
-   * secure: wait for `secureConnect`), or undefined while there is no
-   * certificate. For tunnels (upgrades); pools use {@link connectorFor}.
+   * secure: wait for `secureConnect`), or, while the agent has no certificate
+   * yet or its own expired, the error saying so (nothing is tried: peers
+   * would refuse it). For tunnels (upgrades); pools use {@link connectorFor}.
    */
-  connect(service: string, host: string, port: number): TLSSocket | undefined {
-    const context = this.#secureContext();
-    if (context === undefined) return undefined;
+  connect(service: string, host: string, port: number): TLSSocket | IdentityUnavailableError {
+    const unavailable = this.#unavailable();
+    if (unavailable !== undefined) return unavailable;
+    const context = this.#secureContext() as { certificate: WorkloadCertificate; secureContext: SecureContext };
     const { trustDomain } = context.certificate;
     const key = `${formatSpiffeId({ trustDomain, service })} ${host}:${port}`;
     const session = this.#sessions.get(key);
@@ -84,19 +88,9 @@ export class MtlsConnector {
   connectorFor(service: string, connectMs: number): buildConnector.connector {
     return (options, callback) => {
       const key = `${service} ${options.hostname}:${options.port}`;
-      const expired = this.#expiredAt();
-      if (expired !== undefined) {
-        callback(
-          new Error(
-            `this agent's workload certificate expired at ${new Date(expired).toISOString()} and was not renewed (is the control plane reachable?): peers refuse it`,
-          ),
-          null,
-        );
-        return;
-      }
       const socket = this.connect(service, options.hostname, Number(options.port));
-      if (socket === undefined) {
-        callback(new Error('this agent has no workload certificate yet to call an mTLS endpoint with'), null);
+      if (socket instanceof Error) {
+        callback(socket, null);
         return;
       }
       let settled = false;
@@ -112,12 +106,17 @@ export class MtlsConnector {
         if (settled) return;
         settled = true;
         // A refused certificate is a handshake failure; a refused connection is not a handshake at all.
-        if (connected) {
+        if (connected && err.code !== 'UND_ERR_CONNECT_TIMEOUT') {
           this.#o.metrics?.mtlsHandshakes.labels('outbound', 'failed').inc();
           this.#o.log.warn(
             { err: err.message, code: err.code, service, endpoint: key },
             'outbound mTLS handshake failed',
           );
+          // The callee refused or broke the handshake before any request byte left: a connect failure (retried
+          // elsewhere, counted against this endpoint), whatever TLS called it (CERT_HAS_EXPIRED, ERR_SSL_*, a reset,
+          // MESHLET_PEER_IDENTITY_REFUSED from spiffeServerCheck).
+          callback(handshakeFailed(err, key), null);
+          return;
         }
         callback(err, null);
       };
@@ -142,10 +141,20 @@ export class MtlsConnector {
     return this.#context;
   }
 
-  /** When the agent's own certificate expired, if it has: peers would refuse it, so no handshake is tried. */
-  #expiredAt(): number | undefined {
-    const notAfter = this.#o.identity.current()?.notAfterMs;
-    return notAfter !== undefined && notAfter <= (this.#o.clock ?? Date.now)() ? notAfter : undefined;
+  /**
+   * Why the agent cannot call an mTLS endpoint, if it cannot: no certificate
+   * yet, or its own expired (peers would refuse it, so no handshake is tried).
+   */
+  #unavailable(): IdentityUnavailableError | undefined {
+    const certificate = this.#o.identity.current();
+    if (certificate === undefined)
+      return identityUnavailable(
+        'this agent has no workload certificate yet to call an mTLS endpoint with (the control plane has not issued one: is it reachable?)',
+      );
+    if (certificate.notAfterMs > (this.#o.clock ?? Date.now)()) return undefined;
+    return identityUnavailable(
+      `this agent's workload certificate expired at ${new Date(certificate.notAfterMs).toISOString()} and was not renewed (is the control plane reachable?): peers refuse it`,
+    );
   }
 
   #remember(key: string, session: Buffer): void {
@@ -156,4 +165,21 @@ export class MtlsConnector {
       this.#sessions.delete(oldest);
     }
   }
+}
+
+/** The agent's own identity cannot be used to call (code `MESHLET_IDENTITY_UNAVAILABLE`, failure kind `identity`). */
+export type IdentityUnavailableError = Error & { code: typeof AgentErrorCodes.IDENTITY_UNAVAILABLE };
+
+function identityUnavailable(message: string): IdentityUnavailableError {
+  return Object.assign(new Error(message), { code: AgentErrorCodes.IDENTITY_UNAVAILABLE });
+}
+
+/** A handshake the callee at `endpoint` failed, as a connect failure keeping TLS's reason. */
+function handshakeFailed(err: Error & { code?: string }, endpoint: string): Error {
+  return Object.assign(
+    new Error(`mTLS handshake with ${endpoint} failed: ${err.code ? `${err.code} ` : ''}${err.message}`, {
+      cause: err,
+    }),
+    { code: HANDSHAKE_FAILED_CODE, tlsCode: err.code },
+  );
 }

@@ -28,10 +28,13 @@ export class OriginPools {
    * An endpoint that speaks mTLS (`mtls`), called by an agent with a
    * workload identity, gets a pool of its own per service expected behind
    * it, whose connections check that the callee is that service. It is never
-   * called in plaintext: while the agent has no certificate yet, connecting
-   * fails (a connect failure, retried elsewhere like any other), since a
-   * downgrade would reach a permissive callee without an identity. Only an
-   * agent without an identity calls in plaintext.
+   * called in plaintext: while the agent has no certificate yet (or its own
+   * expired), connecting fails with `MESHLET_IDENTITY_UNAVAILABLE` (failure
+   * kind `identity`: answered 503 at once, neither retried nor counted
+   * against the endpoint, whose fault it is not), since a downgrade would
+   * reach a permissive callee without an identity. A handshake the callee
+   * refuses is a connect failure, retried elsewhere. Only an agent without
+   * an identity calls in plaintext.
    */
   get(
     host: string,
@@ -58,13 +61,14 @@ export class OriginPools {
   /**
    * How a tunnel (an upgrade) reaches an endpoint of `service`: an mTLS
    * connection when the endpoint speaks it and the agent has an identity
-   * (null while it has no certificate yet: the tunnel fails, never
-   * downgrades), else undefined (plaintext, as the pools decide).
+   * (the `MESHLET_IDENTITY_UNAVAILABLE` error while it has no valid
+   * certificate: the tunnel fails, never downgrades), else undefined
+   * (plaintext, as the pools decide).
    */
   tunnelSocket(endpoint: { host: string; port: number; mtls?: boolean | undefined }, service: string) {
     if (endpoint.mtls !== true || this.#mtls === undefined) return undefined;
     const mtls = this.#mtls;
-    return () => mtls.connect(service, endpoint.host, endpoint.port) ?? null;
+    return () => mtls.connect(service, endpoint.host, endpoint.port);
   }
 
   /** Closes the pools of origins not in `keep` (`host:port` keys); in-flight requests finish first. */

@@ -133,6 +133,7 @@ describe('decideRetry', () => {
     ['a timeout', { outcome: error('timeout') }, no('timeout')],
     ['a client that left', { outcome: error('aborted') }, no('aborted')],
     ['an unknown failure', { outcome: error('other') }, no('other-error')],
+    ['this agent has no valid certificate', { outcome: error('identity') }, no('identity-unavailable')],
     // Attempts, body, endpoints, budget.
     ['the second retry', { attempt: 1, outcome: error('connect') }, retry('connect')],
     ['a third retry when maxRetries is 2', { attempt: 2, outcome: error('connect') }, no('attempts-used')],
