@@ -264,6 +264,7 @@ export class Agent {
         ringChecksums: () => this.#rings.current,
         metrics: this.#metrics.registry,
         identity: this.#identity,
+        clock: this.#clock,
       },
       this.#log,
     );
