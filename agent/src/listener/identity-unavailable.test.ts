@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { createLogger, type Endpoint, seededRandom } from '@meshlet/shared';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ObservationRecorder } from '../control/observation-recorder.js';
@@ -82,5 +83,34 @@ describe('an agent whose own identity is unusable', () => {
     }
     expect(reported()).toEqual([]);
     expect(f.up('a').hits + f.up('b').hits).toBe(0);
+  });
+
+  it('a tunnel (an upgrade) with an expired own certificate fails with the same clear error', async () => {
+    const expiredAt = clock.now - 1;
+    identity.set({ notAfterMs: expiredAt, trustDomain: 'meshlet.local' } as WorkloadCertificate);
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({
+        host: '127.0.0.1',
+        port: f.port,
+        headers: { host: 'svc', connection: 'Upgrade', upgrade: 'websocket' },
+      });
+      req.on('upgrade', () => reject(new Error('upgraded without a valid certificate')));
+      req.on('response', (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(answer.status).toBe(503);
+    expect(JSON.parse(answer.body)).toMatchObject({
+      error: {
+        code: 'MESHLET_IDENTITY_UNAVAILABLE',
+        message: expect.stringContaining(`expired at ${new Date(expiredAt).toISOString()}`),
+      },
+    });
+    expect(reported()).toEqual([]);
   });
 });
