@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentErrorCodes } from '../errors.js';
+import type { FailureKind } from './failure-kind.js';
 import {
   decideRetry,
   isIdempotent,
@@ -63,7 +64,7 @@ describe('decideRetry', () => {
     ...over,
   });
   const status = (s: number, peerError?: string) => ({ kind: 'status' as const, status: s, peerError });
-  const error = (kind: 'connect' | 'reset' | 'timeout' | 'aborted' | 'other') => ({
+  const error = (kind: FailureKind) => ({
     kind: 'error' as const,
     error: kind,
   });
