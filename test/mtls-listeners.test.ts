@@ -1,7 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { request } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import * as tls from 'node:tls';
 import type { WorkloadCertificate } from '@meshlet/agent';
+import { CertificateAuthority } from '@meshlet/control-plane';
 import { x509 } from '@meshlet/shared/identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, issueWorkloadCertificate as issue, type MtlsPair, startMtlsPair } from './harness/mtls-agents.js';
@@ -216,5 +218,67 @@ describe('mutual TLS in the listeners', () => {
     await Promise.all(loads);
     expect(statuses.length).toBeGreaterThan(15);
     expect(statuses.every((s) => s === 200)).toBe(true);
+  });
+
+  it('a caller whose certificate expires while it keeps a busy keep-alive connection stops being served', async () => {
+    // The certificate is checked in the handshake, once per connection; a caller sending without a pause would keep
+    // its connection, and be served, for ever. The callee closes it when the certificate expires.
+    const shortCa = await CertificateAuthority.open({
+      source: { kind: 'memory' },
+      clock: Date.now,
+      leafLifetimeMs: 2500,
+    });
+    const calleeCert = await issue(m.ca, 'hello', 'hello-1');
+    m.calleeIdentity.set({
+      ...calleeCert,
+      trustBundlePem: [...m.ca.trustBundle(), ...shortCa.trustBundle()].join('\n'),
+    });
+    const caller = await issue(shortCa, 'orders', 'orders-short');
+    // As the certificate says it (whole seconds), which is what the callee goes by.
+    const notAfter = new x509.X509Certificate(
+      x509.PemConverter.decode(caller.certChainPem)[0] as ArrayBuffer,
+    ).notAfter.getTime();
+    const agent = new HttpsAgent({ keepAlive: true, maxSockets: 1 });
+    const served: Array<{ at: number; socket: object }> = [];
+    let failedAfterExpiry = 0;
+    try {
+      await table({ hello: hello('strict') });
+      const send = () =>
+        new Promise<{ status: number; socket: object }>((resolve, reject) => {
+          const req = httpsRequest(
+            {
+              host: '127.0.0.1',
+              port: m.calleeAddr.inbound as number,
+              headers: { host: 'hello' },
+              agent,
+              key: caller.keyPem,
+              cert: caller.certChainPem,
+              ca: m.ca.trustBundle(),
+              minVersion: 'TLSv1.3',
+              checkServerIdentity: () => undefined,
+            },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, socket: res.socket }));
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        });
+      while (Date.now() < notAfter + 1500) {
+        const outcome = await send().catch(() => undefined);
+        if (outcome?.status === 200) served.push({ at: Date.now(), socket: outcome.socket });
+        else if (Date.now() > notAfter) failedAfterExpiry++;
+      }
+    } finally {
+      agent.destroy();
+      m.calleeIdentity.set(calleeCert);
+    }
+    // It was served, over one keep-alive connection, up to its certificate's expiry, and never after.
+    expect(served.length).toBeGreaterThan(5);
+    expect(new Set(served.map((s) => s.socket)).size).toBe(1);
+    expect(Math.max(...served.map((s) => s.at))).toBeLessThanOrEqual(notAfter + 250);
+    expect(failedAfterExpiry).toBeGreaterThan(0);
+    expect(await metric(m.calleeAddr, 'meshlet_agent_mtls_refusals_total{reason="expired"}')).toBeGreaterThan(0);
   });
 });

@@ -12,6 +12,9 @@ export type MtlsMode = MtlsPolicy['mode'];
 /** The first byte of every TLS connection: a handshake record. */
 const TLS_HANDSHAKE = 0x16;
 
+/** The longest delay `setTimeout` takes (about 24.8 days); a later expiry is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Options of {@link InboundMtls}. */
 export interface InboundMtlsOptions {
   identity: WorkloadIdentity;
@@ -44,6 +47,8 @@ export class InboundMtls {
   readonly #o: InboundMtlsOptions;
   readonly #handOff: (socket: Socket | TLSSocket) => void;
   readonly #callers = new WeakMap<object, string>();
+  /** When each mTLS caller's certificate expires (ms since the epoch), by socket. */
+  readonly #notAfter = new WeakMap<object, number>();
   readonly #unsubscribe: () => void;
   #tls: TlsServer | undefined;
   #verifier: PeerIdentityVerifier | undefined;
@@ -95,10 +100,17 @@ export class InboundMtls {
   }
 
   /**
-   * Whether a request on `socket` may reach the app: one over mTLS always, a
+   * Whether a request on `socket` may reach the app: one over mTLS while the
+   * caller's certificate is valid (a connection outliving it is closed), a
    * plaintext one in permissive mode only; a refusal is counted and logged.
    */
   admits(socket: Socket): boolean {
+    const notAfter = this.#notAfter.get(socket);
+    if (notAfter !== undefined && notAfter <= this.#o.clock()) {
+      // A keep-alive connection outlived the caller's certificate: it proves nothing any more.
+      this.#callerExpired(socket, notAfter);
+      return false;
+    }
     if (this.#callers.has(socket) || this.#o.mode() === 'permissive') return true;
     this.#refuse('plaintext', 'a plaintext request reached a service in strict mTLS mode', socket.remoteAddress);
     return false;
@@ -166,10 +178,42 @@ export class InboundMtls {
         if (tlsSocket.destroyed || !tlsSocket.readable) return; // the caller left while it was checked
         this.#o.metrics?.inboundConnections.labels('mtls', this.#o.mode()).inc();
         this.#callers.set(tlsSocket, peer.uri);
+        this.#expireAt(tlsSocket, peer.notAfter.getTime());
         this.#handOff(tlsSocket);
       },
       () => tlsSocket.destroy(),
     );
+  }
+
+  /**
+   * Closes the connection when the caller's certificate expires: it was
+   * checked once, in the handshake, and a busy keep-alive connection would
+   * otherwise be served for ever.
+   */
+  #expireAt(socket: TLSSocket, notAfter: number): void {
+    this.#notAfter.set(socket, notAfter);
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      const left = notAfter - this.#o.clock();
+      if (left <= 0) {
+        this.#callerExpired(socket, notAfter);
+        return;
+      }
+      timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+      timer.unref();
+    };
+    arm();
+    socket.once('close', () => clearTimeout(timer));
+  }
+
+  #callerExpired(socket: Socket, notAfter: number): void {
+    if (socket.destroyed) return;
+    this.#refuse(
+      'expired',
+      `the caller's certificate expired at ${new Date(notAfter).toISOString()}; its connection is closed`,
+      socket.remoteAddress,
+    );
+    socket.destroy();
   }
 
   #refuse(reason: string, message: string, remote?: string): void {
