@@ -11,6 +11,9 @@ import { HANDSHAKE_FAILED_CODE } from '../resilience/failure-kind.js';
 /** Most TLS sessions kept for resumption (one per callee endpoint and expected identity). */
 export const MAX_CACHED_SESSIONS = 1000;
 
+/** The longest delay `setTimeout` takes (about 24.8 days); a later expiry is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Options of {@link MtlsConnector}. */
 export interface MtlsConnectorOptions {
   identity: WorkloadIdentity;
@@ -41,13 +44,35 @@ export class MtlsConnector {
   readonly #o: MtlsConnectorOptions;
   readonly #sessions = new Map<string, Buffer>();
   #context: { certificate: WorkloadCertificate; secureContext: SecureContext } | undefined;
+  readonly #expiredListeners = new Set<() => void>();
+  #expiryTimer: NodeJS.Timeout | undefined;
+  readonly #unsubscribe: () => void;
 
   constructor(options: MtlsConnectorOptions) {
     this.#o = options;
-    options.identity.onChange(() => {
+    this.#unsubscribe = options.identity.onChange(() => {
       this.#context = undefined;
       this.#sessions.clear();
+      this.#armExpiry();
     });
+    this.#armExpiry();
+  }
+
+  /**
+   * Calls `listener` when the agent's own certificate expires (or the
+   * identity changes to an expired one): connections made with it must not
+   * be used any more. Returns a function that unsubscribes.
+   */
+  onExpired(listener: () => void): () => void {
+    this.#expiredListeners.add(listener);
+    return () => this.#expiredListeners.delete(listener);
+  }
+
+  /** Stops following the identity. */
+  close(): void {
+    this.#unsubscribe();
+    clearTimeout(this.#expiryTimer);
+    this.#expiredListeners.clear();
   }
 
   /** Whether the agent has a certificate to call with. */
@@ -155,6 +180,21 @@ export class MtlsConnector {
     return identityUnavailable(
       `this agent's workload certificate expired at ${new Date(certificate.notAfterMs).toISOString()} and was not renewed (is the control plane reachable?): peers refuse it`,
     );
+  }
+
+  /** Arms the timer that tells {@link onExpired} listeners when the current certificate expires. */
+  #armExpiry(): void {
+    clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    const certificate = this.#o.identity.current();
+    if (certificate === undefined) return;
+    const left = certificate.notAfterMs - (this.#o.clock ?? Date.now)();
+    if (left <= 0) {
+      for (const listener of this.#expiredListeners) listener();
+      return;
+    }
+    this.#expiryTimer = setTimeout(() => this.#armExpiry(), Math.min(left, MAX_TIMER_MS));
+    this.#expiryTimer.unref();
   }
 
   #remember(key: string, session: Buffer): void {

@@ -14,9 +14,17 @@ export class OriginPools {
   readonly #pools = new Map<string, Pool>();
   readonly #mtls: MtlsConnector | undefined;
 
-  /** With `mtls` (the agent holds a workload identity), endpoints that speak mTLS are called with it. */
+  readonly #unsubscribe: (() => void) | undefined;
+
+  /**
+   * With `mtls` (the agent holds a workload identity), endpoints that speak
+   * mTLS are called with it; when the agent's own certificate expires, their
+   * pools are closed (their keep-alive connections carry it), so that the
+   * next call says why it cannot be made.
+   */
   constructor(mtls?: MtlsConnector) {
     this.#mtls = mtls;
+    this.#unsubscribe = mtls?.onExpired(() => this.#closeMtlsPools());
   }
 
   /**
@@ -80,8 +88,18 @@ export class OriginPools {
     }
   }
 
+  /** Closes the mTLS pools; in-flight requests finish first (the callee closes them once it sees the expiry). */
+  #closeMtlsPools(): void {
+    for (const [key, pool] of this.#pools) {
+      if (!key.includes('|mtls ')) continue;
+      this.#pools.delete(key);
+      pool.close().catch(() => undefined);
+    }
+  }
+
   /** Closes every pool. */
   async close(): Promise<void> {
+    this.#unsubscribe?.();
     const pools = [...this.#pools.values()];
     this.#pools.clear();
     await Promise.allSettled(pools.map((p) => p.close()));
