@@ -281,4 +281,47 @@ describe('mutual TLS in the listeners', () => {
     expect(failedAfterExpiry).toBeGreaterThan(0);
     expect(await metric(m.calleeAddr, 'meshlet_agent_mtls_refusals_total{reason="expired"}')).toBeGreaterThan(0);
   });
+
+  it('a caller whose certificate has expired is refused in the handshake, counted as expired', async () => {
+    // Node reports such a handshake as "socket hang up" (ECONNRESET); the reason is the socket's authorizationError.
+    const pastCa = await CertificateAuthority.open({
+      source: { kind: 'memory' },
+      clock: () => Date.now() - 3_600_000,
+      leafLifetimeMs: 60_000,
+    });
+    const calleeCert = await issue(m.ca, 'hello', 'hello-1');
+    m.calleeIdentity.set({
+      ...calleeCert,
+      trustBundlePem: [...m.ca.trustBundle(), ...pastCa.trustBundle()].join('\n'),
+    });
+    const expired = await issue(pastCa, 'orders', 'orders-expired');
+    const line = 'meshlet_agent_mtls_refusals_total{reason="expired"}';
+    const before = await metric(m.calleeAddr, line);
+    const servedBefore = m.app.seen.length;
+    try {
+      await table({ hello: hello('permissive') });
+      const outcome = await new Promise<{ secure: boolean; body: string }>((resolve) => {
+        const socket = tls.connect({
+          host: '127.0.0.1',
+          port: m.calleeAddr.inbound as number,
+          key: expired.keyPem,
+          cert: expired.certChainPem,
+          ca: m.ca.trustBundle(),
+          minVersion: 'TLSv1.3',
+          checkServerIdentity: () => undefined,
+        });
+        const result = { secure: false, body: '' };
+        socket.on('secureConnect', () => socket.write('GET / HTTP/1.1\r\nhost: hello\r\nconnection: close\r\n\r\n'));
+        socket.setEncoding('utf8');
+        socket.on('data', (c: string) => (result.body += c));
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve(result));
+      });
+      expect(outcome.body).toBe('');
+      expect(m.app.seen.length).toBe(servedBefore);
+      await waitFor('the refusal to be counted as expired', async () => (await metric(m.calleeAddr, line)) > before);
+    } finally {
+      m.calleeIdentity.set(calleeCert);
+    }
+  });
 });

@@ -109,4 +109,17 @@ describe('handshakeRefusal', () => {
   ])('reads %o as %s', (err, reason) => {
     expect(handshakeRefusal(Object.assign(new Error(err.message), { code: err.code }))).toBe(reason);
   });
+
+  // Node 20 reports a refused client certificate as ECONNRESET "socket hang up"; OpenSSL's verdict is the socket's.
+  it.each([
+    ['CERT_HAS_EXPIRED', 'expired'],
+    ['CERT_NOT_YET_VALID', 'not-yet-valid'],
+    ['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'untrusted'],
+    ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'untrusted'],
+    ['DEPTH_ZERO_SELF_SIGNED_CERT', 'untrusted'],
+    ['SELF_SIGNED_CERT_IN_CHAIN', 'untrusted'],
+  ])('reads a socket hang up with authorizationError %s as %s', (verdict, reason) => {
+    const hangUp = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    expect(handshakeRefusal(hangUp, verdict)).toBe(reason);
+  });
 });

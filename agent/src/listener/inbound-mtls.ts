@@ -154,10 +154,13 @@ export class InboundMtls {
     this.#tls.on('secureConnection', (tlsSocket: TLSSocket) => this.#verify(tlsSocket));
     this.#tls.on('tlsClientError', (err: Error & { code?: string }, tlsSocket: TLSSocket) => {
       this.#o.metrics?.mtlsHandshakes.labels('inbound', 'failed').inc();
-      const reason = handshakeRefusal(err);
+      // With requestCert and rejectUnauthorized, Node (20) reports a refused client certificate as ECONNRESET
+      // "socket hang up": OpenSSL's verdict is the socket's authorizationError, so that is read first.
+      const verdict = authorizationCode(tlsSocket.authorizationError);
+      const reason = handshakeRefusal(err, verdict);
       if (reason !== undefined) this.#o.metrics?.mtlsRefusals.labels(reason).inc();
       this.#o.log.warn(
-        { err: err.message, code: err.code, reason, remote: tlsSocket.remoteAddress },
+        { err: err.message, code: err.code, verdict, reason, remote: tlsSocket.remoteAddress },
         'inbound mTLS handshake failed',
       );
     });
@@ -222,14 +225,39 @@ export class InboundMtls {
   }
 }
 
+/** OpenSSL's verify error code as node:tls keeps it (a string, typed as an Error), if any. */
+function authorizationCode(error: unknown): string | undefined {
+  if (error === undefined || error === null) return undefined;
+  if (typeof error === 'string') return error;
+  const e = error as { code?: string; message?: string };
+  return e.code ?? e.message;
+}
+
+/** OpenSSL's verify errors, by the peer verifier's reason. */
+const VERIFY_REASONS: Record<string, string> = {
+  CERT_HAS_EXPIRED: 'expired',
+  CERT_NOT_YET_VALID: 'not-yet-valid',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'untrusted',
+  UNABLE_TO_GET_ISSUER_CERT: 'untrusted',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'untrusted',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'untrusted',
+  SELF_SIGNED_CERT_IN_CHAIN: 'untrusted',
+  CERT_SIGNATURE_FAILURE: 'untrusted',
+  CERT_UNTRUSTED: 'untrusted',
+};
+
 /**
  * Why TLS itself refused a caller's certificate during the handshake, in the
  * peer verifier's words (`expired`, `not-yet-valid`, `no-certificate`,
- * `untrusted`), from OpenSSL's verify error; undefined for a handshake that
- * failed for another reason (a protocol error, a caller that left).
+ * `untrusted`): from OpenSSL's verify error, the TLS socket's
+ * `authorizationError`, when there is one (on Node 20 the error itself is
+ * only ECONNRESET "socket hang up"), else from the error's code and message; undefined for a handshake that failed for another reason (a
+ * protocol error, a caller that left).
  */
-export function handshakeRefusal(err: Error & { code?: string }): string | undefined {
-  const text = `${err.code ?? ''} ${err.message}`.toUpperCase();
+export function handshakeRefusal(err: Error & { code?: string }, authorizationError?: string): string | undefined {
+  const verdict = authorizationError === undefined ? undefined : VERIFY_REASONS[authorizationError];
+  if (verdict !== undefined) return verdict;
+  const text = `${authorizationError ?? ''} ${err.code ?? ''} ${err.message}`.toUpperCase();
   if (text.includes('EXPIRED')) return 'expired';
   if (text.includes('NOT_YET_VALID') || text.includes('NOT YET VALID')) return 'not-yet-valid';
   if (text.includes('DID_NOT_RETURN_A_CERTIFICATE') || text.includes('CERTIFICATE REQUIRED')) return 'no-certificate';
