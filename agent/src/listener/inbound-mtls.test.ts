@@ -81,6 +81,13 @@ describe('InboundMtls before the first certificate', () => {
     expect(await refusals('plaintext')).toBe(1);
   });
 
+  it('a flood of refused plaintext requests is counted in full but logged once per 10 s per reason', async () => {
+    const { port, lines, refusals } = await start('strict');
+    for (let i = 0; i < 20; i++) expect((await send(port, 'GET', undefined, undefined, 'hello')).status).toBe(403);
+    expect(await refusals('plaintext')).toBe(20);
+    expect(lines.filter((l) => l.reason === 'plaintext')).toHaveLength(1);
+  });
+
   it('relays plaintext in permissive mode, keeping the connection for the next request', async () => {
     const { port } = await start('permissive');
     expect((await send(port, 'GET', undefined, undefined, 'hello')).status).toBe(200);

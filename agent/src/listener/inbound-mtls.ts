@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Clock, Logger, MtlsPolicy } from '@meshlet/shared';
 import type { PeerIdentityVerifier } from '@meshlet/shared/identity';
+import { AuthzLogLimiter } from '../authz/authz-log-limiter.js';
 import { workloadTlsOptions, workloadVerifier } from '../identity/identity-tls.js';
 import type { WorkloadCertificate, WorkloadIdentity } from '../identity/workload-identity.js';
 import type { AgentMetrics } from '../metrics.js';
@@ -50,6 +51,8 @@ export class InboundMtls {
   /** When each mTLS caller's certificate expires (ms since the epoch), by socket. */
   readonly #notAfter = new WeakMap<object, number>();
   readonly #unsubscribe: () => void;
+  /** One warning per reason per 10 s, with the count held back: a flood of refused callers cannot flood the log. */
+  readonly #logLimiter: AuthzLogLimiter;
   #tls: TlsServer | undefined;
   #verifier: PeerIdentityVerifier | undefined;
 
@@ -57,6 +60,7 @@ export class InboundMtls {
   constructor(options: InboundMtlsOptions, handOff: (socket: Socket | TLSSocket) => void) {
     this.#o = options;
     this.#handOff = handOff;
+    this.#logLimiter = new AuthzLogLimiter(options.clock);
     const current = options.identity.current();
     if (current) this.#use(current);
     this.#unsubscribe = options.identity.onChange((certificate) => this.#use(certificate));
@@ -159,10 +163,19 @@ export class InboundMtls {
       const verdict = authorizationCode(tlsSocket.authorizationError);
       const reason = handshakeRefusal(err, verdict);
       if (reason !== undefined) this.#o.metrics?.mtlsRefusals.labels(reason).inc();
-      this.#o.log.warn(
-        { err: err.message, code: err.code, verdict, reason, remote: tlsSocket.remoteAddress },
-        'inbound mTLS handshake failed',
-      );
+      const admitted = this.#logLimiter.admit(`handshake ${reason ?? verdict ?? err.code ?? 'other'}`);
+      if (admitted.log)
+        this.#o.log.warn(
+          {
+            err: err.message,
+            code: err.code,
+            verdict,
+            reason,
+            remote: tlsSocket.remoteAddress,
+            suppressed: admitted.suppressed,
+          },
+          'inbound mTLS handshake failed',
+        );
     });
   }
 
@@ -221,7 +234,9 @@ export class InboundMtls {
 
   #refuse(reason: string, message: string, remote?: string): void {
     this.#o.metrics?.mtlsRefusals.labels(reason).inc();
-    this.#o.log.warn({ reason, remote }, `inbound caller refused: ${message}`);
+    const admitted = this.#logLimiter.admit(`refused ${reason}`);
+    if (admitted.log)
+      this.#o.log.warn({ reason, remote, suppressed: admitted.suppressed }, `inbound caller refused: ${message}`);
   }
 }
 
