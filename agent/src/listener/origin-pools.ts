@@ -97,9 +97,10 @@ export class OriginPools {
     }
   }
 
-  /** Closes every pool. */
+  /** Closes every pool, and the connector (the pools' own: it stops following the identity). */
   async close(): Promise<void> {
     this.#unsubscribe?.();
+    this.#mtls?.close();
     const pools = [...this.#pools.values()];
     this.#pools.clear();
     await Promise.allSettled(pools.map((p) => p.close()));
