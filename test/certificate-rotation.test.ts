@@ -88,18 +88,23 @@ describe('short-lived workload certificates under load', () => {
     const agents = [client, ...hello];
     const seen = new Map<string, Set<string>>(agents.map((a) => [a.agentId, new Set<string>()]));
     const load = requestLoop(client.outboundPort as number, 'http://hello/', { workers: 2, maxMs: 60_000 });
-    await waitFor(
-      'four certificates (three renewals) on every agent',
-      async () => {
-        for (const a of agents) {
-          const serial = await serialOf(a);
-          if (serial) seen.get(a.agentId)?.add(serial);
-        }
-        return [...seen.values()].every((s) => s.size >= 4);
-      },
-      { timeoutMs: 40_000, intervalMs: 250 },
-    );
-    const result = await load.stop();
+    let result: Awaited<ReturnType<typeof load.stop>>;
+    try {
+      await waitFor(
+        'four certificates (three renewals) on every agent',
+        async () => {
+          for (const a of agents) {
+            const serial = await serialOf(a);
+            if (serial) seen.get(a.agentId)?.add(serial);
+          }
+          return [...seen.values()].every((s) => s.size >= 4);
+        },
+        { timeoutMs: 40_000, intervalMs: 250 },
+      );
+    } finally {
+      // A timeout must stop the loop too, or it keeps calling into the next test.
+      result = await load.stop();
+    }
     console.log(
       `[rotation] ${result.sent} requests, ${result.failed} failed; certificates seen: ${[...seen].map(([id, s]) => `${id} ${s.size}`).join(', ')}`,
     );
@@ -107,37 +112,52 @@ describe('short-lived workload certificates under load', () => {
     expect(result.sent).toBeGreaterThan(100);
   });
 
+  /** An agent of service `name` that reaches the control plane through `relay`, served by hello. */
+  async function startIsland(name: string, relay: CuttableLink): Promise<AgentHandle> {
+    const token = await mintJoinCredential(cp, name);
+    const agent = await mesh.agent({
+      agentId: name,
+      cps: [{ streamUrl: `ws://127.0.0.1:${relay.port}/v1/stream` }],
+      joinToken: token,
+      service: name,
+      outbound: true,
+      calls: ['hello'],
+    });
+    await waitFor(`${name} to see hello`, async () => (await endpointIds(agent, 'hello')).length === 2);
+    expect((await httpRequest(agent.outboundPort as number, 'http://hello/')).status).toBe(200);
+    return agent;
+  }
+
+  /**
+   * Cuts `relay` and waits until `agent` knows it; then the expiry of the certificate it holds (read after the cut:
+   * a renewal just before it would otherwise move the expiry the test waits for).
+   */
+  async function cutOff(agent: AgentHandle, relay: CuttableLink): Promise<number> {
+    relay.cut();
+    await waitFor(
+      `${agent.agentId} to notice it is cut off`,
+      async () => !(await getJson(agent.adminPort, '/config')).controlPlane.connected,
+    );
+    return Date.parse((await getJson(agent.adminPort, '/identity')).identity.notAfter as string);
+  }
+
   it('an agent cut off from the control plane until its certificate expires can no longer call its peers, says why, and recovers when it reconnects', async () => {
     const target = Number(new URL(cp.url).port);
     const relay = new CuttableLink(target);
     await relay.listen();
     try {
-      const token = await mintJoinCredential(cp, 'island');
-      const island = await mesh.agent({
-        agentId: 'island',
-        cps: [{ streamUrl: `ws://127.0.0.1:${relay.port}/v1/stream` }],
-        joinToken: token,
-        service: 'island',
-        outbound: true,
-        calls: ['hello'],
-      });
-      await waitFor('island to see hello', async () => (await endpointIds(island, 'hello')).length === 2);
-      expect((await httpRequest(island.outboundPort as number, 'http://hello/')).status).toBe(200);
-      const notAfter = Date.parse((await getJson(island.adminPort, '/identity')).identity.notAfter as string);
-
-      relay.cut();
-      await waitFor(
-        'island to notice it is cut off',
-        async () => !(await getJson(island.adminPort, '/config')).controlPlane.connected,
-      );
+      const island = await startIsland('island', relay);
+      const notAfter = await cutOff(island, relay);
       // Past the expiry (whole seconds, plus the peers' clock): every new connection is refused by the callee.
       await waitFor('island’s certificate to expire', async () => Date.now() > notAfter + 1500, { timeoutMs: 20_000 });
       const refused = await httpRequest(island.outboundPort as number, 'http://hello/', {
         headers: { connection: 'close' },
       });
-      expect(refused.status).toBeGreaterThanOrEqual(500);
       // It does not offer its expired certificate (peers would refuse it: test/identity-mtls.test.ts "a callee refuses a
-      // caller whose certificate has expired"), and says why.
+      // caller whose certificate has expired"), nor ride a pooled connection made with it (dropped at the expiry), and
+      // says why, blaming no endpoint.
+      expect(refused.status).toBe(503);
+      expect(refused.body).toContain('MESHLET_IDENTITY_UNAVAILABLE');
       expect(refused.body).toContain('workload certificate expired');
       // The healthy mesh is untouched.
       expect((await httpRequest(client.outboundPort as number, 'http://hello/')).status).toBe(200);
@@ -148,6 +168,38 @@ describe('short-lived workload certificates under load', () => {
         async () => (await httpRequest(island.outboundPort as number, 'http://hello/')).status === 200,
         { timeoutMs: 30_000, intervalMs: 250 },
       );
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('an agent that keeps calling without a pause while its certificate expires stops being served at the expiry', async () => {
+    // Keep-alive connections were checked once, in the handshake: a caller sending without a pause would keep its
+    // pooled connections, and its peers would serve it, past its certificate's expiry. Now the caller drops them
+    // and the callee closes them when the certificate expires.
+    const relay = new CuttableLink(Number(new URL(cp.url).port));
+    await relay.listen();
+    try {
+      const busy = await startIsland('busy', relay);
+      const load = requestLoop(busy.outboundPort as number, 'http://hello/', { workers: 2, maxMs: 30_000 });
+      let result: Awaited<ReturnType<typeof load.stop>>;
+      let servedAfter: Array<{ at: number }>;
+      let notAfter = 0;
+      try {
+        notAfter = await cutOff(busy, relay);
+        await waitFor('busy’s certificate to expire under load', async () => Date.now() > notAfter + 2000, {
+          timeoutMs: 20_000,
+        });
+        servedAfter = load.sentSince(notAfter + 500);
+      } finally {
+        result = await load.stop();
+      }
+      console.log(`[expiry under load] ${result.sent} requests, ${result.failed} failed`);
+      expect(result.sent - result.failed).toBeGreaterThan(10);
+      expect(servedAfter).toEqual([]);
+      const late = result.failures.filter((f) => f.at > notAfter + 500);
+      expect(late.length).toBeGreaterThan(0);
+      for (const f of late) expect(f.detail).toContain('MESHLET_IDENTITY_UNAVAILABLE');
     } finally {
       await relay.close();
     }

@@ -1,7 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { request } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import * as tls from 'node:tls';
 import type { WorkloadCertificate } from '@meshlet/agent';
+import { CertificateAuthority } from '@meshlet/control-plane';
 import { x509 } from '@meshlet/shared/identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, issueWorkloadCertificate as issue, type MtlsPair, startMtlsPair } from './harness/mtls-agents.js';
@@ -149,6 +151,33 @@ describe('mutual TLS in the listeners', () => {
     expect((await call(m.callerAddr.outbound as number, 'payments')).status).toBe(502);
   });
 
+  it('a callee that refuses the handshake is a connect failure: the call is retried on another endpoint', async () => {
+    // An endpoint whose certificate the caller cannot trust (another CA's): no request byte leaves, so, as for a
+    // refused connection, another endpoint is tried, and the caller is never told 502.
+    const rogue = await issue(m.otherCa, 'hello', 'hello-rogue');
+    const server = tls.createServer({ key: rogue.keyPem, cert: rogue.certChainPem, minVersion: 'TLSv1.3' });
+    server.on('tlsClientError', () => undefined);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const base = hello('strict');
+      await table({
+        hello: { ...base, endpoints: [{ ...calleeEndpoint(), id: 'hello-rogue', port }, ...base.endpoints] },
+      });
+      const statuses: number[] = [];
+      const bodies: string[] = [];
+      for (let i = 0; i < 8; i++) {
+        const a = await call(m.callerAddr.outbound as number, 'hello');
+        statuses.push(a.status);
+        bodies.push(a.body);
+      }
+      expect(statuses, bodies.join('\n')).toEqual(Array(8).fill(200));
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      await table({ hello: hello('strict') });
+    }
+  });
+
   it('rotates the callee’s certificate without dropping a request; new connections get the new one', async () => {
     await table({ hello: hello('strict') });
     const serialOnHandshake = async (): Promise<string> => {
@@ -189,5 +218,110 @@ describe('mutual TLS in the listeners', () => {
     await Promise.all(loads);
     expect(statuses.length).toBeGreaterThan(15);
     expect(statuses.every((s) => s === 200)).toBe(true);
+  });
+
+  it('a caller whose certificate expires while it keeps a busy keep-alive connection stops being served', async () => {
+    // The certificate is checked in the handshake, once per connection; a caller sending without a pause would keep
+    // its connection, and be served, for ever. The callee closes it when the certificate expires.
+    const shortCa = await CertificateAuthority.open({
+      source: { kind: 'memory' },
+      clock: Date.now,
+      leafLifetimeMs: 2500,
+    });
+    const calleeCert = await issue(m.ca, 'hello', 'hello-1');
+    m.calleeIdentity.set({
+      ...calleeCert,
+      trustBundlePem: [...m.ca.trustBundle(), ...shortCa.trustBundle()].join('\n'),
+    });
+    const caller = await issue(shortCa, 'orders', 'orders-short');
+    // As the certificate says it (whole seconds), which is what the callee goes by.
+    const notAfter = new x509.X509Certificate(
+      x509.PemConverter.decode(caller.certChainPem)[0] as ArrayBuffer,
+    ).notAfter.getTime();
+    const agent = new HttpsAgent({ keepAlive: true, maxSockets: 1 });
+    const served: Array<{ at: number; socket: object }> = [];
+    let failedAfterExpiry = 0;
+    try {
+      await table({ hello: hello('strict') });
+      const send = () =>
+        new Promise<{ status: number; socket: object }>((resolve, reject) => {
+          const req = httpsRequest(
+            {
+              host: '127.0.0.1',
+              port: m.calleeAddr.inbound as number,
+              headers: { host: 'hello' },
+              agent,
+              key: caller.keyPem,
+              cert: caller.certChainPem,
+              ca: m.ca.trustBundle(),
+              minVersion: 'TLSv1.3',
+              checkServerIdentity: () => undefined,
+            },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, socket: res.socket }));
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        });
+      while (Date.now() < notAfter + 1500) {
+        const outcome = await send().catch(() => undefined);
+        if (outcome?.status === 200) served.push({ at: Date.now(), socket: outcome.socket });
+        else if (Date.now() > notAfter) failedAfterExpiry++;
+      }
+    } finally {
+      agent.destroy();
+      m.calleeIdentity.set(calleeCert);
+    }
+    // It was served, over one keep-alive connection, up to its certificate's expiry, and never after.
+    expect(served.length).toBeGreaterThan(5);
+    expect(new Set(served.map((s) => s.socket)).size).toBe(1);
+    expect(Math.max(...served.map((s) => s.at))).toBeLessThanOrEqual(notAfter + 250);
+    expect(failedAfterExpiry).toBeGreaterThan(0);
+    expect(await metric(m.calleeAddr, 'meshlet_agent_mtls_refusals_total{reason="expired"}')).toBeGreaterThan(0);
+  });
+
+  it('a caller whose certificate has expired is refused in the handshake, counted as expired', async () => {
+    // Node reports such a handshake as "socket hang up" (ECONNRESET); the reason is the socket's authorizationError.
+    const pastCa = await CertificateAuthority.open({
+      source: { kind: 'memory' },
+      clock: () => Date.now() - 3_600_000,
+      leafLifetimeMs: 60_000,
+    });
+    const calleeCert = await issue(m.ca, 'hello', 'hello-1');
+    m.calleeIdentity.set({
+      ...calleeCert,
+      trustBundlePem: [...m.ca.trustBundle(), ...pastCa.trustBundle()].join('\n'),
+    });
+    const expired = await issue(pastCa, 'orders', 'orders-expired');
+    const line = 'meshlet_agent_mtls_refusals_total{reason="expired"}';
+    const before = await metric(m.calleeAddr, line);
+    const servedBefore = m.app.seen.length;
+    try {
+      await table({ hello: hello('permissive') });
+      const outcome = await new Promise<{ secure: boolean; body: string }>((resolve) => {
+        const socket = tls.connect({
+          host: '127.0.0.1',
+          port: m.calleeAddr.inbound as number,
+          key: expired.keyPem,
+          cert: expired.certChainPem,
+          ca: m.ca.trustBundle(),
+          minVersion: 'TLSv1.3',
+          checkServerIdentity: () => undefined,
+        });
+        const result = { secure: false, body: '' };
+        socket.on('secureConnect', () => socket.write('GET / HTTP/1.1\r\nhost: hello\r\nconnection: close\r\n\r\n'));
+        socket.setEncoding('utf8');
+        socket.on('data', (c: string) => (result.body += c));
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve(result));
+      });
+      expect(outcome.body).toBe('');
+      expect(m.app.seen.length).toBe(servedBefore);
+      await waitFor('the refusal to be counted as expired', async () => (await metric(m.calleeAddr, line)) > before);
+    } finally {
+      m.calleeIdentity.set(calleeCert);
+    }
   });
 });

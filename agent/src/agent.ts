@@ -26,12 +26,12 @@ import { HealthMonitor } from './health/health-monitor.js';
 import { ownServicePolicy } from './authz/own-service-policy.js';
 import { IdentityManager } from './identity/identity-manager.js';
 import { HttpHealthCheck } from './health/http-health-check.js';
-import { agentMtls } from './identity/agent-mtls.js';
+import { type AgentMtls, agentMtls } from './identity/agent-mtls.js';
 import type { WorkloadIdentity } from './identity/workload-identity.js';
 import { advertiseHost } from './listener/advertise-host.js';
 import { InboundListener } from './listener/inbound-listener.js';
 import type { MtlsMode } from './listener/inbound-mtls.js';
-import { OriginPools, originOf } from './listener/origin-pools.js';
+import { type OriginPools, originOf } from './listener/origin-pools.js';
 import { OutboundListener } from './listener/outbound-listener.js';
 import { closeServer, listen } from './listener/server-lifecycle.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
@@ -64,7 +64,8 @@ export class Agent {
   readonly #random: () => number;
   readonly #clock: () => number;
   readonly #cache: TableCache;
-  #pools: OriginPools;
+  readonly #mtls: AgentMtls;
+  readonly #pools: OriginPools;
   #table: RouteTable | undefined;
   #outbound: OutboundListener | undefined;
   readonly #upstreams: OutboundListener[] = [];
@@ -98,7 +99,6 @@ export class Agent {
     this.#random = deps.random ?? Math.random;
     this.#clock = deps.clock ?? Date.now;
     this.#cache = new TableCache(config.dataDir, log);
-    this.#pools = new OriginPools();
     this.#subscriptions = new Subscriptions({
       // An instance's own service too: its table then carries the service's own policy (its mTLS mode, its
       // authorization).
@@ -127,6 +127,9 @@ export class Agent {
       certificateExpiry: () => this.#identity.current()?.notAfterMs,
     });
     this.#accessLog = config.accessLog.enabled ? log.child({ component: 'access' }) : undefined;
+    const mtlsDeps = { log, clock: this.#clock, metrics: this.#metrics, ownMode: () => this.#ownMtlsMode() };
+    this.#mtls = agentMtls(this.#identity, mtlsDeps);
+    this.#pools = this.#mtls.pools;
   }
 
   /** The agent's Prometheus registry (served at the admin listener's `/metrics`). */
@@ -158,13 +161,6 @@ export class Agent {
   async #start(): Promise<AgentAddresses> {
     const c = this.#config;
     await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
-    const mtls = await agentMtls(this.#identity, {
-      log: this.#log,
-      clock: this.#clock,
-      metrics: this.#metrics,
-      ownMode: () => this.#ownMtlsMode(),
-    });
-    this.#pools = mtls.pools;
     const persisted = await this.#cache.load();
     if (persisted) {
       this.#install(persisted, 'disk');
@@ -200,7 +196,7 @@ export class Agent {
         requestTimeoutMs: c.proxy.requestTimeoutMs,
         connectTimeoutMs: c.proxy.connectTimeoutMs,
         metrics: this.#metrics,
-        mtls: mtls.inbound,
+        mtls: this.#mtls.inbound,
         authz: {
           service: instance.service,
           policy: () => ownServicePolicy(this.#table?.routes.services, instance.service),
@@ -264,6 +260,7 @@ export class Agent {
         ringChecksums: () => this.#rings.current,
         metrics: this.#metrics.registry,
         identity: this.#identity,
+        clock: this.#clock,
       },
       this.#log,
     );

@@ -34,6 +34,12 @@ export const AgentErrorCodes = {
   FAULT_INJECTED: 'MESHLET_FAULT_INJECTED',
   /** A plaintext request reached an inbound listener whose service requires mutual TLS (`mtls.mode: strict`). */
   MTLS_REQUIRED: 'MESHLET_MTLS_REQUIRED',
+  /**
+   * This agent cannot call an mTLS endpoint: it has no workload certificate
+   * yet, or its own expired (the control plane is unreachable). Nothing was
+   * sent; no endpoint is blamed.
+   */
+  IDENTITY_UNAVAILABLE: 'MESHLET_IDENTITY_UNAVAILABLE',
 } as const;
 
 /** One of {@link AgentErrorCodes}. */
@@ -63,6 +69,7 @@ export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
   MTLS_REQUIRED: 403,
   AUTHZ_DENIED: 403,
   AUTHZ_POLICY_UNKNOWN: 503,
+  IDENTITY_UNAVAILABLE: 503,
 });
 
 /** Header that carries the error code on every answer the agent makes itself. */

@@ -1,5 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAgentMetrics } from '../metrics.js';
+import { StaticWorkloadIdentity } from '../identity/static-workload-identity.js';
+import type { WorkloadCertificate } from '../identity/workload-identity.js';
+import type { RouteTable } from '../route/route-table.js';
 import { createAdminServer } from './admin-server.js';
 import { parseLogLevelBody } from './log-level.js';
 import { capturedLogger } from '../listener/test-support/log-capture.js';
@@ -93,5 +96,42 @@ describe('agent admin /log-level and /metrics', () => {
     expect(r.body).toContain('meshlet_agent_routing_table_version 7');
     expect(r.body).toContain('# TYPE meshlet_agent_requests_total counter');
     expect(r.body).toContain('meshlet_agent_process_cpu_seconds_total');
+  });
+});
+
+describe('agent admin /ready with a workload identity', () => {
+  const now = Date.parse('2026-12-04T12:00:00Z');
+  const identity = new StaticWorkloadIdentity();
+  const app = createAdminServer(
+    {
+      agentId: 'a1',
+      table: () => ({ version: 3, source: 'control-plane' }) as RouteTable,
+      listening: () => true,
+      controlPlane: () => ({ connected: false, url: 'ws://x', urls: ['ws://x'], lastClose: undefined }),
+      appHealth: () => undefined,
+      subscriptions: () => ({ declared: [], learned: [] }),
+      ringChecksums: () => undefined,
+      identity,
+      clock: () => now,
+    },
+    capturedLogger().root,
+  );
+  afterAll(() => app.close());
+  const ready = async () => {
+    const r = await app.inject({ method: 'GET', url: '/ready' });
+    return { status: r.statusCode, body: r.json() as { ready: boolean; reason?: string } };
+  };
+
+  it('an agent whose own certificate expired is not ready, and says when it expired', async () => {
+    expect((await ready()).body.reason).toContain('no workload certificate yet');
+    identity.set({ notAfterMs: now + 60_000 } as WorkloadCertificate);
+    expect(await ready()).toMatchObject({ status: 200, body: { ready: true } });
+    identity.set({ notAfterMs: now } as WorkloadCertificate);
+    const expired = await ready();
+    expect(expired.status).toBe(503);
+    expect(expired.body).toMatchObject({
+      ready: false,
+      reason: expect.stringContaining('expired at 2026-12-04T12:00:00.000Z'),
+    });
   });
 });

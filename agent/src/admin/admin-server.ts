@@ -1,4 +1,4 @@
-import { httpErrorBody, type Logger, MeshletHttpError } from '@meshlet/shared';
+import { type Clock, httpErrorBody, type Logger, MeshletHttpError, systemClock } from '@meshlet/shared';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { RingChecksumMap } from '../control/ring-checksums.js';
@@ -29,6 +29,8 @@ export interface AdminState {
   metrics?: Registry | undefined;
   /** The agent's workload identity, served at `/identity`; absent: no `/identity`. */
   identity?: WorkloadIdentity | undefined;
+  /** Wall clock, to tell an expired workload certificate (`/ready`); default the system's. */
+  clock?: Clock | undefined;
 }
 
 function describeService(table: RouteTable, name: string): Record<string, unknown> {
@@ -92,10 +94,19 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
       });
     }
     // Without a workload certificate the agent can neither call mTLS peers nor be called by them.
-    if (state.identity && state.identity.current() === undefined) {
+    const certificate = state.identity?.current();
+    if (state.identity && certificate === undefined) {
       return reply.code(503).send({
         ready: false,
         reason: 'no workload certificate yet: the control plane has not signed one (see /identity and the agent log)',
+        controlPlane,
+      });
+    }
+    // An expired one is as good as none: peers refuse it, and the agent no longer offers it.
+    if (certificate !== undefined && certificate.notAfterMs <= (state.clock ?? systemClock)()) {
+      return reply.code(503).send({
+        ready: false,
+        reason: `the workload certificate expired at ${new Date(certificate.notAfterMs).toISOString()} and was not renewed (is the control plane reachable? see /identity and the agent log)`,
         controlPlane,
       });
     }

@@ -1,5 +1,6 @@
 import type { Clock, Logger } from '@meshlet/shared';
-import type { InboundMtls, MtlsMode } from '../listener/inbound-mtls.js';
+import { InboundMtls, type MtlsMode } from '../listener/inbound-mtls.js';
+import { MtlsConnector } from '../listener/mtls-connector.js';
 import { OriginPools } from '../listener/origin-pools.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { WorkloadIdentity } from './workload-identity.js';
@@ -16,16 +17,14 @@ export interface AgentMtls {
 }
 
 /**
- * The mTLS parts of an agent that holds `identity`. Loaded on demand, so
- * that the certificate code (and `@peculiar/x509` with it) costs an agent
- * without an identity nothing.
+ * The mTLS parts of an agent that holds `identity` (every agent does: mTLS
+ * between agents is on by default), built once with the agent, so that its
+ * pools follow the identity from the start.
  */
-export async function agentMtls(
+export function agentMtls(
   identity: WorkloadIdentity,
   deps: { log: Logger; clock: Clock; metrics: AgentMetrics; ownMode: () => MtlsMode },
-): Promise<AgentMtls> {
-  const { MtlsConnector } = await import('../listener/mtls-connector.js');
-  const { InboundMtls } = await import('../listener/inbound-mtls.js');
+): AgentMtls {
   const connector = new MtlsConnector({
     identity,
     log: deps.log.child({ component: 'mtls' }),

@@ -81,6 +81,13 @@ describe('InboundMtls before the first certificate', () => {
     expect(await refusals('plaintext')).toBe(1);
   });
 
+  it('a flood of refused plaintext requests is counted in full but logged once per 10 s per reason', async () => {
+    const { port, lines, refusals } = await start('strict');
+    for (let i = 0; i < 20; i++) expect((await send(port, 'GET', undefined, undefined, 'hello')).status).toBe(403);
+    expect(await refusals('plaintext')).toBe(20);
+    expect(lines.filter((l) => l.reason === 'plaintext')).toHaveLength(1);
+  });
+
   it('relays plaintext in permissive mode, keeping the connection for the next request', async () => {
     const { port } = await start('permissive');
     expect((await send(port, 'GET', undefined, undefined, 'hello')).status).toBe(200);
@@ -108,5 +115,18 @@ describe('handshakeRefusal', () => {
     [{ code: 'ECONNRESET', message: 'socket hang up' }, undefined],
   ])('reads %o as %s', (err, reason) => {
     expect(handshakeRefusal(Object.assign(new Error(err.message), { code: err.code }))).toBe(reason);
+  });
+
+  // Node 20 reports a refused client certificate as ECONNRESET "socket hang up"; OpenSSL's verdict is the socket's.
+  it.each([
+    ['CERT_HAS_EXPIRED', 'expired'],
+    ['CERT_NOT_YET_VALID', 'not-yet-valid'],
+    ['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'untrusted'],
+    ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'untrusted'],
+    ['DEPTH_ZERO_SELF_SIGNED_CERT', 'untrusted'],
+    ['SELF_SIGNED_CERT_IN_CHAIN', 'untrusted'],
+  ])('reads a socket hang up with authorizationError %s as %s', (verdict, reason) => {
+    const hangUp = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    expect(handshakeRefusal(hangUp, verdict)).toBe(reason);
   });
 });

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Clock, Logger, MtlsPolicy } from '@meshlet/shared';
 import type { PeerIdentityVerifier } from '@meshlet/shared/identity';
+import { AuthzLogLimiter } from '../authz/authz-log-limiter.js';
 import { workloadTlsOptions, workloadVerifier } from '../identity/identity-tls.js';
 import type { WorkloadCertificate, WorkloadIdentity } from '../identity/workload-identity.js';
 import type { AgentMetrics } from '../metrics.js';
@@ -11,6 +12,9 @@ export type MtlsMode = MtlsPolicy['mode'];
 
 /** The first byte of every TLS connection: a handshake record. */
 const TLS_HANDSHAKE = 0x16;
+
+/** The longest delay `setTimeout` takes (about 24.8 days); a later expiry is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Options of {@link InboundMtls}. */
 export interface InboundMtlsOptions {
@@ -44,7 +48,11 @@ export class InboundMtls {
   readonly #o: InboundMtlsOptions;
   readonly #handOff: (socket: Socket | TLSSocket) => void;
   readonly #callers = new WeakMap<object, string>();
+  /** When each mTLS caller's certificate expires (ms since the epoch), by socket. */
+  readonly #notAfter = new WeakMap<object, number>();
   readonly #unsubscribe: () => void;
+  /** One warning per reason per 10 s, with the count held back: a flood of refused callers cannot flood the log. */
+  readonly #logLimiter: AuthzLogLimiter;
   #tls: TlsServer | undefined;
   #verifier: PeerIdentityVerifier | undefined;
 
@@ -52,6 +60,7 @@ export class InboundMtls {
   constructor(options: InboundMtlsOptions, handOff: (socket: Socket | TLSSocket) => void) {
     this.#o = options;
     this.#handOff = handOff;
+    this.#logLimiter = new AuthzLogLimiter(options.clock);
     const current = options.identity.current();
     if (current) this.#use(current);
     this.#unsubscribe = options.identity.onChange((certificate) => this.#use(certificate));
@@ -95,10 +104,17 @@ export class InboundMtls {
   }
 
   /**
-   * Whether a request on `socket` may reach the app: one over mTLS always, a
+   * Whether a request on `socket` may reach the app: one over mTLS while the
+   * caller's certificate is valid (a connection outliving it is closed), a
    * plaintext one in permissive mode only; a refusal is counted and logged.
    */
   admits(socket: Socket): boolean {
+    const notAfter = this.#notAfter.get(socket);
+    if (notAfter !== undefined && notAfter <= this.#o.clock()) {
+      // A keep-alive connection outlived the caller's certificate: it proves nothing any more.
+      this.#callerExpired(socket, notAfter);
+      return false;
+    }
     if (this.#callers.has(socket) || this.#o.mode() === 'permissive') return true;
     this.#refuse('plaintext', 'a plaintext request reached a service in strict mTLS mode', socket.remoteAddress);
     return false;
@@ -142,12 +158,24 @@ export class InboundMtls {
     this.#tls.on('secureConnection', (tlsSocket: TLSSocket) => this.#verify(tlsSocket));
     this.#tls.on('tlsClientError', (err: Error & { code?: string }, tlsSocket: TLSSocket) => {
       this.#o.metrics?.mtlsHandshakes.labels('inbound', 'failed').inc();
-      const reason = handshakeRefusal(err);
+      // With requestCert and rejectUnauthorized, Node (20) reports a refused client certificate as ECONNRESET
+      // "socket hang up": OpenSSL's verdict is the socket's authorizationError, so that is read first.
+      const verdict = authorizationCode(tlsSocket.authorizationError);
+      const reason = handshakeRefusal(err, verdict);
       if (reason !== undefined) this.#o.metrics?.mtlsRefusals.labels(reason).inc();
-      this.#o.log.warn(
-        { err: err.message, code: err.code, reason, remote: tlsSocket.remoteAddress },
-        'inbound mTLS handshake failed',
-      );
+      const admitted = this.#logLimiter.admit(`handshake ${reason ?? verdict ?? err.code ?? 'other'}`);
+      if (admitted.log)
+        this.#o.log.warn(
+          {
+            err: err.message,
+            code: err.code,
+            verdict,
+            reason,
+            remote: tlsSocket.remoteAddress,
+            suppressed: admitted.suppressed,
+          },
+          'inbound mTLS handshake failed',
+        );
     });
   }
 
@@ -166,26 +194,85 @@ export class InboundMtls {
         if (tlsSocket.destroyed || !tlsSocket.readable) return; // the caller left while it was checked
         this.#o.metrics?.inboundConnections.labels('mtls', this.#o.mode()).inc();
         this.#callers.set(tlsSocket, peer.uri);
+        this.#expireAt(tlsSocket, peer.notAfter.getTime());
         this.#handOff(tlsSocket);
       },
       () => tlsSocket.destroy(),
     );
   }
 
+  /**
+   * Closes the connection when the caller's certificate expires: it was
+   * checked once, in the handshake, and a busy keep-alive connection would
+   * otherwise be served for ever.
+   */
+  #expireAt(socket: TLSSocket, notAfter: number): void {
+    this.#notAfter.set(socket, notAfter);
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      const left = notAfter - this.#o.clock();
+      if (left <= 0) {
+        this.#callerExpired(socket, notAfter);
+        return;
+      }
+      timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+      timer.unref();
+    };
+    arm();
+    socket.once('close', () => clearTimeout(timer));
+  }
+
+  #callerExpired(socket: Socket, notAfter: number): void {
+    if (socket.destroyed) return;
+    this.#refuse(
+      'expired',
+      `the caller's certificate expired at ${new Date(notAfter).toISOString()}; its connection is closed`,
+      socket.remoteAddress,
+    );
+    socket.destroy();
+  }
+
   #refuse(reason: string, message: string, remote?: string): void {
     this.#o.metrics?.mtlsRefusals.labels(reason).inc();
-    this.#o.log.warn({ reason, remote }, `inbound caller refused: ${message}`);
+    const admitted = this.#logLimiter.admit(`refused ${reason}`);
+    if (admitted.log)
+      this.#o.log.warn({ reason, remote, suppressed: admitted.suppressed }, `inbound caller refused: ${message}`);
   }
 }
+
+/** OpenSSL's verify error code as node:tls keeps it (a string, typed as an Error), if any. */
+function authorizationCode(error: unknown): string | undefined {
+  if (error === undefined || error === null) return undefined;
+  if (typeof error === 'string') return error;
+  const e = error as { code?: string; message?: string };
+  return e.code ?? e.message;
+}
+
+/** OpenSSL's verify errors, by the peer verifier's reason. */
+const VERIFY_REASONS: Record<string, string> = {
+  CERT_HAS_EXPIRED: 'expired',
+  CERT_NOT_YET_VALID: 'not-yet-valid',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'untrusted',
+  UNABLE_TO_GET_ISSUER_CERT: 'untrusted',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'untrusted',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'untrusted',
+  SELF_SIGNED_CERT_IN_CHAIN: 'untrusted',
+  CERT_SIGNATURE_FAILURE: 'untrusted',
+  CERT_UNTRUSTED: 'untrusted',
+};
 
 /**
  * Why TLS itself refused a caller's certificate during the handshake, in the
  * peer verifier's words (`expired`, `not-yet-valid`, `no-certificate`,
- * `untrusted`), from OpenSSL's verify error; undefined for a handshake that
- * failed for another reason (a protocol error, a caller that left).
+ * `untrusted`): from OpenSSL's verify error, the TLS socket's
+ * `authorizationError`, when there is one (on Node 20 the error itself is
+ * only ECONNRESET "socket hang up"), else from the error's code and message; undefined for a handshake that failed for another reason (a
+ * protocol error, a caller that left).
  */
-export function handshakeRefusal(err: Error & { code?: string }): string | undefined {
-  const text = `${err.code ?? ''} ${err.message}`.toUpperCase();
+export function handshakeRefusal(err: Error & { code?: string }, authorizationError?: string): string | undefined {
+  const verdict = authorizationError === undefined ? undefined : VERIFY_REASONS[authorizationError];
+  if (verdict !== undefined) return verdict;
+  const text = `${authorizationError ?? ''} ${err.code ?? ''} ${err.message}`.toUpperCase();
   if (text.includes('EXPIRED')) return 'expired';
   if (text.includes('NOT_YET_VALID') || text.includes('NOT YET VALID')) return 'not-yet-valid';
   if (text.includes('DID_NOT_RETURN_A_CERTIFICATE') || text.includes('CERTIFICATE REQUIRED')) return 'no-certificate';

@@ -4,10 +4,15 @@ import { formatSpiffeId, spiffeServerCheck } from '@meshlet/shared/identity';
 import type { buildConnector } from 'undici';
 import { workloadTlsOptions } from '../identity/identity-tls.js';
 import type { WorkloadCertificate, WorkloadIdentity } from '../identity/workload-identity.js';
+import { AgentErrorCodes } from '../errors.js';
 import type { AgentMetrics } from '../metrics.js';
+import { HANDSHAKE_FAILED_CODE } from '../resilience/failure-kind.js';
 
 /** Most TLS sessions kept for resumption (one per callee endpoint and expected identity). */
 export const MAX_CACHED_SESSIONS = 1000;
+
+/** The longest delay `setTimeout` takes (about 24.8 days); a later expiry is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Options of {@link MtlsConnector}. */
 export interface MtlsConnectorOptions {
@@ -39,13 +44,35 @@ export class MtlsConnector {
   readonly #o: MtlsConnectorOptions;
   readonly #sessions = new Map<string, Buffer>();
   #context: { certificate: WorkloadCertificate; secureContext: SecureContext } | undefined;
+  readonly #expiredListeners = new Set<() => void>();
+  #expiryTimer: NodeJS.Timeout | undefined;
+  readonly #unsubscribe: () => void;
 
   constructor(options: MtlsConnectorOptions) {
     this.#o = options;
-    options.identity.onChange(() => {
+    this.#unsubscribe = options.identity.onChange(() => {
       this.#context = undefined;
       this.#sessions.clear();
+      this.#armExpiry();
     });
+    this.#armExpiry();
+  }
+
+  /**
+   * Calls `listener` when the agent's own certificate expires (or the
+   * identity changes to an expired one): connections made with it must not
+   * be used any more. Returns a function that unsubscribes.
+   */
+  onExpired(listener: () => void): () => void {
+    this.#expiredListeners.add(listener);
+    return () => this.#expiredListeners.delete(listener);
+  }
+
+  /** Stops following the identity. */
+  close(): void {
+    this.#unsubscribe();
+    clearTimeout(this.#expiryTimer);
+    this.#expiredListeners.clear();
   }
 
   /** Whether the agent has a certificate to call with. */
@@ -55,12 +82,14 @@ export class MtlsConnector {
 
   /**
    * A new mTLS connection to an endpoint of `service` at `host:port` (not yet
-   * secure: wait for `secureConnect`), or undefined while there is no
-   * certificate. For tunnels (upgrades); pools use {@link connectorFor}.
+   * secure: wait for `secureConnect`), or, while the agent has no certificate
+   * yet or its own expired, the error saying so (nothing is tried: peers
+   * would refuse it). For tunnels (upgrades); pools use {@link connectorFor}.
    */
-  connect(service: string, host: string, port: number): TLSSocket | undefined {
-    const context = this.#secureContext();
-    if (context === undefined) return undefined;
+  connect(service: string, host: string, port: number): TLSSocket | IdentityUnavailableError {
+    const unavailable = this.#unavailable();
+    if (unavailable !== undefined) return unavailable;
+    const context = this.#secureContext() as { certificate: WorkloadCertificate; secureContext: SecureContext };
     const { trustDomain } = context.certificate;
     const key = `${formatSpiffeId({ trustDomain, service })} ${host}:${port}`;
     const session = this.#sessions.get(key);
@@ -84,19 +113,9 @@ export class MtlsConnector {
   connectorFor(service: string, connectMs: number): buildConnector.connector {
     return (options, callback) => {
       const key = `${service} ${options.hostname}:${options.port}`;
-      const expired = this.#expiredAt();
-      if (expired !== undefined) {
-        callback(
-          new Error(
-            `this agent's workload certificate expired at ${new Date(expired).toISOString()} and was not renewed (is the control plane reachable?): peers refuse it`,
-          ),
-          null,
-        );
-        return;
-      }
       const socket = this.connect(service, options.hostname, Number(options.port));
-      if (socket === undefined) {
-        callback(new Error('this agent has no workload certificate yet to call an mTLS endpoint with'), null);
+      if (socket instanceof Error) {
+        callback(socket, null);
         return;
       }
       let settled = false;
@@ -112,12 +131,17 @@ export class MtlsConnector {
         if (settled) return;
         settled = true;
         // A refused certificate is a handshake failure; a refused connection is not a handshake at all.
-        if (connected) {
+        if (connected && err.code !== 'UND_ERR_CONNECT_TIMEOUT') {
           this.#o.metrics?.mtlsHandshakes.labels('outbound', 'failed').inc();
           this.#o.log.warn(
             { err: err.message, code: err.code, service, endpoint: key },
             'outbound mTLS handshake failed',
           );
+          // The callee refused or broke the handshake before any request byte left: a connect failure (retried
+          // elsewhere, counted against this endpoint), whatever TLS called it (CERT_HAS_EXPIRED, ERR_SSL_*, a reset,
+          // MESHLET_PEER_IDENTITY_REFUSED from spiffeServerCheck).
+          callback(handshakeFailed(err, key), null);
+          return;
         }
         callback(err, null);
       };
@@ -142,10 +166,35 @@ export class MtlsConnector {
     return this.#context;
   }
 
-  /** When the agent's own certificate expired, if it has: peers would refuse it, so no handshake is tried. */
-  #expiredAt(): number | undefined {
-    const notAfter = this.#o.identity.current()?.notAfterMs;
-    return notAfter !== undefined && notAfter <= (this.#o.clock ?? Date.now)() ? notAfter : undefined;
+  /**
+   * Why the agent cannot call an mTLS endpoint, if it cannot: no certificate
+   * yet, or its own expired (peers would refuse it, so no handshake is tried).
+   */
+  #unavailable(): IdentityUnavailableError | undefined {
+    const certificate = this.#o.identity.current();
+    if (certificate === undefined)
+      return identityUnavailable(
+        'this agent has no workload certificate yet to call an mTLS endpoint with (the control plane has not issued one: is it reachable?)',
+      );
+    if (certificate.notAfterMs > (this.#o.clock ?? Date.now)()) return undefined;
+    return identityUnavailable(
+      `this agent's workload certificate expired at ${new Date(certificate.notAfterMs).toISOString()} and was not renewed (is the control plane reachable?): peers refuse it`,
+    );
+  }
+
+  /** Arms the timer that tells {@link onExpired} listeners when the current certificate expires. */
+  #armExpiry(): void {
+    clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    const certificate = this.#o.identity.current();
+    if (certificate === undefined) return;
+    const left = certificate.notAfterMs - (this.#o.clock ?? Date.now)();
+    if (left <= 0) {
+      for (const listener of this.#expiredListeners) listener();
+      return;
+    }
+    this.#expiryTimer = setTimeout(() => this.#armExpiry(), Math.min(left, MAX_TIMER_MS));
+    this.#expiryTimer.unref();
   }
 
   #remember(key: string, session: Buffer): void {
@@ -156,4 +205,21 @@ export class MtlsConnector {
       this.#sessions.delete(oldest);
     }
   }
+}
+
+/** The agent's own identity cannot be used to call (code `MESHLET_IDENTITY_UNAVAILABLE`, failure kind `identity`). */
+export type IdentityUnavailableError = Error & { code: typeof AgentErrorCodes.IDENTITY_UNAVAILABLE };
+
+function identityUnavailable(message: string): IdentityUnavailableError {
+  return Object.assign(new Error(message), { code: AgentErrorCodes.IDENTITY_UNAVAILABLE });
+}
+
+/** A handshake the callee at `endpoint` failed, as a connect failure keeping TLS's reason. */
+function handshakeFailed(err: Error & { code?: string }, endpoint: string): Error {
+  return Object.assign(
+    new Error(`mTLS handshake with ${endpoint} failed: ${err.code ? `${err.code} ` : ''}${err.message}`, {
+      cause: err,
+    }),
+    { code: HANDSHAKE_FAILED_CODE, tlsCode: err.code },
+  );
 }

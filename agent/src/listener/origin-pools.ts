@@ -14,9 +14,17 @@ export class OriginPools {
   readonly #pools = new Map<string, Pool>();
   readonly #mtls: MtlsConnector | undefined;
 
-  /** With `mtls` (the agent holds a workload identity), endpoints that speak mTLS are called with it. */
+  readonly #unsubscribe: (() => void) | undefined;
+
+  /**
+   * With `mtls` (the agent holds a workload identity), endpoints that speak
+   * mTLS are called with it; when the agent's own certificate expires, their
+   * pools are closed (their keep-alive connections carry it), so that the
+   * next call says why it cannot be made.
+   */
   constructor(mtls?: MtlsConnector) {
     this.#mtls = mtls;
+    this.#unsubscribe = mtls?.onExpired(() => this.#closeMtlsPools());
   }
 
   /**
@@ -28,10 +36,13 @@ export class OriginPools {
    * An endpoint that speaks mTLS (`mtls`), called by an agent with a
    * workload identity, gets a pool of its own per service expected behind
    * it, whose connections check that the callee is that service. It is never
-   * called in plaintext: while the agent has no certificate yet, connecting
-   * fails (a connect failure, retried elsewhere like any other), since a
-   * downgrade would reach a permissive callee without an identity. Only an
-   * agent without an identity calls in plaintext.
+   * called in plaintext: while the agent has no certificate yet (or its own
+   * expired), connecting fails with `MESHLET_IDENTITY_UNAVAILABLE` (failure
+   * kind `identity`: answered 503 at once, neither retried nor counted
+   * against the endpoint, whose fault it is not), since a downgrade would
+   * reach a permissive callee without an identity. A handshake the callee
+   * refuses is a connect failure, retried elsewhere. Only an agent without
+   * an identity calls in plaintext.
    */
   get(
     host: string,
@@ -58,13 +69,14 @@ export class OriginPools {
   /**
    * How a tunnel (an upgrade) reaches an endpoint of `service`: an mTLS
    * connection when the endpoint speaks it and the agent has an identity
-   * (null while it has no certificate yet: the tunnel fails, never
-   * downgrades), else undefined (plaintext, as the pools decide).
+   * (the `MESHLET_IDENTITY_UNAVAILABLE` error while it has no valid
+   * certificate: the tunnel fails, never downgrades), else undefined
+   * (plaintext, as the pools decide).
    */
   tunnelSocket(endpoint: { host: string; port: number; mtls?: boolean | undefined }, service: string) {
     if (endpoint.mtls !== true || this.#mtls === undefined) return undefined;
     const mtls = this.#mtls;
-    return () => mtls.connect(service, endpoint.host, endpoint.port) ?? null;
+    return () => mtls.connect(service, endpoint.host, endpoint.port);
   }
 
   /** Closes the pools of origins not in `keep` (`host:port` keys); in-flight requests finish first. */
@@ -76,8 +88,19 @@ export class OriginPools {
     }
   }
 
-  /** Closes every pool. */
+  /** Closes the mTLS pools; in-flight requests finish first (the callee closes them once it sees the expiry). */
+  #closeMtlsPools(): void {
+    for (const [key, pool] of this.#pools) {
+      if (!key.includes('|mtls ')) continue;
+      this.#pools.delete(key);
+      pool.close().catch(() => undefined);
+    }
+  }
+
+  /** Closes every pool, and the connector (the pools' own: it stops following the identity). */
   async close(): Promise<void> {
+    this.#unsubscribe?.();
+    this.#mtls?.close();
     const pools = [...this.#pools.values()];
     this.#pools.clear();
     await Promise.allSettled(pools.map((p) => p.close()));

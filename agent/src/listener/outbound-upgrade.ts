@@ -1,3 +1,4 @@
+import { failureKind } from '../resilience/failure-kind.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { PickContext } from '../balancer/balancer.js';
@@ -48,6 +49,11 @@ export async function forwardUpgrade(
       connectTimeoutMs: d.timeouts.connectMs,
       tlsSocket: pools.tunnelSocket(endpoint, d.dest.name),
     });
+    if (!r.ok && failureKind(r.error) === 'identity') {
+      // This agent's own certificate is missing or expired: no endpoint is to blame, and none would do better.
+      refuseUpgrade(socket, AgentErrors.IDENTITY_UNAVAILABLE(r.error.message));
+      return;
+    }
     // A tunnel has no status to judge: connecting is the success (and, as for requests, what outlier detection and the observations count).
     d.dest.outcome(endpoint.id, !r.ok);
     if (r.ok) return;

@@ -8,7 +8,8 @@ import type { RelayOutcome } from './relay-handler.js';
 
 /**
  * Settles an attempt that got no answer: counted against its endpoint
- * unless the client left. Returns how it failed, for the retry policy;
+ * unless the client left or the agent's own identity was unusable (a 503
+ * `MESHLET_IDENTITY_UNAVAILABLE`). Returns how it failed, for the retry policy;
  * undefined when the request ends here: the client left, already had a
  * status (it is cut off), or the endpoint timed out (never retried: the
  * client gets a 504).
@@ -22,6 +23,13 @@ export function settleFailedAttempt(
   const kind = failureKind(outcome.error);
   // A client that left says nothing about the endpoint.
   if (kind === 'aborted' || res.destroyed) return undefined;
+  if (kind === 'identity') {
+    // This agent's own certificate is missing or expired: nothing left, the endpoint is not to blame (no ejection,
+    // no observation), and no other endpoint would do better.
+    if (outcome.headersSent) res.destroy();
+    else sendJsonError(res, AgentErrors.IDENTITY_UNAVAILABLE(outcome.error.message), { service: d.dest.name });
+    return undefined;
+  }
   d.dest.metrics.attempt(endpoint.id, -1);
   d.dest.outcome(endpoint.id, true);
   if (outcome.headersSent) res.destroy();

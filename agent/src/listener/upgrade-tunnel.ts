@@ -62,8 +62,8 @@ export interface TunnelOptions {
   /** Drop the client's identity headers (`x-meshlet-*`, `x-forwarded-client-cert`): the inbound side, towards the app. */
   stripIdentityHeaders?: boolean;
   connectTimeoutMs: number;
-  /** Makes the connection over mTLS instead (ready on `secureConnect`); undefined: no certificate, plaintext after all. */
-  tlsSocket?: (() => TLSSocket | null) | undefined;
+  /** Makes the connection over mTLS instead (ready on `secureConnect`), or says why it cannot (the tunnel fails). */
+  tlsSocket?: (() => TLSSocket | Error) | undefined;
 }
 
 /**
@@ -83,11 +83,8 @@ export function tunnelUpgrade(
 ): Promise<{ ok: true } | { ok: false; error: Error }> {
   return new Promise((resolve) => {
     const secure = o.tlsSocket?.();
-    if (secure === null) {
-      resolve({
-        ok: false,
-        error: new Error('this agent has no workload certificate yet to call an mTLS endpoint with'),
-      });
+    if (secure instanceof Error) {
+      resolve({ ok: false, error: secure });
       return;
     }
     const upstream: Socket = secure ?? connect({ host: o.host, port: o.port });

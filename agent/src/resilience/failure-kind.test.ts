@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { failureKind } from './failure-kind.js';
+import { failureKind, HANDSHAKE_FAILED_CODE } from './failure-kind.js';
 
 describe('failureKind', () => {
   const err = (fields: Record<string, unknown>) => Object.assign(new Error('x'), fields);
@@ -16,6 +16,8 @@ describe('failureKind', () => {
     ['UND_ERR_HEADERS_TIMEOUT', 'timeout'],
     ['UND_ERR_BODY_TIMEOUT', 'timeout'],
     ['UND_ERR_ABORTED', 'aborted'],
+    [HANDSHAKE_FAILED_CODE, 'connect'],
+    ['MESHLET_IDENTITY_UNAVAILABLE', 'identity'],
     ['UND_ERR_INVALID_ARG', 'other'],
   ])('classifies code %s as %s', (code, kind) => {
     expect(failureKind(err({ code }))).toBe(kind);

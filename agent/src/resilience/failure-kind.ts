@@ -1,4 +1,14 @@
+import { AgentErrorCodes } from '../errors.js';
+
+/**
+ * The code of an mTLS handshake the callee failed or refused (its
+ * certificate, a TLS alert, a reset mid-handshake): no request byte left, so
+ * it is a connect failure.
+ */
+export const HANDSHAKE_FAILED_CODE = 'ERR_MTLS_HANDSHAKE_FAILED';
+
 const CONNECT_CODES = new Set([
+  HANDSHAKE_FAILED_CODE,
   'ECONNREFUSED',
   'UND_ERR_CONNECT_TIMEOUT',
   'EHOSTUNREACH',
@@ -12,15 +22,19 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'
 /**
  * How an attempt that got no answer failed: `connect` (the request never
  * left), `reset` (the connection dropped, the app may have acted),
- * `timeout`, `aborted` (our client left), `other`. The retry policy and the
- * inbound listener's answers both go by it.
+ * `timeout`, `aborted` (our client left), `identity` (this agent has no
+ * valid workload certificate to call an mTLS endpoint with: its own
+ * problem, never the endpoint's, so neither retried nor counted against
+ * it), `other`. The retry policy and the inbound listener's answers both go
+ * by it.
  */
-export type FailureKind = 'connect' | 'reset' | 'timeout' | 'aborted' | 'other';
+export type FailureKind = 'connect' | 'reset' | 'timeout' | 'aborted' | 'identity' | 'other';
 
 /** Classifies an error thrown by undici (or wrapping one as its `cause`). */
 export function failureKind(err: unknown): FailureKind {
   const e = err as { code?: string; name?: string; cause?: { code?: string } };
   const code = e.code ?? e.cause?.code ?? '';
+  if (code === AgentErrorCodes.IDENTITY_UNAVAILABLE) return 'identity';
   if (CONNECT_CODES.has(code)) return 'connect';
   if (RESET_CODES.has(code)) return 'reset';
   if (TIMEOUT_CODES.has(code)) return 'timeout';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentErrorCodes } from '../errors.js';
+import type { FailureKind } from './failure-kind.js';
 import {
   decideRetry,
   isIdempotent,
@@ -63,7 +64,7 @@ describe('decideRetry', () => {
     ...over,
   });
   const status = (s: number, peerError?: string) => ({ kind: 'status' as const, status: s, peerError });
-  const error = (kind: 'connect' | 'reset' | 'timeout' | 'aborted' | 'other') => ({
+  const error = (kind: FailureKind) => ({
     kind: 'error' as const,
     error: kind,
   });
@@ -133,6 +134,7 @@ describe('decideRetry', () => {
     ['a timeout', { outcome: error('timeout') }, no('timeout')],
     ['a client that left', { outcome: error('aborted') }, no('aborted')],
     ['an unknown failure', { outcome: error('other') }, no('other-error')],
+    ['this agent has no valid certificate', { outcome: error('identity') }, no('identity-unavailable')],
     // Attempts, body, endpoints, budget.
     ['the second retry', { attempt: 1, outcome: error('connect') }, retry('connect')],
     ['a third retry when maxRetries is 2', { attempt: 2, outcome: error('connect') }, no('attempts-used')],

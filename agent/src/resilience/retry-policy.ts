@@ -81,6 +81,8 @@ export type NoRetryReason =
   | 'aborted'
   /** A failure of an unknown kind. */
   | 'other-error'
+  /** This agent has no valid workload certificate: another endpoint would not help. */
+  | 'identity-unavailable'
   /** Every endpoint (of every tier) has been tried. */
   | 'no-endpoint-left'
   /** The retry budget refused: retries must not multiply the load of an outage. */
@@ -149,6 +151,8 @@ function classify(outcome: AttemptOutcome, mayRepeat: boolean, statuses: readonl
       return no('timeout');
     case 'aborted':
       return no('aborted');
+    case 'identity':
+      return no('identity-unavailable');
     case 'other':
       return no('other-error');
   }

@@ -69,14 +69,15 @@ export interface Outbound {
  * last table and the pools (`afterAll`).
  *
  * @param setup - called in `beforeAll`, so it may read what the file sets up before
+ * @param pools - the listener's pools (with an mTLS connector, say)
  */
-export function useOutbound(setup: () => OutboundSetup): Outbound {
+export function useOutbound(setup: () => OutboundSetup, pools: OriginPools = new OriginPools()): Outbound {
   const ups = new Map<string, { u: Upstream; status: number }>();
   const f: Outbound = {
     listener: undefined as unknown as OutboundListener,
     port: 0,
     table: undefined,
-    pools: new OriginPools(),
+    pools,
     stats: new EndpointStatsMap(),
     up(id) {
       const got = ups.get(id);
