@@ -120,6 +120,27 @@ describe('PeerIdentityVerifier', () => {
     });
   });
 
+  it('remembers a verified chain, but never past the validity of its certificates, nor for another expected service', async () => {
+    const root = await make({ ca: true });
+    const issuer = await make({ ca: true, issuer: root, to: T0 + 2 * DAY });
+    let now = T0;
+    const verifier = new PeerIdentityVerifier({
+      trustBundle: [root.cert.toString('pem')],
+      trustDomain: 'meshlet.local',
+      clock: () => now,
+    });
+    const leaf = await make({ issuer, names: ORDERS, to: T0 + 1000 });
+    const first = await verifier.verify(der(leaf, issuer));
+    expect(first).toMatchObject({ ok: true, uri: 'spiffe://meshlet.local/svc/orders' });
+    // The same bytes again: the remembered verdict, not a new check.
+    expect(await verifier.verify(der(leaf, issuer))).toBe(first);
+    // Another expected service is another question.
+    expect(await verifier.verify(der(leaf, issuer), 'payments')).toMatchObject({ ok: false, reason: 'wrong-service' });
+    // Past the leaf's expiry the remembered verdict no longer holds.
+    now = T0 + 1001;
+    expect(await verifier.verify(der(leaf, issuer))).toMatchObject({ ok: false, reason: 'expired' });
+  });
+
   it.each([
     ['no URI SAN', [{ type: 'dns' as const, value: 'orders.example.com' }]],
     ['two URI SANs', [...ORDERS, ...uri('spiffe://meshlet.local/svc/admin')]],
