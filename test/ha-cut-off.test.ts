@@ -124,7 +124,7 @@ describe('a control-plane replica cut off from etcd', () => {
     expect(events.filter((e) => Date.parse(e.time) >= cutAt && e.to === 'unhealthy')).toEqual([]);
     expect(await endpointIds(client, 'hello')).toEqual(['hello-1', 'hello-2']);
     // It turned the agents away with a reason the agent logs.
-    expect(client.proc.output).toContain('cannot reach etcd');
+    await waitFor(`the log line ${'cannot reach etcd'}`, async () => client.proc.output.includes('cannot reach etcd'));
   });
 
   it('takes agents again once etcd is reachable', async () => {

@@ -105,7 +105,10 @@ describe('join token and admin token', () => {
     const metrics = (await httpRequest(cp.port, '/metrics', { headers: { authorization: `Bearer ${ADMIN}` } })).body;
     expect(metrics).toMatch(/^meshlet_cp_join_refusals_total\{reason="wrong_service"\} 1$/m);
     expect(metrics).toMatch(/^meshlet_cp_join_refusals_total\{reason="instance_held"\} 1$/m);
-    expect(cp.proc.output).toContain('refused agent hello: the shared join token cannot take over agent hello-2');
+    await waitFor(
+      `the log line ${'refused agent hello: the shared join token cannot take over agent hello-2'}`,
+      async () => cp.proc.output.includes('refused agent hello: the shared join token cannot take over agent hello-2'),
+    );
     // hello-2 kept its stream and its instance.
     expect(await hello2()).toMatchObject({ connected: true, connectedAt, instance: { id: 'hello-2' } });
     expect(agent.proc.output).not.toContain('replaced');

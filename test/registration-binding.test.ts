@@ -267,7 +267,9 @@ describe('registration and observations bound to the agent', () => {
       expect((await events('hello-1')).filter((e) => e.to === 'unhealthy')).toEqual([]);
       expect(['healthy', 'suspect']).toContain((await instance('hello-1')).state);
       expect(await metric('meshlet_cp_callers_merged_total', '{reason="same_address"}')).toBeGreaterThan(mergedBefore);
-      expect(cp.proc.output).toContain('they count as one caller in the health quorum');
+      await waitFor(`the log line ${'they count as one caller in the health quorum'}`, async () =>
+        cp.proc.output.includes('they count as one caller in the health quorum'),
+      );
     } finally {
       if (flood) clearInterval(flood);
       stop = true;
@@ -295,7 +297,9 @@ describe('registration and observations bound to the agent', () => {
         (await metric('meshlet_cp_reports_refused_total', '{type="observations",reason="not_sent"}')) >= notSent + 5,
     );
     expect((await instance('hello-2')).callers).not.toContain('spy');
-    expect(cp.proc.output).toContain('refused observations of endpoints never sent to this agent');
+    await waitFor(`the log line ${'refused observations of endpoints never sent to this agent'}`, async () =>
+      cp.proc.output.includes('refused observations of endpoints never sent to this agent'),
+    );
 
     // A flood: far over the burst at once; the stream stays up, the excess is dropped and counted.
     for (let i = 0; i < 200; i++) spy.send({ type: 'observations', windowMs: 1000, endpoints: [] });
@@ -304,7 +308,9 @@ describe('registration and observations bound to the agent', () => {
       async () =>
         (await metric('meshlet_cp_reports_refused_total', '{type="observations",reason="rate_limited"}')) >= 140,
     );
-    expect(cp.proc.output).toContain('agent reports over the rate limit');
+    await waitFor(`the log line ${'agent reports over the rate limit'}`, async () =>
+      cp.proc.output.includes('agent reports over the rate limit'),
+    );
     expect(spy.ws.readyState).toBe(WebSocket.OPEN);
     expect((await instance('hello-2')).state).toBe('healthy');
     await callerTrafficIsIntact();

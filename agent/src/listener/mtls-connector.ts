@@ -45,6 +45,7 @@ export class MtlsConnector {
   readonly #sessions = new Map<string, Buffer>();
   #context: { certificate: WorkloadCertificate; secureContext: SecureContext } | undefined;
   readonly #expiredListeners = new Set<() => void>();
+  readonly #changedListeners = new Set<() => void>();
   #expiryTimer: NodeJS.Timeout | undefined;
   readonly #unsubscribe: () => void;
 
@@ -54,6 +55,7 @@ export class MtlsConnector {
       this.#context = undefined;
       this.#sessions.clear();
       this.#armExpiry();
+      for (const listener of this.#changedListeners) listener();
     });
     this.#armExpiry();
   }
@@ -68,11 +70,23 @@ export class MtlsConnector {
     return () => this.#expiredListeners.delete(listener);
   }
 
+  /**
+   * Calls `listener` after every change of the agent's identity (a renewal,
+   * a new bundle): connections made with the certificate it replaced should
+   * be retired before that certificate expires and the callee cuts them.
+   * Returns a function that unsubscribes.
+   */
+  onRenewed(listener: () => void): () => void {
+    this.#changedListeners.add(listener);
+    return () => this.#changedListeners.delete(listener);
+  }
+
   /** Stops following the identity. */
   close(): void {
     this.#unsubscribe();
     clearTimeout(this.#expiryTimer);
     this.#expiredListeners.clear();
+    this.#changedListeners.clear();
   }
 
   /** Whether the agent has a certificate to call with. */

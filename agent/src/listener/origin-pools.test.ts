@@ -44,4 +44,17 @@ describe('OriginPools when the agent’s own certificate expires', () => {
     identity.set(certificate(Date.now() - 1));
     expect(secure.closed).toBe(true);
   });
+
+  it('retires the mTLS pools when the certificate is renewed, so the callee never cuts them at the old one’s expiry', () => {
+    const identity = new StaticWorkloadIdentity(certificate(Date.now() + 60_000));
+    const p = start(identity);
+    const secure = p.get('127.0.0.1', 1, timeouts, { service: 'hello', mtls: true });
+    const plain = p.get('127.0.0.1', 2, timeouts, { service: 'legacy', mtls: false });
+    identity.set(certificate(Date.now() + 120_000));
+    expect(secure.closed).toBe(true);
+    expect(plain.closed).toBe(false);
+    const renewed = p.get('127.0.0.1', 1, timeouts, { service: 'hello', mtls: true });
+    expect(renewed).not.toBe(secure);
+    expect(renewed.closed).toBe(false);
+  });
 });

@@ -24,7 +24,15 @@ export class OriginPools {
    */
   constructor(mtls?: MtlsConnector) {
     this.#mtls = mtls;
-    this.#unsubscribe = mtls?.onExpired(() => this.#closeMtlsPools());
+    // Pools made with a replaced certificate are retired at once (in-flight requests finish; new ones get new
+    // connections with the new certificate), so the callee never has to cut a busy connection at the old one's
+    // expiry; and every mTLS pool goes when the agent's certificate expired unrenewed.
+    const offExpired = mtls?.onExpired(() => this.#closeMtlsPools());
+    const offRenewed = mtls?.onRenewed(() => this.#closeMtlsPools());
+    this.#unsubscribe = () => {
+      offExpired?.();
+      offRenewed?.();
+    };
   }
 
   /**
@@ -88,7 +96,7 @@ export class OriginPools {
     }
   }
 
-  /** Closes the mTLS pools; in-flight requests finish first (the callee closes them once it sees the expiry). */
+  /** Closes the mTLS pools; in-flight requests finish first, new ones go to new pools. */
   #closeMtlsPools(): void {
     for (const [key, pool] of this.#pools) {
       if (!key.includes('|mtls ')) continue;
