@@ -226,7 +226,8 @@ describe('mutual TLS in the listeners', () => {
     const shortCa = await CertificateAuthority.open({
       source: { kind: 'memory' },
       clock: Date.now,
-      leafLifetimeMs: 2500,
+      // Long enough to be served many times on a loaded machine (whole seconds: it may be one less).
+      leafLifetimeMs: 6000,
     });
     const calleeCert = await issue(m.ca, 'hello', 'hello-1');
     m.calleeIdentity.set({
