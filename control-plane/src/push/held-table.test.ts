@@ -15,6 +15,26 @@ import { ep, sink, usePusher } from './test-support/table-sinks.js';
 describe('Pusher: subscriptions and deltas', () => {
   const fx = usePusher();
 
+  it('knows which endpoints it sent each agent, by service, including those since removed', () => {
+    const caller = sink('caller');
+    const other = sink('other');
+    expect(fx.p.tableSent(caller)).toBe(false);
+    fx.p.add(caller, 0, ['a']);
+    fx.p.add(other, 0, ['b']);
+    expect(fx.p.tableSent(caller)).toBe(true);
+    expect(fx.p.wasSent(caller, 'a', 'a-1')).toBe(true);
+    expect(fx.p.wasSent(caller, 'b', 'b-1')).toBe(false);
+    expect(fx.p.wasSent(caller, 'b', 'a-1')).toBe(false);
+    expect(fx.p.wasSent(other, 'b', 'b-1')).toBe(true);
+    fx.services.a = { endpoints: [ep('a-2')] };
+    fx.p.flush();
+    expect(fx.p.wasSent(caller, 'a', 'a-2')).toBe(true);
+    // Reports lag the table: one on an endpoint just removed still names what the agent was told.
+    expect(fx.p.wasSent(caller, 'a', 'a-1')).toBe(true);
+    fx.p.remove(caller);
+    expect(fx.p.wasSent(caller, 'a', 'a-2')).toBe(false);
+  });
+
   it('sends each agent a full table of its services first, then only the services that changed, and nothing for others', () => {
     const x = sink('x');
     const y = sink('y');

@@ -37,32 +37,6 @@ describe('Pusher', () => {
     });
   };
 
-  it('knows which endpoints it sent each agent, by service, including those since removed', () => {
-    const ep = (id: string): Endpoint => ({ id, host: 'x', port: 1, tier: 0, weight: 1, labels: {} });
-    services = { hello: { endpoints: [ep('h-1')] }, orders: { endpoints: [ep('o-1')] } };
-    const p = make();
-    const caller = sink();
-    const other = sink();
-    p.add(caller, 0, ['hello']);
-    p.add(other, 0, ['orders']);
-    expect(p.tableSent(caller)).toBe(false);
-    p.schedule();
-    vi.advanceTimersByTime(20);
-    expect(p.tableSent(caller)).toBe(true);
-    expect(p.wasSent(caller, 'hello', 'h-1')).toBe(true);
-    expect(p.wasSent(caller, 'orders', 'o-1')).toBe(false);
-    expect(p.wasSent(caller, 'orders', 'h-1')).toBe(false);
-    expect(p.wasSent(other, 'orders', 'o-1')).toBe(true);
-    services.hello = { endpoints: [ep('h-2')] };
-    p.schedule();
-    vi.advanceTimersByTime(20);
-    expect(p.wasSent(caller, 'hello', 'h-2')).toBe(true);
-    // Reports lag the table: one on an endpoint just removed still names what the agent was told.
-    expect(p.wasSent(caller, 'hello', 'h-1')).toBe(true);
-    p.remove(caller);
-    expect(p.wasSent(caller, 'hello', 'h-2')).toBe(false);
-  });
-
   it('coalesces a burst of changes into one version and skips unchanged tables', () => {
     const p = make();
     const s = sink();
