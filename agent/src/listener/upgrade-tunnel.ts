@@ -64,13 +64,77 @@ export interface TunnelOptions {
   connectTimeoutMs: number;
   /** Makes the connection over mTLS instead (ready on `secureConnect`), or says why it cannot (the tunnel fails). */
   tlsSocket?: (() => TLSSocket | Error) | undefined;
+  /** How long the upstream may take to answer the upgrade request; default 30 s. */
+  headTimeoutMs?: number | undefined;
+}
+
+const DEFAULT_HEAD_TIMEOUT_MS = 30_000;
+/** Largest response head accepted from the upstream. */
+const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
+
+/** The upstream's answer to the upgrade request: its head (and any bytes after it), and whether it is a `101`. */
+interface UpgradeAnswer {
+  switching: boolean;
+  bytes: Buffer;
+}
+
+/**
+ * Reads the upstream's response head (up to the blank line), then calls
+ * `done` with it, or with undefined when none came in time, the head was too
+ * large, or the upstream closed first. The socket is left paused-free: data
+ * after the head is part of `bytes`, and what follows flows to whoever pipes.
+ */
+function awaitResponseHead(
+  upstream: Socket,
+  timeoutMs: number,
+  done: (answer: UpgradeAnswer | undefined) => void,
+): void {
+  let buffered = Buffer.alloc(0);
+  const finish = (answer: UpgradeAnswer | undefined) => {
+    clearTimeout(timer);
+    upstream.off('data', onData);
+    upstream.off('end', onEnd);
+    done(answer);
+  };
+  const timer = setTimeout(() => finish(undefined), timeoutMs);
+  const onEnd = () => finish(undefined);
+  const onData = (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    const end = buffered.indexOf('\r\n\r\n');
+    if (end === -1) {
+      if (buffered.length > MAX_RESPONSE_HEAD_BYTES) finish(undefined);
+      return;
+    }
+    upstream.pause();
+    const status = /^HTTP\/1\.[01] (\d{3})/.exec(buffered.subarray(0, Math.min(end, 64)).toString('latin1'));
+    finish({ switching: status?.[1] === '101', bytes: buffered });
+  };
+  upstream.on('data', onData);
+  upstream.once('end', onEnd);
+}
+
+/** A response head with its `Connection` header replaced by `close` (the bytes after the head unchanged). */
+function withConnectionClose(bytes: Buffer): Buffer {
+  const end = bytes.indexOf('\r\n\r\n');
+  const lines = bytes
+    .subarray(0, end)
+    .toString('latin1')
+    .split('\r\n')
+    .filter((line, i) => i === 0 || !/^(connection|keep-alive):/i.test(line));
+  return Buffer.concat([
+    Buffer.from(`${lines.join('\r\n')}\r\nconnection: close\r\n\r\n`, 'latin1'),
+    bytes.subarray(end + 4),
+  ]);
 }
 
 /**
  * Carries an HTTP upgrade (WebSocket) to `host:port` as a byte tunnel: the
- * upgrade request is written to a new connection and from then on both
- * sides are piped, so the upstream's `101 Switching Protocols` and every
- * frame after it pass through untouched, as Envoy's upgrade support does.
+ * upgrade request is written to a new connection, and only once the
+ * upstream answers `101 Switching Protocols` are both sides piped, so the
+ * 101 and every frame after it pass through untouched, as Envoy's upgrade
+ * support does. Any other answer is passed back on a connection that closes
+ * after it, and nothing more the client sent reaches the upstream (it would
+ * reach the app unparsed, past the policy and the header stripping).
  * Resolves `true` once connected, `false` (nothing written to the client)
  * when the connection could not be made, so that the caller may try another
  * endpoint.
@@ -116,12 +180,31 @@ export function tunnelUpgrade(
       };
       upstream.on('error', fail);
       client.on('error', fail);
-      upstream.on('close', () => client.destroy());
+      upstream.on('close', () => client.end());
       client.on('close', () => upstream.destroy());
+      // Nothing the client sends goes upstream until the upstream agreed to switch protocols: bytes after the
+      // upgrade request would otherwise reach the app unparsed, past every check, if it answers as plain HTTP.
+      client.pause();
       upstream.write(upgradeHead(req, o.path, o.hostHeader, o.extraHeaders ?? {}, o.stripIdentityHeaders === true));
-      if (head.length > 0) upstream.write(head);
-      client.pipe(upstream);
-      upstream.pipe(client);
+      awaitResponseHead(upstream, o.headTimeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS, (answer) => {
+        if (answer === undefined) {
+          fail();
+          return;
+        }
+        if (answer.switching) {
+          client.write(answer.bytes);
+          if (head.length > 0) upstream.write(head);
+          client.pipe(upstream);
+          upstream.pipe(client);
+          client.resume();
+          return;
+        }
+        // Any other answer goes back as it is, on a connection that closes after it; the client's further bytes
+        // are never carried.
+        client.write(withConnectionClose(answer.bytes));
+        upstream.pipe(client);
+        upstream.on('end', () => client.end());
+      });
       resolve({ ok: true });
     });
   });
