@@ -103,6 +103,8 @@ const validate = compileValidator(AgentConfig, { useDefaults: true });
 /** The running pair and what a test does with it. */
 export interface MtlsPair {
   ca: CertificateAuthority;
+  /** Where `ca` was generated: another CertificateAuthority opened on it signs with the same root and issuer. */
+  caDir: string;
   /** Another mesh's CA, for forgeries. */
   otherCa: CertificateAuthority;
   app: App;
@@ -127,7 +129,8 @@ export interface MtlsPair {
 /** Starts the pair; `close()` stops everything and removes its files. */
 export async function startMtlsPair(): Promise<MtlsPair> {
   const dir = await mkdtemp(join(tmpdir(), 'meshlet-mtls-listeners-'));
-  const ca = await CertificateAuthority.open({ source: { kind: 'generated', dir: join(dir, 'ca') }, clock: Date.now });
+  const caDir = join(dir, 'ca');
+  const ca = await CertificateAuthority.open({ source: { kind: 'generated', dir: caDir }, clock: Date.now });
   const otherCa = await CertificateAuthority.open({
     source: { kind: 'generated', dir: join(dir, 'other-ca') },
     clock: Date.now,
@@ -183,6 +186,7 @@ export async function startMtlsPair(): Promise<MtlsPair> {
   });
   return {
     ca,
+    caDir,
     otherCa,
     app,
     caller,
