@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { type AddressInfo, connect, createServer, type Server as NetServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { until } from './test-support/loopback.js';
 import { tunnelUpgrade } from './upgrade-tunnel.js';
 
 // The upgrade tunnel with a real app on loopback that answers in its own
@@ -51,23 +52,21 @@ async function tunnel(appPort: number): Promise<{ server: Server; port: number }
 
 /**
  * Sends `text` on a new connection and collects what comes back until
- * `enough` holds for it, the other side closes, or 3 s pass.
+ * `enough` holds for it or the other side closes; fails after 3 s.
  */
 async function exchange(port: number, text: string, enough: (got: string) => boolean): Promise<string> {
   const socket: Socket = connect(port, '127.0.0.1');
   await once(socket, 'connect');
   let got = '';
-  const done = new Promise<void>((resolve) => {
-    socket.on('data', (c: Buffer) => {
-      got += c.toString('latin1');
-      if (enough(got)) resolve();
-    });
-    socket.on('close', () => resolve());
-    setTimeout(resolve, 3000).unref();
-  });
+  let closed = false;
+  socket.on('data', (c: Buffer) => (got += c.toString('latin1')));
+  socket.on('close', () => (closed = true));
   socket.write(text);
-  await done;
-  socket.destroy();
+  try {
+    await until(() => closed || enough(got), 'the answer through the tunnel', 3000);
+  } finally {
+    socket.destroy();
+  }
   return got;
 }
 
