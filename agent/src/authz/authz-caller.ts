@@ -17,7 +17,28 @@ export interface AuthzCaller {
  * neither `*` nor a service name, only its own full id).
  */
 export function authzCaller(spiffeId: string | undefined, trustDomain?: string): AuthzCaller {
-  if (spiffeId === undefined) return { spiffeId, service: undefined, label: AUTHZ_UNAUTHENTICATED };
+  if (spiffeId === undefined) return UNAUTHENTICATED;
+  // Read once per caller, not per request: a busy connection asks for the same id again and again.
+  const key = `${trustDomain ?? ''} ${spiffeId}`;
+  let caller = known.get(key);
+  if (caller === undefined) {
+    caller = readCaller(spiffeId, trustDomain);
+    if (known.size >= MAX_KNOWN_CALLERS) known.delete(known.keys().next().value as string);
+    known.set(key, caller);
+  }
+  return caller;
+}
+
+const UNAUTHENTICATED: AuthzCaller = Object.freeze({
+  spiffeId: undefined,
+  service: undefined,
+  label: AUTHZ_UNAUTHENTICATED,
+});
+/** Callers already read, by trust domain and id (the oldest goes first past the cap). */
+const known = new Map<string, AuthzCaller>();
+const MAX_KNOWN_CALLERS = 1000;
+
+function readCaller(spiffeId: string, trustDomain: string | undefined): AuthzCaller {
   let service: string | undefined;
   try {
     const id = parseSpiffeId(spiffeId);
@@ -27,5 +48,5 @@ export function authzCaller(spiffeId: string | undefined, trustDomain?: string):
   } catch {
     // Not a meshlet id: only a rule naming it whole can match it.
   }
-  return { spiffeId, service, label: service ?? spiffeId };
+  return Object.freeze({ spiffeId, service, label: service ?? spiffeId });
 }
