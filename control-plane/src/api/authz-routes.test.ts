@@ -1,23 +1,17 @@
-import Fastify from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AuthzStore } from '../authz/authz-store.js';
 import { CallerLog } from '../authz/caller-log.js';
 import { MemoryStore } from '../store/test-support/memory-store.js';
-import { installApiErrors } from './api-errors.js';
+import { useApiApps } from './test-support/api-app.js';
 import { registerAuthzRoutes } from './authz-routes.js';
 
 // The authz routes' validation and concurrency, in process; test/authz.test.ts
 // drives them on a real control plane with its auth and its agents.
 
-const apps: ReturnType<typeof Fastify>[] = [];
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.close();
-});
+const apiApp = useApiApps();
 
 function server() {
-  const app = Fastify();
-  apps.push(app);
-  installApiErrors(app);
+  const app = apiApp();
   let changes = 0;
   const authz = new AuthzStore(new MemoryStore(), {});
   registerAuthzRoutes(app, {

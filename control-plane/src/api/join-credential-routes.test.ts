@@ -1,29 +1,24 @@
 import { createLogger } from '@meshlet/shared';
-import Fastify from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { describe, expect, it } from 'vitest';
 import { JoinCredentialStore } from '../join/join-credential-store.js';
 import { MemoryStore } from '../store/test-support/memory-store.js';
-import { installApiErrors } from './api-errors.js';
+import { useApiApps } from './test-support/api-app.js';
 import { registerJoinCredentialRoutes } from './join-credential-routes.js';
 
 // The mint body is checked strictly, as every admin body is (installApiErrors' validator):
 // a typo'd field or a value of another type is refused, never dropped or coerced.
 
-const apps: ReturnType<typeof Fastify>[] = [];
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.close();
-});
+const apiApp = useApiApps();
 
 function server() {
-  const app = Fastify();
-  apps.push(app);
-  installApiErrors(app);
+  const app = apiApp();
   const credentials = new JoinCredentialStore(new MemoryStore(), () => Date.parse('2026-12-04T12:00:00.000Z'));
   registerJoinCredentialRoutes(app, { credentials, revoked: () => {}, log: createLogger('test', 'silent') });
   return { app, credentials };
 }
 
-const mint = (app: ReturnType<typeof Fastify>, payload: unknown) =>
+const mint = (app: FastifyInstance, payload: unknown) =>
   app.inject({ method: 'POST', url: '/v1/join-credentials', payload: payload as object });
 
 describe('POST /v1/join-credentials', () => {
