@@ -20,6 +20,8 @@ export const CliErrorCodes = {
   API: 'MESHLET_CLI_API',
   /** The control plane answered something meshctl cannot read (not JSON, or not the documented shape). */
   BAD_ANSWER: 'MESHLET_CLI_BAD_ANSWER',
+  /** meshctl stopped waiting for something that goes on without it (a root rotation past `--wait`). */
+  STILL_WAITING: 'MESHLET_CLI_STILL_WAITING',
 } as const;
 
 /** One of {@link CliErrorCodes}. */

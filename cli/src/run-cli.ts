@@ -8,6 +8,7 @@ import { failbackCommand, failoverCommand, drainCommand, undrainCommand } from '
 import { applyCommand } from './commands/apply-command.js';
 import { authzCommand } from './commands/authz-command.js';
 import { backupCommand } from './commands/backup-command.js';
+import { caCommand } from './commands/ca-command.js';
 import { deleteCommand } from './commands/delete-command.js';
 import { eventsCommand } from './commands/events-command.js';
 import { getCommand } from './commands/get-command.js';
@@ -32,6 +33,7 @@ export const COMMANDS: readonly Command[] = [
   backupCommand,
   restoreCommand,
   tokenCommand,
+  caCommand,
   versionCommand,
 ];
 

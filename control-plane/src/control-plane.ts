@@ -4,6 +4,7 @@ import { type ControlPlaneParts, createParts } from './assembly/create-parts.js'
 import { createReplication } from './assembly/create-replication.js';
 import { createServer } from './assembly/create-server.js';
 import { openAuthority } from './assembly/open-authority.js';
+import { openRotation, type RunningRotation } from './assembly/open-rotation.js';
 import { watchStore } from './assembly/follow-store.js';
 import { sendAwayRevoked } from './join/send-away-revoked.js';
 import { registerRoutes } from './assembly/register-routes.js';
@@ -47,6 +48,7 @@ export class ControlPlane {
   #sweeper: NodeJS.Timeout | undefined;
   #unwatchStore: (() => void) | undefined;
   #authority: CertificateAuthority | undefined;
+  #rotation: RunningRotation | undefined;
 
   constructor(
     config: ControlPlaneConfig,
@@ -95,9 +97,19 @@ export class ControlPlane {
     // The CA first: a CA that cannot open (a bad operator file) stops the start before anything listens.
     const authority = await openAuthority(config, log, this.#clock);
     this.#authority = authority;
-    this.#metrics.issuerExpiry.set(Math.floor(authority.issuerNotAfter.getTime() / 1000));
-    this.#metrics.rootExpiry.set(Math.floor(authority.rootsNotAfter.getTime() / 1000));
     await store.open();
+    // A root rotation's state, in the store, overrides the CA's source: it is what the agents trust now.
+    const rotation = await openRotation({
+      config,
+      log,
+      clock: this.#clock,
+      store,
+      metrics: this.#metrics,
+      replication,
+      authority,
+      changed: () => this.#parts?.pusher.schedule(),
+    });
+    this.#rotation = rotation;
     // The cluster's identity is a key like any other: written once, carried by backups, adopted by a restore.
     if (store.get(CLUSTER_KEY) === undefined) await store.put(CLUSTER_KEY, { id: store.clusterId() });
 
@@ -112,7 +124,7 @@ export class ControlPlane {
       sessions: this.#sessions,
       convergences: this.#convergences,
     };
-    const parts = createParts(common);
+    const parts = createParts({ ...common, trust: () => rotation.rotation.trust() });
     this.#parts = parts;
     metrics.leader.set(replication.leading ? 1 : 0);
     replication.attach({
@@ -129,7 +141,7 @@ export class ControlPlane {
 
     const app = await createServer(config, log, this.#clock);
     this.#app = app;
-    registerRoutes(app, { ...common, parts, issuer: authority });
+    registerRoutes(app, { ...common, parts, issuer: authority, rotation: rotation.rotation });
     try {
       await app.listen({ host: config.listen.host, port: config.listen.port });
     } catch (e) {
@@ -148,6 +160,7 @@ export class ControlPlane {
       throw e;
     }
     this.#sweeper = startSweeper(config, log, parts, replication, this.#sessions);
+    rotation.drive(parts.registry);
     log.info(
       { host: config.listen.host, port, dataDir: config.dataDir, tableVersion: parts.pusher.version },
       'control plane listening',
@@ -163,6 +176,7 @@ export class ControlPlane {
   /** Closes every stream with a reason, stops listening and flushes the store. */
   async stop(): Promise<void> {
     if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#rotation?.stop();
     this.#unwatchStore?.();
     this.#parts?.pusher.close();
     // Replicas first: the others must see this one's agents as moving (they reconnect there), not as shut down.

@@ -73,6 +73,27 @@ export function createMetrics() {
       help: "When the first of the CA's roots (the agents' trust bundle) expires, seconds since the epoch.",
       registers: [registry],
     }),
+    caTrustGeneration: new Gauge({
+      name: 'meshlet_cp_ca_trust_generation',
+      help: 'The generation of the trust bundle the control plane sends agents (grows with each step of a root rotation).',
+      registers: [registry],
+    }),
+    caRotationStep: new Gauge({
+      name: 'meshlet_cp_ca_rotation_step',
+      help: 'The step a root rotation is at (1 on the current step; done when none is under way).',
+      labelNames: ['step'] as const,
+      registers: [registry],
+    }),
+    caRotationStepStarted: new Gauge({
+      name: 'meshlet_cp_ca_rotation_step_started_timestamp_seconds',
+      help: 'When the current step of a root rotation began, seconds since the epoch (0 before any rotation).',
+      registers: [registry],
+    }),
+    caRotationAgentsBehind: new Gauge({
+      name: 'meshlet_cp_ca_rotation_agents_behind',
+      help: 'Connected agents the current step of a root rotation waits for (on the leading replica; 0 when none is under way).',
+      registers: [registry],
+    }),
     leader: new Gauge({
       name: 'meshlet_cp_leader',
       help: 'Whether this replica decides: 1 on the leader replica and on a single control plane, 0 on a follower.',

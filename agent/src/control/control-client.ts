@@ -19,6 +19,7 @@ import {
   type RandomSource,
   type Routes,
   type Subscribe,
+  type TrustBundle,
 } from '@meshlet/shared';
 import WebSocket from 'ws';
 import { describeTlsFailure } from './tls-trust.js';
@@ -67,6 +68,10 @@ export interface ControlClientOptions {
     /** An `error` about a request (its `field` is `csrPem`). */
     onError(message: ErrorMessage): void;
     onDisconnect(): void;
+    /** The table's trust bundle; returns why it cannot be used (the table is NACKed), or undefined. */
+    onTrust?(trust: TrustBundle): string | undefined;
+    /** The fingerprint of the issuer of the certificate held, for the ACK. */
+    certificateIssuer?(): string | undefined;
   };
 }
 
@@ -316,10 +321,13 @@ export class ControlClient {
       });
       return;
     }
-    const result = o.applyRoutes(msg);
+    const trustProblem = msg.trust === undefined ? undefined : o.certificates?.onTrust?.(msg.trust);
+    const result: ApplyResult = trustProblem === undefined ? o.applyRoutes(msg) : { ok: false, error: trustProblem };
     if (result.ok) {
       const ack: Ack = { type: 'ack', version: msg.version, nonce: msg.nonce };
       if (result.ringChecksums !== undefined) ack.ringChecksums = result.ringChecksums;
+      const issuer = o.certificates?.certificateIssuer?.();
+      if (issuer !== undefined) ack.certificateIssuer = issuer;
       this.#send(ack);
       return;
     }

@@ -8,12 +8,14 @@ import {
   type Logger,
   parseSpiffeId,
   type RandomSource,
+  type TrustBundle,
 } from '@meshlet/shared';
 import type { WorkloadCertificate, WorkloadIdentity } from './workload-identity.js';
 import { WorkloadKey } from './workload-key.js';
 import { checkIssuedCertificate, type Expected, rootsOf, sharesRoot, TRUST_BREAK } from './check-issued-certificate.js';
 import { loadPersistedIdentity, persistIdentity } from './persisted-identity.js';
 import { type LongTimeout, setLongTimeout } from './long-timeout.js';
+import { issuerFingerprintOf, trustProblem, withTableTrust } from './table-trust.js';
 
 /** Options of {@link IdentityManager}. */
 export interface IdentityManagerOptions {
@@ -41,6 +43,8 @@ export interface IdentityManagerOptions {
 /** Renewal at 70% of a certificate's life, give or take 10% (uniform), so a fleet does not renew at once. */
 const RENEW_AT = 0.7;
 const RENEW_JITTER = 0.1;
+/** An agent told of a new issuer renews within this long (uniform), so a fleet does not ask at once. */
+const NEW_ISSUER_SPREAD_MS = 2000;
 
 /**
  * The agent's workload certificate over its life: after every (re)connect,
@@ -67,6 +71,8 @@ export class IdentityManager implements WorkloadIdentity {
   #renewTimer: LongTimeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** The trust bundle of the last routing table, if any. */
+  #trust: TrustBundle | undefined;
 
   constructor(options: IdentityManagerOptions) {
     this.#o = options;
@@ -118,6 +124,43 @@ export class IdentityManager implements WorkloadIdentity {
     if (this.#needsCertificate()) await this.#request();
   }
 
+  /**
+   * The routing table carried the mesh's trust bundle: peers are checked
+   * against its roots and issuers from now on (before the table is ACKed,
+   * which is what a root rotation waits for), and a certificate from another
+   * issuer than the one signing now is renewed soon. Returns why the bundle
+   * cannot be used (the table is then NACKed), or undefined.
+   */
+  onTrust(trust: TrustBundle): string | undefined {
+    const problem = trustProblem(trust);
+    if (problem !== undefined) return problem;
+    this.#trust = trust;
+    if (this.#expected) this.#expected = { ...this.#expected, roots: rootsOf(trust.rootsPem) };
+    const current = this.#current;
+    if (current === undefined) return undefined;
+    const updated = withTableTrust(current, trust);
+    if (updated !== undefined) {
+      this.#current = updated;
+      this.#o.log.info({ generation: trust.generation }, 'took in the trust bundle of the routing table');
+      this.#tell(updated);
+      this.#persist(updated);
+    }
+    if (issuerFingerprintOf(current.certChainPem) !== trust.activeIssuer) {
+      const at = this.#o.clock() + Math.floor(this.#o.random() * NEW_ISSUER_SPREAD_MS);
+      if (this.#renewAt === undefined || this.#renewAt > at) {
+        this.#o.log.info({ activeIssuer: trust.activeIssuer }, 'the mesh signs with a new issuer; renewing soon');
+        this.#scheduleRenewal(at);
+      }
+    }
+    return undefined;
+  }
+
+  /** The fingerprint of the issuer of the certificate held (an ACK carries it), if any. */
+  certificateIssuer(): string | undefined {
+    const current = this.#current;
+    return current === undefined ? undefined : issuerFingerprintOf(current.certChainPem);
+  }
+
   /** The stream closed: an answer to a request sent on it will not come. */
   onDisconnect(): void {
     this.#connected = false;
@@ -158,6 +201,9 @@ export class IdentityManager implements WorkloadIdentity {
       this.#o.log.error({ spiffeId: expected.spiffeId }, TRUST_BREAK);
     }
     const now = this.#o.clock();
+    // The table's bundle rules while it shares a root with the CA's (a rotation); a CA that changed outright does not.
+    const trust =
+      this.#trust !== undefined && sharesRoot(this.#trust.rootsPem, message.trustBundlePem) ? this.#trust : undefined;
     this.#current = {
       spiffeId: expected.spiffeId,
       trustDomain: expected.trustDomain,
@@ -165,7 +211,8 @@ export class IdentityManager implements WorkloadIdentity {
       instanceId: expected.instanceId,
       keyPem: await pending.key.privateKeyPem(),
       certChainPem: message.certChainPem,
-      trustBundlePem: message.trustBundlePem,
+      trustBundlePem: trust?.rootsPem ?? message.trustBundlePem,
+      ...(trust === undefined ? {} : { knownIssuersPem: trust.issuersPem }),
       notAfterMs: checked.notAfterMs,
     };
     this.#attempt = 0;

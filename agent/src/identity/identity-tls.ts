@@ -37,7 +37,10 @@ export function workloadTlsOptions(certificate: WorkloadCertificate): {
 export function workloadVerifier(certificate: WorkloadCertificate, clock: Clock): PeerIdentityVerifier {
   return new PeerIdentityVerifier({
     trustBundle: pemCertificates(certificate.trustBundlePem),
-    knownIntermediates: pemCertificates(certificate.certChainPem).slice(1),
+    knownIntermediates: [
+      ...pemCertificates(certificate.certChainPem).slice(1),
+      ...pemCertificates(certificate.knownIssuersPem ?? ''),
+    ],
     trustDomain: certificate.trustDomain,
     clock,
   });

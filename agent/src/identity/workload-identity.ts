@@ -11,6 +11,12 @@ export interface WorkloadCertificate {
   certChainPem: string;
   /** The roots every peer is checked against (one or more). */
   trustBundlePem: string;
+  /**
+   * The mesh's issuers from the routing table's trust bundle, PEM: besides
+   * its own, what a peer's chain may be built with (during a root rotation,
+   * peers are certified by the new issuer before this agent is).
+   */
+  knownIssuersPem?: string;
   /** When the leaf expires, ms since the epoch. */
   notAfterMs: number;
 }

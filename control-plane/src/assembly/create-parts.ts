@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { TrustBundle } from '@meshlet/shared';
 import { AuthzStore } from '../authz/authz-store.js';
 import { CallerLog } from '../authz/caller-log.js';
 import { EventLog } from '../events/event-log.js';
@@ -49,7 +50,7 @@ export function storedServices(store: Store): string[] {
  * them: a registry or health change schedules a table, a table is built from
  * all of them, what happens locally is told to the replication.
  */
-export function createParts(ctx: AssemblyContext): ControlPlaneParts {
+export function createParts(ctx: AssemblyContext & { trust?: () => TrustBundle }): ControlPlaneParts {
   const { config, log, clock, store, metrics, replication } = ctx;
   const events = new EventLog(config.events.maxEvents, clock);
   const webhooks = new WebhookSender({ hooks: config.webhooks, log, clock });
@@ -85,6 +86,9 @@ export function createParts(ctx: AssemblyContext): ControlPlaneParts {
     forgetSentMs: 2 * config.health.observationWindowMs,
     onVersion: (v) => metrics.tableVersion.set(v),
     onTable: (t) => replication.tableMade(t),
+    ...(ctx.trust ? { trust: ctx.trust } : {}),
+    // Replicas (and the leader's rotation) learn which bundle an agent holds through its registration.
+    onTrustAcked: (sink) => replication.changed(sink.record),
     onConverged: (c) => {
       metrics.convergence.observe(c.durationMs / 1000);
       ctx.convergences.add(c);

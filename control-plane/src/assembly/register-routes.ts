@@ -14,6 +14,8 @@ import { AgentSession, type SessionContext } from '../stream/agent-session.js';
 import { checkRegistration } from '../stream/check-registration.js';
 import { ReportGuard } from '../stream/report-guard.js';
 import type { CertificateIssuer } from '../stream/certificate-requests.js';
+import type { CaRotation } from '../identity/ca-rotation.js';
+import { registerCaRoutes } from '../api/ca-routes.js';
 import type { AssemblyContext } from './assembly-context.js';
 import type { ControlPlaneParts } from './create-parts.js';
 import { followStore } from './follow-store.js';
@@ -24,6 +26,8 @@ export interface RouteContext extends AssemblyContext {
   parts: ControlPlaneParts;
   /** Signs the agents' workload certificates. */
   issuer?: CertificateIssuer;
+  /** The CA's root rotation (`/v1/ca`). */
+  rotation?: CaRotation;
 }
 
 /** The agents' stream (`/v1/stream`), the dashboard, and the admin API's read, log-level and write routes. */
@@ -69,6 +73,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     // The caller is who its credential says it is (its instance's service without one): what the policy will match.
     observed: (record, report) =>
       parts.callers.record(record.admittedFor ?? record.instance?.service, report, (s, id) => health.knows(s, id)),
+    identityChanged: (record) => replication.changed(record),
   };
   app.get('/v1/stream', { websocket: true }, (socket, req) => {
     // No address (a socket already closed): 'unknown' is no IP, so the address check refuses any registration.
@@ -90,6 +95,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     cluster: () => replication.view(),
   });
   registerLogLevelRoutes(app, log);
+  if (ctx.rotation) registerCaRoutes(app, { rotation: ctx.rotation, agents: () => registry.agents(), log });
   registerJoinCredentialRoutes(app, {
     credentials: joinCredentials,
     revoked: () => sendAwayRevoked(sessions, joinCredentials),

@@ -29,7 +29,7 @@ export interface SignalBatch {
 }
 
 /** The leader's current table, as followers adopt it. */
-export type PublishedTable = Pick<Routes, 'version' | 'nonce' | 'services'>;
+export type PublishedTable = Pick<Routes, 'version' | 'nonce' | 'services' | 'trust'>;
 
 // The values other replicas wrote, checked against the shared schemas (see
 // shared/src/protocol/replication.ts); what fails is ignored.

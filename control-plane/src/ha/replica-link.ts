@@ -178,7 +178,12 @@ export class ReplicaLink {
   publishTable(table: PublishedTable): void {
     this.#leaderWrites.publish(
       this.#ctx.keys.table,
-      { version: table.version, nonce: table.nonce, services: table.services },
+      {
+        version: table.version,
+        nonce: table.nonce,
+        services: table.services,
+        ...(table.trust === undefined ? {} : { trust: table.trust }),
+      },
       `table version ${table.version}`,
     );
   }

@@ -1,5 +1,6 @@
 import { type Clock, MeshletError } from '@meshlet/shared';
 import {
+  certificateFingerprint,
   checkTrustDomain,
   DEFAULT_TRUST_DOMAIN,
   generateEcdsaKeyPair,
@@ -63,6 +64,8 @@ export interface IssuedCertificate {
   chainPem: string[];
   /** The leaf followed by its chain: what `node:tls` takes as `cert`. */
   certificateChainPem: string;
+  /** The fingerprint of the issuer that signed it ({@link certificateFingerprint}). */
+  issuerFingerprint: string;
 }
 
 /** Default lifetime of a workload certificate: 24 hours, as Istio's and Linkerd's. */
@@ -83,13 +86,16 @@ const caInvalid = (message: string): MeshletError => new MeshletError(ControlPla
  * public key and nothing else.
  */
 export class CertificateAuthority {
-  readonly #material: CaMaterial;
+  #material: CaMaterial;
+  /** Issuers agents may meet in peers' chains: the active one, and during a root rotation the other. */
+  #knownIssuers: x509.X509Certificate[];
   readonly #trustDomain: string;
   readonly #clock: Clock;
   readonly #leafLifetimeMs: number;
 
   private constructor(material: CaMaterial, trustDomain: string, clock: Clock, leafLifetimeMs: number) {
     this.#material = material;
+    this.#knownIssuers = [material.issuerChain[0] as x509.X509Certificate];
     this.#trustDomain = trustDomain;
     this.#clock = clock;
     this.#leafLifetimeMs = leafLifetimeMs;
@@ -151,6 +157,33 @@ export class CertificateAuthority {
     return this.#material.issuerChain.map((c) => c.toString('pem'));
   }
 
+  /** The issuers agents may meet in peers' chains, PEM each (the active one among them). */
+  knownIssuers(): string[] {
+    return this.#knownIssuers.map((c) => c.toString('pem'));
+  }
+
+  /** The fingerprint of the issuer that signs now. */
+  get activeIssuerFingerprint(): string {
+    return certificateFingerprint(new Uint8Array(this.issuer.rawData));
+  }
+
+  /** The CA's certificates and keys as they are now (a root rotation starts from them). */
+  get material(): CaMaterial {
+    return this.#material;
+  }
+
+  /**
+   * Signs with other material from now on (a step of a root rotation, or the
+   * state a rotation left in the store, read at start): checked as at open,
+   * so a bad stored state cannot make the CA sign leaves nobody trusts.
+   */
+  async adopt(material: CaMaterial, knownIssuers: x509.X509Certificate[]): Promise<void> {
+    await checkMaterial(material, new Date(this.#clock()), 'the rotated CA in the store');
+    this.#material = material;
+    const active = material.issuerChain[0] as x509.X509Certificate;
+    this.#knownIssuers = knownIssuers.some((c) => c.equal(active)) ? knownIssuers : [active, ...knownIssuers];
+  }
+
   /** When the issuer expires: no leaf outlives it. */
   get issuerNotAfter(): Date {
     return this.issuer.notAfter;
@@ -199,11 +232,17 @@ export class CertificateAuthority {
       certificatePem,
       chainPem,
       certificateChainPem: [certificatePem, ...chainPem].join('\n') + '\n',
+      issuerFingerprint: certificateFingerprint(new Uint8Array(issuer.rawData)),
     };
   }
 }
 
-async function generateCa(trustDomain: string, now: Date, options: CertificateAuthorityOptions): Promise<CaMaterial> {
+/** A new root and an issuer signed by it, both made now. */
+export async function generateCa(
+  trustDomain: string,
+  now: Date,
+  options: Pick<CertificateAuthorityOptions, 'rootLifetimeMs' | 'issuerLifetimeMs'>,
+): Promise<CaMaterial> {
   const rootKeys = await generateEcdsaKeyPair();
   const issuerKeys = await generateEcdsaKeyPair();
   const root = await createRootCertificate(
@@ -224,7 +263,7 @@ async function generateCa(trustDomain: string, now: Date, options: CertificateAu
 }
 
 /** Refuses a CA that could only sign leaves nobody trusts. */
-async function checkMaterial(material: CaMaterial, now: Date, where: string): Promise<void> {
+export async function checkMaterial(material: CaMaterial, now: Date, where: string): Promise<void> {
   const [issuer, ...rest] = material.issuerChain;
   if (issuer === undefined) throw caInvalid(`${where} holds no certificate`);
   const chain = [issuer, ...rest];

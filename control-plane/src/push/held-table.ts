@@ -37,6 +37,10 @@ export class HeldTable {
   #forgotAt = -Infinity;
   /** Whether any table was sent to the agent on this stream. */
   sentAny = false;
+  /** The trust bundle generation last sent on this stream, and in which table version. */
+  #trustSent: { generation: number; version: number } | undefined;
+  /** The trust bundle generation the agent ACKed (it holds that bundle). */
+  trustAcked: number | undefined;
 
   constructor(subscriptions: Set<string> | 'all', options?: HeldTableOptions) {
     this.subscriptions = subscriptions;
@@ -90,6 +94,8 @@ export class HeldTable {
     const { version, nonce } = table;
     if (this.base === version && !extend) return undefined;
     const wanted = table.wanted(this.subscriptions);
+    const trust = table.trust;
+    let sendTrust = trust !== undefined && this.#trustSent?.generation !== trust.generation;
     let names: string[];
     let removed: string[] = [];
     let full = this.base === undefined;
@@ -101,7 +107,7 @@ export class HeldTable {
       names = wanted.filter((s) => !this.known.has(s) || (table.entry(s) as ServiceEntry).changedAt > base);
       const keep = new Set(wanted);
       removed = [...this.known].filter((s) => !keep.has(s)).sort();
-      if (names.length === 0 && removed.length === 0) return undefined;
+      if (names.length === 0 && removed.length === 0 && !sendTrust) return undefined;
       concerns = removed.length > 0 || names.some((s) => this.known.has(s));
       if (this.needsFull) {
         full = true;
@@ -110,7 +116,8 @@ export class HeldTable {
       }
     }
     this.needsFull = false;
-    const key = `${full ? 'full' : this.base}|${names.join(',')}|${removed.join(',')}`;
+    if (full) sendTrust = trust !== undefined;
+    const key = `${full ? 'full' : this.base}|${names.join(',')}|${removed.join(',')}|${sendTrust}`;
     let m = cache.get(key);
     if (!m) {
       m = tableMessage({
@@ -119,15 +126,33 @@ export class HeldTable {
         base: full ? undefined : (this.base as number),
         services: names.map((name) => [name, table.entry(name) as ServiceEntry]),
         removed,
+        trust: sendTrust ? trust : undefined,
       });
       cache.set(key, m);
     }
+    if (sendTrust && trust !== undefined) this.#trustSent = { generation: trust.generation, version };
     this.base = version;
     this.sentAny = true;
     const before = this.known;
     this.known = new Set(wanted);
     this.#record(names, before, table);
     return { message: m, concerns };
+  }
+
+  /**
+   * Notes an ACK of `version`: when it covers the table that carried the
+   * trust bundle last sent, the agent holds that bundle. Returns the
+   * generation it holds now, if known.
+   */
+  acked(version: number): number | undefined {
+    const sent = this.#trustSent;
+    if (sent !== undefined && version >= sent.version) this.trustAcked = sent.generation;
+    return this.trustAcked;
+  }
+
+  /** The agent refused a table: it may not hold the bundle sent last, so the next table carries it again. */
+  refused(): void {
+    this.#trustSent = undefined;
   }
 
   /** Notes the endpoints of the services `names` just sent, and when the others left the agent's table. */

@@ -1,4 +1,4 @@
-import { type Logger, type Routes, type ServiceRoutes, SharedErrorCodes } from '@meshlet/shared';
+import { type Logger, type Routes, type ServiceRoutes, SharedErrorCodes, type TrustBundle } from '@meshlet/shared';
 import type { Store } from '../store/store.js';
 import { BurstDebounce } from './burst-debounce.js';
 import type { Convergence } from './convergence-tracker.js';
@@ -27,6 +27,10 @@ export interface PusherOptions {
   onTable?: (table: Routes) => void;
   /** How long an endpoint that left an agent's table still counts as sent to it (2 × `health.observationWindowMs`). */
   forgetSentMs?: number;
+  /** The mesh's trust bundle now, carried in the table (a change of it makes a new version). */
+  trust?: () => TrustBundle | undefined;
+  /** Called when an agent ACKed a table carrying a trust bundle generation it did not hold (its record says which). */
+  onTrustAcked?: (sink: TableSink) => void;
 }
 
 export type { Convergence } from './convergence-tracker.js';
@@ -131,7 +135,7 @@ export class Pusher {
    * one held was made here while it should not have been; this one
    * replaces it, in full.
    */
-  takeTable(table: Pick<Routes, 'version' | 'nonce' | 'services'>, replace = false): boolean {
+  takeTable(table: Pick<Routes, 'version' | 'nonce' | 'services' | 'trust'>, replace = false): boolean {
     if (this.#closed) return false;
     const held = this.#table;
     if (held.built && table.version <= held.version) {
@@ -211,9 +215,14 @@ export class Pusher {
     return this.#fanout.held(sink)?.sentAny === true;
   }
 
-  /** Records an agent's ACK of `version`: the changes up to it are answered. */
+  /** Records an agent's ACK of `version`: the changes up to it are answered, and the trust bundle it carried is held. */
   ack(sink: TableSink, version: number): void {
     this.#fanout.answer(sink, version, true);
+    const generation = this.#fanout.held(sink)?.acked(version);
+    if (generation !== undefined && sink.record.trustGeneration !== generation) {
+      sink.record.trustGeneration = generation;
+      this.#o.onTrustAcked?.(sink);
+    }
   }
 
   /**
@@ -232,6 +241,7 @@ export class Pusher {
     }
     this.#fanout.answer(sink, version, false);
     state.needsFull = true;
+    state.refused();
   }
 
   /** Notes that the registry changed; a table follows after the debounce. */
@@ -254,11 +264,13 @@ export class Pusher {
     const table = this.#table;
     const built = this.#o.build(table.version + 1);
     const { texts, changed, removedAny } = table.diff(built);
+    const trust = this.#o.trust?.();
+    const trustChanged = table.trustDiffers(trust);
     // A grown subscription needs a new version only if it brings the agent a service it lacks.
     const dirty = [...this.#dirty].some((s) => this.#fanout.held(s)?.lacks(table) === true);
-    if (changed > 0 || removedAny || this.#forceBump || dirty || !table.built) {
+    if (changed > 0 || removedAny || this.#forceBump || dirty || trustChanged || !table.built) {
       this.#forceBump = false;
-      table.commit(built, texts, this.#o.nonce());
+      table.commit(built, texts, this.#o.nonce(), trust);
       this.#o.store.put(STORE_KEY, { version: table.version }).catch((e: unknown) => {
         this.#o.log.error({ err: e }, 'could not persist the routing table version');
       });

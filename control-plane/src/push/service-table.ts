@@ -1,4 +1,4 @@
-import type { Routes, ServiceRoutes } from '@meshlet/shared';
+import type { Routes, ServiceRoutes, TrustBundle } from '@meshlet/shared';
 import type { SerialisedService } from './table-message.js';
 
 /** One service of the table, serialised once per change. */
@@ -37,6 +37,7 @@ export class ServiceTable {
   #version: number;
   #nonce = '';
   #built = false;
+  #trust: { bundle: TrustBundle; text: string } | undefined;
 
   /** `version`: the last one made before (kept in the store), 0 for none. */
   constructor(version: number) {
@@ -58,6 +59,16 @@ export class ServiceTable {
     return this.#built;
   }
 
+  /** The trust bundle the table carries, if any. */
+  get trust(): TrustBundle | undefined {
+    return this.#trust?.bundle;
+  }
+
+  /** Whether `trust` differs from the bundle the table carries. */
+  trustDiffers(trust: TrustBundle | undefined): boolean {
+    return (trust === undefined ? undefined : JSON.stringify(trust)) !== this.#trust?.text;
+  }
+
   /** How many services the table holds. */
   get size(): number {
     return this.#services.size;
@@ -68,7 +79,9 @@ export class ServiceTable {
     if (!this.#built) return undefined;
     const services: Record<string, ServiceRoutes> = {};
     for (const [name, e] of this.#services) services[name] = e.routes;
-    return { type: 'routes', version: this.#version, nonce: this.#nonce, services };
+    const table: Routes = { type: 'routes', version: this.#version, nonce: this.#nonce, services };
+    if (this.#trust !== undefined) table.trust = this.#trust.bundle;
+    return table;
   }
 
   /** A service of the table. */
@@ -110,8 +123,14 @@ export class ServiceTable {
     return { texts, changed, removedAny };
   }
 
-  /** Makes the next version from `built` (with the texts its {@link diff} gave) under a new nonce. */
-  commit(built: Record<string, ServiceRoutes>, texts: ReadonlyMap<string, string>, nonce: string): void {
+  /** Makes the next version from `built` (with the texts its {@link diff} gave) and `trust` under a new nonce. */
+  commit(
+    built: Record<string, ServiceRoutes>,
+    texts: ReadonlyMap<string, string>,
+    nonce: string,
+    trust?: TrustBundle,
+  ): void {
+    this.#setTrust(trust);
     this.#built = true;
     this.#version += 1;
     this.#nonce = nonce;
@@ -129,7 +148,8 @@ export class ServiceTable {
    * whether a service held changed or left (a change that counts for
    * convergence, not just a new service).
    */
-  replace(table: Pick<Routes, 'version' | 'nonce' | 'services'>): boolean {
+  replace(table: Pick<Routes, 'version' | 'nonce' | 'services' | 'trust'>): boolean {
+    this.#setTrust(table.trust);
     let tracked = false;
     for (const [name, routes] of Object.entries(table.services)) {
       const text = JSON.stringify(routes);
@@ -148,5 +168,9 @@ export class ServiceTable {
     this.#version = table.version;
     this.#nonce = table.nonce;
     return tracked;
+  }
+
+  #setTrust(trust: TrustBundle | undefined): void {
+    this.#trust = trust === undefined ? undefined : { bundle: trust, text: JSON.stringify(trust) };
   }
 }

@@ -1,4 +1,4 @@
-import type { Routes, ServiceRoutes } from '@meshlet/shared';
+import type { Routes, ServiceRoutes, TrustBundle } from '@meshlet/shared';
 
 /** A routing table message and its JSON text, built once and shared by every agent that gets the same one. */
 export interface TableMessage {
@@ -23,6 +23,8 @@ export function tableMessage(o: {
   base: number | undefined;
   services: ReadonlyArray<[string, SerialisedService]>;
   removed: readonly string[];
+  /** The trust bundle, when the agent lacks it. */
+  trust?: TrustBundle | undefined;
 }): TableMessage {
   const services: Record<string, ServiceRoutes> = {};
   const parts: string[] = [];
@@ -40,6 +42,10 @@ export function tableMessage(o: {
   if (o.removed.length > 0) {
     message.removed = [...o.removed];
     text += `,"removed":${JSON.stringify(o.removed)}`;
+  }
+  if (o.trust !== undefined) {
+    message.trust = o.trust;
+    text += `,"trust":${JSON.stringify(o.trust)}`;
   }
   return { message, text: `${text}}` };
 }

@@ -50,6 +50,14 @@ export interface AgentRecord {
    * another replica.
    */
   certificate?: { spiffeId: string; serialNumber: string; notAfter: number };
+  /** The trust bundle generation the agent ACKed in a table (a root rotation waits for it); absent before. */
+  trustGeneration?: number;
+  /**
+   * The fingerprint of the issuer of the certificate the agent presents: from
+   * its last ACK, or of the certificate issued to it on this stream, whichever
+   * came last (a root rotation waits for the new issuer).
+   */
+  certificateIssuer?: string;
   /** Ring checksums from the agent's last ACK, by service; `agrees` is undefined when it reported another ring version than the published one. */
   rings: Record<string, { version: number; checksum: string; agrees: boolean | undefined }>;
 }
@@ -69,6 +77,8 @@ export interface Registration extends Pick<
   | 'healthReason'
   | 'subscriptions'
   | 'admittedFor'
+  | 'trustGeneration'
+  | 'certificateIssuer'
 > {
   replica: string;
 }
@@ -89,6 +99,8 @@ export function registrationOf(replica: string, r: AgentRecord): Registration {
     healthReason: r.healthReason,
     subscriptions: r.subscriptions,
     ...(r.admittedFor === undefined ? {} : { admittedFor: r.admittedFor }),
+    ...(r.trustGeneration === undefined ? {} : { trustGeneration: r.trustGeneration }),
+    ...(r.certificateIssuer === undefined ? {} : { certificateIssuer: r.certificateIssuer }),
   };
 }
 
@@ -111,6 +123,8 @@ export function parseRegistration(agentId: string, v: unknown): Registration | u
     healthReason: r.healthReason ?? undefined,
     subscriptions: r.subscriptions,
     ...(typeof r.admittedFor === 'string' ? { admittedFor: r.admittedFor } : {}),
+    ...(typeof r.trustGeneration === 'number' ? { trustGeneration: r.trustGeneration } : {}),
+    ...(typeof r.certificateIssuer === 'string' ? { certificateIssuer: r.certificateIssuer } : {}),
   };
 }
 

@@ -40,6 +40,8 @@ export class RemoteAgents {
     if (!sameConnection && !reg.connected && held?.connected) return;
     if (held && sameConnection && held.replica) {
       const changed = held.connected !== reg.connected || held.health !== reg.health || held.replica.orphaned;
+      held.trustGeneration = reg.trustGeneration;
+      held.certificateIssuer = reg.certificateIssuer;
       held.connected = reg.connected;
       held.disconnectedAt = reg.disconnectedAt;
       held.disconnectReason = reg.disconnectReason;

@@ -51,6 +51,8 @@ export interface SessionContext {
   reports?: ReportGuard;
   /** Also told of every agent's observations (who calls whom, for `meshctl authz suggest`). */
   observed?: (record: AgentRecord, report: Observations) => void;
+  /** The agent's certificate issuer or held trust bundle changed (replicas and a root rotation follow it). */
+  identityChanged?: (record: AgentRecord) => void;
   /** Why this control plane turns agents away right now, if it does (a replica cut off from etcd). */
   refusal?: () => string | undefined;
   /** Signs agents' workload certificates; absent: `csr` messages are refused. */
@@ -236,6 +238,10 @@ export class AgentSession implements TableSink {
       case 'ack':
         if (record.sent && msg.nonce === record.sent.nonce && msg.version === record.sent.version) {
           record.acked = { version: msg.version, at: ctx.clock() };
+          if (msg.certificateIssuer !== undefined && msg.certificateIssuer !== record.certificateIssuer) {
+            record.certificateIssuer = msg.certificateIssuer;
+            ctx.identityChanged?.(record);
+          }
           ctx.pusher.ack(this, msg.version);
           const rings: AgentRecord['rings'] = {};
           for (const [service, r] of Object.entries(msg.ringChecksums ?? {}))
@@ -307,7 +313,12 @@ export class AgentSession implements TableSink {
       },
       'agent connected',
     );
-    const issued = (certificate: AgentRecord['certificate']) => (record.certificate = certificate);
+    const issued = (certificate: NonNullable<AgentRecord['certificate']> & { issuer: string }) => {
+      const { issuer, ...held } = certificate;
+      record.certificate = held;
+      record.certificateIssuer = issuer;
+      ctx.identityChanged?.(record);
+    };
     // Another connected agent already certified for the same service and instance: the first one keeps it.
     const holderOf = (grant: WorkloadGrant): string | undefined => {
       for (const [agentId, session] of ctx.sessions) {

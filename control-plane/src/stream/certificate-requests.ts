@@ -70,7 +70,7 @@ export interface CertificateRequestsContext {
    */
   holderOf?: (grant: WorkloadGrant) => string | undefined;
   /** Told of every certificate issued (the session keeps it in the agent's record for `/v1/agents`). */
-  issued?: (certificate: { spiffeId: string; serialNumber: string; notAfter: number }) => void;
+  issued?: (certificate: { spiffeId: string; serialNumber: string; notAfter: number; issuer: string }) => void;
 }
 
 /**
@@ -190,7 +190,12 @@ export class CertificateRequests {
       const notAfter = Math.floor(issued.notAfter.getTime() / 1000) * 1000;
       this.#issued = true;
       ctx.metrics.certificatesIssued.inc();
-      ctx.issued?.({ spiffeId: issued.spiffeId, serialNumber: issued.serialNumber, notAfter });
+      ctx.issued?.({
+        spiffeId: issued.spiffeId,
+        serialNumber: issued.serialNumber,
+        notAfter,
+        issuer: issued.issuerFingerprint,
+      });
       ctx.metrics.agentCertificateExpiry.set({ agent: this.#agentId }, Math.floor(notAfter / 1000));
       ctx.log.info(
         {

@@ -287,6 +287,13 @@ export const ControlPlaneConfig = Type.Object(
             issuerCertFile: Type.Optional(Type.String({ minLength: 1 })),
             /** With `source: files`: the issuer's unencrypted PKCS#8 ECDSA P-256 key. */
             issuerKeyFile: Type.Optional(Type.String({ minLength: 1 })),
+            /**
+             * A file holding 32 random bytes (base64 or hex) that seal the keys
+             * a root rotation keeps in the store (AES-256-GCM); the same file on
+             * every replica. Default: made at first rotation in the generated
+             * CA's directory; required for `meshctl ca rotate` with `source: files`.
+             */
+            stateKeyFile: Type.Optional(Type.String({ minLength: 1 })),
           },
           { default: {}, additionalProperties: false },
         ),

@@ -10,3 +10,4 @@ export * from './ecdsa-key.js';
 export * from './peer-identity-verifier.js';
 export * from './spiffe-server-check.js';
 export * from './instance-common-name.js';
+export * from './certificate-fingerprint.js';

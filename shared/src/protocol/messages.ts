@@ -193,6 +193,33 @@ export const ServiceRoutes = Type.Object({
 /** {@inheritDoc ServiceRoutes} */
 export type ServiceRoutes = Static<typeof ServiceRoutes>;
 
+/** The fingerprint of a CA certificate: the first 128 bits of the SHA-256 of its DER, as lowercase hex. */
+export const CertificateFingerprint = Type.String({ pattern: '^[0-9a-f]{32}$', maxLength: 32 });
+
+/**
+ * The mesh's trust bundle as the control plane's CA holds it now. It travels
+ * in the routing table (in a full table always, in a delta when it changed
+ * since the version it is based on) and is ACKed with it, so the control
+ * plane knows which agents hold it: a root rotation waits for that proof
+ * before each step.
+ */
+export const TrustBundle = Type.Object({
+  /** Grows with every change of the bundle or of the active issuer. */
+  generation: Version,
+  /** The roots peers are checked against, PEM, one or more. */
+  rootsPem: Type.String({ minLength: 1, maxLength: 262144 }),
+  /**
+   * The issuers that certify the mesh's workloads now or during a rotation,
+   * PEM: candidates to build a peer's chain with (never anchors), since some
+   * TLS stacks hand a server only the client's leaf.
+   */
+  issuersPem: Type.String({ maxLength: 262144 }),
+  /** The fingerprint of the issuer that signs new certificates: an agent whose certificate is from another renews. */
+  activeIssuer: CertificateFingerprint,
+});
+/** {@inheritDoc TrustBundle} */
+export type TrustBundle = Static<typeof TrustBundle>;
+
 /**
  * control plane → agent: a routing table. The first table on a stream is
  * full; later ones are deltas: with `baseVersion`, `services` holds only the
@@ -208,6 +235,8 @@ export const Routes = Type.Object({
   // additionalProperties: false makes the key pattern bind: a service name that is not a DNS label is refused.
   services: Type.Record(ServiceName, ServiceRoutes, { additionalProperties: false }),
   removed: Type.Optional(Type.Array(ServiceName, { maxItems: 10000 })),
+  /** The trust bundle: in a full table, and in a delta whose base predates its last change. */
+  trust: Type.Optional(TrustBundle),
 });
 /** {@inheritDoc Routes} */
 export type Routes = Static<typeof Routes>;
@@ -227,6 +256,8 @@ export const Ack = Type.Object({
       },
     ),
   ),
+  /** The fingerprint of the issuer of the certificate the agent presents now, if it has one (a rotation waits for it). */
+  certificateIssuer: Type.Optional(CertificateFingerprint),
 });
 /** {@inheritDoc Ack} */
 export type Ack = Static<typeof Ack>;

@@ -39,6 +39,10 @@ export const StoredRegistration = Type.Object({
    * replicas older than this field).
    */
   admittedFor: OrNull(Type.String()),
+  /** The trust bundle generation the agent ACKed; absent before its first (and from older replicas). */
+  trustGeneration: OrNull(Type.Integer({ minimum: 0 })),
+  /** The fingerprint of the issuer of the agent's certificate, when known. */
+  certificateIssuer: OrNull(Type.String({ maxLength: 64 })),
 });
 /** {@inheritDoc StoredRegistration} */
 export type StoredRegistration = Static<typeof StoredRegistration>;
@@ -85,6 +89,8 @@ export const PublishedTableEnvelope = Type.Object({
   version: SafeInteger,
   nonce: Type.String(),
   services: Type.Record(Type.String(), Type.Unknown()),
+  /** The trust bundle the table carries (checked by the agents, as the services are). */
+  trust: Type.Optional(Type.Unknown()),
 });
 /** {@inheritDoc PublishedTableEnvelope} */
 export type PublishedTableEnvelope = Static<typeof PublishedTableEnvelope>;
