@@ -129,7 +129,8 @@ export class ControlPlane {
 
     const app = await createServer(config, log, this.#clock);
     this.#app = app;
-    registerRoutes(app, { ...common, parts, issuer: authority });
+    const streamTrust = () => ({ roots: authority.trustBundle(), intermediates: authority.issuerChain() });
+    registerRoutes(app, { ...common, parts, issuer: authority, streamTrust });
     try {
       await app.listen({ host: config.listen.host, port: config.listen.port });
     } catch (e) {

@@ -21,6 +21,7 @@ import {
   type Subscribe,
 } from '@meshlet/shared';
 import WebSocket from 'ws';
+import { type ClientCertificateSource, clientCertificate } from './client-certificate.js';
 import { describeTlsFailure } from './tls-trust.js';
 import { UrlRotation } from './url-rotation.js';
 
@@ -67,6 +68,12 @@ export interface ControlClientOptions {
     /** An `error` about a request (its `field` is `csrPem`). */
     onError(message: ErrorMessage): void;
     onDisconnect(): void;
+    /**
+     * The workload certificate held now, if any: presented as the client
+     * certificate of a `wss://` stream while valid, so the control plane
+     * knows the agent by it (see {@link clientCertificate}).
+     */
+    current?(): ClientCertificateSource | undefined;
   };
 }
 
@@ -175,10 +182,12 @@ export class ControlClient {
     const o = this.#o;
     const url = this.#rotation.current;
     // `ca` replaces the default trust store for this connection only; without it, Node's applies.
+    const presented = clientCertificate(url, o.certificates?.current?.(), o.clock());
     const ws = new WebSocket(url, {
       handshakeTimeout: 5_000,
       maxPayload: o.maxMessageBytes * 4,
       ...(o.ca === undefined ? {} : { ca: o.ca }),
+      ...(presented === undefined ? {} : { cert: presented.cert, key: presented.key }),
     });
     this.#ws = ws;
     let openedAt = 0;
@@ -221,7 +230,10 @@ export class ControlClient {
         this.#send({ type: 'heartbeat', seq: this.#seq++ });
         ws.ping();
       }, o.heartbeatIntervalMs);
-      o.log.info({ url, tableVersion: hello.tableVersion }, 'connected to the control plane');
+      o.log.info(
+        { url, tableVersion: hello.tableVersion, clientCertificate: presented?.spiffeId ?? null },
+        'connected to the control plane',
+      );
     });
     ws.on('message', (data: Buffer, isBinary) => this.#onMessage(isBinary ? data : data.toString('utf8')));
     let lastError: string | undefined;

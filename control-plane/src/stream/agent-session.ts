@@ -18,10 +18,11 @@ import type { ServiceStats } from '../stats/service-stats.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
 import type { Pusher, TableSink } from '../push/pusher.js';
 import type { JoinDecision } from '../join/check-join.js';
-import { admitHello } from './admit-hello.js';
+import { admissionAuth, admitHello } from './admit-hello.js';
 import { callerIdentity } from './caller-identity.js';
 import type { RegistrationRefusal } from './check-registration.js';
 import type { ReportGuard } from './report-guard.js';
+import type { CertifiedAgent } from './stream-certificate-auth.js';
 import { type CertificateIssuer, CertificateRequests, grantOf, type WorkloadGrant } from './certificate-requests.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
@@ -79,10 +80,13 @@ export class AgentSession implements TableSink {
   #helloTimer: NodeJS.Timeout | undefined;
   #credentialId: string | undefined;
   #admittedFor: string | undefined;
+  /** The workload the stream's client certificate proved, if any (it joins instead of the credential). */
+  readonly #certificate: CertifiedAgent | undefined;
   #certificates: CertificateRequests | undefined;
 
-  constructor(socket: WebSocket, remoteAddress: string, ctx: SessionContext) {
+  constructor(socket: WebSocket, remoteAddress: string, ctx: SessionContext, certificate?: CertifiedAgent) {
     this.#socket = socket;
+    this.#certificate = certificate;
     this.#ctx = ctx;
     this.#remoteAddress = remoteAddress;
     this.#helloTimer = setTimeout(() => {
@@ -224,7 +228,7 @@ export class AgentSession implements TableSink {
         return;
       }
       case 'observations': {
-        const identity = callerIdentity(record.agentId, this.#credentialId);
+        const identity = callerIdentity(record.agentId, this.#credentialId, this.#certificate?.service);
         const report = ctx.reports ? ctx.reports.observations(this, msg, identity) : msg;
         if (!report) return;
         ctx.health.observe(record.agentId, report, identity);
@@ -280,7 +284,7 @@ export class AgentSession implements TableSink {
         : []),
       ...(held ? [held] : []),
     ];
-    const admitted = admitHello(hello, ctx, this.#remoteAddress, holders);
+    const admitted = admitHello(hello, ctx, this.#remoteAddress, holders, this.#certificate);
     if (!admitted.ok) {
       this.#fail(admitted.code, admitted.message, admitted.closeCode);
       return;
@@ -292,6 +296,7 @@ export class AgentSession implements TableSink {
     }
     this.#credentialId = admitted.credentialId;
     this.#admittedFor = admitted.service;
+    ctx.metrics.streamAdmissions.inc({ auth: admissionAuth(admitted, hello) });
     if (previous && previous !== this)
       previous.close(CloseCodes.REPLACED, 'replaced by a newer connection of the same agent');
     ctx.sessions.set(hello.agentId, this);
@@ -304,6 +309,7 @@ export class AgentSession implements TableSink {
         service: hello.instance?.service,
         remoteAddress: this.#remoteAddress,
         tableVersion: hello.tableVersion,
+        auth: admissionAuth(admitted, hello),
       },
       'agent connected',
     );
