@@ -22,7 +22,7 @@ import { admissionAuth, admitHello } from './admit-hello.js';
 import { callerIdentity } from './caller-identity.js';
 import type { RegistrationRefusal } from './check-registration.js';
 import type { ReportGuard } from './report-guard.js';
-import type { CertifiedAgent } from './stream-certificate-auth.js';
+import { type CertifiedAgent, notePresented } from './stream-certificate-auth.js';
 import { type CertificateIssuer, CertificateRequests, grantOf, type WorkloadGrant } from './certificate-requests.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
@@ -302,6 +302,7 @@ export class AgentSession implements TableSink {
     ctx.sessions.set(hello.agentId, this);
     const record = ctx.registry.connect(hello, this.#remoteAddress, admitted.service);
     this.#record = record;
+    if (this.#certificate) notePresented(record, this.#certificate, ctx.metrics);
     ctx.metrics.connectedAgents.set(ctx.sessions.size);
     ctx.log.info(
       {
@@ -327,6 +328,7 @@ export class AgentSession implements TableSink {
       hello.agentId,
       grantOf(hello, admitted.service),
       (m) => this.#reply(m),
+      this.#certificate !== undefined,
     );
     const identity = this.#certificates.identity();
     if (identity) this.#reply(identity);

@@ -18,6 +18,7 @@ const helloOne: CertifiedAgent = {
   service: 'hello',
   instanceId: 'hello-1',
   spiffeId: 'spiffe://meshlet.local/svc/hello',
+  serialNumber: '01',
   notAfterMs: Date.parse('2026-12-05T12:00:00Z'),
 };
 

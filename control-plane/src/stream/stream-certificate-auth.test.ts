@@ -13,8 +13,11 @@ const HOUR = 3600_000;
 /** A leaf of `ca` for `service`/`instanceId`, as the DER chain a TLS socket hands over (leaf, then issuers). */
 async function leafOf(ca: CertificateAuthority, service: string, instanceId: string): Promise<Uint8Array[]> {
   const issued = await ca.sign((await makeRequest({ service, instanceId })).pem, { service, instanceId });
+  serials.set(`${service}/${instanceId}`, issued.serialNumber);
   return x509.PemConverter.decode(issued.certificateChainPem).map((der) => new Uint8Array(der));
 }
+
+const serials = new Map<string, string>();
 
 const trustOf = (ca: CertificateAuthority): StreamTrust => ({
   roots: ca.trustBundle(),
@@ -51,6 +54,7 @@ describe('StreamCertificateAuth', () => {
       service: 'hello',
       instanceId: 'hello-1',
       spiffeId: 'spiffe://meshlet.local/svc/hello',
+      serialNumber: serials.get('hello/hello-1'),
     });
     expect(await auth.authenticate(chain, '127.0.0.1')).toMatchObject({ service: 'hello', instanceId: 'hello-1' });
     now += HOUR;

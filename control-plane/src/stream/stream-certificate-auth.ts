@@ -1,6 +1,7 @@
 import type { Clock, Logger } from '@meshlet/shared';
-import { type PeerChain, PeerIdentityVerifier } from '@meshlet/shared/identity';
+import { type PeerChain, peerChainDer, PeerIdentityVerifier, x509 } from '@meshlet/shared/identity';
 import type { ControlPlaneMetrics } from '../metrics.js';
+import type { AgentRecord } from '../registry/agent-record.js';
 
 /** The mesh CA's certificates a client certificate is checked against, PEM each. */
 export interface StreamTrust {
@@ -16,6 +17,8 @@ export interface CertifiedAgent {
   instanceId: string;
   /** The certificate's SPIFFE ID. */
   spiffeId: string;
+  /** Its serial number, as hex. */
+  serialNumber: string;
   /** When the certificate expires, ms since the epoch. */
   notAfterMs: number;
 }
@@ -72,10 +75,12 @@ export class StreamCertificateAuth {
       this.#ignored('no-instance', `the certificate of ${found.uri} names no instance`, remoteAddress);
       return undefined;
     }
+    const leaf = peerChainDer(peer)[0] as Uint8Array;
     return {
       service: found.id.service,
       instanceId: found.instanceId,
       spiffeId: found.uri,
+      serialNumber: new x509.X509Certificate(leaf).serialNumber,
       notAfterMs: found.notAfter.getTime(),
     };
   }
@@ -117,4 +122,15 @@ export class StreamCertificateAuth {
     this.#loggedAt = now;
     this.#suppressed = 0;
   }
+}
+
+/**
+ * Shows the certificate an agent authenticated with as the one it holds
+ * (`/v1/agents`, the expiry metric): an agent that reconnects with a valid
+ * certificate asks for no new one until its renewal time.
+ */
+export function notePresented(record: AgentRecord, certificate: CertifiedAgent, metrics: ControlPlaneMetrics): void {
+  const { spiffeId, serialNumber, notAfterMs } = certificate;
+  record.certificate = { spiffeId, serialNumber, notAfter: notAfterMs };
+  metrics.agentCertificateExpiry.set({ agent: record.agentId }, Math.floor(notAfterMs / 1000));
 }
