@@ -141,7 +141,9 @@ export class ControlPlane {
 
     const app = await createServer(config, log, this.#clock);
     this.#app = app;
-    registerRoutes(app, { ...common, parts, issuer: authority, rotation: rotation.rotation });
+    // Agents may present leaves of any issuer of the bundle (both, during a root rotation).
+    const streamTrust = () => ({ roots: authority.trustBundle(), intermediates: authority.knownIssuers() });
+    registerRoutes(app, { ...common, parts, issuer: authority, rotation: rotation.rotation, streamTrust });
     try {
       await app.listen({ host: config.listen.host, port: config.listen.port });
     } catch (e) {

@@ -24,7 +24,19 @@ export function createMetrics() {
     }),
     joinRefusals: new Counter({
       name: 'meshlet_cp_join_refusals_total',
-      help: 'Agent hellos refused, and joined agents sent away, for their join credential or token, by reason (missing, shared_token_mismatch, malformed, unknown, expired, revoked, wrong_service, no_service, instance_held).',
+      help: 'Agent hellos refused, and joined agents sent away, for their join credential or token, by reason (missing, shared_token_mismatch, malformed, unknown, expired, revoked, wrong_service, wrong_instance, no_service, instance_held).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    streamAdmissions: new Counter({
+      name: 'meshlet_cp_stream_admissions_total',
+      help: 'Agent hellos admitted, by how the agent authenticated (certificate: its workload certificate on a wss stream; credential: a per-service join credential; shared_token: auth.joinToken; open: nothing).',
+      labelNames: ['auth'] as const,
+      registers: [registry],
+    }),
+    streamCertificatesIgnored: new Counter({
+      name: 'meshlet_cp_stream_client_certificates_ignored_total',
+      help: 'Client certificates presented on the stream that did not authenticate the agent (its join credential decided instead), by reason (untrusted, expired, not-yet-valid, not-spiffe, wrong-trust-domain, malformed, no-instance).',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),

@@ -22,6 +22,7 @@ import {
   type TrustBundle,
 } from '@meshlet/shared';
 import WebSocket from 'ws';
+import { type ClientCertificateSource, clientCertificate } from './client-certificate.js';
 import { describeTlsFailure } from './tls-trust.js';
 import { UrlRotation } from './url-rotation.js';
 
@@ -72,6 +73,12 @@ export interface ControlClientOptions {
     onTrust?(trust: TrustBundle): string | undefined;
     /** The fingerprint of the issuer of the certificate held, for the ACK. */
     certificateIssuer?(): string | undefined;
+    /**
+     * The workload certificate held now, if any: presented as the client
+     * certificate of a `wss://` stream while valid, so the control plane
+     * knows the agent by it (see {@link clientCertificate}).
+     */
+    current?(): ClientCertificateSource | undefined;
   };
 }
 
@@ -180,10 +187,12 @@ export class ControlClient {
     const o = this.#o;
     const url = this.#rotation.current;
     // `ca` replaces the default trust store for this connection only; without it, Node's applies.
+    const presented = clientCertificate(url, o.certificates?.current?.(), o.clock());
     const ws = new WebSocket(url, {
       handshakeTimeout: 5_000,
       maxPayload: o.maxMessageBytes * 4,
       ...(o.ca === undefined ? {} : { ca: o.ca }),
+      ...(presented === undefined ? {} : { cert: presented.cert, key: presented.key }),
     });
     this.#ws = ws;
     let openedAt = 0;
@@ -226,7 +235,10 @@ export class ControlClient {
         this.#send({ type: 'heartbeat', seq: this.#seq++ });
         ws.ping();
       }, o.heartbeatIntervalMs);
-      o.log.info({ url, tableVersion: hello.tableVersion }, 'connected to the control plane');
+      o.log.info(
+        { url, tableVersion: hello.tableVersion, clientCertificate: presented?.spiffeId ?? null },
+        'connected to the control plane',
+      );
     });
     ws.on('message', (data: Buffer, isBinary) => this.#onMessage(isBinary ? data : data.toString('utf8')));
     let lastError: string | undefined;

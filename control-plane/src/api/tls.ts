@@ -16,6 +16,15 @@ export interface HttpsOptions {
   key: Buffer;
   /** The certificate, followed by `tls.caFile`'s intermediates when set. */
   cert: Buffer;
+  /** Always true: every client is asked for a certificate (an agent's workload certificate authenticates its stream). */
+  requestCert: true;
+  /**
+   * Always false: a client without a certificate, or with one Node cannot
+   * verify, still connects (bootstrap with a join credential, the admin API,
+   * curl); the stream checks a presented certificate against the mesh CA
+   * itself (`StreamCertificateAuth`), whose roots change during a rotation.
+   */
+  rejectUnauthorized: false;
 }
 
 /** Checks what the schema cannot: a certificate and its key go together. */
@@ -70,5 +79,5 @@ export async function httpsOptions(tls: TlsConfig): Promise<HttpsOptions | undef
       { cause: e },
     );
   }
-  return { key, cert: chain };
+  return { key, cert: chain, requestCert: true, rejectUnauthorized: false };
 }

@@ -1,3 +1,4 @@
+import type { TLSSocket } from 'node:tls';
 import { createAgentMessageDecoder } from '@meshlet/shared';
 import type { FastifyInstance } from 'fastify';
 import { registerAdminRoutes } from '../api/admin-routes.js';
@@ -16,6 +17,7 @@ import { ReportGuard } from '../stream/report-guard.js';
 import type { CertificateIssuer } from '../stream/certificate-requests.js';
 import type { CaRotation } from '../identity/ca-rotation.js';
 import { registerCaRoutes } from '../api/ca-routes.js';
+import { type CertifiedAgent, StreamCertificateAuth, type StreamTrust } from '../stream/stream-certificate-auth.js';
 import type { AssemblyContext } from './assembly-context.js';
 import type { ControlPlaneParts } from './create-parts.js';
 import { followStore } from './follow-store.js';
@@ -28,6 +30,8 @@ export interface RouteContext extends AssemblyContext {
   issuer?: CertificateIssuer;
   /** The CA's root rotation (`/v1/ca`). */
   rotation?: CaRotation;
+  /** The CA's roots and issuers now, which an agent's client certificate on a wss stream is checked against. */
+  streamTrust?: () => StreamTrust;
 }
 
 /** The agents' stream (`/v1/stream`), the dashboard, and the admin API's read, log-level and write routes. */
@@ -75,10 +79,29 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       parts.callers.record(record.admittedFor ?? record.instance?.service, report, (s, id) => health.knows(s, id)),
     identityChanged: (record) => replication.changed(record),
   };
-  app.get('/v1/stream', { websocket: true }, (socket, req) => {
-    // No address (a socket already closed): 'unknown' is no IP, so the address check refuses any registration.
-    new AgentSession(socket, req.socket.remoteAddress ?? 'unknown', session);
-  });
+  // Over TLS the server asks every client for a certificate (see httpsOptions); an agent's workload
+  // certificate authenticates its stream, checked before the upgrade, so the session starts knowing it.
+  const streamAuth =
+    ctx.streamTrust && ctx.issuer
+      ? new StreamCertificateAuth({ trust: ctx.streamTrust, trustDomain: ctx.issuer.trustDomain, clock, metrics, log })
+      : undefined;
+  const certified = new WeakMap<object, CertifiedAgent>();
+  app.get(
+    '/v1/stream',
+    {
+      websocket: true,
+      preValidation: async (req) => {
+        const tls = req.raw.socket as Partial<TLSSocket>;
+        if (streamAuth === undefined || typeof tls.getPeerCertificate !== 'function') return;
+        const who = await streamAuth.authenticate(tls.getPeerCertificate(true), req.socket.remoteAddress ?? 'unknown');
+        if (who !== undefined) certified.set(req.raw, who);
+      },
+    },
+    (socket, req) => {
+      // No address (a socket already closed): 'unknown' is no IP, so the address check refuses any registration.
+      new AgentSession(socket, req.socket.remoteAddress ?? 'unknown', session, certified.get(req.raw));
+    },
+  );
   // The page holds no data: it asks for a token and calls the API with it.
   registerDashboard(app);
   registerReadRoutes(app, {

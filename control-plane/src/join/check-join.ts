@@ -11,6 +11,7 @@ export type JoinRefusal =
   | 'expired'
   | 'revoked'
   | 'wrong_service'
+  | 'wrong_instance'
   | 'no_service'
   | 'instance_held';
 
@@ -41,7 +42,7 @@ const HOW_TO =
  * agent names. Both given and different is a contradiction, reported as
  * such.
  */
-function claimedService(hello: Hello): { service?: string; conflict?: string } {
+export function claimedService(hello: Hello): { service?: string; conflict?: string } {
   const registered = hello.instance?.service;
   if (registered !== undefined && hello.service !== undefined && hello.service !== registered)
     return { conflict: `the hello names service ${hello.service} but registers an instance of ${registered}` };

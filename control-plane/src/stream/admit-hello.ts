@@ -2,6 +2,8 @@ import { CloseCodes, type Hello, type Logger, PROTOCOL_VERSION, SharedErrorCodes
 import { ControlPlaneErrorCodes } from '../errors.js';
 import type { JoinDecision, JoinRefusal } from '../join/check-join.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
+import { certificateJoin } from './certificate-join.js';
+import type { CertifiedAgent } from './stream-certificate-auth.js';
 
 /** What {@link admitHello} needs from the session's context. */
 export interface AdmissionContext {
@@ -13,11 +15,11 @@ export interface AdmissionContext {
 
 /**
  * A hello admitted (with the join credential it used and that credential's
- * service, if any), or turned away with an error code, a message and a
- * close code.
+ * service, if any, or the workload certificate that authenticated it and its
+ * service), or turned away with an error code, a message and a close code.
  */
 export type Admission =
-  | { ok: true; credentialId?: string; service?: string }
+  | { ok: true; credentialId?: string; service?: string; certificate?: CertifiedAgent }
   | { ok: false; code: string; message: string; closeCode: number };
 
 /** What holds an agent id now (its live session, or its record, local or from another replica), as far as admission cares. */
@@ -46,7 +48,22 @@ function otherService(service: string, holders: readonly AgentIdHolder[]): strin
 }
 
 /**
+ * How an admitted agent authenticated, as `meshlet_cp_stream_admissions_total`
+ * counts it.
+ */
+export function admissionAuth(
+  admitted: Extract<Admission, { ok: true }>,
+  hello: Hello,
+): 'certificate' | 'credential' | 'shared_token' | 'open' {
+  if (admitted.certificate !== undefined) return 'certificate';
+  if (admitted.credentialId !== undefined) return 'credential';
+  return hello.joinToken === undefined ? 'open' : 'shared_token';
+}
+
+/**
  * Decides whether a hello may join, in order: the protocol version, the
+ * workload certificate the stream presented, if valid (then the hello must
+ * claim its service and instance, see {@link certificateJoin}), else the
  * join token or credential (a refusal is counted by reason and logged
  * with the credential's id, never the token), whether the hello would
  * take over an agent id that `holders` hold, and whether this replica
@@ -62,6 +79,7 @@ export function admitHello(
   ctx: AdmissionContext,
   remoteAddress: string,
   holders: readonly AgentIdHolder[] = [],
+  certificate?: CertifiedAgent,
 ): Admission {
   if (hello.protocolVersion !== PROTOCOL_VERSION) {
     return {
@@ -79,13 +97,14 @@ export function admitHello(
         remoteAddress,
         service: hello.instance?.service ?? hello.service,
         credentialId,
+        certificate: certificate?.spiffeId,
         reason,
       },
       `refused agent hello: ${message}`,
     );
     return { ok: false, code: ControlPlaneErrorCodes.JOIN_TOKEN_INVALID, message, closeCode: CloseCodes.UNAUTHORIZED };
   };
-  const join = ctx.checkJoin(hello);
+  const join = certificate === undefined ? ctx.checkJoin(hello) : certificateJoin(hello, certificate);
   if (!join.ok) return refuse(join.reason, join.message, join.credentialId);
   const { credentialId, service } = join;
   const other = service === undefined ? undefined : otherService(service, holders);
@@ -109,5 +128,6 @@ export function admitHello(
     ok: true,
     ...(credentialId === undefined ? {} : { credentialId }),
     ...(service === undefined ? {} : { service }),
+    ...(certificate === undefined ? {} : { certificate }),
   };
 }

@@ -18,10 +18,11 @@ import type { ServiceStats } from '../stats/service-stats.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
 import type { Pusher, TableSink } from '../push/pusher.js';
 import type { JoinDecision } from '../join/check-join.js';
-import { admitHello } from './admit-hello.js';
+import { admissionAuth, admitHello } from './admit-hello.js';
 import { callerIdentity } from './caller-identity.js';
 import type { RegistrationRefusal } from './check-registration.js';
 import type { ReportGuard } from './report-guard.js';
+import { type CertifiedAgent, notePresented } from './stream-certificate-auth.js';
 import { type CertificateIssuer, CertificateRequests, grantOf, type WorkloadGrant } from './certificate-requests.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
@@ -81,10 +82,13 @@ export class AgentSession implements TableSink {
   #helloTimer: NodeJS.Timeout | undefined;
   #credentialId: string | undefined;
   #admittedFor: string | undefined;
+  /** The workload the stream's client certificate proved, if any (it joins instead of the credential). */
+  readonly #certificate: CertifiedAgent | undefined;
   #certificates: CertificateRequests | undefined;
 
-  constructor(socket: WebSocket, remoteAddress: string, ctx: SessionContext) {
+  constructor(socket: WebSocket, remoteAddress: string, ctx: SessionContext, certificate?: CertifiedAgent) {
     this.#socket = socket;
+    this.#certificate = certificate;
     this.#ctx = ctx;
     this.#remoteAddress = remoteAddress;
     this.#helloTimer = setTimeout(() => {
@@ -226,7 +230,7 @@ export class AgentSession implements TableSink {
         return;
       }
       case 'observations': {
-        const identity = callerIdentity(record.agentId, this.#credentialId);
+        const identity = callerIdentity(record.agentId, this.#credentialId, this.#certificate?.service);
         const report = ctx.reports ? ctx.reports.observations(this, msg, identity) : msg;
         if (!report) return;
         ctx.health.observe(record.agentId, report, identity);
@@ -286,7 +290,7 @@ export class AgentSession implements TableSink {
         : []),
       ...(held ? [held] : []),
     ];
-    const admitted = admitHello(hello, ctx, this.#remoteAddress, holders);
+    const admitted = admitHello(hello, ctx, this.#remoteAddress, holders, this.#certificate);
     if (!admitted.ok) {
       this.#fail(admitted.code, admitted.message, admitted.closeCode);
       return;
@@ -298,11 +302,13 @@ export class AgentSession implements TableSink {
     }
     this.#credentialId = admitted.credentialId;
     this.#admittedFor = admitted.service;
+    ctx.metrics.streamAdmissions.inc({ auth: admissionAuth(admitted, hello) });
     if (previous && previous !== this)
       previous.close(CloseCodes.REPLACED, 'replaced by a newer connection of the same agent');
     ctx.sessions.set(hello.agentId, this);
     const record = ctx.registry.connect(hello, this.#remoteAddress, admitted.service);
     this.#record = record;
+    if (this.#certificate) notePresented(record, this.#certificate, ctx.metrics);
     ctx.metrics.connectedAgents.set(ctx.sessions.size);
     ctx.log.info(
       {
@@ -310,6 +316,7 @@ export class AgentSession implements TableSink {
         service: hello.instance?.service,
         remoteAddress: this.#remoteAddress,
         tableVersion: hello.tableVersion,
+        auth: admissionAuth(admitted, hello),
       },
       'agent connected',
     );
@@ -332,6 +339,7 @@ export class AgentSession implements TableSink {
       hello.agentId,
       grantOf(hello, admitted.service),
       (m) => this.#reply(m),
+      this.#certificate !== undefined,
     );
     const identity = this.#certificates.identity();
     if (identity) this.#reply(identity);

@@ -105,6 +105,14 @@ describe('CertificateRequests', () => {
     ]);
   });
 
+  it('a stream that authenticated with a certificate of its grant holds that identity before any request (no second process gets it)', async () => {
+    const { ca } = await setUp(undefined);
+    const grant = { service: 'orders', instanceId: 'orders-1' };
+    const ctx = { issuer: ca, metrics: createMetrics(), log, clock: Date.now };
+    expect(new CertificateRequests(ctx, 'a-1', grant, () => undefined, true).certified).toEqual(grant);
+    expect(new CertificateRequests(ctx, 'a-1', grant, () => undefined).certified).toBeUndefined();
+  });
+
   it('an instance already certified for another connected agent is refused to a second one (two processes, one identity)', async () => {
     const { ca, sent, count } = await setUp(undefined);
     const metrics = createMetrics();

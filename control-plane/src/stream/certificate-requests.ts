@@ -97,15 +97,18 @@ export class CertificateRequests {
     agentId: string,
     grant: WorkloadGrant | undefined,
     send: (message: Certificate | ErrorMessage | Identity) => void,
+    /** The stream authenticated with a valid certificate of `grant` (it holds that identity already). */
+    presented = false,
   ) {
     this.#ctx = ctx;
+    this.#issued = presented;
     this.#agentId = agentId;
     this.#grant = grant;
     this.#send = send;
     this.#budget = signingBudgetOf(ctx.metrics, ctx.clock);
   }
 
-  /** The identity this stream was certified for (a certificate was issued on it), if any. */
+  /** The identity this stream was certified for (a certificate was issued on it, or it authenticated with one), if any. */
   get certified(): WorkloadGrant | undefined {
     return this.#issued ? this.#grant : undefined;
   }

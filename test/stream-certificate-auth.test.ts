@@ -1,0 +1,216 @@
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { WorkloadKey } from '@meshlet/agent';
+import { CertificateAuthority } from '@meshlet/control-plane';
+import { beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { makeCa, makeCert } from './harness/certs.js';
+import { httpRequest } from './harness/http.js';
+import { type AgentHandle, type AppHandle, type ControlPlaneHandle, startDemoApp, withMesh } from './harness/mesh.js';
+import { type CaFileSettings, sharedCa } from './harness/mesh-ca.js';
+import { waitFor } from './harness/wait.js';
+
+// An agent's workload certificate authenticates its stream: a control plane
+// serving wss (tls.*) asks every client for a certificate, and a hello on a
+// stream that presented a valid one of the mesh CA is admitted as that
+// certificate's workload, without a join credential. Real control-plane
+// process, real TLS on loopback, certificates from the mesh's own CA files.
+
+const ADMIN = 'admin-0c4e8b1f9a2d7e65';
+const TRUST_DOMAIN = 'meshlet.local';
+
+/** A workload certificate of `authority` for `service`/`instanceId`: what an agent holds after its first `csr`. */
+async function workload(authority: CertificateAuthority, service: string, instanceId: string) {
+  const key = await WorkloadKey.generate();
+  const csr = await key.certificateRequest({ spiffeId: { trustDomain: TRUST_DOMAIN, service }, instanceId });
+  const issued = await authority.sign(csr, { service, instanceId });
+  return { key: await key.privateKeyPem(), cert: issued.certificateChainPem, notAfter: issued.notAfter.getTime() };
+}
+
+/** What a raw hello got: admitted (a routing table came), or refused with a close code, a reason and the error. */
+type Outcome = { admitted: true } | { admitted: false; code: number; reason: string; error: any };
+
+/** Sends one hello on a fresh wss stream, presenting `client` as its TLS client certificate, as a script would. */
+async function helloOver(
+  cp: ControlPlaneHandle,
+  serverCa: Buffer,
+  client: { key: string; cert: string } | undefined,
+  hello: Record<string, unknown>,
+): Promise<Outcome> {
+  const ws = new WebSocket(cp.streamUrl, { ca: serverCa, ...(client ?? {}) });
+  const messages: any[] = [];
+  await once(ws, 'open');
+  const outcome = new Promise<Outcome>((resolve) => {
+    ws.on('message', (d) => {
+      const m = JSON.parse(d.toString());
+      messages.push(m);
+      if (m.type === 'routes') {
+        resolve({ admitted: true });
+        ws.close();
+      }
+    });
+    ws.on('close', (code, reason) =>
+      resolve({ admitted: false, code, reason: reason.toString(), error: messages.find((m) => m.type === 'error') }),
+    );
+  });
+  ws.send(JSON.stringify({ type: 'hello', protocolVersion: 1, tableVersion: 0, ...hello }));
+  return outcome;
+}
+
+/** A hello registering instance `id` of `service` at the loopback address the stream comes from. */
+const instanceHello = (service: string, id: string, agentId = id) => ({
+  agentId,
+  instance: { service, id, host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} },
+});
+
+describe("the agent's certificate authenticates its stream (wss)", () => {
+  const mesh = withMesh();
+  const { scratch } = mesh;
+  let cp: ControlPlaneHandle;
+  let serverCa: Buffer;
+  let caFile: string;
+  let meshCaFiles: CaFileSettings;
+  let meshCa: CertificateAuthority;
+  const admin = () => ({ headers: { authorization: `Bearer ${ADMIN}` }, tls: { ca: serverCa } });
+  const metric = async (line: string): Promise<number> => {
+    const a = await httpRequest(cp.port, '/metrics', admin());
+    const found = a.body.split('\n').find((l) => l.startsWith(`${line} `));
+    return found === undefined ? 0 : Number(found.split(' ')[1]);
+  };
+
+  beforeAll(async () => {
+    caFile = makeCa(scratch.dir, 'tls-ca');
+    serverCa = readFileSync(caFile);
+    const { certFile, keyFile } = makeCert(scratch.dir, 'tls-ca', 'server');
+    meshCaFiles = sharedCa(scratch.dir);
+    cp = await mesh.controlPlane({
+      tls: { certFile, keyFile },
+      auth: { adminToken: ADMIN },
+      identity: { ca: meshCaFiles },
+    });
+    meshCa = await CertificateAuthority.open({ source: { kind: 'files', ...meshCaFiles }, clock: Date.now });
+  });
+
+  it('admits a hello presenting a valid certificate of hello-1 without a join credential', async () => {
+    const hello1 = await workload(meshCa, 'hello', 'hello-1');
+    const before = await metric('meshlet_cp_stream_admissions_total{auth="certificate"}');
+    expect(await helloOver(cp, serverCa, hello1, instanceHello('hello', 'hello-1'))).toEqual({ admitted: true });
+    expect(
+      await helloOver(cp, serverCa, hello1, {
+        ...instanceHello('hello', 'hello-1'),
+        joinToken: 'mjc_0123456789abcdef_' + 'x'.repeat(43),
+      }),
+    ).toEqual({
+      admitted: true,
+    });
+    expect(await metric('meshlet_cp_stream_admissions_total{auth="certificate"}')).toBe(before + 2);
+    // Without a certificate the same hello is a hello without a credential.
+    const bare = await helloOver(cp, serverCa, undefined, instanceHello('hello', 'hello-1'));
+    expect(bare).toMatchObject({
+      admitted: false,
+      code: 4003,
+      reason: expect.stringContaining('join credential required'),
+    });
+  });
+
+  it('attack: certificate for hello claims orders, or another instance: refused with a reason naming the certificate', async () => {
+    const hello1 = await workload(meshCa, 'hello', 'hello-1');
+    const orders = await helloOver(cp, serverCa, hello1, instanceHello('orders', 'hello-1'));
+    expect(orders).toMatchObject({
+      admitted: false,
+      code: 4003,
+      reason: expect.stringContaining('client certificate is for service hello; the hello claims orders'),
+    });
+    expect(orders.admitted === false && orders.error.code).toBe('MESHLET_JOIN_TOKEN_INVALID');
+    const clientOnly = await helloOver(cp, serverCa, hello1, { agentId: 'hello-1', service: 'orders' });
+    expect(clientOnly).toMatchObject({ admitted: false, code: 4003 });
+    const other = await helloOver(cp, serverCa, hello1, instanceHello('hello', 'hello-2'));
+    expect(other).toMatchObject({
+      admitted: false,
+      code: 4003,
+      reason: expect.stringContaining(
+        'client certificate is for instance hello-1 of hello; the hello is instance hello-2',
+      ),
+    });
+    expect(await metric('meshlet_cp_join_refusals_total{reason="wrong_instance"}')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('attack: an expired certificate is not accepted as authentication (the credential path decides: none, refused)', async () => {
+    const shortCa = await CertificateAuthority.open({
+      source: { kind: 'files', ...meshCaFiles },
+      clock: Date.now,
+      leafLifetimeMs: 1000,
+    });
+    const expired = await workload(shortCa, 'hello', 'hello-1');
+    await waitFor('the certificate to expire', () => Date.now() > expired.notAfter + 1000, { timeoutMs: 10_000 });
+    const out = await helloOver(cp, serverCa, expired, instanceHello('hello', 'hello-1'));
+    expect(out).toMatchObject({
+      admitted: false,
+      code: 4003,
+      reason: expect.stringContaining('join credential required'),
+    });
+    expect(await metric('meshlet_cp_stream_client_certificates_ignored_total{reason="expired"}')).toBe(1);
+    await waitFor('the log to say why', () =>
+      cp.proc.output.includes('ignored a client certificate on the agent stream'),
+    );
+    expect(cp.proc.output).not.toContain(expired.key.split('\n')[1] as string);
+  });
+
+  it('attack: a certificate from another CA is not accepted as authentication', async () => {
+    const foreignCa = await CertificateAuthority.open({ source: { kind: 'memory' }, clock: Date.now });
+    const foreign = await workload(foreignCa, 'hello', 'hello-1');
+    const out = await helloOver(cp, serverCa, foreign, instanceHello('hello', 'hello-1'));
+    expect(out).toMatchObject({
+      admitted: false,
+      code: 4003,
+      reason: expect.stringContaining('join credential required'),
+    });
+    expect(await metric('meshlet_cp_stream_client_certificates_ignored_total{reason="untrusted"}')).toBe(1);
+  });
+
+  it('stolen credential revoked: the agent rejoins by its certificate and traffic flows; the credential alone is refused', async () => {
+    const app: AppHandle = await startDemoApp('web', 'web-1');
+    const web: AgentHandle = await mesh.agent({ agentId: 'web-1', cp, instance: { service: 'web', app }, caFile });
+    const client = await mesh.agent({
+      agentId: 'caller',
+      cp,
+      service: 'caller',
+      outbound: true,
+      calls: ['web'],
+      caFile,
+    });
+    const call = () => httpRequest(client.outboundPort as number, '/', { headers: { host: 'web' } });
+    const record = async (agentId: string): Promise<any> => {
+      const a = await httpRequest(cp.port, '/v1/agents', admin());
+      return (a.json().agents as any[]).find((r) => r.agentId === agentId);
+    };
+    const certified = async (agentId: string): Promise<boolean> =>
+      (await record(agentId))?.certificate?.spiffeId === 'spiffe://meshlet.local/svc/web';
+    await waitFor('web-1 to hold its certificate', () => certified('web-1'));
+    await waitFor('the caller to reach web over mTLS', async () => (await call()).status === 200);
+    const credentialId = /^mjc_([0-9a-f]{16})_/.exec(web.joinToken as string)?.[1] as string;
+    const byCertificate = await metric('meshlet_cp_stream_admissions_total{auth="certificate"}');
+
+    const revoked = await httpRequest(cp.port, `/v1/join-credentials/${credentialId}`, {
+      ...admin(),
+      method: 'DELETE',
+    });
+    expect(revoked.status).toBeLessThan(300);
+    // Revoking sent the agent away; it reconnects presenting its certificate, and is admitted by it.
+    await waitFor('web-1 to be admitted again by its certificate', async () =>
+      (await metric('meshlet_cp_stream_admissions_total{auth="certificate"}')) > byCertificate ? true : undefined,
+    );
+    await waitFor('web-1 connected again', async () => (await record('web-1'))?.connected === true);
+    // It asked for no new certificate (the one it holds is valid): the one it authenticated with is shown.
+    expect(await certified('web-1')).toBe(true);
+    for (let i = 0; i < 5; i++) expect((await call()).status).toBe(200);
+    expect(cp.proc.output).toMatch(/"agentId":"web-1"[^\n]*"auth":"certificate"[^\n]*agent connected/);
+
+    // Whoever stole the credential, without the certificate's key, is refused.
+    const thief = await helloOver(cp, serverCa, undefined, {
+      ...instanceHello('web', 'web-evil', 'web-evil'),
+      joinToken: web.joinToken,
+    });
+    expect(thief).toMatchObject({ admitted: false, code: 4003, reason: expect.stringContaining('was revoked') });
+  });
+});
