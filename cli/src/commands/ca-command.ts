@@ -51,8 +51,7 @@ const shortDate = (iso: string | undefined): string =>
 /** The step as a numbered line: `step 2/3 switching-issuer: ...`. */
 function stepLine(s: CaStatusView, c: Colors): string {
   const n = { 'adding-root': 1, 'switching-issuer': 2, 'removing-root': 3 }[s.step as string];
-  const head = n === undefined ? c.bold(s.step) : `${c.bold(`step ${n}/3`)} ${s.step}`;
-  return `${head}: ${s.description}`;
+  return n === undefined ? s.description : `${c.bold(`step ${n}/3`)} ${s.step}: ${s.description}`;
 }
 
 /** `meshctl ca status` as text: the step, the roots and issuers, the agents behind, every certificate. */
