@@ -198,6 +198,11 @@ export class CertificateAuthority {
     return this.#material.issuerChain[0] as x509.X509Certificate;
   }
 
+  /** Checks a request as {@link sign} does, without signing; refused with the same errors. */
+  check(csrPem: string, allowed: Omit<AllowedIdentity, 'trustDomain'>): ReturnType<typeof checkCertificateRequest> {
+    return checkCertificateRequest(csrPem, { ...allowed, trustDomain: this.#trustDomain });
+  }
+
   /**
    * Signs a certificate signing request (PEM) for an identity the sender is
    * allowed: `allowed.service` (and `allowed.instanceId`, when given) come
@@ -206,7 +211,7 @@ export class CertificateAuthority {
    * The leaf lives `leafLifetimeMs`, but never past the issuer.
    */
   async sign(csrPem: string, allowed: Omit<AllowedIdentity, 'trustDomain'>): Promise<IssuedCertificate> {
-    const request = await checkCertificateRequest(csrPem, { ...allowed, trustDomain: this.#trustDomain });
+    const request = await this.check(csrPem, allowed);
     const now = this.#clock();
     const issuer = this.issuer;
     if (now >= issuer.notAfter.getTime()) {

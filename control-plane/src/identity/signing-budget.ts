@@ -9,7 +9,10 @@ import { ReportLimiter } from '../stream/report-limiter.js';
  * backoff. A constant, not a setting: renewals of 24 h certificates need
  * well under one a second even for 10,000 agents.
  */
-export const SIGNING_RATE = { perSecond: 50, burst: 100 } as const;
+export const SIGNING_RATE = { perSecond: 50, burst: 100, perServicePerSecond: 25, perServiceBurst: 50 } as const;
+
+/** Most services whose share of the budget is followed; the one asked of least recently is forgotten past it. */
+const MAX_SERVICES = 10_000;
 
 /** A refusal for one agent is logged at most once in this long; the rest are counted into the next line. */
 export const REFUSAL_LOG_INTERVAL_MS = 10_000;
@@ -26,16 +29,38 @@ const MAX_REMEMBERED = 10_000;
  */
 export class SigningBudget {
   readonly #bucket: ReportLimiter;
+  readonly #services = new Map<string, ReportLimiter>();
+  readonly #rate: typeof SIGNING_RATE;
   readonly #clock: Clock;
   readonly #logged = new Map<string, { at: number; suppressed: number }>();
 
-  constructor(clock: Clock, rate: { perSecond: number; burst: number } = SIGNING_RATE) {
+  constructor(clock: Clock, rate: typeof SIGNING_RATE = SIGNING_RATE) {
     this.#clock = clock;
+    this.#rate = rate;
     this.#bucket = new ReportLimiter(rate, clock);
   }
 
-  /** Takes a signature from the budget; false: over it. */
-  tryTake(): boolean {
+  /**
+   * Takes a signature for `service` from the budget; false: over it. One
+   * service (the holders of one stolen credential, say) gets at most half of
+   * the control plane's rate, so the others still renew.
+   */
+  tryTake(service: string): boolean {
+    let own = this.#services.get(service);
+    if (own === undefined) {
+      own = new ReportLimiter(
+        { perSecond: this.#rate.perServicePerSecond, burst: this.#rate.perServiceBurst },
+        this.#clock,
+      );
+      if (this.#services.size >= MAX_SERVICES) {
+        const oldest = this.#services.keys().next().value;
+        if (oldest !== undefined) this.#services.delete(oldest);
+      }
+    } else {
+      this.#services.delete(service);
+    }
+    this.#services.set(service, own);
+    if (!own.tryTake()) return false;
     return this.#bucket.tryTake();
   }
 

@@ -169,18 +169,21 @@ describe('CertificateRequests', () => {
       debug: quiet,
     } as unknown as Logger;
     const sent: Array<Certificate | ErrorMessage | Identity> = [];
-    const pem = (await makeRequest()).pem;
+    // Four services, none over its own share (25/s, burst 50): the control-plane-wide budget is what refuses.
+    const services = ['orders', 'users', 'carts', 'stock'];
+    const pems = await Promise.all(services.map(async (service) => (await makeRequest({ service })).pem));
     const streams = Array.from(
       { length: 101 },
       (_, i) =>
         new CertificateRequests(
           { issuer: ca, metrics, log: capture, clock },
           `a-${i}`,
-          { service: 'orders', instanceId: 'orders-1' },
+          { service: services[i % 4] as string, instanceId: 'orders-1' },
           (m) => sent.push(m),
         ),
     );
-    for (const s of streams) await s.request(pem);
+    for (const [i, s] of streams.entries()) await s.request(pems[i % 4] as string);
+    const pem = pems[100 % 4] as string;
     expect(sent.filter((m) => m.type === 'certificate')).toHaveLength(100);
     expect(sent[100]).toMatchObject({ type: 'error', code: 'MESHLET_CERTIFICATE_UNAVAILABLE' });
     expect((sent[100] as ErrorMessage).message).toContain('at most 50 requests a second across all agents');
@@ -192,5 +195,50 @@ describe('CertificateRequests', () => {
       expect.objectContaining({ labels: { reason: 'throttled' }, value: 1 }),
       expect.objectContaining({ labels: { reason: 'too_soon' }, value: 5 }),
     ]);
+  });
+
+  it('one service gets at most half the budget (25/s, burst 50): the holders of one stolen credential cannot starve the others', async () => {
+    const { ca } = await setUp(undefined);
+    const metrics = createMetrics();
+    const clock = () => 1_000_000;
+    const sent: Array<Certificate | ErrorMessage | Identity> = [];
+    const request = (service: string, i: number) =>
+      new CertificateRequests(
+        { issuer: ca, metrics, log, clock },
+        `${service}-${i}`,
+        { service, instanceId: 'orders-1' },
+        (m) => sent.push(m),
+      );
+    const evil = (await makeRequest({ service: 'orders' })).pem;
+    for (let i = 0; i < 60; i++) await request('orders', i).request(evil);
+    expect(sent.filter((m) => m.type === 'certificate')).toHaveLength(50);
+    expect((sent[50] as ErrorMessage).message).toContain('25 for one service');
+    // Another service still renews.
+    await request('users', 0).request((await makeRequest({ service: 'users' })).pem);
+    expect(sent.at(-1)?.type).toBe('certificate');
+  });
+
+  it('a request that cannot be signed takes nothing from the budget', async () => {
+    const { ca } = await setUp(undefined);
+    const metrics = createMetrics();
+    const clock = () => 1_000_000;
+    const sent: Array<Certificate | ErrorMessage | Identity> = [];
+    const forged = (await makeRequest({ service: 'payments' })).pem;
+    for (let i = 0; i < 120; i++)
+      await new CertificateRequests(
+        { issuer: ca, metrics, log, clock },
+        `x-${i}`,
+        { service: 'orders', instanceId: 'orders-1' },
+        (m) => sent.push(m),
+      ).request(forged);
+    expect(sent.every((m) => m.type === 'error' && m.code === 'MESHLET_CSR_IDENTITY_FORBIDDEN')).toBe(true);
+    // The budget is whole: a good request of the same service is signed.
+    await new CertificateRequests(
+      { issuer: ca, metrics, log, clock },
+      'good',
+      { service: 'orders', instanceId: 'orders-1' },
+      (m) => sent.push(m),
+    ).request((await makeRequest()).pem);
+    expect(sent.at(-1)?.type).toBe('certificate');
   });
 });

@@ -16,6 +16,8 @@ import type { ControlPlaneMetrics } from '../metrics.js';
 export interface CertificateIssuer {
   readonly trustDomain: string;
   sign(csrPem: string, allowed: { service: string; instanceId: string }): Promise<IssuedCertificate>;
+  /** Checks a request as {@link sign} would, without signing: what fails here costs no share of the signing budget. */
+  check?(csrPem: string, allowed: { service: string; instanceId: string }): Promise<unknown>;
   trustBundle(): string[];
 }
 
@@ -177,16 +179,19 @@ export class CertificateRequests {
       );
       return;
     }
-    if (!this.#budget.tryTake()) {
-      this.#refuse(
-        'throttled',
-        ControlPlaneErrorCodes.CERTIFICATE_UNAVAILABLE,
-        `the control plane signs at most ${SIGNING_RATE.perSecond} requests a second across all agents; retry later`,
-      );
-      return;
-    }
     this.#signing = true;
     try {
+      // Checked before it takes from the shared budget: a request that cannot be signed costs nobody a signature.
+      await issuer.check?.(csrPem, grant);
+      if (!this.#budget.tryTake(grant.service)) {
+        this.#refuse(
+          'throttled',
+          ControlPlaneErrorCodes.CERTIFICATE_UNAVAILABLE,
+          `the control plane signs at most ${SIGNING_RATE.perSecond} requests a second across all agents, and ` +
+            `${SIGNING_RATE.perServicePerSecond} for one service; retry later`,
+        );
+        return;
+      }
       const issued = await issuer.sign(csrPem, grant);
       if (this.#closed) return;
       // X.509 dates are whole seconds: the leaf's notAfter, as peers read it.
