@@ -202,7 +202,29 @@ describe('web dashboard', () => {
     await page.waitForSelector('[data-testid="agent-row-db-primary"][data-connected="false"]', {
       timeout: UI_TIMEOUT_MS,
     });
+    // The mesh's CA below them: no rotation yet, the root it trusts and its expiry.
+    await page.waitForSelector('[data-testid="ca-panel"][data-step="none"]', { timeout: UI_TIMEOUT_MS });
+    expect(await page.textContent('[data-testid="ca-panel"]')).toContain('trust bundle generation 0');
     await page.screenshot({ path: join(SCREENSHOTS, 'agents.png'), fullPage: true });
+
+    // A rotation under way, as GET /v1/ca says it at step 2: the steps as a picture, and who the step waits for.
+    await page.route('**/v1/ca', async (route) => {
+      const body = (await (await route.fetch()).json()) as Record<string, unknown>;
+      body.step = 'switching-issuer';
+      body.description = 'signing with the new issuer; waiting until every agent holds a certificate from it';
+      body.agents = { connected: 3, behind: [{ agentId: 'client', waitingFor: 'certificate' }] };
+      await route.fulfill({ json: body });
+    });
+    try {
+      await page.waitForSelector('[data-testid="ca-steps"] [data-step="switching-issuer"][data-state="current"]', {
+        timeout: UI_TIMEOUT_MS,
+      });
+      expect(await page.getAttribute('[data-testid="ca-steps"] [data-step="adding-root"]', 'data-state')).toBe('done');
+      expect(await page.textContent('[data-testid="ca-behind"]')).toContain('client (certificate)');
+      await page.screenshot({ path: join(SCREENSHOTS, 'ca-rotation.png'), fullPage: true });
+    } finally {
+      await page.unroute('**/v1/ca');
+    }
   });
 
   it("renders callers' request rate, error ratio and p99 when GET /v1/services carries stats, with a sparkline kept from polling", async () => {

@@ -29,6 +29,7 @@ const OWN_ASSETS = [
   'overview-view.js',
   'service-view.js',
   'agents-view.js',
+  'ca-panel.js',
   'cluster-badge.js',
   'events-view.js',
 ] as const;

@@ -8,6 +8,7 @@
 import { ApiError, clearToken, getJson, getToken, setToken, Unauthorized } from './api-client.js';
 import { EventStream } from './event-stream.js';
 import { renderAgents } from './agents-view.js';
+import { renderCaPanel } from './ca-panel.js';
 import { renderClusterBadge } from './cluster-badge.js';
 import { h } from './dom.js';
 import { EventsView } from './events-view.js';
@@ -171,8 +172,15 @@ async function load() {
   const r = route;
   if (r.name === 'overview') overview.update(services);
   else if (r.name === 'agents') {
-    const agents = await getJson('/v1/agents');
-    if (route === r) main.replaceChildren(renderAgents(agents, cluster));
+    const [agents, ca] = await Promise.all([
+      getJson('/v1/agents'),
+      // One section of the page: a control plane without /v1/ca still lists its agents.
+      getJson('/v1/ca').catch((e) => {
+        if (e instanceof Unauthorized) throw e;
+        return undefined;
+      }),
+    ]);
+    if (route === r) main.replaceChildren(renderAgents(agents, cluster), ca ? renderCaPanel(ca) : '');
   } else if (r.name === 'service') {
     const name = encodeURIComponent(r.service);
     try {
