@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { WorkloadKey } from '@meshlet/agent';
 import { CertificateAuthority } from '@meshlet/control-plane';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -168,9 +169,34 @@ describe("the agent's certificate authenticates its stream (wss)", () => {
     expect(await metric('meshlet_cp_stream_client_certificates_ignored_total{reason="untrusted"}')).toBe(1);
   });
 
-  it('stolen credential revoked: the agent rejoins by its certificate and traffic flows; the credential alone is refused', async () => {
+  /** Mints a credential for `service` living `ttl`, through the admin API: its id, secret and expiry. */
+  async function mint(service: string, ttl: string): Promise<{ id: string; credential: string; expiresAt: number }> {
+    const a = await httpRequest(cp.port, '/v1/join-credentials', {
+      ...admin(),
+      method: 'POST',
+      headers: { ...admin().headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ service, ttl }),
+    });
+    expect(a.status).toBe(201);
+    const body = a.json();
+    return { id: body.id, credential: body.credential, expiresAt: Date.parse(body.expiresAt) };
+  }
+
+  const agentRecord = async (agentId: string): Promise<any> => {
+    const a = await httpRequest(cp.port, '/v1/agents', admin());
+    return (a.json().agents as any[]).find((r) => r.agentId === agentId);
+  };
+
+  it('a bootstrap credential that expired: the agent, restarted with its persisted certificate, rejoins by it and traffic flows', async () => {
+    const short = await mint('web', '4s');
     const app: AppHandle = await startDemoApp('web', 'web-1');
-    const web: AgentHandle = await mesh.agent({ agentId: 'web-1', cp, instance: { service: 'web', app }, caFile });
+    const web: AgentHandle = await mesh.agent({
+      agentId: 'web-1',
+      cp,
+      instance: { service: 'web', app },
+      caFile,
+      joinToken: short.credential,
+    });
     const client = await mesh.agent({
       agentId: 'caller',
       cp,
@@ -180,37 +206,67 @@ describe("the agent's certificate authenticates its stream (wss)", () => {
       caFile,
     });
     const call = () => httpRequest(client.outboundPort as number, '/', { headers: { host: 'web' } });
-    const record = async (agentId: string): Promise<any> => {
-      const a = await httpRequest(cp.port, '/v1/agents', admin());
-      return (a.json().agents as any[]).find((r) => r.agentId === agentId);
-    };
-    const certified = async (agentId: string): Promise<boolean> =>
-      (await record(agentId))?.certificate?.spiffeId === 'spiffe://meshlet.local/svc/web';
-    await waitFor('web-1 to hold its certificate', () => certified('web-1'));
+    await waitFor('web-1 to hold its certificate', async () => (await agentRecord('web-1'))?.certificate !== undefined);
     await waitFor('the caller to reach web over mTLS', async () => (await call()).status === 200);
-    const credentialId = /^mjc_([0-9a-f]{16})_/.exec(web.joinToken as string)?.[1] as string;
+    await waitFor('the credential to expire', async () => Date.now() > short.expiresAt + 500, { timeoutMs: 10_000 });
     const byCertificate = await metric('meshlet_cp_stream_admissions_total{auth="certificate"}');
 
-    const revoked = await httpRequest(cp.port, `/v1/join-credentials/${credentialId}`, {
-      ...admin(),
-      method: 'DELETE',
-    });
-    expect(revoked.status).toBeLessThan(300);
-    // Revoking sent the agent away; it reconnects presenting its certificate, and is admitted by it.
-    await waitFor('web-1 to be admitted again by its certificate', async () =>
-      (await metric('meshlet_cp_stream_admissions_total{auth="certificate"}')) > byCertificate ? true : undefined,
+    // Restarted (its data directory kept, its only credential expired): admitted by the certificate it persisted.
+    web.proc.child.kill('SIGKILL');
+    await waitFor('web-1 to be seen gone', async () => (await agentRecord('web-1'))?.connected === false);
+    await mesh.agent({ agentId: 'web-1', cp, instance: { service: 'web', app }, caFile, reuse: web });
+    await waitFor('web-1 admitted again, by its certificate', async () =>
+      (await metric('meshlet_cp_stream_admissions_total{auth="certificate"}')) > byCertificate &&
+      (await agentRecord('web-1'))?.connected === true
+        ? true
+        : undefined,
     );
-    await waitFor('web-1 connected again', async () => (await record('web-1'))?.connected === true);
-    // It asked for no new certificate (the one it holds is valid): the one it authenticated with is shown.
-    expect(await certified('web-1')).toBe(true);
+    await waitFor('the caller to reach web again', async () => (await call()).status === 200);
     for (let i = 0; i < 5; i++) expect((await call()).status).toBe(200);
-    expect(cp.proc.output).toMatch(/"agentId":"web-1"[^\n]*"auth":"certificate"[^\n]*agent connected/);
+  });
 
-    // Whoever stole the credential, without the certificate's key, is refused.
-    const thief = await helloOver(cp, serverCa, undefined, {
-      ...instanceHello('web', 'web-evil', 'web-evil'),
-      joinToken: web.joinToken,
+  it('attack: a stolen certificate after its credential was revoked is refused, and so is the credential', async () => {
+    const cred = await mint('shop', '1h');
+    const app: AppHandle = await startDemoApp('shop', 'shop-1');
+    const shop: AgentHandle = await mesh.agent({
+      agentId: 'shop-1',
+      cp,
+      instance: { service: 'shop', app },
+      caFile,
+      joinToken: cred.credential,
     });
-    expect(thief).toMatchObject({ admitted: false, code: 4003, reason: expect.stringContaining('was revoked') });
+    await waitFor(
+      'shop-1 to hold its certificate',
+      async () => (await agentRecord('shop-1'))?.certificate !== undefined,
+    );
+    // What a thief copies from the agent's data directory: its key and certificate.
+    const kept = JSON.parse(readFileSync(join(shop.dataDir, 'workload-identity.json'), 'utf8'));
+    const stolen = { key: kept.certificate.keyPem as string, cert: kept.certificate.certChainPem as string };
+    // Before the revoke the certificate alone is enough.
+    expect(await helloOver(cp, serverCa, stolen, instanceHello('shop', 'shop-1', 'shop-thief'))).toEqual({
+      admitted: true,
+    });
+
+    const revoked = await httpRequest(cp.port, `/v1/join-credentials/${cred.id}`, { ...admin(), method: 'DELETE' });
+    expect(revoked.status).toBeLessThan(300);
+    // The certificate names the revoked credential: it proves nothing any more, with or without the credential.
+    const thief = await helloOver(cp, serverCa, stolen, instanceHello('shop', 'shop-1', 'shop-thief'));
+    expect(thief).toMatchObject({
+      admitted: false,
+      code: 4003,
+      reason: expect.stringContaining('join credential required'),
+    });
+    const withCredential = await helloOver(cp, serverCa, stolen, {
+      ...instanceHello('shop', 'shop-1', 'shop-thief'),
+      joinToken: cred.credential,
+    });
+    expect(withCredential).toMatchObject({
+      admitted: false,
+      code: 4003,
+      reason: expect.stringContaining('was revoked'),
+    });
+    expect(cp.proc.output).toContain('ignored a client certificate issued under a revoked join credential');
+    // The real agent is sent away and stays out until it is given a new credential.
+    await waitFor('shop-1 to be sent away', async () => (await agentRecord('shop-1'))?.connected === false);
   });
 });

@@ -55,6 +55,10 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     clock,
     decode: createAgentMessageDecoder(config.stream.maxMessageBytes),
     helloTimeoutMs: config.stream.helloTimeoutMs,
+    credentialActive: (id) => {
+      const record = joinCredentials.get(id);
+      return record !== undefined && record.revokedAt === undefined;
+    },
     checkJoin: (hello) =>
       checkJoin(hello, {
         sharedToken: config.auth.allowSharedJoinToken ? config.auth.joinToken : undefined,

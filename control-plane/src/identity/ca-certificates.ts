@@ -1,5 +1,12 @@
 import { webcrypto } from 'node:crypto';
-import { type CryptoKey, type CryptoKeyPair, ECDSA_SHA256, instanceCommonName, x509 } from '@meshlet/shared/identity';
+import {
+  credentialUnit,
+  type CryptoKey,
+  type CryptoKeyPair,
+  ECDSA_SHA256,
+  instanceCommonName,
+  x509,
+} from '@meshlet/shared/identity';
 
 /** Lifetimes of the CA's own certificates when it makes them: a root outlives many issuers, an issuer many leaves. */
 export const CA_CERTIFICATE_LIFETIMES = {
@@ -98,6 +105,8 @@ export interface LeafContents {
   instanceId: string;
   notBefore: Date;
   notAfter: Date;
+  /** The join credential the agent joined with, named in an OU: revoking it cuts the certificate off the stream. */
+  credentialId?: string | undefined;
 }
 
 /**
@@ -113,7 +122,10 @@ export async function createLeafCertificate(
 ): Promise<x509.X509Certificate> {
   return x509.X509CertificateGenerator.create({
     serialNumber: randomSerialNumber(),
-    subject: [{ CN: [instanceCommonName(leaf.spiffeUri, leaf.instanceId)] }],
+    subject: [
+      { CN: [instanceCommonName(leaf.spiffeUri, leaf.instanceId)] },
+      ...(leaf.credentialId === undefined ? [] : [{ OU: [credentialUnit(leaf.credentialId)] }]),
+    ],
     issuer: issuer.subjectName,
     notBefore: leaf.notBefore,
     notAfter: leaf.notAfter,

@@ -210,8 +210,11 @@ export class CertificateAuthority {
    * or `MESHLET_CSR_IDENTITY_FORBIDDEN` (see `checkCertificateRequest`).
    * The leaf lives `leafLifetimeMs`, but never past the issuer.
    */
-  async sign(csrPem: string, allowed: Omit<AllowedIdentity, 'trustDomain'>): Promise<IssuedCertificate> {
-    const request = await this.check(csrPem, allowed);
+  async sign(
+    csrPem: string,
+    allowed: Omit<AllowedIdentity, 'trustDomain'> & { credentialId?: string | undefined },
+  ): Promise<IssuedCertificate> {
+    const request = await this.check(csrPem, { service: allowed.service, instanceId: allowed.instanceId });
     const now = this.#clock();
     const issuer = this.issuer;
     if (now >= issuer.notAfter.getTime()) {
@@ -225,7 +228,11 @@ export class CertificateAuthority {
     }
     const notBefore = new Date(Math.max(now - CLOCK_SKEW_ALLOWANCE_MS, issuer.notBefore.getTime()));
     const notAfter = new Date(Math.min(now + this.#leafLifetimeMs, issuer.notAfter.getTime()));
-    const leaf = await createLeafCertificate({ ...request, notBefore, notAfter }, issuer, this.#material.issuerKey);
+    const leaf = await createLeafCertificate(
+      { ...request, notBefore, notAfter, credentialId: allowed.credentialId },
+      issuer,
+      this.#material.issuerKey,
+    );
     const certificatePem = leaf.toString('pem');
     const chainPem = this.issuerChain();
     return {

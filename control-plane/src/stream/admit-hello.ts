@@ -8,6 +8,8 @@ import type { CertifiedAgent } from './stream-certificate-auth.js';
 /** What {@link admitHello} needs from the session's context. */
 export interface AdmissionContext {
   checkJoin: (hello: Hello) => JoinDecision;
+  /** Whether the join credential `id` may still stand behind a certificate (not revoked; expiry does not matter). */
+  credentialActive?: (id: string) => boolean;
   metrics: ControlPlaneMetrics;
   log: Logger;
   refusal?: () => string | undefined;
@@ -104,6 +106,20 @@ export function admitHello(
     );
     return { ok: false, code: ControlPlaneErrorCodes.JOIN_TOKEN_INVALID, message, closeCode: CloseCodes.UNAUTHORIZED };
   };
+  // A certificate issued under a credential since revoked proves nothing any more: the hello's credential decides.
+  if (certificate?.credentialId !== undefined && ctx.credentialActive?.(certificate.credentialId) === false) {
+    ctx.metrics.joinRefusals.inc({ reason: 'revoked' });
+    ctx.log.warn(
+      {
+        agentId: hello.agentId,
+        remoteAddress,
+        certificate: certificate.spiffeId,
+        credentialId: certificate.credentialId,
+      },
+      'ignored a client certificate issued under a revoked join credential; the hello must bring a valid credential',
+    );
+    certificate = undefined;
+  }
   const join = certificate === undefined ? ctx.checkJoin(hello) : certificateJoin(hello, certificate);
   if (!join.ok) return refuse(join.reason, join.message, join.credentialId);
   const { credentialId, service } = join;

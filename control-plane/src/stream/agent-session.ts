@@ -23,7 +23,13 @@ import { callerIdentity } from './caller-identity.js';
 import type { RegistrationRefusal } from './check-registration.js';
 import type { ReportGuard } from './report-guard.js';
 import { type CertifiedAgent, notePresented } from './stream-certificate-auth.js';
-import { type CertificateIssuer, CertificateRequests, grantOf, type WorkloadGrant } from './certificate-requests.js';
+import {
+  type CertificateIssuer,
+  CertificateRequests,
+  grantOf,
+  withCredential,
+  type WorkloadGrant,
+} from './certificate-requests.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
 
@@ -42,6 +48,8 @@ export interface SessionContext {
   clock: () => number;
   /** Decides whether a hello may join (per-service credential, shared join token, or none required). */
   checkJoin: (hello: Hello) => JoinDecision;
+  /** Whether a join credential named by a client certificate still stands (not revoked). */
+  credentialActive?: (id: string) => boolean;
   /** Sessions by agent id, to replace an older connection of the same agent. */
   sessions: Map<string, AgentSession>;
   /** Passes an agent's observations (and what it counts as among callers) on to the other control-plane replicas, if any. */
@@ -337,7 +345,7 @@ export class AgentSession implements TableSink {
     this.#certificates = new CertificateRequests(
       { ...ctx, issued, holderOf },
       hello.agentId,
-      grantOf(hello, admitted.service),
+      withCredential(grantOf(hello, admitted.service), admitted.credentialId),
       (m) => this.#reply(m),
       this.#certificate !== undefined,
     );

@@ -10,11 +10,13 @@ import type { CertifiedAgent } from './stream-certificate-auth.js';
  * id, is the certificate's instance), else it is refused (`wrong_service`,
  * `wrong_instance`) rather than judged by its join credential: a certificate
  * taken from `hello` must not open a stream that speaks for `orders`. The
- * join credential is not looked at: a revoked or absent one does not matter
- * while the certificate is valid.
+ * hello's join credential is not looked at: an expired or absent one does
+ * not matter while the certificate is valid. A certificate issued under a
+ * credential since revoked never gets here: `admitHello` ignores it, and the
+ * hello's own credential decides.
  */
 export function certificateJoin(hello: Hello, certificate: CertifiedAgent): JoinDecision {
-  const { service, instanceId } = certificate;
+  const { service, instanceId, credentialId } = certificate;
   const claimed = claimedService(hello);
   if (claimed.conflict !== undefined) return { ok: false, reason: 'wrong_service', message: claimed.conflict };
   if (claimed.service !== service) {
@@ -34,5 +36,5 @@ export function certificateJoin(hello: Hello, certificate: CertifiedAgent): Join
       message: `client certificate is for instance ${instanceId} of ${service}; the hello is ${what} ${claimedInstance}: present that instance's own certificate`,
     };
   }
-  return { ok: true, service };
+  return { ok: true, service, ...(credentialId === undefined ? {} : { credentialId }) };
 }

@@ -15,7 +15,10 @@ import type { ControlPlaneMetrics } from '../metrics.js';
 /** What signs workload certificates: the control plane's `CertificateAuthority`. */
 export interface CertificateIssuer {
   readonly trustDomain: string;
-  sign(csrPem: string, allowed: { service: string; instanceId: string }): Promise<IssuedCertificate>;
+  sign(
+    csrPem: string,
+    allowed: { service: string; instanceId: string; credentialId?: string | undefined },
+  ): Promise<IssuedCertificate>;
   /** Checks a request as {@link sign} would, without signing: what fails here costs no share of the signing budget. */
   check?(csrPem: string, allowed: { service: string; instanceId: string }): Promise<unknown>;
   trustBundle(): string[];
@@ -25,6 +28,8 @@ export interface CertificateIssuer {
 export interface WorkloadGrant {
   service: string;
   instanceId: string;
+  /** The per-service join credential the agent joined with (or its certificate names), written into the certificate. */
+  credentialId?: string | undefined;
 }
 
 /** Why a request was refused, as `meshlet_cp_certificates_refused_total` counts it. */
@@ -56,6 +61,14 @@ export function grantOf(
   const service = admittedFor ?? hello.instance?.service ?? hello.service;
   if (service === undefined) return undefined;
   return { service, instanceId: hello.instance?.id ?? hello.agentId };
+}
+
+/** `grant` bound to the join credential behind it, if any: its certificates name it, and its revocation cuts them off. */
+export function withCredential(
+  grant: WorkloadGrant | undefined,
+  credentialId: string | undefined,
+): WorkloadGrant | undefined {
+  return grant === undefined || credentialId === undefined ? grant : { ...grant, credentialId };
 }
 
 /** What {@link CertificateRequests} needs around it. */

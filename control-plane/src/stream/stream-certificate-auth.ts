@@ -1,5 +1,5 @@
 import type { Clock, Logger } from '@meshlet/shared';
-import { type PeerChain, peerChainDer, PeerIdentityVerifier, x509 } from '@meshlet/shared/identity';
+import { credentialOfUnits, type PeerChain, peerChainDer, PeerIdentityVerifier, x509 } from '@meshlet/shared/identity';
 import type { ControlPlaneMetrics } from '../metrics.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 
@@ -21,6 +21,8 @@ export interface CertifiedAgent {
   serialNumber: string;
   /** When the certificate expires, ms since the epoch. */
   notAfterMs: number;
+  /** The join credential the certificate was issued under, when it names one. */
+  credentialId?: string;
 }
 
 /** Options of {@link StreamCertificateAuth}. */
@@ -75,13 +77,15 @@ export class StreamCertificateAuth {
       this.#ignored('no-instance', `the certificate of ${found.uri} names no instance`, remoteAddress);
       return undefined;
     }
-    const leaf = peerChainDer(peer)[0] as Uint8Array;
+    const leaf = new x509.X509Certificate(peerChainDer(peer)[0] as Uint8Array);
+    const credentialId = credentialOfUnits(leaf.subjectName.getField('OU'));
     return {
       service: found.id.service,
       instanceId: found.instanceId,
       spiffeId: found.uri,
-      serialNumber: new x509.X509Certificate(leaf).serialNumber,
+      serialNumber: leaf.serialNumber,
       notAfterMs: found.notAfter.getTime(),
+      ...(credentialId === undefined ? {} : { credentialId }),
     };
   }
 

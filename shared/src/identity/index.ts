@@ -11,3 +11,4 @@ export * from './peer-identity-verifier.js';
 export * from './spiffe-server-check.js';
 export * from './instance-common-name.js';
 export * from './certificate-fingerprint.js';
+export * from './credential-name.js';
