@@ -73,6 +73,8 @@ export interface ControlClientOptions {
     onTrust?(trust: TrustBundle): string | undefined;
     /** The fingerprint of the issuer of the certificate held, for the ACK. */
     certificateIssuer?(): string | undefined;
+    /** Calls `listener` after every change of the certificate held; returns a function that unsubscribes. */
+    onChange?(listener: () => void): () => void;
     /**
      * The workload certificate held now, if any: presented as the client
      * certificate of a `wss://` stream while valid, so the control plane
@@ -104,11 +106,27 @@ export class ControlClient {
   #lastClose: { code: number; reason: string } | undefined;
   /** The last TLS failure logged as an error, so that each reconnect does not repeat it. */
   #tlsFailure: string | undefined;
+  /** The last ACK sent on this stream: sent again when the certificate's issuer changed (a root rotation waits for it). */
+  #lastAck: Ack | undefined;
 
   constructor(options: ControlClientOptions) {
     this.#o = options;
     this.#decode = createControlMessageDecoder(options.maxMessageBytes);
     this.#rotation = new UrlRotation(options.urls, options.random);
+    options.certificates?.onChange?.(() => this.#ackIssuer());
+  }
+
+  /**
+   * A new certificate was installed: the control plane learns its issuer
+   * from the agent's word, once it is in use (not when it was signed: the
+   * agent may refuse or lose it), by the last ACK sent again with it.
+   */
+  #ackIssuer(): void {
+    const last = this.#lastAck;
+    const issuer = this.#o.certificates?.certificateIssuer?.();
+    if (!this.#connected || last === undefined || issuer === undefined || issuer === last.certificateIssuer) return;
+    this.#lastAck = { ...last, certificateIssuer: issuer };
+    this.#send(this.#lastAck);
   }
 
   /** The control-plane URL in use (connected, or being tried next). */
@@ -256,6 +274,7 @@ export class ControlClient {
     ws.on('close', (code, reasonBuf) => {
       const reason = reasonBuf.toString();
       this.#connected = false;
+      this.#lastAck = undefined;
       this.#lastClose = { code, reason };
       o.certificates?.onDisconnect();
       if (this.#heartbeat) clearInterval(this.#heartbeat);
@@ -340,6 +359,7 @@ export class ControlClient {
       if (result.ringChecksums !== undefined) ack.ringChecksums = result.ringChecksums;
       const issuer = o.certificates?.certificateIssuer?.();
       if (issuer !== undefined) ack.certificateIssuer = issuer;
+      this.#lastAck = ack;
       this.#send(ack);
       return;
     }

@@ -73,6 +73,8 @@ export class IdentityManager implements WorkloadIdentity {
   #stopped = false;
   /** The trust bundle of the last routing table, if any. */
   #trust: TrustBundle | undefined;
+  /** Certificates installed in a row from another issuer than the table's active one (backs off the renewals). */
+  #staleIssuer = 0;
 
   constructor(options: IdentityManagerOptions) {
     this.#o = options;
@@ -219,7 +221,16 @@ export class IdentityManager implements WorkloadIdentity {
     // The leaf's notBefore is backdated for peers' clock skew: its life is counted from now.
     const life = Math.max(0, checked.notAfterMs - now);
     const share = RENEW_AT + (this.#o.random() * 2 - 1) * RENEW_JITTER;
-    this.#scheduleRenewal(now + Math.floor(life * share));
+    const activeIssuer = this.#trust?.activeIssuer;
+    if (activeIssuer !== undefined && issuerFingerprintOf(message.certChainPem) !== activeIssuer) {
+      // Signed by another issuer than the mesh's active one (a replica that has not taken the rotation's step in
+      // yet): renew again soon, backing off, rather than at 70% of a life that may be a day.
+      const delay = Math.min(60_000, 1000 * 2 ** this.#staleIssuer++) + Math.floor(this.#o.random() * 1000);
+      this.#scheduleRenewal(Math.min(now + delay, now + Math.floor(life * share)));
+    } else {
+      this.#staleIssuer = 0;
+      this.#scheduleRenewal(now + Math.floor(life * share));
+    }
     this.#o.log.info(
       { spiffeId: expected.spiffeId, notAfter: new Date(checked.notAfterMs).toISOString(), renewAt: this.#renewAt },
       'installed a workload certificate',

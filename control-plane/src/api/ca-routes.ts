@@ -82,7 +82,8 @@ export function registerCaRoutes(app: FastifyInstance, deps: CaRouteDeps): void 
       },
     },
     async (req, reply) => {
-      const by = (req as { tokenName?: string }).tokenName;
+      // Who asked, as far as the control plane knows (tokens are never named in logs or the store).
+      const by = `${req.ip}`;
       try {
         await deps.rotation.start(by);
       } catch (e) {

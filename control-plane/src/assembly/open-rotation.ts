@@ -11,8 +11,21 @@ import type { ControlPlaneMetrics } from '../metrics.js';
 import type { Registry } from '../registry/registry.js';
 import type { Store } from '../store/store.js';
 
-/** How often the leading replica looks whether a rotation step is proven. */
+/** How often the leading replica looks whether a rotation step is proven (and the others re-read the state). */
 const ADVANCE_INTERVAL_MS = 500;
+/** The agents' default ceiling between two reconnect attempts (`controlPlane.reconnectMaxDelayMs`). */
+const AGENT_RECONNECT_MAX_MS = 5000;
+
+/**
+ * How long a replica that just began to lead (or a control plane that just
+ * started) waits before it moves a rotation on: its registry holds only the
+ * agents that have reconnected so far, and a step proven by none of the
+ * others would leave them behind (a restart mid-rotation would otherwise
+ * finish it within a second, with no agent's word).
+ */
+export function rotationSettleMs(config: Pick<ControlPlaneConfig, 'push' | 'heartbeat'>): number {
+  return config.push.startupGraceMs + config.heartbeat.timeoutMs + AGENT_RECONNECT_MAX_MS;
+}
 const STEPS: RotationStep[] = ['adding-root', 'switching-issuer', 'removing-root', 'done'];
 
 /**
@@ -107,16 +120,30 @@ export async function openRotation(w: RotationWiring): Promise<RunningRotation> 
     if (key === CA_STATE_KEY) rotation.follow().catch(report);
   });
   let timer: NodeJS.Timeout | undefined;
+  let leadingSince: number | undefined;
+  const settleMs = rotationSettleMs(w.config);
   return {
     rotation,
     drive(registry) {
       timer = setInterval(() => {
+        if (!w.replication.leading) {
+          leadingSince = undefined;
+          metrics.caRotationAgentsBehind.set(0);
+          // A missed or failed follow of the store's watch is made up here: a replica must sign with the issuer in force.
+          rotation.follow().catch(report);
+          return;
+        }
+        leadingSince ??= w.clock();
         const state = rotation.state;
-        if (!w.replication.leading || state === undefined || state.step === 'done') {
+        if (state === undefined || state.step === 'done') {
           metrics.caRotationAgentsBehind.set(0);
           return;
         }
         const agents = registry.agents();
+        if (w.clock() - leadingSince < settleMs) {
+          metrics.caRotationAgentsBehind.set(behindOf(state, rotation.trust().activeIssuer, agents).length);
+          return;
+        }
         metrics.caRotationAgentsBehind.set(behindOf(state, rotation.trust().activeIssuer, agents).length);
         rotation.advance(agents).then(() => (lastError = undefined), report);
       }, ADVANCE_INTERVAL_MS);

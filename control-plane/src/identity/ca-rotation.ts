@@ -114,7 +114,7 @@ export class CaRotation {
         stepAt: now,
         ...(by === undefined ? {} : { startedBy: by }),
         roots: [...ca.trustBundle(), pem(newRoot)],
-        issuers: [...ca.knownIssuers(), pem(newIssuer)],
+        issuers: [...ca.knownIssuers(), ...made.issuerChain.map(pem)],
         active: sealedActive,
         next: { chain: [pem(newIssuer)], key: key.seal(await privateKeyToPem(made.issuerKey)) },
         newRoot: pem(newRoot),
@@ -145,14 +145,13 @@ export class CaRotation {
         if (incoming === undefined) throw conflict('the stored rotation lost its new issuer; start a new rotation');
         next = { ...rest, step: 'switching-issuer', stepAt: now, generation: state.generation + 1, active: incoming };
       } else if (state.step === 'switching-issuer') {
-        const active = state.active.chain[0] as string;
         next = {
           ...state,
           step: 'removing-root',
           stepAt: now,
           generation: state.generation + 1,
           roots: [state.newRoot],
-          issuers: [active],
+          issuers: state.active.chain,
         };
       } else {
         next = { ...state, step: 'done', stepAt: now, completedAt: now };

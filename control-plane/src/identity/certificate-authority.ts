@@ -95,7 +95,7 @@ export class CertificateAuthority {
 
   private constructor(material: CaMaterial, trustDomain: string, clock: Clock, leafLifetimeMs: number) {
     this.#material = material;
-    this.#knownIssuers = [material.issuerChain[0] as x509.X509Certificate];
+    this.#knownIssuers = [...material.issuerChain];
     this.#trustDomain = trustDomain;
     this.#clock = clock;
     this.#leafLifetimeMs = leafLifetimeMs;
@@ -180,8 +180,9 @@ export class CertificateAuthority {
   async adopt(material: CaMaterial, knownIssuers: x509.X509Certificate[]): Promise<void> {
     await checkMaterial(material, new Date(this.#clock()), 'the rotated CA in the store');
     this.#material = material;
-    const active = material.issuerChain[0] as x509.X509Certificate;
-    this.#knownIssuers = knownIssuers.some((c) => c.equal(active)) ? knownIssuers : [active, ...knownIssuers];
+    // Every certificate between a leaf and a root, of the issuer that signs and of any other peers may present.
+    const missing = material.issuerChain.filter((c) => !knownIssuers.some((k) => k.equal(c)));
+    this.#knownIssuers = [...missing, ...knownIssuers];
   }
 
   /** When the issuer expires: no leaf outlives it. */

@@ -329,10 +329,9 @@ export class AgentSession implements TableSink {
       'agent connected',
     );
     const issued = (certificate: NonNullable<AgentRecord['certificate']> & { issuer: string }) => {
-      const { issuer, ...held } = certificate;
+      // Its issuer counts for a root rotation only once the agent says it installed it (the ACK it sends then).
+      const { issuer: _issuer, ...held } = certificate;
       record.certificate = held;
-      record.certificateIssuer = issuer;
-      ctx.identityChanged?.(record);
     };
     // Another connected agent already certified for the same service and instance: the first one keeps it.
     const holderOf = (grant: WorkloadGrant): string | undefined => {
