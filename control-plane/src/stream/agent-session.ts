@@ -23,13 +23,8 @@ import { callerIdentity } from './caller-identity.js';
 import type { RegistrationRefusal } from './check-registration.js';
 import type { ReportGuard } from './report-guard.js';
 import { type CertifiedAgent, notePresented } from './stream-certificate-auth.js';
-import {
-  type CertificateIssuer,
-  CertificateRequests,
-  grantOf,
-  withCredential,
-  type WorkloadGrant,
-} from './certificate-requests.js';
+import type { CertificateIssuer, CertificateRequests, WorkloadGrant } from './certificate-requests.js';
+import { sessionCertificates } from './session-certificates.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
 
@@ -120,6 +115,11 @@ export class AgentSession implements TableSink {
   get record(): AgentRecord {
     if (!this.#record) throw new Error('session has no hello yet');
     return this.#record;
+  }
+
+  /** The identity a certificate was issued for on this stream (or presented at its start), if any. */
+  get certified(): WorkloadGrant | undefined {
+    return this.#certificates?.certified;
   }
 
   /** The id of the per-service join credential this agent joined with, if any (revoking it sends the agent away). */
@@ -328,33 +328,13 @@ export class AgentSession implements TableSink {
       },
       'agent connected',
     );
-    const issued = (certificate: NonNullable<AgentRecord['certificate']> & { issuer: string }) => {
-      // Its issuer counts for a root rotation only once the agent says it installed it (the ACK it sends then).
-      const { issuer: _issuer, ...held } = certificate;
-      record.certificate = held;
-    };
-    // Another connected agent already certified for the same service and instance: the first one keeps it.
-    const holderOf = (grant: WorkloadGrant): string | undefined => {
-      for (const [agentId, session] of ctx.sessions) {
-        const held = agentId === hello.agentId ? undefined : session.#certificates?.certified;
-        if (held?.service === grant.service && held.instanceId === grant.instanceId) return agentId;
-      }
-      return undefined;
-    };
-    this.#certificates = new CertificateRequests(
-      { ...ctx, issued, holderOf },
-      hello.agentId,
-      withCredential(grantOf(hello, admitted.service), admitted.credentialId),
-      (m) => this.#reply(m),
-      this.#certificate !== undefined,
-    );
-    const identity = this.#certificates.identity();
-    if (identity) this.#reply(identity);
-    else if (ctx.issuer)
-      ctx.log.error(
-        { agentId: hello.agentId },
-        'admitted an agent with no identity to certify (a client-only agent on the shared token naming no service): it gets no certificate and cannot call any mTLS peer; set service in its config',
-      );
+    this.#certificates = sessionCertificates(ctx, {
+      hello,
+      admitted,
+      record,
+      presented: this.#certificate !== undefined,
+      reply: (m) => this.#reply(m),
+    });
     ctx.pusher.add(this, hello.tableVersion, hello.upstreams ?? []);
   }
 
