@@ -5,6 +5,7 @@ import { createReplication } from './assembly/create-replication.js';
 import { createServer } from './assembly/create-server.js';
 import { openAuthority } from './assembly/open-authority.js';
 import { openRotation, type RunningRotation } from './assembly/open-rotation.js';
+import { CA_STATE_KEY } from './identity/stored-ca-state.js';
 import { watchStore } from './assembly/follow-store.js';
 import { sendAwayRevoked } from './join/send-away-revoked.js';
 import { registerRoutes } from './assembly/register-routes.js';
@@ -94,10 +95,11 @@ export class ControlPlane {
     const log = this.#log;
     const store = this.#store;
     const replication = this.#replication;
-    // The CA first: a CA that cannot open (a bad operator file) stops the start before anything listens.
-    const authority = await openAuthority(config, log, this.#clock);
-    this.#authority = authority;
+    // The CA before anything listens: one that cannot open (a bad operator file) stops the start. After a root
+    // rotation the store holds the CA in force, so the source's own issuer may have expired since.
     await store.open();
+    const authority = await openAuthority(config, log, this.#clock, store.get(CA_STATE_KEY) !== undefined);
+    this.#authority = authority;
     // A root rotation's state, in the store, overrides the CA's source: it is what the agents trust now.
     const rotation = await openRotation({
       config,

@@ -11,6 +11,7 @@ export async function openAuthority(
   config: Pick<ControlPlaneConfig, 'identity' | 'dataDir' | 'store'>,
   log: Logger,
   clock: Clock,
+  superseded = false,
 ): Promise<CertificateAuthority> {
   const source = caSourceOf(config);
   let authority: CertificateAuthority;
@@ -20,6 +21,7 @@ export async function openAuthority(
       clock,
       trustDomain: config.identity.trustDomain,
       leafLifetimeMs: certificateTtlMs(config.identity),
+      superseded,
     });
   } catch (e) {
     // The CA names the file; the operator also needs the setting that pointed there.

@@ -126,11 +126,11 @@ export async function openRotation(w: RotationWiring): Promise<RunningRotation> 
     rotation,
     drive(registry) {
       timer = setInterval(() => {
+        // A missed or failed follow of the store's watch (or a restore) is made up here: the CA signs as the store says.
+        rotation.follow().catch(report);
         if (!w.replication.leading) {
           leadingSince = undefined;
           metrics.caRotationAgentsBehind.set(0);
-          // A missed or failed follow of the store's watch is made up here: a replica must sign with the issuer in force.
-          rotation.follow().catch(report);
           return;
         }
         leadingSince ??= w.clock();

@@ -49,6 +49,25 @@ function keptCredential(key: string, current: unknown, restored: unknown, now: C
   return { ...after, revokedAt };
 }
 
+/** The store key of a root rotation's state (control-plane/src/identity/stored-ca-state.ts). */
+const CA_STATE_KEY = 'ca/state';
+
+/**
+ * What a restore writes at the CA's state: the one held now when the backup
+ * has none or an older one (a lower generation), so that a restore never
+ * rolls the CA back to a root the mesh has retired (agents would refuse
+ * each other, and a retired, perhaps compromised, root be trusted again).
+ * `undefined` for any other key, or when the backup's is as new or newer.
+ */
+function keptCaState(key: string, current: unknown, restored: unknown): unknown {
+  if (key !== CA_STATE_KEY || current === undefined) return undefined;
+  const generation = (v: unknown): number =>
+    typeof v === 'object' && v !== null && typeof (v as { generation?: unknown }).generation === 'number'
+      ? (v as { generation: number }).generation
+      : -1;
+  return generation(restored) < generation(current) ? current : undefined;
+}
+
 /**
  * Makes the store's keys, excluded ones aside, exactly the verified state:
  * deletes the keys it does not have and puts the ones whose value differs.
@@ -64,7 +83,8 @@ function keptCredential(key: string, current: unknown, restored: unknown, now: C
  *
  * Join credentials are the exception to "exactly": a restore never revives
  * a revoked credential nor deletes one (see docs/security.md, "Join
- * credentials"); one the snapshots lack is kept, revoked.
+ * credentials"); one the snapshots lack is kept, revoked. So is the CA's
+ * state: a restore never takes it back to an older generation.
  */
 export async function restoreSnapshots(
   store: Store,
@@ -78,7 +98,8 @@ export async function restoreSnapshots(
   // Deletions first: every write rewrites the store, which is smaller without them.
   for (const key of store.keys()) {
     if (isExcludedKey(key)) continue;
-    const kept = keptCredential(key, store.get(key), target.get(key), now);
+    const kept =
+      keptCredential(key, store.get(key), target.get(key), now) ?? keptCaState(key, store.get(key), target.get(key));
     if (kept !== undefined) target.set(key, kept);
     if (target.has(key)) continue;
     await store.delete(key);

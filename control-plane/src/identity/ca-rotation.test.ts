@@ -138,4 +138,40 @@ describe('CaRotation', () => {
     // A step the follower tries on the state it held is refused: the leader moved first.
     await expect(follower.rotation.start()).rejects.toMatchObject({ code: ControlPlaneErrorCodes.CONFLICT });
   });
+
+  it('attack: a root added to the stored state by someone without the state key is refused, not pushed to agents', async () => {
+    const store = new MemoryStore();
+    const key = StateKey.ephemeral();
+    const first = await openBoth(store, key);
+    await first.rotation.start();
+    const stored = store.get<Record<string, unknown>>(CA_STATE_KEY) as { roots: string[] };
+    const foreign = await CertificateAuthority.open({ source: { kind: 'memory' }, clock: Date.now });
+    await store.put(CA_STATE_KEY, { ...stored, roots: [...stored.roots, foreign.trustBundle()[0]] });
+    await expect(first.rotation.follow()).rejects.toThrow(/does not match its seal/);
+    // The CA kept what it held.
+    expect(first.ca.trustBundle()).toEqual(stored.roots);
+  });
+
+  it('opens after the source issuer expired, when a rotation in the store replaced it', async () => {
+    const store = new MemoryStore();
+    const key = StateKey.ephemeral();
+    const month = 30 * 24 * 3600_000;
+    const t0 = Date.now();
+    let now = t0;
+    const clock = () => now;
+    const source = { kind: 'generated' as const, dir: join(dir, 'ca') };
+    const ca = await CertificateAuthority.open({ source, clock });
+    const rotation = await CaRotation.open({ ca, store, clock, log, stateKey: async () => key });
+    now = t0 + 11 * month;
+    await rotation.start();
+    for (let i = 0; i < 3; i++) await rotation.advance([]);
+    expect(rotation.state?.step).toBe('done');
+
+    now = t0 + 13 * month; // the generated issuer (one year) has expired; the rotated one has not
+    await expect(CertificateAuthority.open({ source, clock })).rejects.toThrow(/valid only from/);
+    const again = await CertificateAuthority.open({ source, clock, superseded: true });
+    await CaRotation.open({ ca: again, store, clock, log, stateKey: async () => key });
+    const issued = await again.sign((await makeRequest()).pem, { service: 'orders', instanceId: 'orders-1' });
+    expect(issued.notAfter.getTime()).toBeGreaterThan(now);
+  });
 });

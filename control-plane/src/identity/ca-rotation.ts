@@ -6,7 +6,7 @@ import { type CaMaterial, parseCertificates } from './ca-files.js';
 import { type CertificateAuthority, generateCa } from './certificate-authority.js';
 import { type AgentProgress, behindOf } from './rotation-progress.js';
 import type { StateKey } from './state-key.js';
-import { CA_STATE_KEY, parseStoredCaState, type RotationStep, type StoredCaState } from './stored-ca-state.js';
+import { CA_STATE_KEY, macText, parseStoredCaState, type RotationStep, type StoredCaState } from './stored-ca-state.js';
 
 /** Options of {@link CaRotation}. */
 export interface CaRotationOptions {
@@ -107,7 +107,7 @@ export class CaRotation {
         chain: current.issuerChain.map(pem),
         key: key.seal(await privateKeyToPem(current.issuerKey)),
       };
-      const next: StoredCaState = {
+      const next: Omit<StoredCaState, 'mac'> = {
         generation: (this.#state?.generation ?? 0) + 1,
         step: 'adding-root',
         startedAt: now,
@@ -120,12 +120,12 @@ export class CaRotation {
         newRoot: pem(newRoot),
         stateKeyId: key.id,
       };
-      await this.#write(next);
+      const written = await this.#write(next);
       this.#o.log.info(
         { generation: next.generation, newRoot: fingerprintOf(newRoot), by },
         'root rotation started: adding the new root to every trust bundle',
       );
-      return next;
+      return written;
     });
   }
 
@@ -139,7 +139,7 @@ export class CaRotation {
       if (state === undefined || state.step === 'done') return state?.step;
       if (behindOf(state, this.trust().activeIssuer, agents).length > 0) return state.step;
       const now = this.#o.clock();
-      let next: StoredCaState;
+      let next: Omit<StoredCaState, 'mac'>;
       if (state.step === 'adding-root') {
         const { next: incoming, ...rest } = state;
         if (incoming === undefined) throw conflict('the stored rotation lost its new issuer; start a new rotation');
@@ -170,7 +170,9 @@ export class CaRotation {
   }
 
   /** Writes `next` if the state is still the one read; adopts it. Someone else moved first: reads theirs. */
-  async #write(next: StoredCaState): Promise<void> {
+  async #write(unsealed: Omit<StoredCaState, 'mac'>): Promise<StoredCaState> {
+    const key = await this.#o.stateKey();
+    const next: StoredCaState = { ...unsealed, mac: key.mac(macText(unsealed)) };
     const revision = await this.#o.store.writeIf(CA_STATE_KEY, next, this.#revision);
     if (revision === undefined) {
       await this.#read();
@@ -178,6 +180,7 @@ export class CaRotation {
     }
     await this.#adopt(next);
     this.#revision = revision;
+    return next;
   }
 
   async #read(): Promise<void> {
@@ -215,6 +218,13 @@ export class CaRotation {
         ControlPlaneErrorCodes.CA_INVALID,
         `the CA state in the store was sealed with another state key (id ${state.stateKeyId}, this one ${key.id}); ` +
           'give every replica the same identity.ca.stateKeyFile',
+      );
+    }
+    if (!key.verify(macText(state), state.mac)) {
+      throw new MeshletError(
+        ControlPlaneErrorCodes.CA_INVALID,
+        `the CA state in the store (${CA_STATE_KEY}) does not match its seal: it was changed by something that does ` +
+          'not hold the state key; restore it from a backup and check who may write the store',
       );
     }
     const material: CaMaterial = {

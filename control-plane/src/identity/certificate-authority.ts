@@ -46,6 +46,11 @@ export interface CertificateAuthorityOptions {
   rootLifetimeMs?: number;
   /** How long an issuer the CA makes lives; default 1 year. */
   issuerLifetimeMs?: number;
+  /**
+   * A root rotation's state in the store replaces what the source holds (it
+   * is adopted right after): the source is not refused for having expired.
+   */
+  superseded?: boolean;
 }
 
 /** A signed workload certificate. */
@@ -134,7 +139,7 @@ export class CertificateAuthority {
         material = read;
       }
     }
-    await checkMaterial(material, now, where);
+    await checkMaterial(material, now, where, options.superseded === true);
     return new CertificateAuthority(material, trustDomain, options.clock, leafLifetimeMs);
   }
 
@@ -276,7 +281,7 @@ export async function generateCa(
 }
 
 /** Refuses a CA that could only sign leaves nobody trusts. */
-export async function checkMaterial(material: CaMaterial, now: Date, where: string): Promise<void> {
+export async function checkMaterial(material: CaMaterial, now: Date, where: string, anyTime = false): Promise<void> {
   const [issuer, ...rest] = material.issuerChain;
   if (issuer === undefined) throw caInvalid(`${where} holds no certificate`);
   const chain = [issuer, ...rest];
@@ -287,7 +292,7 @@ export async function checkMaterial(material: CaMaterial, now: Date, where: stri
         `${where}: ${cert.subject} is not a CA certificate (basicConstraints CA:TRUE); give an issuer CA`,
       );
     }
-    if (now > cert.notAfter || now < cert.notBefore) {
+    if (!anyTime && (now > cert.notAfter || now < cert.notBefore)) {
       throw caInvalid(
         `${where}: ${cert.subject} is valid only from ${cert.notBefore.toISOString()} to ${cert.notAfter.toISOString()}; ` +
           'give an issuer valid now (rotation of a generated issuer is not built yet: move the CA directory aside to make a new CA)',

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MeshletError, writePrivateFile } from '@meshlet/shared';
@@ -77,10 +77,28 @@ export class StateKey {
     return { iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), data: data.toString('base64') };
   }
 
+  /**
+   * An HMAC-SHA256 of `text` under this key, base64: what proves that the
+   * rest of a stored state (its roots and issuers, in clear) was written by
+   * a holder of the key, not added to the store by someone else.
+   */
+  mac(text: string): string {
+    return createHmac('sha256', this.#key).update('meshlet-ca-state\0').update(text).digest('base64');
+  }
+
+  /** Whether `mac` is {@link mac} of `text`, compared in constant time. */
+  verify(text: string, mac: string): boolean {
+    const expected = Buffer.from(this.mac(text), 'base64');
+    const given = Buffer.from(mac, 'base64');
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
   /** Opens what {@link seal} sealed; `MESHLET_CA_INVALID` when it was sealed with another key or altered. */
   open(sealed: SealedKey): string {
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(sealed.iv, 'base64'));
+      const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(sealed.iv, 'base64'), {
+        authTagLength: 16,
+      });
       decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
       return Buffer.concat([decipher.update(Buffer.from(sealed.data, 'base64')), decipher.final()]).toString('utf8');
     } catch {

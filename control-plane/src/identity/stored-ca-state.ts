@@ -45,9 +45,26 @@ export const StoredCaState = Type.Object({
   newRoot: Type.String({ minLength: 1 }),
   /** The id of the state key that sealed the keys ({@link StateKey.id}). */
   stateKeyId: Type.String(),
+  /** An HMAC of the rest of the state under the state key ({@link macText}): roots cannot be added by a store writer. */
+  mac: Type.String(),
 });
 /** {@inheritDoc StoredCaState} */
 export type StoredCaState = Static<typeof StoredCaState>;
+
+/** The text a state's `mac` covers: every field but the mac, in a fixed order. */
+export function macText(state: Omit<StoredCaState, 'mac'> & { mac?: string }): string {
+  const { mac: _mac, ...rest } = state;
+  return JSON.stringify(canonical(rest));
+}
+
+/** `value` with every object's keys sorted, so that its JSON does not depend on the order they were written in. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) out[key] = canonical((value as Record<string, unknown>)[key]);
+  return out;
+}
 
 /** The store key of {@link StoredCaState}. */
 export const CA_STATE_KEY = 'ca/state';
