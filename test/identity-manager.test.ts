@@ -296,4 +296,30 @@ describe('IdentityManager', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('takes in the table trust bundle, and renews soon when the mesh signs with another issuer (a root rotation)', async () => {
+    // 24 h certificates: only the rotation can make this agent ask again within the test.
+    const { ca, manager, requests } = await setUp(24 * 3600_000);
+    void manager.onIdentity(ORDERS);
+    const first = await waitFor('a certificate', () => manager.current());
+    const trust = (generation: number, activeIssuer: string) => ({
+      generation,
+      rootsPem: ca.trustBundle().join('\n'),
+      issuersPem: ca.knownIssuers().join('\n'),
+      activeIssuer,
+    });
+    // The issuer it holds is the active one: nothing to renew; the issuers become known intermediates.
+    expect(manager.onTrust(trust(1, manager.certificateIssuer() as string))).toBeUndefined();
+    expect(manager.current()?.knownIssuersPem).toContain('BEGIN CERTIFICATE');
+    expect(requests).toHaveLength(1);
+    // The table names another active issuer: a renewal within about 2 s, not at 70% of a day.
+    expect(manager.onTrust(trust(2, 'f'.repeat(32)))).toBeUndefined();
+    await waitFor('a renewal', () => (manager.current()?.certChainPem !== first.certChainPem ? true : undefined), {
+      timeoutMs: 5000,
+    });
+    expect(requests).toHaveLength(2);
+    // A bundle that cannot be parsed is refused (the table is NACKed) and the one held stays.
+    expect(manager.onTrust({ ...trust(3, 'f'.repeat(32)), rootsPem: 'not a certificate' })).toContain('trust.rootsPem');
+    expect(manager.current()?.trustBundlePem).toContain('BEGIN CERTIFICATE');
+  });
 });
