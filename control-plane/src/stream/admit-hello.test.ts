@@ -128,3 +128,33 @@ describe('admitHello: taking over an agent id', () => {
     });
   });
 });
+
+describe('admitHello: a certificate login', () => {
+  const certificate = {
+    service: 'orders',
+    instanceId: 'orders-1',
+    spiffeId: 'spiffe://meshlet.local/svc/orders',
+    serialNumber: '01',
+    notAfterMs: Date.now() + 60_000,
+  };
+
+  it('attack: a certificate of orders-1 taking over the agent id of live orders-2 is refused as wrong_instance', async () => {
+    const ctx = context({ ok: false, reason: 'missing', message: 'not asked' });
+    const orders2: AgentIdHolder = { admittedFor: 'orders', instance: instance('orders-2', 'orders') };
+    const out = admitHello(
+      hello({ agentId: 'orders-agent-2', instance: instance('orders-1', 'orders') }),
+      ctx,
+      '127.0.0.1',
+      [orders2],
+      certificate,
+    );
+    expect(out).toMatchObject({ ok: false, closeCode: 4003 });
+    expect((out as { message: string }).message).toContain('fronts instance orders-2');
+    expect(await refusals(ctx, 'wrong_instance')).toBe(1);
+    // Its own agent id, held by its own earlier stream: a reconnect, admitted.
+    const self: AgentIdHolder = { admittedFor: 'orders', instance: instance('orders-1', 'orders') };
+    expect(
+      admitHello(hello({ instance: instance('orders-1', 'orders') }), ctx, '127.0.0.1', [self], certificate),
+    ).toMatchObject({ ok: true, service: 'orders' });
+  });
+});

@@ -28,7 +28,7 @@ export type Admission =
 export interface AgentIdHolder {
   /** The service of the per-service credential it was admitted with, if any. */
   admittedFor?: string | undefined;
-  instance?: { service: string } | undefined;
+  instance?: { service: string; id?: string } | undefined;
   /** Whether it is connected now (a live session is; a record may be gone). Absent: connected. */
   connected?: boolean;
   /** Set when it is connected to another replica; `orphaned`: that replica went away. */
@@ -132,6 +132,17 @@ export function admitHello(
   if (bound !== undefined) {
     const message = `the shared join token cannot take over agent ${hello.agentId}, admitted with a credential for ${bound}: use a credential for ${bound}`;
     return refuse('wrong_service', message, credentialId);
+  }
+  // A certificate speaks for one instance: it cannot take over the agent id of another live one of its service.
+  const otherInstance =
+    certificate === undefined
+      ? undefined
+      : holders.find(
+          (h) => frontsLiveInstance(h) && h.instance?.id !== undefined && h.instance.id !== certificate.instanceId,
+        );
+  if (otherInstance !== undefined) {
+    const message = `a certificate of instance ${certificate?.instanceId} cannot take over agent ${hello.agentId}, which fronts instance ${otherInstance.instance?.id}`;
+    return refuse('wrong_instance', message, credentialId);
   }
   if (hello.instance === undefined && holders.some(frontsLiveInstance)) {
     const message = `agent ${hello.agentId} is connected and fronts an instance; a client-only agent cannot take its id over: give it its own agentId`;
