@@ -66,7 +66,11 @@ describe('workload certificates over the stream', () => {
     expect(served).toMatchObject({ spiffeId: 'spiffe://meshlet.local/svc/orders', instanceId: 'orders-1' });
     const leaf = checkedLeaf(served);
     expect(leaf.subjectAltName).toBe('URI:spiffe://meshlet.local/svc/orders');
-    expect(leaf.subject).toBe('CN=spiffe://meshlet.local/svc/orders/instance/orders-1');
+    // The instance in the CN; the join credential it was issued under in an OU (revoking it cuts the certificate off).
+    const credentialId = /^mjc_([0-9a-f]{16})_/.exec(token)?.[1];
+    expect(leaf.subject).toBe(
+      `CN=spiffe://meshlet.local/svc/orders/instance/orders-1\nOU=meshlet-credential:${credentialId}`,
+    );
     // The admin API shows the certificate, never the key that goes with it (nor anywhere else in its answer).
     const raw = (await httpRequest(agent.adminPort, '/identity')).body;
     expect(raw).toContain('BEGIN CERTIFICATE');
