@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openssl } from './certs.js';
@@ -8,6 +9,8 @@ export interface CaFileSettings {
   trustBundleFile: string;
   issuerCertFile: string;
   issuerKeyFile: string;
+  /** 32 random bytes (base64, 0600) that seal a root rotation's keys in the store: replicas on etcd can rotate. */
+  stateKeyFile: string;
 }
 
 const V3 = [
@@ -33,7 +36,8 @@ const V3 = [
  * replicas (Linkerd-style trust anchor and issuer files, made by the real
  * openssl CLI, keys PKCS#8 ECDSA P-256, files 0600): replicas on etcd, or
  * control planes that do not share a store, then sign certificates that
- * every agent trusts. Made once per scratch directory (in its `mesh-ca/`).
+ * every agent trusts. Made once per scratch directory (in its `mesh-ca/`),
+ * with the state key every replica needs for `meshctl ca rotate`.
  */
 export function sharedCa(scratchDir: string): CaFileSettings {
   const dir = join(scratchDir, 'mesh-ca');
@@ -42,11 +46,14 @@ export function sharedCa(scratchDir: string): CaFileSettings {
     trustBundleFile: join(dir, 'roots.pem'),
     issuerCertFile: join(dir, 'issuer.pem'),
     issuerKeyFile: join(dir, 'issuer-key.pem'),
+    stateKeyFile: join(dir, 'ca-state.key'),
   };
   // issuer.pem is written last: a run that stopped midway starts over.
   if (existsSync(settings.issuerCertFile)) return settings;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileSync(join(dir, 'ca.cnf'), V3);
+  // As `openssl rand -base64 32 > ca-state.key` would, without another child process.
+  writeFileSync(settings.stateKeyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
   const key = (name: string) =>
     openssl(dir, ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', name]);
   key('root-key.pem');

@@ -1,0 +1,143 @@
+import getPort from 'get-port';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { identityOf } from './harness/agent-identity.js';
+import { cluster, connectedIds } from './harness/cluster.js';
+import { startEtcdCluster } from './harness/etcd.js';
+import { getJson } from './harness/http.js';
+import { requestLoop } from './harness/load.js';
+import { type AgentHandle, type ControlPlaneHandle, endpointIds, withMesh } from './harness/mesh.js';
+import { replicaSettings } from './harness/replica-settings.js';
+import { waitFor } from './harness/wait.js';
+
+// A root rotation on three control-plane replicas on a real etcd, agents
+// spread over them (hello-1 on A, the client on B, hello-2 on C): started
+// through the leader A, which is killed (SIGKILL) as soon as it has written
+// the first step; another replica leads and finishes it, the follower
+// follows it, agents of every replica end on the new issuer and root, and
+// the request loop through the client (whose certificate B signs, calling
+// hello-2 whose certificate C signs) never fails, not even while hello-1
+// moves from the dead A to B.
+
+/** What `GET /v1/ca` says of the rotation, the part every replica must agree on. */
+const caView = async (cp: ControlPlaneHandle) => {
+  const ca = await getJson(cp.port, '/v1/ca');
+  return {
+    step: ca.step as string,
+    generation: ca.generation as number,
+    activeIssuer: ca.activeIssuer as string,
+    roots: (ca.roots as Array<{ fingerprint: string }>).map((r) => r.fingerprint),
+  };
+};
+
+describe('root rotation across control-plane replicas on etcd, the leader killed after the start', () => {
+  const mesh = withMesh();
+  let a: ControlPlaneHandle;
+  let b: ControlPlaneHandle;
+  let c: ControlPlaneHandle;
+  let client: AgentHandle;
+  let agents: AgentHandle[];
+
+  beforeAll(async () => {
+    const etcd = await startEtcdCluster(mesh.scratch, 1);
+    const replica = (name: string, port?: number) =>
+      mesh.controlPlane(replicaSettings(mesh.scratch, name, etcd.endpoints), port);
+    // A first, alone: it leads, and hello-1 (which may try B first, not yet listening) lands on it.
+    a = await replica('cp-a');
+    await waitFor('cp-a to lead', async () => (await cluster(a)).role === 'leader', { timeoutMs: 10_000 });
+    const pb = await getPort();
+    const hello1 = (await mesh.instance([a, { streamUrl: `ws://127.0.0.1:${pb}/v1/stream` }], 'hello', 'hello-1'))
+      .agent;
+    b = await replica('cp-b', pb);
+    c = await replica('cp-c');
+    // The others know one replica each, so that each stays where it is put.
+    const hello2 = (await mesh.instance(c, 'hello', 'hello-2')).agent;
+    client = await mesh.agent({ agentId: 'client', cp: b, outbound: true, calls: ['hello'] });
+    agents = [hello1, client, hello2];
+    await waitFor(
+      'the client to see both hello instances',
+      async () => (await endpointIds(client, 'hello')).join() === 'hello-1,hello-2',
+    );
+  });
+
+  it('has every replica show one CA, and certificates signed by each replica trusted across them', async () => {
+    expect(await connectedIds(a)).toEqual(['hello-1']);
+    expect(await connectedIds(b)).toEqual(['client']);
+    expect(await connectedIds(c)).toEqual(['hello-2']);
+    const views = await Promise.all([a, b, c].map(caView));
+    expect(views[0]).toMatchObject({ step: 'none', generation: 0 });
+    expect(views[1]).toEqual(views[0]);
+    expect(views[2]).toEqual(views[0]);
+    for (const x of agents)
+      expect(await identityOf(x)).toEqual({ issuer: views[0]?.activeIssuer, roots: views[0]?.roots });
+    // The client (signed by B) reaches hello-1 (signed by A) and hello-2 (signed by C) over mTLS.
+    const load = requestLoop(client.outboundPort as number, 'http://hello/', { workers: 2, maxMs: 20_000 });
+    await waitFor('both instances to serve the client', () => load.result.byInstance.size === 2);
+    expect((await load.stop()).failures).toEqual([]);
+  });
+
+  it('finishes through another replica after the leader that started it is killed, with zero failed requests', async () => {
+    const before = await caView(b);
+    const load = requestLoop(client.outboundPort as number, 'http://hello/', { workers: 2, maxMs: 90_000 });
+    let result: Awaited<ReturnType<typeof load.stop>>;
+    let leader: ControlPlaneHandle;
+    let follower: ControlPlaneHandle;
+    let doneMs: number;
+    try {
+      await waitFor('the loop to be served', () => load.sentSince(0).length > 20);
+      expect((await cluster(a)).role).toBe('leader');
+      const started = await fetch(`${a.url}/v1/ca/rotate`, { method: 'POST' });
+      expect(started.status).toBe(202);
+      expect(await started.json()).toMatchObject({ step: 'adding-root', generation: 1 });
+      const killedAt = Date.now();
+      a.proc.child.kill('SIGKILL');
+      await a.proc.exited();
+
+      leader = await waitFor(
+        'another replica to lead',
+        async () => {
+          for (const cp of [b, c]) if ((await cluster(cp)).role === 'leader') return cp;
+          return undefined;
+        },
+        { timeoutMs: 15_000 },
+      );
+      follower = leader === b ? c : b;
+      await waitFor(
+        'hello-1 to move from the dead A to B',
+        async () => (await connectedIds(b)).join() === 'client,hello-1',
+        { timeoutMs: 15_000 },
+      );
+      await waitFor(
+        'the rotation to finish through the new leader',
+        async () => (await caView(leader)).step === 'done',
+        {
+          timeoutMs: 60_000,
+          intervalMs: 200,
+        },
+      );
+      doneMs = Date.now() - killedAt;
+      // More traffic on the final state, new connections included.
+      const at = Date.now();
+      await waitFor('more requests after the rotation', () => load.sentSince(at).length > 50, { timeoutMs: 20_000 });
+    } finally {
+      result = await load.stop();
+    }
+    process.stdout.write(
+      `[ca rotation across replicas] done ${doneMs} ms after the kill of the leader; ` +
+        `${result.sent} requests, ${result.failed} failed\n`,
+    );
+    expect(result.failures).toEqual([]);
+    expect([...result.byInstance.keys()].sort()).toEqual(['hello-1', 'hello-2']);
+
+    const after = await getJson(leader.port, '/v1/ca');
+    expect(after).toMatchObject({ step: 'done', generation: 3, agents: { behind: [], connected: 3 } });
+    expect(after.roots).toHaveLength(1);
+    const view = await caView(leader);
+    expect(view.roots[0]).not.toBe(before.roots[0]);
+    expect(view.activeIssuer).not.toBe(before.activeIssuer);
+    // The follower shows the same step, generation, issuer and root.
+    expect(await caView(follower)).toEqual(view);
+    // Every agent holds a certificate from the new issuer and trusts only the new root.
+    for (const x of agents) expect(await identityOf(x)).toEqual({ issuer: view.activeIssuer, roots: view.roots });
+    expect(await connectedIds(c)).toEqual(['hello-2']);
+  });
+});
