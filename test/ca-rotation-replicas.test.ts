@@ -5,18 +5,20 @@ import { cluster, connectedIds } from './harness/cluster.js';
 import { startEtcdCluster } from './harness/etcd.js';
 import { getJson } from './harness/http.js';
 import { requestLoop } from './harness/load.js';
-import { type AgentHandle, type ControlPlaneHandle, endpointIds, withMesh } from './harness/mesh.js';
+import { type AgentHandle, type ControlPlaneHandle, endpointIds, type Mesh, withMesh } from './harness/mesh.js';
 import { replicaSettings } from './harness/replica-settings.js';
 import { waitFor } from './harness/wait.js';
 
 // A root rotation on three control-plane replicas on a real etcd, agents
-// spread over them (hello-1 on A, the client on B, hello-2 on C): started
-// through the leader A, which is killed (SIGKILL) as soon as it has written
-// the first step; another replica leads and finishes it, the follower
-// follows it, agents of every replica end on the new issuer and root, and
-// the request loop through the client (whose certificate B signs, calling
-// hello-2 whose certificate C signs) never fails, not even while hello-1
-// moves from the dead A to B.
+// spread over them (hello-1 on A, the client on B, hello-2 on C), the leader
+// A killed (SIGKILL) while it runs: another replica leads and finishes it,
+// the follower follows it, agents of every replica end on the new issuer and
+// root, and the request loop through the client (whose certificate B signs,
+// calling hello-2 whose certificate C signs) never fails, not even while
+// hello-1 moves from the dead A to B: it reconnects within milliseconds,
+// long before A's lease (2 s) ends and another replica leads, so no step is
+// proven without it. Twice: started through the leader and killed at once,
+// and started through a follower and killed once the issuer switched.
 
 /** What `GET /v1/ca` says of the rotation, the part every replica must agree on. */
 const caView = async (cp: ControlPlaneHandle) => {
@@ -29,65 +31,102 @@ const caView = async (cp: ControlPlaneHandle) => {
   };
 };
 
-describe('root rotation across control-plane replicas on etcd, the leader killed after the start', () => {
+/** Three replicas and three agents, each agent on the replica the test puts it on. */
+interface Spread {
+  a: ControlPlaneHandle;
+  b: ControlPlaneHandle;
+  c: ControlPlaneHandle;
+  client: AgentHandle;
+  agents: AgentHandle[];
+}
+
+async function spread(mesh: Mesh): Promise<Spread> {
+  const etcd = await startEtcdCluster(mesh.scratch, 1);
+  const replica = (name: string, port?: number) =>
+    mesh.controlPlane(replicaSettings(mesh.scratch, name, etcd.endpoints), port);
+  // A first, alone: it leads, and hello-1 (which may try B first, not yet listening) lands on it.
+  const a = await replica('cp-a');
+  await waitFor('cp-a to lead', async () => (await cluster(a)).role === 'leader', { timeoutMs: 10_000 });
+  const pb = await getPort();
+  const hello1 = (await mesh.instance([a, { streamUrl: `ws://127.0.0.1:${pb}/v1/stream` }], 'hello', 'hello-1')).agent;
+  const b = await replica('cp-b', pb);
+  const c = await replica('cp-c');
+  // The others know one replica each, so that each stays where it is put.
+  const hello2 = (await mesh.instance(c, 'hello', 'hello-2')).agent;
+  const client = await mesh.agent({ agentId: 'client', cp: b, outbound: true, calls: ['hello'] });
+  await waitFor(
+    'the client to see both hello instances',
+    async () => (await endpointIds(client, 'hello')).join() === 'hello-1,hello-2',
+  );
+  expect(await connectedIds(a)).toEqual(['hello-1']);
+  expect(await connectedIds(b)).toEqual(['client']);
+  expect(await connectedIds(c)).toEqual(['hello-2']);
+  return { a, b, c, client, agents: [hello1, client, hello2] };
+}
+
+/** How a scenario starts the rotation and when it kills the leader A. */
+interface Scenario {
+  name: string;
+  /** The replica `POST /v1/ca/rotate` goes to. */
+  through: (s: Spread) => ControlPlaneHandle;
+  /** The step A must have reached (in its own `GET /v1/ca`) before it is killed. */
+  killAt: 'adding-root' | 'switching-issuer';
+}
+
+const scenarios: Scenario[] = [
+  { name: 'started through the leader, the leader killed at once', through: (s) => s.a, killAt: 'adding-root' },
+  {
+    name: 'started through a follower, the leader killed once the issuer switched',
+    through: (s) => s.c,
+    killAt: 'switching-issuer',
+  },
+];
+
+describe.each(scenarios)('root rotation across control-plane replicas on etcd: $name', ({ through, killAt }) => {
   const mesh = withMesh();
-  let a: ControlPlaneHandle;
-  let b: ControlPlaneHandle;
-  let c: ControlPlaneHandle;
-  let client: AgentHandle;
-  let agents: AgentHandle[];
+  let s: Spread;
 
   beforeAll(async () => {
-    const etcd = await startEtcdCluster(mesh.scratch, 1);
-    const replica = (name: string, port?: number) =>
-      mesh.controlPlane(replicaSettings(mesh.scratch, name, etcd.endpoints), port);
-    // A first, alone: it leads, and hello-1 (which may try B first, not yet listening) lands on it.
-    a = await replica('cp-a');
-    await waitFor('cp-a to lead', async () => (await cluster(a)).role === 'leader', { timeoutMs: 10_000 });
-    const pb = await getPort();
-    const hello1 = (await mesh.instance([a, { streamUrl: `ws://127.0.0.1:${pb}/v1/stream` }], 'hello', 'hello-1'))
-      .agent;
-    b = await replica('cp-b', pb);
-    c = await replica('cp-c');
-    // The others know one replica each, so that each stays where it is put.
-    const hello2 = (await mesh.instance(c, 'hello', 'hello-2')).agent;
-    client = await mesh.agent({ agentId: 'client', cp: b, outbound: true, calls: ['hello'] });
-    agents = [hello1, client, hello2];
-    await waitFor(
-      'the client to see both hello instances',
-      async () => (await endpointIds(client, 'hello')).join() === 'hello-1,hello-2',
-    );
+    s = await spread(mesh);
   });
 
   it('has every replica show one CA, and certificates signed by each replica trusted across them', async () => {
-    expect(await connectedIds(a)).toEqual(['hello-1']);
-    expect(await connectedIds(b)).toEqual(['client']);
-    expect(await connectedIds(c)).toEqual(['hello-2']);
-    const views = await Promise.all([a, b, c].map(caView));
+    const views = await Promise.all([s.a, s.b, s.c].map(caView));
     expect(views[0]).toMatchObject({ step: 'none', generation: 0 });
     expect(views[1]).toEqual(views[0]);
     expect(views[2]).toEqual(views[0]);
-    for (const x of agents)
+    for (const x of s.agents)
       expect(await identityOf(x)).toEqual({ issuer: views[0]?.activeIssuer, roots: views[0]?.roots });
     // The client (signed by B) reaches hello-1 (signed by A) and hello-2 (signed by C) over mTLS.
-    const load = requestLoop(client.outboundPort as number, 'http://hello/', { workers: 2, maxMs: 20_000 });
+    const load = requestLoop(s.client.outboundPort as number, 'http://hello/', { workers: 2, maxMs: 20_000 });
     await waitFor('both instances to serve the client', () => load.result.byInstance.size === 2);
     expect((await load.stop()).failures).toEqual([]);
   });
 
-  it('finishes through another replica after the leader that started it is killed, with zero failed requests', async () => {
+  it('finishes through another replica after the leader A is killed, with zero failed requests', async () => {
+    const { a, b, c, client } = s;
     const before = await caView(b);
     const load = requestLoop(client.outboundPort as number, 'http://hello/', { workers: 2, maxMs: 90_000 });
     let result: Awaited<ReturnType<typeof load.stop>>;
     let leader: ControlPlaneHandle;
-    let follower: ControlPlaneHandle;
     let doneMs: number;
+    let killedStep: string = killAt;
     try {
       await waitFor('the loop to be served', () => load.sentSince(0).length > 20);
       expect((await cluster(a)).role).toBe('leader');
-      const started = await fetch(`${a.url}/v1/ca/rotate`, { method: 'POST' });
+      const started = await fetch(`${through(s).url}/v1/ca/rotate`, { method: 'POST' });
       expect(started.status).toBe(202);
       expect(await started.json()).toMatchObject({ step: 'adding-root', generation: 1 });
+      if (killAt === 'switching-issuer') {
+        // The step lasts at least one 500 ms tick of the leader: polled every 20 ms, it is seen.
+        await waitFor('A to switch the issuer', async () => (await caView(a)).generation >= 2, {
+          timeoutMs: 20_000,
+          intervalMs: 20,
+        });
+        // A follower shows what the leader wrote.
+        await waitFor('B to show the issuer switched', async () => (await caView(b)).generation >= 2);
+        killedStep = (await caView(a)).step;
+      }
       const killedAt = Date.now();
       a.proc.child.kill('SIGKILL');
       await a.proc.exited();
@@ -100,7 +139,6 @@ describe('root rotation across control-plane replicas on etcd, the leader killed
         },
         { timeoutMs: 15_000 },
       );
-      follower = leader === b ? c : b;
       await waitFor(
         'hello-1 to move from the dead A to B',
         async () => (await connectedIds(b)).join() === 'client,hello-1',
@@ -109,10 +147,7 @@ describe('root rotation across control-plane replicas on etcd, the leader killed
       await waitFor(
         'the rotation to finish through the new leader',
         async () => (await caView(leader)).step === 'done',
-        {
-          timeoutMs: 60_000,
-          intervalMs: 200,
-        },
+        { timeoutMs: 60_000, intervalMs: 200 },
       );
       doneMs = Date.now() - killedAt;
       // More traffic on the final state, new connections included.
@@ -122,7 +157,7 @@ describe('root rotation across control-plane replicas on etcd, the leader killed
       result = await load.stop();
     }
     process.stdout.write(
-      `[ca rotation across replicas] done ${doneMs} ms after the kill of the leader; ` +
+      `[ca rotation across replicas, killed at ${killedStep}] done ${doneMs} ms after the kill of the leader; ` +
         `${result.sent} requests, ${result.failed} failed\n`,
     );
     expect(result.failures).toEqual([]);
@@ -135,9 +170,9 @@ describe('root rotation across control-plane replicas on etcd, the leader killed
     expect(view.roots[0]).not.toBe(before.roots[0]);
     expect(view.activeIssuer).not.toBe(before.activeIssuer);
     // The follower shows the same step, generation, issuer and root.
-    expect(await caView(follower)).toEqual(view);
+    expect(await caView(leader === b ? c : b)).toEqual(view);
     // Every agent holds a certificate from the new issuer and trusts only the new root.
-    for (const x of agents) expect(await identityOf(x)).toEqual({ issuer: view.activeIssuer, roots: view.roots });
+    for (const x of s.agents) expect(await identityOf(x)).toEqual({ issuer: view.activeIssuer, roots: view.roots });
     expect(await connectedIds(c)).toEqual(['hello-2']);
   });
 });
