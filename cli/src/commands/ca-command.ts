@@ -40,6 +40,7 @@ export interface CaStatusView {
 }
 
 const ACTIONS = ['status', 'rotate'] as const;
+const STEPS = ['adding-root', 'switching-issuer', 'removing-root'] as const;
 /** How often `ca rotate` looks at the rotation while it waits. */
 const POLL_MS = 1000;
 /** `ca rotate` gives up waiting (the rotation goes on) after this long by default. */
@@ -140,7 +141,15 @@ async function rotate(ctx: CommandContext, values: OptionValues): Promise<number
   }
   const deadline = Date.now() + waitMs;
   let said = '';
+  /** The first step not printed yet. */
+  let next = 0;
   for (;;) {
+    // A step can begin and end between two looks (removing-root often lasts one 500 ms tick of the
+    // leader): it is named all the same, so the output always shows the three steps in order.
+    const at = s.step === 'done' ? STEPS.length : STEPS.indexOf(s.step as (typeof STEPS)[number]);
+    for (; next < at; next++)
+      err.write(`${ctx.colors.bold(`step ${next + 1}/3`)} ${STEPS[next]}: begun and done between two looks\n`);
+    next = Math.max(next, at + 1);
     const line = `${stepLine(s, ctx.colors)} (${s.agents.behind.length} of ${s.agents.connected} agents behind)`;
     if (line !== said) err.write(`${line}\n`);
     said = line;
