@@ -1,3 +1,4 @@
+import { setTimeout as pause } from 'node:timers/promises';
 import { httpRequest } from './http.js';
 
 /** What a request loop saw. */
@@ -13,11 +14,14 @@ export interface LoadResult {
  * A steady loop of requests through an outbound listener, `workers` at a
  * time, until `stop()` is called, `maxRequests` have been sent or
  * `maxMs` has passed: bounded in count and in time, it always ends by itself.
+ * `pauseMs` paces each worker (a pause after each request): a test that
+ * runs long, beside replicas whose etcd leases must be kept, sends a steady
+ * trickle rather than all the machine can take.
  */
 export function requestLoop(
   port: number,
   url: string,
-  { workers = 2, maxRequests = 50_000, maxMs = 60_000 } = {},
+  { workers = 2, maxRequests = 50_000, maxMs = 60_000, pauseMs = 0 } = {},
 ): {
   result: LoadResult;
   stop: () => Promise<LoadResult>;
@@ -44,6 +48,7 @@ export function requestLoop(
         result.failed++;
         result.failures.push({ at: Date.now(), status: 0, detail: (e as Error).message });
       }
+      if (pauseMs > 0) await pause(pauseMs);
     }
   };
   const running = Promise.all(Array.from({ length: workers }, worker));
