@@ -41,7 +41,10 @@ interface Spread {
 }
 
 async function spread(mesh: Mesh): Promise<Spread> {
-  const etcd = await startEtcdCluster(mesh.scratch, 1);
+  // Three members, as in production (and ha-leader.test.ts): on a single member, a new leader's etcd
+  // connection was seen to drop within seconds of a kill -9 of the old one, and leadership to pass around
+  // for tens of seconds (an HA matter of its own, not the rotation's).
+  const etcd = await startEtcdCluster(mesh.scratch, 3);
   const replica = (name: string, port?: number) =>
     mesh.controlPlane(replicaSettings(mesh.scratch, name, etcd.endpoints), port);
   // A first, alone: it leads, and hello-1 (which may try B first, not yet listening) lands on it.
