@@ -322,4 +322,14 @@ describe('IdentityManager', () => {
     expect(manager.onTrust({ ...trust(3, 'f'.repeat(32)), rootsPem: 'not a certificate' })).toContain('trust.rootsPem');
     expect(manager.current()?.trustBundlePem).toContain('BEGIN CERTIFICATE');
   });
+
+  it('asks for a new certificate when the control plane certifies under another join credential than the one it holds', async () => {
+    const { manager, requests } = await setUp(24 * 3600_000);
+    void manager.onIdentity(ORDERS);
+    await waitFor('a certificate', () => manager.current());
+    // This CA writes no credential into the leaf; a control plane that names one makes the agent renew at once.
+    manager.onDisconnect();
+    await manager.onIdentity({ ...ORDERS, credentialId: '0123456789abcdef' });
+    expect(requests).toHaveLength(2);
+  });
 });

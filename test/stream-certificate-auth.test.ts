@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WorkloadKey } from '@meshlet/agent';
 import { CertificateAuthority } from '@meshlet/control-plane';
@@ -21,10 +21,10 @@ const ADMIN = 'admin-0c4e8b1f9a2d7e65';
 const TRUST_DOMAIN = 'meshlet.local';
 
 /** A workload certificate of `authority` for `service`/`instanceId`: what an agent holds after its first `csr`. */
-async function workload(authority: CertificateAuthority, service: string, instanceId: string) {
+async function workload(authority: CertificateAuthority, service: string, instanceId: string, credentialId?: string) {
   const key = await WorkloadKey.generate();
   const csr = await key.certificateRequest({ spiffeId: { trustDomain: TRUST_DOMAIN, service }, instanceId });
-  const issued = await authority.sign(csr, { service, instanceId });
+  const issued = await authority.sign(csr, { service, instanceId, credentialId });
   return { key: await key.privateKeyPem(), cert: issued.certificateChainPem, notAfter: issued.notAfter.getTime() };
 }
 
@@ -72,6 +72,7 @@ describe("the agent's certificate authenticates its stream (wss)", () => {
   let caFile: string;
   let meshCaFiles: CaFileSettings;
   let meshCa: CertificateAuthority;
+  let helloCredential: string;
   const admin = () => ({ headers: { authorization: `Bearer ${ADMIN}` }, tls: { ca: serverCa } });
   const metric = async (line: string): Promise<number> => {
     const a = await httpRequest(cp.port, '/metrics', admin());
@@ -90,10 +91,12 @@ describe("the agent's certificate authenticates its stream (wss)", () => {
       identity: { ca: meshCaFiles },
     });
     meshCa = await CertificateAuthority.open({ source: { kind: 'files', ...meshCaFiles }, clock: Date.now });
+    // The credential the test's own certificates are issued under, as an agent's are: one that stands.
+    helloCredential = (await mint('hello', '1h')).id;
   });
 
   it('admits a hello presenting a valid certificate of hello-1 without a join credential', async () => {
-    const hello1 = await workload(meshCa, 'hello', 'hello-1');
+    const hello1 = await workload(meshCa, 'hello', 'hello-1', helloCredential);
     const before = await metric('meshlet_cp_stream_admissions_total{auth="certificate"}');
     expect(await helloOver(cp, serverCa, hello1, instanceHello('hello', 'hello-1'))).toEqual({ admitted: true });
     expect(
@@ -115,7 +118,7 @@ describe("the agent's certificate authenticates its stream (wss)", () => {
   });
 
   it('attack: certificate for hello claims orders, or another instance: refused with a reason naming the certificate', async () => {
-    const hello1 = await workload(meshCa, 'hello', 'hello-1');
+    const hello1 = await workload(meshCa, 'hello', 'hello-1', helloCredential);
     const orders = await helloOver(cp, serverCa, hello1, instanceHello('orders', 'hello-1'));
     expect(orders).toMatchObject({
       admitted: false,
@@ -142,7 +145,7 @@ describe("the agent's certificate authenticates its stream (wss)", () => {
       clock: Date.now,
       leafLifetimeMs: 1000,
     });
-    const expired = await workload(shortCa, 'hello', 'hello-1');
+    const expired = await workload(shortCa, 'hello', 'hello-1', helloCredential);
     await waitFor('the certificate to expire', () => Date.now() > expired.notAfter + 1000, { timeoutMs: 10_000 });
     const out = await helloOver(cp, serverCa, expired, instanceHello('hello', 'hello-1'));
     expect(out).toMatchObject({
@@ -159,7 +162,7 @@ describe("the agent's certificate authenticates its stream (wss)", () => {
 
   it('attack: a certificate from another CA is not accepted as authentication', async () => {
     const foreignCa = await CertificateAuthority.open({ source: { kind: 'memory' }, clock: Date.now });
-    const foreign = await workload(foreignCa, 'hello', 'hello-1');
+    const foreign = await workload(foreignCa, 'hello', 'hello-1', helloCredential);
     const out = await helloOver(cp, serverCa, foreign, instanceHello('hello', 'hello-1'));
     expect(out).toMatchObject({
       admitted: false,
@@ -240,7 +243,10 @@ describe("the agent's certificate authenticates its stream (wss)", () => {
       async () => (await agentRecord('shop-1'))?.certificate !== undefined,
     );
     // What a thief copies from the agent's data directory: its key and certificate.
-    const kept = JSON.parse(readFileSync(join(shop.dataDir, 'workload-identity.json'), 'utf8'));
+    const file = join(shop.dataDir, 'workload-identity.json');
+    const kept = await waitFor('the agent to keep its certificate in its data directory', () =>
+      existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined,
+    );
     const stolen = { key: kept.certificate.keyPem as string, cert: kept.certificate.certChainPem as string };
     // Before the revoke the certificate alone is enough.
     expect(await helloOver(cp, serverCa, stolen, instanceHello('shop', 'shop-1', 'shop-thief'))).toEqual({
@@ -265,8 +271,23 @@ describe("the agent's certificate authenticates its stream (wss)", () => {
       code: 4003,
       reason: expect.stringContaining('was revoked'),
     });
-    expect(cp.proc.output).toContain('ignored a client certificate issued under a revoked join credential');
+    await waitFor('the control plane to say why', () =>
+      cp.proc.output.includes('ignored a client certificate issued under a revoked join credential'),
+    );
     // The real agent is sent away and stays out until it is given a new credential.
     await waitFor('shop-1 to be sent away', async () => (await agentRecord('shop-1'))?.connected === false);
+  });
+
+  it('attack: a certificate that names no join credential (as the shared token would give) is not accepted while the shared token is off', async () => {
+    const unnamed = await workload(meshCa, 'hello', 'hello-1');
+    const out = await helloOver(cp, serverCa, unnamed, instanceHello('hello', 'hello-1'));
+    expect(out).toMatchObject({
+      admitted: false,
+      code: 4003,
+      reason: expect.stringContaining('join credential required'),
+    });
+    await waitFor('the control plane to say why', () =>
+      cp.proc.output.includes('ignored a client certificate that names no join credential'),
+    );
   });
 });

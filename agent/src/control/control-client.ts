@@ -364,6 +364,8 @@ export class ControlClient {
       return;
     }
     const nack: Nack = { type: 'nack', version: msg.version, nonce: msg.nonce, error: result.error.slice(0, 4000) };
+    // An ACK sent again later (a new certificate's issuer) must not answer a table refused since.
+    this.#lastAck = undefined;
     if (result.code !== undefined) nack.code = result.code;
     o.log.warn(
       { version: msg.version, baseVersion: msg.baseVersion, code: result.code, err: nack.error },

@@ -10,6 +10,8 @@ export interface Expected {
   instanceId: string;
   /** The roots the control plane certifies under now, when it said (normalized by {@link rootsOf}). */
   roots: string | undefined;
+  /** The join credential the control plane certifies under now, when it said. */
+  credentialId?: string | undefined;
 }
 
 /** The certificates of a PEM bundle, trimmed and sorted: two bundles of the same roots compare equal. */

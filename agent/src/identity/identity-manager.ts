@@ -15,7 +15,7 @@ import { WorkloadKey } from './workload-key.js';
 import { checkIssuedCertificate, type Expected, rootsOf, sharesRoot, TRUST_BREAK } from './check-issued-certificate.js';
 import { loadPersistedIdentity, persistIdentity } from './persisted-identity.js';
 import { type LongTimeout, setLongTimeout } from './long-timeout.js';
-import { issuerFingerprintOf, trustProblem, withTableTrust } from './table-trust.js';
+import { credentialOfChain, issuerFingerprintOf, trustProblem, withTableTrust } from './table-trust.js';
 
 /** Options of {@link IdentityManager}. */
 export interface IdentityManagerOptions {
@@ -113,7 +113,13 @@ export class IdentityManager implements WorkloadIdentity {
       return;
     }
     const roots = message.trustBundlePem === undefined ? undefined : rootsOf(message.trustBundlePem);
-    this.#expected = { spiffeId: message.spiffeId, ...id, instanceId: message.instanceId, roots };
+    this.#expected = {
+      spiffeId: message.spiffeId,
+      ...id,
+      instanceId: message.instanceId,
+      roots,
+      credentialId: message.credentialId,
+    };
     const current = this.#current;
     if (current !== undefined && roots !== undefined && rootsOf(current.trustBundlePem) !== roots) {
       this.#o.log.warn(
@@ -282,6 +288,9 @@ export class IdentityManager implements WorkloadIdentity {
     if (current === undefined) return true;
     if (current.spiffeId !== expected.spiffeId || current.instanceId !== expected.instanceId) return true;
     if (expected.roots !== undefined && rootsOf(current.trustBundlePem) !== expected.roots) return true;
+    // Issued under another join credential (a revoked one): the control plane no longer takes it at login.
+    if (expected.credentialId !== undefined && credentialOfChain(current.certChainPem) !== expected.credentialId)
+      return true;
     return this.#renewDue || this.#renewAt === undefined || this.#o.clock() >= this.#renewAt;
   }
 

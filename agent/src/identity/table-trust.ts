@@ -1,5 +1,5 @@
 import type { TrustBundle } from '@meshlet/shared';
-import { certificateFingerprint } from '@meshlet/shared/identity';
+import { certificateFingerprint, credentialOfUnits, x509 } from '@meshlet/shared/identity';
 import { rootsOf } from './check-issued-certificate.js';
 import { pemCertificates } from './identity-tls.js';
 import type { WorkloadCertificate } from './workload-identity.js';
@@ -41,6 +41,17 @@ export function issuerFingerprintOf(certChainPem: string): string | undefined {
   if (issuer === undefined) return undefined;
   try {
     return certificateFingerprint(issuer);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The join credential the leaf of a chain was issued under (its `OU=meshlet-credential:<id>`), if it names one. */
+export function credentialOfChain(certChainPem: string): string | undefined {
+  const leaf = pemCertificates(certChainPem)[0];
+  if (leaf === undefined) return undefined;
+  try {
+    return credentialOfUnits(new x509.X509Certificate(leaf).subjectName.getField('OU'));
   } catch {
     return undefined;
   }

@@ -110,12 +110,20 @@ export async function openRotation(w: RotationWiring): Promise<RunningRotation> 
     },
   });
   gauges();
-  let lastError: string | undefined;
-  const report = (e: unknown): void => {
-    const message = (e as Error).message;
-    if (message !== lastError) log.error({ err: message }, 'the root rotation could not move on; retrying');
-    lastError = message;
-  };
+  // One line per new error, following and advancing apart: each clears only its own.
+  const last = { follow: undefined as string | undefined, advance: undefined as string | undefined };
+  const reporter =
+    (what: 'follow' | 'advance') =>
+    (e: unknown): void => {
+      const message = (e as Error).message;
+      if (message !== last[what])
+        log.error(
+          { err: message },
+          `the root rotation could not ${what === 'follow' ? 'be read' : 'move on'}; retrying`,
+        );
+      last[what] = message;
+    };
+  const report = reporter('follow');
   const unwatch = w.store.onChange?.((key) => {
     if (key === CA_STATE_KEY) rotation.follow().catch(report);
   });
@@ -127,7 +135,7 @@ export async function openRotation(w: RotationWiring): Promise<RunningRotation> 
     drive(registry) {
       timer = setInterval(() => {
         // A missed or failed follow of the store's watch (or a restore) is made up here: the CA signs as the store says.
-        rotation.follow().catch(report);
+        rotation.follow().then(() => (last.follow = undefined), report);
         if (!w.replication.leading) {
           leadingSince = undefined;
           metrics.caRotationAgentsBehind.set(0);
@@ -145,7 +153,7 @@ export async function openRotation(w: RotationWiring): Promise<RunningRotation> 
           return;
         }
         metrics.caRotationAgentsBehind.set(behindOf(state, rotation.trust().activeIssuer, agents).length);
-        rotation.advance(agents).then(() => (lastError = undefined), report);
+        rotation.advance(agents).then(() => (last.advance = undefined), reporter('advance'));
       }, ADVANCE_INTERVAL_MS);
       timer.unref();
     },

@@ -56,6 +56,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     decode: createAgentMessageDecoder(config.stream.maxMessageBytes),
     helloTimeoutMs: config.stream.helloTimeoutMs,
     credentialActive: (id) => {
+      if (id === undefined) return config.auth.allowSharedJoinToken;
       const record = joinCredentials.get(id);
       return record !== undefined && record.revokedAt === undefined;
     },

@@ -8,7 +8,19 @@ afterAll(removeStores);
 // root the mesh retired (docs/security.md, "Root rotation").
 
 const clock = () => Date.parse('2026-12-04T12:00:00.000Z');
-const state = (generation: number) => ({ generation, step: 'done', roots: [`root-${generation}`] });
+/** A state of the stored shape (its contents are not certificates: a restore looks only at the shape and generation). */
+const state = (generation: number) => ({
+  generation,
+  step: 'done',
+  startedAt: 1,
+  stepAt: 2,
+  roots: [`root-${generation}`],
+  issuers: [`issuer-${generation}`],
+  active: { chain: [`issuer-${generation}`], key: { iv: 'aXY=', tag: 'dGFn', data: 'ZGF0YQ==' } },
+  newRoot: `root-${generation}`,
+  stateKeyId: 'k',
+  mac: 'm',
+});
 
 async function restore(store: Awaited<ReturnType<typeof freshStore>>, snapshot: ReturnType<typeof takeSnapshot>) {
   const verified = verifySnapshots([snapshot]);
@@ -37,5 +49,14 @@ describe('restoreSnapshots and the CA state', () => {
     await store.put('ca/state', state(2));
     await restore(store, newer);
     expect(store.get('ca/state')).toEqual(state(6));
+  });
+
+  it('a malformed state held now is not kept against the backup (the fix its error asks for is this restore)', async () => {
+    const store = await freshStore();
+    await store.put('ca/state', state(2));
+    const backup = takeSnapshot(store, { now: clock });
+    await store.put('ca/state', { generation: 999, garbage: true });
+    await restore(store, backup);
+    expect(store.get('ca/state')).toEqual(state(2));
   });
 });

@@ -3,6 +3,7 @@ import { JOIN_CREDENTIAL_PREFIX, type StoredJoinCredential } from '../join/join-
 import type { Store } from '../store/store.js';
 import { canonicalJson } from './canonical-json.js';
 import { isExcludedKey } from './snapshot-format.js';
+import { CA_STATE_KEY, parseStoredCaState } from '../identity/stored-ca-state.js';
 import type { VerifiedSnapshots } from './verify-snapshots.js';
 
 /** What {@link restoreSnapshots} did. */
@@ -49,9 +50,6 @@ function keptCredential(key: string, current: unknown, restored: unknown, now: C
   return { ...after, revokedAt };
 }
 
-/** The store key of a root rotation's state (control-plane/src/identity/stored-ca-state.ts). */
-const CA_STATE_KEY = 'ca/state';
-
 /**
  * What a restore writes at the CA's state: the one held now when the backup
  * has none or an older one (a lower generation), so that a restore never
@@ -61,6 +59,8 @@ const CA_STATE_KEY = 'ca/state';
  */
 function keptCaState(key: string, current: unknown, restored: unknown): unknown {
   if (key !== CA_STATE_KEY || current === undefined) return undefined;
+  // A state the control plane cannot use is no reason to refuse the backup's: only a well-formed one is kept.
+  if (!parseStoredCaState(current).ok) return undefined;
   const generation = (v: unknown): number =>
     typeof v === 'object' && v !== null && typeof (v as { generation?: unknown }).generation === 'number'
       ? (v as { generation: number }).generation

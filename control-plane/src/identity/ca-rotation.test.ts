@@ -174,4 +174,18 @@ describe('CaRotation', () => {
     const issued = await again.sign((await makeRequest()).pem, { service: 'orders', instanceId: 'orders-1' });
     expect(issued.notAfter.getTime()).toBeGreaterThan(now);
   });
+
+  it('attack: an older genuine state written back (a replay from a backup or etcd history) is refused', async () => {
+    const store = new MemoryStore();
+    const key = StateKey.ephemeral();
+    const { ca, rotation } = await openBoth(store, key);
+    await rotation.start();
+    const old = store.get<unknown>(CA_STATE_KEY);
+    for (let i = 0; i < 3; i++) await rotation.advance([]);
+    const roots = ca.trustBundle();
+    await store.put(CA_STATE_KEY, old);
+    await expect(rotation.follow()).rejects.toThrow(/went back from generation 3 to 1/);
+    expect(ca.trustBundle()).toEqual(roots);
+    expect(rotation.state?.step).toBe('done');
+  });
 });

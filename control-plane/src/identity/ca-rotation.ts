@@ -173,6 +173,9 @@ export class CaRotation {
   async #write(unsealed: Omit<StoredCaState, 'mac'>): Promise<StoredCaState> {
     const key = await this.#o.stateKey();
     const next: StoredCaState = { ...unsealed, mac: key.mac(macText(unsealed)) };
+    // What the other replicas and a restart will read must pass the schema they read it with.
+    const checked = parseStoredCaState(next);
+    if (!checked.ok) throw conflict(`this CA cannot be rotated as it is: ${checked.error}`);
     const revision = await this.#o.store.writeIf(CA_STATE_KEY, next, this.#revision);
     if (revision === undefined) {
       await this.#read();
@@ -205,6 +208,16 @@ export class CaRotation {
       throw new MeshletError(
         ControlPlaneErrorCodes.CA_INVALID,
         `the CA state in the store (${CA_STATE_KEY}) is malformed: ${parsed.error}; restore it from a backup`,
+      );
+    }
+    const held = this.#state?.generation;
+    if (held !== undefined && parsed.state.generation < held) {
+      // Replayed from a backup or etcd's history: genuine and sealed, but it would bring back a retired root.
+      throw new MeshletError(
+        ControlPlaneErrorCodes.CA_INVALID,
+        `the CA state in the store went back from generation ${held} to ${parsed.state.generation}: an older state ` +
+          'was written back (a replay); this control plane keeps signing as generation ' +
+          `${held}; write the newer state back or start a new rotation`,
       );
     }
     await this.#adopt(parsed.state);

@@ -234,13 +234,14 @@ export class CertificateAuthority {
     }
     const notBefore = new Date(Math.max(now - CLOCK_SKEW_ALLOWANCE_MS, issuer.notBefore.getTime()));
     const notAfter = new Date(Math.min(now + this.#leafLifetimeMs, issuer.notAfter.getTime()));
+    // Read before the signature: a root rotation's step may change the CA while it is being made.
+    const chainPem = this.issuerChain();
     const leaf = await createLeafCertificate(
       { ...request, notBefore, notAfter, credentialId: allowed.credentialId },
       issuer,
       this.#material.issuerKey,
     );
     const certificatePem = leaf.toString('pem');
-    const chainPem = this.issuerChain();
     return {
       spiffeId: request.spiffeUri,
       instanceId: request.instanceId,

@@ -8,8 +8,13 @@ import type { CertifiedAgent } from './stream-certificate-auth.js';
 /** What {@link admitHello} needs from the session's context. */
 export interface AdmissionContext {
   checkJoin: (hello: Hello) => JoinDecision;
-  /** Whether the join credential `id` may still stand behind a certificate (not revoked; expiry does not matter). */
-  credentialActive?: (id: string) => boolean;
+  /**
+   * Whether a certificate issued under the join credential `id` still proves
+   * who the agent is: the credential is not revoked (its expiry does not
+   * matter). `undefined`: the certificate names no credential (issued on the
+   * shared token), which stands only where the shared token is allowed.
+   */
+  credentialActive?: (id: string | undefined) => boolean;
   metrics: ControlPlaneMetrics;
   log: Logger;
   refusal?: () => string | undefined;
@@ -106,9 +111,9 @@ export function admitHello(
     );
     return { ok: false, code: ControlPlaneErrorCodes.JOIN_TOKEN_INVALID, message, closeCode: CloseCodes.UNAUTHORIZED };
   };
-  // A certificate issued under a credential since revoked proves nothing any more: the hello's credential decides.
-  if (certificate?.credentialId !== undefined && ctx.credentialActive?.(certificate.credentialId) === false) {
-    ctx.metrics.joinRefusals.inc({ reason: 'revoked' });
+  // A certificate issued under a credential since revoked (or on a shared token no longer allowed) proves nothing
+  // any more: the hello's credential decides.
+  if (certificate !== undefined && ctx.credentialActive?.(certificate.credentialId) === false) {
     ctx.log.warn(
       {
         agentId: hello.agentId,
@@ -116,7 +121,9 @@ export function admitHello(
         certificate: certificate.spiffeId,
         credentialId: certificate.credentialId,
       },
-      'ignored a client certificate issued under a revoked join credential; the hello must bring a valid credential',
+      certificate.credentialId === undefined
+        ? 'ignored a client certificate that names no join credential (issued on the shared token, not allowed now); the hello must bring a valid credential'
+        : 'ignored a client certificate issued under a revoked join credential; the hello must bring a valid credential',
     );
     certificate = undefined;
   }

@@ -44,7 +44,7 @@ export interface SessionContext {
   /** Decides whether a hello may join (per-service credential, shared join token, or none required). */
   checkJoin: (hello: Hello) => JoinDecision;
   /** Whether a join credential named by a client certificate still stands (not revoked). */
-  credentialActive?: (id: string) => boolean;
+  credentialActive?: (id: string | undefined) => boolean;
   /** Sessions by agent id, to replace an older connection of the same agent. */
   sessions: Map<string, AgentSession>;
   /** Passes an agent's observations (and what it counts as among callers) on to the other control-plane replicas, if any. */
@@ -86,7 +86,8 @@ export class AgentSession implements TableSink {
   #credentialId: string | undefined;
   #admittedFor: string | undefined;
   /** The workload the stream's client certificate proved, if any (it joins instead of the credential). */
-  readonly #certificate: CertifiedAgent | undefined;
+  /** The client certificate the stream presented, valid; cleared when admission did not accept it. */
+  #certificate: CertifiedAgent | undefined;
   #certificates: CertificateRequests | undefined;
 
   constructor(socket: WebSocket, remoteAddress: string, ctx: SessionContext, certificate?: CertifiedAgent) {
@@ -308,6 +309,7 @@ export class AgentSession implements TableSink {
       this.#fail(misplaced.code, misplaced.message, misplaced.closeCode);
       return;
     }
+    this.#certificate = admitted.certificate;
     this.#credentialId = admitted.credentialId;
     this.#admittedFor = admitted.service;
     ctx.metrics.streamAdmissions.inc({ auth: admissionAuth(admitted, hello) });

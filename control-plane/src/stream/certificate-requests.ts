@@ -138,6 +138,7 @@ export class CertificateRequests {
       spiffeId,
       instanceId: this.#grant.instanceId,
       trustBundlePem: issuer.trustBundle().join('\n') + '\n',
+      ...(this.#grant.credentialId === undefined ? {} : { credentialId: this.#grant.credentialId }),
     };
   }
 
@@ -205,6 +206,8 @@ export class CertificateRequests {
         );
         return;
       }
+      // The bundle of the CA that signs this one, read with it (a rotation's step may land during the signature).
+      const trustBundlePem = issuer.trustBundle().join('\n') + '\n';
       const issued = await issuer.sign(csrPem, grant);
       if (this.#closed) return;
       // X.509 dates are whole seconds: the leaf's notAfter, as peers read it.
@@ -231,7 +234,7 @@ export class CertificateRequests {
       this.#send({
         type: 'certificate',
         certChainPem: issued.certificateChainPem,
-        trustBundlePem: issuer.trustBundle().join('\n') + '\n',
+        trustBundlePem,
         notAfter,
       });
     } catch (e) {

@@ -316,6 +316,12 @@ export const Identity = Type.Object({
    * regenerated one, a rotation) asks for a new certificate at once.
    */
   trustBundlePem: Type.Optional(Type.String({ minLength: 1, maxLength: 262144 })),
+  /**
+   * The join credential the agent's certificates are issued under now (its
+   * id, not a secret): an agent whose certificate names another (a revoked
+   * one, before it was given a new credential) asks for a new one at once.
+   */
+  credentialId: Type.Optional(Type.String({ pattern: '^[0-9a-f]{16}$' })),
 });
 /** {@inheritDoc Identity} */
 export type Identity = Static<typeof Identity>;
