@@ -33,7 +33,8 @@ import { InboundListener } from './listener/inbound-listener.js';
 import type { MtlsMode } from './listener/inbound-mtls.js';
 import { type OriginPools, originOf } from './listener/origin-pools.js';
 import { OutboundListener } from './listener/outbound-listener.js';
-import { closeServer, listen } from './listener/server-lifecycle.js';
+import { closeServer } from './listener/server-lifecycle.js';
+import { type GuardSpec, guardListener, listenGuarded } from './listener/guard-listener.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { RouteTable } from './route/route-table.js';
 
@@ -173,13 +174,20 @@ export class Agent {
     const addresses: AgentAddresses = { outbound: undefined, inbound: undefined, admin: 0, upstreams: {} };
     if (c.listeners.outbound.enabled) {
       this.#outbound = this.#outboundListener(undefined);
-      addresses.outbound = await listen(this.#outbound.server, c.listeners.outbound.host, c.listeners.outbound.port);
+      const spec = { listener: 'outbound', path: 'listeners.outbound.limits', refusal: 'http' } as const;
+      addresses.outbound = await listenGuarded(this.#outbound.server, c.listeners.outbound, spec, this.#metrics);
     }
     for (const u of c.upstreams) {
       if (u.port === undefined) continue;
       const listener = this.#outboundListener(u.service);
       this.#upstreams.push(listener);
-      addresses.upstreams[u.service] = await listen(listener.server, u.host, u.port);
+      const spec = { listener: `upstream:${u.service}`, path: 'upstreams[].limits', refusal: 'http' } as const;
+      addresses.upstreams[u.service] = await listenGuarded(
+        listener.server,
+        { ...u, port: u.port },
+        spec,
+        this.#metrics,
+      );
     }
     const instance = c.instance;
     if (instance) {
@@ -206,7 +214,9 @@ export class Agent {
           clock: this.#clock,
         },
       });
-      addresses.inbound = await listen(this.#inbound.server, c.listeners.inbound.host, c.listeners.inbound.port);
+      // Closed without a byte: the first bytes of an inbound connection pick TLS or plaintext.
+      const spec = { listener: 'inbound', path: 'listeners.inbound.limits', refusal: 'close' } as const;
+      addresses.inbound = await listenGuarded(this.#inbound.server, c.listeners.inbound, spec, this.#metrics);
       this.#inboundPort = addresses.inbound;
       const hc = instance.healthCheck;
       this.#monitor = new HealthMonitor({
@@ -264,6 +274,13 @@ export class Agent {
       },
       this.#log,
     );
+    const adminSpec: GuardSpec = {
+      listener: 'admin',
+      path: 'listeners.admin.limits',
+      refusal: 'http',
+      answerClientErrors: false,
+    };
+    guardListener(this.#admin.server, c.listeners.admin.limits, adminSpec, this.#metrics);
     await this.#admin.listen({ host: c.listeners.admin.host, port: c.listeners.admin.port });
     const adminAddr = this.#admin.server.address() as AddressInfo;
     addresses.admin = adminAddr.port;
