@@ -101,7 +101,11 @@ export const AgentConfig = Type.Object(
           {
             host: Type.String({ minLength: 1, default: '127.0.0.1' }),
             port: Type.Integer({ minimum: 0, maximum: 65535, default: 15000 }),
-            limits: connectionLimitsSchema({ maxConnections: 256, maxConnectionsPerAddress: 256 }),
+            limits: connectionLimitsSchema({
+              maxConnections: 256,
+              maxConnectionsPerAddress: 256,
+              idleTimeoutMs: 72_000,
+            }),
           },
           { default: {}, additionalProperties: false },
         ),

@@ -5,14 +5,16 @@ import type { ValidationIssue } from '../errors.js';
 export interface ConnectionLimitDefaults {
   maxConnections: number;
   maxConnectionsPerAddress: number;
+  /** Default 5 s (node's); the fastify listeners keep fastify's 72 s, above common load balancers' 60 s idle timeout. */
+  idleTimeoutMs?: number;
 }
 
 /**
  * What one listener takes before it refuses or closes a connection (see
  * docs/security.md, "Connection limits"). The timeouts default to 10 s for
- * the request headers, 300 s for the whole request (Envoy's edge guidance
- * for `request_timeout`, and Node's own default) and 5 s of keep-alive
- * idleness; the connection caps default per listener.
+ * the request headers and 300 s for the whole request (Envoy's edge
+ * guidance for `request_timeout`, and Node's own default); the connection
+ * caps and the keep-alive idleness default per listener.
  */
 export function connectionLimitsSchema(defaults: ConnectionLimitDefaults) {
   return Type.Object(
@@ -30,7 +32,7 @@ export function connectionLimitsSchema(defaults: ConnectionLimitDefaults) {
       /** The whole request (headers and body) must be in within this long; else 408 and closed. 0: no limit. */
       requestTimeoutMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 300_000 }),
       /** A keep-alive connection with no request in flight is closed after this long. */
-      idleTimeoutMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 5_000 }),
+      idleTimeoutMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: defaults.idleTimeoutMs ?? 5_000 }),
     },
     { default: {}, additionalProperties: false },
   );

@@ -9,7 +9,11 @@ import { LogConfig, listenerSchema } from './common.js';
 export const ControlPlaneConfig = Type.Object(
   {
     /** The admin API and the agents' stream; `limits.maxConnectionsPerAddress` counts every agent behind one NAT. */
-    listen: listenerSchema('127.0.0.1', 15010, { maxConnections: 16_384, maxConnectionsPerAddress: 1_024 }),
+    listen: listenerSchema('127.0.0.1', 15010, {
+      maxConnections: 16_384,
+      maxConnectionsPerAddress: 1_024,
+      idleTimeoutMs: 72_000,
+    }),
     dataDir: Type.String({ minLength: 1, default: './data/control-plane' }),
     /**
      * Where configuration, policies and drains are kept: the embedded file

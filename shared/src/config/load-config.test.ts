@@ -20,7 +20,7 @@ describe('loadConfig', () => {
       maxConnectionsPerAddress: 1_024,
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 300_000,
-      idleTimeoutMs: 5_000,
+      idleTimeoutMs: 72_000,
     });
     expect(config.heartbeat.timeoutMs).toBe(3000);
     expect(Object.isFrozen(config.listen)).toBe(true);
