@@ -34,7 +34,7 @@ import type { MtlsMode } from './listener/inbound-mtls.js';
 import { type OriginPools, originOf } from './listener/origin-pools.js';
 import { OutboundListener } from './listener/outbound-listener.js';
 import { closeServer } from './listener/server-lifecycle.js';
-import { type GuardSpec, guardListener, listenGuarded } from './listener/guard-listener.js';
+import { AGENT_LISTENERS as GUARDS, guardListener, listenGuarded } from './listener/guard-listener.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { RouteTable } from './route/route-table.js';
 
@@ -172,22 +172,17 @@ export class Agent {
     }
 
     const addresses: AgentAddresses = { outbound: undefined, inbound: undefined, admin: 0, upstreams: {} };
+    const m = this.#metrics;
     if (c.listeners.outbound.enabled) {
       this.#outbound = this.#outboundListener(undefined);
-      const spec = { listener: 'outbound', path: 'listeners.outbound.limits', refusal: 'http' } as const;
-      addresses.outbound = await listenGuarded(this.#outbound.server, c.listeners.outbound, spec, this.#metrics);
+      addresses.outbound = await listenGuarded(this.#outbound.server, c.listeners.outbound, GUARDS.outbound, m);
     }
     for (const u of c.upstreams) {
       if (u.port === undefined) continue;
       const listener = this.#outboundListener(u.service);
       this.#upstreams.push(listener);
-      const spec = { listener: `upstream:${u.service}`, path: 'upstreams[].limits', refusal: 'http' } as const;
-      addresses.upstreams[u.service] = await listenGuarded(
-        listener.server,
-        { ...u, port: u.port },
-        spec,
-        this.#metrics,
-      );
+      const guard = GUARDS.upstream(u.service);
+      addresses.upstreams[u.service] = await listenGuarded(listener.server, { ...u, port: u.port }, guard, m);
     }
     const instance = c.instance;
     if (instance) {
@@ -214,9 +209,7 @@ export class Agent {
           clock: this.#clock,
         },
       });
-      // Closed without a byte: the first bytes of an inbound connection pick TLS or plaintext.
-      const spec = { listener: 'inbound', path: 'listeners.inbound.limits', refusal: 'close' } as const;
-      addresses.inbound = await listenGuarded(this.#inbound.server, c.listeners.inbound, spec, this.#metrics);
+      addresses.inbound = await listenGuarded(this.#inbound.server, c.listeners.inbound, GUARDS.inbound, m);
       this.#inboundPort = addresses.inbound;
       const hc = instance.healthCheck;
       this.#monitor = new HealthMonitor({
@@ -274,13 +267,7 @@ export class Agent {
       },
       this.#log,
     );
-    const adminSpec: GuardSpec = {
-      listener: 'admin',
-      path: 'listeners.admin.limits',
-      refusal: 'http',
-      answerClientErrors: false,
-    };
-    guardListener(this.#admin.server, c.listeners.admin.limits, adminSpec, this.#metrics);
+    guardListener(this.#admin.server, c.listeners.admin.limits, GUARDS.admin, m);
     await this.#admin.listen({ host: c.listeners.admin.host, port: c.listeners.admin.port });
     const adminAddr = this.#admin.server.address() as AddressInfo;
     addresses.admin = adminAddr.port;

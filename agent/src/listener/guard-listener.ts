@@ -29,6 +29,22 @@ export interface GuardSpec {
 }
 
 /**
+ * The agent's listeners as they are guarded: a refused caller of the
+ * inbound listener is closed without a byte (its first bytes pick TLS or
+ * plaintext), the others get a 503 JSON answer.
+ */
+export const AGENT_LISTENERS = {
+  outbound: { listener: 'outbound', path: 'listeners.outbound.limits', refusal: 'http' },
+  inbound: { listener: 'inbound', path: 'listeners.inbound.limits', refusal: 'close' },
+  admin: { listener: 'admin', path: 'listeners.admin.limits', refusal: 'http', answerClientErrors: false },
+  upstream: (service: string): GuardSpec => ({
+    listener: `upstream:${service}`,
+    path: 'upstreams[].limits',
+    refusal: 'http',
+  }),
+} as const satisfies Record<string, GuardSpec | ((service: string) => GuardSpec)>;
+
+/**
  * Puts `limits` on one of the agent's servers (see `guardConnections`),
  * counting refusals and open connections in the agent's metrics; throws a
  * {@link ConfigError} naming the field when the limits contradict each other.
