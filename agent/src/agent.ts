@@ -33,7 +33,8 @@ import { InboundListener } from './listener/inbound-listener.js';
 import type { MtlsMode } from './listener/inbound-mtls.js';
 import { type OriginPools, originOf } from './listener/origin-pools.js';
 import { OutboundListener } from './listener/outbound-listener.js';
-import { closeServer, listen } from './listener/server-lifecycle.js';
+import { closeServer } from './listener/server-lifecycle.js';
+import { AGENT_LISTENERS as GUARDS, guardListener, listenGuarded } from './listener/guard-listener.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { RouteTable } from './route/route-table.js';
 
@@ -171,15 +172,17 @@ export class Agent {
     }
 
     const addresses: AgentAddresses = { outbound: undefined, inbound: undefined, admin: 0, upstreams: {} };
+    const m = this.#metrics;
     if (c.listeners.outbound.enabled) {
       this.#outbound = this.#outboundListener(undefined);
-      addresses.outbound = await listen(this.#outbound.server, c.listeners.outbound.host, c.listeners.outbound.port);
+      addresses.outbound = await listenGuarded(this.#outbound.server, c.listeners.outbound, GUARDS.outbound, m);
     }
     for (const u of c.upstreams) {
       if (u.port === undefined) continue;
       const listener = this.#outboundListener(u.service);
       this.#upstreams.push(listener);
-      addresses.upstreams[u.service] = await listen(listener.server, u.host, u.port);
+      const guard = GUARDS.upstream(u.service);
+      addresses.upstreams[u.service] = await listenGuarded(listener.server, { ...u, port: u.port }, guard, m);
     }
     const instance = c.instance;
     if (instance) {
@@ -206,7 +209,7 @@ export class Agent {
           clock: this.#clock,
         },
       });
-      addresses.inbound = await listen(this.#inbound.server, c.listeners.inbound.host, c.listeners.inbound.port);
+      addresses.inbound = await listenGuarded(this.#inbound.server, c.listeners.inbound, GUARDS.inbound, m);
       this.#inboundPort = addresses.inbound;
       const hc = instance.healthCheck;
       this.#monitor = new HealthMonitor({
@@ -264,6 +267,7 @@ export class Agent {
       },
       this.#log,
     );
+    guardListener(this.#admin.server, c.listeners.admin.limits, GUARDS.admin, m);
     await this.#admin.listen({ host: c.listeners.admin.host, port: c.listeners.admin.port });
     const adminAddr = this.#admin.server.address() as AddressInfo;
     addresses.admin = adminAddr.port;

@@ -123,6 +123,18 @@ export function createAgentMetrics(sources: AgentMetricSources) {
       labelNames: ['transport', 'mode'] as const,
       registers: [registry],
     }),
+    connectionsRefused: new Counter({
+      name: 'meshlet_agent_connections_refused_total',
+      help: 'Connections a listener refused or closed for its limits, by listener (inbound, outbound, upstream:SERVICE, admin) and reason (max_connections, per_address: refused on arrival; request_timeout: headers or request not in within their timeout).',
+      labelNames: ['listener', 'reason'] as const,
+      registers: [registry],
+    }),
+    connectionsOpen: new Gauge({
+      name: 'meshlet_agent_connections_open',
+      help: 'Connections open on each listener (inbound, outbound, upstream:SERVICE, admin), as its connection caps count them.',
+      labelNames: ['listener'] as const,
+      registers: [registry],
+    }),
     mtlsRefusals: new Counter({
       name: 'meshlet_agent_mtls_refusals_total',
       help: 'Inbound callers refused for want of a valid mesh identity, by reason (plaintext: a plaintext request in strict mode; no-certificate: the agent has no certificate yet; and the peer verifier reasons).',

@@ -141,7 +141,7 @@ export class ControlPlane {
     });
     this.#unwatchStore = watchStore(store, parts, log, () => sendAwayRevoked(this.#sessions, parts.joinCredentials));
 
-    const app = await createServer(config, log, this.#clock);
+    const app = await createServer(config, log, this.#clock, this.#metrics);
     this.#app = app;
     // Agents may present leaves of any issuer of the bundle (both, during a root rotation).
     const streamTrust = () => ({ roots: authority.trustBundle(), intermediates: authority.knownIssuers() });

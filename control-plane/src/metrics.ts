@@ -5,6 +5,18 @@ export function createMetrics() {
   const registry = new Registry();
   return {
     registry,
+    connectionsRefused: new Counter({
+      name: 'meshlet_cp_connections_refused_total',
+      help: 'Connections the API and stream listener refused or closed for its limits, by listener (api) and reason (max_connections, per_address: refused on arrival; request_timeout: headers or request not in within their timeout).',
+      labelNames: ['listener', 'reason'] as const,
+      registers: [registry],
+    }),
+    connectionsOpen: new Gauge({
+      name: 'meshlet_cp_connections_open',
+      help: 'Connections open on the API and stream listener (listener api), as its connection caps count them.',
+      labelNames: ['listener'] as const,
+      registers: [registry],
+    }),
     connectedAgents: new Gauge({
       name: 'meshlet_cp_connected_agents',
       help: 'Agents with an open stream.',

@@ -27,6 +27,8 @@ export const SharedErrorCodes = {
   SPIFFE_ID_INVALID: 'MESHLET_SPIFFE_ID_INVALID',
   /** A peer's certificate chain does not prove the identity expected of it (untrusted, expired, no or wrong SPIFFE ID). */
   PEER_IDENTITY_REFUSED: 'MESHLET_PEER_IDENTITY_REFUSED',
+  /** A listener refused a connection: it, or the caller's address, has as many connections open as its limits allow. */
+  CONNECTION_LIMIT: 'MESHLET_CONNECTION_LIMIT',
 } as const;
 
 /** One of {@link SharedErrorCodes}. */

@@ -63,7 +63,7 @@ export class InboundListener {
       >;
       this.#duration = m.inboundDuration;
     }
-    this.server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+    this.server = createServer((req, res) => {
       this.#handle(req, res).catch((e: unknown) => {
         this.#o.log.error({ err: e }, 'inbound request failed unexpectedly');
         sendJsonError(res, AgentErrors.UPSTREAM_UNREACHABLE('internal error in the agent', { statusCode: 500 }));

@@ -56,7 +56,7 @@ export class OutboundListener {
   constructor(options: OutboundOptions) {
     this.#o = options;
     // requireHostHeader off: a request without Host gets our JSON 400 that says what to send.
-    this.server = createServer({ keepAliveTimeout: 5_000, requireHostHeader: false }, (req, res) => {
+    this.server = createServer({ requireHostHeader: false }, (req, res) => {
       this.#handle(req, res).catch((e: unknown) => {
         this.#o.log.error({ err: e }, 'outbound request failed unexpectedly');
         sendJsonError(res, AgentErrors.UPSTREAM_UNREACHABLE('internal error in the agent', { statusCode: 500 }));

@@ -1,12 +1,20 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
-import type { Clock, ControlPlaneConfig, Logger } from '@meshlet/shared';
+import {
+  type Clock,
+  ConfigError,
+  type ControlPlaneConfig,
+  connectionLimitsIssues,
+  guardConnections,
+  type Logger,
+} from '@meshlet/shared';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { installApiErrors } from '../api/api-errors.js';
 import { createAuth } from '../api/auth.js';
 import { tokensFromConfig } from '../api/auth-tokens.js';
 import { httpsOptions } from '../api/tls.js';
+import type { createMetrics } from '../metrics.js';
 
 /** Admin API bodies larger than this are refused with 413 (a restore has its own, larger limit). */
 const BODY_LIMIT = 1024 * 1024;
@@ -14,9 +22,17 @@ const BODY_LIMIT = 1024 * 1024;
 /**
  * The fastify server the stream and the admin API share: TLS if configured,
  * the API's error answers, the OpenAPI document, WebSocket support and the
- * bearer-token check on every route but the open ones. Routes come after.
+ * bearer-token check on every route but the open ones, and the listener's
+ * connection limits (`listen.limits`, counted in `metrics`). Routes come after.
  */
-export async function createServer(config: ControlPlaneConfig, log: Logger, clock: Clock): Promise<FastifyInstance> {
+export async function createServer(
+  config: ControlPlaneConfig,
+  log: Logger,
+  clock: Clock,
+  metrics?: Pick<ReturnType<typeof createMetrics>, 'connectionsRefused' | 'connectionsOpen'>,
+): Promise<FastifyInstance> {
+  const issues = connectionLimitsIssues(config.listen.limits, 'listen.limits');
+  if (issues.length > 0) throw new ConfigError('the listen.limits settings', issues);
   const https = await httpsOptions(config.tls);
   const auth = createAuth({
     tokens: await tokensFromConfig(config.auth),
@@ -30,6 +46,17 @@ export async function createServer(config: ControlPlaneConfig, log: Logger, cloc
     bodyLimit: BODY_LIMIT,
     ...(https ? { https } : {}),
   }) as unknown as FastifyInstance;
+  const open = metrics?.connectionsOpen.labels('api');
+  open?.set(0);
+  guardConnections(app.server, {
+    listener: 'api',
+    limits: config.listen.limits,
+    // Over TLS a plaintext 503 would be noise to the caller: the connection closes instead.
+    refusal: https ? 'close' : 'http',
+    answerClientErrors: false,
+    onRefused: (reason) => metrics?.connectionsRefused.labels('api', reason).inc(),
+    onOpen: (delta) => open?.inc(delta),
+  });
   installApiErrors(app);
   await app.register(swagger, {
     openapi: {

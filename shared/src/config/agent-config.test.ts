@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AgentConfig } from './agent-config.js';
+import { connectionLimitsIssues } from './connection-limits.js';
 import { loadConfig } from './load-config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshlet-cfg-'));
@@ -17,6 +18,15 @@ function yamlFile(text: string): string {
 const agent = (argv: string[] = [], env: Record<string, string> = {}) =>
   loadConfig(AgentConfig, { argv: ['--agentId', 'a-1', ...argv], env });
 
+/** A listener's default limits with these caps (timeouts: 10 s headers, 300 s request, 5 s idle). */
+const limits = (maxConnections: number, maxConnectionsPerAddress: number) => ({
+  maxConnections,
+  maxConnectionsPerAddress,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 300_000,
+  idleTimeoutMs: 5_000,
+});
+
 describe('defaults', () => {
   it('fills every agent default when only the required agentId is given', () => {
     const { config, file, help } = agent();
@@ -25,9 +35,9 @@ describe('defaults', () => {
     expect(config).toEqual({
       agentId: 'a-1',
       listeners: {
-        outbound: { enabled: true, host: '127.0.0.1', port: 15001 },
-        inbound: { host: '0.0.0.0', port: 15006 },
-        admin: { host: '127.0.0.1', port: 15000 },
+        outbound: { enabled: true, host: '127.0.0.1', port: 15001, limits: limits(4096, 4096) },
+        inbound: { host: '0.0.0.0', port: 15006, limits: limits(4096, 512) },
+        admin: { host: '127.0.0.1', port: 15000, limits: { ...limits(256, 256), idleTimeoutMs: 72_000 } },
       },
       controlPlane: {
         // No url: the agent resolves url/urls, and the default, itself (agent/src/control/control-plane-urls.ts).
@@ -57,5 +67,22 @@ describe('defaults', () => {
       app: { host: '127.0.0.1', port: 8080 },
       healthCheck: { path: '/healthz', intervalMs: 1000, timeoutMs: 500, healthyThreshold: 2, unhealthyThreshold: 2 },
     });
+  });
+
+  it('gives every listener its own limits, settable by flag, and refuses headers due after the request', () => {
+    const { config } = agent(['--listeners.inbound.limits.maxConnectionsPerAddress', '64']);
+    expect(config.listeners.inbound.limits.maxConnectionsPerAddress).toBe(64);
+    const file = yamlFile('agentId: a\nupstreams:\n  - service: orders\n    port: 9000\n');
+    expect(loadConfig(AgentConfig, { argv: ['--config', file], env: {} }).config.upstreams[0]?.limits).toEqual(
+      limits(4096, 4096),
+    );
+    expect(connectionLimitsIssues({ ...limits(1, 1), headersTimeoutMs: 0 }, 'listeners.admin.limits')).toEqual([
+      {
+        path: 'listeners.admin.limits.headersTimeoutMs',
+        problem: 'is 0 (no limit), beyond listeners.admin.limits.requestTimeoutMs (300000 ms)',
+        fix: 'set listeners.admin.limits.headersTimeoutMs to at most 300000, or raise listeners.admin.limits.requestTimeoutMs',
+      },
+    ]);
+    expect(connectionLimitsIssues({ ...limits(1, 1), requestTimeoutMs: 0, headersTimeoutMs: 0 }, 'x')).toEqual([]);
   });
 });

@@ -1,6 +1,10 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Id, Port, ServiceName } from '../protocol/messages.js';
 import { LogConfig } from './common.js';
+import { connectionLimitsSchema } from './connection-limits.js';
+
+/** Caps of the listeners the local app calls (outbound, dedicated upstream ports): one source, the app. */
+const LOCAL_CAPS = { maxConnections: 4096, maxConnectionsPerAddress: 4096 };
 
 /** The agent's active HTTP check of its local app. */
 export const HealthCheckConfig = Type.Object(
@@ -64,6 +68,8 @@ export const AgentConfig = Type.Object(
           service: ServiceName,
           port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
           host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+          /** This port's own limits; the defaults are the outbound listener's. */
+          limits: connectionLimitsSchema(LOCAL_CAPS),
         },
         { additionalProperties: false },
       ),
@@ -76,6 +82,7 @@ export const AgentConfig = Type.Object(
             enabled: Type.Boolean({ default: true }),
             host: Type.String({ minLength: 1, default: '127.0.0.1' }),
             port: Type.Integer({ minimum: 0, maximum: 65535, default: 15001 }),
+            limits: connectionLimitsSchema(LOCAL_CAPS),
           },
           { default: {}, additionalProperties: false },
         ),
@@ -85,6 +92,8 @@ export const AgentConfig = Type.Object(
             port: Type.Integer({ minimum: 0, maximum: 65535, default: 15006 }),
             /** Address other agents use to reach this one; derived from `host` when absent. */
             advertiseHost: Type.Optional(Type.String({ minLength: 1 })),
+            /** Other agents call from their own hosts: one address holds at most a caller agent's pooled connections. */
+            limits: connectionLimitsSchema({ maxConnections: 4096, maxConnectionsPerAddress: 512 }),
           },
           { default: {}, additionalProperties: false },
         ),
@@ -92,6 +101,11 @@ export const AgentConfig = Type.Object(
           {
             host: Type.String({ minLength: 1, default: '127.0.0.1' }),
             port: Type.Integer({ minimum: 0, maximum: 65535, default: 15000 }),
+            limits: connectionLimitsSchema({
+              maxConnections: 256,
+              maxConnectionsPerAddress: 256,
+              idleTimeoutMs: 72_000,
+            }),
           },
           { default: {}, additionalProperties: false },
         ),

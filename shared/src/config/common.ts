@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { type ConnectionLimitDefaults, connectionLimitsSchema } from './connection-limits.js';
 
 /** Log levels accepted by every meshlet binary. */
 export const LogConfig = Type.Object(
@@ -11,12 +12,13 @@ export const LogConfig = Type.Object(
   { default: {}, additionalProperties: false },
 );
 
-/** A listening address. `port` 0 asks the kernel for a free port. */
-export function listenerSchema(host: string, port: number) {
+/** A listening address and its connection limits. `port` 0 asks the kernel for a free port. */
+export function listenerSchema(host: string, port: number, limits: ConnectionLimitDefaults) {
   return Type.Object(
     {
       host: Type.String({ minLength: 1, default: host }),
       port: Type.Integer({ minimum: 0, maximum: 65535, default: port }),
+      limits: connectionLimitsSchema(limits),
     },
     { default: {}, additionalProperties: false },
   );

@@ -8,7 +8,12 @@ import { LogConfig, listenerSchema } from './common.js';
 /** Control-plane configuration: YAML file, then `MESHLET_*` variables, then flags. */
 export const ControlPlaneConfig = Type.Object(
   {
-    listen: listenerSchema('127.0.0.1', 15010),
+    /** The admin API and the agents' stream; `limits.maxConnectionsPerAddress` counts every agent behind one NAT. */
+    listen: listenerSchema('127.0.0.1', 15010, {
+      maxConnections: 16_384,
+      maxConnectionsPerAddress: 1_024,
+      idleTimeoutMs: 72_000,
+    }),
     dataDir: Type.String({ minLength: 1, default: './data/control-plane' }),
     /**
      * Where configuration, policies and drains are kept: the embedded file

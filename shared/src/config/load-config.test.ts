@@ -14,7 +14,14 @@ const yamlFile = useYamlFiles();
 describe('loadConfig', () => {
   it('fills defaults and freezes the result', () => {
     const { config } = loadConfig(ControlPlaneConfig, { argv: [], env: {} });
-    expect(config.listen).toEqual({ host: '127.0.0.1', port: 15010 });
+    expect(config.listen).toMatchObject({ host: '127.0.0.1', port: 15010 });
+    expect(config.listen.limits).toEqual({
+      maxConnections: 16_384,
+      maxConnectionsPerAddress: 1_024,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 300_000,
+      idleTimeoutMs: 72_000,
+    });
     expect(config.heartbeat.timeoutMs).toBe(3000);
     expect(Object.isFrozen(config.listen)).toBe(true);
   });
