@@ -107,6 +107,8 @@ describe('workload certificates over the stream', () => {
       type: 'identity',
       spiffeId: 'spiffe://meshlet.local/svc/orders',
       instanceId: 'raw-orders',
+      // The credential its certificates will name (an agent holding one that names another renews).
+      credentialId: /^mjc_([0-9a-f]{16})_/.exec(token)?.[1],
     });
     const before = await cpMetric('meshlet_cp_certificates_refused_total{reason="forbidden"}');
     const key = await WorkloadKey.generate();
