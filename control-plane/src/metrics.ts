@@ -28,6 +28,17 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    streamUpgradesRefused: new Counter({
+      name: 'meshlet_cp_stream_upgrades_refused_total',
+      help: 'Stream upgrades (/v1/stream) refused before any message, by reason (wrong_credential, throttled, address_limit, total_limit).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    unauthenticatedStreams: new Gauge({
+      name: 'meshlet_cp_unauthenticated_streams',
+      help: 'Agent streams open now that have not authenticated yet (no credential or client certificate at the upgrade, no hello yet).',
+      registers: [registry],
+    }),
     streamAdmissions: new Counter({
       name: 'meshlet_cp_stream_admissions_total',
       help: 'Agent hellos admitted, by how the agent authenticated (certificate: its workload certificate on a wss stream; credential: a per-service join credential; shared_token: auth.joinToken; open: nothing).',

@@ -24,6 +24,7 @@ import {
 import WebSocket from 'ws';
 import { type ClientCertificateSource, clientCertificate } from './client-certificate.js';
 import { describeTlsFailure } from './tls-trust.js';
+import { streamUpgradeHeaders } from './stream-upgrade-headers.js';
 import { UrlRotation } from './url-rotation.js';
 
 /** How applying a table went: ACK it (with the ring checksums), or NACK it with an error and maybe a stable code. */
@@ -209,6 +210,7 @@ export class ControlClient {
     const ws = new WebSocket(url, {
       handshakeTimeout: 5_000,
       maxPayload: o.maxMessageBytes * 4,
+      headers: streamUpgradeHeaders(o.joinToken),
       ...(o.ca === undefined ? {} : { ca: o.ca }),
       ...(presented === undefined ? {} : { cert: presented.cert, key: presented.key }),
     });

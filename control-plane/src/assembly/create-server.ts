@@ -47,6 +47,11 @@ export async function createServer(config: ControlPlaneConfig, log: Logger, cloc
     // Frames up to 4x the limit reach the decoder, which answers with a
     // reason; beyond that ws closes the stream with 1009 on its own.
     options: { maxPayload: config.stream.maxMessageBytes * 4 },
+    // A frame over the limit (1009) is the peer's fault and its session logs it; only other errors are ours to log.
+    errorHandler: (err, socket, req) => {
+      if (!(err as { code?: string }).code?.startsWith('WS_ERR_')) req.log.error({ err }, 'agent stream failed');
+      socket.terminate();
+    },
   });
   app.addHook('onRequest', auth.hook);
   return app;
