@@ -24,7 +24,7 @@ export function createMetrics() {
     }),
     joinRefusals: new Counter({
       name: 'meshlet_cp_join_refusals_total',
-      help: 'Agent hellos refused, and joined agents sent away, for their join credential or token, by reason (missing, shared_token_mismatch, malformed, unknown, expired, revoked, wrong_service, wrong_instance, no_service, instance_held).',
+      help: 'Agent hellos refused, and joined agents sent away, for their join credential or token, by reason (missing, shared_token_mismatch, malformed, unknown, expired, revoked, wrong_service, wrong_instance, no_service, instance_held, credential_mismatch).',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
