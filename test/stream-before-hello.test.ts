@@ -141,4 +141,22 @@ describe('the agent stream before the hello', () => {
     expect(other.code).toBe(4003);
     expect(other.error.message).toContain('Authorization: Bearer');
   });
+
+  it('a real agent sends its credential at the upgrade: a wrong one is refused there, and the agent says why', async () => {
+    const wrong = await mesh.agent({
+      agentId: 'web-wrong',
+      cp,
+      service: 'web',
+      joinToken: 'mjc_0123456789abcdef_' + 'x'.repeat(43),
+      waitReady: false,
+    });
+    const closed = await waitFor('the agent to report its refusal', async () => {
+      const last = (await getJson(wrong.adminPort, '/config')).controlPlane.lastClose;
+      return last?.reason ? last : undefined;
+    });
+    expect(closed.reason).toContain('HTTP 401 MESHLET_STREAM_UNAUTHORIZED');
+    expect(closed.reason).toContain('meshctl token create');
+    const right = await mesh.agent({ agentId: 'web-right', cp, service: 'web', joinToken: TOKEN, waitReady: true });
+    expect((await getJson(right.adminPort, '/config')).controlPlane.connected).toBe(true);
+  });
 });

@@ -139,7 +139,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     (socket, req) => {
       // No address (a socket already closed): 'unknown' is no IP, so the address check refuses any registration.
       const address = req.socket.remoteAddress ?? 'unknown';
-      new AgentSession(socket, address, session, certified.get(req.raw), admitted.get(req.raw));
+      new AgentSession(socket, address, session, certified.get(req.raw), { ...admitted.get(req.raw), raw: req.socket });
     },
   );
   // The page holds no data: it asks for a token and calls the API with it.

@@ -132,7 +132,7 @@ export function admitHello(
       return {
         ok: false,
         code: ControlPlaneErrorCodes.TOO_MANY_JOIN_FAILURES,
-        message: `too many wrong join credentials came from ${remoteAddress}; only a valid one is let in for ${Math.ceil(waitMs / 1000)} s`,
+        message: `too many wrong join credentials came from ${remoteAddress}; only a valid one is let in for ${Math.ceil(waitMs / 1000)} s: ${join.message}`,
         closeCode: CloseCodes.TOO_MANY_JOIN_FAILURES,
       };
     }

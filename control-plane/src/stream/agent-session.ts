@@ -27,7 +27,7 @@ import type { CertificateIssuer, CertificateRequests, WorkloadGrant } from './ce
 import { sessionCertificates } from './session-certificates.js';
 import { newSubscriptions } from './new-subscriptions.js';
 import { helloCredential } from './hello-credential.js';
-import { PreHelloGuard } from './pre-hello-guard.js';
+import { PreHelloGuard, type StreamStart } from './pre-hello-guard.js';
 import type { JoinThrottle } from './stream-upgrade.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
@@ -96,13 +96,13 @@ export class AgentSession implements TableSink {
   readonly #certificate: CertifiedAgent | undefined;
   #certificates: CertificateRequests | undefined;
 
-  /** `upgrade`: what the stream's upgrade proved (its credential) and the unauthenticated place it took, if any. */
+  /** `upgrade`: what the stream's upgrade proved (its credential), its raw socket, and the place it took, if any. */
   constructor(
     socket: WebSocket,
     remoteAddress: string,
     ctx: SessionContext,
     certificate?: CertifiedAgent,
-    upgrade: { credential?: string; release?: () => void } = {},
+    upgrade: StreamStart = {},
   ) {
     this.#socket = socket;
     this.#certificate = certificate;
@@ -113,7 +113,7 @@ export class AgentSession implements TableSink {
       const message = `no hello within ${ctx.helloTimeoutMs} ms`;
       this.#fail(ControlPlaneErrorCodes.HELLO_REQUIRED, message, CloseCodes.HELLO_REQUIRED);
     };
-    this.#guard = new PreHelloGuard(socket, ctx, timedOut, ctx.log, upgrade.release);
+    this.#guard = new PreHelloGuard(socket, ctx, timedOut, ctx.log, upgrade);
     socket.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
     socket.on('close', (code: number) => this.#onClose(code));
     socket.on('error', (err: Error & { code?: string }) => {
@@ -161,7 +161,7 @@ export class AgentSession implements TableSink {
   close(code: number, reason: string): void {
     try {
       this.#socket.close(code, closeReason(reason));
-      if (!this.#record) this.#socket.terminate();
+      if (!this.#record) this.#guard.end();
     } catch {
       this.#socket.terminate();
     }

@@ -84,7 +84,11 @@ describe('StreamUpgrade', () => {
     expect(!full.ok && full.error.message).toContain('stream.maxUnauthenticated)');
     if (first.ok) first.release?.();
     expect(bare('10.0.0.3').ok).toBe(true);
-    // A client certificate authenticates the stream: no place taken, whatever the caps.
+    // A client certificate authenticates the stream: no place taken, whatever the caps, and the credential beside it
+    // (a bootstrap one that expired) is not looked at, as at the hello.
     expect(upgrade.check({ address: '10.0.0.1', authorization: undefined, certified: true })).toEqual({ ok: true });
+    expect(upgrade.check({ address: '10.0.0.1', authorization: 'Bearer expired', certified: true })).toEqual({
+      ok: true,
+    });
   });
 });

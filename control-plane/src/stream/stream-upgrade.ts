@@ -89,8 +89,11 @@ export class StreamUpgrade implements JoinThrottle {
   /** Decides an upgrade of `/v1/stream`. */
   check(req: UpgradeRequest): UpgradeDecision {
     const { metrics, log } = this.#o;
+    // A valid certificate decides, as it does the hello: the credential beside it (expired, say, after bootstrap) is
+    // not looked at.
+    if (req.certified) return { ok: true };
     const header = req.authorization;
-    if (header === undefined || header === '') return req.certified ? { ok: true } : this.#unauthenticated(req.address);
+    if (header === undefined || header === '') return this.#unauthenticated(req.address);
     const token = bearer(header);
     // Another scheme is no guess (a proxy's own header, say): refused, not counted.
     if (token === undefined) {
@@ -100,7 +103,6 @@ export class StreamUpgrade implements JoinThrottle {
     }
     const decision = this.#o.verify(token);
     if (decision.ok) return { ok: true, credential: token };
-    // A certificate that authenticates the stream joins without the credential; a wrong one beside it is still refused.
     const waitMs = WRONG_CREDENTIAL.has(decision.reason) ? this.blockedForMs(req.address) : 0;
     if (waitMs > 0) {
       metrics.streamUpgradesRefused.inc({ reason: 'throttled' });
