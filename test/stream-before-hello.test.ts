@@ -63,6 +63,13 @@ describe('the agent stream before the hello', () => {
     await waitFor('every stream refused with 1009 and ended', () =>
       streams.every((s) => s.closeCode() === 1009 && s.ended()),
     );
+    // Sent in full, the message meets the same end: the socket is ended, not read to the end and held for a close
+    // handshake (before: buffered whole, refused, and the socket kept 30 s more).
+    const full = await Promise.all(
+      Array.from({ length: PER_ADDRESS }, () => rawStream(cp.port, { localAddress: '127.0.0.18' })),
+    );
+    for (const s of full) s.socket.write(Buffer.concat([frameHeader(1024 * 1024), randomBytes(1024 * 1024)]));
+    await waitFor('every stream sent 1 MiB ended', () => full.every((s) => s.ended()));
     expect((await getJson(cp.port, '/healthz')).status).toBe('ok');
   });
 
