@@ -77,7 +77,9 @@ export function admissionAuth(
  * credential taking an id held for another service, and the shared token
  * taking an id held by a credential's agent (both `wrong_service`); a hello
  * without an instance taking the id of a live agent that fronts one
- * (`instance_held`).
+ * (`instance_held`). A wrong credential counts against the address in
+ * `ctx.throttle`; from a blocked address it is refused with
+ * `MESHLET_TOO_MANY_JOIN_FAILURES` (close 4029), while a valid one passes.
  */
 export function admitHello(
   hello: Hello,
