@@ -37,8 +37,9 @@ async function helloOver(
   serverCa: Buffer,
   client: { key: string; cert: string } | undefined,
   hello: Record<string, unknown>,
+  localAddress = '127.0.0.1',
 ): Promise<Outcome> {
-  const ws = new WebSocket(cp.streamUrl, { ca: serverCa, ...(client ?? {}) });
+  const ws = new WebSocket(cp.streamUrl, { ca: serverCa, localAddress, ...(client ?? {}) });
   const messages: any[] = [];
   await once(ws, 'open');
   const outcome = new Promise<Outcome>((resolve) => {
@@ -262,10 +263,15 @@ describe("the agent's certificate authenticates its stream (wss)", () => {
       code: 4003,
       reason: expect.stringContaining('join credential required'),
     });
-    const withCredential = await helloOver(cp, serverCa, stolen, {
-      ...instanceHello('shop', 'shop-1', 'shop-thief'),
-      joinToken: cred.credential,
-    });
+    // From an address of its own: shop-1 and the other agents' wrong credentials have 127.0.0.1 throttled by now
+    // (4029, security.md "Before the hello").
+    const withCredential = await helloOver(
+      cp,
+      serverCa,
+      stolen,
+      { ...instanceHello('shop', 'shop-1', 'shop-thief'), joinToken: cred.credential },
+      '127.0.0.3',
+    );
     expect(withCredential).toMatchObject({
       admitted: false,
       code: 4003,

@@ -26,6 +26,12 @@ export const ControlPlaneErrorCodes = {
    * since a revision the store has not reached.
    */
   SNAPSHOT_INVALID: 'MESHLET_SNAPSHOT_INVALID',
+  /** A stream's upgrade carried a join credential (`Authorization: Bearer`) this control plane does not accept. */
+  STREAM_UNAUTHORIZED: 'MESHLET_STREAM_UNAUTHORIZED',
+  /** Too many wrong join credentials came from one address; only a valid one is let through until the block ends. */
+  TOO_MANY_JOIN_FAILURES: 'MESHLET_TOO_MANY_JOIN_FAILURES',
+  /** Too many streams that have not authenticated yet, from one address or in all. */
+  TOO_MANY_UNAUTHENTICATED_STREAMS: 'MESHLET_TOO_MANY_UNAUTHENTICATED_STREAMS',
   /** An admin request had no bearer token or a wrong one. */
   UNAUTHORIZED: 'MESHLET_UNAUTHORIZED',
   /** A read-only token was used for a request that could change state. */
@@ -69,6 +75,9 @@ export const ApiErrors = defineHttpErrors(ControlPlaneErrorCodes, {
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   TOO_MANY_AUTH_FAILURES: 429,
+  STREAM_UNAUTHORIZED: 401,
+  TOO_MANY_JOIN_FAILURES: 429,
+  TOO_MANY_UNAUTHENTICATED_STREAMS: 503,
   API_INVALID: 400,
   API_TOO_LARGE: 413,
   NOT_FOUND: 404,

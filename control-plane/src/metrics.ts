@@ -36,8 +36,19 @@ export function createMetrics() {
     }),
     joinRefusals: new Counter({
       name: 'meshlet_cp_join_refusals_total',
-      help: 'Agent hellos refused, and joined agents sent away, for their join credential or token, by reason (missing, shared_token_mismatch, malformed, unknown, expired, revoked, wrong_service, wrong_instance, no_service, instance_held).',
+      help: 'Agent hellos refused, and joined agents sent away, for their join credential or token, by reason (missing, shared_token_mismatch, malformed, unknown, expired, revoked, wrong_service, wrong_instance, no_service, instance_held, credential_mismatch).',
       labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    streamUpgradesRefused: new Counter({
+      name: 'meshlet_cp_stream_upgrades_refused_total',
+      help: 'Stream upgrades (/v1/stream) refused before any message, by reason (wrong_credential, throttled, address_limit, total_limit).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    unauthenticatedStreams: new Gauge({
+      name: 'meshlet_cp_unauthenticated_streams',
+      help: 'Agent streams open now that have not authenticated yet (no credential or client certificate at the upgrade, no hello yet).',
       registers: [registry],
     }),
     streamAdmissions: new Counter({

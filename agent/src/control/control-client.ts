@@ -24,6 +24,8 @@ import {
 import WebSocket from 'ws';
 import { type ClientCertificateSource, clientCertificate } from './client-certificate.js';
 import { describeTlsFailure } from './tls-trust.js';
+import { streamUpgradeHeaders } from './stream-upgrade-headers.js';
+import { onUpgradeRefused, type UpgradeRefusal } from './upgrade-refusal.js';
 import { UrlRotation } from './url-rotation.js';
 
 /** How applying a table went: ACK it (with the ring checksums), or NACK it with an error and maybe a stable code. */
@@ -209,6 +211,7 @@ export class ControlClient {
     const ws = new WebSocket(url, {
       handshakeTimeout: 5_000,
       maxPayload: o.maxMessageBytes * 4,
+      headers: streamUpgradeHeaders(o.joinToken),
       ...(o.ca === undefined ? {} : { ca: o.ca }),
       ...(presented === undefined ? {} : { cert: presented.cert, key: presented.key }),
     });
@@ -260,6 +263,8 @@ export class ControlClient {
     });
     ws.on('message', (data: Buffer, isBinary) => this.#onMessage(isBinary ? data : data.toString('utf8')));
     let lastError: string | undefined;
+    let refusal: UpgradeRefusal | undefined;
+    onUpgradeRefused(ws, (r) => (refusal = r));
     ws.on('error', (err: Error & { code?: string }) => {
       lastError = err.message;
       const tls = describeTlsFailure(err, o.ca !== undefined);
@@ -272,7 +277,7 @@ export class ControlClient {
       this.#tlsFailure = tls;
     });
     ws.on('close', (code, reasonBuf) => {
-      const reason = reasonBuf.toString();
+      const reason = refusal?.reason ?? reasonBuf.toString();
       this.#connected = false;
       this.#lastAck = undefined;
       this.#lastClose = { code, reason };
@@ -282,10 +287,10 @@ export class ControlClient {
       if (this.#stopped) return;
       // A stream that stayed up a while was healthy: start the backoff over.
       if (openedAt > 0 && o.clock() - openedAt > o.reconnectMaxDelayMs) this.#attempt = 0;
-      const delay = backoffDelay(
-        this.#attempt++,
-        { initialMs: o.reconnectInitialDelayMs, maxMs: o.reconnectMaxDelayMs },
-        o.random,
+      // A refused upgrade's Retry-After (the control plane's limits before the hello) is a floor, up to a minute.
+      const delay = Math.max(
+        backoffDelay(this.#attempt++, { initialMs: o.reconnectInitialDelayMs, maxMs: o.reconnectMaxDelayMs }, o.random),
+        Math.min(refusal?.retryAfterMs ?? 0, 60_000),
       );
       const held = o.tableVersion();
       o.log.warn(

@@ -15,6 +15,7 @@ import { createAuth } from '../api/auth.js';
 import { tokensFromConfig } from '../api/auth-tokens.js';
 import { httpsOptions } from '../api/tls.js';
 import type { createMetrics } from '../metrics.js';
+import { endSocket } from '../stream/end-socket.js';
 
 /** Admin API bodies larger than this are refused with 413 (a restore has its own, larger limit). */
 const BODY_LIMIT = 1024 * 1024;
@@ -74,6 +75,13 @@ export async function createServer(
     // Frames up to 4x the limit reach the decoder, which answers with a
     // reason; beyond that ws closes the stream with 1009 on its own.
     options: { maxPayload: config.stream.maxMessageBytes * 4 },
+    // A frame over the limit (1009) is the peer's fault and its session logs it; only other errors are ours to log.
+    // ws has sent its close frame: end the socket once that is out, without waiting for the peer's.
+    errorHandler: (err, socket, req) => {
+      if ((err as { code?: string }).code?.startsWith('WS_ERR_')) return endSocket(req.socket);
+      req.log.error({ err }, 'agent stream failed');
+      socket.terminate();
+    },
   });
   app.addHook('onRequest', auth.hook);
   return app;

@@ -8,12 +8,15 @@ import { registerLogLevelRoutes } from '../api/log-level-routes.js';
 import { registerReadRoutes } from '../api/read-routes.js';
 import { takeSnapshot } from '../backup/snapshot.js';
 import { registerDashboard } from '../dashboard/dashboard.js';
-import { checkJoin } from '../join/check-join.js';
+import { checkCredential, checkJoin, type JoinPolicy } from '../join/check-join.js';
+import { sendError } from '../api/api-errors.js';
 import { sendAwayRevoked } from '../join/send-away-revoked.js';
 import { AdvertisedAddressCheck, isLoopback, normalizeAddress } from '../registry/advertised-address-check.js';
 import { AgentSession, type SessionContext } from '../stream/agent-session.js';
 import { checkRegistration } from '../stream/check-registration.js';
 import { ReportGuard } from '../stream/report-guard.js';
+import { StreamUpgrade, type UpgradeDecision } from '../stream/stream-upgrade.js';
+import { UnauthenticatedStreams } from '../stream/unauthenticated-streams.js';
 import type { CertificateIssuer } from '../stream/certificate-requests.js';
 import type { CaRotation } from '../identity/ca-rotation.js';
 import { registerCaRoutes } from '../api/ca-routes.js';
@@ -44,6 +47,20 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     allowHostNames: config.registry.allowHostNames,
     listensOnLoopback: isLoopback(normalizeAddress(config.listen.host)),
   });
+  const joinPolicy = (): JoinPolicy => ({
+    sharedToken: config.auth.allowSharedJoinToken ? config.auth.joinToken : undefined,
+    credentials: joinCredentials,
+  });
+  const upgrades = new StreamUpgrade({
+    verify: (token) => checkCredential(token, joinPolicy()),
+    unauthenticated: new UnauthenticatedStreams(
+      { perAddress: config.stream.maxUnauthenticatedPerAddress, total: config.stream.maxUnauthenticated },
+      (n) => metrics.unauthenticatedStreams.set(n),
+    ),
+    metrics,
+    log,
+    clock,
+  });
   const session: SessionContext = {
     registry,
     pusher,
@@ -55,16 +72,14 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     clock,
     decode: createAgentMessageDecoder(config.stream.maxMessageBytes),
     helloTimeoutMs: config.stream.helloTimeoutMs,
+    helloMaxBytes: config.stream.helloMaxBytes,
+    throttle: upgrades,
     credentialActive: (id) => {
       if (id === undefined) return config.auth.allowSharedJoinToken;
       const record = joinCredentials.get(id);
       return record !== undefined && record.revokedAt === undefined;
     },
-    checkJoin: (hello) =>
-      checkJoin(hello, {
-        sharedToken: config.auth.allowSharedJoinToken ? config.auth.joinToken : undefined,
-        credentials: joinCredentials,
-      }),
+    checkJoin: (hello) => checkJoin(hello, joinPolicy()),
     sessions,
     relay: (agentId, report, identity) => replication.observed(agentId, report, identity),
     checkRegistration: (hello, remoteAddress) =>
@@ -91,20 +106,41 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       ? new StreamCertificateAuth({ trust: ctx.streamTrust, trustDomain: ctx.issuer.trustDomain, clock, metrics, log })
       : undefined;
   const certified = new WeakMap<object, CertifiedAgent>();
+  const admitted = new WeakMap<object, Extract<UpgradeDecision, { ok: true }>>();
   app.get(
     '/v1/stream',
     {
       websocket: true,
-      preValidation: async (req) => {
+      // Before any WebSocket message: the client certificate, then the credential of the upgrade or a place among the
+      // unauthenticated streams (see security.md, "Before the hello"). A refusal is an HTTP answer, and the socket ends.
+      preValidation: async (req, reply) => {
+        if (!req.ws) return;
+        const address = req.socket.remoteAddress ?? 'unknown';
         const tls = req.raw.socket as Partial<TLSSocket>;
-        if (streamAuth === undefined || typeof tls.getPeerCertificate !== 'function') return;
-        const who = await streamAuth.authenticate(tls.getPeerCertificate(true), req.socket.remoteAddress ?? 'unknown');
-        if (who !== undefined) certified.set(req.raw, who);
+        if (streamAuth !== undefined && typeof tls.getPeerCertificate === 'function') {
+          const who = await streamAuth.authenticate(tls.getPeerCertificate(true), address);
+          if (who !== undefined) certified.set(req.raw, who);
+        }
+        const who = certified.get(req.raw);
+        const standing = who?.credentialId === undefined || session.credentialActive?.(who.credentialId) !== false;
+        const decision = upgrades.check({
+          address,
+          authorization: req.headers.authorization,
+          certified: who !== undefined && standing,
+        });
+        if (!decision.ok) {
+          if (decision.retryAfterSeconds !== undefined) reply.header('retry-after', String(decision.retryAfterSeconds));
+          return sendError(reply, decision.error);
+        }
+        if (decision.release) req.raw.socket.once('close', decision.release);
+        admitted.set(req.raw, decision);
+        return undefined;
       },
     },
     (socket, req) => {
       // No address (a socket already closed): 'unknown' is no IP, so the address check refuses any registration.
-      new AgentSession(socket, req.socket.remoteAddress ?? 'unknown', session, certified.get(req.raw));
+      const address = req.socket.remoteAddress ?? 'unknown';
+      new AgentSession(socket, address, session, certified.get(req.raw), { ...admitted.get(req.raw), raw: req.socket });
     },
   );
   // The page holds no data: it asks for a token and calls the API with it.

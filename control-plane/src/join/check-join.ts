@@ -62,7 +62,48 @@ export function claimedService(hello: Hello): { service?: string; conflict?: str
  * both paths.
  */
 export function checkJoin(hello: Hello, policy: JoinPolicy): JoinDecision {
-  const token = hello.joinToken;
+  const credential = checkCredential(hello.joinToken, policy);
+  if (!credential.ok) return credential;
+  const { credentialId: id, service } = credential;
+  if (id === undefined || service === undefined) {
+    // The shared token admits any service, but not a hello that contradicts
+    // itself: one naming a service other than its instance's would be listed
+    // as one service and route as another.
+    const { conflict } = claimedService(hello);
+    if (conflict !== undefined) return { ok: false, reason: 'wrong_service', message: conflict };
+    return { ok: true };
+  }
+  const claimed = claimedService(hello);
+  if (claimed.conflict !== undefined)
+    return { ok: false, reason: 'wrong_service', message: claimed.conflict, credentialId: id };
+  if (claimed.service === undefined) {
+    return {
+      ok: false,
+      reason: 'no_service',
+      message: `a client-only agent must name its service: set service: ${service} in the agent config (the service its credential ${id} is for)`,
+      credentialId: id,
+    };
+  }
+  if (claimed.service !== service) {
+    const verb = hello.instance === undefined ? 'act for' : 'register';
+    return {
+      ok: false,
+      reason: 'wrong_service',
+      message: `a credential for ${service} cannot ${verb} ${claimed.service}`,
+      credentialId: id,
+    };
+  }
+  return { ok: true, credentialId: id, service };
+}
+
+/**
+ * Whether `token` is a join credential this control plane accepts, whatever
+ * service it is for: a per-service credential that is known, unexpired and
+ * not revoked (its id and service returned), or the shared join token where
+ * it is allowed. The stream's upgrade checks this before any message; the
+ * hello is checked in full by {@link checkJoin}.
+ */
+export function checkCredential(token: string | undefined, policy: JoinPolicy): JoinDecision {
   if (token !== undefined && isJoinCredential(token)) {
     const check = policy.credentials.verify(token);
     if (!check.ok) {
@@ -80,37 +121,10 @@ export function checkJoin(hello: Hello, policy: JoinPolicy): JoinDecision {
         ...(check.id === undefined ? {} : { credentialId: check.id }),
       };
     }
-    const { id, service } = check.credential;
-    const claimed = claimedService(hello);
-    if (claimed.conflict !== undefined)
-      return { ok: false, reason: 'wrong_service', message: claimed.conflict, credentialId: id };
-    if (claimed.service === undefined) {
-      return {
-        ok: false,
-        reason: 'no_service',
-        message: `a client-only agent must name its service: set service: ${service} in the agent config (the service its credential ${id} is for)`,
-        credentialId: id,
-      };
-    }
-    if (claimed.service !== service) {
-      const verb = hello.instance === undefined ? 'act for' : 'register';
-      return {
-        ok: false,
-        reason: 'wrong_service',
-        message: `a credential for ${service} cannot ${verb} ${claimed.service}`,
-        credentialId: id,
-      };
-    }
-    return { ok: true, credentialId: id, service };
+    return { ok: true, credentialId: check.credential.id, service: check.credential.service };
   }
-  if (policy.sharedToken !== undefined && token !== undefined && tokenMatches(policy.sharedToken, token)) {
-    // The shared token admits any service, but not a hello that contradicts
-    // itself: one naming a service other than its instance's would be listed
-    // as one service and route as another.
-    const { conflict } = claimedService(hello);
-    if (conflict !== undefined) return { ok: false, reason: 'wrong_service', message: conflict };
+  if (policy.sharedToken !== undefined && token !== undefined && tokenMatches(policy.sharedToken, token))
     return { ok: true };
-  }
   if (token === undefined) return { ok: false, reason: 'missing', message: `join credential required: ${HOW_TO}` };
   const why = policy.sharedToken === undefined ? ' (this control plane accepts no shared join token)' : '';
   return {
@@ -119,3 +133,12 @@ export function checkJoin(hello: Hello, policy: JoinPolicy): JoinDecision {
     message: `join token rejected${why}: ${HOW_TO}`,
   };
 }
+
+/** Refusals that mean the credential itself is wrong (a guess, a typo, a stale one), as opposed to a valid one misused. */
+export const WRONG_CREDENTIAL: ReadonlySet<JoinRefusal> = new Set([
+  'malformed',
+  'unknown',
+  'expired',
+  'revoked',
+  'shared_token_mismatch',
+]);

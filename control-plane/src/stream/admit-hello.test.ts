@@ -158,3 +158,35 @@ describe('admitHello: a certificate login', () => {
     ).toMatchObject({ ok: true, service: 'orders' });
   });
 });
+
+describe('admitHello: wrong credentials are throttled per address, failures only', () => {
+  /** A throttle that blocks an address after `max` failures (the real one is StreamUpgrade, over AuthFailures). */
+  const throttle = (max: number) => {
+    const failures = new Map<string, number>();
+    return {
+      blockedForMs: (address: string) => ((failures.get(address) ?? 0) >= max ? 60_000 : 0),
+      failed: (address: string) => void failures.set(address, (failures.get(address) ?? 0) + 1),
+    };
+  };
+  const wrong: JoinDecision = { ok: false, reason: 'unknown', message: 'join credential is unknown' };
+
+  it('refuses a wrong credential from a blocked address with 4029, keeping the reason, and lets a valid one in', () => {
+    const t = throttle(2);
+    const ctx = { ...context(wrong), throttle: t };
+    const codes = [1, 2, 3].map(() => {
+      const out = admitHello(hello(), ctx, '10.0.0.1');
+      return out.ok ? 0 : out.closeCode;
+    });
+    expect(codes).toEqual([4003, 4003, 4029]);
+    const blocked = admitHello(hello(), ctx, '10.0.0.1');
+    expect(blocked).toMatchObject({ ok: false, code: 'MESHLET_TOO_MANY_JOIN_FAILURES' });
+    expect(!blocked.ok && blocked.message).toContain('join credential is unknown');
+    expect(admitHello(hello(), { ...context(reports), throttle: t }, '10.0.0.1').ok).toBe(true);
+    // Another address, and a valid credential misused (not a guess), are not counted against anyone.
+    expect(admitHello(hello(), ctx, '10.0.0.2')).toMatchObject({ closeCode: 4003 });
+    const misuse: JoinDecision = { ok: false, reason: 'wrong_service', message: 'for reports', credentialId: 'c' };
+    const t2 = throttle(1);
+    admitHello(hello(), { ...context(misuse), throttle: t2 }, '10.0.0.3');
+    expect(t2.blockedForMs('10.0.0.3')).toBe(0);
+  });
+});

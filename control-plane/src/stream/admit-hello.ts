@@ -1,9 +1,10 @@
 import { CloseCodes, type Hello, type Logger, PROTOCOL_VERSION, SharedErrorCodes } from '@meshlet/shared';
 import { ControlPlaneErrorCodes } from '../errors.js';
-import type { JoinDecision, JoinRefusal } from '../join/check-join.js';
+import { type JoinDecision, type JoinRefusal, WRONG_CREDENTIAL } from '../join/check-join.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
 import { certificateJoin } from './certificate-join.js';
 import type { CertifiedAgent } from './stream-certificate-auth.js';
+import type { JoinThrottle } from './stream-upgrade.js';
 
 /** What {@link admitHello} needs from the session's context. */
 export interface AdmissionContext {
@@ -18,6 +19,8 @@ export interface AdmissionContext {
   metrics: ControlPlaneMetrics;
   log: Logger;
   refusal?: () => string | undefined;
+  /** Wrong credentials per address (shared with the upgrade); absent: not throttled. */
+  throttle?: JoinThrottle;
 }
 
 /**
@@ -79,7 +82,9 @@ export function admissionAuth(
  * credential taking an id held for another service, and the shared token
  * taking an id held by a credential's agent (both `wrong_service`); a hello
  * without an instance taking the id of a live agent that fronts one
- * (`instance_held`).
+ * (`instance_held`). A wrong credential counts against the address in
+ * `ctx.throttle`; from a blocked address it is refused with
+ * `MESHLET_TOO_MANY_JOIN_FAILURES` (close 4029), while a valid one passes.
  */
 export function admitHello(
   hello: Hello,
@@ -128,6 +133,20 @@ export function admitHello(
     certificate = undefined;
   }
   const join = certificate === undefined ? ctx.checkJoin(hello) : certificateJoin(hello, certificate);
+  if (!join.ok && WRONG_CREDENTIAL.has(join.reason) && ctx.throttle !== undefined) {
+    const waitMs = ctx.throttle.blockedForMs(remoteAddress);
+    if (waitMs > 0) {
+      // Not logged one by one: a blocked address may send hundreds; the block itself was logged.
+      ctx.metrics.joinRefusals.inc({ reason: join.reason });
+      return {
+        ok: false,
+        code: ControlPlaneErrorCodes.TOO_MANY_JOIN_FAILURES,
+        message: `too many wrong join credentials came from ${remoteAddress}; only a valid one is let in for ${Math.ceil(waitMs / 1000)} s: ${join.message}`,
+        closeCode: CloseCodes.TOO_MANY_JOIN_FAILURES,
+      };
+    }
+    ctx.throttle.failed(remoteAddress);
+  }
   if (!join.ok) return refuse(join.reason, join.message, join.credentialId);
   const { credentialId, service } = join;
   const other = service === undefined ? undefined : otherService(service, holders);

@@ -25,6 +25,10 @@ import type { ReportGuard } from './report-guard.js';
 import { type CertifiedAgent, notePresented } from './stream-certificate-auth.js';
 import type { CertificateIssuer, CertificateRequests, WorkloadGrant } from './certificate-requests.js';
 import { sessionCertificates } from './session-certificates.js';
+import { newSubscriptions } from './new-subscriptions.js';
+import { helloCredential } from './hello-credential.js';
+import { PreHelloGuard, type StreamStart } from './pre-hello-guard.js';
+import type { JoinThrottle } from './stream-upgrade.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
 
@@ -40,6 +44,10 @@ export interface SessionContext {
   log: Logger;
   decode: Decoder<AgentMessage>;
   helloTimeoutMs: number;
+  /** The largest message before the hello (`stream.helloMaxBytes`). */
+  helloMaxBytes: number;
+  /** Wrong join credentials per address, shared with the upgrade; absent: not throttled. */
+  throttle?: JoinThrottle;
   clock: () => number;
   /** Decides whether a hello may join (per-service credential, shared join token, or none required). */
   checkJoin: (hello: Hello) => JoinDecision;
@@ -63,9 +71,6 @@ export interface SessionContext {
   issuer?: CertificateIssuer;
 }
 
-/** Most services one agent may subscribe to (the hello's own limit). */
-const MAX_SUBSCRIPTIONS = 10_000;
-
 /** Printable ASCII, at most 120 bytes: always a valid WebSocket close reason. */
 export function closeReason(text: string): string {
   return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 120);
@@ -82,7 +87,9 @@ export class AgentSession implements TableSink {
   readonly #ctx: SessionContext;
   readonly #remoteAddress: string;
   #record: AgentRecord | undefined;
-  #helloTimer: NodeJS.Timeout | undefined;
+  readonly #guard: PreHelloGuard;
+  /** The join credential the upgrade's `Authorization` header carried, already checked there. */
+  readonly #upgradeCredential: string | undefined;
   #credentialId: string | undefined;
   #admittedFor: string | undefined;
   /** The workload the stream's client certificate proved, if any (it joins instead of the credential). */
@@ -90,18 +97,24 @@ export class AgentSession implements TableSink {
   #certificate: CertifiedAgent | undefined;
   #certificates: CertificateRequests | undefined;
 
-  constructor(socket: WebSocket, remoteAddress: string, ctx: SessionContext, certificate?: CertifiedAgent) {
+  /** `upgrade`: what the stream's upgrade proved (its credential), its raw socket, and the place it took, if any. */
+  constructor(
+    socket: WebSocket,
+    remoteAddress: string,
+    ctx: SessionContext,
+    certificate?: CertifiedAgent,
+    upgrade: StreamStart = {},
+  ) {
     this.#socket = socket;
     this.#certificate = certificate;
     this.#ctx = ctx;
     this.#remoteAddress = remoteAddress;
-    this.#helloTimer = setTimeout(() => {
-      this.#fail(
-        ControlPlaneErrorCodes.HELLO_REQUIRED,
-        `no hello within ${ctx.helloTimeoutMs} ms`,
-        CloseCodes.HELLO_REQUIRED,
-      );
-    }, ctx.helloTimeoutMs);
+    this.#upgradeCredential = upgrade.credential;
+    const timedOut = () => {
+      const message = `no hello within ${ctx.helloTimeoutMs} ms`;
+      this.#fail(ControlPlaneErrorCodes.HELLO_REQUIRED, message, CloseCodes.HELLO_REQUIRED);
+    };
+    this.#guard = new PreHelloGuard(socket, ctx, timedOut, ctx.log, upgrade);
     socket.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
     socket.on('close', (code: number) => this.#onClose(code));
     socket.on('error', (err: Error & { code?: string }) => {
@@ -143,10 +156,13 @@ export class AgentSession implements TableSink {
    * Closes the stream with a code and a reason the agent can read. A close
    * reason is at most 123 bytes and often echoes what the peer sent, so it is
    * cut to printable ASCII within that limit; ws throws on a longer one.
+   * Before the hello the socket is ended at once after the close frame: a
+   * stranger is not waited for (up to 30 s) to answer the close handshake.
    */
   close(code: number, reason: string): void {
     try {
       this.#socket.close(code, closeReason(reason));
+      if (!this.#record) this.#guard.end();
     } catch {
       this.#socket.terminate();
     }
@@ -176,15 +192,11 @@ export class AgentSession implements TableSink {
         },
         'refused agent message',
       );
-      if (decoded.error.code === SharedErrorCodes.PROTOCOL_TOO_LARGE) {
-        this.#reply(decoded.error);
+      this.#reply(decoded.error);
+      if (decoded.error.code === SharedErrorCodes.PROTOCOL_TOO_LARGE)
         this.close(CloseCodes.MESSAGE_TOO_BIG, decoded.error.message);
-      } else if (!this.#record) {
-        this.#reply(decoded.error);
+      else if (!this.#record)
         this.close(CloseCodes.HELLO_REQUIRED, `first message must be a valid hello: ${decoded.error.message}`);
-      } else {
-        this.#reply(decoded.error);
-      }
       return;
     }
     const msg = decoded.message;
@@ -222,20 +234,11 @@ export class AgentSession implements TableSink {
         return;
       }
       case 'subscribe': {
-        const have = new Set(record.subscriptions);
-        const fresh = [...new Set(msg.services)].filter((s) => !have.has(s));
-        if (fresh.length === 0) return;
-        if (record.subscriptions.length + fresh.length > MAX_SUBSCRIPTIONS) {
-          this.#reply({
-            type: 'error',
-            code: SharedErrorCodes.PROTOCOL_SCHEMA,
-            message: `an agent may subscribe to at most ${MAX_SUBSCRIPTIONS} services; it has ${record.subscriptions.length}`,
-            field: 'services',
-          });
-          return;
-        }
-        ctx.pusher.subscribe(this, fresh);
-        record.subscriptions = [...record.subscriptions, ...fresh].sort();
+        const more = newSubscriptions(record.subscriptions, msg.services);
+        if ('error' in more) return this.#reply(more.error);
+        if (more.fresh.length === 0) return;
+        ctx.pusher.subscribe(this, more.fresh);
+        record.subscriptions = [...record.subscriptions, ...more.fresh].sort();
         return;
       }
       case 'observations': {
@@ -256,10 +259,8 @@ export class AgentSession implements TableSink {
             ctx.identityChanged?.(record);
           }
           ctx.pusher.ack(this, msg.version);
-          const rings: AgentRecord['rings'] = {};
-          for (const [service, r] of Object.entries(msg.ringChecksums ?? {}))
-            rings[service] = { ...r, agrees: ctx.ringAgrees(service, r) };
-          record.rings = rings;
+          const reported = Object.entries(msg.ringChecksums ?? {});
+          record.rings = Object.fromEntries(reported.map(([s, r]) => [s, { ...r, agrees: ctx.ringAgrees(s, r) }]));
         }
         return;
       case 'nack':
@@ -287,10 +288,16 @@ export class AgentSession implements TableSink {
     }
   }
 
-  #onHello(hello: Hello): void {
+  #onHello(sent: Hello): void {
     const ctx = this.#ctx;
-    if (this.#helloTimer) clearTimeout(this.#helloTimer);
-    this.#helloTimer = undefined;
+    this.#guard.closed();
+    const agreed = helloCredential(sent, this.#upgradeCredential);
+    if (!agreed.ok) {
+      ctx.metrics.joinRefusals.inc({ reason: 'credential_mismatch' });
+      this.#fail(ControlPlaneErrorCodes.JOIN_TOKEN_INVALID, agreed.message, CloseCodes.UNAUTHORIZED);
+      return;
+    }
+    const hello = agreed.hello;
     const previous = ctx.sessions.get(hello.agentId);
     const held = ctx.registry.get(hello.agentId);
     const holders = [
@@ -310,6 +317,7 @@ export class AgentSession implements TableSink {
       return;
     }
     this.#certificate = admitted.certificate;
+    this.#guard.admitted();
     this.#credentialId = admitted.credentialId;
     this.#admittedFor = admitted.service;
     ctx.metrics.streamAdmissions.inc({ auth: admissionAuth(admitted, hello) });
@@ -342,7 +350,7 @@ export class AgentSession implements TableSink {
 
   #onClose(code: number): void {
     const ctx = this.#ctx;
-    if (this.#helloTimer) clearTimeout(this.#helloTimer);
+    this.#guard.closed();
     if (!this.#record) return;
     ctx.pusher.remove(this);
     this.#certificates?.close(ctx.sessions.get(this.#record.agentId) === this);

@@ -115,6 +115,12 @@ export const ControlPlaneConfig = Type.Object(
       {
         maxMessageBytes: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
         helloTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
+        /** The largest first message (the hello) a stream may send; a larger one is refused at its frame header. */
+        helloMaxBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 64 * 1024 }),
+        /** Streams not yet authenticated (no credential or client certificate at the upgrade, no hello yet) from one address. */
+        maxUnauthenticatedPerAddress: Type.Integer({ minimum: 1, maximum: 100_000, default: 16 }),
+        /** ...and from all addresses together. */
+        maxUnauthenticated: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1024 }),
         /** Reports (observations, health) one agent may send per second, sustained; more are dropped and counted. */
         reportsPerSecond: Type.Number({ minimum: 0.1, maximum: 10_000, default: 20 }),
         /** ...and at once, after a quiet spell. */

@@ -379,6 +379,8 @@ export const CloseCodes = {
   REPLACED: 4009,
   /** The control-plane replica cannot reach its store (etcd); the agent should use another replica. */
   CUT_OFF: 4010,
+  /** Too many wrong join credentials came from the agent's address; a valid one is still let in. */
+  TOO_MANY_JOIN_FAILURES: 4029,
   /** Standard: message too big. */
   MESSAGE_TOO_BIG: 1009,
   /** Standard: the server is going away (shutdown). */
