@@ -27,9 +27,10 @@ describe('defaults', () => {
       listeners: {
         outbound: { enabled: true, host: '127.0.0.1', port: 15001 },
         inbound: { host: '0.0.0.0', port: 15006 },
-        admin: { host: '127.0.0.1', port: 15000 },
+        admin: { host: '127.0.0.1', port: 15000, allowedHosts: [] },
       },
       controlPlane: {
+        allowPlaintextRemote: false,
         // No url: the agent resolves url/urls, and the default, itself (agent/src/control/control-plane-urls.ts).
         heartbeatIntervalMs: 1000,
         reconnectInitialDelayMs: 200,
