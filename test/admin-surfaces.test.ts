@@ -1,6 +1,9 @@
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import getPort from 'get-port';
 import { describe, expect, it } from 'vitest';
+import { chromiumPath, launchChromium } from './harness/chromium.js';
 import { httpRequest } from './harness/http.js';
 import { AGENT_BIN, CP_BIN, type StartedMesh, withMesh } from './harness/mesh.js';
 import { meshctl } from './harness/meshctl.js';
@@ -43,6 +46,43 @@ describe('cross-site writes on loopback: a control plane and an agent without to
       body: '{}',
     });
     expect(json.status).toBe(403);
+    expect(await state('hello-2')).toBe('healthy');
+  });
+
+  it('a page of another origin in Chromium (fetch no-cors, form post, sendBeacon) cannot drain an instance', async () => {
+    chromiumPath();
+    const target = `${started.cp.url}/v1/instances/hello-2/drain`;
+    // The attacker's page, served from another origin (another port: another origin to the browser).
+    const page = `<!doctype html><form id="f" method="POST" action="${target}" enctype="text/plain"><input name="reason" value="x"></form>
+<script>
+// Without a body, as the issue's curl: before the fix this alone drained the instance.
+fetch(${JSON.stringify(target)}, { method: 'POST', mode: 'no-cors' })
+  .finally(() => fetch(${JSON.stringify(target)}, { method: 'POST', mode: 'no-cors', body: '{"reason":"evil"}' }))
+  .finally(() => {
+  navigator.sendBeacon(${JSON.stringify(target)}, 'x');
+  document.getElementById('f').submit();
+});
+</script>`;
+    const evil = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(page));
+    await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
+    const browser = await launchChromium();
+    const seen: number[] = [];
+    try {
+      const tab = await browser.newPage();
+      tab.on('response', (r) => {
+        if (r.url() === target) seen.push(r.status());
+      });
+      await tab.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`);
+      // The form navigates the tab to the control plane's answer.
+      await tab.waitForURL(target, { timeout: 15_000 });
+      expect(tab.url()).toBe(target);
+      expect(await tab.textContent('body')).toContain('MESHLET_CROSS_SITE_REQUEST');
+    } finally {
+      await browser.close();
+      evil.close();
+    }
+    expect(seen).toContain(403);
+    expect(seen).not.toContain(200);
     expect(await state('hello-2')).toBe('healthy');
   });
 
@@ -131,6 +171,27 @@ describe('/docs: the dashboard headers, and behind the tokens on request', () =>
       expect(a.headers['x-content-type-options'], path).toBe('nosniff');
     }
     await cp.proc.stop();
+  });
+
+  it('the /docs page still renders in Chromium under that CSP, with no violation reported', async () => {
+    chromiumPath();
+    const cp = await mesh.controlPlane();
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const violations: string[] = [];
+      page.on('console', (m) => {
+        if (m.text().includes('Content Security Policy')) violations.push(m.text());
+      });
+      page.on('pageerror', (e) => violations.push(e.message));
+      await page.goto(`${cp.url}/docs`);
+      await page.getByText('meshlet control plane admin API').first().waitFor({ timeout: 15_000 });
+      await page.locator('.opblock').first().waitFor({ timeout: 15_000 });
+      expect(violations).toEqual([]);
+    } finally {
+      await browser.close();
+      await cp.proc.stop();
+    }
   });
 
   it('with auth.protectDocs, /docs and /docs/json need a token (the read-only one will do)', async () => {

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { createAdminGuard } from '../api/admin-guard.js';
 import { createAuth } from '../api/auth.js';
 import { type AuthToken, tokensFromConfig } from '../api/auth-tokens.js';
-import { PAGE_SECURITY_HEADERS } from '../api/page-security-headers.js';
+import { DOCS_SECURITY_HEADERS } from '../api/page-security-headers.js';
 import { httpsOptions } from '../api/tls.js';
 import { weakTokens } from '../api/weak-tokens.js';
 import { isLoopback } from './check-security.js';
@@ -83,7 +83,7 @@ export async function createServer(config: ControlPlaneConfig, log: Logger, cloc
   // The OpenAPI page and its document get the dashboard's headers: no framing by another site, no foreign script.
   app.addHook('onSend', async (req, reply) => {
     if (req.url === '/docs' || req.url.startsWith('/docs/') || req.url.startsWith('/docs?'))
-      reply.headers(PAGE_SECURITY_HEADERS);
+      reply.headers(DOCS_SECURITY_HEADERS);
   });
   app.addHook('onRequest', guard);
   app.addHook('onRequest', auth.hook);
