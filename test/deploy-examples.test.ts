@@ -52,6 +52,9 @@ describe('deploy/ha examples', () => {
       env: { MESHLET_CONTROL_PLANE_JOIN_TOKEN: CREDENTIAL },
     });
     expect(config.controlPlane.urls).toHaveLength(3);
+    // Beyond loopback an agent refuses plain ws:// (issue 16): the example uses wss:// and names the CA.
+    expect(config.controlPlane.urls?.every((u) => u.startsWith('wss://'))).toBe(true);
+    expect(config.controlPlane.caFile).toBeDefined();
     expect(config.controlPlane.joinToken).toBe(CREDENTIAL);
   });
 });

@@ -352,7 +352,11 @@ describe('registrations on a control plane of its own', () => {
 
   it("a credential holder on the control plane's host registering 127.0.0.1:15000 is refused when the control plane listens beyond loopback", async () => {
     const port = await getPort();
-    const cp = await mesh.controlPlane({ ...extra, listen: { host: '0.0.0.0', port } }, port);
+    // Plain HTTP beyond loopback needs the explicit opt-out (the test's agents are on loopback anyway).
+    const cp = await mesh.controlPlane(
+      { ...extra, listen: { host: '0.0.0.0', port }, tls: { allowPlaintextRemote: true } },
+      port,
+    );
     try {
       const minted = await httpRequest(cp.port, '/v1/join-credentials', {
         ...as,

@@ -97,7 +97,7 @@ describe('wrong tokens from one address', () => {
     cp = await mesh.controlPlane({ auth: { adminToken: ADMIN } });
   });
 
-  it('are slowed down: after 5 within 60 s, 429 with Retry-After, even for the right token', async () => {
+  it('are slowed down: after 5 within 60 s, wrong tokens get 429 with Retry-After, the right token still passes', async () => {
     for (let i = 0; i < 5; i++)
       expect((await httpRequest(cp.port, '/v1/agents', as(`wrong-token-${i}-xxxxxxxx`))).status).toBe(401);
     const sixth = await httpRequest(cp.port, '/v1/agents', as('wrong-token-5-xxxxxxxx'));
@@ -106,7 +106,8 @@ describe('wrong tokens from one address', () => {
     const retryAfter = Number(sixth.headers['retry-after']);
     expect(retryAfter).toBeGreaterThan(50);
     expect(retryAfter).toBeLessThanOrEqual(60);
-    expect((await httpRequest(cp.port, '/v1/agents', as(ADMIN))).status).toBe(429);
+    // Only failures are throttled (issue 16): an operator behind the guesser's NAT is not locked out.
+    expect((await httpRequest(cp.port, '/v1/agents', as(ADMIN))).status).toBe(200);
     expect((await httpRequest(cp.port, '/healthz')).status).toBe(200);
     expect(cp.proc.output).toContain('too many wrong bearer tokens from one address');
   });

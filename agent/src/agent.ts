@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, isIP } from 'node:net';
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import {
@@ -264,6 +264,10 @@ export class Agent {
         metrics: this.#metrics.registry,
         identity: this.#identity,
         clock: this.#clock,
+        allowedHosts: [
+          ...(isIP(c.listeners.admin.host) ? [] : [c.listeners.admin.host]),
+          ...c.listeners.admin.allowedHosts,
+        ],
       },
       this.#log,
     );

@@ -1,4 +1,4 @@
-import { defineHttpErrors } from '@meshlet/shared';
+import { AdminApiErrorCodes, defineHttpErrors } from '@meshlet/shared';
 
 /**
  * Stable error codes of the agent's data path, listed in `docs/errors.md`.
@@ -40,6 +40,10 @@ export const AgentErrorCodes = {
    * sent; no endpoint is blamed.
    */
   IDENTITY_UNAVAILABLE: 'MESHLET_IDENTITY_UNAVAILABLE',
+  /** The admin listener refused a write (or WebSocket) that a web page of another site sent. */
+  CROSS_SITE_REQUEST: AdminApiErrorCodes.CROSS_SITE_REQUEST,
+  /** The admin listener refused a `Host` that is not an IP address, `localhost` or an allowed name (DNS rebinding). */
+  HOST_NOT_ALLOWED: AdminApiErrorCodes.HOST_NOT_ALLOWED,
 } as const;
 
 /** One of {@link AgentErrorCodes}. */
@@ -70,6 +74,8 @@ export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
   AUTHZ_DENIED: 403,
   AUTHZ_POLICY_UNKNOWN: 503,
   IDENTITY_UNAVAILABLE: 503,
+  CROSS_SITE_REQUEST: 403,
+  HOST_NOT_ALLOWED: 403,
 });
 
 /** Header that carries the error code on every answer the agent makes itself. */

@@ -2,7 +2,7 @@
 import { AgentConfig, main } from '@meshlet/shared';
 import { Agent } from './agent.js';
 import { agentServiceIssues } from './control/agent-service.js';
-import { controlPlaneUrlIssues } from './control/control-plane-urls.js';
+import { controlPlaneUrlIssues, warnPlaintextRemote } from './control/control-plane-urls.js';
 
 main({
   name: 'meshlet-agent',
@@ -10,6 +10,7 @@ main({
   check: (config) => [...controlPlaneUrlIssues(config.controlPlane), ...agentServiceIssues(config)],
   logFields: (config) => ({ agentId: config.agentId }),
   start: async (config, log) => {
+    warnPlaintextRemote(config.controlPlane, log);
     const agent = new Agent(config, log);
     await agent.start();
     return agent;

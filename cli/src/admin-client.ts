@@ -1,4 +1,4 @@
-import { AdminApiErrorCodes } from '@meshlet/shared/admin-api';
+import { ADMIN_REQUEST_HEADER, AdminApiErrorCodes } from '@meshlet/shared/admin-api';
 import { Agent, type Dispatcher, request } from 'undici';
 import { errorFromAnswer, errorFromNetwork, parseApiError } from './answer-error.js';
 import { CliError, CliErrorCodes } from './cli-error.js';
@@ -85,7 +85,13 @@ export class AdminClient {
   }
 
   #headers(extra: Record<string, string> = {}): Record<string, string> {
-    const h: Record<string, string> = { accept: 'application/json', 'user-agent': 'meshctl', ...extra };
+    // x-meshlet-request: a control plane without tokens refuses a write without it or a JSON body (a web page cannot send it across sites).
+    const h: Record<string, string> = {
+      accept: 'application/json',
+      'user-agent': 'meshctl',
+      [ADMIN_REQUEST_HEADER]: 'meshctl',
+      ...extra,
+    };
     if (this.connection.token) h.authorization = `Bearer ${this.connection.token}`;
     return h;
   }

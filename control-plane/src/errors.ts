@@ -38,6 +38,10 @@ export const ControlPlaneErrorCodes = {
   FORBIDDEN: 'MESHLET_FORBIDDEN',
   /** Too many admin requests with a wrong bearer token came from one address; it must wait. */
   TOO_MANY_AUTH_FAILURES: AdminApiErrorCodes.TOO_MANY_AUTH_FAILURES,
+  /** An admin write a web page of another site sent (foreign `Origin`, or no JSON content type nor `x-meshlet-request`). */
+  CROSS_SITE_REQUEST: AdminApiErrorCodes.CROSS_SITE_REQUEST,
+  /** With no token configured, a `Host` the admin API does not answer to (DNS rebinding protection). */
+  HOST_NOT_ALLOWED: AdminApiErrorCodes.HOST_NOT_ALLOWED,
   /** An admin API request body, parameter or query failed validation. */
   API_INVALID: 'MESHLET_API_INVALID',
   /** An admin API request body was over the size limit. */
@@ -78,6 +82,8 @@ export const ApiErrors = defineHttpErrors(ControlPlaneErrorCodes, {
   STREAM_UNAUTHORIZED: 401,
   TOO_MANY_JOIN_FAILURES: 429,
   TOO_MANY_UNAUTHENTICATED_STREAMS: 503,
+  CROSS_SITE_REQUEST: 403,
+  HOST_NOT_ALLOWED: 403,
   API_INVALID: 400,
   API_TOO_LARGE: 413,
   NOT_FOUND: 404,

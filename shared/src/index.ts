@@ -33,3 +33,4 @@ export * from './hash/table-checksum.js';
 export * from './protocol/replication.js';
 export * from './identity/spiffe-id.js';
 export * from './authz/normalize-target.js';
+export * from './admin-request-guard.js';

@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { RingChecksumMap } from '../control/ring-checksums.js';
 import { AgentErrors } from '../errors.js';
 import type { WorkloadIdentity } from '../identity/workload-identity.js';
+import { installAdminGuard } from './admin-guard.js';
 import { registerIdentityRoute } from './identity-route.js';
 import { registerLogLevelRoutes } from './log-level.js';
 import type { RouteTable } from '../route/route-table.js';
@@ -31,6 +32,8 @@ export interface AdminState {
   identity?: WorkloadIdentity | undefined;
   /** Wall clock, to tell an expired workload certificate (`/ready`); default the system's. */
   clock?: Clock | undefined;
+  /** Host names the listener answers to besides IP addresses and `localhost` (`listeners.admin.host` and `.allowedHosts`). */
+  allowedHosts?: readonly string[] | undefined;
 }
 
 function describeService(table: RouteTable, name: string): Record<string, unknown> {
@@ -65,6 +68,8 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
     if (status === undefined || status < 400 || status >= 500) return reply.send(err);
     return reply.code(status).send(httpErrorBody(AgentErrors.BAD_REQUEST(err.message, { statusCode: status })));
   });
+
+  installAdminGuard(app, state.allowedHosts ?? [], log.child({ component: 'admin' }));
 
   const registry = state.metrics;
   if (registry) {

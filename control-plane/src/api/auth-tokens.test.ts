@@ -13,7 +13,12 @@ function file(name: string, text: string): string {
   return path;
 }
 
-const base: AuthConfig = { allowInsecureRemote: false, allowSharedJoinToken: false };
+const base: AuthConfig = {
+  allowInsecureRemote: false,
+  allowSharedJoinToken: false,
+  allowedHosts: [],
+  protectDocs: false,
+};
 const CI = 'ci-token-3f9a1c7e5b2d8046';
 const OPS = 'ops-token-8e2b4d6f0a1c3e57';
 

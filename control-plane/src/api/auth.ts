@@ -79,13 +79,15 @@ function unauthorized(reply: FastifyReply, invalid: boolean, message: string): F
  * loopback-only deployment, and the start-up check refuses a non-loopback
  * listener without an admin token.
  *
- * A request on an `open` path passes. Otherwise an address that sent
- * `maxFailures` wrong tokens within `windowMs` gets 429 until `blockMs` after
- * its last wrong token, whatever it sends (the token is not even looked at,
- * so guessing gains nothing); a request without a valid token gets 401 (a
- * wrong one counts as a failure, a missing one does not: a forgotten header
- * is not a guess); a read-only token gets 403 on a method that could change
- * state, before any route runs.
+ * A request on an `open` path passes. Otherwise a request with a valid
+ * token passes, always; one without gets 401 (a wrong token counts as a
+ * failure, a missing one does not: a forgotten header is not a guess), and
+ * once an address sent `maxFailures` wrong tokens within `windowMs` its
+ * wrong tokens get 429 with `Retry-After` until `blockMs` after its last
+ * one. Only failures are throttled, so that a guesser behind the same NAT
+ * or ingress as the operators cannot lock them out; what keeps a guesser
+ * out is the token's entropy (see `weakTokenWarnings`). A read-only token
+ * gets 403 on a method that could change state, before any route runs.
  */
 export function createAuth(options: AuthOptions): Auth {
   const log = options.log;
@@ -110,19 +112,22 @@ export function createAuth(options: AuthOptions): Auth {
     if (open.has(path) || openPrefixes.some((p) => path.startsWith(p))) return undefined;
     // The peer of the socket, not req.ip: X-Forwarded-For would let a guesser pick a fresh address per request.
     const address = req.socket.remoteAddress ?? 'unknown';
-    const waitMs = failures.retryAfterMs(address);
-    if (waitMs > 0) {
-      const seconds = Math.ceil(waitMs / 1000);
-      return sendError(
-        reply.header('retry-after', String(seconds)),
-        ApiErrors.TOO_MANY_AUTH_FAILURES(
-          `too many requests with a wrong bearer token came from ${address}; retry in ${seconds} s with a valid token`,
-        ),
-      );
-    }
     const { key, presented } = authenticate(req);
     roles.set(req, key?.role);
     if (!key) {
+      // Only failures are throttled: a valid token passed above even from a
+      // blocked address, so a guesser behind the operators' NAT cannot lock
+      // them out. A blocked address's wrong tokens are not logged one by one.
+      const waitMs = presented ? failures.retryAfterMs(address) : 0;
+      if (waitMs > 0) {
+        const seconds = Math.ceil(waitMs / 1000);
+        return sendError(
+          reply.header('retry-after', String(seconds)),
+          ApiErrors.TOO_MANY_AUTH_FAILURES(
+            `too many requests with a wrong bearer token came from ${address}; retry in ${seconds} s with a valid token (a valid token is never refused)`,
+          ),
+        );
+      }
       log.warn(
         { remoteAddress: address, method: req.method, path, reason: presented ? 'wrong token' : 'no token' },
         'refused an admin API request without a valid bearer token',
@@ -136,7 +141,7 @@ export function createAuth(options: AuthOptions): Auth {
       if (failures.fail(address)) {
         log.warn(
           { remoteAddress: address, failures: limits.maxFailures, retryAfterMs: limits.blockMs },
-          'too many wrong bearer tokens from one address; refusing its admin API requests for a while',
+          'too many wrong bearer tokens from one address; answering its wrong tokens with 429 for a while (valid tokens still pass)',
         );
       }
       return unauthorized(

@@ -10,6 +10,8 @@ import {
 
 /** The `tls` section of the control-plane config. */
 export type TlsConfig = ControlPlaneConfig['tls'];
+/** The files of the `tls` section: what serving TLS needs. */
+export type TlsFiles = Pick<TlsConfig, 'certFile' | 'keyFile' | 'caFile'>;
 
 /** What `Fastify({ https })` needs to serve TLS. */
 export interface HttpsOptions {
@@ -28,7 +30,7 @@ export interface HttpsOptions {
 }
 
 /** Checks what the schema cannot: a certificate and its key go together. */
-export function checkTls(tls: TlsConfig): ValidationIssue[] {
+export function checkTls(tls: TlsFiles): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   if (tls.certFile !== undefined && tls.keyFile === undefined) {
     issues.push({
@@ -60,7 +62,7 @@ export function checkTls(tls: TlsConfig): ValidationIssue[] {
  * that does not match its certificate, or a file that is not PEM, fails the
  * start with the settings named rather than with OpenSSL's words alone.
  */
-export async function httpsOptions(tls: TlsConfig): Promise<HttpsOptions | undefined> {
+export async function httpsOptions(tls: TlsFiles): Promise<HttpsOptions | undefined> {
   const issues = checkTls(tls);
   if (issues.length > 0) throw new ConfigError('the tls settings', issues);
   if (tls.certFile === undefined || tls.keyFile === undefined) return undefined;

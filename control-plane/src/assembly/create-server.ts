@@ -11,11 +11,35 @@ import {
 } from '@meshlet/shared';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { installApiErrors } from '../api/api-errors.js';
+import { isIP } from 'node:net';
+import { createAdminGuard } from '../api/admin-guard.js';
 import { createAuth } from '../api/auth.js';
-import { tokensFromConfig } from '../api/auth-tokens.js';
+import { type AuthToken, tokensFromConfig } from '../api/auth-tokens.js';
+import { DOCS_SECURITY_HEADERS } from '../api/page-security-headers.js';
 import { httpsOptions } from '../api/tls.js';
 import type { createMetrics } from '../metrics.js';
 import { endSocket } from '../stream/end-socket.js';
+import { weakTokens } from '../api/weak-tokens.js';
+import { isLoopback } from './check-security.js';
+
+/**
+ * Says at every start, at warn, what the operator chose that leaves the
+ * control plane open: plain HTTP beyond loopback (`tls.allowPlaintextRemote`),
+ * and tokens that look guessable (named, never shown). Only failures are
+ * throttled, so a weak token is the one thing between a guesser and the API.
+ */
+function warnInsecure(config: ControlPlaneConfig, tls: boolean, tokens: readonly AuthToken[], log: Logger): void {
+  if (!tls && !isLoopback(config.listen.host))
+    log.warn(
+      { listenHost: config.listen.host, setting: 'tls.allowPlaintextRemote' },
+      'INSECURE: serving plain HTTP and ws:// beyond loopback; bearer tokens and join credentials cross the network unencrypted and anyone on the path can read or change them. Set tls.certFile and tls.keyFile',
+    );
+  for (const weak of weakTokens(tokens))
+    log.warn(
+      { tokenName: weak.name, reason: weak.reason },
+      'a bearer token looks weak: use a random token of at least 128 bits, such as the output of "openssl rand -hex 24"',
+    );
+}
 
 /** Admin API bodies larger than this are refused with 413 (a restore has its own, larger limit). */
 const BODY_LIMIT = 1024 * 1024;
@@ -35,11 +59,19 @@ export async function createServer(
   const issues = connectionLimitsIssues(config.listen.limits, 'listen.limits');
   if (issues.length > 0) throw new ConfigError('the listen.limits settings', issues);
   const https = await httpsOptions(config.tls);
+  const tokens = await tokensFromConfig(config.auth);
+  warnInsecure(config, https !== undefined, tokens, log);
+  const docs = config.auth.protectDocs ? [] : ['/docs', '/docs/*'];
   const auth = createAuth({
-    tokens: await tokensFromConfig(config.auth),
-    open: ['/healthz', '/v1/stream', '/docs', '/docs/*', '/', '/dashboard/*'],
+    tokens,
+    open: ['/healthz', '/v1/stream', ...docs, '/', '/dashboard/*'],
     log: log.child({ component: 'auth' }),
     clock,
+  });
+  const guard = createAdminGuard({
+    tokensConfigured: tokens.length > 0,
+    allowedHosts: [...(isIP(config.listen.host) === 0 ? [config.listen.host] : []), ...config.auth.allowedHosts],
+    log: log.child({ component: 'auth' }),
   });
   const app = Fastify({
     loggerInstance: log.child({ component: 'http' }) as unknown as FastifyBaseLogger,
@@ -83,6 +115,12 @@ export async function createServer(
       socket.terminate();
     },
   });
+  // The OpenAPI page and its document get the dashboard's headers: no framing by another site, no foreign script.
+  app.addHook('onSend', async (req, reply) => {
+    if (req.url === '/docs' || req.url.startsWith('/docs/') || req.url.startsWith('/docs?'))
+      reply.headers(DOCS_SECURITY_HEADERS);
+  });
+  app.addHook('onRequest', guard);
   app.addHook('onRequest', auth.hook);
   return app;
 }

@@ -4,6 +4,7 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { sendError } from '../api/api-errors.js';
+import { PAGE_SECURITY_HEADERS } from '../api/page-security-headers.js';
 import { ApiErrors } from '../errors.js';
 
 /**
@@ -43,19 +44,6 @@ const CONTENT_TYPES: Record<string, string> = {
   '.css': 'text/css; charset=utf-8',
 };
 
-/**
- * The page loads only its own files and talks only to this origin. uPlot
- * sizes its elements through the CSSOM (`el.style.x = ...`), which
- * `style-src 'self'` allows; no inline script or style is needed.
- */
-const SECURITY_HEADERS: Record<string, string> = {
-  'content-security-policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'cache-control': 'no-cache',
-};
-
 /** Options of {@link registerDashboard}. */
 export interface DashboardOptions {
   /** The folder of `index.html` and the page's scripts; defaults to {@link DASHBOARD_STATIC_DIR}. */
@@ -86,7 +74,7 @@ function load(file: string): Asset {
 }
 
 function send(reply: FastifyReply, asset: Asset): FastifyReply {
-  return reply.headers(SECURITY_HEADERS).type(asset.type).send(asset.body);
+  return reply.headers(PAGE_SECURITY_HEADERS).type(asset.type).send(asset.body);
 }
 
 /**

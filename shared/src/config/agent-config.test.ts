@@ -37,9 +37,15 @@ describe('defaults', () => {
       listeners: {
         outbound: { enabled: true, host: '127.0.0.1', port: 15001, limits: limits(4096, 4096) },
         inbound: { host: '0.0.0.0', port: 15006, limits: limits(4096, 512) },
-        admin: { host: '127.0.0.1', port: 15000, limits: { ...limits(256, 256), idleTimeoutMs: 72_000 } },
+        admin: {
+          host: '127.0.0.1',
+          port: 15000,
+          limits: { ...limits(256, 256), idleTimeoutMs: 72_000 },
+          allowedHosts: [],
+        },
       },
       controlPlane: {
+        allowPlaintextRemote: false,
         // No url: the agent resolves url/urls, and the default, itself (agent/src/control/control-plane-urls.ts).
         heartbeatIntervalMs: 1000,
         reconnectInitialDelayMs: 200,

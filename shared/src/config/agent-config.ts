@@ -106,6 +106,16 @@ export const AgentConfig = Type.Object(
               maxConnectionsPerAddress: 256,
               idleTimeoutMs: 72_000,
             }),
+            /** Host names the admin listener answers to besides IP addresses and `localhost` (DNS rebinding protection). File only. */
+            allowedHosts: Type.Array(
+              Type.String({
+                minLength: 1,
+                maxLength: 253,
+                pattern: '^[A-Za-z0-9._-]+$',
+                fix: 'use a host name such as orders-1.internal, without a port or scheme',
+              }),
+              { default: [], maxItems: 100 },
+            ),
           },
           { default: {}, additionalProperties: false },
         ),
@@ -133,6 +143,12 @@ export const AgentConfig = Type.Object(
          * CA signed.
          */
         caFile: Type.Optional(Type.String({ minLength: 1 })),
+        /**
+         * Send the join credential over `ws://` to a control plane that is
+         * not on loopback (insecure: anyone on the path reads it). Off: such
+         * a URL is refused at start; use `wss://`.
+         */
+        allowPlaintextRemote: Type.Boolean({ default: false }),
         heartbeatIntervalMs: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 }),
         reconnectInitialDelayMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 200 }),
         reconnectMaxDelayMs: Type.Integer({ minimum: 10, maximum: 600_000, default: 5000 }),

@@ -83,7 +83,13 @@ describe('defaults', () => {
   it('fills the control-plane defaults from nothing', () => {
     const { config } = loadConfig(ControlPlaneConfig, { argv: [], env: {} });
     expect(config.push).toEqual({ debounceMs: 20, maxDelayMs: 500, startupGraceMs: 3000 });
-    expect(config.auth).toEqual({ allowInsecureRemote: false, allowSharedJoinToken: false });
+    expect(config.auth).toEqual({
+      allowInsecureRemote: false,
+      allowSharedJoinToken: false,
+      allowedHosts: [],
+      protectDocs: false,
+    });
+    expect(config.tls).toEqual({ allowPlaintextRemote: false });
     expect(config.registry.forgetAfterMs).toBe(300_000);
   });
 });

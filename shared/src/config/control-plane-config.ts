@@ -205,6 +205,22 @@ export const ControlPlaneConfig = Type.Object(
         tokensFile: Type.Optional(Type.String({ minLength: 1 })),
         /** Listen beyond loopback without join and admin tokens (not recommended). */
         allowInsecureRemote: Type.Boolean({ default: false }),
+        /**
+         * Host names the admin API answers to while no token is configured,
+         * besides IP addresses, `localhost` and `listen.host` (DNS rebinding
+         * protection). File only.
+         */
+        allowedHosts: Type.Array(
+          Type.String({
+            minLength: 1,
+            maxLength: 253,
+            pattern: '^[A-Za-z0-9._-]+$',
+            fix: 'use a host name such as meshlet.internal, without a port or scheme',
+          }),
+          { default: [], maxItems: 100 },
+        ),
+        /** Put `/docs` and `/docs/json` (the OpenAPI page) behind the bearer tokens: any valid token, read-only included. */
+        protectDocs: Type.Boolean({ default: false }),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -221,6 +237,12 @@ export const ControlPlaneConfig = Type.Object(
         keyFile: Type.Optional(Type.String({ minLength: 1 })),
         /** PEM intermediate CA certificates sent after `certFile`, for a certificate signed by an intermediate. */
         caFile: Type.Optional(Type.String({ minLength: 1 })),
+        /**
+         * Serve plain HTTP and `ws://` on a non-loopback `listen.host`
+         * (insecure: tokens and join credentials cross the network in the
+         * clear). Logged at warn at every start.
+         */
+        allowPlaintextRemote: Type.Boolean({ default: false }),
       },
       { default: {}, additionalProperties: false },
     ),
