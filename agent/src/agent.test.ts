@@ -180,4 +180,26 @@ describe('Agent against a scripted control plane', () => {
     await until(() => conns.length > before, 'a new stream');
     expect(await message('hello')).toMatchObject({ tableVersion: 3, upstreams: ['orders', 'pay'] });
   });
+
+  // A hostile or mistaken table: 1000 services each asking for the largest
+  // Maglev table (0.8 MiB of JSON; built, about 2.7 GB and half a minute of
+  // a blocked event loop). The budget is checked by arithmetic before any
+  // table is built; only one service has an endpoint, so that the agent
+  // before the budget existed builds one table, ACKs, and this test fails
+  // quickly instead of exhausting the machine.
+  it('NACKs 1000 services each with maglevTableSize 655373 (MESHLET_TABLE_OVER_BUDGET, naming tableBudget.maxHashEntries) and keeps serving its table', async () => {
+    const held = agent.table?.version as number;
+    const policy = resolvePolicy({ balancer: { kind: 'maglev', maglevTableSize: 655_373 } });
+    const services: Routes['services'] = {};
+    for (let i = 0; i < 1000; i++) services[`hostile-${i}`] = { endpoints: i === 0 ? [endpoint()] : [], policy };
+    push({ type: 'routes', version: held + 1, nonce: 'hostile', services });
+    const nack = await message('nack', (m) => m.nonce === 'hostile');
+    expect(nack).toMatchObject({
+      code: 'MESHLET_TABLE_OVER_BUDGET',
+      error: expect.stringContaining('tableBudget.maxHashEntries (16777216)'),
+    });
+    expect(nack.error).toContain('655373000 entries');
+    expect(agent.table?.version).toBe(held);
+    expect((await send(addr.outbound as number, 'GET', undefined, undefined, 'pay')).status).toBe(200);
+  });
 });

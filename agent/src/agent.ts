@@ -7,6 +7,7 @@ import {
   type Health,
   type InstanceInfo,
   type Logger,
+  MeshletError,
   type Routes,
 } from '@meshlet/shared';
 import type { FastifyInstance } from 'fastify';
@@ -162,8 +163,7 @@ export class Agent {
     const c = this.#config;
     await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
     const persisted = await this.#cache.load();
-    if (persisted) {
-      this.#install(persisted, 'disk');
+    if (persisted && this.#installPersisted(persisted)) {
       this.#log.info(
         { version: persisted.version, path: this.#cache.path },
         'serving the persisted routing table until the control plane answers',
@@ -316,6 +316,17 @@ export class Agent {
     return info;
   }
 
+  /** Installs the table kept on disk; one now over the table budget is skipped (the control plane's comes soon). */
+  #installPersisted(routes: Routes): boolean {
+    try {
+      this.#install(routes, 'disk');
+      return true;
+    } catch (e) {
+      this.#log.error({ err: (e as Error).message, path: this.#cache.path }, 'not serving the persisted routing table');
+      return false;
+    }
+  }
+
   #install(routes: Routes, source: 'control-plane' | 'disk'): void {
     const deps = {
       random: this.#random,
@@ -324,6 +335,7 @@ export class Agent {
       zone: this.#config.zone ?? this.#config.instance?.zone,
       observations: this.#observations,
       metrics: this.#metrics,
+      tableBudget: this.#config.tableBudget,
     };
     const table = new RouteTable(routes, source, this.#clock(), deps, this.#table);
     this.#table = table;
@@ -343,7 +355,8 @@ export class Agent {
     try {
       this.#install(routes, 'control-plane');
     } catch (e) {
-      return { ok: false, error: `could not build the routing table: ${(e as Error).message}` };
+      const code = e instanceof MeshletError ? e.code : undefined;
+      return { ok: false, error: `could not build the routing table: ${(e as Error).message}`, code };
     }
     this.#log.info(
       {

@@ -27,6 +27,8 @@ export const SharedErrorCodes = {
   SPIFFE_ID_INVALID: 'MESHLET_SPIFFE_ID_INVALID',
   /** A peer's certificate chain does not prove the identity expected of it (untrusted, expired, no or wrong SPIFFE ID). */
   PEER_IDENTITY_REFUSED: 'MESHLET_PEER_IDENTITY_REFUSED',
+  /** A routing table or policy exceeds the table budget (services, endpoints or hash-table entries); nothing is built. */
+  TABLE_OVER_BUDGET: 'MESHLET_TABLE_OVER_BUDGET',
 } as const;
 
 /** One of {@link SharedErrorCodes}. */

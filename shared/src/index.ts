@@ -28,6 +28,8 @@ export * from './hash/hash-member.js';
 export * from './hash/ring.js';
 export * from './hash/maglev.js';
 export * from './hash/table-checksum.js';
+export * from './hash/table-budget.js';
+export * from './config/table-budget-config.js';
 export * from './protocol/replication.js';
 export * from './identity/spiffe-id.js';
 export * from './authz/normalize-target.js';

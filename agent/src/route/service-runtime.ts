@@ -5,6 +5,7 @@ import type {
   ServicePolicy,
   ServiceRoutes,
   Subset,
+  TableBudgetConfig,
   TimeoutPolicy,
 } from '@meshlet/shared';
 import type { Balancer } from '../balancer/balancer.js';
@@ -33,6 +34,8 @@ export interface RuntimeDeps {
   observations?: OutcomeSink | undefined;
   /** The agent's Prometheus metrics; absent: none are kept. */
   metrics?: AgentMetrics | undefined;
+  /** The limits a table must keep to be built (see `RouteTable`); absent: none. */
+  tableBudget?: TableBudgetConfig | undefined;
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);

@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Id, Port, ServiceName } from '../protocol/messages.js';
 import { LogConfig } from './common.js';
+import { TableBudgetConfig } from './table-budget-config.js';
 
 /** The agent's active HTTP check of its local app. */
 export const HealthCheckConfig = Type.Object(
@@ -148,6 +149,7 @@ export const AgentConfig = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    tableBudget: TableBudgetConfig,
     dataDir: Type.String({ minLength: 1, default: './data/agent' }),
     log: LogConfig,
   },
