@@ -202,4 +202,29 @@ describe('Agent against a scripted control plane', () => {
     expect(agent.table?.version).toBe(held);
     expect((await send(addr.outbound as number, 'GET', undefined, undefined, 'pay')).status).toBe(200);
   });
+
+  // 20 services each with the largest Maglev table fit the default budget
+  // (13 million entries) but take about a second to build. They are built in
+  // slices that yield to the event loop, and installed at once: requests are
+  // answered from the table in force meanwhile. Built in one go, as before,
+  // no request could be answered until the new table was in.
+  it('answers requests while a large table of hash tables is built, then installs and ACKs it', async () => {
+    const held = agent.table?.version as number;
+    const policy = resolvePolicy({ balancer: { kind: 'maglev', maglevTableSize: 655_373 } });
+    const three = ['big-a', 'big-b', 'big-c'].map((id) => ({ ...endpoint(), id }));
+    const services: Routes['services'] = { pay: { endpoints: [endpoint()] } };
+    for (let i = 0; i < 20; i++) services[`big-${i}`] = { endpoints: three, policy };
+    push({ type: 'routes', version: held + 1, nonce: 'big', services });
+    let answeredWhileBuilding = 0;
+    const acked = () => latest().messages.some((m) => m.type === 'ack' && m.nonce === 'big');
+    for (let i = 0; i < 1000 && !acked(); i++) {
+      const r = await send(addr.outbound as number, 'GET', undefined, undefined, 'pay');
+      expect(r.status).toBe(200);
+      if (agent.table?.version === held) answeredWhileBuilding++;
+    }
+    expect(answeredWhileBuilding).toBeGreaterThan(0);
+    await message('ack', (m) => m.nonce === 'big');
+    expect(agent.table?.version).toBe(held + 1);
+    expect(agent.table?.serviceNames()).toHaveLength(21);
+  });
 });

@@ -29,6 +29,7 @@ export * from './hash/ring.js';
 export * from './hash/maglev.js';
 export * from './hash/table-checksum.js';
 export * from './hash/table-budget.js';
+export * from './hash/run-steps.js';
 export * from './config/table-budget-config.js';
 export * from './protocol/replication.js';
 export * from './identity/spiffe-id.js';
