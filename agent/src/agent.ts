@@ -377,6 +377,7 @@ export class Agent {
   /** Stops accepting, lets in-flight requests finish, closes everything. */
   async stop(): Promise<void> {
     this.#client?.stop();
+    this.#tableApplier?.stop();
     this.#identityManager?.stop();
     this.#monitor?.stop();
     if (this.#observationTimer) clearInterval(this.#observationTimer);

@@ -42,6 +42,7 @@ export interface TableApplierOptions {
 export class TableApplier {
   readonly #o: TableApplierOptions;
   #chain: Promise<unknown> = Promise.resolve();
+  #stopped = false;
 
   constructor(options: TableApplierOptions) {
     this.#o = options;
@@ -52,6 +53,11 @@ export class TableApplier {
     const next = this.#chain.then(() => this.#apply(received));
     this.#chain = next;
     return next;
+  }
+
+  /** Installs nothing more: a table still building when the agent stops is dropped. */
+  stop(): void {
+    this.#stopped = true;
   }
 
   async #apply(received: Routes): Promise<ApplyResult> {
@@ -76,6 +82,7 @@ export class TableApplier {
         o.budget,
       );
       for (const t of planHashTables(routes, policies, held, o.zone)) await o.tables.prebuild(t.policy, t.members);
+      if (this.#stopped) return { ok: false, error: 'the agent is stopping' };
       o.install(routes);
     } catch (e) {
       const code = e instanceof MeshletError ? e.code : undefined;
