@@ -85,5 +85,7 @@ describe('defaults', () => {
     expect(config.push).toEqual({ debounceMs: 20, maxDelayMs: 500, startupGraceMs: 3000 });
     expect(config.auth).toEqual({ allowInsecureRemote: false, allowSharedJoinToken: false });
     expect(config.registry.forgetAfterMs).toBe(300_000);
+    expect(config.registry.serviceExpiryMs).toBe(86_400_000);
+    expect(config.tableBudget).toEqual({ maxHashEntries: 16_777_216, maxServices: 10_000, maxEndpoints: 100_000 });
   });
 });
