@@ -37,7 +37,7 @@ export function buildMaglevTable(members: readonly HashMember[], size: number): 
 export function* maglevTableSteps(
   members: readonly HashMember[],
   size: number,
-  slice = 65_536,
+  slice = 8192,
 ): Generator<void, MaglevTable, void> {
   const sorted = sortMembers(members);
   const n = sorted.length;
