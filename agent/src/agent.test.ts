@@ -180,4 +180,51 @@ describe('Agent against a scripted control plane', () => {
     await until(() => conns.length > before, 'a new stream');
     expect(await message('hello')).toMatchObject({ tableVersion: 3, upstreams: ['orders', 'pay'] });
   });
+
+  // A hostile or mistaken table: 1000 services each asking for the largest
+  // Maglev table (0.8 MiB of JSON; built, about 2.7 GB and half a minute of
+  // a blocked event loop). The budget is checked by arithmetic before any
+  // table is built; only one service has an endpoint, so that the agent
+  // before the budget existed builds one table, ACKs, and this test fails
+  // quickly instead of exhausting the machine.
+  it('NACKs 1000 services each with maglevTableSize 655373 (MESHLET_TABLE_OVER_BUDGET, naming tableBudget.maxHashEntries) and keeps serving its table', async () => {
+    const held = agent.table?.version as number;
+    const policy = resolvePolicy({ balancer: { kind: 'maglev', maglevTableSize: 655_373 } });
+    const services: Routes['services'] = {};
+    for (let i = 0; i < 1000; i++) services[`hostile-${i}`] = { endpoints: i === 0 ? [endpoint()] : [], policy };
+    push({ type: 'routes', version: held + 1, nonce: 'hostile', services });
+    const nack = await message('nack', (m) => m.nonce === 'hostile');
+    expect(nack).toMatchObject({
+      code: 'MESHLET_TABLE_OVER_BUDGET',
+      error: expect.stringContaining('tableBudget.maxHashEntries (16777216)'),
+    });
+    expect(nack.error).toContain('655373000 entries');
+    expect(agent.table?.version).toBe(held);
+    expect((await send(addr.outbound as number, 'GET', undefined, undefined, 'pay')).status).toBe(200);
+  });
+
+  // 20 services each with the largest Maglev table fit the default budget
+  // (13 million entries) but take about a second to build. They are built in
+  // slices that yield to the event loop, and installed at once: requests are
+  // answered from the table in force meanwhile. Built in one go, as before,
+  // no request could be answered until the new table was in.
+  it('answers requests while a large table of hash tables is built, then installs and ACKs it', async () => {
+    const held = agent.table?.version as number;
+    const policy = resolvePolicy({ balancer: { kind: 'maglev', maglevTableSize: 655_373 } });
+    const three = ['big-a', 'big-b', 'big-c'].map((id) => ({ ...endpoint(), id }));
+    const services: Routes['services'] = { pay: { endpoints: [endpoint()] } };
+    for (let i = 0; i < 20; i++) services[`big-${i}`] = { endpoints: three, policy };
+    push({ type: 'routes', version: held + 1, nonce: 'big', services });
+    let answeredWhileBuilding = 0;
+    const acked = () => latest().messages.some((m) => m.type === 'ack' && m.nonce === 'big');
+    for (let i = 0; i < 1000 && !acked(); i++) {
+      const r = await send(addr.outbound as number, 'GET', undefined, undefined, 'pay');
+      expect(r.status).toBe(200);
+      if (agent.table?.version === held) answeredWhileBuilding++;
+    }
+    expect(answeredWhileBuilding).toBeGreaterThan(0);
+    await message('ack', (m) => m.nonce === 'big');
+    expect(agent.table?.version).toBe(held + 1);
+    expect(agent.table?.serviceNames()).toHaveLength(21);
+  });
 });

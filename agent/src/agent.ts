@@ -12,14 +12,15 @@ import {
 import type { FastifyInstance } from 'fastify';
 import { Pool } from 'undici';
 import { createAdminServer } from './admin/admin-server.js';
-import { type ApplyResult, ControlClient } from './control/control-client.js';
+import { ControlClient } from './control/control-client.js';
 import { EndpointStatsMap } from './balancer/endpoint-stats.js';
+import { HashTableCache } from './balancer/hash-table-cache.js';
 import { ObservationRecorder } from './control/observation-recorder.js';
 import { RingChecksums } from './control/ring-checksums.js';
 import { agentServiceIssues, clientService } from './control/agent-service.js';
 import { controlPlaneUrlIssues, controlPlaneUrls } from './control/control-plane-urls.js';
 import { readCaFile } from './control/tls-trust.js';
-import { applyDelta } from './control/routes-delta.js';
+import { TableApplier } from './control/table-applier.js';
 import { Subscriptions } from './control/subscriptions.js';
 import { TableCache } from './control/table-cache.js';
 import { HealthMonitor } from './health/health-monitor.js';
@@ -74,6 +75,8 @@ export class Agent {
   readonly #subscriptions: Subscriptions;
   readonly #observations: ObservationRecorder;
   readonly #rings = new RingChecksums();
+  readonly #tables = new HashTableCache();
+  #tableApplier: TableApplier | undefined;
   readonly #metrics: AgentMetrics;
   /** The access log's logger; absent when `accessLog.enabled` is off. */
   readonly #accessLog: Logger | undefined;
@@ -163,8 +166,7 @@ export class Agent {
     const c = this.#config;
     await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
     const persisted = await this.#cache.load();
-    if (persisted) {
-      this.#install(persisted, 'disk');
+    if (persisted && this.#installPersisted(persisted)) {
       this.#log.info(
         { version: persisted.version, path: this.#cache.path },
         'serving the persisted routing table until the control plane answers',
@@ -243,7 +245,7 @@ export class Agent {
       tableVersion: () => this.#table?.version ?? 0,
       health: () => this.#health,
       upstreams: () => this.#subscriptions.helloUpstreams(),
-      applyRoutes: (routes) => this.#apply(routes),
+      applyRoutes: (routes) => this.#applier().apply(routes),
       ...(this.#identityManager ? { certificates: this.#identityManager } : {}),
     });
 
@@ -324,6 +326,17 @@ export class Agent {
     return info;
   }
 
+  /** Installs the table kept on disk; one now over the table budget is skipped (the control plane's comes soon). */
+  #installPersisted(routes: Routes): boolean {
+    try {
+      this.#install(routes, 'disk');
+      return true;
+    } catch (e) {
+      this.#log.error({ err: (e as Error).message, path: this.#cache.path }, 'not serving the persisted routing table');
+      return false;
+    }
+  }
+
   #install(routes: Routes, source: 'control-plane' | 'disk'): void {
     const deps = {
       random: this.#random,
@@ -332,6 +345,8 @@ export class Agent {
       zone: this.#config.zone ?? this.#config.instance?.zone,
       observations: this.#observations,
       metrics: this.#metrics,
+      tableBudget: this.#config.tableBudget,
+      tables: this.#tables,
     };
     const table = new RouteTable(routes, source, this.#clock(), deps, this.#table);
     this.#table = table;
@@ -343,28 +358,22 @@ export class Agent {
     this.#stats.retain(ids);
   }
 
-  /** A table from the control plane: a delta is merged onto the table held first; the full result is installed and persisted. */
-  #apply(received: Routes): ApplyResult {
-    const merged = applyDelta(this.#table?.routes, received);
-    if (!merged.ok) return merged;
-    const routes = merged.routes;
-    try {
-      this.#install(routes, 'control-plane');
-    } catch (e) {
-      return { ok: false, error: `could not build the routing table: ${(e as Error).message}` };
-    }
-    this.#log.info(
-      {
-        version: routes.version,
-        services: Object.keys(routes.services).length,
-        ...(received.baseVersion === undefined ? {} : { baseVersion: received.baseVersion }),
-      },
-      'applied routing table',
-    );
-    this.#cache.save(routes).catch((e: unknown) => {
-      this.#log.error({ err: (e as Error).message, path: this.#cache.path }, 'could not persist the routing table');
+  /** Applies the control plane's tables in order (see {@link TableApplier}); made once, on first use. */
+  #applier(): TableApplier {
+    this.#tableApplier ??= new TableApplier({
+      held: () => this.#table?.routes,
+      install: (routes) => this.#install(routes, 'control-plane'),
+      persist: (routes) =>
+        void this.#cache.save(routes).catch((e: unknown) => {
+          this.#log.error({ err: (e as Error).message, path: this.#cache.path }, 'could not persist the routing table');
+        }),
+      ack: () => ({ ok: true, ringChecksums: this.#rings.current }),
+      budget: this.#config.tableBudget,
+      zone: this.#config.zone ?? this.#config.instance?.zone,
+      tables: this.#tables,
+      log: this.#log,
     });
-    return { ok: true, ringChecksums: this.#rings.current };
+    return this.#tableApplier;
   }
 
   /** Sends what was observed since the last report; when not connected, drops it (stale counts would mislead). */
@@ -376,6 +385,7 @@ export class Agent {
   /** Stops accepting, lets in-flight requests finish, closes everything. */
   async stop(): Promise<void> {
     this.#client?.stop();
+    this.#tableApplier?.stop();
     this.#identityManager?.stop();
     this.#monitor?.stop();
     if (this.#observationTimer) clearInterval(this.#observationTimer);

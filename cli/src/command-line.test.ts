@@ -70,7 +70,7 @@ describe('parseCommandLine', () => {
   it('checks the number of arguments', () => {
     expect(usageMessage(() => parse('get'))).toBe('meshctl get needs RESOURCE (see meshctl get --help)');
     expect(usageMessage(() => parse('drain'))).toBe('meshctl drain needs INSTANCE (see meshctl drain --help)');
-    expect(usageMessage(() => parse('delete', 'policy'))).toMatch(/needs policy\|authz NAME/);
+    expect(usageMessage(() => parse('delete', 'policy'))).toMatch(/needs policy\|authz\|service NAME/);
     expect(usageMessage(() => parse('drain', 'a', 'b'))).toMatch(/unexpected argument "b"/);
   });
 });

@@ -92,7 +92,21 @@ describe('meshctl apply and delete', () => {
       stderr: '',
     });
     expect(server.seen.at(-1)?.url).toBe('/v1/policies/orders?resourceVersion=21');
-    expect(await run('delete', 'service', 'orders')).toMatchObject({ code: 2 });
+    expect(await run('delete', 'instance', 'orders-1')).toMatchObject({ code: 2 });
+  });
+
+  it('deletes a service name, with no resourceVersion', async () => {
+    server.routes.set('DELETE /v1/services/ordres', { body: { service: 'ordres', deleted: true } });
+    expect(await run('delete', 'service', 'ordres')).toEqual({
+      code: 0,
+      stdout: 'service/ordres deleted\n',
+      stderr: '',
+    });
+    expect(server.seen.at(-1)?.url).toBe('/v1/services/ordres');
+    expect(await run('delete', 'service', 'ordres', '--resource-version', '3')).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--resource-version applies to policies only'),
+    });
   });
 
   it('a bad --resource-version for delete authz points at get authz, not at policies', async () => {

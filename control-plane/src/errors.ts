@@ -1,4 +1,4 @@
-import { AdminApiErrorCodes, defineHttpErrors } from '@meshlet/shared';
+import { AdminApiErrorCodes, defineHttpErrors, SharedErrorCodes } from '@meshlet/shared';
 
 /**
  * Stable error codes of the control plane, listed in `docs/errors.md`.
@@ -64,6 +64,8 @@ export const ControlPlaneErrorCodes = {
    * came too soon after the last one, or the CA cannot sign.
    */
   CERTIFICATE_UNAVAILABLE: 'MESHLET_CERTIFICATE_UNAVAILABLE',
+  /** A policy write would make the routing table exceed `tableBudget` (the agents' NACK carries the same code). */
+  TABLE_OVER_BUDGET: SharedErrorCodes.TABLE_OVER_BUDGET,
 } as const;
 
 /** One of {@link ControlPlaneErrorCodes}. */
@@ -91,4 +93,5 @@ export const ApiErrors = defineHttpErrors(ControlPlaneErrorCodes, {
   INTERNAL: 500,
   NOT_LEADER: 503,
   STORE_UNAVAILABLE: 503,
+  TABLE_OVER_BUDGET: 422,
 });

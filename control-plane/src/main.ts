@@ -3,11 +3,17 @@ import { ControlPlaneConfig, main } from '@meshlet/shared';
 import { ControlPlane, checkSecurity } from './control-plane.js';
 import { checkStore, createStore } from './store/create-store.js';
 import { checkIdentity } from './identity/identity-settings.js';
+import { checkTableBudget } from './assembly/check-table-budget.js';
 
 main({
   name: 'meshlet-control-plane',
   schema: ControlPlaneConfig,
-  check: (config) => [...checkSecurity(config), ...checkStore(config), ...checkIdentity(config)],
+  check: (config) => [
+    ...checkSecurity(config),
+    ...checkStore(config),
+    ...checkIdentity(config),
+    ...checkTableBudget(config),
+  ],
   start: async (config, log) => {
     const cp = new ControlPlane(config, log, createStore(config, log));
     await cp.start();

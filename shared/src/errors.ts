@@ -29,6 +29,8 @@ export const SharedErrorCodes = {
   PEER_IDENTITY_REFUSED: 'MESHLET_PEER_IDENTITY_REFUSED',
   /** A listener refused a connection: it, or the caller's address, has as many connections open as its limits allow. */
   CONNECTION_LIMIT: 'MESHLET_CONNECTION_LIMIT',
+  /** A routing table or policy exceeds the table budget (services, endpoints or hash-table entries); nothing is built. */
+  TABLE_OVER_BUDGET: 'MESHLET_TABLE_OVER_BUDGET',
 } as const;
 
 /** One of {@link SharedErrorCodes}. */

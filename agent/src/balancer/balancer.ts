@@ -1,5 +1,6 @@
 import type { Endpoint } from '@meshlet/shared';
 import type { EndpointStatsMap } from './endpoint-stats.js';
+import type { HashTableCache } from './hash-table-cache.js';
 
 /** What a balancer knows about the request it picks for. */
 export interface PickContext {
@@ -39,4 +40,6 @@ export interface BalancerDeps {
    * be the same on every agent, so they use the declared weights.
    */
   weightOf?: (e: Endpoint) => number;
+  /** Hash tables built ahead (in slices) for the hash balancers to take instead of building their own. */
+  tables?: HashTableCache | undefined;
 }

@@ -26,7 +26,7 @@ export class MaglevBalancer implements Balancer {
   readonly #factor: number | undefined;
 
   constructor(endpoints: readonly Endpoint[], policy: BalancerPolicy, deps: BalancerDeps) {
-    this.table = buildMaglevTable(endpoints, policy.maglevTableSize);
+    this.table = deps.tables?.takeMaglev(policy, endpoints) ?? buildMaglevTable(endpoints, policy.maglevTableSize);
     this.#members = membersInTableOrder(endpoints, this.table.ids);
     this.#stats = this.#members.map((e) => deps.stats.get(e.id));
     this.#random = deps.random;

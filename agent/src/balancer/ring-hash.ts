@@ -27,7 +27,7 @@ export class RingHashBalancer implements Balancer {
   readonly #factor: number | undefined;
 
   constructor(endpoints: readonly Endpoint[], policy: BalancerPolicy, deps: BalancerDeps) {
-    this.ring = buildRing(endpoints, policy.ringMinSize);
+    this.ring = deps.tables?.takeRing(policy, endpoints) ?? buildRing(endpoints, policy.ringMinSize);
     this.#members = membersInTableOrder(endpoints, this.ring.ids);
     this.#stats = this.#members.map((e) => deps.stats.get(e.id));
     this.#random = deps.random;

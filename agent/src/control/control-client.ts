@@ -63,7 +63,7 @@ export interface ControlClientOptions {
   /** The services this agent calls, for the hello (declared, learned, and those of the table held). */
   upstreams: () => string[];
   /** Applies a table (full or delta); says whether to ACK or NACK it. */
-  applyRoutes: (routes: Routes) => ApplyResult;
+  applyRoutes: (routes: Routes) => ApplyResult | Promise<ApplyResult>;
   /** The workload certificate's side of the stream (the agent's `IdentityManager`), if any. */
   certificates?: {
     onIdentity(message: Identity): Promise<void> | void;
@@ -358,7 +358,15 @@ export class ControlClient {
       return;
     }
     const trustProblem = msg.trust === undefined ? undefined : o.certificates?.onTrust?.(msg.trust);
-    const result: ApplyResult = trustProblem === undefined ? o.applyRoutes(msg) : { ok: false, error: trustProblem };
+    const result = trustProblem === undefined ? o.applyRoutes(msg) : { ok: false as const, error: trustProblem };
+    // A large table is built in slices (see TableApplier): its answer comes when it is installed or refused.
+    if (result instanceof Promise) void result.then((r) => this.#answer(msg, r));
+    else this.#answer(msg, result);
+  }
+
+  /** ACKs or NACKs table `msg` as applying it went. */
+  #answer(msg: Routes, result: ApplyResult): void {
+    const o = this.#o;
     if (result.ok) {
       const ack: Ack = { type: 'ack', version: msg.version, nonce: msg.nonce };
       if (result.ringChecksums !== undefined) ack.ringChecksums = result.ringChecksums;

@@ -1,4 +1,4 @@
-import { type Routes, resolvePolicy, type ServicePolicy } from '@meshlet/shared';
+import { checkTableBudget, type Routes, resolvePolicy, type ServicePolicy } from '@meshlet/shared';
 import { type RuntimeDeps, ServiceRuntime } from './service-runtime.js';
 
 /** Where the table in force came from. */
@@ -19,7 +19,12 @@ export class RouteTable {
   readonly routes: Routes;
   readonly #services: Map<string, ServiceRuntime>;
 
-  /** Throws, before changing anything, when a service's policy is invalid. */
+  /**
+   * Throws, before changing anything, when a service's policy is invalid,
+   * or (`MESHLET_TABLE_OVER_BUDGET`) when the table exceeds `deps.tableBudget`:
+   * that is checked by arithmetic over the policies and endpoints before any
+   * ring or Maglev table is built, so a hostile table costs nothing.
+   */
   constructor(routes: Routes, source: TableSource, receivedAt: number, deps: RuntimeDeps, previous?: RouteTable) {
     this.version = routes.version;
     this.nonce = routes.nonce;
@@ -33,6 +38,13 @@ export class RouteTable {
       } catch (e) {
         throw new Error(`service "${name}": ${(e as Error).message}`, { cause: e });
       }
+    }
+    if (deps.tableBudget) {
+      const budgeted: Record<string, { policy: ServicePolicy; endpoints: Routes['services'][string]['endpoints'] }> =
+        {};
+      for (const [name, s] of Object.entries(routes.services))
+        budgeted[name] = { policy: policies.get(name) as ServicePolicy, endpoints: s.endpoints };
+      checkTableBudget(budgeted, deps.tableBudget);
     }
     this.#services = new Map();
     for (const [name, s] of Object.entries(routes.services)) {

@@ -5,11 +5,13 @@ import type {
   ServicePolicy,
   ServiceRoutes,
   Subset,
+  TableBudgetConfig,
   TimeoutPolicy,
 } from '@meshlet/shared';
 import type { Balancer } from '../balancer/balancer.js';
 import { createBalancer } from '../balancer/create-balancer.js';
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
+import type { HashTableCache } from '../balancer/hash-table-cache.js';
 import { ServiceLoadBalancer } from '../balancer/service-load-balancer.js';
 import { SlowStart } from '../balancer/slow-start.js';
 import type { OutcomeSink } from '../control/observation-recorder.js';
@@ -33,6 +35,10 @@ export interface RuntimeDeps {
   observations?: OutcomeSink | undefined;
   /** The agent's Prometheus metrics; absent: none are kept. */
   metrics?: AgentMetrics | undefined;
+  /** Hash tables built ahead of the install, for the balancers to take (see `HashTableCache`). */
+  tables?: HashTableCache | undefined;
+  /** The limits a table must keep to be built (see `RouteTable`); absent: none. */
+  tableBudget?: TableBudgetConfig | undefined;
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -231,7 +237,7 @@ export class ServiceRuntime {
       createBalancer(
         policy.balancer,
         eps,
-        { random: d.random, clock: d.clock, stats: d.stats, ...(weightOf ? { weightOf } : {}) },
+        { random: d.random, clock: d.clock, stats: d.stats, tables: d.tables, ...(weightOf ? { weightOf } : {}) },
         Math.floor(d.random() * Math.max(1, eps.length)),
       );
     const lb = new ServiceLoadBalancer({

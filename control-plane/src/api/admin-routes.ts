@@ -21,6 +21,8 @@ export interface AdminDeps {
   undrain: (instanceId: string) => Promise<boolean>;
   /** The instance's service and state after a drain or undrain. */
   instanceState: (instanceId: string) => { service: string; state: string } | undefined;
+  /** Why the table would exceed its budget with `policy` for `service`, or `undefined` when it fits. */
+  policyBudget?: (service: string, policy: unknown) => string | undefined;
   /** Called after a policy changed: a new table follows. */
   policiesChanged: () => void;
   /** A full snapshot, or the changes since `since`; throws a MeshletError when `since` is ahead of the store. */
@@ -126,6 +128,9 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       },
     },
     async (req, reply) => {
+      const overBudget = deps.policyBudget?.(req.params.name, req.body.policy);
+      if (overBudget !== undefined)
+        return sendError(reply, ApiErrors.TABLE_OVER_BUDGET(overBudget), { field: 'policy.balancer' });
       const result = await policies.put(req.params.name, req.body.policy, req.body.resourceVersion);
       if (!result.ok) return sendError(reply, policyError(result), { field: 'resourceVersion' });
       deps.policiesChanged();

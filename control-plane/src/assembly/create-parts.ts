@@ -9,6 +9,8 @@ import { JoinCredentialStore } from '../join/join-credential-store.js';
 import { PolicyStore } from '../policies/policy-store.js';
 import { Pusher } from '../push/pusher.js';
 import { Registry } from '../registry/registry.js';
+import { serviceHeldBy } from '../registry/service-holds.js';
+import { ServiceExpiry } from '../registry/service-expiry.js';
 import { RingPublisher } from '../rings/ring-publisher.js';
 import { ServiceStats } from '../stats/service-stats.js';
 import type { Store } from '../store/store.js';
@@ -37,6 +39,8 @@ export interface ControlPlaneParts {
   rings: RingPublisher;
   pusher: Pusher;
   registry: Registry;
+  /** Forgets services that had no instance and no policy for `registry.serviceExpiryMs`. */
+  serviceExpiry: ServiceExpiry;
   stats: ServiceStats;
 }
 
@@ -87,6 +91,7 @@ export function createParts(ctx: AssemblyContext & { trust?: () => TrustBundle }
     onVersion: (v) => metrics.tableVersion.set(v),
     onTable: (t) => replication.tableMade(t),
     ...(ctx.trust ? { trust: ctx.trust } : {}),
+    budget: config.tableBudget,
     // Replicas (and the leader's rotation) learn which bundle an agent holds through its registration.
     onTrustAcked: (sink) => replication.changed(sink.record),
     onConverged: (c) => {
@@ -111,6 +116,20 @@ export function createParts(ctx: AssemblyContext & { trust?: () => TrustBundle }
     },
     knownServices: storedServices(store),
   });
+  const serviceExpiry = new ServiceExpiry({
+    clock,
+    expiryMs: config.registry.serviceExpiryMs,
+    remembered: () => registry.rememberedServices(),
+    heldBy: (s) => serviceHeldBy(s, { registry, policies, authz }),
+    forget: (names) => {
+      registry.forgetServices(names);
+      log.info(
+        { services: names.slice(0, 20), count: names.length },
+        'forgot services unused for registry.serviceExpiryMs',
+      );
+      pusher.schedule();
+    },
+  });
   return {
     events,
     webhooks,
@@ -124,6 +143,7 @@ export function createParts(ctx: AssemblyContext & { trust?: () => TrustBundle }
     rings,
     pusher,
     registry,
+    serviceExpiry,
     stats: new ServiceStats(undefined, clock),
   };
 }

@@ -1,11 +1,14 @@
 import type { TLSSocket } from 'node:tls';
-import { createAgentMessageDecoder } from '@meshlet/shared';
+import { createAgentMessageDecoder, resolvePolicy, tableBudgetProblem } from '@meshlet/shared';
 import type { FastifyInstance } from 'fastify';
 import { registerAdminRoutes } from '../api/admin-routes.js';
 import { registerAuthzRoutes } from '../api/authz-routes.js';
 import { registerJoinCredentialRoutes } from '../api/join-credential-routes.js';
 import { registerLogLevelRoutes } from '../api/log-level-routes.js';
 import { registerReadRoutes } from '../api/read-routes.js';
+import { registerServiceRoutes } from '../api/service-routes.js';
+import { serviceHeldBy } from '../registry/service-holds.js';
+import { withPolicies } from './build-routes.js';
 import { takeSnapshot } from '../backup/snapshot.js';
 import { registerDashboard } from '../dashboard/dashboard.js';
 import { checkCredential, checkJoin, type JoinPolicy } from '../join/check-join.js';
@@ -182,6 +185,12 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const v = health.list().find((x) => x.id === id);
       return v ? { service: v.service, state: v.state } : undefined;
     },
+    // Checked over the services as they are now (their endpoints, every other policy) with this one in force.
+    policyBudget: (service, policy) => {
+      const services = withPolicies(registry.routingServices(), policies);
+      services[service] = { endpoints: services[service]?.endpoints ?? [], policy: resolvePolicy(policy) };
+      return tableBudgetProblem(services, config.tableBudget);
+    },
     policiesChanged: () => pusher.schedule(),
     snapshot: (since) => takeSnapshot(store, since === undefined ? { now: clock } : { since, now: clock }),
     restore: (input) =>
@@ -190,5 +199,15 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
         // A restore can revoke credentials (see restoreSnapshots): their agents go, as after a revoke.
         sendAwayRevoked(sessions, joinCredentials);
       }),
+  });
+  registerServiceRoutes(app, {
+    known: (s) =>
+      registry.serviceNames().includes(s) || policies.configured().includes(s) || parts.authz.configured().includes(s),
+    heldBy: (s) => serviceHeldBy(s, { registry, policies, authz: parts.authz }),
+    forget: (s) => {
+      registry.forgetServices([s]);
+      log.info({ service: s }, 'service deleted through the admin API');
+      pusher.schedule();
+    },
   });
 }

@@ -5,7 +5,8 @@ import type { ControlPlaneParts } from './create-parts.js';
 
 /**
  * Starts the periodic sweep: agents silent past the heartbeat timeout leave
- * the table, long-gone ones are forgotten, the engines move on with time,
+ * the table, long-gone ones are forgotten (and services unused for
+ * `registry.serviceExpiryMs`), the engines move on with time,
  * unanswered changes expire. Returns the timer.
  */
 export function startSweeper(
@@ -32,6 +33,8 @@ export function startSweeper(
       sessions.get(record.agentId)?.expire(config.heartbeat.timeoutMs);
     }
     registry.forget(config.registry.forgetAfterMs);
+    // The store's list of services is one key: one replica, the deciding one, prunes it.
+    if (replication.leading) parts.serviceExpiry.sweep();
     health.tick();
     // A follower's serving tiers are the leader's (adopted with its tables); only the leader's move on with time.
     if (replication.leading) failover.tick();

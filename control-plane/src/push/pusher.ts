@@ -1,4 +1,12 @@
-import { type Logger, type Routes, type ServiceRoutes, SharedErrorCodes, type TrustBundle } from '@meshlet/shared';
+import {
+  type Logger,
+  type Routes,
+  type ServiceRoutes,
+  SharedErrorCodes,
+  type TableBudgetConfig,
+  type TrustBundle,
+  tableBudgetProblem,
+} from '@meshlet/shared';
 import type { Store } from '../store/store.js';
 import { BurstDebounce } from './burst-debounce.js';
 import type { Convergence } from './convergence-tracker.js';
@@ -31,6 +39,8 @@ export interface PusherOptions {
   trust?: () => TrustBundle | undefined;
   /** Called when an agent ACKed a table carrying a trust bundle generation it did not hold (its record says which). */
   onTrustAcked?: (sink: TableSink) => void;
+  /** A table over this budget is not made nor sent: agents keep the one they hold (and would NACK it anyway). */
+  budget?: TableBudgetConfig;
 }
 
 export type { Convergence } from './convergence-tracker.js';
@@ -80,6 +90,8 @@ export class Pusher {
   readonly #grace: StartupGrace;
   #closed = false;
   #building = true;
+  /** Why the last table built was refused, logged once per reason. */
+  #overBudget: string | undefined;
 
   constructor(options: PusherOptions) {
     this.#o = options;
@@ -263,6 +275,11 @@ export class Pusher {
     if (this.inGrace()) return;
     const table = this.#table;
     const built = this.#o.build(table.version + 1);
+    const overBudget = this.#o.budget && tableBudgetProblem(built, this.#o.budget);
+    if (overBudget !== this.#overBudget && overBudget)
+      this.#o.log.error({ code: SharedErrorCodes.TABLE_OVER_BUDGET }, `not sending a new routing table: ${overBudget}`);
+    this.#overBudget = overBudget || undefined;
+    if (overBudget) return;
     const { texts, changed, removedAny } = table.diff(built);
     const trust = this.#o.trust?.();
     const trustChanged = table.trustDiffers(trust);

@@ -178,6 +178,24 @@ export class Registry {
     if (this.#services.size !== wanted.size) this.#onNewService(this.rememberedServices());
   }
 
+  /**
+   * Forgets remembered services (expired, or deleted by an operator) and
+   * reports the list so that the store holds it. A service still registered
+   * by a listed agent stays in {@link serviceNames} while that agent does.
+   */
+  forgetServices(names: readonly string[]): void {
+    let changed = false;
+    for (const n of names) changed = this.#services.delete(n) || changed;
+    if (changed) this.#onNewService(this.rememberedServices());
+  }
+
+  /** Agents listed (connected or recently gone) whose instance is of `service`. */
+  instancesOf(service: string): string[] {
+    const out: string[] = [];
+    for (const r of this.#agents.values()) if (r.instance?.service === service) out.push(r.instance.id);
+    return out.sort();
+  }
+
   /** Names of the services remembered (kept in the store): those with an instance that was healthy once. */
   rememberedServices(): string[] {
     return [...this.#services].sort();

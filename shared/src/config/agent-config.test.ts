@@ -57,6 +57,7 @@ describe('defaults', () => {
       upstreams: [],
       accessLog: { enabled: true },
       proxy: { connectTimeoutMs: 1000, requestTimeoutMs: 15_000 },
+      tableBudget: { maxHashEntries: 16_777_216, maxServices: 10_000, maxEndpoints: 100_000 },
       dataDir: './data/agent',
       log: { level: 'info' },
     });

@@ -5,6 +5,7 @@ import { connectionLimitsSchema } from './connection-limits.js';
 
 /** Caps of the listeners the local app calls (outbound, dedicated upstream ports): one source, the app. */
 const LOCAL_CAPS = { maxConnections: 4096, maxConnectionsPerAddress: 4096 };
+import { TableBudgetConfig } from './table-budget-config.js';
 
 /** The agent's active HTTP check of its local app. */
 export const HealthCheckConfig = Type.Object(
@@ -178,6 +179,7 @@ export const AgentConfig = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    tableBudget: TableBudgetConfig,
     dataDir: Type.String({ minLength: 1, default: './data/agent' }),
     log: LogConfig,
   },

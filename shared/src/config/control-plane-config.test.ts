@@ -91,5 +91,7 @@ describe('defaults', () => {
     });
     expect(config.tls).toEqual({ allowPlaintextRemote: false });
     expect(config.registry.forgetAfterMs).toBe(300_000);
+    expect(config.registry.serviceExpiryMs).toBe(86_400_000);
+    expect(config.tableBudget).toEqual({ maxHashEntries: 16_777_216, maxServices: 10_000, maxEndpoints: 100_000 });
   });
 });

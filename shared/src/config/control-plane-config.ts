@@ -4,6 +4,7 @@ import { ServiceName } from '../protocol/messages.js';
 import { AuthzPolicy } from '../protocol/authz-policy.js';
 import { ServicePolicy } from '../protocol/policy.js';
 import { LogConfig, listenerSchema } from './common.js';
+import { TableBudgetConfig } from './table-budget-config.js';
 
 /** Control-plane configuration: YAML file, then `MESHLET_*` variables, then flags. */
 export const ControlPlaneConfig = Type.Object(
@@ -132,6 +133,8 @@ export const ControlPlaneConfig = Type.Object(
       {
         /** A disconnected agent is listed this long in `/v1/agents`, then forgotten. */
         forgetAfterMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 300_000 }),
+        /** A remembered service with no instance listed and no policy for this long is forgotten; 0: never. */
+        serviceExpiryMs: Type.Integer({ minimum: 0, maximum: 31_536_000_000, default: 86_400_000 }),
         /**
          * CIDR ranges in which an agent may advertise its instance whatever
          * address it connects from (NAT, a proxy before the control plane).
@@ -347,6 +350,7 @@ export const ControlPlaneConfig = Type.Object(
      * service's mTLS mode lets in is allowed. See docs/security.md.
      */
     authz: Type.Record(ServiceName, AuthzPolicy, { default: {}, additionalProperties: false }),
+    tableBudget: TableBudgetConfig,
     log: LogConfig,
   },
   { additionalProperties: false },

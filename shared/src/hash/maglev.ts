@@ -1,5 +1,6 @@
 import { digestWords } from './hash-key.js';
 import { type HashMember, sortMembers } from './hash-member.js';
+import { runSteps } from './run-steps.js';
 
 /** A Maglev lookup table, built by {@link buildMaglevTable}. */
 export interface MaglevTable {
@@ -24,6 +25,20 @@ export interface MaglevTable {
  * they are sorted by id first.
  */
 export function buildMaglevTable(members: readonly HashMember[], size: number): MaglevTable {
+  return runSteps(maglevTableSteps(members, size));
+}
+
+/**
+ * {@link buildMaglevTable} in steps: the generator yields after every
+ * `slice` entries filled and returns the same table. An agent drives it
+ * from the event loop (see the agent's `buildInSlices`) so that a large
+ * table does not block requests while it is built.
+ */
+export function* maglevTableSteps(
+  members: readonly HashMember[],
+  size: number,
+  slice = 8192,
+): Generator<void, MaglevTable, void> {
   const sorted = sortMembers(members);
   const n = sorted.length;
   const m = nextPrime(Math.max(2, Math.floor(size)));
@@ -58,6 +73,7 @@ export function buildMaglevTable(members: readonly HashMember[], size: number): 
       entries[c] = i;
       next[i] = (c + s) % m;
       filled++;
+      if (filled % slice === 0) yield;
     }
   }
   return { ids, entries };

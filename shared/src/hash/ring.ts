@@ -1,5 +1,6 @@
 import { digestWords } from './hash-key.js';
 import { type HashMember, sortMembers } from './hash-member.js';
+import { runSteps } from './run-steps.js';
 
 /** Most points a ring gets, whatever its minimum and weights ask for: Envoy's default `maximum_ring_size`. */
 export const MAX_RING_SIZE = 8_388_608;
@@ -35,6 +36,19 @@ export interface HashRing {
  * the identical ring (see {@link tableChecksum}).
  */
 export function buildRing(members: readonly HashMember[], minSize: number): HashRing {
+  return runSteps(ringSteps(members, minSize));
+}
+
+/**
+ * {@link buildRing} in steps: the generator yields after every `slice`
+ * points hashed (and once before the sort) and returns the same ring, for
+ * an agent to build a large ring without blocking its event loop.
+ */
+export function* ringSteps(
+  members: readonly HashMember[],
+  minSize: number,
+  slice = 32_768,
+): Generator<void, HashRing, void> {
   const sorted = sortMembers(members);
   const n = sorted.length;
   if (n > MAX_MEMBERS) throw new RangeError(`a hash ring holds at most ${MAX_MEMBERS} members, not ${n}`);
@@ -53,8 +67,10 @@ export function buildRing(members: readonly HashMember[], minSize: number): Hash
     for (let j = 0; j < count; j++) {
       if (j % 8 === 0) words = digestWords(`${id}#${j / 8}`);
       packed[at++] = ((words as Uint32Array)[j % 8] as number) * MAX_MEMBERS + owner;
+      if (at % slice === 0) yield;
     }
   }
+  yield;
   packed.sort();
   const points = new Uint32Array(total);
   const owners = new Uint32Array(total);
