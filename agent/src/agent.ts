@@ -1,14 +1,8 @@
+import { instanceInfo } from './control/instance-info.js';
 import { type AddressInfo, isIP } from 'node:net';
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import {
-  type AgentConfig,
-  ConfigError,
-  type Health,
-  type InstanceInfo,
-  type Logger,
-  type Routes,
-} from '@meshlet/shared';
+import { type AgentConfig, ConfigError, type Health, type Logger, type Routes } from '@meshlet/shared';
 import type { FastifyInstance } from 'fastify';
 import { Pool } from 'undici';
 import { createAdminServer } from './admin/admin-server.js';
@@ -29,7 +23,6 @@ import { IdentityManager } from './identity/identity-manager.js';
 import { HttpHealthCheck } from './health/http-health-check.js';
 import { type AgentMtls, agentMtls } from './identity/agent-mtls.js';
 import type { WorkloadIdentity } from './identity/workload-identity.js';
-import { advertiseHost } from './listener/advertise-host.js';
 import { InboundListener } from './listener/inbound-listener.js';
 import type { MtlsMode } from './listener/inbound-mtls.js';
 import { type OriginPools, originOf } from './listener/origin-pools.js';
@@ -234,7 +227,7 @@ export class Agent {
       joinToken: c.controlPlane.joinToken,
       service: clientService(c),
       ca: c.controlPlane.caFile === undefined ? undefined : await readCaFile(c.controlPlane.caFile),
-      instance: (streamLocal) => this.#instanceInfo(streamLocal),
+      instance: (streamLocal) => instanceInfo(this.#config, this.#inboundPort, streamLocal),
       heartbeatIntervalMs: c.controlPlane.heartbeatIntervalMs,
       reconnectInitialDelayMs: c.controlPlane.reconnectInitialDelayMs,
       reconnectMaxDelayMs: c.controlPlane.reconnectMaxDelayMs,
@@ -305,25 +298,6 @@ export class Agent {
     const service = this.#config.instance?.service;
     const policy = service === undefined ? undefined : this.#table?.routes.services[service]?.policy;
     return policy?.mtls?.mode ?? 'strict';
-  }
-
-  #instanceInfo(streamLocal: string | undefined): InstanceInfo | undefined {
-    const i = this.#config.instance;
-    if (!i || this.#inboundPort === undefined) return undefined;
-    const inbound = this.#config.listeners.inbound;
-    const info: InstanceInfo = {
-      service: i.service,
-      id: i.id ?? this.#config.agentId,
-      host: advertiseHost(inbound.host, inbound.advertiseHost, streamLocal),
-      port: this.#inboundPort,
-      tier: i.tier,
-      weight: i.weight,
-      labels: i.labels,
-    };
-    if (i.zone !== undefined) info.zone = i.zone;
-    // Said from the start: the listener serves mTLS from its first certificate on.
-    info.mtls = true;
-    return info;
   }
 
   /** Installs the table kept on disk; one now over the table budget is skipped (the control plane's comes soon). */
