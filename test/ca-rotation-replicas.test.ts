@@ -125,7 +125,10 @@ describe.each(scenarios)('root rotation across control-plane replicas on etcd: $
     try {
       await waitFor('the loop to be served', () => load.sentSince(0).length > 20);
       expect((await cluster(a)).role).toBe('leader');
-      const started = await fetch(`${through(s).url}/v1/ca/rotate`, { method: 'POST' });
+      const started = await fetch(`${through(s).url}/v1/ca/rotate`, {
+        method: 'POST',
+        headers: { 'x-meshlet-request': 'test' },
+      });
       expect(started.status).toBe(202);
       expect(await started.json()).toMatchObject({ step: 'adding-root', generation: 1 });
       if (killAt === 'switching-issuer') {

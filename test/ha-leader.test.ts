@@ -21,9 +21,11 @@ async function send(
   path: string,
   body?: unknown,
 ): Promise<{ status: number; body: any }> {
+  // A write without a token must show it comes from a script, not a page of another site (docs/security.md).
   const res = await fetch(`${cp.url}${path}`, {
     method,
-    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    headers: { 'x-meshlet-request': 'test', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: res.status, body: await res.json() };
 }

@@ -19,7 +19,8 @@ const AUTH = { adminToken: ADMIN, joinToken: JOIN, allowSharedJoinToken: true };
  * the control plane remember the name), the stream left open until closed.
  */
 async function register(cp: ControlPlaneHandle, service: string): Promise<WebSocket> {
-  const ws = new WebSocket(cp.streamUrl);
+  // The credential at the upgrade too, as meshlet agents send it: strangers without it are capped per address.
+  const ws = new WebSocket(cp.streamUrl, { headers: { authorization: `Bearer ${JOIN}` } });
   const admitted = new Promise<void>((resolve, reject) => {
     ws.on('message', (d) => {
       if (JSON.parse(String(d)).type === 'routes') resolve();
