@@ -3,18 +3,15 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { httpRequest } from './harness/http.js';
 import { mintJoinCredential } from './harness/join-credential.js';
 import { type AgentHandle, type ControlPlaneHandle, startAgent, startDemoApp, withMesh } from './harness/mesh.js';
 import type { Proc } from './harness/process.js';
+import { type HelloOutcome, sendRawHello } from './harness/raw-hello.js';
 import { waitFor } from './harness/wait.js';
 
 const ADMIN = 'admin-0c4e8b1f9a2d7e65';
 const as = { headers: { authorization: `Bearer ${ADMIN}` } };
-
-/** What a raw hello got: admitted (a routing table came), or refused with a close code, a reason and the error message. */
-type HelloOutcome = { admitted: true } | { admitted: false; code: number; reason: string; error: any };
 
 /** Sends one hello on a fresh stream, as an attacker with a script would. */
 async function helloWith(
@@ -25,36 +22,18 @@ async function helloWith(
   clientService?: string,
   localAddress = '127.0.0.1',
 ): Promise<HelloOutcome> {
-  const ws = new WebSocket(url, { localAddress });
-  const messages: any[] = [];
-  await once(ws, 'open');
-  const outcome = new Promise<HelloOutcome>((resolve) => {
-    ws.on('message', (d) => {
-      const m = JSON.parse(d.toString());
-      messages.push(m);
-      if (m.type === 'routes') {
-        resolve({ admitted: true });
-        ws.close();
-      }
-    });
-    ws.on('close', (code, reason) =>
-      resolve({ admitted: false, code, reason: reason.toString(), error: messages.find((m) => m.type === 'error') }),
-    );
-  });
-  ws.send(
-    JSON.stringify({
-      type: 'hello',
-      protocolVersion: 1,
+  return sendRawHello(
+    url,
+    {
       agentId,
-      tableVersion: 0,
       ...(token === undefined ? {} : { joinToken: token }),
       ...(service === undefined
         ? {}
         : { instance: { service, id: `raw-${service}`, host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} } }),
       ...(clientService === undefined ? {} : { service: clientService }),
-    }),
+    },
+    { localAddress },
   );
-  return outcome;
 }
 
 /**

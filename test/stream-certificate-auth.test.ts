@@ -1,14 +1,13 @@
-import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WorkloadKey } from '@meshlet/agent';
 import { CertificateAuthority } from '@meshlet/control-plane';
 import { beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { makeCa, makeCert } from './harness/certs.js';
 import { httpRequest } from './harness/http.js';
 import { type AgentHandle, type AppHandle, type ControlPlaneHandle, startDemoApp, withMesh } from './harness/mesh.js';
 import { type CaFileSettings, sharedCa } from './harness/mesh-ca.js';
+import { type HelloOutcome, sendRawHello } from './harness/raw-hello.js';
 import { waitFor } from './harness/wait.js';
 
 // An agent's workload certificate authenticates its stream: a control plane
@@ -28,36 +27,14 @@ async function workload(authority: CertificateAuthority, service: string, instan
   return { key: await key.privateKeyPem(), cert: issued.certificateChainPem, notAfter: issued.notAfter.getTime() };
 }
 
-/** What a raw hello got: admitted (a routing table came), or refused with a close code, a reason and the error. */
-type Outcome = { admitted: true } | { admitted: false; code: number; reason: string; error: any };
-
 /** Sends one hello on a fresh wss stream, presenting `client` as its TLS client certificate, as a script would. */
-async function helloOver(
+const helloOver = (
   cp: ControlPlaneHandle,
   serverCa: Buffer,
   client: { key: string; cert: string } | undefined,
   hello: Record<string, unknown>,
   localAddress = '127.0.0.1',
-): Promise<Outcome> {
-  const ws = new WebSocket(cp.streamUrl, { ca: serverCa, localAddress, ...(client ?? {}) });
-  const messages: any[] = [];
-  await once(ws, 'open');
-  const outcome = new Promise<Outcome>((resolve) => {
-    ws.on('message', (d) => {
-      const m = JSON.parse(d.toString());
-      messages.push(m);
-      if (m.type === 'routes') {
-        resolve({ admitted: true });
-        ws.close();
-      }
-    });
-    ws.on('close', (code, reason) =>
-      resolve({ admitted: false, code, reason: reason.toString(), error: messages.find((m) => m.type === 'error') }),
-    );
-  });
-  ws.send(JSON.stringify({ type: 'hello', protocolVersion: 1, tableVersion: 0, ...hello }));
-  return outcome;
-}
+): Promise<HelloOutcome> => sendRawHello(cp.streamUrl, hello, { ca: serverCa, localAddress, ...(client ?? {}) });
 
 /** A hello registering instance `id` of `service` at the loopback address the stream comes from. */
 const instanceHello = (service: string, id: string, agentId = id) => ({
