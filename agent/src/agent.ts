@@ -25,6 +25,7 @@ import { type AgentMtls, agentMtls } from './identity/agent-mtls.js';
 import type { WorkloadIdentity } from './identity/workload-identity.js';
 import { InboundListener } from './listener/inbound-listener.js';
 import type { MtlsMode } from './listener/inbound-mtls.js';
+import { InFlightAttempts } from './listener/in-flight-attempts.js';
 import { type OriginPools, originOf } from './listener/origin-pools.js';
 import { OutboundListener } from './listener/outbound-listener.js';
 import { closeServer } from './listener/server-lifecycle.js';
@@ -61,6 +62,7 @@ export class Agent {
   readonly #cache: TableCache;
   readonly #mtls: AgentMtls;
   readonly #pools: OriginPools;
+  readonly #inFlight = new InFlightAttempts();
   #table: RouteTable | undefined;
   #outbound: OutboundListener | undefined;
   readonly #upstreams: OutboundListener[] = [];
@@ -289,6 +291,7 @@ export class Agent {
       clock: this.#clock,
       subscriptions: this.#subscriptions,
       accessLog: this.#accessLog,
+      inFlight: this.#inFlight,
       ...(service ? { service } : {}),
     });
   }
@@ -321,6 +324,7 @@ export class Agent {
       metrics: this.#metrics,
       tableBudget: this.#config.tableBudget,
       tables: this.#tables,
+      inFlight: this.#inFlight,
     };
     const table = new RouteTable(routes, source, this.#clock(), deps, this.#table);
     this.#table = table;

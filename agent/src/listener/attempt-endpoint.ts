@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Endpoint, TimeoutPolicy } from '@meshlet/shared';
 import type { Dispatcher } from 'undici';
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
+import type { InFlightAttempts } from './in-flight-attempts.js';
 import type { OriginPools } from './origin-pools.js';
 import { dispatchRelay, type RelayOptions, type RelayOutcome } from './relay-handler.js';
 
@@ -10,6 +11,8 @@ export interface AttemptContext {
   pools: OriginPools;
   stats: EndpointStatsMap;
   clock: () => number;
+  /** Attempts that may be given up when their endpoint is declared gone; absent: none are. */
+  inFlight?: InFlightAttempts | undefined;
 }
 
 /**
@@ -18,7 +21,9 @@ export interface AttemptContext {
  * observes the time to the answer's headers when one comes (what the
  * balancer's EWMA and the observations feed on). `answeredMs` is that time,
  * -1 when no answer came. `service` is the one the endpoint belongs to:
- * an mTLS endpoint must prove to be it.
+ * an mTLS endpoint must prove to be it. A `resendable` attempt (the
+ * request may be sent again elsewhere) is registered in `ctx.inFlight`, so
+ * that it is given up if its endpoint is declared gone before it answers.
  */
 export async function attemptEndpoint(
   ctx: AttemptContext,
@@ -28,11 +33,13 @@ export async function attemptEndpoint(
   timeouts: TimeoutPolicy,
   accept: RelayOptions['accept'],
   service: string,
+  resendable = false,
 ): Promise<{ outcome: RelayOutcome; answeredMs: number }> {
   const stats = ctx.stats.get(endpoint.id);
   stats.active++;
   const started = performance.now();
   let answeredMs = -1;
+  let unregister: (() => void) | undefined;
   const outcome = await dispatchRelay(
     ctx.pools.get(endpoint.host, endpoint.port, timeouts, {
       service,
@@ -49,7 +56,9 @@ export async function attemptEndpoint(
       },
       accept,
     },
+    resendable && ctx.inFlight ? (h) => (unregister = ctx.inFlight?.add(endpoint.id, h)) : undefined,
   );
+  unregister?.();
   stats.active--;
   return { outcome, answeredMs };
 }

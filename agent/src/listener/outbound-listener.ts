@@ -5,12 +5,19 @@ import type { PickContext } from '../balancer/balancer.js';
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import type { Subscriptions, WaitingClient } from '../control/subscriptions.js';
 import { AgentErrors } from '../errors.js';
-import { type AttemptOutcome, decideRetry, type RetryDecision, retryDelay } from '../resilience/retry-policy.js';
+import {
+  type AttemptOutcome,
+  decideRetry,
+  isIdempotent,
+  type RetryDecision,
+  retryDelay,
+} from '../resilience/retry-policy.js';
 import { requestHash } from '../route/request-hash.js';
 import type { RouteTable } from '../route/route-table.js';
 import { type Destination, type Refusal, resolveDestination } from '../route/destination.js';
 import { rawUpstreamHeaders } from './hop-headers.js';
 import { sendJsonError } from './json-error.js';
+import type { InFlightAttempts } from './in-flight-attempts.js';
 import type { OriginPools } from './origin-pools.js';
 import { NO_BODY, readBody } from './request-body.js';
 import { waitWhileConnected } from './wait-while-connected.js';
@@ -37,6 +44,8 @@ export interface OutboundOptions {
   subscriptions?: Subscriptions;
   /** Where the access log goes, one info line per request (see `AccessLine`); absent: no access log. */
   accessLog?: Logger | undefined;
+  /** Resendable attempts, given up when their endpoint is declared gone (see `InFlightAttempts`). */
+  inFlight?: InFlightAttempts | undefined;
 }
 
 /**
@@ -151,6 +160,8 @@ export class OutboundListener {
     state.traceId = ids.traceId;
     state.requestId = ids.requestId;
     const body = headers.hasBody ? await readBody(req, retries.maxBufferBytes) : NO_BODY;
+    // May go again to another endpoint if its own is declared gone while it waits (a reset's rule).
+    const resendable = body.replayable && (retries.nonIdempotent === true || isIdempotent(req.method));
     const tried = new Set<string>();
     const hashKey = dest.policy.balancer.hashKey;
     const pick: PickContext = { exclude: tried, hash: hashKey ? requestHash(req, target.path, hashKey) : undefined };
@@ -194,7 +205,16 @@ export class OutboundListener {
       // Before anything reaches the client: an answer the policy retries is declined.
       const accept = (status: number, peerError: string | undefined) =>
         !(decision = ask(attempt, { kind: 'status', status, peerError })).retry;
-      const { outcome, answeredMs } = await attemptEndpoint(o, endpoint, request, res, timeouts, accept, dest.name);
+      const { outcome, answeredMs } = await attemptEndpoint(
+        o,
+        endpoint,
+        request,
+        res,
+        timeouts,
+        accept,
+        dest.name,
+        resendable && attempt < retries.maxRetries,
+      );
       if (outcome.kind !== 'failed') {
         dest.metrics.attempt(endpoint.id, outcome.status);
         dest.outcome(endpoint.id, outcome.status >= 500, answeredMs);

@@ -50,6 +50,7 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
   #timer: NodeJS.Timeout | undefined;
   #resume: (() => void) | undefined;
   #timedOut: Error | undefined;
+  #lost: Error | undefined;
   #onClose = (): void => {
     if (!this.#finished && !this.#res.writableFinished)
       this.#abort?.(Object.assign(new Error('the client went away'), { name: 'AbortError', code: 'UND_ERR_ABORTED' }));
@@ -74,8 +75,21 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort;
     if (this.#timedOut) abort(this.#timedOut);
+    else if (this.#lost) abort(this.#lost);
     else if (this.#res.destroyed)
       abort(Object.assign(new Error('the client went away'), { name: 'AbortError', code: 'UND_ERR_ABORTED' }));
+  }
+
+  /**
+   * Gives the attempt up with `err` if no answer has begun (its endpoint was
+   * declared gone; see `InFlightAttempts`); false once headers came or it ended.
+   */
+  abandon(err: Error): boolean {
+    if (this.#finished || this.#status !== 0 || this.#lost || this.#timedOut) return false;
+    this.#lost = err;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#abort?.(err);
+    return true;
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
@@ -141,8 +155,8 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
 
   onError(error: Error): void {
     this.#finish();
-    // undici reports our own abort as an abort: it was a timeout.
-    const err = this.#timedOut ?? error;
+    // undici reports our own abort as an abort: it was a timeout, or the endpoint was declared gone.
+    const err = this.#timedOut ?? this.#lost ?? error;
     const res = this.#res;
     if (this.#status !== 0 && !this.#declined) {
       // Mid-body: the client has a status already; all that is left is to cut it off.
@@ -160,14 +174,21 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
   }
 }
 
-/** Dispatches one attempt and resolves with how it ended. */
+/**
+ * Dispatches one attempt and resolves with how it ended. `onHandler` gets
+ * the handler before the dispatch (to give the attempt up, see
+ * {@link RelayHandler.abandon}).
+ */
 export function dispatchRelay(
   dispatcher: Dispatcher,
   request: Dispatcher.DispatchOptions,
   res: ServerResponse,
   options: RelayOptions,
+  onHandler?: (handler: RelayHandler) => void,
 ): Promise<RelayOutcome> {
   return new Promise((resolve) => {
-    dispatcher.dispatch(request, new RelayHandler(res, options, resolve));
+    const handler = new RelayHandler(res, options, resolve);
+    onHandler?.(handler);
+    dispatcher.dispatch(request, handler);
   });
 }

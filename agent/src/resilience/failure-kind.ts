@@ -7,6 +7,14 @@ import { AgentErrorCodes } from '../errors.js';
  */
 export const HANDSHAKE_FAILED_CODE = 'ERR_MTLS_HANDSHAKE_FAILED';
 
+/**
+ * The code of an attempt given up because its endpoint was declared gone
+ * while it waited (see `InFlightAttempts`): the request may have reached the
+ * app, so it counts as a reset (retried for idempotent requests only, and
+ * only those are ever given up).
+ */
+export const ENDPOINT_LOST_CODE = 'ERR_MESHLET_ENDPOINT_LOST';
+
 const CONNECT_CODES = new Set([
   HANDSHAKE_FAILED_CODE,
   'ECONNREFUSED',
@@ -16,7 +24,7 @@ const CONNECT_CODES = new Set([
   'EAI_AGAIN',
   'ENOTFOUND',
 ]);
-const RESET_CODES = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE', 'UND_ERR_CLOSED']);
+const RESET_CODES = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE', 'UND_ERR_CLOSED', ENDPOINT_LOST_CODE]);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 /**

@@ -15,6 +15,7 @@ import type { HashTableCache } from '../balancer/hash-table-cache.js';
 import { ServiceLoadBalancer } from '../balancer/service-load-balancer.js';
 import { SlowStart } from '../balancer/slow-start.js';
 import type { OutcomeSink } from '../control/observation-recorder.js';
+import type { InFlightAttempts } from '../listener/in-flight-attempts.js';
 import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { OutlierDetector } from '../resilience/outlier-detector.js';
 import { TokenBucket } from '../resilience/token-bucket.js';
@@ -39,6 +40,8 @@ export interface RuntimeDeps {
   tables?: HashTableCache | undefined;
   /** The limits a table must keep to be built (see `RouteTable`); absent: none. */
   tableBudget?: TableBudgetConfig | undefined;
+  /** Resendable attempts in flight, given up when their endpoint turns unhealthy or is ejected; absent: none are. */
+  inFlight?: InFlightAttempts | undefined;
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -144,7 +147,8 @@ export class ServiceRuntime {
     if (!old || !same(old.rateLimit, policy.rateLimit))
       this.#limiter = policy.rateLimit ? new TokenBucket(policy.rateLimit, d.clock) : undefined;
     if (!old || !same(old.slowStart, policy.slowStart)) this.#slowStart = new SlowStart(policy.slowStart, d.clock);
-    if (!old || !same(old.outlierDetection, policy.outlierDetection)) {
+    const outlierReplaced = !old || !same(old.outlierDetection, policy.outlierDetection);
+    if (outlierReplaced) {
       this.#outlier?.close();
       this.#lastEjected = new Set();
       this.#outlier =
@@ -160,6 +164,10 @@ export class ServiceRuntime {
     if (this.#updated && policy.slowStart.windowMs > 0) {
       for (const id of routable) if (!this.#routable.has(id)) this.#slowStart.begin(id);
     }
+    // Requests waiting on an endpoint the control plane just marked unhealthy go elsewhere if they safely can.
+    if (this.#updated)
+      for (const e of routes.endpoints)
+        if (e.health === 'unhealthy' && this.#routable.has(e.id)) d.inFlight?.abandon(e.id, 'was marked unhealthy');
     this.#routable = routable;
     this.#updated = true;
 
@@ -179,6 +187,10 @@ export class ServiceRuntime {
       this.#lbKey = lbKey;
       this.#subsets = new Map();
       this.#lb = this.#buildLb(routes.endpoints);
+    } else if (outlierReplaced) {
+      // A new detector starts with nothing ejected: balancers kept from the old one must forget its ejections.
+      this.#lb.setEjected(new Set());
+      for (const lb of this.#subsets.values()) lb.setEjected(new Set());
     }
   }
 
@@ -261,6 +273,7 @@ export class ServiceRuntime {
       if (this.#lastEjected.has(id)) continue;
       added++;
       sink?.ejected(this.name, id);
+      this.#deps.inFlight?.abandon(id, 'was ejected by outlier detection');
     }
     this.metrics.ejected(added);
     // Endpoints back from ejection ramp up again.

@@ -1,0 +1,59 @@
+import { ENDPOINT_LOST_CODE } from '../resilience/failure-kind.js';
+
+/** An attempt that can be given up while it waits for its answer's headers (see {@link InFlightAttempts}). */
+export interface AbandonableAttempt {
+  /** Ends the attempt with `err` if no answer has begun; false when it is too late. */
+  abandon(err: Error): boolean;
+}
+
+/**
+ * The attempts in flight to each endpoint that may be sent again elsewhere
+ * (idempotent, body buffered, a retry left). When the mesh learns that an
+ * endpoint is gone (the control plane marked it unhealthy, or this caller's
+ * outlier detection ejected it), the ones still waiting for an answer are
+ * given up at once and retried on another endpoint, rather than waiting out
+ * the request timeout on a connection that may be dead: a host cut off by a
+ * partition answers nothing, and its keep-alive connections stay open for
+ * minutes. Envoy closes connections on a health-check failure for the same
+ * reason (`close_connections_on_host_health_failure`); this gives up only
+ * what is safe to resend, and leaves every other request (a POST, an
+ * answer already streaming) to finish or time out as before.
+ */
+export class InFlightAttempts {
+  readonly #byEndpoint = new Map<string, Set<AbandonableAttempt>>();
+
+  /** Registers `attempt` on `endpointId`; the returned function removes it (call it when the attempt ends). */
+  add(endpointId: string, attempt: AbandonableAttempt): () => void {
+    let set = this.#byEndpoint.get(endpointId);
+    if (!set) {
+      set = new Set();
+      this.#byEndpoint.set(endpointId, set);
+    }
+    set.add(attempt);
+    return () => {
+      set.delete(attempt);
+      if (set.size === 0 && this.#byEndpoint.get(endpointId) === set) this.#byEndpoint.delete(endpointId);
+    };
+  }
+
+  /** Gives up the attempts to `endpointId` that have no answer yet, with an error naming `why`; how many. */
+  abandon(endpointId: string, why: string): number {
+    const set = this.#byEndpoint.get(endpointId);
+    if (!set) return 0;
+    let n = 0;
+    for (const attempt of [...set]) {
+      const err = Object.assign(new Error(`endpoint ${endpointId} ${why} while the request waited for its answer`), {
+        code: ENDPOINT_LOST_CODE,
+      });
+      if (attempt.abandon(err)) n++;
+    }
+    return n;
+  }
+
+  /** Attempts registered now, over every endpoint (for tests and metrics). */
+  get size(): number {
+    let n = 0;
+    for (const set of this.#byEndpoint.values()) n += set.size;
+    return n;
+  }
+}
