@@ -59,13 +59,13 @@ export function makeCa(dir: string, name: string): string {
 /**
  * A certificate signed by the CA `ca` (made by {@link makeCa} in the same
  * `dir`): `${name}.crt` and `${name}.key`. A server certificate is for
- * 127.0.0.1 (IP SAN); a client certificate carries `cn` as its subject.
+ * 127.0.0.1 and `ips` (IP SANs); a client certificate carries `cn` as its subject.
  */
 export function makeCert(
   dir: string,
   ca: string,
   name: string,
-  { client = false, cn = '127.0.0.1' } = {},
+  { client = false, cn = '127.0.0.1', ips = [] as string[] } = {},
 ): { certFile: string; keyFile: string } {
   const ext = client
     ? [
@@ -79,7 +79,7 @@ export function makeCert(
         'basicConstraints = CA:FALSE',
         'keyUsage = critical,digitalSignature',
         'extendedKeyUsage = serverAuth, clientAuth',
-        'subjectAltName = IP:127.0.0.1',
+        `subjectAltName = ${['127.0.0.1', ...ips].map((ip) => `IP:${ip}`).join(', ')}`,
         'authorityKeyIdentifier = keyid',
         '',
       ];

@@ -24,6 +24,8 @@ export function httpRequest(
     headers?: Record<string, string>;
     body?: string;
     timeoutMs?: number;
+    /** The address to connect to; 127.0.0.1 by default. */
+    host?: string;
     tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
   } = {},
 ): Promise<Answer> {
@@ -35,7 +37,7 @@ export function httpRequest(
     const send = options.tls ? httpsRequest : request;
     const req = send(
       {
-        host: '127.0.0.1',
+        host: options.host ?? '127.0.0.1',
         port,
         path,
         method: options.method ?? 'GET',
