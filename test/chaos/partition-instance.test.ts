@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../harness/wait.js';
-import { type AgentNode, healthyIds } from './lib/chaos-mesh.js';
+import { basicMesh } from './lib/basic-mesh.js';
+import { PORTS } from './lib/chaos-mesh.js';
 import { chaosSuite } from './lib/chaos-suite.js';
 import { Faults } from './lib/faults.js';
 import { LONG, pick, record } from './lib/figures.js';
 import { failures, steadyLoad } from './lib/steady-load.js';
-import { PORTS } from './lib/chaos-mesh.js';
 
 // One instance's host is cut off from its callers, but not from the control
 // plane: its own health check passes and its agent keeps its stream, so only
@@ -15,44 +15,24 @@ describe('chaos: an instance partitioned from its callers, not from the control 
   const { net, mesh } = chaosSuite();
 
   it('is marked unhealthy by the callers quorum; no request fails', async () => {
-    const cpHost = net.host('cp');
-    const hosts = ['hello-1', 'hello-2', 'hello-3'].map((id) => net.host(id));
-    const callerHosts = ['caller-a', 'caller-b'].map((id) => net.host(id));
-    const cp = await mesh.controlPlane(cpHost);
-    for (const h of hosts) {
-      await mesh.app(h, 'hello', h.name);
-      await mesh.agent(h, [cp], { agentId: h.name, instance: 'hello' });
-    }
-    const callers: AgentNode[] = [];
-    for (const h of callerHosts) callers.push(await mesh.agent(h, [cp], { agentId: h.name, calls: ['hello'] }));
-    const all = 'hello-1,hello-2,hello-3';
-    for (const c of callers)
-      await waitFor(`${c.agentId} to see every instance`, async () => (await healthyIds(c, 'hello')).join() === all);
-
+    const m = await basicMesh(net, mesh);
     const faultMs = pick(15_000, 60_000);
-    const loads = callers.map((c) =>
+    const loads = m.callers.map((c) =>
       steadyLoad(c.host.ip, PORTS.outbound, 'hello', { rate: 50, maxMs: faultMs + 150_000 }),
     );
     await waitFor('some requests before the fault', () => loads.every((l) => l.samples.length >= 20));
 
-    const victim = hosts[1]!;
-    const faults = new Faults(victim);
+    const victim = m.instances[1]!;
+    const faults = new Faults(victim.host);
     const cut = Date.now();
-    faults.partition(callerHosts);
-    const gone = 'hello-1,hello-3';
-    for (const c of callers)
-      await waitFor(`${c.agentId} to drop hello-2`, async () => (await healthyIds(c, 'hello')).join() === gone, {
-        timeoutMs: 30_000,
-      });
+    faults.partition(m.callers.map((c) => c.host));
+    await m.callersSee(['hello-1', 'hello-3']);
     const detectionS = (Date.now() - cut) / 1000;
     await waitFor('the fault to have lasted', () => Date.now() - cut >= faultMs, { timeoutMs: faultMs + 1_000 });
 
     const healed = Date.now();
     faults.heal();
-    for (const c of callers)
-      await waitFor(`${c.agentId} to take hello-2 back`, async () => (await healthyIds(c, 'hello')).join() === all, {
-        timeoutMs: 60_000,
-      });
+    await m.callersSee(undefined, 60_000);
     const recoveryS = (Date.now() - healed) / 1000;
     // Each caller's own outlier detection ejected it for baseEjectionMs (30 s) x its ejections: it is called
     // again when that ends, even though the control plane took it back at once.
@@ -71,7 +51,7 @@ describe('chaos: an instance partitioned from its callers, not from the control 
       failed: failed.length,
       detectionS,
       recoveryS,
-      note: `partition ${faultMs / 1000} s; 2 callers, 3 instances; table takes it back at recovery, called again after ${servingS.toFixed(1)} s (callers' own ejection ends)`,
+      note: `partition ${faultMs / 1000} s, 2 callers, 3 instances; back in the tables at recovery, called again after ${servingS.toFixed(1)} s (the callers' own ejections end)`,
     });
     expect(failed.slice(0, 5)).toEqual([]);
   });

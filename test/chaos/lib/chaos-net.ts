@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 /**
  * Test-made network namespaces joined by a bridge: one "host" per
@@ -8,19 +9,24 @@ import { execFileSync } from 'node:child_process';
  * namespace, on the bridge's address, and reaches every host; faults are
  * only ever made between hosts, never towards it.
  *
- * Needs root and `ip` (iproute2); `nft` for the faults. Everything made
- * here is named with one prefix and removed by {@link ChaosNet.destroy}, and
- * what a killed earlier run left behind is removed by {@link ChaosNet.create}.
+ * Needs root and `ip` (iproute2); `nft` for the faults. Each network takes
+ * a free index (a subnet `10.254.<index>.0/24`, namespaces `mlc<index>-*`,
+ * links `mlc<index>…`), held by this process's pid in {@link LOCKS}, so
+ * that several test processes may run networks at once; everything is
+ * removed by {@link ChaosNet.destroy}, and what a killed earlier run left
+ * behind under an index is removed when the index is taken again.
  */
 export class ChaosNet {
   /** Host addresses are `${subnet}.N`; the bridge (the test process) is `${subnet}.1`. */
   readonly subnet: string;
+  readonly #index: number;
   readonly #bridge: string;
   readonly #hosts = new Map<string, ChaosHost>();
 
   private constructor(index: number) {
+    this.#index = index;
     this.subnet = `10.254.${index}`;
-    this.#bridge = `mlcbr${index}`;
+    this.#bridge = `mlc${index}br`;
   }
 
   /** The address of the test process on the bridge. */
@@ -28,10 +34,11 @@ export class ChaosNet {
     return `${this.subnet}.1`;
   }
 
-  /** Makes the bridge, after removing what an earlier run left (namespaces `mlc-*`, links `mlc*`). */
-  static create(index = 77): ChaosNet {
+  /** Takes a free index (removing what a dead process left under it) and makes the bridge. */
+  static create(): ChaosNet {
     requireTools();
-    sweep();
+    const index = takeIndex();
+    sweep(index);
     const net = new ChaosNet(index);
     ip(['link', 'add', net.#bridge, 'type', 'bridge']);
     ip(['addr', 'add', `${net.runnerIp}/24`, 'dev', net.#bridge]);
@@ -39,14 +46,14 @@ export class ChaosNet {
     return net;
   }
 
-  /** A new host: a namespace `mlc-<name>` with loopback up and `eth0` on the bridge at the next address. */
+  /** A new host: a namespace `mlc<index>-<name>` with loopback up and `eth0` on the bridge at the next address. */
   host(name: string): ChaosHost {
     if (this.#hosts.has(name)) throw new Error(`chaos host ${name} exists already`);
     if (!/^[a-z0-9-]{1,12}$/.test(name)) throw new Error(`chaos host name ${name}: use up to 12 of a-z, 0-9 and -`);
     const n = this.#hosts.size + 2;
     if (n > 254) throw new Error('at most 253 chaos hosts');
-    const ns = `mlc-${name}`;
-    const veth = `mlcv${n}`;
+    const ns = `mlc${this.#index}-${name}`;
+    const veth = `mlc${this.#index}v${n}`;
     ip(['netns', 'add', ns]);
     ip(['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
     ip(['link', 'set', veth, 'master', this.#bridge, 'up']);
@@ -73,6 +80,7 @@ export class ChaosNet {
     for (const h of this.#hosts.values()) ip(['netns', 'del', h.ns], true);
     ip(['link', 'del', this.#bridge], true);
     this.#hosts.clear();
+    rmSync(`${LOCKS}/${this.#index}`, { force: true });
   }
 }
 
@@ -97,15 +105,46 @@ function ip(args: string[], quiet = false): void {
   }
 }
 
-/** Removes namespaces and links with the chaos prefix left by a run that was killed. */
-function sweep(): void {
+/** Where each taken index names the pid of the process that holds it. */
+export const LOCKS = '/run/meshlet-chaos';
+
+/** The first index from 2 to 250 no live process holds, now held by this one. */
+function takeIndex(): number {
+  mkdirSync(LOCKS, { recursive: true });
+  for (let index = 2; index <= 250; index++) {
+    const file = `${LOCKS}/${index}`;
+    let holder: number | undefined;
+    try {
+      holder = Number(readFileSync(file, 'utf8'));
+    } catch {
+      holder = undefined;
+    }
+    if (holder !== undefined && holder !== process.pid && alive(holder)) continue;
+    writeFileSync(file, String(process.pid));
+    return index;
+  }
+  throw new Error(`no free chaos network index: every one in ${LOCKS} is held by a live process`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes the namespaces and links of `index` left by a run that was killed. */
+function sweep(index: number): void {
   const list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
   for (const line of list.split('\n')) {
     const ns = line.split(' ')[0];
-    if (ns?.startsWith('mlc-')) ip(['netns', 'del', ns], true);
+    if (ns?.startsWith(`mlc${index}-`)) ip(['netns', 'del', ns], true);
   }
   const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
-  for (const m of links.matchAll(/^\d+: (mlc[a-z0-9]+)[@:]/gm)) ip(['link', 'del', m[1] as string], true);
+  for (const m of links.matchAll(new RegExp(`^\\d+: (mlc${index}[a-z][a-z0-9]*)[@:]`, 'gm')))
+    ip(['link', 'del', m[1] as string], true);
 }
 
 /** Throws, naming the fix, when this process cannot make namespaces. */
