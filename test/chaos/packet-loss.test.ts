@@ -17,7 +17,7 @@ describe('chaos: 20% packet loss between the callers and one instance', () => {
 
   it('keeps the success rate of idempotent requests at 99.9% or better', async () => {
     const m = await basicMesh(net, mesh);
-    const faultMs = pick(20_000, 120_000);
+    const faultMs = pick(12_000, 120_000);
     const loads = m.callers.map((c) =>
       steadyLoad(c.host.ip, PORTS.outbound, 'hello', { rate: 50, maxMs: faultMs + 60_000 }),
     );

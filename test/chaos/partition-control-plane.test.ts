@@ -17,7 +17,7 @@ describe('chaos: the control plane partitioned from every agent', () => {
   it('leaves the data path unaffected; agents rejoin and converge after the heal', async () => {
     const m = await basicMesh(net, mesh);
     const agents = [...m.instances.map((i) => i.agent), ...m.callers];
-    const faultMs = pick(15_000, 60_000);
+    const faultMs = pick(8_000, 60_000);
     const loads = m.callers.map((c) =>
       steadyLoad(c.host.ip, PORTS.outbound, 'hello', { rate: 50, maxMs: faultMs + 90_000 }),
     );

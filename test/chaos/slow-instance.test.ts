@@ -17,7 +17,7 @@ describe('chaos: an instance that answers slowly (2 s)', () => {
     const m = await basicMesh(net, mesh, {
       controlPlane: { services: { hello: { balancer: { kind: 'peak_ewma' } } } },
     });
-    const faultMs = pick(20_000, 120_000);
+    const faultMs = pick(15_000, 120_000);
     const loads = m.callers.map((c) =>
       steadyLoad(c.host.ip, PORTS.outbound, 'hello', { rate: 50, workers: 8, maxMs: faultMs + 60_000 }),
     );
