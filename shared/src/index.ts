@@ -2,6 +2,7 @@ export * from './backoff.js';
 export * from './config/agent-config.js';
 export * from './config/common.js';
 export * from './config/connection-limits.js';
+export * from './net/address-key.js';
 export * from './net/connection-guard.js';
 export * from './config/control-plane-config.js';
 export * from './config/load-config.js';

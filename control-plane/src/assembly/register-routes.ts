@@ -57,12 +57,17 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const upgrades = new StreamUpgrade({
     verify: (token) => checkCredential(token, joinPolicy()),
     unauthenticated: new UnauthenticatedStreams(
-      { perAddress: config.stream.maxUnauthenticatedPerAddress, total: config.stream.maxUnauthenticated },
+      {
+        perAddress: config.stream.maxUnauthenticatedPerAddress,
+        total: config.stream.maxUnauthenticated,
+        ipv6PrefixLength: config.listen.limits.ipv6PrefixLength,
+      },
       (n) => metrics.unauthenticatedStreams.set(n),
     ),
     metrics,
     log,
     clock,
+    limits: { ipv6PrefixLength: config.listen.limits.ipv6PrefixLength },
   });
   const session: SessionContext = {
     registry,
