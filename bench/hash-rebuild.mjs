@@ -2,7 +2,8 @@
 // How long the agent's event loop is blocked when a hash table is rebuilt
 // outside a table install (docs/security.md, "Large tables do not block
 // requests"): an endpoint ejected by outlier detection from a Maglev service
-// of --size slots, and a route's subset asked for the first time.
+// of --size slots, a route's subset asked for the first time, and the control
+// plane's expected checksum of such a table, published as a ring and ACKed.
 //
 // One ServiceRuntime from agent/dist (the service as the agent holds it),
 // 4 endpoints, outlier detection ejecting after one failure. A 0 ms timer
@@ -19,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { resolvePolicy } from '@meshlet/shared';
 import { EndpointStatsMap } from '../agent/dist/balancer/endpoint-stats.js';
 import { ServiceRuntime } from '../agent/dist/route/service-runtime.js';
+import { RingPublisher } from '../control-plane/dist/rings/ring-publisher.js';
 
 const { values } = parseArgs({
   options: {
@@ -62,9 +64,11 @@ async function measure(work, done, pick) {
       } else if (ticks > 20) {
         longest = Math.max(longest, now - last);
         last = now;
-        const e = pick();
-        picks++;
-        picked.set(e?.id, (picked.get(e?.id) ?? 0) + 1);
+        if (pick !== undefined) {
+          const e = pick();
+          picks++;
+          picked.set(e?.id, (picked.get(e?.id) ?? 0) + 1);
+        }
         if (done()) return resolve();
       }
       setTimeout(tick, 0);
@@ -107,10 +111,21 @@ for (let run = 0; run < RUNS; run++) {
   if ([...subset.picked.keys()].some((id) => id !== 'e2' && id !== 'e3')) wrong = true;
   rows.push({ what: 'subset', ...subset, picked: Object.fromEntries(subset.picked) });
   runtime.close();
+  const rings = new RingPublisher();
+  const published = { endpoints, policy };
+  const ack = () => rings.agrees('svc', policy.balancer, { version: 7, checksum: 'reported' });
+  const checksum = await measure(
+    () => {
+      rings.attach('svc', published, undefined, 7);
+      ack();
+    },
+    () => ack() !== undefined,
+  );
+  rows.push({ what: 'control-plane checksum', ...checksum, picked: {} });
 }
 for (const r of rows)
   console.log(
-    `${r.what}: ${SIZE} slots, longest gap between 0 ms ticks ${r.longestMs} ms (loop delay max ${r.loopDelayMaxMs} ms), ${r.picks} picks meanwhile ${JSON.stringify(r.picked)}`,
+    `${r.what}: ${SIZE} slots, longest gap between 0 ms ticks ${r.longestMs} ms (loop delay max ${r.loopDelayMaxMs} ms)${r.picks > 0 ? `, ${r.picks} picks meanwhile ${JSON.stringify(r.picked)}` : ''}`,
   );
 if (wrong) {
   console.log('a pick during the rebuild went to an ejected endpoint, outside the subset, or to nothing');

@@ -33,6 +33,7 @@ export * from './hash/maglev.js';
 export * from './hash/table-checksum.js';
 export * from './hash/table-budget.js';
 export * from './hash/run-steps.js';
+export * from './hash/builds-in-slices.js';
 export * from './config/table-budget-config.js';
 export * from './protocol/replication.js';
 export * from './identity/spiffe-id.js';

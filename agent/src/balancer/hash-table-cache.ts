@@ -78,20 +78,6 @@ export class HashTableCache {
   }
 }
 
-/** Maglev slots and ring points built at once on a request's path; a larger table is built in slices. */
-const AT_ONCE = { maglev: 8192, ring: 32_768 };
-
-/**
- * Whether `policy`'s tables are worth building in slices (a hash balancer
- * whose table is more than one slice: over 8192 Maglev slots or 32768 ring
- * points); smaller ones take a millisecond or two and are built at once.
- */
-export function buildsInSlices(policy: BalancerPolicy): boolean {
-  if (policy.kind === 'maglev') return policy.maglevTableSize > AT_ONCE.maglev;
-  if (policy.kind === 'ring_hash') return policy.ringMinSize > AT_ONCE.ring;
-  return false;
-}
-
 /** A cache holding the tables `policy` makes over each of `sets`, built in slices (see {@link HashTableCache.prebuild}). */
 export async function prebuildTables(
   policy: BalancerPolicy,

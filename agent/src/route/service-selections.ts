@@ -1,6 +1,6 @@
-import type { BalancerPolicy, Endpoint, Subset } from '@meshlet/shared';
+import { type BalancerPolicy, buildsInSlices, type Endpoint, type Subset } from '@meshlet/shared';
 import { type EndpointSelection, ExcludingSelection } from '../balancer/endpoint-selection.js';
-import { buildsInSlices, type HashTableCache, prebuildTables } from '../balancer/hash-table-cache.js';
+import { type HashTableCache, prebuildTables } from '../balancer/hash-table-cache.js';
 import type { ServiceLoadBalancer } from '../balancer/service-load-balancer.js';
 import { matchesSubset } from './route-matcher.js';
 

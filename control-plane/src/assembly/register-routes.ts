@@ -69,6 +69,13 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     clock,
     limits: { ipv6PrefixLength: config.listen.limits.ipv6PrefixLength },
   });
+  // A large ring's expected checksum is computed in slices: ACKs that came before it learn whether they agree now.
+  rings.onChecksum((service, version, checksum) => {
+    for (const r of registry.agents()) {
+      const x = r.rings[service];
+      if (x !== undefined && x.version === version && x.agrees === undefined) x.agrees = x.checksum === checksum;
+    }
+  });
   const session: SessionContext = {
     registry,
     pusher,
