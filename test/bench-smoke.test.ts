@@ -30,6 +30,7 @@ const SMOKE_RUNS: Record<string, { answered: string[] }> = {
   'proxy-overhead.mjs': { answered: ['direct', 'inbound', 'mesh'] },
   'scale.mjs': { answered: [] },
   'connection-flood.mjs': { answered: [] },
+  'hash-rebuild.mjs': { answered: [] },
 };
 /** Servers that only run under another script, which smoke-tests them. */
 const SERVED_BY: Record<string, string> = {

@@ -268,4 +268,29 @@ describe('per-agent tables and rings', () => {
     expect(moved.status).toBe(200);
     expect(String(moved.headers['x-instance'])).not.toBe(owner);
   });
+
+  it('a Maglev ring of 655373 slots: its checksums are computed in slices on both ends, and the agent agrees', async () => {
+    const { cp } = await mesh.start({
+      controlPlane: {
+        services: {
+          cache: {
+            balancer: { kind: 'maglev', maglevTableSize: 655_373, hashKey: { source: 'header', name: 'x-user' } },
+          },
+        },
+      },
+      instances: { cache: ['cache-1', 'cache-2'] },
+    });
+    const client = await mesh.agent({ agentId: 'client', cp, outbound: true });
+    const first = await httpRequest(client.outboundPort as number, 'http://cache/', { headers: { 'x-user': 'u-1' } });
+    expect(first.status).toBe(200);
+    const ring = await waitFor('the client to report an agreeing ring checksum', async () => {
+      const r = (await getJson(cp.port, '/v1/rings')).rings.find((x: { service: string }) => x.service === 'cache');
+      return r?.agents.agreeing >= 1 ? r : undefined;
+    });
+    expect(ring.agents.disagreeing).toEqual([]);
+    const agent = (await getJson(cp.port, '/v1/agents')).agents.find(
+      (a: { agentId: string }) => a.agentId === 'client',
+    );
+    expect(agent.rings).toEqual([{ service: 'cache', version: ring.version, checksum: ring.checksum, agrees: true }]);
+  });
 });

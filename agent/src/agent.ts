@@ -349,6 +349,7 @@ export class Agent {
       budget: this.#config.tableBudget,
       zone: this.#config.zone ?? this.#config.instance?.zone,
       tables: this.#tables,
+      prepareChecksums: (routes, policies) => this.#rings.prepare(routes, policies),
       log: this.#log,
     });
     return this.#tableApplier;

@@ -77,3 +77,13 @@ export class HashTableCache {
     return t;
   }
 }
+
+/** A cache holding the tables `policy` makes over each of `sets`, built in slices (see {@link HashTableCache.prebuild}). */
+export async function prebuildTables(
+  policy: BalancerPolicy,
+  sets: readonly (readonly HashMember[])[],
+): Promise<HashTableCache> {
+  const tables = new HashTableCache();
+  for (const members of sets) await tables.prebuild(policy, members);
+  return tables;
+}

@@ -1,5 +1,7 @@
 import type { Endpoint, TierPolicy } from '@meshlet/shared';
 import type { Balancer, PickContext } from './balancer.js';
+import { hasExclusions } from './candidates.js';
+import { type EndpointSelection, withExclusions } from './endpoint-selection.js';
 import { tierLoads } from './tier-load.js';
 
 /** Options of a {@link ServiceLoadBalancer}. */
@@ -19,6 +21,8 @@ export interface ServiceLoadBalancerOptions {
    * endpoint. Absent: every tier takes part.
    */
   activeTier?: number | undefined;
+  /** Ids ejected by outlier detection from the start (see {@link ServiceLoadBalancer.setEjected}). */
+  ejected?: ReadonlySet<string> | undefined;
 }
 
 /** One tier as {@link ServiceLoadBalancer.describe} reports it. */
@@ -78,7 +82,7 @@ interface TierState {
  * {@link ServiceLoadBalancer.setEjected}, never per pick: a pick allocates
  * nothing on its common path.
  */
-export class ServiceLoadBalancer {
+export class ServiceLoadBalancer implements EndpointSelection {
   /** Number of endpoints, healthy or not. */
   readonly size: number;
   readonly #endpoints: readonly Endpoint[];
@@ -89,6 +93,8 @@ export class ServiceLoadBalancer {
   readonly #activeTier: number | undefined;
   /** Ejected ids among this service's endpoints (a private copy). */
   #ejected: ReadonlySet<string> = new Set();
+  /** Ids ejected since the sets were built, skipped by every pick until {@link setEjected} builds them in. */
+  #held: ReadonlySet<string> | undefined;
   /** Tiers that have endpoints and take part (see `activeTier`), by ascending tier number. */
   #tiers: TierState[] = [];
   /** Tiers with endpoints left out by `activeTier`, for {@link ServiceLoadBalancer.describe} only. */
@@ -105,17 +111,40 @@ export class ServiceLoadBalancer {
     this.#random = options.random;
     this.#makeBalancer = options.makeBalancer;
     this.#activeTier = options.activeTier;
+    if (options.ejected !== undefined) this.#ejected = this.#relevant(options.ejected);
     this.#build();
+  }
+
+  /** All endpoints, healthy or not. */
+  get endpoints(): readonly Endpoint[] {
+    return this.#endpoints;
   }
 
   /** Sets the ids locally ejected by outlier detection (treated as unhealthy) and rebuilds the per-tier sets if they changed. */
   setEjected(ids: ReadonlySet<string>): void {
-    // A copy of the ids that concern this service: the caller may mutate and pass the same set again.
-    const relevant = new Set<string>();
-    for (const e of this.#endpoints) if (ids.has(e.id)) relevant.add(e.id);
+    this.#held = undefined;
+    const relevant = this.#relevant(ids);
     if (sameSet(this.#ejected, relevant)) return;
     this.#ejected = relevant;
     this.#build();
+  }
+
+  /**
+   * Ejections to apply later (their sets' hash tables are being built): from
+   * now until {@link setEjected}, every pick skips them on the balancers in
+   * place, a hash balancer walking on to the next member of its table, as
+   * for a retry. Returns the ids held (those of this service), or
+   * `undefined` when they are the ones already built in (nothing to rebuild).
+   */
+  hold(ids: ReadonlySet<string>): ReadonlySet<string> | undefined {
+    const relevant = this.#relevant(ids);
+    this.#held = sameSet(this.#ejected, relevant) ? undefined : relevant;
+    return this.#held;
+  }
+
+  /** The ids {@link hold} holds, until they are built in. */
+  get held(): ReadonlySet<string> | undefined {
+    return this.#held;
   }
 
   /**
@@ -124,6 +153,15 @@ export class ServiceLoadBalancer {
    * is passed unchanged to the tier's balancer.
    */
   pick(ctx?: PickContext): Endpoint | undefined {
+    const held = this.#held;
+    if (held === undefined || held.size === 0) return this.#pick(ctx);
+    // Should the held ejections leave a first attempt nothing, the sets in place answer: the rebuilt ones would be in
+    // panic and route to the ejected endpoints all the same.
+    const e = this.#pick(withExclusions(ctx, held));
+    return e !== undefined || hasExclusions(ctx?.exclude) ? e : this.#pick(ctx);
+  }
+
+  #pick(ctx: PickContext | undefined): Endpoint | undefined {
     const loaded = this.#loaded;
     if (loaded.length === 0) return undefined;
     let chosen = loaded[0] as TierState;
@@ -159,6 +197,13 @@ export class ServiceLoadBalancer {
       panic: t.panic,
     }));
     return [...this.#inactive, ...used].sort((a, b) => a.tier - b.tier);
+  }
+
+  /** A copy of the ids that concern this service: the caller may mutate and pass the same set again. */
+  #relevant(ids: ReadonlySet<string>): Set<string> {
+    const relevant = new Set<string>();
+    for (const e of this.#endpoints) if (ids.has(e.id)) relevant.add(e.id);
+    return relevant;
   }
 
   #build(): void {

@@ -81,3 +81,29 @@ describe('RingChecksums', () => {
     expect(r.current).toBeUndefined();
   });
 });
+
+// A published ring of a 655373-slot Maglev service: its checksum was built at
+// once in the install, on the request path, after the balancers' own tables
+// had been built in slices.
+
+describe('RingChecksums.prepare', () => {
+  it('computes the checksum of a 655373-slot Maglev ring ahead in slices (a timer fires meanwhile); the install takes it', async () => {
+    const policy = resolvePolicy({ balancer: { kind: 'maglev', maglevTableSize: 655_373 } });
+    const services: Routes['services'] = {
+      big: { endpoints: [ep('a'), ep('b'), ep('c')], policy, ring: ring(4, 'a', 'b', 'c') },
+    };
+    const r = new RingChecksums();
+    let fired = 0;
+    const timer = setInterval(() => fired++, 0);
+    try {
+      await r.prepare({ type: 'routes', version: 1, nonce: 'n', services }, new Map([['big', policy]]));
+    } finally {
+      clearInterval(timer);
+    }
+    expect(fired).toBeGreaterThan(0);
+    expect(r.computedAhead).toBe(1);
+    const expected = tableChecksum(buildMaglevTable(ring(4, 'a', 'b', 'c').members, 655_373));
+    expect(r.update(table(services))).toEqual({ big: { version: 4, checksum: expected } });
+    expect(r.computedAhead).toBe(0);
+  });
+});

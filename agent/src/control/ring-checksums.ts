@@ -1,4 +1,14 @@
-import { type Ack, type BalancerPolicy, membershipChecksum, type RingMembership } from '@meshlet/shared';
+import { setImmediate as turn } from 'node:timers/promises';
+import {
+  type Ack,
+  type BalancerPolicy,
+  buildsInSlices,
+  membershipChecksum,
+  membershipChecksumSteps,
+  type RingMembership,
+  type Routes,
+  type ServicePolicy,
+} from '@meshlet/shared';
 import type { RouteTable } from '../route/route-table.js';
 
 /** The ACK's `ringChecksums`: per hash-balanced service, the ring version applied and its table's checksum. */
@@ -28,6 +38,36 @@ interface Cached {
 export class RingChecksums {
   #cache = new Map<string, Cached>();
   #current: RingChecksumMap | undefined;
+  /** Checksums of large tables computed ahead by {@link prepare}, by cache key, for the next {@link update}. */
+  #ahead = new Map<string, string>();
+
+  /** Checksums computed ahead by {@link prepare}, waiting for the next {@link update}. */
+  get computedAhead(): number {
+    return this.#ahead.size;
+  }
+
+  /**
+   * Computes ahead, in the slices of each table's build with a turn of the
+   * event loop between them, the checksums of the large tables (see
+   * `buildsInSlices`) of `routes`' rings that {@link update} will need, so
+   * that the install that follows does not build them at once.
+   */
+  async prepare(routes: Routes, policies: ReadonlyMap<string, ServicePolicy>): Promise<void> {
+    for (const [name, s] of Object.entries(routes.services)) {
+      const policy = policies.get(name)?.balancer;
+      if (s.ring === undefined || policy === undefined || !buildsInSlices(policy)) continue;
+      const key = cacheKey(s.ring, policy);
+      if (key === undefined || this.#ahead.has(key) || this.#cache.get(name)?.key === key) continue;
+      const steps = membershipChecksumSteps(policy, s.ring.members);
+      for (let r = steps.next(); ; r = steps.next()) {
+        if (r.done === true) {
+          this.#ahead.set(key, r.value);
+          break;
+        }
+        await turn();
+      }
+    }
+  }
 
   /** The checksums of the table last passed to {@link update}; `undefined` when it has no hash-balanced ring. */
   get current(): RingChecksumMap | undefined {
@@ -49,11 +89,15 @@ export class RingChecksums {
       const key = cacheKey(ring, policy);
       if (key === undefined) continue;
       const old = this.#cache.get(name);
-      const entry = old?.key === key ? old : { key, version: ring.version, checksum: ringChecksum(ring, policy) };
+      const entry =
+        old?.key === key
+          ? old
+          : { key, version: ring.version, checksum: this.#ahead.get(key) ?? ringChecksum(ring, policy) };
       next.set(name, entry);
       out[name] = { version: entry.version, checksum: entry.checksum };
     }
     this.#cache = next;
+    this.#ahead.clear();
     this.#current = next.size > 0 ? out : undefined;
     return this.#current;
   }

@@ -27,6 +27,8 @@ export interface TableApplierOptions {
   zone: string | undefined;
   /** Where hash tables are built ahead, for the install to take. */
   tables: HashTableCache;
+  /** Computes ahead, in slices, the ring checksums the install's ACK will carry (see `RingChecksums.prepare`). */
+  prepareChecksums?: (routes: Routes, policies: ReadonlyMap<string, ServicePolicy>) => Promise<void>;
   log: Logger;
 }
 
@@ -82,6 +84,7 @@ export class TableApplier {
         o.budget,
       );
       for (const t of planHashTables(routes, policies, held, o.zone)) await o.tables.prebuild(t.policy, t.members);
+      await o.prepareChecksums?.(routes, policies);
       if (this.#stopped) return { ok: false, error: 'the agent is stopping' };
       o.install(routes);
     } catch (e) {

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { HttpErrorDefinition, MeshletHttpError, RetryPolicy, RouteRule, TimeoutPolicy } from '@meshlet/shared';
-import type { ServiceLoadBalancer } from '../balancer/service-load-balancer.js';
+import type { EndpointSelection } from '../balancer/endpoint-selection.js';
 import { type AgentErrorCode, AgentErrors } from '../errors.js';
 import type { RequestTarget } from '../listener/request-target.js';
 import type { RouteTable } from './route-table.js';
@@ -12,7 +12,7 @@ export interface Destination {
   svc: ServiceRuntime;
   /** The service that serves it (another one when a split says so). */
   dest: ServiceRuntime;
-  lb: ServiceLoadBalancer;
+  lb: EndpointSelection;
   retries: RetryPolicy;
   timeouts: TimeoutPolicy;
   /** The routing table's version, for messages. */
@@ -60,7 +60,7 @@ export function resolveDestination(
     );
   }
   let dest = svc;
-  let lb = svc.lb;
+  let lb: EndpointSelection = svc.lb;
   let rule: RouteRule | undefined;
   let subset = '';
   const matcher = svc.matcher;

@@ -10,6 +10,7 @@ import type {
 } from '@meshlet/shared';
 import type { Balancer } from '../balancer/balancer.js';
 import { createBalancer } from '../balancer/create-balancer.js';
+import type { EndpointSelection } from '../balancer/endpoint-selection.js';
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import type { HashTableCache } from '../balancer/hash-table-cache.js';
 import { ServiceLoadBalancer } from '../balancer/service-load-balancer.js';
@@ -21,8 +22,9 @@ import { OutlierDetector } from '../resilience/outlier-detector.js';
 import { TokenBucket } from '../resilience/token-bucket.js';
 import { RetryBudget } from '../resilience/retry-budget.js';
 import type { AgentMetrics } from '../metrics.js';
-import { matchesSubset, RouteMatcher } from './route-matcher.js';
+import { RouteMatcher } from './route-matcher.js';
 import { NULL_SERVICE_METRICS, PromServiceMetrics, type ServiceMetrics } from './service-metrics.js';
+import { ServiceSelections } from './service-selections.js';
 
 /** What every service's runtime shares. */
 export interface RuntimeDeps {
@@ -45,6 +47,7 @@ export interface RuntimeDeps {
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+const NO_BALANCER: Balancer = { pick: () => undefined };
 
 /**
  * One service as this agent calls it: the endpoint selection built from the
@@ -61,8 +64,9 @@ export class ServiceRuntime {
   #policy!: ServicePolicy;
   #endpoints: readonly Endpoint[] = [];
   #activeTier: number | undefined;
-  #lb!: ServiceLoadBalancer;
-  #subsets = new Map<string, ServiceLoadBalancer>();
+  readonly #selections: ServiceSelections;
+  /** Where the balancers being built take their hash tables from, when not the install's (see ServiceSelections). */
+  #ahead: HashTableCache | undefined;
   #matcher: RouteMatcher | undefined;
   #overrides = new WeakMap<RouteRule, { retries: RetryPolicy; timeouts: TimeoutPolicy }>();
   #budget!: RetryBudget;
@@ -81,6 +85,22 @@ export class ServiceRuntime {
     this.name = name;
     this.#deps = deps;
     this.metrics = deps.metrics ? new PromServiceMetrics(name, deps.metrics) : NULL_SERVICE_METRICS;
+    this.#selections = new ServiceSelections({
+      balancer: () => this.#policy.balancer,
+      build: (endpoints, ejected, tables) =>
+        tables === undefined
+          ? this.#buildLb(endpoints, ejected)
+          : this.#withTables(tables, () => this.#buildLb(endpoints, ejected)),
+      plan: (endpoints, ejected) => {
+        const sets: Endpoint[][] = [];
+        this.#buildLb(endpoints, ejected, (members) => {
+          sets.push([...members]);
+          return NO_BALANCER;
+        });
+        return sets;
+      },
+      withTables: (tables, fn) => this.#withTables(tables, fn),
+    });
     this.update(routes, policy);
   }
 
@@ -101,7 +121,7 @@ export class ServiceRuntime {
 
   /** Endpoint selection over the whole service. */
   get lb(): ServiceLoadBalancer {
-    return this.#lb;
+    return this.#selections.lb;
   }
 
   /** Routing rules, absent when the service has none. */
@@ -185,25 +205,25 @@ export class ServiceRuntime {
     ]);
     if (lbKey !== this.#lbKey) {
       this.#lbKey = lbKey;
-      this.#subsets = new Map();
-      this.#lb = this.#buildLb(routes.endpoints);
+      this.#selections.reset(routes.endpoints, this.ejected);
     } else if (outlierReplaced) {
-      // A new detector starts with nothing ejected: balancers kept from the old one must forget its ejections.
-      this.#lb.setEjected(new Set());
-      for (const lb of this.#subsets.values()) lb.setEjected(new Set());
+      // A new detector starts with nothing ejected: selections kept from the old one must forget its ejections.
+      this.#selections.eject(this.ejected);
     }
   }
 
-  /** Endpoint selection over the endpoints whose labels include `subset` (the whole service when absent). */
-  subsetLb(subset: Subset | undefined): ServiceLoadBalancer {
-    if (!subset) return this.#lb;
-    const key = JSON.stringify(subset);
-    let lb = this.#subsets.get(key);
-    if (!lb) {
-      lb = this.#buildLb(this.#endpoints.filter((e) => matchesSubset(e.labels, subset)));
-      this.#subsets.set(key, lb);
-    }
-    return lb;
+  /**
+   * Endpoint selection over the endpoints whose labels include `subset` (the
+   * whole service when absent); while a large subset's hash tables are
+   * built, a bounded stand-in (see {@link ServiceSelections}).
+   */
+  subsetLb(subset: Subset | undefined): EndpointSelection {
+    return this.#selections.subset(subset);
+  }
+
+  /** Resolves once no hash table of this service is being built outside an install. */
+  settled(): Promise<void> {
+    return this.#selections.settled();
   }
 
   /** Retry and timeout settings for a request that matched `rule` (the service's, with the rule's overrides). */
@@ -237,32 +257,52 @@ export class ServiceRuntime {
   /** Stops timers and removes the service's metric series: it left the table. */
   close(): void {
     this.#outlier?.close();
+    this.#selections.close();
     this.metrics.close();
   }
 
-  #buildLb(endpoints: readonly Endpoint[]): ServiceLoadBalancer {
+  #withTables<T>(tables: HashTableCache, fn: () => T): T {
+    this.#ahead = tables;
+    try {
+      return fn();
+    } finally {
+      this.#ahead = undefined;
+    }
+  }
+
+  /** A selection over `endpoints` with `ejected` built in; `record` (a dry run) stands in for the balancer factory. */
+  #buildLb(
+    endpoints: readonly Endpoint[],
+    ejected: ReadonlySet<string>,
+    record?: (members: readonly Endpoint[]) => Balancer,
+  ): ServiceLoadBalancer {
     const d = this.#deps;
     const policy = this.#policy;
     const slow = this.#slowStart;
     const weightOf = policy.slowStart.windowMs > 0 ? (e: Endpoint) => slow.weightOf(e) : undefined;
+    // The factory outlives this call (an ejection rebuilds with it later), so it reads the tables in place then.
     const makeBalancer = (eps: readonly Endpoint[]): Balancer =>
       createBalancer(
         policy.balancer,
         eps,
-        { random: d.random, clock: d.clock, stats: d.stats, tables: d.tables, ...(weightOf ? { weightOf } : {}) },
+        {
+          random: d.random,
+          clock: d.clock,
+          stats: d.stats,
+          tables: this.#ahead ?? d.tables,
+          ...(weightOf ? { weightOf } : {}),
+        },
         Math.floor(d.random() * Math.max(1, eps.length)),
       );
-    const lb = new ServiceLoadBalancer({
+    return new ServiceLoadBalancer({
       endpoints,
       policy: policy.tiers,
       zone: d.zone,
       random: d.random,
-      makeBalancer,
+      makeBalancer: record ?? makeBalancer,
       activeTier: this.#activeTier,
+      ejected,
     });
-    const ejected = this.#outlier?.ejected;
-    if (ejected && ejected.size > 0) lb.setEjected(ejected);
-    return lb;
   }
 
   #onEjection(ejected: ReadonlySet<string>): void {
@@ -281,7 +321,6 @@ export class ServiceRuntime {
       for (const id of this.#lastEjected) if (!ejected.has(id)) this.#slowStart.begin(id);
     }
     this.#lastEjected = new Set(ejected);
-    this.#lb.setEjected(ejected);
-    for (const lb of this.#subsets.values()) lb.setEjected(ejected);
+    this.#selections.eject(ejected);
   }
 }

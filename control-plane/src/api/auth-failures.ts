@@ -1,3 +1,5 @@
+import { addressKey, DEFAULT_IPV6_PREFIX_LENGTH } from '@meshlet/shared';
+
 /** When an address that keeps presenting wrong bearer tokens is made to wait. */
 export interface AuthFailureLimits {
   /** Wrong tokens from one address within `windowMs` that start a block. */
@@ -7,18 +9,23 @@ export interface AuthFailureLimits {
   blockMs: number;
   /** Addresses tracked at most; the one whose last failure is oldest is forgotten first. */
   maxAddresses: number;
+  /** Leading bits of an IPv6 address that name one caller (`listen.limits.ipv6PrefixLength`): a /64 is one address. */
+  ipv6PrefixLength?: number;
 }
 
-/** 5 wrong tokens within 60 s block an address for 60 s after the last one; at most 10000 addresses tracked. */
+/** 5 wrong tokens within 60 s block an address (an IPv6 /64) for 60 s after the last one; at most 10000 tracked. */
 export const DEFAULT_AUTH_FAILURE_LIMITS: Readonly<AuthFailureLimits> = Object.freeze({
   maxFailures: 5,
   windowMs: 60_000,
   blockMs: 60_000,
   maxAddresses: 10_000,
+  ipv6PrefixLength: DEFAULT_IPV6_PREFIX_LENGTH,
 });
 
 /**
  * Failed bearer-token attempts per remote address, to slow down guessing.
+ * An IPv6 caller is counted by its prefix ({@link addressKey}): one with a
+ * whole /64 would otherwise start over with each of its addresses.
  *
  * Only the last `maxFailures` failure times of an address are kept, and the
  * map is ordered by last failure (re-inserted on each one), so evicting its
@@ -46,7 +53,8 @@ export class AuthFailures {
   }
 
   /** How long `address` must still wait, in ms; 0 when it is not blocked. */
-  retryAfterMs(address: string): number {
+  retryAfterMs(remoteAddress: string): number {
+    const address = addressKey(remoteAddress, this.#limits.ipv6PrefixLength);
     const times = this.#recent.get(address);
     if (!times) return 0;
     const l = this.#limits;
@@ -60,8 +68,9 @@ export class AuthFailures {
   }
 
   /** Records a wrong token from `address`; true when this failure starts a block. */
-  fail(address: string): boolean {
+  fail(remoteAddress: string): boolean {
     const l = this.#limits;
+    const address = addressKey(remoteAddress, l.ipv6PrefixLength);
     const now = this.#clock();
     const times = (this.#recent.get(address) ?? []).filter((t) => now - t < l.windowMs);
     times.push(now);

@@ -246,6 +246,28 @@ describe('createAuth', () => {
     expect(write.statusCode).toBe(200);
   });
 
+  it('an IPv6 caller with a whole /64 is throttled as one: wrong tokens from distinct addresses of it get 429', async () => {
+    const t = setup();
+    app = t.app;
+    const statuses: number[] = [];
+    for (let i = 1; i <= 12; i++) {
+      const from = `2001:db8:7:9::${i.toString(16)}`;
+      statuses.push(
+        (await app.inject({ url: '/v1/agents', headers: bearer('guess-guess-guess'), remoteAddress: from })).statusCode,
+      );
+    }
+    expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+    expect(new Set(statuses.slice(5))).toEqual(new Set([429]));
+    const other = await app.inject({
+      url: '/v1/agents',
+      headers: bearer('guess-guess-guess'),
+      remoteAddress: '2001:db8:7:a::1',
+    });
+    expect(other.statusCode).toBe(401);
+    const valid = await app.inject({ url: '/v1/agents', headers: bearer(ADMIN), remoteAddress: '2001:db8:7:9::abcd' });
+    expect(valid.statusCode).toBe(200);
+  });
+
   it('logs each failure with the address and path, never a token', async () => {
     const t = setup();
     app = t.app;

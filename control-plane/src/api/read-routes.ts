@@ -28,7 +28,7 @@ export interface ReadRouteDeps {
   health: HealthEngine;
   failover: FailoverEngine;
   events: EventLog;
-  rings: () => RingView[];
+  rings: () => Promise<RingView[]>;
   convergences: () => readonly Convergence[];
   /** The policy in force for a service. */
   policyOf: (service: string) => ServicePolicy;
@@ -193,7 +193,7 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
     async (req, reply) => {
       const s = services().find((x) => x.name === req.params.name);
       if (!s) return sendError(reply, ApiErrors.NOT_FOUND(`no service "${req.params.name}"; see GET /v1/services`));
-      const ring = deps.rings().find((r) => r.service === s.name) ?? null;
+      const ring = (await deps.rings()).find((r) => r.service === s.name) ?? null;
       return { ...s, policy: deps.policyOf(s.name), ring };
     },
   );
@@ -276,9 +276,10 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
     '/v1/rings',
     { schema: { tags: ['rings'], summary: 'Published rings with their checksums, and the agents that agree or not' } },
     async () => {
+      const published = await deps.rings();
       const agents = registry.agents().filter((r) => r.connected);
       return {
-        rings: deps.rings().map((ring) => {
+        rings: published.map((ring) => {
           const agreeing: string[] = [];
           const disagreeing: string[] = [];
           const otherVersion: string[] = [];

@@ -67,6 +67,7 @@ export async function createServer(
     open: ['/healthz', '/v1/stream', ...docs, '/', '/dashboard/*'],
     log: log.child({ component: 'auth' }),
     clock,
+    limits: { ipv6PrefixLength: config.listen.limits.ipv6PrefixLength },
   });
   const guard = createAdminGuard({
     tokensConfigured: tokens.length > 0,

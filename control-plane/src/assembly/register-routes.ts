@@ -57,12 +57,24 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const upgrades = new StreamUpgrade({
     verify: (token) => checkCredential(token, joinPolicy()),
     unauthenticated: new UnauthenticatedStreams(
-      { perAddress: config.stream.maxUnauthenticatedPerAddress, total: config.stream.maxUnauthenticated },
+      {
+        perAddress: config.stream.maxUnauthenticatedPerAddress,
+        total: config.stream.maxUnauthenticated,
+        ipv6PrefixLength: config.listen.limits.ipv6PrefixLength,
+      },
       (n) => metrics.unauthenticatedStreams.set(n),
     ),
     metrics,
     log,
     clock,
+    limits: { ipv6PrefixLength: config.listen.limits.ipv6PrefixLength },
+  });
+  // A large ring's expected checksum is computed in slices: ACKs that came before it learn whether they agree now.
+  rings.onChecksum((service, version, checksum) => {
+    for (const r of registry.agents()) {
+      const x = r.rings[service];
+      if (x !== undefined && x.version === version && x.agrees === undefined) x.agrees = x.checksum === checksum;
+    }
   });
   const session: SessionContext = {
     registry,

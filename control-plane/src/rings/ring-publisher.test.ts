@@ -6,6 +6,7 @@ import {
   type ServiceRoutes,
   tableChecksum,
 } from '@meshlet/shared';
+import { setImmediate as turn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { expectedChecksum, RingPublisher } from './ring-publisher.js';
 
@@ -50,11 +51,12 @@ describe('RingPublisher', () => {
     expect(plain.ring).toBeUndefined();
   });
 
-  it('compares reported checksums with the table built from the published members', () => {
+  it('compares reported checksums with the table built from the published members', async () => {
     const p = new RingPublisher();
     for (const policy of [ring, maglev]) {
       const r: ServiceRoutes = { endpoints: [ep('a'), ep('b')], policy };
       p.attach(policy.balancer.kind, r, undefined, 3);
+      await p.settled();
       const members = r.ring?.members ?? [];
       const built =
         policy.balancer.kind === 'maglev'
@@ -66,7 +68,7 @@ describe('RingPublisher', () => {
       expect(p.agrees(policy.balancer.kind, policy.balancer, { version: 3, checksum: 'bad' })).toBe(false);
       expect(p.agrees(policy.balancer.kind, policy.balancer, { version: 2, checksum: good })).toBeUndefined();
     }
-    expect(p.list(() => ring.balancer).map((v) => v.service)).toEqual(['maglev', 'ring_hash']);
+    expect((await p.list(() => ring.balancer)).map((v) => v.service)).toEqual(['maglev', 'ring_hash']);
   });
 });
 
@@ -89,14 +91,14 @@ describe("RingPublisher: adopting the leader's rings", () => {
       JSON.stringify({ endpoints: m.map((x) => ep(x.id, 0, x.weight)), policy: ring, ring: { version, members: m } }),
     ) as ServiceRoutes;
 
-  it('checks ACKs against the adopted ring', () => {
+  it('checks ACKs against the adopted ring', async () => {
     const p = new RingPublisher();
     p.setRing('cache', adopted(12));
     const good = checksumOf(members);
     expect(p.agrees('cache', ring.balancer, { version: 12, checksum: good })).toBe(true);
     expect(p.agrees('cache', ring.balancer, { version: 12, checksum: 'bad' })).toBe(false);
     expect(p.agrees('cache', ring.balancer, { version: 11, checksum: good })).toBeUndefined();
-    expect(p.list(() => ring.balancer)).toEqual([
+    expect(await p.list(() => ring.balancer)).toEqual([
       { service: 'cache', kind: 'ring_hash', version: 12, members, checksum: good },
     ]);
 
@@ -137,20 +139,67 @@ describe("RingPublisher: adopting the leader's rings", () => {
     expect(p.agrees('cache', ring.balancer, { version: 9, checksum: checksumOf(members) })).toBe(true);
   });
 
-  it('drops the ring of a service the leader does not hash-balance, or published no ring for', () => {
+  it('drops the ring of a service the leader does not hash-balance, or published no ring for', async () => {
     const p = new RingPublisher();
     p.setRing('cache', adopted(12));
     p.setRing('cache', { endpoints: [ep('a')], policy: resolvePolicy({}), ring: { version: 12, members } });
     expect(p.agrees('cache', ring.balancer, { version: 12, checksum: checksumOf(members) })).toBeUndefined();
-    expect(p.list(() => ring.balancer)).toEqual([]);
+    expect(await p.list(() => ring.balancer)).toEqual([]);
 
     p.setRing('store', adopted(12));
     const { ring: _none, ...noRing } = adopted(13);
     p.setRing('store', noRing);
     expect(p.agrees('store', ring.balancer, { version: 12, checksum: checksumOf(members) })).toBeUndefined();
-    expect(p.list(() => ring.balancer)).toEqual([]);
+    expect(await p.list(() => ring.balancer)).toEqual([]);
 
     p.setRing('plain', { endpoints: [ep('a')] });
-    expect(p.list(() => ring.balancer)).toEqual([]);
+    expect(await p.list(() => ring.balancer)).toEqual([]);
+  });
+});
+
+// The control plane's expected checksum of a large published table (a
+// 655373-slot Maglev table, tens of ms to build) was computed at once on the
+// first ACK of each ring version, blocking the control plane's event loop.
+
+describe('RingPublisher: large tables', () => {
+  const big = resolvePolicy({ balancer: { kind: 'maglev', maglevTableSize: 655_373 } });
+
+  it('computes the expected checksum of a 655373-slot Maglev ring in slices: a timer fires meanwhile, and an ACK before it learns whether it agrees after', async () => {
+    const p = new RingPublisher();
+    const told: Array<[string, number, string]> = [];
+    let fired = 0;
+    let ticking = true;
+    const tick = () => {
+      fired++;
+      if (ticking) setTimeout(tick, 0);
+    };
+    setTimeout(tick, 0);
+    while (fired === 0) await turn();
+    const r: ServiceRoutes = { endpoints: [ep('a'), ep('b'), ep('c')], policy: big };
+    p.attach('cache', r, undefined, 7);
+    const members = r.ring?.members ?? [];
+    const good = tableChecksum(buildMaglevTable(members, 655_373));
+    const firedAtPublish = fired;
+    // An ACK while it computes: not known yet (and not computed at once on the ACK path).
+    expect(p.agrees('cache', big.balancer, { version: 7, checksum: good })).toBeUndefined();
+    expect(fired).toBe(firedAtPublish);
+    p.onChecksum((...x) => told.push(x));
+    await p.settled();
+    ticking = false;
+    expect(fired).toBeGreaterThan(firedAtPublish);
+    expect(told).toEqual([['cache', 7, good]]);
+    expect(p.agrees('cache', big.balancer, { version: 7, checksum: good })).toBe(true);
+    expect(p.agrees('cache', big.balancer, { version: 7, checksum: 'bad' })).toBe(false);
+    expect((await p.list(() => big.balancer))[0]?.checksum).toBe(good);
+  });
+
+  it('drops a computation whose ring was replaced meanwhile; the newer one is told', async () => {
+    const p = new RingPublisher();
+    const told: number[] = [];
+    p.onChecksum((_s, version) => told.push(version));
+    p.attach('cache', { endpoints: [ep('a'), ep('b')], policy: big }, undefined, 7);
+    p.attach('cache', { endpoints: [ep('a'), ep('b'), ep('c')], policy: big }, undefined, 8);
+    await p.settled();
+    expect(told).toEqual([8]);
   });
 });

@@ -1,4 +1,12 @@
-import { type BalancerPolicy, membershipChecksum, type RingMembership, type ServiceRoutes } from '@meshlet/shared';
+import { setImmediate as turn } from 'node:timers/promises';
+import {
+  type BalancerPolicy,
+  buildsInSlices,
+  membershipChecksum,
+  membershipChecksumSteps,
+  type RingMembership,
+  type ServiceRoutes,
+} from '@meshlet/shared';
 
 /** Whether a balancer kind builds a consistent-hash table from published members. */
 export function isHashBalanced(policy: BalancerPolicy): boolean {
@@ -16,10 +24,13 @@ const policyKeyOf = (policy: BalancerPolicy) => `${policy.kind}|${policy.ringMin
 interface Published {
   key: string;
   ring: RingMembership;
-  /** Computed on the first ACK that needs it. */
+  /** A small table's: computed on the first ACK that needs it. A large one's: computed in slices from publication. */
   checksum: string | undefined;
   policyKey: string;
 }
+
+/** Told of a large ring's expected checksum once computed (ACKs that came before it were answered `undefined`). */
+export type ChecksumListener = (service: string, version: number, checksum: string) => void;
 
 /** A service's ring as the admin API shows it. */
 export interface RingView {
@@ -40,6 +51,13 @@ export interface RingView {
  */
 export class RingPublisher {
   readonly #published = new Map<string, Published>();
+  readonly #computing = new Set<Promise<void>>();
+  #listener: ChecksumListener | undefined;
+
+  /** Calls `listener` with each large ring's expected checksum once computed (see {@link agrees}). */
+  onChecksum(listener: ChecksumListener): void {
+    this.#listener = listener;
+  }
 
   /**
    * Sets `routes.ring` for a hash-balanced service. `nextVersion` is the
@@ -68,7 +86,7 @@ export class RingPublisher {
     let p = this.#published.get(service);
     if (!p || p.key !== key || p.policyKey !== policyKey) {
       p = { key, policyKey, ring: { version: nextVersion, members }, checksum: undefined };
-      this.#published.set(service, p);
+      this.#publish(service, p, policy);
     }
     routes.ring = p.ring;
   }
@@ -89,7 +107,41 @@ export class RingPublisher {
     const key = JSON.stringify(routes.ring.members);
     const p = this.#published.get(service);
     if (p && p.key === key && p.policyKey === policyKey && p.ring.version === routes.ring.version) return;
-    this.#published.set(service, { key, policyKey, ring: routes.ring, checksum: undefined });
+    this.#publish(service, { key, policyKey, ring: routes.ring, checksum: undefined }, policy);
+  }
+
+  /** Resolves once no expected checksum is being computed (for tests, and {@link list}). */
+  async settled(): Promise<void> {
+    while (this.#computing.size > 0) await Promise.all([...this.#computing]);
+  }
+
+  /**
+   * Publishes `p`; a large table's expected checksum starts computing at
+   * once, in the slices of its build with a turn of the event loop between
+   * them (a 655373-slot Maglev table blocked the control plane tens of ms on
+   * the ACK path). Agents build the same table before they ACK, so it is
+   * usually ready by their first ACK.
+   */
+  #publish(service: string, p: Published, policy: BalancerPolicy): void {
+    this.#published.set(service, p);
+    if (!buildsInSlices(policy)) return;
+    const computing = (async () => {
+      const steps = membershipChecksumSteps(policy, p.ring.members);
+      for (let r = steps.next(); ; r = steps.next()) {
+        if (r.done === true) {
+          p.checksum = r.value;
+          break;
+        }
+        await turn();
+        // Replaced meanwhile: the newer ring computes its own.
+        if (this.#published.get(service) !== p) return;
+      }
+      this.#listener?.(service, p.ring.version, p.checksum);
+    })()
+      // A table that cannot be built (more members than a ring holds) has no checksum to expect: its ACKs stay unknown.
+      .catch(() => undefined)
+      .finally(() => this.#computing.delete(computing));
+    this.#computing.add(computing);
   }
 
   /** Drops services that left the table. */
@@ -100,7 +152,9 @@ export class RingPublisher {
   /**
    * Whether an agent's reported ring agrees: `undefined` when the report is
    * about another version than the one published (the agent is behind or
-   * ahead; its table version tells which).
+   * ahead; its table version tells which), or when a large table's expected
+   * checksum is still being computed (the {@link onChecksum} listener is
+   * told when it is).
    */
   agrees(
     service: string,
@@ -109,12 +163,14 @@ export class RingPublisher {
   ): boolean | undefined {
     const p = this.#published.get(service);
     if (!p || p.ring.version !== reported.version) return undefined;
+    if (p.checksum === undefined && buildsInSlices(policy)) return undefined;
     p.checksum ??= expectedChecksum(policy, p.ring);
     return p.checksum === reported.checksum;
   }
 
-  /** The published rings, with their expected checksums. */
-  list(policies: (service: string) => BalancerPolicy | undefined): RingView[] {
+  /** The published rings, with their expected checksums (waiting, without blocking, for those being computed). */
+  async list(policies: (service: string) => BalancerPolicy | undefined): Promise<RingView[]> {
+    await this.settled();
     const out: RingView[] = [];
     for (const [service, p] of this.#published) {
       const policy = policies(service);

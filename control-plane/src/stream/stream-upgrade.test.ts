@@ -61,6 +61,16 @@ describe('StreamUpgrade', () => {
     expect(status(bearer('guess'))).toBe(401);
   });
 
+  it('an IPv6 caller with a whole /64 is throttled as one: wrong credentials from distinct addresses of it', () => {
+    const { bearer } = setup();
+    const statuses = Array.from({ length: 40 }, (_, i) => status(bearer(`guess-${i}`, `2001:db8:1:2::${i + 1}`)));
+    expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+    expect(new Set(statuses.slice(5))).toEqual(new Set([429]));
+    // A valid credential from the same /64 still passes; another /64 is not held back.
+    expect(bearer(RIGHT, '2001:db8:1:2::ffff').ok).toBe(true);
+    expect(status(bearer('guess', '2001:db8:1:3::1'))).toBe(401);
+  });
+
   it('counts no malformed header as a guess but refuses it, naming the header', () => {
     const { upgrade } = setup();
     for (let i = 0; i < 10; i++) {

@@ -30,3 +30,24 @@ describe('UnauthenticatedStreams', () => {
     expect(streams.heldBy('10.0.0.1')).toBe(0);
   });
 });
+
+describe('UnauthenticatedStreams, an IPv6 caller with a whole /64', () => {
+  it('counts many unauthenticated streams from distinct addresses of one /64 against one cap', () => {
+    const streams = new UnauthenticatedStreams({ perAddress: 4, total: 1000 });
+    const taken = Array.from({ length: 40 }, (_, i) => streams.take(`2001:db8:1:2::${(i + 1).toString(16)}`));
+    expect(taken.filter((p) => p.ok)).toHaveLength(4);
+    expect(taken[39]).toEqual({ ok: false, limit: 'address' });
+    // Another /64, an IPv4-mapped caller and the same IPv4 caller unmapped are apart from it; the last two are one.
+    expect(streams.take('2001:db8:1:3::1').ok).toBe(true);
+    expect(streams.take('::ffff:10.0.0.1').ok).toBe(true);
+    expect(streams.heldBy('10.0.0.1')).toBe(1);
+    expect(streams.heldBy('2001:db8:1:2:ffff::9')).toBe(4);
+  });
+
+  it('keys each IPv6 address apart with an ipv6PrefixLength of 128', () => {
+    const streams = new UnauthenticatedStreams({ perAddress: 1, total: 1000, ipv6PrefixLength: 128 });
+    expect(streams.take('2001:db8:1:2::1').ok).toBe(true);
+    expect(streams.take('2001:db8:1:2::2').ok).toBe(true);
+    expect(streams.take('2001:db8:1:2::2').ok).toBe(false);
+  });
+});

@@ -1,9 +1,13 @@
+import { addressKey } from '@meshlet/shared';
+
 /** The caps of {@link UnauthenticatedStreams}. */
 export interface UnauthenticatedLimits {
   /** Unauthenticated streams one source address may hold at once (`stream.maxUnauthenticatedPerAddress`). */
   perAddress: number;
   /** ...and all addresses together (`stream.maxUnauthenticated`). */
   total: number;
+  /** Leading bits of an IPv6 address that name one caller (`listen.limits.ipv6PrefixLength`); 64 when not given. */
+  ipv6PrefixLength?: number;
 }
 
 /** A place taken ({@link UnauthenticatedStreams.take}), or which cap refused it. */
@@ -34,14 +38,15 @@ export class UnauthenticatedStreams {
     return this.#total;
   }
 
-  /** Unauthenticated streams `address` holds now. */
+  /** Unauthenticated streams `address`'s caller holds now (its IPv6 prefix, see {@link addressKey}). */
   heldBy(address: string): number {
-    return this.#byAddress.get(address) ?? 0;
+    return this.#byAddress.get(addressKey(address, this.#limits.ipv6PrefixLength)) ?? 0;
   }
 
   /** Takes a place for a stream from `address`; `release` gives it back (at its hello or its close; twice is once). */
-  take(address: string): UnauthenticatedPlace {
-    const held = this.heldBy(address);
+  take(remoteAddress: string): UnauthenticatedPlace {
+    const address = addressKey(remoteAddress, this.#limits.ipv6PrefixLength);
+    const held = this.#byAddress.get(address) ?? 0;
     if (held >= this.#limits.perAddress) return { ok: false, limit: 'address' };
     if (this.#total >= this.#limits.total) return { ok: false, limit: 'total' };
     this.#byAddress.set(address, held + 1);
@@ -51,7 +56,7 @@ export class UnauthenticatedStreams {
     const release = (): void => {
       if (released) return;
       released = true;
-      const left = this.heldBy(address) - 1;
+      const left = (this.#byAddress.get(address) ?? 1) - 1;
       if (left > 0) this.#byAddress.set(address, left);
       else this.#byAddress.delete(address);
       this.#total--;

@@ -18,13 +18,14 @@ function yamlFile(text: string): string {
 const agent = (argv: string[] = [], env: Record<string, string> = {}) =>
   loadConfig(AgentConfig, { argv: ['--agentId', 'a-1', ...argv], env });
 
-/** A listener's default limits with these caps (timeouts: 10 s headers, 300 s request, 5 s idle). */
+/** A listener's default limits with these caps (timeouts: 10 s headers, 300 s request, 5 s idle; IPv6 callers by /64). */
 const limits = (maxConnections: number, maxConnectionsPerAddress: number) => ({
   maxConnections,
   maxConnectionsPerAddress,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 300_000,
   idleTimeoutMs: 5_000,
+  ipv6PrefixLength: 64,
 });
 
 describe('defaults', () => {

@@ -27,6 +27,13 @@ export function connectionLimitsSchema(defaults: ConnectionLimitDefaults) {
         maximum: 1_000_000,
         default: defaults.maxConnectionsPerAddress,
       }),
+      /**
+       * How many leading bits of an IPv6 source address name one caller for
+       * `maxConnectionsPerAddress` (and, on the control plane's listener, the
+       * caps and throttles keyed on the caller's address): 64 counts a whole
+       * /64 as one address, 128 each address by itself. IPv4 is always per address.
+       */
+      ipv6PrefixLength: Type.Integer({ minimum: 32, maximum: 128, default: 64 }),
       /** A request's headers must be in within this long of its first byte (or of the connection); else 408 and closed. 0: no limit. */
       headersTimeoutMs: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 10_000 }),
       /** The whole request (headers and body) must be in within this long; else 408 and closed. 0: no limit. */

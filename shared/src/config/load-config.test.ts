@@ -21,6 +21,7 @@ describe('loadConfig', () => {
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 300_000,
       idleTimeoutMs: 72_000,
+      ipv6PrefixLength: 64,
     });
     expect(config.heartbeat.timeoutMs).toBe(3000);
     expect(Object.isFrozen(config.listen)).toBe(true);

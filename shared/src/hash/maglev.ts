@@ -30,9 +30,12 @@ export function buildMaglevTable(members: readonly HashMember[], size: number): 
 
 /**
  * {@link buildMaglevTable} in steps: the generator yields after every
- * `slice` entries filled and returns the same table. An agent drives it
- * from the event loop (see the agent's `buildInSlices`) so that a large
- * table does not block requests while it is built.
+ * `slice` entries filled, or `8 * slice` slots probed, whichever comes first,
+ * and returns the same table. An agent drives it from the event loop (see
+ * the agent's `HashTableCache`) so that a large table does not block
+ * requests while it is built. The probes count because the last entries of
+ * a nearly full table each probe many slots: the last 8192 of a 655373-slot
+ * table take millions of probes (13 ms measured as one slice).
  */
 export function* maglevTableSteps(
   members: readonly HashMember[],
@@ -62,6 +65,8 @@ export function* maglevTableSteps(
   }
 
   let filled = 0;
+  let probes = 0;
+  const maxProbes = 8 * slice;
   for (let round = 1; filled < m; round++) {
     for (let i = 0; i < n && filled < m; i++) {
       // Envoy's turn rule: with weight maxWeight / k a member claims a slot every k rounds.
@@ -69,11 +74,17 @@ export function* maglevTableSteps(
       target[i] = (target[i] as number) + maxWeight;
       let c = next[i] as number;
       const s = skip[i] as number;
-      while ((entries[c] as number) !== -1) c = (c + s) % m;
+      while ((entries[c] as number) !== -1) {
+        c = (c + s) % m;
+        probes++;
+      }
       entries[c] = i;
       next[i] = (c + s) % m;
       filled++;
-      if (filled % slice === 0) yield;
+      if (filled % slice === 0 || probes >= maxProbes) {
+        probes = 0;
+        yield;
+      }
     }
   }
   return { ids, entries };

@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import type { BalancerPolicy } from '../protocol/policy.js';
 import type { HashMember } from './hash-member.js';
-import { buildMaglevTable, type MaglevTable } from './maglev.js';
-import { buildRing, type HashRing } from './ring.js';
+import { type MaglevTable, maglevTableSteps } from './maglev.js';
+import { type HashRing, ringSteps } from './ring.js';
+import { runSteps } from './run-steps.js';
 
 const bigEndian = endianness() === 'BE';
 
@@ -15,14 +16,23 @@ const bigEndian = endianness() === 'BE';
  * see a table that differs.
  */
 export function tableChecksum(table: HashRing | MaglevTable): string {
+  return runSteps(tableChecksumSteps(table));
+}
+
+/** Bytes hashed between two steps of {@link tableChecksumSteps}. */
+const HASH_SLICE = 256 * 1024;
+
+/** {@link tableChecksum} in steps: yields after every 256 KiB hashed (a 655373-slot Maglev table is 2.5 MiB). */
+export function* tableChecksumSteps(table: HashRing | MaglevTable): Generator<void, string, void> {
   const h = createHash('sha256');
   h.update('entries' in table ? 'maglev\n' : 'ring\n');
   for (const id of table.ids) h.update(`${id}\n`);
-  if ('entries' in table) {
-    h.update(littleEndian(table.entries));
-  } else {
-    h.update(littleEndian(table.points));
-    h.update(littleEndian(table.owners));
+  for (const a of 'entries' in table ? [table.entries] : [table.points, table.owners]) {
+    const bytes = littleEndian(a);
+    for (let at = 0; at < bytes.length; at += HASH_SLICE) {
+      h.update(bytes.subarray(at, at + HASH_SLICE));
+      yield;
+    }
   }
   return h.digest('hex').slice(0, 16);
 }
@@ -39,7 +49,17 @@ function littleEndian(a: Uint32Array | Int32Array): Uint8Array {
  * the control plane expects. One function, so that both sides agree.
  */
 export function membershipChecksum(policy: BalancerPolicy, members: readonly HashMember[]): string {
-  return policy.kind === 'maglev'
-    ? tableChecksum(buildMaglevTable(members, policy.maglevTableSize))
-    : tableChecksum(buildRing(members, policy.ringMinSize));
+  return runSteps(membershipChecksumSteps(policy, members));
+}
+
+/** {@link membershipChecksum} in the steps of the table's build (`maglevTableSteps`, `ringSteps`), to yield between. */
+export function* membershipChecksumSteps(
+  policy: BalancerPolicy,
+  members: readonly HashMember[],
+): Generator<void, string, void> {
+  const table =
+    policy.kind === 'maglev'
+      ? yield* maglevTableSteps(members, policy.maglevTableSize)
+      : yield* ringSteps(members, policy.ringMinSize);
+  return yield* tableChecksumSteps(table);
 }

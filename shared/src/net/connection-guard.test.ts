@@ -1,8 +1,8 @@
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ConnectionRefusal, guardConnections } from './connection-guard.js';
+import { ConnectionGuard, type ConnectionRefusal, guardConnections } from './connection-guard.js';
 
 // Attacks on one guarded node:http server on loopback: connections beyond the
 // caps, and callers that never finish their headers. 127.0.0.2 stands for a
@@ -14,6 +14,7 @@ const limits = {
   headersTimeoutMs: 300,
   requestTimeoutMs: 600,
   idleTimeoutMs: 5000,
+  ipv6PrefixLength: 64,
 };
 
 async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
@@ -113,5 +114,54 @@ describe('guardConnections', { timeout: 20_000 }, () => {
     const next = await open(port, '127.0.0.3', 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     await until('answered', () => next.closed);
     expect(next.data).toMatch(/^HTTP\/1.1 200 OK/);
+  });
+});
+
+/** A socket as the guard sees it: an address, events, and destroy(). */
+function fakeSocket(remoteAddress: string): Socket & { destroyed: boolean } {
+  const s = Object.assign(new EventEmitter(), { remoteAddress, destroyed: false }) as unknown as Socket & {
+    destroyed: boolean;
+  };
+  (s as unknown as { destroy: () => void }).destroy = () => {
+    (s as { destroyed: boolean }).destroyed = true;
+    s.emit('close');
+  };
+  return s;
+}
+
+describe('ConnectionGuard, an IPv6 caller with a whole /64', () => {
+  const guard = (ipv6PrefixLength?: number) => {
+    const refused: ConnectionRefusal[] = [];
+    const g = new ConnectionGuard({
+      listener: 'test',
+      limits: { ...limits, maxConnections: 1000, ipv6PrefixLength: ipv6PrefixLength ?? 64 },
+      refusal: 'close',
+      answerClientErrors: false,
+      onRefused: (r) => refused.push(r),
+    });
+    return { g, refused };
+  };
+
+  it('many connections from distinct addresses of one /64 are counted against one per-address cap', () => {
+    const { g, refused } = guard();
+    const sockets = Array.from({ length: 40 }, (_, i) => fakeSocket(`2001:db8:1:2::${(i + 1).toString(16)}`));
+    const admitted = sockets.filter((s) => g.admit(s));
+    expect(admitted).toHaveLength(limits.maxConnectionsPerAddress);
+    expect(refused).toEqual(Array.from({ length: 36 }, () => 'per_address'));
+    expect(sockets.filter((s) => s.destroyed)).toHaveLength(36);
+    expect(g.openFrom('2001:db8:1:2:abcd::1')).toBe(limits.maxConnectionsPerAddress);
+    // Another /64 and IPv4 callers (mapped or not: one caller) are apart from it.
+    expect(g.admit(fakeSocket('2001:db8:1:3::1'))).toBe(true);
+    expect(g.admit(fakeSocket('::ffff:192.0.2.1'))).toBe(true);
+    expect(g.openFrom('192.0.2.1')).toBe(1);
+    // A place comes back when one of the /64's connections closes.
+    admitted[0]?.destroy();
+    expect(g.admit(fakeSocket('2001:db8:1:2::ffff'))).toBe(true);
+  });
+
+  it('counts each IPv6 address apart with ipv6PrefixLength 128', () => {
+    const { g } = guard(128);
+    const sockets = Array.from({ length: 10 }, (_, i) => fakeSocket(`2001:db8:1:2::${i + 1}`));
+    expect(sockets.filter((s) => g.admit(s))).toHaveLength(10);
   });
 });

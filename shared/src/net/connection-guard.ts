@@ -2,6 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { ConnectionLimits } from '../config/connection-limits.js';
 import { SharedErrorCodes } from '../errors.js';
+import { addressKey } from './address-key.js';
 
 /** Why a connection was refused or closed by a {@link ConnectionGuard}. */
 export type ConnectionRefusal = 'max_connections' | 'per_address' | 'request_timeout';
@@ -69,16 +70,21 @@ export class ConnectionGuard {
     return this.#open;
   }
 
-  /** Connections open now from `address`. */
+  /** Connections open now from `address`'s caller (its IPv6 prefix, see {@link addressKey}). */
   openFrom(address: string): number {
-    return this.#byAddress.get(address) ?? 0;
+    return this.#byAddress.get(this.#key(address)) ?? 0;
+  }
+
+  #key(address: string | undefined): string {
+    return addressKey(address, this.#o.limits.ipv6PrefixLength);
   }
 
   /** Admits `socket` or refuses it (answering or closing it as configured); true when admitted. */
   admit(socket: Socket): boolean {
     const { maxConnections, maxConnectionsPerAddress } = this.#o.limits;
-    const address = socket.remoteAddress ?? '';
-    const fromAddress = this.openFrom(address);
+    // One caller, one count: an IPv6 caller may hold a whole /64 of addresses (see addressKey).
+    const address = this.#key(socket.remoteAddress);
+    const fromAddress = this.#byAddress.get(address) ?? 0;
     const reason: ConnectionRefusal | undefined =
       maxConnections > 0 && this.#open >= maxConnections
         ? 'max_connections'
@@ -122,7 +128,7 @@ export class ConnectionGuard {
     const what =
       reason === 'max_connections'
         ? `the ${listener} listener has ${this.#open} connections open, its maxConnections`
-        : `this address has ${this.openFrom(socket.remoteAddress ?? '')} connections open to the ${listener} listener, its maxConnectionsPerAddress`;
+        : `this address (counted as ${this.#key(socket.remoteAddress)}) has ${this.openFrom(socket.remoteAddress ?? '')} connections open to the ${listener} listener, its maxConnectionsPerAddress`;
     const body = JSON.stringify({
       error: {
         code: SharedErrorCodes.CONNECTION_LIMIT,
