@@ -17,9 +17,9 @@ describe('chaos: a soak at a steady rate with instances flapping', () => {
 
   it('keeps RSS growth under 10% and leaks no file descriptors', async () => {
     const m = await basicMesh(net, mesh);
-    const soakMs = pick(30_000, 600_000);
+    const soakMs = pick(20_000, 600_000);
     const flapMs = pick(6_000, 30_000);
-    const warmMs = pick(12_000, 60_000);
+    const warmMs = pick(8_000, 60_000);
     const watched = [
       { name: 'control plane', proc: () => m.cp.proc },
       ...m.instances.map((i) => ({ name: `${i.id} agent`, proc: () => i.agent.proc })),
