@@ -334,6 +334,7 @@ export class Agent {
     const ids = new Set<string>();
     for (const name of table.serviceNames()) for (const e of table.service(name)?.endpoints ?? []) ids.add(e.id);
     this.#stats.retain(ids);
+    this.#inFlight.retain(ids);
   }
 
   /** Applies the control plane's tables in order (see {@link TableApplier}); made once, on first use. */

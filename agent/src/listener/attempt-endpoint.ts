@@ -21,9 +21,10 @@ export interface AttemptContext {
  * observes the time to the answer's headers when one comes (what the
  * balancer's EWMA and the observations feed on). `answeredMs` is that time,
  * -1 when no answer came. `service` is the one the endpoint belongs to:
- * an mTLS endpoint must prove to be it. A `resendable` attempt (the
- * request may be sent again elsewhere) is registered in `ctx.inFlight`, so
- * that it is given up if its endpoint is declared gone before it answers.
+ * an mTLS endpoint must prove to be it. With `canResend` (the request may
+ * be sent again elsewhere, asked at that moment), the attempt is registered
+ * in `ctx.inFlight`, so that it is given up if its endpoint is declared gone
+ * before it answers and a retry can be made.
  */
 export async function attemptEndpoint(
   ctx: AttemptContext,
@@ -33,7 +34,7 @@ export async function attemptEndpoint(
   timeouts: TimeoutPolicy,
   accept: RelayOptions['accept'],
   service: string,
-  resendable = false,
+  canResend?: () => boolean,
 ): Promise<{ outcome: RelayOutcome; answeredMs: number }> {
   const stats = ctx.stats.get(endpoint.id);
   stats.active++;
@@ -56,7 +57,9 @@ export async function attemptEndpoint(
       },
       accept,
     },
-    resendable && ctx.inFlight ? (h) => (unregister = ctx.inFlight?.add(endpoint.id, h)) : undefined,
+    canResend && ctx.inFlight
+      ? (h) => (unregister = ctx.inFlight?.add(endpoint.id, { abandon: (err) => canResend() && h.abandon(err) }))
+      : undefined,
   );
   unregister?.();
   stats.active--;

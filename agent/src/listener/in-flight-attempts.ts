@@ -2,13 +2,14 @@ import { ENDPOINT_LOST_CODE } from '../resilience/failure-kind.js';
 
 /** An attempt that can be given up while it waits for its answer's headers (see {@link InFlightAttempts}). */
 export interface AbandonableAttempt {
-  /** Ends the attempt with `err` if no answer has begun; false when it is too late. */
+  /** Ends the attempt with `err` if it is connected, no answer has begun and a retry can be made; false otherwise. */
   abandon(err: Error): boolean;
 }
 
 /**
  * The attempts in flight to each endpoint that may be sent again elsewhere
- * (idempotent, body buffered, a retry left). When the mesh learns that an
+ * (an idempotent method, body buffered, a retry, its budget and another
+ * endpoint left). When the mesh learns that an
  * endpoint is gone (the control plane marked it unhealthy, or this caller's
  * outlier detection ejected it), the ones still waiting for an answer are
  * given up at once and retried on another endpoint, rather than waiting out
@@ -21,6 +22,26 @@ export interface AbandonableAttempt {
  */
 export class InFlightAttempts {
   readonly #byEndpoint = new Map<string, Set<AbandonableAttempt>>();
+  readonly #lost = new Set<string>();
+
+  /**
+   * Endpoints declared gone and not yet back: a retry skips them even when
+   * it picks from the selection its request started with, which a newer
+   * table may have replaced.
+   */
+  get lost(): ReadonlySet<string> {
+    return this.#lost;
+  }
+
+  /** `endpointId` is routable again (healthy in a table and not ejected). */
+  restored(endpointId: string): void {
+    this.#lost.delete(endpointId);
+  }
+
+  /** Forgets lost endpoints that are in no table any more (`ids`: every endpoint of the table in force). */
+  retain(ids: ReadonlySet<string>): void {
+    for (const id of this.#lost) if (!ids.has(id)) this.#lost.delete(id);
+  }
 
   /** Registers `attempt` on `endpointId`; the returned function removes it (call it when the attempt ends). */
   add(endpointId: string, attempt: AbandonableAttempt): () => void {
@@ -38,6 +59,7 @@ export class InFlightAttempts {
 
   /** Gives up the attempts to `endpointId` that have no answer yet, with an error naming `why`; how many. */
   abandon(endpointId: string, why: string): number {
+    this.#lost.add(endpointId);
     const set = this.#byEndpoint.get(endpointId);
     if (!set) return 0;
     let n = 0;

@@ -160,8 +160,10 @@ export class OutboundListener {
     state.traceId = ids.traceId;
     state.requestId = ids.requestId;
     const body = headers.hasBody ? await readBody(req, retries.maxBufferBytes) : NO_BODY;
-    // May go again to another endpoint if its own is declared gone while it waits (a reset's rule).
-    const resendable = body.replayable && (retries.nonIdempotent === true || isIdempotent(req.method));
+    // May go again to another endpoint if its own is declared gone while it waits: an idempotent request only
+    // (its first copy may still be running; nonIdempotent opts in to retries after a reset, not to certain duplicates).
+    const resendable = body.replayable && isIdempotent(req.method);
+    const lost = o.inFlight?.lost;
     const tried = new Set<string>();
     const hashKey = dest.policy.balancer.hashKey;
     const pick: PickContext = { exclude: tried, hash: hashKey ? requestHash(req, target.path, hashKey) : undefined };
@@ -174,7 +176,11 @@ export class OutboundListener {
       method: req.method ?? 'GET',
       replayable: body.replayable,
       settings: retries,
-      anotherEndpoint: () => (next = lb.pick(pick)) !== undefined,
+      anotherEndpoint: () => {
+        // Endpoints declared gone since this request's selection was taken are not in it as such.
+        if (lost) for (const id of lost) tried.add(id);
+        return (next = lb.pick(pick)) !== undefined;
+      },
       budget: () => {
         if (svc.budget.tryAcquire()) return true;
         budgetExhausted = true;
@@ -193,6 +199,12 @@ export class OutboundListener {
       bodyTimeout: timeouts.requestMs,
     };
 
+    // Whether an attempt on `current`, given up now, could be retried: budget and another endpoint left.
+    const canResend = (current: Endpoint | undefined): boolean => {
+      if (!svc.budget.canAcquire()) return false;
+      const exclude = new Set([...tried, ...(lost ?? []), ...(current ? [current.id] : [])]);
+      return lb.pick({ ...pick, exclude }) !== undefined;
+    };
     let endpoint = lb.pick(pick);
     for (let attempt = 0; endpoint !== undefined; attempt++) {
       if (attempt > 0) {
@@ -213,7 +225,7 @@ export class OutboundListener {
         timeouts,
         accept,
         dest.name,
-        resendable && attempt < retries.maxRetries,
+        resendable && attempt < retries.maxRetries ? () => canResend(endpoint) : undefined,
       );
       if (outcome.kind !== 'failed') {
         dest.metrics.attempt(endpoint.id, outcome.status);

@@ -75,20 +75,22 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort;
     if (this.#timedOut) abort(this.#timedOut);
-    else if (this.#lost) abort(this.#lost);
     else if (this.#res.destroyed)
       abort(Object.assign(new Error('the client went away'), { name: 'AbortError', code: 'UND_ERR_ABORTED' }));
   }
 
   /**
-   * Gives the attempt up with `err` if no answer has begun (its endpoint was
-   * declared gone; see `InFlightAttempts`); false once headers came or it ended.
+   * Gives the attempt up with `err` if it is connected and no answer has
+   * begun (its endpoint was declared gone; see `InFlightAttempts`); false
+   * before the connection (a connection to a host that is gone fails on its
+   * own within the connect timeout, as a connect failure) and once headers
+   * came or it ended.
    */
   abandon(err: Error): boolean {
-    if (this.#finished || this.#status !== 0 || this.#lost || this.#timedOut) return false;
+    if (this.#abort === undefined || this.#finished || this.#status !== 0 || this.#lost || this.#timedOut) return false;
     this.#lost = err;
     if (this.#timer) clearTimeout(this.#timer);
-    this.#abort?.(err);
+    this.#abort(err);
     return true;
   }
 

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Endpoint } from '@meshlet/shared';
 import { AgentErrors } from '../errors.js';
-import { type FailureKind, failureKind } from '../resilience/failure-kind.js';
+import { ENDPOINT_LOST_CODE, type FailureKind, failureKind } from '../resilience/failure-kind.js';
 import type { Destination } from '../route/destination.js';
 import { sendJsonError } from './json-error.js';
 import type { RelayOutcome } from './relay-handler.js';
@@ -30,6 +30,9 @@ export function settleFailedAttempt(
     else sendJsonError(res, AgentErrors.IDENTITY_UNAVAILABLE(outcome.error.message), { service: d.dest.name });
     return undefined;
   }
+  // Given up because the endpoint was declared gone: already counted where it was declared, not a failure of its own
+  // (N waiting requests must not add N failures to an ejection or to the callers' reports). Retried as a reset.
+  if ((outcome.error as { code?: string }).code === ENDPOINT_LOST_CODE) return kind;
   d.dest.metrics.attempt(endpoint.id, -1);
   d.dest.outcome(endpoint.id, true);
   if (outcome.headersSent) res.destroy();

@@ -59,6 +59,12 @@ export class RetryBudget {
   }
 
   /** May one more retry go out? If so, it is counted against the budget. */
+  /** Whether {@link tryAcquire} would admit a retry now, without taking it. */
+  canAcquire(): boolean {
+    this.#advance();
+    return this.#retriesTotal + 1 <= this.#requestsTotal * this.#percent + this.#reserve + EPSILON;
+  }
+
   tryAcquire(): boolean {
     const slot = this.#advance();
     if (this.#retriesTotal + 1 > this.#requestsTotal * this.#percent + this.#reserve + EPSILON) return false;

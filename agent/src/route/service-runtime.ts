@@ -185,9 +185,11 @@ export class ServiceRuntime {
       for (const id of routable) if (!this.#routable.has(id)) this.#slowStart.begin(id);
     }
     // Requests waiting on an endpoint the control plane just marked unhealthy go elsewhere if they safely can.
-    if (this.#updated)
-      for (const e of routes.endpoints)
-        if (e.health === 'unhealthy' && this.#routable.has(e.id)) d.inFlight?.abandon(e.id, 'was marked unhealthy');
+    if (this.#updated && d.inFlight)
+      for (const e of routes.endpoints) {
+        if (e.health === 'unhealthy' && this.#routable.has(e.id)) d.inFlight.abandon(e.id, 'was marked unhealthy');
+        else if (routable.has(e.id) && !this.ejected.has(e.id)) d.inFlight.restored(e.id);
+      }
     this.#routable = routable;
     this.#updated = true;
 
@@ -316,9 +318,11 @@ export class ServiceRuntime {
       this.#deps.inFlight?.abandon(id, 'was ejected by outlier detection');
     }
     this.metrics.ejected(added);
-    // Endpoints back from ejection ramp up again.
-    if (this.#policy.slowStart.windowMs > 0) {
-      for (const id of this.#lastEjected) if (!ejected.has(id)) this.#slowStart.begin(id);
+    for (const id of this.#lastEjected) {
+      if (ejected.has(id)) continue;
+      // Back from ejection: routable again if the table says so, and ramping up again.
+      if (this.#routable.has(id)) this.#deps.inFlight?.restored(id);
+      if (this.#policy.slowStart.windowMs > 0) this.#slowStart.begin(id);
     }
     this.#lastEjected = new Set(ejected);
     this.#selections.eject(ejected);

@@ -37,7 +37,8 @@ describe('defaults', () => {
       agentId: 'a-1',
       listeners: {
         outbound: { enabled: true, host: '127.0.0.1', port: 15001, limits: limits(4096, 4096) },
-        inbound: { host: '0.0.0.0', port: 15006, limits: limits(4096, 512) },
+        // Inbound callers are mesh agents: IPv6 per address (see docs/security.md).
+        inbound: { host: '0.0.0.0', port: 15006, limits: { ...limits(4096, 512), ipv6PrefixLength: 128 } },
         admin: {
           host: '127.0.0.1',
           port: 15000,

@@ -93,8 +93,16 @@ export const AgentConfig = Type.Object(
             port: Type.Integer({ minimum: 0, maximum: 65535, default: 15006 }),
             /** Address other agents use to reach this one; derived from `host` when absent. */
             advertiseHost: Type.Optional(Type.String({ minLength: 1 })),
-            /** Other agents call from their own hosts: one address holds at most a caller agent's pooled connections. */
-            limits: connectionLimitsSchema({ maxConnections: 4096, maxConnectionsPerAddress: 512 }),
+            /**
+             * Other agents call from their own hosts: one address holds at most a caller agent's pooled
+             * connections. IPv6 callers count per address (/128): they are mesh agents, proven by mTLS, and
+             * the pods of one Kubernetes node (or a whole EKS subnet) share one /64.
+             */
+            limits: connectionLimitsSchema({
+              maxConnections: 4096,
+              maxConnectionsPerAddress: 512,
+              ipv6PrefixLength: 128,
+            }),
           },
           { default: {}, additionalProperties: false },
         ),

@@ -7,6 +7,8 @@ export interface ConnectionLimitDefaults {
   maxConnectionsPerAddress: number;
   /** Default 5 s (node's); the fastify listeners keep fastify's 72 s, above common load balancers' 60 s idle timeout. */
   idleTimeoutMs?: number;
+  /** Default 64: a caller's /64 is one address. */
+  ipv6PrefixLength?: number;
 }
 
 /**
@@ -33,7 +35,7 @@ export function connectionLimitsSchema(defaults: ConnectionLimitDefaults) {
        * caps and throttles keyed on the caller's address): 64 counts a whole
        * /64 as one address, 128 each address by itself. IPv4 is always per address.
        */
-      ipv6PrefixLength: Type.Integer({ minimum: 32, maximum: 128, default: 64 }),
+      ipv6PrefixLength: Type.Integer({ minimum: 32, maximum: 128, default: defaults.ipv6PrefixLength ?? 64 }),
       /** A request's headers must be in within this long of its first byte (or of the connection); else 408 and closed. 0: no limit. */
       headersTimeoutMs: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 10_000 }),
       /** The whole request (headers and body) must be in within this long; else 408 and closed. 0: no limit. */
