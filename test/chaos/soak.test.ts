@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { basicMesh } from './lib/basic-mesh.js';
 import { footprint, PORTS } from './lib/chaos-mesh.js';
 import { chaosSuite } from './lib/chaos-suite.js';
-import { LONG, pick, record } from './lib/figures.js';
+import { LONG, pick, record, SCENARIO_TIMEOUT_MS } from './lib/figures.js';
 import { failures, steadyLoad } from './lib/steady-load.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -15,68 +15,72 @@ import { waitFor } from '../harness/wait.js';
 describe('chaos: a soak at a steady rate with instances flapping', () => {
   const { net, mesh } = chaosSuite();
 
-  it('keeps RSS growth under 10% and leaks no file descriptors', async () => {
-    const m = await basicMesh(net, mesh);
-    const soakMs = pick(20_000, 600_000);
-    const flapMs = pick(6_000, 30_000);
-    const warmMs = pick(8_000, 60_000);
-    const watched = [
-      { name: 'control plane', proc: () => m.cp.proc },
-      ...m.instances.map((i) => ({ name: `${i.id} agent`, proc: () => i.agent.proc })),
-      ...m.callers.map((c) => ({ name: `${c.agentId} agent`, proc: () => c.proc })),
-    ];
-    const load = (ms: number) =>
-      m.callers.map((c) => steadyLoad(c.host.ip, PORTS.outbound, 'hello', { rate: 100, maxMs: ms + 30_000 }));
-    const flap = async (untilMs: number) => {
-      for (let n = 0; Date.now() < untilMs; n++) {
-        const app = m.instances[n % m.instances.length]!.app;
-        await mesh.fault(app, 'unhealthy');
-        await pause(Math.min(flapMs / 2, Math.max(0, untilMs - Date.now())));
-        await mesh.fault(app, 'none');
-        await pause(Math.min(flapMs / 2, Math.max(0, untilMs - Date.now())));
-      }
-    };
-    // Measured at rest (load stopped, idle keep-alive connections closed, every instance back), so that
-    // connections open at one moment and not the other do not count as leaks.
-    const atRest = async () => {
-      await m.callersSee();
-      await pause(5_000); // the pools' idle timeout (timeouts.idleMs, 4 s): the clock, not a condition
-      return waitFor('file descriptors to settle', async () => {
-        const a = watched.map((w) => footprint(w.proc()));
-        await pause(1_000);
-        const b = watched.map((w) => footprint(w.proc()));
-        return a.every((f, i) => f.fds === b[i]!.fds) && b;
+  it(
+    'keeps RSS growth under 10% and leaks no file descriptors',
+    async () => {
+      const m = await basicMesh(net, mesh);
+      const soakMs = pick(20_000, 600_000);
+      const flapMs = pick(6_000, 30_000);
+      const warmMs = pick(8_000, 60_000);
+      const watched = [
+        { name: 'control plane', proc: () => m.cp.proc },
+        ...m.instances.map((i) => ({ name: `${i.id} agent`, proc: () => i.agent.proc })),
+        ...m.callers.map((c) => ({ name: `${c.agentId} agent`, proc: () => c.proc })),
+      ];
+      const load = (ms: number) =>
+        m.callers.map((c) => steadyLoad(c.host.ip, PORTS.outbound, 'hello', { rate: 100, maxMs: ms + 30_000 }));
+      const flap = async (untilMs: number) => {
+        for (let n = 0; Date.now() < untilMs; n++) {
+          const app = m.instances[n % m.instances.length]!.app;
+          await mesh.fault(app, 'unhealthy');
+          await pause(Math.min(flapMs / 2, Math.max(0, untilMs - Date.now())));
+          await mesh.fault(app, 'none');
+          await pause(Math.min(flapMs / 2, Math.max(0, untilMs - Date.now())));
+        }
+      };
+      // Measured at rest (load stopped, idle keep-alive connections closed, every instance back), so that
+      // connections open at one moment and not the other do not count as leaks.
+      const atRest = async () => {
+        await m.callersSee();
+        await pause(5_000); // the pools' idle timeout (timeouts.idleMs, 4 s): the clock, not a condition
+        return waitFor('file descriptors to settle', async () => {
+          const a = watched.map((w) => footprint(w.proc()));
+          await pause(1_000);
+          const b = watched.map((w) => footprint(w.proc()));
+          return a.every((f, i) => f.fds === b[i]!.fds) && b;
+        });
+      };
+      // Warm-up: the same load and flapping as the soak, so that what is measured after it is the steady state.
+      const warm = load(warmMs);
+      await flap(Date.now() + warmMs);
+      const warmSamples = await Promise.all(warm.map((l) => l.stop()));
+      const before = await atRest();
+      const soak = load(soakMs);
+      await flap(Date.now() + soakMs);
+      const samples = [...warmSamples, ...(await Promise.all(soak.map((l) => l.stop())))].flat();
+      const after = await atRest();
+      const growth = watched.map((w, i) => ({
+        name: w.name,
+        rss: after[i]!.rssMb / before[i]!.rssMb - 1,
+        fds: after[i]!.fds - before[i]!.fds,
+      }));
+      const worst = growth.reduce((a, b) => (b.rss > a.rss ? b : a));
+      const sum = (xs: typeof before) => xs.reduce((n, f) => n + f.rssMb, 0);
+      record({
+        scenario: 'soak with instances flapping',
+        mode: LONG ? 'long' : 'short',
+        requests: samples.length,
+        failed: failures(samples).length,
+        rssBeforeMb: sum(before),
+        rssAfterMb: sum(after),
+        note: `${soakMs / 1000} s after a ${warmMs / 1000} s warm-up, measured at rest, one instance unhealthy then back every ${flapMs / 1000} s; RSS of 6 processes summed; most growth ${worst.name} ${(worst.rss * 100).toFixed(1)}%; fds ${growth.map((g) => `${g.fds >= 0 ? '+' : ''}${g.fds}`).join(' ')}`,
       });
-    };
-    // Warm-up: the same load and flapping as the soak, so that what is measured after it is the steady state.
-    const warm = load(warmMs);
-    await flap(Date.now() + warmMs);
-    const warmSamples = await Promise.all(warm.map((l) => l.stop()));
-    const before = await atRest();
-    const soak = load(soakMs);
-    await flap(Date.now() + soakMs);
-    const samples = [...warmSamples, ...(await Promise.all(soak.map((l) => l.stop())))].flat();
-    const after = await atRest();
-    const growth = watched.map((w, i) => ({
-      name: w.name,
-      rss: after[i]!.rssMb / before[i]!.rssMb - 1,
-      fds: after[i]!.fds - before[i]!.fds,
-    }));
-    const worst = growth.reduce((a, b) => (b.rss > a.rss ? b : a));
-    const sum = (xs: typeof before) => xs.reduce((n, f) => n + f.rssMb, 0);
-    record({
-      scenario: 'soak with instances flapping',
-      mode: LONG ? 'long' : 'short',
-      requests: samples.length,
-      failed: failures(samples).length,
-      rssBeforeMb: sum(before),
-      rssAfterMb: sum(after),
-      note: `${soakMs / 1000} s after a ${warmMs / 1000} s warm-up, measured at rest, one instance unhealthy then back every ${flapMs / 1000} s; RSS of 6 processes summed; most growth ${worst.name} ${(worst.rss * 100).toFixed(1)}%; fds ${growth.map((g) => `${g.fds >= 0 ? '+' : ''}${g.fds}`).join(' ')}`,
-    });
-    expect(failures(samples).slice(0, 5)).toEqual([]);
-    for (const g of growth) {
-      expect(g.rss, `${g.name} RSS growth`).toBeLessThan(0.1);
-      expect(g.fds, `${g.name} file descriptors`).toBeLessThanOrEqual(0);
-    }
-  });
+      expect(failures(samples).slice(0, 5)).toEqual([]);
+      for (const g of growth) {
+        expect(g.rss, `${g.name} RSS growth`).toBeLessThan(0.1);
+        expect(g.fds, `${g.name} file descriptors`).toBeLessThanOrEqual(0);
+      }
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
 });

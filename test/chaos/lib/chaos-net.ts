@@ -108,20 +108,28 @@ function ip(args: string[], quiet = false): void {
 /** Where each taken index names the pid of the process that holds it. */
 export const LOCKS = '/run/meshlet-chaos';
 
-/** The first index from 2 to 250 no live process holds, now held by this one. */
+/** The first index from 2 to 250 no live process holds, now held by this one (created exclusively: no race). */
 function takeIndex(): number {
   mkdirSync(LOCKS, { recursive: true });
   for (let index = 2; index <= 250; index++) {
     const file = `${LOCKS}/${index}`;
-    let holder: number | undefined;
-    try {
-      holder = Number(readFileSync(file, 'utf8'));
-    } catch {
-      holder = undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        writeFileSync(file, String(process.pid), { flag: 'wx' });
+        return index;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      // Held: by a live process (next index), or by a dead one (its lock goes, and the next attempt takes it).
+      let holder: number;
+      try {
+        holder = Number(readFileSync(file, 'utf8'));
+      } catch {
+        holder = 0;
+      }
+      if (holder > 0 && alive(holder)) break;
+      rmSync(file, { force: true });
     }
-    if (holder !== undefined && holder !== process.pid && alive(holder)) continue;
-    writeFileSync(file, String(process.pid));
-    return index;
   }
   throw new Error(`no free chaos network index: every one in ${LOCKS} is held by a live process`);
 }
@@ -140,7 +148,17 @@ function sweep(index: number): void {
   const list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
   for (const line of list.split('\n')) {
     const ns = line.split(' ')[0];
-    if (ns?.startsWith(`mlc${index}-`)) ip(['netns', 'del', ns], true);
+    if (!ns?.startsWith(`mlc${index}-`)) continue;
+    // Processes a killed run left inside go first, or the namespace outlives its name.
+    const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    for (const pid of pids) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    ip(['netns', 'del', ns], true);
   }
   const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
   for (const m of links.matchAll(new RegExp(`^\\d+: (mlc${index}[a-z][a-z0-9]*)[@:]`, 'gm')))

@@ -15,9 +15,15 @@ export function chaosSuite(): { net: ChaosNet; mesh: ChaosMesh; scratch: Scratch
   const scratch = new Scratch();
   const mesh = new ChaosMesh(scratch);
   afterAll(async () => {
-    await killAll();
-    net.destroy();
-    scratch.remove();
+    try {
+      await killAll();
+    } finally {
+      try {
+        net.destroy();
+      } finally {
+        scratch.remove();
+      }
+    }
   });
   return { net, mesh, scratch };
 }

@@ -19,7 +19,7 @@ export class Faults {
 
   /** Drops everything between this host and `peers`, both ways. */
   partition(peers: readonly ChaosHost[]): void {
-    for (const p of peers) this.#rules(`ip saddr ${p.ip} drop`, `ip daddr ${p.ip} drop`);
+    for (const p of peers) this.#rules(`ip saddr ${p.ip} counter drop`, `ip daddr ${p.ip} counter drop`);
   }
 
   /** Drops `percent` of the packets between this host and `peers`, each way. */
@@ -28,9 +28,16 @@ export class Faults {
       throw new Error(`loss: percent ${percent} is not 1..100`);
     for (const p of peers)
       this.#rules(
-        `ip saddr ${p.ip} numgen random mod 100 < ${percent} drop`,
-        `ip daddr ${p.ip} numgen random mod 100 < ${percent} drop`,
+        `ip saddr ${p.ip} numgen random mod 100 < ${percent} counter drop`,
+        `ip daddr ${p.ip} numgen random mod 100 < ${percent} counter drop`,
       );
+  }
+
+  /** Packets the fault rules dropped so far (nft's counters): proof that a fault was in force. */
+  dropped(): number {
+    let n = 0;
+    for (const m of this.list().matchAll(/counter packets (\d+)/g)) n += Number(m[1]);
+    return n;
   }
 
   /** Removes every fault of this host. */

@@ -28,6 +28,9 @@ export const LONG = process.env.MESHLET_CHAOS_LONG === '1';
 /** `short` in the suite, `long` with {@link LONG}. */
 export const pick = <T>(short: T, long: T): T => (LONG ? long : short);
 
+/** A scenario's test timeout: the suite's two minutes, or half an hour for a long version (the soak runs 11 minutes). */
+export const SCENARIO_TIMEOUT_MS = pick(120_000, 1_800_000);
+
 /**
  * Records a scenario's figures (test-results/chaos/<scenario>.json, which
  * `test/chaos/print-table.mjs` turns into the chaos table) and prints them.
