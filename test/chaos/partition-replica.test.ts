@@ -16,6 +16,8 @@ import { failures, steadyLoad } from './lib/steady-load.js';
 // in turn meanwhile are refused by the cut-off one or acknowledged, and none
 // acknowledged may be lost; no request fails. After the heal it must be back
 // as a follower that sees the whole mesh.
+const TIMEOUT = pick(120_000, 300_000);
+
 describe('chaos: a control-plane replica partitioned from etcd and from its agents', () => {
   const suite = chaosSuite();
   const { mesh } = suite;
@@ -95,33 +97,41 @@ describe('chaos: a control-plane replica partitioned from etcd and from its agen
     expect(lost).toEqual([]);
   }
 
-  it('the leader, which every agent is on: its agents move, another replica leads, nothing is lost', async () => {
-    const victim = await waitLeader(mesh, m.cps);
-    expect(await localAgents(mesh, victim)).toEqual([...m.agentIds].sort());
-    await partition(victim, 'leader replica partitioned from etcd and agents');
-  });
+  it(
+    'the leader, which every agent is on: its agents move, another replica leads, nothing is lost',
+    async () => {
+      const victim = await waitLeader(mesh, m.cps);
+      expect(await localAgents(mesh, victim)).toEqual([...m.agentIds].sort());
+      await partition(victim, 'leader replica partitioned from etcd and agents');
+    },
+    TIMEOUT,
+  );
 
-  it('the follower with the most agents: they move, the leader stays, nothing is lost', async () => {
-    const leader = await waitLeader(mesh, m.cps);
-    // The replica healed above takes agents again: three agents are cut off from the other two, so that
-    // their streams go over to it, and healed once they are there. It is the follower with the most agents.
-    const victim = m.cps[0]!;
-    expect(leader).not.toBe(victim);
-    const movers = m.agentHosts.slice(0, 3);
-    const ids = movers.map((h) => h.name);
-    const cuts = m.cps.filter((c) => c !== victim).map((c) => new Faults(c.host));
-    for (const f of cuts) f.partition(movers);
-    await waitFor(
-      `${ids.join(', ')} to be on ${victim.host.name}`,
-      async () => {
-        const on = await localAgents(mesh, victim);
-        return ids.every((id) => on.includes(id));
-      },
-      { timeoutMs: 30_000, intervalMs: 100 },
-    );
-    for (const f of cuts) f.heal();
-    await waitHealthy(m, mesh);
-    await partition(victim, 'follower replica partitioned from etcd and agents');
-    expect(await waitLeader(mesh, m.cps)).toBe(leader);
-  });
+  it(
+    'the follower with the most agents: they move, the leader stays, nothing is lost',
+    async () => {
+      const leader = await waitLeader(mesh, m.cps);
+      // The replica healed above takes agents again: three agents are cut off from the other two, so that
+      // their streams go over to it, and healed once they are there. It is the follower with the most agents.
+      const victim = m.cps[0]!;
+      expect(leader).not.toBe(victim);
+      const movers = m.agentHosts.slice(0, 3);
+      const ids = movers.map((h) => h.name);
+      const cuts = m.cps.filter((c) => c !== victim).map((c) => new Faults(c.host));
+      for (const f of cuts) f.partition(movers);
+      await waitFor(
+        `${ids.join(', ')} to be on ${victim.host.name}`,
+        async () => {
+          const on = await localAgents(mesh, victim);
+          return ids.every((id) => on.includes(id));
+        },
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
+      for (const f of cuts) f.heal();
+      await waitHealthy(m, mesh);
+      await partition(victim, 'follower replica partitioned from etcd and agents');
+      expect(await waitLeader(mesh, m.cps)).toBe(leader);
+    },
+    TIMEOUT,
+  );
 });
