@@ -44,6 +44,14 @@ export interface EtcdClusterOptions {
    * SIGINT (a benchmark's process group) knows them from the start.
    */
   onSpawn?: (proc: Proc) => void;
+  /**
+   * Where member `index` runs instead of loopback: `host` is its address
+   * (its client and peer URLs, on the same free ports), and `wrap` turns
+   * its command into the one to spawn, such as `ip netns exec NS etcd ...`
+   * (it must exec, so that the process id is etcd's own). Unset: every
+   * member on 127.0.0.1, run as is.
+   */
+  place?: (index: number) => { host: string; wrap?: (command: string, args: readonly string[]) => [string, string[]] };
 }
 
 /**
@@ -71,24 +79,29 @@ export function etcdVersion(): string | undefined {
 }
 
 /**
- * Starts `n` etcd members (1 or 3) on free loopback ports, each with its own
+ * Starts `n` etcd members (1 or 3) on free loopback ports (or where
+ * `place` puts them), each with its own
  * data dir under `scratch.dir`, with fast raft timings so that an election
  * takes well under a second, and waits until the cluster is healthy.
  */
 export async function startEtcdCluster(
   scratch: { readonly dir: string },
   n: 1 | 3,
-  { timeoutMs = 20_000, logLevel, onSpawn }: EtcdClusterOptions = {},
+  { timeoutMs = 20_000, logLevel, onSpawn, place }: EtcdClusterOptions = {},
 ): Promise<EtcdCluster> {
   requireEtcd();
   const token = `meshlet-test-${Date.now()}-${process.pid}`;
-  const specs: { name: string; clientPort: number; peerPort: number }[] = [];
-  for (let i = 0; i < n; i++) specs.push({ name: `etcd${i}`, clientPort: await getPort(), peerPort: await getPort() });
-  const initialCluster = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(',');
+  const specs: { name: string; host: string; clientPort: number; peerPort: number }[] = [];
+  for (let i = 0; i < n; i++) {
+    const host = place?.(i).host ?? '127.0.0.1';
+    specs.push({ name: `etcd${i}`, host, clientPort: await getPort(), peerPort: await getPort() });
+  }
+  const initialCluster = specs.map((s) => `${s.name}=http://${s.host}:${s.peerPort}`).join(',');
 
-  const members = specs.map((s): EtcdMember => {
-    const clientUrl = `http://127.0.0.1:${s.clientPort}`;
-    const peerUrl = `http://127.0.0.1:${s.peerPort}`;
+  const members = specs.map((s, index): EtcdMember => {
+    const clientUrl = `http://${s.host}:${s.clientPort}`;
+    const peerUrl = `http://${s.host}:${s.peerPort}`;
+    const wrap = place?.(index).wrap;
     const dataDir = join(scratch.dir, `${s.name}-${s.clientPort}`);
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const args = [
@@ -121,7 +134,8 @@ export async function startEtcdCluster(
       ...(logLevel ? ['--log-level', logLevel] : []),
     ];
     const start = () => {
-      const proc = new Proc(s.name, ETCD_BIN, args);
+      const [command, wrapped] = wrap ? wrap(ETCD_BIN, args) : [ETCD_BIN, args];
+      const proc = new Proc(s.name, command, wrapped);
       onSpawn?.(proc);
       return proc;
     };

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Logger, MeshletError, systemClock } from '@meshlet/shared';
+import { type Logger, MeshletError, type RandomSource } from '@meshlet/shared';
 import {
   Etcd3,
   EtcdAuthenticationFailedError,
@@ -10,6 +10,7 @@ import {
 } from 'etcd3';
 import { ControlPlaneErrorCodes } from '../errors.js';
 import { EtcdMirror, type MirrorKv } from './etcd-mirror.js';
+import { etcdClientOptions } from './etcd-client-options.js';
 import { within } from './within.js';
 import type { Store, StoreChange } from './store.js';
 
@@ -29,6 +30,8 @@ export interface EtcdStoreOptions extends EtcdSecurity {
    */
   requestTimeoutMs?: number;
   log?: Logger;
+  /** Jitter of the watch's reconnect delays; `Math.random` by default. */
+  random?: RandomSource;
 }
 
 /** How a replica proves itself to etcd, from `store.etcd.tls`, `username` and `passwordFile` (see `etcdSecurity`). */
@@ -38,9 +41,6 @@ export interface EtcdSecurity {
   /** An etcd user, when etcd's auth is enabled. */
   auth?: { username: string; password: string };
 }
-
-/** The largest answer taken from etcd: above etcd's own request limit (`--max-request-bytes`, 1.5 MiB by default; deploy/ha raises it to 8 MiB) and any listing of the prefix. */
-const MAX_RECEIVE_BYTES = 256 * 1024 * 1024;
 
 /** A comparison on a data key that a write transaction needs to hold: `Version > -1` (always), `Version > 0` (present), `Mod == n` (unchanged since n). */
 type Compare = ['Version' | 'Mod', '>' | '==', number];
@@ -86,36 +86,7 @@ export class EtcdStore implements Store {
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 3_000;
     this.#log = options.log;
     this.#mirror = new EtcdMirror(this.#prefix);
-    // etcd3 tries a call up to three times, each on another member; an
-    // attempt on a member that just died can hang until its deadline, so each
-    // attempt gets a third of the budget and the next member a chance. #txn
-    // bounds the whole call.
-    const attemptMs = Math.ceil(this.#requestTimeoutMs / 3);
-    this.#client = new Etcd3({
-      hosts: this.#endpoints,
-      dialTimeout: options.dialTimeoutMs ?? 3_000,
-      // gRPC refuses answers above 4 MiB by default; the routing table (one value) and a listing of the prefix can be larger.
-      // Keep-alive pings find a connection to a member that vanished (a host gone, a network cut) that would otherwise stay open and silent.
-      grpcOptions: {
-        'grpc.max_receive_message_length': MAX_RECEIVE_BYTES,
-        'grpc.keepalive_time_ms': 10_000,
-        'grpc.keepalive_timeout_ms': 5_000,
-        'grpc.keepalive_permit_without_calls': 1,
-      },
-      // A gRPC deadline is a wall-clock time: always the system clock, never a test's.
-      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: systemClock() + attemptMs }),
-      // grpc-js takes null for "the system's roots"; etcd3's type asks for a Buffer.
-      ...(options.tls
-        ? {
-            credentials: {
-              rootCertificate: options.tls.ca ?? (null as unknown as Buffer),
-              privateKey: options.tls.key,
-              certChain: options.tls.cert,
-            },
-          }
-        : {}),
-      ...(options.auth ? { auth: options.auth } : {}),
-    });
+    this.#client = new Etcd3(etcdClientOptions(this.#endpoints, this.#requestTimeoutMs, options));
     this.#security = { tls: options.tls !== undefined, auth: options.auth !== undefined };
   }
 

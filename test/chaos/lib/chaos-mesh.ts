@@ -49,8 +49,15 @@ export class ChaosMesh {
     this.#caFile = makeCa(scratch.dir, 'chaos-ca');
   }
 
-  /** Starts a control plane on `host` (settings over fast test timings), and waits until it answers. */
-  async controlPlane(host: ChaosHost, extra: Record<string, unknown> = {}): Promise<CpNode> {
+  /**
+   * Starts a control plane on `host` (settings over fast test timings), and waits until it answers.
+   * With `start: false` it is only made ready: its URLs are known (agents may list it) and `restart()` starts it.
+   */
+  async controlPlane(
+    host: ChaosHost,
+    extra: Record<string, unknown> = {},
+    o: { start?: boolean } = {},
+  ): Promise<CpNode> {
     const cert = makeCert(this.#scratch.dir, 'chaos-ca', `cp-${host.name}`, { ips: [host.ip] });
     const config = {
       listen: { host: host.ip, port: PORTS.controlPlane },
@@ -81,7 +88,7 @@ export class ChaosMesh {
       config,
       restart: start,
     };
-    await start();
+    if (o.start !== false) await start();
     return node;
   }
 
@@ -108,7 +115,7 @@ export class ChaosMesh {
     if (a.status !== 201) throw new Error(`minting a join credential for ${service} answered ${a.status}: ${a.body}`);
     const { id, credential } = a.json() as { id: string; credential: string };
     for (const cp of cps)
-      if (cp.proc.running)
+      if (cp.proc?.running)
         await waitFor(`${cp.host.name} to list join credential ${id}`, async () => {
           const l = await this.admin(cp, '/v1/join-credentials');
           return l.status === 200 && (l.json().items as Array<{ id: string }>).some((c) => c.id === id);
