@@ -98,9 +98,9 @@ function get(
 /** Failed samples (not a 200). */
 export const failures = (samples: readonly Sample[]): Sample[] => samples.filter((s) => s.status !== 200);
 
-/** The `q` quantile (0..1) of the latencies of `samples`, in ms. */
+/** The `q` quantile (0..1) of the latencies of `samples` in ms, by nearest rank (the p99 of 200 is the 198th). */
 export function quantile(samples: readonly Sample[], q: number): number {
   if (samples.length === 0) return 0;
   const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
