@@ -1,6 +1,4 @@
-import { STATUS_CODES } from 'node:http';
-import type { Socket } from 'node:net';
-import { httpErrorBody, type MeshletHttpError } from '@meshlet/shared';
+import { jsonClientErrorHandler, type MeshletHttpError } from '@meshlet/shared';
 import { ApiErrors } from '../errors.js';
 
 /** What node's HTTP parser refused, said as the admin API says it: the problem and the fix. */
@@ -22,20 +20,7 @@ function explain(code: string | undefined): MeshletHttpError {
 
 /**
  * The control plane's `clientErrorHandler` (a fastify option): a request
- * node's parser refuses (a malformed request line, headers over 16 KiB, a
- * request that timed out) gets the admin API's JSON, `{error: {code:
- * MESHLET_*, message}}` with 400, 431 or 408, before the connection closes;
- * fastify's own answer would have no MESHLET_* code. A reset connection
- * gets nothing.
+ * node's parser refuses gets the admin API's JSON, `MESHLET_API_INVALID`
+ * (400, 408) or `MESHLET_API_TOO_LARGE` (431), before the connection closes.
  */
-export function apiClientErrors(err: Error & { code?: string }, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  if (socket.writable) {
-    const error = explain(err.code);
-    const body = JSON.stringify(httpErrorBody(error));
-    socket.write(
-      `HTTP/1.1 ${error.statusCode} ${STATUS_CODES[error.statusCode] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
-  }
-  socket.destroy();
-}
+export const apiClientErrors = jsonClientErrorHandler(explain);
