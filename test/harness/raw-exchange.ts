@@ -11,11 +11,17 @@ import fc from 'fast-check';
 export type RawOutcome = { kind: 'answer'; status: number } | { kind: 'closed' } | { kind: 'deadline' };
 
 /**
- * Sends `bytes` to `127.0.0.1:port` on a new connection, half-closes it and
- * waits for the first status line (the connection is then dropped), a close,
- * or `deadlineMs`.
+ * Sends `bytes` to `127.0.0.1:port` on a new connection, half-closes it
+ * (unless `halfClose` is false: a whole request then needs no more bytes)
+ * and waits for the first status line (the connection is then dropped), a
+ * close, or `deadlineMs`.
  */
-export function rawExchange(port: number, bytes: Uint8Array | string, deadlineMs = 3000): Promise<RawOutcome> {
+export function rawExchange(
+  port: number,
+  bytes: Uint8Array | string,
+  deadlineMs = 3000,
+  { halfClose = true }: { halfClose?: boolean } = {},
+): Promise<RawOutcome> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port });
     let head = '';
@@ -38,7 +44,9 @@ export function rawExchange(port: number, bytes: Uint8Array | string, deadlineMs
         done({ kind: 'answer', status: 0 });
     });
     socket.on('connect', () => {
-      socket.write(bytes, () => socket.end());
+      socket.write(bytes, () => {
+        if (halfClose) socket.end();
+      });
     });
   });
 }

@@ -1,13 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { compileValidator, ControlPlaneConfig, createLogger } from '@meshlet/shared';
 import { apiAnswerProblem, bodyCases, httpCall, paramValues, queryStrings } from '@meshlet/test-harness/fuzz-http';
 import { fuzzRuns, type Schema } from '@meshlet/test-harness/fuzz-values';
 import { heapAfterGc } from '@meshlet/test-harness/raw-exchange';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlPlane } from '../control-plane.js';
+import { type FuzzControlPlane, startFuzzControlPlane } from './test-support/fuzz-control-plane.js';
 
 // Generated requests thrown at every route of the control plane's admin API
 // (issue 16, fuzzing), on a real control plane in process on loopback (file
@@ -64,26 +60,22 @@ function requestFor(route: Route) {
 }
 
 describe('the control plane admin API under generated requests', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'meshlet-api-fuzz-'));
   const rejections: unknown[] = [];
   const onRejection = (e: unknown) => rejections.push(e);
-  let cp: ControlPlane;
+  let cp: FuzzControlPlane;
   let port: number;
   let routes: Route[];
 
   beforeAll(async () => {
     process.on('unhandledRejection', onRejection);
-    const config = compileValidator(ControlPlaneConfig, { useDefaults: true })({ listen: { port: 0 }, dataDir });
-    if (!config.ok) throw new Error(JSON.stringify(config.issues));
-    cp = new ControlPlane(config.value, createLogger('fuzz', 'silent'));
-    port = (await cp.start()).port;
+    cp = await startFuzzControlPlane();
+    port = cp.port;
     const doc = await httpCall(port, { method: 'GET', path: '/docs/json' });
     routes = routesOf(JSON.parse(doc.text) as Parameters<typeof routesOf>[0]);
   });
   afterAll(async () => {
     process.off('unhandledRejection', onRejection);
-    await cp.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await cp?.stop();
   });
 
   it(
