@@ -4,6 +4,7 @@ export * from './config/common.js';
 export * from './config/connection-limits.js';
 export * from './net/address-key.js';
 export * from './net/connection-guard.js';
+export * from './net/json-client-error.js';
 export * from './config/control-plane-config.js';
 export * from './config/load-config.js';
 export * from './errors.js';

@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { RingChecksumMap } from '../control/ring-checksums.js';
 import { AgentErrors } from '../errors.js';
 import type { WorkloadIdentity } from '../identity/workload-identity.js';
+import { adminClientErrors, adminFrameworkErrors, adminNotFound } from './admin-errors.js';
 import { installAdminGuard } from './admin-guard.js';
 import { registerIdentityRoute } from './identity-route.js';
 import { registerLogLevelRoutes } from './log-level.js';
@@ -59,7 +60,10 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
   const app: FastifyInstance = Fastify({
     loggerInstance: log.child({ component: 'admin' }) as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
+    frameworkErrors: adminFrameworkErrors,
+    clientErrorHandler: adminClientErrors,
   });
+  app.setNotFoundHandler(adminNotFound);
   // Fastify's own refusals (a body that is not JSON, an empty one) in the agent's error shape.
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     // An error of the agent's own, thrown rather than sent: its code and status as bound.

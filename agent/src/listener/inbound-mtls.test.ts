@@ -88,6 +88,14 @@ describe('InboundMtls before the first certificate', () => {
     expect(lines.filter((l) => l.reason === 'plaintext')).toHaveLength(1);
   });
 
+  // Found by the listener fuzz test (raw-bytes.fuzz.test.ts): the socket stayed open until the handshake timeout.
+  it('closes a connection that half-closes before its first byte at once, not at the handshake timeout', async () => {
+    const { port } = await start('permissive', 600_000);
+    const socket = connect({ host: '127.0.0.1', port }, () => socket.end());
+    socket.on('error', () => undefined);
+    await once(socket, 'close');
+  });
+
   it('relays plaintext in permissive mode, keeping the connection for the next request', async () => {
     const { port } = await start('permissive');
     expect((await send(port, 'GET', undefined, undefined, 'hello')).status).toBe(200);

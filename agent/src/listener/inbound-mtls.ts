@@ -79,6 +79,8 @@ export class InboundMtls {
     };
     socket.setTimeout(this.#o.handshakeTimeoutMs);
     socket.once('timeout', silent);
+    // A caller that half-closes before its first byte will send nothing: closed now, not at the timeout.
+    socket.once('end', silent);
     const sniff = (): void => {
       const first = socket.read(1) as Buffer | null;
       if (first === null) {
@@ -89,6 +91,7 @@ export class InboundMtls {
       // From here on the TLS handshake timeout, then HTTP's own, apply.
       socket.setTimeout(0);
       socket.off('timeout', silent);
+      socket.off('end', silent);
       if (first[0] === TLS_HANDSHAKE) this.#acceptTls(socket);
       else {
         this.#o.metrics?.inboundConnections.labels('plaintext', this.#o.mode()).inc();

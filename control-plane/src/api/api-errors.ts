@@ -1,6 +1,6 @@
 import { compileValidator, httpErrorBody, MeshletError, MeshletHttpError, type ValidationIssue } from '@meshlet/shared';
 import type { TSchema } from '@sinclair/typebox';
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiErrors, ControlPlaneErrorCodes } from '../errors.js';
 
 /** The JSON every admin API error has. */
@@ -86,4 +86,21 @@ export function installApiErrors(app: FastifyInstance): void {
   app.setNotFoundHandler((req, reply) =>
     sendError(reply, ApiErrors.NOT_FOUND(`no route ${req.method} ${req.url.split('?')[0]}; see /docs for the API`)),
   );
+}
+
+/**
+ * Fastify's own refusals before any route runs, in the admin API's shape:
+ * the `frameworkErrors` option of the server. A path whose percent-encoding
+ * is broken (`/v1/services/%zz`) gets 400 and a path parameter over
+ * fastify's length limit 414, each `MESHLET_API_INVALID` naming the path and
+ * the fix; without it fastify answers in its own shape, with no MESHLET_* code.
+ */
+export function apiFrameworkErrors(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const path = (req.raw.url ?? '').split('?')[0] ?? '';
+  const shown = path.length > 200 ? `${path.slice(0, 200)}...` : path;
+  const message =
+    err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? `a path parameter of ${shown} is too long: service names, ids and instance ids are short (see /docs)`
+      : `the path ${shown} is not a valid URL: a "%" must start an escape such as %2F; write %25 for "%" itself`;
+  void sendError(reply, ApiErrors.API_INVALID(message, { statusCode: err.statusCode ?? 400 }), { field: 'path' });
 }

@@ -10,7 +10,8 @@ import {
   type Logger,
 } from '@meshlet/shared';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
-import { installApiErrors } from '../api/api-errors.js';
+import { apiClientErrors } from '../api/api-client-errors.js';
+import { apiFrameworkErrors, installApiErrors } from '../api/api-errors.js';
 import { isIP } from 'node:net';
 import { createAdminGuard } from '../api/admin-guard.js';
 import { createAuth } from '../api/auth.js';
@@ -78,6 +79,8 @@ export async function createServer(
     loggerInstance: log.child({ component: 'http' }) as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    frameworkErrors: apiFrameworkErrors,
+    clientErrorHandler: apiClientErrors,
     ...(https ? { https } : {}),
   }) as unknown as FastifyInstance;
   const open = metrics?.connectionsOpen.labels('api');
