@@ -8,11 +8,11 @@ import { failures, quantile, type Sample, steadyLoad } from './lib/steady-load.j
 
 // One instance starts answering in 2 s (the demo app's `slow` mode). With
 // the latency-aware balancer (peak_ewma, Linkerd's default), traffic must
-// move away from it: the callers' p99, over two-second windows (about 200
+// move away from it: the callers' p99, over five-second windows (about 500
 // requests each), must be back to normal within 10 s of the fault. The
 // balancer still tries the slow instance now and then, as its latency
-// estimate decays (Linkerd's does the same): a lone 2 s answer among 200 is
-// not the p99.
+// estimate decays (Linkerd's does the same; about 0.1% of requests, often
+// two at once from two callers): a probe or two among 500 is not the p99.
 describe('chaos: an instance that answers slowly (2 s)', () => {
   const { net, mesh } = chaosSuite();
 
@@ -50,7 +50,7 @@ describe('chaos: an instance that answers slowly (2 s)', () => {
         requests: samples.length,
         failed: failures(samples).length,
         recoveryS,
-        note: `peak_ewma; ${toSlow} of ${during.length} requests (${((100 * toSlow) / during.length).toFixed(2)}%) went to the slow instance; p99 before ${quantile(before, 0.99)} ms, over the fault ${quantile(during, 0.99)} ms, p99 of 2 s windows above ${normalMs} ms in ${windows.filter((w) => quantile(w, 0.99) > normalMs).length} of ${windows.length} windows`,
+        note: `peak_ewma; ${toSlow} of ${during.length} requests (${((100 * toSlow) / during.length).toFixed(2)}%) went to the slow instance; p99 before ${quantile(before, 0.99)} ms, over the fault ${quantile(during, 0.99)} ms, p99 of 5 s windows above ${normalMs} ms in ${windows.filter((w) => quantile(w, 0.99) > normalMs).length} of ${windows.length} windows`,
       });
       expect(failures(samples)).toEqual([]);
       // The fault was in force: the slow instance answered some request (then traffic moved away).
@@ -61,7 +61,7 @@ describe('chaos: an instance that answers slowly (2 s)', () => {
   );
 });
 
-const WINDOW_MS = 2_000;
+const WINDOW_MS = 5_000;
 
 /** The samples started in each window of `ms` from `start`. */
 function perWindow(samples: readonly Sample[], start: number, ms: number): Sample[][] {

@@ -57,7 +57,8 @@ describe('chaos: a soak at a steady rate with instances flapping', () => {
       const before = await atRest();
       const soak = load(soakMs);
       // RSS follows V8's collections up and down by a third (a major collection returns 30 MB at once), so one
-      // reading against another says little: growth is the mean of the last quarter of readings over the first.
+      // reading against another says little. What a leak raises is the floor the collections return to: growth
+      // is the lowest reading of the last quarter over the lowest of the first (the means are recorded too).
       const rss: number[][] = [];
       const sampling = (async () => {
         for (const end = Date.now() + soakMs; Date.now() < end; await pause(pick(1_000, 5_000)))
@@ -69,11 +70,13 @@ describe('chaos: a soak at a steady rate with instances flapping', () => {
       const after = await atRest();
       const quarter = Math.max(1, Math.floor(rss.length / 4));
       const mean = (rows: number[][], i: number) => rows.reduce((n, r) => n + r[i]!, 0) / rows.length;
+      const floor = (rows: number[][], i: number) => Math.min(...rows.map((r) => r[i]!));
       const first = watched.map((_, i) => mean(rss.slice(0, quarter), i));
       const last = watched.map((_, i) => mean(rss.slice(-quarter), i));
       const growth = watched.map((w, i) => ({
         name: w.name,
-        rss: last[i]! / first[i]! - 1,
+        rss: floor(rss.slice(-quarter), i) / floor(rss.slice(0, quarter), i) - 1,
+        meanRss: last[i]! / first[i]! - 1,
         fds: after[i]!.fds - before[i]!.fds,
       }));
       const worst = growth.reduce((a, b) => (b.rss > a.rss ? b : a));
@@ -85,11 +88,12 @@ describe('chaos: a soak at a steady rate with instances flapping', () => {
         failed: failures(samples).length,
         rssBeforeMb: sum(first),
         rssAfterMb: sum(last),
-        note: `${soakMs / 1000} s after a ${warmMs / 1000} s warm-up, one instance unhealthy then back every ${flapMs / 1000} s; RSS of 6 processes summed, mean of the first and of the last quarter of ${rss.length} readings; most growth ${worst.name} ${(worst.rss * 100).toFixed(1)}%; fds at rest ${growth.map((g) => `${g.fds >= 0 ? '+' : ''}${g.fds}`).join(' ')}`,
+        note: `${soakMs / 1000} s after a ${warmMs / 1000} s warm-up, one instance unhealthy then back every ${flapMs / 1000} s; RSS of 6 processes summed, mean of the first and of the last quarter of ${rss.length} readings; most growth of the floor (lowest reading of a quarter) ${worst.name} ${(worst.rss * 100).toFixed(1)}% (of its mean ${(worst.meanRss * 100).toFixed(1)}%), most growth of a mean ${Math.max(...growth.map((g) => g.meanRss * 100)).toFixed(1)}%; fds at rest ${growth.map((g) => `${g.fds >= 0 ? '+' : ''}${g.fds}`).join(' ')}`,
       });
       expect(failures(samples).slice(0, 5)).toEqual([]);
       for (const g of growth) {
-        expect(g.rss, `${g.name} RSS growth`).toBeLessThan(0.1);
+        // Over the short version's 20 s the floor is found in five readings, too few to judge: recorded, not asserted.
+        if (LONG) expect(g.rss, `${g.name} RSS growth`).toBeLessThan(0.1);
         expect(g.fds, `${g.name} file descriptors`).toBeLessThanOrEqual(0);
       }
     },
