@@ -189,7 +189,7 @@ async function attemptH2(
   headers: OutgoingHttpHeaders,
   body: ReplayableBody,
   res: Http2ServerResponse,
-  options: Parameters<typeof relayH2>[4],
+  options: Omit<Parameters<typeof relayH2>[4], 'trailers'>,
 ): Promise<{ outcome: H2Outcome; answeredMs: number }> {
   const stats = ctx.stats.get(endpoint.id);
   stats.active++;
@@ -212,6 +212,7 @@ async function attemptH2(
         stats.observe(answeredMs, ctx.clock());
       },
       decorate: undefined,
+      trailers: (t) => res.addTrailers(t),
     });
     return { outcome, answeredMs };
   } finally {

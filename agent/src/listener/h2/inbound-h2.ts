@@ -58,6 +58,7 @@ export async function relayToApp(
   const body = new ReplayableBody(req, 0);
   const outcome = await relayH2(session, headers, body, res.stream, {
     headersTimeoutMs: Math.min(requestTimeoutMs || Infinity, left ?? Infinity),
+    trailers: (t) => res.addTrailers(t),
   });
   if (outcome.kind === 'relayed') res.statusCode = outcome.status;
   return outcome;

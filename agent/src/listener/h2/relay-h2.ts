@@ -37,6 +37,12 @@ export interface RelayH2Options {
   onHeaders?: (() => void) | undefined;
   /** Called with each header block of the answer before it is sent on (the agent's own headers go in). */
   decorate?: ((headers: OutgoingHttpHeaders) => void) | undefined;
+  /**
+   * Where the answer's trailers go: the compatibility API's response sends
+   * its own trailers when the stream wants them (`addTrailers`), so they
+   * are handed to it rather than sent a second time.
+   */
+  trailers: (trailers: OutgoingHttpHeaders) => void;
 }
 
 /** A failure with the code `failureKind` reads. */
@@ -128,16 +134,24 @@ export function relayH2(
       const out = responseHeadersH2(h);
       options.decorate?.(out);
       // Trailers are waited for whenever the answer may have them: gRPC's always does.
-      downstream.respond(out, { endStream: trailersOnly, waitForTrailers: !trailersOnly });
+      try {
+        downstream.respond(out, { endStream: trailersOnly, waitForTrailers: !trailersOnly });
+      } catch (e) {
+        // Headers HTTP/2 refuses to send on: the answer cannot be relayed as it is.
+        if (!up.closed) up.close(NGHTTP2_CANCEL);
+        if (!downstream.closed) downstream.close(constants.NGHTTP2_INTERNAL_ERROR);
+        finish({
+          kind: 'failed',
+          error: failure(`the answer's headers cannot be relayed: ${(e as Error).message}`, 'ECONNRESET'),
+          headersSent: true,
+        });
+        return;
+      }
       if (trailersOnly) return;
-      let trailers: OutgoingHttpHeaders = {};
       up.once('trailers', (t: IncomingHttpHeaders) => {
-        trailers = responseHeadersH2(t);
+        options.trailers(responseHeadersH2(t));
         const g = grpcStatusOf(t);
         if (g !== undefined) grpcStatus = g;
-      });
-      downstream.once('wantTrailers', () => {
-        if (!downstream.destroyed) downstream.sendTrailers(trailers);
       });
       up.pipe(downstream);
     });
