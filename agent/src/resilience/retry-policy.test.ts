@@ -170,4 +170,19 @@ describe('decideRetry', () => {
     decideRetry(q({ outcome: status(503) }));
     expect(asked).toEqual(['endpoint', 'endpoint', 'budget']);
   });
+  it('retries a gRPC code listed in grpc.retryOn for any method (gRPC retry policy), and no other', () => {
+    const grpc = (code: number, peerError?: string) => ({ kind: 'grpc' as const, code, retryOn: [14], peerError });
+    expect(decideRetry(question({ method: 'POST', outcome: grpc(14) }))).toEqual(retry('grpc-status'));
+    expect(decideRetry(question({ method: 'POST', outcome: grpc(13) }))).toEqual(no('grpc-status-not-listed'));
+    expect(decideRetry(question({ method: 'POST', outcome: grpc(13, 'MESHLET_APP_UNREACHABLE') }))).toEqual(
+      retry('peer-app-unreachable'),
+    );
+    expect(decideRetry(question({ method: 'POST', outcome: grpc(14), replayable: false }))).toEqual(
+      no('body-not-replayable'),
+    );
+    expect(decideRetry(question({ method: 'POST', outcome: grpc(14), attempt: 2 }))).toEqual(no('attempts-used'));
+    expect(decideRetry(question({ method: 'POST', outcome: grpc(14), budget: () => false }))).toEqual(
+      no('budget-exhausted'),
+    );
+  });
 });
