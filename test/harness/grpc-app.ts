@@ -1,4 +1,4 @@
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -6,7 +6,9 @@ import getPort from 'get-port';
 import { Proc } from './process.js';
 import { waitFor } from './wait.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const HERE = dirname(fileURLToPath(import.meta.url));
+/** The repository: two folders up from test/harness, three from its dist/ (the benchmarks load the compiled harness). */
+const ROOT = basename(HERE) === 'dist' ? resolve(HERE, '..', '..', '..') : resolve(HERE, '..', '..');
 /** The gRPC demo service (deploy/local/grpc-demo-app.mjs): Greeter, grpc.health.v1.Health and Drill. */
 export const GRPC_DEMO_APP = join(ROOT, 'deploy', 'local', 'grpc-demo-app.mjs');
 /** The protos the demo app serves: greeter.proto (meshlet.demo) and health.proto (grpc.health.v1). */
@@ -99,10 +101,14 @@ export async function startGrpcDemoApp(o: GrpcAppOptions): Promise<GrpcAppHandle
   if (o.fault) args.push('--fault', o.fault);
   if (o.delayMs !== undefined) args.push('--delay-ms', String(o.delayMs));
   const proc = new Proc(`${o.instance}-grpc-app`, process.execPath, args);
-  await waitFor(`gRPC demo app ${o.instance} to listen`, () => {
-    if (!proc.running) throw new Error(`it exited: ${proc.output.trim().split('\n').at(-1)}`);
-    return proc.output.includes('"grpc demo app listening"');
+  const exited = proc.exited().then(() => {
+    throw new Error(`gRPC demo app ${o.instance} exited while starting: ${proc.output.trim().slice(-2000)}`);
   });
+  await Promise.race([
+    waitFor(`gRPC demo app ${o.instance} to listen`, () => proc.output.includes('"grpc demo app listening"')),
+    exited,
+  ]);
+  exited.catch(() => {});
   const drill = () => new (grpcDemoClients().Drill)(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   const once = async <T>(method: string, request: object): Promise<T> => {
     const client = drill();
