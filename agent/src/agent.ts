@@ -197,6 +197,7 @@ export class Agent {
         connectTimeoutMs: c.proxy.connectTimeoutMs,
         metrics: this.#metrics,
         mtls: this.#mtls.inbound,
+        appProtocol: () => this.#table?.routes.services[instance.service]?.policy?.protocol,
         authz: {
           service: instance.service,
           policy: () => ownServicePolicy(this.#table?.routes.services, instance.service),
@@ -292,6 +293,14 @@ export class Agent {
       subscriptions: this.#subscriptions,
       accessLog: this.#accessLog,
       inFlight: this.#inFlight,
+      h2: {
+        sessions: this.#mtls.h2,
+        stats: this.#stats,
+        clock: this.#clock,
+        random: this.#random,
+        log: this.#log,
+        grpcCalls: this.#metrics.grpcCalls,
+      },
       ...(service ? { service } : {}),
     });
   }
@@ -331,6 +340,7 @@ export class Agent {
     this.#rings.update(table);
     this.#subscriptions.onTable(table);
     this.#pools.retain(table.origins());
+    this.#mtls.h2.retain(table.origins());
     const ids = new Set<string>();
     for (const name of table.serviceNames()) for (const e of table.service(name)?.endpoints ?? []) ids.add(e.id);
     this.#stats.retain(ids);
@@ -377,6 +387,7 @@ export class Agent {
     await Promise.all(servers.map(closeServer));
     await this.#admin?.close();
     this.#table?.close();
+    await this.#mtls.h2.close();
     await this.#pools.close();
     await this.#appPool?.close();
     this.#log.info('agent stopped');

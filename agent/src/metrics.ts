@@ -93,6 +93,12 @@ export function createAgentMetrics(sources: AgentMetricSources) {
         for (const s of liveServices) this.set({ service: s.name }, s.active);
       },
     }),
+    grpcCalls: new Counter({
+      name: 'meshlet_agent_grpc_calls_total',
+      help: 'gRPC calls this agent forwarded (outbound), by service and the grpc-status they ended with (UNKNOWN: none).',
+      labelNames: ['service', 'grpc_code'] as const,
+      registers: [registry],
+    }),
     inboundRequests: new Counter({
       name: 'meshlet_agent_inbound_requests_total',
       help: 'Requests from other agents to the local app, by the class of the answer; error: the app gave none (the agent answered 502 or 504).',

@@ -19,6 +19,7 @@ export * from './protocol/admin-api.js';
 export * from './validation.js';
 export * from './run-binary.js';
 export * from './protocol/policy.js';
+export * from './protocol/grpc-policy.js';
 export * from './protocol/resolve-policy.js';
 export * from './protocol/authz-policy.js';
 export * from './protocol/resolve-authz-policy.js';

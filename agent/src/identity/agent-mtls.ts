@@ -2,6 +2,7 @@ import type { Clock, Logger } from '@meshlet/shared';
 import { InboundMtls, type MtlsMode } from '../listener/inbound-mtls.js';
 import { MtlsConnector } from '../listener/mtls-connector.js';
 import { OriginPools } from '../listener/origin-pools.js';
+import { H2Sessions } from '../listener/h2/h2-sessions.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { WorkloadIdentity } from './workload-identity.js';
 
@@ -12,6 +13,8 @@ export const INBOUND_HANDSHAKE_TIMEOUT_MS = 10_000;
 export interface AgentMtls {
   /** Outbound pools that call mTLS endpoints with the identity. */
   pools: OriginPools;
+  /** Outbound HTTP/2 sessions to other agents, made with the identity as the pools' connections are. */
+  h2: H2Sessions;
   /** The inbound listener's TLS side, given the HTTP server's way to take a connection. */
   inbound: (handOff: ConstructorParameters<typeof InboundMtls>[1]) => InboundMtls;
 }
@@ -33,6 +36,7 @@ export function agentMtls(
   });
   return {
     pools: new OriginPools(connector),
+    h2: new H2Sessions(deps.log.child({ component: 'h2' }), connector),
     inbound: (handOff) =>
       new InboundMtls(
         {

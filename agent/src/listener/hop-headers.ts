@@ -27,6 +27,11 @@ export function rawUpstreamHeaders(req: IncomingMessage, host?: string): string[
   let body = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
+    // An HTTP/2 request's pseudo-headers: its `:authority` is an HTTP/1.1 request's Host.
+    if (name.charCodeAt(0) === 58 /* ':' */) {
+      if (name === ':authority' && host === undefined) out.push('host', raw[i + 1] as string);
+      continue;
+    }
     const lower = name.toLowerCase();
     if (lower === 'connection')
       named = (raw[i + 1] as string)

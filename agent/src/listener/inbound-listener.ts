@@ -1,7 +1,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer as createH2Server,
+  type Http2Server,
+  type Http2ServerRequest,
+  type Http2Session,
+} from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '@meshlet/shared';
+import type { TLSSocket } from 'node:tls';
+import type { AppProtocol, Logger } from '@meshlet/shared';
 import type { Pool } from 'undici';
 import { authorizeInbound, decideInbound, type InboundAuthzContext } from '../authz/authorize-inbound.js';
 import { AgentErrors } from '../errors.js';
@@ -13,6 +20,11 @@ import type { InboundMtls } from './inbound-mtls.js';
 import { dispatchRelay } from './relay-handler.js';
 import { sendJsonError } from './json-error.js';
 import { refuseUpgrade, tunnelUpgrade } from './upgrade-tunnel.js';
+import { AppSession } from './h2/app-session.js';
+import { relayToApp, toAppOverH2 } from './h2/inbound-h2.js';
+import { H2_SERVER_SETTINGS, isH2Request } from './h2/h2-server-settings.js';
+import { sniffPreface } from './h2/sniff-preface.js';
+import { trackH2Sessions } from './server-lifecycle.js';
 
 /** Options of {@link InboundListener}. */
 export interface InboundOptions {
@@ -35,6 +47,8 @@ export interface InboundOptions {
   mtls?: ((handOff: (socket: Socket) => void) => InboundMtls) | undefined;
   /** The service's authorization policy, applied to every request and upgrade; absent: none is applied. */
   authz?: InboundAuthzContext | undefined;
+  /** The protocol the app speaks, from its service's policy (see `toAppOverH2`); absent: learned per request. */
+  appProtocol?: (() => AppProtocol | undefined) | undefined;
 }
 
 /**
@@ -51,6 +65,11 @@ export class InboundListener {
   readonly #requests: Record<CodeClass, { inc(): void }> | undefined;
   readonly #duration: { observe(seconds: number): void } | undefined;
   readonly #mtls: InboundMtls | undefined;
+  /** HTTP/2 from other agents: connections that chose `h2` in ALPN, or plaintext ones opening with its preface. */
+  readonly h2: Http2Server;
+  readonly #app: AppSession;
+  /** The connection under each HTTP/2 session (its caller's identity is kept by connection). */
+  readonly #sessionSockets = new WeakMap<Http2Session, Socket>();
 
   constructor(options: InboundOptions) {
     this.#o = options;
@@ -63,21 +82,45 @@ export class InboundListener {
       >;
       this.#duration = m.inboundDuration;
     }
-    this.server = createServer((req, res) => {
+    const handle = (req: IncomingMessage, res: ServerResponse): void => {
       this.#handle(req, res).catch((e: unknown) => {
         this.#o.log.error({ err: e }, 'inbound request failed unexpectedly');
         sendJsonError(res, AgentErrors.UPSTREAM_UNREACHABLE('internal error in the agent', { statusCode: 500 }));
       });
+    };
+    this.server = createServer(handle);
+    this.h2 = createH2Server({ settings: H2_SERVER_SETTINGS }, handle as never);
+    this.#app = new AppSession(options.appHost, options.appPort, options.connectTimeoutMs);
+    trackH2Sessions(this.server, this.h2);
+    const server = this.server;
+    const httpConnection = server.listeners('connection')[0] as (socket: Socket) => void;
+    server.removeListener('connection', httpConnection);
+    let handing: Socket | undefined;
+    this.h2.on('session', (session: Http2Session) => {
+      if (handing !== undefined) this.#sessionSockets.set(session, handing);
     });
+    const toH2 = (socket: Socket): void => {
+      handing = socket;
+      this.h2.emit('connection', socket);
+      handing = undefined;
+    };
+    // An mTLS caller chose its protocol in ALPN; a plaintext one says it with its first bytes.
+    const handOff = (socket: Socket | TLSSocket): void => {
+      if ((socket as TLSSocket).encrypted) {
+        if ((socket as TLSSocket).alpnProtocol === 'h2') toH2(socket);
+        else httpConnection.call(server, socket);
+        return;
+      }
+      sniffPreface(socket, server.headersTimeout, (p) =>
+        p === 'h2' ? toH2(socket) : httpConnection.call(server, socket),
+      );
+    };
     if (options.mtls) {
       // Every accepted connection goes through the TLS side first, which hands it back to HTTP.
-      const server = this.server;
-      const httpConnection = server.listeners('connection')[0] as (socket: Socket) => void;
-      server.removeListener('connection', httpConnection);
-      this.#mtls = options.mtls((socket) => httpConnection.call(server, socket));
+      this.#mtls = options.mtls(handOff);
       const mtls = this.#mtls;
       server.on('connection', (socket: Socket) => mtls.accept(socket));
-    }
+    } else server.on('connection', handOff);
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
       if (this.#mtls && !this.#mtls.admits(req.socket)) {
@@ -109,9 +152,17 @@ export class InboundListener {
     });
   }
 
-  /** Stops following the workload identity. */
+  /** Stops following the workload identity, and closes the HTTP/2 session to the app. */
   close(): void {
     this.#mtls?.close();
+    this.#app.close();
+  }
+
+  /** The connection a request came on: an HTTP/2 request's is its session's. */
+  #socketOf(req: IncomingMessage): Socket {
+    if (!isH2Request(req)) return req.socket;
+    const session = (req as unknown as Http2ServerRequest).stream.session;
+    return (session && this.#sessionSockets.get(session)) ?? req.socket;
   }
 
   #mtlsRequired() {
@@ -121,13 +172,14 @@ export class InboundListener {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (this.#mtls && !this.#mtls.admits(req.socket)) {
+    const socket = this.#socketOf(req);
+    if (this.#mtls && !this.#mtls.admits(socket)) {
       res.shouldKeepAlive = false;
       sendJsonError(res, this.#mtlsRequired());
       this.#requests?.['4xx'].inc();
       return;
     }
-    if (this.#o.authz && !authorizeInbound(this.#o.authz, this.#mtls?.callerOf(req.socket), req, res)) {
+    if (this.#o.authz && !authorizeInbound(this.#o.authz, this.#mtls?.callerOf(socket), req, res)) {
       this.#requests?.[codeClass(res.statusCode)].inc();
       return;
     }
@@ -144,7 +196,14 @@ export class InboundListener {
 
   /** Relays to the app; resolves with the app's status, or -1 when it gave none. */
   async #relay(req: IncomingMessage, res: ServerResponse): Promise<number> {
-    const headers = withCallerHeader(rawUpstreamHeaders(req), this.#mtls?.callerOf(req.socket));
+    const caller = this.#mtls?.callerOf(this.#socketOf(req));
+    if (toAppOverH2(req, this.#o.appProtocol?.())) {
+      const h2 = await relayToApp(this.#app, req, res, caller, this.#o.requestTimeoutMs);
+      if (h2.kind !== 'failed') return h2.status;
+      if (h2.headersSent) return -1;
+      return this.#failed(h2.error, res);
+    }
+    const headers = withCallerHeader(rawUpstreamHeaders(req), caller);
     const outcome = await dispatchRelay(
       this.#o.app,
       {
@@ -159,7 +218,11 @@ export class InboundListener {
       { fromApp: true },
     );
     if (outcome.kind !== 'failed') return outcome.status;
-    const e = outcome.error;
+    return this.#failed(outcome.error, res);
+  }
+
+  /** Answers a relay to the app that got no answer, saying why; -1 (the app gave no status). */
+  #failed(e: Error, res: ServerResponse): number {
     const kind = failureKind(e);
     if (kind === 'aborted') return -1;
     if (kind === 'connect') {

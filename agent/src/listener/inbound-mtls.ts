@@ -156,6 +156,8 @@ export class InboundMtls {
       ...options,
       requestCert: true,
       rejectUnauthorized: true,
+      // HTTP/2 between agents (many streams on one connection), HTTP/1.1 for callers that offer only it.
+      ALPNProtocols: ['h2', 'http/1.1'],
       handshakeTimeout: this.#o.handshakeTimeoutMs,
     });
     this.#tls.on('secureConnection', (tlsSocket: TLSSocket) => this.#verify(tlsSocket));

@@ -8,6 +8,9 @@ import { AgentErrorCodes } from '../errors.js';
 import type { AgentMetrics } from '../metrics.js';
 import { HANDSHAKE_FAILED_CODE } from '../resilience/failure-kind.js';
 
+/** What undici's pools and tunnels offer in ALPN: they speak HTTP/1.1 only. */
+const HTTP1_ONLY: readonly string[] = ['http/1.1'];
+
 /** Most TLS sessions kept for resumption (one per callee endpoint and expected identity). */
 export const MAX_CACHED_SESSIONS = 1000;
 
@@ -100,7 +103,12 @@ export class MtlsConnector {
    * yet or its own expired, the error saying so (nothing is tried: peers
    * would refuse it). For tunnels (upgrades); pools use {@link connectorFor}.
    */
-  connect(service: string, host: string, port: number): TLSSocket | IdentityUnavailableError {
+  connect(
+    service: string,
+    host: string,
+    port: number,
+    alpn: readonly string[] = HTTP1_ONLY,
+  ): TLSSocket | IdentityUnavailableError {
     const unavailable = this.#unavailable();
     if (unavailable !== undefined) return unavailable;
     const context = this.#secureContext() as { certificate: WorkloadCertificate; secureContext: SecureContext };
@@ -112,7 +120,7 @@ export class MtlsConnector {
       port,
       secureContext: context.secureContext,
       minVersion: 'TLSv1.3',
-      ALPNProtocols: ['http/1.1'],
+      ALPNProtocols: [...alpn],
       checkServerIdentity: spiffeServerCheck(trustDomain, service),
       ...(session === undefined ? {} : { session }),
     });
@@ -123,11 +131,14 @@ export class MtlsConnector {
     return socket;
   }
 
-  /** An undici `connect` function for endpoints of `service`, with `connectMs` to complete the handshake. */
-  connectorFor(service: string, connectMs: number): buildConnector.connector {
+  /**
+   * An undici `connect` function for endpoints of `service`, with `connectMs` to complete the handshake;
+   * `alpn`: the protocols offered (HTTP/2 sessions offer `h2` and check what was chosen).
+   */
+  connectorFor(service: string, connectMs: number, alpn: readonly string[] = HTTP1_ONLY): buildConnector.connector {
     return (options, callback) => {
       const key = `${service} ${options.hostname}:${options.port}`;
-      const socket = this.connect(service, options.hostname, Number(options.port));
+      const socket = this.connect(service, options.hostname, Number(options.port), alpn);
       if (socket instanceof Error) {
         callback(socket, null);
         return;

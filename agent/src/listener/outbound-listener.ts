@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createH2Server, type Http2Server } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Endpoint, Logger } from '@meshlet/shared';
 import type { PickContext } from '../balancer/balancer.js';
@@ -29,6 +31,14 @@ import { refuseUpgrade } from './upgrade-tunnel.js';
 import { admitRequest } from './admit-request.js';
 import { attemptEndpoint } from './attempt-endpoint.js';
 import { settleFailedAttempt } from './settle-failed-attempt.js';
+import { sniffPreface } from './h2/sniff-preface.js';
+import { trackH2Sessions } from './server-lifecycle.js';
+import { H2_SERVER_SETTINGS, isH2Request } from './h2/h2-server-settings.js';
+import { forwardH2, type H2ForwardContext } from './h2/forward-h2.js';
+import { H2Sessions } from './h2/h2-sessions.js';
+
+/** The service a CONNECT tunnel named, kept on the tunnelled socket: every request inside it is for that service. */
+const TUNNEL_SERVICE = Symbol('meshlet.tunnelService');
 
 /** Options of {@link OutboundListener}. */
 export interface OutboundOptions {
@@ -46,6 +56,8 @@ export interface OutboundOptions {
   accessLog?: Logger | undefined;
   /** Resendable attempts, given up when their endpoint is declared gone (see `InFlightAttempts`). */
   inFlight?: InFlightAttempts | undefined;
+  /** HTTP/2 requests' way to other agents (see `forwardH2`); absent: cleartext sessions of the listener's own. */
+  h2?: H2ForwardContext | undefined;
 }
 
 /**
@@ -60,17 +72,32 @@ export interface OutboundOptions {
  */
 export class OutboundListener {
   readonly #o: OutboundOptions;
+  /** The listener's server: HTTP/1.1, and the connections of every protocol arrive at it (see {@link acceptConnection}). */
   readonly server: Server;
+  /** Cleartext HTTP/2 (prior knowledge): connections whose first bytes are the HTTP/2 preface are handed to it. */
+  readonly h2: Http2Server;
+  readonly #http1: (socket: Socket) => void;
+  readonly #h2: H2ForwardContext;
 
   constructor(options: OutboundOptions) {
     this.#o = options;
-    // requireHostHeader off: a request without Host gets our JSON 400 that says what to send.
-    this.server = createServer({ requireHostHeader: false }, (req, res) => {
+    this.#h2 = options.h2 ?? { ...options, sessions: new H2Sessions(options.log) };
+    const handle = (req: IncomingMessage, res: ServerResponse): void => {
       this.#handle(req, res).catch((e: unknown) => {
         this.#o.log.error({ err: e }, 'outbound request failed unexpectedly');
         sendJsonError(res, AgentErrors.UPSTREAM_UNREACHABLE('internal error in the agent', { statusCode: 500 }));
       });
-    });
+    };
+    // requireHostHeader off: a request without Host gets our JSON 400 that says what to send.
+    this.server = createServer({ requireHostHeader: false }, handle);
+    // The compatibility API's request and response stand in for HTTP/1.1's where routing and refusals read them.
+    this.h2 = createH2Server({ settings: H2_SERVER_SETTINGS }, handle as never);
+    trackH2Sessions(this.server, this.h2);
+    const server = this.server;
+    const http1 = server.listeners('connection')[0] as (socket: Socket) => void;
+    server.removeListener('connection', http1);
+    this.#http1 = (socket) => http1.call(server, socket);
+    server.on('connection', (socket: Socket) => this.acceptConnection(socket));
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.#upgrade(req, socket, head).catch((e: unknown) => {
         this.#o.log.error({ err: e }, 'outbound upgrade failed unexpectedly');
@@ -79,8 +106,23 @@ export class OutboundListener {
     });
   }
 
+  /**
+   * Takes a client connection: HTTP/1.1 or, by its first bytes, cleartext
+   * HTTP/2. `tunnelService`: the connection is the inside of a CONNECT
+   * tunnel to that service, and every request on it goes there whatever
+   * its Host says.
+   */
+  acceptConnection(socket: Socket, tunnelService?: string): void {
+    if (tunnelService !== undefined) (socket as Socket & { [TUNNEL_SERVICE]?: string })[TUNNEL_SERVICE] = tunnelService;
+    sniffPreface(socket, this.server.headersTimeout, (protocol) => {
+      if (protocol === 'h2') this.h2.emit('connection', socket);
+      else this.#http1(socket);
+    });
+  }
+
   #target(req: IncomingMessage): RequestTarget | undefined {
-    return this.#o.service ? { service: this.#o.service, path: req.url ?? '/' } : requestTarget(req);
+    const service = this.#o.service ?? (req.socket as Socket & { [TUNNEL_SERVICE]?: string })[TUNNEL_SERVICE];
+    return service !== undefined ? { service, path: req.url ?? '/' } : requestTarget(req);
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -153,6 +195,10 @@ export class OutboundListener {
     d: Destination,
     state: ForwardState,
   ): Promise<void> {
+    if (isH2Request(req)) {
+      await forwardH2(this.#h2, req, res, target, d, state);
+      return;
+    }
     const { svc, dest, lb, retries, timeouts } = d;
     const o = this.#o;
     const headers = rawUpstreamHeaders(req, target.service);

@@ -29,7 +29,7 @@ export function requestTarget(req: IncomingMessage): RequestTarget | undefined {
       return undefined;
     }
   }
-  const host = req.headers.host;
+  const host = req.headers.host ?? (req.headers[':authority'] as string | undefined);
   const service = host ? hostname(host) : '';
   return service ? { service, path: url } : undefined;
 }

@@ -15,7 +15,13 @@ export type AttemptOutcome =
    */
   | { kind: 'status'; status: number; peerError?: string | undefined }
   /** No answer at all: how the attempt failed. */
-  | { kind: 'error'; error: FailureKind };
+  | { kind: 'error'; error: FailureKind }
+  /**
+   * A gRPC call answered with this status and nothing else (trailers-only:
+   * nothing reached the client yet); `retryOn`: the codes the service's
+   * `grpc.retryOn` lists; `peerError` as for a status.
+   */
+  | { kind: 'grpc'; code: number; retryOn: readonly number[]; peerError?: string | undefined };
 
 /** The service's (or route's) retry settings that the decision reads. */
 export type RetrySettings = Pick<
@@ -61,7 +67,9 @@ export type RetryReason =
   /** The peer agent's app dropped the connection: as a reset. */
   | 'peer-app-reset'
   /** The app answered a status listed in `retries.statuses`. */
-  | 'status';
+  | 'status'
+  /** A gRPC call answered a code listed in `grpc.retryOn` (gRPC's own retry policy: any method). */
+  | 'grpc-status';
 
 /** Why an attempt is not retried. */
 export type NoRetryReason =
@@ -73,6 +81,8 @@ export type NoRetryReason =
   | 'not-idempotent'
   /** The app's status is not in `retries.statuses`. */
   | 'status-not-listed'
+  /** The gRPC code is not in `grpc.retryOn`. */
+  | 'grpc-status-not-listed'
   /** An answer the peer agent made itself for another reason than its app (its own timeout, say). */
   | 'peer-error'
   /** A timeout: asking another instance doubles the load exactly when the service is struggling. */
@@ -134,6 +144,11 @@ const no = (reason: NoRetryReason): NoRetry => ({ retry: false, reason });
  */
 function classify(outcome: AttemptOutcome, mayRepeat: boolean, statuses: readonly number[]): Verdict {
   const ifRepeatable = (reason: RetryReason): Verdict => (mayRepeat ? yes(reason) : no('not-idempotent'));
+  if (outcome.kind === 'grpc') {
+    if (outcome.peerError === AgentErrorCodes.APP_UNREACHABLE) return yes('peer-app-unreachable');
+    if (outcome.peerError === AgentErrorCodes.AUTHZ_POLICY_UNKNOWN) return yes('peer-authz-unknown');
+    return outcome.retryOn.includes(outcome.code) ? yes('grpc-status') : no('grpc-status-not-listed');
+  }
   if (outcome.kind === 'status') {
     const peer = outcome.peerError;
     if (peer === undefined) return statuses.includes(outcome.status) ? ifRepeatable('status') : no('status-not-listed');

@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { AppProtocol, GrpcPolicy } from './grpc-policy.js';
 
 /**
  * Per-service traffic policy: how callers balance, fail over, retry, time out
@@ -326,6 +327,10 @@ export const ServicePolicy = Type.Object(
     routes: Type.Array(RouteRule, { default: [], maxItems: 256 }),
     /** Absent: `strict` (see {@link MtlsPolicy}); optional so that tables and stored policies without it stay as they are. */
     mtls: Type.Optional(MtlsPolicy),
+    /** The protocol the service's app speaks (see {@link AppProtocol}); absent: learned per request. */
+    protocol: Type.Optional(AppProtocol),
+    /** How gRPC answers count (see {@link GrpcPolicy}); absent: its defaults. */
+    grpc: Type.Optional(GrpcPolicy),
   },
   { default: {}, additionalProperties: false },
 );

@@ -1,0 +1,220 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse, OutgoingHttpHeaders } from 'node:http2';
+import { type Endpoint, GRPC_CODES, type GrpcCodeName, type Logger } from '@meshlet/shared';
+import type { PickContext } from '../../balancer/balancer.js';
+import type { EndpointStatsMap } from '../../balancer/endpoint-stats.js';
+import { AgentErrors, ERROR_HEADER } from '../../errors.js';
+import { failureKind } from '../../resilience/failure-kind.js';
+import { type AttemptOutcome, decideRetry, type RetryDecision, retryDelay } from '../../resilience/retry-policy.js';
+import type { Destination } from '../../route/destination.js';
+import { requestHash } from '../../route/request-hash.js';
+import type { ForwardState } from '../access-line.js';
+import { sendJsonError } from '../json-error.js';
+import type { RequestTarget } from '../request-target.js';
+import { settleFailedAttempt } from '../settle-failed-attempt.js';
+import { addTraceContextRaw } from '../trace-context.js';
+import { waitWhileConnected } from '../wait-while-connected.js';
+import { grpcDeadline, grpcTimeoutHeader } from './grpc-timeout.js';
+import { requestHeadersH2, traceHeadersH2 } from './h2-headers.js';
+import { isGrpcRequest } from './h2-server-settings.js';
+import type { H2Sessions } from './h2-sessions.js';
+import { type H2Outcome, relayH2 } from './relay-h2.js';
+import { ReplayableBody } from './replayable-body.js';
+import { recordGrpcCall } from './grpc-metrics.js';
+
+/** What {@link forwardH2} needs from its listener. */
+export interface H2ForwardContext {
+  sessions: H2Sessions;
+  stats: EndpointStatsMap;
+  clock: () => number;
+  random: () => number;
+  log: Logger;
+  /** Counts gRPC calls by code; absent: not counted. */
+  grpcCalls?: { labels(service: string, code: string): { inc(): void } } | undefined;
+}
+
+const codes = (names: readonly GrpcCodeName[] | undefined, fallback: readonly GrpcCodeName[]): number[] =>
+  (names ?? fallback).map((n) => GRPC_CODES[n]);
+
+/**
+ * Forwards one HTTP/2 request (a gRPC call, or any h2c request) to an
+ * endpoint of its destination over one shared HTTP/2 session per endpoint
+ * (see `H2Sessions`): the balancer picks an endpoint for every request, so
+ * the calls of one long-lived client channel spread over every instance.
+ * The body flows at once and is kept up to `retries.maxBufferBytes`; an
+ * attempt that fails before any answer, or that is answered trailers-only
+ * with a code in `grpc.retryOn` (UNAVAILABLE by default), is retried on
+ * another endpoint within `retries.maxRetries` and the retry budget (see
+ * `decideRetry`). A gRPC answer's status counts for outlier detection and
+ * the callers' reports (`grpc.failureCodes`), as a 5xx does. `grpc-timeout`
+ * bounds the whole call and goes on reduced by the time already spent.
+ */
+export async function forwardH2(
+  ctx: H2ForwardContext,
+  incoming: IncomingMessage,
+  response: ServerResponse,
+  target: RequestTarget,
+  d: Destination,
+  state: ForwardState,
+): Promise<void> {
+  const req = incoming as unknown as Http2ServerRequest;
+  const res = response as unknown as Http2ServerResponse;
+  const { svc, dest, lb, retries, timeouts } = d;
+  const grpc = isGrpcRequest(req);
+  const retryOn = codes(dest.policy.grpc?.retryOn, ['unavailable']);
+  const failureCodes = codes(dest.policy.grpc?.failureCodes, ['unavailable', 'internal', 'deadline-exceeded']);
+  const headers = requestHeadersH2(req.headers, { method: req.method, path: target.path, authority: target.service });
+  const ids = traceHeadersH2(headers, addTraceContextRaw);
+  state.traceId = ids.traceId;
+  state.requestId = ids.requestId;
+  const deadline = grpc ? grpcDeadline(req.headers['grpc-timeout'], performance.now()) : undefined;
+  const body = new ReplayableBody(req, retries.maxBufferBytes);
+  const tried = new Set<string>();
+  const hashKey = dest.policy.balancer.hashKey;
+  const pick: PickContext = {
+    exclude: tried,
+    hash: hashKey ? requestHash(incoming, target.path, hashKey) : undefined,
+  };
+  const failures: string[] = [];
+  svc.budget.onRequest();
+  let next: Endpoint | undefined;
+  const ask = (attempt: number, outcome: AttemptOutcome): RetryDecision =>
+    decideRetry({
+      attempt,
+      method: req.method,
+      replayable: body.replayable,
+      settings: retries,
+      outcome,
+      anotherEndpoint: () => (next = lb.pick(pick)) !== undefined,
+      budget: () => {
+        if (svc.budget.tryAcquire()) return true;
+        svc.metrics.budgetExhausted();
+        return false;
+      },
+    });
+
+  let endpoint = lb.pick(pick);
+  for (let attempt = 0; endpoint !== undefined; attempt++) {
+    if (attempt > 0) {
+      svc.metrics.retry();
+      state.retries++;
+    }
+    state.endpoint = endpoint.id;
+    tried.add(endpoint.id);
+    const left = deadline === undefined ? undefined : deadline - performance.now();
+    if (left !== undefined && left <= 0) {
+      sendJsonError(response, AgentErrors.UPSTREAM_TIMEOUT(`the call's grpc-timeout expired before an answer`));
+      return;
+    }
+    const attemptHeaders: OutgoingHttpHeaders =
+      left === undefined ? headers : { ...headers, 'grpc-timeout': grpcTimeoutHeader(left) };
+    let decision: RetryDecision | undefined;
+    const { outcome, answeredMs } = await attemptH2(ctx, endpoint, dest.name, timeouts, attemptHeaders, body, res, {
+      headersTimeoutMs: Math.min(timeouts.requestMs || Infinity, left ?? Infinity),
+      accept: (status, grpcStatus, trailersOnly, answer) => {
+        const e = answer[ERROR_HEADER];
+        const peerError = typeof e === 'string' ? e : undefined;
+        if (grpc && grpcStatus !== undefined && trailersOnly && grpcStatus !== 0) {
+          decision = ask(attempt, { kind: 'grpc', code: grpcStatus, retryOn, peerError });
+          return !decision.retry;
+        }
+        if (grpc) return true;
+        decision = ask(attempt, { kind: 'status', status, peerError });
+        return !decision.retry;
+      },
+    });
+    if (outcome.kind !== 'failed') {
+      const failed =
+        outcome.status >= 500 || (outcome.grpcStatus !== undefined && failureCodes.includes(outcome.grpcStatus));
+      dest.metrics.attempt(endpoint.id, outcome.status);
+      dest.outcome(endpoint.id, failed, answeredMs);
+      if (grpc) recordGrpcCall(ctx.grpcCalls, dest.name, outcome.grpcStatus);
+      if (outcome.kind === 'relayed') {
+        res.statusCode = outcome.status;
+        return;
+      }
+      failures.push(
+        `${endpoint.id}: answered ${outcome.grpcStatus !== undefined ? `grpc-status ${outcome.grpcStatus}` : outcome.status}`,
+      );
+    } else {
+      const kind = settleFailedAttempt(outcome, endpoint, d, response);
+      if (kind === undefined) return;
+      failures.push(`${endpoint.id}: ${outcome.error.message}`);
+      decision = ask(attempt, { kind: 'error', error: kind });
+    }
+    if (!decision?.retry) {
+      if (outcome.kind === 'declined') {
+        // Not retried after all (the policy declined it for a retry that then found no endpoint or budget).
+        relayDeclined(res, outcome);
+        return;
+      }
+      break;
+    }
+    if (!(await waitWhileConnected(retryDelay(attempt, retries, ctx.random), response))) return;
+    endpoint = next;
+  }
+  if (failures.length === 0) {
+    sendJsonError(
+      response,
+      AgentErrors.NO_HEALTHY_ENDPOINT(
+        `service "${dest.name}" has no healthy endpoint to send to (routing table version ${d.version})`,
+      ),
+      { service: dest.name },
+    );
+    return;
+  }
+  sendJsonError(
+    response,
+    AgentErrors.UPSTREAM_UNREACHABLE(`no endpoint of "${dest.name}" could be reached (${failures.join('; ')})`),
+    { service: dest.name, attempts: failures.length },
+  );
+}
+
+/** An answer declined for a retry that was then not made: the client gets it as it was (headers alone). */
+function relayDeclined(res: Http2ServerResponse, outcome: H2Outcome & { kind: 'declined' }): void {
+  const stream = res.stream;
+  if (stream.destroyed || stream.closed || stream.headersSent) return;
+  res.statusCode = outcome.status;
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(outcome.headers)) if (value !== undefined) out[name] = value;
+  stream.respond(out, { endStream: true });
+}
+
+/** One attempt on `endpoint`: its session, then {@link relayH2}, with the endpoint's active count and latency kept. */
+async function attemptH2(
+  ctx: H2ForwardContext,
+  endpoint: Endpoint,
+  service: string,
+  timeouts: { connectMs: number; idleMs: number },
+  headers: OutgoingHttpHeaders,
+  body: ReplayableBody,
+  res: Http2ServerResponse,
+  options: Parameters<typeof relayH2>[4],
+): Promise<{ outcome: H2Outcome; answeredMs: number }> {
+  const stats = ctx.stats.get(endpoint.id);
+  stats.active++;
+  const started = performance.now();
+  let answeredMs = -1;
+  try {
+    let session;
+    try {
+      session = await ctx.sessions.get(endpoint, service, timeouts);
+    } catch (e) {
+      const error = e as Error & { code?: string };
+      // A session that could not be made never carried the request: a connect failure unless it says otherwise.
+      if (failureKind(error) === 'other') error.code = error.code ?? 'ECONNREFUSED';
+      return { outcome: { kind: 'failed', error, headersSent: false }, answeredMs };
+    }
+    const outcome = await relayH2(session, headers, body, res.stream, {
+      ...options,
+      onHeaders: () => {
+        answeredMs = performance.now() - started;
+        stats.observe(answeredMs, ctx.clock());
+      },
+      decorate: undefined,
+    });
+    return { outcome, answeredMs };
+  } finally {
+    stats.active--;
+  }
+}

@@ -1,0 +1,60 @@
+import type { Socket } from 'node:net';
+
+/** What every HTTP/2 connection opens with (RFC 9113 §3.4): a client speaking h2c with prior knowledge sends it first. */
+export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** The protocol a plaintext connection speaks, told by its first bytes. */
+export type WireProtocol = 'h2' | 'http1';
+
+/**
+ * Reads the first bytes of `socket` until they tell the HTTP/2 preface from
+ * anything else (the first byte that differs, or the whole preface), puts
+ * them back (`unshift`) and calls `decide`. HTTP/1.1 and cleartext HTTP/2
+ * thus share one port, as Envoy's and Linkerd's listeners do. A caller has
+ * `timeoutMs` for those bytes (the listener's headers timeout: no parser
+ * times it out before a protocol is chosen); one that sends nothing in time,
+ * or closes first, is closed.
+ */
+export function sniffPreface(socket: Socket, timeoutMs: number, decide: (protocol: WireProtocol) => void): void {
+  socket.on('error', () => socket.destroy());
+  const chunks: Buffer[] = [];
+  let seen = 0;
+  const silent = (): void => {
+    socket.destroy();
+  };
+  const done = (protocol: WireProtocol): void => {
+    socket.off('readable', read);
+    socket.off('end', silent);
+    socket.off('timeout', silent);
+    socket.setTimeout(0);
+    const first = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    if (first !== undefined && first.length > 0) socket.unshift(first);
+    decide(protocol);
+  };
+  const read = (): void => {
+    for (;;) {
+      const chunk = socket.read() as Buffer | null;
+      if (chunk === null) return;
+      chunks.push(chunk);
+      const upto = Math.min(seen + chunk.length, H2_PREFACE.length);
+      for (let i = seen; i < upto; i++) {
+        if (chunk[i - seen] !== H2_PREFACE[i]) {
+          done('http1');
+          return;
+        }
+      }
+      seen += chunk.length;
+      if (seen >= H2_PREFACE.length) {
+        done('h2');
+        return;
+      }
+    }
+  };
+  if (timeoutMs > 0) {
+    socket.setTimeout(timeoutMs);
+    socket.once('timeout', silent);
+  }
+  socket.once('end', silent);
+  socket.on('readable', read);
+  read();
+}
