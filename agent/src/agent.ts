@@ -20,7 +20,7 @@ import { TableCache } from './control/table-cache.js';
 import { HealthMonitor } from './health/health-monitor.js';
 import { ownServicePolicy } from './authz/own-service-policy.js';
 import { IdentityManager } from './identity/identity-manager.js';
-import { HttpHealthCheck } from './health/http-health-check.js';
+import { createHealthCheck } from './health/create-health-check.js';
 import { type AgentMtls, agentMtls } from './identity/agent-mtls.js';
 import type { WorkloadIdentity } from './identity/workload-identity.js';
 import { InboundListener } from './listener/inbound-listener.js';
@@ -211,7 +211,7 @@ export class Agent {
       this.#inboundPort = addresses.inbound;
       const hc = instance.healthCheck;
       this.#monitor = new HealthMonitor({
-        check: new HttpHealthCheck(this.#appPool, hc.path, hc.timeoutMs),
+        check: createHealthCheck(hc, instance.app, this.#appPool),
         intervalMs: hc.intervalMs,
         healthyThreshold: hc.healthyThreshold,
         unhealthyThreshold: hc.unhealthyThreshold,

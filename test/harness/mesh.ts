@@ -137,7 +137,9 @@ export interface AgentOptions {
   /** Front this demo app as an instance of `service`. */
   instance?: {
     service: string;
-    app: AppHandle;
+    app: Pick<AppHandle, 'port'>;
+    /** Over the fast HTTP check (`GET /healthz` every 100 ms): `{ kind: 'grpc' }` for a gRPC app. */
+    healthCheck?: Record<string, unknown>;
     zone?: string;
     tier?: number;
     weight?: number;
@@ -212,7 +214,10 @@ export async function startAgent(scratch: Scratch, o: AgentOptions): Promise<Age
       ...(o.instance.weight !== undefined ? { weight: o.instance.weight } : {}),
       ...(o.instance.labels ? { labels: o.instance.labels } : {}),
       app: { host: '127.0.0.1', port: o.instance.app.port },
-      healthCheck: { path: '/healthz', intervalMs: 100, timeoutMs: 200, healthyThreshold: 2, unhealthyThreshold: 2 },
+      healthCheck: {
+        ...{ path: '/healthz', intervalMs: 100, timeoutMs: 200, healthyThreshold: 2, unhealthyThreshold: 2 },
+        ...o.instance.healthCheck,
+      },
     };
   }
   const upstreamPorts: Record<string, number> = {};

@@ -5,7 +5,9 @@ export interface ProbeResult {
   detail: string;
 }
 
-/** One kind of active check of the local app (HTTP now; TCP, gRPC later), over one interface. */
+/** One kind of active check of the local app (HTTP, gRPC), over one interface. */
 export interface HealthCheck {
   probe(): Promise<ProbeResult>;
+  /** Releases what the check keeps between probes (a connection), when the monitor stops. */
+  close?(): void;
 }

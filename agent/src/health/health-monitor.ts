@@ -39,6 +39,7 @@ export class HealthMonitor {
   stop(): void {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
+    this.#o.check.close?.();
   }
 
   async #tick(): Promise<void> {

@@ -74,8 +74,27 @@ describe('defaults', () => {
       weight: 1,
       labels: {},
       app: { host: '127.0.0.1', port: 8080 },
-      healthCheck: { path: '/healthz', intervalMs: 1000, timeoutMs: 500, healthyThreshold: 2, unhealthyThreshold: 2 },
+      healthCheck: {
+        kind: 'http',
+        path: '/healthz',
+        service: '',
+        intervalMs: 1000,
+        timeoutMs: 500,
+        healthyThreshold: 2,
+        unhealthyThreshold: 2,
+      },
     });
+  });
+
+  it('takes a gRPC health check (kind, service) and names the field of a kind it does not know', () => {
+    const base = 'agentId: a\ninstance:\n  service: greeter\n  app: { port: 8080 }\n  healthCheck:\n';
+    const grpc = yamlFile(`${base}    kind: grpc\n    service: meshlet.demo.Greeter\n`);
+    expect(loadConfig(AgentConfig, { argv: ['--config', grpc], env: {} }).config.instance?.healthCheck).toMatchObject({
+      kind: 'grpc',
+      service: 'meshlet.demo.Greeter',
+    });
+    const bad = yamlFile(`${base}    kind: tcp\n`);
+    expect(() => loadConfig(AgentConfig, { argv: ['--config', bad], env: {} })).toThrow(/instance\.healthCheck\.kind/);
   });
 
   it('gives every listener its own limits, settable by flag, and refuses headers due after the request', () => {

@@ -7,10 +7,14 @@ import { connectionLimitsSchema } from './connection-limits.js';
 const LOCAL_CAPS = { maxConnections: 4096, maxConnectionsPerAddress: 4096 };
 import { TableBudgetConfig } from './table-budget-config.js';
 
-/** The agent's active HTTP check of its local app. */
+/** The agent's active check of its local app: an HTTP `GET`, or the standard gRPC health checking protocol. */
 export const HealthCheckConfig = Type.Object(
   {
+    /** `http`: `GET path`, any 2xx passes. `grpc`: `grpc.health.v1.Health/Check` over h2c, `SERVING` passes. */
+    kind: Type.Union([Type.Literal('http'), Type.Literal('grpc')], { default: 'http' }),
     path: Type.String({ minLength: 1, pattern: '^/', default: '/healthz' }),
+    /** The `service` asked with `kind: grpc` ("" = the server as a whole, as the protocol defines). */
+    service: Type.String({ maxLength: 253, pattern: '^[A-Za-z0-9._/-]*$', default: '' }),
     intervalMs: Type.Integer({ minimum: 50, maximum: 600_000, default: 1000 }),
     timeoutMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 500 }),
     healthyThreshold: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
