@@ -9,12 +9,14 @@
 //
 // With --cert, --key and --ca (PEM files) it serves HTTPS instead, TLS 1.3
 // only, and requires a client certificate signed by the --ca: the app behind
-// the TLS-on-both-sides HAProxy and nginx paths.
+// the TLS-on-both-sides HAProxy and nginx paths. With --h2c it speaks
+// cleartext HTTP/2 (prior knowledge, node:http2) instead: the HTTP/2 paths' app.
 //
-// usage: node bench/app-1k.mjs --port PORT [--host 127.0.0.1] [--cert FILE --key FILE --ca FILE]
+// usage: node bench/app-1k.mjs --port PORT [--host 127.0.0.1] [--cert FILE --key FILE --ca FILE | --h2c]
 //        (--port 0 picks a free port; the chosen one is printed as JSON on stdout)
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createH2cServer } from 'node:http2';
 import { createServer as createTlsServer } from 'node:https';
 import { parseArgs } from 'node:util';
 
@@ -25,6 +27,7 @@ const { values } = parseArgs({
     cert: { type: 'string' },
     key: { type: 'string' },
     ca: { type: 'string' },
+    h2c: { type: 'boolean', default: false },
   },
 });
 const port = Number(values.port);
@@ -63,7 +66,15 @@ const answer = (req, res) => {
   res.writeHead(200, HEADERS);
   res.end(req.method === 'HEAD' ? undefined : BODY);
 };
-const server = tlsOptions ? createTlsServer({ ...options, ...tlsOptions }, answer) : createServer(options, answer);
+if (tlsOptions && values.h2c) {
+  process.stderr.write('app-1k.mjs: --h2c is cleartext HTTP/2: leave out --cert, --key and --ca\n');
+  process.exit(2);
+}
+const server = tlsOptions
+  ? createTlsServer({ ...options, ...tlsOptions }, answer)
+  : values.h2c
+    ? createH2cServer(answer)
+    : createServer(options, answer);
 
 server.listen(port, values.host, () => {
   process.stdout.write(`${JSON.stringify({ msg: 'app-1k listening', port: server.address().port })}\n`);
@@ -71,6 +82,8 @@ server.listen(port, values.host, () => {
 for (const signal of ['SIGTERM', 'SIGINT']) {
   process.once(signal, () => {
     server.close(() => process.exit(0));
-    server.closeAllConnections();
+    // An HTTP/2 server has no closeAllConnections: its sessions end with the process.
+    if (server.closeAllConnections) server.closeAllConnections();
+    else setTimeout(() => process.exit(0), 1000).unref();
   });
 }

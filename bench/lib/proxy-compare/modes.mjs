@@ -27,7 +27,7 @@ import {
 } from './report.mjs';
 
 /** CPU seconds used so far by each proxy of a path, and by the app. */
-function cpuSnapshot(proxies, appPid) {
+export function cpuSnapshot(proxies, appPid) {
   return {
     proxies: proxies.map((p) => {
       const pids = p.pids();
@@ -37,7 +37,7 @@ function cpuSnapshot(proxies, appPid) {
   };
 }
 /** µs of CPU per request between two snapshots (the same pids in both). */
-function cpuPerRequest(proxies, before, appPid, n) {
+export function cpuPerRequest(proxies, before, appPid, n) {
   const perProxy = proxies.map((p, i) => {
     const s = before.proxies[i].pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - before.proxies[i].s;
     return { label: p.label, us: (s / n) * 1e6 };

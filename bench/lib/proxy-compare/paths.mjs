@@ -155,5 +155,5 @@ export function proxyPaths(options) {
     },
   };
 
-  return { PATH_DEFS, app: p.app };
+  return { PATH_DEFS, app: p.app, processes: p };
 }

@@ -122,14 +122,15 @@ export function proxyProcesses({ group, dir, root, bench, connections, cpuProfDi
         dataDir: join(dir, 'cp'),
         push: { startupGraceMs: 0 },
         log: { level: 'warn' },
-        services: { 'hello-permissive': { mtls: { mode: 'permissive' } } },
+        // hello-h2: the HTTP/2 paths' service (h2-paths.mjs), its app spoken to in h2c.
+        services: { 'hello-permissive': { mtls: { mode: 'permissive' } }, 'hello-h2': { protocol: 'http2' } },
       }),
     ]);
     const url = `http://127.0.0.1:${port}`;
     await until('the control plane to answer', async () => (await fetch(`${url}/healthz`)).ok);
     return {
       stream: `ws://127.0.0.1:${port}/v1/stream`,
-      credentials: await mintJoinCredentials(url, ['hello', 'hello-permissive', 'hello-plain', 'client']),
+      credentials: await mintJoinCredentials(url, ['hello', 'hello-permissive', 'hello-plain', 'hello-h2', 'client']),
     };
   });
   /** The load generator's certificate for the one-hop mTLS path, from the mesh's CA; the callee's name is not checked. */
@@ -153,9 +154,9 @@ export function proxyProcesses({ group, dir, root, bench, connections, cpuProfDi
     await serves1k('the TLS app', url, {}, { ca: p.ca, cert: p.client.cert, key: p.client.key });
     return { port, pid: child.pid, url };
   });
-  /** An instance agent in front of the app: `service`, strict or permissive by the control plane's policy. */
-  async function instanceAgent(name, agentId, service) {
-    const [a, c, port, adminPort] = [await app(), await cp(), await freePort(), await freePort()];
+  /** An instance agent in front of the app (`appStart`'s): `service`, strict or permissive by the control plane's policy. */
+  async function instanceAgent(name, agentId, service, appStart = app) {
+    const [a, c, port, adminPort] = [await appStart(), await cp(), await freePort(), await freePort()];
     const child = agentProcess(name, [
       '--config',
       yamlFile(agentId, {
@@ -205,7 +206,7 @@ export function proxyProcesses({ group, dir, root, bench, connections, cpuProfDi
         agentId: 'client',
         service: 'client',
         // An agent is sent the routes of the services it declares it calls.
-        upstreams: [{ service: 'hello' }, { service: 'hello-plain' }],
+        upstreams: [{ service: 'hello' }, { service: 'hello-plain' }, { service: 'hello-h2' }],
         listeners: { outbound: { host: '127.0.0.1', port }, admin: { host: '127.0.0.1', port: adminPort } },
         controlPlane: { url: c.stream, joinToken: c.credentials.client },
         dataDir: join(dir, 'a'),
@@ -271,6 +272,8 @@ export function proxyProcesses({ group, dir, root, bench, connections, cpuProfDi
   });
 
   return {
+    // For the HTTP/2 paths (h2-paths.mjs): its own app and agents, over the same control plane and client agent.
+    h2: { instanceAgent, agentA, until, freePort },
     app,
     appTls,
     agentB,
