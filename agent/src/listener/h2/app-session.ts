@@ -1,4 +1,5 @@
 import { type ClientHttp2Session, connect as h2Connect } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { originOf } from '../origin-pools.js';
 
 /**
@@ -8,11 +9,15 @@ import { originOf } from '../origin-pools.js';
  */
 export class AppSession {
   readonly #origin: string;
+  readonly #host: string;
+  readonly #port: number;
   readonly #connectMs: number;
   #session: Promise<ClientHttp2Session> | undefined;
 
   constructor(host: string, port: number, connectMs: number) {
     this.#origin = originOf(host, port);
+    this.#host = host;
+    this.#port = port;
     this.#connectMs = connectMs;
   }
 
@@ -34,7 +39,10 @@ export class AppSession {
   }
 
   async #connect(): Promise<ClientHttp2Session> {
-    const session = h2Connect(this.#origin);
+    // No Nagle: a small frame (a unary call's answer) must not wait for the last one's ACK (40 ms with delayed ACKs).
+    const session = h2Connect(this.#origin, {
+      createConnection: () => netConnect({ host: this.#host, port: this.#port, noDelay: true }),
+    });
     session.on('error', () => undefined);
     const timer = setTimeout(() => {
       session.destroy(

@@ -1,4 +1,5 @@
 import { type ClientHttp2Session, connect as h2Connect } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Endpoint, Logger } from '@meshlet/shared';
 import type { MtlsConnector } from '../mtls-connector.js';
@@ -99,7 +100,10 @@ export class H2Sessions {
       }
       return this.#session(h2Connect(origin, { createConnection: () => socket }));
     }
-    const session = h2Connect(origin);
+    // No Nagle (the mTLS connector sets it too): small frames go at once.
+    const session = h2Connect(origin, {
+      createConnection: () => netConnect({ host: endpoint.host, port: endpoint.port, noDelay: true }),
+    });
     const timer = setTimeout(() => {
       session.destroy(
         Object.assign(new Error(`connect timeout after ${timeouts.connectMs} ms`), { code: 'UND_ERR_CONNECT_TIMEOUT' }),
