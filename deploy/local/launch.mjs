@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The launcher behind `npm start`: a local demo mesh on loopback.
 // It writes one config per process from topology.yaml, starts the control
-// plane (embedded store), each demo app with its agent, and a client agent,
+// plane (embedded store), each demo app with its agent (the gRPC demo app for
+// a service with `app: grpc`), and a client agent,
 // waits until the mesh routes, and prints where to point curl. Ctrl-C or
 // SIGTERM stops every process it started. Every agent joins with a join
 // credential for its own service, minted through the control plane's admin
@@ -135,6 +136,9 @@ process.on('SIGTERM', () => void stopAll(0));
 const cpBin = join(root, 'control-plane', 'dist', 'main.js');
 const agentBin = join(root, 'agent', 'dist', 'main.js');
 const appBin = join(here, 'demo-app.mjs');
+// A service with `app: grpc` runs the gRPC demo app, checked with the gRPC health checking protocol.
+const grpcAppBin = join(here, 'grpc-demo-app.mjs');
+const isGrpc = (service) => service.app === 'grpc';
 const stream = `ws://127.0.0.1:${cpPort}/v1/stream`;
 
 try {
@@ -147,6 +151,8 @@ try {
       listen: { host: '127.0.0.1', port: cpPort },
       dataDir: join(dir, 'data', 'control-plane'),
       push: { startupGraceMs: 0 },
+      // Each service's policy from the topology (`policy:`), such as greeter's `protocol: grpc`.
+      services: Object.fromEntries(topology.services.filter((s) => s.policy).map((s) => [s.name, s.policy])),
     }),
   ]);
   await waitFor('the control plane', async () => (await fetch(`${cpUrl}/healthz`)).ok);
@@ -161,7 +167,10 @@ try {
   for (const service of topology.services) {
     for (const inst of service.instances) {
       say(`  starting ${service.name}/${inst.id}: app :${inst.appPort}, agent inbound :${inst.inboundPort}`);
-      start(`${inst.id}-app`, [appBin, '--service', service.name, '--instance', inst.id, '--port', String(inst.appPort)]);
+      start(`${inst.id}-app`, [
+        isGrpc(service) ? grpcAppBin : appBin,
+        ...['--service', service.name, '--instance', inst.id, '--port', String(inst.appPort)],
+      ]);
       start(`${inst.id}-agent`, [
         agentBin,
         '--config',
@@ -171,7 +180,7 @@ try {
             service: service.name,
             ...(inst.zone ? { zone: inst.zone } : {}),
             app: { host: '127.0.0.1', port: inst.appPort },
-            healthCheck: { path: '/healthz', intervalMs: 250 },
+            healthCheck: isGrpc(service) ? { kind: 'grpc', intervalMs: 250 } : { path: '/healthz', intervalMs: 250 },
           },
           listeners: {
             outbound: { enabled: false },
@@ -224,13 +233,19 @@ try {
   say(`  client agent    outbound http://127.0.0.1:${outboundPort}   admin http://127.0.0.1:${adminPort}/config`);
   for (const service of topology.services) {
     for (const inst of service.instances) {
-      say(`  ${`${service.name}/${inst.id}`.padEnd(15)} app http://127.0.0.1:${inst.appPort}   agent admin http://127.0.0.1:${inst.adminPort}/ready`);
+      const app = isGrpc(service) ? `gRPC 127.0.0.1:${inst.appPort}` : `http://127.0.0.1:${inst.appPort}`;
+      say(`  ${`${service.name}/${inst.id}`.padEnd(17)} app ${app}   agent admin http://127.0.0.1:${inst.adminPort}/ready`);
     }
   }
   say('');
   say('  Try it:');
   say(bold(`    curl -x http://127.0.0.1:${outboundPort} http://hello/`));
   say(`    curl -H 'Host: orders' http://127.0.0.1:${outboundPort}/`);
+  const grpcService = topology.services.find(isGrpc);
+  if (grpcService)
+    say(
+      `    node deploy/local/grpc-call.mjs${outboundPort === 15001 ? '' : ` --target 127.0.0.1:${outboundPort}`} --service ${grpcService.name} hello   ${dim('# a gRPC call through the mesh')}`,
+    );
   const first = topology.services[0].instances[0];
   say(`    curl -X POST 'http://127.0.0.1:${first.appPort}/_demo/fault?mode=unhealthy'   ${dim('# drill: fail a health check')}`);
   say(`    kill -9 $(cat ${join(dir, 'pids', `${first.id}-app.pid`)})   ${dim(`# drill: kill ${first.id} hard`)}`);
