@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { writePrivateFile } from '../bench/lib/join-credentials.mjs';
 // @ts-expect-error: a plain ES module of the benchmarks, without types
 import { until } from '../bench/lib/scale/control-planes.mjs';
+// @ts-expect-error: a plain ES module of the benchmarks, without types
+import { parseH2load } from '../bench/lib/proxy-compare/h2load.mjs';
 
 const ctx = { group: { assertAlive: () => undefined } };
 
@@ -65,5 +67,36 @@ describe("the benchmarks' files holding credentials", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("h2load's summary, as the HTTP/2 paths of proxy-compare read it", () => {
+  const summary = (requests: string, codes: string) =>
+    `finished in 5.00s, 19068.00 req/s, 19.28MB/s\nrequests: ${requests}\nstatus codes: ${codes}\n`;
+
+  it('counts failed, errored and timed-out requests and every non-2xx answer as errors', () => {
+    expect(
+      parseH2load(
+        summary(
+          '100 total, 100 started, 100 done, 90 succeeded, 4 failed, 3 errored, 1 timeout',
+          '90 2xx, 0 3xx, 1 4xx, 1 5xx',
+        ),
+      ),
+    ).toMatchObject({ total: 100, ok: 90, errors: 10, rps: 19068 });
+  });
+
+  it('never counts a negative error: a timed run may count more 2xx answers than requests done', () => {
+    expect(
+      parseH2load(
+        summary(
+          '76272 total, 76272 started, 76272 done, 76284 succeeded, 0 failed, 0 errored, 0 timeout',
+          '76284 2xx, 0 3xx, 0 4xx, 0 5xx',
+        ),
+      ).errors,
+    ).toBe(0);
+  });
+
+  it('fails with the output when h2load printed no summary (a refused connection, say)', () => {
+    expect(() => parseH2load('client could not connect to host')).toThrow(/h2load printed no summary/);
   });
 });

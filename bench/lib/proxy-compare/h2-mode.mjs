@@ -12,7 +12,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { cpuPerRequest, cpuSnapshot } from './modes.mjs';
 import { h2loadVersion, runH2load } from './h2load.mjs';
-import { cpuCell, f0, f1, f3, ratio } from './report.mjs';
+import { commandLine, cpuCell, f0, f1, f3, ratio } from './report.mjs';
 import { findBinary, versionOf } from '../system-proxies.mjs';
 
 const STREAMS = 4;
@@ -68,6 +68,6 @@ export async function h2Mode(env, ready, skipped, s) {
       `- The HTTP/2 mesh path against the HTTP/1.1 mesh path (mTLS, autocannon, same run): ${ratio(mesh.cpu.total, h1Mesh.cpu.total)} the CPU per request (${f1(mesh.cpu.total)} µs vs ${f1(h1Mesh.cpu.total)} µs).`,
     );
   const haBin = findBinary('haproxy');
-  const header = `HTTP/2: run on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}; Node ${process.version}, HAProxy ${haBin ? versionOf('haproxy', haBin) : 'not installed'}, h2load (nghttp2) ${h2loadVersion()}; ${clients} h2load clients x ${streams} streams, ${amount ? `${amount} requests` : `${duration} s`} per path after a ${warmup} s warm-up; latencies from h2load's per-request log (request start to the end of the response).`;
+  const header = `HTTP/2: run on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}; Node ${process.version}, HAProxy ${haBin ? versionOf('haproxy', haBin) : 'not installed'}, h2load (nghttp2) ${h2loadVersion()}; ${clients} h2load clients x ${streams} streams, ${amount ? `${amount} requests` : `${duration} s`} per path after a ${warmup} s warm-up; latencies from h2load's per-request log (request start to the end of the response); command: \`${commandLine({ ...s, mode: 'throughput' }).replace(/ --write$/, '')}\`.`;
   return { rows, text: `${header}\n\n${lines.join('\n')}${notes.length ? `\n\n${notes.join('\n')}` : ''}` };
 }
