@@ -23,7 +23,7 @@ import { refuseUpgrade, tunnelUpgrade } from './upgrade-tunnel.js';
 import { AppSession } from './h2/app-session.js';
 import { relayToApp, toAppOverH2 } from './h2/inbound-h2.js';
 import { relayHttp1ToH2App } from './h2/http1-to-h2-app.js';
-import { H2_SERVER_SETTINGS, isH2Request } from './h2/h2-server-settings.js';
+import { drainingUnreadBodies, H2_SERVER_SETTINGS, isH2Request } from './h2/h2-server-settings.js';
 import { sniffPreface } from './h2/sniff-preface.js';
 import { trackH2Sessions } from './server-lifecycle.js';
 
@@ -90,7 +90,7 @@ export class InboundListener {
       });
     };
     this.server = createServer(handle);
-    this.h2 = createH2Server({ settings: H2_SERVER_SETTINGS }, handle as never);
+    this.h2 = createH2Server({ settings: H2_SERVER_SETTINGS }, drainingUnreadBodies(handle) as never);
     this.#app = new AppSession(options.appHost, options.appPort, options.connectTimeoutMs);
     trackH2Sessions(this.server, this.h2);
     const server = this.server;
