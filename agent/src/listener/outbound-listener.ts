@@ -32,7 +32,7 @@ import { admitRequest } from './admit-request.js';
 import { attemptEndpoint } from './attempt-endpoint.js';
 import { settleFailedAttempt } from './settle-failed-attempt.js';
 import { sniffPreface } from './h2/sniff-preface.js';
-import { trackH2Sessions } from './server-lifecycle.js';
+import { sniffing, trackH2Sessions } from './server-lifecycle.js';
 import { drainingUnreadBodies, H2_SERVER_SETTINGS, isH2Request } from './h2/h2-server-settings.js';
 import { forwardH2, type H2ForwardContext } from './h2/forward-h2.js';
 import { H2Sessions } from './h2/h2-sessions.js';
@@ -132,7 +132,9 @@ export class OutboundListener {
    */
   acceptConnection(socket: Socket, tunnelService?: string): void {
     if (tunnelService !== undefined) (socket as Socket & { [TUNNEL_SERVICE]?: string })[TUNNEL_SERVICE] = tunnelService;
+    const known = sniffing(this.server, socket);
     sniffPreface(socket, this.server.headersTimeout, (protocol) => {
+      known();
       if (protocol === 'h2') this.h2.emit('connection', socket);
       else this.#http1(socket);
     });
