@@ -109,28 +109,28 @@ describe('dashboard on a narrow screen, and the request rate it shows', () => {
           path: join(SCREENSHOTS, `narrow-${v.route.replace(/\W+/g, '-')}.png`),
           fullPage: true,
         });
-        const widths = await page.evaluate(() => ({
-          document: document.documentElement.scrollWidth,
-          body: document.body.scrollWidth,
-          viewport: window.innerWidth,
-        }));
+        // Run in the page (a string: the test's TypeScript has no DOM types).
+        const widths = await page.evaluate<{ document: number; body: number; viewport: number }>(
+          '({ document: document.documentElement.scrollWidth, body: document.body.scrollWidth, viewport: window.innerWidth })',
+        );
         expect(widths.viewport, v.route).toBe(420);
         expect(widths.document, `${v.route}: ${JSON.stringify(widths)}`).toBeLessThanOrEqual(widths.viewport);
         expect(widths.body, `${v.route}: ${JSON.stringify(widths)}`).toBeLessThanOrEqual(widths.viewport);
         if (v.table) {
           // The table keeps its columns and scrolls inside a box no wider than the page, reachable by keyboard.
-          const box = await page.evaluate((testid) => {
-            const table = document.querySelector(`[data-testid="${testid}"]`);
-            const parent = table?.parentElement;
-            if (!table || !parent) return undefined;
-            return {
-              overflowX: getComputedStyle(parent).overflowX,
-              boxWidth: parent.getBoundingClientRect().right,
-              tabindex: parent.getAttribute('tabindex'),
-            };
-          }, v.table);
+          const box = await page.evaluate<{ overflowX: string; right: number; tabindex: string | null } | null>(
+            `(() => {
+              const parent = document.querySelector('[data-testid="${v.table}"]')?.parentElement;
+              if (!parent) return null;
+              return {
+                overflowX: getComputedStyle(parent).overflowX,
+                right: parent.getBoundingClientRect().right,
+                tabindex: parent.getAttribute('tabindex'),
+              };
+            })()`,
+          );
           expect(box, v.route).toMatchObject({ overflowX: 'auto', tabindex: '0' });
-          expect(box?.boxWidth ?? Infinity).toBeLessThanOrEqual(420);
+          expect(box?.right ?? Infinity).toBeLessThanOrEqual(420);
         }
       }
     } finally {
