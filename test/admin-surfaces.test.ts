@@ -185,7 +185,7 @@ describe('/docs: the dashboard headers, and behind the tokens on request', () =>
       });
       page.on('pageerror', (e) => violations.push(e.message));
       await page.goto(`${cp.url}/docs`);
-      await page.getByText('meshlet control plane admin API').first().waitFor({ timeout: 15_000 });
+      await page.getByText('meshlet admin API').first().waitFor({ timeout: 15_000 });
       await page.locator('.opblock').first().waitFor({ timeout: 15_000 });
       expect(violations).toEqual([]);
     } finally {

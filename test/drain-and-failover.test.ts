@@ -105,7 +105,7 @@ describe('drains and failover through the admin API', () => {
     expect(again.status).toBe(409);
     expect(again.body.error.message).toMatch(/no healthy endpoint in a tier above 1/);
     expect((await api(cp, 'POST', '/v1/services/db/failback')).body).toEqual({ service: 'db', activeTier: 0 });
-    expect((await api(cp, 'POST', '/v1/services/nope/failover')).status).toBe(409);
+    expect((await api(cp, 'POST', '/v1/services/nope/failover')).status).toBe(404);
     const events = (await api(cp, 'GET', '/v1/events?kind=failover')).body.events;
     await waitFor('the failovers at the Slack webhook', () => hooked.filter((h) => h.path === '/slack').length >= 4);
     expect(hooked.filter((h) => h.path === '/slack').map((h) => typeof h.body.text)).toEqual([

@@ -124,7 +124,7 @@ describe('meshctl with control-plane replicas on etcd', () => {
     const refused = await run(b, 'failover', 'nope');
     expect(refused.code).toBe(1);
     expect(refused.stderr.startsWith(note)).toBe(true);
-    expect(refused.stderr.slice(note.length)).toMatch(/^meshctl: failover nope: .+ \(409 MESHLET_CONFLICT\)\n$/);
+    expect(refused.stderr.slice(note.length)).toMatch(/^meshctl: failover nope: .+ \(404 MESHLET_NOT_FOUND\)\n$/);
     // Sent to the leader itself: no note.
     expect(await run(a, 'failover', 'db')).toEqual({
       code: 0,

@@ -1,4 +1,5 @@
 import { AdminApiErrorCodes } from '@meshlet/shared/admin-api';
+import { meshctlHints } from './api-hints.js';
 import { CliError, CliErrorCodes } from './cli-error.js';
 import { type Connection, displayUrl } from './connection.js';
 import { sanitize } from './text.js';
@@ -62,15 +63,25 @@ export function parseApiError(body: string): ApiErrorBody | undefined {
   return undefined;
 }
 
-/** `message (field x): path: problem (fix); ...` in one line. */
+/**
+ * `message (field x): path: problem (fix); ...` in one line, with the API's
+ * route hints turned into meshctl commands. An issue the message already
+ * states (the admin API's validation message lists each one as `path
+ * problem`) only gets its fix added there: said twice, a long list of
+ * allowed values read as two lists.
+ */
 export function describeApiError(e: ApiErrorBody): string {
   let text = e.message ?? 'no message';
   if (e.field && !text.includes(e.field)) text += ` (field ${e.field})`;
-  const issues = (e.issues ?? []).map(
-    (i) => `${i.path || '(root)'}: ${i.problem ?? 'invalid'}${i.fix ? ` (${i.fix})` : ''}`,
-  );
-  if (issues.length > 0) text += `: ${issues.join('; ')}`;
-  return text;
+  const rest: string[] = [];
+  for (const i of e.issues ?? []) {
+    const fix = i.fix ? ` (${i.fix})` : '';
+    const stated = `${i.path || '(root)'} ${i.problem ?? 'invalid'}`;
+    if (i.problem && text.includes(stated)) text = text.replace(stated, `${stated}${fix}`);
+    else rest.push(`${i.path || '(root)'}: ${i.problem ?? 'invalid'}${fix}`);
+  }
+  if (rest.length > 0) text += `: ${rest.join('; ')}`;
+  return meshctlHints(text);
 }
 
 function tokenHelp(conn: Connection): string {

@@ -25,6 +25,8 @@ export interface Resource {
   row: (item: Record<string, unknown>, now: number) => string[];
   /** Colours a cell by column index. */
   paint?: (c: Colors, column: number, text: string) => string;
+  /** The rows of the table from the list answer and its items, when more than the items (the policies' defaults). */
+  tableRows?: (answer: Record<string, unknown>, items: Record<string, unknown>[]) => Record<string, unknown>[];
 }
 
 type Item = Record<string, unknown>;
@@ -153,7 +155,9 @@ export const RESOURCES: readonly Resource[] = [
     itemPath: (n) => `/v1/policies/${enc(n)}`,
     columns: ['SERVICE', 'SOURCE', 'BALANCER', 'RESOURCE-VERSION'],
     row: (p) => [cell(p.service), cell(p.source), cell(obj(obj(p.policy)?.balancer)?.kind), cell(p.resourceVersion)],
-    paint: (c, col, text) => (col === 1 && text === 'api' ? c.cyan(text) : text),
+    paint: (c, col, text) =>
+      col !== 1 ? text : text === 'api' ? c.cyan(text) : text === 'default' ? c.dim(text) : text,
+    tableRows: policyRows,
   },
   {
     name: 'authz',
@@ -200,4 +204,25 @@ export const RESOURCES: readonly Resource[] = [
 export function findResource(name: string): Resource | undefined {
   const n = name.toLowerCase();
   return RESOURCES.find((r) => r.name === n || r.aliases.includes(n));
+}
+
+/**
+ * The policies table: the configured policies and, marked `default`, each
+ * service in the routing table that runs on the defaults (the answer's
+ * `defaults`), by name; with no such service, one `(defaults)` row, what a
+ * new service would get. A control plane that sends no `defaults` gets the
+ * configured rows alone.
+ */
+function policyRows(answer: Item, items: Item[]): Item[] {
+  const defaults = obj(answer.defaults);
+  if (!defaults) return items;
+  const row = (service: unknown): Item => ({
+    service,
+    source: 'default',
+    policy: defaults.policy,
+    resourceVersion: null,
+  });
+  const services = Array.isArray(defaults.services) ? defaults.services : [];
+  const rows = [...items, ...services.map(row)].sort((a, b) => String(a.service).localeCompare(String(b.service)));
+  return services.length > 0 ? rows : [...rows, row('(defaults)')];
 }

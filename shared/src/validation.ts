@@ -59,12 +59,15 @@ export function toIssues(errors: readonly ErrorObject[]): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const seen = new Set<string>();
   // A union of literals (`kind: round_robin | weighted | ...`) fails with one
-  // `const` error per branch: say it once, as "must be one of".
+  // `const` error per branch: say it once, as "must be one of", each value
+  // once (the same literal union reached through two branches of an outer
+  // union fails twice over).
   const consts = new Map<string, unknown[]>();
   for (const e of errors) {
     if (e.keyword !== 'const') continue;
     const list = consts.get(e.instancePath) ?? [];
-    list.push((e.params as { allowedValue?: unknown }).allowedValue);
+    const value = (e.params as { allowedValue?: unknown }).allowedValue;
+    if (!list.some((v) => JSON.stringify(v) === JSON.stringify(value))) list.push(value);
     consts.set(e.instancePath, list);
   }
   for (const e of errors) {

@@ -16,12 +16,15 @@ export interface LoadResult {
  * `maxMs` has passed: bounded in count and in time, it always ends by itself.
  * `pauseMs` paces each worker (a pause after each request): a test that
  * runs long, beside replicas whose etcd leases must be kept, sends a steady
- * trickle rather than all the machine can take.
+ * trickle rather than all the machine can take. `perSecond` paces the
+ * whole loop instead, as `hey -q` does: request number k starts no earlier
+ * than k / perSecond seconds after the start, so the rate sent is known
+ * (as long as the workers keep up).
  */
 export function requestLoop(
   port: number,
   url: string,
-  { workers = 2, maxRequests = 50_000, maxMs = 60_000, pauseMs = 0 } = {},
+  { workers = 2, maxRequests = 50_000, maxMs = 60_000, pauseMs = 0, perSecond = 0 } = {},
 ): {
   result: LoadResult;
   stop: () => Promise<LoadResult>;
@@ -29,10 +32,18 @@ export function requestLoop(
 } {
   const result: LoadResult = { sent: 0, failed: 0, byInstance: new Map(), failures: [] };
   const log: Array<{ at: number; instance: string }> = [];
-  const deadline = Date.now() + maxMs;
+  const started = Date.now();
+  const deadline = started + maxMs;
   let stopped = false;
+  let slots = 0;
   const worker = async () => {
     while (!stopped && result.sent < maxRequests && Date.now() < deadline) {
+      if (perSecond > 0) {
+        // Each worker claims its slot before it waits, so that two never take the same one.
+        const wait = started + (slots++ * 1000) / perSecond - Date.now();
+        if (wait > 0) await pause(wait);
+        if (stopped) break;
+      }
       result.sent++;
       try {
         const a = await httpRequest(port, url, { timeoutMs: 5_000 });

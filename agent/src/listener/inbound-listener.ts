@@ -22,9 +22,10 @@ import { sendJsonError } from './json-error.js';
 import { refuseUpgrade, tunnelUpgrade } from './upgrade-tunnel.js';
 import { AppSession } from './h2/app-session.js';
 import { relayToApp, toAppOverH2 } from './h2/inbound-h2.js';
-import { H2_SERVER_SETTINGS, isH2Request } from './h2/h2-server-settings.js';
+import { relayHttp1ToH2App } from './h2/http1-to-h2-app.js';
+import { drainingUnreadBodies, H2_SERVER_SETTINGS, isH2Request } from './h2/h2-server-settings.js';
 import { sniffPreface } from './h2/sniff-preface.js';
-import { trackH2Sessions } from './server-lifecycle.js';
+import { sniffing, trackH2Sessions } from './server-lifecycle.js';
 
 /** Options of {@link InboundListener}. */
 export interface InboundOptions {
@@ -89,7 +90,7 @@ export class InboundListener {
       });
     };
     this.server = createServer(handle);
-    this.h2 = createH2Server({ settings: H2_SERVER_SETTINGS }, handle as never);
+    this.h2 = createH2Server({ settings: H2_SERVER_SETTINGS }, drainingUnreadBodies(handle) as never);
     this.#app = new AppSession(options.appHost, options.appPort, options.connectTimeoutMs);
     trackH2Sessions(this.server, this.h2);
     const server = this.server;
@@ -111,9 +112,12 @@ export class InboundListener {
         else httpConnection.call(server, socket);
         return;
       }
-      sniffPreface(socket, server.headersTimeout, (p) =>
-        p === 'h2' ? toH2(socket) : httpConnection.call(server, socket),
-      );
+      const known = sniffing(server, socket);
+      sniffPreface(socket, server.headersTimeout, (p) => {
+        known();
+        if (p === 'h2') toH2(socket);
+        else httpConnection.call(server, socket);
+      });
     };
     if (options.mtls) {
       // Every accepted connection goes through the TLS side first, which hands it back to HTTP.
@@ -197,8 +201,11 @@ export class InboundListener {
   /** Relays to the app; resolves with the app's status, or -1 when it gave none. */
   async #relay(req: IncomingMessage, res: ServerResponse): Promise<number> {
     const caller = this.#mtls?.callerOf(this.#socketOf(req));
-    if (toAppOverH2(req, this.#o.appProtocol?.())) {
-      const h2 = await relayToApp(this.#app, req, res, caller, this.#o.requestTimeoutMs);
+    const protocol = this.#o.appProtocol?.();
+    if (toAppOverH2(req, protocol) || (!isH2Request(req) && protocol !== undefined && protocol !== 'http1')) {
+      const h2 = isH2Request(req)
+        ? await relayToApp(this.#app, req, res, caller, this.#o.requestTimeoutMs)
+        : await relayHttp1ToH2App(this.#app, req, res, caller, this.#o.requestTimeoutMs);
       if (h2.kind !== 'failed') return h2.status;
       if (h2.headersSent) return -1;
       return this.#failed(h2.error, res);

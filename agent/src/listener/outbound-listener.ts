@@ -32,8 +32,8 @@ import { admitRequest } from './admit-request.js';
 import { attemptEndpoint } from './attempt-endpoint.js';
 import { settleFailedAttempt } from './settle-failed-attempt.js';
 import { sniffPreface } from './h2/sniff-preface.js';
-import { trackH2Sessions } from './server-lifecycle.js';
-import { H2_SERVER_SETTINGS, isH2Request } from './h2/h2-server-settings.js';
+import { sniffing, trackH2Sessions } from './server-lifecycle.js';
+import { drainingUnreadBodies, H2_SERVER_SETTINGS, isH2Request } from './h2/h2-server-settings.js';
 import { forwardH2, type H2ForwardContext } from './h2/forward-h2.js';
 import { H2Sessions } from './h2/h2-sessions.js';
 
@@ -81,7 +81,25 @@ export class OutboundListener {
 
   constructor(options: OutboundOptions) {
     this.#o = options;
-    this.#h2 = options.h2 ?? { ...options, sessions: new H2Sessions(options.log) };
+    this.#h2 = {
+      ...(options.h2 ?? { ...options, sessions: new H2Sessions(options.log) }),
+      // An endpoint whose agent speaks HTTP/1.1 only: through the pools, as HTTP/1.1 requests go.
+      http1: (endpoint, service, request, timeouts, res, accept) =>
+        attemptEndpoint(
+          this.#o,
+          endpoint,
+          {
+            ...request,
+            method: request.method as 'GET',
+            headersTimeout: timeouts.requestMs,
+            bodyTimeout: timeouts.requestMs,
+          },
+          res,
+          timeouts,
+          accept,
+          service,
+        ),
+    };
     const handle = (req: IncomingMessage, res: ServerResponse): void => {
       this.#handle(req, res).catch((e: unknown) => {
         this.#o.log.error({ err: e }, 'outbound request failed unexpectedly');
@@ -91,7 +109,7 @@ export class OutboundListener {
     // requireHostHeader off: a request without Host gets our JSON 400 that says what to send.
     this.server = createServer({ requireHostHeader: false }, handle);
     // The compatibility API's request and response stand in for HTTP/1.1's where routing and refusals read them.
-    this.h2 = createH2Server({ settings: H2_SERVER_SETTINGS }, handle as never);
+    this.h2 = createH2Server({ settings: H2_SERVER_SETTINGS }, drainingUnreadBodies(handle) as never);
     trackH2Sessions(this.server, this.h2);
     const server = this.server;
     const http1 = server.listeners('connection')[0] as (socket: Socket) => void;
@@ -114,7 +132,9 @@ export class OutboundListener {
    */
   acceptConnection(socket: Socket, tunnelService?: string): void {
     if (tunnelService !== undefined) (socket as Socket & { [TUNNEL_SERVICE]?: string })[TUNNEL_SERVICE] = tunnelService;
+    const known = sniffing(this.server, socket);
     sniffPreface(socket, this.server.headersTimeout, (protocol) => {
+      known();
       if (protocol === 'h2') this.h2.emit('connection', socket);
       else this.#http1(socket);
     });

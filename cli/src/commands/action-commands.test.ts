@@ -111,7 +111,7 @@ describe('meshctl failover and failback on a follower replica', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
       `note: ${follower.url} follows; sent to the leader at ${leader.url}\n` +
-        `meshctl: failover orders: this control-plane replica follows; manual failover is a decision of the leader, replica cp-1: send the request to ${follower.url} (see GET /v1/cluster) (503 MESHLET_NOT_LEADER)\n`,
+        `meshctl: failover orders: this control-plane replica follows; manual failover is a decision of the leader, replica cp-1: send the request to ${follower.url} (see meshctl get cluster) (503 MESHLET_NOT_LEADER)\n`,
     );
     expect([posts(follower).length, posts(leader).length]).toEqual([1, 1]);
   });

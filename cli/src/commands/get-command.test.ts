@@ -104,7 +104,7 @@ describe('meshctl get', () => {
     expect(await run('get', 'agent', 'nope')).toEqual({
       code: 1,
       stdout: '',
-      stderr: 'meshctl: agents/nope: no agent "nope"; see GET /v1/agents (404 MESHLET_NOT_FOUND)\n',
+      stderr: 'meshctl: agents/nope: no agent "nope"; see meshctl get agents (404 MESHLET_NOT_FOUND)\n',
     });
   });
 });

@@ -69,12 +69,13 @@ export const getCommand: Command = {
     const items = (
       service === undefined ? list : list.filter((i: { service?: unknown }) => i?.service === service)
     ) as Record<string, unknown>[];
+    const rows = resource.tableRows?.(body ?? {}, items) ?? items;
     if (format !== 'table') {
       ctx.io.stdout.write(renderDocument(format, service === undefined ? body : { ...body, [listKey]: items }));
-    } else if (items.length === 0) {
+    } else if (rows.length === 0) {
       ctx.io.stderr.write(`no ${resource.name} found\n`);
     } else {
-      ctx.io.stdout.write(renderTable(resource, items, ctx.io.stdout, ctx.colors, now));
+      ctx.io.stdout.write(renderTable(resource, rows, ctx.io.stdout, ctx.colors, now));
     }
     return 0;
   },

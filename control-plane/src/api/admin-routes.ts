@@ -19,6 +19,10 @@ export interface AdminDeps {
   /** Drains or undrains an instance durably; false for an unknown instance. */
   drain: (instanceId: string, reason: string) => Promise<boolean>;
   undrain: (instanceId: string) => Promise<boolean>;
+  /** Whether the control plane knows the service (registered, remembered, or named by a policy): else failover and failback answer 404. */
+  knownService: (service: string) => boolean;
+  /** The services in the routing table (registered or remembered), sorted: those without a policy run on the defaults. */
+  serviceNames: () => string[];
   /** The instance's service and state after a drain or undrain. */
   instanceState: (instanceId: string) => { service: string; state: string } | undefined;
   /** Why the table would exceed its budget with `policy` for `service`, or `undefined` when it fits. */
@@ -97,10 +101,24 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
 
   app.get(
     '/v1/policies',
-    { schema: { tags: ['policies'], summary: 'Every configured service policy, with its source and resourceVersion' } },
-    async () => ({
-      items: policies.configured().map((s) => policies.item(s)),
-    }),
+    {
+      schema: {
+        tags: ['policies'],
+        summary: 'Every configured service policy, with its source and resourceVersion; and the defaults in force',
+        description:
+          'items: the policies from the API or the config file. defaults: the policy every other service runs on, and the services in the routing table that do.',
+      },
+    },
+    async () => {
+      const configured = policies.configured();
+      return {
+        items: configured.map((s) => policies.item(s)),
+        defaults: {
+          services: deps.serviceNames().filter((s) => !configured.includes(s)),
+          policy: policies.defaultPolicy(),
+        },
+      };
+    },
   );
 
   app.get<{ Params: { name: string } }>(
@@ -208,6 +226,9 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
             : `this control-plane replica follows and no replica leads right now (is the etcd quorum lost?); manual ${action} is a decision of the leader: try again shortly (see GET /v1/cluster)`;
           return sendError(reply, ApiErrors.NOT_LEADER(message), leader?.url ? { leader: leader.url } : {});
         }
+        // An unknown name (a typo) is a 404 as for GET /v1/services/NAME, not the 409 of a service with one tier.
+        if (!deps.knownService(req.params.name))
+          return sendError(reply, ApiErrors.NOT_FOUND(`no service "${req.params.name}"; see GET /v1/services`));
         const result = failover[action](req.params.name, `manual ${action} through the admin API`);
         if (!result.ok) return sendError(reply, ApiErrors.CONFLICT(result.error));
         return { service: req.params.name, activeTier: result.activeTier };

@@ -18,19 +18,11 @@ export const PAGE_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.fr
 });
 
 /**
- * Swagger UI's one inline style: the `<style>` element inside its logo's
- * SVG (`.logo_small_svg__cls-2{fill:#fff}...`), allowed by its hash alone,
- * so no other inline style gets through (and no script). A Swagger UI
- * upgrade that changes it shows in the /docs test in Chromium (a CSP
- * violation), not as a silent opening.
+ * The headers of `/docs`: the dashboard's, unchanged. Swagger UI's one
+ * inline style was the `<style>` inside its logo's SVG, in the top bar that
+ * `/docs` no longer shows (see `docs-ui-options.ts`), so no hash is allowed
+ * in `style-src` any more. A Swagger UI upgrade that adds an inline style
+ * shows in the /docs tests in Chromium (a CSP violation), not as a silent
+ * opening.
  */
-const SWAGGER_LOGO_STYLE = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='";
-
-/** {@link PAGE_SECURITY_HEADERS} for `/docs`, with {@link SWAGGER_LOGO_STYLE} added to `style-src`. */
-export const DOCS_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
-  ...PAGE_SECURITY_HEADERS,
-  'content-security-policy': (PAGE_SECURITY_HEADERS['content-security-policy'] as string).replace(
-    "style-src 'self'",
-    `style-src 'self' ${SWAGGER_LOGO_STYLE}`,
-  ),
-});
+export const DOCS_SECURITY_HEADERS: Readonly<Record<string, string>> = PAGE_SECURITY_HEADERS;

@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiErrors } from '../errors.js';
 import { sendError } from './api-errors.js';
+import { HEALTHZ_SCHEMA, METRICS_SCHEMA } from './probe-route-schemas.js';
 import type { EventFilter, EventKind, EventLog, MeshEvent } from '../events/event-log.js';
 import type { FailoverEngine } from '../failover/failover-engine.js';
 import type { HealthEngine, InstanceHealthView } from '../health/health-engine.js';
@@ -137,7 +138,7 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
   const { registry, pusher, metrics, health, failover, events } = deps;
   const healthById = () => new Map(health.list().map((v) => [v.id, v]));
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', { schema: HEALTHZ_SCHEMA }, async () => ({ status: 'ok' }));
 
   app.get(
     '/v1/cluster',
@@ -323,7 +324,7 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
     },
   );
 
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', { schema: METRICS_SCHEMA }, async (_req, reply) => {
     metrics.tableVersion.set(pusher.version);
     // Health gauges are read from the engine at scrape time: no series is left behind by an instance that is gone.
     metrics.instanceHealthy.reset();

@@ -16,6 +16,7 @@ import { isIP } from 'node:net';
 import { createAdminGuard } from '../api/admin-guard.js';
 import { createAuth } from '../api/auth.js';
 import { type AuthToken, tokensFromConfig } from '../api/auth-tokens.js';
+import { DOCS_TITLE, DOCS_UI_OPTIONS } from '../api/docs-ui-options.js';
 import { DOCS_SECURITY_HEADERS } from '../api/page-security-headers.js';
 import { httpsOptions } from '../api/tls.js';
 import type { createMetrics } from '../metrics.js';
@@ -98,7 +99,7 @@ export async function createServer(
   await app.register(swagger, {
     openapi: {
       info: {
-        title: 'meshlet control plane admin API',
+        title: DOCS_TITLE,
         version: '1',
         description: 'Services, instances, policies, failover, agents, events and snapshots. See docs/admin-api.md.',
       },
@@ -106,7 +107,7 @@ export async function createServer(
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, DOCS_UI_OPTIONS);
   await app.register(websocket, {
     // Frames up to 4x the limit reach the decoder, which answers with a
     // reason; beyond that ws closes the stream with 1009 on its own.

@@ -186,7 +186,11 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     replicated: () => replication.view().role !== 'standalone',
     changed: () => pusher.schedule(),
   });
+  const knownService = (s: string) =>
+    registry.serviceNames().includes(s) || policies.configured().includes(s) || parts.authz.configured().includes(s);
   registerAdminRoutes(app, {
+    knownService,
+    serviceNames: () => registry.serviceNames(),
     policies,
     failover,
     events,
@@ -213,8 +217,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       }),
   });
   registerServiceRoutes(app, {
-    known: (s) =>
-      registry.serviceNames().includes(s) || policies.configured().includes(s) || parts.authz.configured().includes(s),
+    known: knownService,
     heldBy: (s) => serviceHeldBy(s, { registry, policies, authz: parts.authz }),
     forget: (s) => {
       registry.forgetServices([s]);

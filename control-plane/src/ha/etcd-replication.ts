@@ -218,7 +218,7 @@ export class EtcdReplication implements Replication {
     for (const [agentId, age] of Object.entries(batch.seen)) this.#remote?.seen(agentId, batch.replica, age);
     for (const o of batch.observations) {
       health.observe(o.agentId, o.report, o.identity);
-      stats.record(o.report, (service, id) => health.knows(service, id));
+      stats.record(o.report, (service, id) => health.knows(service, id), o.agentId);
     }
   }
 

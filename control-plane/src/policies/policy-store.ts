@@ -65,6 +65,11 @@ export class PolicyStore {
     return this.#resolved.get(service) ?? this.#config[service] ?? this.#defaults;
   }
 
+  /** The policy of a service with none from the API or the config file: every default. */
+  defaultPolicy(): ServicePolicy {
+    return this.#defaults;
+  }
+
   /** Services that have a policy from the API or the config file. */
   configured(): string[] {
     return [...new Set([...this.#resolved.keys(), ...Object.keys(this.#config)])].sort();

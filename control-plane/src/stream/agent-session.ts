@@ -246,7 +246,7 @@ export class AgentSession implements TableSink {
         const report = ctx.reports ? ctx.reports.observations(this, msg, identity) : msg;
         if (!report) return;
         ctx.health.observe(record.agentId, report, identity);
-        ctx.stats.record(report, (service, id) => ctx.health.knows(service, id));
+        ctx.stats.record(report, (service, id) => ctx.health.knows(service, id), record.agentId);
         ctx.relay?.(record.agentId, report, identity);
         ctx.observed?.(record, report);
         return;

@@ -211,6 +211,15 @@ describe('OutboundListener over HTTP/2', () => {
     expect(limited[0]).toMatchObject({ status: 200, error: 'MESHLET_RATE_LIMITED' });
   });
 
+  it('closes streams whose body was never sent on: 300 calls to an unreachable endpoint on one connection are all answered', async () => {
+    // 256 streams at most are open per connection: a stream left half-open (its body unread) would stall the 257th.
+    const dead: Endpoint = { id: 'dead', host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} };
+    install([dead], { outlierDetection: { consecutiveFailures: 0 }, retries: { maxRetries: 0 } });
+    for (let i = 0; i < 300; i++) expect(await call()).toMatchObject({ grpcStatus: '14' });
+    install([endpoint(peers[1] as Peer)]);
+    for (let i = 0; i < 300; i++) expect(await call('nosuch')).toMatchObject({ grpcStatus: '12' });
+  });
+
   it('passes grpc-timeout on, reduced by the time spent, and answers DEADLINE_EXCEEDED when it expires first', async () => {
     const [a] = peers as [Peer, Peer];
     install([endpoint(a)]);

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse, OutgoingHttpHeaders } from 'node:http2';
-import { type Endpoint, GRPC_CODES, type GrpcCodeName, type Logger } from '@meshlet/shared';
+import { type Endpoint, GRPC_CODES, type GrpcCodeName, type Logger, type TimeoutPolicy } from '@meshlet/shared';
 import type { PickContext } from '../../balancer/balancer.js';
 import type { EndpointStatsMap } from '../../balancer/endpoint-stats.js';
 import { AgentErrors, ERROR_HEADER } from '../../errors.js';
@@ -21,6 +21,8 @@ import type { H2Sessions } from './h2-sessions.js';
 import { type H2Outcome, relayH2 } from './relay-h2.js';
 import { ReplayableBody } from './replayable-body.js';
 import { recordGrpcCall } from './grpc-metrics.js';
+import type { RelayOutcome } from '../relay-handler.js';
+import { H2_UNSUPPORTED_CODE } from './h2-sessions.js';
 
 /** What {@link forwardH2} needs from its listener. */
 export interface H2ForwardContext {
@@ -31,7 +33,23 @@ export interface H2ForwardContext {
   log: Logger;
   /** Counts gRPC calls by code; absent: not counted. */
   grpcCalls?: { labels(service: string, code: string): { inc(): void } } | undefined;
+  /** How a request goes to an endpoint whose agent speaks HTTP/1.1 only (see {@link Http1Fallback}); absent: it fails. */
+  http1?: Http1Fallback | undefined;
 }
+
+/**
+ * Sends an HTTP/2 request, its body buffered whole, to an endpoint whose
+ * agent chose HTTP/1.1 in ALPN (an agent of an older version), through the
+ * HTTP/1.1 pools; `accept` as in `dispatchRelay`.
+ */
+export type Http1Fallback = (
+  endpoint: Endpoint,
+  service: string,
+  request: { method: string; path: string; headers: string[]; body: Buffer },
+  timeouts: TimeoutPolicy,
+  res: ServerResponse,
+  accept: (status: number, peerError: string | undefined) => boolean,
+) => Promise<{ outcome: RelayOutcome; answeredMs: number }>;
 
 const codes = (names: readonly GrpcCodeName[] | undefined, fallback: readonly GrpcCodeName[]): number[] =>
   (names ?? fallback).map((n) => GRPC_CODES[n]);
@@ -110,6 +128,7 @@ export async function forwardH2(
       left === undefined ? headers : { ...headers, 'grpc-timeout': grpcTimeoutHeader(left) };
     let decision: RetryDecision | undefined;
     const { outcome, answeredMs } = await attemptH2(ctx, endpoint, dest.name, timeouts, attemptHeaders, body, res, {
+      grpc,
       headersTimeoutMs: Math.min(timeouts.requestMs || Infinity, left ?? Infinity),
       accept: (status, grpcStatus, trailersOnly, answer) => {
         const e = answer[ERROR_HEADER];
@@ -185,11 +204,11 @@ async function attemptH2(
   ctx: H2ForwardContext,
   endpoint: Endpoint,
   service: string,
-  timeouts: { connectMs: number; idleMs: number },
+  timeouts: TimeoutPolicy,
   headers: OutgoingHttpHeaders,
   body: ReplayableBody,
   res: Http2ServerResponse,
-  options: Omit<Parameters<typeof relayH2>[4], 'trailers'>,
+  options: Omit<Parameters<typeof relayH2>[4], 'trailers'> & { grpc: boolean },
 ): Promise<{ outcome: H2Outcome; answeredMs: number }> {
   const stats = ctx.stats.get(endpoint.id);
   stats.active++;
@@ -201,6 +220,15 @@ async function attemptH2(
       session = await ctx.sessions.get(endpoint, service, timeouts);
     } catch (e) {
       const error = e as Error & { code?: string };
+      // gRPC needs HTTP/2 end to end (trailers, streams both ways); any other request can go over HTTP/1.1.
+      if (error.code === H2_UNSUPPORTED_CODE && ctx.http1 && !options.grpc) {
+        stats.active--;
+        try {
+          return await viaHttp1(ctx.http1, endpoint, service, headers, body, timeouts, res, options.accept);
+        } finally {
+          stats.active++;
+        }
+      }
       // A session that could not be made never carried the request: a connect failure unless it says otherwise.
       if (failureKind(error) === 'other') error.code = error.code ?? 'ECONNREFUSED';
       return { outcome: { kind: 'failed', error, headersSent: false }, answeredMs };
@@ -218,4 +246,56 @@ async function attemptH2(
   } finally {
     stats.active--;
   }
+}
+
+/** One attempt through the HTTP/1.1 pools (see {@link Http1Fallback}), its outcome as an HTTP/2 attempt's. */
+async function viaHttp1(
+  http1: Http1Fallback,
+  endpoint: Endpoint,
+  service: string,
+  headers: OutgoingHttpHeaders,
+  body: ReplayableBody,
+  timeouts: TimeoutPolicy,
+  res: Http2ServerResponse,
+  accept: Parameters<typeof relayH2>[4]['accept'],
+): Promise<{ outcome: H2Outcome; answeredMs: number }> {
+  const bytes = await body.readAll();
+  if (bytes === undefined) {
+    const error = Object.assign(
+      new Error(`the agent of ${endpoint.id} speaks HTTP/1.1 only and the body is too large to buffer for it`),
+      { code: H2_UNSUPPORTED_CODE },
+    );
+    return { outcome: { kind: 'failed', error, headersSent: false }, answeredMs: -1 };
+  }
+  const raw: string[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.charCodeAt(0) === 58 || value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) raw.push(name, String(v));
+  }
+  raw.push('host', String(headers[':authority'] ?? service));
+  const request = { method: String(headers[':method']), path: String(headers[':path']), headers: raw, body: bytes };
+  const { outcome, answeredMs } = await http1(
+    endpoint,
+    service,
+    request,
+    timeouts,
+    res as unknown as ServerResponse,
+    (status, peerError) =>
+      accept ? accept(status, undefined, false, peerError === undefined ? {} : { [ERROR_HEADER]: peerError }) : true,
+  );
+  if (outcome.kind === 'failed') return { outcome, answeredMs };
+  if (outcome.kind === 'relayed')
+    return { outcome: { kind: 'relayed', status: outcome.status, grpcStatus: undefined }, answeredMs };
+  return {
+    outcome: {
+      kind: 'declined',
+      status: outcome.status,
+      grpcStatus: undefined,
+      headers: {
+        ':status': outcome.status as never,
+        ...(outcome.peerError ? { [ERROR_HEADER]: outcome.peerError } : {}),
+      },
+    },
+    answeredMs,
+  };
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { Settings } from 'node:http2';
+import type { Http2ServerRequest, Settings } from 'node:http2';
 
 /**
  * The SETTINGS every HTTP/2 server of the agent sends: at most 256 streams
@@ -20,4 +20,26 @@ export function isH2Request(req: IncomingMessage): boolean {
 export function isGrpcRequest(req: { headers: IncomingMessage['headers'] }): boolean {
   const type = req.headers['content-type'];
   return typeof type === 'string' && type.startsWith('application/grpc') && !type.startsWith('application/grpc-web');
+}
+
+/**
+ * Wraps a request handler of an HTTP/2 server (the compatibility API) so
+ * that a request whose answer is complete while its body is unread (a
+ * refusal before forwarding, an attempt that never took the body) has its
+ * body read and dropped: an HTTP/2 stream closes only once both sides
+ * ended, and a stream left open counts against the connection's stream
+ * limit for good and keeps the session from closing.
+ */
+export function drainingUnreadBodies<Req extends IncomingMessage, Res>(
+  handle: (req: Req, res: Res) => void,
+): (req: Req, res: Res) => void {
+  return (req, res) => {
+    // The stream's own end (an answer sent with `respond` alone never ends the compatibility response).
+    (req as unknown as Http2ServerRequest).stream.once('finish', () => {
+      if (req.readableEnded) return;
+      req.removeAllListeners('data');
+      req.resume();
+    });
+    handle(req, res);
+  };
 }

@@ -8,6 +8,15 @@ import { originOf } from '../origin-pools.js';
 /** The code of a session to an agent that does not speak HTTP/2 (it chose HTTP/1.1 in ALPN). */
 export const H2_UNSUPPORTED_CODE = 'ERR_MESHLET_H2_UNSUPPORTED';
 
+/** How long an endpoint whose agent chose HTTP/1.1 is called that way before HTTP/2 is offered again. */
+const HTTP1_ONLY_MEMORY_MS = 60_000;
+
+function http1Only(endpoint: H2Endpoint): Error & { code: string } {
+  return Object.assign(new Error(`the agent at ${endpoint.host}:${endpoint.port} does not speak HTTP/2 (ALPN)`), {
+    code: H2_UNSUPPORTED_CODE,
+  });
+}
+
 /** What an endpoint needs to be called over HTTP/2. */
 export type H2Endpoint = Pick<Endpoint, 'host' | 'port' | 'mtls'>;
 
@@ -24,6 +33,8 @@ export type H2Endpoint = Pick<Endpoint, 'host' | 'port' | 'mtls'>;
  */
 export class H2Sessions {
   readonly #sessions = new Map<string, Promise<ClientHttp2Session>>();
+  /** Endpoints whose agent chose HTTP/1.1 in ALPN, until when (`performance.now()`): not asked again before. */
+  readonly #http1Only = new Map<string, number>();
   readonly #mtls: MtlsConnector | undefined;
   readonly #log: Logger;
   readonly #unsubscribe: () => void;
@@ -52,6 +63,11 @@ export class H2Sessions {
     const mtls = endpoint.mtls === true && this.#mtls !== undefined;
     const key = `${endpoint.host}:${endpoint.port}|${mtls ? `mtls ${service}` : ''}`;
     let session = this.#sessions.get(key);
+    const http1Until = this.#http1Only.get(key);
+    if (session === undefined && http1Until !== undefined) {
+      if (http1Until > performance.now()) return Promise.reject(http1Only(endpoint));
+      this.#http1Only.delete(key);
+    }
     if (session === undefined) {
       session = this.#connect(endpoint, service, mtls, timeouts).then((s) => {
         const forget = (): void => {
@@ -67,8 +83,9 @@ export class H2Sessions {
         });
         return s;
       });
-      session.catch(() => {
+      session.catch((e: { code?: string }) => {
         if (this.#sessions.get(key) === session) this.#sessions.delete(key);
+        if (e.code === H2_UNSUPPORTED_CODE) this.#http1Only.set(key, performance.now() + HTTP1_ONLY_MEMORY_MS);
       });
       this.#sessions.set(key, session);
     }
@@ -91,12 +108,7 @@ export class H2Sessions {
       });
       if (socket.alpnProtocol !== 'h2') {
         socket.destroy();
-        throw Object.assign(
-          new Error(
-            `the agent at ${endpoint.host}:${endpoint.port} does not speak HTTP/2 (ALPN chose ${String(socket.alpnProtocol)})`,
-          ),
-          { code: H2_UNSUPPORTED_CODE },
-        );
+        throw http1Only(endpoint);
       }
       return this.#session(h2Connect(origin, { createConnection: () => socket }));
     }

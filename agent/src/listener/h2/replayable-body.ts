@@ -18,6 +18,9 @@ export class ReplayableBody {
   #overflow = false;
   #ended = false;
   #target: ClientHttp2Stream | undefined;
+  /** Reading the whole body with no target (see {@link readAll}). */
+  #draining = false;
+  #whenDone: Array<() => void> = [];
   readonly #drain = (): void => {
     this.#source.resume();
   };
@@ -29,6 +32,7 @@ export class ReplayableBody {
     source.on('data', (chunk: Buffer) => this.#data(chunk));
     source.once('end', () => {
       this.#ended = true;
+      for (const done of this.#whenDone.splice(0)) done();
       const target = this.#target;
       if (target && !target.destroyed) target.end();
     });
@@ -63,6 +67,24 @@ export class ReplayableBody {
     this.#source.resume();
   }
 
+  /**
+   * The whole body, read to its end with no stream to send it to (an
+   * endpoint that speaks HTTP/1.1 only gets it buffered), or undefined when
+   * it is larger than `maxBytes` (then it cannot be sent that way).
+   */
+  async readAll(): Promise<Buffer | undefined> {
+    this.detach();
+    if (!this.#ended && !this.#overflow) {
+      this.#draining = true;
+      await new Promise<void>((resolve) => {
+        this.#whenDone.push(resolve);
+        this.#source.resume();
+      });
+      this.#draining = false;
+    }
+    return this.#overflow ? undefined : Buffer.concat(this.#kept);
+  }
+
   /** Stops sending to the current target (its attempt failed); the client is paused until the next {@link attach}. */
   detach(): void {
     this.#target?.off('drain', this.#drain);
@@ -78,9 +100,15 @@ export class ReplayableBody {
         this.#kept = [];
       } else this.#kept.push(chunk);
     }
+    if (this.#draining && this.#overflow) {
+      // Too large to buffer: nothing more is read for it.
+      this.#source.pause();
+      for (const done of this.#whenDone.splice(0)) done();
+      return;
+    }
     const target = this.#target;
     if (target === undefined || target.destroyed) {
-      this.#source.pause();
+      if (!this.#draining) this.#source.pause();
       return;
     }
     if (!target.write(chunk)) this.#source.pause();

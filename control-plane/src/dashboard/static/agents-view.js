@@ -3,7 +3,7 @@
 // certificate expires, the table version each applied, NACKs and what each
 // one subscribes to.
 
-import { badge, DASH, h, stateBadge, timeEl } from './dom.js';
+import { badge, DASH, h, scrollBox, stateBadge, timeEl } from './dom.js';
 
 function nackCell(nack) {
   if (!nack) return 'none';
@@ -104,37 +104,40 @@ export function renderAgents(answer, cluster) {
       { class: 'muted' },
       `Routing table version ${answer.tableVersion}. An agent is sent only the services it calls, so agents sit at different versions and each can be in sync.`,
     ),
-    h(
-      'table',
-      { class: 'grid', 'data-testid': 'agents-table' },
+    scrollBox(
       h(
-        'caption',
-        { class: 'visually-hidden' },
-        `Every agent: connection,${replicas ? ' control-plane replica,' : ''} workload identity and certificate expiry, applied and sent table versions, NACKs, subscriptions and rings`,
-      ),
-      h(
-        'thead',
-        {},
+        'table',
+        { class: 'grid', 'data-testid': 'agents-table' },
         h(
-          'tr',
-          {},
-          ...[
-            'Agent',
-            'Instance',
-            'Connection',
-            replicas ? 'Replica' : null,
-            'Identity',
-            'Applied / sent',
-            'In sync',
-            'Last NACK',
-            'Subscriptions',
-            'Rings',
-          ]
-            .filter(Boolean)
-            .map((c) => h('th', { scope: 'col' }, c)),
+          'caption',
+          { class: 'visually-hidden' },
+          `Every agent: connection,${replicas ? ' control-plane replica,' : ''} workload identity and certificate expiry, applied and sent table versions, NACKs, subscriptions and rings`,
         ),
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            ...[
+              'Agent',
+              'Instance',
+              'Connection',
+              replicas ? 'Replica' : null,
+              'Identity',
+              'Applied / sent',
+              'In sync',
+              'Last NACK',
+              'Subscriptions',
+              'Rings',
+            ]
+              .filter(Boolean)
+              .map((c) => h('th', { scope: 'col' }, c)),
+          ),
+        ),
+        h('tbody', {}, rows),
       ),
-      h('tbody', {}, rows),
+      'Agents',
     ),
     rows.length === 0 ? h('p', { class: 'empty' }, 'No agent has connected yet.') : null,
   );

@@ -89,3 +89,13 @@ export function timeEl(iso) {
 export function jsonBlock(value, label) {
   return h('pre', { class: 'json', tabindex: 0, 'aria-label': label }, JSON.stringify(value, null, 2));
 }
+
+/**
+ * A wide table in a box that scrolls sideways on its own, so that a narrow
+ * screen (a phone, 420 px) keeps every column without the whole page
+ * scrolling. The box takes keyboard focus and is named, as a scrollable
+ * region must be for keyboard users.
+ */
+export function scrollBox(table, label) {
+  return h('div', { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': label }, table);
+}

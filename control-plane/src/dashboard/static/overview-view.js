@@ -2,7 +2,7 @@
 // are kept and updated in place, so the sparklines are not rebuilt on every
 // poll and the page does not jump.
 
-import { badge, DASH, fmtMs, fmtRate, fmtRatio, h, healthTone } from './dom.js';
+import { badge, DASH, fmtMs, fmtRate, fmtRatio, h, healthTone, scrollBox } from './dom.js';
 import { Sparkline } from './sparkline.js';
 
 /** The overview view; `history` is the shared {@link RateHistory}. */
@@ -26,26 +26,29 @@ export class OverviewView {
     );
     root.replaceChildren(
       h('h1', {}, 'Services'),
-      h(
-        'table',
-        { class: 'grid', 'data-testid': 'services-table' },
+      scrollBox(
         h(
-          'caption',
-          { class: 'visually-hidden' },
-          'Every service: health, serving tier and traffic reported by its callers',
-        ),
-        h(
-          'thead',
-          {},
+          'table',
+          { class: 'grid', 'data-testid': 'services-table' },
           h(
-            'tr',
-            {},
-            ...['Service', 'Healthy', 'Serving tier'].map((c) => h('th', { scope: 'col' }, c)),
-            ...['Requests', 'Errors', 'p99'].map((c) => h('th', { scope: 'col', class: 'num' }, c)),
-            h('th', { scope: 'col' }, 'Requests over time'),
+            'caption',
+            { class: 'visually-hidden' },
+            'Every service: health, serving tier and traffic reported by its callers',
           ),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ...['Service', 'Healthy', 'Serving tier'].map((c) => h('th', { scope: 'col' }, c)),
+              ...['Requests', 'Errors', 'p99'].map((c) => h('th', { scope: 'col', class: 'num' }, c)),
+              h('th', { scope: 'col' }, 'Requests over time'),
+            ),
+          ),
+          this.#body,
         ),
-        this.#body,
+        'Services',
       ),
       this.#empty,
       h(
