@@ -6,10 +6,10 @@
 //   default     cleartext HTTP/2 (h2c) to the agent's outbound listener,
 //               127.0.0.1:15001, with the service as the :authority
 //               (grpc-js's `grpc.default_authority` channel option)
-//   --proxy     target the service by name and let grpc-js tunnel through
-//               the agent with CONNECT, as it does for `grpc_proxy` (or
-//               set grpc_proxy=http://127.0.0.1:15001 yourself and pass
-//               --target greeter)
+//   --proxy     target the service by name (greeter:80) and let grpc-js
+//               tunnel through the agent with CONNECT, as it does for an app
+//               with `grpc_proxy` set (the URL: --proxy URL, else $grpc_proxy,
+//               else http://127.0.0.1:15001)
 //
 // usage: node deploy/local/grpc-call.mjs [options] COMMAND [ARGS]
 //   hello [NAME]        unary SayHello
@@ -24,7 +24,7 @@
 // options:
 //   --service NAME      the mesh service (default greeter)
 //   --target HOST:PORT  where to connect (default 127.0.0.1:15001, the client agent)
-//   --proxy [URL]       through grpc_proxy (default http://127.0.0.1:15001)
+//   --proxy [URL]       through grpc_proxy (default $grpc_proxy, else http://127.0.0.1:15001)
 //   --deadline-ms N     per call (default 5000)
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,7 +44,7 @@ const { values, positionals } = parseArgs({
   },
   // `--proxy` alone takes the default URL.
   args: process.argv.slice(2).flatMap((a, i, all) =>
-    a === '--proxy' && (all[i + 1] === undefined || !/^https?:/.test(all[i + 1])) ? ['--proxy', 'http://127.0.0.1:15001'] : [a],
+    a === '--proxy' && (all[i + 1] === undefined || !/^https?:/.test(all[i + 1])) ? ['--proxy', process.env.grpc_proxy || 'http://127.0.0.1:15001'] : [a],
   ),
 });
 const [command = 'hello', ...args] = positionals;
