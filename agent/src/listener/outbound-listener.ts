@@ -243,9 +243,13 @@ export class OutboundListener {
       replayable: body.replayable,
       settings: retries,
       anotherEndpoint: () => {
-        // Endpoints declared gone since this request's selection was taken are not in it as such.
-        if (lost) for (const id of lost) tried.add(id);
-        return (next = lb.pick(pick)) !== undefined;
+        // Endpoints declared gone since this request's selection was taken are not in it as such: skipped, unless
+        // nothing else is left (panic mode serves every endpoint, and a retry must still move off a dead one).
+        next =
+          lost && lost.size > 0
+            ? (lb.pick({ ...pick, exclude: new Set([...tried, ...lost]) }) ?? lb.pick(pick))
+            : lb.pick(pick);
+        return next !== undefined;
       },
       budget: () => {
         if (svc.budget.tryAcquire()) return true;
