@@ -135,7 +135,8 @@ export class OutboundListener {
     const known = sniffing(this.server, socket);
     sniffPreface(socket, this.server.headersTimeout, (protocol) => {
       known();
-      if (protocol === 'h2') this.h2.emit('connection', socket);
+      // No Nagle: HTTP/2's small frames (a unary call's answer, WINDOW_UPDATE) must not wait for an ACK.
+      if (protocol === 'h2') this.h2.emit('connection', socket.setNoDelay(true));
       else this.#http1(socket);
     });
   }
