@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { createLogger, seededRandom } from '@meshlet/shared';
+import { createLogger, type Routes, seededRandom } from '@meshlet/shared';
 import { fetch, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Subscriptions } from '../control/subscriptions.js';
@@ -56,14 +56,9 @@ describe('OutboundListener CONNECT', () => {
   });
   const install = (services: string[]) => {
     const deps = { random, clock: Date.now, stats: f.stats, zone: undefined };
-    const routes = routesOf([ep(f.up('hello-1'))]);
-    const all = Object.fromEntries(services.map((s) => [s, routes.services.svc]));
-    f.table = new RouteTable(
-      { ...routes, version: (f.table?.version ?? 0) + 1, services: all },
-      'control-plane',
-      0,
-      deps,
-    );
+    const all = Object.fromEntries(services.map((s) => [s, { endpoints: [ep(f.up('hello-1'))], policy: {} }]));
+    const routes = { type: 'routes', version: (f.table?.version ?? 0) + 1, nonce: 'n', services: all };
+    f.table = new RouteTable(routes as unknown as Routes, 'control-plane', 0, deps);
     subs.onTable(f.table);
   };
   beforeAll(() => install(['hello']));
