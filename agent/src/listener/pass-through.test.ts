@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { request } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { createLogger } from '@meshlet/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RouteTable } from '../route/route-table.js';
@@ -94,6 +94,35 @@ describe('outboundTrafficPolicy allow-any', () => {
     const got = await exchange(f.port, `CONNECT 127.0.0.1:${f.port} HTTP/1.1\r\nhost: x\r\n\r\n`, () => false);
     expect(got.split('\r\n')[0]).toBe('HTTP/1.1 403 Forbidden');
     expect(got).toContain('MESHLET_PASSTHROUGH_FORBIDDEN');
+  });
+
+  it('tunnels an upgrade (WebSocket) to a host outside the mesh once it answers 101', async () => {
+    const raw = createNetServer((socket) => {
+      socket.once('data', () => {
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: test\r\nconnection: Upgrade\r\n\r\n');
+        socket.on('data', (c: Buffer) => socket.write(`echo ${c.toString()}`));
+      });
+      socket.on('error', () => undefined);
+    });
+    raw.listen(0, '127.0.0.1');
+    await once(raw, 'listening');
+    const rawPort = (raw.address() as AddressInfo).port;
+    try {
+      const socket = connect(f.port, '127.0.0.1');
+      await once(socket, 'connect');
+      let got = '';
+      socket.on('data', (c: Buffer) => (got += c.toString('latin1')));
+      socket.write(
+        `GET http://127.0.0.1:${rawPort}/ws HTTP/1.1\r\nhost: 127.0.0.1:${rawPort}\r\nupgrade: test\r\nconnection: Upgrade\r\n\r\n`,
+      );
+      await until(() => got.includes('\r\n\r\n'), 'the 101');
+      expect(got).toMatch(/^HTTP\/1\.1 101 /);
+      socket.write('ping');
+      await until(() => got.endsWith('echo ping'), 'the echo');
+      socket.destroy();
+    } finally {
+      raw.close();
+    }
   });
 
   it('a host outside the mesh that cannot be reached gets a JSON 502 naming it', async () => {
