@@ -201,6 +201,31 @@ describe('gRPC through the mesh', () => {
     }
   });
 
+  it('reaches the mesh through grpc_proxy (CONNECT to the outbound listener, HTTP/2 inside the tunnel)', async () => {
+    const before = process.env.grpc_proxy;
+    process.env.grpc_proxy = `http://127.0.0.1:${client.outboundPort}`;
+    let proxied: grpc.Client;
+    try {
+      // grpc-js reads grpc_proxy when the channel is made, and sends CONNECT greeter:50051 to the proxy.
+      proxied = new (grpcDemoClients().Greeter)('greeter:50051', grpc.credentials.createInsecure());
+    } finally {
+      if (before === undefined) delete process.env.grpc_proxy;
+      else process.env.grpc_proxy = before;
+    }
+    try {
+      const served = await pool(
+        30,
+        3,
+        async (i) => (await unary<{ instance: string }>(proxied, 'SayHello', { name: `p${i}` })).instance,
+      );
+      expect(served.filter((s) => s instanceof Error)).toEqual([]);
+      // Balanced per call inside the one tunnel.
+      expect(new Set(served).size).toBe(3);
+    } finally {
+      proxied.close();
+    }
+  });
+
   it('loses no call when an instance is killed -9 under a steady loop (UNAVAILABLE retried elsewhere), and marks it unhealthy', async () => {
     const victim = apps['greeter-3'] as GrpcAppHandle;
     let calls = 0;

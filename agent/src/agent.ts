@@ -28,6 +28,7 @@ import type { MtlsMode } from './listener/inbound-mtls.js';
 import { InFlightAttempts } from './listener/in-flight-attempts.js';
 import { type OriginPools, originOf } from './listener/origin-pools.js';
 import { OutboundListener } from './listener/outbound-listener.js';
+import { agentPassThrough } from './listener/agent-pass-through.js';
 import { closeServer } from './listener/server-lifecycle.js';
 import { AGENT_LISTENERS as GUARDS, guardListener, listenGuarded } from './listener/guard-listener.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
@@ -283,6 +284,7 @@ export class Agent {
   }
 
   #outboundListener(service: string | undefined): OutboundListener {
+    const own = () => [this.#outbound, this.#inbound, this.#admin, ...this.#upstreams];
     return new OutboundListener({
       table: () => this.#table,
       pools: this.#pools,
@@ -302,6 +304,7 @@ export class Agent {
         grpcCalls: this.#metrics.grpcCalls,
       },
       ...(service ? { service } : {}),
+      passThrough: service ? undefined : agentPassThrough(this.#config, own, this.#log),
     });
   }
 

@@ -40,6 +40,11 @@ export const AgentErrorCodes = {
    * sent; no endpoint is blamed.
    */
   IDENTITY_UNAVAILABLE: 'MESHLET_IDENTITY_UNAVAILABLE',
+  /**
+   * Under `outboundTrafficPolicy.mode: allow-any`, a request or CONNECT for a
+   * host outside the mesh named the agent's own listeners or its control plane.
+   */
+  PASSTHROUGH_FORBIDDEN: 'MESHLET_PASSTHROUGH_FORBIDDEN',
   /** The admin listener refused a write (or WebSocket) that a web page of another site sent. */
   CROSS_SITE_REQUEST: AdminApiErrorCodes.CROSS_SITE_REQUEST,
   /** The admin listener refused a `Host` that is not an IP address, `localhost` or an allowed name (DNS rebinding). */
@@ -74,6 +79,7 @@ export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
   AUTHZ_DENIED: 403,
   AUTHZ_POLICY_UNKNOWN: 503,
   IDENTITY_UNAVAILABLE: 503,
+  PASSTHROUGH_FORBIDDEN: 403,
   CROSS_SITE_REQUEST: 403,
   HOST_NOT_ALLOWED: 403,
 });

@@ -29,6 +29,8 @@ export const SharedErrorCodes = {
   PEER_IDENTITY_REFUSED: 'MESHLET_PEER_IDENTITY_REFUSED',
   /** A listener refused a connection: it, or the caller's address, has as many connections open as its limits allow. */
   CONNECTION_LIMIT: 'MESHLET_CONNECTION_LIMIT',
+  /** A request's line and headers are over the HTTP parser's limit (node's `--max-http-header-size`, 16 KiB by default). */
+  HEADERS_TOO_LARGE: 'MESHLET_HEADERS_TOO_LARGE',
   /** A routing table or policy exceeds the table budget (services, endpoints or hash-table entries); nothing is built. */
   TABLE_OVER_BUDGET: 'MESHLET_TABLE_OVER_BUDGET',
 } as const;

@@ -49,6 +49,20 @@ describe('requests in flight to an endpoint that is declared gone', () => {
   const stuck = () => ep(f.up('stuck'));
   const good = () => ep(f.up('good'));
 
+  it('still retries elsewhere in panic mode, where every endpoint was declared gone', async () => {
+    // Both unhealthy (panic: both served); the one tried first answers 503, the retry must go to the other.
+    install([health(stuck(), 'unhealthy'), health(good(), 'unhealthy')]);
+    inFlight.abandon(f.up('stuck').id, 'was marked unhealthy');
+    inFlight.abandon(f.up('good').id, 'was marked unhealthy');
+    f.up('stuck').status = 503;
+    try {
+      for (let i = 0; i < 4; i++) expect(await send(f.port)).toMatchObject({ status: 200, instance: 'good' });
+    } finally {
+      inFlight.restored(f.up('stuck').id);
+      inFlight.restored(f.up('good').id);
+    }
+  });
+
   it('retries a waiting GET on another endpoint when a table marks its endpoint unhealthy', async () => {
     f.up('stuck').delayMs = 60_000;
     install([stuck(), good()]);

@@ -101,6 +101,8 @@ export class InboundListener {
       if (handing !== undefined) this.#sessionSockets.set(session, handing);
     });
     const toH2 = (socket: Socket): void => {
+      // No Nagle: HTTP/2's small frames (a unary call's answer, WINDOW_UPDATE) must not wait for an ACK.
+      socket.setNoDelay(true);
       handing = socket;
       this.h2.emit('connection', socket);
       handing = undefined;

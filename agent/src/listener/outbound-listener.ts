@@ -36,6 +36,8 @@ import { sniffing, trackH2Sessions } from './server-lifecycle.js';
 import { drainingUnreadBodies, H2_SERVER_SETTINGS, isH2Request } from './h2/h2-server-settings.js';
 import { forwardH2, type H2ForwardContext } from './h2/forward-h2.js';
 import { H2Sessions } from './h2/h2-sessions.js';
+import { ConnectTunnels } from './connect-tunnel.js';
+import type { PassThrough } from './pass-through.js';
 
 /** The service a CONNECT tunnel named, kept on the tunnelled socket: every request inside it is for that service. */
 const TUNNEL_SERVICE = Symbol('meshlet.tunnelService');
@@ -58,6 +60,8 @@ export interface OutboundOptions {
   inFlight?: InFlightAttempts | undefined;
   /** HTTP/2 requests' way to other agents (see `forwardH2`); absent: cleartext sessions of the listener's own. */
   h2?: H2ForwardContext | undefined;
+  /** `outboundTrafficPolicy.mode: allow-any`: hosts outside the mesh are passed through; absent: `registry-only` (404). */
+  passThrough?: PassThrough | undefined;
 }
 
 /**
@@ -116,6 +120,18 @@ export class OutboundListener {
     server.removeListener('connection', http1);
     this.#http1 = (socket) => http1.call(server, socket);
     server.on('connection', (socket: Socket) => this.acceptConnection(socket));
+    // Routed before the client sends its body: an unknown service gets its 404 and no 100 (see #guard).
+    this.server.on('checkContinue', handle);
+    const tunnels = new ConnectTunnels({
+      ...options,
+      accept: (socket, service) => this.acceptConnection(socket, service),
+    });
+    this.server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      tunnels.handle(req, socket, head).catch((e: unknown) => {
+        this.#o.log.error({ err: e }, 'outbound CONNECT failed unexpectedly');
+        socket.destroy();
+      });
+    });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.#upgrade(req, socket, head).catch((e: unknown) => {
         this.#o.log.error({ err: e }, 'outbound upgrade failed unexpectedly');
@@ -135,7 +151,8 @@ export class OutboundListener {
     const known = sniffing(this.server, socket);
     sniffPreface(socket, this.server.headersTimeout, (protocol) => {
       known();
-      if (protocol === 'h2') this.h2.emit('connection', socket);
+      // No Nagle: HTTP/2's small frames (a unary call's answer, WINDOW_UPDATE) must not wait for an ACK.
+      if (protocol === 'h2') this.h2.emit('connection', socket.setNoDelay(true));
       else this.#http1(socket);
     });
   }
@@ -172,7 +189,8 @@ export class OutboundListener {
     const d = await this.#resolve(req, target, res);
     if (d === undefined) return;
     if ('refusal' in d) {
-      sendJsonError(res, d.refusal, d.extra);
+      if (this.#outsideMesh(req, target)) await this.#o.passThrough?.request(req, res);
+      else sendJsonError(res, d.refusal, d.extra);
       return;
     }
     const svc = d.svc;
@@ -195,6 +213,9 @@ export class OutboundListener {
   ): Promise<void> {
     const release = await admitRequest(res, d, this.#o.random);
     if (!release) return;
+    // Routed and admitted: now the client may send its body (a 100 from the app could not come back through the
+    // agents' pools, which buffer the body for retries; see docs/data-plane.md).
+    if (!isH2Request(req) && /100-continue/i.test(req.headers.expect ?? '')) res.writeContinue();
     try {
       await this.#forward(req, res, target, d, state);
     } finally {
@@ -243,9 +264,13 @@ export class OutboundListener {
       replayable: body.replayable,
       settings: retries,
       anotherEndpoint: () => {
-        // Endpoints declared gone since this request's selection was taken are not in it as such.
-        if (lost) for (const id of lost) tried.add(id);
-        return (next = lb.pick(pick)) !== undefined;
+        // Endpoints declared gone since this request's selection was taken are not in it as such: skipped, unless
+        // nothing else is left (panic mode serves every endpoint, and a retry must still move off a dead one).
+        next =
+          lost && lost.size > 0
+            ? (lb.pick({ ...pick, exclude: new Set([...tried, ...lost]) }) ?? lb.pick(pick))
+            : lb.pick(pick);
+        return next !== undefined;
       },
       budget: () => {
         if (svc.budget.tryAcquire()) return true;
@@ -350,6 +375,18 @@ export class OutboundListener {
     return (await wait) === 'gone' ? undefined : resolveDestination(this.#o.table(), req, target);
   }
 
+  /** Whether a refused request names a host outside the mesh that `allow-any` passes through (never on a dedicated port or in a tunnel). */
+  #outsideMesh(req: IncomingMessage, target: RequestTarget): boolean {
+    const table = this.#o.table();
+    return (
+      this.#o.passThrough !== undefined &&
+      this.#o.service === undefined &&
+      (req.socket as Socket & { [TUNNEL_SERVICE]?: string })[TUNNEL_SERVICE] === undefined &&
+      table !== undefined &&
+      table.service(target.service) === undefined
+    );
+  }
+
   /** WebSocket and other upgrades: routed like a request (subscription wait included), then tunnelled (see {@link forwardUpgrade}). */
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
@@ -361,7 +398,8 @@ export class OutboundListener {
     const d = await this.#resolve(req, target, socket);
     if (d === undefined) return;
     if ('refusal' in d) {
-      refuseUpgrade(socket, d.refusal);
+      if (this.#outsideMesh(req, target)) await this.#o.passThrough?.upgrade(req, socket, head);
+      else refuseUpgrade(socket, d.refusal, d.extra);
       return;
     }
     await forwardUpgrade(req, socket, head, target, d, this.#o.pools);

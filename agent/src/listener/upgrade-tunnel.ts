@@ -37,13 +37,13 @@ function upgradeHead(
   return `${head}connection: Upgrade\r\n\r\n`;
 }
 
-/** Answers an upgrade request that could not be carried, on the raw socket. */
-export function refuseUpgrade(socket: Duplex, err: MeshletHttpError): void {
+/** Answers an upgrade (or CONNECT) request that could not be carried, on the raw socket; `extra` joins the JSON body. */
+export function refuseUpgrade(socket: Duplex, err: MeshletHttpError, extra: Record<string, unknown> = {}): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = JSON.stringify(httpErrorBody(err));
+  const body = JSON.stringify(httpErrorBody(err, extra));
   socket.end(
     `HTTP/1.1 ${err.statusCode} ${STATUS_CODES[err.statusCode] ?? 'Error'}\r\n` +
       `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${ERROR_HEADER}: ${err.code}\r\nconnection: close\r\n\r\n${body}`,

@@ -59,6 +59,7 @@ describe('defaults', () => {
       upstreams: [],
       accessLog: { enabled: true },
       proxy: { connectTimeoutMs: 1000, requestTimeoutMs: 15_000 },
+      outboundTrafficPolicy: { mode: 'registry-only' },
       tableBudget: { maxHashEntries: 16_777_216, maxServices: 10_000, maxEndpoints: 100_000 },
       dataDir: './data/agent',
       log: { level: 'info' },

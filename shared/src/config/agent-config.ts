@@ -177,6 +177,19 @@ export const AgentConfig = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    /**
+     * Where the outbound listener sends a request, upgrade or CONNECT naming a
+     * host that is not a mesh service (Istio's `outboundTrafficPolicy.mode`):
+     * `registry-only` answers 404 `MESHLET_UNKNOWN_SERVICE`; `allow-any`
+     * passes it through to that host (never to the agent's own listeners or
+     * the control plane). See docs/data-plane.md, "CONNECT and the outbound traffic policy".
+     */
+    outboundTrafficPolicy: Type.Object(
+      {
+        mode: Type.Union([Type.Literal('registry-only'), Type.Literal('allow-any')], { default: 'registry-only' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     proxy: Type.Object(
       {
         connectTimeoutMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),

@@ -1,4 +1,4 @@
-import type { Server as HttpServer } from 'node:http';
+import { maxHeaderSize, type Server as HttpServer } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { ConnectionLimits } from '../config/connection-limits.js';
 import { SharedErrorCodes } from '../errors.js';
@@ -40,10 +40,30 @@ export interface ConnectionGuardOptions {
   onOpen?: ((delta: 1 | -1) => void) | undefined;
 }
 
-/** The answers node:http gives to client errors when no handler is installed (kept byte for byte). */
-const CLIENT_ERROR_ANSWERS: Record<string, string> = {
-  HPE_HEADER_OVERFLOW: 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n',
-  ERR_HTTP_REQUEST_TIMEOUT: 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n',
+/**
+ * The 431 a request over the header limit gets: node:http's bare answer said
+ * neither which limit nor how to raise it, so a JSON body names both (the
+ * limit is node's, process-wide: `http.maxHeaderSize`, set by
+ * `--max-http-header-size`).
+ */
+function headersTooLarge(listener: string): string {
+  const limit = maxHeaderSize;
+  const body = JSON.stringify({
+    error: {
+      code: SharedErrorCodes.HEADERS_TOO_LARGE,
+      message: `the request line and headers are over ${limit} bytes, the ${listener} listener's limit (node's --max-http-header-size); send fewer or smaller headers (a large cookie or token?), or raise the limit on every agent on the path: NODE_OPTIONS=--max-http-header-size=${limit * 2}`,
+      listener,
+      limitBytes: limit,
+      setting: 'NODE_OPTIONS=--max-http-header-size',
+    },
+  });
+  return `HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-meshlet-error: ${SharedErrorCodes.HEADERS_TOO_LARGE}\r\nconnection: close\r\n\r\n${body}`;
+}
+
+/** The answers node:http gives to client errors when no handler is installed (kept byte for byte), and ours. */
+const CLIENT_ERROR_ANSWERS: Record<string, (listener: string) => string> = {
+  HPE_HEADER_OVERFLOW: headersTooLarge,
+  ERR_HTTP_REQUEST_TIMEOUT: () => 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n',
 };
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
 
@@ -114,7 +134,7 @@ export class ConnectionGuard {
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') this.#o.onRefused?.('request_timeout');
     if (!this.#o.answerClientErrors) return;
     if (socket.writable && socket.bytesWritten === 0)
-      socket.write((err.code && CLIENT_ERROR_ANSWERS[err.code]) ?? BAD_REQUEST);
+      socket.write((err.code && CLIENT_ERROR_ANSWERS[err.code]?.(this.#o.listener)) || BAD_REQUEST);
     socket.destroy();
   }
 
