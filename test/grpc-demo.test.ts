@@ -15,7 +15,7 @@ const GRPC_CALL = join(ROOT, 'deploy', 'local', 'grpc-call.mjs');
 describe('the gRPC demo tour (deploy/local/grpc-call.mjs)', () => {
   const mesh = withMesh();
 
-  it('makes every kind of call through the mesh, spreads one channel over both instances, and drills a fault', async () => {
+  it('makes every kind of call through the mesh, spreads one channel over both instances (directly and through grpc_proxy), and drills a fault', async () => {
     const cp = await mesh.controlPlane({ services: { greeter: { protocol: 'grpc' } } });
     const apps: GrpcAppHandle[] = [];
     for (const id of ['greeter-1', 'greeter-2']) {
@@ -44,6 +44,16 @@ describe('the gRPC demo tour (deploy/local/grpc-call.mjs)', () => {
     expect(spread).toMatch(/greeter-2 {2}\d+/);
     expect(spread).not.toMatch(/failed/);
     expect(await call('health')).toBe('SERVING\n');
+
+    // grpc-js's own proxy support, as an app with grpc_proxy set uses it: a CONNECT tunnel to greeter:80 on the
+    // outbound listener, the calls inside it balanced per call as on a direct channel.
+    const proxied = async (...args: string[]) =>
+      (await run(process.execPath, [GRPC_CALL, '--proxy', `http://127.0.0.1:${client.outboundPort}`, ...args])).stdout;
+    expect(await proxied('hello', 'proxy')).toMatch(/^Hello, proxy, from greeter-[12]\n$/);
+    const proxiedSpread = await proxied('spread', '40');
+    expect(proxiedSpread).toMatch(/greeter-1 {2}\d+/);
+    expect(proxiedSpread).toMatch(/greeter-2 {2}\d+/);
+    expect(proxiedSpread).not.toMatch(/failed/);
 
     // The drill goes straight to one app (its Drill service), not through the mesh.
     const direct = async (...args: string[]) =>
