@@ -10,6 +10,7 @@ import type { Destination } from '../../route/destination.js';
 import { requestHash } from '../../route/request-hash.js';
 import type { ForwardState } from '../access-line.js';
 import { sendJsonError } from '../json-error.js';
+import { answerExhausted } from '../answer-exhausted.js';
 import type { RequestTarget } from '../request-target.js';
 import { settleFailedAttempt } from '../settle-failed-attempt.js';
 import { addTraceContextRaw } from '../trace-context.js';
@@ -94,6 +95,7 @@ export async function forwardH2(
     hash: hashKey ? requestHash(incoming, target.path, hashKey) : undefined,
   };
   const failures: string[] = [];
+  let budgetExhausted = false;
   svc.budget.onRequest();
   let next: Endpoint | undefined;
   const ask = (attempt: number, outcome: AttemptOutcome): RetryDecision =>
@@ -106,6 +108,7 @@ export async function forwardH2(
       anotherEndpoint: () => (next = lb.pick(pick)) !== undefined,
       budget: () => {
         if (svc.budget.tryAcquire()) return true;
+        budgetExhausted = true;
         svc.metrics.budgetExhausted();
         return false;
       },
@@ -172,21 +175,7 @@ export async function forwardH2(
     if (!(await waitWhileConnected(retryDelay(attempt, retries, ctx.random), response))) return;
     endpoint = next;
   }
-  if (failures.length === 0) {
-    sendJsonError(
-      response,
-      AgentErrors.NO_HEALTHY_ENDPOINT(
-        `service "${dest.name}" has no healthy endpoint to send to (routing table version ${d.version})`,
-      ),
-      { service: dest.name },
-    );
-    return;
-  }
-  sendJsonError(
-    response,
-    AgentErrors.UPSTREAM_UNREACHABLE(`no endpoint of "${dest.name}" could be reached (${failures.join('; ')})`),
-    { service: dest.name, attempts: failures.length },
-  );
+  answerExhausted(response, d, failures, budgetExhausted);
 }
 
 /** An answer declined for a retry that was then not made: the client gets it as it was (headers alone). */
