@@ -63,6 +63,27 @@ describe('OutboundListener CONNECT', () => {
   };
   beforeAll(() => install(['hello']));
 
+  it('closes a refused CONNECT whose caller sends more after it (found by the raw-bytes fuzzing: held for ever)', async () => {
+    // The answer is written and our side ended; what the caller sends after is read and dropped, so that the
+    // connection can close (a caller that never closes is cut after a short linger).
+    const open = () => new Promise<number>((r) => f.listener.server.getConnections((_e, n) => r(n)));
+    const before = await open();
+    const junk = Buffer.alloc(100 * 1024, 0x41);
+    const r = await exchange(f.port, Buffer.concat([Buffer.from(CONNECT('nosuch:80')), junk]), (got) =>
+      got.includes('"MESHLET_UNKNOWN_SERVICE"'),
+    );
+    expect(r.got).toMatch(/^HTTP\/1.1 404/);
+    let now = before + 1;
+    await until(
+      () => {
+        void open().then((n) => (now = n));
+        return now <= before;
+      },
+      "the listener's side of the refused connection to close",
+      5_000,
+    );
+  });
+
   it('answers 200 Connection established to a known service, and a request inside reaches it whatever its Host', async () => {
     const x = await exchange(f.port, CONNECT('hello:80'), (got) => got.includes('\r\n\r\n'));
     expect(x.got).toBe('HTTP/1.1 200 Connection established\r\n\r\n');

@@ -37,6 +37,9 @@ function upgradeHead(
   return `${head}connection: Upgrade\r\n\r\n`;
 }
 
+/** How long a refused upgrade's connection may stay open for its answer to be read. */
+const REFUSAL_LINGER_MS = 2_000;
+
 /** Answers an upgrade (or CONNECT) request that could not be carried, on the raw socket; `extra` joins the JSON body. */
 export function refuseUpgrade(socket: Duplex, err: MeshletHttpError, extra: Record<string, unknown> = {}): void {
   if (!socket.writable) {
@@ -44,6 +47,12 @@ export function refuseUpgrade(socket: Duplex, err: MeshletHttpError, extra: Reco
     return;
   }
   const body = JSON.stringify(httpErrorBody(err, extra));
+  // What the caller sends after the request is read and dropped (so that its end, and our close, can come), and the
+  // connection closed after a short linger at most: a caller that keeps sending, or never closes, cannot hold it.
+  socket.resume();
+  const linger = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
+  linger.unref();
+  socket.once('close', () => clearTimeout(linger));
   socket.end(
     `HTTP/1.1 ${err.statusCode} ${STATUS_CODES[err.statusCode] ?? 'Error'}\r\n` +
       `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${ERROR_HEADER}: ${err.code}\r\nconnection: close\r\n\r\n${body}`,

@@ -145,6 +145,8 @@ const no = (reason: NoRetryReason): NoRetry => ({ retry: false, reason });
 function classify(outcome: AttemptOutcome, mayRepeat: boolean, statuses: readonly number[]): Verdict {
   const ifRepeatable = (reason: RetryReason): Verdict => (mayRepeat ? yes(reason) : no('not-idempotent'));
   if (outcome.kind === 'grpc') {
+    // The peer's app reset a call it may have begun (it crashed, kill -9): answered UNAVAILABLE, and retried when
+    // grpc.retryOn lists it, whatever the method, as gRPC's own retry policy does (documented: at least once).
     if (outcome.peerError === AgentErrorCodes.APP_UNREACHABLE) return yes('peer-app-unreachable');
     if (outcome.peerError === AgentErrorCodes.AUTHZ_POLICY_UNKNOWN) return yes('peer-authz-unknown');
     return outcome.retryOn.includes(outcome.code) ? yes('grpc-status') : no('grpc-status-not-listed');

@@ -232,6 +232,84 @@ describe('OutboundListener over HTTP/2', () => {
     expect(late).toMatchObject({ grpcStatus: '4', error: 'MESHLET_UPSTREAM_TIMEOUT' });
   });
 
+  it('a client that cancels while its call waits (fault delay, breaker queue) never reaches the endpoint and frees its breaker slot', async () => {
+    // Found by review: the attempt went out for a gone client, and its breaker slot and active count were held for good.
+    const [a] = peers as [Peer, Peer];
+    install([endpoint(a)], {
+      outlierDetection: { consecutiveFailures: 0 },
+      faultInjection: { delay: { ms: 300, percent: 100 } },
+      circuitBreaker: { maxConcurrent: 1, maxPending: 5 },
+      timeouts: { requestMs: 1000 },
+    });
+    const s = client.request({
+      ':method': 'POST',
+      ':path': '/t.Echo/Hi',
+      ':authority': 'svc',
+      'content-type': 'application/grpc',
+    });
+    s.on('error', () => undefined);
+    const arrived = new Promise((r) => listener.h2.once('stream', r));
+    s.end(Buffer.from([0, 0, 0, 0, 0]));
+    await arrived;
+    s.close(constants.NGHTTP2_CANCEL);
+    // The next call gets the breaker's one slot, so the cancelled call's is free, and only it reaches the endpoint.
+    expect(await call()).toMatchObject({ grpcStatus: '0' });
+    expect(a.hits).toBe(1);
+    expect(stats.get('a').active).toBe(0);
+  });
+
+  it('an endpoint that resets a stream after its answer began counts as failed: outlier detection ejects it', async () => {
+    const [a, b] = peers as [Peer, Peer];
+    a.behave = (stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      // The callee's connection dies mid-answer (its agent or host went): the stream is reset, not ended.
+      stream.write(Buffer.from([0, 0, 0, 0, 0]), () => stream.session?.destroy());
+    };
+    install([endpoint(a), endpoint(b)], {
+      outlierDetection: { consecutiveFailures: 2, maxEjectionPercent: 50 },
+      balancer: { kind: 'round_robin' },
+    });
+    for (let i = 0; i < 8; i++) await call();
+    const before = a.hits;
+    for (let i = 0; i < 6; i++) expect(await call()).toMatchObject({ grpcStatus: '0' });
+    expect(a.hits).toBe(before);
+  });
+
+  it('bounds a whole call by its grpc-timeout, a long stream included, without holding it against the endpoint', async () => {
+    const [a, b] = peers as [Peer, Peer];
+    // Answers at once, then streams for ever.
+    a.behave = (stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      const timer = setInterval(() => stream.write(Buffer.from([0, 0, 0, 0, 0])), 20);
+      stream.on('close', () => clearInterval(timer));
+    };
+    install([endpoint(a), endpoint(b)], {
+      outlierDetection: { consecutiveFailures: 1, maxEjectionPercent: 50 },
+      balancer: { kind: 'round_robin' },
+    });
+    const closed: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const s = client.request({
+        ':method': 'POST',
+        ':path': '/t.Echo/Count',
+        ':authority': 'svc',
+        'content-type': 'application/grpc',
+        'grpc-timeout': '150m',
+      });
+      s.on('error', () => undefined);
+      s.end(Buffer.from([0, 0, 0, 0, 0]));
+      s.resume();
+      await new Promise((r) => s.once('close', r));
+      closed.push(s.rstCode ?? -1);
+    }
+    expect(closed.some((c) => c === constants.NGHTTP2_CANCEL)).toBe(true);
+    // Not ejected: calls still reach a.
+    const before = a.hits;
+    a.behave = ok;
+    for (let i = 0; i < 4; i++) await call();
+    expect(a.hits).toBeGreaterThan(before);
+  });
+
   it("cancels the endpoint's stream when the client cancels its call (RST_STREAM reaches the app)", async () => {
     const [a] = peers as [Peer, Peer];
     let cancelled = -1;

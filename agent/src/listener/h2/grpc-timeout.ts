@@ -13,7 +13,18 @@ export function grpcDeadline(header: string | string[] | undefined, now: number)
   return now + Number(m[1]) * (UNITS[m[2] as string] as number);
 }
 
-/** A `grpc-timeout` header for `ms` milliseconds left (rounded up, at least 1 ms). */
+/** The most digits a `grpc-timeout` value may have. */
+const MAX_DIGITS = 99_999_999;
+
+/**
+ * A `grpc-timeout` header for `ms` milliseconds left: in the finest unit
+ * whose value fits the spec's 8 digits (milliseconds, then seconds,
+ * minutes, hours), rounded up, at least 1.
+ */
 export function grpcTimeoutHeader(ms: number): string {
-  return `${Math.max(1, Math.ceil(ms))}m`;
+  for (const unit of ['m', 'S', 'M', 'H'] as const) {
+    const value = Math.max(1, Math.ceil(ms / (UNITS[unit] as number)));
+    if (value <= MAX_DIGITS) return `${value}${unit}`;
+  }
+  return `${MAX_DIGITS}H`;
 }

@@ -25,6 +25,13 @@ describe('grpc-timeout', () => {
     expect(grpcTimeoutHeader(249.2)).toBe('250m');
     expect(grpcTimeoutHeader(0.01)).toBe('1m');
   });
+  it('keeps to 8 digits by taking a coarser unit, rounding up (found by review: 48 h became 172800000m)', () => {
+    expect(grpcTimeoutHeader(99_999_999)).toBe('99999999m');
+    expect(grpcTimeoutHeader(48 * 3_600_000)).toBe('172800S');
+    expect(grpcTimeoutHeader(100_000_000_000)).toBe('1666667M');
+    for (const ms of [1, 1e8, 1e11, 1e13]) expect(grpcTimeoutHeader(ms)).toMatch(/^\d{1,8}[mSMH]$/);
+    expect(grpcDeadline(grpcTimeoutHeader(48 * 3_600_000), 0)).toBe(48 * 3_600_000);
+  });
 });
 
 describe("the agent's refusals as gRPC statuses", () => {

@@ -28,12 +28,17 @@ export function isGrpcRequest(req: { headers: IncomingMessage['headers'] }): boo
  * refusal before forwarding, an attempt that never took the body) has its
  * body read and dropped: an HTTP/2 stream closes only once both sides
  * ended, and a stream left open counts against the connection's stream
- * limit for good and keeps the session from closing.
+ * limit for good and keeps the session from closing. The response also
+ * gets the `destroyed` an HTTP/1.1 response has (the stream closed), which
+ * the shared code reads to tell that the client left.
  */
 export function drainingUnreadBodies<Req extends IncomingMessage, Res>(
   handle: (req: Req, res: Res) => void,
 ): (req: Req, res: Res) => void {
   return (req, res) => {
+    // The compatibility response has no `destroyed`: the shared code asks it whether the client left.
+    const stream = (req as unknown as Http2ServerRequest).stream;
+    Object.defineProperty(res, 'destroyed', { get: () => stream.destroyed || stream.closed, configurable: true });
     // The stream's own end (an answer sent with `respond` alone never ends the compatibility response).
     (req as unknown as Http2ServerRequest).stream.once('finish', () => {
       if (req.readableEnded) return;

@@ -43,7 +43,12 @@ export interface RelayH2Options {
    * are handed to it rather than sent a second time.
    */
   trailers: (trailers: OutgoingHttpHeaders) => void;
+  /** Aborting it gives the attempt up (the call's deadline passed): the stream is cancelled, the outcome failed with code `ERR_GRPC_DEADLINE`. */
+  signal?: AbortSignal | undefined;
 }
+
+/** The code of an attempt given up because its call's `grpc-timeout` passed: the client's deadline, not the endpoint's fault. */
+export const CALL_DEADLINE_CODE = 'ERR_GRPC_DEADLINE';
 
 /** A failure with the code `failureKind` reads. */
 function failure(message: string, code: string, cause?: unknown): Error & { code: string } {
@@ -76,13 +81,31 @@ export function relayH2(
   options: RelayH2Options,
 ): Promise<H2Outcome> {
   return new Promise((resolve) => {
+    // The client left (or the deadline passed) while the request waited for its attempt: nothing is sent.
+    if (downstream.closed || downstream.destroyed) {
+      resolve({
+        kind: 'failed',
+        error: failure('the client left', 'UND_ERR_ABORTED'),
+        headersSent: downstream.headersSent,
+      });
+      return;
+    }
+    if (options.signal?.aborted) {
+      resolve({
+        kind: 'failed',
+        error: failure("the call's grpc-timeout passed", CALL_DEADLINE_CODE),
+        headersSent: false,
+      });
+      return;
+    }
     let up: ClientHttp2Stream;
     try {
       up = session.request(headers, { endStream: body.empty });
     } catch (e) {
+      // Nothing was sent (a session going away between its GOAWAY and its close): as a refused connection.
       resolve({
         kind: 'failed',
-        error: failure(`cannot open a stream: ${(e as Error).message}`, 'ECONNRESET', e),
+        error: failure(`cannot open a stream: ${(e as Error).message}`, 'ECONNREFUSED', e),
         headersSent: false,
       });
       return;
@@ -91,14 +114,25 @@ export function relayH2(
     let status = 0;
     let grpcStatus: number | undefined;
     let answered = false;
+    let piped = false;
     const finish = (outcome: H2Outcome): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       downstream.off('close', clientGone);
+      options.signal?.removeEventListener('abort', deadline);
       body.detach();
       resolve(outcome);
     };
+    const deadline = (): void => {
+      if (!up.closed) up.close(NGHTTP2_CANCEL);
+      finish({
+        kind: 'failed',
+        error: failure("the call's grpc-timeout passed", CALL_DEADLINE_CODE),
+        headersSent: answered,
+      });
+    };
+    options.signal?.addEventListener('abort', deadline, { once: true });
     const timer =
       options.headersTimeoutMs > 0 && options.headersTimeoutMs < MAX_TIMER_MS
         ? setTimeout(() => {
@@ -129,7 +163,10 @@ export function relayH2(
         finish({ kind: 'declined', status, grpcStatus, headers: h });
         return;
       }
-      if (downstream.destroyed || downstream.closed) return;
+      if (downstream.destroyed || downstream.closed) {
+        clientGone();
+        return;
+      }
       answered = true;
       const out = responseHeadersH2(h);
       options.decorate?.(out);
@@ -153,7 +190,10 @@ export function relayH2(
         const g = grpcStatusOf(t);
         if (g !== undefined) grpcStatus = g;
       });
-      up.pipe(downstream);
+      // Ended only once the upstream stream closed and said how: a stream reset after its data (its connection died)
+      // must reach the client as a reset, not as an answer that ended without its trailers.
+      piped = true;
+      up.pipe(downstream, { end: false });
     });
     up.once('close', () => {
       clearTimeout(timer);
@@ -168,8 +208,19 @@ export function relayH2(
         finish({ kind: 'failed', error, headersSent: false });
         return;
       }
-      if (code !== NGHTTP2_NO_ERROR && !downstream.closed) downstream.close(code);
+      if (code !== NGHTTP2_NO_ERROR || !up.readableEnded) {
+        // Reset after the answer began (the app crashed mid-stream): the client's stream is reset the same way, and the
+        // attempt is a failure of the endpoint, not a success.
+        if (!downstream.closed) downstream.close(code === NGHTTP2_NO_ERROR ? constants.NGHTTP2_INTERNAL_ERROR : code);
+        finish({
+          kind: 'failed',
+          error: failure(`the stream was reset after the answer began (HTTP/2 error ${code})`, 'ECONNRESET'),
+          headersSent: true,
+        });
+        return;
+      }
       finish({ kind: 'relayed', status, grpcStatus });
+      if (piped && !downstream.destroyed) downstream.end();
     });
   });
 }
