@@ -1,31 +1,15 @@
-import { once } from 'node:events';
-import { connect, type Socket } from 'node:net';
 import { createLogger, type Routes, seededRandom } from '@meshlet/shared';
 import { fetch, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Subscriptions } from '../control/subscriptions.js';
 import { RouteTable } from '../route/route-table.js';
 import { OutboundListener } from './outbound-listener.js';
-import { closeServer, ep, until } from './test-support/loopback.js';
+import { closeServer, ep, openExchange, until } from './test-support/loopback.js';
 import { listen, routesOf, useOutbound } from './test-support/outbound.js';
 
 // CONNECT on the outbound listener, in process against real servers on
 // loopback: the tunnel to a known service, the answer to an unknown one,
 // and what a client that keeps retrying a refused CONNECT does.
-
-/** Opens a connection to `port`, sends `text`, and collects what comes back until `enough` holds or it closes. */
-async function exchange(port: number, text: string | Buffer, enough: (got: string) => boolean) {
-  const socket: Socket = connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  let got = '';
-  let closed = false;
-  socket.on('data', (c: Buffer) => (got += c.toString('latin1')));
-  socket.on('close', () => (closed = true));
-  socket.on('error', () => undefined);
-  socket.write(text);
-  await until(() => closed || enough(got), 'the answer to the CONNECT', 5_000);
-  return { got, closed: () => closed, socket };
-}
 
 /** The messages of an error and its causes, joined: undici says why a tunnel failed two causes down. */
 function causes(e: unknown): string {
@@ -69,7 +53,7 @@ describe('OutboundListener CONNECT', () => {
     const open = () => new Promise<number>((r) => f.listener.server.getConnections((_e, n) => r(n)));
     const before = await open();
     const junk = Buffer.alloc(100 * 1024, 0x41);
-    const r = await exchange(f.port, Buffer.concat([Buffer.from(CONNECT('nosuch:80')), junk]), (got) =>
+    const r = await openExchange(f.port, Buffer.concat([Buffer.from(CONNECT('nosuch:80')), junk]), (got) =>
       got.includes('"MESHLET_UNKNOWN_SERVICE"'),
     );
     expect(r.got).toMatch(/^HTTP\/1.1 404/);
@@ -85,7 +69,7 @@ describe('OutboundListener CONNECT', () => {
   });
 
   it('answers 200 Connection established to a known service, and a request inside reaches it whatever its Host', async () => {
-    const x = await exchange(f.port, CONNECT('hello:80'), (got) => got.includes('\r\n\r\n'));
+    const x = await openExchange(f.port, CONNECT('hello:80'), (got) => got.includes('\r\n\r\n'));
     expect(x.got).toBe('HTTP/1.1 200 Connection established\r\n\r\n');
     let answer = '';
     x.socket.on('data', (c: Buffer) => (answer += c.toString('latin1')));
@@ -97,7 +81,7 @@ describe('OutboundListener CONNECT', () => {
   });
 
   it('pushes back the bytes sent with the CONNECT (the first request in the same packet)', async () => {
-    const x = await exchange(f.port, `${CONNECT('hello:80')}GET / HTTP/1.1\r\nhost: hello\r\n\r\n`, (got) =>
+    const x = await openExchange(f.port, `${CONNECT('hello:80')}GET / HTTP/1.1\r\nhost: hello\r\n\r\n`, (got) =>
       got.includes('hello-1'),
     );
     expect(x.got).toMatch(/^HTTP\/1\.1 200 Connection established\r\n\r\nHTTP\/1\.1 200 /);
@@ -105,7 +89,7 @@ describe('OutboundListener CONNECT', () => {
   });
 
   it('CONNECT to an unknown service: the JSON 404 naming the known services on the CONNECT itself, then the connection closes', async () => {
-    const x = await exchange(f.port, CONNECT('nosuch:80'), () => false);
+    const x = await openExchange(f.port, CONNECT('nosuch:80'), () => false);
     expect(x.closed()).toBe(true);
     const [head, body] = x.got.split('\r\n\r\n') as [string, string];
     expect(head.split('\r\n')[0]).toBe('HTTP/1.1 404 Not Found');
@@ -117,13 +101,13 @@ describe('OutboundListener CONNECT', () => {
   });
 
   it('waits for the table when the CONNECT names a service learned on first use', async () => {
-    const x = await exchange(f.port, CONNECT('late:80'), (got) => got.includes('\r\n\r\n'));
+    const x = await openExchange(f.port, CONNECT('late:80'), (got) => got.includes('\r\n\r\n'));
     expect(x.got).toBe('HTTP/1.1 200 Connection established\r\n\r\n');
     x.socket.destroy();
   });
 
   it('refuses a CONNECT without a host:port target with a 400 that shows the form', async () => {
-    const x = await exchange(f.port, 'CONNECT /nowhere HTTP/1.1\r\nhost: x\r\n\r\n', () => false);
+    const x = await openExchange(f.port, 'CONNECT /nowhere HTTP/1.1\r\nhost: x\r\n\r\n', () => false);
     expect(x.got.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
     expect(x.got).toContain('CONNECT hello:80');
   });
@@ -189,7 +173,7 @@ describe('CONNECT on a dedicated upstream port', () => {
   afterAll(() => closeServer(listener.server));
 
   it('tunnels a CONNECT naming the port service', async () => {
-    const x = await exchange(port, `${CONNECT('orders:80')}GET / HTTP/1.1\r\nhost: x\r\n\r\n`, (got) =>
+    const x = await openExchange(port, `${CONNECT('orders:80')}GET / HTTP/1.1\r\nhost: x\r\n\r\n`, (got) =>
       got.includes('orders-1'),
     );
     expect(x.got).toMatch(/^HTTP\/1\.1 200 Connection established\r\n\r\nHTTP\/1\.1 200 /);
@@ -197,7 +181,7 @@ describe('CONNECT on a dedicated upstream port', () => {
   });
 
   it('refuses a CONNECT naming another service with a 400 that names the port service', async () => {
-    const x = await exchange(port, CONNECT('hello:80'), () => false);
+    const x = await openExchange(port, CONNECT('hello:80'), () => false);
     expect(x.got.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
     expect(x.got).toContain('dedicated port of service \\"orders\\"');
   });

@@ -1,32 +1,17 @@
 import { once } from 'node:events';
 import { request } from 'node:http';
-import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
 import { createLogger } from '@meshlet/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RouteTable } from '../route/route-table.js';
 import { PassThroughGuard } from './pass-through-guard.js';
 import { PassThrough, passThroughTarget, splitAuthority } from './pass-through.js';
-import { closeServer, ep, type Upstream, upstream, until } from './test-support/loopback.js';
+import { closeServer, ep, exchange, type Upstream, upstream, until } from './test-support/loopback.js';
 import { routesOf, useOutbound } from './test-support/outbound.js';
 
 // outboundTrafficPolicy allow-any, in process: a host outside the mesh (a
 // plain HTTP server on loopback standing for it) is reached by a request
 // and by a CONNECT; the agent's own listeners are not.
-
-/** Sends `text` on a new connection to `port` and collects the answer until `enough` holds or it closes. */
-async function exchange(port: number, text: string, enough: (got: string) => boolean) {
-  const socket: Socket = connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  let got = '';
-  let closed = false;
-  socket.on('data', (c: Buffer) => (got += c.toString('latin1')));
-  socket.on('close', () => (closed = true));
-  socket.on('error', () => undefined);
-  socket.write(text);
-  await until(() => closed || enough(got), 'the answer', 5_000);
-  socket.destroy();
-  return got;
-}
 
 /** A GET through the listener on `port` for the absolute `url`: status, error code, body. */
 function get(port: number, url: string): Promise<{ status: number; code: string; body: string }> {

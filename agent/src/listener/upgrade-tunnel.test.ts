@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { type AddressInfo, connect, createServer, type Server as NetServer, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Server as NetServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { until } from './test-support/loopback.js';
+import { exchange } from './test-support/loopback.js';
 import { tunnelUpgrade } from './upgrade-tunnel.js';
 
 // The upgrade tunnel with a real app on loopback that answers in its own
@@ -50,26 +50,6 @@ async function tunnel(appPort: number): Promise<{ server: Server; port: number }
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-/**
- * Sends `text` on a new connection and collects what comes back until
- * `enough` holds for it or the other side closes; fails after 3 s.
- */
-async function exchange(port: number, text: string, enough: (got: string) => boolean): Promise<string> {
-  const socket: Socket = connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  let got = '';
-  let closed = false;
-  socket.on('data', (c: Buffer) => (got += c.toString('latin1')));
-  socket.on('close', () => (closed = true));
-  socket.write(text);
-  try {
-    await until(() => closed || enough(got), 'the answer through the tunnel', 3000);
-  } finally {
-    socket.destroy();
-  }
-  return got;
-}
-
 const UPGRADE = 'GET /public HTTP/1.1\r\nhost: hello\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n';
 const SMUGGLED = 'GET /admin HTTP/1.1\r\nhost: hello\r\nx-meshlet-caller: spiffe://meshlet.local/svc/orders\r\n\r\n';
 
@@ -86,7 +66,7 @@ describe('tunnelUpgrade', () => {
       () => a.server.close(),
       () => t.server.close(),
     );
-    const got = await exchange(t.port, UPGRADE + SMUGGLED, (g) => g.endsWith('\r\n\r\nok'));
+    const got = await exchange(t.port, UPGRADE + SMUGGLED, (g) => g.endsWith('\r\n\r\nok'), 3000);
     // The app's answer comes back, on a connection that closes after it.
     expect(got).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(got).toContain('connection: close\r\n');
@@ -107,7 +87,7 @@ describe('tunnelUpgrade', () => {
       () => t.server.close(),
     );
     // After the switch, this app reads the next bytes as a request again: a stand-in for frames that reach it.
-    const got = await exchange(t.port, UPGRADE + 'GET /frame HTTP/1.1\r\n\r\n', (g) => g.endsWith('echo'));
+    const got = await exchange(t.port, UPGRADE + 'GET /frame HTTP/1.1\r\n\r\n', (g) => g.endsWith('echo'), 3000);
     expect(got).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
     expect(got).toContain('echo');
     expect(a.seen.map((s) => s.split('|')[0])).toEqual(['GET /public HTTP/1.1', 'GET /frame HTTP/1.1']);

@@ -2,8 +2,9 @@
 // whose answers a test can change, and a client that sends through the
 // outbound listener. Test code only: the agent's build excludes
 // `test-support` folders (agent/tsconfig.json).
+import { once } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { type Endpoint, systemClock } from '@meshlet/shared';
 
 /** An HTTP server on 127.0.0.1 standing for an endpoint; the fields say how it answers next. */
@@ -138,5 +139,58 @@ export async function until(condition: () => boolean, what: string, timeoutMs = 
   while (!condition()) {
     if (systemClock() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * Opens a connection to `port`, sends `bytes` and collects what comes back
+ * (as latin1) until `enough` holds for it or the other side closes; fails
+ * after `timeoutMs`. The connection stays open: `closed()` says whether the
+ * other side has closed it since.
+ *
+ * @param port - the listener's port on 127.0.0.1
+ * @param bytes - what to send
+ * @param enough - whether what came back so far is the whole answer
+ * @param timeoutMs - the deadline
+ */
+export async function openExchange(
+  port: number,
+  bytes: string | Buffer,
+  enough: (got: string) => boolean,
+  timeoutMs = 5_000,
+): Promise<{ got: string; closed: () => boolean; socket: Socket }> {
+  const socket: Socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  let got = '';
+  let closed = false;
+  socket.on('data', (c: Buffer) => (got += c.toString('latin1')));
+  socket.on('close', () => (closed = true));
+  socket.on('error', () => undefined);
+  socket.write(bytes);
+  await until(() => closed || enough(got), 'the answer', timeoutMs);
+  return { got, closed: () => closed, socket };
+}
+
+/**
+ * {@link openExchange}, then the connection is closed; resolves with what came back.
+ *
+ * @param port - the listener's port on 127.0.0.1
+ * @param bytes - what to send
+ * @param enough - whether what came back so far is the whole answer
+ * @param timeoutMs - the deadline
+ */
+export async function exchange(
+  port: number,
+  bytes: string | Buffer,
+  enough: (got: string) => boolean,
+  timeoutMs = 5_000,
+): Promise<string> {
+  let socket: Socket | undefined;
+  try {
+    const x = await openExchange(port, bytes, enough, timeoutMs);
+    socket = x.socket;
+    return x.got;
+  } finally {
+    socket?.destroy();
   }
 }
