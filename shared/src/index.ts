@@ -3,6 +3,7 @@ export * from './config/agent-config.js';
 export * from './config/common.js';
 export * from './config/connection-limits.js';
 export * from './net/address-key.js';
+export * from './net/canonical-address.js';
 export * from './net/connection-guard.js';
 export * from './net/json-client-error.js';
 export * from './config/control-plane-config.js';

@@ -20,6 +20,8 @@ export interface ConnectTunnelOptions {
   accept: (socket: Socket, service: string) => void;
   /** `outboundTrafficPolicy.mode: allow-any`: hosts outside the mesh are tunnelled to as raw TCP; absent: refused. */
   passThrough?: PassThrough | undefined;
+  /** Holds a raw pass-through tunnel's socket until it closes: the listener's close destroys it. */
+  hold?: ((socket: Duplex) => void) | undefined;
 }
 
 /** What a client reads once its CONNECT is accepted; nothing else precedes the tunnelled bytes. */
@@ -76,6 +78,7 @@ export class ConnectTunnels {
       if (socket.destroyed) return;
       const table = this.#o.table();
       if (this.#o.passThrough !== undefined && dedicated === undefined && table !== undefined) {
+        this.#o.hold?.(socket);
         await this.#o.passThrough.tunnel(socket, head, target);
         return;
       }

@@ -25,7 +25,7 @@ import { relayToApp, toAppOverH2 } from './h2/inbound-h2.js';
 import { relayHttp1ToH2App } from './h2/http1-to-h2-app.js';
 import { drainingUnreadBodies, H2_SERVER_SETTINGS, isH2Request } from './h2/h2-server-settings.js';
 import { sniffPreface } from './h2/sniff-preface.js';
-import { sniffing, trackH2Sessions } from './server-lifecycle.js';
+import { closedWithServer, trackH2Sessions } from './server-lifecycle.js';
 
 /** Options of {@link InboundListener}. */
 export interface InboundOptions {
@@ -114,7 +114,7 @@ export class InboundListener {
         else httpConnection.call(server, socket);
         return;
       }
-      const known = sniffing(server, socket);
+      const known = closedWithServer(server, socket);
       sniffPreface(socket, server.headersTimeout, (p) => {
         known();
         if (p === 'h2') toH2(socket);

@@ -18,7 +18,7 @@ import { refuseUpgrade } from './upgrade-tunnel.js';
 import { admitRequest } from './admit-request.js';
 import { attemptEndpoint } from './attempt-endpoint.js';
 import { sniffPreface } from './h2/sniff-preface.js';
-import { sniffing, trackH2Sessions } from './server-lifecycle.js';
+import { closedWithServer, trackH2Sessions } from './server-lifecycle.js';
 import { drainingUnreadBodies, H2_SERVER_SETTINGS, isH2Request } from './h2/h2-server-settings.js';
 import { forwardH2, type H2ForwardContext } from './h2/forward-h2.js';
 import { forwardHttp1 } from './forward-http1.js';
@@ -112,6 +112,7 @@ export class OutboundListener {
     const tunnels = new ConnectTunnels({
       ...options,
       accept: (socket, service) => this.acceptConnection(socket, service),
+      hold: (socket) => socket.once('close', closedWithServer(this.server, socket)),
     });
     this.server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       tunnels.handle(req, socket, head).catch((e: unknown) => {
@@ -135,7 +136,7 @@ export class OutboundListener {
    */
   acceptConnection(socket: Socket, tunnelService?: string): void {
     if (tunnelService !== undefined) (socket as Socket & { [TUNNEL_SERVICE]?: string })[TUNNEL_SERVICE] = tunnelService;
-    const known = sniffing(this.server, socket);
+    const known = closedWithServer(this.server, socket);
     sniffPreface(socket, this.server.headersTimeout, (protocol) => {
       known();
       // No Nagle: HTTP/2's small frames (a unary call's answer, WINDOW_UPDATE) must not wait for an ACK.
@@ -146,7 +147,10 @@ export class OutboundListener {
 
   #target(req: IncomingMessage): RequestTarget | undefined {
     const service = this.#o.service ?? (req.socket as Socket & { [TUNNEL_SERVICE]?: string })[TUNNEL_SERVICE];
-    return service !== undefined ? { service, path: req.url ?? '/' } : requestTarget(req);
+    if (service === undefined) return requestTarget(req);
+    // The service is the port's or the tunnel's; an absolute-form request still sends only its path and query on.
+    const url = req.url ?? '/';
+    return { service, path: url.startsWith('/') ? url : (requestTarget(req)?.path ?? '/') };
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -246,6 +250,8 @@ export class OutboundListener {
     const table = this.#o.table();
     return (
       this.#o.passThrough !== undefined &&
+      // HTTP/2 is never passed through (the pass-through relays HTTP/1.1): an outside host is reached with CONNECT.
+      !isH2Request(req) &&
       this.#o.service === undefined &&
       (req.socket as Socket & { [TUNNEL_SERVICE]?: string })[TUNNEL_SERVICE] === undefined &&
       table !== undefined &&

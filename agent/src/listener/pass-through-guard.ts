@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { canonicalAddress } from '@meshlet/shared';
 
 /** A host and port, as a listener binds or a URL names them. */
 export interface HostPort {
@@ -15,23 +16,28 @@ export type Resolve = (host: string) => Promise<string[]>;
 export const systemResolve: Resolve = async (host) =>
   isIP(host) !== 0 ? [host] : (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
-/** An IPv4-mapped IPv6 address read as IPv4 (`::ffff:127.0.0.1` -> `127.0.0.1`). */
+/**
+ * An address in its one spelling (see `canonicalAddress`: `::ffff:7f00:1`,
+ * `::ffff:127.0.0.1` and `127.0.0.1` are one address, as are `0:0::1` and
+ * `::1`); a string compare of spellings let the first ones past (found by
+ * review: the admin listener was reachable as `[::ffff:7f00:1]`).
+ */
 function plain(address: string): string {
-  const lower = address.toLowerCase();
-  return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower;
+  return canonicalAddress(address)?.address ?? address.toLowerCase();
 }
 
 /** The addresses of this host: its interfaces' addresses and the unspecified ones (`0.0.0.0`, `::`). */
 export function localAddresses(): Set<string> {
-  const out = new Set(['0.0.0.0', '::']);
+  const out = new Set([plain('0.0.0.0'), plain('::')]);
   for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) out.add(plain(a.address));
   return out;
 }
 
-/** Whether `address` is this host's: loopback (all of 127.0.0.0/8, `::1`), unspecified, or an interface's. */
+/** Whether `address` is this host's, in any spelling: loopback (127.0.0.0/8, `::1`), unspecified (0.0.0.0/8, `::`), or an interface's. */
 export function isLocalAddress(address: string, local: ReadonlySet<string>): boolean {
-  const a = plain(address);
-  return a.startsWith('127.') || a === '::1' || local.has(a);
+  const c = canonicalAddress(address);
+  if (c === undefined) return local.has(address.toLowerCase());
+  return c.range === 'loopback' || c.range === 'unspecified' || local.has(c.address);
 }
 
 /** Options of {@link PassThroughGuard}. */

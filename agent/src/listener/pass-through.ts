@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type OutgoingHttpHeaders, request, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -65,11 +66,18 @@ function passedHeaders(req: IncomingMessage): string[] {
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const lower = (raw[i] as string).toLowerCase();
-    if (HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || named.has(lower) || lower === 'via') continue;
     out.push(raw[i] as string, raw[i + 1] as string);
   }
+  // A chunked body is framed again on the next hop (found by review: without it, node sent the body unframed after a
+  // GET's headers, where the host read it as a second request).
+  if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined)
+    out.push('transfer-encoding', 'chunked');
   return out;
 }
+
+/** A pass-through tunnel idle this long both ways is closed. */
+const TUNNEL_IDLE_MS = 3_600_000;
 
 /**
  * The `allow-any` half of the outbound traffic policy: a request, upgrade
@@ -80,6 +88,8 @@ function passedHeaders(req: IncomingMessage): string[] {
  */
 export class PassThrough {
   readonly #o: PassThroughOptions;
+  /** This agent's `Via` entry on the requests it passes through (RFC 9110 §7.6.3), one per agent process. */
+  readonly #via = `1.1 meshlet-${randomUUID().slice(0, 8)}`;
 
   constructor(options: PassThroughOptions) {
     this.#o = options;
@@ -92,7 +102,14 @@ export class PassThrough {
       sendJsonError(res, AgentErrors.BAD_REQUEST(target));
       return;
     }
+    if (req.headers.via?.includes(this.#via)) {
+      // Came back through this very agent: a loop, whatever spelling of its address let it past the guard.
+      sendJsonError(res, AgentErrors.PASSTHROUGH_FORBIDDEN('this request already passed through this agent: a loop'));
+      return;
+    }
     const checked = await this.#o.guard.check(target.host, target.port);
+    // The client left during the lookup: nothing is opened for it.
+    if (req.destroyed || res.destroyed) return;
     if (!checked.ok) {
       sendJsonError(res, AgentErrors.PASSTHROUGH_FORBIDDEN(checked.why), { host: target.host, port: target.port });
       return;
@@ -105,7 +122,11 @@ export class PassThrough {
         port: target.port,
         method: req.method,
         path: target.path,
-        headers: passedHeaders(req) as unknown as OutgoingHttpHeaders,
+        headers: [
+          ...passedHeaders(req),
+          'via',
+          req.headers.via ? `${req.headers.via}, ${this.#via}` : this.#via,
+        ] as unknown as OutgoingHttpHeaders,
         setHost: false,
         agent: false,
         timeout: this.#o.connectTimeoutMs,
@@ -131,6 +152,9 @@ export class PassThrough {
         resolve();
       });
       res.on('close', () => out.destroy());
+      req.once('close', () => {
+        if (!req.complete) out.destroy();
+      });
       req.pipe(out);
     });
   }
@@ -138,6 +162,7 @@ export class PassThrough {
   /** Carries a CONNECT to `target` as raw TCP: `200 Connection established` once connected, then bytes both ways. */
   async tunnel(socket: Duplex, head: Buffer, target: HostPort): Promise<void> {
     const checked = await this.#o.guard.check(target.host, target.port);
+    if (socket.destroyed) return;
     if (!checked.ok) {
       refuseUpgrade(socket, AgentErrors.PASSTHROUGH_FORBIDDEN(checked.why), { ...target });
       return;
@@ -159,6 +184,8 @@ export class PassThrough {
       upstream.on('error', () => socket.destroy());
       socket.on('error', () => upstream.destroy());
       upstream.on('close', () => socket.destroy());
+      // Idle both ways for an hour (Istio's TCP idle timeout): closed; the listener's close closes it too.
+      upstream.setTimeout(TUNNEL_IDLE_MS, () => upstream.destroy());
       socket.write('HTTP/1.1 200 Connection established\r\n\r\n');
       if (head.length > 0) upstream.write(head);
       socket.pipe(upstream);

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 /** The HTTP/2 sessions served on each HTTP server's connections (see {@link trackH2Sessions}). */
 const h2Sessions = new WeakMap<
   Server,
-  { sessions: Set<Http2Session>; closing: boolean; sniffing: Set<{ destroy(): void }> }
+  { sessions: Set<Http2Session>; closing: boolean; untracked: Set<{ destroy(): void }> }
 >();
 
 /**
@@ -18,7 +18,7 @@ const h2Sessions = new WeakMap<
  * to say) is not.
  */
 export function trackH2Sessions(server: Server, h2: Http2Server): void {
-  const state = { sessions: new Set<Http2Session>(), closing: false, sniffing: new Set<{ destroy(): void }>() };
+  const state = { sessions: new Set<Http2Session>(), closing: false, untracked: new Set<{ destroy(): void }>() };
   const sessions = state.sessions;
   h2Sessions.set(server, state);
   h2.on('session', (session: Http2Session) => {
@@ -40,19 +40,21 @@ export function trackH2Sessions(server: Server, h2: Http2Server): void {
 }
 
 /**
- * Counts `socket` as one whose protocol is not known yet (its first bytes
- * are awaited) until the returned function is called: {@link closeServer}
- * closes such connections at once, as it closes idle HTTP/1.1 ones.
+ * Counts `socket` as a connection of `server` that neither its HTTP/1.1
+ * nor its HTTP/2 side knows (one whose protocol is not known yet, a raw
+ * pass-through tunnel) until the returned function is called:
+ * {@link closeServer} destroys such connections at once, as it closes idle
+ * HTTP/1.1 ones, so that they cannot keep a stopping agent waiting.
  */
-export function sniffing(server: Server, socket: { destroy(): void }): () => void {
+export function closedWithServer(server: Server, socket: { destroy(): void }): () => void {
   const state = h2Sessions.get(server);
   if (state === undefined) return () => undefined;
   if (state.closing) {
     socket.destroy();
     return () => undefined;
   }
-  state.sniffing.add(socket);
-  return () => state.sniffing.delete(socket);
+  state.untracked.add(socket);
+  return () => state.untracked.delete(socket);
 }
 
 /** Binds `server` to `host:port` and resolves with the port bound (the one chosen when `port` is 0). */
@@ -76,8 +78,9 @@ export function closeServer(server: Server): Promise<void> {
     if (h2 !== undefined) {
       h2.closing = true;
       for (const session of h2.sessions) session.close();
-      // Connections that have not said which protocol they speak are idle ones: closed, as HTTP/1.1's are.
-      for (const socket of h2.sniffing) socket.destroy();
+      // Connections that have not said which protocol they speak are idle ones, and raw tunnels have no end to wait
+      // for: closed, as idle HTTP/1.1 ones are.
+      for (const socket of h2.untracked) socket.destroy();
     }
   });
 }

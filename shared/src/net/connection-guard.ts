@@ -133,7 +133,9 @@ export class ConnectionGuard {
   clientError(err: Error & { code?: string }, socket: Socket): void {
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') this.#o.onRefused?.('request_timeout');
     if (!this.#o.answerClientErrors) return;
-    if (socket.writable && socket.bytesWritten === 0)
+    // No answer in progress on the connection (the first request, a keep-alive one, or the inside of a CONNECT tunnel,
+    // whose `200 Connection established` is already written): the client is told why.
+    if (socket.writable && !(socket as Socket & { _httpMessage?: unknown })._httpMessage)
       socket.write((err.code && CLIENT_ERROR_ANSWERS[err.code]?.(this.#o.listener)) || BAD_REQUEST);
     socket.destroy();
   }
