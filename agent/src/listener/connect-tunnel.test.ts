@@ -80,6 +80,16 @@ describe('OutboundListener CONNECT', () => {
     x.socket.destroy();
   });
 
+  it('sends an absolute-form request inside a tunnel on with its path only (found by review: the whole URL went on)', async () => {
+    const x = await openExchange(
+      f.port,
+      `${CONNECT('hello:80')}GET http://hello/v2/x?q=1 HTTP/1.1\r\nhost: hello\r\n\r\n`,
+      (got) => /\r\n\r\nHTTP\/1.1 200/.test(got),
+    );
+    x.socket.destroy();
+    expect(f.up('hello-1').lastUrl).toBe('/v2/x?q=1');
+  });
+
   it('pushes back the bytes sent with the CONNECT (the first request in the same packet)', async () => {
     const x = await openExchange(f.port, `${CONNECT('hello:80')}GET / HTTP/1.1\r\nhost: hello\r\n\r\n`, (got) =>
       got.includes('hello-1'),

@@ -13,6 +13,8 @@ export interface Upstream {
   server: Server;
   port: number;
   hits: number;
+  /** The request target of the last request it got. */
+  lastUrl: string;
   status: number;
   /** Extra answer headers. */
   headers: Record<string, string>;
@@ -35,6 +37,7 @@ export async function upstream(id: string, status = 200): Promise<Upstream> {
     server: createServer(),
     port: 0,
     hits: 0,
+    lastUrl: '',
     status,
     headers: {},
     delayMs: 0,
@@ -43,6 +46,7 @@ export async function upstream(id: string, status = 200): Promise<Upstream> {
   };
   u.server.on('request', (req, res) => {
     u.hits++;
+    u.lastUrl = req.url ?? '';
     req.resume();
     req.on('end', () => {
       if (u.earlyHints) res.writeEarlyHints({ link: '</a.css>; rel=preload' });
