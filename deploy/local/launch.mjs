@@ -11,6 +11,7 @@
 //
 // usage: node deploy/local/launch.mjs [--topology FILE] [--dir DIR]
 import { spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,6 +75,19 @@ function writeConfig(name, config) {
     mode: 0o600,
   });
   return file;
+}
+
+/** The status of `GET url` sent through the proxy at 127.0.0.1:`port` (absolute form, as `curl -x` sends it); 0 when it fails. */
+function proxiedGet(port, url) {
+  return new Promise((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: url, agent: false, timeout: 2_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+    req.end();
+  });
 }
 
 async function waitFor(what, check, timeoutMs = 30_000) {
@@ -164,6 +178,8 @@ try {
   say(`  minted a join credential per service: ${Object.keys(credentials).join(', ')}`);
 
   const expected = [];
+  // Admin ports of the instances' agents, waited on for /ready with the client's.
+  const admins = [];
   for (const service of topology.services) {
     for (const inst of service.instances) {
       say(`  starting ${service.name}/${inst.id}: app :${inst.appPort}, agent inbound :${inst.inboundPort}`);
@@ -192,6 +208,7 @@ try {
         }),
       ]);
       expected.push(inst.id);
+      admins.push(inst.adminPort);
     }
   }
   const outboundPort = client.outboundPort ?? 15001;
@@ -224,6 +241,29 @@ try {
     const endpoints = Object.values(services).reduce((n, s) => n + s.endpoints.length, 0);
     return endpoints === expected.length || `client holds ${endpoints} of ${expected.length} endpoints`;
   });
+
+  // Ready: each agent holds a workload certificate too (without one the client's first calls are 503
+  // MESHLET_IDENTITY_UNAVAILABLE, and an instance cannot be called over mTLS); /ready says so.
+  await waitFor('every agent to be ready (table and workload certificate)', async () => {
+    const waiting = [];
+    for (const port of [...admins, adminPort]) {
+      const r = await fetch(`http://127.0.0.1:${port}/ready`).catch(() => undefined);
+      if (!r?.ok) waiting.push(port);
+    }
+    return waiting.length === 0 || `agents not ready yet (admin ports ${waiting.join(', ')})`;
+  });
+
+  // And the whole path works: each HTTP service answers through the client agent, once per instance (round robin
+  // visits each), on the apps' /healthz (which the demo app does not count as served).
+  for (const service of topology.services.filter((s) => !isGrpc(s))) {
+    await waitFor(`${service.name} to answer through the client agent`, async () => {
+      for (let i = 0; i < service.instances.length; i++) {
+        const r = await proxiedGet(outboundPort, `http://${service.name}/healthz`);
+        if (r !== 200) return `${service.name} answered ${r} through the client agent`;
+      }
+      return true;
+    });
+  }
 
   starting = false;
   say('');
