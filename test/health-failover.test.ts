@@ -283,14 +283,20 @@ describe('per-agent tables and rings', () => {
     const client = await mesh.agent({ agentId: 'client', cp, outbound: true });
     const first = await httpRequest(client.outboundPort as number, 'http://cache/', { headers: { 'x-user': 'u-1' } });
     expect(first.status).toBe(200);
-    const ring = await waitFor('the client to report an agreeing ring checksum', async () => {
-      const r = (await getJson(cp.port, '/v1/rings')).rings.find((x: { service: string }) => x.service === 'cache');
-      return r?.agents.agreeing >= 1 ? r : undefined;
-    });
-    expect(ring.agents.disagreeing).toEqual([]);
-    const agent = (await getJson(cp.port, '/v1/agents')).agents.find(
-      (a: { agentId: string }) => a.agentId === 'client',
+    // The ring and the client's own report, read together until they agree: /v1/agents reads the client's last
+    // report on its own, and a report may come after /v1/rings counted the one before (or a newer ring came).
+    const { ring, agent } = await waitFor(
+      'the client to report the ring checksum the control plane holds',
+      async () => {
+        const r = (await getJson(cp.port, '/v1/rings')).rings.find((x: { service: string }) => x.service === 'cache');
+        const a = (await getJson(cp.port, '/v1/agents')).agents.find(
+          (x: { agentId: string }) => x.agentId === 'client',
+        );
+        const mine = a?.rings?.find((x: { service: string }) => x.service === 'cache');
+        return r?.agents.agreeing >= 1 && mine?.version === r.version ? { ring: r, agent: a } : undefined;
+      },
     );
+    expect(ring.agents.disagreeing).toEqual([]);
     expect(agent.rings).toEqual([{ service: 'cache', version: ring.version, checksum: ring.checksum, agrees: true }]);
   });
 });
