@@ -15,6 +15,7 @@ export * from './setting-file.js';
 export * from './logger.js';
 export * from './protocol/codec.js';
 export * from './protocol/messages.js';
+export * from './protocol/coordination.js';
 export * from './protocol/service-name.js';
 export * from './protocol/admin-api.js';
 export * from './validation.js';

@@ -4,6 +4,8 @@ import {
   backoffDelay,
   type Certificate,
   type ControlMessage,
+  type CoordEvent,
+  type CoordResult,
   type Csr,
   createControlMessageDecoder,
   type Decoder,
@@ -64,6 +66,8 @@ export interface ControlClientOptions {
   upstreams: () => string[];
   /** Applies a table (full or delta); says whether to ACK or NACK it. */
   applyRoutes: (routes: Routes) => ApplyResult | Promise<ApplyResult>;
+  /** Answers to the agent's `coord` requests and lock changes (the agent's coordination client), if any. */
+  coordination?: (message: CoordResult | CoordEvent) => void;
   /** The workload certificate's side of the stream (the agent's `IdentityManager`), if any. */
   certificates?: {
     onIdentity(message: Identity): Promise<void> | void;
@@ -339,6 +343,7 @@ export class ControlClient {
       return;
     }
     const msg = decoded.message;
+    if (msg.type === 'coordResult' || msg.type === 'coordEvent') return o.coordination?.(msg);
     if (msg.type === 'error') {
       if (msg.field === 'csrPem') o.certificates?.onError(msg);
       else o.log.warn({ code: msg.code, detail: msg.message }, 'the control plane reported an error');

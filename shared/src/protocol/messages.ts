@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { AuthzPolicy } from './authz-policy.js';
+import { Coord, CoordEvent, CoordResult } from './coordination.js';
 import { ServicePolicy } from './policy.js';
 import { SERVICE_NAME_RULE } from './service-name.js';
 
@@ -340,9 +341,10 @@ export const Certificate = Type.Object({
 export type Certificate = Static<typeof Certificate>;
 
 /** Messages an agent sends. */
-export type AgentMessage = Hello | Heartbeat | Health | Subscribe | Observations | Ack | Nack | Csr | ErrorMessage;
+export type AgentMessage =
+  Hello | Heartbeat | Health | Subscribe | Observations | Ack | Nack | Csr | Coord | ErrorMessage;
 /** Messages a control plane sends. */
-export type ControlMessage = Routes | Identity | Certificate | ErrorMessage;
+export type ControlMessage = Routes | Identity | Certificate | CoordResult | CoordEvent | ErrorMessage;
 
 /** Schemas of the messages an agent may send, by type. */
 export const agentMessageSchemas = {
@@ -354,6 +356,7 @@ export const agentMessageSchemas = {
   ack: Ack,
   nack: Nack,
   csr: Csr,
+  coord: Coord,
   error: ErrorMessage,
 } as const;
 
@@ -362,6 +365,8 @@ export const controlMessageSchemas = {
   routes: Routes,
   identity: Identity,
   certificate: Certificate,
+  coordResult: CoordResult,
+  coordEvent: CoordEvent,
   error: ErrorMessage,
 } as const;
 
