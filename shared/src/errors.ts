@@ -33,6 +33,14 @@ export const SharedErrorCodes = {
   HEADERS_TOO_LARGE: 'MESHLET_HEADERS_TOO_LARGE',
   /** A routing table or policy exceeds the table budget (services, endpoints or hash-table entries); nothing is built. */
   TABLE_OVER_BUDGET: 'MESHLET_TABLE_OVER_BUDGET',
+  /** An app asked for a lock (or leadership) that someone else holds. */
+  LOCK_HELD: 'MESHLET_LOCK_HELD',
+  /** An app renewed or released a lock (or term) it no longer holds: its token is not the holder's. */
+  LOCK_NOT_HELD: 'MESHLET_LOCK_NOT_HELD',
+  /** A coordination request the control plane will not serve: the agent has no service, or the store cannot be reached. */
+  COORDINATION_REFUSED: 'MESHLET_COORDINATION_REFUSED',
+  /** The agent cannot reach the control plane (or had no answer in time): no lock is granted or renewed from a cache. */
+  COORDINATION_UNAVAILABLE: 'MESHLET_COORDINATION_UNAVAILABLE',
 } as const;
 
 /** One of {@link SharedErrorCodes}. */
