@@ -1,4 +1,4 @@
-import { AdminApiErrorCodes, defineHttpErrors } from '@meshlet/shared';
+import { AdminApiErrorCodes, defineHttpErrors, SharedErrorCodes } from '@meshlet/shared';
 
 /**
  * Stable error codes of the agent's data path, listed in `docs/errors.md`.
@@ -49,6 +49,12 @@ export const AgentErrorCodes = {
   CROSS_SITE_REQUEST: AdminApiErrorCodes.CROSS_SITE_REQUEST,
   /** The admin listener refused a `Host` that is not an IP address, `localhost` or an allowed name (DNS rebinding). */
   HOST_NOT_ALLOWED: AdminApiErrorCodes.HOST_NOT_ALLOWED,
+  /** An app asked for a lock or leadership someone else holds. */
+  LOCK_HELD: SharedErrorCodes.LOCK_HELD,
+  /** An app renewed or released a lock (or term) it no longer holds. */
+  LOCK_NOT_HELD: SharedErrorCodes.LOCK_NOT_HELD,
+  /** The agent cannot reach the control plane for a coordination request (never a lock from a cache). */
+  COORDINATION_UNAVAILABLE: SharedErrorCodes.COORDINATION_UNAVAILABLE,
 } as const;
 
 /** One of {@link AgentErrorCodes}. */
@@ -82,6 +88,9 @@ export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
   PASSTHROUGH_FORBIDDEN: 403,
   CROSS_SITE_REQUEST: 403,
   HOST_NOT_ALLOWED: 403,
+  LOCK_HELD: 409,
+  LOCK_NOT_HELD: 409,
+  COORDINATION_UNAVAILABLE: 503,
 });
 
 /** Header that carries the error code on every answer the agent makes itself. */
