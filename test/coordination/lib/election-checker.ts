@@ -7,7 +7,7 @@
  * (a renewal refused, a `lost` event, a resignation).
  */
 export type ElectionEvent =
-  | { type: 'belief'; app: string; term: number; from: number; until: number }
+  | { type: 'belief'; app: string; term: number; from: number; until: number; at?: number }
   | { type: 'end'; app: string; term: number; at: number; why: string }
   | { type: 'campaign'; app: string; at: number; status: number; code?: string };
 
