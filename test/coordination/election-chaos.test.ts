@@ -5,7 +5,7 @@ import { waitFor } from '../harness/wait.js';
 import { chaosSuite } from '../chaos/lib/chaos-suite.js';
 import { type Contender, CoordMesh } from './lib/coord-mesh.js';
 import { beliefsOf, checkElection, type ElectionEvent } from './lib/election-checker.js';
-import { historyText, recordRun } from './lib/run-figures.js';
+import { historyText, recordRun, withReport } from './lib/run-figures.js';
 
 // Leader election under kill -9 (issue 18): three candidates, each an app
 // behind its own agent on its own host, campaign for one election through
@@ -87,74 +87,79 @@ describe('leader election under kill -9', () => {
     await m.startControlPlanes();
   }, 180_000);
 
-  it("kill -9 of the leader's app, of its agent, of the leader replica: a leader again within the bound, terms increasing, no two beliefs overlapping past the lease", async () => {
-    const options = (app: string) => ({ name: ELECTION, app, maxMs: 600_000 });
-    for (const id of CANDIDATES) await m.contender(id, SERVICE, SCRIPT, options(id));
-    const first = await waitFor('a first leader', leaderNow, { timeoutMs: 30_000 });
-    const phases: Array<Record<string, unknown>> = [];
+  it(
+    "kill -9 of the leader's app, of its agent, of the leader replica: a leader again within the bound, terms increasing, no two beliefs overlapping past the lease",
+    () =>
+      withReport(m.contenders, async () => {
+        const options = (app: string) => ({ name: ELECTION, app, maxMs: 600_000 });
+        for (const id of CANDIDATES) await m.contender(id, SERVICE, SCRIPT, options(id));
+        const first = await waitFor('a first leader', leaderNow, { timeoutMs: 30_000 });
+        const phases: Array<Record<string, unknown>> = [];
 
-    // 1. The leader's app: no more renewals, its instance fails its health checks.
-    let t0 = Date.now();
-    await first.c.app?.stop('SIGKILL');
-    const second = await electedAfter(t0, first.term);
-    phases.push({
-      killed: `app of ${first.c.id}`,
-      term: first.term,
-      next: second.c.id,
-      nextTerm: second.term,
-      s: (second.at - t0) / 1000,
-    });
-    first.c.startApp(options(first.c.id));
+        // 1. The leader's app: no more renewals, its instance fails its health checks.
+        let t0 = Date.now();
+        await first.c.app?.stop('SIGKILL');
+        const second = await electedAfter(t0, first.term);
+        phases.push({
+          killed: `app of ${first.c.id}`,
+          term: first.term,
+          next: second.c.id,
+          nextTerm: second.term,
+          s: (second.at - t0) / 1000,
+        });
+        first.c.startApp(options(first.c.id));
 
-    // 2. The leader's agent: its stream gone, its app's renewals refused at once.
-    const before2 = await waitFor('the second leader still leading', leaderNow, { timeoutMs: 10_000 });
-    t0 = Date.now();
-    await before2.c.agent.stop('SIGKILL');
-    const third = await electedAfter(t0, before2.term);
-    phases.push({
-      killed: `agent of ${before2.c.id}`,
-      term: before2.term,
-      next: third.c.id,
-      nextTerm: third.term,
-      s: (third.at - t0) / 1000,
-    });
-    await before2.c.restartAgent();
+        // 2. The leader's agent: its stream gone, its app's renewals refused at once.
+        const before2 = await waitFor('the second leader still leading', leaderNow, { timeoutMs: 10_000 });
+        t0 = Date.now();
+        await before2.c.agent.stop('SIGKILL');
+        const third = await electedAfter(t0, before2.term);
+        phases.push({
+          killed: `agent of ${before2.c.id}`,
+          term: before2.term,
+          next: third.c.id,
+          nextTerm: third.term,
+          s: (third.at - t0) / 1000,
+        });
+        await before2.c.restartAgent();
 
-    // 3. The control-plane leader replica: the election's lease lives in etcd, renewed through any replica.
-    const before3 = await waitFor('the third leader still leading', leaderNow, { timeoutMs: 10_000 });
-    t0 = Date.now();
-    const cp = await m.killLeader();
-    const fourth = await leadingAfter(t0);
-    phases.push({
-      killed: `leader replica ${cp.host.name}`,
-      term: before3.term,
-      next: fourth.c.id,
-      nextTerm: fourth.term,
-      s: (fourth.at - t0) / 1000,
-      kept: fourth.term === before3.term,
-    });
-    await cp.restart();
-    await m.leader();
-    // A moment of the whole mesh again, so that every belief after the faults is recorded too.
-    const last = await waitFor('a leader after the replica is back', leaderNow, { timeoutMs: 15_000 });
-    await Promise.all(m.contenders.map((c) => c.app?.stop('SIGKILL')));
+        // 3. The control-plane leader replica: the election's lease lives in etcd, renewed through any replica.
+        const before3 = await waitFor('the third leader still leading', leaderNow, { timeoutMs: 10_000 });
+        t0 = Date.now();
+        const cp = await m.killLeader();
+        const fourth = await leadingAfter(t0);
+        phases.push({
+          killed: `leader replica ${cp.host.name}`,
+          term: before3.term,
+          next: fourth.c.id,
+          nextTerm: fourth.term,
+          s: (fourth.at - t0) / 1000,
+          kept: fourth.term === before3.term,
+        });
+        await cp.restart();
+        await m.leader();
+        // A moment of the whole mesh again, so that every belief after the faults is recorded too.
+        const last = await waitFor('a leader after the replica is back', leaderNow, { timeoutMs: 15_000 });
+        await Promise.all(m.contenders.map((c) => c.app?.stop('SIGKILL')));
 
-    const beliefs = beliefsOf(events());
-    const v = checkElection(beliefs, LEASE_MS);
-    recordRun('election-chaos', {
-      leaseMs: LEASE_MS,
-      phases,
-      elections: v.elections,
-      terms: v.terms,
-      maxOverlapMs: v.maxOverlapMs,
-      lastLeader: last.c.id,
-      violations: v.violations,
-    });
-    expect(v.violations).toEqual([]);
-    expect(second.term).toBeGreaterThan(first.term);
-    expect(second.c).not.toBe(first.c);
-    expect(third.term).toBeGreaterThan(before2.term);
-    expect(third.c).not.toBe(before2.c);
-    expect(fourth.term).toBeGreaterThanOrEqual(before3.term);
-  }, 300_000);
+        const beliefs = beliefsOf(events());
+        const v = checkElection(beliefs, LEASE_MS);
+        recordRun('election-chaos', {
+          leaseMs: LEASE_MS,
+          phases,
+          elections: v.elections,
+          terms: v.terms,
+          maxOverlapMs: v.maxOverlapMs,
+          lastLeader: last.c.id,
+          violations: v.violations,
+        });
+        expect(v.violations).toEqual([]);
+        expect(second.term).toBeGreaterThan(first.term);
+        expect(second.c).not.toBe(first.c);
+        expect(third.term).toBeGreaterThan(before2.term);
+        expect(third.c).not.toBe(before2.c);
+        expect(fourth.term).toBeGreaterThanOrEqual(before3.term);
+      }),
+    300_000,
+  );
 });

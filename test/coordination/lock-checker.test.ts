@@ -8,7 +8,7 @@ import { FencedResource } from './lib/fenced-resource.js';
 import { checkLocks, describeVerdict } from './lib/lock-checker.js';
 import { type AcquireEvent, type LockEvent, parseHistory } from './lib/lock-history.js';
 import { killAgent, killLeaderReplica, nemesisLog, partitionFromControlPlane, runNemesis } from './lib/nemesis.js';
-import { historyText, LONG, RUN_MS, recordRun } from './lib/run-figures.js';
+import { historyText, LONG, RUN_MS, recordRun, withReport } from './lib/run-figures.js';
 
 // The checker of issue 18, in the spirit of Jepsen: four apps, each behind
 // its own agent on its own host, contend for one lock through their agent's
@@ -44,84 +44,85 @@ describe('locks under faults: the Jepsen-style checker', () => {
 
   it(
     'kills agents and the leader replica and partitions holders: one holder per token, no stale write accepted, every acquire in etcd',
-    async () => {
-      const options = (client: string) => ({
-        resource: resource.url,
-        name: LOCK,
-        client,
-        ttlMs: 2000,
-        waitMs: 3000,
-        holdMs: 1500,
-        lateShare: 0.2,
-        lateByMs: 1500,
-        // A bound of its own: the test stops the clients before this.
-        maxMs: RUN_MS + 180_000,
-      });
-      for (const id of CLIENTS) await m.contender(id, SERVICE, SCRIPT, options(id));
-      await waitFor(
-        'writes with tokens before the faults',
-        () => resource.writes.filter((w) => w.accepted).length >= 5,
-        {
-          timeoutMs: 30_000,
-        },
-      );
+    () =>
+      withReport(m.contenders, async () => {
+        const options = (client: string) => ({
+          resource: resource.url,
+          name: LOCK,
+          client,
+          ttlMs: 2000,
+          waitMs: 3000,
+          holdMs: 1500,
+          lateShare: 0.2,
+          lateByMs: 1500,
+          // A bound of its own: the test stops the clients before this.
+          maxMs: RUN_MS + 180_000,
+        });
+        for (const id of CLIENTS) await m.contender(id, SERVICE, SCRIPT, options(id));
+        await waitFor(
+          'writes with tokens before the faults',
+          () => resource.writes.filter((w) => w.accepted).length >= 5,
+          {
+            timeoutMs: 30_000,
+          },
+        );
 
-      const log = nemesisLog();
-      const started = Date.now();
-      await runNemesis(m, {
-        faults: [killAgent(1_000), killLeaderReplica, partitionFromControlPlane(6_000)],
-        pick: () => latestHolder(m.contenders),
-        untilMs: started + RUN_MS,
-        max: LONG ? 10_000 : 3,
-        gapMs: LONG ? 5_000 : 3_000,
-        log,
-      });
-      // The whole mesh again, and the clients still at work on it.
-      const accepted = resource.writes.filter((w) => w.accepted).length;
-      await waitFor(
-        'writes after the last fault',
-        () => resource.writes.filter((w) => w.accepted).length >= accepted + 5,
-        {
-          timeoutMs: 30_000,
-        },
-      );
-      await Promise.all(m.contenders.map((c) => c.app?.stop('SIGTERM', 15_000)));
-      const ranS = (Date.now() - started) / 1000;
+        const log = nemesisLog();
+        const started = Date.now();
+        await runNemesis(m, {
+          faults: [killAgent(1_000), killLeaderReplica, partitionFromControlPlane(6_000)],
+          pick: () => latestHolder(m.contenders),
+          untilMs: started + RUN_MS,
+          max: LONG ? 10_000 : 3,
+          gapMs: LONG ? 5_000 : 3_000,
+          log,
+        });
+        // The whole mesh again, and the clients still at work on it.
+        const accepted = resource.writes.filter((w) => w.accepted).length;
+        await waitFor(
+          'writes after the last fault',
+          () => resource.writes.filter((w) => w.accepted).length >= accepted + 5,
+          {
+            timeoutMs: 30_000,
+          },
+        );
+        await Promise.all(m.contenders.map((c) => c.app?.stop('SIGTERM', 15_000)));
+        const ranS = (Date.now() - started) / 1000;
 
-      const events: LockEvent[] = m.contenders.flatMap((c) => parseHistory(historyText(c)));
-      const tokens = events
-        .filter((e): e is AcquireEvent => e.type === 'acquire' && e.status === 200)
-        .map((e) => e.token as number);
-      const store = await m.storeRecords('lock', SERVICE, LOCK, tokens);
-      const v = checkLocks({ events, writes: resource.writes, store });
-      const counts = {
-        kills: log.agentKills + log.replicaKills,
-        'agent kills': log.agentKills,
-        'replica kills': log.replicaKills,
-        partitions: log.partitions,
-      };
-      recordRun(LONG ? 'locks-long' : 'locks-short', {
-        seconds: Math.round(ranS),
-        clients: CLIENTS.length,
-        ...v,
-        violations: v.violations.length,
-        firstViolations: v.violations.slice(0, 10),
-        ...counts,
-        droppedPackets: log.dropped,
-        faults: log.lines,
-      });
-      process.stdout.write(`locks under faults, ${Math.round(ranS)} s: ${describeVerdict(v, counts)}\n`);
+        const events: LockEvent[] = m.contenders.flatMap((c) => parseHistory(historyText(c)));
+        const tokens = events
+          .filter((e): e is AcquireEvent => e.type === 'acquire' && e.status === 200)
+          .map((e) => e.token as number);
+        const store = await m.storeRecords('lock', SERVICE, LOCK, tokens);
+        const v = checkLocks({ events, writes: resource.writes, store });
+        const counts = {
+          kills: log.agentKills + log.replicaKills,
+          'agent kills': log.agentKills,
+          'replica kills': log.replicaKills,
+          partitions: log.partitions,
+        };
+        recordRun(LONG ? 'locks-long' : 'locks-short', {
+          seconds: Math.round(ranS),
+          clients: CLIENTS.length,
+          ...v,
+          violations: v.violations.length,
+          firstViolations: v.violations.slice(0, 10),
+          ...counts,
+          droppedPackets: log.dropped,
+          faults: log.lines,
+        });
+        process.stdout.write(`locks under faults, ${Math.round(ranS)} s: ${describeVerdict(v, counts)}\n`);
 
-      expect(v.violations.slice(0, 10)).toEqual([]);
-      expect(v.acquires).toBeGreaterThan(CLIENTS.length);
-      expect(v.storeChecked).toBe(v.acquires);
-      // Fencing was put to work: some writes came late, after another holder wrote, and were refused.
-      expect(v.writesRefused).toBeGreaterThan(0);
-      expect(log.agentKills).toBeGreaterThan(0);
-      expect(log.replicaKills).toBeGreaterThan(0);
-      expect(log.partitions).toBeGreaterThan(0);
-      expect(log.dropped).toBeGreaterThan(0);
-    },
+        expect(v.violations.slice(0, 10)).toEqual([]);
+        expect(v.acquires).toBeGreaterThan(CLIENTS.length);
+        expect(v.storeChecked).toBe(v.acquires);
+        // Fencing was put to work: some writes came late, after another holder wrote, and were refused.
+        expect(v.writesRefused).toBeGreaterThan(0);
+        expect(log.agentKills).toBeGreaterThan(0);
+        expect(log.replicaKills).toBeGreaterThan(0);
+        expect(log.partitions).toBeGreaterThan(0);
+        expect(log.dropped).toBeGreaterThan(0);
+      }),
     LONG ? RUN_MS + 600_000 : 240_000,
   );
 });

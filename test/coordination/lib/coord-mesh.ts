@@ -174,7 +174,7 @@ export class CoordMesh {
    * revision and the holder its value names.
    */
   async storeRecords(kind: 'lock' | 'election', service: string, name: string, tokens: Iterable<number>) {
-    const key = `${PREFIX}coord/${kind}/${service}/${name}`;
+    const key = `${PREFIX}data/coord/${kind}/${service}/${name}`;
     const out = new Map<number, StoreRecord | undefined>();
     for (const token of tokens) {
       const res = await this.store.get(key).revision(token).exec();

@@ -25,3 +25,17 @@ export function recordRun(name: string, figures: Record<string, unknown>): void 
   writeFileSync(join(dir, `${name}.json`), `${JSON.stringify(figures, null, 2)}\n`);
   process.stdout.write(`coordination figures (${name}): ${JSON.stringify(figures)}\n`);
 }
+
+/** Runs `fn`; a failure gets the tail of every contender's history and app output appended, for the report. */
+export async function withReport<T>(contenders: readonly Contender[], fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const tails = contenders.map(
+      (c) =>
+        `--- ${c.id}: history\n${historyText(c).split('\n').slice(-6).join('\n')}\n--- ${c.id}: app output\n${c.app?.output.slice(-600) ?? ''}\n--- ${c.id}: agent output\n${c.agent?.output.slice(-800) ?? ''}`,
+    );
+    (e as Error).message += `\n${tails.join('\n')}`;
+    throw e;
+  }
+}
