@@ -26,6 +26,7 @@ import { type CertifiedAgent, notePresented } from './stream-certificate-auth.js
 import type { CertificateIssuer, CertificateRequests, WorkloadGrant } from './certificate-requests.js';
 import { sessionCertificates } from './session-certificates.js';
 import { newSubscriptions } from './new-subscriptions.js';
+import { onAck, onNack } from './table-replies.js';
 import { helloCredential } from './hello-credential.js';
 import { PreHelloGuard, type StreamStart } from './pre-hello-guard.js';
 import type { JoinThrottle } from './stream-upgrade.js';
@@ -252,33 +253,9 @@ export class AgentSession implements TableSink {
         return;
       }
       case 'ack':
-        if (record.sent && msg.nonce === record.sent.nonce && msg.version === record.sent.version) {
-          record.acked = { version: msg.version, at: ctx.clock() };
-          if (msg.certificateIssuer !== undefined && msg.certificateIssuer !== record.certificateIssuer) {
-            record.certificateIssuer = msg.certificateIssuer;
-            ctx.identityChanged?.(record);
-          }
-          ctx.pusher.ack(this, msg.version);
-          const reported = Object.entries(msg.ringChecksums ?? {});
-          record.rings = Object.fromEntries(reported.map(([s, r]) => [s, { ...r, agrees: ctx.ringAgrees(s, r) }]));
-        }
-        return;
+        return onAck(ctx, this, record, msg);
       case 'nack':
-        ctx.metrics.nacks.inc();
-        record.nacked = { version: msg.version, error: msg.error, code: msg.code, at: ctx.clock() };
-        ctx.pusher.nack(this, msg.version, msg.code);
-        if (msg.code === SharedErrorCodes.DELTA_BASE_MISMATCH) {
-          ctx.log.info(
-            { agentId: record.agentId, version: msg.version },
-            'agent lacked the base of a delta; sending it a full table',
-          );
-        } else {
-          ctx.log.warn(
-            { agentId: record.agentId, version: msg.version, error: msg.error },
-            'agent refused a routing table',
-          );
-        }
-        return;
+        return onNack(ctx, this, record, msg);
       case 'csr':
         void this.#certificates?.request(msg.csrPem);
         return;
