@@ -1,7 +1,27 @@
-import { type Ack, type Nack, SharedErrorCodes } from '@meshlet/shared';
+import { type Ack, type Nack, type Observations, SharedErrorCodes } from '@meshlet/shared';
 import type { TableSink } from '../push/pusher.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { SessionContext } from './agent-session.js';
+
+/**
+ * An agent's report of what it observed calling others (`identity`: what it
+ * counts as among callers): checked against what it was sent and its rate,
+ * then to the health engine, the stats, the other replicas and the caller log.
+ */
+export function onObservations(
+  ctx: SessionContext,
+  sink: TableSink,
+  record: AgentRecord,
+  msg: Observations,
+  identity: string,
+): void {
+  const report = ctx.reports ? ctx.reports.observations(sink, msg, identity) : msg;
+  if (!report) return;
+  ctx.health.observe(record.agentId, report, identity);
+  ctx.stats.record(report, (service, id) => ctx.health.knows(service, id), record.agentId);
+  ctx.relay?.(record.agentId, report, identity);
+  ctx.observed?.(record, report);
+}
 
 /**
  * An agent's ACK of a table: counts only for the table last sent to it (its
