@@ -26,6 +26,7 @@ import {
 import WebSocket from 'ws';
 import { type ClientCertificateSource, clientCertificate } from './client-certificate.js';
 import { describeTlsFailure } from './tls-trust.js';
+import { warnInsecureStreams } from './stream-security-warnings.js';
 import { streamUpgradeHeaders } from './stream-upgrade-headers.js';
 import { onUpgradeRefused, type UpgradeRefusal } from './upgrade-refusal.js';
 import { UrlRotation } from './url-rotation.js';
@@ -157,25 +158,11 @@ export class ControlClient {
 
   /** Starts connecting. */
   start(): void {
-    if (this.#o.certificates !== undefined) {
-      for (const url of this.#rotation.urls) {
-        if (url.startsWith('ws://') && !isLoopbackUrl(url))
-          this.#o.log.warn(
-            { url },
-            'workload certificates and their trust bundle come over a plain ws:// stream to another host: whoever ' +
-              'is on the path can hand this agent roots of their own; use wss:// (controlPlane.caFile) in production',
-          );
-      }
-    }
-    if (this.#o.ca !== undefined) {
-      for (const url of this.#rotation.urls) {
-        if (!url.startsWith('wss://'))
-          this.#o.log.warn(
-            { url },
-            'controlPlane.caFile is set but this control-plane URL is not wss://: the stream is not encrypted',
-          );
-      }
-    }
+    warnInsecureStreams(
+      this.#rotation.urls,
+      { certificates: this.#o.certificates !== undefined, ca: this.#o.ca !== undefined },
+      this.#o.log,
+    );
     this.#connect();
   }
 
@@ -391,15 +378,4 @@ export class ControlClient {
     );
     this.#send(nack);
   }
-}
-
-/** Whether `url`'s host is a loopback address or `localhost` (a plain stream there never leaves the host). */
-function isLoopbackUrl(url: string): boolean {
-  let host: string;
-  try {
-    host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-  } catch {
-    return false;
-  }
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
