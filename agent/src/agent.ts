@@ -1,11 +1,10 @@
 import { instanceInfo } from './control/instance-info.js';
-import { type AddressInfo, isIP } from 'node:net';
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { type AgentConfig, ConfigError, type Health, type Logger, type Routes } from '@meshlet/shared';
 import type { FastifyInstance } from 'fastify';
 import { Pool } from 'undici';
-import { createAdminServer } from './admin/admin-server.js';
+import { startAdminServer } from './admin/start-admin-server.js';
 import { ControlClient } from './control/control-client.js';
 import { EndpointStatsMap } from './balancer/endpoint-stats.js';
 import { HashTableCache } from './balancer/hash-table-cache.js';
@@ -30,7 +29,7 @@ import { type OriginPools, originOf } from './listener/origin-pools.js';
 import { OutboundListener } from './listener/outbound-listener.js';
 import { agentPassThrough } from './listener/agent-pass-through.js';
 import { closeServer } from './listener/server-lifecycle.js';
-import { AGENT_LISTENERS as GUARDS, guardListener, listenGuarded } from './listener/guard-listener.js';
+import { AGENT_LISTENERS as GUARDS, listenGuarded } from './listener/guard-listener.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { RouteTable } from './route/route-table.js';
 
@@ -246,9 +245,9 @@ export class Agent {
       ...(this.#identityManager ? { certificates: this.#identityManager } : {}),
     });
 
-    this.#admin = createAdminServer(
+    const admin = await startAdminServer(
+      c,
       {
-        agentId: c.agentId,
         table: () => this.#table,
         listening: () => this.#listening,
         controlPlane: () => ({
@@ -260,20 +259,14 @@ export class Agent {
         appHealth: () => this.#monitor?.status,
         subscriptions: () => this.#subscriptions.describe(),
         ringChecksums: () => this.#rings.current,
-        metrics: this.#metrics.registry,
         identity: this.#identity,
         clock: this.#clock,
-        allowedHosts: [
-          ...(isIP(c.listeners.admin.host) ? [] : [c.listeners.admin.host]),
-          ...c.listeners.admin.allowedHosts,
-        ],
       },
+      m,
       this.#log,
     );
-    guardListener(this.#admin.server, c.listeners.admin.limits, GUARDS.admin, m);
-    await this.#admin.listen({ host: c.listeners.admin.host, port: c.listeners.admin.port });
-    const adminAddr = this.#admin.server.address() as AddressInfo;
-    addresses.admin = adminAddr.port;
+    this.#admin = admin.app;
+    addresses.admin = admin.port;
 
     this.#monitor?.start();
     this.#client.start();
