@@ -1,18 +1,17 @@
-import { instanceInfo } from './control/instance-info.js';
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { type AgentConfig, ConfigError, type Health, type Logger, type Routes } from '@meshlet/shared';
 import type { FastifyInstance } from 'fastify';
 import { Pool } from 'undici';
 import { startAdminServer } from './admin/start-admin-server.js';
-import { ControlClient } from './control/control-client.js';
+import type { ControlClient } from './control/control-client.js';
+import { createAgentControlClient } from './control/agent-control-client.js';
 import { EndpointStatsMap } from './balancer/endpoint-stats.js';
 import { HashTableCache } from './balancer/hash-table-cache.js';
 import { ObservationRecorder } from './control/observation-recorder.js';
 import { RingChecksums } from './control/ring-checksums.js';
-import { agentServiceIssues, clientService } from './control/agent-service.js';
+import { agentServiceIssues } from './control/agent-service.js';
 import { controlPlaneUrlIssues, controlPlaneUrls } from './control/control-plane-urls.js';
-import { readCaFile } from './control/tls-trust.js';
 import { TableApplier } from './control/table-applier.js';
 import { Subscriptions } from './control/subscriptions.js';
 import { TableCache } from './control/table-cache.js';
@@ -224,17 +223,8 @@ export class Agent {
     }
     this.#listening = true;
 
-    this.#client = new ControlClient({
-      urls: controlPlaneUrls(c.controlPlane),
-      agentId: c.agentId,
-      joinToken: c.controlPlane.joinToken,
-      service: clientService(c),
-      ca: c.controlPlane.caFile === undefined ? undefined : await readCaFile(c.controlPlane.caFile),
-      instance: (streamLocal) => instanceInfo(this.#config, this.#inboundPort, streamLocal),
-      heartbeatIntervalMs: c.controlPlane.heartbeatIntervalMs,
-      reconnectInitialDelayMs: c.controlPlane.reconnectInitialDelayMs,
-      reconnectMaxDelayMs: c.controlPlane.reconnectMaxDelayMs,
-      maxMessageBytes: c.controlPlane.maxMessageBytes,
+    this.#client = await createAgentControlClient(c, {
+      inboundPort: () => this.#inboundPort,
       log: this.#log.child({ component: 'control' }),
       random: this.#random,
       clock: this.#clock,
