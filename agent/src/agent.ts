@@ -6,6 +6,7 @@ import { Pool } from 'undici';
 import { startAdminServer } from './admin/start-admin-server.js';
 import type { ControlClient } from './control/control-client.js';
 import { createAgentControlClient } from './control/agent-control-client.js';
+import { Coordination } from './coordination/coordination.js';
 import { EndpointStatsMap } from './balancer/endpoint-stats.js';
 import { HashTableCache } from './balancer/hash-table-cache.js';
 import { ObservationRecorder } from './control/observation-recorder.js';
@@ -79,6 +80,7 @@ export class Agent {
   #appPool: Pool | undefined;
   #monitor: HealthMonitor | undefined;
   #client: ControlClient | undefined;
+  readonly #coordination: Coordination;
   #admin: FastifyInstance | undefined;
   #health: Health | undefined;
   #listening = false;
@@ -123,6 +125,11 @@ export class Agent {
       controlPlaneConnected: () => this.#client?.connected ?? false,
       tableVersion: () => this.#table?.version ?? 0,
       certificateExpiry: () => this.#identity.current()?.notAfterMs,
+    });
+    this.#coordination = new Coordination({
+      send: (message) => this.#client?.send(message) ?? false,
+      clock: this.#clock,
+      log: log.child({ component: 'coordination' }),
     });
     this.#accessLog = config.accessLog.enabled ? log.child({ component: 'access' }) : undefined;
     const mtlsDeps = { log, clock: this.#clock, metrics: this.#metrics, ownMode: () => this.#ownMtlsMode() };
@@ -232,6 +239,8 @@ export class Agent {
       health: () => this.#health,
       upstreams: () => this.#subscriptions.helloUpstreams(),
       applyRoutes: (routes) => this.#applier().apply(routes),
+      coordination: (message) => this.#coordination.onMessage(message),
+      onConnection: (connected) => this.#coordination.connectionChanged(connected),
       ...(this.#identityManager ? { certificates: this.#identityManager } : {}),
     });
 
@@ -251,6 +260,7 @@ export class Agent {
         ringChecksums: () => this.#rings.current,
         identity: this.#identity,
         clock: this.#clock,
+        coordination: this.#coordination,
       },
       m,
       this.#log,
@@ -361,6 +371,7 @@ export class Agent {
   /** Stops accepting, lets in-flight requests finish, closes everything. */
   async stop(): Promise<void> {
     this.#client?.stop();
+    this.#coordination.close();
     this.#tableApplier?.stop();
     this.#identityManager?.stop();
     this.#monitor?.stop();

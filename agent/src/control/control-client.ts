@@ -4,6 +4,7 @@ import {
   backoffDelay,
   type Certificate,
   type ControlMessage,
+  type Coord,
   type CoordEvent,
   type CoordResult,
   type Csr,
@@ -69,6 +70,8 @@ export interface ControlClientOptions {
   applyRoutes: (routes: Routes) => ApplyResult | Promise<ApplyResult>;
   /** Answers to the agent's `coord` requests and lock changes (the agent's coordination client), if any. */
   coordination?: (message: CoordResult | CoordEvent) => void;
+  /** Called when a stream opens (true, after its hello went out) or drops (false): coordination fails fast meanwhile. */
+  onConnection?: (connected: boolean) => void;
   /** The workload certificate's side of the stream (the agent's `IdentityManager`), if any. */
   certificates?: {
     onIdentity(message: Identity): Promise<void> | void;
@@ -176,7 +179,7 @@ export class ControlClient {
    * sent) when no stream is open. A subscribe lost that way is not lost: the
    * next hello names every subscribed service.
    */
-  send(message: Subscribe | Observations | Csr): boolean {
+  send(message: Subscribe | Observations | Csr | Coord): boolean {
     if (this.#ws?.readyState !== WebSocket.OPEN) return false;
     this.#send(message);
     return true;
@@ -230,6 +233,7 @@ export class ControlClient {
       this.#send(hello);
       const health = o.health();
       if (health) this.#send(health);
+      o.onConnection?.(true);
       // A WebSocket ping rides along each heartbeat. A control plane whose host
       // vanished without closing the socket answers no pong; after three
       // silent intervals the stream is dropped and the agent reconnects,
@@ -269,10 +273,12 @@ export class ControlClient {
     });
     ws.on('close', (code, reasonBuf) => {
       const reason = refusal?.reason ?? reasonBuf.toString();
+      const wasOpen = this.#connected;
       this.#connected = false;
       this.#lastAck = undefined;
       this.#lastClose = { code, reason };
       o.certificates?.onDisconnect();
+      if (wasOpen) o.onConnection?.(false);
       if (this.#heartbeat) clearInterval(this.#heartbeat);
       this.#heartbeat = undefined;
       if (this.#stopped) return;
