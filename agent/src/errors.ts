@@ -55,6 +55,10 @@ export const AgentErrorCodes = {
   LOCK_NOT_HELD: SharedErrorCodes.LOCK_NOT_HELD,
   /** The agent cannot reach the control plane for a coordination request (never a lock from a cache). */
   COORDINATION_UNAVAILABLE: SharedErrorCodes.COORDINATION_UNAVAILABLE,
+  /** A coordination request (`/v1/locks`, `/v1/elections`) came from a peer other than the app on the agent's host. */
+  COORDINATION_FORBIDDEN: 'MESHLET_COORDINATION_FORBIDDEN',
+  /** The app holds as many open coordination requests (streams, long-polls, waits) as the agent allows. */
+  COORDINATION_BUSY: 'MESHLET_COORDINATION_BUSY',
 } as const;
 
 /** One of {@link AgentErrorCodes}. */
@@ -91,6 +95,8 @@ export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
   LOCK_HELD: 409,
   LOCK_NOT_HELD: 409,
   COORDINATION_UNAVAILABLE: 503,
+  COORDINATION_FORBIDDEN: 403,
+  COORDINATION_BUSY: 429,
 });
 
 /** Header that carries the error code on every answer the agent makes itself. */
