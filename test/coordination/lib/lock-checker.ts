@@ -33,6 +33,8 @@ export interface LockVerdict {
   /** Writes sent after the writer's own lease had ended (simulated pauses). */
   lateWrites: number;
   storeChecked: number;
+  /** Failed acquires by status and code (`503 MESHLET_COORDINATION_UNAVAILABLE`, `0 ECONNREFUSED`, …). */
+  failures: Record<string, number>;
   violations: string[];
 }
 
@@ -59,8 +61,14 @@ export function checkLocks(run: LockRun): LockVerdict {
     writesRefused: run.writes.filter((w) => !w.accepted).length,
     lateWrites: run.events.filter((e) => e.type === 'write' && e.late).length,
     storeChecked: 0,
+    failures: {},
     violations,
   };
+  for (const a of attempts) {
+    if (a.status === 200) continue;
+    const why = `${a.status} ${a.code ?? ''}`.trim();
+    v.failures[why] = (v.failures[why] ?? 0) + 1;
+  }
 
   const byToken = new Map<number, AcquireEvent>();
   for (const a of granted) {
