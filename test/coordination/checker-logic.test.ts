@@ -172,12 +172,22 @@ describe('the election checker', () => {
       ['b', 6600],
       ['c', 13_000],
     ]);
-    expect(checkElection(b, 3000)).toEqual({ elections: 3, terms: [5, 9, 12], maxOverlapMs: 0, violations: [] });
+    expect(checkElection(b, 3000)).toEqual({
+      elections: 3,
+      terms: [5, 9, 12],
+      maxOverlapMs: 0,
+      overlaps: [],
+      violations: [],
+    });
   });
 
   it('reports an overlap within the lease, and finds one beyond it', () => {
     const within = checkElection(beliefsOf([belief('a', 5, 0, 3000), belief('b', 9, 2000, 5000)]), 3000);
-    expect(within).toMatchObject({ maxOverlapMs: 1000, violations: [] });
+    expect(within).toMatchObject({
+      maxOverlapMs: 1000,
+      overlaps: ['a (term 5) and b (term 9): 1000 ms'],
+      violations: [],
+    });
     const beyond = checkElection(beliefsOf([belief('a', 5, 0, 9000), belief('b', 9, 2000, 5000)]), 2000);
     expect(beyond.violations).toEqual([expect.stringContaining('both believed they led for 3000 ms')]);
   });

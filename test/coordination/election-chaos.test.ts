@@ -1,8 +1,12 @@
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../harness/mesh.js';
 import { waitFor } from '../harness/wait.js';
+import type { CpNode } from '../chaos/lib/chaos-mesh.js';
 import { chaosSuite } from '../chaos/lib/chaos-suite.js';
+import { Faults } from '../chaos/lib/faults.js';
+import { localAgents } from '../chaos/lib/replicas.js';
 import { type Contender, CoordMesh } from './lib/coord-mesh.js';
 import { beliefsOf, checkElection, type ElectionEvent } from './lib/election-checker.js';
 import { historyText, recordRun, withReport } from './lib/run-figures.js';
@@ -83,6 +87,30 @@ describe('leader election under kill -9', () => {
       { timeoutMs: DEADLINE_MS, intervalMs: 50 },
     );
 
+  /** A killed app believes nothing from its death on: its history says so (it could not write it itself). */
+  const diedAt = (s: Seen, at: number) =>
+    appendFileSync(s.c.history, `${JSON.stringify({ type: 'end', app: s.c.id, term: s.term, at, why: 'killed' })}\n`);
+
+  /** Moves `c`'s agent onto `cp` when it is on another replica (cut off from the others until it is there); whether it moved. */
+  const onReplica = async (c: Contender, cp: CpNode): Promise<boolean> => {
+    if ((await localAgents(suite.mesh, cp)).includes(c.id)) return false;
+    const cut = new Faults(c.host);
+    cut.partition(m.cps.filter((x) => x !== cp).map((x) => x.host));
+    try {
+      await waitFor(
+        `${c.id} to be on ${cp.host.name}`,
+        async () => (await localAgents(suite.mesh, cp)).includes(c.id),
+        {
+          timeoutMs: 30_000,
+          intervalMs: 100,
+        },
+      );
+    } finally {
+      cut.heal();
+    }
+    return true;
+  };
+
   beforeAll(async () => {
     await m.startControlPlanes();
   }, 180_000);
@@ -99,6 +127,7 @@ describe('leader election under kill -9', () => {
         // 1. The leader's app: no more renewals, its instance fails its health checks.
         let t0 = Date.now();
         await first.c.app?.stop('SIGKILL');
+        diedAt(first, t0);
         const second = await electedAfter(t0, first.term);
         phases.push({
           killed: `app of ${first.c.id}`,
@@ -123,10 +152,17 @@ describe('leader election under kill -9', () => {
         });
         await before2.c.restartAgent();
 
-        // 3. The control-plane leader replica: the election's lease lives in etcd, renewed through any replica.
-        const before3 = await waitFor('the third leader still leading', leaderNow, { timeoutMs: 10_000 });
+        // 3. The control-plane leader replica, with the leading app's agent on it (moved there first if it is
+        // elsewhere: cut off from the other replicas until it is, then healed). The election's lease lives in
+        // etcd: the agent reconnects to another replica and renews there, or loses the term to a new leader.
+        const leaderCp = await m.leader();
+        const third2 = await waitFor('the third leader still leading', leaderNow, { timeoutMs: 10_000 });
+        const movedOnto = await onReplica(third2.c, leaderCp);
+        const before3 = await waitFor('a leader before the replica is killed', leaderNow, { timeoutMs: 10_000 });
+        const agentOnKilled = (await localAgents(suite.mesh, leaderCp)).includes(before3.c.id);
         t0 = Date.now();
         const cp = await m.killLeader();
+        expect(cp).toBe(leaderCp);
         const fourth = await leadingAfter(t0);
         phases.push({
           killed: `leader replica ${cp.host.name}`,
@@ -135,6 +171,8 @@ describe('leader election under kill -9', () => {
           nextTerm: fourth.term,
           s: (fourth.at - t0) / 1000,
           kept: fourth.term === before3.term,
+          leaderAgentOnKilledReplica: agentOnKilled,
+          ...(movedOnto ? { movedOntoItFirst: true } : {}),
         });
         await cp.restart();
         await m.leader();
@@ -150,6 +188,7 @@ describe('leader election under kill -9', () => {
           elections: v.elections,
           terms: v.terms,
           maxOverlapMs: v.maxOverlapMs,
+          overlaps: v.overlaps,
           lastLeader: last.c.id,
           violations: v.violations,
         });

@@ -47,6 +47,8 @@ export interface ElectionVerdict {
   terms: number[];
   /** The longest time two apps both believed they led (in different terms), ms; 0 when never. */
   maxOverlapMs: number;
+  /** Each time two apps both believed they led: who, which terms, how long. */
+  overlaps: string[];
   violations: string[];
 }
 
@@ -74,6 +76,7 @@ export function checkElection(beliefs: readonly Belief[], leaseMs: number): Elec
       violations.push(`${cur.app} elected in term ${cur.term} after term ${prev.term}: not increasing`);
   }
   let maxOverlapMs = 0;
+  const overlaps: string[] = [];
   for (let i = 0; i < ordered.length; i++)
     for (let j = i + 1; j < ordered.length; j++) {
       const a = ordered[i] as Belief;
@@ -82,10 +85,11 @@ export function checkElection(beliefs: readonly Belief[], leaseMs: number): Elec
       const overlap = Math.min(a.until, b.until) - Math.max(a.from, b.from);
       if (overlap <= 0) continue;
       maxOverlapMs = Math.max(maxOverlapMs, overlap);
+      overlaps.push(`${a.app} (term ${a.term}) and ${b.app} (term ${b.term}): ${overlap} ms`);
       if (overlap > leaseMs)
         violations.push(
           `${a.app} (term ${a.term}) and ${b.app} (term ${b.term}) both believed they led for ${overlap} ms, over the ${leaseMs} ms lease`,
         );
     }
-  return { elections: ordered.length, terms: ordered.map((b) => b.term), maxOverlapMs, violations };
+  return { elections: ordered.length, terms: ordered.map((b) => b.term), maxOverlapMs, overlaps, violations };
 }

@@ -6,8 +6,8 @@ import type { Contender } from './coord-mesh.js';
 /** Whether the long run is on (`npm run chaos:locks` sets `MESHLET_LOCKS_LONG=1`). */
 export const LONG = process.env.MESHLET_LOCKS_LONG === '1';
 
-/** How long the faults go on: 40 s in the suite, `MESHLET_LOCKS_MINUTES` (default 5) in the long run. */
-export const RUN_MS = LONG ? Math.max(1, Number(process.env.MESHLET_LOCKS_MINUTES ?? 5)) * 60_000 : 40_000;
+/** How long the faults go on: 60 s in the suite (two rounds of the three faults), `MESHLET_LOCKS_MINUTES` (default 5) in the long run. */
+export const RUN_MS = LONG ? Math.max(1, Number(process.env.MESHLET_LOCKS_MINUTES ?? 5)) * 60_000 : 60_000;
 
 /** Each contender's history file, read now (an app may still be appending: a torn last line is dropped). */
 export const historyText = (c: Contender): string => {
