@@ -28,7 +28,7 @@ async function run(flaw: FakeFlaw) {
     const clients = ['a', 'b', 'c'].map((client) => {
       const history = join(dir, `${flaw}-${client}.jsonl`);
       const o = { agent: agent.url, resource: resource.url, client, history, ttlMs: 1000, waitMs: 1000 };
-      const more = { holdMs: 300, writeGapMs: 50, lateShare: 0.4, lateByMs: 300, maxMs: 4_000 };
+      const more = { holdMs: 300, writeGapMs: 50, lateEvery: 2, lateByMs: 300, maxMs: 4_000 };
       return {
         history,
         proc: new Proc(`lock-client-${client}`, process.execPath, [SCRIPT, JSON.stringify({ ...o, ...more })]),

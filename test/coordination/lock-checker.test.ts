@@ -53,7 +53,7 @@ describe('locks under faults: the Jepsen-style checker', () => {
           ttlMs: 2000,
           waitMs: 3000,
           holdMs: 1500,
-          lateShare: 0.2,
+          lateEvery: 3,
           lateByMs: 1500,
           // A bound of its own: the test stops the clients before this.
           maxMs: RUN_MS + 180_000,

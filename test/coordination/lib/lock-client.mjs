@@ -7,8 +7,8 @@
 //
 // Each hold: writes every `writeGapMs`, renewing when half the lease is
 // gone, for `holdMs`; then releases. An honest client writes only while its
-// lease lasts by its own clock (`expiresAt`); with probability `lateShare`
-// it instead "pauses" (as a GC pause or a stopped VM would) past its lease
+// lease lasts by its own clock (`expiresAt`); every `lateEvery`-th hold (no
+// randomness: runs compare) it "pauses" (as a GC pause or a stopped VM would) past its lease
 // and writes once more with its old token: the resource must refuse that
 // write if anyone else held the lock since. Bounded by `maxMs` and
 // `maxAcquires`; ends by itself.
@@ -29,7 +29,7 @@ const {
   waitMs = 3000,
   holdMs = 1500,
   writeGapMs = 150,
-  lateShare = 0.2,
+  lateEvery = 3,
   lateByMs = 1500,
   maxMs = 60_000,
   maxAcquires = 10_000,
@@ -81,6 +81,7 @@ for (let i = 0; i < 300 && Date.now() < deadline; i++) {
   await sleep(100);
 }
 let acquires = 0;
+let acquiredCount = 0;
 let stopping = false;
 process.on('SIGTERM', () => {
   stopping = true;
@@ -100,7 +101,8 @@ while (!stopping && Date.now() < deadline && acquires < maxAcquires) {
   const { token, holder } = a.json;
   let expiresAt = a.json.expiresAt;
   record({ type: 'acquire', invokedAt, returnedAt, status: 200, token, holder, expiresAt });
-  const late = Math.random() < lateShare;
+  const late = lateEvery > 0 && acquiredCount % lateEvery === lateEvery - 1;
+  acquiredCount++;
   const holdEnd = returnedAt + holdMs;
   let lost = false;
   while (!stopping && Date.now() < holdEnd && Date.now() < expiresAt) {
