@@ -99,6 +99,7 @@ describe('the lock checker', () => {
       unavailable: 1,
       writesAccepted: 3,
       writesRefused: 1,
+      honestRefused: 1,
       lateWrites: 1,
       storeChecked: 2,
     });

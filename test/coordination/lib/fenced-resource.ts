@@ -15,6 +15,8 @@ export interface FencedWrite {
   accepted: boolean;
   /** The highest token accepted before this write. */
   highest: number;
+  /** The writer says it wrote after its own lease had ended (a simulated pause). */
+  late?: boolean;
 }
 
 /**
@@ -48,7 +50,7 @@ export class FencedResource {
   }
 
   /** Decides one write: accepted unless `token` is below the highest accepted. */
-  write(client: string, token: number): FencedWrite {
+  write(client: string, token: number, late = false): FencedWrite {
     const accepted = token >= this.#highest;
     const w: FencedWrite = {
       seq: this.writes.length,
@@ -57,6 +59,7 @@ export class FencedResource {
       token,
       accepted,
       highest: this.#highest,
+      ...(late ? { late } : {}),
     };
     this.writes.push(w);
     if (accepted) this.#highest = token;
@@ -64,7 +67,7 @@ export class FencedResource {
   }
 
   /**
-   * Serves `POST /write` `{client, token}` on `host:port` (0: any free port):
+   * Serves `POST /write` `{client, token, late?}` on `host:port` (0: any free port):
    * 200 `{accepted: true, highest}`, or 409 `{error: {code: 'STALE_TOKEN', …}, highest}`.
    */
   async listen(host: string, port = 0): Promise<void> {
@@ -103,7 +106,7 @@ export class FencedResource {
     } catch {
       return; // the writer went away mid-body: nothing was decided
     }
-    let body: { client?: unknown; token?: unknown };
+    let body: { client?: unknown; token?: unknown; late?: unknown };
     try {
       body = JSON.parse(raw) as typeof body;
     } catch {
@@ -111,7 +114,7 @@ export class FencedResource {
     }
     if (typeof body.client !== 'string' || !Number.isSafeInteger(body.token) || (body.token as number) < 1)
       return answer(400, { error: { code: 'BAD_WRITE', message: 'client: a string; token: an integer from 1' } });
-    const w = this.write(body.client, body.token as number);
+    const w = this.write(body.client, body.token as number, body.late === true);
     if (w.accepted) return answer(200, { accepted: true, highest: this.#highest, seq: w.seq });
     return answer(409, {
       error: { code: 'STALE_TOKEN', message: `token ${w.token} is below ${w.highest}, already accepted` },

@@ -30,6 +30,8 @@ export interface LockVerdict {
   writesAccepted: number;
   /** Refused as stale by the resource: fencing at work. */
   writesRefused: number;
+  /** Of those, writes made inside their writer's lease (by its clock): a holder cut short (unhealthy, disconnected, forced). */
+  honestRefused: number;
   /** Writes sent after the writer's own lease had ended (simulated pauses). */
   lateWrites: number;
   storeChecked: number;
@@ -59,6 +61,7 @@ export function checkLocks(run: LockRun): LockVerdict {
     unavailable: attempts.filter((a) => a.status === 0 || a.status === 503).length,
     writesAccepted: run.writes.filter((w) => w.accepted).length,
     writesRefused: run.writes.filter((w) => !w.accepted).length,
+    honestRefused: run.writes.filter((w) => !w.accepted && !w.late).length,
     lateWrites: run.events.filter((e) => e.type === 'write' && e.late).length,
     storeChecked: 0,
     failures: {},
@@ -140,6 +143,7 @@ export function describeVerdict(v: LockVerdict, extra: Record<string, number> = 
     'unavailable (503 or no answer)': v.unavailable,
     'writes accepted': v.writesAccepted,
     'writes refused (stale token)': v.writesRefused,
+    "of them inside the writer's lease": v.honestRefused,
     'late writes sent': v.lateWrites,
     'acquires checked in etcd': v.storeChecked,
     ...extra,

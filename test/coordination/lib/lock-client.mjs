@@ -69,7 +69,7 @@ async function call(method, url, body, timeoutMs) {
 }
 
 const write = async (token, late) => {
-  const r = await call('POST', `${resource}/write`, { client, token }, 5_000);
+  const r = await call('POST', `${resource}/write`, { client, token, ...(late ? { late: true } : {}) }, 5_000);
   record({ type: 'write', token, at: Date.now(), status: r.status, ...(late ? { late: true } : {}) });
   return r.status;
 };
