@@ -64,6 +64,17 @@ describe('LeaseService and CoordFeed', () => {
     expect(state.holder?.agentId).toBe('a1');
   });
 
+  it('a campaign won just after the app went away is resigned at once', async () => {
+    standIn = new CoordStandIn();
+    const a = standIn.attach('a1');
+    const ac = new AbortController();
+    const won = a.leases.acquire('election', 'primary', { ttlMs: 3000, waitMs: 60_000 }, ac.signal);
+    ac.abort(); // the acquire is already on its way
+    await expect(won).rejects.toBeInstanceOf(WaitCancelled);
+    expect(standIn.received.map((m) => m.op)).toContain('release');
+    expect((await a.leases.get('election', 'primary')).holder).toBeUndefined();
+  });
+
   it('tells the holder doubt when the stream drops, restored when it is back, then lost if the lock went meanwhile', async () => {
     standIn = new CoordStandIn();
     const a = standIn.attach('a1');
