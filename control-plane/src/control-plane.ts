@@ -1,6 +1,7 @@
 import { type Clock, CloseCodes, type ControlPlaneConfig, type Logger, systemClock } from '@meshlet/shared';
 import type { FastifyInstance } from 'fastify';
 import { type ControlPlaneParts, createParts } from './assembly/create-parts.js';
+import { createCoordination, type RunningCoordination } from './assembly/create-coordination.js';
 import { createReplication } from './assembly/create-replication.js';
 import { createServer } from './assembly/create-server.js';
 import { openAuthority } from './assembly/open-authority.js';
@@ -50,6 +51,7 @@ export class ControlPlane {
   #unwatchStore: (() => void) | undefined;
   #authority: CertificateAuthority | undefined;
   #rotation: RunningRotation | undefined;
+  #coordination: RunningCoordination | undefined;
 
   constructor(
     config: ControlPlaneConfig,
@@ -140,16 +142,27 @@ export class ControlPlane {
           ?.close(CloseCodes.REPLACED, 'the agent connected to another control-plane replica'),
     });
     this.#unwatchStore = watchStore(store, parts, log, () => sendAwayRevoked(this.#sessions, parts.joinCredentials));
+    // Application locks and elections: in the same store, served to agents over their streams.
+    const coordination = await createCoordination({ ...common, parts, peerOf: (id) => this.#sessions.get(id) });
+    this.#coordination = coordination;
 
     const app = await createServer(config, log, this.#clock, this.#metrics);
     this.#app = app;
     // Agents may present leaves of any issuer of the bundle (both, during a root rotation).
     const streamTrust = () => ({ roots: authority.trustBundle(), intermediates: authority.knownIssuers() });
-    registerRoutes(app, { ...common, parts, issuer: authority, rotation: rotation.rotation, streamTrust });
+    registerRoutes(app, {
+      ...common,
+      parts,
+      issuer: authority,
+      rotation: rotation.rotation,
+      streamTrust,
+      coordinator: coordination.coordinator,
+    });
     try {
       await app.listen({ host: config.listen.host, port: config.listen.port });
     } catch (e) {
       parts.pusher.close();
+      await coordination.stop();
       await app.close().catch(() => undefined);
       throw e;
     }
@@ -159,6 +172,7 @@ export class ControlPlane {
       await replication.start(port);
     } catch (e) {
       parts.pusher.close();
+      await coordination.stop();
       await replication.close().catch(() => undefined);
       await app.close().catch(() => undefined);
       throw e;
@@ -183,6 +197,7 @@ export class ControlPlane {
     this.#rotation?.stop();
     this.#unwatchStore?.();
     this.#parts?.pusher.close();
+    await this.#coordination?.stop();
     // Replicas first: the others must see this one's agents as moving (they reconnect there), not as shut down.
     await this.#replication.close();
     for (const s of this.#sessions.values()) s.close(CloseCodes.GOING_AWAY, 'control plane shutting down');

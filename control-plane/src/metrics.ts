@@ -191,6 +191,24 @@ export function createMetrics() {
       help: 'Stored authorization policies that no longer validate, each shipped as deny-all until rewritten or deleted.',
       registers: [registry],
     }),
+    coordinationRequests: new Counter({
+      name: 'meshlet_cp_coordination_requests_total',
+      help: "Agents' lock and election requests (coord messages), by op (acquire, renew, release, get, watch, unwatch) and result (ok, or the error code).",
+      labelNames: ['op', 'result'] as const,
+      registers: [registry],
+    }),
+    locksHeld: new Gauge({
+      name: 'meshlet_cp_locks_held',
+      help: 'Application locks and elections held now, as this control plane sees the store, by kind (lock, election).',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    coordinationReleases: new Counter({
+      name: 'meshlet_cp_coordination_releases_total',
+      help: 'Locks and elections that lost their holder, as this control plane saw it, by kind and reason (released, expired, unhealthy, disconnected, forced).',
+      labelNames: ['kind', 'reason'] as const,
+      registers: [registry],
+    }),
   };
 }
 

@@ -34,6 +34,18 @@ const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
+/** The name of the token each authenticated request carried (a WeakMap: it goes with the request). */
+const tokenNames = new WeakMap<FastifyRequest, string>();
+
+/**
+ * Who made a request, for the event log: the name of the bearer token it
+ * authenticated with, or `anonymous` when no token is configured (the
+ * loopback-only deployment). Never the token itself.
+ */
+export function operatorOf(req: FastifyRequest): string {
+  return tokenNames.get(req) ?? 'anonymous';
+}
+
 interface Key {
   name: string;
   role: AuthRole;
@@ -150,6 +162,7 @@ export function createAuth(options: AuthOptions): Auth {
         'the bearer token is not one this control plane knows: check the token, or ask for one',
       );
     }
+    tokenNames.set(req, key.name);
     if (key.role === 'read-only' && !READ_METHODS.has(req.method)) {
       log.warn(
         { remoteAddress: address, method: req.method, path, tokenName: key.name },

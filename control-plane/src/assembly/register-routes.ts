@@ -24,6 +24,8 @@ import type { CertificateIssuer } from '../stream/certificate-requests.js';
 import type { CaRotation } from '../identity/ca-rotation.js';
 import { registerCaRoutes } from '../api/ca-routes.js';
 import { type CertifiedAgent, StreamCertificateAuth, type StreamTrust } from '../stream/stream-certificate-auth.js';
+import type { Coordinator } from '../coordination/coordinator.js';
+import { registerCoordinationRoutes } from '../api/coordination-routes.js';
 import type { AssemblyContext } from './assembly-context.js';
 import type { ControlPlaneParts } from './create-parts.js';
 import { followStore } from './follow-store.js';
@@ -38,6 +40,8 @@ export interface RouteContext extends AssemblyContext {
   rotation?: CaRotation;
   /** The CA's roots and issuers now, which an agent's client certificate on a wss stream is checked against. */
   streamTrust?: () => StreamTrust;
+  /** Application locks and elections (the agents' `coord` requests, `/v1/locks`, `/v1/elections`). */
+  coordinator?: Coordinator;
 }
 
 /** The agents' stream (`/v1/stream`), the dashboard, and the admin API's read, log-level and write routes. */
@@ -109,6 +113,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     }),
     refusal: () => replication.refusal(),
     ...(ctx.issuer ? { issuer: ctx.issuer } : {}),
+    ...(ctx.coordinator ? { coordination: ctx.coordinator } : {}),
     // The caller is who its credential says it is (its instance's service without one): what the policy will match.
     observed: (record, report) =>
       parts.callers.record(record.admittedFor ?? record.instance?.service, report, (s, id) => health.knows(s, id)),
@@ -174,6 +179,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     cluster: () => replication.view(),
   });
   registerLogLevelRoutes(app, log);
+  if (ctx.coordinator) registerCoordinationRoutes(app, { coordinator: ctx.coordinator });
   if (ctx.rotation) registerCaRoutes(app, { rotation: ctx.rotation, agents: () => registry.agents(), log });
   registerJoinCredentialRoutes(app, {
     credentials: joinCredentials,

@@ -151,14 +151,29 @@ export class EtcdStore implements Store {
     return done ? revision : undefined;
   }
 
+  /**
+   * Like `writeIf(key, value, 0)`, with the value bound to the etcd lease
+   * `lease` (decimal id): etcd deletes it when the lease lapses or is revoked,
+   * and the watch then tells {@link onChange} (application locks).
+   */
+  async createLeased(key: string, value: unknown, lease: string): Promise<number | undefined> {
+    return this.#set(key, value, ['Mod', '==', 0], lease);
+  }
+
+  /** Like `writeIf(key, undefined, modRevision)`, also writing `note` under `noteKey` in the same transaction. */
+  async deleteIfNoting(key: string, modRevision: number, noteKey: string, note: unknown): Promise<number | undefined> {
+    const also = { key: this.#mirror.dataKey(noteKey), value: JSON.stringify(note) };
+    const { revision, done } = await this.#remove(key, String(modRevision), ['Mod', '==', modRevision], also);
+    return done ? revision : undefined;
+  }
+
   /** Writes `value` and drops the key's tombstone when `compare` holds on its data key; the revision, or undefined when it did not hold. */
-  async #set(key: string, value: unknown, [field, op, than]: Compare): Promise<number | undefined> {
+  async #set(key: string, value: unknown, [field, op, than]: Compare, lease?: string): Promise<number | undefined> {
     const data = this.#mirror.dataKey(key);
     const tombstone = this.#mirror.tombstoneKey(key);
     const json = JSON.stringify(value);
-    const res = await this.#txn((c) =>
-      c.if(data, field, op, than).then(c.put(data).value(json), c.delete().key(tombstone)),
-    );
+    const put = (c: Etcd3) => (lease === undefined ? c.put(data).value(json) : c.put(data).value(json).lease(lease));
+    const res = await this.#txn((c) => c.if(data, field, op, than).then(put(c), c.delete().key(tombstone)));
     const revision = Number(res.header.revision);
     this.#mirror.seen(revision);
     if (!res.succeeded) return undefined;
@@ -168,15 +183,22 @@ export class EtcdStore implements Store {
   }
 
   /** Deletes the value and writes its tombstone (holding `before`) when `compare` holds on its data key. */
-  async #remove(key: string, before: string, [field, op, than]: Compare): Promise<{ revision: number; done: boolean }> {
+  async #remove(
+    key: string,
+    before: string,
+    [field, op, than]: Compare,
+    also?: { key: string; value: string },
+  ): Promise<{ revision: number; done: boolean }> {
     const data = this.#mirror.dataKey(key);
     const tombstone = this.#mirror.tombstoneKey(key);
-    const res = await this.#txn((c) =>
-      c.if(data, field, op, than).then(c.delete().key(data), c.put(tombstone).value(before)),
-    );
+    const res = await this.#txn((c) => {
+      const ops = [c.delete().key(data), c.put(tombstone).value(before)];
+      return c.if(data, field, op, than).then(...ops, ...(also ? [c.put(also.key).value(also.value)] : []));
+    });
     const revision = Number(res.header.revision);
     this.#mirror.seen(revision);
     if (res.succeeded) this.#mirror.put({ key: tombstone, value: before, modRevision: revision });
+    if (res.succeeded && also) this.#mirror.put({ ...also, modRevision: revision });
     return { revision, done: res.succeeded };
   }
 

@@ -1,5 +1,7 @@
 import {
   type AgentMessage,
+  type CoordEvent,
+  type CoordResult,
   type Certificate,
   CloseCodes,
   type Decoder,
@@ -26,11 +28,14 @@ import { type CertifiedAgent, notePresented } from './stream-certificate-auth.js
 import type { CertificateIssuer, CertificateRequests, WorkloadGrant } from './certificate-requests.js';
 import { sessionCertificates } from './session-certificates.js';
 import { newSubscriptions } from './new-subscriptions.js';
+import { onAck, onNack, onObservations } from './table-replies.js';
 import { helloCredential } from './hello-credential.js';
 import { PreHelloGuard, type StreamStart } from './pre-hello-guard.js';
 import type { JoinThrottle } from './stream-upgrade.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
+import type { CoordIdentity, CoordPeer } from '../coordination/coord-peer.js';
+import type { Coordinator } from '../coordination/coordinator.js';
 
 /** What a session needs from the control plane around it. */
 export interface SessionContext {
@@ -69,6 +74,8 @@ export interface SessionContext {
   refusal?: () => string | undefined;
   /** Signs agents' workload certificates; absent: `csr` messages are refused. */
   issuer?: CertificateIssuer;
+  /** Serves `coord` requests (application locks and elections); absent: they go unanswered. */
+  coordination?: Pick<Coordinator, 'request' | 'closed'>;
 }
 
 /** Printable ASCII, at most 120 bytes: always a valid WebSocket close reason. */
@@ -82,7 +89,7 @@ export function closeReason(text: string): string {
  * counted, and the stream stays up; only an oversized message closes it,
  * because the peer is clearly not speaking the protocol.
  */
-export class AgentSession implements TableSink {
+export class AgentSession implements TableSink, CoordPeer {
   readonly #socket: WebSocket;
   readonly #ctx: SessionContext;
   readonly #remoteAddress: string;
@@ -168,7 +175,22 @@ export class AgentSession implements TableSink {
     }
   }
 
-  #reply(message: ErrorMessage | Identity | Certificate): void {
+  /** Who asks for locks on this stream: its agent and instance, and its certificate's service, else its admitted hello's. */
+  get coordIdentity(): CoordIdentity {
+    const r = this.record;
+    return {
+      agentId: r.agentId,
+      instanceId: r.instance?.id ?? r.agentId,
+      service: this.#certificate?.service ?? r.admittedFor ?? r.instance?.service,
+    };
+  }
+
+  /** Sends a coordination answer or event. */
+  sendCoord(message: CoordResult | CoordEvent): void {
+    this.#reply(message);
+  }
+
+  #reply(message: ErrorMessage | Identity | Certificate | CoordResult | CoordEvent): void {
     if (this.#socket.readyState === this.#socket.OPEN) this.#socket.send(JSON.stringify(message));
   }
 
@@ -241,46 +263,23 @@ export class AgentSession implements TableSink {
         record.subscriptions = [...record.subscriptions, ...more.fresh].sort();
         return;
       }
-      case 'observations': {
-        const identity = callerIdentity(record.agentId, this.#credentialId, this.#certificate?.service);
-        const report = ctx.reports ? ctx.reports.observations(this, msg, identity) : msg;
-        if (!report) return;
-        ctx.health.observe(record.agentId, report, identity);
-        ctx.stats.record(report, (service, id) => ctx.health.knows(service, id), record.agentId);
-        ctx.relay?.(record.agentId, report, identity);
-        ctx.observed?.(record, report);
-        return;
-      }
+      case 'observations':
+        return onObservations(
+          ctx,
+          this,
+          record,
+          msg,
+          callerIdentity(record.agentId, this.#credentialId, this.#certificate?.service),
+        );
       case 'ack':
-        if (record.sent && msg.nonce === record.sent.nonce && msg.version === record.sent.version) {
-          record.acked = { version: msg.version, at: ctx.clock() };
-          if (msg.certificateIssuer !== undefined && msg.certificateIssuer !== record.certificateIssuer) {
-            record.certificateIssuer = msg.certificateIssuer;
-            ctx.identityChanged?.(record);
-          }
-          ctx.pusher.ack(this, msg.version);
-          const reported = Object.entries(msg.ringChecksums ?? {});
-          record.rings = Object.fromEntries(reported.map(([s, r]) => [s, { ...r, agrees: ctx.ringAgrees(s, r) }]));
-        }
-        return;
+        return onAck(ctx, this, record, msg);
       case 'nack':
-        ctx.metrics.nacks.inc();
-        record.nacked = { version: msg.version, error: msg.error, code: msg.code, at: ctx.clock() };
-        ctx.pusher.nack(this, msg.version, msg.code);
-        if (msg.code === SharedErrorCodes.DELTA_BASE_MISMATCH) {
-          ctx.log.info(
-            { agentId: record.agentId, version: msg.version },
-            'agent lacked the base of a delta; sending it a full table',
-          );
-        } else {
-          ctx.log.warn(
-            { agentId: record.agentId, version: msg.version, error: msg.error },
-            'agent refused a routing table',
-          );
-        }
-        return;
+        return onNack(ctx, this, record, msg);
       case 'csr':
         void this.#certificates?.request(msg.csrPem);
+        return;
+      case 'coord':
+        void ctx.coordination?.request(this, msg);
         return;
       case 'error':
         ctx.log.warn({ agentId: record.agentId, code: msg.code, detail: msg.message }, 'agent reported an error');
@@ -353,6 +352,7 @@ export class AgentSession implements TableSink {
     this.#guard.closed();
     if (!this.#record) return;
     ctx.pusher.remove(this);
+    ctx.coordination?.closed(this);
     this.#certificates?.close(ctx.sessions.get(this.#record.agentId) === this);
     if (ctx.sessions.get(this.#record.agentId) === this) {
       ctx.sessions.delete(this.#record.agentId);

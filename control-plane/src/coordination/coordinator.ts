@@ -1,0 +1,264 @@
+import type { Coord, CoordEvent, CoordKind, CoordReason, CoordResult, CoordState, Logger } from '@meshlet/shared';
+import type { ControlPlaneMetrics } from '../metrics.js';
+import type { CoordIdentity, CoordPeer } from './coord-peer.js';
+import { CoordCodes, coordFailure, coordState, describeHolder } from './coord-state.js';
+import {
+  coordKey,
+  type HeldLock,
+  type LockBackend,
+  type LockChange,
+  parseCoordKey,
+  type ReleaseNote,
+} from './lock-backend.js';
+import { WatchSets } from './watch-sets.js';
+
+/** The lease an acquire gets without `ttlMs`: 15 s for a lock, 3 s for an election (a dead leader replaced within 5 s). */
+export const DEFAULT_TTL_MS: Readonly<Record<CoordKind, number>> = { lock: 15_000, election: 3_000 };
+
+/** A release this control plane made for a reason an operator should see (the event log). */
+export interface CoordRelease {
+  state: CoordState;
+  reason: 'unhealthy' | 'disconnected' | 'forced';
+  by?: string;
+}
+
+/** Options of {@link Coordinator}. */
+export interface CoordinatorOptions {
+  backend: LockBackend;
+  /** The stream of an agent on this control plane, to tell a holder it lost its lock. */
+  peerOf: (agentId: string) => CoordPeer | undefined;
+  metrics: Pick<ControlPlaneMetrics, 'coordinationRequests' | 'locksHeld' | 'coordinationReleases'>;
+  log: Logger;
+  /** Told of each release this control plane made for an operator's or the health engine's reason. */
+  released?: (release: CoordRelease) => void;
+}
+
+const sameHolder = (held: HeldLock, who: CoordIdentity) =>
+  held.record.holder.agentId === who.agentId && held.record.holder.instanceId === who.instanceId;
+
+/**
+ * Serves the agents' `coord` requests on a {@link LockBackend} and tells
+ * agents what changed. Every name is scoped to the asking stream's
+ * authenticated service, and the holder is the asking stream's agent and
+ * instance, whatever a message says: a `coord` message carries no holder and
+ * no service. Renew and release need the token and the asker being the
+ * holder. Every change (made here, by a lapse, or by another replica) goes
+ * to the streams here that watch the lock, and a loss always goes to the
+ * losing holder's agent (with `lost`), if it is connected here.
+ */
+export class Coordinator {
+  readonly #backend: LockBackend;
+  readonly #o: CoordinatorOptions;
+  readonly #watches = new WatchSets<CoordPeer>();
+  /** The holder each lock had when last announced, so that a change is announced once and the loser is known. */
+  readonly #known = new Map<string, HeldLock>();
+  /** The revision at which a free lock was last seen to change. */
+  readonly #freedAt = new Map<string, number>();
+  #unsubscribe: (() => void) | undefined;
+
+  constructor(options: CoordinatorOptions) {
+    this.#backend = options.backend;
+    this.#o = options;
+  }
+
+  /** Opens the backend and starts following its changes. */
+  async open(): Promise<void> {
+    await this.#backend.open();
+    for (const held of this.#backend.list('coord/')) this.#known.set(held.key, held);
+    this.#count();
+    this.#unsubscribe = this.#backend.onChange((c) => this.#changed(c));
+  }
+
+  async close(): Promise<void> {
+    this.#unsubscribe?.();
+    await this.#backend.close();
+  }
+
+  /** Serves one `coord` message of `peer` and answers it with a `coordResult`. */
+  async request(peer: CoordPeer, msg: Coord): Promise<void> {
+    let result: CoordResult;
+    try {
+      result = await this.#serve(peer, msg);
+    } catch (e) {
+      this.#o.log.warn({ agentId: peer.coordIdentity.agentId, op: msg.op, err: e }, 'coordination request failed');
+      const message = `the control plane's store could not ${msg.op} ${msg.kind} "${msg.name}": ${(e as Error).message}`;
+      result = coordFailure(msg.id, CoordCodes.REFUSED, message);
+    }
+    this.#o.metrics.coordinationRequests.inc({ op: msg.op, result: result.ok ? 'ok' : (result.code ?? 'error') });
+    peer.sendCoord(result);
+  }
+
+  /** Forgets the watches of a stream that closed. */
+  closed(peer: CoordPeer): void {
+    this.#watches.dropPeer(peer);
+  }
+
+  /** Every lock (or election) held, optionally of one service, sorted by service and name. */
+  list(kind: CoordKind, service?: string): CoordState[] {
+    const prefix = service === undefined ? `coord/${kind}/` : `coord/${kind}/${service}/`;
+    return this.#backend
+      .list(prefix)
+      .flatMap((held) => {
+        const at = parseCoordKey(held.key);
+        return at ? [coordState(at, held, 0)] : [];
+      })
+      .sort((a, b) => (a.service === b.service ? (a.name < b.name ? -1 : 1) : a.service < b.service ? -1 : 1));
+  }
+
+  /** Every lock held now, with its key, for the release triggers. */
+  held(): HeldLock[] {
+    return this.#backend.list('coord/');
+  }
+
+  /**
+   * Frees a lock whatever its holder: an operator's forced release (`by`:
+   * the operator's token name), or the release triggers (an unhealthy or
+   * disconnected holder). Returns the state it had, or undefined when it was
+   * free (or changed hands meanwhile).
+   */
+  async release(
+    kind: CoordKind,
+    service: string,
+    name: string,
+    note: ReleaseNote & { reason: CoordRelease['reason'] },
+    token?: number,
+  ): Promise<CoordState | undefined> {
+    const key = coordKey(kind, service, name);
+    const held = this.#backend.read(key);
+    if (!held || (token !== undefined && held.token !== token)) return undefined;
+    const before = coordState({ kind, service, name }, held, 0);
+    const revision = await this.#backend.release(key, held.token, note);
+    if (revision === undefined) return undefined;
+    this.#changed({ key, now: undefined, revision, released: { token: held.token, ...note } });
+    this.#o.released?.({ state: before, reason: note.reason, ...(note.by ? { by: note.by } : {}) });
+    return before;
+  }
+
+  async #serve(peer: CoordPeer, msg: Coord): Promise<CoordResult> {
+    const who = peer.coordIdentity;
+    const { id, kind, name } = msg;
+    const service = who.service;
+    if (service === undefined) {
+      return coordFailure(
+        id,
+        CoordCodes.REFUSED,
+        `agent ${who.agentId} has no service, and lock names are scoped to the asker's service: register an instance (instance.service in the agent's config) or join with a per-service credential or workload certificate`,
+      );
+    }
+    const at = { kind, service, name };
+    const key = coordKey(kind, service, name);
+    const state = () => coordState(at, this.#backend.read(key), this.#freedAt.get(key) ?? 0);
+    const ok = (): CoordResult => ({ type: 'coordResult', id, ok: true, state: state() });
+    switch (msg.op) {
+      case 'get':
+        return ok();
+      case 'watch':
+        if (!this.#watches.add(key, peer))
+          return coordFailure(
+            id,
+            CoordCodes.REFUSED,
+            `this stream watches ${WatchSets.MAX_PER_PEER} locks already: unwatch some first`,
+          );
+        return ok();
+      case 'unwatch':
+        this.#watches.remove(key, peer);
+        return ok();
+      case 'acquire': {
+        const ttlMs = msg.ttlMs ?? DEFAULT_TTL_MS[kind];
+        const holder = { agentId: who.agentId, instanceId: who.instanceId, ...(msg.label ? { label: msg.label } : {}) };
+        const record = { holder, ttlMs, releaseOnUnhealthy: msg.releaseOnUnhealthy ?? true };
+        const token = this.#backend.read(key) ? undefined : await this.#backend.acquire(key, record);
+        if (token === undefined) {
+          const now = state();
+          return coordFailure(
+            id,
+            CoordCodes.HELD,
+            `${kind} "${name}" of service ${service} is held by ${describeHolder(now)}`,
+            now,
+          );
+        }
+        this.#changed({ key, now: { key, record, token }, revision: token });
+        return ok();
+      }
+      case 'renew':
+      case 'release': {
+        const held = this.#backend.read(key);
+        const notHeld = (why: string) =>
+          coordFailure(
+            id,
+            CoordCodes.NOT_HELD,
+            `${kind} "${name}" of service ${service}: ${why}; acquire it again`,
+            state(),
+          );
+        if (msg.token === undefined)
+          return coordFailure(
+            id,
+            CoordCodes.REFUSED,
+            `${msg.op} needs the token that the acquire returned (field "token")`,
+          );
+        if (!held || held.token !== msg.token)
+          return notHeld(`token ${msg.token} no longer holds it (held by ${describeHolder(state())})`);
+        if (!sameHolder(held, who))
+          return notHeld(`token ${msg.token} is held by another agent or instance, not by this one`);
+        if (msg.op === 'release') {
+          const revision = await this.#backend.release(key, held.token, { reason: 'released' });
+          if (revision === undefined) return notHeld(`token ${msg.token} no longer holds it`);
+          this.#changed({ key, now: undefined, revision, released: { token: held.token, reason: 'released' } });
+          return ok();
+        }
+        const ttlMs = msg.ttlMs ?? held.record.ttlMs;
+        if (ttlMs > held.record.ttlMs)
+          return coordFailure(
+            id,
+            CoordCodes.REFUSED,
+            `a renew keeps the lease's ${held.record.ttlMs} ms at most (asked ${ttlMs} ms): release and acquire again with the longer TTL`,
+            state(),
+          );
+        if (!(await this.#backend.renew(key, held.token, ttlMs)))
+          return notHeld(`its lease of token ${msg.token} ran out`);
+        return ok();
+      }
+    }
+  }
+
+  /** Announces a change once: to the watchers here, and a loss to the losing holder's agent. */
+  #changed(change: LockChange): void {
+    const { key, now } = change;
+    const before = this.#known.get(key);
+    if (before?.token === now?.token) return;
+    if (now) this.#known.set(key, now);
+    else {
+      this.#known.delete(key);
+      this.#freedAt.set(key, change.revision);
+    }
+    this.#count();
+    const at = parseCoordKey(key);
+    if (!at) return;
+    const state = coordState(at, now, change.revision);
+    const released = before && change.released?.token === before.token ? change.released : undefined;
+    const lossReason: CoordReason = released?.reason ?? 'expired';
+    const by = released?.by;
+    const event: CoordEvent = {
+      type: 'coordEvent',
+      state,
+      reason: now ? 'acquired' : lossReason,
+      ...(by && !now ? { by } : {}),
+    };
+    const loser = before ? this.#o.peerOf(before.record.holder.agentId) : undefined;
+    if (before) {
+      this.#o.metrics.coordinationReleases.inc({ kind: at.kind, reason: lossReason });
+      loser?.sendCoord({ type: 'coordEvent', state, reason: lossReason, lost: before.token, ...(by ? { by } : {}) });
+    }
+    for (const peer of this.#watches.of(key)) if (peer !== loser) peer.sendCoord(event);
+  }
+
+  #count(): void {
+    const n = { lock: 0, election: 0 };
+    for (const key of this.#known.keys()) {
+      const at = parseCoordKey(key);
+      if (at) n[at.kind]++;
+    }
+    this.#o.metrics.locksHeld.set({ kind: 'lock' }, n.lock);
+    this.#o.metrics.locksHeld.set({ kind: 'election' }, n.election);
+  }
+}

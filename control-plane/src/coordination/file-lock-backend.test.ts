@@ -1,0 +1,98 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { FileStore } from '../store/file-store.js';
+import { FileLockBackend } from './file-lock-backend.js';
+import type { LockChange, LockRecord } from './lock-backend.js';
+import { ManualTimers, settle } from './test-support.js';
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const dir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'meshlet-locks-'));
+  dirs.push(d);
+  return d;
+};
+const rec = (agentId: string, ttlMs = 5_000): LockRecord => ({
+  holder: { agentId, instanceId: `${agentId}-i` },
+  ttlMs,
+  releaseOnUnhealthy: true,
+});
+
+async function open(d: string, timers = new ManualTimers()) {
+  const store = new FileStore(d);
+  await store.open();
+  const backend = new FileLockBackend({ store, clock: timers.clock, timers });
+  await backend.open();
+  const changes: LockChange[] = [];
+  backend.onChange((c) => changes.push(c));
+  return { store, backend, timers, changes };
+}
+
+describe('FileLockBackend', () => {
+  it('gives a free lock to one holder, its token being the store revision, and refuses a second', async () => {
+    const { store, backend } = await open(dir());
+    const t1 = await backend.acquire('coord/lock/a/x', rec('a1'));
+    expect(t1).toBe(store.modRevision('coord/lock/a/x'));
+    expect(await backend.acquire('coord/lock/a/x', rec('a2'))).toBeUndefined();
+    expect(backend.read('coord/lock/a/x')).toMatchObject({ token: t1, record: { holder: { agentId: 'a1' } } });
+  });
+
+  it('tokens grow strictly across holders', async () => {
+    const { backend } = await open(dir());
+    const tokens: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = (await backend.acquire('coord/lock/a/x', rec(`a${i}`))) as number;
+      tokens.push(t);
+      expect(await backend.release('coord/lock/a/x', t, { reason: 'released' })).toBeGreaterThan(t);
+    }
+    expect(tokens).toEqual([...tokens].sort((a, b) => a - b));
+    expect(new Set(tokens).size).toBe(5);
+  });
+
+  it('expires a lease after its TTL, and a renew moves the deadline without changing the token', async () => {
+    const { backend, timers, changes } = await open(dir());
+    const t = (await backend.acquire('coord/lock/a/x', rec('a1', 3_000))) as number;
+    timers.advance(2_000);
+    expect(await backend.renew('coord/lock/a/x', t, 3_000)).toBe(true);
+    timers.advance(2_000);
+    await settle();
+    expect(backend.read('coord/lock/a/x')?.token).toBe(t);
+    timers.advance(1_001);
+    await settle();
+    expect(backend.read('coord/lock/a/x')).toBeUndefined();
+    await vi.waitFor(() => expect(changes).toHaveLength(1));
+    expect(changes).toEqual([
+      expect.objectContaining({ key: 'coord/lock/a/x', released: { token: t, reason: 'expired' } }),
+    ]);
+    expect(await backend.renew('coord/lock/a/x', t, 3_000)).toBe(false);
+  });
+
+  it('release and renew need the token that holds the lock', async () => {
+    const { backend } = await open(dir());
+    const t = (await backend.acquire('coord/lock/a/x', rec('a1'))) as number;
+    expect(await backend.renew('coord/lock/a/x', t + 1, 5_000)).toBe(false);
+    expect(await backend.release('coord/lock/a/x', t + 1, { reason: 'released' })).toBeUndefined();
+    expect(backend.read('coord/lock/a/x')?.token).toBe(t);
+  });
+
+  it('a restart keeps held locks and gives each a fresh full TTL from when it is back', async () => {
+    const d = dir();
+    const first = await open(d);
+    const t = (await first.backend.acquire('coord/lock/a/x', rec('a1', 3_000))) as number;
+    first.timers.advance(2_500);
+    await first.backend.close();
+    await first.store.close();
+    const timers = new ManualTimers();
+    timers.now = first.timers.now + 60_000;
+    const again = await open(d, timers);
+    expect(again.backend.read('coord/lock/a/x')?.token).toBe(t);
+    timers.advance(2_999);
+    await settle();
+    expect(again.backend.read('coord/lock/a/x')?.token).toBe(t);
+    timers.advance(2);
+    await settle();
+    expect(again.backend.read('coord/lock/a/x')).toBeUndefined();
+  });
+});

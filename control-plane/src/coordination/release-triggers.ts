@@ -1,0 +1,67 @@
+import type { Clock } from '@meshlet/shared';
+import type { HealthState } from '../health/health-state.js';
+import type { AgentRecord } from '../registry/agent-record.js';
+import type { HeldLock } from './lock-backend.js';
+
+/** A held lock whose holder's agent or instance says it must go. */
+export interface DueRelease {
+  held: HeldLock;
+  reason: 'disconnected' | 'unhealthy';
+}
+
+/** What {@link ReleaseTriggers} reads: the registry (every replica's agents) and the health engine. */
+export interface HolderSignals {
+  agent: (agentId: string) => AgentRecord | undefined;
+  health: (instanceId: string) => HealthState | undefined;
+  /** `heartbeat.timeoutMs`: how long a holder's agent may be gone before its locks go. */
+  timeoutMs: number;
+  clock: Clock;
+}
+
+/**
+ * Decides which held locks lose their holder to their agent or instance:
+ *
+ * - `disconnected`: the holder's agent has had no stream, to this replica or
+ *   any other, for longer than the heartbeat timeout (an agent that
+ *   reconnects in time keeps its locks). An agent the registry does not know
+ *   at all (a control plane that just restarted, an agent forgotten) counts
+ *   as gone from when this replica first saw it missing.
+ * - `unhealthy`: the holder's instance is `unhealthy` in the health engine,
+ *   its agent is connected (a lost connection is the case above), and the
+ *   lock was taken with `releaseOnUnhealthy` (the default).
+ *
+ * Pure over its signals and clock; the caller acts only where it decides
+ * (`Replication.leading`).
+ */
+export class ReleaseTriggers {
+  readonly #s: HolderSignals;
+  readonly #missingSince = new Map<string, number>();
+
+  constructor(signals: HolderSignals) {
+    this.#s = signals;
+  }
+
+  due(held: readonly HeldLock[]): DueRelease[] {
+    const now = this.#s.clock();
+    const out: DueRelease[] = [];
+    const missing = new Set<string>();
+    for (const h of held) {
+      const { agentId, instanceId } = h.record.holder;
+      const agent = this.#s.agent(agentId);
+      if (!agent?.connected) {
+        let since = agent?.disconnectedAt;
+        if (since === undefined) {
+          since = this.#missingSince.get(agentId) ?? now;
+          this.#missingSince.set(agentId, since);
+          missing.add(agentId);
+        }
+        if (now - since > this.#s.timeoutMs) out.push({ held: h, reason: 'disconnected' });
+        continue;
+      }
+      if (h.record.releaseOnUnhealthy && this.#s.health(instanceId) === 'unhealthy')
+        out.push({ held: h, reason: 'unhealthy' });
+    }
+    for (const id of [...this.#missingSince.keys()]) if (!missing.has(id)) this.#missingSince.delete(id);
+    return out;
+  }
+}
