@@ -179,7 +179,7 @@ describe('the app lock and election API through real agents', () => {
     expect((await campaign).body.term).toBe(won.body.term);
   });
 
-  it('the control plane stopped: 503 at once, and doubt on the holder events stream', async () => {
+  it('the control plane stopped: 503 at once and doubt on the holder events stream; restarted: restored, the lock still held', async () => {
     const got = await call(a, 'POST', '/v1/locks/doubt', { ttlMs: 60_000 });
     expect(got.status).toBe(200);
     const s = await events(a, '/v1/locks/doubt/events');
@@ -193,5 +193,14 @@ describe('the app lock and election API through real agents', () => {
     expect(refused.body.error?.message).toMatch(/no stream to the control plane/);
     const renew = await call(a, 'PUT', '/v1/locks/doubt', { token: got.body.token });
     expect(renew.status).toBe(503);
+    // Back on the same data (the file store keeps held locks): restored, and the lock is still the holder's.
+    await mesh.controlPlane({}, m.cp.port);
+    await waitFor('restored', seen(s, 'restored'));
+    const renewed = await waitFor('a renewal through the new stream', async () => {
+      const r = await call(a, 'PUT', '/v1/locks/doubt', { token: got.body.token });
+      return r.status === 200 ? r : undefined;
+    });
+    expect(renewed.body.token).toBe(got.body.token);
+    expect(s.events.some((e) => e.event === 'lost')).toBe(false);
   });
 });
