@@ -10,6 +10,8 @@ const COMMAND_OF_ROUTE: Readonly<Record<string, string>> = {
   '/v1/authz': 'meshctl get authz',
   '/v1/events': 'meshctl get events',
   '/v1/cluster': 'meshctl get cluster',
+  '/v1/locks': 'meshctl get locks',
+  '/v1/elections': 'meshctl get elections',
   '/v1/join-credentials': 'meshctl token list',
   '/v1/ca': 'meshctl ca status',
 };

@@ -73,6 +73,33 @@ const enc = encodeURIComponent;
 const paintYesNo = (c: Colors, text: string, badWhen: 'no' | 'yes' = 'no') =>
   text === badWhen ? (badWhen === 'no' ? c.yellow(text) : c.red(text)) : text;
 
+/** The holder of a lock or election as one cell: `AGENT/INSTANCE (label)`. */
+function holderCell(v: unknown): string {
+  const h = obj(v);
+  if (!h) return '-';
+  const label = typeof h.label === 'string' && h.label !== '' ? ` (${h.label})` : '';
+  return cell(`${String(h.agentId)}/${String(h.instanceId)}${label}`);
+}
+
+/** `get locks` and `get elections`: the holders now, with their fencing token (an election's term) and lease. */
+function coordinationResource(name: 'locks' | 'elections', aliases: string[], token: 'TOKEN' | 'TERM'): Resource {
+  return {
+    name,
+    aliases,
+    listPath: `/v1/${name}`,
+    listKey: name,
+    columns: ['SERVICE', 'NAME', 'HOLDER', token, 'TTL'],
+    flexible: [2],
+    row: (l) => [
+      cell(l.service),
+      cell(l.name),
+      holderCell(l.holder),
+      cell(l.token),
+      typeof l.ttlMs === 'number' ? `${l.ttlMs / 1000}s` : '-',
+    ],
+  };
+}
+
 /** Every resource, in the order `meshctl get --help` lists them. */
 export const RESOURCES: readonly Resource[] = [
   {
@@ -180,6 +207,8 @@ export const RESOURCES: readonly Resource[] = [
     paint: (c, col, text) =>
       col === 1 && text === 'api' ? c.cyan(text) : col === 2 && text === 'audit' ? c.yellow(text) : text,
   },
+  coordinationResource('locks', ['lock'], 'TOKEN'),
+  coordinationResource('elections', ['election'], 'TERM'),
   {
     name: 'cluster',
     aliases: [],

@@ -12,6 +12,7 @@ import { caCommand } from './commands/ca-command.js';
 import { deleteCommand } from './commands/delete-command.js';
 import { eventsCommand } from './commands/events-command.js';
 import { getCommand } from './commands/get-command.js';
+import { releaseCommand } from './commands/release-command.js';
 import { restoreCommand } from './commands/restore-command.js';
 import { tokenCommand } from './commands/token-command.js';
 import { versionCommand } from './commands/version-command.js';
@@ -29,6 +30,7 @@ export const COMMANDS: readonly Command[] = [
   undrainCommand,
   failoverCommand,
   failbackCommand,
+  releaseCommand,
   eventsCommand,
   backupCommand,
   restoreCommand,

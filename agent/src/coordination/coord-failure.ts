@@ -26,10 +26,11 @@ export function outcomeUnknown(op: string, what: string, why: string): MeshletHt
 /**
  * The app's error for a refused `coordResult`: the codes the agent binds
  * (409 for `MESHLET_LOCK_HELD` and `MESHLET_LOCK_NOT_HELD`) with their
- * status, and the control plane's own (`MESHLET_COORDINATION_REFUSED`,
- * `MESHLET_STORE_UNAVAILABLE`, a schema refusal) passed through: 403 for an
- * agent admitted for no service, 400 for a request the control plane found
- * invalid, else 503.
+ * status, and the control plane's own passed through:
+ * `MESHLET_COORDINATION_REFUSED` with 403 for an agent admitted for no
+ * service, 503 when its store failed, else 400 (a request it found invalid,
+ * such as a renewal longer than the lease); a schema refusal 400; anything
+ * else 503.
  */
 export function coordFailure(result: CoordResult): MeshletHttpError {
   const message = result.message ?? 'the control plane refused the coordination request';
@@ -37,10 +38,15 @@ export function coordFailure(result: CoordResult): MeshletHttpError {
   if (code === AgentErrors.LOCK_HELD.code) return AgentErrors.LOCK_HELD(message);
   if (code === AgentErrors.LOCK_NOT_HELD.code) return AgentErrors.LOCK_NOT_HELD(message);
   if (code === AgentErrors.COORDINATION_UNAVAILABLE.code) return AgentErrors.COORDINATION_UNAVAILABLE(message);
-  const status = /no service|not admitted for a service/i.test(message)
-    ? 403
-    : code.startsWith('MESHLET_PROTOCOL_')
-      ? 400
-      : 503;
+  const status =
+    code === 'MESHLET_COORDINATION_REFUSED'
+      ? /no service/i.test(message)
+        ? 403
+        : /store/i.test(message)
+          ? 503
+          : 400
+      : code.startsWith('MESHLET_PROTOCOL_')
+        ? 400
+        : 503;
   return new MeshletHttpError(code as `MESHLET_${string}`, status, message);
 }

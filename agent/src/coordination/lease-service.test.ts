@@ -64,6 +64,30 @@ describe('LeaseService and CoordFeed', () => {
     expect(state.holder?.agentId).toBe('a1');
   });
 
+  it('a campaign won just after the app went away is resigned at once', async () => {
+    standIn = new CoordStandIn();
+    const a = standIn.attach('a1');
+    const ac = new AbortController();
+    const won = a.leases.acquire('election', 'primary', { ttlMs: 3000, waitMs: 60_000 }, ac.signal);
+    ac.abort(); // the acquire is already on its way
+    await expect(won).rejects.toBeInstanceOf(WaitCancelled);
+    expect(standIn.received.map((m) => m.op)).toContain('release');
+    expect((await a.leases.get('election', 'primary')).holder).toBeUndefined();
+  });
+
+  it('a waiting acquire and a long-poll fail with 503 at once when the stream drops (never a stale answer)', async () => {
+    standIn = new CoordStandIn();
+    const a = standIn.attach('a1');
+    const b = standIn.attach('b1');
+    await a.leases.acquire('lock', 'x', { ttlMs: 60_000, waitMs: 0 }, never);
+    const waiting = b.leases.acquire('lock', 'x', { ttlMs: 60_000, waitMs: 60_000 }, never);
+    const poll = b.leases.waitForChange('lock', 'x', 1_000_000, 60_000, never);
+    await until(() => standIn.received.filter((m) => m.agentId === 'b1' && m.op === 'get').length === 1, 'b polls');
+    standIn.drop('b1');
+    await expect(waiting).rejects.toMatchObject({ statusCode: 503, code: 'MESHLET_COORDINATION_UNAVAILABLE' });
+    await expect(poll).rejects.toMatchObject({ statusCode: 503, code: 'MESHLET_COORDINATION_UNAVAILABLE' });
+  });
+
   it('tells the holder doubt when the stream drops, restored when it is back, then lost if the lock went meanwhile', async () => {
     standIn = new CoordStandIn();
     const a = standIn.attach('a1');

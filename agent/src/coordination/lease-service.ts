@@ -1,7 +1,7 @@
 import type { CoordKind, CoordState, Logger } from '@meshlet/shared';
 import { AgentErrors } from '../errors.js';
 import type { CoordClient } from './coord-client.js';
-import { coordFailure } from './coord-failure.js';
+import { coordFailure, streamDown } from './coord-failure.js';
 import type { CoordFeed, CoordNotice } from './coord-feed.js';
 
 /** What the app asks for when it acquires a lock or campaigns. */
@@ -99,17 +99,9 @@ export class LeaseService {
         if (left <= 0) return { ok: false, state: result.state };
         if (woken.freed) continue;
         const backstop = Math.max(100, Math.floor((result.state?.ttlMs ?? req.ttlMs) / 3));
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            clearTimeout(timer);
-            signal.removeEventListener('abort', done);
-            wake = undefined;
-            resolve();
-          };
-          const timer = setTimeout(done, Math.min(left, backstop));
-          signal.addEventListener('abort', done);
-          wake = done;
-        });
+        // A dropped stream ends the pause too: the next try then fails at once (503).
+        await this.#pause(Math.min(left, backstop), signal, (w) => (wake = w));
+        wake = undefined;
       }
     } finally {
       stop();
@@ -179,19 +171,35 @@ export class LeaseService {
       const now = await this.get(kind, name);
       if (latest === undefined || now.revision > latest.revision) latest = now;
       if (latest.revision > index || waitMs <= 0) return latest;
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', done);
-          resolve();
-        };
-        const timer = setTimeout(done, waitMs);
-        signal.addEventListener('abort', done);
-        wake = done;
-      });
+      const why = await this.#pause(waitMs, signal, (w) => (wake = w));
+      if (why === 'dropped') throw streamDown('wait for a change of', `${kind} "${name}"`);
       return latest;
     } finally {
       stop();
     }
+  }
+
+  /** Waits `ms` at most: until `wake` (handed to `setWake`) is called, the app goes away, or the stream drops. */
+  #pause(
+    ms: number,
+    signal: AbortSignal,
+    setWake: (wake: () => void) => void,
+  ): Promise<'woken' | 'elapsed' | 'dropped'> {
+    return new Promise((resolve) => {
+      const done = (why: 'woken' | 'elapsed' | 'dropped'): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        offConnection();
+        resolve(why);
+      };
+      const onAbort = (): void => done('woken');
+      const timer = setTimeout(() => done('elapsed'), ms);
+      signal.addEventListener('abort', onAbort);
+      const offConnection = this.#client.onConnection((up) => {
+        if (!up) done('dropped');
+      });
+      setWake(() => done('woken'));
+      if (!this.#client.connected) done('dropped');
+    });
   }
 }

@@ -15,12 +15,12 @@ import { findResource } from '../resources.js';
 export const EVENT_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   service: { type: 'string', value: 'NAME', description: 'only events of this service' },
   instance: { type: 'string', value: 'ID', description: 'only events of this instance' },
-  kind: { type: 'string', value: 'KIND', description: 'only health, failover or drain events' },
+  kind: { type: 'string', value: 'KIND', description: 'only health, failover, drain or coordination events' },
   limit: { type: 'string', value: 'N', description: 'only the last N events' },
   follow: { type: 'boolean', short: 'w', description: 'keep printing events as they happen, until Ctrl-C' },
 };
 
-const KINDS = ['health', 'failover', 'drain'];
+const KINDS = ['health', 'failover', 'drain', 'coordination'];
 
 /** The `/v1/events` query of the filter options, checked. */
 export function eventFilters(values: OptionValues, command: string): URLSearchParams {

@@ -81,7 +81,7 @@ describe('meshctl get', () => {
     expect(await run('get', 'pods')).toMatchObject({
       code: 2,
       stderr:
-        'meshctl: unknown resource "pods": use one of services, instances, agents, events, policies, authz, cluster (see meshctl get --help)\n',
+        'meshctl: unknown resource "pods": use one of services, instances, agents, events, policies, authz, locks, elections, cluster (see meshctl get --help)\n',
     });
     expect(await run('get', 'agents', '--kind', 'health')).toMatchObject({
       code: 2,

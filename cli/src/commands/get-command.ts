@@ -5,6 +5,8 @@ import { findResource, RESOURCES } from '../resources.js';
 import { EVENT_OPTIONS, runEvents } from './events-command.js';
 
 const NAMES = RESOURCES.map((r) => r.name).join(', ');
+/** Resources whose list `--service` filters (besides events). */
+const FILTERED_BY_SERVICE = new Set(['instances', 'locks', 'elections']);
 
 /** `meshctl get RESOURCE [NAME]`. */
 export const getCommand: Command = {
@@ -15,7 +17,7 @@ export const getCommand: Command = {
     `RESOURCE is one of ${NAMES} (or service, svc, instance, inst, agent, event, policy, pol).\n` +
     'A table by default: on a terminal its columns fit the width and long cells end in …; in a pipe nothing\n' +
     'is cut and there are no colours. -o json and -o yaml print the API answer as it is.\n' +
-    '--service also filters get instances; the other event options apply to get events only.\n' +
+    '--service also filters get instances, locks and elections; the other event options apply to get events only.\n' +
     'get cluster shows the replica that answers: its role (leader, follower or standalone), the leader and its URL.',
   options: { output: OUTPUT_OPTION, ...EVENT_OPTIONS },
   args: { min: 1, max: 2 },
@@ -26,6 +28,8 @@ export const getCommand: Command = {
     'meshctl get policies orders -o json',
     'meshctl get events --service hello --limit 20',
     'meshctl get cluster',
+    'meshctl get locks --service orders',
+    'meshctl get elections',
   ],
   async run(ctx, args, values) {
     const [what = '', name] = args;
@@ -37,7 +41,7 @@ export const getCommand: Command = {
       return runEvents(ctx, values, 'get');
     }
     const eventOnly = Object.keys(EVENT_OPTIONS).filter(
-      (o) => values[o] !== undefined && !(o === 'service' && resource.name === 'instances'),
+      (o) => values[o] !== undefined && !(o === 'service' && FILTERED_BY_SERVICE.has(resource.name)),
     );
     if (eventOnly.length > 0) throw usageError(`--${eventOnly[0]} applies to get events only`, 'get');
     const format = parseOutputFormat(stringOption(values, 'output'), 'get');

@@ -59,9 +59,7 @@ export function registerCoordinationRoutes(app: FastifyInstance, deps: Coordinat
         if (!before)
           return sendError(
             reply,
-            ApiErrors.NOT_FOUND(
-              `${kind} "${name}" of service ${service} is not held; see GET ${path}?service=${service}`,
-            ),
+            ApiErrors.NOT_FOUND(`${kind} "${name}" of service ${service} is not held; see GET ${path}`),
           );
         req.log.info({ kind, service, name, by, token: before.token }, 'forced a coordination release');
         return { released: true, [kind]: before, by };

@@ -31,7 +31,7 @@ export class CoordStandIn {
   readonly received: Array<Coord & { agentId: string }> = [];
 
   /** A new agent's coordination, attached and connected. */
-  attach(agentId: string, options: { timeoutMs?: number } = {}): Coordination {
+  attach(agentId: string, options: { timeoutMs?: number; maxOpenRequests?: number } = {}): Coordination {
     const box: { me?: Attached } = {};
     const coordination = new Coordination({
       send: (m) => {
