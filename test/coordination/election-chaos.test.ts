@@ -156,10 +156,15 @@ describe('leader election under kill -9', () => {
         // elsewhere: cut off from the other replicas until it is, then healed). The election's lease lives in
         // etcd: the agent reconnects to another replica and renews there, or loses the term to a new leader.
         const leaderCp = await m.leader();
-        const third2 = await waitFor('the third leader still leading', leaderNow, { timeoutMs: 10_000 });
-        const movedOnto = await onReplica(third2.c, leaderCp);
-        const before3 = await waitFor('a leader before the replica is killed', leaderNow, { timeoutMs: 10_000 });
+        // Moving it can cost it its term (renewals fail while its stream moves): then the new leader moves.
+        let moves = 0;
+        let before3 = await waitFor('a leader before the replica is killed', leaderNow, { timeoutMs: 10_000 });
+        for (let i = 0; i < 4 && (await onReplica(before3.c, leaderCp)); i++) {
+          moves++;
+          before3 = await waitFor('a leader before the replica is killed', leaderNow, { timeoutMs: 10_000 });
+        }
         const agentOnKilled = (await localAgents(suite.mesh, leaderCp)).includes(before3.c.id);
+        expect(agentOnKilled).toBe(true);
         t0 = Date.now();
         const cp = await m.killLeader();
         expect(cp).toBe(leaderCp);
@@ -172,7 +177,7 @@ describe('leader election under kill -9', () => {
           s: (fourth.at - t0) / 1000,
           kept: fourth.term === before3.term,
           leaderAgentOnKilledReplica: agentOnKilled,
-          ...(movedOnto ? { movedOntoItFirst: true } : {}),
+          agentMovesFirst: moves,
         });
         await cp.restart();
         await m.leader();
