@@ -74,6 +74,8 @@ describe('the lock checker', () => {
     ok('b', 14, 1000),
     { type: 'acquire', client: 'c', invokedAt: 2, returnedAt: 3, status: 503 },
     { type: 'write', client: 'a', token: 10, at: 2000, status: 409, late: true },
+    { type: 'renew', client: 'b', token: 14, at: 1500, status: 200 },
+    { type: 'renew', client: 'b', token: 14, at: 2500, status: 503, code: 'MESHLET_COORDINATION_UNAVAILABLE' },
   ];
 
   it('passes a history where fencing held, and counts the stale writes it refused', () => {
@@ -102,6 +104,7 @@ describe('the lock checker', () => {
       honestRefused: 1,
       lateWrites: 1,
       storeChecked: 2,
+      renewals: { ok: 1, lost: 0, doubt: 1 },
     });
   });
 

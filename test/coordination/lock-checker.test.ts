@@ -26,6 +26,7 @@ import { historyText, LONG, RUN_MS, recordRun, withReport } from './lib/run-figu
 const SERVICE = 'locks';
 const LOCK = 'checker';
 const CLIENTS = ['locker-1', 'locker-2', 'locker-3', 'locker-4'];
+const long = new Set(['locker-2', 'locker-4']);
 const SCRIPT = join(ROOT, 'test', 'coordination', 'lib', 'lock-client.mjs');
 
 describe('locks under faults: the Jepsen-style checker', () => {
@@ -50,11 +51,13 @@ describe('locks under faults: the Jepsen-style checker', () => {
           resource: resource.url,
           name: LOCK,
           client,
-          ttlMs: 2000,
+          // Two short leases held briefly, two long ones held longer than the control plane's heartbeat
+          // timeout (3 s): a long holder cut off is released as disconnected before its lease ends, and
+          // its writes meanwhile, inside its lease, must be refused once another holder wrote.
+          ...(long.has(client) ? { ttlMs: 5000, holdMs: 4000 } : { ttlMs: 2000, holdMs: 1500 }),
           waitMs: 3000,
-          holdMs: 1500,
           lateEvery: 3,
-          lateByMs: 1500,
+          lateByMs: 3000,
           // A bound of its own: the test stops the clients before this.
           maxMs: RUN_MS + 180_000,
         });

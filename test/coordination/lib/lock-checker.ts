@@ -34,6 +34,8 @@ export interface LockVerdict {
   honestRefused: number;
   /** Writes sent after the writer's own lease had ended (simulated pauses). */
   lateWrites: number;
+  /** Renewals: granted, refused (409: the lock was gone), in doubt (503 or no answer). */
+  renewals: { ok: number; lost: number; doubt: number };
   storeChecked: number;
   /** Failed acquires by status and code (`503 MESHLET_COORDINATION_UNAVAILABLE`, `0 ECONNREFUSED`, …). */
   failures: Record<string, number>;
@@ -63,6 +65,7 @@ export function checkLocks(run: LockRun): LockVerdict {
     writesRefused: run.writes.filter((w) => !w.accepted).length,
     honestRefused: run.writes.filter((w) => !w.accepted && !w.late).length,
     lateWrites: run.events.filter((e) => e.type === 'write' && e.late).length,
+    renewals: { ok: 0, lost: 0, doubt: 0 },
     storeChecked: 0,
     failures: {},
     violations,
@@ -72,6 +75,9 @@ export function checkLocks(run: LockRun): LockVerdict {
     const why = `${a.status} ${a.code ?? ''}`.trim();
     v.failures[why] = (v.failures[why] ?? 0) + 1;
   }
+
+  for (const e of run.events)
+    if (e.type === 'renew') v.renewals[e.status === 200 ? 'ok' : e.status === 409 ? 'lost' : 'doubt']++;
 
   const byToken = new Map<number, AcquireEvent>();
   for (const a of granted) {
@@ -145,6 +151,9 @@ export function describeVerdict(v: LockVerdict, extra: Record<string, number> = 
     'writes refused (stale token)': v.writesRefused,
     "of them inside the writer's lease": v.honestRefused,
     'late writes sent': v.lateWrites,
+    renewals: v.renewals.ok,
+    'renewals refused (lost)': v.renewals.lost,
+    'renewals in doubt': v.renewals.doubt,
     'acquires checked in etcd': v.storeChecked,
     ...extra,
     violations: v.violations.length,

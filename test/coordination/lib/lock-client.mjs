@@ -108,6 +108,7 @@ while (!stopping && Date.now() < deadline && acquires < maxAcquires) {
   while (!stopping && Date.now() < holdEnd && Date.now() < expiresAt) {
     if (expiresAt - Date.now() < ttlMs / 2) {
       const r = await call('PUT', `${agent}/v1/locks/${name}`, { token, ttlMs }, 5_000);
+      record({ type: 'renew', token, at: Date.now(), status: r.status, code: r.json?.error?.code });
       if (r.status === 200) expiresAt = r.json.expiresAt;
       else if (r.status === 409) {
         lost = true;

@@ -5,7 +5,7 @@
  * answer, each release. Times are the client's own clock (ms); every
  * process of a run shares the machine's clock.
  */
-export type LockEvent = AcquireEvent | WriteEvent | ReleaseEvent;
+export type LockEvent = AcquireEvent | WriteEvent | ReleaseEvent | RenewEvent;
 
 /** Who holds a lock, as the agent's answer names it. */
 export interface Holder {
@@ -42,6 +42,16 @@ export interface WriteEvent {
   status: number;
   /** Written after the client's own lease had ended (a simulated pause): fencing must catch it if another held since. */
   late?: boolean;
+}
+
+/** One `PUT /v1/locks/NAME` {token}: 200 renewed, 409 lost, 503 or 0 in doubt (the lease lasts to its end). */
+export interface RenewEvent {
+  type: 'renew';
+  client: string;
+  token: number;
+  at: number;
+  status: number;
+  code?: string;
 }
 
 /** One `DELETE /v1/locks/NAME?token=T`. */
