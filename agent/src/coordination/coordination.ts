@@ -1,5 +1,5 @@
 import type { Coord, CoordEvent, CoordResult, Logger } from '@meshlet/shared';
-import { CoordClient } from './coord-client.js';
+import { CoordClient, type CoordClientOptions } from './coord-client.js';
 import { CoordFeed } from './coord-feed.js';
 import { LeaseService } from './lease-service.js';
 import { OpenRequests } from './open-requests.js';
@@ -14,6 +14,8 @@ export interface CoordinationOptions {
   timeoutMs?: number;
   /** How many requests may stay open at once (default 256). */
   maxOpenRequests?: number;
+  /** Told how each request to the control plane ended (see {@link CoordClientOptions.onOutcome}). */
+  onOutcome?: CoordClientOptions['onOutcome'];
 }
 
 /**
@@ -35,6 +37,7 @@ export class Coordination {
       clock: o.clock,
       log: o.log,
       ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
+      ...(o.onOutcome === undefined ? {} : { onOutcome: o.onOutcome }),
     });
     this.feed = new CoordFeed(this.client, o.clock, o.log);
     this.leases = new LeaseService(this.client, this.feed, o.clock, o.log);
