@@ -54,9 +54,22 @@ export class Coordination {
     this.client.connectionChanged(connected);
   }
 
-  /** Fails what is in flight and forgets held leases (the agent is stopping). */
+  readonly #closeListeners = new Set<() => void>();
+
+  /** Calls `listener` once when the agent stops (an events stream ends then); returns a function that stops it. */
+  onClose(listener: () => void): () => void {
+    this.#closeListeners.add(listener);
+    return () => this.#closeListeners.delete(listener);
+  }
+
+  /**
+   * The agent is stopping: fails what is in flight (waits and long-polls end
+   * with 503), ends the events streams, forgets held leases.
+   */
   close(): void {
     this.client.close();
     this.feed.held.close();
+    for (const l of [...this.#closeListeners]) l();
+    this.#closeListeners.clear();
   }
 }
