@@ -157,7 +157,7 @@ export function createAgentMetrics(sources: AgentMetricSources) {
     }),
     coordinationOpenRequests: new Gauge({
       name: 'meshlet_agent_coordination_open_requests',
-      help: 'Coordination requests of the app open on the agent (events streams, long-polls, waiting acquires, campaigns); at most 256.',
+      help: 'Coordination requests of the app open on the agent (events streams, long-polls, waiting acquires, campaigns); at most 192.',
       registers: [registry],
       collect() {
         this.set(sources.coordinationOpenRequests?.() ?? 0);

@@ -12,7 +12,7 @@ export interface CoordinationOptions {
   log: Logger;
   /** How long to wait for the control plane's answer (default 5 s). */
   timeoutMs?: number;
-  /** How many requests may stay open at once (default 256). */
+  /** How many requests may stay open at once (default 192). */
   maxOpenRequests?: number;
   /** Told how each request to the control plane ended (see {@link CoordClientOptions.onOutcome}). */
   onOutcome?: CoordClientOptions['onOutcome'];
