@@ -264,7 +264,8 @@ export class Coordinator {
     const at = parseCoordKey(key);
     if (!at) return;
     const state = coordState(at, now, change.revision);
-    const released = before && change.released?.token === before.token ? change.released : undefined;
+    const released =
+      change.released && (!before || change.released.token === before.token) ? change.released : undefined;
     const lossReason: CoordReason = released?.reason ?? 'expired';
     const by = released?.by;
     const event: CoordEvent = {
