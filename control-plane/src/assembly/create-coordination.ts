@@ -72,6 +72,7 @@ export async function createCoordination(ctx: {
     peerOf: ctx.peerOf,
     metrics,
     log,
+    clock,
     released: (r) => {
       parts.events.add(releaseEvent(r));
       log.info(

@@ -10,9 +10,17 @@ import { canonicalJson } from './canonical-json.js';
  */
 export const SNAPSHOT_EXCLUDED_KEYS: readonly string[] = Object.freeze(['routing']);
 
+/**
+ * Prefixes no snapshot carries: application locks and elections (and their
+ * release notes) are live leases, bound to etcd leases and to holders that
+ * are running now; a restore that put an old holder back would hand a lock
+ * to nobody, without a lease to end it.
+ */
+export const SNAPSHOT_EXCLUDED_PREFIXES: readonly string[] = Object.freeze(['coord/', 'coord-note/']);
+
 /** Whether `key` is left out of snapshots and untouched by restores. */
 export function isExcludedKey(key: string): boolean {
-  return SNAPSHOT_EXCLUDED_KEYS.includes(key);
+  return SNAPSHOT_EXCLUDED_KEYS.includes(key) || SNAPSHOT_EXCLUDED_PREFIXES.some((p) => key.startsWith(p));
 }
 
 /** A key and its value, or its deletion (incremental snapshots only), with the revision that left it so. */

@@ -27,6 +27,7 @@ async function setup() {
     peerOf: (id) => peers.get(id),
     metrics,
     log: createLogger('test', 'silent'),
+    clock: timers.clock,
     released: (r) => released.push(r),
   });
   await coordinator.open();
@@ -175,6 +176,18 @@ describe('Coordinator', () => {
     expect(released).toEqual([expect.objectContaining({ reason: 'forced', by: 'ops-alice' })]);
     expect(await coordinator.release('lock', 'svc', 'job', { reason: 'forced', by: 'ops-alice' })).toBeUndefined();
     expect(coordinator.list('lock')).toEqual([]);
+  });
+
+  it('limits the rate of requests per stream', async () => {
+    const { peer, ask, timers } = await setup();
+    const a = peer('a1', 'svc');
+    for (let i = 0; i < 400; i++) expect((await ask(a, { op: 'get', name: 'x' })).ok).toBe(true);
+    const over = await ask(a, { op: 'get', name: 'x' });
+    expect(over).toMatchObject({ ok: false, code: 'MESHLET_COORDINATION_REFUSED' });
+    expect(over.message).toMatch(/per second/);
+    expect((await ask(peer('b1', 'svc'), { op: 'get', name: 'x' })).ok).toBe(true);
+    timers.advance(1_000);
+    expect((await ask(a, { op: 'get', name: 'x' })).ok).toBe(true);
   });
 
   it('counts requests and held locks', async () => {

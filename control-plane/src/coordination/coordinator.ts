@@ -1,5 +1,15 @@
-import type { Coord, CoordEvent, CoordKind, CoordReason, CoordResult, CoordState, Logger } from '@meshlet/shared';
+import type {
+  Clock,
+  Coord,
+  CoordEvent,
+  CoordKind,
+  CoordReason,
+  CoordResult,
+  CoordState,
+  Logger,
+} from '@meshlet/shared';
 import type { ControlPlaneMetrics } from '../metrics.js';
+import { ReportLimiter } from '../stream/report-limiter.js';
 import type { CoordIdentity, CoordPeer } from './coord-peer.js';
 import { CoordCodes, coordFailure, coordState, describeHolder } from './coord-state.js';
 import {
@@ -10,10 +20,8 @@ import {
   parseCoordKey,
   type ReleaseNote,
 } from './lock-backend.js';
+import { COORD_RATE, DEFAULT_TTL_MS, MAX_HELD_PER_SERVICE } from './coord-limits.js';
 import { WatchSets } from './watch-sets.js';
-
-/** The lease an acquire gets without `ttlMs`: 15 s for a lock, 3 s for an election (a dead leader replaced within 5 s). */
-export const DEFAULT_TTL_MS: Readonly<Record<CoordKind, number>> = { lock: 15_000, election: 3_000 };
 
 /** A release this control plane made for a reason an operator should see (the event log). */
 export interface CoordRelease {
@@ -29,6 +37,8 @@ export interface CoordinatorOptions {
   peerOf: (agentId: string) => CoordPeer | undefined;
   metrics: Pick<ControlPlaneMetrics, 'coordinationRequests' | 'locksHeld' | 'coordinationReleases'>;
   log: Logger;
+  /** For the per-stream rate of requests ({@link COORD_RATE}). */
+  clock: Clock;
   /** Told of each release this control plane made for an operator's or the health engine's reason. */
   released?: (release: CoordRelease) => void;
 }
@@ -54,6 +64,9 @@ export class Coordinator {
   readonly #known = new Map<string, HeldLock>();
   /** The revision at which a free lock was last seen to change. */
   readonly #freedAt = new Map<string, number>();
+  readonly #limiters = new WeakMap<CoordPeer, ReportLimiter>();
+  /** How many names each service holds (from {@link #known}). */
+  readonly #heldBy = new Map<string, number>();
   #unsubscribe: (() => void) | undefined;
 
   constructor(options: CoordinatorOptions) {
@@ -77,8 +90,16 @@ export class Coordinator {
   /** Serves one `coord` message of `peer` and answers it with a `coordResult`. */
   async request(peer: CoordPeer, msg: Coord): Promise<void> {
     let result: CoordResult;
+    let limiter = this.#limiters.get(peer);
+    if (!limiter) this.#limiters.set(peer, (limiter = new ReportLimiter(COORD_RATE, this.#o.clock)));
     try {
-      result = await this.#serve(peer, msg);
+      result = limiter.tryTake()
+        ? await this.#serve(peer, msg)
+        : coordFailure(
+            msg.id,
+            CoordCodes.REFUSED,
+            `over ${COORD_RATE.perSecond} coordination requests per second on this stream (burst ${COORD_RATE.burst}): slow down; wait for release events rather than polling`,
+          );
     } catch (e) {
       this.#o.log.warn({ agentId: peer.coordIdentity.agentId, op: msg.op, err: e }, 'coordination request failed');
       const message = `the control plane's store could not ${msg.op} ${msg.kind} "${msg.name}": ${(e as Error).message}`;
@@ -105,9 +126,9 @@ export class Coordinator {
       .sort((a, b) => (a.service === b.service ? (a.name < b.name ? -1 : 1) : a.service < b.service ? -1 : 1));
   }
 
-  /** Every lock held now, with its key, for the release triggers. */
+  /** Every lock held now as last announced, with its key, for the release triggers. */
   held(): HeldLock[] {
-    return this.#backend.list('coord/');
+    return [...this.#known.values()];
   }
 
   /**
@@ -167,6 +188,12 @@ export class Coordinator {
         const ttlMs = msg.ttlMs ?? DEFAULT_TTL_MS[kind];
         const holder = { agentId: who.agentId, instanceId: who.instanceId, ...(msg.label ? { label: msg.label } : {}) };
         const record = { holder, ttlMs, releaseOnUnhealthy: msg.releaseOnUnhealthy ?? true };
+        if (!this.#backend.read(key) && (this.#heldBy.get(service) ?? 0) >= MAX_HELD_PER_SERVICE)
+          return coordFailure(
+            id,
+            CoordCodes.REFUSED,
+            `service ${service} holds ${MAX_HELD_PER_SERVICE} locks and elections already: release some first`,
+          );
         const token = this.#backend.read(key) ? undefined : await this.#backend.acquire(key, record);
         if (token === undefined) {
           const now = state();
@@ -182,19 +209,21 @@ export class Coordinator {
       }
       case 'renew':
       case 'release': {
-        const held = this.#backend.read(key);
+        if (msg.token === undefined)
+          return coordFailure(
+            id,
+            CoordCodes.REFUSED,
+            `${msg.op} needs the token that the acquire returned (field "token")`,
+          );
+        const mirrored = this.#backend.read(key);
+        // This replica's copy may lag a holder that acquired through another one a moment ago.
+        const held = mirrored?.token === msg.token ? mirrored : await this.#backend.readLatest(key);
         const notHeld = (why: string) =>
           coordFailure(
             id,
             CoordCodes.NOT_HELD,
             `${kind} "${name}" of service ${service}: ${why}; acquire it again`,
             state(),
-          );
-        if (msg.token === undefined)
-          return coordFailure(
-            id,
-            CoordCodes.REFUSED,
-            `${msg.op} needs the token that the acquire returned (field "token")`,
           );
         if (!held || held.token !== msg.token)
           return notHeld(`token ${msg.token} no longer holds it (held by ${describeHolder(state())})`);
@@ -235,7 +264,8 @@ export class Coordinator {
     const at = parseCoordKey(key);
     if (!at) return;
     const state = coordState(at, now, change.revision);
-    const released = before && change.released?.token === before.token ? change.released : undefined;
+    const released =
+      change.released && (!before || change.released.token === before.token) ? change.released : undefined;
     const lossReason: CoordReason = released?.reason ?? 'expired';
     const by = released?.by;
     const event: CoordEvent = {
@@ -254,9 +284,12 @@ export class Coordinator {
 
   #count(): void {
     const n = { lock: 0, election: 0 };
+    this.#heldBy.clear();
     for (const key of this.#known.keys()) {
       const at = parseCoordKey(key);
-      if (at) n[at.kind]++;
+      if (!at) continue;
+      n[at.kind]++;
+      this.#heldBy.set(at.service, (this.#heldBy.get(at.service) ?? 0) + 1);
     }
     this.#o.metrics.locksHeld.set({ kind: 'lock' }, n.lock);
     this.#o.metrics.locksHeld.set({ kind: 'election' }, n.election);

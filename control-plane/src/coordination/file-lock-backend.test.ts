@@ -96,3 +96,18 @@ describe('FileLockBackend', () => {
     expect(again.backend.read('coord/lock/a/x')).toBeUndefined();
   });
 });
+
+describe('locks in backups', () => {
+  it('no snapshot carries a lock, and a restore leaves the locks held now alone', async () => {
+    const { takeSnapshot, restoreSnapshots, verifySnapshots } = await import('../backup/snapshot.js');
+    const { store, backend } = await open(dir());
+    await store.put('policies/orders', { balancer: { kind: 'round_robin' } });
+    const t = (await backend.acquire('coord/lock/a/x', rec('a1'))) as number;
+    const full = takeSnapshot(store);
+    expect(full.entries.map((e) => e.key)).toEqual(['policies/orders']);
+    const verified = verifySnapshots([full]);
+    if (!verified.ok) throw new Error(verified.error.message);
+    await restoreSnapshots(store, verified);
+    expect(backend.read('coord/lock/a/x')?.token).toBe(t);
+  });
+});

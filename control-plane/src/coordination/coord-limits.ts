@@ -1,0 +1,15 @@
+import type { CoordKind } from '@meshlet/shared';
+
+/** The lease an acquire gets without `ttlMs`: 15 s for a lock, 3 s for an election (a dead leader replaced within 5 s). */
+export const DEFAULT_TTL_MS: Readonly<Record<CoordKind, number>> = { lock: 15_000, election: 3_000 };
+
+/**
+ * How many requests one stream may send: every acquire of a free name and
+ * every release is a store write (a file rewritten, or an etcd transaction),
+ * so one agent must not be able to make them without bound. Generous: an
+ * agent waits for release events rather than polling.
+ */
+export const COORD_RATE = { perSecond: 200, burst: 400 } as const;
+
+/** The most names one service may hold at once (locks and elections together), so the store cannot be filled. */
+export const MAX_HELD_PER_SERVICE = 10_000;
