@@ -125,11 +125,13 @@ export class Agent {
       controlPlaneConnected: () => this.#client?.connected ?? false,
       tableVersion: () => this.#table?.version ?? 0,
       certificateExpiry: () => this.#identity.current()?.notAfterMs,
+      coordinationOpenRequests: () => this.#coordination.openRequests.open,
     });
     this.#coordination = new Coordination({
       send: (message) => this.#client?.send(message) ?? false,
       clock: this.#clock,
       log: log.child({ component: 'coordination' }),
+      onOutcome: (op, result) => this.#metrics.coordinationRequests.inc({ op, result }),
     });
     this.#accessLog = config.accessLog.enabled ? log.child({ component: 'access' }) : undefined;
     const mtlsDeps = { log, clock: this.#clock, metrics: this.#metrics, ownMode: () => this.#ownMtlsMode() };

@@ -137,8 +137,13 @@ describe('the app lock and election API through real agents', () => {
     expect(s.events[0]?.data).toMatchObject({ token: got.body.token });
     const lost = await waitFor('lost', seen(s, 'lost'));
     expect(lost.data).toEqual({ token: got.body.token, reason: 'expired' });
+    // Lost stays lost, even in the moment the store (counting from its write) still holds it.
     expect((await call(a, 'PUT', '/v1/locks/lapse', { token: got.body.token })).body.error?.code).toBe(
       'MESHLET_LOCK_NOT_HELD',
+    );
+    await waitFor(
+      'the store to free it',
+      async () => (await call(a, 'GET', '/v1/locks/lapse')).body.holder === undefined,
     );
     s.close();
   });

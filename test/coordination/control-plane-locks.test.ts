@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, api, READER } from '../harness/admin-api.js';
 import { type ControlPlaneHandle, Scratch, startControlPlane } from '../harness/mesh.js';
+import { meshctl, rowOf } from '../harness/meshctl.js';
 import { killAll } from '../harness/process.js';
 import { RawCoordAgent } from '../harness/raw-coord-agent.js';
 import { waitFor } from '../harness/wait.js';
@@ -151,6 +152,31 @@ describe('control-plane locks over agent streams (file store)', () => {
     expect(JSON.stringify(events)).toMatch(/auth\.adminToken/);
     expect((await api(cp, 'DELETE', '/v1/locks/reports/monthly')).status).toBe(404);
     expect((await api(cp, 'DELETE', '/v1/locks/reports/bad%2Fname')).status).toBe(400);
+  });
+
+  it('meshctl get locks shows the holder, and meshctl release lock forces it free (a reader cannot)', async () => {
+    const a = await agent('reports', 'reports-9');
+    const token = (await a.ask({ op: 'acquire', name: 'weekly', ttlMs: 30_000, label: 'r9' })).state.token;
+    const run = (token_: string, ...args: string[]) =>
+      meshctl(args, { home: scratch.dir, env: { MESHCTL_SERVER: cp.url, MESHCTL_TOKEN: token_ } });
+    const listed = await run(READER, 'get', 'locks', '--service', 'reports');
+    expect(listed.code).toBe(0);
+    expect(rowOf(listed.stdout, 'reports')).toEqual([
+      'reports',
+      'weekly',
+      `${a.id}/reports-9 (r9)`,
+      String(token),
+      '30s',
+    ]);
+    const refused = await run(READER, 'release', 'lock', 'reports/weekly');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/403|read-only/);
+    const forced = await run(ADMIN, 'release', 'lock', 'reports/weekly');
+    expect(forced).toMatchObject({
+      code: 0,
+      stdout: `lock/reports/weekly released (was held by ${a.id}/reports-9, token ${token})\n`,
+    });
+    expect((await run(ADMIN, 'release', 'lock', 'reports/weekly')).stderr).toMatch(/not held; see meshctl get locks/);
   });
 
   it("frees a holder's lock when its agent is gone past the heartbeat timeout (disconnected), and when its instance turns unhealthy", async () => {

@@ -69,6 +69,16 @@ describe('EtcdLockBackend on a real etcd', () => {
     expect(await a.backend.renew(key, token, 5_000)).toBe(false);
   });
 
+  it('renews and releases through a replica whose copy of the store has not caught up with the acquire yet', async () => {
+    const [a, b] = await replicas();
+    const key = 'coord/lock/svc/moved';
+    const token = (await a.backend.acquire(key, rec('a1'))) as number;
+    // No wait for b's watch (it usually has not delivered the put yet): an agent that moved replicas right after its acquire.
+    expect(await b.backend.renew(key, token, 5_000)).toBe(true);
+    expect(await b.backend.readLatest(key)).toMatchObject({ token, record: { holder: { agentId: 'a1' } } });
+    expect(await b.backend.release(key, token, { reason: 'released' })).toBeGreaterThan(token);
+  });
+
   it('both replicas racing for a free lock: exactly one wins', async () => {
     const [a, b] = await replicas();
     const key = 'coord/election/svc/leader';

@@ -73,8 +73,11 @@ export async function streamCoordEvents(
     if (!reply.raw.destroyed) reply.raw.write(': heartbeat\n\n');
   }, SSE_HEARTBEAT_MS);
   heartbeat.unref();
+  // The agent stopping ends the stream, or its admin listener would wait for the app to hang up.
+  const offClose = coordination.onClose(() => reply.raw.end());
   reply.raw.on('close', () => {
     clearInterval(heartbeat);
+    offClose();
     stop();
     give();
   });

@@ -209,6 +209,18 @@ describe('the app lock API on the admin listener', () => {
     s.close();
   });
 
+  it('the agent stopping ends the events streams and the long-polls, so its admin listener closes', async () => {
+    const coordination = await start();
+    const s = await events('/v1/locks/report/events');
+    await until(() => s.events.length >= 1, 'first state');
+    const poll = call('GET', '/v1/locks/report?index=1000&waitMs=60000');
+    await until(() => coordination.openRequests.open === 2, 'both open');
+    coordination.close();
+    expect((await poll).status).toBe(503);
+    await app.close();
+    await new Promise((r) => (s.res.complete ? r(undefined) : s.res.on('end', r)));
+  });
+
   it('refuses an open request past the limit with 429 MESHLET_COORDINATION_BUSY', async () => {
     await start('127.0.0.1', 1);
     const s = await events('/v1/locks/a/events');

@@ -47,15 +47,18 @@ describe('CoordClient', () => {
   });
 
   it('gives up after the answer timeout saying the outcome is unknown and that a granted lock lapses with its TTL', async () => {
+    const outcomes: string[] = [];
     const c = new CoordClient({
       send: () => true,
       clock: Date.now,
       log: createLogger('test', 'silent'),
       timeoutMs: 50,
+      onOutcome: (op, result) => outcomes.push(`${op} ${result}`),
     });
     c.connectionChanged(true);
     const err = await c.request({ op: 'acquire', kind: 'lock', name: 'x', ttlMs: 1000 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'MESHLET_COORDINATION_UNAVAILABLE', statusCode: 503 });
+    expect(outcomes).toEqual(['acquire timeout']);
     expect((err as Error).message).toMatch(
       /did not answer within 50 ms: the outcome .* is unknown; a lock it may have granted lapses with its TTL/,
     );

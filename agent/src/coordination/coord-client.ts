@@ -19,6 +19,8 @@ export interface CoordClientOptions {
   log: Logger;
   /** How long to wait for an answer (default {@link COORD_ANSWER_TIMEOUT_MS}). */
   timeoutMs?: number;
+  /** Told how each request ended: `ok`, the refusal's code, `unavailable` (no stream) or `timeout` (for metrics). */
+  onOutcome?: (op: Coord['op'], result: string) => void;
 }
 
 interface Pending {
@@ -68,10 +70,15 @@ export class CoordClient {
    */
   request(request: CoordRequest): Promise<CoordAnswer> {
     const what = `${request.kind} "${request.name}"`;
-    if (!this.#connected) return Promise.reject(streamDown(request.op, what));
+    const outcome = (result: string): void => this.#o.onOutcome?.(request.op, result);
+    const down = (): Promise<never> => {
+      outcome('unavailable');
+      return Promise.reject(streamDown(request.op, what));
+    };
+    if (!this.#connected) return down();
     const id = this.#nextId++;
     const sentAt = this.#o.clock();
-    if (!this.#o.send({ type: 'coord', id, ...request })) return Promise.reject(streamDown(request.op, what));
+    if (!this.#o.send({ type: 'coord', id, ...request })) return down();
     return new Promise<CoordAnswer>((resolve, reject) => {
       const timeoutMs = this.#o.timeoutMs ?? COORD_ANSWER_TIMEOUT_MS;
       const timer = setTimeout(() => {
@@ -80,6 +87,7 @@ export class CoordClient {
           { op: request.op, kind: request.kind, name: request.name, timeoutMs },
           'no coordination answer in time',
         );
+        outcome('timeout');
         reject(outcomeUnknown(request.op, what, `the control plane did not answer within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#pending.set(id, { resolve, reject, timer, request, sentAt });
@@ -132,6 +140,7 @@ export class CoordClient {
     if (pending === undefined) return; // answered after its timeout: the app was told the outcome is unknown
     this.#pending.delete(message.id);
     clearTimeout(pending.timer);
+    this.#o.onOutcome?.(pending.request.op, message.ok ? 'ok' : (message.code ?? 'refused'));
     pending.resolve({ result: message, sentAt: pending.sentAt });
   }
 

@@ -1,5 +1,5 @@
 import type { Coord, CoordEvent, CoordResult, Logger } from '@meshlet/shared';
-import { CoordClient } from './coord-client.js';
+import { CoordClient, type CoordClientOptions } from './coord-client.js';
 import { CoordFeed } from './coord-feed.js';
 import { LeaseService } from './lease-service.js';
 import { OpenRequests } from './open-requests.js';
@@ -12,8 +12,10 @@ export interface CoordinationOptions {
   log: Logger;
   /** How long to wait for the control plane's answer (default 5 s). */
   timeoutMs?: number;
-  /** How many requests may stay open at once (default 256). */
+  /** How many requests may stay open at once (default 192). */
   maxOpenRequests?: number;
+  /** Told how each request to the control plane ended (see {@link CoordClientOptions.onOutcome}). */
+  onOutcome?: CoordClientOptions['onOutcome'];
 }
 
 /**
@@ -35,6 +37,7 @@ export class Coordination {
       clock: o.clock,
       log: o.log,
       ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
+      ...(o.onOutcome === undefined ? {} : { onOutcome: o.onOutcome }),
     });
     this.feed = new CoordFeed(this.client, o.clock, o.log);
     this.leases = new LeaseService(this.client, this.feed, o.clock, o.log);
@@ -51,9 +54,22 @@ export class Coordination {
     this.client.connectionChanged(connected);
   }
 
-  /** Fails what is in flight and forgets held leases (the agent is stopping). */
+  readonly #closeListeners = new Set<() => void>();
+
+  /** Calls `listener` once when the agent stops (an events stream ends then); returns a function that stops it. */
+  onClose(listener: () => void): () => void {
+    this.#closeListeners.add(listener);
+    return () => this.#closeListeners.delete(listener);
+  }
+
+  /**
+   * The agent is stopping: fails what is in flight (waits and long-polls end
+   * with 503), ends the events streams, forgets held leases.
+   */
   close(): void {
     this.client.close();
     this.feed.held.close();
+    for (const l of [...this.#closeListeners]) l();
+    this.#closeListeners.clear();
   }
 }

@@ -21,6 +21,8 @@ export interface HeldLease {
  */
 export class HeldLeases {
   readonly #leases = new Map<string, HeldLease & { timer: NodeJS.Timeout }>();
+  /** The last token lost under each name, with why: a renewal of it is refused here (the app was told `lost`). */
+  readonly #lost = new Map<string, { token: number; reason: CoordReason }>();
   readonly #clock: () => number;
   readonly #onLost: (lease: HeldLease, reason: CoordReason) => void;
 
@@ -74,12 +76,20 @@ export class HeldLeases {
     if (l === undefined || l.token !== token) return;
     clearTimeout(l.timer);
     this.#leases.delete(key);
+    this.#lost.set(key, { token, reason });
     this.#onLost({ kind, name, token, expiresAt: l.expiresAt }, reason);
+  }
+
+  /** Why the lease of this token was lost, if the app was told so (its renewal is then refused without asking). */
+  lostReason(kind: CoordKind, name: string, token: number): CoordReason | undefined {
+    const l = this.#lost.get(coordKey(kind, name));
+    return l?.token === token ? l.reason : undefined;
   }
 
   /** Forgets everything without telling (the agent is stopping). */
   close(): void {
     for (const l of this.#leases.values()) clearTimeout(l.timer);
     this.#leases.clear();
+    this.#lost.clear();
   }
 }

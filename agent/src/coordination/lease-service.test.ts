@@ -127,5 +127,12 @@ describe('LeaseService and CoordFeed', () => {
     standIn.drop('a1');
     await until(() => notices.some((n) => n.type === 'lost'), 'lost', 5000);
     expect(notices.map((n) => n.type)).toEqual(['doubt', 'lost']);
+    // Lost stays lost: back on a stream, its renewal is refused without asking the control plane.
+    standIn.connect('a1');
+    await expect(a.leases.renew('lock', 'x', got.grant.token, undefined)).rejects.toMatchObject({
+      code: 'MESHLET_LOCK_NOT_HELD',
+      statusCode: 409,
+    });
+    expect(standIn.received.filter((m) => m.op === 'renew')).toEqual([]);
   });
 });

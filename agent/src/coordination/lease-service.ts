@@ -110,6 +110,14 @@ export class LeaseService {
 
   /** Extends the app's lease (`ttlMs`: the one it was granted, when absent); `MESHLET_LOCK_NOT_HELD` if lost. */
   async renew(kind: CoordKind, name: string, token: number, ttlMs: number | undefined): Promise<LeaseGrant> {
+    // Once the app was told `lost`, the lease stays lost: the store may still hold it for a moment (it counts from
+    // when it wrote, the agent from when it sent), but a renewal now would contradict what the app was told.
+    const lost = this.#feed.held.lostReason(kind, name, token);
+    if (lost !== undefined)
+      throw AgentErrors.LOCK_NOT_HELD(
+        `${kind} "${name}": the lease of token ${token} is gone (${lost}) and the app was told so on the events ` +
+          'stream; stop acting as the holder and acquire it again',
+      );
     const { result, sentAt } = await this.#client.request({
       op: 'renew',
       kind,

@@ -1,5 +1,10 @@
-/** How many coordination requests may stay open at once on one agent (SSE streams, long-polls, waits, campaigns). */
-export const MAX_OPEN_COORDINATION_REQUESTS = 256;
+/**
+ * How many coordination requests may stay open at once on one agent (SSE
+ * streams, long-polls, waits, campaigns): 192, below the admin listener's
+ * 256 connections (`listeners.admin.limits.maxConnections`), so that an app
+ * at its limit still leaves room for probes, scrapers and its own short calls.
+ */
+export const MAX_OPEN_COORDINATION_REQUESTS = 192;
 
 /**
  * Counts the app's coordination requests that stay open (an events stream,

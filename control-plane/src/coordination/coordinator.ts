@@ -209,19 +209,21 @@ export class Coordinator {
       }
       case 'renew':
       case 'release': {
-        const held = this.#backend.read(key);
+        if (msg.token === undefined)
+          return coordFailure(
+            id,
+            CoordCodes.REFUSED,
+            `${msg.op} needs the token that the acquire returned (field "token")`,
+          );
+        const mirrored = this.#backend.read(key);
+        // This replica's copy may lag a holder that acquired through another one a moment ago.
+        const held = mirrored?.token === msg.token ? mirrored : await this.#backend.readLatest(key);
         const notHeld = (why: string) =>
           coordFailure(
             id,
             CoordCodes.NOT_HELD,
             `${kind} "${name}" of service ${service}: ${why}; acquire it again`,
             state(),
-          );
-        if (msg.token === undefined)
-          return coordFailure(
-            id,
-            CoordCodes.REFUSED,
-            `${msg.op} needs the token that the acquire returned (field "token")`,
           );
         if (!held || held.token !== msg.token)
           return notHeld(`token ${msg.token} no longer holds it (held by ${describeHolder(state())})`);
@@ -262,7 +264,8 @@ export class Coordinator {
     const at = parseCoordKey(key);
     if (!at) return;
     const state = coordState(at, now, change.revision);
-    const released = before && change.released?.token === before.token ? change.released : undefined;
+    const released =
+      change.released && (!before || change.released.token === before.token) ? change.released : undefined;
     const lossReason: CoordReason = released?.reason ?? 'expired';
     const by = released?.by;
     const event: CoordEvent = {

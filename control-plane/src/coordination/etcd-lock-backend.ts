@@ -61,6 +61,21 @@ export class EtcdLockBackend implements LockBackend {
     return record && token !== undefined ? { key, record, token } : undefined;
   }
 
+  /** A linearizable read from etcd itself, for when this replica's copy may be behind. */
+  async readLatest(key: string): Promise<HeldLock | undefined> {
+    const res = await this.#call(this.#store.client.get(this.#dataKey(key)).exec(), 'read a lock');
+    const kv = res.kvs[0];
+    if (!kv) return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(kv.value.toString('utf8'));
+    } catch {
+      return undefined;
+    }
+    const record = asLockRecord(value);
+    return record ? { key, record, token: Number(kv.mod_revision) } : undefined;
+  }
+
   list(prefix: string): HeldLock[] {
     return this.#store.keys(prefix).flatMap((key) => this.read(key) ?? []);
   }
@@ -81,20 +96,18 @@ export class EtcdLockBackend implements LockBackend {
   }
 
   async renew(key: string, token: number, _ttlMs: number): Promise<boolean> {
-    const held = this.read(key);
+    const mirrored = this.read(key);
+    const held = mirrored?.token === token ? mirrored : await this.readLatest(key);
     if (held?.token !== token || held.record.lease === undefined) return false;
     const alive = await this.#call(this.#keepAliveOnce(held.record.lease), 'renew a lease');
     if (!alive) return false;
     // The lease lives on; the key must too, with the same token (a release may have come between).
-    const res = await this.#call(
-      this.#store.client.get(`${this.#store.prefix}data/${key}`).exec(),
-      'read the lock after renewing it',
-    );
-    return res.kvs.length === 1 && Number(res.kvs[0]?.create_revision) === token;
+    return (await this.readLatest(key))?.token === token;
   }
 
   async release(key: string, token: number, note: ReleaseNote): Promise<number | undefined> {
-    const lease = this.read(key)?.record.lease;
+    const mirrored = this.read(key);
+    const lease = (mirrored?.token === token ? mirrored : await this.readLatest(key))?.record.lease;
     const stored: StoredNote = { ...note, token };
     const revision = await this.#store.deleteIfNoting(key, token, noteKey(key), stored);
     if (revision !== undefined && lease !== undefined) await this.#revoke(lease);
@@ -108,6 +121,10 @@ export class EtcdLockBackend implements LockBackend {
 
   async close(): Promise<void> {
     this.#unwatch?.();
+  }
+
+  #dataKey(key: string): string {
+    return `${this.#store.prefix}data/${key}`;
   }
 
   /** One keep-alive on the lease: whether etcd still has it (a lapsed lease answers with a TTL of 0). */

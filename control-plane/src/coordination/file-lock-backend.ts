@@ -49,6 +49,10 @@ export class FileLockBackend implements LockBackend {
     return record && token !== undefined ? { key, record, token } : undefined;
   }
 
+  async readLatest(key: string): Promise<HeldLock | undefined> {
+    return this.read(key);
+  }
+
   list(prefix: string): HeldLock[] {
     return this.#store.keys(prefix).flatMap((key) => this.read(key) ?? []);
   }

@@ -46,6 +46,12 @@ export interface LockBackend {
   open(): Promise<void>;
   /** The lock under `key`, or undefined when free. */
   read(key: string): HeldLock | undefined;
+  /**
+   * The lock under `key` as the store has it now, where `read` may lag (a
+   * replica's copy behind etcd's watch: an agent that moved replicas right
+   * after acquiring). The file store's copy is the truth: the same as `read`.
+   */
+  readLatest(key: string): Promise<HeldLock | undefined>;
   /** Held locks whose keys start with `prefix`. */
   list(prefix: string): HeldLock[];
   /** Takes the lock if free: its token, or undefined when it is held. */
