@@ -58,9 +58,18 @@ export class FileLockBackend implements LockBackend {
   }
 
   async acquire(key: string, record: LockRecord): Promise<number | undefined> {
-    const token = await this.#store.writeIf(key, record, 0);
-    if (token !== undefined) this.#arm(key, token, record.ttlMs);
-    return token;
+    const held = this.#store.modRevision(key) !== undefined;
+    try {
+      const token = await this.#store.writeIf(key, record, 0);
+      if (token !== undefined) this.#arm(key, token, record.ttlMs);
+      return token;
+    } catch (e) {
+      // The file could not be written, but the store holds the value in memory from now on: give it a lease
+      // anyway, so that it lapses rather than staying held by a holder that was told the acquire failed.
+      const token = this.#store.modRevision(key);
+      if (!held && token !== undefined) this.#arm(key, token, record.ttlMs);
+      throw e;
+    }
   }
 
   async renew(key: string, token: number, ttlMs: number): Promise<boolean> {
