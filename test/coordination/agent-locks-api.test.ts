@@ -61,6 +61,20 @@ async function events(agent: AgentHandle, path: string): Promise<Sse> {
 
 const seen = (s: Sse, event: string) => () => s.events.find((e) => e.event === event);
 
+/** How many acquires (and campaign tries) of this agent the control plane refused as held, from its /metrics. */
+async function heldRefusals(agent: AgentHandle): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${agent.adminPort}/metrics`)).text();
+  const line = text
+    .split('\n')
+    .find(
+      (l) =>
+        l.startsWith('meshlet_agent_coordination_requests_total{') &&
+        l.includes('op="acquire"') &&
+        l.includes('result="MESHLET_LOCK_HELD"'),
+    );
+  return line === undefined ? 0 : Number(line.split(' ').at(-1));
+}
+
 describe('the app lock and election API through real agents', () => {
   const mesh = withMesh();
   let m: StartedMesh;
@@ -112,12 +126,10 @@ describe('the app lock and election API through real agents', () => {
     const now = await call(c, 'GET', '/v1/locks/poll');
     expect(now.body).toMatchObject({ token: got.body.token, holder: { agentId: 'o1' } });
     const poll = call(c, 'GET', `/v1/locks/poll?index=${now.body.revision as number}&waitMs=60000`);
+    const refusedBefore = await heldRefusals(b);
     const waiting = call(b, 'POST', '/v1/locks/poll', { waitMs: 60_000 });
     // b's first try is refused before the release: its agent then waits for the release event.
-    await waitFor(
-      'b to be refused once',
-      async () => (await call(b, 'GET', '/v1/locks/poll')).body.holder !== undefined,
-    );
+    await waitFor('b to be refused once', async () => (await heldRefusals(b)) > refusedBefore);
     await call(a, 'DELETE', `/v1/locks/poll?token=${got.body.token as number}`);
     const changed = await poll;
     expect(changed.status).toBe(200);
@@ -153,7 +165,9 @@ describe('the app lock and election API through real agents', () => {
     expect(lead.status).toBe(200);
     const term = lead.body.term as number;
     let settled = false;
+    const before = await heldRefusals(b);
     const campaign = call(b, 'POST', '/v1/elections/primary/campaign', { label: 'o2' }).finally(() => (settled = true));
+    await waitFor('b to campaign', async () => (await heldRefusals(b)) > before);
     const view = await call(c, 'GET', '/v1/elections/primary');
     expect(view.body).toMatchObject({ leader: { agentId: 'o1' }, term });
     expect(settled).toBe(false);
@@ -169,8 +183,9 @@ describe('the app lock and election API through real agents', () => {
   it('the leader agent killed: another campaigner is elected within 5 s, with a higher term', async () => {
     const leader = await call(c, 'POST', '/v1/elections/failover/campaign', {});
     expect(leader.status).toBe(200);
+    const before = await heldRefusals(b);
     const campaign = call(b, 'POST', '/v1/elections/failover/campaign', {});
-    await waitFor('b to campaign', async () => (await call(b, 'GET', '/v1/elections/failover')).body.leader !== null);
+    await waitFor('b to campaign', async () => (await heldRefusals(b)) > before);
     await c.proc.stop('SIGKILL');
     const won = await waitFor(
       'a new leader',

@@ -66,6 +66,8 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
     logController: new LogController({ disableRequestLogging: true }),
     frameworkErrors: adminFrameworkErrors,
     clientErrorHandler: adminClientErrors,
+    // Lock and election names run to 128 characters (fastify's default stops path parameters at 100).
+    maxParamLength: 256,
   });
   app.setNotFoundHandler(adminNotFound);
   // Fastify's own refusals (a body that is not JSON, an empty one) in the agent's error shape.

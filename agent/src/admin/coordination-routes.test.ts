@@ -148,6 +148,10 @@ describe('the app lock API on the admin listener', () => {
     expect(wait.body.error?.message).toMatch(/"waitMs" must be <= 300000/);
     const name = await call('POST', '/v1/locks/bad%20name', {});
     expect(name.body.error).toMatchObject({ code: 'MESHLET_BAD_REQUEST', field: 'name' });
+    const long = 'n'.repeat(128);
+    expect((await call('POST', `/v1/locks/${long}`, {})).status).toBe(200);
+    const tooLong = await call('POST', `/v1/locks/${long}x`, {});
+    expect(tooLong.body.error).toMatchObject({ code: 'MESHLET_BAD_REQUEST', field: 'name' });
     const noToken = await call('DELETE', '/v1/locks/report');
     expect(noToken.body.error).toMatchObject({ field: 'token' });
   });

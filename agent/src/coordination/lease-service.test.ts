@@ -64,6 +64,17 @@ describe('LeaseService and CoordFeed', () => {
     expect(state.holder?.agentId).toBe('a1');
   });
 
+  it('an app that leaves while a refused try is on its way ends the wait at once (not at the backstop)', async () => {
+    standIn = new CoordStandIn();
+    const a = standIn.attach('a1');
+    const b = standIn.attach('b1');
+    await a.leases.acquire('lock', 'x', { ttlMs: 60_000, waitMs: 0 }, never);
+    const ac = new AbortController();
+    const waiting = b.leases.acquire('lock', 'x', { ttlMs: 60_000, waitMs: 60_000 }, ac.signal);
+    ac.abort(); // the first try is already on its way, and is refused
+    await expect(waiting).rejects.toBeInstanceOf(WaitCancelled);
+  });
+
   it('a campaign won just after the app went away is resigned at once', async () => {
     standIn = new CoordStandIn();
     const a = standIn.attach('a1');

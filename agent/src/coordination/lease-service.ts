@@ -208,6 +208,7 @@ export class LeaseService {
       });
       setWake(() => done('woken'));
       if (!this.#client.connected) done('dropped');
+      else if (signal.aborted) done('woken'); // the app left while the last try was on its way
     });
   }
 }
