@@ -29,6 +29,18 @@ export interface Auth {
   roleOf: (req: FastifyRequest) => AuthRole | undefined;
 }
 
+/** The configured token names requests authenticated with (see {@link tokenNameOf}). */
+const tokenNames = new WeakMap<FastifyRequest, string>();
+
+/**
+ * The name of the configured token `req` authenticated with (`admin`,
+ * `read-only`, or its name in `auth.tokensFile`), for events that record
+ * who changed something; `undefined` when no token is configured.
+ */
+export function tokenNameOf(req: FastifyRequest): string | undefined {
+  return tokenNames.get(req);
+}
+
 /** Methods a read-only token may use: they read, and change nothing. WebSocket and SSE subscriptions are GETs. */
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -114,6 +126,7 @@ export function createAuth(options: AuthOptions): Auth {
     const address = req.socket.remoteAddress ?? 'unknown';
     const { key, presented } = authenticate(req);
     roles.set(req, key?.role);
+    if (key) tokenNames.set(req, key.name);
     if (!key) {
       // Only failures are throttled: a valid token passed above even from a
       // blocked address, so a guesser behind the operators' NAT cannot lock
