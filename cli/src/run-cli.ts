@@ -13,6 +13,7 @@ import { deleteCommand } from './commands/delete-command.js';
 import { eventsCommand } from './commands/events-command.js';
 import { getCommand } from './commands/get-command.js';
 import { restoreCommand } from './commands/restore-command.js';
+import { shardsCommand } from './commands/shards-command.js';
 import { tokenCommand } from './commands/token-command.js';
 import { versionCommand } from './commands/version-command.js';
 import { resolveConnection } from './connection.js';
@@ -29,6 +30,7 @@ export const COMMANDS: readonly Command[] = [
   undrainCommand,
   failoverCommand,
   failbackCommand,
+  shardsCommand,
   eventsCommand,
   backupCommand,
   restoreCommand,

@@ -3,6 +3,7 @@ import { connect } from 'node:http2';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, api } from '../harness/admin-api.js';
 import { httpRequest } from '../harness/http.js';
+import { meshctl } from '../harness/meshctl.js';
 import { type AgentHandle, CP_BIN, type ControlPlaneHandle, withMesh } from '../harness/mesh.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -215,6 +216,30 @@ describe('range sharding', () => {
     expect(last).toMatchObject({ kind: 'sharding', service: 'kv', evidence: { by: 'auth.adminToken' } });
     expect(last.evidence.before).toHaveLength(4);
     expect(last.evidence.after).toHaveLength(3);
+  });
+
+  it('meshctl shows the map and moves a range under the resourceVersion check', async () => {
+    const env = { MESHCTL_SERVER: cp.url, MESHCTL_TOKEN: ADMIN };
+    const home = mesh.scratch.dir;
+    const shown = await meshctl(['shards', 'kv'], { env, home });
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/0\s+-inf\s+"h"\s+instance\/kv-1/);
+    const { resourceVersion } = await shards();
+    const stale = await meshctl(['shards', 'move', 'kv', '--first', '--instance', 'kv-2', '--resource-version', '1'], {
+      env,
+      home,
+    });
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain('409 MESHLET_CONFLICT');
+    const moved = await meshctl(
+      ['shards', 'move', 'kv', '--first', '--instance', 'kv-2', '--resource-version', resourceVersion],
+      { env, home },
+    );
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.stdout).toMatch(/0\s+-inf\s+"h"\s+instance\/kv-2/);
+    const version = await waitFor('a table carrying the map', async () => (await shards()).tableVersion ?? undefined);
+    await ackedBy(version);
+    await burst({ a: 'kv-2', g: 'kv-2', m: 'kv-3' }, 5);
   });
 
   it('refuses invalid maps through the API naming the field and the fix', async () => {
