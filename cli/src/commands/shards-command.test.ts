@@ -24,6 +24,8 @@ describe('meshctl shards', () => {
     expect(out).toContain('generation 2 resourceVersion 21 tableVersion 40');
     expect(out).toMatch(/0\s+-inf\s+"h"\s+instance\/kv-1/);
     expect(out).toMatch(/1\s+"h"\s+\+inf\s+subset shard=c/);
+    expect((await run('get', 'shards', 'kv')).stdout).toBe(out);
+    expect((await run('get', 'shards')).stderr).toContain('get shards needs the SERVICE');
   });
 
   it('sends split, move and merge with the resourceVersion, as strings', async () => {
