@@ -172,6 +172,7 @@ describe('range sharding', () => {
   it('a split and a move reroute requests; after the ACK no request reaches a former owner', async () => {
     const before = await shards();
     expect(before).toMatchObject({ service: 'kv', source: 'config', resourceVersion: '0', generation: 0 });
+    expect(before.warnings).toBeUndefined();
     // Split [-inf, h) at "d": the upper half [d, h) goes to kv-2.
     const split = await edit('split', { at: 'd', instance: 'kv-2', resourceVersion: before.resourceVersion });
     expect(split.generation).toBe(1);

@@ -226,6 +226,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const table = pusher.current;
       return table && { sharding: table.services[s]?.policy?.sharding, version: pusher.serviceVersion(s) };
     },
+    endpoints: (s) => registry.routingServices()[s]?.endpoints ?? [],
   });
   registerServiceRoutes(app, {
     known: knownService,

@@ -6,6 +6,7 @@ import { tokenNameOf } from '../api/auth.js';
 import { ApiErrors } from '../errors.js';
 import type { EventLog } from '../events/event-log.js';
 import type { PolicyItem, PolicyStore } from '../policies/policy-store.js';
+import { type OwnerCandidate, ownerWarnings } from './owner-warnings.js';
 import { mergeRanges, moveRange, type ShardEdit, splitRange } from './shard-edits.js';
 
 /** What the shard routes need from the control plane. */
@@ -16,6 +17,8 @@ export interface ShardRouteDeps {
   changed: () => void;
   /** The service's sharding in the newest routing table, and the version the service last changed at; undefined before any table. */
   inTable: (service: string) => { sharding: unknown; version: number | undefined } | undefined;
+  /** The service's registered instances now, to warn about ranges whose owner matches none. */
+  endpoints?: (service: string) => readonly OwnerCandidate[];
 }
 
 const Params = Type.Object({ name: ServiceName }, { additionalProperties: false });
@@ -83,7 +86,12 @@ export function registerShardRoutes(app: FastifyInstance, deps: ShardRouteDeps):
       key: sharding.key,
       compare: sharding.compare ?? 'string',
       ranges: sharding.ranges,
+      ...warningsOf(item.service, sharding),
     };
+  };
+  const warningsOf = (service: string, sharding: ShardingPolicy) => {
+    const warnings = deps.endpoints === undefined ? [] : ownerWarnings(service, sharding, deps.endpoints(service));
+    return warnings.length === 0 ? {} : { warnings };
   };
   const mapOf = (service: string, reply: FastifyReply) => {
     const item = deps.policies.item(service);
