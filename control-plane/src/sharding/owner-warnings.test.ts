@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ownerWarnings } from './owner-warnings.js';
+import { type OwnerCandidate, ownerWarnings } from './owner-warnings.js';
 
 describe('ownerWarnings', () => {
   it('names the ranges whose owner matches no registered instance', () => {
-    const endpoints = [
+    const endpoints: OwnerCandidate[] = [
       { id: 'kv-1', labels: {} },
       { id: 'kv-3', labels: { shard: 'c', zone: 'a' } },
     ];
