@@ -41,7 +41,7 @@ const table = (balancer: 'round_robin' | 'maglev') =>
           },
         },
       },
-    } as Routes,
+    } as unknown as Routes,
     'control-plane',
     0,
     { random: Math.random, clock: () => 0, stats: new EndpointStatsMap(), zone: undefined },
