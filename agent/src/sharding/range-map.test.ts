@@ -1,7 +1,7 @@
 import type { ShardingPolicy } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { RangeMap } from './range-map.js';
-import { rangeOwner } from './range-owner.js';
+import { ownerInstances, rangeOwner } from './range-owner.js';
 
 const strings: ShardingPolicy = {
   kind: 'range',
@@ -69,5 +69,18 @@ describe('rangeOwner', () => {
     expect(rangeOwner(strings, 'q')).toMatchObject({ ok: false, reason: 'no-range' });
     expect(rangeOwner(integers, 'abc')).toMatchObject({ ok: false, reason: 'not-an-integer' });
     expect(rangeOwner(strings, 'k'.repeat(5000))).toMatchObject({ ok: false, reason: 'too-long' });
+  });
+});
+
+describe('ownerInstances', () => {
+  it('lists the instances that make up an owner', () => {
+    const endpoints: Array<{ id: string; labels: Record<string, string> }> = [
+      { id: 'a', labels: {} },
+      { id: 'c-1', labels: { shard: 'c' } },
+      { id: 'c-2', labels: { shard: 'c', zone: 'z' } },
+    ];
+    expect(ownerInstances({ instance: 'a' }, endpoints)).toEqual(['a']);
+    expect(ownerInstances({ instance: 'gone' }, endpoints)).toEqual([]);
+    expect(ownerInstances({ subset: { shard: 'c' } }, endpoints)).toEqual(['c-1', 'c-2']);
   });
 });

@@ -2,16 +2,16 @@ import {
   compareShardValues,
   ownerOf,
   type ShardingPolicy,
-  type ShardOwner,
-  type ShardRange,
+  type RangeOwner,
+  type KeyRange,
   shardValue,
 } from '@meshlet/shared';
 
 /** The range a key falls in: its index in the policy's `ranges`, the range as written, and its owner. */
 export interface RangeHit {
   index: number;
-  range: ShardRange;
-  owner: ShardOwner;
+  range: KeyRange;
+  owner: RangeOwner;
 }
 
 interface Entry {

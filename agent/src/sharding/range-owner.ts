@@ -1,4 +1,5 @@
-import { MAX_SHARD_KEY_LENGTH, type ShardingPolicy } from '@meshlet/shared';
+import { type Endpoint, MAX_SHARD_KEY_LENGTH, type RangeOwner, type ShardingPolicy } from '@meshlet/shared';
+import { matchesSubset } from '../route/route-matcher.js';
 import { type RangeHit, RangeMap } from './range-map.js';
 
 const maps = new WeakMap<ShardingPolicy, RangeMap>();
@@ -42,4 +43,15 @@ export function rangeOwner(policy: ShardingPolicy, key: string): RangeOwnerAnswe
   return hit === undefined
     ? { ok: false, reason: 'no-range', message: `the key ${JSON.stringify(key)} falls in no range of the map` }
     : { ok: true, ...hit };
+}
+
+/**
+ * The instance ids of `endpoints` that make up `owner`: the one instance it
+ * names (none when it is not in the table), or every endpoint whose labels
+ * include the subset's. What a shard map lists as a range's members.
+ */
+export function ownerInstances(owner: RangeOwner, endpoints: readonly Pick<Endpoint, 'id' | 'labels'>[]): string[] {
+  return 'instance' in owner
+    ? endpoints.filter((e) => e.id === owner.instance).map((e) => e.id)
+    : endpoints.filter((e) => matchesSubset(e.labels, owner.subset)).map((e) => e.id);
 }

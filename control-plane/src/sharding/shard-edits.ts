@@ -1,10 +1,10 @@
 import {
   compareShardValues,
   ownerOf,
-  type ShardBound,
+  type RangeBound,
   type ShardingPolicy,
-  type ShardOwner,
-  type ShardRange,
+  type RangeOwner,
+  type KeyRange,
   shardingPolicyIssues,
   shardValue,
 } from '@meshlet/shared';
@@ -14,23 +14,23 @@ export type ShardEdit =
   | { ok: true; sharding: ShardingPolicy; summary: string }
   | { ok: false; status: 400 | 404 | 409; field: string; message: string };
 
-const show = (v: ShardBound | undefined, open: string): string => (v === undefined ? open : JSON.stringify(v));
+const show = (v: RangeBound | undefined, open: string): string => (v === undefined ? open : JSON.stringify(v));
 
 /** How a range reads in messages and events: `["g", "p") → instance "orders-2"`. */
-export function describeRange(r: ShardRange): string {
+export function describeRange(r: KeyRange): string {
   const o = ownerOf(r);
   const owner = 'instance' in o ? `instance ${JSON.stringify(o.instance)}` : `subset ${JSON.stringify(o.subset)}`;
   return `[${show(r.from, '-inf')}, ${show(r.to, '+inf')}) → ${owner}`;
 }
 
-const withOwner = (r: ShardRange, owner: ShardOwner): ShardRange => {
+const withOwner = (r: KeyRange, owner: RangeOwner): KeyRange => {
   const { instance: _i, subset: _s, ...bounds } = r;
   return { ...bounds, ...owner };
 };
 
-const sameOwner = (a: ShardOwner, b: ShardOwner): boolean => JSON.stringify(a) === JSON.stringify(b);
+const sameOwner = (a: RangeOwner, b: RangeOwner): boolean => JSON.stringify(a) === JSON.stringify(b);
 
-function parse(s: ShardingPolicy, v: ShardBound, field: string): string | bigint | Extract<ShardEdit, { ok: false }> {
+function parse(s: ShardingPolicy, v: RangeBound, field: string): string | bigint | Extract<ShardEdit, { ok: false }> {
   const compare = s.compare ?? 'string';
   const value = compare === 'string' && typeof v === 'number' ? undefined : shardValue(v, compare);
   return value === undefined
@@ -51,7 +51,7 @@ const bounds = (s: ShardingPolicy) => {
   }));
 };
 
-function done(s: ShardingPolicy, ranges: ShardRange[], summary: string): ShardEdit {
+function done(s: ShardingPolicy, ranges: KeyRange[], summary: string): ShardEdit {
   const sharding: ShardingPolicy = { ...s, ranges, generation: (s.generation ?? 0) + 1 };
   // Edits of a valid map stay valid; checked all the same, so that a bug here never reaches a table.
   const issues = shardingPolicyIssues(sharding);
@@ -70,7 +70,7 @@ function done(s: ShardingPolicy, ranges: ShardRange[], summary: string): ShardEd
  * and `[at, to)`, owned by `owner` when given (else the same owner: a
  * split alone moves no key; a move follows).
  */
-export function splitRange(s: ShardingPolicy, at: ShardBound, owner?: ShardOwner): ShardEdit {
+export function splitRange(s: ShardingPolicy, at: RangeBound, owner?: RangeOwner): ShardEdit {
   const value = parse(s, at, 'at');
   if (typeof value === 'object') return value;
   const b = bounds(s);
@@ -95,7 +95,7 @@ export function splitRange(s: ShardingPolicy, at: ShardBound, owner?: ShardOwner
       field: 'at',
       message: `${JSON.stringify(at)} is already where range ${describeRange(range)} starts: split inside a range`,
     };
-  const lower: ShardRange = { ...range, to: at };
+  const lower: KeyRange = { ...range, to: at };
   const upper = withOwner({ ...range, from: at }, owner ?? ownerOf(range));
   if (range.to === undefined) delete upper.to;
   const ranges = [...s.ranges.slice(0, i), lower, upper, ...s.ranges.slice(i + 1)];
@@ -107,7 +107,7 @@ export function splitRange(s: ShardingPolicy, at: ShardBound, owner?: ShardOwner
 }
 
 /** Gives the range that starts at `from` (`null`: the one that starts at minus infinity) to `owner`. */
-export function moveRange(s: ShardingPolicy, from: ShardBound | null, owner: ShardOwner): ShardEdit {
+export function moveRange(s: ShardingPolicy, from: RangeBound | null, owner: RangeOwner): ShardEdit {
   let i: number;
   if (from === null) i = s.ranges[0]?.from === undefined ? 0 : -1;
   else {
@@ -135,7 +135,7 @@ export function moveRange(s: ShardingPolicy, from: ShardBound | null, owner: Sha
  * one's `from`). Their owners must be the same: a merge that silently gave
  * one owner the other's keys would move data; move one range first.
  */
-export function mergeRanges(s: ShardingPolicy, at: ShardBound): ShardEdit {
+export function mergeRanges(s: ShardingPolicy, at: RangeBound): ShardEdit {
   const value = parse(s, at, 'at');
   if (typeof value === 'object') return value;
   const b = bounds(s);
@@ -164,7 +164,7 @@ export function mergeRanges(s: ShardingPolicy, at: ShardBound): ShardEdit {
       field: 'at',
       message: `${describeRange(lower)} and ${describeRange(upper)} have different owners: move one to the other's owner first (POST .../shards/move), then merge`,
     };
-  const merged: ShardRange = { ...lower, to: upper.to as ShardBound };
+  const merged: KeyRange = { ...lower, to: upper.to as RangeBound };
   if (upper.to === undefined) delete merged.to;
   const ranges = [...s.ranges.slice(0, i), merged, ...s.ranges.slice(i + 2)];
   return done(s, ranges, `merged ${describeRange(lower)} and ${describeRange(upper)} into ${describeRange(merged)}`);

@@ -1,4 +1,4 @@
-import { ServiceName, ShardBound, type ShardingPolicy, type ShardOwner } from '@meshlet/shared';
+import { ServiceName, RangeBound, type ShardingPolicy, type RangeOwner } from '@meshlet/shared';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sendError } from '../api/api-errors.js';
@@ -37,7 +37,7 @@ const Owner = Type.Object(
 );
 const SplitBody = Type.Object(
   {
-    at: ShardBound,
+    at: RangeBound,
     resourceVersion: ResourceVersion,
     instance: Type.Optional(Instance),
     subset: Type.Optional(Subset),
@@ -45,14 +45,14 @@ const SplitBody = Type.Object(
   { additionalProperties: false },
 );
 const MoveBody = Type.Object(
-  { from: Type.Union([ShardBound, Type.Null()]), to: Owner, resourceVersion: ResourceVersion },
+  { from: Type.Union([RangeBound, Type.Null()]), to: Owner, resourceVersion: ResourceVersion },
   { additionalProperties: false },
 );
-const MergeBody = Type.Object({ at: ShardBound, resourceVersion: ResourceVersion }, { additionalProperties: false });
+const MergeBody = Type.Object({ at: RangeBound, resourceVersion: ResourceVersion }, { additionalProperties: false });
 
 type Owned = { instance?: string; subset?: Record<string, string> };
 /** The one owner `o` names; `undefined` for none, `false` for both. */
-const oneOwner = (o: Owned): ShardOwner | undefined | false =>
+const oneOwner = (o: Owned): RangeOwner | undefined | false =>
   o.instance !== undefined && o.subset !== undefined
     ? false
     : o.instance !== undefined

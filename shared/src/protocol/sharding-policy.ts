@@ -20,11 +20,11 @@ export const ShardKey = Type.Union(
 export type ShardKey = Static<typeof ShardKey>;
 
 /** A range bound: a string, or (compare integer) an integer, as a JSON number or a string of digits. */
-export const ShardBound = Type.Union([Type.String({ maxLength: MAX_SHARD_KEY_LENGTH }), Type.Integer()], {
+export const RangeBound = Type.Union([Type.String({ maxLength: MAX_SHARD_KEY_LENGTH }), Type.Integer()], {
   fix: 'write a string, or an integer under compare: integer',
 });
-/** {@inheritDoc ShardBound} */
-export type ShardBound = Static<typeof ShardBound>;
+/** {@inheritDoc RangeBound} */
+export type RangeBound = Static<typeof RangeBound>;
 
 /** The instance id a range names (the rule of instance ids: policy.ts cannot import messages.ts, which imports it). */
 const InstanceId = Type.String({
@@ -45,17 +45,17 @@ const OwnerSubset = Type.Record(Type.String({ pattern: '^[A-Za-z0-9._/-]{1,63}$'
  * instance (by id) or one subset (endpoints whose labels include all of
  * these); exactly one of the two.
  */
-export const ShardRange = Type.Object(
+export const KeyRange = Type.Object(
   {
-    from: Type.Optional(ShardBound),
-    to: Type.Optional(ShardBound),
+    from: Type.Optional(RangeBound),
+    to: Type.Optional(RangeBound),
     instance: Type.Optional(InstanceId),
     subset: Type.Optional(OwnerSubset),
   },
   { additionalProperties: false },
 );
-/** {@inheritDoc ShardRange} */
-export type ShardRange = Static<typeof ShardRange>;
+/** {@inheritDoc KeyRange} */
+export type KeyRange = Static<typeof KeyRange>;
 
 /**
  * Range sharding of a service: each request's key (read per `key`) falls in
@@ -73,7 +73,7 @@ export const ShardingPolicy = Type.Object(
       default: 'string',
       fix: 'use string or integer',
     }),
-    ranges: Type.Array(ShardRange, { minItems: 1, maxItems: MAX_SHARD_RANGES }),
+    ranges: Type.Array(KeyRange, { minItems: 1, maxItems: MAX_SHARD_RANGES }),
     /**
      * The map's generation: the control plane adds one on every split, move
      * and merge (`/v1/services/NAME/shards/...`), so that an agent's refusal
@@ -87,10 +87,10 @@ export const ShardingPolicy = Type.Object(
 export type ShardingPolicy = Static<typeof ShardingPolicy>;
 
 /** The owner of a range: `{instance}` or `{subset}`. */
-export type ShardOwner = { instance: string } | { subset: Record<string, string> };
+export type RangeOwner = { instance: string } | { subset: Record<string, string> };
 
 /** The owner a (valid) range names. */
-export function ownerOf(range: ShardRange): ShardOwner {
+export function ownerOf(range: KeyRange): RangeOwner {
   return range.instance !== undefined ? { instance: range.instance } : { subset: range.subset ?? {} };
 }
 
