@@ -145,6 +145,9 @@ export const shardsCommand: Command = {
     const answer = await client.json<ShardMap>('POST', `/v1/services/${enc(service)}/shards/${action}`, {
       body,
       context: `shards ${action} ${service}`,
+      // With replicas, the leader makes edits: a follower's refusal naming it is resent there once.
+      followLeader: (follower: string, leader: string) =>
+        ctx.io.stderr.write(`note: ${follower} follows; sent to the leader at ${leader}\n`),
     });
     print(ctx, format, answer);
     return 0;

@@ -227,6 +227,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       return table && { sharding: table.services[s]?.policy?.sharding, version: pusher.serviceVersion(s) };
     },
     endpoints: (s) => registry.routingServices()[s]?.endpoints ?? [],
+    following: () => replication.following(),
   });
   registerServiceRoutes(app, {
     known: knownService,

@@ -17,6 +17,8 @@ export interface ShardRouteDeps {
   changed: () => void;
   /** The service's sharding in the newest routing table, and the version the service last changed at; undefined before any table. */
   inTable: (service: string) => { sharding: unknown; version: number | undefined } | undefined;
+  /** `undefined` while this replica decides; else the leader, if one is known: edits are the leader's (its event log, its table). */
+  following?: () => { leader: { replicaId: string; url: string } | undefined } | undefined;
   /** The service's registered instances now, to warn about ranges whose owner matches none. */
   endpoints?: (service: string) => readonly OwnerCandidate[];
 }
@@ -131,6 +133,15 @@ export function registerShardRoutes(app: FastifyInstance, deps: ShardRouteDeps):
     apply: (s: ShardingPolicy) => ShardEdit,
   ) => {
     const service = req.params.name;
+    // On a follower the edit would land in the store, but its event in no log the others read: the leader takes it.
+    const following = deps.following?.();
+    if (following) {
+      const leader = following.leader;
+      const message = leader
+        ? `this control-plane replica follows; a range map ${operation} is made by the leader, replica ${leader.replicaId}: send the request to ${leader.url || 'the leader'} (see GET /v1/cluster)`
+        : `this control-plane replica follows and no replica leads right now (is the etcd quorum lost?): try the ${operation} again shortly (see GET /v1/cluster)`;
+      return sendError(reply, ApiErrors.NOT_LEADER(message), leader?.url ? { leader: leader.url } : {});
+    }
     const found = mapOf(service, reply);
     if (found === undefined) return reply;
     const { item, sharding } = found;
