@@ -55,6 +55,10 @@ export const AgentErrorCodes = {
   LOCK_NOT_HELD: SharedErrorCodes.LOCK_NOT_HELD,
   /** The agent cannot reach the control plane for a coordination request (never a lock from a cache). */
   COORDINATION_UNAVAILABLE: SharedErrorCodes.COORDINATION_UNAVAILABLE,
+  /** A request to a range-sharded service carries no shard key, or one it cannot be routed by (repeated, too long, not an integer). */
+  SHARD_KEY_INVALID: 'MESHLET_SHARD_KEY_INVALID',
+  /** A request's shard key falls in no range of the service's map. */
+  SHARD_KEY_UNROUTABLE: 'MESHLET_SHARD_KEY_UNROUTABLE',
 } as const;
 
 /** One of {@link AgentErrorCodes}. */
@@ -91,6 +95,8 @@ export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
   LOCK_HELD: 409,
   LOCK_NOT_HELD: 409,
   COORDINATION_UNAVAILABLE: 503,
+  SHARD_KEY_INVALID: 400,
+  SHARD_KEY_UNROUTABLE: 404,
 });
 
 /** Header that carries the error code on every answer the agent makes itself. */
