@@ -1,19 +1,18 @@
-import { instanceInfo } from './control/instance-info.js';
-import { type AddressInfo, isIP } from 'node:net';
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { type AgentConfig, ConfigError, type Health, type Logger, type Routes } from '@meshlet/shared';
 import type { FastifyInstance } from 'fastify';
 import { Pool } from 'undici';
-import { createAdminServer } from './admin/admin-server.js';
-import { ControlClient } from './control/control-client.js';
+import { startAdminServer } from './admin/start-admin-server.js';
+import type { ControlClient } from './control/control-client.js';
+import { createAgentControlClient } from './control/agent-control-client.js';
+import { Coordination } from './coordination/coordination.js';
 import { EndpointStatsMap } from './balancer/endpoint-stats.js';
 import { HashTableCache } from './balancer/hash-table-cache.js';
 import { ObservationRecorder } from './control/observation-recorder.js';
 import { RingChecksums } from './control/ring-checksums.js';
-import { agentServiceIssues, clientService } from './control/agent-service.js';
+import { agentServiceIssues } from './control/agent-service.js';
 import { controlPlaneUrlIssues, controlPlaneUrls } from './control/control-plane-urls.js';
-import { readCaFile } from './control/tls-trust.js';
 import { TableApplier } from './control/table-applier.js';
 import { Subscriptions } from './control/subscriptions.js';
 import { TableCache } from './control/table-cache.js';
@@ -30,7 +29,7 @@ import { type OriginPools, originOf } from './listener/origin-pools.js';
 import { OutboundListener } from './listener/outbound-listener.js';
 import { agentPassThrough } from './listener/agent-pass-through.js';
 import { closeServer } from './listener/server-lifecycle.js';
-import { AGENT_LISTENERS as GUARDS, guardListener, listenGuarded } from './listener/guard-listener.js';
+import { AGENT_LISTENERS as GUARDS, listenGuarded } from './listener/guard-listener.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { RouteTable } from './route/route-table.js';
 
@@ -81,6 +80,7 @@ export class Agent {
   #appPool: Pool | undefined;
   #monitor: HealthMonitor | undefined;
   #client: ControlClient | undefined;
+  readonly #coordination: Coordination;
   #admin: FastifyInstance | undefined;
   #health: Health | undefined;
   #listening = false;
@@ -125,6 +125,13 @@ export class Agent {
       controlPlaneConnected: () => this.#client?.connected ?? false,
       tableVersion: () => this.#table?.version ?? 0,
       certificateExpiry: () => this.#identity.current()?.notAfterMs,
+      coordinationOpenRequests: () => this.#coordination.openRequests.open,
+    });
+    this.#coordination = new Coordination({
+      send: (message) => this.#client?.send(message) ?? false,
+      clock: this.#clock,
+      log: log.child({ component: 'coordination' }),
+      onOutcome: (op, result) => this.#metrics.coordinationRequests.inc({ op, result }),
     });
     this.#accessLog = config.accessLog.enabled ? log.child({ component: 'access' }) : undefined;
     const mtlsDeps = { log, clock: this.#clock, metrics: this.#metrics, ownMode: () => this.#ownMtlsMode() };
@@ -225,17 +232,8 @@ export class Agent {
     }
     this.#listening = true;
 
-    this.#client = new ControlClient({
-      urls: controlPlaneUrls(c.controlPlane),
-      agentId: c.agentId,
-      joinToken: c.controlPlane.joinToken,
-      service: clientService(c),
-      ca: c.controlPlane.caFile === undefined ? undefined : await readCaFile(c.controlPlane.caFile),
-      instance: (streamLocal) => instanceInfo(this.#config, this.#inboundPort, streamLocal),
-      heartbeatIntervalMs: c.controlPlane.heartbeatIntervalMs,
-      reconnectInitialDelayMs: c.controlPlane.reconnectInitialDelayMs,
-      reconnectMaxDelayMs: c.controlPlane.reconnectMaxDelayMs,
-      maxMessageBytes: c.controlPlane.maxMessageBytes,
+    this.#client = await createAgentControlClient(c, {
+      inboundPort: () => this.#inboundPort,
       log: this.#log.child({ component: 'control' }),
       random: this.#random,
       clock: this.#clock,
@@ -243,12 +241,14 @@ export class Agent {
       health: () => this.#health,
       upstreams: () => this.#subscriptions.helloUpstreams(),
       applyRoutes: (routes) => this.#applier().apply(routes),
+      coordination: (message) => this.#coordination.onMessage(message),
+      onConnection: (connected) => this.#coordination.connectionChanged(connected),
       ...(this.#identityManager ? { certificates: this.#identityManager } : {}),
     });
 
-    this.#admin = createAdminServer(
+    const admin = await startAdminServer(
+      c,
       {
-        agentId: c.agentId,
         table: () => this.#table,
         listening: () => this.#listening,
         controlPlane: () => ({
@@ -260,20 +260,15 @@ export class Agent {
         appHealth: () => this.#monitor?.status,
         subscriptions: () => this.#subscriptions.describe(),
         ringChecksums: () => this.#rings.current,
-        metrics: this.#metrics.registry,
         identity: this.#identity,
         clock: this.#clock,
-        allowedHosts: [
-          ...(isIP(c.listeners.admin.host) ? [] : [c.listeners.admin.host]),
-          ...c.listeners.admin.allowedHosts,
-        ],
+        coordination: this.#coordination,
       },
+      m,
       this.#log,
     );
-    guardListener(this.#admin.server, c.listeners.admin.limits, GUARDS.admin, m);
-    await this.#admin.listen({ host: c.listeners.admin.host, port: c.listeners.admin.port });
-    const adminAddr = this.#admin.server.address() as AddressInfo;
-    addresses.admin = adminAddr.port;
+    this.#admin = admin.app;
+    addresses.admin = admin.port;
 
     this.#monitor?.start();
     this.#client.start();
@@ -378,6 +373,7 @@ export class Agent {
   /** Stops accepting, lets in-flight requests finish, closes everything. */
   async stop(): Promise<void> {
     this.#client?.stop();
+    this.#coordination.close();
     this.#tableApplier?.stop();
     this.#identityManager?.stop();
     this.#monitor?.stop();

@@ -59,6 +59,10 @@ export const AgentErrorCodes = {
   SHARD_KEY_INVALID: 'MESHLET_SHARD_KEY_INVALID',
   /** A request's shard key falls in no range of the service's map. */
   SHARD_KEY_UNROUTABLE: 'MESHLET_SHARD_KEY_UNROUTABLE',
+  /** A coordination request (`/v1/locks`, `/v1/elections`) came from a peer other than the app on the agent's host. */
+  COORDINATION_FORBIDDEN: 'MESHLET_COORDINATION_FORBIDDEN',
+  /** The app holds as many open coordination requests (streams, long-polls, waits) as the agent allows. */
+  COORDINATION_BUSY: 'MESHLET_COORDINATION_BUSY',
 } as const;
 
 /** One of {@link AgentErrorCodes}. */
@@ -97,6 +101,8 @@ export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
   COORDINATION_UNAVAILABLE: 503,
   SHARD_KEY_INVALID: 400,
   SHARD_KEY_UNROUTABLE: 404,
+  COORDINATION_FORBIDDEN: 403,
+  COORDINATION_BUSY: 429,
 });
 
 /** Header that carries the error code on every answer the agent makes itself. */

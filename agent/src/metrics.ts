@@ -18,6 +18,8 @@ export interface AgentMetricSources {
   tableVersion: () => number;
   /** When the agent's workload certificate expires, ms since the epoch; undefined with none. */
   certificateExpiry?: () => number | undefined;
+  /** How many coordination requests of the app are open (events streams, long-polls, waits, campaigns). */
+  coordinationOpenRequests?: () => number;
 }
 
 /**
@@ -146,6 +148,20 @@ export function createAgentMetrics(sources: AgentMetricSources) {
       help: 'Inbound callers refused for want of a valid mesh identity, by reason (plaintext: a plaintext request in strict mode; no-certificate: the agent has no certificate yet; and the peer verifier reasons).',
       labelNames: ['reason'] as const,
       registers: [registry],
+    }),
+    coordinationRequests: new Counter({
+      name: 'meshlet_agent_coordination_requests_total',
+      help: 'Coordination requests the agent sent the control plane for its app, by op and result (ok, the refusal code, unavailable: no stream, timeout: no answer in time).',
+      labelNames: ['op', 'result'] as const,
+      registers: [registry],
+    }),
+    coordinationOpenRequests: new Gauge({
+      name: 'meshlet_agent_coordination_open_requests',
+      help: 'Coordination requests of the app open on the agent (events streams, long-polls, waiting acquires, campaigns); at most 192.',
+      registers: [registry],
+      collect() {
+        this.set(sources.coordinationOpenRequests?.() ?? 0);
+      },
     }),
     controlPlaneConnected: new Gauge({
       name: 'meshlet_agent_control_plane_connected',

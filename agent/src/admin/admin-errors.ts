@@ -39,7 +39,7 @@ export function adminFrameworkErrors(err: FastifyError, req: FastifyRequest, rep
 /** An unknown route or method: 404 `MESHLET_BAD_REQUEST` listing the admin routes, instead of fastify's shape. */
 export function adminNotFound(req: FastifyRequest, reply: FastifyReply): void {
   const e = AgentErrors.BAD_REQUEST(
-    `no route ${req.method} ${(req.raw.url ?? '').split('?')[0]?.slice(0, 200)}: the admin listener has GET /ready, /config, /metrics, /identity, /log-level and PUT /log-level`,
+    `no route ${req.method} ${(req.raw.url ?? '').split('?')[0]?.slice(0, 200)}: the admin listener has GET /ready, /config, /metrics, /identity, /log-level and PUT /log-level, and for the app /v1/locks/NAME and /v1/elections/NAME (docs/coordination.md)`,
     { statusCode: 404 },
   );
   void reply.code(404).send(httpErrorBody(e));

@@ -6,6 +6,8 @@ import { AgentErrors } from '../errors.js';
 import type { WorkloadIdentity } from '../identity/workload-identity.js';
 import { adminClientErrors, adminFrameworkErrors, adminNotFound } from './admin-errors.js';
 import { installAdminGuard } from './admin-guard.js';
+import type { Coordination } from '../coordination/coordination.js';
+import { registerCoordinationRoutes } from './coordination-routes.js';
 import { registerIdentityRoute } from './identity-route.js';
 import { registerLogLevelRoutes } from './log-level.js';
 import type { RouteTable } from '../route/route-table.js';
@@ -35,6 +37,8 @@ export interface AdminState {
   clock?: Clock | undefined;
   /** Host names the listener answers to besides IP addresses and `localhost` (`listeners.admin.host` and `.allowedHosts`). */
   allowedHosts?: readonly string[] | undefined;
+  /** The app's locks and elections (`/v1/locks`, `/v1/elections`); absent: no coordination routes. */
+  coordination?: Coordination | undefined;
 }
 
 function describeService(table: RouteTable, name: string): Record<string, unknown> {
@@ -62,6 +66,8 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
     logController: new LogController({ disableRequestLogging: true }),
     frameworkErrors: adminFrameworkErrors,
     clientErrorHandler: adminClientErrors,
+    // Lock and election names run to 128 characters (fastify's default stops path parameters at 100).
+    maxParamLength: 256,
   });
   app.setNotFoundHandler(adminNotFound);
   // Fastify's own refusals (a body that is not JSON, an empty one) in the agent's error shape.
@@ -85,6 +91,7 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
 
   registerLogLevelRoutes(app, log);
   if (state.identity) registerIdentityRoute(app, state.identity);
+  if (state.coordination) registerCoordinationRoutes(app, state.coordination, log.child({ component: 'coordination' }));
 
   // Ready means "can route": listeners up and a table in hand, whether
   // fresh from the control plane or persisted. A control plane that is away

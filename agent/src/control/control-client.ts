@@ -4,6 +4,7 @@ import {
   backoffDelay,
   type Certificate,
   type ControlMessage,
+  type Coord,
   type CoordEvent,
   type CoordResult,
   type Csr,
@@ -26,6 +27,7 @@ import {
 import WebSocket from 'ws';
 import { type ClientCertificateSource, clientCertificate } from './client-certificate.js';
 import { describeTlsFailure } from './tls-trust.js';
+import { warnInsecureStreams } from './stream-security-warnings.js';
 import { streamUpgradeHeaders } from './stream-upgrade-headers.js';
 import { onUpgradeRefused, type UpgradeRefusal } from './upgrade-refusal.js';
 import { UrlRotation } from './url-rotation.js';
@@ -68,6 +70,8 @@ export interface ControlClientOptions {
   applyRoutes: (routes: Routes) => ApplyResult | Promise<ApplyResult>;
   /** Answers to the agent's `coord` requests and lock changes (the agent's coordination client), if any. */
   coordination?: (message: CoordResult | CoordEvent) => void;
+  /** Called when a stream opens (true, after its hello went out) or drops (false): coordination fails fast meanwhile. */
+  onConnection?: (connected: boolean) => void;
   /** The workload certificate's side of the stream (the agent's `IdentityManager`), if any. */
   certificates?: {
     onIdentity(message: Identity): Promise<void> | void;
@@ -157,25 +161,11 @@ export class ControlClient {
 
   /** Starts connecting. */
   start(): void {
-    if (this.#o.certificates !== undefined) {
-      for (const url of this.#rotation.urls) {
-        if (url.startsWith('ws://') && !isLoopbackUrl(url))
-          this.#o.log.warn(
-            { url },
-            'workload certificates and their trust bundle come over a plain ws:// stream to another host: whoever ' +
-              'is on the path can hand this agent roots of their own; use wss:// (controlPlane.caFile) in production',
-          );
-      }
-    }
-    if (this.#o.ca !== undefined) {
-      for (const url of this.#rotation.urls) {
-        if (!url.startsWith('wss://'))
-          this.#o.log.warn(
-            { url },
-            'controlPlane.caFile is set but this control-plane URL is not wss://: the stream is not encrypted',
-          );
-      }
-    }
+    warnInsecureStreams(
+      this.#rotation.urls,
+      { certificates: this.#o.certificates !== undefined, ca: this.#o.ca !== undefined },
+      this.#o.log,
+    );
     this.#connect();
   }
 
@@ -189,7 +179,7 @@ export class ControlClient {
    * sent) when no stream is open. A subscribe lost that way is not lost: the
    * next hello names every subscribed service.
    */
-  send(message: Subscribe | Observations | Csr): boolean {
+  send(message: Subscribe | Observations | Csr | Coord): boolean {
     if (this.#ws?.readyState !== WebSocket.OPEN) return false;
     this.#send(message);
     return true;
@@ -243,6 +233,7 @@ export class ControlClient {
       this.#send(hello);
       const health = o.health();
       if (health) this.#send(health);
+      o.onConnection?.(true);
       // A WebSocket ping rides along each heartbeat. A control plane whose host
       // vanished without closing the socket answers no pong; after three
       // silent intervals the stream is dropped and the agent reconnects,
@@ -282,10 +273,12 @@ export class ControlClient {
     });
     ws.on('close', (code, reasonBuf) => {
       const reason = refusal?.reason ?? reasonBuf.toString();
+      const wasOpen = this.#connected;
       this.#connected = false;
       this.#lastAck = undefined;
       this.#lastClose = { code, reason };
       o.certificates?.onDisconnect();
+      if (wasOpen) o.onConnection?.(false);
       if (this.#heartbeat) clearInterval(this.#heartbeat);
       this.#heartbeat = undefined;
       if (this.#stopped) return;
@@ -391,15 +384,4 @@ export class ControlClient {
     );
     this.#send(nack);
   }
-}
-
-/** Whether `url`'s host is a loopback address or `localhost` (a plain stream there never leaves the host). */
-function isLoopbackUrl(url: string): boolean {
-  let host: string;
-  try {
-    host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-  } catch {
-    return false;
-  }
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
