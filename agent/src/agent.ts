@@ -33,6 +33,7 @@ import { closeServer } from './listener/server-lifecycle.js';
 import { AGENT_LISTENERS as GUARDS, guardListener, listenGuarded } from './listener/guard-listener.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { RouteTable } from './route/route-table.js';
+import { ShardMaps } from './sharding/shard-maps.js';
 
 /** Addresses the agent actually bound (ports may have been 0 in the config). */
 export interface AgentAddresses {
@@ -72,6 +73,7 @@ export class Agent {
   readonly #observations: ObservationRecorder;
   readonly #rings = new RingChecksums();
   readonly #tables = new HashTableCache();
+  readonly #shards = new ShardMaps();
   #tableApplier: TableApplier | undefined;
   readonly #metrics: AgentMetrics;
   /** The access log's logger; absent when `accessLog.enabled` is off. */
@@ -260,6 +262,7 @@ export class Agent {
         appHealth: () => this.#monitor?.status,
         subscriptions: () => this.#subscriptions.describe(),
         ringChecksums: () => this.#rings.current,
+        shards: { maps: this.#shards, subscribe: this.#subscriptions, self: instance && (instance.id ?? c.agentId) },
         metrics: this.#metrics.registry,
         identity: this.#identity,
         clock: this.#clock,
@@ -272,8 +275,7 @@ export class Agent {
     );
     guardListener(this.#admin.server, c.listeners.admin.limits, GUARDS.admin, m);
     await this.#admin.listen({ host: c.listeners.admin.host, port: c.listeners.admin.port });
-    const adminAddr = this.#admin.server.address() as AddressInfo;
-    addresses.admin = adminAddr.port;
+    addresses.admin = (this.#admin.server.address() as AddressInfo).port;
 
     this.#monitor?.start();
     this.#client.start();
@@ -342,6 +344,7 @@ export class Agent {
     this.#table = table;
     this.#rings.update(table);
     this.#subscriptions.onTable(table);
+    this.#shards.onTable(table);
     this.#pools.retain(table.origins());
     this.#mtls.h2.retain(table.origins());
     const ids = new Set<string>();
@@ -383,9 +386,8 @@ export class Agent {
     this.#monitor?.stop();
     if (this.#observationTimer) clearInterval(this.#observationTimer);
     this.#subscriptions.close();
-    const servers = [this.#outbound?.server, this.#inbound?.server, ...this.#upstreams.map((u) => u.server)].filter(
-      (s): s is Server => s !== undefined,
-    );
+    const all = [this.#outbound?.server, this.#inbound?.server, ...this.#upstreams.map((u) => u.server)];
+    const servers = all.filter((s): s is Server => s !== undefined);
     this.#inbound?.close();
     await Promise.all(servers.map(closeServer));
     await this.#admin?.close();

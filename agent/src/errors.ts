@@ -55,6 +55,8 @@ export const AgentErrorCodes = {
   LOCK_NOT_HELD: SharedErrorCodes.LOCK_NOT_HELD,
   /** The agent cannot reach the control plane for a coordination request (never a lock from a cache). */
   COORDINATION_UNAVAILABLE: SharedErrorCodes.COORDINATION_UNAVAILABLE,
+  /** A shard map was asked of a service whose balancer gives keys no owner (not `ring_hash` or `maglev`). */
+  NOT_SHARDED: 'MESHLET_NOT_SHARDED',
 } as const;
 
 /** One of {@link AgentErrorCodes}. */
@@ -91,6 +93,7 @@ export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
   LOCK_HELD: 409,
   LOCK_NOT_HELD: 409,
   COORDINATION_UNAVAILABLE: 503,
+  NOT_SHARDED: 409,
 });
 
 /** Header that carries the error code on every answer the agent makes itself. */

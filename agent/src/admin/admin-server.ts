@@ -8,6 +8,7 @@ import { adminClientErrors, adminFrameworkErrors, adminNotFound } from './admin-
 import { installAdminGuard } from './admin-guard.js';
 import { registerIdentityRoute } from './identity-route.js';
 import { registerLogLevelRoutes } from './log-level.js';
+import { registerShardRoutes, type ShardRouteDeps } from './shard-routes.js';
 import type { RouteTable } from '../route/route-table.js';
 
 /** What the admin endpoints report on. */
@@ -33,6 +34,8 @@ export interface AdminState {
   identity?: WorkloadIdentity | undefined;
   /** Wall clock, to tell an expired workload certificate (`/ready`); default the system's. */
   clock?: Clock | undefined;
+  /** The shard maps of the services in the table, served at `/v1/shards/...`; absent: no shard routes. */
+  shards?: Omit<ShardRouteDeps, 'table'> | undefined;
   /** Host names the listener answers to besides IP addresses and `localhost` (`listeners.admin.host` and `.allowedHosts`). */
   allowedHosts?: readonly string[] | undefined;
 }
@@ -85,6 +88,7 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
 
   registerLogLevelRoutes(app, log);
   if (state.identity) registerIdentityRoute(app, state.identity);
+  if (state.shards) registerShardRoutes(app, { ...state.shards, table: state.table });
 
   // Ready means "can route": listeners up and a table in hand, whether
   // fresh from the control plane or persisted. A control plane that is away
