@@ -37,6 +37,11 @@ const bad = (message: string, field: string) => ({ err: AgentErrors.BAD_REQUEST(
  * a request for it on the data path would be; see docs/coordination.md.
  */
 export function registerShardRoutes(app: FastifyInstance, deps: ShardRouteDeps): void {
+  const streams = new Set<ShardEventStream>();
+  // An event stream never ends by itself: closing the listener would wait for every app to hang up.
+  app.addHook('preClose', async () => {
+    for (const s of streams) s.close();
+  });
   app.get('/v1/shards/:service', async (req, reply) => {
     const query = req.query as Record<string, unknown>;
     if (query.key === undefined) {
@@ -94,13 +99,16 @@ export function registerShardRoutes(app: FastifyInstance, deps: ShardRouteDeps):
     const found = await mapFor(deps, req, reply);
     if (found === undefined) return reply;
     reply.hijack();
-    new ShardEventStream(reply.raw, {
+    const stream = new ShardEventStream(reply.raw, {
       service: found.map.service,
       maps: deps.maps,
       initial: found.map,
       interest: { self: deps.self, keys },
       ...(deps.heartbeatMs === undefined ? {} : { heartbeatMs: deps.heartbeatMs }),
-    }).start();
+    });
+    streams.add(stream);
+    reply.raw.once('close', () => streams.delete(stream));
+    stream.start();
     return reply;
   });
 }
