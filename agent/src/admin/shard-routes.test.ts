@@ -133,6 +133,28 @@ describe('the shard routes of the admin listener', () => {
     expect((await post({ keys: ['a', 7] })).json().error.field).toBe('keys[1]');
   });
 
+  it('a page of another site that rebinds its DNS name to 127.0.0.1 cannot read the shard map (403 MESHLET_HOST_NOT_ALLOWED)', async () => {
+    const r = await app.inject({ url: '/v1/shards/cache', headers: { host: 'attacker.example:15000' } });
+    expect(r.statusCode).toBe(403);
+    expect(r.json().error.code).toBe('MESHLET_HOST_NOT_ALLOWED');
+  });
+
+  it('a lookup body over 4 MiB is refused before it is parsed (413), and a stream may follow at most 1000 keys', async () => {
+    const big = JSON.stringify({ keys: Array.from({ length: 5000 }, (_, i) => `${i}-${'k'.repeat(1000)}`) });
+    const r = await app.inject({
+      method: 'POST',
+      url: '/v1/shards/cache/lookup',
+      headers: { 'content-type': 'application/json' },
+      payload: big,
+    });
+    expect(r.statusCode).toBe(413);
+    expect(r.json().error.code).toBe('MESHLET_BAD_REQUEST');
+    const many = Array.from({ length: 1001 }, (_, i) => `k${i}`).join(',');
+    const s = await app.inject({ url: `/v1/shards/cache/events?keys=${many}` });
+    expect(s.statusCode).toBe(400);
+    expect(s.json().error).toMatchObject({ code: 'MESHLET_BAD_REQUEST', field: 'keys' });
+  });
+
   it('streams the baseline, then every move of a ring change with old and new owners, its own parts and the keys asked', async () => {
     await app.listen({ port: 0, host: '127.0.0.1' });
     const port = (app.server.address() as AddressInfo).port;
