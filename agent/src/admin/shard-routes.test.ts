@@ -68,7 +68,10 @@ describe('the shard routes of the admin listener', () => {
     },
     capturedLogger().root,
   );
-  afterAll(() => app.close());
+  let closed = false;
+  afterAll(async () => {
+    if (!closed) await app.close();
+  });
 
   it('answers one key: its hash, owner, where this agent routes it, the ring and the table version', async () => {
     const r = await app.inject({ url: '/v1/shards/cache?key=user-7' });
@@ -220,6 +223,21 @@ describe('the shard routes of the admin listener', () => {
     expect(events[2]?.data.reason).toMatch(/left the routing table \(version 11\)/);
     res.destroy();
     for (let i = 0; i < 200 && maps.watching > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(maps.watching).toBe(0);
+  });
+
+  it('an open event stream does not keep the admin listener from closing (the agent from stopping)', async () => {
+    current = table([1, 2, 4], 12);
+    const port = (app.server.address() as AddressInfo).port;
+    const res = await new Promise<import('node:http').IncomingMessage>((resolve) =>
+      get({ host: '127.0.0.1', port, path: '/v1/shards/cache/events' }, resolve),
+    );
+    expect(res.statusCode).toBe(200);
+    res.resume();
+    const ended = new Promise((resolve) => res.once('close', resolve));
+    closed = true;
+    await app.close();
+    await ended;
     expect(maps.watching).toBe(0);
   });
 });
