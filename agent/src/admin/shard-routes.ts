@@ -55,15 +55,8 @@ export function registerShardRoutes(app: FastifyInstance, deps: ShardRouteDeps):
     const found = await mapFor(deps, req, reply);
     if (found === undefined) return reply;
     const { map, table } = found;
-    const l = map.lookup(key);
-    return {
-      service: map.service,
-      key,
-      ...(l.hash === undefined ? {} : { hash: l.hash }),
-      owner: l.owner,
-      routedTo: map.routedTo(key, table),
-      ...mapFields(map),
-    };
+    // Spread whole: a provider may add what its kind knows (a range map, the range the key fell in).
+    return { service: map.service, key, ...map.lookup(key), routedTo: map.routedTo(key, table), ...mapFields(map) };
   });
 
   app.post('/v1/shards/:service/lookup', { bodyLimit: 4 * 1024 * 1024 }, async (req, reply) => {

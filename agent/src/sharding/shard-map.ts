@@ -27,7 +27,11 @@ export interface ShardMove {
   to: string | null;
 }
 
-/** What a map answers for one key. */
+/**
+ * What a map answers for one key; `GET /v1/shards/SERVICE?key=` sends it
+ * whole, so a kind may add fields of its own (a range map: the range the
+ * key fell in, or the subset that owns it).
+ */
 export interface ShardLookup {
   /** The key's 32-bit hash, for hash maps (MurmurHash3 of its UTF-8 bytes, as the balancer hashes a request key). */
   hash?: number;
