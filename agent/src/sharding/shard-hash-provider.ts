@@ -46,8 +46,11 @@ export class HashShardProvider implements ShardMapProvider {
     const key = hashTableKey(policy, ring.members) as string;
     let entry = this.#built.get(service);
     if (entry?.key !== key) {
-      entry = { key, table: build(policy, ring.members) };
-      this.#built.set(service, entry);
+      const made = { key, table: build(policy, ring.members) };
+      // A build that failed is not kept: the next call tries again rather than failing for good.
+      made.table.catch(() => this.#built.get(service) === made && this.#built.delete(service));
+      this.#built.set(service, made);
+      entry = made;
     }
     return { map: new HashShardMap(service, await entry.table, ring, routes?.endpoints ?? [], table.version) };
   }
