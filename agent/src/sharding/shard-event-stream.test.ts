@@ -78,10 +78,13 @@ describe('ShardEventStream', () => {
       interest: { self: undefined, keys },
     }).start();
     expect(maps.watching).toBe(1);
-    // Ring changes back and forth: each event names the moved keys (about 2 MiB each here) and none is read.
-    for (let v = 2; v < 40 && !res.destroyed; v++) {
+    // Ring changes back and forth: each event names the moved keys (about 0.5 MiB each here) and none is read. Each
+    // table waits for its event, so that none is merged into the next.
+    for (let v = 2; v < 200 && !res.destroyed; v++) {
+      const unsent = res.writableLength;
       maps.onTable(table(v % 2 === 0 ? [1, 2, 3] : [1, 2, 3, 4], v));
-      await new Promise((r) => setTimeout(r, 5));
+      for (let i = 0; i < 200 && res.writableLength === unsent && !res.destroyed; i++)
+        await new Promise((r) => setTimeout(r, 5));
     }
     expect(res.destroyed).toBe(true);
     expect(res.writableLength).toBeLessThan(MAX_UNSENT_BYTES + 4 * 1024 * 1024);
