@@ -32,6 +32,7 @@ import { closeServer } from './listener/server-lifecycle.js';
 import { AGENT_LISTENERS as GUARDS, listenGuarded } from './listener/guard-listener.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { RouteTable } from './route/route-table.js';
+import { ShardMaps } from './sharding/shard-maps.js';
 
 /** Addresses the agent actually bound (ports may have been 0 in the config). */
 export interface AgentAddresses {
@@ -71,6 +72,7 @@ export class Agent {
   readonly #observations: ObservationRecorder;
   readonly #rings = new RingChecksums();
   readonly #tables = new HashTableCache();
+  readonly #shards = new ShardMaps();
   #tableApplier: TableApplier | undefined;
   readonly #metrics: AgentMetrics;
   /** The access log's logger; absent when `accessLog.enabled` is off. */
@@ -260,6 +262,7 @@ export class Agent {
         appHealth: () => this.#monitor?.status,
         subscriptions: () => this.#subscriptions.describe(),
         ringChecksums: () => this.#rings.current,
+        shards: { maps: this.#shards, subscribe: this.#subscriptions, self: instance && (instance.id ?? c.agentId) },
         identity: this.#identity,
         clock: this.#clock,
         coordination: this.#coordination,
@@ -337,6 +340,7 @@ export class Agent {
     this.#table = table;
     this.#rings.update(table);
     this.#subscriptions.onTable(table);
+    this.#shards.onTable(table);
     this.#pools.retain(table.origins());
     this.#mtls.h2.retain(table.origins());
     const ids = new Set<string>();
@@ -379,9 +383,8 @@ export class Agent {
     this.#monitor?.stop();
     if (this.#observationTimer) clearInterval(this.#observationTimer);
     this.#subscriptions.close();
-    const servers = [this.#outbound?.server, this.#inbound?.server, ...this.#upstreams.map((u) => u.server)].filter(
-      (s): s is Server => s !== undefined,
-    );
+    const all = [this.#outbound?.server, this.#inbound?.server, ...this.#upstreams.map((u) => u.server)];
+    const servers = all.filter((s): s is Server => s !== undefined);
     this.#inbound?.close();
     await Promise.all(servers.map(closeServer));
     await this.#admin?.close();

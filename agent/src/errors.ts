@@ -63,6 +63,8 @@ export const AgentErrorCodes = {
   COORDINATION_FORBIDDEN: 'MESHLET_COORDINATION_FORBIDDEN',
   /** The app holds as many open coordination requests (streams, long-polls, waits) as the agent allows. */
   COORDINATION_BUSY: 'MESHLET_COORDINATION_BUSY',
+  /** A shard map was asked of a service whose balancer gives keys no owner (not `ring_hash` or `maglev`). */
+  NOT_SHARDED: 'MESHLET_NOT_SHARDED',
 } as const;
 
 /** One of {@link AgentErrorCodes}. */
@@ -103,6 +105,7 @@ export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
   SHARD_KEY_UNROUTABLE: 404,
   COORDINATION_FORBIDDEN: 403,
   COORDINATION_BUSY: 429,
+  NOT_SHARDED: 409,
 });
 
 /** Header that carries the error code on every answer the agent makes itself. */
