@@ -32,7 +32,9 @@ import { closeServer } from './listener/server-lifecycle.js';
 import { AGENT_LISTENERS as GUARDS, listenGuarded } from './listener/guard-listener.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { RouteTable } from './route/route-table.js';
+import { HashShardProvider } from './sharding/shard-hash-provider.js';
 import { ShardMaps } from './sharding/shard-maps.js';
+import { RangeShardProvider } from './sharding/shard-range-provider.js';
 
 /** Addresses the agent actually bound (ports may have been 0 in the config). */
 export interface AgentAddresses {
@@ -72,7 +74,7 @@ export class Agent {
   readonly #observations: ObservationRecorder;
   readonly #rings = new RingChecksums();
   readonly #tables = new HashTableCache();
-  readonly #shards = new ShardMaps();
+  readonly #shards = new ShardMaps([new RangeShardProvider(), new HashShardProvider()]);
   #tableApplier: TableApplier | undefined;
   readonly #metrics: AgentMetrics;
   /** The access log's logger; absent when `accessLog.enabled` is off. */

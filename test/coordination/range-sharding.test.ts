@@ -5,6 +5,7 @@ import { ADMIN, api } from '../harness/admin-api.js';
 import { httpRequest } from '../harness/http.js';
 import { meshctl } from '../harness/meshctl.js';
 import { type AgentHandle, CP_BIN, type ControlPlaneHandle, withMesh } from '../harness/mesh.js';
+import { openSse } from '../harness/sse-reader.js';
 import { waitFor } from '../harness/wait.js';
 
 // kv is range-sharded by the header x-key: [-inf, "h") on kv-1, ["h", "q") on
@@ -281,5 +282,62 @@ describe('range sharding', () => {
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('services.kv.sharding.ranges.0.to');
     expect(r.stderr).toContain('make to greater than from');
+  });
+  it("the shard API on the caller's agent names the instance a request reaches, before and after a move, and its stream reports the move", async () => {
+    const port = client.adminPort;
+    const ask = async (key: string) => {
+      const a = await httpRequest(port, `/v1/shards/kv?key=${encodeURIComponent(key)}`);
+      expect(a.status, a.body).toBe(200);
+      return a.json();
+    };
+    const s = await shards();
+    const first = s.ranges[0];
+    expect(first.from).toBeUndefined();
+    expect(first.to > 'b').toBe(true);
+    const old: string = first.instance;
+    const next = old === 'kv-1' ? 'kv-2' : 'kv-1';
+    const keys = ['a', 'b'];
+    for (const key of keys) {
+      const answer = await ask(key);
+      expect(answer).toMatchObject({ kind: 'range', owner: { instanceId: old }, routedTo: old, index: 0 });
+      expect(answer.map.version).toBe(s.generation);
+      expect(await ownerOf(key)).toBe(answer.owner.instanceId);
+    }
+    // A key in no range: the shard API answers as the data path does.
+    const gap = await httpRequest(port, '/v1/shards/kv?key=r');
+    expect(gap.status).toBe(404);
+    expect(gap.json().error).toMatchObject({ code: 'MESHLET_SHARD_KEY_UNROUTABLE', key: 'r', service: 'kv' });
+    expect((await get('r')).json().error.code).toBe('MESHLET_SHARD_KEY_UNROUTABLE');
+
+    const stream = await openSse(port, '/v1/shards/kv/events?keys=a,m');
+    try {
+      await waitFor('the map event', () => stream.events.length > 0);
+      expect(stream.events[0]).toMatchObject({
+        event: 'map',
+        data: { kind: 'range', version: s.generation, keys: [{ key: 'a', owner: old }, { key: 'm' }] },
+      });
+      const moved = await edit('move', { from: null, to: { instance: next }, resourceVersion: s.resourceVersion });
+      // The caller's agent ACKed the table carrying the move: the API and the data path agree on the new owner.
+      for (const key of keys) {
+        const answer = await ask(key);
+        expect(answer).toMatchObject({
+          owner: { instanceId: next },
+          routedTo: next,
+          map: { version: moved.generation },
+        });
+        expect(await ownerOf(key)).toBe(next);
+      }
+      await burst({ a: next, b: next }, 5);
+      const event = await waitFor('the moved event', () => stream.events.find((e) => e.event === 'moved'));
+      expect(event.data).toMatchObject({
+        service: 'kv',
+        from: { kind: 'range', version: s.generation },
+        to: { kind: 'range', version: moved.generation },
+        moves: [{ start: null, end: first.to, from: old, to: next }],
+        keys: [{ key: 'a', from: old, to: next }],
+      });
+    } finally {
+      stream.close();
+    }
   });
 });

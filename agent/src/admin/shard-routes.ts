@@ -55,6 +55,9 @@ export function registerShardRoutes(app: FastifyInstance, deps: ShardRouteDeps):
     const found = await mapFor(deps, req, reply);
     if (found === undefined) return reply;
     const { map, table } = found;
+    // A key the data path refuses gets the data path's answer (range maps: 400 invalid, 404 in no range).
+    const refused = map.refuse?.(key);
+    if (refused !== undefined) return send(reply, refused.refusal, refused.extra);
     // Spread whole: a provider may add what its kind knows (a range map, the range the key fell in).
     return { service: map.service, key, ...map.lookup(key), routedTo: map.routedTo(key, table), ...mapFields(map) };
   });
@@ -65,6 +68,8 @@ export function registerShardRoutes(app: FastifyInstance, deps: ShardRouteDeps):
     const found = await mapFor(deps, req, reply);
     if (found === undefined) return reply;
     const { map, table } = found;
+    const invalid = invalidKey(map, keys, (i) => `keys[${i}]`);
+    if (invalid !== undefined) return send(reply, invalid.err, invalid.extra);
     const owners: Array<string | null> = [];
     const hashes: number[] = [];
     const routedTo: Array<string | null> = [];
@@ -91,6 +96,8 @@ export function registerShardRoutes(app: FastifyInstance, deps: ShardRouteDeps):
     if (!Array.isArray(keys)) return send(reply, keys.err, keys.extra);
     const found = await mapFor(deps, req, reply);
     if (found === undefined) return reply;
+    const invalid = invalidKey(found.map, keys, () => 'keys');
+    if (invalid !== undefined) return send(reply, invalid.err, invalid.extra);
     reply.hijack();
     const stream = new ShardEventStream(reply.raw, {
       service: found.map.service,
@@ -114,6 +121,20 @@ function mapFields(map: ShardMap): Record<string, unknown> {
     ...(map.kind === 'ring_hash' || map.kind === 'maglev' ? { ring: id } : { map: id }),
     tableVersion: map.tableVersion,
   };
+}
+
+/** The first of `keys` the map's data path refuses as invalid (a key in no range is not: its owner is `null`). */
+function invalidKey(
+  map: ShardMap,
+  keys: readonly string[],
+  field: (i: number) => string,
+): { err: MeshletHttpError; extra: Record<string, unknown> } | undefined {
+  if (map.refuse === undefined) return undefined;
+  for (let i = 0; i < keys.length; i++) {
+    const r = map.refuse(keys[i] as string);
+    if (r?.why === 'invalid') return { err: r.refusal, extra: { ...r.extra, field: field(i) } };
+  }
+  return undefined;
 }
 
 function send(reply: FastifyReply, err: MeshletHttpError, extra: Record<string, unknown> = {}): FastifyReply {
@@ -174,7 +195,7 @@ async function mapFor(
     send(
       reply,
       AgentErrors.NOT_SHARDED(
-        `service "${service}" is balanced by ${kind}, which gives keys no owner: set its policy's balancer to {kind: ring_hash} or {kind: maglev}, with a hashKey naming where requests carry the key`,
+        `service "${service}" is balanced by ${kind}, which gives keys no owner: set its policy's balancer to {kind: ring_hash} or {kind: maglev}, with a hashKey naming where requests carry the key, or give it a sharding: {kind: range} policy`,
       ),
       { service, balancer: kind },
     );

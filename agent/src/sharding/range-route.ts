@@ -1,10 +1,11 @@
 import type { IncomingMessage } from 'node:http';
-import { MAX_SHARD_KEY_LENGTH, type ShardingPolicy } from '@meshlet/shared';
+import { MAX_SHARD_KEY_LENGTH, type RangeOwner, type ShardingPolicy } from '@meshlet/shared';
 import type { EndpointSelection } from '../balancer/endpoint-selection.js';
 import { AgentErrors } from '../errors.js';
 import type { Refusal } from '../route/destination.js';
 import type { ServiceRuntime } from '../route/service-runtime.js';
 import { describeShardKey, extractShardKey } from './range-key.js';
+import type { RangeHit } from './range-map.js';
 import { rangeMapOf } from './range-owner.js';
 
 /** Where a range-sharded request goes: its range's owner, and how messages name it. */
@@ -42,9 +43,46 @@ export function routeByRange(
       extra,
     };
   if ('invalid' in got) return { refusal: AgentErrors.SHARD_KEY_INVALID(`${got.invalid} (${where})`), extra };
-  const key = got.key;
+  const hit = rangeHitOf(svc.name, sharding, got.key, tableVersion);
+  if ('refusal' in hit) return hit;
+  const owner = hit.owner;
+  const label = `range ${hit.index} [${bound(hit.range.from, '-inf')}, ${bound(hit.range.to, '+inf')}) of ${
+    'instance' in owner ? `instance "${owner.instance}"` : `subset ${JSON.stringify(owner.subset)}`
+  }`;
+  return { lb: ownerSelection(svc, owner), label };
+}
+
+/** The endpoint selection that serves a range's owner: the one instance's, or the subset's (the service's balancer). */
+export function ownerSelection(svc: ServiceRuntime, owner: RangeOwner): EndpointSelection {
+  return 'instance' in owner ? svc.instanceLb(owner.instance) : svc.subsetLb(owner.subset);
+}
+
+/** Why a key has no range: the answer the data path (and `GET /v1/shards/SERVICE?key=`) gives for it. */
+export interface RangeKeyRefusal extends Refusal {
+  /** `invalid`: 400 `MESHLET_SHARD_KEY_INVALID` (too long, not an integer); `unroutable`: 404, in no range. */
+  why: 'invalid' | 'unroutable';
+}
+
+/**
+ * The range of `service`'s map `sharding` that holds `key`, or the refusal
+ * a request carrying it gets: 400 `MESHLET_SHARD_KEY_INVALID` for a key over
+ * {@link MAX_SHARD_KEY_LENGTH} or not an integer under compare integer, 404
+ * `MESHLET_SHARD_KEY_UNROUTABLE` for one in no range; each names the key
+ * (a too-long one is not echoed), the service, the map's generation and the
+ * routing table's version.
+ */
+export function rangeHitOf(
+  service: string,
+  sharding: ShardingPolicy,
+  key: string,
+  tableVersion: number,
+): RangeHit | RangeKeyRefusal {
+  const generation = sharding.generation ?? 0;
+  const where = `service "${service}" (range map generation ${generation}, routing table version ${tableVersion})`;
+  const extra = { service, shardKey: describeShardKey(sharding.key), generation, tableVersion };
   if (key.length > MAX_SHARD_KEY_LENGTH)
     return {
+      why: 'invalid',
       refusal: AgentErrors.SHARD_KEY_INVALID(
         `the shard key is ${key.length} characters long, over the limit of ${MAX_SHARD_KEY_LENGTH} (${where}); send a shorter key`,
       ),
@@ -54,6 +92,7 @@ export function routeByRange(
   const value = map.parse(key);
   if (value === undefined)
     return {
+      why: 'invalid',
       refusal: AgentErrors.SHARD_KEY_INVALID(
         `the shard key ${JSON.stringify(key)} is not an integer, and ${where} compares keys as integers; send digits with an optional leading minus`,
       ),
@@ -62,14 +101,11 @@ export function routeByRange(
   const hit = map.lookupValue(value);
   if (hit === undefined)
     return {
+      why: 'unroutable',
       refusal: AgentErrors.SHARD_KEY_UNROUTABLE(
-        `the shard key ${JSON.stringify(key)} falls in no range of ${where}; see GET /v1/services/${svc.name}/shards on the control plane`,
+        `the shard key ${JSON.stringify(key)} falls in no range of ${where}; see GET /v1/services/${service}/shards on the control plane`,
       ),
       extra: { ...extra, key },
     };
-  const owner = hit.owner;
-  const label = `range ${hit.index} [${bound(hit.range.from, '-inf')}, ${bound(hit.range.to, '+inf')}) of ${
-    'instance' in owner ? `instance "${owner.instance}"` : `subset ${JSON.stringify(owner.subset)}`
-  }`;
-  return { lb: 'instance' in owner ? svc.instanceLb(owner.instance) : svc.subsetLb(owner.subset), label };
+  return hit;
 }

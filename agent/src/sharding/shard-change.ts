@@ -18,8 +18,8 @@ export interface ShardChange {
   from: ShardMapRef | null;
   /** The map now; `null` when it has none any more (`reason` says why). */
   to: ShardMapRef | null;
-  /** Share of the key space whose owner changed, 0..1 (1 with `reset`). */
-  share: number;
+  /** Share of the key space whose owner changed, 0..1 (1 with `reset`); absent for range maps (see docs). */
+  share?: number;
   /** The parts whose owner changed, compacted, in key-space order. */
   moves: ShardMove[];
   /** Present when the two maps cannot be compared part by part (a new kind or table size): every key may have moved. */
@@ -55,7 +55,8 @@ export function shardChange(
   const out: ShardChange = { service, from: ref(before), to: ref(after), share: 1, moves: [] };
   const diff = before !== undefined && after !== undefined ? after.movesSince(before) : undefined;
   if (diff !== undefined) {
-    out.share = diff.share;
+    if (diff.share === undefined) delete out.share;
+    else out.share = diff.share;
     out.moves = diff.moves;
   } else {
     out.reset = true;

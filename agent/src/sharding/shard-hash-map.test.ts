@@ -85,7 +85,7 @@ describe.each(['ring_hash', 'maglev'] as const)('the %s shard map', (kind) => {
       (r, i) => i > 0 && (r.start !== (view.ranges[i - 1]?.end as number) + 1 || r.owner === view.ranges[i - 1]?.owner),
     );
     expect(gaps, 'ranges that do not follow the one before, or have its owner').toEqual([]);
-    const total = view.members.reduce((s, m) => s + m.share, 0);
+    const total = view.members.reduce((s, m) => s + (m.share as number), 0);
     expect(total).toBeCloseTo(1, 9);
     for (const key of keys.slice(0, 1000)) {
       const h = hashString(key);

@@ -10,19 +10,22 @@ export interface ShardOwner {
   labels: Record<string, string>;
 }
 
-/** A contiguous part of a map's key space (bounds inclusive) and its owner's instance id. */
+/**
+ * A contiguous part of a map's key space and its owner: an instance id (a
+ * range map's subset owner: its label selector, `shard=c`).
+ */
 export interface ShardRange {
-  /** First position: a hash or slot (hash maps), or a key (range maps). */
-  start: number | string;
-  /** Last position, inclusive. */
-  end: number | string;
+  /** First position: a hash or slot (hash maps), or a key (range maps; `null`: minus infinity). */
+  start: number | string | null;
+  /** Last position, inclusive (hash maps); a range map's `to`, excluded (`null`: plus infinity). */
+  end: number | string | null;
   owner: string;
 }
 
 /** One part of the key space whose owner changed between two maps; an owner is `null` where none was (no members). */
 export interface ShardMove {
-  start: number | string;
-  end: number | string;
+  start: number | string | null;
+  end: number | string | null;
   from: string | null;
   to: string | null;
 }
@@ -43,7 +46,8 @@ export interface ShardLookup {
 export interface ShardMapView {
   /** What `ranges` index: `hash` (32-bit key hashes), `slot` (a Maglev slot, `hash % size`) or `key` (range maps). */
   space: { unit: 'hash' | 'slot' | 'key'; size?: number };
-  members: Array<ShardOwner & { weight?: number; share: number }>;
+  /** `share`: each member's part of the space (hash maps; a range map's key space has no size, see docs). */
+  members: Array<ShardOwner & { weight?: number; share?: number }>;
   ranges: ShardRange[];
 }
 
@@ -76,7 +80,21 @@ export interface ShardMap {
    * the same service) to this one, compacted; `undefined` when the two are
    * not comparable (another kind or key space): every key may have moved.
    */
-  movesSince(previous: ShardMap): { moves: ShardMove[]; share: number } | undefined;
+  movesSince(previous: ShardMap): { moves: ShardMove[]; share?: number } | undefined;
+  /**
+   * Why this map's data path refuses a request carrying `key` (a range map:
+   * a key too long or not an integer, `invalid`, or in no range,
+   * `unroutable`); `undefined` when it routes it. Absent: every key routes.
+   */
+  refuse?(key: string): ShardKeyRefusal | undefined;
+}
+
+/** A key refused as the data path refuses a request carrying it: the answer, and whether the key is bad or unowned. */
+export interface ShardKeyRefusal {
+  why: 'invalid' | 'unroutable';
+  refusal: MeshletHttpError;
+  /** Fields added to the answer's body. */
+  extra: Record<string, unknown>;
 }
 
 /** What a provider makes of a service: its map, or why it has none now (an answer to send, such as no healthy member). */
