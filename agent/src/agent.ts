@@ -32,6 +32,9 @@ import { closeServer } from './listener/server-lifecycle.js';
 import { AGENT_LISTENERS as GUARDS, listenGuarded } from './listener/guard-listener.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { RouteTable } from './route/route-table.js';
+import { HashShardProvider } from './sharding/shard-hash-provider.js';
+import { ShardMaps } from './sharding/shard-maps.js';
+import { RangeShardProvider } from './sharding/shard-range-provider.js';
 
 /** Addresses the agent actually bound (ports may have been 0 in the config). */
 export interface AgentAddresses {
@@ -71,6 +74,7 @@ export class Agent {
   readonly #observations: ObservationRecorder;
   readonly #rings = new RingChecksums();
   readonly #tables = new HashTableCache();
+  readonly #shards = new ShardMaps([new RangeShardProvider(), new HashShardProvider()]);
   #tableApplier: TableApplier | undefined;
   readonly #metrics: AgentMetrics;
   /** The access log's logger; absent when `accessLog.enabled` is off. */
@@ -260,6 +264,7 @@ export class Agent {
         appHealth: () => this.#monitor?.status,
         subscriptions: () => this.#subscriptions.describe(),
         ringChecksums: () => this.#rings.current,
+        shards: { maps: this.#shards, subscribe: this.#subscriptions, self: instance && (instance.id ?? c.agentId) },
         identity: this.#identity,
         clock: this.#clock,
         coordination: this.#coordination,
@@ -337,6 +342,7 @@ export class Agent {
     this.#table = table;
     this.#rings.update(table);
     this.#subscriptions.onTable(table);
+    this.#shards.onTable(table);
     this.#pools.retain(table.origins());
     this.#mtls.h2.retain(table.origins());
     const ids = new Set<string>();
@@ -379,9 +385,8 @@ export class Agent {
     this.#monitor?.stop();
     if (this.#observationTimer) clearInterval(this.#observationTimer);
     this.#subscriptions.close();
-    const servers = [this.#outbound?.server, this.#inbound?.server, ...this.#upstreams.map((u) => u.server)].filter(
-      (s): s is Server => s !== undefined,
-    );
+    const all = [this.#outbound?.server, this.#inbound?.server, ...this.#upstreams.map((u) => u.server)];
+    const servers = all.filter((s): s is Server => s !== undefined);
     this.#inbound?.close();
     await Promise.all(servers.map(closeServer));
     await this.#admin?.close();

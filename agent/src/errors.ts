@@ -55,10 +55,16 @@ export const AgentErrorCodes = {
   LOCK_NOT_HELD: SharedErrorCodes.LOCK_NOT_HELD,
   /** The agent cannot reach the control plane for a coordination request (never a lock from a cache). */
   COORDINATION_UNAVAILABLE: SharedErrorCodes.COORDINATION_UNAVAILABLE,
+  /** A request to a range-sharded service carries no shard key, or one it cannot be routed by (repeated, too long, not an integer). */
+  SHARD_KEY_INVALID: 'MESHLET_SHARD_KEY_INVALID',
+  /** A request's shard key falls in no range of the service's map. */
+  SHARD_KEY_UNROUTABLE: 'MESHLET_SHARD_KEY_UNROUTABLE',
   /** A coordination request (`/v1/locks`, `/v1/elections`) came from a peer other than the app on the agent's host. */
   COORDINATION_FORBIDDEN: 'MESHLET_COORDINATION_FORBIDDEN',
   /** The app holds as many open coordination requests (streams, long-polls, waits) as the agent allows. */
   COORDINATION_BUSY: 'MESHLET_COORDINATION_BUSY',
+  /** A shard map was asked of a service whose balancer gives keys no owner (not `ring_hash` or `maglev`). */
+  NOT_SHARDED: 'MESHLET_NOT_SHARDED',
 } as const;
 
 /** One of {@link AgentErrorCodes}. */
@@ -95,8 +101,11 @@ export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
   LOCK_HELD: 409,
   LOCK_NOT_HELD: 409,
   COORDINATION_UNAVAILABLE: 503,
+  SHARD_KEY_INVALID: 400,
+  SHARD_KEY_UNROUTABLE: 404,
   COORDINATION_FORBIDDEN: 403,
   COORDINATION_BUSY: 429,
+  NOT_SHARDED: 409,
 });
 
 /** Header that carries the error code on every answer the agent makes itself. */

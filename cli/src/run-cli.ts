@@ -14,6 +14,7 @@ import { eventsCommand } from './commands/events-command.js';
 import { getCommand } from './commands/get-command.js';
 import { releaseCommand } from './commands/release-command.js';
 import { restoreCommand } from './commands/restore-command.js';
+import { shardsCommand } from './commands/shards-command.js';
 import { tokenCommand } from './commands/token-command.js';
 import { versionCommand } from './commands/version-command.js';
 import { resolveConnection } from './connection.js';
@@ -31,6 +32,7 @@ export const COMMANDS: readonly Command[] = [
   failoverCommand,
   failbackCommand,
   releaseCommand,
+  shardsCommand,
   eventsCommand,
   backupCommand,
   restoreCommand,

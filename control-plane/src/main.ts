@@ -4,6 +4,7 @@ import { ControlPlane, checkSecurity } from './control-plane.js';
 import { checkStore, createStore } from './store/create-store.js';
 import { checkIdentity } from './identity/identity-settings.js';
 import { checkTableBudget } from './assembly/check-table-budget.js';
+import { shardingConfigIssues } from './sharding/sharding-config-issues.js';
 
 main({
   name: 'meshlet-control-plane',
@@ -13,6 +14,7 @@ main({
     ...checkStore(config),
     ...checkIdentity(config),
     ...checkTableBudget(config),
+    ...shardingConfigIssues(config),
   ],
   start: async (config, log) => {
     const cp = new ControlPlane(config, log, createStore(config, log));

@@ -33,6 +33,9 @@ const routes = [
   { method: 'GET', path: '/identity' },
   { method: 'GET', path: '/log-level' },
   { method: 'PUT', path: '/log-level', body: LOG_LEVEL_BODY },
+  // The shard routes (their event stream never ends by design, so it is not among them).
+  { method: 'GET', path: '/v1/shards/orders' },
+  { method: 'POST', path: '/v1/shards/orders/lookup' },
 ];
 
 /** A request: a real route, or a real path with another method, or a path of odd characters. */
@@ -47,7 +50,7 @@ const requests = fc.record({
     },
     { weight: 1, arbitrary: paramValues(undefined).map((p) => ({ method: 'GET', path: `/${p}` })) },
   ),
-  query: fc.option(queryStrings(['level', 'format', 'name']), { freq: 2 }),
+  query: fc.option(queryStrings(['level', 'format', 'name', 'key', 'keys']), { freq: 2 }),
   body: fc.option(bodyCases(LOG_LEVEL_BODY), { freq: 3 }),
 });
 

@@ -10,6 +10,7 @@ import type { Coordination } from '../coordination/coordination.js';
 import { registerCoordinationRoutes } from './coordination-routes.js';
 import { registerIdentityRoute } from './identity-route.js';
 import { registerLogLevelRoutes } from './log-level.js';
+import { registerShardRoutes, type ShardRouteDeps } from './shard-routes.js';
 import type { RouteTable } from '../route/route-table.js';
 
 /** What the admin endpoints report on. */
@@ -35,6 +36,8 @@ export interface AdminState {
   identity?: WorkloadIdentity | undefined;
   /** Wall clock, to tell an expired workload certificate (`/ready`); default the system's. */
   clock?: Clock | undefined;
+  /** The shard maps of the services in the table, served at `/v1/shards/...`; absent: no shard routes. */
+  shards?: Omit<ShardRouteDeps, 'table'> | undefined;
   /** Host names the listener answers to besides IP addresses and `localhost` (`listeners.admin.host` and `.allowedHosts`). */
   allowedHosts?: readonly string[] | undefined;
   /** The app's locks and elections (`/v1/locks`, `/v1/elections`); absent: no coordination routes. */
@@ -92,6 +95,7 @@ export function createAdminServer(state: AdminState, log: Logger): FastifyInstan
   registerLogLevelRoutes(app, log);
   if (state.identity) registerIdentityRoute(app, state.identity);
   if (state.coordination) registerCoordinationRoutes(app, state.coordination, log.child({ component: 'coordination' }));
+  if (state.shards) registerShardRoutes(app, { ...state.shards, table: state.table });
 
   // Ready means "can route": listeners up and a table in hand, whether
   // fresh from the control plane or persisted. A control plane that is away

@@ -3,6 +3,7 @@ import type { HttpErrorDefinition, MeshletHttpError, RetryPolicy, RouteRule, Tim
 import type { EndpointSelection } from '../balancer/endpoint-selection.js';
 import { type AgentErrorCode, AgentErrors } from '../errors.js';
 import type { RequestTarget } from '../listener/request-target.js';
+import { routeByRange } from '../sharding/range-route.js';
 import type { RouteTable } from './route-table.js';
 import type { ServiceRuntime } from './service-runtime.js';
 
@@ -85,6 +86,14 @@ export function resolveDestination(
         if (split.subset) subset = ` subset ${JSON.stringify(split.subset)}`;
       }
     }
+  }
+  // A range-sharded service: only the owner of the key's range may serve it (a split's subset gives way to it).
+  const sharding = dest.policy.sharding;
+  if (sharding) {
+    const owned = routeByRange(dest, sharding, req, target.path, table.version);
+    if ('refusal' in owned) return owned;
+    lb = owned.lb;
+    subset = ` ${owned.label}`;
   }
   if (lb.size === 0) {
     return refuse(

@@ -223,6 +223,11 @@ export class ServiceRuntime {
     return this.#selections.subset(subset);
   }
 
+  /** Endpoint selection over the one endpoint `id` (the owner of a key's range); empty when it is not in the table. */
+  instanceLb(id: string): EndpointSelection {
+    return this.#selections.instance(id);
+  }
+
   /** Resolves once no hash table of this service is being built outside an install. */
   settled(): Promise<void> {
     return this.#selections.settled();

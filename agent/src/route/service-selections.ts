@@ -84,10 +84,19 @@ export class ServiceSelections {
   /** The selection over the endpoints whose labels include `subset` (the whole service when absent). */
   subset(subset: Subset | undefined): EndpointSelection {
     if (!subset) return this.#lb;
-    const key = JSON.stringify(subset);
+    return this.#members(JSON.stringify(subset), (e) => matchesSubset(e.labels, subset));
+  }
+
+  /** The selection over the one endpoint `id` (a range's owner, see range sharding); empty when it is not in the table. */
+  instance(id: string): EndpointSelection {
+    return this.#members(`instance:${id}`, (e) => e.id === id);
+  }
+
+  /** The selection over the endpoints `member` keeps, built once per `key` and reset. */
+  #members(key: string, member: (e: Endpoint) => boolean): EndpointSelection {
     const built = this.#subsets.get(key) ?? this.#standIns.get(key);
     if (built !== undefined) return built;
-    const members = this.#endpoints.filter((e) => matchesSubset(e.labels, subset));
+    const members = this.#endpoints.filter(member);
     if (!buildsInSlices(this.#b.balancer())) {
       const lb = this.#b.build(members, this.#ejected);
       this.#subsets.set(key, lb);

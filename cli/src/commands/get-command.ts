@@ -3,6 +3,7 @@ import { type Command, OUTPUT_OPTION, stringOption } from '../command.js';
 import { parseOutputFormat, renderDocument, renderTable } from '../output.js';
 import { findResource, RESOURCES } from '../resources.js';
 import { EVENT_OPTIONS, runEvents } from './events-command.js';
+import { shardsCommand } from './shards-command.js';
 
 const NAMES = RESOURCES.map((r) => r.name).join(', ');
 /** Resources whose list `--service` filters (besides events). */
@@ -18,7 +19,8 @@ export const getCommand: Command = {
     'A table by default: on a terminal its columns fit the width and long cells end in …; in a pipe nothing\n' +
     'is cut and there are no colours. -o json and -o yaml print the API answer as it is.\n' +
     '--service also filters get instances, locks and elections; the other event options apply to get events only.\n' +
-    'get cluster shows the replica that answers: its role (leader, follower or standalone), the leader and its URL.',
+    'get cluster shows the replica that answers: its role (leader, follower or standalone), the leader and its URL.\n' +
+    "get shards SERVICE shows a range-sharded service's map, as meshctl shards SERVICE does.",
   options: { output: OUTPUT_OPTION, ...EVENT_OPTIONS },
   args: { min: 1, max: 2 },
   examples: [
@@ -30,9 +32,15 @@ export const getCommand: Command = {
     'meshctl get cluster',
     'meshctl get locks --service orders',
     'meshctl get elections',
+    'meshctl get shards kv',
   ],
   async run(ctx, args, values) {
     const [what = '', name] = args;
+    // A service's range map: the same table as meshctl shards SERVICE.
+    if (what === 'shards' || what === 'shard') {
+      if (name === undefined) throw usageError('get shards needs the SERVICE whose range map to show', 'get');
+      return shardsCommand.run(ctx, [name], { output: values.output });
+    }
     const resource = findResource(what);
     if (!resource) throw usageError(`unknown resource "${what}": use one of ${NAMES}`, 'get');
     if (resource.name === 'events') {

@@ -1,5 +1,5 @@
 import type {} from '@fastify/swagger';
-import { Id, ServiceName, ServicePolicy } from '@meshlet/shared';
+import { Id, ServiceName, ServicePolicy, type ShardingPolicy, shardingPolicyIssues } from '@meshlet/shared';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiErrors } from '../errors.js';
@@ -146,6 +146,15 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       },
     },
     async (req, reply) => {
+      // The schema passed; a range map's order, overlap, integers and owners are refused the same way.
+      const sharding = (req.body.policy as { sharding?: ShardingPolicy }).sharding;
+      const issues = sharding ? shardingPolicyIssues(sharding, 'policy.sharding.') : [];
+      if (issues[0] !== undefined)
+        return sendError(
+          reply,
+          ApiErrors.API_INVALID(`invalid body: ${issues.map((i) => `${i.path} ${i.problem}`).join('; ')}`),
+          { field: issues[0].path, issues },
+        );
       const overBudget = deps.policyBudget?.(req.params.name, req.body.policy);
       if (overBudget !== undefined)
         return sendError(reply, ApiErrors.TABLE_OVER_BUDGET(overBudget), { field: 'policy.balancer' });

@@ -29,13 +29,22 @@ export interface Auth {
   roleOf: (req: FastifyRequest) => AuthRole | undefined;
 }
 
+/** The configured token names requests authenticated with (see {@link tokenNameOf}). */
+const tokenNames = new WeakMap<FastifyRequest, string>();
+
+/**
+ * The name of the configured token `req` authenticated with (`admin`,
+ * `read-only`, or its name in `auth.tokensFile`), for events that record
+ * who changed something; `undefined` when no token is configured.
+ */
+export function tokenNameOf(req: FastifyRequest): string | undefined {
+  return tokenNames.get(req);
+}
+
 /** Methods a read-only token may use: they read, and change nothing. WebSocket and SSE subscriptions are GETs. */
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
-
-/** The name of the token each authenticated request carried (a WeakMap: it goes with the request). */
-const tokenNames = new WeakMap<FastifyRequest, string>();
 
 /**
  * Who made a request, for the event log: the name of the bearer token it
@@ -43,7 +52,7 @@ const tokenNames = new WeakMap<FastifyRequest, string>();
  * loopback-only deployment). Never the token itself.
  */
 export function operatorOf(req: FastifyRequest): string {
-  return tokenNames.get(req) ?? 'anonymous';
+  return tokenNameOf(req) ?? 'anonymous';
 }
 
 interface Key {
@@ -126,6 +135,7 @@ export function createAuth(options: AuthOptions): Auth {
     const address = req.socket.remoteAddress ?? 'unknown';
     const { key, presented } = authenticate(req);
     roles.set(req, key?.role);
+    if (key) tokenNames.set(req, key.name);
     if (!key) {
       // Only failures are throttled: a valid token passed above even from a
       // blocked address, so a guesser behind the operators' NAT cannot lock
@@ -162,7 +172,6 @@ export function createAuth(options: AuthOptions): Auth {
         'the bearer token is not one this control plane knows: check the token, or ask for one',
       );
     }
-    tokenNames.set(req, key.name);
     if (key.role === 'read-only' && !READ_METHODS.has(req.method)) {
       log.warn(
         { remoteAddress: address, method: req.method, path, tokenName: key.name },

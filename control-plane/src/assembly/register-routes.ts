@@ -7,6 +7,7 @@ import { registerJoinCredentialRoutes } from '../api/join-credential-routes.js';
 import { registerLogLevelRoutes } from '../api/log-level-routes.js';
 import { registerReadRoutes } from '../api/read-routes.js';
 import { registerServiceRoutes } from '../api/service-routes.js';
+import { registerShardRoutes } from '../sharding/shard-routes.js';
 import { serviceHeldBy } from '../registry/service-holds.js';
 import { withPolicies } from './build-routes.js';
 import { takeSnapshot } from '../backup/snapshot.js';
@@ -221,6 +222,18 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
         // A restore can revoke credentials (see restoreSnapshots): their agents go, as after a revoke.
         sendAwayRevoked(sessions, joinCredentials);
       }),
+  });
+  registerShardRoutes(app, {
+    policies,
+    events,
+    // A map change is rare and waited on (its table's ACK): the table is built at once rather than after the debounce.
+    changed: () => pusher.flush(),
+    inTable: (s) => {
+      const table = pusher.current;
+      return table && { sharding: table.services[s]?.policy?.sharding, version: pusher.serviceVersion(s) };
+    },
+    endpoints: (s) => registry.routingServices()[s]?.endpoints ?? [],
+    following: () => replication.following(),
   });
   registerServiceRoutes(app, {
     known: knownService,

@@ -1,5 +1,5 @@
 /** What kind of decision an event records. */
-export type EventKind = 'health' | 'failover' | 'drain' | 'coordination';
+export type EventKind = 'health' | 'failover' | 'drain' | 'coordination' | 'sharding';
 
 /**
  * One decision of the control plane: an instance changing state, a service

@@ -201,6 +201,7 @@ describe('errors', () => {
     ['a missing file', () => join(tmpdir(), 'meshlet-does-not-exist', 'meshlet.yaml'), 'cannot read config file'],
     ['a directory', () => dirname(yamlFile('')), 'cannot read config file'],
     ['invalid YAML', () => yamlFile('agentId: a\n  listeners: [\n'), 'is not valid YAML'],
+    ['a YAML tag meshlet does not know', () => yamlFile('agentId: !secret a\n'), 'remove the tag'],
   ])('reports %s as MESHLET_CONFIG_UNREADABLE, keeping the cause', (_what, path, text) => {
     const p = path();
     try {

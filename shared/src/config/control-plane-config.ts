@@ -266,11 +266,15 @@ export const ControlPlaneConfig = Type.Object(
           /** `json`: `{ "event": {...} }`; `slack`: `{ "text": "..." }` for a Slack incoming webhook. */
           format: Type.Union([Type.Literal('json'), Type.Literal('slack')], { default: 'json' }),
           /** Kinds of event sent (default: all). */
-          kinds: Type.Array(Type.Union([Type.Literal('health'), Type.Literal('failover'), Type.Literal('drain')]), {
-            minItems: 1,
-            uniqueItems: true,
-            default: ['health', 'failover', 'drain'],
-          }),
+          kinds: Type.Array(
+            Type.Union([
+              Type.Literal('health'),
+              Type.Literal('failover'),
+              Type.Literal('drain'),
+              Type.Literal('sharding'),
+            ]),
+            { minItems: 1, uniqueItems: true, default: ['health', 'failover', 'drain', 'sharding'] },
+          ),
           /** One attempt slower than this fails (and is retried). */
           timeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
           /** Extra request headers, such as an `Authorization`; never logged. */

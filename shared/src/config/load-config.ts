@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Static, TObject, TSchema } from '@sinclair/typebox';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 import { ConfigError, MeshletError, SharedErrorCodes, type ValidationIssue } from '../errors.js';
 import { compileValidator } from '../validation.js';
 
@@ -148,7 +148,7 @@ export function loadConfig<T extends TSchema>(schema: T, sources: ConfigSources)
       );
     }
     try {
-      doc = parseYaml(text) ?? {};
+      doc = readYaml(text);
     } catch (e) {
       throw new MeshletError(
         SharedErrorCodes.CONFIG_UNREADABLE,
@@ -184,4 +184,19 @@ function deepFreeze<V>(value: V): V {
     Object.freeze(value);
   }
   return value;
+}
+
+/**
+ * Parses a config file's YAML. A tag meshlet does not know (`!foo`, a typo
+ * in `!!binary`) is an error naming its line, rather than a warning on
+ * stderr and a value read as something else.
+ */
+function readYaml(text: string): unknown {
+  const parsed = parseDocument(text);
+  const problem = parsed.errors[0] ?? parsed.warnings[0];
+  if (problem !== undefined) {
+    const fix = problem.code === 'TAG_RESOLVE_FAILED' ? '; remove the tag: meshlet configs are plain YAML' : '';
+    throw new Error(`${problem.message}${fix}`);
+  }
+  return parsed.toJS() ?? {};
 }

@@ -186,7 +186,7 @@ describe('agent message decoder: refusals', () => {
 
   it('lists the known types when refusing an unknown one, and does not echo a huge type back', () => {
     const e = refusal(decodeAgent(JSON.stringify({ type: 'x'.repeat(1000) })));
-    expect(e.message).toContain('hello, heartbeat, health, subscribe, observations, ack, nack, csr, error');
+    expect(e.message).toContain('hello, heartbeat, health, subscribe, observations, ack, nack, csr, coord, error');
     expect(e.message.length).toBeLessThan(300);
   });
 });
@@ -266,7 +266,7 @@ describe('control message decoder', () => {
     for (const type of ['hello', 'heartbeat', 'health', 'ack', 'nack']) {
       const e = refusal(decodeControl(JSON.stringify({ type })));
       expect(e.code).toBe('MESHLET_PROTOCOL_UNKNOWN_TYPE');
-      expect(e.message).toContain('routes, identity, certificate, error');
+      expect(e.message).toContain('routes, identity, certificate, coordResult, coordEvent, error');
     }
   });
 });

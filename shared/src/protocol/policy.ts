@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { AppProtocol, GrpcPolicy } from './grpc-policy.js';
+import { ShardingPolicy } from './sharding-policy.js';
 
 /**
  * Per-service traffic policy: how callers balance, fail over, retry, time out
@@ -331,6 +332,8 @@ export const ServicePolicy = Type.Object(
     protocol: Type.Optional(AppProtocol),
     /** How gRPC answers count (see {@link GrpcPolicy}); absent: its defaults. */
     grpc: Type.Optional(GrpcPolicy),
+    /** Range sharding (see {@link ShardingPolicy}); absent: every endpoint may serve every request. */
+    sharding: Type.Optional(ShardingPolicy),
   },
   { default: {}, additionalProperties: false },
 );
