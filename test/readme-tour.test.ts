@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getJson, httpRequest } from './harness/http.js';
+import { meshctl, rowOf } from './harness/meshctl.js';
 import { requestLoop } from './harness/load.js';
 import { ROOT } from './harness/mesh.js';
 import { Proc } from './harness/process.js';
@@ -21,6 +22,8 @@ const CLIENT_ADMIN = 15000;
 const CP = 15010;
 const HELLO_1_APP = 18081;
 const ORDERS_1_APP = 18091;
+const ORDERS_1_ADMIN = 15110;
+const ORDERS_2_ADMIN = 15111;
 
 interface Instance {
   id: string;
@@ -85,6 +88,29 @@ describe('the README tour, walked against the demo', () => {
   afterAll(async () => {
     if (demo?.running) await demo.stop('SIGTERM', 10_000);
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('locks: orders-1 takes nightly-report through its agent, orders-2 is refused naming it, meshctl get locks lists it', async () => {
+    const ask = (port: number, body: string) =>
+      httpRequest(port, '/v1/locks/nightly-report', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+    const held = await ask(ORDERS_1_ADMIN, '{"ttlMs": 30000}');
+    expect(held.status, held.body).toBe(200);
+    const lock = JSON.parse(held.body) as { service: string; token: number; holder: { instanceId: string } };
+    expect(lock).toMatchObject({ name: 'nightly-report', service: 'orders', ttlMs: 30000 });
+    expect(lock.holder.instanceId).toBe('orders-1');
+    const refused = await ask(ORDERS_2_ADMIN, '{}');
+    expect(refused.status).toBe(409);
+    expect(refused.body).toContain('MESHLET_LOCK_HELD');
+    expect(refused.body).toContain('orders-1');
+    const listed = await meshctl(['get', 'locks'], { env: {}, home: dir });
+    expect(listed.code, listed.stderr).toBe(0);
+    const row = rowOf(listed.stdout, 'orders');
+    expect(row?.slice(0, 2)).toEqual(['orders', 'nightly-report']);
+    expect(listed.stdout).toContain(String(lock.token));
   });
 
   it('drills against a dead instance: an unhealthy hello-1 gets nothing, yet stays in /config marked unhealthy', async () => {
