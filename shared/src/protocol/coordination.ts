@@ -115,6 +115,18 @@ export const CoordResult = Type.Object({
   state: Type.Optional(CoordState),
   code: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   message: Type.Optional(Type.String({ maxLength: 4096 })),
+  /**
+   * How long the control plane lets a holder's agent be away (no stream to
+   * any replica) before it frees the holder's locks (`disconnected`): its
+   * `heartbeat.timeoutMs`. Sent with every successful acquire and renew, so
+   * that an agent whose stream dropped tells its app `lost` no later than
+   * the control plane frees the lock.
+   */
+  disconnectGraceMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
+  /** Why a `MESHLET_COORDINATION_REFUSED` was refused, for the agent's HTTP status (no more matching words). */
+  refusal: Type.Optional(
+    Type.Union([Type.Literal('no-service'), Type.Literal('store'), Type.Literal('limit'), Type.Literal('request')]),
+  ),
 });
 /** {@inheritDoc CoordResult} */
 export type CoordResult = Static<typeof CoordResult>;
