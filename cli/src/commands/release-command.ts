@@ -33,7 +33,12 @@ export const releaseCommand: Command = {
     const format = parseOutputFormat(stringOption(values, 'output'), 'release');
     const client = await ctx.client();
     const path = `${kind.path}${encodeURIComponent(service)}/${encodeURIComponent(name)}`;
-    const body = await client.json<Record<string, unknown>>('DELETE', path, { context: `${kind.noun}/${target}` });
+    const body = await client.json<Record<string, unknown>>('DELETE', path, {
+      context: `${kind.noun}/${target}`,
+      // With replicas, the leader forces releases: a follower's refusal naming it is resent there once.
+      followLeader: (follower: string, leader: string) =>
+        ctx.io.stderr.write(`note: ${follower} follows; sent to the leader at ${leader}\n`),
+    });
     const before = (body?.[kind.noun] ?? {}) as Record<string, unknown>;
     const holder = (before.holder ?? {}) as Record<string, unknown>;
     ctx.io.stdout.write(

@@ -9,6 +9,8 @@ import { operatorOf } from './auth.js';
 /** What the coordination routes need. */
 export interface CoordinationRouteDeps {
   coordinator: Pick<Coordinator, 'list' | 'release'>;
+  /** `undefined` while this replica decides; else the leader, if one is known: forced releases are the leader's (its event log). */
+  following?: () => { leader: { replicaId: string; url: string } | undefined } | undefined;
 }
 
 const ListQuery = Type.Object({ service: Type.Optional(ServiceName) }, { additionalProperties: false });
@@ -24,7 +26,11 @@ const PATHS: Record<CoordKind, { path: string; plural: string; field: 'locks' | 
  * elections held now (all services, or `?service=`), and force one free.
  * A forced release needs an admin token (the auth hook refuses a read-only
  * one before any route runs); it is an event naming the operator's token,
- * and the holder's agent is told (`lost`, reason `forced`).
+ * and the holder's agent is told (`lost`, reason `forced`). With replicas,
+ * the leader forces releases: a follower's event would land in its own log
+ * only and raise its sequence past the leader's (so that it dropped the
+ * leader's next events); it answers 503 `MESHLET_NOT_LEADER` naming the
+ * leader, where meshctl resends.
  */
 export function registerCoordinationRoutes(app: FastifyInstance, deps: CoordinationRouteDeps): void {
   for (const kind of ['lock', 'election'] as const) {
@@ -54,6 +60,14 @@ export function registerCoordinationRoutes(app: FastifyInstance, deps: Coordinat
       },
       async (req, reply) => {
         const { service, name } = req.params;
+        const following = deps.following?.();
+        if (following) {
+          const leader = following.leader;
+          const message = leader
+            ? `this control-plane replica follows; a forced release is made by the leader, replica ${leader.replicaId}: send the request to ${leader.url || 'the leader'} (see GET /v1/cluster)`
+            : 'this control-plane replica follows and no replica leads right now (is the etcd quorum lost?): try the release again shortly (see GET /v1/cluster)';
+          return sendError(reply, ApiErrors.NOT_LEADER(message), leader?.url ? { leader: leader.url } : {});
+        }
         const by = operatorOf(req);
         const before = await deps.coordinator.release(kind, service, name, { reason: 'forced', by });
         if (!before)

@@ -53,7 +53,9 @@ function releaseEvent(r: CoordRelease) {
  * Makes the coordinator on the store's backend, opens it, and starts the
  * release triggers: every `heartbeat.checkIntervalMs`, the deciding replica
  * (only it: see `Replication.leading`) frees the locks of holders whose agent
- * is gone or whose instance is unhealthy.
+ * is gone or whose instance is unhealthy. The triggers are made before the
+ * coordinator opens, so that their start-up grace counts from before the
+ * first lock is served.
  */
 export async function createCoordination(ctx: {
   config: ControlPlaneConfig;
@@ -67,12 +69,20 @@ export async function createCoordination(ctx: {
 }): Promise<RunningCoordination> {
   const { config, clock, metrics, replication, parts } = ctx;
   const log = ctx.log.child({ component: 'coordination' });
+  const triggers = new ReleaseTriggers({
+    agent: (id) => parts.registry.get(id),
+    health: (id) => parts.health.state(id),
+    timeoutMs: config.heartbeat.timeoutMs,
+    clock,
+  });
   const coordinator = new Coordinator({
     backend: lockBackend(ctx.store, clock, log),
     peerOf: ctx.peerOf,
     metrics,
     log,
     clock,
+    disconnectGraceMs: config.heartbeat.timeoutMs,
+    unhealthy: (id) => parts.health.state(id) === 'unhealthy',
     released: (r) => {
       parts.events.add(releaseEvent(r));
       log.info(
@@ -82,17 +92,13 @@ export async function createCoordination(ctx: {
     },
   });
   await coordinator.open();
-  const triggers = new ReleaseTriggers({
-    agent: (id) => parts.registry.get(id),
-    health: (id) => parts.health.state(id),
-    timeoutMs: config.heartbeat.timeoutMs,
-    clock,
-  });
   let sweeping = false;
   const timer = setInterval(() => {
-    if (!replication.leading || sweeping) return;
-    sweeping = true;
+    if (sweeping) return;
+    // Every replica keeps its stamps of gone agents current; only the deciding one acts on them.
     const due = triggers.due(coordinator.held());
+    if (!replication.leading || due.length === 0) return;
+    sweeping = true;
     void Promise.all(
       due.map(async ({ held, reason }) => {
         const [, kind, service, name] = held.key.split('/');

@@ -180,7 +180,8 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     cluster: () => replication.view(),
   });
   registerLogLevelRoutes(app, log);
-  if (ctx.coordinator) registerCoordinationRoutes(app, { coordinator: ctx.coordinator });
+  if (ctx.coordinator)
+    registerCoordinationRoutes(app, { coordinator: ctx.coordinator, following: () => replication.following() });
   if (ctx.rotation) registerCaRoutes(app, { rotation: ctx.rotation, agents: () => registry.agents(), log });
   registerJoinCredentialRoutes(app, {
     credentials: joinCredentials,

@@ -13,3 +13,17 @@ export const COORD_RATE = { perSecond: 200, burst: 400 } as const;
 
 /** The most names one service may hold at once (locks and elections together), so the store cannot be filled. */
 export const MAX_HELD_PER_SERVICE = 10_000;
+
+/**
+ * How many freed names a control plane remembers the release revision of
+ * (for a free lock's `revision`): the newest ones; an older one reads 0, as
+ * after a restart. Bounds memory however many distinct names come and go.
+ */
+export const MAX_FREED_REMEMBERED = 10_000;
+
+/**
+ * The most an acquire may take in the control plane, store round trips
+ * included: below the 5 s after which the agent tells its app the outcome is
+ * unknown, so that a grant never arrives after the agent gave up on it.
+ */
+export const ACQUIRE_DEADLINE_MS = 4_000;

@@ -22,6 +22,7 @@ async function setup() {
   const peers = new Map<string, FakePeer>();
   const released: CoordRelease[] = [];
   const metrics = createMetrics();
+  const unhealthy = new Set<string>();
   const coordinator = new Coordinator({
     backend: new FileLockBackend({ store, clock: timers.clock, timers }),
     peerOf: (id) => peers.get(id),
@@ -29,6 +30,8 @@ async function setup() {
     log: createLogger('test', 'silent'),
     clock: timers.clock,
     released: (r) => released.push(r),
+    disconnectGraceMs: 3_000,
+    unhealthy: (id) => unhealthy.has(id),
   });
   await coordinator.open();
   const peer = (agentId: string, service: string | undefined, instanceId = `${agentId}-i`) => {
@@ -42,7 +45,7 @@ async function setup() {
     await coordinator.request(p, { type: 'coord', id: n, kind: 'lock', ...m });
     return p.result(n)!;
   };
-  return { coordinator, timers, peer, ask, released, metrics };
+  return { coordinator, timers, peer, ask, released, metrics, unhealthy };
 }
 
 describe('Coordinator', () => {
@@ -199,5 +202,43 @@ describe('Coordinator', () => {
     expect(text).toMatch(/meshlet_cp_coordination_requests_total\{op="acquire",result="ok"\} 1/);
     expect(text).toMatch(/meshlet_cp_coordination_requests_total\{op="acquire",result="MESHLET_LOCK_HELD"\} 1/);
     expect(text).toMatch(/meshlet_cp_locks_held\{kind="lock"\} 1/);
+  });
+
+  it('a granted acquire and renew carry disconnectGraceMs (heartbeat.timeoutMs), for the agent to tell its app lost in time', async () => {
+    const { peer, ask } = await setup();
+    const a = peer('a1', 'svc');
+    const got = await ask(a, { op: 'acquire', name: 'job' });
+    expect(got).toMatchObject({ ok: true, disconnectGraceMs: 3_000 });
+    const token = got.state!.token!;
+    expect(await ask(a, { op: 'renew', name: 'job', token })).toMatchObject({ ok: true, disconnectGraceMs: 3_000 });
+    expect((await ask(a, { op: 'get', name: 'job' })).disconnectGraceMs).toBeUndefined();
+  });
+
+  it('every MESHLET_COORDINATION_REFUSED says why (refusal), for the agent to map it to a status', async () => {
+    const { peer, ask } = await setup();
+    expect(await ask(peer('c1', undefined), { op: 'get', name: 'job' })).toMatchObject({ refusal: 'no-service' });
+    const a = peer('a1', 'svc');
+    const token = (await ask(a, { op: 'acquire', name: 'job', ttlMs: 2_000 })).state!.token!;
+    expect(await ask(a, { op: 'renew', name: 'job', token, ttlMs: 9_000 })).toMatchObject({ refusal: 'request' });
+    expect(await ask(a, { op: 'release', name: 'job' })).toMatchObject({ refusal: 'request' });
+    for (let i = 0; i < 400; i++) await ask(a, { op: 'get', name: 'x' });
+    expect(await ask(a, { op: 'get', name: 'x' })).toMatchObject({ refusal: 'limit' });
+  });
+
+  it('attack: an instance freed for being unhealthy campaigns again at once: refused while it is unhealthy', async () => {
+    const { coordinator, peer, ask, unhealthy } = await setup();
+    const a = peer('a1', 'svc');
+    expect(await ask(a, { op: 'acquire', name: 'lead', kind: 'election' })).toMatchObject({ ok: true });
+    unhealthy.add('a1-i');
+    await coordinator.release('election', 'svc', 'lead', { reason: 'unhealthy' });
+    const again = await ask(a, { op: 'acquire', name: 'lead', kind: 'election' });
+    expect(again).toMatchObject({ ok: false, code: 'MESHLET_COORDINATION_REFUSED', refusal: 'request' });
+    expect(again.message).toMatch(/unhealthy/);
+    // Without releaseOnUnhealthy the health engine would not free it: allowed.
+    expect(await ask(a, { op: 'acquire', name: 'lead', kind: 'election', releaseOnUnhealthy: false })).toMatchObject({
+      ok: true,
+    });
+    unhealthy.delete('a1-i');
+    expect(await ask(peer('b1', 'svc'), { op: 'acquire', name: 'other' })).toMatchObject({ ok: true });
   });
 });

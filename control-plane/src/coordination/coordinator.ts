@@ -11,6 +11,7 @@ import type {
 import type { ControlPlaneMetrics } from '../metrics.js';
 import { ReportLimiter } from '../stream/report-limiter.js';
 import type { CoordIdentity, CoordPeer } from './coord-peer.js';
+import { CoordRefusals } from './coord-refusals.js';
 import { CoordCodes, coordFailure, coordState, describeHolder } from './coord-state.js';
 import {
   coordKey,
@@ -20,7 +21,7 @@ import {
   parseCoordKey,
   type ReleaseNote,
 } from './lock-backend.js';
-import { COORD_RATE, DEFAULT_TTL_MS, MAX_HELD_PER_SERVICE } from './coord-limits.js';
+import { COORD_RATE, DEFAULT_TTL_MS, MAX_FREED_REMEMBERED, MAX_HELD_PER_SERVICE } from './coord-limits.js';
 import { WatchSets } from './watch-sets.js';
 
 /** A release this control plane made for a reason an operator should see (the event log). */
@@ -41,6 +42,10 @@ export interface CoordinatorOptions {
   clock: Clock;
   /** Told of each release this control plane made for an operator's or the health engine's reason. */
   released?: (release: CoordRelease) => void;
+  /** `heartbeat.timeoutMs`: sent with every granted acquire and renew as `disconnectGraceMs`. */
+  disconnectGraceMs?: number;
+  /** Whether the health engine marks an instance unhealthy: its acquires with `releaseOnUnhealthy` are refused. */
+  unhealthy?: (instanceId: string) => boolean;
 }
 
 const sameHolder = (held: HeldLock, who: CoordIdentity) =>
@@ -62,7 +67,7 @@ export class Coordinator {
   readonly #watches = new WatchSets<CoordPeer>();
   /** The holder each lock had when last announced, so that a change is announced once and the loser is known. */
   readonly #known = new Map<string, HeldLock>();
-  /** The revision at which a free lock was last seen to change. */
+  /** The revision at which a free lock was last seen to change (the newest {@link MAX_FREED_REMEMBERED} names). */
   readonly #freedAt = new Map<string, number>();
   readonly #limiters = new WeakMap<CoordPeer, ReportLimiter>();
   /** How many names each service holds (from {@link #known}). */
@@ -93,17 +98,11 @@ export class Coordinator {
     let limiter = this.#limiters.get(peer);
     if (!limiter) this.#limiters.set(peer, (limiter = new ReportLimiter(COORD_RATE, this.#o.clock)));
     try {
-      result = limiter.tryTake()
-        ? await this.#serve(peer, msg)
-        : coordFailure(
-            msg.id,
-            CoordCodes.REFUSED,
-            `over ${COORD_RATE.perSecond} coordination requests per second on this stream (burst ${COORD_RATE.burst}): slow down; wait for release events rather than polling`,
-          );
+      result = limiter.tryTake() ? await this.#serve(peer, msg) : CoordRefusals.rate(msg.id);
     } catch (e) {
       this.#o.log.warn({ agentId: peer.coordIdentity.agentId, op: msg.op, err: e }, 'coordination request failed');
       const message = `the control plane's store could not ${msg.op} ${msg.kind} "${msg.name}": ${(e as Error).message}`;
-      result = coordFailure(msg.id, CoordCodes.REFUSED, message);
+      result = CoordRefusals.store(msg.id, message);
     }
     this.#o.metrics.coordinationRequests.inc({ op: msg.op, result: result.ok ? 'ok' : (result.code ?? 'error') });
     peer.sendCoord(result);
@@ -159,28 +158,19 @@ export class Coordinator {
     const who = peer.coordIdentity;
     const { id, kind, name } = msg;
     const service = who.service;
-    if (service === undefined) {
-      return coordFailure(
-        id,
-        CoordCodes.REFUSED,
-        `agent ${who.agentId} has no service, and lock names are scoped to the asker's service: register an instance (instance.service in the agent's config) or join with a per-service credential or workload certificate`,
-      );
-    }
+    if (service === undefined) return CoordRefusals.noService(id, who.agentId);
     const at = { kind, service, name };
     const key = coordKey(kind, service, name);
     const state = () => coordState(at, this.#backend.read(key), this.#freedAt.get(key) ?? 0);
     const ok = (): CoordResult => ({ type: 'coordResult', id, ok: true, state: state() });
+    // A holder's agent learns how long it may be away before its locks go (it tells its app `lost` by then).
+    const grace = this.#o.disconnectGraceMs;
+    const granted = (): CoordResult => ({ ...ok(), ...(grace === undefined ? {} : { disconnectGraceMs: grace }) });
     switch (msg.op) {
       case 'get':
         return ok();
       case 'watch':
-        if (!this.#watches.add(key, peer))
-          return coordFailure(
-            id,
-            CoordCodes.REFUSED,
-            `this stream watches ${WatchSets.MAX_PER_PEER} locks already: unwatch some first`,
-          );
-        return ok();
+        return this.#watches.add(key, peer) ? ok() : CoordRefusals.watches(id);
       case 'unwatch':
         this.#watches.remove(key, peer);
         return ok();
@@ -188,12 +178,11 @@ export class Coordinator {
         const ttlMs = msg.ttlMs ?? DEFAULT_TTL_MS[kind];
         const holder = { agentId: who.agentId, instanceId: who.instanceId, ...(msg.label ? { label: msg.label } : {}) };
         const record = { holder, ttlMs, releaseOnUnhealthy: msg.releaseOnUnhealthy ?? true };
+        // The release triggers would free it at once: the unhealthy instance must not win again and again.
+        if (record.releaseOnUnhealthy && this.#o.unhealthy?.(who.instanceId))
+          return CoordRefusals.unhealthy(id, who.instanceId, `${kind} "${name}"`, state());
         if (!this.#backend.read(key) && (this.#heldBy.get(service) ?? 0) >= MAX_HELD_PER_SERVICE)
-          return coordFailure(
-            id,
-            CoordCodes.REFUSED,
-            `service ${service} holds ${MAX_HELD_PER_SERVICE} locks and elections already: release some first`,
-          );
+          return CoordRefusals.heldPerService(id, service);
         const token = this.#backend.read(key) ? undefined : await this.#backend.acquire(key, record);
         if (token === undefined) {
           const now = state();
@@ -205,16 +194,11 @@ export class Coordinator {
           );
         }
         this.#changed({ key, now: { key, record, token }, revision: token });
-        return ok();
+        return granted();
       }
       case 'renew':
       case 'release': {
-        if (msg.token === undefined)
-          return coordFailure(
-            id,
-            CoordCodes.REFUSED,
-            `${msg.op} needs the token that the acquire returned (field "token")`,
-          );
+        if (msg.token === undefined) return CoordRefusals.noToken(id, msg.op);
         const mirrored = this.#backend.read(key);
         // This replica's copy may lag a holder that acquired through another one a moment ago.
         const held = mirrored?.token === msg.token ? mirrored : await this.#backend.readLatest(key);
@@ -236,16 +220,10 @@ export class Coordinator {
           return ok();
         }
         const ttlMs = msg.ttlMs ?? held.record.ttlMs;
-        if (ttlMs > held.record.ttlMs)
-          return coordFailure(
-            id,
-            CoordCodes.REFUSED,
-            `a renew keeps the lease's ${held.record.ttlMs} ms at most (asked ${ttlMs} ms): release and acquire again with the longer TTL`,
-            state(),
-          );
+        if (ttlMs > held.record.ttlMs) return CoordRefusals.longerTtl(id, held.record.ttlMs, ttlMs, state());
         if (!(await this.#backend.renew(key, held.token, ttlMs)))
           return notHeld(`its lease of token ${msg.token} ran out`);
-        return ok();
+        return granted();
       }
     }
   }
@@ -255,10 +233,12 @@ export class Coordinator {
     const { key, now } = change;
     const before = this.#known.get(key);
     if (before?.token === now?.token) return;
-    if (now) this.#known.set(key, now);
-    else {
+    if (now) {
+      this.#known.set(key, now);
+      this.#freedAt.delete(key);
+    } else {
       this.#known.delete(key);
-      this.#freedAt.set(key, change.revision);
+      this.#freeAt(key, change.revision);
     }
     this.#count();
     const at = parseCoordKey(key);
@@ -280,6 +260,13 @@ export class Coordinator {
       loser?.sendCoord({ type: 'coordEvent', state, reason: lossReason, lost: before.token, ...(by ? { by } : {}) });
     }
     for (const peer of this.#watches.of(key)) if (peer !== loser) peer.sendCoord(event);
+  }
+
+  /** Remembers when `key` was freed, forgetting the oldest past {@link MAX_FREED_REMEMBERED} (a forgotten one reads 0). */
+  #freeAt(key: string, revision: number): void {
+    this.#freedAt.delete(key);
+    this.#freedAt.set(key, revision);
+    if (this.#freedAt.size > MAX_FREED_REMEMBERED) this.#freedAt.delete(this.#freedAt.keys().next().value as string);
   }
 
   #count(): void {

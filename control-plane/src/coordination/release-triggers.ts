@@ -23,9 +23,15 @@ export interface HolderSignals {
  *
  * - `disconnected`: the holder's agent has had no stream, to this replica or
  *   any other, for longer than the heartbeat timeout (an agent that
- *   reconnects in time keeps its locks). An agent the registry does not know
- *   at all (a control plane that just restarted, an agent forgotten) counts
- *   as gone from when this replica first saw it missing.
+ *   reconnects in time keeps its locks). The time it went is this replica's
+ *   own clock: its own stamp for an agent of this replica; for an agent of
+ *   another replica (whose stamp is that replica's clock, which may be
+ *   skewed) or one the registry does not know at all (a control plane that
+ *   just restarted, an agent forgotten), when this replica first saw it
+ *   gone. And never within `max(heartbeat timeout, the lock's TTL)` of this
+ *   control plane's start: after a restart, an agent that has not
+ *   reconnected yet is not gone, and its holder's lease (a fresh full TTL
+ *   from the start on the file store) runs as its app believes.
  * - `unhealthy`: the holder's instance is `unhealthy` in the health engine,
  *   its agent is connected (a lost connection is the case above), and the
  *   lock was taken with `releaseOnUnhealthy` (the default).
@@ -36,11 +42,14 @@ export interface HolderSignals {
 export class ReleaseTriggers {
   readonly #s: HolderSignals;
   readonly #missingSince = new Map<string, number>();
+  readonly #startedAt: number;
 
   constructor(signals: HolderSignals) {
     this.#s = signals;
+    this.#startedAt = signals.clock();
   }
 
+  /** The held locks to free now; call it on every sweep (also where it does not act), so that its stamps stay current. */
   due(held: readonly HeldLock[]): DueRelease[] {
     const now = this.#s.clock();
     const out: DueRelease[] = [];
@@ -49,13 +58,15 @@ export class ReleaseTriggers {
       const { agentId, instanceId } = h.record.holder;
       const agent = this.#s.agent(agentId);
       if (!agent?.connected) {
-        let since = agent?.disconnectedAt;
+        // A remote agent's disconnectedAt is its replica's clock: stamp it on this one's.
+        let since = agent?.replica === undefined ? agent?.disconnectedAt : undefined;
         if (since === undefined) {
           since = this.#missingSince.get(agentId) ?? now;
           this.#missingSince.set(agentId, since);
           missing.add(agentId);
         }
-        if (now - since > this.#s.timeoutMs) out.push({ held: h, reason: 'disconnected' });
+        const starting = now - this.#startedAt < Math.max(this.#s.timeoutMs, h.record.ttlMs);
+        if (now - since > this.#s.timeoutMs && !starting) out.push({ held: h, reason: 'disconnected' });
         continue;
       }
       if (h.record.releaseOnUnhealthy && this.#s.health(instanceId) === 'unhealthy')
