@@ -5,7 +5,7 @@ import type { ControlPlaneParts } from './create-parts.js';
 import { watchStore } from './follow-store.js';
 
 /** A shared store's change feed, fired by hand; nothing else of the store is used here. */
-function feed(): { store: Store; change: () => void } {
+function feed(): { store: Store; change: (key?: string) => void } {
   let listener: (key: string) => void = () => undefined;
   const store = {
     get: () => undefined,
@@ -14,7 +14,7 @@ function feed(): { store: Store; change: () => void } {
       return () => undefined;
     },
   } as unknown as Store;
-  return { store, change: () => listener('join-credentials/x') };
+  return { store, change: (key = 'join-credentials/x') => listener(key) };
 }
 
 describe('watchStore', () => {
@@ -63,5 +63,30 @@ describe('watchStore', () => {
     expect(reload).toHaveBeenCalledTimes(2);
     expect(authzReload).toHaveBeenCalledTimes(2);
     expect(errors).toHaveBeenCalledTimes(2);
+  });
+
+  it("attack: another replica's lock traffic (coord/ keys and release notes) reloads no policy and pushes no table", async () => {
+    const { store, change } = feed();
+    const reload = vi.fn();
+    const schedule = vi.fn();
+    const parts = {
+      policies: { reload },
+      authz: { reload: () => undefined },
+      health: { syncDrains: () => undefined },
+      drains: { stored: () => [] },
+      registry: { replaceKnownServices: () => undefined },
+      pusher: { schedule },
+    } as unknown as ControlPlaneParts;
+    watchStore(store, parts, createLogger('test', 'silent'));
+    for (let i = 0; i < 50; i++) {
+      change(`coord/lock/orders/name-${i}`);
+      change(`coord-note/lock/orders/name-${i}`);
+      await new Promise<void>((resolve) => queueMicrotask(resolve));
+    }
+    expect(reload).not.toHaveBeenCalled();
+    expect(schedule).not.toHaveBeenCalled();
+    change('policies/orders');
+    await new Promise<void>((resolve) => queueMicrotask(resolve));
+    expect(schedule).toHaveBeenCalledTimes(1);
   });
 });

@@ -1,5 +1,5 @@
 import type { Logger } from '@meshlet/shared';
-import type { Store } from '../store/store.js';
+import { isEphemeralKey, type Store } from '../store/store.js';
 import { type ControlPlaneParts, storedServices } from './create-parts.js';
 
 /** Re-derives what comes from the store (policies, drains, known services) after it changed under this control plane, and pushes. */
@@ -14,7 +14,8 @@ export function followStore(store: Store, parts: ControlPlaneParts): void {
 /**
  * Follows writes made through another replica. They arrive one key at a
  * time (one transaction can carry several); they are followed once per turn
- * of the event loop, so a push never sees half of a transaction; then
+ * of the event loop, so a push never sees half of a transaction (a lock's
+ * key or release note is no reason to: see `EPHEMERAL_PREFIXES`); then
  * `afterFollow` runs (sending away agents whose credential was revoked). Returns
  * the function that stops following.
  */
@@ -25,8 +26,9 @@ export function watchStore(
   afterFollow?: () => void,
 ): (() => void) | undefined {
   let following = false;
-  return store.onChange?.(() => {
-    if (following) return;
+  return store.onChange?.((key) => {
+    // Application locks and their notes change all the time and touch no policy, drain or table.
+    if (following || isEphemeralKey(key)) return;
     following = true;
     queueMicrotask(() => {
       following = false;

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -20,8 +20,16 @@ const rec = (agentId: string, ttlMs = 5_000): LockRecord => ({
   releaseOnUnhealthy: true,
 });
 
-async function open(d: string, timers = new ManualTimers()) {
-  const store = new FileStore(d);
+/** A file store whose deletions change its memory, then fail to reach the disk while `failing`. */
+class FailingDeletes extends FileStore {
+  failing = false;
+  override delete(key: string): Promise<number> {
+    const p = super.delete(key);
+    return this.failing ? p.then(() => Promise.reject(new Error('ENOSPC: no space left on device'))) : p;
+  }
+}
+
+async function open(d: string, timers = new ManualTimers(), store = new FileStore(d)) {
   await store.open();
   const backend = new FileLockBackend({ store, clock: timers.clock, timers });
   await backend.open();
@@ -109,5 +117,45 @@ describe('locks in backups', () => {
     if (!verified.ok) throw new Error(verified.error.message);
     await restoreSnapshots(store, verified);
     expect(backend.read('coord/lock/a/x')?.token).toBe(t);
+  });
+
+  it('a lapse whose disk write fails still announces the lock free (the store freed it in memory)', async () => {
+    const d = dir();
+    const store = new FailingDeletes(d);
+    const { backend, timers, changes } = await open(d, new ManualTimers(), store);
+    const t = (await backend.acquire('coord/lock/a/x', rec('a1', 2_000))) as number;
+    store.failing = true;
+    timers.advance(2_001);
+    await vi.waitFor(() =>
+      expect(changes.at(-1)).toMatchObject({ now: undefined, released: { token: t, reason: 'expired' } }),
+    );
+    expect(backend.read('coord/lock/a/x')).toBeUndefined();
+  });
+
+  it('a release whose disk write fails still announces the lock free, and fails', async () => {
+    const d = dir();
+    const store = new FailingDeletes(d);
+    const { backend, changes } = await open(d, new ManualTimers(), store);
+    const t = (await backend.acquire('coord/lock/a/x', rec('a1'))) as number;
+    store.failing = true;
+    await expect(backend.release('coord/lock/a/x', t, { reason: 'forced', by: 'ops' })).rejects.toThrow(/ENOSPC/);
+    expect(changes.at(-1)).toMatchObject({ now: undefined, released: { token: t, reason: 'forced' } });
+  });
+
+  it('attack: acquiring and releasing many distinct names leaves no state behind (no tombstone per name)', async () => {
+    const d = dir();
+    const { store, backend } = await open(d);
+    await store.put('policies/x', { a: 1 });
+    await store.delete('policies/x');
+    for (let i = 0; i < 200; i++) {
+      const key = `coord/lock/a/name-${i}`;
+      const t = (await backend.acquire(key, rec('a1'))) as number;
+      await backend.release(key, t, { reason: 'released' });
+    }
+    await store.close();
+    const file = JSON.parse(readFileSync(join(d, 'store.json'), 'utf8')) as { data: object; tombstones: object };
+    expect(Object.keys(file.data)).toEqual([]);
+    // Before the fix: 200 lock tombstones, one per name ever released, rewritten with every write.
+    expect(Object.keys(file.tombstones)).toEqual(['policies/x']);
   });
 });

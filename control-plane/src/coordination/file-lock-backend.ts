@@ -78,10 +78,17 @@ export class FileLockBackend implements LockBackend {
     return true;
   }
 
-  async release(key: string, token: number, _note: ReleaseNote): Promise<number | undefined> {
-    const revision = await this.#store.writeIf(key, undefined, token);
-    if (revision !== undefined) this.#disarm(key);
-    return revision;
+  async release(key: string, token: number, note: ReleaseNote): Promise<number | undefined> {
+    try {
+      const revision = await this.#store.writeIf(key, undefined, token);
+      if (revision !== undefined) this.#disarm(key);
+      return revision;
+    } catch (e) {
+      // The file could not be written, but the store deleted the key in memory: the lock is free from now on
+      // (the next write that succeeds carries the deletion). Announce it, or nobody would hear of it.
+      this.#freedInMemory(key, token, note.reason);
+      throw e;
+    }
   }
 
   onChange(listener: (change: LockChange) => void): () => void {
@@ -115,10 +122,23 @@ export class FileLockBackend implements LockBackend {
       if (revision === undefined) return;
       for (const l of this.#listeners) l({ key, now: undefined, revision, released: { token, reason: 'expired' } });
     } catch (e) {
-      // The file could not be written: the lock stays held; try again in a second.
-      this.#log?.error({ key, err: e }, 'coordination: could not expire a lock; retrying');
-      const handle = this.#timers.set(() => void this.#lapse(key, token, at), 1_000);
-      this.#deadlines.set(key, { at, handle });
+      // The file could not be written, but the store deleted the key in memory: the lock is free from now on
+      // (served as free, the deletion on disk with the next write that succeeds). Announce it.
+      this.#log?.error({ key, err: e }, 'coordination: could not write the expiry of a lock to disk');
+      this.#freedInMemory(key, token, 'expired');
     }
+  }
+
+  /**
+   * After a failed write: if the store's memory no longer has the lock of
+   * `token`, tells the listeners it is free. (Should the control plane die
+   * before any later write reaches the disk, the lock comes back held after
+   * the restart, with no holder renewing it: it lapses in one TTL.)
+   */
+  #freedInMemory(key: string, token: number, reason: ReleaseNote['reason'] | 'expired'): void {
+    if (this.#store.modRevision(key) !== undefined) return;
+    this.#disarm(key);
+    const revision = this.#store.revision();
+    for (const l of this.#listeners) l({ key, now: undefined, revision, released: { token, reason } });
   }
 }

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MeshletError, readJsonFile, writeJsonFile } from '@meshlet/shared';
 import { ControlPlaneErrorCodes } from '../errors.js';
-import { type Store, type StoreChange, writeIfCurrent } from './store.js';
+import { isEphemeralKey, type Store, type StoreChange, writeIfCurrent } from './store.js';
 
 const FORMAT = 'meshlet-store/v1';
 
@@ -82,6 +82,8 @@ export class FileStore implements Store {
     this.#revisions = bare();
     for (const key of Object.keys(file.data)) this.#revisions[key] = file.revisions?.[key] ?? file.revision;
     this.#tombstones = bare(file.tombstones as Record<string, number> | undefined);
+    // Files written before locks left none: drop their lock tombstones.
+    for (const key of Object.keys(this.#tombstones)) if (isEphemeralKey(key)) delete this.#tombstones[key];
     if (typeof file.clusterId === 'string' && file.clusterId.length > 0) this.#clusterId = file.clusterId;
   }
 
@@ -106,7 +108,7 @@ export class FileStore implements Store {
     delete this.#data[key];
     delete this.#revisions[key];
     const revision = ++this.#revision;
-    this.#tombstones[key] = revision;
+    if (!isEphemeralKey(key)) this.#tombstones[key] = revision;
     return this.#write(revision);
   }
 

@@ -53,6 +53,20 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/**
+ * Prefixes of keys whose deletion leaves no tombstone: application locks and
+ * their release notes come and go by the thousand (every name ever released
+ * would otherwise stay in the store), and no backup carries them
+ * (`SNAPSHOT_EXCLUDED_PREFIXES`), so no incremental backup needs their
+ * deletions. Nor does a change to them touch policies or routing tables.
+ */
+export const EPHEMERAL_PREFIXES: readonly string[] = Object.freeze(['coord/', 'coord-note/']);
+
+/** Whether `key` is under {@link EPHEMERAL_PREFIXES}. */
+export function isEphemeralKey(key: string): boolean {
+  return EPHEMERAL_PREFIXES.some((p) => key.startsWith(p));
+}
+
 /** {@link Store.writeIf} for a store with one writer, whose own copy is the truth (the file store). */
 export async function writeIfCurrent(
   store: Store,
