@@ -113,4 +113,48 @@ describe('EtcdLockBackend on a real etcd', () => {
     expect(await a.backend.renew(key, token, 1_000)).toBe(false);
     expect(await b.backend.acquire(key, rec('b1'))).toBeGreaterThan(token);
   });
+
+  it('attack: acquiring and releasing many distinct names leaves no tombstone, and release notes that lapse (bound to a lease)', async () => {
+    const [a, b] = await replicas();
+    const prefix = a.store.prefix;
+    const names = 40;
+    for (let i = 0; i < names; i++) {
+      const key = `coord/lock/svc/churn-${i}`;
+      const side = i % 2 === 0 ? a : b;
+      const t = (await side.backend.acquire(key, rec('a1'))) as number;
+      await side.backend.release(key, t, { reason: 'released' });
+    }
+    await waitFor(
+      'replica a sees every release',
+      () => a.changes.filter((c) => c.now === undefined).length >= names / 2,
+    );
+    const client = a.store.client;
+    // Before the fix: one tombstone per name ever released, and a note per name that never went.
+    expect(await client.getAll().prefix(`${prefix}tombstones/coord`).keys()).toEqual([]);
+    const notes = await client.getAll().prefix(`${prefix}data/coord-note/`).exec();
+    expect(notes.kvs.length).toBe(names);
+    for (const kv of notes.kvs) expect(kv.lease).not.toBe('0');
+    // Both notes' leases are etcd's to end (each replica's own: at most a minute).
+    const leases = new Set(notes.kvs.map((kv) => kv.lease));
+    expect(leases.size).toBeLessThanOrEqual(2);
+    for (const lease of leases) {
+      const ttl = await client.leaseClient.leaseTimeToLive({ ID: lease });
+      expect(Number(ttl.TTL)).toBeGreaterThan(0);
+      expect(Number(ttl.TTL)).toBeLessThanOrEqual(60);
+    }
+    expect(a.store.keys('coord/')).toEqual([]);
+    expect(a.store.changesSince(1).filter((c) => c.key.startsWith('coord/'))).toEqual([]);
+  });
+
+  it("a free lock is announced at its deletion's revision on the other replica", async () => {
+    const [a, b] = await replicas();
+    const key = 'coord/lock/svc/rev';
+    const t = (await a.backend.acquire(key, rec('a1'))) as number;
+    const freed = (await a.backend.release(key, t, { reason: 'released' })) as number;
+    await waitFor('replica b sees it free', () => b.changes.some((c) => c.key === key && c.now === undefined));
+    expect(b.changes.find((c) => c.key === key && c.now === undefined)).toMatchObject({
+      revision: freed,
+      released: { token: t, reason: 'released' },
+    });
+  });
 });

@@ -19,7 +19,9 @@ export interface RunningCoordination {
 
 /** The backend for the store: etcd's leases for replicas, timers here for the file store. */
 export function lockBackend(store: Store, clock: Clock, log: Logger): LockBackend {
-  return store instanceof EtcdStore ? new EtcdLockBackend({ store, log }) : new FileLockBackend({ store, clock, log });
+  return store instanceof EtcdStore
+    ? new EtcdLockBackend({ store, log, clock })
+    : new FileLockBackend({ store, clock, log });
 }
 
 /** The event an operator sees for a release made for a reason other than the holder's own. */

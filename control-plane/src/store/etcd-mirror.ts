@@ -30,6 +30,8 @@ export class EtcdMirror {
   readonly #clusterIdKey: string;
   readonly #data = new Map<string, { value: unknown; modRevision: number }>();
   readonly #tombstones = new Map<string, number>();
+  /** Ephemeral keys this replica deleted (no tombstone in etcd), at which revision: until the watch passes it. */
+  readonly #gone = new Map<string, number>();
   #clusterId: string | undefined;
   #revision = 0;
 
@@ -70,7 +72,8 @@ export class EtcdMirror {
     if (key !== undefined) {
       if (
         (this.#data.get(key)?.modRevision ?? 0) >= kv.modRevision ||
-        (this.#tombstones.get(key) ?? 0) > kv.modRevision
+        (this.#tombstones.get(key) ?? 0) > kv.modRevision ||
+        (this.#gone.get(key) ?? 0) > kv.modRevision
       )
         return undefined;
       this.#data.set(key, { value: JSON.parse(kv.value) as unknown, modRevision: kv.modRevision });
@@ -109,6 +112,27 @@ export class EtcdMirror {
       return dead;
     }
     return undefined;
+  }
+
+  /**
+   * This replica deleted `key` at `revision` without a tombstone (an
+   * ephemeral key: see `EPHEMERAL_PREFIXES`): a put older than that which
+   * the watch brings late is ignored until the watch has passed `revision`
+   * ({@link watched}), so the memory of it does not grow with every name.
+   */
+  deleted(key: string, revision: number): MirrorChange {
+    this.seen(revision);
+    const had = this.#data.get(key);
+    if (had !== undefined && had.modRevision >= revision) return undefined;
+    this.#data.delete(key);
+    this.#gone.set(key, revision);
+    return key;
+  }
+
+  /** The watch (or a listing) has brought every change up to `revision`: no older event can come. */
+  watched(revision: number): void {
+    this.seen(revision);
+    for (const [key, rev] of this.#gone) if (rev <= revision) this.#gone.delete(key);
   }
 
   /**

@@ -12,7 +12,7 @@ import { ControlPlaneErrorCodes } from '../errors.js';
 import { EtcdMirror, type MirrorKv } from './etcd-mirror.js';
 import { etcdClientOptions } from './etcd-client-options.js';
 import { within } from './within.js';
-import type { Store, StoreChange } from './store.js';
+import { isEphemeralKey, type Store, type StoreChange } from './store.js';
 
 /** Options of {@link EtcdStore}. */
 export interface EtcdStoreOptions extends EtcdSecurity {
@@ -75,7 +75,7 @@ export class EtcdStore implements Store {
   readonly #security: { tls: boolean; auth: boolean };
   readonly #client: Etcd3;
   readonly #mirror: EtcdMirror;
-  readonly #listeners = new Set<(key: string) => void>();
+  readonly #listeners = new Set<(key: string, revision: number) => void>();
   #watcher: Watcher | undefined;
   #resyncing: Promise<void> | undefined;
   #closed = false;
@@ -160,9 +160,15 @@ export class EtcdStore implements Store {
     return this.#set(key, value, ['Mod', '==', 0], lease);
   }
 
-  /** Like `writeIf(key, undefined, modRevision)`, also writing `note` under `noteKey` in the same transaction. */
-  async deleteIfNoting(key: string, modRevision: number, noteKey: string, note: unknown): Promise<number | undefined> {
-    const also = { key: this.#mirror.dataKey(noteKey), value: JSON.stringify(note) };
+  /** Like `writeIf(key, undefined, modRevision)`, also writing `note` under `noteKey` (bound to `noteLease`) in the same transaction. */
+  async deleteIfNoting(
+    key: string,
+    modRevision: number,
+    noteKey: string,
+    note: unknown,
+    noteLease?: string,
+  ): Promise<number | undefined> {
+    const also = { key: this.#mirror.dataKey(noteKey), value: JSON.stringify(note), lease: noteLease };
     const { revision, done } = await this.#remove(key, String(modRevision), ['Mod', '==', modRevision], also);
     return done ? revision : undefined;
   }
@@ -182,23 +188,26 @@ export class EtcdStore implements Store {
     return revision;
   }
 
-  /** Deletes the value and writes its tombstone (holding `before`) when `compare` holds on its data key. */
+  /** Deletes the value and writes its tombstone (holding `before`; none for an ephemeral key) when `compare` holds on its data key. */
   async #remove(
     key: string,
     before: string,
     [field, op, than]: Compare,
-    also?: { key: string; value: string },
+    also?: { key: string; value: string; lease?: string | undefined },
   ): Promise<{ revision: number; done: boolean }> {
     const data = this.#mirror.dataKey(key);
     const tombstone = this.#mirror.tombstoneKey(key);
+    const ephemeral = isEphemeralKey(key);
     const res = await this.#txn((c) => {
-      const ops = [c.delete().key(data), c.put(tombstone).value(before)];
-      return c.if(data, field, op, than).then(...ops, ...(also ? [c.put(also.key).value(also.value)] : []));
+      const ops = [c.delete().key(data), ...(ephemeral ? [] : [c.put(tombstone).value(before)])];
+      const note = also && c.put(also.key).value(also.value);
+      return c.if(data, field, op, than).then(...ops, ...(note ? [also?.lease ? note.lease(also.lease) : note] : []));
     });
     const revision = Number(res.header.revision);
     this.#mirror.seen(revision);
-    if (res.succeeded) this.#mirror.put({ key: tombstone, value: before, modRevision: revision });
-    if (res.succeeded && also) this.#mirror.put({ ...also, modRevision: revision });
+    if (res.succeeded && ephemeral) this.#mirror.deleted(key, revision);
+    else if (res.succeeded) this.#mirror.put({ key: tombstone, value: before, modRevision: revision });
+    if (res.succeeded && also) this.#mirror.put({ key: also.key, value: also.value, modRevision: revision });
     return { revision, done: res.succeeded };
   }
 
@@ -221,11 +230,12 @@ export class EtcdStore implements Store {
   }
 
   /**
-   * Calls `listener` with the key of each change the watch brought: writes
-   * and deletions by other replicas (and, when the watch outruns a
-   * response, this replica's own). Returns a function that removes it.
+   * Calls `listener` with the key of each change the watch brought, and the
+   * revision of that change (of a re-listing: the listing's): writes and
+   * deletions by other replicas (and, when the watch outruns a response,
+   * this replica's own). Returns a function that removes it.
    */
-  onChange(listener: (key: string) => void): () => void {
+  onChange(listener: (key: string, revision: number) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -305,7 +315,8 @@ export class EtcdStore implements Store {
     const changed = this.#mirror.resync(res.kvs.map(kv), revision, (bad, e) =>
       this.#log?.warn({ key: bad.key, err: e }, 'etcd store: a value under the prefix is not JSON; ignored'),
     );
-    this.#notify(changed);
+    this.#mirror.watched(revision);
+    this.#notify(new Map([...changed].map((k) => [k, revision])));
     if (this.#closed) return;
     const watcher = await this.#client
       .watch()
@@ -319,14 +330,13 @@ export class EtcdStore implements Store {
     this.#watcher = watcher;
     // One watch response holds a whole transaction (a deletion and its tombstone): one call per key for it.
     watcher.on('data', (r) => {
-      const changed = new Set<string>();
+      const changed = new Map<string, number>();
       for (const ev of r.events) {
         try {
+          const revision = Number(ev.kv.mod_revision);
           const key =
-            ev.type === 'Put'
-              ? this.#mirror.put(kv(ev.kv))
-              : this.#mirror.delete(ev.kv.key.toString('utf8'), Number(ev.kv.mod_revision));
-          if (key !== undefined) changed.add(key);
+            ev.type === 'Put' ? this.#mirror.put(kv(ev.kv)) : this.#mirror.delete(ev.kv.key.toString('utf8'), revision);
+          if (key !== undefined) changed.set(key, revision);
         } catch (e) {
           this.#log?.warn(
             { key: ev.kv.key.toString('utf8'), err: e },
@@ -335,6 +345,9 @@ export class EtcdStore implements Store {
         }
       }
       this.#mirror.seen(Number(r.header.revision));
+      // Watch events come in revision order: nothing older than the last of these can come any more.
+      const last = r.events.at(-1);
+      if (last) this.#mirror.watched(Number(last.kv.mod_revision));
       this.#notify(changed);
     });
     watcher.on('disconnected', (e) => this.#log?.warn({ err: e }, 'etcd store: watch lost; reconnecting'));
@@ -357,11 +370,11 @@ export class EtcdStore implements Store {
     this.#resyncing = attempt().finally(() => (this.#resyncing = undefined));
   }
 
-  #notify(keys: Iterable<string>): void {
-    for (const key of keys) {
+  #notify(keys: ReadonlyMap<string, number>): void {
+    for (const [key, revision] of keys) {
       for (const listener of this.#listeners) {
         try {
-          listener(key);
+          listener(key, revision);
         } catch (e) {
           this.#log?.error({ key, err: e }, 'etcd store: a change listener threw');
         }

@@ -48,7 +48,7 @@ export interface Store {
    * replica sharing the store), and returns a function that removes it. Only
    * a shared store has it: the file store has a single writer.
    */
-  onChange?(listener: (key: string) => void): () => void;
+  onChange?(listener: (key: string, revision: number) => void): () => void;
   /** Waits for pending writes. */
   close(): Promise<void>;
 }
