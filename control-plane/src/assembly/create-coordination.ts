@@ -76,6 +76,7 @@ export async function createCoordination(ctx: {
     health: (id) => parts.health.state(id),
     timeoutMs: config.heartbeat.timeoutMs,
     clock,
+    startRevision: ctx.store.revision(),
   });
   const coordinator = new Coordinator({
     backend: lockBackend(ctx.store, clock, log),

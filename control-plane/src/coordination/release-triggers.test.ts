@@ -4,9 +4,9 @@ import type { AgentRecord } from '../registry/agent-record.js';
 import type { HeldLock } from './lock-backend.js';
 import { ReleaseTriggers } from './release-triggers.js';
 
-const held = (agentId: string, releaseOnUnhealthy = true, ttlMs = 15_000): HeldLock => ({
+const held = (agentId: string, releaseOnUnhealthy = true, ttlMs = 15_000, token = 1): HeldLock => ({
   key: `coord/lock/svc/${agentId}`,
-  token: 1,
+  token,
   record: { holder: { agentId, instanceId: `${agentId}-i` }, ttlMs, releaseOnUnhealthy },
 });
 
@@ -20,6 +20,7 @@ function setup() {
     health: (id) => health.get(id),
     timeoutMs: 3_000,
     clock: () => t.now,
+    startRevision: 10,
   });
   const who = (h: HeldLock[]) => triggers.due(h).map((d) => [d.held.record.holder.agentId, d.reason]);
   return { t, agents, health, triggers, who };
@@ -53,6 +54,14 @@ describe('ReleaseTriggers', () => {
     expect(who([held('slow')])).toEqual([]);
     t.now += 1_000;
     expect(who([held('slow')])).toEqual([['slow', 'disconnected']]);
+  });
+
+  it('a lock taken since the start (token above the start revision) has no start-up grace', () => {
+    const { t, agents, who } = setup();
+    t.now += 1_000;
+    agents.set('new', { connected: false, disconnectedAt: t.now });
+    t.now += 3_001;
+    expect(who([held('new', true, 15_000, 11)])).toEqual([['new', 'disconnected']]);
   });
 
   it("attack: another replica's clock ahead or behind: its agent's disconnect time is stamped on this replica's clock", () => {

@@ -16,6 +16,12 @@ export interface HolderSignals {
   /** `heartbeat.timeoutMs`: how long a holder's agent may be gone before its locks go. */
   timeoutMs: number;
   clock: Clock;
+  /**
+   * The store's revision when this control plane started: a lock with a
+   * token at or below it was held before the start, and gets the start-up
+   * grace. Default: every lock does.
+   */
+  startRevision?: number;
 }
 
 /**
@@ -28,10 +34,12 @@ export interface HolderSignals {
  *   another replica (whose stamp is that replica's clock, which may be
  *   skewed) or one the registry does not know at all (a control plane that
  *   just restarted, an agent forgotten), when this replica first saw it
- *   gone. And never within `max(heartbeat timeout, the lock's TTL)` of this
- *   control plane's start: after a restart, an agent that has not
- *   reconnected yet is not gone, and its holder's lease (a fresh full TTL
- *   from the start on the file store) runs as its app believes.
+ *   gone. And a lock held from before this control plane started (token at
+ *   or below `startRevision`) never within `max(heartbeat timeout, its TTL)`
+ *   of the start: after a restart, an agent that has not reconnected yet is
+ *   not gone, and its holder's lease (a fresh full TTL from the start on
+ *   the file store) runs as its app believes. (A lock taken since was taken
+ *   by a connected agent, whose leaving this control plane sees.)
  * - `unhealthy`: the holder's instance is `unhealthy` in the health engine,
  *   its agent is connected (a lost connection is the case above), and the
  *   lock was taken with `releaseOnUnhealthy` (the default).
@@ -65,7 +73,9 @@ export class ReleaseTriggers {
           this.#missingSince.set(agentId, since);
           missing.add(agentId);
         }
-        const starting = now - this.#startedAt < Math.max(this.#s.timeoutMs, h.record.ttlMs);
+        const starting =
+          h.token <= (this.#s.startRevision ?? Infinity) &&
+          now - this.#startedAt < Math.max(this.#s.timeoutMs, h.record.ttlMs);
         if (now - since > this.#s.timeoutMs && !starting) out.push({ held: h, reason: 'disconnected' });
         continue;
       }
