@@ -21,8 +21,9 @@ import { type LockTimers, processTimers } from './lock-timers.js';
  * when the control plane is back: never shorter than what its holder
  * believes (the holder counts from when it sent its last acquire or renew,
  * before the restart), at the cost of a lock of a holder that died meanwhile
- * staying held up to one TTL (or the heartbeat timeout, if its agent does not
- * reconnect) longer.
+ * staying held up to one TTL longer (the release triggers give its agent
+ * that long to reconnect too: see `ReleaseTriggers`). A freed lock leaves no
+ * tombstone in the store (`EPHEMERAL_PREFIXES`).
  */
 export class FileLockBackend implements LockBackend {
   readonly #store: Store;
