@@ -29,6 +29,8 @@ export class CoordFeed {
   readonly #clock: () => number;
   readonly #listeners = new Map<string, Set<(n: CoordNotice) => void>>();
   readonly #revisions = new Map<string, number>();
+  /** Leases the app was told it lost while the stream was down: released when it is back (the store may keep them). */
+  readonly #lostAway: HeldLease[] = [];
   readonly held: HeldLeases;
 
   constructor(client: CoordClient, clock: () => number, log: Logger) {
@@ -87,6 +89,7 @@ export class CoordFeed {
   #lost(lease: HeldLease, reason: CoordReason): void {
     this.#log.warn({ kind: lease.kind, name: lease.name, token: lease.token, reason }, 'the app lost a lease it held');
     this.#emit(lease.kind, lease.name, { type: 'lost', token: lease.token, reason });
+    if (!this.#client.connected) this.#lostAway.push(lease);
   }
 
   #doubt(): void {
@@ -98,6 +101,13 @@ export class CoordFeed {
 
   #restored(): void {
     this.held.back();
+    // Lost as the agent counted it while away (expired, or away past the grace): the control plane may still hold
+    // it (a restarted one gives holders a grace of its own), and nobody will renew it: give it back now.
+    for (const l of this.#lostAway.splice(0))
+      this.#client.request({ op: 'release', kind: l.kind, name: l.name, token: l.token }).then(
+        () => undefined,
+        () => undefined, // dropped again: it lapses with its TTL
+      );
     for (const l of this.held.all()) {
       this.#emit(l.kind, l.name, { type: 'restored', token: l.token });
       this.#client.request({ op: 'get', kind: l.kind, name: l.name }).then(

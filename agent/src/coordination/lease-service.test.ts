@@ -203,6 +203,9 @@ describe('LeaseService and CoordFeed', () => {
       message: expect.stringMatching(/disconnected/),
     });
     expect(standIn.received.filter((m) => m.op === 'renew')).toEqual([]);
+    // The store kept it (a control plane restarted gives holders a grace of its own): the agent gives it back.
+    await until(() => standIn.entries.get('lock/x')?.state.holder === undefined, 'x released on the new stream');
+    expect(standIn.received.filter((m) => m.op === 'release').map((m) => m.token)).toContain(x.grant.token);
   });
 
   it('a stream back before disconnectGraceMs keeps the lease (renewed on the new stream)', async () => {
