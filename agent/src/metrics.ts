@@ -151,7 +151,7 @@ export function createAgentMetrics(sources: AgentMetricSources) {
     }),
     coordinationRequests: new Counter({
       name: 'meshlet_agent_coordination_requests_total',
-      help: 'Coordination requests the agent sent the control plane for its app, by op and result (ok, the refusal code, unavailable: no stream, timeout: no answer in time).',
+      help: 'Coordination requests the agent sent the control plane for its app, by op and result (ok, the refusal code, unavailable: no stream, timeout: no answer in time, late-release: a grant after its timeout, released at once).',
       labelNames: ['op', 'result'] as const,
       registers: [registry],
     }),

@@ -82,8 +82,12 @@ describe('the app lock and election API through real agents', () => {
   let b: AgentHandle;
   let c: AgentHandle;
 
+  // The control plane frees a holder whose agent is away this long (and tells the agent so, disconnectGraceMs, for
+  // it to tell its app lost by then): long enough here for the restart below to come back within it.
+  const cpSettings = { heartbeat: { timeoutMs: 20_000, checkIntervalMs: 100 } };
+
   beforeAll(async () => {
-    m = await mesh.start({ instances: { orders: ['o1', 'o2', 'o3'] } });
+    m = await mesh.start({ controlPlane: cpSettings, instances: { orders: ['o1', 'o2', 'o3'] } });
     a = m.agents.o1!;
     b = m.agents.o2!;
     c = m.agents.o3!;
@@ -199,7 +203,7 @@ describe('the app lock and election API through real agents', () => {
     expect((await campaign).body.term).toBe(won.body.term);
   });
 
-  it('the control plane stopped: 503 at once and doubt on the holder events stream; restarted: restored, the lock still held', async () => {
+  it('the control plane stopped: 503 at once and doubt on the holder events stream; restarted within its heartbeat.timeoutMs: restored, the lock still held', async () => {
     const got = await call(a, 'POST', '/v1/locks/doubt', { ttlMs: 60_000 });
     expect(got.status).toBe(200);
     const s = await events(a, '/v1/locks/doubt/events');
@@ -214,7 +218,7 @@ describe('the app lock and election API through real agents', () => {
     const renew = await call(a, 'PUT', '/v1/locks/doubt', { token: got.body.token });
     expect(renew.status).toBe(503);
     // Back on the same data (the file store keeps held locks): restored, and the lock is still the holder's.
-    await mesh.controlPlane({}, m.cp.port);
+    await mesh.controlPlane(cpSettings, m.cp.port);
     await waitFor('restored', seen(s, 'restored'));
     const renewed = await waitFor('a renewal through the new stream', async () => {
       const r = await call(a, 'PUT', '/v1/locks/doubt', { token: got.body.token });

@@ -5,15 +5,6 @@ import { AgentErrors } from '../errors.js';
 /** The peer addresses that count as the app on the agent's host: the loopback addresses an app connects from by default. */
 const APP_ADDRESSES = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
-/** Path prefixes of the app's coordination API on the admin listener. */
-export const COORDINATION_PREFIXES = ['/v1/locks', '/v1/elections'] as const;
-
-/** Whether a request path is one of the coordination routes. */
-export function isCoordinationPath(url: string): boolean {
-  const path = url.split('?')[0] ?? '';
-  return COORDINATION_PREFIXES.some((p) => path === p || path.startsWith(`${p}/`));
-}
-
 /**
  * Coordination routes answer the app on the agent's host only, whatever
  * `listeners.admin.host` is: a lock is the app's, and anyone who can reach an
@@ -26,10 +17,14 @@ export function isCoordinationPath(url: string): boolean {
  * is refused even for a read (its `Origin` or `Sec-Fetch-Site` says so): it
  * could not read the answer, but it could hold long-polls and streams open.
  * The admin guard (Host check, cross-site writes) runs before this.
+ *
+ * `scope` must be the encapsulated plugin that holds the coordination routes
+ * and nothing else: the hook guards every route of that scope, as matched
+ * (the router decodes the path first, so `/v1/%6cocks/x` is the lock route),
+ * never by testing the raw URL.
  */
-export function installCoordinationGuard(app: FastifyInstance, log: Logger): void {
-  app.addHook('onRequest', async (req, reply) => {
-    if (!isCoordinationPath(req.url)) return undefined;
+export function installCoordinationGuard(scope: FastifyInstance, log: Logger): void {
+  scope.addHook('onRequest', async (req, reply) => {
     const peer = req.socket.remoteAddress ?? '';
     if (APP_ADDRESSES.has(peer)) {
       const site = String(req.headers['sec-fetch-site'] ?? '').toLowerCase();
@@ -43,7 +38,7 @@ export function installCoordinationGuard(app: FastifyInstance, log: Logger): voi
       return reply.code(err.statusCode).send(httpErrorBody(err));
     }
     log.warn(
-      { remoteAddress: peer, method: req.method, path: req.url.split('?')[0] },
+      { remoteAddress: peer, method: req.method, route: req.routeOptions.url },
       'refused a coordination request from a peer that is not the app on this host',
     );
     const err = AgentErrors.COORDINATION_FORBIDDEN(

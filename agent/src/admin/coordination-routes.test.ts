@@ -17,6 +17,7 @@ interface Answer {
   body: Record<string, unknown> & { error?: { code: string; message: string; field?: string } };
 }
 
+const never = new AbortController().signal;
 let standIn: CoordStandIn;
 let app: FastifyInstance;
 let port = 0;
@@ -309,6 +310,37 @@ describe('coordination answers the app on the agent host only', () => {
     expect(standIn.received.filter((m) => m.op === 'acquire')).toEqual([]);
     // The app itself still can.
     expect((await call('POST', '/v1/locks/report', {})).status).toBe(200);
+  });
+
+  it('attack: a percent-encoded path (/v1/%6cocks, /%761/locks, /v1/%65lections) takes, reads and releases a lock from a peer that is not the app', async () => {
+    const coordination = await start('0.0.0.0');
+    const held = await coordination.leases.acquire('lock', 'report', { ttlMs: 60_000, waitMs: 0 }, never);
+    if (!held.ok) throw new Error('refused');
+    const from = { from: '127.0.0.2' };
+    const attempts: Array<[string, string, unknown]> = [
+      ['POST', '/v1/%6cocks/taken', {}],
+      ['POST', '/%761/locks/taken', {}],
+      ['POST', '/v1/%65lections/taken/campaign', {}],
+      ['GET', '/v1/%6cocks/report', undefined],
+      ['GET', '/v1/%6cocks/report/events', undefined],
+      ['PUT', '/v1/%6cocks/report', { token: held.grant.token }],
+      ['DELETE', `/v1/%6cocks/report?token=${held.grant.token}`, undefined],
+      ['DELETE', `/v1/%65lections/report?term=${held.grant.token}`, undefined],
+    ];
+    for (const [method, path, body] of attempts) {
+      const r = await call(method, path, body, from);
+      expect({ method, path, status: r.status, code: r.body.error?.code }).toEqual({
+        method,
+        path,
+        status: 403,
+        code: 'MESHLET_COORDINATION_FORBIDDEN',
+      });
+    }
+    const asked = standIn.received.filter((m) => m.op !== 'watch' && m.op !== 'unwatch').map((m) => m.op);
+    expect(asked).toEqual(['acquire']); // the holder's own; nothing from the peer
+    // The app itself may spell the path as it likes: the router decodes it.
+    const mine = await call('GET', '/v1/%6cocks/report');
+    expect(mine.body).toMatchObject({ token: held.grant.token });
   });
 
   it('attack: a web page of another site acquires a lock or holds an events stream through the operator browser', async () => {

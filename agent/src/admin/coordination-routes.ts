@@ -8,10 +8,15 @@ import { registerLockRoutes } from './lock-routes.js';
 /**
  * The app's coordination API on the admin listener: locks and elections,
  * answering the app on the agent's host only (see
- * {@link installCoordinationGuard}).
+ * {@link installCoordinationGuard}). The routes live in a plugin of their
+ * own (fastify encapsulation) whose `onRequest` hook guards each of them as
+ * the router matched it: a guard that tested the raw URL was walked round
+ * with a percent-encoded path (`/v1/%6cocks/x`), which the router decodes.
  */
 export function registerCoordinationRoutes(app: FastifyInstance, coordination: Coordination, log: Logger): void {
-  installCoordinationGuard(app, log);
-  registerLockRoutes(app, coordination);
-  registerElectionRoutes(app, coordination);
+  void app.register(async (scope) => {
+    installCoordinationGuard(scope, log);
+    registerLockRoutes(scope, coordination);
+    registerElectionRoutes(scope, coordination);
+  });
 }

@@ -64,6 +64,42 @@ describe('CoordClient', () => {
     );
   });
 
+  it('gives back a grant that lands after the timeout: a release with its token, counted, so the lock is not held by nobody', async () => {
+    const sent: Coord[] = [];
+    const outcomes: string[] = [];
+    const c = new CoordClient({
+      send: (m) => (sent.push(m), true),
+      clock: Date.now,
+      log: createLogger('test', 'silent'),
+      timeoutMs: 50,
+      onOutcome: (op, result) => outcomes.push(`${op} ${result}`),
+    });
+    c.connectionChanged(true);
+    const acquire = c.request({ op: 'acquire', kind: 'election', name: 'primary', ttlMs: 3000 });
+    await expect(acquire).rejects.toMatchObject({ code: 'MESHLET_COORDINATION_UNAVAILABLE' });
+    const late = sent[0]!;
+    const state = {
+      kind: 'election' as const,
+      service: 's',
+      name: 'primary',
+      holder: { agentId: 'a1', instanceId: 'i1' },
+      token: 42,
+      ttlMs: 3000,
+      revision: 42,
+    };
+    c.onMessage({ type: 'coordResult', id: late.id, ok: true, state, disconnectGraceMs: 3000 });
+    expect(sent.slice(1)).toEqual([
+      { type: 'coord', id: expect.any(Number), op: 'release', kind: 'election', name: 'primary', token: 42 },
+    ]);
+    expect(outcomes).toEqual(['acquire timeout', 'acquire late-release']);
+    // A late refusal, or a late answer to anything else, is dropped without a release.
+    const renew = c.request({ op: 'renew', kind: 'lock', name: 'x', token: 7 });
+    await expect(renew).rejects.toMatchObject({ code: 'MESHLET_COORDINATION_UNAVAILABLE' });
+    c.onMessage({ type: 'coordResult', id: sent.at(-1)!.id, ok: true, state: { ...state, kind: 'lock', name: 'x' } });
+    expect(sent.filter((m) => m.op === 'release')).toHaveLength(1);
+    c.close();
+  });
+
   it('fails the requests in flight at once when the stream drops', async () => {
     const c = new CoordClient({ send: () => true, clock: Date.now, log: createLogger('test', 'silent') });
     c.connectionChanged(true);

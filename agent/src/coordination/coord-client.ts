@@ -19,7 +19,10 @@ export interface CoordClientOptions {
   log: Logger;
   /** How long to wait for an answer (default {@link COORD_ANSWER_TIMEOUT_MS}). */
   timeoutMs?: number;
-  /** Told how each request ended: `ok`, the refusal's code, `unavailable` (no stream) or `timeout` (for metrics). */
+  /**
+   * Told how each request ended: `ok`, the refusal's code, `unavailable` (no stream) or `timeout` (for metrics);
+   * and `late-release` for an acquire (or campaign) granted after its timeout, which the agent gives back.
+   */
   onOutcome?: (op: Coord['op'], result: string) => void;
 }
 
@@ -30,6 +33,9 @@ interface Pending {
   request: CoordRequest;
   sentAt: number;
 }
+
+/** How many timed-out requests the client remembers, to give back a grant that lands after its timeout. */
+export const MAX_LATE_REQUESTS = 1024;
 
 /** `kind/name`: one lock or election, as a map key. */
 export function coordKey(kind: CoordKind, name: string): string {
@@ -49,6 +55,8 @@ export class CoordClient {
   readonly #o: CoordClientOptions;
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
+  /** Requests that timed out on the stream open now, by id, oldest first: their answer may still come. */
+  readonly #late = new Map<number, CoordRequest>();
   readonly #watches = new Map<string, { kind: CoordKind; name: string; count: number }>();
   readonly #eventListeners = new Set<(event: CoordEvent) => void>();
   readonly #connectionListeners = new Set<(connected: boolean) => void>();
@@ -83,6 +91,8 @@ export class CoordClient {
       const timeoutMs = this.#o.timeoutMs ?? COORD_ANSWER_TIMEOUT_MS;
       const timer = setTimeout(() => {
         this.#pending.delete(id);
+        this.#late.set(id, request);
+        if (this.#late.size > MAX_LATE_REQUESTS) this.#late.delete(this.#late.keys().next().value as number);
         this.#o.log.warn(
           { op: request.op, kind: request.kind, name: request.name, timeoutMs },
           'no coordination answer in time',
@@ -137,7 +147,7 @@ export class CoordClient {
       return;
     }
     const pending = this.#pending.get(message.id);
-    if (pending === undefined) return; // answered after its timeout: the app was told the outcome is unknown
+    if (pending === undefined) return this.#lateAnswer(message);
     this.#pending.delete(message.id);
     clearTimeout(pending.timer);
     this.#o.onOutcome?.(pending.request.op, message.ok ? 'ok' : (message.code ?? 'refused'));
@@ -152,6 +162,7 @@ export class CoordClient {
     if (connected === this.#connected) return;
     this.#connected = connected;
     if (!connected) {
+      this.#late.clear(); // no answer comes on a new stream for a request of the last one
       for (const [id, p] of this.#pending) {
         this.#pending.delete(id);
         clearTimeout(p.timer);
@@ -171,6 +182,29 @@ export class CoordClient {
     this.#watches.clear();
     this.#eventListeners.clear();
     this.#connectionListeners.clear();
+  }
+
+  /**
+   * An answer after its request's timeout: the app was told the outcome is
+   * unknown and holds nothing. A grant (an acquire, a campaign won) is
+   * released at once with its token, or the lock would stay held by nobody
+   * for up to its TTL, and the app's retries refused as held by itself.
+   */
+  #lateAnswer(message: CoordResult): void {
+    const request = this.#late.get(message.id);
+    if (request === undefined) return;
+    this.#late.delete(message.id);
+    const token = message.state?.token;
+    if (request.op !== 'acquire' || !message.ok || token === undefined) return;
+    const { kind, name } = request;
+    this.#o.log.warn({ kind, name, token }, 'a grant came after its timeout: released, the app was told 503');
+    this.#o.onOutcome?.(request.op, 'late-release');
+    this.request({ op: 'release', kind, name, token }).then(
+      ({ result }) => {
+        if (!result.ok) this.#o.log.warn({ kind, name, token, code: result.code }, 'a late grant was not released');
+      },
+      () => undefined, // no stream or no answer: it lapses with its TTL (or the holder's agent being away)
+    );
   }
 
   #sendWatch(op: 'watch' | 'unwatch', kind: CoordKind, name: string): void {

@@ -23,14 +23,24 @@ export function outcomeUnknown(op: string, what: string, why: string): MeshletHt
   );
 }
 
+/** The HTTP status of each structured `refusal` of a `MESHLET_COORDINATION_REFUSED`. */
+const REFUSAL_STATUS: Record<NonNullable<CoordResult['refusal']>, number> = {
+  'no-service': 403,
+  store: 503,
+  limit: 429,
+  request: 400,
+};
+
 /**
  * The app's error for a refused `coordResult`: the codes the agent binds
  * (409 for `MESHLET_LOCK_HELD` and `MESHLET_LOCK_NOT_HELD`) with their
  * status, and the control plane's own passed through:
- * `MESHLET_COORDINATION_REFUSED` with 403 for an agent admitted for no
- * service, 503 when its store failed, else 400 (a request it found invalid,
- * such as a renewal longer than the lease); a schema refusal 400; anything
- * else 503.
+ * `MESHLET_COORDINATION_REFUSED` by its `refusal` (403 for an agent admitted
+ * for no service, 503 when its store failed, 429 past a rate or size limit,
+ * 400 for a request it found invalid, such as a renewal longer than the
+ * lease); from a control plane that sends no `refusal`, by the words of its
+ * message (403 "no service", 503 "store", else 400); a schema refusal 400;
+ * anything else 503.
  */
 export function coordFailure(result: CoordResult): MeshletHttpError {
   const message = result.message ?? 'the control plane refused the coordination request';
@@ -40,11 +50,13 @@ export function coordFailure(result: CoordResult): MeshletHttpError {
   if (code === AgentErrors.COORDINATION_UNAVAILABLE.code) return AgentErrors.COORDINATION_UNAVAILABLE(message);
   const status =
     code === 'MESHLET_COORDINATION_REFUSED'
-      ? /no service/i.test(message)
-        ? 403
-        : /store/i.test(message)
-          ? 503
-          : 400
+      ? result.refusal !== undefined
+        ? REFUSAL_STATUS[result.refusal]
+        : /no service/i.test(message)
+          ? 403
+          : /store/i.test(message)
+            ? 503
+            : 400
       : code.startsWith('MESHLET_PROTOCOL_')
         ? 400
         : 503;

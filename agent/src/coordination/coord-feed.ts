@@ -16,7 +16,9 @@ export type CoordNotice =
  * The changes of every lock and election the app watches through this agent,
  * fanned out to its listeners (SSE streams, long-polls, waiting acquires),
  * and the leases the app holds ({@link HeldLeases}): their holders are told
- * `lost`, `doubt` when the stream drops and `restored` when it is back. On a
+ * `lost`, `doubt` when the stream drops and `restored` when it is back (and
+ * `lost`, `disconnected`, if it stays down past the control plane's
+ * `disconnectGraceMs`: the control plane may have freed the lease). On a
  * new stream each held lease is read again (`get`): if its token is no longer
  * the holder's, `lost`; each watched lock too, so that a change missed while
  * away reaches its listeners.
@@ -24,13 +26,17 @@ export type CoordNotice =
 export class CoordFeed {
   readonly #client: CoordClient;
   readonly #log: Logger;
+  readonly #clock: () => number;
   readonly #listeners = new Map<string, Set<(n: CoordNotice) => void>>();
   readonly #revisions = new Map<string, number>();
+  /** Leases the app was told it lost while the stream was down: released when it is back (the store may keep them). */
+  readonly #lostAway: HeldLease[] = [];
   readonly held: HeldLeases;
 
   constructor(client: CoordClient, clock: () => number, log: Logger) {
     this.#client = client;
     this.#log = log;
+    this.#clock = clock;
     this.held = new HeldLeases(clock, (lease, reason) => this.#lost(lease, reason));
     client.onEvent((e) => this.#onEvent(e));
     client.onConnection((up) => (up ? this.#restored() : this.#doubt()));
@@ -83,14 +89,25 @@ export class CoordFeed {
   #lost(lease: HeldLease, reason: CoordReason): void {
     this.#log.warn({ kind: lease.kind, name: lease.name, token: lease.token, reason }, 'the app lost a lease it held');
     this.#emit(lease.kind, lease.name, { type: 'lost', token: lease.token, reason });
+    if (!this.#client.connected) this.#lostAway.push(lease);
   }
 
   #doubt(): void {
     for (const l of this.held.all())
       this.#emit(l.kind, l.name, { type: 'doubt', token: l.token, expiresAt: l.expiresAt });
+    // Counted from when the drop was noticed: the control client keeps no time of the last message it received.
+    this.held.away(this.#clock());
   }
 
   #restored(): void {
+    this.held.back();
+    // Lost as the agent counted it while away (expired, or away past the grace): the control plane may still hold
+    // it (a restarted one gives holders a grace of its own), and nobody will renew it: give it back now.
+    for (const l of this.#lostAway.splice(0))
+      this.#client.request({ op: 'release', kind: l.kind, name: l.name, token: l.token }).then(
+        () => undefined,
+        () => undefined, // dropped again: it lapses with its TTL
+      );
     for (const l of this.held.all()) {
       this.#emit(l.kind, l.name, { type: 'restored', token: l.token });
       this.#client.request({ op: 'get', kind: l.kind, name: l.name }).then(

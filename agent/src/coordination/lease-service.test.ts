@@ -146,4 +146,85 @@ describe('LeaseService and CoordFeed', () => {
     });
     expect(standIn.received.filter((m) => m.op === 'renew')).toEqual([]);
   });
+
+  it('a renewal answered after the lease ended as the agent counts it does not bring it back: 409, and released with its token', async () => {
+    standIn = new CoordStandIn();
+    const a = standIn.attach('a1');
+    const got = await a.leases.acquire('lock', 'x', { ttlMs: 1000, waitMs: 0 }, never);
+    if (!got.ok) throw new Error('refused');
+    const token = got.grant.token;
+    const notices: CoordNotice[] = [];
+    a.feed.subscribe('lock', 'x', (n) => notices.push(n));
+    standIn.silent = true; // the renewal stays in flight
+    const renewal = a.leases.renew('lock', 'x', token, undefined);
+    await until(() => notices.some((n) => n.type === 'lost'), 'lost at the end of the lease', 4000);
+    const sent = standIn.received.find((m) => m.op === 'renew')!;
+    standIn.silent = false;
+    // The control plane renewed it (its lease counts from when it wrote): the answer lands after the app was told.
+    a.onMessage({
+      type: 'coordResult',
+      id: sent.id,
+      ok: true,
+      state: {
+        kind: 'lock',
+        service: 'orders',
+        name: 'x',
+        holder: { agentId: 'a1', instanceId: 'a1-i' },
+        token,
+        ttlMs: 1000,
+        revision: token,
+      },
+    });
+    await expect(renewal).rejects.toMatchObject({ code: 'MESHLET_LOCK_NOT_HELD', statusCode: 409 });
+    expect(a.feed.held.get('lock', 'x')).toBeUndefined();
+    await until(() => standIn.received.some((m) => m.op === 'release' && m.token === token), 'given back');
+  });
+
+  it('tells the holder lost (disconnected) when its stream stays down past the control plane disconnectGraceMs; a lease that ends first is lost as expired', async () => {
+    standIn = new CoordStandIn();
+    standIn.disconnectGraceMs = 1500;
+    const a = standIn.attach('a1');
+    const x = await a.leases.acquire('lock', 'x', { ttlMs: 60_000, waitMs: 0 }, never);
+    const y = await a.leases.acquire('lock', 'y', { ttlMs: 1000, waitMs: 0 }, never);
+    if (!x.ok || !y.ok) throw new Error('refused');
+    const notices: CoordNotice[] = [];
+    a.feed.subscribe('lock', 'x', (n) => notices.push(n));
+    a.feed.subscribe('lock', 'y', (n) => notices.push(n));
+    standIn.drop('a1');
+    await until(() => notices.filter((n) => n.type === 'lost').length === 2, 'both lost', 4000);
+    expect(notices.filter((n) => n.type === 'lost')).toEqual([
+      { type: 'lost', token: y.grant.token, reason: 'expired' },
+      { type: 'lost', token: x.grant.token, reason: 'disconnected' },
+    ]);
+    // Lost stays lost: back on a stream (the control plane still holding it or not), its renewal is refused here.
+    standIn.connect('a1');
+    await expect(a.leases.renew('lock', 'x', x.grant.token, undefined)).rejects.toMatchObject({
+      code: 'MESHLET_LOCK_NOT_HELD',
+      message: expect.stringMatching(/disconnected/),
+    });
+    expect(standIn.received.filter((m) => m.op === 'renew')).toEqual([]);
+    // The store kept it (a control plane restarted gives holders a grace of its own): the agent gives it back.
+    await until(() => standIn.entries.get('lock/x')?.state.holder === undefined, 'x released on the new stream');
+    expect(standIn.received.filter((m) => m.op === 'release').map((m) => m.token)).toContain(x.grant.token);
+  });
+
+  it('a stream back before disconnectGraceMs keeps the lease (renewed on the new stream)', async () => {
+    standIn = new CoordStandIn();
+    standIn.disconnectGraceMs = 200;
+    const a = standIn.attach('a1');
+    const x = await a.leases.acquire('lock', 'x', { ttlMs: 60_000, waitMs: 0 }, never);
+    const z = await a.leases.acquire('lock', 'z', { ttlMs: 1000, waitMs: 0 }, never);
+    if (!x.ok || !z.ok) throw new Error('refused');
+    const notices: CoordNotice[] = [];
+    a.feed.subscribe('lock', 'x', (n) => notices.push(n));
+    a.feed.subscribe('lock', 'z', (n) => notices.push(n));
+    standIn.drop('a1');
+    standIn.connect('a1');
+    // z's lease ends well past the grace counted from the drop: by then a grace still running would have fired.
+    await until(() => notices.some((n) => n.type === 'lost'), 'z lost at the end of its lease', 4000);
+    expect(notices.filter((n) => n.type === 'lost')).toEqual([
+      { type: 'lost', token: z.grant.token, reason: 'expired' },
+    ]);
+    expect((await a.leases.renew('lock', 'x', x.grant.token, undefined)).token).toBe(x.grant.token);
+  });
 });

@@ -1,4 +1,4 @@
-import type { CoordKind, CoordState, Logger } from '@meshlet/shared';
+import type { CoordKind, CoordReason, CoordState, Logger } from '@meshlet/shared';
 import { AgentErrors } from '../errors.js';
 import type { CoordClient } from './coord-client.js';
 import { coordFailure, streamDown } from './coord-failure.js';
@@ -24,6 +24,14 @@ export interface LeaseGrant {
 
 /** An acquire's outcome: granted, or held by someone else when the wait ended (the holder in `state`). */
 export type AcquireOutcome = { ok: true; grant: LeaseGrant } | { ok: false; state: CoordState | undefined };
+
+/** 409 `MESHLET_LOCK_NOT_HELD` for a renewal of a lease the app was told it lost. */
+function toldLost(kind: CoordKind, name: string, token: number, reason: CoordReason): Error {
+  return AgentErrors.LOCK_NOT_HELD(
+    `${kind} "${name}": the lease of token ${token} is gone (${reason}) and the app was told so on the events ` +
+      'stream; stop acting as the holder and acquire it again',
+  );
+}
 
 /** Thrown (and not answered: the app went away) when the app cancels a wait. */
 export class WaitCancelled extends Error {
@@ -85,7 +93,8 @@ export class LeaseService {
         if (result.ok && result.state?.token !== undefined) {
           const token = result.state.token;
           const grant: LeaseGrant = { state: result.state, token, ttlMs: req.ttlMs, expiresAt: sentAt + req.ttlMs };
-          this.#feed.held.hold({ kind, name, token, expiresAt: grant.expiresAt });
+          const disconnectGraceMs = result.disconnectGraceMs;
+          this.#feed.held.hold({ kind, name, token, expiresAt: grant.expiresAt, disconnectGraceMs });
           this.#feed.observe(result.state);
           if (signal.aborted) {
             await this.release(kind, name, token).catch(() => undefined);
@@ -113,11 +122,8 @@ export class LeaseService {
     // Once the app was told `lost`, the lease stays lost: the store may still hold it for a moment (it counts from
     // when it wrote, the agent from when it sent), but a renewal now would contradict what the app was told.
     const lost = this.#feed.held.lostReason(kind, name, token);
-    if (lost !== undefined)
-      throw AgentErrors.LOCK_NOT_HELD(
-        `${kind} "${name}": the lease of token ${token} is gone (${lost}) and the app was told so on the events ` +
-          'stream; stop acting as the holder and acquire it again',
-      );
+    if (lost !== undefined) throw toldLost(kind, name, token, lost);
+    const before = this.#feed.held.get(kind, name);
     const { result, sentAt } = await this.#client.request({
       op: 'renew',
       kind,
@@ -129,10 +135,21 @@ export class LeaseService {
       if (result.code === AgentErrors.LOCK_NOT_HELD.code) this.#feed.held.lose(kind, name, token, 'expired');
       throw coordFailure(result);
     }
+    // Lost while the renewal was on its way (its lease as counted here ended, or the agent was away too long): the
+    // app was told `lost`, so this answer must not bring the lease back. The store's lease is given back instead.
+    const lostMeanwhile = this.#feed.held.lostReason(kind, name, token);
+    if (lostMeanwhile !== undefined) {
+      this.#client.request({ op: 'release', kind, name, token }).then(
+        () => undefined,
+        () => undefined, // no stream or no answer: it lapses with its TTL
+      );
+      throw toldLost(kind, name, token, lostMeanwhile);
+    }
     const granted = ttlMs ?? result.state.ttlMs;
     if (granted === undefined) throw coordFailure({ ...result, ok: false, message: 'the renewal named no TTL' });
     const expiresAt = sentAt + granted;
-    this.#feed.held.hold({ kind, name, token, expiresAt });
+    const disconnectGraceMs = result.disconnectGraceMs ?? before?.disconnectGraceMs;
+    this.#feed.held.hold({ kind, name, token, expiresAt, disconnectGraceMs });
     this.#feed.observe(result.state);
     return { state: result.state, token, ttlMs: granted, expiresAt };
   }

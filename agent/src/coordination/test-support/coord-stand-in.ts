@@ -24,6 +24,8 @@ interface Attached {
 export class CoordStandIn {
   revision = 0;
   silent = false;
+  /** Sent with every successful acquire and renew when set, as the control plane's `heartbeat.timeoutMs`. */
+  disconnectGraceMs: number | undefined;
   readonly service = 'orders';
   readonly entries = new Map<string, Entry>();
   readonly agents: Attached[] = [];
@@ -82,6 +84,10 @@ export class CoordStandIn {
     for (const a of this.agents) a.coordination.close();
   }
 
+  #grace(): Partial<CoordResult> {
+    return this.disconnectGraceMs === undefined ? {} : { disconnectGraceMs: this.disconnectGraceMs };
+  }
+
   #agent(agentId: string): Attached {
     const a = this.agents.find((x) => x.agentId === agentId);
     if (a === undefined) throw new Error(`no agent ${agentId}`);
@@ -137,13 +143,13 @@ export class CoordStandIn {
           revision: token,
         };
         lapse(m.ttlMs ?? 15_000);
-        answer(true);
+        answer(true, this.#grace());
         return this.#broadcast(entry.state, 'acquired');
       }
       case 'renew':
         if (!mine) return answer(false, { code: 'MESHLET_LOCK_NOT_HELD', message: 'not held' });
         lapse(m.ttlMs ?? s.ttlMs ?? 15_000);
-        return answer(true);
+        return answer(true, this.#grace());
       case 'release':
         if (!mine) return answer(false, { code: 'MESHLET_LOCK_NOT_HELD', message: 'not held' });
         clearTimeout(entry.timer);
