@@ -7,6 +7,7 @@ import type { EventLog, MeshEvent } from '../events/event-log.js';
 import type { FailoverEngine } from '../failover/failover-engine.js';
 import type { PolicyStore, PolicyWrite } from '../policies/policy-store.js';
 import { sendError } from './api-errors.js';
+import { tokenNameOf } from './auth.js';
 import { eventFilter } from './read-routes.js';
 
 /** What the write routes need from the control plane. */
@@ -158,7 +159,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       const overBudget = deps.policyBudget?.(req.params.name, req.body.policy);
       if (overBudget !== undefined)
         return sendError(reply, ApiErrors.TABLE_OVER_BUDGET(overBudget), { field: 'policy.balancer' });
-      const result = await policies.put(req.params.name, req.body.policy, req.body.resourceVersion);
+      const by = { by: tokenNameOf(req) ?? 'no token configured' };
+      const result = await policies.put(req.params.name, req.body.policy, req.body.resourceVersion, by);
       if (!result.ok) return sendError(reply, policyError(result), { field: 'resourceVersion' });
       deps.policiesChanged();
       return result.item;
@@ -176,7 +178,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       },
     },
     async (req, reply) => {
-      const result = await policies.delete(req.params.name, req.query.resourceVersion);
+      const by = { by: tokenNameOf(req) ?? 'no token configured' };
+      const result = await policies.delete(req.params.name, req.query.resourceVersion, by);
       if (!result.ok) {
         return sendError(reply, policyError(result));
       }

@@ -226,7 +226,6 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   });
   registerShardRoutes(app, {
     policies,
-    events,
     // A map change is rare and waited on (its table's ACK): the table is built at once rather than after the debounce.
     changed: () => pusher.flush(),
     inTable: (s) => {

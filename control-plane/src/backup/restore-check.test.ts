@@ -9,6 +9,7 @@ describe('checkRestoredState', () => {
       ['policies/orders', { retries: { maxRetries: 3 } }],
       ['drains/orders-1', { reason: 'kernel upgrade' }],
       ['authz/orders', { rules: [{ from: ['web'] }] }],
+      ['shard-generations/orders', 7],
       [
         'join-credentials/0123456789abcdef',
         { id: '0123456789abcdef', service: 'orders', createdAt: 1, expiresAt: 2, secretSha256: 'a'.repeat(64) },
@@ -31,6 +32,7 @@ describe('checkRestoredState', () => {
       { id: '0123456789abcdef', service: 'orders', createdAt: 1, expiresAt: 2, secretSha256: 'a'.repeat(64) },
       /another id/,
     ],
+    ['shard-generations/orders', -1, /must be a generation/],
     ['constructor', {}, /not a key this control plane keeps/],
     ['__proto__', {}, /not a key this control plane keeps/],
   ])('refuses %s = %j, naming the key', (key, value, problem) => {

@@ -2,6 +2,7 @@ import { compileValidator, Id, ServiceName, resolveAuthzPolicy, resolvePolicy } 
 import { Type } from '@sinclair/typebox';
 import { AUTHZ_PREFIX } from '../authz/authz-store.js';
 import { isStoredJoinCredential, JOIN_CREDENTIAL_PREFIX } from '../join/join-credential-store.js';
+import { SHARD_GENERATION_PREFIX } from '../sharding/shard-map-change.js';
 
 const isServiceName = compileValidator(ServiceName);
 const isId = compileValidator(Id);
@@ -16,7 +17,7 @@ const Cluster = compileValidator(Type.Object({ id: Type.String({ minLength: 1, m
  * from starting again. Returns the first problem, naming the key, or
  * `undefined` when every key is one the control plane knows with a valid
  * value: `services`, `cluster`, `policies/<service>`, `drains/<instance>`,
- * `join-credentials/<id>`, `authz/<service>`.
+ * `join-credentials/<id>`, `authz/<service>`, `shard-generations/<service>`.
  */
 export function checkRestoredState(state: ReadonlyMap<string, unknown>): string | undefined {
   for (const [key, value] of state) {
@@ -47,6 +48,13 @@ function checkKey(key: string, value: unknown): string | undefined {
     } catch (e) {
       return (e as Error).message;
     }
+  }
+  if (key.startsWith(SHARD_GENERATION_PREFIX)) {
+    if (!isServiceName(key.slice(SHARD_GENERATION_PREFIX.length)).ok)
+      return 'is not a map generation of a valid service name';
+    return Number.isSafeInteger(value) && (value as number) >= 0
+      ? undefined
+      : 'must be a generation (an integer from 0)';
   }
   if (key.startsWith('drains/')) {
     if (!isId(key.slice('drains/'.length)).ok) return 'is not a drain of a valid instance id';

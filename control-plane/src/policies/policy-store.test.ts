@@ -67,4 +67,27 @@ describe('PolicyStore', () => {
     const p = new PolicyStore(s, {});
     expect(p.item('orders').source).toBe('default');
   });
+
+  it('pairs each resourceVersion with the policy of that revision, even while the write is on its way to the disk', async () => {
+    const s = await store();
+    const p = new PolicyStore(s, {});
+    await p.put('orders', { retries: { maxRetries: 1 } }, '0');
+    let release = () => {};
+    const disk = new Promise<void>((r) => (release = r));
+    const put = s.put.bind(s);
+    // The value is in the store at once; the write resolves when the disk is done (as a slow fsync).
+    s.put = async (key, value) => {
+      const written = put(key, value);
+      await disk;
+      return written;
+    };
+    const writing = p.put('orders', { retries: { maxRetries: 2 } }, '1');
+    const seen = p.item('orders');
+    // A client that reads, changes and writes back at this version must be changing what that version holds.
+    expect(seen).toMatchObject({ resourceVersion: '2', spec: { retries: { maxRetries: 2 } } });
+    expect(seen.policy.retries.maxRetries).toBe(2);
+    expect(p.policyOf('orders').retries.maxRetries).toBe(2);
+    release();
+    expect(await writing).toMatchObject({ ok: true, item: { resourceVersion: '2' } });
+  });
 });

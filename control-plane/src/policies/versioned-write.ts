@@ -1,7 +1,7 @@
 import type { Store } from '../store/store.js';
 
-/** The outcome of a {@link versionedPut} or {@link versionedDelete}. */
-export type VersionedWrite = { ok: true } | { ok: false; status: 404 | 409; message: string };
+/** The outcome of a {@link versionedPut} or {@link versionedDelete}: the store revision of the write when done. */
+export type VersionedWrite = { ok: true; revision: number } | { ok: false; status: 404 | 409; message: string };
 
 /** How a refused write names what it wrote: `the policy of "orders"`, and the text when there is none to delete. */
 export interface WriteNames {
@@ -22,9 +22,9 @@ export async function versionedPut(
   resourceVersion: string | undefined,
   names: WriteNames,
 ): Promise<VersionedWrite> {
-  if (resourceVersion === undefined) {
-    await store.put(key, value);
-  } else if ((await store.writeIf(key, value, Number(resourceVersion))) === undefined) {
+  if (resourceVersion === undefined) return { ok: true, revision: await store.put(key, value) };
+  const revision = await store.writeIf(key, value, Number(resourceVersion));
+  if (revision === undefined) {
     const current = String(store.modRevision(key) ?? 0);
     return {
       ok: false,
@@ -32,7 +32,7 @@ export async function versionedPut(
       message: `resourceVersion ${resourceVersion} is stale: ${names.what} is at ${current}; get it again and reapply your change`,
     };
   }
-  return { ok: true };
+  return { ok: true, revision };
 }
 
 /** Deletes `key`, with `resourceVersion` only if it is still current; 404 when there is nothing to delete. */
@@ -45,8 +45,10 @@ export async function versionedDelete(
   const missing = { ok: false as const, status: 404 as const, message: names.missing };
   if (resourceVersion === undefined) {
     if (store.modRevision(key) === undefined) return missing;
-    await store.delete(key);
-  } else if ((await store.writeIf(key, undefined, Number(resourceVersion))) === undefined) {
+    return { ok: true, revision: await store.delete(key) };
+  }
+  const revision = await store.writeIf(key, undefined, Number(resourceVersion));
+  if (revision === undefined) {
     const rev = store.modRevision(key);
     if (rev === undefined) return missing;
     return {
@@ -55,5 +57,5 @@ export async function versionedDelete(
       message: `resourceVersion ${resourceVersion} is stale: ${names.what} is at ${rev}; get it again`,
     };
   }
-  return { ok: true };
+  return { ok: true, revision };
 }

@@ -1,4 +1,4 @@
-import type { ShardingPolicy } from '@meshlet/shared';
+import { MAX_SHARD_RANGES, type ShardingPolicy } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { mergeRanges, moveRange, splitRange } from './shard-edits.js';
 
@@ -70,5 +70,37 @@ describe('shard edits', () => {
     expect(
       ok(mergeRanges({ ...r, ranges: [r.ranges[0]!, { ...r.ranges[1]!, instance: 'a' }] }, 9)).sharding.ranges,
     ).toEqual([{ from: 0, to: 100, instance: 'a' }]);
+  });
+
+  it('refuses to split a full map with 409 naming the limit (not a map the policy schema refuses)', () => {
+    const full: ShardingPolicy = {
+      ...map,
+      ranges: Array.from({ length: MAX_SHARD_RANGES }, (_, i) => ({
+        ...(i === 0 ? {} : { from: `k${String(i).padStart(5, '0')}` }),
+        ...(i === MAX_SHARD_RANGES - 1 ? {} : { to: `k${String(i + 1).padStart(5, '0')}` }),
+        instance: 'a',
+      })),
+    };
+    const r = splitRange(full, 'k00001x');
+    expect(r).toMatchObject({ ok: false, status: 409, field: 'at' });
+    expect(!r.ok && r.message).toContain(`the most a map may have (${MAX_SHARD_RANGES})`);
+    // The 404 of a move names the first few range starts, not all 1024 of them.
+    const missing = moveRange(full, 'zzz', { instance: 'b' });
+    expect(missing).toMatchObject({ ok: false, status: 404 });
+    const message = missing.ok ? '' : missing.message;
+    expect(message).toContain(`and ${MAX_SHARD_RANGES - 8} more`);
+    expect(message.length).toBeLessThan(300);
+  });
+
+  it('compares subset owners whatever the order of their labels', () => {
+    const subsets: ShardingPolicy = {
+      ...map,
+      ranges: [
+        { to: 'm', subset: { zone: 'a', shard: '1' } },
+        { from: 'm', subset: { shard: '1', zone: 'a' } },
+      ],
+    };
+    expect(ok(mergeRanges(subsets, 'm')).sharding.ranges).toEqual([{ subset: { zone: 'a', shard: '1' } }]);
+    expect(moveRange(subsets, 'm', { subset: { zone: 'a', shard: '1' } })).toMatchObject({ ok: false, status: 409 });
   });
 });

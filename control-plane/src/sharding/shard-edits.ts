@@ -1,4 +1,5 @@
 import {
+  MAX_SHARD_RANGES,
   compareShardValues,
   ownerOf,
   type RangeBound,
@@ -8,8 +9,9 @@ import {
   shardingPolicyIssues,
   shardValue,
 } from '@meshlet/shared';
+import { canonicalJson } from '../backup/canonical-json.js';
 
-/** The outcome of an edit: the new map (its generation one higher), or why not with the status and field to answer. */
+/** The outcome of an edit: the new map (its generation one higher; the policy store sets the one kept), or why not with the status and field to answer. */
 export type ShardEdit =
   | { ok: true; sharding: ShardingPolicy; summary: string }
   | { ok: false; status: 400 | 404 | 409; field: string; message: string };
@@ -28,7 +30,18 @@ const withOwner = (r: KeyRange, owner: RangeOwner): KeyRange => {
   return { ...bounds, ...owner };
 };
 
-const sameOwner = (a: RangeOwner, b: RangeOwner): boolean => JSON.stringify(a) === JSON.stringify(b);
+/** The same owner: the same instance, or the same labels whatever their order (`{a, b}` is `{b, a}`). */
+const sameOwner = (a: RangeOwner, b: RangeOwner): boolean => canonicalJson(a) === canonicalJson(b);
+
+/** How many range starts a message lists before "and N more": a full map's would be a megabyte. */
+const LISTED_STARTS = 8;
+
+/** The starts of the ranges of `s`, the first few of them. */
+function startsOf(s: ShardingPolicy): string {
+  const starts = s.ranges.slice(0, LISTED_STARTS).map((r) => show(r.from, 'null'));
+  const more = s.ranges.length - starts.length;
+  return starts.join(', ') + (more > 0 ? ` and ${more} more (see GET .../shards)` : '');
+}
 
 function parse(s: ShardingPolicy, v: RangeBound, field: string): string | bigint | Extract<ShardEdit, { ok: false }> {
   const compare = s.compare ?? 'string';
@@ -52,6 +65,13 @@ const bounds = (s: ShardingPolicy) => {
 };
 
 function done(s: ShardingPolicy, ranges: KeyRange[], summary: string): ShardEdit {
+  if (ranges.length > MAX_SHARD_RANGES)
+    return {
+      ok: false,
+      status: 409,
+      field: 'at',
+      message: `the map has ${s.ranges.length} ranges, the most a map may have (${MAX_SHARD_RANGES}): merge two adjacent ranges of one owner first (POST .../shards/merge), then split`,
+    };
   const sharding: ShardingPolicy = { ...s, ranges, generation: (s.generation ?? 0) + 1 };
   // Edits of a valid map stay valid; checked all the same, so that a bug here never reaches a table.
   const issues = shardingPolicyIssues(sharding);
@@ -121,7 +141,7 @@ export function moveRange(s: ShardingPolicy, from: RangeBound | null, owner: Ran
       ok: false,
       status: 404,
       field: 'from',
-      message: `no range starts at ${from === null ? 'minus infinity (from: null)' : JSON.stringify(from)}; ranges start at ${s.ranges.map((r) => show(r.from, 'null')).join(', ')}`,
+      message: `no range starts at ${from === null ? 'minus infinity (from: null)' : JSON.stringify(from)}; ranges start at ${startsOf(s)}`,
     };
   if (sameOwner(ownerOf(range), owner))
     return { ok: false, status: 409, field: 'to', message: `range ${describeRange(range)} is already owned so` };

@@ -4,15 +4,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sendError } from '../api/api-errors.js';
 import { tokenNameOf } from '../api/auth.js';
 import { ApiErrors } from '../errors.js';
-import type { EventLog } from '../events/event-log.js';
+import { canonicalJson } from '../backup/canonical-json.js';
 import type { PolicyItem, PolicyStore } from '../policies/policy-store.js';
 import { type OwnerCandidate, ownerWarnings } from './owner-warnings.js';
 import { mergeRanges, moveRange, type ShardEdit, splitRange } from './shard-edits.js';
 
 /** What the shard routes need from the control plane. */
 export interface ShardRouteDeps {
+  /** Where maps are read and written; it gives each change its generation and records its `sharding` event. */
   policies: Pick<PolicyStore, 'item' | 'put'>;
-  events: Pick<EventLog, 'add'>;
   /** Called after a map changed: a new table follows at once (the answer names its version when this replica builds it). */
   changed: () => void;
   /** The service's sharding in the newest routing table, and the version the service last changed at; undefined before any table. */
@@ -63,17 +63,18 @@ const oneOwner = (o: Owned): RangeOwner | undefined | false =>
         ? { subset: o.subset }
         : undefined;
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+const same = (a: unknown, b: unknown) => a !== undefined && b !== undefined && canonicalJson(a) === canonicalJson(b);
 
 /**
  * The range map of a service through the admin API:
  * `GET /v1/services/NAME/shards`, and `POST .../shards/split`, `.../move`,
- * `.../merge`. Each edit is a change of the service's policy: checked
- * against the `resourceVersion` it was based on (409 when stale), written
- * through the policy store (a map from the config file becomes an API
- * policy: the config file's with the new map), recorded in the event log
- * (kind `sharding`, with who, before and after), and sent in the next
- * routing table, which agents ACK as any.
+ * `.../merge`. Each edit is a change of the service's policy, made on the
+ * policy as the store holds it at the `resourceVersion` it was based on
+ * (409 when stale): written through the policy store (a map from the config
+ * file becomes an API policy: the config file's with the new map), which
+ * gives it the next generation and records its event (kind `sharding`, with
+ * who, before and after), and sent in the next routing table, which agents
+ * ACK as any.
  */
 export function registerShardRoutes(app: FastifyInstance, deps: ShardRouteDeps): void {
   const view = (item: PolicyItem, sharding: ShardingPolicy) => {
@@ -165,26 +166,17 @@ export function registerShardRoutes(app: FastifyInstance, deps: ShardRouteDeps):
       return sendError(reply, error(result.message), { field: result.field });
     }
     const base = item.source === 'api' ? (item.spec as Record<string, unknown>) : item.policy;
-    const written = await deps.policies.put(service, { ...base, sharding: result.sharding }, resourceVersion);
+    const by = tokenNameOf(req) ?? 'no token configured';
+    // No await between reading the map (mapOf) and this write: it is made on the map at the version it checked.
+    const written = await deps.policies.put(service, { ...base, sharding: result.sharding }, resourceVersion, {
+      by,
+      operation,
+      summary: result.summary,
+    });
     if (!written.ok)
       return sendError(reply, (written.status === 404 ? ApiErrors.NOT_FOUND : ApiErrors.CONFLICT)(written.message), {
         field: 'resourceVersion',
       });
-    const by = tokenNameOf(req) ?? 'no token configured';
-    deps.events.add({
-      kind: 'sharding',
-      service,
-      from: `generation ${sharding.generation ?? 0}`,
-      to: `generation ${result.sharding.generation ?? 0}`,
-      reason: `${result.summary} (by ${by})`,
-      evidence: {
-        operation,
-        by,
-        before: sharding.ranges,
-        after: result.sharding.ranges,
-        resourceVersion: written.item.resourceVersion,
-      },
-    });
     deps.changed();
     return { ...view(written.item, written.item.policy.sharding ?? result.sharding), change: result.summary };
   };

@@ -75,9 +75,10 @@ export const ShardingPolicy = Type.Object(
     }),
     ranges: Type.Array(KeyRange, { minItems: 1, maxItems: MAX_SHARD_RANGES }),
     /**
-     * The map's generation: the control plane adds one on every split, move
-     * and merge (`/v1/services/NAME/shards/...`), so that an agent's refusal
-     * and the admin API name the same map. Absent: 0.
+     * The map's generation, set by the control plane: one more than the
+     * highest so far on every change of the map (an edit, `PUT` or `DELETE
+     * /v1/policies`), never lower; one written in a policy is replaced.
+     * Agents' refusals and the admin API name it. Absent: 0.
      */
     generation: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 48 })),
   },
