@@ -146,11 +146,28 @@ describe('range sharding', () => {
   });
 
   it('odd characters and a repeated header in the shard key do not crash routing', async () => {
-    // Latin-1 bytes, quotes, a backslash, percent signs, tabs: each routed by its order, or in no range.
-    for (const key of ['ÿÿÿ', '"}{\\', '%00%zz', 'a\tb', ' ', '../../etc', '\u00a0']) {
+    // Quotes, a backslash, percent signs, tabs, UTF-8: each routed by its order, or in no range.
+    const utf8 = (k: string) => Buffer.from(k, 'utf8').toString('latin1'); // node sends header strings as Latin-1
+    for (const key of ['"}{\\', '%00%zz', 'a\tb', '../../etc', utf8('ö'), utf8('日本')]) {
       const a = await get(key);
       expect([200, 404], `${JSON.stringify(key)}: ${a.body}`).toContain(a.status);
       if (a.status === 404) expect(a.json().error.code).toBe('MESHLET_SHARD_KEY_UNROUTABLE');
+    }
+    // The shard API's ?key= (UTF-8) and a request carrying the key's UTF-8 bytes in the header name the same owner.
+    const asked = await httpRequest(client.adminPort, `/v1/shards/kv?key=${encodeURIComponent('ö')}`);
+    expect(asked.status, asked.body).toBe(200);
+    expect(asked.json().members).toContain(await ownerOf(utf8('ö')));
+    // Latin-1 bytes that are not UTF-8 (0xFF, a lone 0xA0): refused, not routed under another reading of the bytes.
+    for (const key of ['ÿÿÿ', '\u00a0']) {
+      const a = await get(key);
+      expect(a.status, a.body).toBe(400);
+      expect(a.json().error.message).toContain('not valid UTF-8');
+    }
+    // An empty key is no key (node trims a header value: a space is empty too).
+    for (const key of ['', ' ']) {
+      const empty = await get(key);
+      expect(empty.status, empty.body).toBe(400);
+      expect(empty.json().error.code).toBe('MESHLET_SHARD_KEY_INVALID');
     }
     // Two x-key headers: refused rather than one of them picked (a hop in front might pick the other).
     const twice = await new Promise<{ status: number; body: string }>((resolve, reject) => {

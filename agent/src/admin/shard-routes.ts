@@ -59,7 +59,15 @@ export function registerShardRoutes(app: FastifyInstance, deps: ShardRouteDeps):
     const refused = map.refuse?.(key);
     if (refused !== undefined) return send(reply, refused.refusal, refused.extra);
     // Spread whole: a provider may add what its kind knows (a range map, the range the key fell in).
-    return { service: map.service, key, ...map.lookup(key), routedTo: map.routedTo(key, table), ...mapFields(map) };
+    const candidates = map.candidates?.(key, table);
+    return {
+      service: map.service,
+      key,
+      ...map.lookup(key),
+      routedTo: map.routedTo(key, table),
+      ...(candidates === undefined ? {} : { candidates }),
+      ...mapFields(map),
+    };
   });
 
   app.post('/v1/shards/:service/lookup', { bodyLimit: 4 * 1024 * 1024 }, async (req, reply) => {
@@ -99,6 +107,8 @@ export function registerShardRoutes(app: FastifyInstance, deps: ShardRouteDeps):
     const invalid = invalidKey(found.map, keys, () => 'keys');
     if (invalid !== undefined) return send(reply, invalid.err, invalid.extra);
     reply.hijack();
+    // The reader left while the map was made (a large table is built in slices): nothing to follow or clean up.
+    if (reply.raw.destroyed) return reply;
     const stream = new ShardEventStream(reply.raw, {
       service: found.map.service,
       maps: deps.maps,
@@ -106,9 +116,10 @@ export function registerShardRoutes(app: FastifyInstance, deps: ShardRouteDeps):
       interest: { self: deps.self, keys },
       ...(deps.heartbeatMs === undefined ? {} : { heartbeatMs: deps.heartbeatMs }),
     });
+    stream.start();
+    if (stream.closed) return reply;
     streams.add(stream);
     reply.raw.once('close', () => streams.delete(stream));
-    stream.start();
     return reply;
   });
 }

@@ -9,7 +9,8 @@ import {
   retryDelay,
 } from '../resilience/retry-policy.js';
 import { requestHash } from '../route/request-hash.js';
-import type { Destination } from '../route/destination.js';
+import { attemptSelection } from '../sharding/range-follow.js';
+import type { Destination, Refusal } from '../route/destination.js';
 import type { ForwardState } from './access-line.js';
 import { answerExhausted } from './answer-exhausted.js';
 import { type AttemptContext, attemptEndpoint } from './attempt-endpoint.js';
@@ -17,6 +18,7 @@ import { rawUpstreamHeaders } from './hop-headers.js';
 import { NO_BODY, readBody } from './request-body.js';
 import type { RequestTarget } from './request-target.js';
 import { settleFailedAttempt } from './settle-failed-attempt.js';
+import { sendJsonError } from './json-error.js';
 import { addTraceContextRaw } from './trace-context.js';
 import { waitWhileConnected } from './wait-while-connected.js';
 
@@ -42,7 +44,8 @@ export async function forwardHttp1(
   d: Destination,
   state: ForwardState,
 ): Promise<void> {
-  const { svc, dest, lb, retries, timeouts } = d;
+  const { svc, dest, retries, timeouts } = d;
+  let lb = d.lb;
   const headers = rawUpstreamHeaders(req, target.service);
   const ids = addTraceContextRaw(headers);
   state.traceId = ids.traceId;
@@ -97,6 +100,11 @@ export async function forwardHttp1(
     const exclude = new Set([...tried, ...(lost ?? []), ...(current ? [current.id] : [])]);
     return lb.pick({ ...pick, exclude }) !== undefined;
   };
+  // A range's owner may have changed while the request waited (breaker queue, fault delay, its body): see RangeFollow.
+  const refuse = (r: Refusal) => sendJsonError(res, r.refusal, r.extra);
+  const first = attemptSelection(d.range, lb, refuse);
+  if (first === undefined) return;
+  lb = first;
   let endpoint = lb.pick(pick);
   for (let attempt = 0; endpoint !== undefined; attempt++) {
     if (attempt > 0) {
@@ -137,7 +145,11 @@ export async function forwardHttp1(
     }
     if (!decision?.retry) break;
     if (!(await waitWhileConnected(retryDelay(attempt, retries, o.random), res))) return;
-    endpoint = next;
+    const now = attemptSelection(d.range, lb, refuse);
+    if (now === undefined) return;
+    // A new owner since the retry was granted: its endpoints, none of which was tried.
+    endpoint = now === lb ? next : now.pick(pick);
+    lb = now;
   }
   answerExhausted(res, d, failures, budgetExhausted);
 }

@@ -237,12 +237,12 @@ export class OutboundListener {
     target: RequestTarget,
     client: WaitingClient,
   ): Promise<Destination | Refusal | undefined> {
-    const d = resolveDestination(this.#o.table(), req, target);
+    const d = resolveDestination(this.#o.table(), req, target, this.#o.table);
     const subs = this.#o.subscriptions;
     if (!('refusal' in d) || subs === undefined || this.#o.table()?.service(target.service) !== undefined) return d;
     const wait = subs.wait(target.service, client);
     if (wait === undefined) return d;
-    return (await wait) === 'gone' ? undefined : resolveDestination(this.#o.table(), req, target);
+    return (await wait) === 'gone' ? undefined : resolveDestination(this.#o.table(), req, target, this.#o.table);
   }
 
   /** Whether a refused request names a host outside the mesh that `allow-any` passes through (never on a dedicated port or in a tunnel). */

@@ -5,6 +5,7 @@ import type { PickContext } from '../balancer/balancer.js';
 import { AgentErrors } from '../errors.js';
 import type { Destination } from '../route/destination.js';
 import { requestHash } from '../route/request-hash.js';
+import { attemptSelection } from '../sharding/range-follow.js';
 import type { OriginPools } from './origin-pools.js';
 import type { RequestTarget } from './request-target.js';
 import { addTraceContextRaw } from './trace-context.js';
@@ -37,7 +38,10 @@ export async function forwardUpgrade(
   const pick: PickContext = { exclude: tried, hash: requestHash(req, target.path, d.dest.policy.balancer.hashKey) };
   const failures: string[] = [];
   for (let attempt = 0; attempt <= d.retries.maxRetries; attempt++) {
-    const endpoint = d.lb.pick(pick);
+    // A range's owner as of the table in force (see RangeFollow); a tunnel once open stays where it was opened.
+    const lb = attemptSelection(d.range, d.lb, (r) => refuseUpgrade(socket, r.refusal, r.extra));
+    if (lb === undefined) return;
+    const endpoint = lb.pick(pick);
     if (!endpoint) break;
     tried.add(endpoint.id);
     const r = await tunnelUpgrade(req, socket, head, {

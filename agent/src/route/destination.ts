@@ -3,6 +3,7 @@ import type { HttpErrorDefinition, MeshletHttpError, RetryPolicy, RouteRule, Tim
 import type { EndpointSelection } from '../balancer/endpoint-selection.js';
 import { type AgentErrorCode, AgentErrors } from '../errors.js';
 import type { RequestTarget } from '../listener/request-target.js';
+import { RangeFollow } from '../sharding/range-follow.js';
 import { routeByRange } from '../sharding/range-route.js';
 import type { RouteTable } from './route-table.js';
 import type { ServiceRuntime } from './service-runtime.js';
@@ -18,6 +19,12 @@ export interface Destination {
   timeouts: TimeoutPolicy;
   /** The routing table's version, for messages. */
   version: number;
+  /**
+   * A range-sharded destination: the owner's selection as of the table in
+   * force at each attempt (see {@link RangeFollow}); absent otherwise, and
+   * when the caller gave no way to read the table in force.
+   */
+  range?: RangeFollow;
 }
 
 /** Why a request cannot be routed: the answer to give, with its `MESHLET_*` code and the status bound to it. */
@@ -38,12 +45,15 @@ const refuse = (
  * Where a request for `target` goes under `table`: the service it names,
  * its first matching route, the split that route chose (a subset, or
  * another service), and the retry and timeout settings that apply. Shared
- * by plain requests and upgrades.
+ * by plain requests and upgrades. `tables` (the table in force, read
+ * again later): a range-sharded request's owner is looked up again before
+ * each attempt when a newer table came meanwhile (`Destination.range`).
  */
 export function resolveDestination(
   table: RouteTable | undefined,
   req: IncomingMessage,
   target: RequestTarget,
+  tables?: () => RouteTable | undefined,
 ): Destination | Refusal {
   if (!table) {
     return refuse(
@@ -89,11 +99,13 @@ export function resolveDestination(
   }
   // A range-sharded service: only the owner of the key's range may serve it (a split's subset gives way to it).
   const sharding = dest.policy.sharding;
+  let range: RangeFollow | undefined;
   if (sharding) {
     const owned = routeByRange(dest, sharding, req, target.path, table.version);
     if ('refusal' in owned) return owned;
     lb = owned.lb;
     subset = ` ${owned.label}`;
+    if (tables) range = new RangeFollow(tables, dest.name, req, target.path, table.version, lb);
   }
   if (lb.size === 0) {
     return refuse(
@@ -103,5 +115,5 @@ export function resolveDestination(
     );
   }
   const { retries, timeouts } = svc.settingsFor(rule);
-  return { svc, dest, lb, retries, timeouts, version: table.version };
+  return { svc, dest, lb, retries, timeouts, version: table.version, ...(range ? { range } : {}) };
 }

@@ -29,6 +29,23 @@ export function requestKey(req: IncomingMessage, path: string, key: HashKey): st
   }
 }
 
+/**
+ * The 32-bit hash the data path gives a request whose `source` (a hash
+ * balancer's `hashKey.source`) carries `key`, written as the app means it
+ * (the shard API's `?key=`, a UTF-8 string). A header or cookie value is
+ * hashed as node reads its bytes, as Latin-1 (the UTF-8 bytes of `ö` read
+ * as `Ã¶`): so a non-ASCII key is hashed here as the Latin-1 reading of its
+ * UTF-8 bytes, which is what a request carrying it gets. Requests are
+ * hashed as they always were (changing that would move every non-ASCII key
+ * on upgrade, and agents of two versions would disagree on their owners);
+ * an ASCII key hashes the same either way.
+ */
+export function keyHash(key: string, source: HashKey['source'] | undefined): number {
+  if ((source === 'header' || source === 'cookie') && /[\u0080-\uffff]/.test(key))
+    return hashString(Buffer.from(key, 'utf8').toString('latin1'));
+  return hashString(key);
+}
+
 /** The 32-bit hash of the request's key; `undefined` (a random pick) when there is no key. */
 export function requestHash(req: IncomingMessage, path: string, key: HashKey | undefined): number | undefined {
   if (!key) return undefined;

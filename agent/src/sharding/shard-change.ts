@@ -1,4 +1,4 @@
-import type { ShardMap, ShardMove } from './shard-map.js';
+import type { ShardLookup, ShardMap, ShardMove } from './shard-map.js';
 
 /** Most moved parts one event lists; past it, `truncated` says to read the whole map instead. */
 export const MAX_EVENT_MOVES = 100_000;
@@ -28,7 +28,7 @@ export interface ShardChange {
   truncated?: true;
   /** For the agent's own instance (when it is one of the service's): the parts it gained and lost. */
   self?: { instanceId: string; gained: ShardMove[]; lost: ShardMove[] };
-  /** For each key the stream asked about (`?keys=`) whose owner changed. */
+  /** For each key the stream asked about (`?keys=`) whose owner changed; owners by name (a subset: `shard=c`). */
   keys?: Array<{ key: string; hash?: number; from: string | null; to: string | null }>;
   reason?: string;
 }
@@ -67,10 +67,13 @@ export function shardChange(
   }
   const self = interest.self;
   if (self !== undefined && diff !== undefined && (isMember(before, self) || isMember(after, self))) {
+    // An owner is self when self is one of its instances (a range map's subset owner has several).
+    const mine = (m: ShardMap | undefined, owner: string | null): boolean =>
+      owner !== null && m !== undefined && (m.membersOf?.(owner) ?? [owner]).includes(self);
     out.self = {
       instanceId: self,
-      gained: diff.moves.filter((m) => m.to === self),
-      lost: diff.moves.filter((m) => m.from === self),
+      gained: diff.moves.filter((m) => mine(after, m.to) && !mine(before, m.from)),
+      lost: diff.moves.filter((m) => mine(before, m.from) && !mine(after, m.to)),
     };
   }
   if (interest.keys.length > 0) {
@@ -78,8 +81,8 @@ export function shardChange(
     for (const key of interest.keys) {
       const was = before?.lookup(key);
       const now = after?.lookup(key);
-      const from = was?.owner?.instanceId ?? null;
-      const to = now?.owner?.instanceId ?? null;
+      const from = was === undefined ? null : ownerNameOf(was);
+      const to = now === undefined ? null : ownerNameOf(now);
       if (from === to) continue;
       const hash = now?.hash ?? was?.hash;
       keys.push(hash === undefined ? { key, from, to } : { key, hash, from, to });
@@ -88,6 +91,11 @@ export function shardChange(
   }
   if (reason !== undefined) out.reason = reason;
   return out;
+}
+
+/** A key's owner by name (instance id, or a range map's subset selector); `null` when it has none. */
+export function ownerNameOf(l: ShardLookup): string | null {
+  return l.ownerName !== undefined ? l.ownerName : (l.owner?.instanceId ?? null);
 }
 
 /** The map's identity, or `null`. */

@@ -70,6 +70,22 @@ describe.each(['ring_hash', 'maglev'] as const)('the %s shard map', (kind) => {
     expect(map.lookup('user-1').owner).toMatchObject({ host: '10.0.0.1', zone: 'z1' });
   });
 
+  it('a non-ASCII key: the shard API (?key=, UTF-8) and a request carrying it in a header (bytes read as Latin-1) agree', async () => {
+    const t = table(kind, ten, 5);
+    const map = await mapOf(t);
+    const lb = t.service('cache')?.lb;
+    for (const key of ['ö-tenant', 'straße-9', '日本-1', 'emoji-😀', 'user-1']) {
+      // What node hands over for the header's UTF-8 bytes: one Latin-1 character per byte.
+      const wire = Buffer.from(key, 'utf8').toString('latin1');
+      const req = { headers: { 'x-user': wire }, socket: {} } as unknown as IncomingMessage;
+      const hash = requestHash(req, '/', { source: 'header', name: 'x-user' });
+      const l = map.lookup(key);
+      expect(l.hash, key).toBe(hash);
+      expect(l.owner?.instanceId, key).toBe(lb?.pick({ hash })?.id);
+      expect(map.routedTo(key, t), key).toBe(l.owner?.instanceId);
+    }
+  });
+
   it('reports the checksum the agent ACKs and cuts the whole space into ranges that agree with each lookup', async () => {
     const t = table(kind, ten, 5);
     const map = await mapOf(t);

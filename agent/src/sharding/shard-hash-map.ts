@@ -1,4 +1,5 @@
-import { type Endpoint, type HashRing, hashString, type MaglevTable, ringIndex } from '@meshlet/shared';
+import { type Endpoint, type HashKey, type HashRing, type MaglevTable, ringIndex } from '@meshlet/shared';
+import { keyHash } from '../route/request-hash.js';
 import type { RouteTable } from '../route/route-table.js';
 import {
   changedRanges,
@@ -42,7 +43,7 @@ export class BuiltHashTable {
  * The shard map of a `ring_hash` or `maglev` service: the table built from
  * the ring membership the control plane publishes (`ServiceRoutes.ring`),
  * which every agent builds identically and whose checksum it ACKs. A key is
- * hashed as the balancer hashes a request's key (`hashString`, MurmurHash3
+ * hashed as the balancer hashes a request carrying it (`keyHash`: MurmurHash3
  * of the UTF-8 bytes) and found in the table as `RingHashBalancer` and
  * `MaglevBalancer` find it, so the owner is where a request with that key
  * goes whenever the caller's candidate set is the ring (see
@@ -59,15 +60,19 @@ export class HashShardMap implements ShardMap {
   /** Owners by index of `built.table.ids`. */
   readonly #owners: ShardOwner[];
   readonly #weights: number[];
+  readonly #source: HashKey['source'] | undefined;
 
+  /** @param source - where the balancer reads a request's key (`hashKey.source`): how a key is hashed, see `keyHash` */
   constructor(
     service: string,
     built: BuiltHashTable,
     ring: { version: number; members: ReadonlyArray<{ id: string; weight: number }> },
     endpoints: readonly Endpoint[],
     tableVersion: number,
+    source?: HashKey['source'],
   ) {
     this.service = service;
+    this.#source = source;
     this.kind = built.kind;
     this.version = ring.version;
     this.checksum = built.checksum;
@@ -81,7 +86,7 @@ export class HashShardMap implements ShardMap {
   }
 
   lookup(key: string): ShardLookup {
-    const hash = hashString(key);
+    const hash = keyHash(key, this.#source);
     const i = this.built.ownerIndex(hash);
     return { hash, owner: this.#owners[i] ?? null };
   }
@@ -93,7 +98,7 @@ export class HashShardMap implements ShardMap {
    * bounded-load cap, a spill to another tier).
    */
   routedTo(key: string, table: RouteTable): string | null {
-    return table.service(this.service)?.lb.pick({ hash: hashString(key) })?.id ?? null;
+    return table.service(this.service)?.lb.pick({ hash: keyHash(key, this.#source) })?.id ?? null;
   }
 
   view(): ShardMapView {

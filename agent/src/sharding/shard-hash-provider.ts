@@ -52,7 +52,16 @@ export class HashShardProvider implements ShardMapProvider {
       this.#built.set(service, made);
       entry = made;
     }
-    return { map: new HashShardMap(service, await entry.table, ring, routes?.endpoints ?? [], table.version) };
+    return {
+      map: new HashShardMap(
+        service,
+        await entry.table,
+        ring,
+        routes?.endpoints ?? [],
+        table.version,
+        policy.hashKey?.source,
+      ),
+    };
   }
 }
 

@@ -38,8 +38,14 @@ export interface ShardMove {
 export interface ShardLookup {
   /** The key's 32-bit hash, for hash maps (MurmurHash3 of its UTF-8 bytes, as the balancer hashes a request key). */
   hash?: number;
-  /** The owner; `null` when the map has none for the key (a range map with a gap). */
+  /** The owner; `null` when the map has none for the key (a range map with a gap), or when several instances are (a subset). */
   owner: ShardOwner | null;
+  /**
+   * The owner's name as `ranges` and moves name it: the instance id, a range
+   * map's subset selector (`shard=c`); `null` in a gap. Absent: the owner's
+   * instance id.
+   */
+  ownerName?: string | null;
 }
 
 /** The whole map: its members with their share of the key space, and the owner of every part, compacted. */
@@ -71,10 +77,27 @@ export interface ShardMap {
   readonly members: readonly string[];
   /** The owner of `key`. */
   lookup(key: string): ShardLookup;
-  /** The instance this agent's data path would send a request with `key` to right now (see docs); `null`: none. */
+  /**
+   * The instance this agent's data path would send a request with `key` to
+   * right now (see docs); `null`: none, or not one (a balancer that picks per
+   * request among several: see the answer's `candidates`). Changes no
+   * balancer state.
+   */
   routedTo(key: string, table: RouteTable): string | null;
   /** The whole map. */
   view(): ShardMapView;
+  /**
+   * The instances of the owner named `owner` (as in `ranges` and moves) in
+   * this map's table: a subset's members. Absent: an owner is one instance,
+   * its name its id.
+   */
+  membersOf?(owner: string): readonly string[];
+  /**
+   * The instances a request with `key` may go to from this agent now, when
+   * the balancer picks per request among several (see {@link routedTo});
+   * absent for maps whose `routedTo` always names one.
+   */
+  candidates?(key: string, table: RouteTable): string[] | null;
   /**
    * The parts of the key space whose owner changed from `previous` (a map of
    * the same service) to this one, compacted; `undefined` when the two are

@@ -19,6 +19,8 @@ export class ShardMaps {
   readonly #log: Logger | undefined;
   readonly #watchers = new Map<string, Set<ShardWatcher>>();
   #pending: RouteTable | undefined;
+  /** The last table installed, watched or not: a watcher that starts from an older one is told of it. */
+  #latest: RouteTable | undefined;
   #running = false;
 
   constructor(providers: readonly ShardMapProvider[] = [new HashShardProvider()], log?: Logger) {
@@ -35,11 +37,22 @@ export class ShardMaps {
     return undefined;
   }
 
-  /** Calls `watcher` after each table install with `service`'s map; returns the function that stops it. */
-  watch(service: string, watcher: ShardWatcher): () => void {
+  /**
+   * Calls `watcher` after each table install with `service`'s map; returns
+   * the function that stops it. `since`: the version of the table the
+   * watcher's first map came from; a newer table installed meanwhile (while
+   * that map was built) is made and handed to it, as if it came now.
+   */
+  watch(service: string, watcher: ShardWatcher, since?: number): () => void {
     let set = this.#watchers.get(service);
     if (set === undefined) this.#watchers.set(service, (set = new Set()));
     set.add(watcher);
+    const latest = this.#latest;
+    if (since !== undefined && latest !== undefined && latest.version > since) {
+      // Through the queue, so that tables reach watchers in order; one already waiting there is as new or newer.
+      if (this.#pending === undefined || this.#pending.version < latest.version) this.#pending = latest;
+      if (!this.#running) void this.#drain();
+    }
     return () => {
       set.delete(watcher);
       if (set.size === 0 && this.#watchers.get(service) === set) this.#watchers.delete(service);
@@ -55,6 +68,7 @@ export class ShardMaps {
 
   /** A routing table was installed: the watched services' maps are made and handed to their watchers. */
   onTable(table: RouteTable): void {
+    this.#latest = table;
     if (this.#watchers.size === 0) return;
     this.#pending = table;
     if (!this.#running) void this.#drain();

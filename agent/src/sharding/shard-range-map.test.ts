@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { registerShardRoutes } from '../admin/shard-routes.js';
 import { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import { resolveDestination } from '../route/destination.js';
+import { requestHash } from '../route/request-hash.js';
 import { RouteTable } from '../route/route-table.js';
 import { rangeOwner } from './range-owner.js';
 import { shardChange } from './shard-change.js';
@@ -22,7 +23,13 @@ const ep = (id: string, labels: Record<string, string> = {}): Endpoint => ({
   weight: 1,
   labels,
 });
-const endpoints = [ep('kv-1'), ep('kv-2'), ep('kv-3', { shard: 'c' }), ep('kv-4', { shard: 'c' })];
+const endpoints = [
+  ep('kv-1'),
+  ep('kv-2'),
+  ep('kv-3', { shard: 'c' }),
+  ep('kv-4', { shard: 'c' }),
+  ep('kv-5', { shard: 'd' }),
+];
 
 const STRINGS: ShardingPolicy = {
   kind: 'range',
@@ -47,14 +54,14 @@ const INTEGERS: ShardingPolicy = {
 };
 
 /** A table of `kv` (range-sharded by `sharding`, balanced by `balancer`) and `plain` (not sharded). */
-const table = (sharding: ShardingPolicy, version = 9, balancer = 'maglev') =>
+const table = (sharding: ShardingPolicy, version = 9, balancer: string | Record<string, unknown> = 'maglev') =>
   new RouteTable(
     {
       type: 'routes',
       version,
       nonce: `n${version}`,
       services: {
-        kv: { endpoints, policy: { balancer: { kind: balancer }, sharding } },
+        kv: { endpoints, policy: { balancer: typeof balancer === 'string' ? { kind: balancer } : balancer, sharding } },
         plain: { endpoints: [ep('p-1')] },
       },
     } as unknown as Routes,
@@ -119,16 +126,41 @@ describe('the range shard map', () => {
     }
   });
 
-  it('routedTo equals the pick of the data path for a request carrying the key', async () => {
-    const t = table(INTEGERS);
+  it('routedTo equals the pick of the data path for a request carrying the key, subset owners included', async () => {
+    // A hash balancer whose hashKey reads the shard key: a subset owner's pick is the key's, as a request's is.
+    const hashKey = { source: 'query', name: 'k' } as const;
+    const t = table(INTEGERS, 9, { kind: 'maglev', hashKey });
     const map = await mapOf(t);
     const req = { method: 'GET', headers: {}, rawHeaders: [] } as unknown as IncomingMessage;
+    let subsets = 0;
     for (const key of integerKeys) {
-      const d = resolveDestination(t, req, { service: 'kv', path: `/?k=${encodeURIComponent(key)}` });
+      const path = `/?k=${encodeURIComponent(key)}`;
+      const d = resolveDestination(t, req, { service: 'kv', path });
       const routed = map.routedTo(key, t);
-      if ('refusal' in d) expect(routed, key).toBeNull();
-      else if (map.lookup(key).owner !== null) expect(routed, key).toBe(d.lb.pick()?.id);
+      if ('refusal' in d) {
+        expect(routed, key).toBeNull();
+        continue;
+      }
+      if (map.lookup(key).owner === null) subsets++;
+      expect(routed, key).toBe(d.lb.pick({ hash: requestHash(req, path, hashKey) })?.id);
     }
+    expect(subsets).toBeGreaterThan(10);
+  });
+
+  it('routedTo and the candidates move no balancer on: API lookups do not shift round robin', async () => {
+    const t = table(STRINGS, 9, 'round_robin');
+    const map = await mapOf(t);
+    const lb = t.service('kv')?.subsetLb({ shard: 'c' });
+    const first = [lb?.pick()?.id, lb?.pick()?.id];
+    expect([...first].sort()).toEqual(['kv-3', 'kv-4']);
+    // An odd number of lookups: had each picked, the next pick would be the other one.
+    for (let i = 0; i < 11; i++) {
+      expect(map.routedTo('x', t)).toBeNull(); // several candidates, picked per request
+      expect(map.candidates('x', t)).toEqual(['kv-3', 'kv-4']);
+      expect(map.routedTo('a', t)).toBe('kv-1'); // one candidate: the instance owner
+    }
+    expect(lb?.pick()?.id).toBe(first[0]);
+    expect(map.candidates('r', t)).toBeNull();
   });
 
   it('states its version (the generation), checksum, members and ranges with string bounds', async () => {
@@ -210,7 +242,7 @@ describe('the range shard map', () => {
         { start: 'q', end: 't', from: null, to: 'shard=c' },
       ],
       self: { instanceId: 'kv-2', gained: [], lost: [{ start: 'd', end: 'q', from: 'kv-2', to: 'shard=c' }] },
-      keys: [{ key: 'e', from: 'kv-2', to: null }],
+      keys: [{ key: 'e', from: 'kv-2', to: 'shard=c' }],
     });
     expect(change?.share).toBeUndefined();
     expect(change?.reset).toBeUndefined();
@@ -218,6 +250,49 @@ describe('the range shard map', () => {
     const integers = await mapOf(table(INTEGERS));
     expect(integers.movesSince(before)).toBeUndefined();
     expect(before.movesSince({ kind: 'maglev' } as ShardMap)).toBeUndefined();
+  });
+});
+
+describe('range map events with subset owners', () => {
+  it("reports a key moving between two subsets by owner name, and self from each subset's instances", async () => {
+    const ranges = (shard: string): ShardingPolicy['ranges'] => [
+      { to: 'h', instance: 'kv-1' },
+      { from: 'h', subset: { shard } },
+    ];
+    const c = await mapOf(table({ ...STRINGS, ranges: ranges('c'), generation: 1 }, 10));
+    const d = await mapOf(table({ ...STRINGS, ranges: ranges('d'), generation: 2 }, 11));
+    const move = { start: 'h', end: null, from: 'shard=c', to: 'shard=d' };
+    // kv-3 is in shard=c: it lost [h, +inf); the key x moved from one subset to the other.
+    expect(shardChange('kv', c, d, { self: 'kv-3', keys: ['x', 'a'] })).toMatchObject({
+      moves: [move],
+      self: { instanceId: 'kv-3', gained: [], lost: [move] },
+      keys: [{ key: 'x', from: 'shard=c', to: 'shard=d' }],
+    });
+    // kv-5 is in shard=d: it gained it.
+    expect(shardChange('kv', c, d, { self: 'kv-5', keys: [] })?.self).toEqual({
+      instanceId: 'kv-5',
+      gained: [move],
+      lost: [],
+    });
+    // A move from an instance to the subset it is in is no loss for it.
+    const one = await mapOf(
+      table(
+        {
+          ...STRINGS,
+          ranges: [
+            { to: 'h', instance: 'kv-1' },
+            { from: 'h', instance: 'kv-3' },
+          ],
+        },
+        12,
+      ),
+    );
+    expect(shardChange('kv', one, c, { self: 'kv-3', keys: [] })?.self).toEqual({
+      instanceId: 'kv-3',
+      gained: [],
+      lost: [],
+    });
+    expect(c.lookup('x')).toMatchObject({ owner: null, ownerName: 'shard=c', members: ['kv-3', 'kv-4'] });
   });
 });
 

@@ -2,13 +2,14 @@ import { createHash } from 'node:crypto';
 import {
   compareShardValues,
   type Endpoint,
-  hashString,
   ownerOf,
   type RangeOwner,
   type ShardingPolicy,
   shardValue,
 } from '@meshlet/shared';
+import { keyHash } from '../route/request-hash.js';
 import type { RouteTable } from '../route/route-table.js';
+import type { ServiceRuntime } from '../route/service-runtime.js';
 import type { RangeMap } from './range-map.js';
 import { ownerInstances, rangeMapOf, rangeOwner } from './range-owner.js';
 import { ownerSelection, rangeHitOf } from './range-route.js';
@@ -49,7 +50,7 @@ export interface RangeShardLookup extends ShardLookup {
  * (`shard=c`, labels sorted, comma-joined; an instance id has no `=`, so the
  * two never collide). What `ranges[].owner` and moves' `from`/`to` say.
  */
-export function ownerName(owner: RangeOwner): string {
+export function ownerNameFor(owner: RangeOwner): string {
   if ('instance' in owner) return owner.instance;
   return Object.keys(owner.subset)
     .sort()
@@ -77,6 +78,7 @@ export class RangeShardMap implements ShardMap {
   readonly #map: RangeMap;
   readonly #byId: Map<string, Endpoint>;
   readonly #endpoints: readonly Endpoint[];
+  readonly #membersByName = new Map<string, readonly string[]>();
 
   constructor(service: string, policy: ShardingPolicy, endpoints: readonly Endpoint[], tableVersion: number) {
     this.service = service;
@@ -97,8 +99,21 @@ export class RangeShardMap implements ShardMap {
     if (!r.ok) return { owner: null, reason: r.message };
     const members = ownerInstances(r.owner, this.#endpoints);
     const range = { from: text(r.range.from), to: text(r.range.to) };
-    if ('subset' in r.owner) return { owner: null, subset: r.owner.subset, members, range, index: r.index };
-    return { owner: this.#ownerOf(r.owner.instance), members, range, index: r.index };
+    const ownerName = ownerNameFor(r.owner);
+    if ('subset' in r.owner) return { owner: null, ownerName, subset: r.owner.subset, members, range, index: r.index };
+    return { owner: this.#ownerOf(r.owner.instance), ownerName, members, range, index: r.index };
+  }
+
+  membersOf(owner: string): readonly string[] {
+    let members = this.#membersByName.get(owner);
+    if (members === undefined) {
+      const range = this.policy.ranges.find((r) => ownerNameFor(ownerOf(r)) === owner);
+      // An owner this map does not name: an instance id is itself, a selector of another map matches nobody here.
+      members =
+        range !== undefined ? ownerInstances(ownerOf(range), this.#endpoints) : owner.includes('=') ? [] : [owner];
+      this.#membersByName.set(owner, members);
+    }
+    return members;
   }
 
   refuse(key: string): ShardKeyRefusal | undefined {
@@ -108,19 +123,42 @@ export class RangeShardMap implements ShardMap {
 
   /**
    * Where this agent's data path sends a request with `key` (the service's
-   * own default route, first attempt): a pick of the range owner's selection,
-   * as `routeByRange` makes it. For an instance owner, that instance while it
-   * is in the table; for a subset, the subset balancer's pick, with the key's
-   * hash for a hash balancer (so equal to a request's pick when its
-   * `hashKey` reads the shard key).
+   * own default route, first attempt), without picking (a pick would move a
+   * round robin on, or draw for P2C): with a hash balancer (`ring_hash`,
+   * `maglev`), its pick for the key's hash, which changes nothing (so equal
+   * to a request's pick when its `hashKey` reads the shard key); with any
+   * other balancer, the one candidate of the owner when there is one (an
+   * instance owner that is routable), else `null`: the balancer picks per
+   * request among {@link candidates}.
    */
   routedTo(key: string, table: RouteTable): string | null {
+    const found = this.#owner(key, table);
+    if (found === undefined) return null;
+    const { svc, owner } = found;
+    const balancer = svc.policy.balancer;
+    if (balancer.kind === 'ring_hash' || balancer.kind === 'maglev')
+      return ownerSelection(svc, owner).pick({ hash: keyHash(key, balancer.hashKey?.source) })?.id ?? null;
+    const c = candidatesOf(svc, owner);
+    return c.length === 1 ? (c[0] as string) : null;
+  }
+
+  /**
+   * The instances a request with `key` may be sent to by this agent now: the
+   * owner's instances that are healthy and not ejected by this agent (all of
+   * them when none is: the balancer's panic serves them all); `null` when
+   * the key has no range.
+   */
+  candidates(key: string, table: RouteTable): string[] | null {
+    const found = this.#owner(key, table);
+    return found === undefined ? null : candidatesOf(found.svc, found.owner);
+  }
+
+  #owner(key: string, table: RouteTable): { svc: ServiceRuntime; owner: RangeOwner } | undefined {
     const svc = table.service(this.service);
     const sharding = svc?.policy.sharding;
-    if (svc === undefined || sharding === undefined) return null;
+    if (svc === undefined || sharding === undefined) return undefined;
     const hit = rangeHitOf(this.service, sharding, key, table.version);
-    if ('refusal' in hit) return null;
-    return ownerSelection(svc, hit.owner).pick({ hash: hashString(key) })?.id ?? null;
+    return 'refusal' in hit ? undefined : { svc, owner: hit.owner };
   }
 
   view(): ShardMapView & { ranges: RangeShardRange[] } {
@@ -172,10 +210,10 @@ export class RangeShardMap implements ShardMap {
   #ownerAt(value: string | bigint | undefined): string | null {
     if (value === undefined) {
       const first = this.policy.ranges[0];
-      return first !== undefined && first.from === undefined ? ownerName(ownerOf(first)) : null;
+      return first !== undefined && first.from === undefined ? ownerNameFor(ownerOf(first)) : null;
     }
     const hit = this.#map.lookupValue(value);
-    return hit === undefined ? null : ownerName(hit.owner);
+    return hit === undefined ? null : ownerNameFor(hit.owner);
   }
 
   #ranges(): RangeShardRange[] {
@@ -186,7 +224,7 @@ export class RangeShardMap implements ShardMap {
       const out: RangeShardRange = {
         start,
         end,
-        owner: ownerName(owner),
+        owner: ownerNameFor(owner),
         index,
         members: ownerInstances(owner, this.#endpoints),
       };
@@ -206,6 +244,18 @@ export class RangeShardMap implements ShardMap {
 function checksumOf(policy: ShardingPolicy): string {
   const compare = policy.compare ?? 'string';
   const canon = (v: string | number | undefined) => (v === undefined ? null : String(shardValue(v, compare) ?? v));
-  const body = JSON.stringify([compare, policy.ranges.map((r) => [canon(r.from), canon(r.to), ownerName(ownerOf(r))])]);
+  const body = JSON.stringify([
+    compare,
+    policy.ranges.map((r) => [canon(r.from), canon(r.to), ownerNameFor(ownerOf(r))]),
+  ]);
   return createHash('sha256').update(body).digest('hex').slice(0, 16);
+}
+
+/** The owner's instances in the table that are routable for this agent (healthy, not ejected); all of them when none is. */
+function candidatesOf(svc: ServiceRuntime, owner: RangeOwner): string[] {
+  const members = ownerInstances(owner, svc.endpoints);
+  const byId = new Map(svc.endpoints.map((e) => [e.id, e]));
+  const ejected = svc.ejected;
+  const up = members.filter((id) => (byId.get(id)?.health ?? 'healthy') === 'healthy' && !ejected.has(id));
+  return (up.length > 0 ? up : members).sort();
 }

@@ -5,8 +5,9 @@ import type { PickContext } from '../../balancer/balancer.js';
 import { AgentErrors, ERROR_HEADER } from '../../errors.js';
 import { failureKind } from '../../resilience/failure-kind.js';
 import { type AttemptOutcome, decideRetry, type RetryDecision, retryDelay } from '../../resilience/retry-policy.js';
-import type { Destination } from '../../route/destination.js';
+import type { Destination, Refusal } from '../../route/destination.js';
 import { requestHash } from '../../route/request-hash.js';
+import { attemptSelection } from '../../sharding/range-follow.js';
 import type { ForwardState } from '../access-line.js';
 import { answerExhausted } from '../answer-exhausted.js';
 import { sendJsonError } from '../json-error.js';
@@ -87,7 +88,8 @@ async function attempts(
   expired: AbortSignal,
 ): Promise<number | undefined> {
   const res = response as unknown as Http2ServerResponse;
-  const { svc, dest, lb, retries, timeouts } = d;
+  const { svc, dest, retries, timeouts } = d;
+  let lb = d.lb;
   const retryOn = codes(dest.policy.grpc?.retryOn, ['unavailable']);
   const failureCodes = codes(dest.policy.grpc?.failureCodes, ['unavailable', 'internal', 'deadline-exceeded']);
   const headers = requestHeadersH2(req.headers, { method: req.method, path: target.path, authority: target.service });
@@ -126,6 +128,11 @@ async function attempts(
     return GRPC_CODES['deadline-exceeded'];
   };
 
+  // A range's owner may have changed since the request was routed (a newer table): see RangeFollow.
+  const refuse = (r: Refusal) => sendJsonError(response, r.refusal, r.extra);
+  const first = attemptSelection(d.range, lb, refuse);
+  if (first === undefined) return GRPC_CODES.unavailable;
+  lb = first;
   let endpoint = lb.pick(pick);
   for (let attempt = 0; endpoint !== undefined; attempt++) {
     if (attempt > 0) {
@@ -189,7 +196,11 @@ async function attempts(
     }
     if (!decision?.retry) break;
     if (!(await waitWhileConnected(retryDelay(attempt, retries, ctx.random), response))) return GRPC_CODES.cancelled;
-    endpoint = next;
+    const now = attemptSelection(d.range, lb, refuse);
+    if (now === undefined) return GRPC_CODES.unavailable;
+    // A new owner since the retry was granted: its endpoints, none of which was tried.
+    endpoint = now === lb ? next : now.pick(pick);
+    lb = now;
   }
   answerExhausted(response, d, failures, budgetExhausted);
   return GRPC_CODES.unavailable;
