@@ -81,7 +81,9 @@ describe('dashboard on a narrow screen, and the request rate it shows', () => {
         });
         const shown = Number(((await cell.textContent()) ?? '').replace('/s', ''));
         const sent = loop.sentSince(Date.now() - 10_000).length / 10;
-        expect(Math.abs(shown - sent) / sent).toBeLessThanOrEqual(0.06);
+        // The page shows the figure of its last refresh (up to a report older than the client's count, and rounded):
+        // 8% here (the bug this guards read 10% low); the API readings above hold to 6% at every moment.
+        expect(Math.abs(shown - sent) / sent).toBeLessThanOrEqual(0.08);
       } finally {
         await page.close();
       }
