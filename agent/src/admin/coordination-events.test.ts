@@ -1,12 +1,11 @@
 import { request as httpRequest } from 'node:http';
-import { type AddressInfo, connect, type Socket } from 'node:net';
-import { createLogger } from '@meshlet/shared';
+import { connect, type Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Coordination } from '../coordination/coordination.js';
-import { CoordStandIn } from '../coordination/test-support/coord-stand-in.js';
+import type { CoordStandIn } from '../coordination/test-support/coord-stand-in.js';
+import { startCoordAdmin } from '../coordination/test-support/coord-admin.js';
 import { until } from '../listener/test-support/loopback.js';
-import { createAdminServer } from './admin-server.js';
 
 // What an events stream holds (its place among the open requests, its watch,
 // its heartbeat timer, its unsent data) is given back whatever the app does:
@@ -21,24 +20,9 @@ afterEach(async () => {
 });
 
 async function start(host = '127.0.0.1', maxOpenRequests?: number): Promise<Coordination> {
-  standIn = new CoordStandIn();
-  const coordination = standIn.attach('a1', maxOpenRequests === undefined ? {} : { maxOpenRequests });
-  app = createAdminServer(
-    {
-      agentId: 'a1',
-      table: () => undefined,
-      listening: () => true,
-      controlPlane: () => ({ connected: true, url: 'ws://x', urls: ['ws://x'], lastClose: undefined }),
-      appHealth: () => undefined,
-      subscriptions: () => ({ declared: [], learned: [] }),
-      ringChecksums: () => undefined,
-      coordination,
-    },
-    createLogger('test', 'silent'),
-  );
-  await app.listen({ host, port: 0 });
-  port = (app.server.address() as AddressInfo).port;
-  return coordination;
+  const started = await startCoordAdmin(host, maxOpenRequests);
+  ({ standIn, app, port } = started);
+  return started.coordination;
 }
 
 /** A GET's status. */

@@ -1,13 +1,11 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { type AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { createLogger } from '@meshlet/shared';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Coordination } from '../coordination/coordination.js';
-import { CoordStandIn } from '../coordination/test-support/coord-stand-in.js';
+import type { CoordStandIn } from '../coordination/test-support/coord-stand-in.js';
+import { startCoordAdmin } from '../coordination/test-support/coord-admin.js';
 import { until } from '../listener/test-support/loopback.js';
-import { createAdminServer } from './admin-server.js';
 
 // The app's coordination API on a real admin listener (loopback sockets),
 // with the control plane's side played by the in-process stand-in.
@@ -27,24 +25,9 @@ afterEach(async () => {
 });
 
 async function start(host = '127.0.0.1', maxOpenRequests?: number): Promise<Coordination> {
-  standIn = new CoordStandIn();
-  const coordination = standIn.attach('a1', maxOpenRequests === undefined ? {} : { maxOpenRequests });
-  app = createAdminServer(
-    {
-      agentId: 'a1',
-      table: () => undefined,
-      listening: () => true,
-      controlPlane: () => ({ connected: true, url: 'ws://x', urls: ['ws://x'], lastClose: undefined }),
-      appHealth: () => undefined,
-      subscriptions: () => ({ declared: [], learned: [] }),
-      ringChecksums: () => undefined,
-      coordination,
-    },
-    createLogger('test', 'silent'),
-  );
-  await app.listen({ host, port: 0 });
-  port = (app.server.address() as AddressInfo).port;
-  return coordination;
+  const started = await startCoordAdmin(host, maxOpenRequests);
+  ({ standIn, app, port } = started);
+  return started.coordination;
 }
 
 /** One request from `from` (a local address to connect from) to the admin listener at `to`. */
