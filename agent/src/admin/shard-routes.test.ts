@@ -1,45 +1,22 @@
 import { get } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Endpoint, Routes } from '@meshlet/shared';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import { capturedLogger } from '../listener/test-support/log-capture.js';
 import { RouteTable } from '../route/route-table.js';
+import { cacheEndpoint, ringTable } from '../sharding/test-support/ring-table.js';
 import { ShardMaps } from '../sharding/shard-maps.js';
 import { createAdminServer } from './admin-server.js';
 
 // Weights of 400: the three left after a removal still add up to the ring's minimum size (1024), so only the leaver's keys move.
-const ep = (i: number): Endpoint => ({
-  id: `cache-${i}`,
-  host: '127.0.0.1',
-  port: 20000 + i,
-  tier: 0,
-  weight: 400,
-  labels: {},
-});
-
-function table(ids: number[], version: number): RouteTable {
-  const endpoints = ids.map(ep);
-  const routes: Routes = {
-    type: 'routes',
-    version,
-    nonce: `n${version}`,
-    services: {
-      cache: {
-        endpoints,
-        policy: { balancer: { kind: 'ring_hash', hashKey: { source: 'header', name: 'x-user' } } } as never,
-        ring: { version, members: endpoints.map((e) => ({ id: e.id, weight: e.weight })) },
-      },
-      plain: { endpoints: [ep(1)], policy: { balancer: { kind: 'least_request' } } as never },
-    },
-  };
-  return new RouteTable(routes, 'control-plane', 0, {
-    random: () => 0.5,
-    clock: () => 0,
-    stats: new EndpointStatsMap(),
-    zone: undefined,
+const ep = (i: number) => cacheEndpoint(i, 'cache', '127.0.0.1');
+const table = (ids: number[], version: number) =>
+  ringTable(ids, version, {
+    prefix: 'cache',
+    host: '127.0.0.1',
+    policy: { balancer: { kind: 'ring_hash', hashKey: { source: 'header', name: 'x-user' } } } as never,
+    extra: { plain: { endpoints: [ep(1)], policy: { balancer: { kind: 'least_request' } } as never } },
   });
-}
 
 describe('the shard routes of the admin listener', () => {
   let current: RouteTable | undefined = table([1, 2, 3, 4], 3);

@@ -1,44 +1,15 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import type { Endpoint, Routes } from '@meshlet/shared';
 import { describe, expect, it, vi } from 'vitest';
-import { EndpointStatsMap } from '../balancer/endpoint-stats.js';
-import { RouteTable } from '../route/route-table.js';
+import type { RouteTable } from '../route/route-table.js';
 import { MAX_UNSENT_BYTES, ShardEventStream } from './shard-event-stream.js';
 import { HashShardProvider } from './shard-hash-provider.js';
 import type { ShardMap, ShardMapProvider } from './shard-map.js';
+import { ringTable } from './test-support/ring-table.js';
 import { ShardMaps } from './shard-maps.js';
 
-const ep = (i: number): Endpoint => ({
-  id: `c-${i}`,
-  host: '10.0.0.1',
-  port: 20000 + i,
-  tier: 0,
-  weight: 400,
-  labels: {},
-});
-
-function table(ids: number[], version: number): RouteTable {
-  const endpoints = ids.map(ep);
-  const routes: Routes = {
-    type: 'routes',
-    version,
-    nonce: `n${version}`,
-    services: {
-      cache: {
-        endpoints,
-        policy: { balancer: { kind: 'ring_hash' } } as never,
-        ring: { version, members: endpoints.map((e) => ({ id: e.id, weight: e.weight })) },
-      },
-    },
-  };
-  return new RouteTable(routes, 'control-plane', 0, {
-    random: () => 0.5,
-    clock: () => 0,
-    stats: new EndpointStatsMap(),
-    zone: undefined,
-  });
-}
+const table = (ids: number[], version: number) =>
+  ringTable(ids, version, { prefix: 'c', host: '10.0.0.1', policy: { balancer: { kind: 'ring_hash' } } as never });
 
 /** A response whose reader never reads: everything written stays unsent. */
 class StuckResponse extends EventEmitter {
