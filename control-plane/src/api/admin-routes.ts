@@ -159,6 +159,10 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       const overBudget = deps.policyBudget?.(req.params.name, req.body.policy);
       if (overBudget !== undefined)
         return sendError(reply, ApiErrors.TABLE_OVER_BUDGET(overBudget), { field: 'policy.balancer' });
+      if (sharding !== undefined || policies.policyOf(req.params.name).sharding !== undefined) {
+        const refused = mapWriteOnFollower(deps.following());
+        if (refused) return sendError(reply, ApiErrors.NOT_LEADER(refused.message), refused.extra);
+      }
       const by = { by: tokenNameOf(req) ?? 'no token configured' };
       const result = await policies.put(req.params.name, req.body.policy, req.body.resourceVersion, by);
       if (!result.ok) return sendError(reply, policyError(result), { field: 'resourceVersion' });
@@ -178,6 +182,10 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       },
     },
     async (req, reply) => {
+      if (policies.policyOf(req.params.name).sharding !== undefined) {
+        const refused = mapWriteOnFollower(deps.following());
+        if (refused) return sendError(reply, ApiErrors.NOT_LEADER(refused.message), refused.extra);
+      }
       const by = { by: tokenNameOf(req) ?? 'no token configured' };
       const result = await policies.delete(req.params.name, req.query.resourceVersion, by);
       if (!result.ok) {
@@ -355,4 +363,23 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       if (!ended) res.write(': connected\n\n');
     },
   );
+}
+
+/**
+ * A policy write that changes a range map is an event of the leader's log (a
+ * follower's own event would raise its sequence past the leader's and drop
+ * the leader's next ones), so a follower refuses it, naming the leader, as
+ * the range edits do; `undefined` on the leader or a single control plane.
+ */
+function mapWriteOnFollower(
+  following: { leader: { replicaId: string; url: string } | undefined } | undefined,
+): { message: string; extra: Record<string, string> } | undefined {
+  if (!following) return undefined;
+  const leader = following.leader;
+  return {
+    message: leader
+      ? `this control-plane replica follows; a policy write that changes a range map is recorded by the leader, replica ${leader.replicaId}: send it to ${leader.url || 'the leader'} (see GET /v1/cluster)`
+      : 'this control-plane replica follows and no replica leads right now (is the etcd quorum lost?); a policy write that changes a range map is recorded by the leader: try again shortly (see GET /v1/cluster)',
+    extra: leader?.url ? { leader: leader.url } : {},
+  };
 }

@@ -67,7 +67,7 @@ async function setup(o: Partial<ShardRouteDeps> = {}) {
     events,
     policiesChanged: () => changed++,
     serviceNames: () => ['kv'],
-    following: () => undefined,
+    following: o.following ?? (() => undefined),
   } as unknown as AdminDeps);
   registerShardRoutes(app, {
     policies,
@@ -209,6 +209,22 @@ describe('shard routes', () => {
     const r = await post('split', { at: 't', resourceVersion: '0' });
     expect(r.statusCode).toBe(503);
     expect(r.json().error).toMatchObject({ code: 'MESHLET_NOT_LEADER', leader: 'https://cp-1:15010' });
+    expect(events.list({})).toEqual([]);
+  });
+
+  it('leaves policy writes that change a map to the leader too (PUT and DELETE /v1/policies): no event in a follower log', async () => {
+    const { app, events } = await setup({
+      following: () => ({ leader: { replicaId: 'cp-1', url: 'https://cp-1:15010' } }),
+    });
+    const put = await app.inject({
+      method: 'PUT',
+      url: '/v1/policies/kv',
+      payload: { policy: { sharding: SHARDING }, resourceVersion: '0' },
+    });
+    expect(put.statusCode).toBe(503);
+    expect(put.json().error).toMatchObject({ code: 'MESHLET_NOT_LEADER', leader: 'https://cp-1:15010' });
+    const del = await app.inject({ method: 'DELETE', url: '/v1/policies/kv' });
+    expect(del.statusCode).toBe(503);
     expect(events.list({})).toEqual([]);
   });
 
