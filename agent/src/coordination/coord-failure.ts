@@ -29,6 +29,7 @@ const REFUSAL_STATUS: Record<NonNullable<CoordResult['refusal']>, number> = {
   store: 503,
   limit: 429,
   request: 400,
+  unhealthy: 503,
 };
 
 /**

@@ -32,7 +32,9 @@ interface Entry extends HeldLease {
  * frees the lock. Likewise while the stream is down ({@link away}): when the
  * control plane's `disconnectGraceMs` has passed since the drop was noticed,
  * `onLost` is called with `disconnected` (the control plane may free a lock
- * whose holder's agent stays away that long).
+ * whose holder's agent stays away that long; it may have noticed the drop
+ * first, so this `lost` can come a little after the release: the app's
+ * earlier signal is `doubt`).
  */
 export class HeldLeases {
   readonly #leases = new Map<string, Entry>();

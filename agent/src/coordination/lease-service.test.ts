@@ -49,6 +49,20 @@ describe('LeaseService and CoordFeed', () => {
     expect(out).toMatchObject({ ok: false, state: { holder: { agentId: 'a1' } } });
   });
 
+  it('a waiting acquire refused while its instance is unhealthy waits on, and wins once it is healthy; without a wait: 503', async () => {
+    standIn = new CoordStandIn();
+    const b = standIn.attach('b1');
+    standIn.unhealthy.add('b1');
+    await expect(b.leases.acquire('lock', 'x', { ttlMs: 3000, waitMs: 0 }, never)).rejects.toMatchObject({
+      statusCode: 503,
+    });
+    const waiting = b.leases.acquire('lock', 'x', { ttlMs: 3000, waitMs: 30_000 }, never);
+    await until(() => standIn.received.filter((m) => m.agentId === 'b1' && m.op === 'acquire').length >= 2, 'b asked');
+    standIn.unhealthy.delete('b1');
+    const out = await waiting;
+    expect(out.ok).toBe(true);
+  });
+
   it('a cancelled wait that wins after the app went away gives the lock back', async () => {
     standIn = new CoordStandIn();
     const a = standIn.attach('a1');

@@ -102,10 +102,15 @@ export class LeaseService {
           }
           return { ok: true, grant };
         }
-        if (result.ok || result.code !== AgentErrors.LOCK_HELD.code) throw coordFailure(result);
+        // Refused while this instance is marked unhealthy (its locks are released on unhealthy): wait on, as when held.
+        const unhealthy = !result.ok && result.refusal === 'unhealthy';
+        if (result.ok || (result.code !== AgentErrors.LOCK_HELD.code && !unhealthy)) throw coordFailure(result);
         if (result.state !== undefined) this.#feed.observe(result.state);
         const left = deadline - this.#clock();
-        if (left <= 0) return { ok: false, state: result.state };
+        if (left <= 0) {
+          if (unhealthy) throw coordFailure(result);
+          return { ok: false, state: result.state };
+        }
         if (woken.freed) continue;
         const backstop = Math.max(100, Math.floor((result.state?.ttlMs ?? req.ttlMs) / 3));
         // A dropped stream ends the pause too: the next try then fails at once (503).

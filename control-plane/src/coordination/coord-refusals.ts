@@ -6,7 +6,7 @@ import { WatchSets } from './watch-sets.js';
 /**
  * The `MESHLET_COORDINATION_REFUSED` answers of the {@link Coordinator}, each
  * with its `refusal` (the agent's HTTP status: `no-service` 403, `store` 503,
- * `limit` 429, `request` 400) and a message that says the fix.
+ * `limit` 429, `request` 400, `unhealthy` 503: a waiting acquire keeps waiting) and a message that says the fix.
  */
 export const CoordRefusals = {
   noService: (id: number, agentId: string): CoordResult =>
@@ -42,7 +42,7 @@ export const CoordRefusals = {
   unhealthy: (id: number, instanceId: string, what: string, state: CoordState): CoordResult =>
     coordRefused(
       id,
-      'request',
+      'unhealthy',
       `instance ${instanceId} is marked unhealthy by the health engine, and ${what} would be freed at once (releaseOnUnhealthy): acquire it again once the instance passes its health checks, or acquire with releaseOnUnhealthy false`,
       state,
     ),

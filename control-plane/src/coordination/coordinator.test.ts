@@ -232,7 +232,7 @@ describe('Coordinator', () => {
     unhealthy.add('a1-i');
     await coordinator.release('election', 'svc', 'lead', { reason: 'unhealthy' });
     const again = await ask(a, { op: 'acquire', name: 'lead', kind: 'election' });
-    expect(again).toMatchObject({ ok: false, code: 'MESHLET_COORDINATION_REFUSED', refusal: 'request' });
+    expect(again).toMatchObject({ ok: false, code: 'MESHLET_COORDINATION_REFUSED', refusal: 'unhealthy' });
     expect(again.message).toMatch(/unhealthy/);
     // Without releaseOnUnhealthy the health engine would not free it: allowed.
     expect(await ask(a, { op: 'acquire', name: 'lead', kind: 'election', releaseOnUnhealthy: false })).toMatchObject({

@@ -119,13 +119,23 @@ export const CoordResult = Type.Object({
    * How long the control plane lets a holder's agent be away (no stream to
    * any replica) before it frees the holder's locks (`disconnected`): its
    * `heartbeat.timeoutMs`. Sent with every successful acquire and renew, so
-   * that an agent whose stream dropped tells its app `lost` no later than
-   * the control plane frees the lock.
+   * that an agent whose stream dropped tells its app `lost` about when the
+   * control plane frees the lock: counted from when the agent noticed the
+   * drop, which can be later than when the control plane did (a half-open
+   * stream), so `doubt`, sent at the drop, is the app's signal to stop when
+   * its resource checks no fencing token.
    */
   disconnectGraceMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
   /** Why a `MESHLET_COORDINATION_REFUSED` was refused, for the agent's HTTP status (no more matching words). */
   refusal: Type.Optional(
-    Type.Union([Type.Literal('no-service'), Type.Literal('store'), Type.Literal('limit'), Type.Literal('request')]),
+    Type.Union([
+      Type.Literal('no-service'),
+      Type.Literal('store'),
+      Type.Literal('limit'),
+      Type.Literal('request'),
+      // The asking instance is marked unhealthy and the lock is released on unhealthy: a waiting acquire keeps waiting.
+      Type.Literal('unhealthy'),
+    ]),
   ),
 });
 /** {@inheritDoc CoordResult} */

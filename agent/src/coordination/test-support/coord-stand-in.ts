@@ -26,6 +26,8 @@ export class CoordStandIn {
   silent = false;
   /** Sent with every successful acquire and renew when set, as the control plane's `heartbeat.timeoutMs`. */
   disconnectGraceMs: number | undefined;
+  /** Agents whose instance the stand-in takes for unhealthy: their acquires are refused (`refusal: 'unhealthy'`). */
+  readonly unhealthy = new Set<string>();
   readonly service = 'orders';
   readonly entries = new Map<string, Entry>();
   readonly agents: Attached[] = [];
@@ -133,6 +135,8 @@ export class CoordStandIn {
       case 'get':
         return answer(true);
       case 'acquire': {
+        if (this.unhealthy.has(a.agentId))
+          return answer(false, { code: 'MESHLET_COORDINATION_REFUSED', refusal: 'unhealthy', message: 'unhealthy' });
         if (s.holder !== undefined) return answer(false, { code: 'MESHLET_LOCK_HELD', message: 'held' });
         const token = ++this.revision;
         entry.state = {
