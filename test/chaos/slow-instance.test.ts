@@ -26,9 +26,15 @@ describe('chaos: an instance that answers slowly (2 s)', () => {
       const loads = m.callers.map((c) =>
         steadyLoad(c.host.ip, PORTS.outbound, 'hello', { rate: 50, workers: 8, maxMs: faultMs + 60_000 }),
       );
-      await waitFor('5 s of requests before the fault', () => loads.every((l) => l.samples.length >= 250), {
-        timeoutMs: 30_000,
-      });
+      // Both instances serving before the fault: on a busy machine hello-2 was once left out (a slow health check or a
+      // latency spike), and the fault then met no request, which says nothing about moving traffic away.
+      const servedLately = (id: string) =>
+        loads.some((l) => l.samples.some((x) => x.instance === id && x.at >= Date.now() - 2_000));
+      await waitFor(
+        '5 s of requests before the fault, both instances serving',
+        () => loads.every((l) => l.samples.length >= 250) && servedLately('hello-1') && servedLately('hello-2'),
+        { timeoutMs: 30_000 },
+      );
       const slow = m.instances[1]!;
       const start = Date.now();
       await mesh.fault(slow.app, 'slow', 2000);
