@@ -23,6 +23,7 @@ export * from './run-binary.js';
 export * from './protocol/policy.js';
 export * from './protocol/grpc-policy.js';
 export * from './protocol/sharding-policy.js';
+export * from './protocol/failover.js';
 export * from './protocol/resolve-policy.js';
 export * from './protocol/authz-policy.js';
 export * from './protocol/resolve-authz-policy.js';

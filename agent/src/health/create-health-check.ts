@@ -1,15 +1,24 @@
+import type { AgentConfig } from '@meshlet/shared';
 import type { Pool } from 'undici';
 import { GrpcHealthCheck } from './grpc-health-check.js';
 import type { HealthCheck } from './health-check.js';
 import { HttpHealthCheck } from './http-health-check.js';
 
+/** `instance.healthCheck` of the agent's config. */
+export type HealthCheckSettings = NonNullable<AgentConfig['instance']>['healthCheck'];
+
 /** The check `instance.healthCheck` names: `GET path` through the app's pool, or gRPC Health/Check over h2c. */
 export function createHealthCheck(
-  config: { kind: 'http' | 'grpc'; path: string; service: string; timeoutMs: number },
+  config: HealthCheckSettings,
   app: { host: string; port: number },
   pool: Pool,
 ): HealthCheck {
-  return config.kind === 'grpc'
-    ? new GrpcHealthCheck(app, config.service, config.timeoutMs)
-    : new HttpHealthCheck(pool, config.path, config.timeoutMs);
+  switch (config.kind) {
+    case 'grpc':
+      return new GrpcHealthCheck(app, config.service, config.timeoutMs);
+    case 'http':
+      return new HttpHealthCheck(pool, config.path, config.timeoutMs);
+    default:
+      throw new Error(`health check kind ${config.kind} is not built yet`);
+  }
 }

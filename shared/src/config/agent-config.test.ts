@@ -79,6 +79,8 @@ describe('defaults', () => {
         kind: 'http',
         path: '/healthz',
         service: '',
+        user: 'postgres',
+        database: 'postgres',
         intervalMs: 1000,
         timeoutMs: 500,
         healthyThreshold: 2,
@@ -94,7 +96,7 @@ describe('defaults', () => {
       kind: 'grpc',
       service: 'meshlet.demo.Greeter',
     });
-    const bad = yamlFile(`${base}    kind: tcp\n`);
+    const bad = yamlFile(`${base}    kind: ldap\n`);
     expect(() => loadConfig(AgentConfig, { argv: ['--config', bad], env: {} })).toThrow(/instance\.healthCheck\.kind/);
   });
 

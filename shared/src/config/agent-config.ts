@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { InstanceRole } from '../protocol/failover.js';
 import { Id, Port, ServiceName } from '../protocol/messages.js';
 import { LogConfig } from './common.js';
 import { connectionLimitsSchema } from './connection-limits.js';
@@ -7,14 +8,72 @@ import { connectionLimitsSchema } from './connection-limits.js';
 const LOCAL_CAPS = { maxConnections: 4096, maxConnectionsPerAddress: 4096 };
 import { TableBudgetConfig } from './table-budget-config.js';
 
-/** The agent's active check of its local app: an HTTP `GET`, or the standard gRPC health checking protocol. */
+/** A command the agent runs (argv, no shell), with a deadline; its exit status 0 is success. */
+export const CommandConfig = Type.Object(
+  {
+    command: Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), {
+      minItems: 1,
+      maxItems: 64,
+      fix: 'give the program and its arguments as a list, such as [pg_ctl, promote, -D, /var/lib/postgresql/15/main]',
+    }),
+    timeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 30_000 }),
+  },
+  { additionalProperties: false },
+);
+/** {@inheritDoc CommandConfig} */
+export type CommandConfig = Static<typeof CommandConfig>;
+
+/**
+ * The agent's active check of its local app. Every kind reports health; the
+ * database kinds (and `exec`, and HTTP role paths) report a role too, and the
+ * database kinds a replication offset.
+ */
 export const HealthCheckConfig = Type.Object(
   {
-    /** `http`: `GET path`, any 2xx passes. `grpc`: `grpc.health.v1.Health/Check` over h2c, `SERVING` passes. */
-    kind: Type.Union([Type.Literal('http'), Type.Literal('grpc')], { default: 'http' }),
+    /**
+     * `http`: `GET path`, any 2xx (or one of `expectStatus`) passes. `grpc`: `grpc.health.v1.Health/Check` over
+     * h2c, `SERVING` passes. `tcp`: a connection to the app's port opens. `exec`: `command` exits 0 (its first
+     * word on stdout, `primary` or `replica`, is the role). `postgres`: connects and asks `pg_is_in_recovery()`.
+     * `redis`: `ROLE`.
+     */
+    kind: Type.Union(
+      [
+        Type.Literal('http'),
+        Type.Literal('grpc'),
+        Type.Literal('tcp'),
+        Type.Literal('exec'),
+        Type.Literal('postgres'),
+        Type.Literal('redis'),
+      ],
+      { default: 'http', fix: 'use one of http, grpc, tcp, exec, postgres, redis' },
+    ),
     path: Type.String({ minLength: 1, pattern: '^/', default: '/healthz' }),
+    /** `http`: the statuses that pass; absent: any 2xx. */
+    expectStatus: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { minItems: 1, maxItems: 50, uniqueItems: true }),
+    ),
+    /**
+     * `http`, Patroni style: the role is `primary` while `primary` passes, else `replica` while `replica` passes;
+     * neither: unhealthy. With role paths, `path` is not asked.
+     */
+    rolePaths: Type.Optional(
+      Type.Object(
+        {
+          primary: Type.String({ minLength: 1, pattern: '^/' }),
+          replica: Type.Optional(Type.String({ minLength: 1, pattern: '^/' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** The `service` asked with `kind: grpc` ("" = the server as a whole, as the protocol defines). */
     service: Type.String({ maxLength: 253, pattern: '^[A-Za-z0-9._/-]*$', default: '' }),
+    /** `exec`: the program and its arguments (no shell). */
+    command: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { minItems: 1, maxItems: 64 })),
+    /** `postgres`: the user and database the check connects as (to the app's host and port). */
+    user: Type.String({ minLength: 1, maxLength: 63, default: 'postgres' }),
+    database: Type.String({ minLength: 1, maxLength: 63, default: 'postgres' }),
+    /** `postgres`, `redis`: the environment variable holding the password (never the password itself in a file); absent: none. */
+    passwordEnv: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 128 })),
     intervalMs: Type.Integer({ minimum: 50, maximum: 600_000, default: 1000 }),
     timeoutMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 500 }),
     healthyThreshold: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
@@ -22,6 +81,26 @@ export const HealthCheckConfig = Type.Object(
   },
   { default: {}, additionalProperties: false },
 );
+
+/**
+ * This instance's part in its service's managed failover (`policy.failover.mode: managed`): the agent campaigns
+ * for it and runs these commands. Local to the instance's host: the control plane never sends a command to run.
+ */
+export const InstanceFailoverConfig = Type.Object(
+  {
+    /** Among standbys equally caught up, the higher wins; 0: never promoted automatically (Patroni's `failover_priority`). */
+    priority: Type.Integer({ minimum: 0, maximum: 1000, default: 1 }),
+    /** Makes this instance the primary (`pg_ctl promote`, `SELECT pg_promote()`, `REPLICAOF NO ONE`). */
+    promote: CommandConfig,
+    /** Run when this instance stops being the primary while it is up (a lost lease, a switchover): stops it taking writes. */
+    demote: Type.Optional(CommandConfig),
+    /** Run when this instance, a former primary, finds a newer term's primary: makes it follow (pg_rewind and restart as a standby, `REPLICAOF`). */
+    rejoin: Type.Optional(CommandConfig),
+  },
+  { additionalProperties: false },
+);
+/** {@inheritDoc InstanceFailoverConfig} */
+export type InstanceFailoverConfig = Static<typeof InstanceFailoverConfig>;
 
 /** The service instance this agent fronts. Absent for a client-only agent. */
 export const InstanceConfig = Type.Object(
@@ -44,6 +123,8 @@ export const InstanceConfig = Type.Object(
       { additionalProperties: false },
     ),
     healthCheck: HealthCheckConfig,
+    /** Present: this instance takes part in its service's managed failover (see {@link InstanceFailoverConfig}). */
+    failover: Type.Optional(InstanceFailoverConfig),
   },
   { additionalProperties: false },
 );
@@ -73,6 +154,11 @@ export const AgentConfig = Type.Object(
           service: ServiceName,
           port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
           host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+          /**
+           * Only endpoints whose check reports this role (for a managed service, `primary` is the current term's
+           * primary alone); absent: any. A `tcp` service's port carries bytes; others HTTP.
+           */
+          role: Type.Optional(InstanceRole),
           /** This port's own limits; the defaults are the outbound listener's. */
           limits: connectionLimitsSchema(LOCAL_CAPS),
         },

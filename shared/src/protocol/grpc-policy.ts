@@ -35,11 +35,18 @@ const GrpcCode = Type.Union(
 /**
  * The protocol a service's app speaks, which its agent speaks to it:
  * `http1` (HTTP/1.1), `http2` (cleartext HTTP/2, prior knowledge) or `grpc`
- * (HTTP/2, with gRPC's status codes read for resilience). Absent: learned
+ * (HTTP/2, with gRPC's status codes read for resilience) or `tcp` (bytes:
+ * callers reach it through a dedicated upstream port, balanced per
+ * connection, inside the agents' mutual TLS). Absent: learned
  * per request (a gRPC request, by its content type, goes to the app over
  * HTTP/2; anything else over HTTP/1.1).
  */
-export const AppProtocol = Type.Union([Type.Literal('http1'), Type.Literal('http2'), Type.Literal('grpc')]);
+export const AppProtocol = Type.Union([
+  Type.Literal('http1'),
+  Type.Literal('http2'),
+  Type.Literal('grpc'),
+  Type.Literal('tcp'),
+]);
 /** {@inheritDoc AppProtocol} */
 export type AppProtocol = Static<typeof AppProtocol>;
 

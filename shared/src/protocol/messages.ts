@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { AuthzPolicy } from './authz-policy.js';
 import { Coord, CoordEvent, CoordResult } from './coordination.js';
+import { FailoverState, InstanceRole } from './failover.js';
 import { ServicePolicy } from './policy.js';
 import { SERVICE_NAME_RULE } from './service-name.js';
 
@@ -69,7 +70,12 @@ export const EndpointHealth = Type.Union([
 export type EndpointHealth = Static<typeof EndpointHealth>;
 
 /** One endpoint of a service: the address of its agent's inbound listener. */
-export const Endpoint = Type.Object({ ...endpointFields, health: Type.Optional(EndpointHealth) });
+export const Endpoint = Type.Object({
+  ...endpointFields,
+  health: Type.Optional(EndpointHealth),
+  /** The role the instance's check reports now (also set as its `role` label, overriding a configured one); absent: none reported. */
+  role: Type.Optional(InstanceRole),
+});
 /** {@inheritDoc Endpoint} */
 export type Endpoint = Static<typeof Endpoint>;
 
@@ -117,6 +123,15 @@ export const Health = Type.Object({
   type: Type.Literal('health'),
   status: Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy')]),
   reason: Type.Optional(Type.String({ maxLength: 1024 })),
+  /** The role the check reports (postgres, redis, exec, HTTP role paths); absent: the check has none. */
+  role: Type.Optional(InstanceRole),
+  /**
+   * How far the instance's copy has got, in bytes of its replication stream
+   * (PostgreSQL's WAL LSN received or written, Redis's replication offset):
+   * standbys are ranked by it and a switchover waits for it. Sent with the
+   * role, and again at most once per check interval while it moves.
+   */
+  replicationOffset: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 53 - 1 })),
 });
 /** {@inheritDoc Health} */
 export type Health = Static<typeof Health>;
@@ -190,6 +205,8 @@ export const ServiceRoutes = Type.Object({
   ring: Type.Optional(RingMembership),
   /** The service's authorization policy, applied by its own agents to inbound calls; absent: none (the default applies). */
   authz: Type.Optional(AuthzPolicy),
+  /** For a service with `policy.failover.mode: managed`: its term, primary and candidates (see {@link FailoverState}). */
+  failover: Type.Optional(FailoverState),
 });
 /** {@inheritDoc ServiceRoutes} */
 export type ServiceRoutes = Static<typeof ServiceRoutes>;

@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { AppProtocol, GrpcPolicy } from './grpc-policy.js';
+import { ManagedFailoverPolicy } from './failover.js';
 import { ShardingPolicy } from './sharding-policy.js';
 
 /**
@@ -334,6 +335,8 @@ export const ServicePolicy = Type.Object(
     grpc: Type.Optional(GrpcPolicy),
     /** Range sharding (see {@link ShardingPolicy}); absent: every endpoint may serve every request. */
     sharding: Type.Optional(ShardingPolicy),
+    /** Managed failover (see {@link ManagedFailoverPolicy}); absent: the mesh only follows the roles the checks report. */
+    failover: Type.Optional(ManagedFailoverPolicy),
   },
   { default: {}, additionalProperties: false },
 );
