@@ -101,7 +101,7 @@ function eventView(e: MeshEvent) {
   return { ...e, time: iso(e.time) };
 }
 
-const EVENT_KINDS = new Set<EventKind>(['health', 'failover', 'drain', 'coordination', 'sharding']);
+const EVENT_KINDS = new Set<EventKind>(['health', 'failover', 'drain', 'coordination', 'sharding', 'primary']);
 
 /** Parses `/v1/events` query parameters; returns an error text naming the parameter on bad input. */
 export function eventFilter(q: Record<string, string | undefined>): EventFilter | string {

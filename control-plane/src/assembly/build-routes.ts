@@ -1,6 +1,7 @@
 import type { ServiceRoutes } from '@meshlet/shared';
 import type { AuthzStore } from '../authz/authz-store.js';
 import type { FailoverEngine } from '../failover/failover-engine.js';
+import type { ManagedFailover } from '../failover/managed/managed-failover.js';
 import { tierCounts } from '../failover/tier-counts.js';
 import type { HealthEngine } from '../health/health-engine.js';
 import type { PolicyStore } from '../policies/policy-store.js';
@@ -28,6 +29,8 @@ export interface RouteSources {
   authz: Pick<AuthzStore, 'policyOf'>;
   failover: FailoverEngine;
   rings: RingPublisher;
+  /** Managed failover: the state of each managed service (`routes.failover`). */
+  managedFailover?: Pick<ManagedFailover, 'attach'>;
 }
 
 /**
@@ -37,7 +40,7 @@ export interface RouteSources {
  * version the table gets if anything changed).
  */
 export function buildRoutes(sources: RouteSources, nextVersion: number): Record<string, ServiceRoutes> {
-  const { registry, health, policies, authz, failover, rings } = sources;
+  const { registry, health, policies, authz, failover, rings, managedFailover } = sources;
   const services = withPolicies(
     registry.routingServices((r) => health.routed(r)),
     policies,
@@ -53,6 +56,7 @@ export function buildRoutes(sources: RouteSources, nextVersion: number): Record<
       routes.activeTier = failover.evaluate(name, tiers);
     }
     rings.attach(name, routes, routes.activeTier, nextVersion);
+    managedFailover?.attach(name, routes);
   }
   failover.retain(multiTier);
   rings.retain(new Set(Object.keys(services)));

@@ -5,6 +5,9 @@ import { CallerLog } from '../authz/caller-log.js';
 import { EventLog } from '../events/event-log.js';
 import { FailoverEngine } from '../failover/failover-engine.js';
 import { HealthEngine } from '../health/health-engine.js';
+import { InstanceRoles } from '../health/instance-roles.js';
+import type { ManagedFailover } from '../failover/managed/managed-failover.js';
+import { createManagedFailover } from './create-managed-failover.js';
 import { JoinCredentialStore } from '../join/join-credential-store.js';
 import { PolicyStore } from '../policies/policy-store.js';
 import { Pusher } from '../push/pusher.js';
@@ -36,6 +39,10 @@ export interface ControlPlaneParts {
   drains: DurableDrains;
   health: HealthEngine;
   failover: FailoverEngine;
+  /** The roles and replication offsets the instances' checks report. */
+  roles: InstanceRoles;
+  /** Managed failover of stateful services (`policy.failover.mode: managed`): `ServiceRoutes.failover`. */
+  managedFailover: ManagedFailover;
   rings: RingPublisher;
   pusher: Pusher;
   registry: Registry;
@@ -76,9 +83,20 @@ export function createParts(ctx: AssemblyContext & { trust?: () => TrustBundle }
     events: decisions,
     onChange: () => pusher.schedule(),
   });
+  const roles = new InstanceRoles();
+  const managedFailover: ManagedFailover = createManagedFailover({
+    registry: { serviceNames: () => registry.serviceNames(), agents: () => registry.agents() },
+    health,
+    policies,
+    roles,
+    events: decisions,
+    clock,
+    onChange: () => pusher.schedule(),
+  });
   const rings = new RingPublisher();
   const pusher = new Pusher({
-    build: (nextVersion) => buildRoutes({ registry, health, policies, authz, failover, rings }, nextVersion),
+    build: (nextVersion) =>
+      buildRoutes({ registry, health, policies, authz, failover, rings, managedFailover }, nextVersion),
     store,
     log,
     clock,
@@ -140,6 +158,8 @@ export function createParts(ctx: AssemblyContext & { trust?: () => TrustBundle }
     drains,
     health,
     failover,
+    roles,
+    managedFailover,
     rings,
     pusher,
     registry,
