@@ -26,6 +26,22 @@ export interface ManagedFailoverOptions {
   onChange: () => void;
 }
 
+/** A managed service's failover as operators read it. */
+export interface FailoverDescription {
+  service: string;
+  policy: ManagedFailoverPolicy;
+  state: FailoverState;
+  instances: {
+    id: string;
+    routable: boolean;
+    priority?: number;
+    role?: string;
+    checkHealthy?: boolean;
+    replicationOffset?: number;
+    lagBytes?: number;
+  }[];
+}
+
 interface Switchover {
   to: string;
   from: string | undefined;
@@ -220,6 +236,24 @@ export class ManagedFailover {
     );
     this.#o.onChange();
     return { ok: true, state: this.state(service) as FailoverState };
+  }
+
+  /** The state with each instance's standing, for operators (`GET /v1/services/NAME/failover`); undefined: not managed. */
+  describe(service: string): FailoverDescription | undefined {
+    const policy = this.#o.policyOf(service);
+    const state = this.state(service);
+    if (policy === undefined || state === undefined) return undefined;
+    const offset = this.#last.get(service)?.offset;
+    const instances = this.#members(service).map((m) => ({
+      id: m.id,
+      routable: m.routable,
+      ...(m.priority === undefined ? {} : { priority: m.priority }),
+      ...(m.report?.role === undefined ? {} : { role: m.report.role }),
+      ...(m.report === undefined ? {} : { checkHealthy: m.report.healthy }),
+      ...(m.report?.replicationOffset === undefined ? {} : { replicationOffset: m.report.replicationOffset }),
+      ...(lagOf(m.report, offset) === undefined ? {} : { lagBytes: lagOf(m.report, offset) }),
+    }));
+    return { service, policy, state, instances };
   }
 
   #members(service: string): FailoverMember[] {
