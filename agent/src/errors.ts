@@ -65,6 +65,8 @@ export const AgentErrorCodes = {
   COORDINATION_BUSY: 'MESHLET_COORDINATION_BUSY',
   /** A shard map was asked of a service whose balancer gives keys no owner (not `ring_hash` or `maglev`). */
   NOT_SHARDED: 'MESHLET_NOT_SHARDED',
+  /** A caller asked this instance for its managed service's primary, and it is not that term's primary now (fenced). */
+  PRIMARY_FENCED: 'MESHLET_PRIMARY_FENCED',
 } as const;
 
 /** One of {@link AgentErrorCodes}. */
@@ -106,6 +108,7 @@ export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
   COORDINATION_FORBIDDEN: 403,
   COORDINATION_BUSY: 429,
   NOT_SHARDED: 409,
+  PRIMARY_FENCED: 503,
 });
 
 /** Header that carries the error code on every answer the agent makes itself. */
