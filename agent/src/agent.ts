@@ -7,13 +7,16 @@ import { startAdminServer } from './admin/start-admin-server.js';
 import type { ControlClient } from './control/control-client.js';
 import { createAgentControlClient } from './control/agent-control-client.js';
 import { Coordination } from './coordination/coordination.js';
+import { agentFailover } from './failover/agent-failover.js';
+import { OPEN_FENCE, type PrimaryFence } from './failover/primary-fence.js';
 import { EndpointStatsMap } from './balancer/endpoint-stats.js';
 import { HashTableCache } from './balancer/hash-table-cache.js';
 import { ObservationRecorder } from './control/observation-recorder.js';
 import { RingChecksums } from './control/ring-checksums.js';
 import { agentServiceIssues } from './control/agent-service.js';
 import { controlPlaneUrlIssues, controlPlaneUrls } from './control/control-plane-urls.js';
-import { TableApplier } from './control/table-applier.js';
+import type { TableApplier } from './control/table-applier.js';
+import { agentTableApplier, installPersisted } from './control/agent-table-applier.js';
 import { Subscriptions } from './control/subscriptions.js';
 import { TableCache } from './control/table-cache.js';
 import { HealthMonitor } from './health/health-monitor.js';
@@ -83,6 +86,7 @@ export class Agent {
   #inbound: InboundListener | undefined;
   #appPool: Pool | undefined;
   #monitor: HealthMonitor | undefined;
+  #failover: ReturnType<typeof agentFailover>;
   #client: ControlClient | undefined;
   readonly #coordination: Coordination;
   #admin: FastifyInstance | undefined;
@@ -153,6 +157,11 @@ export class Agent {
     return this.#identity;
   }
 
+  /** The callee side of managed failover's fencing, for the inbound TCP path (open without `instance.failover`). */
+  get primaryFence(): PrimaryFence {
+    return this.#failover ?? OPEN_FENCE;
+  }
+
   /** The table in force. */
   get table(): RouteTable | undefined {
     return this.#table;
@@ -172,13 +181,7 @@ export class Agent {
   async #start(): Promise<AgentAddresses> {
     const c = this.#config;
     await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
-    const persisted = await this.#cache.load();
-    if (persisted && this.#installPersisted(persisted)) {
-      this.#log.info(
-        { version: persisted.version, path: this.#cache.path },
-        'serving the persisted routing table until the control plane answers',
-      );
-    }
+    await installPersisted(this.#cache, (routes) => this.#install(routes, 'disk'), this.#log);
 
     const addresses: AgentAddresses = { outbound: undefined, inbound: undefined, admin: 0, upstreams: {} };
     const m = this.#metrics;
@@ -276,6 +279,8 @@ export class Agent {
     addresses.admin = admin.port;
 
     this.#monitor?.start();
+    const failover = { config: c, health: this.#monitor, client: this.#coordination.client, log: this.#log };
+    this.#failover = agentFailover({ ...failover, table: () => this.#table, clock: this.#clock });
     this.#client.start();
     this.#observationTimer = setInterval(() => this.#reportObservations(), c.controlPlane.observationIntervalMs);
     this.#observationTimer.unref();
@@ -315,17 +320,6 @@ export class Agent {
     return policy?.mtls?.mode ?? 'strict';
   }
 
-  /** Installs the table kept on disk; one now over the table budget is skipped (the control plane's comes soon). */
-  #installPersisted(routes: Routes): boolean {
-    try {
-      this.#install(routes, 'disk');
-      return true;
-    } catch (e) {
-      this.#log.error({ err: (e as Error).message, path: this.#cache.path }, 'not serving the persisted routing table');
-      return false;
-    }
-  }
-
   #install(routes: Routes, source: 'control-plane' | 'disk'): void {
     const deps = {
       random: this.#random,
@@ -349,25 +343,20 @@ export class Agent {
     for (const name of table.serviceNames()) for (const e of table.service(name)?.endpoints ?? []) ids.add(e.id);
     this.#stats.retain(ids);
     this.#inFlight.retain(ids);
+    this.#failover?.onTable();
   }
 
   /** Applies the control plane's tables in order (see {@link TableApplier}); made once, on first use. */
   #applier(): TableApplier {
-    this.#tableApplier ??= new TableApplier({
-      held: () => this.#table?.routes,
-      install: (routes) => this.#install(routes, 'control-plane'),
-      persist: (routes) =>
-        void this.#cache.save(routes).catch((e: unknown) => {
-          this.#log.error({ err: (e as Error).message, path: this.#cache.path }, 'could not persist the routing table');
-        }),
-      ack: () => ({ ok: true, ringChecksums: this.#rings.current }),
-      budget: this.#config.tableBudget,
-      zone: this.#config.zone ?? this.#config.instance?.zone,
-      tables: this.#tables,
-      prepareChecksums: (routes, policies) => this.#rings.prepare(routes, policies),
+    const parts = {
+      config: this.#config,
       log: this.#log,
-    });
-    return this.#tableApplier;
+      cache: this.#cache,
+      rings: this.#rings,
+      tables: this.#tables,
+    };
+    const install = (routes: Routes) => this.#install(routes, 'control-plane');
+    return (this.#tableApplier ??= agentTableApplier({ ...parts, held: () => this.#table?.routes, install }));
   }
 
   /** Sends what was observed since the last report; when not connected, drops it (stale counts would mislead). */
@@ -382,6 +371,7 @@ export class Agent {
     this.#coordination.close();
     this.#tableApplier?.stop();
     this.#identityManager?.stop();
+    this.#failover?.stop();
     this.#monitor?.stop();
     if (this.#observationTimer) clearInterval(this.#observationTimer);
     this.#subscriptions.close();
