@@ -33,12 +33,21 @@ async function agent(service: string, id: string, priority = 1): Promise<RawCoor
     joinToken: JOIN,
     instance,
   });
-  a.send({ type: 'health', status: 'healthy' });
   agents.push(a);
+  byId.set(id, a);
   return a;
 }
 
+const byId = new Map<string, RawCoordAgent>();
+
+/**
+ * The instance's check report: sent on its stream as its agent would (`health` with role and offset, which
+ * the sessions record), and recorded in the control plane's InstanceRoles directly as well, so that the
+ * test does not depend on when the session gets to it.
+ */
 function report(service: string, id: string, role: 'primary' | 'replica', offset: number, healthy = true): void {
+  const status = healthy ? 'healthy' : 'unhealthy';
+  byId.get(id)?.send({ type: 'health', status, role, replicationOffset: offset });
   cp.managedFailover?.roles.record(service, id, { role, replicationOffset: offset, healthy, at: Date.now() });
 }
 

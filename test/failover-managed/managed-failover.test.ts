@@ -18,18 +18,23 @@ let pg1: DbInstance;
 let pg2: DbInstance;
 
 const state = async () => (await failoverOf(cp)).state;
+let last: unknown;
 const published = (primary: string, above = 0) =>
   waitFor(`${primary} published as primary above term ${above}`, async () => {
-    const s = await state();
+    const f = await failoverOf(cp);
+    last = f;
+    const s = f.state;
     return s?.primary === primary && s.term > above ? (s as { term: number; primary: string }) : undefined;
+  }).catch((e: Error) => {
+    throw new Error(`${e.message}; the failover was ${JSON.stringify(last)}`);
   });
 
 beforeAll(async () => {
   cp = await startFailoverControlPlane(scratch);
-  [pg1, pg2] = await Promise.all([
-    startDbInstance(scratch, cp, 'pg-1', 'primary 100'),
-    startDbInstance(scratch, cp, 'pg-2', 'replica 100'),
-  ]);
+  // The primary first: a standby that comes up more than leaseMs before any primary reports may be promoted
+  // (the bootstrap hold of databases.md), as with any HA manager started before its primary.
+  pg1 = await startDbInstance(scratch, cp, 'pg-1', 'primary 100');
+  pg2 = await startDbInstance(scratch, cp, 'pg-2', 'replica 100');
 }, 60_000);
 
 afterAll(async () => {
@@ -92,7 +97,7 @@ describe('managed failover (real control plane and agents, fake database)', () =
   it("the primary's check failing: its agent demotes and resigns, the standby takes over at once", async () => {
     pg1.set(undefined); // its database is down: the check fails
     const now = await published('pg-2', term);
-    expect(pg1.commands().at(-1)).toMatchObject({ action: 'demote', term });
+    expect(pg1.commands()).toContainEqual(expect.objectContaining({ action: 'demote', term }));
     expect(pg2.commands().at(-1)).toMatchObject({ action: 'promote', term: now.term });
     const began = (await failoverOf(cp)).events.find(
       (e: any) => e.evidence.step === 'term-began' && e.evidence.term === now.term,

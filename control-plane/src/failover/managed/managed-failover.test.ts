@@ -104,10 +104,15 @@ describe('ManagedFailover', () => {
     expect(began.reason).toMatch(/lease lapsed/);
   });
 
-  it('a sitting primary comes first while the election is vacant (bootstrap, or its agent restarted)', () => {
+  it('a sitting primary comes first while the election is vacant; before any term, standbys wait leaseMs for one', () => {
     const t = setup();
-    t.report('pg-1', 'primary', 10_000);
     t.report('pg-2', 'replica', 10_000);
+    // A new service: the standby is no candidate yet (the primary's agent may connect a moment later).
+    expect(t.mf.state('pg')?.candidates).toEqual([]);
+    t.report('pg-1', 'primary', 10_000);
+    expect(t.mf.state('pg')?.candidates).toEqual(['pg-1']);
+    expect(t.mf.refusal('pg', 'pg-2')).toMatch(/not a failover candidate/);
+    t.advance(POLICY.leaseMs);
     expect(t.mf.state('pg')?.candidates).toEqual(['pg-1', 'pg-2']);
     expect(t.mf.refusal('pg', 'pg-1')).toBeUndefined();
   });

@@ -70,6 +70,8 @@ export class ManagedFailover {
   readonly #switchovers = new Map<string, Switchover>();
   /** The state last published per service (JSON), to push only when it changes. */
   readonly #published = new Map<string, string>();
+  /** When this control plane first evaluated each service (the bootstrap hold counts from there). */
+  readonly #firstSeen = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: ManagedFailoverOptions) {
@@ -176,7 +178,10 @@ export class ManagedFailover {
       );
     }
     this.#last.set(service, { term, primary: primary ?? (election ? undefined : last.primary), offset });
-    const state: FailoverState = { term, candidates: this.#candidates(members, election, offset, policy) };
+    const state: FailoverState = {
+      term,
+      candidates: this.#candidates(service, members, election, offset, policy, term),
+    };
     if (election) state.holder = election.holder;
     if (primary !== undefined) state.primary = primary;
     const sw = this.#switchover(service, state, members);
@@ -264,21 +269,30 @@ export class ManagedFailover {
    * The candidates: while the election is vacant, a healthy instance whose
    * check already says primary comes first (it takes the term without a
    * promote: at bootstrap, or after its agent restarted), then the ranked
-   * standbys.
+   * standbys. Before any term is known here (term 0: a new service, or this
+   * control plane just started), the standbys wait `leaseMs` from when the
+   * service's first instance was seen: a sitting primary whose agent connected or
+   * reported a moment later must not be replaced by a standby that did not
+   * wait for it.
    */
   #candidates(
+    service: string,
     members: FailoverMember[],
     election: ElectionView | undefined,
     offset: number | undefined,
     policy: ManagedFailoverPolicy,
+    term: number,
   ): string[] {
+    const now = this.#o.clock();
+    if (!this.#firstSeen.has(service) && members.length > 0) this.#firstSeen.set(service, now);
     const ranked = rankCandidates(members, offset, policy.maxLagBytes, election?.holder).map((c) => c.id);
     if (election) return ranked;
+    const bootstrapping = term === 0 && now - (this.#firstSeen.get(service) ?? now) < policy.leaseMs;
     const sitting = members
       .filter((m) => m.routable && m.priority !== undefined && m.report?.healthy && m.report.role === 'primary')
       .sort((a, b) => (b.report?.replicationOffset ?? 0) - (a.report?.replicationOffset ?? 0))
       .map((m) => m.id);
-    return [...sitting, ...ranked];
+    return bootstrapping ? sitting : [...sitting, ...ranked];
   }
 
   /** The switchover in progress, after ending one that completed or ran out of time (each an event). */
