@@ -19,10 +19,21 @@ export type CommandRunner = (
 export const MAX_COMMAND_OUTPUT = 4096;
 
 /**
+ * The agent's environment without its own settings (`MESHLET_*`, such as
+ * `MESHLET_CONTROL_PLANE_JOIN_TOKEN`): a command needs PATH, HOME and its
+ * database's variables (PGDATA, PGPASSWORD), never the agent's credentials.
+ */
+function inherited(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('MESHLET_')) env[k] = v;
+  return env;
+}
+
+/**
  * Runs a failover command as `execFile` does: the program and its arguments
  * as given, no shell (nothing in a name or a term is ever interpreted), the
- * agent's environment plus `env` (MESHLET_SERVICE, MESHLET_INSTANCE,
- * MESHLET_TERM, MESHLET_PRIMARY), killed (SIGKILL) after `timeoutMs`. Its
+ * agent's environment less its own `MESHLET_*` settings, plus `env`
+ * (MESHLET_SERVICE, MESHLET_INSTANCE, MESHLET_TERM, MESHLET_PRIMARY), killed (SIGKILL) after `timeoutMs`. Its
  * output is bounded and logged at debug only, cut to
  * {@link MAX_COMMAND_OUTPUT} characters (a command may print what it
  * connects with); the environment is never logged.
@@ -35,7 +46,7 @@ export function commandRunner(log: Logger): CommandRunner {
         file,
         args,
         {
-          env: { ...process.env, ...env },
+          env: { ...inherited(), ...env },
           timeout: command.timeoutMs,
           killSignal: 'SIGKILL',
           maxBuffer: 1024 * 1024,
