@@ -134,6 +134,7 @@ export class Agent {
       tableVersion: () => this.#table?.version ?? 0,
       certificateExpiry: () => this.#identity.current()?.notAfterMs,
       coordinationOpenRequests: () => this.#coordination.openRequests.open,
+      failoverTerm: () => this.#failover?.status.term,
     });
     this.#coordination = new Coordination({
       send: (message) => this.#client?.send(message) ?? false,
@@ -279,8 +280,8 @@ export class Agent {
     addresses.admin = admin.port;
 
     this.#monitor?.start();
-    const failover = { config: c, health: this.#monitor, client: this.#coordination.client, log: this.#log };
-    this.#failover = agentFailover({ ...failover, table: () => this.#table, clock: this.#clock });
+    const failover = { config: c, health: this.#monitor, client: this.#coordination.client, metrics: m };
+    this.#failover = agentFailover({ ...failover, table: () => this.#table, clock: this.#clock, log: this.#log });
     this.#client.start();
     this.#observationTimer = setInterval(() => this.#reportObservations(), c.controlPlane.observationIntervalMs);
     this.#observationTimer.unref();

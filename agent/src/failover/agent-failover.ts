@@ -1,6 +1,7 @@
 import type { AgentConfig, Logger } from '@meshlet/shared';
 import type { CoordClient } from '../coordination/coord-client.js';
 import type { LocalHealth } from '../health/local-health.js';
+import type { AgentMetrics } from '../metrics.js';
 import type { RouteTable } from '../route/route-table.js';
 import { FailoverManager } from './failover-manager.js';
 import { commandRunner } from './run-command.js';
@@ -24,6 +25,7 @@ export function agentFailover(o: {
   table: () => RouteTable | undefined;
   clock: () => number;
   log: Logger;
+  metrics: Pick<AgentMetrics, 'failoverCommands'>;
 }): FailoverManager | undefined {
   const instance = o.config.instance;
   if (instance?.failover === undefined) return undefined;
@@ -33,6 +35,7 @@ export function agentFailover(o: {
     return undefined;
   }
   const service = instance.service;
+  const run = commandRunner(log);
   const manager = new FailoverManager({
     service,
     instance: instance.id ?? o.config.agentId,
@@ -44,7 +47,11 @@ export function agentFailover(o: {
       const policy = routes?.policy?.failover;
       return { policy: policy?.mode === 'managed' ? policy : undefined, state: routes?.failover };
     },
-    run: commandRunner(log),
+    run: async (what, command, env) => {
+      const out = await run(what, command, env);
+      o.metrics.failoverCommands.inc({ command: what, result: out.ok ? 'ok' : 'failed' });
+      return out;
+    },
     clock: o.clock,
     log,
   });
