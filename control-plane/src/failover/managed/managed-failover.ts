@@ -4,6 +4,7 @@ import type { InstanceRoles } from '../../health/instance-roles.js';
 import { failoverEvent, lagOf, lastCheck, termCause } from './failover-events.js';
 import { type FailoverMember, rankCandidates } from './rank-candidates.js';
 import { type SwitchoverOutcome, switchoverProblem } from './switchover-problem.js';
+import { Switchovers } from './switchovers.js';
 
 /** The failover election of a service as the coordinator has it: its holder's instance and term. */
 export interface ElectionView {
@@ -42,13 +43,6 @@ export interface FailoverDescription {
   }[];
 }
 
-interface Switchover {
-  to: string;
-  from: string | undefined;
-  deadline: number;
-  term: number;
-}
-
 /**
  * The control plane's part of managed failover (`policy.failover.mode:
  * managed`, see docs/databases.md). It does not choose a primary itself: the
@@ -67,7 +61,7 @@ export class ManagedFailover {
   readonly #last = new Map<string, { term: number; primary: string | undefined; offset: number | undefined }>();
   /** Why the election was last freed, per service. */
   readonly #released = new Map<string, CoordReason>();
-  readonly #switchovers = new Map<string, Switchover>();
+  readonly #switchovers: Switchovers;
   /** The state last published per service (JSON), to push only when it changes. */
   readonly #published = new Map<string, string>();
   /** When this control plane first evaluated each service (the bootstrap hold counts from there). */
@@ -76,6 +70,7 @@ export class ManagedFailover {
 
   constructor(options: ManagedFailoverOptions) {
     this.#o = options;
+    this.#switchovers = new Switchovers(options.events, options.clock);
   }
 
   /** Where the elections are read (the coordinator, once it is open). */
@@ -130,7 +125,7 @@ export class ManagedFailover {
     const last = this.#last.get(service);
     const roles = this.#o.roles;
     const old = last?.primary;
-    const switchoverTo = this.#switchovers.get(service)?.to;
+    const switchoverTo = this.#switchovers.target(service);
     const cause = termCause(this.#released.get(service), switchoverTo, holder.holder);
     this.#released.delete(service);
     const oldReport = old === undefined ? undefined : roles.get(service, old);
@@ -184,7 +179,7 @@ export class ManagedFailover {
     };
     if (election) state.holder = election.holder;
     if (primary !== undefined) state.primary = primary;
-    const sw = this.#switchover(service, state, members);
+    const sw = this.#switchovers.current(service, state, members);
     if (sw) {
       state.switchoverTo = sw.to;
       const target = members.find((m) => m.id === sw.to)?.report?.replicationOffset;
@@ -227,7 +222,7 @@ export class ManagedFailover {
     if (problem) return problem;
     const s = state as FailoverState;
     const timeoutMs = (policy as ManagedFailoverPolicy).switchoverTimeoutMs;
-    this.#switchovers.set(service, { to, from: s.primary, deadline: this.#o.clock() + timeoutMs, term: s.term });
+    this.#switchovers.start(service, { to, from: s.primary, deadline: this.#o.clock() + timeoutMs, term: s.term });
     this.#o.events.add(
       failoverEvent(service, 'switchover-requested', s.primary, to, `switchover to ${to} requested by ${by}`, {
         term: s.term,
@@ -293,49 +288,5 @@ export class ManagedFailover {
       .sort((a, b) => (b.report?.replicationOffset ?? 0) - (a.report?.replicationOffset ?? 0))
       .map((m) => m.id);
     return bootstrapping ? sitting : [...sitting, ...ranked];
-  }
-
-  /** The switchover in progress, after ending one that completed or ran out of time (each an event). */
-  #switchover(service: string, state: FailoverState, members: FailoverMember[]): Switchover | undefined {
-    const sw = this.#switchovers.get(service);
-    if (!sw) return undefined;
-    const evidence = {
-      term: state.term,
-      startedTerm: sw.term,
-      lastCheck: lastCheck(members.find((m) => m.id === sw.to)?.report),
-    };
-    if (state.primary === sw.to && state.term > sw.term) {
-      this.#switchovers.delete(service);
-      this.#o.events.add(
-        failoverEvent(
-          service,
-          'switchover-completed',
-          sw.from,
-          sw.to,
-          `switchover to ${sw.to} completed in term ${state.term}`,
-          evidence,
-        ),
-      );
-      return undefined;
-    }
-    if (this.#o.clock() >= sw.deadline) {
-      this.#switchovers.delete(service);
-      const why =
-        state.holder === undefined
-          ? 'the election is vacant: the candidates campaign as after a failure'
-          : `${state.holder} holds term ${state.term}`;
-      this.#o.events.add(
-        failoverEvent(
-          service,
-          'switchover-abandoned',
-          sw.from,
-          sw.to,
-          `switchover to ${sw.to} abandoned after policy.failover.switchoverTimeoutMs: ${why}`,
-          evidence,
-        ),
-      );
-      return undefined;
-    }
-    return sw;
   }
 }
