@@ -169,6 +169,21 @@ describe('ManagedFailover', () => {
     expect(t.events.at(-1)?.evidence['step']).toBe('switchover-abandoned');
   });
 
+  it('a switchover whose target goes away after the primary resigned is abandoned at once: the candidates may campaign', () => {
+    const t = setup();
+    t.report('pg-1', 'primary', 10_000);
+    t.report('pg-2', 'replica', 10_000);
+    t.report('pg-3', 'replica', 10_000);
+    t.elect('pg-1', 3);
+    expect(t.mf.requestSwitchover('pg', 'pg-2', 'ops').ok).toBe(true);
+    t.elect(undefined, 0, 'released');
+    expect(t.mf.refusal('pg', 'pg-3')).toMatch(/in progress/);
+    t.routable.delete('pg-2');
+    expect(t.mf.state('pg')?.switchoverTo).toBeUndefined();
+    expect(t.events.at(-1)?.reason).toMatch(/abandoned pg-2 is not a healthy routed instance/);
+    expect(t.mf.refusal('pg', 'pg-3')).toBeUndefined();
+  });
+
   it('refuses a switchover with the field and the fix: not managed, unknown instance, not a healthy replica, lag too big', () => {
     const t = setup();
     t.report('pg-1', 'primary', 100_000);

@@ -59,19 +59,24 @@ export class Switchovers {
       );
       return undefined;
     }
-    if (this.#clock() >= sw.deadline) {
+    const target = members.find((m) => m.id === sw.to);
+    // The primary handed over and the target is gone: waiting for it would leave the service without a primary.
+    const gone = !target?.routable || target.report?.healthy !== true;
+    if (this.#clock() >= sw.deadline || (state.holder === undefined && gone)) {
       this.#running.delete(service);
       const why =
-        state.holder === undefined
-          ? 'the election is vacant: the candidates campaign as after a failure'
-          : `${state.holder} holds term ${state.term}`;
+        state.holder !== undefined
+          ? `after policy.failover.switchoverTimeoutMs: ${state.holder} holds term ${state.term}`
+          : gone
+            ? `${sw.to} is not a healthy routed instance now and the election is vacant: the candidates campaign as after a failure`
+            : 'after policy.failover.switchoverTimeoutMs: the election is vacant, the candidates campaign as after a failure';
       this.#events.add(
         failoverEvent(
           service,
           'switchover-abandoned',
           sw.from,
           sw.to,
-          `switchover to ${sw.to} abandoned after policy.failover.switchoverTimeoutMs: ${why}`,
+          `switchover to ${sw.to} abandoned ${why}`,
           evidence,
         ),
       );
