@@ -193,6 +193,22 @@ describe('FailoverManager', () => {
     expect(b.m.status.phase).toBe('standby');
   });
 
+  it('a stream blip shorter than the grace: fenced while in doubt, admitting again once a renewal is answered; no demote', async () => {
+    const t = mesh();
+    t.add('a');
+    const b = t.add('b');
+    t.publish(['b-i', 'a-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    const term = b.m.status.term as number;
+    standIn.drop('b');
+    expect(b.m.admit({ service: 'pg', role: 'primary', term })).toMatchObject({ ok: false });
+    standIn.connect('b');
+    await until(() => !b.m.status.inDoubt, 'renewed');
+    expect(b.m.admit({ service: 'pg', role: 'primary', term })).toEqual({ ok: true });
+    expect(b.m.status).toMatchObject({ phase: 'primary', term });
+    expect(t.ran.filter((r) => r.what === 'demote')).toEqual([]);
+  });
+
   it('a switchover: the primary fences once the target is a candidate, hands over once it caught up; only the target campaigns', async () => {
     const t = mesh();
     const a = t.add('a');
