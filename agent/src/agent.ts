@@ -16,10 +16,11 @@ import { controlPlaneUrlIssues, controlPlaneUrls } from './control/control-plane
 import { TableApplier } from './control/table-applier.js';
 import { Subscriptions } from './control/subscriptions.js';
 import { TableCache } from './control/table-cache.js';
-import { HealthMonitor } from './health/health-monitor.js';
+import type { HealthMonitor } from './health/health-monitor.js';
 import { ownServicePolicy } from './authz/own-service-policy.js';
 import { IdentityManager } from './identity/identity-manager.js';
-import { createHealthCheck } from './health/create-health-check.js';
+import { healthCheckIssues } from './health/health-check-issues.js';
+import { instanceHealthMonitor } from './health/instance-health.js';
 import { type AgentMtls, agentMtls } from './identity/agent-mtls.js';
 import type { WorkloadIdentity } from './identity/workload-identity.js';
 import { InboundListener } from './listener/inbound-listener.js';
@@ -98,6 +99,8 @@ export class Agent {
     if (issues.length > 0) throw new ConfigError('the controlPlane settings', issues);
     const serviceIssues = agentServiceIssues(config);
     if (serviceIssues.length > 0) throw new ConfigError('the service setting', serviceIssues);
+    const checkIssues = healthCheckIssues(config.instance);
+    if (checkIssues.length > 0) throw new ConfigError('the instance.healthCheck settings', checkIssues);
     this.#config = config;
     this.#log = log;
     this.#random = deps.random ?? Math.random;
@@ -221,17 +224,9 @@ export class Agent {
       });
       addresses.inbound = await listenGuarded(this.#inbound.server, c.listeners.inbound, GUARDS.inbound, m);
       this.#inboundPort = addresses.inbound;
-      const hc = instance.healthCheck;
-      this.#monitor = new HealthMonitor({
-        check: createHealthCheck(hc, instance.app, this.#appPool),
-        intervalMs: hc.intervalMs,
-        healthyThreshold: hc.healthyThreshold,
-        unhealthyThreshold: hc.unhealthyThreshold,
-        log: this.#log.child({ component: 'health' }),
-        onChange: (status, reason) => {
-          this.#health = { type: 'health', status, reason };
-          this.#client?.sendHealth(this.#health);
-        },
+      this.#monitor = instanceHealthMonitor(instance, this.#appPool, this.#log, this.#clock, (health, send) => {
+        this.#health = health;
+        if (send) this.#client?.sendHealth(health);
       });
     }
     this.#listening = true;
