@@ -5,6 +5,7 @@ import { CallerLog } from '../authz/caller-log.js';
 import { EventLog } from '../events/event-log.js';
 import { FailoverEngine } from '../failover/failover-engine.js';
 import { HealthEngine } from '../health/health-engine.js';
+import { InstanceRoles } from '../health/instance-roles.js';
 import { JoinCredentialStore } from '../join/join-credential-store.js';
 import { PolicyStore } from '../policies/policy-store.js';
 import { Pusher } from '../push/pusher.js';
@@ -35,6 +36,12 @@ export interface ControlPlaneParts {
   joinCredentials: JoinCredentialStore;
   drains: DurableDrains;
   health: HealthEngine;
+  /**
+   * The roles and replication offsets the agents' checks report (recorded by
+   * the stream sessions, forgotten with the instance): the table builder
+   * marks endpoints with them, and the managed failover reads them.
+   */
+  roles: InstanceRoles;
   failover: FailoverEngine;
   rings: RingPublisher;
   pusher: Pusher;
@@ -77,8 +84,11 @@ export function createParts(ctx: AssemblyContext & { trust?: () => TrustBundle }
     onChange: () => pusher.schedule(),
   });
   const rings = new RingPublisher();
+  // A change of an instance's role or check status is a table change (its endpoint's role and role label).
+  const roles = new InstanceRoles();
+  roles.onChange(() => pusher.schedule());
   const pusher = new Pusher({
-    build: (nextVersion) => buildRoutes({ registry, health, policies, authz, failover, rings }, nextVersion),
+    build: (nextVersion) => buildRoutes({ registry, health, policies, authz, failover, rings, roles }, nextVersion),
     store,
     log,
     clock,
@@ -102,11 +112,15 @@ export function createParts(ctx: AssemblyContext & { trust?: () => TrustBundle }
   const registry = new Registry({
     clock,
     onChange: (record) => {
+      // A clean shutdown takes the instance out of the table: its role goes with it.
+      if (record.instance && !record.connected && record.graceful)
+        roles.forget(record.instance.service, record.instance.id);
       health.update(record);
       pusher.schedule();
       replication.changed(record);
     },
     onForget: (record) => {
+      if (record.instance) roles.forget(record.instance.service, record.instance.id);
       health.forget(record);
       replication.forgotten(record);
     },
@@ -139,6 +153,7 @@ export function createParts(ctx: AssemblyContext & { trust?: () => TrustBundle }
     joinCredentials,
     drains,
     health,
+    roles,
     failover,
     rings,
     pusher,

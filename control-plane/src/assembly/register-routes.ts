@@ -85,6 +85,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     registry,
     pusher,
     health,
+    roles: parts.roles,
     stats,
     ringAgrees: (service, reported) => rings.agrees(service, policyOf(service), reported),
     metrics,
@@ -178,6 +179,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     policyOf: (s) => policies.policyOf(s),
     statsOf: (s) => stats.view(s),
     cluster: () => replication.view(),
+    roles: parts.roles,
   });
   registerLogLevelRoutes(app, log);
   if (ctx.coordinator)
