@@ -1,39 +1,12 @@
-import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { api } from '../harness/admin-api.js';
 import { mintJoinCredential } from '../harness/join-credential.js';
 import { type ControlPlaneHandle, withMesh } from '../harness/mesh.js';
 import { waitFor } from '../harness/wait.js';
+import { RawAgent } from './raw-agent.js';
 
 // Agents speaking the stream protocol by hand (no agent process): what a
 // hostile or broken agent can make the control plane record of roles.
-
-/** A hand-made agent: hello, an ACK for every table, heartbeats only when asked. */
-class RawAgent {
-  constructor(readonly ws: WebSocket) {}
-
-  static async connect(cp: ControlPlaneHandle, agentId: string, hello: Record<string, unknown>): Promise<RawAgent> {
-    const ws = new WebSocket(cp.streamUrl);
-    let admitted = false;
-    const agent = new RawAgent(ws);
-    ws.on('message', (d) => {
-      const m = JSON.parse(d.toString()) as { type: string; version?: number; nonce?: string };
-      if (m.type !== 'routes') return;
-      admitted = true;
-      agent.send({ type: 'ack', version: m.version, nonce: m.nonce });
-    });
-    ws.on('error', () => undefined);
-    await once(ws, 'open');
-    agent.send({ type: 'hello', protocolVersion: 1, agentId, tableVersion: 0, ...hello });
-    await waitFor(`${agentId} admitted`, () => admitted);
-    return agent;
-  }
-
-  send(m: object): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(m));
-  }
-}
 
 const instance = (id: string) => ({ service: 'pg', id, host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} });
 

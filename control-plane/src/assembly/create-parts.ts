@@ -112,6 +112,15 @@ export function createParts(ctx: AssemblyContext & { trust?: () => TrustBundle }
   const registry = new Registry({
     clock,
     onChange: (record) => {
+      // An agent of another replica: its role and offset come in its registration (this replica's own come from
+      // their sessions, applyHealth).
+      if (record.replica && record.instance && record.connected)
+        roles.record(record.instance.service, record.instance.id, {
+          role: record.role,
+          replicationOffset: record.replicationOffset,
+          healthy: record.health === 'healthy',
+          at: clock(),
+        });
       // A clean shutdown takes the instance out of the table: its role goes with it.
       if (record.instance && !record.connected && record.graceful)
         roles.forget(record.instance.service, record.instance.id);

@@ -85,7 +85,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     registry,
     pusher,
     health,
-    roles: parts.roles,
+    roles: { roles: parts.roles, replicate: (record) => replication.changed(record) },
     stats,
     ringAgrees: (service, reported) => rings.agrees(service, policyOf(service), reported),
     metrics,

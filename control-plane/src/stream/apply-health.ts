@@ -3,11 +3,19 @@ import type { InstanceRoles } from '../health/instance-roles.js';
 import type { AgentRecord } from '../registry/agent-record.js';
 import type { Registry } from '../registry/registry.js';
 
+/** Where the reported roles go: the control plane's record, and the other replicas (through the agent's registration). */
+export interface RoleRecording {
+  /** The control plane's record of roles and offsets (created once in the assembly). */
+  roles: InstanceRoles;
+  /** Publishes the agent's registration, its role and offset in it, to the other replicas (none when standalone). */
+  replicate: (record: AgentRecord) => void;
+}
+
 /** What {@link applyHealth} needs of the session's context. */
 export interface RolesContext {
   registry: Registry;
-  /** The control plane's record of roles and offsets (created once in the assembly); absent: not recorded. */
-  roles?: InstanceRoles | undefined;
+  /** Absent: roles are not recorded. */
+  roles?: RoleRecording | undefined;
   clock: () => number;
 }
 
@@ -24,7 +32,13 @@ export function applyHealth(ctx: RolesContext, record: AgentRecord, health: Heal
   ctx.registry.health(record, health.status, health.reason);
   const instance = record.instance;
   if (!ctx.roles || !instance || !ctx.registry.current(record)) return;
-  ctx.roles.record(instance.service, instance.id, {
+  if (record.role !== health.role || record.replicationOffset !== health.replicationOffset) {
+    record.role = health.role;
+    record.replicationOffset = health.replicationOffset;
+    // At most as often as the report guard admits reports: an offset moves once per check interval.
+    ctx.roles.replicate(record);
+  }
+  ctx.roles.roles.record(instance.service, instance.id, {
     role: health.role,
     replicationOffset: health.replicationOffset,
     healthy: health.status === 'healthy',
