@@ -48,14 +48,18 @@ describe('role-aware checks', () => {
   const mesh = withMesh();
   let cp: ControlPlaneHandle;
   let client: AgentHandle;
+  let flood: AgentHandle;
   let primary: PostgresInstance;
   let standby: PostgresInstance;
   const a = roleApp('db-a');
   const b = roleApp('db-b');
 
   beforeAll(async () => {
-    primary = await startPostgresPrimary({ synchronousStandbyNames: '"pg-2"' });
-    standby = await startPostgresStandby(primary, { name: 'pg-2' });
+    // The databases and the control plane start side by side, then the agents three at a time.
+    const databases = (async () => {
+      primary = await startPostgresPrimary({ synchronousStandbyNames: '"pg-2"' });
+      standby = await startPostgresStandby(primary, { name: 'pg-2' });
+    })();
     for (const app of [a, b]) await new Promise<void>((r) => app.server.listen(0, '127.0.0.1', r));
     a.role = 'primary';
     cp = await mesh.controlPlane({
@@ -68,6 +72,7 @@ describe('role-aware checks', () => {
         },
       },
     });
+    await databases;
     const pgCheck = { kind: 'postgres', intervalMs: 200, timeoutMs: 2_000, healthyThreshold: 1 };
     const httpCheck = { kind: 'http', rolePaths: { primary: '/primary', replica: '/replica' }, healthyThreshold: 1 };
     await Promise.all([
@@ -79,9 +84,22 @@ describe('role-aware checks', () => {
         cp,
         instance: { service: 'db', app: { port: a.port() }, labels: { role: 'replica' }, healthCheck: httpCheck },
       }),
-      mesh.agent({ agentId: 'db-b', cp, instance: { service: 'db', app: { port: b.port() }, healthCheck: httpCheck } }),
     ]);
-    client = await mesh.agent({ agentId: 'client', cp, outbound: true, calls: ['pg', 'db'] });
+    // Three agents at a time: more at once outlast the start-up deadline on a loaded two-core machine.
+    [, flood, client] = await Promise.all([
+      mesh.agent({ agentId: 'db-b', cp, instance: { service: 'db', app: { port: b.port() }, healthCheck: httpCheck } }),
+      // An exec check whose program prints without end.
+      mesh.agent({
+        agentId: 'flood-1',
+        cp,
+        instance: {
+          service: 'flood',
+          app: { port: a.port() },
+          healthCheck: { kind: 'exec', command: ['/usr/bin/yes', 'primary'], timeoutMs: 300, intervalMs: 500 },
+        },
+      }),
+      mesh.agent({ agentId: 'client', cp, outbound: true, calls: ['pg', 'db'] }),
+    ]);
   }, 120_000);
 
   afterAll(async () => {
@@ -157,15 +175,6 @@ describe('role-aware checks', () => {
   });
 
   it('an exec check whose program floods stdout: bounded, the agent stays up', async () => {
-    const flood = await mesh.agent({
-      agentId: 'flood-1',
-      cp,
-      instance: {
-        service: 'flood',
-        app: { port: a.port() },
-        healthCheck: { kind: 'exec', command: ['/usr/bin/yes', 'primary'], timeoutMs: 300, intervalMs: 500 },
-      },
-    });
     const seen = await waitFor('the flood check killed at its timeout, twice', async () => {
       const i = (await instances(cp))['flood-1'];
       return i?.state === 'unhealthy' && /killed: no exit within 300 ms \(stdout \d+ characters/.test(i.reason) && i;
