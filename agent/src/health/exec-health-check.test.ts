@@ -54,6 +54,11 @@ describe('ExecHealthCheck', { timeout: 30_000 }, () => {
     expect(r).toEqual({ ok: false, detail: 'exec /bin/sh killed: no exit within 200 ms' });
   });
 
+  it('ends when the program exits, killing what it left running in the background', async () => {
+    const r = await check(['/bin/sh', '-c', 'sleep 30 & echo primary'], 20_000).probe();
+    expect(r).toMatchObject({ ok: true, role: 'primary' });
+  });
+
   it('fails when the program cannot run', async () => {
     expect(await check(['/nonexistent/check']).probe()).toEqual({
       ok: false,

@@ -103,6 +103,15 @@ export class ExecHealthCheck implements HealthCheck {
           if (out[name].length < EXEC_OUTPUT_BYTES) out[name] += chunk.slice(0, EXEC_OUTPUT_BYTES - out[name].length);
         });
       }
+      // What it left running in its group (a background process holding the pipes) goes with it: the probe ends
+      // when the program does, and nothing a check started outlives it.
+      child.once('exit', () => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // the group is empty
+        }
+      });
       child.once('error', (e: Error & { code?: string }) =>
         finish({ ok: false, detail: `${what} could not run: ${e.code ?? e.message}` }),
       );
