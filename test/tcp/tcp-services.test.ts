@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, api } from '../harness/admin-api.js';
@@ -72,6 +73,11 @@ describe('TCP services through a dedicated upstream port', () => {
     expect(await metric(client, 'meshlet_agent_tcp_received_bytes_total', { direction: 'outbound' })).toBeGreaterThan(
       0,
     );
+    const lint = spawnSync('promtool', ['check', 'metrics'], {
+      input: (await httpRequest(client.adminPort, '/metrics')).body,
+      encoding: 'utf8',
+    });
+    expect(`${lint.stdout}${lint.stderr}`).not.toContain('meshlet_agent_tcp');
     // The callee saw the caller over mTLS with ALPN meshlet-tcp/1 (no plaintext inbound connection).
     const inboundOk = async (a: AgentHandle) =>
       metric(a, 'meshlet_agent_tcp_connections_total', { direction: 'inbound', result: 'ok' });
@@ -201,7 +207,6 @@ describe('TCP services through a dedicated upstream port', () => {
     }
     expect(
       await metric(client, 'meshlet_agent_tcp_connect_failures_total', {
-        endpoint: 'echo-2',
         code: 'MESHLET_APP_UNREACHABLE',
       }),
     ).toBeGreaterThan(0);

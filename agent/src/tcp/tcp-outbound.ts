@@ -83,7 +83,7 @@ export class TcpOutbound {
         last = dialed;
         if (!dialed.blame) break;
         svc.outcome(endpoint.id, true);
-        o.metrics?.connectFailures.labels(upstream.service, endpoint.id, dialed.code).inc();
+        o.metrics?.connectFailures.labels(upstream.service, dialed.code).inc();
         o.log.warn({ service: upstream.service, endpoint: endpoint.id, code: dialed.code }, dialed.message);
         continue;
       }
