@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { type AppProtocol, type Logger, TCP_IDLE_TIMEOUT_MS, type TcpPolicy } from '@meshlet/shared';
 import type { InboundAuthzContext } from '../authz/authorize-inbound.js';
+import { AuthzLogLimiter } from '../authz/authz-log-limiter.js';
 import { AgentErrorCodes } from '../errors.js';
 import { OPEN_FENCE, type PrimaryFence } from '../failover/primary-fence.js';
 import type { MtlsMode } from '../listener/inbound-mtls.js';
@@ -54,9 +55,11 @@ export class TcpInbound {
   readonly #relays = new Set<TcpRelay>();
   readonly #primaries = new Set<TcpRelay>();
   readonly #unfence: () => void;
+  readonly #refusals: AuthzLogLimiter;
 
   constructor(options: TcpInboundOptions) {
     this.#o = options;
+    this.#refusals = new AuthzLogLimiter(options.clock);
     this.#unfence = (options.fence ?? OPEN_FENCE).onFence(() => {
       for (const relay of [...this.#primaries]) relay.close('fenced');
     });
@@ -70,7 +73,13 @@ export class TcpInbound {
     const refuse = (result: string, code: string, message: string): void => {
       socket.end(encodeRefusal(code, message));
       setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
-      reportTcpConnection(o, { ...base, result, code, message });
+      // Counted every time; logged once per kind of refusal per 10 s (with the count held back), so that a flood of
+      // refused connections cannot flood the log.
+      const admitted = this.#refusals.admit(result);
+      reportTcpConnection(
+        { metrics: o.metrics, accessLog: admitted.log ? o.accessLog : undefined },
+        { ...base, result, code, message, ...(admitted.suppressed > 0 ? { suppressed: admitted.suppressed } : {}) },
+      );
     };
     const timeoutMs = o.preambleTimeoutMs ?? TCP_PREAMBLE_TIMEOUT_MS;
     if (caller === undefined) {

@@ -25,6 +25,8 @@ export interface TcpConnectionRecord {
   /** How the relay ended (absent: never relayed). */
   relay?: TcpRelayResult | undefined;
   durationMs?: number | undefined;
+  /** Refusals of the same kind not logged since the last line that was. */
+  suppressed?: number | undefined;
 }
 
 /** Where {@link reportTcpConnection} sends a record. */
@@ -54,7 +56,17 @@ export function reportTcpConnection(r: TcpReporting, c: TcpConnectionRecord): vo
     service: c.service,
     result: c.result,
   };
-  for (const key of ['endpoint', 'caller', 'client', 'term', 'role', 'retries', 'code', 'message'] as const)
+  for (const key of [
+    'endpoint',
+    'caller',
+    'client',
+    'term',
+    'role',
+    'retries',
+    'code',
+    'message',
+    'suppressed',
+  ] as const)
     if (c[key] !== undefined) line[key] = c[key];
   if (c.relay) {
     line.sent = c.relay.sent;
