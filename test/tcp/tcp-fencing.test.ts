@@ -38,30 +38,36 @@ describe('caller-side fencing of a managed TCP service', () => {
   let clientAddr: AgentAddresses;
   let version = 0;
 
-  const endpoint = (id: string): Endpoint => ({
+  const endpoint = (id: string, mtls = true): Endpoint => ({
     id,
     host: '127.0.0.1',
     port: callees[id]?.addr.inbound as number,
     tier: 0,
     weight: 1,
     labels: {},
-    mtls: true,
+    ...(mtls ? { mtls: true } : {}),
   });
-  const push = async (failover: FailoverState): Promise<void> => {
+  /** Pushes a table; `plaintext`: the endpoints serve no mTLS (agents without identity) and the service is permissive. */
+  const push = async (failover: FailoverState, plaintext = false): Promise<void> => {
     version += 1;
-    const policy = resolvePolicy({ protocol: 'tcp', failover: { mode: 'managed' } });
+    const policy = resolvePolicy({
+      protocol: 'tcp',
+      failover: { mode: 'managed' },
+      ...(plaintext ? { mtls: { mode: 'permissive' } } : {}),
+    });
+    const endpoints = [endpoint('pg-1', !plaintext), endpoint('pg-2', !plaintext)];
     const routes = {
       type: 'routes',
       version,
       nonce: `n${version}`,
-      services: { pg: { endpoints: [endpoint('pg-1'), endpoint('pg-2')], policy, failover } },
+      services: { pg: { endpoints, policy, failover } },
     } as Routes;
     for (const ws of streams) ws.send(JSON.stringify(routes));
     const agents = [client, ...Object.values(callees).map((c) => c.agent)];
     await waitFor(`every agent to hold table ${version}`, () => agents.every((a) => a.table?.version === version));
   };
-  const metric = async (line: string): Promise<number> => {
-    const text = await (await fetch(`http://127.0.0.1:${clientAddr.admin}/metrics`)).text();
+  const metric = async (line: string, admin = clientAddr.admin): Promise<number> => {
+    const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
     return text
       .split('\n')
       .filter((l) => l.startsWith(line))
@@ -158,5 +164,16 @@ describe('caller-side fencing of a managed TCP service', () => {
     await push({ term: 4, holder: 'pg-1', primary: 'pg-1', candidates: ['pg-2'] });
     expect(await c.ask('still here')).toBe('still here');
     c.socket.destroy();
+  });
+
+  it('calls endpoints that serve no mTLS in plaintext (the magic line), when their service is permissive', async () => {
+    await push({ term: 5, holder: 'pg-2', primary: 'pg-2', candidates: [] }, true);
+    const admin = callees['pg-2']?.addr.admin as number;
+    const before = await metric('meshlet_agent_inbound_connections_total{transport="plaintext"', admin);
+    const c = await lineClient(clientAddr.upstreams.pg as number);
+    expect(await c.ask('who')).toBe('pg-2');
+    expect(await c.ask('in plaintext')).toBe('in plaintext');
+    c.socket.destroy();
+    expect(await metric('meshlet_agent_inbound_connections_total{transport="plaintext"', admin)).toBe(before + 1);
   });
 });
