@@ -1,8 +1,7 @@
 import { Redis } from 'ioredis';
-import getPort from 'get-port';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentTable, type AgentHandle, withMesh } from '../harness/mesh.js';
-import { Proc } from '../harness/process.js';
+import { type RedisInstance, startRedis } from '../harness/redis.js';
 import { waitFor } from '../harness/wait.js';
 import { httpRequest } from '../harness/http.js';
 
@@ -17,35 +16,11 @@ describe('a real redis-server behind a TCP service', () => {
   const mesh = withMesh();
   let client: AgentHandle;
   let redis: Redis | undefined;
+  let server: RedisInstance | undefined;
 
   beforeAll(async () => {
-    const redisPort = await getPort();
-    new Proc('redis-server', 'redis-server', [
-      '--port',
-      String(redisPort),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ]);
-    await waitFor('redis to listen', async () => {
-      const probe = new Redis({
-        port: redisPort,
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-      });
-      try {
-        await probe.connect();
-        return (await probe.ping()) === 'PONG';
-      } catch {
-        return false;
-      } finally {
-        probe.disconnect();
-      }
-    });
+    server = await startRedis({ name: 'cache-redis' });
+    const redisPort = server.port;
     const cp = await mesh.controlPlane({ services: { cache: { protocol: 'tcp' } } });
     await mesh.agent({
       agentId: 'cache-1',
@@ -59,8 +34,9 @@ describe('a real redis-server behind a TCP service', () => {
     );
   }, 60_000);
 
-  afterAll(() => {
+  afterAll(async () => {
     redis?.disconnect();
+    await server?.cleanup();
   });
 
   it('PING, SET and GET through the local port', async () => {
