@@ -66,7 +66,7 @@ export class TcpServices {
       this.#decide(socket, upstream).then(
         (tcp) => {
           if (tcp === undefined) return;
-          if (tcp) void this.#outbound.handle(socket, upstream);
+          if (tcp) this.#outbound.handle(socket, upstream).catch((e: unknown) => this.#failed(socket, e));
           else listener.acceptConnection(socket);
         },
         () => socket.destroy(),
@@ -101,7 +101,7 @@ export class TcpServices {
   /** Where the inbound listener hands a TCP connection (closed when the agent fronts no instance). */
   readonly acceptInbound = (socket: Socket, caller: string | undefined): void => {
     if (this.#inbound === undefined) socket.destroy();
-    else void this.#inbound.accept(socket, caller);
+    else this.#inbound.accept(socket, caller).catch((e: unknown) => this.#failed(socket, e));
   };
 
   /** A new table: closes the connections it fences, wakes connections waiting for their service. */
@@ -123,6 +123,12 @@ export class TcpServices {
     this.connections.closeAll('shutdown');
     this.#inbound?.close();
     for (const wake of [...this.#waiters]) wake();
+  }
+
+  /** A TCP connection failed inside the agent (a bug): logged, and closed rather than left hanging. */
+  #failed(socket: Socket, e: unknown): void {
+    this.#o.log.error({ err: e }, 'TCP connection failed unexpectedly');
+    socket.destroy();
   }
 
   /** true: TCP; false: HTTP; undefined: the client left while it waited. */
