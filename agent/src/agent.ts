@@ -17,7 +17,7 @@ import { TableApplier } from './control/table-applier.js';
 import { Subscriptions } from './control/subscriptions.js';
 import { TableCache } from './control/table-cache.js';
 import type { HealthMonitor } from './health/health-monitor.js';
-import { ownServicePolicy } from './authz/own-service-policy.js';
+import { ownServiceAuthz } from './authz/own-service-authz.js';
 import { IdentityManager } from './identity/identity-manager.js';
 import { healthCheckIssues } from './health/health-check-issues.js';
 import { instanceHealthMonitor } from './health/instance-health.js';
@@ -36,6 +36,7 @@ import { RouteTable } from './route/route-table.js';
 import { HashShardProvider } from './sharding/shard-hash-provider.js';
 import { ShardMaps } from './sharding/shard-maps.js';
 import { RangeShardProvider } from './sharding/shard-range-provider.js';
+import { TcpServices } from './tcp/tcp-services.js';
 
 /** Addresses the agent actually bound (ports may have been 0 in the config). */
 export interface AgentAddresses {
@@ -93,6 +94,7 @@ export class Agent {
   readonly #identity: WorkloadIdentity;
   /** Present unless an identity was given: it gets and renews the certificate over the stream. */
   readonly #identityManager: IdentityManager | undefined;
+  readonly #tcp: TcpServices;
 
   constructor(config: AgentConfig, log: Logger, deps: AgentDeps = {}) {
     const issues = controlPlaneUrlIssues(config.controlPlane);
@@ -141,7 +143,10 @@ export class Agent {
       onOutcome: (op, result) => this.#metrics.coordinationRequests.inc({ op, result }),
     });
     this.#accessLog = config.accessLog.enabled ? log.child({ component: 'access' }) : undefined;
-    const mtlsDeps = { log, clock: this.#clock, metrics: this.#metrics, ownMode: () => this.#ownMtlsMode() };
+    const tcpParts = { table: () => this.#table, connector: () => this.#mtls.connector, log, metrics: this.#metrics };
+    this.#tcp = new TcpServices(config, { ...tcpParts, stats: this.#stats, clock: this.#clock });
+    const tcp = this.#tcp.acceptInbound;
+    const mtlsDeps = { log, clock: this.#clock, metrics: this.#metrics, ownMode: () => this.#ownMtlsMode(), tcp };
     this.#mtls = agentMtls(this.#identity, mtlsDeps);
     this.#pools = this.#mtls.pools;
   }
@@ -193,6 +198,7 @@ export class Agent {
       if (u.port === undefined) continue;
       const listener = this.#outboundListener(u.service);
       this.#upstreams.push(listener);
+      this.#tcp.attach(listener, u);
       const guard = GUARDS.upstream(u.service);
       addresses.upstreams[u.service] = await listenGuarded(listener.server, { ...u, port: u.port }, guard, m);
     }
@@ -202,6 +208,9 @@ export class Agent {
         connect: { timeout: c.proxy.connectTimeoutMs },
         keepAliveTimeout: 4_000,
       });
+      const authzDeps = { metrics: this.#metrics, log: this.#log, clock: this.#clock };
+      const authz = ownServiceAuthz(instance.service, () => this.#table, this.#identity, authzDeps);
+      this.#tcp.serveInbound({ mode: () => this.#ownMtlsMode(), authz });
       this.#inbound = new InboundListener({
         app: this.#appPool,
         appName: `${instance.app.host}:${instance.app.port}`,
@@ -213,14 +222,7 @@ export class Agent {
         metrics: this.#metrics,
         mtls: this.#mtls.inbound,
         appProtocol: () => this.#table?.routes.services[instance.service]?.policy?.protocol,
-        authz: {
-          service: instance.service,
-          policy: () => ownServicePolicy(this.#table?.routes.services, instance.service),
-          trustDomain: () => this.#identity.current()?.trustDomain ?? '',
-          metrics: this.#metrics,
-          log: this.#log.child({ component: 'authz' }),
-          clock: this.#clock,
-        },
+        authz,
       });
       addresses.inbound = await listenGuarded(this.#inbound.server, c.listeners.inbound, GUARDS.inbound, m);
       this.#inboundPort = addresses.inbound;
@@ -280,24 +282,16 @@ export class Agent {
 
   #outboundListener(service: string | undefined): OutboundListener {
     const own = () => [this.#outbound, this.#inbound, this.#admin, ...this.#upstreams];
+    const shared = { stats: this.#stats, clock: this.#clock, random: this.#random };
     return new OutboundListener({
+      ...shared,
       table: () => this.#table,
       pools: this.#pools,
-      stats: this.#stats,
       log: this.#log.child({ component: 'outbound', ...(service ? { upstream: service } : {}) }),
-      random: this.#random,
-      clock: this.#clock,
       subscriptions: this.#subscriptions,
       accessLog: this.#accessLog,
       inFlight: this.#inFlight,
-      h2: {
-        sessions: this.#mtls.h2,
-        stats: this.#stats,
-        clock: this.#clock,
-        random: this.#random,
-        log: this.#log,
-        grpcCalls: this.#metrics.grpcCalls,
-      },
+      h2: { ...shared, sessions: this.#mtls.h2, log: this.#log, grpcCalls: this.#metrics.grpcCalls },
       ...(service ? { service } : {}),
       passThrough: service ? undefined : agentPassThrough(this.#config, own, this.#log),
     });
@@ -338,6 +332,7 @@ export class Agent {
     this.#rings.update(table);
     this.#subscriptions.onTable(table);
     this.#shards.onTable(table);
+    this.#tcp.onTable(table);
     this.#pools.retain(table.origins());
     this.#mtls.h2.retain(table.origins());
     const ids = new Set<string>();
@@ -383,6 +378,7 @@ export class Agent {
     const all = [this.#outbound?.server, this.#inbound?.server, ...this.#upstreams.map((u) => u.server)];
     const servers = all.filter((s): s is Server => s !== undefined);
     this.#inbound?.close();
+    this.#tcp.close();
     await Promise.all(servers.map(closeServer));
     await this.#admin?.close();
     this.#table?.close();
