@@ -19,10 +19,11 @@ import type { TableApplier } from './control/table-applier.js';
 import { agentTableApplier, installPersisted } from './control/agent-table-applier.js';
 import { Subscriptions } from './control/subscriptions.js';
 import { TableCache } from './control/table-cache.js';
-import { HealthMonitor } from './health/health-monitor.js';
-import { ownServicePolicy } from './authz/own-service-policy.js';
+import type { HealthMonitor } from './health/health-monitor.js';
+import { ownServiceAuthz } from './authz/own-service-authz.js';
 import { IdentityManager } from './identity/identity-manager.js';
-import { createHealthCheck } from './health/create-health-check.js';
+import { healthCheckIssues } from './health/health-check-issues.js';
+import { instanceHealthMonitor } from './health/instance-health.js';
 import { type AgentMtls, agentMtls } from './identity/agent-mtls.js';
 import type { WorkloadIdentity } from './identity/workload-identity.js';
 import { InboundListener } from './listener/inbound-listener.js';
@@ -38,6 +39,7 @@ import { RouteTable } from './route/route-table.js';
 import { HashShardProvider } from './sharding/shard-hash-provider.js';
 import { ShardMaps } from './sharding/shard-maps.js';
 import { RangeShardProvider } from './sharding/shard-range-provider.js';
+import { TcpServices } from './tcp/tcp-services.js';
 
 /** Addresses the agent actually bound (ports may have been 0 in the config). */
 export interface AgentAddresses {
@@ -96,12 +98,15 @@ export class Agent {
   readonly #identity: WorkloadIdentity;
   /** Present unless an identity was given: it gets and renews the certificate over the stream. */
   readonly #identityManager: IdentityManager | undefined;
+  readonly #tcp: TcpServices;
 
   constructor(config: AgentConfig, log: Logger, deps: AgentDeps = {}) {
     const issues = controlPlaneUrlIssues(config.controlPlane);
     if (issues.length > 0) throw new ConfigError('the controlPlane settings', issues);
     const serviceIssues = agentServiceIssues(config);
     if (serviceIssues.length > 0) throw new ConfigError('the service setting', serviceIssues);
+    const checkIssues = healthCheckIssues(config.instance);
+    if (checkIssues.length > 0) throw new ConfigError('the instance.healthCheck settings', checkIssues);
     this.#config = config;
     this.#log = log;
     this.#random = deps.random ?? Math.random;
@@ -143,7 +148,10 @@ export class Agent {
       onOutcome: (op, result) => this.#metrics.coordinationRequests.inc({ op, result }),
     });
     this.#accessLog = config.accessLog.enabled ? log.child({ component: 'access' }) : undefined;
-    const mtlsDeps = { log, clock: this.#clock, metrics: this.#metrics, ownMode: () => this.#ownMtlsMode() };
+    const tcpParts = { table: () => this.#table, connector: () => this.#mtls.connector, log, metrics: this.#metrics };
+    this.#tcp = new TcpServices(config, { ...tcpParts, stats: this.#stats, clock: this.#clock });
+    const tcp = this.#tcp.acceptInbound;
+    const mtlsDeps = { log, clock: this.#clock, metrics: this.#metrics, ownMode: () => this.#ownMtlsMode(), tcp };
     this.#mtls = agentMtls(this.#identity, mtlsDeps);
     this.#pools = this.#mtls.pools;
   }
@@ -194,6 +202,7 @@ export class Agent {
       if (u.port === undefined) continue;
       const listener = this.#outboundListener(u.service);
       this.#upstreams.push(listener);
+      this.#tcp.attach(listener, u);
       const guard = GUARDS.upstream(u.service);
       addresses.upstreams[u.service] = await listenGuarded(listener.server, { ...u, port: u.port }, guard, m);
     }
@@ -203,6 +212,9 @@ export class Agent {
         connect: { timeout: c.proxy.connectTimeoutMs },
         keepAliveTimeout: 4_000,
       });
+      const authzDeps = { metrics: this.#metrics, log: this.#log, clock: this.#clock };
+      const authz = ownServiceAuthz(instance.service, () => this.#table, this.#identity, authzDeps);
+      this.#tcp.serveInbound({ mode: () => this.#ownMtlsMode(), authz });
       this.#inbound = new InboundListener({
         app: this.#appPool,
         appName: `${instance.app.host}:${instance.app.port}`,
@@ -214,28 +226,13 @@ export class Agent {
         metrics: this.#metrics,
         mtls: this.#mtls.inbound,
         appProtocol: () => this.#table?.routes.services[instance.service]?.policy?.protocol,
-        authz: {
-          service: instance.service,
-          policy: () => ownServicePolicy(this.#table?.routes.services, instance.service),
-          trustDomain: () => this.#identity.current()?.trustDomain ?? '',
-          metrics: this.#metrics,
-          log: this.#log.child({ component: 'authz' }),
-          clock: this.#clock,
-        },
+        authz,
       });
       addresses.inbound = await listenGuarded(this.#inbound.server, c.listeners.inbound, GUARDS.inbound, m);
       this.#inboundPort = addresses.inbound;
-      const hc = instance.healthCheck;
-      this.#monitor = new HealthMonitor({
-        check: createHealthCheck(hc, instance.app, this.#appPool),
-        intervalMs: hc.intervalMs,
-        healthyThreshold: hc.healthyThreshold,
-        unhealthyThreshold: hc.unhealthyThreshold,
-        log: this.#log.child({ component: 'health' }),
-        onChange: (status, reason) => {
-          this.#health = { type: 'health', status, reason };
-          this.#client?.sendHealth(this.#health);
-        },
+      this.#monitor = instanceHealthMonitor(instance, this.#appPool, this.#log, this.#clock, (health, send) => {
+        this.#health = health;
+        if (send) this.#client?.sendHealth(health);
       });
     }
     this.#listening = true;
@@ -291,24 +288,16 @@ export class Agent {
 
   #outboundListener(service: string | undefined): OutboundListener {
     const own = () => [this.#outbound, this.#inbound, this.#admin, ...this.#upstreams];
+    const shared = { stats: this.#stats, clock: this.#clock, random: this.#random };
     return new OutboundListener({
+      ...shared,
       table: () => this.#table,
       pools: this.#pools,
-      stats: this.#stats,
       log: this.#log.child({ component: 'outbound', ...(service ? { upstream: service } : {}) }),
-      random: this.#random,
-      clock: this.#clock,
       subscriptions: this.#subscriptions,
       accessLog: this.#accessLog,
       inFlight: this.#inFlight,
-      h2: {
-        sessions: this.#mtls.h2,
-        stats: this.#stats,
-        clock: this.#clock,
-        random: this.#random,
-        log: this.#log,
-        grpcCalls: this.#metrics.grpcCalls,
-      },
+      h2: { ...shared, sessions: this.#mtls.h2, log: this.#log, grpcCalls: this.#metrics.grpcCalls },
       ...(service ? { service } : {}),
       passThrough: service ? undefined : agentPassThrough(this.#config, own, this.#log),
     });
@@ -338,6 +327,7 @@ export class Agent {
     this.#rings.update(table);
     this.#subscriptions.onTable(table);
     this.#shards.onTable(table);
+    this.#tcp.onTable(table);
     this.#pools.retain(table.origins());
     this.#mtls.h2.retain(table.origins());
     const ids = new Set<string>();
@@ -379,6 +369,7 @@ export class Agent {
     const all = [this.#outbound?.server, this.#inbound?.server, ...this.#upstreams.map((u) => u.server)];
     const servers = all.filter((s): s is Server => s !== undefined);
     this.#inbound?.close();
+    this.#tcp.close();
     await Promise.all(servers.map(closeServer));
     await this.#admin?.close();
     this.#table?.close();

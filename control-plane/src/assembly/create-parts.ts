@@ -38,9 +38,13 @@ export interface ControlPlaneParts {
   joinCredentials: JoinCredentialStore;
   drains: DurableDrains;
   health: HealthEngine;
-  failover: FailoverEngine;
-  /** The roles and replication offsets the instances' checks report. */
+  /**
+   * The roles and replication offsets the agents' checks report (recorded by
+   * the stream sessions, forgotten with the instance): the table builder
+   * marks endpoints with them, and the managed failover reads them.
+   */
   roles: InstanceRoles;
+  failover: FailoverEngine;
   /** Managed failover of stateful services (`policy.failover.mode: managed`): `ServiceRoutes.failover`. */
   managedFailover: ManagedFailover;
   rings: RingPublisher;
@@ -83,7 +87,9 @@ export function createParts(ctx: AssemblyContext & { trust?: () => TrustBundle }
     events: decisions,
     onChange: () => pusher.schedule(),
   });
+  // A change of an instance's role or check status is a table change (its endpoint's role and role label).
   const roles = new InstanceRoles();
+  roles.onChange(() => pusher.schedule());
   const managedFailover: ManagedFailover = createManagedFailover({
     registry: { serviceNames: () => registry.serviceNames(), agents: () => registry.agents() },
     health,
@@ -96,7 +102,7 @@ export function createParts(ctx: AssemblyContext & { trust?: () => TrustBundle }
   const rings = new RingPublisher();
   const pusher = new Pusher({
     build: (nextVersion) =>
-      buildRoutes({ registry, health, policies, authz, failover, rings, managedFailover }, nextVersion),
+      buildRoutes({ registry, health, policies, authz, failover, rings, roles, managedFailover }, nextVersion),
     store,
     log,
     clock,
@@ -120,11 +126,24 @@ export function createParts(ctx: AssemblyContext & { trust?: () => TrustBundle }
   const registry = new Registry({
     clock,
     onChange: (record) => {
+      // An agent of another replica: its role and offset come in its registration (this replica's own come from
+      // their sessions, applyHealth).
+      if (record.replica && record.instance && record.connected)
+        roles.record(record.instance.service, record.instance.id, {
+          role: record.role,
+          replicationOffset: record.replicationOffset,
+          healthy: record.health === 'healthy',
+          at: clock(),
+        });
+      // A clean shutdown takes the instance out of the table: its role goes with it.
+      if (record.instance && !record.connected && record.graceful)
+        roles.forget(record.instance.service, record.instance.id);
       health.update(record);
       pusher.schedule();
       replication.changed(record);
     },
     onForget: (record) => {
+      if (record.instance) roles.forget(record.instance.service, record.instance.id);
       health.forget(record);
       replication.forgotten(record);
     },
@@ -157,8 +176,8 @@ export function createParts(ctx: AssemblyContext & { trust?: () => TrustBundle }
     joinCredentials,
     drains,
     health,
-    failover,
     roles,
+    failover,
     managedFailover,
     rings,
     pusher,

@@ -86,6 +86,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     registry,
     pusher,
     health,
+    roles: { roles: parts.roles, replicate: (record) => replication.changed(record) },
     stats,
     ringAgrees: (service, reported) => rings.agrees(service, policyOf(service), reported),
     metrics,
@@ -179,6 +180,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     policyOf: (s) => policies.policyOf(s),
     statsOf: (s) => stats.view(s),
     cluster: () => replication.view(),
+    roles: parts.roles,
   });
   registerLogLevelRoutes(app, log);
   if (ctx.coordinator)
