@@ -8,7 +8,8 @@ import type { ControlClient } from './control/control-client.js';
 import { createAgentControlClient } from './control/agent-control-client.js';
 import { Coordination } from './coordination/coordination.js';
 import { agentFailover } from './failover/agent-failover.js';
-import { OPEN_FENCE, type PrimaryFence } from './failover/primary-fence.js';
+import { DeferredFence } from './failover/deferred-fence.js';
+import type { PrimaryFence } from './failover/primary-fence.js';
 import { EndpointStatsMap } from './balancer/endpoint-stats.js';
 import { HashTableCache } from './balancer/hash-table-cache.js';
 import { ObservationRecorder } from './control/observation-recorder.js';
@@ -89,6 +90,8 @@ export class Agent {
   #appPool: Pool | undefined;
   #monitor: HealthMonitor | undefined;
   #failover: ReturnType<typeof agentFailover>;
+  /** The inbound TCP path's fence: closed to `role: primary` until the failover manager runs (with instance.failover). */
+  readonly #fence: DeferredFence;
   #client: ControlClient | undefined;
   readonly #coordination: Coordination;
   #admin: FastifyInstance | undefined;
@@ -108,6 +111,7 @@ export class Agent {
     const checkIssues = healthCheckIssues(config.instance);
     if (checkIssues.length > 0) throw new ConfigError('the instance.healthCheck settings', checkIssues);
     this.#config = config;
+    this.#fence = new DeferredFence(config.instance?.failover !== undefined);
     this.#log = log;
     this.#random = deps.random ?? Math.random;
     this.#clock = deps.clock ?? Date.now;
@@ -168,7 +172,7 @@ export class Agent {
 
   /** The callee side of managed failover's fencing, for the inbound TCP path (open without `instance.failover`). */
   get primaryFence(): PrimaryFence {
-    return this.#failover ?? OPEN_FENCE;
+    return this.#fence;
   }
 
   /** The table in force. */
@@ -214,7 +218,7 @@ export class Agent {
       });
       const authzDeps = { metrics: this.#metrics, log: this.#log, clock: this.#clock };
       const authz = ownServiceAuthz(instance.service, () => this.#table, this.#identity, authzDeps);
-      this.#tcp.serveInbound({ mode: () => this.#ownMtlsMode(), authz });
+      this.#tcp.serveInbound({ mode: () => this.#ownMtlsMode(), authz, fence: this.#fence });
       this.#inbound = new InboundListener({
         app: this.#appPool,
         appName: `${instance.app.host}:${instance.app.port}`,
@@ -279,6 +283,7 @@ export class Agent {
     this.#monitor?.start();
     const failover = { config: c, health: this.#monitor, client: this.#coordination.client, metrics: m };
     this.#failover = agentFailover({ ...failover, table: () => this.#table, clock: this.#clock, log: this.#log });
+    if (this.#failover) this.#fence.attach(this.#failover);
     this.#client.start();
     this.#observationTimer = setInterval(() => this.#reportObservations(), c.controlPlane.observationIntervalMs);
     this.#observationTimer.unref();
