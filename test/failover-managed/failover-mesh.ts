@@ -18,6 +18,7 @@ export function startFailoverControlPlane(scratch: Scratch): Promise<ControlPlan
     auth: { adminToken: ADMIN, readOnlyToken: READER, joinToken: JOIN, allowSharedJoinToken: true },
     services: {
       pg: {
+        protocol: 'tcp',
         failover: { mode: 'managed', leaseMs: 1000, candidateStaggerMs: 300, switchoverTimeoutMs: 10_000 },
       },
     },
@@ -47,6 +48,7 @@ export async function startDbInstance(
   cp: ControlPlaneHandle,
   id: string,
   state: string,
+  appPort?: number,
 ): Promise<DbInstance> {
   const stateFile = join(scratch.dir, `${id}.state`);
   const logFile = join(scratch.dir, `${id}.commands`);
@@ -73,7 +75,7 @@ export async function startDbInstance(
     instance: {
       service: 'pg',
       id,
-      app: { host: '127.0.0.1', port: await getPort() },
+      app: { host: '127.0.0.1', port: appPort ?? (await getPort()) },
       healthCheck: {
         kind: 'exec',
         command: ['cat', stateFile],
@@ -115,4 +117,23 @@ export async function startDbInstance(
 export async function failoverOf(cp: ControlPlaneHandle): Promise<any> {
   const r = await fetch(`${cp.url}/v1/services/pg/failover`, { headers: { authorization: `Bearer ${READER}` } });
   return r.json();
+}
+
+/** A client agent of service `writer` whose dedicated port sends to `pg`'s primary (`role: primary`); resolves with the port. */
+export async function startWriterAgent(
+  scratch: Scratch,
+  cp: ControlPlaneHandle,
+): Promise<{ agent: Proc; port: number }> {
+  const [adminPort, port] = [await getPort(), await getPort()];
+  const configFile = scratch.config('agent-writer', {
+    agentId: 'writer',
+    service: 'writer',
+    listeners: { outbound: { enabled: false }, admin: { host: '127.0.0.1', port: adminPort } },
+    controlPlane: { url: cp.streamUrl, joinToken: JOIN, heartbeatIntervalMs: 200, reconnectInitialDelayMs: 50 },
+    dataDir: join(scratch.dir, 'agent-writer'),
+    upstreams: [{ service: 'pg', port, role: 'primary' }],
+  });
+  const agent = new Proc('agent-writer', process.execPath, [AGENT_BIN, '--config', configFile]);
+  await waitFor('the writer agent ready', async () => (await httpRequest(adminPort, '/ready')).status === 200);
+  return { agent, port };
 }

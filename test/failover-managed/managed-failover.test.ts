@@ -4,7 +4,16 @@ import { type ControlPlaneHandle, Scratch } from '../harness/mesh.js';
 import { meshctl } from '../harness/meshctl.js';
 import { killAll } from '../harness/process.js';
 import { waitFor } from '../harness/wait.js';
-import { type DbInstance, failoverOf, startDbInstance, startFailoverControlPlane } from './failover-mesh.js';
+import { connect, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { type EchoApp, echoApp } from '../tcp/tcp-apps.js';
+import {
+  type DbInstance,
+  failoverOf,
+  startDbInstance,
+  startFailoverControlPlane,
+  startWriterAgent,
+} from './failover-mesh.js';
 
 // Managed failover end to end: a real control plane, real agents with exec checks reading a fake
 // database's state file (fake-db-ctl.mjs is its promote, demote and rejoin), short lease (1 s).
@@ -16,6 +25,18 @@ const scratch = new Scratch();
 let cp: ControlPlaneHandle;
 let pg1: DbInstance;
 let pg2: DbInstance;
+const apps: EchoApp[] = [];
+let writerPort: number;
+
+/** A connection through the writer's `role: primary` port, and the instance that answers `who` on it. */
+async function whoIsPrimary(): Promise<{ socket: Socket; who: string }> {
+  const socket = connect(writerPort, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await once(socket, 'connect');
+  socket.write('who\n');
+  const [chunk] = (await once(socket, 'data')) as [Buffer];
+  return { socket, who: chunk.toString('utf8').trim() };
+}
 
 const state = async () => (await failoverOf(cp)).state;
 let last: unknown;
@@ -33,12 +54,15 @@ beforeAll(async () => {
   cp = await startFailoverControlPlane(scratch);
   // The primary first: a standby that comes up more than leaseMs before any primary reports may be promoted
   // (the bootstrap hold of databases.md), as with any HA manager started before its primary.
-  pg1 = await startDbInstance(scratch, cp, 'pg-1', 'primary 100');
-  pg2 = await startDbInstance(scratch, cp, 'pg-2', 'replica 100');
+  apps.push(await echoApp('pg-1'), await echoApp('pg-2'));
+  pg1 = await startDbInstance(scratch, cp, 'pg-1', 'primary 100', apps[0]?.port);
+  pg2 = await startDbInstance(scratch, cp, 'pg-2', 'replica 100', apps[1]?.port);
+  writerPort = (await startWriterAgent(scratch, cp)).port;
 }, 60_000);
 
 afterAll(async () => {
   await killAll();
+  for (const app of apps) await app.close();
   scratch.remove();
 });
 
@@ -52,6 +76,10 @@ describe('managed failover (real control plane and agents, fake database)', () =
   });
 
   it('switchover via meshctl: the primary demotes and resigns, the target promotes with a newer term, the old one rejoins', async () => {
+    // A writer's connection to the primary, through its agent's role: primary port (TCP, mTLS between agents).
+    const before = await waitFor('a primary connection', () => whoIsPrimary().catch(() => undefined));
+    expect(before.who).toBe('pg-1');
+    const closed = once(before.socket, 'close');
     const run = await meshctl(['switchover', 'pg', '--to', 'pg-2'], {
       env: { MESHCTL_SERVER: cp.url, MESHCTL_TOKEN: ADMIN },
       home: scratch.dir,
@@ -68,6 +96,18 @@ describe('managed failover (real control plane and agents, fake database)', () =
     expect(pg1.commands().at(-1)).toMatchObject({ action: 'rejoin', term: now.term, primary: 'pg-2' });
     const steps = (await failoverOf(cp)).events.map((e: any) => e.evidence.step);
     expect(steps).toEqual(expect.arrayContaining(['switchover-requested', 'switchover-completed']));
+    // The old primary's connection was closed: its own agent fenced it (the callee side, before the term changed);
+    // a new one reaches the new primary.
+    await closed;
+    const metrics = await (await fetch(`http://127.0.0.1:${pg1.adminPort}/metrics`)).text();
+    expect(metrics).toMatch(/meshlet_agent_tcp_closes_total\{direction="inbound",service="pg",reason="fenced"\} [1-9]/);
+    const after = await waitFor('a connection to pg-2', async () => {
+      const c = await whoIsPrimary().catch(() => undefined);
+      if (c?.who === 'pg-2') return c;
+      c?.socket.destroy();
+      return undefined;
+    });
+    after.socket.destroy();
     term = now.term;
   });
 
