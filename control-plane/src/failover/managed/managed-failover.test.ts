@@ -117,6 +117,33 @@ describe('ManagedFailover', () => {
     expect(t.mf.refusal('pg', 'pg-1')).toBeUndefined();
   });
 
+  it('a stale former primary (not the last holder, far behind) is no candidate: the caught-up standby takes the vacant term', () => {
+    const t = setup();
+    t.report('pg-1', 'primary', 1_000); // term 5's primary; its rejoin failed: its check still says primary
+    t.report('pg-2', 'primary', 50_000);
+    t.report('pg-3', 'replica', 50_000);
+    t.elect('pg-2', 7);
+    t.mf.state('pg');
+    t.routable.delete('pg-2'); // pg-2 dies
+    t.roles.forget('pg', 'pg-2');
+    t.elect(undefined, 0, 'expired');
+    expect(t.mf.state('pg')?.candidates).toEqual(['pg-3']);
+    expect(t.mf.refusal('pg', 'pg-1')).toMatch(/pg-1 is not a failover candidate/);
+    // The last holder whose agent restarted with its check still primary comes first, when within maxLagBytes.
+    t.routable.add('pg-2');
+    t.report('pg-2', 'primary', 50_000);
+    expect(t.mf.state('pg')?.candidates).toEqual(['pg-2', 'pg-3']);
+  });
+
+  it('a sitting primary far behind the best reported offset is no candidate, even before any term is known', () => {
+    const t = setup();
+    t.report('pg-1', 'primary', 1_000);
+    t.report('pg-2', 'replica', 50_000);
+    expect(t.mf.state('pg')?.candidates).toEqual([]);
+    t.advance(POLICY.leaseMs);
+    expect(t.mf.state('pg')?.candidates).toEqual(['pg-2']);
+  });
+
   it('refuses the election to a non-candidate while there are candidates, naming them and its lag', () => {
     const t = setup();
     t.report('pg-1', 'primary', 10_000);

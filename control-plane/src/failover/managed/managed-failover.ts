@@ -2,7 +2,7 @@ import type { CoordReason, FailoverState, ManagedFailoverPolicy, ServiceRoutes }
 import type { DecisionSink } from '../../events/event-log.js';
 import type { InstanceRoles } from '../../health/instance-roles.js';
 import { failoverEvent, lagOf, lastCheck, termCause } from './failover-events.js';
-import { type FailoverMember, rankCandidates } from './rank-candidates.js';
+import { type FailoverMember, rankCandidates, referenceOffset } from './rank-candidates.js';
 import { type SwitchoverOutcome, switchoverProblem } from './switchover-problem.js';
 import { Switchovers } from './switchovers.js';
 
@@ -10,6 +10,14 @@ import { Switchovers } from './switchovers.js';
 export interface ElectionView {
   holder: string;
   token: number;
+}
+
+/** The last term, holder, primary and primary offset seen of a service (kept while the election is vacant). */
+interface LastTerm {
+  term: number;
+  holder: string | undefined;
+  primary: string | undefined;
+  offset: number | undefined;
 }
 
 /** Options of {@link ManagedFailover}. */
@@ -58,7 +66,7 @@ export class ManagedFailover {
   readonly #o: ManagedFailoverOptions;
   #read: (service: string) => ElectionView | undefined = () => undefined;
   /** The last term and primary seen per service (the term stays published while the election is vacant). */
-  readonly #last = new Map<string, { term: number; primary: string | undefined; offset: number | undefined }>();
+  readonly #last = new Map<string, LastTerm>();
   /** Why the election was last freed, per service. */
   readonly #released = new Map<string, CoordReason>();
   readonly #switchovers: Switchovers;
@@ -151,7 +159,12 @@ export class ManagedFailover {
     if (policy === undefined) return undefined;
     const members = this.#members(service);
     const election = this.#read(service);
-    const last = this.#last.get(service) ?? { term: 0, primary: undefined, offset: undefined };
+    const last: LastTerm = this.#last.get(service) ?? {
+      term: 0,
+      holder: undefined,
+      primary: undefined,
+      offset: undefined,
+    };
     const term = election?.token ?? last.term;
     const holderMember = election && members.find((m) => m.id === election.holder);
     const r = holderMember?.report;
@@ -172,10 +185,11 @@ export class ManagedFailover {
         ),
       );
     }
-    this.#last.set(service, { term, primary: primary ?? (election ? undefined : last.primary), offset });
+    const holder = election?.holder ?? last.holder;
+    this.#last.set(service, { term, holder, primary: primary ?? (election ? undefined : last.primary), offset });
     const state: FailoverState = {
       term,
-      candidates: this.#candidates(service, members, election, offset, policy, term),
+      candidates: this.#candidates(service, members, election, referenceOffset(offset, members), policy, term, holder),
     };
     if (election) state.holder = election.holder;
     if (primary !== undefined) state.primary = primary;
@@ -263,8 +277,11 @@ export class ManagedFailover {
   /**
    * The candidates: while the election is vacant, a healthy instance whose
    * check already says primary comes first (it takes the term without a
-   * promote: at bootstrap, or after its agent restarted), then the ranked
-   * standbys. Before any term is known here (term 0: a new service, or this
+   * promote: at bootstrap, or after its agent restarted) when it held the
+   * last term (or no term is known yet) and is within `maxLagBytes` of the
+   * reference offset (a former primary left behind, whose rejoin failed, is
+   * no candidate: its term's writes are older than a caught-up standby's),
+   * then the ranked standbys. Before any term is known here (term 0: a new service, or this
    * control plane just started), the standbys wait `leaseMs` from when the
    * service's first instance was seen: a sitting primary whose agent connected or
    * reported a moment later must not be replaced by a standby that did not
@@ -277,6 +294,7 @@ export class ManagedFailover {
     offset: number | undefined,
     policy: ManagedFailoverPolicy,
     term: number,
+    lastHolder: string | undefined,
   ): string[] {
     const now = this.#o.clock();
     if (!this.#firstSeen.has(service) && members.length > 0) this.#firstSeen.set(service, now);
@@ -285,6 +303,8 @@ export class ManagedFailover {
     const bootstrapping = term === 0 && now - (this.#firstSeen.get(service) ?? now) < policy.leaseMs;
     const sitting = members
       .filter((m) => m.routable && m.priority !== undefined && m.report?.healthy && m.report.role === 'primary')
+      .filter((m) => term === 0 || m.id === lastHolder)
+      .filter((m) => offset === undefined || offset - (m.report?.replicationOffset ?? 0) <= policy.maxLagBytes)
       .sort((a, b) => (b.report?.replicationOffset ?? 0) - (a.report?.replicationOffset ?? 0))
       .map((m) => m.id);
     return bootstrapping ? sitting : [...sitting, ...ranked];

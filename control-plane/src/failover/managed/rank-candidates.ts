@@ -47,3 +47,17 @@ export function rankCandidates(
   }
   return out.sort((a, b) => b.offset - a.offset || b.priority - a.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
+
+/**
+ * The offset lag is counted from: the primary's last reported one, else
+ * (no primary seen by this control plane yet: it just started or became the
+ * leader) the highest offset any instance reported, so that `maxLagBytes`
+ * holds from the start.
+ */
+export function referenceOffset(primaryOffset: number | undefined, members: FailoverMember[]): number | undefined {
+  if (primaryOffset !== undefined) return primaryOffset;
+  const offsets = members.flatMap((m) =>
+    m.report?.replicationOffset === undefined ? [] : [m.report.replicationOffset],
+  );
+  return offsets.length === 0 ? undefined : Math.max(...offsets);
+}
