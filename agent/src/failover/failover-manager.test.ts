@@ -32,7 +32,11 @@ class FakeHealth implements LocalHealth {
     this.#listeners.add(l);
     return () => this.#listeners.delete(l);
   }
-  probeNow = async () => this.state;
+  probes = 0;
+  probeNow = async () => {
+    this.probes++;
+    return this.state;
+  };
   set(s: Partial<LocalHealthState>) {
     this.state = { ...this.state, ...s };
     for (const l of this.#listeners) l(this.state);
@@ -225,12 +229,32 @@ describe('FailoverManager', () => {
     t.publish(['a-i', 'c-i'], { switchoverTo: 'a-i' });
     expect(fences).toBe(1);
     expect(b.m.admit({ service: 'pg', role: 'primary', term })).toMatchObject({ ok: false });
-    t.publish(['a-i', 'c-i'], { switchoverTo: 'a-i', switchoverCaughtUp: true });
+    t.publish(['a-i', 'c-i'], { switchoverTo: 'a-i', switchoverCaughtUp: true, switchoverTargetOffset: 10 });
     await until(() => t.election()?.holder?.instanceId === 'a-i', 'a holds');
     await until(() => a.m.status.phase === 'primary', 'a primary');
     expect(standIn.received.filter((r) => r.agentId === 'c' && r.op === 'acquire')).toEqual([]);
     expect(c.m.status.phase).toBe('standby');
     t.publish(['b-i', 'c-i']);
     await until(() => t.ran.some((r) => r.who === 'b-i' && r.what === 'rejoin'), 'b rejoined');
+  });
+
+  it('a switchover hands over only once the target reached the offset the primary probed after fencing (a stale caught-up is not enough)', async () => {
+    const t = mesh();
+    const a = t.add('a');
+    const b = t.add('b');
+    t.publish(['b-i', 'a-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    b.health.state = { ...b.health.state, replicationOffset: 500 }; // acknowledged writes since its last report (10)
+    const probes = b.health.probes;
+    t.publish(['a-i'], { switchoverTo: 'a-i', switchoverCaughtUp: true, switchoverTargetOffset: 10 });
+    await until(() => b.health.probes > probes, 'b probed its offset after the fence');
+    await new Promise((r) => setImmediate(r));
+    t.publish(['a-i'], { switchoverTo: 'a-i', switchoverCaughtUp: true, switchoverTargetOffset: 10 });
+    await new Promise((r) => setImmediate(r));
+    expect(t.ran.filter((r) => r.what === 'demote')).toEqual([]);
+    expect(t.election()?.holder?.instanceId).toBe('b-i');
+    t.publish(['a-i'], { switchoverTo: 'a-i', switchoverTargetOffset: 500 });
+    await until(() => a.m.status.phase === 'primary', 'a primary');
+    expect(t.ran.filter((r) => r.who === 'b-i').map((r) => r.what)).toEqual(['promote', 'demote']);
   });
 });

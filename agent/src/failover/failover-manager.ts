@@ -24,6 +24,15 @@ export interface FailoverManagerOptions {
 /** Where this instance stands in its service's failover. */
 export type FailoverPhase = 'standby' | 'campaigning' | 'promoting' | 'primary' | 'stepping-down' | 'rejoining';
 
+/** A switchover away from this primary in progress. */
+interface HandOver {
+  to: string;
+  deadline: number;
+  fenced: boolean;
+  /** The own offset probed after the fence. */
+  fencedOffset?: number | undefined;
+}
+
 /** How long to wait between probes while waiting for the check to say primary after a promote. */
 const PROBE_GAP_MS = 100;
 
@@ -50,7 +59,8 @@ export class FailoverManager implements PrimaryFence {
   #rejoinedFor: number | undefined;
   #campaignTimer: NodeJS.Timeout | undefined;
   #wakeTimer: NodeJS.Timeout | undefined;
-  #switchover: { to: string; deadline: number; fenced: boolean } | undefined;
+  /** A switchover away from this primary: fenced once the target is a candidate; `fencedOffset` probed after the fence. */
+  #switchover: HandOver | undefined;
   /** Vacancy as the last election event said it, and in which order it came (the later of it and the table decides). */
   #event: { free: boolean; seq: number } | undefined;
   #tableSeq = 0;
@@ -207,7 +217,12 @@ export class FailoverManager implements PrimaryFence {
     this.evaluate();
   }
 
-  /** A switchover to another instance while this one is the primary: fence once it is a candidate, hand over once caught up. */
+  /**
+   * A switchover to another instance while this one is the primary: fence
+   * once it is a candidate, then probe its own offset (taken after the fence:
+   * every acknowledged write is in it) and hand over once the target's
+   * published offset reached that one.
+   */
   #followSwitchover(policy: ManagedFailoverPolicy, state: FailoverState): void {
     const to = state.switchoverTo;
     const sw = this.#switchover;
@@ -227,8 +242,24 @@ export class FailoverManager implements PrimaryFence {
     if (!current.fenced && state.candidates.includes(to)) {
       current.fenced = true;
       this.#fence(`handing over to ${to}`);
+      void this.#probeFenced(current);
     }
-    if (current.fenced && state.switchoverCaughtUp === true) void this.#stepDown(`switchover to ${to}`);
+    const target = state.switchoverTargetOffset;
+    if (current.fencedOffset !== undefined && target !== undefined && target >= current.fencedOffset)
+      void this.#stepDown(`switchover to ${to}`);
+  }
+
+  /** The own offset after the switchover's fence (no offset from the check: the switchover cannot complete). */
+  async #probeFenced(current: HandOver): Promise<void> {
+    const s = await this.#o.health.probeNow();
+    if (this.#switchover !== current || this.#stopped) return;
+    if (s.replicationOffset === undefined)
+      return this.#o.log.warn(
+        { to: current.to },
+        'failover: the check reports no offset; the switchover cannot complete',
+      );
+    current.fencedOffset = s.replicationOffset;
+    this.evaluate();
   }
 
   /** Fences, demotes and resigns: this instance stops being the primary while its term is still held. */

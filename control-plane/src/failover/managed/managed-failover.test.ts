@@ -184,6 +184,17 @@ describe('ManagedFailover', () => {
     );
   });
 
+  it("a switchover publishes the target's offset for the primary to compare with its own after its fence", () => {
+    const t = setup();
+    t.report('pg-1', 'primary', 10_000);
+    t.report('pg-2', 'replica', 9_990);
+    t.elect('pg-1', 3);
+    expect(t.mf.requestSwitchover('pg', 'pg-2', 'ops').ok).toBe(true);
+    expect(t.mf.state('pg')?.switchoverTargetOffset).toBe(9_990);
+    t.report('pg-2', 'replica', 10_400);
+    expect(t.mf.state('pg')?.switchoverTargetOffset).toBe(10_400);
+  });
+
   it('a switchover not done within switchoverTimeoutMs is abandoned (an event), and the primary stays', () => {
     const t = setup();
     t.report('pg-1', 'primary', 10_000);

@@ -196,8 +196,10 @@ export class ManagedFailover {
     const sw = this.#switchovers.current(service, state, members);
     if (sw) {
       state.switchoverTo = sw.to;
-      const target = members.find((m) => m.id === sw.to)?.report?.replicationOffset;
+      const to = members.find((m) => m.id === sw.to);
+      const target = to?.routable && to.report?.healthy ? to.report.replicationOffset : undefined;
       const own = r?.replicationOffset;
+      if (target !== undefined) state.switchoverTargetOffset = target;
       if (target !== undefined && own !== undefined && target >= own) state.switchoverCaughtUp = true;
     }
     return state;
