@@ -60,7 +60,12 @@ function mesh() {
   const add = (agentId: string) => {
     const coordination = standIn.attach(agentId);
     const health = new FakeHealth();
-    const member = { m: undefined as unknown as FailoverManager, health, promoteOk: true };
+    const member = {
+      m: undefined as unknown as FailoverManager,
+      health,
+      promoteOk: true,
+      client: coordination.client,
+    };
     member.m = new FailoverManager({
       service: 'pg',
       instance: `${agentId}-i`,
@@ -256,5 +261,33 @@ describe('FailoverManager', () => {
     t.publish(['a-i'], { switchoverTo: 'a-i', switchoverTargetOffset: 500 });
     await until(() => a.m.status.phase === 'primary', 'a primary');
     expect(t.ran.filter((r) => r.who === 'b-i').map((r) => r.what)).toEqual(['promote', 'demote']);
+  });
+
+  it('attack: an app flooding the coordination API gets a renewal refused (limit): the primary keeps its term, no demote, no resign', async () => {
+    const t = mesh();
+    t.add('a');
+    const b = t.add('b');
+    t.publish(['b-i', 'a-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    const term = b.m.status.term as number;
+    const request = b.client.request.bind(b.client);
+    let refused = 0;
+    let renewedAfter = 0;
+    b.client.request = async (req) => {
+      if (req.op === 'renew' && refused === 0) {
+        refused++;
+        const sentAt = Date.now();
+        const result = { type: 'coordResult' as const, id: 0, ok: false, code: 'MESHLET_COORDINATION_REFUSED' };
+        return { result: { ...result, refusal: 'limit' as const, message: 'rate limited' }, sentAt };
+      }
+      if (req.op === 'renew' && refused > 0) renewedAfter++;
+      return request(req);
+    };
+    await until(() => renewedAfter > 0 && !b.m.status.inDoubt, 'renewed after the refusal');
+    expect(b.m.status).toMatchObject({ phase: 'primary', term });
+    expect(b.m.admit({ service: 'pg', role: 'primary', term })).toEqual({ ok: true });
+    expect(t.ran.filter((r) => r.what === 'demote')).toEqual([]);
+    expect(standIn.received.filter((r) => r.agentId === 'b' && r.op === 'release')).toEqual([]);
+    expect(t.election()?.holder?.instanceId).toBe('b-i');
   });
 });
