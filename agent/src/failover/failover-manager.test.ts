@@ -64,6 +64,8 @@ function mesh() {
       m: undefined as unknown as FailoverManager,
       health,
       promoteOk: true,
+      /** The demote only blocks writes: the check still says primary after it. */
+      demoteKeepsPrimary: false,
       client: coordination.client,
     };
     member.m = new FailoverManager({
@@ -76,7 +78,7 @@ function mesh() {
       run: async (what, _c, env): Promise<CommandOutcome> => {
         ran.push({ who: `${agentId}-i`, what, env });
         if (what === 'promote' && member.promoteOk) health.set({ role: 'primary' });
-        if (what === 'demote' || what === 'rejoin') health.set({ role: 'replica' });
+        if ((what === 'demote' && !member.demoteKeepsPrimary) || what === 'rejoin') health.set({ role: 'replica' });
         return what === 'promote' && !member.promoteOk
           ? { ok: false, detail: 'exit 1' }
           : { ok: true, detail: 'exit 0' };
@@ -289,5 +291,22 @@ describe('FailoverManager', () => {
     expect(t.ran.filter((r) => r.what === 'demote')).toEqual([]);
     expect(standIn.received.filter((r) => r.agentId === 'b' && r.op === 'release')).toEqual([]);
     expect(t.election()?.holder?.instanceId).toBe('b-i');
+  });
+
+  it('a demote that only blocks writes (the check still says primary): elected again, it runs promote before it is the primary', async () => {
+    const t = mesh();
+    const b = t.add('b');
+    b.demoteKeepsPrimary = true;
+    t.publish(['b-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    standIn.drop('b');
+    await until(() => t.ran.some((r) => r.who === 'b-i' && r.what === 'demote'), 'b demoted');
+    await until(() => b.m.status.phase === 'standby', 'b standby');
+    standIn.free('election', FAILOVER_ELECTION, 'disconnected');
+    standIn.connect('b');
+    expect(b.health.state.role).toBe('primary');
+    t.publish(['b-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary again');
+    expect(t.ran.filter((r) => r.who === 'b-i').map((r) => r.what)).toEqual(['promote', 'demote', 'promote']);
   });
 });

@@ -41,7 +41,8 @@ const PROBE_GAP_MS = 100;
  * `instance.failover` whose service's policy is managed. While the election
  * is vacant, the n-th candidate of the table campaigns after n ×
  * `candidateStaggerMs` (during a switchover only its target, at once). The
- * winner runs `promote` (skipped when its check says primary already),
+ * winner runs `promote` (skipped when its check says primary already and
+ * no demote ran since its last promote),
  * probes until the check says primary (by `promote.timeoutMs`, else it
  * resigns), and is the primary. The holder fences, demotes and resigns when
  * its check fails; fences at a doubt and fences and demotes at a lost term; in
@@ -57,6 +58,8 @@ export class FailoverManager implements PrimaryFence {
   /** The last term this instance held, until it rejoins under a newer one. */
   #ownTerm: number | undefined;
   #rejoinedFor: number | undefined;
+  /** A demote ran since the last promote: the next term needs a promote even if the check says primary (a demote may only block writes). */
+  #demoted = false;
   #campaignTimer: NodeJS.Timeout | undefined;
   #wakeTimer: NodeJS.Timeout | undefined;
   /** A switchover away from this primary: fenced once the target is a candidate; `fencedOffset` probed after the fence. */
@@ -195,10 +198,11 @@ export class FailoverManager implements PrimaryFence {
     this.#ownTerm = term;
     log.info({ term }, 'failover: won the election; promoting');
     const before = health.current();
-    if (before.role !== 'primary' || before.status === 'unhealthy') {
+    if (this.#demoted || before.role !== 'primary' || before.status === 'unhealthy') {
       const out = await this.#o.run('promote', config.promote, this.#env(term, this.#o.instance));
       if (this.#lease.token !== term) return;
       if (!out.ok) return void this.#resign(term, `its promote failed (${out.detail})`);
+      this.#demoted = false;
     }
     const deadline = clock() + config.promote.timeoutMs;
     for (;;) {
@@ -301,6 +305,7 @@ export class FailoverManager implements PrimaryFence {
   async #demote(term: number): Promise<void> {
     const demote = this.#o.config.demote;
     if (demote === undefined) return;
+    this.#demoted = true;
     const out = await this.#o.run('demote', demote, this.#env(term, ''));
     if (!out.ok) this.#o.log.error({ term, detail: out.detail }, 'failover: demote failed');
   }
