@@ -309,4 +309,21 @@ describe('FailoverManager', () => {
     await until(() => b.m.status.phase === 'primary', 'b primary again');
     expect(t.ran.filter((r) => r.who === 'b-i').map((r) => r.what)).toEqual(['promote', 'demote', 'promote']);
   });
+
+  it("the primary's database restarted as a healthy replica: it fences and resigns (no demote); the standby takes over", async () => {
+    const t = mesh();
+    const a = t.add('a');
+    const b = t.add('b');
+    let fences = 0;
+    b.m.onFence(() => fences++);
+    t.publish(['b-i', 'a-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    t.publish(['a-i']);
+    b.health.set({ role: 'replica' });
+    await until(() => t.election()?.holder?.instanceId === 'a-i', 'a holds');
+    await until(() => a.m.status.phase === 'primary', 'a primary');
+    expect(fences).toBeGreaterThan(0);
+    expect(b.m.status.phase).toBe('standby');
+    expect(t.ran.filter((r) => r.who === 'b-i' && r.what === 'demote')).toEqual([]);
+  });
 });

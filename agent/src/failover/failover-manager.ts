@@ -148,6 +148,13 @@ export class FailoverManager implements PrimaryFence {
     const health = this.#o.health.current();
     if (this.#phase === 'primary') {
       if (health.status === 'unhealthy') return void this.#stepDown('its check failed past unhealthyThreshold');
+      // Its database came back as a standby (restarted, or demoted by hand): no primary to demote, but the term must go.
+      const term = this.#lease.token;
+      if (health.role === 'replica' && term !== undefined) {
+        this.#phase = 'stepping-down';
+        this.#switchover = undefined;
+        return void this.#resign(term, 'its check says replica');
+      }
       return this.#followSwitchover(policy, state);
     }
     if (this.#phase !== 'standby') return;
