@@ -164,7 +164,11 @@ export class FailoverManager implements PrimaryFence {
     if (other !== undefined && former && this.#rejoinedFor !== state.term) return void this.#rejoin(state, other);
     const vacant = this.#event && this.#event.seq > this.#tableSeq ? this.#event.free : state.holder === undefined;
     const rank =
-      state.switchoverTo !== undefined ? (state.switchoverTo === self ? 0 : -1) : state.candidates.indexOf(self);
+      state.switchoverTo !== undefined
+        ? state.switchoverTo === self && state.candidates.includes(self)
+          ? 0
+          : -1
+        : state.candidates.indexOf(self);
     if (!vacant || rank < 0 || health.status === 'unhealthy') return this.#cancelCampaign();
     if (this.#campaignTimer !== undefined) return;
     const wait = this.#holdOffUntil - this.#o.clock();

@@ -195,6 +195,30 @@ describe('ManagedFailover', () => {
     expect(t.mf.state('pg')?.switchoverTargetOffset).toBe(10_400);
   });
 
+  it('a switchover whose target fell behind maxLagBytes: the target is refused the vacant term, the switchover abandoned, a caught-up standby may take it', () => {
+    const t = setup();
+    t.report('pg-1', 'primary', 10_000);
+    t.report('pg-2', 'replica', 9_990);
+    t.report('pg-3', 'replica', 10_000);
+    t.elect('pg-1', 3);
+    expect(t.mf.requestSwitchover('pg', 'pg-2', 'ops').ok).toBe(true);
+    t.report('pg-2', 'replica', 8_000); // its replication stalled: 2000 behind
+    t.elect(undefined, 0, 'released');
+    expect(t.mf.refusal('pg', 'pg-2')).toMatch(/pg-2 is not a failover candidate/);
+    expect(t.mf.state('pg')?.switchoverTo).toBeUndefined();
+    expect(t.events.at(-1)?.evidence['step']).toBe('switchover-abandoned');
+    expect(t.mf.refusal('pg', 'pg-3')).toBeUndefined();
+  });
+
+  it('a new control plane (no primary seen) counts lag from the highest reported offset: a far-behind standby is no candidate', () => {
+    const t = setup();
+    t.report('pg-2', 'replica', 10_000);
+    t.report('pg-3', 'replica', 1_000);
+    expect(t.mf.state('pg')?.candidates).toEqual([]); // first seen now: standbys wait leaseMs for a sitting primary
+    t.advance(POLICY.leaseMs);
+    expect(t.mf.state('pg')?.candidates).toEqual(['pg-2']);
+  });
+
   it('a switchover not done within switchoverTimeoutMs is abandoned (an event), and the primary stays', () => {
     const t = setup();
     t.report('pg-1', 'primary', 10_000);
@@ -218,7 +242,7 @@ describe('ManagedFailover', () => {
     expect(t.mf.refusal('pg', 'pg-3')).toMatch(/in progress/);
     t.routable.delete('pg-2');
     expect(t.mf.state('pg')?.switchoverTo).toBeUndefined();
-    expect(t.events.at(-1)?.reason).toMatch(/abandoned pg-2 is not a healthy routed instance/);
+    expect(t.events.at(-1)?.reason).toMatch(/abandoned pg-2 is not a healthy routed candidate/);
     expect(t.mf.refusal('pg', 'pg-3')).toBeUndefined();
   });
 

@@ -207,17 +207,18 @@ export class ManagedFailover {
 
   /**
    * Why `instance` may not take the failover election of `service` now, or
-   * undefined when it may: while a switchover runs only its target; else a
-   * candidate, or anyone when there is none.
+   * undefined when it may: while a switchover runs only its target, and only
+   * while it is a candidate (within `maxLagBytes`); else a candidate, or
+   * anyone when there is none.
    */
   refusal(service: string, instance: string): string | undefined {
     const state = this.state(service);
     if (state === undefined) return undefined;
-    if (state.switchoverTo !== undefined)
-      return state.switchoverTo === instance
-        ? undefined
-        : `a switchover of service ${service} to ${state.switchoverTo} is in progress: only it may take the failover election`;
-    if (state.candidates.length === 0 || state.candidates.includes(instance)) return undefined;
+    if (state.switchoverTo !== undefined && state.switchoverTo !== instance)
+      return `a switchover of service ${service} to ${state.switchoverTo} is in progress: only it may take the failover election`;
+    if (state.candidates.includes(instance)) return undefined;
+    // No candidate: anyone (better a lagging primary than none), but never a switchover's target that fell behind.
+    if (state.candidates.length === 0 && state.switchoverTo === undefined) return undefined;
     const report = this.#o.roles.get(service, instance);
     const lag = lagOf(report, this.#last.get(service)?.offset);
     return (

@@ -60,15 +60,19 @@ export class Switchovers {
       return undefined;
     }
     const target = members.find((m) => m.id === sw.to);
-    // The primary handed over and the target is gone: waiting for it would leave the service without a primary.
-    const gone = !target?.routable || target.report?.healthy !== true;
+    // The primary handed over and the target is gone or fell behind maxLagBytes (it may not take the term):
+    // waiting for it would leave the service without a primary.
+    const gone =
+      !target?.routable ||
+      target.report?.healthy !== true ||
+      (state.holder === undefined && !state.candidates.includes(sw.to));
     if (this.#clock() >= sw.deadline || (state.holder === undefined && gone)) {
       this.#running.delete(service);
       const why =
         state.holder !== undefined
           ? `after policy.failover.switchoverTimeoutMs: ${state.holder} holds term ${state.term}`
           : gone
-            ? `${sw.to} is not a healthy routed instance now and the election is vacant: the candidates campaign as after a failure`
+            ? `${sw.to} is not a healthy routed candidate now (down, or behind policy.failover.maxLagBytes) and the election is vacant: the candidates campaign as after a failure`
             : 'after policy.failover.switchoverTimeoutMs: the election is vacant, the candidates campaign as after a failure';
       this.#events.add(
         failoverEvent(
