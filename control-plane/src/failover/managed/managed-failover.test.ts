@@ -219,6 +219,21 @@ describe('ManagedFailover', () => {
     expect(t.mf.state('pg')?.candidates).toEqual(['pg-2']);
   });
 
+  it('a switchover whose target dies while the fenced primary still holds is abandoned at once, never caught up from its last report', () => {
+    const t = setup();
+    t.report('pg-1', 'primary', 10_000);
+    t.report('pg-2', 'replica', 10_000);
+    t.elect('pg-1', 3);
+    expect(t.mf.requestSwitchover('pg', 'pg-2', 'ops').ok).toBe(true);
+    t.routable.delete('pg-2'); // its agent died; InstanceRoles still has its last report
+    const s = t.mf.state('pg');
+    expect(s?.switchoverTo).toBeUndefined();
+    expect(s?.switchoverCaughtUp).toBeUndefined();
+    expect(s?.switchoverTargetOffset).toBeUndefined();
+    expect(t.events.at(-1)?.evidence['step']).toBe('switchover-abandoned');
+    expect(s).toMatchObject({ term: 3, primary: 'pg-1' });
+  });
+
   it('a switchover not done within switchoverTimeoutMs is abandoned (an event), and the primary stays', () => {
     const t = setup();
     t.report('pg-1', 'primary', 10_000);
