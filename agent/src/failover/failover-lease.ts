@@ -100,10 +100,13 @@ export class FailoverLease {
     }
   }
 
-  /** Gives the term up (resigns); forgotten here whatever the control plane answers (a lapse frees it otherwise). */
-  async resign(): Promise<void> {
+  /**
+   * Gives term `token` up (resigns) if it is still the one held (never a newer one); forgotten here whatever the
+   * control plane answers (a lapse frees it otherwise).
+   */
+  async resign(token: number): Promise<void> {
     const held = this.#held;
-    if (held === undefined) return;
+    if (held === undefined || held.token !== token) return;
     this.#forget(held.token);
     await this.#o.client
       .request({ op: 'release', kind: 'election', name: FAILOVER_ELECTION, token: held.token })

@@ -56,6 +56,8 @@ function mesh() {
   standIn.disconnectGraceMs = 300;
   const table: { state: FailoverState } = { state: { term: 0, candidates: [] } };
   const ran: { who: string; what: string; env: Record<string, string> }[] = [];
+  /** Every command's start and end, in order (all agents). */
+  const steps: string[] = [];
   const members = new Map<string, { m: FailoverManager; health: FakeHealth; promoteOk: boolean }>();
   const add = (agentId: string) => {
     const coordination = standIn.attach(agentId);
@@ -66,6 +68,8 @@ function mesh() {
       promoteOk: true,
       /** The demote only blocks writes: the check still says primary after it. */
       demoteKeepsPrimary: false,
+      /** While set, a promote waits for it (a slow promote). */
+      promoteGate: undefined as Promise<void> | undefined,
       client: coordination.client,
     };
     member.m = new FailoverManager({
@@ -77,6 +81,9 @@ function mesh() {
       table: () => ({ policy: POLICY, state: table.state }),
       run: async (what, _c, env): Promise<CommandOutcome> => {
         ran.push({ who: `${agentId}-i`, what, env });
+        steps.push(`start ${what}`);
+        if (what === 'promote' && member.promoteGate) await member.promoteGate;
+        steps.push(`end ${what}`);
         if (what === 'promote' && member.promoteOk) health.set({ role: 'primary' });
         if ((what === 'demote' && !member.demoteKeepsPrimary) || what === 'rejoin') health.set({ role: 'replica' });
         return what === 'promote' && !member.promoteOk
@@ -106,7 +113,7 @@ function mesh() {
     };
     for (const { m } of members.values()) m.onTable();
   };
-  return { add, publish, election, ran, table };
+  return { add, publish, election, ran, table, steps };
 }
 
 describe('FailoverManager', () => {
@@ -325,5 +332,21 @@ describe('FailoverManager', () => {
     expect(fences).toBeGreaterThan(0);
     expect(b.m.status.phase).toBe('standby');
     expect(t.ran.filter((r) => r.who === 'b-i' && r.what === 'demote')).toEqual([]);
+  });
+
+  it('the term lost during a slow promote: the demote starts only after the promote ended (one command at a time)', async () => {
+    const t = mesh();
+    const b = t.add('b');
+    let open = (): void => undefined;
+    b.promoteGate = new Promise<void>((r) => (open = r));
+    t.publish(['b-i']);
+    await until(() => t.steps.includes('start promote'), 'promote started');
+    standIn.drop('b');
+    await until(() => b.m.status.term === undefined, 'the term is lost');
+    await new Promise((r) => setImmediate(r));
+    expect(t.steps).toEqual(['start promote']);
+    open();
+    await until(() => t.steps.includes('end demote'), 'demoted');
+    expect(t.steps).toEqual(['start promote', 'end promote', 'start demote', 'end demote']);
   });
 });

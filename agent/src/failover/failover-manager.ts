@@ -71,6 +71,8 @@ export class FailoverManager implements PrimaryFence {
   /** No campaign before this (after a failed promote or a step-down: the other candidates go first). */
   #holdOffUntil = 0;
   #stopped = false;
+  /** The last command queued: promote, demote and rejoin run one at a time, in the order asked. */
+  #commands: Promise<unknown> = Promise.resolve();
   readonly #stops: (() => void)[] = [];
 
   constructor(options: FailoverManagerOptions) {
@@ -210,7 +212,7 @@ export class FailoverManager implements PrimaryFence {
     log.info({ term }, 'failover: won the election; promoting');
     const before = health.current();
     if (this.#demoted || before.role !== 'primary' || before.status === 'unhealthy') {
-      const out = await this.#o.run('promote', config.promote, this.#env(term, this.#o.instance));
+      const out = await this.#command('promote', config.promote, this.#env(term, this.#o.instance));
       if (this.#lease.token !== term) return;
       if (!out.ok) return void this.#resign(term, `its promote failed (${out.detail})`);
       this.#demoted = false;
@@ -297,7 +299,8 @@ export class FailoverManager implements PrimaryFence {
       this.#holdOffUntil =
         this.#o.clock() + policy.leaseMs + (state?.candidates.length ?? 1) * policy.candidateStaggerMs;
     this.#fence(why);
-    await this.#lease.resign();
+    await this.#lease.resign(term);
+    if (this.#lease.token !== undefined) return; // a newer term is held now: not this resign's to end
     this.#phase = 'standby';
     this.evaluate();
   }
@@ -317,7 +320,7 @@ export class FailoverManager implements PrimaryFence {
     const demote = this.#o.config.demote;
     if (demote === undefined) return;
     this.#demoted = true;
-    const out = await this.#o.run('demote', demote, this.#env(term, ''));
+    const out = await this.#command('demote', demote, this.#env(term, ''));
     if (!out.ok) this.#o.log.error({ term, detail: out.detail }, 'failover: demote failed');
   }
 
@@ -328,11 +331,18 @@ export class FailoverManager implements PrimaryFence {
     this.#o.log.warn({ term: state.term, primary }, 'failover: a newer term has another primary; rejoining');
     if (rejoin !== undefined) {
       this.#phase = 'rejoining';
-      const out = await this.#o.run('rejoin', rejoin, this.#env(state.term, primary));
+      const out = await this.#command('rejoin', rejoin, this.#env(state.term, primary));
       if (!out.ok) this.#o.log.error({ term: state.term, detail: out.detail }, 'failover: rejoin failed');
       this.#phase = 'standby';
     }
     this.evaluate();
+  }
+
+  /** Runs a command after those queued before it (a demote never overlaps a promote still running). */
+  #command(...args: Parameters<CommandRunner>): ReturnType<CommandRunner> {
+    const out = this.#commands.then(() => this.#o.run(...args));
+    this.#commands = out.catch(() => undefined);
+    return out;
   }
 
   #fence(why: string): void {
