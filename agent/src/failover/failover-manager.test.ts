@@ -58,6 +58,8 @@ function mesh() {
   const ran: { who: string; what: string; env: Record<string, string> }[] = [];
   /** Every command's start and end, in order (all agents). */
   const steps: string[] = [];
+  /** The stop signal each command was given. */
+  const signals: AbortSignal[] = [];
   const members = new Map<string, { m: FailoverManager; health: FakeHealth; promoteOk: boolean }>();
   const add = (agentId: string) => {
     const coordination = standIn.attach(agentId);
@@ -79,8 +81,9 @@ function mesh() {
       client: coordination.client,
       health,
       table: () => ({ policy: POLICY, state: table.state }),
-      run: async (what, _c, env): Promise<CommandOutcome> => {
+      run: async (what, _c, env, signal): Promise<CommandOutcome> => {
         ran.push({ who: `${agentId}-i`, what, env });
+        if (signal) signals.push(signal);
         steps.push(`start ${what}`);
         if (what === 'promote' && member.promoteGate) await member.promoteGate;
         steps.push(`end ${what}`);
@@ -113,7 +116,7 @@ function mesh() {
     };
     for (const { m } of members.values()) m.onTable();
   };
-  return { add, publish, election, ran, table, steps };
+  return { add, publish, election, ran, table, steps, signals };
 }
 
 describe('FailoverManager', () => {
@@ -348,5 +351,15 @@ describe('FailoverManager', () => {
     open();
     await until(() => t.steps.includes('end demote'), 'demoted');
     expect(t.steps).toEqual(['start promote', 'end promote', 'start demote', 'end demote']);
+  });
+
+  it('stop() during a slow promote aborts its command (the runner kills it) and starts no queued one', async () => {
+    const t = mesh();
+    const b = t.add('b');
+    b.promoteGate = new Promise<void>(() => undefined);
+    t.publish(['b-i']);
+    await until(() => t.steps.includes('start promote'), 'promote started');
+    b.m.stop();
+    expect(t.signals.map((s) => s.aborted)).toEqual([true]);
   });
 });

@@ -73,6 +73,8 @@ export class FailoverManager implements PrimaryFence {
   #stopped = false;
   /** The last command queued: promote, demote and rejoin run one at a time, in the order asked. */
   #commands: Promise<unknown> = Promise.resolve();
+  /** Aborted at stop: kills a command still running, and no queued one starts. */
+  readonly #stopping = new AbortController();
   readonly #stops: (() => void)[] = [];
 
   constructor(options: FailoverManagerOptions) {
@@ -114,6 +116,7 @@ export class FailoverManager implements PrimaryFence {
 
   stop(): void {
     this.#stopped = true;
+    this.#stopping.abort();
     clearTimeout(this.#campaignTimer);
     clearTimeout(this.#wakeTimer);
     for (const stop of this.#stops) stop();
@@ -340,7 +343,12 @@ export class FailoverManager implements PrimaryFence {
 
   /** Runs a command after those queued before it (a demote never overlaps a promote still running). */
   #command(...args: Parameters<CommandRunner>): ReturnType<CommandRunner> {
-    const out = this.#commands.then(() => this.#o.run(...args));
+    const [what, command, env] = args;
+    const out = this.#commands.then(() =>
+      this.#stopped
+        ? { ok: false, detail: 'stopped: the agent is stopping' }
+        : this.#o.run(what, command, env, this.#stopping.signal),
+    );
     this.#commands = out.catch(() => undefined);
     return out;
   }
