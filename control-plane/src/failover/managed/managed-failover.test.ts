@@ -96,10 +96,11 @@ describe('ManagedFailover', () => {
     expect(steps).toEqual([
       ['term-began', 'none', 'pg-1'],
       ['primary-published', 'none', 'pg-1'],
+      ['term-ended', 'pg-1', 'none'],
       ['term-began', 'pg-1', 'pg-2'],
       ['primary-published', 'none', 'pg-2'],
     ]);
-    const began = t.events[2] as MeshEvent;
+    const began = t.events[3] as MeshEvent;
     expect(began.evidence).toMatchObject({ term: 9, previousTerm: 7, lagBytes: { new: 500 } });
     expect(began.reason).toMatch(/lease lapsed/);
   });
@@ -232,6 +233,43 @@ describe('ManagedFailover', () => {
     expect(s?.switchoverTargetOffset).toBeUndefined();
     expect(t.events.at(-1)?.evidence['step']).toBe('switchover-abandoned');
     expect(s).toMatchObject({ term: 3, primary: 'pg-1' });
+  });
+
+  it('the end of a term is an event (the start of a write outage) with the cause read from the holder: check replica, check failed, never primary', () => {
+    const t = setup();
+    t.report('pg-1', 'primary', 10_000);
+    t.report('pg-2', 'replica', 10_000);
+    t.elect('pg-1', 3);
+    t.mf.state('pg');
+    t.report('pg-1', 'replica', 10_000);
+    t.elect(undefined, 0, 'released');
+    const ended = t.events.at(-1) as MeshEvent;
+    expect(ended).toMatchObject({ from: 'pg-1', to: 'none' });
+    expect(ended.evidence).toMatchObject({ step: 'term-ended', term: 3, holder: 'pg-1', wasPrimary: true });
+    expect(ended.reason).toMatch(/term 3 ended: .*its check says replica/);
+    t.elect('pg-2', 5);
+    expect(t.events.at(-1)?.evidence['cause']).toMatch(/its check says replica/);
+    t.mf.state('pg');
+    t.report('pg-2', 'primary', 10_000, false);
+    t.elect(undefined, 0, 'released');
+    expect(t.events.at(-1)?.reason).toMatch(/term 5 ended: .*its check failed/);
+    t.report('pg-3', 'replica', 10_000);
+    t.elect('pg-3', 6); // never says primary
+    t.mf.state('pg');
+    t.elect(undefined, 0, 'released');
+    expect(t.events.at(-1)?.reason).toMatch(/term 6 ended: .*never published as primary \(its promote failed/);
+  });
+
+  it("term-began's lagBytes.old is the old primary's distance from the most advanced offset known, not from itself", () => {
+    const t = setup();
+    t.report('pg-1', 'primary', 10_000);
+    t.report('pg-2', 'replica', 10_000);
+    t.elect('pg-1', 3);
+    t.mf.state('pg');
+    t.report('pg-1', 'primary', 4_000); // its database came back rewound
+    t.elect(undefined, 0, 'expired');
+    t.elect('pg-2', 5);
+    expect(t.events.at(-1)?.evidence['lagBytes']).toEqual({ old: 6_000, new: 0 });
   });
 
   it('a switchover not done within switchoverTimeoutMs is abandoned (an event), and the primary stays', () => {

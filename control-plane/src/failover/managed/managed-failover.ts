@@ -1,7 +1,7 @@
 import type { CoordReason, FailoverState, ManagedFailoverPolicy, ServiceRoutes } from '@meshlet/shared';
 import type { DecisionSink } from '../../events/event-log.js';
 import type { InstanceRoles } from '../../health/instance-roles.js';
-import { failoverEvent, lagOf, lastCheck, termCause } from './failover-events.js';
+import { endCause, failoverEvent, lagOf, lastCheck } from './failover-events.js';
 import { type FailoverMember, rankCandidates, referenceOffset } from './rank-candidates.js';
 import { type SwitchoverOutcome, switchoverProblem } from './switchover-problem.js';
 import { Switchovers } from './switchovers.js';
@@ -67,8 +67,10 @@ export class ManagedFailover {
   #read: (service: string) => ElectionView | undefined = () => undefined;
   /** The last term and primary seen per service (the term stays published while the election is vacant). */
   readonly #last = new Map<string, LastTerm>();
-  /** Why the election was last freed, per service. */
-  readonly #released = new Map<string, CoordReason>();
+  /** Why the election was last freed, per service (the cause of the next term). */
+  readonly #released = new Map<string, string>();
+  /** The last term whose end was recorded, per service (an event once per term). */
+  readonly #ended = new Map<string, number>();
   readonly #switchovers: Switchovers;
   /** The state last published per service (JSON), to push only when it changes. */
   readonly #published = new Map<string, string>();
@@ -125,20 +127,22 @@ export class ManagedFailover {
   electionChanged(service: string, holder: ElectionView | undefined, reason: CoordReason): void {
     const policy = this.#o.policyOf(service);
     if (policy === undefined) return;
+    const last = this.#last.get(service);
     if (holder === undefined) {
-      this.#released.set(service, reason);
+      this.#termEnded(service, last, reason);
       this.#o.onChange();
       return;
     }
-    const last = this.#last.get(service);
     const roles = this.#o.roles;
     const old = last?.primary;
     const switchoverTo = this.#switchovers.target(service);
-    const cause = termCause(this.#released.get(service), switchoverTo, holder.holder);
+    const cause = switchoverTo === holder.holder ? 'switchover' : (this.#released.get(service) ?? 'first election');
     this.#released.delete(service);
     const oldReport = old === undefined ? undefined : roles.get(service, old);
     const newReport = roles.get(service, holder.holder);
-    const offset = oldReport?.replicationOffset ?? last?.offset;
+    // Lags from the most advanced offset known (the old primary's own report may be behind its last published one).
+    const known = [oldReport?.replicationOffset, last?.offset].filter((o): o is number => o !== undefined);
+    const offset = known.length === 0 ? undefined : Math.max(...known);
     this.#o.events.add(
       failoverEvent(service, 'term-began', old, holder.holder, `term ${holder.token} began: ${cause}`, {
         term: holder.token,
@@ -151,6 +155,26 @@ export class ManagedFailover {
       }),
     );
     this.#o.onChange();
+  }
+
+  /** The election became vacant: records why (for the next term) and, once per term, the `term-ended` event. */
+  #termEnded(service: string, last: LastTerm | undefined, reason: CoordReason): void {
+    const ended = last?.holder;
+    const report = ended === undefined ? undefined : this.#o.roles.get(service, ended);
+    const wasPrimary = ended !== undefined && last?.primary === ended;
+    const cause = endCause(reason, report, wasPrimary, this.#switchovers.target(service));
+    this.#released.set(service, cause);
+    if (last === undefined || ended === undefined || this.#ended.get(service) === last.term) return;
+    this.#ended.set(service, last.term);
+    this.#o.events.add(
+      failoverEvent(service, 'term-ended', ended, undefined, `term ${last.term} ended: ${cause}`, {
+        term: last.term,
+        holder: ended,
+        wasPrimary,
+        cause,
+        lastCheck: lastCheck(report),
+      }),
+    );
   }
 
   /** The failover state of a managed service now (undefined: not managed). */
