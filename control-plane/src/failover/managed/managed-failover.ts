@@ -2,8 +2,9 @@ import type { CoordReason, FailoverState, ManagedFailoverPolicy, ServiceRoutes }
 import type { DecisionSink } from '../../events/event-log.js';
 import type { InstanceRoles } from '../../health/instance-roles.js';
 import { endCause, failoverEvent, lagOf, lastCheck } from './failover-events.js';
-import { type FailoverMember, rankCandidates, referenceOffset } from './rank-candidates.js';
+import { type FailoverMember, rankCandidates, referenceOffset, sittingPrimaries } from './rank-candidates.js';
 import { type SwitchoverOutcome, switchoverProblem } from './switchover-problem.js';
+import { describeFailover, type FailoverDescription } from './failover-description.js';
 import { Switchovers } from './switchovers.js';
 
 /** The failover election of a service as the coordinator has it: its holder's instance and term. */
@@ -33,22 +34,6 @@ export interface ManagedFailoverOptions {
   clock: () => number;
   /** A state changed: build and push a table. */
   onChange: () => void;
-}
-
-/** A managed service's failover as operators read it. */
-export interface FailoverDescription {
-  service: string;
-  policy: ManagedFailoverPolicy;
-  state: FailoverState;
-  instances: {
-    id: string;
-    routable: boolean;
-    priority?: number;
-    role?: string;
-    checkHealthy?: boolean;
-    replicationOffset?: number;
-    lagBytes?: number;
-  }[];
 }
 
 /**
@@ -284,17 +269,8 @@ export class ManagedFailover {
     const policy = this.#o.policyOf(service);
     const state = this.state(service);
     if (policy === undefined || state === undefined) return undefined;
-    const offset = this.#last.get(service)?.offset;
-    const instances = this.#members(service).map((m) => ({
-      id: m.id,
-      routable: m.routable,
-      ...(m.priority === undefined ? {} : { priority: m.priority }),
-      ...(m.report?.role === undefined ? {} : { role: m.report.role }),
-      ...(m.report === undefined ? {} : { checkHealthy: m.report.healthy }),
-      ...(m.report?.replicationOffset === undefined ? {} : { replicationOffset: m.report.replicationOffset }),
-      ...(lagOf(m.report, offset) === undefined ? {} : { lagBytes: lagOf(m.report, offset) }),
-    }));
-    return { service, policy, state, instances };
+    const members = this.#members(service);
+    return describeFailover(service, policy, state, members, referenceOffset(this.#last.get(service)?.offset, members));
   }
 
   #members(service: string): FailoverMember[] {
@@ -328,12 +304,7 @@ export class ManagedFailover {
     const ranked = rankCandidates(members, offset, policy.maxLagBytes, election?.holder).map((c) => c.id);
     if (election) return ranked;
     const bootstrapping = term === 0 && now - (this.#firstSeen.get(service) ?? now) < policy.leaseMs;
-    const sitting = members
-      .filter((m) => m.routable && m.priority !== undefined && m.report?.healthy && m.report.role === 'primary')
-      .filter((m) => term === 0 || m.id === lastHolder)
-      .filter((m) => offset === undefined || offset - (m.report?.replicationOffset ?? 0) <= policy.maxLagBytes)
-      .sort((a, b) => (b.report?.replicationOffset ?? 0) - (a.report?.replicationOffset ?? 0))
-      .map((m) => m.id);
+    const sitting = sittingPrimaries(members, term === 0 ? undefined : lastHolder, offset, policy.maxLagBytes);
     return bootstrapping ? sitting : [...sitting, ...ranked];
   }
 }

@@ -61,3 +61,23 @@ export function referenceOffset(primaryOffset: number | undefined, members: Fail
   );
   return offsets.length === 0 ? undefined : Math.max(...offsets);
 }
+
+/**
+ * The instances whose check already says primary that may take a vacant
+ * term without a promote, the most advanced first: routable, healthy, taking
+ * part, the last term's holder (`lastHolder`; undefined: no term known, any)
+ * and within `maxLagBytes` of `reference`.
+ */
+export function sittingPrimaries(
+  members: readonly FailoverMember[],
+  lastHolder: string | undefined,
+  reference: number | undefined,
+  maxLagBytes: number,
+): string[] {
+  return members
+    .filter((m) => m.routable && m.priority !== undefined && m.report?.healthy && m.report.role === 'primary')
+    .filter((m) => lastHolder === undefined || m.id === lastHolder)
+    .filter((m) => reference === undefined || reference - (m.report?.replicationOffset ?? 0) <= maxLagBytes)
+    .sort((a, b) => (b.report?.replicationOffset ?? 0) - (a.report?.replicationOffset ?? 0))
+    .map((m) => m.id);
+}
