@@ -3,6 +3,7 @@ import { FAILOVER_ELECTION } from '@meshlet/shared';
 import type { CoordClient } from '../coordination/coord-client.js';
 import { AgentErrorCodes } from '../errors.js';
 import type { LocalHealth } from '../health/local-health.js';
+import { CommandQueue } from './command-queue.js';
 import { FailoverLease } from './failover-lease.js';
 import type { FencedRequest, FenceVerdict, PrimaryFence } from './primary-fence.js';
 import type { CommandRunner } from './run-command.js';
@@ -71,14 +72,13 @@ export class FailoverManager implements PrimaryFence {
   /** No campaign before this (after a failed promote or a step-down: the other candidates go first). */
   #holdOffUntil = 0;
   #stopped = false;
-  /** The last command queued: promote, demote and rejoin run one at a time, in the order asked. */
-  #commands: Promise<unknown> = Promise.resolve();
-  /** Aborted at stop: kills a command still running, and no queued one starts. */
-  readonly #stopping = new AbortController();
+  /** Promote, demote and rejoin, one at a time in the order asked. */
+  readonly #commands: CommandQueue;
   readonly #stops: (() => void)[] = [];
 
   constructor(options: FailoverManagerOptions) {
     this.#o = options;
+    this.#commands = new CommandQueue(options.run);
     this.#lease = new FailoverLease({
       client: options.client,
       clock: options.clock,
@@ -116,7 +116,7 @@ export class FailoverManager implements PrimaryFence {
 
   stop(): void {
     this.#stopped = true;
-    this.#stopping.abort();
+    this.#commands.stop();
     clearTimeout(this.#campaignTimer);
     clearTimeout(this.#wakeTimer);
     for (const stop of this.#stops) stop();
@@ -215,7 +215,7 @@ export class FailoverManager implements PrimaryFence {
     log.info({ term }, 'failover: won the election; promoting');
     const before = health.current();
     if (this.#demoted || before.role !== 'primary' || before.status === 'unhealthy') {
-      const out = await this.#command('promote', config.promote, this.#env(term, this.#o.instance));
+      const out = await this.#commands.run('promote', config.promote, this.#env(term, this.#o.instance));
       if (this.#lease.token !== term) return;
       if (!out.ok) return void this.#resign(term, `its promote failed (${out.detail})`);
       this.#demoted = false;
@@ -323,7 +323,7 @@ export class FailoverManager implements PrimaryFence {
     const demote = this.#o.config.demote;
     if (demote === undefined) return;
     this.#demoted = true;
-    const out = await this.#command('demote', demote, this.#env(term, ''));
+    const out = await this.#commands.run('demote', demote, this.#env(term, ''));
     if (!out.ok) this.#o.log.error({ term, detail: out.detail }, 'failover: demote failed');
   }
 
@@ -334,23 +334,11 @@ export class FailoverManager implements PrimaryFence {
     this.#o.log.warn({ term: state.term, primary }, 'failover: a newer term has another primary; rejoining');
     if (rejoin !== undefined) {
       this.#phase = 'rejoining';
-      const out = await this.#command('rejoin', rejoin, this.#env(state.term, primary));
+      const out = await this.#commands.run('rejoin', rejoin, this.#env(state.term, primary));
       if (!out.ok) this.#o.log.error({ term: state.term, detail: out.detail }, 'failover: rejoin failed');
       this.#phase = 'standby';
     }
     this.evaluate();
-  }
-
-  /** Runs a command after those queued before it (a demote never overlaps a promote still running). */
-  #command(...args: Parameters<CommandRunner>): ReturnType<CommandRunner> {
-    const [what, command, env] = args;
-    const out = this.#commands.then(() =>
-      this.#stopped
-        ? { ok: false, detail: 'stopped: the agent is stopping' }
-        : this.#o.run(what, command, env, this.#stopping.signal),
-    );
-    this.#commands = out.catch(() => undefined);
-    return out;
   }
 
   #fence(why: string): void {
