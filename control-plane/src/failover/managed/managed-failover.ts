@@ -234,7 +234,7 @@ export class ManagedFailover {
       `instance ${instance} is not a failover candidate of service ${service} ` +
       `(its check: ${report ? `${report.healthy ? 'healthy' : 'unhealthy'} ${report.role ?? 'no role'}` : 'no report'}` +
       `${lag === undefined ? '' : `, ${lag} bytes behind the primary`}); the candidates now are ` +
-      `${state.candidates.join(', ')}: it may campaign once it is one (caught up within policy.failover.maxLagBytes, ` +
+      `${state.candidates.join(', ') || 'none'}: it may campaign once it is one (caught up within policy.failover.maxLagBytes, ` +
       'healthy, priority above 0)'
     );
   }
