@@ -3,12 +3,13 @@ import { type InstanceRole, type Logger, TCP_IDLE_TIMEOUT_MS } from '@meshlet/sh
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import type { MtlsConnector } from '../listener/mtls-connector.js';
 import type { RouteTable } from '../route/route-table.js';
+import { AgentErrorCodes } from '../errors.js';
 import { dialEndpoint } from './dial-endpoint.js';
-import type { OpenTcpConnections } from './open-tcp-connections.js';
 import { encodePreamble } from './tcp-preamble.js';
 import { TcpRelay } from './tcp-relay.js';
 import { openTcpConnection, reportTcpConnection, type TcpReporting } from './tcp-report.js';
 import { tcpTarget } from './tcp-target.js';
+import { isFenced, type OpenTcpConnections } from './open-tcp-connections.js';
 
 /** Options of {@link TcpOutbound}. */
 export interface TcpOutboundOptions extends TcpReporting {
@@ -56,17 +57,20 @@ export class TcpOutbound {
       client.destroy();
       reportTcpConnection(o, { ...base, result, code, message, retries, ...roleOf(upstream) });
     };
-    const table = o.table();
-    if (table === undefined) return refuse('no_endpoint', 'MESHLET_NO_ROUTING_TABLE', 'the agent has no routing table');
-    const target = tcpTarget(table, upstream.service, upstream.role, client.remoteAddress);
-    if (!target.ok) return refuse(target.result, target.code, target.message);
-    const { svc, lb, term, hash } = target;
-    const policy = svc.policy;
-    const preamble = encodePreamble({ v: 1, service: upstream.service, role: upstream.role, term });
     const tried = new Set<string>();
     let last = { code: '', message: '' };
-    for (let attempt = 0; attempt <= policy.retries.maxRetries; attempt++) {
+    for (let attempt = 0; ; attempt++) {
       if (client.destroyed) return;
+      // The table is read afresh for every attempt: a dial can outlast a table install (a new term), and a retry
+      // must go to the primary of the table in force, under its term, not to the one the first attempt saw.
+      const table = o.table();
+      if (table === undefined)
+        return refuse('no_endpoint', 'MESHLET_NO_ROUTING_TABLE', 'the agent has no routing table', tried.size);
+      const target = tcpTarget(table, upstream.service, upstream.role, client.remoteAddress);
+      if (!target.ok) return refuse(target.result, target.code, target.message, tried.size);
+      const { svc, lb, term, hash } = target;
+      const policy = svc.policy;
+      if (attempt > policy.retries.maxRetries) break;
       const endpoint = lb.pick(hash === undefined ? { exclude: tried } : { exclude: tried, hash });
       if (endpoint === undefined) break;
       tried.add(endpoint.id);
@@ -74,7 +78,7 @@ export class TcpOutbound {
       stats.active++;
       const dialed = await dialEndpoint(endpoint, {
         service: upstream.service,
-        preamble,
+        preamble: encodePreamble({ v: 1, service: upstream.service, role: upstream.role, term }),
         connectMs: policy.timeouts.connectMs,
         connector: o.connector(),
       });
@@ -86,6 +90,18 @@ export class TcpOutbound {
         o.metrics?.connectFailures.labels(upstream.service, dialed.code).inc();
         o.log.warn({ service: upstream.service, endpoint: endpoint.id, code: dialed.code }, dialed.message);
         continue;
+      }
+      // A table installed while the dial was in flight fenced nothing of this connection (it was not registered
+      // yet): check it now, before a byte of the client's is relayed.
+      if (fencedSince(o.table(), upstream.service, endpoint.id, term)) {
+        stats.active--;
+        dialed.socket.destroy();
+        return refuse(
+          'fenced',
+          AgentErrorCodes.PRIMARY_FENCED,
+          `${endpoint.id} stopped being the primary of term ${term} while the connection was being opened`,
+          attempt,
+        );
       }
       svc.outcome(endpoint.id, false);
       if (client.destroyed) {
@@ -127,6 +143,18 @@ export class TcpOutbound {
     const result = last.code === '' ? 'no_endpoint' : 'connect_failed';
     refuse(result, last.code || 'MESHLET_NO_HEALTHY_ENDPOINT', last.message || 'every endpoint was tried', tried.size);
   }
+}
+
+/** Whether the table in force now fences a connection opened to `endpoint` under `term` (see {@link isFenced}). */
+function fencedSince(
+  table: RouteTable | undefined,
+  service: string,
+  endpoint: string,
+  term: number | undefined,
+): boolean {
+  if (term === undefined) return false;
+  const managed = table?.service(service)?.policy.failover?.mode === 'managed';
+  return isFenced({ endpoint, term }, table?.routes.services[service]?.failover, managed);
 }
 
 function roleOf(u: TcpUpstream): { role?: string } {
