@@ -50,7 +50,7 @@ export function createTcpMetrics(registry: Registry) {
     }),
     connectFailures: new Counter({
       name: 'meshlet_agent_tcp_connect_failures_total',
-      help: 'Outbound TCP connect attempts that failed (refused, timed out, a failed handshake, a callee that answered ERR), each retried on another endpoint while one is left; the endpoint is in the warning logged.',
+      help: "Outbound TCP connect attempts that failed by the endpoint's fault (refused, timed out, a failed handshake, a callee that could not reach its app), each retried on another endpoint while one is left; the endpoint is in the warning logged.",
       labelNames: ['service', 'code'] as const,
       registers: [registry],
     }),

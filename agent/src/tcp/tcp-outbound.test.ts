@@ -2,12 +2,14 @@ import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { createLogger, type Endpoint, type FailoverState, resolvePolicy, type Routes } from '@meshlet/shared';
 import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import { RouteTable } from '../route/route-table.js';
 import { OpenTcpConnections } from './open-tcp-connections.js';
 import { createTcpMetrics } from './tcp-metrics.js';
 import { TcpOutbound } from './tcp-outbound.js';
+import { dialEndpoint } from './dial-endpoint.js';
+import { encodePreamble } from './tcp-preamble.js';
 
 // The caller side on real loopback sockets: a fake callee agent (plaintext:
 // magic line, preamble line, then an answer it gives when the test says so)
@@ -143,5 +145,47 @@ describe('TcpOutbound', () => {
     expect(taken[0]!.relayed).toBe('');
     expect((await count('fenced')) - before).toBe(1);
     expect(connections.size).toBe(0);
+  });
+
+  it("attack: callers the service's policy refuses blame no endpoint (no outlier ejection, no failure reported): only the endpoint's own failures do", async () => {
+    const dial = async (line: string) => {
+      answer = () => Promise.resolve(line);
+      const r = await dialEndpoint(ep('pg-1', calleePort), {
+        service: 'pg',
+        preamble: encodePreamble({ v: 1, service: 'pg' }),
+        connectMs: 1000,
+      });
+      if (r.ok) r.socket.destroy();
+      return r.ok ? 'ok' : r.blame;
+    };
+    for (const code of [
+      'MESHLET_AUTHZ_DENIED',
+      'MESHLET_AUTHZ_POLICY_UNKNOWN',
+      'MESHLET_MTLS_REQUIRED',
+      'MESHLET_TCP_WRONG_SERVICE',
+      'MESHLET_TCP_PREAMBLE_INVALID',
+      'MESHLET_PRIMARY_FENCED',
+    ])
+      expect([code, await dial(`ERR ${code} no`)]).toEqual([code, false]);
+    expect(await dial('ERR MESHLET_APP_UNREACHABLE cannot connect to the local app')).toBe(true);
+    expect(await dial('HTTP/1.1 400 Bad Request')).toBe(true);
+    const unreachable = await dialEndpoint(ep('pg-1', 1), {
+      service: 'pg',
+      preamble: Buffer.from('\n'),
+      connectMs: 1000,
+    });
+    expect(unreachable).toMatchObject({ ok: false, blame: true });
+
+    // Through the caller's agent: a denied connection is counted as refused, and the endpoint stays in use.
+    install(routes(3, { term: 7, holder: 'pg-1', primary: 'pg-1', candidates: [] }, [ep('pg-1', calleePort)]));
+    answer = () => Promise.resolve('ERR MESHLET_AUTHZ_DENIED writer may not connect to pg');
+    const before = await count('refused');
+    for (let i = 0; i < 8; i++) await client('x\n').closed;
+    expect((await count('refused')) - before).toBe(8);
+    answer = () => Promise.resolve('OK');
+    const c = client('SELECT 1\n');
+    await vi.waitFor(() => expect(taken.at(-1)?.relayed).toBe('SELECT 1\n'));
+    c.socket.destroy();
+    await c.closed;
   });
 });

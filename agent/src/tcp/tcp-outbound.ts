@@ -4,7 +4,7 @@ import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import type { MtlsConnector } from '../listener/mtls-connector.js';
 import type { RouteTable } from '../route/route-table.js';
 import { AgentErrorCodes } from '../errors.js';
-import { dialEndpoint } from './dial-endpoint.js';
+import { CALLER_REFUSALS, dialEndpoint } from './dial-endpoint.js';
 import { encodePreamble } from './tcp-preamble.js';
 import { TcpRelay } from './tcp-relay.js';
 import { openTcpConnection, reportTcpConnection, type TcpReporting } from './tcp-report.js';
@@ -35,10 +35,11 @@ export interface TcpUpstream {
  * upstream port goes to one endpoint, picked per connection by the
  * service's balancer (tiers, zones, panic and outlier ejections first;
  * ring_hash and maglev keyed on the client's address), reached through
- * {@link dialEndpoint}. A connect failure or a callee's refusal, before any
- * byte of the client's was sent, is retried on another endpoint, up to the
- * policy's `retries.maxRetries`, and counted against the endpoint by
- * outlier detection. Then the bytes are relayed both ways until either side
+ * {@link dialEndpoint}. A connect failure (the endpoint's fault), before
+ * any byte of the client's was sent, is retried on another endpoint, up to
+ * the policy's `retries.maxRetries`, and counted against the endpoint by
+ * outlier detection; a refusal of the caller (`CALLER_REFUSALS`) is
+ * neither. Then the bytes are relayed both ways until either side
  * closes, the idle timeout, or fencing (see {@link OpenTcpConnections}).
  */
 export class TcpOutbound {
@@ -140,7 +141,7 @@ export class TcpOutbound {
       });
       return;
     }
-    const result = last.code === '' ? 'no_endpoint' : 'connect_failed';
+    const result = last.code === '' ? 'no_endpoint' : CALLER_REFUSALS.has(last.code) ? 'refused' : 'connect_failed';
     refuse(result, last.code || 'MESHLET_NO_HEALTHY_ENDPOINT', last.message || 'every endpoint was tried', tried.size);
   }
 }
