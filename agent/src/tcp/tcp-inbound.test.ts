@@ -125,6 +125,14 @@ describe('TcpInbound', () => {
     replica.socket.destroy();
   });
 
+  it('attack: a connection that asked for no role (a writer behind a role-less port) to the primary is closed when the fence says so', async () => {
+    const roleless = await open('{"v":1,"service":"pg"}\n');
+    expect(roleless.first).toBe('OK');
+    const closed = once(roleless.socket, 'close');
+    fence.fence();
+    await closed;
+  });
+
   it("attack: a caller the service's authorization policy denies is refused; principal rules apply, HTTP conditions never allow", async () => {
     policy = { mode: 'enforce', rules: [{ action: 'allow', from: ['writer'], paths: ['/'] }] };
     expect((await open('{"v":1,"service":"pg"}\n')).first).toMatch(/^ERR MESHLET_AUTHZ_DENIED writer may not connect/);

@@ -48,7 +48,7 @@ export interface TcpInboundOptions extends TcpReporting {
  * caller, the fence admits the role and term it asks for, and the app
  * accepted a connection; only then is `OK` sent, so that every refusal is a
  * connect failure the caller retries elsewhere. Connections admitted as
- * primary close the moment the fence says so.
+ * primary, or with no role, close the moment the fence says so.
  */
 export class TcpInbound {
   readonly #o: TcpInboundOptions;
@@ -171,9 +171,14 @@ export class TcpInbound {
     for (const relay of [...this.#relays]) relay.close('shutdown');
   }
 
-  /** Whether the fence closes connections asking for `role`: the ones admitted as primary. */
+  /**
+   * Whether the fence closes connections asking for `role`: the ones
+   * admitted as primary, and those that asked for no role (a writer may be
+   * behind one: when this instance stops being the primary they must not
+   * keep reaching it); never `role: replica` ones.
+   */
   #follows(role: string | undefined): boolean {
-    return role === 'primary';
+    return role !== 'replica';
   }
 }
 

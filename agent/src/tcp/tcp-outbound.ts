@@ -70,10 +70,12 @@ export class TcpOutbound {
       const target = tcpTarget(table, upstream.service, upstream.role, client.remoteAddress);
       if (!target.ok) return refuse(target.result, target.code, target.message, tried.size);
       const { svc, lb, term, hash } = target;
+      const exclude = target.exclude.size === 0 ? tried : new Set([...tried, ...target.exclude]);
       const policy = svc.policy;
       if (attempt > policy.retries.maxRetries) break;
-      const endpoint = lb.pick(hash === undefined ? { exclude: tried } : { exclude: tried, hash });
+      const endpoint = lb.pick(hash === undefined ? { exclude } : { exclude, hash });
       if (endpoint === undefined) break;
+      const fencedBy = target.termOf(endpoint.id);
       tried.add(endpoint.id);
       const stats = o.stats.get(endpoint.id);
       stats.active++;
@@ -94,13 +96,13 @@ export class TcpOutbound {
       }
       // A table installed while the dial was in flight fenced nothing of this connection (it was not registered
       // yet): check it now, before a byte of the client's is relayed.
-      if (fencedSince(o.table(), upstream.service, endpoint.id, term)) {
+      if (fencedSince(o.table(), upstream.service, endpoint.id, fencedBy)) {
         stats.active--;
         dialed.socket.destroy();
         return refuse(
           'fenced',
           AgentErrorCodes.PRIMARY_FENCED,
-          `${endpoint.id} stopped being the primary of term ${term} while the connection was being opened`,
+          `${endpoint.id} stopped being the primary of term ${fencedBy} while the connection was being opened`,
           attempt,
         );
       }
@@ -121,7 +123,7 @@ export class TcpOutbound {
       const forget = o.connections.add({
         service: upstream.service,
         endpoint: endpoint.id,
-        term,
+        term: fencedBy,
         close: (reason) => relay.close(reason),
       });
       const opened = o.clock();
@@ -134,7 +136,7 @@ export class TcpOutbound {
         ...roleOf(upstream),
         result: 'ok',
         endpoint: endpoint.id,
-        term,
+        term: fencedBy,
         retries: attempt,
         relay: result,
         durationMs: o.clock() - opened,

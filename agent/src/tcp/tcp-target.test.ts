@@ -69,6 +69,18 @@ describe('tcpTarget (where a new TCP connection may go)', () => {
     expect(t.ok && t.term).toBe(8);
   });
 
+  it("attack: a managed service with no role: an instance that says primary but is not the table's primary gets no connection, and one to the primary is fenced by its term", () => {
+    const failover = { term: 9, holder: 'pg-2', primary: 'pg-2', candidates: [] };
+    const t = tcpTarget(
+      table({ protocol: 'tcp', failover: { mode: 'managed' } }, three, failover),
+      'pg',
+      undefined,
+      undefined,
+    );
+    expect(t.ok && [...t.exclude]).toEqual(['pg-1']);
+    expect(t.ok && [t.termOf('pg-2'), t.termOf('pg-3')]).toEqual([9, undefined]);
+  });
+
   it('managed service with no primary: refused, never a guess', () => {
     const failover = { term: 8, candidates: ['pg-2'] };
     const t = tcpTarget(
