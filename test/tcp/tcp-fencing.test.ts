@@ -71,7 +71,11 @@ describe('caller-side fencing of a managed TCP service', () => {
       type: 'routes',
       version,
       nonce: `n${version}`,
-      services: { pg: { endpoints, policy, failover } },
+      services: {
+        pg: { endpoints, policy, failover },
+        // An HTTP service the reader reaches through a port with role (which only TCP services honour).
+        web: { endpoints: [endpoint('pg-1', !plaintext)], policy: resolvePolicy({}) },
+      },
     } as Routes;
     for (const ws of streams) ws.send(JSON.stringify(routes));
     const agents = [client, reader, ...Object.values(callees).map((c) => c.agent)];
@@ -126,7 +130,12 @@ describe('caller-side fencing of a managed TCP service', () => {
     const readerConfig = validate({
       ...common('reader'),
       service: 'reader',
-      upstreams: [{ service: 'pg', port: 0 }],
+      controlPlane: { url, reconnectInitialDelayMs: 10, subscribeWaitMs: 100 },
+      upstreams: [
+        { service: 'pg', port: 0 },
+        { service: 'web', port: 0, role: 'primary' },
+        { service: 'ghost', port: 0, role: 'replica' },
+      ],
       listeners: { outbound: { enabled: false }, admin: { port: 0 } },
     });
     if (!readerConfig.ok) throw new Error(JSON.stringify(readerConfig.issues));
@@ -192,6 +201,22 @@ describe('caller-side fencing of a managed TCP service', () => {
       const c = await lineClient(port);
       expect(await c.ask('who')).toBe('pg-2');
       c.socket.destroy();
+    }
+  });
+
+  it('attack: a port with role whose service is HTTP (or not in the table) would send to every endpoint: refused, naming the field and the fix', async () => {
+    await push({ term: 8, holder: 'pg-1', primary: 'pg-1', candidates: [] });
+    for (const [service, is] of [
+      ['web', 'not protocol: tcp'],
+      ['ghost', 'not in the routing table'],
+    ] as const) {
+      const res = await fetch(`http://127.0.0.1:${readerAddr.upstreams[service]}/`);
+      expect(res.status).toBe(503);
+      expect(res.headers.get('x-meshlet-error')).toBe('MESHLET_UPSTREAM_ROLE_UNSUPPORTED');
+      const body = (await res.json()) as { error: { message: string } };
+      expect(body.error.message).toContain(`upstreams[] entry for ${service} sets role:`);
+      expect(body.error.message).toContain(is);
+      expect(body.error.message).toContain('set policy.protocol: tcp');
     }
   });
 

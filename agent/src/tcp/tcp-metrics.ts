@@ -13,7 +13,7 @@ export function createTcpMetrics(registry: Registry) {
   return {
     connections: new Counter({
       name: 'meshlet_agent_tcp_connections_total',
-      help: 'TCP connections by how they were opened: ok (relayed), or why not (no_endpoint, no_primary, connect_failed, refused, unknown_service, preamble, mtls_required, wrong_service, authz_denied, fenced, app_unreachable).',
+      help: 'TCP connections by how they were opened: ok (relayed), or why not (no_endpoint, no_primary, connect_failed, refused, unknown_service, preamble, mtls_required, wrong_service, authz_denied, fenced, app_unreachable, role_unsupported).',
       labelNames: ['direction', 'service', 'result'] as const,
       registers: [registry],
     }),

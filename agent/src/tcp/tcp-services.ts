@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import type { AgentConfig, Logger } from '@meshlet/shared';
+import type { AgentConfig, InstanceRole, Logger } from '@meshlet/shared';
+import { AgentErrorCodes } from '../errors.js';
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { MtlsConnector } from '../listener/mtls-connector.js';
@@ -9,6 +10,8 @@ import { OpenTcpConnections } from './open-tcp-connections.js';
 import { createTcpMetrics, type TcpMetrics } from './tcp-metrics.js';
 import { TcpInbound, type TcpInboundOptions } from './tcp-inbound.js';
 import { TcpOutbound, type TcpUpstream } from './tcp-outbound.js';
+import { refuseRolePort } from './refuse-role-port.js';
+import { reportTcpConnection } from './tcp-report.js';
 
 /** What {@link TcpServices} is built with: the agent's shared parts. */
 export interface TcpServicesParts {
@@ -37,6 +40,8 @@ export class TcpServices {
   readonly #accessLog: Logger | undefined;
   readonly #outbound: TcpOutbound;
   readonly #waiters = new Set<() => void>();
+  /** Services whose `role` port refusal was logged already (once per port, not per connection). */
+  readonly #roleWarned = new Set<string>();
   #inbound: TcpInbound | undefined;
 
   constructor(config: AgentConfig, options: TcpServicesParts) {
@@ -56,7 +61,8 @@ export class TcpServices {
   /**
    * Makes a dedicated upstream port decide per connection: once the table
    * has the service, a `protocol: tcp` service's connection is relayed as
-   * bytes, any other goes to the port's HTTP handling as before. Call before
+   * bytes, any other goes to the port's HTTP handling as before, except on
+   * a port with `role` (only the TCP relay honours it): refused. Call before
    * the port's server is guarded and bound (its limits then apply to both).
    */
   attach(listener: OutboundListener, upstream: TcpUpstream): void {
@@ -67,6 +73,7 @@ export class TcpServices {
         (tcp) => {
           if (tcp === undefined) return;
           if (tcp) this.#outbound.handle(socket, upstream).catch((e: unknown) => this.#failed(socket, e));
+          else if (upstream.role !== undefined) this.#refuseRole(socket, { ...upstream, role: upstream.role });
           else listener.acceptConnection(socket);
         },
         () => socket.destroy(),
@@ -123,6 +130,26 @@ export class TcpServices {
     this.connections.closeAll('shutdown');
     this.#inbound?.close();
     for (const wake of [...this.#waiters]) wake();
+  }
+
+  /** A port with `role` whose service is not `protocol: tcp`: refused (see {@link refuseRolePort}), logged once per port. */
+  #refuseRole(socket: Socket, upstream: { service: string; role: InstanceRole }): void {
+    const svc = this.#o.table()?.service(upstream.service);
+    const message = refuseRolePort(socket, upstream, svc !== undefined, svc?.policy.protocol);
+    reportTcpConnection(
+      { metrics: this.metrics, accessLog: this.#accessLog },
+      {
+        direction: 'outbound',
+        service: upstream.service,
+        role: upstream.role,
+        result: 'role_unsupported',
+        code: AgentErrorCodes.UPSTREAM_ROLE_UNSUPPORTED,
+        message,
+      },
+    );
+    if (this.#roleWarned.has(upstream.service)) return;
+    this.#roleWarned.add(upstream.service);
+    this.#o.log.warn({ service: upstream.service, code: AgentErrorCodes.UPSTREAM_ROLE_UNSUPPORTED }, message);
   }
 
   /** A TCP connection failed inside the agent (a bug): logged, and closed rather than left hanging. */
