@@ -42,6 +42,9 @@ export class TcpServices {
   readonly #waiters = new Set<() => void>();
   /** Services whose `role` port refusal was logged already (once per port, not per connection). */
   readonly #roleWarned = new Set<string>();
+  /** The TCP connections taken and not closed yet, relayed or not (closed by {@link close}). */
+  readonly #sockets = new Set<Socket>();
+  #closed = false;
   #inbound: TcpInbound | undefined;
 
   constructor(config: AgentConfig, options: TcpServicesParts) {
@@ -69,12 +72,17 @@ export class TcpServices {
     const server = listener.server;
     server.removeAllListeners('connection');
     server.on('connection', (socket: Socket) => {
+      if (!this.#track(socket)) return;
       this.#decide(socket, upstream).then(
         (tcp) => {
           if (tcp === undefined) return;
           if (tcp) this.#outbound.handle(socket, upstream).catch((e: unknown) => this.#failed(socket, e));
           else if (upstream.role !== undefined) this.#refuseRole(socket, { ...upstream, role: upstream.role });
-          else listener.acceptConnection(socket);
+          else {
+            // The HTTP handling's own shutdown (a graceful drain) owns it from here.
+            this.#sockets.delete(socket);
+            listener.acceptConnection(socket);
+          }
         },
         () => socket.destroy(),
       );
@@ -108,7 +116,7 @@ export class TcpServices {
   /** Where the inbound listener hands a TCP connection (closed when the agent fronts no instance). */
   readonly acceptInbound = (socket: Socket, caller: string | undefined): void => {
     if (this.#inbound === undefined) socket.destroy();
-    else this.#inbound.accept(socket, caller).catch((e: unknown) => this.#failed(socket, e));
+    else if (this.#track(socket)) this.#inbound.accept(socket, caller).catch((e: unknown) => this.#failed(socket, e));
   };
 
   /** A new table: closes the connections it fences, wakes connections waiting for their service. */
@@ -125,11 +133,30 @@ export class TcpServices {
     for (const wake of [...this.#waiters]) wake();
   }
 
-  /** Closes every TCP connection, both sides (the agent stops). */
+  /**
+   * Closes every TCP connection, both sides (the agent stops): the relayed
+   * ones (close reason `shutdown`), and those not relaying yet (waiting for
+   * their service, mid-dial, or connecting to the app), so that no
+   * connection outlives the stop or is registered after it; connections
+   * arriving later are closed at once.
+   */
   close(): void {
+    this.#closed = true;
     this.connections.closeAll('shutdown');
     this.#inbound?.close();
+    for (const socket of [...this.#sockets]) socket.destroy();
     for (const wake of [...this.#waiters]) wake();
+  }
+
+  /** Follows `socket` until it closes; false (and closed) once the services are closed. */
+  #track(socket: Socket): boolean {
+    if (this.#closed) {
+      socket.destroy();
+      return false;
+    }
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    return true;
   }
 
   /** A port with `role` whose service is not `protocol: tcp`: refused (see {@link refuseRolePort}), logged once per port. */
