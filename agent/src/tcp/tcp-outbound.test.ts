@@ -147,6 +147,16 @@ describe('TcpOutbound', () => {
     expect(connections.size).toBe(0);
   });
 
+  it("attack: a callee's ERR line with made-up codes becomes the code label of the connect-failure metric (unbounded series): others are counted as other", async () => {
+    install(routes(4, { term: 8, holder: 'pg-1', primary: 'pg-1', candidates: [] }, [ep('pg-1', calleePort)]));
+    let n = 0;
+    answer = () => Promise.resolve(`ERR MESHLET_MADE_UP_${n++} flood`);
+    for (let i = 0; i < 5; i++) await client('x\n').closed;
+    const series = (await metrics.connectFailures.get()).values.map((v) => v.labels.code);
+    expect(series.filter((c) => String(c).startsWith('MESHLET_MADE_UP'))).toEqual([]);
+    expect(series).toContain('other');
+  });
+
   it("attack: callers the service's policy refuses blame no endpoint (no outlier ejection, no failure reported): only the endpoint's own failures do", async () => {
     const dial = async (line: string) => {
       answer = () => Promise.resolve(line);

@@ -90,7 +90,7 @@ export class TcpOutbound {
         last = dialed;
         if (!dialed.blame) break;
         svc.outcome(endpoint.id, true);
-        o.metrics?.connectFailures.labels(upstream.service, dialed.code).inc();
+        o.metrics?.connectFailures.labels(upstream.service, codeLabel(dialed.code)).inc();
         o.log.warn({ service: upstream.service, endpoint: endpoint.id, code: dialed.code }, dialed.message);
         continue;
       }
@@ -158,6 +158,13 @@ function fencedSince(
   if (term === undefined) return false;
   const managed = table?.service(service)?.policy.failover?.mode === 'managed';
   return isFenced({ endpoint, term }, table?.routes.services[service]?.failover, managed);
+}
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(AgentErrorCodes));
+
+/** A metric label for a failure's code: the callee writes its `ERR` line, so only the agent's own codes, else `other`. */
+export function codeLabel(code: string): string {
+  return KNOWN_CODES.has(code) ? code : 'other';
 }
 
 function roleOf(u: TcpUpstream): { role?: string } {

@@ -110,6 +110,19 @@ describe('tcpTarget (where a new TCP connection may go)', () => {
     expect(picks(tcpTarget(t, 'pg', undefined, undefined))).toEqual(Array(6).fill('b'));
   });
 
+  it('attack: panic routing (every endpoint unhealthy) sends a role: primary connection to an unhealthy endpoint whose configured label says primary: none is picked', () => {
+    const t = tcpTarget(
+      table({ protocol: 'tcp' }, [
+        ep('pg-1', { labels: { role: 'primary' }, health: 'unhealthy' }),
+        ep('pg-2', { role: 'replica', health: 'unhealthy' }),
+      ]),
+      'pg',
+      'primary',
+      undefined,
+    );
+    expect(t).toMatchObject({ ok: false, result: 'no_endpoint' });
+  });
+
   it('an unknown service or an empty role set is refused with its reason', () => {
     expect(tcpTarget(table({}, three), 'redis', undefined, undefined)).toMatchObject({
       ok: false,
