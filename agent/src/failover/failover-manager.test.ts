@@ -275,6 +275,19 @@ describe('FailoverManager', () => {
     expect(t.ran.filter((r) => r.who === 'b-i').map((r) => r.what)).toEqual(['promote', 'demote']);
   });
 
+  it('attack: a role-less connection opened to a fenced or in-doubt primary after the fence is refused (writes past the fenced offset)', async () => {
+    const t = mesh();
+    const a = t.add('a');
+    const b = t.add('b');
+    t.publish(['b-i', 'a-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    expect(b.m.admit({ service: 'pg' })).toEqual({ ok: true });
+    expect(a.m.admit({ service: 'pg' })).toEqual({ ok: true }); // a replica serves role-less reads
+    t.publish(['a-i'], { switchoverTo: 'a-i' });
+    expect(b.m.admit({ service: 'pg' })).toMatchObject({ ok: false, code: 'MESHLET_PRIMARY_FENCED' });
+    expect(a.m.admit({ service: 'pg' })).toEqual({ ok: true });
+  });
+
   it('attack: an app flooding the coordination API gets a renewal refused (limit): the primary keeps its term, no demote, no resign', async () => {
     const t = mesh();
     t.add('a');

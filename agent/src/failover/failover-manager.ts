@@ -124,9 +124,14 @@ export class FailoverManager implements PrimaryFence {
   }
 
   admit(request: FencedRequest): FenceVerdict {
-    if (request.role !== 'primary') return { ok: true };
+    if (request.role === 'replica') return { ok: true };
     const term = this.#lease.token;
     const h = this.#o.health.current();
+    if (request.role === undefined) {
+      // Role-less: a replica (or an unmanaged service) serves it; a database that says primary only while it may take writes.
+      if (h.role !== 'primary' || this.#o.table().policy === undefined) return { ok: true };
+      request = { ...request, term };
+    }
     const refuse = (why: string): FenceVerdict => ({
       ok: false,
       code: AgentErrorCodes.PRIMARY_FENCED,
