@@ -7,6 +7,8 @@ import {
 } from '@meshlet/shared';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CoordStandIn } from '../coordination/test-support/coord-stand-in.js';
+import type { ProbeResult } from '../health/health-check.js';
+import { HealthMonitor } from '../health/health-monitor.js';
 import type { LocalHealth, LocalHealthState } from '../health/local-health.js';
 import { until } from '../listener/test-support/loopback.js';
 import { FailoverManager } from './failover-manager.js';
@@ -61,7 +63,7 @@ function mesh() {
   /** The stop signal each command was given. */
   const signals: AbortSignal[] = [];
   const members = new Map<string, { m: FailoverManager; health: FakeHealth; promoteOk: boolean }>();
-  const add = (agentId: string) => {
+  const add = (agentId: string, real?: LocalHealth) => {
     const coordination = standIn.attach(agentId);
     const health = new FakeHealth();
     const member = {
@@ -79,7 +81,7 @@ function mesh() {
       instance: `${agentId}-i`,
       config: { priority: 1, promote: cmd('promote'), demote: cmd('demote'), rejoin: cmd('rejoin') },
       client: coordination.client,
-      health,
+      health: real ?? health,
       table: () => ({ policy: POLICY, state: table.state }),
       run: async (what, _c, env, signal): Promise<CommandOutcome> => {
         ran.push({ who: `${agentId}-i`, what, env });
@@ -286,6 +288,43 @@ describe('FailoverManager', () => {
     t.publish(['a-i'], { switchoverTo: 'a-i' });
     expect(b.m.admit({ service: 'pg' })).toMatchObject({ ok: false, code: 'MESHLET_PRIMARY_FENCED' });
     expect(a.m.admit({ service: 'pg' })).toEqual({ ok: true });
+  });
+
+  it('attack: a busy primary whose post-fence probe fails hands over at its pre-fence offset (the check keeps the last one): no demote until a passing probe', async () => {
+    const t = mesh();
+    const a = t.add('a');
+    const results: ProbeResult[] = [{ ok: true, detail: 'up', role: 'primary', replicationOffset: 100 }];
+    let probes = 0;
+    const check = {
+      probe: async (): Promise<ProbeResult> => {
+        probes++;
+        return results.length > 1 ? (results.shift() as ProbeResult) : (results[0] as ProbeResult);
+      },
+    };
+    const monitor = new HealthMonitor({
+      check,
+      intervalMs: 60_000,
+      healthyThreshold: 1,
+      unhealthyThreshold: 3,
+      log: createLogger('test', 'silent'),
+    });
+    await monitor.probeNow();
+    const b = t.add('b', monitor);
+    t.publish(['b-i', 'a-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    results.splice(0, results.length, { ok: false, detail: 'timed out' }); // busy: every probe times out now
+    const before = probes;
+    t.publish(['a-i'], { switchoverTo: 'a-i', switchoverTargetOffset: 100 });
+    await until(() => probes > before, 'b probed after the fence');
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    t.publish(['a-i'], { switchoverTo: 'a-i', switchoverTargetOffset: 100 });
+    await new Promise((r) => setImmediate(r));
+    expect(t.ran.filter((r) => r.what === 'demote')).toEqual([]);
+    expect(t.election()?.holder?.instanceId).toBe('b-i');
+    results.splice(0, results.length, { ok: true, detail: 'up', role: 'primary', replicationOffset: 700 });
+    t.publish(['a-i'], { switchoverTo: 'a-i', switchoverTargetOffset: 700 });
+    await until(() => t.ran.some((r) => r.who === 'b-i' && r.what === 'demote'), 'b handed over at 700');
+    monitor.stop();
   });
 
   it('attack: an app flooding the coordination API gets a renewal refused (limit): the primary keeps its term, no demote, no resign', async () => {

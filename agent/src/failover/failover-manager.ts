@@ -274,17 +274,27 @@ export class FailoverManager implements PrimaryFence {
       void this.#stepDown(`switchover to ${to}`);
   }
 
-  /** The own offset after the switchover's fence (no offset from the check: the switchover cannot complete). */
+  /**
+   * The own offset after the switchover's fence, from a probe that passed (a
+   * failed one keeps the pre-fence offset): probed again until one passes or
+   * the switchover ends. No offset from the check: the switchover cannot complete.
+   */
   async #probeFenced(current: HandOver): Promise<void> {
-    const s = await this.#o.health.probeNow();
-    if (this.#switchover !== current || this.#stopped) return;
-    if (s.replicationOffset === undefined)
-      return this.#o.log.warn(
-        { to: current.to },
-        'failover: the check reports no offset; the switchover cannot complete',
-      );
-    current.fencedOffset = s.replicationOffset;
-    this.evaluate();
+    for (;;) {
+      const s = await this.#o.health.probeNow();
+      if (this.#switchover !== current || this.#stopped) return;
+      if (s.lastProbeOk === false || s.role !== 'primary') {
+        await new Promise((r) => setTimeout(r, PROBE_GAP_MS));
+        continue;
+      }
+      if (s.replicationOffset === undefined)
+        return this.#o.log.warn(
+          { to: current.to },
+          'failover: the check reports no offset; the switchover cannot complete',
+        );
+      current.fencedOffset = s.replicationOffset;
+      return this.evaluate();
+    }
   }
 
   /** Fences, demotes and resigns: this instance stops being the primary while its term is still held. */

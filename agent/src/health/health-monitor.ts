@@ -102,6 +102,7 @@ export class HealthMonitor implements LocalHealth {
     const state: LocalHealthState = {
       status,
       detail: result.detail,
+      lastProbeOk: result.ok,
       ...(role !== undefined ? { role } : {}),
       ...((result.replicationOffset ?? before.replicationOffset) !== undefined
         ? { replicationOffset: result.replicationOffset ?? before.replicationOffset }

@@ -8,6 +8,8 @@ export interface LocalHealthState {
   /** The role of the last passing probe; absent: none reported (or the app is down). */
   role?: InstanceRole | undefined;
   replicationOffset?: number | undefined;
+  /** Whether the last probe passed (the role and offset may be kept from an earlier one while it did not). */
+  lastProbeOk?: boolean | undefined;
 }
 
 /**
