@@ -145,6 +145,19 @@ describe('ManagedFailover', () => {
     expect(t.mf.state('pg')?.candidates).toEqual(['pg-2']);
   });
 
+  it('attack: after a control-plane restart (no term known) a stale sitting primary within the default maxLagBytes is listed before a caught-up standby: it is no candidate', () => {
+    const t = setup();
+    t.policy.p = { ...POLICY, maxLagBytes: 1_048_576 }; // the default
+    t.report('pg-1', 'primary', 1_000); // a former primary whose rejoin failed
+    t.report('pg-3', 'replica', 50_000);
+    expect(t.mf.state('pg')?.candidates ?? []).not.toContain('pg-1'); // the bootstrap hold
+    t.advance(POLICY.leaseMs);
+    expect(t.mf.state('pg')?.candidates).toEqual(['pg-3']);
+    expect(t.mf.refusal('pg', 'pg-1')).toMatch(/pg-1 is not a failover candidate/);
+    t.report('pg-1', 'primary', 50_000); // as far as the best standby: the sitting primary goes first (no promote)
+    expect(t.mf.state('pg')?.candidates).toEqual(['pg-1', 'pg-3']);
+  });
+
   it('refuses the election to a non-candidate while there are candidates, naming them and its lag', () => {
     const t = setup();
     t.report('pg-1', 'primary', 10_000);

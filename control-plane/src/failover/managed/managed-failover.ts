@@ -301,10 +301,17 @@ export class ManagedFailover {
   ): string[] {
     const now = this.#o.clock();
     if (!this.#firstSeen.has(service) && members.length > 0) this.#firstSeen.set(service, now);
-    const ranked = rankCandidates(members, offset, policy.maxLagBytes, election?.holder).map((c) => c.id);
+    const standbys = rankCandidates(members, offset, policy.maxLagBytes, election?.holder);
+    const ranked = standbys.map((c) => c.id);
     if (election) return ranked;
     const bootstrapping = term === 0 && now - (this.#firstSeen.get(service) ?? now) < policy.leaseMs;
-    const sitting = sittingPrimaries(members, term === 0 ? undefined : lastHolder, offset, policy.maxLagBytes);
+    const sitting = sittingPrimaries(
+      members,
+      term === 0 ? undefined : lastHolder,
+      offset,
+      policy.maxLagBytes,
+      standbys[0]?.offset,
+    );
     return bootstrapping ? sitting : [...sitting, ...ranked];
   }
 }

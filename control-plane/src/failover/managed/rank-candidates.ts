@@ -65,19 +65,23 @@ export function referenceOffset(primaryOffset: number | undefined, members: Fail
 /**
  * The instances whose check already says primary that may take a vacant
  * term without a promote, the most advanced first: routable, healthy, taking
- * part, the last term's holder (`lastHolder`; undefined: no term known, any)
- * and within `maxLagBytes` of `reference`.
+ * part, the last term's holder (`lastHolder`; undefined: no term known, any),
+ * within `maxLagBytes` of `reference`, and at least as far as the best
+ * standby (`bestStandby`, the first ranked candidate's offset): one behind it
+ * would lose the writes that standby has (ties go to the sitting primary).
  */
 export function sittingPrimaries(
   members: readonly FailoverMember[],
   lastHolder: string | undefined,
   reference: number | undefined,
   maxLagBytes: number,
+  bestStandby?: number,
 ): string[] {
   return members
     .filter((m) => m.routable && m.priority !== undefined && m.report?.healthy && m.report.role === 'primary')
     .filter((m) => lastHolder === undefined || m.id === lastHolder)
     .filter((m) => reference === undefined || reference - (m.report?.replicationOffset ?? 0) <= maxLagBytes)
+    .filter((m) => bestStandby === undefined || (m.report?.replicationOffset ?? 0) >= bestStandby)
     .sort((a, b) => (b.report?.replicationOffset ?? 0) - (a.report?.replicationOffset ?? 0))
     .map((m) => m.id);
 }
