@@ -61,7 +61,8 @@ export const FailoverState = Type.Object({
    * During a switchover: the target's reported replication offset has reached
    * the primary's last reported one (for operators: that report may predate
    * the primary's fence, so the primary does not act on it; see
-   * `switchoverTargetOffset`). Absent: not yet.
+   * `switchoverTargetOffset`). Absent: not yet. Only in the admin API's
+   * answers: the control plane no longer puts it in tables (review 2 finding 4).
    */
   switchoverCaughtUp: Type.Optional(Type.Boolean()),
   /**

@@ -37,3 +37,15 @@ export function describeFailover(
   }));
   return { service, policy, state, instances };
 }
+
+/**
+ * `state` with `switchoverCaughtUp` when the switchover target's offset
+ * reached `holderOffset` (the holder's last report): for operators only (the
+ * admin API). Tables never carry it (review 2 finding 4): an older agent
+ * would hand over on it, and that report may predate the primary's fence.
+ */
+export function withCaughtUp(state: FailoverState, holderOffset: number | '' | undefined): FailoverState {
+  const target = state.switchoverTargetOffset;
+  if (state.switchoverTo === undefined || target === undefined || typeof holderOffset !== 'number') return state;
+  return target >= holderOffset ? { ...state, switchoverCaughtUp: true } : state;
+}

@@ -181,9 +181,9 @@ describe('ManagedFailover', () => {
     t.elect('pg-1', 3);
     const out = t.mf.requestSwitchover('pg', 'pg-2', 'ops');
     expect(out).toMatchObject({ ok: true, state: { switchoverTo: 'pg-2' } });
-    expect(t.mf.state('pg')?.switchoverCaughtUp).toBeUndefined();
+    expect(t.mf.describe('pg')?.state.switchoverCaughtUp).toBeUndefined();
     t.report('pg-2', 'replica', 10_000);
-    expect(t.mf.state('pg')?.switchoverCaughtUp).toBe(true);
+    expect(t.mf.describe('pg')?.state.switchoverCaughtUp).toBe(true);
     expect(t.mf.refusal('pg', 'pg-3')).toMatch(/switchover .* in progress/);
     t.elect(undefined, 0, 'released');
     t.elect('pg-2', 5);
@@ -231,6 +231,23 @@ describe('ManagedFailover', () => {
     expect(t.mf.state('pg')?.candidates).toEqual([]); // first seen now: standbys wait leaseMs for a sitting primary
     t.advance(POLICY.leaseMs);
     expect(t.mf.state('pg')?.candidates).toEqual(['pg-2']);
+  });
+
+  it('attack: an older agent hands over on switchoverCaughtUp in its table (computed from the pre-fence report): tables never carry it', () => {
+    const t = setup();
+    t.report('pg-1', 'primary', 10_000);
+    t.report('pg-2', 'replica', 10_000);
+    t.elect('pg-1', 3);
+    expect(t.mf.requestSwitchover('pg', 'pg-2', 'ops')).toMatchObject({
+      ok: true,
+      state: { switchoverCaughtUp: true },
+    });
+    const routes: ServiceRoutes = { endpoints: [] };
+    t.mf.attach('pg', routes);
+    expect(routes.failover).toMatchObject({ switchoverTo: 'pg-2', switchoverTargetOffset: 10_000 });
+    expect(routes.failover?.switchoverCaughtUp).toBeUndefined();
+    expect(t.mf.state('pg')?.switchoverCaughtUp).toBeUndefined();
+    expect(t.mf.describe('pg')?.state.switchoverCaughtUp).toBe(true);
   });
 
   it('a switchover whose target dies while the fenced primary still holds is abandoned at once, never caught up from its last report', () => {

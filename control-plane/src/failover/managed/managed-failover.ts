@@ -4,7 +4,7 @@ import type { InstanceRoles } from '../../health/instance-roles.js';
 import { endCause, failoverEvent, lagOf, lastCheck } from './failover-events.js';
 import { type FailoverMember, rankCandidates, referenceOffset, sittingPrimaries } from './rank-candidates.js';
 import { type SwitchoverOutcome, switchoverProblem } from './switchover-problem.js';
-import { describeFailover, type FailoverDescription } from './failover-description.js';
+import { describeFailover, type FailoverDescription, withCaughtUp } from './failover-description.js';
 import { Switchovers } from './switchovers.js';
 
 /** The failover election of a service as the coordinator has it: its holder's instance and term. */
@@ -207,11 +207,14 @@ export class ManagedFailover {
       state.switchoverTo = sw.to;
       const to = members.find((m) => m.id === sw.to);
       const target = to?.routable && to.report?.healthy ? to.report.replicationOffset : undefined;
-      const own = r?.replicationOffset;
       if (target !== undefined) state.switchoverTargetOffset = target;
-      if (target !== undefined && own !== undefined && target >= own) state.switchoverCaughtUp = true;
     }
     return state;
+  }
+
+  /** The state as operators read it: with `switchoverCaughtUp` (never in tables). */
+  #forOperators(service: string, state: FailoverState): FailoverState {
+    return withCaughtUp(state, state.holder && this.#o.roles.get(service, state.holder)?.replicationOffset);
   }
 
   /**
@@ -261,7 +264,7 @@ export class ManagedFailover {
       }),
     );
     this.#o.onChange();
-    return { ok: true, state: this.state(service) as FailoverState };
+    return { ok: true, state: this.#forOperators(service, this.state(service) as FailoverState) };
   }
 
   /** The state with each instance's standing, for operators (`GET /v1/services/NAME/failover`); undefined: not managed. */
@@ -270,7 +273,8 @@ export class ManagedFailover {
     const state = this.state(service);
     if (policy === undefined || state === undefined) return undefined;
     const members = this.#members(service);
-    return describeFailover(service, policy, state, members, referenceOffset(this.#last.get(service)?.offset, members));
+    const reference = referenceOffset(this.#last.get(service)?.offset, members);
+    return describeFailover(service, policy, this.#forOperators(service, state), members, reference);
   }
 
   #members(service: string): FailoverMember[] {
