@@ -11,6 +11,16 @@ export const DEFAULT_TTL_MS: Readonly<Record<CoordKind, number>> = { lock: 15_00
  */
 export const COORD_RATE = { perSecond: 200, burst: 400 } as const;
 
+/**
+ * The rate of one stream's requests for the reserved failover election
+ * (`meshlet.failover`, which only the agent itself asks for: its app API
+ * refuses `meshlet.` names), counted apart from {@link COORD_RATE} so that an
+ * app flooding its agent's coordination API cannot starve the primary's
+ * renewals and cost it the term. A renewal every `leaseMs`/3 and a campaign
+ * now and then need far less.
+ */
+export const FAILOVER_COORD_RATE = { perSecond: 20, burst: 40 } as const;
+
 /** The most names one service may hold at once (locks and elections together), so the store cannot be filled. */
 export const MAX_HELD_PER_SERVICE = 10_000;
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Coord, createLogger } from '@meshlet/shared';
+import { type Coord, createLogger, FAILOVER_ELECTION } from '@meshlet/shared';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createMetrics } from '../metrics.js';
 import { FileStore } from '../store/file-store.js';
@@ -191,6 +191,20 @@ describe('Coordinator', () => {
     expect((await ask(peer('b1', 'svc'), { op: 'get', name: 'x' })).ok).toBe(true);
     timers.advance(1_000);
     expect((await ask(a, { op: 'get', name: 'x' })).ok).toBe(true);
+  });
+
+  it("attack: an app flooding its agent's coordination API for longer than the lease gets the failover renewals refused (limit) and the term lost: the reserved election has its own bucket", async () => {
+    const { peer, ask, timers } = await setup();
+    const a = peer('a1', 'svc');
+    const won = await ask(a, { op: 'acquire', kind: 'election', name: FAILOVER_ELECTION, ttlMs: 3_000 });
+    const token = won.state!.token!;
+    for (let second = 0; second < 7; second++) {
+      // Sustained: the app's requests use the whole stream's rate every second, for over 2 x the lease.
+      while ((await ask(a, { op: 'get', name: 'x' })).ok);
+      const renewed = await ask(a, { op: 'renew', kind: 'election', name: FAILOVER_ELECTION, token, ttlMs: 3_000 });
+      expect(renewed).toMatchObject({ ok: true });
+      timers.advance(1_000);
+    }
   });
 
   it('counts requests and held locks', async () => {

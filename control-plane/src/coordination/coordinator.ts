@@ -8,6 +8,7 @@ import type {
   CoordState,
   Logger,
 } from '@meshlet/shared';
+import { FAILOVER_ELECTION } from '@meshlet/shared';
 import type { ControlPlaneMetrics } from '../metrics.js';
 import { ReportLimiter } from '../stream/report-limiter.js';
 import type { CoordIdentity, CoordPeer } from './coord-peer.js';
@@ -21,7 +22,13 @@ import {
   parseCoordKey,
   type ReleaseNote,
 } from './lock-backend.js';
-import { COORD_RATE, DEFAULT_TTL_MS, MAX_FREED_REMEMBERED, MAX_HELD_PER_SERVICE } from './coord-limits.js';
+import {
+  COORD_RATE,
+  DEFAULT_TTL_MS,
+  FAILOVER_COORD_RATE,
+  MAX_FREED_REMEMBERED,
+  MAX_HELD_PER_SERVICE,
+} from './coord-limits.js';
 import { WatchSets } from './watch-sets.js';
 
 /** A release this control plane made for a reason an operator should see (the event log). */
@@ -74,6 +81,7 @@ export class Coordinator {
   /** The revision at which a free lock was last seen to change (the newest {@link MAX_FREED_REMEMBERED} names). */
   readonly #freedAt = new Map<string, number>();
   readonly #limiters = new WeakMap<CoordPeer, ReportLimiter>();
+  readonly #failoverLimiters = new WeakMap<CoordPeer, ReportLimiter>();
   /** How many names each service holds (from {@link #known}). */
   readonly #heldBy = new Map<string, number>();
   #unsubscribe: (() => void) | undefined;
@@ -99,8 +107,7 @@ export class Coordinator {
   /** Serves one `coord` message of `peer` and answers it with a `coordResult`. */
   async request(peer: CoordPeer, msg: Coord): Promise<void> {
     let result: CoordResult;
-    let limiter = this.#limiters.get(peer);
-    if (!limiter) this.#limiters.set(peer, (limiter = new ReportLimiter(COORD_RATE, this.#o.clock)));
+    const limiter = this.#limiter(peer, msg);
     try {
       result = limiter.tryTake() ? await this.#serve(peer, msg) : CoordRefusals.rate(msg.id);
     } catch (e) {
@@ -110,6 +117,18 @@ export class Coordinator {
     }
     this.#o.metrics.coordinationRequests.inc({ op: msg.op, result: result.ok ? 'ok' : (result.code ?? 'error') });
     peer.sendCoord(result);
+  }
+
+  /** The stream's bucket for this request: the reserved failover election has its own ({@link FAILOVER_COORD_RATE}). */
+  #limiter(peer: CoordPeer, msg: Coord): ReportLimiter {
+    const failover = msg.kind === 'election' && msg.name === FAILOVER_ELECTION;
+    const limiters = failover ? this.#failoverLimiters : this.#limiters;
+    let limiter = limiters.get(peer);
+    if (!limiter) {
+      limiter = new ReportLimiter(failover ? FAILOVER_COORD_RATE : COORD_RATE, this.#o.clock);
+      limiters.set(peer, limiter);
+    }
+    return limiter;
   }
 
   /** Forgets the watches of a stream that closed. */
