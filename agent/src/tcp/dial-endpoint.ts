@@ -28,6 +28,21 @@ export const CALLER_REFUSALS: ReadonlySet<string> = new Set([
   AgentErrorCodes.PRIMARY_FENCED,
 ]);
 
+/**
+ * The caller refusals that say something about the one callee, not about
+ * every instance: it has no table for its own service yet
+ * (`AUTHZ_POLICY_UNKNOWN`), a stale one (`TCP_WRONG_SERVICE`), or it is
+ * fenced (`PRIMARY_FENCED`: retried only on a role-less connection; a
+ * `role: primary` one has no other endpoint). Like the others they blame
+ * no endpoint, but the caller tries another endpoint (within
+ * `retries.maxRetries`).
+ */
+export const INSTANCE_REFUSALS: ReadonlySet<string> = new Set([
+  AgentErrorCodes.AUTHZ_POLICY_UNKNOWN,
+  AgentErrorCodes.TCP_WRONG_SERVICE,
+  AgentErrorCodes.PRIMARY_FENCED,
+]);
+
 /** How {@link dialEndpoint} reaches an endpoint. */
 export interface DialOptions {
   service: string;

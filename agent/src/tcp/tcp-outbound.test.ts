@@ -198,4 +198,31 @@ describe('TcpOutbound', () => {
     c.socket.destroy();
     await c.closed;
   });
+  it('attack: one callee refusing for a reason of its own (no table for its service yet, a stale table, fenced on a role-less connection) makes the connection fail though another endpoint would take it: retried there, blaming neither', async () => {
+    const roleless = createServer((s) => void outbound.handle(s, { service: 'pg' }));
+    const port = await listen(roleless);
+    try {
+      for (const code of ['MESHLET_AUTHZ_POLICY_UNKNOWN', 'MESHLET_TCP_WRONG_SERVICE', 'MESHLET_PRIMARY_FENCED']) {
+        install(
+          routes(10, { term: 9, holder: 'pg-1', primary: 'pg-1', candidates: [] }, [
+            ep('pg-1', calleePort),
+            ep('pg-2', calleePort),
+          ]),
+        );
+        taken.length = 0;
+        let n = 0;
+        answer = () => Promise.resolve(n++ === 0 ? `ERR ${code} not this instance` : 'OK');
+        const socket = connect({ host: '127.0.0.1', port });
+        socket.on('error', () => undefined);
+        const closed = once(socket, 'close');
+        socket.write('SELECT 1\n');
+        await vi.waitFor(() => expect([code, taken.at(-1)?.relayed]).toEqual([code, 'SELECT 1\n']));
+        expect(taken).toHaveLength(2);
+        socket.destroy();
+        await closed;
+      }
+    } finally {
+      roleless.close();
+    }
+  });
 });

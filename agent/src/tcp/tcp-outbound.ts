@@ -4,7 +4,7 @@ import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import type { MtlsConnector } from '../listener/mtls-connector.js';
 import type { RouteTable } from '../route/route-table.js';
 import { AgentErrorCodes } from '../errors.js';
-import { CALLER_REFUSALS, dialEndpoint } from './dial-endpoint.js';
+import { CALLER_REFUSALS, dialEndpoint, INSTANCE_REFUSALS } from './dial-endpoint.js';
 import { encodePreamble } from './tcp-preamble.js';
 import { TcpRelay } from './tcp-relay.js';
 import { openTcpConnection, reportTcpConnection, type TcpReporting } from './tcp-report.js';
@@ -88,7 +88,12 @@ export class TcpOutbound {
       if (!dialed.ok) {
         stats.active--;
         last = dialed;
-        if (!dialed.blame) break;
+        if (!dialed.blame) {
+          const primary = dialed.code === AgentErrorCodes.PRIMARY_FENCED && upstream.role !== undefined;
+          if (!INSTANCE_REFUSALS.has(dialed.code) || primary) break;
+          o.log.debug({ service: upstream.service, endpoint: endpoint.id, code: dialed.code }, dialed.message);
+          continue;
+        }
         svc.outcome(endpoint.id, true);
         o.metrics?.connectFailures.labels(upstream.service, codeLabel(dialed.code)).inc();
         o.log.warn({ service: upstream.service, endpoint: endpoint.id, code: dialed.code }, dialed.message);
