@@ -91,6 +91,7 @@ export class FailoverLease {
         expiresAt: sentAt + ttlMs,
         ...(grace === undefined ? {} : { disconnectGraceMs: grace }),
       });
+      clearInterval(this.#timer); // never two renewal timers (a grant while an older one's still ran)
       this.#timer = setInterval(() => void this.#renew(), Math.max(100, Math.floor(ttlMs / 3)));
       this.#timer.unref();
       return { ok: true, token };

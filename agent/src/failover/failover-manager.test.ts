@@ -74,6 +74,8 @@ function mesh() {
       demoteKeepsPrimary: false,
       /** While set, a promote waits for it (a slow promote). */
       promoteGate: undefined as Promise<void> | undefined,
+      /** While set, a demote waits for it (a slow demote). */
+      demoteGate: undefined as Promise<void> | undefined,
       client: coordination.client,
     };
     member.m = new FailoverManager({
@@ -88,6 +90,7 @@ function mesh() {
         if (signal) signals.push(signal);
         steps.push(`start ${what}`);
         if (what === 'promote' && member.promoteGate) await member.promoteGate;
+        if (what === 'demote' && member.demoteGate) await member.demoteGate;
         steps.push(`end ${what}`);
         if (what === 'promote' && member.promoteOk) health.set({ role: 'primary' });
         if ((what === 'demote' && !member.demoteKeepsPrimary) || what === 'rejoin') health.set({ role: 'replica' });
@@ -403,6 +406,30 @@ describe('FailoverManager', () => {
     open();
     await until(() => t.steps.includes('end demote'), 'demoted');
     expect(t.steps).toEqual(['start promote', 'end promote', 'start demote', 'end demote']);
+  });
+
+  it('attack: the term lost during a slow demote (step-down): the instance, its check turned healthy replica and first candidate, campaigns again before its demote ended', async () => {
+    const t = mesh();
+    const b = t.add('b');
+    let open = (): void => undefined;
+    b.demoteGate = new Promise<void>((r) => (open = r));
+    t.publish(['b-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    const acquires = () => standIn.received.filter((r) => r.agentId === 'b' && r.op === 'acquire').length;
+    const before = acquires();
+    b.health.set({ status: 'unhealthy' });
+    await until(() => t.steps.includes('start demote'), 'demote started');
+    b.health.set({ status: 'healthy', role: 'replica' });
+    standIn.free('election', FAILOVER_ELECTION, 'expired');
+    await until(() => b.m.status.term === undefined, 'the term is lost');
+    t.publish(['b-i']);
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(acquires()).toBe(before);
+    expect(b.m.status.phase).toBe('stepping-down');
+    open();
+    await until(() => t.steps.includes('end demote'), 'demoted');
+    await until(() => b.m.status.phase === 'standby', 'standby after the demote');
+    expect(acquires()).toBe(before); // held off: the others go first
   });
 
   it('stop() during a slow promote aborts its command (the runner kills it) and starts no queued one', async () => {

@@ -311,23 +311,35 @@ export class FailoverManager implements PrimaryFence {
 
   async #resign(term: number, why: string): Promise<void> {
     this.#o.log.warn({ term, why }, 'failover: resigning the term');
-    // The others first: the next candidate campaigns after its stagger, well within this.
-    const { policy, state } = this.#o.table();
-    if (policy)
-      this.#holdOffUntil =
-        this.#o.clock() + policy.leaseMs + (state?.candidates.length ?? 1) * policy.candidateStaggerMs;
+    this.#holdOff();
     this.#fence(why);
     await this.#lease.resign(term);
     if (this.#lease.token !== undefined) return; // a newer term is held now: not this resign's to end
+    // Only the step-down (or failed promote) it ends: never a phase a later event moved to.
+    if (this.#phase !== 'stepping-down' && this.#phase !== 'promoting') return;
     this.#phase = 'standby';
     this.evaluate();
   }
 
-  /** The term went without this agent giving it up: fence at once, then demote (the app may still take writes). */
+  /** No campaign for a while (after a failed promote, a step-down or a lost term): the others first; the next candidate campaigns after its stagger, well within this. */
+  #holdOff(): void {
+    const { policy, state } = this.#o.table();
+    if (policy)
+      this.#holdOffUntil =
+        this.#o.clock() + policy.leaseMs + (state?.candidates.length ?? 1) * policy.candidateStaggerMs;
+  }
+
+  /**
+   * The term went without this agent giving it up: fence at once, then demote
+   * (the app may still take writes). During a step-down, its own demote and
+   * resign end it (standby only once its demote ended).
+   */
   async #lost(term: number, reason: string): Promise<void> {
     const was = this.#phase;
     this.#o.log.warn({ term, reason, phase: was }, 'failover: the term is lost');
     this.#fence(`the term is lost (${reason})`);
+    this.#holdOff();
+    if (was === 'stepping-down') return;
     this.#phase = 'stepping-down';
     if (was === 'primary' || was === 'promoting') await this.#demote(term);
     this.#phase = 'standby';

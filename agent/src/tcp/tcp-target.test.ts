@@ -81,6 +81,24 @@ describe('tcpTarget (where a new TCP connection may go)', () => {
     expect(t.ok && [t.termOf('pg-2'), t.termOf('pg-3')]).toEqual([9, undefined]);
   });
 
+  it('attack: panic routing on a managed service sends a role-less connection to an unhealthy deposed primary (its role stripped while unhealthy, its database still saying primary): not picked', () => {
+    const failover = { term: 9, candidates: ['pg-3'] }; // pg-1 deposed, no primary yet
+    const t = tcpTarget(
+      table(
+        { protocol: 'tcp', failover: { mode: 'managed' } },
+        [ep('pg-1', { health: 'unhealthy' }), ep('pg-2', { health: 'unhealthy' }), ep('pg-3', { role: 'replica' })],
+        failover,
+      ),
+      'pg',
+      undefined,
+      undefined,
+    );
+    expect(t.ok && [...t.exclude].sort()).toEqual(['pg-1', 'pg-2']);
+    const lb = t.ok ? t.lb : undefined;
+    const picked = Array.from({ length: 6 }, () => (t.ok ? lb?.pick({ exclude: t.exclude })?.id : '-'));
+    expect(new Set(picked)).toEqual(new Set(['pg-3']));
+  });
+
   it('managed service with no primary: refused, never a guess', () => {
     const failover = { term: 8, candidates: ['pg-2'] };
     const t = tcpTarget(

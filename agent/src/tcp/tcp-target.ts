@@ -19,7 +19,7 @@ export type TcpTarget =
        * it), else undefined (never fenced).
        */
       termOf(endpoint: string): number | undefined;
-      /** Endpoints no new connection may go to: with no role, those reporting primary that are not the managed service's primary. */
+      /** Endpoints no new connection may go to: with no role, those reporting primary or unhealthy that are not the managed service's primary. */
       exclude: ReadonlySet<string>;
       /** The source address's hash, for ring_hash and maglev. */
       hash: number | undefined;
@@ -33,7 +33,8 @@ export type TcpTarget =
  * `MESHLET_NO_PRIMARY`, never a guess). The hash balancers are keyed on the
  * client's address, the only key a TCP connection has. A managed
  * service's connection with no role goes to any endpoint but one that
- * reports primary without being the table's primary, and one opened to the
+ * reports primary, or is unhealthy (panic routing), without being the
+ * table's primary, and one opened to the
  * primary is fenced as a `role: primary` one is (see `termOf`).
  */
 export function tcpTarget(
@@ -80,8 +81,11 @@ export function tcpTarget(
   if (role === undefined && managed) {
     termOf = (endpoint: string) => (failover?.primary === endpoint ? failover.term : undefined);
     // An instance that says primary but is not the table's primary (a deposed one that came back as primary, or one
-    // whose term ended) may take writes that the new primary never sees: no new connection goes there.
-    for (const e of svc.endpoints) if (e.role === 'primary' && e.id !== failover?.primary) exclude.add(e.id);
+    // whose term ended) may take writes that the new primary never sees: no new connection goes there. Nor to an
+    // unhealthy one that is not the table's primary (panic routing): tables strip its role, so a deposed primary
+    // that still says primary may hide among them.
+    for (const e of svc.endpoints)
+      if ((e.role === 'primary' || e.health === 'unhealthy') && e.id !== failover?.primary) exclude.add(e.id);
   }
   return { ok: true, svc, lb, term, termOf, exclude, hash };
 }
