@@ -295,7 +295,7 @@ describe('FailoverManager', () => {
 
   it('attack: a busy primary whose post-fence probe fails hands over at its pre-fence offset (the check keeps the last one): no demote until a passing probe', async () => {
     const t = mesh();
-    const a = t.add('a');
+    t.add('a');
     const results: ProbeResult[] = [{ ok: true, detail: 'up', role: 'primary', replicationOffset: 100 }];
     let probes = 0;
     const check = {
