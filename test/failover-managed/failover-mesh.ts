@@ -119,21 +119,27 @@ export async function failoverOf(cp: ControlPlaneHandle): Promise<any> {
   return r.json();
 }
 
-/** A client agent of service `writer` whose dedicated port sends to `pg`'s primary (`role: primary`); resolves with the port. */
+/**
+ * A client agent of service `writer` whose dedicated port sends to `pg`'s primary (`role: primary`), and a second
+ * port asking for no role (`anyPort`); resolves with the ports.
+ */
 export async function startWriterAgent(
   scratch: Scratch,
   cp: ControlPlaneHandle,
-): Promise<{ agent: Proc; port: number }> {
-  const [adminPort, port] = [await getPort(), await getPort()];
+): Promise<{ agent: Proc; port: number; anyPort: number }> {
+  const [adminPort, port, anyPort] = [await getPort(), await getPort(), await getPort()];
   const configFile = scratch.config('agent-writer', {
     agentId: 'writer',
     service: 'writer',
     listeners: { outbound: { enabled: false }, admin: { host: '127.0.0.1', port: adminPort } },
     controlPlane: { url: cp.streamUrl, joinToken: JOIN, heartbeatIntervalMs: 200, reconnectInitialDelayMs: 50 },
     dataDir: join(scratch.dir, 'agent-writer'),
-    upstreams: [{ service: 'pg', port, role: 'primary' }],
+    upstreams: [
+      { service: 'pg', port, role: 'primary' },
+      { service: 'pg', port: anyPort },
+    ],
   });
   const agent = new Proc('agent-writer', process.execPath, [AGENT_BIN, '--config', configFile]);
   await waitFor('the writer agent ready', async () => (await httpRequest(adminPort, '/ready')).status === 200);
-  return { agent, port };
+  return { agent, port, anyPort };
 }

@@ -27,10 +27,11 @@ let pg1: DbInstance;
 let pg2: DbInstance;
 const apps: EchoApp[] = [];
 let writerPort: number;
+let anyPort: number;
 
-/** A connection through the writer's `role: primary` port, and the instance that answers `who` on it. */
-async function whoIsPrimary(): Promise<{ socket: Socket; who: string }> {
-  const socket = connect(writerPort, '127.0.0.1');
+/** A connection through the writer's `role: primary` port (or `port`), and the instance that answers `who` on it. */
+async function whoIsPrimary(port = writerPort): Promise<{ socket: Socket; who: string }> {
+  const socket = connect(port, '127.0.0.1');
   socket.on('error', () => undefined);
   await once(socket, 'connect');
   socket.write('who\n');
@@ -57,7 +58,7 @@ beforeAll(async () => {
   apps.push(await echoApp('pg-1'), await echoApp('pg-2'));
   pg1 = await startDbInstance(scratch, cp, 'pg-1', 'primary 100', apps[0]?.port);
   pg2 = await startDbInstance(scratch, cp, 'pg-2', 'replica 100', apps[1]?.port);
-  writerPort = (await startWriterAgent(scratch, cp)).port;
+  ({ port: writerPort, anyPort } = await startWriterAgent(scratch, cp));
 }, 60_000);
 
 afterAll(async () => {
@@ -75,15 +76,30 @@ describe('managed failover (real control plane and agents, fake database)', () =
     expect((await state()).candidates).toEqual(['pg-2']);
   });
 
-  it('switchover via meshctl: the primary demotes and resigns, the target promotes with a newer term, the old one rejoins', async () => {
+  it('switchover via meshctl: the primary demotes and resigns, the target promotes with a newer term, the old one rejoins; attack: role-less connections opened while the primary is fenced reach it', async () => {
     // A writer's connection to the primary, through its agent's role: primary port (TCP, mTLS between agents).
     const before = await waitFor('a primary connection', () => whoIsPrimary().catch(() => undefined));
     expect(before.who).toBe('pg-1');
     const closed = once(before.socket, 'close');
-    const run = await meshctl(['switchover', 'pg', '--to', 'pg-2'], {
+    // pg-2 behind pg-1's post-fence offset (100): pg-1 fences and waits for it to catch up.
+    pg2.set('replica 90');
+    await waitFor('pg-2 reported at 90', async () =>
+      (await failoverOf(cp)).instances.some((i: any) => i.id === 'pg-2' && i.replicationOffset === 90),
+    );
+    const running = meshctl(['switchover', 'pg', '--to', 'pg-2'], {
       env: { MESHCTL_SERVER: cp.url, MESHCTL_TOKEN: ADMIN },
       home: scratch.dir,
     });
+    await closed; // pg-1 fenced itself
+    // attack: a writer behind the role-less port opens new connections while pg-1 is fenced: pg-1 refuses them
+    // (MESHLET_PRIMARY_FENCED), its agent's caller tries the other endpoint: none reaches pg-1.
+    for (let i = 0; i < 4; i++) {
+      const c = await waitFor('a role-less connection', () => whoIsPrimary(anyPort).catch(() => undefined));
+      c.socket.destroy();
+      expect(c.who).toBe('pg-2');
+    }
+    pg2.set('replica 100');
+    const run = await running;
     expect(run.stderr).toMatch(/pg-2 is the primary of term/);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/pg-2\s+primary/);
