@@ -119,7 +119,7 @@ for (const name of names) {
     log(`${name}: starting`);
     path = await spec.start(ctx);
     for (let i = 0; i < runs && !interrupted; i++) {
-      const r = await killRun(path, { firstNumber: nextNumber, ...timing });
+      const r = await killRun(path, { firstNumber: nextNumber, ...timing, reset: i < runs - 1 });
       nextNumber = r.nextNumber;
       results[name].runs.push(r);
       log(

@@ -5,7 +5,7 @@
 // the writer go on for `tailMs` on the new primary, stops it, and checks
 // every acknowledged write on whichever server is the primary at the end.
 // Then the path is put back (the deposed node rejoins as a replica) so that
-// the next run starts from the same state.
+// the next run starts from the same state (`reset: false` for a path's last run).
 import { waitFor } from '@meshlet/test-harness/wait';
 import { PgWriter, RedisWriter, wallMs } from './db-writer.mjs';
 
@@ -14,7 +14,10 @@ import { PgWriter, RedisWriter, wallMs } from './db-writer.mjs';
  * is the writer's first record number (runs continue the numbering, so a
  * run never meets an earlier run's rows). Returns the run's figures.
  */
-export async function killRun(path, { firstNumber, warmupMs = 1000, tailMs = 1000, recoverTimeoutMs = 180_000 }) {
+export async function killRun(
+  path,
+  { firstNumber, warmupMs = 1000, tailMs = 1000, recoverTimeoutMs = 180_000, reset = true },
+) {
   const before = await path.ready();
   const Writer = path.db === 'postgres' ? PgWriter : RedisWriter;
   const writer = new Writer({ ...path.writerOptions(), firstNumber });
@@ -58,6 +61,7 @@ export async function killRun(path, { firstNumber, warmupMs = 1000, tailMs = 100
     connectErrors: writer.errors.filter((e) => e.kind === 'connect').length,
     nextNumber: writer.nextNumber,
   };
-  await path.reset({ before, after });
+  // The last run of a path leaves it as it is: its processes are stopped next.
+  if (reset) await path.reset({ before, after });
   return result;
 }
