@@ -5,9 +5,18 @@
 // stop() }. Adding a path is adding an entry.
 import { patroniPath } from './patroni-path.mjs';
 import { sentinelPath } from './sentinel-path.mjs';
+import { meshletPath } from './meshlet-path.mjs';
 
 /** Every path, in the order of the report. `baseline` is the one the ratios are taken against. */
 export const FAILOVER_PATHS = {
+  'meshlet-defaults': {
+    label: 'meshlet: agents + control plane, managed failover, defaults',
+    start: (ctx) => meshletPath(ctx, 'defaults'),
+  },
+  'meshlet-tuned': {
+    label: 'meshlet, tuned',
+    start: (ctx) => meshletPath(ctx, 'tuned'),
+  },
   'patroni-defaults': {
     label: 'Patroni + etcd + HAProxy, defaults',
     start: (ctx) => patroniPath(ctx, 'defaults'),

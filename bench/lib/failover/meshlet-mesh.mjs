@@ -1,0 +1,98 @@
+// A control plane and agents, started from their built binaries for the
+// failover benchmark's meshlet path and the database proofs: the control
+// plane with a shared join token (loopback, thrown away with the run) and
+// the services' policies, agents from a config object. `place(name)` may
+// run a process elsewhere than loopback (`{ host, wrap }`, see pg-pair.mjs).
+import { writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import getPort from 'get-port';
+import { FatalError, waitUntil } from './wait-until.mjs';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const CP_BIN = join(ROOT, 'control-plane', 'dist', 'main.js');
+const AGENT_BIN = join(ROOT, 'agent', 'dist', 'main.js');
+/** The run's shared join token and admin token (the control plane is the run's own). */
+export const JOIN = 'failover-bench-join-token-0123456789';
+export const ADMIN = 'failover-bench-admin-token-0123456789';
+
+const whereOf = (place, name) => place?.(name) ?? { host: '127.0.0.1' };
+
+function spawnAt(ctx, place, name, label, args) {
+  const w = whereOf(place, name);
+  const [c, a] = w.wrap ? w.wrap(process.execPath, args) : [process.execPath, args];
+  return ctx.group.start(label, c, a);
+}
+
+/** Starts a control plane with `services` (policies by service name); waits until it answers. */
+export async function startMeshletControlPlane(ctx, { services, place, extra = {} }) {
+  const host = whereOf(place, 'cp').host;
+  const port = await getPort();
+  const file = join(ctx.dir, 'cp.yaml');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      listen: { host, port },
+      dataDir: join(ctx.dir, 'cp-data'),
+      log: { level: 'warn' },
+      auth: { joinToken: JOIN, allowSharedJoinToken: true, adminToken: ADMIN },
+      ...(host === '127.0.0.1' ? {} : { tls: { allowPlaintextRemote: true } }),
+      services,
+      ...extra,
+    }),
+  );
+  const proc = spawnAt(ctx, place, 'cp', 'control plane', [CP_BIN, '--config', file]);
+  const url = `http://${host}:${port}`;
+  await waitUntil(
+    'the control plane to listen',
+    async () => {
+      if (proc.exitCode !== null) throw new FatalError(`the control plane exited: ${proc.tail()}`);
+      return (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).ok;
+    },
+    { timeoutMs: 60_000, intervalMs: 100 },
+  );
+  const api = async (method, path, body) => {
+    const r = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(5000),
+    });
+    const text = await r.text();
+    return { status: r.status, body: text ? JSON.parse(text) : undefined };
+  };
+  return { proc, host, port, url, streamUrl: `ws://${host}:${port}/v1/stream`, api };
+}
+
+/**
+ * Starts an agent `id` on `cp` with `config` (instance, upstreams, service:
+ * merged over the listeners, control plane and data dir). `node` names
+ * where it runs for `place` (default `id`). Returns { id, proc, adminPort }.
+ */
+export async function startMeshletAgent(ctx, cp, id, config, { place, node = id } = {}) {
+  const host = whereOf(place, node).host;
+  const adminPort = await getPort();
+  const file = join(ctx.dir, `agent-${id}.yaml`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      agentId: id,
+      listeners: {
+        outbound: { enabled: false },
+        inbound: { host, port: 0 },
+        admin: { host: '127.0.0.1', port: adminPort },
+      },
+      controlPlane: { url: cp.streamUrl, joinToken: JOIN },
+      dataDir: join(ctx.dir, `agent-${id}`),
+      log: { level: 'warn' },
+      ...config,
+    }),
+  );
+  const proc = spawnAt(ctx, place, node, `agent ${id}`, [AGENT_BIN, '--config', file]);
+  return { id, proc, adminPort, file };
+}
+
+/** Throws a FatalError naming the first of `procs` that has exited. */
+export function assertRunning(procs) {
+  for (const p of procs) if (p.exitCode !== null) throw new FatalError(`${p.name} exited: ${p.tail()}`);
+}
