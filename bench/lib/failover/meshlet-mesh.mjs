@@ -82,7 +82,12 @@ export async function startMeshletAgent(ctx, cp, id, config, { place, node = id 
         inbound: { host, port: 0 },
         admin: { host: '127.0.0.1', port: adminPort },
       },
-      controlPlane: { url: cp.streamUrl, joinToken: JOIN },
+      // A control plane in another network namespace is reached over plain ws:// (the run's own test bed).
+      controlPlane: {
+        url: cp.streamUrl,
+        joinToken: JOIN,
+        ...(cp.host === '127.0.0.1' ? {} : { allowPlaintextRemote: true }),
+      },
       dataDir: join(ctx.dir, `agent-${id}`),
       log: { level: 'warn' },
       ...config,
