@@ -53,7 +53,7 @@ describe('the primary PostgreSQL host partitioned from the mesh', () => {
     writer.start();
     let cutAt = 0;
     let healedAt = 0;
-    let dropped = 0;
+    let dropped: number;
     try {
       await waitFor('the writer to write', () => writer.acks.length >= 50, { timeoutMs: 30_000 });
       cutAt = wallMs();
