@@ -18,4 +18,4 @@ export declare function startMeshletAgent(
   id: string,
   config: Record<string, unknown>,
   o?: { place?: Place; node?: string },
-): Promise<{ id: string; adminPort: number; file: string; proc: { pid: number; exitCode: number | null } }>;
+): Promise<{ id: string; file: string; proc: { pid: number; exitCode: number | null } }>;

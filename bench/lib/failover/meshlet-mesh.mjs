@@ -24,33 +24,49 @@ function spawnAt(ctx, place, name, label, args) {
   return ctx.group.start(label, c, a);
 }
 
-/** Starts a control plane with `services` (policies by service name); waits until it answers. */
+/**
+ * Starts a control plane with `services` (policies by service name); waits
+ * until it answers. A free port can be taken by another process between
+ * get-port's probe and the listen (the machine is shared): on EADDRINUSE it
+ * starts again on another port.
+ */
 export async function startMeshletControlPlane(ctx, { services, place, extra = {} }) {
   const host = whereOf(place, 'cp').host;
-  const port = await getPort();
-  const file = join(ctx.dir, 'cp.yaml');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      listen: { host, port },
-      dataDir: join(ctx.dir, 'cp-data'),
-      log: { level: 'warn' },
-      auth: { joinToken: JOIN, allowSharedJoinToken: true, adminToken: ADMIN },
-      ...(host === '127.0.0.1' ? {} : { tls: { allowPlaintextRemote: true } }),
-      services,
-      ...extra,
-    }),
-  );
-  const proc = spawnAt(ctx, place, 'cp', 'control plane', [CP_BIN, '--config', file]);
-  const url = `http://${host}:${port}`;
-  await waitUntil(
-    'the control plane to listen',
-    async () => {
-      if (proc.exitCode !== null) throw new FatalError(`the control plane exited: ${proc.tail()}`);
-      return (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).ok;
-    },
-    { timeoutMs: 60_000, intervalMs: 100 },
-  );
+  for (let attempt = 1; ; attempt++) {
+    const port = await getPort();
+    const file = join(ctx.dir, 'cp.yaml');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        listen: { host, port },
+        dataDir: join(ctx.dir, 'cp-data'),
+        log: { level: 'warn' },
+        auth: { joinToken: JOIN, allowSharedJoinToken: true, adminToken: ADMIN },
+        ...(host === '127.0.0.1' ? {} : { tls: { allowPlaintextRemote: true } }),
+        services,
+        ...extra,
+      }),
+    );
+    const proc = spawnAt(ctx, place, 'cp', 'control plane', [CP_BIN, '--config', file]);
+    const url = `http://${host}:${port}`;
+    try {
+      await waitUntil(
+        'the control plane to listen',
+        async () => {
+          if (proc.exitCode !== null) throw new FatalError(`the control plane exited: ${proc.tail()}`);
+          return (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).ok;
+        },
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
+    } catch (e) {
+      if (attempt < 3 && /EADDRINUSE/.test(String(e?.message))) continue;
+      throw e;
+    }
+    return controlPlaneHandle(proc, host, port, url);
+  }
+}
+
+function controlPlaneHandle(proc, host, port, url) {
   const api = async (method, path, body) => {
     const r = await fetch(`${url}${path}`, {
       method,
@@ -66,12 +82,12 @@ export async function startMeshletControlPlane(ctx, { services, place, extra = {
 
 /**
  * Starts an agent `id` on `cp` with `config` (instance, upstreams, service:
- * merged over the listeners, control plane and data dir). `node` names
- * where it runs for `place` (default `id`). Returns { id, proc, adminPort }.
+ * merged over the listeners (admin and inbound on port 0), control plane and
+ * data dir). `node` names where it runs for `place` (default `id`). Returns
+ * { id, proc, file }.
  */
 export async function startMeshletAgent(ctx, cp, id, config, { place, node = id } = {}) {
   const host = whereOf(place, node).host;
-  const adminPort = await getPort();
   const file = join(ctx.dir, `agent-${id}.yaml`);
   writeFileSync(
     file,
@@ -80,7 +96,7 @@ export async function startMeshletAgent(ctx, cp, id, config, { place, node = id 
       listeners: {
         outbound: { enabled: false },
         inbound: { host, port: 0 },
-        admin: { host: '127.0.0.1', port: adminPort },
+        admin: { host: '127.0.0.1', port: 0 },
       },
       // A control plane in another network namespace is reached over plain ws:// (the run's own test bed).
       controlPlane: {
@@ -94,7 +110,7 @@ export async function startMeshletAgent(ctx, cp, id, config, { place, node = id 
     }),
   );
   const proc = spawnAt(ctx, place, node, `agent ${id}`, [AGENT_BIN, '--config', file]);
-  return { id, proc, adminPort, file };
+  return { id, proc, file };
 }
 
 /** Throws a FatalError naming the first of `procs` that has exited. */

@@ -58,7 +58,7 @@ export interface MeshletPath {
     isPrimary(n: PgNode): Promise<boolean>;
     primary(): Promise<PgNode | undefined>;
   };
-  agents: Map<string, { id: string; adminPort: number; proc: { pid: number } }>;
+  agents: Map<string, { id: string; proc: { pid: number } }>;
   failoverState(): Promise<FailoverDescription>;
   writerOptions(): { host: string; port: number };
   ready(): Promise<PgNode>;

@@ -95,7 +95,7 @@ export async function meshletPath(ctx, settings, { place } = {}) {
         await pgQuery({ port: writerPort, host: writerHost }, 'SELECT 1');
         return primary;
       },
-      { timeoutMs: 120_000, intervalMs: 200 },
+      { timeoutMs: 90_000, intervalMs: 200 },
     );
   const first = await ready();
   ctx.log(`meshlet-${settings}: primary ${first.name}, the writer's port ${writerPort}`);
