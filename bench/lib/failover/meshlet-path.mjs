@@ -49,8 +49,16 @@ export async function meshletPath(ctx, settings, { place } = {}) {
     place,
     services: { pg: { protocol: 'tcp', failover: { mode: 'managed', ...variant.failover } } },
   });
+  const failoverState = async () => {
+    const r = await cp.api('GET', '/v1/services/pg/failover');
+    if (r.status !== 200) throw new Error(`GET /v1/services/pg/failover: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  };
   const agents = new Map();
-  for (const node of pair.nodes) {
+  // The primary's agent first, and the standby's once the primary is published: with both starting at once, the
+  // standby's agent can report (replica, healthy) before the primary's reports at all, be the only candidate of
+  // the vacant election, and promote a second primary (seen at bootstrap; reported to the managed failover slice).
+  for (const node of [primary0, ...pair.nodes.filter((n) => n !== primary0)]) {
     const id = instanceId(node);
     const [pc, pa] = pair.asPostgres('pg_ctl', ['promote', '-w', '-t', '30', '-D', node.dataDir]);
     const [dc, da] = pair.asPostgres('pg_ctl', ['stop', '-m', 'immediate', '-w', '-t', '30', '-D', node.dataDir]);
@@ -64,6 +72,15 @@ export async function meshletPath(ctx, settings, { place } = {}) {
       },
     };
     agents.set(id, await startMeshletAgent(ctx, cp, id, config, { place, node: node.name }));
+    if (node === primary0)
+      await waitUntil(
+        `${id} to be published as the primary`,
+        async () => (await failoverState()).state.primary === id,
+        {
+          timeoutMs: 60_000,
+          intervalMs: 100,
+        },
+      );
   }
   const writerPort = await getPort();
   const writerHost = where('writer').host;
@@ -75,11 +92,6 @@ export async function meshletPath(ctx, settings, { place } = {}) {
     { place },
   );
 
-  const failoverState = async () => {
-    const r = await cp.api('GET', '/v1/services/pg/failover');
-    if (r.status !== 200) throw new Error(`GET /v1/services/pg/failover: ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
   const alive = () => assertRunning([cp.proc, writer.proc, ...[...agents.values()].map((a) => a.proc)]);
   /** The published primary with the other node a candidate, and a write through the writer's port. */
   const ready = () =>
@@ -88,10 +100,11 @@ export async function meshletPath(ctx, settings, { place } = {}) {
       async () => {
         alive();
         const primary = await pair.primary();
-        if (!primary) return false;
+        if (!primary) throw new Error('no PostgreSQL instance answers as a primary');
         const other = pair.nodes.find((n) => n !== primary);
-        const { state } = await failoverState();
-        if (state.primary !== instanceId(primary) || !state.candidates.includes(instanceId(other))) return false;
+        const d = await failoverState();
+        if (d.state.primary !== instanceId(primary) || !d.state.candidates.includes(instanceId(other)))
+          throw new Error(`${primary.name} is the primary; the control plane says ${JSON.stringify(d)}`);
         await pgQuery({ port: writerPort, host: writerHost }, 'SELECT 1');
         return primary;
       },
