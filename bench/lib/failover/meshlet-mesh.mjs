@@ -42,6 +42,8 @@ export async function startMeshletControlPlane(ctx, { services, place, extra = {
         dataDir: join(ctx.dir, 'cp-data'),
         log: { level: 'warn' },
         auth: { joinToken: JOIN, allowSharedJoinToken: true, adminToken: ADMIN },
+        // A fresh control plane with fresh agents: no agent holds an older table to reconnect with first.
+        push: { startupGraceMs: 0 },
         ...(host === '127.0.0.1' ? {} : { tls: { allowPlaintextRemote: true } }),
         services,
         ...extra,
