@@ -25,11 +25,12 @@
 // deposed node rejoins as a replica for the next run.
 //
 // usage: node bench/failover-compare.mjs [--runs 20] [--paths a,b] [--json FILE]
-//                                        [--merge FILE] [--smoke]
+//                                        [--merge FILE[,FILE...]] [--smoke]
 //
-// --json FILE: writes every run's figures; --merge FILE: adds an earlier
-// --json's paths to the table (those not measured now), so that one path can
-// be measured later against the same baseline.
+// --json FILE: writes every run's figures; --merge FILES: adds earlier
+// --json files' paths to the table (those not measured now; a later file's
+// path over an earlier one's), so that paths can be measured in separate
+// invocations against the same baseline.
 // --smoke: one run of the quickest path (sentinel-tuned), 300 ms of writes
 // around the kill; for the test suite. No timing is checked; a path that
 // does not start or recover, or a lost write, exits 1 with the reason.
@@ -79,9 +80,12 @@ for (const n of names) {
     process.exit(2);
   }
 }
-if (values.merge && !existsSync(values.merge)) {
-  log(`--merge: ${values.merge} does not exist (write it with --json)`);
-  process.exit(2);
+const mergeFiles = values.merge ? values.merge.split(',') : [];
+for (const f of mergeFiles) {
+  if (!existsSync(f)) {
+    log(`--merge: ${f} does not exist (write it with --json)`);
+    process.exit(2);
+  }
 }
 const timing = values.smoke ? { warmupMs: 300, tailMs: 300 } : { warmupMs: 1000, tailMs: 1000 };
 
@@ -141,10 +145,10 @@ for (const name of names) {
   }
 }
 
-if (values.merge) {
-  const earlier = JSON.parse(readFileSync(values.merge, 'utf8'));
-  for (const [name, r] of Object.entries(earlier.paths ?? {})) if (!(name in results)) results[name] = r;
-}
+// Paths measured now win; among the merged files, a later one's path wins over an earlier one's.
+const merged = {};
+for (const f of mergeFiles) Object.assign(merged, JSON.parse(readFileSync(f, 'utf8')).paths ?? {});
+for (const [name, r] of Object.entries(merged)) if (!(name in results)) results[name] = r;
 const ordered = Object.fromEntries(
   Object.keys(FAILOVER_PATHS)
     .filter((n) => n in results)

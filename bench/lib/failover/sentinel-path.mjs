@@ -72,27 +72,39 @@ export async function sentinelPath(ctx, settings) {
   startServer(nodes[0]);
   await waitFor('redis r1', async () => (await redisCall(nodes[0].port, 'PING')) === 'PONG', { intervalMs: 100 });
   startServer(nodes[1], nodes[0]);
+  // The Sentinels are started afresh for every run, monitoring the current master: a Sentinel that took part in a
+  // failover holds back from starting another on the same master for twice failover-timeout (a third run within
+  // 6 minutes waited that long), so each run measures one failover from a Sentinel's steady state, as Patroni's.
   const sentinels = [];
-  for (let i = 0; i < 3; i++) {
-    const port = await getPort();
-    const file = join(dir, `sentinel-${settings}-${i}.conf`);
-    writeFileSync(
-      file,
-      [
-        `port ${port}`,
-        'bind 127.0.0.1',
-        'protected-mode no',
-        `dir ${dir}`,
-        `sentinel monitor ${MASTER} 127.0.0.1 ${nodes[0].port} 2`,
-        `sentinel down-after-milliseconds ${MASTER} ${variant.downAfterMs}`,
-        `sentinel failover-timeout ${MASTER} ${variant.failoverTimeoutMs}`,
-        `sentinel parallel-syncs ${MASTER} 1`,
-        '',
-      ].join('\n'),
-    );
-    group.start(`sentinel ${i}`, sentinelBin, [file]);
-    sentinels.push({ host: '127.0.0.1', port });
-  }
+  let generation = 0;
+  const startSentinels = async (master) => {
+    for (const s of sentinels.splice(0)) {
+      s.proc.kill('SIGTERM');
+      await s.proc.exited;
+    }
+    generation++;
+    for (let i = 0; i < 3; i++) {
+      const port = await getPort();
+      const file = join(dir, `sentinel-${settings}-${generation}-${i}.conf`);
+      writeFileSync(
+        file,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          'protected-mode no',
+          `dir ${dir}`,
+          `sentinel monitor ${MASTER} 127.0.0.1 ${master.port} 2`,
+          `sentinel down-after-milliseconds ${MASTER} ${variant.downAfterMs}`,
+          `sentinel failover-timeout ${MASTER} ${variant.failoverTimeoutMs}`,
+          `sentinel parallel-syncs ${MASTER} 1`,
+          '',
+        ].join('\n'),
+      );
+      const proc = group.start(`sentinel ${i}`, sentinelBin, [file]);
+      sentinels.push({ host: '127.0.0.1', port, proc });
+    }
+  };
+  await startSentinels(nodes[0]);
   const masterPort = async () =>
     Number((await redisCall(sentinels[0].port, 'SENTINEL', 'get-master-addr-by-name', MASTER))[1]);
   const healthy = async () => {
@@ -113,17 +125,24 @@ export async function sentinelPath(ctx, settings) {
   log(`sentinel-${settings}: master ${await masterPort()}, sentinels on ${sentinels.map((s) => s.port).join(', ')}`);
 
   // When each switch happened: the new master's term begins at +switch-master.
-  const watcher = new Redis({ host: '127.0.0.1', port: sentinels[0].port, retryStrategy: () => 100 });
-  watcher.on('error', () => {});
   let switchedAt;
-  await watcher.subscribe('+switch-master');
-  watcher.on('message', () => {
-    switchedAt = performance.timeOrigin + performance.now();
-  });
+  let watcher;
+  const watch = async () => {
+    watcher?.disconnect();
+    watcher = new Redis({ host: '127.0.0.1', port: sentinels[0].port, retryStrategy: () => 100 });
+    watcher.on('error', () => {});
+    await watcher.subscribe('+switch-master');
+    watcher.on('message', () => {
+      switchedAt = performance.timeOrigin + performance.now();
+    });
+  };
+  await watch();
 
   return {
     db: 'redis',
-    writerOptions: () => ({ connect: { sentinels, name: MASTER } }),
+    writerOptions: () => ({
+      connect: { sentinels: sentinels.map(({ host, port }) => ({ host, port })), name: MASTER },
+    }),
     ready,
     kill(node) {
       node.proc.kill('SIGKILL');
@@ -164,10 +183,12 @@ export async function sentinelPath(ctx, settings) {
     async reset({ before, after }) {
       await before.proc.exited;
       startServer(before, after);
+      await startSentinels(after);
       await ready();
+      await watch();
     },
     async stop() {
-      watcher.disconnect();
+      watcher?.disconnect();
     },
   };
 }
