@@ -7,19 +7,24 @@ import { startAdminServer } from './admin/start-admin-server.js';
 import type { ControlClient } from './control/control-client.js';
 import { createAgentControlClient } from './control/agent-control-client.js';
 import { Coordination } from './coordination/coordination.js';
+import { agentFailover } from './failover/agent-failover.js';
+import { DeferredFence } from './failover/deferred-fence.js';
+import type { PrimaryFence } from './failover/primary-fence.js';
 import { EndpointStatsMap } from './balancer/endpoint-stats.js';
 import { HashTableCache } from './balancer/hash-table-cache.js';
 import { ObservationRecorder } from './control/observation-recorder.js';
 import { RingChecksums } from './control/ring-checksums.js';
 import { agentServiceIssues } from './control/agent-service.js';
 import { controlPlaneUrlIssues, controlPlaneUrls } from './control/control-plane-urls.js';
-import { TableApplier } from './control/table-applier.js';
+import type { TableApplier } from './control/table-applier.js';
+import { agentTableApplier, installPersisted } from './control/agent-table-applier.js';
 import { Subscriptions } from './control/subscriptions.js';
 import { TableCache } from './control/table-cache.js';
-import { HealthMonitor } from './health/health-monitor.js';
-import { ownServicePolicy } from './authz/own-service-policy.js';
+import type { HealthMonitor } from './health/health-monitor.js';
+import { ownServiceAuthz } from './authz/own-service-authz.js';
 import { IdentityManager } from './identity/identity-manager.js';
-import { createHealthCheck } from './health/create-health-check.js';
+import { healthCheckIssues } from './health/health-check-issues.js';
+import { instanceHealthMonitor } from './health/instance-health.js';
 import { type AgentMtls, agentMtls } from './identity/agent-mtls.js';
 import type { WorkloadIdentity } from './identity/workload-identity.js';
 import { InboundListener } from './listener/inbound-listener.js';
@@ -35,6 +40,7 @@ import { RouteTable } from './route/route-table.js';
 import { HashShardProvider } from './sharding/shard-hash-provider.js';
 import { ShardMaps } from './sharding/shard-maps.js';
 import { RangeShardProvider } from './sharding/shard-range-provider.js';
+import { TcpServices } from './tcp/tcp-services.js';
 
 /** Addresses the agent actually bound (ports may have been 0 in the config). */
 export interface AgentAddresses {
@@ -83,6 +89,9 @@ export class Agent {
   #inbound: InboundListener | undefined;
   #appPool: Pool | undefined;
   #monitor: HealthMonitor | undefined;
+  #failover: ReturnType<typeof agentFailover>;
+  /** The inbound TCP path's fence: closed to `role: primary` until the failover manager runs (with instance.failover). */
+  readonly #fence: DeferredFence;
   #client: ControlClient | undefined;
   readonly #coordination: Coordination;
   #admin: FastifyInstance | undefined;
@@ -92,13 +101,17 @@ export class Agent {
   readonly #identity: WorkloadIdentity;
   /** Present unless an identity was given: it gets and renews the certificate over the stream. */
   readonly #identityManager: IdentityManager | undefined;
+  readonly #tcp: TcpServices;
 
   constructor(config: AgentConfig, log: Logger, deps: AgentDeps = {}) {
     const issues = controlPlaneUrlIssues(config.controlPlane);
     if (issues.length > 0) throw new ConfigError('the controlPlane settings', issues);
     const serviceIssues = agentServiceIssues(config);
     if (serviceIssues.length > 0) throw new ConfigError('the service setting', serviceIssues);
+    const checkIssues = healthCheckIssues(config.instance);
+    if (checkIssues.length > 0) throw new ConfigError('the instance.healthCheck settings', checkIssues);
     this.#config = config;
+    this.#fence = new DeferredFence(config.instance?.failover !== undefined);
     this.#log = log;
     this.#random = deps.random ?? Math.random;
     this.#clock = deps.clock ?? Date.now;
@@ -130,6 +143,7 @@ export class Agent {
       tableVersion: () => this.#table?.version ?? 0,
       certificateExpiry: () => this.#identity.current()?.notAfterMs,
       coordinationOpenRequests: () => this.#coordination.openRequests.open,
+      failoverTerm: () => this.#failover?.status.term,
     });
     this.#coordination = new Coordination({
       send: (message) => this.#client?.send(message) ?? false,
@@ -138,7 +152,10 @@ export class Agent {
       onOutcome: (op, result) => this.#metrics.coordinationRequests.inc({ op, result }),
     });
     this.#accessLog = config.accessLog.enabled ? log.child({ component: 'access' }) : undefined;
-    const mtlsDeps = { log, clock: this.#clock, metrics: this.#metrics, ownMode: () => this.#ownMtlsMode() };
+    const tcpParts = { table: () => this.#table, connector: () => this.#mtls.connector, log, metrics: this.#metrics };
+    this.#tcp = new TcpServices(config, { ...tcpParts, stats: this.#stats, clock: this.#clock });
+    const tcp = this.#tcp.acceptInbound;
+    const mtlsDeps = { log, clock: this.#clock, metrics: this.#metrics, ownMode: () => this.#ownMtlsMode(), tcp };
     this.#mtls = agentMtls(this.#identity, mtlsDeps);
     this.#pools = this.#mtls.pools;
   }
@@ -151,6 +168,11 @@ export class Agent {
   /** The agent's workload identity: its certificate, key and trust bundle, and their changes. */
   get identity(): WorkloadIdentity {
     return this.#identity;
+  }
+
+  /** The callee side of managed failover's fencing, for the inbound TCP path (open without `instance.failover`). */
+  get primaryFence(): PrimaryFence {
+    return this.#fence;
   }
 
   /** The table in force. */
@@ -172,13 +194,7 @@ export class Agent {
   async #start(): Promise<AgentAddresses> {
     const c = this.#config;
     await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
-    const persisted = await this.#cache.load();
-    if (persisted && this.#installPersisted(persisted)) {
-      this.#log.info(
-        { version: persisted.version, path: this.#cache.path },
-        'serving the persisted routing table until the control plane answers',
-      );
-    }
+    await installPersisted(this.#cache, (routes) => this.#install(routes, 'disk'), this.#log);
 
     const addresses: AgentAddresses = { outbound: undefined, inbound: undefined, admin: 0, upstreams: {} };
     const m = this.#metrics;
@@ -190,6 +206,7 @@ export class Agent {
       if (u.port === undefined) continue;
       const listener = this.#outboundListener(u.service);
       this.#upstreams.push(listener);
+      this.#tcp.attach(listener, u);
       const guard = GUARDS.upstream(u.service);
       addresses.upstreams[u.service] = await listenGuarded(listener.server, { ...u, port: u.port }, guard, m);
     }
@@ -199,6 +216,9 @@ export class Agent {
         connect: { timeout: c.proxy.connectTimeoutMs },
         keepAliveTimeout: 4_000,
       });
+      const authzDeps = { metrics: this.#metrics, log: this.#log, clock: this.#clock };
+      const authz = ownServiceAuthz(instance.service, () => this.#table, this.#identity, authzDeps);
+      this.#tcp.serveInbound({ mode: () => this.#ownMtlsMode(), authz, fence: this.#fence });
       this.#inbound = new InboundListener({
         app: this.#appPool,
         appName: `${instance.app.host}:${instance.app.port}`,
@@ -210,28 +230,13 @@ export class Agent {
         metrics: this.#metrics,
         mtls: this.#mtls.inbound,
         appProtocol: () => this.#table?.routes.services[instance.service]?.policy?.protocol,
-        authz: {
-          service: instance.service,
-          policy: () => ownServicePolicy(this.#table?.routes.services, instance.service),
-          trustDomain: () => this.#identity.current()?.trustDomain ?? '',
-          metrics: this.#metrics,
-          log: this.#log.child({ component: 'authz' }),
-          clock: this.#clock,
-        },
+        authz,
       });
       addresses.inbound = await listenGuarded(this.#inbound.server, c.listeners.inbound, GUARDS.inbound, m);
       this.#inboundPort = addresses.inbound;
-      const hc = instance.healthCheck;
-      this.#monitor = new HealthMonitor({
-        check: createHealthCheck(hc, instance.app, this.#appPool),
-        intervalMs: hc.intervalMs,
-        healthyThreshold: hc.healthyThreshold,
-        unhealthyThreshold: hc.unhealthyThreshold,
-        log: this.#log.child({ component: 'health' }),
-        onChange: (status, reason) => {
-          this.#health = { type: 'health', status, reason };
-          this.#client?.sendHealth(this.#health);
-        },
+      this.#monitor = instanceHealthMonitor(instance, this.#appPool, this.#log, this.#clock, (health, send) => {
+        this.#health = health;
+        if (send) this.#client?.sendHealth(health);
       });
     }
     this.#listening = true;
@@ -276,6 +281,9 @@ export class Agent {
     addresses.admin = admin.port;
 
     this.#monitor?.start();
+    const failover = { config: c, health: this.#monitor, client: this.#coordination.client, metrics: m };
+    this.#failover = agentFailover({ ...failover, table: () => this.#table, clock: this.#clock, log: this.#log });
+    if (this.#failover) this.#fence.attach(this.#failover);
     this.#client.start();
     this.#observationTimer = setInterval(() => this.#reportObservations(), c.controlPlane.observationIntervalMs);
     this.#observationTimer.unref();
@@ -285,24 +293,16 @@ export class Agent {
 
   #outboundListener(service: string | undefined): OutboundListener {
     const own = () => [this.#outbound, this.#inbound, this.#admin, ...this.#upstreams];
+    const shared = { stats: this.#stats, clock: this.#clock, random: this.#random };
     return new OutboundListener({
+      ...shared,
       table: () => this.#table,
       pools: this.#pools,
-      stats: this.#stats,
       log: this.#log.child({ component: 'outbound', ...(service ? { upstream: service } : {}) }),
-      random: this.#random,
-      clock: this.#clock,
       subscriptions: this.#subscriptions,
       accessLog: this.#accessLog,
       inFlight: this.#inFlight,
-      h2: {
-        sessions: this.#mtls.h2,
-        stats: this.#stats,
-        clock: this.#clock,
-        random: this.#random,
-        log: this.#log,
-        grpcCalls: this.#metrics.grpcCalls,
-      },
+      h2: { ...shared, sessions: this.#mtls.h2, log: this.#log, grpcCalls: this.#metrics.grpcCalls },
       ...(service ? { service } : {}),
       passThrough: service ? undefined : agentPassThrough(this.#config, own, this.#log),
     });
@@ -313,17 +313,6 @@ export class Agent {
     const service = this.#config.instance?.service;
     const policy = service === undefined ? undefined : this.#table?.routes.services[service]?.policy;
     return policy?.mtls?.mode ?? 'strict';
-  }
-
-  /** Installs the table kept on disk; one now over the table budget is skipped (the control plane's comes soon). */
-  #installPersisted(routes: Routes): boolean {
-    try {
-      this.#install(routes, 'disk');
-      return true;
-    } catch (e) {
-      this.#log.error({ err: (e as Error).message, path: this.#cache.path }, 'not serving the persisted routing table');
-      return false;
-    }
   }
 
   #install(routes: Routes, source: 'control-plane' | 'disk'): void {
@@ -343,31 +332,27 @@ export class Agent {
     this.#rings.update(table);
     this.#subscriptions.onTable(table);
     this.#shards.onTable(table);
+    this.#tcp.onTable(table);
     this.#pools.retain(table.origins());
     this.#mtls.h2.retain(table.origins());
     const ids = new Set<string>();
     for (const name of table.serviceNames()) for (const e of table.service(name)?.endpoints ?? []) ids.add(e.id);
     this.#stats.retain(ids);
     this.#inFlight.retain(ids);
+    this.#failover?.onTable();
   }
 
   /** Applies the control plane's tables in order (see {@link TableApplier}); made once, on first use. */
   #applier(): TableApplier {
-    this.#tableApplier ??= new TableApplier({
-      held: () => this.#table?.routes,
-      install: (routes) => this.#install(routes, 'control-plane'),
-      persist: (routes) =>
-        void this.#cache.save(routes).catch((e: unknown) => {
-          this.#log.error({ err: (e as Error).message, path: this.#cache.path }, 'could not persist the routing table');
-        }),
-      ack: () => ({ ok: true, ringChecksums: this.#rings.current }),
-      budget: this.#config.tableBudget,
-      zone: this.#config.zone ?? this.#config.instance?.zone,
-      tables: this.#tables,
-      prepareChecksums: (routes, policies) => this.#rings.prepare(routes, policies),
+    const parts = {
+      config: this.#config,
       log: this.#log,
-    });
-    return this.#tableApplier;
+      cache: this.#cache,
+      rings: this.#rings,
+      tables: this.#tables,
+    };
+    const install = (routes: Routes) => this.#install(routes, 'control-plane');
+    return (this.#tableApplier ??= agentTableApplier({ ...parts, held: () => this.#table?.routes, install }));
   }
 
   /** Sends what was observed since the last report; when not connected, drops it (stale counts would mislead). */
@@ -382,12 +367,14 @@ export class Agent {
     this.#coordination.close();
     this.#tableApplier?.stop();
     this.#identityManager?.stop();
+    this.#failover?.stop();
     this.#monitor?.stop();
     if (this.#observationTimer) clearInterval(this.#observationTimer);
     this.#subscriptions.close();
     const all = [this.#outbound?.server, this.#inbound?.server, ...this.#upstreams.map((u) => u.server)];
     const servers = all.filter((s): s is Server => s !== undefined);
     this.#inbound?.close();
+    this.#tcp.close();
     await Promise.all(servers.map(closeServer));
     await this.#admin?.close();
     this.#table?.close();

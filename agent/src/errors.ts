@@ -65,6 +65,14 @@ export const AgentErrorCodes = {
   COORDINATION_BUSY: 'MESHLET_COORDINATION_BUSY',
   /** A shard map was asked of a service whose balancer gives keys no owner (not `ring_hash` or `maglev`). */
   NOT_SHARDED: 'MESHLET_NOT_SHARDED',
+  /** A TCP connection's preamble between agents is not one valid line of at most 1 KiB, or came too slowly. */
+  TCP_PREAMBLE_INVALID: 'MESHLET_TCP_PREAMBLE_INVALID',
+  /** A TCP preamble named a service this agent does not front, or its service is not `protocol: tcp`. */
+  TCP_WRONG_SERVICE: 'MESHLET_TCP_WRONG_SERVICE',
+  /** A `role: primary` connection to a managed service while its table names no primary (a failover in progress): refused, never sent to a guess. */
+  NO_PRIMARY: 'MESHLET_NO_PRIMARY',
+  /** A caller asked this instance for its managed service's primary, and it is not that term's primary now (fenced). */
+  PRIMARY_FENCED: 'MESHLET_PRIMARY_FENCED',
 } as const;
 
 /** One of {@link AgentErrorCodes}. */
@@ -106,6 +114,10 @@ export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
   COORDINATION_FORBIDDEN: 403,
   COORDINATION_BUSY: 429,
   NOT_SHARDED: 409,
+  TCP_PREAMBLE_INVALID: 400,
+  TCP_WRONG_SERVICE: 421,
+  NO_PRIMARY: 503,
+  PRIMARY_FENCED: 503,
 });
 
 /** Header that carries the error code on every answer the agent makes itself. */

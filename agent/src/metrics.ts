@@ -20,6 +20,8 @@ export interface AgentMetricSources {
   certificateExpiry?: () => number | undefined;
   /** How many coordination requests of the app are open (events streams, long-polls, waits, campaigns). */
   coordinationOpenRequests?: () => number;
+  /** The managed failover term this agent holds (undefined: none, or no `instance.failover`). */
+  failoverTerm?: () => number | undefined;
 }
 
 /**
@@ -162,6 +164,20 @@ export function createAgentMetrics(sources: AgentMetricSources) {
       collect() {
         this.set(sources.coordinationOpenRequests?.() ?? 0);
       },
+    }),
+    failoverTerm: new Gauge({
+      name: 'meshlet_agent_failover_term',
+      help: "The managed failover term this agent holds for its instance (its service's primary, or promoting); 0 when it holds none.",
+      registers: [registry],
+      collect() {
+        this.set(sources.failoverTerm?.() ?? 0);
+      },
+    }),
+    failoverCommands: new Counter({
+      name: 'meshlet_agent_failover_commands_total',
+      help: 'Managed failover commands run, by command (promote, demote, rejoin) and result (ok, failed).',
+      labelNames: ['command', 'result'] as const,
+      registers: [registry],
     }),
     controlPlaneConnected: new Gauge({
       name: 'meshlet_agent_control_plane_connected',

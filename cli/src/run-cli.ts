@@ -13,6 +13,7 @@ import { deleteCommand } from './commands/delete-command.js';
 import { eventsCommand } from './commands/events-command.js';
 import { getCommand } from './commands/get-command.js';
 import { releaseCommand } from './commands/release-command.js';
+import { switchoverCommand } from './commands/switchover-command.js';
 import { restoreCommand } from './commands/restore-command.js';
 import { shardsCommand } from './commands/shards-command.js';
 import { tokenCommand } from './commands/token-command.js';
@@ -32,6 +33,7 @@ export const COMMANDS: readonly Command[] = [
   failoverCommand,
   failbackCommand,
   releaseCommand,
+  switchoverCommand,
   shardsCommand,
   eventsCommand,
   backupCommand,

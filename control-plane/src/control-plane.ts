@@ -1,6 +1,8 @@
 import { type Clock, CloseCodes, type ControlPlaneConfig, type Logger, systemClock } from '@meshlet/shared';
 import type { FastifyInstance } from 'fastify';
 import { type ControlPlaneParts, createParts } from './assembly/create-parts.js';
+import type { ManagedFailover } from './failover/managed/managed-failover.js';
+import type { InstanceRoles } from './health/instance-roles.js';
 import { createCoordination, type RunningCoordination } from './assembly/create-coordination.js';
 import { createReplication } from './assembly/create-replication.js';
 import { createServer } from './assembly/create-server.js';
@@ -84,6 +86,11 @@ export class ControlPlane {
   /** The failover engine, whose manual failover and failback the admin API exposes (after start). */
   get failover(): FailoverEngine | undefined {
     return this.#parts?.failover;
+  }
+
+  /** The managed failover of stateful services, and the roles the checks report that it reads (after start). */
+  get managedFailover(): { failover: ManagedFailover; roles: InstanceRoles } | undefined {
+    return this.#parts && { failover: this.#parts.managedFailover, roles: this.#parts.roles };
   }
 
   /** The CA that signs the agents' workload certificates (after start). */

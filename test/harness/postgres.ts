@@ -181,15 +181,28 @@ function instance(
       return row?.r === false;
     },
     async ready() {
-      await waitFor(
-        `${name} accepting connections on ${port}`,
-        async () => {
-          if (!proc.running) throw new Error(`${name} exited: ${proc.output.slice(-2000)}`);
-          await self.query('SELECT 1');
-          return true;
-        },
-        { timeoutMs, intervalMs: 100 },
-      );
+      // A server that exits (a bad setting) fails at once, with its log, rather than at the deadline.
+      const running = proc;
+      let stop = false;
+      const exited = running.exited().then(() => {
+        if (!stop) throw new Error(`${name} exited: ${running.output.slice(-2000)}`);
+      });
+      try {
+        await Promise.race([
+          exited,
+          waitFor(
+            `${name} accepting connections on ${port}`,
+            async () => {
+              if (!running.running) return false;
+              await self.query('SELECT 1');
+              return true;
+            },
+            { timeoutMs, intervalMs: 100 },
+          ),
+        ]);
+      } finally {
+        stop = true;
+      }
     },
     async start() {
       if (proc.running) return;

@@ -52,6 +52,9 @@ export const LongPollQuery = Type.Object(
   },
   options,
 );
+/** Coordination names the mesh keeps for itself (such as `meshlet.failover`): the app API refuses them. */
+export const RESERVED_PREFIX = 'meshlet.';
+
 /** The `:name` path parameter. */
 export const NameParams = Type.Object({ name: CoordName });
 
@@ -74,7 +77,17 @@ export function coordInput<T extends TSchema>(
   if (validate === undefined)
     validators.set(schema, (validate = compileValidator(schema, { coerceTypes: part !== 'body' })));
   const checked = validate(value ?? {});
-  if (checked.ok) return checked.value as Static<T>;
+  if (checked.ok) {
+    const name = part === 'params' ? (checked.value as { name?: unknown }).name : undefined;
+    if (typeof name !== 'string' || !name.startsWith(RESERVED_PREFIX)) return checked.value as Static<T>;
+    // The mesh's own elections (FAILOVER_ELECTION): an app beside a database must not seize or release its primary.
+    const err = AgentErrors.BAD_REQUEST(
+      `path segment "name" "${name}" is reserved: names starting "${RESERVED_PREFIX}" are the mesh's own ` +
+        '(its managed failover election); choose a name without that prefix',
+    );
+    void reply.code(err.statusCode).send(httpErrorBody(err, { field: 'name' }));
+    return undefined;
+  }
   const first = checked.issues[0];
   const field = first?.path || part;
   const where = part === 'body' ? 'field' : part === 'query' ? 'query parameter' : 'path segment';

@@ -26,6 +26,7 @@ export function instanceInfo(
     labels: i.labels,
   };
   if (i.zone !== undefined) info.zone = i.zone;
+  if (i.failover !== undefined) info.failoverPriority = i.failover.priority;
   // Said from the start: the listener serves mTLS from its first certificate on.
   info.mtls = true;
   return info;

@@ -30,6 +30,8 @@ const REFUSAL_STATUS: Record<NonNullable<CoordResult['refusal']>, number> = {
   limit: 429,
   request: 400,
   unhealthy: 503,
+  // Only the agent's own failover manager asks for the failover election (the app API refuses `meshlet.` names).
+  'not-candidate': 409,
 };
 
 /**

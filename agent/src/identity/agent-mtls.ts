@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Clock, Logger } from '@meshlet/shared';
 import { InboundMtls, type MtlsMode } from '../listener/inbound-mtls.js';
 import { MtlsConnector } from '../listener/mtls-connector.js';
@@ -15,6 +16,8 @@ export interface AgentMtls {
   pools: OriginPools;
   /** Outbound HTTP/2 sessions to other agents, made with the identity as the pools' connections are. */
   h2: H2Sessions;
+  /** The connector the pools and sessions use: TCP services dial through it too. */
+  connector: MtlsConnector;
   /** The inbound listener's TLS side, given the HTTP server's way to take a connection. */
   inbound: (handOff: ConstructorParameters<typeof InboundMtls>[1]) => InboundMtls;
 }
@@ -26,7 +29,14 @@ export interface AgentMtls {
  */
 export function agentMtls(
   identity: WorkloadIdentity,
-  deps: { log: Logger; clock: Clock; metrics: AgentMetrics; ownMode: () => MtlsMode },
+  deps: {
+    log: Logger;
+    clock: Clock;
+    metrics: AgentMetrics;
+    ownMode: () => MtlsMode;
+    /** TCP services' connections (see `InboundMtlsOptions.tcp`). */
+    tcp?: (socket: Socket, caller: string | undefined) => void;
+  },
 ): AgentMtls {
   const connector = new MtlsConnector({
     identity,
@@ -35,6 +45,7 @@ export function agentMtls(
     clock: deps.clock,
   });
   return {
+    connector,
     pools: new OriginPools(connector),
     h2: new H2Sessions(deps.log.child({ component: 'h2' }), connector),
     inbound: (handOff) =>
@@ -46,6 +57,7 @@ export function agentMtls(
           clock: deps.clock,
           handshakeTimeoutMs: INBOUND_HANDSHAKE_TIMEOUT_MS,
           metrics: deps.metrics,
+          tcp: deps.tcp,
         },
         handOff,
       ),

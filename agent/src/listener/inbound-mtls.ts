@@ -6,6 +6,8 @@ import { AuthzLogLimiter } from '../authz/authz-log-limiter.js';
 import { workloadTlsOptions, workloadVerifier } from '../identity/identity-tls.js';
 import type { WorkloadCertificate, WorkloadIdentity } from '../identity/workload-identity.js';
 import type { AgentMetrics } from '../metrics.js';
+import { sniffTcpMagic } from '../tcp/sniff-tcp-magic.js';
+import { TCP_ALPN, TCP_MAGIC } from '../tcp/tcp-preamble.js';
 
 /** The mTLS mode of the agent's own service. */
 export type MtlsMode = MtlsPolicy['mode'];
@@ -26,6 +28,12 @@ export interface InboundMtlsOptions {
   /** A caller has this long for its first byte, and then for the TLS handshake. */
   handshakeTimeoutMs: number;
   metrics?: Pick<AgentMetrics, 'mtlsHandshakes' | 'inboundConnections' | 'mtlsRefusals'> | undefined;
+  /**
+   * TCP services (see `TcpInbound`): takes connections that chose ALPN `meshlet-tcp/1` once their caller is
+   * verified (its SPIFFE ID given), and plaintext ones that open with `MESHLET-TCP/1` (undefined caller).
+   * Absent: neither is offered.
+   */
+  tcp?: ((socket: Socket, caller: string | undefined) => void) | undefined;
 }
 
 /**
@@ -95,7 +103,12 @@ export class InboundMtls {
       if (first[0] === TLS_HANDSHAKE) this.#acceptTls(socket);
       else {
         this.#o.metrics?.inboundConnections.labels('plaintext', this.#o.mode()).inc();
-        this.#handOff(socket);
+        const tcp = this.#o.tcp;
+        if (tcp === undefined || first[0] !== TCP_MAGIC[0]) this.#handOff(socket);
+        else
+          sniffTcpMagic(socket, this.#o.handshakeTimeoutMs, (isTcp) =>
+            isTcp ? tcp(socket, undefined) : this.#handOff(socket),
+          );
       }
     };
     sniff();
@@ -157,7 +170,8 @@ export class InboundMtls {
       requestCert: true,
       rejectUnauthorized: true,
       // HTTP/2 between agents (many streams on one connection), HTTP/1.1 for callers that offer only it.
-      ALPNProtocols: ['h2', 'http/1.1'],
+      // And TCP services' connections, when the agent serves them.
+      ALPNProtocols: this.#o.tcp ? ['h2', 'http/1.1', TCP_ALPN] : ['h2', 'http/1.1'],
       handshakeTimeout: this.#o.handshakeTimeoutMs,
     });
     this.#tls.on('secureConnection', (tlsSocket: TLSSocket) => this.#verify(tlsSocket));
@@ -200,7 +214,8 @@ export class InboundMtls {
         this.#o.metrics?.inboundConnections.labels('mtls', this.#o.mode()).inc();
         this.#callers.set(tlsSocket, peer.uri);
         this.#expireAt(tlsSocket, peer.notAfter.getTime());
-        this.#handOff(tlsSocket);
+        if (tlsSocket.alpnProtocol === TCP_ALPN && this.#o.tcp) this.#o.tcp(tlsSocket, peer.uri);
+        else this.#handOff(tlsSocket);
       },
       () => tlsSocket.destroy(),
     );

@@ -228,6 +228,11 @@ export class ServiceRuntime {
     return this.#selections.instance(id);
   }
 
+  /** Endpoint selection over the endpoints of one role (a TCP upstream's `role: replica`, or `primary` unmanaged). */
+  roleLb(role: string): EndpointSelection {
+    return this.#selections.role(role);
+  }
+
   /** Resolves once no hash table of this service is being built outside an install. */
   settled(): Promise<void> {
     return this.#selections.settled();

@@ -92,6 +92,11 @@ export class ServiceSelections {
     return this.#members(`instance:${id}`, (e) => e.id === id);
   }
 
+  /** The selection over the endpoints whose check reports `role` (their `role`, else a configured `role` label). */
+  role(role: string): EndpointSelection {
+    return this.#members(`role:${role}`, (e) => (e.role ?? e.labels.role) === role);
+  }
+
   /** The selection over the endpoints `member` keeps, built once per `key` and reset. */
   #members(key: string, member: (e: Endpoint) => boolean): EndpointSelection {
     const built = this.#subsets.get(key) ?? this.#standIns.get(key);

@@ -20,7 +20,7 @@ export const EVENT_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   follow: { type: 'boolean', short: 'w', description: 'keep printing events as they happen, until Ctrl-C' },
 };
 
-const KINDS = ['health', 'failover', 'drain', 'coordination', 'sharding'];
+const KINDS = ['health', 'failover', 'drain', 'coordination', 'sharding', 'primary'];
 
 /** The `/v1/events` query of the filter options, checked. */
 export function eventFilters(values: OptionValues, command: string): URLSearchParams {

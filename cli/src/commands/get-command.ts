@@ -4,6 +4,7 @@ import { parseOutputFormat, renderDocument, renderTable } from '../output.js';
 import { findResource, RESOURCES } from '../resources.js';
 import { EVENT_OPTIONS, runEvents } from './events-command.js';
 import { shardsCommand } from './shards-command.js';
+import { showFailover } from './switchover-command.js';
 
 const NAMES = RESOURCES.map((r) => r.name).join(', ');
 /** Resources whose list `--service` filters (besides events). */
@@ -20,7 +21,8 @@ export const getCommand: Command = {
     'is cut and there are no colours. -o json and -o yaml print the API answer as it is.\n' +
     '--service also filters get instances, locks and elections; the other event options apply to get events only.\n' +
     'get cluster shows the replica that answers: its role (leader, follower or standalone), the leader and its URL.\n' +
-    "get shards SERVICE shows a range-sharded service's map, as meshctl shards SERVICE does.",
+    "get shards SERVICE shows a range-sharded service's map, as meshctl shards SERVICE does.\n" +
+    "get failover SERVICE shows a managed service's term, primary, candidates, instances and last failover steps.",
   options: { output: OUTPUT_OPTION, ...EVENT_OPTIONS },
   args: { min: 1, max: 2 },
   examples: [
@@ -33,6 +35,7 @@ export const getCommand: Command = {
     'meshctl get locks --service orders',
     'meshctl get elections',
     'meshctl get shards kv',
+    'meshctl get failover pg',
   ],
   async run(ctx, args, values) {
     const [what = '', name] = args;
@@ -40,6 +43,10 @@ export const getCommand: Command = {
     if (what === 'shards' || what === 'shard') {
       if (name === undefined) throw usageError('get shards needs the SERVICE whose range map to show', 'get');
       return shardsCommand.run(ctx, [name], { output: values.output });
+    }
+    if (what === 'failover') {
+      if (name === undefined) throw usageError('get failover needs the managed SERVICE whose failover to show', 'get');
+      return showFailover(ctx, name, values.output);
     }
     const resource = findResource(what);
     if (!resource) throw usageError(`unknown resource "${what}": use one of ${NAMES}`, 'get');

@@ -8,6 +8,7 @@ import { HEALTHZ_SCHEMA, METRICS_SCHEMA } from './probe-route-schemas.js';
 import type { EventFilter, EventKind, EventLog, MeshEvent } from '../events/event-log.js';
 import type { FailoverEngine } from '../failover/failover-engine.js';
 import type { HealthEngine, InstanceHealthView } from '../health/health-engine.js';
+import type { InstanceRoles } from '../health/instance-roles.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
 import type { Convergence, Pusher } from '../push/pusher.js';
 import type { AgentRecord } from '../registry/agent-record.js';
@@ -37,6 +38,8 @@ export interface ReadRouteDeps {
   statsOf: (service: string) => ServiceStatsView | undefined;
   /** This replica's place among the replicas. */
   cluster: () => ClusterView;
+  /** The roles and offsets the instances' checks report; absent: shown as null. */
+  roles?: InstanceRoles;
 }
 
 const NameParams = Type.Object({ name: ServiceName }, { additionalProperties: false });
@@ -101,7 +104,7 @@ function eventView(e: MeshEvent) {
   return { ...e, time: iso(e.time) };
 }
 
-const EVENT_KINDS = new Set<EventKind>(['health', 'failover', 'drain', 'coordination', 'sharding']);
+const EVENT_KINDS = new Set<EventKind>(['health', 'failover', 'drain', 'coordination', 'sharding', 'primary']);
 
 /** Parses `/v1/events` query parameters; returns an error text naming the parameter on bad input. */
 export function eventFilter(q: Record<string, string | undefined>): EventFilter | string {
@@ -154,7 +157,7 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
     const byService = new Map<string, ReturnType<typeof instanceView>[]>();
     for (const name of registry.serviceNames()) byService.set(name, []);
     for (const r of registry.agents()) {
-      if (r.instance) byService.get(r.instance.service)?.push(instanceView(r, byId));
+      if (r.instance) byService.get(r.instance.service)?.push(instanceView(r, byId, deps.roles));
     }
     const tiers = new Map(failover.list().map((f) => [f.service, f]));
     return [...byService].map(([name, instances]) => {
@@ -208,7 +211,7 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
         items: registry
           .agents()
           .filter((r) => r.instance)
-          .map((r) => ({ ...instanceView(r, byId), service: r.instance?.service as string }))
+          .map((r) => ({ ...instanceView(r, byId, deps.roles), service: r.instance?.service as string }))
           .sort((a, b) => a.id.localeCompare(b.id)),
       };
     },
@@ -223,7 +226,7 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
       // The connected record wins over one left by an earlier connection.
       const r = matching.find((x) => x.connected) ?? matching[0];
       if (!r) return sendError(reply, ApiErrors.NOT_FOUND(`no instance "${req.params.id}"; see GET /v1/instances`));
-      return { ...instanceView(r, byId), service: r.instance?.service as string };
+      return { ...instanceView(r, byId, deps.roles), service: r.instance?.service as string };
     },
   );
 
@@ -349,9 +352,10 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadRouteDeps): v
   });
 }
 
-function instanceView(r: AgentRecord, byId: Map<string, InstanceHealthView>) {
+function instanceView(r: AgentRecord, byId: Map<string, InstanceHealthView>, roles?: InstanceRoles) {
   const i = r.instance as NonNullable<AgentRecord['instance']>;
   const view = byId.get(i.id);
+  const reported = roles?.get(i.service, i.id);
   return {
     id: i.id,
     agentId: r.agentId,
@@ -365,5 +369,8 @@ function instanceView(r: AgentRecord, byId: Map<string, InstanceHealthView>) {
     evidence: view && view.agentId === r.agentId ? view.evidence : null,
     heldUntil: iso(view && view.agentId === r.agentId ? view.heldUntil : undefined),
     callers: view && view.agentId === r.agentId ? view.callers : [],
+    /** What its check reports: `primary`, `replica`, or null (none); and the replication offset in bytes. */
+    role: reported?.role ?? null,
+    replicationOffset: reported?.replicationOffset ?? null,
   };
 }

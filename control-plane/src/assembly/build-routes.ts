@@ -1,8 +1,10 @@
 import type { ServiceRoutes } from '@meshlet/shared';
 import type { AuthzStore } from '../authz/authz-store.js';
 import type { FailoverEngine } from '../failover/failover-engine.js';
+import type { ManagedFailover } from '../failover/managed/managed-failover.js';
 import { tierCounts } from '../failover/tier-counts.js';
 import type { HealthEngine } from '../health/health-engine.js';
+import type { InstanceRoles } from '../health/instance-roles.js';
 import type { PolicyStore } from '../policies/policy-store.js';
 import type { Registry } from '../registry/registry.js';
 import type { RingPublisher } from '../rings/ring-publisher.js';
@@ -20,6 +22,24 @@ export function withPolicies(
   return services;
 }
 
+/**
+ * Marks each endpoint with the role its check reports (`Endpoint.role`) and
+ * sets its `role` label to it, over a configured `role` label: the check
+ * knows which instance is the primary now, the configuration only what it
+ * was meant to be. Route subsets such as `{role: primary}` then follow the
+ * check. Labels are copied, never changed in place (they are the record's).
+ */
+export function markRoles(services: Record<string, ServiceRoutes>, roles: Pick<InstanceRoles, 'get'>): void {
+  for (const [name, routes] of Object.entries(services)) {
+    for (const endpoint of routes.endpoints) {
+      const role = roles.get(name, endpoint.id)?.role;
+      if (role === undefined) continue;
+      endpoint.role = role;
+      endpoint.labels = { ...endpoint.labels, role };
+    }
+  }
+}
+
 /** What a routing table is built from. */
 export interface RouteSources {
   registry: Registry;
@@ -28,6 +48,10 @@ export interface RouteSources {
   authz: Pick<AuthzStore, 'policyOf'>;
   failover: FailoverEngine;
   rings: RingPublisher;
+  /** The roles the instances' checks report; absent: endpoints carry none. */
+  roles?: InstanceRoles;
+  /** Managed failover: the state of each managed service (`routes.failover`). */
+  managedFailover?: Pick<ManagedFailover, 'attach'>;
 }
 
 /**
@@ -37,11 +61,12 @@ export interface RouteSources {
  * version the table gets if anything changed).
  */
 export function buildRoutes(sources: RouteSources, nextVersion: number): Record<string, ServiceRoutes> {
-  const { registry, health, policies, authz, failover, rings } = sources;
+  const { registry, health, policies, authz, failover, rings, roles, managedFailover } = sources;
   const services = withPolicies(
     registry.routingServices((r) => health.routed(r)),
     policies,
   );
+  if (roles) markRoles(services, roles);
   const multiTier = new Set<string>();
   for (const [name, routes] of Object.entries(services)) {
     // Only the service's own agents apply it; callers carry it too (tables are per service, not per reader), harmlessly.
@@ -53,6 +78,7 @@ export function buildRoutes(sources: RouteSources, nextVersion: number): Record<
       routes.activeTier = failover.evaluate(name, tiers);
     }
     rings.attach(name, routes, routes.activeTier, nextVersion);
+    managedFailover?.attach(name, routes);
   }
   failover.retain(multiTier);
   rings.retain(new Set(Object.keys(services)));

@@ -1,4 +1,4 @@
-import type { Clock, ControlPlaneConfig, Logger } from '@meshlet/shared';
+import { type Clock, type ControlPlaneConfig, FAILOVER_ELECTION, type Logger } from '@meshlet/shared';
 import type { CoordPeer } from '../coordination/coord-peer.js';
 import { type CoordRelease, Coordinator } from '../coordination/coordinator.js';
 import { EtcdLockBackend } from '../coordination/etcd-lock-backend.js';
@@ -86,6 +86,16 @@ export async function createCoordination(ctx: {
     clock,
     disconnectGraceMs: config.heartbeat.timeoutMs,
     unhealthy: (id) => parts.health.state(id) === 'unhealthy',
+    // Managed failover: its election is refused to a non-candidate, and its changes make the service's next table.
+    refuseAcquire: (at, instance) =>
+      at.kind === 'election' && at.name === FAILOVER_ELECTION
+        ? parts.managedFailover.refusal(at.service, instance)
+        : undefined,
+    changed: (s, reason) => {
+      if (s.kind !== 'election' || s.name !== FAILOVER_ELECTION) return;
+      const now = s.holder && s.token !== undefined ? { holder: s.holder.instanceId, token: s.token } : undefined;
+      parts.managedFailover.electionChanged(s.service, now, reason);
+    },
     released: (r) => {
       parts.events.add(releaseEvent(r));
       log.info(
@@ -95,6 +105,11 @@ export async function createCoordination(ctx: {
     },
   });
   await coordinator.open();
+  parts.managedFailover.useElections((service) => {
+    const s = coordinator.list('election', service).find((e) => e.name === FAILOVER_ELECTION);
+    return s?.holder && s.token !== undefined ? { holder: s.holder.instanceId, token: s.token } : undefined;
+  });
+  parts.managedFailover.start();
   let sweeping = false;
   const timer = setInterval(() => {
     if (sweeping) return;
@@ -117,6 +132,7 @@ export async function createCoordination(ctx: {
     coordinator,
     stop: async () => {
       clearInterval(timer);
+      parts.managedFailover.stop();
       await coordinator.close();
     },
   };

@@ -5,6 +5,9 @@ import { CallerLog } from '../authz/caller-log.js';
 import { EventLog } from '../events/event-log.js';
 import { FailoverEngine } from '../failover/failover-engine.js';
 import { HealthEngine } from '../health/health-engine.js';
+import { InstanceRoles } from '../health/instance-roles.js';
+import type { ManagedFailover } from '../failover/managed/managed-failover.js';
+import { createManagedFailover } from './create-managed-failover.js';
 import { JoinCredentialStore } from '../join/join-credential-store.js';
 import { PolicyStore } from '../policies/policy-store.js';
 import { Pusher } from '../push/pusher.js';
@@ -35,7 +38,15 @@ export interface ControlPlaneParts {
   joinCredentials: JoinCredentialStore;
   drains: DurableDrains;
   health: HealthEngine;
+  /**
+   * The roles and replication offsets the agents' checks report (recorded by
+   * the stream sessions, forgotten with the instance): the table builder
+   * marks endpoints with them, and the managed failover reads them.
+   */
+  roles: InstanceRoles;
   failover: FailoverEngine;
+  /** Managed failover of stateful services (`policy.failover.mode: managed`): `ServiceRoutes.failover`. */
+  managedFailover: ManagedFailover;
   rings: RingPublisher;
   pusher: Pusher;
   registry: Registry;
@@ -76,9 +87,22 @@ export function createParts(ctx: AssemblyContext & { trust?: () => TrustBundle }
     events: decisions,
     onChange: () => pusher.schedule(),
   });
+  // A change of an instance's role or check status is a table change (its endpoint's role and role label).
+  const roles = new InstanceRoles();
+  roles.onChange(() => pusher.schedule());
+  const managedFailover: ManagedFailover = createManagedFailover({
+    registry: { serviceNames: () => registry.serviceNames(), agents: () => registry.agents() },
+    health,
+    policies,
+    roles,
+    events: decisions,
+    clock,
+    onChange: () => pusher.schedule(),
+  });
   const rings = new RingPublisher();
   const pusher = new Pusher({
-    build: (nextVersion) => buildRoutes({ registry, health, policies, authz, failover, rings }, nextVersion),
+    build: (nextVersion) =>
+      buildRoutes({ registry, health, policies, authz, failover, rings, roles, managedFailover }, nextVersion),
     store,
     log,
     clock,
@@ -102,11 +126,24 @@ export function createParts(ctx: AssemblyContext & { trust?: () => TrustBundle }
   const registry = new Registry({
     clock,
     onChange: (record) => {
+      // An agent of another replica: its role and offset come in its registration (this replica's own come from
+      // their sessions, applyHealth).
+      if (record.replica && record.instance && record.connected)
+        roles.record(record.instance.service, record.instance.id, {
+          role: record.role,
+          replicationOffset: record.replicationOffset,
+          healthy: record.health === 'healthy',
+          at: clock(),
+        });
+      // A clean shutdown takes the instance out of the table: its role goes with it.
+      if (record.instance && !record.connected && record.graceful)
+        roles.forget(record.instance.service, record.instance.id);
       health.update(record);
       pusher.schedule();
       replication.changed(record);
     },
     onForget: (record) => {
+      if (record.instance) roles.forget(record.instance.service, record.instance.id);
       health.forget(record);
       replication.forgotten(record);
     },
@@ -139,7 +176,9 @@ export function createParts(ctx: AssemblyContext & { trust?: () => TrustBundle }
     joinCredentials,
     drains,
     health,
+    roles,
     failover,
+    managedFailover,
     rings,
     pusher,
     registry,

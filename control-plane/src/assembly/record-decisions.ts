@@ -25,7 +25,7 @@ export function recordDecisions(events: EventLog, outlets: DecisionOutlets): Dec
     webhooks.send(e);
     replication.decided();
     if (e.kind === 'failover') metrics.failovers.inc({ service: e.service });
-    else if (e.kind !== 'coordination' && e.kind !== 'sharding') metrics.healthTransitions.inc({ to: e.to });
+    else if (e.kind === 'health' || e.kind === 'drain') metrics.healthTransitions.inc({ to: e.to });
     log.info(
       { event: e.kind, service: e.service, instance: e.instance, from: e.from, to: e.to, reason: e.reason },
       'decision',

@@ -27,6 +27,7 @@ import { registerCaRoutes } from '../api/ca-routes.js';
 import { type CertifiedAgent, StreamCertificateAuth, type StreamTrust } from '../stream/stream-certificate-auth.js';
 import type { Coordinator } from '../coordination/coordinator.js';
 import { registerCoordinationRoutes } from '../api/coordination-routes.js';
+import { registerFailoverRoutes } from '../api/failover-routes.js';
 import type { AssemblyContext } from './assembly-context.js';
 import type { ControlPlaneParts } from './create-parts.js';
 import { followStore } from './follow-store.js';
@@ -85,6 +86,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     registry,
     pusher,
     health,
+    roles: { roles: parts.roles, replicate: (record) => replication.changed(record) },
     stats,
     ringAgrees: (service, reported) => rings.agrees(service, policyOf(service), reported),
     metrics,
@@ -178,6 +180,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     policyOf: (s) => policies.policyOf(s),
     statsOf: (s) => stats.view(s),
     cluster: () => replication.view(),
+    roles: parts.roles,
   });
   registerLogLevelRoutes(app, log);
   if (ctx.coordinator)
@@ -223,6 +226,12 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
         // A restore can revoke credentials (see restoreSnapshots): their agents go, as after a revoke.
         sendAwayRevoked(sessions, joinCredentials);
       }),
+  });
+  registerFailoverRoutes(app, {
+    managed: parts.managedFailover,
+    events,
+    knownService,
+    following: () => replication.following(),
   });
   registerShardRoutes(app, {
     policies,

@@ -6,7 +6,7 @@ import { WatchSets } from './watch-sets.js';
 /**
  * The `MESHLET_COORDINATION_REFUSED` answers of the {@link Coordinator}, each
  * with its `refusal` (the agent's HTTP status: `no-service` 403, `store` 503,
- * `limit` 429, `request` 400, `unhealthy` 503: a waiting acquire keeps waiting) and a message that says the fix.
+ * `limit` 429, `request` 400, `unhealthy` 503: a waiting acquire keeps waiting, `not-candidate` 409: see ManagedFailover) and a message that says the fix.
  */
 export const CoordRefusals = {
   noService: (id: number, agentId: string): CoordResult =>
@@ -39,6 +39,8 @@ export const CoordRefusals = {
       `a renew keeps the lease's ${has} ms at most (asked ${asked} ms): release and acquire again with the longer TTL`,
       state,
     ),
+  notCandidate: (id: number, message: string, state: CoordState): CoordResult =>
+    coordRefused(id, 'not-candidate', message, state),
   unhealthy: (id: number, instanceId: string, what: string, state: CoordState): CoordResult =>
     coordRefused(
       id,

@@ -46,6 +46,10 @@ export interface CoordinatorOptions {
   disconnectGraceMs?: number;
   /** Whether the health engine marks an instance unhealthy: its acquires with `releaseOnUnhealthy` are refused. */
   unhealthy?: (instanceId: string) => boolean;
+  /** Why this instance may not acquire this name now (a managed service's failover election), or undefined. */
+  refuseAcquire?: (at: { kind: CoordKind; service: string; name: string }, instanceId: string) => string | undefined;
+  /** Told of every change announced (a new holder, or free with why), after the watchers. */
+  changed?: (state: CoordState, reason: CoordReason) => void;
 }
 
 const sameHolder = (held: HeldLock, who: CoordIdentity) =>
@@ -181,6 +185,8 @@ export class Coordinator {
         // The release triggers would free it at once: the unhealthy instance must not win again and again.
         if (record.releaseOnUnhealthy && this.#o.unhealthy?.(who.instanceId))
           return CoordRefusals.unhealthy(id, who.instanceId, `${kind} "${name}"`, state());
+        const refused = this.#backend.read(key) ? undefined : this.#o.refuseAcquire?.(at, who.instanceId);
+        if (refused !== undefined) return CoordRefusals.notCandidate(id, refused, state());
         if (!this.#backend.read(key) && (this.#heldBy.get(service) ?? 0) >= MAX_HELD_PER_SERVICE)
           return CoordRefusals.heldPerService(id, service);
         const token = this.#backend.read(key) ? undefined : await this.#backend.acquire(key, record);
@@ -260,6 +266,7 @@ export class Coordinator {
       loser?.sendCoord({ type: 'coordEvent', state, reason: lossReason, lost: before.token, ...(by ? { by } : {}) });
     }
     for (const peer of this.#watches.of(key)) if (peer !== loser) peer.sendCoord(event);
+    this.#o.changed?.(state, event.reason);
   }
 
   /** Remembers when `key` was freed, forgetting the oldest past {@link MAX_FREED_REMEMBERED} (a forgotten one reads 0). */

@@ -1,5 +1,5 @@
-/** What kind of decision an event records. */
-export type EventKind = 'health' | 'failover' | 'drain' | 'coordination' | 'sharding';
+/** What kind of decision an event records (`primary`: a managed service's failover election and switchover). */
+export type EventKind = 'health' | 'failover' | 'drain' | 'coordination' | 'sharding' | 'primary';
 
 /**
  * One decision of the control plane: an instance changing state, a service

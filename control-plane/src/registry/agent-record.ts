@@ -1,4 +1,4 @@
-import { compileValidator, type InstanceInfo, StoredRegistration } from '@meshlet/shared';
+import { compileValidator, type InstanceInfo, type InstanceRole, StoredRegistration } from '@meshlet/shared';
 
 const validRegistration = compileValidator(StoredRegistration);
 
@@ -58,6 +58,10 @@ export interface AgentRecord {
    * came last (a root rotation waits for the new issuer).
    */
   certificateIssuer?: string;
+  /** The role its check last reported (postgres, redis, exec, HTTP role paths); absent: none. */
+  role?: InstanceRole | undefined;
+  /** The replication offset its check last reported, in bytes; absent: none. */
+  replicationOffset?: number | undefined;
   /** Ring checksums from the agent's last ACK, by service; `agrees` is undefined when it reported another ring version than the published one. */
   rings: Record<string, { version: number; checksum: string; agrees: boolean | undefined }>;
 }
@@ -79,6 +83,8 @@ export interface Registration extends Pick<
   | 'admittedFor'
   | 'trustGeneration'
   | 'certificateIssuer'
+  | 'role'
+  | 'replicationOffset'
 > {
   replica: string;
 }
@@ -101,6 +107,8 @@ export function registrationOf(replica: string, r: AgentRecord): Registration {
     ...(r.admittedFor === undefined ? {} : { admittedFor: r.admittedFor }),
     ...(r.trustGeneration === undefined ? {} : { trustGeneration: r.trustGeneration }),
     ...(r.certificateIssuer === undefined ? {} : { certificateIssuer: r.certificateIssuer }),
+    ...(r.role === undefined ? {} : { role: r.role }),
+    ...(r.replicationOffset === undefined ? {} : { replicationOffset: r.replicationOffset }),
   };
 }
 
@@ -125,6 +133,8 @@ export function parseRegistration(agentId: string, v: unknown): Registration | u
     ...(typeof r.admittedFor === 'string' ? { admittedFor: r.admittedFor } : {}),
     ...(typeof r.trustGeneration === 'number' ? { trustGeneration: r.trustGeneration } : {}),
     ...(typeof r.certificateIssuer === 'string' ? { certificateIssuer: r.certificateIssuer } : {}),
+    ...(typeof r.role === 'string' ? { role: r.role } : {}),
+    ...(typeof r.replicationOffset === 'number' ? { replicationOffset: r.replicationOffset } : {}),
   };
 }
 

@@ -39,7 +39,13 @@ export class RemoteAgents {
     const sameConnection = held?.replica?.id === reg.replica && held.connectedAt === reg.connectedAt;
     if (!sameConnection && !reg.connected && held?.connected) return;
     if (held && sameConnection && held.replica) {
-      const changed = held.connected !== reg.connected || held.health !== reg.health || held.replica.orphaned;
+      // A role or offset its check reported on the other replica counts too: the roles here follow it.
+      const changed =
+        held.connected !== reg.connected ||
+        held.health !== reg.health ||
+        held.replica.orphaned ||
+        held.role !== reg.role ||
+        held.replicationOffset !== reg.replicationOffset;
       held.trustGeneration = reg.trustGeneration;
       held.certificateIssuer = reg.certificateIssuer;
       held.connected = reg.connected;
@@ -49,6 +55,8 @@ export class RemoteAgents {
       held.health = reg.health;
       held.healthReason = reg.healthReason;
       held.subscriptions = reg.subscriptions;
+      held.role = reg.role;
+      held.replicationOffset = reg.replicationOffset;
       held.replica.orphaned = false;
       if (reg.connected) held.lastSeenAt = this.#clock();
       if (changed) this.#registry.changed(held);

@@ -16,6 +16,7 @@ import {
 import type { WebSocket } from 'ws';
 import { ControlPlaneErrorCodes } from '../errors.js';
 import type { HealthEngine } from '../health/health-engine.js';
+import { applyHealth, type RolesContext } from './apply-health.js';
 import type { ServiceStats } from '../stats/service-stats.js';
 import type { ControlPlaneMetrics } from '../metrics.js';
 import type { Pusher, TableSink } from '../push/pusher.js';
@@ -42,6 +43,8 @@ export interface SessionContext {
   registry: Registry;
   pusher: Pusher;
   health: HealthEngine;
+  /** Where the agents' reported roles and offsets go (see applyHealth); absent: not recorded. */
+  roles?: RolesContext['roles'];
   stats: ServiceStats;
   /** Compares an agent's reported ring checksum with the published one (undefined: another ring version). */
   ringAgrees: (service: string, reported: { version: number; checksum: string }) => boolean | undefined;
@@ -247,12 +250,12 @@ export class AgentSession implements TableSink, CoordPeer {
         return;
       case 'heartbeat': {
         const held = ctx.reports?.heldHealth(this);
-        if (held) ctx.registry.health(record, held.status, held.reason);
+        if (held) applyHealth(ctx, record, held);
         return;
       }
       case 'health': {
         const health = ctx.reports ? ctx.reports.health(this, msg) : msg;
-        if (health) ctx.registry.health(record, health.status, health.reason);
+        if (health) applyHealth(ctx, record, health);
         return;
       }
       case 'subscribe': {

@@ -16,7 +16,7 @@ describe('webhooks config', () => {
       {
         url: 'https://hooks.example.com/meshlet',
         format: 'json',
-        kinds: ['health', 'failover', 'drain', 'sharding'],
+        kinds: ['health', 'failover', 'drain', 'sharding', 'primary'],
         timeoutMs: 5000,
         headers: { Authorization: 'Bearer x' },
       },

@@ -272,8 +272,9 @@ export const ControlPlaneConfig = Type.Object(
               Type.Literal('failover'),
               Type.Literal('drain'),
               Type.Literal('sharding'),
+              Type.Literal('primary'),
             ]),
-            { minItems: 1, uniqueItems: true, default: ['health', 'failover', 'drain', 'sharding'] },
+            { minItems: 1, uniqueItems: true, default: ['health', 'failover', 'drain', 'sharding', 'primary'] },
           ),
           /** One attempt slower than this fails (and is retried). */
           timeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),

@@ -135,6 +135,8 @@ export const CoordResult = Type.Object({
       Type.Literal('request'),
       // The asking instance is marked unhealthy and the lock is released on unhealthy: a waiting acquire keeps waiting.
       Type.Literal('unhealthy'),
+      // A managed service's failover election asked by an instance that is not a candidate now (docs/databases.md).
+      Type.Literal('not-candidate'),
     ]),
   ),
 });

@@ -57,6 +57,12 @@ export const FailoverState = Type.Object({
   candidates: Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 1000 }),
   /** A switchover in progress: the instance that is to take over. */
   switchoverTo: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  /**
+   * During a switchover: the target's reported replication offset has reached
+   * the primary's last reported one, so the primary (fenced, taking no more
+   * writes) may demote and resign. Absent: not yet.
+   */
+  switchoverCaughtUp: Type.Optional(Type.Boolean()),
 });
 /** {@inheritDoc FailoverState} */
 export type FailoverState = Static<typeof FailoverState>;

@@ -80,7 +80,16 @@ export const Endpoint = Type.Object({
 export type Endpoint = Static<typeof Endpoint>;
 
 /** What an agent says about the instance it fronts, in its hello: an endpoint and its service. */
-export const InstanceInfo = Type.Object({ service: ServiceName, ...endpointFields });
+export const InstanceInfo = Type.Object({
+  service: ServiceName,
+  ...endpointFields,
+  /**
+   * The instance takes part in its service's managed failover with this
+   * priority (`instance.failover.priority`; 0: never promoted automatically);
+   * absent: it does not take part (never a candidate).
+   */
+  failoverPriority: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+});
 /** {@inheritDoc InstanceInfo} */
 export type InstanceInfo = Static<typeof InstanceInfo>;
 

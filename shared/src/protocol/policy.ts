@@ -314,6 +314,23 @@ export const MtlsPolicy = Type.Object(
 /** {@inheritDoc MtlsPolicy} */
 export type MtlsPolicy = Static<typeof MtlsPolicy>;
 
+/**
+ * A `protocol: tcp` service's connections (see docs/databases.md). Absent:
+ * the defaults, an idle timeout of one hour, as Envoy's tcp_proxy.
+ */
+export const TcpPolicy = Type.Object(
+  {
+    /** A relayed connection with no byte either way for this long is closed; 0: never (Envoy's tcp_proxy `idle_timeout`, 1 h). */
+    idleTimeoutMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 3_600_000 }),
+  },
+  { default: {}, additionalProperties: false },
+);
+/** {@inheritDoc TcpPolicy} */
+export type TcpPolicy = Static<typeof TcpPolicy>;
+
+/** The TCP idle timeout when a service's policy has no `tcp` (see {@link TcpPolicy}). */
+export const TCP_IDLE_TIMEOUT_MS = 3_600_000;
+
 /** Everything a caller needs to know about how to call a service. */
 export const ServicePolicy = Type.Object(
   {
@@ -337,6 +354,8 @@ export const ServicePolicy = Type.Object(
     sharding: Type.Optional(ShardingPolicy),
     /** Managed failover (see {@link ManagedFailoverPolicy}); absent: the mesh only follows the roles the checks report. */
     failover: Type.Optional(ManagedFailoverPolicy),
+    /** A `protocol: tcp` service's connections (see {@link TcpPolicy}); absent: its defaults. */
+    tcp: Type.Optional(TcpPolicy),
   },
   { default: {}, additionalProperties: false },
 );

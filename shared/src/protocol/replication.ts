@@ -1,4 +1,5 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { InstanceRole } from './failover.js';
 import { InstanceInfo, Observations } from './messages.js';
 
 /**
@@ -43,6 +44,10 @@ export const StoredRegistration = Type.Object({
   trustGeneration: OrNull(Type.Integer({ minimum: 0 })),
   /** The fingerprint of the issuer of the agent's certificate, when known. */
   certificateIssuer: OrNull(Type.String({ maxLength: 64 })),
+  /** The role the agent's check last reported (issue 19); absent: none (and from older replicas). */
+  role: OrNull(InstanceRole),
+  /** The replication offset it last reported, in bytes; absent: none. */
+  replicationOffset: OrNull(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
 });
 /** {@inheritDoc StoredRegistration} */
 export type StoredRegistration = Static<typeof StoredRegistration>;

@@ -1,0 +1,236 @@
+import {
+  type CommandConfig,
+  createLogger,
+  FAILOVER_ELECTION,
+  type FailoverState,
+  type ManagedFailoverPolicy,
+} from '@meshlet/shared';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CoordStandIn } from '../coordination/test-support/coord-stand-in.js';
+import type { LocalHealth, LocalHealthState } from '../health/local-health.js';
+import { until } from '../listener/test-support/loopback.js';
+import { FailoverManager } from './failover-manager.js';
+import type { CommandOutcome } from './run-command.js';
+
+// The agent's managed failover against the in-process control-plane stand-in, with a fake check and
+// fake commands (a promote makes the fake check say primary); the table is what each test publishes.
+
+const POLICY: ManagedFailoverPolicy = {
+  mode: 'managed',
+  maxLagBytes: 1000,
+  leaseMs: 1000,
+  candidateStaggerMs: 150,
+  switchoverTimeoutMs: 5000,
+};
+const cmd = (name: string): CommandConfig => ({ command: [name], timeoutMs: 1000 });
+
+class FakeHealth implements LocalHealth {
+  state: LocalHealthState = { status: 'healthy', detail: 'ok', role: 'replica', replicationOffset: 10 };
+  readonly #listeners = new Set<(s: LocalHealthState) => void>();
+  current = () => this.state;
+  onChange(l: (s: LocalHealthState) => void) {
+    this.#listeners.add(l);
+    return () => this.#listeners.delete(l);
+  }
+  probeNow = async () => this.state;
+  set(s: Partial<LocalHealthState>) {
+    this.state = { ...this.state, ...s };
+    for (const l of this.#listeners) l(this.state);
+  }
+}
+
+let standIn: CoordStandIn;
+const managers: FailoverManager[] = [];
+afterEach(() => {
+  for (const m of managers) m.stop();
+  managers.length = 0;
+  standIn.close();
+});
+
+function mesh() {
+  standIn = new CoordStandIn();
+  standIn.disconnectGraceMs = 300;
+  const table: { state: FailoverState } = { state: { term: 0, candidates: [] } };
+  const ran: { who: string; what: string; env: Record<string, string> }[] = [];
+  const members = new Map<string, { m: FailoverManager; health: FakeHealth; promoteOk: boolean }>();
+  const add = (agentId: string) => {
+    const coordination = standIn.attach(agentId);
+    const health = new FakeHealth();
+    const member = { m: undefined as unknown as FailoverManager, health, promoteOk: true };
+    member.m = new FailoverManager({
+      service: 'pg',
+      instance: `${agentId}-i`,
+      config: { priority: 1, promote: cmd('promote'), demote: cmd('demote'), rejoin: cmd('rejoin') },
+      client: coordination.client,
+      health,
+      table: () => ({ policy: POLICY, state: table.state }),
+      run: async (what, _c, env): Promise<CommandOutcome> => {
+        ran.push({ who: `${agentId}-i`, what, env });
+        if (what === 'promote' && member.promoteOk) health.set({ role: 'primary' });
+        if (what === 'demote' || what === 'rejoin') health.set({ role: 'replica' });
+        return what === 'promote' && !member.promoteOk
+          ? { ok: false, detail: 'exit 1' }
+          : { ok: true, detail: 'exit 0' };
+      },
+      clock: Date.now,
+      log: createLogger('test', 'silent'),
+    });
+    managers.push(member.m);
+    members.set(`${agentId}-i`, member);
+    member.m.start();
+    return member;
+  };
+  const election = () => standIn.entries.get(`election/${FAILOVER_ELECTION}`)?.state;
+  /** Publishes a table as the control plane would: the term and holder from the election, the given candidates. */
+  const publish = (candidates: string[], extra: Partial<FailoverState> = {}) => {
+    const e = election();
+    const holder = e?.holder?.instanceId;
+    const primary = holder && members.get(holder)?.health.state.role === 'primary' ? holder : undefined;
+    table.state = {
+      term: e?.token ?? table.state.term,
+      candidates,
+      ...(holder ? { holder } : {}),
+      ...(primary ? { primary } : {}),
+      ...extra,
+    };
+    for (const { m } of members.values()) m.onTable();
+  };
+  return { add, publish, election, ran, table };
+}
+
+describe('FailoverManager', () => {
+  it('the first candidate campaigns at once, wins, promotes with its env, and admits primary callers of its term only', async () => {
+    const t = mesh();
+    const a = t.add('a');
+    const b = t.add('b');
+    const fenced: string[] = [];
+    b.m.onFence(() => fenced.push('b'));
+    t.publish(['b-i', 'a-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    const term = b.m.status.term as number;
+    expect(t.election()?.holder?.instanceId).toBe('b-i');
+    expect(t.ran).toEqual([
+      {
+        who: 'b-i',
+        what: 'promote',
+        env: { MESHLET_SERVICE: 'pg', MESHLET_INSTANCE: 'b-i', MESHLET_TERM: String(term), MESHLET_PRIMARY: 'b-i' },
+      },
+    ]);
+    expect(b.m.admit({ service: 'pg', role: 'primary', term })).toEqual({ ok: true });
+    expect(b.m.admit({ service: 'pg', role: 'primary', term: term - 1 })).toMatchObject({
+      ok: false,
+      code: 'MESHLET_PRIMARY_FENCED',
+    });
+    expect(a.m.admit({ service: 'pg', role: 'primary', term })).toMatchObject({ ok: false });
+    expect(a.m.admit({ service: 'pg', role: 'replica' })).toEqual({ ok: true });
+    expect(a.m.status.phase).toBe('standby');
+    expect(fenced).toEqual([]);
+  });
+
+  it('an instance that is not a candidate never campaigns', async () => {
+    const t = mesh();
+    const a = t.add('a');
+    t.add('b');
+    t.publish(['b-i']);
+    await until(() => t.election()?.holder !== undefined, 'someone holds it');
+    t.publish([]);
+    expect(t.election()?.holder?.instanceId).toBe('b-i');
+    expect(standIn.received.filter((r) => r.agentId === 'a' && r.op === 'acquire')).toEqual([]);
+    expect(a.m.status.phase).toBe('standby');
+  });
+
+  it('a failed promote resigns the term; the next candidate takes over', async () => {
+    const t = mesh();
+    const a = t.add('a');
+    const b = t.add('b');
+    b.promoteOk = false;
+    t.publish(['b-i', 'a-i']);
+    await until(() => a.m.status.phase === 'primary', 'a took over');
+    expect(b.m.status.phase).toBe('standby');
+    expect(t.ran.map((r) => `${r.who} ${r.what}`)).toEqual(['b-i promote', 'a-i promote']);
+  });
+
+  it("the primary's check failing: it fences, demotes and resigns; the standby takes over with a newer term", async () => {
+    const t = mesh();
+    const a = t.add('a');
+    const b = t.add('b');
+    let fences = 0;
+    b.m.onFence(() => fences++);
+    t.publish(['b-i', 'a-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    const first = b.m.status.term as number;
+    t.publish(['a-i']);
+    b.health.set({ status: 'unhealthy' });
+    await until(() => t.election()?.holder?.instanceId === 'a-i', 'a holds');
+    expect(fences).toBeGreaterThan(0);
+    expect(t.ran.filter((r) => r.who === 'b-i').map((r) => r.what)).toEqual(['promote', 'demote']);
+    await until(() => a.m.status.phase === 'primary', 'a primary');
+    expect(a.m.status.term).toBeGreaterThan(first);
+  });
+
+  it('a lost lease (the stream gone past the grace): fenced at the doubt, demoted at the loss; the old primary rejoins the newer term', async () => {
+    const t = mesh();
+    const a = t.add('a');
+    const b = t.add('b');
+    const seen: string[] = [];
+    b.m.onFence(() => seen.push(b.m.status.inDoubt ? 'doubt' : 'fenced'));
+    t.publish(['b-i', 'a-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    const first = b.m.status.term as number;
+    standIn.drop('b');
+    expect(seen).toEqual(['doubt']);
+    expect(b.m.admit({ service: 'pg', role: 'primary', term: first })).toMatchObject({ ok: false });
+    await until(() => t.ran.some((r) => r.who === 'b-i' && r.what === 'demote'), 'b demoted');
+    standIn.free('election', FAILOVER_ELECTION, 'disconnected');
+    t.publish(['a-i']);
+    await until(() => a.m.status.phase === 'primary', 'a primary');
+    standIn.connect('b');
+    b.health.set({ role: 'primary' }); // its database came back as a primary
+    t.publish([]);
+    await until(() => t.ran.some((r) => r.who === 'b-i' && r.what === 'rejoin'), 'b rejoined');
+    const rejoin = t.ran.find((r) => r.what === 'rejoin');
+    expect(rejoin?.env).toMatchObject({ MESHLET_PRIMARY: 'a-i', MESHLET_TERM: String(a.m.status.term) });
+    expect(b.m.status.phase).toBe('standby');
+  });
+
+  it('a stream blip shorter than the grace: fenced while in doubt, admitting again once a renewal is answered; no demote', async () => {
+    const t = mesh();
+    t.add('a');
+    const b = t.add('b');
+    t.publish(['b-i', 'a-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    const term = b.m.status.term as number;
+    standIn.drop('b');
+    expect(b.m.admit({ service: 'pg', role: 'primary', term })).toMatchObject({ ok: false });
+    standIn.connect('b');
+    await until(() => !b.m.status.inDoubt, 'renewed');
+    expect(b.m.admit({ service: 'pg', role: 'primary', term })).toEqual({ ok: true });
+    expect(b.m.status).toMatchObject({ phase: 'primary', term });
+    expect(t.ran.filter((r) => r.what === 'demote')).toEqual([]);
+  });
+
+  it('a switchover: the primary fences once the target is a candidate, hands over once it caught up; only the target campaigns', async () => {
+    const t = mesh();
+    const a = t.add('a');
+    const b = t.add('b');
+    const c = t.add('c');
+    let fences = 0;
+    b.m.onFence(() => fences++);
+    t.publish(['b-i', 'a-i', 'c-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    const term = b.m.status.term as number;
+    t.publish(['c-i'], { switchoverTo: 'a-i' }); // a not a candidate yet: keep serving
+    expect(fences).toBe(0);
+    expect(b.m.admit({ service: 'pg', role: 'primary', term })).toEqual({ ok: true });
+    t.publish(['a-i', 'c-i'], { switchoverTo: 'a-i' });
+    expect(fences).toBe(1);
+    expect(b.m.admit({ service: 'pg', role: 'primary', term })).toMatchObject({ ok: false });
+    t.publish(['a-i', 'c-i'], { switchoverTo: 'a-i', switchoverCaughtUp: true });
+    await until(() => t.election()?.holder?.instanceId === 'a-i', 'a holds');
+    await until(() => a.m.status.phase === 'primary', 'a primary');
+    expect(standIn.received.filter((r) => r.agentId === 'c' && r.op === 'acquire')).toEqual([]);
+    expect(c.m.status.phase).toBe('standby');
+    t.publish(['b-i', 'c-i']);
+    await until(() => t.ran.some((r) => r.who === 'b-i' && r.what === 'rejoin'), 'b rejoined');
+  });
+});

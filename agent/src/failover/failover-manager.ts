@@ -1,0 +1,304 @@
+import type { FailoverState, InstanceFailoverConfig, Logger, ManagedFailoverPolicy } from '@meshlet/shared';
+import { FAILOVER_ELECTION } from '@meshlet/shared';
+import type { CoordClient } from '../coordination/coord-client.js';
+import { AgentErrorCodes } from '../errors.js';
+import type { LocalHealth } from '../health/local-health.js';
+import { FailoverLease } from './failover-lease.js';
+import type { FencedRequest, FenceVerdict, PrimaryFence } from './primary-fence.js';
+import type { CommandRunner } from './run-command.js';
+
+/** Options of {@link FailoverManager}. */
+export interface FailoverManagerOptions {
+  service: string;
+  instance: string;
+  config: InstanceFailoverConfig;
+  client: CoordClient;
+  health: LocalHealth;
+  /** The own service's managed failover policy and state from the table in force (absent: not managed). */
+  table: () => { policy?: ManagedFailoverPolicy | undefined; state?: FailoverState | undefined };
+  run: CommandRunner;
+  clock: () => number;
+  log: Logger;
+}
+
+/** Where this instance stands in its service's failover. */
+export type FailoverPhase = 'standby' | 'campaigning' | 'promoting' | 'primary' | 'stepping-down' | 'rejoining';
+
+/** How long to wait between probes while waiting for the check to say primary after a promote. */
+const PROBE_GAP_MS = 100;
+
+/**
+ * The agent's part of managed failover (docs/databases.md), for an agent with
+ * `instance.failover` whose service's policy is managed. While the election
+ * is vacant, the n-th candidate of the table campaigns after n ×
+ * `candidateStaggerMs` (during a switchover only its target, at once). The
+ * winner runs `promote` (skipped when its check says primary already),
+ * probes until the check says primary (by `promote.timeoutMs`, else it
+ * resigns), and is the primary. The holder fences, demotes and resigns when
+ * its check fails; fences at a doubt and fences and demotes at a lost term; in
+ * a switchover it fences once the target is a candidate, then demotes and
+ * resigns once the target caught up. A former primary that sees a newer term
+ * runs `rejoin`. It is also the callee side's {@link PrimaryFence}.
+ */
+export class FailoverManager implements PrimaryFence {
+  readonly #o: FailoverManagerOptions;
+  readonly #lease: FailoverLease;
+  readonly #fenceListeners = new Set<() => void>();
+  #phase: FailoverPhase = 'standby';
+  /** The last term this instance held, until it rejoins under a newer one. */
+  #ownTerm: number | undefined;
+  #rejoinedFor: number | undefined;
+  #campaignTimer: NodeJS.Timeout | undefined;
+  #wakeTimer: NodeJS.Timeout | undefined;
+  #switchover: { to: string; deadline: number; fenced: boolean } | undefined;
+  /** Vacancy as the last election event said it, and in which order it came (the later of it and the table decides). */
+  #event: { free: boolean; seq: number } | undefined;
+  #tableSeq = 0;
+  #seq = 0;
+  /** No campaign before this (after a failed promote or a step-down: the other candidates go first). */
+  #holdOffUntil = 0;
+  #stopped = false;
+  readonly #stops: (() => void)[] = [];
+
+  constructor(options: FailoverManagerOptions) {
+    this.#o = options;
+    this.#lease = new FailoverLease({
+      client: options.client,
+      clock: options.clock,
+      log: options.log,
+      onDoubt: () => this.#fence('the term is in doubt'),
+      onRestored: () => this.evaluate(),
+      onLost: (token, reason) => void this.#lost(token, reason),
+    });
+  }
+
+  /** Where this instance stands, and the term it holds. */
+  get status(): { phase: FailoverPhase; term: number | undefined; inDoubt: boolean } {
+    return { phase: this.#phase, term: this.#lease.token, inDoubt: this.#lease.inDoubt };
+  }
+
+  /** Starts following the election, the check and the table. */
+  start(): void {
+    this.#stops.push(
+      this.#o.client.watch('election', FAILOVER_ELECTION),
+      this.#o.client.onEvent((e) => {
+        if (e.state.kind !== 'election' || e.state.name !== FAILOVER_ELECTION) return;
+        this.#event = { free: e.state.holder === undefined, seq: ++this.#seq };
+        this.evaluate();
+      }),
+      this.#o.health.onChange(() => this.evaluate()),
+    );
+    this.evaluate();
+  }
+
+  /** A new table is in force. */
+  onTable(): void {
+    this.#tableSeq = ++this.#seq;
+    this.evaluate();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#campaignTimer);
+    clearTimeout(this.#wakeTimer);
+    for (const stop of this.#stops) stop();
+    this.#lease.close();
+  }
+
+  admit(request: FencedRequest): FenceVerdict {
+    if (request.role !== 'primary') return { ok: true };
+    const term = this.#lease.token;
+    const h = this.#o.health.current();
+    const refuse = (why: string): FenceVerdict => ({
+      ok: false,
+      code: AgentErrorCodes.PRIMARY_FENCED,
+      message: `instance ${this.#o.instance} of ${this.#o.service} is not the primary of term ${request.term ?? '(none named)'}: ${why}`,
+    });
+    if (this.#phase !== 'primary' || term === undefined) return refuse(`it is ${this.#phase}`);
+    if (request.term !== term) return refuse(`it holds term ${term}`);
+    if (this.#lease.inDoubt) return refuse('its term is in doubt (no answer from the control plane)');
+    if (this.#switchover?.fenced) return refuse(`it is handing over to ${this.#switchover.to}`);
+    if (h.role !== 'primary' || h.status === 'unhealthy') return refuse(`its check says ${h.status} ${h.role ?? ''}`);
+    return { ok: true };
+  }
+
+  onFence(listener: () => void): () => void {
+    this.#fenceListeners.add(listener);
+    return () => this.#fenceListeners.delete(listener);
+  }
+
+  /** Decides what to do now; called on every change of the table, the check, the election and on timers. */
+  evaluate(): void {
+    if (this.#stopped) return;
+    const { policy, state } = this.#o.table();
+    if (policy === undefined || state === undefined) return this.#cancelCampaign();
+    const health = this.#o.health.current();
+    if (this.#phase === 'primary') {
+      if (health.status === 'unhealthy') return void this.#stepDown('its check failed past unhealthyThreshold');
+      return this.#followSwitchover(policy, state);
+    }
+    if (this.#phase !== 'standby') return;
+    const self = this.#o.instance;
+    const other = state.holder !== undefined && state.holder !== self ? state.holder : undefined;
+    const former = this.#ownTerm !== undefined ? state.term > this.#ownTerm : health.role === 'primary';
+    if (other !== undefined && former && this.#rejoinedFor !== state.term) return void this.#rejoin(state, other);
+    const vacant = this.#event && this.#event.seq > this.#tableSeq ? this.#event.free : state.holder === undefined;
+    const rank =
+      state.switchoverTo !== undefined ? (state.switchoverTo === self ? 0 : -1) : state.candidates.indexOf(self);
+    if (!vacant || rank < 0 || health.status === 'unhealthy') return this.#cancelCampaign();
+    if (this.#campaignTimer !== undefined) return;
+    const wait = this.#holdOffUntil - this.#o.clock();
+    if (wait > 0) return this.#wakeIn(wait);
+    this.#campaignTimer = setTimeout(() => void this.#campaign(policy), rank * policy.candidateStaggerMs);
+    this.#campaignTimer.unref();
+  }
+
+  #cancelCampaign(): void {
+    clearTimeout(this.#campaignTimer);
+    this.#campaignTimer = undefined;
+  }
+
+  /** Evaluates again after `ms` (a retry after a refused campaign, a switchover's deadline). */
+  #wakeIn(ms: number): void {
+    clearTimeout(this.#wakeTimer);
+    this.#wakeTimer = setTimeout(() => this.evaluate(), ms);
+    this.#wakeTimer.unref();
+  }
+
+  async #campaign(policy: ManagedFailoverPolicy): Promise<void> {
+    this.#campaignTimer = undefined;
+    if (this.#stopped || this.#phase !== 'standby') return;
+    this.#phase = 'campaigning';
+    const out = await this.#lease.campaign(policy.leaseMs, this.#o.instance);
+    if (this.#stopped) return;
+    if (!out.ok) {
+      this.#phase = 'standby';
+      this.#o.log.debug({ code: out.code, message: out.message }, 'failover: campaign not won');
+      return this.#wakeIn(Math.max(policy.candidateStaggerMs, Math.floor(policy.leaseMs / 3)));
+    }
+    await this.#promote(out.token);
+  }
+
+  async #promote(term: number): Promise<void> {
+    const { log, health, config, clock } = this.#o;
+    this.#phase = 'promoting';
+    this.#ownTerm = term;
+    log.info({ term }, 'failover: won the election; promoting');
+    const before = health.current();
+    if (before.role !== 'primary' || before.status === 'unhealthy') {
+      const out = await this.#o.run('promote', config.promote, this.#env(term, this.#o.instance));
+      if (this.#lease.token !== term) return;
+      if (!out.ok) return void this.#resign(term, `its promote failed (${out.detail})`);
+    }
+    const deadline = clock() + config.promote.timeoutMs;
+    for (;;) {
+      const s = await health.probeNow();
+      if (this.#lease.token !== term || this.#stopped) return;
+      if (s.role === 'primary' && s.status !== 'unhealthy') break;
+      if (clock() >= deadline)
+        return void this.#resign(
+          term,
+          `its check did not say primary within promote.timeoutMs (${s.status} ${s.role ?? ''})`,
+        );
+      await new Promise((r) => setTimeout(r, PROBE_GAP_MS));
+    }
+    this.#phase = 'primary';
+    log.info({ term }, 'failover: the check says primary; this instance is the primary');
+    this.evaluate();
+  }
+
+  /** A switchover to another instance while this one is the primary: fence once it is a candidate, hand over once caught up. */
+  #followSwitchover(policy: ManagedFailoverPolicy, state: FailoverState): void {
+    const to = state.switchoverTo;
+    const sw = this.#switchover;
+    if (to === undefined || to === this.#o.instance || (sw && sw.to !== to)) {
+      if (sw) this.#o.log.info({ to: sw.to }, 'failover: the switchover ended; this instance stays the primary');
+      this.#switchover = undefined;
+      if (to === undefined || to === this.#o.instance) return;
+    }
+    const now = this.#o.clock();
+    const current = (this.#switchover ??= { to, deadline: now + policy.switchoverTimeoutMs, fenced: false });
+    if (now >= current.deadline) {
+      this.#o.log.warn({ to }, 'failover: the switchover target did not catch up in time; staying the primary');
+      this.#switchover = undefined;
+      return;
+    }
+    this.#wakeIn(current.deadline - now);
+    if (!current.fenced && state.candidates.includes(to)) {
+      current.fenced = true;
+      this.#fence(`handing over to ${to}`);
+    }
+    if (current.fenced && state.switchoverCaughtUp === true) void this.#stepDown(`switchover to ${to}`);
+  }
+
+  /** Fences, demotes and resigns: this instance stops being the primary while its term is still held. */
+  async #stepDown(why: string): Promise<void> {
+    const term = this.#lease.token;
+    if (term === undefined) return;
+    this.#phase = 'stepping-down';
+    this.#switchover = undefined;
+    this.#fence(why);
+    this.#o.log.warn({ term, why }, 'failover: stepping down');
+    await this.#demote(term);
+    await this.#resign(term, why);
+  }
+
+  async #resign(term: number, why: string): Promise<void> {
+    this.#o.log.warn({ term, why }, 'failover: resigning the term');
+    // The others first: the next candidate campaigns after its stagger, well within this.
+    const { policy, state } = this.#o.table();
+    if (policy)
+      this.#holdOffUntil =
+        this.#o.clock() + policy.leaseMs + (state?.candidates.length ?? 1) * policy.candidateStaggerMs;
+    this.#fence(why);
+    await this.#lease.resign();
+    this.#phase = 'standby';
+    this.evaluate();
+  }
+
+  /** The term went without this agent giving it up: fence at once, then demote (the app may still take writes). */
+  async #lost(term: number, reason: string): Promise<void> {
+    const was = this.#phase;
+    this.#o.log.warn({ term, reason, phase: was }, 'failover: the term is lost');
+    this.#fence(`the term is lost (${reason})`);
+    this.#phase = 'stepping-down';
+    if (was === 'primary' || was === 'promoting') await this.#demote(term);
+    this.#phase = 'standby';
+    this.evaluate();
+  }
+
+  async #demote(term: number): Promise<void> {
+    const demote = this.#o.config.demote;
+    if (demote === undefined) return;
+    const out = await this.#o.run('demote', demote, this.#env(term, ''));
+    if (!out.ok) this.#o.log.error({ term, detail: out.detail }, 'failover: demote failed');
+  }
+
+  async #rejoin(state: FailoverState, primary: string): Promise<void> {
+    this.#rejoinedFor = state.term;
+    this.#ownTerm = undefined;
+    const rejoin = this.#o.config.rejoin;
+    this.#o.log.warn({ term: state.term, primary }, 'failover: a newer term has another primary; rejoining');
+    if (rejoin !== undefined) {
+      this.#phase = 'rejoining';
+      const out = await this.#o.run('rejoin', rejoin, this.#env(state.term, primary));
+      if (!out.ok) this.#o.log.error({ term: state.term, detail: out.detail }, 'failover: rejoin failed');
+      this.#phase = 'standby';
+    }
+    this.evaluate();
+  }
+
+  #fence(why: string): void {
+    this.#o.log.info({ why }, 'failover: fencing primary connections');
+    for (const l of [...this.#fenceListeners]) l();
+  }
+
+  #env(term: number, primary: string): Record<string, string> {
+    return {
+      MESHLET_SERVICE: this.#o.service,
+      MESHLET_INSTANCE: this.#o.instance,
+      MESHLET_TERM: String(term),
+      MESHLET_PRIMARY: primary,
+    };
+  }
+}

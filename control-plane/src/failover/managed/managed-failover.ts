@@ -1,0 +1,292 @@
+import type { CoordReason, FailoverState, ManagedFailoverPolicy, ServiceRoutes } from '@meshlet/shared';
+import type { DecisionSink } from '../../events/event-log.js';
+import type { InstanceRoles } from '../../health/instance-roles.js';
+import { failoverEvent, lagOf, lastCheck, termCause } from './failover-events.js';
+import { type FailoverMember, rankCandidates } from './rank-candidates.js';
+import { type SwitchoverOutcome, switchoverProblem } from './switchover-problem.js';
+import { Switchovers } from './switchovers.js';
+
+/** The failover election of a service as the coordinator has it: its holder's instance and term. */
+export interface ElectionView {
+  holder: string;
+  token: number;
+}
+
+/** Options of {@link ManagedFailover}. */
+export interface ManagedFailoverOptions {
+  roles: InstanceRoles;
+  /** The service's `policy.failover`, when it is managed. */
+  policyOf: (service: string) => ManagedFailoverPolicy | undefined;
+  /** The services whose policy is managed now. */
+  services: () => string[];
+  /** The service's instances: routable, priority, (reports are read from `roles`). */
+  members: (service: string) => Omit<FailoverMember, 'report'>[];
+  events: DecisionSink;
+  clock: () => number;
+  /** A state changed: build and push a table. */
+  onChange: () => void;
+}
+
+/** A managed service's failover as operators read it. */
+export interface FailoverDescription {
+  service: string;
+  policy: ManagedFailoverPolicy;
+  state: FailoverState;
+  instances: {
+    id: string;
+    routable: boolean;
+    priority?: number;
+    role?: string;
+    checkHealthy?: boolean;
+    replicationOffset?: number;
+    lagBytes?: number;
+  }[];
+}
+
+/**
+ * The control plane's part of managed failover (`policy.failover.mode:
+ * managed`, see docs/databases.md). It does not choose a primary itself: the
+ * agents campaign in the service's FAILOVER_ELECTION, and this publishes
+ * what follows from the election and the checks' reports in every table
+ * ({@link FailoverState}): the term (the holder's token), the holder, the
+ * primary (the holder once its check says primary), the candidates, and a
+ * switchover in progress. It refuses the election to an instance that is not
+ * a candidate while there are candidates, and records every step as a
+ * `primary` event with its evidence.
+ */
+export class ManagedFailover {
+  readonly #o: ManagedFailoverOptions;
+  #read: (service: string) => ElectionView | undefined = () => undefined;
+  /** The last term and primary seen per service (the term stays published while the election is vacant). */
+  readonly #last = new Map<string, { term: number; primary: string | undefined; offset: number | undefined }>();
+  /** Why the election was last freed, per service. */
+  readonly #released = new Map<string, CoordReason>();
+  readonly #switchovers: Switchovers;
+  /** The state last published per service (JSON), to push only when it changes. */
+  readonly #published = new Map<string, string>();
+  /** When this control plane first evaluated each service (the bootstrap hold counts from there). */
+  readonly #firstSeen = new Map<string, number>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: ManagedFailoverOptions) {
+    this.#o = options;
+    this.#switchovers = new Switchovers(options.events, options.clock);
+  }
+
+  /** Where the elections are read (the coordinator, once it is open). */
+  useElections(read: (service: string) => ElectionView | undefined): void {
+    this.#read = read;
+  }
+
+  /**
+   * Re-evaluates every managed service every `intervalMs` (offsets move
+   * without a role change; a switchover's deadline passes) and pushes a table
+   * when a state changed.
+   */
+  start(intervalMs = 250): void {
+    this.#timer = setInterval(() => this.sweep(), intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  /** Evaluates every managed service now; calls `onChange` when one's state differs from the last published. */
+  sweep(): void {
+    let changed = false;
+    for (const service of this.#o.services()) {
+      const s = JSON.stringify(this.state(service));
+      if (this.#published.get(service) !== s) changed = true;
+    }
+    if (changed) this.#o.onChange();
+  }
+
+  /** Sets `routes.failover` for a managed service (the table builder calls it for every service). */
+  attach(service: string, routes: ServiceRoutes): void {
+    const state = this.state(service);
+    if (state === undefined) {
+      this.#published.delete(service);
+      return;
+    }
+    routes.failover = state;
+    this.#published.set(service, JSON.stringify(state));
+  }
+
+  /** The coordinator announced a change of an election (any; only managed services' failover elections count). */
+  electionChanged(service: string, holder: ElectionView | undefined, reason: CoordReason): void {
+    const policy = this.#o.policyOf(service);
+    if (policy === undefined) return;
+    if (holder === undefined) {
+      this.#released.set(service, reason);
+      this.#o.onChange();
+      return;
+    }
+    const last = this.#last.get(service);
+    const roles = this.#o.roles;
+    const old = last?.primary;
+    const switchoverTo = this.#switchovers.target(service);
+    const cause = termCause(this.#released.get(service), switchoverTo, holder.holder);
+    this.#released.delete(service);
+    const oldReport = old === undefined ? undefined : roles.get(service, old);
+    const newReport = roles.get(service, holder.holder);
+    const offset = oldReport?.replicationOffset ?? last?.offset;
+    this.#o.events.add(
+      failoverEvent(service, 'term-began', old, holder.holder, `term ${holder.token} began: ${cause}`, {
+        term: holder.token,
+        previousTerm: last?.term ?? 0,
+        oldPrimary: old,
+        newPrimary: holder.holder,
+        cause,
+        lagBytes: { old: lagOf(oldReport, offset), new: lagOf(newReport, offset) },
+        lastCheck: { old: lastCheck(oldReport), new: lastCheck(newReport) },
+      }),
+    );
+    this.#o.onChange();
+  }
+
+  /** The failover state of a managed service now (undefined: not managed). */
+  state(service: string): FailoverState | undefined {
+    const policy = this.#o.policyOf(service);
+    if (policy === undefined) return undefined;
+    const members = this.#members(service);
+    const election = this.#read(service);
+    const last = this.#last.get(service) ?? { term: 0, primary: undefined, offset: undefined };
+    const term = election?.token ?? last.term;
+    const holderMember = election && members.find((m) => m.id === election.holder);
+    const r = holderMember?.report;
+    const primary = holderMember?.routable && r?.healthy && r.role === 'primary' ? holderMember.id : undefined;
+    const offset = (primary !== undefined ? r?.replicationOffset : undefined) ?? last.offset;
+    if (primary !== undefined && (last.primary !== primary || last.term !== term)) {
+      this.#o.events.add(
+        failoverEvent(
+          service,
+          'primary-published',
+          last.primary,
+          primary,
+          `${primary} is the primary of term ${term}`,
+          {
+            term,
+            lastCheck: lastCheck(r),
+          },
+        ),
+      );
+    }
+    this.#last.set(service, { term, primary: primary ?? (election ? undefined : last.primary), offset });
+    const state: FailoverState = {
+      term,
+      candidates: this.#candidates(service, members, election, offset, policy, term),
+    };
+    if (election) state.holder = election.holder;
+    if (primary !== undefined) state.primary = primary;
+    const sw = this.#switchovers.current(service, state, members);
+    if (sw) {
+      state.switchoverTo = sw.to;
+      const target = members.find((m) => m.id === sw.to)?.report?.replicationOffset;
+      const own = r?.replicationOffset;
+      if (target !== undefined && own !== undefined && target >= own) state.switchoverCaughtUp = true;
+    }
+    return state;
+  }
+
+  /**
+   * Why `instance` may not take the failover election of `service` now, or
+   * undefined when it may: while a switchover runs only its target; else a
+   * candidate, or anyone when there is none.
+   */
+  refusal(service: string, instance: string): string | undefined {
+    const state = this.state(service);
+    if (state === undefined) return undefined;
+    if (state.switchoverTo !== undefined)
+      return state.switchoverTo === instance
+        ? undefined
+        : `a switchover of service ${service} to ${state.switchoverTo} is in progress: only it may take the failover election`;
+    if (state.candidates.length === 0 || state.candidates.includes(instance)) return undefined;
+    const report = this.#o.roles.get(service, instance);
+    const lag = lagOf(report, this.#last.get(service)?.offset);
+    return (
+      `instance ${instance} is not a failover candidate of service ${service} ` +
+      `(its check: ${report ? `${report.healthy ? 'healthy' : 'unhealthy'} ${report.role ?? 'no role'}` : 'no report'}` +
+      `${lag === undefined ? '' : `, ${lag} bytes behind the primary`}); the candidates now are ` +
+      `${state.candidates.join(', ')}: it may campaign once it is one (caught up within policy.failover.maxLagBytes, ` +
+      'healthy, priority above 0)'
+    );
+  }
+
+  /** Asks for a switchover of `service` to `to` (the admin API): checked, then published until done or timed out. */
+  requestSwitchover(service: string, to: string, by: string): SwitchoverOutcome {
+    const policy = this.#o.policyOf(service);
+    const state = this.state(service);
+    const members = this.#members(service);
+    const problem = switchoverProblem(service, to, policy, state, members, this.#last.get(service)?.offset);
+    if (problem) return problem;
+    const s = state as FailoverState;
+    const timeoutMs = (policy as ManagedFailoverPolicy).switchoverTimeoutMs;
+    this.#switchovers.start(service, { to, from: s.primary, deadline: this.#o.clock() + timeoutMs, term: s.term });
+    this.#o.events.add(
+      failoverEvent(service, 'switchover-requested', s.primary, to, `switchover to ${to} requested by ${by}`, {
+        term: s.term,
+        by,
+        timeoutMs,
+        lastCheck: {
+          old: lastCheck(members.find((m) => m.id === s.primary)?.report),
+          new: lastCheck(this.#o.roles.get(service, to)),
+        },
+      }),
+    );
+    this.#o.onChange();
+    return { ok: true, state: this.state(service) as FailoverState };
+  }
+
+  /** The state with each instance's standing, for operators (`GET /v1/services/NAME/failover`); undefined: not managed. */
+  describe(service: string): FailoverDescription | undefined {
+    const policy = this.#o.policyOf(service);
+    const state = this.state(service);
+    if (policy === undefined || state === undefined) return undefined;
+    const offset = this.#last.get(service)?.offset;
+    const instances = this.#members(service).map((m) => ({
+      id: m.id,
+      routable: m.routable,
+      ...(m.priority === undefined ? {} : { priority: m.priority }),
+      ...(m.report?.role === undefined ? {} : { role: m.report.role }),
+      ...(m.report === undefined ? {} : { checkHealthy: m.report.healthy }),
+      ...(m.report?.replicationOffset === undefined ? {} : { replicationOffset: m.report.replicationOffset }),
+      ...(lagOf(m.report, offset) === undefined ? {} : { lagBytes: lagOf(m.report, offset) }),
+    }));
+    return { service, policy, state, instances };
+  }
+
+  #members(service: string): FailoverMember[] {
+    return this.#o.members(service).map((m) => ({ ...m, report: this.#o.roles.get(service, m.id) }));
+  }
+
+  /**
+   * The candidates: while the election is vacant, a healthy instance whose
+   * check already says primary comes first (it takes the term without a
+   * promote: at bootstrap, or after its agent restarted), then the ranked
+   * standbys. Before any term is known here (term 0: a new service, or this
+   * control plane just started), the standbys wait `leaseMs` from when the
+   * service's first instance was seen: a sitting primary whose agent connected or
+   * reported a moment later must not be replaced by a standby that did not
+   * wait for it.
+   */
+  #candidates(
+    service: string,
+    members: FailoverMember[],
+    election: ElectionView | undefined,
+    offset: number | undefined,
+    policy: ManagedFailoverPolicy,
+    term: number,
+  ): string[] {
+    const now = this.#o.clock();
+    if (!this.#firstSeen.has(service) && members.length > 0) this.#firstSeen.set(service, now);
+    const ranked = rankCandidates(members, offset, policy.maxLagBytes, election?.holder).map((c) => c.id);
+    if (election) return ranked;
+    const bootstrapping = term === 0 && now - (this.#firstSeen.get(service) ?? now) < policy.leaseMs;
+    const sitting = members
+      .filter((m) => m.routable && m.priority !== undefined && m.report?.healthy && m.report.role === 'primary')
+      .sort((a, b) => (b.report?.replicationOffset ?? 0) - (a.report?.replicationOffset ?? 0))
+      .map((m) => m.id);
+    return bootstrapping ? sitting : [...sitting, ...ranked];
+  }
+}

@@ -1,0 +1,49 @@
+import type { RoleReport } from '../../health/instance-roles.js';
+
+/** One instance of a managed service as the ranking sees it. */
+export interface FailoverMember {
+  id: string;
+  /** Routed as healthy in the table now (connected, not ejected, not draining). */
+  routable: boolean;
+  /** `instance.failover.priority` from its hello; undefined: it does not take part. */
+  priority: number | undefined;
+  /** Its agent's last report of the check's role and offset. */
+  report: RoleReport | undefined;
+}
+
+/** A standby that may take over, with how far it is behind. */
+export interface RankedCandidate {
+  id: string;
+  offset: number;
+  priority: number;
+  /** Bytes behind the primary's last reported offset (0 when none is known). */
+  lagBytes: number;
+}
+
+/**
+ * The standbys that may campaign for a managed service's failover election,
+ * best first: routable, their check healthy and saying `replica`, priority
+ * above 0, and at most `maxLagBytes` behind `primaryOffset` (the primary's
+ * last reported offset; undefined: none known, every standby qualifies).
+ * Ordered by offset (the most caught up first: it loses the least), then
+ * priority, then id (so that every replica ranks alike). Patroni's order
+ * too: lag first (`maximum_lag_on_failover`), then `failover_priority`.
+ */
+export function rankCandidates(
+  members: readonly FailoverMember[],
+  primaryOffset: number | undefined,
+  maxLagBytes: number,
+  exclude?: string,
+): RankedCandidate[] {
+  const out: RankedCandidate[] = [];
+  for (const m of members) {
+    const r = m.report;
+    if (m.id === exclude || !m.routable || m.priority === undefined || m.priority <= 0) continue;
+    if (r === undefined || !r.healthy || r.role !== 'replica') continue;
+    const offset = r.replicationOffset ?? 0;
+    const lagBytes = primaryOffset === undefined ? 0 : Math.max(0, primaryOffset - offset);
+    if (lagBytes > maxLagBytes) continue;
+    out.push({ id: m.id, offset, priority: m.priority, lagBytes });
+  }
+  return out.sort((a, b) => b.offset - a.offset || b.priority - a.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
