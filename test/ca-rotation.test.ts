@@ -35,7 +35,9 @@ describe('root rotation through meshctl ca rotate', () => {
   const run = (...args: string[]) => meshctl(args, { env: { MESHCTL_SERVER: cp.url }, home });
 
   beforeAll(async () => {
-    cp = await mesh.controlPlane();
+    // The agents reconnect within 500 ms (the harness's controlPlane.reconnectMaxDelayMs): the control plane,
+    // told so, waits that after its start before it moves a rotation on, not 5 s.
+    cp = await mesh.controlPlane({ identity: { ca: { agentReconnectMaxDelayMs: 500 } } });
     hello = [(await mesh.instance(cp, 'hello', 'hello-1')).agent, (await mesh.instance(cp, 'hello', 'hello-2')).agent];
     client = await mesh.agent({ agentId: 'client', cp, outbound: true, calls: ['hello'] });
     await waitFor(

@@ -106,7 +106,12 @@ describe("callers' observations", () => {
   const mesh = withMesh();
 
   it('mark an instance that resets its callers unhealthy while its own health check passes, and it returns when the fault clears', async () => {
-    const { cp, apps } = await mesh.start({ instances: { hello: ['hello-1', 'hello-2', 'hello-3'] } });
+    // The callers' hold (5 s by default) and the probation (3 s) short: this is about which signal marks the
+    // instance and that it comes back, not about how long the defaults hold it (health-engine's unit tests pin them).
+    const { cp, apps } = await mesh.start({
+      instances: { hello: ['hello-1', 'hello-2', 'hello-3'] },
+      controlPlane: { health: { observationHoldMs: 2000, recoverMs: 1000 } },
+    });
     const callers = await Promise.all(
       ['caller-1', 'caller-2'].map((agentId) => mesh.agent({ agentId, cp, outbound: true, calls: ['hello'] })),
     );

@@ -10,6 +10,7 @@ import { httpRequest } from './http.js';
 import { withSharedCa } from './mesh-ca.js';
 import { mintingTarget, mintJoinCredential } from './join-credential.js';
 import { killAll, Proc } from './process.js';
+import { startApps } from './start-apps.js';
 import { waitFor } from './wait.js';
 
 export { agentTable, endpointIds } from './agent-table.js';
@@ -269,7 +270,7 @@ export interface MeshSpec {
   controlPlane?: Record<string, unknown>;
   /** Control planes already started (or planned) to connect the agents to, instead of starting one. */
   connectTo?: CpTarget;
-  /** Instances by service, a demo app and its agent each, started one after another in this order. */
+  /** Instances by service, a demo app and its agent each: the apps at once, the agents one after another in this order. */
   instances?: Record<string, Array<string | InstanceSpec>>;
   /** A client agent `client` with an outbound listener; started last, then waited on until it sees every instance of what it calls. */
   client?: { calls?: string[]; upstreams?: Record<string, number | 'free'> };
@@ -309,15 +310,16 @@ export class Mesh {
     return startAgent(this.scratch, o);
   }
 
-  /** Starts a demo app and the agent that fronts it as an instance of `service`, connected to `target`. */
+  /** Starts a demo app (unless `started`) and the agent that fronts it as an instance of `service`, connected to `target`. */
   async instance(
     target: CpTarget,
     service: string,
     spec: string | InstanceSpec,
     joinToken?: string,
+    started?: AppHandle,
   ): Promise<{ app: AppHandle; agent: AgentHandle }> {
     const { id, ...where } = typeof spec === 'string' ? { id: spec } : spec;
-    const app = await startDemoApp(service, id);
+    const app = started ?? (await startDemoApp(service, id));
     const agent = await this.agent({
       agentId: id,
       ...connect(target),
@@ -338,9 +340,10 @@ export class Mesh {
       agents: {},
     };
     const ids = new Map<string, string[]>();
+    const apps = await startApps(spec.instances, startDemoApp);
     for (const [service, list] of Object.entries(spec.instances ?? {})) {
       for (const one of list) {
-        const { app, agent } = await this.instance(target, service, one, spec.joinToken);
+        const { app, agent } = await this.instance(target, service, one, spec.joinToken, apps.shift());
         started.apps[agent.agentId] = app;
         started.agents[agent.agentId] = agent;
       }

@@ -13,8 +13,6 @@ import type { Store } from '../store/store.js';
 
 /** How often the leading replica looks whether a rotation step is proven (and the others re-read the state). */
 const ADVANCE_INTERVAL_MS = 500;
-/** The agents' default ceiling between two reconnect attempts (`controlPlane.reconnectMaxDelayMs`). */
-const AGENT_RECONNECT_MAX_MS = 5000;
 
 /**
  * How long a replica that just began to lead (or a control plane that just
@@ -23,8 +21,8 @@ const AGENT_RECONNECT_MAX_MS = 5000;
  * others would leave them behind (a restart mid-rotation would otherwise
  * finish it within a second, with no agent's word).
  */
-export function rotationSettleMs(config: Pick<ControlPlaneConfig, 'push' | 'heartbeat'>): number {
-  return config.push.startupGraceMs + config.heartbeat.timeoutMs + AGENT_RECONNECT_MAX_MS;
+export function rotationSettleMs(config: Pick<ControlPlaneConfig, 'push' | 'heartbeat' | 'identity'>): number {
+  return config.push.startupGraceMs + config.heartbeat.timeoutMs + config.identity.ca.agentReconnectMaxDelayMs;
 }
 const STEPS: RotationStep[] = ['adding-root', 'switching-issuer', 'removing-root', 'done'];
 

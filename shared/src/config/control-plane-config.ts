@@ -335,6 +335,12 @@ export const ControlPlaneConfig = Type.Object(
              * CA's directory; required for `meshctl ca rotate` with `source: files`.
              */
             stateKeyFile: Type.Optional(Type.String({ minLength: 1 })),
+            /**
+             * The agents' `controlPlane.reconnectMaxDelayMs`: a replica that begins to lead (or a control
+             * plane that starts) waits `push.startupGraceMs + heartbeat.timeoutMs` and this before it moves
+             * a root rotation on, so that the agents have reconnected and can prove each step.
+             */
+            agentReconnectMaxDelayMs: Type.Integer({ minimum: 10, maximum: 600_000, default: 5000 }),
           },
           { default: {}, additionalProperties: false },
         ),
