@@ -3,7 +3,7 @@
 // plane with a shared join token (loopback, thrown away with the run) and
 // the services' policies, agents from a config object. `place(name)` may
 // run a process elsewhere than loopback (`{ host, wrap }`, see pg-pair.mjs).
-import { writeFileSync } from 'node:fs';
+import { createWriteStream, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import getPort from 'get-port';
@@ -18,10 +18,20 @@ export const ADMIN = 'failover-bench-admin-token-0123456789';
 
 const whereOf = (place, name) => place?.(name) ?? { host: '127.0.0.1' };
 
+/** With MESHLET_FAILOVER_LOG_DIR set, every control plane and agent logs at info into a file there (for a failed run). */
+const LOG_DIR = process.env.MESHLET_FAILOVER_LOG_DIR;
+const LOG_LEVEL = LOG_DIR ? 'info' : 'warn';
+
 function spawnAt(ctx, place, name, label, args) {
   const w = whereOf(place, name);
   const [c, a] = w.wrap ? w.wrap(process.execPath, args) : [process.execPath, args];
-  return ctx.group.start(label, c, a);
+  const proc = ctx.group.start(label, c, a);
+  if (LOG_DIR) {
+    const out = createWriteStream(join(LOG_DIR, `${label.replace(/\W+/g, '-')}.log`), { flags: 'a' });
+    proc.stdout.pipe(out);
+    proc.stderr.pipe(out);
+  }
+  return proc;
 }
 
 /**
@@ -40,7 +50,7 @@ export async function startMeshletControlPlane(ctx, { services, place, extra = {
       JSON.stringify({
         listen: { host, port },
         dataDir: join(ctx.dir, 'cp-data'),
-        log: { level: 'warn' },
+        log: { level: LOG_LEVEL },
         auth: { joinToken: JOIN, allowSharedJoinToken: true, adminToken: ADMIN },
         // A fresh control plane with fresh agents: no agent holds an older table to reconnect with first.
         push: { startupGraceMs: 0 },
@@ -107,7 +117,7 @@ export async function startMeshletAgent(ctx, cp, id, config, { place, node = id 
         ...(cp.host === '127.0.0.1' ? {} : { allowPlaintextRemote: true }),
       },
       dataDir: join(ctx.dir, `agent-${id}`),
-      log: { level: 'warn' },
+      log: { level: LOG_LEVEL },
       ...config,
     }),
   );
