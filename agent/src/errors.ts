@@ -73,6 +73,8 @@ export const AgentErrorCodes = {
   NO_PRIMARY: 'MESHLET_NO_PRIMARY',
   /** A caller asked this instance for its managed service's primary, and it is not that term's primary now (fenced). */
   PRIMARY_FENCED: 'MESHLET_PRIMARY_FENCED',
+  /** A dedicated upstream port with `role` whose service is not `protocol: tcp`: the role cannot be honoured, the connection is refused. */
+  UPSTREAM_ROLE_UNSUPPORTED: 'MESHLET_UPSTREAM_ROLE_UNSUPPORTED',
 } as const;
 
 /** One of {@link AgentErrorCodes}. */
@@ -118,6 +120,7 @@ export const AgentErrors = defineHttpErrors(AgentErrorCodes, {
   TCP_WRONG_SERVICE: 421,
   NO_PRIMARY: 503,
   PRIMARY_FENCED: 503,
+  UPSTREAM_ROLE_UNSUPPORTED: 503,
 });
 
 /** Header that carries the error code on every answer the agent makes itself. */

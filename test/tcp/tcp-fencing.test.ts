@@ -36,9 +36,12 @@ describe('caller-side fencing of a managed TCP service', () => {
   const callees: Record<string, { agent: Agent; addr: AgentAddresses }> = {};
   let client: Agent;
   let clientAddr: AgentAddresses;
+  /** A second caller whose port asks for no role (`upstreams: [{service: pg, port}]`). */
+  let reader: Agent;
+  let readerAddr: AgentAddresses;
   let version = 0;
 
-  const endpoint = (id: string, mtls = true): Endpoint => ({
+  const endpoint = (id: string, mtls = true, role?: 'primary' | 'replica'): Endpoint => ({
     id,
     host: '127.0.0.1',
     port: callees[id]?.addr.inbound as number,
@@ -46,24 +49,36 @@ describe('caller-side fencing of a managed TCP service', () => {
     weight: 1,
     labels: {},
     ...(mtls ? { mtls: true } : {}),
+    ...(role ? { role } : {}),
   });
-  /** Pushes a table; `plaintext`: the endpoints serve no mTLS (agents without identity) and the service is permissive. */
-  const push = async (failover: FailoverState, plaintext = false): Promise<void> => {
+  /**
+   * Pushes a table; `plaintext`: the endpoints serve no mTLS (agents without identity) and the service is
+   * permissive; `roles`: what the instances' checks report.
+   */
+  const push = async (
+    failover: FailoverState,
+    plaintext = false,
+    roles: Record<string, 'primary' | 'replica'> = {},
+  ): Promise<void> => {
     version += 1;
     const policy = resolvePolicy({
       protocol: 'tcp',
       failover: { mode: 'managed' },
       ...(plaintext ? { mtls: { mode: 'permissive' } } : {}),
     });
-    const endpoints = [endpoint('pg-1', !plaintext), endpoint('pg-2', !plaintext)];
+    const endpoints = [endpoint('pg-1', !plaintext, roles['pg-1']), endpoint('pg-2', !plaintext, roles['pg-2'])];
     const routes = {
       type: 'routes',
       version,
       nonce: `n${version}`,
-      services: { pg: { endpoints, policy, failover } },
+      services: {
+        pg: { endpoints, policy, failover },
+        // An HTTP service the reader reaches through a port with role (which only TCP services honour).
+        web: { endpoints: [endpoint('pg-1', !plaintext)], policy: resolvePolicy({}) },
+      },
     } as Routes;
     for (const ws of streams) ws.send(JSON.stringify(routes));
-    const agents = [client, ...Object.values(callees).map((c) => c.agent)];
+    const agents = [client, reader, ...Object.values(callees).map((c) => c.agent)];
     await waitFor(`every agent to hold table ${version}`, () => agents.every((a) => a.table?.version === version));
   };
   const metric = async (line: string, admin = clientAddr.admin): Promise<number> => {
@@ -112,11 +127,28 @@ describe('caller-side fencing of a managed TCP service', () => {
     const identity = new StaticWorkloadIdentity(await issueWorkloadCertificate(ca, 'writer', 'client'));
     client = new Agent(config.value, log, { identity });
     clientAddr = await client.start();
-    await waitFor('three agents connected', () => streams.length >= 3);
+    const readerConfig = validate({
+      ...common('reader'),
+      service: 'reader',
+      controlPlane: { url, reconnectInitialDelayMs: 10, subscribeWaitMs: 100 },
+      upstreams: [
+        { service: 'pg', port: 0 },
+        { service: 'web', port: 0, role: 'primary' },
+        { service: 'ghost', port: 0, role: 'replica' },
+      ],
+      listeners: { outbound: { enabled: false }, admin: { port: 0 } },
+    });
+    if (!readerConfig.ok) throw new Error(JSON.stringify(readerConfig.issues));
+    reader = new Agent(readerConfig.value, log, {
+      identity: new StaticWorkloadIdentity(await issueWorkloadCertificate(ca, 'reader', 'reader')),
+    });
+    readerAddr = await reader.start();
+    await waitFor('four agents connected', () => streams.length >= 4);
   }, 60_000);
 
   afterAll(async () => {
     await client?.stop();
+    await reader?.stop();
     for (const c of Object.values(callees)) await c.agent.stop();
     for (const ws of streams) ws.terminate();
     wss?.close();
@@ -144,6 +176,48 @@ describe('caller-side fencing of a managed TCP service', () => {
       async () =>
         (await metric('meshlet_agent_tcp_closes_total{direction="outbound",service="pg",reason="fenced"}')) >= 1,
     );
+  });
+
+  it('attack: a writer behind a port with no role keeps its connection to the deposed primary across the term change', async () => {
+    await push({ term: 6, holder: 'pg-1', primary: 'pg-1', candidates: ['pg-2'] });
+    const port = readerAddr.upstreams.pg as number;
+    const open: Record<string, Awaited<ReturnType<typeof lineClient>>> = {};
+    for (let i = 0; i < 4 && Object.keys(open).length < 2; i++) {
+      const c = await lineClient(port);
+      const who = await c.ask('who');
+      if (open[who] === undefined) open[who] = c;
+      else c.socket.destroy();
+    }
+    expect(Object.keys(open).sort()).toEqual(['pg-1', 'pg-2']);
+    const closed = once(open['pg-1']!.socket, 'close');
+    await push({ term: 7, holder: 'pg-2', primary: 'pg-2', candidates: [] });
+    await closed;
+    // The connection to an instance that was not the primary is no writer's: it stays.
+    expect(await open['pg-2']!.ask('still here')).toBe('still here');
+    open['pg-2']!.socket.destroy();
+    // pg-1 came back saying primary, but the table's primary is pg-2: no new connection goes to pg-1.
+    await push({ term: 7, holder: 'pg-2', primary: 'pg-2', candidates: [] }, false, { 'pg-1': 'primary' });
+    for (let i = 0; i < 4; i++) {
+      const c = await lineClient(port);
+      expect(await c.ask('who')).toBe('pg-2');
+      c.socket.destroy();
+    }
+  });
+
+  it('attack: a port with role whose service is HTTP (or not in the table) would send to every endpoint: refused, naming the field and the fix', async () => {
+    await push({ term: 8, holder: 'pg-1', primary: 'pg-1', candidates: [] });
+    for (const [service, is] of [
+      ['web', 'not protocol: tcp'],
+      ['ghost', 'not in the routing table'],
+    ] as const) {
+      const res = await fetch(`http://127.0.0.1:${readerAddr.upstreams[service]}/`);
+      expect(res.status).toBe(503);
+      expect(res.headers.get('x-meshlet-error')).toBe('MESHLET_UPSTREAM_ROLE_UNSUPPORTED');
+      const body = (await res.json()) as { error: { message: string } };
+      expect(body.error.message).toContain(`upstreams[] entry for ${service} sets role:`);
+      expect(body.error.message).toContain(is);
+      expect(body.error.message).toContain('set policy.protocol: tcp');
+    }
   });
 
   it('refuses new connections at once while the table names no primary, and counts them', async () => {

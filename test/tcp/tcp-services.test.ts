@@ -131,11 +131,56 @@ describe('TCP services through a dedicated upstream port', () => {
     expect(
       (await denied(agents['echo-1'] as AgentHandle)) + (await denied(agents['echo-2'] as AgentHandle)),
     ).toBeGreaterThan(0);
-    expect(await metric(client, 'meshlet_agent_tcp_connections_total', { result: 'connect_failed' })).toBeGreaterThan(
-      0,
-    );
+    expect(await metric(client, 'meshlet_agent_tcp_connections_total', { result: 'refused' })).toBeGreaterThan(0);
     const drop = await api(cp, 'DELETE', '/v1/authz/echo');
     expect(drop.status).toBeLessThan(300);
+    for (const a of Object.values(agents))
+      await waitFor(
+        'the callee to drop the policy',
+        async () => (await getJson(a.adminPort, '/config')).table?.services.echo?.authz === undefined,
+      );
+  });
+
+  it('attack: a caller the policy denies hammering a TCP service: its instances stay healthy and an authorized caller still connects', async () => {
+    const deny = await api(cp, 'PUT', '/v1/authz/echo', {
+      policy: { rules: [{ name: 'no-client', action: 'deny', from: ['client'] }] },
+    });
+    expect(deny.status).toBe(200);
+    for (const a of Object.values(agents))
+      await waitFor(
+        'the callee to hold the policy',
+        async () => (await getJson(a.adminPort, '/config')).table?.services.echo?.authz !== undefined,
+      );
+    for (let i = 0; i < 20; i++) expect(await (await lineClient(port)).ask('who')).toBe('closed');
+    // Before the fix each refusal was an endpoint failure: the client's outlier detection ejected both instances
+    // and its reports made the control plane mark them unhealthy (a lone caller is its own quorum).
+    expect(await metric(client, 'meshlet_agent_ejections_total', { service: 'echo' })).toBe(0);
+    const writer = await mesh.agent({
+      agentId: 'writer',
+      service: 'writer',
+      cp,
+      outbound: true,
+      upstreams: { echo: 'free' },
+    });
+    await waitFor(
+      'the writer to see both echo instances',
+      async () => (await endpointIds(writer, 'echo')).length === 2,
+    );
+    const seen = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const c = await lineClient(writer.upstreamPorts.echo as number);
+      seen.add(await c.ask('who'));
+      c.socket.end();
+    }
+    expect([...seen].sort()).toEqual(['echo-1', 'echo-2']);
+    // The control plane has the writer's reports (sent after the client's), and both instances are healthy.
+    for (const id of ['echo-1', 'echo-2'])
+      await waitFor(`the control plane to hold the writer's reports on ${id}`, async () =>
+        ((await api(cp, 'GET', `/v1/instances/${id}`)).body.callers as string[]).some((c) => c.includes('writer')),
+      );
+    for (const id of ['echo-1', 'echo-2'])
+      expect((await api(cp, 'GET', `/v1/instances/${id}`)).body.state).toBe('healthy');
+    await api(cp, 'DELETE', '/v1/authz/echo');
     for (const a of Object.values(agents))
       await waitFor(
         'the callee to drop the policy',

@@ -47,8 +47,8 @@ export function agentFailover(o: {
       const policy = routes?.policy?.failover;
       return { policy: policy?.mode === 'managed' ? policy : undefined, state: routes?.failover };
     },
-    run: async (what, command, env) => {
-      const out = await run(what, command, env);
+    run: async (what, command, env, signal) => {
+      const out = await run(what, command, env, signal);
       o.metrics.failoverCommands.inc({ command: what, result: out.ok ? 'ok' : 'failed' });
       return out;
     },

@@ -1,4 +1,4 @@
-import { type CoordReason, FAILOVER_ELECTION, type Logger } from '@meshlet/shared';
+import { type CoordReason, FAILOVER_ELECTION, type Logger, SharedErrorCodes } from '@meshlet/shared';
 import type { CoordClient } from '../coordination/coord-client.js';
 import { HeldLeases } from '../coordination/held-leases.js';
 
@@ -14,7 +14,7 @@ export interface FailoverLeaseOptions {
   onDoubt: () => void;
   /** A renewal succeeded after a doubt. */
   onRestored: () => void;
-  /** The term is gone (its lease ran out as the agent counts it, the control plane said so, or a renewal was refused). */
+  /** The term is gone (its lease ran out as the agent counts it, the control plane said so, or a renewal was answered not held). */
   onLost: (token: number, reason: string) => void;
 }
 
@@ -100,10 +100,13 @@ export class FailoverLease {
     }
   }
 
-  /** Gives the term up (resigns); forgotten here whatever the control plane answers (a lapse frees it otherwise). */
-  async resign(): Promise<void> {
+  /**
+   * Gives term `token` up (resigns) if it is still the one held (never a newer one); forgotten here whatever the
+   * control plane answers (a lapse frees it otherwise).
+   */
+  async resign(token: number): Promise<void> {
     const held = this.#held;
-    if (held === undefined) return;
+    if (held === undefined || held.token !== token) return;
     this.#forget(held.token);
     await this.#o.client
       .request({ op: 'release', kind: 'election', name: FAILOVER_ELECTION, token: held.token })
@@ -133,8 +136,17 @@ export class FailoverLease {
       });
       if (this.#held?.token !== held.token) return;
       if (!result.ok) {
-        // Refused (not held any more, or a refusal): the term is gone as far as this agent can tell.
-        this.#lose(held.token, result.code ?? 'refused');
+        // Only "not held" means the term is gone. Any other refusal (`limit`: the stream's coordination rate, shared
+        // with the app's calls; `store`: the store did not answer) leaves the lease as it was: in doubt until a
+        // renewal is answered, lost when it runs out uncounted (HeldLeases).
+        if (result.code === SharedErrorCodes.LOCK_NOT_HELD) this.#lose(held.token, result.code);
+        else {
+          this.#o.log.warn(
+            { term: held.token, code: result.code, refusal: result.refusal },
+            'failover: renewal refused',
+          );
+          this.#setDoubt();
+        }
         return;
       }
       this.#leases.hold({

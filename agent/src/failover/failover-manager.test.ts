@@ -32,7 +32,11 @@ class FakeHealth implements LocalHealth {
     this.#listeners.add(l);
     return () => this.#listeners.delete(l);
   }
-  probeNow = async () => this.state;
+  probes = 0;
+  probeNow = async () => {
+    this.probes++;
+    return this.state;
+  };
   set(s: Partial<LocalHealthState>) {
     this.state = { ...this.state, ...s };
     for (const l of this.#listeners) l(this.state);
@@ -52,11 +56,24 @@ function mesh() {
   standIn.disconnectGraceMs = 300;
   const table: { state: FailoverState } = { state: { term: 0, candidates: [] } };
   const ran: { who: string; what: string; env: Record<string, string> }[] = [];
+  /** Every command's start and end, in order (all agents). */
+  const steps: string[] = [];
+  /** The stop signal each command was given. */
+  const signals: AbortSignal[] = [];
   const members = new Map<string, { m: FailoverManager; health: FakeHealth; promoteOk: boolean }>();
   const add = (agentId: string) => {
     const coordination = standIn.attach(agentId);
     const health = new FakeHealth();
-    const member = { m: undefined as unknown as FailoverManager, health, promoteOk: true };
+    const member = {
+      m: undefined as unknown as FailoverManager,
+      health,
+      promoteOk: true,
+      /** The demote only blocks writes: the check still says primary after it. */
+      demoteKeepsPrimary: false,
+      /** While set, a promote waits for it (a slow promote). */
+      promoteGate: undefined as Promise<void> | undefined,
+      client: coordination.client,
+    };
     member.m = new FailoverManager({
       service: 'pg',
       instance: `${agentId}-i`,
@@ -64,10 +81,14 @@ function mesh() {
       client: coordination.client,
       health,
       table: () => ({ policy: POLICY, state: table.state }),
-      run: async (what, _c, env): Promise<CommandOutcome> => {
+      run: async (what, _c, env, signal): Promise<CommandOutcome> => {
         ran.push({ who: `${agentId}-i`, what, env });
+        if (signal) signals.push(signal);
+        steps.push(`start ${what}`);
+        if (what === 'promote' && member.promoteGate) await member.promoteGate;
+        steps.push(`end ${what}`);
         if (what === 'promote' && member.promoteOk) health.set({ role: 'primary' });
-        if (what === 'demote' || what === 'rejoin') health.set({ role: 'replica' });
+        if ((what === 'demote' && !member.demoteKeepsPrimary) || what === 'rejoin') health.set({ role: 'replica' });
         return what === 'promote' && !member.promoteOk
           ? { ok: false, detail: 'exit 1' }
           : { ok: true, detail: 'exit 0' };
@@ -95,7 +116,7 @@ function mesh() {
     };
     for (const { m } of members.values()) m.onTable();
   };
-  return { add, publish, election, ran, table };
+  return { add, publish, election, ran, table, steps, signals };
 }
 
 describe('FailoverManager', () => {
@@ -225,12 +246,120 @@ describe('FailoverManager', () => {
     t.publish(['a-i', 'c-i'], { switchoverTo: 'a-i' });
     expect(fences).toBe(1);
     expect(b.m.admit({ service: 'pg', role: 'primary', term })).toMatchObject({ ok: false });
-    t.publish(['a-i', 'c-i'], { switchoverTo: 'a-i', switchoverCaughtUp: true });
+    t.publish(['a-i', 'c-i'], { switchoverTo: 'a-i', switchoverCaughtUp: true, switchoverTargetOffset: 10 });
     await until(() => t.election()?.holder?.instanceId === 'a-i', 'a holds');
     await until(() => a.m.status.phase === 'primary', 'a primary');
     expect(standIn.received.filter((r) => r.agentId === 'c' && r.op === 'acquire')).toEqual([]);
     expect(c.m.status.phase).toBe('standby');
     t.publish(['b-i', 'c-i']);
     await until(() => t.ran.some((r) => r.who === 'b-i' && r.what === 'rejoin'), 'b rejoined');
+  });
+
+  it('a switchover hands over only once the target reached the offset the primary probed after fencing (a stale caught-up is not enough)', async () => {
+    const t = mesh();
+    const a = t.add('a');
+    const b = t.add('b');
+    t.publish(['b-i', 'a-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    b.health.state = { ...b.health.state, replicationOffset: 500 }; // acknowledged writes since its last report (10)
+    const probes = b.health.probes;
+    t.publish(['a-i'], { switchoverTo: 'a-i', switchoverCaughtUp: true, switchoverTargetOffset: 10 });
+    await until(() => b.health.probes > probes, 'b probed its offset after the fence');
+    await new Promise((r) => setImmediate(r));
+    t.publish(['a-i'], { switchoverTo: 'a-i', switchoverCaughtUp: true, switchoverTargetOffset: 10 });
+    await new Promise((r) => setImmediate(r));
+    expect(t.ran.filter((r) => r.what === 'demote')).toEqual([]);
+    expect(t.election()?.holder?.instanceId).toBe('b-i');
+    t.publish(['a-i'], { switchoverTo: 'a-i', switchoverTargetOffset: 500 });
+    await until(() => a.m.status.phase === 'primary', 'a primary');
+    expect(t.ran.filter((r) => r.who === 'b-i').map((r) => r.what)).toEqual(['promote', 'demote']);
+  });
+
+  it('attack: an app flooding the coordination API gets a renewal refused (limit): the primary keeps its term, no demote, no resign', async () => {
+    const t = mesh();
+    t.add('a');
+    const b = t.add('b');
+    t.publish(['b-i', 'a-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    const term = b.m.status.term as number;
+    const request = b.client.request.bind(b.client);
+    let refused = 0;
+    let renewedAfter = 0;
+    b.client.request = async (req) => {
+      if (req.op === 'renew' && refused === 0) {
+        refused++;
+        const sentAt = Date.now();
+        const result = { type: 'coordResult' as const, id: 0, ok: false, code: 'MESHLET_COORDINATION_REFUSED' };
+        return { result: { ...result, refusal: 'limit' as const, message: 'rate limited' }, sentAt };
+      }
+      if (req.op === 'renew' && refused > 0) renewedAfter++;
+      return request(req);
+    };
+    await until(() => renewedAfter > 0 && !b.m.status.inDoubt, 'renewed after the refusal');
+    expect(b.m.status).toMatchObject({ phase: 'primary', term });
+    expect(b.m.admit({ service: 'pg', role: 'primary', term })).toEqual({ ok: true });
+    expect(t.ran.filter((r) => r.what === 'demote')).toEqual([]);
+    expect(standIn.received.filter((r) => r.agentId === 'b' && r.op === 'release')).toEqual([]);
+    expect(t.election()?.holder?.instanceId).toBe('b-i');
+  });
+
+  it('a demote that only blocks writes (the check still says primary): elected again, it runs promote before it is the primary', async () => {
+    const t = mesh();
+    const b = t.add('b');
+    b.demoteKeepsPrimary = true;
+    t.publish(['b-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    standIn.drop('b');
+    await until(() => t.ran.some((r) => r.who === 'b-i' && r.what === 'demote'), 'b demoted');
+    await until(() => b.m.status.phase === 'standby', 'b standby');
+    standIn.free('election', FAILOVER_ELECTION, 'disconnected');
+    standIn.connect('b');
+    expect(b.health.state.role).toBe('primary');
+    t.publish(['b-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary again');
+    expect(t.ran.filter((r) => r.who === 'b-i').map((r) => r.what)).toEqual(['promote', 'demote', 'promote']);
+  });
+
+  it("the primary's database restarted as a healthy replica: it fences and resigns (no demote); the standby takes over", async () => {
+    const t = mesh();
+    const a = t.add('a');
+    const b = t.add('b');
+    let fences = 0;
+    b.m.onFence(() => fences++);
+    t.publish(['b-i', 'a-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    t.publish(['a-i']);
+    b.health.set({ role: 'replica' });
+    await until(() => t.election()?.holder?.instanceId === 'a-i', 'a holds');
+    await until(() => a.m.status.phase === 'primary', 'a primary');
+    expect(fences).toBeGreaterThan(0);
+    expect(b.m.status.phase).toBe('standby');
+    expect(t.ran.filter((r) => r.who === 'b-i' && r.what === 'demote')).toEqual([]);
+  });
+
+  it('the term lost during a slow promote: the demote starts only after the promote ended (one command at a time)', async () => {
+    const t = mesh();
+    const b = t.add('b');
+    let open = (): void => undefined;
+    b.promoteGate = new Promise<void>((r) => (open = r));
+    t.publish(['b-i']);
+    await until(() => t.steps.includes('start promote'), 'promote started');
+    standIn.drop('b');
+    await until(() => b.m.status.term === undefined, 'the term is lost');
+    await new Promise((r) => setImmediate(r));
+    expect(t.steps).toEqual(['start promote']);
+    open();
+    await until(() => t.steps.includes('end demote'), 'demoted');
+    expect(t.steps).toEqual(['start promote', 'end promote', 'start demote', 'end demote']);
+  });
+
+  it('stop() during a slow promote aborts its command (the runner kills it) and starts no queued one', async () => {
+    const t = mesh();
+    const b = t.add('b');
+    b.promoteGate = new Promise<void>(() => undefined);
+    t.publish(['b-i']);
+    await until(() => t.steps.includes('start promote'), 'promote started');
+    b.m.stop();
+    expect(t.signals.map((s) => s.aborted)).toEqual([true]);
   });
 });

@@ -3,6 +3,7 @@ import { FAILOVER_ELECTION } from '@meshlet/shared';
 import type { CoordClient } from '../coordination/coord-client.js';
 import { AgentErrorCodes } from '../errors.js';
 import type { LocalHealth } from '../health/local-health.js';
+import { CommandQueue } from './command-queue.js';
 import { FailoverLease } from './failover-lease.js';
 import type { FencedRequest, FenceVerdict, PrimaryFence } from './primary-fence.js';
 import type { CommandRunner } from './run-command.js';
@@ -24,6 +25,15 @@ export interface FailoverManagerOptions {
 /** Where this instance stands in its service's failover. */
 export type FailoverPhase = 'standby' | 'campaigning' | 'promoting' | 'primary' | 'stepping-down' | 'rejoining';
 
+/** A switchover away from this primary in progress. */
+interface HandOver {
+  to: string;
+  deadline: number;
+  fenced: boolean;
+  /** The own offset probed after the fence. */
+  fencedOffset?: number | undefined;
+}
+
 /** How long to wait between probes while waiting for the check to say primary after a promote. */
 const PROBE_GAP_MS = 100;
 
@@ -32,7 +42,8 @@ const PROBE_GAP_MS = 100;
  * `instance.failover` whose service's policy is managed. While the election
  * is vacant, the n-th candidate of the table campaigns after n ×
  * `candidateStaggerMs` (during a switchover only its target, at once). The
- * winner runs `promote` (skipped when its check says primary already),
+ * winner runs `promote` (skipped when its check says primary already and
+ * no demote ran since its last promote),
  * probes until the check says primary (by `promote.timeoutMs`, else it
  * resigns), and is the primary. The holder fences, demotes and resigns when
  * its check fails; fences at a doubt and fences and demotes at a lost term; in
@@ -48,9 +59,12 @@ export class FailoverManager implements PrimaryFence {
   /** The last term this instance held, until it rejoins under a newer one. */
   #ownTerm: number | undefined;
   #rejoinedFor: number | undefined;
+  /** A demote ran since the last promote: the next term needs a promote even if the check says primary (a demote may only block writes). */
+  #demoted = false;
   #campaignTimer: NodeJS.Timeout | undefined;
   #wakeTimer: NodeJS.Timeout | undefined;
-  #switchover: { to: string; deadline: number; fenced: boolean } | undefined;
+  /** A switchover away from this primary: fenced once the target is a candidate; `fencedOffset` probed after the fence. */
+  #switchover: HandOver | undefined;
   /** Vacancy as the last election event said it, and in which order it came (the later of it and the table decides). */
   #event: { free: boolean; seq: number } | undefined;
   #tableSeq = 0;
@@ -58,10 +72,13 @@ export class FailoverManager implements PrimaryFence {
   /** No campaign before this (after a failed promote or a step-down: the other candidates go first). */
   #holdOffUntil = 0;
   #stopped = false;
+  /** Promote, demote and rejoin, one at a time in the order asked. */
+  readonly #commands: CommandQueue;
   readonly #stops: (() => void)[] = [];
 
   constructor(options: FailoverManagerOptions) {
     this.#o = options;
+    this.#commands = new CommandQueue(options.run);
     this.#lease = new FailoverLease({
       client: options.client,
       clock: options.clock,
@@ -99,6 +116,7 @@ export class FailoverManager implements PrimaryFence {
 
   stop(): void {
     this.#stopped = true;
+    this.#commands.stop();
     clearTimeout(this.#campaignTimer);
     clearTimeout(this.#wakeTimer);
     for (const stop of this.#stops) stop();
@@ -135,6 +153,13 @@ export class FailoverManager implements PrimaryFence {
     const health = this.#o.health.current();
     if (this.#phase === 'primary') {
       if (health.status === 'unhealthy') return void this.#stepDown('its check failed past unhealthyThreshold');
+      // Its database came back as a standby (restarted, or demoted by hand): no primary to demote, but the term must go.
+      const term = this.#lease.token;
+      if (health.role === 'replica' && term !== undefined) {
+        this.#phase = 'stepping-down';
+        this.#switchover = undefined;
+        return void this.#resign(term, 'its check says replica');
+      }
       return this.#followSwitchover(policy, state);
     }
     if (this.#phase !== 'standby') return;
@@ -144,7 +169,11 @@ export class FailoverManager implements PrimaryFence {
     if (other !== undefined && former && this.#rejoinedFor !== state.term) return void this.#rejoin(state, other);
     const vacant = this.#event && this.#event.seq > this.#tableSeq ? this.#event.free : state.holder === undefined;
     const rank =
-      state.switchoverTo !== undefined ? (state.switchoverTo === self ? 0 : -1) : state.candidates.indexOf(self);
+      state.switchoverTo !== undefined
+        ? state.switchoverTo === self && state.candidates.includes(self)
+          ? 0
+          : -1
+        : state.candidates.indexOf(self);
     if (!vacant || rank < 0 || health.status === 'unhealthy') return this.#cancelCampaign();
     if (this.#campaignTimer !== undefined) return;
     const wait = this.#holdOffUntil - this.#o.clock();
@@ -185,10 +214,11 @@ export class FailoverManager implements PrimaryFence {
     this.#ownTerm = term;
     log.info({ term }, 'failover: won the election; promoting');
     const before = health.current();
-    if (before.role !== 'primary' || before.status === 'unhealthy') {
-      const out = await this.#o.run('promote', config.promote, this.#env(term, this.#o.instance));
+    if (this.#demoted || before.role !== 'primary' || before.status === 'unhealthy') {
+      const out = await this.#commands.run('promote', config.promote, this.#env(term, this.#o.instance));
       if (this.#lease.token !== term) return;
       if (!out.ok) return void this.#resign(term, `its promote failed (${out.detail})`);
+      this.#demoted = false;
     }
     const deadline = clock() + config.promote.timeoutMs;
     for (;;) {
@@ -207,7 +237,12 @@ export class FailoverManager implements PrimaryFence {
     this.evaluate();
   }
 
-  /** A switchover to another instance while this one is the primary: fence once it is a candidate, hand over once caught up. */
+  /**
+   * A switchover to another instance while this one is the primary: fence
+   * once it is a candidate, then probe its own offset (taken after the fence:
+   * every acknowledged write is in it) and hand over once the target's
+   * published offset reached that one.
+   */
   #followSwitchover(policy: ManagedFailoverPolicy, state: FailoverState): void {
     const to = state.switchoverTo;
     const sw = this.#switchover;
@@ -227,8 +262,24 @@ export class FailoverManager implements PrimaryFence {
     if (!current.fenced && state.candidates.includes(to)) {
       current.fenced = true;
       this.#fence(`handing over to ${to}`);
+      void this.#probeFenced(current);
     }
-    if (current.fenced && state.switchoverCaughtUp === true) void this.#stepDown(`switchover to ${to}`);
+    const target = state.switchoverTargetOffset;
+    if (current.fencedOffset !== undefined && target !== undefined && target >= current.fencedOffset)
+      void this.#stepDown(`switchover to ${to}`);
+  }
+
+  /** The own offset after the switchover's fence (no offset from the check: the switchover cannot complete). */
+  async #probeFenced(current: HandOver): Promise<void> {
+    const s = await this.#o.health.probeNow();
+    if (this.#switchover !== current || this.#stopped) return;
+    if (s.replicationOffset === undefined)
+      return this.#o.log.warn(
+        { to: current.to },
+        'failover: the check reports no offset; the switchover cannot complete',
+      );
+    current.fencedOffset = s.replicationOffset;
+    this.evaluate();
   }
 
   /** Fences, demotes and resigns: this instance stops being the primary while its term is still held. */
@@ -251,7 +302,8 @@ export class FailoverManager implements PrimaryFence {
       this.#holdOffUntil =
         this.#o.clock() + policy.leaseMs + (state?.candidates.length ?? 1) * policy.candidateStaggerMs;
     this.#fence(why);
-    await this.#lease.resign();
+    await this.#lease.resign(term);
+    if (this.#lease.token !== undefined) return; // a newer term is held now: not this resign's to end
     this.#phase = 'standby';
     this.evaluate();
   }
@@ -270,7 +322,8 @@ export class FailoverManager implements PrimaryFence {
   async #demote(term: number): Promise<void> {
     const demote = this.#o.config.demote;
     if (demote === undefined) return;
-    const out = await this.#o.run('demote', demote, this.#env(term, ''));
+    this.#demoted = true;
+    const out = await this.#commands.run('demote', demote, this.#env(term, ''));
     if (!out.ok) this.#o.log.error({ term, detail: out.detail }, 'failover: demote failed');
   }
 
@@ -281,7 +334,7 @@ export class FailoverManager implements PrimaryFence {
     this.#o.log.warn({ term: state.term, primary }, 'failover: a newer term has another primary; rejoining');
     if (rejoin !== undefined) {
       this.#phase = 'rejoining';
-      const out = await this.#o.run('rejoin', rejoin, this.#env(state.term, primary));
+      const out = await this.#commands.run('rejoin', rejoin, this.#env(state.term, primary));
       if (!out.ok) this.#o.log.error({ term: state.term, detail: out.detail }, 'failover: rejoin failed');
       this.#phase = 'standby';
     }

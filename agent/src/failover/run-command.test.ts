@@ -1,5 +1,10 @@
 import { createLogger } from '@meshlet/shared';
+import { readFileSync, rmSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { until } from '../listener/test-support/loopback.js';
 import { commandRunner, MAX_COMMAND_OUTPUT } from './run-command.js';
 
 // Real child processes (node itself), as the agent runs the failover commands.
@@ -67,5 +72,36 @@ describe('commandRunner', () => {
     expect(line?.level).toBe(20);
     expect((line?.stdout as string).length).toBe(MAX_COMMAND_OUTPUT);
     expect(JSON.stringify(lines)).not.toContain('secret-password');
+  });
+
+  it('a command still running when the agent stops (its signal aborted) is killed, not left behind', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meshlet-cmd-'));
+    try {
+      const pidFile = join(dir, 'pid');
+      const run = commandRunner(createLogger('test', 'silent'));
+      const stop = new AbortController();
+      const script = `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setTimeout(() => {}, 60000)`;
+      const out = run('promote', { command: [node, '-e', script], timeoutMs: 60_000 }, {}, stop.signal);
+      await until(() => {
+        try {
+          return readFileSync(pidFile, 'utf8').length > 0;
+        } catch {
+          return false;
+        }
+      }, 'the command started');
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      stop.abort();
+      expect(await out).toEqual({ ok: false, detail: 'stopped: the agent is stopping' });
+      await until(() => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      }, 'the child is gone');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

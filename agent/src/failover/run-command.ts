@@ -13,6 +13,8 @@ export type CommandRunner = (
   what: 'promote' | 'demote' | 'rejoin',
   command: CommandConfig,
   env: Record<string, string>,
+  /** Aborted when the agent stops: a command still running is killed (SIGKILL). */
+  signal?: AbortSignal,
 ) => Promise<CommandOutcome>;
 
 /** The most of a command's output kept (each of stdout and stderr), for the debug log. */
@@ -33,13 +35,14 @@ function inherited(): NodeJS.ProcessEnv {
  * Runs a failover command as `execFile` does: the program and its arguments
  * as given, no shell (nothing in a name or a term is ever interpreted), the
  * agent's environment less its own `MESHLET_*` settings, plus `env`
- * (MESHLET_SERVICE, MESHLET_INSTANCE, MESHLET_TERM, MESHLET_PRIMARY), killed (SIGKILL) after `timeoutMs`. Its
+ * (MESHLET_SERVICE, MESHLET_INSTANCE, MESHLET_TERM, MESHLET_PRIMARY), killed (SIGKILL) after `timeoutMs` or when
+ * `signal` aborts (the agent stops). Its
  * output is bounded and logged at debug only, cut to
  * {@link MAX_COMMAND_OUTPUT} characters (a command may print what it
  * connects with); the environment is never logged.
  */
 export function commandRunner(log: Logger): CommandRunner {
-  return (what, command, env) =>
+  return (what, command, env, signal) =>
     new Promise((resolve) => {
       const [file = '', ...args] = command.command;
       execFile(
@@ -51,6 +54,7 @@ export function commandRunner(log: Logger): CommandRunner {
           killSignal: 'SIGKILL',
           maxBuffer: 1024 * 1024,
           windowsHide: true,
+          ...(signal === undefined ? {} : { signal }),
         },
         (err, stdout, stderr) => {
           const out = String(stdout).slice(0, MAX_COMMAND_OUTPUT);
@@ -58,6 +62,7 @@ export function commandRunner(log: Logger): CommandRunner {
           log.debug({ command: what, program: file, stdout: out, stderr: errOut }, 'failover command output');
           if (!err) return resolve({ ok: true, detail: 'exit 0' });
           const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: number | string };
+          if (signal?.aborted) return resolve({ ok: false, detail: 'stopped: the agent is stopping' });
           const detail = e.killed
             ? `killed after ${command.timeoutMs} ms (${what}.timeoutMs)`
             : typeof e.code === 'number'

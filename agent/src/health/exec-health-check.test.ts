@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXEC_OUTPUT_BYTES, ExecHealthCheck, execCheckEnv, parseExecOutput } from './exec-health-check.js';
 
@@ -58,6 +61,35 @@ describe('ExecHealthCheck', { timeout: 30_000 }, () => {
     const r = await check(['/bin/sh', '-c', 'sleep 30 & echo primary'], 20_000).probe();
     expect(r).toMatchObject({ ok: true, role: 'primary' });
   });
+
+  it(
+    'attack: a check whose program leaves a daemon holding its output (setsid, out of its process group): the probe still ends at its timeout',
+    { timeout: 10_000 },
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'exec-check-'));
+      const pidFile = join(dir, 'pid');
+      // The daemon writes its pid once it is in a session of its own; the program waits for that, then exits 0.
+      const script = `setsid /bin/sh -c 'echo $$ > ${pidFile}; exec sleep 30' & while [ ! -s ${pidFile} ]; do sleep 0.01; done; echo primary; exit 0`;
+      try {
+        const r = await check(['/bin/sh', '-c', script], 1000).probe();
+        expect(r).toEqual({
+          ok: false,
+          detail:
+            'exec /bin/sh exited 0, but its output was still held open 1000 ms later (a process it started outside its process group, such as one in a new session, keeps it)',
+        });
+      } finally {
+        const pid = Number(await readFile(pidFile, 'utf8').catch(() => ''));
+        if (pid > 0) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone already
+          }
+        }
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('fails when the program cannot run', async () => {
     expect(await check(['/nonexistent/check']).probe()).toEqual({

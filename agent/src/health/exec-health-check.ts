@@ -86,15 +86,31 @@ export class ExecHealthCheck implements HealthCheck {
           child.kill('SIGKILL');
         }
       };
+      const floodNote = () =>
+        stdoutBytes > EXEC_OUTPUT_BYTES
+          ? ` (stdout ${stdoutBytes} characters, the first ${EXEC_OUTPUT_BYTES} kept)`
+          : '';
       const finish = (result: ProbeResult) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         resolve(result);
       };
+      // At the deadline the probe ends, whatever holds the program's output open: a process it started in a session
+      // of its own (setsid, a daemon) is out of its group, survives the kill and keeps the pipes, so 'close' may never
+      // come. The pipes are destroyed and the probe fails.
       const timer = setTimeout(() => {
         timedOut = true;
         killGroup();
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        const exited = child.exitCode !== null;
+        finish({
+          ok: false,
+          detail: exited
+            ? `${what} exited ${child.exitCode}, but its output was still held open ${this.#timeoutMs} ms later (a process it started outside its process group, such as one in a new session, keeps it)`
+            : `${what} killed: no exit within ${this.#timeoutMs} ms${floodNote()}`,
+        });
       }, this.#timeoutMs);
       for (const name of ['stdout', 'stderr'] as const) {
         child[name]?.setEncoding('utf8');
@@ -116,10 +132,7 @@ export class ExecHealthCheck implements HealthCheck {
         finish({ ok: false, detail: `${what} could not run: ${e.code ?? e.message}` }),
       );
       child.once('close', (code, signal) => {
-        const flood =
-          stdoutBytes > EXEC_OUTPUT_BYTES
-            ? ` (stdout ${stdoutBytes} characters, the first ${EXEC_OUTPUT_BYTES} kept)`
-            : '';
+        const flood = floodNote();
         if (timedOut)
           return finish({ ok: false, detail: `${what} killed: no exit within ${this.#timeoutMs} ms${flood}` });
         if (code !== 0) {

@@ -92,9 +92,14 @@ export class ServiceSelections {
     return this.#members(`instance:${id}`, (e) => e.id === id);
   }
 
-  /** The selection over the endpoints whose check reports `role` (their `role`, else a configured `role` label). */
+  /**
+   * The selection over the endpoints whose check reports `role` (their
+   * `role`, else a configured `role` label), never an unhealthy one: panic
+   * routing would otherwise send a role's connections to an instance whose
+   * role no check vouches for now (the control plane strips it too).
+   */
   role(role: string): EndpointSelection {
-    return this.#members(`role:${role}`, (e) => (e.role ?? e.labels.role) === role);
+    return this.#members(`role:${role}`, (e) => e.health !== 'unhealthy' && (e.role ?? e.labels.role) === role);
   }
 
   /** The selection over the endpoints `member` keeps, built once per `key` and reset. */

@@ -9,8 +9,24 @@ import { MAX_PREAMBLE_BYTES, parseAnswer, TCP_ALPN, TCP_MAGIC } from './tcp-prea
 /** A TCP connection to a callee's agent that answered `OK`, or why there is none. */
 export type DialResult =
   | { ok: true; socket: Socket; tail: Buffer }
-  /** `blame`: the endpoint's fault (a connect failure, a refusal: retried elsewhere, counted by outlier detection). */
+  /** `blame`: the endpoint's fault (a connect failure, a failed handshake, a timeout, `ERR MESHLET_APP_UNREACHABLE`: retried elsewhere, counted by outlier detection); a refusal of the caller ({@link CALLER_REFUSALS}) is not. */
   | { ok: false; code: string; message: string; blame: boolean };
+
+/**
+ * The callee's refusals that say no about the caller, not about the
+ * endpoint: they blame no endpoint (no outlier detection, no failure
+ * reported to the control plane) and are not retried, since every instance
+ * of the service applies the same policy. Every other `ERR` (the app
+ * unreachable, an unknown answer) blames the endpoint.
+ */
+export const CALLER_REFUSALS: ReadonlySet<string> = new Set([
+  AgentErrorCodes.AUTHZ_DENIED,
+  AgentErrorCodes.AUTHZ_POLICY_UNKNOWN,
+  AgentErrorCodes.MTLS_REQUIRED,
+  AgentErrorCodes.TCP_WRONG_SERVICE,
+  AgentErrorCodes.TCP_PREAMBLE_INVALID,
+  AgentErrorCodes.PRIMARY_FENCED,
+]);
 
 /** How {@link dialEndpoint} reaches an endpoint. */
 export interface DialOptions {
@@ -56,9 +72,9 @@ export async function dialEndpoint(endpoint: Endpoint, o: DialOptions): Promise<
       resolve('the connection closed');
     });
   });
-  const fail = (message: string, code: string = AgentErrorCodes.UPSTREAM_UNREACHABLE): DialResult => {
+  const fail = (message: string, code: string = AgentErrorCodes.UPSTREAM_UNREACHABLE, blame = true): DialResult => {
     socket.destroy();
-    return { ok: false, code, message: `${at}: ${message}`, blame: true };
+    return { ok: false, code, message: `${at}: ${message}`, blame };
   };
   if (connected !== undefined) return fail(connected);
   if (tls && (socket as TLSSocket).alpnProtocol !== TCP_ALPN)
@@ -68,6 +84,14 @@ export async function dialEndpoint(endpoint: Endpoint, o: DialOptions): Promise<
   const answer = await readLine(socket, MAX_PREAMBLE_BYTES, o.connectMs);
   if (answer.kind !== 'line') return fail(`no answer from the callee's agent (${answer.kind})`);
   const parsed = parseAnswer(answer.line);
-  if (!parsed.ok) return fail(`refused: ${parsed.message}`, parsed.code);
+  // A refusal of the caller (its identity, the policy, its preamble, the fence) is the callee working as it should:
+  // no failure of the endpoint, as an HTTP 403 is none. Otherwise any caller the policy denies could get every
+  // instance ejected and reported failing (the control plane's callers' quorum), taking the service offline.
+  if (!parsed.ok)
+    return fail(
+      `refused: ${parsed.message}`,
+      parsed.code,
+      !(answer.line.startsWith('ERR ') && CALLER_REFUSALS.has(parsed.code)),
+    );
   return { ok: true, socket, tail: answer.rest };
 }

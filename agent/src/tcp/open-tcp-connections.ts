@@ -6,7 +6,7 @@ import type { TcpCloseReason } from './tcp-relay.js';
 export interface OpenTcpConnection {
   service: string;
   endpoint: string;
-  /** The failover term it was opened under: a managed service's `role: primary` connection; undefined otherwise. */
+  /** The failover term it was opened under: a managed service's `role: primary` connection, or one with no role opened to the primary; undefined otherwise. */
   term: number | undefined;
   close(reason: TcpCloseReason): void;
 }
@@ -15,7 +15,8 @@ export interface OpenTcpConnection {
  * Whether a connection opened under `term` to `endpoint` must close under
  * a table whose failover state is `failover`: the term changed, the
  * endpoint is no longer the primary, or the table names none. Connections
- * opened without a term (no role, or an unmanaged service) are never fenced.
+ * opened without a term (`role: replica`, no role to an endpoint that was
+ * not the primary, or an unmanaged service) are never fenced.
  */
 export function isFenced(
   c: Pick<OpenTcpConnection, 'endpoint' | 'term'>,

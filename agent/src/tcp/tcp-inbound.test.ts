@@ -125,6 +125,14 @@ describe('TcpInbound', () => {
     replica.socket.destroy();
   });
 
+  it('attack: a connection that asked for no role (a writer behind a role-less port) to the primary is closed when the fence says so', async () => {
+    const roleless = await open('{"v":1,"service":"pg"}\n');
+    expect(roleless.first).toBe('OK');
+    const closed = once(roleless.socket, 'close');
+    fence.fence();
+    await closed;
+  });
+
   it("attack: a caller the service's authorization policy denies is refused; principal rules apply, HTTP conditions never allow", async () => {
     policy = { mode: 'enforce', rules: [{ action: 'allow', from: ['writer'], paths: ['/'] }] };
     expect((await open('{"v":1,"service":"pg"}\n')).first).toMatch(/^ERR MESHLET_AUTHZ_DENIED writer may not connect/);
@@ -142,5 +150,62 @@ describe('TcpInbound', () => {
     expect((await open('{"v":1,')).first).toMatch(
       /^ERR MESHLET_TCP_PREAMBLE_INVALID the preamble was not complete within 200 ms/,
     );
+  });
+});
+
+describe('TcpInbound, a fence event while the app connection opens', () => {
+  /** Admits the first primary caller, then fences at once (before the app connection can have opened). */
+  class RacingFence extends TermFence {
+    override admit(r: FencedRequest): FenceVerdict {
+      const verdict = super.admit(r);
+      if (verdict.ok && r.role === 'primary') queueMicrotask(() => this.fence());
+      return verdict;
+    }
+  }
+  /** The app records every byte that reaches it; the fence event comes before its connection can have opened. */
+  let slowApp: Server;
+  let racing: TcpInbound;
+  let racingFront: Server;
+  let racingPort: number;
+  const reached: string[] = [];
+
+  beforeAll(async () => {
+    slowApp = createServer((s) => {
+      s.on('data', (c: Buffer) => reached.push(c.toString()));
+      s.on('error', () => undefined);
+    });
+    const appPort = await listen(slowApp);
+    racing = new TcpInbound({
+      service: 'pg',
+      app: { host: '127.0.0.1', port: appPort },
+      connectTimeoutMs: 1000,
+      protocol: () => 'tcp',
+      tcp: () => undefined,
+      mode: () => 'strict',
+      authz: { service: 'pg', policy: () => undefined, trustDomain: () => 'meshlet.local', log },
+      fence: new RacingFence(),
+      log,
+      clock: () => performance.now(),
+    });
+    racingFront = createServer((s) => void racing.accept(s, 'spiffe://meshlet.local/svc/writer'));
+    racingPort = await listen(racingFront);
+  });
+
+  afterAll(() => {
+    racing.close();
+    racingFront.close();
+    slowApp.close();
+  });
+
+  it('attack: the primary fences itself between admitting a caller and its app connection opening: the caller gets no OK and no byte reaches the app', async () => {
+    const socket = connect({ host: '127.0.0.1', port: racingPort });
+    socket.on('error', () => undefined);
+    let got = '';
+    socket.on('data', (c: Buffer) => (got += c.toString()));
+    const closed = once(socket, 'close');
+    socket.write('{"v":1,"service":"pg","role":"primary","term":2}\nINSERT late\n');
+    await closed;
+    expect(got).toMatch(/^ERR MESHLET_PRIMARY_FENCED/);
+    expect(reached.join('')).toBe('');
   });
 });

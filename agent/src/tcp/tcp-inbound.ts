@@ -48,12 +48,14 @@ export interface TcpInboundOptions extends TcpReporting {
  * caller, the fence admits the role and term it asks for, and the app
  * accepted a connection; only then is `OK` sent, so that every refusal is a
  * connect failure the caller retries elsewhere. Connections admitted as
- * primary close the moment the fence says so.
+ * primary, or with no role, close the moment the fence says so.
  */
 export class TcpInbound {
   readonly #o: TcpInboundOptions;
   readonly #relays = new Set<TcpRelay>();
   readonly #primaries = new Set<TcpRelay>();
+  /** Connections the fence follows whose app connection is still opening. */
+  readonly #pending = new Set<Pending>();
   readonly #unfence: () => void;
   readonly #refusals: AuthzLogLimiter;
 
@@ -62,6 +64,7 @@ export class TcpInbound {
     this.#refusals = new AuthzLogLimiter(options.clock);
     this.#unfence = (options.fence ?? OPEN_FENCE).onFence(() => {
       for (const relay of [...this.#primaries]) relay.close('fenced');
+      for (const p of this.#pending) p.fenced = true;
     });
   }
 
@@ -124,17 +127,35 @@ export class TcpInbound {
     if (!authz.ok) return refuse('authz_denied', authz.code, authz.message);
     const fence = (o.fence ?? OPEN_FENCE).admit(p);
     if (!fence.ok) return refuse('fenced', fence.code, fence.message);
+    // A fence event while the app connection opens must not be missed: the connection is followed from here on,
+    // and admitted again once the app answered, before OK.
+    const pending: Pending = { fenced: false };
+    const followed = this.#follows(p.role);
+    if (followed) this.#pending.add(pending);
     const app = await connectApp(o.app, o.connectTimeoutMs);
+    this.#pending.delete(pending);
     if (typeof app === 'string')
       return refuse('app_unreachable', AgentErrorCodes.APP_UNREACHABLE, `cannot connect to the local app: ${app}`);
     if (socket.destroyed) {
       app.destroy();
+      socket.destroy();
       return;
+    }
+    const again = pending.fenced
+      ? {
+          ok: false as const,
+          code: AgentErrorCodes.PRIMARY_FENCED,
+          message: `${o.service} was fenced while the connection was being opened`,
+        }
+      : (o.fence ?? OPEN_FENCE).admit(p);
+    if (!again.ok) {
+      app.destroy();
+      return refuse('fenced', again.code, again.message);
     }
     socket.write(TCP_OK);
     const relay = new TcpRelay(socket, app, o.tcp()?.idleTimeoutMs ?? TCP_IDLE_TIMEOUT_MS, line.rest);
     this.#relays.add(relay);
-    if (p.role === 'primary') this.#primaries.add(relay);
+    if (followed) this.#primaries.add(relay);
     const closed = openTcpConnection(o, 'inbound', o.service);
     const opened = o.clock();
     const result = await relay.done;
@@ -149,6 +170,21 @@ export class TcpInbound {
     this.#unfence();
     for (const relay of [...this.#relays]) relay.close('shutdown');
   }
+
+  /**
+   * Whether the fence closes connections asking for `role`: the ones
+   * admitted as primary, and those that asked for no role (a writer may be
+   * behind one: when this instance stops being the primary they must not
+   * keep reaching it); never `role: replica` ones.
+   */
+  #follows(role: string | undefined): boolean {
+    return role !== 'replica';
+  }
+}
+
+/** A connection between its admission and its `OK`: whether the fence closed meanwhile. */
+interface Pending {
+  fenced: boolean;
 }
 
 /** A connection to the app, or why there is none. */

@@ -13,7 +13,7 @@ export function createTcpMetrics(registry: Registry) {
   return {
     connections: new Counter({
       name: 'meshlet_agent_tcp_connections_total',
-      help: 'TCP connections by how they were opened: ok (relayed), or why not (no_endpoint, no_primary, connect_failed, refused, unknown_service, preamble, mtls_required, wrong_service, authz_denied, fenced, app_unreachable).',
+      help: 'TCP connections by how they were opened: ok (relayed), or why not (no_endpoint, no_primary, connect_failed, refused, unknown_service, preamble, mtls_required, wrong_service, authz_denied, fenced, app_unreachable, role_unsupported).',
       labelNames: ['direction', 'service', 'result'] as const,
       registers: [registry],
     }),
@@ -50,7 +50,7 @@ export function createTcpMetrics(registry: Registry) {
     }),
     connectFailures: new Counter({
       name: 'meshlet_agent_tcp_connect_failures_total',
-      help: 'Outbound TCP connect attempts that failed (refused, timed out, a failed handshake, a callee that answered ERR), each retried on another endpoint while one is left; the endpoint is in the warning logged.',
+      help: "Outbound TCP connect attempts that failed by the endpoint's fault (refused, timed out, a failed handshake, a callee that could not reach its app), each retried on another endpoint while one is left; the endpoint is in the warning logged.",
       labelNames: ['service', 'code'] as const,
       registers: [registry],
     }),

@@ -3,12 +3,13 @@ import { type InstanceRole, type Logger, TCP_IDLE_TIMEOUT_MS } from '@meshlet/sh
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import type { MtlsConnector } from '../listener/mtls-connector.js';
 import type { RouteTable } from '../route/route-table.js';
-import { dialEndpoint } from './dial-endpoint.js';
-import type { OpenTcpConnections } from './open-tcp-connections.js';
+import { AgentErrorCodes } from '../errors.js';
+import { CALLER_REFUSALS, dialEndpoint } from './dial-endpoint.js';
 import { encodePreamble } from './tcp-preamble.js';
 import { TcpRelay } from './tcp-relay.js';
 import { openTcpConnection, reportTcpConnection, type TcpReporting } from './tcp-report.js';
 import { tcpTarget } from './tcp-target.js';
+import { isFenced, type OpenTcpConnections } from './open-tcp-connections.js';
 
 /** Options of {@link TcpOutbound}. */
 export interface TcpOutboundOptions extends TcpReporting {
@@ -34,10 +35,11 @@ export interface TcpUpstream {
  * upstream port goes to one endpoint, picked per connection by the
  * service's balancer (tiers, zones, panic and outlier ejections first;
  * ring_hash and maglev keyed on the client's address), reached through
- * {@link dialEndpoint}. A connect failure or a callee's refusal, before any
- * byte of the client's was sent, is retried on another endpoint, up to the
- * policy's `retries.maxRetries`, and counted against the endpoint by
- * outlier detection. Then the bytes are relayed both ways until either side
+ * {@link dialEndpoint}. A connect failure (the endpoint's fault), before
+ * any byte of the client's was sent, is retried on another endpoint, up to
+ * the policy's `retries.maxRetries`, and counted against the endpoint by
+ * outlier detection; a refusal of the caller (`CALLER_REFUSALS`) is
+ * neither. Then the bytes are relayed both ways until either side
  * closes, the idle timeout, or fencing (see {@link OpenTcpConnections}).
  */
 export class TcpOutbound {
@@ -56,25 +58,30 @@ export class TcpOutbound {
       client.destroy();
       reportTcpConnection(o, { ...base, result, code, message, retries, ...roleOf(upstream) });
     };
-    const table = o.table();
-    if (table === undefined) return refuse('no_endpoint', 'MESHLET_NO_ROUTING_TABLE', 'the agent has no routing table');
-    const target = tcpTarget(table, upstream.service, upstream.role, client.remoteAddress);
-    if (!target.ok) return refuse(target.result, target.code, target.message);
-    const { svc, lb, term, hash } = target;
-    const policy = svc.policy;
-    const preamble = encodePreamble({ v: 1, service: upstream.service, role: upstream.role, term });
     const tried = new Set<string>();
     let last = { code: '', message: '' };
-    for (let attempt = 0; attempt <= policy.retries.maxRetries; attempt++) {
+    for (let attempt = 0; ; attempt++) {
       if (client.destroyed) return;
-      const endpoint = lb.pick(hash === undefined ? { exclude: tried } : { exclude: tried, hash });
+      // The table is read afresh for every attempt: a dial can outlast a table install (a new term), and a retry
+      // must go to the primary of the table in force, under its term, not to the one the first attempt saw.
+      const table = o.table();
+      if (table === undefined)
+        return refuse('no_endpoint', 'MESHLET_NO_ROUTING_TABLE', 'the agent has no routing table', tried.size);
+      const target = tcpTarget(table, upstream.service, upstream.role, client.remoteAddress);
+      if (!target.ok) return refuse(target.result, target.code, target.message, tried.size);
+      const { svc, lb, term, hash } = target;
+      const exclude = target.exclude.size === 0 ? tried : new Set([...tried, ...target.exclude]);
+      const policy = svc.policy;
+      if (attempt > policy.retries.maxRetries) break;
+      const endpoint = lb.pick(hash === undefined ? { exclude } : { exclude, hash });
       if (endpoint === undefined) break;
+      const fencedBy = target.termOf(endpoint.id);
       tried.add(endpoint.id);
       const stats = o.stats.get(endpoint.id);
       stats.active++;
       const dialed = await dialEndpoint(endpoint, {
         service: upstream.service,
-        preamble,
+        preamble: encodePreamble({ v: 1, service: upstream.service, role: upstream.role, term }),
         connectMs: policy.timeouts.connectMs,
         connector: o.connector(),
       });
@@ -83,9 +90,21 @@ export class TcpOutbound {
         last = dialed;
         if (!dialed.blame) break;
         svc.outcome(endpoint.id, true);
-        o.metrics?.connectFailures.labels(upstream.service, dialed.code).inc();
+        o.metrics?.connectFailures.labels(upstream.service, codeLabel(dialed.code)).inc();
         o.log.warn({ service: upstream.service, endpoint: endpoint.id, code: dialed.code }, dialed.message);
         continue;
+      }
+      // A table installed while the dial was in flight fenced nothing of this connection (it was not registered
+      // yet): check it now, before a byte of the client's is relayed.
+      if (fencedSince(o.table(), upstream.service, endpoint.id, fencedBy)) {
+        stats.active--;
+        dialed.socket.destroy();
+        return refuse(
+          'fenced',
+          AgentErrorCodes.PRIMARY_FENCED,
+          `${endpoint.id} stopped being the primary of term ${fencedBy} while the connection was being opened`,
+          attempt,
+        );
       }
       svc.outcome(endpoint.id, false);
       if (client.destroyed) {
@@ -104,7 +123,7 @@ export class TcpOutbound {
       const forget = o.connections.add({
         service: upstream.service,
         endpoint: endpoint.id,
-        term,
+        term: fencedBy,
         close: (reason) => relay.close(reason),
       });
       const opened = o.clock();
@@ -117,16 +136,35 @@ export class TcpOutbound {
         ...roleOf(upstream),
         result: 'ok',
         endpoint: endpoint.id,
-        term,
+        term: fencedBy,
         retries: attempt,
         relay: result,
         durationMs: o.clock() - opened,
       });
       return;
     }
-    const result = last.code === '' ? 'no_endpoint' : 'connect_failed';
+    const result = last.code === '' ? 'no_endpoint' : CALLER_REFUSALS.has(last.code) ? 'refused' : 'connect_failed';
     refuse(result, last.code || 'MESHLET_NO_HEALTHY_ENDPOINT', last.message || 'every endpoint was tried', tried.size);
   }
+}
+
+/** Whether the table in force now fences a connection opened to `endpoint` under `term` (see {@link isFenced}). */
+function fencedSince(
+  table: RouteTable | undefined,
+  service: string,
+  endpoint: string,
+  term: number | undefined,
+): boolean {
+  if (term === undefined) return false;
+  const managed = table?.service(service)?.policy.failover?.mode === 'managed';
+  return isFenced({ endpoint, term }, table?.routes.services[service]?.failover, managed);
+}
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(AgentErrorCodes));
+
+/** A metric label for a failure's code: the callee writes its `ERR` line, so only the agent's own codes, else `other`. */
+export function codeLabel(code: string): string {
+  return KNOWN_CODES.has(code) ? code : 'other';
 }
 
 function roleOf(u: TcpUpstream): { role?: string } {

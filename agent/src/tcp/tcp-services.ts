@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import type { AgentConfig, Logger } from '@meshlet/shared';
+import type { AgentConfig, InstanceRole, Logger } from '@meshlet/shared';
+import { AgentErrorCodes } from '../errors.js';
 import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { MtlsConnector } from '../listener/mtls-connector.js';
@@ -9,6 +10,8 @@ import { OpenTcpConnections } from './open-tcp-connections.js';
 import { createTcpMetrics, type TcpMetrics } from './tcp-metrics.js';
 import { TcpInbound, type TcpInboundOptions } from './tcp-inbound.js';
 import { TcpOutbound, type TcpUpstream } from './tcp-outbound.js';
+import { refuseRolePort } from './refuse-role-port.js';
+import { reportTcpConnection } from './tcp-report.js';
 
 /** What {@link TcpServices} is built with: the agent's shared parts. */
 export interface TcpServicesParts {
@@ -37,6 +40,11 @@ export class TcpServices {
   readonly #accessLog: Logger | undefined;
   readonly #outbound: TcpOutbound;
   readonly #waiters = new Set<() => void>();
+  /** Services whose `role` port refusal was logged already (once per port, not per connection). */
+  readonly #roleWarned = new Set<string>();
+  /** The TCP connections taken and not closed yet, relayed or not (closed by {@link close}). */
+  readonly #sockets = new Set<Socket>();
+  #closed = false;
   #inbound: TcpInbound | undefined;
 
   constructor(config: AgentConfig, options: TcpServicesParts) {
@@ -56,18 +64,25 @@ export class TcpServices {
   /**
    * Makes a dedicated upstream port decide per connection: once the table
    * has the service, a `protocol: tcp` service's connection is relayed as
-   * bytes, any other goes to the port's HTTP handling as before. Call before
+   * bytes, any other goes to the port's HTTP handling as before, except on
+   * a port with `role` (only the TCP relay honours it): refused. Call before
    * the port's server is guarded and bound (its limits then apply to both).
    */
   attach(listener: OutboundListener, upstream: TcpUpstream): void {
     const server = listener.server;
     server.removeAllListeners('connection');
     server.on('connection', (socket: Socket) => {
+      if (!this.#track(socket)) return;
       this.#decide(socket, upstream).then(
         (tcp) => {
           if (tcp === undefined) return;
           if (tcp) this.#outbound.handle(socket, upstream).catch((e: unknown) => this.#failed(socket, e));
-          else listener.acceptConnection(socket);
+          else if (upstream.role !== undefined) this.#refuseRole(socket, { ...upstream, role: upstream.role });
+          else {
+            // The HTTP handling's own shutdown (a graceful drain) owns it from here.
+            this.#sockets.delete(socket);
+            listener.acceptConnection(socket);
+          }
         },
         () => socket.destroy(),
       );
@@ -101,7 +116,7 @@ export class TcpServices {
   /** Where the inbound listener hands a TCP connection (closed when the agent fronts no instance). */
   readonly acceptInbound = (socket: Socket, caller: string | undefined): void => {
     if (this.#inbound === undefined) socket.destroy();
-    else this.#inbound.accept(socket, caller).catch((e: unknown) => this.#failed(socket, e));
+    else if (this.#track(socket)) this.#inbound.accept(socket, caller).catch((e: unknown) => this.#failed(socket, e));
   };
 
   /** A new table: closes the connections it fences, wakes connections waiting for their service. */
@@ -118,11 +133,50 @@ export class TcpServices {
     for (const wake of [...this.#waiters]) wake();
   }
 
-  /** Closes every TCP connection, both sides (the agent stops). */
+  /**
+   * Closes every TCP connection, both sides (the agent stops): the relayed
+   * ones (close reason `shutdown`), and those not relaying yet (waiting for
+   * their service, mid-dial, or connecting to the app), so that no
+   * connection outlives the stop or is registered after it; connections
+   * arriving later are closed at once.
+   */
   close(): void {
+    this.#closed = true;
     this.connections.closeAll('shutdown');
     this.#inbound?.close();
+    for (const socket of [...this.#sockets]) socket.destroy();
     for (const wake of [...this.#waiters]) wake();
+  }
+
+  /** Follows `socket` until it closes; false (and closed) once the services are closed. */
+  #track(socket: Socket): boolean {
+    if (this.#closed) {
+      socket.destroy();
+      return false;
+    }
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    return true;
+  }
+
+  /** A port with `role` whose service is not `protocol: tcp`: refused (see {@link refuseRolePort}), logged once per port. */
+  #refuseRole(socket: Socket, upstream: { service: string; role: InstanceRole }): void {
+    const svc = this.#o.table()?.service(upstream.service);
+    const message = refuseRolePort(socket, upstream, svc !== undefined, svc?.policy.protocol);
+    reportTcpConnection(
+      { metrics: this.metrics, accessLog: this.#accessLog },
+      {
+        direction: 'outbound',
+        service: upstream.service,
+        role: upstream.role,
+        result: 'role_unsupported',
+        code: AgentErrorCodes.UPSTREAM_ROLE_UNSUPPORTED,
+        message,
+      },
+    );
+    if (this.#roleWarned.has(upstream.service)) return;
+    this.#roleWarned.add(upstream.service);
+    this.#o.log.warn({ service: upstream.service, code: AgentErrorCodes.UPSTREAM_ROLE_UNSUPPORTED }, message);
   }
 
   /** A TCP connection failed inside the agent (a bug): logged, and closed rather than left hanging. */

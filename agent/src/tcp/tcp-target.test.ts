@@ -69,6 +69,18 @@ describe('tcpTarget (where a new TCP connection may go)', () => {
     expect(t.ok && t.term).toBe(8);
   });
 
+  it("attack: a managed service with no role: an instance that says primary but is not the table's primary gets no connection, and one to the primary is fenced by its term", () => {
+    const failover = { term: 9, holder: 'pg-2', primary: 'pg-2', candidates: [] };
+    const t = tcpTarget(
+      table({ protocol: 'tcp', failover: { mode: 'managed' } }, three, failover),
+      'pg',
+      undefined,
+      undefined,
+    );
+    expect(t.ok && [...t.exclude]).toEqual(['pg-1']);
+    expect(t.ok && [t.termOf('pg-2'), t.termOf('pg-3')]).toEqual([9, undefined]);
+  });
+
   it('managed service with no primary: refused, never a guess', () => {
     const failover = { term: 8, candidates: ['pg-2'] };
     const t = tcpTarget(
@@ -96,6 +108,19 @@ describe('tcpTarget (where a new TCP connection may go)', () => {
     // TcpOutbound holds an endpoint's `active` up for as long as each relayed connection is open.
     stats.get('a').active = 3;
     expect(picks(tcpTarget(t, 'pg', undefined, undefined))).toEqual(Array(6).fill('b'));
+  });
+
+  it('attack: panic routing (every endpoint unhealthy) sends a role: primary connection to an unhealthy endpoint whose configured label says primary: none is picked', () => {
+    const t = tcpTarget(
+      table({ protocol: 'tcp' }, [
+        ep('pg-1', { labels: { role: 'primary' }, health: 'unhealthy' }),
+        ep('pg-2', { role: 'replica', health: 'unhealthy' }),
+      ]),
+      'pg',
+      'primary',
+      undefined,
+    );
+    expect(t).toMatchObject({ ok: false, result: 'no_endpoint' });
   });
 
   it('an unknown service or an empty role set is refused with its reason', () => {

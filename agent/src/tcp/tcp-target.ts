@@ -12,6 +12,15 @@ export type TcpTarget =
       lb: EndpointSelection;
       /** The failover term it is opened under (a managed service's `role: primary` connection); fenced when it changes. */
       term: number | undefined;
+      /**
+       * The term a connection to `endpoint` is fenced by: {@link term} for
+       * `role: primary`; for a managed service's connection with no role, the
+       * table's term when `endpoint` is its primary (a writer may be behind
+       * it), else undefined (never fenced).
+       */
+      termOf(endpoint: string): number | undefined;
+      /** Endpoints no new connection may go to: with no role, those reporting primary that are not the managed service's primary. */
+      exclude: ReadonlySet<string>;
       /** The source address's hash, for ring_hash and maglev. */
       hash: number | undefined;
     }
@@ -22,7 +31,10 @@ export type TcpTarget =
  * an upstream with a `role` those of that role; for a managed service's
  * `role: primary`, only the current term's primary (none: refused with
  * `MESHLET_NO_PRIMARY`, never a guess). The hash balancers are keyed on the
- * client's address, the only key a TCP connection has.
+ * client's address, the only key a TCP connection has. A managed
+ * service's connection with no role goes to any endpoint but one that
+ * reports primary without being the table's primary, and one opened to the
+ * primary is fenced as a `role: primary` one is (see `termOf`).
  */
 export function tcpTarget(
   table: RouteTable,
@@ -63,5 +75,13 @@ export function tcpTarget(
   const kind = svc.policy.balancer.kind;
   const hash =
     (kind === 'ring_hash' || kind === 'maglev') && clientAddress !== undefined ? hashString(clientAddress) : undefined;
-  return { ok: true, svc, lb, term, hash };
+  let termOf = (_endpoint: string): number | undefined => term;
+  const exclude = new Set<string>();
+  if (role === undefined && managed) {
+    termOf = (endpoint: string) => (failover?.primary === endpoint ? failover.term : undefined);
+    // An instance that says primary but is not the table's primary (a deposed one that came back as primary, or one
+    // whose term ended) may take writes that the new primary never sees: no new connection goes there.
+    for (const e of svc.endpoints) if (e.role === 'primary' && e.id !== failover?.primary) exclude.add(e.id);
+  }
+  return { ok: true, svc, lb, term, termOf, exclude, hash };
 }

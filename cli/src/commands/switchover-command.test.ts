@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { useCannedServer } from '../test-support/cli-harness.js';
+import { CannedServer, meshctl, TOKEN, useCannedServer } from '../test-support/cli-harness.js';
 
 const instances = [
   { id: 'pg-1', routable: true, priority: 1, role: 'replica', checkHealthy: true, replicationOffset: 900, lagBytes: 0 },
@@ -56,5 +56,31 @@ describe('meshctl switchover, get failover', () => {
     expect(r.stdout).toMatch(/^service\/pg term 9 primary pg-2 \(holder pg-2\) candidates pg-1/);
     expect(r.stdout).toMatch(/switchover-completed/);
     expect((await run('get', 'failover')).code).toBe(2);
+  });
+
+  it('pointed at a follower: the switchover goes to the leader it names, and meshctl follows it there (the follower shows none)', async () => {
+    const follower = await new CannedServer().start();
+    const leader = await new CannedServer().start();
+    try {
+      follower.routes.set('POST /v1/services/pg/switchover', {
+        status: 503,
+        body: { error: { code: 'MESHLET_NOT_LEADER', message: 'this replica follows', leader: leader.url } },
+      });
+      // A follower decides no switchover: it shows the primary without one.
+      follower.routes.set('GET /v1/services/pg/failover', {
+        body: { ...DONE, state: { term: 7, holder: 'pg-1', primary: 'pg-1', candidates: ['pg-2'] }, events: [] },
+      });
+      leader.routes.set('POST /v1/services/pg/switchover', {
+        status: 202,
+        body: { service: 'pg', state: { term: 7, primary: 'pg-1', candidates: ['pg-2'], switchoverTo: 'pg-2' } },
+      });
+      leader.routes.set('GET /v1/services/pg/failover', { body: DONE });
+      const r = await meshctl(['switchover', 'pg', '--to', 'pg-2', '--server', follower.url, '--token', TOKEN]);
+      expect(r.stderr).toMatch(/pg-2 is the primary of term 9/);
+      expect(r.code).toBe(0);
+      expect(leader.seen.filter((x) => x.method === 'GET').length).toBeGreaterThan(0);
+    } finally {
+      await Promise.all([follower.stop(), leader.stop()]);
+    }
   });
 });

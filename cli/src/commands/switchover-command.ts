@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CliError, CliErrorCodes, usageError } from '../cli-error.js';
 import { type Command, type CommandContext, OUTPUT_OPTION, stringOption } from '../command.js';
-import type { AdminClient } from '../admin-client.js';
+import { AdminClient, parseAnswer } from '../admin-client.js';
 import { parseOutputFormat, renderDocument, tableWidth } from '../output.js';
 import { cell } from '../resources.js';
 import { formatTable } from '../table.js';
@@ -95,6 +95,13 @@ async function follow(ctx: CommandContext, client: AdminClient, service: string,
   }
 }
 
+/** Follows the switchover on `client` until done, abandoned or past its timeout (and 5 s). */
+async function followOn(ctx: CommandContext, client: AdminClient, service: string, to: string) {
+  const policy = (await client.get<FailoverView>(`${path(service)}/failover`)).policy;
+  const deadline = ctx.io.clock() + (policy?.switchoverTimeoutMs ?? 30_000) + 5_000;
+  return follow(ctx, client, service, to, deadline);
+}
+
 /** `meshctl switchover SERVICE --to INSTANCE`: a planned handover of a managed service's primary. */
 export const switchoverCommand: Command = {
   name: 'switchover',
@@ -120,16 +127,18 @@ export const switchoverCommand: Command = {
       throw usageError('switchover needs --to INSTANCE, the instance to become primary', 'switchover');
     const format = parseOutputFormat(stringOption(values, 'output'), 'switchover');
     const client = await ctx.client();
-    const started = await client.json<FailoverView>('POST', `${path(service)}/switchover`, {
+    const answer = await client.text('POST', `${path(service)}/switchover`, {
       context: `failover/${service}`,
       body: { to },
       followLeader: (follower: string, leader: string) =>
         ctx.io.stderr.write(`note: ${follower} follows; sent to the leader at ${leader}\n`),
     });
+    const started = parseAnswer<FailoverView>(answer.text, 'POST', `${path(service)}/switchover`, answer.connection);
     ctx.io.stderr.write(`switchover of service/${service} to ${to} requested\n`);
-    const policy = (await client.get<FailoverView>(`${path(service)}/failover`)).policy;
-    const deadline = ctx.io.clock() + (policy?.switchoverTimeoutMs ?? 30_000) + 5_000;
-    const { done, view } = await follow(ctx, client, service, to, deadline);
+    // Only the leader runs the switchover: follow it there (a follower shows none, as if it were abandoned).
+    const leader =
+      answer.connection.server === client.connection.server ? undefined : new AdminClient(answer.connection);
+    const { done, view } = await followOn(ctx, leader ?? client, service, to).finally(() => leader?.close());
     if (format === 'table') printFailover(ctx, view);
     else ctx.io.stdout.write(renderDocument(format, { requested: started, now: view }));
     if (!done)

@@ -27,11 +27,25 @@ export function withPolicies(
  * sets its `role` label to it, over a configured `role` label: the check
  * knows which instance is the primary now, the configuration only what it
  * was meant to be. Route subsets such as `{role: primary}` then follow the
- * check. Labels are copied, never changed in place (they are the record's).
+ * check. An unhealthy endpoint carries no role at all, neither reported
+ * (possibly stale: an agent gone without a goodbye keeps its last report)
+ * nor a configured `role: primary|replica` label, so that panic routing
+ * (which also uses unhealthy endpoints) never sends a role's traffic to an
+ * instance no one can vouch for. Labels are copied, never changed in place
+ * (they are the record's).
  */
 export function markRoles(services: Record<string, ServiceRoutes>, roles: Pick<InstanceRoles, 'get'>): void {
   for (const [name, routes] of Object.entries(services)) {
     for (const endpoint of routes.endpoints) {
+      if (endpoint.health === 'unhealthy') {
+        delete endpoint.role;
+        const configured = endpoint.labels.role;
+        if (configured === 'primary' || configured === 'replica') {
+          const { role: _dropped, ...rest } = endpoint.labels;
+          endpoint.labels = rest;
+        }
+        continue;
+      }
       const role = roles.get(name, endpoint.id)?.role;
       if (role === undefined) continue;
       endpoint.role = role;

@@ -59,10 +59,19 @@ export const FailoverState = Type.Object({
   switchoverTo: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   /**
    * During a switchover: the target's reported replication offset has reached
-   * the primary's last reported one, so the primary (fenced, taking no more
-   * writes) may demote and resign. Absent: not yet.
+   * the primary's last reported one (for operators: that report may predate
+   * the primary's fence, so the primary does not act on it; see
+   * `switchoverTargetOffset`). Absent: not yet.
    */
   switchoverCaughtUp: Type.Optional(Type.Boolean()),
+  /**
+   * During a switchover: the target's last reported replication offset (while
+   * it is a healthy routed instance). The primary hands over once this reaches
+   * the offset its own check reports after it fenced (added for review
+   * finding 2; `switchoverCaughtUp` compares with a report from before the
+   * fence and is for operators only).
+   */
+  switchoverTargetOffset: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 53 - 1 })),
 });
 /** {@inheritDoc FailoverState} */
 export type FailoverState = Static<typeof FailoverState>;

@@ -7,7 +7,12 @@ export type FailoverEvent = Omit<MeshEvent, 'seq' | 'time'>;
 
 /** The step of a managed failover an event records (its `evidence.step`). */
 export type FailoverStep =
-  'term-began' | 'primary-published' | 'switchover-requested' | 'switchover-completed' | 'switchover-abandoned';
+  | 'term-began'
+  | 'term-ended'
+  | 'primary-published'
+  | 'switchover-requested'
+  | 'switchover-completed'
+  | 'switchover-abandoned';
 
 /** Why the election was free when a new term began, in an operator's words. */
 export function termCause(released: CoordReason | undefined, switchoverTo: string | undefined, holder: string): string {
@@ -28,6 +33,31 @@ export function termCause(released: CoordReason | undefined, switchoverTo: strin
     default:
       return released;
   }
+}
+
+/**
+ * Why a term ended, in an operator's words: the coordinator's reason, and for
+ * a resign what the holder's last report and the state say of it (the agent
+ * gives no reason when it resigns): its check failed, its check says replica,
+ * a switchover handed over, or it was never published as primary (its
+ * promote failed, or its check did not say primary in time).
+ */
+export function endCause(
+  reason: CoordReason,
+  report: RoleReport | undefined,
+  wasPrimary: boolean,
+  switchoverTo: string | undefined,
+): string {
+  if (reason !== 'released') return termCause(reason, undefined, '');
+  if (switchoverTo !== undefined) return `the primary handed over (switchover to ${switchoverTo})`;
+  if (report !== undefined && !report.healthy) return 'the primary resigned: its check failed';
+  if (!wasPrimary)
+    return (
+      'the holder resigned, never published as primary (its promote failed, or its check did not say ' +
+      'primary within promote.timeoutMs)'
+    );
+  if (report?.role === 'replica') return 'the primary resigned: its check says replica';
+  return 'the primary resigned';
 }
 
 /** What the event keeps of an instance's last check report. */

@@ -96,10 +96,11 @@ describe('ManagedFailover', () => {
     expect(steps).toEqual([
       ['term-began', 'none', 'pg-1'],
       ['primary-published', 'none', 'pg-1'],
+      ['term-ended', 'pg-1', 'none'],
       ['term-began', 'pg-1', 'pg-2'],
       ['primary-published', 'none', 'pg-2'],
     ]);
-    const began = t.events[2] as MeshEvent;
+    const began = t.events[3] as MeshEvent;
     expect(began.evidence).toMatchObject({ term: 9, previousTerm: 7, lagBytes: { new: 500 } });
     expect(began.reason).toMatch(/lease lapsed/);
   });
@@ -115,6 +116,33 @@ describe('ManagedFailover', () => {
     t.advance(POLICY.leaseMs);
     expect(t.mf.state('pg')?.candidates).toEqual(['pg-1', 'pg-2']);
     expect(t.mf.refusal('pg', 'pg-1')).toBeUndefined();
+  });
+
+  it('a stale former primary (not the last holder, far behind) is no candidate: the caught-up standby takes the vacant term', () => {
+    const t = setup();
+    t.report('pg-1', 'primary', 1_000); // term 5's primary; its rejoin failed: its check still says primary
+    t.report('pg-2', 'primary', 50_000);
+    t.report('pg-3', 'replica', 50_000);
+    t.elect('pg-2', 7);
+    t.mf.state('pg');
+    t.routable.delete('pg-2'); // pg-2 dies
+    t.roles.forget('pg', 'pg-2');
+    t.elect(undefined, 0, 'expired');
+    expect(t.mf.state('pg')?.candidates).toEqual(['pg-3']);
+    expect(t.mf.refusal('pg', 'pg-1')).toMatch(/pg-1 is not a failover candidate/);
+    // The last holder whose agent restarted with its check still primary comes first, when within maxLagBytes.
+    t.routable.add('pg-2');
+    t.report('pg-2', 'primary', 50_000);
+    expect(t.mf.state('pg')?.candidates).toEqual(['pg-2', 'pg-3']);
+  });
+
+  it('a sitting primary far behind the best reported offset is no candidate, even before any term is known', () => {
+    const t = setup();
+    t.report('pg-1', 'primary', 1_000);
+    t.report('pg-2', 'replica', 50_000);
+    expect(t.mf.state('pg')?.candidates).toEqual([]);
+    t.advance(POLICY.leaseMs);
+    expect(t.mf.state('pg')?.candidates).toEqual(['pg-2']);
   });
 
   it('refuses the election to a non-candidate while there are candidates, naming them and its lag', () => {
@@ -157,6 +185,93 @@ describe('ManagedFailover', () => {
     );
   });
 
+  it("a switchover publishes the target's offset for the primary to compare with its own after its fence", () => {
+    const t = setup();
+    t.report('pg-1', 'primary', 10_000);
+    t.report('pg-2', 'replica', 9_990);
+    t.elect('pg-1', 3);
+    expect(t.mf.requestSwitchover('pg', 'pg-2', 'ops').ok).toBe(true);
+    expect(t.mf.state('pg')?.switchoverTargetOffset).toBe(9_990);
+    t.report('pg-2', 'replica', 10_400);
+    expect(t.mf.state('pg')?.switchoverTargetOffset).toBe(10_400);
+  });
+
+  it('a switchover whose target fell behind maxLagBytes: the target is refused the vacant term, the switchover abandoned, a caught-up standby may take it', () => {
+    const t = setup();
+    t.report('pg-1', 'primary', 10_000);
+    t.report('pg-2', 'replica', 9_990);
+    t.report('pg-3', 'replica', 10_000);
+    t.elect('pg-1', 3);
+    expect(t.mf.requestSwitchover('pg', 'pg-2', 'ops').ok).toBe(true);
+    t.report('pg-2', 'replica', 8_000); // its replication stalled: 2000 behind
+    t.elect(undefined, 0, 'released');
+    expect(t.mf.refusal('pg', 'pg-2')).toMatch(/pg-2 is not a failover candidate/);
+    expect(t.mf.state('pg')?.switchoverTo).toBeUndefined();
+    expect(t.events.at(-1)?.evidence['step']).toBe('switchover-abandoned');
+    expect(t.mf.refusal('pg', 'pg-3')).toBeUndefined();
+  });
+
+  it('a new control plane (no primary seen) counts lag from the highest reported offset: a far-behind standby is no candidate', () => {
+    const t = setup();
+    t.report('pg-2', 'replica', 10_000);
+    t.report('pg-3', 'replica', 1_000);
+    expect(t.mf.state('pg')?.candidates).toEqual([]); // first seen now: standbys wait leaseMs for a sitting primary
+    t.advance(POLICY.leaseMs);
+    expect(t.mf.state('pg')?.candidates).toEqual(['pg-2']);
+  });
+
+  it('a switchover whose target dies while the fenced primary still holds is abandoned at once, never caught up from its last report', () => {
+    const t = setup();
+    t.report('pg-1', 'primary', 10_000);
+    t.report('pg-2', 'replica', 10_000);
+    t.elect('pg-1', 3);
+    expect(t.mf.requestSwitchover('pg', 'pg-2', 'ops').ok).toBe(true);
+    t.routable.delete('pg-2'); // its agent died; InstanceRoles still has its last report
+    const s = t.mf.state('pg');
+    expect(s?.switchoverTo).toBeUndefined();
+    expect(s?.switchoverCaughtUp).toBeUndefined();
+    expect(s?.switchoverTargetOffset).toBeUndefined();
+    expect(t.events.at(-1)?.evidence['step']).toBe('switchover-abandoned');
+    expect(s).toMatchObject({ term: 3, primary: 'pg-1' });
+  });
+
+  it('the end of a term is an event (the start of a write outage) with the cause read from the holder: check replica, check failed, never primary', () => {
+    const t = setup();
+    t.report('pg-1', 'primary', 10_000);
+    t.report('pg-2', 'replica', 10_000);
+    t.elect('pg-1', 3);
+    t.mf.state('pg');
+    t.report('pg-1', 'replica', 10_000);
+    t.elect(undefined, 0, 'released');
+    const ended = t.events.at(-1) as MeshEvent;
+    expect(ended).toMatchObject({ from: 'pg-1', to: 'none' });
+    expect(ended.evidence).toMatchObject({ step: 'term-ended', term: 3, holder: 'pg-1', wasPrimary: true });
+    expect(ended.reason).toMatch(/term 3 ended: .*its check says replica/);
+    t.elect('pg-2', 5);
+    expect(t.events.at(-1)?.evidence['cause']).toMatch(/its check says replica/);
+    t.mf.state('pg');
+    t.report('pg-2', 'primary', 10_000, false);
+    t.elect(undefined, 0, 'released');
+    expect(t.events.at(-1)?.reason).toMatch(/term 5 ended: .*its check failed/);
+    t.report('pg-3', 'replica', 10_000);
+    t.elect('pg-3', 6); // never says primary
+    t.mf.state('pg');
+    t.elect(undefined, 0, 'released');
+    expect(t.events.at(-1)?.reason).toMatch(/term 6 ended: .*never published as primary \(its promote failed/);
+  });
+
+  it("term-began's lagBytes.old is the old primary's distance from the most advanced offset known, not from itself", () => {
+    const t = setup();
+    t.report('pg-1', 'primary', 10_000);
+    t.report('pg-2', 'replica', 10_000);
+    t.elect('pg-1', 3);
+    t.mf.state('pg');
+    t.report('pg-1', 'primary', 4_000); // its database came back rewound
+    t.elect(undefined, 0, 'expired');
+    t.elect('pg-2', 5);
+    expect(t.events.at(-1)?.evidence['lagBytes']).toEqual({ old: 6_000, new: 0 });
+  });
+
   it('a switchover not done within switchoverTimeoutMs is abandoned (an event), and the primary stays', () => {
     const t = setup();
     t.report('pg-1', 'primary', 10_000);
@@ -180,7 +295,7 @@ describe('ManagedFailover', () => {
     expect(t.mf.refusal('pg', 'pg-3')).toMatch(/in progress/);
     t.routable.delete('pg-2');
     expect(t.mf.state('pg')?.switchoverTo).toBeUndefined();
-    expect(t.events.at(-1)?.reason).toMatch(/abandoned pg-2 is not a healthy routed instance/);
+    expect(t.events.at(-1)?.reason).toMatch(/abandoned pg-2 is not a healthy routed candidate/);
     expect(t.mf.refusal('pg', 'pg-3')).toBeUndefined();
   });
 

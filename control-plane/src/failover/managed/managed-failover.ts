@@ -1,15 +1,24 @@
 import type { CoordReason, FailoverState, ManagedFailoverPolicy, ServiceRoutes } from '@meshlet/shared';
 import type { DecisionSink } from '../../events/event-log.js';
 import type { InstanceRoles } from '../../health/instance-roles.js';
-import { failoverEvent, lagOf, lastCheck, termCause } from './failover-events.js';
-import { type FailoverMember, rankCandidates } from './rank-candidates.js';
+import { endCause, failoverEvent, lagOf, lastCheck } from './failover-events.js';
+import { type FailoverMember, rankCandidates, referenceOffset, sittingPrimaries } from './rank-candidates.js';
 import { type SwitchoverOutcome, switchoverProblem } from './switchover-problem.js';
+import { describeFailover, type FailoverDescription } from './failover-description.js';
 import { Switchovers } from './switchovers.js';
 
 /** The failover election of a service as the coordinator has it: its holder's instance and term. */
 export interface ElectionView {
   holder: string;
   token: number;
+}
+
+/** The last term, holder, primary and primary offset seen of a service (kept while the election is vacant). */
+interface LastTerm {
+  term: number;
+  holder: string | undefined;
+  primary: string | undefined;
+  offset: number | undefined;
 }
 
 /** Options of {@link ManagedFailover}. */
@@ -27,22 +36,6 @@ export interface ManagedFailoverOptions {
   onChange: () => void;
 }
 
-/** A managed service's failover as operators read it. */
-export interface FailoverDescription {
-  service: string;
-  policy: ManagedFailoverPolicy;
-  state: FailoverState;
-  instances: {
-    id: string;
-    routable: boolean;
-    priority?: number;
-    role?: string;
-    checkHealthy?: boolean;
-    replicationOffset?: number;
-    lagBytes?: number;
-  }[];
-}
-
 /**
  * The control plane's part of managed failover (`policy.failover.mode:
  * managed`, see docs/databases.md). It does not choose a primary itself: the
@@ -58,9 +51,11 @@ export class ManagedFailover {
   readonly #o: ManagedFailoverOptions;
   #read: (service: string) => ElectionView | undefined = () => undefined;
   /** The last term and primary seen per service (the term stays published while the election is vacant). */
-  readonly #last = new Map<string, { term: number; primary: string | undefined; offset: number | undefined }>();
-  /** Why the election was last freed, per service. */
-  readonly #released = new Map<string, CoordReason>();
+  readonly #last = new Map<string, LastTerm>();
+  /** Why the election was last freed, per service (the cause of the next term). */
+  readonly #released = new Map<string, string>();
+  /** The last term whose end was recorded, per service (an event once per term). */
+  readonly #ended = new Map<string, number>();
   readonly #switchovers: Switchovers;
   /** The state last published per service (JSON), to push only when it changes. */
   readonly #published = new Map<string, string>();
@@ -117,20 +112,22 @@ export class ManagedFailover {
   electionChanged(service: string, holder: ElectionView | undefined, reason: CoordReason): void {
     const policy = this.#o.policyOf(service);
     if (policy === undefined) return;
+    const last = this.#last.get(service);
     if (holder === undefined) {
-      this.#released.set(service, reason);
+      this.#termEnded(service, last, reason);
       this.#o.onChange();
       return;
     }
-    const last = this.#last.get(service);
     const roles = this.#o.roles;
     const old = last?.primary;
     const switchoverTo = this.#switchovers.target(service);
-    const cause = termCause(this.#released.get(service), switchoverTo, holder.holder);
+    const cause = switchoverTo === holder.holder ? 'switchover' : (this.#released.get(service) ?? 'first election');
     this.#released.delete(service);
     const oldReport = old === undefined ? undefined : roles.get(service, old);
     const newReport = roles.get(service, holder.holder);
-    const offset = oldReport?.replicationOffset ?? last?.offset;
+    // Lags from the most advanced offset known (the old primary's own report may be behind its last published one).
+    const known = [oldReport?.replicationOffset, last?.offset].filter((o): o is number => o !== undefined);
+    const offset = known.length === 0 ? undefined : Math.max(...known);
     this.#o.events.add(
       failoverEvent(service, 'term-began', old, holder.holder, `term ${holder.token} began: ${cause}`, {
         term: holder.token,
@@ -145,13 +142,38 @@ export class ManagedFailover {
     this.#o.onChange();
   }
 
+  /** The election became vacant: records why (for the next term) and, once per term, the `term-ended` event. */
+  #termEnded(service: string, last: LastTerm | undefined, reason: CoordReason): void {
+    const ended = last?.holder;
+    const report = ended === undefined ? undefined : this.#o.roles.get(service, ended);
+    const wasPrimary = ended !== undefined && last?.primary === ended;
+    const cause = endCause(reason, report, wasPrimary, this.#switchovers.target(service));
+    this.#released.set(service, cause);
+    if (last === undefined || ended === undefined || this.#ended.get(service) === last.term) return;
+    this.#ended.set(service, last.term);
+    this.#o.events.add(
+      failoverEvent(service, 'term-ended', ended, undefined, `term ${last.term} ended: ${cause}`, {
+        term: last.term,
+        holder: ended,
+        wasPrimary,
+        cause,
+        lastCheck: lastCheck(report),
+      }),
+    );
+  }
+
   /** The failover state of a managed service now (undefined: not managed). */
   state(service: string): FailoverState | undefined {
     const policy = this.#o.policyOf(service);
     if (policy === undefined) return undefined;
     const members = this.#members(service);
     const election = this.#read(service);
-    const last = this.#last.get(service) ?? { term: 0, primary: undefined, offset: undefined };
+    const last: LastTerm = this.#last.get(service) ?? {
+      term: 0,
+      holder: undefined,
+      primary: undefined,
+      offset: undefined,
+    };
     const term = election?.token ?? last.term;
     const holderMember = election && members.find((m) => m.id === election.holder);
     const r = holderMember?.report;
@@ -172,18 +194,21 @@ export class ManagedFailover {
         ),
       );
     }
-    this.#last.set(service, { term, primary: primary ?? (election ? undefined : last.primary), offset });
+    const holder = election?.holder ?? last.holder;
+    this.#last.set(service, { term, holder, primary: primary ?? (election ? undefined : last.primary), offset });
     const state: FailoverState = {
       term,
-      candidates: this.#candidates(service, members, election, offset, policy, term),
+      candidates: this.#candidates(service, members, election, referenceOffset(offset, members), policy, term, holder),
     };
     if (election) state.holder = election.holder;
     if (primary !== undefined) state.primary = primary;
     const sw = this.#switchovers.current(service, state, members);
     if (sw) {
       state.switchoverTo = sw.to;
-      const target = members.find((m) => m.id === sw.to)?.report?.replicationOffset;
+      const to = members.find((m) => m.id === sw.to);
+      const target = to?.routable && to.report?.healthy ? to.report.replicationOffset : undefined;
       const own = r?.replicationOffset;
+      if (target !== undefined) state.switchoverTargetOffset = target;
       if (target !== undefined && own !== undefined && target >= own) state.switchoverCaughtUp = true;
     }
     return state;
@@ -191,24 +216,25 @@ export class ManagedFailover {
 
   /**
    * Why `instance` may not take the failover election of `service` now, or
-   * undefined when it may: while a switchover runs only its target; else a
-   * candidate, or anyone when there is none.
+   * undefined when it may: while a switchover runs only its target, and only
+   * while it is a candidate (within `maxLagBytes`); else a candidate, or
+   * anyone when there is none.
    */
   refusal(service: string, instance: string): string | undefined {
     const state = this.state(service);
     if (state === undefined) return undefined;
-    if (state.switchoverTo !== undefined)
-      return state.switchoverTo === instance
-        ? undefined
-        : `a switchover of service ${service} to ${state.switchoverTo} is in progress: only it may take the failover election`;
-    if (state.candidates.length === 0 || state.candidates.includes(instance)) return undefined;
+    if (state.switchoverTo !== undefined && state.switchoverTo !== instance)
+      return `a switchover of service ${service} to ${state.switchoverTo} is in progress: only it may take the failover election`;
+    if (state.candidates.includes(instance)) return undefined;
+    // No candidate: anyone (better a lagging primary than none), but never a switchover's target that fell behind.
+    if (state.candidates.length === 0 && state.switchoverTo === undefined) return undefined;
     const report = this.#o.roles.get(service, instance);
     const lag = lagOf(report, this.#last.get(service)?.offset);
     return (
       `instance ${instance} is not a failover candidate of service ${service} ` +
       `(its check: ${report ? `${report.healthy ? 'healthy' : 'unhealthy'} ${report.role ?? 'no role'}` : 'no report'}` +
       `${lag === undefined ? '' : `, ${lag} bytes behind the primary`}); the candidates now are ` +
-      `${state.candidates.join(', ')}: it may campaign once it is one (caught up within policy.failover.maxLagBytes, ` +
+      `${state.candidates.join(', ') || 'none'}: it may campaign once it is one (caught up within policy.failover.maxLagBytes, ` +
       'healthy, priority above 0)'
     );
   }
@@ -243,17 +269,8 @@ export class ManagedFailover {
     const policy = this.#o.policyOf(service);
     const state = this.state(service);
     if (policy === undefined || state === undefined) return undefined;
-    const offset = this.#last.get(service)?.offset;
-    const instances = this.#members(service).map((m) => ({
-      id: m.id,
-      routable: m.routable,
-      ...(m.priority === undefined ? {} : { priority: m.priority }),
-      ...(m.report?.role === undefined ? {} : { role: m.report.role }),
-      ...(m.report === undefined ? {} : { checkHealthy: m.report.healthy }),
-      ...(m.report?.replicationOffset === undefined ? {} : { replicationOffset: m.report.replicationOffset }),
-      ...(lagOf(m.report, offset) === undefined ? {} : { lagBytes: lagOf(m.report, offset) }),
-    }));
-    return { service, policy, state, instances };
+    const members = this.#members(service);
+    return describeFailover(service, policy, state, members, referenceOffset(this.#last.get(service)?.offset, members));
   }
 
   #members(service: string): FailoverMember[] {
@@ -263,8 +280,11 @@ export class ManagedFailover {
   /**
    * The candidates: while the election is vacant, a healthy instance whose
    * check already says primary comes first (it takes the term without a
-   * promote: at bootstrap, or after its agent restarted), then the ranked
-   * standbys. Before any term is known here (term 0: a new service, or this
+   * promote: at bootstrap, or after its agent restarted) when it held the
+   * last term (or no term is known yet) and is within `maxLagBytes` of the
+   * reference offset (a former primary left behind, whose rejoin failed, is
+   * no candidate: its term's writes are older than a caught-up standby's),
+   * then the ranked standbys. Before any term is known here (term 0: a new service, or this
    * control plane just started), the standbys wait `leaseMs` from when the
    * service's first instance was seen: a sitting primary whose agent connected or
    * reported a moment later must not be replaced by a standby that did not
@@ -277,16 +297,14 @@ export class ManagedFailover {
     offset: number | undefined,
     policy: ManagedFailoverPolicy,
     term: number,
+    lastHolder: string | undefined,
   ): string[] {
     const now = this.#o.clock();
     if (!this.#firstSeen.has(service) && members.length > 0) this.#firstSeen.set(service, now);
     const ranked = rankCandidates(members, offset, policy.maxLagBytes, election?.holder).map((c) => c.id);
     if (election) return ranked;
     const bootstrapping = term === 0 && now - (this.#firstSeen.get(service) ?? now) < policy.leaseMs;
-    const sitting = members
-      .filter((m) => m.routable && m.priority !== undefined && m.report?.healthy && m.report.role === 'primary')
-      .sort((a, b) => (b.report?.replicationOffset ?? 0) - (a.report?.replicationOffset ?? 0))
-      .map((m) => m.id);
+    const sitting = sittingPrimaries(members, term === 0 ? undefined : lastHolder, offset, policy.maxLagBytes);
     return bootstrapping ? sitting : [...sitting, ...ranked];
   }
 }

@@ -47,3 +47,37 @@ export function rankCandidates(
   }
   return out.sort((a, b) => b.offset - a.offset || b.priority - a.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
+
+/**
+ * The offset lag is counted from: the primary's last reported one, else
+ * (no primary seen by this control plane yet: it just started or became the
+ * leader) the highest offset any instance reported, so that `maxLagBytes`
+ * holds from the start.
+ */
+export function referenceOffset(primaryOffset: number | undefined, members: FailoverMember[]): number | undefined {
+  if (primaryOffset !== undefined) return primaryOffset;
+  const offsets = members.flatMap((m) =>
+    m.report?.replicationOffset === undefined ? [] : [m.report.replicationOffset],
+  );
+  return offsets.length === 0 ? undefined : Math.max(...offsets);
+}
+
+/**
+ * The instances whose check already says primary that may take a vacant
+ * term without a promote, the most advanced first: routable, healthy, taking
+ * part, the last term's holder (`lastHolder`; undefined: no term known, any)
+ * and within `maxLagBytes` of `reference`.
+ */
+export function sittingPrimaries(
+  members: readonly FailoverMember[],
+  lastHolder: string | undefined,
+  reference: number | undefined,
+  maxLagBytes: number,
+): string[] {
+  return members
+    .filter((m) => m.routable && m.priority !== undefined && m.report?.healthy && m.report.role === 'primary')
+    .filter((m) => lastHolder === undefined || m.id === lastHolder)
+    .filter((m) => reference === undefined || reference - (m.report?.replicationOffset ?? 0) <= maxLagBytes)
+    .sort((a, b) => (b.report?.replicationOffset ?? 0) - (a.report?.replicationOffset ?? 0))
+    .map((m) => m.id);
+}

@@ -60,16 +60,24 @@ export class Switchovers {
       return undefined;
     }
     const target = members.find((m) => m.id === sw.to);
-    // The primary handed over and the target is gone: waiting for it would leave the service without a primary.
-    const gone = !target?.routable || target.report?.healthy !== true;
-    if (this.#clock() >= sw.deadline || (state.holder === undefined && gone)) {
+    // Before it holds the term, the target is gone (its agent, or its check), or fell behind maxLagBytes once the
+    // election is vacant (it may not take the term): waiting for it would keep the fenced primary refusing writes,
+    // or leave the service without a primary, until the deadline; and its last report must not look caught up.
+    const gone =
+      state.holder !== sw.to &&
+      (!target?.routable ||
+        target.report?.healthy !== true ||
+        (state.holder === undefined && !state.candidates.includes(sw.to)));
+    if (this.#clock() >= sw.deadline || gone) {
       this.#running.delete(service);
-      const why =
-        state.holder !== undefined
+      const why = gone
+        ? `${sw.to} is not a healthy routed candidate now (down, or behind policy.failover.maxLagBytes): ` +
+          (state.holder !== undefined
+            ? `${state.holder} stays the primary of term ${state.term}`
+            : 'the election is vacant, the candidates campaign as after a failure')
+        : state.holder !== undefined
           ? `after policy.failover.switchoverTimeoutMs: ${state.holder} holds term ${state.term}`
-          : gone
-            ? `${sw.to} is not a healthy routed instance now and the election is vacant: the candidates campaign as after a failure`
-            : 'after policy.failover.switchoverTimeoutMs: the election is vacant, the candidates campaign as after a failure';
+          : 'after policy.failover.switchoverTimeoutMs: the election is vacant, the candidates campaign as after a failure';
       this.#events.add(
         failoverEvent(
           service,
