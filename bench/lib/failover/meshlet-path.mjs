@@ -19,7 +19,7 @@ import { PG_TABLE_SQL } from './db-writer.mjs';
 import { assertRunning, startMeshletAgent, startMeshletControlPlane } from './meshlet-mesh.mjs';
 import { commitsAfter, pgQuery, timelineFork } from './pg-util.mjs';
 import { startPgPair } from './pg-pair.mjs';
-import { waitUntil } from './wait-until.mjs';
+import { FatalError, waitUntil } from './wait-until.mjs';
 
 /** The check and policy of each variant. */
 export const MESHLET_SETTINGS = {
@@ -55,10 +55,7 @@ export async function meshletPath(ctx, settings, { place } = {}) {
     return r.body;
   };
   const agents = new Map();
-  // The primary's agent first, and the standby's once the primary is published: with both starting at once, the
-  // standby's agent can report (replica, healthy) before the primary's reports at all, be the only candidate of
-  // the vacant election, and promote a second primary (seen at bootstrap; reported to the managed failover slice).
-  for (const node of [primary0, ...pair.nodes.filter((n) => n !== primary0)]) {
+  for (const node of pair.nodes) {
     const id = instanceId(node);
     const [pc, pa] = pair.asPostgres('pg_ctl', ['promote', '-w', '-t', '30', '-D', node.dataDir]);
     const [dc, da] = pair.asPostgres('pg_ctl', ['stop', '-m', 'immediate', '-w', '-t', '30', '-D', node.dataDir]);
@@ -99,7 +96,13 @@ export async function meshletPath(ctx, settings, { place } = {}) {
       'meshlet to publish the primary with the standby as a candidate, and a write to pass',
       async () => {
         alive();
-        const primary = await pair.primary();
+        const primaries = [];
+        for (const n of pair.nodes) if (await pair.isPrimary(n).catch(() => false)) primaries.push(n);
+        // Both agents start together: a standby promoted at bootstrap (before the primary's agent reported) is a
+        // second primary, which no later state repairs.
+        if (primaries.length > 1)
+          throw new FatalError('both PostgreSQL instances are primaries: a standby was promoted');
+        const [primary] = primaries;
         if (!primary) throw new Error('no PostgreSQL instance answers as a primary');
         const other = pair.nodes.find((n) => n !== primary);
         const d = await failoverState();
