@@ -158,6 +158,40 @@ describe('ManagedFailover', () => {
     expect(t.mf.state('pg')?.candidates).toEqual(['pg-1', 'pg-3']);
   });
 
+  it("attack: a vacant election with the last holder still primary and its report older than a standby's: the holder is listed first, never the standby alone", () => {
+    const t = setup(['pg-1', 'pg-2']);
+    t.report('pg-1', 'primary', 1_000);
+    t.report('pg-2', 'replica', 1_000);
+    t.elect('pg-1', 7);
+    t.mf.state('pg');
+    t.elect(undefined, 0, 'expired'); // its lease lapsed (renewals unanswered); PostgreSQL is still the primary
+    t.report('pg-2', 'replica', 1_500); // streamed from pg-1 past pg-1's last report (writes went on to 1500)
+    expect(t.mf.state('pg')?.candidates).toEqual(['pg-1', 'pg-2']);
+    t.advance(10 * POLICY.leaseMs);
+    expect(t.mf.state('pg')?.candidates[0]).toBe('pg-1');
+    expect(t.mf.refusal('pg', 'pg-2')).toBeUndefined(); // a candidate, after pg-1's stagger
+  });
+
+  it("attack: no term known, a standby's newer report ahead of the sitting primary's: nobody campaigns until it stayed behind leaseMs; it catches up: it wins", () => {
+    const t = setup(['pg-1', 'pg-2']);
+    t.report('pg-1', 'primary', 1_000);
+    expect(t.mf.state('pg')?.candidates).toEqual(['pg-1']);
+    t.advance(POLICY.leaseMs); // past the bootstrap hold
+    t.report('pg-2', 'replica', 1_500);
+    expect(t.mf.state('pg')?.candidates).toEqual([]);
+    t.advance(POLICY.leaseMs - 1);
+    expect(t.mf.state('pg')?.candidates).toEqual([]);
+    t.report('pg-1', 'primary', 1_600); // its next report, within the window
+    expect(t.mf.state('pg')?.candidates).toEqual(['pg-1', 'pg-2']);
+    // Behind again later: the window starts over (cleared when it caught up).
+    t.report('pg-2', 'replica', 2_000);
+    expect(t.mf.state('pg')?.candidates).toEqual([]);
+    t.advance(POLICY.leaseMs - 1);
+    expect(t.mf.state('pg')?.candidates).toEqual([]);
+    t.advance(1);
+    expect(t.mf.state('pg')?.candidates).toEqual(['pg-2']);
+  });
+
   it('refuses the election to a non-candidate while there are candidates, naming them and its lag', () => {
     const t = setup();
     t.report('pg-1', 'primary', 10_000);

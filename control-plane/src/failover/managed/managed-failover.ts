@@ -61,6 +61,8 @@ export class ManagedFailover {
   readonly #published = new Map<string, string>();
   /** When this control plane first evaluated each service (the bootstrap hold counts from there). */
   readonly #firstSeen = new Map<string, number>();
+  /** Since when a sitting primary was behind the best standby with no term known, per service (cleared on catching up). */
+  readonly #behindSince = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: ManagedFailoverOptions) {
@@ -288,7 +290,10 @@ export class ManagedFailover {
    * last term (or no term is known yet) and is within `maxLagBytes` of the
    * reference offset (a former primary left behind, whose rejoin failed, is
    * no candidate: its term's writes are older than a caught-up standby's),
-   * then the ranked standbys. Before any term is known here (term 0: a new service, or this
+   * then the ranked standbys. The last holder is never compared with the
+   * standbys' (maybe newer) reports; with no term known, a sitting primary
+   * behind the best standby empties the candidates until it stayed behind
+   * `leaseMs` (then it is dropped). Before any term is known here (term 0: a new service, or this
    * control plane just started), the standbys wait `leaseMs` from when the
    * service's first instance was seen: a sitting primary whose agent connected or
    * reported a moment later must not be replaced by a standby that did not
@@ -309,13 +314,22 @@ export class ManagedFailover {
     const ranked = standbys.map((c) => c.id);
     if (election) return ranked;
     const bootstrapping = term === 0 && now - (this.#firstSeen.get(service) ?? now) < policy.leaseMs;
-    const sitting = sittingPrimaries(
-      members,
-      term === 0 ? undefined : lastHolder,
-      offset,
-      policy.maxLagBytes,
-      standbys[0]?.offset,
-    );
+    // A known last holder still saying primary is where its standbys stream from: never compared with their
+    // (possibly newer) reports. Only with no holder known (term 0) is one behind the best standby dropped.
+    const known = term === 0 ? undefined : lastHolder;
+    let sitting = sittingPrimaries(members, known, offset, policy.maxLagBytes);
+    if (known === undefined) {
+      const best = standbys[0]?.offset;
+      const ahead = sittingPrimaries(members, undefined, offset, policy.maxLagBytes, best);
+      if (ahead.length < sitting.length) {
+        // Behind: maybe only its report is older (one offset per check interval). Nobody campaigns until it
+        // stayed behind for leaseMs without a break; then it is dropped (a stale former primary).
+        const since = this.#behindSince.get(service) ?? now;
+        this.#behindSince.set(service, since);
+        if (now - since < policy.leaseMs) return [];
+      } else this.#behindSince.delete(service);
+      sitting = ahead;
+    } else this.#behindSince.delete(service);
     return bootstrapping ? sitting : [...sitting, ...ranked];
   }
 }

@@ -66,8 +66,9 @@ export function referenceOffset(primaryOffset: number | undefined, members: Fail
  * The instances whose check already says primary that may take a vacant
  * term without a promote, the most advanced first: routable, healthy, taking
  * part, the last term's holder (`lastHolder`; undefined: no term known, any),
- * within `maxLagBytes` of `reference`, and at least as far as the best
- * standby (`bestStandby`, the first ranked candidate's offset): one behind it
+ * within `maxLagBytes` of `reference`, and, when `bestStandby` is given
+ * (the first ranked candidate's offset; the caller passes it only while no
+ * term is known, see ManagedFailover), at least as far as it: one behind it
  * would lose the writes that standby has (ties go to the sitting primary).
  */
 export function sittingPrimaries(
