@@ -293,6 +293,25 @@ describe('FailoverManager', () => {
     expect(a.m.admit({ service: 'pg' })).toEqual({ ok: true });
   });
 
+  it('attack: a primary whose check turned unhealthy (role cleared) admits role-less connections during its slow demote: refused', async () => {
+    const t = mesh();
+    const a = t.add('a');
+    const b = t.add('b');
+    t.publish(['b-i', 'a-i']);
+    await until(() => b.m.status.phase === 'primary', 'b primary');
+    let release = () => {};
+    b.demoteGate = new Promise<void>((r) => (release = r));
+    // Probes time out under load past unhealthyThreshold: the monitor clears the role; PostgreSQL is still a primary.
+    b.health.set({ status: 'unhealthy', role: undefined, detail: 'timeout' });
+    await until(() => t.steps.includes('start demote'), 'b demoting');
+    expect(b.m.admit({ service: 'pg' })).toMatchObject({ ok: false, code: 'MESHLET_PRIMARY_FENCED' });
+    expect(a.m.admit({ service: 'pg' })).toEqual({ ok: true }); // a healthy replica serves role-less reads
+    // From an agent's start until its first probe (status unknown, no role) it does not admit them either.
+    a.health.set({ status: 'unknown', role: undefined });
+    expect(a.m.admit({ service: 'pg' })).toMatchObject({ ok: false, code: 'MESHLET_PRIMARY_FENCED' });
+    release();
+  });
+
   it('attack: a busy primary whose post-fence probe fails hands over at its pre-fence offset (the check keeps the last one): no demote until a passing probe', async () => {
     const t = mesh();
     t.add('a');

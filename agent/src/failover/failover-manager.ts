@@ -128,8 +128,9 @@ export class FailoverManager implements PrimaryFence {
     const term = this.#lease.token;
     const h = this.#o.health.current();
     if (request.role === undefined) {
-      // Role-less: a replica (or an unmanaged service) serves it; a database that says primary only while it may take writes.
-      if (h.role !== 'primary' || this.#o.table().policy === undefined) return { ok: true };
+      // Role-less: a healthy replica (or an unmanaged service) serves it; anything else (primary, unhealthy with its
+      // role cleared while it may still take writes, no probe yet) only while it holds the term, as role primary.
+      if ((h.role === 'replica' && h.status === 'healthy') || this.#o.table().policy === undefined) return { ok: true };
       request = { ...request, term };
     }
     const refuse = (why: string): FenceVerdict => ({
