@@ -63,7 +63,7 @@ function mesh() {
   /** The stop signal each command was given. */
   const signals: AbortSignal[] = [];
   const members = new Map<string, { m: FailoverManager; health: FakeHealth; promoteOk: boolean }>();
-  const add = (agentId: string, real?: LocalHealth) => {
+  const add = (agentId: string, real?: LocalHealth, noDemote = false) => {
     const coordination = standIn.attach(agentId);
     const health = new FakeHealth();
     const member = {
@@ -81,7 +81,12 @@ function mesh() {
     member.m = new FailoverManager({
       service: 'pg',
       instance: `${agentId}-i`,
-      config: { priority: 1, promote: cmd('promote'), demote: cmd('demote'), rejoin: cmd('rejoin') },
+      config: {
+        priority: 1,
+        promote: cmd('promote'),
+        ...(noDemote ? {} : { demote: cmd('demote') }),
+        rejoin: cmd('rejoin'),
+      },
       client: coordination.client,
       health: real ?? health,
       table: () => ({ policy: POLICY, state: table.state }),
@@ -449,6 +454,28 @@ describe('FailoverManager', () => {
     await until(() => t.steps.includes('end demote'), 'demoted');
     await until(() => b.m.status.phase === 'standby', 'standby after the demote');
     expect(acquires()).toBe(before); // held off: the others go first
+  });
+
+  it('attack: a sitting primary (no demote configured) loses its term to a brief lease lapse (a renewal answered LOCK_NOT_HELD) and is held off: the standby campaigns first and promotes', async () => {
+    const t = mesh();
+    const a = t.add('a', undefined, true);
+    t.add('b');
+    t.publish(['a-i', 'b-i']);
+    await until(() => a.m.status.phase === 'primary', 'a primary');
+    const term = a.m.status.term as number;
+    // The lease lapsed at the control plane, its notice never reached the agent: the next renewal gets LOCK_NOT_HELD.
+    const e = standIn.entries.get(`election/${FAILOVER_ELECTION}`);
+    if (e === undefined) throw new Error('no election');
+    clearTimeout(e.timer);
+    e.state = { kind: e.state.kind, name: e.state.name, service: e.state.service, revision: e.state.revision + 1 };
+    await until(() => a.m.status.term === undefined, 'the term is lost');
+    expect(a.health.state.role).toBe('primary'); // no demote: PostgreSQL is still the primary
+    t.publish(['a-i', 'b-i']); // the control plane lists the sitting primary first
+    await until(() => t.election()?.holder !== undefined, 'a new term');
+    expect(t.election()?.holder?.instanceId).toBe('a-i');
+    await until(() => a.m.status.phase === 'primary', 'a primary again');
+    expect(a.m.status.term).toBeGreaterThan(term);
+    expect(t.ran.filter((r) => r.who === 'b-i')).toEqual([]); // b never promoted
   });
 
   it('stop() during a slow promote aborts its command (the runner kills it) and starts no queued one', async () => {

@@ -339,20 +339,24 @@ export class FailoverManager implements PrimaryFence {
     const was = this.#phase;
     this.#o.log.warn({ term, reason, phase: was }, 'failover: the term is lost');
     this.#fence(`the term is lost (${reason})`);
-    this.#holdOff();
-    if (was === 'stepping-down') return;
+    if (was === 'stepping-down') return this.#holdOff();
     this.#phase = 'stepping-down';
-    if (was === 'primary' || was === 'promoting') await this.#demote(term);
+    const demoted = (was === 'primary' || was === 'promoting') && (await this.#demote(term));
+    // Held off only when it gave up being the primary (a promote cut short, a demote ran): a sitting
+    // primary with no demote configured is still the primary, listed first, and takes its term back.
+    if (was === 'promoting' || demoted) this.#holdOff();
     this.#phase = 'standby';
     this.evaluate();
   }
 
-  async #demote(term: number): Promise<void> {
+  /** Runs `demote` when configured; true when it ran. */
+  async #demote(term: number): Promise<boolean> {
     const demote = this.#o.config.demote;
-    if (demote === undefined) return;
+    if (demote === undefined) return false;
     this.#demoted = true;
     const out = await this.#commands.run('demote', demote, this.#env(term, ''));
     if (!out.ok) this.#o.log.error({ term, detail: out.detail }, 'failover: demote failed');
+    return true;
   }
 
   async #rejoin(state: FailoverState, primary: string): Promise<void> {
