@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
 import type { HealthCheck, ProbeResult } from './health-check.js';
+import { probeWithin } from './probe-within.js';
 
 /**
  * One query answers both questions: whether the server is in recovery (a
@@ -49,29 +50,24 @@ export class PostgresHealthCheck implements HealthCheck {
 
   async probe(): Promise<ProbeResult> {
     const what = `postgres ${this.#target.user}@${this.#target.host}:${this.#target.port}/${this.#target.database}`;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
-    });
-    try {
-      const row = await Promise.race([this.#query(), deadline]);
-      const offset = row.wal_offset === null ? undefined : Number(row.wal_offset);
-      const replicationOffset =
-        offset !== undefined && Number.isSafeInteger(offset) && offset >= 0 ? offset : undefined;
-      const role = row.standby ? 'replica' : 'primary';
-      return {
-        ok: true,
-        role,
-        replicationOffset,
-        detail: `${what}: ${role === 'replica' ? 'in recovery (replica)' : 'primary'}, WAL at ${replicationOffset ?? 'unknown'}`,
-      };
-    } catch (e) {
-      this.#drop();
-      const err = e as Error & { code?: string };
-      return { ok: false, detail: `${what} failed: ${err.code ? `${err.code} ` : ''}${err.message}` };
-    } finally {
-      clearTimeout(timer);
-    }
+    return probeWithin(
+      what,
+      this.#timeoutMs,
+      () => this.#query(),
+      (row) => {
+        const offset = row.wal_offset === null ? undefined : Number(row.wal_offset);
+        const replicationOffset =
+          offset !== undefined && Number.isSafeInteger(offset) && offset >= 0 ? offset : undefined;
+        const role = row.standby ? 'replica' : 'primary';
+        return {
+          ok: true,
+          role,
+          replicationOffset,
+          detail: `${what}: ${role === 'replica' ? 'in recovery (replica)' : 'primary'}, WAL at ${replicationOffset ?? 'unknown'}`,
+        };
+      },
+      () => this.#drop(),
+    );
   }
 
   close(): void {

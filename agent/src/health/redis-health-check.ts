@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { HealthCheck, ProbeResult } from './health-check.js';
+import { probeWithin } from './probe-within.js';
 
 /** Where a {@link RedisHealthCheck} connects. */
 export interface RedisCheckTarget {
@@ -61,20 +62,13 @@ export class RedisHealthCheck implements HealthCheck {
 
   async probe(): Promise<ProbeResult> {
     const what = `redis ${this.#target.host}:${this.#target.port}`;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
-    });
-    try {
-      const reply = await Promise.race([this.#role(), deadline]);
-      return roleResult(reply, what);
-    } catch (e) {
-      this.#drop();
-      const err = e as Error & { code?: string };
-      return { ok: false, detail: `${what} failed: ${err.code ? `${err.code} ` : ''}${err.message}` };
-    } finally {
-      clearTimeout(timer);
-    }
+    return probeWithin(
+      what,
+      this.#timeoutMs,
+      () => this.#role(),
+      (reply) => roleResult(reply, what),
+      () => this.#drop(),
+    );
   }
 
   close(): void {

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { sniffPrefix } from '../listener/sniff-prefix.js';
 import { TCP_MAGIC } from './tcp-preamble.js';
 
 /**
@@ -10,42 +11,5 @@ import { TCP_MAGIC } from './tcp-preamble.js';
  * `timeoutMs`, or closes, is closed.
  */
 export function sniffTcpMagic(socket: Socket, timeoutMs: number, decide: (tcp: boolean) => void): void {
-  const chunks: Buffer[] = [];
-  let seen = 0;
-  const silent = (): void => {
-    socket.destroy();
-  };
-  const done = (tcp: boolean): void => {
-    socket.off('readable', read);
-    socket.off('end', silent);
-    socket.off('timeout', silent);
-    socket.setTimeout(0);
-    const first = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-    if (first !== undefined && first.length > 0) socket.unshift(first);
-    decide(tcp);
-  };
-  const read = (): void => {
-    for (;;) {
-      const chunk = socket.read() as Buffer | null;
-      if (chunk === null) return;
-      chunks.push(chunk);
-      const upto = Math.min(seen + chunk.length, TCP_MAGIC.length);
-      for (let i = seen; i < upto; i++) {
-        if (chunk[i - seen] !== TCP_MAGIC[i]) {
-          done(false);
-          return;
-        }
-      }
-      seen += chunk.length;
-      if (seen >= TCP_MAGIC.length) {
-        done(true);
-        return;
-      }
-    }
-  };
-  socket.setTimeout(timeoutMs);
-  socket.once('timeout', silent);
-  socket.once('end', silent);
-  socket.on('readable', read);
-  read();
+  sniffPrefix(socket, TCP_MAGIC, timeoutMs, decide);
 }

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { sniffPrefix } from '../sniff-prefix.js';
 
 /** What every HTTP/2 connection opens with (RFC 9113 §3.4): a client speaking h2c with prior knowledge sends it first. */
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -17,44 +18,5 @@ export type WireProtocol = 'h2' | 'http1';
  */
 export function sniffPreface(socket: Socket, timeoutMs: number, decide: (protocol: WireProtocol) => void): void {
   socket.on('error', () => socket.destroy());
-  const chunks: Buffer[] = [];
-  let seen = 0;
-  const silent = (): void => {
-    socket.destroy();
-  };
-  const done = (protocol: WireProtocol): void => {
-    socket.off('readable', read);
-    socket.off('end', silent);
-    socket.off('timeout', silent);
-    socket.setTimeout(0);
-    const first = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-    if (first !== undefined && first.length > 0) socket.unshift(first);
-    decide(protocol);
-  };
-  const read = (): void => {
-    for (;;) {
-      const chunk = socket.read() as Buffer | null;
-      if (chunk === null) return;
-      chunks.push(chunk);
-      const upto = Math.min(seen + chunk.length, H2_PREFACE.length);
-      for (let i = seen; i < upto; i++) {
-        if (chunk[i - seen] !== H2_PREFACE[i]) {
-          done('http1');
-          return;
-        }
-      }
-      seen += chunk.length;
-      if (seen >= H2_PREFACE.length) {
-        done('h2');
-        return;
-      }
-    }
-  };
-  if (timeoutMs > 0) {
-    socket.setTimeout(timeoutMs);
-    socket.once('timeout', silent);
-  }
-  socket.once('end', silent);
-  socket.on('readable', read);
-  read();
+  sniffPrefix(socket, H2_PREFACE, timeoutMs, (h2) => decide(h2 ? 'h2' : 'http1'));
 }
