@@ -11,6 +11,9 @@
 //                      PostgreSQL 15 primary + synchronous standby, Patroni's and
 //                      HAProxy's example settings
 //   patroni-tuned      the same at the fastest documented settings
+//   meshlet-redis-defaults  meshlet with Redis 7 primary + replica (redis check, promote
+//                      REPLICAOF NO ONE), an agent beside each, meshlet's defaults
+//   meshlet-redis-tuned     the same, check every 200 ms, leaseMs 1000
 //   sentinel-defaults  Redis 7 primary + replica + 3 Sentinels, sentinel.conf's defaults
 //   sentinel-tuned     the same with down-after-milliseconds 1000
 //
@@ -117,7 +120,7 @@ for (const name of names) {
   groups.push(group);
   const ctx = { group, dir: mkdtempSync(join(dir, `${name}-`)), log };
   chmodSync(ctx.dir, 0o711);
-  results[name] = { label: spec.label, baseline: spec.baseline ?? false, runs: [] };
+  results[name] = { label: spec.label, db: spec.db, baseline: spec.baseline ?? false, runs: [] };
   let path;
   try {
     log(`${name}: starting`);
@@ -145,14 +148,15 @@ for (const name of names) {
   }
 }
 
-// Paths measured now win; among the merged files, a later one's path wins over an earlier one's.
+// Paths measured now win; among the merged files, a later one's path wins over an earlier one's. A path's label,
+// database and baseline mark come from FAILOVER_PATHS (files written before a path got them lack them).
 const merged = {};
 for (const f of mergeFiles) Object.assign(merged, JSON.parse(readFileSync(f, 'utf8')).paths ?? {});
 for (const [name, r] of Object.entries(merged)) if (!(name in results)) results[name] = r;
 const ordered = Object.fromEntries(
   Object.keys(FAILOVER_PATHS)
     .filter((n) => n in results)
-    .map((n) => [n, results[n]]),
+    .map((n) => [n, { ...results[n], db: FAILOVER_PATHS[n].db, baseline: FAILOVER_PATHS[n].baseline ?? false }]),
 );
 process.stdout.write(`\n${table(ordered)}\n`);
 if (values.json) {

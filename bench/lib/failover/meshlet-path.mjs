@@ -14,21 +14,12 @@
 // A deposed primary rejoins by being cloned again from the new primary
 // (pg-pair's follow); no `rejoin` command is configured, so nothing touches
 // its data dir before the run has read its WAL.
-import getPort from 'get-port';
 import { PG_TABLE_SQL } from './db-writer.mjs';
-import { assertRunning, startMeshletAgent, startMeshletControlPlane } from './meshlet-mesh.mjs';
+import { MESHLET_SETTINGS, startManagedMeshlet } from './meshlet-managed.mjs';
 import { commitsAfter, pgQuery, timelineFork } from './pg-util.mjs';
 import { startPgPair } from './pg-pair.mjs';
-import { FatalError, waitUntil } from './wait-until.mjs';
 
-/** The check and policy of each variant. */
-export const MESHLET_SETTINGS = {
-  defaults: { check: {}, failover: {} },
-  tuned: {
-    check: { intervalMs: 200, timeoutMs: 200, healthyThreshold: 1, unhealthyThreshold: 2 },
-    failover: { leaseMs: 1000 },
-  },
-};
+export { MESHLET_SETTINGS };
 
 /** Instance id of a PostgreSQL node (`pg_1` → `pg-1`: ids take dashes, PostgreSQL names underscores). */
 export const instanceId = (node) => node.name.replace('_', '-');
@@ -40,103 +31,44 @@ export const instanceId = (node) => node.name.replace('_', '-');
  * loopback: `{ host, wrap }` (see pg-pair.mjs); absent: all on loopback.
  */
 export async function meshletPath(ctx, settings, { place } = {}) {
-  const variant = MESHLET_SETTINGS[settings];
   const where = (name) => place?.(name) ?? { host: '127.0.0.1' };
   const pair = await startPgPair(ctx, { place: where });
   const primary0 = await pair.primary();
   await pgQuery(pair.conn(primary0), PG_TABLE_SQL);
-  const cp = await startMeshletControlPlane(ctx, {
+  const mesh = await startManagedMeshlet(ctx, {
+    service: 'pg',
+    settings,
+    nodes: pair.nodes,
+    idOf: instanceId,
+    first: primary0,
+    isPrimary: (n) => pair.isPrimary(n),
+    probe: (address) => pgQuery(address, 'SELECT 1'),
+    label: `meshlet-${settings}`,
     place,
-    services: { pg: { protocol: 'tcp', failover: { mode: 'managed', ...variant.failover } } },
-  });
-  const failoverState = async () => {
-    const r = await cp.api('GET', '/v1/services/pg/failover');
-    if (r.status !== 200) throw new Error(`GET /v1/services/pg/failover: ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
-  const agents = new Map();
-  for (const node of pair.nodes) {
-    const id = instanceId(node);
-    const [pc, pa] = pair.asPostgres('pg_ctl', ['promote', '-w', '-t', '30', '-D', node.dataDir]);
-    const [dc, da] = pair.asPostgres('pg_ctl', ['stop', '-m', 'immediate', '-w', '-t', '30', '-D', node.dataDir]);
-    const config = {
-      instance: {
+    instance: (node, check) => {
+      const [pc, pa] = pair.asPostgres('pg_ctl', ['promote', '-w', '-t', '30', '-D', node.dataDir]);
+      const [dc, da] = pair.asPostgres('pg_ctl', ['stop', '-m', 'immediate', '-w', '-t', '30', '-D', node.dataDir]);
+      return {
         service: 'pg',
-        id,
+        id: instanceId(node),
         app: { host: node.host, port: node.port },
-        healthCheck: { kind: 'postgres', ...variant.check },
+        healthCheck: { kind: 'postgres', ...check },
         failover: { priority: 1, promote: { command: [pc, ...pa] }, demote: { command: [dc, ...da] } },
-      },
-    };
-    agents.set(id, await startMeshletAgent(ctx, cp, id, config, { place, node: node.name }));
-    if (node === primary0)
-      await waitUntil(
-        `${id} to be published as the primary`,
-        async () => (await failoverState()).state.primary === id,
-        {
-          timeoutMs: 60_000,
-          intervalMs: 100,
-        },
-      );
-  }
-  const writerPort = await getPort();
-  const writerHost = where('writer').host;
-  const writer = await startMeshletAgent(
-    ctx,
-    cp,
-    'writer',
-    { service: 'writer', upstreams: [{ service: 'pg', port: writerPort, host: writerHost, role: 'primary' }] },
-    { place },
-  );
-
-  const alive = () => assertRunning([cp.proc, writer.proc, ...[...agents.values()].map((a) => a.proc)]);
-  /** The published primary with the other node a candidate, and a write through the writer's port. */
-  const ready = () =>
-    waitUntil(
-      'meshlet to publish the primary with the standby as a candidate, and a write to pass',
-      async () => {
-        alive();
-        const primaries = [];
-        for (const n of pair.nodes) if (await pair.isPrimary(n).catch(() => false)) primaries.push(n);
-        // Both agents start together: a standby promoted at bootstrap (before the primary's agent reported) is a
-        // second primary, which no later state repairs.
-        if (primaries.length > 1)
-          throw new FatalError('both PostgreSQL instances are primaries: a standby was promoted');
-        const [primary] = primaries;
-        if (!primary) throw new Error('no PostgreSQL instance answers as a primary');
-        const other = pair.nodes.find((n) => n !== primary);
-        const d = await failoverState();
-        if (d.state.primary !== instanceId(primary) || !d.state.candidates.includes(instanceId(other)))
-          throw new Error(`${primary.name} is the primary; the control plane says ${JSON.stringify(d)}`);
-        await pgQuery({ port: writerPort, host: writerHost }, 'SELECT 1');
-        return primary;
-      },
-      { timeoutMs: 90_000, intervalMs: 200 },
-    );
-  const first = await ready();
-  ctx.log(`meshlet-${settings}: primary ${first.name}, the writer's port ${writerPort}`);
+      };
+    },
+  });
+  const { ready } = mesh;
 
   return {
     db: 'postgres',
     pair,
-    cp,
-    failoverState,
-    agents,
-    writerOptions: () => ({ host: writerHost, port: writerPort }),
+    cp: mesh.cp,
+    failoverState: mesh.failoverState,
+    agents: mesh.agents,
+    writerOptions: () => ({ ...mesh.writerAddress }),
     ready,
     kill: (node) => pair.kill(node),
-    /** The node meshlet publishes as primary, once it answers as one. */
-    leader: () =>
-      waitUntil(
-        'meshlet to publish a primary that answers as one',
-        async () => {
-          alive();
-          const { state } = await failoverState();
-          const node = pair.nodes.find((n) => instanceId(n) === state.primary);
-          return node && (await pair.isPrimary(node)) ? node : false;
-        },
-        { timeoutMs: 120_000, intervalMs: 100 },
-      ),
+    leader: mesh.leader,
     async verify({ before, after, acks, lo, hi }) {
       const rows = await pgQuery(pair.conn(after), 'SELECT n::int AS n FROM failover_writes WHERE n >= $1 AND n < $2', [
         lo,

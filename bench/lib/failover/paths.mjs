@@ -6,32 +6,54 @@
 import { patroniPath } from './patroni-path.mjs';
 import { sentinelPath } from './sentinel-path.mjs';
 import { meshletPath } from './meshlet-path.mjs';
+import { meshletRedisPath } from './meshlet-redis-path.mjs';
 
-/** Every path, in the order of the report. `baseline` is the one the ratios are taken against. */
+/**
+ * Every path, in the order of the report. `db` is the database; `baseline`
+ * marks, for each database, the path the ratios of that database's paths are
+ * taken against (PostgreSQL: tuned Patroni + HAProxy; Redis: tuned Sentinel).
+ */
 export const FAILOVER_PATHS = {
   'meshlet-defaults': {
     label: 'meshlet: agents + control plane, managed failover, defaults',
+    db: 'postgres',
     start: (ctx) => meshletPath(ctx, 'defaults'),
   },
   'meshlet-tuned': {
     label: 'meshlet, tuned',
+    db: 'postgres',
     start: (ctx) => meshletPath(ctx, 'tuned'),
   },
   'patroni-defaults': {
     label: 'Patroni + etcd + HAProxy, defaults',
+    db: 'postgres',
     start: (ctx) => patroniPath(ctx, 'defaults'),
   },
   'patroni-tuned': {
     label: 'Patroni + etcd + HAProxy, tuned',
+    db: 'postgres',
     baseline: true,
     start: (ctx) => patroniPath(ctx, 'tuned'),
   },
+  'meshlet-redis-defaults': {
+    label: 'meshlet: Redis, agents + control plane, managed failover, defaults',
+    db: 'redis',
+    start: (ctx) => meshletRedisPath(ctx, 'defaults'),
+  },
+  'meshlet-redis-tuned': {
+    label: 'meshlet: Redis, tuned',
+    db: 'redis',
+    start: (ctx) => meshletRedisPath(ctx, 'tuned'),
+  },
   'sentinel-defaults': {
     label: 'Redis Sentinel, defaults',
+    db: 'redis',
     start: (ctx) => sentinelPath(ctx, 'defaults'),
   },
   'sentinel-tuned': {
     label: 'Redis Sentinel, tuned',
+    db: 'redis',
+    baseline: true,
     start: (ctx) => sentinelPath(ctx, 'tuned'),
   },
 };

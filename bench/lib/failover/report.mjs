@@ -1,6 +1,7 @@
 // The failover benchmark's figures: per path, the time from the kill to the
 // first acknowledged write (median, p90, max over the runs), the ratio of
-// the median to the baseline's (tuned Patroni + HAProxy), acknowledged
+// the median to its database's baseline's (PostgreSQL paths: tuned Patroni
+// + HAProxy; Redis paths: tuned Sentinel), acknowledged
 // writes lost, stale writes (acknowledged by the deposed primary after the
 // new term began / committed in its WAL after the promotion), and the
 // writer's errors.
@@ -36,18 +37,25 @@ export function summarize(runs) {
   };
 }
 
-/** The report as a Markdown table; `results` maps path name to { label, baseline?, runs }. */
+/**
+ * The report as a Markdown table; `results` maps path name to
+ * { label, db?, baseline?, runs }. Each path's median is compared with the
+ * baseline of its own database (`db`; the baseline is the path of that
+ * database marked `baseline`), and the cell names that baseline.
+ */
 export function table(results) {
-  const base = Object.values(results).find((r) => r.baseline && r.runs.length > 0);
-  const baseMedian = base ? summarize(base.runs).median : undefined;
+  const baseOf = {};
+  for (const [name, r] of Object.entries(results))
+    if (r.baseline && r.runs.length > 0) baseOf[r.db ?? ''] = { name, median: summarize(r.runs).median };
   const lines = [
-    '| path | runs | failed over | kill → first write, median | p90 | max | median vs tuned Patroni | acked writes | lost (runs) | stale: acked / in WAL | unacked in-flight in WAL | write errors (on connections opened after the kill) | connect errors |',
+    '| path | runs | failed over | kill → first write, median | p90 | max | median vs the tuned anchor of its database | acked writes | lost (runs) | stale: acked / in WAL | unacked in-flight in WAL | write errors (on connections opened after the kill) | connect errors |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const [name, r] of Object.entries(results)) {
     if (r.runs.length === 0) continue;
     const x = summarize(r.runs);
-    const ratio = baseMedian ? `${(x.median / baseMedian).toFixed(2)}×` : '–';
+    const base = baseOf[r.db ?? ''];
+    const ratio = base ? `${(x.median / base.median).toFixed(2)}× ${base.name}` : '–';
     lines.push(
       `| ${name} (${r.label}) | ${x.runs} | ${x.failedOver} | ${s(x.median)} s | ${s(x.p90)} s | ${s(x.max)} s | ${ratio} | ${x.acked} | ${x.lost} (${x.runsWithLoss}) | ${x.staleAcked} / ${x.staleWal ?? '–'} | ${x.inFlight ?? '–'} | ${x.queryErrors} (${x.queryErrorsOnNewConnections}) | ${x.connectErrors} |`,
     );

@@ -24,6 +24,7 @@ import getPort from 'get-port';
 import { Redis } from 'ioredis';
 import { waitFor } from '@meshlet/test-harness/wait';
 import { findBinary } from '../system-proxies.mjs';
+import { missingKeys, redisCall, startRedisPair } from './redis-pair.mjs';
 
 /** Sentinel's settings for each variant. */
 export const SENTINEL_SETTINGS = {
@@ -33,23 +34,6 @@ export const SENTINEL_SETTINGS = {
 
 const MASTER = 'bench';
 
-async function redisCall(port, ...args) {
-  const c = new Redis({
-    host: '127.0.0.1',
-    port,
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  c.on('error', () => {});
-  await c.connect();
-  try {
-    return await c.call(...args);
-  } finally {
-    c.disconnect();
-  }
-}
-
 /** Sentinel's reply to SENTINEL REPLICAS/MASTER (flat [k, v, k, v]) as an object. */
 const pairs = (flat) => Object.fromEntries(flat.reduce((acc, v, i) => (i % 2 ? acc : [...acc, [v, flat[i + 1]]]), []));
 
@@ -57,21 +41,9 @@ const pairs = (flat) => Object.fromEntries(flat.reduce((acc, v, i) => (i % 2 ? a
 export async function sentinelPath(ctx, settings) {
   const { group, dir, log } = ctx;
   const variant = SENTINEL_SETTINGS[settings];
-  const server = findBinary('redis-server');
   const sentinelBin = findBinary('redis-sentinel');
-  if (!server || !sentinelBin)
-    throw new Error('redis-server or redis-sentinel is not installed: apt-get install redis-server redis-sentinel');
-  const nodes = [];
-  for (const name of ['r1', 'r2']) nodes.push({ name, port: await getPort() });
-  const startServer = (node, replicaOf) => {
-    const args = ['--port', String(node.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
-    args.push('--protected-mode', 'no', '--repl-diskless-sync-delay', '0');
-    if (replicaOf) args.push('--replicaof', '127.0.0.1', String(replicaOf.port));
-    node.proc = group.start(`redis ${node.name}`, server, args);
-  };
-  startServer(nodes[0]);
-  await waitFor('redis r1', async () => (await redisCall(nodes[0].port, 'PING')) === 'PONG', { intervalMs: 100 });
-  startServer(nodes[1], nodes[0]);
+  if (!sentinelBin) throw new Error('redis-sentinel is not installed: apt-get install redis-sentinel');
+  const { nodes, start: startServer } = await startRedisPair(ctx);
   // The Sentinels are started afresh for every run, monitoring the current master: a Sentinel that took part in a
   // failover holds back from starting another on the same master for twice failover-timeout (a third run within
   // 6 minutes waited that long), so each run measures one failover from a Sentinel's steady state, as Patroni's.
@@ -159,19 +131,7 @@ export async function sentinelPath(ctx, settings) {
         { timeoutMs: 120_000, intervalMs: 100 },
       ),
     async verify({ before, after, acks }) {
-      const c = new Redis({ host: '127.0.0.1', port: after.port, lazyConnect: true, maxRetriesPerRequest: 0 });
-      c.on('error', () => {});
-      await c.connect();
-      let lost = 0;
-      try {
-        for (let i = 0; i < acks.length; i += 1000) {
-          const chunk = acks.slice(i, i + 1000);
-          const values = await c.mget(...chunk.map((a) => `w:${a.n}`));
-          lost += values.filter((v) => v === null).length;
-        }
-      } finally {
-        c.disconnect();
-      }
+      const lost = await missingKeys(after.port, acks);
       const failedOver = after !== before;
       const staleAcked =
         failedOver && switchedAt !== undefined
