@@ -5,9 +5,11 @@
 // of every kind, header rewrite, trace context, metrics update and the
 // authorization decision. One file per piece under bench/micro/.
 //
-// Each case: a warm-up, then --batches batches of about --batch-ms each;
-// operations per second are the median of the batches, with the slowest
-// and fastest batch beside it; ns/op is 1e9 / the median. Heap bytes per
+// Each case: a warm-up, then --batches batches of about --batch-ms each,
+// each timed by the lesser of its wall and its CPU time (a batch that lost
+// the core to another process is not counted slower); operations per
+// second are the median of the batches, with the slowest and fastest batch
+// beside it; ns/op is 1e9 / the median. Heap bytes per
 // operation: the heap in use after n and after 2n calls from a collected
 // heap, in runs where V8's GC profiler saw no collection (bench/micro/measure.mjs).
 //
@@ -18,9 +20,9 @@
 // --json: the results as JSON on stdout (progress goes to stderr), to keep
 //   for a later --compare.
 // --compare FILE: runs, then prints each case's ops/s beside FILE's and
-//   their ratio (after / before; above 1 is faster), and whether the two
-//   runs' batch spreads overlap (then the difference is noise); with --to
-//   FILE2 compares the two files without running.
+//   their ratio (after / before; above 1 is faster), marked noise when the
+//   two runs' batch spreads overlap or the ratio is within 1.15x either way;
+//   with --to FILE2 compares the two files without running.
 // --write: replaces the table between <!-- micro:begin --> and
 //   <!-- micro:end --> in --doc.
 // --smoke: every case for a few ms (3 batches of 0.5 ms, allocation over

@@ -1,5 +1,6 @@
-// Balancer pick: one pick of every balancer kind over 3 and 300 endpoints,
-// built as the agent builds them (createBalancer with the policy's
+// Balancer pick: one pick of every balancer kind over 3 and 300 endpoints
+// of equal weight, and 300 of mixed weights (every third weighs 2), built
+// as the agent builds them (createBalancer with the policy's
 // defaults), with the context of a first attempt (nothing excluded yet; a
 // hash for the hash kinds). Then the same pick through a service's endpoint
 // selection (tiers, zones and ejections around the balancer), which is what
@@ -17,8 +18,13 @@ export const group = 'balancer-pick';
 export function cases() {
   const list = [];
   const tables = [];
-  for (const size of [3, 300]) {
-    const eps = endpoints(size);
+  for (const [size, mixed] of [
+    [3, false],
+    [300, false],
+    [300, true],
+  ]) {
+    const eps = endpoints(size, 'e', mixed);
+    const label = `${size} endpoints${mixed ? ', mixed weights' : ''}`;
     for (const kind of KINDS) {
       const policy = resolvePolicy({ balancer: { kind } }).balancer;
       const lb = createBalancer(policy, eps, runtimeDeps());
@@ -30,8 +36,8 @@ export function cases() {
             return lb.pick(ctx);
           }
         : () => lb.pick(ctx);
-      expect(fn(1) !== undefined, `${kind} over ${size} endpoints picked nothing`);
-      list.push({ name: `${kind}, ${size} endpoints`, fn, check: (e) => typeof e?.id === 'string' });
+      expect(fn(1) !== undefined, `${kind} over ${label} picked nothing`);
+      list.push({ name: `${kind}, ${label}`, fn, check: (e) => typeof e?.id === 'string' });
     }
   }
   for (const size of [3, 300]) {

@@ -6,14 +6,19 @@ import { seededRandom } from '@meshlet/shared';
 import { EndpointStatsMap } from '../../agent/dist/balancer/endpoint-stats.js';
 import { RouteTable } from '../../agent/dist/route/route-table.js';
 
-/** `n` endpoints `<prefix>-0` ... on 10.x addresses, weight 1 (every third weight 2: weighted balancers then weigh). */
-export function endpoints(n, prefix = 'e') {
+/**
+ * `n` endpoints `<prefix>-0` ... on 10.x addresses, labelled version v1 and
+ * v2 in turn, of weight 1 (the default, and most tables); `mixed`: every
+ * third of weight 2, so that the balancers that weigh take their weighted
+ * path.
+ */
+export function endpoints(n, prefix = 'e', mixed = false) {
   return Array.from({ length: n }, (_, i) => ({
     id: `${prefix}-${i}`,
     host: `10.0.${i >> 8}.${i & 255}`,
     port: 15006,
     tier: 0,
-    weight: i % 3 === 0 ? 2 : 1,
+    weight: mixed && i % 3 === 0 ? 2 : 1,
     labels: { version: i % 2 === 0 ? 'v1' : 'v2' },
   }));
 }
