@@ -51,7 +51,7 @@ function timed(loop, n) {
  * allocated. Undefined when every try saw a GC.
  */
 function allocated(loop, n) {
-  for (let tries = 0; tries < 6; tries++, n = Math.max(1, n >> 1)) {
+  for (let tries = 0; tries < 10; tries++, n = Math.max(1, n >> 1)) {
     const sizes = [];
     let collected = false;
     for (const k of [n, 2 * n]) {
