@@ -36,6 +36,9 @@ const SMOKE_RUNS: Record<string, { answered: string[] }> = {
   'hash-rebuild.mjs': { answered: [] },
   'failover-compare.mjs': { answered: ['sentinel-tuned'] },
   'flame.mjs': { answered: [] },
+  'micro.mjs': {
+    answered: ['route-lookup', 'balancer-pick', 'header-rewrite', 'trace-context', 'metrics-update', 'authz'],
+  },
 };
 /** Servers that only run under another script, which smoke-tests them. */
 const SERVED_BY: Record<string, string> = {
