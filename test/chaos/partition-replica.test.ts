@@ -32,7 +32,8 @@ describe('chaos: a control-plane replica partitioned from etcd and from its agen
     const others = m.cps.filter((c) => c !== victim);
     const onVictim = await localAgents(mesh, victim);
     const leaderBefore = await waitLeader(mesh, m.cps);
-    const faultMs = pick(10_000, 60_000);
+    // At least this long, and until its agents have moved and another replica leads (awaited first, whatever it takes).
+    const faultMs = pick(5_000, 60_000);
     const bound = faultMs + 90_000;
     const loads = m.callers.map((c) => steadyLoad(c.host.ip, PORTS.outbound, 'hello', { rate: 40, maxMs: bound }));
     const writes = adminWrites(mesh, m.cps, { gapMs: 100, maxMs: bound });

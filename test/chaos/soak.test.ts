@@ -19,9 +19,11 @@ describe('chaos: a soak at a steady rate with instances flapping', () => {
     'keeps RSS growth under 10% and leaks no file descriptors',
     async () => {
       const m = await basicMesh(net, mesh);
-      const soakMs = pick(20_000, 600_000);
-      const flapMs = pick(6_000, 30_000);
-      const warmMs = pick(8_000, 60_000);
+      // Short: 4 flaps (one in the warm-up, three in the soak), an instance 2 s unhealthy then 2 s back (health checks
+      // every 100 ms mark it in about 0.3 s). It was 8 s + 20 s with 6 s flaps (4 whole flaps and 2 cut short): 47.7 s.
+      const soakMs = pick(12_000, 600_000);
+      const flapMs = pick(4_000, 30_000);
+      const warmMs = pick(4_000, 60_000);
       const watched = [
         { name: 'control plane', proc: () => m.cp.proc },
         ...m.instances.map((i) => ({ name: `${i.id} agent`, proc: () => i.agent.proc })),
