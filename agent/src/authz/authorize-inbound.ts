@@ -49,6 +49,29 @@ export interface InboundAuthz {
 }
 
 const limiters = new WeakMap<InboundAuthzContext, AuthzLogLimiter>();
+
+type Decision = 'allowed' | 'denied' | 'audited' | 'refused';
+/**
+ * The decision counter's label children per context and caller label:
+ * `labels()` checks and copies its arguments and binds a function on every
+ * call, per request before this. Capped like the callers themselves (a
+ * label per SPIFFE id of another trust domain).
+ */
+const counters = new WeakMap<InboundAuthzContext, Map<string, Partial<Record<Decision, { inc(): void }>>>>();
+const MAX_COUNTED_CALLERS = 1000;
+
+function count(ctx: InboundAuthzContext, caller: string, decision: Decision): void {
+  const metric = ctx.metrics?.authzDecisions;
+  if (metric === undefined) return;
+  let byCaller = counters.get(ctx);
+  if (byCaller === undefined) counters.set(ctx, (byCaller = new Map()));
+  let children = byCaller.get(caller);
+  if (children === undefined) {
+    if (byCaller.size >= MAX_COUNTED_CALLERS) byCaller.clear();
+    byCaller.set(caller, (children = {}));
+  }
+  (children[decision] ??= metric.labels(caller, ctx.service, decision)).inc();
+}
 const cut = (s: string) => s.slice(0, 512);
 
 /** The target normalized, or why the policy cannot judge it. */
@@ -85,9 +108,8 @@ export function decideInbound(
   const details = { caller: caller.label, service: ctx.service };
   const method = req.method ?? 'GET';
   const policy = ctx.policy();
-  const count = (decision: string) => ctx.metrics?.authzDecisions.labels(caller.label, ctx.service, decision).inc();
   if (policy === AUTHZ_POLICY_UNKNOWN) {
-    count('refused');
+    count(ctx, caller.label, 'refused');
     const error = AgentErrors.AUTHZ_POLICY_UNKNOWN(
       `this agent has not received the routing table entry of its own service ${ctx.service} yet, so it cannot know its authorization policy; retry shortly (check that the agent is connected to the control plane)`,
     );
@@ -98,14 +120,14 @@ export function decideInbound(
     const url = req.url ?? '/';
     const target = judgedTarget(ctx, policy, url);
     if (!('ok' in target)) {
-      count('refused');
+      count(ctx, caller.label, 'refused');
       return { decision: undefined, caller: caller.label, error: target, details };
     }
     if (target.url !== url) req.url = target.url;
     path = target.path;
   }
   const decision = evaluateAuthz(policy, { caller, method, path });
-  count(decision.kind === 'allow' ? 'allowed' : decision.kind === 'deny' ? 'denied' : 'audited');
+  count(ctx, caller.label, decision.kind === 'allow' ? 'allowed' : decision.kind === 'deny' ? 'denied' : 'audited');
   if (decision.kind === 'allow') return { decision, caller: caller.label, error: undefined, details };
   let limiter = limiters.get(ctx);
   if (limiter === undefined) limiters.set(ctx, (limiter = new AuthzLogLimiter(ctx.clock ?? systemClock)));

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { rawUpstreamHeaders } from './hop-headers.js';
+import { connectionNamed, rawUpstreamHeaders } from './hop-headers.js';
 
 const HOP_BY_HOP = [
   'Connection',
@@ -77,5 +77,17 @@ describe('whether a request has a body', () => {
     [{ 'transfer-encoding': 'chunked', 'content-length': '0' }, true],
   ])('rawUpstreamHeaders(%o).hasBody is %s', (headers, expected) => {
     expect(rawUpstreamHeaders(withHeaders(headers)).hasBody ?? false).toBe(expected);
+  });
+});
+
+describe('connectionNamed', () => {
+  it.each([
+    ['keep-alive', undefined],
+    ['Keep-Alive, Upgrade', undefined],
+    ['close', ['close']],
+    [' Keep-Alive ,  X-Hop-One,x-hop-two,', ['x-hop-one', 'x-hop-two']],
+    ['', undefined],
+  ])('%j names %j beyond the hop-by-hop headers', (value, named) => {
+    expect(connectionNamed(value)).toEqual(named);
   });
 });

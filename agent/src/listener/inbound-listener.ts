@@ -14,10 +14,9 @@ import { authorizeInbound, decideInbound, type InboundAuthzContext } from '../au
 import { AgentErrors } from '../errors.js';
 import { type AgentMetrics, CODE_CLASSES, codeClass, type CodeClass } from '../metrics.js';
 import { failureKind } from '../resilience/failure-kind.js';
-import { CALLER_HEADER, withCallerHeader } from './caller-headers.js';
-import { rawUpstreamHeaders } from './hop-headers.js';
+import { appRequestHeaders, CALLER_HEADER } from './caller-headers.js';
 import type { InboundMtls } from './inbound-mtls.js';
-import { dispatchRelay } from './relay-handler.js';
+import { RelayHandler, type RelayOptions } from './relay-handler.js';
 import { sendJsonError } from './json-error.js';
 import { refuseUpgrade, tunnelUpgrade } from './upgrade-tunnel.js';
 import { AppSession } from './h2/app-session.js';
@@ -26,6 +25,9 @@ import { relayHttp1ToH2App } from './h2/http1-to-h2-app.js';
 import { drainingUnreadBodies, H2_SERVER_SETTINGS, isH2Request } from './h2/h2-server-settings.js';
 import { sniffPreface } from './h2/sniff-preface.js';
 import { closedWithServer, trackH2Sessions } from './server-lifecycle.js';
+
+/** The relay's options for every answer from the app: it may not speak as an agent (`x-meshlet-error`). */
+const FROM_APP: RelayOptions = Object.freeze({ fromApp: true });
 
 /** Options of {@link InboundListener}. */
 export interface InboundOptions {
@@ -84,10 +86,11 @@ export class InboundListener {
       this.#duration = m.inboundDuration;
     }
     const handle = (req: IncomingMessage, res: ServerResponse): void => {
-      this.#handle(req, res).catch((e: unknown) => {
-        this.#o.log.error({ err: e }, 'inbound request failed unexpectedly');
-        sendJsonError(res, AgentErrors.UPSTREAM_UNREACHABLE('internal error in the agent', { statusCode: 500 }));
-      });
+      try {
+        this.#handle(req, res);
+      } catch (e) {
+        this.#unexpected(e, res);
+      }
     };
     this.server = createServer(handle);
     this.h2 = createH2Server({ settings: H2_SERVER_SETTINGS }, drainingUnreadBodies(handle) as never);
@@ -177,44 +180,44 @@ export class InboundListener {
     );
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * One request. The HTTP/1.1 relay to the app, nearly every request, runs
+   * on callbacks from the dispatch handler: no promise or async frame per
+   * request (see docs/benchmarks.md, "Inbound hot path"); HTTP/2 to the app
+   * keeps its async path.
+   */
+  #handle(req: IncomingMessage, res: ServerResponse): void {
     const socket = this.#socketOf(req);
-    if (this.#mtls && !this.#mtls.admits(socket)) {
+    const mtls = this.#mtls;
+    if (mtls && !mtls.admits(socket)) {
       res.shouldKeepAlive = false;
       sendJsonError(res, this.#mtlsRequired());
       this.#requests?.['4xx'].inc();
       return;
     }
-    if (this.#o.authz && !authorizeInbound(this.#o.authz, this.#mtls?.callerOf(socket), req, res)) {
+    const caller = mtls?.callerOf(socket);
+    if (this.#o.authz && !authorizeInbound(this.#o.authz, caller, req, res)) {
       this.#requests?.[codeClass(res.statusCode)].inc();
       return;
     }
-    if (!this.#requests) {
-      await this.#relay(req, res);
-      return;
-    }
-    const started = performance.now();
-    // Negative: the app gave no answer (whatever the agent then answered itself).
-    const status = await this.#relay(req, res);
-    this.#requests[codeClass(status)].inc();
-    this.#duration?.observe((performance.now() - started) / 1000);
-  }
-
-  /** Relays to the app; resolves with the app's status, or -1 when it gave none. */
-  async #relay(req: IncomingMessage, res: ServerResponse): Promise<number> {
-    const caller = this.#mtls?.callerOf(this.#socketOf(req));
+    const started = this.#requests ? performance.now() : 0;
     const protocol = this.#o.appProtocol?.();
     if (toAppOverH2(req, protocol) || (!isH2Request(req) && protocol !== undefined && protocol !== 'http1')) {
-      const h2 = isH2Request(req)
-        ? await relayToApp(this.#app, req, res, caller, this.#o.requestTimeoutMs)
-        : await relayHttp1ToH2App(this.#app, req, res, caller, this.#o.requestTimeoutMs);
-      if (h2.kind !== 'failed') return h2.status;
-      if (h2.headersSent) return -1;
-      return this.#failed(h2.error, res);
+      this.#relayH2(req, res, caller).then(
+        (status) => this.#count(status, started),
+        (e: unknown) => this.#unexpected(e, res),
+      );
+      return;
     }
-    const headers = withCallerHeader(rawUpstreamHeaders(req), caller);
-    const outcome = await dispatchRelay(
-      this.#o.app,
+    const headers = appRequestHeaders(req, caller);
+    const handler = new RelayHandler(res, FROM_APP, (outcome) => {
+      try {
+        this.#count(outcome.kind !== 'failed' ? outcome.status : this.#failed(outcome.error, res), started);
+      } catch (e) {
+        this.#unexpected(e, res);
+      }
+    });
+    this.#o.app.dispatch(
       {
         method: req.method as 'GET',
         path: req.url ?? '/',
@@ -223,11 +226,30 @@ export class InboundListener {
         headersTimeout: this.#o.requestTimeoutMs,
         bodyTimeout: this.#o.requestTimeoutMs,
       },
-      res,
-      { fromApp: true },
+      handler,
     );
-    if (outcome.kind !== 'failed') return outcome.status;
-    return this.#failed(outcome.error, res);
+  }
+
+  /** Counts a relayed request by the app's status (negative: the app gave none, whatever the agent then answered). */
+  #count(status: number, started: number): void {
+    if (!this.#requests) return;
+    this.#requests[codeClass(status)].inc();
+    this.#duration?.observe((performance.now() - started) / 1000);
+  }
+
+  #unexpected(e: unknown, res: ServerResponse): void {
+    this.#o.log.error({ err: e }, 'inbound request failed unexpectedly');
+    sendJsonError(res, AgentErrors.UPSTREAM_UNREACHABLE('internal error in the agent', { statusCode: 500 }));
+  }
+
+  /** Relays to the app over HTTP/2; resolves with the app's status, or -1 when it gave none. */
+  async #relayH2(req: IncomingMessage, res: ServerResponse, caller: string | undefined): Promise<number> {
+    const h2 = isH2Request(req)
+      ? await relayToApp(this.#app, req, res, caller, this.#o.requestTimeoutMs)
+      : await relayHttp1ToH2App(this.#app, req, res, caller, this.#o.requestTimeoutMs);
+    if (h2.kind !== 'failed') return h2.status;
+    if (h2.headersSent) return -1;
+    return this.#failed(h2.error, res);
   }
 
   /** Answers a relay to the app that got no answer, saying why; -1 (the app gave no status). */

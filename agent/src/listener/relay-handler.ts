@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { ERROR_HEADER } from '../errors.js';
-import { HOP_BY_HOP } from './hop-headers.js';
+import { connectionNamed, dropNamed, HOP_BY_HOP } from './hop-headers.js';
 
 /** How a relayed attempt ended. */
 export type RelayOutcome =
@@ -102,26 +102,22 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
     const headers: string[] = [];
     let peerError: string | undefined;
     let named: string[] | undefined;
+    const fromApp = this.#o.fromApp;
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = (rawHeaders[i] as Buffer).toString('latin1');
       const lower = name.toLowerCase();
       const value = (rawHeaders[i + 1] as Buffer).toString('latin1');
       if (lower === ERROR_HEADER) {
-        if (this.#o.fromApp) continue;
+        if (fromApp) continue;
         peerError = value;
+      } else if (lower === 'connection') {
+        const more = connectionNamed(value);
+        if (more) (named ??= []).push(...more);
       }
-      if (lower === 'connection')
-        named = value
-          .toLowerCase()
-          .split(',')
-          .map((s) => s.trim());
       if (HOP_BY_HOP.has(lower)) continue;
       headers.push(name, value);
     }
-    if (named) {
-      for (let i = headers.length - 2; i >= 0; i -= 2)
-        if (named.includes((headers[i] as string).toLowerCase())) headers.splice(i, 2);
-    }
+    if (named) dropNamed(headers, named);
     this.#status = statusCode;
     this.#peerError = peerError;
     if (this.#o.accept && !this.#o.accept(statusCode, peerError)) {
