@@ -3,7 +3,8 @@
 //
 //   h2-direct    h2load -> app (h2c)
 //   h2-haproxy   h2load -> HAProxy (h2c front, `proto h2` to the app; nbthread 1) -> app (h2c)
-//   h2-node      h2load -> a minimal node:http2 relay (h2-node-relay.mjs) -> app (h2c): what Node's http2 costs alone
+//   h2-node      h2load -> a minimal node:http2 relay (h2-node-relay.mjs --fast-bind) -> app (h2c): what Node's http2
+//                costs alone
 //   h2-agent     h2load -> agent H1 inbound (h2c; service hello-h2-permissive, permissive mTLS, `protocol: http2`)
 //                       -> app (h2c): one agent hop, h2 on both sides, as the HTTP/1.1 `agent` path is one inbound hop
 //   h2-mesh      h2load -> agent A outbound (h2c, :authority hello-h2)
@@ -92,7 +93,14 @@ export function h2Paths({ p, group, dir, bench, root }) {
       const child = group.start(
         'node:http2 relay',
         process.execPath,
-        [join(bench, 'lib', 'proxy-compare', 'h2-node-relay.mjs'), '--port', String(port), '--upstream', a.url],
+        [
+          join(bench, 'lib', 'proxy-compare', 'h2-node-relay.mjs'),
+          '--port',
+          String(port),
+          '--upstream',
+          a.url,
+          '--fast-bind',
+        ],
         { cwd: root },
       );
       const url = `http://127.0.0.1:${port}/`;
@@ -136,7 +144,7 @@ export function h2Paths({ p, group, dir, bench, root }) {
     },
     'h2-node': {
       label: 'node:http2 relay',
-      what: 'h2load -> minimal node:http2 relay (h2c both sides, one shared session to the app) -> app (h2c)',
+      what: "h2load -> minimal node:http2 relay (h2c both sides, one shared session to the app, the agent's AsyncResource.bind fix) -> app (h2c)",
       async setup() {
         const [r, a] = [await nodeRelay(), await app()];
         return { url: r.url, proxies: one('relay', r), appPid: a.pid };
