@@ -19,9 +19,11 @@ describe('useFastAsyncBind', () => {
     const target = { f };
     expect(target.f(1, 2)).toEqual([target, 3]);
     const self = { name: 'self' };
-    const g = r.bind(function (this: unknown) {
+    // Node's bind takes a thisArg too (its types leave it out).
+    const bindWithThis = r.bind.bind(r) as unknown as (fn: () => unknown, thisArg: unknown) => () => unknown;
+    const g = bindWithThis(function (this: unknown) {
       return this;
-    }, self as never);
+    }, self);
     expect(g()).toBe(self);
   });
 
