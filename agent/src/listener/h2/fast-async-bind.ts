@@ -40,20 +40,21 @@ export function useFastAsyncBind(): void {
     thisArg?: unknown,
   ): Func & { asyncResource: AsyncResource } {
     if (typeof fn !== 'function') throw new TypeError('The "fn" argument must be of type function');
-    const resource = this;
-    const bound =
-      thisArg === undefined
-        ? function (this: unknown, ...args: unknown[]): unknown {
-            return resource.runInAsyncScope(fn as never, this, ...args);
-          }
-        : (resource.runInAsyncScope.bind(resource, fn as never, thisArg) as (...args: unknown[]) => unknown);
+    let bound: (...args: unknown[]) => unknown;
+    if (thisArg === undefined) {
+      // The caller's `this` goes through, as with Node's own.
+      const run = (self: unknown, args: unknown[]): unknown => this.runInAsyncScope(fn as never, self, ...args);
+      bound = function (this: unknown, ...args: unknown[]): unknown {
+        return run(this, args);
+      };
+    } else bound = this.runInAsyncScope.bind(this, fn as never, thisArg) as (...args: unknown[]) => unknown;
     Object.defineProperty(bound, 'length', {
       configurable: true,
       enumerable: false,
       value: fn.length,
       writable: false,
     });
-    (bound as unknown as { asyncResource: AsyncResource }).asyncResource = resource;
+    (bound as unknown as { asyncResource: AsyncResource }).asyncResource = this;
     return bound as unknown as Func & { asyncResource: AsyncResource };
   } as typeof AsyncResource.prototype.bind;
 }
