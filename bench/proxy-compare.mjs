@@ -25,6 +25,8 @@
 //
 //   h2-direct    h2load -> app (h2c)
 //   h2-haproxy   h2load -> HAProxy in HTTP/2 mode (h2c both sides) -> app
+//   h2-node      h2load -> a minimal node:http2 relay (h2c both sides) -> app: Node's http2 alone
+//   h2-agent     h2load -> agent inbound (h2c, permissive) -> app (h2c): one agent hop
 //   h2-mesh      h2load -> agent A outbound (h2c) =h2 over mTLS=> agent H inbound -> app (h2c)
 //
 // mesh-plain: no agent setting turns mTLS off, so agent A reaches agent P

@@ -27,6 +27,8 @@ const SMOKE_RUNS: Record<string, { answered: string[] }> = {
       'fastify',
       'h2-direct',
       'h2-haproxy',
+      'h2-node',
+      'h2-agent',
       'h2-mesh',
     ],
   },

@@ -12,7 +12,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { cpuPerRequest, cpuSnapshot } from './modes.mjs';
 import { h2loadVersion, runH2load } from './h2load.mjs';
-import { commandLine, cpuCell, f0, f1, f3, ratio } from './report.mjs';
+import { commandLine, cpuCell, f0, f1, f3, ratio, TARGETS, verdict } from './report.mjs';
 import { findBinary, versionOf } from '../system-proxies.mjs';
 
 const STREAMS = 4;
@@ -61,6 +61,20 @@ export async function h2Mode(env, ready, skipped, s) {
   if (mesh && ha)
     notes.push(
       `- The HTTP/2 mesh path (two agents) costs ${ratio(mesh.cpu.total, ha.cpu.total)} HAProxy's HTTP/2 hop in CPU per request (${f1(mesh.cpu.total)} µs vs ${f1(ha.cpu.total)} µs); per agent: ${mesh.cpu.perProxy.map((x) => `${x.label} ${ratio(x.us, ha.cpu.total)}`).join(', ')}.`,
+    );
+  const one = by['h2-agent'];
+  if (one) {
+    const limit = TARGETS.h2AgentCpuVsHaproxy;
+    // A smoke run's few requests may count no clock tick for HAProxy: then there is no verdict.
+    const ok = ha && ha.cpu.total > 0 ? one.cpu.total <= limit * ha.cpu.total : undefined;
+    notes.push(
+      `- One agent hop with h2 on both sides costs at most ${limit}x HAProxy's HTTP/2 hop in CPU per request: ${ha ? `${f1(one.cpu.total)} µs vs ${limit} x ${f1(ha.cpu.total)} = ${f1(limit * ha.cpu.total)} µs (${ratio(one.cpu.total, ha.cpu.total)})` : 'not measured (no h2-haproxy in this run)'} — ${verdict(ok)}`,
+    );
+  }
+  const node = by['h2-node'];
+  if (node)
+    notes.push(
+      `- Node's http2 module alone (a minimal node:http2 relay, h2c both sides) costs ${f1(node.cpu.total)} µs per request${ha ? ` (${ratio(node.cpu.total, ha.cpu.total)} HAProxy's HTTP/2 hop)` : ''}${one ? `; the one-hop agent costs ${ratio(one.cpu.total, node.cpu.total)} that (${f1(one.cpu.total - node.cpu.total)} µs of its own)` : ''}.`,
     );
   const h1Mesh = s.h1Rows?.find((r) => r.name === 'mesh');
   if (mesh && h1Mesh)

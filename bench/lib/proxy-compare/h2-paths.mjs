@@ -3,6 +3,10 @@
 //
 //   h2-direct    h2load -> app (h2c)
 //   h2-haproxy   h2load -> HAProxy (h2c front, `proto h2` to the app; nbthread 1) -> app (h2c)
+//   h2-node      h2load -> a minimal node:http2 relay (h2-node-relay.mjs --fast-bind) -> app (h2c): what Node's http2
+//                costs alone
+//   h2-agent     h2load -> agent H1 inbound (h2c; service hello-h2-permissive, permissive mTLS, `protocol: http2`)
+//                       -> app (h2c): one agent hop, h2 on both sides, as the HTTP/1.1 `agent` path is one inbound hop
 //   h2-mesh      h2load -> agent A outbound (h2c, :authority hello-h2)
 //                       =h2 over mTLS=> agent H inbound -> app (h2c: the service's policy says `protocol: http2`)
 //
@@ -15,7 +19,7 @@ import { writeFileSync } from 'node:fs';
 import { checkConfig, findBinary, haproxyConfig } from '../system-proxies.mjs';
 
 /** The HTTP/2 paths, in the order of their report. */
-export const H2_PATHS = ['h2-direct', 'h2-haproxy', 'h2-mesh'];
+export const H2_PATHS = ['h2-direct', 'h2-haproxy', 'h2-node', 'h2-agent', 'h2-mesh'];
 
 /** One GET over h2c: `{ status, bytes }`. */
 function getH2(url, authority) {
@@ -82,6 +86,35 @@ export function h2Paths({ p, group, dir, bench, root }) {
       await servesH2('haproxy (h2)', url);
       return { pid: child.pid, url };
     })());
+  let nodeP;
+  const nodeRelay = () =>
+    (nodeP ??= (async () => {
+      const [a, port] = [await app(), await freePort()];
+      const child = group.start(
+        'node:http2 relay',
+        process.execPath,
+        [
+          join(bench, 'lib', 'proxy-compare', 'h2-node-relay.mjs'),
+          '--port',
+          String(port),
+          '--upstream',
+          a.url,
+          '--fast-bind',
+        ],
+        { cwd: root },
+      );
+      const url = `http://127.0.0.1:${port}/`;
+      await servesH2('the node:http2 relay', url);
+      return { pid: child.pid, url };
+    })());
+  let oneP;
+  const oneHop = () =>
+    (oneP ??= (async () => {
+      const h = await instanceAgent('agent H1', 'hello-h2-permissive-1', 'hello-h2-permissive', app);
+      // Strict until its table brings its service's permissive mode.
+      await servesH2('agent H1 (inbound, permissive, h2c)', h.url);
+      return h;
+    })());
   let meshP;
   const mesh = () =>
     (meshP ??= (async () => {
@@ -107,6 +140,22 @@ export function h2Paths({ p, group, dir, bench, root }) {
       async setup() {
         const [h, a] = [await haproxy(), await app()];
         return { url: h.url, proxies: one('haproxy', h), appPid: a.pid };
+      },
+    },
+    'h2-node': {
+      label: 'node:http2 relay',
+      what: "h2load -> minimal node:http2 relay (h2c both sides, one shared session to the app, the agent's AsyncResource.bind fix) -> app (h2c)",
+      async setup() {
+        const [r, a] = [await nodeRelay(), await app()];
+        return { url: r.url, proxies: one('relay', r), appPid: a.pid };
+      },
+    },
+    'h2-agent': {
+      label: 'agent (1 hop, HTTP/2)',
+      what: 'h2load -> agent inbound (h2c, permissive) -> app (h2c)',
+      async setup() {
+        const [h, a] = [await oneHop(), await app()];
+        return { url: h.url, proxies: one('agent', h), appPid: a.pid };
       },
     },
     'h2-mesh': {

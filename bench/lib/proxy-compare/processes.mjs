@@ -122,15 +122,27 @@ export function proxyProcesses({ group, dir, root, bench, connections, cpuProfDi
         dataDir: join(dir, 'cp'),
         push: { startupGraceMs: 0 },
         log: { level: 'warn' },
-        // hello-h2: the HTTP/2 paths' service (h2-paths.mjs), its app spoken to in h2c.
-        services: { 'hello-permissive': { mtls: { mode: 'permissive' } }, 'hello-h2': { protocol: 'http2' } },
+        // hello-h2: the HTTP/2 paths' service (h2-paths.mjs), its app spoken to in h2c; hello-h2-permissive: the same,
+        // its agent taking h2c callers (the one-hop HTTP/2 path).
+        services: {
+          'hello-permissive': { mtls: { mode: 'permissive' } },
+          'hello-h2': { protocol: 'http2' },
+          'hello-h2-permissive': { protocol: 'http2', mtls: { mode: 'permissive' } },
+        },
       }),
     ]);
     const url = `http://127.0.0.1:${port}`;
     await until('the control plane to answer', async () => (await fetch(`${url}/healthz`)).ok);
     return {
       stream: `ws://127.0.0.1:${port}/v1/stream`,
-      credentials: await mintJoinCredentials(url, ['hello', 'hello-permissive', 'hello-plain', 'hello-h2', 'client']),
+      credentials: await mintJoinCredentials(url, [
+        'hello',
+        'hello-permissive',
+        'hello-plain',
+        'hello-h2',
+        'hello-h2-permissive',
+        'client',
+      ]),
     };
   });
   /** The load generator's certificate for the one-hop mTLS path, from the mesh's CA; the callee's name is not checked. */

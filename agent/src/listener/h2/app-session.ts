@@ -1,6 +1,7 @@
 import { type ClientHttp2Session, connect as h2Connect } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { originOf } from '../origin-pools.js';
+import { useFastAsyncBind } from './fast-async-bind.js';
 
 /**
  * The inbound side's HTTP/2 session to the local app (cleartext, prior
@@ -15,6 +16,8 @@ export class AppSession {
   #session: Promise<ClientHttp2Session> | undefined;
 
   constructor(host: string, port: number, connectMs: number) {
+    // Every stream of the session pays for AsyncResource.bind: see useFastAsyncBind.
+    useFastAsyncBind();
     this.#origin = originOf(host, port);
     this.#host = host;
     this.#port = port;

@@ -63,12 +63,15 @@ export async function forwardH2(
   const req = incoming as unknown as Http2ServerRequest;
   const grpc = isGrpcRequest(req);
   const deadline = grpc ? grpcDeadline(req.headers['grpc-timeout'], performance.now()) : undefined;
-  const expired = new AbortController();
+  // Only a call with a deadline can expire: no controller (and no listener on its signal) for any other request.
+  const expired = deadline === undefined ? undefined : new AbortController();
   const timer =
-    deadline === undefined ? undefined : setTimeout(() => expired.abort(), Math.max(0, deadline - performance.now()));
+    expired === undefined
+      ? undefined
+      : setTimeout(() => expired.abort(), Math.max(0, (deadline as number) - performance.now()));
   let code: number | undefined;
   try {
-    code = await attempts(ctx, req, response, target, d, state, grpc, deadline, expired.signal);
+    code = await attempts(ctx, req, response, target, d, state, grpc, deadline, expired?.signal);
   } finally {
     clearTimeout(timer);
     if (grpc) recordGrpcCall(ctx.grpcCalls, d.dest.name, code);
@@ -85,7 +88,7 @@ async function attempts(
   state: ForwardState,
   grpc: boolean,
   deadline: number | undefined,
-  expired: AbortSignal,
+  expired: AbortSignal | undefined,
 ): Promise<number | undefined> {
   const res = response as unknown as Http2ServerResponse;
   const { svc, dest, retries, timeouts } = d;
@@ -96,7 +99,7 @@ async function attempts(
   const ids = traceHeadersH2(headers, addTraceContextRaw);
   state.traceId = ids.traceId;
   state.requestId = ids.requestId;
-  const body = new ReplayableBody(req, retries.maxBufferBytes);
+  const body = new ReplayableBody(req, retries.maxBufferBytes, req.stream.endAfterHeaders);
   const tried = new Set<string>();
   const hashKey = dest.policy.balancer.hashKey;
   const pick: PickContext = {
@@ -142,7 +145,7 @@ async function attempts(
     state.endpoint = endpoint.id;
     tried.add(endpoint.id);
     const left = deadline === undefined ? undefined : deadline - performance.now();
-    if (expired.aborted || (left !== undefined && left <= 0)) return deadlinePassed();
+    if (expired?.aborted || (left !== undefined && left <= 0)) return deadlinePassed();
     const attemptHeaders: OutgoingHttpHeaders =
       left === undefined ? headers : { ...headers, 'grpc-timeout': grpcTimeoutHeader(left) };
     let decision: RetryDecision | undefined;

@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Endpoint, Logger } from '@meshlet/shared';
 import type { MtlsConnector } from '../mtls-connector.js';
 import { originOf } from '../origin-pools.js';
+import { useFastAsyncBind } from './fast-async-bind.js';
 
 /** The code of a session to an agent that does not speak HTTP/2 (it chose HTTP/1.1 in ALPN). */
 export const H2_UNSUPPORTED_CODE = 'ERR_MESHLET_H2_UNSUPPORTED';
@@ -40,6 +41,8 @@ export class H2Sessions {
   readonly #unsubscribe: () => void;
 
   constructor(log: Logger, mtls?: MtlsConnector) {
+    // Every stream of a session pays for AsyncResource.bind: see useFastAsyncBind.
+    useFastAsyncBind();
     this.#log = log;
     this.#mtls = mtls;
     const offExpired = mtls?.onExpired(() => this.#closeMtls());

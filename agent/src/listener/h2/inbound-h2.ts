@@ -55,7 +55,7 @@ export async function relayToApp(
   const left = deadline === undefined ? undefined : Math.max(1, deadline - performance.now());
   if (left !== undefined) headers['grpc-timeout'] = grpcTimeoutHeader(left);
   // Nothing is retried from here: nothing is kept.
-  const body = new ReplayableBody(req, 0);
+  const body = new ReplayableBody(req, 0, req.stream.endAfterHeaders);
   const outcome = await relayH2(session, headers, body, res.stream, {
     headersTimeoutMs: Math.min(requestTimeoutMs || Infinity, left ?? Infinity),
     trailers: (t) => res.addTrailers(t),

@@ -25,9 +25,22 @@ export class ReplayableBody {
     this.#source.resume();
   };
 
-  constructor(source: Readable, maxBytes: number) {
+  /**
+   * `noBody`: the client's HEADERS frame ended its stream (END_STREAM, as
+   * `Http2Stream.endAfterHeaders` tells): the body is known to be empty at
+   * once, so the attempt's stream is opened ended too (its HEADERS carry
+   * END_STREAM) rather than followed by an empty DATA frame once the
+   * client's end has been read.
+   */
+  constructor(source: Readable, maxBytes: number, noBody = false) {
     this.#source = source;
     this.#maxBytes = maxBytes;
+    if (noBody) {
+      this.#ended = true;
+      // Nothing to read but its end, which lets the request close as one that was read.
+      source.resume();
+      return;
+    }
     source.pause();
     source.on('data', (chunk: Buffer) => this.#data(chunk));
     source.once('end', () => {
