@@ -17,13 +17,16 @@ import { sendJsonError } from './json-error.js';
  *
  * Returns the breaker slot's release, to call once the forward is over; or
  * undefined when a gate refused the request, which has then been answered.
+ * Synchronously when no gate has to wait (no fault injection, a breaker slot
+ * free: nearly every request), so that the caller awaits nothing then; a
+ * promise of the same when one waits.
  */
-export async function admitRequest(
+export function admitRequest(
   res: ServerResponse,
   d: Destination,
   random: () => number,
-): Promise<CircuitRelease | undefined> {
-  const { svc, dest } = d;
+): CircuitRelease | undefined | Promise<CircuitRelease | undefined> {
+  const { svc } = d;
   if (svc.limiter && !svc.limiter.tryTake()) {
     sendJsonError(
       res,
@@ -34,6 +37,17 @@ export async function admitRequest(
     );
     return undefined;
   }
+  if (svc.policy.faultInjection) return injectFault(res, d, random);
+  return d.dest.breaker.tryAcquireSync() ?? queueForBreaker(res, d);
+}
+
+/** The fault injection gate (a delay, then maybe an abort), then the breaker's. */
+async function injectFault(
+  res: ServerResponse,
+  d: Destination,
+  random: () => number,
+): Promise<CircuitRelease | undefined> {
+  const { svc } = d;
   const faults = svc.policy.faultInjection;
   if (faults) {
     const f = decideFault(faults, random);
@@ -52,8 +66,12 @@ export async function admitRequest(
     }
   }
 
-  const release = dest.breaker.tryAcquireSync();
-  if (release) return release;
+  return d.dest.breaker.tryAcquireSync() ?? queueForBreaker(res, d);
+}
+
+/** All the breaker's slots are taken: waits for one in its queue, or answers that the circuit is open. */
+async function queueForBreaker(res: ServerResponse, d: Destination): Promise<CircuitRelease | undefined> {
+  const dest = d.dest;
   const got = await dest.breaker.acquire(d.timeouts.requestMs || 15_000);
   if (typeof got === 'function') return got;
   dest.metrics.circuitOpen();

@@ -1,10 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import type { Endpoint, TimeoutPolicy } from '@meshlet/shared';
 import type { Dispatcher } from 'undici';
-import type { EndpointStatsMap } from '../balancer/endpoint-stats.js';
-import type { InFlightAttempts } from './in-flight-attempts.js';
+import type { EndpointStats, EndpointStatsMap } from '../balancer/endpoint-stats.js';
+import type { AbandonableAttempt, InFlightAttempts } from './in-flight-attempts.js';
 import type { OriginPools } from './origin-pools.js';
-import { dispatchRelay, type RelayOptions, type RelayOutcome } from './relay-handler.js';
+import { RelayHandler, type RelayOptions, type RelayOutcome } from './relay-handler.js';
 
 /** What {@link attemptEndpoint} needs from its listener (a subset of its options). */
 export interface AttemptContext {
@@ -13,6 +13,58 @@ export interface AttemptContext {
   clock: () => number;
   /** Attempts that may be given up when their endpoint is declared gone; absent: none are. */
   inFlight?: InFlightAttempts | undefined;
+}
+
+/** How one attempt ended (see {@link attemptEndpoint}). */
+export interface AttemptResult {
+  readonly outcome: RelayOutcome;
+  /** Milliseconds to the answer's headers; -1 when no answer came. */
+  readonly answeredMs: number;
+}
+
+/**
+ * One attempt in flight: the relay's options (its `onHeaders` hook is a
+ * method here, so an attempt allocates one object rather than a closure per
+ * hook), the in-flight registration's entry, and, once it ended, its
+ * {@link AttemptResult}.
+ */
+class EndpointAttempt implements RelayOptions, AbandonableAttempt, AttemptResult {
+  readonly fromApp = false;
+  readonly headersDeadlineMs: number;
+  readonly accept: RelayOptions['accept'];
+  /** Set when the attempt ends, before its promise resolves with it. */
+  outcome!: RelayOutcome;
+  answeredMs = -1;
+  handler: RelayHandler | undefined;
+  readonly #stats: EndpointStats;
+  readonly #clock: () => number;
+  readonly #canResend: (() => boolean) | undefined;
+  readonly #started = performance.now();
+
+  constructor(
+    stats: EndpointStats,
+    clock: () => number,
+    deadlineMs: number,
+    accept: RelayOptions['accept'],
+    canResend: (() => boolean) | undefined,
+  ) {
+    this.#stats = stats;
+    this.#clock = clock;
+    this.headersDeadlineMs = deadlineMs;
+    this.accept = accept;
+    this.#canResend = canResend;
+  }
+
+  onHeaders(): void {
+    this.answeredMs = performance.now() - this.#started;
+    this.#stats.observe(this.answeredMs, this.#clock());
+  }
+
+  abandon(err: Error): boolean {
+    return (
+      this.#canResend !== undefined && this.#canResend() && this.handler !== undefined && this.handler.abandon(err)
+    );
+  }
 }
 
 /**
@@ -26,7 +78,7 @@ export interface AttemptContext {
  * in `ctx.inFlight`, so that it is given up if its endpoint is declared gone
  * before it answers and a retry can be made.
  */
-export async function attemptEndpoint(
+export function attemptEndpoint(
   ctx: AttemptContext,
   endpoint: Endpoint,
   request: Dispatcher.DispatchOptions,
@@ -35,33 +87,21 @@ export async function attemptEndpoint(
   accept: RelayOptions['accept'],
   service: string,
   canResend?: () => boolean,
-): Promise<{ outcome: RelayOutcome; answeredMs: number }> {
+): Promise<AttemptResult> {
   const stats = ctx.stats.get(endpoint.id);
-  stats.active++;
-  const started = performance.now();
-  let answeredMs = -1;
-  let unregister: (() => void) | undefined;
-  const outcome = await dispatchRelay(
-    ctx.pools.get(endpoint.host, endpoint.port, timeouts, {
-      service,
-      mtls: endpoint.mtls === true,
-    }),
-    request,
-    res,
-    {
-      fromApp: false,
-      headersDeadlineMs: timeouts.requestMs,
-      onHeaders: () => {
-        answeredMs = performance.now() - started;
-        stats.observe(answeredMs, ctx.clock());
-      },
-      accept,
-    },
-    canResend && ctx.inFlight
-      ? (h) => (unregister = ctx.inFlight?.add(endpoint.id, { abandon: (err) => canResend() && h.abandon(err) }))
-      : undefined,
-  );
-  unregister?.();
-  stats.active--;
-  return { outcome, answeredMs };
+  const inFlight = canResend === undefined ? undefined : ctx.inFlight;
+  return new Promise((resolve) => {
+    const attempt = new EndpointAttempt(stats, ctx.clock, timeouts.requestMs, accept, canResend);
+    stats.active++;
+    const pool = ctx.pools.get(endpoint.host, endpoint.port, timeouts, { service, mtls: endpoint.mtls === true });
+    const handler = new RelayHandler(res, attempt, (outcome) => {
+      if (inFlight !== undefined) inFlight.delete(endpoint.id, attempt);
+      stats.active--;
+      attempt.outcome = outcome;
+      resolve(attempt);
+    });
+    attempt.handler = handler;
+    if (inFlight !== undefined) inFlight.add(endpoint.id, attempt);
+    pool.dispatch(request, handler);
+  });
 }

@@ -43,18 +43,26 @@ export class InFlightAttempts {
     for (const id of this.#lost) if (!ids.has(id)) this.#lost.delete(id);
   }
 
-  /** Registers `attempt` on `endpointId`; the returned function removes it (call it when the attempt ends). */
-  add(endpointId: string, attempt: AbandonableAttempt): () => void {
+  /** Registers `attempt` on `endpointId`; {@link delete} it when the attempt ends. */
+  add(endpointId: string, attempt: AbandonableAttempt): void {
     let set = this.#byEndpoint.get(endpointId);
     if (!set) {
       set = new Set();
       this.#byEndpoint.set(endpointId, set);
     }
     set.add(attempt);
-    return () => {
-      set.delete(attempt);
-      if (set.size === 0 && this.#byEndpoint.get(endpointId) === set) this.#byEndpoint.delete(endpointId);
-    };
+  }
+
+  /**
+   * Removes `attempt` from `endpointId` (it ended). A method rather than a
+   * closure handed back by {@link add}: most requests are registered, and
+   * the closure was one more allocation per request.
+   */
+  delete(endpointId: string, attempt: AbandonableAttempt): void {
+    const set = this.#byEndpoint.get(endpointId);
+    if (set === undefined) return;
+    set.delete(attempt);
+    if (set.size === 0) this.#byEndpoint.delete(endpointId);
   }
 
   /** Gives up the attempts to `endpointId` that have no answer yet, with an error naming `why`; how many. */

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 /** The ids a request travels with, for the access log. */
 export interface TraceIds {
@@ -8,6 +8,32 @@ export interface TraceIds {
 }
 
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** Trace ids drawn per refill of {@link POOL}: one `getrandom` call for 256 of them. */
+const IDS_PER_REFILL = 256;
+const ID_BYTES = 16;
+const POOL = Buffer.alloc(IDS_PER_REFILL * ID_BYTES);
+let poolAt = POOL.length;
+
+/**
+ * A new trace id: 16 random bytes as 32 hex digits, from a pool filled by
+ * the system's CSPRNG 4 KiB at a time (as `randomUUID` does for its own
+ * cache, without the dashes to strip afterwards). The span id a new
+ * `traceparent` gets is digits 8 to 24 of it, so those are never all zeros
+ * (invalid in W3C trace context, as an all-zero trace id is): such a draw
+ * is drawn again.
+ */
+export function newTraceId(): string {
+  for (;;) {
+    if (poolAt === POOL.length) {
+      randomFillSync(POOL);
+      poolAt = 0;
+    }
+    const id = POOL.toString('hex', poolAt, poolAt + ID_BYTES);
+    poolAt += ID_BYTES;
+    if (!id.startsWith('0000000000000000', 8)) return id;
+  }
+}
 
 /**
  * W3C trace context and request id, as Envoy and Linkerd handle them, on
@@ -32,7 +58,7 @@ export function addTraceContextRaw(headers: string[]): TraceIds {
   if (traceparent !== undefined && TRACEPARENT.test(traceparent) && !traceparent.startsWith('ff')) {
     traceId = traceparent.slice(3, 35);
   } else {
-    traceId = randomUUID().replace(/-/g, '');
+    traceId = newTraceId();
     const value = `00-${traceId}-${traceId.slice(8, 24)}-01`;
     if (at >= 0) headers[at + 1] = value;
     else headers.push('traceparent', value);

@@ -129,8 +129,43 @@ export function retryDelay(
 }
 
 type Verdict = RetryDecision;
-const yes = (reason: RetryReason): Verdict => ({ retry: true, reason });
-const no = (reason: NoRetryReason): NoRetry => ({ retry: false, reason });
+// One frozen decision per reason, made once: the policy is asked after every attempt (every answer, before it is
+// relayed), and a decision that is read and dropped need not be allocated each time.
+const RETRY_REASONS: readonly RetryReason[] = [
+  'connect',
+  'peer-app-unreachable',
+  'peer-authz-unknown',
+  'reset',
+  'peer-app-reset',
+  'status',
+  'grpc-status',
+];
+const NO_RETRY_REASONS: readonly NoRetryReason[] = [
+  'attempts-used',
+  'body-not-replayable',
+  'not-idempotent',
+  'status-not-listed',
+  'grpc-status-not-listed',
+  'peer-error',
+  'timeout',
+  'aborted',
+  'other-error',
+  'identity-unavailable',
+  'no-endpoint-left',
+  'budget-exhausted',
+];
+const YES = Object.fromEntries(RETRY_REASONS.map((r) => [r, Object.freeze({ retry: true, reason: r })])) as Record<
+  RetryReason,
+  Verdict
+>;
+const NO = Object.fromEntries(NO_RETRY_REASONS.map((r) => [r, Object.freeze({ retry: false, reason: r })])) as Record<
+  NoRetryReason,
+  NoRetry
+>;
+const yes = (reason: RetryReason): Verdict => YES[reason];
+const no = (reason: NoRetryReason): NoRetry => NO[reason];
+const ifRepeatable = (mayRepeat: boolean, reason: RetryReason): Verdict =>
+  mayRepeat ? YES[reason] : NO['not-idempotent'];
 
 /**
  * Whether an attempt that ended so may be retried, before the endpoint and
@@ -143,7 +178,6 @@ const no = (reason: NoRetryReason): NoRetry => ({ retry: false, reason });
  * - never a timeout, nor any other answer the peer agent made itself.
  */
 function classify(outcome: AttemptOutcome, mayRepeat: boolean, statuses: readonly number[]): Verdict {
-  const ifRepeatable = (reason: RetryReason): Verdict => (mayRepeat ? yes(reason) : no('not-idempotent'));
   if (outcome.kind === 'grpc') {
     // The peer's app reset a call it may have begun (it crashed, kill -9): answered UNAVAILABLE, and retried when
     // grpc.retryOn lists it, whatever the method, as gRPC's own retry policy does (documented: at least once).
@@ -153,9 +187,10 @@ function classify(outcome: AttemptOutcome, mayRepeat: boolean, statuses: readonl
   }
   if (outcome.kind === 'status') {
     const peer = outcome.peerError;
-    if (peer === undefined) return statuses.includes(outcome.status) ? ifRepeatable('status') : no('status-not-listed');
+    if (peer === undefined)
+      return statuses.includes(outcome.status) ? ifRepeatable(mayRepeat, 'status') : no('status-not-listed');
     if (peer === AgentErrorCodes.APP_UNREACHABLE) return yes('peer-app-unreachable');
-    if (peer === AgentErrorCodes.APP_RESET) return ifRepeatable('peer-app-reset');
+    if (peer === AgentErrorCodes.APP_RESET) return ifRepeatable(mayRepeat, 'peer-app-reset');
     if (peer === AgentErrorCodes.AUTHZ_POLICY_UNKNOWN) return yes('peer-authz-unknown');
     return no('peer-error');
   }
@@ -163,7 +198,7 @@ function classify(outcome: AttemptOutcome, mayRepeat: boolean, statuses: readonl
     case 'connect':
       return yes('connect');
     case 'reset':
-      return ifRepeatable('reset');
+      return ifRepeatable(mayRepeat, 'reset');
     case 'timeout':
       return no('timeout');
     case 'aborted':

@@ -115,5 +115,6 @@ export function resolveDestination(
     );
   }
   const { retries, timeouts } = svc.settingsFor(rule);
-  return { svc, dest, lb, retries, timeouts, version: table.version, ...(range ? { range } : {}) };
+  // One shape for every destination (range undefined when not sharded): a conditional spread built a new one each time.
+  return { svc, dest, lb, retries, timeouts, version: table.version, range };
 }
