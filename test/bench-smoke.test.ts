@@ -34,6 +34,7 @@ const SMOKE_RUNS: Record<string, { answered: string[] }> = {
   'scale.mjs': { answered: [] },
   'connection-flood.mjs': { answered: [] },
   'hash-rebuild.mjs': { answered: [] },
+  'growth.mjs': { answered: ['requests-small', 'requests-large', 'deltas', 'rebuilds'] },
   'failover-compare.mjs': { answered: ['sentinel-tuned'] },
 };
 /** Servers that only run under another script, which smoke-tests them. */

@@ -48,7 +48,12 @@ export function agentLike() {
     held: () => table?.routes,
     install,
   });
-  return { applier, close: () => table?.close(), takeAgentUs: () => ((t) => ((agentUs = 0), t))(agentUs) };
+  return {
+    applier,
+    table: () => table,
+    close: () => table?.close(),
+    takeAgentUs: () => ((t) => ((agentUs = 0), t))(agentUs),
+  };
 }
 
 /** µs per delta (median, p90) on a table of `services` services; `deltas` deltas after `warmup`. */
