@@ -2,13 +2,13 @@ import { setImmediate as turn } from 'node:timers/promises';
 import {
   type Ack,
   type BalancerPolicy,
-  buildsInSlices,
   membershipChecksum,
-  membershipChecksumSteps,
   type RingMembership,
   type Routes,
   type ServicePolicy,
+  tableChecksumSteps,
 } from '@meshlet/shared';
+import { hashTableSteps, rebuildsInSlices } from '../balancer/hash-table-steps.js';
 import type { RouteTable } from '../route/route-table.js';
 import { deltaOrigin } from './routes-delta.js';
 
@@ -52,7 +52,7 @@ export class RingChecksums {
   /**
    * Computes ahead, in the slices of each table's build with a turn of the
    * event loop between them, the checksums of the large tables (see
-   * `buildsInSlices`) of `routes`' rings that {@link update} will need, so
+   * `rebuildsInSlices`) of `routes`' rings that {@link update} will need, so
    * that the install that follows does not build them at once.
    */
   async prepare(
@@ -63,10 +63,10 @@ export class RingChecksums {
     for (const name of names) {
       const s = routes.services[name];
       const policy = policies.get(name)?.balancer;
-      if (s === undefined || s.ring === undefined || policy === undefined || !buildsInSlices(policy)) continue;
+      if (s?.ring === undefined || policy === undefined || !rebuildsInSlices(policy, s.ring.members)) continue;
       const key = cacheKey(s.ring, policy);
       if (key === undefined || this.#ahead.has(key) || this.#cache.get(name)?.key === key) continue;
-      const steps = membershipChecksumSteps(policy, s.ring.members);
+      const steps = checksumSteps(policy, s.ring.members);
       for (let r = steps.next(); ; r = steps.next()) {
         if (r.done === true) {
           this.#ahead.set(key, r.value);
@@ -123,6 +123,11 @@ export class RingChecksums {
     if (old?.key === key) return old;
     return { key, version: ring.version, checksum: this.#ahead.get(key) ?? ringChecksum(ring, policy) };
   }
+}
+
+/** `membershipChecksumSteps` (`@meshlet/shared`) over the agent's slices of about a millisecond (see `hashTableSteps`). */
+function* checksumSteps(policy: BalancerPolicy, members: RingMembership['members']): Generator<void, string, void> {
+  return yield* tableChecksumSteps(yield* hashTableSteps(policy, members));
 }
 
 function cacheKey(ring: RingMembership, policy: BalancerPolicy): string | undefined {

@@ -33,13 +33,16 @@ export async function measureBlock(work, done, pick) {
   let longest = 0;
   let longestCpu = 0;
   let ticks = 0;
+  let doneAt = -1;
   const picked = new Map();
+  // On from the start, reset when the work starts: a histogram enabled just before a block may miss it.
+  h.enable();
   await new Promise((resolve, reject) => {
     const tick = () => {
       const now = performance.now();
       ticks++;
       if (ticks === 20) {
-        h.enable();
+        h.reset();
         last = performance.now();
         lastCpu = process.cpuUsage();
         Promise.resolve(work()).catch(reject);
@@ -53,7 +56,9 @@ export async function measureBlock(work, done, pick) {
           const e = pick();
           picked.set(e?.id, (picked.get(e?.id) ?? 0) + 1);
         }
-        if (done()) return resolve();
+        // A few ticks more after the rebuild, so that the histogram's own timer has fired after the last block.
+        if (doneAt < 0 && done()) doneAt = now;
+        if (doneAt >= 0 && now - doneAt >= 5) return resolve();
       }
       setTimeout(tick, 0);
     };
