@@ -22,7 +22,8 @@
 // only when a request failed or a pick went where it must not.
 //
 // usage: node bench/growth.mjs [--duration 5] [--connections 16] [--rounds 4] [--deltas 400]
-//                              [--parts requests,deltas,rebuilds] [--smoke]
+//                              [--parts requests,deltas,rebuilds] [--cpu-prof DIR] [--smoke]
+//        --cpu-prof DIR: the agents of (a) write V8 CPU profiles (agent-small, agent-large) into DIR.
 //        --smoke: 200 requests per agent, 1 round, 20 deltas, the small hash tables only.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     deltas: { type: 'string', default: '400' },
     parts: { type: 'string', default: 'requests,deltas,rebuilds' },
     smoke: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
   },
 });
 const smoke = values.smoke;
@@ -70,6 +72,7 @@ if (parts.has('requests')) {
       amount: smoke ? 200 : undefined,
       warmup: smoke ? 0 : 1,
       rounds: smoke ? 1 : Number(values.rounds),
+      cpuProfDir: values['cpu-prof'],
     });
     log('\n(a) requests through the outbound listener (agent CPU µs per request, per round; median)');
     log('| table | endpoints the app saw | µs/req per round | median µs/req | req/s (median) | errors |');

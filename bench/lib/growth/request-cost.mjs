@@ -90,9 +90,21 @@ async function cannon(url, connections, { seconds, amount }) {
  * Starts the app and the two agents in `group` (files under `dir`), loads
  * each in `rounds` alternating rounds, and returns per agent `{ us: [...],
  * rps: [...], errors, seen }` (µs of agent CPU per request per round, req/s,
- * non-2xx or errors, endpoints the app saw connections to).
+ * non-2xx or errors, endpoints the app saw connections to). `cpuProfDir`:
+ * each agent writes a V8 CPU profile there when it stops.
  */
-export async function requestCost({ group, dir, root, sizes, connections, seconds, amount, warmup, rounds }) {
+export async function requestCost({
+  group,
+  dir,
+  root,
+  sizes,
+  connections,
+  seconds,
+  amount,
+  warmup,
+  rounds,
+  cpuProfDir,
+}) {
   const appPort = await getPort({ host: '127.0.0.1' });
   group.start('app-1k', process.execPath, [
     join(root, 'bench/app-1k.mjs'),
@@ -122,7 +134,11 @@ export async function requestCost({ group, dir, root, sizes, connections, second
       }),
       { mode: 0o600 },
     );
+    const prof = cpuProfDir
+      ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir, '--cpu-prof-name', `agent-${size.name}.cpuprofile`]
+      : [];
     const child = group.start(`agent ${size.name}`, process.execPath, [
+      ...prof,
       join(root, 'agent/dist/main.js'),
       '--config',
       config,
