@@ -36,6 +36,7 @@ const SMOKE_RUNS: Record<string, { answered: string[] }> = {
   'scale.mjs': { answered: [] },
   'connection-flood.mjs': { answered: [] },
   'hash-rebuild.mjs': { answered: [] },
+  'growth.mjs': { answered: ['requests-small', 'requests-large', 'deltas', 'rebuilds'] },
   'failover-compare.mjs': { answered: ['sentinel-tuned'] },
   'flame.mjs': { answered: [] },
   'micro.mjs': {

@@ -1,13 +1,6 @@
 import { setImmediate as turn } from 'node:timers/promises';
-import {
-  type BalancerPolicy,
-  type HashMember,
-  type HashRing,
-  type MaglevTable,
-  maglevTableSteps,
-  ringSteps,
-  sortMembers,
-} from '@meshlet/shared';
+import { type BalancerPolicy, type HashMember, type HashRing, type MaglevTable, sortMembers } from '@meshlet/shared';
+import { hashTableSteps } from './hash-table-steps.js';
 
 /** The table of one hash balancer over one member set, as a key of {@link HashTableCache}. */
 export function hashTableKey(policy: BalancerPolicy, members: readonly HashMember[]): string | undefined {
@@ -32,10 +25,7 @@ export class HashTableCache {
   async prebuild(policy: BalancerPolicy, members: readonly HashMember[]): Promise<void> {
     const key = hashTableKey(policy, members);
     if (key === undefined || this.#tables.has(key)) return;
-    const steps =
-      policy.kind === 'maglev'
-        ? maglevTableSteps(members, policy.maglevTableSize)
-        : ringSteps(members, policy.ringMinSize);
+    const steps = hashTableSteps(policy, members);
     for (;;) {
       const r = steps.next();
       if (r.done === true) {

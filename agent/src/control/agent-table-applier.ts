@@ -30,7 +30,7 @@ export function agentTableApplier(o: {
     budget: o.config.tableBudget,
     zone: o.config.zone ?? o.config.instance?.zone,
     tables: o.tables,
-    prepareChecksums: (routes, policies) => o.rings.prepare(routes, policies),
+    prepareChecksums: (routes, policies, names) => o.rings.prepare(routes, policies, names),
     log: o.log,
   });
 }

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { EndpointStatsMap } from '../balancer/endpoint-stats.js';
 import { RouteTable } from '../route/route-table.js';
 import { RingChecksums } from './ring-checksums.js';
+import { applyDelta } from './routes-delta.js';
 
 const ep = (id: string): Endpoint => ({ id, host: '127.0.0.1', port: 1, tier: 0, weight: 1, labels: {} });
 const deps = { random: seededRandom(1), clock: () => 0, stats: new EndpointStatsMap(), zone: undefined };
@@ -105,5 +106,48 @@ describe('RingChecksums.prepare', () => {
     const expected = tableChecksum(buildMaglevTable(ring(4, 'a', 'b', 'c').members, 655_373));
     expect(r.update(table(services))).toEqual({ big: { version: 4, checksum: expected } });
     expect(r.computedAhead).toBe(0);
+  });
+});
+
+describe('RingChecksums over a delta', () => {
+  it('recomputes only what the delta changed, and answers as over the whole table', () => {
+    const policy = resolvePolicy({ balancer: { kind: 'maglev', maglevTableSize: 251 } });
+    const full: Routes = {
+      type: 'routes',
+      version: 1,
+      nonce: 'n1',
+      services: {
+        a: { endpoints: [], policy, ring: ring(1, 'x', 'y') },
+        b: { endpoints: [], policy, ring: ring(1, 'y', 'z') },
+        plain: { endpoints: [ep('p')] },
+      },
+    };
+    const r = new RingChecksums();
+    const t1 = new RouteTable(full, 'control-plane', 0, deps);
+    const before = r.update(t1);
+    const step = (held: Routes, services: Routes['services'], removed: string[] = []): Routes => {
+      const d = applyDelta(held, {
+        type: 'routes',
+        version: held.version + 1,
+        baseVersion: held.version,
+        nonce: 'n',
+        services,
+        removed,
+      });
+      if (!d.ok) throw new Error(d.error);
+      return d.routes;
+    };
+    // A service without a ring changed: the same checksums, the same object.
+    const r2 = step(full, { plain: { endpoints: [ep('p'), ep('q')] } });
+    const t2 = new RouteTable(r2, 'control-plane', 1, deps, t1);
+    expect(r.update(t2)).toBe(before);
+    // One ring changed, one removed.
+    const r3 = step(r2, { a: { endpoints: [], policy, ring: ring(2, 'x', 'y', 'w') } }, ['b']);
+    const t3 = new RouteTable(r3, 'control-plane', 2, deps, t2);
+    const after = r.update(t3);
+    expect(after).toEqual(new RingChecksums().update(new RouteTable(r3, 'control-plane', 2, deps)));
+    expect(after).toEqual({
+      a: { version: 2, checksum: tableChecksum(buildMaglevTable(ring(2, 'x', 'y', 'w').members, 251)) },
+    });
   });
 });

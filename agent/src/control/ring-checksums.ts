@@ -2,14 +2,15 @@ import { setImmediate as turn } from 'node:timers/promises';
 import {
   type Ack,
   type BalancerPolicy,
-  buildsInSlices,
   membershipChecksum,
-  membershipChecksumSteps,
   type RingMembership,
   type Routes,
   type ServicePolicy,
+  tableChecksumSteps,
 } from '@meshlet/shared';
+import { hashTableSteps, rebuildsInSlices } from '../balancer/hash-table-steps.js';
 import type { RouteTable } from '../route/route-table.js';
+import { deltaOrigin } from './routes-delta.js';
 
 /** The ACK's `ringChecksums`: per hash-balanced service, the ring version applied and its table's checksum. */
 export type RingChecksumMap = NonNullable<Ack['ringChecksums']>;
@@ -38,6 +39,8 @@ interface Cached {
 export class RingChecksums {
   #cache = new Map<string, Cached>();
   #current: RingChecksumMap | undefined;
+  /** The table of the last {@link update}: a table made by a delta over it updates only what the delta changed. */
+  #last: Routes | undefined;
   /** Checksums of large tables computed ahead by {@link prepare}, by cache key, for the next {@link update}. */
   #ahead = new Map<string, string>();
 
@@ -49,16 +52,21 @@ export class RingChecksums {
   /**
    * Computes ahead, in the slices of each table's build with a turn of the
    * event loop between them, the checksums of the large tables (see
-   * `buildsInSlices`) of `routes`' rings that {@link update} will need, so
+   * `rebuildsInSlices`) of `routes`' rings that {@link update} will need, so
    * that the install that follows does not build them at once.
    */
-  async prepare(routes: Routes, policies: ReadonlyMap<string, ServicePolicy>): Promise<void> {
-    for (const [name, s] of Object.entries(routes.services)) {
+  async prepare(
+    routes: Routes,
+    policies: ReadonlyMap<string, ServicePolicy>,
+    names: readonly string[] = Object.keys(routes.services),
+  ): Promise<void> {
+    for (const name of names) {
+      const s = routes.services[name];
       const policy = policies.get(name)?.balancer;
-      if (s.ring === undefined || policy === undefined || !buildsInSlices(policy)) continue;
+      if (s?.ring === undefined || policy === undefined || !rebuildsInSlices(policy, s.ring.members)) continue;
       const key = cacheKey(s.ring, policy);
       if (key === undefined || this.#ahead.has(key) || this.#cache.get(name)?.key === key) continue;
-      const steps = membershipChecksumSteps(policy, s.ring.members);
+      const steps = checksumSteps(policy, s.ring.members);
       for (let r = steps.next(); ; r = steps.next()) {
         if (r.done === true) {
           this.#ahead.set(key, r.value);
@@ -80,27 +88,46 @@ export class RingChecksums {
    * forgets the others. Returns the new {@link current}.
    */
   update(table: RouteTable): RingChecksumMap | undefined {
-    const next = new Map<string, Cached>();
-    const out: RingChecksumMap = {};
-    for (const name of table.serviceNames()) {
-      const ring = table.routes.services[name]?.ring;
-      const policy = table.service(name)?.policy.balancer;
-      if (ring === undefined || policy === undefined) continue;
-      const key = cacheKey(ring, policy);
-      if (key === undefined) continue;
-      const old = this.#cache.get(name);
-      const entry =
-        old?.key === key
-          ? old
-          : { key, version: ring.version, checksum: this.#ahead.get(key) ?? ringChecksum(ring, policy) };
-      next.set(name, entry);
-      out[name] = { version: entry.version, checksum: entry.checksum };
+    const origin = deltaOrigin(table.routes);
+    const incremental = origin !== undefined && this.#last !== undefined && origin.base === this.#last;
+    const names = incremental ? [...origin.removed, ...origin.changed] : table.serviceNames();
+    const next = incremental ? new Map(this.#cache) : new Map<string, Cached>();
+    let changed = !incremental;
+    for (const name of names) {
+      const had = next.delete(name);
+      const entry = this.#entry(table, name);
+      if (entry !== undefined) next.set(name, entry);
+      changed ||= had || entry !== undefined;
     }
     this.#cache = next;
     this.#ahead.clear();
+    this.#last = table.routes;
+    if (!changed) return this.#current;
+    const out: RingChecksumMap = {};
+    for (const name of [...next.keys()].sort()) {
+      const entry = next.get(name) as Cached;
+      out[name] = { version: entry.version, checksum: entry.checksum };
+    }
     this.#current = next.size > 0 ? out : undefined;
     return this.#current;
   }
+
+  /** The checksum entry of service `name` of `table` (the cached one when its key is unchanged); none without a ring. */
+  #entry(table: RouteTable, name: string): Cached | undefined {
+    const ring = table.routes.services[name]?.ring;
+    const policy = table.service(name)?.policy.balancer;
+    if (ring === undefined || policy === undefined) return undefined;
+    const key = cacheKey(ring, policy);
+    if (key === undefined) return undefined;
+    const old = this.#cache.get(name);
+    if (old?.key === key) return old;
+    return { key, version: ring.version, checksum: this.#ahead.get(key) ?? ringChecksum(ring, policy) };
+  }
+}
+
+/** `membershipChecksumSteps` (`@meshlet/shared`) over the agent's slices of about a millisecond (see `hashTableSteps`). */
+function* checksumSteps(policy: BalancerPolicy, members: RingMembership['members']): Generator<void, string, void> {
+  return yield* tableChecksumSteps(yield* hashTableSteps(policy, members));
 }
 
 function cacheKey(ring: RingMembership, policy: BalancerPolicy): string | undefined {

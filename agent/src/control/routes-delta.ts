@@ -3,6 +3,31 @@ import { type Routes, SharedErrorCodes } from '@meshlet/shared';
 /** A delta applied: the full table it makes, or why it was refused (with the NACK's code). */
 export type DeltaResult = { ok: true; routes: Routes } | { ok: false; error: string; code: string };
 
+/** How a table made by {@link applyDelta} differs from the table it was made on. */
+export interface DeltaOrigin {
+  /** The table the delta was applied to. */
+  readonly base: Routes;
+  /** Services the delta replaced or added (none of them removed). */
+  readonly changed: readonly string[];
+  /** Services the delta dropped that the base held. */
+  readonly removed: readonly string[];
+}
+
+/**
+ * Tables are never changed once made (each install keeps the objects of the
+ * services a delta left alone), so what a delta changed can be remembered
+ * beside the table it made: the route table, the ring checksums and the
+ * applier then do work in proportion to the delta, not to the table (a health
+ * change in a 1000-service table cost 30 ms of event loop when each install
+ * walked every service; see docs/benchmarks.md, "Growth").
+ */
+const origins = new WeakMap<Routes, DeltaOrigin>();
+
+/** What the delta that made `routes` changed over its base; `undefined` for a full table. */
+export function deltaOrigin(routes: Routes): DeltaOrigin | undefined {
+  return origins.get(routes);
+}
+
 /**
  * The full table a routing-table delta makes on top of `held` (the table in
  * force; `undefined`: none, version 0). A `Routes` with `baseVersion` is a
@@ -13,7 +38,7 @@ export type DeltaResult = { ok: true; routes: Routes } | { ok: false; error: str
  *
  * A full table (no `baseVersion`) is returned unchanged. The result never
  * carries `baseVersion` or `removed`, so that it can be persisted and served
- * as it is.
+ * as it is; what it changed is kept apart (see {@link deltaOrigin}).
  */
 export function applyDelta(held: Routes | undefined, delta: Routes): DeltaResult {
   if (delta.baseVersion === undefined) return { ok: true, routes: delta };
@@ -26,6 +51,13 @@ export function applyDelta(held: Routes | undefined, delta: Routes): DeltaResult
     };
   }
   const services: Routes['services'] = { ...held?.services, ...delta.services };
-  for (const name of delta.removed ?? []) delete services[name];
-  return { ok: true, routes: { type: 'routes', version: delta.version, nonce: delta.nonce, services } };
+  const dropped = new Set(delta.removed ?? []);
+  for (const name of dropped) delete services[name];
+  const routes: Routes = { type: 'routes', version: delta.version, nonce: delta.nonce, services };
+  if (held !== undefined) {
+    const changed = Object.keys(delta.services).filter((name) => !dropped.has(name));
+    const removed = [...dropped].filter((name) => Object.hasOwn(held.services, name));
+    origins.set(routes, { base: held, changed, removed });
+  }
+  return { ok: true, routes };
 }

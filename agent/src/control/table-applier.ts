@@ -1,14 +1,7 @@
-import {
-  checkTableBudget,
-  type Logger,
-  MeshletError,
-  type Routes,
-  resolvePolicy,
-  type ServicePolicy,
-  type TableBudgetConfig,
-} from '@meshlet/shared';
+import { type Logger, MeshletError, type Routes, type ServicePolicy, type TableBudgetConfig } from '@meshlet/shared';
 import type { HashTableCache } from '../balancer/hash-table-cache.js';
 import { planHashTables } from '../route/plan-hash-tables.js';
+import { checkResolvedBudget, resolveTable } from '../route/resolved-table.js';
 import type { ApplyResult } from './control-client.js';
 import { applyDelta } from './routes-delta.js';
 
@@ -27,8 +20,15 @@ export interface TableApplierOptions {
   zone: string | undefined;
   /** Where hash tables are built ahead, for the install to take. */
   tables: HashTableCache;
-  /** Computes ahead, in slices, the ring checksums the install's ACK will carry (see `RingChecksums.prepare`). */
-  prepareChecksums?: (routes: Routes, policies: ReadonlyMap<string, ServicePolicy>) => Promise<void>;
+  /**
+   * Computes ahead, in slices, the ring checksums the install's ACK will carry (see `RingChecksums.prepare`), for
+   * the services `names` (every service when absent).
+   */
+  prepareChecksums?: (
+    routes: Routes,
+    policies: ReadonlyMap<string, ServicePolicy>,
+    names?: readonly string[],
+  ) => Promise<void>;
   log: Logger;
 }
 
@@ -69,22 +69,13 @@ export class TableApplier {
     if (!merged.ok) return merged;
     const routes = merged.routes;
     try {
-      const policies = new Map<string, ServicePolicy>();
-      for (const [name, s] of Object.entries(routes.services)) {
-        try {
-          policies.set(name, resolvePolicy(s.policy ?? {}));
-        } catch (e) {
-          throw new Error(`service "${name}": ${(e as Error).message}`, { cause: e });
-        }
-      }
-      checkTableBudget(
-        Object.fromEntries(
-          [...policies].map(([name, policy]) => [name, { policy, endpoints: routes.services[name]?.endpoints ?? [] }]),
-        ),
-        o.budget,
-      );
-      for (const t of planHashTables(routes, policies, held, o.zone)) await o.tables.prebuild(t.policy, t.members);
-      await o.prepareChecksums?.(routes, policies);
+      // A delta resolves, plans and checksums only the services it changed (the others are as installed).
+      const table = resolveTable(routes);
+      checkResolvedBudget(routes, table, o.budget);
+      const names = table.delta?.base === held ? table.delta?.changed : undefined;
+      for (const t of planHashTables(routes, table.policies, held, o.zone, names))
+        await o.tables.prebuild(t.policy, t.members);
+      await o.prepareChecksums?.(routes, table.policies, names);
       if (this.#stopped) return { ok: false, error: 'the agent is stopping' };
       o.install(routes);
     } catch (e) {
@@ -96,7 +87,7 @@ export class TableApplier {
     o.log.info(
       {
         version: routes.version,
-        services: Object.keys(routes.services).length,
+        services: resolveTable(routes).policies.size,
         ...(received.baseVersion === undefined ? {} : { baseVersion: received.baseVersion }),
       },
       'applied routing table',

@@ -13,7 +13,7 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.str
 
 /**
  * The hash tables (ring or Maglev) that installing `routes` over the table
- * held will build, so that they can be built ahead in slices. A service
+ * held will build (of the services `names` only, when given: a delta's), so that they can be built ahead in slices. A service
  * whose endpoints, serving tier and policy did not change keeps its
  * balancers and needs none. The member sets are the ones the service's
  * {@link ServiceLoadBalancer} asks for (per tier, zone and health), found by
@@ -24,10 +24,13 @@ export function planHashTables(
   policies: ReadonlyMap<string, ServicePolicy>,
   held: Routes | undefined,
   zone: string | undefined,
+  names?: readonly string[],
 ): PlannedTable[] {
   const out: PlannedTable[] = [];
-  for (const [name, s] of Object.entries(routes.services)) {
+  for (const name of names ?? Object.keys(routes.services)) {
+    const s = routes.services[name];
     const policy = policies.get(name);
+    if (s === undefined) continue;
     if (!policy || (policy.balancer.kind !== 'maglev' && policy.balancer.kind !== 'ring_hash')) continue;
     const before = held?.services[name];
     if (before && same([before.endpoints, before.activeTier, before.policy], [s.endpoints, s.activeTier, s.policy]))

@@ -1,4 +1,5 @@
-import { checkTableBudget, type Routes, resolvePolicy, type ServicePolicy } from '@meshlet/shared';
+import type { Routes, ServicePolicy, ServiceRoutes } from '@meshlet/shared';
+import { checkResolvedBudget, resolveTable } from './resolved-table.js';
 import { type RuntimeDeps, ServiceRuntime } from './service-runtime.js';
 
 /** Where the table in force came from. */
@@ -10,6 +11,11 @@ export type TableSource = 'control-plane' | 'disk';
  * consistent version; the runtimes of services that stay are carried over
  * and updated, so that retry budgets, ejections, in-flight counts and
  * slow-start ramps survive the change.
+ *
+ * A table made by a delta over the previous one (see `deltaOrigin`) touches
+ * only the services the delta changed or removed: the others keep their
+ * runtimes as they are, so an install costs in proportion to the delta, not
+ * to the table.
  */
 export class RouteTable {
   readonly version: number;
@@ -17,7 +23,19 @@ export class RouteTable {
   readonly source: TableSource;
   readonly receivedAt: number;
   readonly routes: Routes;
-  readonly #services: Map<string, ServiceRuntime>;
+  #services: Map<string, ServiceRuntime>;
+  /**
+   * Set when a table made by a delta took this table's maps over (they are
+   * changed in place from then on, so that an install costs in proportion to
+   * the delta): this table's own answers for the services the delta touched.
+   */
+  #superseded: { by: RouteTable; own: ReadonlyMap<string, ServiceRuntime | undefined> } | undefined;
+  /** Service names in order, made on first use; carried over from the previous table when no name came or went. */
+  #names: readonly string[] | undefined;
+  /** How many endpoints of the table are at each `host:port`. */
+  #origins: Map<string, number>;
+  /** The keys of {@link #origins}, made on first use; carried over when a delta added or removed none. */
+  #originSet: ReadonlySet<string> | undefined;
 
   /**
    * Throws, before changing anything, when a service's policy is invalid,
@@ -31,50 +49,97 @@ export class RouteTable {
     this.source = source;
     this.receivedAt = receivedAt;
     this.routes = routes;
-    const policies = new Map<string, ServicePolicy>();
-    for (const [name, s] of Object.entries(routes.services)) {
-      try {
-        policies.set(name, resolvePolicy(s.policy ?? {}));
-      } catch (e) {
-        throw new Error(`service "${name}": ${(e as Error).message}`, { cause: e });
+    const table = resolveTable(routes);
+    if (deps.tableBudget) checkResolvedBudget(routes, table, deps.tableBudget);
+    const delta = table.delta;
+    if (previous && delta?.base === previous.routes && previous.#superseded === undefined) {
+      const before = previous.origins();
+      const own = new Map<string, ServiceRuntime | undefined>();
+      for (const name of [...delta.removed, ...delta.changed]) own.set(name, previous.#services.get(name));
+      this.#services = previous.#services;
+      this.#origins = previous.#origins;
+      previous.#superseded = { by: this, own };
+      for (const name of delta.removed) this.#drop(name, previous.routes.services[name], true);
+      for (const name of delta.changed) {
+        const s = routes.services[name] as ServiceRoutes;
+        this.#drop(name, previous.routes.services[name], false);
+        this.#put(name, s, table.policies.get(name) as ServicePolicy, deps);
       }
-    }
-    if (deps.tableBudget) {
-      const budgeted: Record<string, { policy: ServicePolicy; endpoints: Routes['services'][string]['endpoints'] }> =
-        {};
-      for (const [name, s] of Object.entries(routes.services))
-        budgeted[name] = { policy: policies.get(name) as ServicePolicy, endpoints: s.endpoints };
-      checkTableBudget(budgeted, deps.tableBudget);
+      // Names came or went: the sorted list is made again on first use.
+      if (delta.removed.length === 0 && delta.changed.every((name) => own.get(name) !== undefined))
+        this.#names = previous.#names;
+      const touched = [...delta.removed, ...delta.changed].flatMap((name) => [
+        ...(previous.routes.services[name]?.endpoints ?? []),
+        ...(routes.services[name]?.endpoints ?? []),
+      ]);
+      if (touched.every((e) => before.has(`${e.host}:${e.port}`) === this.#origins.has(`${e.host}:${e.port}`)))
+        this.#originSet = before;
+      return;
     }
     this.#services = new Map();
+    this.#origins = new Map();
     for (const [name, s] of Object.entries(routes.services)) {
-      const policy = policies.get(name) as ServicePolicy;
-      const runtime = previous ? previous.#services.get(name) : undefined;
-      if (runtime) runtime.update(s, policy);
-      this.#services.set(name, runtime ?? new ServiceRuntime(name, s, policy, deps));
+      const runtime = previous?.service(name);
+      if (runtime) this.#services.set(name, runtime);
+      this.#put(name, s, table.policies.get(name) as ServicePolicy, deps);
     }
-    if (previous) for (const [name, r] of previous.#services) if (!this.#services.has(name)) r.close();
+    if (previous)
+      for (const name of previous.serviceNames()) if (!this.#services.has(name)) previous.service(name)?.close();
   }
 
   /** The service, or `undefined` when the table does not know it. */
   service(name: string): ServiceRuntime | undefined {
-    return this.#services.get(name);
+    const s = this.#superseded;
+    if (s === undefined) return this.#services.get(name);
+    return s.own.has(name) ? s.own.get(name) : s.by.service(name);
   }
 
-  /** Names of all services in the table. */
+  /** Names of all services in the table, sorted. */
   serviceNames(): string[] {
-    return [...this.#services.keys()].sort();
+    this.#names ??= Object.keys(this.routes.services).sort();
+    return [...this.#names];
   }
 
   /** Every `host:port` the table routes to. */
-  origins(): Set<string> {
-    const out = new Set<string>();
-    for (const s of this.#services.values()) for (const e of s.endpoints) out.add(`${e.host}:${e.port}`);
-    return out;
+  origins(): ReadonlySet<string> {
+    if (this.#originSet === undefined) {
+      const own = new Set<string>();
+      if (this.#superseded === undefined) for (const o of this.#origins.keys()) own.add(o);
+      else
+        for (const s of Object.values(this.routes.services))
+          for (const e of s.endpoints) own.add(`${e.host}:${e.port}`);
+      this.#originSet = own;
+    }
+    return this.#originSet;
   }
 
   /** Stops the runtimes' timers. */
   close(): void {
-    for (const s of this.#services.values()) s.close();
+    for (const name of this.serviceNames()) this.service(name)?.close();
+  }
+
+  /** Updates the runtime held for `name` (or makes one) to `s` and counts its origins. */
+  #put(name: string, s: ServiceRoutes, policy: ServicePolicy, deps: RuntimeDeps): void {
+    const runtime = this.#services.get(name);
+    if (runtime) runtime.update(s, policy);
+    else this.#services.set(name, new ServiceRuntime(name, s, policy, deps));
+    for (const e of s.endpoints) {
+      const o = `${e.host}:${e.port}`;
+      this.#origins.set(o, (this.#origins.get(o) ?? 0) + 1);
+    }
+  }
+
+  /** Uncounts the origins of `name` as the previous table held it (`before`); `close`: the service left. */
+  #drop(name: string, before: ServiceRoutes | undefined, close: boolean): void {
+    if (before)
+      for (const e of before.endpoints) {
+        const o = `${e.host}:${e.port}`;
+        const n = (this.#origins.get(o) ?? 0) - 1;
+        if (n > 0) this.#origins.set(o, n);
+        else this.#origins.delete(o);
+      }
+    if (!close) return;
+    this.#services.get(name)?.close();
+    this.#services.delete(name);
   }
 }

@@ -1,6 +1,7 @@
-import { type BalancerPolicy, buildsInSlices, type Endpoint, type Subset } from '@meshlet/shared';
+import type { BalancerPolicy, Endpoint, Subset } from '@meshlet/shared';
 import { type EndpointSelection, ExcludingSelection } from '../balancer/endpoint-selection.js';
 import { type HashTableCache, prebuildTables } from '../balancer/hash-table-cache.js';
+import { rebuildsInSlices } from '../balancer/hash-table-steps.js';
 import type { ServiceLoadBalancer } from '../balancer/service-load-balancer.js';
 import { matchesSubset } from './route-matcher.js';
 
@@ -35,7 +36,7 @@ const NONE: ReadonlySet<string> = new Set();
  *   are built; later requests get the subset's selection.
  *
  * Balancers with small tables, or none, are built at once, as before: see
- * {@link buildsInSlices}. A new table's endpoints or settings ({@link reset})
+ * {@link rebuildsInSlices}. A new table's endpoints or settings ({@link reset})
  * drop whatever was still building for the old ones.
  */
 export class ServiceSelections {
@@ -107,7 +108,7 @@ export class ServiceSelections {
     const built = this.#subsets.get(key) ?? this.#standIns.get(key);
     if (built !== undefined) return built;
     const members = this.#endpoints.filter(member);
-    if (!buildsInSlices(this.#b.balancer())) {
+    if (!rebuildsInSlices(this.#b.balancer(), members)) {
       const lb = this.#b.build(members, this.#ejected);
       this.#subsets.set(key, lb);
       return lb;
@@ -140,7 +141,7 @@ export class ServiceSelections {
   }
 
   #eject(lb: ServiceLoadBalancer, ejected: ReadonlySet<string>): void {
-    if (!buildsInSlices(this.#b.balancer())) {
+    if (!rebuildsInSlices(this.#b.balancer(), lb.endpoints)) {
       lb.setEjected(ejected);
       return;
     }
