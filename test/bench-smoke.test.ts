@@ -35,6 +35,7 @@ const SMOKE_RUNS: Record<string, { answered: string[] }> = {
   'connection-flood.mjs': { answered: [] },
   'hash-rebuild.mjs': { answered: [] },
   'failover-compare.mjs': { answered: ['sentinel-tuned'] },
+  'agent-memory.mjs': { answered: ['inbound', 'table'] },
 };
 /** Servers that only run under another script, which smoke-tests them. */
 const SERVED_BY: Record<string, string> = {
