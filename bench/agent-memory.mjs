@@ -13,19 +13,21 @@
 //
 // 1. Idle: once every agent serves (the table agent holding all N
 //    services), waits --settle seconds, then reads each process's VmRSS
-//    from /proc/PID/status and each agent's V8 heap (used / total) from its
+//    from /proc/PID/status (and the private, anonymous part of it from
+//    /proc/PID/smaps_rollup: RSS counts the node binary's ~40 MiB of text,
+//    shared by every Node process on the host) and each agent's V8 heap (used / total) from its
 //    admin /metrics.
 // 2. Load: for each agent in turn, autocannon through it (--connections,
 //    --duration; the 1 KiB answer; Host: svc-0 through the outbound agent)
 //    while its RSS is sampled every 100 ms; reports the largest RSS seen,
 //    VmHWM (the peak since the process started), and the heap after.
 //
-// --node-args "--max-semi-space-size=1 ..." starts the agents with these
+// --node-args="--max-semi-space-size=1 ..." starts the agents with these
 // Node options (to compare V8 settings); --env "NAME=value ..." adds to
 // their environment (NODE_OPTIONS, MESHLET_* variables).
 //
 // usage: node bench/agent-memory.mjs [--services 100] [--settle 5] [--duration 5] [--connections 16]
-//                                    [--node-args "..."] [--env "..."] [--json] [--smoke]
+//                                    [--node-args="..."] [--env "..."] [--json] [--smoke]
 //
 // --smoke: 5 services, a 1 s settle, 200 requests per agent at 2
 // connections; for the test suite and `npm run bench:smoke`. No figure is
@@ -138,11 +140,11 @@ try {
     `Agent memory: ${services} services, settle ${settle} s, load ${smoke ? '200 requests' : `${duration} s`} at ${connections} connections` +
       `${nodeArgs.length ? `, agents run with ${nodeArgs.join(' ')}` : ''}${values.env ? `, env ${values.env}` : ''}`,
     '',
-    '| process | RSS idle MiB | heap used / total idle MiB | RSS under load (max) MiB | peak RSS (VmHWM) MiB | heap used / total after load MiB | req/s |',
-    '|---|---|---|---|---|---|---|',
+    '| process | RSS idle MiB | private (anon) idle MiB | heap used / total idle MiB | RSS under load (max) MiB | peak RSS (VmHWM) MiB | heap used / total after load MiB | req/s |',
+    '|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| ${r.name} | ${mib(r.idle.rss)} | ${r.heapIdle ? `${mib(r.heapIdle.used)} / ${mib(r.heapIdle.total)}` : '-'} | ` +
+        `| ${r.name} | ${mib(r.idle.rss)} | ${mib(r.idle.anon)} | ${r.heapIdle ? `${mib(r.heapIdle.used)} / ${mib(r.heapIdle.total)}` : '-'} | ` +
         `${mib(r.loadMax)} | ${mib(r.hwm ?? r.idle.hwm)} | ${r.heapAfter ? `${mib(r.heapAfter.used)} / ${mib(r.heapAfter.total)}` : '-'} | ` +
         `${r.rps === undefined ? '-' : Math.round(r.rps)} |`,
     ),

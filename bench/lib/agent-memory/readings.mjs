@@ -5,14 +5,28 @@
 
 import { readFileSync } from 'node:fs';
 
-/** `{ rss, hwm }` of `pid` in bytes, from /proc/PID/status (VmRSS, VmHWM). */
+/** The `field: N kB` of a /proc file's `text`, in bytes (NaN if absent). */
+function kb(text, field) {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/**
+ * `{ rss, hwm, anon }` of `pid` in bytes: VmRSS and VmHWM from
+ * /proc/PID/status, and the anonymous (private) part of the RSS from
+ * /proc/PID/smaps_rollup. RSS counts the node binary's text (about 40 MiB),
+ * which every Node process on a host shares; `anon` is what this one
+ * process adds (V8's heap, malloc).
+ */
 export function procMemory(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field) => {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
-    return m ? Number(m[1]) * 1024 : NaN;
-  };
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  let anon = NaN;
+  try {
+    anon = kb(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'), 'Anonymous');
+  } catch {
+    // no smaps_rollup (kernel before 4.14): the column shows a dash
+  }
+  return { rss: kb(status, 'VmRSS'), hwm: kb(status, 'VmHWM'), anon };
 }
 
 /**
