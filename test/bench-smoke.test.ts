@@ -42,6 +42,7 @@ const SMOKE_RUNS: Record<string, { answered: string[] }> = {
   'micro.mjs': {
     answered: ['route-lookup', 'balancer-pick', 'header-rewrite', 'trace-context', 'metrics-update', 'authz'],
   },
+  'agent-memory.mjs': { answered: ['inbound', 'table'] },
 };
 /** Servers that only run under another script, which smoke-tests them. */
 const SERVED_BY: Record<string, string> = {

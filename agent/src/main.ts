@@ -1,18 +1,9 @@
 #!/usr/bin/env node
-import { AgentConfig, main } from '@meshlet/shared';
-import { Agent } from './agent.js';
-import { agentServiceIssues } from './control/agent-service.js';
-import { controlPlaneUrlIssues, warnPlaintextRemote } from './control/control-plane-urls.js';
+// The agent binary. V8 flags from MESHLET_AGENT_V8_FLAGS are set first,
+// before any of the agent's modules load (a static import would load them
+// before this body runs), so that the heap they build is already shaped by
+// them.
+import { applyAgentV8Flags } from './apply-agent-v8-flags.js';
 
-main({
-  name: 'meshlet-agent',
-  schema: AgentConfig,
-  check: (config) => [...controlPlaneUrlIssues(config.controlPlane), ...agentServiceIssues(config)],
-  logFields: (config) => ({ agentId: config.agentId }),
-  start: async (config, log) => {
-    warnPlaintextRemote(config.controlPlane, log);
-    const agent = new Agent(config, log);
-    await agent.start();
-    return agent;
-  },
-});
+applyAgentV8Flags(process.env);
+await import('./run-agent.js');

@@ -42,13 +42,25 @@ function ajvFor(options: CompileOptions): Ajv {
 }
 
 /**
- * Compiles a TypeBox schema once. The returned function validates (and, with
- * `useDefaults`, fills defaults into) a value, and turns ajv's errors into
- * issues that name the field and the fix.
+ * Compiles a TypeBox schema once, on the first call of the returned
+ * function: that function validates (and, with `useDefaults`, fills defaults
+ * into) a value, and turns ajv's errors into issues that name the field and
+ * the fix.
+ *
+ * Why on first use: modules build their validators at import, and ajv's
+ * generated code for every schema a process might check (every protocol
+ * message, config and admin body) was built before the process did
+ * anything, most of it for messages a given process never receives:
+ * importing `@meshlet/shared` alone took a process from 41 to 84 MiB RSS,
+ * 70 MiB with this (docs/benchmarks.md, "Agent memory (issue 20)"). A
+ * schema ajv cannot compile now throws at its first use instead of at
+ * import: schemas are fixed in the code, so the first test that validates
+ * with one shows it.
  */
 export function compileValidator<T extends TSchema>(schema: T, options: CompileOptions = {}): Validator<T> {
-  const validate: ValidateFunction = ajvFor(options).compile(schema);
+  let validate: ValidateFunction | undefined;
   return (value: unknown) => {
+    validate ??= ajvFor(options).compile(schema);
     if (validate(value)) return { ok: true, value: value as Static<T> };
     return { ok: false, issues: toIssues(validate.errors ?? []) };
   };
