@@ -2,7 +2,7 @@
 // dropped, Host set: rawUpstreamHeaders), the inbound side's identity
 // headers (withCallerHeader), and the response headers the relay handler
 // copies back (RelayHandler.onHeaders), each on a realistic header set.
-import { withCallerHeader } from '../../agent/dist/listener/caller-headers.js';
+import * as callerHeaders from '../../agent/dist/listener/caller-headers.js';
 import { rawUpstreamHeaders } from '../../agent/dist/listener/hop-headers.js';
 import { RelayHandler } from '../../agent/dist/listener/relay-handler.js';
 import { REQUEST_HEADERS, expect, request } from './fixtures.mjs';
@@ -95,8 +95,11 @@ export function cases() {
         check: (h) => !h.includes('X-Debug-Token'),
       },
       {
-        name: 'inbound: rawUpstreamHeaders + withCallerHeader',
-        fn: () => withCallerHeader(rawUpstreamHeaders(fromAgent), 'spiffe://meshlet.local/svc/web'),
+        // What the inbound listener builds for the app: one pass since issue 20 (appRequestHeaders), two before.
+        name: 'inbound: headers for the app (with the caller)',
+        fn: callerHeaders.appRequestHeaders
+          ? () => callerHeaders.appRequestHeaders(fromAgent, 'spiffe://meshlet.local/svc/web')
+          : () => callerHeaders.withCallerHeader(rawUpstreamHeaders(fromAgent), 'spiffe://meshlet.local/svc/web'),
         check: (h) => h.includes('x-meshlet-caller') && !h.includes('X-Meshlet-Caller'),
       },
       {

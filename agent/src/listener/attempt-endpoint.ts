@@ -92,8 +92,9 @@ export function attemptEndpoint(
   const inFlight = canResend === undefined ? undefined : ctx.inFlight;
   return new Promise((resolve) => {
     const attempt = new EndpointAttempt(stats, ctx.clock, timeouts.requestMs, accept, canResend);
-    stats.active++;
     const pool = ctx.pools.get(endpoint.host, endpoint.port, timeouts, { service, mtls: endpoint.mtls === true });
+    // After the pool: a pool that cannot be made must not leave the endpoint counted busy forever (least_request).
+    stats.active++;
     const handler = new RelayHandler(res, attempt, (outcome) => {
       if (inFlight !== undefined) inFlight.delete(endpoint.id, attempt);
       stats.active--;

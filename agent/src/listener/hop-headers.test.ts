@@ -34,6 +34,15 @@ describe('rawUpstreamHeaders', () => {
     expect([...out]).toEqual(['X-End-To-End', '3', 'host', 'orders']);
   });
 
+  it('drops what every Connection header names, not only the last one (RFC 9110 7.6.1)', () => {
+    // Before issue 20 only the last Connection header counted: X-Secret, named by the first, went on to the app.
+    const out = rawUpstreamHeaders(
+      req(['Connection', 'x-secret', 'X-Secret', 's3cret', 'Connection', 'keep-alive', 'Accept', '*/*']),
+      'orders',
+    );
+    expect([...out]).toEqual(['Accept', '*/*', 'host', 'orders']);
+  });
+
   it('keeps end-to-end headers, repeated ones included, and replaces Host with the service name', () => {
     const out = rawUpstreamHeaders(
       req(['Host', '127.0.0.1:15001', 'Authorization', 'Bearer t', 'Cookie', 'a=1', 'X-List', 'a', 'X-List', 'b']),

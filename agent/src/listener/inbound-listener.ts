@@ -203,10 +203,10 @@ export class InboundListener {
     const started = this.#requests ? performance.now() : 0;
     const protocol = this.#o.appProtocol?.();
     if (toAppOverH2(req, protocol) || (!isH2Request(req) && protocol !== undefined && protocol !== 'http1')) {
-      this.#relayH2(req, res, caller).then(
-        (status) => this.#count(status, started),
-        (e: unknown) => this.#unexpected(e, res),
-      );
+      // catch after then: a throw while counting is handled too, not an unhandled rejection that ends the agent.
+      this.#relayH2(req, res, caller)
+        .then((status) => this.#count(status, started))
+        .catch((e: unknown) => this.#unexpected(e, res));
       return;
     }
     const headers = appRequestHeaders(req, caller);

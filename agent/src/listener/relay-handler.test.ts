@@ -100,4 +100,27 @@ describe('RelayHandler', () => {
     expect(after.res.destroyed).toBe(true);
     expect(outcomes[1]).toEqual({ kind: 'relayed', status: 200 });
   });
+
+  it('drops what every Connection header of the answer names, not only the last one', () => {
+    const { res, calls } = fakeRes();
+    const h = new RelayHandler(res, { fromApp: true }, () => undefined);
+    h.onHeaders(
+      200,
+      raw('Connection', 'x-secret', 'X-Secret', 's3cret', 'Connection', 'keep-alive', 'ETag', '"1"'),
+      () => undefined,
+    );
+    expect(calls.headers).toEqual(['ETag', '"1"']);
+  });
+
+  it('reports an attempt once, even when undici reports an error after the end', () => {
+    // done() releases the endpoint's active count and counts the inbound request: twice would skew both.
+    const { res } = fakeRes();
+    const outcomes: RelayOutcome[] = [];
+    const h = new RelayHandler(res, { fromApp: false }, (o) => outcomes.push(o));
+    h.onHeaders(200, raw('Content-Length', '0'), () => undefined);
+    h.onComplete();
+    h.onError(new Error('late error'));
+    h.onComplete();
+    expect(outcomes).toEqual([{ kind: 'relayed', status: 200 }]);
+  });
 });

@@ -142,6 +142,7 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
+    if (this.#finished) return;
     this.#finish();
     if (this.#declined) {
       this.#done({ kind: 'declined', status: this.#status, peerError: this.#peerError });
@@ -152,6 +153,9 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
   }
 
   onError(error: Error): void {
+    // Once only: undici reports an error after an onComplete that threw, and `done` (an endpoint's active count,
+    // the inbound request counter) must not run twice.
+    if (this.#finished) return;
     this.#finish();
     // undici reports our own abort as an abort: it was a timeout, or the endpoint was declared gone.
     const err = this.#timedOut ?? this.#lost ?? error;
@@ -170,23 +174,4 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
     this.#finished = true;
     this.#res.off('close', this.#onClose);
   }
-}
-
-/**
- * Dispatches one attempt and resolves with how it ended. `onHandler` gets
- * the handler before the dispatch (to give the attempt up, see
- * {@link RelayHandler.abandon}).
- */
-export function dispatchRelay(
-  dispatcher: Dispatcher,
-  request: Dispatcher.DispatchOptions,
-  res: ServerResponse,
-  options: RelayOptions,
-  onHandler?: (handler: RelayHandler) => void,
-): Promise<RelayOutcome> {
-  return new Promise((resolve) => {
-    const handler = new RelayHandler(res, options, resolve);
-    onHandler?.(handler);
-    dispatcher.dispatch(request, handler);
-  });
 }

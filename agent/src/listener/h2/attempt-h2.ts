@@ -21,7 +21,7 @@ export interface H2AttemptContext {
 /**
  * Sends an HTTP/2 request, its body buffered whole, to an endpoint whose
  * agent chose HTTP/1.1 in ALPN (an agent of an older version), through the
- * HTTP/1.1 pools; `accept` as in `dispatchRelay`.
+ * HTTP/1.1 pools; `accept` as in the HTTP/1.1 relay (`RelayOptions.accept`).
  */
 export type Http1Fallback = (
   endpoint: Endpoint,
