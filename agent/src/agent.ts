@@ -115,7 +115,7 @@ export class Agent {
     this.#log = log;
     this.#random = deps.random ?? Math.random;
     this.#clock = deps.clock ?? Date.now;
-    this.#cache = new TableCache(config.dataDir, log);
+    this.#cache = new TableCache(config.dataDir, log, this.#clock);
     this.#subscriptions = new Subscriptions({
       // An instance's own service too: its table then carries the service's own policy (its mTLS mode, its
       // authorization).
@@ -366,6 +366,7 @@ export class Agent {
     this.#client?.stop();
     this.#coordination.close();
     this.#tableApplier?.stop();
+    await this.#cache.flush();
     this.#identityManager?.stop();
     this.#failover?.stop();
     this.#monitor?.stop();

@@ -22,10 +22,7 @@ export function agentTableApplier(o: {
   return new TableApplier({
     held: o.held,
     install: o.install,
-    persist: (routes) =>
-      void o.cache.save(routes).catch((e: unknown) => {
-        o.log.error({ err: (e as Error).message, path: o.cache.path }, 'could not persist the routing table');
-      }),
+    persist: (routes) => o.cache.save(routes),
     ack: () => ({ ok: true, ringChecksums: o.rings.current }),
     budget: o.config.tableBudget,
     zone: o.config.zone ?? o.config.instance?.zone,
