@@ -72,7 +72,7 @@ export class TableApplier {
       // A delta resolves, plans and checksums only the services it changed (the others are as installed).
       const table = resolveTable(routes);
       checkResolvedBudget(routes, table, o.budget);
-      const names = table.delta?.base === held ? table.delta?.changed : undefined;
+      const names = held !== undefined && table.delta?.base === held ? table.delta.changed : undefined;
       for (const t of planHashTables(routes, table.policies, held, o.zone, names))
         await o.tables.prebuild(t.policy, t.members);
       await o.prepareChecksums?.(routes, table.policies, names);
