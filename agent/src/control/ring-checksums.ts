@@ -10,6 +10,7 @@ import {
 } from '@meshlet/shared';
 import { hashTableSteps, rebuildsInSlices } from '../balancer/hash-table-steps.js';
 import type { RouteTable } from '../route/route-table.js';
+import { serviceOf } from '../route/service-of.js';
 import { deltaOrigin } from './routes-delta.js';
 
 /** The ACK's `ringChecksums`: per hash-balanced service, the ring version applied and its table's checksum. */
@@ -61,7 +62,7 @@ export class RingChecksums {
     names: readonly string[] = Object.keys(routes.services),
   ): Promise<void> {
     for (const name of names) {
-      const s = routes.services[name];
+      const s = serviceOf(routes, name);
       const policy = policies.get(name)?.balancer;
       if (s?.ring === undefined || policy === undefined || !rebuildsInSlices(policy, s.ring.members)) continue;
       const key = cacheKey(s.ring, policy);
@@ -114,7 +115,7 @@ export class RingChecksums {
 
   /** The checksum entry of service `name` of `table` (the cached one when its key is unchanged); none without a ring. */
   #entry(table: RouteTable, name: string): Cached | undefined {
-    const ring = table.routes.services[name]?.ring;
+    const ring = serviceOf(table.routes, name)?.ring;
     const policy = table.service(name)?.policy.balancer;
     if (ring === undefined || policy === undefined) return undefined;
     const key = cacheKey(ring, policy);

@@ -8,6 +8,7 @@ import {
   type TableBudgetConfig,
 } from '@meshlet/shared';
 import { type DeltaOrigin, deltaOrigin } from '../control/routes-delta.js';
+import { serviceOf } from './service-of.js';
 
 /** A routing table's services with their policies resolved, and the totals its budget is checked against. */
 export interface ResolvedTable {
@@ -108,7 +109,7 @@ export function resolveTable(routes: Routes): ResolvedTable {
     let endpoints = base.endpoints;
     let entries = base.entries;
     const drop = (name: string): void => {
-      const before = Object.hasOwn(baseRoutes.services, name) ? baseRoutes.services[name] : undefined;
+      const before = serviceOf(baseRoutes, name);
       if (before === undefined) return;
       size--;
       endpoints -= before.endpoints.length;
