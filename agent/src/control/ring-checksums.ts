@@ -54,14 +54,17 @@ export class RingChecksums {
    * Computes ahead, in the slices of each table's build with a turn of the
    * event loop between them, the checksums of the large tables (see
    * `rebuildsInSlices`) of `routes`' rings that {@link update} will need, so
-   * that the install that follows does not build them at once.
+   * that the install that follows does not build them at once. Stops at the
+   * first slice after `abandoned()` answers true.
    */
   async prepare(
     routes: Routes,
     policies: ReadonlyMap<string, ServicePolicy>,
     names: readonly string[] = Object.keys(routes.services),
+    abandoned: () => boolean = () => false,
   ): Promise<void> {
     for (const name of names) {
+      if (abandoned()) return;
       const s = serviceOf(routes, name);
       const policy = policies.get(name)?.balancer;
       if (s?.ring === undefined || policy === undefined || !rebuildsInSlices(policy, s.ring.members)) continue;
@@ -74,6 +77,7 @@ export class RingChecksums {
           break;
         }
         await turn();
+        if (abandoned()) return;
       }
     }
   }
