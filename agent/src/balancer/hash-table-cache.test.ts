@@ -44,4 +44,17 @@ describe('HashTableCache', () => {
     cache.clear();
     expect(cache.size).toBe(0);
   });
+
+  it('stops building, keeping nothing, at the first slice after abandoned() answers true', async () => {
+    const cache = new HashTableCache();
+    const maglev = resolvePolicy({ balancer: { kind: 'maglev', maglevTableSize: 655_373 } }).balancer;
+    let asked = 0;
+    await cache.prebuild(maglev, members, () => ++asked >= 2);
+    expect(asked).toBe(2);
+    expect(cache.size).toBe(0);
+    asked = 0;
+    await cache.prebuild(maglev, members, () => (asked++, false));
+    expect(asked).toBeGreaterThan(2);
+    expect(cache.size).toBe(1);
+  });
 });

@@ -21,8 +21,18 @@ export function hashTableKey(policy: BalancerPolicy, members: readonly HashMembe
 export class HashTableCache {
   readonly #tables = new Map<string, MaglevTable | HashRing>();
 
-  /** Builds the table `policy` makes over `members`, yielding to the event loop between slices; a no-op when held. */
-  async prebuild(policy: BalancerPolicy, members: readonly HashMember[]): Promise<void> {
+  /**
+   * Builds the table `policy` makes over `members`, yielding to the event loop
+   * between slices; a no-op when held. Stops, keeping nothing, at the first
+   * slice after `abandoned()` answers true (the service or the agent stopped:
+   * the slices would otherwise run to the end, 100 ms for a Maglev table of
+   * 655373 entries).
+   */
+  async prebuild(
+    policy: BalancerPolicy,
+    members: readonly HashMember[],
+    abandoned: () => boolean = () => false,
+  ): Promise<void> {
     const key = hashTableKey(policy, members);
     if (key === undefined || this.#tables.has(key)) return;
     const steps = hashTableSteps(policy, members);
@@ -33,6 +43,7 @@ export class HashTableCache {
         return;
       }
       await turn();
+      if (abandoned()) return;
     }
   }
 
@@ -68,12 +79,20 @@ export class HashTableCache {
   }
 }
 
-/** A cache holding the tables `policy` makes over each of `sets`, built in slices (see {@link HashTableCache.prebuild}). */
+/**
+ * A cache holding the tables `policy` makes over each of `sets`, built in
+ * slices (see {@link HashTableCache.prebuild}); once `abandoned()` answers
+ * true it stops building, and what it returns is incomplete.
+ */
 export async function prebuildTables(
   policy: BalancerPolicy,
   sets: readonly (readonly HashMember[])[],
+  abandoned: () => boolean = () => false,
 ): Promise<HashTableCache> {
   const tables = new HashTableCache();
-  for (const members of sets) await tables.prebuild(policy, members);
+  for (const members of sets) {
+    if (abandoned()) break;
+    await tables.prebuild(policy, members, abandoned);
+  }
   return tables;
 }

@@ -27,7 +27,7 @@ export function agentTableApplier(o: {
     budget: o.config.tableBudget,
     zone: o.config.zone ?? o.config.instance?.zone,
     tables: o.tables,
-    prepareChecksums: (routes, policies, names) => o.rings.prepare(routes, policies, names),
+    prepareChecksums: (routes, policies, names, abandoned) => o.rings.prepare(routes, policies, names, abandoned),
     log: o.log,
   });
 }

@@ -107,6 +107,19 @@ describe('RingChecksums.prepare', () => {
     expect(r.update(table(services))).toEqual({ big: { version: 4, checksum: expected } });
     expect(r.computedAhead).toBe(0);
   });
+
+  it('stops at the first slice after abandoned() answers true (the agent is stopping), keeping nothing', async () => {
+    const policy = resolvePolicy({ balancer: { kind: 'maglev', maglevTableSize: 655_373 } });
+    const services: Routes['services'] = {
+      big: { endpoints: [ep('a'), ep('b'), ep('c')], policy, ring: ring(4, 'a', 'b', 'c') },
+    };
+    const r = new RingChecksums();
+    let asked = 0;
+    const routes: Routes = { type: 'routes', version: 1, nonce: 'n', services };
+    await r.prepare(routes, new Map([['big', policy]]), undefined, () => ++asked >= 2);
+    expect(asked).toBe(2);
+    expect(r.computedAhead).toBe(0);
+  });
 });
 
 describe('RingChecksums over a delta', () => {

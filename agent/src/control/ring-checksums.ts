@@ -10,6 +10,7 @@ import {
 } from '@meshlet/shared';
 import { hashTableSteps, rebuildsInSlices } from '../balancer/hash-table-steps.js';
 import type { RouteTable } from '../route/route-table.js';
+import { serviceOf } from '../route/service-of.js';
 import { deltaOrigin } from './routes-delta.js';
 
 /** The ACK's `ringChecksums`: per hash-balanced service, the ring version applied and its table's checksum. */
@@ -53,15 +54,18 @@ export class RingChecksums {
    * Computes ahead, in the slices of each table's build with a turn of the
    * event loop between them, the checksums of the large tables (see
    * `rebuildsInSlices`) of `routes`' rings that {@link update} will need, so
-   * that the install that follows does not build them at once.
+   * that the install that follows does not build them at once. Stops at the
+   * first slice after `abandoned()` answers true.
    */
   async prepare(
     routes: Routes,
     policies: ReadonlyMap<string, ServicePolicy>,
     names: readonly string[] = Object.keys(routes.services),
+    abandoned: () => boolean = () => false,
   ): Promise<void> {
     for (const name of names) {
-      const s = routes.services[name];
+      if (abandoned()) return;
+      const s = serviceOf(routes, name);
       const policy = policies.get(name)?.balancer;
       if (s?.ring === undefined || policy === undefined || !rebuildsInSlices(policy, s.ring.members)) continue;
       const key = cacheKey(s.ring, policy);
@@ -73,6 +77,7 @@ export class RingChecksums {
           break;
         }
         await turn();
+        if (abandoned()) return;
       }
     }
   }
@@ -114,7 +119,7 @@ export class RingChecksums {
 
   /** The checksum entry of service `name` of `table` (the cached one when its key is unchanged); none without a ring. */
   #entry(table: RouteTable, name: string): Cached | undefined {
-    const ring = table.routes.services[name]?.ring;
+    const ring = serviceOf(table.routes, name)?.ring;
     const policy = table.service(name)?.policy.balancer;
     if (ring === undefined || policy === undefined) return undefined;
     const key = cacheKey(ring, policy);

@@ -1,3 +1,4 @@
+import { setImmediate as turn } from 'node:timers/promises';
 import { createLogger, type Routes, resolvePolicy } from '@meshlet/shared';
 import { describe, expect, it } from 'vitest';
 import { HashTableCache } from '../balancer/hash-table-cache.js';
@@ -70,5 +71,33 @@ describe('TableApplier', () => {
     applier.stop();
     expect(await pending).toMatchObject({ ok: false });
     expect(installed).toEqual([]);
+  });
+
+  it('stops building the slices of a table at once when stopped', async () => {
+    const { applier, installed, tables } = setup();
+    const endpoints = Array.from({ length: 20 }, (_, i) => ep(`b${i}`));
+    const pending = applier.apply({
+      type: 'routes',
+      version: 1,
+      nonce: 'a',
+      services: { big: { endpoints, policy: maglev } },
+    });
+    let done = false;
+    void pending.finally(() => {
+      done = true;
+    });
+    await turn();
+    await turn();
+    applier.stop();
+    let turns = 0;
+    while (!done && turns < 100_000) {
+      await turn();
+      turns++;
+    }
+    // Left to run, the 655373-entry table takes tens of slices (one turn each).
+    expect(turns).toBeLessThanOrEqual(2);
+    expect(await pending).toMatchObject({ ok: false, error: 'the agent is stopping' });
+    expect(installed).toEqual([]);
+    expect(tables.size).toBe(0);
   });
 });

@@ -22,12 +22,13 @@ export interface TableApplierOptions {
   tables: HashTableCache;
   /**
    * Computes ahead, in slices, the ring checksums the install's ACK will carry (see `RingChecksums.prepare`), for
-   * the services `names` (every service when absent).
+   * the services `names` (every service when absent); stops once `abandoned()` (the agent is stopping).
    */
   prepareChecksums?: (
     routes: Routes,
     policies: ReadonlyMap<string, ServicePolicy>,
-    names?: readonly string[],
+    names: readonly string[] | undefined,
+    abandoned: () => boolean,
   ) => Promise<void>;
   log: Logger;
 }
@@ -72,11 +73,15 @@ export class TableApplier {
       // A delta resolves, plans and checksums only the services it changed (the others are as installed).
       const table = resolveTable(routes);
       checkResolvedBudget(routes, table, o.budget);
-      const names = table.delta?.base === held ? table.delta?.changed : undefined;
-      for (const t of planHashTables(routes, table.policies, held, o.zone, names))
-        await o.tables.prebuild(t.policy, t.members);
-      await o.prepareChecksums?.(routes, table.policies, names);
-      if (this.#stopped) return { ok: false, error: 'the agent is stopping' };
+      const names = held !== undefined && table.delta?.base === held ? table.delta.changed : undefined;
+      const stopped = (): boolean => this.#stopped;
+      // The slices stop at once when the agent stops (they would otherwise run to the end of every table).
+      for (const t of planHashTables(routes, table.policies, held, o.zone, names)) {
+        if (stopped()) break;
+        await o.tables.prebuild(t.policy, t.members, stopped);
+      }
+      if (!stopped()) await o.prepareChecksums?.(routes, table.policies, names, stopped);
+      if (stopped()) return { ok: false, error: 'the agent is stopping' };
       o.install(routes);
     } catch (e) {
       const code = e instanceof MeshletError ? e.code : undefined;

@@ -1,6 +1,7 @@
 import type { BalancerPolicy, Endpoint, Routes, ServicePolicy } from '@meshlet/shared';
 import type { Balancer } from '../balancer/balancer.js';
 import { ServiceLoadBalancer } from '../balancer/service-load-balancer.js';
+import { serviceOf } from './service-of.js';
 
 /** One hash table an install will build: the balancer settings and the members. */
 export interface PlannedTable {
@@ -28,11 +29,11 @@ export function planHashTables(
 ): PlannedTable[] {
   const out: PlannedTable[] = [];
   for (const name of names ?? Object.keys(routes.services)) {
-    const s = routes.services[name];
+    const s = serviceOf(routes, name);
     const policy = policies.get(name);
     if (s === undefined) continue;
     if (!policy || (policy.balancer.kind !== 'maglev' && policy.balancer.kind !== 'ring_hash')) continue;
-    const before = held?.services[name];
+    const before = serviceOf(held, name);
     if (before && same([before.endpoints, before.activeTier, before.policy], [s.endpoints, s.activeTier, s.policy]))
       continue;
     new ServiceLoadBalancer({

@@ -8,6 +8,7 @@ import {
   type TableBudgetConfig,
 } from '@meshlet/shared';
 import { type DeltaOrigin, deltaOrigin } from '../control/routes-delta.js';
+import { serviceOf } from './service-of.js';
 
 /** A routing table's services with their policies resolved, and the totals its budget is checked against. */
 export interface ResolvedTable {
@@ -95,9 +96,10 @@ export function resolveTable(routes: Routes): ResolvedTable {
   const known = resolved.get(routes);
   if (known !== undefined) return known;
   const origin = deltaOrigin(routes);
-  const base = origin === undefined ? undefined : resolved.get(origin.base);
+  const baseRoutes = origin?.base;
+  const base = baseRoutes === undefined ? undefined : resolved.get(baseRoutes);
   let out: ResolvedTable;
-  if (origin !== undefined && base !== undefined) {
+  if (origin !== undefined && baseRoutes !== undefined && base !== undefined) {
     // Resolve first, so that an invalid policy throws before anything is counted.
     const changed = origin.changed.map((name) => {
       const s = routes.services[name] as ServiceRoutes;
@@ -107,7 +109,7 @@ export function resolveTable(routes: Routes): ResolvedTable {
     let endpoints = base.endpoints;
     let entries = base.entries;
     const drop = (name: string): void => {
-      const before = Object.hasOwn(origin.base.services, name) ? origin.base.services[name] : undefined;
+      const before = serviceOf(baseRoutes, name);
       if (before === undefined) return;
       size--;
       endpoints -= before.endpoints.length;

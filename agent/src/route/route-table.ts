@@ -1,6 +1,16 @@
 import type { Routes, ServicePolicy, ServiceRoutes } from '@meshlet/shared';
 import { checkResolvedBudget, resolveTable } from './resolved-table.js';
+import { serviceOf } from './service-of.js';
 import { type RuntimeDeps, ServiceRuntime } from './service-runtime.js';
+
+/** A service an install makes or updates a runtime for. */
+interface Wanted {
+  name: string;
+  s: ServiceRoutes;
+  policy: ServicePolicy;
+  /** The runtime to update; none: make one. */
+  runtime: ServiceRuntime | undefined;
+}
 
 /** Where the table in force came from. */
 export type TableSource = 'control-plane' | 'disk';
@@ -52,37 +62,55 @@ export class RouteTable {
     const table = resolveTable(routes);
     if (deps.tableBudget) checkResolvedBudget(routes, table, deps.tableBudget);
     const delta = table.delta;
+    const policyOf = (name: string): ServicePolicy => table.policies.get(name) as ServicePolicy;
     if (previous && delta?.base === previous.routes && previous.#superseded === undefined) {
+      const heldAs = (name: string): ServiceRoutes | undefined => serviceOf(previous.routes, name);
+      // Build first: making and updating the changed services' runtimes is all that can throw, and it runs
+      // before the previous table is changed (on a throw, runtimes() puts back what it did).
+      const runtimes = previous.#runtimes(
+        delta.changed.map((name) => ({
+          name,
+          s: routes.services[name] as ServiceRoutes,
+          policy: policyOf(name),
+          runtime: previous.#services.get(name),
+        })),
+        deps,
+      );
+      // Commit: nothing below throws.
       const before = previous.origins();
       const own = new Map<string, ServiceRuntime | undefined>();
       for (const name of [...delta.removed, ...delta.changed]) own.set(name, previous.#services.get(name));
       this.#services = previous.#services;
       this.#origins = previous.#origins;
       previous.#superseded = { by: this, own };
-      for (const name of delta.removed) this.#drop(name, previous.routes.services[name], true);
+      for (const name of delta.removed) this.#drop(name, heldAs(name), true);
       for (const name of delta.changed) {
-        const s = routes.services[name] as ServiceRoutes;
-        this.#drop(name, previous.routes.services[name], false);
-        this.#put(name, s, table.policies.get(name) as ServicePolicy, deps);
+        this.#drop(name, heldAs(name), false);
+        this.#services.set(name, runtimes.get(name) as ServiceRuntime);
+        this.#count(routes.services[name] as ServiceRoutes);
       }
       // Names came or went: the sorted list is made again on first use.
       if (delta.removed.length === 0 && delta.changed.every((name) => own.get(name) !== undefined))
         this.#names = previous.#names;
       const touched = [...delta.removed, ...delta.changed].flatMap((name) => [
-        ...(previous.routes.services[name]?.endpoints ?? []),
-        ...(routes.services[name]?.endpoints ?? []),
+        ...(heldAs(name)?.endpoints ?? []),
+        ...(serviceOf(routes, name)?.endpoints ?? []),
       ]);
       if (touched.every((e) => before.has(`${e.host}:${e.port}`) === this.#origins.has(`${e.host}:${e.port}`)))
         this.#originSet = before;
       return;
     }
-    this.#services = new Map();
     this.#origins = new Map();
-    for (const [name, s] of Object.entries(routes.services)) {
-      const runtime = previous?.service(name);
-      if (runtime) this.#services.set(name, runtime);
-      this.#put(name, s, table.policies.get(name) as ServicePolicy, deps);
-    }
+    this.#services = (previous ?? this).#runtimes(
+      Object.entries(routes.services).map(([name, s]) => ({
+        name,
+        s,
+        policy: policyOf(name),
+        runtime: previous?.service(name),
+      })),
+      deps,
+    );
+    for (const s of Object.values(routes.services)) this.#count(s);
     if (previous)
       for (const name of previous.serviceNames()) if (!this.#services.has(name)) previous.service(name)?.close();
   }
@@ -118,11 +146,43 @@ export class RouteTable {
     for (const name of this.serviceNames()) this.service(name)?.close();
   }
 
-  /** Updates the runtime held for `name` (or makes one) to `s` and counts its origins. */
-  #put(name: string, s: ServiceRoutes, policy: ServicePolicy, deps: RuntimeDeps): void {
-    const runtime = this.#services.get(name);
-    if (runtime) runtime.update(s, policy);
-    else this.#services.set(name, new ServiceRuntime(name, s, policy, deps));
+  /**
+   * The runtimes of `wanted`, in its order: each `runtime` updated, a new one
+   * made where there is none. On a throw nothing is left changed: the runtimes
+   * made are closed, the ones updated are put back to this table's service
+   * and policy (this is the table in force), and the error is rethrown.
+   */
+  #runtimes(wanted: readonly Wanted[], deps: RuntimeDeps): Map<string, ServiceRuntime> {
+    const made = new Map<string, ServiceRuntime>();
+    const updated: Wanted[] = [];
+    try {
+      // New runtimes first: a throw there has changed nothing shared.
+      for (const w of wanted) if (!w.runtime) made.set(w.name, new ServiceRuntime(w.name, w.s, w.policy, deps));
+      for (const w of wanted) {
+        if (!w.runtime) continue;
+        updated.push(w);
+        w.runtime.update(w.s, w.policy);
+      }
+    } catch (e) {
+      for (const runtime of made.values()) runtime.close();
+      const policies = resolveTable(this.routes).policies;
+      for (const w of updated.reverse()) {
+        const s = serviceOf(this.routes, w.name);
+        const policy = policies.get(w.name);
+        if (s && policy)
+          try {
+            w.runtime?.update(s, policy);
+          } catch {
+            // It was installed with these, so it installs again; were it not to, the first error is the one to report.
+          }
+      }
+      throw e;
+    }
+    return new Map(wanted.map((w) => [w.name, w.runtime ?? (made.get(w.name) as ServiceRuntime)]));
+  }
+
+  /** Counts the origins of `s`. */
+  #count(s: ServiceRoutes): void {
     for (const e of s.endpoints) {
       const o = `${e.host}:${e.port}`;
       this.#origins.set(o, (this.#origins.get(o) ?? 0) + 1);

@@ -158,3 +158,50 @@ describe('ServiceSelections: hash tables rebuilt outside an install', () => {
     expect(small.subsetLb({ v: '2' })).toBe(small.subsetLb({ v: '2' }));
   });
 });
+
+/** Turns of the event loop until `p` settles (bounded). */
+async function turnsUntil(p: Promise<unknown>): Promise<number> {
+  let done = false;
+  void p.finally(() => {
+    done = true;
+  });
+  let turns = 0;
+  while (!done && turns < 100_000) {
+    await turn();
+    turns++;
+  }
+  return turns;
+}
+
+describe('rebuilds in slices after the service left', () => {
+  it('stop at the next slice once the runtime is closed (a subset, an ejection)', async () => {
+    // The same builds left to run: many slices.
+    const open = runtime(
+      BIG,
+      Array.from({ length: 20 }, (_, i) => endpoint(`e${i}`, 1, { labels: { v: '1' } })),
+    );
+    open.subsetLb({ v: '1' });
+    const whole = await turnsUntil(open.settled());
+    open.close();
+    expect(whole).toBeGreaterThan(4);
+
+    const rt = runtime(
+      BIG,
+      Array.from({ length: 20 }, (_, i) => endpoint(`e${i}`, 1, { labels: { v: '1' } })),
+    );
+    rt.subsetLb({ v: '1' });
+    await turn();
+    rt.close();
+    expect(await turnsUntil(rt.settled())).toBeLessThanOrEqual(2);
+
+    const ejecting = runtime(
+      BIG,
+      Array.from({ length: 20 }, (_, i) => endpoint(`e${i}`, 1)),
+    );
+    ejecting.outcome('e0', true);
+    expect([...ejecting.ejected]).toEqual(['e0']);
+    await turn();
+    ejecting.close();
+    expect(await turnsUntil(ejecting.settled())).toBeLessThanOrEqual(2);
+  }, 60_000);
+});

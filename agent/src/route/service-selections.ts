@@ -118,7 +118,7 @@ export class ServiceSelections {
     const generation = this.#generation;
     const ejected = this.#ejected;
     this.#track(
-      this.#slices(members, ejected).then((tables) => {
+      this.#slices(members, ejected, () => generation !== this.#generation).then((tables) => {
         if (generation !== this.#generation) return;
         const lb = this.#b.build(members, ejected, tables);
         this.#subsets.set(key, lb);
@@ -148,18 +148,23 @@ export class ServiceSelections {
     const held = lb.hold(ejected);
     if (held === undefined) return;
     const generation = this.#generation;
+    const stale = (): boolean => lb.held !== held || generation !== this.#generation;
     this.#track(
-      this.#slices(lb.endpoints, held).then((tables) => {
+      this.#slices(lb.endpoints, held, stale).then((tables) => {
         // A later ejection holds its own set now, and builds its own tables; a reset dropped this selection.
-        if (lb.held !== held || generation !== this.#generation) return;
+        if (stale()) return;
         this.#b.withTables(tables, () => lb.setEjected(held));
       }),
     );
   }
 
-  /** The hash tables a build over `endpoints` with `ejected` needs, built in slices. */
-  #slices(endpoints: readonly Endpoint[], ejected: ReadonlySet<string>): Promise<HashTableCache> {
-    return prebuildTables(this.#b.balancer(), this.#b.plan(endpoints, ejected));
+  /**
+   * The hash tables a build over `endpoints` with `ejected` needs, built in
+   * slices; the slices stop once `stale()` (the build's result would be
+   * dropped: a reset, a close, a later ejection).
+   */
+  #slices(endpoints: readonly Endpoint[], ejected: ReadonlySet<string>, stale: () => boolean): Promise<HashTableCache> {
+    return prebuildTables(this.#b.balancer(), this.#b.plan(endpoints, ejected), stale);
   }
 
   #track(p: Promise<void>): void {
