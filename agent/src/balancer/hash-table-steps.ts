@@ -6,8 +6,8 @@ import {
   hashTableEntries,
   type MaglevTable,
   maglevTableSteps,
+  ringSteps,
 } from '@meshlet/shared';
-import { ringSlices } from './ring-slices.js';
 
 /** Maglev slots filled between two yields: about a millisecond (8192, the shared default, took 2-5 ms over 300 members). */
 const MAGLEV_SLICE = 2048;
@@ -29,7 +29,7 @@ export function hashTableSteps(
 ): Generator<void, MaglevTable | HashRing, void> {
   return policy.kind === 'maglev'
     ? maglevTableSteps(members, policy.maglevTableSize, MAGLEV_SLICE)
-    : ringSlices(members, policy.ringMinSize, RING_SLICE);
+    : ringSteps(members, policy.ringMinSize, RING_SLICE);
 }
 
 /**

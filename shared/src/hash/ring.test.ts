@@ -1,8 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../random.js';
-import type { HashMember } from './hash-member.js';
-import { buildRing, type HashRing, MAX_RING_SIZE, ringIndex, ringPointCounts } from './ring.js';
+import { digestWords } from './hash-key.js';
+import { type HashMember, sortMembers } from './hash-member.js';
+import { buildRing, type HashRing, MAX_RING_SIZE, ringIndex, ringPointCounts, ringSteps } from './ring.js';
+import { runSteps } from './run-steps.js';
 import { tableChecksum } from './table-checksum.js';
 
 const members = (...weights: number[]) => weights.map((weight, i) => ({ id: `m${i}`, weight }));
@@ -185,5 +187,60 @@ describe('balance', () => {
       expect(min).toBeGreaterThan(0.6);
     }
     console.log(`ring spread with 160 virtual nodes per member: ${spreads.join('; ')}`);
+  });
+});
+
+describe('ringSteps', () => {
+  const members = (n: number): HashMember[] =>
+    Array.from({ length: n }, (_, i) => ({ id: `m-${i}`, weight: 1 + (i % 3) }));
+  /** The ring made the plain way (every point packed, one native sort), to compare the sliced merge with. */
+  const reference = (m: HashMember[], minSize: number): HashRing => {
+    const sorted = sortMembers(m);
+    const counts = ringPointCounts(sorted, minSize);
+    const packed: number[] = [];
+    sorted.forEach((member, owner) => {
+      for (let j = 0; j < (counts[owner] as number); j++)
+        packed.push((digestWords(`${member.id}#${Math.floor(j / 8)}`)[j % 8] as number) * 2 ** 20 + owner);
+    });
+    const all = Float64Array.from(packed).sort();
+    const points = new Uint32Array(all.length);
+    const owners = new Uint32Array(all.length);
+    all.forEach((v, i) => {
+      points[i] = Math.floor(v / 2 ** 20);
+      owners[i] = v - (points[i] as number) * 2 ** 20;
+    });
+    return { ids: sorted.map((x) => x.id), points, owners };
+  };
+
+  it.each([
+    [1, 16, 1000],
+    [3, 1024, 1000],
+    [300, 1024, 1000],
+    [300, 40_000, 1000],
+    [7, 5000, 4096],
+    [300, 40_000, 16_384],
+  ])(
+    'makes the ring of one plain sort, point for point, whatever the slice (%i members, min %i points, slice %i)',
+    (n, minSize, slice) => {
+      const m = members(n);
+      const sliced = runSteps(ringSteps(m, minSize, slice));
+      const plain = reference(m, minSize);
+      expect(sliced.ids).toEqual(plain.ids);
+      expect(Buffer.from(sliced.points.buffer).equals(Buffer.from(plain.points.buffer))).toBe(true);
+      expect(Buffer.from(sliced.owners.buffer).equals(Buffer.from(plain.owners.buffer))).toBe(true);
+      expect(tableChecksum(sliced)).toBe(tableChecksum(buildRing(m, minSize)));
+    },
+  );
+
+  it('yields between slices: no step sorts or merges more than a slice', () => {
+    let steps = 0;
+    const gen = ringSteps(members(300), 40_000, 4096);
+    for (let r = gen.next(); r.done !== true; r = gen.next()) steps++;
+    // 40000+ points: about 10 slices to make, 10 runs to sort, 4 merge passes of 10, 10 to unpack.
+    expect(steps).toBeGreaterThan(60);
+  });
+
+  it('builds an empty ring over no members', () => {
+    expect(runSteps(ringSteps([], 1024)).points).toHaveLength(0);
   });
 });
