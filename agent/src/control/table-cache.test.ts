@@ -40,6 +40,31 @@ describe('TableCache', () => {
     await cache.flush();
   });
 
+  it('writes after save() returns, not inside it (serialising is off the install and its ACK)', async () => {
+    const d = dir();
+    let writes = 0;
+    const cache = new TableCache(d, capturedLogger().root, Date.now, 1_000, (path, routes) => {
+      writes++;
+      return writeJsonFile(path, routes);
+    });
+    cache.save(table(1));
+    expect(writes).toBe(0);
+    await until(() => onDisk(d) === 1, 'the table on disk');
+    await cache.flush();
+  });
+
+  it('waits at most the interval when the clock stepped back since the last write', async () => {
+    const d = dir();
+    let now = 10_000_000;
+    const cache = new TableCache(d, capturedLogger().root, () => now, 50);
+    cache.save(table(1));
+    await until(() => onDisk(d) === 1, 'the first table on disk');
+    now -= 3_600_000; // the wall clock stepped back an hour
+    cache.save(table(2));
+    await until(() => onDisk(d) === 2, 'the second table within the interval, not an hour later');
+    await cache.flush();
+  });
+
   it('flush writes the table still waiting at once (the agent stopping)', async () => {
     const d = dir();
     const cache = new TableCache(d, capturedLogger().root, Date.now, 60_000);

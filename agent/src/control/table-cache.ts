@@ -85,26 +85,26 @@ export class TableCache {
 
   /** Writes the table still waiting, if any, and waits for every write to end. */
   async flush(): Promise<void> {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    while (this.#writing || this.#waiting) {
+    for (;;) {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = undefined;
       if (this.#writing) await this.#writing;
-      else this.#write();
+      else if (this.#waiting) this.#write();
+      else return;
     }
   }
 
   #schedule(): void {
     if (this.#writing || this.#timer || !this.#waiting) return;
-    const wait = this.#lastWrite + this.#intervalMs - this.#clock();
-    if (wait <= 0) this.#write();
-    else {
-      // The timer measured the interval: write then, whatever the clock says (a test's clock may stand still).
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        if (!this.#writing && this.#waiting) this.#write();
-      }, wait);
-      this.#timer.unref();
-    }
+    // Never inside save() (serialising the table is off the install and its ACK), and at most the interval away,
+    // even when the clock stepped back since the last write. The timer measured the wait: it writes then, whatever
+    // the clock says (a test's clock may stand still).
+    const wait = Math.max(0, Math.min(this.#intervalMs, this.#lastWrite + this.#intervalMs - this.#clock()));
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (!this.#writing && this.#waiting) this.#write();
+    }, wait);
+    this.#timer.unref();
   }
 
   #write(): void {

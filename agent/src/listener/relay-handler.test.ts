@@ -70,6 +70,21 @@ describe('RelayHandler', () => {
     expect(outcomes).toEqual([{ kind: 'relayed', status: 200 }]);
   });
 
+  it('still reports the attempt when ending the answer threw and undici reports the error', () => {
+    // Review round 2: a guard on "finished" ignored this onError, and the attempt never ended (its endpoint's active
+    // count and the breaker's slot were held for good).
+    const { res } = fakeRes();
+    (res as unknown as { end: () => void }).end = () => {
+      throw new Error('write after end');
+    };
+    const outcomes: RelayOutcome[] = [];
+    const h = new RelayHandler(res, { fromApp: false }, (o) => outcomes.push(o));
+    h.onHeaders(200, raw('Content-Length', '0'), () => undefined);
+    expect(() => h.onComplete()).toThrow('write after end');
+    h.onError(new Error('write after end'));
+    expect(outcomes).toHaveLength(1);
+  });
+
   it('keeps x-meshlet-error from a peer agent and lets the caller decline the answer for a retry', () => {
     const { res, calls } = fakeRes();
     const outcomes: RelayOutcome[] = [];

@@ -47,6 +47,7 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
   #status = 0;
   #peerError: string | undefined;
   #finished = false;
+  #reported = false;
   #timer: NodeJS.Timeout | undefined;
   #resume: (() => void) | undefined;
   #timedOut: Error | undefined;
@@ -142,20 +143,20 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
-    if (this.#finished) return;
+    if (this.#reported) return;
     this.#finish();
     if (this.#declined) {
-      this.#done({ kind: 'declined', status: this.#status, peerError: this.#peerError });
+      this.#report({ kind: 'declined', status: this.#status, peerError: this.#peerError });
       return;
     }
     this.#res.end();
-    this.#done({ kind: 'relayed', status: this.#status });
+    this.#report({ kind: 'relayed', status: this.#status });
   }
 
   onError(error: Error): void {
-    // Once only: undici reports an error after an onComplete that threw, and `done` (an endpoint's active count,
-    // the inbound request counter) must not run twice.
-    if (this.#finished) return;
+    // Reported once: `done` releases the endpoint's active count and counts the inbound request. undici reports an
+    // error after an onComplete that threw before it reported (then this is the attempt's only report).
+    if (this.#reported) return;
     this.#finish();
     // undici reports our own abort as an abort: it was a timeout, or the endpoint was declared gone.
     const err = this.#timedOut ?? this.#lost ?? error;
@@ -163,10 +164,15 @@ export class RelayHandler implements Dispatcher.DispatchHandler {
     if (this.#status !== 0 && !this.#declined) {
       // Mid-body: the client has a status already; all that is left is to cut it off.
       res.destroy();
-      this.#done({ kind: 'relayed', status: this.#status });
+      this.#report({ kind: 'relayed', status: this.#status });
       return;
     }
-    this.#done({ kind: 'failed', error: err, headersSent: res.headersSent });
+    this.#report({ kind: 'failed', error: err, headersSent: res.headersSent });
+  }
+
+  #report(outcome: RelayOutcome): void {
+    this.#reported = true;
+    this.#done(outcome);
   }
 
   #finish(): void {

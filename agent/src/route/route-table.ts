@@ -148,9 +148,14 @@ export class RouteTable {
 
   /**
    * The runtimes of `wanted`, in its order: each `runtime` updated, a new one
-   * made where there is none. On a throw nothing is left changed: the runtimes
-   * made are closed, the ones updated are put back to this table's service
-   * and policy (this is the table in force), and the error is rethrown.
+   * made where there is none. On a throw the runtimes made are closed, the
+   * ones updated are updated again to this table's service and policy (this
+   * is the table in force), and the error is rethrown. That puts back what
+   * they route to, not all they held: an update that went through resets
+   * what it resets (outlier ejections, breaker counts, slow start) and the
+   * second one does not bring that back. No valid table reaches it today
+   * (policies are validated before any runtime is touched); splitting
+   * `ServiceRuntime.update` into a check and a commit would close it.
    */
   #runtimes(wanted: readonly Wanted[], deps: RuntimeDeps): Map<string, ServiceRuntime> {
     const made = new Map<string, ServiceRuntime>();
