@@ -12,6 +12,7 @@
 //   reference       `node -e` with nothing loaded, and `node` importing fastify, undici,
 //                   prom-client and pino (what the agent's dependencies cost before any code)
 
+import { untilAlive } from '../wait-alive.mjs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import getPort from 'get-port';
@@ -55,22 +56,7 @@ function get(url, headers) {
 export async function startProcesses({ group, dir, root, services, nodeArgs = [], env = {}, log }) {
   const freePort = () => getPort({ host: '127.0.0.1' });
   const yamlFile = (name, value) => writePrivateFile(join(dir, `${name}.yaml`), stringify(value));
-  const until = async (what, check, timeoutMs = 30_000) => {
-    const deadline = Date.now() + timeoutMs;
-    let last = 'no answer';
-    while (Date.now() < deadline) {
-      group.assertAlive();
-      try {
-        const r = await check();
-        if (r === true) return;
-        last = JSON.stringify(r);
-      } catch (err) {
-        last = err instanceof Error ? err.message : String(err);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last})`);
-  };
+  const until = (what, check, timeoutMs = 30_000) => untilAlive(group, what, check, { timeoutMs });
   const serves = (what, url, headers = {}) =>
     until(`${what} to serve ${url}`, async () => {
       const r = await get(url, headers);

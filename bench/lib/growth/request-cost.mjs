@@ -21,28 +21,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
+import { boundedCannon, untilAlive } from '../wait-alive.mjs';
 import getPort from 'get-port';
 import { stringify } from 'yaml';
 import { cpuSeconds } from '../process-group.mjs';
 import { growthTable } from './tables.mjs';
 
-async function until(group, what, check, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  let last = 'no answer';
-  while (Date.now() < deadline) {
-    group.assertAlive();
-    try {
-      const r = await check();
-      if (r === true) return;
-      last = JSON.stringify(r);
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last})`);
-}
+const until = (group, what, check, timeoutMs = 30_000) => untilAlive(group, what, check, { timeoutMs, pollMs: 100 });
 
 /** Endpoints of the app (port `port`) that process `pid` holds an established connection to now. */
 function endpointsSeen(port, pid) {
@@ -71,20 +56,8 @@ function getHello(url) {
   });
 }
 
-async function cannon(url, connections, { seconds, amount }) {
-  const inst = autocannon({
-    url,
-    headers: { host: 'hello' },
-    connections,
-    ...(amount ? { amount, sampleInt: 50 } : { duration: seconds }),
-  });
-  const watchdog = setTimeout(() => inst.stop(), ((seconds ?? 1) + 30) * 1000);
-  try {
-    return await inst;
-  } finally {
-    clearTimeout(watchdog);
-  }
-}
+const cannon = (url, connections, { seconds, amount }) =>
+  boundedCannon({ url, headers: { host: 'hello' }, connections, seconds, amount });
 
 /**
  * Starts the app and the two agents in `group` (files under `dir`), loads

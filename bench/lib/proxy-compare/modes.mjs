@@ -8,7 +8,7 @@
 import { Agent } from 'node:http';
 import { Agent as TlsAgent } from 'node:https';
 import { cpus } from 'node:os';
-import autocannon from 'autocannon';
+import { boundedCannon } from '../wait-alive.mjs';
 import { fixedRateLoad, percentile } from '../fixed-rate-load.mjs';
 import { cpuSeconds } from '../process-group.mjs';
 import {
@@ -49,23 +49,9 @@ export function cpuPerRequest(proxies, before, appPid, n) {
   };
 }
 
-/** autocannon for `seconds` (or `amount` requests), stopped by a watchdog if it overruns; `tls`: client TLS options. */
-async function cannon(url, headers, connections, { seconds, amount }, tls) {
-  // With `amount`, a short sample interval lets autocannon stop soon after the last answer (it checks once a sample).
-  const inst = autocannon({
-    url,
-    headers,
-    connections,
-    ...(tls ? { tlsOptions: tls } : {}),
-    ...(amount ? { amount, sampleInt: 50 } : { duration: seconds }),
-  });
-  const watchdog = setTimeout(() => inst.stop(), ((seconds ?? 1) + 30) * 1000);
-  try {
-    return await inst;
-  } finally {
-    clearTimeout(watchdog);
-  }
-}
+/** A bounded autocannon run (see boundedCannon); `tls`: client TLS options. */
+const cannon = (url, headers, connections, { seconds, amount }, tls) =>
+  boundedCannon({ url, headers, connections, seconds, amount, tls });
 
 // --- the two modes ---------------------------------------------------------
 

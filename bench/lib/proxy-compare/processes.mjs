@@ -12,6 +12,7 @@
 //   HAProxy and nginx, plain or with TLS on both sides; @fastify/http-proxy
 //
 // A process is ready when it serves the app's 1 KiB body end to end.
+import { untilAlive } from '../wait-alive.mjs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -87,23 +88,8 @@ export function proxyProcesses({ group, dir, root, bench, connections, cpuProfDi
     writePrivateFile(file, stringify(value));
     return file;
   }
-  /** Polls `check` (truthy: done) until `timeoutMs`; the last answer or error is in the timeout message. */
-  async function until(what, check, timeoutMs = 20_000) {
-    const deadline = Date.now() + timeoutMs;
-    let last = 'no answer';
-    while (Date.now() < deadline) {
-      group.assertAlive();
-      try {
-        const r = await check();
-        if (r === true) return;
-        last = JSON.stringify(r);
-      } catch (err) {
-        last = err instanceof Error ? err.message : String(err);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last})`);
-  }
+  /** Polls `check` (true: done) until `timeoutMs`, failing at once if a process died (see untilAlive). */
+  const until = (what, check, timeoutMs = 20_000) => untilAlive(group, what, check, { timeoutMs });
   /** Waits until `url` answers 200 with the app's 1024-byte body: the path works end to end. */
   const serves1k = (what, url, headers, tls) =>
     until(`${what} to serve the 1 KiB body at ${url}`, async () => {
