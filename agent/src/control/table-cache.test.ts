@@ -30,7 +30,7 @@ describe('TableCache', () => {
   it('writes a burst of tables once or twice, the latest last, not once per table', async () => {
     const d = dir();
     let writes = 0;
-    const cache = new TableCache(d, capturedLogger().root, Date.now, 50, (path, routes) => {
+    const cache = new TableCache(d, capturedLogger().root, Date.now, undefined, (path, routes) => {
       writes++;
       return writeJsonFile(path, routes);
     });
@@ -62,6 +62,25 @@ describe('TableCache', () => {
     now -= 3_600_000; // the wall clock stepped back an hour
     cache.save(table(2));
     await until(() => onDisk(d) === 2, 'the second table within the interval, not an hour later');
+    await cache.flush();
+  });
+
+  it('writes a table accepted after a write within a few event-loop turns, not a second later', async () => {
+    // A restarted agent installs what is on disk: a former primary's agent killed and restarted ran its rejoin for
+    // a term long passed when the last second of tables was held back.
+    const written: number[] = [];
+    const cache = new TableCache(dir(), capturedLogger().root, Date.now, undefined, async (_path, routes) => {
+      written.push(routes.version);
+    });
+    const turns = async (n: number, done: () => boolean): Promise<boolean> => {
+      for (let i = 0; i < n && !done(); i++) await new Promise((r) => setTimeout(r, 0));
+      return done();
+    };
+    cache.save(table(1));
+    expect(await turns(20, () => written.length === 1)).toBe(true);
+    cache.save(table(2));
+    expect(await turns(20, () => written.length === 2)).toBe(true);
+    expect(written).toEqual([1, 2]);
     await cache.flush();
   });
 

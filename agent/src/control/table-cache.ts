@@ -3,8 +3,13 @@ import { compileValidator, type Logger, readJsonFile, Routes, writeJsonFile } fr
 
 const validateRoutes = compileValidator(Routes);
 
-/** At most one write of the table this often: a burst of deltas is written once, the latest table last. */
-export const TABLE_WRITE_INTERVAL_MS = 1_000;
+/**
+ * The least time between two writes of the table: none by default (a table is written as soon as the write
+ * before it ended), since a restarted agent installs what is on disk and a stale table there is acted on (a former
+ * primary's agent killed and restarted ran its rejoin for a term it had long passed when a second of tables was
+ * held back).
+ */
+export const TABLE_WRITE_INTERVAL_MS = 0;
 
 /**
  * The last accepted routing table on disk, so that an agent restarted while
@@ -12,14 +17,12 @@ export const TABLE_WRITE_INTERVAL_MS = 1_000;
  * its last xDS config). A corrupt file is reported and ignored: the agent
  * then waits for the control plane.
  *
- * Writes are coalesced: a table accepted while a write runs, or within
- * {@link TABLE_WRITE_INTERVAL_MS} of the last one, replaces any table still
- * waiting and is written when the interval is over; {@link flush} writes what
- * waits at once (the agent's stop). Each write serialises the whole table and
- * syncs it to disk (1 to 2 ms of the event loop for 1000 services, and a
- * fsync), so writing every delta made applying one cost in proportion to
- * the table (issue 20). A crash loses at most the last second of deltas:
- * the control plane sends them again when the agent reconnects.
+ * Writes are coalesced: one write at a time, from a timer rather than inside
+ * {@link save} (serialising the whole table, 1 to 2 ms of the event loop for
+ * 1000 services, is off the install and its ACK), and the tables accepted
+ * while a write runs replace each other, only the latest written next: a
+ * burst of deltas costs a couple of writes, not one each (issue 20).
+ * {@link flush} writes what waits at once (the agent's stop).
  */
 export class TableCache {
   readonly #path: string;
@@ -97,7 +100,7 @@ export class TableCache {
   #schedule(): void {
     if (this.#writing || this.#timer || !this.#waiting) return;
     // Never inside save() (serialising the table is off the install and its ACK), and at most the interval away,
-    // even when the clock stepped back since the last write. The timer measured the wait: it writes then, whatever
+    // even when the clock stepped back since the last write (tests set an interval). The timer measured the wait: it writes then, whatever
     // the clock says (a test's clock may stand still).
     const wait = Math.max(0, Math.min(this.#intervalMs, this.#lastWrite + this.#intervalMs - this.#clock()));
     this.#timer = setTimeout(() => {
