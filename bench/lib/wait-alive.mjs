@@ -1,5 +1,6 @@
 // Waiting on a condition while a benchmark's processes run, and a bounded autocannon run: shared by the scripts that
 // start agents (proxy-compare, agent-memory, growth), which each had a copy.
+import { request } from 'node:http';
 import autocannon from 'autocannon';
 
 /**
@@ -41,4 +42,19 @@ export async function boundedCannon({ url, headers = {}, connections, seconds, a
   } finally {
     clearTimeout(watchdog);
   }
+}
+
+/** One GET with its own connection and a 2 s timeout (fetch cannot set Host): `{ status, bytes }`. */
+export function getOnce(url, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers, agent: false }, (res) => {
+      let bytes = 0;
+      res.on('data', (c) => (bytes += c.length));
+      res.on('end', () => resolve({ status: res.statusCode, bytes }));
+      res.on('error', reject);
+    });
+    req.setTimeout(2000, () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
 }

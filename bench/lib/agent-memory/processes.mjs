@@ -12,8 +12,7 @@
 //   reference       `node -e` with nothing loaded, and `node` importing fastify, undici,
 //                   prom-client and pino (what the agent's dependencies cost before any code)
 
-import { untilAlive } from '../wait-alive.mjs';
-import { request } from 'node:http';
+import { getOnce, untilAlive } from '../wait-alive.mjs';
 import { join } from 'node:path';
 import getPort from 'get-port';
 import { stringify } from 'yaml';
@@ -31,21 +30,7 @@ export const REFERENCES = [
   },
 ];
 
-/** One GET (fetch cannot set Host): `{ status, bytes }`. */
-function get(url, headers) {
-  const u = new URL(url);
-  return new Promise((resolveGet, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname, headers, agent: false }, (res) => {
-      let bytes = 0;
-      res.on('data', (c) => (bytes += c.length));
-      res.on('end', () => resolveGet({ status: res.statusCode, bytes }));
-      res.on('error', reject);
-    });
-    req.setTimeout(2000, () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = (url, headers) => getOnce(url, headers);
 
 /**
  * Starts everything in `group` with files under `dir`. `services`: N;

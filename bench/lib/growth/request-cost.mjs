@@ -19,9 +19,8 @@
 // requests answered.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
-import { boundedCannon, untilAlive } from '../wait-alive.mjs';
+import { boundedCannon, getOnce, untilAlive } from '../wait-alive.mjs';
 import getPort from 'get-port';
 import { stringify } from 'yaml';
 import { cpuSeconds } from '../process-group.mjs';
@@ -42,19 +41,7 @@ function endpointsSeen(port, pid) {
 }
 
 /** GET `url` with Host: hello (fetch cannot set Host): `{ status, bytes }`. */
-function getHello(url) {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { headers: { host: 'hello' }, agent: false }, (res) => {
-      let bytes = 0;
-      res.on('data', (c) => (bytes += c.length));
-      res.on('end', () => resolve({ status: res.statusCode, bytes }));
-      res.on('error', reject);
-    });
-    req.setTimeout(2000, () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
-  });
-}
+const getHello = (url) => getOnce(url, { host: 'hello' });
 
 const cannon = (url, connections, { seconds, amount }) =>
   boundedCannon({ url, headers: { host: 'hello' }, connections, seconds, amount });
